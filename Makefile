@@ -1,0 +1,41 @@
+# Two commands do all set-up: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+SCENARIOS ?= scenarios/ndpr_oxide.toml
+
+.PHONY: run test lint bench clean install install-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEVSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP) $@
+
+install: $(STAMP)
+install-dev: $(DEVSTAMP)
+
+run: $(STAMP)
+	$(BIN)/tradepolicy run $(SCENARIOS) -o results.nc
+
+test: $(DEVSTAMP)
+	$(BIN)/ruff check tradepolicy tests benchmarks
+	$(BIN)/python -m pytest
+
+lint: $(DEVSTAMP)
+	$(BIN)/ruff check tradepolicy tests benchmarks
+	$(BIN)/ruff format --check tradepolicy tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_solver.py --quick
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache results.nc

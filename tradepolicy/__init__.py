@@ -1,0 +1,45 @@
+"""tradepolicy: price floors and trade measures in critical-mineral markets.
+
+A multi-region partial-equilibrium (Armington) model with batched complementarity solving,
+welfare accounting and xarray results::
+
+    import tradepolicy as tp
+    sset = tp.load_scenarios("scenarios/ndpr_oxide.toml")
+    ds = tp.solve(sset)
+    ds.tp.comparison()
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("tradepolicy")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0.0.0+unknown"
+
+from tradepolicy import measures  # noqa: E402
+from tradepolicy.api import solve, solve_many  # noqa: E402
+from tradepolicy.errors import InputError, SolverError, TradePolicyError  # noqa: E402
+from tradepolicy.market import Market, list_markets, load_market  # noqa: E402
+from tradepolicy.results import accessor as _accessor  # noqa: E402, F401 - registers ds.tp
+from tradepolicy.results.io import open_results, write_results  # noqa: E402
+from tradepolicy.scenario import Scenario, ScenarioSet, load_scenarios  # noqa: E402
+from tradepolicy.units import ureg  # noqa: E402
+
+__all__ = [
+    "InputError",
+    "Market",
+    "Scenario",
+    "ScenarioSet",
+    "SolverError",
+    "TradePolicyError",
+    "__version__",
+    "list_markets",
+    "load_market",
+    "load_scenarios",
+    "measures",
+    "open_results",
+    "solve",
+    "solve_many",
+    "ureg",
+    "write_results",
+]

@@ -1,0 +1,48 @@
+"""Where shipped markets and scenario sets live (a wheel or a source checkout)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+_PKG = Path(__file__).resolve().parent
+
+
+def _first_existing(*candidates: Path) -> Path | None:
+    for c in candidates:
+        if c.is_dir():
+            return c
+    return None
+
+
+def markets_dir() -> Path | None:
+    """Directory of shipped market files."""
+    return _first_existing(_PKG / "_shipped" / "markets", _PKG.parent / "models" / "equilibrium")
+
+
+def scenarios_dir() -> Path | None:
+    """Directory of shipped scenario sets."""
+    return _first_existing(_PKG / "_shipped" / "scenarios", _PKG.parent / "scenarios")
+
+
+def market_files() -> list[Path]:
+    d = markets_dir()
+    return sorted(d.glob("*.toml")) if d else []
+
+
+def scenario_files() -> list[Path]:
+    d = scenarios_dir()
+    return sorted(d.glob("*.toml")) if d else []
+
+
+def find_market(market_id: str) -> Path | None:
+    for p in market_files():
+        if p.stem == market_id:
+            return p
+    return None
+
+
+def find_scenarios(name: str) -> Path | None:
+    for p in scenario_files():
+        if p.stem == name:
+            return p
+    return None

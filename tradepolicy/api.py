@@ -1,0 +1,201 @@
+"""The public solve pipeline: scenarios → batched arrays → solver → labelled Dataset."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import xarray as xr
+
+from tradepolicy.errors import InputError
+from tradepolicy.market import Market, load_market
+from tradepolicy.measures.base import WELFARE_ENTRIES, ApplyContext, BookContext, Measure
+from tradepolicy.model.gsim import solve_linear
+from tradepolicy.model.instruments import InstrumentBuilder, Instruments
+from tradepolicy.model.levels import Calibration
+from tradepolicy.results import welfare
+from tradepolicy.results.builder import build_dataset, combine, provenance_attrs
+from tradepolicy.scenario import Scenario, ScenarioSet
+from tradepolicy.solver.newton import DEFAULT_TOL, solve_batch
+
+log = logging.getLogger(__name__)
+
+Formulation = Literal["levels", "gsim-linear"]
+FORMULATIONS = ("levels", "gsim-linear")
+
+
+def build_instruments(
+    market: Market, cal: Calibration, measure_lists: list[list[Measure]]
+) -> tuple[Instruments, list[dict[int, list[int]]]]:
+    """Let every measure write into the batch; returns instruments and each measure's pairs."""
+    builder = InstrumentBuilder(len(measure_lists), market.base_tariff, market.base_export_tax)
+    ctx = ApplyContext(market=market, cal=cal, builder=builder)
+    pair_index: list[dict[int, list[int]]] = []
+    for b, measures in enumerate(measure_lists):
+        owned: dict[int, list[int]] = {}
+        for m in measures:
+            before = len(builder.pairs[b])
+            m.apply(ctx, b)
+            owned[id(m)] = list(range(before, len(builder.pairs[b])))
+        pair_index.append(owned)
+    return builder.build(), pair_index
+
+
+def _as_set(
+    scenarios: ScenarioSet | Sequence[Scenario] | Scenario,
+    market: Market | str | None,
+    target_share: float | None,
+) -> ScenarioSet:
+    if isinstance(scenarios, ScenarioSet):
+        if market is not None:
+            raise TypeError("give `market` only with a list of scenarios, not a ScenarioSet")
+        if target_share is not None:
+            scenarios.target_share = target_share
+        return scenarios
+    if market is None:
+        raise TypeError("solve(scenarios, market): a market is needed with a list of scenarios")
+    if not isinstance(market, Market):
+        market = load_market(market)
+    if isinstance(scenarios, Scenario):
+        scenarios = [scenarios]
+    return ScenarioSet(market=market, scenarios=list(scenarios), target_share=target_share)
+
+
+def solve(
+    scenarios: ScenarioSet | Sequence[Scenario] | Scenario,
+    market: Market | str | None = None,
+    *,
+    formulation: Formulation = "levels",
+    target_share: float | None = None,
+    tol: float = DEFAULT_TOL,
+    history: str | None = None,
+) -> xr.Dataset:
+    """Solve a scenario set (baseline included) and return the results Dataset.
+
+    Parameters
+    ----------
+    scenarios
+        A :class:`ScenarioSet` (e.g. from :func:`load_scenarios`) or scenarios built in code.
+    market
+        The market (object, shipped id or path) when ``scenarios`` is a list.
+    formulation
+        ``"levels"`` (the nonlinear Armington model) or ``"gsim-linear"`` (GSIM-v1
+        linearisation; tariff and export-tax measures only).
+    target_share
+        Dependency target (e.g. 0.60) for the ``meets_target`` indicator.
+    tol
+        Solver tolerance on clearing residuals relative to base output.
+    """
+    sset = _as_set(scenarios, market, target_share)
+    mkt = sset.market
+    cal = mkt.calibration
+    names = ["baseline", *sset.names]
+    measure_lists: list[list[Measure]] = [[]] + [list(s.measures) for s in sset.scenarios]
+    if formulation not in FORMULATIONS:
+        raise ValueError(f"formulation {formulation!r} unknown (allowed: {', '.join(FORMULATIONS)})")
+    if formulation == "gsim-linear":
+        bad = [
+            (f"scenario[{i}].measure[{j}].type",
+             f"{m.type!r} is not available in the GSIM linear formulation (allowed: "
+             "tariff, export_tax)")
+            for i, ms in enumerate(measure_lists[1:])
+            for j, m in enumerate(ms)
+            if not m.gsim_linear
+        ]
+        if bad:
+            raise InputError(str(sset.path or "<scenarios>"), bad)
+    inst, pair_index = build_instruments(mkt, cal, measure_lists)
+    B = inst.B  # noqa: N806
+    if formulation == "levels":
+        sol = solve_batch(cal, inst, tol=tol)
+        st = sol.state
+        converged, iterations, max_res = sol.converged, sol.iterations, sol.max_residual
+        messages = sol.messages
+    else:
+        st, max_res = solve_linear(cal, inst)
+        converged = np.isfinite(max_res) & (max_res < 1e-8)
+        iterations = np.ones(B, dtype=int)
+        messages = ["" if c else "linear system is singular" for c in converged]
+    for b in np.flatnonzero(~converged):
+        log.warning("scenario %r: %s", names[b], messages[b])
+
+    ledger = welfare.generic_parts(cal, inst, st, formulation)
+    ctx = BookContext(
+        market=mkt, cal=cal, inst=inst, state=st, pair_index=pair_index, ledger=ledger,
+        flows={"quota_rent": np.zeros_like(st.X)},
+    )
+    welfare.book_measures(ctx, measure_lists)
+    variables = _variables(mkt, cal, inst, st, ctx, sset.target_share)
+    variables["converged"] = converged.astype(np.int8)
+    variables["iterations"] = iterations.astype(np.int64)
+    variables["max_residual"] = max_res.astype(float)
+    variables["solver_message"] = np.array(messages, dtype=object)
+    _blank_failed(variables, ~converged)
+    attrs = provenance_attrs([mkt], sset.to_dict(), formulation, history)
+    return build_dataset(mkt, names, variables, attrs)
+
+
+def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:
+    prod = cal.producer
+    cons = st.X.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(cons[:, None, :] > 0, st.X / cons[:, None, :], np.nan)
+        world = st.S.sum(axis=1, keepdims=True)
+        prod_share = st.S / world
+    N = cal.N  # noqa: N806
+    foreign = np.where(np.eye(N, dtype=bool)[None], -np.inf, np.nan_to_num(share, nan=-np.inf))
+    top_idx = np.argmax(foreign, axis=1)
+    top_share = np.take_along_axis(foreign, top_idx[:, None, :], axis=1)[:, 0, :]
+    has = np.isfinite(top_share) & (cons > 0)
+    regions = np.array(mkt.regions, dtype=object)
+    top_name = np.where(has & (top_share > 0), regions[top_idx], "")
+    top_share = np.where(cons > 0, np.where(np.isfinite(top_share), top_share, 0.0), np.nan)
+    hhi = np.nansum(share**2, axis=1)
+    hhi = np.where(cons > 0, hhi, np.nan)
+    if target is None:
+        meets = np.full(top_share.shape, -1, dtype=np.int8)
+    else:
+        meets = np.where(cons > 0, top_share <= target + 1e-12, 1).astype(np.int8)
+    ledger = ctx.ledger
+    out = {
+        "producer_price": np.where(prod, st.p, np.nan),
+        "consumer_price": np.where(cal.consumer, st.P, np.nan),
+        "production": st.S,
+        "consumption": cons,
+        "production_share": prod_share,
+        "trade_flow": st.X,
+        "landed_price": np.where(inst.available, st.q, np.nan),
+        "tariff_rate": inst.tariff,
+        "export_tax_rate": inst.export_tax,
+        "levy": st.levy,
+        "quota_rent": ctx.flows["quota_rent"],
+        "supplier_share": share,
+        "top_supplier": top_name,
+        "top_supplier_share": top_share,
+        "hhi": hhi,
+        "meets_target": meets,
+    }
+    for k in WELFARE_ENTRIES:
+        out[k] = ledger[k]
+    out["welfare_change"] = welfare.total(ledger)
+    return out
+
+
+def _blank_failed(variables: dict[str, np.ndarray], failed: np.ndarray) -> None:
+    """Results of scenarios that did not solve are NaN (never shown as if solved)."""
+    if not failed.any():
+        return
+    for name, arr in variables.items():
+        if name in ("converged", "iterations", "max_residual", "solver_message"):
+            continue
+        if arr.dtype.kind == "f":
+            arr[failed] = np.nan
+        elif arr.dtype.kind == "O":
+            arr[failed] = ""
+
+
+def solve_many(sets: Sequence[ScenarioSet], **kwargs) -> xr.Dataset:
+    """Solve several scenario sets (one per market) and stack them along ``commodity``."""
+    return combine([solve(s, **kwargs) for s in sets])

@@ -1,0 +1,278 @@
+"""Command line: ``tradepolicy run | validate | markets | scenarios``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from tradepolicy import __version__
+from tradepolicy._validation import read_toml
+from tradepolicy.api import FORMULATIONS, solve_many
+from tradepolicy.errors import InputError
+from tradepolicy.market import Market, list_markets, load_market
+from tradepolicy.measures.base import WELFARE_ENTRIES
+from tradepolicy.results.io import write_results
+from tradepolicy.scenario import load_scenarios
+
+app = typer.Typer(
+    help="Model price floors and trade measures in critical-mineral markets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(width=None if sys.stdout.isatty() else 120)
+err_console = Console(stderr=True)
+
+_SHORT = {
+    "consumer_surplus_change": "consumers",
+    "producer_surplus_change": "producers",
+    "tariff_revenue_change": "tariffs",
+    "levy_revenue": "levies",
+    "export_tax_revenue_change": "export tax",
+    "quota_rent_income": "quota rents",
+    "subsidy_cost": "subsidies",
+    "offtake_cost": "offtake",
+    "stockpile_cost": "stockpile",
+}
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False, show_time=False)],
+        force=True,
+    )
+
+
+def _fail(exc: Exception, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"tradepolicy {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show version.")
+    ] = False,
+) -> None:
+    """tradepolicy command line."""
+
+
+def _fmt(x: float, digits: int = 1, pct: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if pct:
+        return f"{x:+.{digits}f}%"
+    return f"{x:,.{digits}f}"
+
+
+def _money(x: float, scale: float) -> str:
+    if isinstance(x, float) and math.isnan(x):
+        return "–"
+    v = x / scale
+    return "0" if abs(v) < 0.05 else f"{v:+,.1f}"
+
+
+def print_comparison(ds, target: float | None = None) -> None:
+    """Rich tables: each scenario against the baseline, per region, then a world summary."""
+    for com in ds.tp.commodities:
+        sub = ds.sel(commodity=com)
+        name = str(sub.commodity_name.values)
+        unit = ds["producer_price"].attrs["units"]
+        cur = ds["welfare_change"].attrs["units"].split("/")[0]
+        for scen in ds.tp.scenarios:
+            if scen == "baseline":
+                continue
+            conv = int(sub.converged.sel(scenario=scen))
+            title = f"[bold]{name}[/] — scenario [cyan]{scen}[/] vs baseline"
+            if not conv:
+                msg = str(sub.solver_message.sel(scenario=scen).values)
+                console.print(f"{title}\n  [red]NOT SOLVED:[/] {msg}\n")
+                continue
+            t = ds.tp.region_table(scen, com)
+            t = t[(t.index.isin(sub.region.values))]
+            _market_table(t, title, unit, target)
+            _welfare_table(t, name, scen, cur)
+    summary = ds.tp.summary().reset_index()
+    table = Table(title="Summary", title_justify="left")
+    for col in ("commodity", "scenario", "converged", "iterations", "max residual",
+                "world welfare M/yr"):
+        table.add_column(col, justify="right" if col not in ("commodity", "scenario") else "left")
+    for _, r in summary.iterrows():
+        table.add_row(
+            str(r["commodity"]), str(r["scenario"]), "yes" if r["converged"] == 1 else "[red]no[/]",
+            str(int(r["iterations"])), f"{r['max_residual']:.1e}",
+            _money(r["world_welfare_change"], 1e6),
+        )
+    console.print(table)
+
+
+def _market_table(t, title: str, unit: str, target: float | None) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("region")
+    table.add_column(f"producer price\n{unit}", justify="right")
+    table.add_column("Δ%", justify="right")
+    table.add_column(f"consumer price\n{unit}", justify="right")
+    table.add_column("Δ%", justify="right")
+    table.add_column("production\nΔ%", justify="right")
+    table.add_column("consumption\nΔ%", justify="right")
+    head = "top foreign supplier share" + (f" (target {target:.0%})" if target else "")
+    table.add_column(head + "\nbase → scenario", justify="left")
+    for region, row in t.iterrows():
+        share, base_share = row["top_supplier_share"], row["top_supplier_share_base"]
+        if isinstance(share, float) and math.isnan(share):
+            dep = "–"
+        else:
+            dep = f"{base_share:.1%} → {share:.1%} {row['top_supplier'] or ''}".rstrip()
+            if target is not None:
+                dep += "  meets" if share <= target + 1e-12 else "  above target"
+        table.add_row(
+            str(region),
+            _fmt(row["producer_price"], 0),
+            _fmt(row["producer_price_pct"], 1, pct=True),
+            _fmt(row["consumer_price"], 0),
+            _fmt(row["consumer_price_pct"], 1, pct=True),
+            _fmt(row["production_pct"], 1, pct=True),
+            _fmt(row["consumption_pct"], 1, pct=True),
+            dep,
+        )
+    console.print(table)
+
+
+def _welfare_table(t, name: str, scen: str, cur: str) -> None:
+    scale = 1e6
+    wel = t[[*WELFARE_ENTRIES, "welfare_change"]]
+    used = [k for k in WELFARE_ENTRIES if (wel[k].abs() > 0.05 * scale).any()]
+    table = Table(title=f"Welfare change, M{cur}/yr ({scen})", title_justify="left")
+    table.add_column("region")
+    for k in used:
+        table.add_column(_SHORT[k], justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for region, row in wel.iterrows():
+        table.add_row(str(region), *[_money(row[k], scale) for k in used],
+                      _money(row["welfare_change"], scale))
+    world = wel.sum()
+    table.add_section()
+    table.add_row("World", *[_money(world[k], scale) for k in used],
+                  _money(world["welfare_change"], scale))
+    console.print(table)
+    console.print()
+
+
+@app.command()
+def run(
+    scenarios: Annotated[
+        list[Path], typer.Argument(help="Scenario set TOML file(s); several stack by commodity.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write the results Dataset (netCDF).")
+    ] = None,
+    formulation: Annotated[
+        str, typer.Option("--formulation", help=f"One of: {', '.join(FORMULATIONS)}.")
+    ] = "levels",
+    target_share: Annotated[
+        float | None,
+        typer.Option("--target-share", min=0.0, max=1.0, help="Override the dependency target."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print tables.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Solve scenario sets, print the comparison against the baseline, write the Dataset."""
+    _setup_logging(verbose)
+    if formulation not in FORMULATIONS:
+        raise _fail(ValueError(f"--formulation {formulation!r}: allowed {', '.join(FORMULATIONS)}"))
+    try:
+        sets = [load_scenarios(p) for p in scenarios]
+        if target_share is not None:
+            for s in sets:
+                s.target_share = target_share
+        cmd = "tradepolicy run " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
+        ds = solve_many(sets, formulation=formulation, history=cmd)  # type: ignore[arg-type]
+    except InputError as exc:
+        raise _fail(exc) from None
+    if not quiet:
+        target = sets[0].target_share if len(sets) == 1 else None
+        print_comparison(ds, target)
+    if output is not None:
+        write_results(ds, output)
+        console.print(f"wrote {output}")
+    failed = ds.tp.failed()
+    if failed:
+        for scen, com, msg in failed:
+            err_console.print(f"[red]scenario {scen} ({com}) not solved:[/] {msg}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Market or scenario-set TOML files.")],
+) -> None:
+    """Check market and scenario files without solving; exit 2 on the first invalid file."""
+    status = 0
+    for path in files:
+        try:
+            data = read_toml(path)
+            if "scenario" in data:
+                sset = load_scenarios(path)
+                console.print(
+                    f"[green]ok[/] {path}: scenario set for market {sset.market.id!r}, "
+                    f"{len(sset.scenarios)} scenarios ({', '.join(sset.names)})"
+                )
+            else:
+                m = Market.from_dict(data, path=path)
+                console.print(
+                    f"[green]ok[/] {path}: market {m.id!r} ({m.commodity}), "
+                    f"{m.n} regions, base year {m.spec.base_year}"
+                )
+        except InputError as exc:
+            err_console.print(f"[bold red]invalid:[/] {exc}", highlight=False)
+            status = 2
+    raise typer.Exit(status)
+
+
+@app.command()
+def markets() -> None:
+    """List the shipped markets."""
+    table = Table(title="Shipped markets", title_justify="left")
+    for col in ("id", "commodity", "stage", "base year", "unit", "regions"):
+        table.add_column(col)
+    for mid in list_markets():
+        m = load_market(mid)
+        table.add_row(
+            m.id, m.commodity, m.spec.stage, str(m.spec.base_year), m.price_unit,
+            " ".join(m.regions),
+        )
+    console.print(table)
+
+
+@app.command("scenarios")
+def list_scenario_sets() -> None:
+    """List the shipped scenario sets."""
+    from tradepolicy._paths import scenario_files
+
+    table = Table(title="Shipped scenario sets", title_justify="left")
+    for col in ("file", "market", "scenarios"):
+        table.add_column(col)
+    for p in scenario_files():
+        s = load_scenarios(p)
+        table.add_row(p.stem, s.market.id, ", ".join(s.names))
+    console.print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,26 @@
+"""Exceptions raised by tradepolicy."""
+
+from __future__ import annotations
+
+
+class TradePolicyError(Exception):
+    """Base class for tradepolicy errors."""
+
+
+class InputError(TradePolicyError, ValueError):
+    """A market or scenario file (or object) is invalid.
+
+    The message names the file, the field and what is allowed.
+    """
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = [f"{source}: {len(problems)} problem(s)" if len(problems) > 1 else source]
+        for field, msg in problems:
+            lines.append(f"  - {field}: {msg}" if field else f"  - {msg}")
+        super().__init__("\n".join(lines))
+
+
+class SolverError(TradePolicyError, RuntimeError):
+    """The equilibrium could not be computed for a structural reason."""

@@ -1,0 +1,410 @@
+"""Market definitions: schema, loading, base data arrays.
+
+A market is one commodity at one stage, defined in a TOML file (DESIGN §6), validated with
+pydantic before anything is solved.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from tradepolicy import _paths
+from tradepolicy._validation import problems_from_validation_error, read_toml
+from tradepolicy.errors import InputError
+from tradepolicy.units import is_valid as unit_is_valid
+
+log = logging.getLogger(__name__)
+
+RegionCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,11}$"),
+]
+Number = float  # pydantic rejects non-numeric strings for float fields
+
+__all__ = ["Market", "MarketSpec", "list_markets", "load_market"]
+
+
+class ElasticitiesSpec(BaseModel):
+    """Supply ε_o ≥ 0, demand η_d ≥ 0 (absolute value), substitution σ_d > 0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    supply: dict[str, Number]
+    demand: dict[str, Number]
+    substitution: dict[str, Number]
+
+
+class MarketSpec(BaseModel):
+    """Schema of a market file (DESIGN §6)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
+    commodity: str
+    stage: str = ""
+    description: str = ""
+    base_year: Annotated[int, Field(ge=1900, le=2100)]
+    quantity_unit: str = "t"
+    currency: str = "USD"
+    regions: Annotated[list[RegionCode], Field(min_length=1)]
+    base_price: dict[str, Number]
+    elasticities: ElasticitiesSpec
+    base_tariffs: dict[str, dict[str, Number]] = Field(default_factory=dict)
+    base_export_taxes: dict[str, dict[str, Number]] = Field(default_factory=dict)
+    flows: dict[str, dict[str, Number]] | None = None
+    flows_file: str | None = None
+    seed_shares: dict[str, dict[str, Number]] = Field(default_factory=dict)
+    sources: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> MarketSpec:  # noqa: C901 - one place for all cross-field rules
+        problems: list[tuple[str, str]] = []
+        regions = self.regions
+        allowed = ", ".join(regions)
+        if len(set(regions)) != len(regions):
+            dup = sorted({r for r in regions if regions.count(r) > 1})
+            problems.append(("regions", f"duplicate region codes {dup}"))
+        if not unit_is_valid(self.quantity_unit):
+            problems.append(("quantity_unit", f"{self.quantity_unit!r} is not a unit pint parses"))
+        if not unit_is_valid(self.currency):
+            problems.append(("currency", f"unknown currency {self.currency!r}"))
+
+        def check_regional(name: str, table: dict[str, float], lo: float, strict: bool) -> None:
+            for key, value in table.items():
+                where = f"{name}.{key}"
+                if key != "default" and key not in regions:
+                    problems.append((where, f"unknown region {key!r} (allowed: default, {allowed})"))
+                if not math.isfinite(value) or value < lo or (strict and value <= lo):
+                    rel = ">" if strict else ">="
+                    problems.append((where, f"must be a finite number {rel} {lo:g}; got {value!r}"))
+            if "default" not in table and set(regions) - set(table):
+                missing = sorted(set(regions) - set(table))
+                problems.append((name, f"no value for {missing}; give them or a `default`"))
+
+        check_regional("base_price", self.base_price, 0.0, strict=True)
+        check_regional("elasticities.supply", self.elasticities.supply, 0.0, strict=False)
+        check_regional("elasticities.demand", self.elasticities.demand, 0.0, strict=False)
+        check_regional("elasticities.substitution", self.elasticities.substitution, 0.0, True)
+
+        def check_matrix(name: str, table: dict[str, dict[str, float]], lo: float) -> None:
+            for exp, row in table.items():
+                if exp not in regions:
+                    problems.append(
+                        (f"{name}.{exp}", f"unknown exporter {exp!r} (allowed: {allowed})")
+                    )
+                for imp, value in row.items():
+                    where = f"{name}.{exp}.{imp}"
+                    if imp not in regions:
+                        problems.append((where, f"unknown importer {imp!r} (allowed: {allowed})"))
+                    if not math.isfinite(value) or value < lo:
+                        problems.append((where, f"must be a finite number >= {lo:g}; got {value}"))
+
+        check_matrix("base_tariffs", self.base_tariffs, 0.0)
+        check_matrix("base_export_taxes", self.base_export_taxes, 0.0)
+        check_matrix("seed_shares", self.seed_shares, 0.0)
+        for exp, row in self.seed_shares.items():
+            for imp, value in row.items():
+                if value >= 1 or exp == imp:
+                    problems.append(
+                        (f"seed_shares.{exp}.{imp}", "a seed share is in [0, 1) for a foreign pair")
+                    )
+        if self.flows is not None and self.flows_file is not None:
+            problems.append(("flows", "give either `flows` or `flows_file`, not both"))
+        elif self.flows is None and self.flows_file is None:
+            problems.append(("flows", "missing: give a `[flows]` table or a `flows_file`"))
+        elif self.flows is not None:
+            check_matrix("flows", self.flows, 0.0)
+        if problems:
+            raise _SpecProblems(problems)
+        return self
+
+
+class _SpecProblems(ValueError):
+    """Carries several (field, message) problems through pydantic."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
+
+
+def _regional(table: dict[str, float], regions: list[str], fallback: float = math.nan) -> np.ndarray:
+    default = table.get("default", fallback)
+    return np.array([float(table.get(r, default)) for r in regions])
+
+
+def _matrix(table: dict[str, dict[str, float]], regions: list[str]) -> np.ndarray:
+    idx = {r: i for i, r in enumerate(regions)}
+    out = np.zeros((len(regions), len(regions)))
+    for exp, row in table.items():
+        for imp, value in row.items():
+            out[idx[exp], idx[imp]] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Market:
+    """A validated market with its base data as arrays (exporter × importer).
+
+    Attributes
+    ----------
+    spec : MarketSpec
+        The validated file contents.
+    path : Path or None
+        Where the market was read from (None when built in code).
+    flows : ndarray (region, region)
+        Base quantities, exporter × importer, in ``quantity_unit`` per year.
+    flow_sources : dict
+        ``(exporter, importer) -> source text`` when the flows came from a CSV.
+    """
+
+    spec: MarketSpec
+    path: Path | None = None
+    flows: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    flow_sources: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+
+    # -- labels ---------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def commodity(self) -> str:
+        return self.spec.commodity
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(self.spec.regions)
+
+    @property
+    def n(self) -> int:
+        return len(self.spec.regions)
+
+    @property
+    def quantity_unit(self) -> str:
+        return self.spec.quantity_unit
+
+    @property
+    def currency(self) -> str:
+        return self.spec.currency
+
+    @property
+    def price_unit(self) -> str:
+        return f"{self.currency}/{self.quantity_unit}"
+
+    def index(self, regions: str | list[str] | tuple[str, ...]) -> np.ndarray:
+        """Integer positions of region codes."""
+        if isinstance(regions, str):
+            regions = [regions]
+        pos = {r: i for i, r in enumerate(self.regions)}
+        return np.array([pos[r] for r in regions], dtype=int)
+
+    # -- base data -----------------------------------------------------------------------
+    @cached_property
+    def base_price(self) -> np.ndarray:
+        return _regional(self.spec.base_price, self.spec.regions)
+
+    @cached_property
+    def supply_elasticity(self) -> np.ndarray:
+        return _regional(self.spec.elasticities.supply, self.spec.regions)
+
+    @cached_property
+    def demand_elasticity(self) -> np.ndarray:
+        return _regional(self.spec.elasticities.demand, self.spec.regions)
+
+    @cached_property
+    def substitution_elasticity(self) -> np.ndarray:
+        return _regional(self.spec.elasticities.substitution, self.spec.regions)
+
+    @cached_property
+    def base_tariff(self) -> np.ndarray:
+        t = _matrix(self.spec.base_tariffs, self.spec.regions)
+        np.fill_diagonal(t, 0.0)
+        return t
+
+    @cached_property
+    def base_export_tax(self) -> np.ndarray:
+        x = _matrix(self.spec.base_export_taxes, self.spec.regions)
+        np.fill_diagonal(x, 0.0)
+        return x
+
+    @property
+    def production(self) -> np.ndarray:
+        return self.flows.sum(axis=1)
+
+    @property
+    def consumption(self) -> np.ndarray:
+        return self.flows.sum(axis=0)
+
+    @cached_property
+    def calibration(self):  # -> Calibration (import cycle avoided)
+        from tradepolicy.model.levels import Calibration
+
+        return Calibration.from_market(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able definition including the resolved flow matrix."""
+        d = self.spec.model_dump(mode="json", exclude_none=True)
+        d.pop("flows_file", None)
+        d["flows"] = {
+            e: {i: float(self.flows[a, b]) for b, i in enumerate(self.regions) if self.flows[a, b]}
+            for a, e in enumerate(self.regions)
+            if self.flows[a].any()
+        }
+        return d
+
+    @cached_property
+    def data_hash(self) -> str:
+        """SHA-256 of the resolved market definition (stable across runs)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], path: Path | None = None, source: str | None = None
+    ) -> Market:
+        """Validate a market definition (as read from TOML) and build its arrays."""
+        source = source or (str(path) if path else "<market>")
+        try:
+            spec = MarketSpec.model_validate(data)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                cause = (err.get("ctx") or {}).get("error")
+                if isinstance(cause, _SpecProblems):
+                    problems.extend(cause.problems)
+            if not problems:
+                problems = problems_from_validation_error(exc)
+            raise InputError(source, problems) from None
+        regions = spec.regions
+        flow_sources: dict[tuple[str, str], str] = {}
+        if spec.flows is not None:
+            flows = _matrix(spec.flows, regions)
+        else:
+            base = path.parent if path else Path.cwd()
+            flows, flow_sources = _read_flows_csv(base / str(spec.flows_file), regions, source)
+        flows = _apply_seed_shares(flows, spec.seed_shares, regions)
+        _check_flows(flows, spec, source)
+        return cls(spec=spec, path=path, flows=flows, flow_sources=flow_sources)
+
+
+def _read_flows_csv(
+    path: Path, regions: list[str], market_source: str
+) -> tuple[np.ndarray, dict[tuple[str, str], str]]:
+    if not path.exists():
+        raise InputError(market_source, [("flows_file", f"file {path} does not exist")])
+    idx = {r: i for i, r in enumerate(regions)}
+    flows = np.zeros((len(regions), len(regions)))
+    sources: dict[tuple[str, str], str] = {}
+    problems: list[tuple[str, str]] = []
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        need = {"exporter", "importer", "quantity"}
+        have = set(reader.fieldnames or [])
+        if not need <= have:
+            raise InputError(
+                str(path),
+                [("header", f"columns {sorted(need - have)} missing; need exporter,importer,quantity"
+                  " (and optionally source)")],
+            )
+        for lineno, row in enumerate(reader, start=2):
+            where = f"line {lineno}"
+            exp, imp = row["exporter"].strip(), row["importer"].strip()
+            for col, code in (("exporter", exp), ("importer", imp)):
+                if code not in idx:
+                    problems.append(
+                        (f"{where}.{col}", f"unknown region {code!r} (allowed: {', '.join(regions)})")
+                    )
+            try:
+                qty = float(row["quantity"])
+            except (TypeError, ValueError):
+                problems.append((f"{where}.quantity", f"not a number: {row['quantity']!r}"))
+                continue
+            if not math.isfinite(qty) or qty < 0:
+                problems.append((f"{where}.quantity", f"must be a finite number >= 0; got {qty}"))
+                continue
+            if exp in idx and imp in idx:
+                if flows[idx[exp], idx[imp]]:
+                    problems.append((where, f"duplicate flow {exp} -> {imp}"))
+                flows[idx[exp], idx[imp]] = qty
+                if row.get("source"):
+                    sources[(exp, imp)] = row["source"]
+    if problems:
+        raise InputError(str(path), problems)
+    return flows, sources
+
+
+def _apply_seed_shares(
+    flows: np.ndarray, seeds: dict[str, dict[str, float]], regions: list[str]
+) -> np.ndarray:
+    """Give new suppliers a small calibrated share of an importer's consumption.
+
+    For each ``seed_shares.EXP.IMP = s``: the flow EXP→IMP becomes ``s`` times IMP's base
+    consumption, the other suppliers of IMP are scaled down in proportion so IMP's consumption
+    is unchanged, and EXP's production rises by the seeded amount.
+    """
+    if not seeds:
+        return flows
+    flows = flows.copy()
+    idx = {r: i for i, r in enumerate(regions)}
+    for exp, row in seeds.items():
+        for imp, share in row.items():
+            o, d = idx[exp], idx[imp]
+            cons = flows[:, d].sum()
+            others = cons - flows[o, d]
+            target = share * cons
+            if others > 0:
+                flows[:, d] *= (cons - target) / others
+            flows[o, d] = target
+    return flows
+
+
+def _check_flows(flows: np.ndarray, spec: MarketSpec, source: str) -> None:
+    problems: list[tuple[str, str]] = []
+    if not (flows > 0).any():
+        problems.append(("flows", "the market is empty: no positive base flow"))
+    prod, cons = flows.sum(axis=1), flows.sum(axis=0)
+    for i, r in enumerate(spec.regions):
+        if prod[i] == 0 and cons[i] == 0:
+            problems.append(("flows", f"region {r} neither produces nor consumes; drop it"))
+    if problems:
+        raise InputError(source, problems)
+    eps = _regional(spec.elasticities.supply, spec.regions)
+    eta = _regional(spec.elasticities.demand, spec.regions)
+    if np.all(eps[prod > 0] == 0) and np.all(eta[cons > 0] == 0):
+        raise InputError(
+            source,
+            [("elasticities", "supply and demand are both perfectly inelastic everywhere; the "
+              "price level is undetermined (give some supply or demand elasticity > 0)")],
+        )
+
+
+def load_market(name_or_path: str | Path) -> Market:
+    """Load a market by shipped id (``"ndpr_oxide"``) or by path to a TOML file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml" and not path.exists():
+        shipped = _paths.find_market(str(name_or_path))
+        if shipped is None:
+            known = ", ".join(list_markets()) or "none"
+            raise InputError(
+                str(name_or_path), [("market", f"no such market (shipped markets: {known})")]
+            )
+        path = shipped
+    data = read_toml(path)
+    return Market.from_dict(data, path=path)
+
+
+def list_markets() -> list[str]:
+    """Ids of the shipped markets."""
+    return sorted(p.stem for p in _paths.market_files())

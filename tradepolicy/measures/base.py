@@ -1,0 +1,156 @@
+"""The measure extension point: a measure is a pydantic model that registers itself.
+
+A measure declares its fields, writes its wedges and complementarity pairs into the batched
+instrument arrays (:meth:`Measure.apply`) and books the welfare entries it owns
+(:meth:`Measure.book`). The solver, the result builder and the CLI know no measure by name.
+
+To add a measure, subclass :class:`Measure` with a ``type: Literal["name"] = "name"`` field and
+decorate it with :func:`register`::
+
+    @register
+    class Royalty(Measure):
+        type: Literal["royalty"] = "royalty"
+        producer: Region
+        rate: float
+
+        def apply(self, ctx, b):
+            ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from tradepolicy._validation import register_tag
+
+if TYPE_CHECKING:
+    from tradepolicy.market import Market
+    from tradepolicy.model.instruments import InstrumentBuilder, Instruments
+    from tradepolicy.model.levels import Calibration, State
+
+Region = str
+
+MEASURES: dict[str, type[Measure]] = {}
+
+#: Welfare entries (DESIGN §5) in the order they are reported; costs are negative numbers.
+WELFARE_ENTRIES = (
+    "consumer_surplus_change",
+    "producer_surplus_change",
+    "tariff_revenue_change",
+    "levy_revenue",
+    "export_tax_revenue_change",
+    "quota_rent_income",
+    "subsidy_cost",
+    "offtake_cost",
+    "stockpile_cost",
+)
+
+
+class Measure(BaseModel):
+    """Base class of all measures (one scenario building block)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+    #: fields holding region codes (validated against the market)
+    region_fields: ClassVar[tuple[str, ...]] = ()
+    #: whether the GSIM-v1 linear formulation can represent the measure
+    gsim_linear: ClassVar[bool] = False
+
+    def check(self, market: Market) -> list[tuple[str, str]]:
+        """Problems with this measure on ``market`` as (field, message) pairs."""
+        problems = []
+        allowed = ", ".join(market.regions)
+        for name in self.region_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            codes = [value] if isinstance(value, str) else list(value)
+            for code in codes:
+                if code not in market.regions:
+                    problems.append((name, f"unknown region {code!r} (allowed: {allowed})"))
+        return problems
+
+    def apply(self, ctx: ApplyContext, b: int) -> None:
+        """Write this measure's wedges into scenario ``b`` of ``ctx.builder``."""
+        raise NotImplementedError
+
+    def book(self, ctx: BookContext, b: int) -> None:  # noqa: B027 - optional hook
+        """Book the welfare entries this measure owns for scenario ``b`` (default: none)."""
+
+    def describe(self, market: Market) -> str:
+        """One plain-words sentence describing the measure."""
+        fields = ", ".join(f"{k}={v}" for k, v in self.model_dump(exclude={"type"}).items())
+        return f"{self.type} ({fields})"
+
+
+def register(cls: type[Measure]) -> type[Measure]:
+    """Class decorator adding a measure type to the registry."""
+    name = cls.model_fields["type"].default
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{cls.__name__} needs a `type: Literal[...]` field with a default")
+    MEASURES[name] = cls
+    register_tag(name)
+    return cls
+
+
+@dataclass
+class ApplyContext:
+    """What a measure sees when it writes its instruments."""
+
+    market: Market
+    cal: Calibration
+    builder: InstrumentBuilder
+
+    def idx(self, regions: str | list[str] | tuple[str, ...]) -> np.ndarray:
+        return self.market.index(regions)
+
+    def foreign(self, of: str | list[str]) -> list[str]:
+        """Every region except ``of``."""
+        skip = {of} if isinstance(of, str) else set(of)
+        return [r for r in self.market.regions if r not in skip]
+
+
+@dataclass
+class BookContext:
+    """What a measure sees when it books welfare: the solved batch and the ledgers."""
+
+    market: Market
+    cal: Calibration
+    inst: Instruments
+    state: State
+    pair_index: list[dict[int, list[int]]]  # per scenario: id(measure) -> its pair indices
+    ledger: dict[str, np.ndarray] = field(default_factory=dict)  # entry -> (B, N)
+    flows: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (B, N, N)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, entry: str, b: int, regions: Any, amount: Any) -> None:
+        """Add ``amount`` (currency per year) to ``entry`` of ``regions`` in scenario ``b``."""
+        self.ledger[entry][b, self.market.index(regions) if not isinstance(regions, np.ndarray)
+                           else regions] += amount
+
+    def pairs_of(self, measure: Measure, b: int) -> list[int]:
+        return self.pair_index[b].get(id(measure), [])
+
+
+def measure_types() -> dict[str, type[Measure]]:
+    """The registered measure types (name -> class)."""
+    return dict(MEASURES)
+
+
+def each_field_doc(cls: type[Measure]) -> list[tuple[str, str, str]]:
+    """(field, type, description) rows for documentation tables."""
+    rows = []
+    for name, f in cls.model_fields.items():
+        if name == "type":
+            continue
+        rows.append((name, str(f.annotation).replace("typing.", ""), f.description or ""))
+    return rows
+
+
+Hook = Callable[[Measure, ApplyContext, int], None]

@@ -1,0 +1,66 @@
+"""Border measures: ad valorem tariffs and export taxes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from tradepolicy.measures.base import ApplyContext, Measure, Region, register
+
+Rate = float
+
+
+def _names(codes: list[str]) -> str:
+    if len(codes) <= 1:
+        return "".join(codes)
+    return ", ".join(codes[:-1]) + " and " + codes[-1]
+
+
+@register
+class Tariff(Measure):
+    """Ad valorem import tariff t_od that replaces the base rate on the named pairs."""
+
+    type: Literal["tariff"] = "tariff"
+    importers: list[Region] = Field(min_length=1, description="regions levying the tariff")
+    exporters: list[Region] | None = Field(
+        None, description="origins it applies to (default: every foreign origin)"
+    )
+    rate: Rate = Field(ge=0.0, le=100.0, description="ad valorem rate (0.25 = 25%)")
+
+    region_fields = ("importers", "exporters")
+    gsim_linear = True
+
+    def apply(self, ctx: ApplyContext, b: int) -> None:
+        for imp in self.importers:
+            origins = self.exporters if self.exporters is not None else ctx.foreign(imp)
+            o = ctx.idx([x for x in origins if x != imp])
+            ctx.builder.tariff[b, o, ctx.idx(imp)[0]] = self.rate
+
+    def describe(self, market) -> str:
+        src = "all foreign suppliers" if self.exporters is None else _names(self.exporters)
+        return f"A {self.rate:.0%} tariff by {_names(self.importers)} on imports from {src}"
+
+
+@register
+class ExportTax(Measure):
+    """Ad valorem export tax x_od on the exporter's sales; revenue to the exporter."""
+
+    type: Literal["export_tax"] = "export_tax"
+    exporter: Region = Field(description="region levying the tax")
+    destinations: list[Region] | None = Field(
+        None, description="destinations taxed (default: every foreign destination)"
+    )
+    rate: Rate = Field(gt=-1.0, le=100.0, description="ad valorem rate (negative = subsidy)")
+
+    region_fields = ("exporter", "destinations")
+    gsim_linear = True
+
+    def apply(self, ctx: ApplyContext, b: int) -> None:
+        dest = self.destinations if self.destinations is not None else ctx.foreign(self.exporter)
+        d = ctx.idx([x for x in dest if x != self.exporter])
+        ctx.builder.export_tax[b, ctx.idx(self.exporter)[0], d] = self.rate
+
+    def describe(self, market) -> str:
+        dest = "all foreign buyers" if self.destinations is None else _names(self.destinations)
+        return f"A {self.rate:.0%} export tax by {self.exporter} on sales to {dest}"

@@ -1,0 +1,164 @@
+"""Policy instruments as batched arrays: what measures write and the model reads.
+
+Every array has a leading scenario axis ``B``; ``N`` is the number of regions, ``K`` the number
+of complementarity pairs (padded to the largest scenario). Measures never touch the model's
+equations: they only fill these arrays (and book welfare afterwards).
+
+Landed price of origin o's variety in destination d::
+
+    fob_od = p_o (1 + x_od) + Σ_k λ_k C_fob[k,o,d]
+    pre_od = fob_od (1 + t_od + Σ_k λ_k C_adv[k,o,d]) + Σ_k λ_k C_add[k,o,d]
+    q_od   = max(pre_od, min(floor_od, pre_od + levy_cap_od))     (variable levy)
+
+Complementarity pair k: ``lo_k ≤ λ_k ≤ hi_k  ⟂  g_k = g0_k + Σ_od G[k,o,d] X_od`` (λ at its
+lower bound needs g ≥ 0, at its upper bound g ≤ 0, inside g = 0). Pairs that a scenario does
+not use are padded with ``g0 = 1, G = 0`` so their λ is 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Instruments:
+    """Batched policy arrays for B scenarios on an N-region market."""
+
+    export_tax: np.ndarray  # (B,N,N) ad valorem x_od
+    tariff: np.ndarray  # (B,N,N) ad valorem t_od
+    supply_mult: np.ndarray  # (B,N) capacity factor (1 - shock)
+    demand_mult: np.ndarray  # (B,N) demand factor (1 + shift)
+    floor: np.ndarray  # (B,N,N) landed floor (0 = none)
+    levy_cap: np.ndarray  # (B,N,N) per-unit cap on the levy (inf = none)
+    available: np.ndarray  # (B,N,N) bool: False removes the variety (a ban)
+    support_strike: np.ndarray  # (B,N) producer top-up max(0, K - p) ...
+    support_share: np.ndarray  # (B,N) ... minus share * max(0, p - upper)
+    support_upper: np.ndarray  # (B,N)
+    support_volume: np.ndarray  # (B,N) covered volume (inf = all output)
+    variety_purchase: np.ndarray  # (B,N) public purchases of origin o's variety
+    composite_purchase: np.ndarray  # (B,N) public net purchase of d's composite
+    # complementarity pairs
+    lam_lo: np.ndarray  # (B,K)
+    lam_hi: np.ndarray  # (B,K)
+    lam_scale: np.ndarray  # (B,K) λ = scale * unknown (solver works with scaled unknowns)
+    C_fob: np.ndarray  # (B,K,N,N)
+    C_adv: np.ndarray  # (B,K,N,N)
+    C_add: np.ndarray  # (B,K,N,N)
+    g0: np.ndarray  # (B,K)
+    G: np.ndarray  # (B,K,N,N)
+    g_scale: np.ndarray  # (B,K)
+    pair_labels: list[list[str]] = field(default_factory=list)  # per scenario, per pair
+
+    @property
+    def B(self) -> int:  # noqa: N802 - conventional symbol
+        return self.tariff.shape[0]
+
+    @property
+    def N(self) -> int:  # noqa: N802
+        return self.tariff.shape[1]
+
+    @property
+    def K(self) -> int:  # noqa: N802
+        return self.g0.shape[1]
+
+    @property
+    def has_support(self) -> bool:
+        return bool(np.any(self.support_strike > 0) or np.any(self.support_share > 0))
+
+    @property
+    def has_floor(self) -> bool:
+        return bool(np.any(self.floor > 0))
+
+    def take(self, idx: np.ndarray) -> Instruments:
+        """The sub-batch of scenarios ``idx``."""
+        kw = {
+            name: getattr(self, name)[idx]
+            for name in self.__dataclass_fields__
+            if name != "pair_labels"
+        }
+        labels = [self.pair_labels[i] for i in np.atleast_1d(idx)] if self.pair_labels else []
+        return Instruments(**kw, pair_labels=labels)
+
+
+@dataclass
+class PairSpec:
+    """One complementarity pair written by a measure (unbatched, one scenario)."""
+
+    label: str
+    lo: float = 0.0
+    hi: float = np.inf
+    scale: float = 1.0
+    C_fob: np.ndarray | None = None
+    C_adv: np.ndarray | None = None
+    C_add: np.ndarray | None = None
+    g0: float = 1.0
+    G: np.ndarray | None = None
+    g_scale: float = 1.0
+
+
+class InstrumentBuilder:
+    """Collects what measures write, scenario by scenario, then pads to arrays."""
+
+    def __init__(self, n_scen: int, base_tariff: np.ndarray, base_export_tax: np.ndarray) -> None:
+        B, N = n_scen, base_tariff.shape[0]  # noqa: N806
+        self.B, self.N = B, N
+        self.export_tax = np.broadcast_to(base_export_tax, (B, N, N)).copy()
+        self.tariff = np.broadcast_to(base_tariff, (B, N, N)).copy()
+        self.supply_mult = np.ones((B, N))
+        self.demand_mult = np.ones((B, N))
+        self.floor = np.zeros((B, N, N))
+        self.levy_cap = np.full((B, N, N), np.inf)
+        self.available = np.ones((B, N, N), dtype=bool)
+        self.support_strike = np.zeros((B, N))
+        self.support_share = np.zeros((B, N))
+        self.support_upper = np.full((B, N), np.inf)
+        self.support_volume = np.full((B, N), np.inf)
+        self.variety_purchase = np.zeros((B, N))
+        self.composite_purchase = np.zeros((B, N))
+        self.pairs: list[list[PairSpec]] = [[] for _ in range(B)]
+
+    def add_pair(self, b: int, pair: PairSpec) -> int:
+        """Register a complementarity pair for scenario ``b``; returns its index k."""
+        self.pairs[b].append(pair)
+        return len(self.pairs[b]) - 1
+
+    def build(self) -> Instruments:
+        B, N = self.B, self.N  # noqa: N806
+        K = max((len(p) for p in self.pairs), default=0)  # noqa: N806
+        lo, hi = np.zeros((B, K)), np.full((B, K), np.inf)
+        scale, g0, gs = np.ones((B, K)), np.ones((B, K)), np.ones((B, K))
+        arrs = {k: np.zeros((B, K, N, N)) for k in ("C_fob", "C_adv", "C_add", "G")}
+        labels: list[list[str]] = []
+        for b, plist in enumerate(self.pairs):
+            labels.append([p.label for p in plist] + [""] * (K - len(plist)))
+            for k, p in enumerate(plist):
+                lo[b, k], hi[b, k], scale[b, k] = p.lo / p.scale, p.hi / p.scale, p.scale
+                g0[b, k], gs[b, k] = p.g0, p.g_scale
+                for name in arrs:
+                    val = getattr(p, name)
+                    if val is not None:
+                        arrs[name][b, k] = val * (p.scale if name.startswith("C_") else 1.0)
+        return Instruments(
+            export_tax=self.export_tax,
+            tariff=self.tariff,
+            supply_mult=self.supply_mult,
+            demand_mult=self.demand_mult,
+            floor=self.floor,
+            levy_cap=self.levy_cap,
+            available=self.available,
+            support_strike=self.support_strike,
+            support_share=self.support_share,
+            support_upper=self.support_upper,
+            support_volume=self.support_volume,
+            variety_purchase=self.variety_purchase,
+            composite_purchase=self.composite_purchase,
+            lam_lo=lo,
+            lam_hi=hi,
+            lam_scale=scale,
+            g0=g0,
+            g_scale=gs,
+            pair_labels=labels,
+            **arrs,
+        )

@@ -1,0 +1,340 @@
+"""The levels Armington model (DESIGN §3) in calibrated-share form, batched over scenarios.
+
+Unknowns per scenario: ``z_o = ln(p_o / p0_o)`` for every producing origin and the scaled
+complementarity variables ``λ_k``. With landed prices ``q_od`` (see :mod:`instruments`) and
+``r_od = q_od / q0_od``::
+
+    P_d / P0_d = (Σ_o w0_od r_od^(1-σ_d))^(1/(1-σ_d))        (geometric mean at σ_d = 1)
+    D_d        = D0_d (P_d/P0_d)^(-η_d) (1 + shift_d)            private composite demand
+    A_d        = D_d + public net composite purchases
+    X_od       = X0_od r_od^(-σ_d) (P_d/P0_d)^(σ_d) A_d / D0_d
+    S_o        = S0_o (p̃_o/p0_o)^(ε_o) (1 - shock_o)
+    F_o        = (S_o - Σ_d X_od - public purchases of o) / S0_o = 0
+
+``w0_od`` are base value shares at landed prices, ``D0_d = Σ_o X0_od`` and ``P0_d`` the base
+unit value, so this is the CES system ``X_od = β_od q_od^(-σ) P^σ D`` with
+``β_od = (X0_od/D0_d)(q0_od/P0_d)^σ`` and the baseline reproduces the data exactly. A zero
+base flow stays zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tradepolicy.model.instruments import Instruments
+
+_CD_TOL = 1e-9  # |1 - σ| below this uses the Cobb-Douglas limit
+_SQRT_HALF = np.sqrt(0.5)
+
+
+@dataclass
+class Calibration:
+    """Base data and parameters of one market, ready for the equations.
+
+    Elasticities are ``(N,)`` or ``(B, N)`` (one row per scenario or Monte Carlo draw).
+    """
+
+    regions: tuple[str, ...]
+    p0: np.ndarray  # (N,) base producer price
+    X0: np.ndarray  # (N,N) base flows exporter × importer
+    t0: np.ndarray  # (N,N) base tariffs
+    x0: np.ndarray  # (N,N) base export taxes
+    eps: np.ndarray  # supply elasticity
+    eta: np.ndarray  # demand elasticity (absolute value)
+    sigma: np.ndarray  # substitution elasticity
+
+    def __post_init__(self) -> None:
+        self.fob0 = self.p0[:, None] * (1.0 + self.x0)
+        self.q0 = self.fob0 * (1.0 + self.t0)
+        self.S0 = self.X0.sum(axis=1)
+        self.D0 = self.X0.sum(axis=0)
+        self.E0 = (self.q0 * self.X0).sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.P0 = np.where(self.D0 > 0, self.E0 / np.where(self.D0 > 0, self.D0, 1), np.nan)
+            self.w0 = np.where(self.E0 > 0, self.q0 * self.X0 / np.where(self.E0 > 0, self.E0, 1), 0)
+        self.producer = self.S0 > 0
+        self.consumer = self.D0 > 0
+
+    @property
+    def N(self) -> int:  # noqa: N802
+        return len(self.regions)
+
+    @classmethod
+    def from_market(cls, market) -> Calibration:
+        return cls(
+            regions=market.regions,
+            p0=market.base_price,
+            X0=market.flows,
+            t0=market.base_tariff,
+            x0=market.base_export_tax,
+            eps=market.supply_elasticity,
+            eta=market.demand_elasticity,
+            sigma=market.substitution_elasticity,
+        )
+
+    def with_elasticities(
+        self,
+        eps: np.ndarray | None = None,
+        eta: np.ndarray | None = None,
+        sigma: np.ndarray | None = None,
+    ) -> Calibration:
+        """A copy with other (possibly per-scenario ``(B,N)``) elasticities."""
+        return Calibration(
+            regions=self.regions,
+            p0=self.p0,
+            X0=self.X0,
+            t0=self.t0,
+            x0=self.x0,
+            eps=self.eps if eps is None else eps,
+            eta=self.eta if eta is None else eta,
+            sigma=self.sigma if sigma is None else sigma,
+        )
+
+    @property
+    def beta(self) -> np.ndarray:
+        """CES share parameters β_od in ``X_od = β_od q_od^(-σ) P^σ D`` (for reporting)."""
+        sig = np.broadcast_to(self.sigma, (self.N,)) if np.ndim(self.sigma) == 1 else self.sigma
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(
+                self.D0 > 0, self.X0 / self.D0 * (self.q0 / self.P0) ** sig, 0.0
+            )
+
+
+@dataclass
+class State:
+    """Everything the equations compute at one point (all batched)."""
+
+    p: np.ndarray  # (B,N) producer price
+    lam: np.ndarray  # (B,K) complementarity variables (unscaled, economic units)
+    fob: np.ndarray  # (B,N,N)
+    tau: np.ndarray  # (B,N,N) ad valorem import wedge incl. λ terms
+    pre: np.ndarray  # (B,N,N) landed price before the variable levy
+    q: np.ndarray  # (B,N,N) landed price
+    levy: np.ndarray  # (B,N,N) variable levy per unit
+    P: np.ndarray  # (B,N) composite price
+    D: np.ndarray  # (B,N) private composite demand
+    A: np.ndarray  # (B,N) total composite absorption
+    X: np.ndarray  # (B,N,N) flows
+    S: np.ndarray  # (B,N) supply
+    support: np.ndarray  # (B,N) per-unit top-up f(p) on covered volume
+    covered: np.ndarray  # (B,N) volume receiving the top-up
+    p_marginal: np.ndarray  # (B,N) effective marginal producer price
+    g: np.ndarray  # (B,K) scaled complementarity slacks
+    F: np.ndarray  # (B,N+K) residual vector
+    J: np.ndarray | None = None  # (B,N+K,N+K)
+
+
+def _fb(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fischer–Burmeister φ(a,b) = √(a²+b²) − a − b and its partial derivatives."""
+    r = np.hypot(a, b)
+    safe = np.where(r > 0, r, 1.0)
+    da = np.where(r > 0, a / safe - 1.0, _SQRT_HALF - 1.0)
+    db = np.where(r > 0, b / safe - 1.0, _SQRT_HALF - 1.0)
+    return r - a - b, da, db
+
+
+def box_fb(
+    x: np.ndarray, lo: np.ndarray, hi: np.ndarray, g: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Billups' box Fischer–Burmeister function for ``lo ≤ x ≤ hi ⟂ g``.
+
+    Returns Φ, ∂Φ/∂x, ∂Φ/∂g. Zero iff x = lo and g ≥ 0, x = hi and g ≤ 0, or lo < x < hi
+    and g = 0.
+    """
+    finite = np.isfinite(hi)
+    hi_f = np.where(finite, hi, 0.0)
+    psi, psi_c, psi_e = _fb(hi_f - x, -g)  # ψ = φ(hi − x, −g)
+    inner = np.where(finite, -psi, g)
+    dinner_dx = np.where(finite, psi_c, 0.0)  # d(−ψ)/dx = −ψ_c·(−1)
+    dinner_dg = np.where(finite, psi_e, 1.0)  # d(−ψ)/dg = −ψ_e·(−1)
+    phi, pa, pb = _fb(x - lo, inner)
+    return phi, pa + pb * dinner_dx, pb * dinner_dg
+
+
+def _powm1_over(lnr: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """(exp(k·lnr) − 1)/k, continuous at k = 0 (→ lnr)."""
+    small = np.abs(k) < 1e-12
+    ksafe = np.where(small, 1.0, k)
+    return np.where(small, lnr, np.expm1(k * lnr) / ksafe)
+
+
+def evaluate(
+    cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool = True
+) -> State:
+    """Evaluate the model at unknowns ``u`` (B, N+K): residuals and (optionally) Jacobian."""
+    B, N, K = inst.B, cal.N, inst.K  # noqa: N806
+    z, lt = u[:, :N], u[:, N:]
+    lam = lt * inst.lam_scale
+    sigma = np.broadcast_to(cal.sigma, (B, N))
+    eta = np.broadcast_to(cal.eta, (B, N))
+    eps = np.broadcast_to(cal.eps, (B, N))
+    sig_d = sigma[:, None, :]  # broadcast over exporters
+
+    p = cal.p0 * np.exp(z)
+    # -- landed prices ------------------------------------------------------------------
+    fob = p[:, :, None] * (1.0 + inst.export_tax)
+    tau = inst.tariff.copy()
+    add = np.zeros((B, N, N))
+    if K:
+        fob = fob + np.einsum("bk,bkod->bod", lt, inst.C_fob)
+        tau = tau + np.einsum("bk,bkod->bod", lt, inst.C_adv)
+        add = np.einsum("bk,bkod->bod", lt, inst.C_add)
+    pre = fob * (1.0 + tau) + add
+    if inst.has_floor:
+        levy = np.clip(inst.floor - pre, 0.0, inst.levy_cap)
+        binding = (inst.floor - pre > 0) & (inst.floor - pre < inst.levy_cap)
+        hq = np.where(binding, 0.0, 1.0)
+    else:
+        levy = np.zeros_like(pre)
+        hq = np.ones_like(pre)
+    q = pre + levy
+
+    # -- composite price and flows --------------------------------------------------------
+    avail = inst.available & (cal.w0 > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lnr = np.where(avail, np.log(q / cal.q0), 0.0)
+    one_m = 1.0 - sigma  # (B,N)
+    cd = np.abs(one_m) < _CD_TOL
+    w = np.where(avail, cal.w0, 0.0)
+    # Σ_o w r^(1-σ) computed with a shift for stability
+    ex = one_m[:, None, :] * lnr
+    shift = np.max(np.where(avail, ex, -np.inf), axis=1)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    ssum = np.sum(w * np.exp(ex - shift[:, None, :]), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ln_P_ces = (np.log(ssum) + shift) / np.where(cd, 1.0, one_m)
+    ln_P_cd = np.sum(w * lnr, axis=1)
+    lnPr = np.where(cal.consumer, np.where(cd, ln_P_cd, ln_P_ces), 0.0)
+    P = cal.P0 * np.exp(lnPr)
+    D = np.where(cal.consumer, cal.D0 * np.exp(-eta * lnPr) * inst.demand_mult, 0.0)
+    A = D + inst.composite_purchase
+    # value shares among private purchases
+    s = np.where(avail, w * np.exp(one_m[:, None, :] * (lnr - lnPr[:, None, :])), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale_d = np.where(cal.consumer, A / np.where(cal.consumer, cal.D0, 1.0), 0.0)
+    X = np.where(
+        avail,
+        cal.X0 * np.exp(-sig_d * lnr + sig_d * lnPr[:, None, :]) * scale_d[:, None, :],
+        0.0,
+    )
+
+    # -- supply -------------------------------------------------------------------------
+    m = inst.supply_mult
+    prod = cal.producer
+    S0 = np.where(prod, cal.S0, 1.0)  # noqa: N806
+    if inst.has_support:
+        K1, th, K2, V = (  # noqa: N806
+            inst.support_strike,
+            inst.support_share,
+            inst.support_upper,
+            inst.support_volume,
+        )
+        f = np.maximum(0.0, K1 - p) - th * np.maximum(0.0, p - K2)
+        fprime = -(p < K1).astype(float) - th * (p > K2)
+        pc = p + f
+        Sa = S0 * m * (p / cal.p0) ** eps  # noqa: N806 - inframarginal regime
+        Sb = S0 * m * (pc / cal.p0) ** eps  # noqa: N806 - covered-marginal regime
+        pos = f >= 0
+        reg_b = np.where(pos, Sb <= V, Sb <= V)
+        reg_a = np.where(pos, (Sa >= V) & ~reg_b, ~reg_b)
+        reg_v = ~(reg_a | reg_b)
+        S = np.where(reg_b, Sb, np.where(reg_a, Sa, V))  # noqa: N806
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pv = cal.p0 * (V / (S0 * m)) ** (1.0 / np.where(eps > 0, eps, 1.0))
+        p_marg = np.where(reg_b, pc, np.where(reg_a, p, pv))
+        dS = np.where(reg_b, eps * Sb * (1.0 + fprime) * p / pc, np.where(reg_a, eps * Sa, 0.0))  # noqa: N806
+        covered = np.where(np.isfinite(V), np.minimum(S, V), S)
+    else:
+        f = np.zeros_like(p)
+        S = S0 * m * np.exp(eps * z)  # noqa: N806
+        dS = eps * S  # noqa: N806
+        p_marg = p
+        covered = np.zeros_like(p)
+    S = np.where(prod, S, 0.0)  # noqa: N806
+
+    F = np.empty((B, N + K))  # noqa: N806
+    F[:, :N] = np.where(prod, (S - X.sum(axis=2) - inst.variety_purchase) / S0, z)
+    if K:
+        graw = inst.g0 + np.einsum("bkod,bod->bk", inst.G, X)
+        g = graw / inst.g_scale
+        phi, dphi_dx, dphi_dg = box_fb(lt, inst.lam_lo, inst.lam_hi, g)
+        F[:, N:] = phi
+    else:
+        g = np.zeros((B, 0))
+
+    state = State(
+        p=p, lam=lam, fob=fob, tau=tau, pre=pre, q=q, levy=levy, P=P, D=D, A=A, X=X, S=S,
+        support=f, covered=covered, p_marginal=p_marg, g=g, F=F,
+    )
+    if not jacobian:
+        return state
+
+    # -- analytic Jacobian ----------------------------------------------------------------
+    J = np.zeros((B, N + K, N + K))  # noqa: N806
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Apos = np.where(A > 0, A, 1.0)  # noqa: N806
+        kappa = sigma - eta * D / Apos  # (B,N)
+        v = np.where(avail, s / q, 0.0)  # (B,N,N)
+        Xsq = np.where(avail, X * sig_d / q, 0.0)  # noqa: N806
+    a = hq * (1.0 + tau) * p[:, :, None] * (1.0 + inst.export_tax)  # dq_od/dz_o
+    Xk = X * kappa[:, None, :]  # noqa: N806
+    va = v * a
+    Jzz = -np.einsum("bod,bmd->bom", Xk, va)  # noqa: N806
+    diag = dS + np.sum(Xsq * a, axis=2)
+    Jzz[:, np.arange(N), np.arange(N)] += diag
+    Jzz /= S0[None, :, None]
+    Jzz = np.where(prod[None, :, None], Jzz, np.eye(N)[None])  # noqa: N806
+    J[:, :N, :N] = Jzz
+    if K:
+        c = hq[:, None] * (
+            inst.C_fob * (1.0 + tau)[:, None] + fob[:, None] * inst.C_adv + inst.C_add
+        )  # (B,K,N,N) dq_od/dλ_k
+        cv = np.einsum("bod,bkod->bkd", v, c)
+        Jzl = np.einsum("bod,bkod->bok", Xsq, c) - np.einsum("bod,bkd->bok", Xk, cv)  # noqa: N806
+        Jzl /= S0[None, :, None]
+        J[:, :N, N:] = np.where(prod[None, :, None], Jzl, 0.0)
+        GX = inst.G * X[:, None]  # noqa: N806
+        gxk = np.einsum("bkod,bd->bkd", GX, kappa)
+        dg_dz = -np.einsum("bkmd,bmd->bkm", GX, sig_d / q * a)
+        dg_dz += np.einsum("bkd,bmd->bkm", gxk, va)
+        dg_dl = -np.einsum("bkod,blod->bkl", GX * (sig_d / q)[:, None], c)
+        dg_dl += np.einsum("bkd,bld->bkl", gxk, cv)
+        dg_dz /= inst.g_scale[:, :, None]
+        dg_dl /= inst.g_scale[:, :, None]
+        J[:, N:, :N] = dphi_dg[:, :, None] * dg_dz
+        J[:, N:, N:] = dphi_dg[:, :, None] * dg_dl
+        J[:, N + np.arange(K), N + np.arange(K)] += dphi_dx
+    state.J = J
+    return state
+
+
+def initial_guess(cal: Calibration, inst: Instruments) -> np.ndarray:
+    """Start at base prices with every complementarity variable at its lower bound."""
+    u = np.zeros((inst.B, cal.N + inst.K))
+    if inst.K:
+        u[:, cal.N :] = np.where(np.isfinite(inst.lam_lo), inst.lam_lo, 0.0)
+    return u
+
+
+def producer_surplus_total(
+    cal: Calibration, inst: Instruments, st: State
+) -> np.ndarray:
+    """Producer surplus p·S + f·covered − C(S) with isoelastic costs (B,N).
+
+    ``C(S) = p_marginal · S · ε/(1+ε)``, so without support PS = p·S/(1+ε).
+    """
+    eps = np.broadcast_to(cal.eps, st.p.shape)
+    cost = st.p_marginal * st.S * eps / (1.0 + eps)
+    return st.p * st.S + st.support * st.covered - cost
+
+
+def consumer_surplus_change(cal: Calibration, inst: Instruments, st: State) -> np.ndarray:
+    """−∫ D dP along the scenario's demand curve from P0 to P (closed form, η = 1 included)."""
+    eta = np.broadcast_to(cal.eta, st.P.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lnPr = np.where(cal.consumer, np.log(st.P / cal.P0), 0.0)
+    area = _powm1_over(lnPr, 1.0 - eta)
+    out = -np.where(cal.consumer, cal.D0 * inst.demand_mult * cal.P0, 0.0) * area
+    return np.where(cal.consumer, out, 0.0)

@@ -1,0 +1,94 @@
+"""The ``ds.tp`` accessor: comparisons against the baseline and quick diagnostics."""
+
+from __future__ import annotations
+
+import pandas as pd
+import xarray as xr
+
+from tradepolicy.measures.base import WELFARE_ENTRIES
+
+
+@xr.register_dataset_accessor("tp")
+class TradePolicyAccessor:
+    """Convenience views of a tradepolicy results Dataset."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self._ds = ds
+
+    @property
+    def scenarios(self) -> list[str]:
+        return [str(s) for s in self._ds.scenario.values]
+
+    @property
+    def commodities(self) -> list[str]:
+        return [str(c) for c in self._ds.commodity.values]
+
+    def change(self, var: str) -> xr.DataArray:
+        """Absolute change of ``var`` against the baseline."""
+        da = self._ds[var]
+        out = da - da.sel(scenario="baseline")
+        out.attrs = dict(da.attrs, long_name=f"change in {da.attrs.get('long_name', var)}")
+        return out
+
+    def pct_change(self, var: str) -> xr.DataArray:
+        """Percentage change of ``var`` against the baseline."""
+        da = self._ds[var]
+        base = da.sel(scenario="baseline")
+        out = 100.0 * (da - base) / base.where(base != 0)
+        out.attrs = {"units": "percent", "long_name": f"% change in {da.attrs.get('long_name')}"}
+        return out
+
+    def world_welfare(self) -> xr.DataArray:
+        """World total of each welfare part and of ``welfare_change`` (sum over regions)."""
+        parts = [*WELFARE_ENTRIES, "welfare_change"]
+        return self._ds[parts].sum("region").to_dataarray("component")
+
+    def failed(self) -> list[tuple[str, str, str]]:
+        """(scenario, commodity, message) of every scenario that did not solve."""
+        ds = self._ds
+        out = []
+        for c in ds.commodity.values:
+            for s in ds.scenario.values:
+                if int(ds.converged.sel(scenario=s, commodity=c)) != 1:
+                    msg = str(ds.solver_message.sel(scenario=s, commodity=c).values)
+                    out.append((str(s), str(c), msg))
+        return out
+
+    def region_table(self, scenario: str, commodity: str | None = None) -> pd.DataFrame:
+        """Per-region comparison of ``scenario`` against the baseline for one market."""
+        ds = self._ds.sel(commodity=commodity or self.commodities[0])
+        cur, base = ds.sel(scenario=scenario), ds.sel(scenario="baseline")
+
+        def pct(var: str) -> pd.Series:
+            b = base[var].to_series()
+            return 100.0 * (cur[var].to_series() - b) / b.where(b != 0)
+
+        table = pd.DataFrame(
+            {
+                "producer_price": cur["producer_price"].to_series(),
+                "producer_price_pct": pct("producer_price"),
+                "consumer_price": cur["consumer_price"].to_series(),
+                "consumer_price_pct": pct("consumer_price"),
+                "production_pct": pct("production"),
+                "consumption_pct": pct("consumption"),
+                **{k: cur[k].to_series() for k in (*WELFARE_ENTRIES, "welfare_change")},
+                "top_supplier": cur["top_supplier"].to_series(),
+                "top_supplier_share_base": base["top_supplier_share"].to_series(),
+                "top_supplier_share": cur["top_supplier_share"].to_series(),
+            }
+        )
+        table.index.name = "region"
+        return table
+
+    def summary(self) -> pd.DataFrame:
+        """One row per (commodity, scenario): solver status and world welfare."""
+        ds = self._ds
+        world = ds["welfare_change"].sum("region")
+        return pd.DataFrame(
+            {
+                "converged": ds["converged"].to_series(),
+                "iterations": ds["iterations"].to_series(),
+                "max_residual": ds["max_residual"].to_series(),
+                "world_welfare_change": world.to_series(),
+            }
+        )

@@ -1,0 +1,131 @@
+"""Build the results Dataset (DESIGN §7): labels, units and provenance are attached here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from tradepolicy import __version__
+
+DIMS_FLOW = ("scenario", "commodity", "exporter", "importer")
+DIMS_REGION = ("scenario", "commodity", "region")
+
+
+@cache
+def result_fields() -> dict[str, dict[str, str]]:
+    """The result variable table: name -> dims, units template, long_name, description."""
+    text = resources.files("tradepolicy.data").joinpath("result_fields.csv").read_text("utf-8")
+    rows = csv.DictReader(text.splitlines())
+    return {r["name"]: r for r in rows}
+
+
+def _units(template: str, market) -> str:
+    if not template:
+        return "1"
+    return template.format(
+        price=market.price_unit, quantity=market.quantity_unit, currency=market.currency
+    )
+
+
+def build_dataset(
+    market,
+    names: list[str],
+    variables: dict[str, np.ndarray],
+    attrs: dict[str, Any],
+) -> xr.Dataset:
+    """Wrap arrays for one market (leading axis = scenario) into a labelled Dataset."""
+    fields = result_fields()
+    regions = list(market.regions)
+    data_vars = {}
+    for name, arr in variables.items():
+        meta = fields[name]
+        dims = tuple(meta["dims"].split())
+        arr = np.asarray(arr)
+        arr = np.expand_dims(arr, 1)  # commodity axis
+        data_vars[name] = xr.Variable(
+            dims,
+            arr,
+            attrs={
+                "units": _units(meta["units"], market),
+                "long_name": meta["long_name"],
+                "description": meta["description"],
+            },
+        )
+    coords = {
+        "scenario": ("scenario", np.array(names, dtype=object)),
+        "commodity": ("commodity", np.array([market.id], dtype=object)),
+        "region": ("region", np.array(regions, dtype=object)),
+        "exporter": ("exporter", np.array(regions, dtype=object)),
+        "importer": ("importer", np.array(regions, dtype=object)),
+    }
+    ds = xr.Dataset(data_vars, coords=coords)
+    ds["commodity"].attrs.update(long_name="market id")
+    ds["commodity_name"] = xr.Variable(
+        "commodity", np.array([market.commodity], dtype=object), {"long_name": "commodity"}
+    )
+    ds = ds.set_coords("commodity_name")
+    ds.attrs.update(attrs)
+    return ds
+
+
+def provenance_attrs(
+    markets: list, spec: dict[str, Any], formulation: str, history: str | None = None
+) -> dict[str, Any]:
+    """Global attributes: conventions, source, history, market and scenario specs, hashes."""
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    hashes = {m.id: m.data_hash for m in markets}
+    return {
+        "Conventions": "CF-1.10",
+        "title": spec.get("title") or "tradepolicy scenario results",
+        "source": f"tradepolicy {__version__}",
+        "history": f"{now}: {history or 'tradepolicy.solve'}",
+        "date_created": now,
+        "formulation": formulation,
+        "markets": json.dumps({m.id: m.to_dict() for m in markets}, sort_keys=True),
+        "scenario_spec": json.dumps(spec, sort_keys=True),
+        "calibration_id": ";".join(f"{k}@{v[:12]}" for k, v in sorted(hashes.items())),
+        "data_hash": ";".join(f"{k}:{v}" for k, v in sorted(hashes.items())),
+        "target_share": float(spec["target_share"]) if spec.get("target_share") else np.nan,
+    }
+
+
+def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
+    """Stack results of several markets along ``commodity`` (regions become the union).
+
+    Flows and quantities of regions absent from a market are 0; prices, shares and other
+    intensive variables are NaN.
+    """
+    if len(datasets) == 1:
+        return datasets[0]
+    fill = {}
+    for name in datasets[0].data_vars:
+        meta = result_fields().get(name, {})
+        units = meta.get("units", "")
+        extensive = "/year" in units or name in ("production", "consumption", "trade_flow")
+        if datasets[0][name].dtype.kind in "iu":
+            fill[name] = -1 if name == "meets_target" else 0
+        elif datasets[0][name].dtype.kind == "O":
+            fill[name] = ""
+        else:
+            fill[name] = 0.0 if extensive else np.nan
+    out = xr.concat(datasets, dim="commodity", join="outer", fill_value=fill,
+                    combine_attrs="drop_conflicts", data_vars="all")
+    attrs = dict(datasets[0].attrs)
+    markets: dict[str, Any] = {}
+    for ds in datasets:
+        markets.update(json.loads(ds.attrs["markets"]))
+    attrs["markets"] = json.dumps(markets, sort_keys=True)
+    attrs["scenario_spec"] = json.dumps(
+        [json.loads(ds.attrs["scenario_spec"]) for ds in datasets], sort_keys=True
+    )
+    attrs["calibration_id"] = ";".join(ds.attrs["calibration_id"] for ds in datasets)
+    attrs["data_hash"] = ";".join(ds.attrs["data_hash"] for ds in datasets)
+    out.attrs = attrs
+    return out

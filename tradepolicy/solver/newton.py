@@ -1,0 +1,223 @@
+"""Batched globalised semismooth Newton for the market equations.
+
+All scenarios are solved at once: each iteration evaluates residuals and analytic Jacobians
+as ``(B, n)`` / ``(B, n, n)`` arrays, solves the B linear systems in one LAPACK call and runs a
+vectorised Armijo backtracking line search on the merit ``½‖F‖²`` (each scenario has its own
+step). Complementarity pairs enter through the Fischer–Burmeister function, which makes the
+system semismooth. Scenarios that stall fall back to :func:`scipy.optimize.root` (``hybr`` then
+``lm``) on the same equations; a scenario that still fails is reported as not converged with
+a message, never returned as if solved.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize
+
+from tradepolicy.model.instruments import Instruments
+from tradepolicy.model.levels import Calibration, State, evaluate, initial_guess
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOL = 1e-11
+MAX_LOG_STEP = 2.0  # largest change of ln p in one Newton step
+ARMIJO = 1e-4
+
+
+@dataclass
+class SolveResult:
+    """Solution arrays and diagnostics for a batch of scenarios."""
+
+    u: np.ndarray  # (B, N+K) unknowns
+    state: State  # model evaluated at the solution
+    converged: np.ndarray  # (B,) bool
+    iterations: np.ndarray  # (B,) int
+    max_residual: np.ndarray  # (B,)
+    messages: list[str] = field(default_factory=list)
+    method: list[str] = field(default_factory=list)
+
+
+def take_calibration(cal: Calibration, idx: np.ndarray) -> Calibration:
+    """Calibration restricted to scenarios ``idx`` when elasticities vary by scenario."""
+    if all(np.ndim(a) == 1 for a in (cal.eps, cal.eta, cal.sigma)):
+        return cal
+    B = max(np.shape(a)[0] for a in (cal.eps, cal.eta, cal.sigma) if np.ndim(a) == 2)  # noqa: N806
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(a, (B, cal.N))[idx] if np.ndim(a) == 2 else a
+
+    return cal.with_elasticities(pick(cal.eps), pick(cal.eta), pick(cal.sigma))
+
+
+def _merit(F: np.ndarray) -> np.ndarray:  # noqa: N803
+    return 0.5 * np.einsum("bi,bi->b", F, F)
+
+
+def _newton_direction(J: np.ndarray, F: np.ndarray) -> np.ndarray:  # noqa: N803
+    try:
+        return np.linalg.solve(J, -F[..., None])[..., 0]
+    except np.linalg.LinAlgError:
+        out = np.empty_like(F)
+        for i in range(F.shape[0]):
+            try:
+                out[i] = np.linalg.solve(J[i], -F[i])
+            except np.linalg.LinAlgError:
+                out[i] = np.linalg.lstsq(J[i], -F[i], rcond=None)[0]
+        return out
+
+
+def infeasibility(cal: Calibration, inst: Instruments) -> list[str]:
+    """Scenarios that have no equilibrium by construction (empty string when fine)."""
+    msgs = [""] * inst.B
+    sigma = np.broadcast_to(cal.sigma, (inst.B, cal.N))
+    removed = (~inst.available) & (cal.X0 > 0)
+    essential = removed & (sigma[:, None, :] <= 1.0)
+    for b in np.flatnonzero(essential.any(axis=(1, 2))):
+        o, d = np.argwhere(essential[b])[0]
+        msgs[b] = (
+            f"infeasible: removing {cal.regions[o]}'s supply to {cal.regions[d]} leaves no "
+            f"equilibrium because varieties are essential there (substitution elasticity "
+            f"{sigma[b, d]:g} <= 1)"
+        )
+    return msgs
+
+
+def solve_batch(
+    cal: Calibration,
+    inst: Instruments,
+    u0: np.ndarray | None = None,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = 60,
+    fallback: bool = True,
+) -> SolveResult:
+    """Solve B scenarios at once.
+
+    Parameters
+    ----------
+    cal, inst
+        Calibration (elasticities ``(N,)`` or ``(B, N)``) and batched instruments.
+    u0
+        Starting point ``(B, N+K)``; default base prices and λ at lower bounds.
+    tol
+        Convergence when ``max |F| <= tol`` (clearing residuals relative to base output).
+    max_iter
+        Newton iterations before the scipy fallback.
+    fallback
+        Whether stalled scenarios are retried with :func:`scipy.optimize.root`.
+    """
+    B = inst.B  # noqa: N806
+    u = initial_guess(cal, inst) if u0 is None else np.array(u0, dtype=float)
+    converged = np.zeros(B, dtype=bool)
+    iterations = np.zeros(B, dtype=int)
+    messages = infeasibility(cal, inst)
+    method = ["newton"] * B
+    skip = np.array([bool(m) for m in messages])
+    active = np.flatnonzero(~skip)
+
+    for it in range(max_iter + 1):
+        if active.size == 0:
+            break
+        sub_cal, sub_inst = take_calibration(cal, active), inst.take(active)
+        with np.errstate(over="ignore", invalid="ignore"):
+            st = evaluate(sub_cal, sub_inst, u[active], jacobian=True)
+        res = np.max(np.abs(st.F), axis=1)
+        bad = ~np.isfinite(res)
+        done = (res <= tol) & ~bad
+        converged[active[done]] = True
+        iterations[active[done]] = it
+        keep = ~done & ~bad
+        if bad.any():
+            for b in active[bad]:
+                messages[b] = "residuals became non-finite"
+        if it == max_iter or not keep.any():
+            iterations[active[keep]] = it
+            active = active[keep]
+            break
+        J, F = st.J[keep], st.F[keep]  # noqa: N806
+        idx = active[keep]
+        d = _newton_direction(J, F)
+        N = cal.N  # noqa: N806
+        big = np.max(np.abs(d[:, :N]), axis=1, initial=0.0)
+        d *= np.minimum(1.0, MAX_LOG_STEP / np.where(big > 0, big, 1.0))[:, None]
+        d = np.where(np.isfinite(d), d, 0.0)
+        u[idx] = _line_search(cal, inst, idx, u[idx], d, _merit(F))
+        active = idx
+
+    if active.size and fallback:
+        for b in active:
+            ok, ub, nit, how = _scipy_fallback(cal, inst, b, u[b], tol)
+            if ok:
+                u[b], converged[b] = ub, True
+                iterations[b] += nit
+                method[b] = how
+    with np.errstate(over="ignore", invalid="ignore"):
+        final = evaluate(cal, inst, u, jacobian=False)
+    max_res = np.max(np.abs(final.F), axis=1, initial=0.0)
+    max_res = np.where(np.isfinite(max_res), max_res, np.inf)
+    converged &= max_res <= tol
+    for b in range(B):
+        if not converged[b] and not messages[b]:
+            messages[b] = (
+                f"not converged after {iterations[b]} iterations "
+                f"(max residual {max_res[b]:.3g} > tolerance {tol:g})"
+            )
+    if (~converged).any():
+        log.warning("%d of %d scenarios did not converge", int((~converged).sum()), B)
+    return SolveResult(u, final, converged, iterations, max_res, messages, method)
+
+
+def _line_search(
+    cal: Calibration,
+    inst: Instruments,
+    idx: np.ndarray,
+    u: np.ndarray,
+    d: np.ndarray,
+    m0: np.ndarray,
+    max_halvings: int = 30,
+) -> np.ndarray:
+    """Vectorised Armijo backtracking; returns the new iterates for scenarios ``idx``."""
+    alpha = np.ones(len(idx))
+    out = u + d
+    pending = np.arange(len(idx))
+    for _ in range(max_halvings):
+        trial = u[pending] + alpha[pending, None] * d[pending]
+        sub = idx[pending]
+        with np.errstate(over="ignore", invalid="ignore"):
+            st = evaluate(take_calibration(cal, sub), inst.take(sub), trial, jacobian=False)
+        m = _merit(st.F)
+        ok = np.isfinite(m) & (m <= (1.0 - 2.0 * ARMIJO * alpha[pending]) * m0[pending])
+        out[pending[ok]] = trial[ok]
+        pending = pending[~ok]
+        if pending.size == 0:
+            break
+        alpha[pending] *= 0.5
+    if pending.size:  # no sufficient decrease: take the smallest step tried
+        out[pending] = u[pending] + alpha[pending, None] * d[pending]
+    return out
+
+
+def _scipy_fallback(
+    cal: Calibration, inst: Instruments, b: int, u_last: np.ndarray, tol: float
+) -> tuple[bool, np.ndarray, int, str]:
+    """Retry one scenario with scipy's MINPACK solvers on the same equations."""
+    sub_cal, sub_inst = take_calibration(cal, np.array([b])), inst.take(np.array([b]))
+
+    def fun(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        with np.errstate(over="ignore", invalid="ignore"):
+            st = evaluate(sub_cal, sub_inst, x[None], jacobian=True)
+        return st.F[0], st.J[0]
+
+    starts = [u_last, initial_guess(sub_cal, sub_inst)[0]]
+    for how in ("hybr", "lm"):
+        for x0 in starts:
+            try:
+                sol = optimize.root(fun, x0, jac=True, method=how, tol=tol * 1e-2)
+            except (ValueError, FloatingPointError):
+                continue
+            F = fun(sol.x)[0]  # noqa: N806
+            if np.all(np.isfinite(F)) and np.max(np.abs(F), initial=0.0) <= tol:
+                return True, sol.x, int(getattr(sol, "nfev", 0)), f"scipy-{how}"
+    return False, u_last, 0, "failed"
