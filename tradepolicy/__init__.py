@@ -16,14 +16,14 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-from tradepolicy import measures  # noqa: E402
-from tradepolicy.api import solve, solve_many  # noqa: E402
-from tradepolicy.errors import InputError, SolverError, TradePolicyError  # noqa: E402
-from tradepolicy.market import Market, list_markets, load_market  # noqa: E402
-from tradepolicy.results import accessor as _accessor  # noqa: E402, F401 - registers ds.tp
-from tradepolicy.results.io import open_results, write_results  # noqa: E402
-from tradepolicy.scenario import Scenario, ScenarioSet, load_scenarios  # noqa: E402
-from tradepolicy.units import ureg  # noqa: E402
+from tradepolicy import measures
+from tradepolicy.api import solve, solve_many
+from tradepolicy.errors import InputError, SolverError, TradePolicyError
+from tradepolicy.market import Market, list_markets, load_market
+from tradepolicy.results import accessor as _accessor  # noqa: F401 - registers ds.tp
+from tradepolicy.results.io import open_results, write_results
+from tradepolicy.scenario import Scenario, ScenarioSet, load_scenarios
+from tradepolicy.units import ureg
 
 __all__ = [
     "InputError",

@@ -94,12 +94,16 @@ def solve(
     names = ["baseline", *sset.names]
     measure_lists: list[list[Measure]] = [[]] + [list(s.measures) for s in sset.scenarios]
     if formulation not in FORMULATIONS:
-        raise ValueError(f"formulation {formulation!r} unknown (allowed: {', '.join(FORMULATIONS)})")
+        raise ValueError(
+            f"formulation {formulation!r} unknown (allowed: {', '.join(FORMULATIONS)})"
+        )
     if formulation == "gsim-linear":
         bad = [
-            (f"scenario[{i}].measure[{j}].type",
-             f"{m.type!r} is not available in the GSIM linear formulation (allowed: "
-             "tariff, export_tax)")
+            (
+                f"scenario[{i}].measure[{j}].type",
+                f"{m.type!r} is not available in the GSIM linear formulation (allowed: "
+                "tariff, export_tax)",
+            )
             for i, ms in enumerate(measure_lists[1:])
             for j, m in enumerate(ms)
             if not m.gsim_linear
@@ -107,7 +111,7 @@ def solve(
         if bad:
             raise InputError(str(sset.path or "<scenarios>"), bad)
     inst, pair_index = build_instruments(mkt, cal, measure_lists)
-    B = inst.B  # noqa: N806
+    B = inst.B
     if formulation == "levels":
         sol = solve_batch(cal, inst, tol=tol)
         st = sol.state
@@ -123,7 +127,12 @@ def solve(
 
     ledger = welfare.generic_parts(cal, inst, st, formulation)
     ctx = BookContext(
-        market=mkt, cal=cal, inst=inst, state=st, pair_index=pair_index, ledger=ledger,
+        market=mkt,
+        cal=cal,
+        inst=inst,
+        state=st,
+        pair_index=pair_index,
+        ledger=ledger,
         flows={"quota_rent": np.zeros_like(st.X)},
     )
     welfare.book_measures(ctx, measure_lists)
@@ -144,7 +153,7 @@ def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:
         share = np.where(cons[:, None, :] > 0, st.X / cons[:, None, :], np.nan)
         world = st.S.sum(axis=1, keepdims=True)
         prod_share = st.S / world
-    N = cal.N  # noqa: N806
+    N = cal.N
     foreign = np.where(np.eye(N, dtype=bool)[None], -np.inf, np.nan_to_num(share, nan=-np.inf))
     top_idx = np.argmax(foreign, axis=1)
     top_share = np.take_along_axis(foreign, top_idx[:, None, :], axis=1)[:, 0, :]

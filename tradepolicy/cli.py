@@ -110,13 +110,22 @@ def print_comparison(ds, target: float | None = None) -> None:
             _welfare_table(t, name, scen, cur)
     summary = ds.tp.summary().reset_index()
     table = Table(title="Summary", title_justify="left")
-    for col in ("commodity", "scenario", "converged", "iterations", "max residual",
-                "world welfare M/yr"):
+    for col in (
+        "commodity",
+        "scenario",
+        "converged",
+        "iterations",
+        "max residual",
+        "world welfare M/yr",
+    ):
         table.add_column(col, justify="right" if col not in ("commodity", "scenario") else "left")
     for _, r in summary.iterrows():
         table.add_row(
-            str(r["commodity"]), str(r["scenario"]), "yes" if r["converged"] == 1 else "[red]no[/]",
-            str(int(r["iterations"])), f"{r['max_residual']:.1e}",
+            str(r["commodity"]),
+            str(r["scenario"]),
+            "yes" if r["converged"] == 1 else "[red]no[/]",
+            str(int(r["iterations"])),
+            f"{r['max_residual']:.1e}",
             _money(r["world_welfare_change"], 1e6),
         )
     console.print(table)
@@ -164,12 +173,16 @@ def _welfare_table(t, name: str, scen: str, cur: str) -> None:
         table.add_column(_SHORT[k], justify="right")
     table.add_column("total", justify="right", style="bold")
     for region, row in wel.iterrows():
-        table.add_row(str(region), *[_money(row[k], scale) for k in used],
-                      _money(row["welfare_change"], scale))
+        table.add_row(
+            str(region),
+            *[_money(row[k], scale) for k in used],
+            _money(row["welfare_change"], scale),
+        )
     world = wel.sum()
     table.add_section()
-    table.add_row("World", *[_money(world[k], scale) for k in used],
-                  _money(world["welfare_change"], scale))
+    table.add_row(
+        "World", *[_money(world[k], scale) for k in used], _money(world["welfare_change"], scale)
+    )
     console.print(table)
     console.print()
 
@@ -254,7 +267,11 @@ def markets() -> None:
     for mid in list_markets():
         m = load_market(mid)
         table.add_row(
-            m.id, m.commodity, m.spec.stage, str(m.spec.base_year), m.price_unit,
+            m.id,
+            m.commodity,
+            m.spec.stage,
+            str(m.spec.base_year),
+            m.price_unit,
             " ".join(m.regions),
         )
     console.print(table)

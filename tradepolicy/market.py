@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from tradepolicy import _paths
 from tradepolicy._validation import problems_from_validation_error, read_toml
@@ -28,7 +35,7 @@ log = logging.getLogger(__name__)
 
 RegionCode = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{1,11}$"),
+    StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,11}$"),
 ]
 Number = float  # pydantic rejects non-numeric strings for float fields
 
@@ -68,7 +75,7 @@ class MarketSpec(BaseModel):
     sources: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _check(self) -> MarketSpec:  # noqa: C901 - one place for all cross-field rules
+    def _check(self) -> MarketSpec:
         problems: list[tuple[str, str]] = []
         regions = self.regions
         allowed = ", ".join(regions)
@@ -84,7 +91,9 @@ class MarketSpec(BaseModel):
             for key, value in table.items():
                 where = f"{name}.{key}"
                 if key != "default" and key not in regions:
-                    problems.append((where, f"unknown region {key!r} (allowed: default, {allowed})"))
+                    problems.append(
+                        (where, f"unknown region {key!r} (allowed: default, {allowed})")
+                    )
                 if not math.isfinite(value) or value < lo or (strict and value <= lo):
                     rel = ">" if strict else ">="
                     problems.append((where, f"must be a finite number {rel} {lo:g}; got {value!r}"))
@@ -138,7 +147,9 @@ class _SpecProblems(ValueError):
         super().__init__("; ".join(f"{f}: {m}" for f, m in problems))
 
 
-def _regional(table: dict[str, float], regions: list[str], fallback: float = math.nan) -> np.ndarray:
+def _regional(
+    table: dict[str, float], regions: list[str], fallback: float = math.nan
+) -> np.ndarray:
     default = table.get("default", fallback)
     return np.array([float(table.get(r, default)) for r in regions])
 
@@ -315,8 +326,13 @@ def _read_flows_csv(
         if not need <= have:
             raise InputError(
                 str(path),
-                [("header", f"columns {sorted(need - have)} missing; need exporter,importer,quantity"
-                  " (and optionally source)")],
+                [
+                    (
+                        "header",
+                        f"columns {sorted(need - have)} missing; need exporter,importer,quantity"
+                        " (and optionally source)",
+                    )
+                ],
             )
         for lineno, row in enumerate(reader, start=2):
             where = f"line {lineno}"
@@ -324,7 +340,10 @@ def _read_flows_csv(
             for col, code in (("exporter", exp), ("importer", imp)):
                 if code not in idx:
                     problems.append(
-                        (f"{where}.{col}", f"unknown region {code!r} (allowed: {', '.join(regions)})")
+                        (
+                            f"{where}.{col}",
+                            f"unknown region {code!r} (allowed: {', '.join(regions)})",
+                        )
                     )
             try:
                 qty = float(row["quantity"])
@@ -385,8 +404,13 @@ def _check_flows(flows: np.ndarray, spec: MarketSpec, source: str) -> None:
     if np.all(eps[prod > 0] == 0) and np.all(eta[cons > 0] == 0):
         raise InputError(
             source,
-            [("elasticities", "supply and demand are both perfectly inelastic everywhere; the "
-              "price level is undetermined (give some supply or demand elasticity > 0)")],
+            [
+                (
+                    "elasticities",
+                    "supply and demand are both perfectly inelastic everywhere; the "
+                    "price level is undetermined (give some supply or demand elasticity > 0)",
+                )
+            ],
         )
 
 

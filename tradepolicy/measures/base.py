@@ -80,7 +80,7 @@ class Measure(BaseModel):
         """Write this measure's wedges into scenario ``b`` of ``ctx.builder``."""
         raise NotImplementedError
 
-    def book(self, ctx: BookContext, b: int) -> None:  # noqa: B027 - optional hook
+    def book(self, ctx: BookContext, b: int) -> None:
         """Book the welfare entries this measure owns for scenario ``b`` (default: none)."""
 
     def describe(self, market: Market) -> str:
@@ -131,8 +131,9 @@ class BookContext:
 
     def add(self, entry: str, b: int, regions: Any, amount: Any) -> None:
         """Add ``amount`` (currency per year) to ``entry`` of ``regions`` in scenario ``b``."""
-        self.ledger[entry][b, self.market.index(regions) if not isinstance(regions, np.ndarray)
-                           else regions] += amount
+        self.ledger[entry][
+            b, self.market.index(regions) if not isinstance(regions, np.ndarray) else regions
+        ] += amount
 
     def pairs_of(self, measure: Measure, b: int) -> list[int]:
         return self.pair_index[b].get(id(measure), [])

@@ -52,15 +52,15 @@ class Instruments:
     pair_labels: list[list[str]] = field(default_factory=list)  # per scenario, per pair
 
     @property
-    def B(self) -> int:  # noqa: N802 - conventional symbol
+    def B(self) -> int:
         return self.tariff.shape[0]
 
     @property
-    def N(self) -> int:  # noqa: N802
+    def N(self) -> int:
         return self.tariff.shape[1]
 
     @property
-    def K(self) -> int:  # noqa: N802
+    def K(self) -> int:
         return self.g0.shape[1]
 
     @property
@@ -102,7 +102,7 @@ class InstrumentBuilder:
     """Collects what measures write, scenario by scenario, then pads to arrays."""
 
     def __init__(self, n_scen: int, base_tariff: np.ndarray, base_export_tax: np.ndarray) -> None:
-        B, N = n_scen, base_tariff.shape[0]  # noqa: N806
+        B, N = n_scen, base_tariff.shape[0]
         self.B, self.N = B, N
         self.export_tax = np.broadcast_to(base_export_tax, (B, N, N)).copy()
         self.tariff = np.broadcast_to(base_tariff, (B, N, N)).copy()
@@ -125,8 +125,8 @@ class InstrumentBuilder:
         return len(self.pairs[b]) - 1
 
     def build(self) -> Instruments:
-        B, N = self.B, self.N  # noqa: N806
-        K = max((len(p) for p in self.pairs), default=0)  # noqa: N806
+        B, N = self.B, self.N
+        K = max((len(p) for p in self.pairs), default=0)
         lo, hi = np.zeros((B, K)), np.full((B, K), np.inf)
         scale, g0, gs = np.ones((B, K)), np.ones((B, K)), np.ones((B, K))
         arrs = {k: np.zeros((B, K, N, N)) for k in ("C_fob", "C_adv", "C_add", "G")}

@@ -53,12 +53,14 @@ class Calibration:
         self.E0 = (self.q0 * self.X0).sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             self.P0 = np.where(self.D0 > 0, self.E0 / np.where(self.D0 > 0, self.D0, 1), np.nan)
-            self.w0 = np.where(self.E0 > 0, self.q0 * self.X0 / np.where(self.E0 > 0, self.E0, 1), 0)
+            self.w0 = np.where(
+                self.E0 > 0, self.q0 * self.X0 / np.where(self.E0 > 0, self.E0, 1), 0
+            )
         self.producer = self.S0 > 0
         self.consumer = self.D0 > 0
 
     @property
-    def N(self) -> int:  # noqa: N802
+    def N(self) -> int:
         return len(self.regions)
 
     @classmethod
@@ -97,9 +99,7 @@ class Calibration:
         """CES share parameters β_od in ``X_od = β_od q_od^(-σ) P^σ D`` (for reporting)."""
         sig = np.broadcast_to(self.sigma, (self.N,)) if np.ndim(self.sigma) == 1 else self.sigma
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(
-                self.D0 > 0, self.X0 / self.D0 * (self.q0 / self.P0) ** sig, 0.0
-            )
+            return np.where(self.D0 > 0, self.X0 / self.D0 * (self.q0 / self.P0) ** sig, 0.0)
 
 
 @dataclass
@@ -160,11 +160,9 @@ def _powm1_over(lnr: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.where(small, lnr, np.expm1(k * lnr) / ksafe)
 
 
-def evaluate(
-    cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool = True
-) -> State:
+def evaluate(cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool = True) -> State:
     """Evaluate the model at unknowns ``u`` (B, N+K): residuals and (optionally) Jacobian."""
-    B, N, K = inst.B, cal.N, inst.K  # noqa: N806
+    B, N, K = inst.B, cal.N, inst.K
     z, lt = u[:, :N], u[:, N:]
     lam = lt * inst.lam_scale
     sigma = np.broadcast_to(cal.sigma, (B, N))
@@ -223,9 +221,9 @@ def evaluate(
     # -- supply -------------------------------------------------------------------------
     m = inst.supply_mult
     prod = cal.producer
-    S0 = np.where(prod, cal.S0, 1.0)  # noqa: N806
+    S0 = np.where(prod, cal.S0, 1.0)
     if inst.has_support:
-        K1, th, K2, V = (  # noqa: N806
+        K1, th, K2, V = (
             inst.support_strike,
             inst.support_share,
             inst.support_upper,
@@ -234,27 +232,26 @@ def evaluate(
         f = np.maximum(0.0, K1 - p) - th * np.maximum(0.0, p - K2)
         fprime = -(p < K1).astype(float) - th * (p > K2)
         pc = p + f
-        Sa = S0 * m * (p / cal.p0) ** eps  # noqa: N806 - inframarginal regime
-        Sb = S0 * m * (pc / cal.p0) ** eps  # noqa: N806 - covered-marginal regime
+        Sa = S0 * m * (p / cal.p0) ** eps
+        Sb = S0 * m * (pc / cal.p0) ** eps
         pos = f >= 0
         reg_b = np.where(pos, Sb <= V, Sb <= V)
         reg_a = np.where(pos, (Sa >= V) & ~reg_b, ~reg_b)
-        reg_v = ~(reg_a | reg_b)
-        S = np.where(reg_b, Sb, np.where(reg_a, Sa, V))  # noqa: N806
+        S = np.where(reg_b, Sb, np.where(reg_a, Sa, V))
         with np.errstate(divide="ignore", invalid="ignore"):
             pv = cal.p0 * (V / (S0 * m)) ** (1.0 / np.where(eps > 0, eps, 1.0))
         p_marg = np.where(reg_b, pc, np.where(reg_a, p, pv))
-        dS = np.where(reg_b, eps * Sb * (1.0 + fprime) * p / pc, np.where(reg_a, eps * Sa, 0.0))  # noqa: N806
+        dS = np.where(reg_b, eps * Sb * (1.0 + fprime) * p / pc, np.where(reg_a, eps * Sa, 0.0))
         covered = np.where(np.isfinite(V), np.minimum(S, V), S)
     else:
         f = np.zeros_like(p)
-        S = S0 * m * np.exp(eps * z)  # noqa: N806
-        dS = eps * S  # noqa: N806
+        S = S0 * m * np.exp(eps * z)
+        dS = eps * S
         p_marg = p
         covered = np.zeros_like(p)
-    S = np.where(prod, S, 0.0)  # noqa: N806
+    S = np.where(prod, S, 0.0)
 
-    F = np.empty((B, N + K))  # noqa: N806
+    F = np.empty((B, N + K))
     F[:, :N] = np.where(prod, (S - X.sum(axis=2) - inst.variety_purchase) / S0, z)
     if K:
         graw = inst.g0 + np.einsum("bkod,bod->bk", inst.G, X)
@@ -265,37 +262,52 @@ def evaluate(
         g = np.zeros((B, 0))
 
     state = State(
-        p=p, lam=lam, fob=fob, tau=tau, pre=pre, q=q, levy=levy, P=P, D=D, A=A, X=X, S=S,
-        support=f, covered=covered, p_marginal=p_marg, g=g, F=F,
+        p=p,
+        lam=lam,
+        fob=fob,
+        tau=tau,
+        pre=pre,
+        q=q,
+        levy=levy,
+        P=P,
+        D=D,
+        A=A,
+        X=X,
+        S=S,
+        support=f,
+        covered=covered,
+        p_marginal=p_marg,
+        g=g,
+        F=F,
     )
     if not jacobian:
         return state
 
     # -- analytic Jacobian ----------------------------------------------------------------
-    J = np.zeros((B, N + K, N + K))  # noqa: N806
+    J = np.zeros((B, N + K, N + K))
     with np.errstate(divide="ignore", invalid="ignore"):
-        Apos = np.where(A > 0, A, 1.0)  # noqa: N806
+        Apos = np.where(A > 0, A, 1.0)
         kappa = sigma - eta * D / Apos  # (B,N)
         v = np.where(avail, s / q, 0.0)  # (B,N,N)
-        Xsq = np.where(avail, X * sig_d / q, 0.0)  # noqa: N806
+        Xsq = np.where(avail, X * sig_d / q, 0.0)
     a = hq * (1.0 + tau) * p[:, :, None] * (1.0 + inst.export_tax)  # dq_od/dz_o
-    Xk = X * kappa[:, None, :]  # noqa: N806
+    Xk = X * kappa[:, None, :]
     va = v * a
-    Jzz = -np.einsum("bod,bmd->bom", Xk, va)  # noqa: N806
+    Jzz = -np.einsum("bod,bmd->bom", Xk, va)
     diag = dS + np.sum(Xsq * a, axis=2)
     Jzz[:, np.arange(N), np.arange(N)] += diag
     Jzz /= S0[None, :, None]
-    Jzz = np.where(prod[None, :, None], Jzz, np.eye(N)[None])  # noqa: N806
+    Jzz = np.where(prod[None, :, None], Jzz, np.eye(N)[None])
     J[:, :N, :N] = Jzz
     if K:
         c = hq[:, None] * (
             inst.C_fob * (1.0 + tau)[:, None] + fob[:, None] * inst.C_adv + inst.C_add
         )  # (B,K,N,N) dq_od/dλ_k
         cv = np.einsum("bod,bkod->bkd", v, c)
-        Jzl = np.einsum("bod,bkod->bok", Xsq, c) - np.einsum("bod,bkd->bok", Xk, cv)  # noqa: N806
+        Jzl = np.einsum("bod,bkod->bok", Xsq, c) - np.einsum("bod,bkd->bok", Xk, cv)
         Jzl /= S0[None, :, None]
         J[:, :N, N:] = np.where(prod[None, :, None], Jzl, 0.0)
-        GX = inst.G * X[:, None]  # noqa: N806
+        GX = inst.G * X[:, None]
         gxk = np.einsum("bkod,bd->bkd", GX, kappa)
         dg_dz = -np.einsum("bkmd,bmd->bkm", GX, sig_d / q * a)
         dg_dz += np.einsum("bkd,bmd->bkm", gxk, va)
@@ -318,9 +330,7 @@ def initial_guess(cal: Calibration, inst: Instruments) -> np.ndarray:
     return u
 
 
-def producer_surplus_total(
-    cal: Calibration, inst: Instruments, st: State
-) -> np.ndarray:
+def producer_surplus_total(cal: Calibration, inst: Instruments, st: State) -> np.ndarray:
     """Producer surplus p·S + f·covered − C(S) with isoelastic costs (B,N).
 
     ``C(S) = p_marginal · S · ε/(1+ε)``, so without support PS = p·S/(1+ε).

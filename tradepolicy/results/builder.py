@@ -115,8 +115,14 @@ def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
             fill[name] = ""
         else:
             fill[name] = 0.0 if extensive else np.nan
-    out = xr.concat(datasets, dim="commodity", join="outer", fill_value=fill,
-                    combine_attrs="drop_conflicts", data_vars="all")
+    out = xr.concat(
+        datasets,
+        dim="commodity",
+        join="outer",
+        fill_value=fill,
+        combine_attrs="drop_conflicts",
+        data_vars="all",
+    )
     attrs = dict(datasets[0].attrs)
     markets: dict[str, Any] = {}
     for ds in datasets:

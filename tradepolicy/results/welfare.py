@@ -27,7 +27,7 @@ def export_tax_revenue(inst, st) -> np.ndarray:
 
 def generic_parts(cal, inst, st, formulation: str = "levels") -> dict[str, np.ndarray]:
     """Consumer and producer surplus and border revenue changes against scenario 0."""
-    B, N = st.p.shape  # noqa: N806
+    B, N = st.p.shape
     out = {k: np.zeros((B, N)) for k in WELFARE_ENTRIES}
     if formulation == "levels":
         out["consumer_surplus_change"] = consumer_surplus_change(cal, inst, st)
@@ -37,11 +37,11 @@ def generic_parts(cal, inst, st, formulation: str = "levels") -> dict[str, np.nd
         eta = np.broadcast_to(cal.eta, (B, N))
         eps = np.broadcast_to(cal.eps, (B, N))
         with np.errstate(invalid="ignore", divide="ignore"):
-            Ph = np.where(cal.consumer, st.P / cal.P0 - 1.0, 0.0)  # noqa: N806
+            Ph = np.where(cal.consumer, st.P / cal.P0 - 1.0, 0.0)
             ph = np.where(cal.producer, st.p / cal.p0 - 1.0, 0.0)
-        E0 = np.where(cal.consumer, cal.E0, 0.0)  # noqa: N806
+        E0 = np.where(cal.consumer, cal.E0, 0.0)
         out["consumer_surplus_change"] = -E0 * Ph * (1.0 - 0.5 * eta * Ph)
-        R0 = np.where(cal.producer, cal.p0 * cal.S0, 0.0)  # noqa: N806
+        R0 = np.where(cal.producer, cal.p0 * cal.S0, 0.0)
         out["producer_surplus_change"] = R0 * ph * (1.0 + 0.5 * eps * ph)
     tr = tariff_revenue(inst, st)
     out["tariff_revenue_change"] = tr - tr[:1]

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 DEFAULT_TOL = 1e-11
 MAX_LOG_STEP = 2.0  # largest change of ln p in one Newton step
 ARMIJO = 1e-4
+POLISHED = 1e-14  # residual at which no polishing step is needed
 
 
 @dataclass
@@ -44,7 +45,7 @@ def take_calibration(cal: Calibration, idx: np.ndarray) -> Calibration:
     """Calibration restricted to scenarios ``idx`` when elasticities vary by scenario."""
     if all(np.ndim(a) == 1 for a in (cal.eps, cal.eta, cal.sigma)):
         return cal
-    B = max(np.shape(a)[0] for a in (cal.eps, cal.eta, cal.sigma) if np.ndim(a) == 2)  # noqa: N806
+    B = max(np.shape(a)[0] for a in (cal.eps, cal.eta, cal.sigma) if np.ndim(a) == 2)
 
     def pick(a: np.ndarray) -> np.ndarray:
         return np.broadcast_to(a, (B, cal.N))[idx] if np.ndim(a) == 2 else a
@@ -52,11 +53,11 @@ def take_calibration(cal: Calibration, idx: np.ndarray) -> Calibration:
     return cal.with_elasticities(pick(cal.eps), pick(cal.eta), pick(cal.sigma))
 
 
-def _merit(F: np.ndarray) -> np.ndarray:  # noqa: N803
+def _merit(F: np.ndarray) -> np.ndarray:
     return 0.5 * np.einsum("bi,bi->b", F, F)
 
 
-def _newton_direction(J: np.ndarray, F: np.ndarray) -> np.ndarray:  # noqa: N803
+def _newton_direction(J: np.ndarray, F: np.ndarray) -> np.ndarray:
     try:
         return np.linalg.solve(J, -F[..., None])[..., 0]
     except np.linalg.LinAlgError:
@@ -108,7 +109,7 @@ def solve_batch(
     fallback
         Whether stalled scenarios are retried with :func:`scipy.optimize.root`.
     """
-    B = inst.B  # noqa: N806
+    B = inst.B
     u = initial_guess(cal, inst) if u0 is None else np.array(u0, dtype=float)
     converged = np.zeros(B, dtype=bool)
     iterations = np.zeros(B, dtype=int)
@@ -116,6 +117,9 @@ def solve_batch(
     method = ["newton"] * B
     skip = np.array([bool(m) for m in messages])
     active = np.flatnonzero(~skip)
+    # One extra Newton step after reaching `tol` takes the (quadratically convergent)
+    # iterate to machine precision at the cost of one iteration.
+    polished = np.zeros(B, dtype=bool)
 
     for it in range(max_iter + 1):
         if active.size == 0:
@@ -125,7 +129,9 @@ def solve_batch(
             st = evaluate(sub_cal, sub_inst, u[active], jacobian=True)
         res = np.max(np.abs(st.F), axis=1)
         bad = ~np.isfinite(res)
-        done = (res <= tol) & ~bad
+        within = (res <= tol) & ~bad
+        done = within & (polished[active] | (res <= POLISHED))
+        polished[active[within]] = True
         converged[active[done]] = True
         iterations[active[done]] = it
         keep = ~done & ~bad
@@ -136,10 +142,10 @@ def solve_batch(
             iterations[active[keep]] = it
             active = active[keep]
             break
-        J, F = st.J[keep], st.F[keep]  # noqa: N806
+        J, F = st.J[keep], st.F[keep]
         idx = active[keep]
         d = _newton_direction(J, F)
-        N = cal.N  # noqa: N806
+        N = cal.N
         big = np.max(np.abs(d[:, :N]), axis=1, initial=0.0)
         d *= np.minimum(1.0, MAX_LOG_STEP / np.where(big > 0, big, 1.0))[:, None]
         d = np.where(np.isfinite(d), d, 0.0)
@@ -217,7 +223,7 @@ def _scipy_fallback(
                 sol = optimize.root(fun, x0, jac=True, method=how, tol=tol * 1e-2)
             except (ValueError, FloatingPointError):
                 continue
-            F = fun(sol.x)[0]  # noqa: N806
+            F = fun(sol.x)[0]
             if np.all(np.isfinite(F)) and np.max(np.abs(F), initial=0.0) <= tol:
                 return True, sol.x, int(getattr(sol, "nfev", 0)), f"scipy-{how}"
     return False, u_last, 0, "failed"
