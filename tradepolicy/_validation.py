@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from tradepolicy.errors import InputError
 
@@ -23,10 +24,45 @@ def loc_to_field(loc: tuple[Any, ...], rename: dict[str, str] | None = None) -> 
     return out
 
 
-def _allowed_hint(err: dict[str, Any]) -> str:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as ``list[Model] | None``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def allowed_fields(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str] | None:
+    """Field names allowed at the parent of ``loc`` (walking models, lists and measure tags)."""
+    model = root
+    for part in loc[:-1]:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        if part in _TAGS:
+            model = _TAGS[part]
+            continue
+        fields = {f.alias or n: f for n, f in model.model_fields.items()}
+        fields.update(model.model_fields)
+        if part not in fields:
+            return None
+        model = _model_in(fields[part].annotation)
+    if model is None:
+        return None
+    return [f.alias or n for n, f in model.model_fields.items() if n != "type"]
+
+
+def _allowed_hint(err: dict[str, Any], root: type[BaseModel] | None = None) -> str:
     msg = err["msg"]
     ctx = err.get("ctx") or {}
     if err["type"] == "extra_forbidden":
+        allowed = allowed_fields(root, tuple(err["loc"]))
+        if allowed:
+            return f"unknown field (allowed: {', '.join(allowed)})"
         return "unknown field (not allowed here; check the spelling against the documented fields)"
     if err["type"] == "missing":
         return "required field is missing"
@@ -35,14 +71,19 @@ def _allowed_hint(err: dict[str, Any]) -> str:
     return msg
 
 
-def problems_from_validation_error(exc: ValidationError) -> list[tuple[str, str]]:
-    """Flatten a pydantic ``ValidationError`` to (field, message) pairs."""
+def problems_from_validation_error(
+    exc: ValidationError, root: type[BaseModel] | None = None
+) -> list[tuple[str, str]]:
+    """Flatten a pydantic ``ValidationError`` to (field, message) pairs.
+
+    ``root`` is the validated model; with it unknown-field errors list the allowed fields.
+    """
     problems = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # Tagged unions add the tag as a location element; drop it for readability.
-        loc = tuple(p for p in loc if p not in _TAG_NAMES)
-        msg = _allowed_hint(err)
+        loc = tuple(p for p in loc if p not in _TAGS)
+        msg = _allowed_hint(err, root)
         if "input" in err and err["type"] not in ("missing", "extra_forbidden"):
             value = err["input"]
             if not isinstance(value, dict | list):
@@ -51,12 +92,12 @@ def problems_from_validation_error(exc: ValidationError) -> list[tuple[str, str]
     return problems
 
 
-_TAG_NAMES: set[str] = set()
+_TAGS: dict[str, type[BaseModel]] = {}
 
 
-def register_tag(name: str) -> None:
-    """Remember a discriminator tag so it is dropped from error locations."""
-    _TAG_NAMES.add(name)
+def register_tag(name: str, model: type[BaseModel]) -> None:
+    """Remember a discriminator tag (dropped from error locations, used to find fields)."""
+    _TAGS[name] = model
 
 
 def read_toml(path: Path) -> dict[str, Any]:

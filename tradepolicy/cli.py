@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from tradepolicy import __version__
@@ -19,6 +20,7 @@ from tradepolicy.api import FORMULATIONS, solve_many
 from tradepolicy.errors import InputError
 from tradepolicy.market import Market, list_markets, load_market
 from tradepolicy.measures.base import WELFARE_ENTRIES
+from tradepolicy.results.builder import NOT_DEFINED
 from tradepolicy.results.io import write_results
 from tradepolicy.scenario import load_scenarios
 
@@ -54,7 +56,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     return typer.Exit(code)
 
 
@@ -100,9 +102,11 @@ def print_comparison(ds, target: float | None = None) -> None:
                 continue
             conv = int(sub.converged.sel(scenario=scen))
             title = f"[bold]{name}[/] — scenario [cyan]{scen}[/] vs baseline"
+            if conv == NOT_DEFINED:
+                continue
             if not conv:
                 msg = str(sub.solver_message.sel(scenario=scen).values)
-                console.print(f"{title}\n  [red]NOT SOLVED:[/] {msg}\n")
+                console.print(f"{title}\n  [red]NOT SOLVED:[/] {escape(msg)}\n")
                 continue
             t = ds.tp.region_table(scen, com)
             t = t[(t.index.isin(sub.region.values))]
@@ -214,7 +218,12 @@ def run(
         if target_share is not None:
             for s in sets:
                 s.target_share = target_share
-        cmd = "tradepolicy run " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else None
+        cmd = " ".join(
+            ["tradepolicy run", *map(str, scenarios)]
+            + ([f"-o {output}"] if output else [])
+            + [f"--formulation {formulation}"]
+            + ([f"--target-share {target_share}"] if target_share is not None else [])
+        )
         ds = solve_many(sets, formulation=formulation, history=cmd)  # type: ignore[arg-type]
     except InputError as exc:
         raise _fail(exc) from None
@@ -227,7 +236,7 @@ def run(
     failed = ds.tp.failed()
     if failed:
         for scen, com, msg in failed:
-            err_console.print(f"[red]scenario {scen} ({com}) not solved:[/] {msg}")
+            err_console.print(f"[red]scenario {scen} ({com}) not solved:[/] {escape(msg)}")
         raise typer.Exit(1)
 
 
@@ -253,7 +262,7 @@ def validate(
                     f"{m.n} regions, base year {m.spec.base_year}"
                 )
         except InputError as exc:
-            err_console.print(f"[bold red]invalid:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]invalid:[/] {escape(str(exc))}", highlight=False)
             status = 2
     raise typer.Exit(status)
 

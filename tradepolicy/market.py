@@ -296,7 +296,7 @@ class Market:
                 if isinstance(cause, _SpecProblems):
                     problems.extend(cause.problems)
             if not problems:
-                problems = problems_from_validation_error(exc)
+                problems = problems_from_validation_error(exc, MarketSpec)
             raise InputError(source, problems) from None
         regions = spec.regions
         flow_sources: dict[tuple[str, str], str] = {}

@@ -165,7 +165,7 @@ def load_scenarios(path: str | Path) -> ScenarioSet:
     try:
         spec = model.model_validate(data)
     except ValidationError as exc:
-        raise InputError(str(p), problems_from_validation_error(exc)) from None
+        raise InputError(str(p), problems_from_validation_error(exc, model)) from None
     market = _resolve_market(spec.market, p)
     scenarios = []
     for i, entry in enumerate(spec.scenario):

@@ -95,7 +95,7 @@ def register(cls: type[Measure]) -> type[Measure]:
     if not isinstance(name, str) or not name:
         raise TypeError(f"{cls.__name__} needs a `type: Literal[...]` field with a default")
     MEASURES[name] = cls
-    register_tag(name)
+    register_tag(name, cls)
     return cls
 
 

@@ -44,12 +44,15 @@ class TradePolicyAccessor:
         return self._ds[parts].sum("region").to_dataarray("component")
 
     def failed(self) -> list[tuple[str, str, str]]:
-        """(scenario, commodity, message) of every scenario that did not solve."""
+        """(scenario, commodity, message) of every scenario that did not solve.
+
+        Scenarios a stacked market does not define (``converged == -1``) are not failures.
+        """
         ds = self._ds
         out = []
         for c in ds.commodity.values:
             for s in ds.scenario.values:
-                if int(ds.converged.sel(scenario=s, commodity=c)) != 1:
+                if int(ds.converged.sel(scenario=s, commodity=c)) == 0:
                     msg = str(ds.solver_message.sel(scenario=s, commodity=c).values)
                     out.append((str(s), str(c), msg))
         return out

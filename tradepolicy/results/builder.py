@@ -14,8 +14,8 @@ import xarray as xr
 
 from tradepolicy import __version__
 
-DIMS_FLOW = ("scenario", "commodity", "exporter", "importer")
-DIMS_REGION = ("scenario", "commodity", "region")
+#: ``converged`` value of a scenario that a stacked market does not define
+NOT_DEFINED = -1
 
 
 @cache
@@ -104,25 +104,31 @@ def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
     """
     if len(datasets) == 1:
         return datasets[0]
+    # ordered unions: baseline first, then scenarios and regions in first-seen order
+    scenarios = list(dict.fromkeys(str(n) for ds in datasets for n in ds.scenario.values))
+    scenarios = ["baseline", *(n for n in scenarios if n != "baseline")]
+    regions = list(dict.fromkeys(str(r) for ds in datasets for r in ds.region.values))
     fill = {}
     for name in datasets[0].data_vars:
-        meta = result_fields().get(name, {})
-        units = meta.get("units", "")
+        units = result_fields().get(name, {}).get("units", "")
         extensive = "/year" in units or name in ("production", "consumption", "trade_flow")
-        if datasets[0][name].dtype.kind in "iu":
+        if name == "converged":
+            fill[name] = NOT_DEFINED
+        elif datasets[0][name].dtype.kind in "iu":
             fill[name] = -1 if name == "meets_target" else 0
+        elif name == "solver_message":
+            fill[name] = "scenario not defined for this market"
         elif datasets[0][name].dtype.kind == "O":
             fill[name] = ""
         else:
             fill[name] = 0.0 if extensive else np.nan
-    out = xr.concat(
-        datasets,
-        dim="commodity",
-        join="outer",
-        fill_value=fill,
-        combine_attrs="drop_conflicts",
-        data_vars="all",
-    )
+    aligned = [
+        ds.reindex(
+            scenario=scenarios, region=regions, exporter=regions, importer=regions, fill_value=fill
+        )
+        for ds in datasets
+    ]
+    out = xr.concat(aligned, dim="commodity", combine_attrs="drop_conflicts", data_vars="all")
     attrs = dict(datasets[0].attrs)
     markets: dict[str, Any] = {}
     for ds in datasets:

@@ -1,0 +1,161 @@
+"""The command line: ``tradepolicy run | validate | markets | scenarios | --version``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+import tradepolicy as tp
+from tradepolicy.cli import app
+
+runner = CliRunner()
+ENV = {"COLUMNS": "250"}  # rich wraps at the terminal width; keep tables readable
+
+TARIFF_ONLY = """\
+market = "toy.toml"
+
+[[scenario]]
+name = "us_tariff"
+[[scenario.measure]]
+type = "tariff"
+importers = ["USA"]
+exporters = ["CHN"]
+rate = 0.5
+
+[[scenario]]
+name = "chn_tax"
+[[scenario.measure]]
+type = "export_tax"
+exporter = "CHN"
+destinations = ["USA", "EU"]
+rate = 0.1
+"""
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), env=ENV)
+
+
+def test_version() -> None:
+    res = invoke("--version")
+    assert res.exit_code == 0
+    assert res.output.strip() == f"tradepolicy {tp.__version__}"
+
+
+def test_no_args_shows_help() -> None:
+    res = invoke()
+    assert res.exit_code in (0, 2)  # click >= 8.2 exits 2 for no_args_is_help
+    for cmd in ("run", "validate", "markets", "scenarios"):
+        assert cmd in res.output
+
+
+def test_run_prints_comparison_and_writes_netcdf(toy_files, tmp_path) -> None:
+    _, scen = toy_files
+    out = tmp_path / "results" / "toy.nc"
+    res = invoke("run", str(scen), "-o", str(out))
+    assert res.exit_code == 0, res.output
+    for name in ("us_tariff", "chn_export_tax", "shock"):
+        assert f"scenario {name} vs baseline" in res.output
+    assert "World" in res.output
+    assert "Summary" in res.output
+    assert "target 60%" in res.output  # the set's target_share is shown
+    assert f"wrote {out}" in res.output
+    ds = tp.open_results(out)
+    assert list(ds.scenario.values) == ["baseline", "us_tariff", "chn_export_tax", "shock"]
+    assert (ds.converged == 1).all()
+    assert ds.attrs["formulation"] == "levels"
+    xr.testing.assert_identical(ds, tp.solve(tp.load_scenarios(scen)).assign_attrs(
+        history=ds.attrs["history"], date_created=ds.attrs["date_created"]))
+
+
+def test_run_quiet(toy_files, tmp_path) -> None:
+    _, scen = toy_files
+    out = tmp_path / "q.nc"
+    res = invoke("run", str(scen), "-q", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    assert "World" not in res.output and "vs baseline" not in res.output
+    assert out.exists()
+
+
+def test_run_target_share_override(toy_files, tmp_path) -> None:
+    _, scen = toy_files
+    out = tmp_path / "t.nc"
+    res = invoke("run", str(scen), "--target-share", "0.5", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    assert "target 50%" in res.output
+    ds = tp.open_results(out)
+    assert ds.attrs["target_share"] == 0.5
+    assert set(np.unique(ds.meets_target.values)) <= {0, 1}
+
+
+def test_run_gsim_linear_tariff_only(toy_files, write_toml, tmp_path) -> None:
+    scen = write_toml(TARIFF_ONLY, "tariffs.toml")
+    out = tmp_path / "gsim.nc"
+    res = invoke("run", str(scen), "--formulation", "gsim-linear", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    assert "scenario us_tariff vs baseline" in res.output
+    assert "World" in res.output
+    ds = tp.open_results(out)
+    assert ds.attrs["formulation"] == "gsim-linear"
+    assert (ds.converged == 1).all()
+
+
+def test_run_gsim_linear_rejects_shocks(toy_files, tmp_path) -> None:
+    _, scen = toy_files
+    out = tmp_path / "gsim.nc"
+    res = invoke("run", str(scen), "--formulation", "gsim-linear", "-o", str(out))
+    assert res.exit_code == 2
+    text = " ".join(res.output.split())
+    assert "'supply_shock' is not available in the GSIM linear formulation" in text
+    assert not out.exists()
+
+
+def test_run_unknown_formulation(toy_files) -> None:
+    _, scen = toy_files
+    res = invoke("run", str(scen), "--formulation", "spreadsheet")
+    assert res.exit_code == 2
+    assert "levels, gsim-linear" in res.output
+
+
+def test_run_missing_file(tmp_path) -> None:
+    res = invoke("run", str(tmp_path / "none.toml"))
+    assert res.exit_code == 2
+    assert "file does not exist" in res.output
+
+
+def test_markets_lists_shipped_markets() -> None:
+    res = invoke("markets")
+    assert res.exit_code == 0, res.output
+    assert "Shipped markets" in res.output
+    for mid in tp.list_markets():  # may be empty while model files are being written
+        assert mid in res.output
+
+
+def test_scenarios_lists_shipped_sets() -> None:
+    from tradepolicy._paths import scenario_files
+
+    res = invoke("scenarios")
+    assert res.exit_code == 0, res.output
+    assert "Shipped scenario sets" in res.output
+    for p in scenario_files():
+        assert p.stem in res.output
+
+
+@pytest.mark.parametrize("market_id", tp.list_markets())
+def test_shipped_markets_validate(market_id) -> None:
+    from tradepolicy._paths import find_market
+
+    res = invoke("validate", str(find_market(market_id)))
+    assert res.exit_code == 0, res.output
+    assert f"market {market_id!r}" in res.output
+
+
+def test_run_history_records_the_command(toy_files, tmp_path) -> None:
+    _, scen = toy_files
+    out = tmp_path / "h.nc"
+    res = invoke("run", str(scen), "-q", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    history = tp.open_results(out).attrs["history"]
+    assert f"tradepolicy run {scen}" in history
