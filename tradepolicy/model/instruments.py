@@ -18,6 +18,7 @@ not use are padded with ``g0 = 1, G = 0`` so their λ is 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -63,11 +64,15 @@ class Instruments:
     def K(self) -> int:
         return self.g0.shape[1]
 
-    @property
+    @cached_property
     def has_support(self) -> bool:
         return bool(np.any(self.support_strike > 0) or np.any(self.support_share > 0))
 
-    @property
+    @cached_property
+    def has_ban(self) -> bool:
+        return not bool(np.all(self.available))
+
+    @cached_property
     def has_floor(self) -> bool:
         return bool(np.any(self.floor > 0))
 

@@ -173,50 +173,52 @@ def evaluate(cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool 
     p = cal.p0 * np.exp(z)
     # -- landed prices ------------------------------------------------------------------
     fob = p[:, :, None] * (1.0 + inst.export_tax)
-    tau = inst.tariff.copy()
-    add = np.zeros((B, N, N))
+    tau = inst.tariff
     if K:
         fob = fob + np.einsum("bk,bkod->bod", lt, inst.C_fob)
         tau = tau + np.einsum("bk,bkod->bod", lt, inst.C_adv)
-        add = np.einsum("bk,bkod->bod", lt, inst.C_add)
-    pre = fob * (1.0 + tau) + add
+        pre = fob * (1.0 + tau) + np.einsum("bk,bkod->bod", lt, inst.C_add)
+    else:
+        pre = fob * (1.0 + tau)
     if inst.has_floor:
-        levy = np.clip(inst.floor - pre, 0.0, inst.levy_cap)
-        binding = (inst.floor - pre > 0) & (inst.floor - pre < inst.levy_cap)
-        hq = np.where(binding, 0.0, 1.0)
+        gap = inst.floor - pre
+        levy = np.clip(gap, 0.0, inst.levy_cap)
+        hq = np.where((gap > 0) & (gap < inst.levy_cap), 0.0, 1.0)  # dq/dpre
+        q = pre + levy
     else:
         levy = np.zeros_like(pre)
-        hq = np.ones_like(pre)
-    q = pre + levy
+        hq = np.ones_like(pre) if K else 1.0
+        q = pre
 
     # -- composite price and flows --------------------------------------------------------
-    avail = inst.available & (cal.w0 > 0)
+    w = np.where(inst.available, cal.w0, 0.0) if inst.has_ban else cal.w0
+    wpos = w > 0
     with np.errstate(divide="ignore", invalid="ignore"):
-        lnr = np.where(avail, np.log(q / cal.q0), 0.0)
+        lnr = np.log(q / cal.q0)
     one_m = 1.0 - sigma  # (B,N)
     cd = np.abs(one_m) < _CD_TOL
-    w = np.where(avail, cal.w0, 0.0)
-    # Σ_o w r^(1-σ) computed with a shift for stability
+    # CES value shares s = w r^(1-σ) / Σ w r^(1-σ), with a shift against overflow
     ex = one_m[:, None, :] * lnr
-    shift = np.max(np.where(avail, ex, -np.inf), axis=1)
+    shift = np.max(np.where(wpos, ex, -np.inf), axis=1)
     shift = np.where(np.isfinite(shift), shift, 0.0)
-    ssum = np.sum(w * np.exp(ex - shift[:, None, :]), axis=1)
+    term = np.where(wpos, w * np.exp(ex - shift[:, None, :]), 0.0)
+    ssum = term.sum(axis=1)
+    wsum = np.sum(w, axis=-2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ln_P_ces = (np.log(ssum) + shift) / np.where(cd, 1.0, one_m)
-    ln_P_cd = np.sum(w * lnr, axis=1)
-    lnPr = np.where(cal.consumer, np.where(cd, ln_P_cd, ln_P_ces), 0.0)
+        lnPr = (np.log(ssum) + shift) / np.where(cd, 1.0, one_m)
+        s = term / ssum[:, None, :]
+        if cd.any():  # Cobb-Douglas importers: geometric mean, constant value shares
+            ln_P_cd = np.sum(np.where(wpos, w * lnr, 0.0), axis=1) / wsum
+            lnPr = np.where(cd, ln_P_cd, lnPr)
+            s = np.where(cd[:, None, :], w / wsum[..., None, :], s)
+    s = np.where(wpos, s, 0.0)  # no NaN from regions that consume nothing
+    lnPr = np.where(cal.consumer, lnPr, 0.0)
     P = cal.P0 * np.exp(lnPr)
     D = np.where(cal.consumer, cal.D0 * np.exp(-eta * lnPr) * inst.demand_mult, 0.0)
     A = D + inst.composite_purchase
-    # value shares among private purchases
-    s = np.where(avail, w * np.exp(one_m[:, None, :] * (lnr - lnPr[:, None, :])), 0.0)
+    # flows: value share × expenditure / price
     with np.errstate(divide="ignore", invalid="ignore"):
-        scale_d = np.where(cal.consumer, A / np.where(cal.consumer, cal.D0, 1.0), 0.0)
-    X = np.where(
-        avail,
-        cal.X0 * np.exp(-sig_d * lnr + sig_d * lnPr[:, None, :]) * scale_d[:, None, :],
-        0.0,
-    )
+        X = np.where(wpos, s * np.where(cal.consumer, P * A, 0.0)[:, None, :] / q, 0.0)
 
     # -- supply -------------------------------------------------------------------------
     m = inst.supply_mult
@@ -285,21 +287,24 @@ def evaluate(cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool 
 
     # -- analytic Jacobian ----------------------------------------------------------------
     J = np.zeros((B, N + K, N + K))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        Apos = np.where(A > 0, A, 1.0)
-        kappa = sigma - eta * D / Apos  # (B,N)
-        v = np.where(avail, s / q, 0.0)  # (B,N,N)
-        Xsq = np.where(avail, X * sig_d / q, 0.0)
-    a = hq * (1.0 + tau) * p[:, :, None] * (1.0 + inst.export_tax)  # dq_od/dz_o
+    Apos = np.where(A > 0, A, 1.0)
+    kappa = sigma - eta * D / Apos  # (B,N): d ln X_od / d ln P_d beyond the σ term
     Xk = X * kappa[:, None, :]
-    va = v * a
-    Jzz = -np.einsum("bod,bmd->bom", Xk, va)
-    diag = dS + np.sum(Xsq * a, axis=2)
+    simple = K == 0 and not inst.has_floor
+    # aq = (dq_od/dz_o) / q_od, the elasticity of the landed price to the producer price
+    aq = 1.0 if simple else hq * (fob * (1.0 + tau)) / q
+    Jzz = -np.matmul(Xk, np.swapaxes(s * aq, 1, 2))
+    diag = dS + np.sum(X * sig_d * aq, axis=2)
     Jzz[:, np.arange(N), np.arange(N)] += diag
     Jzz /= S0[None, :, None]
     Jzz = np.where(prod[None, :, None], Jzz, np.eye(N)[None])
     J[:, :N, :N] = Jzz
     if K:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.where(wpos, s / q, 0.0)  # d ln P_d / d q_od
+            Xsq = np.where(wpos, X * sig_d / q, 0.0)
+        a = hq * fob * (1.0 + tau)  # dq_od/dz_o
+        va = v * a
         c = hq[:, None] * (
             inst.C_fob * (1.0 + tau)[:, None] + fob[:, None] * inst.C_adv + inst.C_add
         )  # (B,K,N,N) dq_od/dλ_k

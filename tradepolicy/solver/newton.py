@@ -26,6 +26,7 @@ DEFAULT_TOL = 1e-11
 MAX_LOG_STEP = 2.0  # largest change of ln p in one Newton step
 ARMIJO = 1e-4
 POLISHED = 1e-14  # residual at which no polishing step is needed
+CHUNK = 512  # scenarios per Newton block: keeps temporaries in cache
 
 
 @dataclass
@@ -86,6 +87,13 @@ def infeasibility(cal: Calibration, inst: Instruments) -> list[str]:
     return msgs
 
 
+def _sub(cal: Calibration, inst: Instruments, idx: np.ndarray, n: int):
+    """Calibration and instruments of scenarios ``idx`` (no copy when ``idx`` is all ``n``)."""
+    if idx.size == n:
+        return cal, inst
+    return take_calibration(cal, idx), inst.take(idx)
+
+
 def solve_batch(
     cal: Calibration,
     inst: Instruments,
@@ -93,6 +101,7 @@ def solve_batch(
     tol: float = DEFAULT_TOL,
     max_iter: int = 60,
     fallback: bool = True,
+    chunk: int = CHUNK,
 ) -> SolveResult:
     """Solve B scenarios at once.
 
@@ -108,6 +117,9 @@ def solve_batch(
         Newton iterations before the scipy fallback.
     fallback
         Whether stalled scenarios are retried with :func:`scipy.optimize.root`.
+    chunk
+        Scenarios processed together (bounds the size of temporaries; results do not depend
+        on it).
     """
     B = inst.B
     u = initial_guess(cal, inst) if u0 is None else np.array(u0, dtype=float)
@@ -115,45 +127,17 @@ def solve_batch(
     iterations = np.zeros(B, dtype=int)
     messages = infeasibility(cal, inst)
     method = ["newton"] * B
-    skip = np.array([bool(m) for m in messages])
-    active = np.flatnonzero(~skip)
-    # One extra Newton step after reaching `tol` takes the (quadratically convergent)
-    # iterate to machine precision at the cost of one iteration.
-    polished = np.zeros(B, dtype=bool)
+    todo = np.flatnonzero([not m for m in messages])
+    for start in range(0, todo.size, chunk):
+        idx = todo[start : start + chunk]
+        cal_c, inst_c = _sub(cal, inst, idx, B)
+        u[idx], conv_c, it_c, bad_c = _newton(cal_c, inst_c, u[idx], tol, max_iter)
+        converged[idx], iterations[idx] = conv_c, it_c
+        for b in idx[bad_c]:
+            messages[b] = "residuals became non-finite"
 
-    for it in range(max_iter + 1):
-        if active.size == 0:
-            break
-        sub_cal, sub_inst = take_calibration(cal, active), inst.take(active)
-        with np.errstate(over="ignore", invalid="ignore"):
-            st = evaluate(sub_cal, sub_inst, u[active], jacobian=True)
-        res = np.max(np.abs(st.F), axis=1)
-        bad = ~np.isfinite(res)
-        within = (res <= tol) & ~bad
-        done = within & (polished[active] | (res <= POLISHED))
-        polished[active[within]] = True
-        converged[active[done]] = True
-        iterations[active[done]] = it
-        keep = ~done & ~bad
-        if bad.any():
-            for b in active[bad]:
-                messages[b] = "residuals became non-finite"
-        if it == max_iter or not keep.any():
-            iterations[active[keep]] = it
-            active = active[keep]
-            break
-        J, F = st.J[keep], st.F[keep]
-        idx = active[keep]
-        d = _newton_direction(J, F)
-        N = cal.N
-        big = np.max(np.abs(d[:, :N]), axis=1, initial=0.0)
-        d *= np.minimum(1.0, MAX_LOG_STEP / np.where(big > 0, big, 1.0))[:, None]
-        d = np.where(np.isfinite(d), d, 0.0)
-        u[idx] = _line_search(cal, inst, idx, u[idx], d, _merit(F))
-        active = idx
-
-    if active.size and fallback:
-        for b in active:
+    if fallback:
+        for b in np.flatnonzero(~converged & np.array([not m for m in messages])):
             ok, ub, nit, how = _scipy_fallback(cal, inst, b, u[b], tol)
             if ok:
                 u[b], converged[b] = ub, True
@@ -175,6 +159,45 @@ def solve_batch(
     return SolveResult(u, final, converged, iterations, max_res, messages, method)
 
 
+def _newton(
+    cal: Calibration, inst: Instruments, u: np.ndarray, tol: float, max_iter: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Globalised Newton on one chunk; returns iterates, converged, iterations, non-finite."""
+    n = inst.B
+    u = u.copy()
+    converged = np.zeros(n, dtype=bool)
+    iterations = np.zeros(n, dtype=int)
+    bad_all = np.zeros(n, dtype=bool)
+    # One extra Newton step after reaching `tol` takes the (quadratically convergent)
+    # iterate to machine precision at the cost of one iteration.
+    polished = np.zeros(n, dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        st = evaluate(cal, inst, u, jacobian=True)
+    F, J = st.F, st.J
+    active = np.arange(n)
+    for it in range(max_iter + 1):
+        res = np.max(np.abs(F), axis=1, initial=0.0)
+        bad = ~np.isfinite(res)
+        within = (res <= tol) & ~bad
+        done = within & (polished[active] | (res <= POLISHED))
+        polished[active[within]] = True
+        converged[active[done]] = True
+        iterations[active[done]] = it
+        bad_all[active[bad]] = True
+        keep = ~done & ~bad
+        active, F, J = active[keep], F[keep], J[keep]
+        if it == max_iter or active.size == 0:
+            iterations[active] = it
+            break
+        d = _newton_direction(J, F)
+        N = cal.N
+        big = np.max(np.abs(d[:, :N]), axis=1, initial=0.0)
+        d *= np.minimum(1.0, MAX_LOG_STEP / np.where(big > 0, big, 1.0))[:, None]
+        d = np.where(np.isfinite(d), d, 0.0)
+        u[active], F, J = _line_search(cal, inst, active, u[active], d, _merit(F))
+    return u, converged, iterations, bad_all
+
+
 def _line_search(
     cal: Calibration,
     inst: Instruments,
@@ -183,26 +206,38 @@ def _line_search(
     d: np.ndarray,
     m0: np.ndarray,
     max_halvings: int = 30,
-) -> np.ndarray:
-    """Vectorised Armijo backtracking; returns the new iterates for scenarios ``idx``."""
-    alpha = np.ones(len(idx))
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised Armijo backtracking for scenarios ``idx`` of the chunk.
+
+    Trial points are evaluated with their Jacobian, so the accepted point's residual and
+    Jacobian are returned for the next Newton iteration without a second evaluation.
+    """
+    n = len(idx)
+    alpha = np.ones(n)
     out = u + d
-    pending = np.arange(len(idx))
+    F = np.empty((n, u.shape[1]))
+    J = np.empty((n, u.shape[1], u.shape[1]))
+    pending = np.arange(n)
     for _ in range(max_halvings):
         trial = u[pending] + alpha[pending, None] * d[pending]
-        sub = idx[pending]
+        sub_cal, sub_inst = _sub(cal, inst, idx[pending], inst.B)
         with np.errstate(over="ignore", invalid="ignore"):
-            st = evaluate(take_calibration(cal, sub), inst.take(sub), trial, jacobian=False)
+            st = evaluate(sub_cal, sub_inst, trial, jacobian=True)
         m = _merit(st.F)
         ok = np.isfinite(m) & (m <= (1.0 - 2.0 * ARMIJO * alpha[pending]) * m0[pending])
-        out[pending[ok]] = trial[ok]
+        acc = pending[ok]
+        out[acc], F[acc], J[acc] = trial[ok], st.F[ok], st.J[ok]
         pending = pending[~ok]
         if pending.size == 0:
-            break
+            return out, F, J
         alpha[pending] *= 0.5
-    if pending.size:  # no sufficient decrease: take the smallest step tried
-        out[pending] = u[pending] + alpha[pending, None] * d[pending]
-    return out
+    # no sufficient decrease: take the smallest step tried
+    out[pending] = u[pending] + alpha[pending, None] * d[pending]
+    sub_cal, sub_inst = _sub(cal, inst, idx[pending], inst.B)
+    with np.errstate(over="ignore", invalid="ignore"):
+        st = evaluate(sub_cal, sub_inst, out[pending], jacobian=True)
+    F[pending], J[pending] = st.F, st.J
+    return out, F, J
 
 
 def _scipy_fallback(
