@@ -19,7 +19,6 @@ decorate it with :func:`register`::
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -142,16 +141,3 @@ class BookContext:
 def measure_types() -> dict[str, type[Measure]]:
     """The registered measure types (name -> class)."""
     return dict(MEASURES)
-
-
-def each_field_doc(cls: type[Measure]) -> list[tuple[str, str, str]]:
-    """(field, type, description) rows for documentation tables."""
-    rows = []
-    for name, f in cls.model_fields.items():
-        if name == "type":
-            continue
-        rows.append((name, str(f.annotation).replace("typing.", ""), f.description or ""))
-    return rows
-
-
-Hook = Callable[[Measure, ApplyContext, int], None]
