@@ -109,9 +109,8 @@ def print_comparison(ds, target: float | None = None) -> None:
                 console.print(f"{title}\n  [red]NOT SOLVED:[/] {escape(msg)}\n")
                 continue
             t = ds.tp.region_table(scen, com)
-            t = t[(t.index.isin(sub.region.values))]
             _market_table(t, title, unit, target)
-            _welfare_table(t, name, scen, cur)
+            _welfare_table(t, scen, cur)
     summary = ds.tp.summary().reset_index()
     table = Table(title="Summary", title_justify="left")
     for col in (
@@ -127,7 +126,7 @@ def print_comparison(ds, target: float | None = None) -> None:
         table.add_row(
             str(r["commodity"]),
             str(r["scenario"]),
-            "yes" if r["converged"] == 1 else "[red]no[/]",
+            {1: "yes", 0: "[red]no[/]"}.get(int(r["converged"]), "n/a"),
             str(int(r["iterations"])),
             f"{r['max_residual']:.1e}",
             _money(r["world_welfare_change"], 1e6),
@@ -167,7 +166,7 @@ def _market_table(t, title: str, unit: str, target: float | None) -> None:
     console.print(table)
 
 
-def _welfare_table(t, name: str, scen: str, cur: str) -> None:
+def _welfare_table(t, scen: str, cur: str) -> None:
     scale = 1e6
     wel = t[[*WELFARE_ENTRIES, "welfare_change"]]
     used = [k for k in WELFARE_ENTRIES if (wel[k].abs() > 0.05 * scale).any()]

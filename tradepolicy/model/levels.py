@@ -203,11 +203,11 @@ def evaluate(cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool 
     shift = np.where(np.isfinite(shift), shift, 0.0)
     term = np.where(wpos, w * np.exp(ex - shift[:, None, :]), 0.0)
     ssum = term.sum(axis=1)
-    wsum = np.sum(w, axis=-2)
     with np.errstate(divide="ignore", invalid="ignore"):
         lnPr = (np.log(ssum) + shift) / np.where(cd, 1.0, one_m)
         s = term / ssum[:, None, :]
         if cd.any():  # Cobb-Douglas importers: geometric mean, constant value shares
+            wsum = np.sum(w, axis=-2)
             ln_P_cd = np.sum(np.where(wpos, w * lnr, 0.0), axis=1) / wsum
             lnPr = np.where(cd, ln_P_cd, lnPr)
             s = np.where(cd[:, None, :], w / wsum[..., None, :], s)
