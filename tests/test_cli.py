@@ -66,8 +66,12 @@ def test_run_prints_comparison_and_writes_netcdf(toy_files, tmp_path) -> None:
     assert list(ds.scenario.values) == ["baseline", "us_tariff", "chn_export_tax", "shock"]
     assert (ds.converged == 1).all()
     assert ds.attrs["formulation"] == "levels"
-    xr.testing.assert_identical(ds, tp.solve(tp.load_scenarios(scen)).assign_attrs(
-        history=ds.attrs["history"], date_created=ds.attrs["date_created"]))
+    xr.testing.assert_identical(
+        ds,
+        tp.solve(tp.load_scenarios(scen)).assign_attrs(
+            history=ds.attrs["history"], date_created=ds.attrs["date_created"]
+        ),
+    )
 
 
 def test_run_quiet(toy_files, tmp_path) -> None:

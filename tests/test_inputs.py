@@ -37,8 +37,12 @@ def market_error(
     return path, str(info.value)
 
 
-def scenario_error(write_toml: Callable[..., Path], text: str, toy_market_dict: dict[str, Any],
-                   name: str = "bad_scenarios.toml") -> tuple[Path, str]:
+def scenario_error(
+    write_toml: Callable[..., Path],
+    text: str,
+    toy_market_dict: dict[str, Any],
+    name: str = "bad_scenarios.toml",
+) -> tuple[Path, str]:
     """Write the toy market and a scenario file, load it and return (path, message)."""
     write_toml(toy_market_dict, "toy.toml")
     path = write_toml(text, name)
@@ -71,16 +75,34 @@ def test_valid_toy_market_loads(write_toml, toy_market_dict) -> None:
     [
         (lambda m: m["flows"].update(JPN={"USA": 10.0}), "flows.JPN", "JPN", "exporter"),
         (lambda m: m["flows"]["CHN"].update(KOR=10.0), "flows.CHN.KOR", "KOR", "importer"),
-        (lambda m: m["base_tariffs"]["CHN"].update(JPN=0.1), "base_tariffs.CHN.JPN", "JPN",
-         "importer"),
-        (lambda m: m["base_tariffs"].update(KOR={"USA": 0.1}), "base_tariffs.KOR", "KOR",
-         "exporter"),
-        (lambda m: m["elasticities"]["supply"].update(JPN=0.5), "elasticities.supply.JPN", "JPN",
-         "region"),
+        (
+            lambda m: m["base_tariffs"]["CHN"].update(JPN=0.1),
+            "base_tariffs.CHN.JPN",
+            "JPN",
+            "importer",
+        ),
+        (
+            lambda m: m["base_tariffs"].update(KOR={"USA": 0.1}),
+            "base_tariffs.KOR",
+            "KOR",
+            "exporter",
+        ),
+        (
+            lambda m: m["elasticities"]["supply"].update(JPN=0.5),
+            "elasticities.supply.JPN",
+            "JPN",
+            "region",
+        ),
         (lambda m: m["base_price"].update(BRA=1.0), "base_price.BRA", "BRA", "region"),
     ],
-    ids=["flow-exporter", "flow-importer", "tariff-importer", "tariff-exporter", "elasticity",
-         "base-price"],
+    ids=[
+        "flow-exporter",
+        "flow-importer",
+        "tariff-importer",
+        "tariff-exporter",
+        "elasticity",
+        "base-price",
+    ],
 )
 def test_unknown_region_in_market(write_toml, toy_market_dict, mutate, field, code, what) -> None:
     mutate(toy_market_dict)
@@ -185,8 +207,10 @@ def test_flows_csv_unknown_region_and_header(write_toml, toy_market_dict, tmp_pa
 def test_non_numeric_value_in_toml(write_toml, toy_market_dict) -> None:
     path, msg = market_error(
         write_toml,
-        {**toy_market_dict, "elasticities": {**toy_market_dict["elasticities"],
-                                             "supply": {"default": "high"}}},
+        {
+            **toy_market_dict,
+            "elasticities": {**toy_market_dict["elasticities"], "supply": {"default": "high"}},
+        },
     )
     assert msg.splitlines()[0] == str(path)
     assert "elasticities.supply.default:" in msg
@@ -306,7 +330,7 @@ def test_unknown_measure_type(write_toml, toy_market_dict) -> None:
 
 
 def test_measure_without_type(write_toml, toy_market_dict) -> None:
-    path, msg = scenario_error(write_toml, one_measure('rate = 0.1\n'), toy_market_dict)
+    path, msg = scenario_error(write_toml, one_measure("rate = 0.1\n"), toy_market_dict)
     assert str(path) in msg
     assert "scenario[0].measure[0]" in msg and "'type'" in msg
 
@@ -330,11 +354,17 @@ def test_unknown_field_in_measure_lists_allowed_fields(write_toml, toy_market_di
     ("body", "field", "code"),
     [
         ('type = "tariff"\nimporters = ["USA", "JPN"]\nrate = 0.2\n', "importers", "JPN"),
-        ('type = "tariff"\nimporters = ["USA"]\nexporters = ["KOR"]\nrate = 0.2\n', "exporters",
-         "KOR"),
+        (
+            'type = "tariff"\nimporters = ["USA"]\nexporters = ["KOR"]\nrate = 0.2\n',
+            "exporters",
+            "KOR",
+        ),
         ('type = "export_tax"\nexporter = "CHL"\nrate = 0.1\n', "exporter", "CHL"),
-        ('type = "export_tax"\nexporter = "CHN"\ndestinations = ["IND"]\nrate = 0.1\n',
-         "destinations", "IND"),
+        (
+            'type = "export_tax"\nexporter = "CHN"\ndestinations = ["IND"]\nrate = 0.1\n',
+            "destinations",
+            "IND",
+        ),
         ('type = "supply_shock"\nregion = "COD"\nfraction = 0.5\n', "region", "COD"),
         ('type = "demand_shift"\nregion = ["EU", "JPN"]\nfraction = 0.5\n', "region", "JPN"),
     ],
@@ -384,16 +414,14 @@ def test_duplicate_scenario_names(write_toml, toy_market_dict) -> None:
 
 
 def test_scenario_named_baseline(write_toml, toy_market_dict) -> None:
-    text = one_measure('type = "supply_shock"\nregion = "AUS"\nfraction = 0.1\n',
-                       name="baseline")
+    text = one_measure('type = "supply_shock"\nregion = "AUS"\nfraction = 0.1\n', name="baseline")
     path, msg = scenario_error(write_toml, text, toy_market_dict)
     assert msg.splitlines()[0] == str(path)
     assert "scenario[0].name:" in msg and "`baseline` is reserved" in msg
 
 
 def test_bad_scenario_name(write_toml, toy_market_dict) -> None:
-    text = one_measure('type = "supply_shock"\nregion = "AUS"\nfraction = 0.1\n',
-                       name="has space")
+    text = one_measure('type = "supply_shock"\nregion = "AUS"\nfraction = 0.1\n', name="has space")
     _, msg = scenario_error(write_toml, text, toy_market_dict)
     assert "scenario[0].name:" in msg and "'has space'" in msg
 
@@ -510,8 +538,10 @@ def test_cli_validate_missing_file(tmp_path) -> None:
 
 
 def test_cli_run_bad_input_writes_nothing(toy_files, write_toml, tmp_path) -> None:
-    bad = write_toml(TOY_SCENARIOS_TOML.replace('importers = ["USA"]', 'importers = ["JPN"]'),
-                     "bad_scenarios.toml")
+    bad = write_toml(
+        TOY_SCENARIOS_TOML.replace('importers = ["USA"]', 'importers = ["JPN"]'),
+        "bad_scenarios.toml",
+    )
     out = tmp_path / "out.nc"
     res = runner.invoke(app, ["run", str(bad), "-o", str(out)], env=ENV)
     assert res.exit_code == 2

@@ -113,9 +113,7 @@ def cases(draw: st.DrawFn) -> Case:
         off = ~np.eye(n, dtype=bool)
         builder.tariff[k] = np.where(use_t & off, tariff, builder.tariff[k])
         builder.export_tax[k] = np.where(use_x & off, xtax, builder.export_tax[k])
-        builder.supply_mult[k] = 1.0 - draw(
-            _arr(n, _floats(0.0, 0.6, exclude_max=True))
-        )
+        builder.supply_mult[k] = 1.0 - draw(_arr(n, _floats(0.0, 0.6, exclude_max=True)))
         builder.demand_mult[k] = 1.0 + draw(_arr(n, _floats(-0.5, 1.0)))
     return Case(cal, builder.build())
 
@@ -163,8 +161,9 @@ def test_independent_scipy_solve_agrees() -> None:
             sub = inst.take(np.array([b]))
             fun = _residual(cal, sub)
             tried[0] += 1
-            res = optimize.root(fun, np.zeros(cal.N + sub.K), method="hybr",
-                                options={"xtol": 1e-14, "maxfev": 4000})
+            res = optimize.root(
+                fun, np.zeros(cal.N + sub.K), method="hybr", options={"xtol": 1e-14, "maxfev": 4000}
+            )
             f = fun(res.x)
             if not (np.all(np.isfinite(f)) and np.max(np.abs(f)) <= 1e-9):
                 scipy_failed[0] += 1  # scipy itself did not solve it: not a comparison

@@ -41,8 +41,15 @@ CONTRACT = {
 }
 
 GLOBAL_ATTRS = (
-    "Conventions", "title", "source", "history", "date_created", "markets", "scenario_spec",
-    "calibration_id", "data_hash",
+    "Conventions",
+    "title",
+    "source",
+    "history",
+    "date_created",
+    "markets",
+    "scenario_spec",
+    "calibration_id",
+    "data_hash",
 )
 
 
@@ -172,8 +179,11 @@ def test_shares_are_shares(toy_results) -> None:
     ds = toy_results
     share = ds.supplier_share.sum("exporter")
     consumes = ds.consumption > 0
-    np.testing.assert_allclose(share.where(consumes.rename(region="importer")).values,
-                               np.where(consumes.values, 1.0, np.nan), rtol=1e-12)
+    np.testing.assert_allclose(
+        share.where(consumes.rename(region="importer")).values,
+        np.where(consumes.values, 1.0, np.nan),
+        rtol=1e-12,
+    )
     hhi = ds.hhi.where(ds.consumption > 0)
     assert ((hhi > 0) & (hhi <= 1 + 1e-12)).sum() == (ds.consumption > 0).sum()
 
@@ -210,12 +220,18 @@ def test_open_results_rejects_non_netcdf_and_missing(tmp_path) -> None:
 
 # -- several markets -------------------------------------------------------------------------
 def _pair(toy_market, names=("tariff",)):
-    t1 = [tp.Scenario(name=n, measures=[tp.measures.Tariff(importers=["USA"], rate=0.3)])
-          for n in names]
-    t2 = [tp.Scenario(name=n, measures=[tp.measures.Tariff(importers=["JPN"], rate=0.3)])
-          for n in names]
-    return (tp.ScenarioSet(market=toy_market, scenarios=t1),
-            tp.ScenarioSet(market=second_market(), scenarios=t2))
+    t1 = [
+        tp.Scenario(name=n, measures=[tp.measures.Tariff(importers=["USA"], rate=0.3)])
+        for n in names
+    ]
+    t2 = [
+        tp.Scenario(name=n, measures=[tp.measures.Tariff(importers=["JPN"], rate=0.3)])
+        for n in names
+    ]
+    return (
+        tp.ScenarioSet(market=toy_market, scenarios=t1),
+        tp.ScenarioSet(market=second_market(), scenarios=t2),
+    )
 
 
 def test_solve_many_stacks_along_commodity(toy_market, tmp_path) -> None:
@@ -242,8 +258,9 @@ def test_solve_many_stacks_along_commodity(toy_market, tmp_path) -> None:
     # each market's numbers are the single-market solve, relabelled
     alone = tp.solve(_pair(toy_market)[1])
     xr.testing.assert_allclose(
-        two.trade_flow.sel(exporter=list(alone.exporter.values),
-                           importer=list(alone.importer.values)),
+        two.trade_flow.sel(
+            exporter=list(alone.exporter.values), importer=list(alone.importer.values)
+        ),
         alone.trade_flow.sel(commodity="toy_two"),
     )
     # provenance of both markets, still netCDF-safe
@@ -271,8 +288,11 @@ def test_solve_many_different_scenarios_are_not_failures(toy_market) -> None:
 
 # -- GSIM linear formulation -----------------------------------------------------------------
 def test_gsim_linear_tariff_only(toy_market) -> None:
-    scen = [tp.Scenario(name="t", measures=[tp.measures.Tariff(importers=["USA"],
-                                                               exporters=["CHN"], rate=0.3)])]
+    scen = [
+        tp.Scenario(
+            name="t", measures=[tp.measures.Tariff(importers=["USA"], exporters=["CHN"], rate=0.3)]
+        )
+    ]
     ds = tp.solve(scen, toy_market, formulation="gsim-linear")
     assert ds.attrs["formulation"] == "gsim-linear"
     assert (ds.converged == 1).all()

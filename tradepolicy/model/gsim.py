@@ -65,8 +65,6 @@ def solve_linear(cal: Calibration, inst: Instruments) -> tuple[State, np.ndarray
         p=p,
         lam=np.zeros((B, 0)),
         fob=fob,
-        tau=inst.tariff.copy(),
-        pre=q,
         q=q,
         levy=np.zeros((B, N, N)),
         P=P,
@@ -79,5 +77,6 @@ def solve_linear(cal: Calibration, inst: Instruments) -> tuple[State, np.ndarray
         p_marginal=p,
         g=np.zeros((B, 0)),
         F=np.zeros((B, N)),
+        residual=resid,
     )
     return st, resid

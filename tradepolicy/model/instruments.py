@@ -51,6 +51,9 @@ class Instruments:
     G: np.ndarray  # (B,K,N,N)
     g_scale: np.ndarray  # (B,K)
     pair_labels: list[list[str]] = field(default_factory=list)  # per scenario, per pair
+    _relative_wedge: tuple[np.ndarray, np.ndarray] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def B(self) -> int:
@@ -63,6 +66,34 @@ class Instruments:
     @property
     def K(self) -> int:
         return self.g0.shape[1]
+
+    @cached_property
+    def export_factor(self) -> np.ndarray:
+        """1 + x_od."""
+        return 1.0 + self.export_tax
+
+    @cached_property
+    def tariff_factor(self) -> np.ndarray:
+        """1 + t_od."""
+        return 1.0 + self.tariff
+
+    @cached_property
+    def ln_wedge(self) -> np.ndarray:
+        """ln((1 + x_od)(1 + t_od)): the border wedge between p_o and the landed price."""
+        return np.log(self.border_factor)
+
+    @cached_property
+    def border_factor(self) -> np.ndarray:
+        """(1 + x_od)(1 + t_od)."""
+        return self.export_factor * self.tariff_factor
+
+    def relative_wedge(self, ln_wedge0: np.ndarray) -> np.ndarray:
+        """``ln_wedge − ln_wedge0`` (B,N,N), kept for the base wedges it was last asked for."""
+        cached = self._relative_wedge
+        if cached is None or cached[0] is not ln_wedge0:
+            cached = (ln_wedge0, self.ln_wedge - ln_wedge0)
+            self._relative_wedge = cached
+        return cached[1]
 
     @cached_property
     def has_support(self) -> bool:
@@ -81,10 +112,14 @@ class Instruments:
         kw = {
             name: getattr(self, name)[idx]
             for name in self.__dataclass_fields__
-            if name != "pair_labels"
+            if name not in ("pair_labels", "_relative_wedge")
         }
         labels = [self.pair_labels[i] for i in np.atleast_1d(idx)] if self.pair_labels else []
-        return Instruments(**kw, pair_labels=labels)
+        out = Instruments(**kw, pair_labels=labels)
+        if self._relative_wedge is not None:
+            base, rel = self._relative_wedge
+            out._relative_wedge = (base, rel[idx])
+        return out
 
 
 @dataclass

@@ -56,6 +56,7 @@ class Calibration:
             self.w0 = np.where(
                 self.E0 > 0, self.q0 * self.X0 / np.where(self.E0 > 0, self.E0, 1), 0
             )
+        self.ln_wedge0 = np.log((1.0 + self.x0) * (1.0 + self.t0))
         self.producer = self.S0 > 0
         self.consumer = self.D0 > 0
 
@@ -108,11 +109,9 @@ class State:
 
     p: np.ndarray  # (B,N) producer price
     lam: np.ndarray  # (B,K) complementarity variables (unscaled, economic units)
-    fob: np.ndarray  # (B,N,N)
-    tau: np.ndarray  # (B,N,N) ad valorem import wedge incl. λ terms
-    pre: np.ndarray  # (B,N,N) landed price before the variable levy
+    fob: np.ndarray | None  # (B,N,N); None from a lean evaluation (see `evaluate`)
     q: np.ndarray  # (B,N,N) landed price
-    levy: np.ndarray  # (B,N,N) variable levy per unit
+    levy: np.ndarray | None  # (B,N,N) variable levy per unit; None from a lean evaluation
     P: np.ndarray  # (B,N) composite price
     D: np.ndarray  # (B,N) private composite demand
     A: np.ndarray  # (B,N) total composite absorption
@@ -123,6 +122,7 @@ class State:
     p_marginal: np.ndarray  # (B,N) effective marginal producer price
     g: np.ndarray  # (B,K) scaled complementarity slacks
     F: np.ndarray  # (B,N+K) residual vector
+    residual: np.ndarray  # (B,) convergence measure: max |F| with clearing relative to scale
     J: np.ndarray | None = None  # (B,N+K,N+K)
 
 
@@ -160,8 +160,18 @@ def _powm1_over(lnr: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.where(small, lnr, np.expm1(k * lnr) / ksafe)
 
 
-def evaluate(cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool = True) -> State:
-    """Evaluate the model at unknowns ``u`` (B, N+K): residuals and (optionally) Jacobian."""
+def evaluate(
+    cal: Calibration,
+    inst: Instruments,
+    u: np.ndarray,
+    jacobian: bool = True,
+    lean: bool = False,
+) -> State:
+    """Evaluate the model at unknowns ``u`` (B, N+K): residuals and (optionally) Jacobian.
+
+    ``lean=True`` lets the solver skip ``fob`` and ``levy`` where the landed price is the
+    producer price times fixed wedges (they are ``None`` then: ``p·(1+x)`` and zero).
+    """
     B, N, K = inst.B, cal.N, inst.K
     z, lt = u[:, :N], u[:, N:]
     lam = lt * inst.lam_scale
@@ -172,53 +182,69 @@ def evaluate(cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool 
 
     p = cal.p0 * np.exp(z)
     # -- landed prices ------------------------------------------------------------------
-    fob = p[:, :, None] * (1.0 + inst.export_tax)
-    tau = inst.tariff
+    plain = not K and not inst.has_floor  # landed price = producer price × fixed wedges
+    fob = None if plain and lean else p[:, :, None] * inst.export_factor
     if K:
         fob = fob + np.einsum("bk,bkod->bod", lt, inst.C_fob)
-        tau = tau + np.einsum("bk,bkod->bod", lt, inst.C_adv)
+        tau = inst.tariff + np.einsum("bk,bkod->bod", lt, inst.C_adv)
         pre = fob * (1.0 + tau) + np.einsum("bk,bkod->bod", lt, inst.C_add)
     else:
-        pre = fob * (1.0 + tau)
+        tau = inst.tariff
+        pre = p[:, :, None] * inst.border_factor
     if inst.has_floor:
         gap = inst.floor - pre
         levy = np.clip(gap, 0.0, inst.levy_cap)
         hq = np.where((gap > 0) & (gap < inst.levy_cap), 0.0, 1.0)  # dq/dpre
         q = pre + levy
     else:
-        levy = np.zeros_like(pre)
-        hq = np.ones_like(pre) if K else 1.0
+        levy = None if fob is None else np.zeros(pre.shape)  # lean: both left out
+        hq = 1.0
         q = pre
 
     # -- composite price and flows --------------------------------------------------------
     w = np.where(inst.available, cal.w0, 0.0) if inst.has_ban else cal.w0
-    wpos = w > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lnr = np.log(q / cal.q0)
+    if plain:  # ln(q/q0) without a logarithm per element
+        lnr = z[:, :, None] + inst.relative_wedge(cal.ln_wedge0)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lnr = np.log(q / cal.q0)
     one_m = 1.0 - sigma  # (B,N)
     cd = np.abs(one_m) < _CD_TOL
-    # CES value shares s = w r^(1-σ) / Σ w r^(1-σ), with a shift against overflow
+    # CES value shares s = w r^(1-σ) / Σ w r^(1-σ)
     ex = one_m[:, None, :] * lnr
-    shift = np.max(np.where(wpos, ex, -np.inf), axis=1)
-    shift = np.where(np.isfinite(shift), shift, 0.0)
-    term = np.where(wpos, w * np.exp(ex - shift[:, None, :]), 0.0)
-    ssum = term.sum(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        term = w * np.exp(ex)
+    ones = np.ones(N)
+    ssum = ones @ term  # Σ_o (a matrix product is much faster than .sum on small axes)
+    shift = 0.0
+    if not np.all(np.isfinite(ssum) & ((ssum > 0) | ~cal.consumer)):
+        # overflow, underflow or an invalid price: recompute with a shift per importer
+        wpos = w > 0
+        shift = np.max(np.where(wpos, ex, -np.inf), axis=1)
+        shift = np.where(np.isfinite(shift), shift, 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            term = np.where(wpos, w * np.exp(ex - shift[:, None, :]), 0.0)
+        ssum = ones @ term
+    ssafe = np.where(ssum > 0, ssum, 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lnPr = (np.log(ssum) + shift) / np.where(cd, 1.0, one_m)
-        s = term / ssum[:, None, :]
-        if cd.any():  # Cobb-Douglas importers: geometric mean, constant value shares
-            wsum = np.sum(w, axis=-2)
-            ln_P_cd = np.sum(np.where(wpos, w * lnr, 0.0), axis=1) / wsum
-            lnPr = np.where(cd, ln_P_cd, lnPr)
-            s = np.where(cd[:, None, :], w / wsum[..., None, :], s)
-    s = np.where(wpos, s, 0.0)  # no NaN from regions that consume nothing
+        lnPr = (np.log(ssafe) + shift) / np.where(cd, 1.0, one_m)
+    s = term * (1.0 / ssafe)[:, None, :]
+    if cd.any():  # Cobb-Douglas importers: geometric mean, constant value shares
+        wsum = np.sum(w, axis=-2)
+        wsum = np.where(wsum > 0, wsum, 1.0)
+        ln_P_cd = np.sum(np.where(w > 0, w * lnr, 0.0), axis=1) / wsum
+        s = np.where(cd[:, None, :], w / wsum[..., None, :], s)
+        lnPr = np.where(cd, ln_P_cd, lnPr)
     lnPr = np.where(cal.consumer, lnPr, 0.0)
     P = cal.P0 * np.exp(lnPr)
     D = np.where(cal.consumer, cal.D0 * np.exp(-eta * lnPr) * inst.demand_mult, 0.0)
     A = D + inst.composite_purchase
     # flows: value share × expenditure / price
+    PA = np.where(cal.consumer, P * A, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        X = np.where(wpos, s * np.where(cal.consumer, P * A, 0.0)[:, None, :] / q, 0.0)
+        X = s * PA[:, None, :] / q
+    if not plain:
+        X = np.where(w > 0, X, 0.0)
 
     # -- supply -------------------------------------------------------------------------
     m = inst.supply_mult
@@ -254,7 +280,8 @@ def evaluate(cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool 
     S = np.where(prod, S, 0.0)
 
     F = np.empty((B, N + K))
-    F[:, :N] = np.where(prod, (S - X.sum(axis=2) - inst.variety_purchase) / S0, z)
+    excess = (S - X @ ones - inst.variety_purchase) / S0
+    F[:, :N] = excess if prod.all() else np.where(prod, excess, z)
     if K:
         graw = inst.g0 + np.einsum("bkod,bod->bk", inst.G, X)
         g = graw / inst.g_scale
@@ -263,12 +290,19 @@ def evaluate(cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool 
     else:
         g = np.zeros((B, 0))
 
+    # convergence measure: clearing relative to the larger of base and current output (an
+    # extreme scenario can multiply output many times, and float64 clears it only that well)
+    with np.errstate(invalid="ignore"):
+        residual = np.max(np.abs(F), axis=1, initial=0.0)
+        if (S > S0).any():
+            rel = np.abs(F[:, :N]) * np.minimum(1.0, S0 / np.where(S > S0, S, S0))
+            residual = np.maximum(
+                np.max(rel, axis=1), np.max(np.abs(F[:, N:]), axis=1, initial=0.0)
+            )
     state = State(
         p=p,
         lam=lam,
         fob=fob,
-        tau=tau,
-        pre=pre,
         q=q,
         levy=levy,
         P=P,
@@ -281,25 +315,34 @@ def evaluate(cal: Calibration, inst: Instruments, u: np.ndarray, jacobian: bool 
         p_marginal=p_marg,
         g=g,
         F=F,
+        residual=residual,
     )
     if not jacobian:
         return state
 
     # -- analytic Jacobian ----------------------------------------------------------------
-    J = np.zeros((B, N + K, N + K))
     Apos = np.where(A > 0, A, 1.0)
     kappa = sigma - eta * D / Apos  # (B,N): d ln X_od / d ln P_d beyond the σ term
     Xk = X * kappa[:, None, :]
-    simple = K == 0 and not inst.has_floor
-    # aq = (dq_od/dz_o) / q_od, the elasticity of the landed price to the producer price
-    aq = 1.0 if simple else hq * (fob * (1.0 + tau)) / q
-    Jzz = -np.matmul(Xk, np.swapaxes(s * aq, 1, 2))
-    diag = dS + np.sum(X * sig_d * aq, axis=2)
+    if plain:  # the landed price moves one for one with the producer price (in logs)
+        Xa, sa = X, s
+    else:  # aq = (dq_od/dz_o) / q_od, the elasticity of the landed price to p_o
+        aq = hq * (fob * (1.0 + tau)) / q
+        Xa, sa = X * aq, s * aq
+    Jzz = np.matmul(Xk, np.swapaxes(sa, 1, 2))
+    np.negative(Jzz, out=Jzz)
+    diag = dS + np.matmul(Xa, sigma[:, :, None])[..., 0]
     Jzz[:, np.arange(N), np.arange(N)] += diag
     Jzz /= S0[None, :, None]
-    Jzz = np.where(prod[None, :, None], Jzz, np.eye(N)[None])
-    J[:, :N, :N] = Jzz
+    if not prod.all():
+        Jzz[:, ~prod, :] = np.eye(N)[~prod]
     if K:
+        J = np.zeros((B, N + K, N + K))
+        J[:, :N, :N] = Jzz
+    else:
+        J = Jzz
+    if K:
+        wpos = w > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.where(wpos, s / q, 0.0)  # d ln P_d / d q_od
             Xsq = np.where(wpos, X * sig_d / q, 0.0)

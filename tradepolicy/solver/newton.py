@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 DEFAULT_TOL = 1e-11
 MAX_LOG_STEP = 2.0  # largest change of ln p in one Newton step
 ARMIJO = 1e-4
-POLISHED = 1e-14  # residual at which no polishing step is needed
 CHUNK = 512  # scenarios per Newton block: keeps temporaries in cache
 
 
@@ -112,7 +111,8 @@ def solve_batch(
     u0
         Starting point ``(B, N+K)``; default base prices and λ at lower bounds.
     tol
-        Convergence when ``max |F| <= tol`` (clearing residuals relative to base output).
+        Convergence when ``max |F| <= tol``: clearing residuals relative to the larger of
+        base and current output, complementarity residuals as they are.
     max_iter
         Newton iterations before the scipy fallback.
     fallback
@@ -128,24 +128,32 @@ def solve_batch(
     messages = infeasibility(cal, inst)
     method = ["newton"] * B
     todo = np.flatnonzero([not m for m in messages])
+    final = _StateRows(B)
+    redo = np.setdiff1d(np.arange(B), todo)  # rows whose final state is evaluated at the end
     for start in range(0, todo.size, chunk):
         idx = todo[start : start + chunk]
         cal_c, inst_c = _sub(cal, inst, idx, B)
-        u[idx], conv_c, it_c, bad_c = _newton(cal_c, inst_c, u[idx], tol, max_iter)
+        u[idx], conv_c, it_c, bad_c, rows_c = _newton(cal_c, inst_c, u[idx], tol, max_iter)
+        final.merge(idx, rows_c)
         converged[idx], iterations[idx] = conv_c, it_c
         for b in idx[bad_c]:
             messages[b] = "residuals became non-finite"
 
     if fallback:
+        retried = []
         for b in np.flatnonzero(~converged & np.array([not m for m in messages])):
             ok, ub, nit, how = _scipy_fallback(cal, inst, b, u[b], tol)
             if ok:
                 u[b], converged[b] = ub, True
                 iterations[b] += nit
                 method[b] = how
-    with np.errstate(over="ignore", invalid="ignore"):
-        final = evaluate(cal, inst, u, jacobian=False)
-    max_res = np.max(np.abs(final.F), axis=1, initial=0.0)
+                retried.append(b)
+        redo = np.union1d(redo, np.array(retried, dtype=int))
+    if redo.size:
+        st_r = _evaluate_rows(cal, inst, u, redo)
+        final.put(redo, st_r)
+    final = final.state(inst)
+    max_res = final.residual.copy()
     max_res = np.where(np.isfinite(max_res), max_res, np.inf)
     converged &= max_res <= tol
     for b in range(B):
@@ -159,33 +167,103 @@ def solve_batch(
     return SolveResult(u, final, converged, iterations, max_res, messages, method)
 
 
+_STATE_FIELDS = tuple(f for f in State.__dataclass_fields__ if f != "J")
+
+
+class _StateRows:
+    """Model states of a batch, row by row: the last state recorded for each row wins.
+
+    Recording keeps references only; rows are copied once, when :meth:`state` assembles them.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.parts: list[tuple[State, np.ndarray]] = []
+        self.owner = np.full(n, -1)  # which part holds each row's state ...
+        self.pos = np.zeros(n, dtype=int)  # ... and at which row of that part
+
+    def put(self, rows: np.ndarray | slice, st: State, sel: np.ndarray | None = None) -> None:
+        """Record ``st`` (rows ``sel``: a mask or positions; default all) for ``rows``."""
+        rows = np.arange(self.n)[rows]
+        if sel is None:
+            where = np.arange(st.F.shape[0])
+        elif sel.dtype == bool:
+            where = np.flatnonzero(sel)
+        else:
+            where = sel
+        self.owner[rows] = len(self.parts)
+        self.pos[rows] = where
+        self.parts.append((st, where))
+
+    def merge(self, rows: np.ndarray, other: _StateRows) -> None:
+        """Take over the records of ``other``, whose row i is row ``rows[i]`` here."""
+        for k, (st, _) in enumerate(other.parts):
+            mine = np.flatnonzero(other.owner == k)
+            if mine.size:
+                self.put(rows[mine], st, other.pos[mine])
+
+    def state(self, inst: Instruments) -> State:
+        """Assemble the recorded rows; ``inst`` fills what lean evaluations left out."""
+        if (self.owner < 0).any():
+            raise RuntimeError("a row has no recorded state")
+        lean = [st.fob is None for st, _ in self.parts]
+        if len(self.parts) == 1 and not lean[0] and np.array_equal(self.pos, np.arange(self.n)):
+            st = self.parts[0][0]
+            return State(**{name: getattr(st, name) for name in _STATE_FIELDS})
+        first = self.parts[0][0]
+        shapes = {name: getattr(first, name) for name in _STATE_FIELDS}
+        arrays = {
+            name: np.empty((self.n, *(first.X if a is None else a).shape[1:]))
+            for name, a in shapes.items()
+        }
+        for k, (st, _) in enumerate(self.parts):
+            rows = np.flatnonzero(self.owner == k)
+            if not rows.size:
+                continue
+            at = self.pos[rows]
+            for name, arr in arrays.items():
+                val = getattr(st, name)
+                if val is not None:
+                    arr[rows] = val[at]
+            if lean[k]:  # plain wedges: fob = p (1 + x), no levy
+                arrays["fob"][rows] = arrays["p"][rows][:, :, None] * inst.export_factor[rows]
+                arrays["levy"][rows] = 0.0
+        return State(**arrays)
+
+
+def _evaluate_rows(cal: Calibration, inst: Instruments, u: np.ndarray, rows: np.ndarray):
+    sub_cal, sub_inst = _sub(cal, inst, rows, inst.B)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return evaluate(sub_cal, sub_inst, u[rows], jacobian=False)
+
+
 def _newton(
     cal: Calibration, inst: Instruments, u: np.ndarray, tol: float, max_iter: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Globalised Newton on one chunk; returns iterates, converged, iterations, non-finite."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _StateRows]:
+    """Globalised Newton on one chunk.
+
+    Returns iterates, converged, iterations, non-finite flags and the model states at the
+    returned iterates (kept from the last accepted trial point, so no extra evaluation).
+    """
     n = inst.B
     u = u.copy()
     converged = np.zeros(n, dtype=bool)
     iterations = np.zeros(n, dtype=int)
     bad_all = np.zeros(n, dtype=bool)
-    # One extra Newton step after reaching `tol` takes the (quadratically convergent)
-    # iterate to machine precision at the cost of one iteration.
-    polished = np.zeros(n, dtype=bool)
     with np.errstate(over="ignore", invalid="ignore"):
-        st = evaluate(cal, inst, u, jacobian=True)
-    F, J = st.F, st.J
+        st = evaluate(cal, inst, u, jacobian=True, lean=True)
+    rows = _StateRows(n)
+    rows.put(slice(None), st)
+    F, J, res = st.F, st.J, st.residual
     active = np.arange(n)
     for it in range(max_iter + 1):
-        res = np.max(np.abs(F), axis=1, initial=0.0)
         bad = ~np.isfinite(res)
-        within = (res <= tol) & ~bad
-        done = within & (polished[active] | (res <= POLISHED))
-        polished[active[within]] = True
+        done = (res <= tol) & ~bad
         converged[active[done]] = True
         iterations[active[done]] = it
         bad_all[active[bad]] = True
         keep = ~done & ~bad
-        active, F, J = active[keep], F[keep], J[keep]
+        active, F, J, res = active[keep], F[keep], J[keep], res[keep]
         if it == max_iter or active.size == 0:
             iterations[active] = it
             break
@@ -194,8 +272,8 @@ def _newton(
         big = np.max(np.abs(d[:, :N]), axis=1, initial=0.0)
         d *= np.minimum(1.0, MAX_LOG_STEP / np.where(big > 0, big, 1.0))[:, None]
         d = np.where(np.isfinite(d), d, 0.0)
-        u[active], F, J = _line_search(cal, inst, active, u[active], d, _merit(F))
-    return u, converged, iterations, bad_all
+        u[active], F, J, res = _line_search(cal, inst, active, u[active], d, _merit(F), rows)
+    return u, converged, iterations, bad_all, rows
 
 
 def _line_search(
@@ -205,39 +283,44 @@ def _line_search(
     u: np.ndarray,
     d: np.ndarray,
     m0: np.ndarray,
+    rows: _StateRows,
     max_halvings: int = 30,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised Armijo backtracking for scenarios ``idx`` of the chunk.
 
     Trial points are evaluated with their Jacobian, so the accepted point's residual and
-    Jacobian are returned for the next Newton iteration without a second evaluation.
+    Jacobian are returned for the next Newton iteration without a second evaluation; its
+    model state goes to ``rows``.
     """
     n = len(idx)
     alpha = np.ones(n)
     out = u + d
     F = np.empty((n, u.shape[1]))
     J = np.empty((n, u.shape[1], u.shape[1]))
+    res = np.empty(n)
     pending = np.arange(n)
     for _ in range(max_halvings):
         trial = u[pending] + alpha[pending, None] * d[pending]
         sub_cal, sub_inst = _sub(cal, inst, idx[pending], inst.B)
         with np.errstate(over="ignore", invalid="ignore"):
-            st = evaluate(sub_cal, sub_inst, trial, jacobian=True)
+            st = evaluate(sub_cal, sub_inst, trial, jacobian=True, lean=True)
         m = _merit(st.F)
         ok = np.isfinite(m) & (m <= (1.0 - 2.0 * ARMIJO * alpha[pending]) * m0[pending])
         acc = pending[ok]
-        out[acc], F[acc], J[acc] = trial[ok], st.F[ok], st.J[ok]
+        out[acc], F[acc], J[acc], res[acc] = trial[ok], st.F[ok], st.J[ok], st.residual[ok]
+        rows.put(idx[acc], st, ok)
         pending = pending[~ok]
         if pending.size == 0:
-            return out, F, J
+            return out, F, J, res
         alpha[pending] *= 0.5
     # no sufficient decrease: take the smallest step tried
     out[pending] = u[pending] + alpha[pending, None] * d[pending]
     sub_cal, sub_inst = _sub(cal, inst, idx[pending], inst.B)
     with np.errstate(over="ignore", invalid="ignore"):
-        st = evaluate(sub_cal, sub_inst, out[pending], jacobian=True)
-    F[pending], J[pending] = st.F, st.J
-    return out, F, J
+        st = evaluate(sub_cal, sub_inst, out[pending], jacobian=True, lean=True)
+    F[pending], J[pending], res[pending] = st.F, st.J, st.residual
+    rows.put(idx[pending], st)
+    return out, F, J, res
 
 
 def _scipy_fallback(
@@ -258,7 +341,8 @@ def _scipy_fallback(
                 sol = optimize.root(fun, x0, jac=True, method=how, tol=tol * 1e-2)
             except (ValueError, FloatingPointError):
                 continue
-            F = fun(sol.x)[0]
-            if np.all(np.isfinite(F)) and np.max(np.abs(F), initial=0.0) <= tol:
+            with np.errstate(over="ignore", invalid="ignore"):
+                check = evaluate(sub_cal, sub_inst, sol.x[None], jacobian=False)
+            if np.all(np.isfinite(check.F)) and check.residual[0] <= tol:
                 return True, sol.x, int(getattr(sol, "nfev", 0)), f"scipy-{how}"
     return False, u_last, 0, "failed"
