@@ -39,6 +39,8 @@ def build_instruments(
             before = len(builder.pairs[b])
             m.apply(ctx, b)
             owned[id(m)] = list(range(before, len(builder.pairs[b])))
+        for m in measures:
+            m.check_feasible(ctx, b)
         pair_index.append(owned)
     return builder.build(), pair_index
 
@@ -133,7 +135,11 @@ def solve(
         state=st,
         pair_index=pair_index,
         ledger=ledger,
-        flows={"quota_rent": np.zeros_like(st.X)},
+        flows={
+            "quota_rent": np.zeros_like(st.X),
+            "diversification_shadow_price": np.zeros_like(st.X),
+        },
+        regional={"public_purchases": inst.composite_purchase.copy()},
     )
     welfare.book_measures(ctx, measure_lists)
     variables = _variables(mkt, cal, inst, st, ctx, sset.target_share)
@@ -170,9 +176,14 @@ def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:
     ledger = ctx.ledger
     out = {
         "producer_price": np.where(prod, st.p, np.nan),
+        "effective_producer_price": np.where(
+            prod, st.p + np.where(st.covered > 0, st.support, 0.0), np.nan
+        ),
+        "producer_support": np.where(prod, st.support, np.nan),
         "consumer_price": np.where(cal.consumer, st.P, np.nan),
         "production": st.S,
         "consumption": cons,
+        "public_purchases": ctx.regional["public_purchases"],
         "production_share": prod_share,
         "trade_flow": st.X,
         "landed_price": np.where(inst.available, st.q, np.nan),
@@ -180,6 +191,7 @@ def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:
         "export_tax_rate": inst.export_tax,
         "levy": st.levy,
         "quota_rent": ctx.flows["quota_rent"],
+        "diversification_shadow_price": ctx.flows["diversification_shadow_price"],
         "supplier_share": share,
         "top_supplier": top_name,
         "top_supplier_share": top_share,

@@ -24,3 +24,7 @@ class InputError(TradePolicyError, ValueError):
 
 class SolverError(TradePolicyError, RuntimeError):
     """The equilibrium could not be computed for a structural reason."""
+
+
+class InputWarning(UserWarning):
+    """An input value that is allowed but doubtful (e.g. a price in the wrong unit)."""

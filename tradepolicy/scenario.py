@@ -6,6 +6,7 @@ A scenario set names one market and lists scenarios; each scenario is a list of 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +24,7 @@ from pydantic import (
 
 from tradepolicy import _paths
 from tradepolicy._validation import problems_from_validation_error, read_toml
-from tradepolicy.errors import InputError
+from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
 
@@ -114,6 +115,14 @@ class ScenarioSet:
         problems = _check(self.market, self.scenarios, self.target_share)
         if problems:
             raise InputError(str(self.path or "<scenarios>"), problems)
+        for i, s in enumerate(self.scenarios):
+            for j, m in enumerate(s.measures):
+                for fld, msg in m.advice(self.market):
+                    warnings.warn(
+                        f"{self.path or '<scenarios>'}: scenario[{i}].measure[{j}].{fld}: {msg}",
+                        InputWarning,
+                        stacklevel=2,
+                    )
 
     @property
     def names(self) -> list[str]:

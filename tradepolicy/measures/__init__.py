@@ -1,6 +1,14 @@
 """Measures (DESIGN §4): one module per family; each registers itself."""
 
-from tradepolicy.measures import shocks, trade  # noqa: F401 - registration side effects
+from tradepolicy.measures import (  # noqa: F401 - registration side effects
+    diversification,
+    floors,
+    quotas,
+    shocks,
+    stocks,
+    subsidies,
+    trade,
+)
 from tradepolicy.measures.base import (
     MEASURES,
     WELFARE_ENTRIES,
@@ -10,7 +18,12 @@ from tradepolicy.measures.base import (
     measure_types,
     register,
 )
+from tradepolicy.measures.diversification import DiversificationCap
+from tradepolicy.measures.floors import PriceFloor
+from tradepolicy.measures.quotas import ExportQuota, ImportQuota, TariffRateQuota
 from tradepolicy.measures.shocks import DemandShift, SupplyShock
+from tradepolicy.measures.stocks import StockpilePurchase, StockpileRelease
+from tradepolicy.measures.subsidies import Offtake, PriceGapSubsidy
 from tradepolicy.measures.trade import ExportTax, Tariff
 
 __all__ = [
@@ -19,10 +32,19 @@ __all__ = [
     "ApplyContext",
     "BookContext",
     "DemandShift",
+    "DiversificationCap",
+    "ExportQuota",
     "ExportTax",
+    "ImportQuota",
     "Measure",
+    "Offtake",
+    "PriceFloor",
+    "PriceGapSubsidy",
+    "StockpilePurchase",
+    "StockpileRelease",
     "SupplyShock",
     "Tariff",
+    "TariffRateQuota",
     "measure_types",
     "register",
 ]

@@ -75,9 +75,17 @@ class Measure(BaseModel):
                     problems.append((name, f"unknown region {code!r} (allowed: {allowed})"))
         return problems
 
+    def advice(self, market: Market) -> list[tuple[str, str]]:
+        """Doubtful but allowed values as (field, message) pairs (shown as warnings)."""
+        return []
+
     def apply(self, ctx: ApplyContext, b: int) -> None:
         """Write this measure's wedges into scenario ``b`` of ``ctx.builder``."""
         raise NotImplementedError
+
+    def check_feasible(self, ctx: ApplyContext, b: int) -> None:
+        """After every measure of scenario ``b`` is applied: call ``ctx.infeasible`` if the
+        scenario can have no equilibrium (default: nothing to check)."""
 
     def book(self, ctx: BookContext, b: int) -> None:
         """Book the welfare entries this measure owns for scenario ``b`` (default: none)."""
@@ -98,13 +106,10 @@ def register(cls: type[Measure]) -> type[Measure]:
     return cls
 
 
-@dataclass
-class ApplyContext:
-    """What a measure sees when it writes its instruments."""
+class _Regions:
+    """Region lookups shared by the apply and book contexts."""
 
     market: Market
-    cal: Calibration
-    builder: InstrumentBuilder
 
     def idx(self, regions: str | list[str] | tuple[str, ...]) -> np.ndarray:
         return self.market.index(regions)
@@ -114,9 +119,43 @@ class ApplyContext:
         skip = {of} if isinstance(of, str) else set(of)
         return [r for r in self.market.regions if r not in skip]
 
+    def pair_mask(
+        self,
+        importers: list[str],
+        exporters: list[str] | None = None,
+        exempt: list[str] | tuple[str, ...] = (),
+    ) -> np.ndarray:
+        """(N,N) mask of foreign pairs exporter → importer (default: every foreign origin)."""
+        N = len(self.market.regions)
+        mask = np.zeros((N, N), dtype=bool)
+        rows = (
+            np.ones(N, dtype=bool)
+            if exporters is None
+            else np.isin(np.arange(N), self.idx(exporters))
+        )
+        if exempt:
+            rows &= ~np.isin(np.arange(N), self.idx(list(exempt)))
+        mask[np.ix_(rows, self.idx(importers))] = True
+        np.fill_diagonal(mask, False)
+        return mask
+
 
 @dataclass
-class BookContext:
+class ApplyContext(_Regions):
+    """What a measure sees when it writes its instruments."""
+
+    market: Market
+    cal: Calibration
+    builder: InstrumentBuilder
+
+    def infeasible(self, b: int, message: str) -> None:
+        """Mark scenario ``b`` as having no equilibrium, with a plain explanation."""
+        if not self.builder.infeasible[b]:
+            self.builder.infeasible[b] = f"infeasible: {message}"
+
+
+@dataclass
+class BookContext(_Regions):
     """What a measure sees when it books welfare: the solved batch and the ledgers."""
 
     market: Market
@@ -126,6 +165,7 @@ class BookContext:
     pair_index: list[dict[int, list[int]]]  # per scenario: id(measure) -> its pair indices
     ledger: dict[str, np.ndarray] = field(default_factory=dict)  # entry -> (B, N)
     flows: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (B, N, N)
+    regional: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (B, N)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def add(self, entry: str, b: int, regions: Any, amount: Any) -> None:
@@ -136,6 +176,10 @@ class BookContext:
 
     def pairs_of(self, measure: Measure, b: int) -> list[int]:
         return self.pair_index[b].get(id(measure), [])
+
+    def lam(self, measure: Measure, b: int) -> np.ndarray:
+        """The solved complementarity variables of ``measure`` in scenario ``b``."""
+        return self.state.lam[b, self.pairs_of(measure, b)]
 
 
 def measure_types() -> dict[str, type[Measure]]:

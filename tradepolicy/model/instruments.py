@@ -51,6 +51,8 @@ class Instruments:
     G: np.ndarray  # (B,K,N,N)
     g_scale: np.ndarray  # (B,K)
     pair_labels: list[list[str]] = field(default_factory=list)  # per scenario, per pair
+    levy_to_exporter: np.ndarray | None = None  # (B,N,N) bool: undertaking margin kept by o
+    infeasible: list[str] = field(default_factory=list)  # per scenario: why it cannot solve
     _relative_wedge: tuple[np.ndarray, np.ndarray] | None = field(
         default=None, repr=False, compare=False
     )
@@ -112,10 +114,16 @@ class Instruments:
         kw = {
             name: getattr(self, name)[idx]
             for name in self.__dataclass_fields__
-            if name not in ("pair_labels", "_relative_wedge")
+            if name not in ("pair_labels", "_relative_wedge", "levy_to_exporter", "infeasible")
         }
-        labels = [self.pair_labels[i] for i in np.atleast_1d(idx)] if self.pair_labels else []
-        out = Instruments(**kw, pair_labels=labels)
+        rows = np.atleast_1d(idx)
+        labels = [self.pair_labels[i] for i in rows] if self.pair_labels else []
+        out = Instruments(
+            **kw,
+            pair_labels=labels,
+            levy_to_exporter=None if self.levy_to_exporter is None else self.levy_to_exporter[idx],
+            infeasible=[self.infeasible[i] for i in rows] if self.infeasible else [],
+        )
         if self._relative_wedge is not None:
             base, rel = self._relative_wedge
             out._relative_wedge = (base, rel[idx])
@@ -157,6 +165,8 @@ class InstrumentBuilder:
         self.support_volume = np.full((B, N), np.inf)
         self.variety_purchase = np.zeros((B, N))
         self.composite_purchase = np.zeros((B, N))
+        self.levy_to_exporter = np.zeros((B, N, N), dtype=bool)
+        self.infeasible = [""] * B
         self.pairs: list[list[PairSpec]] = [[] for _ in range(B)]
 
     def add_pair(self, b: int, pair: PairSpec) -> int:
@@ -194,6 +204,8 @@ class InstrumentBuilder:
             support_volume=self.support_volume,
             variety_purchase=self.variety_purchase,
             composite_purchase=self.composite_purchase,
+            levy_to_exporter=self.levy_to_exporter,
+            infeasible=list(self.infeasible),
             lam_lo=lo,
             lam_hi=hi,
             lam_scale=scale,

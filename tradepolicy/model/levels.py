@@ -145,10 +145,10 @@ def box_fb(
     """
     finite = np.isfinite(hi)
     hi_f = np.where(finite, hi, 0.0)
-    psi, psi_c, psi_e = _fb(hi_f - x, -g)  # ψ = φ(hi − x, −g)
-    inner = np.where(finite, -psi, g)
-    dinner_dx = np.where(finite, psi_c, 0.0)  # d(−ψ)/dx = −ψ_c·(−1)
-    dinner_dg = np.where(finite, psi_e, 1.0)  # d(−ψ)/dg = −ψ_e·(−1)
+    psi, psi_a, psi_b = _fb(hi_f - x, -g)  # ψ = φ(hi − x, −g) → g as hi → ∞
+    inner = np.where(finite, psi, g)
+    dinner_dx = np.where(finite, -psi_a, 0.0)
+    dinner_dg = np.where(finite, -psi_b, 1.0)
     phi, pa, pb = _fb(x - lo, inner)
     return phi, pa + pb * dinner_dx, pb * dinner_dg
 
@@ -348,7 +348,7 @@ def evaluate(
             Xsq = np.where(wpos, X * sig_d / q, 0.0)
         a = hq * fob * (1.0 + tau)  # dq_od/dz_o
         va = v * a
-        c = hq[:, None] * (
+        c = (hq[:, None] if np.ndim(hq) else 1.0) * (
             inst.C_fob * (1.0 + tau)[:, None] + fob[:, None] * inst.C_adv + inst.C_add
         )  # (B,K,N,N) dq_od/dλ_k
         cv = np.einsum("bod,bkod->bkd", v, c)

@@ -25,6 +25,15 @@ def export_tax_revenue(inst, st) -> np.ndarray:
     return np.einsum("bod,bo,bod->bo", inst.export_tax, st.p, st.X)
 
 
+def levy_revenue(inst, st) -> np.ndarray:
+    """Variable-levy revenue by importer, or undertaking margins by exporter (B, N)."""
+    amount = st.levy * st.X
+    if inst.levy_to_exporter is None or not inst.levy_to_exporter.any():
+        return amount.sum(axis=1)
+    to_exp = inst.levy_to_exporter
+    return np.where(to_exp, 0.0, amount).sum(axis=1) + np.where(to_exp, amount, 0.0).sum(axis=2)
+
+
 def generic_parts(cal, inst, st, formulation: str = "levels") -> dict[str, np.ndarray]:
     """Consumer and producer surplus and border revenue changes against scenario 0."""
     B, N = st.p.shape
@@ -45,6 +54,7 @@ def generic_parts(cal, inst, st, formulation: str = "levels") -> dict[str, np.nd
         out["producer_surplus_change"] = R0 * ph * (1.0 + 0.5 * eps * ph)
     tr = tariff_revenue(inst, st)
     out["tariff_revenue_change"] = tr - tr[:1]
+    out["levy_revenue"] = levy_revenue(inst, st)
     xr_ = export_tax_revenue(inst, st)
     out["export_tax_revenue_change"] = xr_ - xr_[:1]
     return out

@@ -72,11 +72,13 @@ def _newton_direction(J: np.ndarray, F: np.ndarray) -> np.ndarray:
 
 def infeasibility(cal: Calibration, inst: Instruments) -> list[str]:
     """Scenarios that have no equilibrium by construction (empty string when fine)."""
-    msgs = [""] * inst.B
+    msgs = list(inst.infeasible) if inst.infeasible else [""] * inst.B
     sigma = np.broadcast_to(cal.sigma, (inst.B, cal.N))
     removed = (~inst.available) & (cal.X0 > 0)
     essential = removed & (sigma[:, None, :] <= 1.0)
     for b in np.flatnonzero(essential.any(axis=(1, 2))):
+        if msgs[b]:
+            continue
         o, d = np.argwhere(essential[b])[0]
         msgs[b] = (
             f"infeasible: removing {cal.regions[o]}'s supply to {cal.regions[d]} leaves no "

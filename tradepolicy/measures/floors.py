@@ -1,0 +1,88 @@
+"""Border-adjusted price floors: a variable levy or a minimum-import-price undertaking."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from tradepolicy.measures.base import ApplyContext, Measure, Region, register
+from tradepolicy.measures.trade import _names
+
+
+def magnitude_advice(market, name: str, value: float) -> list[tuple[str, str]]:
+    """Warn when a per-unit price is far from the market's base prices (wrong unit?)."""
+    ref = float(np.nanmedian(market.base_price))
+    if ref > 0 and not (ref / 20 <= value <= ref * 20):
+        return [
+            (
+                name,
+                f"{value:g} {market.price_unit} is {value / ref:.3g} times the base price "
+                f"({ref:g} {market.price_unit}); is it in the market's unit?",
+            )
+        ]
+    return []
+
+
+@register
+class PriceFloor(Measure):
+    """A landed price floor on imports from outside a club.
+
+    The levy on each covered pair is ``L = min(levy_cap, max(0, floor − pre-levy landed
+    price))``, so imports never land below the floor (up to the cap). With
+    ``collector = "importer_government"`` the levy is revenue of the importer (a variable
+    levy); with ``collector = "exporters"`` exporters raise their price to the floor and keep
+    the margin (a minimum-import-price undertaking). Quantities are the same either way.
+    """
+
+    type: Literal["price_floor"] = "price_floor"
+    importers: list[Region] = Field(min_length=1, description="regions applying the floor")
+    floor: float = Field(gt=0.0, description="landed floor price (market price unit)")
+    exempt: list[Region] = Field(
+        default_factory=list, description="origins not subject to the floor (club members)"
+    )
+    exporters: list[Region] | None = Field(
+        None, description="origins covered (default: every foreign origin not exempt)"
+    )
+    levy_cap: float | None = Field(None, ge=0.0, description="largest levy per unit")
+    collector: Literal["importer_government", "exporters"] = Field(
+        "importer_government", description="who keeps the margin: levy or undertaking"
+    )
+
+    region_fields = ("importers", "exempt", "exporters")
+
+    def advice(self, market) -> list[tuple[str, str]]:
+        return magnitude_advice(market, "floor", self.floor)
+
+    def apply(self, ctx: ApplyContext, b: int) -> None:
+        mask = ctx.pair_mask(self.importers, self.exporters, self.exempt)
+        bld = ctx.builder
+        bld.floor[b][mask] = self.floor
+        bld.levy_cap[b][mask] = np.inf if self.levy_cap is None else self.levy_cap
+        bld.levy_to_exporter[b][mask] = self.collector == "exporters"
+
+    def describe(self, market) -> str:
+        unit = market.price_unit
+        text = (
+            f"A landed price floor of {self.floor:,.0f} {unit} applied by "
+            f"{_names(self.importers)} to imports"
+        )
+        if self.exporters is not None:
+            text += f" from {_names(self.exporters)}"
+        if self.exempt:
+            text += f"; {_names(self.exempt)} exempt"
+        if self.levy_cap is not None:
+            text += f"; levy capped at {self.levy_cap:,.0f} {unit}"
+        if self.collector == "exporters":
+            text += " (minimum-import-price undertaking: exporters keep the margin)"
+        else:
+            text += " (variable levy collected by the importer)"
+        return text
+
+    @model_validator(mode="after")
+    def _exempt_not_covered(self) -> PriceFloor:
+        if self.exporters is not None and set(self.exporters) & set(self.exempt):
+            both = sorted(set(self.exporters) & set(self.exempt))
+            raise ValueError(f"regions {both} are both covered (exporters) and exempt")
+        return self

@@ -1,0 +1,71 @@
+"""Public stockpiles: releases and purchases of a region's composite (its consumption mix)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from tradepolicy.measures.base import ApplyContext, BookContext, Measure, Region, register
+
+
+class _Stock(Measure):
+    region: Region = Field(description="region whose stockpile releases or buys")
+    quantity: float = Field(
+        gt=0.0, description="per year, in units of the region's base consumption mix"
+    )
+
+    region_fields = ("region",)
+    sign: ClassVar[float] = 0.0  # +1 purchase (adds demand), -1 release (adds supply)
+
+    def check(self, market) -> list[tuple[str, str]]:
+        problems = super().check(market)
+        if not problems:
+            use = market.flows.sum(axis=0)[market.index(self.region)[0]]
+            if use <= 0:
+                problems.append(("region", f"{self.region} consumes nothing in the base data"))
+            elif self.sign < 0 and self.quantity >= use:
+                problems.append(
+                    (
+                        "quantity",
+                        f"a release of {self.quantity:g} is not below {self.region}'s base use "
+                        f"({use:g} {market.quantity_unit}/yr); stock sold abroad is not modelled",
+                    )
+                )
+        return problems
+
+    def apply(self, ctx: ApplyContext, b: int) -> None:
+        ctx.builder.composite_purchase[b, ctx.idx(self.region)[0]] += self.sign * self.quantity
+
+    def book(self, ctx: BookContext, b: int) -> None:
+        d = ctx.market.index(self.region)[0]
+        value = ctx.state.P[b, d] * self.quantity
+        ctx.add("stockpile_cost", b, self.region, -self.sign * value)
+        ctx.regional["public_purchases"][b, d] += self.sign * self.quantity
+
+
+@register
+class StockpileRelease(_Stock):
+    """A region sells ``quantity`` from its stockpile into its own market at the composite price."""
+
+    type: Literal["stockpile_release"] = "stockpile_release"
+    sign = -1.0
+
+    def describe(self, market) -> str:
+        return (
+            f"{self.region} releases {self.quantity:,.0f} {market.quantity_unit}/yr from "
+            "its stockpile"
+        )
+
+
+@register
+class StockpilePurchase(_Stock):
+    """A region buys ``quantity`` of its consumption mix for its stockpile."""
+
+    type: Literal["stockpile_purchase"] = "stockpile_purchase"
+    sign = 1.0
+
+    def describe(self, market) -> str:
+        return (
+            f"{self.region} buys {self.quantity:,.0f} {market.quantity_unit}/yr for its stockpile"
+        )

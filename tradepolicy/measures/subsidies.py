@@ -1,0 +1,244 @@
+"""Fiscal support to producers: price-gap subsidies (contracts for difference) and offtakes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from tradepolicy.measures.base import ApplyContext, BookContext, Measure, Region, register
+from tradepolicy.measures.floors import magnitude_advice
+from tradepolicy.measures.trade import _names
+
+Shares = dict[Region, float]
+
+
+def _check_shares(value: Shares | None, what: str) -> Shares | None:
+    if value is None:
+        return value
+    if not value:
+        raise ValueError(f"give at least one {what} region")
+    if any(v < 0 for v in value.values()):
+        raise ValueError(f"{what} shares must be >= 0")
+    total = sum(value.values())
+    if abs(total - 1.0) > 1e-9:
+        raise ValueError(f"{what} shares must sum to 1 (they sum to {total:g})")
+    return value
+
+
+def _share_text(shares: Shares) -> str:
+    if len(shares) == 1:
+        return next(iter(shares))
+    return _names([f"{r} {v:.0%}" for r, v in shares.items()])
+
+
+@register
+class PriceGapSubsidy(Measure):
+    """A per-unit top-up on covered producers' own market price (a contract for difference).
+
+    Top-up per unit ``f(p) = max(0, strike − p) − θ·max(0, p − upper)``: ``one_sided`` pays the
+    gap below the strike (θ = 0); ``two_sided`` also claws back everything above the strike
+    (θ = 1, upper = strike), fixing the effective price at the strike; ``collar`` claws back
+    ``upside_share`` of the price above ``upside_threshold``. With ``covered_volume`` below
+    output the top-up is inframarginal: the marginal incentive is the market price.
+    """
+
+    type: Literal["price_gap_subsidy"] = "price_gap_subsidy"
+    producers: list[Region] = Field(min_length=1, description="producing regions covered")
+    strike: float = Field(gt=0.0, description="strike price (market price unit)")
+    kind: Literal["one_sided", "two_sided", "collar"] = Field(
+        "one_sided", description="payment schedule"
+    )
+    upside_threshold: float | None = Field(
+        None, gt=0.0, description="collar: price above which producers pay back"
+    )
+    upside_share: float | None = Field(
+        None, ge=0.0, le=1.0, description="collar: share of the price above the threshold"
+    )
+    covered_volume: float | dict[Region, float] | None = Field(
+        None, description="volume per producer receiving the top-up (default: all output)"
+    )
+    payers: Shares | None = Field(
+        None, description="who pays, {region: share} summing to 1 (default: own government)"
+    )
+
+    region_fields = ("producers", "payers")
+
+    @field_validator("payers")
+    @classmethod
+    def _payers(cls, v: Shares | None) -> Shares | None:
+        return _check_shares(v, "payer")
+
+    @field_validator("covered_volume")
+    @classmethod
+    def _volume(cls, v):
+        values = v.values() if isinstance(v, dict) else [] if v is None else [v]
+        if any(x < 0 for x in values):
+            raise ValueError("covered volumes must be >= 0")
+        return v
+
+    @model_validator(mode="after")
+    def _collar(self) -> PriceGapSubsidy:
+        if self.kind == "collar":
+            if self.upside_threshold is None or self.upside_share is None:
+                raise ValueError("a collar needs upside_threshold and upside_share")
+            if self.upside_threshold < self.strike:
+                raise ValueError("upside_threshold must be >= strike")
+        elif self.upside_threshold is not None or self.upside_share is not None:
+            raise ValueError("upside_threshold and upside_share apply to kind = 'collar' only")
+        return self
+
+    def check(self, market) -> list[tuple[str, str]]:
+        problems = super().check(market)
+        if isinstance(self.covered_volume, dict):
+            for r in self.covered_volume:
+                if r not in self.producers:
+                    problems.append(
+                        (f"covered_volume.{r}", f"{r} is not among producers {self.producers}")
+                    )
+        if not problems:
+            out = market.flows.sum(axis=1)
+            for r in self.producers:
+                if out[market.index(r)[0]] <= 0:
+                    problems.append(
+                        ("producers", f"{r} produces nothing in the base data (use seed_shares)")
+                    )
+        return problems
+
+    def advice(self, market) -> list[tuple[str, str]]:
+        return magnitude_advice(market, "strike", self.strike)
+
+    def _volume_of(self, region: str) -> float:
+        if self.covered_volume is None:
+            return np.inf
+        if isinstance(self.covered_volume, dict):
+            return self.covered_volume.get(region, 0.0)
+        return float(self.covered_volume)
+
+    def apply(self, ctx: ApplyContext, b: int) -> None:
+        bld = ctx.builder
+        for r in self.producers:
+            o = ctx.idx(r)[0]
+            bld.support_strike[b, o] = self.strike
+            bld.support_volume[b, o] = self._volume_of(r)
+            if self.kind == "two_sided":
+                bld.support_share[b, o], bld.support_upper[b, o] = 1.0, self.strike
+            elif self.kind == "collar":
+                bld.support_share[b, o] = self.upside_share
+                bld.support_upper[b, o] = self.upside_threshold
+            else:
+                bld.support_share[b, o], bld.support_upper[b, o] = 0.0, np.inf
+
+    def book(self, ctx: BookContext, b: int) -> None:
+        st = ctx.state
+        for r in self.producers:
+            o = ctx.market.index(r)[0]
+            payment = st.support[b, o] * st.covered[b, o]
+            payers = self.payers or {r: 1.0}
+            for payer, share in payers.items():
+                ctx.add("subsidy_cost", b, payer, -share * payment)
+
+    def describe(self, market) -> str:
+        unit = market.price_unit
+        kinds = {
+            "one_sided": "a one-sided price-gap subsidy",
+            "two_sided": "a two-sided contract for difference",
+            "collar": "a collar",
+        }
+        text = (
+            f"{kinds[self.kind].capitalize()} for producers in {_names(self.producers)} "
+            f"with a strike of {self.strike:,.0f} {unit}"
+        )
+        if self.kind == "collar":
+            text += (
+                f", producers paying back {self.upside_share:.0%} of the price above "
+                f"{self.upside_threshold:,.0f} {unit}"
+            )
+        if self.covered_volume is not None:
+            text += f"; covered volume {self.covered_volume} {market.quantity_unit}/yr"
+        if self.payers:
+            text += f"; paid by {_share_text(self.payers)}"
+        return text
+
+
+@register
+class Offtake(Measure):
+    """Public buyers take ``volume`` from ``sellers`` at a fixed ``price``.
+
+    ``stockpile`` removes the volume from the market (extra demand for the sellers' varieties);
+    ``resell`` puts it back at market prices, so it is a fiscal transfer only. Buyers bear
+    ``(price − market price)·volume`` (``offtake_cost``); sellers receive the same amount
+    above the market price (in their producer surplus). The volume is split across sellers in
+    proportion to base output; at or below a seller's output it is inframarginal.
+    """
+
+    type: Literal["offtake"] = "offtake"
+    buyers: Shares = Field(description="public buyers, {region: share} summing to 1")
+    sellers: list[Region] = Field(min_length=1, description="producing regions selling")
+    volume: float = Field(gt=0.0, description="volume per year (market quantity unit)")
+    price: float = Field(gt=0.0, description="offtake price (market price unit)")
+    disposition: Literal["stockpile", "resell"] = Field(
+        "stockpile", description="stockpile (leaves the market) or resell at market prices"
+    )
+
+    region_fields = ("buyers", "sellers")
+
+    @field_validator("buyers")
+    @classmethod
+    def _buyers(cls, v: Shares) -> Shares:
+        return _check_shares(v, "buyer")
+
+    def check(self, market) -> list[tuple[str, str]]:
+        problems = super().check(market)
+        if not problems:
+            out = market.flows.sum(axis=1)
+            for r in self.sellers:
+                if out[market.index(r)[0]] <= 0:
+                    problems.append(("sellers", f"{r} produces nothing in the base data"))
+        return problems
+
+    def advice(self, market) -> list[tuple[str, str]]:
+        out = market.flows.sum(axis=1)[market.index(self.sellers)].sum()
+        adv = magnitude_advice(market, "price", self.price)
+        if self.volume > out:
+            adv.append(
+                (
+                    "volume",
+                    f"{self.volume:g} {market.quantity_unit}/yr exceeds the sellers' base "
+                    f"output ({out:g}); the offtake then drives their supply",
+                )
+            )
+        return adv
+
+    def split(self, market) -> tuple[np.ndarray, np.ndarray]:
+        """Seller indices and the volume each delivers (by base output)."""
+        idx = market.index(self.sellers)
+        out = market.flows.sum(axis=1)[idx]
+        return idx, self.volume * out / out.sum()
+
+    def apply(self, ctx: ApplyContext, b: int) -> None:
+        if self.disposition == "stockpile":
+            idx, vol = self.split(ctx.market)
+            np.add.at(ctx.builder.variety_purchase[b], idx, vol)
+
+    def book(self, ctx: BookContext, b: int) -> None:
+        idx, vol = self.split(ctx.market)
+        gap = (self.price - ctx.state.p[b, idx]) * vol  # per seller, above market
+        ctx.add("producer_surplus_change", b, idx, gap)
+        for buyer, share in self.buyers.items():
+            ctx.add("offtake_cost", b, buyer, -share * gap.sum())
+            if self.disposition == "stockpile":
+                ctx.regional["public_purchases"][b, ctx.market.index(buyer)[0]] += (
+                    share * self.volume
+                )
+
+    def describe(self, market) -> str:
+        where = (
+            "and stockpiled" if self.disposition == "stockpile" else "and resold at market prices"
+        )
+        return (
+            f"An offtake of {self.volume:,.0f} {market.quantity_unit}/yr from "
+            f"{_names(self.sellers)} at {self.price:,.0f} {market.price_unit}, bought by "
+            f"{_share_text(self.buyers)} {where}"
+        )
