@@ -6,7 +6,7 @@ welfare accounting and xarray results::
     import tradepolicy as tp
     sset = tp.load_scenarios("scenarios/ndpr_oxide.toml")
     ds = tp.solve(sset)
-    ds.tp.comparison()
+    ds.tp.summary()
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -18,6 +18,7 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 from tradepolicy import measures
 from tradepolicy.api import solve, solve_many
+from tradepolicy.clubs import club_scenario
 from tradepolicy.errors import InputError, SolverError, TradePolicyError
 from tradepolicy.market import Market, list_markets, load_market
 from tradepolicy.results import accessor as _accessor  # noqa: F401 - registers ds.tp
@@ -33,6 +34,7 @@ __all__ = [
     "SolverError",
     "TradePolicyError",
     "__version__",
+    "club_scenario",
     "list_markets",
     "load_market",
     "load_scenarios",

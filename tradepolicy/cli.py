@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -17,7 +19,7 @@ from rich.table import Table
 from tradepolicy import __version__
 from tradepolicy._validation import read_toml
 from tradepolicy.api import FORMULATIONS, solve_many
-from tradepolicy.errors import InputError
+from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, list_markets, load_market
 from tradepolicy.measures.base import WELFARE_ENTRIES
 from tradepolicy.results.builder import NOT_DEFINED
@@ -78,6 +80,8 @@ def main(
 def _fmt(x: float, digits: int = 1, pct: bool = False) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
+    if abs(x) < 0.5 * 10**-digits:
+        x = 0.0  # no "-0"
     if pct:
         return f"{x:+.{digits}f}%"
     return f"{x:,.{digits}f}"
@@ -90,7 +94,20 @@ def _money(x: float, scale: float) -> str:
     return "0" if abs(v) < 0.05 else f"{v:+,.1f}"
 
 
-def print_comparison(ds, target: float | None = None) -> None:
+def describe_sets(sets) -> dict[tuple[str, str], list[str]]:
+    """Plain-words lines per (market id, scenario): its description and each measure."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for sset in sets:
+        for sc in sset.scenarios:
+            lines = [sc.description] if sc.description else []
+            lines += [m.describe(sset.market) for m in sc.measures]
+            out[(sset.market.id, sc.name)] = lines
+    return out
+
+
+def print_comparison(
+    ds, target: float | None = None, descriptions: dict[tuple[str, str], list[str]] | None = None
+) -> None:
     """Rich tables: each scenario against the baseline, per region, then a world summary."""
     for com in ds.tp.commodities:
         sub = ds.sel(commodity=com)
@@ -108,8 +125,11 @@ def print_comparison(ds, target: float | None = None) -> None:
                 msg = str(sub.solver_message.sel(scenario=scen).values)
                 console.print(f"{title}\n  [red]NOT SOLVED:[/] {escape(msg)}\n")
                 continue
+            for line in (descriptions or {}).get((com, scen), []):
+                console.print(f"  • {escape(line)}", highlight=False)
             t = ds.tp.region_table(scen, com)
             _market_table(t, title, unit, target)
+            _wedge_table(sub.sel(scenario=scen), sub["trade_flow"].sel(scenario="baseline"), unit)
             _welfare_table(t, scen, cur)
     summary = ds.tp.summary().reset_index()
     table = Table(title="Summary", title_justify="left")
@@ -120,6 +140,9 @@ def print_comparison(ds, target: float | None = None) -> None:
         "iterations",
         "max residual",
         "world welfare M/yr",
+        "levies M/yr",
+        "quota rents M/yr",
+        "fiscal cost M/yr",
     ):
         table.add_column(col, justify="right" if col not in ("commodity", "scenario") else "left")
     for _, r in summary.iterrows():
@@ -130,6 +153,9 @@ def print_comparison(ds, target: float | None = None) -> None:
             str(int(r["iterations"])),
             f"{r['max_residual']:.1e}",
             _money(r["world_welfare_change"], 1e6),
+            _money(r["levy_revenue"], 1e6),
+            _money(r["quota_rent_income"], 1e6),
+            _money(r["fiscal_cost"], 1e6),
         )
     console.print(table)
 
@@ -166,6 +192,40 @@ def _market_table(t, title: str, unit: str, target: float | None) -> None:
     console.print(table)
 
 
+def _wedge_table(sc, base_flow, unit: str) -> None:
+    """Per-unit levies, quota rents and diversification shadow prices on the pairs they hit."""
+    levy, rent = sc["levy"].values, sc["quota_rent"].values
+    mu = sc["diversification_shadow_price"].values
+    flow, landed = sc["trade_flow"].values, sc["landed_price"].values
+    tiny = 1e-9 * np.nanmax(np.abs(landed))
+    hit = (np.abs(levy) > tiny) | (np.abs(rent) > tiny) | (np.abs(mu) > tiny)
+    hit &= (base_flow.values > 0) | (flow > 0)  # pairs that trade
+    if not hit.any():
+        return
+    regions = [str(r) for r in sc.exporter.values]
+    qunit = sc["trade_flow"].attrs["units"]
+    table = Table(title="Border wedges per unit", title_justify="left")
+    for col, right in (
+        ("exporter → importer", False),
+        (f"landed price\n{unit}", True),
+        (f"levy\n{unit}", True),
+        (f"quota rent\n{unit}", True),
+        (f"diversification μ\n{unit}", True),
+        (f"flow\n{qunit}", True),
+    ):
+        table.add_column(col, justify="right" if right else "left")
+    for o, d in zip(*np.nonzero(hit), strict=True):
+        table.add_row(
+            f"{regions[o]} → {regions[d]}",
+            _fmt(landed[o, d], 0),
+            _fmt(levy[o, d], 0),
+            _fmt(rent[o, d], 0),
+            _fmt(mu[o, d], 0),
+            _fmt(flow[o, d], 0),
+        )
+    console.print(table)
+
+
 def _welfare_table(t, scen: str, cur: str) -> None:
     scale = 1e6
     wel = t[[*WELFARE_ENTRIES, "welfare_change"]]
@@ -188,6 +248,19 @@ def _welfare_table(t, scen: str, cur: str) -> None:
     )
     console.print(table)
     console.print()
+
+
+def _load_scenarios(path: Path):
+    """Load a scenario set, printing doubtful values (InputWarning) as plain warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InputWarning)
+        sset = load_scenarios(path)
+    for w in caught:
+        if issubclass(w.category, InputWarning):
+            err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}", highlight=False)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return sset
 
 
 @app.command()
@@ -213,7 +286,7 @@ def run(
     if formulation not in FORMULATIONS:
         raise _fail(ValueError(f"--formulation {formulation!r}: allowed {', '.join(FORMULATIONS)}"))
     try:
-        sets = [load_scenarios(p) for p in scenarios]
+        sets = [_load_scenarios(p) for p in scenarios]
         if target_share is not None:
             for s in sets:
                 s.target_share = target_share
@@ -228,7 +301,7 @@ def run(
         raise _fail(exc) from None
     if not quiet:
         target = sets[0].target_share if len(sets) == 1 else None
-        print_comparison(ds, target)
+        print_comparison(ds, target, describe_sets(sets))
     if output is not None:
         write_results(ds, output)
         console.print(f"wrote {output}")
@@ -249,7 +322,7 @@ def validate(
         try:
             data = read_toml(path)
             if "scenario" in data:
-                sset = load_scenarios(path)
+                sset = _load_scenarios(path)
                 console.print(
                     f"[green]ok[/] {path}: scenario set for market {sset.market.id!r}, "
                     f"{len(sset.scenarios)} scenarios ({', '.join(sset.names)})"

@@ -7,6 +7,9 @@ import xarray as xr
 
 from tradepolicy.measures.base import WELFARE_ENTRIES
 
+#: welfare entries that are public budget flows of the paying region
+FISCAL_ENTRIES = ("subsidy_cost", "offtake_cost", "stockpile_cost")
+
 
 @xr.register_dataset_accessor("tp")
 class TradePolicyAccessor:
@@ -83,15 +86,29 @@ class TradePolicyAccessor:
         table.index.name = "region"
         return table
 
+    def fiscal_cost(self) -> xr.DataArray:
+        """Fiscal cost by payer region: subsidies + offtakes + stockpiles (negative = cost)."""
+        out = sum(self._ds[k] for k in FISCAL_ENTRIES)
+        out.attrs = {
+            "units": self._ds["subsidy_cost"].attrs["units"],
+            "long_name": "fiscal cost by payer (negative = cost)",
+        }
+        return out.rename("fiscal_cost")
+
     def summary(self) -> pd.DataFrame:
-        """One row per (commodity, scenario): solver status and world welfare."""
+        """One row per (commodity, scenario): solver status, world welfare, levy revenue,
+        fiscal cost (subsidies, offtakes and stockpiles; negative = cost) and quota rents."""
         ds = self._ds
         world = ds["welfare_change"].sum("region")
+        fiscal = sum(ds[k] for k in FISCAL_ENTRIES).sum("region")
         return pd.DataFrame(
             {
                 "converged": ds["converged"].to_series(),
                 "iterations": ds["iterations"].to_series(),
                 "max_residual": ds["max_residual"].to_series(),
                 "world_welfare_change": world.to_series(),
+                "levy_revenue": ds["levy_revenue"].sum("region").to_series(),
+                "quota_rent_income": ds["quota_rent_income"].sum("region").to_series(),
+                "fiscal_cost": fiscal.to_series(),
             }
         )
