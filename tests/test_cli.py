@@ -163,3 +163,53 @@ def test_run_history_records_the_command(toy_files, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     history = tp.open_results(out).attrs["history"]
     assert f"tradepolicy run {scen}" in history
+
+
+MEASURES_TOML = """\
+market = "toy.toml"
+target_share = 0.6
+
+[[scenario]]
+name = "club_floor"
+description = "Club floor on Chinese supply"
+[[scenario.measure]]
+type = "price_floor"
+importers = ["USA", "EU"]
+exempt = ["USA", "EU", "AUS"]
+floor = 75000.0
+
+[[scenario]]
+name = "cfd"
+[[scenario.measure]]
+type = "price_gap_subsidy"
+producers = ["AUS"]
+strike = 65000.0
+payers = { USA = 0.5, EU = 0.5 }
+
+[[scenario]]
+name = "unit_slip"
+[[scenario.measure]]
+type = "price_floor"
+importers = ["USA"]
+floor = 75.0
+"""
+
+
+def test_run_shows_measures_wedges_and_fiscal_costs(toy_files, tmp_path) -> None:
+    path = tmp_path / "measures.toml"
+    path.write_text(MEASURES_TOML, encoding="utf-8")
+    res = invoke("run", str(path))
+    assert res.exit_code == 0, res.output
+    out = res.output
+    # plain-words description of each measure
+    assert "Club floor on Chinese supply" in out
+    assert "A landed price floor of 75,000 USD/t applied by USA and EU" in out
+    assert "AUS exempt" in out
+    # per-unit wedges on the levied pairs, the levy and subsidy columns by region
+    assert "Border wedges per unit" in out
+    assert "CHN → USA" in out
+    assert "levies" in out and "subsidies" in out
+    for col in ("levies", "quota rents", "fiscal", "target 60%"):
+        assert col in out
+    # a floor a thousand times below the base price is flagged, not refused
+    assert "warning:" in out and "is it in the market's unit?" in out
