@@ -139,7 +139,7 @@ def solve(
             "quota_rent": np.zeros_like(st.X),
             "diversification_shadow_price": np.zeros_like(st.X),
         },
-        regional={"public_purchases": inst.composite_purchase.copy()},
+        regional={"public_purchases": np.zeros_like(st.p)},
     )
     welfare.book_measures(ctx, measure_lists)
     variables = _variables(mkt, cal, inst, st, ctx, sset.target_share)
@@ -154,25 +154,25 @@ def solve(
 
 def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:
     prod = cal.producer
-    cons = st.X.sum(axis=1)
+    purchases = st.X.sum(axis=1)  # market purchases (incl. public composite purchases)
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(cons[:, None, :] > 0, st.X / cons[:, None, :], np.nan)
+        share = np.where(purchases[:, None, :] > 0, st.X / purchases[:, None, :], np.nan)
         world = st.S.sum(axis=1, keepdims=True)
         prod_share = st.S / world
     N = cal.N
     foreign = np.where(np.eye(N, dtype=bool)[None], -np.inf, np.nan_to_num(share, nan=-np.inf))
     top_idx = np.argmax(foreign, axis=1)
     top_share = np.take_along_axis(foreign, top_idx[:, None, :], axis=1)[:, 0, :]
-    has = np.isfinite(top_share) & (cons > 0)
+    has = np.isfinite(top_share) & (purchases > 0)
     regions = np.array(mkt.regions, dtype=object)
     top_name = np.where(has & (top_share > 0), regions[top_idx], "")
-    top_share = np.where(cons > 0, np.where(np.isfinite(top_share), top_share, 0.0), np.nan)
+    top_share = np.where(purchases > 0, np.where(np.isfinite(top_share), top_share, 0.0), np.nan)
     hhi = np.nansum(share**2, axis=1)
-    hhi = np.where(cons > 0, hhi, np.nan)
+    hhi = np.where(purchases > 0, hhi, np.nan)
     if target is None:
         meets = np.full(top_share.shape, -1, dtype=np.int8)
     else:
-        meets = np.where(cons > 0, top_share <= target + 1e-12, 1).astype(np.int8)
+        meets = np.where(purchases > 0, top_share <= target + 1e-12, 1).astype(np.int8)
     ledger = ctx.ledger
     out = {
         "producer_price": np.where(prod, st.p, np.nan),
@@ -182,7 +182,8 @@ def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:
         "producer_support": np.where(prod, st.support, np.nan),
         "consumer_price": np.where(cal.consumer, st.P, np.nan),
         "production": st.S,
-        "consumption": cons,
+        # what users consume: market purchases plus stock releases, minus stock purchases
+        "consumption": purchases - inst.composite_purchase,
         "public_purchases": ctx.regional["public_purchases"],
         "production_share": prod_share,
         "trade_flow": st.X,

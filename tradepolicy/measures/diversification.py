@@ -83,18 +83,10 @@ class DiversificationCap(Measure):
                 )
 
     def book(self, ctx: BookContext, b: int) -> None:
-        mu = ctx.lam(self, b)
-        if not mu.size:
-            return
-        capped = ctx.pair_mask(self.importers, self.exporters)
-        k = 0
-        for d in ctx.market.index(self.importers):
-            inb = (ctx.cal.w0[:, d] > 0) & ctx.inst.available[b][:, d]
-            if self.basis == "imports":
-                inb[d] = False
-            for o in np.flatnonzero(capped[:, d] & inb):
-                ctx.flows["diversification_shadow_price"][b, o, d] = mu[k]
-                k += 1
+        # each pair's capped pair (o, d) is where its G entry is negative: −(1 − s̄)
+        for k, mu in zip(ctx.pairs_of(self, b), ctx.lam(self, b), strict=True):
+            o, d = np.argwhere(ctx.inst.G[b, k] < 0)[0]
+            ctx.flows["diversification_shadow_price"][b, o, d] = mu
 
     def describe(self, market) -> str:
         src = "any single foreign supplier" if self.exporters is None else _names(self.exporters)

@@ -327,7 +327,8 @@ def evaluate(
     if plain:  # the landed price moves one for one with the producer price (in logs)
         Xa, sa = X, s
     else:  # aq = (dq_od/dz_o) / q_od, the elasticity of the landed price to p_o
-        aq = hq * (fob * (1.0 + tau)) / q
+        dq_dz = hq * (p[:, :, None] * inst.export_factor) * (1.0 + tau)  # rents do not move
+        aq = dq_dz / q
         Xa, sa = X * aq, s * aq
     Jzz = np.matmul(Xk, np.swapaxes(sa, 1, 2))
     np.negative(Jzz, out=Jzz)
@@ -346,7 +347,7 @@ def evaluate(
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.where(wpos, s / q, 0.0)  # d ln P_d / d q_od
             Xsq = np.where(wpos, X * sig_d / q, 0.0)
-        a = hq * fob * (1.0 + tau)  # dq_od/dz_o
+        a = dq_dz
         va = v * a
         c = (hq[:, None] if np.ndim(hq) else 1.0) * (
             inst.C_fob * (1.0 + tau)[:, None] + fob[:, None] * inst.C_adv + inst.C_add

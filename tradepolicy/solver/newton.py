@@ -76,6 +76,15 @@ def infeasibility(cal: Calibration, inst: Instruments) -> list[str]:
     sigma = np.broadcast_to(cal.sigma, (inst.B, cal.N))
     removed = (~inst.available) & (cal.X0 > 0)
     essential = removed & (sigma[:, None, :] <= 1.0)
+    left = np.where(inst.available, cal.w0 > 0, False).any(axis=1)  # (B,N) any variety left
+    stranded = cal.consumer & ~left
+    for b in np.flatnonzero(stranded.any(axis=1)):
+        if not msgs[b]:
+            d = int(np.flatnonzero(stranded[b])[0])
+            msgs[b] = (
+                f"infeasible: every supplier of {cal.regions[d]} is removed, so it can buy "
+                "nothing at any price (the composite price is unbounded)"
+            )
     for b in np.flatnonzero(essential.any(axis=(1, 2))):
         if msgs[b]:
             continue
