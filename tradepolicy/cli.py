@@ -136,15 +136,19 @@ def print_comparison(
     for col in (
         "commodity",
         "scenario",
-        "converged",
-        "iterations",
-        "max residual",
-        "world welfare M/yr",
-        "levies M/yr",
-        "quota rents M/yr",
-        "fiscal cost M/yr",
+        "solved",
+        "iter.",
+        "residual",
+        "world welfare\nM/yr",
+        "levies\nM/yr",
+        "quota rents\nM/yr",
+        "fiscal cost\nM/yr",
     ):
-        table.add_column(col, justify="right" if col not in ("commodity", "scenario") else "left")
+        if col in ("commodity", "scenario"):
+            width = max((len(str(v)) for v in summary[col]), default=8)
+            table.add_column(col, justify="left", no_wrap=True, min_width=width)
+        else:
+            table.add_column(col, justify="right")
     for _, r in summary.iterrows():
         table.add_row(
             str(r["commodity"]),
