@@ -169,7 +169,9 @@ class Offtake(Measure):
     ``stockpile`` removes the volume from the market (extra demand for the sellers' varieties);
     ``resell`` puts it back at market prices, so it is a fiscal transfer only. Buyers bear
     ``(price − market price)·volume`` (``offtake_cost``); sellers receive the same amount
-    above the market price (in their producer surplus). The volume is split across sellers in
+    above the market price (in their producer surplus). A stockpiled volume is also a
+    stockpile purchase at market prices (``stockpile_cost``), as with ``stockpile_purchase``:
+    the buyer's whole outlay is ``price·volume``. The volume is split across sellers in
     proportion to base output; at or below a seller's output it is inframarginal.
     """
 
@@ -224,11 +226,15 @@ class Offtake(Measure):
 
     def book(self, ctx: BookContext, b: int) -> None:
         idx, vol = self.split(ctx.market)
-        gap = (self.price - ctx.state.p[b, idx]) * vol  # per seller, above market
+        market_value = ctx.state.p[b, idx] * vol
+        gap = self.price * vol - market_value  # per seller, above market
         ctx.add("producer_surplus_change", b, idx, gap)
         for buyer, share in self.buyers.items():
             ctx.add("offtake_cost", b, buyer, -share * gap.sum())
             if self.disposition == "stockpile":
+                # the material itself is a stockpile purchase at market prices, booked like
+                # `stockpile_purchase` (a resold volume returns that value to the buyer)
+                ctx.add("stockpile_cost", b, buyer, -share * market_value.sum())
                 ctx.regional["public_purchases"][b, ctx.market.index(buyer)[0]] += (
                     share * self.volume
                 )

@@ -262,8 +262,13 @@ def evaluate(
         pc = p + f
         Sa = S0 * m * (p / cal.p0) ** eps
         Sb = S0 * m * (pc / cal.p0) ** eps
+        # Top-up (f ≥ 0): marginal revenue p + f up to V, then p: concave, with a kink at V.
+        # Claw-back (f < 0): marginal revenue p + f up to V, then p: the producer compares
+        # the best output within V (at p + f) with the best beyond V (at p, paying f·V).
         pos = f >= 0
-        reg_b = np.where(pos, Sb <= V, Sb <= V)
+        with np.errstate(invalid="ignore"):
+            beyond = (Sa > V) & (p * Sa / (1.0 + eps) + f * V > pc * Sb / (1.0 + eps))
+        reg_b = np.where(pos, Sb <= V, (Sb <= V) & ~beyond)
         reg_a = np.where(pos, (Sa >= V) & ~reg_b, ~reg_b)
         S = np.where(reg_b, Sb, np.where(reg_a, Sa, V))
         with np.errstate(divide="ignore", invalid="ignore"):

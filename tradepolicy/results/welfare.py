@@ -25,13 +25,22 @@ def export_tax_revenue(inst, st) -> np.ndarray:
     return np.einsum("bod,bo,bod->bo", inst.export_tax, st.p, st.X)
 
 
-def levy_revenue(inst, st) -> np.ndarray:
-    """Variable-levy revenue by importer, or undertaking margins by exporter (B, N)."""
+def levy_parts(inst, st) -> tuple[np.ndarray, np.ndarray]:
+    """Levy revenue by region and the extra tariff revenue of undertakings (both (B, N)).
+
+    A variable levy ``L`` per unit is revenue of the importer. Under a minimum-import-price
+    undertaking exporters raise their FOB price by ``L/(1 + t)`` so the landed price meets the
+    floor: the exporter keeps that margin and the importer's ad valorem tariff collects
+    ``t·L/(1 + t)`` on it.
+    """
     amount = st.levy * st.X
-    if inst.levy_to_exporter is None or not inst.levy_to_exporter.any():
-        return amount.sum(axis=1)
     to_exp = inst.levy_to_exporter
-    return np.where(to_exp, 0.0, amount).sum(axis=1) + np.where(to_exp, amount, 0.0).sum(axis=2)
+    if to_exp is None or not to_exp.any():
+        return amount.sum(axis=1), np.zeros_like(st.p)
+    margin = np.where(to_exp, amount / (1.0 + inst.tariff), 0.0)
+    levy = np.where(to_exp, 0.0, amount).sum(axis=1) + margin.sum(axis=2)
+    tariff = (np.where(to_exp, amount, 0.0) - margin).sum(axis=1)
+    return levy, tariff
 
 
 def generic_parts(cal, inst, st, formulation: str = "levels") -> dict[str, np.ndarray]:
@@ -54,7 +63,9 @@ def generic_parts(cal, inst, st, formulation: str = "levels") -> dict[str, np.nd
         out["producer_surplus_change"] = R0 * ph * (1.0 + 0.5 * eps * ph)
     tr = tariff_revenue(inst, st)
     out["tariff_revenue_change"] = tr - tr[:1]
-    out["levy_revenue"] = levy_revenue(inst, st)
+    levy, undertaking_tariff = levy_parts(inst, st)
+    out["levy_revenue"] = levy
+    out["tariff_revenue_change"] += undertaking_tariff
     xr_ = export_tax_revenue(inst, st)
     out["export_tax_revenue_change"] = xr_ - xr_[:1]
     return out
