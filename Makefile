@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 SCENARIOS ?= scenarios/ndpr_oxide.toml
 
-.PHONY: run test lint bench clean install install-dev
+.PHONY: run test lint bench bench-measures clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ lint: $(DEVSTAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_solver.py --quick
+
+bench-measures: $(STAMP)
+	$(BIN)/python benchmarks/bench_measures.py --quick
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache results.nc

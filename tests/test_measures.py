@@ -1323,10 +1323,10 @@ def test_stockpiled_offtake_books_the_material_like_a_stockpile_purchase(four):
 
 @pytest.mark.parametrize("volume", [3.0, 5.5, 6.5, 8.0, 12.0])
 @pytest.mark.parametrize("price", [90.0, 100.0, 120.0])
-def test_claw_back_on_a_covered_volume_picks_the_more_profitable_output(volume, price):
-    """With p above the strike a two-sided contract repays (p − K) per covered unit. Output
-    within the covered volume earns K at the margin, output beyond it earns p; the producer
-    takes whichever gives the larger profit (checked by brute force on a grid)."""
+def test_claw_back_on_a_covered_volume_is_settled_on_the_contract_volume(volume, price):
+    """Above the strike a two-sided contract with a covered volume repays (p − K)·V whatever
+    the output (a financial settlement): output is the profit maximum at the market price p
+    (checked by brute force on a grid) and the payment is f·V."""
     from tradepolicy.api import build_instruments
     from tradepolicy.model.levels import evaluate
 
@@ -1335,13 +1335,16 @@ def test_claw_back_on_a_covered_volume_picks_the_more_profitable_output(volume, 
     cal = m.calibration
     inst, _ = build_instruments(m, cal, [[sub]])
     u = np.zeros((1, cal.N + inst.K))
-    u[0, m.index("A")[0]] = np.log(price / 100.0)
-    S = evaluate(cal, inst, u, jacobian=False).S[0, m.index("A")[0]]
+    a = m.index("A")[0]
+    u[0, a] = np.log(price / 100.0)
+    st = evaluate(cal, inst, u, jacobian=False)
     S0, eps, p0 = 7.0, 1.5, 100.0
 
     def profit(s):
         cost = p0 * S0 / (1 + 1 / eps) * (s / S0) ** (1 + 1 / eps)  # ∫ MC, MC = p0 (s/S0)^(1/ε)
-        return price * s + (80.0 - price) * np.minimum(s, volume) - cost
+        return price * s + (80.0 - price) * volume - cost
 
     grid = np.linspace(0.01, 15.0, 300_001)
-    assert profit(S) >= profit(grid).max() - 1e-6
+    assert profit(st.S[0, a]) >= profit(grid).max() - 1e-6
+    assert st.S[0, a] == pytest.approx(S0 * (price / p0) ** eps, rel=1e-12)
+    assert st.support[0, a] * st.covered[0, a] == pytest.approx((80.0 - price) * volume)

@@ -89,6 +89,32 @@ class Instruments:
         """(1 + x_od)(1 + t_od)."""
         return self.export_factor * self.tariff_factor
 
+    @cached_property
+    def pairs_used(self) -> np.ndarray:
+        """(B,) number of complementarity pairs each scenario uses (the rest is padding)."""
+        if not self.K:
+            return np.zeros(self.B, dtype=int)
+        used = (self.G != 0).any(axis=(2, 3)) | (self.g0 != 1.0)
+        for C in (self.C_fob, self.C_adv, self.C_add):
+            used |= (C != 0).any(axis=(2, 3))
+        # pairs are written first to last, padding only at the end
+        return np.where(used.any(axis=1), self.K - np.argmax(used[:, ::-1], axis=1), 0)
+
+    def trim(self, k: int) -> Instruments:
+        """The same scenarios with only the first ``k`` complementarity pairs."""
+        if k >= self.K:
+            return self
+        kw = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        for name in ("lam_lo", "lam_hi", "lam_scale", "g0", "g_scale"):
+            kw[name] = kw[name][:, :k]
+        for name in ("C_fob", "C_adv", "C_add", "G"):
+            kw[name] = kw[name][:, :k]
+        kw["pair_labels"] = [labels[:k] for labels in self.pair_labels]
+        kw.pop("_relative_wedge")
+        out = Instruments(**kw)
+        out._relative_wedge = self._relative_wedge
+        return out
+
     def relative_wedge(self, ln_wedge0: np.ndarray) -> np.ndarray:
         """``ln_wedge − ln_wedge0`` (B,N,N), kept for the base wedges it was last asked for."""
         cached = self._relative_wedge

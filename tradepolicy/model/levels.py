@@ -160,6 +160,12 @@ def _powm1_over(lnr: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.where(small, lnr, np.expm1(k * lnr) / ksafe)
 
 
+def _lam_sum(lt: np.ndarray, C: np.ndarray) -> np.ndarray:
+    """Σ_k λ_k C[k] for (B,K) λ and (B,K,N,N) C, as one batched matrix product."""
+    B, K, N, _ = C.shape
+    return (lt[:, None, :] @ C.reshape(B, K, N * N)).reshape(B, N, N)
+
+
 def evaluate(
     cal: Calibration,
     inst: Instruments,
@@ -185,14 +191,14 @@ def evaluate(
     plain = not K and not inst.has_floor  # landed price = producer price × fixed wedges
     fob = None if plain and lean else p[:, :, None] * inst.export_factor
     if K:
-        fob = fob + np.einsum("bk,bkod->bod", lt, inst.C_fob)
-        tau = inst.tariff + np.einsum("bk,bkod->bod", lt, inst.C_adv)
-        pre = fob * (1.0 + tau) + np.einsum("bk,bkod->bod", lt, inst.C_add)
+        fob = fob + _lam_sum(lt, inst.C_fob)
+        tau = inst.tariff + _lam_sum(lt, inst.C_adv)
+        pre = fob * (1.0 + tau) + _lam_sum(lt, inst.C_add)
     else:
         tau = inst.tariff
         pre = p[:, :, None] * inst.border_factor
     if inst.has_floor:
-        gap = inst.floor - pre
+        gap = np.where(inst.floor > 0, inst.floor - pre, -np.inf)  # only where a floor is set
         levy = np.clip(gap, 0.0, inst.levy_cap)
         hq = np.where((gap > 0) & (gap < inst.levy_cap), 0.0, 1.0)  # dq/dpre
         q = pre + levy
@@ -262,20 +268,20 @@ def evaluate(
         pc = p + f
         Sa = S0 * m * (p / cal.p0) ** eps
         Sb = S0 * m * (pc / cal.p0) ** eps
-        # Top-up (f ≥ 0): marginal revenue p + f up to V, then p: concave, with a kink at V.
-        # Claw-back (f < 0): marginal revenue p + f up to V, then p: the producer compares
-        # the best output within V (at p + f) with the best beyond V (at p, paying f·V).
+        # Top-up (f ≥ 0) on min(S, V): marginal revenue p + f up to V, then p (a kink at V).
+        # Claw-back (f < 0) with a covered volume: settled on the contract volume V whatever
+        # the output (a payment-on-output claw-back would make supply jump and leave some
+        # markets without a clearing price), so output responds to p only.
         pos = f >= 0
-        with np.errstate(invalid="ignore"):
-            beyond = (Sa > V) & (p * Sa / (1.0 + eps) + f * V > pc * Sb / (1.0 + eps))
-        reg_b = np.where(pos, Sb <= V, (Sb <= V) & ~beyond)
-        reg_a = np.where(pos, (Sa >= V) & ~reg_b, ~reg_b)
+        finite = np.isfinite(V)
+        reg_b = np.where(pos, Sb <= V, ~finite)
+        reg_a = ~reg_b & np.where(pos, Sa >= V, True)
         S = np.where(reg_b, Sb, np.where(reg_a, Sa, V))
         with np.errstate(divide="ignore", invalid="ignore"):
             pv = cal.p0 * (V / (S0 * m)) ** (1.0 / np.where(eps > 0, eps, 1.0))
         p_marg = np.where(reg_b, pc, np.where(reg_a, p, pv))
         dS = np.where(reg_b, eps * Sb * (1.0 + fprime) * p / pc, np.where(reg_a, eps * Sa, 0.0))
-        covered = np.where(np.isfinite(V), np.minimum(S, V), S)
+        covered = np.where(finite, np.where(pos, np.minimum(S, V), V), S)
     else:
         f = np.zeros_like(p)
         S = S0 * m * np.exp(eps * z)
@@ -288,7 +294,7 @@ def evaluate(
     excess = (S - X @ ones - inst.variety_purchase) / S0
     F[:, :N] = excess if prod.all() else np.where(prod, excess, z)
     if K:
-        graw = inst.g0 + np.einsum("bkod,bod->bk", inst.G, X)
+        graw = inst.g0 + (inst.G.reshape(B, K, N * N) @ X.reshape(B, N * N, 1))[..., 0]
         g = graw / inst.g_scale
         phi, dphi_dx, dphi_dg = box_fb(lt, inst.lam_lo, inst.lam_hi, g)
         F[:, N:] = phi
@@ -357,16 +363,19 @@ def evaluate(
         c = (hq[:, None] if np.ndim(hq) else 1.0) * (
             inst.C_fob * (1.0 + tau)[:, None] + fob[:, None] * inst.C_adv + inst.C_add
         )  # (B,K,N,N) dq_od/dλ_k
-        cv = np.einsum("bod,bkod->bkd", v, c)
-        Jzl = np.einsum("bod,bkod->bok", Xsq, c) - np.einsum("bod,bkd->bok", Xk, cv)
+        # (sums over one axis of (B,K,N,N) arrays are matrix products with a ones vector)
+        cv = ones @ (c * v[:, None])  # (B,K,N): Σ_o v_od c_kod
+        Jzl = np.swapaxes((c * Xsq[:, None]) @ ones, 1, 2)  # (B,N,K): Σ_d Xsq_od c_kod
+        Jzl -= Xk @ np.swapaxes(cv, 1, 2)
         Jzl /= S0[None, :, None]
         J[:, :N, N:] = np.where(prod[None, :, None], Jzl, 0.0)
         GX = inst.G * X[:, None]
-        gxk = np.einsum("bkod,bd->bkd", GX, kappa)
-        dg_dz = -np.einsum("bkmd,bmd->bkm", GX, sig_d / q * a)
-        dg_dz += np.einsum("bkd,bmd->bkm", gxk, va)
-        dg_dl = -np.einsum("bkod,blod->bkl", GX * (sig_d / q)[:, None], c)
-        dg_dl += np.einsum("bkd,bld->bkl", gxk, cv)
+        gxk = (ones @ GX) * kappa[:, None, :]  # (B,K,N)
+        dg_dz = -((GX * (sig_d / q * a)[:, None]) @ ones)
+        dg_dz += gxk @ np.swapaxes(va, 1, 2)
+        GXs = (GX * (sig_d / q)[:, None]).reshape(B, K, N * N)
+        dg_dl = -(GXs @ np.swapaxes(c.reshape(B, K, N * N), 1, 2))
+        dg_dl += gxk @ np.swapaxes(cv, 1, 2)
         dg_dz /= inst.g_scale[:, :, None]
         dg_dl /= inst.g_scale[:, :, None]
         J[:, N:, :N] = dphi_dg[:, :, None] * dg_dz

@@ -98,8 +98,8 @@ def infeasibility(cal: Calibration, inst: Instruments) -> list[str]:
 
 
 def _sub(cal: Calibration, inst: Instruments, idx: np.ndarray, n: int):
-    """Calibration and instruments of scenarios ``idx`` (no copy when ``idx`` is all ``n``)."""
-    if idx.size == n:
+    """Calibration and instruments of scenarios ``idx`` (no copy when ``idx`` is 0..n-1)."""
+    if idx.size == n and (n == 0 or (idx[0] == 0 and np.all(np.diff(idx) == 1))):
         return cal, inst
     return take_calibration(cal, idx), inst.take(idx)
 
@@ -141,10 +141,18 @@ def solve_batch(
     todo = np.flatnonzero([not m for m in messages])
     final = _StateRows(B)
     redo = np.setdiff1d(np.arange(B), todo)  # rows whose final state is evaluated at the end
+    # chunks of scenarios with similar numbers of complementarity pairs, each trimmed to
+    # the pairs it uses (padding costs time in every Jacobian)
+    used = inst.pairs_used
+    todo = todo[np.argsort(used[todo], kind="stable")]
+    N = cal.N
     for start in range(0, todo.size, chunk):
         idx = todo[start : start + chunk]
+        kc = int(used[idx].max(initial=0))
         cal_c, inst_c = _sub(cal, inst, idx, B)
-        u[idx], conv_c, it_c, bad_c, rows_c = _newton(cal_c, inst_c, u[idx], tol, max_iter)
+        inst_c = inst_c.trim(kc)
+        u_c, conv_c, it_c, bad_c, rows_c = _newton(cal_c, inst_c, u[idx, : N + kc], tol, max_iter)
+        u[idx, : N + kc] = u_c
         final.merge(idx, rows_c)
         converged[idx], iterations[idx] = conv_c, it_c
         for b in idx[bad_c]:
@@ -222,11 +230,15 @@ class _StateRows:
             st = self.parts[0][0]
             return State(**{name: getattr(st, name) for name in _STATE_FIELDS})
         first = self.parts[0][0]
-        shapes = {name: getattr(first, name) for name in _STATE_FIELDS}
-        arrays = {
-            name: np.empty((self.n, *(first.X if a is None else a).shape[1:]))
-            for name, a in shapes.items()
-        }
+        arrays = {}
+        for name in _STATE_FIELDS:
+            a = getattr(first, name)
+            shape = (first.X if a is None else a).shape[1:]
+            if name in ("lam", "g", "F"):  # chunks may use fewer pairs: pad with zeros
+                shape = (max(getattr(st, name).shape[1] for st, _ in self.parts),)
+                arrays[name] = np.zeros((self.n, *shape))
+            else:
+                arrays[name] = np.empty((self.n, *shape))
         for k, (st, _) in enumerate(self.parts):
             rows = np.flatnonzero(self.owner == k)
             if not rows.size:
@@ -234,7 +246,11 @@ class _StateRows:
             at = self.pos[rows]
             for name, arr in arrays.items():
                 val = getattr(st, name)
-                if val is not None:
+                if val is None:
+                    continue
+                if name in ("lam", "g", "F"):
+                    arr[rows, : val.shape[1]] = val[at]
+                else:
                     arr[rows] = val[at]
             if lean[k]:  # plain wedges: fob = p (1 + x), no levy
                 arrays["fob"][rows] = arrays["p"][rows][:, :, None] * inst.export_factor[rows]
