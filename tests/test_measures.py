@@ -1348,3 +1348,39 @@ def test_claw_back_on_a_covered_volume_is_settled_on_the_contract_volume(volume,
     assert profit(st.S[0, a]) >= profit(grid).max() - 1e-6
     assert st.S[0, a] == pytest.approx(S0 * (price / p0) ** eps, rel=1e-12)
     assert st.support[0, a] * st.covered[0, a] == pytest.approx((80.0 - price) * volume)
+
+
+def test_batches_with_different_pair_counts_solve_like_single_scenarios(four):
+    """Scenarios are grouped by the complementarity pairs they use and each chunk is trimmed
+    to them; results must not depend on that (nor on chunk boundaries)."""
+    from tradepolicy.api import build_instruments
+    from tradepolicy.solver.newton import solve_batch
+
+    lists = [
+        [],
+        [DiversificationCap(importers=["USA", "EU"], max_share=0.5)],
+        [ImportQuota(importers=["USA"], exporters=["CHN"], quantity=20.0)],
+        [
+            ImportQuota(importers=["EU"], quantity=30.0),
+            TariffRateQuota(
+                importers=["USA"], exporters=["CHN"], quantity=25.0, in_rate=0.0, out_rate=0.4
+            ),
+            DiversificationCap(importers=["USA"], max_share=0.6, basis="imports"),
+        ],
+        [PriceFloor(importers=["USA"], floor=130.0)],
+    ]
+    cal = four.calibration
+    inst, _ = build_instruments(four, cal, lists)
+    registered = [sum(1 for label in labels if label) for labels in inst.pair_labels]
+    assert list(inst.pairs_used) == registered
+    assert registered[0] == registered[4] == 0 and len(set(registered)) >= 3
+    together = solve_batch(cal, inst, chunk=2)
+    for b, ms in enumerate(lists):
+        one, _ = build_instruments(four, cal, [ms])
+        alone = solve_batch(cal, one)
+        assert together.converged[b] and alone.converged[0]
+        np.testing.assert_allclose(together.state.p[b], alone.state.p[0], rtol=1e-12)
+        np.testing.assert_allclose(together.state.X[b], alone.state.X[0], rtol=1e-10, atol=1e-12)
+        k = one.K
+        np.testing.assert_allclose(together.state.lam[b, :k], alone.state.lam[0], atol=1e-9)
+        assert np.all(together.state.lam[b, k:] == 0.0)
