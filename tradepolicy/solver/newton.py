@@ -260,7 +260,7 @@ class _StateRows:
 
 def _evaluate_rows(cal: Calibration, inst: Instruments, u: np.ndarray, rows: np.ndarray):
     sub_cal, sub_inst = _sub(cal, inst, rows, inst.B)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return evaluate(sub_cal, sub_inst, u[rows], jacobian=False)
 
 
@@ -277,7 +277,7 @@ def _newton(
     converged = np.zeros(n, dtype=bool)
     iterations = np.zeros(n, dtype=int)
     bad_all = np.zeros(n, dtype=bool)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         st = evaluate(cal, inst, u, jacobian=True, lean=True)
     rows = _StateRows(n)
     rows.put(slice(None), st)
@@ -329,7 +329,7 @@ def _line_search(
     for _ in range(max_halvings):
         trial = u[pending] + alpha[pending, None] * d[pending]
         sub_cal, sub_inst = _sub(cal, inst, idx[pending], inst.B)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             st = evaluate(sub_cal, sub_inst, trial, jacobian=True, lean=True)
         m = _merit(st.F)
         ok = np.isfinite(m) & (m <= (1.0 - 2.0 * ARMIJO * alpha[pending]) * m0[pending])
@@ -343,7 +343,7 @@ def _line_search(
     # no sufficient decrease: take the smallest step tried
     out[pending] = u[pending] + alpha[pending, None] * d[pending]
     sub_cal, sub_inst = _sub(cal, inst, idx[pending], inst.B)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         st = evaluate(sub_cal, sub_inst, out[pending], jacobian=True, lean=True)
     F[pending], J[pending], res[pending] = st.F, st.J, st.residual
     rows.put(idx[pending], st)
@@ -357,7 +357,7 @@ def _scipy_fallback(
     sub_cal, sub_inst = take_calibration(cal, np.array([b])), inst.take(np.array([b]))
 
     def fun(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             st = evaluate(sub_cal, sub_inst, x[None], jacobian=True)
         return st.F[0], st.J[0]
 
@@ -368,7 +368,7 @@ def _scipy_fallback(
                 sol = optimize.root(fun, x0, jac=True, method=how, tol=tol * 1e-2)
             except (ValueError, FloatingPointError):
                 continue
-            with np.errstate(over="ignore", invalid="ignore"):
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 check = evaluate(sub_cal, sub_inst, sol.x[None], jacobian=False)
             if np.all(np.isfinite(check.F)) and check.residual[0] <= tol:
                 return True, sol.x, int(getattr(sol, "nfev", 0)), f"scipy-{how}"
