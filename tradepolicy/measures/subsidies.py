@@ -41,7 +41,9 @@ class PriceGapSubsidy(Measure):
     gap below the strike (θ = 0); ``two_sided`` also claws back everything above the strike
     (θ = 1, upper = strike), fixing the effective price at the strike; ``collar`` claws back
     ``upside_share`` of the price above ``upside_threshold``. With ``covered_volume`` below
-    output the top-up is inframarginal: the marginal incentive is the market price.
+    output the top-up is inframarginal: the marginal incentive is the market price. A
+    claw-back (f < 0) with a covered volume is settled on that contract volume whatever the
+    output, so it is inframarginal too.
     """
 
     type: Literal["price_gap_subsidy"] = "price_gap_subsidy"
