@@ -81,11 +81,19 @@ import logging
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize
+from scipy_comparison import (
+    CHECK_RESIDUAL,
+    SCIPY_XTOL,
+    TOL,
+    compare,
+    finish,
+    log_scipy,
+    log_table,
+    time_batched,
+)
 
 from tradepolicy.api import build_instruments
 from tradepolicy.market import Market
@@ -107,16 +115,12 @@ from tradepolicy.measures import (
     measure_types,
 )
 from tradepolicy.model.instruments import Instruments
-from tradepolicy.model.levels import Calibration, State, evaluate, initial_guess
+from tradepolicy.model.levels import Calibration, State, evaluate
 from tradepolicy.solver.newton import SolveResult, solve_batch
 
 log = logging.getLogger("bench_measures")
 
 N_REGIONS = 12
-TOL = 1e-11  # batched convergence: max |F| <= TOL
-SCIPY_XTOL = 1e-10  # MINPACK xtol (on the step)
-CHECK_RESIDUAL = 1e-10  # a scipy solution must have max |F| <= this ...
-CHECK_PRICE_RTOL = 1e-8  # ... and match the batched prices to this relative tolerance
 SCIPY_SCENARIOS = 300
 QUICK_SCIPY_SCENARIOS = 100
 WARMUP = 256  # scenarios solved once before timing
@@ -388,64 +392,6 @@ def make_scenarios(
 
 
 # -- solving -------------------------------------------------------------------------------
-def time_batched(cal: Calibration, inst: Instruments, repeat: int) -> tuple[SolveResult, float]:
-    """Warm up on a few scenarios, then the best of ``repeat`` wall-clock times of
-    ``solve_batch`` on all of them (a full warm-up would double the cost of the run)."""
-    solve_batch(cal, inst.take(np.arange(min(inst.B, WARMUP))), tol=TOL)
-    best, res = np.inf, None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = solve_batch(cal, inst, tol=TOL)
-        best = min(best, time.perf_counter() - t0)
-    return res, best
-
-
-@dataclass
-class ScipyRun:
-    u: np.ndarray  # (S, N+K) solutions
-    seconds: float  # wall-clock time of the loop
-    nfev: np.ndarray  # (S,) residual evaluations per scenario
-    njev: np.ndarray  # (S,) Jacobian evaluations per scenario
-
-
-def scipy_loop(
-    cal: Calibration, inst: Instruments, idx: np.ndarray, xtol: float = SCIPY_XTOL
-) -> ScipyRun:
-    """Solve scenarios ``idx`` one at a time with ``scipy.optimize.root`` (``hybr``)."""
-    singles = [inst.take(np.array([b])) for b in idx]  # sliced before the clock starts
-    starts = [initial_guess(cal, one)[0] for one in singles]
-    out = np.empty((len(idx), starts[0].size))
-    nfev = np.zeros(len(idx), dtype=int)
-    njev = np.zeros(len(idx), dtype=int)
-
-    def solve_one(one: Instruments, x0: np.ndarray) -> optimize.OptimizeResult:
-        def fun(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            st = evaluate(cal, one, u[None], jacobian=True)
-            return st.F[0], st.J[0]
-
-        return optimize.root(fun, x0, jac=True, method="hybr", tol=xtol)
-
-    with np.errstate(over="ignore", invalid="ignore"):  # as in the solver
-        solve_one(singles[0], starts[0])  # warm-up
-        t0 = time.perf_counter()
-        for i, (one, x0) in enumerate(zip(singles, starts, strict=True)):
-            sol = solve_one(one, x0)
-            out[i], nfev[i], njev[i] = sol.x, sol.nfev, sol.njev
-        seconds = time.perf_counter() - t0
-    return ScipyRun(out, seconds, nfev, njev)
-
-
-def check_scipy(
-    cal: Calibration, inst: Instruments, idx: np.ndarray, u: np.ndarray, res: SolveResult
-) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals ``max|F|`` of the scipy solutions and their relative price gaps to batched."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        st = evaluate(cal, inst.take(idx), u, jacobian=False)
-    resid = np.max(np.abs(st.F), axis=1)
-    rel = np.max(np.abs(st.p / res.state.p[idx] - 1.0), axis=1)
-    return np.where(np.isfinite(resid), resid, np.inf), np.where(np.isfinite(rel), rel, np.inf)
-
-
 # -- regimes -------------------------------------------------------------------------------
 def pair_kind(label: str) -> str:
     """The measure behind a complementarity pair, from its label ("" = padding)."""
@@ -769,53 +715,19 @@ def main(argv: list[str] | None = None) -> None:
         sum(bool(m) for m in inst.infeasible),
     )
 
-    res, t_batch = time_batched(cal, inst, args.repeat)
+    res, t_batch = time_batched(cal, inst, args.repeat, warmup=WARMUP)
     n_conv = int(res.converged.sum())
     newton_ok = res.converged & np.array([m == "newton" for m in res.method])
     problems = np.flatnonzero(~newton_ok)
     n_fallback = int((res.converged & ~newton_ok).sum())
     if problems.size:  # what the scenarios Newton solves alone cost, for comparison
-        _, t_clean = time_batched(cal, inst.take(np.flatnonzero(newton_ok)), args.repeat)
+        _, t_clean = time_batched(
+            cal, inst.take(np.flatnonzero(newton_ok)), args.repeat, warmup=WARMUP
+        )
 
-    if args.scipy_scenarios == B:
-        idx = np.arange(B)
-    else:
-        idx = np.sort(rng.choice(B, size=args.scipy_scenarios, replace=False))
-    sp = scipy_loop(cal, inst, idx, args.scipy_xtol)
-    resid, rel = check_scipy(cal, inst, idx, sp.u, res)
-    ok = (resid <= CHECK_RESIDUAL) & (rel <= CHECK_PRICE_RTOL)
-    n_fail = int((~ok).sum())
-
-    per_batch = t_batch / B
-    per_scipy = sp.seconds / len(idx)
-    speedup = per_scipy / per_batch
-    eq_per_s = n_conv / t_batch
-
-    rule = "-" * 86
-    head = "%-22s %10s %11s %15s %10s %12s"
-    row = "%-22s %10d %11.4f %15.1f %10d %12.2e"
-    log.info(rule)
-    log.info(head, "solver", "scenarios", "total [s]", "per scen. [us]", "converged", "max|F|")
-    log.info(rule)
-    log.info(
-        row,
-        f"batched (best of {args.repeat})",
-        B,
-        t_batch,
-        per_batch * 1e6,
-        n_conv,
-        float(np.max(res.max_residual)),
-    )
-    log.info(
-        row,
-        "scipy root loop (hybr)",
-        len(idx),
-        sp.seconds,
-        per_scipy * 1e6,
-        int(ok.sum()),
-        float(np.max(resid)),
-    )
-    log.info(rule)
+    c = compare(rng, cal, inst, res, t_batch, args.repeat, args.scipy_scenarios, args.scipy_xtol)
+    idx, resid, rel, ok = c.idx, c.resid, c.rel, c.ok
+    log_table(log, c)
     its = np.bincount(res.iterations[newton_ok])
     log.info(
         "batched: tol %.0e, Newton iterations mean %.2f / max %d on the %d scenarios Newton "
@@ -824,7 +736,7 @@ def main(argv: list[str] | None = None) -> None:
         float(np.mean(res.iterations[newton_ok])),
         int(np.max(res.iterations[newton_ok], initial=0)),
         int(newton_ok.sum()),
-        ", ".join(f"{i}: {c}" for i, c in enumerate(its) if c),
+        ", ".join(f"{i}: {n}" for i, n in enumerate(its) if n),
     )
     log.info(
         "batched: scipy fallbacks %d (solved), failures %d (of %d scenarios)",
@@ -840,25 +752,7 @@ def main(argv: list[str] | None = None) -> None:
             int(newton_ok.sum()),
             newton_ok.sum() / t_clean,
         )
-    log.info(
-        "scipy: xtol %.0e, %.1f residual and %.2f Jacobian evaluations per scenario, "
-        "%d of %d reach max|F| <= %.0e",
-        args.scipy_xtol,
-        float(sp.nfev.mean()),
-        float(sp.njev.mean()),
-        int((resid <= TOL).sum()),
-        len(idx),
-        TOL,
-    )
-    log.info(
-        "scipy check: %d of %d fail (need max|F| <= %.0e and prices within %.0e relative "
-        "of batched); worst price gap %.2e",
-        n_fail,
-        len(idx),
-        CHECK_RESIDUAL,
-        CHECK_PRICE_RTOL,
-        float(np.max(rel)),
-    )
+    log_scipy(log, c)
     both = res.converged[idx]
     log.info(
         "scipy check failures: %d where the batched solver failed too, %d where scipy stalls "
@@ -891,8 +785,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         explain_problems(cal, inst, res, measure_lists, problems, args.show)
 
-    log.info("per scenario: batched %.1f us vs scipy %.1f us", per_batch * 1e6, per_scipy * 1e6)
-    print(f"speedup_vs_scipy_root_loop={speedup:.1f} equilibria_per_second={eq_per_s:.0f}")
+    finish(log, c)
 
 
 if __name__ == "__main__":

@@ -45,23 +45,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
-from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize
+from scipy_comparison import SCIPY_XTOL, TOL, compare, finish, log_scipy, log_table, time_batched
 
 from tradepolicy.model.instruments import InstrumentBuilder, Instruments
-from tradepolicy.model.levels import Calibration, evaluate, initial_guess
-from tradepolicy.solver.newton import SolveResult, solve_batch
+from tradepolicy.model.levels import Calibration
 
 log = logging.getLogger("bench_solver")
 
 N_REGIONS = 12
-TOL = 1e-11  # batched convergence: max |F| <= TOL
-SCIPY_XTOL = 1e-10  # MINPACK xtol (on the step): enough for max |F| <= TOL here
-CHECK_RESIDUAL = 1e-10  # a scipy solution must have max |F| <= this ...
-CHECK_PRICE_RTOL = 1e-8  # ... and match the batched prices to this relative tolerance
 QUICK_SCIPY_SCENARIOS = 200
 
 
@@ -93,63 +86,6 @@ def make_scenarios(rng: np.random.Generator, cal: Calibration, n_scen: int) -> I
     hit[:, np.arange(n), np.arange(n)] = False
     builder.tariff[hit] = rng.uniform(0.0, 0.5, int(hit.sum()))
     return builder.build()
-
-
-def time_batched(cal: Calibration, inst: Instruments, repeat: int) -> tuple[SolveResult, float]:
-    """Warm up once, then the best of ``repeat`` wall-clock times of ``solve_batch``."""
-    res = solve_batch(cal, inst, tol=TOL)  # warm-up
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = solve_batch(cal, inst, tol=TOL)
-        best = min(best, time.perf_counter() - t0)
-    return res, best
-
-
-@dataclass
-class ScipyRun:
-    u: np.ndarray  # (S, N+K) solutions
-    seconds: float  # wall-clock time of the loop
-    nfev: np.ndarray  # (S,) residual evaluations per scenario
-    njev: np.ndarray  # (S,) Jacobian evaluations per scenario
-
-
-def scipy_loop(
-    cal: Calibration, inst: Instruments, idx: np.ndarray, xtol: float = SCIPY_XTOL
-) -> ScipyRun:
-    """Solve scenarios ``idx`` one at a time with ``scipy.optimize.root`` (``hybr``)."""
-    singles = [inst.take(np.array([b])) for b in idx]  # sliced before the clock starts
-    x0 = initial_guess(cal, singles[0])[0]
-    out = np.empty((len(idx), x0.size))
-    nfev = np.zeros(len(idx), dtype=int)
-    njev = np.zeros(len(idx), dtype=int)
-
-    def solve_one(one: Instruments) -> optimize.OptimizeResult:
-        def fun(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            st = evaluate(cal, one, u[None], jacobian=True)
-            return st.F[0], st.J[0]
-
-        return optimize.root(fun, x0, jac=True, method="hybr", tol=xtol)
-
-    with np.errstate(over="ignore", invalid="ignore"):  # as in the solver
-        solve_one(singles[0])  # warm-up
-        t0 = time.perf_counter()
-        for i, one in enumerate(singles):
-            sol = solve_one(one)
-            out[i], nfev[i], njev[i] = sol.x, sol.nfev, sol.njev
-        seconds = time.perf_counter() - t0
-    return ScipyRun(out, seconds, nfev, njev)
-
-
-def check_scipy(
-    cal: Calibration, inst: Instruments, idx: np.ndarray, u: np.ndarray, res: SolveResult
-) -> tuple[np.ndarray, np.ndarray]:
-    """Residuals ``max|F|`` of the scipy solutions and their relative price gaps to batched."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        st = evaluate(cal, inst.take(idx), u, jacobian=False)
-    resid = np.max(np.abs(st.F), axis=1)
-    rel = np.max(np.abs(st.p / res.state.p[idx] - 1.0), axis=1)
-    return np.where(np.isfinite(resid), resid, np.inf), np.where(np.isfinite(rel), rel, np.inf)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -204,48 +140,9 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     res, t_batch = time_batched(cal, inst, args.repeat)
-    n_conv = int(res.converged.sum())
     n_fallback = sum(m != "newton" for m in res.method)
-
-    if args.scipy_scenarios == B:
-        idx = np.arange(B)
-    else:
-        idx = np.sort(rng.choice(B, size=args.scipy_scenarios, replace=False))
-    sp = scipy_loop(cal, inst, idx, args.scipy_xtol)
-    resid, rel = check_scipy(cal, inst, idx, sp.u, res)
-    ok = (resid <= CHECK_RESIDUAL) & (rel <= CHECK_PRICE_RTOL)
-    n_fail = int((~ok).sum())
-
-    per_batch = t_batch / B
-    per_scipy = sp.seconds / len(idx)
-    speedup = per_scipy / per_batch
-    eq_per_s = n_conv / t_batch
-
-    rule = "-" * 86
-    head = "%-22s %10s %11s %15s %10s %12s"
-    row = "%-22s %10d %11.4f %15.1f %10d %12.2e"
-    log.info(rule)
-    log.info(head, "solver", "scenarios", "total [s]", "per scen. [us]", "converged", "max|F|")
-    log.info(rule)
-    log.info(
-        row,
-        f"batched (best of {args.repeat})",
-        B,
-        t_batch,
-        per_batch * 1e6,
-        n_conv,
-        float(np.max(res.max_residual)),
-    )
-    log.info(
-        row,
-        "scipy root loop (hybr)",
-        len(idx),
-        sp.seconds,
-        per_scipy * 1e6,
-        int(ok.sum()),
-        float(np.max(resid)),
-    )
-    log.info(rule)
+    c = compare(rng, cal, inst, res, t_batch, args.repeat, args.scipy_scenarios, args.scipy_xtol)
+    log_table(log, c)
     log.info(
         "batched: tol %.0e, Newton iterations mean %.2f / max %d, scipy fallbacks %d",
         TOL,
@@ -253,27 +150,8 @@ def main(argv: list[str] | None = None) -> None:
         int(np.max(res.iterations)),
         n_fallback,
     )
-    log.info(
-        "scipy: xtol %.0e, %.1f residual and %.2f Jacobian evaluations per scenario, "
-        "%d of %d reach max|F| <= %.0e",
-        args.scipy_xtol,
-        float(sp.nfev.mean()),
-        float(sp.njev.mean()),
-        int((resid <= TOL).sum()),
-        len(idx),
-        TOL,
-    )
-    log.info(
-        "scipy check: %d of %d fail (need max|F| <= %.0e and prices within %.0e relative "
-        "of batched); worst price gap %.2e",
-        n_fail,
-        len(idx),
-        CHECK_RESIDUAL,
-        CHECK_PRICE_RTOL,
-        float(np.max(rel)),
-    )
-    log.info("per scenario: batched %.1f us vs scipy %.1f us", per_batch * 1e6, per_scipy * 1e6)
-    print(f"speedup_vs_scipy_root_loop={speedup:.1f} equilibria_per_second={eq_per_s:.0f}")
+    log_scipy(log, c)
+    finish(log, c)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,191 @@
+"""What both solver benchmarks share: timing the batched solver, the per-scenario
+``scipy.optimize.root`` loop on the same equations, the check of its solutions and the
+comparison table and final line."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize
+
+from tradepolicy.model.instruments import Instruments
+from tradepolicy.model.levels import Calibration, evaluate, initial_guess
+from tradepolicy.solver.newton import SolveResult, solve_batch
+
+TOL = 1e-11  # batched convergence: max |F| <= TOL
+SCIPY_XTOL = 1e-10  # MINPACK xtol (on the step): enough for max |F| <= TOL on tariffs
+CHECK_RESIDUAL = 1e-10  # a scipy solution must have max |F| <= this ...
+CHECK_PRICE_RTOL = 1e-8  # ... and match the batched prices to this relative tolerance
+
+
+def time_batched(
+    cal: Calibration, inst: Instruments, repeat: int, warmup: int | None = None
+) -> tuple[SolveResult, float]:
+    """Warm up (on the first ``warmup`` scenarios; default all), then the best of ``repeat``
+    wall-clock times of ``solve_batch`` on all of them."""
+    warm = inst if warmup is None else inst.take(np.arange(min(inst.B, warmup)))
+    solve_batch(cal, warm, tol=TOL)
+    best, res = np.inf, None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = solve_batch(cal, inst, tol=TOL)
+        best = min(best, time.perf_counter() - t0)
+    return res, best
+
+
+@dataclass
+class ScipyRun:
+    u: np.ndarray  # (S, N+K) solutions
+    seconds: float  # wall-clock time of the loop
+    nfev: np.ndarray  # (S,) residual evaluations per scenario
+    njev: np.ndarray  # (S,) Jacobian evaluations per scenario
+
+
+def scipy_loop(
+    cal: Calibration, inst: Instruments, idx: np.ndarray, xtol: float = SCIPY_XTOL
+) -> ScipyRun:
+    """Solve scenarios ``idx`` one at a time with ``scipy.optimize.root`` (``hybr``), each
+    from the batched solver's starting point."""
+    singles = [inst.take(np.array([b])) for b in idx]  # sliced before the clock starts
+    starts = [initial_guess(cal, one)[0] for one in singles]
+    out = np.empty((len(idx), starts[0].size))
+    nfev = np.zeros(len(idx), dtype=int)
+    njev = np.zeros(len(idx), dtype=int)
+
+    def solve_one(one: Instruments, x0: np.ndarray) -> optimize.OptimizeResult:
+        def fun(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            st = evaluate(cal, one, u[None], jacobian=True)
+            return st.F[0], st.J[0]
+
+        return optimize.root(fun, x0, jac=True, method="hybr", tol=xtol)
+
+    with np.errstate(over="ignore", invalid="ignore"):  # as in the solver
+        solve_one(singles[0], starts[0])  # warm-up
+        t0 = time.perf_counter()
+        for i, (one, x0) in enumerate(zip(singles, starts, strict=True)):
+            sol = solve_one(one, x0)
+            out[i], nfev[i], njev[i] = sol.x, sol.nfev, sol.njev
+        seconds = time.perf_counter() - t0
+    return ScipyRun(out, seconds, nfev, njev)
+
+
+def check_scipy(
+    cal: Calibration, inst: Instruments, idx: np.ndarray, u: np.ndarray, res: SolveResult
+) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals ``max|F|`` of the scipy solutions and their relative price gaps to batched."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        st = evaluate(cal, inst.take(idx), u, jacobian=False)
+    resid = np.max(np.abs(st.F), axis=1)
+    rel = np.max(np.abs(st.p / res.state.p[idx] - 1.0), axis=1)
+    return np.where(np.isfinite(resid), resid, np.inf), np.where(np.isfinite(rel), rel, np.inf)
+
+
+@dataclass
+class Comparison:
+    """The batched solve against the scipy loop on the subset ``idx``."""
+
+    res: SolveResult
+    t_batch: float
+    repeat: int
+    idx: np.ndarray
+    xtol: float
+    sp: ScipyRun
+    resid: np.ndarray  # max |F| of each scipy solution
+    rel: np.ndarray  # relative price gap to the batched solution
+
+    @property
+    def ok(self) -> np.ndarray:
+        return (self.resid <= CHECK_RESIDUAL) & (self.rel <= CHECK_PRICE_RTOL)
+
+    @property
+    def per_batch(self) -> float:
+        return self.t_batch / self.res.converged.size
+
+    @property
+    def per_scipy(self) -> float:
+        return self.sp.seconds / len(self.idx)
+
+
+def compare(
+    rng: np.random.Generator,
+    cal: Calibration,
+    inst: Instruments,
+    res: SolveResult,
+    t_batch: float,
+    repeat: int,
+    scipy_scenarios: int,
+    xtol: float,
+) -> Comparison:
+    """Run the scipy loop on a seeded random subset and check it against ``res``."""
+    B = inst.B
+    if scipy_scenarios == B:
+        idx = np.arange(B)
+    else:
+        idx = np.sort(rng.choice(B, size=scipy_scenarios, replace=False))
+    sp = scipy_loop(cal, inst, idx, xtol)
+    resid, rel = check_scipy(cal, inst, idx, sp.u, res)
+    return Comparison(res, t_batch, repeat, idx, xtol, sp, resid, rel)
+
+
+def log_table(log: logging.Logger, c: Comparison) -> None:
+    """The side-by-side timing table."""
+    rule = "-" * 86
+    head = "%-22s %10s %11s %15s %10s %12s"
+    row = "%-22s %10d %11.4f %15.1f %10d %12.2e"
+    log.info(rule)
+    log.info(head, "solver", "scenarios", "total [s]", "per scen. [us]", "converged", "max|F|")
+    log.info(rule)
+    log.info(
+        row,
+        f"batched (best of {c.repeat})",
+        c.res.converged.size,
+        c.t_batch,
+        c.per_batch * 1e6,
+        int(c.res.converged.sum()),
+        float(np.max(c.res.max_residual)),
+    )
+    log.info(
+        row,
+        "scipy root loop (hybr)",
+        len(c.idx),
+        c.sp.seconds,
+        c.per_scipy * 1e6,
+        int(c.ok.sum()),
+        float(np.max(c.resid)),
+    )
+    log.info(rule)
+
+
+def log_scipy(log: logging.Logger, c: Comparison) -> None:
+    """What the scipy loop needed and how its solutions check against the batched ones."""
+    log.info(
+        "scipy: xtol %.0e, %.1f residual and %.2f Jacobian evaluations per scenario, "
+        "%d of %d reach max|F| <= %.0e",
+        c.xtol,
+        float(c.sp.nfev.mean()),
+        float(c.sp.njev.mean()),
+        int((c.resid <= TOL).sum()),
+        len(c.idx),
+        TOL,
+    )
+    log.info(
+        "scipy check: %d of %d fail (need max|F| <= %.0e and prices within %.0e relative "
+        "of batched); worst price gap %.2e",
+        int((~c.ok).sum()),
+        len(c.idx),
+        CHECK_RESIDUAL,
+        CHECK_PRICE_RTOL,
+        float(np.max(c.rel)),
+    )
+
+
+def finish(log: logging.Logger, c: Comparison) -> None:
+    """The per-scenario times and the final line, exactly
+    ``speedup_vs_scipy_root_loop=<x> equilibria_per_second=<y>``."""
+    log.info("per scenario: batched %.1f us vs scipy %.1f us", c.per_batch * 1e6, c.per_scipy * 1e6)
+    speedup = c.per_scipy / c.per_batch
+    eq_per_s = int(c.res.converged.sum()) / c.t_batch
+    print(f"speedup_vs_scipy_root_loop={speedup:.1f} equilibria_per_second={eq_per_s:.0f}")
