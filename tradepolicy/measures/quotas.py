@@ -51,6 +51,34 @@ def _book_rent(ctx: BookContext, b: int, mask: np.ndarray, per_unit: np.ndarray,
         ctx.add("quota_rent_income", b, np.arange(X.shape[0]), income.sum(axis=0))
 
 
+def _ban_or_cap(
+    ctx: ApplyContext,
+    b: int,
+    mask: np.ndarray,
+    quantity: float,
+    label: str,
+    wedge: str,
+    scale: float,
+) -> None:
+    """Quantity 0: remove the covered varieties. Otherwise a cap whose per-unit rent (scaled
+    by ``scale``) enters the landed price as ``wedge`` (``C_fob`` or ``C_add``)."""
+    if quantity == 0:
+        ctx.builder.available[b][mask] = False
+        return
+    pair = _cap_pair(ctx, label, mask, quantity, **{wedge: np.ones_like(ctx.cal.X0)})
+    pair.scale = scale
+    ctx.builder.add_pair(b, pair)
+
+
+def _book_cap_rent(measure, ctx: BookContext, b: int) -> None:
+    """Book the solved per-unit rent of a cap written by :func:`_ban_or_cap` (none for a ban)."""
+    if measure.quantity == 0:
+        return
+    rho = ctx.lam(measure, b)[0]
+    mask = measure.mask(ctx)
+    _book_rent(ctx, b, mask, np.full(mask.shape, rho), measure.rent_to)
+
+
 class _Quota(Measure):
     importers: list[Region] = Field(min_length=1, description="regions applying the quota")
     exporters: list[Region] | None = Field(
@@ -75,21 +103,12 @@ class ImportQuota(_Quota):
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         mask = self.mask(ctx)
-        if self.quantity == 0:
-            ctx.builder.available[b][mask] = False
-            return
-        pair = _cap_pair(
-            ctx, "import quota rent", mask, self.quantity, C_add=np.ones_like(ctx.cal.X0)
+        _ban_or_cap(
+            ctx, b, mask, self.quantity, "import quota rent", "C_add", _price_scale(ctx, mask)
         )
-        pair.scale = _price_scale(ctx, mask)
-        ctx.builder.add_pair(b, pair)
 
     def book(self, ctx: BookContext, b: int) -> None:
-        if self.quantity == 0:
-            return
-        rho = ctx.lam(self, b)[0]
-        mask = self.mask(ctx)
-        _book_rent(ctx, b, mask, np.full(mask.shape, rho), self.rent_to)
+        _book_cap_rent(self, ctx, b)
 
     def describe(self, market) -> str:
         src = "all foreign suppliers" if self.exporters is None else _names(self.exporters)
@@ -180,22 +199,11 @@ class ExportQuota(Measure):
         return ctx.pair_mask(dest, [self.exporter])
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
-        mask = self.mask(ctx)
-        if self.quantity == 0:
-            ctx.builder.available[b][mask] = False
-            return
-        pair = _cap_pair(
-            ctx, "export licence rent", mask, self.quantity, C_fob=np.ones_like(ctx.cal.X0)
-        )
-        pair.scale = float(ctx.cal.p0[ctx.idx(self.exporter)[0]])
-        ctx.builder.add_pair(b, pair)
+        scale = float(ctx.cal.p0[ctx.idx(self.exporter)[0]])
+        _ban_or_cap(ctx, b, self.mask(ctx), self.quantity, "export licence rent", "C_fob", scale)
 
     def book(self, ctx: BookContext, b: int) -> None:
-        if self.quantity == 0:
-            return
-        rho = ctx.lam(self, b)[0]
-        mask = self.mask(ctx)
-        _book_rent(ctx, b, mask, np.full(mask.shape, rho), self.rent_to)
+        _book_cap_rent(self, ctx, b)
 
     def describe(self, market) -> str:
         dest = "all destinations" if self.destinations is None else _names(self.destinations)
