@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import ELASTICITIES, FOUR, market
 
 import tradepolicy as tp
 
@@ -159,3 +160,9 @@ def toy_files(
     market = write_toml(toy_market_dict, "toy.toml")
     scenarios = write_toml(TOY_SCENARIOS_TOML, "toy_scenarios.toml")
     return market, scenarios
+
+
+@pytest.fixture(scope="module")
+def four() -> tp.Market:
+    """The ``FOUR`` market with a 25% base tariff on CHN → USA."""
+    return market(FOUR, **ELASTICITIES, tariffs={"CHN": {"USA": 0.25}})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import ELASTICITIES, FOUR, market, scen, solve1
 
 import tradepolicy as tp
 from tradepolicy.api import build_instruments
@@ -36,48 +37,7 @@ PARTS = list(WELFARE_ENTRIES)
 EQUILIBRIUM = ["producer_price", "consumer_price", "production", "consumption", "trade_flow"]
 
 
-def market(flows, *, supply=None, demand=None, sigma=None, price=None, tariffs=None):
-    """A market built in code (regions sorted: AUS, CHN, EU, ROW, USA for ``FOUR``)."""
-    regions = sorted({r for e, row in flows.items() for r in (e, *row)})
-    return tp.Market.from_dict(
-        {
-            "id": "measures",
-            "commodity": "test good",
-            "base_year": 2024,
-            "regions": regions,
-            "base_price": price or {"default": 100.0},
-            "elasticities": {
-                "supply": supply or {"default": 1.0},
-                "demand": demand or {"default": 0.5},
-                "substitution": sigma or {"default": 4.0},
-            },
-            "base_tariffs": tariffs or {},
-            "flows": flows,
-        },
-        source="measure-test",
-    )
-
-
-# CHN dominates; EU produces nothing; CHN imports only from AUS; USA has a small own output.
-FOUR = {
-    "CHN": {"CHN": 400.0, "USA": 30.0, "EU": 40.0, "ROW": 30.0},
-    "AUS": {"CHN": 50.0, "USA": 10.0, "AUS": 1.0},
-    "USA": {"USA": 5.0, "EU": 2.0},
-    "ROW": {"ROW": 20.0, "EU": 5.0, "USA": 3.0},
-}
-ELASTICITIES = {
-    "supply": {"default": 1.0, "CHN": 0.8, "USA": 1.5},
-    "demand": {"default": 0.5, "EU": 0.7},
-    "sigma": {"default": 4.0, "USA": 2.5},
-    "price": {"default": 100.0, "AUS": 104.0},
-}
 USA_OUTPUT, USA_EPS = 7.0, 1.5
-
-
-@pytest.fixture(scope="module")
-def four() -> tp.Market:
-    """FOUR with a 25% base tariff on CHN → USA."""
-    return market(FOUR, **ELASTICITIES, tariffs={"CHN": {"USA": 0.25}})
 
 
 @pytest.fixture(scope="module")
@@ -89,15 +49,6 @@ def free() -> tp.Market:
 @pytest.fixture(scope="module")
 def ndpr() -> tp.Market:
     return tp.load_market("ndpr_oxide")
-
-
-def solve1(scenarios, m, **kwargs):
-    """Solve and drop the single commodity."""
-    return tp.solve(scenarios, m, **kwargs).isel(commodity=0)
-
-
-def scen(name, *measures):
-    return tp.Scenario(name=name, measures=list(measures))
 
 
 def val(da) -> float:
@@ -777,7 +728,7 @@ def test_quota_rent_owner_moves_income_not_quantities(four):
 @pytest.mark.parametrize("sigma", [1.0, 0.6])
 @pytest.mark.parametrize("kind", ["import_quota", "export_quota"])
 def test_ban_where_varieties_are_essential_is_reported_infeasible(sigma, kind):
-    m = market(FOUR, sigma={"default": 4.0, "EU": sigma})
+    m = market(FOUR, sigma={"default": 4.0, "EU": sigma}, market_id="measures")
     if kind == "import_quota":
         ban = ImportQuota(importers=["EU"], exporters=["CHN"], quantity=0.0)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import market, scen, solve1
 from scipy import optimize
 
 import tradepolicy as tp
@@ -22,67 +23,9 @@ PARTS = [
 ]
 
 
-def market(
-    flows: dict[str, dict[str, float]],
-    *,
-    supply=None,
-    demand=None,
-    sigma=None,
-    price=None,
-    tariffs=None,
-) -> tp.Market:
-    regions = sorted({r for e, row in flows.items() for r in (e, *row)})
-    return tp.Market.from_dict(
-        {
-            "id": "theory",
-            "commodity": "test good",
-            "base_year": 2024,
-            "regions": regions,
-            "base_price": price or {"default": 100.0},
-            "elasticities": {
-                "supply": supply or {"default": 1.0},
-                "demand": demand or {"default": 0.5},
-                "substitution": sigma or {"default": 4.0},
-            },
-            "base_tariffs": tariffs or {},
-            "flows": flows,
-        },
-        source="theory-test",
-    )
-
-
-FOUR = {
-    "CHN": {"CHN": 400.0, "USA": 30.0, "EU": 40.0, "ROW": 30.0},
-    "AUS": {"CHN": 50.0, "USA": 10.0, "AUS": 1.0},
-    "USA": {"USA": 5.0, "EU": 2.0},
-    "ROW": {"ROW": 20.0, "EU": 5.0, "USA": 3.0},
-}
-
-
-@pytest.fixture(scope="module")
-def four() -> tp.Market:
-    return market(
-        FOUR,
-        supply={"default": 1.0, "CHN": 0.8, "USA": 1.5},
-        demand={"default": 0.5, "EU": 0.7},
-        sigma={"default": 4.0, "USA": 2.5},
-        price={"default": 100.0, "AUS": 104.0},
-        tariffs={"CHN": {"USA": 0.25}},
-    )
-
-
 #: Closed forms are checked at rtol 1e-12 on prices, so those solves clear markets to 1e-14
 #: (the default tolerance, 1e-11 on quantities, moves prices by up to ~1e-11/(ε+η)).
 CLOSED_FORM_TOL = 1e-14
-
-
-def solve1(*args, **kwargs):
-    """Solve and drop the single commodity."""
-    return tp.solve(*args, **kwargs).isel(commodity=0)
-
-
-def scen(name, *measures):
-    return tp.Scenario(name=name, measures=list(measures))
 
 
 def test_baseline_reproduces_data_exactly(four):
