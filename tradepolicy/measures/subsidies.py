@@ -27,6 +27,16 @@ def _check_shares(value: Shares | None, what: str) -> Shares | None:
     return value
 
 
+def _non_producers(market, field: str, regions: list[str], hint: str = "") -> list[tuple[str, str]]:
+    """A problem for each of ``regions`` without base output."""
+    out = market.flows.sum(axis=1)
+    return [
+        (field, f"{r} produces nothing in the base data{hint}")
+        for r in regions
+        if out[market.index(r)[0]] <= 0
+    ]
+
+
 def _share_text(shares: Shares) -> str:
     if len(shares) == 1:
         return next(iter(shares))
@@ -100,12 +110,7 @@ class PriceGapSubsidy(Measure):
                         (f"covered_volume.{r}", f"{r} is not among producers {self.producers}")
                     )
         if not problems:
-            out = market.flows.sum(axis=1)
-            for r in self.producers:
-                if out[market.index(r)[0]] <= 0:
-                    problems.append(
-                        ("producers", f"{r} produces nothing in the base data (use seed_shares)")
-                    )
+            problems = _non_producers(market, "producers", self.producers, " (use seed_shares)")
         return problems
 
     def advice(self, market) -> list[tuple[str, str]]:
@@ -196,10 +201,7 @@ class Offtake(Measure):
     def check(self, market) -> list[tuple[str, str]]:
         problems = super().check(market)
         if not problems:
-            out = market.flows.sum(axis=1)
-            for r in self.sellers:
-                if out[market.index(r)[0]] <= 0:
-                    problems.append(("sellers", f"{r} produces nothing in the base data"))
+            problems = _non_producers(market, "sellers", self.sellers)
         return problems
 
     def advice(self, market) -> list[tuple[str, str]]:

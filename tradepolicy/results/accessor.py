@@ -100,7 +100,7 @@ class TradePolicyAccessor:
         fiscal cost (subsidies, offtakes and stockpiles; negative = cost) and quota rents."""
         ds = self._ds
         world = ds["welfare_change"].sum("region")
-        fiscal = sum(ds[k] for k in FISCAL_ENTRIES).sum("region")
+        fiscal = self.fiscal_cost().sum("region")
         return pd.DataFrame(
             {
                 "converged": ds["converged"].to_series(),
