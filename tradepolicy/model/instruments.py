@@ -105,10 +105,18 @@ class Instruments:
         if k >= self.K:
             return self
         kw = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        for name in ("lam_lo", "lam_hi", "lam_scale", "g0", "g_scale"):
-            kw[name] = kw[name][:, :k]
-        for name in ("C_fob", "C_adv", "C_add", "G"):
-            kw[name] = kw[name][:, :k]
+        for name in (
+            "lam_lo",
+            "lam_hi",
+            "lam_scale",
+            "g0",
+            "g_scale",
+            "C_fob",
+            "C_adv",
+            "C_add",
+            "G",
+        ):
+            kw[name] = kw[name][:, :k]  # the pair axis is the second of every pair array
         kw["pair_labels"] = [labels[:k] for labels in self.pair_labels]
         kw.pop("_relative_wedge")
         out = Instruments(**kw)
