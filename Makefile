@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 SCENARIOS ?= scenarios/ndpr_oxide.toml
 
-.PHONY: run test lint bench bench-measures clean install install-dev
+.PHONY: run test lint lab bench bench-measures clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ run: $(STAMP)
 test: $(DEVSTAMP)
 	$(BIN)/ruff check tradepolicy tests benchmarks
 	$(BIN)/python -m pytest
+
+lab: $(DEVSTAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check tradepolicy tests benchmarks
