@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -11,7 +12,13 @@ import xarray as xr
 
 from tradepolicy.errors import InputError
 from tradepolicy.market import Market, load_market
-from tradepolicy.measures.base import WELFARE_ENTRIES, ApplyContext, BookContext, Measure
+from tradepolicy.measures.base import (
+    FISCAL_ENTRIES,
+    WELFARE_ENTRIES,
+    ApplyContext,
+    BookContext,
+    Measure,
+)
 from tradepolicy.model.gsim import solve_linear
 from tradepolicy.model.instruments import InstrumentBuilder, Instruments
 from tradepolicy.model.levels import Calibration
@@ -73,6 +80,8 @@ def solve(
     target_share: float | None = None,
     tol: float = DEFAULT_TOL,
     history: str | None = None,
+    draws: int = 0,
+    seed: int | None = None,
 ) -> xr.Dataset:
     """Solve a scenario set (baseline included) and return the results Dataset.
 
@@ -89,6 +98,14 @@ def solve(
         Dependency target (e.g. 0.60) for the ``meets_target`` indicator.
     tol
         Solver tolerance on clearing residuals relative to base output.
+    draws
+        Monte Carlo draws of the elasticities from their recorded uncertainty
+        (``[elasticity_se]`` in the market file). All draws of all scenarios are solved in
+        one batch; the Dataset gains ``<var>_draws`` (``draw`` dim) and ``<var>_quantiles``
+        (5/50/95%) for the key results (:data:`DRAW_VARIABLES`). The point results stay
+        those of the central elasticities.
+    seed
+        Seed of the draws (recorded in the Dataset); ``None`` picks one and records it.
     """
     sset = _as_set(scenarios, market, target_share)
     mkt = sset.market
@@ -112,6 +129,24 @@ def solve(
         ]
         if bad:
             raise InputError(str(sset.path or "<scenarios>"), bad)
+    variables = _run(mkt, cal, measure_lists, formulation, tol, sset.target_share, names)
+    attrs = provenance_attrs([mkt], sset.to_dict(), formulation, history)
+    ds = build_dataset(mkt, names, variables, attrs)
+    if draws:
+        ds = _add_draws(ds, mkt, cal, measure_lists, names, formulation, tol, sset, draws, seed)
+    return ds
+
+
+def _run(
+    mkt: Market,
+    cal: Calibration,
+    measure_lists: list[list[Measure]],
+    formulation: str,
+    tol: float,
+    target: float | None,
+    names: list[str],
+) -> dict[str, np.ndarray]:
+    """Solve one batch of scenarios and compute every result variable (arrays, no labels)."""
     inst, pair_index = build_instruments(mkt, cal, measure_lists)
     B = inst.B
     if formulation == "levels":
@@ -125,9 +160,10 @@ def solve(
         iterations = np.ones(B, dtype=int)
         messages = ["" if c else "linear system is singular" for c in converged]
     for b in np.flatnonzero(~converged):
-        log.warning("scenario %r: %s", names[b], messages[b])
+        log.warning("scenario %r: %s", names[b % len(names)], messages[b])
 
-    ledger = welfare.generic_parts(cal, inst, st, formulation)
+    S = len(names)  # rows are draw-major: each block of S starts with its baseline
+    ledger = welfare.generic_parts(cal, inst, st, formulation, base=np.arange(B) // S * S)
     ctx = BookContext(
         market=mkt,
         cal=cal,
@@ -142,14 +178,120 @@ def solve(
         regional={"public_purchases": np.zeros_like(st.p)},
     )
     welfare.book_measures(ctx, measure_lists)
-    variables = _variables(mkt, cal, inst, st, ctx, sset.target_share)
+    variables = _variables(mkt, cal, inst, st, ctx, target)
     variables["converged"] = converged.astype(np.int8)
     variables["iterations"] = iterations.astype(np.int64)
     variables["max_residual"] = max_res.astype(float)
     variables["solver_message"] = np.array(messages, dtype=object)
     _blank_failed(variables, ~converged)
-    attrs = provenance_attrs([mkt], sset.to_dict(), formulation, history)
-    return build_dataset(mkt, names, variables, attrs)
+    return variables
+
+
+DRAW_VARIABLES = (
+    "producer_price",
+    "consumer_price",
+    "production",
+    "consumption",
+    "top_supplier_share",
+    "consumer_surplus_change",
+    "producer_surplus_change",
+    "welfare_change",
+    "levy_revenue",
+    "subsidy_cost",
+    "fiscal_cost",
+)
+QUANTILES = (0.05, 0.5, 0.95)
+_PARAMETER_NAMES = {
+    "supply": ("supply_elasticity", "supply elasticity"),
+    "demand": ("demand_elasticity", "demand elasticity (absolute value)"),
+    "substitution": ("substitution_elasticity", "elasticity of substitution between origins"),
+}
+
+
+def _add_draws(
+    ds: xr.Dataset,
+    mkt: Market,
+    cal: Calibration,
+    measure_lists: list[list[Measure]],
+    names: list[str],
+    formulation: str,
+    tol: float,
+    sset: ScenarioSet,
+    draws: int,
+    seed: int | None,
+) -> xr.Dataset:
+    """Solve every scenario under ``draws`` elasticity draws in one batch; add quantiles."""
+    if draws < 2:
+        raise ValueError(f"draws must be 0 (none) or at least 2; got {draws}")
+    if not mkt.has_uncertainty:
+        log.warning(
+            "market %r records no elasticity standard errors ([elasticity_se]); "
+            "every draw equals the point estimate",
+            mkt.id,
+        )
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % 2**31)
+    rng = np.random.default_rng(seed)
+    params = mkt.elasticity_draws(draws, rng)
+    S = len(names)
+    rep = lambda a: np.repeat(a, S, axis=0)  # noqa: E731 - row = draw * S + scenario
+    cal_d = cal.with_elasticities(
+        eps=rep(params["supply"]), eta=rep(params["demand"]), sigma=rep(params["substitution"])
+    )
+    v = _run(mkt, cal_d, measure_lists * draws, formulation, tol, sset.target_share, names)
+    v["fiscal_cost"] = sum(v[k] for k in FISCAL_ENTRIES)
+    ok = v["converged"].reshape(draws, S).astype(bool)
+    if not ok.all():
+        log.warning(
+            "%d of %d draw solves did not converge; they are left out of the quantiles",
+            int((~ok).sum()),
+            ok.size,
+        )
+    region = ds["region"].values
+    out = ds.copy()
+    draw = np.arange(draws)
+    for name in DRAW_VARIABLES:
+        arr = v[name].reshape(draws, S, 1, len(region))
+        attrs = dict(ds[name].attrs) if name in ds else dict(ds["subsidy_cost"].attrs)
+        if name == "fiscal_cost":
+            attrs["long_name"] = "fiscal cost by payer (negative = cost)"
+        da = xr.DataArray(
+            arr,
+            dims=("draw", "scenario", "commodity", "region"),
+            coords={
+                "draw": draw,
+                "scenario": ds["scenario"].values,
+                "commodity": ds["commodity"].values,
+                "region": region,
+            },
+            attrs={**attrs, "long_name": f"{attrs.get('long_name', name)} (Monte Carlo draws)"},
+        )
+        out[f"{name}_draws"] = da
+        with warnings.catch_warnings():  # all-NaN cells (e.g. a non-producer's price)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            q = da.quantile(list(QUANTILES), dim="draw", skipna=True)
+        q.attrs = {**attrs, "long_name": f"{attrs.get('long_name', name)} (5/50/95% quantiles)"}
+        out[f"{name}_quantiles"] = q
+    out["draw_converged"] = xr.DataArray(
+        ok.astype(np.int8)[:, :, None],
+        dims=("draw", "scenario", "commodity"),
+        attrs={"units": "1", "long_name": "draw solve converged"},
+    )
+    for kind, (name, long_name) in _PARAMETER_NAMES.items():
+        out[f"{name}_draws"] = xr.DataArray(
+            params[kind][:, None, :],
+            dims=("draw", "commodity", "region"),
+            attrs={"units": "1", "long_name": f"{long_name} (Monte Carlo draws)"},
+        )
+    out["quantile"].attrs = {"units": "1", "long_name": "quantile of the draws"}
+    out["draw"].attrs = {"long_name": "Monte Carlo draw"}
+    out.attrs["draws"] = int(draws)
+    out.attrs["draw_seed"] = int(seed)
+    out.attrs["draw_method"] = (
+        "elasticities drawn log-normally (median = point value, log sd = se/value); "
+        "a `default` entry is one parameter shared by the regions it covers"
+    )
+    return out
 
 
 def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:

@@ -148,7 +148,7 @@ def print_comparison(
             width = max((len(str(v)) for v in summary[col]), default=8)
             table.add_column(col, justify="left", no_wrap=True, min_width=width)
         else:
-            table.add_column(col, justify="right")
+            table.add_column(col, justify="right", min_width=18 if "draws" in ds.dims else 0)
     for _, r in summary.iterrows():
         table.add_row(
             str(r["commodity"]),
@@ -156,12 +156,30 @@ def print_comparison(
             {1: "yes", 0: "[red]no[/]"}.get(int(r["converged"]), "n/a"),
             str(int(r["iterations"])),
             f"{r['max_residual']:.1e}",
-            _money(r["world_welfare_change"], 1e6),
+            _money(r["world_welfare_change"], 1e6)
+            + _range(r, "world_welfare_change", newline=True, scale=1e6),
             _money(r["levy_revenue"], 1e6),
             _money(r["quota_rent_income"], 1e6),
-            _money(r["fiscal_cost"], 1e6),
+            _money(r["fiscal_cost"], 1e6) + _range(r, "fiscal_cost", newline=True, scale=1e6),
         )
     console.print(table)
+
+
+def _range(row, var: str, pct: bool = False, newline: bool = False, scale: float = 1.0) -> str:
+    """'lo to hi': the Monte Carlo 5–95% range of ``var`` in a table row ('' without draws
+    or when the range is empty)."""
+    lo, hi = row.get(f"{var}_q05"), row.get(f"{var}_q95")
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return ""
+    if abs(hi - lo) <= 1e-9 * max(abs(lo), abs(hi), scale):
+        return ""
+    if pct:
+        text = f"{lo:.1%} to {hi:.1%}"
+    elif scale != 1.0:
+        text = f"{_money(lo, scale)} to {_money(hi, scale)}"
+    else:
+        text = f"{_fmt(lo, 0)} to {_fmt(hi, 0)}"
+    return f"\n[dim]{text}[/]" if newline else text
 
 
 def _market_table(t, title: str, unit: str, target: float | None) -> None:
@@ -183,11 +201,13 @@ def _market_table(t, title: str, unit: str, target: float | None) -> None:
             dep = f"{base_share:.1%} → {share:.1%} {row['top_supplier'] or ''}".rstrip()
             if target is not None:
                 dep += "  meets" if share <= target + 1e-12 else "  above target"
+        if _range(row, "top_supplier_share"):
+            dep += f"\n[dim]5–95%: {_range(row, 'top_supplier_share', pct=True)}[/]"
         table.add_row(
             str(region),
-            _fmt(row["producer_price"], 0),
+            _fmt(row["producer_price"], 0) + _range(row, "producer_price", newline=True),
             _fmt(row["producer_price_pct"], 1, pct=True),
-            _fmt(row["consumer_price"], 0),
+            _fmt(row["consumer_price"], 0) + _range(row, "consumer_price", newline=True),
             _fmt(row["consumer_price_pct"], 1, pct=True),
             _fmt(row["production_pct"], 1, pct=True),
             _fmt(row["consumption_pct"], 1, pct=True),
@@ -243,7 +263,8 @@ def _welfare_table(t, scen: str, cur: str) -> None:
         table.add_row(
             str(region),
             *[_money(row[k], scale) for k in used],
-            _money(row["welfare_change"], scale),
+            _money(row["welfare_change"], scale)
+            + _range(row, "welfare_change", newline=True, scale=scale),
         )
     world = wel.sum()
     table.add_section()
@@ -282,10 +303,23 @@ def run(
         float | None,
         typer.Option("--target-share", min=0.0, max=1.0, help="Override the dependency target."),
     ] = None,
+    draws: Annotated[
+        int,
+        typer.Option(
+            "--draws",
+            min=0,
+            help="Monte Carlo draws of the elasticities (0 = none); tables show 5–95% ranges.",
+        ),
+    ] = 0,
+    seed: Annotated[
+        int | None, typer.Option("--seed", min=0, help="Seed of the draws (recorded).")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print tables.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
     """Solve scenario sets, print the comparison against the baseline, write the Dataset."""
+    if draws == 1:
+        raise _fail(ValueError("--draws must be 0 (none) or at least 2"))
     _setup_logging(verbose)
     if formulation not in FORMULATIONS:
         raise _fail(ValueError(f"--formulation {formulation!r}: allowed {', '.join(FORMULATIONS)}"))
@@ -299,8 +333,10 @@ def run(
             + ([f"-o {output}"] if output else [])
             + [f"--formulation {formulation}"]
             + ([f"--target-share {target_share}"] if target_share is not None else [])
+            + ([f"--draws {draws}"] if draws else [])
+            + ([f"--seed {seed}"] if seed is not None else [])
         )
-        ds = solve_many(sets, formulation=formulation, history=cmd)  # type: ignore[arg-type]
+        ds = solve_many(sets, formulation=formulation, history=cmd, draws=draws, seed=seed)  # type: ignore[arg-type]
     except InputError as exc:
         raise _fail(exc) from None
     if not quiet:

@@ -52,6 +52,29 @@ class ElasticitiesSpec(BaseModel):
     substitution: dict[str, Number]
 
 
+class ElasticityUncertaintySpec(BaseModel):
+    """Standard errors of the elasticities (same keys as ``[elasticities]``; absent = 0)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    supply: dict[str, Number] = Field(default_factory=dict)
+    demand: dict[str, Number] = Field(default_factory=dict)
+    substitution: dict[str, Number] = Field(default_factory=dict)
+
+
+class ElasticityBasisSpec(BaseModel):
+    """How each elasticity was obtained (e.g. ``prior``, ``estimated``, ``estimated+prior``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    supply: dict[str, str] = Field(default_factory=dict)
+    demand: dict[str, str] = Field(default_factory=dict)
+    substitution: dict[str, str] = Field(default_factory=dict)
+
+
+ELASTICITY_KINDS = ("supply", "demand", "substitution")
+
+
 class MarketSpec(BaseModel):
     """Schema of a market file (DESIGN §6)."""
 
@@ -67,6 +90,9 @@ class MarketSpec(BaseModel):
     regions: Annotated[list[RegionCode], Field(min_length=1)]
     base_price: dict[str, Number]
     elasticities: ElasticitiesSpec
+    elasticity_se: ElasticityUncertaintySpec = Field(default_factory=ElasticityUncertaintySpec)
+    elasticity_basis: ElasticityBasisSpec = Field(default_factory=ElasticityBasisSpec)
+    calibration_id: str = ""
     base_tariffs: dict[str, dict[str, Number]] = Field(default_factory=dict)
     base_export_taxes: dict[str, dict[str, Number]] = Field(default_factory=dict)
     flows: dict[str, dict[str, Number]] | None = None
@@ -105,6 +131,21 @@ class MarketSpec(BaseModel):
         check_regional("elasticities.supply", self.elasticities.supply, 0.0, strict=False)
         check_regional("elasticities.demand", self.elasticities.demand, 0.0, strict=False)
         check_regional("elasticities.substitution", self.elasticities.substitution, 0.0, True)
+        for kind in ELASTICITY_KINDS:
+            table = getattr(self.elasticity_se, kind)
+            keys = set(getattr(self.elasticities, kind))
+            for key, value in table.items():
+                where = f"elasticity_se.{kind}.{key}"
+                if key not in keys:
+                    problems.append(
+                        (
+                            where,
+                            f"no elasticities.{kind}.{key} to attach a standard error to "
+                            f"(allowed: {', '.join(sorted(keys))})",
+                        )
+                    )
+                elif not math.isfinite(value) or value < 0:
+                    problems.append((where, f"must be a finite number >= 0; got {value!r}"))
 
         def check_matrix(name: str, table: dict[str, dict[str, float]], lo: float) -> None:
             for exp, row in table.items():
@@ -236,6 +277,39 @@ class Market:
     @cached_property
     def substitution_elasticity(self) -> np.ndarray:
         return _regional(self.spec.elasticities.substitution, self.spec.regions)
+
+    def elasticity_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """Draw the elasticities from their recorded uncertainty: ``{kind: (n, N)}``.
+
+        Each value θ with standard error s is drawn log-normally with median θ and log
+        standard deviation s/θ (the delta method), so draws stay positive. A ``default`` entry
+        is one parameter shared by every region it covers: one draw moves them together.
+        Entries without a standard error stay fixed.
+        """
+        out: dict[str, np.ndarray] = {}
+        regions = self.spec.regions
+        for kind in ELASTICITY_KINDS:
+            values = getattr(self.spec.elasticities, kind)
+            ses = getattr(self.spec.elasticity_se, kind)
+            keys = ["default", *regions]
+            z = rng.standard_normal((n, len(keys)))  # fixed shape: draws do not depend on keys
+            table = np.empty((n, len(regions)))
+            for j, r in enumerate(regions):
+                key = r if r in values else "default"
+                theta = float(values[key])
+                se = float(ses.get(key, 0.0))
+                k = keys.index(key)
+                s = se / theta if theta > 0 else 0.0
+                table[:, j] = theta * np.exp(s * z[:, k])
+            out[kind] = table
+        return out
+
+    @property
+    def has_uncertainty(self) -> bool:
+        """Whether any elasticity carries a standard error > 0."""
+        return any(
+            v > 0 for k in ELASTICITY_KINDS for v in getattr(self.spec.elasticity_se, k).values()
+        )
 
     @cached_property
     def base_tariff(self) -> np.ndarray:

@@ -48,6 +48,8 @@ WELFARE_ENTRIES = (
     "offtake_cost",
     "stockpile_cost",
 )
+#: welfare entries that are public budget flows of the paying region
+FISCAL_ENTRIES = ("subsidy_cost", "offtake_cost", "stockpile_cost")
 
 
 class Measure(BaseModel):
@@ -91,7 +93,15 @@ class Measure(BaseModel):
         """Book the welfare entries this measure owns for scenario ``b`` (default: none)."""
 
     def describe(self, market: Market) -> str:
-        """One plain-words sentence describing the measure."""
+        """One plain-words sentence describing the measure.
+
+        ``market`` needs ``price_unit`` and ``quantity_unit``. It may also offer two display
+        hooks, which briefs use (``tradepolicy.reports``): ``describe_regions(codes) -> str``
+        (``["USA", "EU"]`` -> ``"the United States and the EU"``) and
+        ``describe_price(value) -> str`` (``110000.0`` -> ``"US$110/kg"``). Without them, as
+        with a :class:`~tradepolicy.market.Market`, region codes and the market's price unit
+        are used (the CLI's output).
+        """
         fields = ", ".join(f"{k}={v}" for k, v in self.model_dump(exclude={"type"}).items())
         return f"{self.type} ({fields})"
 

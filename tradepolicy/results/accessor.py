@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import xarray as xr
 
-from tradepolicy.measures.base import WELFARE_ENTRIES
+from tradepolicy.measures.base import FISCAL_ENTRIES, WELFARE_ENTRIES
 
-#: welfare entries that are public budget flows of the paying region
-FISCAL_ENTRIES = ("subsidy_cost", "offtake_cost", "stockpile_cost")
+#: variables whose Monte Carlo range :meth:`TradePolicyAccessor.region_table` reports
+RANGE_VARIABLES = ("producer_price", "consumer_price", "top_supplier_share", "welfare_change")
 
 
 @xr.register_dataset_accessor("tp")
@@ -83,6 +83,11 @@ class TradePolicyAccessor:
                 "top_supplier_share": cur["top_supplier_share"].to_series(),
             }
         )
+        if self.has_draws:  # 5% and 95% quantiles over the Monte Carlo draws
+            for var in RANGE_VARIABLES:
+                q = ds[f"{var}_quantiles"].sel(scenario=scenario)
+                table[f"{var}_q05"] = q.sel(quantile=0.05).to_series()
+                table[f"{var}_q95"] = q.sel(quantile=0.95).to_series()
         table.index.name = "region"
         return table
 
@@ -95,13 +100,39 @@ class TradePolicyAccessor:
         }
         return out.rename("fiscal_cost")
 
+    @property
+    def has_draws(self) -> bool:
+        """Whether the results carry Monte Carlo draws (``--draws``)."""
+        return "draw" in self._ds.dims
+
+    def quantiles(self, var: str) -> xr.DataArray:
+        """5/50/95% quantiles of ``var`` over the Monte Carlo draws (dim ``quantile``)."""
+        key = f"{var}_quantiles"
+        if key not in self._ds:
+            have = sorted(k[: -len("_quantiles")] for k in self._ds if k.endswith("_quantiles"))
+            if not have:
+                raise KeyError("these results carry no Monte Carlo draws (solve with draws=N)")
+            raise KeyError(f"no draws for {var!r} (available: {', '.join(have)})")
+        return self._ds[key]
+
+    def total_quantiles(self, var: str, dim: str = "region") -> xr.DataArray:
+        """5/50/95% quantiles of ``var`` summed over ``dim`` (e.g. world welfare), per draw.
+
+        The quantile of a sum is not the sum of quantiles, so this sums each draw first.
+        """
+        self.quantiles(var)  # clear error when there are no draws
+        draws = self._ds[f"{var}_draws"].sum(dim, min_count=1)
+        q = draws.quantile(list(self._ds["quantile"].values), dim="draw", skipna=True)
+        q.attrs = {**self._ds[var + "_draws"].attrs, "long_name": f"{var} summed over {dim}"}
+        return q
+
     def summary(self) -> pd.DataFrame:
         """One row per (commodity, scenario): solver status, world welfare, levy revenue,
         fiscal cost (subsidies, offtakes and stockpiles; negative = cost) and quota rents."""
         ds = self._ds
         world = ds["welfare_change"].sum("region")
         fiscal = self.fiscal_cost().sum("region")
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "converged": ds["converged"].to_series(),
                 "iterations": ds["iterations"].to_series(),
@@ -112,3 +143,10 @@ class TradePolicyAccessor:
                 "fiscal_cost": fiscal.to_series(),
             }
         )
+        if self.has_draws:  # ranges of the world totals: each draw summed first
+            for var, col in (("welfare_change", "world_welfare_change"), ("fiscal_cost", None)):
+                q = self.total_quantiles(var)
+                col = col or var
+                table[f"{col}_q05"] = q.sel(quantile=0.05).to_series()
+                table[f"{col}_q95"] = q.sel(quantile=0.95).to_series()
+        return table

@@ -43,14 +43,21 @@ def levy_parts(inst, st) -> tuple[np.ndarray, np.ndarray]:
     return levy, tariff
 
 
-def generic_parts(cal, inst, st, formulation: str = "levels") -> dict[str, np.ndarray]:
-    """Consumer and producer surplus and border revenue changes against scenario 0."""
+def generic_parts(
+    cal, inst, st, formulation: str = "levels", base: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Consumer and producer surplus and border revenue changes against the baseline.
+
+    ``base`` gives each row's baseline row (default: row 0 for every row; Monte Carlo
+    batches hold one baseline per draw).
+    """
     B, N = st.p.shape
+    base = np.zeros(B, dtype=int) if base is None else base
     out = {k: np.zeros((B, N)) for k in WELFARE_ENTRIES}
     if formulation == "levels":
         out["consumer_surplus_change"] = consumer_surplus_change(cal, inst, st)
         ps = producer_surplus_total(cal, inst, st)
-        out["producer_surplus_change"] = ps - ps[:1]
+        out["producer_surplus_change"] = ps - ps[base]
     else:  # GSIM-style trapezoid approximations on the linearised solution
         eta = np.broadcast_to(cal.eta, (B, N))
         eps = np.broadcast_to(cal.eps, (B, N))
@@ -62,12 +69,12 @@ def generic_parts(cal, inst, st, formulation: str = "levels") -> dict[str, np.nd
         R0 = np.where(cal.producer, cal.p0 * cal.S0, 0.0)
         out["producer_surplus_change"] = R0 * ph * (1.0 + 0.5 * eps * ph)
     tr = tariff_revenue(inst, st)
-    out["tariff_revenue_change"] = tr - tr[:1]
+    out["tariff_revenue_change"] = tr - tr[base]
     levy, undertaking_tariff = levy_parts(inst, st)
     out["levy_revenue"] = levy
     out["tariff_revenue_change"] += undertaking_tariff
     xr_ = export_tax_revenue(inst, st)
-    out["export_tax_revenue_change"] = xr_ - xr_[:1]
+    out["export_tax_revenue_change"] = xr_ - xr_[base]
     return out
 
 
