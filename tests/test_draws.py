@@ -147,18 +147,9 @@ def test_draws_argument_checked():
 
 
 def test_cli_run_with_draws_shows_ranges(tmp_path):
-    import tomllib
-    from pathlib import Path
-
-    src = Path(__file__).parents[1] / "models" / "equilibrium"
-    text = (src / "ndpr_oxide.toml").read_text()
-    (tmp_path / "ndpr_oxide_flows.csv").write_text((src / "ndpr_oxide_flows.csv").read_text())
-    if "[elasticity_se]" not in text:
-        text += "\n[elasticity_se]\nsupply = { default = 0.2 }\nsubstitution = { default = 1.0 }\n"
-    (tmp_path / "ndpr_oxide.toml").write_text(text)
-    tomllib.loads(text)
+    assert tp.load_market("ndpr_oxide").has_uncertainty  # calibrated standard errors ship
     (tmp_path / "s.toml").write_text(
-        'market = "ndpr_oxide.toml"\ntarget_share = 0.6\n[[scenario]]\nname = "floor"\n'
+        'market = "ndpr_oxide"\ntarget_share = 0.6\n[[scenario]]\nname = "floor"\n'
         '[[scenario.measure]]\ntype = "price_floor"\nimporters = ["USA", "JPN", "EU"]\n'
         'exempt = ["USA", "JPN", "EU", "AUS"]\nfloor = 110000.0\n'
     )

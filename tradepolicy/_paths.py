@@ -46,3 +46,9 @@ def find_scenarios(name: str) -> Path | None:
         if p.stem == name:
             return p
     return None
+
+
+def checkout_root() -> Path | None:
+    """The source checkout holding this package (None when installed from a wheel)."""
+    root = _PKG.parent
+    return root if (root / "calibration" / "data").is_dir() else None

@@ -353,6 +353,164 @@ def run(
 
 
 @app.command()
+def calibrate(
+    markets: Annotated[
+        list[str] | None,
+        typer.Argument(help="Market ids to calibrate (default: every market in the data)."),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Source data directory (default: calibration/data)."),
+    ] = None,
+    estimates: Annotated[
+        Path | None,
+        typer.Option("--estimates", help="Where estimates go (default: calibration/estimates)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--markets", help="Where market files go (default: models/equilibrium)."),
+    ] = None,
+    docs: Annotated[
+        Path | None,
+        typer.Option("--docs", help="Market docs whose estimates block is filled."),
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Write nothing; exit 1 if any output would change."),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Estimate parameters from calibration/data and regenerate the market files."""
+    import tempfile
+
+    from rich.progress import Progress
+
+    from tradepolicy import _paths
+    from tradepolicy.calibration import pipeline
+    from tradepolicy.calibration.schema import load_market_data, market_ids
+
+    _setup_logging(verbose)
+    root = _paths.checkout_root()
+    if data is None and root is None:
+        raise _fail(
+            ValueError("no calibration/data here: give --data (calibrate runs on a checkout)")
+        )
+    data = data or root / "calibration" / "data"
+    estimates = estimates or (root or data.parent.parent) / "calibration" / "estimates"
+    out = out or (root or data.parent.parent) / "models" / "equilibrium"
+    if docs is None and root is not None:
+        docs = root / "docs" / "markets"
+    try:
+        common = pipeline.load_common(data)
+        ids = markets or market_ids(data)
+        results = []
+        with Progress(
+            console=err_console, transient=True, disable=not err_console.is_terminal
+        ) as bar:
+            task = bar.add_task("calibrating", total=len(ids) * 5)
+            for mid in ids:
+                md = load_market_data(data, mid)
+
+                def step(what: str, mid: str = mid) -> None:
+                    bar.update(task, advance=1, description=f"{mid}: {what}")
+
+                results.append(pipeline.calibrate_market(md, common, step))
+                bar.update(task, completed=(len(results)) * 5)
+    except InputError as exc:
+        raise _fail(exc) from None
+    changed = []
+    if check:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            for cal in results:
+                for sub, real in (("e", estimates), ("m", out), ("d", docs)):
+                    if real is not None and real.exists():
+                        import shutil
+
+                        shutil.copytree(real, t / sub, dirs_exist_ok=True)
+                changed += [
+                    p.relative_to(t)
+                    for p in pipeline.write_outputs(
+                        cal, t / "e", t / "m", (t / "d") if docs is not None else None
+                    )
+                ]
+    else:
+        for cal in results:
+            changed += pipeline.write_outputs(cal, estimates, out, docs)
+    for cal in results:
+        _calibration_tables(cal)
+    if check and changed:
+        for p in changed:
+            err_console.print(f"[red]out of date:[/] {p}")
+        raise typer.Exit(1)
+    console.print(
+        f"{len(results)} market(s) calibrated; {len(changed)} file(s) "
+        + ("would change" if check else "written")
+        + (": " + ", ".join(str(p) for p in changed) if changed else " (all up to date)")
+    )
+
+
+def _calibration_tables(cal) -> None:
+    """Per-market summary in the statsmodels ``summary2`` spirit."""
+    import math as _m
+
+    info = cal.data.info
+    console.print(
+        f"[bold]{info.commodity}[/] ({info.market}), base year {info.base_year}, "
+        f"calibration id {cal.calibration_id}"
+    )
+    t = Table(title="Elasticities", title_justify="left")
+    for col in (
+        "parameter",
+        "region",
+        "value",
+        "std err",
+        "prior [range]",
+        "estimate (se)",
+        "weight",
+        "basis",
+    ):
+        t.add_column(col, justify="left" if col in ("parameter", "region", "basis") else "right")
+    for p in cal.parameters:
+        est = f"{p.estimate:.3g} ({p.estimate_se:.2g})" if _m.isfinite(p.estimate) else "–"
+        t.add_row(
+            p.kind,
+            p.key,
+            f"{p.value:.3g}",
+            f"{p.se:.2g}",
+            f"{p.prior:g} [{p.prior_low:g}, {p.prior_high:g}]",
+            est,
+            f"{p.weight:.2f}",
+            p.basis,
+        )
+    console.print(t)
+    for name, est in sorted(cal.estimates.items()):
+        frame = est.summary_frame()
+        t = Table(
+            title=f"{name}: {est.method}",
+            title_justify="left",
+            caption=(f"sample: {est.sample}; n = {est.nobs}; data hash {est.data_hash[:12]}"),
+            caption_justify="left",
+        )
+        t.add_column("")
+        for col in frame.columns:
+            t.add_column(str(col), justify="right")
+        for idx, row in frame.iterrows():
+            t.add_row(str(idx), *[f"{v:.4g}" for v in row])
+        console.print(t)
+    if cal.episode is not None:
+        console.print(escape(cal.episode.describe().replace("**", "").replace("`", "")))
+    m = cal.matrix
+    console.print(
+        f"bilateral matrix: {int(m.known.sum())} known flows kept exactly, RAS "
+        f"{m.iterations} iterations, max relative residual {m.max_relative_residual:.1e}"
+    )
+    for note in cal.notes:
+        console.print(f"[dim]• {escape(note)}[/]")
+    console.print()
+
+
+@app.command()
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Market or scenario-set TOML files.")],
 ) -> None:
@@ -410,6 +568,39 @@ def list_scenario_sets() -> None:
         s = load_scenarios(p)
         table.add_row(p.stem, s.market.id, ", ".join(s.names))
     console.print(table)
+
+
+@app.command()
+def brief(
+    results: Annotated[
+        Path, typer.Argument(help="Results netCDF (written by `tradepolicy run -o`).")
+    ],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Brief file to write (.pdf, .docx or .html).")
+    ],
+    scenarios: Annotated[
+        str | None,
+        typer.Option("--scenarios", help="Comma-separated scenario names (default: all)."),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="pdf, docx or html (default: from the -o suffix)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Write a scenario brief for policy staff (PDF, DOCX or HTML) from a results file."""
+    _setup_logging(verbose)
+    try:
+        from tradepolicy.reports import write_brief
+    except ImportError as exc:  # the reports extra is not installed
+        missing = ImportError(f"briefs need `pip install tradepolicy[reports]` ({exc})")
+        raise _fail(missing) from None
+    names = None if scenarios is None else [s.strip() for s in scenarios.split(",") if s.strip()]
+    try:
+        path = write_brief(results, output, names, fmt)
+    except InputError as exc:
+        raise _fail(exc) from None
+    console.print(f"wrote {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

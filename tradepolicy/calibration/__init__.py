@@ -1,4 +1,8 @@
-"""Calibration: from public data to market files (balancing, estimation, draws)."""
+"""Calibration: from public data to market files (schemas, balancing, estimation, episodes).
+
+The pipeline (``tradepolicy calibrate``) is in :mod:`tradepolicy.calibration.pipeline`;
+the data layout is described in ``calibration/README.md``.
+"""
 
 from tradepolicy.calibration.balancing import (
     BalancedMatrix,
@@ -7,21 +11,32 @@ from tradepolicy.calibration.balancing import (
     build_matrix,
     gravity_prior,
 )
+from tradepolicy.calibration.episodes import EpisodeFit, fit_episode
 from tradepolicy.calibration.estimation import (
     Estimate,
     combine_with_prior,
     fit_elasticity,
     fit_price_process,
 )
+from tradepolicy.calibration.pipeline import Calibrated, Parameter, calibrate_market
+from tradepolicy.calibration.schema import load_common_data, load_market_data, market_ids
 
 __all__ = [
     "BalancedMatrix",
+    "Calibrated",
+    "EpisodeFit",
     "Estimate",
     "GravityFit",
+    "Parameter",
     "balance",
     "build_matrix",
+    "calibrate_market",
     "combine_with_prior",
     "fit_elasticity",
+    "fit_episode",
     "fit_price_process",
     "gravity_prior",
+    "load_common_data",
+    "load_market_data",
+    "market_ids",
 ]

@@ -142,7 +142,7 @@ def fit_price_process(prices: pd.Series, lags: int = 1, name: str = "price") -> 
     """
     if (prices <= 0).any() or prices.isna().any():
         raise ValueError(f"{name}: prices must be positive and complete")
-    y = np.log(prices.astype(float)).reset_index(drop=True)
+    y = np.log(prices.astype(float)).reset_index(drop=True).rename("ln_price")
     if y.size < lags + 5:
         raise ValueError(f"{name}: {y.size} observations are too few for AR({lags})")
     res = AutoReg(y, lags=lags, trend="c").fit()
