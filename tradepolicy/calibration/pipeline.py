@@ -241,6 +241,13 @@ def calibrate_market(
         else:
             est.sample = f"{desc}: {est.sample}"
             estimates["price_process"] = est
+            phi = float(est.params.iloc[1])
+            if phi >= 1.0:
+                notes.append(
+                    f"price process: the AR(1) root {phi:.3g} is at or above one, so this short "
+                    "sample cannot tell a mean-reverting price from a random walk; use its "
+                    "paths with care"
+                )
 
         step("supply elasticity")
         supply, why = fit_supply_panel(common, data.id, series)
@@ -560,3 +567,37 @@ def estimates_markdown(cal: Calibrated) -> str:
 def load_common(root: Path) -> CommonData:
     """Shared data (prices, deflator, panel, episodes) of ``root`` (``calibration/data``)."""
     return load_common_data(root)
+
+
+def data_dir() -> Path:
+    """``calibration/data`` of the source checkout (calibration runs on a checkout)."""
+    from tradepolicy import _paths
+
+    root = _paths.checkout_root()
+    if root is None:
+        raise FileNotFoundError("no calibration/data: calibration runs in a source checkout")
+    return root / "calibration" / "data"
+
+
+def load_estimates(market: str, directory: Path | None = None) -> dict[str, Estimate]:
+    """The stored estimates of ``market`` (name -> :class:`Estimate`), elasticities excluded.
+
+    ``directory`` defaults to ``calibration/estimates`` of the checkout.
+    """
+    folder = (directory or data_dir().parent / "estimates") / market
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no estimates for {market!r} in {folder.parent}")
+    out = {}
+    for path in sorted(folder.glob("*.nc")):
+        if path.stem == "elasticities":
+            continue
+        with xr.open_dataset(path) as ds:
+            out[path.stem] = Estimate.from_dataset(ds.load())
+    return out
+
+
+def load_elasticities(market: str, directory: Path | None = None) -> pd.DataFrame:
+    """The final elasticities of ``market`` (value, se, prior, estimate, weight, basis)."""
+    path = (directory or data_dir().parent / "estimates") / market / "elasticities.nc"
+    with xr.open_dataset(path) as ds:
+        return ds.load().to_dataframe()
