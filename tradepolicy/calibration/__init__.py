@@ -18,7 +18,14 @@ from tradepolicy.calibration.estimation import (
     fit_elasticity,
     fit_price_process,
 )
-from tradepolicy.calibration.pipeline import Calibrated, Parameter, calibrate_market
+from tradepolicy.calibration.pipeline import (
+    Calibrated,
+    Parameter,
+    calibrate_market,
+    data_dir,
+    load_elasticities,
+    load_estimates,
+)
 from tradepolicy.calibration.schema import load_common_data, load_market_data, market_ids
 
 __all__ = [
@@ -32,11 +39,14 @@ __all__ = [
     "build_matrix",
     "calibrate_market",
     "combine_with_prior",
+    "data_dir",
     "fit_elasticity",
     "fit_episode",
     "fit_price_process",
     "gravity_prior",
     "load_common_data",
+    "load_elasticities",
+    "load_estimates",
     "load_market_data",
     "market_ids",
 ]
