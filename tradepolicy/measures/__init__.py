@@ -15,6 +15,7 @@ from tradepolicy.measures.base import (
     ApplyContext,
     BookContext,
     Measure,
+    Region,
     measure_types,
     register,
 )
@@ -25,6 +26,7 @@ from tradepolicy.measures.shocks import DemandShift, SupplyShock
 from tradepolicy.measures.stocks import StockpilePurchase, StockpileRelease
 from tradepolicy.measures.subsidies import Offtake, PriceGapSubsidy
 from tradepolicy.measures.trade import ExportTax, Tariff
+from tradepolicy.model.instruments import PairSpec
 
 __all__ = [
     "MEASURES",
@@ -38,8 +40,10 @@ __all__ = [
     "ImportQuota",
     "Measure",
     "Offtake",
+    "PairSpec",
     "PriceFloor",
     "PriceGapSubsidy",
+    "Region",
     "StockpilePurchase",
     "StockpileRelease",
     "SupplyShock",
