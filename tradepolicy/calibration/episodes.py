@@ -58,7 +58,7 @@ class EpisodeFit:
             f"**Episode `{self.episode}`**: an export-tax equivalent on {self.exporter}'s "
             f"exports is set so that {self.importer}'s price rises {self.importer_change:+.0%}; "
             f"the model then predicts {self.exporter}'s domestic price change, between "
-            f"{lo:+.1%} and {hi:+.1%} for σ in [{p['sigma'].min():.2g}, "
+            f"{lo:+.2%} and {hi:+.2%} for σ in [{p['sigma'].min():.2g}, "
             f"{p['sigma'].max():.2g}]. Observed: {self.exporter_change:+.0%}."
         )
         if not self.identified:

@@ -169,7 +169,10 @@ def _combine(par: Parameter, estimate: float, se: float, basis: str) -> list[str
     """Precision-weight ``estimate`` into ``par``; returns notes (e.g. a rejected estimate)."""
     par.estimate, par.estimate_se = estimate, se
     if not (math.isfinite(estimate) and math.isfinite(se) and se > 0):
-        return [f"{par.kind} ({par.key}): estimate unusable (not finite); prior kept"]
+        return [
+            f"{par.kind} ({par.key}): not identified (no finite estimate or standard "
+            "error); prior kept"
+        ]
     if estimate <= 0:
         par.basis = "prior (estimate rejected: wrong sign)"
         return [
