@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REGIONS, TOY_SCENARIOS_TOML
+from toy import REGIONS, TOY_SCENARIOS_TOML
 from typer.testing import CliRunner
 
 import tradepolicy as tp

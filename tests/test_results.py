@@ -56,7 +56,7 @@ GLOBAL_ATTRS = (
 @pytest.fixture(scope="module")
 def toy_results(tmp_path_factory) -> xr.Dataset:
     """Solve the toy scenario files once for the module."""
-    from conftest import TOY_MARKET, TOY_SCENARIOS_TOML, to_toml
+    from toy import TOY_MARKET, TOY_SCENARIOS_TOML, to_toml
 
     d = tmp_path_factory.mktemp("toy")
     (d / "toy.toml").write_text(to_toml(TOY_MARKET), encoding="utf-8")
