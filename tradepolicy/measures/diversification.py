@@ -89,8 +89,9 @@ class DiversificationCap(Measure):
             ctx.flows["diversification_shadow_price"][b, o, d] = mu
 
     def describe(self, market) -> str:
-        src = "any single foreign supplier" if self.exporters is None else _names(self.exporters)
+        names = getattr(market, "describe_regions", _names)
+        src = "any single foreign supplier" if self.exporters is None else names(self.exporters)
         return (
-            f"A diversification cap in {_names(self.importers)}: {src} at most "
-            f"{self.max_share:.0%} of {self.basis}"
+            f"A diversification cap in {names(self.importers)}: {src} at most "
+            f"{100 * self.max_share:.3g}% of {self.basis} (budget-neutral)"
         )

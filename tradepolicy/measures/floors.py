@@ -63,21 +63,27 @@ class PriceFloor(Measure):
         bld.levy_to_exporter[b][mask] = self.collector == "exporters"
 
     def describe(self, market) -> str:
-        unit = market.price_unit
-        text = (
-            f"A landed price floor of {self.floor:,.0f} {unit} applied by "
-            f"{_names(self.importers)} to imports"
+        names = getattr(market, "describe_regions", _names)
+        price = getattr(market, "describe_price", None) or (
+            lambda v: f"{v:,.0f} {market.price_unit}"
         )
+        text = (
+            f"A landed price floor of {price(self.floor)} applied by "
+            f"{names(self.importers)} to imports"
+        )
+        others = [r for r in self.exempt if r not in self.importers]
         if self.exporters is not None:
-            text += f" from {_names(self.exporters)}"
-        if self.exempt:
-            text += f"; {_names(self.exempt)} exempt"
+            text += f" from {names(self.exporters)}"
+        elif len(self.importers) > 1 and set(self.importers) <= set(self.exempt):
+            text += " from outside the club"
+        if others:
+            text += f"; {names(others)} exempt"
         if self.levy_cap is not None:
-            text += f"; levy capped at {self.levy_cap:,.0f} {unit}"
+            text += f"; levy capped at {price(self.levy_cap)}"
         if self.collector == "exporters":
             text += " (minimum-import-price undertaking: exporters keep the margin)"
         else:
-            text += " (variable levy collected by the importer)"
+            text += " (a variable levy collected by the importing government)"
         return text
 
     @model_validator(mode="after")

@@ -111,17 +111,19 @@ class ImportQuota(_Quota):
         _book_cap_rent(self, ctx, b)
 
     def describe(self, market) -> str:
-        src = "all foreign suppliers" if self.exporters is None else _names(self.exporters)
+        names = getattr(market, "describe_regions", _names)
+        src = "all foreign suppliers" if self.exporters is None else names(self.exporters)
         if self.quantity == 0:
-            return f"A ban by {_names(self.importers)} on imports from {src}"
+            return f"A ban by {names(self.importers)} on imports from {src}"
         owner = {
             "importer_government": "the importing government",
-            "importers": "importers",
+            "importers": "importing firms",
             "exporters": "exporters",
         }
         return (
             f"An import quota of {self.quantity:,.0f} {market.quantity_unit}/yr by "
-            f"{_names(self.importers)} on imports from {src}; rent to {owner[self.rent_to]}"
+            f"{names(self.importers)} on imports from {src}; quota rent to "
+            f"{owner[self.rent_to]}"
         )
 
 
@@ -166,11 +168,12 @@ class TariffRateQuota(_Quota):
         ctx.add("tariff_revenue_change", b, np.arange(X.shape[0]), extra)
 
     def describe(self, market) -> str:
-        src = "all foreign suppliers" if self.exporters is None else _names(self.exporters)
+        names = getattr(market, "describe_regions", _names)
+        src = "all foreign suppliers" if self.exporters is None else names(self.exporters)
         return (
-            f"A tariff-rate quota by {_names(self.importers)} on imports from {src}: "
-            f"{self.quantity:,.0f} {market.quantity_unit}/yr at {self.in_rate:.0%}, "
-            f"{self.out_rate:.0%} above"
+            f"A tariff-rate quota by {names(self.importers)} on imports from {src}: "
+            f"{self.quantity:,.0f} {market.quantity_unit}/yr at {100 * self.in_rate:.3g}%, "
+            f"{100 * self.out_rate:.3g}% above"
         )
 
 
@@ -206,10 +209,17 @@ class ExportQuota(Measure):
         _book_cap_rent(self, ctx, b)
 
     def describe(self, market) -> str:
-        dest = "all destinations" if self.destinations is None else _names(self.destinations)
+        names = getattr(market, "describe_regions", _names)
+        dest = "all destinations" if self.destinations is None else names(self.destinations)
         if self.quantity == 0:
-            return f"A ban by {self.exporter} on exports to {dest}"
+            return f"A ban by {names([self.exporter])} on exports to {dest}"
+        owner = {
+            "exporter_government": "the exporting government",
+            "exporters": "exporting firms",
+            "importers": "importers",
+        }
         return (
             f"An export quota of {self.quantity:,.0f} {market.quantity_unit}/yr by "
-            f"{self.exporter} on sales to {dest}"
+            f"{names([self.exporter])} on sales to {dest}; licence rent to "
+            f"{owner[self.rent_to]}"
         )

@@ -28,7 +28,11 @@ class SupplyShock(Measure):
         ctx.builder.supply_mult[b, ctx.idx(_as_list(self.region))] *= 1.0 - self.fraction
 
     def describe(self, market) -> str:
-        return f"{_names(_as_list(self.region))} lose {self.fraction:.0%} of supply capacity"
+        names = getattr(market, "describe_regions", _names)
+        regions = _as_list(self.region)
+        verb = "loses" if len(regions) == 1 else "lose"
+        text = f"{names(regions)} {verb} {100 * self.fraction:.3g}% of supply capacity"
+        return text[:1].upper() + text[1:]
 
 
 @register
@@ -45,5 +49,9 @@ class DemandShift(Measure):
         ctx.builder.demand_mult[b, ctx.idx(_as_list(self.region))] *= 1.0 + self.fraction
 
     def describe(self, market) -> str:
+        names = getattr(market, "describe_regions", _names)
         word = "rises" if self.fraction >= 0 else "falls"
-        return f"Demand in {_names(_as_list(self.region))} {word} by {abs(self.fraction):.0%}"
+        return (
+            f"Demand in {names(_as_list(self.region))} {word} by "
+            f"{100 * abs(self.fraction):.3g}% at every price"
+        )

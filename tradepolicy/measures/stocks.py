@@ -52,10 +52,12 @@ class StockpileRelease(_Stock):
     sign = -1.0
 
     def describe(self, market) -> str:
-        return (
-            f"{self.region} releases {self.quantity:,.0f} {market.quantity_unit}/yr from "
-            "its stockpile"
+        names = getattr(market, "describe_regions", None) or ", ".join
+        text = (
+            f"{names([self.region])} releases {self.quantity:,.0f} {market.quantity_unit}/yr "
+            "from its stockpile"
         )
+        return text[:1].upper() + text[1:]
 
 
 @register
@@ -66,6 +68,9 @@ class StockpilePurchase(_Stock):
     sign = 1.0
 
     def describe(self, market) -> str:
-        return (
-            f"{self.region} buys {self.quantity:,.0f} {market.quantity_unit}/yr for its stockpile"
+        names = getattr(market, "describe_regions", None) or ", ".join
+        text = (
+            f"{names([self.region])} buys {self.quantity:,.0f} {market.quantity_unit}/yr "
+            "for its stockpile"
         )
+        return text[:1].upper() + text[1:]

@@ -147,25 +147,37 @@ class PriceGapSubsidy(Measure):
                 ctx.add("subsidy_cost", b, payer, -share * payment)
 
     def describe(self, market) -> str:
-        unit = market.price_unit
+        names = getattr(market, "describe_regions", _names)
+        price = getattr(market, "describe_price", None) or (
+            lambda v: f"{v:,.0f} {market.price_unit}"
+        )
+        qunit = f"{market.quantity_unit}/yr"
         kinds = {
             "one_sided": "a one-sided price-gap subsidy",
             "two_sided": "a two-sided contract for difference",
-            "collar": "a collar",
+            "collar": "a price-gap subsidy with a collar",
         }
         text = (
-            f"{kinds[self.kind].capitalize()} for producers in {_names(self.producers)} "
-            f"with a strike of {self.strike:,.0f} {unit}"
+            f"{kinds[self.kind].capitalize()} for producers in {names(self.producers)} "
+            f"with a strike of {price(self.strike)}"
         )
         if self.kind == "collar":
             text += (
-                f", producers paying back {self.upside_share:.0%} of the price above "
-                f"{self.upside_threshold:,.0f} {unit}"
+                f", producers paying back {100 * (self.upside_share or 0.0):.3g}% of the price "
+                f"above {price(self.upside_threshold or 0.0)}"
             )
-        if self.covered_volume is not None:
-            text += f"; covered volume {self.covered_volume} {market.quantity_unit}/yr"
-        if self.payers:
-            text += f"; paid by {_share_text(self.payers)}"
+        if isinstance(self.covered_volume, dict):
+            vols = [f"{names([r])} {v:,.0f} {qunit}" for r, v in self.covered_volume.items()]
+            text += f"; covered volume: {_names(vols)}"
+        elif self.covered_volume is not None:
+            text += f"; covered volume {self.covered_volume:,.0f} {qunit}"
+        if self.payers and len(self.payers) == 1:
+            text += f"; paid by {names(list(self.payers))}"
+        elif self.payers:
+            parts = [f"{names([r])} ({v:.0%})" for r, v in self.payers.items()]
+            text += f"; paid by {_names(parts)}"
+        else:
+            text += "; each producer's own government pays"
         return text
 
 
@@ -244,11 +256,18 @@ class Offtake(Measure):
                 )
 
     def describe(self, market) -> str:
+        names = getattr(market, "describe_regions", _names)
+        price = getattr(market, "describe_price", None) or (
+            lambda v: f"{v:,.0f} {market.price_unit}"
+        )
         where = (
             "and stockpiled" if self.disposition == "stockpile" else "and resold at market prices"
         )
+        if len(self.buyers) == 1:
+            buyers = names(list(self.buyers))
+        else:
+            buyers = _names([f"{names([r])} ({v:.0%})" for r, v in self.buyers.items()])
         return (
-            f"An offtake of {self.volume:,.0f} {market.quantity_unit}/yr from "
-            f"{_names(self.sellers)} at {self.price:,.0f} {market.price_unit}, bought by "
-            f"{_share_text(self.buyers)} {where}"
+            f"A public offtake of {self.volume:,.0f} {market.quantity_unit}/yr from "
+            f"{names(self.sellers)} at {price(self.price)}, bought by {buyers} {where}"
         )

@@ -38,8 +38,9 @@ class Tariff(Measure):
             ctx.builder.tariff[b, o, ctx.idx(imp)[0]] = self.rate
 
     def describe(self, market) -> str:
-        src = "all foreign suppliers" if self.exporters is None else _names(self.exporters)
-        return f"A {self.rate:.0%} tariff by {_names(self.importers)} on imports from {src}"
+        names = getattr(market, "describe_regions", _names)
+        src = "all foreign suppliers" if self.exporters is None else names(self.exporters)
+        return f"A {100 * self.rate:.3g}% tariff by {names(self.importers)} on imports from {src}"
 
 
 @register
@@ -62,5 +63,8 @@ class ExportTax(Measure):
         ctx.builder.export_tax[b, ctx.idx(self.exporter)[0], d] = self.rate
 
     def describe(self, market) -> str:
-        dest = "all foreign buyers" if self.destinations is None else _names(self.destinations)
-        return f"A {self.rate:.0%} export tax by {self.exporter} on sales to {dest}"
+        names = getattr(market, "describe_regions", _names)
+        dest = "all foreign buyers" if self.destinations is None else names(self.destinations)
+        kind = "export tax" if self.rate >= 0 else "export subsidy"
+        rate = f"{100 * abs(self.rate):.3g}%"
+        return f"A {rate} {kind} by {names([self.exporter])} on sales to {dest}"

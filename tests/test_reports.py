@@ -1,0 +1,473 @@
+"""Scenario briefs (``tradepolicy.reports``): content, numbers, formats, CLI and bad input.
+
+Every shipped scenario set is solved once per module and rendered once per format; the tests
+extract the text of the PDF (pypdf), the DOCX (python-docx) and the HTML and look for the
+Dataset's numbers at the documented rounding (docs/briefs.md).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from functools import cache
+from html import unescape
+from pathlib import Path
+
+import docx
+import numpy as np
+import pypdf
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+import tradepolicy as tp
+from tradepolicy._paths import scenario_files
+from tradepolicy.cli import app
+from tradepolicy.errors import InputError
+from tradepolicy.measures import PriceFloor
+from tradepolicy.measures.base import FISCAL_ENTRIES
+from tradepolicy.reports import render_brief, write_brief
+from tradepolicy.reports.context import _Labels, build_context, scenario_label
+from tradepolicy.reports.formatting import (
+    DisplayUnits,
+    fmt_money,
+    fmt_pct,
+    fmt_share,
+    fmt_sig,
+)
+from tradepolicy.reports.html import font_css, render_html, url_fetcher
+
+SETS = {p.stem: p for p in scenario_files()}
+runner = CliRunner()
+
+
+# -- shared solves and renders ----------------------------------------------------------------
+
+
+@cache
+def solved(name: str) -> xr.Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # doubtful-value warnings of shipped sets are not ours
+        sset = tp.load_scenarios(SETS[name])
+    return tp.solve(sset)
+
+
+@cache
+def rendered(name: str, fmt: str) -> bytes:
+    return render_brief(solved(name), fmt=fmt)
+
+
+def pdf_text(data: bytes) -> tuple[str, int]:
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    return "\n".join(p.extract_text() for p in reader.pages), len(reader.pages)
+
+
+def docx_text(data: bytes) -> str:
+    d = docx.Document(io.BytesIO(data))
+    parts = [p.text for p in d.paragraphs]
+    for t in d.tables:
+        for row in t.rows:
+            parts += [c.text for c in row.cells]
+    return "\n".join(parts)
+
+
+def html_text(data: bytes) -> str:
+    text = data.decode("utf-8")
+    text = re.sub(r"<style.*?</style>", " ", text, flags=re.S)
+    return unescape(re.sub(r"<[^>]+>", " ", text))
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def expected_numbers(ds: xr.Dataset, scen: str) -> list[str]:
+    """Numbers of ``scen`` a brief must show, formatted by the documented rules."""
+    com = ds.commodity.values[0]
+    sub = ds.sel(commodity=com)
+    cur, base = sub.sel(scenario=scen), sub.sel(scenario="baseline")
+    out = [
+        fmt_money(float(cur["welfare_change"].sum())),
+        fmt_money(float(sum(cur[k].sum() for k in FISCAL_ENTRIES))),
+    ]
+    for var, size in (("consumer_price", "consumption"), ("producer_price", "production")):
+        for r in sub.region.values:
+            if float(base[size].sel(region=r)) > 0:
+                b, c = float(base[var].sel(region=r)), float(cur[var].sel(region=r))
+                out.append(fmt_pct(100 * (c - b) / b))
+    for r in sub.region.values:
+        v = float(cur["welfare_change"].sel(region=r))
+        if abs(v) >= 0.05e6:
+            out.append(fmt_money(v))
+    return out
+
+
+# -- formatting rules (literal cases) -------------------------------------------------------
+
+
+def test_number_formatting_rules() -> None:
+    assert fmt_sig(55.0) == "55.0"
+    assert fmt_sig(109.58) == "110"
+    assert fmt_sig(11800.0) == "11,800"
+    assert fmt_sig(12345.0) == "12,300"
+    assert fmt_sig(0.012345) == "0.0123"
+    assert fmt_sig(99.96) == "100"
+    assert fmt_sig(float("nan")) == "–"
+    assert fmt_money(352_257_100.0) == "+352"
+    assert fmt_money(-105_351_700.0) == "−105"
+    assert fmt_money(1_444_659.0) == "+1.4"
+    assert fmt_money(-617_656.0) == "−0.6"
+    assert fmt_money(40_000.0) == "0"
+    assert fmt_money(-1_234_500_000.0) == "−1,230"
+    assert fmt_pct(72.94) == "+72.9%"
+    assert fmt_pct(-1.63) == "−1.6%"
+    assert fmt_pct(0.01) == "0.0%"
+    assert fmt_share(0.376339) == "37.6%"
+
+
+def test_display_units_per_kg_for_dear_materials_only() -> None:
+    ndpr = DisplayUnits.for_market("USD", "t", 55_000.0)
+    assert ndpr.price_per == "kg" and ndpr.price(110_000.0) == "110"
+    assert ndpr.price_text(110_000.0) == "US$110/kg"
+    assert ndpr.money_text(-105_351_700.0) == "US$105m/yr"
+    lithium = DisplayUnits.for_market("USD", "t", 11_800.0)
+    assert lithium.price_per == "t" and lithium.price_text(11_800.0) == "US$11,800/t"
+    gallium = DisplayUnits.for_market("USD", "kg", 439.0)
+    assert gallium.price_per == "kg" and gallium.price(439.0) == "439"
+    lce = DisplayUnits.for_market("EUR", "LCE", 90_000.0)  # not a mass: the market's unit
+    assert lce.price_per == "LCE" and lce.price_text(90_000.0) == "EUR 90,000/LCE"
+
+
+def test_scenario_labels_spell_out_regions() -> None:
+    regions = ["CHN", "USA", "AUS", "EU"]
+    assert scenario_label("usa_aus_subsidy_110", regions) == "US–Australia subsidy 110"
+    assert scenario_label("chn_ban_club", regions) == "China ban club"
+    assert scenario_label("club_floor_110", regions) == "Club floor 110"
+    assert scenario_label("xyz_ban", regions) == "Xyz ban"
+
+
+def test_floor_description_in_plain_words_and_cli_form(toy_market) -> None:
+    floor = PriceFloor(importers=["EU", "USA"], exempt=["EU", "USA", "AUS"], floor=110_000.0)
+    units = DisplayUnits.for_market("USD", "t", 55_000.0)
+    labels = _Labels({"id": "toy", "quantity_unit": "t", "currency": "USD"}, units)
+    text = floor.describe(labels)
+    assert text.startswith(
+        "A landed price floor of US$110/kg applied by the EU and the United States to imports "
+        "from outside the club; Australia exempt"
+    )
+    # without the display hooks (the CLI passes a Market): codes and the market's unit
+    assert floor.describe(toy_market).startswith(
+        "A landed price floor of 110,000 USD/t applied by EU and USA"
+    )
+
+
+# -- every shipped scenario set: PDF, DOCX and HTML -------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_brief_for_every_shipped_set(name: str) -> None:
+    ds = solved(name)
+    sub = ds.sel(commodity=ds.commodity.values[0])
+    pdf, pages = pdf_text(rendered(name, "pdf"))
+    assert 2 <= pages <= 4, f"{name}: {pages} pages"
+    texts = {
+        "pdf": norm(pdf),
+        "docx": norm(docx_text(rendered(name, "docx"))),
+        "html": norm(html_text(rendered(name, "html"))),
+    }
+    commodity = str(sub.commodity_name.values)
+    for fmt, text in texts.items():
+        assert commodity in text, fmt
+        assert "Headline findings" in text or len(ds.scenario) == 2, fmt
+        assert "tradepolicy" in text and "Calibration id" in text, fmt
+        for scen in ds.tp.scenarios[1:]:
+            assert scen in text, (fmt, scen)
+            if int(sub.converged.sel(scenario=scen)) != 1:
+                assert "Not solved" in text, (fmt, scen)
+                continue
+            for number in expected_numbers(ds, scen):
+                assert number in text, (fmt, scen, number)
+
+
+def test_ndpr_brief_reads_as_a_brief() -> None:
+    if "ndpr_oxide" not in SETS:
+        pytest.skip("NdPr scenario set not shipped")
+    ds = solved("ndpr_oxide")
+    text = norm(pdf_text(rendered("ndpr_oxide", "pdf"))[0])
+    # plain words, spelled-out regions, price in the display unit
+    assert "A landed price floor of US$110/kg applied by the United States, Japan and the EU" in (
+        text
+    )
+    assert "to imports from outside the club; Australia exempt" in text
+    for heading in (
+        "Scenarios and findings",
+        "Comparison with the baseline",
+        "Figure 1.",
+        "Figure 2.",
+        "Assumptions",
+        "Caveats that apply to these measures",
+        "Market data sources",
+        "Method and provenance",
+    ):
+        assert heading in text, heading
+    # the caveats of the measures used (DESIGN §4)
+    assert "holds the domestic price up only while the protected bloc imports at the floor" in text
+    assert "fiscal cost is endogenous" in text
+    # the target and the baseline price level
+    assert "60% target" in text
+    base = float(ds["producer_price"].sel(scenario="baseline").median())
+    assert f"Baseline price {fmt_sig(base / 1000)}" in text
+    assert ds.attrs["calibration_id"] in text
+    # region codes a minister does not know are spelled out in descriptions, findings, tables
+    brief = build_context(ds)
+    section = brief.sections[0]
+    words = [line for b in section.scenarios for line in b.measures]
+    words += [f"{topic} {t}" for b in section.scenarios for topic, t in b.findings]
+    words += section.glance + [h for t in section.tables for h in t.header]
+    codes = [str(r) for r in ds.region.values if str(r) != "EU"]  # "the EU" is its name
+    for line in words:
+        for code in codes:
+            assert not re.search(rf"\b{code}\b", line), (code, line)
+
+
+def test_pdf_uses_vector_charts_and_packaged_fonts() -> None:
+    name = sorted(SETS)[0]
+    data = rendered(name, "pdf")
+    reader = pypdf.PdfReader(io.BytesIO(data))
+    images = sum(len(p.images) for p in reader.pages)
+    assert images == 0  # charts are SVG drawn as PDF vector paths, not raster images
+    fonts = set()
+    for page in reader.pages:
+        for f in (page["/Resources"].get("/Font") or {}).values():
+            fonts.add(str(f.get_object()["/BaseFont"]))
+    assert any("Brief-Sans" in f for f in fonts), fonts
+    assert "DejaVuSans.ttf" in font_css()
+
+
+def test_html_is_self_contained_and_escaped() -> None:
+    name = sorted(SETS)[0]
+    ds = solved(name).copy()
+    ds.attrs["title"] = "<script>alert(1)</script> & options"
+    html = render_brief(ds, fmt="html").decode()
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert not re.search(r"""(src|href)\s*=\s*["']https?:""", html)
+    assert "url(http" not in html
+    assert html.count("data:image/svg+xml;base64,") == 2
+
+
+def test_url_fetcher_refuses_remote_urls(tmp_path) -> None:
+    fetcher = url_fetcher()
+    fetch = getattr(fetcher, "fetch", fetcher)
+    for url in ("https://example.com/font.woff", "http://example.com/x.png", "ftp://x/y"):
+        with pytest.raises(ValueError):
+            fetch(url)
+    local = tmp_path / "a.txt"
+    local.write_text("ok")
+    assert fetch(local.as_uri()) is not None
+
+
+def test_docx_uses_word_styles_and_real_tables() -> None:
+    name = sorted(SETS)[0]
+    ds = solved(name)
+    d = docx.Document(io.BytesIO(rendered(name, "docx")))
+    styles = {p.style.name for p in d.paragraphs}
+    assert {"Title", "Heading 1", "Heading 2", "List Bullet", "Caption"} <= styles
+    data_tables = [t for t in d.tables if t.style.name == "Light List Accent 1"]
+    assert len(data_tables) >= 5
+    # the welfare table: one row per scenario, the World column is the regional sum
+    welfare = next(t for t in data_tables if t.rows[0].cells[-1].text == "World")
+    scen = ds.tp.scenarios[1]
+    row = welfare.rows[1]
+    assert row.cells[0].text.startswith("1")
+    world = float(ds["welfare_change"].sel(scenario=scen).sum())
+    assert row.cells[-1].text.split("\n")[0] == fmt_money(world)
+    assert len(d.inline_shapes) == 2  # the charts
+
+
+def test_scenario_selection_and_order() -> None:
+    name = sorted(SETS)[0]
+    ds = solved(name)
+    pick = ds.tp.scenarios[1:][::-1][:2]
+    brief = build_context(ds, pick)
+    assert [b.name for b in brief.sections[0].scenarios] == pick
+    text = norm(html_text(render_brief(ds, pick, fmt="html")))
+    others = [s for s in ds.tp.scenarios[1:] if s not in pick]
+    for s in others:
+        assert f" {s} " not in text
+
+
+def test_missing_calibration_id_says_not_recorded() -> None:
+    ds = solved(sorted(SETS)[0]).copy()
+    del ds.attrs["calibration_id"]
+    brief = build_context(ds)
+    assert ("Calibration id", "not recorded") in brief.provenance
+
+
+def test_ranges_from_monte_carlo_draws(toy_market_dict) -> None:
+    toy_market_dict["elasticity_se"] = {
+        "supply": {"default": 0.3},
+        "demand": {"default": 0.1},
+        "substitution": {"default": 1.0},
+    }
+    market = tp.Market.from_dict(toy_market_dict, source="toy")
+    scen = tp.Scenario(
+        name="club_floor",
+        measure=[
+            {
+                "type": "price_floor",
+                "importers": ["USA", "EU"],
+                "exempt": ["USA", "EU", "AUS"],
+                "floor": 75_000.0,
+            },
+            {"type": "price_gap_subsidy", "producers": ["AUS"], "strike": 70_000.0},
+        ],
+    )
+    sset = tp.ScenarioSet(market=market, scenarios=[scen], target_share=0.6)
+    ds = tp.solve(sset, draws=30, seed=7)
+    assert ds.tp.has_draws
+    brief = build_context(ds)
+    assert brief.has_ranges
+    text = norm(html_text(render_brief(ds, fmt="html")))
+    assert "5–95%" in text
+    world = ds["welfare_change_draws"].sel(scenario="club_floor").sum("region").squeeze()
+    lo, hi = (float(world.quantile(q, dim="draw")) for q in (0.05, 0.95))
+    assert f"{fmt_money(lo)} to {fmt_money(hi)}" in text
+    q = ds["consumer_price_quantiles"].sel(scenario="club_floor", region="USA")
+    base = float(ds["consumer_price"].sel(scenario="baseline", region="USA").squeeze())
+    lo_p = 100 * (float(q.sel(quantile=0.05).squeeze()) - base) / base
+    hi_p = 100 * (float(q.sel(quantile=0.95).squeeze()) - base) / base
+    assert f"{fmt_pct(lo_p)} to {fmt_pct(hi_p)}" in text
+    pdf, pages = pdf_text(render_brief(ds, fmt="pdf"))
+    assert 2 <= pages <= 4 and "Monte Carlo" in pdf
+
+
+def test_point_results_say_there_are_no_ranges() -> None:
+    ds = solved(sorted(SETS)[0])
+    brief = build_context(ds)
+    assert not brief.has_ranges
+    assert "without ranges" in brief.method_note
+
+
+def test_stacked_markets_render_each_market() -> None:
+    names = [n for n in ("ndpr_oxide", "lithium_chemicals") if n in SETS]
+    if len(names) < 2:
+        pytest.skip("needs two shipped sets")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sets = [tp.load_scenarios(SETS[n]) for n in names]
+    ds = tp.solve_many(sets)
+    brief = build_context(ds)
+    assert [s.id for s in brief.sections] == names
+    html = norm(html_text(render_html(brief).encode()))
+    for s in brief.sections:
+        assert s.commodity in html
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+def test_api_rejects_bad_input() -> None:
+    ds = solved(sorted(SETS)[0])
+    with pytest.raises(InputError, match="allowed: "):
+        render_brief(ds, ["no_such_scenario"])
+    with pytest.raises(InputError, match="unknown format 'rtf'"):
+        render_brief(ds, fmt="rtf")
+    with pytest.raises(InputError, match="not a tradepolicy result"):
+        render_brief(xr.Dataset({"x": ("a", np.arange(3.0))}))
+    with pytest.raises(InputError, match="no scenario to report"):
+        render_brief(ds, [])
+
+
+@pytest.fixture
+def results_file(tmp_path) -> Path:
+    path = tmp_path / "results.nc"
+    tp.write_results(solved(sorted(SETS)[0]), path)
+    return path
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, list(args), env={"COLUMNS": "250"})
+
+
+def test_cli_brief_writes_each_format(results_file, tmp_path) -> None:
+    ds = tp.open_results(results_file)
+    scen = ds.tp.scenarios[1]
+    for suffix in ("pdf", "docx", "html"):
+        out = tmp_path / f"brief.{suffix}"
+        res = _invoke("brief", str(results_file), "--scenarios", scen, "-o", str(out))
+        assert res.exit_code == 0, res.output
+        assert out.exists() and out.stat().st_size > 1000
+    assert (tmp_path / "brief.pdf").read_bytes().startswith(b"%PDF")
+    # --format wins when the output has no suffix
+    out = tmp_path / "brief_noext"
+    res = _invoke("brief", str(results_file), "--format", "html", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scenarios", "nope,club"], "no scenario 'nope' in the results (allowed:"),
+        (["--format", "rtf"], "unknown format 'rtf' (allowed: pdf, docx, html)"),
+        (["--format", "pdf", "-o", "{tmp}/brief.docx"], "does not match the format"),
+        (["-o", "{tmp}/brief.xyz"], "cannot tell the format from the suffix"),
+    ],
+)
+def test_cli_brief_bad_options(results_file, tmp_path, args, message) -> None:
+    target = tmp_path / "brief.pdf"
+    target.write_bytes(b"old brief")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    if "-o" not in args:
+        args += ["-o", str(target)]
+    res = _invoke("brief", str(results_file), *args)
+    assert res.exit_code == 2, res.output
+    assert message in norm(res.output)
+    assert target.read_bytes() == b"old brief"  # nothing half-written, nothing replaced
+    assert not (tmp_path / "brief.docx").exists() and not (tmp_path / "brief.xyz").exists()
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_cli_brief_bad_files(tmp_path) -> None:
+    out = tmp_path / "brief.pdf"
+    res = _invoke("brief", str(tmp_path / "missing.nc"), "-o", str(out))
+    assert res.exit_code == 2 and "file does not exist" in res.output
+    foreign = tmp_path / "foreign.nc"
+    xr.Dataset({"x": ("a", np.arange(3.0))}).to_netcdf(foreign)
+    res = _invoke("brief", str(foreign), "-o", str(out))
+    assert res.exit_code == 2 and "not a tradepolicy result" in res.output
+    garbage = tmp_path / "garbage.nc"
+    garbage.write_text("not netcdf")
+    res = _invoke("brief", str(garbage), "-o", str(out))
+    assert res.exit_code == 2 and "not a readable netCDF file" in res.output
+    assert not out.exists()
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_write_brief_from_path_is_atomic(results_file, tmp_path, monkeypatch) -> None:
+    out = tmp_path / "sub" / "brief.html"
+    assert write_brief(results_file, out) == out
+    first = out.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("tradepolicy.reports.os.replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_brief(results_file, out)
+    assert out.read_bytes() == first  # the old brief is intact
+    assert not list(out.parent.glob("*.part"))  # and the temporary file is gone
+
+
+def test_ndpr_brief_with_draws_stays_within_four_pages() -> None:
+    if "ndpr_oxide" not in SETS:
+        pytest.skip("NdPr scenario set not shipped")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sset = tp.load_scenarios(SETS["ndpr_oxide"])
+        ds = tp.solve(sset, draws=20, seed=1)
+    text, pages = pdf_text(render_brief(ds, fmt="pdf"))
+    assert 2 <= pages <= 4, pages
+    assert "Monte Carlo draws" in text

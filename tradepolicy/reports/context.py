@@ -1,0 +1,1118 @@
+"""The brief context: every number and sentence of a brief, built once from a results Dataset.
+
+:func:`build_context` reads only the Dataset (its variables and its provenance attributes: the
+market definitions and the scenario spec as JSON), so a brief can be built from a netCDF file
+alone. Every output format (HTML, PDF, DOCX) renders the same :class:`Brief`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from tradepolicy import __version__
+from tradepolicy.errors import InputError
+from tradepolicy.measures import MEASURES
+from tradepolicy.measures.base import FISCAL_ENTRIES
+from tradepolicy.reports.formatting import (
+    MILLION,
+    DisplayUnits,
+    fmt_money,
+    fmt_pct,
+    fmt_range,
+    fmt_share,
+)
+from tradepolicy.reports.names import (
+    join_words,
+    region_in_text,
+    region_name,
+    regions_in_text,
+    sentence_case,
+)
+
+#: variables a results Dataset must have for a brief
+REQUIRED_VARS = (
+    "producer_price",
+    "consumer_price",
+    "production",
+    "consumption",
+    "top_supplier",
+    "top_supplier_share",
+    "welfare_change",
+    "converged",
+    *FISCAL_ENTRIES,
+)
+#: provenance attributes a brief reads
+REQUIRED_ATTRS = ("markets", "scenario_spec")
+#: government revenue and rent entries: (variable, words)
+REVENUE_ENTRIES = (
+    ("levy_revenue", "levies"),
+    ("quota_rent_income", "quota rents"),
+    ("tariff_revenue_change", "tariff revenue"),
+    ("export_tax_revenue_change", "export-tax revenue"),
+)
+#: money below this (currency/yr) counts as zero in sentences
+MONEY_EPS = 0.05 * MILLION
+#: a percentage change below this counts as no change in sentences
+PCT_EPS = 0.05
+#: a share change below this (0–1) counts as no change in sentences
+SHARE_EPS = 0.005
+#: short region names in scenario labels (else the table name)
+_SHORT = {"USA": "US", "us": "US", "GBR": "UK", "ROW": "RoW", "COD": "DRC"}
+
+#: caveats by measure type (DESIGN §4, docs/measures.md); shown when a scenario uses the type
+CAVEATS: dict[str, str] = {
+    "price_floor": (
+        "A border price floor holds the domestic price up only while the protected bloc "
+        "imports at the floor. Members' own supply sells below the floor, so their consumer "
+        "price is a mix of floor-priced imports and cheaper member supply. Outsiders that do "
+        "not apply the floor can buy diverted supply more cheaply."
+    ),
+    "price_gap_subsidy": (
+        "A price-gap subsidy tied to output raises output and lowers the market price, so its "
+        "fiscal cost is endogenous: it is larger than the gap at today's price times today's "
+        "output."
+    ),
+    "import_quota": (
+        "Who holds a quota rent changes national welfare, not quantities. A quota of zero is "
+        "a ban: the variety is removed, which raises the consumer price by more than the "
+        "prices still paid."
+    ),
+    "tariff_rate_quota": ("Who holds the in-quota rent changes national welfare, not quantities."),
+    "export_quota": (
+        "Who holds an export licence rent changes national welfare, not quantities. An export "
+        "quota of zero is a ban: the variety is removed from the markets covered, which raises "
+        "their consumer price by more than the prices still paid."
+    ),
+    "offtake": (
+        "An offtake volume is inframarginal: the contract price is a transfer from the buyers "
+        "to the sellers; only a stockpiled volume changes quantities, as extra demand."
+    ),
+    "stockpile_release": (
+        "Stockpile quantities are in units of the region's base consumption mix, valued at its "
+        "composite price; stocks are not valued as assets (releases count as revenue)."
+    ),
+    "stockpile_purchase": (
+        "Stockpile quantities are in units of the region's base consumption mix, valued at its "
+        "composite price; purchases count as spending, not as an asset."
+    ),
+    "diversification_cap": (
+        "A diversification cap works as a budget-neutral cross-subsidy among the importer's "
+        "buyers: a tax on the capped supplier pays for a subsidy on the others; its cost shows "
+        "in consumer and producer surplus."
+    ),
+}
+#: market source notes in the order a brief lists them; SOURCE_SKIP are shown elsewhere or not
+SOURCE_ORDER = (
+    "data",
+    "base_price",
+    "production",
+    "consumption",
+    "flows",
+    "base_tariffs",
+    "seed_shares",
+    "regions",
+)
+#: shown elsewhere (elasticities, caveats; units in the lede) or not for readers (generated)
+SOURCE_SKIP = (
+    "elasticities",
+    "calibration_notes",
+    "caveats",
+    "description",
+    "generated",
+    "quantity_unit",
+)
+SOURCE_WORDS = {"data": "Data", "base_price": "Base price", "quantity_unit": "Units"}
+#: longest source note shown (characters); the full text stays in the results' market JSON
+SOURCE_CHARS = 240
+
+
+def clip(text: str, limit: int = SOURCE_CHARS) -> str:
+    """``text`` cut to at most ``limit`` characters at a sentence or clause end, with "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    for mark in (". ", "; ", ", ", " "):
+        pos = cut.rfind(mark)
+        if pos > limit // 2:
+            return cut[: pos + (1 if mark == ". " else 0)].rstrip(" ;,") + " …"
+    return cut.rstrip() + " …"
+
+
+#: caveats that apply to every brief
+GENERAL_CAVEATS = (
+    "Results are for one market at one stage of the supply chain, one year after the "
+    "measures take effect (medium run); goods further down the chain are not in the model. "
+    "Zero base flows stay zero: no measure makes a region start supplying a market it did not "
+    "supply in the base year.",
+)
+
+
+@dataclass
+class Cell:
+    """One table cell: its text, an optional second line (a range) and a tone."""
+
+    text: str
+    sub: str = ""
+    tone: str = ""  # "pos", "neg" or ""
+    label: bool = False
+
+
+@dataclass
+class Table:
+    """A table with a caption, a header row and rows of cells."""
+
+    key: str
+    caption: str
+    header: list[str]
+    rows: list[list[Cell]]
+    note: str = ""
+
+
+@dataclass
+class ChartSpec:
+    """Data for one chart; :mod:`tradepolicy.reports.charts` draws it."""
+
+    key: str
+    title: str
+    caption: str
+    data: dict[str, Any]
+
+
+@dataclass
+class ScenarioBlock:
+    """One scenario: its plain-words description and its headline findings."""
+
+    number: int
+    name: str
+    label: str
+    measures: list[str]
+    solved: bool
+    message: str = ""
+    findings: list[tuple[str, str]] = field(default_factory=list)  # (topic, sentence)
+
+
+@dataclass
+class Elasticity:
+    """One elasticity row of the assumptions table."""
+
+    kind: str
+    value: str
+    uncertainty: str
+    basis: str
+
+
+@dataclass
+class MarketSection:
+    """Everything about one market (one commodity) in the brief."""
+
+    id: str
+    commodity: str
+    stage: str
+    base_year: str
+    units: DisplayUnits
+    target_share: float | None
+    scenarios: list[ScenarioBlock]
+    glance: list[str]
+    tables: list[Table]
+    charts: list[ChartSpec]
+    elasticities: list[Elasticity]
+    elasticity_source: str
+    caveats: list[str]
+    sources: list[tuple[str, str]]
+    calibration_id: str
+    regions: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Brief:
+    """The whole brief, for every output format."""
+
+    title: str
+    subtitle: str
+    date: str
+    sections: list[MarketSection]
+    provenance: list[tuple[str, str]]
+    has_ranges: bool
+    method_note: str
+
+
+# -- entry point ----------------------------------------------------------------------------
+
+
+def build_context(
+    ds: xr.Dataset, scenarios: list[str] | None = None, *, today: date | None = None
+) -> Brief:
+    """Build the brief context of ``ds`` for ``scenarios`` (default: every scenario).
+
+    Raises
+    ------
+    InputError
+        ``ds`` is not a tradepolicy result, or a scenario name is not in it.
+    """
+    check_results(ds)
+    names = select_scenarios(ds, scenarios)
+    markets = json.loads(ds.attrs["markets"])
+    specs = _specs_by_market(json.loads(ds.attrs["scenario_spec"]))
+    ranges = Ranges(ds)
+    sections = []
+    for com in [str(c) for c in ds.commodity.values]:
+        sub = Frames(ds.sel(commodity=com))
+        market = markets.get(com)
+        if market is None:
+            raise InputError("results", [("markets", f"no market definition for {com!r}")])
+        spec = specs.get(com, {})
+        present = [n for n in names if int(sub.scalar("converged", n)) != -1]
+        sections.append(_section(sub, com, market, spec, present, ds, ranges))
+    title = str(ds.attrs.get("title") or "")
+    if not title or title == "tradepolicy scenario results":
+        title = " and ".join(s.commodity for s in sections) + ": policy scenarios"
+    subtitle = "; ".join(
+        f"{s.commodity}, {s.stage} stage, base year {s.base_year}, "
+        f"{len(s.regions)} regions: {join_words(region_name(r) for r in s.regions)}"
+        for s in sections
+    )
+    created = str(ds.attrs.get("date_created", ""))
+    source = str(ds.attrs.get("source", "not recorded"))
+    ours = f"tradepolicy {__version__}"
+    provenance = [
+        ("Software", source if source == ours else f"results by {source}, brief by {ours}"),
+        ("Results created", _date_text(created) if created else "not recorded"),
+        ("Model formulation", str(ds.attrs.get("formulation", "not recorded"))),
+        ("Calibration id", _calibration_id(ds)),
+        ("Market data hash", _short_hashes(str(ds.attrs.get("data_hash") or "not recorded"))),
+    ]
+    if ranges.enabled:
+        provenance.append(("Monte Carlo draws", ranges.description))
+    history = str(ds.attrs.get("history") or "")
+    if history:
+        # "<timestamp>: <command>" lines; the timestamp is "Results created"
+        command = re.sub(r"^\S+: ", "", history.strip().splitlines()[-1])
+        provenance.append(("Command", clip(command, 160)))
+    return Brief(
+        title=title,
+        subtitle=subtitle,
+        date=(today or datetime.now(UTC).date()).strftime("%-d %B %Y"),
+        sections=sections,
+        provenance=provenance,
+        has_ranges=ranges.enabled,
+        method_note=_method_note(ranges),
+    )
+
+
+def check_results(ds: Any) -> None:
+    """Raise :class:`InputError` unless ``ds`` is a tradepolicy results Dataset."""
+    if not isinstance(ds, xr.Dataset):
+        raise InputError("results", [("", f"expected an xarray Dataset, got {type(ds).__name__}")])
+    missing = [v for v in REQUIRED_VARS if v not in ds]
+    missing += [f"attribute {a}" for a in REQUIRED_ATTRS if a not in ds.attrs]
+    if missing or not str(ds.attrs.get("source", "")).startswith("tradepolicy"):
+        what = ", ".join(missing) if missing else "source attribute 'tradepolicy ...'"
+        raise InputError("results", [("", f"not a tradepolicy result (missing {what})")])
+    if "baseline" not in [str(s) for s in ds.scenario.values]:
+        raise InputError("results", [("scenario", "no `baseline` scenario in the results")])
+
+
+def select_scenarios(ds: xr.Dataset, scenarios: list[str] | None) -> list[str]:
+    """The scenarios a brief shows (baseline excluded); unknown names are an error."""
+    have = [str(s) for s in ds.scenario.values if str(s) != "baseline"]
+    if scenarios is None:
+        chosen = have
+    else:
+        wanted = [s.strip() for s in scenarios if s.strip() and s.strip() != "baseline"]
+        unknown = [s for s in wanted if s not in have]
+        if unknown:
+            raise InputError(
+                "--scenarios",
+                [
+                    ("", f"no scenario {u!r} in the results (allowed: {', '.join(have)})")
+                    for u in unknown
+                ],
+            )
+        chosen = list(dict.fromkeys(wanted))
+    if not chosen:
+        raise InputError(
+            "--scenarios", [("", f"no scenario to report (allowed: {', '.join(have) or 'none'})")]
+        )
+    return chosen
+
+
+class Frames:
+    """Fast lookups into one market's results: each variable as a (scenario × region) table.
+
+    ``xarray`` label lookups cost about a millisecond each; a brief makes a thousand of them.
+    """
+
+    def __init__(self, sub: Frames) -> None:
+        self.ds = sub
+        self.regions = [str(r) for r in sub.region.values]
+        self._rows: dict[tuple[str, str, bool], dict[str, Any]] = {}
+        self._index = {str(s): i for i, s in enumerate(sub.scenario.values)}
+        self._values: dict[str, np.ndarray] = {}
+
+    def __contains__(self, var: str) -> bool:
+        return var in self.ds
+
+    def _array(self, var: str) -> np.ndarray:
+        if var not in self._values:
+            self._values[var] = self.ds[var].values
+        return self._values[var]
+
+    def scalar(self, var: str, scen: str) -> Any:
+        """A per-scenario value (``converged``, ``solver_message``)."""
+        return self._array(var)[self._index[scen]]
+
+    def row(self, var: str, scen: str, numeric: bool = True) -> dict[str, Any]:
+        """``{region: value}`` of ``var`` in ``scen``."""
+        key = (var, scen, numeric)
+        if key not in self._rows:
+            vals = self._array(var)[self._index[scen]]
+            conv = float if numeric else str
+            self._rows[key] = {r: conv(v) for r, v in zip(self.regions, vals, strict=True)}
+        return self._rows[key]
+
+    def at(self, var: str, scen: str, region: str) -> float:
+        """One value of ``var``."""
+        return self.row(var, scen)[region]
+
+    def total(self, var: str, scen: str) -> float:
+        """Sum of ``var`` over regions (NaN counts as 0)."""
+        return float(sum(v for v in self.row(var, scen).values() if math.isfinite(v)))
+
+
+# -- Monte Carlo ranges ---------------------------------------------------------------------
+
+
+class Ranges:
+    """5–95% ranges from Monte Carlo draws, when the results carry them."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self.ds = ds
+        flag = getattr(ds.tp, "has_draws", None)
+        if flag is None:  # accessor without draws support: look at the variables
+            flag = "draw" in ds.dims or any(str(k).endswith("_quantiles") for k in ds)
+        self.enabled = bool(flag)
+        n = ds.sizes.get("draw")
+        self.description = (f"{n} draws" if n else "yes") + (
+            f", seed {ds.attrs['draw_seed']}" if "draw_seed" in ds.attrs else ""
+        )
+
+    def quantiles(self, var: str) -> xr.DataArray | None:
+        """``var``'s quantiles (dims quantile, scenario, commodity, region) or None."""
+        if not self.enabled or f"{var}_quantiles" not in self.ds:
+            return None
+        return self.ds[f"{var}_quantiles"]
+
+    def region(self, var: str, scenario: str, com: str, region: str) -> tuple[float, float] | None:
+        """(5%, 95%) of ``var`` for one region, or None."""
+        q = self.quantiles(var)
+        if q is None:
+            return None
+        q = q.sel(scenario=scenario, commodity=com, region=region)
+        lo, hi = float(q.sel(quantile=0.05)), float(q.sel(quantile=0.95))
+        return None if math.isnan(lo) or math.isnan(hi) else (lo, hi)
+
+    def total(self, var: str, scenario: str, com: str) -> tuple[float, float] | None:
+        """(5%, 95%) of ``var`` summed over regions (each draw summed first), or None."""
+        if not self.enabled or f"{var}_draws" not in self.ds:
+            return None
+        draws = self.ds[f"{var}_draws"].sel(scenario=scenario, commodity=com)
+        total = draws.sum("region", min_count=1)
+        lo, hi = (float(total.quantile(q, dim="draw", skipna=True)) for q in (0.05, 0.95))
+        return None if math.isnan(lo) or math.isnan(hi) else (lo, hi)
+
+
+# -- one market -----------------------------------------------------------------------------
+
+
+class _Labels:
+    """What a measure's ``describe`` sees: labels and units, plus the brief's display hooks."""
+
+    def __init__(self, market: dict[str, Any], units: DisplayUnits) -> None:
+        self.id = market["id"]
+        self.commodity = market.get("commodity", self.id)
+        self.regions = tuple(market.get("regions", ()))
+        self.quantity_unit = market.get("quantity_unit", "")
+        self.currency = market.get("currency", "")
+        self.units = units
+
+    @property
+    def price_unit(self) -> str:
+        return f"{self.currency}/{self.quantity_unit}"
+
+    def describe_regions(self, codes: list[str]) -> str:
+        return regions_in_text(codes)
+
+    def describe_price(self, value: float) -> str:
+        return self.units.price_text(value)
+
+
+def _specs_by_market(spec: Any) -> dict[str, dict[str, Any]]:
+    specs = spec if isinstance(spec, list) else [spec]
+    return {str(s.get("market")): s for s in specs if isinstance(s, dict)}
+
+
+def scenario_label(name: str, regions: tuple[str, ...] | list[str]) -> str:
+    """A readable label from a scenario id: ``usa_aus_subsidy_110`` -> ``US–Australia subsidy
+    110`` (region codes spelled out, underscores to spaces)."""
+    codes = {r.lower(): r for r in regions}
+    words: list[str] = []
+    prev_region = False
+    for tok in name.replace("-", "_").split("_"):
+        if not tok:
+            continue
+        code = codes.get(tok.lower())
+        if code is not None or tok.lower() in _SHORT:
+            word = _SHORT.get(code or tok.lower(), region_name(code or tok))
+            if prev_region:
+                words[-1] += "–" + word
+            else:
+                words.append(word)
+            prev_region = True
+        else:
+            words.append(tok)
+            prev_region = False
+    text = " ".join(words)
+    return sentence_case(text)
+
+
+def _describe(measure: dict[str, Any], labels: _Labels) -> str:
+    cls = MEASURES.get(str(measure.get("type")))
+    try:
+        if cls is None:
+            raise ValueError(measure.get("type"))
+        return cls.model_validate(measure).describe(labels)
+    except Exception:  # a spec from another version: show its fields as they are
+        fields = ", ".join(f"{k} = {v}" for k, v in measure.items() if k != "type")
+        return f"{measure.get('type', 'measure')} ({fields})"
+
+
+def _section(
+    sub: Frames,
+    com: str,
+    market: dict[str, Any],
+    spec: dict[str, Any],
+    names: list[str],
+    ds: xr.Dataset,
+    ranges: Ranges,
+) -> MarketSection:
+    base_prices = np.array(list(sub.row("producer_price", "baseline").values()))
+    base_price = float(np.nanmedian(base_prices)) if np.isfinite(base_prices).any() else math.nan
+    units = DisplayUnits.for_market(
+        market.get("currency", ""), market.get("quantity_unit", ""), base_price
+    )
+    labels = _Labels(market, units)
+    target = ds.attrs.get("target_share", spec.get("target_share"))
+    target = float(target) if target is not None and np.isfinite(float(target)) else None
+    spec_scen = {s.get("name"): s for s in spec.get("scenario", [])}
+    regions = list(labels.regions) or [str(r) for r in sub.regions]
+    blocks = []
+    for i, n in enumerate(names, start=1):
+        measures = [_describe(m, labels) for m in spec_scen.get(n, {}).get("measure", [])]
+        conv = int(sub.scalar("converged", n))
+        msg = str(sub.scalar("solver_message", n)) if "solver_message" in sub else ""
+        block = ScenarioBlock(
+            number=i,
+            name=n,
+            label=scenario_label(n, regions),
+            measures=measures or ["No measures (same as the baseline)."],
+            solved=conv == 1,
+            message=msg if conv != 1 else "",
+        )
+        if block.solved:
+            block.findings = _findings(sub, n, com, units, target, ranges)
+            same = next((b for b in blocks if b.solved and b.findings == block.findings), None)
+            if same is not None and len(block.findings) > 1:
+                block.findings = [
+                    (
+                        "Outcome",
+                        f"Same as scenario {same.number} ({same.label}) to the precision "
+                        "shown: the provisions that differ do not bind.",
+                    )
+                ]
+        blocks.append(block)
+    solved = [b for b in blocks if b.solved]
+    elast, elast_note = _elasticities(market)
+    types = {m.get("type") for n in names for m in spec_scen.get(n, {}).get("measure", [])}
+    caveats = [CAVEATS[t] for t in CAVEATS if t in types]
+    caveats = list(dict.fromkeys(caveats)) + list(GENERAL_CAVEATS)
+    notes = {k: " ".join(str(v).split()) for k, v in (market.get("sources") or {}).items()}
+    if notes.get("caveats"):
+        caveats.insert(0, f"About this market: {clip(notes['caveats'], SOURCE_CHARS * 3 // 2)}")
+    order = [k for k in SOURCE_ORDER if k in notes]
+    order += [k for k in notes if k not in order and k not in SOURCE_SKIP]
+    sources = [(SOURCE_WORDS.get(k, k.replace("_", " ")), clip(notes[k])) for k in order]
+    cal = str(market.get("calibration_id") or "") or _calibration_for(ds, com)
+    return MarketSection(
+        id=com,
+        commodity=str(market.get("commodity", com)),
+        stage=str(market.get("stage", "")),
+        base_year=str(market.get("base_year", "")),
+        units=units,
+        target_share=target,
+        scenarios=blocks,
+        glance=_glance(sub, solved, units, target),
+        tables=_tables(sub, solved, units, target, com, ranges),
+        charts=_charts(sub, solved, units, target),
+        elasticities=elast,
+        elasticity_source=elast_note,
+        caveats=caveats,
+        sources=sources,
+        calibration_id=cal,
+        regions=regions,
+    )
+
+
+# -- findings -------------------------------------------------------------------------------
+
+
+def _regional(sub: Frames, var: str, scen: str) -> dict[str, float]:
+    return sub.row(var, scen)
+
+
+def _pct(sub: Frames, var: str, scen: str) -> dict[str, float]:
+    cur, base = _regional(sub, var, scen), _regional(sub, var, "baseline")
+    out = {}
+    for r, b in base.items():
+        if math.isfinite(b) and b != 0 and math.isfinite(cur[r]):
+            out[r] = 100.0 * (cur[r] - b) / b
+    return out
+
+
+def _pct_range(
+    ranges: Ranges, sub: Frames, var: str, scen: str, com: str, region: str
+) -> tuple[float, float] | None:
+    rr = ranges.region(var, scen, com, region)
+    base = sub.at(var, "baseline", region)
+    if rr is None or not math.isfinite(base) or base == 0:
+        return None
+    return (100.0 * (rr[0] - base) / base, 100.0 * (rr[1] - base) / base)
+
+
+def _range_words(rr: tuple[float, float] | None, fmt) -> str:
+    return "" if rr is None else f" (range {fmt_range(fmt(rr[0]), fmt(rr[1]))})"
+
+
+def _price_sentence(
+    sub: Frames,
+    scen: str,
+    var: str,
+    who: str,
+    units: DisplayUnits,
+) -> str | None:
+    """Where ``var`` moves most: regions with the largest move (ties grouped)."""
+    pct = _pct(sub, var, scen)
+    moved = {r: p for r, p in pct.items() if abs(p) >= PCT_EPS}
+    if not moved:
+        return None
+    top = max(moved, key=lambda r: abs(moved[r]))
+    key = (fmt_pct(moved[top]), units.price(sub.at(var, scen, top)))
+    group = [r for r in moved if (fmt_pct(moved[r]), units.price(sub.at(var, scen, r))) == key]
+    base = units.price(sub.at(var, "baseline", top))
+    # the price ranges are in Tables 1 and 2: the sentence stays short
+    return (
+        f"{who} {regions_in_text(group)} {key[0]} ({units.symbol}{base} → {key[1]}/"
+        f"{units.price_per})"
+    )
+
+
+def _holders(values: dict[str, float], sign: int, limit: int = 3) -> str:
+    """``the United States (94.3) and Australia (11.1)`` for the largest amounts of ``sign``."""
+    items = [(r, v) for r, v in values.items() if sign * v >= MONEY_EPS]
+    items.sort(key=lambda kv: -abs(kv[1]))
+    parts = [f"{region_in_text(r)} ({fmt_money(abs(v), signed=False)})" for r, v in items[:limit]]
+    if len(items) > limit:
+        parts.append(f"{len(items) - limit} more")
+    return join_words(parts)
+
+
+def _findings(
+    sub: Frames,
+    scen: str,
+    com: str,
+    units: DisplayUnits,
+    target: float | None,
+    ranges: Ranges,
+) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    money = units.money_text
+    # prices
+    lines = [
+        s
+        for s in (
+            _price_sentence(sub, scen, "consumer_price", "consumer price in", units),
+            _price_sentence(sub, scen, "producer_price", "producer price in", units),
+        )
+        if s
+    ]
+    wel = _regional(sub, "welfare_change", scen)
+    if not lines and not any(abs(v) >= MONEY_EPS for v in wel.values()):
+        return [
+            (
+                "No change",
+                "The measures do not bind: prices, trade and welfare stay at the baseline.",
+            )
+        ]
+    out.append(("Largest price moves", sentence_case("; ".join(lines)) + "." if lines else "none."))
+    # gains and losses
+    gains = [(r, v) for r, v in wel.items() if v >= MONEY_EPS]
+    losses = [(r, v) for r, v in wel.items() if v <= -MONEY_EPS]
+    gains.sort(key=lambda kv: -kv[1])
+    losses.sort(key=lambda kv: kv[1])
+    world = sum(v for v in wel.values() if math.isfinite(v))
+    parts = []
+    if gains:
+        parts.append(
+            "gains for " + join_words(f"{region_in_text(r)} {fmt_money(v)}" for r, v in gains[:3])
+        )
+    if losses:
+        parts.append(
+            "losses for " + join_words(f"{region_in_text(r)} {fmt_money(v)}" for r, v in losses[:3])
+        )
+    wr = ranges.total("welfare_change", scen, com)
+    world_txt = f"world {fmt_money(world)}{_range_words(wr, fmt_money)}"
+    text = sentence_case("; ".join([*parts, world_txt])) + f" ({units.money_unit})."
+    out.append(("Who gains, who loses", text))
+    # fiscal cost and who pays
+    fiscal = {
+        r: sum(_regional(sub, k, scen)[r] for k in FISCAL_ENTRIES) for r in map(str, sub.regions)
+    }
+    total = sum(v for v in fiscal.values() if math.isfinite(v))
+    fr = ranges.total("fiscal_cost", scen, com)
+    rng = "" if fr is None else f" (range {fmt_range(fmt_money(fr[0]), fmt_money(fr[1]))})"
+    if abs(total) < MONEY_EPS and not any(abs(v) >= MONEY_EPS for v in fiscal.values()):
+        text = ""  # no subsidy, offtake or stockpile money (Table 4 shows the zero)
+    elif total < 0:
+        text = f"budget cost {money(total)}{rng}, paid by {_holders(fiscal, -1)}"
+        if any(v >= MONEY_EPS for v in fiscal.values()):
+            text += f"; budget revenue to {_holders(fiscal, 1)}"
+    else:
+        text = f"net budget revenue {money(total)}{rng}, to {_holders(fiscal, 1)}"
+        if any(v <= -MONEY_EPS for v in fiscal.values()):
+            text += f"; budget cost to {_holders(fiscal, -1)}"
+    # rents and revenue
+    rent_parts = [text] if text else []
+    for var, words in REVENUE_ENTRIES:
+        if var not in sub:
+            continue
+        vals = _regional(sub, var, scen)
+        tot = sum(v for v in vals.values() if math.isfinite(v))
+        if not any(abs(v) >= MONEY_EPS for v in vals.values()):
+            continue
+        sign = 1 if tot >= 0 else -1
+        rent_parts.append(
+            f"{words} {units.money_text(tot)}, {'to' if tot >= 0 else 'lost by'} "
+            f"{_holders(vals, sign)}"
+        )
+    if rent_parts:
+        out.append(("Public money", sentence_case("; ".join(rent_parts)) + "."))
+    # dependency
+    out.append(("Top foreign supplier's share", _dependency_sentence(sub, scen, target)))
+    return out
+
+
+def _importers(sub: Frames) -> list[str]:
+    """Regions that import at the baseline (a positive top foreign supplier share)."""
+    return [r for r, v in sub.row("top_supplier_share", "baseline").items() if v > 0]
+
+
+def _dependency_sentence(sub: Frames, scen: str, target: float | None) -> str:
+    base = _regional(sub, "top_supplier_share", "baseline")
+    cur = _regional(sub, "top_supplier_share", scen)
+    top = {r: str(v) for r, v in sub.row("top_supplier", scen, numeric=False).items()}
+    importers = _importers(sub)
+    if not importers:
+        return "No region imports."
+    moved = [r for r in importers if abs(cur[r] - base[r]) >= SHARE_EPS]
+    # the largest moves and every importer that crosses the target, at most three
+    moved.sort(key=lambda r: -abs(cur[r] - base[r]))
+    if target is not None:
+        crossing = [r for r in moved if (cur[r] > target + 1e-12) != (base[r] > target + 1e-12)]
+        moved = list(dict.fromkeys([*crossing, *moved]))
+    moved = moved[:3]
+    moved = [r for r in importers if r in moved]  # table order
+    parts = []
+    for r in moved:
+        who = f" from {region_in_text(top[r])}" if top[r] else ""
+        parts.append(f"{region_in_text(r)} {fmt_share(base[r])} → {fmt_share(cur[r])}{who}")
+    text = "; ".join(parts) if parts else "unchanged"
+    if target is not None:
+        above = [r for r in importers if cur[r] > target + 1e-12]
+        if above:
+            text += f"; above the {_target_text(target)} target: {regions_in_text(above)}"
+        else:
+            text += f"; every importer meets the {_target_text(target)} target"
+    return sentence_case(text) + "."
+
+
+def _target_text(target: float) -> str:
+    return f"{100 * target:.3g}%"
+
+
+def _glance(
+    sub: Frames, blocks: list[ScenarioBlock], units: DisplayUnits, target: float | None
+) -> list[str]:
+    """Headline comparisons across scenarios (largest price rise, welfare, budget, target)."""
+    if len(blocks) < 2:
+        return []
+    out = []
+
+    def ref(b: ScenarioBlock) -> str:
+        return f"{b.number} ({b.label})"
+
+    best = None
+    for b in blocks:
+        for r, p in _pct(sub, "consumer_price", b.name).items():
+            if best is None or abs(p) > abs(best[2]):
+                best = (b, r, p)
+    if best and abs(best[2]) >= PCT_EPS:
+        b, r, p = best
+        out.append(
+            f"The largest consumer price move is in {region_in_text(r)} under scenario "
+            f"{ref(b)}: {fmt_pct(p)}."
+        )
+    world = {b.name: sub.total("welfare_change", b.name) for b in blocks}
+    lo = min(blocks, key=lambda b: world[b.name])
+    hi = max(blocks, key=lambda b: world[b.name])
+    if world[lo.name] <= -MONEY_EPS:
+        out.append(
+            f"World welfare falls most under scenario {ref(lo)}: "
+            f"{fmt_money(world[lo.name])} {units.money_unit}."
+        )
+    if world[hi.name] >= MONEY_EPS:
+        out.append(
+            f"World welfare rises most under scenario {ref(hi)}: "
+            f"{fmt_money(world[hi.name])} {units.money_unit}."
+        )
+    fiscal = {b.name: float(sum(sub.total(k, b.name) for k in FISCAL_ENTRIES)) for b in blocks}
+    costly = min(blocks, key=lambda b: fiscal[b.name])
+    if fiscal[costly.name] <= -MONEY_EPS:
+        out.append(
+            f"The largest budget cost is under scenario {ref(costly)}: "
+            f"{units.money_text(fiscal[costly.name])}."
+        )
+    if target is not None:
+        importers = _importers(sub)
+        miss = [
+            b
+            for b in blocks
+            if any(sub.at("top_supplier_share", b.name, r) > target + 1e-12 for r in importers)
+        ]
+        tgt = _target_text(target)
+        if miss:
+            out.append(
+                f"The top foreign supplier holds more than the {tgt} target share of some "
+                f"importer's consumption under scenario{'s' if len(miss) > 1 else ''} "
+                f"{join_words(str(b.number) for b in miss)}"
+                + (
+                    f"; every importer meets it under the other {len(blocks) - len(miss)}."
+                    if len(miss) < len(blocks)
+                    else "."
+                )
+            )
+        else:
+            out.append(f"Every importer meets the {tgt} target in every scenario.")
+    return out
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+def _tone(x: float, eps: float) -> str:
+    if not math.isfinite(x) or abs(x) < eps:
+        return ""
+    return "pos" if x > 0 else "neg"
+
+
+def _row_label(b: ScenarioBlock) -> Cell:
+    return Cell(f"{b.number}  {b.label}", label=True)
+
+
+def _regions_with(sub: Frames, var: str) -> list[str]:
+    return [r for r, v in sub.row(var, "baseline").items() if v > 0]
+
+
+def _tables(
+    sub: Frames,
+    blocks: list[ScenarioBlock],
+    units: DisplayUnits,
+    target: float | None,
+    com: str,
+    ranges: Ranges,
+) -> list[Table]:
+    tables = []
+    for var, who, size in (
+        ("consumer_price", "Consumer", "consumption"),
+        ("producer_price", "Producer", "production"),
+    ):
+        regions = _regions_with(sub, size)
+        rows = [
+            [Cell("Baseline price", label=True)]
+            + [Cell(units.price(sub.at(var, "baseline", r))) for r in regions]
+        ]
+        for b in blocks:
+            pct = _pct(sub, var, b.name)
+            row = [_row_label(b)]
+            for r in regions:
+                p = pct.get(r, math.nan)
+                rr = _pct_range(ranges, sub, var, b.name, com, r)
+                rng = "" if rr is None else fmt_range(fmt_pct(rr[0]), fmt_pct(rr[1]))
+                row.append(Cell(fmt_pct(p), sub=rng, tone=_tone(p, PCT_EPS)))
+            rows.append(row)
+        tables.append(
+            Table(
+                key=var,
+                caption=(
+                    f"{who} prices: baseline in {units.price_unit}, scenarios as % change "
+                    "from the baseline"
+                ),
+                header=["Scenario", *(region_name(r) for r in regions)],
+                rows=rows,
+            )
+        )
+    # welfare by region
+    wel_regions = [
+        str(r)
+        for r in sub.regions
+        if any(abs(sub.at("welfare_change", b.name, r)) >= MONEY_EPS for b in blocks)
+    ]
+    rows = []
+    for b in blocks:
+        row = [_row_label(b)]
+        for r in wel_regions:
+            v = sub.at("welfare_change", b.name, r)
+            rr = ranges.region("welfare_change", b.name, com, r)
+            rng = "" if rr is None else fmt_range(fmt_money(rr[0]), fmt_money(rr[1]))
+            row.append(Cell(fmt_money(v), sub=rng, tone=_tone(v, MONEY_EPS)))
+        w = sub.total("welfare_change", b.name)
+        wr = ranges.total("welfare_change", b.name, com)
+        rng = "" if wr is None else fmt_range(fmt_money(wr[0]), fmt_money(wr[1]))
+        row.append(Cell(fmt_money(w), sub=rng, tone=_tone(w, MONEY_EPS)))
+        rows.append(row)
+    tables.append(
+        Table(
+            key="welfare",
+            caption=(
+                f"Change in national welfare by region, {units.money_unit} (consumers, producers "
+                "and government together)"
+            ),
+            header=["Scenario", *(region_name(r) for r in wel_regions), "World"],
+            rows=rows,
+            note=(
+                "Regions whose welfare changes by less than 0.05 million a year in every "
+                "scenario shown are left out."
+                if len(wel_regions) < len(sub.regions)
+                else ""
+            ),
+        )
+    )
+    # budgets, rents and dependency
+    importers = _importers(sub)
+    dep_head = "Highest top-supplier share"
+    if target is not None:
+        dep_head += f" (target {_target_text(target)})"
+    rows = []
+    base_dep = _max_share(sub, "baseline", importers)
+    rows.append([Cell("Baseline", label=True), Cell("–"), Cell("–"), Cell("–"), Cell(base_dep[0])])
+    for b in blocks:
+        fiscal = float(sum(sub.total(k, b.name) for k in FISCAL_ENTRIES))
+        fr = ranges.total("fiscal_cost", b.name, com)
+        rents = float(sum(sub.total(v, b.name) for v, _ in REVENUE_ENTRIES[:2] if v in sub))
+        w = sub.total("welfare_change", b.name)
+        wr = ranges.total("welfare_change", b.name, com)
+        dep = _max_share(sub, b.name, importers, target)
+        rows.append(
+            [
+                _row_label(b),
+                Cell(
+                    fmt_money(w),
+                    sub="" if wr is None else fmt_range(fmt_money(wr[0]), fmt_money(wr[1])),
+                    tone=_tone(w, MONEY_EPS),
+                ),
+                Cell(
+                    fmt_money(fiscal),
+                    sub="" if fr is None else fmt_range(fmt_money(fr[0]), fmt_money(fr[1])),
+                    tone=_tone(fiscal, MONEY_EPS),
+                ),
+                Cell(fmt_money(rents), tone=_tone(rents, MONEY_EPS)),
+                Cell(dep[0], tone="neg" if dep[1] else ""),
+            ]
+        )
+    tables.append(
+        Table(
+            key="summary",
+            caption=f"Scenario summary, {units.money_unit}",
+            header=[
+                "Scenario",
+                "World welfare",
+                "Budgets (− = cost)",
+                "Levies and quota rents",
+                dep_head,
+            ],
+            rows=rows,
+            note=(
+                "Budgets: subsidy, offtake and stockpile spending (negative) or revenue. Levies "
+                "and quota rents: income of the region holding them, also inside welfare. "
+                "Top-supplier share: the largest share of one foreign origin in an importer's "
+                "consumption, for the importer where it is highest."
+            ),
+        )
+    )
+    return tables
+
+
+def _max_share(
+    sub: Frames, scen: str, importers: list[str], target: float | None = None
+) -> tuple[str, bool]:
+    if not importers:
+        return "–", False
+    shares = sub.row("top_supplier_share", scen)
+    r = max(importers, key=lambda x: shares[x] if math.isfinite(shares[x]) else -1.0)
+    top = str(sub.row("top_supplier", scen, numeric=False)[r])
+    v = shares[r]
+    text = f"{fmt_share(v)} {region_name(r)}" + (f" from {region_name(top)}" if top else "")
+    return text, target is not None and v > target + 1e-12
+
+
+# -- charts ---------------------------------------------------------------------------------
+
+
+def _charts(
+    sub: Frames, blocks: list[ScenarioBlock], units: DisplayUnits, target: float | None
+) -> list[ChartSpec]:
+    if not blocks:
+        return []
+    labels = [f"{b.number}  {b.label}" for b in blocks]
+    groups = {
+        "Consumers": ["consumer_surplus_change"],
+        "Producers": ["producer_surplus_change"],
+        "Government revenue and rents": [v for v, _ in REVENUE_ENTRIES],
+        "Public spending": list(FISCAL_ENTRIES),
+    }
+    parts = {
+        g: [float(sum(sub.total(v, b.name) for v in vs if v in sub)) / MILLION for b in blocks]
+        for g, vs in groups.items()
+    }
+    world = [sub.total("welfare_change", b.name) / MILLION for b in blocks]
+    charts = [
+        ChartSpec(
+            key="welfare",
+            title=f"World welfare change and its parts, {units.money_unit}",
+            caption=(
+                "Bars: changes for consumers, producers, government revenue and rents, and "
+                "public spending, summed over all regions; diamonds: the world total."
+            ),
+            data={"labels": labels, "parts": parts, "total": world},
+        )
+    ]
+    importers = _importers(sub)
+    importers.sort(key=lambda r: -sub.at("consumption", "baseline", r))
+    importers = importers[:6]
+    if importers:
+        shares = {
+            region_name(r): {
+                "baseline": sub.at("top_supplier_share", "baseline", r),
+                "scenarios": [sub.at("top_supplier_share", b.name, r) for b in blocks],
+            }
+            for r in importers
+        }
+        charts.append(
+            ChartSpec(
+                key="dependency",
+                title="Share of the top foreign supplier in consumption",
+                caption=(
+                    "Dots: each scenario; grey line: the baseline"
+                    + ("; red dashed line: the target." if target is not None else ".")
+                ),
+                data={
+                    "labels": [str(b.number) for b in blocks],
+                    "shares": shares,
+                    "target": target,
+                },
+            )
+        )
+    return charts
+
+
+# -- assumptions and provenance -------------------------------------------------------------
+
+
+_KIND_WORDS = {
+    "supply": "Supply (price elasticity of output)",
+    "demand": "Demand (price elasticity, absolute value)",
+    "substitution": "Substitution between origins",
+}
+
+
+def _elasticities(market: dict[str, Any]) -> tuple[list[Elasticity], str]:
+    el = market.get("elasticities") or {}
+    se = market.get("elasticity_se") or {}
+    basis = market.get("elasticity_basis") or {}
+    rows = []
+    for kind in ("supply", "demand", "substitution"):
+        table = el.get(kind) or {}
+        for key, value in table.items():
+            s = (se.get(kind) or {}).get(key)
+            who = "all regions" if key == "default" else region_name(key)
+            if key == "default" and len(table) > 1:
+                who = "other regions"
+            rows.append(
+                Elasticity(
+                    kind=f"{_KIND_WORDS[kind]}: {who}",
+                    value=f"{float(value):g}",
+                    uncertainty=f"s.e. {float(s):.2g}" if s else "not recorded",
+                    basis=str((basis.get(kind) or {}).get(key) or "see source"),
+                )
+            )
+    srcs = market.get("sources") or {}
+    note = clip(" ".join(str(srcs.get("elasticities", "")).split()), SOURCE_CHARS * 2)
+    cal = " ".join(str(srcs.get("calibration_notes", "")).split())
+    if cal:
+        note += f" Calibration notes: {clip(cal, SOURCE_CHARS)}"
+    return rows, note or "No source recorded in the market definition."
+
+
+def _calibration_for(ds: xr.Dataset, com: str) -> str:
+    for part in str(ds.attrs.get("calibration_id") or "").split(";"):
+        if part.startswith(f"{com}@"):
+            return part
+    return "not recorded"
+
+
+def _short_hashes(text: str) -> str:
+    """``id:<64 hex>`` -> ``id:<first 16 hex>…`` (the full hash is in the results file)."""
+    return ";".join(
+        f"{part.split(':', 1)[0]}:{part.split(':', 1)[1][:16]}…" if ":" in part else part
+        for part in text.split(";")
+    )
+
+
+def _calibration_id(ds: xr.Dataset) -> str:
+    return str(ds.attrs.get("calibration_id") or "not recorded")
+
+
+def _date_text(stamp: str) -> str:
+    try:
+        return datetime.fromisoformat(stamp).strftime("%-d %B %Y, %H:%M UTC")
+    except ValueError:
+        return stamp
+
+
+def _method_note(ranges: Ranges) -> str:
+    text = (
+        "Partial-equilibrium model of one market, goods differentiated by origin (Armington); "
+        "scenarios are compared with a baseline that reproduces the base-year data. Welfare: "
+        "consumer and producer surplus plus government revenue, rents and public spending."
+    )
+    if ranges.enabled:
+        text += " Ranges: 5th–95th percentiles over Monte Carlo draws of the elasticities."
+    else:
+        text += " No Monte Carlo draws: point estimates without ranges."
+    return text

@@ -1,0 +1,171 @@
+"""Number formatting for briefs: one documented rounding rule per kind of number.
+
+The rules (also in ``docs/briefs.md``):
+
+- **prices**: 3 significant figures in the display unit (:class:`DisplayUnits`): per kg when
+  the market counts in tonnes (or another mass unit) and its median base price is at least 50
+  currency units per kg, otherwise the market's own unit (``55,000 USD/t`` -> ``55.0``;
+  ``11,800 USD/t`` stays ``11,800``);
+- **money**: million currency units per year, 3 significant figures and at most one decimal
+  (``352,257,100`` -> ``352``; ``1,444,659`` -> ``1.4``); changes carry a sign;
+- **percentage changes**: one decimal with a sign (``+72.9%``, ``−1.6%``, ``0.0%``);
+- **shares**: percent with one decimal (``37.6%``);
+- **quantities**: 3 significant figures in the market's quantity unit per year.
+
+Negative numbers use the minus sign (U+2212); missing values print as an en dash.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+MINUS = "\u2212"
+MISSING = "\u2013"
+#: per-kg display from this many currency units per kg of base price upward
+PER_KG_FROM = 50.0
+#: money is shown in millions
+MILLION = 1e6
+
+
+def _missing(x: float | None) -> bool:
+    return x is None or not math.isfinite(float(x))
+
+
+def round_sig(x: float, digits: int = 3) -> float:
+    """``x`` rounded to ``digits`` significant figures."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, digits - 1 - math.floor(math.log10(abs(x))))
+
+
+def fmt_sig(
+    x: float | None, digits: int = 3, max_decimals: int | None = None, signed: bool = False
+) -> str:
+    """``digits`` significant figures with thousands separators (``11,800``, ``55.0``).
+
+    ``max_decimals`` caps the decimals shown (rounding further); ``signed`` adds ``+`` to
+    positive numbers. Zero prints without a sign.
+    """
+    if _missing(x):
+        return MISSING
+    r = round_sig(float(x), digits)
+    if max_decimals is not None:
+        r = round(r, max_decimals)
+    decimals = 0 if r == 0 else max(0, digits - 1 - math.floor(math.log10(abs(r))))
+    if max_decimals is not None:
+        decimals = min(decimals, max_decimals)
+    if r == 0:
+        return f"{0.0:.{decimals}f}" if max_decimals is None else "0"
+    body = f"{abs(r):,.{decimals}f}"
+    if r < 0:
+        return MINUS + body
+    return ("+" if signed else "") + body
+
+
+def fmt_money(x: float | None, signed: bool = True) -> str:
+    """Money in millions: 3 significant figures, at most one decimal (``+352``, ``−1.4``)."""
+    if _missing(x):
+        return MISSING
+    return fmt_sig(float(x) / MILLION, 3, max_decimals=1, signed=signed)
+
+
+def fmt_pct(x: float | None, signed: bool = True) -> str:
+    """A percentage change with one decimal and a sign (``+72.9%``, ``−1.6%``, ``0.0%``)."""
+    if _missing(x):
+        return MISSING
+    r = round(float(x), 1)
+    if r == 0:
+        return "0.0%"
+    sign = MINUS if r < 0 else ("+" if signed else "")
+    return f"{sign}{abs(r):.1f}%"
+
+
+def fmt_share(x: float | None) -> str:
+    """A share (0–1) as percent with one decimal (``37.6%``)."""
+    if _missing(x):
+        return MISSING
+    return f"{100.0 * float(x):.1f}%"
+
+
+def fmt_range(lo: str, hi: str) -> str:
+    """A 5–95% range of two formatted numbers (``+60.1 to +85.2``)."""
+    return f"{lo} to {hi}"
+
+
+@dataclass(frozen=True)
+class DisplayUnits:
+    """How a market's prices, quantities and money are shown.
+
+    Attributes
+    ----------
+    currency : str
+        Currency code (``USD``).
+    quantity_unit : str
+        The market's quantity unit (``t``).
+    price_factor : float
+        Multiplies a model price (currency per quantity unit) into the display unit.
+    price_per : str
+        Display quantity of prices (``kg`` or the market's unit).
+    """
+
+    currency: str
+    quantity_unit: str
+    price_factor: float = 1.0
+    price_per: str = ""
+
+    @classmethod
+    def for_market(cls, currency: str, quantity_unit: str, base_price: float) -> DisplayUnits:
+        """Per kg when the unit is a mass and the base price is at least 50 per kg."""
+        per_kg = _kg_per_unit(quantity_unit)
+        if per_kg and math.isfinite(base_price) and base_price / per_kg >= PER_KG_FROM:
+            return cls(currency, quantity_unit, 1.0 / per_kg, "kg")
+        return cls(currency, quantity_unit, 1.0, quantity_unit)
+
+    @property
+    def symbol(self) -> str:
+        """``US$`` for USD, else the code and a space (``EUR ``)."""
+        return "US$" if self.currency == "USD" else f"{self.currency} "
+
+    @property
+    def price_unit(self) -> str:
+        """Unit of displayed prices for table headings (``US$/kg``)."""
+        return f"{self.symbol.strip()}/{self.price_per}"
+
+    @property
+    def money_unit(self) -> str:
+        """Unit of displayed money for table headings (``US$ m/yr``)."""
+        return f"{self.symbol.strip()} m/yr"
+
+    def price_value(self, x: float) -> float:
+        """A model price in the display unit."""
+        return float(x) * self.price_factor
+
+    def price(self, x: float | None) -> str:
+        """A price in the display unit, 3 significant figures, no unit (``110``)."""
+        return MISSING if _missing(x) else fmt_sig(self.price_value(float(x)))
+
+    def price_text(self, x: float) -> str:
+        """A price inside a sentence (``US$110/kg``)."""
+        return f"{self.symbol}{self.price(x)}/{self.price_per}"
+
+    def money_text(self, x: float) -> str:
+        """An amount of money inside a sentence, unsigned (``US$352m/yr``)."""
+        return f"{self.symbol}{fmt_money(abs(x), signed=False)}m/yr"
+
+    def quantity_text(self, x: float) -> str:
+        """A quantity inside a sentence (``1,400 t/yr``)."""
+        return f"{fmt_sig(x)} {self.quantity_unit}/yr"
+
+
+def _kg_per_unit(unit: str) -> float | None:
+    """Kilograms in one ``unit`` when it is a mass (``t`` -> 1000), else None."""
+    from tradepolicy.units import ureg
+
+    try:
+        q = ureg.Quantity(1.0, unit)
+        if q.dimensionality != ureg.kilogram.dimensionality:
+            return None
+        return float(q.to("kg").magnitude)
+    except Exception:  # pint raises several error types for unknown units
+        return None

@@ -1,0 +1,257 @@
+"""DOCX briefs (python-docx): Word styles and real, editable tables.
+
+Headings use ``Title``, ``Heading 1`` and ``Heading 2``; lists use ``List Bullet``; tables use
+the built-in ``Light List Accent 1`` style (header row repeated on each page); charts are PNG
+pictures (Word has no SVG support in python-docx). The content is the same
+:class:`~tradepolicy.reports.context.Brief` as the HTML and PDF.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+import docx
+from docx.enum.section import WD_ORIENT
+from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
+from docx.oxml.ns import qn
+from docx.shared import Cm, Pt, RGBColor
+
+from tradepolicy.reports import charts
+from tradepolicy.reports.context import Brief, Cell, Table
+
+TABLE_STYLE = "Light List Accent 1"
+FONT = "Calibri"
+TEXT_WIDTH_CM = 17.4
+FIRST_COL_CM = 4.8
+POS = RGBColor(0x00, 0x60, 0x3A)
+NEG = RGBColor(0xA4, 0x00, 0x00)
+GREY = RGBColor(0x66, 0x66, 0x66)
+
+
+def _setup(document: docx.document.Document, brief: Brief) -> None:
+    section = document.sections[0]
+    section.orientation = WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = Cm(21.0), Cm(29.7)
+    for side in ("left_margin", "right_margin"):
+        setattr(section, side, Cm(1.8))
+    section.top_margin, section.bottom_margin = Cm(1.6), Cm(1.6)
+    normal = document.styles["Normal"]
+    normal.font.name = FONT
+    normal.font.size = Pt(9)
+    normal.paragraph_format.space_after = Pt(3)
+    for name, size in (("Title", 20), ("Heading 1", 13), ("Heading 2", 10.5), ("Caption", 8.5)):
+        document.styles[name].font.size = Pt(size)
+        document.styles[name].font.name = FONT
+    props = document.core_properties
+    props.title = brief.title
+    props.subject = brief.subtitle
+    props.author = "tradepolicy"
+    props.created = datetime.now(UTC).replace(tzinfo=None)
+    # footer: title and page number
+    para = section.footer.paragraphs[0]
+    para.text = f"{brief.title} · page "
+    para.runs[0].font.size = Pt(7.5)
+    _page_field(para, Pt(7.5))
+
+
+def _page_field(para, size) -> None:
+    """A PAGE field (begin, instruction, separate, placeholder, end), which Word updates."""
+    for kind, text in (
+        ("begin", None),
+        (None, " PAGE "),
+        ("separate", None),
+        (None, "1"),
+        ("end", None),
+    ):
+        run = para.add_run()
+        run.font.size = size
+        if kind:
+            el = OxmlElement("w:fldChar")
+            el.set(qn("w:fldCharType"), kind)
+        elif text == " PAGE ":
+            el = OxmlElement("w:instrText")
+            el.set(qn("xml:space"), "preserve")
+            el.text = text
+        else:
+            el = OxmlElement("w:t")
+            el.text = text
+        run._r.append(el)
+
+
+def _bullet(document, text: str, topic: str = "") -> None:
+    para = document.add_paragraph(style="List Bullet")
+    para.paragraph_format.space_after = Pt(1)
+    if topic:
+        para.add_run(f"{topic}: ").bold = True
+    para.add_run(text)
+
+
+def _repeat_header(row) -> None:
+    props = row._tr.get_or_add_trPr()
+    flag = OxmlElement("w:tblHeader")
+    flag.set(qn("w:val"), "true")
+    props.append(flag)
+
+
+def _table(document, table: Table, number: int, size: float = 7.5) -> None:
+    cap = document.add_paragraph(style="Caption")
+    cap.add_run(f"Table {number}. ").bold = True
+    cap.add_run(table.caption)
+    cap.paragraph_format.keep_with_next = True
+    t = document.add_table(rows=1 + len(table.rows), cols=len(table.header))
+    t.style = document.styles[TABLE_STYLE]
+    t.alignment = WD_TABLE_ALIGNMENT.CENTER
+    t.autofit = False
+    first = min(FIRST_COL_CM, TEXT_WIDTH_CM / 2)
+    rest = (TEXT_WIDTH_CM - first) / max(1, len(table.header) - 1)
+    for j, column in enumerate(t.columns):
+        column.width = Cm(first if j == 0 else rest)  # the grid (LibreOffice reads this)
+        for cell in column.cells:
+            cell.width = Cm(first if j == 0 else rest)  # each cell (Word reads this)
+    for j, head in enumerate(table.header):
+        cell = t.rows[0].cells[j]
+        cell.text = head
+        para = cell.paragraphs[0]
+        para.alignment = WD_ALIGN_PARAGRAPH.LEFT if j == 0 else WD_ALIGN_PARAGRAPH.RIGHT
+        for run in para.runs:
+            run.font.size = Pt(size)
+            run.bold = True
+    _repeat_header(t.rows[0])
+    for i, row in enumerate(table.rows, start=1):
+        for j, c in enumerate(row):
+            para = t.rows[i].cells[j].paragraphs[0]
+            para.paragraph_format.space_after = Pt(0)
+            para.alignment = WD_ALIGN_PARAGRAPH.LEFT if c.label else WD_ALIGN_PARAGRAPH.RIGHT
+            run = para.add_run(c.text)
+            run.font.size = Pt(size)
+            run.bold = False
+            if c.tone:
+                run.font.color.rgb = POS if c.tone == "pos" else NEG
+            if c.sub:
+                small = para.add_run("\n" + c.sub)
+                small.font.size = Pt(size - 1.5)
+                small.font.color.rgb = GREY
+    if table.note:
+        note = document.add_paragraph(table.note)
+        for run in note.runs:
+            run.font.size = Pt(7.5)
+            run.font.color.rgb = GREY
+
+
+def render_docx(brief: Brief) -> bytes:
+    """The brief as DOCX bytes."""
+    document = docx.Document()
+    _setup(document, brief)
+    kicker = document.add_paragraph(f"Scenario brief · {brief.date}")
+    kicker.runs[0].font.color.rgb = GREY
+    document.add_paragraph(brief.title, style="Title")
+    document.add_paragraph(brief.subtitle, style="Subtitle")
+    n_table = n_figure = 0
+    for s in brief.sections:
+        if len(brief.sections) > 1:
+            document.add_heading(s.commodity, level=1)
+        lede = (
+            f"{len(s.scenarios)} scenario{'s' if len(s.scenarios) != 1 else ''} compared with "
+            f"the baseline. Prices in {s.units.price_unit}, money in {s.units.money_unit} "
+            "(million per year)"
+        )
+        if s.target_share is not None:
+            lede += (
+                f"; dependency target: the top foreign supplier at most "
+                f"{100 * s.target_share:.3g}% of an importer's consumption"
+            )
+        lede += "."
+        if brief.has_ranges:
+            lede += " Ranges are 5–95% Monte Carlo ranges."
+        document.add_paragraph(lede)
+        if s.glance:
+            document.add_heading("Headline findings", level=1)
+            for line in s.glance:
+                _bullet(document, line)
+        document.add_heading("Scenarios and findings", level=1)
+        for b in s.scenarios:
+            head = document.add_heading(f"{b.number}. {b.label}", level=2)
+            sid = head.add_run(f"  ({b.name})")
+            sid.font.size = Pt(8)
+            sid.font.color.rgb = GREY
+            what = document.add_paragraph(". ".join(b.measures) + ".")
+            for run in what.runs:
+                run.italic = True
+            if not b.solved:
+                warn = document.add_paragraph(
+                    f"Not solved: {b.message or 'the solver did not converge'}. No results are "
+                    "shown for this scenario."
+                )
+                warn.runs[0].bold = True
+                warn.runs[0].font.color.rgb = NEG
+                continue
+            for topic, text in b.findings:
+                _bullet(document, text, topic)
+        document.add_heading("Comparison with the baseline", level=1)
+        for t in s.tables:
+            n_table += 1
+            _table(document, t, n_table)
+        for c in s.charts:
+            n_figure += 1
+            cap = document.add_paragraph(style="Caption")
+            cap.add_run(f"Figure {n_figure}. ").bold = True
+            cap.add_run(c.title)
+            cap.paragraph_format.keep_with_next = True
+            document.add_picture(io.BytesIO(charts.render(c, "png", dpi=200)), width=Cm(17.0))
+            note = document.add_paragraph(c.caption)
+            note.runs[0].font.size = Pt(7.5)
+            note.runs[0].font.color.rgb = GREY
+        document.add_heading("Assumptions", level=1)
+        n_table += 1
+        elast = Table(
+            key="elasticities",
+            caption="Elasticities used in the model",
+            header=["Elasticity", "Value", "Uncertainty", "Basis"],
+            rows=[
+                [
+                    Cell(e.kind, label=True),
+                    Cell(e.value),
+                    Cell(e.uncertainty, label=True),
+                    Cell(e.basis, label=True),
+                ]
+                for e in s.elasticities
+            ],
+        )
+        _table(document, elast, n_table)
+        src = document.add_paragraph()
+        src.add_run("Source of the elasticities: ").bold = True
+        src.add_run(s.elasticity_source)
+        document.add_heading("Caveats that apply to these measures", level=2)
+        for c in s.caveats:
+            _bullet(document, c)
+        document.add_heading("Market data sources", level=1)
+        for k, v in s.sources:
+            para = document.add_paragraph()
+            para.add_run(f"{k.capitalize()}: ").bold = True
+            para.add_run(v)
+            for run in para.runs:
+                run.font.size = Pt(8)
+        note = document.add_paragraph(
+            "Long notes are shortened (…); the full text is in the market definition stored in "
+            "the results file (attribute markets)."
+        )
+        note.runs[0].font.size = Pt(7.5)
+        note.runs[0].font.color.rgb = GREY
+    document.add_heading("Method and provenance", level=1)
+    document.add_paragraph(brief.method_note)
+    rows = list(brief.provenance)
+    t = document.add_table(rows=len(rows), cols=2)
+    t.style = document.styles["Table Grid"]
+    for i, (k, v) in enumerate(rows):
+        t.rows[i].cells[0].text = k
+        t.rows[i].cells[1].text = v
+        for cell in t.rows[i].cells:
+            for run in cell.paragraphs[0].runs:
+                run.font.size = Pt(8)
+        t.rows[i].cells[0].paragraphs[0].runs[0].bold = True
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
