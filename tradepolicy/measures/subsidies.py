@@ -37,12 +37,6 @@ def _non_producers(market, field: str, regions: list[str], hint: str = "") -> li
     ]
 
 
-def _share_text(shares: Shares) -> str:
-    if len(shares) == 1:
-        return next(iter(shares))
-    return _names([f"{r} {v:.0%}" for r, v in shares.items()])
-
-
 @register
 class PriceGapSubsidy(Measure):
     """A per-unit top-up on covered producers' own market price (a contract for difference).
