@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
+DASHSTAMP := $(VENV)/.installed-dashboard
 SCENARIOS ?= scenarios/ndpr_oxide.toml
 
-.PHONY: run test lint lab bench bench-measures clean install install-dev
+.PHONY: run test lint lab bench bench-measures bench-dashboard clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,28 +21,36 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP) $@
 
+$(DASHSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dashboard]"
+	touch $(STAMP) $@
+
 install: $(STAMP)
 install-dev: $(DEVSTAMP)
 
-run: $(STAMP)
+run: $(DASHSTAMP)
 	$(BIN)/tradepolicy run $(SCENARIOS) -o results.nc
+	$(BIN)/tradepolicy dashboard $(DASHBOARD_ARGS)
 
 test: $(DEVSTAMP)
-	$(BIN)/ruff check tradepolicy tests benchmarks
+	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards
 	$(BIN)/python -m pytest
 
 lab: $(DEVSTAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check tradepolicy tests benchmarks
-	$(BIN)/ruff format --check tradepolicy tests benchmarks
+	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards
+	$(BIN)/ruff format --check tradepolicy tests benchmarks notebooks dashboards
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_solver.py --quick
 
 bench-measures: $(STAMP)
 	$(BIN)/python benchmarks/bench_measures.py --quick
+
+bench-dashboard: $(DEVSTAMP)
+	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache results.nc

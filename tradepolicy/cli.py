@@ -603,5 +603,27 @@ def brief(
     console.print(f"wrote {path}")
 
 
+@app.command()
+def dashboard(
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to serve on.")] = 5006,
+    no_show: Annotated[bool, typer.Option("--no-show", help="Do not open a browser tab.")] = False,
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Interface to listen on (default: localhost only)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests.")] = False,
+) -> None:
+    """Serve the negotiator dashboard (Panel) on the shipped markets until stopped (Ctrl+C)."""
+    _setup_logging(verbose)
+    try:
+        from tradepolicy.dashboard import serve  # Panel is imported only for this command
+    except ImportError as exc:  # the dashboard extra is not installed
+        missing = ImportError(f"the dashboard needs `pip install tradepolicy[dashboard]` ({exc})")
+        raise _fail(missing) from None
+    where = f"http://{address or 'localhost'}:{port}/"
+    err_console.print(f"serving the dashboard at {where} (Ctrl+C to stop)")
+    serve(port=port, show=not no_show, address=address, verbose=verbose)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,265 @@
+"""Benchmark: time from a widget change to the updated KPI in the browser (the dashboard).
+
+What is measured
+----------------
+A 12-region market is built from the shipped ``ndpr_oxide`` market (its regions, prices,
+elasticities and base flows as loaded) extended by four regions with illustrative flows: IND
+(a consumer supplied by CHN, MYS and ROW), VNM (a producer selling to CHN, JPN, KOR and at
+home), BRA and CAN (small producers selling to USA, EU and at home). It is written to a
+temporary TOML file and served by :func:`tradepolicy.dashboard.serve` in a subprocess (as
+``tradepolicy dashboard`` does). Debian's chromium, driven by Playwright, opens the app on
+that market and switches the club price floor on; after ``--warmup`` changes, ``--changes``
+new floor levels are typed into the floor box and committed with Enter, each a value the
+session has not solved before (so every change is a real solve, not a cache hit).
+
+For each change the time is taken **in the browser**: from the Enter ``keydown`` event
+(``performance.now()`` in a capturing listener) to the first animation frame at which the
+"Consumer price, club" KPI shows a new value. This covers the websocket round trip, the
+scenario build and solve on the server, every view update and the browser's re-render. The
+wall-clock time seen by the Python driver (which adds Playwright's own overhead) is reported
+too. The last line is printed exactly as::
+
+    p50_ms=<x> p95_ms=<y> target_p95_ms=300 changes=<n> regions=12
+
+Usage::
+
+    python benchmarks/bench_dashboard.py              # 30 changes
+    python benchmarks/bench_dashboard.py --changes 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import tomli_w
+
+import tradepolicy as tp
+
+log = logging.getLogger("bench_dashboard")
+
+CHROMIUM = os.environ.get("TP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TARGET_P95_MS = 300.0
+MARKET_ID = "ndpr_oxide_12"
+#: extra regions and their illustrative base flows, t/yr (exporter -> importer)
+EXTRA_FLOWS = {
+    ("CHN", "IND"): 1500.0,
+    ("MYS", "IND"): 300.0,
+    ("ROW", "IND"): 200.0,
+    ("VNM", "VNM"): 300.0,
+    ("VNM", "CHN"): 1200.0,
+    ("VNM", "JPN"): 250.0,
+    ("VNM", "KOR"): 250.0,
+    ("BRA", "BRA"): 150.0,
+    ("BRA", "USA"): 150.0,
+    ("BRA", "EU"): 200.0,
+    ("CAN", "CAN"): 100.0,
+    ("CAN", "USA"): 250.0,
+    ("CAN", "EU"): 150.0,
+}
+EXTRA_REGIONS = ["IND", "VNM", "BRA", "CAN"]
+
+# the KPI value element lives in a Panel shadow root: find that root once, then poll it
+FIND_KPI = """
+() => {
+  const sel = '[data-kpi="club_price"] [data-kpi-value]';
+  const find = (root) => {
+    if (root.querySelector(sel)) return root;
+    for (const n of root.querySelectorAll('*')) {
+      if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
+    }
+    return null;
+  };
+  const root = find(document);
+  if (!root) return null;
+  window.__tp = {root: root, sel: sel, t0: null};
+  window.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') window.__tp.t0 = performance.now();
+  }, true);
+  return root.querySelector(sel).textContent;
+}
+"""
+CHANGED = """
+(old) => {
+  const t = window.__tp;
+  let el = t.root.querySelector(t.sel);
+  if (!el) {  // the pane re-rendered its root: look again
+    const again = (root) => {
+      if (root.querySelector(t.sel)) return root;
+      for (const n of root.querySelectorAll('*')) {
+        if (n.shadowRoot) { const r = again(n.shadowRoot); if (r) return r; }
+      }
+      return null;
+    };
+    t.root = again(document) || t.root;
+    el = t.root.querySelector(t.sel);
+  }
+  if (el && t.t0 !== null && el.textContent !== old) {
+    return {ms: performance.now() - t.t0, text: el.textContent};
+  }
+  return false;
+}
+"""
+
+
+def market_12(path: Path) -> Path:
+    """Write the 12-region market (ndpr_oxide plus four regions) to ``path``; return it."""
+    base = tp.load_market("ndpr_oxide")
+    spec = base.spec.model_dump(mode="json", exclude_none=True)
+    regions = [*base.regions, *EXTRA_REGIONS]
+    flows: dict[str, dict[str, float]] = {}
+    for a, e in enumerate(base.regions):
+        for b, i in enumerate(base.regions):
+            if base.flows[a, b] > 0:
+                flows.setdefault(e, {})[i] = float(base.flows[a, b])
+    for (e, i), q in EXTRA_FLOWS.items():
+        flows.setdefault(e, {})[i] = q
+    for key in ("flows_file", "seed_shares", "sources", "elasticity_se"):
+        spec.pop(key, None)  # seeds are already in the loaded flows
+    spec.update(
+        id=MARKET_ID,
+        commodity="NdPr oxide (12-region benchmark)",
+        description="ndpr_oxide extended by four illustrative regions for the dashboard "
+        "benchmark (benchmarks/bench_dashboard.py).",
+        regions=regions,
+        flows=flows,
+    )
+    path.write_text(tomli_w.dumps(spec))
+    market = tp.load_market(path)
+    assert market.n == 12, market.regions
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(market_file: Path, port: int, log_file: Path) -> subprocess.Popen:
+    code = (
+        "from tradepolicy.dashboard import serve; "
+        f"serve(port={port}, show=False, markets=[{str(market_file)!r}], "
+        f"market={MARKET_ID!r})"
+    )
+    out = log_file.open("w")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}/"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}); see {log_file}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise TimeoutError(f"server did not answer at {url}")
+
+
+def measure(url: str, changes: int, warmup: int, shots: Path | None) -> tuple[list, list]:
+    from playwright.sync_api import sync_playwright
+
+    browser_ms: list[float] = []
+    wall_ms: list[float] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1100})
+        page.goto(url + f"?market={MARKET_ID}")
+        page.wait_for_selector('[data-kpi="club_price"] [data-kpi-value]', timeout=60_000)
+        old = page.evaluate(FIND_KPI)
+        page.locator(".tp-floor_on").click()
+        page.wait_for_function(
+            "(old) => window.__tp.root.querySelector(window.__tp.sel).textContent !== old",
+            arg=old,
+            polling="raf",
+        )
+        box = page.locator(".tp-floor input").first
+        for i in range(warmup + changes):
+            value = 100 + 2 * i  # USD/kg; never solved before in this session
+            old = page.evaluate("() => window.__tp.root.querySelector(window.__tp.sel).textContent")
+            box.fill(str(value))
+            start = time.perf_counter()
+            box.press("Enter")
+            res = page.wait_for_function(CHANGED, arg=old, polling="raf", timeout=30_000)
+            wall = 1000 * (time.perf_counter() - start)
+            got = res.json_value()
+            if i >= warmup:
+                browser_ms.append(float(got["ms"]))
+                wall_ms.append(wall)
+            log.debug("floor %s: %s USD/kg after %.0f ms", value, got["text"], got["ms"])
+        if shots is not None:
+            page.screenshot(path=str(shots / "bench_dashboard.png"))
+        browser.close()
+    return browser_ms, wall_ms
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--changes", type=int, default=30, help="timed widget changes")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed changes first")
+    ap.add_argument("--screenshot", type=Path, default=Path("test-artifacts"), help="dir")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"chromium not found at {CHROMIUM}")
+    with tempfile.TemporaryDirectory() as tmp:
+        mfile = market_12(Path(tmp) / f"{MARKET_ID}.toml")
+        server_log = Path(tmp) / "server.log"
+        port = free_port()
+        proc = start_server(mfile, port, server_log)
+        try:
+            args.screenshot.mkdir(parents=True, exist_ok=True)
+            url = f"http://localhost:{port}/"
+            browser_ms, wall_ms = measure(url, args.changes, args.warmup, args.screenshot)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    b, w = np.array(browser_ms), np.array(wall_ms)
+    log.info(
+        "12-region market %s, %d timed floor changes after %d warm-up",
+        MARKET_ID,
+        len(b),
+        args.warmup,
+    )
+    log.info(
+        "browser (keydown -> KPI repaint): p50 %.0f ms, p95 %.0f ms, max %.0f ms",
+        np.percentile(b, 50),
+        np.percentile(b, 95),
+        b.max(),
+    )
+    log.info(
+        "driver wall clock (incl. Playwright): p50 %.0f ms, p95 %.0f ms",
+        np.percentile(w, 50),
+        np.percentile(w, 95),
+    )
+    p95 = float(np.percentile(b, 95))
+    log.info("target p95 < %.0f ms: %s", TARGET_P95_MS, "met" if p95 < TARGET_P95_MS else "MISSED")
+    print(
+        f"p50_ms={np.percentile(b, 50):.0f} p95_ms={p95:.0f} "
+        f"target_p95_ms={TARGET_P95_MS:.0f} changes={len(b)} regions=12"
+    )
+
+
+if __name__ == "__main__":
+    main()

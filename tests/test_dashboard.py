@@ -1,0 +1,313 @@
+"""Dashboard store, settings and indicators without a browser (tradepolicy.dashboard)."""
+
+from __future__ import annotations
+
+import io
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pn = pytest.importorskip("panel")
+
+import tradepolicy as tp  # noqa: E402
+from tradepolicy.dashboard import DashboardApp, DashboardStore, catalog, market_info  # noqa: E402
+from tradepolicy.dashboard import indicators as ind  # noqa: E402
+from tradepolicy.dashboard.config import (  # noqa: E402
+    GROUPS,
+    ConfigError,
+    PolicyConfig,
+    scenario_key,
+    scenarios_from_key,
+)
+from tradepolicy.dashboard.markets import display_price_unit  # noqa: E402
+from tradepolicy.dashboard.store import (  # noqa: E402
+    CURRENT,
+    MAX_COMPARE,
+    draws_supported,
+    evaluate,
+    plain_failure,
+)
+from tradepolicy.dashboard.views import kpi_html  # noqa: E402
+from tradepolicy.measures import PriceFloor  # noqa: E402
+
+NDPR = "ndpr_oxide"
+
+
+@pytest.fixture
+def store() -> DashboardStore:
+    return DashboardStore(catalog(), NDPR)
+
+
+def test_prices_are_shown_per_kg_when_the_market_counts_tonnes(toy_market):
+    info = market_info(NDPR)
+    assert (info.price_label, info.price_factor) == ("USD/kg", 1000.0)
+    assert info.to_market_price(110.0) == pytest.approx(110_000.0)
+    assert display_price_unit(toy_market) == ("USD/kg", 1000.0)
+
+
+def test_default_club_comes_from_the_shipped_floor():
+    info = market_info(NDPR)
+    sset = tp.load_scenarios(info.scenario_files[0])
+    floors = [m for s in sset.scenarios for m in s.measures if isinstance(m, PriceFloor)]
+    assert set(info.default_club) == set(floors[0].exempt)
+    assert info.target == sset.target_share
+
+
+def test_floor_in_display_units_becomes_a_floor_in_market_units():
+    info = market_info(NDPR)
+    cfg = PolicyConfig()
+    cfg.apply_market(info)
+    cfg.param.update(floor_on=True, floor=120.0, free_trade=False)
+    (floor,) = cfg.measures(info)
+    assert isinstance(floor, PriceFloor)
+    assert floor.floor == pytest.approx(120_000.0)
+    assert set(floor.exempt) == set(cfg.members)
+    assert set(floor.importers) <= set(cfg.members) and set(floor.importers) <= set(info.importers)
+
+
+def test_settings_that_cannot_work_give_plain_sentences():
+    info = market_info(NDPR)
+    cfg = PolicyConfig()
+    cfg.apply_market(info)
+    cfg.param.update(members=[], floor_on=True, subsidy_on=True, subsidy_producers=[])
+    with pytest.raises(ConfigError) as err:
+        cfg.measures(info)
+    text = " | ".join(err.value.problems)
+    assert "Price floor: choose club members that import" in text
+    assert "Price-gap subsidy: choose the producers covered" in text
+    cfg.param.update(subsidy_on=False, floor_on=False, cap_on=True, cap_share=0.0)
+    with pytest.raises(ConfigError, match="Diversification cap: max_share"):
+        cfg.measures(info)
+
+
+def test_scenario_key_is_a_string_that_gives_back_the_scenarios():
+    info = market_info(NDPR)
+    sc = tp.club_scenario(info.market, "club", list(info.default_club), floor=110_000.0)
+    key = scenario_key([sc])
+    assert isinstance(key, str)
+    assert scenarios_from_key(key) == [sc]
+
+
+def test_a_higher_floor_raises_the_club_price(store):
+    cfg = store.config
+    cfg.floor_on = True
+    k1 = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members), store.target)
+    cfg.floor = cfg.floor + 30
+    k2 = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members), store.target)
+    assert k2["club_price"].value > k1["club_price"].value > k1["club_price"].base
+    assert k1["club_price"].base == pytest.approx(store.info.base_price_display)
+
+
+def test_kpis_match_an_independent_solve(store):
+    cfg, info = store.config, store.info
+    cfg.param.update(floor_on=True, floor=130.0)
+    members = list(cfg.members)
+    sc = tp.club_scenario(info.market, "club", members, floor=130_000.0)
+    ds = tp.solve([sc], info.market, target_share=store.target).isel(commodity=0)
+    use = info.market.flows.sum(axis=0)
+    idx = [info.regions.index(r) for r in members if use[info.regions.index(r)] > 0]
+    price = ds["consumer_price"].sel(scenario="club").values[idx]
+    expected = float(np.sum(price * use[idx]) / np.sum(use[idx])) / 1000
+    k = ind.kpis(store.current.ds, CURRENT, info, members, store.target)
+    assert k["club_price"].value == pytest.approx(expected, rel=1e-9)
+    world = float(ds["welfare_change"].sel(scenario="club").sum()) / 1e6
+    assert k["world_welfare"].value == pytest.approx(world, rel=1e-9)
+    fiscal = -float(ds.tp.fiscal_cost().sel(scenario="club").sum()) / 1e6
+    assert k["fiscal_cost"].value == pytest.approx(fiscal, abs=1e-9)
+    assert "data-kpi-value>" in kpi_html(k, list(k))
+
+
+def test_the_same_settings_are_solved_once(store):
+    sc = store.current_scenario()
+    a = evaluate(store.info, [sc], store.target)
+    b = evaluate(store.info, [sc], store.target)
+    assert a.ds is b.ds  # pn.cache hit on the scalar key
+
+
+def test_save_rename_delete_and_compare(store):
+    cfg = store.config
+    cfg.floor_on = True
+    assert store.save_current("floor_a")
+    cfg.floor = cfg.floor + 20
+    assert store.save_current("floor_b")
+    assert store.compare == ["floor_a", "floor_b"]
+    assert store.comparison.scenarios == ("floor_a", "floor_b")
+    table = ind.comparison_table(
+        store.comparison.ds, ["floor_a", "floor_b"], store.info, list(cfg.members), store.target
+    )
+    price = table[f"Club price ({store.info.price_label})"]
+    assert price["floor_b"] > price["floor_a"]
+    assert not store.save_current("floor_a")
+    assert "exists" in store.notice
+    assert not store.save_current("baseline")
+    assert not store.save_current("bad name!")
+    assert store.rename("floor_a", "lower_floor")
+    assert store.compare == ["lower_floor", "floor_b"]
+    assert store.comparison.scenarios == ("lower_floor", "floor_b")
+    assert store.delete("floor_b")
+    assert store.compare == ["lower_floor"]
+    assert [s.name for s in store.saved] == ["lower_floor"]
+    assert not store.delete("floor_b")
+
+
+def test_edit_restores_the_saved_settings(store):
+    cfg = store.config
+    cfg.param.update(floor_on=True, floor=140.0)
+    store.save_current("f140")
+    cfg.param.update(floor_on=False, floor=90.0)
+    assert store.edit("f140")
+    assert cfg.floor_on and cfg.floor == 140.0
+
+
+def test_nothing_to_save_without_a_measure(store):
+    store.config.free_trade = False
+    assert not store.save_current("empty")
+    assert "switch on at least one measure" in store.notice
+
+
+def test_load_a_shipped_set_and_compare_at_most_six(store):
+    path = store.info.scenario_files[0]
+    assert store.load_set(path)
+    names = tp.load_scenarios(path).names
+    assert [s.name for s in store.saved] == names
+    assert store.compare == names[:MAX_COMPARE]
+    assert len(store.comparison.scenarios) == min(len(names), MAX_COMPARE)
+    assert store.comparison.ok and not store.comparison.problems
+    assert not store.edit(names[0])  # from a file: compared, not edited
+    store.compare = ["nope", *names]  # the widget allows six; the store keeps six known names
+    assert store.compare == names[:MAX_COMPARE]
+
+
+def test_downloads_csv_and_netcdf(store, tmp_path):
+    store.config.floor_on = True
+    store.save_current("club")
+    df = pd.read_csv(io.BytesIO(store.comparison_csv()))
+    assert set(df["scenario"]) == {"baseline", "club"}
+    assert {"market", "region", "variable", "value", "units"} <= set(df.columns)
+    welfare = df[(df.scenario == "club") & (df.variable == "welfare_change")]["value"]
+    assert welfare.sum() == pytest.approx(
+        float(store.comparison.ds["welfare_change"].sel(scenario="club").sum())
+    )
+    path = tmp_path / "c.nc"
+    path.write_bytes(store.comparison_netcdf())
+    back = tp.open_results(path)
+    assert list(back.scenario.values) == ["baseline", "club"]
+
+
+def test_infeasible_and_unsolved_cases_are_plain_words(store):
+    info = store.info
+    cfg = store.config
+    cfg.param.update(cap_on=True, cap_importers=["JPN"], cap_share=10.0, cap_basis="imports")
+    out = store.current
+    assert not out.solved(CURRENT)
+    (msg,) = out.failures.values()
+    assert msg.startswith("This combination of measures has no market equilibrium")
+    assert "Traceback" not in msg
+    assert plain_failure("Newton stalled").startswith("The model did not find an equilibrium")
+    k = kpi_html(None, ["club_price"])
+    assert "—" in k and "not available" in k
+    del info
+
+
+def test_sessions_share_no_state():
+    a, b = DashboardStore(catalog(), NDPR), DashboardStore(catalog(), NDPR)
+    a.config.floor_on = True
+    a.save_current("mine")
+    assert not b.config.floor_on
+    assert b.saved == [] and b.comparison is None
+    assert b.current.solved(CURRENT)
+    kb = ind.kpis(b.current.ds, CURRENT, b.info, list(b.config.members), b.target)
+    assert kb["club_price"].value == pytest.approx(kb["club_price"].base)
+
+
+def test_saved_scenarios_are_kept_per_market(store):
+    store.config.floor_on = True
+    store.save_current("ndpr_club")
+    other = next(m for m in store.markets if m != NDPR)
+    store.market = other
+    assert store.saved == [] and store.info.id == other
+    store.market = NDPR
+    assert [s.name for s in store.saved] == ["ndpr_club"]
+
+
+@pytest.mark.parametrize("market", sorted(catalog()))
+def test_every_measure_on_every_shipped_market_gives_numbers_or_a_message(market):
+    store = DashboardStore(catalog(), market)
+    assert store.baseline.solved("baseline") or store.baseline.scenarios == ()
+    for switch, _ in GROUPS:
+        if switch == "free_trade":
+            continue
+        setattr(store.config, switch, True)
+        out = store.current
+        assert out.problems or out.failures or out.solved(CURRENT), switch
+        if out.solved(CURRENT):
+            k = ind.kpis(out.ds, CURRENT, store.info, list(store.config.members), store.target)
+            assert math.isfinite(k["world_welfare"].value)
+        setattr(store.config, switch, False)
+
+
+def test_the_app_builds_and_its_views_follow_the_store():
+    app = DashboardApp(market=NDPR)
+    template = app.template()
+    assert isinstance(template, pn.template.BaseTemplate)
+    store = app.store
+    before = app.kpis.pane.object
+    store.config.floor_on = True
+    assert app.kpis.pane.object != before
+    assert 'data-kpi="club_price"' in app.kpis.pane.object
+    assert len(app.results.table.object) == len(store.info.regions)
+    assert len(app.results.welfare.source.data["region"]) > 0
+    store.save_current("a")
+    store.config.floor = store.config.floor + 10
+    store.save_current("b")
+    assert list(app.comparison.table.object.index) == ["a", "b"]
+    assert not app.comparison.csv.disabled
+    store.config.param.update(
+        cap_on=True, cap_importers=["JPN"], cap_share=10.0, cap_basis="imports"
+    )
+    assert app.status.alert.visible and "no market equilibrium" in app.status.alert.object
+    assert "—" in app.kpis.pane.object
+
+
+@pytest.mark.skipif(not draws_supported(), reason="tp.solve has no Monte Carlo draws yet")
+def test_uncertainty_ranges_bracket_the_point_values(store):
+    store.config.floor_on = True
+    store.param.update(uncertainty=True, draws=40)
+    out = store.current
+    assert ind.has_draws(out.ds)
+    k = ind.kpis(out.ds, CURRENT, store.info, list(store.config.members), store.target)
+    club = k["club_price"]
+    assert club.has_range and club.lo <= club.hi
+    pf = ind.price_frame(out.ds, CURRENT, store.info, "consumer_price")
+    assert pf["lo"].notna().any()
+
+
+def test_cli_dashboard_command_does_not_import_panel_until_run():
+    code = "import sys, tradepolicy.cli; print('panel' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    from typer.testing import CliRunner
+
+    from tradepolicy.cli import app
+
+    res = CliRunner().invoke(app, ["dashboard", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    for opt in ("--port", "--no-show", "--address"):
+        assert opt in res.output
+
+
+@pytest.mark.skipif(
+    __import__("importlib").util.find_spec("tradepolicy.reports") is None,
+    reason="tradepolicy.reports is not available",
+)
+def test_brief_of_the_compared_scenarios(store):
+    store.config.floor_on = True
+    store.save_current("club")
+    pdf = store.comparison_brief("pdf")
+    assert pdf.startswith(b"%PDF")
+    docx = store.comparison_brief("docx")
+    assert docx[:2] == b"PK"  # a zip container

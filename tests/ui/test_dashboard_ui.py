@@ -1,0 +1,134 @@
+"""The dashboard in a real browser: change a floor, see a KPI change, save two scenarios,
+compare, download; two sessions at once; a plain message for an infeasible case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+import tradepolicy as tp
+
+NDPR = "?market=ndpr_oxide"
+TIMEOUT = 15_000  # ms; one update takes well under a second
+
+
+def kpi(page: Page, key: str):
+    return page.locator(f'[data-kpi="{key}"] [data-kpi-value]')
+
+
+def set_input(page: Page, css: str, value: str) -> None:
+    box = page.locator(f"{css} input").first
+    box.fill(value)
+    box.press("Enter")
+
+
+def shot(page: Page, artifacts: Path, name: str) -> None:
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+
+
+def open_app(page: Page, url: str) -> None:
+    page.goto(url + NDPR)
+    expect(kpi(page, "club_price")).to_have_text("55.0", timeout=60_000)
+
+
+def save_as(page: Page, name: str) -> None:
+    set_input(page, ".tp-save-name", name)
+    page.locator(".tp-save button").click()
+    expect(page.locator(".tp-notice")).to_contain_text(f"Saved '{name}'", timeout=TIMEOUT)
+
+
+def test_floor_kpi_save_compare_download(page: Page, app_url: str, artifacts: Path):
+    open_app(page, app_url)
+    shot(page, artifacts, "01_baseline")
+    club = kpi(page, "club_price")
+    page.locator(".tp-floor_on").click()
+    expect(club).not_to_have_text("55.0", timeout=TIMEOUT)
+    first = float(club.inner_text())
+    set_input(page, ".tp-floor", "150")
+    expect(club).not_to_have_text(f"{first:.1f}", timeout=TIMEOUT)
+    assert float(club.inner_text()) > first > 55.0
+    expect(kpi(page, "fiscal_cost")).to_have_text("0.0")
+    shot(page, artifacts, "02_floor_150")
+    save_as(page, "floor_150")
+    at150 = club.inner_text()
+    set_input(page, ".tp-floor", "110")
+    expect(club).not_to_have_text(at150, timeout=TIMEOUT)
+    save_as(page, "floor_110")
+
+    page.get_by_text("Policy results", exact=True).click()
+    expect(page.locator(".tp-region-table")).to_contain_text("JPN", timeout=TIMEOUT)
+    shot(page, artifacts, "03_results")
+
+    page.get_by_text("Compare scenarios", exact=True).click()
+    table = page.locator(".tp-compare-table")
+    expect(table).to_contain_text("floor_150", timeout=TIMEOUT)
+    expect(table).to_contain_text("floor_110")
+    shot(page, artifacts, "04_compare")
+
+    with page.expect_download(timeout=TIMEOUT) as info:
+        page.locator(".tp-csv button").click()
+    df = pd.read_csv(info.value.path())
+    assert {"baseline", "floor_150", "floor_110"} == set(df["scenario"])
+    with page.expect_download(timeout=TIMEOUT) as info:
+        page.locator(".tp-nc button").click()
+    ds = tp.open_results(info.value.path())
+    assert list(ds.scenario.values) == ["baseline", "floor_150", "floor_110"]
+    levy = ds["levy_revenue"].sum("region").isel(commodity=0)
+    assert float(levy.sel(scenario="floor_150")) > float(levy.sel(scenario="floor_110")) > 0
+
+
+def test_two_sessions_share_nothing(browser: Browser, app_url: str, artifacts: Path):
+    contexts = [
+        browser.new_context(viewport={"width": 1500, "height": 1400}, accept_downloads=True)
+        for _ in range(2)
+    ]
+    try:
+        a, b = (c.new_page() for c in contexts)
+        open_app(a, app_url)
+        open_app(b, app_url)
+        a.locator(".tp-floor_on").click()
+        expect(kpi(a, "club_price")).not_to_have_text("55.0", timeout=TIMEOUT)
+        save_as(a, "only_in_a")
+        b.get_by_text("Compare scenarios", exact=True).click()
+        expect(b.get_by_text("No saved scenario yet")).to_be_visible(timeout=TIMEOUT)
+        expect(kpi(b, "club_price")).to_have_text("55.0")
+        assert b.locator(".tp-floor_on").get_attribute("aria-checked") == "false"
+        set_input(b, ".tp-save-name", "b_untouched")
+        shot(a, artifacts, "05_session_a")
+        shot(b, artifacts, "06_session_b")
+        expect(a.locator(".tp-save-name input")).not_to_have_value("b_untouched")
+    finally:
+        for c in contexts:
+            c.close()
+
+
+def test_infeasible_case_is_a_plain_message(page: Page, app_url: str, artifacts: Path):
+    open_app(page, app_url)
+    page.locator(".tp-cap_on").click()
+    page.locator(".tp-cap_basis select").select_option(label="Share of imports")
+    set_input(page, ".tp-cap_share", "10")
+    status = page.locator(".tp-status")
+    expect(status).to_contain_text("no market equilibrium", timeout=TIMEOUT)
+    expect(kpi(page, "club_price")).to_have_text("—")
+    assert "Traceback" not in page.content()
+    shot(page, artifacts, "07_infeasible")
+    set_input(page, ".tp-cap_share", "60")
+    expect(status).to_be_hidden(timeout=TIMEOUT)
+
+
+def test_uncertainty_ranges(page: Page, app_url: str, artifacts: Path):
+    from tradepolicy.dashboard.store import draws_supported
+
+    if not draws_supported():
+        pytest.skip("tp.solve has no Monte Carlo draws in this version")
+    open_app(page, app_url)
+    page.locator(".tp-floor_on").click()
+    expect(kpi(page, "club_price")).not_to_have_text("55.0", timeout=TIMEOUT)
+    page.locator(".tp-uncertainty input").click()
+    expect(page.locator('[data-kpi="club_price"]')).to_contain_text("90% range", timeout=30_000)
+    page.get_by_text("Policy results", exact=True).click()
+    page.wait_for_timeout(1000)
+    shot(page, artifacts, "08_uncertainty")

@@ -1,0 +1,446 @@
+"""Bokeh charts that update in place (new data into the same ColumnDataSource).
+
+Each chart owns one figure; ``update`` swaps its data, so a widget change sends a small data
+patch to the browser instead of a new figure. Every chart names its unit on the axis and in
+the hover.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from bokeh.models import (
+    ColumnDataSource,
+    FactorRange,
+    HoverTool,
+    Label,
+    LinearColorMapper,
+    NumeralTickFormatter,
+    Span,
+    Whisker,
+)
+from bokeh.palettes import Category10_10, Category20_20, Viridis256
+from bokeh.plotting import figure
+
+HEIGHT = 320
+GROUP_COLORS = ("#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+COMPONENT_COLORS = dict(
+    zip(
+        (
+            "Consumers",
+            "Producers",
+            "Tariff revenue",
+            "Levies",
+            "Export tax revenue",
+            "Quota rents",
+            "Subsidies",
+            "Offtakes",
+            "Stockpiles",
+        ),
+        Category10_10[:9],
+        strict=True,
+    )
+)
+
+
+def region_colors(regions: Sequence[str]) -> dict[str, str]:
+    """A fixed colour per region (its position in the market's region list)."""
+    pal = Category10_10 if len(regions) <= 10 else Category20_20
+    return {r: pal[i % len(pal)] for i, r in enumerate(regions)}
+
+
+def _fig(title: str, y_label: str, **kw) -> figure:
+    f = figure(
+        title=title,
+        height=HEIGHT,
+        sizing_mode="stretch_width",
+        toolbar_location=None,
+        tools="",
+        **kw,
+    )
+    f.yaxis.axis_label = y_label
+    f.title.text_font_size = "13px"
+    f.xgrid.grid_line_color = None
+    f.outline_line_color = None
+    return f
+
+
+def _legend_right(f: figure) -> None:
+    """Move the figure's legend out of the plot area, to the right."""
+    legend = f.legend[0]
+    legend.label_text_font_size = "11px"
+    legend.border_line_color = None
+    f.center = [r for r in f.center if r is not legend]
+    f.add_layout(legend, "right")
+
+
+def _legend_above(f: figure) -> None:
+    """A one-line legend above the plot, where it hides no bar."""
+    legend = f.legend[0]
+    legend.orientation = "horizontal"
+    legend.label_text_font_size = "11px"
+    legend.border_line_color = None
+    legend.padding = 2
+    legend.margin = 0
+    f.center = [r for r in f.center if r is not legend]
+    f.add_layout(legend, "above")
+
+
+def _nan_to_none(values) -> list:
+    return [None if (v is None or (isinstance(v, float) and math.isnan(v))) else v for v in values]
+
+
+class GroupedBars:
+    """Bars per category (region or scenario), one bar per group, optional 90% whiskers and
+    horizontal reference lines (e.g. dependency targets)."""
+
+    def __init__(
+        self,
+        title: str,
+        unit: str,
+        value_format: str = "0,0.[00]",
+        hlines: Sequence[tuple[float, str]] = (),
+    ) -> None:
+        self.unit = unit
+        self.source = ColumnDataSource(
+            {k: [] for k in ("x", "category", "group", "value", "lo", "hi", "color", "note")}
+        )
+        self.range = FactorRange(factors=[], group_padding=0.6, subgroup_padding=0.0)
+        self.figure = _fig(title, unit, x_range=self.range)
+        self.figure.xaxis.major_label_orientation = 0.0
+        self.figure.xaxis.group_label_orientation = 0.0
+        self.figure.xaxis.major_tick_line_color = None
+        self.figure.xaxis.major_label_text_font_size = "0px"  # group names are in the legend
+        self.bars = self.figure.vbar(
+            x="x",
+            top="value",
+            width=0.85,
+            source=self.source,
+            fill_color="color",
+            line_color=None,
+            legend_field="group",
+        )
+        self.ranges = ColumnDataSource({"x": [], "lo": [], "hi": []})  # finite ranges only
+        self.figure.add_layout(
+            Whisker(source=self.ranges, base="x", lower="lo", upper="hi", line_color="#333")
+        )
+        for value, label in hlines:
+            self.figure.add_layout(
+                Span(location=value, dimension="width", line_dash="dashed", line_color="#c0392b")
+            )
+            self.figure.add_layout(
+                Label(
+                    x=5,
+                    y=value,
+                    x_units="screen",
+                    text=label,
+                    text_font_size="11px",
+                    text_color="#c0392b",
+                    y_offset=2,
+                )
+            )
+        self.figure.yaxis.formatter = NumeralTickFormatter(format="0,0.[0]")
+        self.figure.add_tools(
+            HoverTool(
+                renderers=[self.bars],
+                tooltips=[
+                    ("", "@category — @group"),
+                    ("value", f"@value{{{value_format}}} {unit}"),
+                    ("90% range", f"@lo{{{value_format}}} – @hi{{{value_format}}}"),
+                    ("", "@note"),
+                ],
+            )
+        )
+        self.hline_max = max((v for v, _ in hlines), default=0.0)
+        _legend_above(self.figure)
+
+    def update(
+        self,
+        frame: pd.DataFrame,
+        groups: Sequence[str],
+        colors: Sequence[str] = GROUP_COLORS,
+        notes: pd.DataFrame | None = None,
+    ) -> None:
+        """``frame``: index = category, columns = groups (values); optional ``<group>_lo`` and
+        ``<group>_hi`` columns hold 5% and 95% quantiles; ``notes`` has text per group."""
+        data: dict[str, list] = {k: [] for k in self.source.data}
+        single = len(groups) == 1
+        for cat, row in frame.iterrows():
+            for i, g in enumerate(groups):
+                data["x"].append(str(cat) if single else (str(cat), str(g)))
+                data["category"].append(str(cat))
+                data["group"].append(str(g))
+                data["value"].append(row.get(g, math.nan))
+                data["lo"].append(row.get(f"{g}_lo", math.nan))
+                data["hi"].append(row.get(f"{g}_hi", math.nan))
+                data["color"].append(colors[i % len(colors)])
+                note = "" if notes is None else notes.get(g, pd.Series(dtype=str)).get(cat, "")
+                data["note"].append(str(note) if isinstance(note, str) else "")
+        for k in ("value", "lo", "hi"):
+            data[k] = _nan_to_none(data[k])
+        self.range.factors = list(data["x"])
+        self.source.data = data
+        keep = [
+            i
+            for i, (lo, hi) in enumerate(zip(data["lo"], data["hi"], strict=True))
+            if lo is not None and hi is not None
+        ]
+        self.ranges.data = {k: [data[k][i] for i in keep] for k in ("x", "lo", "hi")}
+        self.figure.xaxis.major_label_text_font_size = "11px" if single else "0px"
+        self.figure.legend.visible = not single
+        tops = [v for v in (*data["value"], *data["hi"]) if v is not None]
+        if self.hline_max > 0:
+            self.figure.y_range.start = min(0.0, *tops) if tops else 0.0
+            self.figure.y_range.end = 1.12 * max(self.hline_max, *tops) if tops else 1.0
+
+
+class WelfareChart:
+    """Welfare change by region, stacked by component (gains up, losses down), net marked."""
+
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
+        self.source = ColumnDataSource(
+            {k: [] for k in ("region", "component", "value", "top", "bottom", "color", "total")}
+        )
+        self.totals = ColumnDataSource({"region": [], "total": [], "lo": [], "hi": []})
+        self.range = FactorRange(factors=[])
+        self.figure = _fig("Welfare change by region and component", unit, x_range=self.range)
+        bars = self.figure.vbar(
+            x="region",
+            top="top",
+            bottom="bottom",
+            width=0.7,
+            source=self.source,
+            fill_color="color",
+            line_color="white",
+            legend_field="component",
+        )
+        net = self.figure.scatter(
+            x="region",
+            y="total",
+            source=self.totals,
+            marker="diamond",
+            size=14,
+            color="black",
+            legend_label="Net welfare",
+        )
+        self.ranges = ColumnDataSource({"region": [], "lo": [], "hi": []})
+        self.figure.add_layout(
+            Whisker(source=self.ranges, base="region", lower="lo", upper="hi", line_color="black")
+        )
+        self.figure.add_layout(Span(location=0, dimension="width", line_color="#555"))
+        self.figure.yaxis.formatter = NumeralTickFormatter(format="0,0.[0]")
+        self.figure.add_tools(
+            HoverTool(
+                renderers=[bars],
+                tooltips=[
+                    ("", "@region — @component"),
+                    ("change", f"@value{{+0,0.0}} {unit}"),
+                    ("net welfare", f"@total{{+0,0.0}} {unit}"),
+                ],
+            ),
+            HoverTool(
+                renderers=[net],
+                tooltips=[
+                    ("", "@region net welfare"),
+                    ("change", f"@total{{+0,0.0}} {unit}"),
+                    ("90% range", "@lo{+0,0.0} – @hi{+0,0.0}"),
+                ],
+            ),
+        )
+        _legend_right(self.figure)
+
+    def update(self, frame: pd.DataFrame, regions: Sequence[str], totals: pd.DataFrame) -> None:
+        """``frame`` from :func:`indicators.welfare_frame`; ``totals`` index region with
+        ``total``, ``lo``, ``hi``."""
+        data: dict[str, list] = {k: [] for k in self.source.data}
+        pos = dict.fromkeys(regions, 0.0)
+        neg = dict.fromkeys(regions, 0.0)
+        for row in frame.itertuples(index=False):
+            v = float(row.value)
+            if not math.isfinite(v) or abs(v) < 1e-9 or row.region not in pos:
+                continue
+            if v >= 0:
+                bottom, top = pos[row.region], pos[row.region] + v
+                pos[row.region] = top
+            else:
+                top, bottom = neg[row.region], neg[row.region] + v
+                neg[row.region] = bottom
+            data["region"].append(row.region)
+            data["component"].append(row.component)
+            data["value"].append(v)
+            data["top"].append(top)
+            data["bottom"].append(bottom)
+            data["color"].append(COMPONENT_COLORS.get(row.component, "#777"))
+            data["total"].append(float(row.total))
+        self.range.factors = list(regions)
+        self.source.data = data
+        t = totals.reindex(regions)
+        self.totals.data = {
+            "region": list(regions),
+            "total": _nan_to_none(t["total"].tolist()),
+            "lo": _nan_to_none(t["lo"].tolist()),
+            "hi": _nan_to_none(t["hi"].tolist()),
+        }
+        ok = t["lo"].notna() & t["hi"].notna()
+        self.ranges.data = {
+            "region": [str(r) for r in t.index[ok]],
+            "lo": t.loc[ok, "lo"].tolist(),
+            "hi": t.loc[ok, "hi"].tolist(),
+        }
+
+
+class StackedShares:
+    """Each importer's consumption split by supplier (horizontal bars adding up to 100%)."""
+
+    def __init__(self, title: str, regions: Sequence[str], hlines: Sequence[tuple[float, str]]):
+        self.source = ColumnDataSource(
+            {k: [] for k in ("importer", "exporter", "share", "left", "right", "color")}
+        )
+        self.range = FactorRange(factors=[])
+        self.figure = _fig(title, "", y_range=self.range)
+        self.figure.xaxis.axis_label = "share of consumption (%)"
+        self.colors = region_colors(regions)
+        bars = self.figure.hbar(
+            y="importer",
+            left="left",
+            right="right",
+            height=0.7,
+            source=self.source,
+            fill_color="color",
+            line_color="white",
+            legend_field="exporter",
+        )
+        for value, label in hlines:
+            self.figure.add_layout(
+                Span(
+                    location=100 * value,
+                    dimension="height",
+                    line_dash="dashed",
+                    line_color="#c0392b",
+                )
+            )
+            self.figure.add_layout(
+                Label(
+                    x=100 * value,
+                    y=0,
+                    y_units="screen",
+                    text=label,
+                    text_font_size="10px",
+                    text_color="#c0392b",
+                    angle=math.pi / 2,
+                    x_offset=-2,
+                    y_offset=4,
+                )
+            )
+        self.figure.add_tools(
+            HoverTool(
+                renderers=[bars],
+                tooltips=[("", "@exporter → @importer"), ("share", "@share{0.0}%")],
+            )
+        )
+        self.figure.x_range.start = 0
+        self.figure.x_range.end = 100
+        _legend_right(self.figure)
+
+    def update(self, shares: pd.DataFrame) -> None:
+        """``shares``: importer × exporter fractions (from :func:`indicators.supplier_shares`)."""
+        data: dict[str, list] = {k: [] for k in self.source.data}
+        for importer, row in shares.iterrows():
+            left = 0.0
+            for exporter, v in row.items():
+                if not math.isfinite(v) or v <= 1e-6:
+                    continue
+                data["importer"].append(str(importer))
+                data["exporter"].append(str(exporter))
+                data["share"].append(100 * v)
+                data["left"].append(left)
+                data["right"].append(left + 100 * v)
+                data["color"].append(self.colors.get(str(exporter), "#777"))
+                left += 100 * v
+        self.range.factors = [str(i) for i in shares.index[::-1]]
+        self.source.data = data
+
+
+class TradeHeatmap:
+    """Who supplies whom: base flows exporter × importer, colour on a log scale."""
+
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
+        self.source = ColumnDataSource(
+            {k: [] for k in ("exporter", "importer", "flow", "share", "level", "text")}
+        )
+        self.x = FactorRange(factors=[])
+        self.y = FactorRange(factors=[])
+        self.figure = _fig(
+            "Who supplies whom (base flows, exporter → importer)",
+            "exporter",
+            x_range=self.x,
+            y_range=self.y,
+        )
+        self.figure.xaxis.axis_label = "importer"
+        self.figure.height = 360
+        self.mapper = LinearColorMapper(
+            palette=Viridis256[::-1], low=0, high=1, nan_color="#f4f4f4"
+        )
+        cells = self.figure.rect(
+            x="importer",
+            y="exporter",
+            width=0.95,
+            height=0.95,
+            source=self.source,
+            fill_color={"field": "level", "transform": self.mapper},
+            line_color=None,
+        )
+        self.figure.text(
+            x="importer",
+            y="exporter",
+            text="text",
+            source=self.source,
+            text_align="center",
+            text_baseline="middle",
+            text_font_size="10px",
+            text_color="white",
+        )
+        self.figure.add_tools(
+            HoverTool(
+                renderers=[cells],
+                tooltips=[
+                    ("", "@exporter → @importer"),
+                    ("flow", f"@flow{{0,0}} {unit}"),
+                    ("share of importer's use", "@share{0.0%}"),
+                ],
+            )
+        )
+
+    def update(self, frame: pd.DataFrame, regions: Sequence[str]) -> None:
+        f = frame[frame["flow"] > 0]
+        level = np.log10(f["flow"].to_numpy())
+        self.mapper.low = float(level.min()) if len(level) else 0.0
+        self.mapper.high = float(level.max()) if len(level) else 1.0
+        exporters = [r for r in regions if (frame.loc[frame["exporter"] == r, "flow"] > 0).any()]
+        importers = [r for r in regions if (frame.loc[frame["importer"] == r, "flow"] > 0).any()]
+        self.x.factors = importers
+        self.y.factors = exporters[::-1]
+        share = f["share"].to_numpy()
+        self.source.data = {
+            "exporter": f["exporter"].tolist(),
+            "importer": f["importer"].tolist(),
+            "flow": f["flow"].tolist(),
+            "share": _nan_to_none(share.tolist()),
+            "level": level.tolist(),
+            "text": [f"{s:.0%}" if np.isfinite(s) and s >= 0.005 else "" for s in share],
+        }
+
+
+__all__ = [
+    "GROUP_COLORS",
+    "GroupedBars",
+    "StackedShares",
+    "TradeHeatmap",
+    "WelfareChart",
+    "region_colors",
+]

@@ -1,0 +1,417 @@
+"""The dashboard's data store: solves, saved scenarios and comparisons (no UI code).
+
+One :class:`DashboardStore` per browser session holds that session's market, policy settings,
+saved scenarios and results; sessions share nothing but the solve cache
+(:func:`solve_cached`), which is keyed on scalar keys (market reference, a JSON key of the
+scenarios, the target, the number of draws and the seed) and returns read-only Datasets.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import re
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import panel as pn
+import param
+import xarray as xr
+
+import tradepolicy as tp
+from tradepolicy.dashboard.config import ConfigError, PolicyConfig, scenario_key, scenarios_from_key
+from tradepolicy.dashboard.indicators import comparison_long
+from tradepolicy.dashboard.markets import MarketInfo, load_set_quietly, market_info
+from tradepolicy.errors import InputError
+from tradepolicy.scenario import Scenario, ScenarioSet
+
+log = logging.getLogger(__name__)
+
+MAX_COMPARE = 6
+DRAW_SEED = 20260601  # fixed so that ranges are reproducible and cacheable
+CURRENT = "current"
+
+
+def draws_supported() -> bool:
+    """Whether this tradepolicy solves Monte Carlo draws (``tp.solve(..., draws=N)``)."""
+    return "draws" in inspect.signature(tp.solve).parameters
+
+
+@pn.cache(max_items=512)
+def solve_cached(
+    market_ref: str, key: str, target: float | None, draws: int = 0, seed: int = DRAW_SEED
+) -> xr.Dataset:
+    """Solve the scenarios of ``key`` (:func:`scenario_key`) on a market; cached across
+    sessions by its scalar arguments. The returned Dataset is shared: never modify it."""
+    info = market_info(market_ref)
+    scenarios = scenarios_from_key(key)
+    kwargs: dict[str, Any] = {"draws": draws, "seed": seed} if draws else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tp.errors.InputWarning)  # reported by evaluate()
+        return tp.solve(scenarios, info.market, target_share=target, **kwargs)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of solving some scenarios, with everything to tell the user in words.
+
+    ``ds`` is None when nothing could be solved (``problems`` says why); ``failures`` maps a
+    scenario that was not solved to a plain explanation; ``notes`` are input warnings.
+    """
+
+    ds: xr.Dataset | None
+    scenarios: tuple[str, ...]
+    problems: tuple[str, ...] = ()
+    failures: dict[str, str] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.ds is not None
+
+    def solved(self, name: str) -> bool:
+        return self.ds is not None and name in self.scenarios and name not in self.failures
+
+
+_WHERE = re.compile(r"scenario\[(\d+)\]\.measure\[(\d+)\]\.?(.*)")
+
+
+def _plain_input_problem(field_name: str, msg: str, scenarios: list[Scenario]) -> str:
+    m = _WHERE.match(field_name)
+    if m:
+        i, j, rest = int(m.group(1)), int(m.group(2)), m.group(3)
+        sc = scenarios[i]
+        kind = sc.measures[j].type.replace("_", " ")
+        who = f"{sc.name}: " if sc.name != CURRENT else ""
+        return f"{who}{kind}{' ' + rest if rest else ''}: {msg}"
+    return f"{field_name}: {msg}" if field_name else msg
+
+
+def plain_failure(message: str) -> str:
+    """What to tell a negotiator when a scenario has no solution."""
+    msg = message.strip()
+    if msg.lower().startswith("infeasible"):
+        reason = msg.split(":", 1)[1].strip() if ":" in msg else msg
+        return f"This combination of measures has no market equilibrium: {reason}"
+    return (
+        "The model did not find an equilibrium for this setting (the solver did not converge"
+        f"{': ' + msg if msg else ''}). No numbers are shown; try a less extreme setting."
+    )
+
+
+def evaluate(
+    info: MarketInfo,
+    scenarios: list[Scenario],
+    target: float | None,
+    draws: int = 0,
+) -> Outcome:
+    """Check and solve ``scenarios`` on ``info``'s market; never raises for bad settings."""
+    names = tuple(s.name for s in scenarios)
+    start = time.perf_counter()
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ScenarioSet(market=info.market, scenarios=list(scenarios), target_share=target)
+        except InputError as exc:
+            problems = tuple(_plain_input_problem(f, m, scenarios) for f, m in exc.problems)
+            return Outcome(None, names, problems=problems)
+    for w in caught:
+        text = str(w.message)
+        text = re.sub(r"^<scenarios>: scenario\[\d+\]\.", "", text)
+        notes.append(text)
+    if draws and not getattr(info.market, "has_uncertainty", True):
+        notes.append(
+            f"{info.id} records no elasticity standard errors: every draw equals the point "
+            "estimate, so the ranges are zero"
+        )
+    try:
+        ds = solve_cached(info.ref, scenario_key(scenarios), target, int(draws), DRAW_SEED)
+    except Exception as exc:  # shown as a message, logged with its traceback
+        log.exception("solve failed for %s", names)
+        return Outcome(None, names, problems=(f"The model could not be solved: {exc}",))
+    failures = {s: plain_failure(m) for s, _, m in ds.tp.failed() if s in names}
+    return Outcome(
+        ds, names, failures=failures, notes=tuple(notes), seconds=time.perf_counter() - start
+    )
+
+
+@dataclass(frozen=True)
+class SavedScenario:
+    """A scenario kept by the user: its measures and, if made with the widgets, the settings."""
+
+    scenario: Scenario
+    source: str
+    settings: dict[str, Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    def renamed(self, new: str) -> SavedScenario:
+        sc = Scenario(
+            name=new, description=self.scenario.description, measures=self.scenario.measures
+        )
+        return SavedScenario(sc, self.source, self.settings)
+
+
+class DashboardStore(param.Parameterized):
+    """One session's state: market, settings, results, saved scenarios and the comparison."""
+
+    market = param.Selector(default=None, objects=[], doc="Market id")
+    markets = param.Dict(default={}, doc="Market id -> reference (shipped id or path)")
+    info = param.ClassSelector(class_=MarketInfo, default=None, allow_None=True)
+    config = param.ClassSelector(class_=PolicyConfig)
+    target = param.Number(0.60, bounds=(0.01, 1.0), doc="Dependency target share")
+    uncertainty = param.Boolean(False, doc="Solve Monte Carlo draws for ranges")
+    draws = param.Integer(200, bounds=(10, 5000))
+    baseline = param.ClassSelector(class_=Outcome, default=None, allow_None=True)
+    current = param.ClassSelector(class_=Outcome, default=None, allow_None=True)
+    saved = param.List(default=[], item_type=SavedScenario)
+    compare = param.ListSelector(default=[], objects=[])
+    comparison = param.ClassSelector(class_=Outcome, default=None, allow_None=True)
+    notice = param.String(default="", doc="Result of the last save/rename/delete/load")
+
+    def __init__(self, markets: dict[str, str], market: str | None = None, **params: Any):
+        if not markets:
+            raise ValueError("no markets to show: ship a market or pass a market file")
+        params.setdefault("config", PolicyConfig())
+        super().__init__(markets=markets, **params)
+        self._saved_by_market: dict[str, list[SavedScenario]] = {}
+        self.param.market.objects = list(markets)
+        self.config.param.watch(self._on_settings, [p for p in self.config.param if p != "name"])
+        self.market = market if market in markets else next(iter(markets))
+        if self.info is None:  # the same market as the default: load it explicitly
+            self._load_market()
+
+    # -- market and settings ---------------------------------------------------------------
+    @param.depends("market", watch=True)
+    def _load_market(self) -> None:
+        if self.info is not None:
+            self._saved_by_market[self.info.id] = list(self.saved)
+        info = market_info(self.markets[self.market])
+        with param.parameterized.discard_events(self):
+            self.info = info
+            self.target = info.target
+            self.saved = self._saved_by_market.get(info.id, [])
+            names = [s.name for s in self.saved]
+            self.compare = []
+        self.param.compare.objects = names
+        with param.parameterized.discard_events(self):
+            self.compare = names[:MAX_COMPARE]
+        with param.parameterized.batch_call_watchers(self.config):
+            self.config.apply_market(info)  # triggers _on_settings once
+        self.baseline = evaluate(info, [], self.target)
+        self.param.trigger("info", "saved", "compare")
+        self._update_comparison()
+
+    def _on_settings(self, *events: param.parameterized.Event) -> None:
+        self.update_current()
+
+    @param.depends("target", "uncertainty", "draws", watch=True)
+    def _on_solve_options(self) -> None:
+        self.update_current()
+        self._update_comparison()
+
+    @property
+    def n_draws(self) -> int:
+        return int(self.draws) if self.uncertainty and draws_supported() else 0
+
+    def current_scenario(self) -> Scenario:
+        """The scenario of the current settings (raises :class:`ConfigError`)."""
+        info = self.info
+        measures = self.config.measures(info)
+        text = "; ".join(m.describe(info.market) for m in measures) or "No measure switched on."
+        return Scenario(name=CURRENT, description=text, measures=measures)
+
+    def update_current(self) -> None:
+        """Solve the current settings and publish the outcome."""
+        if self.info is None:
+            return
+        try:
+            sc = self.current_scenario()
+        except ConfigError as exc:
+            self.current = Outcome(None, (CURRENT,), problems=tuple(exc.problems))
+            return
+        except Exception as exc:  # a bug must not reach the user as a traceback
+            log.exception("building the scenario failed")
+            self.current = Outcome(None, (CURRENT,), problems=(f"Settings not usable: {exc}",))
+            return
+        self.current = evaluate(self.info, [sc], self.target, self.n_draws)
+
+    # -- saved scenarios -------------------------------------------------------------------
+    def _names(self) -> list[str]:
+        return [s.name for s in self.saved]
+
+    def _publish_saved(self, saved: list[SavedScenario], compare: list[str]) -> None:
+        names = [s.name for s in saved]
+        keep = [n for n in compare if n in names][:MAX_COMPARE]
+        with param.parameterized.discard_events(self):
+            self.saved = saved
+            self.compare = [n for n in self.compare if n in names and n in keep]
+        self.param.compare.objects = names  # widgets follow the choices (not discarded)
+        with param.parameterized.discard_events(self):
+            self.compare = keep
+        self.param.trigger("saved", "compare")
+        self._update_comparison()
+
+    def _check_name(self, name: str, exclude: str | None = None) -> str:
+        name = (name or "").strip()
+        if not name:
+            raise ValueError("give the scenario a name")
+        if name == "baseline" or name == CURRENT:
+            raise ValueError(f"{name!r} is reserved; choose another name")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", name):
+            raise ValueError(
+                f"{name!r}: use letters, digits, '_', '-' or '.', starting with a letter or digit"
+            )
+        if name in self._names() and name != exclude:
+            raise ValueError(f"a scenario named {name!r} exists; rename or delete it first")
+        return name
+
+    def next_name(self) -> str:
+        i = len(self.saved) + 1
+        while f"option_{i}" in self._names():
+            i += 1
+        return f"option_{i}"
+
+    def save_current(self, name: str) -> bool:
+        """Save the current settings as scenario ``name``; ``notice`` says what happened."""
+        try:
+            name = self._check_name(name)
+            sc = self.current_scenario()
+        except (ValueError, ConfigError) as exc:
+            self.notice = f"Not saved: {exc}"
+            return False
+        if len(sc.measures) == 0:
+            self.notice = "Not saved: switch on at least one measure (the baseline is shown anyway)"
+            return False
+        saved = SavedScenario(
+            sc.model_copy(update={"name": name}), "dashboard", self.config.snapshot()
+        )
+        compare = list(self.compare)
+        if len(compare) < MAX_COMPARE:
+            compare.append(name)
+        self._publish_saved([*self.saved, saved], compare)
+        self.notice = f"Saved {name!r}" + ("" if name in self.compare else " (compare list full)")
+        return True
+
+    def rename(self, old: str, new: str) -> bool:
+        try:
+            new = self._check_name(new, exclude=old)
+            if old not in self._names():
+                raise ValueError(f"no saved scenario {old!r}")
+        except ValueError as exc:
+            self.notice = f"Not renamed: {exc}"
+            return False
+        saved = [s.renamed(new) if s.name == old else s for s in self.saved]
+        compare = [new if n == old else n for n in self.compare]
+        self._publish_saved(saved, compare)
+        self.notice = f"Renamed {old!r} to {new!r}"
+        return True
+
+    def delete(self, name: str) -> bool:
+        if name not in self._names():
+            self.notice = f"Nothing deleted: no saved scenario {name!r}"
+            return False
+        self._publish_saved(
+            [s for s in self.saved if s.name != name], [n for n in self.compare if n != name]
+        )
+        self.notice = f"Deleted {name!r}"
+        return True
+
+    def edit(self, name: str) -> bool:
+        """Put a scenario saved from the widgets back into the widgets."""
+        match = [s for s in self.saved if s.name == name]
+        if not match or match[0].settings is None:
+            self.notice = (
+                f"{name!r} comes from a scenario file; it can be compared but not edited here"
+                if match
+                else f"no saved scenario {name!r}"
+            )
+            return False
+        self.config.restore(match[0].settings)
+        self.notice = f"Settings of {name!r} loaded into the controls"
+        return True
+
+    def load_set(self, path: str | Path) -> bool:
+        """Add every scenario of a scenario set file for this market (same names replaced)."""
+        try:
+            sset, notes = load_set_quietly(path)
+        except InputError as exc:
+            self.notice = f"Not loaded: {exc}"
+            return False
+        if sset.market.id != self.info.id:
+            self.notice = f"Not loaded: {Path(path).name} is for market {sset.market.id!r}"
+            return False
+        new = {s.name: SavedScenario(s, f"set:{Path(path).stem}") for s in sset.scenarios}
+        kept = [s for s in self.saved if s.name not in new]
+        self._publish_saved([*kept, *new.values()], list(new)[:MAX_COMPARE])
+        self.notice = f"Loaded {len(new)} scenarios from {Path(path).name}" + (
+            f" ({len(notes)} warning(s))" if notes else ""
+        )
+        return True
+
+    # -- comparison ------------------------------------------------------------------------
+    @param.depends("compare", watch=True)
+    def _on_compare(self) -> None:
+        names = self._names()
+        clean = list(dict.fromkeys(n for n in self.compare if n in names))[:MAX_COMPARE]
+        if clean != list(self.compare):  # unknown names dropped, at most six kept
+            self.compare = clean
+            return
+        self._update_comparison()
+
+    def _update_comparison(self) -> None:
+        if self.info is None:
+            return
+        chosen = [s.scenario for s in self.saved if s.name in self.compare]
+        if not chosen:
+            self.comparison = None
+            return
+        self.comparison = evaluate(self.info, chosen, self.target, self.n_draws)
+
+    def comparison_csv(self) -> bytes:
+        """The compared scenarios (and the baseline) as a tidy CSV table."""
+        out = self.comparison
+        if out is None or out.ds is None:
+            raise ValueError("nothing to download: choose scenarios to compare")
+        df = comparison_long(out.ds, list(out.scenarios), self.info)
+        return df.to_csv(index=False).encode()
+
+    def comparison_netcdf(self) -> bytes:
+        """The compared scenarios' results Dataset as netCDF."""
+        out = self.comparison
+        if out is None or out.ds is None:
+            raise ValueError("nothing to download: choose scenarios to compare")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = tp.write_results(out.ds, Path(tmp) / "comparison.nc")
+            return path.read_bytes()
+
+    def comparison_brief(self, fmt: str) -> bytes:
+        """A scenario brief of the compared scenarios (``tradepolicy.reports``)."""
+        out = self.comparison
+        if out is None or out.ds is None:
+            raise ValueError("nothing to download: choose scenarios to compare")
+        from tradepolicy.reports import render_brief  # optional extra, imported when used
+
+        solved = [n for n in out.scenarios if out.solved(n)]
+        return render_brief(out.ds, scenarios=solved, fmt=fmt)
+
+
+__all__ = [
+    "CURRENT",
+    "MAX_COMPARE",
+    "DashboardStore",
+    "Outcome",
+    "SavedScenario",
+    "draws_supported",
+    "evaluate",
+    "plain_failure",
+    "solve_cached",
+]
