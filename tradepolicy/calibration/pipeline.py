@@ -449,7 +449,7 @@ def _netcdf_bytes(ds: xr.Dataset) -> bytes:
 
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "x.nc"
-        ds.to_netcdf(p)
+        ds.to_netcdf(p, engine="scipy")  # netCDF3: small, deterministic, read everywhere
         return p.read_bytes()
 
 
