@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import socket
 import subprocess
 import sys
@@ -44,19 +43,10 @@ import numpy as np
 import tomli_w
 
 import tradepolicy as tp
+from tradepolicy.dashboard.config import CHROMIUM, CHROMIUM_ARGS
 
 log = logging.getLogger("bench_dashboard")
 
-CHROMIUM = os.environ.get("TP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TARGET_P95_MS = 300.0
 MARKET_ID = "ndpr_oxide_12"
 #: extra regions and their illustrative base flows, t/yr (exporter -> importer)

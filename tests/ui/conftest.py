@@ -16,16 +16,10 @@ from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path(os.environ.get("TP_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tradepolicy.dashboard.config import CHROMIUM as _CHROMIUM
+from tradepolicy.dashboard.config import CHROMIUM_ARGS
+
+CHROMIUM = Path(_CHROMIUM)
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 VIEWPORT = {"width": 1500, "height": 2200}  # tall: the whole page in one screenshot
 

@@ -9,6 +9,7 @@ the settings into :mod:`tradepolicy.measures` objects in the market's own units,
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -392,8 +393,24 @@ def scenarios_from_key(key: str) -> list[Scenario]:
     return [Scenario.model_validate(d) for d in json.loads(key)]
 
 
+#: Debian's chromium (Playwright cannot download its own browser here) and the flags that
+#: run it headless on a machine with a closed network; used by the browser tests and the
+#: dashboard benchmark
+CHROMIUM = os.environ.get("TP_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 __all__ = [
     "BASES",
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
     "COLLECTORS",
     "DISPOSITIONS",
     "GROUPS",
