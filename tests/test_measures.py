@@ -31,7 +31,9 @@ from tradepolicy.measures import (
     Tariff,
     TariffRateQuota,
 )
-from tradepolicy.model.levels import box_fb, evaluate
+from tradepolicy.model.instruments import InstrumentBuilder, PairSpec
+from tradepolicy.model.levels import box_fb, evaluate, jacobian_of
+from tradepolicy.solver.newton import take_calibration
 
 PARTS = list(WELFARE_ENTRIES)
 EQUILIBRIUM = ["producer_price", "consumer_price", "production", "consumption", "trade_flow"]
@@ -249,6 +251,48 @@ def _kink_distance(cal, inst, st) -> float:
             S = cal.S0 * inst.supply_mult * (price / cal.p0) ** eps
             dist.append(np.min(np.abs(S / np.where(at, V, 1.0) - 1)[at], initial=np.inf))
     return float(min(dist))
+
+
+@pytest.mark.parametrize("lists", JACOBIAN_CASES.values(), ids=JACOBIAN_CASES.keys())
+def test_kept_parts_give_the_full_jacobian_for_any_rows(lists):
+    """The solver's lazy Jacobians (``evaluate(keep=True)`` then :func:`jacobian_of` on a
+    subset of rows) equal the Jacobian evaluated in one go."""
+    m = _jacobian_market()
+    cal = m.calibration
+    inst, _ = build_instruments(m, cal, lists * 3)
+    N, K, B = cal.N, inst.K, inst.B
+    rng = np.random.default_rng(7)
+    u = np.zeros((B, N + K))
+    u[:, :N] = rng.normal(0.0, 0.15, (B, N))
+    width = np.where(np.isfinite(inst.lam_hi), inst.lam_hi - inst.lam_lo, 0.2)
+    u[:, N:] = inst.lam_lo + width * rng.uniform(0.05, 0.95, (B, K))
+    full = evaluate(cal, inst, u, jacobian=True)
+    kept = evaluate(cal, inst, u, jacobian=False, keep=True)
+    np.testing.assert_array_equal(kept.F, full.F)
+    np.testing.assert_allclose(jacobian_of(cal, inst, kept.parts), full.J, rtol=1e-14, atol=0)
+    rows = np.arange(B)[::-2]  # every other row, reversed
+    sub = jacobian_of(
+        take_calibration(cal, rows), inst.take(rows, model_only=True), kept.parts.take(rows)
+    )
+    np.testing.assert_allclose(sub, full.J[rows], rtol=1e-14, atol=0)
+
+
+def test_compact_pair_storage_keeps_every_coefficient():
+    """Pairs are stored per cell; the dense view ``inst.G`` is each PairSpec's G again."""
+    n = 4
+    rng = np.random.default_rng(3)
+    builder = InstrumentBuilder(2, np.zeros((n, n)), np.zeros((n, n)))
+    specs = []
+    for b, k in ((0, 3), (1, 1)):
+        for _ in range(k):
+            G = np.where(rng.uniform(size=(n, n)) < 0.4, rng.normal(size=(n, n)), 0.0)
+            C = np.where(G != 0, 1.0, 0.0)
+            builder.add_pair(b, PairSpec(label="x", C_add=C, G=G, g0=1.0))
+            specs.append((b, len(builder.pairs[b]) - 1, G))
+    inst = builder.build()
+    for b, k, G in specs:
+        np.testing.assert_array_equal(inst.G[b, k], G)
+    assert not inst.G[1, 1:].any()  # padding pairs carry nothing
 
 
 @pytest.mark.parametrize("lists", JACOBIAN_CASES.values(), ids=JACOBIAN_CASES.keys())

@@ -13,6 +13,13 @@ Landed price of origin o's variety in destination d::
 Complementarity pair k: ``lo_k ≤ λ_k ≤ hi_k  ⟂  g_k = g0_k + Σ_od G[k,o,d] X_od`` (λ at its
 lower bound needs g ≥ 0, at its upper bound g ≤ 0, inside g = 0). Pairs that a scenario does
 not use are padded with ``g0 = 1, G = 0`` so their λ is 0.
+
+A pair touches a few cells (o, d) only (a row or a column of the market), so its coefficients
+are stored as entries: entry m of pair k sits at the flat cell ``cell[b,k,m] = o·N + d``, puts
+``wedge_coef`` into ``C_fob``, ``C_adv`` or ``C_add`` (``wedge[b,k,m]``: :data:`FOB`,
+:data:`ADV` or :data:`ADD`) and ``g_coef`` into ``G`` there. (A cell with two kinds of wedge
+has two entries; padding: cell 0 with zero coefficients.) The model gathers per-cell
+quantities at these cells and sums back with :class:`PairCells`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,23 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+
+FOB, ADV, ADD = 0, 1, 2  # the wedge an entry's coefficient belongs to: C_fob, C_adv, C_add
+
+
+#: the arrays with a complementarity-pair axis (always the second)
+_PAIR_FIELDS = (
+    "lam_lo",
+    "lam_hi",
+    "lam_scale",
+    "g0",
+    "g_scale",
+    "cell",
+    "slot",
+    "wedge",
+    "wedge_coef",
+    "g_coef",
+)
 
 
 @dataclass
@@ -44,11 +68,12 @@ class Instruments:
     lam_lo: np.ndarray  # (B,K)
     lam_hi: np.ndarray  # (B,K)
     lam_scale: np.ndarray  # (B,K) λ = scale * unknown (solver works with scaled unknowns)
-    C_fob: np.ndarray  # (B,K,N,N)
-    C_adv: np.ndarray  # (B,K,N,N)
-    C_add: np.ndarray  # (B,K,N,N)
+    cell: np.ndarray  # (B,K,M) int32: flat cell o·N + d of each entry (padding: 0)
+    slot: np.ndarray  # (B,K,M) int32: the cell's rank among the cells the scenario's pairs use
+    wedge: np.ndarray  # (B,K,M) int8: FOB, ADV or ADD
+    wedge_coef: np.ndarray  # (B,K,M) that wedge's coefficient C at the cell
     g0: np.ndarray  # (B,K)
-    G: np.ndarray  # (B,K,N,N)
+    g_coef: np.ndarray  # (B,K,M) G at the cell
     g_scale: np.ndarray  # (B,K)
     pair_labels: list[list[str]] = field(default_factory=list)  # per scenario, per pair
     levy_to_exporter: np.ndarray | None = None  # (B,N,N) bool: undertaking margin kept by o
@@ -94,28 +119,30 @@ class Instruments:
         """(B,) number of complementarity pairs each scenario uses (the rest is padding)."""
         if not self.K:
             return np.zeros(self.B, dtype=int)
-        used = (self.G != 0).any(axis=(2, 3)) | (self.g0 != 1.0)
-        for C in (self.C_fob, self.C_adv, self.C_add):
-            used |= (C != 0).any(axis=(2, 3))
+        used = self.g0 != 1.0
+        for coef in (self.g_coef, self.wedge_coef):
+            used |= (coef != 0).any(axis=2)
         # pairs are written first to last, padding only at the end
         return np.where(used.any(axis=1), self.K - np.argmax(used[:, ::-1], axis=1), 0)
+
+    @cached_property
+    def pair_cells(self) -> PairCells:
+        """Index arrays to gather per-cell quantities at the pairs' cells and sum them back."""
+        return PairCells(self.cell, self.slot, self.wedge, self.N)
+
+    @cached_property
+    def G(self) -> np.ndarray:
+        """(B,K,N,N) the pairs' slack coefficients as dense matrices (for bookkeeping)."""
+        B, K, N = self.B, self.K, self.N
+        at = (np.arange(B * K)[:, None] * (N * N) + self.cell.reshape(B * K, -1)).ravel()
+        return np.bincount(at, self.g_coef.ravel(), minlength=B * K * N * N).reshape(B, K, N, N)
 
     def trim(self, k: int) -> Instruments:
         """The same scenarios with only the first ``k`` complementarity pairs."""
         if k >= self.K:
             return self
         kw = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        for name in (
-            "lam_lo",
-            "lam_hi",
-            "lam_scale",
-            "g0",
-            "g_scale",
-            "C_fob",
-            "C_adv",
-            "C_add",
-            "G",
-        ):
+        for name in _PAIR_FIELDS:
             kw[name] = kw[name][:, :k]  # the pair axis is the second of every pair array
         kw["pair_labels"] = [labels[:k] for labels in self.pair_labels]
         kw.pop("_relative_wedge")
@@ -143,25 +170,130 @@ class Instruments:
     def has_floor(self) -> bool:
         return bool(np.any(self.floor > 0))
 
-    def take(self, idx: np.ndarray) -> Instruments:
-        """The sub-batch of scenarios ``idx``."""
+    def take(
+        self, idx: np.ndarray, model_only: bool = False, pairs: int | None = None
+    ) -> Instruments:
+        """The sub-batch of scenarios ``idx``.
+
+        ``model_only=True`` (for the solver) leaves out what only the bookkeeping reads (pair
+        labels, infeasibility messages, who collects a levy) and keeps this batch's ``has_*``
+        flags (true of the whole batch, so safe for a part); ``pairs=k`` keeps only the
+        first k complementarity pairs (as :meth:`trim`).
+        """
+        cut = slice(None) if pairs is None else slice(0, pairs)
         kw = {
-            name: getattr(self, name)[idx]
+            name: getattr(self, name)[idx, cut]
+            if name in _PAIR_FIELDS
+            else getattr(self, name)[idx]
             for name in self.__dataclass_fields__
             if name not in ("pair_labels", "_relative_wedge", "levy_to_exporter", "infeasible")
         }
-        rows = np.atleast_1d(idx)
-        labels = [self.pair_labels[i] for i in rows] if self.pair_labels else []
-        out = Instruments(
-            **kw,
-            pair_labels=labels,
-            levy_to_exporter=None if self.levy_to_exporter is None else self.levy_to_exporter[idx],
-            infeasible=[self.infeasible[i] for i in rows] if self.infeasible else [],
-        )
+        if model_only:
+            out = Instruments(**kw)
+            for flag in ("has_support", "has_ban", "has_floor"):
+                if flag in self.__dict__:
+                    out.__dict__[flag] = self.__dict__[flag]
+        else:
+            rows = np.atleast_1d(idx)
+            lte = self.levy_to_exporter
+            out = Instruments(
+                **kw,
+                pair_labels=[self.pair_labels[i][cut] for i in rows] if self.pair_labels else [],
+                levy_to_exporter=None if lte is None else lte[idx],
+                infeasible=[self.infeasible[i] for i in rows] if self.infeasible else [],
+            )
         if self._relative_wedge is not None:
             base, rel = self._relative_wedge
             out._relative_wedge = (base, rel[idx])
         return out
+
+
+class PairCells:
+    """Flat indices to gather per-cell quantities at the pairs' entries and to sum them back.
+
+    :meth:`at` reads a ``(B,N,N)`` array at every entry's cell; the sums add ``(B,K,M)``
+    values (coefficient × gathered quantities, so padding adds zeros) with
+    :func:`numpy.bincount` over pairs by wedge and cell, per pair by origin or destination,
+    or per pair onto the ``U`` cells any pair of its scenario uses.
+    """
+
+    def __init__(self, cell: np.ndarray, slot: np.ndarray, wedge: np.ndarray, n: int) -> None:
+        B, K, M = cell.shape
+        self.shape = (B, K, M)
+        self.n = n
+        self._cell = cell.reshape(B, K * M)
+        self._slot = slot
+        self._wedge = wedge
+        self.gather = (self._cell + np.arange(0, B * n * n, n * n)[:, None]).ravel()
+
+    @cached_property
+    def _by_wedge(self) -> np.ndarray:
+        B, n = self.shape[0], self.n
+        return self._wedge.ravel().astype(np.intp) * (B * n * n) + self.gather
+
+    def of_kind(self, kind: int) -> np.ndarray:
+        """Flat positions of the entries of one kind of wedge."""
+        return self._kinds[kind]
+
+    @cached_property
+    def _kinds(self) -> dict[int, np.ndarray]:
+        w = self._wedge.ravel()
+        return {kind: np.flatnonzero(w == kind) for kind in (FOB, ADV)}
+
+    @cached_property
+    def _pair_base(self) -> np.ndarray:
+        B, K, _ = self.shape
+        return np.arange(B * K)[:, None] * self.n  # (B·K, 1): start of each pair's row
+
+    @cached_property
+    def origins(self) -> np.ndarray:
+        B, K, M = self.shape
+        return (self._cell.reshape(B * K, M) // self.n + self._pair_base).ravel()
+
+    @cached_property
+    def dests(self) -> np.ndarray:
+        B, K, M = self.shape
+        return (self._cell.reshape(B * K, M) % self.n + self._pair_base).ravel()
+
+    @cached_property
+    def U(self) -> int:
+        return int(self._slot.max(initial=-1)) + 1
+
+    @cached_property
+    def union(self) -> np.ndarray:
+        B, K, M = self.shape
+        return (self._slot.reshape(B * K, M) + np.arange(B * K)[:, None] * self.U).ravel()
+
+    def at(self, a: np.ndarray) -> np.ndarray:
+        """``a[b, o, d]`` (B,N,N) at every entry's cell: (B,K,M)."""
+        return a.reshape(-1)[self.gather].reshape(self.shape)
+
+    def to_wedges(self, w: np.ndarray) -> np.ndarray:
+        """Σ over pairs of (B,K,M) values, by wedge and cell: (3,B,N,N) for FOB, ADV, ADD."""
+        B, n = self.shape[0], self.n
+        out = np.bincount(self._by_wedge, w.reshape(-1), minlength=3 * B * n * n)
+        return out.reshape(3, B, n, n)
+
+    def by_origin(self, w: np.ndarray) -> np.ndarray:
+        """Σ_d of (B,K,M) values per pair and origin: (B,K,N)."""
+        B, K, _ = self.shape
+        return np.bincount(self.origins, w.reshape(-1), minlength=B * K * self.n).reshape(
+            B, K, self.n
+        )
+
+    def by_dest(self, w: np.ndarray) -> np.ndarray:
+        """Σ_o of (B,K,M) values per pair and destination: (B,K,N)."""
+        B, K, _ = self.shape
+        return np.bincount(self.dests, w.reshape(-1), minlength=B * K * self.n).reshape(
+            B, K, self.n
+        )
+
+    def on_union(self, w: np.ndarray) -> np.ndarray:
+        """(B,K,M) values laid out on the scenario's used cells: (B,K,U), zero elsewhere."""
+        B, K, _ = self.shape
+        return np.bincount(self.union, w.reshape(-1), minlength=B * K * self.U).reshape(
+            B, K, self.U
+        )
 
 
 @dataclass
@@ -213,17 +345,27 @@ class InstrumentBuilder:
         K = max((len(p) for p in self.pairs), default=0)
         lo, hi = np.zeros((B, K)), np.full((B, K), np.inf)
         scale, g0, gs = np.ones((B, K)), np.ones((B, K)), np.ones((B, K))
-        arrs = {k: np.zeros((B, K, N, N)) for k in ("C_fob", "C_adv", "C_add", "G")}
+        entries: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
         labels: list[list[str]] = []
         for b, plist in enumerate(self.pairs):
             labels.append([p.label for p in plist] + [""] * (K - len(plist)))
             for k, p in enumerate(plist):
                 lo[b, k], hi[b, k], scale[b, k] = p.lo / p.scale, p.hi / p.scale, p.scale
                 g0[b, k], gs[b, k] = p.g0, p.g_scale
-                for name in arrs:
-                    val = getattr(p, name)
-                    if val is not None:
-                        arrs[name][b, k] = val * (p.scale if name.startswith("C_") else 1.0)
+                entries[b, k] = _entries(p, N)
+        M = max((e[0].size for e in entries.values()), default=0)
+        cell, slot = np.zeros((B, K, M), dtype=np.int32), np.zeros((B, K, M), dtype=np.int32)
+        wedge = np.full((B, K, M), ADD, dtype=np.int8)
+        wedge_coef, g_coef = np.zeros((B, K, M)), np.zeros((B, K, M))
+        for b in range(B):
+            if not self.pairs[b]:
+                continue
+            union = np.unique(np.concatenate([entries[b, k][0] for k in range(len(self.pairs[b]))]))
+            for k in range(len(self.pairs[b])):
+                at, kind, c, g = entries[b, k]
+                m = at.size
+                cell[b, k, :m], slot[b, k, :m] = at, np.searchsorted(union, at)
+                wedge[b, k, :m], wedge_coef[b, k, :m], g_coef[b, k, :m] = kind, c, g
         return Instruments(
             export_tax=self.export_tax,
             tariff=self.tariff,
@@ -246,5 +388,26 @@ class InstrumentBuilder:
             g0=g0,
             g_scale=gs,
             pair_labels=labels,
-            **arrs,
+            cell=cell,
+            slot=slot,
+            wedge=wedge,
+            wedge_coef=wedge_coef,
+            g_coef=g_coef,
         )
+
+
+def _entries(p: PairSpec, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A pair's coefficients as entries: cells, wedge kinds, wedge and slack coefficients."""
+    G = np.zeros(n * n) if p.G is None else np.ravel(p.G).astype(float)
+    g_left = G != 0  # slack coefficients not yet on an entry
+    parts = []
+    for kind, C in ((FOB, p.C_fob), (ADV, p.C_adv), (ADD, p.C_add)):
+        if C is None:
+            continue
+        C = np.ravel(C) * p.scale
+        at = np.flatnonzero(C)
+        parts.append((at, np.full(at.size, kind), C[at], np.where(g_left[at], G[at], 0.0)))
+        g_left[at] = False
+    at = np.flatnonzero(g_left)
+    parts.append((at, np.full(at.size, ADD), np.zeros(at.size), G[at]))
+    return tuple(np.concatenate(col) for col in zip(*parts, strict=True))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tradepolicy.model.instruments import Instruments
+from tradepolicy.model.instruments import ADD, ADV, FOB, Instruments
 
 _CD_TOL = 1e-9  # |1 - σ| below this uses the Cobb-Douglas limit
 _SQRT_HALF = np.sqrt(0.5)
@@ -124,14 +124,48 @@ class State:
     F: np.ndarray  # (B,N+K) residual vector
     residual: np.ndarray  # (B,) convergence measure: max |F| with clearing relative to scale
     J: np.ndarray | None = None  # (B,N+K,N+K)
+    parts: JacobianParts | None = None  # what the Jacobian needs, from evaluate(keep=True)
+
+
+@dataclass
+class JacobianParts:
+    """Intermediate results of :func:`evaluate` that :func:`jacobian_of` starts from."""
+
+    sigma: np.ndarray  # (B,N)
+    eta: np.ndarray  # (B,N)
+    D: np.ndarray  # (B,N)
+    A: np.ndarray  # (B,N)
+    X: np.ndarray  # (B,N,N)
+    s: np.ndarray  # (B,N,N) value shares
+    q: np.ndarray  # (B,N,N)
+    dS: np.ndarray  # (B,N) dS_o/dz_o
+    w: np.ndarray  # (B,N,N) base weights with bans, or (N,N) when nothing is banned
+    hq: np.ndarray | float  # (B,N,N) dq/dpre, or 1.0 without a floor
+    pe: np.ndarray | None  # (B,N,N) p_o (1 + x_od); None on the plain path
+    tau1: np.ndarray  # (B,N,N) 1 + τ_od
+    fob: np.ndarray | None  # (B,N,N)
+    Xg: np.ndarray | None  # (B,K,M) flows at the pairs' cells
+    dphi_dx: np.ndarray | None  # (B,K)
+    dphi_dg: np.ndarray | None  # (B,K)
+    plain: bool
+
+    def take(self, rows: np.ndarray) -> JacobianParts:
+        """The parts of scenarios ``rows``."""
+        B = self.X.shape[0]
+        kw = {}
+        for name, val in self.__dict__.items():
+            per_row = isinstance(val, np.ndarray) and not (name == "w" and val.ndim == 2)
+            kw[name] = val[rows] if per_row and val.shape[0] == B else val
+        return JacobianParts(**kw)
 
 
 def _fb(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Fischer–Burmeister φ(a,b) = √(a²+b²) − a − b and its partial derivatives."""
     r = np.hypot(a, b)
-    safe = np.where(r > 0, r, 1.0)
-    da = np.where(r > 0, a / safe - 1.0, _SQRT_HALF - 1.0)
-    db = np.where(r > 0, b / safe - 1.0, _SQRT_HALF - 1.0)
+    pos = r > 0
+    safe = np.where(pos, r, 1.0)  # (a division: exactly 0 for a slack pair, b/b − 1)
+    da = np.where(pos, a / safe - 1.0, _SQRT_HALF - 1.0)
+    db = np.where(pos, b / safe - 1.0, _SQRT_HALF - 1.0)
     return r - a - b, da, db
 
 
@@ -143,12 +177,12 @@ def box_fb(
     Returns Φ, ∂Φ/∂x, ∂Φ/∂g. Zero iff x = lo and g ≥ 0, x = hi and g ≤ 0, or lo < x < hi
     and g = 0.
     """
-    finite = np.isfinite(hi)
-    hi_f = np.where(finite, hi, 0.0)
-    psi, psi_a, psi_b = _fb(hi_f - x, -g)  # ψ = φ(hi − x, −g) → g as hi → ∞
-    inner = np.where(finite, psi, g)
-    dinner_dx = np.where(finite, -psi_a, 0.0)
-    dinner_dg = np.where(finite, -psi_b, 1.0)
+    at = np.flatnonzero(np.isfinite(hi))  # ψ = φ(hi − x, −g) there, → g as hi → ∞
+    inner = np.array(g, dtype=float)
+    dinner_dx, dinner_dg = np.zeros(inner.shape), np.ones(inner.shape)
+    if at.size:
+        psi, psi_a, psi_b = _fb(hi.flat[at] - x.flat[at], -inner.flat[at])
+        inner.flat[at], dinner_dx.flat[at], dinner_dg.flat[at] = psi, -psi_a, -psi_b
     phi, pa, pb = _fb(x - lo, inner)
     return phi, pa + pb * dinner_dx, pb * dinner_dg
 
@@ -160,23 +194,20 @@ def _powm1_over(lnr: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.where(small, lnr, np.expm1(k * lnr) / ksafe)
 
 
-def _lam_sum(lt: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """Σ_k λ_k C[k] for (B,K) λ and (B,K,N,N) C, as one batched matrix product."""
-    B, K, N, _ = C.shape
-    return (lt[:, None, :] @ C.reshape(B, K, N * N)).reshape(B, N, N)
-
-
 def evaluate(
     cal: Calibration,
     inst: Instruments,
     u: np.ndarray,
     jacobian: bool = True,
     lean: bool = False,
+    keep: bool = False,
 ) -> State:
     """Evaluate the model at unknowns ``u`` (B, N+K): residuals and (optionally) Jacobian.
 
     ``lean=True`` lets the solver skip ``fob`` and ``levy`` where the landed price is the
     producer price times fixed wedges (they are ``None`` then: ``p·(1+x)`` and zero).
+    ``keep=True`` (without the Jacobian) keeps what :func:`jacobian_of` needs in ``parts``, so
+    the Jacobian of some of the scenarios can follow without evaluating them again.
     """
     B, N, K = inst.B, cal.N, inst.K
     z, lt = u[:, :N], u[:, N:]
@@ -184,23 +215,25 @@ def evaluate(
     sigma = np.broadcast_to(cal.sigma, (B, N))
     eta = np.broadcast_to(cal.eta, (B, N))
     eps = np.broadcast_to(cal.eps, (B, N))
-    sig_d = sigma[:, None, :]  # broadcast over exporters
 
     p = cal.p0 * np.exp(z)
     # -- landed prices ------------------------------------------------------------------
     plain = not K and not inst.has_floor  # landed price = producer price × fixed wedges
-    fob = None if plain and lean else p[:, :, None] * inst.export_factor
-    if K:
-        fob = fob + _lam_sum(lt, inst.C_fob)
-        tau = inst.tariff + _lam_sum(lt, inst.C_adv)
-        pre = fob * (1.0 + tau) + _lam_sum(lt, inst.C_add)
+    pe = None if plain and lean else p[:, :, None] * inst.export_factor  # p_o (1 + x_od)
+    fob = pe
+    if K:  # Σ_k λ_k C[k] at the pairs' cells
+        cells = inst.pair_cells
+        wedge = cells.to_wedges(lt[:, :, None] * inst.wedge_coef)
+        fob = pe + wedge[FOB]
+        tau1 = inst.tariff_factor + wedge[ADV]  # 1 + τ
+        pre = fob * tau1 + wedge[ADD]
     else:
-        tau = inst.tariff
+        tau1 = inst.tariff_factor
         pre = p[:, :, None] * inst.border_factor
     if inst.has_floor:
         gap = np.where(inst.floor > 0, inst.floor - pre, -np.inf)  # only where a floor is set
         levy = np.clip(gap, 0.0, inst.levy_cap)
-        hq = np.where((gap > 0) & (gap < inst.levy_cap), 0.0, 1.0)  # dq/dpre
+        hq = 1.0 - ((gap > 0) & (gap < inst.levy_cap))  # dq/dpre: 0 while levied to the floor
         q = pre + levy
     else:
         levy = None if fob is None else np.zeros(pre.shape)  # lean: both left out
@@ -236,11 +269,13 @@ def evaluate(
         lnPr = (np.log(ssafe) + shift) / np.where(cd, 1.0, one_m)
     s = term * (1.0 / ssafe)[:, None, :]
     if cd.any():  # Cobb-Douglas importers: geometric mean, constant value shares
-        wsum = np.sum(w, axis=-2)
+        cols = np.flatnonzero(cd.any(axis=0))  # (only the importers concerned)
+        wc, cdc = w[..., cols], cd[:, cols]
+        wsum = np.sum(wc, axis=-2)
         wsum = np.where(wsum > 0, wsum, 1.0)
-        ln_P_cd = np.sum(np.where(w > 0, w * lnr, 0.0), axis=1) / wsum
-        s = np.where(cd[:, None, :], w / wsum[..., None, :], s)
-        lnPr = np.where(cd, ln_P_cd, lnPr)
+        ln_P_cd = np.sum(np.where(wc > 0, wc * lnr[:, :, cols], 0.0), axis=-2) / wsum
+        s[:, :, cols] = np.where(cdc[:, None, :], wc / wsum[..., None, :], s[:, :, cols])
+        lnPr[:, cols] = np.where(cdc, ln_P_cd, lnPr[:, cols])
     lnPr = np.where(cal.consumer, lnPr, 0.0)
     P = cal.P0 * np.exp(lnPr)
     D = np.where(cal.consumer, cal.D0 * np.exp(-eta * lnPr) * inst.demand_mult, 0.0)
@@ -294,7 +329,8 @@ def evaluate(
     excess = (S - X @ ones - inst.variety_purchase) / S0
     F[:, :N] = excess if prod.all() else np.where(prod, excess, z)
     if K:
-        graw = inst.g0 + (inst.G.reshape(B, K, N * N) @ X.reshape(B, N * N, 1))[..., 0]
+        Xg = cells.at(X)  # (B,K,M) flows at the pairs' cells
+        graw = inst.g0 + (inst.g_coef * Xg) @ np.ones(Xg.shape[2])
         g = graw / inst.g_scale
         phi, dphi_dx, dphi_dg = box_fb(lt, inst.lam_lo, inst.lam_hi, g)
         F[:, N:] = phi
@@ -328,61 +364,94 @@ def evaluate(
         F=F,
         residual=residual,
     )
-    if not jacobian:
+    if not (jacobian or keep):
         return state
+    with_pairs = K > 0
+    parts = JacobianParts(
+        sigma=sigma,
+        eta=eta,
+        D=D,
+        A=A,
+        X=X,
+        s=s,
+        q=q,
+        dS=dS,
+        w=w,
+        hq=hq,
+        pe=pe,
+        tau1=tau1,
+        fob=fob,
+        Xg=Xg if with_pairs else None,
+        dphi_dx=dphi_dx if with_pairs else None,
+        dphi_dg=dphi_dg if with_pairs else None,
+        plain=plain,
+    )
+    if jacobian:
+        state.J = jacobian_of(cal, inst, parts)
+    else:
+        state.parts = parts
+    return state
 
-    # -- analytic Jacobian ----------------------------------------------------------------
+
+def jacobian_of(cal: Calibration, inst: Instruments, parts: JacobianParts) -> np.ndarray:
+    """The analytic Jacobian (B, N+K, N+K) from the parts :func:`evaluate` kept."""
+    B, N, K = inst.B, cal.N, inst.K
+    sigma, eta, D, A, X, s, q = parts.sigma, parts.eta, parts.D, parts.A, parts.X, parts.s, parts.q
+    dS, w, hq, pe, tau1, fob = parts.dS, parts.w, parts.hq, parts.pe, parts.tau1, parts.fob
+    sig_d = sigma[:, None, :]
+    prod = cal.producer
+    S0 = np.where(prod, cal.S0, 1.0)
     Apos = np.where(A > 0, A, 1.0)
     kappa = sigma - eta * D / Apos  # (B,N): d ln X_od / d ln P_d beyond the σ term
     Xk = X * kappa[:, None, :]
-    if plain:  # the landed price moves one for one with the producer price (in logs)
+    if parts.plain:  # the landed price moves one for one with the producer price (in logs)
         Xa, sa = X, s
     else:  # aq = (dq_od/dz_o) / q_od, the elasticity of the landed price to p_o
-        dq_dz = hq * (p[:, :, None] * inst.export_factor) * (1.0 + tau)  # rents do not move
-        aq = dq_dz / q
+        dq_dz = hq * pe * tau1  # rents do not move
+        with np.errstate(divide="ignore"):
+            rq = 1.0 / q
+        aq = dq_dz * rq
         Xa, sa = X * aq, s * aq
-    Jzz = np.matmul(Xk, np.swapaxes(sa, 1, 2))
-    np.negative(Jzz, out=Jzz)
-    diag = dS + np.matmul(Xa, sigma[:, :, None])[..., 0]
-    Jzz[:, np.arange(N), np.arange(N)] += diag
-    Jzz /= S0[None, :, None]
+    J = np.empty((B, N + K, N + K))
+    Jzz = J[:, :N, :N]
+    np.matmul(Xk, np.swapaxes(sa, 1, 2), out=Jzz)
+    diag = J.reshape(B, -1)[:, :: N + K + 1]  # a view of the diagonal
+    diag[:, :N] -= dS + np.matmul(Xa, sigma[:, :, None])[..., 0]
+    Jzz *= -1.0 / S0[None, :, None]
     if not prod.all():
         Jzz[:, ~prod, :] = np.eye(N)[~prod]
     if K:
-        J = np.zeros((B, N + K, N + K))
-        J[:, :N, :N] = Jzz
-    else:
-        J = Jzz
-    if K:
         wpos = w > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.where(wpos, s / q, 0.0)  # d ln P_d / d q_od
-            Xsq = np.where(wpos, X * sig_d / q, 0.0)
+            v = np.where(wpos, s * rq, 0.0)  # d ln P_d / d q_od
+            Xsq = np.where(wpos, X * sig_d * rq, 0.0)
         a = dq_dz
         va = v * a
-        c = (hq[:, None] if np.ndim(hq) else 1.0) * (
-            inst.C_fob * (1.0 + tau)[:, None] + fob[:, None] * inst.C_adv + inst.C_add
-        )  # (B,K,N,N) dq_od/dλ_k
-        # (sums over one axis of (B,K,N,N) arrays are matrix products with a ones vector)
-        cv = ones @ (c * v[:, None])  # (B,K,N): Σ_o v_od c_kod
-        Jzl = np.swapaxes((c * Xsq[:, None]) @ ones, 1, 2)  # (B,N,K): Σ_d Xsq_od c_kod
+        # everything per pair is (B,K,M) at the pairs' cells; c = dq_od/dλ_k there
+        cells, Xg, dphi_dx, dphi_dg = inst.pair_cells, parts.Xg, parts.dphi_dx, parts.dphi_dg
+        c = inst.wedge_coef.copy()
+        for kind, factor in ((FOB, tau1), (ADV, fob)):  # C_fob (1 + τ) + fob C_adv + C_add
+            at = cells.of_kind(kind)
+            c.flat[at] *= factor.reshape(-1)[cells.gather[at]]
+        if np.ndim(hq):
+            c *= cells.at(hq)
+        cv = cells.by_dest(c * cells.at(v))  # (B,K,N): Σ_o v_od c_kod
+        Xsq_g = cells.at(Xsq)
+        Jzl = np.swapaxes(cells.by_origin(c * Xsq_g), 1, 2)  # (B,N,K): Σ_d Xsq_od c_kod
         Jzl -= Xk @ np.swapaxes(cv, 1, 2)
-        Jzl /= S0[None, :, None]
-        J[:, :N, N:] = np.where(prod[None, :, None], Jzl, 0.0)
-        GX = inst.G * X[:, None]
-        gxk = (ones @ GX) * kappa[:, None, :]  # (B,K,N)
-        dg_dz = -((GX * (sig_d / q * a)[:, None]) @ ones)
-        dg_dz += gxk @ np.swapaxes(va, 1, 2)
-        GXs = (GX * (sig_d / q)[:, None]).reshape(B, K, N * N)
-        dg_dl = -(GXs @ np.swapaxes(c.reshape(B, K, N * N), 1, 2))
-        dg_dl += gxk @ np.swapaxes(cv, 1, 2)
-        dg_dz /= inst.g_scale[:, :, None]
-        dg_dl /= inst.g_scale[:, :, None]
-        J[:, N:, :N] = dphi_dg[:, :, None] * dg_dz
-        J[:, N:, N:] = dphi_dg[:, :, None] * dg_dl
-        J[:, N + np.arange(K), N + np.arange(K)] += dphi_dx
-    state.J = J
-    return state
+        np.divide(Jzl, S0[None, :, None], out=J[:, :N, N:])
+        if not prod.all():
+            J[:, np.flatnonzero(~prod), N:] = 0.0
+        # rows of Φ: ∂Φ/∂g · dg/du, dg/du = Σ_od G_kod (dX_od/du) / g_scale_k
+        Gf = inst.g_coef * (dphi_dg / inst.g_scale)[:, :, None]
+        gxk = cells.by_dest(Gf * Xg) * kappa[:, None, :]  # (B,K,N)
+        GXs = Gf * Xsq_g  # G_kod X_od σ_d / q_od
+        dg_dz = np.matmul(gxk, np.swapaxes(va, 1, 2), out=J[:, N:, :N])
+        dg_dz -= cells.by_origin(GXs * cells.at(a))
+        dg_dl = np.matmul(gxk, np.swapaxes(cv, 1, 2), out=J[:, N:, N:])
+        dg_dl -= cells.on_union(GXs) @ np.swapaxes(cells.on_union(c), 1, 2)
+        diag[:, N:] += dphi_dx
+    return J
 
 
 def initial_guess(cal: Calibration, inst: Instruments) -> np.ndarray:

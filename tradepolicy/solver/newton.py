@@ -1,12 +1,17 @@
 """Batched globalised semismooth Newton for the market equations.
 
-All scenarios are solved at once: each iteration evaluates residuals and analytic Jacobians
-as ``(B, n)`` / ``(B, n, n)`` arrays, solves the B linear systems in one LAPACK call and runs a
-vectorised Armijo backtracking line search on the merit ``½‖F‖²`` (each scenario has its own
-step). Complementarity pairs enter through the Fischer–Burmeister function, which makes the
-system semismooth. Scenarios that stall fall back to :func:`scipy.optimize.root` (``hybr`` then
+All scenarios are solved at once, in chunks of similar ones: each round evaluates residuals
+(and, where a Newton iteration follows, analytic Jacobians) as ``(B, n)`` / ``(B, n, n)``
+arrays, solves the linear systems in one LAPACK call and runs a vectorised Armijo
+backtracking line search on the merit ``½‖F‖²`` (each scenario has its own step).
+Complementarity pairs enter through the Fischer–Burmeister function, which makes the system
+semismooth. Scenarios that stall fall back to :func:`scipy.optimize.root` (``hybr`` then
 ``lm``) on the same equations; a scenario that still fails is reported as not converged with
 a message, never returned as if solved.
+
+Each scenario follows the same iterates whatever it is batched with (only the padding of
+complementarity pairs changes rounding): the batching, the pooling of a chunk's last
+scenarios with other chunks' and the trying of several steps at once only save calls.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import numpy as np
 from scipy import optimize
 
 from tradepolicy.model.instruments import Instruments
-from tradepolicy.model.levels import Calibration, State, evaluate, initial_guess
+from tradepolicy.model.levels import Calibration, State, evaluate, initial_guess, jacobian_of
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +31,9 @@ DEFAULT_TOL = 1e-11
 MAX_LOG_STEP = 2.0  # largest change of ln p in one Newton step
 ARMIJO = 1e-4
 CHUNK = 512  # scenarios per Newton block: keeps temporaries in cache
+JACOBIAN_ALL = 0.7  # Jacobians for all trial points when at least this share need one
+TRIAL_ROWS = 64  # when this few scenarios are left, those backtracking try several steps ...
+MAX_STEPS = 8  # ... at most this many in one evaluation
 
 
 @dataclass
@@ -101,7 +109,7 @@ def _sub(cal: Calibration, inst: Instruments, idx: np.ndarray, n: int):
     """Calibration and instruments of scenarios ``idx`` (no copy when ``idx`` is 0..n-1)."""
     if idx.size == n and (n == 0 or (idx[0] == 0 and np.all(np.diff(idx) == 1))):
         return cal, inst
-    return take_calibration(cal, idx), inst.take(idx)
+    return take_calibration(cal, idx), inst.take(idx, model_only=True)
 
 
 def solve_batch(
@@ -139,24 +147,40 @@ def solve_batch(
     messages = infeasibility(cal, inst)
     method = ["newton"] * B
     todo = np.flatnonzero([not m for m in messages])
-    final = _StateRows(B)
+    final = _StateRows(B, cal.N, inst.K)
     redo = np.setdiff1d(np.arange(B), todo)  # rows whose final state is evaluated at the end
     # chunks of scenarios with similar numbers of complementarity pairs, each trimmed to
     # the pairs it uses (padding costs time in every Jacobian)
     used = inst.pairs_used
-    todo = todo[np.argsort(used[todo], kind="stable")]
     N = cal.N
-    for start in range(0, todo.size, chunk):
-        idx = todo[start : start + chunk]
-        kc = int(used[idx].max(initial=0))
-        cal_c, inst_c = _sub(cal, inst, idx, B)
-        inst_c = inst_c.trim(kc)
-        u_c, conv_c, it_c, bad_c, rows_c = _newton(cal_c, inst_c, u[idx, : N + kc], tol, max_iter)
-        u[idx, : N + kc] = u_c
-        final.merge(idx, rows_c)
-        converged[idx], iterations[idx] = conv_c, it_c
-        for b in idx[bad_c]:
-            messages[b] = "residuals became non-finite"
+    # A chunk stops when few of its scenarios are left: those stragglers are pooled with the
+    # other chunks' and continue together (small batches cost a call overhead per iteration).
+    defer = chunk // 16
+    while todo.size:
+        todo = todo[np.argsort(used[todo], kind="stable")]
+        starts = range(0, todo.size, chunk)
+        later = []
+        for start in starts:
+            idx = todo[start : start + chunk]
+            kc = int(used[idx].max(initial=0))
+            cal_c = take_calibration(cal, idx)
+            inst_c = inst.take(idx, model_only=True, pairs=kc)
+            u_c, conv_c, it_c, bad_c, rows_c = _newton(
+                cal_c,
+                inst_c,
+                u[idx, : N + kc],
+                iterations[idx],
+                tol,
+                max_iter,
+                stop_below=defer if len(starts) > 1 else 0,
+            )
+            u[idx, : N + kc] = u_c
+            final.put(idx, rows_c.state(inst_c))
+            converged[idx], iterations[idx] = conv_c, it_c
+            for b in idx[bad_c]:
+                messages[b] = "residuals became non-finite"
+            later.append(idx[~conv_c & ~bad_c & (it_c < max_iter)])
+        todo = np.concatenate(later)
 
     if fallback:
         retried = []
@@ -186,76 +210,54 @@ def solve_batch(
     return SolveResult(u, final, converged, iterations, max_res, messages, method)
 
 
-_STATE_FIELDS = tuple(f for f in State.__dataclass_fields__ if f != "J")
+_STATE_FIELDS = tuple(f for f in State.__dataclass_fields__ if f not in ("J", "parts"))
 
 
 class _StateRows:
     """Model states of a batch, row by row: the last state recorded for each row wins.
 
-    Recording keeps references only; rows are copied once, when :meth:`state` assembles them.
+    Recorded rows are copied into arrays for the whole batch at once, so the memory is that
+    of one state of the batch however many trial points are recorded. ``K``: the widest
+    complementarity-pair axis recorded (narrower states are padded with zeros).
     """
 
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.parts: list[tuple[State, np.ndarray]] = []
-        self.owner = np.full(n, -1)  # which part holds each row's state ...
-        self.pos = np.zeros(n, dtype=int)  # ... and at which row of that part
+    def __init__(self, n: int, N: int, K: int) -> None:
+        self.n, self.N, self.K = n, N, K
+        self.arrays: dict[str, np.ndarray] = {}
+        self.lean = np.zeros(n, dtype=bool)  # rows recorded without fob and levy
+        self.seen = np.zeros(n, dtype=bool)
 
     def put(self, rows: np.ndarray | slice, st: State, sel: np.ndarray | None = None) -> None:
-        """Record ``st`` (rows ``sel``: a mask or positions; default all) for ``rows``."""
+        """Record ``st`` (rows ``sel``: positions; default all) for ``rows``."""
         rows = np.arange(self.n)[rows]
-        if sel is None:
-            where = np.arange(st.F.shape[0])
-        elif sel.dtype == bool:
-            where = np.flatnonzero(sel)
-        else:
-            where = sel
-        self.owner[rows] = len(self.parts)
-        self.pos[rows] = where
-        self.parts.append((st, where))
-
-    def merge(self, rows: np.ndarray, other: _StateRows) -> None:
-        """Take over the records of ``other``, whose row i is row ``rows[i]`` here."""
-        for k, (st, _) in enumerate(other.parts):
-            mine = np.flatnonzero(other.owner == k)
-            if mine.size:
-                self.put(rows[mine], st, other.pos[mine])
+        if not self.arrays:
+            widths = {"lam": (self.K,), "g": (self.K,), "F": (self.N + self.K,)}
+            for name in _STATE_FIELDS:
+                shape = (getattr(st, name) if name not in ("fob", "levy") else st.q).shape[1:]
+                self.arrays[name] = np.empty((self.n, *widths.get(name, shape)))
+        for name, arr in self.arrays.items():
+            val = getattr(st, name)
+            if val is None:
+                continue
+            val = val if sel is None else val[sel]
+            if name in ("lam", "g", "F") and val.shape[1] < arr.shape[1]:
+                arr[rows, : val.shape[1]] = val
+                arr[rows, val.shape[1] :] = 0.0
+            else:
+                arr[rows] = val
+        self.lean[rows] = st.fob is None
+        self.seen[rows] = True
 
     def state(self, inst: Instruments) -> State:
-        """Assemble the recorded rows; ``inst`` fills what lean evaluations left out."""
-        if (self.owner < 0).any():
+        """The recorded rows; ``inst`` fills what lean evaluations left out."""
+        if not self.seen.all():
             raise RuntimeError("a row has no recorded state")
-        lean = [st.fob is None for st, _ in self.parts]
-        if len(self.parts) == 1 and not lean[0] and np.array_equal(self.pos, np.arange(self.n)):
-            st = self.parts[0][0]
-            return State(**{name: getattr(st, name) for name in _STATE_FIELDS})
-        first = self.parts[0][0]
-        arrays = {}
-        for name in _STATE_FIELDS:
-            a = getattr(first, name)
-            shape = (first.X if a is None else a).shape[1:]
-            if name in ("lam", "g", "F"):  # chunks may use fewer pairs: pad with zeros
-                shape = (max(getattr(st, name).shape[1] for st, _ in self.parts),)
-                arrays[name] = np.zeros((self.n, *shape))
-            else:
-                arrays[name] = np.empty((self.n, *shape))
-        for k, (st, _) in enumerate(self.parts):
-            rows = np.flatnonzero(self.owner == k)
-            if not rows.size:
-                continue
-            at = self.pos[rows]
-            for name, arr in arrays.items():
-                val = getattr(st, name)
-                if val is None:
-                    continue
-                if name in ("lam", "g", "F"):
-                    arr[rows, : val.shape[1]] = val[at]
-                else:
-                    arr[rows] = val[at]
-            if lean[k]:  # plain wedges: fob = p (1 + x), no levy
-                arrays["fob"][rows] = arrays["p"][rows][:, :, None] * inst.export_factor[rows]
-                arrays["levy"][rows] = 0.0
-        return State(**arrays)
+        a = self.arrays
+        if self.lean.any():  # plain wedges: fob = p (1 + x), no levy
+            rows = np.flatnonzero(self.lean)
+            a["fob"][rows] = a["p"][rows][:, :, None] * inst.export_factor[rows]
+            a["levy"][rows] = 0.0
+        return State(**a)
 
 
 def _evaluate_rows(cal: Calibration, inst: Instruments, u: np.ndarray, rows: np.ndarray):
@@ -265,89 +267,142 @@ def _evaluate_rows(cal: Calibration, inst: Instruments, u: np.ndarray, rows: np.
 
 
 def _newton(
-    cal: Calibration, inst: Instruments, u: np.ndarray, tol: float, max_iter: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _StateRows]:
-    """Globalised Newton on one chunk.
-
-    Returns iterates, converged, iterations, non-finite flags and the model states at the
-    returned iterates (kept from the last accepted trial point, so no extra evaluation).
-    """
-    n = inst.B
-    u = u.copy()
-    converged = np.zeros(n, dtype=bool)
-    iterations = np.zeros(n, dtype=int)
-    bad_all = np.zeros(n, dtype=bool)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        st = evaluate(cal, inst, u, jacobian=True, lean=True)
-    rows = _StateRows(n)
-    rows.put(slice(None), st)
-    F, J, res = st.F, st.J, st.residual
-    active = np.arange(n)
-    for it in range(max_iter + 1):
-        bad = ~np.isfinite(res)
-        done = (res <= tol) & ~bad
-        converged[active[done]] = True
-        iterations[active[done]] = it
-        bad_all[active[bad]] = True
-        keep = ~done & ~bad
-        active, F, J, res = active[keep], F[keep], J[keep], res[keep]
-        if it == max_iter or active.size == 0:
-            iterations[active] = it
-            break
-        d = _newton_direction(J, F)
-        N = cal.N
-        big = np.max(np.abs(d[:, :N]), axis=1, initial=0.0)
-        d *= np.minimum(1.0, MAX_LOG_STEP / np.where(big > 0, big, 1.0))[:, None]
-        d = np.where(np.isfinite(d), d, 0.0)
-        u[active], F, J, res = _line_search(cal, inst, active, u[active], d, _merit(F), rows)
-    return u, converged, iterations, bad_all, rows
-
-
-def _line_search(
     cal: Calibration,
     inst: Instruments,
-    idx: np.ndarray,
     u: np.ndarray,
-    d: np.ndarray,
-    m0: np.ndarray,
-    rows: _StateRows,
+    it0: np.ndarray,
+    tol: float,
+    max_iter: int,
+    stop_below: int = 0,
     max_halvings: int = 30,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Vectorised Armijo backtracking for scenarios ``idx`` of the chunk.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _StateRows]:
+    """Globalised Newton on one chunk, whose scenarios have had ``it0`` iterations already.
 
-    Trial points are evaluated with their Jacobian, so the accepted point's residual and
-    Jacobian are returned for the next Newton iteration without a second evaluation; its
-    model state goes to ``rows``.
+    Every scenario runs its own Newton iteration with an Armijo line search on ``½‖F‖²``:
+    it takes the first of the steps 1, 1/2, 1/4, ... along its Newton direction that
+    decreases the merit enough (after ``max_halvings`` failures, the next smaller step). The
+    scenarios advance together in rounds: each round evaluates one trial point per scenario
+    (a full step or the next step of its backtracking) in one call, so backtracking never
+    costs a call of its own; when few scenarios are left, those backtracking try several of
+    their next steps at once (accepting the same step as trying them one by one). Trial
+    points are evaluated without their Jacobian, which follows (from what the evaluation
+    kept) only at the accepted points that have not converged, where the next direction is
+    solved at once.
+
+    Stops when every scenario has converged, become non-finite or reached ``max_iter``, or
+    when fewer than ``stop_below`` are left. Returns iterates, converged, iterations,
+    non-finite flags and the model states at the returned iterates (kept from the accepted
+    trial points, so no extra evaluation). A scenario stopped half-way through a line search
+    is returned at its last accepted point, with the iteration it was in not counted.
     """
-    n = len(idx)
-    alpha = np.ones(n)
-    out = u + d
-    F = np.empty((n, u.shape[1]))
-    J = np.empty((n, u.shape[1], u.shape[1]))
-    res = np.empty(n)
-    pending = np.arange(n)
-    for _ in range(max_halvings):
-        trial = u[pending] + alpha[pending, None] * d[pending]
-        sub_cal, sub_inst = _sub(cal, inst, idx[pending], inst.B)
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            st = evaluate(sub_cal, sub_inst, trial, jacobian=True, lean=True)
-        m = _merit(st.F)
-        ok = np.isfinite(m) & (m <= (1.0 - 2.0 * ARMIJO * alpha[pending]) * m0[pending])
-        acc = pending[ok]
-        out[acc], F[acc], J[acc], res[acc] = trial[ok], st.F[ok], st.J[ok], st.residual[ok]
-        rows.put(idx[acc], st, ok)
-        pending = pending[~ok]
-        if pending.size == 0:
-            return out, F, J, res
-        alpha[pending] *= 0.5
-    # no sufficient decrease: take the smallest step tried
-    out[pending] = u[pending] + alpha[pending, None] * d[pending]
-    sub_cal, sub_inst = _sub(cal, inst, idx[pending], inst.B)
+    n = u.shape[0]
+    u = u.copy()
+    pr = _Progress(cal.N, u.shape, it0, tol, max_iter)
+    rows = _StateRows(n, cal.N, inst.K)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        st = evaluate(sub_cal, sub_inst, out[pending], jacobian=True, lean=True)
-    F[pending], J[pending], res[pending] = st.F, st.J, st.residual
-    rows.put(idx[pending], st)
-    return out, F, J, res
+        st = evaluate(cal, inst, u, jacobian=True, lean=True)
+    rows.put(slice(None), st)
+    pr.arrive(np.arange(n), st.F, st.residual, st.J)
+    last = None  # the scenarios of the last round's trial points and their instruments
+    while True:
+        act = np.flatnonzero(pr.active)
+        if act.size == 0 or act.size < stop_below:
+            pr.iterations[act] -= 1  # their current iteration starts again when resumed
+            break
+        # trial points: one step per scenario; a few more while backtracking in a small batch
+        h = pr.halved[act]
+        m = np.where(h > 0, max(1, TRIAL_ROWS // act.size), 1)
+        m = np.clip(np.minimum(m, MAX_STEPS), 1, np.maximum(max_halvings - h, 1))
+        who = np.repeat(act, m)
+        first = np.cumsum(m) - m  # where each scenario's trial points start
+        step = pr.halved[who] + np.arange(who.size) - np.repeat(first, m)
+        forced = step >= max_halvings  # no sufficient decrease: take this step anyway
+        alpha = 0.5**step
+        trial = u[who] + alpha[:, None] * pr.d[who]
+        if last is None or not np.array_equal(who, last[0]):  # (same scenarios: no copy)
+            last = (who, *_sub(cal, inst, who, n))
+        sub_cal, sub_inst = last[1:]
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            st = evaluate(sub_cal, sub_inst, trial, jacobian=False, lean=True, keep=True)
+        mer = _merit(st.F)
+        ok = forced | (np.isfinite(mer) & (mer <= (1.0 - 2.0 * ARMIJO * alpha) * pr.m0[who]))
+        # each scenario's largest accepted step
+        pos = np.where(ok, np.arange(who.size), who.size)
+        sel = np.minimum.reduceat(pos, first)
+        hit = sel < who.size
+        pr.halved[act[~hit]] += m[~hit]
+        acc, sel = act[hit], sel[hit]
+        if not acc.size:
+            continue
+        u[acc] = trial[sel]
+        rows.put(acc, st, sel)
+        F, res = st.F[sel], st.residual[sel]
+        go = pr.goes_on(acc, res)
+        J = _jacobian_at(sub_cal, sub_inst, st, sel[go]) if go.any() else None
+        st.parts = None
+        pr.arrive(acc, F, res, J, go)
+    return u, pr.converged, pr.iterations, pr.bad, rows
+
+
+class _Progress:
+    """Where each scenario of a chunk stands: converged, non-finite, still iterating (its
+    Newton direction, the merit there and how often the step has been halved)."""
+
+    def __init__(self, N: int, shape: tuple[int, int], it0: np.ndarray, tol: float, max_iter: int):
+        n = shape[0]
+        self.N, self.tol, self.max_iter = N, tol, max_iter
+        self.converged = np.zeros(n, dtype=bool)
+        self.bad = np.zeros(n, dtype=bool)
+        self.active = np.zeros(n, dtype=bool)
+        self.iterations = np.array(it0, dtype=int)
+        self.d = np.zeros(shape)
+        self.m0 = np.zeros(n)
+        self.halved = np.zeros(n, dtype=int)  # steps 1 ... 2^-(halved-1) along d have failed
+
+    def goes_on(self, at: np.ndarray, res: np.ndarray) -> np.ndarray:
+        """Which of scenarios ``at``, arriving at residual measures ``res``, iterate on."""
+        return np.isfinite(res) & (res > self.tol) & (self.iterations[at] < self.max_iter)
+
+    def arrive(
+        self,
+        at: np.ndarray,
+        F: np.ndarray,
+        res: np.ndarray,
+        J: np.ndarray | None,
+        go: np.ndarray | None = None,
+    ) -> None:
+        """Scenarios ``at`` arrive at points with residuals ``F``: they converge, become
+        non-finite or stop there, or start their next iteration (``J``: the Jacobians of all
+        of them, or of the ``go`` ones when given)."""
+        finite = np.isfinite(res)
+        self.converged[at] = finite & (res <= self.tol)
+        self.bad[at] = ~finite
+        if go is None:
+            go = self.goes_on(at, res)
+            J = J[go] if J is not None and not go.all() else J
+        self.active[at] = go
+        if not go.any():
+            return
+        on, F = at[go], F[go]
+        self.iterations[on] += 1
+        d = _newton_direction(J, F)
+        big = np.max(np.abs(d[:, : self.N]), axis=1, initial=0.0)
+        d *= np.minimum(1.0, MAX_LOG_STEP / np.where(big > 0, big, 1.0))[:, None]
+        self.d[on] = np.where(np.isfinite(d), d, 0.0)
+        self.m0[on] = _merit(F)
+        self.halved[on] = 0
+
+
+def _jacobian_at(cal: Calibration, inst: Instruments, st: State, sel: np.ndarray) -> np.ndarray:
+    """Jacobians at rows ``sel`` of a state evaluated with ``keep=True``; all rows are done
+    at once when most of them are asked for (cheaper than slicing)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        if sel.size == inst.B and np.array_equal(sel, np.arange(inst.B)):
+            return jacobian_of(cal, inst, st.parts)
+        if sel.size >= JACOBIAN_ALL * inst.B:
+            return jacobian_of(cal, inst, st.parts)[sel]
+        sub_cal, sub_inst = _sub(cal, inst, sel, inst.B)
+        return jacobian_of(sub_cal, sub_inst, st.parts.take(sel))
 
 
 def _scipy_fallback(
