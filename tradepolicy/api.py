@@ -252,9 +252,7 @@ def _add_draws(
     draw = np.arange(draws)
     for name in DRAW_VARIABLES:
         arr = v[name].reshape(draws, S, 1, len(region))
-        attrs = dict(ds[name].attrs) if name in ds else dict(ds["subsidy_cost"].attrs)
-        if name == "fiscal_cost":
-            attrs["long_name"] = "fiscal cost by payer (negative = cost)"
+        attrs = dict((ds[name] if name in ds else ds.tp.fiscal_cost()).attrs)
         da = xr.DataArray(
             arr,
             dims=("draw", "scenario", "commodity", "region"),

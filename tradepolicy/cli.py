@@ -381,13 +381,14 @@ def calibrate(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
     """Estimate parameters from calibration/data and regenerate the market files."""
+    import shutil
     import tempfile
 
     from rich.progress import Progress
 
     from tradepolicy import _paths
     from tradepolicy.calibration import pipeline
-    from tradepolicy.calibration.schema import load_market_data, market_ids
+    from tradepolicy.calibration.schema import load_common_data, load_market_data, market_ids
 
     _setup_logging(verbose)
     root = _paths.checkout_root()
@@ -401,7 +402,7 @@ def calibrate(
     if docs is None and root is not None:
         docs = root / "docs" / "markets"
     try:
-        common = pipeline.load_common(data)
+        common = load_common_data(data)
         ids = markets or market_ids(data)
         results = []
         with Progress(
@@ -418,25 +419,19 @@ def calibrate(
                 bar.update(task, completed=(len(results)) * 5)
     except InputError as exc:
         raise _fail(exc) from None
-    changed = []
-    if check:
-        with tempfile.TemporaryDirectory() as tmp:
-            t = Path(tmp)
-            for cal in results:
-                for sub, real in (("e", estimates), ("m", out), ("d", docs)):
-                    if real is not None and real.exists():
-                        import shutil
-
-                        shutil.copytree(real, t / sub, dirs_exist_ok=True)
-                changed += [
-                    p.relative_to(t)
-                    for p in pipeline.write_outputs(
-                        cal, t / "e", t / "m", (t / "d") if docs is not None else None
-                    )
-                ]
-    else:
+    changed: list[Path] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        dirs = (estimates, out, docs)
+        if check:  # write into a copy of the outputs and report what would change
+            copies = tuple(None if d is None else Path(tmp) / str(i) for i, d in enumerate(dirs))
+            for real, copy in zip(dirs, copies, strict=True):
+                if real is not None and real.exists():
+                    shutil.copytree(real, copy)
+            dirs = copies
         for cal in results:
-            changed += pipeline.write_outputs(cal, estimates, out, docs)
+            changed += pipeline.write_outputs(cal, *dirs)
+        if check:
+            changed = [p.relative_to(tmp) for p in changed]
     for cal in results:
         _calibration_tables(cal)
     if check and changed:
@@ -452,8 +447,6 @@ def calibrate(
 
 def _calibration_tables(cal) -> None:
     """Per-market summary in the statsmodels ``summary2`` spirit."""
-    import math as _m
-
     info = cal.data.info
     console.print(
         f"[bold]{info.commodity}[/] ({info.market}), base year {info.base_year}, "
@@ -472,7 +465,7 @@ def _calibration_tables(cal) -> None:
     ):
         t.add_column(col, justify="left" if col in ("parameter", "region", "basis") else "right")
     for p in cal.parameters:
-        est = f"{p.estimate:.3g} ({p.estimate_se:.2g})" if _m.isfinite(p.estimate) else "–"
+        est = f"{p.estimate:.3g} ({p.estimate_se:.2g})" if math.isfinite(p.estimate) else "–"
         t.add_row(
             p.kind,
             p.key,

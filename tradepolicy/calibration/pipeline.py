@@ -19,6 +19,8 @@ import hashlib
 import io
 import logging
 import math
+import tempfile
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +39,7 @@ from tradepolicy.calibration.estimation import (
     fit_elasticity,
     fit_price_process,
 )
-from tradepolicy.calibration.schema import CommonData, MarketData, load_common_data
+from tradepolicy.calibration.schema import CommonData, MarketData
 from tradepolicy.market import Market
 
 log = logging.getLogger(__name__)
@@ -445,8 +447,6 @@ def _write_if_changed(path: Path, content: bytes) -> bool:
 
 
 def _netcdf_bytes(ds: xr.Dataset) -> bytes:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "x.nc"
         ds.to_netcdf(p, engine="scipy")  # netCDF3: small, deterministic, read everywhere
@@ -465,12 +465,10 @@ def write_outputs(
     toml = ("# " + GENERATED + "\n" + tomli_w.dumps(market_document(cal))).encode()
     flows = flows_csv(cal).encode()
     # validate before writing anything
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / f"{mid}.toml").write_bytes(toml)
         (Path(tmp) / f"{mid}_flows.csv").write_bytes(flows)
-        Market.from_dict(__import__("tomllib").loads(toml.decode()), path=Path(tmp) / f"{mid}.toml")
+        Market.from_dict(tomllib.loads(toml.decode()), path=Path(tmp) / f"{mid}.toml")
     changed = []
     for name, est in sorted(cal.estimates.items()):
         ds = est.to_dataset()
@@ -565,11 +563,6 @@ def estimates_markdown(cal: Calibrated) -> str:
     if cal.notes:
         out += ["", "**Not estimated**:", ""] + [f"- {n}" for n in cal.notes]
     return "\n".join(out)
-
-
-def load_common(root: Path) -> CommonData:
-    """Shared data (prices, deflator, panel, episodes) of ``root`` (``calibration/data``)."""
-    return load_common_data(root)
 
 
 def data_dir() -> Path:

@@ -223,7 +223,7 @@ def read_table(path: Path, row: type[_Row], required: bool = True) -> pd.DataFra
             except ValidationError as exc:
                 for err in exc.errors():
                     where = ".".join(str(p) for p in err["loc"]) or "row"
-                    got = values.get(where, None) if where in values else None
+                    got = values.get(where)
                     got_text = f" (got {got!r})" if got is not None else ""
                     problems.append((f"line {line}: {where}", err["msg"] + got_text))
     if not records and not problems and required:
