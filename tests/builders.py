@@ -46,9 +46,15 @@ def market(
             },
             "base_tariffs": tariffs or {},
             "flows": flows,
+            "region_info": abstract_regions(regions),
         },
         source=f"{market_id}-test",
     )
+
+
+def abstract_regions(codes) -> dict:
+    """``[region_info]`` for abstract test regions (``A``, ``R0``) the regions table lacks."""
+    return {c: {"name": f"Region {c}"} for c in codes if not tp.regions.known(c)}
 
 
 def solve1(*args, **kwargs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from builders import market, scen, solve1
+from builders import abstract_regions, market, scen, solve1
 from scipy import optimize
 
 import tradepolicy as tp
@@ -260,6 +260,7 @@ def test_seed_share_gives_new_supplier_a_calibrated_share():
                 "substitution": {"default": 3.0},
             },
             "flows": {"A": {"A": 50.0, "B": 50.0}, "C": {"C": 10.0}},
+            "region_info": abstract_regions(["A", "B", "C"]),
             "seed_shares": {"C": {"B": 0.02}},
         },
         source="seed",

@@ -16,7 +16,7 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-from tradepolicy import measures
+from tradepolicy import measures, regions
 from tradepolicy.api import solve, solve_many
 from tradepolicy.clubs import club_scenario
 from tradepolicy.errors import InputError, SolverError, TradePolicyError
@@ -40,6 +40,7 @@ __all__ = [
     "load_scenarios",
     "measures",
     "open_results",
+    "regions",
     "solve",
     "solve_many",
     "ureg",

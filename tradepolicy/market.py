@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from tradepolicy import _paths
+from tradepolicy import regions as region_table
 from tradepolicy._validation import problems_from_validation_error, read_toml
 from tradepolicy.errors import InputError
 from tradepolicy.units import is_valid as unit_is_valid
@@ -75,6 +76,19 @@ class ElasticityBasisSpec(BaseModel):
 ELASTICITY_KINDS = ("supply", "demand", "substitution")
 
 
+class RegionInfoSpec(BaseModel):
+    """A region the shipped regions table does not know (``[region_info.<CODE>]``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    short_name: Annotated[str, StringConstraints(max_length=80)] | None = None
+    in_text: Annotated[str, StringConstraints(max_length=200)] | None = None
+    colour: Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")] = "#7f7f7f"
+    groups: list[str] = Field(default_factory=list)
+    aggregate: bool = False
+
+
 class MarketSpec(BaseModel):
     """Schema of a market file (DESIGN §6)."""
 
@@ -99,12 +113,29 @@ class MarketSpec(BaseModel):
     flows_file: str | None = None
     seed_shares: dict[str, dict[str, Number]] = Field(default_factory=dict)
     sources: dict[str, str] = Field(default_factory=dict)
+    region_info: dict[RegionCode, RegionInfoSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _check(self) -> MarketSpec:
         problems: list[tuple[str, str]] = []
         regions = self.regions
         allowed = ", ".join(regions)
+        for code in regions:
+            if code not in self.region_info and not region_table.known(code):
+                problems.append(("regions", str(region_table.UnknownRegionError(code))))
+        for code in self.region_info:
+            if code not in regions:
+                problems.append((f"region_info.{code}", f"{code!r} is not in `regions`"))
+            elif region_table.known(code) and region_table.get(code).name != (
+                self.region_info[code].name
+            ):
+                problems.append(
+                    (
+                        f"region_info.{code}",
+                        f"{code!r} is already in the regions table as "
+                        f"{region_table.get(code).name!r}; use another code",
+                    )
+                )
         if len(set(regions)) != len(regions):
             dup = sorted({r for r in regions if regions.count(r) > 1})
             problems.append(("regions", f"duplicate region codes {dup}"))
@@ -372,6 +403,9 @@ class Market:
             if not problems:
                 problems = problems_from_validation_error(exc, MarketSpec)
             raise InputError(source, problems) from None
+        region_table.register_market_regions(
+            {c: r.model_dump() for c, r in spec.region_info.items()}
+        )
         regions = spec.regions
         flow_sources: dict[tuple[str, str], str] = {}
         if spec.flows is not None:

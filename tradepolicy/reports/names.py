@@ -1,65 +1,24 @@
 """Plain names for region codes, as a reader outside the model would write them.
 
-Region codes (``CHN``, ``EU``, ``ROW``...) are the model's labels. Briefs spell them out:
-:data:`REGION_NAMES` maps a code to its name in a table heading and to the form used inside a
-sentence (with "the" where English needs it). Unknown codes fall back to the code itself, so a
-market with new regions still renders.
+Region codes (``CHN``, ``EU``, ``ROW``...) are the model's labels. Briefs spell them out with
+the shipped regions table (:mod:`tradepolicy.regions`): the name in a table heading and the
+form used inside a sentence (with "the" where English needs it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-#: code -> (name in tables, name inside a sentence)
-REGION_NAMES: dict[str, tuple[str, str]] = {
-    "ARG": ("Argentina", "Argentina"),
-    "AUS": ("Australia", "Australia"),
-    "BOL": ("Bolivia", "Bolivia"),
-    "BRA": ("Brazil", "Brazil"),
-    "CAN": ("Canada", "Canada"),
-    "CHL": ("Chile", "Chile"),
-    "CHN": ("China", "China"),
-    "COD": ("DR Congo", "the DR Congo"),
-    "CUB": ("Cuba", "Cuba"),
-    "DEU": ("Germany", "Germany"),
-    "EU": ("European Union", "the EU"),
-    "FIN": ("Finland", "Finland"),
-    "FRA": ("France", "France"),
-    "GBR": ("United Kingdom", "the United Kingdom"),
-    "IDN": ("Indonesia", "Indonesia"),
-    "IND": ("India", "India"),
-    "ITA": ("Italy", "Italy"),
-    "JPN": ("Japan", "Japan"),
-    "KAZ": ("Kazakhstan", "Kazakhstan"),
-    "KOR": ("Korea", "Korea"),
-    "MDG": ("Madagascar", "Madagascar"),
-    "MMR": ("Myanmar", "Myanmar"),
-    "MOZ": ("Mozambique", "Mozambique"),
-    "MYS": ("Malaysia", "Malaysia"),
-    "NCL": ("New Caledonia", "New Caledonia"),
-    "NOR": ("Norway", "Norway"),
-    "PHL": ("Philippines", "the Philippines"),
-    "RUS": ("Russia", "Russia"),
-    "TUR": ("Türkiye", "Türkiye"),
-    "TWN": ("Taiwan", "Taiwan"),
-    "UKR": ("Ukraine", "Ukraine"),
-    "USA": ("United States", "the United States"),
-    "VNM": ("Viet Nam", "Viet Nam"),
-    "ROW": ("Rest of world", "the rest of the world"),
-    "ZAF": ("South Africa", "South Africa"),
-    "ZMB": ("Zambia", "Zambia"),
-    "ZWE": ("Zimbabwe", "Zimbabwe"),
-}
-
+from tradepolicy import regions
 
 def region_name(code: str) -> str:
     """Name of a region in a table (``USA`` -> ``United States``); unknown codes unchanged."""
-    return REGION_NAMES.get(code, (code, code))[0]
+    return regions.name(code)
 
 
 def region_in_text(code: str) -> str:
     """Name of a region inside a sentence (``USA`` -> ``the United States``)."""
-    return REGION_NAMES.get(code, (code, code))[1]
+    return regions.in_text(code)
 
 
 def join_words(items: Iterable[str]) -> str:
