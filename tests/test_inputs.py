@@ -438,9 +438,18 @@ def test_target_share_out_of_range(write_toml, toy_market_dict) -> None:
 
 
 def test_unknown_field_in_scenario_file(write_toml, toy_market_dict) -> None:
-    text = 'market = "toy.toml"\ntarget = 0.6\n[[scenario]]\nname = "a"\n'
+    text = 'market = "toy.toml"\ntarget_shares = 0.6\n[[scenario]]\nname = "a"\n'
     _, msg = scenario_error(write_toml, text, toy_market_dict)
-    assert "  - target: unknown field" in msg
+    assert "  - target_shares: unknown field" in msg
+
+
+def test_target_needs_a_known_group_or_bloc(write_toml, toy_market_dict) -> None:
+    text = 'market = "toy.toml"\ntarget = { group = "g8", max_share = 0.6 }\n[[scenario]]\nname = "a"\n'
+    _, msg = scenario_error(write_toml, text, toy_market_dict)
+    assert "unknown group 'g8' (allowed: g7, g7_partners, eu)" in msg
+    text = 'market = "toy.toml"\ntarget = { bloc = ["XYZ"], max_share = 0.6 }\n[[scenario]]\nname = "a"\n'
+    _, msg = scenario_error(write_toml, text, toy_market_dict)
+    assert "target.bloc" in msg and "XYZ" in msg
 
 
 def test_scenario_market_id_does_not_exist(write_toml, toy_market_dict) -> None:

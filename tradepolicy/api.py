@@ -10,6 +10,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
+from tradepolicy import regions as region_table
 from tradepolicy.errors import InputError
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures.base import (
@@ -22,7 +23,7 @@ from tradepolicy.measures.base import (
 from tradepolicy.model.gsim import solve_linear
 from tradepolicy.model.instruments import InstrumentBuilder, Instruments
 from tradepolicy.model.levels import Calibration
-from tradepolicy.results import welfare
+from tradepolicy.results import indicators, welfare
 from tradepolicy.results.builder import build_dataset, combine, provenance_attrs
 from tradepolicy.scenario import Scenario, ScenarioSet
 from tradepolicy.solver.newton import DEFAULT_TOL, solve_batch
@@ -129,8 +130,9 @@ def solve(
         ]
         if bad:
             raise InputError(str(sset.path or "<scenarios>"), bad)
-    variables = _run(mkt, cal, measure_lists, formulation, tol, sset.target_share, names)
+    variables = _run(mkt, cal, measure_lists, formulation, tol, sset, names)
     attrs = provenance_attrs([mkt], sset.to_dict(), formulation, history)
+    attrs.update(_target_attrs(sset))
     ds = build_dataset(mkt, names, variables, attrs)
     if draws:
         ds = _add_draws(ds, mkt, cal, measure_lists, names, formulation, tol, sset, draws, seed)
@@ -143,7 +145,7 @@ def _run(
     measure_lists: list[list[Measure]],
     formulation: str,
     tol: float,
-    target: float | None,
+    sset: ScenarioSet,
     names: list[str],
 ) -> dict[str, np.ndarray]:
     """Solve one batch of scenarios and compute every result variable (arrays, no labels)."""
@@ -163,7 +165,8 @@ def _run(
         log.warning("scenario %r: %s", names[b % len(names)], messages[b])
 
     S = len(names)  # rows are draw-major: each block of S starts with its baseline
-    ledger = welfare.generic_parts(cal, inst, st, formulation, base=np.arange(B) // S * S)
+    base = np.arange(B) // S * S
+    ledger = welfare.generic_parts(cal, inst, st, formulation, base=base)
     ctx = BookContext(
         market=mkt,
         cal=cal,
@@ -178,7 +181,7 @@ def _run(
         regional={"public_purchases": np.zeros_like(st.p)},
     )
     welfare.book_measures(ctx, measure_lists)
-    variables = _variables(mkt, cal, inst, st, ctx, target)
+    variables = _variables(mkt, cal, inst, st, ctx, sset, base)
     variables["converged"] = converged.astype(np.int8)
     variables["iterations"] = iterations.astype(np.int64)
     variables["max_residual"] = max_res.astype(float)
@@ -238,7 +241,7 @@ def _add_draws(
     cal_d = cal.with_elasticities(
         eps=rep(params["supply"]), eta=rep(params["demand"]), sigma=rep(params["substitution"])
     )
-    v = _run(mkt, cal_d, measure_lists * draws, formulation, tol, sset.target_share, names)
+    v = _run(mkt, cal_d, measure_lists * draws, formulation, tol, sset, names)
     v["fiscal_cost"] = sum(v[k] for k in FISCAL_ENTRIES)
     ok = v["converged"].reshape(draws, S).astype(bool)
     if not ok.all():
@@ -292,7 +295,21 @@ def _add_draws(
     return out
 
 
-def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:
+def _target_attrs(sset: ScenarioSet) -> dict[str, object]:
+    """Global attributes recording the dependence target (no dict or bool attrs)."""
+    t = sset.bloc_target
+    return {
+        "target_bloc": " ".join(t.members(sset.market)),
+        "target_group": t.group or "",
+        "target_description": t.describe(),
+        "target_max_share": float(t.max_share) if sset.has_target else np.nan,
+        "target_stage": t.stage or sset.market.id,
+        "target_year": int(t.year) if t.year is not None else int(sset.market.spec.base_year),
+    }
+
+
+def _variables(mkt, cal, inst, st, ctx, sset: ScenarioSet, base) -> dict[str, np.ndarray]:
+    target = sset.target_share
     prod = cal.producer
     purchases = st.X.sum(axis=1)  # market purchases (incl. public composite purchases)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -313,6 +330,21 @@ def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:
         meets = np.full(top_share.shape, -1, dtype=np.int8)
     else:
         meets = np.where(purchases > 0, top_share <= target + 1e-12, 1).astype(np.int8)
+    bt = sset.bloc_target
+    members = np.isin(regions, bt.members(mkt))
+    aggregate = np.array([region_table.is_aggregate(r) for r in mkt.regions], dtype=bool)
+    bloc = indicators.bloc_dependency(st.X, members, aggregate)
+    bloc_top = np.where(bloc.top >= 0, regions[np.maximum(bloc.top, 0)], "")
+    if sset.has_target:
+        bloc_meets = np.where(
+            np.isfinite(bloc.share), bloc.share <= bt.max_share + 1e-12, 0
+        ).astype(np.int8)
+    else:
+        bloc_meets = np.full(bloc.share.shape, -1, dtype=np.int8)
+    flags = indicators.validity_flags(
+        st.p, st.p[base], st.P, st.P[base], st.X, st.X[base], st.S, st.S[base]
+    )
+    flags = np.where(cal.producer | cal.consumer, flags, 0).astype(np.int16)
     ledger = ctx.ledger
     out = {
         "producer_price": np.where(prod, st.p, np.nan),
@@ -337,7 +369,12 @@ def _variables(mkt, cal, inst, st, ctx, target) -> dict[str, np.ndarray]:
         "top_supplier": top_name,
         "top_supplier_share": top_share,
         "hhi": hhi,
-        "meets_target": meets,
+        "top_supplier_meets_target": meets,
+        "bloc_dependency": bloc.share,
+        "bloc_top_supplier": bloc_top,
+        "bloc_aggregate_share": bloc.aggregate_share,
+        "meets_target": bloc_meets,
+        "validity_flag": flags,
     }
     for k in WELFARE_ENTRIES:
         out[k] = ledger[k]

@@ -38,8 +38,8 @@ from typing import Any
 import pandas as pd
 
 __all__ = [
-    "GROUPS",
     "DEFAULT_GROUP",
+    "GROUPS",
     "Region",
     "UnknownRegionError",
     "add_region",

@@ -20,15 +20,16 @@ from pydantic import (
     ValidationError,
     create_model,
     field_validator,
+    model_validator,
 )
 
-from tradepolicy import _paths
+from tradepolicy import _paths, regions
 from tradepolicy._validation import problems_from_validation_error, read_toml
 from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
 
-__all__ = ["Scenario", "ScenarioSet", "load_scenarios"]
+__all__ = ["Scenario", "ScenarioSet", "Target", "load_scenarios"]
 
 ScenarioName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
 
@@ -76,6 +77,47 @@ class Scenario(BaseModel):
         }
 
 
+class Target(BaseModel):
+    """A dependence target (DESIGN §5): a bloc, the largest share allowed, stage and year.
+
+    ``group`` names a group of the regions table (``g7_partners``, ``g7``, ``eu``); ``bloc``
+    lists region codes instead. Dependence is read on the bloc's total use and counts only
+    origins outside the bloc that are not aggregates (``ROW``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    group: str | None = None
+    bloc: list[str] | None = Field(None, min_length=1)
+    max_share: float = Field(gt=0.0, le=1.0, allow_inf_nan=False)
+    stage: str = ""
+    year: int | None = Field(None, ge=1900, le=2200)
+
+    @model_validator(mode="after")
+    def _one_bloc(self) -> Target:
+        if (self.group is None) == (self.bloc is None):
+            raise ValueError("give exactly one of `group` (e.g. 'g7_partners') or `bloc`")
+        if self.group is not None and self.group not in regions.GROUPS:
+            raise ValueError(f"unknown group {self.group!r} (allowed: {', '.join(regions.GROUPS)})")
+        return self
+
+    @property
+    def bloc_spec(self) -> str | list[str]:
+        return self.group if self.group is not None else list(self.bloc or [])
+
+    def members(self, market: Market) -> list[str]:
+        """The market's regions that stand for the bloc (aggregates excluded)."""
+        return regions.bloc_members(self.bloc_spec, market.regions)
+
+    def describe(self) -> str:
+        return regions.describe_bloc(self.bloc_spec)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {
+            "max_share": self.max_share
+        }
+
+
 @lru_cache(maxsize=8)
 def _file_models(types: tuple[str, ...]) -> type[BaseModel]:
     """Pydantic models for a scenario file, with the measure union of the registry."""
@@ -95,6 +137,7 @@ def _file_models(types: tuple[str, ...]) -> type[BaseModel]:
         title=(str, ""),
         description=(str, ""),
         target_share=(Annotated[float, Field(gt=0.0, le=1.0)] | None, None),
+        target=(Target | None, None),
         scenario=(Annotated[list[scen], Field(min_length=1)], ...),  # type: ignore[valid-type]
     )
 
@@ -110,9 +153,12 @@ class ScenarioSet:
     description: str = ""
     path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    target: Target | None = None
 
     def __post_init__(self) -> None:
         problems = _check(self.market, self.scenarios, self.target_share)
+        if self.target is not None:
+            problems += _check_target(self.market, self.target)
         if problems:
             raise InputError(str(self.path or "<scenarios>"), problems)
         for i, s in enumerate(self.scenarios):
@@ -127,6 +173,19 @@ class ScenarioSet:
     @property
     def names(self) -> list[str]:
         return [s.name for s in self.scenarios]
+
+    @property
+    def bloc_target(self) -> Target:
+        """The target bloc dependence is read on: ``target``, or the default group
+        (``g7_partners``) with ``target_share`` as its largest share (1.0 without one;
+        :attr:`has_target` tells whether a target was set at all)."""
+        if self.target is not None:
+            return self.target
+        return Target(group=regions.DEFAULT_GROUP, max_share=self.target_share or 1.0)
+
+    @property
+    def has_target(self) -> bool:
+        return self.target is not None or self.target_share is not None
 
     def __getitem__(self, name: str) -> Scenario:
         for s in self.scenarios:
@@ -143,6 +202,8 @@ class ScenarioSet:
             d["description"] = self.description
         if self.target_share is not None:
             d["target_share"] = self.target_share
+        if self.target is not None:
+            d["target"] = self.target.to_dict()
         d["scenario"] = [s.to_dict() for s in self.scenarios]
         return d
 
@@ -159,6 +220,29 @@ def _check(
         for j, m in enumerate(s.measures):
             for fld, msg in m.check(market):
                 problems.append((f"scenario[{i}].measure[{j}].{fld}", msg))
+    return problems
+
+
+def _check_target(market: Market, target: Target) -> list[tuple[str, str]]:
+    problems = []
+    try:
+        members = target.members(market)
+    except KeyError as exc:
+        return [("target.bloc", str(exc.args[0]))]
+    if not members:
+        problems.append(
+            (
+                "target",
+                f"no region of market {market.id!r} stands for {target.describe()} "
+                f"(regions: {', '.join(market.regions)})",
+            )
+        )
+    stages = [s for s in (market.id, market.spec.stage) if s]
+    if target.stage and target.stage not in stages:
+        allowed = ", ".join(repr(s) for s in stages)
+        problems.append(
+            ("target.stage", f"{target.stage!r} is not a stage of this market (allowed: {allowed})")
+        )
     return problems
 
 
@@ -189,6 +273,7 @@ def load_scenarios(path: str | Path) -> ScenarioSet:
         market=market,
         scenarios=scenarios,
         target_share=spec.target_share,
+        target=spec.target,
         title=spec.title,
         description=spec.description,
         path=p,

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from tradepolicy import regions
 
+
 def region_name(code: str) -> str:
     """Name of a region in a table (``USA`` -> ``United States``); unknown codes unchanged."""
     return regions.name(code)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import xarray as xr
 
+from tradepolicy import regions as region_table
 from tradepolicy.measures.base import FISCAL_ENTRIES, WELFARE_ENTRIES
+from tradepolicy.results import indicators
+from tradepolicy.results.builder import result_fields
+from tradepolicy.units import ureg
+
+#: a change in bloc dependence smaller than this (percentage points) is "no change": cost per
+#: point is not computed (it would divide by about zero)
+MIN_POINTS = 0.1
+#: money is shown in millions of the currency per year in every view
+MONEY_DISPLAY = "mega{currency}/year"
 
 #: variables whose Monte Carlo range :meth:`TradePolicyAccessor.region_table` reports
 RANGE_VARIABLES = ("producer_price", "consumer_price", "top_supplier_share", "welfare_change")
@@ -90,6 +101,233 @@ class TradePolicyAccessor:
                 table[f"{var}_q95"] = q.sel(quantile=0.95).to_series()
         table.index.name = "region"
         return table
+
+    # -- the results vocabulary -----------------------------------------------------------
+    @staticmethod
+    def field(name: str) -> dict[str, str]:
+        """The field table entry of a result variable: dims, units template, long and short
+        label, group, colour, aggregation and description."""
+        return dict(result_fields()[name])
+
+    def label(self, name: str, short: bool = False) -> str:
+        meta = result_fields().get(name)
+        if meta is None:
+            return name
+        return meta["short_label"] if short else meta["long_name"]
+
+    def money(self, value: float | np.ndarray, commodity: str | None = None) -> float:
+        """A currency-per-year amount in the display unit (millions per year), via pint."""
+        cur = self._currency(commodity)
+        q = ureg.Quantity(value, f"{cur}/year").to(MONEY_DISPLAY.format(currency=cur))
+        return q.magnitude + 0.0  # no negative zero
+
+    def money_unit(self, commodity: str | None = None) -> str:
+        """Display unit of money, e.g. ``M USD/yr``."""
+        return f"M {self._currency(commodity)}/yr"
+
+    def _currency(self, commodity: str | None) -> str:
+        units = str(self._ds["welfare_change"].attrs.get("units", "USD/year"))
+        return units.split("/")[0] or "USD"
+
+    def budget_cost(self) -> xr.DataArray:
+        """Budget cost by payer region, **spending > 0** (the one sign convention of every
+        view): price-gap subsidies, offtake premiums and stockpile operations net of the
+        value of stock kept. The Dataset keeps the signed welfare parts (costs < 0)."""
+        out = -self.fiscal_cost()
+        out.attrs = {
+            "units": self._ds["subsidy_cost"].attrs["units"],
+            "long_name": "budget cost by payer (spending > 0)",
+        }
+        return out.rename("budget_cost")
+
+    def bloc(self, commodity: str | None = None) -> list[str]:
+        """The regions standing for the target bloc in a market (from the Dataset attrs)."""
+        ds = self._ds
+        members = str(ds.attrs.get("target_bloc", "")).split()
+        if commodity is not None or "commodity" in ds.dims:
+            regions = [str(r) for r in ds.region.values]
+            members = [r for r in members if r in regions]
+        return members
+
+    def target_share(self) -> float:
+        """The target's largest share (NaN when the set gives no target)."""
+        return float(self._ds.attrs.get("target_max_share", np.nan))
+
+    def options(self, commodity: str | None = None) -> pd.DataFrame:
+        """Options × who pays and cost-effectiveness, one row per scenario (DESIGN §5).
+
+        Columns: ``meets_target``, ``dependence`` (bloc share on its largest outside supplier),
+        ``largest_outside_supplier``, ``unattributed_share`` (aggregates such as ROW),
+        ``points_removed`` (percentage points of dependence removed against the baseline),
+        ``budget_cost`` (spending > 0, every payer) and ``budget_cost_bloc``,
+        ``cost_to_bloc_buyers`` (minus the bloc's consumer surplus change, a cost > 0),
+        ``bloc_producers``, ``foreign_producers`` (producer surplus change, gains > 0),
+        ``bloc_welfare``, ``world_welfare`` (money in the display unit, :meth:`money_unit`),
+        ``budget_cost_per_point`` and ``buyer_cost_per_point`` (NaN and a note where the option
+        moves dependence by less than :data:`MIN_POINTS`), ``new_bloc_supply`` (change in
+        members' output, quantity per year), ``solved`` and ``warnings`` (plain sentences).
+        """
+        ds = self._ds.sel(commodity=commodity or self.commodities[0])
+        c = str(ds.commodity.values)
+        members = [r for r in self.bloc() if r in set(map(str, ds.region.values))]
+        in_bloc = ds.region.isin(members)
+        money = lambda da: self.money(np.asarray(da, dtype=float), c)  # noqa: E731
+        dep = ds["bloc_dependency"]
+        removed = 100.0 * (dep.sel(scenario="baseline") - dep)
+        budget = self.budget_cost().sel(commodity=c)
+        buyers = -ds["consumer_surplus_change"].where(in_bloc).sum("region", min_count=1)
+        ps = ds["producer_surplus_change"]
+        solved = ds["converged"] == 1
+        table = pd.DataFrame(
+            {
+                "meets_target": ds["meets_target"].to_series().map({1: "yes", 0: "no", -1: ""}),
+                "dependence": dep.to_series(),
+                "largest_outside_supplier": ds["bloc_top_supplier"].to_series(),
+                "unattributed_share": ds["bloc_aggregate_share"].to_series(),
+                "points_removed": removed.to_series(),
+                "budget_cost": money(budget.sum("region", min_count=1)),
+                "budget_cost_bloc": money(budget.where(in_bloc).sum("region", min_count=1)),
+                "cost_to_bloc_buyers": money(buyers),
+                "bloc_producers": money(ps.where(in_bloc).sum("region", min_count=1)),
+                "foreign_producers": money(ps.where(~in_bloc).sum("region", min_count=1)),
+                "bloc_welfare": money(
+                    ds["welfare_change"].where(in_bloc).sum("region", min_count=1)
+                ),
+                "world_welfare": money(ds["welfare_change"].sum("region", min_count=1)),
+                "new_bloc_supply": (
+                    ds["production"].where(in_bloc).sum("region")
+                    - ds["production"].where(in_bloc).sum("region").sel(scenario="baseline")
+                ).to_series(),
+                "solved": solved.to_series(),
+            },
+            index=pd.Index([str(s) for s in ds.scenario.values], name="scenario"),
+        )
+        pts = table["points_removed"]
+        moves = pts >= MIN_POINTS  # cost per point only where dependence falls
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["budget_cost_per_point"] = (table["budget_cost"] / pts).where(moves)
+            table["buyer_cost_per_point"] = (table["cost_to_bloc_buyers"] / pts).where(moves)
+        note = np.where(pts <= -MIN_POINTS, "raises dependence", "does not move dependence")
+        table["note"] = np.where(moves | (table.index == "baseline"), "", note)
+        table.loc[~table["solved"], "note"] = "not solved"
+        for col in table.columns:  # a scenario that did not solve shows no numbers
+            if table[col].dtype.kind == "f":
+                table.loc[~table["solved"], col] = np.nan
+        table["warnings"] = ["; ".join(self.warnings(s, c)) for s in table.index]
+        table.attrs["units"] = {
+            **{
+                k: self.money_unit(c)
+                for k in (
+                    "budget_cost",
+                    "budget_cost_bloc",
+                    "cost_to_bloc_buyers",
+                    "bloc_producers",
+                    "foreign_producers",
+                    "bloc_welfare",
+                    "world_welfare",
+                )
+            },
+            "budget_cost_per_point": f"{self.money_unit(c)} per point",
+            "buyer_cost_per_point": f"{self.money_unit(c)} per point",
+            "dependence": "1",
+            "unattributed_share": "1",
+            "points_removed": "percentage points",
+            "new_bloc_supply": str(ds["production"].attrs.get("units", "")),
+        }
+        table.attrs["bloc"] = members
+        table.attrs["target"] = self.target_share()
+        return table
+
+    def who_pays(self, scenario: str, commodity: str | None = None) -> pd.DataFrame:
+        """Who gains and who pays in one scenario, per region (money in the display unit):
+        cost to buyers (> 0 = cost), producers' gain, budget cost (spending > 0), border
+        revenue and rents (> 0 = income), welfare, and bloc membership."""
+        ds = self._ds.sel(commodity=commodity or self.commodities[0], scenario=scenario)
+        c = str(ds.commodity.values)
+        members = set(self.bloc())
+        revenue = sum(
+            ds[k]
+            for k in (
+                "tariff_revenue_change",
+                "levy_revenue",
+                "export_tax_revenue_change",
+                "quota_rent_income",
+            )
+            if k in ds
+        )
+        budget = self.budget_cost().sel(commodity=c, scenario=scenario)
+        regions = [str(r) for r in ds.region.values]
+        table = pd.DataFrame(
+            {
+                "name": [region_table.name(r) for r in regions],
+                "bloc_member": [r in members for r in regions],
+                "cost_to_buyers": self.money(-ds["consumer_surplus_change"].values, c),
+                "producers": self.money(ds["producer_surplus_change"].values, c),
+                "budget_cost": self.money(budget.values, c),
+                "revenue_and_rents": self.money(np.asarray(revenue), c),
+                "welfare": self.money(ds["welfare_change"].values, c),
+            },
+            index=pd.Index(regions, name="region"),
+        )
+        table.attrs["units"] = self.money_unit(c)
+        return table
+
+    def warnings(self, scenario: str, commodity: str | None = None) -> list[str]:
+        """Plain sentences for every validity flag of one scenario (empty when none)."""
+        ds = self._ds.sel(commodity=commodity or self.commodities[0], scenario=scenario)
+        if "validity_flag" not in ds or int(ds["converged"]) != 1:
+            return []
+        out = []
+        flags = ds["validity_flag"].fillna(0).astype(int)
+        texts = {
+            indicators.FLAG_PRICE: (
+                "prices beyond ×{:g} (or below a third of) their base in {}: outside what the "
+                "model can represent; read as a sign of acute shortage, not a forecast"
+            ),
+            indicators.FLAG_VARIETY: (
+                "a major supply source is nearly cut off for {1}: welfare and price figures "
+                "there rest on the CES loss-of-variety term and are unreliable"
+            ),
+            indicators.FLAG_OUTPUT: (
+                "output more than doubles in {1}: beyond plausible capacity within a year"
+            ),
+        }
+        for bit, text in texts.items():
+            hit = [str(r) for r in ds.region.values if int(flags.sel(region=r)) & bit]
+            if hit:
+                names = region_table.describe_bloc(hit)
+                out.append(text.format(indicators.PRICE_RATIO_LIMIT, names))
+        return out
+
+    def flagged(self) -> xr.DataArray:
+        """(scenario, commodity) 1 where any region carries a validity flag."""
+        return (self._ds["validity_flag"].fillna(0).astype(int) > 0).any("region")
+
+    def to_iamc(self, model: str = "tradepolicy") -> pd.DataFrame:
+        """The IAMC long format (model, scenario, region, variable, unit, year, value) as plain
+        pandas: every regional variable with units, plus world totals of summable ones."""
+        ds = self._ds
+        rows = []
+        year = int(ds.attrs.get("target_year", 0)) or None
+        for name, da in ds.data_vars.items():
+            meta = result_fields().get(str(name))
+            if meta is None or da.dims[-1] != "region" or da.dtype.kind not in "fi":
+                continue
+            if "draw" in da.dims or "quantile" in da.dims:
+                continue
+            unit = str(da.attrs.get("units", ""))
+            for c in ds.commodity.values:
+                sub = da.sel(commodity=c)
+                frame = sub.to_series().dropna().reset_index()
+                var = f"{meta['long_name']}|{c}"
+                for _, r in frame.iterrows():
+                    rows.append((model, r["scenario"], r["region"], var, unit, year, r[da.name]))
+                if meta["aggregation"] == "sum":
+                    world = sub.sum("region", min_count=1).to_series().dropna()
+                    for scen, v in world.items():
+                        rows.append((model, scen, "World", var, unit, year, float(v)))
+        cols = ["model", "scenario", "region", "variable", "unit", "year", "value"]
+        return pd.DataFrame(rows, columns=cols)
 
     def fiscal_cost(self) -> xr.DataArray:
         """Fiscal cost by payer region: subsidies + offtakes + stockpiles (negative = cost)."""

@@ -17,6 +17,28 @@ from tradepolicy import __version__
 #: ``converged`` value of a scenario that a stacked market does not define
 NOT_DEFINED = -1
 
+#: CF flag attributes of the integer flag variables
+FLAGS: dict[str, dict[str, Any]] = {
+    "converged": {
+        "flag_values": np.array([-1, 0, 1], dtype=np.int8),
+        "flag_meanings": "not_defined_for_market not_solved solved",
+    },
+    "meets_target": {
+        "flag_values": np.array([-1, 0, 1], dtype=np.int8),
+        "flag_meanings": "no_target not_met met",
+    },
+    "top_supplier_meets_target": {
+        "flag_values": np.array([-1, 0, 1], dtype=np.int8),
+        "flag_meanings": "no_target not_met met",
+    },
+    "validity_flag": {
+        "flag_masks": np.array([1, 2, 4], dtype=np.int16),
+        "flag_meanings": (
+            "price_beyond_3x_base variety_nearly_lost output_beyond_plausible_capacity"
+        ),
+    },
+}
+
 
 @cache
 def result_fields() -> dict[str, dict[str, str]]:
@@ -49,15 +71,11 @@ def build_dataset(
         dims = tuple(meta["dims"].split())
         arr = np.asarray(arr)
         arr = np.expand_dims(arr, 1)  # commodity axis
-        data_vars[name] = xr.Variable(
-            dims,
-            arr,
-            attrs={
-                "units": _units(meta["units"], market),
-                "long_name": meta["long_name"],
-                "description": meta["description"],
-            },
-        )
+        var_attrs = {"long_name": meta["long_name"], "description": meta["description"]}
+        if arr.dtype.kind != "O":  # no units on strings
+            var_attrs = {"units": _units(meta["units"], market), **var_attrs}
+        var_attrs.update(FLAGS.get(name, {}))
+        data_vars[name] = xr.Variable(dims, arr, attrs=var_attrs)
     coords = {
         "scenario": ("scenario", np.array(names, dtype=object)),
         "commodity": ("commodity", np.array([market.id], dtype=object)),
@@ -115,7 +133,7 @@ def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
         if name == "converged":
             fill[name] = NOT_DEFINED
         elif datasets[0][name].dtype.kind in "iu":
-            fill[name] = -1 if name == "meets_target" else 0
+            fill[name] = -1 if name in FLAGS and name != "validity_flag" else 0
         elif name == "solver_message":
             fill[name] = "scenario not defined for this market"
         elif datasets[0][name].dtype.kind == "O":
