@@ -209,7 +209,22 @@ def test_run_shows_measures_wedges_and_fiscal_costs(toy_files, tmp_path) -> None
     assert "Border wedges per unit" in out
     assert "CHN → USA" in out
     assert "levies" in out and "subsidies" in out
-    for col in ("levies", "quota rents", "fiscal", "target 60%"):
+    for col in ("levies", "quota rents", "budget cost", "spending > 0", "target 60%"):
         assert col in out
     # a floor a thousand times below the base price is flagged, not refused
     assert "warning:" in out and "is it in the market's unit?" in out
+
+
+def test_run_shows_bloc_dependence_and_the_options_table(tmp_path) -> None:
+    res = runner.invoke(app, ["run", "ndpr_oxide", "-o", str(tmp_path / "r.nc")])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "Dependence of the G7 and its partners" in out
+    assert "(target 60%: meets)" in out
+    assert "Options: NdPr oxide" in out
+    assert "spending" in out
+    assert "does not move dependence (no cost per point)" in out
+    ds = tp.open_results(tmp_path / "r.nc")
+    # the printed budget cost of the subsidy equals the Dataset's, with the views' sign
+    budget = ds.tp.options().loc["usa_aus_subsidy_110", "budget_cost"]
+    assert budget > 0 and f"{budget:,.1f}" in out

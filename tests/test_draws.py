@@ -131,7 +131,13 @@ def test_world_totals_sum_each_draw_first(drawn):
     direct = drawn["welfare_change_draws"].sum("region").quantile([0.05, 0.5, 0.95], dim="draw")
     np.testing.assert_allclose(world, direct)
     summary = drawn.expand_dims("commodity").tp.summary()
-    assert {"world_welfare_change_q05", "fiscal_cost_q95"} <= set(summary.columns)
+    assert {"world_welfare_change_q05", "budget_cost_q95"} <= set(summary.columns)
+    # budget cost is spending > 0: its range is minus the fiscal cost's, bounds swapped
+    fiscal = drawn.expand_dims("commodity").tp.total_quantiles("fiscal_cost")
+    np.testing.assert_allclose(
+        summary["budget_cost_q05"].to_numpy(), -fiscal.sel(quantile=0.95).values.ravel()
+    )
+    assert (summary["budget_cost_q05"] <= summary["budget_cost_q95"]).all()
 
 
 def test_netcdf_round_trip(drawn, tmp_path):

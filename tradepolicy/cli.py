@@ -127,6 +127,11 @@ def print_comparison(
                 continue
             for line in (descriptions or {}).get((com, scen), []):
                 console.print(f"  • {escape(line)}", highlight=False)
+            for warning in ds.tp.warnings(scen, com):
+                console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
+            dep_line = _dependence_line(ds, com, scen)
+            if dep_line:
+                console.print(f"  {dep_line}", highlight=False)
             t = ds.tp.region_table(scen, com)
             _market_table(t, title, unit, target)
             _wedge_table(sub.sel(scenario=scen), sub["trade_flow"].sel(scenario="baseline"), unit)
@@ -142,7 +147,7 @@ def print_comparison(
         "world welfare\nM/yr",
         "levies\nM/yr",
         "quota rents\nM/yr",
-        "fiscal cost\nM/yr",
+        "budget cost\nM/yr, spending > 0",
     ):
         if col in ("commodity", "scenario"):
             width = max((len(str(v)) for v in summary[col]), default=8)
@@ -160,9 +165,96 @@ def print_comparison(
             + _range(r, "world_welfare_change", newline=True, scale=1e6),
             _money(r["levy_revenue"], 1e6),
             _money(r["quota_rent_income"], 1e6),
-            _money(r["fiscal_cost"], 1e6) + _range(r, "fiscal_cost", newline=True, scale=1e6),
+            _money(r["budget_cost"], 1e6) + _range(r, "budget_cost", newline=True, scale=1e6),
         )
     console.print(table)
+    for com in ds.tp.commodities:
+        _options_table(ds, com)
+
+
+def _dependence_line(ds, com: str, scen: str) -> str:
+    """'Dependence of <bloc> on its largest outside supplier: base → scenario' in words."""
+    sub = ds.sel(commodity=com)
+    dep = sub["bloc_dependency"]
+    base, cur = float(dep.sel(scenario="baseline")), float(dep.sel(scenario=scen))
+    if math.isnan(cur):
+        return ""
+    top_b = str(sub["bloc_top_supplier"].sel(scenario="baseline").values)
+    top = str(sub["bloc_top_supplier"].sel(scenario=scen).values)
+    agg = float(sub["bloc_aggregate_share"].sel(scenario=scen))
+    bloc = ", ".join(ds.tp.bloc(com))
+    desc = str(ds.attrs.get("target_description", "the bloc"))
+    text = (
+        f"Dependence of {escape(desc)} ({bloc}) on its largest outside supplier: "
+        f"{base:.1%} {top_b} → {cur:.1%} {top}"
+    )
+    share = ds.tp.target_share()
+    if math.isfinite(share):
+        met = int(sub["meets_target"].sel(scenario=scen)) == 1
+        text += f" (target {share:.0%}: " + ("meets" if met else "[red]above target[/]") + ")"
+    if agg > 0:
+        text += f"; unattributed aggregates (ROW): {agg:.1%}"
+    return text
+
+
+def _options_table(ds, com: str) -> None:
+    """Options × dependence, who pays and cost per point (``ds.tp.options``)."""
+    t = ds.tp.options(com)
+    unit = t.attrs["units"]["budget_cost"]
+    name = str(ds.sel(commodity=com).commodity_name.values)
+    share = t.attrs["target"]
+    head = f"target {share:.0%}" if math.isfinite(share) else "no target"
+    table = Table(
+        title=f"Options: {name} — dependence of the bloc ({', '.join(t.attrs['bloc'])}; {head}), "
+        f"who pays ({unit}) and cost per point of dependence removed",
+        title_justify="left",
+    )
+    cols = (
+        ("scenario", "left"),
+        ("dependence", "right"),
+        ("meets\ntarget", "center"),
+        ("points\nremoved", "right"),
+        ("budget cost\nspending > 0", "right"),
+        ("cost to bloc\nbuyers", "right"),
+        ("foreign\nproducers", "right"),
+        ("world\nwelfare", "right"),
+        ("budget cost\nper point", "right"),
+        ("buyer cost\nper point", "right"),
+    )
+    width = max(len(str(s)) for s in t.index)
+    for col, just in cols:
+        if col == "scenario":
+            table.add_column(col, justify="left", no_wrap=True, min_width=width)
+        else:
+            table.add_column(col, justify=just)  # type: ignore[arg-type]
+    notes = []
+    for scen, r in t.iterrows():
+        if not r["solved"]:
+            table.add_row(str(scen), *["[red]not solved[/]"] + ["–"] * 8)
+            continue
+        dep = "–" if math.isnan(r["dependence"]) else f"{r['dependence']:.1%}"
+        if r["largest_outside_supplier"]:
+            dep += f" {r['largest_outside_supplier']}"
+        flag = " ⚠" if r["warnings"] else ""
+        if r["note"]:
+            notes.append(f"{scen}: {r['note']} (no cost per point)")
+        if r["warnings"]:
+            notes.append(f"[yellow]⚠ {scen}: {escape(r['warnings'])}[/]")
+        table.add_row(
+            str(scen),
+            dep,
+            r["meets_target"] or "–",
+            _fmt(r["points_removed"], 1),
+            _fmt(r["budget_cost"], 1),
+            _fmt(r["cost_to_bloc_buyers"], 1),
+            _fmt(r["foreign_producers"], 1),
+            _fmt(r["world_welfare"], 1),
+            _fmt(r["budget_cost_per_point"], 1),
+            _fmt(r["buyer_cost_per_point"], 1) + flag,
+        )
+    console.print(table)
+    for line in notes:
+        console.print(f"  {line}", highlight=False)
 
 
 def _range(row, var: str, pct: bool = False, newline: bool = False, scale: float = 1.0) -> str:
@@ -191,7 +283,7 @@ def _market_table(t, title: str, unit: str, target: float | None) -> None:
     table.add_column("Δ%", justify="right")
     table.add_column("production\nΔ%", justify="right")
     table.add_column("consumption\nΔ%", justify="right")
-    head = "top foreign supplier share" + (f" (target {target:.0%})" if target else "")
+    head = "largest foreign supplier, per importer" + (f" ({target:.0%})" if target else "")
     table.add_column(head + "\nbase → scenario", justify="left")
     for region, row in t.iterrows():
         share, base_share = row["top_supplier_share"], row["top_supplier_share_base"]

@@ -364,12 +364,49 @@ class TradePolicyAccessor:
         q.attrs = {**self._ds[var + "_draws"].attrs, "long_name": f"{var} summed over {dim}"}
         return q
 
+    def range(
+        self,
+        var: str,
+        scenario: str,
+        commodity: str | None = None,
+        region: str | list[str] | None = None,
+    ) -> tuple[float, float] | None:
+        """The 5–95% Monte Carlo range of ``var`` in one scenario: of one region, or summed over
+        ``region`` (a list, or ``"world"``) draw by draw. ``var`` may be ``budget_cost``
+        (spending > 0, the views' sign). ``None`` without draws or when the range is empty."""
+        if not self.has_draws:
+            return None
+        sign = 1.0
+        if var == "budget_cost":
+            var, sign = "fiscal_cost", -1.0
+        key = f"{var}_draws"
+        if key not in self._ds:
+            return None
+        da = self._ds[key].sel(scenario=scenario, commodity=commodity or self.commodities[0])
+        if region == "world":
+            da = da.sum("region", min_count=1)
+        elif isinstance(region, list):
+            da = da.sel(region=region).sum("region", min_count=1)
+        elif region is not None:
+            da = da.sel(region=region)
+        ok = self._ds["draw_converged"].sel(
+            scenario=scenario, commodity=commodity or self.commodities[0]
+        )
+        vals = sign * da.where(ok == 1).values
+        vals = vals[np.isfinite(vals)]
+        if vals.size == 0:
+            return None
+        lo, hi = np.quantile(vals, [0.05, 0.95])
+        if abs(hi - lo) <= 1e-9 * max(abs(lo), abs(hi), 1.0):
+            return None
+        return float(lo), float(hi)
+
     def summary(self) -> pd.DataFrame:
         """One row per (commodity, scenario): solver status, world welfare, levy revenue,
-        fiscal cost (subsidies, offtakes and stockpiles; negative = cost) and quota rents."""
+        quota rents and the budget cost (subsidies, offtakes and stockpiles; spending > 0)."""
         ds = self._ds
         world = ds["welfare_change"].sum("region")
-        fiscal = self.fiscal_cost().sum("region")
+        budget = self.budget_cost().sum("region")
         table = pd.DataFrame(
             {
                 "converged": ds["converged"].to_series(),
@@ -378,13 +415,14 @@ class TradePolicyAccessor:
                 "world_welfare_change": world.to_series(),
                 "levy_revenue": ds["levy_revenue"].sum("region").to_series(),
                 "quota_rent_income": ds["quota_rent_income"].sum("region").to_series(),
-                "fiscal_cost": fiscal.to_series(),
+                "budget_cost": budget.to_series(),
             }
         )
         if self.has_draws:  # ranges of the world totals: each draw summed first
-            for var, col in (("welfare_change", "world_welfare_change"), ("fiscal_cost", None)):
-                q = self.total_quantiles(var)
-                col = col or var
-                table[f"{col}_q05"] = q.sel(quantile=0.05).to_series()
-                table[f"{col}_q95"] = q.sel(quantile=0.95).to_series()
+            q = self.total_quantiles("welfare_change")
+            table["world_welfare_change_q05"] = q.sel(quantile=0.05).to_series()
+            table["world_welfare_change_q95"] = q.sel(quantile=0.95).to_series()
+            q = -self.total_quantiles("fiscal_cost")  # spending > 0: the bounds swap
+            table["budget_cost_q05"] = q.sel(quantile=0.95).to_series()
+            table["budget_cost_q95"] = q.sel(quantile=0.05).to_series()
         return table
