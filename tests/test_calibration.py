@@ -4,6 +4,7 @@ determinism of `tradepolicy calibrate`, and the shipped markets against their so
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -540,3 +541,56 @@ def test_gravity_constant_with_one_foreign_flow_is_not_identified(tmp_path):
     assert "nan" not in text and "e-1" not in text
     md = pipeline.estimates_markdown(cal)
     assert "| const |" in md and "not identified" in md and "nan" not in md
+
+
+# -- what users see carries no internal notes ------------------------------------------------
+INTERNAL = re.compile(
+    r"\[UNVERIFIED|UNVERIFIED recollection|NOTES\.md|NOTES §|shared/|DESIGN(\.md)? ?§|\[assumption"
+    r"|\[2nd|\[gap\]|\(se nan\)|\bnan\b|not in shared"
+)
+
+
+def _no_internal(text: str, where: str) -> None:
+    hits = sorted({m.group(0) for m in INTERNAL.finditer(text)})
+    assert not hits, f"{where} shows internal notes or machine noise: {hits}"
+
+
+def test_internal_scan_catches_tags():
+    for bad in (
+        "x [UNVERIFIED] y",
+        "see NOTES.md §6",
+        "shared/data/a.csv",
+        "[assumption] z",
+        "const -12 (se nan)",
+        "std err nan",
+    ):
+        with pytest.raises(AssertionError):
+            _no_internal(bad, "probe")
+    _no_internal("Assumption: the prior; const -12 (s.e. not identified); finance", "probe")
+
+
+@pytest.mark.parametrize("mid", SHIPPED)
+def test_shipped_market_files_and_docs_carry_no_internal_notes(mid):
+    for path in (
+        ROOT / "models" / "equilibrium" / f"{mid}.toml",
+        ROOT / "models" / "equilibrium" / f"{mid}_flows.csv",
+        ROOT / "docs" / "markets" / f"{mid}.md",
+    ):
+        _no_internal(path.read_text(encoding="utf-8"), str(path))
+
+
+SETS = sorted((ROOT / "scenarios").glob("*.toml"))
+
+
+def test_markets_listing_carries_no_internal_notes():
+    res = CliRunner().invoke(app, ["markets"])
+    assert res.exit_code == 0, res.output
+    _no_internal(res.output, "tradepolicy markets")
+
+
+@pytest.mark.parametrize("path", SETS, ids=[p.stem for p in SETS])
+def test_run_output_carries_no_internal_notes(path):
+    _no_internal(path.read_text(encoding="utf-8"), str(path))
+    res = CliRunner().invoke(app, ["run", str(path)], terminal_width=200)
+    assert res.exit_code in (0, 1), res.output
+    _no_internal(res.output, f"tradepolicy run {path.name}")
