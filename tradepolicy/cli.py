@@ -522,8 +522,12 @@ def calibrate(
             dirs = copies
         for cal in results:
             changed += pipeline.write_outputs(cal, *dirs)
-        if check:
-            changed = [p.relative_to(tmp) for p in changed]
+        if check:  # name the real file that is out of date, not its copy
+            real_of = {c: r for r, c in zip((estimates, out, docs), dirs, strict=True) if c}
+            changed = [
+                next(real_of[c] / p.relative_to(c) for c in real_of if p.is_relative_to(c))
+                for p in changed
+            ]
     for cal in results:
         _calibration_tables(cal)
     if check and changed:
@@ -539,6 +543,8 @@ def calibrate(
 
 def _calibration_tables(cal) -> None:
     """Per-market summary in the statsmodels ``summary2`` spirit."""
+    from tradepolicy.calibration import pipeline
+
     info = cal.data.info
     console.print(
         f"[bold]{info.commodity}[/] ({info.market}), base year {info.base_year}, "
@@ -557,20 +563,19 @@ def _calibration_tables(cal) -> None:
     ):
         t.add_column(col, justify="left" if col in ("parameter", "region", "basis") else "right")
     for p in cal.parameters:
-        est = f"{p.estimate:.3g} ({p.estimate_se:.2g})" if math.isfinite(p.estimate) else "–"
         t.add_row(
             p.kind,
             p.key,
             f"{p.value:.3g}",
             f"{p.se:.2g}",
             f"{p.prior:g} [{p.prior_low:g}, {p.prior_high:g}]",
-            est,
+            pipeline.estimate_text(p),
             f"{p.weight:.2f}",
             p.basis,
         )
     console.print(t)
     for name, est in sorted(cal.estimates.items()):
-        frame = est.summary_frame()
+        frame = est.summary_strings()
         t = Table(
             title=f"{name}: {est.method}",
             title_justify="left",
@@ -581,14 +586,15 @@ def _calibration_tables(cal) -> None:
         for col in frame.columns:
             t.add_column(str(col), justify="right")
         for idx, row in frame.iterrows():
-            t.add_row(str(idx), *[f"{v:.4g}" for v in row])
+            t.add_row(str(idx), *row)
         console.print(t)
     if cal.episode is not None:
         console.print(escape(cal.episode.describe().replace("**", "").replace("`", "")))
     m = cal.matrix
     console.print(
         f"bilateral matrix: {int(m.known.sum())} known flows kept exactly, RAS "
-        f"{m.iterations} iterations, max relative residual {m.max_relative_residual:.1e}"
+        f"{m.iterations} iterations, max relative residual "
+        f"{pipeline.residual_text(m.max_relative_residual)}"
     )
     for note in cal.notes:
         console.print(f"[dim]• {escape(note)}[/]")

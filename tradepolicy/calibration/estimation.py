@@ -11,12 +11,20 @@ Recipes:
 - :func:`fit_elasticity`: a log-linear regression with optional lags and fixed effects and
   HAC (Newey–West) standard errors;
 - :func:`combine_with_prior`: precision weighting of an estimate with a literature prior.
+
+Results must not depend on the last bits of a BLAS or library version. A standard error that
+is not finite or below ``SE_NOT_IDENTIFIED`` times its coefficient is machine noise around a
+degenerate (unidentified) variance; :class:`Estimate` stores it, and the covariances of that
+parameter, as NaN and prints it as "not identified". :func:`datasets_match` compares stored
+estimates numerically (relative tolerance ``RTOL``) instead of byte for byte, and
+:func:`fmt_stat` prints statistics with ``STAT_DIGITS`` significant digits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +33,37 @@ import pandas as pd
 import statsmodels.api as sm
 import xarray as xr
 from statsmodels.tsa.ar_model import AutoReg
+
+#: a standard error below this multiple of |coefficient| is read as not identified (machine
+#: noise around a variance that is zero in exact arithmetic)
+SE_NOT_IDENTIFIED = 1e-10
+#: relative tolerance within which two stored estimates are the same result
+RTOL = 1e-9
+#: significant digits of every printed statistic (coefficients, standard errors, z, bounds)
+STAT_DIGITS = 4
+NOT_IDENTIFIED = "not identified"
+
+
+def identified(coef: np.ndarray | float, se: np.ndarray | float) -> np.ndarray:
+    """Whether each standard error is usable: finite, positive and not machine noise.
+
+    A robust variance that is zero in exact arithmetic (e.g. a PPML constant when the only
+    off-diagonal flow is fitted exactly) comes out as 0, 1e-16 or NaN depending on the BLAS;
+    all of these are "not identified".
+    """
+    coef, se = np.asarray(coef, float), np.asarray(se, float)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(se) & (se > SE_NOT_IDENTIFIED * np.abs(coef)) & (se > 0)
+
+
+def fmt_stat(x: float, digits: int = STAT_DIGITS) -> str:
+    """A statistic with ``digits`` significant digits; "–" when it is not finite."""
+    return f"{x:.{digits}g}" if math.isfinite(x) else "–"
+
+
+def fmt_se(coef: float, se: float, digits: int = STAT_DIGITS) -> str:
+    """A standard error, or "not identified" for NaN, infinite or machine-noise values."""
+    return fmt_stat(se, digits) if bool(identified(coef, se)) else NOT_IDENTIFIED
 
 
 def data_hash(frame: pd.DataFrame | pd.Series) -> str:
@@ -48,6 +87,22 @@ class Estimate:
     data_hash: str
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # an unidentified standard error and its covariances are noise: store them as NaN
+        bad = ~identified(self.params.to_numpy(float), self.bse.to_numpy(float))
+        if bad.any():
+            names = self.params.index[bad]
+            self.bse = self.bse.astype(float).copy()
+            self.bse[names] = np.nan
+            self.cov = self.cov.astype(float).copy()
+            self.cov.loc[names, :] = np.nan
+            self.cov.loc[:, names] = np.nan
+
+    @property
+    def identified(self) -> pd.Series:
+        """Whether each parameter has a usable standard error."""
+        return pd.Series(identified(self.params, self.bse), index=self.params.index)
+
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Normal confidence intervals ``[lower, upper]`` per parameter."""
         from scipy.stats import norm
@@ -58,7 +113,10 @@ class Estimate:
         )
 
     def summary_frame(self) -> pd.DataFrame:
-        """Coefficient table (``coef, std err, z, [0.025, 0.975]``), as in ``summary2``."""
+        """Coefficient table (``coef, std err, z, [0.025, 0.975]``), as in ``summary2``.
+
+        Parameters that are not identified have NaN in every column but ``coef``.
+        """
         ci = self.conf_int()
         with np.errstate(divide="ignore", invalid="ignore"):
             z = self.params / self.bse
@@ -71,6 +129,13 @@ class Estimate:
                 "0.975]": ci["upper"],
             }
         )
+
+    def summary_strings(self) -> pd.DataFrame:
+        """:meth:`summary_frame` as printed: ``STAT_DIGITS`` significant digits, an
+        unidentified standard error as "not identified" and its z and bounds as "–"."""
+        frame = self.summary_frame().map(fmt_stat)
+        frame.loc[~self.identified, "std err"] = NOT_IDENTIFIED
+        return frame
 
     def to_dataset(self) -> xr.Dataset:
         """The estimate as a Dataset (dims ``param``, ``param_2``) with provenance attrs."""
@@ -116,6 +181,80 @@ class Estimate:
             data_hash=str(ds.attrs["data_hash"]),
             extra=json.loads(str(ds.attrs["extra"])),
         )
+
+
+def _match_arrays(name: str, a: np.ndarray, b: np.ndarray, rtol: float) -> bool:
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind not in "fc" or b.dtype.kind not in "fc":
+        return bool(np.array_equal(a, b))
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    if not np.array_equal(nan_a, nan_b):
+        return False
+    scale = np.maximum(np.abs(a), np.abs(b))
+    if name == "covariance" and a.ndim == 2 and a.shape[0] == a.shape[1]:
+        # covariances are compared on the scale of the variances (as correlations)
+        sd = np.sqrt(np.maximum(np.abs(np.diag(a)), np.abs(np.diag(b))))
+        scale = np.outer(sd, sd)
+    with np.errstate(invalid="ignore"):
+        close = np.isfinite(scale) & (np.abs(a - b) <= rtol * scale)
+    ok = nan_a | (a == b) | close
+    return bool(ok.all())
+
+
+def values_match(a: Any, b: Any, rtol: float = RTOL) -> bool:
+    """Nested dicts/lists of plain values equal, numbers up to ``rtol`` (relative)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(values_match(a[k], b[k], rtol) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(values_match(x, y, rtol) for x, y in zip(a, b, strict=True))
+    if isinstance(a, bool) or isinstance(b, bool) or isinstance(a, str) or isinstance(b, str):
+        return a == b and type(a) is type(b)
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return a == b or abs(a - b) <= rtol * max(abs(a), abs(b))
+    return a == b
+
+
+def datasets_match(a: xr.Dataset, b: xr.Dataset, rtol: float = RTOL) -> bool:
+    """Whether two stored estimates are the same result up to floating-point noise.
+
+    Variables, dimensions, coordinates and text attributes must be equal; numbers must agree
+    to ``rtol`` relative to their size (covariances relative to the product of the standard
+    deviations) with NaN in the same places. The JSON ``extra`` attribute is compared the
+    same way. Any change of data (the ``data_hash``), sample or method is a mismatch.
+    """
+    if set(a.data_vars) != set(b.data_vars) or set(a.coords) != set(b.coords):
+        return False
+    for name in a.coords:
+        if not _match_arrays(str(name), a[name].values, b[name].values, rtol):
+            return False
+    for name in a.data_vars:
+        va, vb = a[name], b[name]
+        if va.dims != vb.dims or va.attrs != vb.attrs:
+            return False
+        if not _match_arrays(str(name), va.values, vb.values, rtol):
+            return False
+    if a.attrs.keys() != b.attrs.keys():
+        return False
+    for key, x in a.attrs.items():
+        y = b.attrs[key]
+        if key == "extra":
+            if not values_match(json.loads(str(x)), json.loads(str(y)), rtol):
+                return False
+        elif not values_match(_plain(x), _plain(y), rtol):
+            return False
+    return True
+
+
+def _plain(x: Any) -> Any:
+    """A netCDF attribute as a plain Python value (numpy scalars and arrays unwrapped)."""
+    if isinstance(x, np.ndarray):
+        return [_plain(v) for v in x.tolist()]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
 
 
 def _from_results(name: str, res, method: str, sample: str, digest: str, **extra) -> Estimate:
