@@ -43,7 +43,10 @@ def test_club_floor_exempts_members_and_levies_outsiders(ndpr):
     sc = tp.club_scenario(ndpr, "club", CLUB, floor=110_000.0)
     ds = tp.solve([sc], ndpr).isel(commodity=0).sel(scenario="club")
     assert int(ds.converged) == 1
-    levy = ds.levy.to_pandas()
+    levy, flow = ds.levy.to_pandas(), ds.trade_flow.to_pandas()
+    # no levy is reported where nothing is traded
+    np.testing.assert_array_equal(levy.isna().to_numpy(), (flow == 0).to_numpy())
+    levy = levy.fillna(0.0)
     for imp in ("USA", "EU", "JPN"):
         for exp in CLUB:
             assert levy.loc[exp, imp] == 0.0

@@ -71,8 +71,11 @@ def assert_like_baseline(ds, name):
     scale = float((base.consumer_price * base.consumption).sum())
     for part in [*PARTS, "welfare_change"]:
         np.testing.assert_allclose(cur[part].values, 0.0, atol=1e-12 * scale)
+    traded = cur.trade_flow > 0
     for flow in ("levy", "quota_rent", "diversification_shadow_price"):
-        np.testing.assert_allclose(cur[flow].values, 0.0, atol=1e-9)
+        # zero on every traded pair, absent (NaN) on pairs without trade
+        np.testing.assert_allclose(cur[flow].where(traded, 0.0).values, 0.0, atol=1e-9)
+        np.testing.assert_array_equal(np.isnan(cur[flow].values), ~traded.values)
 
 
 def assert_accounts(ds):
@@ -474,13 +477,13 @@ def test_undertaking_and_levy_same_quantities_rent_on_opposite_sides(four):
     by_importer = margin.sum("exporter").rename(importer="region")
     by_exporter = margin.sum("importer").rename(exporter="region")
     np.testing.assert_allclose(lev.levy_revenue, by_importer, rtol=1e-12)
-    np.testing.assert_allclose(und.levy_revenue, by_exporter, rtol=1e-12)
-    assert (
-        val(lev.levy_revenue.sel(region="EU")) > 0 and val(und.levy_revenue.sel(region="EU")) == 0
-    )
-    assert (
-        val(und.levy_revenue.sel(region="CHN")) > 0 and val(lev.levy_revenue.sel(region="CHN")) == 0
-    )
+    # an undertaking's margin is the exporters' rent, never a levy (no base tariff on these
+    # pairs, so the whole margin stays with them)
+    np.testing.assert_allclose(und.undertaking_rent, by_exporter, rtol=1e-12)
+    assert float(np.abs(und.levy_revenue).max()) == 0.0
+    assert float(np.abs(lev.undertaking_rent).max()) == 0.0
+    assert val(lev.levy_revenue.sel(region="EU")) > 0
+    assert val(und.undertaking_rent.sel(region="CHN")) > 0
     # the EU (an importer only) loses exactly the margin it no longer collects
     np.testing.assert_allclose(
         lev.welfare_change.sel(region="EU") - und.welfare_change.sel(region="EU"),
@@ -1018,6 +1021,9 @@ def test_diversification_cap_regimes(four):
         mu = cur.diversification_shadow_price.sel(importer=importer)
         for o in share.exporter.values:
             s, m = float(share.sel(exporter=o)), float(mu.sel(exporter=o))
+            if s == 0.0:  # no trade on the pair: no shadow price is reported
+                assert np.isnan(m)
+                continue
             if o not in capped:
                 assert m == 0.0
                 continue
@@ -1285,7 +1291,8 @@ def test_undertaking_under_a_tariff_splits_the_margin(four):
     L, X = pair(lev.levy, "CHN", "USA"), pair(lev.trade_flow, "CHN", "USA")
     assert L > 0
     margin = L * X / 1.25
-    assert val(und.levy_revenue.sel(region="CHN")) == pytest.approx(margin, rel=1e-12)
+    assert val(und.undertaking_rent.sel(region="CHN")) == pytest.approx(margin, rel=1e-12)
+    assert float(np.abs(und.levy_revenue).max()) == 0.0
     extra_tariff = und.tariff_revenue_change.sel(region="USA") - lev.tariff_revenue_change.sel(
         region="USA"
     )

@@ -21,18 +21,20 @@ CONTRACT = {
     **dict.fromkeys(
         ["trade_flow", "landed_price", "tariff_rate", "levy", "quota_rent", "supplier_share"], FLOW
     ),
-    **dict.fromkeys(["top_supplier_share", "hhi"], REGION),
+    **dict.fromkeys(["top_supplier_share", "hhi", "unit_value_price", "stock_change"], REGION),
     **dict.fromkeys(
         [
             "consumer_surplus_change",
             "producer_surplus_change",
             "tariff_revenue_change",
             "levy_revenue",
+            "undertaking_rent",
             "export_tax_revenue_change",
             "quota_rent_income",
             "subsidy_cost",
             "offtake_cost",
             "stockpile_cost",
+            "stock_value_change",
             "welfare_change",
         ],
         REGION,

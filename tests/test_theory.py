@@ -15,11 +15,13 @@ PARTS = [
     "producer_surplus_change",
     "tariff_revenue_change",
     "levy_revenue",
+    "undertaking_rent",
     "export_tax_revenue_change",
     "quota_rent_income",
     "subsidy_cost",
     "offtake_cost",
     "stockpile_cost",
+    "stock_value_change",
 ]
 
 

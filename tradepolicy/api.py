@@ -178,7 +178,7 @@ def _run(
             "quota_rent": np.zeros_like(st.X),
             "diversification_shadow_price": np.zeros_like(st.X),
         },
-        regional={"public_purchases": np.zeros_like(st.p)},
+        regional={"public_purchases": np.zeros_like(st.p), "stock_change": np.zeros_like(st.p)},
     )
     welfare.book_measures(ctx, measure_lists)
     variables = _variables(mkt, cal, inst, st, ctx, sset, base)
@@ -316,6 +316,10 @@ def _variables(mkt, cal, inst, st, ctx, sset: ScenarioSet, base) -> dict[str, np
         share = np.where(purchases[:, None, :] > 0, st.X / purchases[:, None, :], np.nan)
         world = st.S.sum(axis=1, keepdims=True)
         prod_share = st.S / world
+        # the unit value actually paid: Σ_o q_od X_od / Σ_o X_od
+        traded = st.X > 0
+        spent = np.where(traded, st.q, 0.0) * st.X
+        unit_value = np.where(purchases > 0, spent.sum(axis=1) / purchases, np.nan)
     N = cal.N
     foreign = np.where(np.eye(N, dtype=bool)[None], -np.inf, np.nan_to_num(share, nan=-np.inf))
     top_idx = np.argmax(foreign, axis=1)
@@ -353,18 +357,23 @@ def _variables(mkt, cal, inst, st, ctx, sset: ScenarioSet, base) -> dict[str, np
         ),
         "producer_support": np.where(prod, st.support, np.nan),
         "consumer_price": np.where(cal.consumer, st.P, np.nan),
+        "unit_value_price": unit_value,
         "production": st.S,
         # what users consume: market purchases plus stock releases, minus stock purchases
         "consumption": purchases - inst.composite_purchase,
         "public_purchases": ctx.regional["public_purchases"],
+        "stock_change": ctx.regional["stock_change"],
         "production_share": prod_share,
         "trade_flow": st.X,
         "landed_price": np.where(inst.available, st.q, np.nan),
         "tariff_rate": inst.tariff,
         "export_tax_rate": inst.export_tax,
-        "levy": st.levy,
-        "quota_rent": ctx.flows["quota_rent"],
-        "diversification_shadow_price": ctx.flows["diversification_shadow_price"],
+        # per-unit wedges exist only where something is traded (no notional numbers)
+        "levy": np.where(traded, st.levy, np.nan),
+        "quota_rent": np.where(traded, ctx.flows["quota_rent"], np.nan),
+        "diversification_shadow_price": np.where(
+            traded, ctx.flows["diversification_shadow_price"], np.nan
+        ),
         "supplier_share": share,
         "top_supplier": top_name,
         "top_supplier_share": top_share,

@@ -40,11 +40,13 @@ _SHORT = {
     "producer_surplus_change": "producers",
     "tariff_revenue_change": "tariffs",
     "levy_revenue": "levies",
+    "undertaking_rent": "undertaking rent",
     "export_tax_revenue_change": "export tax",
     "quota_rent_income": "quota rents",
     "subsidy_cost": "subsidies",
     "offtake_cost": "offtake",
     "stockpile_cost": "stockpile",
+    "stock_value_change": "stock value",
 }
 
 

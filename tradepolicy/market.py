@@ -344,15 +344,14 @@ class Market:
 
     @cached_property
     def base_tariff(self) -> np.ndarray:
-        t = _matrix(self.spec.base_tariffs, self.spec.regions)
-        np.fill_diagonal(t, 0.0)
-        return t
+        """Base ad valorem tariffs exporter × importer; the diagonal (a region's own flow,
+        e.g. trade inside an aggregate region such as ROW) applies like any other pair."""
+        return _matrix(self.spec.base_tariffs, self.spec.regions)
 
     @cached_property
     def base_export_tax(self) -> np.ndarray:
-        x = _matrix(self.spec.base_export_taxes, self.spec.regions)
-        np.fill_diagonal(x, 0.0)
-        return x
+        """Base ad valorem export taxes exporter × importer (the diagonal applies too)."""
+        return _matrix(self.spec.base_export_taxes, self.spec.regions)
 
     @property
     def production(self) -> np.ndarray:

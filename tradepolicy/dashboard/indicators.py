@@ -28,11 +28,13 @@ COMPONENTS = {
     "producer_surplus_change": "Producers",
     "tariff_revenue_change": "Tariff revenue",
     "levy_revenue": "Levies",
+    "undertaking_rent": "Undertaking rents",
     "export_tax_revenue_change": "Export tax revenue",
     "quota_rent_income": "Quota rents",
     "subsidy_cost": "Subsidies",
     "offtake_cost": "Offtakes",
     "stockpile_cost": "Stockpiles",
+    "stock_value_change": "Stock value",
 }
 
 

@@ -42,11 +42,13 @@ WELFARE_ENTRIES = (
     "producer_surplus_change",
     "tariff_revenue_change",
     "levy_revenue",
+    "undertaking_rent",
     "export_tax_revenue_change",
     "quota_rent_income",
     "subsidy_cost",
     "offtake_cost",
     "stockpile_cost",
+    "stock_value_change",
 )
 #: welfare entries that are public budget flows of the paying region
 FISCAL_ENTRIES = ("subsidy_cost", "offtake_cost", "stockpile_cost")
@@ -62,6 +64,8 @@ class Measure(BaseModel):
     region_fields: ClassVar[tuple[str, ...]] = ()
     #: whether the GSIM-v1 linear formulation can represent the measure
     gsim_linear: ClassVar[bool] = False
+    #: what a reader must know to read this measure's results, in plain words ("" = nothing)
+    caveat: ClassVar[str] = ""
 
     def check(self, market: Market) -> list[tuple[str, str]]:
         """Problems with this measure on ``market`` as (field, message) pairs."""
@@ -135,7 +139,12 @@ class _Regions:
         exporters: list[str] | None = None,
         exempt: list[str] | tuple[str, ...] = (),
     ) -> np.ndarray:
-        """(N,N) mask of foreign pairs exporter → importer (default: every foreign origin)."""
+        """(N,N) mask of pairs exporter → importer.
+
+        By default every *foreign* origin of each importer; with ``exporters`` named, exactly
+        those origins, so a region named both as importer and as exporter covers its own flow
+        (trade inside an aggregate region such as ROW). ``exempt`` origins are left out.
+        """
         N = len(self.market.regions)
         mask = np.zeros((N, N), dtype=bool)
         rows = (
@@ -146,7 +155,8 @@ class _Regions:
         if exempt:
             rows &= ~np.isin(np.arange(N), self.idx(list(exempt)))
         mask[np.ix_(rows, self.idx(importers))] = True
-        np.fill_diagonal(mask, False)
+        if exporters is None:
+            np.fill_diagonal(mask, False)
         return mask
 
 

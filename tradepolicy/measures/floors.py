@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -51,6 +51,12 @@ class PriceFloor(Measure):
     )
 
     region_fields = ("importers", "exempt", "exporters")
+    caveat: ClassVar[str] = (
+        "A border price floor holds the domestic price up only while the protected bloc "
+        "imports at the floor; members' own supply sells below it. Whether the margin is a "
+        "levy (kept by the importing government) or a minimum-import-price undertaking (kept "
+        "by the exporters as their rent) changes national welfare, not quantities."
+    )
 
     def advice(self, market) -> list[tuple[str, str]]:
         return magnitude_advice(market, "floor", self.floor)

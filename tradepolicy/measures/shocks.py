@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -44,6 +44,12 @@ class DemandShift(Measure):
     fraction: float = Field(gt=-1.0, le=100.0, description="shift (0.2 = +20%), > -1")
 
     region_fields = ("region",)
+    caveat: ClassVar[str] = (
+        "Consumer surplus under a demand shift is measured on the shifted demand curve (the "
+        "scenario's buyers), as the area between the base and the new composite price; it "
+        "leaves out the value of the shift itself, so a rise in demand shows as a loss to "
+        "buyers when it raises the price."
+    )
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         ctx.builder.demand_mult[b, ctx.idx(_as_list(self.region))] *= 1.0 + self.fraction

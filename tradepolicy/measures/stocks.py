@@ -1,4 +1,11 @@
-"""Public stockpiles: releases and purchases of a region's composite (its consumption mix)."""
+"""Public stockpiles: releases and purchases of a region's composite (its consumption mix).
+
+Stocks are assets (DESIGN §5). A purchase books its spending (``stockpile_cost < 0``) and adds
+a stock worth its book value (``stock_value_change > 0``); a release books its sale revenue at
+the composite price (``stockpile_cost > 0``) and writes the book value off
+(``stock_value_change < 0``). Welfare therefore counts only the trading gain
+``(P − book)·Q`` plus the market effects: a release is never a free lunch.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +21,24 @@ class _Stock(Measure):
     quantity: float = Field(
         gt=0.0, description="per year, in units of the region's base consumption mix"
     )
+    book_value: float | None = Field(
+        None,
+        gt=0.0,
+        description="book value per unit of stock (market price unit); default: see the type",
+    )
 
     region_fields = ("region",)
     sign: ClassVar[float] = 0.0  # +1 purchase (adds demand), -1 release (adds supply)
+    caveat: ClassVar[str] = (
+        "Stockpile quantities are in units of the region's base consumption mix, traded at "
+        "its composite price. Stocks are assets at their book value: a purchase turns money "
+        "into stock, a release turns stock into money, so welfare counts only the gain or "
+        "loss against the book value plus the market effects."
+    )
+
+    def book_price(self, ctx: BookContext, b: int) -> float:
+        """Book value per unit of the stock added or written off in scenario ``b``."""
+        raise NotImplementedError
 
     def check(self, market) -> list[tuple[str, str]]:
         problems = super().check(market)
@@ -40,8 +62,13 @@ class _Stock(Measure):
     def book(self, ctx: BookContext, b: int) -> None:
         d = ctx.market.index(self.region)[0]
         value = ctx.state.P[b, d] * self.quantity
+        # cash: spending on a purchase (< 0), sale revenue of a release (> 0)
         ctx.add("stockpile_cost", b, self.region, -self.sign * value)
+        # the asset: stock added at its book value, or the book value written off
+        book = self.book_price(ctx, b) * self.quantity
+        ctx.add("stock_value_change", b, self.region, self.sign * book)
         ctx.regional["public_purchases"][b, d] += self.sign * self.quantity
+        ctx.regional["stock_change"][b, d] += self.sign * self.quantity
 
 
 @register
@@ -50,6 +77,13 @@ class StockpileRelease(_Stock):
 
     type: Literal["stockpile_release"] = "stockpile_release"
     sign = -1.0
+
+    def book_price(self, ctx: BookContext, b: int) -> float:
+        """``book_value``, by default the region's base composite price P0 (the stock was
+        acquired at base)."""
+        if self.book_value is not None:
+            return self.book_value
+        return float(ctx.cal.P0[ctx.market.index(self.region)[0]])
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", None) or ", ".join
@@ -66,6 +100,13 @@ class StockpilePurchase(_Stock):
 
     type: Literal["stockpile_purchase"] = "stockpile_purchase"
     sign = 1.0
+
+    def book_price(self, ctx: BookContext, b: int) -> float:
+        """``book_value``, by default what the purchase paid (acquisition cost: the
+        scenario's composite price)."""
+        if self.book_value is not None:
+            return self.book_value
+        return float(ctx.state.P[b, ctx.market.index(self.region)[0]])
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", None) or ", ".join

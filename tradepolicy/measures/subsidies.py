@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -70,6 +70,10 @@ class PriceGapSubsidy(Measure):
     )
 
     region_fields = ("producers", "payers")
+    caveat: ClassVar[str] = (
+        "A price-gap subsidy tied to output raises output and lowers the market price, so its "
+        "fiscal cost is endogenous: larger than the gap at today's price times today's output."
+    )
 
     @field_validator("payers")
     @classmethod
@@ -184,8 +188,10 @@ class Offtake(Measure):
     ``(price − market price)·volume`` (``offtake_cost``); sellers receive the same amount
     above the market price (in their producer surplus). A stockpiled volume is also a
     stockpile purchase at market prices (``stockpile_cost``), as with ``stockpile_purchase``:
-    the buyer's whole outlay is ``price·volume``. The volume is split across sellers in
-    proportion to base output; at or below a seller's output it is inframarginal.
+    the buyer's whole outlay is ``price·volume``, and the material is an asset worth the market
+    price paid (``stock_value_change``), so the offtake's welfare cost is the premium. The
+    volume is split across sellers in proportion to base output; at or below a seller's
+    output it is inframarginal.
     """
 
     type: Literal["offtake"] = "offtake"
@@ -243,11 +249,13 @@ class Offtake(Measure):
             ctx.add("offtake_cost", b, buyer, -share * gap.sum())
             if self.disposition == "stockpile":
                 # the material itself is a stockpile purchase at market prices, booked like
-                # `stockpile_purchase` (a resold volume returns that value to the buyer)
+                # `stockpile_purchase`: spending, and a stock worth the market price paid (a
+                # resold volume returns that value to the buyer)
                 ctx.add("stockpile_cost", b, buyer, -share * market_value.sum())
-                ctx.regional["public_purchases"][b, ctx.market.index(buyer)[0]] += (
-                    share * self.volume
-                )
+                ctx.add("stock_value_change", b, buyer, share * market_value.sum())
+                d = ctx.market.index(buyer)[0]
+                ctx.regional["public_purchases"][b, d] += share * self.volume
+                ctx.regional["stock_change"][b, d] += share * self.volume
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

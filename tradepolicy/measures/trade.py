@@ -32,10 +32,10 @@ class Tariff(Measure):
     gsim_linear = True
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
+        # named exporters are taken as given (an importer named among them: its own flow)
         for imp in self.importers:
             origins = self.exporters if self.exporters is not None else ctx.foreign(imp)
-            o = ctx.idx([x for x in origins if x != imp])
-            ctx.builder.tariff[b, o, ctx.idx(imp)[0]] = self.rate
+            ctx.builder.tariff[b, ctx.idx(origins), ctx.idx(imp)[0]] = self.rate
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
@@ -59,8 +59,7 @@ class ExportTax(Measure):
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         dest = self.destinations if self.destinations is not None else ctx.foreign(self.exporter)
-        d = ctx.idx([x for x in dest if x != self.exporter])
-        ctx.builder.export_tax[b, ctx.idx(self.exporter)[0], d] = self.rate
+        ctx.builder.export_tax[b, ctx.idx(self.exporter)[0], ctx.idx(dest)] = self.rate
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

@@ -54,6 +54,7 @@ REQUIRED_ATTRS = ("markets", "scenario_spec")
 #: government revenue and rent entries: (variable, words)
 REVENUE_ENTRIES = (
     ("levy_revenue", "levies"),
+    ("undertaking_rent", "undertaking rents"),
     ("quota_rent_income", "quota rents"),
     ("tariff_revenue_change", "tariff revenue"),
     ("export_tax_revenue_change", "export-tax revenue"),
@@ -96,12 +97,13 @@ CAVEATS: dict[str, str] = {
         "to the sellers; only a stockpiled volume changes quantities, as extra demand."
     ),
     "stockpile_release": (
-        "Stockpile quantities are in units of the region's base consumption mix, valued at its "
-        "composite price; stocks are not valued as assets (releases count as revenue)."
+        "Stockpile quantities are in units of the region's base consumption mix. Stocks are "
+        "assets: a release earns its sale revenue but writes off the stock's book value, so "
+        "only the gain over the book value and the market effects count."
     ),
     "stockpile_purchase": (
-        "Stockpile quantities are in units of the region's base consumption mix, valued at its "
-        "composite price; purchases count as spending, not as an asset."
+        "Stockpile quantities are in units of the region's base consumption mix. Stocks are "
+        "assets: a purchase is spending that adds a stock worth its book value."
     ),
     "diversification_cap": (
         "A diversification cap works as a budget-neutral cross-subsidy among the importer's "
@@ -924,7 +926,7 @@ def _tables(
     for b in blocks:
         fiscal = float(sum(sub.total(k, b.name) for k in FISCAL_ENTRIES))
         fr = ranges.total("fiscal_cost", b.name, com)
-        rents = float(sum(sub.total(v, b.name) for v, _ in REVENUE_ENTRIES[:2] if v in sub))
+        rents = float(sum(sub.total(v, b.name) for v, _ in REVENUE_ENTRIES[:3] if v in sub))
         w = sub.total("welfare_change", b.name)
         wr = ranges.total("welfare_change", b.name, com)
         dep = _max_share(sub, b.name, importers, target)
@@ -994,7 +996,8 @@ def _charts(
         "Consumers": ["consumer_surplus_change"],
         "Producers": ["producer_surplus_change"],
         "Government revenue and rents": [v for v, _ in REVENUE_ENTRIES],
-        "Public spending": list(FISCAL_ENTRIES),
+        # stocks bought are assets: spending net of the stock's book value
+        "Public spending": [*FISCAL_ENTRIES, "stock_value_change"],
     }
     parts = {
         g: [float(sum(sub.total(v, b.name) for v in vs if v in sub)) / MILLION for b in blocks]

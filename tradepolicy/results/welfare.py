@@ -25,22 +25,24 @@ def export_tax_revenue(inst, st) -> np.ndarray:
     return np.einsum("bod,bo,bod->bo", inst.export_tax, st.p, st.X)
 
 
-def levy_parts(inst, st) -> tuple[np.ndarray, np.ndarray]:
-    """Levy revenue by region and the extra tariff revenue of undertakings (both (B, N)).
+def levy_parts(inst, st) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Levy revenue, undertaking rent and the extra tariff revenue of undertakings (B, N).
 
-    A variable levy ``L`` per unit is revenue of the importer. Under a minimum-import-price
-    undertaking exporters raise their FOB price by ``L/(1 + t)`` so the landed price meets the
-    floor: the exporter keeps that margin and the importer's ad valorem tariff collects
-    ``t·L/(1 + t)`` on it.
+    A variable levy ``L`` per unit is revenue of the importer (``levy_revenue``). Under a
+    minimum-import-price undertaking exporters raise their FOB price by ``L/(1 + t)`` so the
+    landed price meets the floor: the exporter keeps that margin (``undertaking_rent``, never a
+    levy) and the importer's ad valorem tariff collects ``t·L/(1 + t)`` on it.
     """
     amount = st.levy * st.X
     to_exp = inst.levy_to_exporter
     if to_exp is None or not to_exp.any():
-        return amount.sum(axis=1), np.zeros_like(st.p)
+        zero = np.zeros_like(st.p)
+        return amount.sum(axis=1), zero, zero.copy()
     margin = np.where(to_exp, amount / (1.0 + inst.tariff), 0.0)
-    levy = np.where(to_exp, 0.0, amount).sum(axis=1) + margin.sum(axis=2)
+    levy = np.where(to_exp, 0.0, amount).sum(axis=1)
+    rent = margin.sum(axis=2)
     tariff = (np.where(to_exp, amount, 0.0) - margin).sum(axis=1)
-    return levy, tariff
+    return levy, rent, tariff
 
 
 def generic_parts(
@@ -70,8 +72,9 @@ def generic_parts(
         out["producer_surplus_change"] = R0 * ph * (1.0 + 0.5 * eps * ph)
     tr = tariff_revenue(inst, st)
     out["tariff_revenue_change"] = tr - tr[base]
-    levy, undertaking_tariff = levy_parts(inst, st)
+    levy, rent, undertaking_tariff = levy_parts(inst, st)
     out["levy_revenue"] = levy
+    out["undertaking_rent"] = rent
     out["tariff_revenue_change"] += undertaking_tariff
     xr_ = export_tax_revenue(inst, st)
     out["export_tax_revenue_change"] = xr_ - xr_[base]
