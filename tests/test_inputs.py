@@ -444,10 +444,11 @@ def test_unknown_field_in_scenario_file(write_toml, toy_market_dict) -> None:
 
 
 def test_target_needs_a_known_group_or_bloc(write_toml, toy_market_dict) -> None:
-    text = 'market = "toy.toml"\ntarget = { group = "g8", max_share = 0.6 }\n[[scenario]]\nname = "a"\n'
+    scen = '\n[[scenario]]\nname = "a"\n'
+    text = 'market = "toy.toml"\ntarget = { group = "g8", max_share = 0.6 }' + scen
     _, msg = scenario_error(write_toml, text, toy_market_dict)
     assert "unknown group 'g8' (allowed: g7, g7_partners, eu)" in msg
-    text = 'market = "toy.toml"\ntarget = { bloc = ["XYZ"], max_share = 0.6 }\n[[scenario]]\nname = "a"\n'
+    text = 'market = "toy.toml"\ntarget = { bloc = ["XYZ"], max_share = 0.6 }' + scen
     _, msg = scenario_error(write_toml, text, toy_market_dict)
     assert "target.bloc" in msg and "XYZ" in msg
 
