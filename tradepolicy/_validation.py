@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import tomllib
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,7 +88,7 @@ def allowed_fields(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[s
     return [f.alias or n for n, f in model.model_fields.items() if n != "type"]
 
 
-def _allowed_hint(err: dict[str, Any], root: type[BaseModel] | None = None) -> str:
+def _allowed_hint(err: Mapping[str, Any], root: type[BaseModel] | None = None) -> str:
     msg = err["msg"]
     ctx = err.get("ctx") or {}
     if err["type"] == "extra_forbidden":

@@ -99,10 +99,10 @@ class Scenario(BaseModel):
 
 
 @lru_cache(maxsize=8)
-def _file_models(types: tuple[str, ...]) -> type[BaseModel]:
+def _file_models(types: tuple[str, ...]) -> Any:  # a model built at run time
     """Pydantic models for a scenario file, with the measure union of the registry."""
     classes = tuple(MEASURES[t] for t in types)
-    union = Annotated[Union[classes], Field(discriminator="type")]  # noqa: UP007
+    union = Annotated[Union[classes], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
     scen = create_model(
         "ScenarioEntry",
         __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
@@ -230,7 +230,7 @@ def load_scenarios(path: str | Path, market: Market | str | Path | None = None) 
     for i, entry in enumerate(spec.scenario):
         try:
             scenarios.append(
-                Scenario(name=entry.name, description=entry.description, measure=entry.measure)
+                Scenario(name=entry.name, description=entry.description, measure=entry.measure)  # type: ignore[call-arg]  # alias
             )
         except ValidationError as exc:
             probs = problems_from_validation_error(exc)
