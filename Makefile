@@ -34,6 +34,7 @@ run: $(DASHSTAMP)
 
 test: $(DEVSTAMP)
 	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 
 lab: $(DEVSTAMP)
@@ -42,6 +43,7 @@ lab: $(DEVSTAMP)
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards
 	$(BIN)/ruff format --check tradepolicy tests benchmarks notebooks dashboards
+	$(BIN)/python -m mypy
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_solver.py --quick

@@ -493,7 +493,10 @@ def test_scenarios_in_code_are_checked_against_the_market(toy_market) -> None:
 
 
 def test_scenario_in_code_rejects_unknown_type_and_baseline() -> None:
-    with pytest.raises(ValueError, match=r"unknown measure type 'tarif' \(allowed: .*tariff"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown measure type 'tarif' \(did you mean 'tariff'\?\) \(allowed: .*tariff",
+    ):
         tp.Scenario(name="x", measure=[{"type": "tarif", "importers": ["USA"], "rate": 0.1}])
     with pytest.raises(ValueError, match="`baseline` is reserved"):
         tp.Scenario(name="baseline")

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
+from tradepolicy._files import read_text
 from tradepolicy.errors import InputError
+
+
+def reject_bool(value: Any) -> Any:
+    """Refuse ``true``/``false`` where a number is expected (pydantic would read 1 or 0)."""
+    if isinstance(value, bool):
+        raise ValueError("a number is required, not true/false")
+    return value
+
+
+#: A float field that refuses booleans (``floor = true``); finiteness comes from the model's
+#: ``allow_inf_nan=False``.
+Float = Annotated[float, BeforeValidator(reject_bool)]
+
+#: Longest name (ids, commodity, scenario names) and longest free text accepted.
+MAX_NAME = 200
+MAX_TEXT = 100_000
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices`` (difflib), else ``""``."""
+    close = difflib.get_close_matches(word[:MAX_NAME], list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis and the full length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 1]}… ({len(text):,} characters)"
 
 
 def loc_to_field(loc: tuple[Any, ...], rename: dict[str, str] | None = None) -> str:
@@ -19,7 +51,7 @@ def loc_to_field(loc: tuple[Any, ...], rename: dict[str, str] | None = None) -> 
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            part = (rename or {}).get(str(part), str(part))
+            part = shorten((rename or {}).get(str(part), str(part)), 40)
             out += f".{part}" if out else part
     return out
 
@@ -56,16 +88,26 @@ def allowed_fields(root: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[s
     return [f.alias or n for n, f in model.model_fields.items() if n != "type"]
 
 
-def _allowed_hint(err: dict[str, Any], root: type[BaseModel] | None = None) -> str:
+def _allowed_hint(err: Mapping[str, Any], root: type[BaseModel] | None = None) -> str:
     msg = err["msg"]
     ctx = err.get("ctx") or {}
     if err["type"] == "extra_forbidden":
         allowed = allowed_fields(root, tuple(err["loc"]))
         if allowed:
-            return f"unknown field (allowed: {', '.join(allowed)})"
+            hint = did_you_mean(str(err["loc"][-1]), allowed)
+            return f"unknown field{hint} (allowed: {', '.join(allowed)})"
         return "unknown field (not allowed here; check the spelling against the documented fields)"
+    if err["type"] == "union_tag_invalid" and ctx.get("discriminator") == "'type'":
+        tags = sorted(_TAGS)
+        tag = str(ctx.get("tag", ""))
+        return (
+            f"unknown measure type {shorten(repr(tag))}{did_you_mean(tag, tags)} "
+            f"(allowed: {', '.join(tags)})"
+        )
     if err["type"] == "missing":
         return "required field is missing"
+    if err["type"] == "value_error" and msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]  # our own validators' messages read as they are
     if "expected" in ctx and "expected" not in msg:
         msg += f" (allowed: {ctx['expected']})"
     return msg
@@ -87,7 +129,7 @@ def problems_from_validation_error(
         if "input" in err and err["type"] not in ("missing", "extra_forbidden"):
             value = err["input"]
             if not isinstance(value, dict | list):
-                msg += f"; got {value!r}"
+                msg += f"; got {shorten(repr(value))}"
         problems.append((loc_to_field(loc), msg))
     return problems
 
@@ -101,11 +143,12 @@ def register_tag(name: str, model: type[BaseModel]) -> None:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file, raising :class:`InputError` naming the file on failure."""
-    if not path.exists():
-        raise InputError(str(path), [("", "file does not exist")])
+    """Read a TOML file, raising :class:`InputError` naming the file on failure.
+
+    The file must be a regular UTF-8 file within the size limit of :mod:`tradepolicy._files`.
+    """
+    text = read_text(path)
     try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(str(path), [("", f"not valid TOML: {exc}")]) from None

@@ -405,5 +405,23 @@ def _blank_failed(variables: dict[str, np.ndarray], failed: np.ndarray) -> None:
 
 
 def solve_many(sets: Sequence[ScenarioSet], **kwargs) -> xr.Dataset:
-    """Solve several scenario sets (one per market) and stack them along ``commodity``."""
+    """Solve several scenario sets (one per market) and stack them along ``commodity``.
+
+    Each market may appear once: put all scenarios of a market in one set.
+    """
+    seen: dict[str, ScenarioSet] = {}
+    for s in sets:
+        first = seen.setdefault(s.market.id, s)
+        if first is not s:
+            raise InputError(
+                str(s.path or "<scenarios>"),
+                [
+                    (
+                        "market",
+                        f"market {s.market.id!r} is already given by "
+                        f"{first.path or 'another scenario set'}; give each market once "
+                        "(put all its scenarios in one set)",
+                    )
+                ],
+            )
     return combine([solve(s, **kwargs) for s in sets])

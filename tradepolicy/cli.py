@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tradepolicy import __version__
+from tradepolicy._files import check_output, exists
 from tradepolicy._validation import read_toml
 from tradepolicy.api import FORMULATIONS, solve_many
 from tradepolicy.errors import InputError, InputWarning
@@ -62,6 +63,17 @@ def _setup_logging(verbose: bool) -> None:
 def _fail(exc: Exception, code: int = 2) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
     return typer.Exit(code)
+
+
+def _missing_extra(extra: str, exc: ImportError) -> typer.Exit:
+    """Exit 2 naming the optional extra to install (a module of it failed to import)."""
+    what = f" ({exc.name} is missing)" if getattr(exc, "name", None) else f" ({exc})"
+    err_console.print(
+        f"[bold red]error:[/] install the `{extra}` extra: "
+        f"pip install 'tradepolicy\\[{extra}]'{escape(what)}",
+        highlight=False,
+    )
+    return typer.Exit(2)
 
 
 def _version(value: bool) -> None:
@@ -113,14 +125,14 @@ def print_comparison(
     """Rich tables: each scenario against the baseline, per region, then a world summary."""
     for com in ds.tp.commodities:
         sub = ds.sel(commodity=com)
-        name = str(sub.commodity_name.values)
+        name = escape(str(sub.commodity_name.values))
         unit = ds["producer_price"].attrs["units"]
         cur = ds["welfare_change"].attrs["units"].split("/")[0]
         for scen in ds.tp.scenarios:
             if scen == "baseline":
                 continue
             conv = int(sub.converged.sel(scenario=scen))
-            title = f"[bold]{name}[/] — scenario [cyan]{scen}[/] vs baseline"
+            title = f"[bold]{name}[/] — scenario [cyan]{escape(str(scen))}[/] vs baseline"
             if conv == NOT_DEFINED:
                 continue
             if not conv:
@@ -158,8 +170,8 @@ def print_comparison(
             table.add_column(col, justify="right", min_width=18 if "draws" in ds.dims else 0)
     for _, r in summary.iterrows():
         table.add_row(
-            str(r["commodity"]),
-            str(r["scenario"]),
+            escape(str(r["commodity"])),
+            escape(str(r["scenario"])),
             {1: "yes", 0: "[red]no[/]"}.get(int(r["converged"]), "n/a"),
             str(int(r["iterations"])),
             f"{r['max_residual']:.1e}",
@@ -277,6 +289,7 @@ def _range(row, var: str, pct: bool = False, newline: bool = False, scale: float
 
 
 def _market_table(t, title: str, unit: str, target: float | None) -> None:
+    unit = escape(unit)
     table = Table(title=title, title_justify="left")
     table.add_column("region")
     table.add_column(f"producer price\n{unit}", justify="right")
@@ -292,13 +305,13 @@ def _market_table(t, title: str, unit: str, target: float | None) -> None:
         if isinstance(share, float) and math.isnan(share):
             dep = "–"
         else:
-            dep = f"{base_share:.1%} → {share:.1%} {row['top_supplier'] or ''}".rstrip()
+            dep = escape(f"{base_share:.1%} → {share:.1%} {row['top_supplier'] or ''}".rstrip())
             if target is not None:
                 dep += "  meets" if share <= target + 1e-12 else "  above target"
         if _range(row, "top_supplier_share"):
             dep += f"\n[dim]5–95%: {_range(row, 'top_supplier_share', pct=True)}[/]"
         table.add_row(
-            str(region),
+            escape(str(region)),
             _fmt(row["producer_price"], 0) + _range(row, "producer_price", newline=True),
             _fmt(row["producer_price_pct"], 1, pct=True),
             _fmt(row["consumer_price"], 0) + _range(row, "consumer_price", newline=True),
@@ -320,8 +333,8 @@ def _wedge_table(sc, base_flow, unit: str) -> None:
     hit &= (base_flow.values > 0) | (flow > 0)  # pairs that trade
     if not hit.any():
         return
-    regions = [str(r) for r in sc.exporter.values]
-    qunit = sc["trade_flow"].attrs["units"]
+    regions = [escape(str(r)) for r in sc.exporter.values]
+    unit, qunit = escape(unit), escape(sc["trade_flow"].attrs["units"])
     table = Table(title="Border wedges per unit", title_justify="left")
     for col, right in (
         ("exporter → importer", False),
@@ -348,14 +361,14 @@ def _welfare_table(t, scen: str, cur: str) -> None:
     scale = 1e6
     wel = t[[*WELFARE_ENTRIES, "welfare_change"]]
     used = [k for k in WELFARE_ENTRIES if (wel[k].abs() > 0.05 * scale).any()]
-    table = Table(title=f"Welfare change, M{cur}/yr ({scen})", title_justify="left")
+    table = Table(title=escape(f"Welfare change, M{cur}/yr ({scen})"), title_justify="left")
     table.add_column("region")
     for k in used:
         table.add_column(_SHORT[k], justify="right")
     table.add_column("total", justify="right", style="bold")
     for region, row in wel.iterrows():
         table.add_row(
-            str(region),
+            escape(str(region)),
             *[_money(row[k], scale) for k in used],
             _money(row["welfare_change"], scale)
             + _range(row, "welfare_change", newline=True, scale=scale),
@@ -369,23 +382,45 @@ def _welfare_table(t, scen: str, cur: str) -> None:
     console.print()
 
 
-def _load_scenarios(path: Path):
+def _load_scenarios(path: Path, market: Path | None = None):
     """Load a scenario set, printing doubtful values (InputWarning) as plain warnings."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", InputWarning)
-        sset = load_scenarios(path)
+        sset = load_scenarios(path, market)
     for w in caught:
-        if issubclass(w.category, InputWarning):
+        if issubclass(w.category, InputWarning):  # escape: user text may hold [markup]
             err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}", highlight=False)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return sset
 
 
+#: Largest ``--draws`` (each draw holds about 240 KB of results per scenario set).
+MAX_DRAWS = 10_000
+
+
+def _input_files(sets) -> list[Path]:
+    """Every file a run reads: scenario sets, their markets and the markets' flows CSVs."""
+    files: list[Path] = []
+    for sset in sets:
+        if sset.path is not None:
+            files.append(Path(sset.path))
+        files += sset.market.input_files()
+    return files
+
+
+def _interrupted() -> typer.Exit:
+    err_console.print("[red]interrupted:[/] nothing written", highlight=False)
+    return typer.Exit(130)
+
+
 @app.command()
 def run(
     scenarios: Annotated[
-        list[Path], typer.Argument(help="Scenario set TOML file(s); several stack by commodity.")
+        list[Path],
+        typer.Argument(
+            help="Scenario set TOML file(s) or shipped set names; several stack by commodity."
+        ),
     ],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the results Dataset (netCDF).")
@@ -402,11 +437,21 @@ def run(
         typer.Option(
             "--draws",
             min=0,
-            help="Monte Carlo draws of the elasticities (0 = none); tables show 5–95% ranges.",
+            max=MAX_DRAWS,
+            help="Monte Carlo draws of the elasticities (0 = none, at most 10,000); tables "
+            "show 5–95% ranges.",
         ),
     ] = 0,
     seed: Annotated[
         int | None, typer.Option("--seed", min=0, help="Seed of the draws (recorded).")
+    ] = None,
+    market: Annotated[
+        Path | None,
+        typer.Option(
+            "--market",
+            help="Market file (or shipped id) to use instead of the scenario set's `market`; "
+            "any path (paths inside files must stay in the file's folder).",
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print tables.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
@@ -418,13 +463,20 @@ def run(
     if formulation not in FORMULATIONS:
         raise _fail(ValueError(f"--formulation {formulation!r}: allowed {', '.join(FORMULATIONS)}"))
     try:
-        sets = [_load_scenarios(p) for p in scenarios]
+        if output is not None:  # output-path problems before any work
+            check_output(output, [p for p in scenarios if exists(p)])
+        if market is not None and len(scenarios) > 1:
+            raise InputError("--market", [("", "give --market with one scenario set only")])
+        sets = [_load_scenarios(p, market) for p in scenarios]
+        if output is not None:
+            check_output(output, _input_files(sets))
         if target_share is not None:
             for s in sets:
                 s.target_share = target_share
         cmd = " ".join(
             ["tradepolicy run", *map(str, scenarios)]
             + ([f"-o {output}"] if output else [])
+            + ([f"--market {market}"] if market else [])
             + [f"--formulation {formulation}"]
             + ([f"--target-share {target_share}"] if target_share is not None else [])
             + ([f"--draws {draws}"] if draws else [])
@@ -433,16 +485,26 @@ def run(
         ds = solve_many(sets, formulation=formulation, history=cmd, draws=draws, seed=seed)  # type: ignore[arg-type]
     except InputError as exc:
         raise _fail(exc) from None
+    except KeyboardInterrupt:
+        raise _interrupted() from None
     if not quiet:
         target = sets[0].target_share if len(sets) == 1 else None
         print_comparison(ds, target, describe_sets(sets))
     if output is not None:
-        write_results(ds, output)
-        console.print(f"wrote {output}")
+        try:
+            write_results(ds, output)
+        except KeyboardInterrupt:
+            raise _interrupted() from None
+        except OSError as exc:
+            raise _fail(OSError(f"-o {output}: cannot write ({exc.strerror or exc})")) from None
+        console.print(f"wrote {escape(str(output))}", highlight=False)
     failed = ds.tp.failed()
     if failed:
         for scen, com, msg in failed:
-            err_console.print(f"[red]scenario {scen} ({com}) not solved:[/] {escape(msg)}")
+            err_console.print(
+                f"[red]scenario {escape(scen)} ({escape(com)}) not solved:[/] {escape(msg)}",
+                highlight=False,
+            )
         raise typer.Exit(1)
 
 
@@ -603,26 +665,60 @@ def _calibration_tables(cal) -> None:
     console.print()
 
 
+def _shipped_kind(arg: Path) -> str | None:
+    """``"scenarios"`` or ``"market"`` when ``arg`` is not a file but names a shipped one."""
+    from tradepolicy import _paths
+
+    if exists(arg) or arg.suffix == ".toml":
+        return None
+    if _paths.find_scenarios(str(arg)) is not None:
+        return "scenarios"
+    if _paths.find_market(str(arg)) is not None:
+        return "market"
+    return None
+
+
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Market or scenario-set TOML files.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Market or scenario-set TOML files, or shipped ids (as for `run`)."),
+    ],
+    market: Annotated[
+        Path | None,
+        typer.Option(
+            "--market",
+            help="Market file (or shipped id) to use instead of the scenario set's `market`; "
+            "any path (paths inside files must stay in the file's folder).",
+        ),
+    ] = None,
 ) -> None:
     """Check market and scenario files without solving; exit 2 on the first invalid file."""
     status = 0
     for path in files:
+        shown = escape(str(path))
         try:
-            data = read_toml(path)
-            if "scenario" in data:
-                sset = _load_scenarios(path)
+            kind = _shipped_kind(path)
+            data = read_toml(path) if kind is None else {}
+            if kind == "scenarios" or "scenario" in data:
+                sset = _load_scenarios(path, market)
+                names = ", ".join(sset.names)
                 console.print(
-                    f"[green]ok[/] {path}: scenario set for market {sset.market.id!r}, "
-                    f"{len(sset.scenarios)} scenarios ({', '.join(sset.names)})"
+                    f"[green]ok[/] {shown}: scenario set for market "
+                    f"{escape(repr(sset.market.id))}, "
+                    f"{len(sset.scenarios)} scenarios ({escape(names)})",
+                    highlight=False,
                 )
             else:
-                m = Market.from_dict(data, path=path)
+                m = (
+                    load_market(str(path))
+                    if kind == "market"
+                    else Market.from_dict(data, path=path)
+                )
                 console.print(
-                    f"[green]ok[/] {path}: market {m.id!r} ({m.commodity}), "
-                    f"{m.n} regions, base year {m.spec.base_year}"
+                    f"[green]ok[/] {shown}: market {escape(repr(m.id))} ({escape(m.commodity)}), "
+                    f"{m.n} regions, base year {m.spec.base_year}",
+                    highlight=False,
                 )
         except InputError as exc:
             err_console.print(f"[bold red]invalid:[/] {escape(str(exc))}", highlight=False)
@@ -639,12 +735,17 @@ def markets() -> None:
     for mid in list_markets():
         m = load_market(mid)
         table.add_row(
-            m.id,
-            m.commodity,
-            m.spec.stage,
-            str(m.spec.base_year),
-            m.price_unit,
-            " ".join(m.regions),
+            *map(
+                escape,
+                (
+                    m.id,
+                    m.commodity,
+                    m.spec.stage,
+                    str(m.spec.base_year),
+                    m.price_unit,
+                    " ".join(m.regions),
+                ),
+            )
         )
     console.print(table)
 
@@ -659,7 +760,7 @@ def list_scenario_sets() -> None:
         table.add_column(col)
     for p in scenario_files():
         s = load_scenarios(p)
-        table.add_row(p.stem, s.market.id, ", ".join(s.names))
+        table.add_row(escape(p.stem), escape(s.market.id), escape(", ".join(s.names)))
     console.print(table)
 
 
@@ -683,17 +784,19 @@ def brief(
 ) -> None:
     """Write a scenario brief for policy staff (PDF, DOCX or HTML) from a results file."""
     _setup_logging(verbose)
-    try:
-        from tradepolicy.reports import write_brief
-    except ImportError as exc:  # the reports extra is not installed
-        missing = ImportError(f"briefs need `pip install tradepolicy[reports]` ({exc})")
-        raise _fail(missing) from None
     names = None if scenarios is None else [s.strip() for s in scenarios.split(",") if s.strip()]
     try:
+        check_output(output, [results])
+        from tradepolicy.reports import write_brief
+
         path = write_brief(results, output, names, fmt)
+    except ImportError as exc:  # the reports extra is not installed
+        raise _missing_extra("reports", exc) from None
     except InputError as exc:
         raise _fail(exc) from None
-    console.print(f"wrote {path}")
+    except KeyboardInterrupt:
+        raise _interrupted() from None
+    console.print(f"wrote {escape(str(path))}", highlight=False)
 
 
 @app.command()
@@ -711,8 +814,7 @@ def dashboard(
     try:
         from tradepolicy.dashboard import serve  # Panel is imported only for this command
     except ImportError as exc:  # the dashboard extra is not installed
-        missing = ImportError(f"the dashboard needs `pip install tradepolicy[dashboard]` ({exc})")
-        raise _fail(missing) from None
+        raise _missing_extra("dashboard", exc) from None
     where = f"http://{address or 'localhost'}:{port}/"
     err_console.print(f"serving the dashboard at {where} (Ctrl+C to stop)")
     serve(port=port, show=not no_show, address=address, verbose=verbose)

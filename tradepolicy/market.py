@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import math
@@ -28,7 +29,14 @@ from pydantic import (
 
 from tradepolicy import _paths
 from tradepolicy import regions as region_table
-from tradepolicy._validation import problems_from_validation_error, read_toml
+from tradepolicy._files import exists, read_text, resolve_reference
+from tradepolicy._validation import (
+    MAX_NAME,
+    MAX_TEXT,
+    Float,
+    problems_from_validation_error,
+    read_toml,
+)
 from tradepolicy.errors import InputError
 from tradepolicy.units import is_valid as unit_is_valid
 
@@ -38,7 +46,14 @@ RegionCode = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,11}$"),
 ]
-Number = float  # pydantic rejects non-numeric strings for float fields
+Number = Float  # pydantic rejects non-numeric strings, booleans and (allow_inf_nan) inf/NaN
+Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+
+#: Largest accepted elasticity of each kind. Generous limits against unit slips and overflow
+#: (measured mineral supply and demand elasticities are of order 0.1-5); the substitution bound
+#: leaves room for near-homogeneous goods (σ in the thousands approaches the law of one price).
+ELASTICITY_MAX = {"supply": 100.0, "demand": 100.0, "substitution": 10_000.0}
 
 __all__ = ["Market", "MarketSpec", "list_markets", "load_market"]
 
@@ -46,7 +61,7 @@ __all__ = ["Market", "MarketSpec", "list_markets", "load_market"]
 class ElasticitiesSpec(BaseModel):
     """Supply ε_o ≥ 0, demand η_d ≥ 0 (absolute value), substitution σ_d > 0."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     supply: dict[str, Number]
     demand: dict[str, Number]
@@ -56,7 +71,7 @@ class ElasticitiesSpec(BaseModel):
 class ElasticityUncertaintySpec(BaseModel):
     """Standard errors of the elasticities (same keys as ``[elasticities]``; absent = 0)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     supply: dict[str, Number] = Field(default_factory=dict)
     demand: dict[str, Number] = Field(default_factory=dict)
@@ -66,11 +81,11 @@ class ElasticityUncertaintySpec(BaseModel):
 class ElasticityBasisSpec(BaseModel):
     """How each elasticity was obtained (e.g. ``prior``, ``estimated``, ``estimated+prior``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    supply: dict[str, str] = Field(default_factory=dict)
-    demand: dict[str, str] = Field(default_factory=dict)
-    substitution: dict[str, str] = Field(default_factory=dict)
+    supply: dict[str, Text] = Field(default_factory=dict)
+    demand: dict[str, Text] = Field(default_factory=dict)
+    substitution: dict[str, Text] = Field(default_factory=dict)
 
 
 ELASTICITY_KINDS = ("supply", "demand", "substitution")
@@ -92,27 +107,27 @@ class RegionInfoSpec(BaseModel):
 class MarketSpec(BaseModel):
     """Schema of a market file (DESIGN §6)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
-    commodity: str
-    stage: str = ""
-    description: str = ""
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+    commodity: Name
+    stage: Name = ""
+    description: Text = ""
     base_year: Annotated[int, Field(ge=1900, le=2100)]
-    quantity_unit: str = "t"
-    currency: str = "USD"
-    regions: Annotated[list[RegionCode], Field(min_length=1)]
+    quantity_unit: Name = "t"
+    currency: Name = "USD"
+    regions: Annotated[list[RegionCode], Field(min_length=1, max_length=500)]
     base_price: dict[str, Number]
     elasticities: ElasticitiesSpec
     elasticity_se: ElasticityUncertaintySpec = Field(default_factory=ElasticityUncertaintySpec)
     elasticity_basis: ElasticityBasisSpec = Field(default_factory=ElasticityBasisSpec)
-    calibration_id: str = ""
+    calibration_id: Name = ""
     base_tariffs: dict[str, dict[str, Number]] = Field(default_factory=dict)
     base_export_taxes: dict[str, dict[str, Number]] = Field(default_factory=dict)
     flows: dict[str, dict[str, Number]] | None = None
-    flows_file: str | None = None
+    flows_file: Name | None = None
     seed_shares: dict[str, dict[str, Number]] = Field(default_factory=dict)
-    sources: dict[str, str] = Field(default_factory=dict)
+    sources: dict[Name, Text] = Field(default_factory=dict)
     region_info: dict[RegionCode, RegionInfoSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -144,7 +159,9 @@ class MarketSpec(BaseModel):
         if not unit_is_valid(self.currency):
             problems.append(("currency", f"unknown currency {self.currency!r}"))
 
-        def check_regional(name: str, table: dict[str, float], lo: float, strict: bool) -> None:
+        def check_regional(
+            name: str, table: dict[str, float], lo: float, strict: bool, hi: float = math.inf
+        ) -> None:
             for key, value in table.items():
                 where = f"{name}.{key}"
                 if key != "default" and key not in regions:
@@ -154,14 +171,23 @@ class MarketSpec(BaseModel):
                 if not math.isfinite(value) or value < lo or (strict and value <= lo):
                     rel = ">" if strict else ">="
                     problems.append((where, f"must be a finite number {rel} {lo:g}; got {value!r}"))
+                elif value > hi:
+                    problems.append(
+                        (where, f"must be at most {hi:g} (a plausible elasticity); got {value!r}")
+                    )
             if "default" not in table and set(regions) - set(table):
                 missing = sorted(set(regions) - set(table))
                 problems.append((name, f"no value for {missing}; give them or a `default`"))
 
         check_regional("base_price", self.base_price, 0.0, strict=True)
-        check_regional("elasticities.supply", self.elasticities.supply, 0.0, strict=False)
-        check_regional("elasticities.demand", self.elasticities.demand, 0.0, strict=False)
-        check_regional("elasticities.substitution", self.elasticities.substitution, 0.0, True)
+        for kind in ELASTICITY_KINDS:
+            check_regional(
+                f"elasticities.{kind}",
+                getattr(self.elasticities, kind),
+                0.0,
+                strict=kind == "substitution",
+                hi=ELASTICITY_MAX[kind],
+            )
         for kind in ELASTICITY_KINDS:
             table = getattr(self.elasticity_se, kind)
             keys = set(getattr(self.elasticities, kind))
@@ -253,7 +279,7 @@ class Market:
 
     spec: MarketSpec
     path: Path | None = None
-    flows: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+    flows: np.ndarray = field(default=None, repr=False)  # type: ignore[arg-type,assignment]
     flow_sources: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     # -- labels ---------------------------------------------------------------------------
@@ -284,6 +310,13 @@ class Market:
     @property
     def price_unit(self) -> str:
         return f"{self.currency}/{self.quantity_unit}"
+
+    def input_files(self) -> list[Path]:
+        """The files this market was read from: its TOML file and its flows CSV, if any."""
+        files = [self.path] if self.path is not None else []
+        if self.spec.flows_file is not None and self.path is not None:
+            files.append(self.path.parent / self.spec.flows_file)
+        return files
 
     def index(self, regions: str | list[str] | tuple[str, ...]) -> np.ndarray:
         """Integer positions of region codes."""
@@ -410,8 +443,8 @@ class Market:
         if spec.flows is not None:
             flows = _matrix(spec.flows, regions)
         else:
-            base = path.parent if path else Path.cwd()
-            flows, flow_sources = _read_flows_csv(base / str(spec.flows_file), regions, source)
+            csv_path = resolve_reference(str(spec.flows_file), path, "flows_file", source)
+            flows, flow_sources = _read_flows_csv(csv_path, regions, source)
         flows = _apply_seed_shares(flows, spec.seed_shares, regions)
         _check_flows(flows, spec, source)
         return cls(spec=spec, path=path, flows=flows, flow_sources=flow_sources)
@@ -420,13 +453,14 @@ class Market:
 def _read_flows_csv(
     path: Path, regions: list[str], market_source: str
 ) -> tuple[np.ndarray, dict[tuple[str, str], str]]:
-    if not path.exists():
+    if not exists(path):
         raise InputError(market_source, [("flows_file", f"file {path} does not exist")])
+    text = read_text(path, market_source, "flows_file")  # regular file, size cap, UTF-8 (BOM ok)
     idx = {r: i for i, r in enumerate(regions)}
     flows = np.zeros((len(regions), len(regions)))
     sources: dict[tuple[str, str], str] = {}
     problems: list[tuple[str, str]] = []
-    with path.open(newline="", encoding="utf-8") as fh:
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         need = {"exporter", "importer", "quantity"}
         have = set(reader.fieldnames or [])
@@ -441,8 +475,17 @@ def _read_flows_csv(
                     )
                 ],
             )
-        for lineno, row in enumerate(reader, start=2):
-            where = f"line {lineno}"
+        for row in reader:
+            where = f"line {reader.line_num}"
+            if None in row:  # more fields than the header
+                problems.append((where, f"{len(row[None])} field(s) beyond the header columns"))
+                continue
+            absent = [c for c in reader.fieldnames or [] if row[c] is None]
+            if absent:
+                problems.append(
+                    (where, f"missing field(s) {absent}; need exporter,importer,quantity")
+                )
+                continue
             exp, imp = row["exporter"].strip(), row["importer"].strip()
             for col, code in (("exporter", exp), ("importer", imp)):
                 if code not in idx:
@@ -524,7 +567,7 @@ def _check_flows(flows: np.ndarray, spec: MarketSpec, source: str) -> None:
 def load_market(name_or_path: str | Path) -> Market:
     """Load a market by shipped id (``"ndpr_oxide"``) or by path to a TOML file."""
     path = Path(name_or_path)
-    if path.suffix != ".toml" and not path.exists():
+    if path.suffix != ".toml" and not exists(path):
         shipped = _paths.find_market(str(name_or_path))
         if shipped is None:
             known = ", ".join(list_markets()) or "none"

@@ -6,6 +6,7 @@ A scenario set names one market and lists scenarios; each scenario is a list of 
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,23 +25,42 @@ from pydantic import (
 )
 
 from tradepolicy import _paths, regions
-from tradepolicy._validation import problems_from_validation_error, read_toml
+from tradepolicy._files import exists, resolve_reference
+from tradepolicy._validation import (
+    MAX_NAME,
+    MAX_TEXT,
+    Float,
+    did_you_mean,
+    problems_from_validation_error,
+    read_toml,
+    shorten,
+)
 from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
+from tradepolicy.measures.trade import rate_advice
 
 __all__ = ["Scenario", "ScenarioSet", "Target", "load_scenarios"]
 
-ScenarioName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+#: A scenario name: letters, digits, ``_ . -``; at most 100 characters (a column label).
+ScenarioName = Annotated[
+    str, StringConstraints(max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+]
+MarketRef = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_NAME, pattern=r"^[^\x00]*$")
+]
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
 class Scenario(BaseModel):
     """One policy option: a name, a plain-words description and its measures."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
+    )
 
     name: ScenarioName
-    description: str = ""
+    description: Text = ""
     measures: list[Measure] = Field(default_factory=list, alias="measure")
 
     @field_validator("measures", mode="before")
@@ -54,8 +74,10 @@ class Scenario(BaseModel):
             if isinstance(item, dict):
                 kind = item.get("type")
                 if kind not in MEASURES:
+                    hint = did_you_mean(str(kind), MEASURES) if isinstance(kind, str) else ""
                     raise ValueError(
-                        f"unknown measure type {kind!r} (allowed: {', '.join(sorted(MEASURES))})"
+                        f"unknown measure type {shorten(repr(kind))}{hint} "
+                        f"(allowed: {', '.join(sorted(MEASURES))})"
                     )
                 item = MEASURES[kind].model_validate(item)
             out.append(item)
@@ -119,24 +141,24 @@ class Target(BaseModel):
 
 
 @lru_cache(maxsize=8)
-def _file_models(types: tuple[str, ...]) -> type[BaseModel]:
+def _file_models(types: tuple[str, ...]) -> Any:  # a model built at run time
     """Pydantic models for a scenario file, with the measure union of the registry."""
     classes = tuple(MEASURES[t] for t in types)
-    union = Annotated[Union[classes], Field(discriminator="type")]  # noqa: UP007
+    union = Annotated[Union[classes], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
     scen = create_model(
         "ScenarioEntry",
-        __config__=ConfigDict(extra="forbid"),
+        __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
         name=(ScenarioName, ...),
-        description=(str, ""),
+        description=(Text, ""),
         measure=(list[union], Field(default_factory=list)),  # type: ignore[valid-type]
     )
     return create_model(
         "ScenarioFile",
-        __config__=ConfigDict(extra="forbid"),
-        market=(str, ...),
-        title=(str, ""),
-        description=(str, ""),
-        target_share=(Annotated[float, Field(gt=0.0, le=1.0)] | None, None),
+        __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
+        market=(MarketRef, ...),
+        title=(Annotated[str, StringConstraints(max_length=MAX_NAME)], ""),
+        description=(Text, ""),
+        target_share=(Annotated[Float, Field(gt=0.0, le=1.0)] | None, None),
         target=(Target | None, None),
         scenario=(Annotated[list[scen], Field(min_length=1)], ...),  # type: ignore[valid-type]
     )
@@ -219,7 +241,7 @@ def _check(
         seen.add(s.name)
         for j, m in enumerate(s.measures):
             for fld, msg in m.check(market):
-                problems.append((f"scenario[{i}].measure[{j}].{fld}", msg))
+                problems.append((f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(s.name)}"))
     return problems
 
 
@@ -246,10 +268,34 @@ def _check_target(market: Market, target: Target) -> list[tuple[str, str]]:
     return problems
 
 
-def load_scenarios(path: str | Path) -> ScenarioSet:
-    """Load and validate a scenario set (a path or the name of a shipped set)."""
+def _in(name: Any) -> str:
+    return f"[in scenario {shorten(repr(name), 60)}]"
+
+
+def _name_scenarios(problems: list[tuple[str, str]], data: Any) -> list[tuple[str, str]]:
+    """Add the scenario's name to problems located in ``scenario[i]`` (errors name scenarios)."""
+    entries = data.get("scenario") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        return problems
+    out = []
+    for fld, msg in problems:
+        m = re.match(r"scenario\[(\d+)\]", fld)
+        if m and int(m.group(1)) < len(entries) and isinstance(entries[int(m.group(1))], dict):
+            name = entries[int(m.group(1))].get("name")
+            if isinstance(name, str) and name:
+                msg = f"{msg} {_in(name)}"
+        out.append((fld, msg))
+    return out
+
+
+def load_scenarios(path: str | Path, market: Market | str | Path | None = None) -> ScenarioSet:
+    """Load and validate a scenario set (a path or the name of a shipped set).
+
+    ``market`` (a Market, shipped id or path of the caller's choosing) replaces the set's own
+    ``market`` entry, which as a path must stay in the set's folder (see ``tradepolicy._files``).
+    """
     p = Path(path)
-    if not p.exists() and p.suffix != ".toml":
+    if not exists(p) and p.suffix != ".toml":
         shipped = _paths.find_scenarios(str(path))
         if shipped is not None:
             p = shipped
@@ -258,18 +304,24 @@ def load_scenarios(path: str | Path) -> ScenarioSet:
     try:
         spec = model.model_validate(data)
     except ValidationError as exc:
-        raise InputError(str(p), problems_from_validation_error(exc, model)) from None
-    market = _resolve_market(spec.market, p)
+        problems = problems_from_validation_error(exc, model)
+        raise InputError(str(p), _name_scenarios(problems, data)) from None
+    if market is None:
+        market = _resolve_market(spec.market, p)
+    elif not isinstance(market, Market):
+        market = load_market(market)
     scenarios = []
     for i, entry in enumerate(spec.scenario):
         try:
             scenarios.append(
-                Scenario(name=entry.name, description=entry.description, measure=entry.measure)
+                Scenario(name=entry.name, description=entry.description, measure=entry.measure)  # type: ignore[call-arg]  # alias
             )
         except ValidationError as exc:
             probs = problems_from_validation_error(exc)
-            raise InputError(str(p), [(f"scenario[{i}].{f}", m) for f, m in probs]) from None
-    return ScenarioSet(
+            raise InputError(
+                str(p), [(f"scenario[{i}].{f}", f"{m} {_in(entry.name)}") for f, m in probs]
+            ) from None
+    sset = ScenarioSet(
         market=market,
         scenarios=scenarios,
         target_share=spec.target_share,
@@ -278,12 +330,30 @@ def load_scenarios(path: str | Path) -> ScenarioSet:
         description=spec.description,
         path=p,
     )
+    for i, sc in enumerate(scenarios):  # slips people make in files, warned (not refused)
+        if not sc.measures:
+            warnings.warn(
+                f"{p}: scenario[{i}]: no measure: scenario {sc.name!r} equals the baseline",
+                InputWarning,
+                stacklevel=2,
+            )
+        for j, m in enumerate(sc.measures):
+            for name in ("rate", "in_rate", "out_rate"):
+                value = getattr(m, name, None)
+                for fld, msg in rate_advice(name, value) if isinstance(value, float) else []:
+                    warnings.warn(
+                        f"{p}: scenario[{i}].measure[{j}].{fld}: {msg} {_in(sc.name)}",
+                        InputWarning,
+                        stacklevel=2,
+                    )
+    return sset
 
 
 def _resolve_market(ref: str, scenario_path: Path) -> Market:
     """A shipped market id, or a path relative to the scenario file."""
-    candidate = scenario_path.parent / ref
-    if ref.endswith(".toml") or candidate.exists():
+    looks_like_path = ref.endswith(".toml") or any(c in ref for c in "/\\")
+    if looks_like_path or exists(scenario_path.parent / ref):
+        candidate = resolve_reference(ref, scenario_path, "market", str(scenario_path))
         if not candidate.exists():
             raise InputError(
                 str(scenario_path), [("market", f"market file {candidate} does not exist")]

@@ -11,7 +11,9 @@ import pint
 
 CURRENCIES = ("USD", "EUR", "JPY", "GBP", "AUD", "CAD", "CNY", "KRW")
 
-ureg = pint.UnitRegistry(autoconvert_offset_to_baseunit=True, force_ndarray_like=True)
+ureg: pint.UnitRegistry = pint.UnitRegistry(
+    autoconvert_offset_to_baseunit=True, force_ndarray_like=True
+)
 # Currencies are independent base dimensions; no exchange rates are implied.
 for _code in CURRENCIES:
     ureg.define(f"{_code} = [currency_{_code.lower()}]")

@@ -19,11 +19,12 @@ decorate it with :func:`register`::
 
 from __future__ import annotations
 
+import typing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
 
 from tradepolicy._validation import register_tag
 
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
     from tradepolicy.model.instruments import InstrumentBuilder, Instruments
     from tradepolicy.model.levels import Calibration, State
 
-Region = str
+#: A region code as written in a measure (checked against the market by :meth:`Measure.check`).
+Region = Annotated[str, StringConstraints(max_length=64)]
 
 MEASURES: dict[str, type[Measure]] = {}
 
@@ -57,15 +59,28 @@ FISCAL_ENTRIES = ("subsidy_cost", "offtake_cost", "stockpile_cost")
 class Measure(BaseModel):
     """Base class of all measures (one scenario building block)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     type: str
     #: fields holding region codes (validated against the market)
     region_fields: ClassVar[tuple[str, ...]] = ()
+    #: region-list fields that may be an empty list (e.g. no exempt origin)
+    may_be_empty: ClassVar[tuple[str, ...]] = ("exempt",)
     #: whether the GSIM-v1 linear formulation can represent the measure
     gsim_linear: ClassVar[bool] = False
     #: what a reader must know to read this measure's results, in plain words ("" = nothing)
     caveat: ClassVar[str] = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_not_booleans(cls, data: Any) -> Any:
+        """``floor = true`` is an error, not 1.0 (pydantic's lax mode reads bools as numbers)."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                info = cls.model_fields.get(name)
+                if isinstance(value, bool) and info is not None and _numeric(info.annotation):
+                    raise ValueError(f"{name}: a number is required, not {str(value).lower()}")
+        return data
 
     def check(self, market: Market) -> list[tuple[str, str]]:
         """Problems with this measure on ``market`` as (field, message) pairs."""
@@ -74,6 +89,15 @@ class Measure(BaseModel):
         for name in self.region_fields:
             value = getattr(self, name)
             if value is None:
+                continue
+            if not isinstance(value, str) and not value and name not in self.may_be_empty:
+                problems.append(
+                    (
+                        name,
+                        f"empty: name at least one region (allowed: {allowed}) or leave "
+                        "the field out for its default",
+                    )
+                )
                 continue
             codes = [value] if isinstance(value, str) else list(value)
             for code in codes:
@@ -108,6 +132,13 @@ class Measure(BaseModel):
         """
         fields = ", ".join(f"{k}={v}" for k, v in self.model_dump(exclude={"type"}).items())
         return f"{self.type} ({fields})"
+
+
+def _numeric(annotation: Any) -> bool:
+    """Whether an annotation is (or is a union holding) a float or int."""
+    if annotation in (float, int):
+        return True
+    return any(_numeric(arg) for arg in typing.get_args(annotation) if arg is not type(None))
 
 
 def register(cls: type[Measure]) -> type[Measure]:

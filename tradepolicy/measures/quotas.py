@@ -139,8 +139,8 @@ class TariffRateQuota(_Quota):
 
     type: Literal["tariff_rate_quota"] = "tariff_rate_quota"
     quantity: float = Field(gt=0.0, description="in-quota volume per year")
-    in_rate: Rate = Field(ge=0.0, le=100.0, description="in-quota ad valorem tariff")
-    out_rate: Rate = Field(ge=0.0, le=100.0, description="out-of-quota ad valorem tariff")
+    in_rate: Rate = Field(ge=0.0, description="in-quota ad valorem tariff")
+    out_rate: Rate = Field(ge=0.0, description="out-of-quota ad valorem tariff")
 
     @model_validator(mode="after")
     def _rates(self) -> TariffRateQuota:

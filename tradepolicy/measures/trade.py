@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from tradepolicy.measures.base import ApplyContext, Measure, Region, register
 
-Rate = float
+#: Largest ad valorem rate accepted (10 = 1,000%). Rates are fractions (0.25 = 25%); a larger
+#: number is taken as a percent slip (``rate = 25`` for 25%) and refused with a suggestion.
+#: Whole-number rates above 1 (100%) up to this bound are warned (see ``rate_advice``).
+MAX_RATE = 10.0
+
+
+def _rate_bound(value: float) -> float:
+    if value > MAX_RATE:
+        raise ValueError(
+            f"{value:g} would be a {100 * value:,.0f}% rate; rates are fractions (0.25 = 25%) "
+            f"of at most {MAX_RATE:g} ({100 * MAX_RATE:,.0f}%): for {value:g}% write "
+            f"{value / 100:g}"
+        )
+    return value
+
+
+#: An ad valorem rate as a fraction (0.25 = 25%), at most :data:`MAX_RATE`.
+Rate = Annotated[float, AfterValidator(_rate_bound)]
+
+
+def rate_advice(name: str, value: float) -> list[tuple[str, str]]:
+    """Advice on a whole-number rate above 100% in a file (``rate = 2``): a likely percent slip.
+
+    Scenario files are checked with it (:func:`tradepolicy.load_scenarios`); rates computed in
+    code (e.g. 1.5531, the tariff equivalent of a quota rent) are not.
+    """
+    if value > 1.0 and value == round(value):
+        return [
+            (
+                name,
+                f"{value:g} is a {100 * value:,.0f}% rate; rates are fractions (0.25 = 25%): "
+                f"if you meant {value:g}%, write {value / 100:g}",
+            )
+        ]
+    return []
 
 
 def _names(codes: list[str]) -> str:
@@ -26,7 +60,7 @@ class Tariff(Measure):
     exporters: list[Region] | None = Field(
         None, description="origins it applies to (default: every foreign origin)"
     )
-    rate: Rate = Field(ge=0.0, le=100.0, description="ad valorem rate (0.25 = 25%)")
+    rate: Rate = Field(ge=0.0, description="ad valorem rate (0.25 = 25%)")
 
     region_fields = ("importers", "exporters")
     gsim_linear = True
@@ -52,7 +86,7 @@ class ExportTax(Measure):
     destinations: list[Region] | None = Field(
         None, description="destinations taxed (default: every foreign destination)"
     )
-    rate: Rate = Field(gt=-1.0, le=100.0, description="ad valorem rate (negative = subsidy)")
+    rate: Rate = Field(gt=-1.0, description="ad valorem rate (negative = subsidy)")
 
     region_fields = ("exporter", "destinations")
     gsim_linear = True
