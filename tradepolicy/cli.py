@@ -26,6 +26,11 @@ from tradepolicy.results.builder import NOT_DEFINED
 from tradepolicy.results.io import write_results
 from tradepolicy.scenario import load_scenarios
 
+#: exit status of ``run`` when results were produced but a scenario (or more than
+#: :data:`MAX_FAILED_DRAW_SHARE` of the Monte Carlo draw solves) did not solve; 2 is bad input
+NOT_SOLVED_EXIT = 3
+MAX_FAILED_DRAW_SHARE = 0.05
+
 app = typer.Typer(
     help="Model price floors and trade measures in critical-mineral markets.",
     no_args_is_help=True,
@@ -150,17 +155,23 @@ def print_comparison(
         else:
             table.add_column(col, justify="right", min_width=18 if "draws" in ds.dims else 0)
     for _, r in summary.iterrows():
+        if int(r["converged"]) == 0:  # never a number (a 0) for a scenario that did not solve
+            numbers = ["[red]not solved[/]"] * 4
+        else:
+            numbers = [
+                _money(r["world_welfare_change"], 1e6)
+                + _range(r, "world_welfare_change", newline=True, scale=1e6),
+                _money(r["levy_revenue"], 1e6),
+                _money(r["quota_rent_income"], 1e6),
+                _money(r["fiscal_cost"], 1e6) + _range(r, "fiscal_cost", newline=True, scale=1e6),
+            ]
         table.add_row(
             str(r["commodity"]),
             str(r["scenario"]),
             {1: "yes", 0: "[red]no[/]"}.get(int(r["converged"]), "n/a"),
             str(int(r["iterations"])),
             f"{r['max_residual']:.1e}",
-            _money(r["world_welfare_change"], 1e6)
-            + _range(r, "world_welfare_change", newline=True, scale=1e6),
-            _money(r["levy_revenue"], 1e6),
-            _money(r["quota_rent_income"], 1e6),
-            _money(r["fiscal_cost"], 1e6) + _range(r, "fiscal_cost", newline=True, scale=1e6),
+            *numbers,
         )
     console.print(table)
 
@@ -346,10 +357,19 @@ def run(
         write_results(ds, output)
         console.print(f"wrote {output}")
     failed = ds.tp.failed()
-    if failed:
-        for scen, com, msg in failed:
-            err_console.print(f"[red]scenario {scen} ({com}) not solved:[/] {escape(msg)}")
-        raise typer.Exit(1)
+    for scen, com, msg in failed:
+        err_console.print(f"[red]scenario {scen} ({com}) not solved:[/] {escape(msg)}")
+    share, worst, n_draws = ds.tp.failed_draw_share()
+    if share > MAX_FAILED_DRAW_SHARE and worst is not None:
+        err_console.print(
+            f"[red]scenario {escape(worst[0])} ({escape(worst[1])}): {share:.0%} of {n_draws} "
+            f"draws did not solve[/] (more than {MAX_FAILED_DRAW_SHARE:.0%} allowed); the "
+            "quantiles leave them out"
+        )
+    if failed or share > MAX_FAILED_DRAW_SHARE:
+        where = f"; results written to {output} (flagged: converged = 0)" if output else ""
+        err_console.print(f"[red]not every solve succeeded[/]{escape(where)}")
+        raise typer.Exit(NOT_SOLVED_EXIT)
 
 
 @app.command()
