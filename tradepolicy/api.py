@@ -42,10 +42,12 @@ def build_instruments(
     pair_index: list[dict[int, list[int]]] = []
     for b, measures in enumerate(measure_lists):
         owned: dict[int, list[int]] = {}
-        for m in measures:
+        for j, m in enumerate(measures):
             before = len(builder.pairs[b])
+            builder.current = (j, m.type)
             m.apply(ctx, b)
             owned[id(m)] = list(range(before, len(builder.pairs[b])))
+        builder.current = None
         for m in measures:
             m.check_feasible(ctx, b)
         pair_index.append(owned)

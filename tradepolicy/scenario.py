@@ -27,6 +27,7 @@ from tradepolicy._validation import problems_from_validation_error, read_toml
 from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
+from tradepolicy.measures.base import conflict_problems
 
 __all__ = ["Scenario", "ScenarioSet", "load_scenarios"]
 
@@ -156,9 +157,14 @@ def _check(
         if s.name in seen:
             problems.append((f"scenario[{i}].name", f"duplicate scenario name {s.name!r}"))
         seen.add(s.name)
-        for j, m in enumerate(s.measures):
-            for fld, msg in m.check(market):
-                problems.append((f"scenario[{i}].measure[{j}].{fld}", msg))
+        own = [
+            (f"scenario[{i}].measure[{j}].{fld}", msg)
+            for j, m in enumerate(s.measures)
+            for fld, msg in m.check(market)
+        ]
+        if not own:  # measures on the same target: combined by their rule or refused
+            own = [(f"scenario[{i}].{f}", msg) for f, msg in conflict_problems(market, s.measures)]
+        problems += own
     return problems
 
 

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 from pydantic import Field
 
 from tradepolicy.measures.base import ApplyContext, Measure, Region, register
 
 Rate = float
+
+#: how measures on the same pair combine (refused: which rate was meant is not knowable)
+TARIFF_RULE = (
+    "a pair has one tariff (allowed: one tariff or tariff_rate_quota per exporter → importer "
+    "pair; give the pair in one measure with the rate you mean)"
+)
+EXPORT_TAX_RULE = (
+    "a pair has one export tax (allowed: one export_tax per exporter → destination pair; "
+    "give the pair in one measure with the rate you mean)"
+)
 
 
 def _names(codes: list[str]) -> str:
@@ -35,6 +46,9 @@ class Tariff(Measure):
         for imp in self.importers:
             origins = self.exporters if self.exporters is not None else ctx.foreign(imp)
             o = ctx.idx([x for x in origins if x != imp])
+            cells = np.zeros(ctx.builder.tariff.shape[1:], dtype=bool)
+            cells[o, ctx.idx(imp)[0]] = True
+            ctx.claim(b, "tariff", cells, TARIFF_RULE)
             ctx.builder.tariff[b, o, ctx.idx(imp)[0]] = self.rate
 
     def describe(self, market) -> str:
@@ -60,6 +74,9 @@ class ExportTax(Measure):
     def apply(self, ctx: ApplyContext, b: int) -> None:
         dest = self.destinations if self.destinations is not None else ctx.foreign(self.exporter)
         d = ctx.idx([x for x in dest if x != self.exporter])
+        cells = np.zeros(ctx.builder.export_tax.shape[1:], dtype=bool)
+        cells[ctx.idx(self.exporter)[0], d] = True
+        ctx.claim(b, "export tax", cells, EXPORT_TAX_RULE)
         ctx.builder.export_tax[b, ctx.idx(self.exporter)[0], d] = self.rate
 
     def describe(self, market) -> str:

@@ -334,6 +334,11 @@ class InstrumentBuilder:
         self.levy_to_exporter = np.zeros((B, N, N), dtype=bool)
         self.infeasible = [""] * B
         self.pairs: list[list[PairSpec]] = [[] for _ in range(B)]
+        # which measure (index in its scenario) set a cell of an instrument that one measure
+        # sets alone (see ApplyContext.claim); `current`: the measure being applied
+        self.owners: dict[tuple[int, str], np.ndarray] = {}
+        self.kinds: dict[tuple[int, int], str] = {}
+        self.current: tuple[int, str] | None = None
 
     def add_pair(self, b: int, pair: PairSpec) -> int:
         """Register a complementarity pair for scenario ``b``; returns its index k."""
