@@ -22,6 +22,7 @@ from tradepolicy.cli import MAX_FAILED_DRAW_SHARE, NOT_SOLVED_EXIT, app
 from tradepolicy.measures import (
     DemandShift,
     ExportTax,
+    ImportQuota,
     PriceFloor,
     StockpilePurchase,
     StockpileRelease,
@@ -255,3 +256,30 @@ def test_run_exits_3_when_too_many_draws_fail(tmp_path):
     path = _write(tmp_path, m, INFEASIBLE.replace("eu_ban", "eu_ban_draws"))
     res = runner.invoke(app, ["run", str(path), "-q", "--draws", "4", "--seed", "1"], env=ENV)
     assert res.exit_code == 0, res.output
+
+
+def test_a_quota_covering_no_pair_solves_like_no_measure():
+    """Found by the input property suite: a quota on an importer's own flow only (no foreign
+    pair) left its complementarity pair without entries and crashed the Jacobian."""
+    m = tp.Market.from_dict(
+        {
+            "id": "m",
+            "commodity": "x",
+            "base_year": 2024,
+            "regions": ["CHN", "USA"],
+            "base_price": {"default": 100.0},
+            "elasticities": {
+                "supply": {"default": 1.0},
+                "demand": {"default": 0.5},
+                "substitution": {"default": 1.0},
+            },
+            "flows": {"CHN": {"CHN": 1.0}, "USA": {"USA": 1.0}},
+        },
+        source="m",
+    )
+    quota = ImportQuota(importers=["CHN"], exporters=["CHN"], quantity=2.0)
+    ds = solve1([scen("q", quota)], m)
+    assert (ds.converged == 1).all()
+    np.testing.assert_allclose(
+        ds.trade_flow.sel(scenario="q").values, ds.trade_flow.sel(scenario="baseline").values
+    )

@@ -359,6 +359,8 @@ class InstrumentBuilder:
                 g0[b, k], gs[b, k] = p.g0, p.g_scale
                 entries[b, k] = _entries(p, N)
         M = max((e[0].size for e in entries.values()), default=0)
+        if K:  # at least one (padding) entry: a pair that covers no cell (e.g. a quota on an
+            M = max(M, 1)  # own flow only) still sums as floats (bincount of no weights: ints)
         cell, slot = np.zeros((B, K, M), dtype=np.int32), np.zeros((B, K, M), dtype=np.int32)
         wedge = np.full((B, K, M), ADD, dtype=np.int8)
         wedge_coef, g_coef = np.zeros((B, K, M)), np.zeros((B, K, M))
