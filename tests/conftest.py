@@ -54,3 +54,13 @@ def toy_files(
 def four() -> tp.Market:
     """The ``FOUR`` market with a 25% base tariff on CHN → USA."""
     return market(FOUR, **ELASTICITIES, tariffs={"CHN": {"USA": 0.25}})
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the figures the property suites gathered (examples run, shares by outcome)."""
+    from property_figures import LINES
+
+    if LINES:
+        terminalreporter.section("property suite figures")
+        for line in LINES:
+            terminalreporter.write_line(line)

@@ -170,8 +170,8 @@ def _jacobian_market() -> tp.Market:
     )
 
 
-_PLAIN = [
-    Tariff(importers=["USA", "EU"], exporters=["CHN"], rate=0.3),
+_PLAIN = [  # (EU's tariff on CHN comes from the tariff-rate quota: one tariff per pair)
+    Tariff(importers=["USA"], exporters=["CHN"], rate=0.3),
     ExportTax(exporter="AUS", rate=0.1),
     SupplyShock(region="ROW", fraction=0.2),
     DemandShift(region="EU", fraction=0.1),

@@ -43,10 +43,12 @@ def build_instruments(
     pair_index: list[dict[int, list[int]]] = []
     for b, measures in enumerate(measure_lists):
         owned: dict[int, list[int]] = {}
-        for m in measures:
+        for j, m in enumerate(measures):
             before = len(builder.pairs[b])
+            builder.current = (j, m.type)
             m.apply(ctx, b)
             owned[id(m)] = list(range(before, len(builder.pairs[b])))
+        builder.current = None
         for m in measures:
             m.check_feasible(ctx, b)
         pair_index.append(owned)
@@ -161,8 +163,8 @@ def _run(
         converged = np.isfinite(max_res) & (max_res < 1e-8)
         iterations = np.ones(B, dtype=int)
         messages = ["" if c else "linear system is singular" for c in converged]
-    for b in np.flatnonzero(~converged):
-        log.warning("scenario %r: %s", names[b % len(names)], messages[b])
+    converged = np.array(converged, dtype=bool)
+    messages = list(messages)
 
     S = len(names)  # rows are draw-major: each block of S starts with its baseline
     base = np.arange(B) // S * S
@@ -179,9 +181,16 @@ def _run(
             "diversification_shadow_price": np.zeros_like(st.X),
         },
         regional={"public_purchases": np.zeros_like(st.p), "stock_change": np.zeros_like(st.p)},
+        extra={"measures": measure_lists},
     )
     welfare.book_measures(ctx, measure_lists)
     variables = _variables(mkt, cal, inst, st, ctx, sset, base)
+    for b, problem in enumerate(check_solution(mkt, cal, inst, st, variables, formulation)):
+        if problem and converged[b]:
+            converged[b], messages[b] = False, problem
+    for b in np.flatnonzero(~converged):
+        log.warning("scenario %r: %s", names[b % len(names)], messages[b])
+    _warn_unsold_releases(mkt, inst, st, converged, names)
     variables["converged"] = converged.astype(np.int8)
     variables["iterations"] = iterations.astype(np.int64)
     variables["max_residual"] = max_res.astype(float)
@@ -360,7 +369,8 @@ def _variables(mkt, cal, inst, st, ctx, sset: ScenarioSet, base) -> dict[str, np
         "unit_value_price": unit_value,
         "production": st.S,
         # what users consume: market purchases plus stock releases, minus stock purchases
-        "consumption": purchases - inst.composite_purchase,
+        # (the stock flow actually realised: a release beyond users' demand is not sold)
+        "consumption": purchases - (st.A - st.D),
         "public_purchases": ctx.regional["public_purchases"],
         "stock_change": ctx.regional["stock_change"],
         "production_share": prod_share,
@@ -389,6 +399,91 @@ def _variables(mkt, cal, inst, st, ctx, sset: ScenarioSet, base) -> dict[str, np
         out[k] = ledger[k]
     out["welfare_change"] = welfare.total(ledger)
     return out
+
+
+#: result variables whose every value must be finite in a solved scenario (currency or
+#: quantities); prices are checked on the State where they are defined
+_FINITE = ("production", "consumption", "trade_flow", *WELFARE_ENTRIES, "welfare_change")
+
+
+def check_solution(
+    mkt: Market,
+    cal: Calibration,
+    inst: Instruments,
+    st,
+    variables: dict[str, np.ndarray],
+    formulation: str = "levels",
+) -> list[str]:
+    """Why each scenario's solution is not an equilibrium one can report ("" when fine).
+
+    A solved scenario must have finite, non-negative quantities (flows, production,
+    consumption), finite positive prices where they are defined (producer prices of producers,
+    composite prices of consumers, landed prices of available varieties) and finite welfare.
+    Anything else, whatever the solver's residual, is reported as not solved with the first
+    offending number named.
+    """
+    regions = mkt.regions
+    out = []
+    linear = formulation == "gsim-linear"
+    hint = (
+        "; the shock is too large for the linear approximation (use the levels formulation)"
+        if linear
+        else ""
+    )
+    for b in range(inst.B):
+        problem = ""
+        checks = (
+            ("producer price", st.p[b], cal.producer, True),
+            ("consumer price", st.P[b], cal.consumer, True),
+            ("landed price", st.q[b], inst.available[b] & (cal.w0 > 0), True),
+            ("trade flow", st.X[b], None, False),
+            ("production", st.S[b], None, False),
+            ("consumption", variables["consumption"][b], None, False),
+        )
+        for what, arr, where, positive in checks:
+            arr = np.asarray(arr, dtype=float)
+            mask = np.ones(arr.shape, bool) if where is None else np.asarray(where, bool)
+            with np.errstate(invalid="ignore"):
+                bad = mask & (~np.isfinite(arr) | ((arr <= 0) if positive else (arr < 0)))
+            if bad.any():
+                idx = np.unravel_index(int(np.flatnonzero(bad)[0]), arr.shape)
+                at = " → ".join(regions[i] for i in idx)
+                val = arr[idx]
+                kind = "non-finite" if not np.isfinite(val) else "negative"
+                if np.isfinite(val) and val == 0:
+                    kind = "zero"
+                problem = f"{kind} {what} for {at} ({val:.6g}){hint}"
+                break
+        if not problem:
+            for name in _FINITE:
+                arr = np.asarray(variables[name][b], dtype=float)
+                if not np.all(np.isfinite(arr)):
+                    idx = np.unravel_index(int(np.flatnonzero(~np.isfinite(arr))[0]), arr.shape)
+                    at = " → ".join(regions[i] for i in idx)
+                    problem = f"non-finite {name.replace('_', ' ')} for {at} ({arr[idx]})"
+                    break
+        out.append(f"not a valid equilibrium: {problem}" if problem else "")
+    return out
+
+
+def _warn_unsold_releases(mkt: Market, inst: Instruments, st, converged, names) -> None:
+    """Say so when a stock release exceeds what the region's users buy (the rest is unsold)."""
+    planned = inst.composite_purchase
+    if not (planned < 0).any():
+        return
+    unsold = (st.A - st.D) - planned
+    scale = np.maximum(np.abs(planned), 1.0)
+    for b, d in zip(*np.nonzero(converged[:, None] & (unsold > 1e-9 * scale)), strict=True):
+        log.warning(
+            "scenario %r: %s's stock release exceeds what its users buy (%.6g %s/yr at the "
+            "solved prices); only that much is sold, %.6g %s/yr stays in the stock",
+            names[b % len(names)],
+            mkt.regions[d],
+            st.D[b, d],
+            mkt.quantity_unit,
+            unsold[b, d],
+            mkt.quantity_unit,
+        )
 
 
 def _blank_failed(variables: dict[str, np.ndarray], failed: np.ndarray) -> None:

@@ -27,6 +27,11 @@ from tradepolicy.results.builder import NOT_DEFINED
 from tradepolicy.results.io import write_results
 from tradepolicy.scenario import load_scenarios
 
+#: exit status of ``run`` when results were produced but a scenario (or more than
+#: :data:`MAX_FAILED_DRAW_SHARE` of the Monte Carlo draw solves) did not solve; 2 is bad input
+NOT_SOLVED_EXIT = 3
+MAX_FAILED_DRAW_SHARE = 0.05
+
 app = typer.Typer(
     help="Model price floors and trade measures in critical-mineral markets.",
     no_args_is_help=True,
@@ -169,17 +174,23 @@ def print_comparison(
         else:
             table.add_column(col, justify="right", min_width=18 if "draws" in ds.dims else 0)
     for _, r in summary.iterrows():
+        if int(r["converged"]) == 0:  # never a number (a 0) for a scenario that did not solve
+            numbers = ["[red]not solved[/]"] * 4
+        else:
+            numbers = [
+                _money(r["world_welfare_change"], 1e6)
+                + _range(r, "world_welfare_change", newline=True, scale=1e6),
+                _money(r["levy_revenue"], 1e6),
+                _money(r["quota_rent_income"], 1e6),
+                _money(r["budget_cost"], 1e6) + _range(r, "budget_cost", newline=True, scale=1e6),
+            ]
         table.add_row(
             escape(str(r["commodity"])),
             escape(str(r["scenario"])),
             {1: "yes", 0: "[red]no[/]"}.get(int(r["converged"]), "n/a"),
             str(int(r["iterations"])),
             f"{r['max_residual']:.1e}",
-            _money(r["world_welfare_change"], 1e6)
-            + _range(r, "world_welfare_change", newline=True, scale=1e6),
-            _money(r["levy_revenue"], 1e6),
-            _money(r["quota_rent_income"], 1e6),
-            _money(r["budget_cost"], 1e6) + _range(r, "budget_cost", newline=True, scale=1e6),
+            *numbers,
         )
     console.print(table)
     for com in ds.tp.commodities:
@@ -215,7 +226,7 @@ def _options_table(ds, com: str) -> None:
     """Options × dependence, who pays and cost per point (``ds.tp.options``)."""
     t = ds.tp.options(com)
     unit = t.attrs["units"]["budget_cost"]
-    name = str(ds.sel(commodity=com).commodity_name.values)
+    name = escape(str(ds.sel(commodity=com).commodity_name.values))
     share = t.attrs["target"]
     head = f"target {share:.0%}" if math.isfinite(share) else "no target"
     table = Table(
@@ -244,18 +255,18 @@ def _options_table(ds, com: str) -> None:
     notes = []
     for scen, r in t.iterrows():
         if not r["solved"]:
-            table.add_row(str(scen), *["[red]not solved[/]"] + ["–"] * 8)
+            table.add_row(escape(str(scen)), *["[red]not solved[/]"] + ["–"] * 8)
             continue
         dep = "–" if math.isnan(r["dependence"]) else f"{r['dependence']:.1%}"
         if r["largest_outside_supplier"]:
             dep += f" {r['largest_outside_supplier']}"
         flag = " ⚠" if r["warnings"] else ""
         if r["note"]:
-            notes.append(f"{scen}: {r['note']} (no cost per point)")
+            notes.append(f"{escape(str(scen))}: {r['note']} (no cost per point)")
         if r["warnings"]:
-            notes.append(f"[yellow]⚠ {scen}: {escape(r['warnings'])}[/]")
+            notes.append(f"[yellow]⚠ {escape(str(scen))}: {escape(r['warnings'])}[/]")
         table.add_row(
-            str(scen),
+            escape(str(scen)),
             dep,
             r["meets_target"] or "–",
             _fmt(r["points_removed"], 1),
@@ -499,13 +510,22 @@ def run(
             raise _fail(OSError(f"-o {output}: cannot write ({exc.strerror or exc})")) from None
         console.print(f"wrote {escape(str(output))}", highlight=False)
     failed = ds.tp.failed()
-    if failed:
-        for scen, com, msg in failed:
-            err_console.print(
-                f"[red]scenario {escape(scen)} ({escape(com)}) not solved:[/] {escape(msg)}",
-                highlight=False,
-            )
-        raise typer.Exit(1)
+    for scen, com, msg in failed:
+        err_console.print(
+            f"[red]scenario {escape(scen)} ({escape(com)}) not solved:[/] {escape(msg)}",
+            highlight=False,
+        )
+    share, worst, n_draws = ds.tp.failed_draw_share()
+    if share > MAX_FAILED_DRAW_SHARE and worst is not None:
+        err_console.print(
+            f"[red]scenario {escape(worst[0])} ({escape(worst[1])}): {share:.0%} of {n_draws} "
+            f"draws did not solve[/] (more than {MAX_FAILED_DRAW_SHARE:.0%} allowed); the "
+            "quantiles leave them out"
+        )
+    if failed or share > MAX_FAILED_DRAW_SHARE:
+        where = f"; results written to {output} (flagged: converged = 0)" if output else ""
+        err_console.print(f"[red]not every solve succeeded[/]{escape(where)}")
+        raise typer.Exit(NOT_SOLVED_EXIT)
 
 
 @app.command()

@@ -38,6 +38,7 @@ from tradepolicy._validation import (
 from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
+from tradepolicy.measures.base import conflict_problems
 from tradepolicy.measures.trade import rate_advice
 
 __all__ = ["Scenario", "ScenarioSet", "Target", "load_scenarios"]
@@ -239,9 +240,17 @@ def _check(
         if s.name in seen:
             problems.append((f"scenario[{i}].name", f"duplicate scenario name {s.name!r}"))
         seen.add(s.name)
-        for j, m in enumerate(s.measures):
-            for fld, msg in m.check(market):
-                problems.append((f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(s.name)}"))
+        own = [
+            (f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(s.name)}")
+            for j, m in enumerate(s.measures)
+            for fld, msg in m.check(market)
+        ]
+        if not own:  # measures on the same target: combined by their rule or refused
+            own = [
+                (f"scenario[{i}].{f}", f"{msg} {_in(s.name)}")
+                for f, msg in conflict_problems(market, s.measures)
+            ]
+        problems += own
     return problems
 
 

@@ -191,6 +191,10 @@ class _Regions:
         return mask
 
 
+class MeasureConflict(ValueError):
+    """Two measures of one scenario set the same instrument on the same pair or producer."""
+
+
 @dataclass
 class ApplyContext(_Regions):
     """What a measure sees when it writes its instruments."""
@@ -198,6 +202,39 @@ class ApplyContext(_Regions):
     market: Market
     cal: Calibration
     builder: InstrumentBuilder
+
+    def claim(self, b: int, what: str, cells: np.ndarray, rule: str) -> np.ndarray:
+        """Claim ``cells`` ((N,N) pairs exporter × importer or (N,) regions) of instrument
+        ``what`` in scenario ``b`` for the measure being applied.
+
+        Returns the cells another measure of the scenario set before (its index in
+        ``builder.owners``' array) as a mask, so a measure that combines (e.g. the highest
+        floor) can decide; with ``rule`` given, any such cell raises :class:`MeasureConflict`
+        naming both measures, the first shared cell and ``rule`` (what is allowed).
+        """
+        bld = self.builder
+        cells = np.asarray(cells, dtype=bool)
+        owner = bld.owners.setdefault((b, what), np.full(cells.shape, -1))
+        if bld.current is None:  # applied outside build_instruments: nothing to compare
+            return np.zeros(cells.shape, dtype=bool)
+        j, kind = bld.current
+        bld.kinds[b, j] = kind
+        clash = cells & (owner >= 0) & (owner != j)
+        if clash.any() and rule:
+            first = tuple(int(k) for k in np.argwhere(clash)[0])
+            i = int(owner[first])
+            where = " → ".join(self.market.regions[k] for k in first)
+            raise MeasureConflict(
+                f"measure[{i}] ({bld.kinds[b, i]}) and measure[{j}] ({kind}) both set the "
+                f"{what} of {where}; {rule}"
+            )
+        shared = clash.copy()
+        owner[cells] = j
+        return shared
+
+    def owner_of(self, b: int, what: str) -> np.ndarray | None:
+        """Which measure (index) set each cell of ``what`` so far (-1: none)."""
+        return self.builder.owners.get((b, what))
 
     def infeasible(self, b: int, message: str) -> None:
         """Mark scenario ``b`` as having no equilibrium, with a plain explanation."""
@@ -231,6 +268,29 @@ class BookContext(_Regions):
     def lam(self, measure: Measure, b: int) -> np.ndarray:
         """The solved complementarity variables of ``measure`` in scenario ``b``."""
         return self.state.lam[b, self.pairs_of(measure, b)]
+
+
+def apply_measures(ctx: ApplyContext, b: int, measures: list[Measure]) -> None:
+    """Apply a scenario's measures in order (raises :class:`MeasureConflict`)."""
+    for j, m in enumerate(measures):
+        ctx.builder.current = (j, m.type)
+        m.apply(ctx, b)
+    ctx.builder.current = None
+
+
+def conflict_problems(market: Market, measures: list[Measure]) -> list[tuple[str, str]]:
+    """Measures of one scenario that set the same instrument on the same target, as
+    (field, message) pairs (``measure[j]``), found by applying them to a scratch batch."""
+    from tradepolicy.model.instruments import InstrumentBuilder
+
+    builder = InstrumentBuilder(1, market.base_tariff, market.base_export_tax)
+    ctx = ApplyContext(market=market, cal=market.calibration, builder=builder)
+    try:
+        apply_measures(ctx, 0, measures)
+    except MeasureConflict as exc:
+        j = builder.current[0] if builder.current else 0
+        return [(f"measure[{j}]", str(exc))]
+    return []
 
 
 def measure_types() -> dict[str, type[Measure]]:

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from tradepolicy.measures.base import ApplyContext, Measure, Region, register
+from tradepolicy.measures.base import ApplyContext, Measure, MeasureConflict, Region, register
 from tradepolicy.measures.trade import _names
 
 
@@ -64,9 +64,29 @@ class PriceFloor(Measure):
     def apply(self, ctx: ApplyContext, b: int) -> None:
         mask = ctx.pair_mask(self.importers, self.exporters, self.exempt)
         bld = ctx.builder
-        bld.floor[b][mask] = self.floor
-        bld.levy_cap[b][mask] = np.inf if self.levy_cap is None else self.levy_cap
-        bld.levy_to_exporter[b][mask] = self.collector == "exporters"
+        cap = np.inf if self.levy_cap is None else self.levy_cap
+        to_exporters = self.collector == "exporters"
+        # several floors on one pair: the highest floor applies, with its cap and collector
+        before = bld.floor[b].copy()
+        owners = ctx.owner_of(b, "price floor")
+        owners = None if owners is None else owners.copy()
+        shared = ctx.claim(b, "price floor", mask, "")
+        tie = shared & (before == self.floor)
+        differ = tie & ((bld.levy_cap[b] != cap) | (bld.levy_to_exporter[b] != to_exporters))
+        if differ.any():
+            o, d = (int(k) for k in np.argwhere(differ)[0])
+            i, j = int(owners[o, d]), bld.current[0] if bld.current else -1
+            raise MeasureConflict(
+                f"measure[{i}] (price_floor) and measure[{j}] (price_floor) set "
+                f"two price floors of {self.floor:g} on {ctx.market.regions[o]} → "
+                f"{ctx.market.regions[d]} with different levy caps or collectors (allowed: "
+                "on a pair the highest floor applies; floors of the same level must agree on "
+                "levy_cap and collector)"
+            )
+        take = mask & ~(shared & (before >= self.floor))
+        bld.floor[b][take] = self.floor
+        bld.levy_cap[b][take] = cap
+        bld.levy_to_exporter[b][take] = to_exporters
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from tradepolicy.measures.base import ApplyContext, BookContext, Measure, Region, register
-from tradepolicy.measures.trade import Rate, _names
+from tradepolicy.measures.trade import TARIFF_RULE, Rate, _names
 from tradepolicy.model.instruments import PairSpec
 
 #: smallest quantity scale of a cap, relative to the market's total base trade
@@ -150,6 +150,7 @@ class TariffRateQuota(_Quota):
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         mask = self.mask(ctx)
+        ctx.claim(b, "tariff", mask, TARIFF_RULE)
         ctx.builder.tariff[b][mask] = self.in_rate
         pair = _cap_pair(ctx, "TRQ rent", mask, self.quantity, C_adv=np.ones_like(ctx.cal.X0))
         pair.hi = self.out_rate - self.in_rate

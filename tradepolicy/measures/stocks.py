@@ -61,14 +61,38 @@ class _Stock(Measure):
 
     def book(self, ctx: BookContext, b: int) -> None:
         d = ctx.market.index(self.region)[0]
-        value = ctx.state.P[b, d] * self.quantity
+        quantity = self.quantity * (sold_share(ctx, b, d) if self.sign < 0 else 1.0)
+        value = ctx.state.P[b, d] * quantity
         # cash: spending on a purchase (< 0), sale revenue of a release (> 0)
         ctx.add("stockpile_cost", b, self.region, -self.sign * value)
-        # the asset: stock added at its book value, or the book value written off
-        book = self.book_price(ctx, b) * self.quantity
+        # the asset: stock added at its book value, or the book value of what was sold written
+        # off (an unsold rest of a release stays in the stock)
+        book = self.book_price(ctx, b) * quantity
         ctx.add("stock_value_change", b, self.region, self.sign * book)
-        ctx.regional["public_purchases"][b, d] += self.sign * self.quantity
-        ctx.regional["stock_change"][b, d] += self.sign * self.quantity
+        ctx.regional["public_purchases"][b, d] += self.sign * quantity
+        ctx.regional["stock_change"][b, d] += self.sign * quantity
+
+
+def sold_share(ctx: BookContext, b: int, d: int) -> float:
+    """The share of region ``d``'s stock releases actually sold in scenario ``b``.
+
+    Users cannot buy more than they demand: a release beyond the region's demand (net of its
+    own stock purchases) is not sold and stays in the stock (the model's market purchases
+    ``A_d`` stop at zero). Every release of the region is scaled alike.
+    """
+    st = ctx.state
+    planned = ctx.inst.composite_purchase[b, d]  # purchases − releases
+    realised = st.A[b, d] - st.D[b, d]
+    if realised <= planned:  # everything sold (equal up to round-off)
+        return 1.0
+    released = sum(
+        m.quantity
+        for m in ctx.extra.get("measures", [[]] * (b + 1))[b]
+        if isinstance(m, StockpileRelease) and ctx.market.index(m.region)[0] == d
+    )
+    if released <= 0:
+        return 1.0
+    return float(max(0.0, 1.0 - (realised - planned) / released))
 
 
 @register

@@ -13,6 +13,13 @@ from tradepolicy.measures.trade import _names
 
 Shares = dict[Region, float]
 
+#: two price-gap subsidies on one producer are refused: paying both top-ups would pay the
+#: gap twice for the same output (and one strike cannot be chosen for the user)
+SUBSIDY_RULE = (
+    "a producer has one price-gap subsidy (allowed: one price_gap_subsidy per producer; "
+    "to share its cost, give several payers in that measure's `payers`)"
+)
+
 
 def _check_shares(value: Shares | None, what: str) -> Shares | None:
     if value is None:
@@ -123,6 +130,9 @@ class PriceGapSubsidy(Measure):
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         bld = ctx.builder
+        cells = np.zeros(bld.support_strike.shape[1], dtype=bool)
+        cells[ctx.idx(self.producers)] = True
+        ctx.claim(b, "price-gap top-up", cells, SUBSIDY_RULE)
         for r in self.producers:
             o = ctx.idx(r)[0]
             bld.support_strike[b, o] = self.strike

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import AfterValidator, Field
 
 from tradepolicy.measures.base import ApplyContext, Measure, Region, register
@@ -45,6 +46,17 @@ def rate_advice(name: str, value: float) -> list[tuple[str, str]]:
     return []
 
 
+#: how measures on the same pair combine (refused: which rate was meant is not knowable)
+TARIFF_RULE = (
+    "a pair has one tariff (allowed: one tariff or tariff_rate_quota per exporter → importer "
+    "pair; give the pair in one measure with the rate you mean)"
+)
+EXPORT_TAX_RULE = (
+    "a pair has one export tax (allowed: one export_tax per exporter → destination pair; "
+    "give the pair in one measure with the rate you mean)"
+)
+
+
 def _names(codes: list[str]) -> str:
     if len(codes) <= 1:
         return "".join(codes)
@@ -69,7 +81,11 @@ class Tariff(Measure):
         # named exporters are taken as given (an importer named among them: its own flow)
         for imp in self.importers:
             origins = self.exporters if self.exporters is not None else ctx.foreign(imp)
-            ctx.builder.tariff[b, ctx.idx(origins), ctx.idx(imp)[0]] = self.rate
+            o = ctx.idx(origins)
+            cells = np.zeros(ctx.builder.tariff.shape[1:], dtype=bool)
+            cells[o, ctx.idx(imp)[0]] = True
+            ctx.claim(b, "tariff", cells, TARIFF_RULE)
+            ctx.builder.tariff[b, o, ctx.idx(imp)[0]] = self.rate
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
@@ -93,7 +109,11 @@ class ExportTax(Measure):
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         dest = self.destinations if self.destinations is not None else ctx.foreign(self.exporter)
-        ctx.builder.export_tax[b, ctx.idx(self.exporter)[0], ctx.idx(dest)] = self.rate
+        d = ctx.idx(dest)
+        cells = np.zeros(ctx.builder.export_tax.shape[1:], dtype=bool)
+        cells[ctx.idx(self.exporter)[0], d] = True
+        ctx.claim(b, "export tax", cells, EXPORT_TAX_RULE)
+        ctx.builder.export_tax[b, ctx.idx(self.exporter)[0], d] = self.rate
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

@@ -334,6 +334,11 @@ class InstrumentBuilder:
         self.levy_to_exporter = np.zeros((B, N, N), dtype=bool)
         self.infeasible = [""] * B
         self.pairs: list[list[PairSpec]] = [[] for _ in range(B)]
+        # which measure (index in its scenario) set a cell of an instrument that one measure
+        # sets alone (see ApplyContext.claim); `current`: the measure being applied
+        self.owners: dict[tuple[int, str], np.ndarray] = {}
+        self.kinds: dict[tuple[int, int], str] = {}
+        self.current: tuple[int, str] | None = None
 
     def add_pair(self, b: int, pair: PairSpec) -> int:
         """Register a complementarity pair for scenario ``b``; returns its index k."""
@@ -354,6 +359,8 @@ class InstrumentBuilder:
                 g0[b, k], gs[b, k] = p.g0, p.g_scale
                 entries[b, k] = _entries(p, N)
         M = max((e[0].size for e in entries.values()), default=0)
+        if K:  # at least one (padding) entry: a pair that covers no cell (e.g. a quota on an
+            M = max(M, 1)  # own flow only) still sums as floats (bincount of no weights: ints)
         cell, slot = np.zeros((B, K, M), dtype=np.int32), np.zeros((B, K, M), dtype=np.int32)
         wedge = np.full((B, K, M), ADD, dtype=np.int8)
         wedge_coef, g_coef = np.zeros((B, K, M)), np.zeros((B, K, M))

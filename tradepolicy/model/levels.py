@@ -6,10 +6,14 @@ complementarity variables ``λ_k``. With landed prices ``q_od`` (see :mod:`instr
 
     P_d / P0_d = (Σ_o w0_od r_od^(1-σ_d))^(1/(1-σ_d))        (geometric mean at σ_d = 1)
     D_d        = D0_d (P_d/P0_d)^(-η_d) (1 + shift_d)            private composite demand
-    A_d        = D_d + public net composite purchases
+    A_d        = max(0, D_d + public net composite purchases)   market purchases
     X_od       = X0_od r_od^(-σ_d) (P_d/P0_d)^(σ_d) A_d / D0_d
     S_o        = S0_o (p̃_o/p0_o)^(ε_o) (1 - shock_o)
     F_o        = (S_o - Σ_d X_od - public purchases of o) / S0_o = 0
+
+A stock release (a negative public purchase) cannot exceed what the region's users buy: once
+it covers their whole demand, the region buys nothing from the market (``A_d = 0``) and the
+rest stays in the stock; the release actually sold is ``D_d + purchases − A_d``.
 
 ``w0_od`` are base value shares at landed prices, ``D0_d = Σ_o X0_od`` and ``P0_d`` the base
 unit value, so this is the CES system ``X_od = β_od q_od^(-σ) P^σ D`` with
@@ -279,7 +283,8 @@ def evaluate(
     lnPr = np.where(cal.consumer, lnPr, 0.0)
     P = cal.P0 * np.exp(lnPr)
     D = np.where(cal.consumer, cal.D0 * np.exp(-eta * lnPr) * inst.demand_mult, 0.0)
-    A = D + inst.composite_purchase
+    # market purchases; a release beyond users' demand is not sold (it stays in the stock)
+    A = np.maximum(D + inst.composite_purchase, 0.0)
     # flows: value share × expenditure / price
     PA = np.where(cal.consumer, P * A, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -71,6 +71,21 @@ class TradePolicyAccessor:
                     out.append((str(s), str(c), msg))
         return out
 
+    def failed_draw_share(self) -> tuple[float, tuple[str, str] | None, int]:
+        """The largest share of Monte Carlo draws that did not solve in any one scenario:
+        (share, (scenario, commodity) where it is, draws); (0.0, None, 0) without draws.
+
+        Scenarios a stacked market does not define are left out.
+        """
+        if "draw_converged" not in self._ds:
+            return 0.0, None, 0
+        ds = self._ds
+        failed = (ds["draw_converged"] == 0).mean("draw").where(ds["converged"] != -1, 0.0)
+        flat = failed.stack(cell=("scenario", "commodity"))
+        i = int(np.argmax(flat.values))
+        where = (str(flat.scenario.values[i]), str(flat.commodity.values[i]))
+        return float(flat.values[i]), where, int(ds.sizes["draw"])
+
     def region_table(self, scenario: str, commodity: str | None = None) -> pd.DataFrame:
         """Per-region comparison of ``scenario`` against the baseline for one market."""
         ds = self._ds.sel(commodity=commodity or self.commodities[0])
@@ -405,16 +420,17 @@ class TradePolicyAccessor:
         """One row per (commodity, scenario): solver status, world welfare, levy revenue,
         quota rents and the budget cost (subsidies, offtakes and stockpiles; spending > 0)."""
         ds = self._ds
-        world = ds["welfare_change"].sum("region")
-        budget = self.budget_cost().sum("region")
+        # min_count: a scenario that did not solve (all NaN) stays NaN, never a 0
+        world = ds["welfare_change"].sum("region", min_count=1)
+        budget = self.budget_cost().sum("region", min_count=1)
         table = pd.DataFrame(
             {
                 "converged": ds["converged"].to_series(),
                 "iterations": ds["iterations"].to_series(),
                 "max_residual": ds["max_residual"].to_series(),
                 "world_welfare_change": world.to_series(),
-                "levy_revenue": ds["levy_revenue"].sum("region").to_series(),
-                "quota_rent_income": ds["quota_rent_income"].sum("region").to_series(),
+                "levy_revenue": ds["levy_revenue"].sum("region", min_count=1).to_series(),
+                "quota_rent_income": ds["quota_rent_income"].sum("region", min_count=1).to_series(),
                 "budget_cost": budget.to_series(),
             }
         )
