@@ -131,8 +131,10 @@ def test_display_units_per_kg_for_dear_materials_only() -> None:
     assert ndpr.price_per == "kg" and ndpr.price(110_000.0) == "110"
     assert ndpr.price_text(110_000.0) == "US$110/kg"
     assert ndpr.money_text(-105_351_700.0) == "US$105m/yr"
-    lithium = DisplayUnits.for_market("USD", "t", 11_800.0)
-    assert lithium.price_per == "t" and lithium.price_text(11_800.0) == "US$11,800/t"
+    lithium = DisplayUnits.for_market("USD", "t", [11_800.0, 11_800.0, 9_000.0])
+    assert lithium.price_per == "kg" and lithium.price_text(11_800.0) == "US$11.8/kg"
+    cheap = DisplayUnits.for_market("USD", "t", 800.0)  # under 1 USD/kg: the market's unit
+    assert cheap.price_per == "t" and cheap.price_text(800.0) == "US$800/t"
     gallium = DisplayUnits.for_market("USD", "kg", 439.0)
     assert gallium.price_per == "kg" and gallium.price(439.0) == "439"
     lce = DisplayUnits.for_market("EUR", "LCE", 90_000.0)  # not a mass: the market's unit
@@ -471,3 +473,23 @@ def test_ndpr_brief_with_draws_stays_within_four_pages() -> None:
     text, pages = pdf_text(render_brief(ds, fmt="pdf"))
     assert 2 <= pages <= 4, pages
     assert "Monte Carlo draws" in text
+
+
+# -- units equal to the dashboard's -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_brief_price_unit_equals_the_dashboard_unit(name: str) -> None:
+    pytest.importorskip("panel")
+    from tradepolicy.dashboard.markets import market_info
+
+    ds = solved(name)
+    section = build_context(ds).sections[0]
+    info = market_info(section.id)
+    units = section.units
+    assert f"{units.currency}/{units.price_per}" == info.price_label
+    # the same number too: the brief's display price is the dashboard's display price
+    base = float(np.median(info.market.base_price))
+    assert units.price_value(base) == pytest.approx(info.to_display_price(base), rel=1e-12)
+    text = norm(pdf_text(rendered(name, "pdf"))[0])
+    assert f"Prices in {units.price_unit}" in text

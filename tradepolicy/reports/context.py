@@ -494,6 +494,20 @@ def _describe(measure: dict[str, Any], labels: _Labels) -> str:
         return f"{measure.get('type', 'measure')} ({fields})"
 
 
+def _base_prices(market: dict[str, Any], sub: Frames) -> list[float]:
+    """The market's base prices by region, as the dashboard reads them from the market file
+    (``[base_price]`` with its ``default``); the baseline producer prices if not recorded."""
+    table = market.get("base_price")
+    regions = market.get("regions") or sub.regions
+    if isinstance(table, dict) and table:
+        try:
+            default = float(table.get("default", math.nan))
+            return [float(table.get(r, default)) for r in regions]
+        except (TypeError, ValueError):
+            pass
+    return list(sub.row("producer_price", "baseline").values())
+
+
 def _section(
     sub: Frames,
     com: str,
@@ -503,10 +517,10 @@ def _section(
     ds: xr.Dataset,
     ranges: Ranges,
 ) -> MarketSection:
-    base_prices = np.array(list(sub.row("producer_price", "baseline").values()))
-    base_price = float(np.nanmedian(base_prices)) if np.isfinite(base_prices).any() else math.nan
     units = DisplayUnits.for_market(
-        market.get("currency", ""), market.get("quantity_unit", ""), base_price
+        str(market.get("currency", "")),
+        str(market.get("quantity_unit", "")),
+        _base_prices(market, sub),
     )
     labels = _Labels(market, units)
     target = ds.attrs.get("target_share", spec.get("target_share"))
