@@ -37,6 +37,7 @@ from tradepolicy.reports.formatting import (
     fmt_sig,
 )
 from tradepolicy.reports.html import font_css, render_html, url_fetcher
+from tradepolicy.reports.plain import plain_note
 
 SETS = {p.stem: p for p in scenario_files()}
 runner = CliRunner()
@@ -493,3 +494,70 @@ def test_brief_price_unit_equals_the_dashboard_unit(name: str) -> None:
     assert units.price_value(base) == pytest.approx(info.to_display_price(base), rel=1e-12)
     text = norm(pdf_text(rendered(name, "pdf"))[0])
     assert f"Prices in {units.price_unit}" in text
+
+
+# -- honesty: no internal tags, file references or non-finite numbers -------------------------
+
+#: what a forwarded brief must never print
+INTERNAL = {
+    "internal tag in brackets": re.compile(r"\[[^\]]*[A-Za-z]"),
+    "UNVERIFIED tag": re.compile(r"UNVERIFIED"),
+    "project notes": re.compile(r"NOTES|DESIGN\s*§|\.md\b|§"),
+    "project path": re.compile(r"shared/|calibration/|\.\./|\b\w+\.(?:csv|json|toml|nc)\b"),
+    "nan standard error": re.compile(r"\(se nan\)", re.I),
+    "non-finite number": re.compile(r"\b(?:nan|inf)\b", re.I),
+    "miscapitalised region": re.compile(r"\bDrc\b"),
+}
+
+
+def internal_hits(text: str) -> list[tuple[str, str]]:
+    out = []
+    for what, pattern in INTERNAL.items():
+        for m in pattern.finditer(text):
+            out.append((what, text[max(0, m.start() - 60) : m.end() + 60]))
+    return out
+
+
+def test_plain_note_turns_tags_into_words_and_keeps_numbers() -> None:
+    assert plain_note("zero [gap]: shared/data holds no 2024 rate.") == (
+        "zero (data gap): the project data set holds no 2024 rate."
+    )
+    assert plain_note("80% [assumption: 89.58% of mass (IEA 2024)] x") == (
+        "80% (assumed: 89.58% of mass (IEA 2024)) x"
+    )
+    assert plain_note("Lygend and others [UNVERIFIED recollection].") == (
+        "Lygend and others (not verified)."
+    )
+    assert plain_note("Low end: NOTES.md §6 demand near -0.05 [UNVERIFIED, NOTES.md §6].") == (
+        "Low end: demand near -0.05 (not verified)."
+    )
+    assert plain_note("rose 43-114% (DESIGN §1, Fastmarkets); IEA GCMO 2026 [2nd]") == (
+        "rose 43-114% (Fastmarkets); IEA GCMO 2026 (secondary source)"
+    )
+    assert plain_note("(CC BY 4.0; shared/data/raw/iea_2025/iea.json), 1,493.2 kt") == (
+        "(CC BY 4.0), 1,493.2 kt"
+    )
+    assert plain_note("const -12.23 (se nan), home 1.012 (se 0.0424) [seed_shares.AUS]") == (
+        "const -12.23, home 1.012 (se 0.0424)"
+    )
+    # units, websites and numeric ranges are not file references or tags
+    kept = "55,000 USD/t, t/yr, IMIP/IWIP, hts.usitc.gov, germanium.de/rohstoff.net [0.1, 0.8]"
+    assert plain_note(kept) == kept
+    assert plain_note("a\x00b\x07c\x1bd") == "abcd"
+
+
+def test_scenario_label_keeps_short_region_names() -> None:
+    regions = ["CHN", "COD", "USA", "EU"]
+    assert scenario_label("drc_quota_96600", regions) == "DRC quota 96600"
+    assert scenario_label("cod_quota", regions) == "DRC quota"
+    assert scenario_label("row_cap", ["CHN", "ROW"]) == "RoW cap"
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_brief_prints_no_internal_notes(name: str) -> None:
+    """The PDF and DOCX brief of every shipped set, scanned as a reader would see them."""
+    for fmt, text in (
+        ("pdf", pdf_text(rendered(name, "pdf"))[0]),
+        ("docx", docx_text(rendered(name, "docx"))),
+    ):
+        assert not internal_hits(text), (fmt, internal_hits(text)[:5])

@@ -36,6 +36,7 @@ from tradepolicy.reports.names import (
     regions_in_text,
     sentence_case,
 )
+from tradepolicy.reports.plain import clean_strings, plain_note
 
 #: variables a results Dataset must have for a brief
 REQUIRED_VARS = (
@@ -66,6 +67,8 @@ PCT_EPS = 0.05
 SHARE_EPS = 0.005
 #: short region names in scenario labels (else the table name)
 _SHORT = {"USA": "US", "us": "US", "GBR": "UK", "ROW": "RoW", "COD": "DRC"}
+#: the short names themselves as scenario-name words (``drc_quota`` -> "DRC quota")
+_SHORT_WORDS = {v.lower(): v for v in _SHORT.values()}
 
 #: caveats by measure type (DESIGN §4, docs/measures.md); shown when a scenario uses the type
 CAVEATS: dict[str, str] = {
@@ -296,7 +299,7 @@ def build_context(
         # "<timestamp>: <command>" lines; the timestamp is "Results created"
         command = re.sub(r"^\S+: ", "", history.strip().splitlines()[-1])
         provenance.append(("Command", clip(command, 160)))
-    return Brief(
+    brief = Brief(
         title=title,
         subtitle=subtitle,
         date=(today or datetime.now(UTC).date()).strftime("%-d %B %Y"),
@@ -305,6 +308,7 @@ def build_context(
         has_ranges=ranges.enabled,
         method_note=_method_note(ranges),
     )
+    return clean_strings(brief)
 
 
 def check_results(ds: Any) -> None:
@@ -469,8 +473,9 @@ def scenario_label(name: str, regions: tuple[str, ...] | list[str]) -> str:
         if not tok:
             continue
         code = codes.get(tok.lower())
-        if code is not None or tok.lower() in _SHORT:
-            word = _SHORT.get(code or tok.lower(), region_name(code or tok))
+        if code is not None or tok.lower() in _SHORT or tok.lower() in _SHORT_WORDS:
+            word = _SHORT.get(code or tok.lower()) or _SHORT_WORDS.get(tok.lower())
+            word = word or region_name(code or tok)
             if prev_region:
                 words[-1] += "–" + word
             else:
@@ -557,7 +562,11 @@ def _section(
     types = {m.get("type") for n in names for m in spec_scen.get(n, {}).get("measure", [])}
     caveats = [CAVEATS[t] for t in CAVEATS if t in types]
     caveats = list(dict.fromkeys(caveats)) + list(GENERAL_CAVEATS)
-    notes = {k: " ".join(str(v).split()) for k, v in (market.get("sources") or {}).items()}
+    # the notes are the modellers' words: plain words only (no tags, no project files)
+    notes = {
+        str(k): plain_note(" ".join(str(v).split()))
+        for k, v in (market.get("sources") or {}).items()
+    }
     if notes.get("caveats"):
         caveats.insert(0, f"About this market: {clip(notes['caveats'], SOURCE_CHARS * 3 // 2)}")
     order = [k for k in SOURCE_ORDER if k in notes]
@@ -1082,12 +1091,12 @@ def _elasticities(market: dict[str, Any]) -> tuple[list[Elasticity], str]:
                     kind=f"{_KIND_WORDS[kind]}: {who}",
                     value=f"{float(value):g}",
                     uncertainty=f"s.e. {float(s):.2g}" if s else "not recorded",
-                    basis=str((basis.get(kind) or {}).get(key) or "see source"),
+                    basis=plain_note(str((basis.get(kind) or {}).get(key) or "see source")),
                 )
             )
     srcs = market.get("sources") or {}
-    note = clip(" ".join(str(srcs.get("elasticities", "")).split()), SOURCE_CHARS * 2)
-    cal = " ".join(str(srcs.get("calibration_notes", "")).split())
+    note = clip(plain_note(" ".join(str(srcs.get("elasticities", "")).split())), SOURCE_CHARS * 2)
+    cal = plain_note(" ".join(str(srcs.get("calibration_notes", "")).split()))
     if cal:
         note += f" Calibration notes: {clip(cal, SOURCE_CHARS)}"
     return rows, note or "No source recorded in the market definition."
