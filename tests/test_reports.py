@@ -55,6 +55,14 @@ def solved(name: str) -> xr.Dataset:
 
 
 @cache
+def solved_draws(name: str, draws: int = 20, seed: int = 1) -> xr.Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sset = tp.load_scenarios(SETS[name])
+    return tp.solve(sset, draws=draws, seed=seed)
+
+
+@cache
 def rendered(name: str, fmt: str) -> bytes:
     return render_brief(solved(name), fmt=fmt)
 
@@ -467,10 +475,7 @@ def test_write_brief_from_path_is_atomic(results_file, tmp_path, monkeypatch) ->
 def test_ndpr_brief_with_draws_stays_within_four_pages() -> None:
     if "ndpr_oxide" not in SETS:
         pytest.skip("NdPr scenario set not shipped")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sset = tp.load_scenarios(SETS["ndpr_oxide"])
-        ds = tp.solve(sset, draws=20, seed=1)
+    ds = solved_draws("ndpr_oxide")
     text, pages = pdf_text(render_brief(ds, fmt="pdf"))
     assert 2 <= pages <= 4, pages
     assert "Monte Carlo draws" in text
@@ -561,3 +566,55 @@ def test_brief_prints_no_internal_notes(name: str) -> None:
         ("docx", docx_text(rendered(name, "docx"))),
     ):
         assert not internal_hits(text), (fmt, internal_hits(text)[:5])
+
+
+# -- one budget sign: spending > 0 -------------------------------------------------------------
+
+
+def test_budget_cost_is_spending_positive_with_ranges_of_the_same_sign() -> None:
+    if "ndpr_oxide" not in SETS:
+        pytest.skip("NdPr scenario set not shipped")
+    ds = solved_draws("ndpr_oxide")
+    com = str(ds.commodity.values[0])
+    brief = build_context(ds)
+    section = brief.sections[0]
+    summary = next(t for t in section.tables if t.key == "summary")
+    col = summary.header.index("Budget cost (spending > 0)")
+    rows = {r[0].text: r for r in summary.rows}
+    fiscal = ds.tp.fiscal_cost().sel(commodity=com)  # < 0 for spending
+    draws = ds["fiscal_cost_draws"].sel(commodity=com).sum("region", min_count=1)
+    costly = 0
+    for b in section.scenarios:
+        if not b.solved:
+            continue
+        cost = -float(fiscal.sel(scenario=b.name).sum())
+        q05, q95 = (float(draws.sel(scenario=b.name).quantile(q, dim="draw")) for q in (0.05, 0.95))
+        lo, hi = -q95, -q05  # the range of the cost
+        cell = rows[f"{b.number}  {b.label}"][col]
+        assert cell.text == fmt_money(cost, signed=False), b.name
+        assert cell.sub == f"{fmt_money(lo, signed=False)} to {fmt_money(hi, signed=False)}"
+        assert lo <= hi
+        public = dict(b.findings).get("Public money", "")
+        if cost >= 0.05e6:
+            costly += 1
+            # every draw of a subsidy scenario spends: the range is a range of spending
+            assert lo > 0 and "−" not in cell.sub, (b.name, cell.sub)
+            if "Outcome" in dict(b.findings):  # "same as scenario n": no sentences of its own
+                continue
+            words = f"Budget cost {section.units.money_text(cost)} (range {cell.sub})"
+            assert words in public, (b.name, public)
+            assert cell.tone == "neg"
+        else:
+            assert not public.startswith("Budget cost"), (b.name, public)
+    assert costly >= 2  # the NdPr set has subsidy scenarios
+    # the headline names the largest spending, as a positive amount
+    top = max(
+        (b for b in section.scenarios if b.solved),
+        key=lambda b: -float(fiscal.sel(scenario=b.name).sum()),
+    )
+    glance = " ".join(section.glance)
+    cost = -float(fiscal.sel(scenario=top.name).sum())
+    assert f"largest budget cost is under scenario {top.number} " in glance
+    assert section.units.money_text(cost) in glance
+    text = norm(pdf_text(render_brief(ds, fmt="pdf"))[0])
+    assert not re.search(r"[Bb]udget cost US\$[\d,.]+m/yr \(range −", text)

@@ -265,6 +265,8 @@ def build_context(
     markets = json.loads(ds.attrs["markets"])
     specs = _specs_by_market(json.loads(ds.attrs["scenario_spec"]))
     ranges = Ranges(ds)
+    # public spending > 0: the one budget sign of every view (ds.tp.fiscal_cost is < 0 for it)
+    ds = ds.assign(budget_cost=-ds.tp.fiscal_cost())
     sections = []
     for com in [str(c) for c in ds.commodity.values]:
         sub = Frames(ds.sel(commodity=com))
@@ -422,6 +424,11 @@ class Ranges:
         q = q.sel(scenario=scenario, commodity=com, region=region)
         lo, hi = float(q.sel(quantile=0.05)), float(q.sel(quantile=0.95))
         return None if math.isnan(lo) or math.isnan(hi) else (lo, hi)
+
+    def budget_cost(self, scenario: str, com: str) -> tuple[float, float] | None:
+        """(5%, 95%) of the budget cost (public spending > 0) summed over regions, or None."""
+        fr = self.total("fiscal_cost", scenario, com)
+        return None if fr is None else (-fr[1], -fr[0])
 
     def total(self, var: str, scenario: str, com: str) -> tuple[float, float] | None:
         """(5%, 95%) of ``var`` summed over regions (each draw summed first), or None."""
@@ -619,6 +626,11 @@ def _pct_range(
     return (100.0 * (rr[0] - base) / base, 100.0 * (rr[1] - base) / base)
 
 
+def _unsigned(x: float) -> str:
+    """Money without a plus sign (a cost or a revenue named in words); negatives keep −."""
+    return fmt_money(x, signed=False)
+
+
 def _range_words(rr: tuple[float, float] | None, fmt) -> str:
     return "" if rr is None else f" (range {fmt_range(fmt(rr[0]), fmt(rr[1]))})"
 
@@ -703,23 +715,24 @@ def _findings(
     world_txt = f"world {fmt_money(world)}{_range_words(wr, fmt_money)}"
     text = sentence_case("; ".join([*parts, world_txt])) + f" ({units.money_unit})."
     out.append(("Who gains, who loses", text))
-    # fiscal cost and who pays
-    fiscal = {
-        r: sum(_regional(sub, k, scen)[r] for k in FISCAL_ENTRIES) for r in map(str, sub.regions)
-    }
-    total = sum(v for v in fiscal.values() if math.isfinite(v))
-    fr = ranges.total("fiscal_cost", scen, com)
-    rng = "" if fr is None else f" (range {fmt_range(fmt_money(fr[0]), fmt_money(fr[1]))})"
-    if abs(total) < MONEY_EPS and not any(abs(v) >= MONEY_EPS for v in fiscal.values()):
-        text = ""  # no subsidy, offtake or stockpile money (Table 4 shows the zero)
-    elif total < 0:
-        text = f"budget cost {money(total)}{rng}, paid by {_holders(fiscal, -1)}"
-        if any(v >= MONEY_EPS for v in fiscal.values()):
-            text += f"; budget revenue to {_holders(fiscal, 1)}"
+    # budget cost (public spending > 0) and who pays
+    cost = _regional(sub, "budget_cost", scen)
+    total = sum(v for v in cost.values() if math.isfinite(v))
+    if abs(total) < MONEY_EPS and not any(abs(v) >= MONEY_EPS for v in cost.values()):
+        text = ""  # no subsidy, offtake or stockpile money (the summary table shows the zero)
+    elif total > 0:
+        cr = ranges.budget_cost(scen, com)
+        text = (
+            f"budget cost {money(total)}{_range_words(cr, _unsigned)}, paid by {_holders(cost, 1)}"
+        )
+        if any(v <= -MONEY_EPS for v in cost.values()):
+            text += f"; budget revenue to {_holders(cost, -1)}"
     else:
-        text = f"net budget revenue {money(total)}{rng}, to {_holders(fiscal, 1)}"
-        if any(v <= -MONEY_EPS for v in fiscal.values()):
-            text += f"; budget cost to {_holders(fiscal, -1)}"
+        fr = ranges.total("fiscal_cost", scen, com)  # revenue > 0
+        text = f"net budget revenue {money(total)}{_range_words(fr, _unsigned)}, to "
+        text += _holders(cost, -1)
+        if any(v >= MONEY_EPS for v in cost.values()):
+            text += f"; budget cost to {_holders(cost, 1)}"
     # rents and revenue
     rent_parts = [text] if text else []
     for var, words in REVENUE_ENTRIES:
@@ -814,12 +827,12 @@ def _glance(
             f"World welfare rises most under scenario {ref(hi)}: "
             f"{fmt_money(world[hi.name])} {units.money_unit}."
         )
-    fiscal = {b.name: float(sum(sub.total(k, b.name) for k in FISCAL_ENTRIES)) for b in blocks}
-    costly = min(blocks, key=lambda b: fiscal[b.name])
-    if fiscal[costly.name] <= -MONEY_EPS:
+    cost = {b.name: sub.total("budget_cost", b.name) for b in blocks}
+    costly = max(blocks, key=lambda b: cost[b.name])
+    if cost[costly.name] >= MONEY_EPS:
         out.append(
             f"The largest budget cost is under scenario {ref(costly)}: "
-            f"{units.money_text(fiscal[costly.name])}."
+            f"{units.money_text(cost[costly.name])}."
         )
     if target is not None:
         importers = _importers(sub)
@@ -945,8 +958,8 @@ def _tables(
     base_dep = _max_share(sub, "baseline", importers)
     rows.append([Cell("Baseline", label=True), Cell("–"), Cell("–"), Cell("–"), Cell(base_dep[0])])
     for b in blocks:
-        fiscal = float(sum(sub.total(k, b.name) for k in FISCAL_ENTRIES))
-        fr = ranges.total("fiscal_cost", b.name, com)
+        cost = sub.total("budget_cost", b.name)
+        cr = ranges.budget_cost(b.name, com)
         rents = float(sum(sub.total(v, b.name) for v, _ in REVENUE_ENTRIES[:2] if v in sub))
         w = sub.total("welfare_change", b.name)
         wr = ranges.total("welfare_change", b.name, com)
@@ -960,9 +973,9 @@ def _tables(
                     tone=_tone(w, MONEY_EPS),
                 ),
                 Cell(
-                    fmt_money(fiscal),
-                    sub="" if fr is None else fmt_range(fmt_money(fr[0]), fmt_money(fr[1])),
-                    tone=_tone(fiscal, MONEY_EPS),
+                    _unsigned(cost),
+                    sub="" if cr is None else fmt_range(_unsigned(cr[0]), _unsigned(cr[1])),
+                    tone=_tone(-cost, MONEY_EPS),
                 ),
                 Cell(fmt_money(rents), tone=_tone(rents, MONEY_EPS)),
                 Cell(dep[0], tone="neg" if dep[1] else ""),
@@ -975,13 +988,14 @@ def _tables(
             header=[
                 "Scenario",
                 "World welfare",
-                "Budgets (− = cost)",
+                "Budget cost (spending > 0)",
                 "Levies and quota rents",
                 dep_head,
             ],
             rows=rows,
             note=(
-                "Budgets: subsidy, offtake and stockpile spending (negative) or revenue. Levies "
+                "Budget cost: public spending on subsidies, offtakes and stockpiles, net of "
+                "their revenue (positive = spending, negative = net revenue). Levies "
                 "and quota rents: income of the region holding them, also inside welfare. "
                 "Top-supplier share: the largest share of one foreign origin in an importer's "
                 "consumption, for the importer where it is highest."
@@ -1030,7 +1044,8 @@ def _charts(
             title=f"World welfare change and its parts, {units.money_unit}",
             caption=(
                 "Bars: changes for consumers, producers, government revenue and rents, and "
-                "public spending, summed over all regions; diamonds: the world total."
+                "public spending (a budget cost counts as a loss), summed over all regions; "
+                "diamonds: the world total."
             ),
             data={"labels": labels, "parts": parts, "total": world},
         )
