@@ -8,6 +8,7 @@ Dataset's numbers at the documented rounding (docs/briefs.md).
 from __future__ import annotations
 
 import io
+import json
 import re
 import warnings
 from functools import cache
@@ -360,19 +361,62 @@ def test_point_results_say_there_are_no_ranges() -> None:
     assert "without ranges" in brief.method_note
 
 
-def test_stacked_markets_render_each_market() -> None:
+@cache
+def stacked() -> xr.Dataset:
     names = [n for n in ("ndpr_oxide", "lithium_chemicals") if n in SETS]
     if len(names) < 2:
         pytest.skip("needs two shipped sets")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sets = [tp.load_scenarios(SETS[n]) for n in names]
-    ds = tp.solve_many(sets)
+    return tp.solve_many(sets)
+
+
+def test_stacked_markets_render_each_market_in_every_format() -> None:
+    ds = stacked()
     brief = build_context(ds)
-    assert [s.id for s in brief.sections] == names
-    html = norm(html_text(render_html(brief).encode()))
-    for s in brief.sections:
-        assert s.commodity in html
+    assert [s.id for s in brief.sections] == [str(c) for c in ds.commodity.values]
+    assert len(brief.subtitle) > 255  # over Word's limit on a core property
+    texts = {
+        "html": norm(html_text(render_html(brief).encode())),
+        "pdf": norm(pdf_text(render_brief(ds, fmt="pdf"))[0]),
+    }
+    data = render_brief(ds, fmt="docx")
+    texts["docx"] = norm(docx_text(data))
+    for fmt, text in texts.items():
+        assert brief.subtitle in text, fmt  # shown in full on the page
+        for s in brief.sections:
+            assert s.commodity in text and f"Prices in {s.units.price_unit}" in text, (fmt, s.id)
+            for b in s.scenarios:
+                assert b.name in text, (fmt, b.name)
+    props = docx.Document(io.BytesIO(data)).core_properties
+    assert len(props.subject) <= 255 and props.subject.endswith("…")
+    assert brief.subtitle.startswith(props.subject[:-2].rstrip())
+
+
+def test_control_characters_never_reach_the_brief() -> None:
+    ds = solved(sorted(SETS)[0]).copy()
+    ds.attrs["title"] = "Options\x00 for\x07 ministers\x1b\x0b"
+    markets = json.loads(ds.attrs["markets"])
+    com = str(ds.commodity.values[0])
+    markets[com]["commodity"] = "Tin\x01 oxide"
+    markets[com].setdefault("sources", {})["data"] = "Survey\x08 2024\x0c data"
+    ds.attrs["markets"] = json.dumps(markets)
+    extract = {"docx": docx_text, "html": html_text, "pdf": lambda d: pdf_text(d)[0]}
+    for fmt, text_of in extract.items():
+        text = text_of(render_brief(ds, fmt=fmt))
+        assert "Options for ministers" in text and "Tin oxide" in text, fmt
+        assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", text), fmt
+
+
+def test_dollar_signs_are_text_not_math() -> None:
+    ds = solved(sorted(SETS)[0])
+    scen = ds.tp.scenarios[1]
+    renamed = ds.assign_coords(
+        scenario=[f"{s}_$x^$" if s == scen else s for s in map(str, ds.scenario.values)]
+    )
+    text = norm(pdf_text(render_brief(renamed, fmt="pdf"))[0])
+    assert f"{scen}_$x^$" in text
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -618,3 +662,83 @@ def test_budget_cost_is_spending_positive_with_ranges_of_the_same_sign() -> None
     assert section.units.money_text(cost) in glance
     text = norm(pdf_text(render_brief(ds, fmt="pdf"))[0])
     assert not re.search(r"[Bb]udget cost US\$[\d,.]+m/yr \(range −", text)
+
+
+# -- tampered results files: exit 2 naming the file and what is wrong ----------------------------
+
+
+def _tamper_markets_json(ds: xr.Dataset) -> None:
+    ds.attrs["markets"] = "{not json"
+
+
+def _tamper_spec_json(ds: xr.Dataset) -> None:
+    ds.attrs["scenario_spec"] = "[1,"
+
+
+def _tamper_markets_list(ds: xr.Dataset) -> None:
+    ds.attrs["markets"] = "[1, 2]"
+
+
+def _tamper_nan_flag(ds: xr.Dataset) -> xr.Dataset:
+    flags = ds["converged"].astype(float)
+    flags[1, 0] = np.nan
+    return ds.assign(converged=flags)
+
+
+def _tamper_text_flag(ds: xr.Dataset) -> xr.Dataset:
+    return ds.assign(converged=ds["converged"].astype(str))
+
+
+def _tamper_missing(ds: xr.Dataset) -> xr.Dataset:
+    return ds.drop_vars("top_supplier_share")
+
+
+def _tamper_dims(ds: xr.Dataset) -> xr.Dataset:
+    return ds.assign(producer_price=ds["producer_price"].isel(region=0, drop=True))
+
+
+def _tamper_target(ds: xr.Dataset) -> None:
+    ds.attrs["target_share"] = "abc"
+
+
+def _tamper_duplicate_regions(ds: xr.Dataset) -> xr.Dataset:
+    regions = [str(r) for r in ds.region.values]
+    return ds.assign_coords(region=[regions[0], *regions[:-1]])
+
+
+@pytest.mark.parametrize(
+    ("tamper", "field", "message"),
+    [
+        (_tamper_markets_json, "attribute markets", "not valid JSON"),
+        (_tamper_spec_json, "attribute scenario_spec", "not valid JSON"),
+        (_tamper_markets_list, "attribute markets", "not a JSON object"),
+        (_tamper_nan_flag, "converged", "values nan (allowed: -1, 0, 1)"),
+        (_tamper_text_flag, "converged", "expected numbers"),
+        (_tamper_missing, "", "missing top_supplier_share"),
+        (_tamper_dims, "producer_price", "dimensions (scenario, commodity), expected"),
+        (_tamper_target, "attribute target_share", "'abc' (allowed: 0 < share <= 1)"),
+        (_tamper_duplicate_regions, "region", "coordinate values are not unique"),
+    ],
+)
+def test_cli_brief_tampered_results(results_file, tmp_path, tamper, field, message) -> None:
+    ds = tp.open_results(results_file)
+    ds = tamper(ds) or ds
+    bad = tmp_path / "tampered.nc"
+    ds.to_netcdf(bad)
+    for suffix in ("pdf", "docx"):
+        out = tmp_path / f"brief.{suffix}"
+        res = _invoke("brief", str(bad), "-o", str(out))
+        text = norm(res.output)
+        assert res.exit_code == 2, text
+        assert "Traceback" not in text and str(bad) in text, text
+        assert message in text and (not field or f"- {field}: " in text), text
+        assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_cli_brief_never_overwrites_its_results(results_file) -> None:
+    before = results_file.read_bytes()
+    same = results_file.with_suffix(".pdf")
+    results_file.rename(same)  # a results file named like a brief
+    res = _invoke("brief", str(same), "-o", str(same))
+    assert res.exit_code == 2 and "would overwrite its results file" in norm(res.output)
+    assert same.read_bytes() == before

@@ -8,6 +8,7 @@ alone. Every output format (HTML, PDF, DOCX) renders the same :class:`Brief`.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -38,6 +39,8 @@ from tradepolicy.reports.names import (
 )
 from tradepolicy.reports.plain import clean_strings, plain_note
 
+log = logging.getLogger(__name__)
+
 #: variables a results Dataset must have for a brief
 REQUIRED_VARS = (
     "producer_price",
@@ -52,6 +55,11 @@ REQUIRED_VARS = (
 )
 #: provenance attributes a brief reads
 REQUIRED_ATTRS = ("markets", "scenario_spec")
+#: dimensions of regional and of per-scenario variables
+REGIONAL_DIMS = ("scenario", "commodity", "region")
+SCENARIO_DIMS = ("scenario", "commodity")
+#: allowed ``converged`` flags: solved, not solved, not defined for this market (stacked sets)
+CONVERGED_VALUES = (1, 0, -1)
 #: government revenue and rent entries: (variable, words)
 REVENUE_ENTRIES = (
     ("levy_revenue", "levies"),
@@ -251,17 +259,39 @@ class Brief:
 
 
 def build_context(
-    ds: xr.Dataset, scenarios: list[str] | None = None, *, today: date | None = None
+    ds: xr.Dataset,
+    scenarios: list[str] | None = None,
+    *,
+    today: date | None = None,
+    source: str = "results",
 ) -> Brief:
     """Build the brief context of ``ds`` for ``scenarios`` (default: every scenario).
+
+    ``source`` names the results in error messages (the file name when read from a file).
 
     Raises
     ------
     InputError
-        ``ds`` is not a tradepolicy result, or a scenario name is not in it.
+        ``ds`` is not a tradepolicy result a brief can be made from, or a scenario name is not
+        in it.
     """
-    check_results(ds)
+    check_results(ds, source)
     names = select_scenarios(ds, scenarios)
+    try:
+        return _build(ds, names, today)
+    except InputError as exc:
+        raise InputError(source, exc.problems) from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # a tampered file that passes the checks above: say what failed, never a traceback
+        log.debug("brief of %s failed", source, exc_info=True)
+        raise InputError(
+            source, [("", f"cannot make a brief from these results ({type(exc).__name__}: {exc})")]
+        ) from None
+
+
+def _build(ds: xr.Dataset, names: list[str], today: date | None) -> Brief:
+    """The brief context of checked results ``ds`` for the scenarios ``names``."""
+    ds = ds.transpose(*REGIONAL_DIMS, ...)
     markets = json.loads(ds.attrs["markets"])
     specs = _specs_by_market(json.loads(ds.attrs["scenario_spec"]))
     ranges = Ranges(ds)
@@ -313,17 +343,73 @@ def build_context(
     return clean_strings(brief)
 
 
-def check_results(ds: Any) -> None:
-    """Raise :class:`InputError` unless ``ds`` is a tradepolicy results Dataset."""
+def check_results(ds: Any, source: str = "results") -> None:
+    """Raise :class:`InputError` (naming ``source``) unless ``ds`` is a tradepolicy results
+    Dataset a brief can be made from: the variables with their dimensions and numeric types,
+    finite solver flags, and the provenance attributes as JSON."""
     if not isinstance(ds, xr.Dataset):
-        raise InputError("results", [("", f"expected an xarray Dataset, got {type(ds).__name__}")])
+        raise InputError(source, [("", f"expected an xarray Dataset, got {type(ds).__name__}")])
     missing = [v for v in REQUIRED_VARS if v not in ds]
     missing += [f"attribute {a}" for a in REQUIRED_ATTRS if a not in ds.attrs]
     if missing or not str(ds.attrs.get("source", "")).startswith("tradepolicy"):
         what = ", ".join(missing) if missing else "source attribute 'tradepolicy ...'"
-        raise InputError("results", [("", f"not a tradepolicy result (missing {what})")])
+        raise InputError(source, [("", f"not a tradepolicy result (missing {what})")])
+    problems: list[tuple[str, str]] = []
+    for dim in REGIONAL_DIMS:
+        if dim not in ds.dims or dim not in ds.coords:
+            problems.append((dim, "dimension or coordinate missing"))
+        elif len(set(map(str, ds[dim].values))) != ds.sizes[dim]:
+            problems.append((dim, "coordinate values are not unique"))
+    if problems:
+        raise InputError(source, problems)
+    for var in (*REQUIRED_VARS, "solver_message"):
+        if var not in ds:
+            continue
+        want = SCENARIO_DIMS if var in ("converged", "solver_message") else REGIONAL_DIMS
+        dims = ds[var].dims
+        if set(dims) != set(want) or len(dims) != len(want):
+            problems.append(
+                (var, f"dimensions ({', '.join(map(str, dims))}), expected ({', '.join(want)})")
+            )
+        elif var not in ("top_supplier", "solver_message") and ds[var].dtype.kind not in "fiub":
+            problems.append((var, f"values of type {ds[var].dtype} (expected numbers)"))
+    if not any(p[0] == "converged" for p in problems):
+        flags = np.asarray(ds["converged"].values, dtype=float)
+        bad = ~np.isin(flags, CONVERGED_VALUES)
+        if bad.any():
+            shown = ", ".join(sorted({str(v) for v in flags[bad]})[:5])
+            problems.append(("converged", f"values {shown} (allowed: -1, 0, 1)"))
+    for attr, kinds in (("markets", (dict,)), ("scenario_spec", (dict, list))):
+        try:
+            value = json.loads(str(ds.attrs[attr]))
+        except ValueError as exc:
+            problems.append((f"attribute {attr}", f"not valid JSON ({exc})"))
+            continue
+        if not isinstance(value, kinds) or (
+            isinstance(value, list) and not all(isinstance(v, dict) for v in value)
+        ):
+            what = "a JSON object" + (" or a list of objects" if list in kinds else "")
+            problems.append((f"attribute {attr}", f"not {what}"))
+        elif attr == "markets":
+            for com in map(str, ds.commodity.values):
+                if not isinstance(value.get(com), dict):
+                    problems.append((f"attribute {attr}", f"no market definition for {com!r}"))
+    if "target_share" in ds.attrs:
+        try:
+            t = float(ds.attrs["target_share"])
+        except (TypeError, ValueError):
+            t = math.nan
+        if not (math.isfinite(t) and 0.0 < t <= 1.0):
+            problems.append(
+                (
+                    "attribute target_share",
+                    f"{ds.attrs['target_share']!r} (allowed: 0 < share <= 1)",
+                )
+            )
+    if problems:
+        raise InputError(source, problems)
     if "baseline" not in [str(s) for s in ds.scenario.values]:
-        raise InputError("results", [("scenario", "no `baseline` scenario in the results")])
+        raise InputError(source, [("scenario", "no `baseline` scenario in the results")])
 
 
 def select_scenarios(ds: xr.Dataset, scenarios: list[str] | None) -> list[str]:
@@ -447,7 +533,7 @@ class _Labels:
     """What a measure's ``describe`` sees: labels and units, plus the brief's display hooks."""
 
     def __init__(self, market: dict[str, Any], units: DisplayUnits) -> None:
-        self.id = market["id"]
+        self.id = str(market.get("id", ""))
         self.commodity = market.get("commodity", self.id)
         self.regions = tuple(market.get("regions", ()))
         self.quantity_unit = market.get("quantity_unit", "")
