@@ -99,7 +99,8 @@ def expected_numbers(ds: xr.Dataset, scen: str) -> list[str]:
     cur, base = sub.sel(scenario=scen), sub.sel(scenario="baseline")
     out = [
         fmt_money(float(cur["welfare_change"].sum())),
-        fmt_money(float(sum(cur[k].sum() for k in FISCAL_ENTRIES))),
+        # budget cost: spending > 0, unsigned like every cost named in words
+        fmt_money(-float(sum(cur[k].sum() for k in FISCAL_ENTRIES)), signed=False),
     ]
     for var, size in (("consumer_price", "consumption"), ("producer_price", "production")):
         for r in sub.region.values:
