@@ -97,8 +97,8 @@ def price_display(
 
     Per kg when the market counts mass in a unit larger than a kilogram and the median base
     price is at least :data:`PER_KG_FROM` currency units per kg (NdPr oxide at 55,000 USD/t is
-    shown as 55 USD/kg); otherwise the market's own unit (gallium in USD/kg, lithium in
-    USD/t LCE when the unit is not a mass).
+    shown as 55 USD/kg); otherwise the market's own unit (gallium stays in USD/kg; a unit that
+    is not a mass, such as ``LCE``, stays as it is).
 
     Parameters
     ----------
