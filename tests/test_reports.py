@@ -8,6 +8,7 @@ Dataset's numbers at the documented rounding (docs/briefs.md).
 from __future__ import annotations
 
 import io
+import json
 import re
 import warnings
 from functools import cache
@@ -37,6 +38,7 @@ from tradepolicy.reports.formatting import (
     fmt_sig,
 )
 from tradepolicy.reports.html import font_css, render_html, url_fetcher
+from tradepolicy.reports.plain import plain_note
 
 SETS = {p.stem: p for p in scenario_files()}
 runner = CliRunner()
@@ -51,6 +53,14 @@ def solved(name: str) -> xr.Dataset:
         warnings.simplefilter("ignore")  # doubtful-value warnings of shipped sets are not ours
         sset = tp.load_scenarios(SETS[name])
     return tp.solve(sset)
+
+
+@cache
+def solved_draws(name: str, draws: int = 20, seed: int = 1) -> xr.Dataset:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sset = tp.load_scenarios(SETS[name])
+    return tp.solve(sset, draws=draws, seed=seed)
 
 
 @cache
@@ -89,7 +99,8 @@ def expected_numbers(ds: xr.Dataset, scen: str) -> list[str]:
     cur, base = sub.sel(scenario=scen), sub.sel(scenario="baseline")
     out = [
         fmt_money(float(cur["welfare_change"].sum())),
-        fmt_money(float(sum(cur[k].sum() for k in FISCAL_ENTRIES))),
+        # budget cost: spending > 0, unsigned like every cost named in words
+        fmt_money(-float(sum(cur[k].sum() for k in FISCAL_ENTRIES)), signed=False),
     ]
     for var, size in (("consumer_price", "consumption"), ("producer_price", "production")):
         for r in sub.region.values:
@@ -131,8 +142,10 @@ def test_display_units_per_kg_for_dear_materials_only() -> None:
     assert ndpr.price_per == "kg" and ndpr.price(110_000.0) == "110"
     assert ndpr.price_text(110_000.0) == "US$110/kg"
     assert ndpr.money_text(-105_351_700.0) == "US$105m/yr"
-    lithium = DisplayUnits.for_market("USD", "t", 11_800.0)
-    assert lithium.price_per == "t" and lithium.price_text(11_800.0) == "US$11,800/t"
+    lithium = DisplayUnits.for_market("USD", "t", [11_800.0, 11_800.0, 9_000.0])
+    assert lithium.price_per == "kg" and lithium.price_text(11_800.0) == "US$11.8/kg"
+    cheap = DisplayUnits.for_market("USD", "t", 800.0)  # under 1 USD/kg: the market's unit
+    assert cheap.price_per == "t" and cheap.price_text(800.0) == "US$800/t"
     gallium = DisplayUnits.for_market("USD", "kg", 439.0)
     assert gallium.price_per == "kg" and gallium.price(439.0) == "439"
     lce = DisplayUnits.for_market("EUR", "LCE", 90_000.0)  # not a mass: the market's unit
@@ -349,19 +362,62 @@ def test_point_results_say_there_are_no_ranges() -> None:
     assert "without ranges" in brief.method_note
 
 
-def test_stacked_markets_render_each_market() -> None:
+@cache
+def stacked() -> xr.Dataset:
     names = [n for n in ("ndpr_oxide", "lithium_chemicals") if n in SETS]
     if len(names) < 2:
         pytest.skip("needs two shipped sets")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         sets = [tp.load_scenarios(SETS[n]) for n in names]
-    ds = tp.solve_many(sets)
+    return tp.solve_many(sets)
+
+
+def test_stacked_markets_render_each_market_in_every_format() -> None:
+    ds = stacked()
     brief = build_context(ds)
-    assert [s.id for s in brief.sections] == names
-    html = norm(html_text(render_html(brief).encode()))
-    for s in brief.sections:
-        assert s.commodity in html
+    assert [s.id for s in brief.sections] == [str(c) for c in ds.commodity.values]
+    assert len(brief.subtitle) > 255  # over Word's limit on a core property
+    texts = {
+        "html": norm(html_text(render_html(brief).encode())),
+        "pdf": norm(pdf_text(render_brief(ds, fmt="pdf"))[0]),
+    }
+    data = render_brief(ds, fmt="docx")
+    texts["docx"] = norm(docx_text(data))
+    for fmt, text in texts.items():
+        assert brief.subtitle in text, fmt  # shown in full on the page
+        for s in brief.sections:
+            assert s.commodity in text and f"Prices in {s.units.price_unit}" in text, (fmt, s.id)
+            for b in s.scenarios:
+                assert b.name in text, (fmt, b.name)
+    props = docx.Document(io.BytesIO(data)).core_properties
+    assert len(props.subject) <= 255 and props.subject.endswith("…")
+    assert brief.subtitle.startswith(props.subject[:-2].rstrip())
+
+
+def test_control_characters_never_reach_the_brief() -> None:
+    ds = solved(sorted(SETS)[0]).copy()
+    ds.attrs["title"] = "Options\x00 for\x07 ministers\x1b\x0b"
+    markets = json.loads(ds.attrs["markets"])
+    com = str(ds.commodity.values[0])
+    markets[com]["commodity"] = "Tin\x01 oxide"
+    markets[com].setdefault("sources", {})["data"] = "Survey\x08 2024\x0c data"
+    ds.attrs["markets"] = json.dumps(markets)
+    extract = {"docx": docx_text, "html": html_text, "pdf": lambda d: pdf_text(d)[0]}
+    for fmt, text_of in extract.items():
+        text = text_of(render_brief(ds, fmt=fmt))
+        assert "Options for ministers" in text and "Tin oxide" in text, fmt
+        assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f]", text), fmt
+
+
+def test_dollar_signs_are_text_not_math() -> None:
+    ds = solved(sorted(SETS)[0])
+    scen = ds.tp.scenarios[1]
+    renamed = ds.assign_coords(
+        scenario=[f"{s}_$x^$" if s == scen else s for s in map(str, ds.scenario.values)]
+    )
+    text = norm(pdf_text(render_brief(renamed, fmt="pdf"))[0])
+    assert f"{scen}_$x^$" in text
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -464,10 +520,226 @@ def test_write_brief_from_path_is_atomic(results_file, tmp_path, monkeypatch) ->
 def test_ndpr_brief_with_draws_stays_within_four_pages() -> None:
     if "ndpr_oxide" not in SETS:
         pytest.skip("NdPr scenario set not shipped")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sset = tp.load_scenarios(SETS["ndpr_oxide"])
-        ds = tp.solve(sset, draws=20, seed=1)
+    ds = solved_draws("ndpr_oxide")
     text, pages = pdf_text(render_brief(ds, fmt="pdf"))
     assert 2 <= pages <= 4, pages
     assert "Monte Carlo draws" in text
+
+
+# -- units equal to the dashboard's -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_brief_price_unit_equals_the_dashboard_unit(name: str) -> None:
+    pytest.importorskip("panel")
+    from tradepolicy.dashboard.markets import market_info
+
+    ds = solved(name)
+    section = build_context(ds).sections[0]
+    info = market_info(section.id)
+    units = section.units
+    assert f"{units.currency}/{units.price_per}" == info.price_label
+    # the same number too: the brief's display price is the dashboard's display price
+    base = float(np.median(info.market.base_price))
+    assert units.price_value(base) == pytest.approx(info.to_display_price(base), rel=1e-12)
+    text = norm(pdf_text(rendered(name, "pdf"))[0])
+    assert f"Prices in {units.price_unit}" in text
+
+
+# -- honesty: no internal tags, file references or non-finite numbers -------------------------
+
+#: what a forwarded brief must never print
+INTERNAL = {
+    "internal tag in brackets": re.compile(r"\[[^\]]*[A-Za-z]"),
+    "UNVERIFIED tag": re.compile(r"UNVERIFIED"),
+    "project notes": re.compile(r"NOTES|DESIGN\s*§|\.md\b|§"),
+    "project path": re.compile(r"shared/|calibration/|\.\./|\b\w+\.(?:csv|json|toml|nc)\b"),
+    "nan standard error": re.compile(r"\(se nan\)", re.I),
+    "non-finite number": re.compile(r"\b(?:nan|inf)\b", re.I),
+    "miscapitalised region": re.compile(r"\bDrc\b"),
+}
+
+
+def internal_hits(text: str) -> list[tuple[str, str]]:
+    out = []
+    for what, pattern in INTERNAL.items():
+        for m in pattern.finditer(text):
+            out.append((what, text[max(0, m.start() - 60) : m.end() + 60]))
+    return out
+
+
+def test_plain_note_turns_tags_into_words_and_keeps_numbers() -> None:
+    assert plain_note("zero [gap]: shared/data holds no 2024 rate.") == (
+        "zero (data gap): the project data set holds no 2024 rate."
+    )
+    assert plain_note("80% [assumption: 89.58% of mass (IEA 2024)] x") == (
+        "80% (assumed: 89.58% of mass (IEA 2024)) x"
+    )
+    assert plain_note("Lygend and others [UNVERIFIED recollection].") == (
+        "Lygend and others (not verified)."
+    )
+    assert plain_note("Low end: NOTES.md §6 demand near -0.05 [UNVERIFIED, NOTES.md §6].") == (
+        "Low end: demand near -0.05 (not verified)."
+    )
+    assert plain_note("rose 43-114% (DESIGN §1, Fastmarkets); IEA GCMO 2026 [2nd]") == (
+        "rose 43-114% (Fastmarkets); IEA GCMO 2026 (secondary source)"
+    )
+    assert plain_note("(CC BY 4.0; shared/data/raw/iea_2025/iea.json), 1,493.2 kt") == (
+        "(CC BY 4.0), 1,493.2 kt"
+    )
+    assert plain_note("const -12.23 (se nan), home 1.012 (se 0.0424) [seed_shares.AUS]") == (
+        "const -12.23, home 1.012 (se 0.0424)"
+    )
+    # units, websites and numeric ranges are not file references or tags
+    kept = "55,000 USD/t, t/yr, IMIP/IWIP, hts.usitc.gov, germanium.de/rohstoff.net [0.1, 0.8]"
+    assert plain_note(kept) == kept
+    assert plain_note("a\x00b\x07c\x1bd") == "abcd"
+
+
+def test_scenario_label_keeps_short_region_names() -> None:
+    regions = ["CHN", "COD", "USA", "EU"]
+    assert scenario_label("drc_quota_96600", regions) == "DRC quota 96600"
+    assert scenario_label("cod_quota", regions) == "DRC quota"
+    assert scenario_label("row_cap", ["CHN", "ROW"]) == "RoW cap"
+
+
+@pytest.mark.parametrize("name", sorted(SETS))
+def test_brief_prints_no_internal_notes(name: str) -> None:
+    """The PDF and DOCX brief of every shipped set, scanned as a reader would see them."""
+    for fmt, text in (
+        ("pdf", pdf_text(rendered(name, "pdf"))[0]),
+        ("docx", docx_text(rendered(name, "docx"))),
+    ):
+        assert not internal_hits(text), (fmt, internal_hits(text)[:5])
+
+
+# -- one budget sign: spending > 0 -------------------------------------------------------------
+
+
+def test_budget_cost_is_spending_positive_with_ranges_of_the_same_sign() -> None:
+    if "ndpr_oxide" not in SETS:
+        pytest.skip("NdPr scenario set not shipped")
+    ds = solved_draws("ndpr_oxide")
+    com = str(ds.commodity.values[0])
+    brief = build_context(ds)
+    section = brief.sections[0]
+    summary = next(t for t in section.tables if t.key == "summary")
+    col = summary.header.index("Budget cost (spending > 0)")
+    rows = {r[0].text: r for r in summary.rows}
+    fiscal = ds.tp.fiscal_cost().sel(commodity=com)  # < 0 for spending
+    draws = ds["fiscal_cost_draws"].sel(commodity=com).sum("region", min_count=1)
+    costly = 0
+    for b in section.scenarios:
+        if not b.solved:
+            continue
+        cost = -float(fiscal.sel(scenario=b.name).sum())
+        q05, q95 = (float(draws.sel(scenario=b.name).quantile(q, dim="draw")) for q in (0.05, 0.95))
+        lo, hi = -q95, -q05  # the range of the cost
+        cell = rows[f"{b.number}  {b.label}"][col]
+        assert cell.text == fmt_money(cost, signed=False), b.name
+        assert cell.sub == f"{fmt_money(lo, signed=False)} to {fmt_money(hi, signed=False)}"
+        assert lo <= hi
+        public = dict(b.findings).get("Public money", "")
+        if cost >= 0.05e6:
+            costly += 1
+            # every draw of a subsidy scenario spends: the range is a range of spending
+            assert lo > 0 and "−" not in cell.sub, (b.name, cell.sub)
+            if "Outcome" in dict(b.findings):  # "same as scenario n": no sentences of its own
+                continue
+            words = f"Budget cost {section.units.money_text(cost)} (range {cell.sub})"
+            assert words in public, (b.name, public)
+            assert cell.tone == "neg"
+        else:
+            assert not public.startswith("Budget cost"), (b.name, public)
+    assert costly >= 2  # the NdPr set has subsidy scenarios
+    # the headline names the largest spending, as a positive amount
+    top = max(
+        (b for b in section.scenarios if b.solved),
+        key=lambda b: -float(fiscal.sel(scenario=b.name).sum()),
+    )
+    glance = " ".join(section.glance)
+    cost = -float(fiscal.sel(scenario=top.name).sum())
+    assert f"largest budget cost is under scenario {top.number} " in glance
+    assert section.units.money_text(cost) in glance
+    text = norm(pdf_text(render_brief(ds, fmt="pdf"))[0])
+    assert not re.search(r"[Bb]udget cost US\$[\d,.]+m/yr \(range −", text)
+
+
+# -- tampered results files: exit 2 naming the file and what is wrong ----------------------------
+
+
+def _tamper_markets_json(ds: xr.Dataset) -> None:
+    ds.attrs["markets"] = "{not json"
+
+
+def _tamper_spec_json(ds: xr.Dataset) -> None:
+    ds.attrs["scenario_spec"] = "[1,"
+
+
+def _tamper_markets_list(ds: xr.Dataset) -> None:
+    ds.attrs["markets"] = "[1, 2]"
+
+
+def _tamper_nan_flag(ds: xr.Dataset) -> xr.Dataset:
+    flags = ds["converged"].astype(float)
+    flags[1, 0] = np.nan
+    return ds.assign(converged=flags)
+
+
+def _tamper_text_flag(ds: xr.Dataset) -> xr.Dataset:
+    return ds.assign(converged=ds["converged"].astype(str))
+
+
+def _tamper_missing(ds: xr.Dataset) -> xr.Dataset:
+    return ds.drop_vars("top_supplier_share")
+
+
+def _tamper_dims(ds: xr.Dataset) -> xr.Dataset:
+    return ds.assign(producer_price=ds["producer_price"].isel(region=0, drop=True))
+
+
+def _tamper_target(ds: xr.Dataset) -> None:
+    ds.attrs["target_share"] = "abc"
+
+
+def _tamper_duplicate_regions(ds: xr.Dataset) -> xr.Dataset:
+    regions = [str(r) for r in ds.region.values]
+    return ds.assign_coords(region=[regions[0], *regions[:-1]])
+
+
+@pytest.mark.parametrize(
+    ("tamper", "field", "message"),
+    [
+        (_tamper_markets_json, "attribute markets", "not valid JSON"),
+        (_tamper_spec_json, "attribute scenario_spec", "not valid JSON"),
+        (_tamper_markets_list, "attribute markets", "not a JSON object"),
+        (_tamper_nan_flag, "converged", "values nan (allowed: -1, 0, 1)"),
+        (_tamper_text_flag, "converged", "expected numbers"),
+        (_tamper_missing, "", "missing top_supplier_share"),
+        (_tamper_dims, "producer_price", "dimensions (scenario, commodity), expected"),
+        (_tamper_target, "attribute target_share", "'abc' (allowed: 0 < share <= 1)"),
+        (_tamper_duplicate_regions, "region", "coordinate values are not unique"),
+    ],
+)
+def test_cli_brief_tampered_results(results_file, tmp_path, tamper, field, message) -> None:
+    ds = tp.open_results(results_file)
+    ds = tamper(ds) or ds
+    bad = tmp_path / "tampered.nc"
+    ds.to_netcdf(bad)
+    for suffix in ("pdf", "docx"):
+        out = tmp_path / f"brief.{suffix}"
+        res = _invoke("brief", str(bad), "-o", str(out))
+        text = norm(res.output)
+        assert res.exit_code == 2, text
+        assert "Traceback" not in text and str(bad) in text, text
+        assert message in text and (not field or f"- {field}: " in text), text
+        assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+def test_cli_brief_never_overwrites_its_results(results_file) -> None:
+    before = results_file.read_bytes()
+    same = results_file.with_suffix(".pdf")
+    results_file.rename(same)  # a results file named like a brief
+    res = _invoke("brief", str(same), "-o", str(same))
+    assert res.exit_code == 2 and "would overwrite" in norm(res.output)
+    assert same.read_bytes() == before

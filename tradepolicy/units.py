@@ -7,6 +7,11 @@ Use ``tradepolicy.units.ureg`` with pint or pint-xarray::
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
 import pint
 
 CURRENCIES = ("USD", "EUR", "JPY", "GBP", "AUD", "CAD", "CNY", "KRW")
@@ -34,3 +39,81 @@ def is_valid(unit: str) -> bool:
     except Exception:  # pint raises several error types
         return False
     return True
+
+
+#: prices are shown per kg from this many currency units per kg of median base price upward
+PER_KG_FROM = 1.0
+
+
+@dataclass(frozen=True)
+class PriceDisplay:
+    """The unit a market's prices are shown in, in every view (dashboard, briefs).
+
+    Attributes
+    ----------
+    currency
+        Currency code (``USD``).
+    quantity_unit
+        The market's quantity unit (``t``).
+    per
+        Quantity unit of displayed prices (``kg`` or the market's own unit).
+    factor
+        Market price units in one display unit (``1000`` for USD/t shown per kg):
+        ``market = display * factor``.
+    """
+
+    currency: str
+    quantity_unit: str
+    per: str
+    factor: float = 1.0
+
+    @property
+    def unit(self) -> str:
+        """Displayed price unit (``USD/kg``)."""
+        return f"{self.currency}/{self.per}"
+
+    def to_display(self, market_price: float) -> float:
+        """A market price (currency per market unit) in the display unit."""
+        return float(market_price) / self.factor
+
+    def to_market(self, display_price: float) -> float:
+        """A price in the display unit back in currency per market unit."""
+        return float(display_price) * self.factor
+
+
+def kg_per_unit(unit: str) -> float | None:
+    """Kilograms in one ``unit`` when it is a mass (``t`` -> 1000, via pint), else None."""
+    try:
+        q = ureg.Quantity(1.0, unit)
+        if q.dimensionality != ureg.kilogram.dimensionality:
+            return None
+        return float(q.to("kg").magnitude)
+    except Exception:  # pint raises several error types for unknown units
+        return None
+
+
+def price_display(
+    currency: str, quantity_unit: str, base_prices: float | Sequence[float] | np.ndarray
+) -> PriceDisplay:
+    """The display price unit of a market: one rule for the dashboard and the briefs.
+
+    Per kg when the market counts mass in a unit larger than a kilogram and the median base
+    price is at least :data:`PER_KG_FROM` currency units per kg (NdPr oxide at 55,000 USD/t is
+    shown as 55 USD/kg); otherwise the market's own unit (gallium stays in USD/kg; a unit that
+    is not a mass, such as ``LCE``, stays as it is).
+
+    Parameters
+    ----------
+    currency, quantity_unit
+        The market's currency code and quantity unit.
+    base_prices
+        Base producer prices in currency per quantity unit (one per region, or one number);
+        non-finite values are ignored.
+    """
+    prices = np.asarray(base_prices, dtype=float).ravel()
+    prices = prices[np.isfinite(prices)]
+    median = float(np.median(prices)) if prices.size else math.nan
+    kg = kg_per_unit(quantity_unit)
+    if kg is not None and kg > 1.0 and math.isfinite(median) and median / kg >= PER_KG_FROM:
+        return PriceDisplay(currency, quantity_unit, "kg", kg)
+    return PriceDisplay(currency, quantity_unit, quantity_unit, 1.0)

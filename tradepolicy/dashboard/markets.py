@@ -20,7 +20,7 @@ from tradepolicy._validation import read_toml
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import PriceFloor
 from tradepolicy.scenario import ScenarioSet, load_scenarios
-from tradepolicy.units import ureg
+from tradepolicy.units import price_display
 
 log = logging.getLogger(__name__)
 
@@ -120,18 +120,10 @@ class MarketInfo:
 
 
 def display_price_unit(market: Market) -> tuple[str, float]:
-    """The unit prices are shown in: per kg when the market counts mass in larger units and a
-    kilogram costs at least 1 currency unit (NdPr at 55,000 USD/t is shown as 55 USD/kg);
-    otherwise the market's own price unit."""
-    qty = ureg.Quantity(1.0, market.quantity_unit)
-    try:
-        kg_per_unit = float(qty.to("kg").magnitude)
-    except Exception:  # not a mass (or a dimensionless count such as LCE): keep it
-        return market.price_unit, 1.0
-    median = float(np.median(market.base_price))
-    if kg_per_unit > 1.0 and median / kg_per_unit >= 1.0:
-        return f"{market.currency}/kg", kg_per_unit
-    return market.price_unit, 1.0
+    """The unit prices are shown in and its factor (``market = display * factor``): the one
+    rule of :func:`tradepolicy.units.price_display`, shared with the briefs."""
+    shown = price_display(market.currency, market.quantity_unit, market.base_price)
+    return shown.unit, shown.factor
 
 
 def _sets_for(market_id: str) -> list[Path]:

@@ -47,6 +47,7 @@ def render_brief(
     fmt: str = "pdf",
     *,
     today: date | None = None,
+    source: str = "results",
 ) -> bytes:
     """Render the brief of ``ds`` as bytes in ``fmt`` (``pdf``, ``docx`` or ``html``).
 
@@ -60,6 +61,8 @@ def render_brief(
         ``pdf``, ``docx`` or ``html`` (UTF-8).
     today
         The brief's date (default: today, UTC).
+    source
+        What error messages call the results (the file name when read from a file).
 
     Raises
     ------
@@ -67,7 +70,7 @@ def render_brief(
         An unknown format or scenario, or ``ds`` is not a tradepolicy result.
     """
     fmt = check_format(fmt)
-    brief = build_context(ds, scenarios, today=today)
+    brief = build_context(ds, scenarios, today=today, source=source)
     if fmt == "pdf":
         from tradepolicy.reports.html import render_pdf
 
@@ -109,8 +112,16 @@ def write_brief(
         raise InputError(
             str(path), [("", f"the suffix {path.suffix} does not match the format {fmt!r}")]
         )
-    ds = ds_or_path if isinstance(ds_or_path, xr.Dataset) else open_results(ds_or_path)
-    data = render_brief(ds, scenarios, fmt)
+    if isinstance(ds_or_path, xr.Dataset):
+        ds, source = ds_or_path, "results"
+    else:
+        source = str(ds_or_path)
+        if path.exists() and Path(ds_or_path).exists() and path.samefile(ds_or_path):
+            raise InputError(
+                str(path), [("", "the brief would overwrite its results file; choose another -o")]
+            )
+        ds = open_results(ds_or_path)
+    data = render_brief(ds, scenarios, fmt, source=source)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=f"{path.suffix}.part", dir=path.parent)
     try:

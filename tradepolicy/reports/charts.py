@@ -34,6 +34,8 @@ STYLE = {
     "axes.spines.right": False,
     "svg.fonttype": "path",
     "svg.hashsalt": "tradepolicy-brief",
+    # labels are names from the results file: "$" is a dollar sign, never TeX math
+    "text.parse_math": False,
 }
 WIDTH_IN = 6.7
 

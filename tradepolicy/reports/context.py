@@ -8,6 +8,7 @@ alone. Every output format (HTML, PDF, DOCX) renders the same :class:`Brief`.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ from tradepolicy.reports.names import (
     regions_in_text,
     sentence_case,
 )
+from tradepolicy.reports.plain import clean_strings, plain_note
+
+log = logging.getLogger(__name__)
 
 #: variables a results Dataset must have for a brief
 REQUIRED_VARS = (
@@ -51,6 +55,11 @@ REQUIRED_VARS = (
 )
 #: provenance attributes a brief reads
 REQUIRED_ATTRS = ("markets", "scenario_spec")
+#: dimensions of regional and of per-scenario variables
+REGIONAL_DIMS = ("scenario", "commodity", "region")
+SCENARIO_DIMS = ("scenario", "commodity")
+#: allowed ``converged`` flags: solved, not solved, not defined for this market (stacked sets)
+CONVERGED_VALUES = (1, 0, -1)
 #: government revenue and rent entries: (variable, words)
 REVENUE_ENTRIES = (
     ("levy_revenue", "levies"),
@@ -67,6 +76,8 @@ PCT_EPS = 0.05
 SHARE_EPS = 0.005
 #: short region names in scenario labels (else the table name)
 _SHORT = {"USA": "US", "us": "US", "GBR": "UK", "ROW": "RoW", "COD": "DRC"}
+#: the short names themselves as scenario-name words (``drc_quota`` -> "DRC quota")
+_SHORT_WORDS = {v.lower(): v for v in _SHORT.values()}
 
 #: caveats by measure type (DESIGN §4, docs/measures.md); shown when a scenario uses the type
 CAVEATS: dict[str, str] = {
@@ -250,20 +261,44 @@ class Brief:
 
 
 def build_context(
-    ds: xr.Dataset, scenarios: list[str] | None = None, *, today: date | None = None
+    ds: xr.Dataset,
+    scenarios: list[str] | None = None,
+    *,
+    today: date | None = None,
+    source: str = "results",
 ) -> Brief:
     """Build the brief context of ``ds`` for ``scenarios`` (default: every scenario).
+
+    ``source`` names the results in error messages (the file name when read from a file).
 
     Raises
     ------
     InputError
-        ``ds`` is not a tradepolicy result, or a scenario name is not in it.
+        ``ds`` is not a tradepolicy result a brief can be made from, or a scenario name is not
+        in it.
     """
-    check_results(ds)
+    check_results(ds, source)
     names = select_scenarios(ds, scenarios)
+    try:
+        return _build(ds, names, today)
+    except InputError as exc:
+        raise InputError(source, exc.problems) from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        # a tampered file that passes the checks above: say what failed, never a traceback
+        log.debug("brief of %s failed", source, exc_info=True)
+        raise InputError(
+            source, [("", f"cannot make a brief from these results ({type(exc).__name__}: {exc})")]
+        ) from None
+
+
+def _build(ds: xr.Dataset, names: list[str], today: date | None) -> Brief:
+    """The brief context of checked results ``ds`` for the scenarios ``names``."""
+    ds = ds.transpose(*REGIONAL_DIMS, ...)
     markets = json.loads(ds.attrs["markets"])
     specs = _specs_by_market(json.loads(ds.attrs["scenario_spec"]))
     ranges = Ranges(ds)
+    # public spending > 0: the one budget sign of every view (ds.tp.fiscal_cost is < 0 for it)
+    ds = ds.assign(budget_cost=-ds.tp.fiscal_cost())
     sections = []
     for com in [str(c) for c in ds.commodity.values]:
         sub = Frames(ds.sel(commodity=com))
@@ -298,7 +333,7 @@ def build_context(
         # "<timestamp>: <command>" lines; the timestamp is "Results created"
         command = re.sub(r"^\S+: ", "", history.strip().splitlines()[-1])
         provenance.append(("Command", clip(command, 160)))
-    return Brief(
+    brief = Brief(
         title=title,
         subtitle=subtitle,
         date=(today or datetime.now(UTC).date()).strftime("%-d %B %Y"),
@@ -307,19 +342,76 @@ def build_context(
         has_ranges=ranges.enabled,
         method_note=_method_note(ranges),
     )
+    return clean_strings(brief)
 
 
-def check_results(ds: Any) -> None:
-    """Raise :class:`InputError` unless ``ds`` is a tradepolicy results Dataset."""
+def check_results(ds: Any, source: str = "results") -> None:
+    """Raise :class:`InputError` (naming ``source``) unless ``ds`` is a tradepolicy results
+    Dataset a brief can be made from: the variables with their dimensions and numeric types,
+    finite solver flags, and the provenance attributes as JSON."""
     if not isinstance(ds, xr.Dataset):
-        raise InputError("results", [("", f"expected an xarray Dataset, got {type(ds).__name__}")])
+        raise InputError(source, [("", f"expected an xarray Dataset, got {type(ds).__name__}")])
     missing = [v for v in REQUIRED_VARS if v not in ds]
     missing += [f"attribute {a}" for a in REQUIRED_ATTRS if a not in ds.attrs]
     if missing or not str(ds.attrs.get("source", "")).startswith("tradepolicy"):
         what = ", ".join(missing) if missing else "source attribute 'tradepolicy ...'"
-        raise InputError("results", [("", f"not a tradepolicy result (missing {what})")])
+        raise InputError(source, [("", f"not a tradepolicy result (missing {what})")])
+    problems: list[tuple[str, str]] = []
+    for dim in REGIONAL_DIMS:
+        if dim not in ds.dims or dim not in ds.coords:
+            problems.append((dim, "dimension or coordinate missing"))
+        elif len(set(map(str, ds[dim].values))) != ds.sizes[dim]:
+            problems.append((dim, "coordinate values are not unique"))
+    if problems:
+        raise InputError(source, problems)
+    for var in (*REQUIRED_VARS, "solver_message"):
+        if var not in ds:
+            continue
+        want = SCENARIO_DIMS if var in ("converged", "solver_message") else REGIONAL_DIMS
+        dims = ds[var].dims
+        if set(dims) != set(want) or len(dims) != len(want):
+            problems.append(
+                (var, f"dimensions ({', '.join(map(str, dims))}), expected ({', '.join(want)})")
+            )
+        elif var not in ("top_supplier", "solver_message") and ds[var].dtype.kind not in "fiub":
+            problems.append((var, f"values of type {ds[var].dtype} (expected numbers)"))
+    if not any(p[0] == "converged" for p in problems):
+        flags = np.asarray(ds["converged"].values, dtype=float)
+        bad = ~np.isin(flags, CONVERGED_VALUES)
+        if bad.any():
+            shown = ", ".join(sorted({str(v) for v in flags[bad]})[:5])
+            problems.append(("converged", f"values {shown} (allowed: -1, 0, 1)"))
+    for attr, kinds in (("markets", (dict,)), ("scenario_spec", (dict, list))):
+        try:
+            value = json.loads(str(ds.attrs[attr]))
+        except ValueError as exc:
+            problems.append((f"attribute {attr}", f"not valid JSON ({exc})"))
+            continue
+        if not isinstance(value, kinds) or (
+            isinstance(value, list) and not all(isinstance(v, dict) for v in value)
+        ):
+            what = "a JSON object" + (" or a list of objects" if list in kinds else "")
+            problems.append((f"attribute {attr}", f"not {what}"))
+        elif attr == "markets":
+            for com in map(str, ds.commodity.values):
+                if not isinstance(value.get(com), dict):
+                    problems.append((f"attribute {attr}", f"no market definition for {com!r}"))
+    if "target_share" in ds.attrs:
+        try:
+            t = float(ds.attrs["target_share"])
+        except (TypeError, ValueError):
+            t = math.nan
+        if not (math.isfinite(t) and 0.0 < t <= 1.0):
+            problems.append(
+                (
+                    "attribute target_share",
+                    f"{ds.attrs['target_share']!r} (allowed: 0 < share <= 1)",
+                )
+            )
+    if problems:
+        raise InputError(source, problems)
     if "baseline" not in [str(s) for s in ds.scenario.values]:
-        raise InputError("results", [("scenario", "no `baseline` scenario in the results")])
+        raise InputError(source, [("scenario", "no `baseline` scenario in the results")])
 
 
 def select_scenarios(ds: xr.Dataset, scenarios: list[str] | None) -> list[str]:
@@ -421,6 +513,11 @@ class Ranges:
         lo, hi = float(q.sel(quantile=0.05)), float(q.sel(quantile=0.95))
         return None if math.isnan(lo) or math.isnan(hi) else (lo, hi)
 
+    def budget_cost(self, scenario: str, com: str) -> tuple[float, float] | None:
+        """(5%, 95%) of the budget cost (public spending > 0) summed over regions, or None."""
+        fr = self.total("fiscal_cost", scenario, com)
+        return None if fr is None else (-fr[1], -fr[0])
+
     def total(self, var: str, scenario: str, com: str) -> tuple[float, float] | None:
         """(5%, 95%) of ``var`` summed over regions (each draw summed first), or None."""
         if not self.enabled or f"{var}_draws" not in self.ds:
@@ -438,7 +535,7 @@ class _Labels:
     """What a measure's ``describe`` sees: labels and units, plus the brief's display hooks."""
 
     def __init__(self, market: dict[str, Any], units: DisplayUnits) -> None:
-        self.id = market["id"]
+        self.id = str(market.get("id", ""))
         self.commodity = market.get("commodity", self.id)
         self.regions = tuple(market.get("regions", ()))
         self.quantity_unit = market.get("quantity_unit", "")
@@ -471,8 +568,9 @@ def scenario_label(name: str, regions: tuple[str, ...] | list[str]) -> str:
         if not tok:
             continue
         code = codes.get(tok.lower())
-        if code is not None or tok.lower() in _SHORT:
-            word = _SHORT.get(code or tok.lower(), region_name(code or tok))
+        if code is not None or tok.lower() in _SHORT or tok.lower() in _SHORT_WORDS:
+            word = _SHORT.get(code or tok.lower()) or _SHORT_WORDS.get(tok.lower())
+            word = word or region_name(code or tok)
             if prev_region:
                 words[-1] += "–" + word
             else:
@@ -496,6 +594,20 @@ def _describe(measure: dict[str, Any], labels: _Labels) -> str:
         return f"{measure.get('type', 'measure')} ({fields})"
 
 
+def _base_prices(market: dict[str, Any], sub: Frames) -> list[float]:
+    """The market's base prices by region, as the dashboard reads them from the market file
+    (``[base_price]`` with its ``default``); the baseline producer prices if not recorded."""
+    table = market.get("base_price")
+    regions = market.get("regions") or sub.regions
+    if isinstance(table, dict) and table:
+        try:
+            default = float(table.get("default", math.nan))
+            return [float(table.get(r, default)) for r in regions]
+        except (TypeError, ValueError):
+            pass
+    return list(sub.row("producer_price", "baseline").values())
+
+
 def _section(
     sub: Frames,
     com: str,
@@ -505,10 +617,10 @@ def _section(
     ds: xr.Dataset,
     ranges: Ranges,
 ) -> MarketSection:
-    base_prices = np.array(list(sub.row("producer_price", "baseline").values()))
-    base_price = float(np.nanmedian(base_prices)) if np.isfinite(base_prices).any() else math.nan
     units = DisplayUnits.for_market(
-        market.get("currency", ""), market.get("quantity_unit", ""), base_price
+        str(market.get("currency", "")),
+        str(market.get("quantity_unit", "")),
+        _base_prices(market, sub),
     )
     labels = _Labels(market, units)
     target = ds.attrs.get("target_share", spec.get("target_share"))
@@ -545,7 +657,11 @@ def _section(
     types = {m.get("type") for n in names for m in spec_scen.get(n, {}).get("measure", [])}
     caveats = [CAVEATS[t] for t in CAVEATS if t in types]
     caveats = list(dict.fromkeys(caveats)) + list(GENERAL_CAVEATS)
-    notes = {k: " ".join(str(v).split()) for k, v in (market.get("sources") or {}).items()}
+    # the notes are the modellers' words: plain words only (no tags, no project files)
+    notes = {
+        str(k): plain_note(" ".join(str(v).split()))
+        for k, v in (market.get("sources") or {}).items()
+    }
     if notes.get("caveats"):
         caveats.insert(0, f"About this market: {clip(notes['caveats'], SOURCE_CHARS * 3 // 2)}")
     order = [k for k in SOURCE_ORDER if k in notes]
@@ -596,6 +712,11 @@ def _pct_range(
     if rr is None or not math.isfinite(base) or base == 0:
         return None
     return (100.0 * (rr[0] - base) / base, 100.0 * (rr[1] - base) / base)
+
+
+def _unsigned(x: float) -> str:
+    """Money without a plus sign (a cost or a revenue named in words); negatives keep −."""
+    return fmt_money(x, signed=False)
 
 
 def _range_words(rr: tuple[float, float] | None, fmt) -> str:
@@ -682,23 +803,24 @@ def _findings(
     world_txt = f"world {fmt_money(world)}{_range_words(wr, fmt_money)}"
     text = sentence_case("; ".join([*parts, world_txt])) + f" ({units.money_unit})."
     out.append(("Who gains, who loses", text))
-    # fiscal cost and who pays
-    fiscal = {
-        r: sum(_regional(sub, k, scen)[r] for k in FISCAL_ENTRIES) for r in map(str, sub.regions)
-    }
-    total = sum(v for v in fiscal.values() if math.isfinite(v))
-    fr = ranges.total("fiscal_cost", scen, com)
-    rng = "" if fr is None else f" (range {fmt_range(fmt_money(fr[0]), fmt_money(fr[1]))})"
-    if abs(total) < MONEY_EPS and not any(abs(v) >= MONEY_EPS for v in fiscal.values()):
-        text = ""  # no subsidy, offtake or stockpile money (Table 4 shows the zero)
-    elif total < 0:
-        text = f"budget cost {money(total)}{rng}, paid by {_holders(fiscal, -1)}"
-        if any(v >= MONEY_EPS for v in fiscal.values()):
-            text += f"; budget revenue to {_holders(fiscal, 1)}"
+    # budget cost (public spending > 0) and who pays
+    cost = _regional(sub, "budget_cost", scen)
+    total = sum(v for v in cost.values() if math.isfinite(v))
+    if abs(total) < MONEY_EPS and not any(abs(v) >= MONEY_EPS for v in cost.values()):
+        text = ""  # no subsidy, offtake or stockpile money (the summary table shows the zero)
+    elif total > 0:
+        cr = ranges.budget_cost(scen, com)
+        text = (
+            f"budget cost {money(total)}{_range_words(cr, _unsigned)}, paid by {_holders(cost, 1)}"
+        )
+        if any(v <= -MONEY_EPS for v in cost.values()):
+            text += f"; budget revenue to {_holders(cost, -1)}"
     else:
-        text = f"net budget revenue {money(total)}{rng}, to {_holders(fiscal, 1)}"
-        if any(v <= -MONEY_EPS for v in fiscal.values()):
-            text += f"; budget cost to {_holders(fiscal, -1)}"
+        fr = ranges.total("fiscal_cost", scen, com)  # revenue > 0
+        text = f"net budget revenue {money(total)}{_range_words(fr, _unsigned)}, to "
+        text += _holders(cost, -1)
+        if any(v >= MONEY_EPS for v in cost.values()):
+            text += f"; budget cost to {_holders(cost, 1)}"
     # rents and revenue
     rent_parts = [text] if text else []
     for var, words in REVENUE_ENTRIES:
@@ -793,12 +915,12 @@ def _glance(
             f"World welfare rises most under scenario {ref(hi)}: "
             f"{fmt_money(world[hi.name])} {units.money_unit}."
         )
-    fiscal = {b.name: float(sum(sub.total(k, b.name) for k in FISCAL_ENTRIES)) for b in blocks}
-    costly = min(blocks, key=lambda b: fiscal[b.name])
-    if fiscal[costly.name] <= -MONEY_EPS:
+    cost = {b.name: sub.total("budget_cost", b.name) for b in blocks}
+    costly = max(blocks, key=lambda b: cost[b.name])
+    if cost[costly.name] >= MONEY_EPS:
         out.append(
             f"The largest budget cost is under scenario {ref(costly)}: "
-            f"{units.money_text(fiscal[costly.name])}."
+            f"{units.money_text(cost[costly.name])}."
         )
     if target is not None:
         importers = _importers(sub)
@@ -924,8 +1046,8 @@ def _tables(
     base_dep = _max_share(sub, "baseline", importers)
     rows.append([Cell("Baseline", label=True), Cell("–"), Cell("–"), Cell("–"), Cell(base_dep[0])])
     for b in blocks:
-        fiscal = float(sum(sub.total(k, b.name) for k in FISCAL_ENTRIES))
-        fr = ranges.total("fiscal_cost", b.name, com)
+        cost = sub.total("budget_cost", b.name)
+        cr = ranges.budget_cost(b.name, com)
         rents = float(sum(sub.total(v, b.name) for v, _ in REVENUE_ENTRIES[:3] if v in sub))
         w = sub.total("welfare_change", b.name)
         wr = ranges.total("welfare_change", b.name, com)
@@ -939,9 +1061,9 @@ def _tables(
                     tone=_tone(w, MONEY_EPS),
                 ),
                 Cell(
-                    fmt_money(fiscal),
-                    sub="" if fr is None else fmt_range(fmt_money(fr[0]), fmt_money(fr[1])),
-                    tone=_tone(fiscal, MONEY_EPS),
+                    _unsigned(cost),
+                    sub="" if cr is None else fmt_range(_unsigned(cr[0]), _unsigned(cr[1])),
+                    tone=_tone(-cost, MONEY_EPS),
                 ),
                 Cell(fmt_money(rents), tone=_tone(rents, MONEY_EPS)),
                 Cell(dep[0], tone="neg" if dep[1] else ""),
@@ -954,13 +1076,14 @@ def _tables(
             header=[
                 "Scenario",
                 "World welfare",
-                "Budgets (− = cost)",
+                "Budget cost (spending > 0)",
                 "Levies and quota rents",
                 dep_head,
             ],
             rows=rows,
             note=(
-                "Budgets: subsidy, offtake and stockpile spending (negative) or revenue. Levies "
+                "Budget cost: public spending on subsidies, offtakes and stockpiles, net of "
+                "their revenue (positive = spending, negative = net revenue). Levies "
                 "and quota rents: income of the region holding them, also inside welfare. "
                 "Top-supplier share: the largest share of one foreign origin in an importer's "
                 "consumption, for the importer where it is highest."
@@ -1010,7 +1133,8 @@ def _charts(
             title=f"World welfare change and its parts, {units.money_unit}",
             caption=(
                 "Bars: changes for consumers, producers, government revenue and rents, and "
-                "public spending, summed over all regions; diamonds: the world total."
+                "public spending (a budget cost counts as a loss), summed over all regions; "
+                "diamonds: the world total."
             ),
             data={"labels": labels, "parts": parts, "total": world},
         )
@@ -1071,12 +1195,12 @@ def _elasticities(market: dict[str, Any]) -> tuple[list[Elasticity], str]:
                     kind=f"{_KIND_WORDS[kind]}: {who}",
                     value=f"{float(value):g}",
                     uncertainty=f"s.e. {float(s):.2g}" if s else "not recorded",
-                    basis=str((basis.get(kind) or {}).get(key) or "see source"),
+                    basis=plain_note(str((basis.get(kind) or {}).get(key) or "see source")),
                 )
             )
     srcs = market.get("sources") or {}
-    note = clip(" ".join(str(srcs.get("elasticities", "")).split()), SOURCE_CHARS * 2)
-    cal = " ".join(str(srcs.get("calibration_notes", "")).split())
+    note = clip(plain_note(" ".join(str(srcs.get("elasticities", "")).split())), SOURCE_CHARS * 2)
+    cal = plain_note(" ".join(str(srcs.get("calibration_notes", "")).split()))
     if cal:
         note += f" Calibration notes: {clip(cal, SOURCE_CHARS)}"
     return rows, note or "No source recorded in the market definition."

@@ -2,10 +2,10 @@
 
 The rules (also in ``docs/briefs.md``):
 
-- **prices**: 3 significant figures in the display unit (:class:`DisplayUnits`): per kg when
-  the market counts in tonnes (or another mass unit) and its median base price is at least 50
-  currency units per kg, otherwise the market's own unit (``55,000 USD/t`` -> ``55.0``;
-  ``11,800 USD/t`` stays ``11,800``);
+- **prices**: 3 significant figures in the display unit (:class:`DisplayUnits`), the unit the
+  dashboard shows (:func:`tradepolicy.units.price_display`): per kg when the market counts
+  mass in a unit larger than a kilogram and its median base price is at least 1 currency unit
+  per kg, otherwise the market's own unit (``55,000 USD/t`` -> ``55.0`` per kg);
 - **money**: million currency units per year, 3 significant figures and at most one decimal
   (``352,257,100`` -> ``352``; ``1,444,659`` -> ``1.4``); changes carry a sign;
 - **percentage changes**: one decimal with a sign (``+72.9%``, ``−1.6%``, ``0.0%``);
@@ -18,12 +18,15 @@ Negative numbers use the minus sign (U+2212); missing values print as an en dash
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
+
+from tradepolicy.units import price_display
 
 MINUS = "\u2212"
 MISSING = "\u2013"
-#: per-kg display from this many currency units per kg of base price upward
-PER_KG_FROM = 50.0
 #: money is shown in millions
 MILLION = 1e6
 
@@ -115,12 +118,13 @@ class DisplayUnits:
     price_per: str = ""
 
     @classmethod
-    def for_market(cls, currency: str, quantity_unit: str, base_price: float) -> DisplayUnits:
-        """Per kg when the unit is a mass and the base price is at least 50 per kg."""
-        per_kg = _kg_per_unit(quantity_unit)
-        if per_kg and math.isfinite(base_price) and base_price / per_kg >= PER_KG_FROM:
-            return cls(currency, quantity_unit, 1.0 / per_kg, "kg")
-        return cls(currency, quantity_unit, 1.0, quantity_unit)
+    def for_market(
+        cls, currency: str, quantity_unit: str, base_price: float | Sequence[float] | np.ndarray
+    ) -> DisplayUnits:
+        """The dashboard's display unit (:func:`tradepolicy.units.price_display`) for a market
+        with these base prices (one number or one per region)."""
+        shown = price_display(currency, quantity_unit, base_price)
+        return cls(currency, quantity_unit, 1.0 / shown.factor, shown.per)
 
     @property
     def symbol(self) -> str:
@@ -156,16 +160,3 @@ class DisplayUnits:
     def quantity_text(self, x: float) -> str:
         """A quantity inside a sentence (``1,400 t/yr``)."""
         return f"{fmt_sig(x)} {self.quantity_unit}/yr"
-
-
-def _kg_per_unit(unit: str) -> float | None:
-    """Kilograms in one ``unit`` when it is a mass (``t`` -> 1000), else None."""
-    from tradepolicy.units import ureg
-
-    try:
-        q = ureg.Quantity(1.0, unit)
-        if q.dimensionality != ureg.kilogram.dimensionality:
-            return None
-        return float(q.to("kg").magnitude)
-    except Exception:  # pint raises several error types for unknown units
-        return None

@@ -20,7 +20,7 @@ from docx.oxml.ns import qn
 from docx.shared import Cm, Pt, RGBColor
 
 from tradepolicy.reports import charts
-from tradepolicy.reports.context import Brief, Cell, Table
+from tradepolicy.reports.context import Brief, Cell, Table, clip
 
 TABLE_STYLE = "Light List Accent 1"
 FONT = "Calibri"
@@ -29,6 +29,8 @@ FIRST_COL_CM = 4.8
 POS = RGBColor(0x00, 0x60, 0x3A)
 NEG = RGBColor(0xA4, 0x00, 0x00)
 GREY = RGBColor(0x66, 0x66, 0x66)
+#: Word's limit on a core document property (title, subject)
+CORE_PROPERTY_CHARS = 255
 
 
 def _setup(document: docx.document.Document, brief: Brief) -> None:
@@ -46,8 +48,9 @@ def _setup(document: docx.document.Document, brief: Brief) -> None:
         document.styles[name].font.size = Pt(size)
         document.styles[name].font.name = FONT
     props = document.core_properties
-    props.title = brief.title
-    props.subject = brief.subtitle
+    # Word's core properties hold at most 255 characters (two stacked markets exceed it)
+    props.title = clip(brief.title, CORE_PROPERTY_CHARS - 2)
+    props.subject = clip(brief.subtitle, CORE_PROPERTY_CHARS - 2)
     props.author = "tradepolicy"
     props.created = datetime.now(UTC).replace(tzinfo=None)
     # footer: title and page number
