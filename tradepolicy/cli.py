@@ -23,7 +23,7 @@ from tradepolicy.api import FORMULATIONS, solve_many
 from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, list_markets, load_market
 from tradepolicy.measures.base import WELFARE_ENTRIES
-from tradepolicy.results.builder import NOT_DEFINED
+from tradepolicy.results.builder import NOT_DEFINED, result_fields
 from tradepolicy.results.io import write_results
 from tradepolicy.scenario import load_scenarios
 
@@ -41,19 +41,6 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True)
 
-_SHORT = {
-    "consumer_surplus_change": "consumers",
-    "producer_surplus_change": "producers",
-    "tariff_revenue_change": "tariffs",
-    "levy_revenue": "levies",
-    "undertaking_rent": "undertaking rent",
-    "export_tax_revenue_change": "export tax",
-    "quota_rent_income": "quota rents",
-    "subsidy_cost": "subsidies",
-    "offtake_cost": "offtake",
-    "stockpile_cost": "stockpile",
-    "stock_value_change": "stock value",
-}
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -375,7 +362,7 @@ def _welfare_table(t, scen: str, cur: str) -> None:
     table = Table(title=escape(f"Welfare change, M{cur}/yr ({scen})"), title_justify="left")
     table.add_column("region")
     for k in used:
-        table.add_column(_SHORT[k], justify="right")
+        table.add_column(result_fields()[k]["short_label"].lower(), justify="right")
     table.add_column("total", justify="right", style="bold")
     for region, row in wel.iterrows():
         table.add_row(

@@ -146,8 +146,9 @@ class TradePolicyAccessor:
 
     def budget_cost(self) -> xr.DataArray:
         """Budget cost by payer region, **spending > 0** (the one sign convention of every
-        view): price-gap subsidies, offtake premiums and stockpile operations net of the
-        value of stock kept. The Dataset keeps the signed welfare parts (costs < 0)."""
+        view): price-gap subsidies, offtakes and stockpile cash flows (purchases spend, releases
+        earn). The stock itself is an asset (``stock_value_change``), so welfare counts only a
+        release's trading gain. The Dataset keeps the signed welfare parts (costs < 0)."""
         out = -self.fiscal_cost()
         out.attrs = {
             "units": self._ds["subsidy_cost"].attrs["units"],
