@@ -594,3 +594,20 @@ def test_run_output_carries_no_internal_notes(path):
     res = CliRunner().invoke(app, ["run", str(path)], terminal_width=200)
     assert res.exit_code in (0, 1), res.output
     _no_internal(res.output, f"tradepolicy run {path.name}")
+
+
+def test_installed_wheel_ships_its_calibration(tmp_path, monkeypatch) -> None:
+    """Without a checkout, calibration data and estimates come from the wheel's copy; writing
+    into the installed package needs explicit folders."""
+    from tradepolicy import _paths
+    from tradepolicy.calibration import pipeline
+
+    shipped = tmp_path / "_shipped" / "calibration"
+    (shipped / "data").mkdir(parents=True)
+    monkeypatch.setattr(_paths, "_PKG", tmp_path)
+    monkeypatch.setattr(_paths, "checkout_root", lambda: None)
+    assert _paths.calibration_dir() == shipped
+    assert pipeline.data_dir() == shipped / "data"
+    res = CliRunner().invoke(app, ["calibrate"])
+    assert res.exit_code == 2
+    assert "read-only" in " ".join(res.output.split())

@@ -48,6 +48,14 @@ def find_scenarios(name: str) -> Path | None:
     return None
 
 
+def calibration_dir() -> Path | None:
+    """``calibration/`` (source data and estimates): the checkout's, or the copy a wheel ships."""
+    root = checkout_root()
+    if root is not None:
+        return root / "calibration"
+    return _first_existing(_PKG / "_shipped" / "calibration")
+
+
 def checkout_root() -> Path | None:
     """The source checkout holding this package (None when installed from a wheel)."""
     root = _PKG.parent

@@ -555,13 +555,22 @@ def calibrate(
 
     _setup_logging(verbose)
     root = _paths.checkout_root()
-    if data is None and root is None:
+    shipped = _paths.calibration_dir()
+    if data is None and shipped is None:
+        raise _fail(ValueError("no calibration/data found: give --data"))
+    if root is None and not check and (estimates is None or out is None):
         raise _fail(
-            ValueError("no calibration/data here: give --data (calibrate runs on a checkout)")
+            ValueError(
+                "an installed package's calibration is read-only: run `calibrate --check`, or "
+                "give --estimates and --out folders to write to"
+            )
         )
-    data = data or root / "calibration" / "data"
-    estimates = estimates or (root or data.parent.parent) / "calibration" / "estimates"
-    out = out or (root or data.parent.parent) / "models" / "equilibrium"
+    base = shipped if shipped is not None else data.parent  # type: ignore[union-attr]
+    data = data or base / "data"
+    estimates = estimates or base / "estimates"
+    out = out or (root / "models" / "equilibrium" if root else _paths.markets_dir())
+    if out is None:
+        raise _fail(ValueError("no market folder found: give --out"))
     if docs is None and root is not None:
         docs = root / "docs" / "markets"
     try:

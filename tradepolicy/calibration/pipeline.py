@@ -647,13 +647,13 @@ def estimates_markdown(cal: Calibrated) -> str:
 
 
 def data_dir() -> Path:
-    """``calibration/data`` of the source checkout (calibration runs on a checkout)."""
+    """``calibration/data``: the source checkout's, or the copy an installed wheel ships."""
     from tradepolicy import _paths
 
-    root = _paths.checkout_root()
-    if root is None:
-        raise FileNotFoundError("no calibration/data: calibration runs in a source checkout")
-    return root / "calibration" / "data"
+    folder = _paths.calibration_dir()
+    if folder is None or not (folder / "data").is_dir():
+        raise FileNotFoundError("no calibration/data: neither a source checkout nor shipped data")
+    return folder / "data"
 
 
 def load_estimates(market: str, directory: Path | None = None) -> dict[str, Estimate]:
