@@ -53,31 +53,46 @@ def drawn() -> xr.Dataset:
 
 
 def test_layout_and_quantiles(drawn):
-    assert drawn.tp.has_draws and drawn.sizes["draw"] == 40
-    assert list(drawn["quantile"].values) == [0.05, 0.5, 0.95]
+    """Draws are a dimension of the result variables (draw 0 = central), never name suffixes."""
+    assert drawn.tp.has_draws and drawn.sizes["draw"] == 41
+    assert not [v for v in drawn.data_vars if str(v).endswith(("_draws", "_quantiles"))]
     for var in DRAW_VARIABLES:
+        assert drawn[var].dims[0] == "draw", var
         q = drawn.tp.quantiles(var)
-        assert q.dims[0] == "quantile" and "units" in q.attrs
+        assert q.dims[0] == "quantile" and list(q["quantile"].values) == [0.05, 0.5, 0.95]
+        assert "units" in q.attrs
         lo, mid, hi = (q.sel(quantile=x) for x in (0.05, 0.5, 0.95))
         assert bool(((lo <= mid) | lo.isnull()).all()) and bool(((mid <= hi) | mid.isnull()).all())
-    assert int(drawn["draw_converged"].sum()) == 40 * 4
+    assert int(drawn["draw_converged"].sum()) == 41 * 4
     assert drawn.attrs["draws"] == 40 and drawn.attrs["draw_seed"] == 7
+
+
+def test_draw_zero_is_the_central_solve(drawn):
+    point = tp.solve(SCENARIOS, _market()).isel(commodity=0)
+    central = drawn.tp.point()
+    assert "draw" not in central.dims
+    for var in DRAW_VARIABLES:
+        np.testing.assert_allclose(central[var], point[var], rtol=1e-12, atol=1e-9)
+    # the accessor's tables read the central numbers
+    assert (
+        drawn.expand_dims("commodity")
+        .tp.options()["world_welfare"]
+        .equals(point.expand_dims("commodity").tp.options()["world_welfare"])
+    )
 
 
 def test_baseline_is_the_data_in_every_draw(drawn):
     base = drawn.sel(scenario="baseline")
-    np.testing.assert_allclose(base["welfare_change_draws"], 0.0, atol=1e-6)
-    prod = drawn["production_draws"].sel(scenario="baseline")
-    np.testing.assert_allclose(
-        prod, np.broadcast_to(drawn["production"].sel(scenario="baseline"), prod.shape), rtol=1e-10
-    )
+    np.testing.assert_allclose(base["welfare_change"], 0.0, atol=1e-6)
+    prod = drawn["production"].sel(scenario="baseline")
+    np.testing.assert_allclose(prod, np.broadcast_to(prod.sel(draw=0), prod.shape), rtol=1e-10)
 
 
 def test_each_draw_equals_an_independent_solve(drawn):
     """Draw d of the batch is the point solve of a market with draw d's elasticities."""
-    for d in (0, 17, 39):
+    for d in (1, 17, 40):
         eps, eta, sig = (
-            drawn[f"{k}_elasticity_draws"].sel(draw=d).values
+            drawn[f"{k}_elasticity"].sel(draw=d).values
             for k in ("supply", "demand", "substitution")
         )
         regions = [str(r) for r in drawn.region.values]
@@ -99,13 +114,13 @@ def test_each_draw_equals_an_independent_solve(drawn):
         )
         ref = tp.solve(SCENARIOS, one).isel(commodity=0)
         for var in ("consumer_price", "welfare_change", "fiscal_cost"):
-            got = drawn[f"{var}_draws"].sel(draw=d)
+            got = drawn.tp.draws(var).sel(draw=d)
             want = ref.tp.fiscal_cost() if var == "fiscal_cost" else ref[var]
             np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-6)
 
 
 def test_default_is_one_shared_parameter(drawn):
-    eps = drawn["supply_elasticity_draws"].to_pandas()
+    eps = drawn["supply_elasticity"].sel(draw=slice(1, None)).to_pandas()
     shared = [r for r in eps.columns if r != "CHN" and r != "USA"]  # USA has its own value
     assert (eps[shared].nunique(axis=1) == 1).all()
     assert not np.allclose(eps["CHN"], eps[shared[0]])
@@ -119,16 +134,19 @@ def test_same_seed_same_draws_and_zero_se_collapses():
     b = tp.solve(SCENARIOS, _market(), draws=5, seed=11)
     xr.testing.assert_identical(a.drop_attrs(), b.drop_attrs())
     flat = tp.solve(SCENARIOS, _market(se={}), draws=5, seed=11).isel(commodity=0)
-    point = flat["consumer_price"]
-    np.testing.assert_allclose(
-        flat["consumer_price_quantiles"],
-        np.broadcast_to(point, flat["consumer_price_quantiles"].shape),
-    )
+    point = flat.tp.point()["consumer_price"]
+    q = flat.tp.quantiles("consumer_price")
+    np.testing.assert_allclose(q, np.broadcast_to(point, q.shape))
 
 
 def test_world_totals_sum_each_draw_first(drawn):
     world = drawn.tp.total_quantiles("welfare_change")
-    direct = drawn["welfare_change_draws"].sum("region").quantile([0.05, 0.5, 0.95], dim="draw")
+    direct = (
+        drawn["welfare_change"]
+        .sel(draw=slice(1, None))
+        .sum("region")
+        .quantile([0.05, 0.5, 0.95], dim="draw")
+    )
     np.testing.assert_allclose(world, direct)
     summary = drawn.expand_dims("commodity").tp.summary()
     assert {"world_welfare_change_q05", "budget_cost_q95"} <= set(summary.columns)
@@ -144,7 +162,19 @@ def test_netcdf_round_trip(drawn, tmp_path):
     ds = tp.solve(SCENARIOS, _market(), draws=4, seed=2)
     tp.write_results(ds, tmp_path / "d.nc")
     back = tp.open_results(tmp_path / "d.nc")
-    xr.testing.assert_identical(back["welfare_change_quantiles"], ds["welfare_change_quantiles"])
+    xr.testing.assert_identical(back["welfare_change"], ds["welfare_change"])
+    xr.testing.assert_identical(back.tp.point(), ds.tp.point())
+    assert back.tp.range("budget_cost", "subsidy", region="world") == ds.tp.range(
+        "budget_cost", "subsidy", region="world"
+    )
+
+
+def test_probability_of_meeting_the_target():
+    ds = tp.solve(SCENARIOS, _market(), draws=30, seed=3, target_share=0.6).isel(commodity=0)
+    p = ds.tp.target_probability()
+    met = (ds["meets_target"].sel(draw=slice(1, None)) == 1).mean("draw")
+    np.testing.assert_allclose(p, met)
+    assert ((p >= 0) & (p <= 1)).all()
 
 
 def test_draws_argument_checked():

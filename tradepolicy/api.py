@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from typing import Literal
 
@@ -14,7 +13,6 @@ from tradepolicy import regions as region_table
 from tradepolicy.errors import InputError
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures.base import (
-    FISCAL_ENTRIES,
     WELFARE_ENTRIES,
     ApplyContext,
     BookContext,
@@ -104,9 +102,9 @@ def solve(
     draws
         Monte Carlo draws of the elasticities from their recorded uncertainty
         (``[elasticity_se]`` in the market file). All draws of all scenarios are solved in
-        one batch; the Dataset gains ``<var>_draws`` (``draw`` dim) and ``<var>_quantiles``
-        (5/50/95%) for the key results (:data:`DRAW_VARIABLES`). The point results stay
-        those of the central elasticities.
+        one batch; the key results (:data:`DRAW_VARIABLES`) gain a ``draw`` dimension
+        whose draw 0 is the central estimate (``ds.tp.point()`` selects it);
+        ``ds.tp.quantiles``/``ds.tp.range`` summarise draws 1..N.
     seed
         Seed of the draws (recorded in the Dataset); ``None`` picks one and records it.
     """
@@ -199,6 +197,7 @@ def _run(
     return variables
 
 
+#: result variables that gain a ``draw`` dimension in a run with Monte Carlo draws
 DRAW_VARIABLES = (
     "producer_price",
     "consumer_price",
@@ -210,13 +209,19 @@ DRAW_VARIABLES = (
     "welfare_change",
     "levy_revenue",
     "subsidy_cost",
-    "fiscal_cost",
+    "offtake_cost",
+    "stockpile_cost",
+    "bloc_dependency",
+    "meets_target",
 )
-QUANTILES = (0.05, 0.5, 0.95)
 _PARAMETER_NAMES = {
-    "supply": ("supply_elasticity", "supply elasticity"),
-    "demand": ("demand_elasticity", "demand elasticity (absolute value)"),
-    "substitution": ("substitution_elasticity", "elasticity of substitution between origins"),
+    "supply": ("supply_elasticity", "supply elasticity", "supply_elasticity"),
+    "demand": ("demand_elasticity", "demand elasticity (absolute value)", "demand_elasticity"),
+    "substitution": (
+        "substitution_elasticity",
+        "elasticity of substitution between origins",
+        "substitution_elasticity",
+    ),
 }
 
 
@@ -232,7 +237,12 @@ def _add_draws(
     draws: int,
     seed: int | None,
 ) -> xr.Dataset:
-    """Solve every scenario under ``draws`` elasticity draws in one batch; add quantiles."""
+    """Solve every scenario under ``draws`` elasticity draws in one batch.
+
+    The key results (:data:`DRAW_VARIABLES`) gain a ``draw`` dimension: draw 0 is the central
+    estimate (the point elasticities), draws 1..N the Monte Carlo draws. ``ds.tp.point()``
+    gives the central results; ``ds.tp.quantiles`` and ``ds.tp.range`` summarise the draws.
+    """
     if draws < 2:
         raise ValueError(f"draws must be 0 (none) or at least 2; got {draws}")
     if not mkt.has_uncertainty:
@@ -251,55 +261,51 @@ def _add_draws(
         eps=rep(params["supply"]), eta=rep(params["demand"]), sigma=rep(params["substitution"])
     )
     v = _run(mkt, cal_d, measure_lists * draws, formulation, tol, sset, names)
-    v["fiscal_cost"] = sum(v[k] for k in FISCAL_ENTRIES)
     ok = v["converged"].reshape(draws, S).astype(bool)
     if not ok.all():
         log.warning(
-            "%d of %d draw solves did not converge; they are left out of the quantiles",
+            "%d of %d draw solves did not converge; they are left out of the ranges",
             int((~ok).sum()),
             ok.size,
         )
-    region = ds["region"].values
     out = ds.copy()
-    draw = np.arange(draws)
+    draw = np.arange(draws + 1)
     for name in DRAW_VARIABLES:
-        arr = v[name].reshape(draws, S, 1, len(region))
-        attrs = dict((ds[name] if name in ds else ds.tp.fiscal_cost()).attrs)
-        da = xr.DataArray(
-            arr,
-            dims=("draw", "scenario", "commodity", "region"),
-            coords={
-                "draw": draw,
-                "scenario": ds["scenario"].values,
-                "commodity": ds["commodity"].values,
-                "region": region,
-            },
-            attrs={**attrs, "long_name": f"{attrs.get('long_name', name)} (Monte Carlo draws)"},
-        )
-        out[f"{name}_draws"] = da
-        with warnings.catch_warnings():  # all-NaN cells (e.g. a non-producer's price)
-            warnings.simplefilter("ignore", RuntimeWarning)
-            q = da.quantile(list(QUANTILES), dim="draw", skipna=True)
-        q.attrs = {**attrs, "long_name": f"{attrs.get('long_name', name)} (5/50/95% quantiles)"}
-        out[f"{name}_quantiles"] = q
-    out["draw_converged"] = xr.DataArray(
-        ok.astype(np.int8)[:, :, None],
-        dims=("draw", "scenario", "commodity"),
-        attrs={"units": "1", "long_name": "draw solve converged"},
+        point = ds[name]
+        arr = v[name].reshape(draws, *point.shape)
+        both = np.concatenate([point.values[None], arr.astype(point.dtype)], axis=0)
+        out[name] = xr.Variable(("draw", *point.dims), both, attrs=point.attrs)
+    converged = np.concatenate([ds["converged"].values[None, :, 0], ok.astype(np.int8)])
+    out["draw_converged"] = xr.Variable(
+        ("draw", "scenario", "commodity"),
+        converged[:, :, None].astype(np.int8),
+        attrs={
+            "units": "1",
+            "long_name": "solve of the draw converged",
+            "flag_values": np.array([0, 1], dtype=np.int8),
+            "flag_meanings": "not_solved solved",
+        },
     )
-    for kind, (name, long_name) in _PARAMETER_NAMES.items():
-        out[f"{name}_draws"] = xr.DataArray(
-            params[kind][:, None, :],
-            dims=("draw", "commodity", "region"),
-            attrs={"units": "1", "long_name": f"{long_name} (Monte Carlo draws)"},
+    central = {
+        "supply": mkt.supply_elasticity,
+        "demand": mkt.demand_elasticity,
+        "substitution": mkt.substitution_elasticity,
+    }
+    for kind, (name, long_name, _) in _PARAMETER_NAMES.items():
+        values = np.concatenate([central[kind][None], params[kind]])
+        out[name] = xr.Variable(
+            ("draw", "commodity", "region"),
+            values[:, None, :],
+            attrs={"units": "1", "long_name": f"{long_name} (draw 0: central value)"},
         )
-    out["quantile"].attrs = {"units": "1", "long_name": "quantile of the draws"}
-    out["draw"].attrs = {"long_name": "Monte Carlo draw"}
+    out = out.assign_coords(draw=draw)
+    out["draw"].attrs = {"long_name": "Monte Carlo draw (0 = central estimate)"}
     out.attrs["draws"] = int(draws)
     out.attrs["draw_seed"] = int(seed)
     out.attrs["draw_method"] = (
         "elasticities drawn log-normally (median = point value, log sd = se/value); "
-        "a `default` entry is one parameter shared by the regions it covers"
+        "a `default` entry is one parameter shared by the regions it covers; draw 0 is the "
+        "central estimate"
     )
     return out
 

@@ -115,6 +115,7 @@ def print_comparison(
     ds, target: float | None = None, descriptions: dict[tuple[str, str], list[str]] | None = None
 ) -> None:
     """Rich tables: each scenario against the baseline, per region, then a world summary."""
+    full, ds = ds, ds.tp.point()  # the numbers are the central ones; ranges come from the draws
     for com in ds.tp.commodities:
         sub = ds.sel(commodity=com)
         name = escape(str(sub.commodity_name.values))
@@ -138,11 +139,11 @@ def print_comparison(
             dep_line = _dependence_line(ds, com, scen)
             if dep_line:
                 console.print(f"  {dep_line}", highlight=False)
-            t = ds.tp.region_table(scen, com)
+            t = full.tp.region_table(scen, com)
             _market_table(t, title, unit, target)
             _wedge_table(sub.sel(scenario=scen), sub["trade_flow"].sel(scenario="baseline"), unit)
             _welfare_table(t, scen, cur)
-    summary = ds.tp.summary().reset_index()
+    summary = full.tp.summary().reset_index()
     table = Table(title="Summary", title_justify="left")
     for col in (
         "commodity",
@@ -159,7 +160,7 @@ def print_comparison(
             width = max((len(str(v)) for v in summary[col]), default=8)
             table.add_column(col, justify="left", no_wrap=True, min_width=width)
         else:
-            table.add_column(col, justify="right", min_width=18 if "draws" in ds.dims else 0)
+            table.add_column(col, justify="right", min_width=18 if full.tp.has_draws else 0)
     for _, r in summary.iterrows():
         if int(r["converged"]) == 0:  # never a number (a 0) for a scenario that did not solve
             numbers = ["[red]not solved[/]"] * 4
@@ -181,7 +182,7 @@ def print_comparison(
         )
     console.print(table)
     for com in ds.tp.commodities:
-        _options_table(ds, com)
+        _options_table(full, com)
 
 
 def _dependence_line(ds, com: str, scen: str) -> str:

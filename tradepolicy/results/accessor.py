@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -20,6 +22,17 @@ MONEY_DISPLAY = "mega{currency}/year"
 
 #: variables whose Monte Carlo range :meth:`TradePolicyAccessor.region_table` reports
 RANGE_VARIABLES = ("producer_price", "consumer_price", "top_supplier_share", "welfare_change")
+#: quantiles reported by :meth:`TradePolicyAccessor.quantiles`
+QUANTILES = (0.05, 0.5, 0.95)
+#: variables of a run with draws that describe the draws themselves (not in :meth:`point`)
+DRAW_ONLY = ("draw_converged", "supply_elasticity", "demand_elasticity", "substitution_elasticity")
+
+
+def _point(ds: xr.Dataset) -> xr.Dataset:
+    """The central results: draw 0 of a run with Monte Carlo draws, else ``ds`` itself."""
+    if "draw" not in ds.dims:
+        return ds
+    return ds.drop_vars([v for v in DRAW_ONLY if v in ds]).isel(draw=0, drop=True)
 
 
 @xr.register_dataset_accessor("tp")
@@ -27,7 +40,13 @@ class TradePolicyAccessor:
     """Convenience views of a tradepolicy results Dataset."""
 
     def __init__(self, ds: xr.Dataset) -> None:
-        self._ds = ds
+        self._full = ds
+        self._ds = _point(ds)
+
+    def point(self) -> xr.Dataset:
+        """The central results (draw 0 when the run has Monte Carlo draws): what every view
+        shows as *the* number; ranges come from :meth:`range` and :meth:`quantiles`."""
+        return self._ds
 
     @property
     def scenarios(self) -> list[str]:
@@ -77,14 +96,14 @@ class TradePolicyAccessor:
 
         Scenarios a stacked market does not define are left out.
         """
-        if "draw_converged" not in self._ds:
+        if "draw_converged" not in self._full:
             return 0.0, None, 0
-        ds = self._ds
-        failed = (ds["draw_converged"] == 0).mean("draw").where(ds["converged"] != -1, 0.0)
+        ok = self._full["draw_converged"].sel(draw=slice(1, None))
+        failed = (ok == 0).mean("draw").where(self._ds["converged"] != -1, 0.0)
         flat = failed.stack(cell=("scenario", "commodity"))
         i = int(np.argmax(flat.values))
         where = (str(flat.scenario.values[i]), str(flat.commodity.values[i]))
-        return float(flat.values[i]), where, int(ds.sizes["draw"])
+        return float(flat.values[i]), where, int(ok.sizes["draw"])
 
     def region_table(self, scenario: str, commodity: str | None = None) -> pd.DataFrame:
         """Per-region comparison of ``scenario`` against the baseline for one market."""
@@ -111,7 +130,8 @@ class TradePolicyAccessor:
         )
         if self.has_draws:  # 5% and 95% quantiles over the Monte Carlo draws
             for var in RANGE_VARIABLES:
-                q = ds[f"{var}_quantiles"].sel(scenario=scenario)
+                q = self.quantiles(var).sel(commodity=commodity or self.commodities[0])
+                q = q.sel(scenario=scenario)
                 table[f"{var}_q05"] = q.sel(quantile=0.05).to_series()
                 table[f"{var}_q95"] = q.sel(quantile=0.95).to_series()
         table.index.name = "region"
@@ -357,28 +377,50 @@ class TradePolicyAccessor:
     @property
     def has_draws(self) -> bool:
         """Whether the results carry Monte Carlo draws (``--draws``)."""
-        return "draw" in self._ds.dims
+        return "draw" in self._full.dims
 
-    def quantiles(self, var: str) -> xr.DataArray:
-        """5/50/95% quantiles of ``var`` over the Monte Carlo draws (dim ``quantile``)."""
-        key = f"{var}_quantiles"
-        if key not in self._ds:
-            have = sorted(k[: -len("_quantiles")] for k in self._ds if k.endswith("_quantiles"))
-            if not have:
-                raise KeyError("these results carry no Monte Carlo draws (solve with draws=N)")
+    def draws(self, var: str) -> xr.DataArray:
+        """The Monte Carlo draws (1..N, dim ``draw``) of ``var``; draws that did not solve are
+        NaN. ``var`` may also be ``fiscal_cost`` or ``budget_cost`` (spending > 0)."""
+        if not self.has_draws:
+            raise KeyError("these results carry no Monte Carlo draws (solve with draws=N)")
+        full = self._full
+        if var in ("fiscal_cost", "budget_cost"):
+            sign = -1.0 if var == "budget_cost" else 1.0
+            da = sign * sum(full[k] for k in FISCAL_ENTRIES)
+            da.attrs = {"units": full["subsidy_cost"].attrs.get("units", ""), "long_name": var}
+        elif var in full and "draw" in full[var].dims:
+            da = full[var]
+        else:
+            have = sorted(str(k) for k, v in full.data_vars.items() if "draw" in v.dims)
             raise KeyError(f"no draws for {var!r} (available: {', '.join(have)})")
-        return self._ds[key]
+        ok = full["draw_converged"] == 1
+        out = da.astype(float).where(ok).sel(draw=slice(1, None))
+        out.attrs = dict(da.attrs)
+        return out
 
-    def total_quantiles(self, var: str, dim: str = "region") -> xr.DataArray:
-        """5/50/95% quantiles of ``var`` summed over ``dim`` (e.g. world welfare), per draw.
+    def quantiles(self, var: str, q: tuple[float, ...] = QUANTILES) -> xr.DataArray:
+        """Quantiles (default 5/50/95%) of ``var`` over the Monte Carlo draws (dim ``quantile``)."""
+        d = self.draws(var)
+        with warnings.catch_warnings():  # all-NaN cells (e.g. a non-producer's price)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = d.quantile(list(q), dim="draw", skipna=True)
+        out.attrs = {**d.attrs, "long_name": f"{d.attrs.get('long_name', var)} (quantiles)"}
+        return out
+
+    def total_quantiles(
+        self, var: str, dim: str = "region", q: tuple[float, ...] = QUANTILES
+    ) -> xr.DataArray:
+        """Quantiles of ``var`` summed over ``dim`` (e.g. world welfare), draw by draw.
 
         The quantile of a sum is not the sum of quantiles, so this sums each draw first.
         """
-        self.quantiles(var)  # clear error when there are no draws
-        draws = self._ds[f"{var}_draws"].sum(dim, min_count=1)
-        q = draws.quantile(list(self._ds["quantile"].values), dim="draw", skipna=True)
-        q.attrs = {**self._ds[var + "_draws"].attrs, "long_name": f"{var} summed over {dim}"}
-        return q
+        d = self.draws(var).sum(dim, min_count=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = d.quantile(list(q), dim="draw", skipna=True)
+        out.attrs = {**d.attrs, "long_name": f"{var} summed over {dim}"}
+        return out
 
     def range(
         self,
@@ -392,23 +434,18 @@ class TradePolicyAccessor:
         (spending > 0, the views' sign). ``None`` without draws or when the range is empty."""
         if not self.has_draws:
             return None
-        sign = 1.0
-        if var == "budget_cost":
-            var, sign = "fiscal_cost", -1.0
-        key = f"{var}_draws"
-        if key not in self._ds:
+        try:
+            da = self.draws(var)
+        except KeyError:
             return None
-        da = self._ds[key].sel(scenario=scenario, commodity=commodity or self.commodities[0])
+        da = da.sel(scenario=scenario, commodity=commodity or self.commodities[0])
         if region == "world":
             da = da.sum("region", min_count=1)
         elif isinstance(region, list):
             da = da.sel(region=region).sum("region", min_count=1)
         elif region is not None:
             da = da.sel(region=region)
-        ok = self._ds["draw_converged"].sel(
-            scenario=scenario, commodity=commodity or self.commodities[0]
-        )
-        vals = sign * da.where(ok == 1).values
+        vals = np.asarray(da.values, dtype=float)
         vals = vals[np.isfinite(vals)]
         if vals.size == 0:
             return None
@@ -416,6 +453,16 @@ class TradePolicyAccessor:
         if abs(hi - lo) <= 1e-9 * max(abs(lo), abs(hi), 1.0):
             return None
         return float(lo), float(hi)
+
+    def target_probability(self) -> xr.DataArray:
+        """Share of the Monte Carlo draws in which the bloc meets its target (scenario,
+        commodity); NaN without draws or without a target."""
+        if not self.has_draws:
+            return xr.full_like(self._ds["bloc_dependency"], np.nan)
+        met = self.draws("meets_target")
+        out = (met == 1).where(met.notnull() & (met >= 0)).mean("draw")
+        out.attrs = {"units": "1", "long_name": "probability of meeting the target"}
+        return out
 
     def summary(self) -> pd.DataFrame:
         """One row per (commodity, scenario): solver status, world welfare, levy revenue,
@@ -436,10 +483,8 @@ class TradePolicyAccessor:
             }
         )
         if self.has_draws:  # ranges of the world totals: each draw summed first
-            q = self.total_quantiles("welfare_change")
-            table["world_welfare_change_q05"] = q.sel(quantile=0.05).to_series()
-            table["world_welfare_change_q95"] = q.sel(quantile=0.95).to_series()
-            q = -self.total_quantiles("fiscal_cost")  # spending > 0: the bounds swap
-            table["budget_cost_q05"] = q.sel(quantile=0.95).to_series()
-            table["budget_cost_q95"] = q.sel(quantile=0.05).to_series()
+            for var, col in (("welfare_change", "world_welfare_change"), ("budget_cost", None)):
+                q = self.total_quantiles(var)
+                table[f"{col or var}_q05"] = q.sel(quantile=0.05).to_series()
+                table[f"{col or var}_q95"] = q.sel(quantile=0.95).to_series()
         return table
