@@ -49,7 +49,7 @@ def _welfare(data: dict[str, Any]) -> Figure:
     total: list[float] = data["total"]
     colours: dict[str, str] = data["colours"]  # the field table's group colours
     n = len(labels)
-    fig = Figure(figsize=(WIDTH_IN, 0.55 + 0.125 * n), layout="constrained")
+    fig = Figure(figsize=(WIDTH_IN, max(1.3, 0.55 + 0.125 * n)), layout="constrained")
     ax = fig.add_subplot()
     ys = list(range(n))[::-1]
     pos = [0.0] * n
@@ -82,7 +82,7 @@ def _dependency(data: dict[str, Any]) -> Figure:
     agg = [100.0 * a if math.isfinite(a) else 0.0 for a in data["unattributed"]]
     target = data.get("target")
     n = len(labels)
-    fig = Figure(figsize=(WIDTH_IN, 0.4 + 0.11 * n), layout="constrained")
+    fig = Figure(figsize=(WIDTH_IN, max(1.1, 0.4 + 0.11 * n)), layout="constrained")
     ax = fig.add_subplot()
     ys = list(range(n))[::-1]
     vals = [s if math.isfinite(s) else 0.0 for s in shares]
