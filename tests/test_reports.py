@@ -517,12 +517,13 @@ def test_write_brief_from_path_is_atomic(results_file, tmp_path, monkeypatch) ->
     assert not list(out.parent.glob("*.part"))  # and the temporary file is gone
 
 
-def test_ndpr_brief_with_draws_stays_within_four_pages() -> None:
+def test_ndpr_brief_with_draws_stays_within_five_pages() -> None:
+    # ten scenarios with ranges, the options and who-pays tables: at most five pages
     if "ndpr_oxide" not in SETS:
         pytest.skip("NdPr scenario set not shipped")
     ds = solved_draws("ndpr_oxide")
     text, pages = pdf_text(render_brief(ds, fmt="pdf"))
-    assert 2 <= pages <= 4, pages
+    assert 2 <= pages <= 5, pages
     assert "Monte Carlo draws" in text
 
 
@@ -623,7 +624,7 @@ def test_budget_cost_is_spending_positive_with_ranges_of_the_same_sign() -> None
     com = str(ds.commodity.values[0])
     brief = build_context(ds)
     section = brief.sections[0]
-    summary = next(t for t in section.tables if t.key == "summary")
+    summary = next(t for t in section.tables if t.key == "options")
     col = summary.header.index("Budget cost (spending > 0)")
     rows = {r[0].text: r for r in summary.rows}
     fiscal = ds.tp.fiscal_cost().sel(commodity=com)  # < 0 for spending
@@ -637,7 +638,10 @@ def test_budget_cost_is_spending_positive_with_ranges_of_the_same_sign() -> None
         lo, hi = -q95, -q05  # the range of the cost
         cell = rows[f"{b.number}  {b.label}"][col]
         assert cell.text == fmt_money(cost, signed=False), b.name
-        assert cell.sub == f"{fmt_money(lo, signed=False)} to {fmt_money(hi, signed=False)}"
+        if hi - lo > 1e-9 * max(abs(lo), abs(hi), 1.0):
+            assert cell.sub == f"{fmt_money(lo, signed=False)} to {fmt_money(hi, signed=False)}"
+        else:  # no spending in any draw: ds.tp.range gives no range
+            assert cell.sub == "", (b.name, cell.sub)
         assert lo <= hi
         public = dict(b.findings).get("Public money", "")
         if cost >= 0.05e6:
@@ -646,7 +650,8 @@ def test_budget_cost_is_spending_positive_with_ranges_of_the_same_sign() -> None
             assert lo > 0 and "−" not in cell.sub, (b.name, cell.sub)
             if "Outcome" in dict(b.findings):  # "same as scenario n": no sentences of its own
                 continue
-            words = f"Budget cost {section.units.money_text(cost)} (range {cell.sub})"
+            words = f"Budget cost {section.units.money_text(cost)}"
+            words += f" (range {cell.sub})" if cell.sub else ","
             assert words in public, (b.name, public)
             assert cell.tone == "neg"
         else:

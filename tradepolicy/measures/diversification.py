@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -24,6 +24,11 @@ class DiversificationCap(Measure):
     """
 
     type: Literal["diversification_cap"] = "diversification_cap"
+    caveat: ClassVar[str] = (
+        "A diversification cap works as a budget-neutral cross-subsidy among the importer's "
+        "buyers: a tax on the capped supplier pays for a subsidy on the others; its cost shows "
+        "in consumer and producer surplus."
+    )
     importers: list[Region] = Field(min_length=1, description="regions applying the cap")
     max_share: float = Field(gt=0.0, lt=1.0, description="largest share of one supplier")
     basis: Literal["consumption", "imports"] = Field(

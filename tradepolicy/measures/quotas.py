@@ -8,7 +8,7 @@ a ban: the variety is removed from the covered markets.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -100,6 +100,11 @@ class ImportQuota(_Quota):
     """A cap on the covered imports (all covered pairs together); quantity 0 bans them."""
 
     type: Literal["import_quota"] = "import_quota"
+    caveat: ClassVar[str] = (
+        "Who holds a quota rent changes national welfare, not quantities. A quota of zero is "
+        "a ban: the variety is removed, which raises the consumer price by more than the "
+        "prices still paid."
+    )
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         mask = self.mask(ctx)
@@ -138,6 +143,7 @@ class TariffRateQuota(_Quota):
     """
 
     type: Literal["tariff_rate_quota"] = "tariff_rate_quota"
+    caveat: ClassVar[str] = "Who holds the in-quota rent changes national welfare, not quantities."
     quantity: float = Field(gt=0.0, description="in-quota volume per year")
     in_rate: Rate = Field(ge=0.0, description="in-quota ad valorem tariff")
     out_rate: Rate = Field(ge=0.0, description="out-of-quota ad valorem tariff")
@@ -187,6 +193,11 @@ class ExportQuota(Measure):
     """
 
     type: Literal["export_quota"] = "export_quota"
+    caveat: ClassVar[str] = (
+        "Who holds an export licence rent changes national welfare, not quantities. An export "
+        "quota of zero is a ban: the variety is removed from the markets covered, which raises "
+        "their consumer price by more than the prices still paid."
+    )
     exporter: Region = Field(description="region restricting its exports")
     destinations: list[Region] | None = Field(
         None, description="destinations covered (default: every foreign destination)"

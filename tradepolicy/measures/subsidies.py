@@ -205,6 +205,10 @@ class Offtake(Measure):
     """
 
     type: Literal["offtake"] = "offtake"
+    caveat: ClassVar[str] = (
+        "An offtake volume is inframarginal: the contract price is a transfer from the buyers "
+        "to the sellers; only a stockpiled volume changes quantities, as extra demand."
+    )
     buyers: Shares = Field(description="public buyers, {region: share} summing to 1")
     sellers: list[Region] = Field(min_length=1, description="producing regions selling")
     volume: float = Field(gt=0.0, description="volume per year (market quantity unit)")

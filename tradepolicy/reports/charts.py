@@ -15,13 +15,6 @@ from matplotlib.figure import Figure
 
 from tradepolicy.reports.context import ChartSpec
 
-#: colours of the welfare parts (colour-blind safe, Okabe–Ito)
-PART_COLOURS = {
-    "Consumers": "#0072B2",
-    "Producers": "#E69F00",
-    "Government revenue and rents": "#009E73",
-    "Public spending": "#CC79A7",
-}
 STYLE = {
     "font.family": "DejaVu Sans",
     "font.size": 7.5,
@@ -54,15 +47,16 @@ def _welfare(data: dict[str, Any]) -> Figure:
     labels: list[str] = data["labels"]
     parts: dict[str, list[float]] = data["parts"]
     total: list[float] = data["total"]
+    colours: dict[str, str] = data["colours"]  # the field table's group colours
     n = len(labels)
-    fig = Figure(figsize=(WIDTH_IN, 0.8 + 0.16 * n), layout="constrained")
+    fig = Figure(figsize=(WIDTH_IN, max(1.3, 0.55 + 0.125 * n)), layout="constrained")
     ax = fig.add_subplot()
     ys = list(range(n))[::-1]
     pos = [0.0] * n
     neg = [0.0] * n
     for name, values in parts.items():
         left = [pos[i] if v >= 0 else neg[i] for i, v in enumerate(values)]
-        ax.barh(ys, values, left=left, height=0.62, color=PART_COLOURS[name], label=name)
+        ax.barh(ys, values, left=left, height=0.62, color=colours[name], label=name)
         for i, v in enumerate(values):
             if v >= 0:
                 pos[i] += v
@@ -75,45 +69,36 @@ def _welfare(data: dict[str, Any]) -> Figure:
     ax.set_xlabel("million per year")
     ax.grid(axis="x", color="#dddddd", lw=0.5)
     ax.set_axisbelow(True)
-    fig.legend(loc="outside lower center", ncol=5, frameon=False)
+    fig.legend(loc="outside lower center", ncol=len(parts) + 1, frameon=False)
     return fig
 
 
 def _dependency(data: dict[str, Any]) -> Figure:
+    """The bloc's dependence per scenario: the largest outside supplier's share (coloured by
+    the supplier, named at the bar's end), the unattributed share stacked in light grey, the
+    baseline and the target as lines."""
     labels: list[str] = data["labels"]
-    shares: dict[str, dict[str, Any]] = data["shares"]
+    shares = [100.0 * s for s in data["shares"]]
+    agg = [100.0 * a if math.isfinite(a) else 0.0 for a in data["unattributed"]]
     target = data.get("target")
-    k = len(shares)
-    cols = k if k <= 5 else 3
-    rows = math.ceil(k / cols)
     n = len(labels)
-    fig = Figure(figsize=(WIDTH_IN, max(1.6, 0.35 + rows * (0.5 + 0.1 * n))), layout="constrained")
-    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    fig = Figure(figsize=(WIDTH_IN, max(1.1, 0.4 + 0.11 * n)), layout="constrained")
+    ax = fig.add_subplot()
     ys = list(range(n))[::-1]
-    hi = max([target or 0.0] + [max([d["baseline"], *d["scenarios"]]) for d in shares.values()])
-    xmax = min(100.0, 10 * math.ceil(hi * 100 / 10 + 0.5))
-    ticks = list(range(0, int(xmax) + 1, 20 if xmax > 50 else 10))
-    for ax, (region, d) in zip(axes.flat, shares.items(), strict=False):
-        vals = [100 * v for v in d["scenarios"]]
-        above = [target is not None and v > 100 * target + 1e-9 for v in vals]
-        ax.axvline(100 * d["baseline"], color="#888888", lw=1.2)
-        if target is not None:
-            ax.axvline(100 * target, color="#D55E00", lw=1.0, ls="--")
-        ax.scatter(vals, ys, s=14, zorder=3, color=["#D55E00" if a else "#0072B2" for a in above])
-        ax.set_title(region)
-        ax.set_xlim(-0.04 * xmax, 1.04 * xmax)
-        ax.set_xticks(ticks)
-        ax.grid(axis="x", color="#eeeeee", lw=0.5)
-        ax.set_axisbelow(True)
-    for i, ax in enumerate(axes.flat):
-        if i >= k:
-            ax.set_visible(False)
-        elif i + cols >= k:  # no panel below: show its own x axis labels
-            ax.xaxis.set_tick_params(labelbottom=True)
-            ax.set_xlabel("% of consumption")
-    for ax in axes[:, 0]:
-        ax.set_yticks(ys, labels)
-        ax.set_ylabel("scenario")
+    vals = [s if math.isfinite(s) else 0.0 for s in shares]
+    ax.barh(ys, vals, height=0.62, color=data["colours"])
+    ax.barh(ys, agg, left=vals, height=0.62, color="#dddddd")
+    for y, v, a, name in zip(ys, vals, agg, data["suppliers"], strict=True):
+        ax.text(v + a + 0.8, y, name, va="center", fontsize=6.5, color="#333333")
+    ax.axvline(100.0 * data["baseline"], color="#888888", lw=1.2)
+    if target is not None:
+        ax.axvline(100.0 * target, color="#D55E00", lw=1.0, ls="--")
+    hi = max([100.0 * (target or 0.0)] + [v + a for v, a in zip(vals, agg, strict=True)])
+    ax.set_xlim(0, min(100.0, 10 * math.ceil(hi / 10 + 0.5)) + 8)
+    ax.set_yticks(ys, labels)
+    ax.set_xlabel("% of the bloc's total use")
+    ax.grid(axis="x", color="#eeeeee", lw=0.5)
+    ax.set_axisbelow(True)
     return fig
 
 

@@ -16,17 +16,21 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from tradepolicy import __version__
+from tradepolicy import regions as region_table
 from tradepolicy.errors import InputError
 from tradepolicy.measures import MEASURES
-from tradepolicy.measures.base import FISCAL_ENTRIES
+from tradepolicy.measures.base import FISCAL_ENTRIES, WELFARE_ENTRIES
 from tradepolicy.reports.formatting import (
     MILLION,
     DisplayUnits,
+    fmt_millions,
     fmt_money,
     fmt_pct,
+    fmt_points,
     fmt_range,
     fmt_share,
 )
@@ -38,6 +42,7 @@ from tradepolicy.reports.names import (
     sentence_case,
 )
 from tradepolicy.reports.plain import clean_strings, plain_note
+from tradepolicy.results.accessor import MIN_POINTS
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +57,22 @@ REQUIRED_VARS = (
     "welfare_change",
     "converged",
     *FISCAL_ENTRIES,
+    "bloc_dependency",
+    "bloc_top_supplier",
+    "bloc_aggregate_share",
+    "meets_target",
 )
+#: per-scenario variables (no region dimension)
+SCENARIO_VARS = (
+    "converged",
+    "solver_message",
+    "bloc_dependency",
+    "bloc_top_supplier",
+    "bloc_aggregate_share",
+    "meets_target",
+)
+#: text variables
+TEXT_VARS = ("top_supplier", "solver_message", "bloc_top_supplier")
 #: provenance attributes a brief reads
 REQUIRED_ATTRS = ("markets", "scenario_spec")
 #: dimensions of regional and of per-scenario variables
@@ -60,14 +80,19 @@ REGIONAL_DIMS = ("scenario", "commodity", "region")
 SCENARIO_DIMS = ("scenario", "commodity")
 #: allowed ``converged`` flags: solved, not solved, not defined for this market (stacked sets)
 CONVERGED_VALUES = (1, 0, -1)
-#: government revenue and rent entries: (variable, words)
+#: government revenue and rent entries, in the order findings name them (words: the field
+#: table's short labels, ``ds.tp.label(name, short=True)``)
 REVENUE_ENTRIES = (
-    ("levy_revenue", "levies"),
-    ("undertaking_rent", "undertaking rents"),
-    ("quota_rent_income", "quota rents"),
-    ("tariff_revenue_change", "tariff revenue"),
-    ("export_tax_revenue_change", "export-tax revenue"),
+    "levy_revenue",
+    "undertaking_rent",
+    "quota_rent_income",
+    "tariff_revenue_change",
+    "export_tax_revenue_change",
 )
+#: the mark of a result outside what the model can represent (``ds.tp.warnings``)
+WARN = "\u26a0"
+#: the sentence that introduces a validity warning
+WARN_WORDS = "outside what the model can represent"
 #: money below this (currency/yr) counts as zero in sentences
 MONEY_EPS = 0.05 * MILLION
 #: a percentage change below this counts as no change in sentences
@@ -79,49 +104,6 @@ _SHORT = {"USA": "US", "us": "US", "GBR": "UK", "ROW": "RoW", "COD": "DRC"}
 #: the short names themselves as scenario-name words (``drc_quota`` -> "DRC quota")
 _SHORT_WORDS = {v.lower(): v for v in _SHORT.values()}
 
-#: caveats by measure type (DESIGN §4, docs/measures.md); shown when a scenario uses the type
-CAVEATS: dict[str, str] = {
-    "price_floor": (
-        "A border price floor holds the domestic price up only while the protected bloc "
-        "imports at the floor. Members' own supply sells below the floor, so their consumer "
-        "price is a mix of floor-priced imports and cheaper member supply. Outsiders that do "
-        "not apply the floor can buy diverted supply more cheaply."
-    ),
-    "price_gap_subsidy": (
-        "A price-gap subsidy tied to output raises output and lowers the market price, so its "
-        "fiscal cost is endogenous: it is larger than the gap at today's price times today's "
-        "output."
-    ),
-    "import_quota": (
-        "Who holds a quota rent changes national welfare, not quantities. A quota of zero is "
-        "a ban: the variety is removed, which raises the consumer price by more than the "
-        "prices still paid."
-    ),
-    "tariff_rate_quota": ("Who holds the in-quota rent changes national welfare, not quantities."),
-    "export_quota": (
-        "Who holds an export licence rent changes national welfare, not quantities. An export "
-        "quota of zero is a ban: the variety is removed from the markets covered, which raises "
-        "their consumer price by more than the prices still paid."
-    ),
-    "offtake": (
-        "An offtake volume is inframarginal: the contract price is a transfer from the buyers "
-        "to the sellers; only a stockpiled volume changes quantities, as extra demand."
-    ),
-    "stockpile_release": (
-        "Stockpile quantities are in units of the region's base consumption mix. Stocks are "
-        "assets: a release earns its sale revenue but writes off the stock's book value, so "
-        "only the gain over the book value and the market effects count."
-    ),
-    "stockpile_purchase": (
-        "Stockpile quantities are in units of the region's base consumption mix. Stocks are "
-        "assets: a purchase is spending that adds a stock worth its book value."
-    ),
-    "diversification_cap": (
-        "A diversification cap works as a budget-neutral cross-subsidy among the importer's "
-        "buyers: a tax on the capped supplier pays for a subsidy on the others; its cost shows "
-        "in consumer and producer surplus."
-    ),
-}
 #: market source notes in the order a brief lists them; SOURCE_SKIP are shown elsewhere or not
 SOURCE_ORDER = (
     "data",
@@ -170,12 +152,14 @@ GENERAL_CAVEATS = (
 
 @dataclass
 class Cell:
-    """One table cell: its text, an optional second line (a range) and a tone."""
+    """One table cell: its text, an optional second line (a range), a tone and a flag (the
+    validity warning mark of a scenario outside what the model can represent)."""
 
     text: str
     sub: str = ""
     tone: str = ""  # "pos", "neg" or ""
     label: bool = False
+    flag: str = ""
 
 
 @dataclass
@@ -210,6 +194,13 @@ class ScenarioBlock:
     solved: bool
     message: str = ""
     findings: list[tuple[str, str]] = field(default_factory=list)  # (topic, sentence)
+    #: validity warnings (``ds.tp.warnings``), shown beside the numbers
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        """``3 (US–Australia subsidy 110)``, with the warning mark when flagged."""
+        return f"{self.number} ({self.label})" + (f" {WARN}" if self.warnings else "")
 
 
 @dataclass
@@ -242,6 +233,10 @@ class MarketSection:
     sources: list[tuple[str, str]]
     calibration_id: str
     regions: list[str] = field(default_factory=list)
+    #: what "dependence" means here: the bloc, its members in this market and the target
+    dependence_note: str = ""
+    #: what the validity warning mark means ("" when no scenario shown carries one)
+    warning_note: str = ""
 
 
 @dataclass
@@ -297,8 +292,8 @@ def _build(ds: xr.Dataset, names: list[str], today: date | None) -> Brief:
     markets = json.loads(ds.attrs["markets"])
     specs = _specs_by_market(json.loads(ds.attrs["scenario_spec"]))
     ranges = Ranges(ds)
-    # public spending > 0: the one budget sign of every view (ds.tp.fiscal_cost is < 0 for it)
-    ds = ds.assign(budget_cost=-ds.tp.fiscal_cost())
+    # public spending > 0: the one budget sign of every view, computed by ds.tp
+    ds = ds.assign(budget_cost=ds.tp.budget_cost())
     sections = []
     for com in [str(c) for c in ds.commodity.values]:
         sub = Frames(ds.sel(commodity=com))
@@ -367,13 +362,13 @@ def check_results(ds: Any, source: str = "results") -> None:
     for var in (*REQUIRED_VARS, "solver_message"):
         if var not in ds:
             continue
-        want = SCENARIO_DIMS if var in ("converged", "solver_message") else REGIONAL_DIMS
+        want = SCENARIO_DIMS if var in SCENARIO_VARS else REGIONAL_DIMS
         dims = ds[var].dims
         if set(dims) != set(want) or len(dims) != len(want):
             problems.append(
                 (var, f"dimensions ({', '.join(map(str, dims))}), expected ({', '.join(want)})")
             )
-        elif var not in ("top_supplier", "solver_message") and ds[var].dtype.kind not in "fiub":
+        elif var not in TEXT_VARS and ds[var].dtype.kind not in "fiub":
             problems.append((var, f"values of type {ds[var].dtype} (expected numbers)"))
     if not any(p[0] == "converged" for p in problems):
         flags = np.asarray(ds["converged"].values, dtype=float)
@@ -485,47 +480,32 @@ class Frames:
 
 
 class Ranges:
-    """5–95% ranges from Monte Carlo draws, when the results carry them."""
+    """5–95% Monte Carlo ranges, when the results carry draws: only through
+    ``ds.tp.range`` (the brief never reads how draws are stored)."""
 
     def __init__(self, ds: xr.Dataset) -> None:
         self.ds = ds
-        flag = getattr(ds.tp, "has_draws", None)
-        if flag is None:  # accessor without draws support: look at the variables
-            flag = "draw" in ds.dims or any(str(k).endswith("_quantiles") for k in ds)
-        self.enabled = bool(flag)
+        self.enabled = bool(ds.tp.has_draws)
         n = ds.sizes.get("draw")
         self.description = (f"{n} draws" if n else "yes") + (
             f", seed {ds.attrs['draw_seed']}" if "draw_seed" in ds.attrs else ""
         )
 
-    def quantiles(self, var: str) -> xr.DataArray | None:
-        """``var``'s quantiles (dims quantile, scenario, commodity, region) or None."""
-        if not self.enabled or f"{var}_quantiles" not in self.ds:
+    def region(
+        self, var: str, scenario: str, com: str, region: str | list[str]
+    ) -> tuple[float, float] | None:
+        """(5%, 95%) of ``var`` for one region (or summed over a list of regions), or None."""
+        if not self.enabled:
             return None
-        return self.ds[f"{var}_quantiles"]
-
-    def region(self, var: str, scenario: str, com: str, region: str) -> tuple[float, float] | None:
-        """(5%, 95%) of ``var`` for one region, or None."""
-        q = self.quantiles(var)
-        if q is None:
-            return None
-        q = q.sel(scenario=scenario, commodity=com, region=region)
-        lo, hi = float(q.sel(quantile=0.05)), float(q.sel(quantile=0.95))
-        return None if math.isnan(lo) or math.isnan(hi) else (lo, hi)
+        return self.ds.tp.range(var, scenario, com, region)
 
     def budget_cost(self, scenario: str, com: str) -> tuple[float, float] | None:
-        """(5%, 95%) of the budget cost (public spending > 0) summed over regions, or None."""
-        fr = self.total("fiscal_cost", scenario, com)
-        return None if fr is None else (-fr[1], -fr[0])
+        """(5%, 95%) of the budget cost (public spending > 0) summed over payers, or None."""
+        return self.region("budget_cost", scenario, com, "world")
 
     def total(self, var: str, scenario: str, com: str) -> tuple[float, float] | None:
         """(5%, 95%) of ``var`` summed over regions (each draw summed first), or None."""
-        if not self.enabled or f"{var}_draws" not in self.ds:
-            return None
-        draws = self.ds[f"{var}_draws"].sel(scenario=scenario, commodity=com)
-        total = draws.sum("region", min_count=1)
-        lo, hi = (float(total.quantile(q, dim="draw", skipna=True)) for q in (0.05, 0.95))
-        return None if math.isnan(lo) or math.isnan(hi) else (lo, hi)
+        return self.region(var, scenario, com, "world")
 
 
 # -- one market -----------------------------------------------------------------------------
@@ -608,6 +588,66 @@ def _base_prices(market: dict[str, Any], sub: Frames) -> list[float]:
     return list(sub.row("producer_price", "baseline").values())
 
 
+@dataclass
+class _Bloc:
+    """The bloc figure of one market, what every view calls "dependence" (``ds.tp.options``):
+    the options table, the bloc's name and members, and the aggregates beside it."""
+
+    options: pd.DataFrame
+    name: str
+    members: list[str]
+    aggregates: list[str]
+    target: float | None
+
+    @property
+    def unattributed(self) -> str:
+        """Who the unattributed share is, inside a sentence (``the rest of the world``)."""
+        return regions_in_text(self.aggregates) if self.aggregates else "aggregate regions"
+
+    @property
+    def unattributed_short(self) -> str:
+        """The same in a table cell (``Rest of world``)."""
+        if not self.aggregates:
+            return "Aggregates"
+        return ", ".join(region_table.short_name(r) for r in self.aggregates)
+
+    def row(self, scen: str) -> pd.Series:
+        return self.options.loc[scen]
+
+    def moves(self, scen: str) -> bool:
+        """Whether the option lowers dependence by at least the accessor's smallest move."""
+        pts = float(self.row(scen)["points_removed"])
+        return math.isfinite(pts) and pts >= MIN_POINTS
+
+
+def _bloc(ds: xr.Dataset, com: str, sub: Frames) -> _Bloc:
+    options = ds.tp.options(com)
+    members = [str(r) for r in options.attrs.get("bloc", [])]
+    group = str(ds.attrs.get("target_group") or "")
+    desc = str(ds.attrs.get("target_description") or "")
+    if group:
+        # the group's words without the list in brackets: the members here are listed instead
+        name = (desc or region_table.GROUPS.get(group, group)).split(" (")[0]
+    else:
+        name = "the bloc"
+    aggregates = [r for r in sub.regions if region_table.is_aggregate(r) and r not in members]
+    target = float(options.attrs.get("target", math.nan))
+    return _Bloc(options, name, members, aggregates, target if math.isfinite(target) else None)
+
+
+def _dependence_note(bloc: _Bloc) -> str:
+    """What "dependence" means in this brief (the lede)."""
+    text = (
+        f"Dependence: the share of the total use of {bloc.name} (here "
+        f"{regions_in_text(bloc.members) or 'no region'}) from its largest single supplier "
+        f"outside the bloc; {bloc.unattributed} is shown beside it as unattributed, never as "
+        "one supplier"
+    )
+    if bloc.target is not None:
+        text += f"; target: at most {_target_text(bloc.target)}"
+    return text
+
+
 def _section(
     sub: Frames,
     com: str,
@@ -623,10 +663,10 @@ def _section(
         _base_prices(market, sub),
     )
     labels = _Labels(market, units)
-    target = ds.attrs.get("target_share", spec.get("target_share"))
-    target = float(target) if target is not None and np.isfinite(float(target)) else None
+    bloc = _bloc(ds, com, sub)
     spec_scen = {s.get("name"): s for s in spec.get("scenario", [])}
     regions = list(labels.regions) or [str(r) for r in sub.regions]
+    words = {v: ds.tp.label(v, short=True).lower() for v in REVENUE_ENTRIES}
     blocks = []
     for i, n in enumerate(names, start=1):
         measures = [_describe(m, labels) for m in spec_scen.get(n, {}).get("measure", [])]
@@ -641,7 +681,8 @@ def _section(
             message=msg if conv != 1 else "",
         )
         if block.solved:
-            block.findings = _findings(sub, n, com, units, target, ranges)
+            block.warnings = [sentence_case(w) for w in ds.tp.warnings(n, com)]
+            block.findings = _findings(sub, n, com, units, bloc, ranges, words)
             same = next((b for b in blocks if b.solved and b.findings == block.findings), None)
             if same is not None and len(block.findings) > 1:
                 block.findings = [
@@ -655,7 +696,8 @@ def _section(
     solved = [b for b in blocks if b.solved]
     elast, elast_note = _elasticities(market)
     types = {m.get("type") for n in names for m in spec_scen.get(n, {}).get("measure", [])}
-    caveats = [CAVEATS[t] for t in CAVEATS if t in types]
+    # each measure declares its caveat (Measure.caveat): one registered from a notebook too
+    caveats = [MEASURES[t].caveat for t in MEASURES if t in types and MEASURES[t].caveat]
     caveats = list(dict.fromkeys(caveats)) + list(GENERAL_CAVEATS)
     # the notes are the modellers' words: plain words only (no tags, no project files)
     notes = {
@@ -674,17 +716,23 @@ def _section(
         stage=str(market.get("stage", "")),
         base_year=str(market.get("base_year", "")),
         units=units,
-        target_share=target,
+        target_share=bloc.target,
         scenarios=blocks,
-        glance=_glance(sub, solved, units, target),
-        tables=_tables(sub, solved, units, target, com, ranges),
-        charts=_charts(sub, solved, units, target),
+        glance=_glance(sub, solved, units, bloc),
+        tables=_tables(sub, solved, units, bloc, com, ranges, ds),
+        charts=_charts(sub, solved, units, bloc, ds),
         elasticities=elast,
         elasticity_source=elast_note,
         caveats=caveats,
         sources=sources,
         calibration_id=cal,
         regions=regions,
+        dependence_note=_dependence_note(bloc),
+        warning_note=(
+            f"{WARN} marks a scenario with results {WARN_WORDS} (its warning is under its heading)"
+            if any(b.warnings for b in blocks)
+            else ""
+        ),
     )
 
 
@@ -761,8 +809,9 @@ def _findings(
     scen: str,
     com: str,
     units: DisplayUnits,
-    target: float | None,
+    bloc: _Bloc,
     ranges: Ranges,
+    words: dict[str, str],
 ) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     money = units.money_text
@@ -803,27 +852,27 @@ def _findings(
     world_txt = f"world {fmt_money(world)}{_range_words(wr, fmt_money)}"
     text = sentence_case("; ".join([*parts, world_txt])) + f" ({units.money_unit})."
     out.append(("Who gains, who loses", text))
-    # budget cost (public spending > 0) and who pays
+    # budget cost (public spending > 0, ds.tp.budget_cost) and who pays
     cost = _regional(sub, "budget_cost", scen)
     total = sum(v for v in cost.values() if math.isfinite(v))
+    cr = ranges.budget_cost(scen, com)
     if abs(total) < MONEY_EPS and not any(abs(v) >= MONEY_EPS for v in cost.values()):
-        text = ""  # no subsidy, offtake or stockpile money (the summary table shows the zero)
+        text = ""  # no subsidy, offtake or stockpile money (the options table shows the zero)
     elif total > 0:
-        cr = ranges.budget_cost(scen, com)
         text = (
             f"budget cost {money(total)}{_range_words(cr, _unsigned)}, paid by {_holders(cost, 1)}"
         )
         if any(v <= -MONEY_EPS for v in cost.values()):
             text += f"; budget revenue to {_holders(cost, -1)}"
     else:
-        fr = ranges.total("fiscal_cost", scen, com)  # revenue > 0
-        text = f"net budget revenue {money(total)}{_range_words(fr, _unsigned)}, to "
+        rr = None if cr is None else (-cr[1], -cr[0])  # revenue > 0
+        text = f"net budget revenue {money(total)}{_range_words(rr, _unsigned)}, to "
         text += _holders(cost, -1)
         if any(v >= MONEY_EPS for v in cost.values()):
             text += f"; budget cost to {_holders(cost, 1)}"
     # rents and revenue
     rent_parts = [text] if text else []
-    for var, words in REVENUE_ENTRIES:
+    for var in REVENUE_ENTRIES:
         if var not in sub:
             continue
         vals = _regional(sub, var, scen)
@@ -832,47 +881,37 @@ def _findings(
             continue
         sign = 1 if tot >= 0 else -1
         rent_parts.append(
-            f"{words} {units.money_text(tot)}, {'to' if tot >= 0 else 'lost by'} "
+            f"{words[var]} {units.money_text(tot)}, {'to' if tot >= 0 else 'lost by'} "
             f"{_holders(vals, sign)}"
         )
     if rent_parts:
         out.append(("Public money", sentence_case("; ".join(rent_parts)) + "."))
-    # dependency
-    out.append(("Top foreign supplier's share", _dependency_sentence(sub, scen, target)))
+    out.append(("Dependence", _dependence_sentence(bloc, scen)))
     return out
 
 
-def _importers(sub: Frames) -> list[str]:
-    """Regions that import at the baseline (a positive top foreign supplier share)."""
-    return [r for r, v in sub.row("top_supplier_share", "baseline").items() if v > 0]
-
-
-def _dependency_sentence(sub: Frames, scen: str, target: float | None) -> str:
-    base = _regional(sub, "top_supplier_share", "baseline")
-    cur = _regional(sub, "top_supplier_share", scen)
-    top = {r: str(v) for r, v in sub.row("top_supplier", scen, numeric=False).items()}
-    importers = _importers(sub)
-    if not importers:
-        return "No region imports."
-    moved = [r for r in importers if abs(cur[r] - base[r]) >= SHARE_EPS]
-    # the largest moves and every importer that crosses the target, at most three
-    moved.sort(key=lambda r: -abs(cur[r] - base[r]))
-    if target is not None:
-        crossing = [r for r in moved if (cur[r] > target + 1e-12) != (base[r] > target + 1e-12)]
-        moved = list(dict.fromkeys([*crossing, *moved]))
-    moved = moved[:3]
-    moved = [r for r in importers if r in moved]  # table order
-    parts = []
-    for r in moved:
-        who = f" from {region_in_text(top[r])}" if top[r] else ""
-        parts.append(f"{region_in_text(r)} {fmt_share(base[r])} → {fmt_share(cur[r])}{who}")
-    text = "; ".join(parts) if parts else "unchanged"
-    if target is not None:
-        above = [r for r in importers if cur[r] > target + 1e-12]
-        if above:
-            text += f"; above the {_target_text(target)} target: {regions_in_text(above)}"
-        else:
-            text += f"; every importer meets the {_target_text(target)} target"
+def _dependence_sentence(bloc: _Bloc, scen: str) -> str:
+    """The bloc figure base → scenario, the unattributed share beside it, the target."""
+    base, cur = bloc.row("baseline"), bloc.row(scen)
+    if not math.isfinite(float(cur["dependence"])):
+        return "Not defined: the bloc uses none of this material."
+    sup_b = str(base["largest_outside_supplier"])
+    sup = str(cur["largest_outside_supplier"])
+    if sup == sup_b:
+        text = (
+            f"{region_in_text(sup)} {fmt_share(base['dependence'])} → "
+            f"{fmt_share(cur['dependence'])} of the bloc's use"
+        )
+    else:
+        text = (
+            f"{region_in_text(sup_b)} {fmt_share(base['dependence'])} at the baseline → "
+            f"{region_in_text(sup) if sup else 'no outside supplier'} "
+            f"{fmt_share(cur['dependence'])} of the bloc's use"
+        )
+    text += f" ({bloc.unattributed} {fmt_share(cur['unattributed_share'])}, unattributed)"
+    if bloc.target is not None:
+        met = str(cur["meets_target"]) == "yes"
+        text += f"; {'meets' if met else 'above'} the {_target_text(bloc.target)} target"
     return sentence_case(text) + "."
 
 
@@ -881,15 +920,64 @@ def _target_text(target: float) -> str:
 
 
 def _glance(
-    sub: Frames, blocks: list[ScenarioBlock], units: DisplayUnits, target: float | None
+    sub: Frames, blocks: list[ScenarioBlock], units: DisplayUnits, bloc: _Bloc
 ) -> list[str]:
-    """Headline comparisons across scenarios (largest price rise, welfare, budget, target)."""
+    """Headline comparisons across scenarios (dependence and the target, cost per point,
+    largest price rise, welfare, budget)."""
     if len(blocks) < 2:
         return []
     out = []
-
-    def ref(b: ScenarioBlock) -> str:
-        return f"{b.number} ({b.label})"
+    base = bloc.row("baseline")
+    if math.isfinite(float(base["dependence"])):
+        sup = region_in_text(str(base["largest_outside_supplier"]))
+        text = (
+            f"Dependence of {bloc.name} on its largest outside supplier is "
+            f"{fmt_share(base['dependence'])} ({sup}) "
+            f"at the baseline, with {fmt_share(base['unattributed_share'])} unattributed "
+            f"({bloc.unattributed})"
+        )
+        movers = [b for b in blocks if bloc.moves(b.name)]
+        if movers:
+            best = max(movers, key=lambda b: float(bloc.row(b.name)["points_removed"]))
+            r = bloc.row(best.name)
+            text += (
+                f"; it falls most under scenario {best.ref}: to {fmt_share(r['dependence'])} "
+                f"({fmt_points(r['points_removed'])} points removed)"
+            )
+        else:
+            text += "; no scenario lowers it"
+        out.append(text + ".")
+        if bloc.target is not None:
+            tgt = _target_text(bloc.target)
+            meets = [b for b in blocks if str(bloc.row(b.name)["meets_target"]) == "yes"]
+            base_meets = str(base["meets_target"]) == "yes"
+            if len(meets) == len(blocks):
+                line = f"Every scenario meets the {tgt} target"
+                line += ", as the baseline does." if base_meets else "."
+            elif not meets:
+                line = f"No scenario meets the {tgt} target"
+                line += "." if not base_meets else " (the baseline does)."
+            else:
+                many, rest = len(meets) > 1, len(blocks) - len(meets)
+                line = (
+                    f"Scenario{'s' if many else ''} {join_words(b.ref for b in meets)} "
+                    f"meet{'' if many else 's'} the {tgt} target; the other {rest} "
+                    f"do{'es' if rest == 1 else ''} not."
+                )
+            out.append(line)
+    per_point = [
+        b
+        for b in blocks
+        if math.isfinite(float(bloc.row(b.name)["budget_cost_per_point"]))
+        and float(bloc.row(b.name)["budget_cost"]) >= MONEY_EPS / MILLION
+    ]
+    if per_point:
+        cheap = min(per_point, key=lambda b: float(bloc.row(b.name)["budget_cost_per_point"]))
+        out.append(
+            f"The lowest budget cost per point of dependence removed is under scenario "
+            f"{cheap.ref}: {fmt_millions(bloc.row(cheap.name)['budget_cost_per_point'], False)} "
+            f"{units.money_unit} per point."
+        )
 
     best = None
     for b in blocks:
@@ -900,49 +988,28 @@ def _glance(
         b, r, p = best
         out.append(
             f"The largest consumer price move is in {region_in_text(r)} under scenario "
-            f"{ref(b)}: {fmt_pct(p)}."
+            f"{b.ref}: {fmt_pct(p)}."
         )
     world = {b.name: sub.total("welfare_change", b.name) for b in blocks}
     lo = min(blocks, key=lambda b: world[b.name])
     hi = max(blocks, key=lambda b: world[b.name])
     if world[lo.name] <= -MONEY_EPS:
         out.append(
-            f"World welfare falls most under scenario {ref(lo)}: "
+            f"World welfare falls most under scenario {lo.ref}: "
             f"{fmt_money(world[lo.name])} {units.money_unit}."
         )
     if world[hi.name] >= MONEY_EPS:
         out.append(
-            f"World welfare rises most under scenario {ref(hi)}: "
+            f"World welfare rises most under scenario {hi.ref}: "
             f"{fmt_money(world[hi.name])} {units.money_unit}."
         )
     cost = {b.name: sub.total("budget_cost", b.name) for b in blocks}
     costly = max(blocks, key=lambda b: cost[b.name])
     if cost[costly.name] >= MONEY_EPS:
         out.append(
-            f"The largest budget cost is under scenario {ref(costly)}: "
+            f"The largest budget cost is under scenario {costly.ref}: "
             f"{units.money_text(cost[costly.name])}."
         )
-    if target is not None:
-        importers = _importers(sub)
-        miss = [
-            b
-            for b in blocks
-            if any(sub.at("top_supplier_share", b.name, r) > target + 1e-12 for r in importers)
-        ]
-        tgt = _target_text(target)
-        if miss:
-            out.append(
-                f"The top foreign supplier holds more than the {tgt} target share of some "
-                f"importer's consumption under scenario{'s' if len(miss) > 1 else ''} "
-                f"{join_words(str(b.number) for b in miss)}"
-                + (
-                    f"; every importer meets it under the other {len(blocks) - len(miss)}."
-                    if len(miss) < len(blocks)
-                    else "."
-                )
-            )
-        else:
-            out.append(f"Every importer meets the {tgt} target in every scenario.")
     return out
 
 
@@ -956,20 +1023,31 @@ def _tone(x: float, eps: float) -> str:
 
 
 def _row_label(b: ScenarioBlock) -> Cell:
-    return Cell(f"{b.number}  {b.label}", label=True)
+    return Cell(f"{b.number}  {b.label}", label=True, flag=WARN if b.warnings else "")
 
 
 def _regions_with(sub: Frames, var: str) -> list[str]:
     return [r for r, v in sub.row(var, "baseline").items() if v > 0]
 
 
+def _money_range(
+    ds: xr.Dataset, rr: tuple[float, float] | None, com: str, sign: float = 1.0
+) -> tuple[float, float] | None:
+    """A range in currency/yr as display money (``ds.tp.money``), times ``sign``."""
+    if rr is None:
+        return None
+    lo, hi = sorted(sign * ds.tp.money(x, com) for x in rr)
+    return lo, hi
+
+
 def _tables(
     sub: Frames,
     blocks: list[ScenarioBlock],
     units: DisplayUnits,
-    target: float | None,
+    bloc: _Bloc,
     com: str,
     ranges: Ranges,
+    ds: xr.Dataset,
 ) -> list[Table]:
     tables = []
     for var, who, size in (
@@ -1037,131 +1115,216 @@ def _tables(
             ),
         )
     )
-    # budgets, rents and dependency
-    importers = _importers(sub)
-    dep_head = "Highest top-supplier share"
-    if target is not None:
-        dep_head += f" (target {_target_text(target)})"
-    rows = []
-    base_dep = _max_share(sub, "baseline", importers)
-    rows.append([Cell("Baseline", label=True), Cell("–"), Cell("–"), Cell("–"), Cell(base_dep[0])])
-    for b in blocks:
-        cost = sub.total("budget_cost", b.name)
-        cr = ranges.budget_cost(b.name, com)
-        rents = float(sum(sub.total(v, b.name) for v, _ in REVENUE_ENTRIES[:3] if v in sub))
-        w = sub.total("welfare_change", b.name)
-        wr = ranges.total("welfare_change", b.name, com)
-        dep = _max_share(sub, b.name, importers, target)
-        rows.append(
-            [
-                _row_label(b),
-                Cell(
-                    fmt_money(w),
-                    sub="" if wr is None else fmt_range(fmt_money(wr[0]), fmt_money(wr[1])),
-                    tone=_tone(w, MONEY_EPS),
-                ),
-                Cell(
-                    _unsigned(cost),
-                    sub="" if cr is None else fmt_range(_unsigned(cr[0]), _unsigned(cr[1])),
-                    tone=_tone(-cost, MONEY_EPS),
-                ),
-                Cell(fmt_money(rents), tone=_tone(rents, MONEY_EPS)),
-                Cell(dep[0], tone="neg" if dep[1] else ""),
-            ]
-        )
-    tables.append(
-        Table(
-            key="summary",
-            caption=f"Scenario summary, {units.money_unit}",
-            header=[
-                "Scenario",
-                "World welfare",
-                "Budget cost (spending > 0)",
-                "Levies and quota rents",
-                dep_head,
-            ],
-            rows=rows,
-            note=(
-                "Budget cost: public spending on subsidies, offtakes and stockpiles, net of "
-                "their revenue (positive = spending, negative = net revenue). Levies "
-                "and quota rents: income of the region holding them, also inside welfare. "
-                "Top-supplier share: the largest share of one foreign origin in an importer's "
-                "consumption, for the importer where it is highest."
-            ),
-        )
-    )
+    tables.append(_options_table(blocks, units, bloc, com, ranges, ds))
+    tables.append(_who_pays_table(blocks, units, com, ds))
     return tables
 
 
-def _max_share(
-    sub: Frames, scen: str, importers: list[str], target: float | None = None
-) -> tuple[str, bool]:
-    if not importers:
-        return "–", False
-    shares = sub.row("top_supplier_share", scen)
-    r = max(importers, key=lambda x: shares[x] if math.isfinite(shares[x]) else -1.0)
-    top = str(sub.row("top_supplier", scen, numeric=False)[r])
-    v = shares[r]
-    text = f"{fmt_share(v)} {region_name(r)}" + (f" from {region_name(top)}" if top else "")
-    return text, target is not None and v > target + 1e-12
+def _options_table(
+    blocks: list[ScenarioBlock],
+    units: DisplayUnits,
+    bloc: _Bloc,
+    com: str,
+    ranges: Ranges,
+    ds: xr.Dataset,
+) -> Table:
+    """Options × dependence, who pays and cost per point (``ds.tp.options``), as the CLI."""
+    eps = MONEY_EPS / MILLION  # display money (millions)
+
+    def dep_cell(r: pd.Series) -> Cell:
+        sup = str(r["largest_outside_supplier"])
+        text = fmt_share(r["dependence"]) + (f" {region_table.short_name(sup)}" if sup else "")
+        agg = f"{bloc.unattributed_short} {fmt_share(r['unattributed_share'])} unattributed"
+        return Cell(text, sub=agg)
+
+    def met_cell(r: pd.Series) -> Cell:
+        met = str(r["meets_target"])
+        return Cell(met or "–", tone="neg" if met == "no" else "")
+
+    base = bloc.row("baseline")
+    header = ["Scenario", "Dependence (largest outside supplier)"]
+    if bloc.target is not None:
+        header.append(f"Meets {_target_text(bloc.target)} target")
+    header += [
+        "Points removed",
+        "Budget cost (spending > 0)",
+        "Cost to bloc buyers",
+        "Foreign producers",
+        "World welfare",
+        "Cost per point removed: budget / buyers",
+    ]
+    rows = [
+        [Cell("Baseline", label=True), dep_cell(base)]
+        + ([met_cell(base)] if bloc.target is not None else [])
+        + [Cell("–") for _ in range(6)]
+    ]
+    for b in blocks:
+        r = bloc.row(b.name)
+        pts = float(r["points_removed"])
+        cost, buyers = float(r["budget_cost"]), float(r["cost_to_bloc_buyers"])
+        foreign, world = float(r["foreign_producers"]), float(r["world_welfare"])
+        cr = _money_range(ds, ranges.budget_cost(b.name, com), com)
+        br = _money_range(  # cost to buyers = minus their consumer surplus change
+            ds, ranges.region("consumer_surplus_change", b.name, com, bloc.members), com, -1.0
+        )
+        wr = _money_range(ds, ranges.total("welfare_change", b.name, com), com)
+
+        def rng(rr: tuple[float, float] | None, signed: bool) -> str:
+            if rr is None:
+                return ""
+            return fmt_range(fmt_millions(rr[0], signed), fmt_millions(rr[1], signed))
+
+        row = [_row_label(b), dep_cell(r)]
+        if bloc.target is not None:
+            row.append(met_cell(r))
+        row += [
+            Cell(fmt_points(pts), tone=_tone(pts, MIN_POINTS)),
+            Cell(fmt_millions(cost, False), sub=rng(cr, False), tone=_tone(-cost, eps)),
+            Cell(fmt_millions(buyers, False), sub=rng(br, False), tone=_tone(-buyers, eps)),
+            Cell(fmt_millions(foreign), tone=_tone(foreign, eps)),
+            Cell(fmt_millions(world), sub=rng(wr, True), tone=_tone(world, eps)),
+        ]
+        if r["note"]:  # ds.tp.options says why there is no cost per point
+            row.append(Cell(str(r["note"])))
+        else:
+            budget_pp = fmt_millions(r["budget_cost_per_point"], False)
+            row.append(Cell(f"{budget_pp} / {fmt_millions(r['buyer_cost_per_point'], False)}"))
+        rows.append(row)
+    members = ", ".join(region_table.short_name(m) for m in bloc.members)
+    return Table(
+        key="options",
+        caption=(
+            f"Options: dependence of {bloc.name} ({members}), who pays and cost per point of "
+            f"dependence removed; money in {units.money_unit}"
+        ),
+        header=header,
+        rows=rows,
+        note=(
+            "Points removed: percentage points of dependence removed against the baseline "
+            "(negative: it rises). Budget cost: subsidies, offtakes and stockpiles net of their "
+            "revenue. Cost to bloc buyers: the fall in their consumer surplus. Cost per point: "
+            f"only where an option lowers dependence by at least {MIN_POINTS:g} point."
+        ),
+    )
+
+
+#: who-pays columns: (``ds.tp.who_pays`` column, heading, signed)
+WHO_PAYS_COLUMNS = (
+    ("budget_cost", "Budget cost (spending > 0)", False),
+    ("cost_to_buyers", "Cost to buyers (> 0 = cost)", False),
+    ("producers", "Producers (gain > 0)", True),
+    ("revenue_and_rents", "Revenue and rents (income > 0)", True),
+)
+#: regions named per who-pays cell (the largest amounts)
+WHO_PAYS_LIMIT = 2
+
+
+def _who_pays_table(
+    blocks: list[ScenarioBlock], units: DisplayUnits, com: str, ds: xr.Dataset
+) -> Table:
+    """Who pays and who gains in each scenario, by region (``ds.tp.who_pays``)."""
+    eps = MONEY_EPS / MILLION
+    rows = []
+    for b in blocks:
+        t = ds.tp.who_pays(b.name, com)
+        row = [_row_label(b)]
+        for col, _, signed in WHO_PAYS_COLUMNS:
+            items = [(str(r), float(v)) for r, v in t[col].items() if abs(float(v)) >= eps]
+            items.sort(key=lambda kv: -abs(kv[1]))
+            parts = [
+                f"{region_table.short_name(r)} {fmt_millions(v, signed)}"
+                for r, v in items[:WHO_PAYS_LIMIT]
+            ]
+            if len(items) > WHO_PAYS_LIMIT:
+                parts.append("…")
+            row.append(Cell("; ".join(parts) or "0", label=True))
+        rows.append(row)
+    return Table(
+        key="who_pays",
+        caption=f"Who pays and who gains, by region, {units.money_unit}",
+        header=["Scenario", *(h for _, h, _ in WHO_PAYS_COLUMNS)],
+        rows=rows,
+        note=(
+            f"The {WHO_PAYS_LIMIT} largest amounts in each column (… more regions; less than "
+            "0.05 million a year left out); national welfare by region is in the table above. "
+            "Revenue and rents: tariff, levy and export-tax revenue and rents, to the region "
+            "holding them."
+        ),
+    )
 
 
 # -- charts ---------------------------------------------------------------------------------
 
 
+def _welfare_groups(ds: xr.Dataset) -> dict[str, tuple[str, str, list[str]]]:
+    """Welfare parts by the field table's group: {group: (label, colour, variables)}.
+
+    A group of one variable takes its short label (``Consumers``); others the group's name.
+    """
+    groups: dict[str, list[str]] = {}
+    for v in WELFARE_ENTRIES:
+        groups.setdefault(ds.tp.field(v)["group"], []).append(v)
+    out = {}
+    for g, vs in groups.items():
+        label = ds.tp.label(vs[0], short=True) if len(vs) == 1 else g.capitalize()
+        out[g] = (label, ds.tp.field(vs[0])["colour"], vs)
+    return out
+
+
 def _charts(
-    sub: Frames, blocks: list[ScenarioBlock], units: DisplayUnits, target: float | None
+    sub: Frames, blocks: list[ScenarioBlock], units: DisplayUnits, bloc: _Bloc, ds: xr.Dataset
 ) -> list[ChartSpec]:
     if not blocks:
         return []
     labels = [f"{b.number}  {b.label}" for b in blocks]
-    groups = {
-        "Consumers": ["consumer_surplus_change"],
-        "Producers": ["producer_surplus_change"],
-        "Government revenue and rents": [v for v, _ in REVENUE_ENTRIES],
-        # stocks bought are assets: spending net of the stock's book value
-        "Public spending": [*FISCAL_ENTRIES, "stock_value_change"],
-    }
+    groups = _welfare_groups(ds)
     parts = {
-        g: [float(sum(sub.total(v, b.name) for v in vs if v in sub)) / MILLION for b in blocks]
-        for g, vs in groups.items()
+        label: [float(sum(sub.total(v, b.name) for v in vs if v in sub)) / MILLION for b in blocks]
+        for label, _, vs in groups.values()
     }
+    shown = {k for k, v in parts.items() if any(abs(x) >= MONEY_EPS / MILLION for x in v)}
+    groups = {g: e for g, e in groups.items() if e[0] in shown}
+    parts = {k: v for k, v in parts.items() if k in shown}
+    colours = {label: colour for label, colour, _ in groups.values()}
     world = [sub.total("welfare_change", b.name) / MILLION for b in blocks]
+    what = "; ".join(
+        f"{label}: " + ", ".join(ds.tp.label(v, short=True).lower() for v in vs)
+        for label, _, vs in groups.values()
+        if len(vs) > 1
+    )
     charts = [
         ChartSpec(
             key="welfare",
             title=f"World welfare change and its parts, {units.money_unit}",
             caption=(
-                "Bars: changes for consumers, producers, government revenue and rents, and "
-                "public spending (a budget cost counts as a loss), summed over all regions; "
-                "diamonds: the world total."
+                "Bars: changes for each group of welfare parts, summed over all regions (a budget "
+                f"cost counts as a loss; {what}); diamonds: the world total."
             ),
-            data={"labels": labels, "parts": parts, "total": world},
+            data={"labels": labels, "parts": parts, "total": world, "colours": colours},
         )
     ]
-    importers = _importers(sub)
-    importers.sort(key=lambda r: -sub.at("consumption", "baseline", r))
-    importers = importers[:6]
-    if importers:
-        shares = {
-            region_name(r): {
-                "baseline": sub.at("top_supplier_share", "baseline", r),
-                "scenarios": [sub.at("top_supplier_share", b.name, r) for b in blocks],
-            }
-            for r in importers
-        }
+    base = bloc.row("baseline")
+    if math.isfinite(float(base["dependence"])):
+        rows = [bloc.row(b.name) for b in blocks]
+        sups = [str(r["largest_outside_supplier"]) for r in rows]
         charts.append(
             ChartSpec(
                 key="dependency",
-                title="Share of the top foreign supplier in consumption",
+                title=f"Dependence of {bloc.name} on its largest outside supplier",
                 caption=(
-                    "Dots: each scenario; grey line: the baseline"
-                    + ("; red dashed line: the target." if target is not None else ".")
+                    "Bars: the bloc's share of use from its largest outside supplier (colour: "
+                    f"the supplier), then the unattributed share of {bloc.unattributed} (light "
+                    "grey); grey line: the baseline"
+                    + ("; red dashed line: the target." if bloc.target is not None else ".")
                 ),
                 data={
-                    "labels": [str(b.number) for b in blocks],
-                    "shares": shares,
-                    "target": target,
+                    "labels": labels,
+                    "shares": [float(r["dependence"]) for r in rows],
+                    "unattributed": [float(r["unattributed_share"]) for r in rows],
+                    "suppliers": [region_table.short_name(s) if s else "" for s in sups],
+                    "colours": [region_table.colour(s) if s else "#999999" for s in sups],
+                    "baseline": float(base["dependence"]),
+                    "target": bloc.target,
                 },
             )
         )

@@ -6,10 +6,11 @@ The rules (also in ``docs/briefs.md``):
   dashboard shows (:func:`tradepolicy.units.price_display`): per kg when the market counts
   mass in a unit larger than a kilogram and its median base price is at least 1 currency unit
   per kg, otherwise the market's own unit (``55,000 USD/t`` -> ``55.0`` per kg);
-- **money**: million currency units per year, 3 significant figures and at most one decimal
-  (``352,257,100`` -> ``352``; ``1,444,659`` -> ``1.4``); changes carry a sign;
+- **money**: million currency units per year (``M USD/yr``), 3 significant figures and at most
+  one decimal (``352,257,100`` -> ``352``; ``1,444,659`` -> ``1.4``); changes carry a sign;
 - **percentage changes**: one decimal with a sign (``+72.9%``, ``−1.6%``, ``0.0%``);
 - **shares**: percent with one decimal (``37.6%``);
+- **percentage points** of dependence: one decimal with a sign (``+0.9``, ``−15.1``);
 - **quantities**: 3 significant figures in the market's quantity unit per year.
 
 Negative numbers use the minus sign (U+2212); missing values print as an en dash.
@@ -70,7 +71,25 @@ def fmt_money(x: float | None, signed: bool = True) -> str:
     """Money in millions: 3 significant figures, at most one decimal (``+352``, ``−1.4``)."""
     if _missing(x):
         return MISSING
-    return fmt_sig(float(x) / MILLION, 3, max_decimals=1, signed=signed)
+    return fmt_millions(float(x) / MILLION, signed=signed)
+
+
+def fmt_millions(x: float | None, signed: bool = True) -> str:
+    """Money already in the display unit (millions per year, ``ds.tp.money``): the rule of
+    :func:`fmt_money` (``352.3`` -> ``+352``)."""
+    if _missing(x):
+        return MISSING
+    return fmt_sig(float(x), 3, max_decimals=1, signed=signed)
+
+
+def fmt_points(x: float | None) -> str:
+    """Percentage points with one decimal and a sign (``+0.9``, ``−15.1``, ``0.0``)."""
+    if _missing(x):
+        return MISSING
+    r = round(float(x), 1)
+    if r == 0:
+        return "0.0"
+    return f"{MINUS if r < 0 else '+'}{abs(r):.1f}"
 
 
 def fmt_pct(x: float | None, signed: bool = True) -> str:
@@ -138,8 +157,9 @@ class DisplayUnits:
 
     @property
     def money_unit(self) -> str:
-        """Unit of displayed money for table headings (``US$ m/yr``)."""
-        return f"{self.symbol.strip()} m/yr"
+        """Unit of displayed money for table headings, as every view writes it (``M USD/yr``,
+        ``ds.tp.money_unit()``)."""
+        return f"M {self.currency}/yr"
 
     def price_value(self, x: float) -> float:
         """A model price in the display unit."""

@@ -133,6 +133,10 @@ def _table(document, table: Table, number: int, size: float = 7.5) -> None:
             run.bold = False
             if c.tone:
                 run.font.color.rgb = POS if c.tone == "pos" else NEG
+            if c.flag:
+                mark = para.add_run(f" {c.flag}")
+                mark.font.size = Pt(size)
+                mark.font.color.rgb = NEG
             if c.sub:
                 small = para.add_run("\n" + c.sub)
                 small.font.size = Pt(size - 1.5)
@@ -159,14 +163,12 @@ def render_docx(brief: Brief) -> bytes:
         lede = (
             f"{len(s.scenarios)} scenario{'s' if len(s.scenarios) != 1 else ''} compared with "
             f"the baseline. Prices in {s.units.price_unit}, money in {s.units.money_unit} "
-            "(million per year)"
+            "(million per year)."
         )
-        if s.target_share is not None:
-            lede += (
-                f"; dependency target: the top foreign supplier at most "
-                f"{100 * s.target_share:.3g}% of an importer's consumption"
-            )
-        lede += "."
+        if s.dependence_note:
+            lede += f" {s.dependence_note}."
+        if s.warning_note:
+            lede += f" {s.warning_note}."
         if brief.has_ranges:
             lede += " Ranges are 5–95% Monte Carlo ranges."
         document.add_paragraph(lede)
@@ -191,6 +193,9 @@ def render_docx(brief: Brief) -> bytes:
                 warn.runs[0].bold = True
                 warn.runs[0].font.color.rgb = NEG
                 continue
+            for w in b.warnings:
+                para = document.add_paragraph(f"\u26a0 Validity warning: {w}.")
+                para.runs[0].font.color.rgb = NEG
             for topic, text in b.findings:
                 _bullet(document, text, topic)
         document.add_heading("Comparison with the baseline", level=1)
