@@ -343,11 +343,11 @@ def test_ranges_from_monte_carlo_draws(toy_market_dict) -> None:
     assert brief.has_ranges
     text = norm(html_text(render_brief(ds, fmt="html")))
     assert "5–95%" in text
-    world = ds["welfare_change_draws"].sel(scenario="club_floor").sum("region").squeeze()
+    world = ds.tp.draws("welfare_change").sel(scenario="club_floor").sum("region").squeeze()
     lo, hi = (float(world.quantile(q, dim="draw")) for q in (0.05, 0.95))
     assert f"{fmt_money(lo)} to {fmt_money(hi)}" in text
-    q = ds["consumer_price_quantiles"].sel(scenario="club_floor", region="USA")
-    base = float(ds["consumer_price"].sel(scenario="baseline", region="USA").squeeze())
+    q = ds.tp.quantiles("consumer_price").sel(scenario="club_floor", region="USA")
+    base = float(ds.tp.point()["consumer_price"].sel(scenario="baseline", region="USA").squeeze())
     lo_p = 100 * (float(q.sel(quantile=0.05).squeeze()) - base) / base
     hi_p = 100 * (float(q.sel(quantile=0.95).squeeze()) - base) / base
     assert f"{fmt_pct(lo_p)} to {fmt_pct(hi_p)}" in text
@@ -628,7 +628,7 @@ def test_budget_cost_is_spending_positive_with_ranges_of_the_same_sign() -> None
     col = summary.header.index("Budget cost (spending > 0)")
     rows = {r[0].text: r for r in summary.rows}
     fiscal = ds.tp.fiscal_cost().sel(commodity=com)  # < 0 for spending
-    draws = ds["fiscal_cost_draws"].sel(commodity=com).sum("region", min_count=1)
+    draws = ds.tp.draws("fiscal_cost").sel(commodity=com).sum("region", min_count=1)
     costly = 0
     for b in section.scenarios:
         if not b.solved:

@@ -272,7 +272,7 @@ def build_context(
         ``ds`` is not a tradepolicy result a brief can be made from, or a scenario name is not
         in it.
     """
-    check_results(ds, source)
+    check_results(ds.tp.point() if "draw" in ds.dims else ds, source)
     names = select_scenarios(ds, scenarios)
     try:
         return _build(ds, names, today)
@@ -288,10 +288,10 @@ def build_context(
 
 def _build(ds: xr.Dataset, names: list[str], today: date | None) -> Brief:
     """The brief context of checked results ``ds`` for the scenarios ``names``."""
-    ds = ds.transpose(*REGIONAL_DIMS, ...)
+    ranges = Ranges(ds)  # the draws, read only through ds.tp.range
+    ds = ds.tp.point().transpose(*REGIONAL_DIMS, ...)  # the central numbers
     markets = json.loads(ds.attrs["markets"])
     specs = _specs_by_market(json.loads(ds.attrs["scenario_spec"]))
-    ranges = Ranges(ds)
     # public spending > 0: the one budget sign of every view, computed by ds.tp
     ds = ds.assign(budget_cost=ds.tp.budget_cost())
     sections = []
@@ -486,7 +486,7 @@ class Ranges:
     def __init__(self, ds: xr.Dataset) -> None:
         self.ds = ds
         self.enabled = bool(ds.tp.has_draws)
-        n = ds.sizes.get("draw")
+        n = ds.attrs.get("draws")
         self.description = (f"{n} draws" if n else "yes") + (
             f", seed {ds.attrs['draw_seed']}" if "draw_seed" in ds.attrs else ""
         )
