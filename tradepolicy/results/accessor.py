@@ -286,6 +286,7 @@ class TradePolicyAccessor:
             for k in (
                 "tariff_revenue_change",
                 "levy_revenue",
+                "undertaking_rent",
                 "export_tax_revenue_change",
                 "quota_rent_income",
             )
