@@ -41,6 +41,16 @@ app = typer.Typer(
 console = Console(width=None if sys.stdout.isatty() else 120)
 err_console = Console(stderr=True)
 
+#: ``--market`` of ``run`` and ``validate``
+MarketOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--market",
+        help="Market file (or shipped id) to use instead of the scenario set's `market`; "
+        "any path (paths inside files must stay in the file's folder).",
+    ),
+]
+
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -444,14 +454,7 @@ def run(
     seed: Annotated[
         int | None, typer.Option("--seed", min=0, help="Seed of the draws (recorded).")
     ] = None,
-    market: Annotated[
-        Path | None,
-        typer.Option(
-            "--market",
-            help="Market file (or shipped id) to use instead of the scenario set's `market`; "
-            "any path (paths inside files must stay in the file's folder).",
-        ),
-    ] = None,
+    market: MarketOption = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not print tables.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
@@ -701,14 +704,7 @@ def validate(
         list[Path],
         typer.Argument(help="Market or scenario-set TOML files, or shipped ids (as for `run`)."),
     ],
-    market: Annotated[
-        Path | None,
-        typer.Option(
-            "--market",
-            help="Market file (or shipped id) to use instead of the scenario set's `market`; "
-            "any path (paths inside files must stay in the file's folder).",
-        ),
-    ] = None,
+    market: MarketOption = None,
 ) -> None:
     """Check market and scenario files without solving; exit 2 on the first invalid file."""
     status = 0
