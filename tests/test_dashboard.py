@@ -32,7 +32,7 @@ from tradepolicy.dashboard.store import (  # noqa: E402
     plain_failure,
 )
 from tradepolicy.dashboard.views import kpi_html  # noqa: E402
-from tradepolicy.measures import PriceFloor  # noqa: E402
+from tradepolicy.measures import PriceFloor, PriceGapSubsidy, Tariff  # noqa: E402
 
 NDPR = "ndpr_oxide"
 
@@ -311,3 +311,72 @@ def test_brief_of_the_compared_scenarios(store):
     assert pdf.startswith(b"%PDF")
     docx = store.comparison_brief("docx")
     assert docx[:2] == b"PK"  # a zip container
+
+
+def _rendered_app(market: str) -> DashboardApp:
+    """An app whose widgets have Bokeh models, as in a served session: only then do Panel's
+    option widgets drop values missing from their options (the market-switch bug)."""
+    from bokeh.document import Document
+
+    app = DashboardApp(market=market)
+    app.__panel__().get_root(Document())
+    return app
+
+
+def _widgets_differ(app: DashboardApp) -> list[str]:
+    cfg = app.store.config
+    return [
+        f"{name}: settings {getattr(cfg, name)!r}, widget {w.value!r}"
+        for name, w in app.editor._w.items()
+        if w.value != getattr(cfg, name)
+    ]
+
+
+def test_after_every_market_switch_the_widgets_show_what_is_solved():
+    # NdPr -> cobalt -> gallium dropped CAN and then KOR from the club, and a subsidy switched
+    # on after NdPr -> cobalt covered USA (NdPr's default) while the widget showed JPN, EU, CAN
+    app = _rendered_app(NDPR)
+    store, cfg = app.store, app.store.config
+    path = ["refined_cobalt", "gallium", NDPR, "refined_nickel", "germanium", "refined_cobalt"]
+    for market in path:
+        cfg.param.update(floor_on=True, subsidy_on=True)  # settings of the previous market
+        app.editor.market.value = market
+        assert store.info.id == market
+        assert _widgets_differ(app) == [], market
+        assert cfg.members == list(market_info(market).default_club)
+        assert not cfg.subsidy_on and not cfg.floor_on  # every measure off on a new market
+        assert app.editor._w["members"].value == list(store.info.default_club)
+    store.market = NDPR
+    app.editor.market.value = "refined_cobalt"
+    info = store.info
+    shown = list(app.editor._w["subsidy_producers"].value)
+    assert "USA" not in shown and shown
+    cfg.subsidy_on = True
+    (sub,) = [m for m in store.current_scenario().measures if m.type == "price_gap_subsidy"]
+    assert sub.producers == shown
+    # the KPIs are those of a direct solve of what the widgets show
+    members = list(app.editor._w["members"].value)
+    sc = tp.Scenario(
+        name="direct",
+        measures=[
+            Tariff(
+                importers=[r for r in members if r in info.importers],
+                exporters=members,
+                rate=0.0,
+            ),
+            PriceGapSubsidy(
+                producers=shown, strike=info.to_market_price(cfg.strike), kind="one_sided"
+            ),
+        ],
+    )
+    ds = tp.solve([sc], info.market, target_share=store.target).isel(commodity=0)
+    k = ind.kpis(store.current.ds, CURRENT, info, members, store.target)
+    use = info.market.flows.sum(axis=0)
+    idx = [info.regions.index(r) for r in members if use[info.regions.index(r)] > 0]
+    price = ds["consumer_price"].sel(scenario="direct").values[idx]
+    expected = float(np.sum(price * use[idx]) / np.sum(use[idx])) / info.price_factor
+    assert k["club_price"].value == pytest.approx(expected, rel=1e-9)
+    world = float(ds["welfare_change"].sel(scenario="direct").sum()) / 1e6
+    assert k["world_welfare"].value == pytest.approx(world, rel=1e-9)
+    fiscal = -float(ds.tp.fiscal_cost().sel(scenario="direct").sum()) / 1e6
+    assert k["fiscal_cost"].value == pytest.approx(fiscal, rel=1e-9)

@@ -183,6 +183,7 @@ class DashboardStore(param.Parameterized):
         params.setdefault("config", PolicyConfig())
         super().__init__(markets=markets, **params)
         self._saved_by_market: dict[str, list[SavedScenario]] = {}
+        self._applying_market = False
         self.param.market.objects = list(markets)
         self.config.param.watch(self._on_settings, [p for p in self.config.param if p != "name"])
         self.market = market if market in markets else next(iter(markets))
@@ -204,14 +205,19 @@ class DashboardStore(param.Parameterized):
         self.param.compare.objects = names
         with param.parameterized.discard_events(self):
             self.compare = names[:MAX_COMPARE]
-        with param.parameterized.batch_call_watchers(self.config):
-            self.config.apply_market(info)  # triggers _on_settings once
+        self._applying_market = True  # one solve once every setting is in place
+        try:
+            self.config.apply_market(info)
+        finally:
+            self._applying_market = False
         self.baseline = evaluate(info, [], self.target)
+        self.update_current()
         self.param.trigger("info", "saved", "compare")
         self._update_comparison()
 
     def _on_settings(self, *events: param.parameterized.Event) -> None:
-        self.update_current()
+        if not self._applying_market:
+            self.update_current()
 
     @param.depends("target", "uncertainty", "draws", watch=True)
     def _on_solve_options(self) -> None:
