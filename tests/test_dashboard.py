@@ -380,3 +380,128 @@ def test_after_every_market_switch_the_widgets_show_what_is_solved():
     assert k["world_welfare"].value == pytest.approx(world, rel=1e-9)
     fiscal = -float(ds.tp.fiscal_cost().sel(scenario="direct").sum()) / 1e6
     assert k["fiscal_cost"].value == pytest.approx(fiscal, rel=1e-9)
+
+
+# -- serving: loopback by default, a busy port, the market first shown -------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening(pid: int, port: int, timeout: float = 90.0) -> set[str]:
+    """The addresses process ``pid`` listens on at ``port`` (waits until it listens)."""
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    proc = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = {
+            c.laddr.ip
+            for c in proc.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        }
+        if found:
+            return found
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.3)
+    raise AssertionError(f"the dashboard did not listen on port {port}")
+
+
+def _dashboard(*args: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "tradepolicy.cli", "dashboard", "--no-show", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stop(proc: subprocess.Popen) -> tuple[str, str]:
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+def test_the_dashboard_listens_on_this_machine_only_by_default():
+    port = _free_port()
+    proc = _dashboard("--port", str(port))
+    try:
+        assert _listening(proc.pid, port) == {"127.0.0.1"}  # not 0.0.0.0 nor [::]
+    finally:
+        _out, err = _stop(proc)
+    assert f"http://127.0.0.1:{port}/" in err
+    assert "Traceback" not in err and "anyone who can reach" not in err
+
+
+def test_sharing_is_explicit_and_warned():
+    port = _free_port()
+    proc = _dashboard("--port", str(port), "--address", "0.0.0.0")
+    try:
+        assert _listening(proc.pid, port) == {"0.0.0.0"}
+    finally:
+        _out, err = _stop(proc)
+    assert "anyone who can reach this" in " ".join(err.split())
+
+
+def test_a_busy_port_is_a_clear_error():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = _dashboard("--port", str(port))
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert f"port {port} is in use; pass --port" in " ".join(err.split())
+    assert "Traceback" not in err + out
+
+
+def test_help_and_docs_say_where_the_dashboard_listens():
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from tradepolicy.cli import app
+    from tradepolicy.dashboard.app import LOOPBACK, is_loopback, websocket_origins
+
+    res = CliRunner().invoke(app, ["dashboard", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(res.output.split())
+    assert "127.0.0.1 (default, this machine only)" in text and "0.0.0.0" in text
+    docs = (Path(__file__).parents[1] / "docs" / "dashboard.md").read_text()
+    assert "127.0.0.1" in docs and "--address 0.0.0.0" in docs
+    assert LOOPBACK == "127.0.0.1" and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert websocket_origins("127.0.0.1", 5006) == ["localhost:5006", "127.0.0.1:5006"]
+    assert websocket_origins("0.0.0.0", 5006) == ["*"]
+    assert "192.168.1.5:5006" in websocket_origins("192.168.1.5", 5006)
+
+
+def test_the_dashboard_opens_on_the_market_of_a_results_file(tmp_path):
+    from tradepolicy.dashboard import create_app
+    from tradepolicy.dashboard.markets import market_of_results
+    from tradepolicy.errors import InputError
+
+    info = market_info("gallium")
+    sset = tp.load_scenarios(info.scenario_files[0])
+    path = tp.write_results(tp.solve(sset), tmp_path / "results.nc")
+    assert market_of_results(path) == "gallium"
+    template = create_app(market=market_of_results(path))
+    (select,) = [o for o in template.sidebar[0] if "tp-market" in o.css_classes]
+    assert select.value == "gallium"
+    bad = tmp_path / "not_results.nc"
+    bad.write_text("not netCDF")
+    with pytest.raises(InputError, match=r"not_results\.nc"):
+        market_of_results(bad)
+    from typer.testing import CliRunner
+
+    from tradepolicy.cli import app
+
+    res = CliRunner().invoke(app, ["dashboard", "--no-show", "--results", str(bad)])
+    assert res.exit_code == 2 and "not_results.nc" in res.output
+    res = CliRunner().invoke(app, ["dashboard", "--no-show", "--market", "nope"])
+    assert res.exit_code == 2 and "unknown market 'nope'" in res.output
