@@ -505,3 +505,85 @@ def test_the_dashboard_opens_on_the_market_of_a_results_file(tmp_path):
     assert res.exit_code == 2 and "not_results.nc" in res.output
     res = CliRunner().invoke(app, ["dashboard", "--no-show", "--market", "nope"])
     assert res.exit_code == 2 and "unknown market 'nope'" in res.output
+
+
+# -- sessions freed, solves cached within bounds ---------------------------------------------
+def test_closed_sessions_are_freed(monkeypatch):
+    """Each GET builds a session server-side; once Bokeh discards it (unused for 0.3 s here),
+    its store must be garbage-collected. Panel's link registry used to keep every session."""
+    import gc
+    import time
+    import urllib.request
+    import weakref
+
+    from tradepolicy.dashboard import serve
+
+    stores: list[weakref.ref] = []
+    init = DashboardStore.__init__
+
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        stores.append(weakref.ref(self))
+
+    monkeypatch.setattr(DashboardStore, "__init__", recording_init)
+    port = _free_port()
+    server = serve(
+        port=port,
+        show=False,
+        threaded=True,
+        check_unused_sessions=200,
+        unused_session_lifetime=300,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/?market=ndpr_oxide"
+        deadline = time.monotonic() + 60
+        while True:  # the server thread starts listening
+            try:
+                urllib.request.urlopen(url, timeout=30).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the dashboard did not start"
+                time.sleep(0.2)
+        for _ in range(5):
+            urllib.request.urlopen(url, timeout=30).read()
+        assert len(stores) == 6
+        deadline = time.monotonic() + 60
+        while True:
+            gc.collect()
+            alive = sum(ref() is not None for ref in stores)
+            if alive == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert alive == 0, f"{alive} of {len(stores)} closed sessions still hold their store"
+    finally:
+        server.stop()
+
+
+def test_the_solve_cache_is_bounded_in_count_and_bytes(store):
+    from tradepolicy.dashboard.store import CACHE_MAX_BYTES, SOLVES, SolveCache
+
+    assert SOLVES.max_bytes == CACHE_MAX_BYTES <= 512 * 2**20
+    cfg = store.config
+    cfg.floor_on = True
+    results = []
+    for floor in (100.0, 110.0, 120.0, 130.0):
+        cfg.floor = floor
+        results.append(store.current.ds)
+    size = max(int(ds.nbytes) for ds in results)
+    cache = SolveCache(max_items=3, max_bytes=10 * size)
+    for i, ds in enumerate(results):
+        assert cache.get(("k", i), lambda ds=ds: ds) is ds
+    assert len(cache) == 3 and cache.misses == 4  # the oldest was dropped
+    assert cache.get(("k", 3), lambda: pytest.fail("not cached")) is results[3]
+    solved = []
+    again = cache.get(("k", 0), lambda: solved.append(1) or results[0])
+    assert again is results[0] and solved == [1]  # solved again after eviction
+    small = SolveCache(max_items=100, max_bytes=int(2.5 * size))
+    for i, ds in enumerate(results):
+        small.get(("k", i), lambda ds=ds: ds)
+        assert small.nbytes <= small.max_bytes
+    assert 1 <= len(small) <= 2
+    tiny = SolveCache(max_items=5, max_bytes=1)
+    assert tiny.get(("big",), lambda: results[0]) is results[0] and len(tiny) == 0
+    with pytest.raises(ValueError):
+        SolveCache(max_items=0)

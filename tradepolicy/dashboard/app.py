@@ -10,6 +10,7 @@ from typing import Any
 
 import panel as pn
 import param
+from panel.links import Callback
 from panel.viewable import Viewer
 
 from tradepolicy.dashboard.markets import catalog
@@ -92,6 +93,23 @@ class DashboardApp(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(pn.Column(self.editor, width=360), self.main, sizing_mode="stretch_width")
 
+    def release(self) -> int:
+        """Let this session's objects be freed once its page is closed; returns the number of
+        widgets released.
+
+        Panel keeps every widget with a JavaScript callback in a class-level registry
+        (:attr:`panel.links.Callback.registry`, a ``WeakKeyDictionary`` whose values hold
+        their key: the input box of each ``EditableFloatSlider``). Such an entry is never
+        dropped, and through the widget's watchers it kept the whole session alive (store,
+        results, charts). Removing this app's widgets from the registry breaks the cycle.
+        """
+        registry = Callback.registry
+        released = 0
+        for obj in (*self.editor.__panel__().select(), *self.main.select()):
+            if registry.pop(obj, None) is not None:
+                released += 1
+        return released
+
 
 def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     """A new dashboard page for one session (nothing is shared with other sessions).
@@ -103,7 +121,11 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     args = pn.state.session_args or {}
     if args.get("market"):
         market = args["market"][0].decode(errors="replace")
-    return DashboardApp(markets=markets, market=market).template()
+    app = DashboardApp(markets=markets, market=market)
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:  # a served session
+        doc.on_session_destroyed(lambda _context: app.release())
+    return app.template()
 
 
 #: the interface ``serve`` listens on unless told otherwise: this machine only
