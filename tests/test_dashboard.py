@@ -587,3 +587,33 @@ def test_the_solve_cache_is_bounded_in_count_and_bytes(store):
     assert tiny.get(("big",), lambda: results[0]) is results[0] and len(tiny) == 0
     with pytest.raises(ValueError):
         SolveCache(max_items=0)
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "error"), ("", "skipped")])
+def test_browser_tests_fail_in_ci_without_chromium(ci, outcome, tmp_path):
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TP_CHROMIUM": str(tmp_path / "no-chromium"), "CI": ci}
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(root / "tests" / "ui"),
+        "-k",
+        "infeasible",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=-ra",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    text = " ".join(res.stdout.split())
+    assert "chromium not found" in text and "Traceback" not in text
+    if outcome == "error":
+        assert res.returncode != 0 and "1 error" in text
+        assert "cannot be skipped in CI" in text
+    else:
+        assert res.returncode == 0 and "1 skipped" in text
