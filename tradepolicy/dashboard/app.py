@@ -181,6 +181,21 @@ def websocket_origins(address: str, port: int) -> list[str]:
     return origins
 
 
+def _ignore_closed_pages(loop: Any) -> None:
+    """A page closed while the server was sending it an update is not an error: log it at
+    debug level instead of asyncio's "Task exception was never retrieved" traceback."""
+    from tornado.iostream import StreamClosedError
+    from tornado.websocket import WebSocketClosedError
+
+    def handler(loop: Any, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), (WebSocketClosedError, StreamClosedError)):
+            log.debug("a page closed during an update: %s", context.get("message"))
+            return
+        loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+
+
 def serve(
     port: int = 5006,
     show: bool = True,
@@ -244,6 +259,7 @@ def serve(
         announce(url)
     else:
         log.info("serving the dashboard at %s", url)
+    _ignore_closed_pages(server.io_loop.asyncio_loop)
     server.start()
     try:
         server.io_loop.start()  # until Ctrl+C (Panel stops the loop on SIGINT)
