@@ -199,7 +199,7 @@ def _ignore_closed_pages(loop: Any) -> None:
 def serve(
     port: int = 5006,
     show: bool = True,
-    address: str = LOOPBACK,
+    address: str | None = LOOPBACK,
     markets: Sequence[str | Path] = (),
     market: str | None = None,
     announce: Callable[[str], None] | None = None,
@@ -230,6 +230,7 @@ def serve(
         When the port is in use (``errno.EADDRINUSE``) or the address is not one of this
         machine's (``errno.EADDRNOTAVAIL``); raised before anything is served.
     """
+    address = address or LOOPBACK  # None (the old default) means this machine only too
     if not is_loopback(address):
         log.warning(
             "the dashboard listens on %s:%s: anyone who can reach this machine on that port can "
