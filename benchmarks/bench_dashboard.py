@@ -152,7 +152,7 @@ def start_server(market_file: Path, port: int, log_file: Path) -> subprocess.Pop
     )
     out = log_file.open("w")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://localhost:{port}/"
+    url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         proc = start_server(mfile, port, server_log)
         try:
             args.screenshot.mkdir(parents=True, exist_ok=True)
-            url = f"http://localhost:{port}/"
+            url = f"http://127.0.0.1:{port}/"
             browser_ms, wall_ms = measure(url, args.changes, args.warmup, args.screenshot)
         finally:
             proc.terminate()

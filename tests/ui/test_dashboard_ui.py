@@ -132,3 +132,119 @@ def test_uncertainty_ranges(page: Page, app_url: str, artifacts: Path):
     page.get_by_text("Policy results", exact=True).click()
     page.wait_for_timeout(1000)
     shot(page, artifacts, "08_uncertainty")
+
+
+# -- offline: every request goes to the dashboard's own server --------------------------------
+def _local(url: str, app_url: str) -> bool:
+    origin = app_url.rstrip("/")
+    return url.startswith(origin) or url.startswith(f"blob:{origin}") or url.startswith("data:")
+
+
+def switch_market(page: Page, market: str) -> None:
+    from tradepolicy.dashboard import market_info
+
+    info = market_info(market)
+    page.locator(".tp-market select").select_option(label=info.title)
+    note = f"Base price {info.base_price_display:,.2f} {info.price_label}"  # under the market
+    expect(page.get_by_text(note)).to_be_visible(timeout=30_000)
+
+
+def test_no_request_leaves_the_machine(browser: Browser, app_url: str, artifacts: Path):
+    # the dashboard fetched Panel's loading.css from cdn.holoviz.org after a market switch
+    context = browser.new_context(viewport={"width": 1500, "height": 1400}, offline=False)
+    requests: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("request", lambda r: requests.append(r.url))
+        open_app(page, app_url)
+        for switch in ("floor_on", "subsidy_on", "offtake_on", "cap_on"):
+            page.locator(f".tp-{switch}").click()
+        page.get_by_text("Policy results", exact=True).click()
+        expect(page.locator(".tp-region-table")).to_contain_text("JPN", timeout=TIMEOUT)
+        for market in ("refined_cobalt", "gallium"):
+            switch_market(page, market)
+            page.locator(".tp-floor_on").click()
+            expect(kpi(page, "club_price")).not_to_have_text("—", timeout=TIMEOUT)
+        page.get_by_text("Compare scenarios", exact=True).click()
+        page.locator(".bk-tab", has_text="Baseline").click()
+        page.wait_for_timeout(1500)  # late stylesheet fetches
+        shot(page, artifacts, "09_offline_after_switches")
+    finally:
+        context.close()
+    assert len(requests) > 10
+    outside = sorted({u for u in requests if not _local(u, app_url)})
+    assert outside == [], f"requests that leave the machine: {outside}"
+
+
+# -- after a market switch the widgets show what is solved ------------------------------------
+def shown_regions(page: Page, name: str) -> list[str]:
+    items = page.locator(f".tp-{name} .choices__list--multiple .choices__item[data-value]")
+    return [items.nth(i).get_attribute("data-value") for i in range(items.count())]
+
+
+def shown_number(page: Page, name: str) -> float:
+    return float(page.locator(f".tp-{name} input").first.input_value().replace(",", ""))
+
+
+def expect_kpis(page: Page, market: str, members: list[str], measures: list) -> None:
+    """The KPI cards equal a direct ``tp.solve`` of ``measures`` (as the test reads the
+    widgets), to the digits shown."""
+    from tradepolicy.dashboard import market_info
+    from tradepolicy.dashboard.views import _num, _price_digits
+
+    info = market_info(market)
+    sc = tp.Scenario(name="direct", measures=measures)
+    ds = tp.solve([sc], info.market).isel(commodity=0).sel(scenario="direct")
+    use = pd.Series(info.market.flows.sum(axis=0), index=info.regions)
+    buyers = [r for r in members if use[r] > 0]
+    price = ds["consumer_price"].to_series()[buyers]
+    club = float((price * use[buyers]).sum() / use[buyers].sum()) / info.price_factor
+    world = float(ds["welfare_change"].sum()) / 1e6
+    fiscal = -float(ds.tp.fiscal_cost().sum()) / 1e6
+    expect(kpi(page, "club_price")).to_have_text(_num(club, _price_digits(club)), timeout=TIMEOUT)
+    expect(kpi(page, "world_welfare")).to_have_text(_num(world, 1, sign=True))
+    expect(kpi(page, "fiscal_cost")).to_have_text(_num(fiscal, 1))
+
+
+def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str, artifacts):
+    # NdPr -> cobalt -> gallium dropped KOR from the club; NdPr -> cobalt with a subsidy
+    # reported "USA produces nothing" while no widget showed USA
+    from tradepolicy.dashboard import market_info
+    from tradepolicy.measures import PriceFloor, PriceGapSubsidy, Tariff
+
+    open_app(page, app_url)
+    page.locator(".tp-subsidy_on").click()
+    expect(kpi(page, "fiscal_cost")).not_to_have_text("0.0", timeout=TIMEOUT)
+
+    switch_market(page, "refined_cobalt")
+    info = market_info("refined_cobalt")
+    members = shown_regions(page, "members")
+    assert sorted(members) == sorted(info.default_club)  # shown in the market's region order
+    page.locator(".tp-subsidy_on").click()
+    producers = shown_regions(page, "subsidy_producers")
+    assert producers and "USA" not in producers
+    strike = info.to_market_price(shown_number(page, "strike"))
+    free_trade = Tariff(
+        importers=[r for r in members if r in info.importers], exporters=members, rate=0.0
+    )
+    subsidy = PriceGapSubsidy(producers=producers, strike=strike, kind="one_sided")
+    expect_kpis(page, "refined_cobalt", members, [free_trade, subsidy])
+    expect(page.locator(".tp-status")).to_be_hidden()
+    shot(page, artifacts, "10_cobalt_subsidy")
+
+    switch_market(page, "gallium")
+    info = market_info("gallium")
+    members = shown_regions(page, "members")
+    assert sorted(members) == sorted(info.default_club) and "KOR" in members
+    page.locator(".tp-floor_on").click()
+    floor = info.to_market_price(shown_number(page, "floor"))
+    importers = [r for r in members if r in info.importers]
+    measures = [
+        Tariff(importers=importers, exporters=members, rate=0.0),
+        PriceFloor(importers=importers, exempt=members, floor=floor),
+    ]
+    expect_kpis(page, "gallium", members, measures)
+    page.get_by_text("Policy results", exact=True).click()
+    expect(page.locator(".tp-region-table")).to_contain_text("KOR", timeout=TIMEOUT)
+    shot(page, artifacts, "11_gallium_floor")
+    assert "Traceback" not in page.content()
