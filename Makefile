@@ -21,8 +21,9 @@ $(DEVSTAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP) $@
 
+# `make run` installs what the README's next commands need: the dashboard and briefs
 $(DASHSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[dashboard]"
+	$(BIN)/python -m pip install --quiet -e ".[dashboard,reports]"
 	touch $(STAMP) $@
 
 install: $(STAMP)
@@ -30,7 +31,7 @@ install-dev: $(DEVSTAMP)
 
 run: $(DASHSTAMP)
 	$(BIN)/tradepolicy run $(SCENARIOS) -o results.nc
-	$(BIN)/tradepolicy dashboard $(DASHBOARD_ARGS)
+	$(BIN)/tradepolicy dashboard --results results.nc $(DASHBOARD_ARGS)
 
 test: $(DEVSTAMP)
 	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards

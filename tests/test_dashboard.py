@@ -32,7 +32,7 @@ from tradepolicy.dashboard.store import (  # noqa: E402
     plain_failure,
 )
 from tradepolicy.dashboard.views import kpi_html  # noqa: E402
-from tradepolicy.measures import PriceFloor  # noqa: E402
+from tradepolicy.measures import PriceFloor, PriceGapSubsidy, Tariff  # noqa: E402
 
 NDPR = "ndpr_oxide"
 
@@ -311,3 +311,279 @@ def test_brief_of_the_compared_scenarios(store):
     assert pdf.startswith(b"%PDF")
     docx = store.comparison_brief("docx")
     assert docx[:2] == b"PK"  # a zip container
+
+
+def _rendered_app(market: str) -> DashboardApp:
+    """An app whose widgets have Bokeh models, as in a served session: only then do Panel's
+    option widgets drop values missing from their options (the market-switch bug)."""
+    from bokeh.document import Document
+
+    app = DashboardApp(market=market)
+    app.__panel__().get_root(Document())
+    return app
+
+
+def _widgets_differ(app: DashboardApp) -> list[str]:
+    cfg = app.store.config
+    return [
+        f"{name}: settings {getattr(cfg, name)!r}, widget {w.value!r}"
+        for name, w in app.editor._w.items()
+        if w.value != getattr(cfg, name)
+    ]
+
+
+def test_after_every_market_switch_the_widgets_show_what_is_solved():
+    # NdPr -> cobalt -> gallium dropped CAN and then KOR from the club, and a subsidy switched
+    # on after NdPr -> cobalt covered USA (NdPr's default) while the widget showed JPN, EU, CAN
+    app = _rendered_app(NDPR)
+    store, cfg = app.store, app.store.config
+    path = ["refined_cobalt", "gallium", NDPR, "refined_nickel", "germanium", "refined_cobalt"]
+    for market in path:
+        cfg.param.update(floor_on=True, subsidy_on=True)  # settings of the previous market
+        app.editor.market.value = market
+        assert store.info.id == market
+        assert _widgets_differ(app) == [], market
+        assert cfg.members == list(market_info(market).default_club)
+        assert not cfg.subsidy_on and not cfg.floor_on  # every measure off on a new market
+        assert app.editor._w["members"].value == list(store.info.default_club)
+    store.market = NDPR
+    app.editor.market.value = "refined_cobalt"
+    info = store.info
+    shown = list(app.editor._w["subsidy_producers"].value)
+    assert "USA" not in shown and shown
+    cfg.subsidy_on = True
+    (sub,) = [m for m in store.current_scenario().measures if m.type == "price_gap_subsidy"]
+    assert sub.producers == shown
+    # the KPIs are those of a direct solve of what the widgets show
+    members = list(app.editor._w["members"].value)
+    sc = tp.Scenario(
+        name="direct",
+        measures=[
+            Tariff(
+                importers=[r for r in members if r in info.importers],
+                exporters=members,
+                rate=0.0,
+            ),
+            PriceGapSubsidy(
+                producers=shown, strike=info.to_market_price(cfg.strike), kind="one_sided"
+            ),
+        ],
+    )
+    ds = tp.solve([sc], info.market, target_share=store.target).isel(commodity=0)
+    k = ind.kpis(store.current.ds, CURRENT, info, members, store.target)
+    use = info.market.flows.sum(axis=0)
+    idx = [info.regions.index(r) for r in members if use[info.regions.index(r)] > 0]
+    price = ds["consumer_price"].sel(scenario="direct").values[idx]
+    expected = float(np.sum(price * use[idx]) / np.sum(use[idx])) / info.price_factor
+    assert k["club_price"].value == pytest.approx(expected, rel=1e-9)
+    world = float(ds["welfare_change"].sel(scenario="direct").sum()) / 1e6
+    assert k["world_welfare"].value == pytest.approx(world, rel=1e-9)
+    fiscal = -float(ds.tp.fiscal_cost().sel(scenario="direct").sum()) / 1e6
+    assert k["fiscal_cost"].value == pytest.approx(fiscal, rel=1e-9)
+
+
+# -- serving: loopback by default, a busy port, the market first shown -------------------------
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _listening(pid: int, port: int, timeout: float = 90.0) -> set[str]:
+    """The addresses process ``pid`` listens on at ``port`` (waits until it listens)."""
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    proc = psutil.Process(pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = {
+            c.laddr.ip
+            for c in proc.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr.port == port
+        }
+        if found:
+            return found
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            break
+        time.sleep(0.3)
+    raise AssertionError(f"the dashboard did not listen on port {port}")
+
+
+def _dashboard(*args: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "tradepolicy.cli", "dashboard", "--no-show", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _stop(proc: subprocess.Popen) -> tuple[str, str]:
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()
+
+
+def test_the_dashboard_listens_on_this_machine_only_by_default():
+    port = _free_port()
+    proc = _dashboard("--port", str(port))
+    try:
+        assert _listening(proc.pid, port) == {"127.0.0.1"}  # not 0.0.0.0 nor [::]
+    finally:
+        _out, err = _stop(proc)
+    assert f"http://127.0.0.1:{port}/" in err
+    assert "Traceback" not in err and "anyone who can reach" not in err
+
+
+def test_sharing_is_explicit_and_warned():
+    port = _free_port()
+    proc = _dashboard("--port", str(port), "--address", "0.0.0.0")
+    try:
+        assert _listening(proc.pid, port) == {"0.0.0.0"}
+    finally:
+        _out, err = _stop(proc)
+    assert "anyone who can reach this" in " ".join(err.split())
+
+
+def test_a_busy_port_is_a_clear_error():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        proc = _dashboard("--port", str(port))
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert f"port {port} is in use; pass --port" in " ".join(err.split())
+    assert "Traceback" not in err + out
+
+
+def test_help_and_docs_say_where_the_dashboard_listens():
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from tradepolicy.cli import app
+    from tradepolicy.dashboard.app import LOOPBACK, is_loopback, websocket_origins
+
+    res = CliRunner().invoke(app, ["dashboard", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(res.output.split())
+    assert "127.0.0.1 (default, this machine only)" in text and "0.0.0.0" in text
+    docs = (Path(__file__).parents[1] / "docs" / "dashboard.md").read_text()
+    assert "127.0.0.1" in docs and "--address 0.0.0.0" in docs
+    assert LOOPBACK == "127.0.0.1" and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert websocket_origins("127.0.0.1", 5006) == ["localhost:5006", "127.0.0.1:5006"]
+    assert websocket_origins("0.0.0.0", 5006) == ["*"]
+    assert "192.168.1.5:5006" in websocket_origins("192.168.1.5", 5006)
+
+
+def test_the_dashboard_opens_on_the_market_of_a_results_file(tmp_path):
+    from tradepolicy.dashboard import create_app
+    from tradepolicy.dashboard.markets import market_of_results
+    from tradepolicy.errors import InputError
+
+    info = market_info("gallium")
+    sset = tp.load_scenarios(info.scenario_files[0])
+    path = tp.write_results(tp.solve(sset), tmp_path / "results.nc")
+    assert market_of_results(path) == "gallium"
+    template = create_app(market=market_of_results(path))
+    (select,) = [o for o in template.sidebar[0] if "tp-market" in o.css_classes]
+    assert select.value == "gallium"
+    bad = tmp_path / "not_results.nc"
+    bad.write_text("not netCDF")
+    with pytest.raises(InputError, match=r"not_results\.nc"):
+        market_of_results(bad)
+    from typer.testing import CliRunner
+
+    from tradepolicy.cli import app
+
+    res = CliRunner().invoke(app, ["dashboard", "--no-show", "--results", str(bad)])
+    assert res.exit_code == 2 and "not_results.nc" in res.output
+    res = CliRunner().invoke(app, ["dashboard", "--no-show", "--market", "nope"])
+    assert res.exit_code == 2 and "unknown market 'nope'" in res.output
+
+
+# -- sessions freed, solves cached within bounds ---------------------------------------------
+def test_closed_sessions_are_freed(monkeypatch):
+    """Each GET builds a session server-side; once Bokeh discards it (unused for 0.3 s here),
+    its store must be garbage-collected. Panel's link registry used to keep every session."""
+    import gc
+    import time
+    import urllib.request
+    import weakref
+
+    from tradepolicy.dashboard import serve
+
+    stores: list[weakref.ref] = []
+    init = DashboardStore.__init__
+
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        stores.append(weakref.ref(self))
+
+    monkeypatch.setattr(DashboardStore, "__init__", recording_init)
+    port = _free_port()
+    server = serve(
+        port=port,
+        show=False,
+        threaded=True,
+        check_unused_sessions=200,
+        unused_session_lifetime=300,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/?market=ndpr_oxide"
+        deadline = time.monotonic() + 60
+        while True:  # the server thread starts listening
+            try:
+                urllib.request.urlopen(url, timeout=30).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the dashboard did not start"
+                time.sleep(0.2)
+        for _ in range(5):
+            urllib.request.urlopen(url, timeout=30).read()
+        assert len(stores) == 6
+        deadline = time.monotonic() + 60
+        while True:
+            gc.collect()
+            alive = sum(ref() is not None for ref in stores)
+            if alive == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert alive == 0, f"{alive} of {len(stores)} closed sessions still hold their store"
+    finally:
+        server.stop()
+
+
+def test_the_solve_cache_is_bounded_in_count_and_bytes(store):
+    from tradepolicy.dashboard.store import CACHE_MAX_BYTES, SOLVES, SolveCache
+
+    assert SOLVES.max_bytes == CACHE_MAX_BYTES <= 512 * 2**20
+    cfg = store.config
+    cfg.floor_on = True
+    results = []
+    for floor in (100.0, 110.0, 120.0, 130.0):
+        cfg.floor = floor
+        results.append(store.current.ds)
+    size = max(int(ds.nbytes) for ds in results)
+    cache = SolveCache(max_items=3, max_bytes=10 * size)
+    for i, ds in enumerate(results):
+        assert cache.get(("k", i), lambda ds=ds: ds) is ds
+    assert len(cache) == 3 and cache.misses == 4  # the oldest was dropped
+    assert cache.get(("k", 3), lambda: pytest.fail("not cached")) is results[3]
+    solved = []
+    again = cache.get(("k", 0), lambda: solved.append(1) or results[0])
+    assert again is results[0] and solved == [1]  # solved again after eviction
+    small = SolveCache(max_items=100, max_bytes=int(2.5 * size))
+    for i, ds in enumerate(results):
+        small.get(("k", i), lambda ds=ds: ds)
+        assert small.nbytes <= small.max_bytes
+    assert 1 <= len(small) <= 2
+    tiny = SolveCache(max_items=5, max_bytes=1)
+    assert tiny.get(("big",), lambda: results[0]) is results[0] and len(tiny) == 0
+    with pytest.raises(ValueError):
+        SolveCache(max_items=0)

@@ -821,20 +821,77 @@ def dashboard(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to serve on.")] = 5006,
     no_show: Annotated[bool, typer.Option("--no-show", help="Do not open a browser tab.")] = False,
     address: Annotated[
+        str,
+        typer.Option(
+            "--address",
+            help="Interface to listen on: 127.0.0.1 (default, this machine only), ::1, or "
+            "0.0.0.0 to share it with every machine that can reach this one (no login).",
+        ),
+    ] = "127.0.0.1",
+    market: Annotated[
         str | None,
-        typer.Option("--address", help="Interface to listen on (default: localhost only)."),
+        typer.Option(
+            "--market", help="Market opened first: a shipped id or a market file (.toml)."
+        ),
+    ] = None,
+    results: Annotated[
+        Path | None,
+        typer.Option(
+            "--results", help="Open on the market of this results file (`tradepolicy run -o`)."
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests.")] = False,
 ) -> None:
     """Serve the negotiator dashboard (Panel) on the shipped markets until stopped (Ctrl+C)."""
+    import errno
+    import socket
+
     _setup_logging(verbose)
     try:
         from tradepolicy.dashboard import serve  # Panel is imported only for this command
+        from tradepolicy.dashboard.markets import market_of_results
     except ImportError as exc:  # the dashboard extra is not installed
         raise _missing_extra("dashboard", exc) from None
-    where = f"http://{address or 'localhost'}:{port}/"
-    err_console.print(f"serving the dashboard at {where} (Ctrl+C to stop)")
-    serve(port=port, show=not no_show, address=address, verbose=verbose)
+    if market is not None and results is not None:
+        raise _fail(ValueError("give --market or --results, not both"))
+    files: list[str] = []
+    try:
+        if results is not None:
+            market = market_of_results(results)
+        elif market is not None and market.endswith(".toml"):
+            path = Path(market)
+            market = load_market(path).id
+            files.append(str(path))
+        elif market is not None and market not in list_markets():
+            shipped = ", ".join(list_markets())
+            raise InputError("--market", [("", f"unknown market {market!r}; shipped: {shipped}")])
+    except InputError as exc:
+        raise _fail(exc) from None
+
+    def announce(url: str) -> None:
+        err_console.print(f"serving the dashboard at {url} (Ctrl+C to stop)", highlight=False)
+
+    try:
+        serve(
+            port=port,
+            show=not no_show,
+            address=address,
+            markets=files,
+            market=market,
+            announce=announce,
+            verbose=verbose,
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise _fail(OSError(f"port {port} is in use; pass --port")) from None
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(
+            exc, socket.gaierror
+        ):
+            msg = f"cannot listen on {address}: not an address of this machine ({exc})"
+            raise _fail(OSError(msg)) from None
+        if exc.errno == errno.EACCES:
+            raise _fail(OSError(f"port {port} needs privileges; pass --port above 1023")) from None
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

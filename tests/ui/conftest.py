@@ -79,7 +79,7 @@ def app_url(artifacts: Path) -> Iterator[str]:
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
-            url = f"http://localhost:{port}/"
+            url = f"http://127.0.0.1:{port}/"
             wait_until_serving(url, proc)
             yield url
         finally:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import panel as pn
 import param
+from panel.links import Callback
 from panel.viewable import Viewer
 
 from tradepolicy.dashboard.markets import catalog
@@ -91,6 +93,23 @@ class DashboardApp(Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return pn.Row(pn.Column(self.editor, width=360), self.main, sizing_mode="stretch_width")
 
+    def release(self) -> int:
+        """Let this session's objects be freed once its page is closed; returns the number of
+        widgets released.
+
+        Panel keeps every widget with a JavaScript callback in a class-level registry
+        (:attr:`panel.links.Callback.registry`, a ``WeakKeyDictionary`` whose values hold
+        their key: the input box of each ``EditableFloatSlider``). Such an entry is never
+        dropped, and through the widget's watchers it kept the whole session alive (store,
+        results, charts). Removing this app's widgets from the registry breaks the cycle.
+        """
+        registry = Callback.registry
+        released = 0
+        for obj in (*self.editor.__panel__().select(), *self.main.select()):
+            if registry.pop(obj, None) is not None:
+                released += 1
+        return released
+
 
 def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     """A new dashboard page for one session (nothing is shared with other sessions).
@@ -102,38 +121,113 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     args = pn.state.session_args or {}
     if args.get("market"):
         market = args["market"][0].decode(errors="replace")
-    return DashboardApp(markets=markets, market=market).template()
+    app = DashboardApp(markets=markets, market=market)
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:  # a served session
+        doc.on_session_destroyed(lambda _context: app.release())
+    return app.template()
+
+
+#: the interface ``serve`` listens on unless told otherwise: this machine only
+LOOPBACK = "127.0.0.1"
+
+
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` (an IP address or ``localhost``) is reachable from this machine only."""
+    if address.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def websocket_origins(address: str, port: int) -> list[str]:
+    """The ``Origin`` hosts whose pages may open the app's websocket.
+
+    On loopback: ``localhost`` and ``127.0.0.1`` (Bokeh's allow-list cannot hold an IPv6
+    literal, so on ``::1`` the page is opened as ``http://localhost:<port>/``). Bound to every
+    interface (``0.0.0.0`` or ``::``): any host, since the name others use is not known here.
+    Otherwise the address given.
+    """
+    host = address.strip("[]")
+    if host in ("0.0.0.0", "::"):
+        return ["*"]
+    origins = [f"localhost:{port}", f"127.0.0.1:{port}"]
+    if not is_loopback(host) and ":" not in host:
+        origins.append(f"{host}:{port}")
+    return origins
 
 
 def serve(
     port: int = 5006,
     show: bool = True,
-    address: str | None = None,
+    address: str = LOOPBACK,
     markets: Sequence[str | Path] = (),
     market: str | None = None,
+    announce: Callable[[str], None] | None = None,
     **kwargs: Any,
 ):
     """Serve the dashboard (blocks until stopped unless ``threaded=True`` is passed).
 
-    ``address`` is the interface to listen on (default: localhost only); when it is given,
-    browsers may connect through it (``0.0.0.0`` accepts any host name).
+    Parameters
+    ----------
+    port
+        Port to listen on (0: any free port).
+    address
+        Interface to listen on: ``127.0.0.1`` (default, this machine only), ``::1`` or
+        ``localhost`` (IPv6 or both loopbacks), or ``0.0.0.0`` to share the dashboard with
+        every machine that can reach this one (it has no login: a warning is logged).
+    markets
+        Extra market files shown besides the shipped markets.
+    market
+        Id of the market opened first (a page's ``?market=<id>`` overrides it).
+    announce
+        Called with the page's address once the port is bound, before serving (default: log).
+    kwargs
+        Passed to :func:`panel.serve` (e.g. ``threaded=True``, ``websocket_origin``).
+
+    Raises
+    ------
+    OSError
+        When the port is in use (``errno.EADDRINUSE``) or the address is not one of this
+        machine's (``errno.EADDRNOTAVAIL``); raised before anything is served.
     """
-    if address:
-        kwargs.setdefault("websocket_origin", "*" if address == "0.0.0.0" else f"{address}:{port}")
+    if not is_loopback(address):
+        log.warning(
+            "the dashboard listens on %s:%s: anyone who can reach this machine on that port can "
+            "use it (there is no login); use the default 127.0.0.1 to keep it on this machine",
+            address,
+            port,
+        )
+    if port:  # with port 0 Bokeh allows localhost:<the port chosen>
+        kwargs.setdefault("websocket_origin", websocket_origins(address, port))
     extra = tuple(str(m) for m in markets)
-    catalog(extra)  # fail early on a bad market file
+    known = catalog(extra)  # fail early on a bad market file
+    if market is not None and market not in known:
+        raise ValueError(f"unknown market {market!r}; shipped or given: {', '.join(known)}")
 
     def page():  # pn.serve calls a plain function once per session
         return create_app(extra, market)
 
-    return pn.serve(
-        page,
-        port=port,
-        address=address,
-        show=show,
-        title=TITLE,
-        **kwargs,
+    if kwargs.get("threaded") or kwargs.get("start") is False:
+        return pn.serve(page, port=port, address=address, show=show, title=TITLE, **kwargs)
+    kwargs.setdefault("verbose", False)
+    server = pn.serve(
+        page, port=port, address=address, show=show, title=TITLE, start=False, **kwargs
     )
+    host = "localhost" if ":" in address else address  # see websocket_origins
+    url = f"http://{host}:{server.port}/"
+    if announce is not None:
+        announce(url)
+    else:
+        log.info("serving the dashboard at %s", url)
+    server.start()
+    try:
+        server.io_loop.start()  # until Ctrl+C (Panel stops the loop on SIGINT)
+    finally:
+        server.stop()
+    return server
 
 
-__all__ = ["DashboardApp", "create_app", "serve"]
+__all__ = ["LOOPBACK", "DashboardApp", "create_app", "is_loopback", "serve", "websocket_origins"]

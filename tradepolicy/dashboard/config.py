@@ -145,8 +145,22 @@ class PolicyConfig(param.Parameterized):
 
     # -- market defaults --------------------------------------------------------------------
     def apply_market(self, info: MarketInfo) -> None:
-        """Region choices and defaults for ``info`` (every measure switched off)."""
+        """Region choices and defaults for ``info`` (every measure switched off).
+
+        Three steps in this order, each dispatched before the next: empty the region
+        choices, then change the regions offered, then set the new defaults. Widgets linked
+        to these parameters (``from_param``) drop any value that is not among their options
+        when the options change; were old values and new options changed together, a region
+        of the previous market missing from the new one (or one new region) could be dropped
+        from the settings while the widget still shows it. Never call this inside
+        ``param.parameterized.batch_call_watchers``, which reorders the three steps.
+        """
         regions = info.regions
+        self.param.update(
+            **{name: [] for name in self._REGION_LISTS},
+            restrict_exporter=None,
+            **{switch: False for switch, _ in GROUPS if switch != "free_trade"},
+        )
         for name in self._REGION_LISTS:
             self.param[name].objects = list(regions)
         self.param.restrict_exporter.objects = list(regions)

@@ -205,6 +205,37 @@ def catalog(extra: list[str | Path] | tuple[str | Path, ...] = ()) -> dict[str, 
     return out
 
 
+def market_of_results(path: str | Path) -> str:
+    """The id of the (first) market solved in a results file, for opening the dashboard on it.
+
+    Raises
+    ------
+    InputError
+        When the file is not a tradepolicy results file, or its market is not shipped (the
+        dashboard then needs the market file: ``--market path/to/market.toml``).
+    """
+    from tradepolicy.errors import InputError
+    from tradepolicy.market import list_markets
+    from tradepolicy.results.io import open_results
+
+    ds = open_results(path)
+    ids = [str(c) for c in ds["commodity"].values]
+    shipped = list_markets()
+    for mid in ids:
+        if mid in shipped:
+            return mid
+    raise InputError(
+        str(path),
+        [
+            (
+                "commodity",
+                f"market {', '.join(map(repr, ids))} is not shipped; open the dashboard with "
+                "its market file: tradepolicy dashboard --market path/to/market.toml",
+            )
+        ],
+    )
+
+
 __all__ = [
     "DEFAULT_TARGET",
     "TARGET_LINES",
@@ -213,4 +244,5 @@ __all__ = [
     "display_price_unit",
     "load_set_quietly",
     "market_info",
+    "market_of_results",
 ]

@@ -1,9 +1,10 @@
 """The dashboard's data store: solves, saved scenarios and comparisons (no UI code).
 
 One :class:`DashboardStore` per browser session holds that session's market, policy settings,
-saved scenarios and results; sessions share nothing but the solve cache
-(:func:`solve_cached`), which is keyed on scalar keys (market reference, a JSON key of the
-scenarios, the target, the number of draws and the seed) and returns read-only Datasets.
+saved scenarios and results; sessions share nothing but the solve cache (:func:`solve_cached`,
+:data:`SOLVES`, bounded in count and bytes), which is keyed on scalar keys (market reference,
+a JSON key of the scenarios, the target, the number of draws and the seed) and returns
+read-only Datasets.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ import inspect
 import logging
 import re
 import tempfile
+import threading
 import time
 import warnings
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import panel as pn
 import param
 import xarray as xr
 
@@ -41,18 +44,84 @@ def draws_supported() -> bool:
     return "draws" in inspect.signature(tp.solve).parameters
 
 
-@pn.cache(max_items=512)
+#: bounds of the solve cache shared by every session: the least recently used results are
+#: dropped beyond this many results or this many bytes (a plain solve holds tens of kB, one
+#: with draws about 2 kB per draw, scenario and region pair)
+CACHE_MAX_ITEMS = 256
+CACHE_MAX_BYTES = 256 * 2**20
+
+
+class SolveCache:
+    """A least-recently-used cache of solved Datasets bounded in count and in bytes.
+
+    Keys are tuples of scalars; the size of an entry is its ``Dataset.nbytes``. An entry larger
+    than the whole budget is returned but not kept. Thread-safe (the lock is not held while
+    solving: two sessions asking for the same new key may both solve it).
+    """
+
+    def __init__(self, max_items: int = CACHE_MAX_ITEMS, max_bytes: int = CACHE_MAX_BYTES):
+        if max_items < 1 or max_bytes < 1:
+            raise ValueError("the solve cache needs room for at least one result")
+        self.max_items, self.max_bytes = int(max_items), int(max_bytes)
+        self._items: OrderedDict[tuple, tuple[xr.Dataset, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held (sum of the cached Datasets' ``nbytes``)."""
+        return self._bytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    def get(self, key: tuple, solve: Callable[[], xr.Dataset]) -> xr.Dataset:
+        """The cached result of ``key``, or ``solve()`` kept under ``key``."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key][0]
+            self.misses += 1
+        ds = solve()
+        size = int(ds.nbytes)
+        with self._lock:
+            if size > self.max_bytes or key in self._items:
+                return ds
+            self._items[key] = (ds, size)
+            self._bytes += size
+            while len(self._items) > self.max_items or self._bytes > self.max_bytes:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+        return ds
+
+
+#: the solve cache shared by every session of the process
+SOLVES = SolveCache()
+
+
 def solve_cached(
     market_ref: str, key: str, target: float | None, draws: int = 0, seed: int = DRAW_SEED
 ) -> xr.Dataset:
     """Solve the scenarios of ``key`` (:func:`scenario_key`) on a market; cached across
-    sessions by its scalar arguments. The returned Dataset is shared: never modify it."""
-    info = market_info(market_ref)
-    scenarios = scenarios_from_key(key)
-    kwargs: dict[str, Any] = {"draws": draws, "seed": seed} if draws else {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", tp.errors.InputWarning)  # reported by evaluate()
-        return tp.solve(scenarios, info.market, target_share=target, **kwargs)
+    sessions (:data:`SOLVES`) by its scalar arguments. The returned Dataset is shared: never
+    modify it."""
+
+    def solve() -> xr.Dataset:
+        info = market_info(market_ref)
+        scenarios = scenarios_from_key(key)
+        kwargs: dict[str, Any] = {"draws": draws, "seed": seed} if draws else {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", tp.errors.InputWarning)  # reported by evaluate()
+            return tp.solve(scenarios, info.market, target_share=target, **kwargs)
+
+    return SOLVES.get((market_ref, key, target, int(draws), int(seed)), solve)
 
 
 @dataclass(frozen=True)
@@ -183,6 +252,7 @@ class DashboardStore(param.Parameterized):
         params.setdefault("config", PolicyConfig())
         super().__init__(markets=markets, **params)
         self._saved_by_market: dict[str, list[SavedScenario]] = {}
+        self._applying_market = False
         self.param.market.objects = list(markets)
         self.config.param.watch(self._on_settings, [p for p in self.config.param if p != "name"])
         self.market = market if market in markets else next(iter(markets))
@@ -204,14 +274,19 @@ class DashboardStore(param.Parameterized):
         self.param.compare.objects = names
         with param.parameterized.discard_events(self):
             self.compare = names[:MAX_COMPARE]
-        with param.parameterized.batch_call_watchers(self.config):
-            self.config.apply_market(info)  # triggers _on_settings once
+        self._applying_market = True  # one solve once every setting is in place
+        try:
+            self.config.apply_market(info)
+        finally:
+            self._applying_market = False
         self.baseline = evaluate(info, [], self.target)
+        self.update_current()
         self.param.trigger("info", "saved", "compare")
         self._update_comparison()
 
     def _on_settings(self, *events: param.parameterized.Event) -> None:
-        self.update_current()
+        if not self._applying_market:
+            self.update_current()
 
     @param.depends("target", "uncertainty", "draws", watch=True)
     def _on_solve_options(self) -> None:
@@ -405,11 +480,15 @@ class DashboardStore(param.Parameterized):
 
 
 __all__ = [
+    "CACHE_MAX_BYTES",
+    "CACHE_MAX_ITEMS",
     "CURRENT",
     "MAX_COMPARE",
+    "SOLVES",
     "DashboardStore",
     "Outcome",
     "SavedScenario",
+    "SolveCache",
     "draws_supported",
     "evaluate",
     "plain_failure",
