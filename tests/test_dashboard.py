@@ -116,8 +116,8 @@ def test_kpis_match_an_independent_solve(store):
     assert k["club_price"].value == pytest.approx(expected, rel=1e-9)
     world = float(ds["welfare_change"].sel(scenario="club").sum()) / 1e6
     assert k["world_welfare"].value == pytest.approx(world, rel=1e-9)
-    fiscal = -float(ds.tp.fiscal_cost().sel(scenario="club").sum()) / 1e6
-    assert k["fiscal_cost"].value == pytest.approx(fiscal, abs=1e-9)
+    budget = float(ds.tp.budget_cost().sel(scenario="club").sum()) / 1e6
+    assert k["budget_cost"].value == pytest.approx(budget, abs=1e-9)
     assert "data-kpi-value>" in kpi_html(k, list(k))
 
 
@@ -136,11 +136,9 @@ def test_save_rename_delete_and_compare(store):
     assert store.save_current("floor_b")
     assert store.compare == ["floor_a", "floor_b"]
     assert store.comparison.scenarios == ("floor_a", "floor_b")
-    table = ind.comparison_table(
-        store.comparison.ds, ["floor_a", "floor_b"], store.info, list(cfg.members), store.target
-    )
-    price = table[f"Club price ({store.info.price_label})"]
-    assert price["floor_b"] > price["floor_a"]
+    table = ind.comparison_table(store.comparison.ds, ["floor_a", "floor_b"])
+    buyers = table[f"Cost to bloc buyers ({store.comparison.ds.tp.money_unit()})"]
+    assert buyers["floor_b"] > buyers["floor_a"] > 0  # a higher floor costs bloc buyers more
     assert not store.save_current("floor_a")
     assert "exists" in store.notice
     assert not store.save_current("baseline")
@@ -264,7 +262,7 @@ def test_the_app_builds_and_its_views_follow_the_store():
     store.save_current("a")
     store.config.floor = store.config.floor + 10
     store.save_current("b")
-    assert list(app.comparison.table.object.index) == ["a", "b"]
+    assert list(app.comparison.table.object.index) == ["baseline", "a", "b"]
     assert not app.comparison.csv.disabled
     store.config.param.update(
         cap_on=True, cap_importers=["JPN"], cap_share=10.0, cap_basis="imports"
@@ -279,11 +277,29 @@ def test_uncertainty_ranges_bracket_the_point_values(store):
     store.param.update(uncertainty=True, draws=40)
     out = store.current
     assert ind.has_draws(out.ds)
-    k = ind.kpis(out.ds, CURRENT, store.info, list(store.config.members), store.target)
-    club = k["club_price"]
-    assert club.has_range and club.lo <= club.hi
-    pf = ind.price_frame(out.ds, CURRENT, store.info, "consumer_price")
+    ds = out.ds
+    assert "draw" in ds.dims and not any(str(v).endswith("_draws") for v in ds.data_vars)
+    k = ind.kpis(ds, CURRENT, store.info, list(store.config.members), store.target)
+    # every number shown is the central estimate (draw 0), every range that of ds.tp.range
+    point = ds.tp.point()
+    world = float(point["welfare_change"].sel(scenario=CURRENT).sum()) / 1e6
+    assert k["world_welfare"].value == pytest.approx(world, rel=1e-12)
+    lo, hi = ds.tp.range("welfare_change", CURRENT, region="world")
+    assert (k["world_welfare"].lo, k["world_welfare"].hi) == pytest.approx((lo / 1e6, hi / 1e6))
+    dep = k["dependence"]
+    assert dep.value == pytest.approx(100 * float(point["bloc_dependency"].sel(scenario=CURRENT)[0]))
+    lo, hi = ds.tp.range("bloc_dependency", CURRENT)
+    assert (dep.lo, dep.hi) == pytest.approx((100 * lo, 100 * hi))
+    assert dep.lo <= dep.value <= dep.hi
+    assert "90% range" in kpi_html(k, ["dependence"])
+    pf = ind.price_frame(ds, CURRENT, store.info, "consumer_price")
+    q = ds.tp.quantiles("consumer_price").sel(scenario=CURRENT).isel(commodity=0)
+    assert pf["lo"].to_numpy() == pytest.approx(
+        q.sel(quantile=0.05).to_series().reindex(pf.index).to_numpy() / 1000, nan_ok=True
+    )
     assert pf["lo"].notna().any()
+    csv = ind.comparison_long(ds, [CURRENT], store.info)
+    assert {"welfare_change_q05", "welfare_change_q95"} <= set(csv["variable"])
 
 
 def test_cli_dashboard_command_does_not_import_panel_until_run():
@@ -378,8 +394,9 @@ def test_after_every_market_switch_the_widgets_show_what_is_solved():
     assert k["club_price"].value == pytest.approx(expected, rel=1e-9)
     world = float(ds["welfare_change"].sel(scenario="direct").sum()) / 1e6
     assert k["world_welfare"].value == pytest.approx(world, rel=1e-9)
-    fiscal = -float(ds.tp.fiscal_cost().sel(scenario="direct").sum()) / 1e6
-    assert k["fiscal_cost"].value == pytest.approx(fiscal, rel=1e-9)
+    budget = float(ds.tp.budget_cost().sel(scenario="direct").sum()) / 1e6
+    assert budget > 0  # a price-gap subsidy spends
+    assert k["budget_cost"].value == pytest.approx(budget, rel=1e-9)
 
 
 # -- serving: loopback by default, a busy port, the market first shown -------------------------
