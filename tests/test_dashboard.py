@@ -755,11 +755,16 @@ def test_validity_warnings_beside_every_number_and_none_when_unflagged():
     shown = app.comparison.table.object
     flagged = ds.tp.flagged().isel(commodity=0).to_series()
     assert flagged.any() and not flagged.all()
+    notes = app.comparison.warnings.object
     for s in shown.index:
         text = shown.loc[s, "⚠ Validity"]
         assert text.startswith("⚠") == bool(flagged[s]), s
+        assert (f"<b>{s}</b>" in notes) == bool(flagged[s]), s
         if flagged[s]:
-            assert ds.tp.warnings(s)[0] in text
+            assert html_escape(ds.tp.warnings(s)[0]) in notes
+    assert ind.comparison_table(ds, list(shown.index))["⚠ Validity"].str.len().gt(0).sum() == (
+        flagged.sum()
+    )
 
 
 def test_active_measures_show_their_caveats_from_the_registry():

@@ -407,12 +407,13 @@ class TradeHeatmap:
         self.mapper.high = float(level.max()) if len(level) else 1.0
         exporters = [r for r in regions if (frame.loc[frame["exporter"] == r, "flow"] > 0).any()]
         importers = [r for r in regions if (frame.loc[frame["importer"] == r, "flow"] > 0).any()]
-        self.x.factors = importers
-        self.y.factors = exporters[::-1]
+        short = region_table.short_name
+        self.x.factors = [short(r) for r in importers]
+        self.y.factors = [short(r) for r in exporters[::-1]]
         share = f["share"].to_numpy()
         self.source.data = {
-            "exporter": f["exporter"].tolist(),
-            "importer": f["importer"].tolist(),
+            "exporter": [short(r) for r in f["exporter"]],
+            "importer": [short(r) for r in f["importer"]],
             "flow": f["flow"].tolist(),
             "share": _nan_to_none(share.tolist()),
             "level": level.tolist(),

@@ -188,7 +188,9 @@ class PolicyEditor(_StoreView):
             label="Market", options=titles, value=store.market, css_classes=["tp-market"]
         )
         self.market.param.watch(lambda e: setattr(store, "market", e.new), "value")
-        self.target = pn.widgets.Select(label="Dependency target", options=dict(TARGETS))
+        self.target = pn.widgets.Select(
+            label="Dependence target (largest share)", options=dict(TARGETS)
+        )
         self.target.param.watch(lambda e: setattr(store, "target", e.new), "value")
         ok = draws_supported()
         self.uncertainty = pn.widgets.Checkbox.from_param(
@@ -774,6 +776,7 @@ class ComparisonView(_StoreView):
         )
         self.charts = pn.Column(sizing_mode="stretch_width")
         self.heading = pn.pane.HTML("", sizing_mode="stretch_width", margin=(10, 10, 0, 10))
+        self.warnings = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
         self.who_pays = pn.Column(sizing_mode="stretch_width", css_classes=["tp-who-pays-all"])
         self._layout = pn.Column(
             pn.pane.HTML("<b>Saved scenarios</b>", margin=(4, 10, 0, 10)),
@@ -791,6 +794,7 @@ class ComparisonView(_StoreView):
             self.status,
             self.heading,
             self.table,
+            self.warnings,
             pn.Row(self.csv, self.nc, self.pdf, self.docx),
             self.charts,
             self.who_pays,
@@ -864,6 +868,7 @@ class ComparisonView(_StoreView):
         if not ready or info is None:
             self.table.object = pd.DataFrame()
             self.heading.object = ""
+            self.warnings.object = ""
             self.who_pays[:] = []
             self.charts[:] = []
             return
@@ -883,7 +888,21 @@ class ComparisonView(_StoreView):
             "of dependence removed. ⚠ marks options with validity warnings.</small>"
         )
         table = ind.comparison_table(ds, names)
+        flagged = table["⚠ Validity"] != ""
+        table["⚠ Validity"] = np.where(flagged, "⚠ see below", "")
         self.table.object = _fmt_options(table)
+        notes = "".join(
+            f"<li><b>{html.escape(n)}</b>: {html.escape('; '.join(ind.scenario_warnings(ds, n)))}"
+            "</li>"
+            for n in table.index[flagged]
+        )
+        self.warnings.object = (
+            f"<div class='tp-compare-warnings' style='font-size:12px;color:#5c4400;"
+            "background:#fff8e6;border:1px solid #e0b252;border-radius:8px;padding:4px 10px'>"
+            f"<b>⚠ Read these options with care:</b><ul style='margin:2px 0'>{notes}</ul></div>"
+            if notes
+            else ""
+        )
         self.who_pays[:] = self._who_pays(ds, [n for n in names if out.solved(n)])
         self._charts(out, names)
 
@@ -960,8 +979,7 @@ class ComparisonView(_StoreView):
             for v in ("subsidy_cost", "consumer_surplus_change", "welfare_change")
         ]
         money.update(frame, list(cols), colours)
-        for g in (dep, money):
-            g.figure.xaxis.major_label_text_font_size = "11px"
+        dep.figure.xaxis.major_label_text_font_size = "11px"
         bk = lambda f: pn.pane.Bokeh(f, sizing_mode="stretch_width")  # noqa: E731
         self.charts[:] = [
             pn.Row(bk(dep.figure), bk(money.figure), sizing_mode="stretch_width"),
