@@ -158,7 +158,7 @@ def test_flagged_gallium_ban_carries_warnings(page: Page, app_url: str, artifact
     page.get_by_text("Compare scenarios", exact=True).click()
     page.locator(".tp-load-set button").click()
     table = page.locator(".tp-compare-table")
-    expect(table).to_contain_text("⚠ see below", timeout=60_000)
+    expect(table).to_contain_text("⚠ below", timeout=60_000)
     expect(page.locator(".tp-compare-warnings")).to_contain_text("prices beyond")
     expect(page.locator(".tp-who-head .tp-warning").first).to_be_visible()
     page.wait_for_timeout(500)

@@ -166,7 +166,15 @@ def _fmt_options(df: pd.DataFrame) -> pd.DataFrame:
             continue
         sign = col.startswith(("Points", "Foreign", "World"))
         out[col] = [_num(v, 1, sign=sign) for v in df[col]]
-    return out
+    if "Dependence %" in out and "Largest outside supplier" in out:  # "40.5% Malaysia"
+        dep = [
+            f"{d}% {s}" if d != "—" else "—"
+            for d, s in zip(out["Dependence %"], out["Largest outside supplier"], strict=True)
+        ]
+        out = out.drop(columns=["Largest outside supplier"])
+        out["Dependence %"] = dep
+        out = out.rename(columns={"Dependence %": "Dependence (largest outside supplier)"})
+    return out.rename(columns={"⚠ Validity": "⚠"})
 
 
 class _StoreView(Viewer):
@@ -889,7 +897,7 @@ class ComparisonView(_StoreView):
         )
         table = ind.comparison_table(ds, names)
         flagged = table["⚠ Validity"] != ""
-        table["⚠ Validity"] = np.where(flagged, "⚠ see below", "")
+        table["⚠ Validity"] = np.where(flagged, "⚠ below", "")
         self.table.object = _fmt_options(table)
         notes = "".join(
             f"<li><b>{html.escape(n)}</b>: {html.escape('; '.join(ind.scenario_warnings(ds, n)))}"
