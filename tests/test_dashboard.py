@@ -608,6 +608,36 @@ def test_the_solve_cache_is_bounded_in_count_and_bytes(store):
         SolveCache(max_items=0)
 
 
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "error"), ("", "skipped")])
+def test_browser_tests_fail_in_ci_without_chromium(ci, outcome, tmp_path):
+    import os
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TP_CHROMIUM": str(tmp_path / "no-chromium"), "CI": ci}
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(root / "tests" / "ui"),
+        "-k",
+        "infeasible",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=-ra",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=300)
+    text = " ".join(res.stdout.split())
+    assert "chromium not found" in text and "Traceback" not in text
+    if outcome == "error":
+        assert res.returncode != 0 and "1 error" in text
+        assert "cannot be skipped in CI" in text
+    else:
+        assert res.returncode == 0 and "1 skipped" in text
+
+
 # -- the results vocabulary (issue 13): the bloc figure, one budget sign, options, warnings ----
 def _bloc_dependence_from_flows(ds, scenario: str, members: list[str]) -> tuple[float, str]:
     """The bloc's largest share of its total use (own output included) from one outside

@@ -121,11 +121,33 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     args = pn.state.session_args or {}
     if args.get("market"):
         market = args["market"][0].decode(errors="replace")
-    app = DashboardApp(markets=markets, market=market)
     doc = pn.state.curdoc
-    if doc is not None and doc.session_context is not None:  # a served session
+    served = doc is not None and doc.session_context is not None
+    if served:
+        _serve_resources_locally(doc)
+    app = DashboardApp(markets=markets, market=market)
+    if served:
         doc.on_session_destroyed(lambda _context: app.release())
     return app.template()
+
+
+def _serve_resources_locally(doc: Any) -> None:
+    """Stylesheets from this server, never from Panel's CDN, for the whole session.
+
+    Panel learns where its files are served only when the page is rendered
+    (``dist_url`` in the document's template variables); models built before that (the
+    whole app, here) get their stylesheets pointed at ``cdn.holoviz.org`` and are patched
+    back on render, but the cached stylesheet objects are reused, unpatched, by models
+    added later (e.g. the charts rebuilt after a market switch), and the browser fetched
+    ``loading.css`` from the CDN. Setting the location first, as Panel does at render time,
+    keeps every stylesheet on this server.
+    """
+    from panel.io.resources import LOCAL_DIST, use_cdn
+
+    if use_cdn():
+        return
+    rel = pn.state.rel_path
+    doc._template_variables["dist_url"] = f"{rel}/{LOCAL_DIST}" if rel else LOCAL_DIST
 
 
 #: the interface ``serve`` listens on unless told otherwise: this machine only
