@@ -6,6 +6,7 @@ import io
 import math
 import subprocess
 import sys
+from html import escape as html_escape
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ from tradepolicy.dashboard.store import (  # noqa: E402
     evaluate,
     plain_failure,
 )
-from tradepolicy.dashboard.views import kpi_html  # noqa: E402
+from tradepolicy.dashboard.views import KpiView, kpi_html  # noqa: E402
 from tradepolicy.measures import PriceFloor, PriceGapSubsidy, Tariff  # noqa: E402
 
 NDPR = "ndpr_oxide"
@@ -116,8 +117,8 @@ def test_kpis_match_an_independent_solve(store):
     assert k["club_price"].value == pytest.approx(expected, rel=1e-9)
     world = float(ds["welfare_change"].sel(scenario="club").sum()) / 1e6
     assert k["world_welfare"].value == pytest.approx(world, rel=1e-9)
-    fiscal = -float(ds.tp.fiscal_cost().sel(scenario="club").sum()) / 1e6
-    assert k["fiscal_cost"].value == pytest.approx(fiscal, abs=1e-9)
+    budget = float(ds.tp.budget_cost().sel(scenario="club").sum()) / 1e6
+    assert k["budget_cost"].value == pytest.approx(budget, abs=1e-9)
     assert "data-kpi-value>" in kpi_html(k, list(k))
 
 
@@ -136,11 +137,9 @@ def test_save_rename_delete_and_compare(store):
     assert store.save_current("floor_b")
     assert store.compare == ["floor_a", "floor_b"]
     assert store.comparison.scenarios == ("floor_a", "floor_b")
-    table = ind.comparison_table(
-        store.comparison.ds, ["floor_a", "floor_b"], store.info, list(cfg.members), store.target
-    )
-    price = table[f"Club price ({store.info.price_label})"]
-    assert price["floor_b"] > price["floor_a"]
+    table = ind.comparison_table(store.comparison.ds, ["floor_a", "floor_b"])
+    buyers = table[f"Cost to bloc buyers ({store.comparison.ds.tp.money_unit()})"]
+    assert buyers["floor_b"] > buyers["floor_a"] > 0  # a higher floor costs bloc buyers more
     assert not store.save_current("floor_a")
     assert "exists" in store.notice
     assert not store.save_current("baseline")
@@ -264,7 +263,7 @@ def test_the_app_builds_and_its_views_follow_the_store():
     store.save_current("a")
     store.config.floor = store.config.floor + 10
     store.save_current("b")
-    assert list(app.comparison.table.object.index) == ["a", "b"]
+    assert list(app.comparison.table.object.index) == ["baseline", "a", "b"]
     assert not app.comparison.csv.disabled
     store.config.param.update(
         cap_on=True, cap_importers=["JPN"], cap_share=10.0, cap_basis="imports"
@@ -279,11 +278,30 @@ def test_uncertainty_ranges_bracket_the_point_values(store):
     store.param.update(uncertainty=True, draws=40)
     out = store.current
     assert ind.has_draws(out.ds)
-    k = ind.kpis(out.ds, CURRENT, store.info, list(store.config.members), store.target)
-    club = k["club_price"]
-    assert club.has_range and club.lo <= club.hi
-    pf = ind.price_frame(out.ds, CURRENT, store.info, "consumer_price")
+    ds = out.ds
+    assert "draw" in ds.dims and not any(str(v).endswith("_draws") for v in ds.data_vars)
+    k = ind.kpis(ds, CURRENT, store.info, list(store.config.members), store.target)
+    # every number shown is the central estimate (draw 0), every range that of ds.tp.range
+    point = ds.tp.point()
+    world = float(point["welfare_change"].sel(scenario=CURRENT).sum()) / 1e6
+    assert k["world_welfare"].value == pytest.approx(world, rel=1e-12)
+    lo, hi = ds.tp.range("welfare_change", CURRENT, region="world")
+    assert (k["world_welfare"].lo, k["world_welfare"].hi) == pytest.approx((lo / 1e6, hi / 1e6))
+    dep = k["dependence"]
+    central = float(point["bloc_dependency"].sel(scenario=CURRENT, commodity=NDPR))
+    assert dep.value == pytest.approx(100 * central)
+    lo, hi = ds.tp.range("bloc_dependency", CURRENT)
+    assert (dep.lo, dep.hi) == pytest.approx((100 * lo, 100 * hi))
+    assert dep.lo <= dep.value <= dep.hi
+    assert "90% range" in kpi_html(k, ["dependence"])
+    pf = ind.price_frame(ds, CURRENT, store.info, "consumer_price")
+    q = ds.tp.quantiles("consumer_price").sel(scenario=CURRENT).isel(commodity=0)
+    assert pf["lo"].to_numpy() == pytest.approx(
+        q.sel(quantile=0.05).to_series().reindex(pf.index).to_numpy() / 1000, nan_ok=True
+    )
     assert pf["lo"].notna().any()
+    csv = ind.comparison_long(ds, [CURRENT], store.info)
+    assert {"welfare_change_q05", "welfare_change_q95"} <= set(csv["variable"])
 
 
 def test_cli_dashboard_command_does_not_import_panel_until_run():
@@ -378,8 +396,9 @@ def test_after_every_market_switch_the_widgets_show_what_is_solved():
     assert k["club_price"].value == pytest.approx(expected, rel=1e-9)
     world = float(ds["welfare_change"].sel(scenario="direct").sum()) / 1e6
     assert k["world_welfare"].value == pytest.approx(world, rel=1e-9)
-    fiscal = -float(ds.tp.fiscal_cost().sel(scenario="direct").sum()) / 1e6
-    assert k["fiscal_cost"].value == pytest.approx(fiscal, rel=1e-9)
+    budget = float(ds.tp.budget_cost().sel(scenario="direct").sum()) / 1e6
+    assert budget > 0  # a price-gap subsidy spends
+    assert k["budget_cost"].value == pytest.approx(budget, rel=1e-9)
 
 
 # -- serving: loopback by default, a busy port, the market first shown -------------------------
@@ -617,3 +636,203 @@ def test_browser_tests_fail_in_ci_without_chromium(ci, outcome, tmp_path):
         assert "cannot be skipped in CI" in text
     else:
         assert res.returncode == 0 and "1 skipped" in text
+
+
+# -- the results vocabulary (issue 13): the bloc figure, one budget sign, options, warnings ----
+def _bloc_dependence_from_flows(ds, scenario: str, members: list[str]) -> tuple[float, str]:
+    """The bloc's largest share of its total use (own output included) from one outside
+    supplier that is not an aggregate, from the trade flows alone (DESIGN §5)."""
+    from tradepolicy import regions
+
+    flow = ds.tp.point()["trade_flow"].sel(scenario=scenario).isel(commodity=0)
+    into = flow.sel(importer=members).sum("importer").to_series()  # by exporter
+    total = float(into.sum())
+    outside = {
+        str(e): float(v) / total
+        for e, v in into.items()
+        if e not in members and not regions.is_aggregate(str(e))
+    }
+    top = max(outside, key=outside.__getitem__)
+    return outside[top], top
+
+
+def test_dependence_kpi_is_the_bloc_figure_recomputed_from_flows(store):
+    from tradepolicy import regions
+
+    store.config.floor_on = True
+    ds = store.current.ds
+    members = regions.bloc_members("g7_partners", store.info.regions)
+    assert ds.attrs["target_bloc"].split() == members  # the set's bloc, recorded
+    assert ds.tp.bloc() == members and set(members) != set(store.config.members)
+    k = ind.kpis(ds, CURRENT, store.info, list(store.config.members), store.target)["dependence"]
+    share, top = _bloc_dependence_from_flows(ds, CURRENT, members)
+    assert k.value == pytest.approx(100 * share, rel=1e-9)
+    assert k.label == regions.name(top) == "Malaysia"
+    base, _ = _bloc_dependence_from_flows(ds, "baseline", members)
+    assert k.base == pytest.approx(100 * base, rel=1e-9)
+    assert k.title == "Dependence of the G7 and its partners on one outside supplier"
+    assert k.status == "meets the 60% target"
+    row = float(ds.tp.point()["bloc_aggregate_share"].sel(scenario=CURRENT, commodity=NDPR))
+    assert f"ROW {100 * row:.1f}% unattributed" in k.detail
+    html = kpi_html({"dependence": k}, ["dependence"])
+    assert f"{k.value:.1f}</span>" in html and "Malaysia" in html and "meets the 60%" in html
+    # a stricter target the bloc misses is "above" it, from the same solve's attrs
+    store.target = 0.30
+    k = ind.dependence_kpi(store.current.ds, CURRENT, store.info)
+    assert k.status == "above the 30% target"
+
+
+def test_the_dependence_kpi_uses_the_sets_own_bloc():
+    # the lithium set reads its target on the EU alone (CRMA benchmark 65%)
+    store = DashboardStore(catalog(), "lithium_chemicals")
+    ds = store.current.ds
+    assert ds.attrs["target_bloc"] == "EU" and store.target == pytest.approx(0.65)
+    k = ind.dependence_kpi(ds, CURRENT, store.info)
+    assert k.title == "Dependence of the EU on one outside supplier"
+    share, _ = _bloc_dependence_from_flows(ds, CURRENT, ["EU"])
+    assert k.value == pytest.approx(100 * share, rel=1e-9)
+    assert "65% target" in k.status
+
+
+def test_one_budget_sign_equal_to_the_cli_options_table(store):
+    cfg = store.config
+    cfg.subsidy_on = True
+    assert store.save_current("sub")
+    ds = store.comparison.ds
+    k = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members), store.target)
+    spent = (
+        -sum(
+            float(ds[v].sel(scenario="sub").sum())
+            for v in ("subsidy_cost", "offtake_cost", "stockpile_cost")
+        )
+        / 1e6
+    )
+    assert spent > 0
+    assert k["budget_cost"].value == pytest.approx(spent, rel=1e-9)  # spending > 0
+    assert k["budget_cost"].title == "Budget cost (spending > 0)"
+    options = ds.tp.options()
+    assert options.loc["sub", "budget_cost"] == pytest.approx(spent, rel=1e-9)
+    table = ind.comparison_table(ds, ["sub"])
+    assert table.loc["sub", "Budget cost (spending > 0) (M USD/yr)"] == pytest.approx(spent)
+    who = ind.who_pays_table(ds, "sub")
+    assert who["Budget cost (spending > 0) (M USD/yr)"].sum() == pytest.approx(spent)
+
+
+def test_compare_view_shows_the_options_and_who_pays_of_ds_tp():
+    app = DashboardApp(market=NDPR)
+    store = app.store
+    store.config.floor_on = True
+    store.save_current("floor")
+    store.config.param.update(floor_on=False, subsidy_on=True)
+    store.save_current("subsidy")
+    ds = store.comparison.ds
+    options = ds.tp.options()
+    shown = app.comparison.table.object
+    assert list(shown.index) == ["baseline", "floor", "subsidy"]
+    unit = ds.tp.money_unit()
+    for col, head, fmt in (
+        ("cost_to_bloc_buyers", f"Cost to bloc buyers ({unit})", "{:,.1f}"),  # a cost > 0
+        ("world_welfare", f"World welfare ({unit})", "{:+,.1f}"),  # a gain > 0
+        ("foreign_producers", f"Foreign producers ({unit})", "{:+,.1f}"),
+    ):
+        for s in ("floor", "subsidy"):
+            assert shown.loc[s, head] == fmt.format(options.loc[s, col])
+    assert shown.loc["subsidy", f"Budget cost per point ({unit} per point)"] == (
+        f"{options.loc['subsidy', 'budget_cost_per_point']:,.1f}"
+    )
+    assert shown.loc["floor", "Note"] == options.loc["floor", "note"] == "raises dependence"
+    dep = shown.loc["floor", "Dependence (largest outside supplier)"]
+    assert dep == f"{100 * options.loc['floor', 'dependence']:.1f}% Malaysia"
+    # one who-pays table per solved option, equal to ds.tp.who_pays
+    tables = [p.object for p in app.comparison.who_pays if isinstance(p, pn.pane.DataFrame)]
+    assert len(tables) == 2
+    who = ds.tp.who_pays("subsidy")
+    col = f"Cost to buyers ({unit})"
+    assert [float(v) for v in tables[1][col]] == pytest.approx(
+        [round(v, 1) for v in who["cost_to_buyers"]], abs=0.051
+    )
+    # the CSV download carries them
+    df = pd.read_csv(io.BytesIO(store.comparison_csv()), keep_default_na=False, na_values=[""])
+    opt = df[(df.variable == "options.budget_cost") & (df.scenario == "subsidy")]
+    assert float(opt["value"].iloc[0]) == pytest.approx(options.loc["subsidy", "budget_cost"])
+    wp = df[(df.variable == "who_pays.cost_to_buyers") & (df.scenario == "subsidy")]
+    assert wp.set_index("region")["value"].to_dict() == pytest.approx(
+        who["cost_to_buyers"].to_dict()
+    )
+    sup = df[(df.variable == "options.largest_outside_supplier") & (df.scenario == "floor")]
+    assert sup["text"].iloc[0] == "MYS"
+
+
+def test_validity_warnings_beside_every_number_and_none_when_unflagged():
+    app = DashboardApp(market="gallium")
+    store = app.store
+    assert "data-kpi-warning" not in app.kpis.pane.object  # the baseline is not flagged
+    store.config.restrict_on = True  # the default ban: prices far beyond the model's range
+    warnings_ = store.current.ds.tp.warnings(CURRENT)
+    assert warnings_
+    html = app.kpis.pane.object
+    for key in KpiView.KEYS:
+        card = html.split(f'data-kpi="{key}"')[1].split('class="tp-kpi')[0]
+        assert "data-kpi-warning" in card and "⚠" in card, key
+    assert "data-kpi-warnings" in html
+    for w in warnings_:
+        assert w.replace("×", "×") in html.replace("&#x27;", "'")
+    store.config.restrict_on = False
+    store.config.floor_on = True  # a floor: no flag
+    assert not store.current.ds.tp.warnings(CURRENT)
+    assert "data-kpi-warning" not in app.kpis.pane.object
+    # the compare rows: flagged options carry the warning, the others none
+    assert store.load_set(store.info.scenario_files[0])
+    ds = store.comparison.ds
+    shown = app.comparison.table.object
+    flagged = ds.tp.flagged().isel(commodity=0).to_series()
+    assert flagged.any() and not flagged.all()
+    notes = app.comparison.warnings.object
+    for s in shown.index:
+        text = shown.loc[s, "⚠"]
+        assert text.startswith("⚠") == bool(flagged[s]), s
+        assert (f"<b>{s}</b>" in notes) == bool(flagged[s]), s
+        if flagged[s]:
+            assert html_escape(ds.tp.warnings(s)[0]) in notes
+    assert ind.comparison_table(ds, list(shown.index))["⚠ Validity"].str.len().gt(0).sum() == (
+        flagged.sum()
+    )
+
+
+def test_active_measures_show_their_caveats_from_the_registry():
+    from tradepolicy.measures import MEASURES
+
+    app = DashboardApp(market=NDPR)
+    app.store.config.floor_on = True
+    text = app.results.description.object
+    caveat = MEASURES["price_floor"].caveat
+    assert caveat and html_escape(caveat) in text
+    app.store.config.floor_on = False
+    assert html_escape(caveat) not in app.results.description.object
+
+
+def test_names_and_colours_come_from_the_regions_and_field_tables(store):
+    from tradepolicy import regions
+    from tradepolicy.dashboard.charts import region_colors
+
+    assert region_colors(["CHN", "USA"]) == {
+        "CHN": regions.colour("CHN"),
+        "USA": regions.colour("USA"),
+    }
+    store.config.floor_on = True
+    ds = store.current.ds
+    wf = ind.welfare_frame(ds, CURRENT)
+    groups = ind.welfare_groups(ds)
+    assert set(zip(wf["component"], wf["color"], strict=True)) <= {
+        (label, colour) for label, colour, _ in groups.values()
+    }
+    assert ("Consumers", ds.tp.field("consumer_surplus_change")["colour"]) in set(
+        zip(wf["component"], wf["color"], strict=True)
+    )
+    # the parts of a group add up to it; the groups add up to the welfare change
+    total = wf.groupby("region")["value"].sum()
+    assert total.to_dict() == pytest.approx(wf.groupby("region")["total"].first().to_dict())
+    table = ind.region_table(ds, CURRENT, store.info)
+    assert list(table.index) == [regions.name(r) for r in store.info.regions]
+    usa = ds.tp.money(float(ds["welfare_change"].sel(scenario=CURRENT, region="USA")[0]))
+    assert table.loc["United States", "Welfare Δ (M USD/yr)"] == pytest.approx(usa)

@@ -50,7 +50,13 @@ def test_floor_kpi_save_compare_download(page: Page, app_url: str, artifacts: Pa
     set_input(page, ".tp-floor", "150")
     expect(club).not_to_have_text(f"{first:.1f}", timeout=TIMEOUT)
     assert float(club.inner_text()) > first > 55.0
-    expect(kpi(page, "fiscal_cost")).to_have_text("0.0")
+    expect(kpi(page, "budget_cost")).to_have_text("0.0")  # a floor spends nothing
+    dep = page.locator('[data-kpi="dependence"]')
+    expect(dep).to_contain_text("Dependence of the G7 and its partners on one outside supplier")
+    expect(dep).to_contain_text("Malaysia")
+    expect(dep).to_contain_text("meets the 60% target")
+    expect(dep).to_contain_text("unattributed")
+    expect(page.locator("[data-kpi-warning]")).to_have_count(0)
     shot(page, artifacts, "02_floor_150")
     save_as(page, "floor_150")
     at150 = club.inner_text()
@@ -59,19 +65,24 @@ def test_floor_kpi_save_compare_download(page: Page, app_url: str, artifacts: Pa
     save_as(page, "floor_110")
 
     page.get_by_text("Policy results", exact=True).click()
-    expect(page.locator(".tp-region-table")).to_contain_text("JPN", timeout=TIMEOUT)
+    expect(page.locator(".tp-region-table")).to_contain_text("Japan", timeout=TIMEOUT)
+    expect(page.locator(".tp-caveats")).to_contain_text("How to read these measures")
     shot(page, artifacts, "03_results")
 
     page.get_by_text("Compare scenarios", exact=True).click()
     table = page.locator(".tp-compare-table")
     expect(table).to_contain_text("floor_150", timeout=TIMEOUT)
     expect(table).to_contain_text("floor_110")
+    expect(table).to_contain_text("Cost to bloc buyers")
+    expect(table).to_contain_text("raises dependence")
+    expect(page.locator(".tp-who-pays")).to_have_count(2)
     shot(page, artifacts, "04_compare")
 
     with page.expect_download(timeout=TIMEOUT) as info:
         page.locator(".tp-csv button").click()
     df = pd.read_csv(info.value.path())
     assert {"baseline", "floor_150", "floor_110"} == set(df["scenario"])
+    assert {"options.dependence", "who_pays.budget_cost"} <= set(df["variable"])
     with page.expect_download(timeout=TIMEOUT) as info:
         page.locator(".tp-nc button").click()
     ds = tp.open_results(info.value.path())
@@ -128,7 +139,8 @@ def test_uncertainty_ranges(page: Page, app_url: str, artifacts: Path):
     page.locator(".tp-floor_on").click()
     expect(kpi(page, "club_price")).not_to_have_text("55.0", timeout=TIMEOUT)
     page.locator(".tp-uncertainty input").click()
-    expect(page.locator('[data-kpi="club_price"]')).to_contain_text("90% range", timeout=30_000)
+    expect(page.locator('[data-kpi="dependence"]')).to_contain_text("90% range", timeout=30_000)
+    expect(page.locator('[data-kpi="world_welfare"]')).to_contain_text("90% range")
     page.get_by_text("Policy results", exact=True).click()
     page.wait_for_timeout(1000)
     shot(page, artifacts, "08_uncertainty")
@@ -168,7 +180,7 @@ def test_no_request_leaves_the_machine(browser: Browser, app_url: str, artifacts
         page.get_by_text("Compare scenarios", exact=True).click()
         page.locator(".bk-tab", has_text="Baseline").click()
         page.wait_for_timeout(1500)  # late stylesheet fetches
-        shot(page, artifacts, "09_offline_after_switches")
+        shot(page, artifacts, "11_offline_after_switches")
     finally:
         context.close()
     assert len(requests) > 10
@@ -200,10 +212,10 @@ def expect_kpis(page: Page, market: str, members: list[str], measures: list) -> 
     price = ds["consumer_price"].to_series()[buyers]
     club = float((price * use[buyers]).sum() / use[buyers].sum()) / info.price_factor
     world = float(ds["welfare_change"].sum()) / 1e6
-    fiscal = -float(ds.tp.fiscal_cost().sum()) / 1e6
+    fiscal = float(ds.tp.budget_cost().sum()) / 1e6
     expect(kpi(page, "club_price")).to_have_text(_num(club, _price_digits(club)), timeout=TIMEOUT)
     expect(kpi(page, "world_welfare")).to_have_text(_num(world, 1, sign=True))
-    expect(kpi(page, "fiscal_cost")).to_have_text(_num(fiscal, 1))
+    expect(kpi(page, "budget_cost")).to_have_text(_num(fiscal, 1))
 
 
 def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str, artifacts):
@@ -214,7 +226,7 @@ def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str
 
     open_app(page, app_url)
     page.locator(".tp-subsidy_on").click()
-    expect(kpi(page, "fiscal_cost")).not_to_have_text("0.0", timeout=TIMEOUT)
+    expect(kpi(page, "budget_cost")).not_to_have_text("0.0", timeout=TIMEOUT)
 
     switch_market(page, "refined_cobalt")
     info = market_info("refined_cobalt")
@@ -230,7 +242,7 @@ def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str
     subsidy = PriceGapSubsidy(producers=producers, strike=strike, kind="one_sided")
     expect_kpis(page, "refined_cobalt", members, [free_trade, subsidy])
     expect(page.locator(".tp-status")).to_be_hidden()
-    shot(page, artifacts, "10_cobalt_subsidy")
+    shot(page, artifacts, "12_cobalt_subsidy")
 
     switch_market(page, "gallium")
     info = market_info("gallium")
@@ -246,5 +258,24 @@ def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str
     expect_kpis(page, "gallium", members, measures)
     page.get_by_text("Policy results", exact=True).click()
     expect(page.locator(".tp-region-table")).to_contain_text("KOR", timeout=TIMEOUT)
-    shot(page, artifacts, "11_gallium_floor")
+    shot(page, artifacts, "13_gallium_floor")
     assert "Traceback" not in page.content()
+
+
+def test_flagged_gallium_ban_carries_warnings(page: Page, app_url: str, artifacts: Path):
+    page.goto(app_url + "?market=gallium")
+    dep = kpi(page, "dependence")
+    expect(dep).not_to_have_text("—", timeout=60_000)
+    expect(page.locator("[data-kpi-warning]")).to_have_count(0)  # the baseline: no flag
+    page.locator(".tp-restrict_on").click()  # the default export ban
+    expect(page.locator("[data-kpi-warning]")).to_have_count(5, timeout=TIMEOUT)
+    expect(page.locator(".tp-kpi-warnings")).to_contain_text("outside what the model can")
+    shot(page, artifacts, "09_gallium_ban")
+    page.get_by_text("Compare scenarios", exact=True).click()
+    page.locator(".tp-load-set button").click()
+    table = page.locator(".tp-compare-table")
+    expect(table).to_contain_text("⚠ below", timeout=60_000)
+    expect(page.locator(".tp-compare-warnings")).to_contain_text("prices beyond")
+    expect(page.locator(".tp-who-head .tp-warning").first).to_be_visible()
+    page.wait_for_timeout(500)
+    shot(page, artifacts, "10_gallium_compare")

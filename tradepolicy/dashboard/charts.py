@@ -22,34 +22,18 @@ from bokeh.models import (
     Span,
     Whisker,
 )
-from bokeh.palettes import Category10_10, Category20_20, Viridis256
+from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
+
+from tradepolicy import regions as region_table
 
 HEIGHT = 320
 GROUP_COLORS = ("#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
-COMPONENT_COLORS = dict(
-    zip(
-        (
-            "Consumers",
-            "Producers",
-            "Tariff revenue",
-            "Levies",
-            "Export tax revenue",
-            "Quota rents",
-            "Subsidies",
-            "Offtakes",
-            "Stockpiles",
-        ),
-        Category10_10[:9],
-        strict=True,
-    )
-)
 
 
 def region_colors(regions: Sequence[str]) -> dict[str, str]:
-    """A fixed colour per region (its position in the market's region list)."""
-    pal = Category10_10 if len(regions) <= 10 else Category20_20
-    return {r: pal[i % len(pal)] for i, r in enumerate(regions)}
+    """The colour of each region in every view (the regions table, :mod:`tradepolicy.regions`)."""
+    return {r: region_table.colour(r) for r in regions}
 
 
 def _fig(title: str, y_label: str, **kw) -> figure:
@@ -274,7 +258,7 @@ class WelfareChart:
             data["value"].append(v)
             data["top"].append(top)
             data["bottom"].append(bottom)
-            data["color"].append(COMPONENT_COLORS.get(row.component, "#777"))
+            data["color"].append(getattr(row, "color", "#777"))
             data["total"].append(float(row.total))
         self.range.factors = list(regions)
         self.source.data = data
@@ -354,14 +338,14 @@ class StackedShares:
             for exporter, v in row.items():
                 if not math.isfinite(v) or v <= 1e-6:
                     continue
-                data["importer"].append(str(importer))
-                data["exporter"].append(str(exporter))
+                data["importer"].append(region_table.short_name(str(importer)))
+                data["exporter"].append(region_table.short_name(str(exporter)))
                 data["share"].append(100 * v)
                 data["left"].append(left)
                 data["right"].append(left + 100 * v)
                 data["color"].append(self.colors.get(str(exporter), "#777"))
                 left += 100 * v
-        self.range.factors = [str(i) for i in shares.index[::-1]]
+        self.range.factors = [region_table.short_name(str(i)) for i in shares.index[::-1]]
         self.source.data = data
 
 
@@ -423,12 +407,13 @@ class TradeHeatmap:
         self.mapper.high = float(level.max()) if len(level) else 1.0
         exporters = [r for r in regions if (frame.loc[frame["exporter"] == r, "flow"] > 0).any()]
         importers = [r for r in regions if (frame.loc[frame["importer"] == r, "flow"] > 0).any()]
-        self.x.factors = importers
-        self.y.factors = exporters[::-1]
+        short = region_table.short_name
+        self.x.factors = [short(r) for r in importers]
+        self.y.factors = [short(r) for r in exporters[::-1]]
         share = f["share"].to_numpy()
         self.source.data = {
-            "exporter": f["exporter"].tolist(),
-            "importer": f["importer"].tolist(),
+            "exporter": [short(r) for r in f["exporter"]],
+            "importer": [short(r) for r in f["importer"]],
             "flow": f["flow"].tolist(),
             "share": _nan_to_none(share.tolist()),
             "level": level.tolist(),

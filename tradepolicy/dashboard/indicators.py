@@ -2,8 +2,12 @@
 
 Every function takes a solved Dataset (one market) and returns plain numbers or pandas frames
 in display units: prices in the market's display price unit (:class:`MarketInfo`), money in
-millions of the currency per year, shares as fractions. Ranges (5% and 95% quantiles over the
-Monte Carlo draws) are filled only when the Dataset carries draws.
+``ds.tp.money_unit()`` (millions of the currency per year, converted by ``ds.tp.money``),
+shares as fractions. Every number is the central result (``ds.tp.point()``); ranges (5% and
+95% over the Monte Carlo draws) are read only through ``ds.tp.range`` and
+``ds.tp.quantiles``, and are filled only when the Dataset carries draws. Derived figures
+(budget cost, bloc dependence, options, who pays, validity warnings) are those of ``ds.tp``:
+the dashboard renders them, it does not compute them again.
 """
 
 from __future__ import annotations
@@ -16,50 +20,78 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from tradepolicy import regions as regions_table
 from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.measures.base import WELFARE_ENTRIES
-from tradepolicy.results.accessor import FISCAL_ENTRIES
 
-MONEY = 1e6  # money is shown in millions of the currency per year
+#: the one budget sign of every view (DESIGN §5)
+BUDGET_TITLE = "Budget cost (spending > 0)"
+#: what the per-importer chart and table call the per-importer figure (never "dependence")
+PER_IMPORTER = "Largest foreign supplier, per importer"
 
-#: short labels of the welfare components (DESIGN §5)
-COMPONENTS = {
-    "consumer_surplus_change": "Consumers",
-    "producer_surplus_change": "Producers",
-    "tariff_revenue_change": "Tariff revenue",
-    "levy_revenue": "Levies",
-    "undertaking_rent": "Undertaking rents",
-    "export_tax_revenue_change": "Export tax revenue",
-    "quota_rent_income": "Quota rents",
-    "subsidy_cost": "Subsidies",
-    "offtake_cost": "Offtakes",
-    "stockpile_cost": "Stockpiles",
-    "stock_value_change": "Stock value",
-}
+#: ``ds.tp.options`` columns in the compare view: (column, heading); money headings get the unit
+OPTION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("dependence", "Dependence"),
+    ("largest_outside_supplier", "Largest outside supplier"),
+    ("unattributed_share", "Unattributed (ROW)"),
+    ("meets_target", "Meets target"),
+    ("points_removed", "Points removed"),
+    ("budget_cost", BUDGET_TITLE),
+    ("cost_to_bloc_buyers", "Cost to bloc buyers"),
+    ("foreign_producers", "Foreign producers"),
+    ("world_welfare", "World welfare"),
+    ("budget_cost_per_point", "Budget cost per point"),
+    ("buyer_cost_per_point", "Buyer cost per point"),
+    ("note", "Note"),
+)
+#: ``ds.tp.who_pays`` columns: (column, heading)
+WHO_PAYS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("cost_to_buyers", "Cost to buyers"),
+    ("producers", "Producers"),
+    ("budget_cost", BUDGET_TITLE),
+    ("revenue_and_rents", "Revenue and rents"),
+    ("welfare", "Welfare"),
+)
 
 
 def has_draws(ds: xr.Dataset) -> bool:
-    """Whether ``ds`` carries Monte Carlo draws (works before the feature is merged)."""
-    return bool(getattr(ds.tp, "has_draws", False))
+    """Whether ``ds`` carries Monte Carlo draws."""
+    return bool(ds.tp.has_draws)
+
+
+def _commodity(ds: xr.Dataset) -> str:
+    return str(ds.commodity.values[0]) if "commodity" in ds.dims else str(ds.commodity.values)
 
 
 def _one(ds: xr.Dataset) -> xr.Dataset:
-    return ds.isel(commodity=0) if "commodity" in ds.dims else ds
+    """The central results of the (first) market."""
+    p = ds.tp.point()
+    return p.isel(commodity=0) if "commodity" in p.dims else p
 
 
-def _q(values: np.ndarray) -> tuple[float, float]:
-    """5% and 95% quantiles of draws, ignoring draws that failed (NaN)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return math.nan, math.nan
-    lo, hi = np.quantile(v, [0.05, 0.95])
-    return float(lo), float(hi)
+def _nan_range(r: tuple[float, float] | None, scale: float = 1.0) -> tuple[float, float]:
+    return (math.nan, math.nan) if r is None else (r[0] * scale, r[1] * scale)
+
+
+def names(codes: list[str] | tuple[str, ...], short: bool = True) -> str:
+    """Region codes as a comma-separated list of (short) names from the regions table."""
+    f = regions_table.short_name if short else regions_table.name
+    return ", ".join(f(str(c)) for c in codes)
+
+
+def scenario_warnings(ds: xr.Dataset, scenario: str) -> list[str]:
+    """The validity warnings of ``scenario`` (``ds.tp.warnings``; empty when none)."""
+    return list(ds.tp.warnings(scenario, _commodity(ds)))
 
 
 @dataclass(frozen=True)
 class Kpi:
-    """One headline number: value and baseline in display units, optional 90% range."""
+    """One headline number: value and baseline in display units, optional 90% range.
+
+    ``label`` is shown right after the value (the largest outside supplier), ``status``
+    whether a target is met (``"met"``, ``"not met"`` or ``""``), ``warnings`` the validity
+    warnings of the scenario.
+    """
 
     key: str
     title: str
@@ -69,6 +101,9 @@ class Kpi:
     lo: float = math.nan
     hi: float = math.nan
     detail: str = ""
+    label: str = ""
+    status: str = ""
+    warnings: tuple[str, ...] = ()
 
     @property
     def change_pct(self) -> float:
@@ -82,30 +117,57 @@ class Kpi:
 
 
 def _weighted_price(
-    ds: xr.Dataset, scenario: str, regions: list[str], info: MarketInfo
-) -> tuple[float, float, float, float]:
-    """Base-consumption-weighted consumer price of ``regions`` (scenario, base, lo, hi)."""
+    p: xr.Dataset, scenario: str, regions: list[str], info: MarketInfo
+) -> tuple[float, float]:
+    """Base-consumption-weighted consumer price of ``regions`` (scenario, base)."""
     use = pd.Series(info.market.flows.sum(axis=0), index=info.regions)
     regions = [r for r in regions if use[r] > 0]
     if not regions:
-        return (math.nan,) * 4
+        return math.nan, math.nan
     w = xr.DataArray(use[regions].to_numpy(), dims="region", coords={"region": regions})
-    price = ds["consumer_price"].sel(region=regions)
+    price = p["consumer_price"].sel(region=regions)
     val = float((price.sel(scenario=scenario) * w).sum() / w.sum()) / info.price_factor
     base = float((price.sel(scenario="baseline") * w).sum() / w.sum()) / info.price_factor
-    lo = hi = math.nan
-    if has_draws(ds) and "consumer_price_draws" in ds:
-        d = ds["consumer_price_draws"].sel(scenario=scenario, region=regions)
-        per_draw = (d * w).sum("region", skipna=False) / w.sum()
-        lo, hi = _q(per_draw.values / info.price_factor)
-    return val, base, lo, hi
+    return val, base
 
 
-def _total_range(ds: xr.Dataset, var: str, scenario: str, sign: float = 1.0) -> tuple[float, float]:
-    if not has_draws(ds) or f"{var}_draws" not in ds:
-        return math.nan, math.nan
-    tot = ds[f"{var}_draws"].sel(scenario=scenario).sum("region", skipna=False)
-    return _q(sign * tot.values / MONEY)
+def dependence_kpi(ds: xr.Dataset, scenario: str, info: MarketInfo) -> Kpi:
+    """The bloc figure (DESIGN §5): the target bloc's share of use from its largest outside
+    supplier, the target, the unattributed aggregate share and the 90% range."""
+    c = _commodity(ds)
+    p = _one(ds)
+    bloc = ds.tp.bloc(c)
+    desc = str(ds.attrs.get("target_description") or info.bloc_name).split(" (")[0]
+    title = f"Dependence of {desc} on one outside supplier"
+    dep = float(p["bloc_dependency"].sel(scenario=scenario))
+    if not math.isfinite(dep):
+        return Kpi("dependence", title, math.nan, "%")
+    base = float(p["bloc_dependency"].sel(scenario="baseline"))
+    top = str(p["bloc_top_supplier"].sel(scenario=scenario).values)
+    agg = float(p["bloc_aggregate_share"].sel(scenario=scenario))
+    share = ds.tp.target_share()
+    status = ""
+    if math.isfinite(share):
+        met = int(p["meets_target"].sel(scenario=scenario)) == 1
+        status = f"{'meets' if met else 'above'} the {share:.0%} target"
+    lo, hi = _nan_range(ds.tp.range("bloc_dependency", scenario, c), 100.0)
+    parts = []
+    if agg > 0.0005:
+        parts.append(f"ROW {100 * agg:.1f}% unattributed")
+    parts.append(f"bloc here: {names(bloc)}")
+    return Kpi(
+        "dependence",
+        title,
+        100.0 * dep,
+        "%",
+        base=100.0 * base,
+        lo=lo,
+        hi=hi,
+        detail="; ".join(parts),
+        label=regions_table.name(top) if top else "",
+        status=status,
+        warnings=tuple(scenario_warnings(ds, scenario)),
+    )
 
 
 def kpis(
@@ -115,127 +177,151 @@ def kpis(
 
     ``club_price`` and ``outside_price`` are consumer prices averaged over the club members
     and over the other regions, weighted by base consumption (fixed weights, so the change is
-    a price change); ``fiscal_cost`` is spending on subsidies, offtakes and stockpiles net of
-    stock sales (positive = cost); ``world_welfare`` is the sum of every region's welfare
-    change; ``dependency`` is the largest top-foreign-supplier share among consuming members
-    (all consuming regions without a club).
+    a price change); ``budget_cost`` is ``ds.tp.budget_cost()`` summed over payers (spending
+    > 0); ``world_welfare`` is the sum of every region's welfare change; ``dependence`` is the
+    target bloc's dependence on its largest outside supplier (:func:`dependence_kpi`). Every
+    KPI carries the scenario's validity warnings. ``target`` is kept for callers; the target
+    the dependence KPI reads is the one recorded in the Dataset.
     """
-    ds = _one(ds)
-    money = info.money_label
+    del target
+    c = _commodity(ds)
+    p = _one(ds)
+    money = ds.tp.money_unit(c)
+    warn = tuple(scenario_warnings(ds, scenario))
     outside = [r for r in info.regions if r not in members]
     out: dict[str, Kpi] = {}
     for key, title, regions in (
         ("club_price", "Consumer price, club", list(members)),
         ("outside_price", "Consumer price, outside the club", outside),
     ):
-        val, base, lo, hi = _weighted_price(ds, scenario, regions, info)
-        who = ", ".join(r for r in regions if r in info.consumers) or "no consuming region"
-        out[key] = Kpi(key, title, val, info.price_label, base, lo, hi, detail=who)
+        val, base = _weighted_price(p, scenario, regions, info)
+        who = names([r for r in regions if r in info.consumers]) or "no consuming region"
+        out[key] = Kpi(key, title, val, info.price_label, base, detail=who, warnings=warn)
 
-    sc = ds.sel(scenario=scenario)
-    fiscal = -float(sum(sc[k].sum() for k in FISCAL_ENTRIES)) / MONEY
-    lo, hi = _total_range(ds, "fiscal_cost", scenario, sign=-1.0)
-    border = float(sc["levy_revenue"].sum() + sc["tariff_revenue_change"].sum()) / MONEY
-    rents = float(sc["quota_rent_income"].sum()) / MONEY
-    out["fiscal_cost"] = Kpi(
-        "fiscal_cost",
-        "Fiscal cost (subsidies, offtakes, stocks)",
-        fiscal,
+    budget = ds.tp.budget_cost().sel(commodity=c, scenario=scenario)
+    lo, hi = ds.tp.range("budget_cost", scenario, c, "world") or (math.nan, math.nan)
+    sc = p.sel(scenario=scenario)
+    payers = budget.to_series()
+    payers = payers[payers.abs() > 0.5e5]  # more than 0.05 M in the display unit
+    detail = (
+        "paid by "
+        + ", ".join(
+            f"{regions_table.short_name(str(r))} {ds.tp.money(v, c):+,.1f}"
+            for r, v in payers.items()
+        )
+        if len(payers)
+        else "no subsidy, offtake or stockpile"
+    )
+    out["budget_cost"] = Kpi(
+        "budget_cost",
+        BUDGET_TITLE,
+        ds.tp.money(float(budget.sum()), c),
         money,
-        lo=lo,
-        hi=hi,
-        detail=f"border revenue {border:+,.1f}, quota rents {rents:+,.1f} {money}",
+        lo=ds.tp.money(lo, c),
+        hi=ds.tp.money(hi, c),
+        detail=detail,
+        warnings=warn,
     )
 
-    welfare = sc["welfare_change"].to_series() / MONEY
-    lo, hi = _total_range(ds, "welfare_change", scenario)
-    if welfare.notna().any() and (welfare.abs() > 0.05).any():
-        best, worst = welfare.idxmax(), welfare.idxmin()
+    welfare = sc["welfare_change"].to_series()
+    lo, hi = ds.tp.range("welfare_change", scenario, c, "world") or (math.nan, math.nan)
+    if welfare.notna().any() and (welfare.abs() > 0.05e6).any():
+        best, worst = str(welfare.idxmax()), str(welfare.idxmin())
         detail = (
-            f"most gained: {best} {welfare[best]:+,.1f}; most lost: {worst} {welfare[worst]:+,.1f}"
+            f"most gained: {regions_table.short_name(best)} {ds.tp.money(welfare[best], c):+,.1f}"
+            f"; most lost: {regions_table.short_name(worst)} "
+            f"{ds.tp.money(welfare[worst], c):+,.1f}"
         )
     else:
         detail = ""
     out["world_welfare"] = Kpi(
         "world_welfare",
         "World welfare change",
-        float(welfare.sum()),
+        ds.tp.money(float(welfare.sum()), c),
         money,
-        lo=lo,
-        hi=hi,
+        lo=ds.tp.money(lo, c),
+        hi=ds.tp.money(hi, c),
         detail=detail,
+        warnings=warn,
     )
+    out["dependence"] = dependence_kpi(ds, scenario, info)
+    return out
 
-    pool = [r for r in members if r in info.consumers] or info.consumers
-    share = sc["top_supplier_share"].sel(region=pool).to_series()
-    base_share = ds["top_supplier_share"].sel(scenario="baseline", region=pool).to_series()
-    lo = hi = math.nan
-    if share.notna().any():
-        worst = str(share.idxmax())
-        top = str(sc["top_supplier"].sel(region=worst).values)
-        above = [r for r in pool if share[r] > target + 1e-12]
-        detail = (
-            f"{len(pool) - len(above)} of {len(pool)} at or below {target:.0%}"
-            + (f"; above: {', '.join(above)}" if above else "")
-            + f"; highest: {worst} on {top or '—'}"
-        )
-        value, base = float(share.max()) * 100, float(base_share.max()) * 100
-        if has_draws(ds) and "top_supplier_share_draws" in ds:
-            d = ds["top_supplier_share_draws"].sel(scenario=scenario, region=pool)
-            lo, hi = _q(d.max("region", skipna=True).values * 100)
-    else:
-        value = base = math.nan
-        detail = "no consuming region"
-    out["dependency"] = Kpi(
-        "dependency", "Largest dependency on one supplier", value, "%", base, lo, hi, detail
+
+def region_table(ds: xr.Dataset, scenario: str, info: MarketInfo) -> pd.DataFrame:
+    """Per region: prices (display unit) and changes, production change, welfare, budget cost
+    and the largest foreign supplier of each importer (not the bloc figure)."""
+    c = _commodity(ds)
+    t = ds.tp.region_table(scenario, c)
+    budget = ds.tp.budget_cost().sel(commodity=c, scenario=scenario).to_series()
+    p, m = info.price_label, ds.tp.money_unit(c)
+    out = pd.DataFrame(
+        {
+            f"Consumer price ({p})": t["consumer_price"].to_numpy() / info.price_factor,
+            "Consumer price Δ%": t["consumer_price_pct"].to_numpy(),
+            f"Producer price ({p})": t["producer_price"].to_numpy() / info.price_factor,
+            "Producer price Δ%": t["producer_price_pct"].to_numpy(),
+            "Production Δ%": t["production_pct"].to_numpy(),
+            f"Welfare Δ ({m})": ds.tp.money(t["welfare_change"].to_numpy(float), c),
+            f"{BUDGET_TITLE} ({m})": ds.tp.money(budget.reindex(t.index).to_numpy(float), c),
+            "Largest foreign supplier (per importer)": [
+                regions_table.short_name(s) if s else "—" for s in t["top_supplier"]
+            ],
+            "Its share, baseline %": 100 * t["top_supplier_share_base"].to_numpy(),
+            "Its share %": 100 * t["top_supplier_share"].to_numpy(),
+        },
+        index=pd.Index([regions_table.name(str(r)) for r in t.index], name="Region"),
     )
     return out
 
 
-def region_table(ds: xr.Dataset, scenario: str, info: MarketInfo, target: float) -> pd.DataFrame:
-    """Per region: prices (display unit) and changes, production change, welfare, dependency."""
-    t = ds.tp.region_table(scenario, str(ds.commodity.values[0]))
-    p = info.price_label
-    out = pd.DataFrame(
-        {
-            f"Consumer price ({p})": t["consumer_price"] / info.price_factor,
-            "Consumer price Δ%": t["consumer_price_pct"],
-            f"Producer price ({p})": t["producer_price"] / info.price_factor,
-            "Producer price Δ%": t["producer_price_pct"],
-            "Production Δ%": t["production_pct"],
-            f"Welfare ({info.money_label})": t["welfare_change"] / MONEY,
-            "Top foreign supplier": t["top_supplier"].replace("", "—"),
-            "Top share, baseline %": 100 * t["top_supplier_share_base"],
-            "Top share %": 100 * t["top_supplier_share"],
-        }
-    )
-    share = t["top_supplier_share"]
-    out[f"At or below {target:.0%}"] = np.where(
-        share.isna(), "—", np.where(share <= target + 1e-12, "yes", "no")
-    )
-    out.index.name = "Region"
+def welfare_groups(ds: xr.Dataset) -> dict[str, tuple[str, str, list[str]]]:
+    """Welfare parts by the field table's group: {group: (label, colour, variables)}; a group
+    of one variable takes its short label, others the group's name."""
+    groups: dict[str, list[str]] = {}
+    for v in WELFARE_ENTRIES:
+        groups.setdefault(ds.tp.field(v)["group"], []).append(v)
+    out = {}
+    for g, vs in groups.items():
+        label = ds.tp.label(vs[0], short=True) if len(vs) == 1 else g.capitalize()
+        out[g] = (label, ds.tp.field(vs[0])["colour"], vs)
     return out
 
 
 def welfare_frame(ds: xr.Dataset, scenario: str) -> pd.DataFrame:
-    """Long table (region, component, value in M/yr) of the welfare parts that are not zero,
-    plus a ``total`` column per row's region."""
-    ds = _one(ds).sel(scenario=scenario)
+    """Long table (region, component, value, color, total; money in the display unit) of the
+    welfare groups of the field table that are not zero."""
+    c = _commodity(ds)
+    p = _one(ds).sel(scenario=scenario)
     rows = []
-    for key, label in COMPONENTS.items():
-        vals = ds[key].to_series() / MONEY
+    for label, colour, parts in welfare_groups(ds).values():
+        vals = sum(p[k] for k in parts).to_series()
+        vals = pd.Series(ds.tp.money(vals.to_numpy(float), c), index=vals.index)
         if (vals.abs() > 1e-9).any():
             for region, v in vals.items():
-                rows.append((str(region), label, float(v)))
-    df = pd.DataFrame(rows, columns=["region", "component", "value"])
-    total = (ds["welfare_change"].to_series() / MONEY).rename("total")
+                rows.append((str(region), label, float(v), colour))
+    df = pd.DataFrame(rows, columns=["region", "component", "value", "color"])
+    w = p["welfare_change"].to_series()
+    total = pd.Series(ds.tp.money(w.to_numpy(float), c), index=w.index.astype(str), name="total")
     return df.join(total, on="region")
+
+
+def welfare_totals(ds: xr.Dataset, scenario: str) -> pd.DataFrame:
+    """Welfare change per region (display unit) with its 90% range (``ds.tp.quantiles``)."""
+    c = _commodity(ds)
+    w = _one(ds)["welfare_change"].sel(scenario=scenario).to_series()
+    out = pd.DataFrame({"total": ds.tp.money(w.to_numpy(float), c)}, index=w.index.astype(str))
+    out["lo"] = out["hi"] = np.nan
+    if has_draws(ds):
+        q = ds.tp.quantiles("welfare_change").sel(scenario=scenario, commodity=c)
+        out["lo"] = ds.tp.money(q.sel(quantile=0.05).to_numpy(), c)
+        out["hi"] = ds.tp.money(q.sel(quantile=0.95).to_numpy(), c)
+    return out
 
 
 def price_frame(ds: xr.Dataset, scenario: str, info: MarketInfo, var: str) -> pd.DataFrame:
     """``var`` (consumer_price or producer_price) by region: baseline, scenario and range."""
-    ds = _one(ds)
-    da = ds[var] / info.price_factor
+    da = _one(ds)[var] / info.price_factor
     df = pd.DataFrame(
         {
             "baseline": da.sel(scenario="baseline").to_series(),
@@ -243,8 +329,9 @@ def price_frame(ds: xr.Dataset, scenario: str, info: MarketInfo, var: str) -> pd
         }
     )
     df["lo"] = df["hi"] = np.nan
-    if has_draws(ds) and f"{var}_quantiles" in ds:
-        q = ds[f"{var}_quantiles"].sel(scenario=scenario) / info.price_factor
+    if has_draws(ds):
+        q = ds.tp.quantiles(var).sel(scenario=scenario, commodity=_commodity(ds))
+        q = q / info.price_factor
         df["lo"] = q.sel(quantile=0.05).to_series()
         df["hi"] = q.sel(quantile=0.95).to_series()
     df["change_pct"] = 100 * (df["scenario"] - df["baseline"]) / df["baseline"]
@@ -255,19 +342,20 @@ def price_frame(ds: xr.Dataset, scenario: str, info: MarketInfo, var: str) -> pd
 
 
 def dependency_frame(ds: xr.Dataset, scenario: str) -> pd.DataFrame:
-    """Top foreign supplier and its share of consumption per consuming region."""
-    ds = _one(ds)
+    """Per importer: its largest foreign supplier and that supplier's share of its consumption
+    (the per-importer detail; the bloc figure is :func:`dependence_kpi`)."""
+    p = _one(ds)
     df = pd.DataFrame(
         {
-            "supplier_base": ds["top_supplier"].sel(scenario="baseline").to_series(),
-            "share_base": ds["top_supplier_share"].sel(scenario="baseline").to_series(),
-            "supplier": ds["top_supplier"].sel(scenario=scenario).to_series(),
-            "share": ds["top_supplier_share"].sel(scenario=scenario).to_series(),
+            "supplier_base": p["top_supplier"].sel(scenario="baseline").to_series(),
+            "share_base": p["top_supplier_share"].sel(scenario="baseline").to_series(),
+            "supplier": p["top_supplier"].sel(scenario=scenario).to_series(),
+            "share": p["top_supplier_share"].sel(scenario=scenario).to_series(),
         }
     )
     df["lo"] = df["hi"] = np.nan
-    if has_draws(ds) and "top_supplier_share_quantiles" in ds:
-        q = ds["top_supplier_share_quantiles"].sel(scenario=scenario)
+    if has_draws(ds):
+        q = ds.tp.quantiles("top_supplier_share").sel(scenario=scenario, commodity=_commodity(ds))
         df["lo"] = q.sel(quantile=0.05).to_series()
         df["hi"] = q.sel(quantile=0.95).to_series()
     df = df[df["share_base"].notna()]
@@ -278,8 +366,7 @@ def dependency_frame(ds: xr.Dataset, scenario: str) -> pd.DataFrame:
 
 def supplier_shares(ds: xr.Dataset, scenario: str) -> pd.DataFrame:
     """Importer × exporter shares of consumption (rows: consuming regions)."""
-    ds = _one(ds)
-    s = ds["supplier_share"].sel(scenario=scenario).to_pandas().T  # importer × exporter
+    s = _one(ds)["supplier_share"].sel(scenario=scenario).to_pandas().T  # importer × exporter
     s = s[s.notna().any(axis=1)].fillna(0.0)
     s.index = s.index.astype(str)
     s.columns = s.columns.astype(str)
@@ -288,52 +375,82 @@ def supplier_shares(ds: xr.Dataset, scenario: str) -> pd.DataFrame:
 
 def trade_matrix(ds: xr.Dataset, scenario: str = "baseline") -> pd.DataFrame:
     """Long table of flows: exporter, importer, flow, share of the importer's consumption."""
-    ds = _one(ds).sel(scenario=scenario)
-    flow = ds["trade_flow"].to_series().rename("flow")
-    share = ds["supplier_share"].to_series().rename("share")
+    p = _one(ds).sel(scenario=scenario)
+    flow = p["trade_flow"].to_series().rename("flow")
+    share = p["supplier_share"].to_series().rename("share")
     df = pd.concat([flow, share], axis=1).reset_index()
     df["exporter"] = df["exporter"].astype(str)
     df["importer"] = df["importer"].astype(str)
     return df
 
 
-def comparison_table(
-    ds: xr.Dataset, names: list[str], info: MarketInfo, members: list[str], target: float
-) -> pd.DataFrame:
-    """One row per compared scenario: the KPIs (display units) and the solver status."""
-    ds1 = _one(ds)
-    rows = []
-    for name in names:
-        solved = int(ds1["converged"].sel(scenario=name)) == 1
-        row: dict[str, object] = {"Scenario": name, "Solved": "yes" if solved else "no"}
-        if solved:
-            k = kpis(ds, name, info, members, target)
-            for key, col in (
-                ("club_price", f"Club price ({info.price_label})"),
-                ("outside_price", f"Outside price ({info.price_label})"),
-                ("fiscal_cost", f"Fiscal cost ({info.money_label})"),
-                ("world_welfare", f"World welfare ({info.money_label})"),
-                ("dependency", "Largest dependency %"),
-            ):
-                row[col] = k[key].value
-                if k[key].has_range:
-                    row[f"{col} 5%"] = k[key].lo
-                    row[f"{col} 95%"] = k[key].hi
-            sc = ds1.sel(scenario=name)
-            row[f"Levies ({info.money_label})"] = float(sc["levy_revenue"].sum()) / MONEY
-            pool = [r for r in members if r in info.consumers] or info.consumers
-            share = sc["top_supplier_share"].sel(region=pool).to_series()
-            row[f"Members at or below {target:.0%}"] = (
-                f"{int((share <= target + 1e-12).sum())} of {len(pool)}"
-            )
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("Scenario")
+def options_table(ds: xr.Dataset, scenarios: list[str]) -> pd.DataFrame:
+    """``ds.tp.options()`` for the baseline and ``scenarios``, with the validity warnings."""
+    t = ds.tp.options(_commodity(ds))
+    keep = ["baseline", *[s for s in scenarios if s != "baseline"]]
+    out = t.loc[[s for s in keep if s in t.index]]
+    out.attrs = dict(t.attrs)
+    return out
+
+
+def comparison_table(ds: xr.Dataset, scenarios: list[str]) -> pd.DataFrame:
+    """The options side by side as the compare view shows them: one row per option (baseline
+    first) with :data:`OPTION_COLUMNS` (money in ``ds.tp.money_unit()``) and a ``⚠`` column
+    holding the validity warnings; unsolved options say so."""
+    t = options_table(ds, scenarios)
+    units = t.attrs["units"]
+    rows = {}
+    for scen, r in t.iterrows():
+        row: dict[str, object] = {}
+        for col, head in OPTION_COLUMNS:
+            unit = units.get(col, "")
+            if unit.startswith("M "):
+                head = f"{head} ({unit})"
+            v = r[col]
+            if col in ("dependence", "unattributed_share"):
+                v = 100 * v
+                head = f"{head} %"
+            elif col == "largest_outside_supplier":
+                v = regions_table.short_name(v) if v else "—"
+            elif col == "meets_target":
+                v = v or "—"
+            row[head] = v
+        if not r["solved"]:
+            row["Note"] = "not solved"
+        row["⚠ Validity"] = f"⚠ {r['warnings']}" if r["warnings"] else ""
+        rows[str(scen)] = row
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "Option"
+    return out
+
+
+def who_pays_table(ds: xr.Dataset, scenario: str) -> pd.DataFrame:
+    """``ds.tp.who_pays(scenario)`` with headings in the display unit; bloc members marked."""
+    t = ds.tp.who_pays(scenario, _commodity(ds))
+    unit = t.attrs["units"]
+    out = pd.DataFrame(
+        {f"{head} ({unit})": t[col].to_numpy() for col, head in WHO_PAYS_COLUMNS},
+        index=pd.Index(
+            [f"{n} (bloc)" if b else n for n, b in zip(t["name"], t["bloc_member"], strict=True)],
+            name="Region",
+        ),
+    )
+    return out
 
 
 def comparison_long(ds: xr.Dataset, names: list[str], info: MarketInfo) -> pd.DataFrame:
-    """Tidy numeric table for CSV: scenario, region, variable, value, units (market units;
-    ``<var>_q05``/``<var>_q95`` rows hold the 90% range when the results carry draws)."""
-    ds1 = _one(ds).sel(scenario=["baseline", *[n for n in names if n != "baseline"]])
+    """Tidy table for CSV: market, scenario, region, variable, value, units, text.
+
+    Central results per region (market units; ``<var>_q05``/``<var>_q95`` rows hold the 90%
+    range from ``ds.tp.quantiles`` when the results carry draws), then the options table
+    (``options.<column>``, region ``bloc`` or ``world``; money in ``ds.tp.money_unit()``) and
+    who pays per option (``who_pays.<column>``, per region). ``value`` is always a number;
+    the options' words (largest outside supplier, meets target, note) and each option's
+    validity warnings (``warnings``) are in ``text``.
+    """
+    c = _commodity(ds)
+    scen = ["baseline", *[n for n in names if n != "baseline"]]
+    p = _one(ds).sel(scenario=scen)
     variables = [
         "producer_price",
         "consumer_price",
@@ -346,23 +463,72 @@ def comparison_long(ds: xr.Dataset, names: list[str], info: MarketInfo) -> pd.Da
     ]
     frames = []
     for var in variables:
-        s = ds1[var].to_series().rename("value").reset_index()
+        s = p[var].to_series().rename("value").reset_index()
         s["variable"] = var
-        s["units"] = ds1[var].attrs.get("units", "")
+        s["units"] = p[var].attrs.get("units", "")
         frames.append(s)
-    if has_draws(ds1):
+    if has_draws(ds):
         for var in variables:
-            if f"{var}_quantiles" not in ds1:
+            try:
+                q = ds.tp.quantiles(var).sel(commodity=c, scenario=scen)
+            except KeyError:  # no draws of this variable
                 continue
-            q = ds1[f"{var}_quantiles"]
             for qq, tag in ((0.05, "q05"), (0.95, "q95")):
                 s = q.sel(quantile=qq).to_series().rename("value").reset_index()
-                s = s.drop(columns=["quantile"], errors="ignore")
+                s = s.drop(columns=["quantile", "commodity"], errors="ignore")
                 s["variable"] = f"{var}_{tag}"
-                s["units"] = q.attrs.get("units", "")
+                s["units"] = p[var].attrs.get("units", "")
                 frames.append(s)
+    t = options_table(ds, names)
+    units = t.attrs["units"]
+    for col in t.columns:
+        if col in ("solved", "warnings"):
+            continue
+        region = "world" if col == "world_welfare" else "bloc"
+        numeric = t[col].dtype.kind in "fi"
+        frames.append(
+            pd.DataFrame(
+                {
+                    "scenario": t.index,
+                    "region": region,
+                    "variable": f"options.{col}",
+                    "value": t[col].to_numpy(float) if numeric else np.nan,
+                    "text": "" if numeric else t[col].astype(str).to_numpy(),
+                    "units": units.get(col, "") if numeric else "",
+                }
+            )
+        )
+    frames.append(
+        pd.DataFrame(
+            {
+                "scenario": t.index,
+                "region": "",
+                "variable": "warnings",
+                "value": np.nan,
+                "text": t["warnings"].to_numpy(),
+                "units": "",
+            }
+        )
+    )
+    for s in scen:
+        if not bool(t.loc[s, "solved"]):
+            continue
+        w = ds.tp.who_pays(s, c)
+        for col, _ in WHO_PAYS_COLUMNS:
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "scenario": s,
+                        "region": w.index,
+                        "variable": f"who_pays.{col}",
+                        "value": w[col].to_numpy(),
+                        "units": w.attrs["units"],
+                    }
+                )
+            )
     out = pd.concat(frames, ignore_index=True)
-    out = out[["scenario", "region", "variable", "value", "units"]]
+    out["text"] = out["text"].fillna("") if "text" in out else ""
+    out = out[["scenario", "region", "variable", "value", "units", "text"]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         out["scenario"] = out["scenario"].astype(str)
@@ -372,17 +538,26 @@ def comparison_long(ds: xr.Dataset, names: list[str], info: MarketInfo) -> pd.Da
 
 
 __all__ = [
-    "COMPONENTS",
-    "MONEY",
+    "BUDGET_TITLE",
+    "OPTION_COLUMNS",
+    "PER_IMPORTER",
+    "WHO_PAYS_COLUMNS",
     "Kpi",
     "comparison_long",
     "comparison_table",
+    "dependence_kpi",
     "dependency_frame",
     "has_draws",
     "kpis",
+    "names",
+    "options_table",
     "price_frame",
     "region_table",
+    "scenario_warnings",
     "supplier_shares",
     "trade_matrix",
     "welfare_frame",
+    "welfare_groups",
+    "welfare_totals",
+    "who_pays_table",
 ]

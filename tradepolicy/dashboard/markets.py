@@ -16,10 +16,11 @@ import numpy as np
 import panel as pn
 
 from tradepolicy import _paths
+from tradepolicy import regions as region_table
 from tradepolicy._validation import read_toml
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import PriceFloor
-from tradepolicy.scenario import ScenarioSet, load_scenarios
+from tradepolicy.scenario import ScenarioSet, Target, load_scenarios
 from tradepolicy.units import price_display
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,26 @@ class MarketInfo:
     target: float = DEFAULT_TARGET
     default_club: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    bloc: str | tuple[str, ...] = region_table.DEFAULT_GROUP
+
+    def bloc_target(self, share: float) -> Target:
+        """The dependence target of the market's shipped sets (their bloc: a group of the
+        regions table or a list of codes) with ``share`` as its largest share."""
+        if isinstance(self.bloc, str):
+            return Target(group=self.bloc, max_share=share)
+        return Target(bloc=list(self.bloc), max_share=share)
+
+    @property
+    def bloc_members(self) -> list[str]:
+        """The market's regions that stand for the target bloc."""
+        spec = self.bloc if isinstance(self.bloc, str) else list(self.bloc)
+        return region_table.bloc_members(spec, self.regions)
+
+    @property
+    def bloc_name(self) -> str:
+        """The bloc in words, without a group's list of partners ("the G7 and its partners")."""
+        spec = self.bloc if isinstance(self.bloc, str) else list(self.bloc)
+        return region_table.describe_bloc(spec).split(" (")[0]
 
     @property
     def id(self) -> str:
@@ -146,6 +167,19 @@ def load_set_quietly(path: Path | str) -> tuple[ScenarioSet, list[str]]:
     return sset, [str(w.message) for w in caught]
 
 
+def _bloc_from_sets(paths: list[Path]) -> str | tuple[str, ...]:
+    """The bloc dependence is read on: that of the first shipped set giving a target."""
+    for p in paths:
+        try:
+            sset, _ = load_set_quietly(p)
+        except Exception:  # reported by _club_from_sets
+            continue
+        if sset.has_target:
+            spec = sset.bloc_target.bloc_spec
+            return spec if isinstance(spec, str) else tuple(spec)
+    return region_table.DEFAULT_GROUP
+
+
 def _club_from_sets(paths: list[Path]) -> tuple[tuple[str, ...], float | None]:
     """The members of the first shipped price floor (its exempt list) and the set's target."""
     for p in paths:
@@ -157,10 +191,15 @@ def _club_from_sets(paths: list[Path]) -> tuple[tuple[str, ...], float | None]:
         for sc in sset.scenarios:
             for m in sc.measures:
                 if isinstance(m, PriceFloor) and m.exempt:
-                    return tuple(m.exempt), sset.target_share
-        if sset.target_share is not None:
-            return (), sset.target_share
+                    return tuple(m.exempt), _share(sset)
+        if sset.has_target:
+            return (), _share(sset)
     return (), None
+
+
+def _share(sset: ScenarioSet) -> float | None:
+    """The set's largest share: its bloc target's, else its per-importer ``target_share``."""
+    return sset.target.max_share if sset.target is not None else sset.target_share
 
 
 def _default_club(market: Market) -> tuple[str, ...]:
@@ -190,6 +229,7 @@ def market_info(ref: str) -> MarketInfo:
         scenario_files=tuple(sets),
         target=float(target),
         default_club=tuple(r for r in club if r in market.regions),
+        bloc=_bloc_from_sets(sets),
     )
 
 

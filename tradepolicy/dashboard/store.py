@@ -106,20 +106,30 @@ class SolveCache:
 SOLVES = SolveCache()
 
 
+def scenario_set(info: MarketInfo, scenarios: list[Scenario], target: float | None) -> ScenarioSet:
+    """The scenarios on ``info``'s market with the market's target bloc (:attr:`MarketInfo.bloc`)
+    at ``target``, recorded in the results' attributes (``target_bloc``, ...); raises
+    :class:`InputError` for scenarios that do not fit the market."""
+    bloc = info.bloc_target(target) if target is not None else None
+    return ScenarioSet(
+        market=info.market, scenarios=list(scenarios), target_share=target, target=bloc
+    )
+
+
 def solve_cached(
     market_ref: str, key: str, target: float | None, draws: int = 0, seed: int = DRAW_SEED
 ) -> xr.Dataset:
-    """Solve the scenarios of ``key`` (:func:`scenario_key`) on a market; cached across
-    sessions (:data:`SOLVES`) by its scalar arguments. The returned Dataset is shared: never
-    modify it."""
+    """Solve the scenarios of ``key`` (:func:`scenario_key`) on a market, dependence read on
+    the market's target bloc at ``target``; cached across sessions (:data:`SOLVES`) by its
+    scalar arguments. The returned Dataset is shared: never modify it."""
 
     def solve() -> xr.Dataset:
         info = market_info(market_ref)
-        scenarios = scenarios_from_key(key)
         kwargs: dict[str, Any] = {"draws": draws, "seed": seed} if draws else {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", tp.errors.InputWarning)  # reported by evaluate()
-            return tp.solve(scenarios, info.market, target_share=target, **kwargs)
+            sset = scenario_set(info, scenarios_from_key(key), target)
+            return tp.solve(sset, **kwargs)
 
     return SOLVES.get((market_ref, key, target, int(draws), int(seed)), solve)
 
@@ -186,7 +196,7 @@ def evaluate(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ScenarioSet(market=info.market, scenarios=list(scenarios), target_share=target)
+            scenario_set(info, list(scenarios), target)
         except InputError as exc:
             problems = tuple(_plain_input_problem(f, m, scenarios) for f, m in exc.problems)
             return Outcome(None, names, problems=problems)
@@ -492,5 +502,6 @@ __all__ = [
     "draws_supported",
     "evaluate",
     "plain_failure",
+    "scenario_set",
     "solve_cached",
 ]

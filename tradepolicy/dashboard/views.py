@@ -17,6 +17,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from tradepolicy import regions as region_table
 from tradepolicy.dashboard import indicators as ind
 from tradepolicy.dashboard.charts import GroupedBars, StackedShares, TradeHeatmap, WelfareChart
 from tradepolicy.dashboard.config import (
@@ -34,6 +35,7 @@ from tradepolicy.dashboard.store import (
     Outcome,
     draws_supported,
 )
+from tradepolicy.measures import MEASURES
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,12 @@ CSS = """
 .tp-kpi .up { color: #b03a2e; } .tp-kpi .down { color: #1e7b4d; }
 .tp-kpi .r { font-size: 12px; color: #6b4fa0; }
 .tp-kpi.na .v { color: #9aa5b1; }
+.tp-kpi .met { color: #1e7b4d; font-weight: 600; }
+.tp-kpi .unmet { color: #b03a2e; font-weight: 600; }
+.tp-kpi .w { color: #b7791f; font-size: 15px; cursor: help; }
+.tp-kpi-warnings { margin-top: 8px; padding: 6px 12px; border: 1px solid #e0b252;
+  border-radius: 8px; background: #fff8e6; font-size: 12px; color: #5c4400; }
+.tp-kpi-warnings ul { margin: 2px 0 0 0; padding-left: 18px; }
 """
 
 
@@ -70,23 +78,28 @@ def _price_digits(x: float) -> int:
 
 
 def kpi_html(kpis: dict[str, ind.Kpi] | None, keys: Sequence[str]) -> str:
-    """KPI cards as HTML; every card carries ``data-kpi=<key>`` for tests and benchmarks."""
+    """KPI cards as HTML; every card carries ``data-kpi=<key>`` for tests and benchmarks, and
+    a card whose scenario has validity warnings a ``⚠`` mark (``data-kpi-warning``) with the
+    text; the warnings are spelled out once under the cards (``tp-kpi-warnings``)."""
     cards = []
     titles = {
         "club_price": "Consumer price, club",
         "outside_price": "Consumer price, outside the club",
-        "fiscal_cost": "Fiscal cost (subsidies, offtakes, stocks)",
+        "budget_cost": ind.BUDGET_TITLE,
         "world_welfare": "World welfare change",
-        "dependency": "Largest dependency on one supplier",
+        "dependence": "Dependence of the bloc on one outside supplier",
     }
+    warned: list[str] = []
     for key in keys:
         k = None if kpis is None else kpis.get(key)
         if k is None or not math.isfinite(k.value):
+            title = html.escape(k.title if k is not None else titles.get(key, key))
             cards.append(
-                f'<div class="tp-kpi na" data-kpi="{key}"><div class="t">{titles[key]}</div>'
+                f'<div class="tp-kpi na" data-kpi="{key}"><div class="t">{title}</div>'
                 '<div class="v" data-kpi-value>—</div><div class="d">not available</div></div>'
             )
             continue
+        label = f' <span class="u">{html.escape(k.label)}</span>' if k.label else ""
         if k.unit == "%":
             value = _num(k.value, 1)
             change = f"baseline {_num(k.base, 1)}%"
@@ -102,31 +115,66 @@ def kpi_html(kpis: dict[str, ind.Kpi] | None, keys: Sequence[str]) -> str:
         else:
             value = _num(k.value, 1, sign=key == "world_welfare")
             change = ""
+        if k.status:
+            cls = "met" if k.status.startswith("meets") else "unmet"
+            change += f' · <span class="{cls}" data-kpi-status>{html.escape(k.status)}</span>'
         rng = (
             f'<div class="r">90% range {_num(k.lo, 1)} – {_num(k.hi, 1)}</div>'
             if k.has_range
             else ""
         )
-        detail = html.escape(k.detail)
+        warn = ""
+        if k.warnings:
+            text = html.escape("; ".join(k.warnings))
+            warn = f'<span class="w" data-kpi-warning title="{text}">⚠</span> '
+            warned.extend(w for w in k.warnings if w not in warned)
         cards.append(
-            f'<div class="tp-kpi" data-kpi="{key}"><div class="t">{html.escape(k.title)}</div>'
+            f'<div class="tp-kpi" data-kpi="{key}"><div class="t">{warn}'
+            f"{html.escape(k.title)}</div>"
             f'<div class="v"><span data-kpi-value>{value}</span> '
-            f'<span class="u">{html.escape(k.unit)}</span></div>'
-            f'<div class="d">{change}</div>{rng}<div class="d">{detail}</div></div>'
+            f'<span class="u">{html.escape(k.unit)}</span>{label}</div>'
+            f'<div class="d">{change}</div>{rng}<div class="d">{html.escape(k.detail)}</div></div>'
         )
-    return f'<div class="tp-kpis">{"".join(cards)}</div>'
+    notes = ""
+    if warned:
+        items = "".join(f"<li>{html.escape(w)}</li>" for w in warned)
+        notes = (
+            '<div class="tp-kpi-warnings" data-kpi-warnings><b>⚠ Read these numbers with care:'
+            f"</b><ul>{items}</ul></div>"
+        )
+    return f'<div class="tp-kpis">{"".join(cards)}</div>{notes}'
 
 
-def _fmt_table(df: pd.DataFrame) -> pd.DataFrame:
+def _fmt_table(df: pd.DataFrame, signed: bool = False) -> pd.DataFrame:
     """Numbers as readable strings (thousands separators, one decimal, signs on changes)."""
     out = df.copy().astype(object)
     for col in df.columns:
         if df[col].dtype.kind != "f":
             continue
-        signed = "Δ" in col or "Welfare" in col or "welfare" in col
+        sign = signed or "Δ" in col
         digits = 2 if ("price" in col and df[col].abs().max() < 10) else 1
-        out[col] = [_num(v, digits, sign=signed) for v in df[col]]
+        out[col] = [_num(v, digits, sign=sign) for v in df[col]]
     return out
+
+
+def _fmt_options(df: pd.DataFrame) -> pd.DataFrame:
+    """The options table (:func:`indicators.comparison_table`) as readable strings: shares
+    with one decimal, money with one decimal and a sign where it is a gain or loss."""
+    out = df.copy().astype(object)
+    for col in df.columns:
+        if df[col].dtype.kind != "f":
+            continue
+        sign = col.startswith(("Points", "Foreign", "World"))
+        out[col] = [_num(v, 1, sign=sign) for v in df[col]]
+    if "Dependence %" in out and "Largest outside supplier" in out:  # "40.5% Malaysia"
+        dep = [
+            f"{d}% {s}" if d != "—" else "—"
+            for d, s in zip(out["Dependence %"], out["Largest outside supplier"], strict=True)
+        ]
+        out = out.drop(columns=["Largest outside supplier"])
+        out["Dependence %"] = dep
+        out = out.rename(columns={"Dependence %": "Dependence (largest outside supplier)"})
+    return out.rename(columns={"⚠ Validity": "⚠"})
 
 
 class _StoreView(Viewer):
@@ -148,7 +196,9 @@ class PolicyEditor(_StoreView):
             label="Market", options=titles, value=store.market, css_classes=["tp-market"]
         )
         self.market.param.watch(lambda e: setattr(store, "market", e.new), "value")
-        self.target = pn.widgets.Select(label="Dependency target", options=dict(TARGETS))
+        self.target = pn.widgets.Select(
+            label="Dependence target (largest share)", options=dict(TARGETS)
+        )
         self.target.param.watch(lambda e: setattr(store, "target", e.new), "value")
         ok = draws_supported()
         self.uncertainty = pn.widgets.Checkbox.from_param(
@@ -383,7 +433,7 @@ class StatusView(_StoreView):
 class KpiView(_StoreView):
     """The headline numbers of the current settings, updated on every change."""
 
-    KEYS = ("club_price", "outside_price", "fiscal_cost", "world_welfare", "dependency")
+    KEYS = ("dependence", "budget_cost", "world_welfare", "club_price", "outside_price")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -430,6 +480,8 @@ class BaselineView(_StoreView):
             f"<h3 style='margin:4px 0'>{html.escape(info.title)}</h3>"
             f"<p style='font-size:13px;max-width:1100px'>"
             f"{html.escape(info.market.spec.description)}</p>"
+            f"<p style='font-size:13px' class='tp-bloc-base'><b>"
+            f"{html.escape(bloc_sentence(ds, 'baseline', info))}</b></p>"
         )
         prices = pd.DataFrame(
             {
@@ -447,20 +499,26 @@ class BaselineView(_StoreView):
         )
         prices.index = prices.index.astype(str)
         self.prices = GroupedBars("Base prices by region", info.price_label)
-        self.prices.update(prices, ["Producer price", "Consumer price"], ["#1f77b4", "#ff7f0e"])
+        self.prices.update(
+            _short(prices), ["Producer price", "Consumer price"], ["#1f77b4", "#ff7f0e"]
+        )
         self.heat = TradeHeatmap(info.quantity_label)
         self.heat.update(ind.trade_matrix(ds), info.regions)
         dep = ind.dependency_frame(ds, "baseline")
         self.dep = GroupedBars(
-            "Dependency: top foreign supplier's share of consumption (base)",
+            f"{ind.PER_IMPORTER}: its share of consumption (base)",
             "%",
             value_format="0.0",
             hlines=[(100 * v, lab) for v, lab in _targets(self.store.target)],
         )
         self.dep.update(
-            pd.DataFrame({"Base": 100 * dep["share_base"]}),
+            _short(pd.DataFrame({"Base": 100 * dep["share_base"]})),
             ["Base"],
-            notes=pd.DataFrame({"Base": "top foreign supplier: " + dep["supplier_base"]}),
+            notes=_short(
+                pd.DataFrame(
+                    {"Base": "largest: " + dep["supplier_base"].map(region_table.short_name)}
+                )
+            ),
         )
         self.dep.figure.xaxis.major_label_text_font_size = "11px"
         self._layout[:] = [
@@ -483,8 +541,42 @@ class BaselineView(_StoreView):
         return self._layout
 
 
+def _short(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame indexed by region codes, indexed by the regions table's short names."""
+    out = frame.copy()
+    out.index = [region_table.short_name(str(r)) for r in frame.index]
+    return out
+
+
+def caveats_html(measures: Sequence[Any]) -> str:
+    """The caveat each active measure declares (``Measure.caveat``, from the registry), once
+    per measure type, as a small list (empty when none)."""
+    seen = list(dict.fromkeys(MEASURES[m.type].caveat for m in measures if m.type in MEASURES))
+    items = "".join(f"<li>{html.escape(c)}</li>" for c in seen if c)
+    if not items:
+        return ""
+    return (
+        "<div class='tp-caveats' style='font-size:12px;color:#4a5560;max-width:1100px'>"
+        f"<b>How to read these measures</b><ul style='margin:2px 0'>{items}</ul></div>"
+    )
+
+
+def bloc_sentence(ds: Any, scenario: str, info: Any) -> str:
+    """The bloc figure in words (the dependence KPI), for headers."""
+    k = ind.dependence_kpi(ds, scenario, info)
+    if not math.isfinite(k.value):
+        return ""
+    text = f"{k.title}: {k.value:.1f}% {k.label}".rstrip()
+    if k.status:
+        text += f" ({k.status})"
+    if k.detail:
+        text += f"; {k.detail}"
+    return text + "."
+
+
 class ResultsView(_StoreView):
-    """The current settings against the baseline: table, welfare, prices and dependency."""
+    """The current settings against the baseline: table, welfare, prices and the largest
+    foreign supplier of each importer (the bloc's dependence is a KPI above)."""
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -502,7 +594,7 @@ class ResultsView(_StoreView):
         self.consumer = GroupedBars("Consumer price by region", info.price_label)
         self.producer = GroupedBars("Producer price by region", info.price_label)
         self.dep = GroupedBars(
-            "Top foreign supplier's share of consumption",
+            f"{ind.PER_IMPORTER}: its share of consumption",
             "%",
             value_format="0.0",
             hlines=[(100 * v, lab) for v, lab in _targets(self.store.target)],
@@ -536,35 +628,30 @@ class ResultsView(_StoreView):
             for chart in (self.consumer, self.producer, self.dep):
                 chart.update(pd.DataFrame(), ["Baseline", "Scenario"])
             self.welfare.update(
-                pd.DataFrame(columns=["region", "component", "value", "total"]),
+                pd.DataFrame(columns=["region", "component", "value", "color", "total"]),
                 [],
                 pd.DataFrame(columns=["total", "lo", "hi"]),
             )
             self.shares.update(pd.DataFrame())
             return
         ds = out.ds
-        sc = ds["description"] if "description" in ds else None
-        del sc
         active = self.store.config.active()
+        try:
+            measures = list(self.store.current_scenario().measures)
+        except Exception:  # settings already reported by the status view
+            measures = []
         self.description.object = (
             "<p style='font-size:13px'><b>Measures on:</b> "
             + html.escape(", ".join(active) if active else "none (this is the baseline)")
             + "</p>"
+            + caveats_html(measures)
         )
+        short = region_table.short_name
         wf = ind.welfare_frame(ds, CURRENT)
-        totals = (
-            pd.DataFrame(
-                {"total": ds["welfare_change"].sel(scenario=CURRENT).isel(commodity=0).to_series()}
-            )
-            / ind.MONEY
+        wf["region"] = wf["region"].map(short)
+        self.welfare.update(
+            wf, [short(r) for r in info.regions], _short(ind.welfare_totals(ds, CURRENT))
         )
-        totals.index = totals.index.astype(str)
-        totals["lo"] = totals["hi"] = np.nan
-        if ind.has_draws(ds) and "welfare_change_quantiles" in ds:
-            q = ds["welfare_change_quantiles"].sel(scenario=CURRENT).isel(commodity=0) / ind.MONEY
-            totals["lo"] = q.sel(quantile=0.05).to_series().to_numpy()
-            totals["hi"] = q.sel(quantile=0.95).to_series().to_numpy()
-        self.welfare.update(wf, info.regions, totals)
         for chart, var in ((self.consumer, "consumer_price"), (self.producer, "producer_price")):
             pf = ind.price_frame(ds, CURRENT, info, var)
             frame = pd.DataFrame(
@@ -578,24 +665,31 @@ class ResultsView(_StoreView):
             notes = pd.DataFrame(
                 {"Scenario": pf["change_pct"].map(lambda v: f"{v:+.1f}% vs baseline")}
             )
-            chart.update(frame, ["Baseline", "Scenario"], notes=notes)
+            chart.update(_short(frame), ["Baseline", "Scenario"], notes=_short(notes))
         dep = ind.dependency_frame(ds, CURRENT)
         self.dep.update(
-            pd.DataFrame(
-                {
-                    "Baseline": 100 * dep["share_base"],
-                    "Scenario": 100 * dep["share"],
-                    "Scenario_lo": 100 * dep["lo"],
-                    "Scenario_hi": 100 * dep["hi"],
-                }
+            _short(
+                pd.DataFrame(
+                    {
+                        "Baseline": 100 * dep["share_base"],
+                        "Scenario": 100 * dep["share"],
+                        "Scenario_lo": 100 * dep["lo"],
+                        "Scenario_hi": 100 * dep["hi"],
+                    }
+                )
             ),
             ["Baseline", "Scenario"],
-            notes=pd.DataFrame(
-                {"Baseline": "top: " + dep["supplier_base"], "Scenario": "top: " + dep["supplier"]}
+            notes=_short(
+                pd.DataFrame(
+                    {
+                        "Baseline": "largest: " + dep["supplier_base"].map(short),
+                        "Scenario": "largest: " + dep["supplier"].map(short),
+                    }
+                )
             ),
         )
         self.shares.update(ind.supplier_shares(ds, CURRENT))
-        self.table.object = _fmt_table(ind.region_table(ds, CURRENT, info, self.store.target))
+        self.table.object = _fmt_table(ind.region_table(ds, CURRENT, info))
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._col
@@ -689,6 +783,9 @@ class ComparisonView(_StoreView):
             lambda: s.comparison_brief("docx"), "brief.docx", label.format("DOCX"), "tp-docx"
         )
         self.charts = pn.Column(sizing_mode="stretch_width")
+        self.heading = pn.pane.HTML("", sizing_mode="stretch_width", margin=(10, 10, 0, 10))
+        self.warnings = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
+        self.who_pays = pn.Column(sizing_mode="stretch_width", css_classes=["tp-who-pays-all"])
         self._layout = pn.Column(
             pn.pane.HTML("<b>Saved scenarios</b>", margin=(4, 10, 0, 10)),
             self.saved_table,
@@ -703,9 +800,12 @@ class ComparisonView(_StoreView):
             pn.Row(self.sets, self.load_btn, align="end"),
             self.compare,
             self.status,
+            self.heading,
             self.table,
+            self.warnings,
             pn.Row(self.csv, self.nc, self.pdf, self.docx),
             self.charts,
+            self.who_pays,
             sizing_mode="stretch_width",
         )
         self._on_market()
@@ -775,63 +875,122 @@ class ComparisonView(_StoreView):
         self.status.visible = bool(errors)
         if not ready or info is None:
             self.table.object = pd.DataFrame()
+            self.heading.object = ""
+            self.warnings.object = ""
+            self.who_pays[:] = []
             self.charts[:] = []
             return
-        names = list(out.scenarios)
-        members = list(self.store.config.members)
-        table = ind.comparison_table(out.ds, names, info, members, self.store.target)
-        self.table.object = _fmt_table(table)
+        names = [n for n in out.scenarios if out.solved(n)] + [
+            n for n in out.scenarios if not out.solved(n)
+        ]
+        ds = out.ds
+        c = str(ds.commodity.values[0])
+        unit = ds.tp.money_unit(c)
+        share = ds.tp.target_share()
+        bloc = ind.names(ds.tp.bloc(c))
+        target = f"target {share:.0%}" if math.isfinite(share) else "no target"
+        self.heading.object = (
+            f"<b>Options side by side</b> <small>— dependence of "
+            f"{html.escape(info.bloc_name)} ({html.escape(bloc)}; {target}) on its largest "
+            f"outside supplier, who pays ({html.escape(unit)}) and cost per percentage point "
+            "of dependence removed. ⚠ marks options with validity warnings.</small>"
+        )
+        table = ind.comparison_table(ds, names)
+        flagged = table["⚠ Validity"] != ""
+        table["⚠ Validity"] = np.where(flagged, "⚠ below", "")
+        self.table.object = _fmt_options(table)
+        notes = "".join(
+            f"<li><b>{html.escape(n)}</b>: {html.escape('; '.join(ind.scenario_warnings(ds, n)))}"
+            "</li>"
+            for n in table.index[flagged]
+        )
+        self.warnings.object = (
+            f"<div class='tp-compare-warnings' style='font-size:12px;color:#5c4400;"
+            "background:#fff8e6;border:1px solid #e0b252;border-radius:8px;padding:4px 10px'>"
+            f"<b>⚠ Read these options with care:</b><ul style='margin:2px 0'>{notes}</ul></div>"
+            if notes
+            else ""
+        )
+        self.who_pays[:] = self._who_pays(ds, [n for n in names if out.solved(n)])
         self._charts(out, names)
+
+    def _who_pays(self, ds: Any, names: list[str]) -> list[pn.viewable.Viewable]:
+        """A who-pays table per option (``ds.tp.who_pays``), its warnings above it."""
+        items: list[pn.viewable.Viewable] = [
+            pn.pane.HTML(
+                "<b>Who pays, per option</b> <small>(cost to buyers and budget cost: > 0 is a "
+                "cost; producers, revenue and rents, welfare: > 0 is a gain; (bloc) marks the "
+                "target bloc)</small>",
+                margin=(10, 10, 0, 10),
+            )
+        ]
+        for n in names:
+            warn = ind.scenario_warnings(ds, n)
+            head = f"<b>{html.escape(n)}</b>"
+            if warn:
+                head += (
+                    " <span class='tp-warning' style='color:#8a5a00'>⚠ "
+                    f"{html.escape('; '.join(warn))}</span>"
+                )
+            items.append(pn.pane.HTML(head, margin=(6, 10, 0, 10), css_classes=["tp-who-head"]))
+            items.append(
+                pn.pane.DataFrame(
+                    _fmt_table(ind.who_pays_table(ds, n), signed=True),
+                    sizing_mode="stretch_width",
+                    css_classes=["tp-who-pays"],
+                )
+            )
+        return items
 
     def _charts(self, out: Outcome, names: list[str]) -> None:
         info, ds = self.info, out.ds
         solved = [n for n in names if out.solved(n)]
-        one = ds.isel(commodity=0)
-        # world welfare by scenario
-        world = GroupedBars("World welfare change by scenario", info.money_label)
-        wv = one["welfare_change"].sum("region").to_series() / ind.MONEY
-        frame = pd.DataFrame({"World welfare": wv.reindex(solved)})
-        if ind.has_draws(ds) and "welfare_change_draws" in ds:
-            d = ds["welfare_change_draws"].isel(commodity=0).sum("region", skipna=False)
-            frame["World welfare_lo"] = [
-                ind._q(d.sel(scenario=n).values / ind.MONEY)[0] for n in solved
-            ]
-            frame["World welfare_hi"] = [
-                ind._q(d.sel(scenario=n).values / ind.MONEY)[1] for n in solved
-            ]
-        world.update(frame, ["World welfare"], ["#1f4e79"])
-        world.figure.xaxis.major_label_text_font_size = "11px"
-        colors = ["#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
-
-        def by_region(var: str, scale: float, with_base: bool) -> pd.DataFrame:
-            cols = (["baseline"] if with_base else []) + solved
-            f = one[var].sel(scenario=cols).to_pandas().T / scale  # region × scenario
-            f.index = f.index.astype(str)
-            q = f"{var}_quantiles"
-            if ind.has_draws(ds) and q in ds:
-                qq = ds[q].isel(commodity=0)
-                for n in solved:
-                    f[f"{n}_lo"] = (qq.sel(scenario=n, quantile=0.05) / scale).to_series().values
-                    f[f"{n}_hi"] = (qq.sel(scenario=n, quantile=0.95) / scale).to_series().values
-            return f
-
-        welfare = GroupedBars("Welfare change by region", info.money_label)
-        welfare.update(by_region("welfare_change", ind.MONEY, False), solved, colors[1:])
-        price = GroupedBars("Consumer price by region", info.price_label)
-        pf = by_region("consumer_price", info.price_factor, True)
-        price.update(pf[pf["baseline"].notna()], ["baseline", *solved], colors)
+        c = str(ds.commodity.values[0])
+        t = ind.options_table(ds, solved)
+        opts = ["baseline", *solved]
         dep = GroupedBars(
-            "Top foreign supplier's share of consumption",
+            f"Dependence of {info.bloc_name} on its largest outside supplier",
             "%",
             value_format="0.0",
             hlines=[(100 * v, lab) for v, lab in _targets(self.store.target)],
         )
-        df = by_region("top_supplier_share", 0.01, True)
-        dep.update(df[df["baseline"].notna()], ["baseline", *solved], colors)
+        frame = pd.DataFrame({"Dependence": 100 * t["dependence"].reindex(opts)})
+        rng = [ds.tp.range("bloc_dependency", n, c) for n in opts]
+        frame["Dependence_lo"] = [100 * r[0] if r else np.nan for r in rng]
+        frame["Dependence_hi"] = [100 * r[1] if r else np.nan for r in rng]
+        notes = pd.DataFrame(
+            {
+                "Dependence": [
+                    region_table.name(s) if s else ""
+                    for s in t["largest_outside_supplier"].reindex(opts).fillna("")
+                ]
+            },
+            index=opts,
+        )
+        dep.update(frame, ["Dependence"], ["#d62728"], notes=notes)
+        money = GroupedBars("Who pays, by option", ds.tp.money_unit(c))
+        cols = {
+            ind.BUDGET_TITLE: "budget_cost",
+            "Cost to bloc buyers": "cost_to_bloc_buyers",
+            "World welfare": "world_welfare",
+        }
+        frame = pd.DataFrame({k: t[v].reindex(solved) for k, v in cols.items()})
+        for key, var, region in (
+            (ind.BUDGET_TITLE, "budget_cost", "world"),
+            ("World welfare", "welfare_change", "world"),
+        ):
+            r = [ds.tp.range(var, n, c, region) for n in solved]
+            frame[f"{key}_lo"] = [ds.tp.money(x[0], c) if x else np.nan for x in r]
+            frame[f"{key}_hi"] = [ds.tp.money(x[1], c) if x else np.nan for x in r]
+        colours = [
+            ds.tp.field(v)["colour"]
+            for v in ("subsidy_cost", "consumer_surplus_change", "welfare_change")
+        ]
+        money.update(frame, list(cols), colours)
+        dep.figure.xaxis.major_label_text_font_size = "11px"
         bk = lambda f: pn.pane.Bokeh(f, sizing_mode="stretch_width")  # noqa: E731
         self.charts[:] = [
-            pn.Row(bk(world.figure), bk(welfare.figure), sizing_mode="stretch_width"),
-            pn.Row(bk(price.figure), bk(dep.figure), sizing_mode="stretch_width"),
+            pn.Row(bk(dep.figure), bk(money.figure), sizing_mode="stretch_width"),
         ]
 
     def __panel__(self) -> pn.viewable.Viewable:
