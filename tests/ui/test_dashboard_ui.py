@@ -172,7 +172,7 @@ def test_no_request_leaves_the_machine(browser: Browser, app_url: str, artifacts
         for switch in ("floor_on", "subsidy_on", "offtake_on", "cap_on"):
             page.locator(f".tp-{switch}").click()
         page.get_by_text("Policy results", exact=True).click()
-        expect(page.locator(".tp-region-table")).to_contain_text("JPN", timeout=TIMEOUT)
+        expect(page.locator(".tp-region-table")).to_contain_text("Japan", timeout=TIMEOUT)
         for market in ("refined_cobalt", "gallium"):
             switch_market(page, market)
             page.locator(".tp-floor_on").click()
@@ -257,7 +257,7 @@ def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str
     ]
     expect_kpis(page, "gallium", members, measures)
     page.get_by_text("Policy results", exact=True).click()
-    expect(page.locator(".tp-region-table")).to_contain_text("KOR", timeout=TIMEOUT)
+    expect(page.locator(".tp-region-table")).to_contain_text("Korea", timeout=TIMEOUT)
     shot(page, artifacts, "13_gallium_floor")
     assert "Traceback" not in page.content()
 
