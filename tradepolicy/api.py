@@ -186,8 +186,8 @@ def _run(
     for b, problem in enumerate(check_solution(mkt, cal, inst, st, variables, formulation)):
         if problem and converged[b]:
             converged[b], messages[b] = False, problem
-    for b in np.flatnonzero(~converged):
-        log.warning("scenario %r: %s", names[b % len(names)], messages[b])
+    for k in np.flatnonzero(~converged):
+        log.warning("scenario %r: %s", names[k % len(names)], messages[k])
     _warn_unsold_releases(mkt, inst, st, converged, names)
     variables["converged"] = converged.astype(np.int8)
     variables["iterations"] = iterations.astype(np.int64)
@@ -252,7 +252,10 @@ def _add_draws(
             mkt.id,
         )
     if seed is None:
-        seed = int(np.random.SeedSequence().entropy % 2**31)
+        entropy = np.random.SeedSequence().entropy  # an int when drawn from the OS
+        if not isinstance(entropy, int):
+            raise RuntimeError(f"unexpected SeedSequence entropy {entropy!r}")
+        seed = int(entropy % 2**31)
     rng = np.random.default_rng(seed)
     params = mkt.elasticity_draws(draws, rng)
     S = len(names)

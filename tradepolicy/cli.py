@@ -569,7 +569,12 @@ def calibrate(
                 "give --estimates and --out folders to write to"
             )
         )
-    base = shipped if shipped is not None else data.parent  # type: ignore[union-attr]
+    if shipped is not None:
+        base = shipped
+    elif data is not None:
+        base = data.parent
+    else:  # unreachable: refused above
+        raise _fail(ValueError("no calibration/data found: give --data"))
     data = data or base / "data"
     estimates = estimates or base / "estimates"
     out = out or (root / "models" / "equilibrium" if root else _paths.markets_dir())
@@ -597,17 +602,21 @@ def calibrate(
         raise _fail(exc) from None
     changed: list[Path] = []
     with tempfile.TemporaryDirectory() as tmp:
-        dirs = (estimates, out, docs)
+        dirs: tuple[Path, Path, Path | None] = (estimates, out, docs)
         if check:  # write into a copy of the outputs and report what would change
-            copies = tuple(None if d is None else Path(tmp) / str(i) for i, d in enumerate(dirs))
+            copies = (Path(tmp) / "0", Path(tmp) / "1", None if docs is None else Path(tmp) / "2")
             for real, copy in zip(dirs, copies, strict=True):
-                if real is not None and real.exists():
+                if real is not None and copy is not None and real.exists():
                     shutil.copytree(real, copy)
             dirs = copies
         for cal in results:
             changed += pipeline.write_outputs(cal, *dirs)
         if check:  # name the real file that is out of date, not its copy
-            real_of = {c: r for r, c in zip((estimates, out, docs), dirs, strict=True) if c}
+            real_of = {
+                c: r
+                for r, c in zip((estimates, out, docs), dirs, strict=True)
+                if c is not None and r is not None
+            }
             changed = [
                 next(real_of[c] / p.relative_to(c) for c in real_of if p.is_relative_to(c))
                 for p in changed

@@ -99,7 +99,7 @@ def _market_dict(data, matrix, params) -> dict:
         for o, e in enumerate(regions)
         if matrix.flows[o].sum() > 0
     }
-    table = {k: {} for k in ("supply", "demand", "substitution")}
+    table: dict[str, dict[str, float]] = {k: {} for k in ("supply", "demand", "substitution")}
     for p in params:
         table[p.kind][p.key] = float(p.value)
     return {

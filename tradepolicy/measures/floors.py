@@ -74,6 +74,8 @@ class PriceFloor(Measure):
         tie = shared & (before == self.floor)
         differ = tie & ((bld.levy_cap[b] != cap) | (bld.levy_to_exporter[b] != to_exporters))
         if differ.any():
+            if owners is None:  # a shared cell was claimed before, so it has an owner array
+                raise RuntimeError("price floor cells shared without an owner array")
             o, d = (int(k) for k in np.argwhere(differ)[0])
             i, j = int(owners[o, d]), bld.current[0] if bld.current else -1
             raise MeasureConflict(

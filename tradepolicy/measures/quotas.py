@@ -166,6 +166,8 @@ class TariffRateQuota(_Quota):
         r = ctx.lam(self, b)[0]
         mask = self.mask(ctx)
         st = ctx.state
+        if st.fob is None:
+            raise RuntimeError("booking a TRQ needs the full state (fob prices), not a lean one")
         X, fob = st.X[b], st.fob[b]
         filled = float(X[mask].sum())
         inside = min(1.0, self.quantity / filled) if filled > 0 else 1.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, overload
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -21,6 +21,10 @@ SUBSIDY_RULE = (
 )
 
 
+@overload
+def _check_shares(value: Shares, what: str) -> Shares: ...
+@overload
+def _check_shares(value: None, what: str) -> None: ...
 def _check_shares(value: Shares | None, what: str) -> Shares | None:
     if value is None:
         return value
