@@ -417,4 +417,5 @@ def _entries(p: PairSpec, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         g_left[at] = False
     at = np.flatnonzero(g_left)
     parts.append((at, np.full(at.size, ADD), np.zeros(at.size), G[at]))
-    return tuple(np.concatenate(col) for col in zip(*parts, strict=True))
+    cells, kinds, wedge, g = (np.concatenate(col) for col in zip(*parts, strict=True))
+    return cells, kinds, wedge, g

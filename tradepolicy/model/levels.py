@@ -234,6 +234,8 @@ def evaluate(
     else:
         tau1 = inst.tariff_factor
         pre = p[:, :, None] * inst.border_factor
+    levy: np.ndarray | None
+    hq: np.ndarray | float
     if inst.has_floor:
         gap = np.where(inst.floor > 0, inst.floor - pre, -np.inf)  # only where a floor is set
         levy = np.clip(gap, 0.0, inst.levy_cap)
@@ -259,7 +261,7 @@ def evaluate(
         term = w * np.exp(ex)
     ones = np.ones(N)
     ssum = ones @ term  # Σ_o (a matrix product is much faster than .sum on small axes)
-    shift = 0.0
+    shift: np.ndarray | float = 0.0
     if not np.all(np.isfinite(ssum) & ((ssum > 0) | ~cal.consumer)):
         # overflow, underflow or an invalid price: recompute with a shift per importer
         wpos = w > 0
@@ -412,6 +414,8 @@ def jacobian_of(cal: Calibration, inst: Instruments, parts: JacobianParts) -> np
     if parts.plain:  # the landed price moves one for one with the producer price (in logs)
         Xa, sa = X, s
     else:  # aq = (dq_od/dz_o) / q_od, the elasticity of the landed price to p_o
+        if pe is None:
+            raise RuntimeError("Jacobian parts without p_o (1 + x_od) off the plain path")
         dq_dz = hq * pe * tau1  # rents do not move
         with np.errstate(divide="ignore"):
             rq = 1.0 / q
@@ -434,11 +438,13 @@ def jacobian_of(cal: Calibration, inst: Instruments, parts: JacobianParts) -> np
         va = v * a
         # everything per pair is (B,K,M) at the pairs' cells; c = dq_od/dλ_k there
         cells, Xg, dphi_dx, dphi_dg = inst.pair_cells, parts.Xg, parts.dphi_dx, parts.dphi_dg
+        if fob is None or Xg is None or dphi_dx is None or dphi_dg is None:
+            raise RuntimeError("Jacobian parts without the pairs' terms in a batch with pairs")
         c = inst.wedge_coef.copy()
         for kind, factor in ((FOB, tau1), (ADV, fob)):  # C_fob (1 + τ) + fob C_adv + C_add
             at = cells.of_kind(kind)
             c.flat[at] *= factor.reshape(-1)[cells.gather[at]]
-        if np.ndim(hq):
+        if isinstance(hq, np.ndarray) and hq.ndim:
             c *= cells.at(hq)
         cv = cells.by_dest(c * cells.at(v))  # (B,K,N): Σ_o v_od c_kod
         Xsq_g = cells.at(Xsq)
