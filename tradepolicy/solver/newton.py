@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import optimize
@@ -195,8 +196,8 @@ def solve_batch(
     if redo.size:
         st_r = _evaluate_rows(cal, inst, u, redo)
         final.put(redo, st_r)
-    final = final.state(inst)
-    max_res = final.residual.copy()
+    final_state = final.state(inst)
+    max_res = final_state.residual.copy()
     max_res = np.where(np.isfinite(max_res), max_res, np.inf)
     converged &= max_res <= tol
     for b in range(B):
@@ -207,7 +208,7 @@ def solve_batch(
             )
     if (~converged).any():
         log.warning("%d of %d scenarios did not converge", int((~converged).sum()), B)
-    return SolveResult(u, final, converged, iterations, max_res, messages, method)
+    return SolveResult(u, final_state, converged, iterations, max_res, messages, method)
 
 
 _STATE_FIELDS = tuple(f for f in State.__dataclass_fields__ if f not in ("J", "parts"))
@@ -252,7 +253,7 @@ class _StateRows:
         """The recorded rows; ``inst`` fills what lean evaluations left out."""
         if not self.seen.all():
             raise RuntimeError("a row has no recorded state")
-        a = self.arrays
+        a: dict[str, Any] = self.arrays  # the State fields but J and parts
         if self.lean.any():  # plain wedges: fob = p (1 + x), no levy
             rows = np.flatnonzero(self.lean)
             a["fob"][rows] = a["p"][rows][:, :, None] * inst.export_factor[rows]
@@ -384,6 +385,8 @@ class _Progress:
         if not go.any():
             return
         on, F = at[go], F[go]
+        if J is None:
+            raise RuntimeError("Newton step without the Jacobians of the scenarios going on")
         self.iterations[on] += 1
         d = _newton_direction(J, F)
         big = np.max(np.abs(d[:, : self.N]), axis=1, initial=0.0)
@@ -396,6 +399,8 @@ class _Progress:
 def _jacobian_at(cal: Calibration, inst: Instruments, st: State, sel: np.ndarray) -> np.ndarray:
     """Jacobians at rows ``sel`` of a state evaluated with ``keep=True``; all rows are done
     at once when most of them are asked for (cheaper than slicing)."""
+    if st.parts is None:
+        raise RuntimeError("Jacobian asked of a state evaluated without keep=True")
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if sel.size == inst.B and np.array_equal(sel, np.arange(inst.B)):
             return jacobian_of(cal, inst, st.parts)
@@ -406,7 +411,7 @@ def _jacobian_at(cal: Calibration, inst: Instruments, st: State, sel: np.ndarray
 
 
 def _scipy_fallback(
-    cal: Calibration, inst: Instruments, b: int, u_last: np.ndarray, tol: float
+    cal: Calibration, inst: Instruments, b: int | np.integer, u_last: np.ndarray, tol: float
 ) -> tuple[bool, np.ndarray, int, str]:
     """Retry one scenario with scipy's MINPACK solvers on the same equations."""
     sub_cal, sub_inst = take_calibration(cal, np.array([b])), inst.take(np.array([b]))
@@ -414,6 +419,8 @@ def _scipy_fallback(
     def fun(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             st = evaluate(sub_cal, sub_inst, x[None], jacobian=True)
+        if st.J is None:
+            raise RuntimeError("evaluate(jacobian=True) returned no Jacobian")
         return st.F[0], st.J[0]
 
     starts = [u_last, initial_guess(sub_cal, sub_inst)[0]]
