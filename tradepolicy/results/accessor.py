@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import overload
 
 import numpy as np
 import pandas as pd
@@ -150,7 +151,11 @@ class TradePolicyAccessor:
             return name
         return meta["short_label"] if short else meta["long_name"]
 
-    def money(self, value: float | np.ndarray, commodity: str | None = None) -> float:
+    @overload
+    def money(self, value: float, commodity: str | None = None) -> float: ...
+    @overload
+    def money(self, value: np.ndarray, commodity: str | None = None) -> np.ndarray: ...
+    def money(self, value: float | np.ndarray, commodity: str | None = None) -> float | np.ndarray:
         """A currency-per-year amount in the display unit (millions per year), via pint."""
         cur = self._currency(commodity)
         q = ureg.Quantity(value, f"{cur}/year").to(MONEY_DISPLAY.format(currency=cur))
@@ -369,6 +374,8 @@ class TradePolicyAccessor:
     def fiscal_cost(self) -> xr.DataArray:
         """Fiscal cost by payer region: subsidies + offtakes + stockpiles (negative = cost)."""
         out = sum(self._ds[k] for k in FISCAL_ENTRIES)
+        if not isinstance(out, xr.DataArray):  # FISCAL_ENTRIES is not empty
+            raise TypeError("no fiscal entries to add up")
         out.attrs = {
             "units": self._ds["subsidy_cost"].attrs["units"],
             "long_name": "fiscal cost by payer (negative = cost)",
@@ -388,7 +395,10 @@ class TradePolicyAccessor:
         full = self._full
         if var in ("fiscal_cost", "budget_cost"):
             sign = -1.0 if var == "budget_cost" else 1.0
-            da = sign * sum(full[k] for k in FISCAL_ENTRIES)
+            fiscal = sum(full[k] for k in FISCAL_ENTRIES)
+            if not isinstance(fiscal, xr.DataArray):  # FISCAL_ENTRIES is not empty
+                raise TypeError("no fiscal entries to add up")
+            da = sign * fiscal
             da.attrs = {"units": full["subsidy_cost"].attrs.get("units", ""), "long_name": var}
         elif var in full and "draw" in full[var].dims:
             da = full[var]

@@ -126,8 +126,8 @@ def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
     scenarios = list(dict.fromkeys(str(n) for ds in datasets for n in ds.scenario.values))
     scenarios = ["baseline", *(n for n in scenarios if n != "baseline")]
     regions = list(dict.fromkeys(str(r) for ds in datasets for r in ds.region.values))
-    fill = {}
-    for name in datasets[0].data_vars:
+    fill: dict[str, Any] = {}
+    for name in map(str, datasets[0].data_vars):
         units = result_fields().get(name, {}).get("units", "")
         extensive = "/year" in units or name in ("production", "consumption", "trade_flow")
         if name == "converged":

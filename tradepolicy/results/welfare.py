@@ -90,4 +90,7 @@ def book_measures(ctx: BookContext, scenario_measures: list[list]) -> None:
 
 def total(ledger: dict[str, np.ndarray]) -> np.ndarray:
     """``welfare_change``: the plain sum of the parts."""
-    return sum(ledger[k] for k in WELFARE_ENTRIES)
+    out = sum(ledger[k] for k in WELFARE_ENTRIES)
+    if not isinstance(out, np.ndarray):  # WELFARE_ENTRIES is not empty
+        raise TypeError("the welfare ledger has no entries")
+    return out
