@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
@@ -54,6 +54,16 @@ WELFARE_ENTRIES = (
 )
 #: welfare entries that are public budget flows of the paying region
 FISCAL_ENTRIES = ("subsidy_cost", "offtake_cost", "stockpile_cost")
+
+
+class MarketUnits(Protocol):
+    """What :meth:`Measure.describe` reads of a market: its units (a :class:`Market`, or a
+    brief's labels that also offer the display hooks)."""
+
+    @property
+    def price_unit(self) -> str: ...
+    @property
+    def quantity_unit(self) -> str: ...
 
 
 class Measure(BaseModel):
@@ -120,7 +130,7 @@ class Measure(BaseModel):
     def book(self, ctx: BookContext, b: int) -> None:
         """Book the welfare entries this measure owns for scenario ``b`` (default: none)."""
 
-    def describe(self, market: Market) -> str:
+    def describe(self, market: MarketUnits) -> str:
         """One plain-words sentence describing the measure.
 
         ``market`` needs ``price_unit`` and ``quantity_unit``. It may also offer two display

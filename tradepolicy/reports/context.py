@@ -387,7 +387,7 @@ def check_results(ds: Any, source: str = "results") -> None:
         ):
             what = "a JSON object" + (" or a list of objects" if list in kinds else "")
             problems.append((f"attribute {attr}", f"not {what}"))
-        elif attr == "markets":
+        elif attr == "markets" and isinstance(value, dict):  # (a dict: checked above)
             for com in map(str, ds.commodity.values):
                 if not isinstance(value.get(com), dict):
                     problems.append((f"attribute {attr}", f"no market definition for {com!r}"))
@@ -439,7 +439,7 @@ class Frames:
     ``xarray`` label lookups cost about a millisecond each; a brief makes a thousand of them.
     """
 
-    def __init__(self, sub: Frames) -> None:
+    def __init__(self, sub: xr.Dataset) -> None:
         self.ds = sub
         self.regions = [str(r) for r in sub.region.values]
         self._rows: dict[tuple[str, str, bool], dict[str, Any]] = {}
@@ -667,7 +667,7 @@ def _section(
     spec_scen = {s.get("name"): s for s in spec.get("scenario", [])}
     regions = list(labels.regions) or [str(r) for r in sub.regions]
     words = {v: ds.tp.label(v, short=True).lower() for v in REVENUE_ENTRIES}
-    blocks = []
+    blocks: list[ScenarioBlock] = []
     for i, n in enumerate(names, start=1):
         measures = [_describe(m, labels) for m in spec_scen.get(n, {}).get("measure", [])]
         conv = int(sub.scalar("converged", n))
@@ -979,13 +979,13 @@ def _glance(
             f"{units.money_unit} per point."
         )
 
-    best = None
+    largest: tuple[ScenarioBlock, str, float] | None = None
     for b in blocks:
         for r, p in _pct(sub, "consumer_price", b.name).items():
-            if best is None or abs(p) > abs(best[2]):
-                best = (b, r, p)
-    if best and abs(best[2]) >= PCT_EPS:
-        b, r, p = best
+            if largest is None or abs(p) > abs(largest[2]):
+                largest = (b, r, p)
+    if largest and abs(largest[2]) >= PCT_EPS:
+        b, r, p = largest
         out.append(
             f"The largest consumer price move is in {region_in_text(r)} under scenario "
             f"{b.ref}: {fmt_pct(p)}."

@@ -51,7 +51,7 @@ def fmt_sig(
     ``max_decimals`` caps the decimals shown (rounding further); ``signed`` adds ``+`` to
     positive numbers. Zero prints without a sign.
     """
-    if _missing(x):
+    if x is None or _missing(x):
         return MISSING
     r = round_sig(float(x), digits)
     if max_decimals is not None:
@@ -69,7 +69,7 @@ def fmt_sig(
 
 def fmt_money(x: float | None, signed: bool = True) -> str:
     """Money in millions: 3 significant figures, at most one decimal (``+352``, ``−1.4``)."""
-    if _missing(x):
+    if x is None or _missing(x):
         return MISSING
     return fmt_millions(float(x) / MILLION, signed=signed)
 
@@ -77,14 +77,14 @@ def fmt_money(x: float | None, signed: bool = True) -> str:
 def fmt_millions(x: float | None, signed: bool = True) -> str:
     """Money already in the display unit (millions per year, ``ds.tp.money``): the rule of
     :func:`fmt_money` (``352.3`` -> ``+352``)."""
-    if _missing(x):
+    if x is None or _missing(x):
         return MISSING
     return fmt_sig(float(x), 3, max_decimals=1, signed=signed)
 
 
 def fmt_points(x: float | None) -> str:
     """Percentage points with one decimal and a sign (``+0.9``, ``−15.1``, ``0.0``)."""
-    if _missing(x):
+    if x is None or _missing(x):
         return MISSING
     r = round(float(x), 1)
     if r == 0:
@@ -94,7 +94,7 @@ def fmt_points(x: float | None) -> str:
 
 def fmt_pct(x: float | None, signed: bool = True) -> str:
     """A percentage change with one decimal and a sign (``+72.9%``, ``−1.6%``, ``0.0%``)."""
-    if _missing(x):
+    if x is None or _missing(x):
         return MISSING
     r = round(float(x), 1)
     if r == 0:
@@ -105,7 +105,7 @@ def fmt_pct(x: float | None, signed: bool = True) -> str:
 
 def fmt_share(x: float | None) -> str:
     """A share (0–1) as percent with one decimal (``37.6%``)."""
-    if _missing(x):
+    if x is None or _missing(x):
         return MISSING
     return f"{100.0 * float(x):.1f}%"
 
@@ -167,7 +167,7 @@ class DisplayUnits:
 
     def price(self, x: float | None) -> str:
         """A price in the display unit, 3 significant figures, no unit (``110``)."""
-        return MISSING if _missing(x) else fmt_sig(self.price_value(float(x)))
+        return MISSING if x is None or _missing(x) else fmt_sig(self.price_value(float(x)))
 
     def price_text(self, x: float) -> str:
         """A price inside a sentence (``US$110/kg``)."""

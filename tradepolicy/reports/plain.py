@@ -129,7 +129,8 @@ def clean_strings(obj: Any) -> Any:
     if isinstance(obj, str):
         return xml_safe(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        if obj.__dataclass_params__.frozen:
+        # typeshed's DataclassInstance declares only __dataclass_fields__, not the params
+        if obj.__dataclass_params__.frozen:  # type: ignore[attr-defined]
             return obj  # display units and the like: no free text
         for f in dataclasses.fields(obj):
             setattr(obj, f.name, clean_strings(getattr(obj, f.name)))

@@ -233,8 +233,8 @@ def render_docx(brief: Brief) -> bytes:
         src.add_run("Source of the elasticities: ").bold = True
         src.add_run(s.elasticity_source)
         document.add_heading("Caveats that apply to these measures", level=2)
-        for c in s.caveats:
-            _bullet(document, c)
+        for caveat in s.caveats:
+            _bullet(document, caveat)
         document.add_heading("Market data sources", level=1)
         for k, v in s.sources:
             para = document.add_paragraph()

@@ -77,7 +77,7 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
     return path
 
 
-def open_results(path: str | Path) -> xr.Dataset:
+def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
     """Open a tradepolicy results file (fully loaded, file closed)."""
     path = Path(path)
     if not path.exists():
