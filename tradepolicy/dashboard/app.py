@@ -126,8 +126,12 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     if served:
         _serve_resources_locally(doc)
     app = DashboardApp(markets=markets, market=market)
-    if served:
-        doc.on_session_destroyed(lambda _context: app.release())
+    if served and doc is not None:
+
+        def _release(_context: Any) -> None:
+            app.release()
+
+        doc.on_session_destroyed(_release)
     return app.template()
 
 

@@ -13,15 +13,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from bokeh.models import (
+    CategoricalAxis,
     ColumnDataSource,
+    DataRange1d,
     FactorRange,
     HoverTool,
-    Label,
     LinearColorMapper,
     NumeralTickFormatter,
-    Span,
-    Whisker,
+    Range,
 )
+
+# (bokeh.models re-exports these from a dynamic __all__ that type checkers cannot follow)
+from bokeh.models.annotations import Label, Span, Title, Whisker
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
@@ -46,10 +49,19 @@ def _fig(title: str, y_label: str, **kw) -> figure:
         **kw,
     )
     f.yaxis.axis_label = y_label
+    if not isinstance(f.title, Title):  # figure(title=str) makes a Title model
+        raise TypeError(f"unexpected figure title {f.title!r}")
     f.title.text_font_size = "13px"
     f.xgrid.grid_line_color = None
     f.outline_line_color = None
     return f
+
+
+def _data_range(r: Range) -> DataRange1d:
+    """A figure's default numeric axis range (``figure`` makes a DataRange1d)."""
+    if not isinstance(r, DataRange1d):
+        raise TypeError(f"expected the figure's DataRange1d, got {type(r).__name__}")
+    return r
 
 
 def _legend_right(f: figure) -> None:
@@ -67,7 +79,8 @@ def _legend_above(f: figure) -> None:
     legend.orientation = "horizontal"
     legend.label_text_font_size = "11px"
     legend.border_line_color = None
-    legend.padding = 2
+    # bokeh's stub nests Property in the type of padding, so a plain int does not match it
+    legend.padding = 2  # type: ignore[assignment]
     legend.margin = 0
     f.center = [r for r in f.center if r is not legend]
     f.add_layout(legend, "above")
@@ -95,7 +108,10 @@ class GroupedBars:
         self.range = FactorRange(factors=[], group_padding=0.6, subgroup_padding=0.0)
         self.figure = _fig(title, unit, x_range=self.range)
         self.figure.xaxis.major_label_orientation = 0.0
-        self.figure.xaxis.group_label_orientation = 0.0
+        for axis in self.figure.xaxis:  # categorical: the x range is a FactorRange
+            if not isinstance(axis, CategoricalAxis):
+                raise TypeError(f"expected a categorical x axis, got {type(axis).__name__}")
+            axis.group_label_orientation = 0.0
         self.figure.xaxis.major_tick_line_color = None
         self.figure.xaxis.major_label_text_font_size = "0px"  # group names are in the legend
         self.bars = self.figure.vbar(
@@ -177,8 +193,9 @@ class GroupedBars:
         self.figure.legend.visible = not single
         tops = [v for v in (*data["value"], *data["hi"]) if v is not None]
         if self.hline_max > 0:
-            self.figure.y_range.start = min(0.0, *tops) if tops else 0.0
-            self.figure.y_range.end = 1.12 * max(self.hline_max, *tops) if tops else 1.0
+            y_range = _data_range(self.figure.y_range)
+            y_range.start = min(0.0, *tops) if tops else 0.0
+            y_range.end = 1.12 * max(self.hline_max, *tops) if tops else 1.0
 
 
 class WelfareChart:
@@ -326,8 +343,9 @@ class StackedShares:
                 tooltips=[("", "@exporter → @importer"), ("share", "@share{0.0}%")],
             )
         )
-        self.figure.x_range.start = 0
-        self.figure.x_range.end = 100
+        x_range = _data_range(self.figure.x_range)
+        x_range.start = 0
+        x_range.end = 100
         _legend_right(self.figure)
 
     def update(self, shares: pd.DataFrame) -> None:

@@ -87,7 +87,9 @@ class PolicyConfig(param.Parameterized):
     floor_on = param.Boolean(False)
     floor = param.Number(110.0, bounds=(0, None), softbounds=(0, 300), doc="Landed floor")
     levy_cap = param.Number(0.0, bounds=(0, None), softbounds=(0, 300), doc="0 = no cap")
-    collector = param.Selector(default="importer_government", objects=COLLECTORS)
+    collector: param.Selector[str] = param.Selector(
+        default="importer_government", objects=COLLECTORS
+    )
 
     tariff_on = param.Boolean(False)
     tariff_rate = param.Number(25.0, bounds=(0, 1000), softbounds=(0, 100), doc="percent")
@@ -95,13 +97,15 @@ class PolicyConfig(param.Parameterized):
     subsidy_on = param.Boolean(False)
     subsidy_producers = param.ListSelector(default=[], objects=[])
     strike = param.Number(110.0, bounds=(0, None), softbounds=(0, 300))
-    subsidy_kind = param.Selector(default="one_sided", objects=SUBSIDY_KINDS)
+    subsidy_kind: param.Selector[str] = param.Selector(default="one_sided", objects=SUBSIDY_KINDS)
     upside_threshold = param.Number(150.0, bounds=(0, None), softbounds=(0, 400))
     upside_share = param.Number(30.0, bounds=(0, 100), doc="percent")
-    subsidy_payers = param.Selector(default="own", objects=PAYERS)
+    subsidy_payers: param.Selector[str] = param.Selector(default="own", objects=PAYERS)
 
     restrict_on = param.Boolean(False)
-    restrict_exporter = param.Selector(default=None, objects=[], allow_None=True)
+    restrict_exporter: param.Selector[str | None] = param.Selector(
+        default=None, objects=[], allow_None=True
+    )
     restrict_destinations = param.ListSelector(default=[], objects=[])
     restrict_quantity = param.Number(0.0, bounds=(0, None), softbounds=(0, 1000))
 
@@ -115,7 +119,9 @@ class PolicyConfig(param.Parameterized):
     offtake_buyers = param.ListSelector(default=[], objects=[])
     offtake_volume = param.Number(100.0, bounds=(0, None), softbounds=(0, 1000))
     offtake_price = param.Number(110.0, bounds=(0, None), softbounds=(0, 300))
-    offtake_disposition = param.Selector(default="stockpile", objects=DISPOSITIONS)
+    offtake_disposition: param.Selector[str] = param.Selector(
+        default="stockpile", objects=DISPOSITIONS
+    )
 
     release_on = param.Boolean(False)
     release_regions = param.ListSelector(default=[], objects=[])
@@ -124,7 +130,7 @@ class PolicyConfig(param.Parameterized):
     cap_on = param.Boolean(False)
     cap_importers = param.ListSelector(default=[], objects=[])
     cap_share = param.Number(60.0, bounds=(0, 100), doc="percent")
-    cap_basis = param.Selector(default="consumption", objects=BASES)
+    cap_basis: param.Selector[str] = param.Selector(default="consumption", objects=BASES)
 
     shock_on = param.Boolean(False)
     shock_regions = param.ListSelector(default=[], objects=[])

@@ -295,7 +295,10 @@ def welfare_frame(ds: xr.Dataset, scenario: str) -> pd.DataFrame:
     p = _one(ds).sel(scenario=scenario)
     rows = []
     for label, colour, parts in welfare_groups(ds).values():
-        vals = sum(p[k] for k in parts).to_series()
+        total = sum(p[k] for k in parts)
+        if not isinstance(total, xr.DataArray):  # a welfare group has at least one part
+            raise TypeError(f"welfare group {label!r} has no parts")
+        vals = total.to_series()
         vals = pd.Series(ds.tp.money(vals.to_numpy(float), c), index=vals.index)
         if (vals.abs() > 1e-9).any():
             for region, v in vals.items():

@@ -242,7 +242,7 @@ class SavedScenario:
 class DashboardStore(param.Parameterized):
     """One session's state: market, settings, results, saved scenarios and the comparison."""
 
-    market = param.Selector(default=None, objects=[], doc="Market id")
+    market: param.Selector[str | None] = param.Selector(default=None, objects=[], doc="Market id")
     markets = param.Dict(default={}, doc="Market id -> reference (shipped id or path)")
     info = param.ClassSelector(class_=MarketInfo, default=None, allow_None=True)
     config = param.ClassSelector(class_=PolicyConfig)
@@ -264,10 +264,23 @@ class DashboardStore(param.Parameterized):
         self._saved_by_market: dict[str, list[SavedScenario]] = {}
         self._applying_market = False
         self.param.market.objects = list(markets)
-        self.config.param.watch(self._on_settings, [p for p in self.config.param if p != "name"])
+        cfg = self._policy()
+        cfg.param.watch(self._on_settings, [p for p in cfg.param if p != "name"])
         self.market = market if market in markets else next(iter(markets))
         if self.info is None:  # the same market as the default: load it explicitly
             self._load_market()
+
+    def _policy(self) -> PolicyConfig:
+        """``config``, checked: ``__init__`` always sets it (param types it as optional)."""
+        if self.config is None:
+            raise RuntimeError("the dashboard store has no PolicyConfig")
+        return self.config
+
+    def _market_info(self) -> MarketInfo:
+        """``info``, checked: the market ``__init__`` loads (None only before that)."""
+        if self.info is None:
+            raise RuntimeError("no market loaded in the dashboard store")
+        return self.info
 
     # -- market and settings ---------------------------------------------------------------
     @param.depends("market", watch=True)
@@ -286,7 +299,7 @@ class DashboardStore(param.Parameterized):
             self.compare = names[:MAX_COMPARE]
         self._applying_market = True  # one solve once every setting is in place
         try:
-            self.config.apply_market(info)
+            self._policy().apply_market(info)
         finally:
             self._applying_market = False
         self.baseline = evaluate(info, [], self.target)
@@ -309,8 +322,8 @@ class DashboardStore(param.Parameterized):
 
     def current_scenario(self) -> Scenario:
         """The scenario of the current settings (raises :class:`ConfigError`)."""
-        info = self.info
-        measures = self.config.measures(info)
+        info = self._market_info()
+        measures = self._policy().measures(info)
         text = "; ".join(m.describe(info.market) for m in measures) or "No measure switched on."
         return Scenario(name=CURRENT, description=text, measures=measures)
 
@@ -377,7 +390,7 @@ class DashboardStore(param.Parameterized):
             self.notice = "Not saved: switch on at least one measure (the baseline is shown anyway)"
             return False
         saved = SavedScenario(
-            sc.model_copy(update={"name": name}), "dashboard", self.config.snapshot()
+            sc.model_copy(update={"name": name}), "dashboard", self._policy().snapshot()
         )
         compare = list(self.compare)
         if len(compare) < MAX_COMPARE:
@@ -420,7 +433,7 @@ class DashboardStore(param.Parameterized):
                 else f"no saved scenario {name!r}"
             )
             return False
-        self.config.restore(match[0].settings)
+        self._policy().restore(match[0].settings)
         self.notice = f"Settings of {name!r} loaded into the controls"
         return True
 
@@ -431,7 +444,7 @@ class DashboardStore(param.Parameterized):
         except InputError as exc:
             self.notice = f"Not loaded: {exc}"
             return False
-        if sset.market.id != self.info.id:
+        if sset.market.id != self._market_info().id:
             self.notice = f"Not loaded: {Path(path).name} is for market {sset.market.id!r}"
             return False
         new = {s.name: SavedScenario(s, f"set:{Path(path).stem}") for s in sset.scenarios}
@@ -466,7 +479,7 @@ class DashboardStore(param.Parameterized):
         out = self.comparison
         if out is None or out.ds is None:
             raise ValueError("nothing to download: choose scenarios to compare")
-        df = comparison_long(out.ds, list(out.scenarios), self.info)
+        df = comparison_long(out.ds, list(out.scenarios), self._market_info())
         return df.to_csv(index=False).encode()
 
     def comparison_netcdf(self) -> bytes:
