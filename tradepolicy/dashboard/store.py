@@ -264,13 +264,14 @@ class DashboardStore(param.Parameterized):
         self._saved_by_market: dict[str, list[SavedScenario]] = {}
         self._applying_market = False
         self.param.market.objects = list(markets)
-        cfg = self._policy()
+        cfg = self.policy
         cfg.param.watch(self._on_settings, [p for p in cfg.param if p != "name"])
         self.market = market if market in markets else next(iter(markets))
         if self.info is None:  # the same market as the default: load it explicitly
             self._load_market()
 
-    def _policy(self) -> PolicyConfig:
+    @property
+    def policy(self) -> PolicyConfig:
         """``config``, checked: ``__init__`` always sets it (param types it as optional)."""
         if self.config is None:
             raise RuntimeError("the dashboard store has no PolicyConfig")
@@ -299,7 +300,7 @@ class DashboardStore(param.Parameterized):
             self.compare = names[:MAX_COMPARE]
         self._applying_market = True  # one solve once every setting is in place
         try:
-            self._policy().apply_market(info)
+            self.policy.apply_market(info)
         finally:
             self._applying_market = False
         self.baseline = evaluate(info, [], self.target)
@@ -323,7 +324,7 @@ class DashboardStore(param.Parameterized):
     def current_scenario(self) -> Scenario:
         """The scenario of the current settings (raises :class:`ConfigError`)."""
         info = self._market_info()
-        measures = self._policy().measures(info)
+        measures = self.policy.measures(info)
         text = "; ".join(m.describe(info.market) for m in measures) or "No measure switched on."
         return Scenario(name=CURRENT, description=text, measures=measures)
 
@@ -358,7 +359,7 @@ class DashboardStore(param.Parameterized):
         self.param.trigger("saved", "compare")
         self._update_comparison()
 
-    def _check_name(self, name: str, exclude: str | None = None) -> str:
+    def _check_name(self, name: str | None, exclude: str | None = None) -> str:
         name = (name or "").strip()
         if not name:
             raise ValueError("give the scenario a name")
@@ -378,7 +379,7 @@ class DashboardStore(param.Parameterized):
             i += 1
         return f"option_{i}"
 
-    def save_current(self, name: str) -> bool:
+    def save_current(self, name: str | None) -> bool:
         """Save the current settings as scenario ``name``; ``notice`` says what happened."""
         try:
             name = self._check_name(name)
@@ -390,7 +391,7 @@ class DashboardStore(param.Parameterized):
             self.notice = "Not saved: switch on at least one measure (the baseline is shown anyway)"
             return False
         saved = SavedScenario(
-            sc.model_copy(update={"name": name}), "dashboard", self._policy().snapshot()
+            sc.model_copy(update={"name": name}), "dashboard", self.policy.snapshot()
         )
         compare = list(self.compare)
         if len(compare) < MAX_COMPARE:
@@ -399,7 +400,7 @@ class DashboardStore(param.Parameterized):
         self.notice = f"Saved {name!r}" + ("" if name in self.compare else " (compare list full)")
         return True
 
-    def rename(self, old: str, new: str) -> bool:
+    def rename(self, old: str, new: str | None) -> bool:
         try:
             new = self._check_name(new, exclude=old)
             if old not in self._names():
@@ -433,7 +434,7 @@ class DashboardStore(param.Parameterized):
                 else f"no saved scenario {name!r}"
             )
             return False
-        self._policy().restore(match[0].settings)
+        self.policy.restore(match[0].settings)
         self.notice = f"Settings of {name!r} loaded into the controls"
         return True
 

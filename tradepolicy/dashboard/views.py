@@ -181,8 +181,15 @@ class _StoreView(Viewer):
     store = param.ClassSelector(class_=DashboardStore)
 
     @property
+    def _store(self) -> DashboardStore:
+        """``store``, checked: every view is made with one (param types it as optional)."""
+        if self.store is None:
+            raise RuntimeError(f"{type(self).__name__} was made without a DashboardStore")
+        return self.store
+
+    @property
     def info(self):
-        return self.store.info
+        return self._store.info
 
 
 class PolicyEditor(_StoreView):
@@ -190,7 +197,7 @@ class PolicyEditor(_StoreView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        store, cfg = self.store, self.store.config
+        store, cfg = self._store, self._store.policy
         titles = {market_info(ref).title: mid for mid, ref in store.markets.items()}
         self.market = pn.widgets.Select(
             label="Market", options=titles, value=store.market, css_classes=["tp-market"]
@@ -215,7 +222,8 @@ class PolicyEditor(_StoreView):
             if ok
             else "Ranges need Monte Carlo draws, not available in this version."
         )
-        w = self._w = {}
+        self._w: dict[str, pn.widgets.Widget] = {}
+        w = self._w
 
         def sl(name: str, label: str, **kw) -> pn.widgets.Widget:
             w[name] = pn.widgets.EditableFloatSlider.from_param(
@@ -362,13 +370,15 @@ class PolicyEditor(_StoreView):
 
     @param.depends("store.info", watch=True)
     def _on_market(self) -> None:
-        info, cfg = self.info, self.store.config
+        info, cfg = self.info, self._store.policy
         if info is None:
             return
         for name in (*self._PRICE, *self._QTY):
             unit = info.price_label if name in self._PRICE else info.quantity_label
             lo, hi = cfg.param[name].softbounds
             wd = self._w[name]
+            if not isinstance(wd, pn.widgets.EditableFloatSlider):  # made by sl()
+                raise TypeError(f"the {name} control is not a slider")
             wd.param.update(label=f"{self._LABELS[name]} ({unit})", start=lo, end=hi)
             wd.step = _step(hi)
         self.market.value = info.id
@@ -376,7 +386,7 @@ class PolicyEditor(_StoreView):
         if info.target not in options.values():
             options[f"{info.target:.0%} (scenario set target)"] = info.target
         self.target.options = options
-        self.target.value = self.store.target
+        self.target.value = self._store.target
         self.units_note.object = (
             f"<small>Prices in {info.price_label}, quantities in {info.quantity_label}, "
             f"money in {info.money_label}. Base price {info.base_price_display:,.2f} "
@@ -413,7 +423,7 @@ class StatusView(_StoreView):
 
     @param.depends("store.current", watch=True)
     def _update(self) -> None:
-        out = self.store.current
+        out = self._store.current
         errors: list[str] = []
         if out is not None:
             errors = list(out.problems) + list(out.failures.values())
@@ -444,11 +454,11 @@ class KpiView(_StoreView):
 
     @param.depends("store.current", watch=True)
     def _update(self) -> None:
-        out = self.store.current
+        out = self._store.current
         k = None
-        if out is not None and out.solved(CURRENT):
-            cfg = self.store.config
-            k = ind.kpis(out.ds, CURRENT, self.info, list(cfg.members), self.store.target)
+        if out is not None and out.ds is not None and out.solved(CURRENT):
+            cfg = self._store.policy
+            k = ind.kpis(out.ds, CURRENT, self.info, list(cfg.members), self._store.target)
         self.pane.object = kpi_html(k, self.KEYS)
 
     def __panel__(self) -> pn.viewable.Viewable:
@@ -472,7 +482,7 @@ class BaselineView(_StoreView):
 
     @param.depends("store.info", "store.baseline", "store.target", watch=True)
     def _build(self) -> None:
-        info, out = self.info, self.store.baseline
+        info, out = self.info, self._store.baseline
         if info is None or out is None or out.ds is None:
             return
         ds = out.ds
@@ -509,7 +519,7 @@ class BaselineView(_StoreView):
             f"{ind.PER_IMPORTER}: its share of consumption (base)",
             "%",
             value_format="0.0",
-            hlines=[(100 * v, lab) for v, lab in _targets(self.store.target)],
+            hlines=[(100 * v, lab) for v, lab in _targets(self._store.target)],
         )
         self.dep.update(
             _short(pd.DataFrame({"Base": 100 * dep["share_base"]})),
@@ -597,10 +607,10 @@ class ResultsView(_StoreView):
             f"{ind.PER_IMPORTER}: its share of consumption",
             "%",
             value_format="0.0",
-            hlines=[(100 * v, lab) for v, lab in _targets(self.store.target)],
+            hlines=[(100 * v, lab) for v, lab in _targets(self._store.target)],
         )
         self.shares = StackedShares(
-            "Who supplies each region (scenario)", info.regions, _targets(self.store.target)
+            "Who supplies each region (scenario)", info.regions, _targets(self._store.target)
         )
         bk = lambda f: pn.pane.Bokeh(f, sizing_mode="stretch_width")  # noqa: E731
         self._col[:] = [
@@ -611,16 +621,16 @@ class ResultsView(_StoreView):
             pn.pane.HTML("<b>By region</b>", margin=(10, 10, 0, 10)),
             self.table,
         ]
-        self._charts_for = (info.id, self.store.target)
+        self._charts_for = (info.id, self._store.target)
 
     @param.depends("store.current", watch=True)
     def _update(self) -> None:
-        out, info = self.store.current, self.info
+        out, info = self._store.current, self.info
         if info is None:
             return
-        if self._charts_for != (info.id, self.store.target):
+        if self._charts_for != (info.id, self._store.target):
             self._make_charts()
-        if out is None or not out.solved(CURRENT):
+        if out is None or out.ds is None or not out.solved(CURRENT):
             self.description.object = (
                 "<p><i>No results for these settings (see the message above).</i></p>"
             )
@@ -635,9 +645,9 @@ class ResultsView(_StoreView):
             self.shares.update(pd.DataFrame())
             return
         ds = out.ds
-        active = self.store.config.active()
+        active = self._store.policy.active()
         try:
-            measures = list(self.store.current_scenario().measures)
+            measures = list(self._store.current_scenario().measures)
         except Exception:  # settings already reported by the status view
             measures = []
         self.description.object = (
@@ -703,7 +713,7 @@ class SaveBar(_StoreView):
         self.name_input = pn.widgets.TextInput(
             label="",
             placeholder="scenario name",
-            value=self.store.next_name(),
+            value=self._store.next_name(),
             width=200,
             css_classes=["tp-save-name"],
         )
@@ -712,11 +722,11 @@ class SaveBar(_StoreView):
         )
         self.button.on_click(self._save)
         self.notice = pn.pane.HTML("", css_classes=["tp-notice"], margin=(12, 10))
-        self.store.param.watch(self._show_notice, "notice")
+        self._store.param.watch(self._show_notice, "notice")
 
     def _save(self, event: Any) -> None:
-        if self.store.save_current(self.name_input.value):
-            self.name_input.value = self.store.next_name()
+        if self._store.save_current(self.name_input.value):
+            self.name_input.value = self._store.next_name()
 
     def _show_notice(self, event: Any) -> None:
         self.notice.object = f"<small>{html.escape(event.new)}</small>"
@@ -746,7 +756,7 @@ class ComparisonView(_StoreView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        s = self.store
+        s = self._store
         self.saved_table = pn.pane.DataFrame(pd.DataFrame(), sizing_mode="stretch_width")
         self.pick = pn.widgets.Select(label="Saved scenario", options=[], width=200)
         self.new_name = pn.widgets.TextInput(label="New name", width=180)
@@ -755,12 +765,27 @@ class ComparisonView(_StoreView):
             label="Delete", color="danger", width=90, css_classes=["tp-delete"]
         )
         self.edit_btn = pn.widgets.Button(label="Edit in controls", width=130)
-        self.rename_btn.on_click(lambda e: s.rename(self.pick.value, self.new_name.value))
-        self.delete_btn.on_click(lambda e: s.delete(self.pick.value))
-        self.edit_btn.on_click(lambda e: s.edit(self.pick.value))
+
+        def rename(_event: Any) -> None:
+            s.rename(self.pick.value, self.new_name.value)
+
+        def delete(_event: Any) -> None:
+            s.delete(self.pick.value)
+
+        def edit(_event: Any) -> None:
+            s.edit(self.pick.value)
+
+        self.rename_btn.on_click(rename)
+        self.delete_btn.on_click(delete)
+        self.edit_btn.on_click(edit)
         self.sets = pn.widgets.Select(label="Shipped scenario set", options={}, width=240)
         self.load_btn = pn.widgets.Button(label="Load set", width=100, css_classes=["tp-load-set"])
-        self.load_btn.on_click(lambda e: self.sets.value and s.load_set(self.sets.value))
+
+        def load_set(_event: Any) -> None:
+            if self.sets.value:
+                s.load_set(self.sets.value)
+
+        self.load_btn.on_click(load_set)
         self.compare = pn.widgets.MultiChoice.from_param(
             s.param.compare,
             label=f"Compare (up to {MAX_COMPARE})",
@@ -827,7 +852,7 @@ class ComparisonView(_StoreView):
 
     @param.depends("store.saved", watch=True)
     def _on_saved(self) -> None:
-        saved = self.store.saved
+        saved = self._store.saved
         self.pick.options = [x.name for x in saved]
         self.pick.value = saved[-1].name if saved else None
         for w in (self.rename_btn, self.delete_btn, self.edit_btn):
@@ -859,7 +884,7 @@ class ComparisonView(_StoreView):
 
     @param.depends("store.comparison", watch=True)
     def _on_comparison(self) -> None:
-        out: Outcome | None = self.store.comparison
+        out: Outcome | None = self._store.comparison
         info = self.info
         ready = out is not None and out.ds is not None
         for w in (self.csv, self.nc):
@@ -873,7 +898,7 @@ class ComparisonView(_StoreView):
         )
         self.status.object = "\n".join(f"- {html.escape(e)}" for e in errors)
         self.status.visible = bool(errors)
-        if not ready or info is None:
+        if out is None or out.ds is None or info is None:  # not ready, or no market
             self.table.object = pd.DataFrame()
             self.heading.object = ""
             self.warnings.object = ""
@@ -944,6 +969,8 @@ class ComparisonView(_StoreView):
 
     def _charts(self, out: Outcome, names: list[str]) -> None:
         info, ds = self.info, out.ds
+        if ds is None:  # only called with solved results
+            raise RuntimeError("comparison charts need solved results")
         solved = [n for n in names if out.solved(n)]
         c = str(ds.commodity.values[0])
         t = ind.options_table(ds, solved)
@@ -952,7 +979,7 @@ class ComparisonView(_StoreView):
             f"Dependence of {info.bloc_name} on its largest outside supplier",
             "%",
             value_format="0.0",
-            hlines=[(100 * v, lab) for v, lab in _targets(self.store.target)],
+            hlines=[(100 * v, lab) for v, lab in _targets(self._store.target)],
         )
         frame = pd.DataFrame({"Dependence": 100 * t["dependence"].reindex(opts)})
         rng = [ds.tp.range("bloc_dependency", n, c) for n in opts]
