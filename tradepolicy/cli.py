@@ -484,7 +484,7 @@ def run(
             + ([f"--draws {draws}"] if draws else [])
             + ([f"--seed {seed}"] if seed is not None else [])
         )
-        ds = solve_many(sets, formulation=formulation, history=cmd, draws=draws, seed=seed)  # type: ignore[arg-type]
+        ds = solve_many(sets, formulation=formulation, history=cmd, draws=draws, seed=seed)
     except InputError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
