@@ -52,7 +52,6 @@ MarketOption = Annotated[
 ]
 
 
-
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,

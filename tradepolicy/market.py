@@ -279,7 +279,7 @@ class Market:
 
     spec: MarketSpec
     path: Path | None = None
-    flows: np.ndarray = field(default=None, repr=False)  # type: ignore[arg-type,assignment]
+    flows: np.ndarray = field(default=None, repr=False)  # type: ignore[arg-type]
     flow_sources: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
 
     # -- labels ---------------------------------------------------------------------------

@@ -151,7 +151,7 @@ def _file_models(types: tuple[str, ...]) -> Any:  # a model built at run time
         __config__=ConfigDict(extra="forbid", allow_inf_nan=False),
         name=(ScenarioName, ...),
         description=(Text, ""),
-        measure=(list[union], Field(default_factory=list)),  # type: ignore[valid-type]
+        measure=(list[union], Field(default_factory=list)),
     )
     return create_model(
         "ScenarioFile",
@@ -161,7 +161,7 @@ def _file_models(types: tuple[str, ...]) -> Any:  # a model built at run time
         description=(Text, ""),
         target_share=(Annotated[Float, Field(gt=0.0, le=1.0)] | None, None),
         target=(Target | None, None),
-        scenario=(Annotated[list[scen], Field(min_length=1)], ...),  # type: ignore[valid-type]
+        scenario=(Annotated[list[scen], Field(min_length=1)], ...),
     )
 
 
