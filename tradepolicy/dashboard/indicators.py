@@ -276,16 +276,8 @@ def region_table(ds: xr.Dataset, scenario: str, info: MarketInfo) -> pd.DataFram
 
 
 def welfare_groups(ds: xr.Dataset) -> dict[str, tuple[str, str, list[str]]]:
-    """Welfare parts by the field table's group: {group: (label, colour, variables)}; a group
-    of one variable takes its short label, others the group's name."""
-    groups: dict[str, list[str]] = {}
-    for v in WELFARE_ENTRIES:
-        groups.setdefault(ds.tp.field(v)["group"], []).append(v)
-    out = {}
-    for g, vs in groups.items():
-        label = ds.tp.label(vs[0], short=True) if len(vs) == 1 else g.capitalize()
-        out[g] = (label, ds.tp.field(vs[0])["colour"], vs)
-    return out
+    """Welfare parts by the field table's group (``ds.tp.welfare_groups``)."""
+    return ds.tp.welfare_groups()
 
 
 def welfare_frame(ds: xr.Dataset, scenario: str) -> pd.DataFrame:

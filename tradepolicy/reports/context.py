@@ -23,7 +23,7 @@ from tradepolicy import __version__
 from tradepolicy import regions as region_table
 from tradepolicy.errors import InputError
 from tradepolicy.measures import MEASURES
-from tradepolicy.measures.base import FISCAL_ENTRIES, WELFARE_ENTRIES
+from tradepolicy.measures.base import FISCAL_ENTRIES
 from tradepolicy.reports.formatting import (
     MILLION,
     DisplayUnits,
@@ -1257,18 +1257,8 @@ def _who_pays_table(
 
 
 def _welfare_groups(ds: xr.Dataset) -> dict[str, tuple[str, str, list[str]]]:
-    """Welfare parts by the field table's group: {group: (label, colour, variables)}.
-
-    A group of one variable takes its short label (``Consumers``); others the group's name.
-    """
-    groups: dict[str, list[str]] = {}
-    for v in WELFARE_ENTRIES:
-        groups.setdefault(ds.tp.field(v)["group"], []).append(v)
-    out = {}
-    for g, vs in groups.items():
-        label = ds.tp.label(vs[0], short=True) if len(vs) == 1 else g.capitalize()
-        out[g] = (label, ds.tp.field(vs[0])["colour"], vs)
-    return out
+    """Welfare parts by the field table's group (``ds.tp.welfare_groups``)."""
+    return ds.tp.welfare_groups()
 
 
 def _charts(

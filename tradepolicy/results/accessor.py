@@ -145,6 +145,26 @@ class TradePolicyAccessor:
         label, group, colour, aggregation and description."""
         return dict(result_fields()[name])
 
+    @staticmethod
+    def welfare_groups() -> dict[str, tuple[str, str, list[str]]]:
+        """Welfare parts by the field table's group: ``{group: (label, colour, variables)}``.
+
+        A group of one variable takes its short label (``Consumers``); others the group's
+        name. Every view stacks welfare by these groups.
+        """
+        fields = result_fields()
+        groups: dict[str, list[str]] = {}
+        for v in WELFARE_ENTRIES:
+            groups.setdefault(fields[v]["group"], []).append(v)
+        return {
+            g: (
+                fields[vs[0]]["short_label"] if len(vs) == 1 else g.capitalize(),
+                fields[vs[0]]["colour"],
+                vs,
+            )
+            for g, vs in groups.items()
+        }
+
     def label(self, name: str, short: bool = False) -> str:
         meta = result_fields().get(name)
         if meta is None:
