@@ -180,6 +180,8 @@ def make_market(rng: np.random.Generator, n: int = N_REGIONS) -> Market:
             },
             "base_tariffs": matrix(t0),
             "flows": matrix(X0),
+            # abstract regions the shipped regions table does not know
+            "region_info": {r: {"name": f"Region {r}"} for r in regions},
         },
         source="bench_measures",
     )
@@ -216,11 +218,13 @@ class ScenarioDrawer:
         X0, q0, p0 = cal.X0, cal.q0, cal.p0
         out: list[Measure] = []
 
-        for _ in range(int(rng.integers(1, 4))):
-            d = self.some(1, 1)
-            o = self.some(1, 4, [i for i in range(n) if i != d[0]])
+        # one tariff per pair (a second one is refused): tariffs on distinct importers, none on
+        # the tariff-rate quota's importer
+        d_iq, d_trq = self.some(2, 2)
+        for d in self.some(1, 3, [i for i in range(n) if i != d_trq]):
+            o = self.some(1, 4, [i for i in range(n) if i != d])
             out.append(
-                Tariff(importers=self.names(d), exporters=self.names(o), rate=self.u(0, 0.5))
+                Tariff(importers=[self.regions[d]], exporters=self.names(o), rate=self.u(0, 0.5))
             )
         exporter = self.some(1, 1)[0]
         out.append(
@@ -274,8 +278,7 @@ class ScenarioDrawer:
             )
         )
 
-        # import quota and tariff-rate quota (different importers)
-        d_iq, d_trq = self.some(2, 2)
+        # import quota and tariff-rate quota (different importers, drawn above)
         for d, cls in ((d_iq, ImportQuota), (d_trq, TariffRateQuota)):
             foreign = [i for i in range(n) if i != d and X0[i, d] > 0]
             origins = None if self.chance(0.4) else self.some(2, 6, foreign)
