@@ -1,6 +1,6 @@
 """Safe reading of input files and checks of output paths.
 
-Rules (DESIGN §6, docs/inputs.md):
+Rules (docs/inputs.md):
 
 * An input (market, scenario set, flows CSV) must be a regular file of at most
   :data:`MAX_INPUT_BYTES`; directories, FIFOs, devices and sockets are refused without being

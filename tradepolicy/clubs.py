@@ -1,4 +1,4 @@
-"""Plurilateral clubs built from a member list (DESIGN §4).
+"""Plurilateral clubs built from a member list (docs/measures.md).
 
 A club is expressed with ordinary measures: zero tariffs among members, a common landed price
 floor (or tariff) on non-members with members exempt, and shared payers and buyers for

@@ -1,6 +1,6 @@
 """Market definitions: schema, loading, base data arrays.
 
-A market is one commodity at one stage, defined in a TOML file (DESIGN §6), validated with
+A market is one commodity at one stage, defined in a TOML file (docs/inputs.md), validated with
 pydantic before anything is solved.
 """
 
@@ -105,7 +105,7 @@ class RegionInfoSpec(BaseModel):
 
 
 class MarketSpec(BaseModel):
-    """Schema of a market file (DESIGN §6)."""
+    """Schema of a market file (docs/inputs.md)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 

@@ -1,4 +1,4 @@
-"""Regions and blocs as data (DESIGN §5).
+"""Regions and blocs as data (docs/model.md).
 
 One shipped table (``tradepolicy/data/regions.csv``) gives every region code its name, short
 name, the form used inside a sentence, a colour and the groups it belongs to (``g7``,

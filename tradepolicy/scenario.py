@@ -1,7 +1,8 @@
 """Scenario sets: schema, loading and building in code.
 
 A scenario set names one market and lists scenarios; each scenario is a list of measures
-(DESIGN §4, §6). The baseline is added automatically as scenario ``baseline``.
+(docs/measures.md, docs/inputs.md). The baseline is added automatically as scenario
+``baseline``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ class Scenario(BaseModel):
 
 
 class Target(BaseModel):
-    """A dependence target (DESIGN §5): a bloc, the largest share allowed, stage and year.
+    """A dependence target (docs/model.md): a bloc, the largest share allowed, stage and year.
 
     ``group`` names a group of the regions table (``g7_partners``, ``g7``, ``eu``); ``bloc``
     lists region codes instead. Dependence is read on the bloc's total use and counts only

@@ -367,7 +367,7 @@ def _table(params: list[Parameter], kind: str, attr: str) -> dict[str, float | s
 
 
 def market_document(cal: Calibrated) -> dict:
-    """The market file (DESIGN §6) as a dict, ready for TOML."""
+    """The market file (docs/inputs.md) as a dict, ready for TOML."""
     data, info = cal.data, cal.data.info
     g = cal.estimates.get("gravity")
     prices = data.base_prices.sort_values("region", key=lambda s: s != "default")

@@ -24,7 +24,7 @@ from tradepolicy import regions as regions_table
 from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.measures.base import WELFARE_ENTRIES
 
-#: the one budget sign of every view (DESIGN §5)
+#: the one budget sign of every view (docs/model.md)
 BUDGET_TITLE = "Budget cost (spending > 0)"
 #: what the per-importer chart and table call the per-importer figure (never "dependence")
 PER_IMPORTER = "Largest foreign supplier, per importer"
@@ -132,7 +132,7 @@ def _weighted_price(
 
 
 def dependence_kpi(ds: xr.Dataset, scenario: str, info: MarketInfo) -> Kpi:
-    """The bloc figure (DESIGN §5): the target bloc's share of use from its largest outside
+    """The bloc figure (docs/model.md): the target bloc's share of use from its largest outside
     supplier, the target, the unattributed aggregate share and the 90% range."""
     c = _commodity(ds)
     p = _one(ds)

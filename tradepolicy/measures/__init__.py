@@ -1,4 +1,4 @@
-"""Measures (DESIGN §4): one module per family; each registers itself."""
+"""Measures (docs/measures.md): one module per family; each registers itself."""
 
 from tradepolicy.measures import (  # noqa: F401 - registration side effects
     diversification,

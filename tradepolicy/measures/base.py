@@ -38,7 +38,7 @@ Region = Annotated[str, StringConstraints(max_length=64)]
 
 MEASURES: dict[str, type[Measure]] = {}
 
-#: Welfare entries (DESIGN §5) in the order they are reported; costs are negative numbers.
+#: Welfare entries (docs/model.md) in the order they are reported; costs are negative numbers.
 WELFARE_ENTRIES = (
     "consumer_surplus_change",
     "producer_surplus_change",

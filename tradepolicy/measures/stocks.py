@@ -1,6 +1,6 @@
 """Public stockpiles: releases and purchases of a region's composite (its consumption mix).
 
-Stocks are assets (DESIGN §5). A purchase books its spending (``stockpile_cost < 0``) and adds
+Stocks are assets (docs/model.md). A purchase books its spending (``stockpile_cost < 0``) and adds
 a stock worth its book value (``stock_value_change > 0``); a release books its sale revenue at
 the composite price (``stockpile_cost > 0``) and writes the book value off
 (``stock_value_change < 0``). Welfare therefore counts only the trading gain

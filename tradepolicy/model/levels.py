@@ -1,4 +1,4 @@
-"""The levels Armington model (DESIGN §3) in calibrated-share form, batched over scenarios.
+"""The levels Armington model (docs/model.md) in calibrated-share form, batched over scenarios.
 
 Unknowns per scenario: ``z_o = ln(p_o / p0_o)`` for every producing origin and the scaled
 complementarity variables ``λ_k``. With landed prices ``q_od`` (see :mod:`instruments`) and

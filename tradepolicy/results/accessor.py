@@ -215,7 +215,7 @@ class TradePolicyAccessor:
         return float(self._ds.attrs.get("target_max_share", np.nan))
 
     def options(self, commodity: str | None = None) -> pd.DataFrame:
-        """Options × who pays and cost-effectiveness, one row per scenario (DESIGN §5).
+        """Options × who pays and cost-effectiveness, one row per scenario (docs/model.md).
 
         Columns: ``meets_target``, ``dependence`` (bloc share on its largest outside supplier),
         ``largest_outside_supplier``, ``unattributed_share`` (aggregates such as ROW),

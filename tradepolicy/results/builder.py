@@ -1,4 +1,4 @@
-"""Build the results Dataset (DESIGN §7): labels, units and provenance are attached here."""
+"""Build the results Dataset (docs/model.md): labels, units and provenance are attached here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Dependency indicators and validity flags (DESIGN §5), on solved arrays (no labels).
+"""Dependency indicators and validity flags (docs/model.md), on solved arrays (no labels).
 
 Bloc dependence is the G7 question: the largest share of the bloc's total use that comes from
 one origin outside the bloc. Members' supply to each other is not dependence, and an aggregate
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: validity thresholds (DESIGN §5): beyond them a result is outside what the model represents
+#: validity thresholds (docs/model.md): beyond them a result is outside what the model represents
 PRICE_RATIO_LIMIT = 3.0  # a price more than ×3 (or below a third of) its base
 VARIETY_LOSS_SHARE = 0.05  # a variety that held at least 5% of the importer's base use ...
 VARIETY_LOSS_LIMIT = 0.95  # ... and lost at least 95% of its volume

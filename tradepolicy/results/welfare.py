@@ -1,4 +1,4 @@
-"""Welfare accounting (DESIGN §5): generic parts plus what each measure books.
+"""Welfare accounting (docs/model.md): generic parts plus what each measure books.
 
 All entries are changes from the baseline (scenario 0 of the batch), per region, in currency
 per year; costs are negative in the paying region, so ``welfare_change`` is the plain sum.
