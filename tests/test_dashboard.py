@@ -822,7 +822,7 @@ def test_names_and_colours_come_from_the_regions_and_field_tables(store):
     store.config.floor_on = True
     ds = store.current.ds
     wf = ind.welfare_frame(ds, CURRENT)
-    groups = ind.welfare_groups(ds)
+    groups = ds.tp.welfare_groups()
     assert set(zip(wf["component"], wf["color"], strict=True)) <= {
         (label, colour) for label, colour, _ in groups.values()
     }

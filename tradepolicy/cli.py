@@ -129,7 +129,6 @@ def print_comparison(
         sub = ds.sel(commodity=com)
         name = escape(str(sub.commodity_name.values))
         unit = ds["producer_price"].attrs["units"]
-        cur = ds["welfare_change"].attrs["units"].split("/")[0]
         for scen in ds.tp.scenarios:
             if scen == "baseline":
                 continue
@@ -151,19 +150,20 @@ def print_comparison(
             t = full.tp.region_table(scen, com)
             _market_table(t, title, unit, target)
             _wedge_table(sub.sel(scenario=scen), sub["trade_flow"].sel(scenario="baseline"), unit)
-            _welfare_table(t, scen, cur)
+            _welfare_table(t, scen, ds.tp.money_unit(com), ds.tp.money_scale(com))
     summary = full.tp.summary().reset_index()
-    table = Table(title="Summary", title_justify="left")
+    money, scale = ds.tp.money_unit(), ds.tp.money_scale()
+    table = Table(title=f"Summary ({money})", title_justify="left")
     for col in (
         "commodity",
         "scenario",
         "solved",
         "iter.",
         "residual",
-        "world welfare\nM/yr",
-        "levies\nM/yr",
-        "quota rents\nM/yr",
-        "budget cost\nM/yr, spending > 0",
+        "world welfare",
+        "levies",
+        "quota rents",
+        "budget cost\nspending > 0",
     ):
         if col in ("commodity", "scenario"):
             width = max((len(str(v)) for v in summary[col]), default=8)
@@ -175,11 +175,12 @@ def print_comparison(
             numbers = ["[red]not solved[/]"] * 4
         else:
             numbers = [
-                _money(r["world_welfare_change"], 1e6)
-                + _range(r, "world_welfare_change", newline=True, scale=1e6),
-                _money(r["levy_revenue"], 1e6),
-                _money(r["quota_rent_income"], 1e6),
-                _money(r["budget_cost"], 1e6) + _range(r, "budget_cost", newline=True, scale=1e6),
+                _money(r["world_welfare_change"], scale)
+                + _range(r, "world_welfare_change", newline=True, scale=scale),
+                _money(r["levy_revenue"], scale),
+                _money(r["quota_rent_income"], scale),
+                _money(r["budget_cost"], scale)
+                + _range(r, "budget_cost", newline=True, scale=scale),
             ]
         table.add_row(
             escape(str(r["commodity"])),
@@ -365,11 +366,11 @@ def _wedge_table(sc, base_flow, unit: str) -> None:
     console.print(table)
 
 
-def _welfare_table(t, scen: str, cur: str) -> None:
-    scale = 1e6
+def _welfare_table(t, scen: str, money: str, scale: float) -> None:
+    """Welfare parts by region in the display unit ``money`` (``scale`` currency per year)."""
     wel = t[[*WELFARE_ENTRIES, "welfare_change"]]
     used = [k for k in WELFARE_ENTRIES if (wel[k].abs() > 0.05 * scale).any()]
-    table = Table(title=escape(f"Welfare change, M{cur}/yr ({scen})"), title_justify="left")
+    table = Table(title=escape(f"Welfare change, {money} ({scen})"), title_justify="left")
     table.add_column("region")
     for k in used:
         table.add_column(result_fields()[k]["short_label"].lower(), justify="right")

@@ -275,18 +275,13 @@ def region_table(ds: xr.Dataset, scenario: str, info: MarketInfo) -> pd.DataFram
     return out
 
 
-def welfare_groups(ds: xr.Dataset) -> dict[str, tuple[str, str, list[str]]]:
-    """Welfare parts by the field table's group (``ds.tp.welfare_groups``)."""
-    return ds.tp.welfare_groups()
-
-
 def welfare_frame(ds: xr.Dataset, scenario: str) -> pd.DataFrame:
     """Long table (region, component, value, color, total; money in the display unit) of the
     welfare groups of the field table that are not zero."""
     c = _commodity(ds)
     p = _one(ds).sel(scenario=scenario)
     rows = []
-    for label, colour, parts in welfare_groups(ds).values():
+    for label, colour, parts in ds.tp.welfare_groups().values():
         total = sum(p[k] for k in parts)
         if not isinstance(total, xr.DataArray):  # a welfare group has at least one part
             raise TypeError(f"welfare group {label!r} has no parts")
@@ -552,7 +547,6 @@ __all__ = [
     "supplier_shares",
     "trade_matrix",
     "welfare_frame",
-    "welfare_groups",
     "welfare_totals",
     "who_pays_table",
 ]

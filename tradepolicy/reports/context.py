@@ -1256,18 +1256,13 @@ def _who_pays_table(
 # -- charts ---------------------------------------------------------------------------------
 
 
-def _welfare_groups(ds: xr.Dataset) -> dict[str, tuple[str, str, list[str]]]:
-    """Welfare parts by the field table's group (``ds.tp.welfare_groups``)."""
-    return ds.tp.welfare_groups()
-
-
 def _charts(
     sub: Frames, blocks: list[ScenarioBlock], units: DisplayUnits, bloc: _Bloc, ds: xr.Dataset
 ) -> list[ChartSpec]:
     if not blocks:
         return []
     labels = [f"{b.number}  {b.label}" for b in blocks]
-    groups = _welfare_groups(ds)
+    groups = ds.tp.welfare_groups()
     parts = {
         label: [float(sum(sub.total(v, b.name) for v in vs if v in sub)) / MILLION for b in blocks]
         for label, _, vs in groups.values()

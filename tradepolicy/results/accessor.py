@@ -29,6 +29,19 @@ QUANTILES = (0.05, 0.5, 0.95)
 DRAW_ONLY = ("draw_converged", "supply_elasticity", "demand_elasticity", "substitution_elasticity")
 
 
+def _fiscal(ds: xr.Dataset) -> xr.DataArray:
+    """Subsidies + offtakes + stockpile cash flows by payer (negative = cost), with whatever
+    dims ``ds`` has (a ``draw`` dim included)."""
+    out = sum(ds[k] for k in FISCAL_ENTRIES)
+    if not isinstance(out, xr.DataArray):  # FISCAL_ENTRIES is not empty
+        raise TypeError("no fiscal entries to add up")
+    out.attrs = {
+        "units": ds["subsidy_cost"].attrs["units"],
+        "long_name": "fiscal cost by payer (negative = cost)",
+    }
+    return out.rename("fiscal_cost")
+
+
 def _point(ds: xr.Dataset) -> xr.Dataset:
     """The central results: draw 0 of a run with Monte Carlo draws, else ``ds`` itself."""
     if "draw" not in ds.dims:
@@ -180,6 +193,10 @@ class TradePolicyAccessor:
         cur = self._currency(commodity)
         q = ureg.Quantity(value, f"{cur}/year").to(MONEY_DISPLAY.format(currency=cur))
         return q.magnitude + 0.0  # no negative zero
+
+    def money_scale(self, commodity: str | None = None) -> float:
+        """Currency per year in one display unit of money (``1e6`` for M USD/yr), via pint."""
+        return 1.0 / self.money(1.0, commodity)
 
     def money_unit(self, commodity: str | None = None) -> str:
         """Display unit of money, e.g. ``M USD/yr``."""
@@ -340,7 +357,8 @@ class TradePolicyAccessor:
         if "validity_flag" not in ds or int(ds["converged"]) != 1:
             return []
         out = []
-        flags = ds["validity_flag"].fillna(0).astype(int)
+        flags = ds["validity_flag"].fillna(0).astype(int).values
+        regions = [str(r) for r in ds.region.values]
         texts = {
             indicators.FLAG_PRICE: (
                 "prices beyond ×{:g} (or below a third of) their base in {}: outside what the "
@@ -355,7 +373,7 @@ class TradePolicyAccessor:
             ),
         }
         for bit, text in texts.items():
-            hit = [str(r) for r in ds.region.values if int(flags.sel(region=r)) & bit]
+            hit = [r for r, f in zip(regions, flags, strict=True) if f & bit]
             if hit:
                 names = region_table.describe_bloc(hit)
                 out.append(text.format(indicators.PRICE_RATIO_LIMIT, names))
@@ -393,14 +411,7 @@ class TradePolicyAccessor:
 
     def fiscal_cost(self) -> xr.DataArray:
         """Fiscal cost by payer region: subsidies + offtakes + stockpiles (negative = cost)."""
-        out = sum(self._ds[k] for k in FISCAL_ENTRIES)
-        if not isinstance(out, xr.DataArray):  # FISCAL_ENTRIES is not empty
-            raise TypeError("no fiscal entries to add up")
-        out.attrs = {
-            "units": self._ds["subsidy_cost"].attrs["units"],
-            "long_name": "fiscal cost by payer (negative = cost)",
-        }
-        return out.rename("fiscal_cost")
+        return _fiscal(self._ds)
 
     @property
     def has_draws(self) -> bool:
@@ -414,12 +425,9 @@ class TradePolicyAccessor:
             raise KeyError("these results carry no Monte Carlo draws (solve with draws=N)")
         full = self._full
         if var in ("fiscal_cost", "budget_cost"):
-            sign = -1.0 if var == "budget_cost" else 1.0
-            fiscal = sum(full[k] for k in FISCAL_ENTRIES)
-            if not isinstance(fiscal, xr.DataArray):  # FISCAL_ENTRIES is not empty
-                raise TypeError("no fiscal entries to add up")
-            da = sign * fiscal
-            da.attrs = {"units": full["subsidy_cost"].attrs.get("units", ""), "long_name": var}
+            fiscal = _fiscal(full)
+            da = -fiscal if var == "budget_cost" else fiscal
+            da.attrs = {"units": fiscal.attrs["units"], "long_name": var}
         elif var in full and "draw" in full[var].dims:
             da = full[var]
         else:
