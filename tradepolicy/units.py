@@ -72,14 +72,6 @@ class PriceDisplay:
         """Displayed price unit (``USD/kg``)."""
         return f"{self.currency}/{self.per}"
 
-    def to_display(self, market_price: float) -> float:
-        """A market price (currency per market unit) in the display unit."""
-        return float(market_price) / self.factor
-
-    def to_market(self, display_price: float) -> float:
-        """A price in the display unit back in currency per market unit."""
-        return float(display_price) * self.factor
-
 
 def kg_per_unit(unit: str) -> float | None:
     """Kilograms in one ``unit`` when it is a mass (``t`` -> 1000, via pint), else None."""
