@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 
 from tradepolicy import __version__
+from tradepolicy.results import indicators
 
 #: ``converged`` value of a scenario that a stacked market does not define
 NOT_DEFINED = -1
@@ -32,10 +33,8 @@ FLAGS: dict[str, dict[str, Any]] = {
         "flag_meanings": "no_target not_met met",
     },
     "validity_flag": {
-        "flag_masks": np.array([1, 2, 4], dtype=np.int16),
-        "flag_meanings": (
-            "price_beyond_3x_base variety_nearly_lost output_beyond_plausible_capacity"
-        ),
+        "flag_masks": np.array(list(indicators.FLAG_MEANINGS), dtype=np.int16),
+        "flag_meanings": " ".join(indicators.FLAG_MEANINGS.values()),
     },
 }
 
