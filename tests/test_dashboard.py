@@ -96,9 +96,9 @@ def test_scenario_key_is_a_string_that_gives_back_the_scenarios():
 def test_a_higher_floor_raises_the_club_price(store):
     cfg = store.config
     cfg.floor_on = True
-    k1 = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members), store.target)
+    k1 = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members))
     cfg.floor = cfg.floor + 30
-    k2 = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members), store.target)
+    k2 = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members))
     assert k2["club_price"].value > k1["club_price"].value > k1["club_price"].base
     assert k1["club_price"].base == pytest.approx(store.info.base_price_display)
 
@@ -113,7 +113,7 @@ def test_kpis_match_an_independent_solve(store):
     idx = [info.regions.index(r) for r in members if use[info.regions.index(r)] > 0]
     price = ds["consumer_price"].sel(scenario="club").values[idx]
     expected = float(np.sum(price * use[idx]) / np.sum(use[idx])) / 1000
-    k = ind.kpis(store.current.ds, CURRENT, info, members, store.target)
+    k = ind.kpis(store.current.ds, CURRENT, info, members)
     assert k["club_price"].value == pytest.approx(expected, rel=1e-9)
     world = float(ds["welfare_change"].sel(scenario="club").sum()) / 1e6
     assert k["world_welfare"].value == pytest.approx(world, rel=1e-9)
@@ -219,7 +219,7 @@ def test_sessions_share_no_state():
     assert not b.config.floor_on
     assert b.saved == [] and b.comparison is None
     assert b.current.solved(CURRENT)
-    kb = ind.kpis(b.current.ds, CURRENT, b.info, list(b.config.members), b.target)
+    kb = ind.kpis(b.current.ds, CURRENT, b.info, list(b.config.members))
     assert kb["club_price"].value == pytest.approx(kb["club_price"].base)
 
 
@@ -244,7 +244,7 @@ def test_every_measure_on_every_shipped_market_gives_numbers_or_a_message(market
         out = store.current
         assert out.problems or out.failures or out.solved(CURRENT), switch
         if out.solved(CURRENT):
-            k = ind.kpis(out.ds, CURRENT, store.info, list(store.config.members), store.target)
+            k = ind.kpis(out.ds, CURRENT, store.info, list(store.config.members))
             assert math.isfinite(k["world_welfare"].value)
         setattr(store.config, switch, False)
 
@@ -280,7 +280,7 @@ def test_uncertainty_ranges_bracket_the_point_values(store):
     assert ind.has_draws(out.ds)
     ds = out.ds
     assert "draw" in ds.dims and not any(str(v).endswith("_draws") for v in ds.data_vars)
-    k = ind.kpis(ds, CURRENT, store.info, list(store.config.members), store.target)
+    k = ind.kpis(ds, CURRENT, store.info, list(store.config.members))
     # every number shown is the central estimate (draw 0), every range that of ds.tp.range
     point = ds.tp.point()
     world = float(point["welfare_change"].sel(scenario=CURRENT).sum()) / 1e6
@@ -388,7 +388,7 @@ def test_after_every_market_switch_the_widgets_show_what_is_solved():
         ],
     )
     ds = tp.solve([sc], info.market, target_share=store.target).isel(commodity=0)
-    k = ind.kpis(store.current.ds, CURRENT, info, members, store.target)
+    k = ind.kpis(store.current.ds, CURRENT, info, members)
     use = info.market.flows.sum(axis=0)
     idx = [info.regions.index(r) for r in members if use[info.regions.index(r)] > 0]
     price = ds["consumer_price"].sel(scenario="direct").values[idx]
@@ -664,7 +664,7 @@ def test_dependence_kpi_is_the_bloc_figure_recomputed_from_flows(store):
     members = regions.bloc_members("g7_partners", store.info.regions)
     assert ds.attrs["target_bloc"].split() == members  # the set's bloc, recorded
     assert ds.tp.bloc() == members and set(members) != set(store.config.members)
-    k = ind.kpis(ds, CURRENT, store.info, list(store.config.members), store.target)["dependence"]
+    k = ind.kpis(ds, CURRENT, store.info, list(store.config.members))["dependence"]
     share, top = _bloc_dependence_from_flows(ds, CURRENT, members)
     assert k.value == pytest.approx(100 * share, rel=1e-9)
     assert k.label == regions.name(top) == "Malaysia"
@@ -699,7 +699,7 @@ def test_one_budget_sign_equal_to_the_cli_options_table(store):
     cfg.subsidy_on = True
     assert store.save_current("sub")
     ds = store.comparison.ds
-    k = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members), store.target)
+    k = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members))
     spent = (
         -sum(
             float(ds[v].sel(scenario="sub").sum())

@@ -170,9 +170,7 @@ def dependence_kpi(ds: xr.Dataset, scenario: str, info: MarketInfo) -> Kpi:
     )
 
 
-def kpis(
-    ds: xr.Dataset, scenario: str, info: MarketInfo, members: list[str], target: float
-) -> dict[str, Kpi]:
+def kpis(ds: xr.Dataset, scenario: str, info: MarketInfo, members: list[str]) -> dict[str, Kpi]:
     """The headline numbers of ``scenario`` against the baseline.
 
     ``club_price`` and ``outside_price`` are consumer prices averaged over the club members
@@ -180,10 +178,9 @@ def kpis(
     a price change); ``budget_cost`` is ``ds.tp.budget_cost()`` summed over payers (spending
     > 0); ``world_welfare`` is the sum of every region's welfare change; ``dependence`` is the
     target bloc's dependence on its largest outside supplier (:func:`dependence_kpi`). Every
-    KPI carries the scenario's validity warnings. ``target`` is kept for callers; the target
-    the dependence KPI reads is the one recorded in the Dataset.
+    KPI carries the scenario's validity warnings. The dependence target is the one recorded in
+    the Dataset.
     """
-    del target
     c = _commodity(ds)
     p = _one(ds)
     money = ds.tp.money_unit(c)

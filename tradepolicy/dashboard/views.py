@@ -458,7 +458,7 @@ class KpiView(_StoreView):
         k = None
         if out is not None and out.ds is not None and out.solved(CURRENT):
             cfg = self._store.policy
-            k = ind.kpis(out.ds, CURRENT, self.info, list(cfg.members), self._store.target)
+            k = ind.kpis(out.ds, CURRENT, self.info, list(cfg.members))
         self.pane.object = kpi_html(k, self.KEYS)
 
     def __panel__(self) -> pn.viewable.Viewable:
