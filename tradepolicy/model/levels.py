@@ -61,6 +61,8 @@ class Calibration:
                 self.E0 > 0, self.q0 * self.X0 / np.where(self.E0 > 0, self.E0, 1), 0
             )
         self.ln_wedge0 = np.log((1.0 + self.x0) * (1.0 + self.t0))
+        # Σ_o w0_od, one up to rounding (1 where nothing is consumed)
+        self.w0sum = np.where(self.E0 > 0, self.w0.sum(axis=0), 1.0)
         self.producer = self.S0 > 0
         self.consumer = self.D0 > 0
 
@@ -255,25 +257,37 @@ def evaluate(
             lnr = np.log(q / cal.q0)
     one_m = 1.0 - sigma  # (B,N)
     cd = np.abs(one_m) < _CD_TOL
-    # CES value shares s = w r^(1-σ) / Σ w r^(1-σ)
+    # CES value shares s = w r^(1-σ) / Σ w r^(1-σ) and ln(P/P0) = ln(Σ_o w r^(1-σ)) / (1-σ).
+    # Near the base (every |(1-σ) ln r| ≤ 1) written as ln(W/W0) + ln(1 + T/W) with
+    # W = Σ_o w (what is left of the base shares, W0 = Σ_o w0) and T = Σ_o w (r^(1-σ) − 1):
+    # exact at the base whatever the rounding of W0, and well conditioned as σ → 1. Further
+    # away, as a sum shifted by the largest exponent (no overflow, no cancellation).
     ex = one_m[:, None, :] * lnr
-    with np.errstate(over="ignore", invalid="ignore"):
-        term = w * np.exp(ex)
     ones = np.ones(N)
-    ssum = ones @ term  # Σ_o (a matrix product is much faster than .sum on small axes)
-    shift: np.ndarray | float = 0.0
-    if not np.all(np.isfinite(ssum) & ((ssum > 0) | ~cal.consumer)):
-        # overflow, underflow or an invalid price: recompute with a shift per importer
+    with np.errstate(over="ignore", invalid="ignore"):
+        term = w * np.expm1(ex)
+        T = ones @ term  # Σ_o (a matrix product is much faster than .sum on small axes)
+        far = np.max(np.where(w > 0, np.abs(ex), 0.0), axis=1) > 1.0
+    removed = ones @ np.where(inst.available, 0.0, cal.w0) if inst.has_ban else 0.0
+    W = cal.w0sum - removed
+    ssum = W + T
+    div = np.where(cd, 1.0, one_m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lnW = np.log1p(-removed / cal.w0sum) if inst.has_ban else 0.0
+        lnPr = (lnW + np.log1p(T / np.where(W > 0, W, 1.0))) / div
+        s = (w + term) * (1.0 / np.where(ssum > 0, ssum, 1.0))[:, None, :]
+    far |= ~(np.isfinite(ssum) & (ssum > 0)) & cal.consumer
+    if far.any():
         wpos = w > 0
         shift = np.max(np.where(wpos, ex, -np.inf), axis=1)
         shift = np.where(np.isfinite(shift), shift, 0.0)
         with np.errstate(over="ignore", invalid="ignore"):
             term = np.where(wpos, w * np.exp(ex - shift[:, None, :]), 0.0)
         ssum = ones @ term
-    ssafe = np.where(ssum > 0, ssum, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lnPr = (np.log(ssafe) + shift) / np.where(cd, 1.0, one_m)
-    s = term * (1.0 / ssafe)[:, None, :]
+        ssafe = np.where(ssum > 0, ssum, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lnPr = np.where(far, (np.log(ssafe) + shift - np.log(cal.w0sum)) / div, lnPr)
+        s = np.where(far[:, None, :], term * (1.0 / ssafe)[:, None, :], s)
     if cd.any():  # Cobb-Douglas importers: geometric mean, constant value shares
         cols = np.flatnonzero(cd.any(axis=0))  # (only the importers concerned)
         wc, cdc = w[..., cols], cd[:, cols]

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy import optimize
 
+from tradepolicy.core import kernel
 from tradepolicy.model.instruments import Instruments
 from tradepolicy.model.levels import Calibration, State, evaluate, initial_guess, jacobian_of
 
@@ -121,6 +122,7 @@ def solve_batch(
     max_iter: int = 60,
     fallback: bool = True,
     chunk: int = CHUNK,
+    engine: Literal["compiled", "numpy"] = "compiled",
 ) -> SolveResult:
     """Solve B scenarios at once.
 
@@ -138,9 +140,15 @@ def solve_batch(
     fallback
         Whether stalled scenarios are retried with :func:`scipy.optimize.root`.
     chunk
-        Scenarios processed together (bounds the size of temporaries; results do not depend
-        on it).
+        Scenarios processed together on the numpy path (bounds the size of temporaries;
+        results do not depend on it).
+    engine
+        ``"compiled"`` (default): the numba kernel (:mod:`tradepolicy.core.kernel`), one
+        scenario per task, scenarios in parallel. ``"numpy"``: the batched reference path.
+        Both follow the same iterates (equal to rounding) with the same diagnostics.
     """
+    if engine not in ("compiled", "numpy"):
+        raise ValueError(f"engine {engine!r} unknown (allowed: compiled, numpy)")
     B = inst.B
     u = initial_guess(cal, inst) if u0 is None else np.array(u0, dtype=float)
     converged = np.zeros(B, dtype=bool)
@@ -154,6 +162,13 @@ def solve_batch(
     # the pairs it uses (padding costs time in every Jacobian)
     used = inst.pairs_used
     N = cal.N
+    if engine == "compiled":
+        conv, bad = kernel.solve_rows(cal, inst, u, iterations, todo, tol, max_iter)
+        converged[todo] = conv[todo]
+        for b in np.flatnonzero(bad):
+            messages[b] = "residuals became non-finite"
+        redo = np.arange(B)
+        todo = todo[:0]
     # A chunk stops when few of its scenarios are left: those stragglers are pooled with the
     # other chunks' and continue together (small batches cost a call overhead per iteration).
     defer = chunk // 16

@@ -1,0 +1,1 @@
+"""The compiled solver core (see :mod:`tradepolicy.core.kernel`)."""

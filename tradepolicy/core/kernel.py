@@ -1,0 +1,648 @@
+"""The compiled Newton kernel: the levels model solved scenario by scenario in machine code.
+
+The same equations, Jacobian and globalised Newton method as the numpy reference
+(:func:`tradepolicy.model.levels.evaluate`, :func:`tradepolicy.solver.newton.solve_batch`),
+written as per-scenario loops compiled with numba and run over scenarios in parallel
+(``prange``; compiled once and cached on disk). Each scenario follows the same iterates as on
+the reference path (the two agree to rounding, about 1e-15), takes the same number of
+iterations and ends in the same state: converged, non-finite or out of iterations, so the
+caller's scipy fallback and diagnostics do not change.
+
+The system is assembled from **blocks**, each owning some rows of ``F`` and their Jacobian
+entries, all reading one scenario's work arrays (:class:`Work` fields are plain arrays):
+
+========================  ==========================================  =====================
+block                     what it computes                            rows
+========================  ==========================================  =====================
+``_landed_prices``        border wedges, pair wedges (λ), floors      (none: prices only)
+``_armington``            composite prices, demand, flows             (none: flows only)
+``_supply``               isoelastic supply with price-gap support    clearing rows ``0..N``
+``_pairs``                complementarity pairs (box FB)              rows ``N..N+K``
+========================  ==========================================  =====================
+
+``_evaluate`` calls the value parts in order and ``_jacobian`` the derivative parts; the
+Newton driver (:func:`_newton_one`), the line search and the linear solve know nothing of the
+blocks. ``docs/engine.md`` explains how a new block (stages linked by input coefficients,
+capacity-bounded supply) is added.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+
+FOB, ADV, ADD = 0, 1, 2
+CD_TOL = 1e-9  # |1 - σ| below this uses the Cobb-Douglas limit (as the reference path)
+SQRT_HALF = math.sqrt(0.5)
+ARMIJO = 1e-4
+MAX_LOG_STEP = 2.0
+
+_jit = nb.njit(cache=True, error_model="numpy", nogil=True)
+# Derivatives and the linear solve may reassociate sums (SIMD); never assume finite values,
+# since non-finite numbers are how a scenario reports that it left the model's domain.
+_jit_fast = nb.njit(
+    cache=True, error_model="numpy", nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"}
+)
+
+
+# -- small scalar helpers ------------------------------------------------------------------
+@_jit
+def _fb(a: float, b: float) -> tuple[float, float, float]:
+    """Fischer–Burmeister φ(a,b) = √(a²+b²) − a − b and its partial derivatives."""
+    r = math.hypot(a, b)
+    if r > 0.0:
+        return r - a - b, a / r - 1.0, b / r - 1.0
+    return r - a - b, SQRT_HALF - 1.0, SQRT_HALF - 1.0
+
+
+@_jit
+def _box_fb(x: float, lo: float, hi: float, g: float) -> tuple[float, float, float]:
+    """Billups' box Fischer–Burmeister function for ``lo ≤ x ≤ hi ⟂ g`` and ∂/∂x, ∂/∂g."""
+    if math.isfinite(hi):
+        psi, pa_, pb_ = _fb(hi - x, -g)
+        inner, didx, didg = psi, -pa_, -pb_
+    else:
+        inner, didx, didg = g, 0.0, 1.0
+    phi, pa, pb = _fb(x - lo, inner)
+    return phi, pa + pb * didx, pb * didg
+
+
+# -- blocks: values ------------------------------------------------------------------------
+@_jit
+def _landed_prices(
+    u, N, K, p0, relw, ef, tf, floor, cap, lsc, cell, kind, wc, plain, touched,
+    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0,
+):  # fmt: skip
+    """Producer prices, landed prices (border and pair wedges, variable levies) and ln(q/q0).
+
+    Where no pair wedge touches a cell and no levy is due, ``ln(q/q0) = z_o + relw_od`` with
+    ``relw = ln((1+x)(1+t)) − ln((1+x0)(1+t0))``, without a logarithm.
+    """
+    for o in range(N):
+        p[o] = p0[o] * math.exp(u[o])
+    if not plain:
+        for o in range(N):
+            for d in range(N):
+                if touched[o, d]:
+                    wf[o, d] = 0.0
+                    wa[o, d] = 0.0
+                    wd[o, d] = 0.0
+        for k in range(K):
+            lt = u[N + k]
+            for m in range(cell.shape[1]):
+                c = wc[k, m]
+                if c == 0.0:
+                    continue
+                o, d = cell[k, m] // N, cell[k, m] % N
+                if kind[k, m] == FOB:
+                    wf[o, d] += lt * c
+                elif kind[k, m] == ADV:
+                    wa[o, d] += lt * c
+                else:
+                    wd[o, d] += lt * c
+    for o in range(N):
+        for d in range(N):
+            pe[o, d] = p[o] * ef[o, d]
+            if plain or not touched[o, d]:
+                fob[o, d] = pe[o, d]
+                tau1[o, d] = tf[o, d]
+                pre = fob[o, d] * tau1[o, d]
+            else:
+                fob[o, d] = pe[o, d] + wf[o, d]
+                tau1[o, d] = tf[o, d] + wa[o, d]
+                pre = fob[o, d] * tau1[o, d] + wd[o, d]
+            h = 1.0
+            levy = 0.0
+            if floor[o, d] > 0.0:
+                gap = floor[o, d] - pre
+                levy = min(max(gap, 0.0), cap[o, d])
+                if gap > 0.0 and gap < cap[o, d]:
+                    h = 0.0
+            q[o, d] = pre + levy
+            hq[o, d] = h
+            if levy == 0.0 and (plain or not touched[o, d]):
+                lnr[o, d] = u[o] + relw[o, d]
+            else:
+                lnr[o, d] = math.log(q[o, d] / q0[o, d])
+
+
+@_jit
+def _armington(
+    N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X,
+):  # fmt: skip
+    """CES composite prices, private demand, market purchases and flows per importer."""
+    for d in range(N):
+        if not consumer[d]:
+            P[d], D[d], A[d] = P0[d], 0.0, 0.0  # P0 is NaN there: as the reference path
+            for o in range(N):
+                s[o, d] = 0.0
+                X[o, d] = 0.0
+            continue
+        one_m = 1.0 - sig[d]
+        if abs(one_m) < CD_TOL:  # Cobb-Douglas: geometric mean, constant value shares
+            wsum = 0.0
+            for o in range(N):
+                wsum += w[o, d]
+            if not wsum > 0.0:
+                wsum = 1.0
+            lnP = 0.0
+            for o in range(N):
+                if w[o, d] > 0.0:
+                    lnP += w[o, d] * lnr[o, d]
+            lnP /= wsum
+            for o in range(N):
+                s[o, d] = w[o, d] / wsum
+        else:  # as the reference: ln(W/W0) + ln(1 + T/W) near the base, else shifted
+            far = False
+            for o in range(N):
+                if w[o, d] > 0.0 and abs(one_m * lnr[o, d]) > 1.0:
+                    far = True
+            T = 0.0
+            removed = 0.0
+            for o in range(N):
+                if w[o, d] > 0.0:
+                    t = w[o, d] * math.expm1(one_m * lnr[o, d])
+                    s[o, d] = t
+                    T += t
+                else:
+                    s[o, d] = 0.0
+                    removed += w0[o, d]
+            W = w0sum[d] - removed
+            ssum = W + T
+            if not far and math.isfinite(ssum) and ssum > 0.0:
+                lnP = (math.log1p(-removed / w0sum[d]) + math.log1p(T / W)) / one_m
+                inv = 1.0 / ssum
+                for o in range(N):
+                    s[o, d] = (w[o, d] + s[o, d]) * inv
+            else:
+                shift = -math.inf
+                for o in range(N):
+                    if w[o, d] > 0.0:
+                        shift = max(shift, one_m * lnr[o, d])
+                if not math.isfinite(shift):
+                    shift = 0.0
+                ssum = 0.0
+                for o in range(N):
+                    t = w[o, d] * math.exp(one_m * lnr[o, d] - shift) if w[o, d] > 0.0 else 0.0
+                    s[o, d] = t
+                    ssum += t
+                if not ssum > 0.0:
+                    ssum = 1.0
+                inv = 1.0 / ssum
+                for o in range(N):
+                    s[o, d] *= inv
+                lnP = (math.log(ssum) + shift - math.log(w0sum[d])) / one_m
+        P[d] = P0[d] * math.exp(lnP)
+        D[d] = D0[d] * math.exp(-eta[d] * lnP) * dm[d]
+        A[d] = max(D[d] + cp[d], 0.0)
+        PA = P[d] * A[d]
+        for o in range(N):
+            X[o, d] = s[o, d] * PA / q[o, d] if w[o, d] > 0.0 else 0.0
+
+
+@_jit
+def _supply(
+    N, p, p0, z, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F,
+):  # fmt: skip
+    """Isoelastic supply (with a price-gap top-up or claw-back) and the clearing rows."""
+    for o in range(N):
+        if has_support:
+            f = max(0.0, K1[o] - p[o]) - th[o] * max(0.0, p[o] - K2[o])
+            fprime = -(1.0 if p[o] < K1[o] else 0.0) - th[o] * (1.0 if p[o] > K2[o] else 0.0)
+            pc = p[o] + f
+            Sa = S0s[o] * sm[o] * (p[o] / p0[o]) ** eps[o]
+            Sb = S0s[o] * sm[o] * (pc / p0[o]) ** eps[o]
+            pos = f >= 0.0
+            fin = math.isfinite(V[o])
+            reg_b = (Sb <= V[o]) if pos else (not fin)
+            reg_a = (not reg_b) and ((Sa >= V[o]) if pos else True)
+            if reg_b:
+                S[o], dS[o] = Sb, eps[o] * Sb * (1.0 + fprime) * p[o] / pc
+            elif reg_a:
+                S[o], dS[o] = Sa, eps[o] * Sa
+            else:
+                S[o], dS[o] = V[o], 0.0
+        else:
+            S[o] = S0s[o] * sm[o] * math.exp(eps[o] * z[o])
+            dS[o] = eps[o] * S[o]
+        if not producer[o]:
+            S[o] = 0.0
+        sold = 0.0
+        for d in range(N):
+            sold += X[o, d]
+        F[o] = (S[o] - sold - vp[o]) / S0s[o] if producer[o] else z[o]
+
+
+@_jit
+def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg):
+    """Complementarity rows ``lo ≤ λ ≤ hi ⟂ g(X)`` (box Fischer–Burmeister)."""
+    for k in range(K):
+        graw = g0[k]
+        for m in range(cell.shape[1]):
+            if gc[k, m] != 0.0:
+                graw += gc[k, m] * X[cell[k, m] // N, cell[k, m] % N]
+        phi, dx, dg = _box_fb(u[N + k], lo[k], hi[k], graw / gsc[k])
+        F[N + k] = phi
+        dphi_dx[k], dphi_dg[k] = dx, dg
+
+
+@_jit
+def _residual_measure(N, n, F, S, S0s):
+    """max |F|, clearing rows relative to the larger of base and current output (NaN kept)."""
+    grown = False
+    for o in range(N):
+        if S[o] > S0s[o]:
+            grown = True
+    res = 0.0
+    for i in range(n):
+        v = abs(F[i])
+        if i < N and grown:
+            v *= min(1.0, S0s[i] / (S[i] if S[i] > S0s[i] else S0s[i]))
+        if math.isnan(v):
+            return math.nan
+        if v > res:
+            res = v
+    return res
+
+
+# -- blocks: derivatives -------------------------------------------------------------------
+@_jit_fast
+def _jacobian(
+    N, K, plain, w, sig, eta, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob, hq,
+    cell, kind, wc, gc, gsc, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v, Xsq, cden, c, cv,
+):  # fmt: skip
+    """The analytic Jacobian of the clearing and pair rows (as the reference path)."""
+    n = N + K
+    for d in range(N):
+        Apos = A[d] if A[d] > 0.0 else 1.0
+        kappa[d] = sig[d] - eta[d] * D[d] / Apos  # d ln X_od / d ln P_d beyond the σ term
+    for o in range(N):
+        for d in range(N):
+            if plain:  # the landed price moves one for one with the producer price
+                Xa[o, d], sa[o, d] = X[o, d], s[o, d]
+            else:
+                aq[o, d] = hq[o, d] * pe[o, d] * tau1[o, d]  # dq_od/dz_o (rents do not move)
+                r = aq[o, d] / q[o, d]
+                Xa[o, d], sa[o, d] = X[o, d] * r, s[o, d] * r
+    # clearing rows × prices
+    for o in range(N):
+        if not producer[o]:
+            for j in range(n):
+                J[o, j] = 1.0 if j == o else 0.0
+            continue
+        for d in range(N):
+            Xk[d] = X[o, d] * kappa[d]
+        for j in range(N):
+            acc = 0.0
+            for d in range(N):
+                acc += Xk[d] * sa[j, d]
+            J[o, j] = acc
+        diag = 0.0
+        for d in range(N):
+            diag += Xa[o, d] * sig[d]
+        J[o, o] -= dS[o] + diag
+        scale = -1.0 / S0s[o]
+        for j in range(N):
+            J[o, j] *= scale
+    if K == 0:
+        return
+    M = cell.shape[1]
+    for o in range(N):
+        for d in range(N):
+            if w[o, d] > 0.0:
+                v[o, d] = s[o, d] / q[o, d]  # d ln P_d / d q_od
+                Xsq[o, d] = X[o, d] * sig[d] / q[o, d]
+            else:
+                v[o, d] = 0.0
+                Xsq[o, d] = 0.0
+    # c_km = dq_od/dλ_k at the pairs' entries; cden: c on the dense grid of cells, per pair;
+    # cv_kd = Σ_o v_od c_kod
+    for k in range(K):  # (cden is all zeros here: entries are reset after use)
+        for d in range(N):
+            cv[k, d] = 0.0
+    for k in range(K):
+        for m in range(M):
+            o, d = cell[k, m] // N, cell[k, m] % N
+            ck = wc[k, m]
+            if kind[k, m] == FOB:
+                ck *= tau1[o, d]
+            elif kind[k, m] == ADV:
+                ck *= fob[o, d]
+            ck *= hq[o, d]
+            c[k, m] = ck
+            cden[k, cell[k, m]] += ck
+            cv[k, d] += ck * v[o, d]
+    for k in range(K):  # clearing rows × λ_k: Σ_d Xsq_od c_kod − Σ_d X_od κ_d cv_kd
+        for o in range(N):
+            if not producer[o]:
+                continue
+            acc = 0.0
+            for d in range(N):
+                acc -= X[o, d] * kappa[d] * cv[k, d]
+            J[o, N + k] = acc
+        for m in range(M):
+            o, d = cell[k, m] // N, cell[k, m] % N
+            if producer[o]:
+                J[o, N + k] += c[k, m] * Xsq[o, d]
+        for o in range(N):
+            if producer[o]:
+                J[o, N + k] /= S0s[o]
+    for k in range(K):  # pair rows: ∂Φ/∂g · Σ_od G_kod (dX_od/du) / g_scale_k
+        for j in range(n):
+            J[N + k, j] = 0.0
+        for m in range(M):
+            G = gc[k, m] * (dphi_dg[k] / gsc[k])
+            if G == 0.0:
+                continue
+            o, d = cell[k, m] // N, cell[k, m] % N
+            gxk = G * X[o, d] * kappa[d]
+            GXs = G * Xsq[o, d]
+            for j in range(N):
+                J[N + k, j] += gxk * v[j, d] * aq[j, d]
+            J[N + k, o] -= GXs * aq[o, d]
+            for l2 in range(K):
+                J[N + k, N + l2] += gxk * cv[l2, d] - GXs * cden[l2, cell[k, m]]
+        J[N + k, N + k] += dphi_dx[k]
+    for k in range(K):
+        for m in range(M):
+            cden[k, cell[k, m]] = 0.0
+
+
+# -- one scenario --------------------------------------------------------------------------
+@_jit_fast
+def _lu_solve(J, rhs, n, x):
+    """x = J⁻¹ rhs by Gaussian elimination with partial pivoting (J and rhs overwritten).
+
+    Returns False when a pivot is exactly zero (the caller falls back to least squares).
+    """
+    for col in range(n):
+        piv, best = col, abs(J[col, col])
+        for r in range(col + 1, n):
+            if abs(J[r, col]) > best:
+                piv, best = r, abs(J[r, col])
+        if best == 0.0:
+            return False
+        if piv != col:
+            for j in range(n):
+                J[col, j], J[piv, j] = J[piv, j], J[col, j]
+            rhs[col], rhs[piv] = rhs[piv], rhs[col]
+        inv = 1.0 / J[col, col]
+        for r in range(col + 1, n):
+            f = J[r, col] * inv
+            if f != 0.0:
+                for j in range(col + 1, n):
+                    J[r, j] -= f * J[col, j]
+                rhs[r] -= f * rhs[col]
+    for i in range(n - 1, -1, -1):
+        acc = rhs[i]
+        for j in range(i + 1, n):
+            acc -= J[i, j] * x[j]
+        x[i] = acc / J[i, i]
+    return True
+
+
+@_jit
+def _evaluate(
+    x, N, K, plain, touched, has_support, p0, q0, relw, w, w0, w0sum, S0s, D0, P0, producer,
+    consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
+    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
+):  # fmt: skip
+    """Every block's values at ``x``; returns the convergence measure."""
+    _landed_prices(
+        x, N, K, p0, relw, ef, tf, floor, cap, lsc, cell, kind, wc, plain, touched,
+        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0,
+    )  # fmt: skip
+    _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X)
+    _supply(N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F)
+    _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg)
+    return _residual_measure(N, N + K, F, S, S0s)
+
+
+@_jit
+def _merit(F, n):
+    acc = 0.0
+    for i in range(n):
+        acc += F[i] * F[i]
+    return 0.5 * acc
+
+
+@_jit
+def _solve_one(
+    b, u, it0, tol, max_iter, max_halvings, used, has_support,
+    p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
+    ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
+    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf,
+):  # fmt: skip
+    """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
+
+    Status 1: converged, 2: residuals became non-finite, 0: out of iterations. As the
+    reference path: a Newton direction from the analytic Jacobian (least squares if it is
+    exactly singular), its price part capped at ``MAX_LOG_STEP``, then an Armijo
+    backtracking search on ½‖F‖² over the steps 1, 1/2, 1/4, ..., the step after
+    ``max_halvings`` failures taken anyway.
+    """
+    N = p0.shape[0]
+    K = used[b]
+    n = N + K
+    M = cell.shape[2]
+    fl, avb, efb, tfb = floor[b], avail[b], ef[b], tf[b]
+    plain = K == 0
+    if plain:
+        for o in range(N):
+            for d in range(N):
+                if fl[o, d] > 0.0:
+                    plain = False
+    w, touched = mat[17], touched_buf
+    for o in range(N):
+        for d in range(N):
+            w[o, d] = w0[o, d] if avb[o, d] else 0.0
+            touched[o, d] = False
+    for k in range(K):
+        for m in range(M):
+            if wc[b, k, m] != 0.0:
+                touched[cell[b, k, m] // N, cell[b, k, m] % N] = True
+    relwb = relw[b]
+    p, P, D, A, S, dS, kappa, Xk = vec[0], vec[1], vec[2], vec[3], vec[4], vec[5], vec[6], vec[7]
+    pe, fob, tau1, q, hq, lnr = mat[0], mat[1], mat[2], mat[3], mat[4], mat[5]
+    wf, wa, wd, s, X = mat[6], mat[7], mat[8], mat[9], mat[10]
+    Xa, sa, aq, v, Xsq = mat[11], mat[12], mat[13], mat[14], mat[15]
+    F, dvec, rhs, x, trial = rows[0, :n], rows[1, :n], rows[2, :n], rows[3, :n], rows[4, :n]
+    dphi_dx, dphi_dg = rows[5, :K], rows[6, :K]
+    J = Jbuf[:n, :n]
+    c = cbuf[:K]
+    cv = cvbuf[:K]
+    cellb, kindb, wcb, gcb = cell[b, :K], kind[b, :K], wc[b, :K], gc[b, :K]
+    lob, hib, lscb, g0b, gscb = lo[b, :K], hi[b, :K], lsc[b, :K], g0[b, :K], gsc[b, :K]
+    for i in range(n):
+        x[i] = u[b, i]
+
+    def evaluate(at):  # every block's values at `at` (a closure numba inlines)
+        return _evaluate(
+            at, N, K, plain, touched, has_support, p0, q0, relwb, w, w0, w0sum, S0s, D0, P0,
+            producer, consumer, efb, tfb, fl, cap[b], sm[b], dm[b], vp[b], cp[b], K1[b],
+            th[b], K2[b], V[b], eps[b], eta[b], sig[b], lob, hib, lscb, g0b, gscb, cellb,
+            kindb, wcb, gcb, p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS,
+            F, dphi_dx, dphi_dg,
+        )  # fmt: skip
+
+    def jacobian():  # at the point evaluated last
+        _jacobian(
+            N, K, plain, w, sig[b], eta[b], D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
+            hq, cellb, kindb, wcb, gcb, gscb, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v,
+            Xsq, cden, c, cv,
+        )  # fmt: skip
+
+    res = evaluate(x)
+    it = it0
+    status = 0
+    while True:
+        if not math.isfinite(res):
+            status = 2
+            break
+        if res <= tol:
+            status = 1
+            break
+        if it >= max_iter:
+            break
+        it += 1
+        jacobian()
+        for i in range(n):
+            rhs[i] = -F[i]
+        if not _lu_solve(J, rhs, n, dvec):  # exactly singular: least squares, as numpy
+            jacobian()
+            Jc = np.ascontiguousarray(J)
+            sol = np.linalg.lstsq(Jc, -F, rcond=2.220446049250313e-16 * n)[0]
+            for i in range(n):
+                dvec[i] = sol[i]
+        big = 0.0
+        for i in range(N):
+            a = abs(dvec[i])
+            if math.isnan(a) or math.isnan(big):
+                big = math.nan
+            elif a > big:
+                big = a
+        factor = min(1.0, MAX_LOG_STEP / (big if big > 0.0 else 1.0))
+        for i in range(n):
+            dvec[i] *= factor
+            if not math.isfinite(dvec[i]):
+                dvec[i] = 0.0
+        m0 = _merit(F, n)
+        h = 0
+        while True:
+            alpha = 0.5**h
+            for i in range(n):
+                trial[i] = x[i] + alpha * dvec[i]
+            res = evaluate(trial)
+            mer = _merit(F, n)
+            if h >= max_halvings or (
+                math.isfinite(mer) and mer <= (1.0 - 2.0 * ARMIJO * alpha) * m0
+            ):
+                break
+            h += 1
+        for i in range(n):
+            x[i] = trial[i]
+    for i in range(n):
+        u[b, i] = x[i]
+    return status, it
+
+
+BLOCK = 32  # scenarios per parallel task (they share one set of work arrays)
+
+
+@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
+def newton_rows(
+    rows, u, it, status, tol, max_iter, max_halvings, used, has_support,
+    p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
+    ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
+):  # fmt: skip
+    """Solve scenarios ``rows`` in parallel, in place in ``u``, ``it`` and ``status``."""
+    N = p0.shape[0]
+    Kmax = lo.shape[1]
+    M = cell.shape[2]
+    n_blocks = (rows.shape[0] + BLOCK - 1) // BLOCK
+    for blk in nb.prange(n_blocks):
+        vec = np.empty((8, N))
+        mat = np.empty((18, N, N))
+        rws = np.empty((7, N + Kmax))
+        Jbuf = np.empty((N + Kmax, N + Kmax))
+        cden = np.zeros((Kmax, N * N))
+        cbuf = np.empty((Kmax, M))
+        cvbuf = np.empty((Kmax, N))
+        touched = np.empty((N, N), dtype=np.bool_)
+        for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
+            b = rows[i]
+            st, itb = _solve_one(
+                b, u, it[b], tol, max_iter, max_halvings, used, has_support,
+                p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
+                ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
+                lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
+                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched,
+            )  # fmt: skip
+            status[b] = st
+            it[b] = itb
+
+
+def _c(a, dtype=np.float64) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def solve_rows(
+    cal,
+    inst,
+    u: np.ndarray,
+    iterations: np.ndarray,
+    rows: np.ndarray,
+    tol: float,
+    max_iter: int,
+    max_halvings: int = 30,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run the compiled Newton method on scenarios ``rows`` (in place in ``u``, ``iterations``).
+
+    Parameters
+    ----------
+    cal, inst
+        :class:`~tradepolicy.model.levels.Calibration` and
+        :class:`~tradepolicy.model.instruments.Instruments` of the whole batch.
+    u
+        ``(B, N+K)`` starting points, overwritten with the iterates reached.
+    iterations
+        ``(B,)`` iterations done so far, updated.
+    rows
+        The scenarios to solve.
+
+    Returns
+    -------
+    converged, nonfinite
+        ``(B,)`` booleans for the rows solved (False elsewhere).
+    """
+    B, N = inst.B, cal.N
+    status = np.zeros(B, dtype=np.int8)
+    if rows.size == 0:
+        return status == 1, status == 2
+    shape = (B, N)
+    u_c = _c(u)
+    it = _c(iterations, np.int64)
+    newton_rows(
+        _c(rows, np.int64), u_c, it, status, float(tol), int(max_iter), int(max_halvings),
+        _c(inst.pairs_used, np.int64), bool(inst.has_support),
+        _c(cal.p0), _c(cal.q0), _c(cal.w0), _c(cal.w0sum), _c(inst.relative_wedge(cal.ln_wedge0)),
+        _c(np.where(cal.producer, cal.S0, 1.0)), _c(cal.D0), _c(cal.P0),
+        _c(cal.producer, np.bool_), _c(cal.consumer, np.bool_),
+        _c(inst.export_factor), _c(inst.tariff_factor), _c(inst.floor), _c(inst.levy_cap),
+        _c(inst.available, np.bool_), _c(inst.supply_mult), _c(inst.demand_mult),
+        _c(inst.variety_purchase), _c(inst.composite_purchase), _c(inst.support_strike),
+        _c(inst.support_share), _c(inst.support_upper), _c(inst.support_volume),
+        _c(np.broadcast_to(cal.eps, shape)), _c(np.broadcast_to(cal.eta, shape)),
+        _c(np.broadcast_to(cal.sigma, shape)),
+        _c(inst.lam_lo), _c(inst.lam_hi), _c(inst.lam_scale), _c(inst.g0), _c(inst.g_scale),
+        _c(inst.cell, np.int64), _c(inst.wedge, np.int8), _c(inst.wedge_coef), _c(inst.g_coef),
+    )  # fmt: skip
+    if u_c is not u:
+        u[...] = u_c
+    iterations[...] = it
+    return status == 1, status == 2
