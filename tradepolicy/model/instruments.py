@@ -349,8 +349,7 @@ class InstrumentBuilder:
         """Pad every scenario's pairs to ``K`` and lay their coefficients out as entries.
 
         The entries of all pairs are found with array operations, in blocks of
-        :data:`_BUILD_BLOCK` pairs (see :func:`_entries` for one pair's entries and their
-        order).
+        :data:`_BUILD_BLOCK` pairs (:func:`_block_entries` gives their order).
         """
         B, N = self.B, self.N
         counts = np.array([len(p) for p in self.pairs], dtype=np.intp)
@@ -420,30 +419,12 @@ class InstrumentBuilder:
         )
 
 
-def _entries(p: PairSpec, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A pair's coefficients as entries: cells, wedge kinds, wedge and slack coefficients."""
-    G = np.zeros(n * n) if p.G is None else np.ravel(p.G).astype(float)
-    g_left = G != 0  # slack coefficients not yet on an entry
-    parts = []
-    for kind, C in ((FOB, p.C_fob), (ADV, p.C_adv), (ADD, p.C_add)):
-        if C is None:
-            continue
-        C = np.ravel(C) * p.scale
-        at = np.flatnonzero(C)
-        parts.append((at, np.full(at.size, kind), C[at], np.where(g_left[at], G[at], 0.0)))
-        g_left[at] = False
-    at = np.flatnonzero(g_left)
-    parts.append((at, np.full(at.size, ADD), np.zeros(at.size), G[at]))
-    cells, kinds, wedge, g = (np.concatenate(col) for col in zip(*parts, strict=True))
-    return cells, kinds, wedge, g
-
-
 #: pairs whose dense coefficients are stacked at once in :meth:`InstrumentBuilder.build`
 _BUILD_BLOCK = 2048
 
 
 def _block_entries(pairs: list[PairSpec], n: int) -> tuple[np.ndarray, ...]:
-    """The entries of several pairs at once, as :func:`_entries` gives them one pair at a time.
+    """The entries of several pairs at once.
 
     Returns, per entry: the pair (position in ``pairs``), the entry's position in its pair,
     its cell, wedge kind, wedge and slack coefficients. A pair's entries are its ``C_fob``
