@@ -20,9 +20,9 @@ from tradepolicy.measures.base import (
 )
 from tradepolicy.model.gsim import solve_linear
 from tradepolicy.model.instruments import InstrumentBuilder, Instruments
-from tradepolicy.model.levels import Calibration
+from tradepolicy.model.levels import Calibration, initial_guess
 from tradepolicy.results import indicators, welfare
-from tradepolicy.results.builder import build_dataset, combine, provenance_attrs
+from tradepolicy.results.builder import build_dataset, combine, provenance_attrs, result_fields
 from tradepolicy.scenario import Scenario, ScenarioSet
 from tradepolicy.solver.newton import DEFAULT_TOL, solve_batch
 
@@ -83,6 +83,7 @@ def solve(
     history: str | None = None,
     draws: int = 0,
     seed: int | None = None,
+    variables: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Solve a scenario set (baseline included) and return the results Dataset.
 
@@ -107,6 +108,11 @@ def solve(
         ``ds.tp.quantiles``/``ds.tp.range`` summarise draws 1..N.
     seed
         Seed of the draws (recorded in the Dataset); ``None`` picks one and records it.
+    variables
+        The result variables to compute and store (names of the result field table,
+        :func:`result_variables`); the solver diagnostics (:data:`DIAGNOSTICS`) are always
+        stored. ``None`` (default): every variable. A lean set makes large runs cheaper; the
+        numbers are those of the full Dataset.
     """
     sset = _as_set(scenarios, market, target_share)
     mkt = sset.market
@@ -130,13 +136,44 @@ def solve(
         ]
         if bad:
             raise InputError(str(sset.path or "<scenarios>"), bad)
-    variables = _run(mkt, cal, measure_lists, formulation, tol, sset, names)
+    wanted = _wanted(variables)
+    if draws and draws < 2:
+        raise ValueError(f"draws must be 0 (none) or at least 2; got {draws}")
+    central: dict[str, object] = {}
+    results = _run(mkt, cal, measure_lists, formulation, tol, sset, names, wanted, keep=central)
     attrs = provenance_attrs([mkt], sset.to_dict(), formulation, history)
     attrs.update(_target_attrs(sset))
-    ds = build_dataset(mkt, names, variables, attrs)
+    ds = build_dataset(mkt, names, results, attrs)
     if draws:
-        ds = _add_draws(ds, mkt, cal, measure_lists, names, formulation, tol, sset, draws, seed)
+        ds = _add_draws(
+            ds, mkt, cal, measure_lists, names, formulation, tol, sset, draws, seed, central
+        )
     return ds
+
+
+#: solver diagnostics stored whatever ``variables`` asks for
+DIAGNOSTICS = ("converged", "iterations", "max_residual", "solver_message")
+
+
+def result_variables() -> tuple[str, ...]:
+    """Names of the result variables :func:`solve` can compute (the result field table)."""
+    return tuple(n for n in result_fields() if n not in DIAGNOSTICS)
+
+
+def _wanted(variables: Sequence[str] | None) -> frozenset[str] | None:
+    """The asked-for result variables, checked against the field table (None: all)."""
+    if variables is None:
+        return None
+    if isinstance(variables, str):
+        variables = [variables]
+    allowed = result_variables()
+    unknown = [v for v in variables if v not in allowed and v not in DIAGNOSTICS]
+    if unknown:
+        raise ValueError(
+            f"unknown result variable(s) {', '.join(repr(v) for v in unknown)} in `variables` "
+            f"(allowed: {', '.join(allowed)})"
+        )
+    return frozenset(variables) - set(DIAGNOSTICS)
 
 
 def _run(
@@ -147,20 +184,36 @@ def _run(
     tol: float,
     sset: ScenarioSet,
     names: list[str],
+    variables: frozenset[str] | Sequence[str] | None = None,
+    *,
+    inputs: tuple[Instruments, list[dict[int, list[int]]]] | None = None,
+    u0: np.ndarray | None = None,
+    keep: dict[str, object] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Solve one batch of scenarios and compute every result variable (arrays, no labels)."""
-    inst, pair_index = build_instruments(mkt, cal, measure_lists)
+    """Solve one batch of scenarios and compute its result variables (arrays, no labels).
+
+    ``variables``: the result variables to return (None: all; the diagnostics always);
+    ``inputs``: the batch's instruments and pairs of each measure when already built (then
+    ``measure_lists`` only books welfare); ``u0``: the solver's start (levels only);
+    ``keep``: a dict that receives the instruments, pair index and solved unknowns ``u``.
+    """
+    wanted = _wanted(variables) if not isinstance(variables, frozenset) else variables
+    inst, pair_index = build_instruments(mkt, cal, measure_lists) if inputs is None else inputs
     B = inst.B
     if formulation == "levels":
-        sol = solve_batch(cal, inst, tol=tol)
+        sol = solve_batch(cal, inst, u0=u0, tol=tol)
         st = sol.state
         converged, iterations, max_res = sol.converged, sol.iterations, sol.max_residual
         messages = sol.messages
+        u = sol.u
     else:
         st, max_res = solve_linear(cal, inst)
         converged = np.isfinite(max_res) & (max_res < 1e-8)
         iterations = np.ones(B, dtype=int)
         messages = ["" if c else "linear system is singular" for c in converged]
+        u = None
+    if keep is not None:
+        keep.update(inst=inst, pair_index=pair_index, u=u, converged=np.array(converged))
     converged = np.array(converged, dtype=bool)
     messages = list(messages)
 
@@ -182,19 +235,21 @@ def _run(
         extra={"measures": measure_lists},
     )
     welfare.book_measures(ctx, measure_lists)
-    variables = _variables(mkt, cal, inst, st, ctx, sset, base)
-    for b, problem in enumerate(check_solution(mkt, cal, inst, st, variables, formulation)):
+    results = _variables(mkt, cal, inst, st, ctx, sset, base, wanted)
+    for b, problem in enumerate(check_solution(mkt, cal, inst, st, results, formulation)):
         if problem and converged[b]:
             converged[b], messages[b] = False, problem
     for k in np.flatnonzero(~converged):
         log.warning("scenario %r: %s", names[k % len(names)], messages[k])
     _warn_unsold_releases(mkt, inst, st, converged, names)
-    variables["converged"] = converged.astype(np.int8)
-    variables["iterations"] = iterations.astype(np.int64)
-    variables["max_residual"] = max_res.astype(float)
-    variables["solver_message"] = np.array(messages, dtype=object)
-    _blank_failed(variables, ~converged)
-    return variables
+    if wanted is not None:
+        results = {k: v for k, v in results.items() if k in wanted}
+    results["converged"] = converged.astype(np.int8)
+    results["iterations"] = iterations.astype(np.int64)
+    results["max_residual"] = max_res.astype(float)
+    results["solver_message"] = np.array(messages, dtype=object)
+    _blank_failed(results, ~converged)
+    return results
 
 
 #: result variables that gain a ``draw`` dimension in a run with Monte Carlo draws
@@ -236,12 +291,17 @@ def _add_draws(
     sset: ScenarioSet,
     draws: int,
     seed: int | None,
+    central: dict[str, object] | None = None,
 ) -> xr.Dataset:
     """Solve every scenario under ``draws`` elasticity draws in one batch.
 
     The key results (:data:`DRAW_VARIABLES`) gain a ``draw`` dimension: draw 0 is the central
     estimate (the point elasticities), draws 1..N the Monte Carlo draws. ``ds.tp.point()``
     gives the central results; ``ds.tp.quantiles`` and ``ds.tp.range`` summarise the draws.
+
+    The draws change the elasticities only: the instruments of the scenarios (``central``:
+    what :func:`_run` kept of the central solve) are tiled, not built again, and each draw
+    of a scenario starts from the scenario's central solution when that one solved.
     """
     if draws < 2:
         raise ValueError(f"draws must be 0 (none) or at least 2; got {draws}")
@@ -263,7 +323,34 @@ def _add_draws(
     cal_d = cal.with_elasticities(
         eps=rep(params["supply"]), eta=rep(params["demand"]), sigma=rep(params["substitution"])
     )
-    v = _run(mkt, cal_d, measure_lists * draws, formulation, tol, sset, names)
+    central = central or {}
+    if "inst" in central:
+        inst = central["inst"]
+        pair_index = central["pair_index"]
+    else:
+        inst, pair_index = build_instruments(mkt, cal, measure_lists)
+    tile = np.tile(np.arange(S), draws)
+    inputs = (inst.take(tile), pair_index * draws)
+    u0 = None
+    u_c = central.get("u")
+    if formulation == "levels" and isinstance(u_c, np.ndarray):
+        # each draw starts from its scenario's central solution (the default start where
+        # that one did not solve)
+        solved = np.asarray(central["converged"], dtype=bool)[:, None]
+        u0 = np.where(solved, u_c, initial_guess(cal, inst))[tile]
+    wanted = set(DRAW_VARIABLES) & set(ds.data_vars)
+    v = _run(
+        mkt,
+        cal_d,
+        measure_lists * draws,
+        formulation,
+        tol,
+        sset,
+        names,
+        frozenset(wanted),
+        inputs=inputs,
+        u0=u0,
+    )
     ok = v["converged"].reshape(draws, S).astype(bool)
     if not ok.all():
         log.warning(
@@ -274,6 +361,8 @@ def _add_draws(
     out = ds.copy()
     draw = np.arange(draws + 1)
     for name in DRAW_VARIABLES:
+        if name not in wanted:
+            continue
         point = ds[name]
         arr = v[name].reshape(draws, *point.shape)
         both = np.concatenate([point.values[None], arr.astype(point.dtype)], axis=0)
@@ -326,84 +415,106 @@ def _target_attrs(sset: ScenarioSet) -> dict[str, object]:
     }
 
 
-def _variables(mkt, cal, inst, st, ctx, sset: ScenarioSet, base) -> dict[str, np.ndarray]:
+def _variables(
+    mkt, cal, inst, st, ctx, sset: ScenarioSet, base, wanted: frozenset[str] | None = None
+) -> dict[str, np.ndarray]:
+    """The result variables ``wanted`` (None: all) of a solved batch, plus those
+    :func:`check_solution` reads (:data:`_FINITE`)."""
+
+    def want(*names: str) -> bool:
+        return wanted is None or not wanted.isdisjoint(names)
+
     target = sset.target_share
     prod = cal.producer
     purchases = st.X.sum(axis=1)  # market purchases (incl. public composite purchases)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(purchases[:, None, :] > 0, st.X / purchases[:, None, :], np.nan)
-        world = st.S.sum(axis=1, keepdims=True)
-        prod_share = st.S / world
-        # the unit value actually paid: Σ_o q_od X_od / Σ_o X_od
-        traded = st.X > 0
-        spent = np.where(traded, st.q, 0.0) * st.X
-        unit_value = np.where(purchases > 0, spent.sum(axis=1) / purchases, np.nan)
-    N = cal.N
-    foreign = np.where(np.eye(N, dtype=bool)[None], -np.inf, np.nan_to_num(share, nan=-np.inf))
-    top_idx = np.argmax(foreign, axis=1)
-    top_share = np.take_along_axis(foreign, top_idx[:, None, :], axis=1)[:, 0, :]
-    has = np.isfinite(top_share) & (purchases > 0)
+    traded = st.X > 0
     regions = np.array(mkt.regions, dtype=object)
-    top_name = np.where(has & (top_share > 0), regions[top_idx], "")
-    top_share = np.where(purchases > 0, np.where(np.isfinite(top_share), top_share, 0.0), np.nan)
-    hhi = np.nansum(share**2, axis=1)
-    hhi = np.where(purchases > 0, hhi, np.nan)
-    if target is None:
-        meets = np.full(top_share.shape, -1, dtype=np.int8)
-    else:
-        meets = np.where(purchases > 0, top_share <= target + 1e-12, 1).astype(np.int8)
-    bt = sset.bloc_target
-    members = np.isin(regions, bt.members(mkt))
-    aggregate = np.array([region_table.is_aggregate(r) for r in mkt.regions], dtype=bool)
-    bloc = indicators.bloc_dependency(st.X, members, aggregate)
-    bloc_top = np.where(bloc.top >= 0, regions[np.maximum(bloc.top, 0)], "")
-    if sset.has_target:
-        bloc_meets = np.where(
-            np.isfinite(bloc.share), bloc.share <= bt.max_share + 1e-12, 0
-        ).astype(np.int8)
-    else:
-        bloc_meets = np.full(bloc.share.shape, -1, dtype=np.int8)
-    flags = indicators.validity_flags(
-        st.p, st.p[base], st.P, st.P[base], st.X, st.X[base], st.S, st.S[base]
-    )
-    flags = np.where(cal.producer | cal.consumer, flags, 0).astype(np.int16)
     ledger = ctx.ledger
-    out = {
-        "producer_price": np.where(prod, st.p, np.nan),
-        "effective_producer_price": np.where(
+    out: dict[str, np.ndarray] = {}
+    if want("producer_price"):
+        out["producer_price"] = np.where(prod, st.p, np.nan)
+    if want("effective_producer_price"):
+        out["effective_producer_price"] = np.where(
             prod, st.p + np.where(st.covered > 0, st.support, 0.0), np.nan
-        ),
-        "producer_support": np.where(prod, st.support, np.nan),
-        "consumer_price": np.where(cal.consumer, st.P, np.nan),
-        "unit_value_price": unit_value,
-        "production": st.S,
-        # what users consume: market purchases plus stock releases, minus stock purchases
-        # (the stock flow actually realised: a release beyond users' demand is not sold)
-        "consumption": purchases - (st.A - st.D),
-        "public_purchases": ctx.regional["public_purchases"],
-        "stock_change": ctx.regional["stock_change"],
-        "production_share": prod_share,
-        "trade_flow": st.X,
-        "landed_price": np.where(inst.available, st.q, np.nan),
-        "tariff_rate": inst.tariff,
-        "export_tax_rate": inst.export_tax,
-        # per-unit wedges exist only where something is traded (no notional numbers)
-        "levy": np.where(traded, st.levy, np.nan),
-        "quota_rent": np.where(traded, ctx.flows["quota_rent"], np.nan),
-        "diversification_shadow_price": np.where(
+        )
+    if want("producer_support"):
+        out["producer_support"] = np.where(prod, st.support, np.nan)
+    if want("consumer_price"):
+        out["consumer_price"] = np.where(cal.consumer, st.P, np.nan)
+    if want("unit_value_price"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # the unit value actually paid: Σ_o q_od X_od / Σ_o X_od
+            spent = np.where(traded, st.q, 0.0) * st.X
+            out["unit_value_price"] = np.where(purchases > 0, spent.sum(axis=1) / purchases, np.nan)
+    out["production"] = st.S
+    # what users consume: market purchases plus stock releases, minus stock purchases
+    # (the stock flow actually realised: a release beyond users' demand is not sold)
+    out["consumption"] = purchases - (st.A - st.D)
+    if want("public_purchases"):
+        out["public_purchases"] = ctx.regional["public_purchases"]
+    if want("stock_change"):
+        out["stock_change"] = ctx.regional["stock_change"]
+    if want("production_share"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["production_share"] = st.S / st.S.sum(axis=1, keepdims=True)
+    out["trade_flow"] = st.X
+    if want("landed_price"):
+        out["landed_price"] = np.where(inst.available, st.q, np.nan)
+    if want("tariff_rate"):
+        out["tariff_rate"] = inst.tariff
+    if want("export_tax_rate"):
+        out["export_tax_rate"] = inst.export_tax
+    # per-unit wedges exist only where something is traded (no notional numbers)
+    if want("levy"):
+        out["levy"] = np.where(traded, st.levy, np.nan)
+    if want("quota_rent"):
+        out["quota_rent"] = np.where(traded, ctx.flows["quota_rent"], np.nan)
+    if want("diversification_shadow_price"):
+        out["diversification_shadow_price"] = np.where(
             traded, ctx.flows["diversification_shadow_price"], np.nan
-        ),
-        "supplier_share": share,
-        "top_supplier": top_name,
-        "top_supplier_share": top_share,
-        "hhi": hhi,
-        "top_supplier_meets_target": meets,
-        "bloc_dependency": bloc.share,
-        "bloc_top_supplier": bloc_top,
-        "bloc_aggregate_share": bloc.aggregate_share,
-        "meets_target": bloc_meets,
-        "validity_flag": flags,
-    }
+        )
+    if want(
+        "supplier_share", "top_supplier", "top_supplier_share", "hhi", "top_supplier_meets_target"
+    ):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(purchases[:, None, :] > 0, st.X / purchases[:, None, :], np.nan)
+        N = cal.N
+        foreign = np.where(np.eye(N, dtype=bool)[None], -np.inf, np.nan_to_num(share, nan=-np.inf))
+        top_idx = np.argmax(foreign, axis=1)
+        top_share = np.take_along_axis(foreign, top_idx[:, None, :], axis=1)[:, 0, :]
+        has = np.isfinite(top_share) & (purchases > 0)
+        top_share = np.where(
+            purchases > 0, np.where(np.isfinite(top_share), top_share, 0.0), np.nan
+        )
+        if target is None:
+            meets = np.full(top_share.shape, -1, dtype=np.int8)
+        else:
+            meets = np.where(purchases > 0, top_share <= target + 1e-12, 1).astype(np.int8)
+        out["supplier_share"] = share
+        out["top_supplier"] = np.where(has & (top_share > 0), regions[top_idx], "")
+        out["top_supplier_share"] = top_share
+        out["hhi"] = np.where(purchases > 0, np.nansum(share**2, axis=1), np.nan)
+        out["top_supplier_meets_target"] = meets
+    if want("bloc_dependency", "bloc_top_supplier", "bloc_aggregate_share", "meets_target"):
+        bt = sset.bloc_target
+        members = np.isin(regions, bt.members(mkt))
+        aggregate = np.array([region_table.is_aggregate(r) for r in mkt.regions], dtype=bool)
+        bloc = indicators.bloc_dependency(st.X, members, aggregate)
+        if sset.has_target:
+            bloc_meets = np.where(
+                np.isfinite(bloc.share), bloc.share <= bt.max_share + 1e-12, 0
+            ).astype(np.int8)
+        else:
+            bloc_meets = np.full(bloc.share.shape, -1, dtype=np.int8)
+        out["bloc_dependency"] = bloc.share
+        out["bloc_top_supplier"] = np.where(bloc.top >= 0, regions[np.maximum(bloc.top, 0)], "")
+        out["bloc_aggregate_share"] = bloc.aggregate_share
+        out["meets_target"] = bloc_meets
+    if want("validity_flag"):
+        flags = indicators.validity_flags(
+            st.p, st.p[base], st.P, st.P[base], st.X, st.X[base], st.S, st.S[base]
+        )
+        out["validity_flag"] = np.where(cal.producer | cal.consumer, flags, 0).astype(np.int16)
     for k in WELFARE_ENTRIES:
         out[k] = ledger[k]
     out["welfare_change"] = welfare.total(ledger)
@@ -432,46 +543,51 @@ def check_solution(
     offending number named.
     """
     regions = mkt.regions
-    out = []
+    B = inst.B
+    out = [""] * B
     linear = formulation == "gsim-linear"
     hint = (
         "; the shock is too large for the linear approximation (use the levels formulation)"
         if linear
         else ""
     )
-    for b in range(inst.B):
-        problem = ""
-        checks = (
-            ("producer price", st.p[b], cal.producer, True),
-            ("consumer price", st.P[b], cal.consumer, True),
-            ("landed price", st.q[b], inst.available[b] & (cal.w0 > 0), True),
-            ("trade flow", st.X[b], None, False),
-            ("production", st.S[b], None, False),
-            ("consumption", variables["consumption"][b], None, False),
-        )
-        for what, arr, where, positive in checks:
-            arr = np.asarray(arr, dtype=float)
-            mask = np.ones(arr.shape, bool) if where is None else np.asarray(where, bool)
-            with np.errstate(invalid="ignore"):
-                bad = mask & (~np.isfinite(arr) | ((arr <= 0) if positive else (arr < 0)))
-            if bad.any():
-                idx = np.unravel_index(int(np.flatnonzero(bad)[0]), arr.shape)
-                at = " → ".join(regions[i] for i in idx)
-                val = arr[idx]
-                kind = "non-finite" if not np.isfinite(val) else "negative"
-                if np.isfinite(val) and val == 0:
-                    kind = "zero"
-                problem = f"{kind} {what} for {at} ({val:.6g}){hint}"
-                break
-        if not problem:
-            for name in _FINITE:
-                arr = np.asarray(variables[name][b], dtype=float)
-                if not np.all(np.isfinite(arr)):
-                    idx = np.unravel_index(int(np.flatnonzero(~np.isfinite(arr))[0]), arr.shape)
-                    at = " → ".join(regions[i] for i in idx)
-                    problem = f"non-finite {name.replace('_', ' ')} for {at} ({arr[idx]})"
-                    break
-        out.append(f"not a valid equilibrium: {problem}" if problem else "")
+    pending = np.ones(B, dtype=bool)  # no problem found yet
+    checks = (
+        ("producer price", st.p, cal.producer, True),
+        ("consumer price", st.P, cal.consumer, True),
+        ("landed price", st.q, inst.available & (cal.w0 > 0), True),
+        ("trade flow", st.X, None, False),
+        ("production", st.S, None, False),
+        ("consumption", variables["consumption"], None, False),
+    )
+    # each check on the whole batch; messages only for the (few) scenarios that fail one
+    for what, arr, where, positive in checks:
+        arr = np.asarray(arr, dtype=float)
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(arr) | ((arr <= 0) if positive else (arr < 0))
+        if where is not None:
+            bad &= np.asarray(where, dtype=bool)
+        flat = bad.reshape(B, -1)
+        for b in np.flatnonzero(pending & flat.any(axis=1)):
+            idx = np.unravel_index(int(np.argmax(flat[b])), arr.shape[1:])
+            at = " → ".join(regions[i] for i in idx)
+            val = arr[b][idx]
+            kind = "non-finite" if not np.isfinite(val) else "negative"
+            if np.isfinite(val) and val == 0:
+                kind = "zero"
+            out[b] = f"not a valid equilibrium: {kind} {what} for {at} ({val:.6g}){hint}"
+            pending[b] = False
+    for name in _FINITE:
+        arr = np.asarray(variables[name], dtype=float)
+        flat = ~np.isfinite(arr.reshape(B, -1))
+        for b in np.flatnonzero(pending & flat.any(axis=1)):
+            idx = np.unravel_index(int(np.argmax(flat[b])), arr.shape[1:])
+            at = " → ".join(regions[i] for i in idx)
+            out[b] = (
+                f"not a valid equilibrium: non-finite {name.replace('_', ' ')} for {at} "
+                f"({arr[b][idx]})"
+            )
+            pending[b] = False
     return out
 
 

@@ -322,8 +322,19 @@ class Market:
         """Integer positions of region codes."""
         if isinstance(regions, str):
             regions = [regions]
-        pos = {r: i for i, r in enumerate(self.regions)}
+        pos = self._positions
         return np.array([pos[r] for r in regions], dtype=int)
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        """Region code -> position (measures look regions up for every scenario)."""
+        return {r: i for i, r in enumerate(self.spec.regions)}
+
+    @cached_property
+    def memo(self) -> dict[Any, Any]:
+        """A cache of lookups derived from this market's data alone (e.g. the pair masks of
+        region lists), shared by every batch built on it; never part of its data."""
+        return {}
 
     # -- base data -----------------------------------------------------------------------
     @cached_property

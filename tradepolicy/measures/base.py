@@ -38,6 +38,9 @@ Region = Annotated[str, StringConstraints(max_length=64)]
 
 MEASURES: dict[str, type[Measure]] = {}
 
+#: most lookups a market's memo holds (:attr:`tradepolicy.market.Market.memo`)
+_MEMO_SIZE = 4096
+
 #: Welfare entries (docs/model.md) in the order they are reported; costs are negative numbers.
 WELFARE_ENTRIES = (
     "consumer_surplus_change",
@@ -186,19 +189,31 @@ class _Regions:
         those origins, so a region named both as importer and as exporter covers its own flow
         (trade inside an aggregate region such as ROW). ``exempt`` origins are left out.
         """
-        N = len(self.market.regions)
-        mask = np.zeros((N, N), dtype=bool)
-        rows = (
-            np.ones(N, dtype=bool)
-            if exporters is None
-            else np.isin(np.arange(N), self.idx(exporters))
+        key = (
+            "pair_mask",
+            tuple(importers),
+            None if exporters is None else tuple(exporters),
+            tuple(exempt),
         )
-        if exempt:
-            rows &= ~np.isin(np.arange(N), self.idx(list(exempt)))
-        mask[np.ix_(rows, self.idx(importers))] = True
-        if exporters is None:
-            np.fill_diagonal(mask, False)
-        return mask
+        memo = self.market.memo
+        mask = memo.get(key)
+        if mask is None:  # a function of the region lists alone: computed once per market
+            N = len(self.market.regions)
+            mask = np.zeros((N, N), dtype=bool)
+            rows = (
+                np.ones(N, dtype=bool)
+                if exporters is None
+                else np.isin(np.arange(N), self.idx(exporters))
+            )
+            if exempt:
+                rows &= ~np.isin(np.arange(N), self.idx(list(exempt)))
+            mask[np.ix_(rows, self.idx(importers))] = True
+            if exporters is None:
+                np.fill_diagonal(mask, False)
+            if len(memo) >= _MEMO_SIZE:  # bounded whatever the variety of region lists
+                memo.clear()
+            memo[key] = mask
+        return mask.copy()
 
 
 class MeasureConflict(ValueError):
@@ -224,7 +239,9 @@ class ApplyContext(_Regions):
         """
         bld = self.builder
         cells = np.asarray(cells, dtype=bool)
-        owner = bld.owners.setdefault((b, what), np.full(cells.shape, -1))
+        owner = bld.owners.get((b, what))
+        if owner is None:
+            owner = bld.owners[b, what] = np.full(cells.shape, -1)
         if bld.current is None:  # applied outside build_instruments: nothing to compare
             return np.zeros(cells.shape, dtype=bool)
         j, kind = bld.current

@@ -88,9 +88,12 @@ class DiversificationCap(Measure):
                 )
 
     def book(self, ctx: BookContext, b: int) -> None:
-        # each pair's capped pair (o, d) is where its G entry is negative: −(1 − s̄)
+        # each pair's capped pair (o, d) is the one cell where its slack coefficient is
+        # negative, −(1 − s̄): read from the pair's entries (no dense matrix)
+        inst = ctx.inst
         for k, mu in zip(ctx.pairs_of(self, b), ctx.lam(self, b), strict=True):
-            o, d = np.argwhere(ctx.inst.G[b, k] < 0)[0]
+            cell = int(inst.cell[b, k, int(np.argmax(inst.g_coef[b, k] < 0))])
+            o, d = divmod(cell, inst.N)
             ctx.flows["diversification_shadow_price"][b, o, d] = mu
 
     def describe(self, market) -> str:

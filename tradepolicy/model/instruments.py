@@ -346,33 +346,49 @@ class InstrumentBuilder:
         return len(self.pairs[b]) - 1
 
     def build(self) -> Instruments:
+        """Pad every scenario's pairs to ``K`` and lay their coefficients out as entries.
+
+        The entries of all pairs are found with array operations, in blocks of
+        :data:`_BUILD_BLOCK` pairs (:func:`_block_entries` gives their order).
+        """
         B, N = self.B, self.N
-        K = max((len(p) for p in self.pairs), default=0)
+        counts = np.array([len(p) for p in self.pairs], dtype=np.intp)
+        K = int(counts.max(initial=0))
+        flat = [p for plist in self.pairs for p in plist]
+        P = len(flat)
+        rows = np.repeat(np.arange(B), counts)  # scenario of each pair
+        ks = np.arange(P) - np.repeat(np.cumsum(counts) - counts, counts)  # its index k
         lo, hi = np.zeros((B, K)), np.full((B, K), np.inf)
         scale, g0, gs = np.ones((B, K)), np.ones((B, K)), np.ones((B, K))
-        entries: dict[tuple[int, int], tuple[np.ndarray, ...]] = {}
-        labels: list[list[str]] = []
-        for b, plist in enumerate(self.pairs):
-            labels.append([p.label for p in plist] + [""] * (K - len(plist)))
-            for k, p in enumerate(plist):
-                lo[b, k], hi[b, k], scale[b, k] = p.lo / p.scale, p.hi / p.scale, p.scale
-                g0[b, k], gs[b, k] = p.g0, p.g_scale
-                entries[b, k] = _entries(p, N)
-        M = max((e[0].size for e in entries.values()), default=0)
+        if P:
+            sc = np.array([p.scale for p in flat], dtype=float)
+            lo[rows, ks] = np.array([p.lo for p in flat], dtype=float) / sc
+            hi[rows, ks] = np.array([p.hi for p in flat], dtype=float) / sc
+            scale[rows, ks] = sc
+            g0[rows, ks] = [p.g0 for p in flat]
+            gs[rows, ks] = [p.g_scale for p in flat]
+        labels = [[p.label for p in plist] + [""] * (K - len(plist)) for plist in self.pairs]
+        parts = [_block_entries(flat[i : i + _BUILD_BLOCK], N) for i in range(0, P, _BUILD_BLOCK)]
+        if parts:
+            pair, pos, at, kind, c, g = (np.concatenate(col) for col in zip(*parts, strict=True))
+            pair += np.repeat(np.arange(0, P, _BUILD_BLOCK), [p[0].size for p in parts])
+        else:
+            pair = pos = at = kind = np.zeros(0, dtype=np.intp)
+            c = g = np.zeros(0)
+        M = int(pos.max(initial=-1)) + 1
         if K:  # at least one (padding) entry: a pair that covers no cell (e.g. a quota on an
             M = max(M, 1)  # own flow only) still sums as floats (bincount of no weights: ints)
         cell, slot = np.zeros((B, K, M), dtype=np.int32), np.zeros((B, K, M), dtype=np.int32)
         wedge = np.full((B, K, M), ADD, dtype=np.int8)
         wedge_coef, g_coef = np.zeros((B, K, M)), np.zeros((B, K, M))
-        for b in range(B):
-            if not self.pairs[b]:
-                continue
-            union = np.unique(np.concatenate([entries[b, k][0] for k in range(len(self.pairs[b]))]))
-            for k in range(len(self.pairs[b])):
-                at, kind, c, g = entries[b, k]
-                m = at.size
-                cell[b, k, :m], slot[b, k, :m] = at, np.searchsorted(union, at)
-                wedge[b, k, :m], wedge_coef[b, k, :m], g_coef[b, k, :m] = kind, c, g
+        b_e, k_e = rows[pair], ks[pair]
+        cell[b_e, k_e, pos], wedge[b_e, k_e, pos] = at, kind
+        wedge_coef[b_e, k_e, pos], g_coef[b_e, k_e, pos] = c, g
+        # slot: the cell's rank among the cells any pair of the scenario uses
+        used = np.zeros((B, N * N), dtype=bool)
+        used[b_e, at] = True
+        rank = np.cumsum(used, axis=1, dtype=np.int32) - 1
+        slot[b_e, k_e, pos] = rank[b_e, at]
         return Instruments(
             export_tax=self.export_tax,
             tariff=self.tariff,
@@ -403,19 +419,38 @@ class InstrumentBuilder:
         )
 
 
-def _entries(p: PairSpec, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A pair's coefficients as entries: cells, wedge kinds, wedge and slack coefficients."""
-    G = np.zeros(n * n) if p.G is None else np.ravel(p.G).astype(float)
-    g_left = G != 0  # slack coefficients not yet on an entry
-    parts = []
-    for kind, C in ((FOB, p.C_fob), (ADV, p.C_adv), (ADD, p.C_add)):
-        if C is None:
-            continue
-        C = np.ravel(C) * p.scale
-        at = np.flatnonzero(C)
-        parts.append((at, np.full(at.size, kind), C[at], np.where(g_left[at], G[at], 0.0)))
-        g_left[at] = False
-    at = np.flatnonzero(g_left)
-    parts.append((at, np.full(at.size, ADD), np.zeros(at.size), G[at]))
-    cells, kinds, wedge, g = (np.concatenate(col) for col in zip(*parts, strict=True))
-    return cells, kinds, wedge, g
+#: pairs whose dense coefficients are stacked at once in :meth:`InstrumentBuilder.build`
+_BUILD_BLOCK = 2048
+
+
+def _block_entries(pairs: list[PairSpec], n: int) -> tuple[np.ndarray, ...]:
+    """The entries of several pairs at once.
+
+    Returns, per entry: the pair (position in ``pairs``), the entry's position in its pair,
+    its cell, wedge kind, wedge and slack coefficients. A pair's entries are its ``C_fob``
+    cells, then its ``C_adv`` and ``C_add`` cells (each in cell order) and last the cells
+    with a slack coefficient only; a slack coefficient sits on its cell's first entry.
+    """
+    P, nn = len(pairs), n * n
+    dense = np.zeros((P, 4, nn))  # C_fob, C_adv, C_add, G
+    for i, p in enumerate(pairs):
+        for kind, C in enumerate((p.C_fob, p.C_adv, p.C_add)):
+            if C is not None:
+                dense[i, kind] = np.ravel(C) * p.scale
+        if p.G is not None:
+            dense[i, 3] = np.ravel(p.G)
+    C, G = dense[:, :3], dense[:, 3]
+    present = np.empty((P, 4, nn), dtype=bool)
+    present[:, :3] = C != 0
+    earlier = np.logical_or.accumulate(present[:, :3], axis=1)  # a wedge entry at or before
+    present[:, 3] = (G != 0) & ~earlier[:, 2]  # slack coefficients on no wedge entry
+    # the slack coefficient goes to the first entry of its cell
+    first = present.copy()
+    first[:, 1:3] &= ~earlier[:, :2]
+    pair, flat = np.nonzero(present.reshape(P, 4 * nn))
+    counts = np.bincount(pair, minlength=P)
+    pos = np.arange(pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    kind, at = np.divmod(flat, nn)
+    coef = np.where(kind < 3, C[pair, np.minimum(kind, 2), at], 0.0)
+    g = np.where(first.reshape(P, 4 * nn)[pair, flat], G[pair, at], 0.0)
+    return pair, pos, at, np.minimum(kind, ADD), coef, g
