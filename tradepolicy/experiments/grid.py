@@ -13,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import typing
 import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union
 
 import numpy as np
 from pydantic import (
@@ -445,11 +447,22 @@ def _field_units(cls: type[Measure], name: str, market: Market) -> str:
     return "1"
 
 
+def _leaf_types(annotation: Any) -> set[Any]:
+    """The plain types inside an annotation (``float | None`` -> {float, NoneType})."""
+    if typing.get_origin(annotation) is Annotated:
+        return _leaf_types(typing.get_args(annotation)[0])
+    args = typing.get_args(annotation)
+    if args and typing.get_origin(annotation) in (Union, UnionType):
+        return set().union(*(_leaf_types(a) for a in args))
+    return {typing.get_origin(annotation) or annotation}
+
+
 def _numeric_fields(cls: type[Measure]) -> list[str]:
+    """Fields holding one number (``float``, ``int``, optionally ``None``)."""
     out = []
     for n, f in cls.model_fields.items():
-        ann = str(f.annotation)
-        if n != "type" and ("float" in ann or "int" in ann) and "dict" not in ann:
+        leaves = _leaf_types(f.annotation) - {type(None)}
+        if n != "type" and leaves and leaves <= {float, int}:
             out.append(n)
     return out
 
@@ -485,8 +498,9 @@ def _axes(spec: SweepSpec, sset: ScenarioSet, source: str) -> list[Axis]:
             out.append(Axis(spec=g, values=values, units="1", long_name=label))
             continue
         axis = Axis(spec=g, values=values)
-        problems += _measure_targets(g, at, sset, axis)
-        if axis.targets:
+        found = _measure_targets(g, at, sset, axis)
+        problems += found
+        if axis.targets and not found:
             s0, j0 = next(iter(axis.targets.items()))
             cls = type(sset.scenarios[s0].measures[j0])
             axis.units = _field_units(cls, str(g.field), market)

@@ -367,7 +367,7 @@ def _run_dask(plan, layout, todo, on_done, scheduler: str, workers: int | None) 
             for b in first
             if b is not None
         }
-        done = as_completed(list(futures))
+        done = as_completed(list(futures), loop=client.loop)
         try:
             for fut in done:
                 b = futures.pop(fut)
