@@ -648,8 +648,8 @@ def _check_measure_values(axes: list[Axis], sset: ScenarioSet) -> list[tuple[str
                 for f, m in exc.problems:
                     problems.append((where, f"{f.replace('scenario[0].', '')}: {m}"))
             else:
-                for j, m in enumerate(sc.measures):
-                    for fld, msg in m.advice(market):
+                for j, measure in enumerate(sc.measures):
+                    for fld, msg in measure.advice(market):
                         key = f"{names[s]}.measure[{j}].{fld}: {msg}"
                         if key not in advised:
                             advised.add(key)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from itertools import product
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import xarray as xr
@@ -32,6 +32,9 @@ from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.experiments.grid import SweepPlan, load_sweep
 from tradepolicy.results.builder import result_fields
 from tradepolicy.scenario import ScenarioSet
+
+if TYPE_CHECKING:
+    import zarr
 
 log = logging.getLogger(__name__)
 
@@ -277,10 +280,9 @@ def _prepare(
                     ],
                 )
             layout = Layout(plan.shape, chunks)
-            done = np.asarray(group["block_done"][:]) == 1
+            done = np.asarray(_array(group, "block_done")[:]) == 1
             log.info("resuming %s: %d of %d blocks done", out, int(done.sum()), done.size)
             return layout, done
-        shutil.rmtree(out)
     size = block_size if block_size is not None else max(DEFAULT_BLOCK_SIZE, plan.n_draws)
     layout = Layout(plan.shape, plan.chunks(size))
     template = _template(plan, layout, history)
@@ -288,11 +290,21 @@ def _prepare(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
     try:
         template.to_zarr(tmp, mode="w", compute=False, consolidated=False, zarr_format=3)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp creates 0700; give the usual permissions
+        if out.exists():  # an earlier sweep store, to be overwritten (checked above)
+            shutil.rmtree(out)
         os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return layout, np.zeros(layout.n_blocks, dtype=bool)
+
+
+def _array(group: Any, name: str) -> zarr.Array:
+    """An array of the store (the group also holds only arrays: variables and coordinates)."""
+    return cast("zarr.Array", group[name])
 
 
 class _Writer:
@@ -302,8 +314,8 @@ class _Writer:
         import zarr
 
         self.group = zarr.open_group(out, mode="r+")
-        self.arrays = {name: self.group[name] for name in plan.variables}
-        self.done = self.group["block_done"]
+        self.arrays = {name: _array(self.group, name) for name in plan.variables}
+        self.done = _array(self.group, "block_done")
         self.layout = layout
 
     def write(self, b: int, values: dict[str, np.ndarray]) -> None:
