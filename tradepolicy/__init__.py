@@ -20,6 +20,7 @@ from tradepolicy import measures, regions
 from tradepolicy.api import solve, solve_many
 from tradepolicy.clubs import club_scenario
 from tradepolicy.errors import InputError, SolverError, TradePolicyError
+from tradepolicy.experiments import open_sweep, sweep
 from tradepolicy.market import Market, list_markets, load_market
 from tradepolicy.results import accessor as _accessor  # noqa: F401 - registers ds.tp
 from tradepolicy.results.io import open_results, write_results
@@ -40,9 +41,11 @@ __all__ = [
     "load_scenarios",
     "measures",
     "open_results",
+    "open_sweep",
     "regions",
     "solve",
     "solve_many",
+    "sweep",
     "ureg",
     "write_results",
 ]

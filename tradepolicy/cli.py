@@ -1,4 +1,4 @@
-"""Command line: ``tradepolicy run | validate | markets | scenarios``."""
+"""Command line: ``tradepolicy run | validate | markets | scenarios | sweep``."""
 
 from __future__ import annotations
 
@@ -516,6 +516,92 @@ def run(
     if failed or share > MAX_FAILED_DRAW_SHARE:
         where = f"; results written to {output} (flagged: converged = 0)" if output else ""
         err_console.print(f"[red]not every solve succeeded[/]{escape(where)}")
+        raise typer.Exit(NOT_SOLVED_EXIT)
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="Sweep spec TOML file (docs/sweeps.md).")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="The Zarr store to write (or resume).")
+    ],
+    block_size: Annotated[
+        int | None,
+        typer.Option(
+            "--block-size", min=1, help="Most rows per block (= Zarr chunk); default 4096."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Local worker processes (default: CPU count)."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option("--scheduler", help="dask.distributed scheduler address (tcp://host:port)."),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume/--overwrite",
+            "--resume/--no-resume",
+            help="Skip blocks an interrupted run of the same spec wrote, or start again.",
+        ),
+    ] = True,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
+) -> None:
+    """Solve scenarios × parameter grids × draws block by block into a Zarr store."""
+    _setup_logging(verbose)
+    try:
+        from tradepolicy.experiments import load_sweep, open_sweep
+        from tradepolicy.experiments import sweep as run_sweep
+    except ImportError as exc:  # pragma: no cover - the sweeps extra is missing
+        raise _missing_extra("sweeps", exc) from None
+    cmd = " ".join(
+        ["tradepolicy sweep", str(spec), f"-o {output}"]
+        + ([f"--block-size {block_size}"] if block_size else [])
+        + ([f"--scheduler {scheduler}"] if scheduler else [])
+    )
+    try:
+        with warnings.catch_warnings(record=True) as advice:
+            warnings.simplefilter("always", InputWarning)
+            plan = load_sweep(spec)
+        for w in advice:
+            err_console.print(f"[yellow]warning:[/] {escape(str(w.message))}", highlight=False)
+        run_sweep(
+            plan,
+            output,
+            block_size=block_size,
+            workers=workers,
+            scheduler=scheduler,
+            resume=resume,
+            progress=not no_progress,
+            history=cmd,
+        )
+    except InputError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        err_console.print(
+            "[red]interrupted:[/] the blocks written so far are kept; rerun the same command "
+            "to resume",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
+    except OSError as exc:
+        raise _fail(OSError(f"-o {output}: cannot write ({exc.strerror or exc})")) from None
+    ds = open_sweep(output)
+    failed = int((ds["converged"] == 0).sum())
+    console.print(
+        f"wrote {escape(str(output))}: {plan.rows:,} rows "
+        f"({' × '.join(f'{d} {n}' for d, n in zip(plan.dims, plan.shape, strict=True))})",
+        highlight=False,
+    )
+    if failed:
+        err_console.print(
+            f"[red]{failed:,} of {plan.rows:,} rows did not solve[/] (converged = 0; their "
+            "results are NaN)",
+            highlight=False,
+        )
         raise typer.Exit(NOT_SOLVED_EXIT)
 
 

@@ -309,7 +309,16 @@ def load_scenarios(path: str | Path, market: Market | str | Path | None = None) 
         shipped = _paths.find_scenarios(str(path))
         if shipped is not None:
             p = shipped
-    data = read_toml(p)
+    return scenario_set_from_dict(read_toml(p), p, market)
+
+
+def scenario_set_from_dict(
+    data: dict[str, Any], p: Path, market: Market | str | Path | None = None
+) -> ScenarioSet:
+    """Validate the contents of a scenario file read from ``p`` (see :func:`load_scenarios`).
+
+    Also used for the scenario part of other files (a sweep spec); errors name ``p``.
+    """
     model = _file_models(tuple(MEASURES))
     try:
         spec = model.model_validate(data)
