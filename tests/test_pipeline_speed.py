@@ -19,6 +19,7 @@ import tradepolicy as tp
 from tradepolicy import api
 from tradepolicy.model.instruments import ADD, ADV, FOB, InstrumentBuilder, PairSpec
 from tradepolicy.scenario import Scenario
+from tradepolicy.testing import ScenarioDrawer, random_market
 
 LEAN = (
     "producer_price",
@@ -106,16 +107,10 @@ def assert_same_build(bld: InstrumentBuilder) -> None:
 
 
 @pytest.fixture(scope="module")
-def drawer(request):
-    """The every-measure scenario drawer of ``benchmarks/bench_measures.py`` (12 regions)."""
-    bench = request.config.rootpath / "benchmarks"
-    mp = pytest.MonkeyPatch()
-    mp.syspath_prepend(str(bench))
-    import bench_measures
-
+def drawer():
+    """The every-measure scenario drawer of :mod:`tradepolicy.testing` (12 regions)."""
     rng = np.random.default_rng(2024)
-    yield bench_measures.ScenarioDrawer(rng, bench_measures.make_market(rng))
-    mp.undo()
+    return ScenarioDrawer(rng, random_market(rng))
 
 
 def test_vectorised_builder_equals_the_pair_by_pair_layout(drawer) -> None:

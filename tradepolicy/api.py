@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -291,7 +291,7 @@ def _add_draws(
     sset: ScenarioSet,
     draws: int,
     seed: int | None,
-    central: dict[str, object] | None = None,
+    central: dict[str, Any] | None = None,
 ) -> xr.Dataset:
     """Solve every scenario under ``draws`` elasticity draws in one batch.
 
@@ -378,13 +378,13 @@ def _add_draws(
             "flag_meanings": "not_solved solved",
         },
     )
-    central = {
+    point_values = {
         "supply": mkt.supply_elasticity,
         "demand": mkt.demand_elasticity,
         "substitution": mkt.substitution_elasticity,
     }
     for kind, (name, long_name, _) in _PARAMETER_NAMES.items():
-        values = np.concatenate([central[kind][None], params[kind]])
+        values = np.concatenate([point_values[kind][None], params[kind]])
         out[name] = xr.Variable(
             ("draw", "commodity", "region"),
             values[:, None, :],

@@ -117,9 +117,7 @@ def solve_block(plan: SweepPlan, layout: Layout, b: int) -> dict[str, np.ndarray
             title=plan.sset.title,
             path=plan.sset.path,
         )
-    # VARIABLES HOOK: once tp.solve accepts ``variables=``, pass ``variables=plan.variables``
-    # here so that only the lean set is built; until then the lean set is selected below.
-    ds = solve(sset, draws=plan.spec.draws, seed=plan.spec.seed)
+    ds = solve(sset, draws=plan.spec.draws, seed=plan.spec.seed, variables=plan.variables)
     return extract(ds, plan, row_names, [s.stop - s.start for s in sl])
 
 

@@ -434,9 +434,9 @@ def _block_entries(pairs: list[PairSpec], n: int) -> tuple[np.ndarray, ...]:
     P, nn = len(pairs), n * n
     dense = np.zeros((P, 4, nn))  # C_fob, C_adv, C_add, G
     for i, p in enumerate(pairs):
-        for kind, C in enumerate((p.C_fob, p.C_adv, p.C_add)):
+        for j, C in enumerate((p.C_fob, p.C_adv, p.C_add)):
             if C is not None:
-                dense[i, kind] = np.ravel(C) * p.scale
+                dense[i, j] = np.ravel(C) * p.scale
         if p.G is not None:
             dense[i, 3] = np.ravel(p.G)
     C, G = dense[:, :3], dense[:, 3]

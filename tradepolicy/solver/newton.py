@@ -165,8 +165,8 @@ def solve_batch(
     if engine == "compiled":
         conv, bad = kernel.solve_rows(cal, inst, u, iterations, todo, tol, max_iter)
         converged[todo] = conv[todo]
-        for b in np.flatnonzero(bad):
-            messages[b] = "residuals became non-finite"
+        for row in np.flatnonzero(bad):
+            messages[row] = "residuals became non-finite"
         redo = np.arange(B)
         todo = todo[:0]
     # A chunk stops when few of its scenarios are left: those stragglers are pooled with the
