@@ -88,7 +88,9 @@ from scipy_comparison import (
     SCIPY_XTOL,
     TOL,
     compare,
+    engine_report,
     finish,
+    first_call,
     log_scipy,
     log_table,
     time_batched,
@@ -453,6 +455,7 @@ def main(argv: list[str] | None = None) -> None:
         sum(bool(m) for m in inst.infeasible),
     )
 
+    t_first = first_call(cal, inst)
     res, t_batch = time_batched(cal, inst, args.repeat, warmup=WARMUP)
     n_conv = int(res.converged.sum())
     newton_ok = res.converged & np.array([m == "newton" for m in res.method])
@@ -523,6 +526,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         explain_problems(cal, inst, res, measure_lists, problems, args.show)
 
+    engine_report(log, cal, inst, res, t_batch, args.repeat, t_first)
     finish(log, c)
 
 

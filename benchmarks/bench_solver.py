@@ -47,7 +47,17 @@ import logging
 import sys
 
 import numpy as np
-from scipy_comparison import SCIPY_XTOL, TOL, compare, finish, log_scipy, log_table, time_batched
+from scipy_comparison import (
+    SCIPY_XTOL,
+    TOL,
+    compare,
+    engine_report,
+    finish,
+    first_call,
+    log_scipy,
+    log_table,
+    time_batched,
+)
 
 from tradepolicy.model.instruments import InstrumentBuilder, Instruments
 from tradepolicy.model.levels import Calibration
@@ -139,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
         " [quick]" if args.quick else "",
     )
 
+    t_first = first_call(cal, inst)
     res, t_batch = time_batched(cal, inst, args.repeat)
     n_fallback = sum(m != "newton" for m in res.method)
     c = compare(rng, cal, inst, res, t_batch, args.repeat, args.scipy_scenarios, args.scipy_xtol)
@@ -151,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         n_fallback,
     )
     log_scipy(log, c)
+    engine_report(log, cal, inst, res, t_batch, args.repeat, t_first)
     finish(log, c)
 
 

@@ -5,6 +5,7 @@ comparison table and final line."""
 from __future__ import annotations
 
 import logging
+import resource
 import time
 from dataclasses import dataclass
 
@@ -22,18 +23,85 @@ CHECK_PRICE_RTOL = 1e-8  # ... and match the batched prices to this relative tol
 
 
 def time_batched(
-    cal: Calibration, inst: Instruments, repeat: int, warmup: int | None = None
+    cal: Calibration,
+    inst: Instruments,
+    repeat: int,
+    warmup: int | None = None,
+    engine: str = "compiled",
 ) -> tuple[SolveResult, float]:
     """Warm up (on the first ``warmup`` scenarios; default all), then the best of ``repeat``
-    wall-clock times of ``solve_batch`` on all of them."""
+    wall-clock times of ``solve_batch`` on all of them (``engine``: the compiled kernel, the
+    default, or the numpy reference path)."""
     warm = inst if warmup is None else inst.take(np.arange(min(inst.B, warmup)))
-    solve_batch(cal, warm, tol=TOL)
+    solve_batch(cal, warm, tol=TOL, engine=engine)
     best, res = np.inf, None
     for _ in range(repeat):
         t0 = time.perf_counter()
-        res = solve_batch(cal, inst, tol=TOL)
+        res = solve_batch(cal, inst, tol=TOL, engine=engine)
         best = min(best, time.perf_counter() - t0)
     return res, best
+
+
+def first_call(cal: Calibration, inst: Instruments) -> float:
+    """Seconds of the first compiled solve in this process (loading, or on a fresh
+    environment compiling, the numba kernel), on one scenario."""
+    t0 = time.perf_counter()
+    solve_batch(cal, inst.take(np.array([0])), tol=TOL)
+    return time.perf_counter() - t0
+
+
+def engine_report(
+    log: logging.Logger,
+    cal: Calibration,
+    inst: Instruments,
+    res: SolveResult,
+    t_batch: float,
+    repeat: int,
+    t_first: float,
+    latency_rows: int = 200,
+) -> None:
+    """What else the issue asks of the engine, measured in this run: the compiled kernel
+    against the numpy reference on the same batch (same iterations, the largest price gap),
+    one-scenario latency (``solve_batch`` on one scenario, as a dashboard update needs),
+    Newton iterations and the process's peak memory."""
+    ref, t_ref = time_batched(cal, inst, repeat, warmup=256, engine="numpy")
+    same_it = float(np.mean(ref.iterations == res.iterations))
+    both = ref.converged & res.converged
+    gap = float(np.max(np.abs(ref.u[both] - res.u[both]), initial=0.0))
+    log.info(
+        "kernel vs numpy reference (best of %d): %.4f s vs %.4f s, %.1fx; same iterations "
+        "on %.1f%% of scenarios, max |u gap| %.1e",
+        repeat,
+        t_batch,
+        t_ref,
+        t_ref / t_batch,
+        100 * same_it,
+        gap,
+    )
+    rows = np.linspace(0, inst.B - 1, min(latency_rows, inst.B)).astype(int)
+    ones = [inst.take(np.array([b])) for b in rows]
+    solve_batch(cal, ones[0], tol=TOL)
+    lat = []
+    for one in ones:
+        t0 = time.perf_counter()
+        solve_batch(cal, one, tol=TOL)
+        lat.append(time.perf_counter() - t0)
+    log.info(
+        "one-scenario latency (solve_batch on 1 scenario, %d scenarios): median %.3f ms, "
+        "p95 %.3f ms, max %.3f ms",
+        len(lat),
+        1e3 * float(np.median(lat)),
+        1e3 * float(np.percentile(lat, 95)),
+        1e3 * float(np.max(lat)),
+    )
+    log.info(
+        "Newton iterations mean %.2f / max %d; first compiled call (numba cache load or "
+        "compile) %.2f s; peak memory (max RSS of this process) %.0f MB",
+        float(np.mean(res.iterations)),
+        int(np.max(res.iterations)),
+        t_first,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
 
 
 @dataclass
