@@ -73,7 +73,7 @@ def _box_fb(x: float, lo: float, hi: float, g: float) -> tuple[float, float, flo
 @_jit
 def _landed_prices(
     u, N, K, p0, relw, ef, tf, floor, cap, lsc, cell, kind, wc, plain, touched,
-    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0,
+    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
 ):  # fmt: skip
     """Producer prices, landed prices (border and pair wedges, variable levies) and ln(q/q0).
 
@@ -121,6 +121,7 @@ def _landed_prices(
                 if gap > 0.0 and gap < cap[o, d]:
                     h = 0.0
             q[o, d] = pre + levy
+            levies[o, d] = levy
             hq[o, d] = h
             if levy == 0.0 and (plain or not touched[o, d]):
                 lnr[o, d] = u[o] + relw[o, d]
@@ -135,7 +136,7 @@ def _armington(
     """CES composite prices, private demand, market purchases and flows per importer."""
     for d in range(N):
         if not consumer[d]:
-            P[d], D[d], A[d] = P0[d], 0.0, 0.0  # P0 is NaN there: as the reference path
+            P[d], D[d], A[d] = P0[d], 0.0, max(cp[d], 0.0)  # P0 is NaN there (as the reference)
             for o in range(N):
                 s[o, d] = 0.0
                 X[o, d] = 0.0
@@ -236,14 +237,15 @@ def _supply(
 
 
 @_jit
-def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg):
+def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g):
     """Complementarity rows ``lo ≤ λ ≤ hi ⟂ g(X)`` (box Fischer–Burmeister)."""
     for k in range(K):
         graw = g0[k]
         for m in range(cell.shape[1]):
             if gc[k, m] != 0.0:
                 graw += gc[k, m] * X[cell[k, m] // N, cell[k, m] % N]
-        phi, dx, dg = _box_fb(u[N + k], lo[k], hi[k], graw / gsc[k])
+        g[k] = graw / gsc[k]
+        phi, dx, dg = _box_fb(u[N + k], lo[k], hi[k], g[k])
         F[N + k] = phi
         dphi_dx[k], dphi_dg[k] = dx, dg
 
@@ -409,15 +411,16 @@ def _evaluate(
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
+    levies, g,
 ):  # fmt: skip
     """Every block's values at ``x``; returns the convergence measure."""
     _landed_prices(
         x, N, K, p0, relw, ef, tf, floor, cap, lsc, cell, kind, wc, plain, touched,
-        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0,
+        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
     )  # fmt: skip
     _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X)
     _supply(N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F)
-    _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg)
+    _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
     return _residual_measure(N, N + K, F, S, S0s)
 
 
@@ -435,7 +438,7 @@ def _solve_one(
     p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf,
+    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, out,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -471,7 +474,8 @@ def _solve_one(
     wf, wa, wd, s, X = mat[6], mat[7], mat[8], mat[9], mat[10]
     Xa, sa, aq, v, Xsq = mat[11], mat[12], mat[13], mat[14], mat[15]
     F, dvec, rhs, x, trial = rows[0, :n], rows[1, :n], rows[2, :n], rows[3, :n], rows[4, :n]
-    dphi_dx, dphi_dg = rows[5, :K], rows[6, :K]
+    dphi_dx, dphi_dg, g = rows[5, :K], rows[6, :K], rows[7, :K]
+    levies = mat[16]
     J = Jbuf[:n, :n]
     c = cbuf[:K]
     cv = cvbuf[:K]
@@ -486,7 +490,7 @@ def _solve_one(
             producer, consumer, efb, tfb, fl, cap[b], sm[b], dm[b], vp[b], cp[b], K1[b],
             th[b], K2[b], V[b], eps[b], eta[b], sig[b], lob, hib, lscb, g0b, gscb, cellb,
             kindb, wcb, gcb, p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS,
-            F, dphi_dx, dphi_dg,
+            F, dphi_dx, dphi_dg, levies, g,
         )  # fmt: skip
 
     def jacobian():  # at the point evaluated last
@@ -547,15 +551,69 @@ def _solve_one(
             x[i] = trial[i]
     for i in range(n):
         u[b, i] = x[i]
+    if out[0].shape[0]:  # the model state at the point reached
+        _export(
+            b, N, K, x, u, res, has_support, p0, S0s, producer, sm[b], eps[b], K1[b], th[b],
+            K2[b], V[b], lo[b], hi[b], lsc[b], g0[b], gsc[b],
+            p, fob, q, levies, P, D, A, X, S, F, g, out,
+        )  # fmt: skip
     return status, it
+
+
+@_jit
+def _export(
+    b, N, K, x, u, res, has_support, p0, S0s, producer, sm, eps, K1, th, K2, V, lo, hi, lsc,
+    g0, gsc, p, fob, q, levies, P, D, A, X, S, F, g, out,
+):  # fmt: skip
+    """Write scenario ``b``'s state into the batch arrays ``out`` (the fields of
+    :class:`~tradepolicy.model.levels.State`, as the reference evaluation gives them)."""
+    (o_p, o_lam, o_fob, o_q, o_levy, o_P, o_D, o_A, o_X, o_S, o_f, o_cov, o_pm, o_g, o_F,
+     o_res) = out  # fmt: skip
+    Kmax = o_lam.shape[1]
+    for o in range(N):
+        o_p[b, o], o_P[b, o], o_D[b, o], o_A[b, o], o_S[b, o] = p[o], P[o], D[o], A[o], S[o]
+        for d in range(N):
+            o_fob[b, o, d], o_q[b, o, d] = fob[o, d], q[o, d]
+            o_levy[b, o, d], o_X[b, o, d] = levies[o, d], X[o, d]
+        o_F[b, o] = F[o]
+        # price-gap support: the top-up (or claw-back), the volume it is paid on and the
+        # effective marginal price (as the supply block's regimes)
+        if has_support:
+            f = max(0.0, K1[o] - p[o]) - th[o] * max(0.0, p[o] - K2[o])
+            pc = p[o] + f
+            m = S0s[o] * sm[o]
+            Sa = m * (p[o] / p0[o]) ** eps[o]
+            Sb = m * (pc / p0[o]) ** eps[o]
+            pos = f >= 0.0
+            fin = math.isfinite(V[o])
+            reg_b = (Sb <= V[o]) if pos else (not fin)
+            reg_a = (not reg_b) and ((Sa >= V[o]) if pos else True)
+            Su = Sb if reg_b else (Sa if reg_a else V[o])
+            if reg_b:
+                pm = pc
+            elif reg_a:
+                pm = p[o]
+            else:
+                pm = p0[o] * (V[o] / m) ** (1.0 / (eps[o] if eps[o] > 0.0 else 1.0))
+            o_f[b, o], o_pm[b, o] = f, pm
+            o_cov[b, o] = (min(Su, V[o]) if pos else V[o]) if fin else Su
+        else:
+            o_f[b, o], o_cov[b, o], o_pm[b, o] = 0.0, 0.0, p[o]
+    for k in range(Kmax):
+        if k < K:
+            o_lam[b, k] = x[N + k] * lsc[k]
+            o_g[b, k] = g[k]
+            o_F[b, N + k] = F[N + k]
+        else:  # pairs the scenario does not use (as the reference's trimmed rows)
+            o_lam[b, k], o_g[b, k], o_F[b, N + k] = 0.0, 0.0, 0.0
+    o_res[b] = res
 
 
 BLOCK = 32  # scenarios per parallel task (they share one set of work arrays)
 
 
-@nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def newton_rows(
-    rows, u, it, status, tol, max_iter, max_halvings, used, has_support,
+def _newton_rows(
+    rows, u, it, status, tol, max_iter, max_halvings, used, has_support, out,
     p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
@@ -568,7 +626,7 @@ def newton_rows(
     for blk in nb.prange(n_blocks):
         vec = np.empty((8, N))
         mat = np.empty((18, N, N))
-        rws = np.empty((7, N + Kmax))
+        rws = np.empty((8, N + Kmax))
         Jbuf = np.empty((N + Kmax, N + Kmax))
         cden = np.zeros((Kmax, N * N))
         cbuf = np.empty((Kmax, M))
@@ -581,10 +639,16 @@ def newton_rows(
                 p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched,
+                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, out,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
+
+
+newton_rows = nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy")(_newton_rows)
+# a few rows: in the calling thread (waking the thread pool costs more than it saves)
+newton_rows_serial = nb.njit(cache=True, nogil=True, error_model="numpy")(_newton_rows)
+SERIAL_BELOW = 2 * BLOCK
 
 
 def _c(a, dtype=np.float64) -> np.ndarray:
@@ -600,7 +664,8 @@ def solve_rows(
     tol: float,
     max_iter: int,
     max_halvings: int = 30,
-) -> tuple[np.ndarray, np.ndarray]:
+    state: bool = False,
+):
     """Run the compiled Newton method on scenarios ``rows`` (in place in ``u``, ``iterations``).
 
     Parameters
@@ -613,36 +678,65 @@ def solve_rows(
     iterations
         ``(B,)`` iterations done so far, updated.
     rows
-        The scenarios to solve.
+        The scenarios to solve (the others are evaluated at ``u`` when ``state`` is asked for).
+    state
+        Also return the model state of every scenario at the point reached.
 
     Returns
     -------
     converged, nonfinite
         ``(B,)`` booleans for the rows solved (False elsewhere).
+    state
+        A :class:`~tradepolicy.model.levels.State` (without Jacobian) when ``state=True``.
     """
-    B, N = inst.B, cal.N
+    from tradepolicy.model.levels import State
+
+    B, N, K = inst.B, cal.N, inst.K
     status = np.zeros(B, dtype=np.int8)
-    if rows.size == 0:
-        return status == 1, status == 2
-    shape = (B, N)
     u_c = _c(u)
     it = _c(iterations, np.int64)
-    newton_rows(
-        _c(rows, np.int64), u_c, it, status, float(tol), int(max_iter), int(max_halvings),
-        _c(inst.pairs_used, np.int64), bool(inst.has_support),
-        _c(cal.p0), _c(cal.q0), _c(cal.w0), _c(cal.w0sum), _c(inst.relative_wedge(cal.ln_wedge0)),
+    if state:
+        names = ("p", "lam", "fob", "q", "levy", "P", "D", "A", "X", "S", "support",
+                 "covered", "p_marginal", "g", "F", "residual")  # fmt: skip
+        shapes = {"lam": (B, K), "g": (B, K), "F": (B, N + K), "residual": (B,)}
+        cells = ("fob", "q", "levy", "X")
+        arrays = {
+            name: np.empty(shapes.get(name, (B, N, N) if name in cells else (B, N)))
+            for name in names
+        }
+        out = tuple(arrays[name] for name in names)
+    else:
+        e1, e2, e3 = np.empty((0, 0)), np.empty((0, 0, 0)), np.empty(0)
+        out = (e1, e1, e2, e2, e2, e1, e1, e1, e2, e1, e1, e1, e1, e1, e1, e3)
+    args = (
+        _c(inst.pairs_used, np.int64), bool(inst.has_support), out,
+        _c(cal.p0), _c(cal.q0), _c(cal.w0), _c(cal.w0sum),
+        _c(inst.relative_wedge(cal.ln_wedge0)),
         _c(np.where(cal.producer, cal.S0, 1.0)), _c(cal.D0), _c(cal.P0),
         _c(cal.producer, np.bool_), _c(cal.consumer, np.bool_),
         _c(inst.export_factor), _c(inst.tariff_factor), _c(inst.floor), _c(inst.levy_cap),
         _c(inst.available, np.bool_), _c(inst.supply_mult), _c(inst.demand_mult),
         _c(inst.variety_purchase), _c(inst.composite_purchase), _c(inst.support_strike),
         _c(inst.support_share), _c(inst.support_upper), _c(inst.support_volume),
-        _c(np.broadcast_to(cal.eps, shape)), _c(np.broadcast_to(cal.eta, shape)),
-        _c(np.broadcast_to(cal.sigma, shape)),
+        _c(np.broadcast_to(cal.eps, (B, N))), _c(np.broadcast_to(cal.eta, (B, N))),
+        _c(np.broadcast_to(cal.sigma, (B, N))),
         _c(inst.lam_lo), _c(inst.lam_hi), _c(inst.lam_scale), _c(inst.g0), _c(inst.g_scale),
         _c(inst.cell, np.int64), _c(inst.wedge, np.int8), _c(inst.wedge_coef), _c(inst.g_coef),
     )  # fmt: skip
+    rows = _c(rows, np.int64)
+    for todo, limit in (
+        (rows, max_iter),
+        (np.setdiff1d(np.arange(B), rows) if state else rows[:0], 0),
+    ):
+        # (with `state`, the rows not solved are evaluated where they are)
+        if todo.size:
+            run = newton_rows if todo.size >= SERIAL_BELOW else newton_rows_serial
+            keep = status.copy()
+            run(todo, u_c, it, status, float(tol), int(limit), int(max_halvings), *args)
+            if limit == 0:
+                status = keep
     if u_c is not u:
         u[...] = u_c
     iterations[...] = it
-    return status == 1, status == 2
+    st = State(J=None, **arrays) if state else None
+    return status == 1, status == 2, st

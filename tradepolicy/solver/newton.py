@@ -162,12 +162,15 @@ def solve_batch(
     # the pairs it uses (padding costs time in every Jacobian)
     used = inst.pairs_used
     N = cal.N
+    compiled_state = None
     if engine == "compiled":
-        conv, bad = kernel.solve_rows(cal, inst, u, iterations, todo, tol, max_iter)
+        conv, bad, compiled_state = kernel.solve_rows(
+            cal, inst, u, iterations, todo, tol, max_iter, state=True
+        )
         converged[todo] = conv[todo]
         for row in np.flatnonzero(bad):
             messages[row] = "residuals became non-finite"
-        redo = np.arange(B)
+        redo = redo[:0]
         todo = todo[:0]
     # A chunk stops when few of its scenarios are left: those stragglers are pooled with the
     # other chunks' and continue together (small batches cost a call overhead per iteration).
@@ -208,10 +211,14 @@ def solve_batch(
                 method[b] = how
                 retried.append(b)
         redo = np.union1d(redo, np.array(retried, dtype=int))
-    if redo.size:
-        st_r = _evaluate_rows(cal, inst, u, redo)
-        final.put(redo, st_r)
-    final_state = final.state(inst)
+    if compiled_state is not None:
+        if redo.size:  # rescued by scipy
+            _put_rows(compiled_state, redo, _evaluate_rows(cal, inst, u, redo))
+        final_state = compiled_state
+    else:
+        if redo.size:
+            final.put(redo, _evaluate_rows(cal, inst, u, redo))
+        final_state = final.state(inst)
     max_res = final_state.residual.copy()
     max_res = np.where(np.isfinite(max_res), max_res, np.inf)
     converged &= max_res <= tol
@@ -274,6 +281,12 @@ class _StateRows:
             a["fob"][rows] = a["p"][rows][:, :, None] * inst.export_factor[rows]
             a["levy"][rows] = 0.0
         return State(**a)
+
+
+def _put_rows(state: State, rows: np.ndarray, st: State) -> None:
+    """Overwrite rows of a full-width state with a state of those rows."""
+    for name in _STATE_FIELDS:
+        getattr(state, name)[rows] = getattr(st, name)
 
 
 def _evaluate_rows(cal: Calibration, inst: Instruments, u: np.ndarray, rows: np.ndarray):
