@@ -478,6 +478,7 @@ def test_ctrl_c_is_held_until_the_netcdf_write_returns(tmp_path, monkeypatch) ->
     interrupted mid-call), then the temporary file is removed and KeyboardInterrupt raised."""
     real = xr.Dataset.to_netcdf
     finished = []
+    before = signal.getsignal(signal.SIGINT)
 
     def signalled(self, path, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGINT)
@@ -490,4 +491,4 @@ def test_ctrl_c_is_held_until_the_netcdf_write_returns(tmp_path, monkeypatch) ->
         tp.write_results(ds, tmp_path / "x.nc")
     assert len(finished) == 1  # not interrupted inside the write
     assert list(tmp_path.iterdir()) == []
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    assert signal.getsignal(signal.SIGINT) is before  # the handler in place is restored
