@@ -160,7 +160,18 @@ def solve(
     if draws and draws < 2:
         raise ValueError(f"draws must be 0 (none) or at least 2; got {draws}")
     central: dict[str, object] = {}
-    results = _run(mkt, cal, measure_lists, formulation, tol, sset, names, wanted, keep=central)
+    results = _run(
+        mkt,
+        cal,
+        measure_lists,
+        formulation,
+        tol,
+        sset,
+        names,
+        wanted,
+        keep=central,
+        inputs=sset.take_inputs(),  # built by the set's validation, when unchanged since
+    )
     attrs = provenance_attrs([mkt], sset.to_dict(), formulation, history)
     attrs.update(_target_attrs(sset))
     ds = build_dataset(mkt, names, results, attrs)
