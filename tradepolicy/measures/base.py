@@ -39,7 +39,7 @@ Region = Annotated[str, StringConstraints(max_length=64)]
 MEASURES: dict[str, type[Measure]] = {}
 
 #: most lookups a market's memo holds (:attr:`tradepolicy.market.Market.memo`)
-_MEMO_SIZE = 4096
+_MEMO_SIZE = 65536
 
 #: Welfare entries (docs/model.md) in the order they are reported; costs are negative numbers.
 WELFARE_ENTRIES = (
@@ -225,15 +225,17 @@ class _Regions:
         mask = memo.get(key)
         if mask is None:  # a function of the region lists alone: computed once per market
             N = len(self.market.regions)
-            mask = np.zeros((N, N), dtype=bool)
-            rows = (
-                np.ones(N, dtype=bool)
-                if exporters is None
-                else np.isin(np.arange(N), self.idx(exporters))
-            )
+            pos = self.market._positions
+            col = np.zeros(N, dtype=bool)
+            col[[pos[r] for r in importers]] = True
+            if exporters is None:
+                row = np.ones(N, dtype=bool)
+            else:
+                row = np.zeros(N, dtype=bool)
+                row[[pos[r] for r in exporters]] = True
             if exempt:
-                rows &= ~np.isin(np.arange(N), self.idx(list(exempt)))
-            mask[np.ix_(rows, self.idx(importers))] = True
+                row[[pos[r] for r in exempt]] = False
+            mask = row[:, None] & col[None, :]
             if exporters is None:
                 np.fill_diagonal(mask, False)
             if len(memo) >= _MEMO_SIZE:  # bounded whatever the variety of region lists
@@ -430,6 +432,8 @@ def apply_batch(
             for i in np.flatnonzero(wrote).tolist():
                 pair_index[rows_l[i]][id(ms[i])] = list(range(before[i], before[i] + wrote[i]))
     for _, cls, rows_l, ms in _groups(measure_lists, errors):
+        if cls.check_feasible is Measure.check_feasible:  # nothing to check
+            continue
         rows = np.array(rows_l, dtype=np.intp)
         if _batched(cls, "check_feasible_rows", "check_feasible"):
             cls.check_feasible_rows(ctx, rows, ms)
