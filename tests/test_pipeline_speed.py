@@ -172,7 +172,8 @@ def test_draws_reuse_the_inputs_and_equal_draws_solved_from_scratch(ndpr, monkey
     _count(monkeypatch, "build_instruments", builds)
     _count(monkeypatch, "solve_batch", solves)
     ds = tp.solve(ndpr, draws=draws, seed=seed)
-    assert len(builds) == 1  # the draws tile the central instruments
+    central = len(builds)  # 0 when the set's validation built them, else 1
+    assert central <= 1  # the draws tile the central instruments
     warm = solves[1]
 
     # from scratch: every measure applied again for every draw, solved from the base start
@@ -187,7 +188,7 @@ def test_draws_reuse_the_inputs_and_equal_draws_solved_from_scratch(ndpr, monkey
     lists = ([[]] + [list(s.measures) for s in ndpr.scenarios]) * draws
     cold = api._run(mkt, cal_d, lists, "levels", api.DEFAULT_TOL, ndpr, names)
     scratch = solves[-1]
-    assert len(builds) == 2 and scratch.converged.all() and warm.converged.all()
+    assert len(builds) == central + 1 and scratch.converged.all() and warm.converged.all()
 
     scale = float(cal.E0.sum())
     for name in api.DRAW_VARIABLES:

@@ -17,6 +17,8 @@ from tradepolicy.measures.base import (
     ApplyContext,
     BookContext,
     Measure,
+    MeasureConflict,
+    apply_batch,
 )
 from tradepolicy.model.gsim import solve_linear
 from tradepolicy.model.instruments import InstrumentBuilder, Instruments
@@ -35,17 +37,35 @@ FORMULATIONS = ("levels", "gsim-linear")
 def build_instruments(
     market: Market, cal: Calibration, measure_lists: list[list[Measure]]
 ) -> tuple[Instruments, list[dict[int, list[int]]]]:
-    """Let every measure write into the batch; returns instruments and each measure's pairs."""
+    """Let every measure write into the batch; returns instruments and each measure's pairs.
+
+    Raises :class:`~tradepolicy.measures.base.MeasureConflict` for the first scenario whose
+    measures conflict.
+    """
+    builder = InstrumentBuilder(len(measure_lists), market.base_tariff, market.base_export_tax)
+    ctx = ApplyContext(market=market, cal=cal, builder=builder)
+    pair_index = apply_batch(ctx, measure_lists)
+    if ctx.errors:
+        raise MeasureConflict(ctx.errors[min(ctx.errors)][1])
+    return builder.build(), pair_index
+
+
+def build_instruments_per_row(
+    market: Market, cal: Calibration, measure_lists: list[list[Measure]]
+) -> tuple[Instruments, list[dict[int, list[int]]]]:
+    """:func:`build_instruments` one measure at a time (the reference the batch is tested
+    against)."""
     builder = InstrumentBuilder(len(measure_lists), market.base_tariff, market.base_export_tax)
     ctx = ApplyContext(market=market, cal=cal, builder=builder)
     pair_index: list[dict[int, list[int]]] = []
     for b, measures in enumerate(measure_lists):
         owned: dict[int, list[int]] = {}
         for j, m in enumerate(measures):
-            before = len(builder.pairs[b])
+            before = int(builder.npairs[b])
             builder.current = (j, m.type)
             m.apply(ctx, b)
-            owned[id(m)] = list(range(before, len(builder.pairs[b])))
+            if builder.npairs[b] > before:
+                owned[id(m)] = list(range(before, int(builder.npairs[b])))
         builder.current = None
         for m in measures:
             m.check_feasible(ctx, b)
@@ -140,7 +160,18 @@ def solve(
     if draws and draws < 2:
         raise ValueError(f"draws must be 0 (none) or at least 2; got {draws}")
     central: dict[str, object] = {}
-    results = _run(mkt, cal, measure_lists, formulation, tol, sset, names, wanted, keep=central)
+    results = _run(
+        mkt,
+        cal,
+        measure_lists,
+        formulation,
+        tol,
+        sset,
+        names,
+        wanted,
+        keep=central,
+        inputs=sset.take_inputs(),  # built by the set's validation, when unchanged since
+    )
     attrs = provenance_attrs([mkt], sset.to_dict(), formulation, history)
     attrs.update(_target_attrs(sset))
     ds = build_dataset(mkt, names, results, attrs)

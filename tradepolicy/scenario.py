@@ -39,8 +39,9 @@ from tradepolicy._validation import (
 from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
-from tradepolicy.measures.base import conflict_problems
+from tradepolicy.measures.base import ApplyContext, apply_batch
 from tradepolicy.measures.trade import rate_advice
+from tradepolicy.model.instruments import InstrumentBuilder
 
 __all__ = ["Scenario", "ScenarioSet", "Target", "load_scenarios"]
 
@@ -178,9 +179,13 @@ class ScenarioSet:
     path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     target: Target | None = None
+    #: the instruments validation built, for the solve that follows (see :meth:`take_inputs`)
+    _inputs: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        problems = _check(self.market, self.scenarios, self.target_share)
+        problems, inputs = _check(self.market, self.scenarios, self.target_share)
+        if not problems and inputs is not None:
+            self._inputs = (self.market, list(self.scenarios), inputs)
         if self.target is not None:
             problems += _check_target(self.market, self.target)
         if problems:
@@ -193,6 +198,18 @@ class ScenarioSet:
                         InputWarning,
                         stacklevel=2,
                     )
+
+    def take_inputs(self) -> tuple[Any, Any] | None:
+        """The instruments and pair index validation built (baseline row first), once, if
+        the set still holds the same market and scenario objects (None otherwise)."""
+        kept, self._inputs = self._inputs, None
+        if kept is None:
+            return None
+        market, scenarios, inputs = kept
+        same = market is self.market and len(scenarios) == len(self.scenarios)
+        if not same or not all(a is b for a, b in zip(scenarios, self.scenarios, strict=True)):
+            return None
+        return inputs
 
     @property
     def names(self) -> list[str]:
@@ -234,25 +251,36 @@ class ScenarioSet:
 
 def _check(
     market: Market, scenarios: list[Scenario], target: float | None
-) -> list[tuple[str, str]]:
-    problems: list[tuple[str, str]] = []
+) -> tuple[list[tuple[str, str]], Any]:
+    """Problems of the scenarios, and (without problems) the instruments of the baseline
+    and the scenarios with each measure's pairs, built while looking for conflicts."""
+    problems: list[list[tuple[str, str]]] = []
     seen: set[str] = set()
+    checked: list[list[Measure]] = [[]]
     for i, s in enumerate(scenarios):
+        mine = []
         if s.name in seen:
-            problems.append((f"scenario[{i}].name", f"duplicate scenario name {s.name!r}"))
+            mine.append((f"scenario[{i}].name", f"duplicate scenario name {s.name!r}"))
         seen.add(s.name)
         own = [
             (f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(s.name)}")
             for j, m in enumerate(s.measures)
             for fld, msg in m.check(market)
         ]
-        if not own:  # measures on the same target: combined by their rule or refused
-            own = [
-                (f"scenario[{i}].{f}", f"{msg} {_in(s.name)}")
-                for f, msg in conflict_problems(market, s.measures)
-            ]
-        problems += own
-    return problems
+        # measures on the same target (combined by their rule or refused) are looked for in
+        # the scenarios whose measures pass their checks
+        checked.append([] if own else list(s.measures))
+        problems.append(mine + own)
+    builder = InstrumentBuilder(len(checked), market.base_tariff, market.base_export_tax)
+    ctx = ApplyContext(market=market, cal=market.calibration, builder=builder)
+    pair_index = apply_batch(ctx, checked)
+    for b, (j, msg) in ctx.errors.items():
+        name = scenarios[b - 1].name
+        problems[b - 1].append((f"scenario[{b - 1}].measure[{j}]", f"{msg} {_in(name)}"))
+    out = [p for mine in problems for p in mine]
+    if out:
+        return out, None
+    return out, (builder.build(), pair_index)
 
 
 def _check_target(market: Market, target: Target) -> list[tuple[str, str]]:

@@ -39,7 +39,7 @@ Region = Annotated[str, StringConstraints(max_length=64)]
 MEASURES: dict[str, type[Measure]] = {}
 
 #: most lookups a market's memo holds (:attr:`tradepolicy.market.Market.memo`)
-_MEMO_SIZE = 4096
+_MEMO_SIZE = 65536
 
 #: Welfare entries (docs/model.md) in the order they are reported; costs are negative numbers.
 WELFARE_ENTRIES = (
@@ -133,6 +133,32 @@ class Measure(BaseModel):
     def book(self, ctx: BookContext, b: int) -> None:
         """Book the welfare entries this measure owns for scenario ``b`` (default: none)."""
 
+    # -- batch hooks: one call per measure type and position in the scenarios ----------------
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        """Write ``measures[i]`` (of this type, at position ``j`` of its scenario) into
+        scenario ``rows[i]``; the rows are distinct.
+
+        The default applies them one by one (:meth:`apply`); built-in types override it with
+        array operations giving bit-identical arrays. Measures of a scenario are applied in
+        their order, so an override sees what the measures before it wrote.
+        """
+        for b, m in zip(rows.tolist(), measures, strict=True):
+            ctx.apply_one(b, j, m)
+
+    @classmethod
+    def check_feasible_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list) -> None:
+        """:meth:`check_feasible` of each measure in its row (default: one by one)."""
+        for b, m in zip(rows.tolist(), measures, strict=True):
+            m.check_feasible(ctx, b)
+
+    @classmethod
+    def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
+        """:meth:`book` of each measure in its row (default: one by one; the rows are
+        distinct)."""
+        for b, m in zip(rows.tolist(), measures, strict=True):
+            m.book(ctx, b)
+
     def describe(self, market: MarketUnits) -> str:
         """One plain-words sentence describing the measure.
 
@@ -199,19 +225,22 @@ class _Regions:
         mask = memo.get(key)
         if mask is None:  # a function of the region lists alone: computed once per market
             N = len(self.market.regions)
-            mask = np.zeros((N, N), dtype=bool)
-            rows = (
-                np.ones(N, dtype=bool)
-                if exporters is None
-                else np.isin(np.arange(N), self.idx(exporters))
-            )
+            pos = self.market._positions
+            col = np.zeros(N, dtype=bool)
+            col[[pos[r] for r in importers]] = True
+            if exporters is None:
+                row = np.ones(N, dtype=bool)
+            else:
+                row = np.zeros(N, dtype=bool)
+                row[[pos[r] for r in exporters]] = True
             if exempt:
-                rows &= ~np.isin(np.arange(N), self.idx(list(exempt)))
-            mask[np.ix_(rows, self.idx(importers))] = True
+                row[[pos[r] for r in exempt]] = False
+            mask = row[:, None] & col[None, :]
             if exporters is None:
                 np.fill_diagonal(mask, False)
             if len(memo) >= _MEMO_SIZE:  # bounded whatever the variety of region lists
                 memo.clear()
+            mask.flags.writeable = False
             memo[key] = mask
         return mask.copy()
 
@@ -239,9 +268,7 @@ class ApplyContext(_Regions):
         """
         bld = self.builder
         cells = np.asarray(cells, dtype=bool)
-        owner = bld.owners.get((b, what))
-        if owner is None:
-            owner = bld.owners[b, what] = np.full(cells.shape, -1)
+        owner = bld.owner_array(what, cells.shape)[b]
         if bld.current is None:  # applied outside build_instruments: nothing to compare
             return np.zeros(cells.shape, dtype=bool)
         j, kind = bld.current
@@ -252,7 +279,7 @@ class ApplyContext(_Regions):
             i = int(owner[first])
             where = " → ".join(self.market.regions[k] for k in first)
             raise MeasureConflict(
-                f"measure[{i}] ({bld.kinds[b, i]}) and measure[{j}] ({kind}) both set the "
+                f"measure[{i}] ({bld.kind_of(b, i)}) and measure[{j}] ({kind}) both set the "
                 f"{what} of {where}; {rule}"
             )
         shared = clash.copy()
@@ -261,12 +288,66 @@ class ApplyContext(_Regions):
 
     def owner_of(self, b: int, what: str) -> np.ndarray | None:
         """Which measure (index) set each cell of ``what`` so far (-1: none)."""
-        return self.builder.owners.get((b, what))
+        owner = self.builder.owners.get(what)
+        return None if owner is None else owner[b]
 
     def infeasible(self, b: int, message: str) -> None:
         """Mark scenario ``b`` as having no equilibrium, with a plain explanation."""
         if not self.builder.infeasible[b]:
             self.builder.infeasible[b] = f"infeasible: {message}"
+
+    # -- for batch hooks -----------------------------------------------------------------------
+    errors: dict[int, tuple[int, str]] = field(default_factory=dict)
+
+    def apply_one(self, b: int, j: int, m: Measure) -> None:
+        """Apply measure ``m`` (position ``j``) to scenario ``b`` alone; a conflict is
+        recorded for the scenario (:attr:`errors`), whose later measures are then skipped."""
+        bld = self.builder
+        bld.current = (j, m.type)
+        try:
+            m.apply(self, b)
+        except MeasureConflict as exc:
+            self.errors[b] = (j, str(exc))
+        finally:
+            bld.current = None
+
+    def claim_rows(
+        self,
+        rows: np.ndarray,
+        j: int,
+        measures: list,
+        what: str,
+        cells: np.ndarray,
+        rule: str,
+    ) -> np.ndarray:
+        """:meth:`claim` for measure ``j`` of each row at once (``cells``: (R, ...)).
+
+        Rows where another measure set one of the cells are left to the measure's own
+        :meth:`Measure.apply` (which raises or combines exactly as alone); returns the rows
+        (a mask) whose claims were written here, for the caller to write their values.
+        """
+        owner = self.builder.owner_array(what, cells.shape[1:])
+        before = owner[rows]
+        clash = cells & (before >= 0) & (before != j)
+        alone = clash.reshape(len(rows), -1).any(axis=1)
+        ok = ~alone
+        owner[rows[ok]] = np.where(cells[ok], j, before[ok])
+        for i in np.flatnonzero(alone).tolist():
+            self.apply_one(int(rows[i]), j, measures[i])
+        return ok
+
+    def masks(self, keys: list[tuple]) -> np.ndarray:
+        """(R,N,N) pair masks of (importers, exporters, exempt) region lists (see
+        :meth:`pair_mask`)."""
+        memo = self.market.memo
+        out = []
+        for key in keys:
+            mask = memo.get(("pair_mask", *key))
+            if mask is None:
+                imp, exp, exempt = key
+                mask = self.pair_mask(list(imp), None if exp is None else list(exp), exempt)
+            out.append(mask)
+        return np.stack(out) if out else np.zeros((0, *self.market.base_tariff.shape), bool)
 
 
 @dataclass
@@ -298,11 +379,94 @@ class BookContext(_Regions):
 
 
 def apply_measures(ctx: ApplyContext, b: int, measures: list[Measure]) -> None:
-    """Apply a scenario's measures in order (raises :class:`MeasureConflict`)."""
+    """Apply a scenario's measures in order (raises :class:`MeasureConflict`); the reference
+    for :func:`apply_batch`."""
     for j, m in enumerate(measures):
         ctx.builder.current = (j, m.type)
         m.apply(ctx, b)
     ctx.builder.current = None
+
+
+def _batched(cls: type[Measure], hook: str, single: str) -> bool:
+    """Whether ``cls``'s batch ``hook`` was written for its per-row ``single`` method (a
+    subclass overriding only the per-row method gets the default loop)."""
+
+    def owner(name: str) -> type:
+        return next(k for k in cls.__mro__ if name in k.__dict__)
+
+    return issubclass(owner(hook), owner(single))
+
+
+def _groups(measure_lists: list[list[Measure]], skip: dict) -> list[tuple[int, type, list, list]]:
+    """(j, type, rows, measures): the measures at position j of their scenario, by type,
+    in the order of j."""
+    J = max((len(ms) for ms in measure_lists), default=0)
+    return [g for j in range(J) for g in _groups_at(measure_lists, j, skip)]
+
+
+def apply_batch(
+    ctx: ApplyContext, measure_lists: list[list[Measure]]
+) -> list[dict[int, list[int]]]:
+    """Let every measure write into its scenario (row ``b`` of ``ctx.builder``), the
+    measures of each type at each position at once (:meth:`Measure.apply_rows`), then check
+    feasibility. Equals :func:`apply_measures` row by row, in the same order.
+
+    A scenario whose measures conflict stops at the conflict, as alone; its message is in
+    ``ctx.errors[b] = (j, message)``. Returns, per scenario, ``id(measure)`` -> the indices
+    of the complementarity pairs it wrote (measures that wrote none are left out).
+    """
+    bld = ctx.builder
+    bld.measure_lists = measure_lists
+    pair_index: list[dict[int, list[int]]] = [{} for _ in measure_lists]
+    errors = ctx.errors
+    J = max((len(ms) for ms in measure_lists), default=0)
+    for j in range(J):
+        for _, cls, rows_l, ms in _groups_at(measure_lists, j, errors):
+            rows = np.array(rows_l, dtype=np.intp)
+            before = bld.npairs[rows].copy()
+            if _batched(cls, "apply_rows", "apply"):
+                cls.apply_rows(ctx, rows, ms, j)
+            else:
+                Measure.apply_rows.__func__(cls, ctx, rows, ms, j)  # type: ignore[attr-defined]
+            wrote = bld.npairs[rows] - before
+            for i in np.flatnonzero(wrote).tolist():
+                pair_index[rows_l[i]][id(ms[i])] = list(range(before[i], before[i] + wrote[i]))
+    for _, cls, rows_l, ms in _groups(measure_lists, errors):
+        if cls.check_feasible is Measure.check_feasible:  # nothing to check
+            continue
+        rows = np.array(rows_l, dtype=np.intp)
+        if _batched(cls, "check_feasible_rows", "check_feasible"):
+            cls.check_feasible_rows(ctx, rows, ms)
+        else:
+            Measure.check_feasible_rows.__func__(cls, ctx, rows, ms)  # type: ignore[attr-defined]
+    return pair_index
+
+
+def _groups_at(
+    measure_lists: list[list[Measure]], j: int, skip: dict
+) -> list[tuple[int, type, list, list]]:
+    """The groups of position ``j`` (scenarios stopped by a conflict so far are skipped)."""
+    by: dict[type, tuple[list[int], list[Measure]]] = {}
+    for b, ms in enumerate(measure_lists):
+        if j < len(ms) and b not in skip:
+            m = ms[j]
+            entry = by.get(type(m))
+            if entry is None:
+                entry = by[type(m)] = ([], [])
+            entry[0].append(b)
+            entry[1].append(m)
+    return [(j, cls, rows, ms) for cls, (rows, ms) in by.items()]
+
+
+def book_batch(ctx: BookContext, measure_lists: list[list[Measure]]) -> None:
+    """Let each measure book its entries, the measures of each type at each position at
+    once (:meth:`Measure.book_rows`); equals booking scenario by scenario, in order."""
+    for _, cls, rows_l, ms in _groups(measure_lists, {}):
+        rows = np.array(rows_l, dtype=np.intp)
+        if _batched(cls, "book_rows", "book"):
+            cls.book_rows(ctx, rows, ms)
+        else:
+            Measure.book_rows.__func__(cls, ctx, rows, ms)  # type: ignore[attr-defined]
 
 
 def conflict_problems(market: Market, measures: list[Measure]) -> list[tuple[str, str]]:

@@ -71,21 +71,101 @@ class DiversificationCap(Measure):
                     ),
                 )
 
+    @staticmethod
+    def _items(ctx: ApplyContext, rows: np.ndarray, measures: list):
+        """One item per (measure, importer), in order: its row, importer, measure position,
+        capped origins (I,N) and basis (I,N) as the row's availability stands now."""
+        pos = ctx.market._positions
+        it_b, it_d, it_m = [], [], []
+        for i, (b, m) in enumerate(zip(rows.tolist(), measures, strict=True)):
+            for r in m.importers:
+                it_b.append(b)
+                it_d.append(pos[r])
+                it_m.append(i)
+        ib, idd, im = (np.array(v, dtype=np.intp) for v in (it_b, it_d, it_m))
+        keys = [
+            (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
+            for m in measures
+        ]
+        capped = ctx.masks(keys)[im, :, idd] if len(im) else np.zeros((0, ctx.cal.N), bool)
+        inb = (ctx.cal.w0[:, idd].T > 0) & ctx.builder.available[ib, :, idd]
+        imports = np.array([measures[i].basis == "imports" for i in im.tolist()], dtype=bool)
+        inb[np.flatnonzero(imports), idd[imports]] = False
+        return ib, idd, im, capped, inb
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        ib, idd, im, capped, inb = cls._items(ctx, rows, measures)
+        if not len(ib):
+            return
+        X0 = ctx.cal.X0
+        N = X0.shape[0]
+        floor_q = 1e-6 * X0.sum()
+        # Σ of the basis' base flows, summed as X0[inb, d].sum() (kept per basis and importer)
+        memo = ctx.market.memo if ctx.cal is ctx.market.calibration else {}
+        scale_q = np.empty(len(ib))
+        for t, (d, basis) in enumerate(zip(idd.tolist(), inb, strict=True)):
+            key = ("diversification_basis", d, basis.tobytes())
+            got = memo.get(key)
+            if got is None:
+                got = memo[key] = float(X0[basis, d].sum())
+            scale_q[t] = max(got, floor_q)
+        # pairs: (item, capped origin) in item order, origins ascending
+        t, o = np.nonzero(capped & inb)
+        if not t.size:
+            return
+        s = np.array([m.max_share for m in measures])[im[t]]
+        d = idd[t]
+        # entries: every basis cell of column d (C_add and G), the capped origin's differ
+        p, ob = np.nonzero(inb[t])
+        own = ob == o[p]
+        cell = ob * N + d[p]
+        c = np.where(own, 1.0 - s[p], -s[p])
+        g = np.where(own, -(1.0 - s[p]), s[p])
+        n = p.size
+        regions = ctx.market.regions
+        ctx.builder.add_pairs(
+            ib[t],
+            [f"diversification {regions[a]}->{regions[b]}" for a, b in zip(o, d, strict=True)],
+            entries=(
+                np.concatenate([p, p]),
+                np.concatenate([np.full(n, 2), np.full(n, 3)]),
+                np.concatenate([cell, cell]),
+                np.concatenate([c, g]),
+            ),
+            scale=ctx.cal.P0[d].astype(float),
+            g0=0.0,
+            g_scale=scale_q[t],
+        )
+
+    @classmethod
+    def check_feasible_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list) -> None:
+        ib, idd, im, capped, inb = cls._items(ctx, rows, measures)
+        cap = capped & inb
+        free = inb & ~cap
+        share = np.array([m.max_share for m in measures])[im] if len(im) else np.zeros(0)
+        bad = cap.any(axis=1) & ~free.any(axis=1) & (share * cap.sum(axis=1) < 1.0)
+        for t in np.flatnonzero(bad).tolist():  # rare: as the per-row check words it
+            measures[im[t]]._infeasible(ctx, int(ib[t]), int(idd[t]), cap[t])
+
+    def _infeasible(self, ctx: ApplyContext, b: int, d: int, cap: np.ndarray) -> None:
+        regions = ctx.market.regions
+        names = _names([regions[o] for o in np.flatnonzero(cap)])
+        ctx.infeasible(
+            b,
+            f"{regions[d]}'s {self.basis} come only from {names}, all capped at "
+            f"{self.max_share:.0%}, so the shares cannot sum to 100% (need another "
+            "supplier in the base data, a higher max_share or fewer capped origins)",
+        )
+
     def check_feasible(self, ctx: ApplyContext, b: int) -> None:
         capped = ctx.pair_mask(self.importers, self.exporters)
-        regions = ctx.market.regions
         for d in ctx.idx(self.importers):
             inb = self._basis(ctx, b, d)
             cap = capped[:, d] & inb
             free = inb & ~cap
             if cap.any() and not free.any() and self.max_share * cap.sum() < 1.0:
-                names = _names([regions[o] for o in np.flatnonzero(cap)])
-                ctx.infeasible(
-                    b,
-                    f"{regions[d]}'s {self.basis} come only from {names}, all capped at "
-                    f"{self.max_share:.0%}, so the shares cannot sum to 100% (need another "
-                    "supplier in the base data, a higher max_share or fewer capped origins)",
-                )
+                self._infeasible(ctx, b, int(d), cap)
 
     def book(self, ctx: BookContext, b: int) -> None:
         # each pair's capped pair (o, d) is the one cell where its slack coefficient is
@@ -95,6 +175,22 @@ class DiversificationCap(Measure):
             cell = int(inst.cell[b, k, int(np.argmax(inst.g_coef[b, k] < 0))])
             o, d = divmod(cell, inst.N)
             ctx.flows["diversification_shadow_price"][b, o, d] = mu
+
+    @classmethod
+    def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
+        bb: list[int] = []
+        kk: list[int] = []
+        for b, m in zip(rows.tolist(), measures, strict=True):
+            ks = ctx.pairs_of(m, b)
+            bb.extend([b] * len(ks))
+            kk.extend(ks)
+        if not bb:
+            return
+        b_, k_ = np.array(bb, dtype=np.intp), np.array(kk, dtype=np.intp)
+        inst = ctx.inst
+        at = np.argmax(inst.g_coef[b_, k_] < 0, axis=1)
+        o, d = np.divmod(inst.cell[b_, k_, at].astype(np.intp), inst.N)
+        ctx.flows["diversification_shadow_price"][b_, o, d] = ctx.state.lam[b_, k_]
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

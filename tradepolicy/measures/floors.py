@@ -13,7 +13,9 @@ from tradepolicy.measures.trade import _names
 
 def magnitude_advice(market, name: str, value: float) -> list[tuple[str, str]]:
     """Warn when a per-unit price is far from the market's base prices (wrong unit?)."""
-    ref = float(np.nanmedian(market.base_price))
+    ref = market.memo.get("median_base_price")
+    if ref is None:
+        ref = market.memo["median_base_price"] = float(np.nanmedian(market.base_price))
     if ref > 0 and not (ref / 20 <= value <= ref * 20):
         return [
             (
@@ -89,6 +91,30 @@ class PriceFloor(Measure):
         bld.floor[b][take] = self.floor
         bld.levy_cap[b][take] = cap
         bld.levy_to_exporter[b][take] = to_exporters
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        # rows where an earlier floor covers a pair combine floors: left to `apply`
+        keys = [
+            (
+                tuple(m.importers),
+                None if m.exporters is None else tuple(m.exporters),
+                tuple(m.exempt),
+            )
+            for m in measures
+        ]
+        cells = ctx.masks(keys)
+        ok = ctx.claim_rows(rows, j, measures, "price floor", cells, "")
+        bld = ctx.builder
+        r, o, d = np.nonzero(cells[ok])
+        at = (rows[ok][r], o, d)
+        kept = [m for m, keep in zip(measures, ok.tolist(), strict=True) if keep]
+        floor = np.array([m.floor for m in kept], dtype=float)
+        cap = np.array([np.inf if m.levy_cap is None else m.levy_cap for m in kept], dtype=float)
+        to_exp = np.array([m.collector == "exporters" for m in kept], dtype=bool)
+        bld.floor[at] = floor[r]
+        bld.levy_cap[at] = cap[r]
+        bld.levy_to_exporter[at] = to_exp[r]
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

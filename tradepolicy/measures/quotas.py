@@ -70,6 +70,90 @@ def _ban_or_cap(
     ctx.builder.add_pair(b, pair)
 
 
+def _cap_stats(ctx: ApplyContext, key: tuple, mask: np.ndarray) -> tuple[float, float, float]:
+    """(covered base trade, mean base landed price or 1, total base trade) of a cap's
+    pairs, as :func:`_cap_pair` and :func:`_price_scale` compute them (kept per region lists
+    on the market's memo)."""
+    memo = ctx.market.memo if ctx.cal is ctx.market.calibration else {}
+    got = memo.get(("cap_stats", key))
+    if got is None:
+        X0 = ctx.cal.X0
+        got = (float(X0[mask].sum()), _price_scale(ctx, mask), float(X0.sum()))
+        memo[("cap_stats", key)] = got
+    return got
+
+
+def _cap_rows(
+    ctx: ApplyContext,
+    rows: np.ndarray,
+    keys: list[tuple],
+    masks: np.ndarray,
+    quantity: np.ndarray,
+    label: str,
+    plane: int,
+    scale: np.ndarray | None,
+    hi: np.ndarray | float = np.inf,
+) -> None:
+    """:func:`_cap_pair` for a cap in each row at once (``plane``: 0 ``C_fob``, 1 ``C_adv``,
+    2 ``C_add``); ``scale=None``: the mean base landed price of the covered pairs."""
+    if not len(rows):
+        return
+    stats = np.array([_cap_stats(ctx, k, m) for k, m in zip(keys, masks, strict=True)])
+    g_scale = np.maximum(np.maximum(quantity, stats[:, 0]), _MIN_SCALE * stats[:, 2])
+    p, o, d = np.nonzero(masks)
+    cell = o * masks.shape[2] + d
+    n = p.size
+    entries = (
+        np.concatenate([p, p]),
+        np.concatenate([np.full(n, plane), np.full(n, 3)]),
+        np.concatenate([cell, cell]),
+        np.concatenate([np.ones(n), np.full(n, -1.0)]),
+    )
+    ctx.builder.add_pairs(
+        rows,
+        [label] * len(rows),
+        entries=entries,
+        hi=hi,
+        scale=stats[:, 1] if scale is None else scale,
+        g0=quantity,
+        g_scale=g_scale,
+    )
+
+
+def _ban_or_cap_rows(
+    ctx: ApplyContext,
+    rows: np.ndarray,
+    keys: list[tuple],
+    quantity: np.ndarray,
+    label: str,
+    plane: int,
+    scale: np.ndarray | None,
+) -> None:
+    """:func:`_ban_or_cap` for one measure in each row at once."""
+    masks = ctx.masks(keys)
+    ban = quantity == 0
+    r, o, d = np.nonzero(masks[ban])
+    ctx.builder.available[rows[ban][r], o, d] = False
+    cap = ~ban
+    _cap_rows(
+        ctx,
+        rows[cap],
+        [k for k, c in zip(keys, cap.tolist(), strict=True) if c],
+        masks[cap],
+        quantity[cap],
+        label,
+        plane,
+        None if scale is None else scale[cap],
+    )
+
+
+def _quota_keys(measures: list) -> list[tuple]:
+    return [
+        (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
+        for m in measures
+    ]
+
+
 def _book_cap_rent(measure, ctx: BookContext, b: int) -> None:
     """Book the solved per-unit rent of a cap written by :func:`_ban_or_cap` (none for a ban)."""
     if measure.quantity == 0:
@@ -77,6 +161,47 @@ def _book_cap_rent(measure, ctx: BookContext, b: int) -> None:
     rho = ctx.lam(measure, b)[0]
     mask = measure.mask(ctx)
     _book_rent(ctx, b, mask, np.full(mask.shape, rho), measure.rent_to)
+
+
+def masked_sums(a: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """``[a[i][masks[i]].sum() for i]`` bit for bit: the selected values of each row are
+    summed as one array of their count (numpy's pairwise sum depends on the length)."""
+    counts = masks.reshape(len(masks), -1).sum(axis=1)
+    vals = a[masks]
+    start = np.cumsum(counts) - counts
+    out = np.zeros(len(masks))
+    for n in np.unique(counts).tolist():
+        if n:
+            sel = np.flatnonzero(counts == n)
+            out[sel] = vals[start[sel][:, None] + np.arange(n)].sum(axis=1)
+    return out
+
+
+def _book_rent_rows(
+    ctx: BookContext, rows: np.ndarray, masks: np.ndarray, per_unit: np.ndarray, to: list[str]
+) -> None:
+    """:func:`_book_rent` for one measure in each row at once (``per_unit``: (R,N,N))."""
+    X = ctx.state.X[rows]
+    fl = ctx.flows["quota_rent"]
+    fl[rows] = np.where(masks, fl[rows] + per_unit, fl[rows])
+    income = per_unit * X * masks
+    exp = np.array([t in ("exporters", "exporter_government") for t in to], dtype=bool)
+    amount = np.where(exp[:, None], income.sum(axis=2), income.sum(axis=1))
+    ctx.ledger["quota_rent_income"][rows] += amount
+
+
+def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
+    """:func:`_book_cap_rent` for one measure in each row at once."""
+    keep = np.array([m.quantity != 0 for m in measures], dtype=bool)
+    rows = rows[keep]
+    measures = [m for m, k in zip(measures, keep.tolist(), strict=True) if k]
+    if not measures:
+        return
+    k0 = np.array([ctx.pairs_of(m, b)[0] for b, m in zip(rows.tolist(), measures, strict=True)])
+    rho = ctx.state.lam[rows, k0]
+    masks = np.stack([m.mask(ctx) for m in measures])
+    per_unit = np.broadcast_to(rho[:, None, None], masks.shape)
+    _book_rent_rows(ctx, rows, masks, per_unit, [m.rent_to for m in measures])
 
 
 class _Quota(Measure):
@@ -112,8 +237,16 @@ class ImportQuota(_Quota):
             ctx, b, mask, self.quantity, "import quota rent", "C_add", _price_scale(ctx, mask)
         )
 
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        quantity = np.array([m.quantity for m in measures], dtype=float)
+        keys = _quota_keys(measures)
+        _ban_or_cap_rows(ctx, rows, keys, quantity, "import quota rent", 2, None)
+
     def book(self, ctx: BookContext, b: int) -> None:
         _book_cap_rent(self, ctx, b)
+
+    book_rows = classmethod(_book_cap_rent_rows)
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
@@ -162,6 +295,22 @@ class TariffRateQuota(_Quota):
         pair.hi = self.out_rate - self.in_rate
         ctx.builder.add_pair(b, pair)
 
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        keys = _quota_keys(measures)
+        masks = ctx.masks(keys)
+        ok = ctx.claim_rows(rows, j, measures, "tariff", masks, TARIFF_RULE)
+        kept = [m for m, keep in zip(measures, ok.tolist(), strict=True) if keep]
+        rows, masks = rows[ok], masks[ok]
+        in_rate = np.array([m.in_rate for m in kept], dtype=float)
+        r, o, d = np.nonzero(masks)
+        ctx.builder.tariff[rows[r], o, d] = in_rate[r]
+        out_rate = np.array([m.out_rate for m in kept], dtype=float)
+        quantity = np.array([m.quantity for m in kept], dtype=float)
+        keys = [k for k, keep in zip(keys, ok.tolist(), strict=True) if keep]
+        ones = np.ones(len(kept))
+        _cap_rows(ctx, rows, keys, masks, quantity, "TRQ rent", 1, ones, out_rate - in_rate)
+
     def book(self, ctx: BookContext, b: int) -> None:
         r = ctx.lam(self, b)[0]
         mask = self.mask(ctx)
@@ -175,6 +324,23 @@ class TariffRateQuota(_Quota):
         _book_rent(ctx, b, mask, r * fob * inside, self.rent_to)
         extra = (r * fob * X * (1.0 - inside) * mask).sum(axis=0)
         ctx.add("tariff_revenue_change", b, np.arange(X.shape[0]), extra)
+
+    @classmethod
+    def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
+        st = ctx.state
+        if st.fob is None:
+            raise RuntimeError("booking a TRQ needs the full state (fob prices), not a lean one")
+        k0 = np.array([ctx.pairs_of(m, b)[0] for b, m in zip(rows.tolist(), measures, strict=True)])
+        r = ctx.state.lam[rows, k0][:, None, None]
+        masks = np.stack([m.mask(ctx) for m in measures])
+        X, fob = st.X[rows], st.fob[rows]
+        filled = masked_sums(X, masks)
+        q = np.array([m.quantity for m in measures], dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inside = np.where(filled > 0, np.minimum(1.0, q / filled), 1.0)[:, None, None]
+        _book_rent_rows(ctx, rows, masks, r * fob * inside, [m.rent_to for m in measures])
+        extra = (r * fob * X * (1.0 - inside) * masks).sum(axis=1)
+        ctx.ledger["tariff_revenue_change"][rows] += extra
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
@@ -219,8 +385,26 @@ class ExportQuota(Measure):
         scale = float(ctx.cal.p0[ctx.idx(self.exporter)[0]])
         _ban_or_cap(ctx, b, self.mask(ctx), self.quantity, "export licence rent", "C_fob", scale)
 
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        keys = [
+            (
+                tuple(m.destinations if m.destinations is not None else ctx.foreign(m.exporter)),
+                (m.exporter,),
+                (),
+            )
+            for m in measures
+        ]
+        pos = ctx.market._positions
+        p0 = ctx.cal.p0
+        scale = np.array([float(p0[pos[m.exporter]]) for m in measures], dtype=float)
+        quantity = np.array([m.quantity for m in measures], dtype=float)
+        _ban_or_cap_rows(ctx, rows, keys, quantity, "export licence rent", 0, scale)
+
     def book(self, ctx: BookContext, b: int) -> None:
         _book_cap_rent(self, ctx, b)
+
+    book_rows = classmethod(_book_cap_rent_rows)
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+import numpy as np
 from pydantic import Field
 
 from tradepolicy.measures.base import ApplyContext, Measure, Region, register
@@ -12,6 +13,27 @@ from tradepolicy.measures.trade import _names
 
 def _as_list(region: str | list[str]) -> list[str]:
     return [region] if isinstance(region, str) else list(region)
+
+
+def _cells(ctx: ApplyContext, rows: np.ndarray, measures: list) -> tuple[np.ndarray, np.ndarray]:
+    """(row, region) of every region each measure names (a repeated region once, as a
+    fancy-indexed update of one row does)."""
+    pos = ctx.market._positions
+    r: list[int] = []
+    o: list[int] = []
+    for b, m in zip(rows.tolist(), measures, strict=True):
+        regions = [m.region] if isinstance(m.region, str) else dict.fromkeys(m.region)
+        for code in regions:
+            r.append(b)
+            o.append(pos[code])
+    return np.array(r, dtype=np.intp), np.array(o, dtype=np.intp)
+
+
+def _which(r: np.ndarray, rows: np.ndarray, measures: list) -> np.ndarray:
+    """The measure (position in ``measures``) of each entry of row ``r``."""
+    at = np.empty(int(rows.max(initial=-1)) + 1, dtype=np.intp)
+    at[rows] = np.arange(len(measures))
+    return at[r]
 
 
 @register
@@ -26,6 +48,12 @@ class SupplyShock(Measure):
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         ctx.builder.supply_mult[b, ctx.idx(_as_list(self.region))] *= 1.0 - self.fraction
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        r, o = _cells(ctx, rows, measures)
+        f = np.array([1.0 - m.fraction for m in measures])
+        ctx.builder.supply_mult[r, o] *= f[_which(r, rows, measures)]
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
@@ -53,6 +81,12 @@ class DemandShift(Measure):
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         ctx.builder.demand_mult[b, ctx.idx(_as_list(self.region))] *= 1.0 + self.fraction
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        r, o = _cells(ctx, rows, measures)
+        f = np.array([1.0 + m.fraction for m in measures])
+        ctx.builder.demand_mult[r, o] *= f[_which(r, rows, measures)]
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
+import numpy as np
 from pydantic import Field
 
 from tradepolicy.measures.base import ApplyContext, BookContext, Measure, Region, register
@@ -59,6 +60,13 @@ class _Stock(Measure):
     def apply(self, ctx: ApplyContext, b: int) -> None:
         ctx.builder.composite_purchase[b, ctx.idx(self.region)[0]] += self.sign * self.quantity
 
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        pos = ctx.market._positions
+        d = np.array([pos[m.region] for m in measures], dtype=np.intp)
+        q = np.array([m.sign * m.quantity for m in measures], dtype=float)
+        ctx.builder.composite_purchase[rows, d] += q
+
     def book(self, ctx: BookContext, b: int) -> None:
         d = ctx.market.index(self.region)[0]
         quantity = self.quantity * (sold_share(ctx, b, d) if self.sign < 0 else 1.0)
@@ -71,6 +79,39 @@ class _Stock(Measure):
         ctx.add("stock_value_change", b, self.region, self.sign * book)
         ctx.regional["public_purchases"][b, d] += self.sign * quantity
         ctx.regional["stock_change"][b, d] += self.sign * quantity
+
+    @classmethod
+    def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
+        pos = ctx.market._positions
+        st = ctx.state
+        d = np.array([pos[m.region] for m in measures], dtype=np.intp)
+        q = np.array([m.quantity for m in measures], dtype=float)
+        sign = cls.sign
+        if sign < 0:  # releases: the share sold (all of it unless users buy less)
+            planned = ctx.inst.composite_purchase[rows, d]
+            realised = st.A[rows, d] - st.D[rows, d]
+            sold = np.ones(len(rows))
+            for i in np.flatnonzero(~(realised <= planned)).tolist():
+                sold[i] = sold_share(ctx, int(rows[i]), int(d[i]))
+            q = q * sold
+        P = st.P[rows, d]
+        value = P * q
+        if sign < 0:
+            unit = [m.book_value for m in measures]
+            P0 = ctx.cal.P0
+            book_price = np.array(
+                [float(P0[o]) if u is None else u for u, o in zip(unit, d.tolist(), strict=True)]
+            )
+        else:
+            own = [m.book_value for m in measures]
+            book_price = np.array(
+                [float(p) if u is None else u for u, p in zip(own, P, strict=True)]
+            )
+        led = ctx.ledger
+        led["stockpile_cost"][rows, d] += -sign * value
+        led["stock_value_change"][rows, d] += sign * (book_price * q)
+        ctx.regional["public_purchases"][rows, d] += sign * q
+        ctx.regional["stock_change"][rows, d] += sign * q
 
 
 def sold_share(ctx: BookContext, b: int, d: int) -> float:

@@ -149,6 +149,41 @@ class PriceGapSubsidy(Measure):
             else:
                 bld.support_share[b, o], bld.support_upper[b, o] = 0.0, np.inf
 
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        pos = ctx.market._positions
+        N = ctx.builder.support_strike.shape[1]
+        cells = np.zeros((len(rows), N), dtype=bool)
+        for i, m in enumerate(measures):
+            for r in m.producers:
+                cells[i, pos[r]] = True
+        ok = ctx.claim_rows(rows, j, measures, "price-gap top-up", cells, SUBSIDY_RULE)
+        r_: list[int] = []
+        o_: list[int] = []
+        vals: list[tuple[float, float, float, float]] = []
+        for b, m, keep in zip(rows.tolist(), measures, ok.tolist(), strict=True):
+            if not keep:
+                continue
+            if m.kind == "two_sided":
+                share, upper = 1.0, m.strike
+            elif m.kind == "collar":
+                share, upper = m.upside_share, m.upside_threshold
+            else:
+                share, upper = 0.0, np.inf
+            for r in m.producers:
+                r_.append(b)
+                o_.append(pos[r])
+                vals.append((m.strike, m._volume_of(r), share, upper))
+        if not r_:
+            return
+        at = (np.array(r_, dtype=np.intp), np.array(o_, dtype=np.intp))
+        v = np.array(vals, dtype=float)
+        bld = ctx.builder
+        bld.support_strike[at] = v[:, 0]
+        bld.support_volume[at] = v[:, 1]
+        bld.support_share[at] = v[:, 2]
+        bld.support_upper[at] = v[:, 3]
+
     def book(self, ctx: BookContext, b: int) -> None:
         st = ctx.state
         for r in self.producers:
@@ -157,6 +192,23 @@ class PriceGapSubsidy(Measure):
             payers = self.payers or {r: 1.0}
             for payer, share in payers.items():
                 ctx.add("subsidy_cost", b, payer, -share * payment)
+
+    @classmethod
+    def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
+        pos = ctx.market._positions
+        rb, ro, rp, rs = [], [], [], []
+        for b, m in zip(rows.tolist(), measures, strict=True):
+            for r in m.producers:
+                for payer, share in (m.payers or {r: 1.0}).items():
+                    rb.append(b)
+                    ro.append(pos[r])
+                    rp.append(pos[payer])
+                    rs.append(share)
+        b_, o_ = np.array(rb, dtype=np.intp), np.array(ro, dtype=np.intp)
+        st = ctx.state
+        payment = st.support[b_, o_] * st.covered[b_, o_]
+        amount = -np.array(rs, dtype=float) * payment
+        np.add.at(ctx.ledger["subsidy_cost"], (b_, np.array(rp, dtype=np.intp)), amount)
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
@@ -249,14 +301,32 @@ class Offtake(Measure):
 
     def split(self, market) -> tuple[np.ndarray, np.ndarray]:
         """Seller indices and the volume each delivers (by base output)."""
-        idx = market.index(self.sellers)
-        out = market.flows.sum(axis=1)[idx]
-        return idx, self.volume * out / out.sum()
+        key = ("offtake_split", tuple(self.sellers))
+        got = market.memo.get(key)
+        if got is None:
+            idx = market.index(self.sellers)
+            out = market.flows.sum(axis=1)[idx]
+            got = market.memo[key] = (idx, out, out.sum())
+        idx, out, total = got
+        return idx.copy(), self.volume * out / total
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         if self.disposition == "stockpile":
             idx, vol = self.split(ctx.market)
             np.add.at(ctx.builder.variety_purchase[b], idx, vol)
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        r_, i_, v_ = [], [], []
+        for b, m in zip(rows.tolist(), measures, strict=True):
+            if m.disposition == "stockpile":
+                idx, vol = m.split(ctx.market)
+                r_.append(np.full(idx.size, b))
+                i_.append(idx)
+                v_.append(vol)
+        if r_:
+            at = (np.concatenate(r_), np.concatenate(i_))
+            np.add.at(ctx.builder.variety_purchase, at, np.concatenate(v_))
 
     def book(self, ctx: BookContext, b: int) -> None:
         idx, vol = self.split(ctx.market)
@@ -274,6 +344,39 @@ class Offtake(Measure):
                 d = ctx.market.index(buyer)[0]
                 ctx.regional["public_purchases"][b, d] += share * self.volume
                 ctx.regional["stock_change"][b, d] += share * self.volume
+
+    @classmethod
+    def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
+        # by number of sellers, so each row's sums add as many values as alone
+        pos = ctx.market._positions
+        groups: dict[int, list[int]] = {}
+        splits = [m.split(ctx.market) for m in measures]
+        for i, (idx, _) in enumerate(splits):
+            if np.unique(idx).size < idx.size:  # a seller named twice: booked as alone
+                measures[i].book(ctx, int(rows[i]))
+            else:
+                groups.setdefault(idx.size, []).append(i)
+        p = ctx.state.p
+        led = ctx.ledger
+        for sel in groups.values():
+            b = rows[sel]
+            idx = np.stack([splits[i][0] for i in sel])
+            vol = np.stack([splits[i][1] for i in sel])
+            price = np.array([measures[i].price for i in sel], dtype=float)[:, None]
+            market_value = p[b[:, None], idx] * vol
+            gap = price * vol - market_value
+            led["producer_surplus_change"][b[:, None], idx] += gap
+            gap_sum, mv_sum = gap.sum(axis=1), market_value.sum(axis=1)
+            for t, i in enumerate(sel):
+                m, bt = measures[i], int(b[t])
+                for buyer, share in m.buyers.items():
+                    d = pos[buyer]
+                    led["offtake_cost"][bt, d] += -share * gap_sum[t]
+                    if m.disposition == "stockpile":
+                        led["stockpile_cost"][bt, d] += -share * mv_sum[t]
+                        led["stock_value_change"][bt, d] += share * mv_sum[t]
+                        ctx.regional["public_purchases"][bt, d] += share * m.volume
+                        ctx.regional["stock_change"][bt, d] += share * m.volume
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

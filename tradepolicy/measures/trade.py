@@ -57,6 +57,24 @@ EXPORT_TAX_RULE = (
 )
 
 
+def _set_rows(
+    ctx: ApplyContext,
+    rows: np.ndarray,
+    measures: list,
+    j: int,
+    what: str,
+    rule: str,
+    cells: np.ndarray,
+    array: str,
+) -> None:
+    """Claim ``cells`` (R,N,N) of ``what`` and set the builder's ``array`` there to each
+    measure's ``rate`` (rows with a clash are left to the measure's own ``apply``)."""
+    ok = ctx.claim_rows(rows, j, measures, what, cells, rule)
+    rates = np.array([m.rate for m in measures], dtype=float)
+    r, o, d = np.nonzero(cells[ok])
+    getattr(ctx.builder, array)[rows[ok][r], o, d] = rates[ok][r]
+
+
 def _names(codes: list[str]) -> str:
     if len(codes) <= 1:
         return "".join(codes)
@@ -87,6 +105,14 @@ class Tariff(Measure):
             ctx.claim(b, "tariff", cells, TARIFF_RULE)
             ctx.builder.tariff[b, o, ctx.idx(imp)[0]] = self.rate
 
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        keys = [
+            (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
+            for m in measures
+        ]
+        _set_rows(ctx, rows, measures, j, "tariff", TARIFF_RULE, ctx.masks(keys), "tariff")
+
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
         src = "all foreign suppliers" if self.exporters is None else names(self.exporters)
@@ -114,6 +140,19 @@ class ExportTax(Measure):
         cells[ctx.idx(self.exporter)[0], d] = True
         ctx.claim(b, "export tax", cells, EXPORT_TAX_RULE)
         ctx.builder.export_tax[b, ctx.idx(self.exporter)[0], d] = self.rate
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        keys = [
+            (
+                tuple(m.destinations if m.destinations is not None else ctx.foreign(m.exporter)),
+                (m.exporter,),
+                (),
+            )
+            for m in measures
+        ]
+        masks = ctx.masks(keys)
+        _set_rows(ctx, rows, measures, j, "export tax", EXPORT_TAX_RULE, masks, "export_tax")
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

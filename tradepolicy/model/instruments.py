@@ -313,7 +313,12 @@ class PairSpec:
 
 
 class InstrumentBuilder:
-    """Collects what measures write, scenario by scenario, then pads to arrays."""
+    """Collects what measures write, scenario by scenario, then pads to arrays.
+
+    Pairs come one at a time (:meth:`add_pair`, a :class:`PairSpec`) or many at once
+    (:meth:`add_pairs`, their coefficients as sparse entries); both keep, per scenario, the
+    order in which they were added.
+    """
 
     def __init__(self, n_scen: int, base_tariff: np.ndarray, base_export_tax: np.ndarray) -> None:
         B, N = n_scen, base_tariff.shape[0]
@@ -333,42 +338,206 @@ class InstrumentBuilder:
         self.composite_purchase = np.zeros((B, N))
         self.levy_to_exporter = np.zeros((B, N, N), dtype=bool)
         self.infeasible = [""] * B
-        self.pairs: list[list[PairSpec]] = [[] for _ in range(B)]
-        # which measure (index in its scenario) set a cell of an instrument that one measure
-        # sets alone (see ApplyContext.claim); `current`: the measure being applied
-        self.owners: dict[tuple[int, str], np.ndarray] = {}
+        #: pairs per scenario so far
+        self.npairs = np.zeros(B, dtype=np.intp)
+        self._specs: list[tuple[int, int, PairSpec]] = []  # (b, k, pair) from add_pair
+        self._chunks: list[_PairChunk] = []  # from add_pairs
+        # which measure (index in its scenario) set each cell of an instrument that one
+        # measure sets alone (see ApplyContext.claim): instrument -> (B, ...) array, -1 = none;
+        # `current`: the measure being applied; `measure_lists`: the batch's measures
+        self.owners: dict[str, np.ndarray] = {}
         self.kinds: dict[tuple[int, int], str] = {}
         self.current: tuple[int, str] | None = None
+        self.measure_lists: list[list] | None = None
+
+    def owner_array(self, what: str, shape: tuple[int, ...]) -> np.ndarray:
+        """The (B, *shape) owner array of instrument ``what`` (created at -1)."""
+        owner = self.owners.get(what)
+        if owner is None:
+            owner = self.owners[what] = np.full((self.B, *shape), -1, dtype=np.int32)
+        return owner
+
+    def kind_of(self, b: int, j: int) -> str:
+        """The type of measure ``j`` of scenario ``b`` (for messages)."""
+        kind = self.kinds.get((b, j))
+        if kind is None and self.measure_lists is not None:
+            kind = self.measure_lists[b][j].type
+        return kind or "?"
 
     def add_pair(self, b: int, pair: PairSpec) -> int:
         """Register a complementarity pair for scenario ``b``; returns its index k."""
-        self.pairs[b].append(pair)
-        return len(self.pairs[b]) - 1
+        k = int(self.npairs[b])
+        self.npairs[b] += 1
+        self._specs.append((b, k, pair))
+        return k
+
+    def add_pairs(
+        self,
+        rows: np.ndarray,
+        label: list[str],
+        *,
+        entries: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+        lo: np.ndarray | float = 0.0,
+        hi: np.ndarray | float = np.inf,
+        scale: np.ndarray | float = 1.0,
+        g0: np.ndarray | float = 1.0,
+        g_scale: np.ndarray | float = 1.0,
+    ) -> np.ndarray:
+        """Register P pairs at once: pair i belongs to scenario ``rows[i]`` (rows may repeat;
+        a scenario's pairs keep their order here). Returns each pair's index k.
+
+        ``entries = (pair, plane, cell, value)``: the nonzero coefficients, as a
+        :class:`PairSpec` would hold them densely: plane 0, 1, 2 are ``C_fob``, ``C_adv``,
+        ``C_add`` (unscaled: the layout multiplies them by ``scale``), plane 3 is ``G``;
+        ``cell = o·N + d``. A pair's (plane, cell) appears at most once.
+        """
+        rows = np.asarray(rows, dtype=np.intp)
+        P = rows.size
+        order = np.argsort(rows, kind="stable")
+        srt = rows[order]
+        start = np.flatnonzero(np.r_[True, srt[1:] != srt[:-1]]) if P else np.zeros(0, int)
+        rank = np.empty(P, dtype=np.intp)
+        rank[order] = np.arange(P) - np.repeat(start, np.diff(np.r_[start, P]))
+        ks = self.npairs[rows] + rank
+        np.add.at(self.npairs, rows, 1)
+
+        def col(v) -> np.ndarray:
+            return np.broadcast_to(np.asarray(v, dtype=float), (P,)).copy()
+
+        pair, plane, cell, value = entries
+        self._chunks.append(
+            _PairChunk(
+                rows,
+                ks,
+                list(label),
+                col(lo),
+                col(hi),
+                col(scale),
+                col(g0),
+                col(g_scale),
+                np.asarray(pair, dtype=np.intp),
+                np.asarray(plane, dtype=np.intp),
+                np.asarray(cell, dtype=np.intp),
+                np.asarray(value, dtype=float),
+            )
+        )
+        return ks
+
+    @property
+    def pairs(self) -> list[list[PairSpec]]:
+        """Every scenario's pairs as :class:`PairSpec` objects, in order (for inspection)."""
+        out: list[dict[int, PairSpec]] = [{} for _ in range(self.B)]
+        for b, k, p in self._specs:
+            out[b][k] = p
+        N = self.N
+        for c in self._chunks:
+            dense = np.zeros((len(c.rows), 4, N * N))
+            dense[c.pair, c.plane, c.cell] = c.value
+            for i, (b, k) in enumerate(zip(c.rows, c.ks, strict=True)):
+                C = [dense[i, j].reshape(N, N) if dense[i, j].any() else None for j in range(4)]
+                out[b][int(k)] = PairSpec(
+                    label=c.label[i],
+                    lo=float(c.lo[i]),
+                    hi=float(c.hi[i]),
+                    scale=float(c.scale[i]),
+                    C_fob=C[0],
+                    C_adv=C[1],
+                    C_add=C[2],
+                    g0=float(c.g0[i]),
+                    G=C[3],
+                    g_scale=float(c.g_scale[i]),
+                )
+        return [[d[k] for k in sorted(d)] for d in out]
+
+    def _all_pairs(self) -> _PairChunk:
+        """Every pair as one chunk (PairSpecs turned into sparse entries)."""
+        chunks = list(self._chunks)
+        if self._specs:
+            ent: list[list[np.ndarray]] = [[], [], [], []]
+            for i, (_, _, p) in enumerate(self._specs):
+                for j, C in enumerate((p.C_fob, p.C_adv, p.C_add, p.G)):
+                    if C is None:
+                        continue
+                    flat = np.ravel(C).astype(float)
+                    at = np.flatnonzero(flat)
+                    ent[0].append(np.full(at.size, i))
+                    ent[1].append(np.full(at.size, j))
+                    ent[2].append(at)
+                    ent[3].append(flat[at])
+            specs = [p for _, _, p in self._specs]
+            cat = [np.concatenate(e) if e else np.zeros(0) for e in ent]
+            chunks.insert(
+                0,
+                _PairChunk(
+                    np.array([b for b, _, _ in self._specs], dtype=np.intp),
+                    np.array([k for _, k, _ in self._specs], dtype=np.intp),
+                    [p.label for p in specs],
+                    np.array([p.lo for p in specs], dtype=float),
+                    np.array([p.hi for p in specs], dtype=float),
+                    np.array([p.scale for p in specs], dtype=float),
+                    np.array([p.g0 for p in specs], dtype=float),
+                    np.array([p.g_scale for p in specs], dtype=float),
+                    cat[0].astype(np.intp),
+                    cat[1].astype(np.intp),
+                    cat[2].astype(np.intp),
+                    cat[3].astype(float),
+                ),
+            )
+        if not chunks:
+            empty_i, empty_f = np.zeros(0, dtype=np.intp), np.zeros(0)
+            e = (empty_i, empty_i, empty_i, empty_f)
+            return _PairChunk(empty_i, empty_i, [], *[empty_f] * 5, *e)
+        if len(chunks) == 1:
+            return chunks[0]
+        offsets = np.cumsum([0] + [len(c.rows) for c in chunks[:-1]])
+        return _PairChunk(
+            np.concatenate([c.rows for c in chunks]),
+            np.concatenate([c.ks for c in chunks]),
+            [lab for c in chunks for lab in c.label],
+            *(np.concatenate([getattr(c, f) for c in chunks]) for f in _SCALARS),
+            np.concatenate([c.pair + o for c, o in zip(chunks, offsets, strict=True)]),
+            *(np.concatenate([getattr(c, f) for c in chunks]) for f in ("plane", "cell", "value")),
+        )
 
     def build(self) -> Instruments:
         """Pad every scenario's pairs to ``K`` and lay their coefficients out as entries.
 
         The entries of all pairs are found with array operations, in blocks of
-        :data:`_BUILD_BLOCK` pairs (:func:`_block_entries` gives their order).
+        :data:`_BUILD_BLOCK` pairs (:func:`_dense_entries` gives their order).
         """
         B, N = self.B, self.N
-        counts = np.array([len(p) for p in self.pairs], dtype=np.intp)
-        K = int(counts.max(initial=0))
-        flat = [p for plist in self.pairs for p in plist]
-        P = len(flat)
-        rows = np.repeat(np.arange(B), counts)  # scenario of each pair
-        ks = np.arange(P) - np.repeat(np.cumsum(counts) - counts, counts)  # its index k
+        allp = self._all_pairs()
+        K = int(self.npairs.max(initial=0))
+        P = len(allp.rows)
+        rows, ks = allp.rows, allp.ks
         lo, hi = np.zeros((B, K)), np.full((B, K), np.inf)
         scale, g0, gs = np.ones((B, K)), np.ones((B, K)), np.ones((B, K))
         if P:
-            sc = np.array([p.scale for p in flat], dtype=float)
-            lo[rows, ks] = np.array([p.lo for p in flat], dtype=float) / sc
-            hi[rows, ks] = np.array([p.hi for p in flat], dtype=float) / sc
+            sc = allp.scale
+            lo[rows, ks] = allp.lo / sc
+            hi[rows, ks] = allp.hi / sc
             scale[rows, ks] = sc
-            g0[rows, ks] = [p.g0 for p in flat]
-            gs[rows, ks] = [p.g_scale for p in flat]
-        labels = [[p.label for p in plist] + [""] * (K - len(plist)) for plist in self.pairs]
-        parts = [_block_entries(flat[i : i + _BUILD_BLOCK], N) for i in range(0, P, _BUILD_BLOCK)]
+            g0[rows, ks] = allp.g0
+            gs[rows, ks] = allp.g_scale
+        labels = [[""] * K for _ in range(B)]
+        for b, k, lab in zip(rows.tolist(), ks.tolist(), allp.label, strict=True):
+            labels[b][k] = lab
+        # entries sorted by pair, then split in blocks of pairs
+        order = np.argsort(allp.pair, kind="stable")
+        e_pair, e_plane = allp.pair[order], allp.plane[order]
+        e_cell, e_value = allp.cell[order], allp.value[order]
+        bounds = np.searchsorted(e_pair, np.arange(0, P + _BUILD_BLOCK, _BUILD_BLOCK))
+        parts = []
+        for n, i in enumerate(range(0, P, _BUILD_BLOCK)):
+            a, z = bounds[n], bounds[n + 1]
+            m = min(_BUILD_BLOCK, P - i)
+            dense = np.zeros((m, 4, N * N))  # C_fob, C_adv, C_add, G
+            p_loc = e_pair[a:z] - i
+            val = e_value[a:z]
+            wedge = e_plane[a:z] < 3
+            val = np.where(wedge, val * sc[i : i + m][p_loc], val)
+            dense[p_loc, e_plane[a:z], e_cell[a:z]] = val
+            parts.append(_dense_entries(dense, N))
         if parts:
             pair, pos, at, kind, c, g = (np.concatenate(col) for col in zip(*parts, strict=True))
             pair += np.repeat(np.arange(0, P, _BUILD_BLOCK), [p[0].size for p in parts])
@@ -419,26 +588,41 @@ class InstrumentBuilder:
         )
 
 
+@dataclass
+class _PairChunk:
+    """Pairs registered together: per pair its scenario, index k, label and scalars; the
+    nonzero coefficients as entries (pair position in the chunk, plane, cell, value)."""
+
+    rows: np.ndarray
+    ks: np.ndarray
+    label: list[str]
+    lo: np.ndarray
+    hi: np.ndarray
+    scale: np.ndarray
+    g0: np.ndarray
+    g_scale: np.ndarray
+    pair: np.ndarray
+    plane: np.ndarray
+    cell: np.ndarray
+    value: np.ndarray
+
+
+_SCALARS = ("lo", "hi", "scale", "g0", "g_scale")
+
 #: pairs whose dense coefficients are stacked at once in :meth:`InstrumentBuilder.build`
 _BUILD_BLOCK = 2048
 
 
-def _block_entries(pairs: list[PairSpec], n: int) -> tuple[np.ndarray, ...]:
-    """The entries of several pairs at once.
+def _dense_entries(dense: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    """The entries of several pairs at once, from their dense coefficients.
 
-    Returns, per entry: the pair (position in ``pairs``), the entry's position in its pair,
-    its cell, wedge kind, wedge and slack coefficients. A pair's entries are its ``C_fob``
-    cells, then its ``C_adv`` and ``C_add`` cells (each in cell order) and last the cells
-    with a slack coefficient only; a slack coefficient sits on its cell's first entry.
+    ``dense`` is (P, 4, n·n): ``C_fob``, ``C_adv``, ``C_add`` (scaled) and ``G``. Returns, per
+    entry: the pair (position in ``dense``), the entry's position in its pair, its cell,
+    wedge kind, wedge and slack coefficients. A pair's entries are its ``C_fob`` cells, then
+    its ``C_adv`` and ``C_add`` cells (each in cell order) and last the cells with a slack
+    coefficient only; a slack coefficient sits on its cell's first entry.
     """
-    P, nn = len(pairs), n * n
-    dense = np.zeros((P, 4, nn))  # C_fob, C_adv, C_add, G
-    for i, p in enumerate(pairs):
-        for j, C in enumerate((p.C_fob, p.C_adv, p.C_add)):
-            if C is not None:
-                dense[i, j] = np.ravel(C) * p.scale
-        if p.G is not None:
-            dense[i, 3] = np.ravel(p.G)
+    P, nn = dense.shape[0], n * n
     C, G = dense[:, :3], dense[:, 3]
     present = np.empty((P, 4, nn), dtype=bool)
     present[:, :3] = C != 0

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tradepolicy.measures.base import WELFARE_ENTRIES, BookContext
+from tradepolicy.measures.base import WELFARE_ENTRIES, BookContext, book_batch
 from tradepolicy.model.levels import (
     consumer_surplus_change,
     producer_surplus_total,
@@ -82,10 +82,10 @@ def generic_parts(
 
 
 def book_measures(ctx: BookContext, scenario_measures: list[list]) -> None:
-    """Let each measure book its own entries (rents, levies, fiscal costs)."""
-    for b, measures in enumerate(scenario_measures):
-        for m in measures:
-            m.book(ctx, b)
+    """Let each measure book its own entries (rents, levies, fiscal costs), the measures of
+    each type at each position of their scenarios at once (:func:`book_batch`; equal to
+    booking scenario by scenario)."""
+    book_batch(ctx, scenario_measures)
 
 
 def total(ledger: dict[str, np.ndarray]) -> np.ndarray:
