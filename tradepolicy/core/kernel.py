@@ -9,7 +9,7 @@ iterations and ends in the same state: converged, non-finite or out of iteration
 caller's scipy fallback and diagnostics do not change.
 
 The system is assembled from **blocks**, each owning some rows of ``F`` and their Jacobian
-entries, all reading one scenario's work arrays (:class:`Work` fields are plain arrays):
+entries, all reading and writing one scenario's work arrays (plain arrays):
 
 ========================  ==========================================  =====================
 block                     what it computes                            rows
@@ -29,6 +29,7 @@ capacity-bounded supply) is added.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba as nb
 import numpy as np
@@ -706,6 +707,7 @@ def solve_rows(
         }
         out = tuple(arrays[name] for name in names)
     else:
+        arrays = {}
         e1, e2, e3 = np.empty((0, 0)), np.empty((0, 0, 0)), np.empty(0)
         out = (e1, e1, e2, e2, e2, e1, e1, e1, e2, e1, e1, e1, e1, e1, e1, e3)
     args = (
@@ -738,5 +740,6 @@ def solve_rows(
     if u_c is not u:
         u[...] = u_c
     iterations[...] = it
-    st = State(J=None, **arrays) if state else None
+    fields: dict[str, Any] = arrays
+    st = State(J=None, **fields) if state else None
     return status == 1, status == 2, st

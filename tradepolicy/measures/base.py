@@ -397,7 +397,9 @@ def _batched(cls: type[Measure], hook: str, single: str) -> bool:
     return issubclass(owner(hook), owner(single))
 
 
-def _groups(measure_lists: list[list[Measure]], skip: dict) -> list[tuple[int, type, list, list]]:
+def _groups(
+    measure_lists: list[list[Measure]], skip: dict
+) -> list[tuple[int, type[Measure], list, list]]:
     """(j, type, rows, measures): the measures at position j of their scenario, by type,
     in the order of j."""
     J = max((len(ms) for ms in measure_lists), default=0)
@@ -444,9 +446,9 @@ def apply_batch(
 
 def _groups_at(
     measure_lists: list[list[Measure]], j: int, skip: dict
-) -> list[tuple[int, type, list, list]]:
+) -> list[tuple[int, type[Measure], list, list]]:
     """The groups of position ``j`` (scenarios stopped by a conflict so far are skipped)."""
-    by: dict[type, tuple[list[int], list[Measure]]] = {}
+    by: dict[type[Measure], tuple[list[int], list[Measure]]] = {}
     for b, ms in enumerate(measure_lists):
         if j < len(ms) and b not in skip:
             m = ms[j]

@@ -104,12 +104,12 @@ class DiversificationCap(Measure):
         # Σ of the basis' base flows, summed as X0[inb, d].sum() (kept per basis and importer)
         memo = ctx.market.memo if ctx.cal is ctx.market.calibration else {}
         scale_q = np.empty(len(ib))
-        for t, (d, basis) in enumerate(zip(idd.tolist(), inb, strict=True)):
+        for i, (d, basis) in enumerate(zip(idd.tolist(), inb, strict=True)):
             key = ("diversification_basis", d, basis.tobytes())
             got = memo.get(key)
             if got is None:
                 got = memo[key] = float(X0[basis, d].sum())
-            scale_q[t] = max(got, floor_q)
+            scale_q[i] = max(got, floor_q)
         # pairs: (item, capped origin) in item order, origins ascending
         t, o = np.nonzero(capped & inb)
         if not t.size:

@@ -246,7 +246,9 @@ class ImportQuota(_Quota):
     def book(self, ctx: BookContext, b: int) -> None:
         _book_cap_rent(self, ctx, b)
 
-    book_rows = classmethod(_book_cap_rent_rows)
+    @classmethod
+    def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
+        _book_cap_rent_rows(cls, ctx, rows, measures)
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
@@ -404,7 +406,9 @@ class ExportQuota(Measure):
     def book(self, ctx: BookContext, b: int) -> None:
         _book_cap_rent(self, ctx, b)
 
-    book_rows = classmethod(_book_cap_rent_rows)
+    @classmethod
+    def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
+        _book_cap_rent_rows(cls, ctx, rows, measures)
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

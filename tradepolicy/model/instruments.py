@@ -484,19 +484,19 @@ class InstrumentBuilder:
                 ),
             )
         if not chunks:
-            empty_i, empty_f = np.zeros(0, dtype=np.intp), np.zeros(0)
-            e = (empty_i, empty_i, empty_i, empty_f)
-            return _PairChunk(empty_i, empty_i, [], *[empty_f] * 5, *e)
+            ei, ef = np.zeros(0, dtype=np.intp), np.zeros(0)
+            return _PairChunk(ei, ei, [], ef, ef, ef, ef, ef, ei, ei, ei, ef)
         if len(chunks) == 1:
             return chunks[0]
         offsets = np.cumsum([0] + [len(c.rows) for c in chunks[:-1]])
+        joined = {
+            f: np.concatenate([getattr(c, f) for c in chunks])
+            for f in ("rows", "ks", *_SCALARS, "plane", "cell", "value")
+        }
         return _PairChunk(
-            np.concatenate([c.rows for c in chunks]),
-            np.concatenate([c.ks for c in chunks]),
-            [lab for c in chunks for lab in c.label],
-            *(np.concatenate([getattr(c, f) for c in chunks]) for f in _SCALARS),
-            np.concatenate([c.pair + o for c, o in zip(chunks, offsets, strict=True)]),
-            *(np.concatenate([getattr(c, f) for c in chunks]) for f in ("plane", "cell", "value")),
+            label=[lab for c in chunks for lab in c.label],
+            pair=np.concatenate([c.pair + o for c, o in zip(chunks, offsets, strict=True)]),
+            **joined,
         )
 
     def build(self) -> Instruments:
