@@ -83,26 +83,31 @@ def _landed_prices(
     """
     for o in range(N):
         p[o] = p0[o] * math.exp(u[o])
-    if not plain:
+    if plain:  # fixed wedges (pe, fob, tau1, hq and levies are set once per scenario)
         for o in range(N):
             for d in range(N):
-                if touched[o, d]:
-                    wf[o, d] = 0.0
-                    wa[o, d] = 0.0
-                    wd[o, d] = 0.0
-        for k in range(K):
-            lt = u[N + k]
-            for m in range(cell.shape[1]):
-                c = wc[k, m]
-                if c == 0.0:
-                    continue
-                o, d = cell[k, m] // N, cell[k, m] % N
-                if kind[k, m] == FOB:
-                    wf[o, d] += lt * c
-                elif kind[k, m] == ADV:
-                    wa[o, d] += lt * c
-                else:
-                    wd[o, d] += lt * c
+                q[o, d] = p[o] * relw[N + o, d]
+                lnr[o, d] = u[o] + relw[o, d]
+        return
+    for o in range(N):
+        for d in range(N):
+            if touched[o, d]:
+                wf[o, d] = 0.0
+                wa[o, d] = 0.0
+                wd[o, d] = 0.0
+    for k in range(K):
+        lt = u[N + k]
+        for m in range(cell.shape[1]):
+            c = wc[k, m]
+            if c == 0.0:
+                continue
+            o, d = cell[k, m] // N, cell[k, m] % N
+            if kind[k, m] == FOB:
+                wf[o, d] += lt * c
+            elif kind[k, m] == ADV:
+                wa[o, d] += lt * c
+            else:
+                wd[o, d] += lt * c
     for o in range(N):
         for d in range(N):
             pe[o, d] = p[o] * ef[o, d]
@@ -158,14 +163,14 @@ def _armington(
                 s[o, d] = w[o, d] / wsum
         else:  # as the reference: ln(W/W0) + ln(1 + T/W) near the base, else shifted
             far = False
-            for o in range(N):
-                if w[o, d] > 0.0 and abs(one_m * lnr[o, d]) > 1.0:
-                    far = True
             T = 0.0
             removed = 0.0
+            near_cd = abs(one_m) < 0.05  # exp(e) − 1 loses ~1e-16/|1-σ| in ln P: use expm1
             for o in range(N):
                 if w[o, d] > 0.0:
-                    t = w[o, d] * math.expm1(one_m * lnr[o, d])
+                    e = one_m * lnr[o, d]
+                    far |= abs(e) > 1.0
+                    t = w[o, d] * (math.expm1(e) if near_cd else math.exp(e) - 1.0)
                     s[o, d] = t
                     T += t
                 else:
@@ -439,7 +444,7 @@ def _solve_one(
     p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, out,
+    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, out,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -464,12 +469,22 @@ def _solve_one(
     for o in range(N):
         for d in range(N):
             w[o, d] = w0[o, d] if avb[o, d] else 0.0
-            touched[o, d] = False
+            if not plain:
+                touched[o, d] = False
+    fixed = relwq[: 2 * N]  # ln-wedge change, then the border factor (1+x)(1+t)
+    for o in range(N):
+        for d in range(N):
+            fixed[o, d] = relw[b, o, d]
+            if plain:
+                fixed[N + o, d] = efb[o, d] * tfb[o, d]
+                mat[2, o, d] = tfb[o, d]  # tau1
+                mat[4, o, d] = 1.0  # hq
+                mat[16, o, d] = 0.0  # levies
     for k in range(K):
         for m in range(M):
             if wc[b, k, m] != 0.0:
                 touched[cell[b, k, m] // N, cell[b, k, m] % N] = True
-    relwb = relw[b]
+    relwb = fixed
     p, P, D, A, S, dS, kappa, Xk = vec[0], vec[1], vec[2], vec[3], vec[4], vec[5], vec[6], vec[7]
     pe, fob, tau1, q, hq, lnr = mat[0], mat[1], mat[2], mat[3], mat[4], mat[5]
     wf, wa, wd, s, X = mat[6], mat[7], mat[8], mat[9], mat[10]
@@ -485,18 +500,21 @@ def _solve_one(
     for i in range(n):
         x[i] = u[b, i]
 
+    # the scenario's rows of the batch arrays, taken once (each view costs reference counting)
+    capb, smb, dmb, vpb, cpb = cap[b], sm[b], dm[b], vp[b], cp[b]
+    K1b, thb, K2b, Vb, epsb, etab, sigb = K1[b], th[b], K2[b], V[b], eps[b], eta[b], sig[b]
+
     def evaluate(at):  # every block's values at `at` (a closure numba inlines)
         return _evaluate(
             at, N, K, plain, touched, has_support, p0, q0, relwb, w, w0, w0sum, S0s, D0, P0,
-            producer, consumer, efb, tfb, fl, cap[b], sm[b], dm[b], vp[b], cp[b], K1[b],
-            th[b], K2[b], V[b], eps[b], eta[b], sig[b], lob, hib, lscb, g0b, gscb, cellb,
-            kindb, wcb, gcb, p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS,
-            F, dphi_dx, dphi_dg, levies, g,
+            producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b, Vb,
+            epsb, etab, sigb, lob, hib, lscb, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
+            tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg, levies, g,
         )  # fmt: skip
 
     def jacobian():  # at the point evaluated last
         _jacobian(
-            N, K, plain, w, sig[b], eta[b], D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
+            N, K, plain, w, sigb, etab, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
             hq, cellb, kindb, wcb, gcb, gscb, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v,
             Xsq, cden, c, cv,
         )  # fmt: skip
@@ -555,7 +573,7 @@ def _solve_one(
     if out[0].shape[0]:  # the model state at the point reached
         _export(
             b, N, K, x, u, res, has_support, p0, S0s, producer, sm[b], eps[b], K1[b], th[b],
-            K2[b], V[b], lo[b], hi[b], lsc[b], g0[b], gsc[b],
+            K2[b], V[b], lo[b], hi[b], lsc[b], g0[b], gsc[b], plain, efb,
             p, fob, q, levies, P, D, A, X, S, F, g, out,
         )  # fmt: skip
     return status, it
@@ -564,7 +582,7 @@ def _solve_one(
 @_jit
 def _export(
     b, N, K, x, u, res, has_support, p0, S0s, producer, sm, eps, K1, th, K2, V, lo, hi, lsc,
-    g0, gsc, p, fob, q, levies, P, D, A, X, S, F, g, out,
+    g0, gsc, plain, ef, p, fob, q, levies, P, D, A, X, S, F, g, out,
 ):  # fmt: skip
     """Write scenario ``b``'s state into the batch arrays ``out`` (the fields of
     :class:`~tradepolicy.model.levels.State`, as the reference evaluation gives them)."""
@@ -574,7 +592,8 @@ def _export(
     for o in range(N):
         o_p[b, o], o_P[b, o], o_D[b, o], o_A[b, o], o_S[b, o] = p[o], P[o], D[o], A[o], S[o]
         for d in range(N):
-            o_fob[b, o, d], o_q[b, o, d] = fob[o, d], q[o, d]
+            o_fob[b, o, d] = p[o] * ef[o, d] if plain else fob[o, d]
+            o_q[b, o, d] = q[o, d]
             o_levy[b, o, d], o_X[b, o, d] = levies[o, d], X[o, d]
         o_F[b, o] = F[o]
         # price-gap support: the top-up (or claw-back), the volume it is paid on and the
@@ -633,6 +652,7 @@ def _newton_rows(
         cbuf = np.empty((Kmax, M))
         cvbuf = np.empty((Kmax, N))
         touched = np.empty((N, N), dtype=np.bool_)
+        relwq = np.empty((2 * N, N))
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
@@ -640,7 +660,7 @@ def _newton_rows(
                 p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, out,
+                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, out,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
