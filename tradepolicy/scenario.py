@@ -39,7 +39,7 @@ from tradepolicy._validation import (
 from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
-from tradepolicy.measures.base import ApplyContext, apply_batch
+from tradepolicy.measures.base import ApplyContext, apply_batch, dump_measures
 from tradepolicy.measures.trade import rate_advice
 from tradepolicy.model.instruments import InstrumentBuilder
 
@@ -98,7 +98,7 @@ class Scenario(BaseModel):
         return {
             "name": self.name,
             "description": self.description,
-            "measure": [m.model_dump(mode="json", exclude_none=True) for m in self.measures],
+            "measure": dump_measures(list(self.measures)),
         }
 
 
@@ -245,7 +245,15 @@ class ScenarioSet:
             d["target_share"] = self.target_share
         if self.target is not None:
             d["target"] = self.target.to_dict()
-        d["scenario"] = [s.to_dict() for s in self.scenarios]
+        dumped = iter(dump_measures([m for s in self.scenarios for m in s.measures]))
+        d["scenario"] = [
+            {
+                "name": s.name,
+                "description": s.description,
+                "measure": [next(dumped) for _ in s.measures],
+            }
+            for s in self.scenarios
+        ]
         return d
 
 

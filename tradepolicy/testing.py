@@ -51,13 +51,14 @@ EVERY_TYPE = (
 
 
 # -- market --------------------------------------------------------------------------------
-def random_market(rng: np.random.Generator, n: int = 12) -> Market:
+def random_market(rng: np.random.Generator, n: int = 12, relative_se: float = 0.0) -> Market:
     """A synthetic n-region market built through the market schema.
 
     A dense-ish positive flow matrix with a large diagonal, base prices 0.5–2, supply
     0.3–2 and demand 0.2–1.5 elasticities, some base tariffs; substitution elasticities
     1.5–8 except the last two importers: Cobb-Douglas (σ = 1) and σ = 0.8 (every variety
-    essential, so no ban targets them).
+    essential, so no ban targets them). ``relative_se > 0`` records standard errors of every
+    elasticity (that share of its value) for Monte Carlo draws.
     """
     regions = [f"R{i:02d}" for i in range(n)]
     off = rng.uniform(0.5, 6.0, (n, n)) * (rng.random((n, n)) < 0.8)  # ~80 % of pairs trade
@@ -77,6 +78,17 @@ def random_market(rng: np.random.Generator, n: int = 12) -> Market:
             if (values[a] > 0).any()
         }
 
+    p0 = rng.uniform(0.5, 2.0, n)
+    elasticities = {
+        "supply": rng.uniform(0.3, 2.0, n),
+        "demand": rng.uniform(0.2, 1.5, n),
+        "substitution": sigma,
+    }
+    uncertainty = {}
+    if relative_se > 0:
+        uncertainty["elasticity_se"] = {
+            k: regional(relative_se * v) for k, v in elasticities.items()
+        }
     return Market.from_dict(
         {
             "id": "synthetic",
@@ -84,16 +96,13 @@ def random_market(rng: np.random.Generator, n: int = 12) -> Market:
             "description": f"Synthetic {n}-region market (tradepolicy.testing).",
             "base_year": 2024,
             "regions": regions,
-            "base_price": regional(rng.uniform(0.5, 2.0, n)),
-            "elasticities": {
-                "supply": regional(rng.uniform(0.3, 2.0, n)),
-                "demand": regional(rng.uniform(0.2, 1.5, n)),
-                "substitution": regional(sigma),
-            },
+            "base_price": regional(p0),
+            "elasticities": {k: regional(v) for k, v in elasticities.items()},
             "base_tariffs": matrix(t0),
             "flows": matrix(X0),
             # abstract regions the shipped regions table does not know
             "region_info": {r: {"name": f"Region {r}"} for r in regions},
+            **uncertainty,
         },
         source="tradepolicy.testing",
     )

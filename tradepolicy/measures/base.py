@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, model_validator
 
 from tradepolicy._validation import register_tag
 
@@ -484,6 +484,26 @@ def conflict_problems(market: Market, measures: list[Measure]) -> list[tuple[str
         j = builder.current[0] if builder.current else 0
         return [(f"measure[{j}]", str(exc))]
     return []
+
+
+_LIST_ADAPTERS: dict[type, TypeAdapter] = {}
+
+
+def dump_measures(measures: list[Measure]) -> list[dict[str, Any]]:
+    """``m.model_dump(mode="json", exclude_none=True)`` of each measure, in order, the measures
+    of each type serialised in one call (several times faster for many measures)."""
+    by: dict[type, list[int]] = {}
+    for i, m in enumerate(measures):
+        by.setdefault(type(m), []).append(i)
+    out: list[dict[str, Any]] = [{}] * len(measures)
+    for cls, idx in by.items():
+        adapter = _LIST_ADAPTERS.get(cls)
+        if adapter is None:
+            adapter = _LIST_ADAPTERS[cls] = TypeAdapter(list[cls])  # type: ignore[valid-type]
+        dumped = adapter.dump_python([measures[i] for i in idx], mode="json", exclude_none=True)
+        for i, d in zip(idx, dumped, strict=True):
+            out[i] = d
+    return out
 
 
 def measure_types() -> dict[str, type[Measure]]:
