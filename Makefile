@@ -7,7 +7,7 @@ DEVSTAMP := $(VENV)/.installed-dev
 DASHSTAMP := $(VENV)/.installed-dashboard
 SCENARIOS ?= scenarios/ndpr_oxide.toml
 
-.PHONY: run test lint lab bench bench-measures bench-dashboard clean install install-dev
+.PHONY: run test lint lab bench bench-measures bench-pipeline bench-sweep bench-dashboard clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,12 @@ bench: $(STAMP)
 
 bench-measures: $(STAMP)
 	$(BIN)/python benchmarks/bench_measures.py --quick
+
+bench-pipeline: $(STAMP)
+	$(BIN)/python benchmarks/bench_pipeline.py --quick
+
+bench-sweep: $(DEVSTAMP)
+	$(BIN)/python benchmarks/bench_sweep.py
 
 bench-dashboard: $(DEVSTAMP)
 	$(BIN)/python benchmarks/bench_dashboard.py
