@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from tradepolicy import _paths
+from tradepolicy import _paths, api
 from tradepolicy._files import exists, resolve_reference
 from tradepolicy._validation import (
     MAX_NAME,
@@ -63,23 +63,7 @@ DEFAULT_VARIABLES = (
     "converged",
 )
 #: variables that carry a ``draw`` dimension in :func:`tradepolicy.solve` with draws
-DRAW_VARIABLES = (
-    "producer_price",
-    "consumer_price",
-    "production",
-    "consumption",
-    "top_supplier_share",
-    "consumer_surplus_change",
-    "producer_surplus_change",
-    "welfare_change",
-    "levy_revenue",
-    "subsidy_cost",
-    "offtake_cost",
-    "stockpile_cost",
-    "bloc_dependency",
-    "meets_target",
-    "converged",
-)
+DRAW_VARIABLES = (*api.DRAW_VARIABLES, "converged")
 #: dimension names a grid axis may not take
 RESERVED = ("scenario", "draw", "region", "exporter", "importer", "commodity", "block")
 #: the most values one axis may list, and the most rows a sweep may have
