@@ -7,7 +7,14 @@ from typing import ClassVar, Literal, overload
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from tradepolicy.measures.base import ApplyContext, BookContext, Measure, Region, register
+from tradepolicy.measures.base import (
+    ApplyContext,
+    BookContext,
+    Measure,
+    Region,
+    memo_get,
+    register,
+)
 from tradepolicy.measures.floors import magnitude_advice
 from tradepolicy.measures.trade import _names
 
@@ -46,6 +53,17 @@ def _non_producers(market, field: str, regions: list[str], hint: str = "") -> li
         for r in regions
         if out[market.index(r)[0]] <= 0
     ]
+
+
+def _base_output(market) -> np.ndarray:
+    """Each region's base output (read-only, on the market's memo)."""
+
+    def make() -> np.ndarray:
+        out = market.flows.sum(axis=1)
+        out.flags.writeable = False
+        return out
+
+    return memo_get(market, ("base_output",), make)
 
 
 @register
@@ -121,6 +139,22 @@ class PriceGapSubsidy(Measure):
         if not problems:
             problems = _non_producers(market, "producers", self.producers, " (use seed_shares)")
         return problems
+
+    @classmethod
+    def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        pos = market._positions
+        out = _base_output(market)
+        return [
+            []
+            if cls._regions_known(pos, m)
+            and (
+                not isinstance(m.covered_volume, dict)
+                or all(r in m.producers for r in m.covered_volume)
+            )
+            and all(out[pos[r]] > 0 for r in m.producers)
+            else m.check(market)  # words the problems
+            for m in measures
+        ]
 
     def advice(self, market) -> list[tuple[str, str]]:
         return magnitude_advice(market, "strike", self.strike)
@@ -285,6 +319,17 @@ class Offtake(Measure):
         if not problems:
             problems = _non_producers(market, "sellers", self.sellers)
         return problems
+
+    @classmethod
+    def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        pos = market._positions
+        out = _base_output(market)
+        return [
+            []
+            if cls._regions_known(pos, m) and all(out[pos[r]] > 0 for r in m.sellers)
+            else m.check(market)  # words the problems
+            for m in measures
+        ]
 
     def advice(self, market) -> list[tuple[str, str]]:
         out = market.flows.sum(axis=1)[market.index(self.sellers)].sum()
