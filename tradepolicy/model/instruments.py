@@ -626,7 +626,12 @@ def _dense_entries(dense: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
     C, G = dense[:, :3], dense[:, 3]
     present = np.empty((P, 4, nn), dtype=bool)
     present[:, :3] = C != 0
-    earlier = np.logical_or.accumulate(present[:, :3], axis=1)  # a wedge entry at or before
+    # a wedge entry at or before each plane (logical_or.accumulate along the planes, which
+    # numpy runs element by element)
+    earlier = np.empty((P, 3, nn), dtype=bool)
+    earlier[:, 0] = present[:, 0]
+    np.logical_or(earlier[:, 0], present[:, 1], out=earlier[:, 1])
+    np.logical_or(earlier[:, 1], present[:, 2], out=earlier[:, 2])
     present[:, 3] = (G != 0) & ~earlier[:, 2]  # slack coefficients on no wedge entry
     # the slack coefficient goes to the first entry of its cell
     first = present.copy()
