@@ -129,24 +129,24 @@ class Measure(BaseModel):
         """
         if cls.check is not Measure.check:  # an own check this method does not know
             return [m.check(market) for m in measures]
-        pos = market._positions
-        return [[] if cls._regions_known(pos, m) else m.check(market) for m in measures]
+        known = region_set(market)
+        return [[] if cls._regions_known(known, m) else m.check(market) for m in measures]
 
     @classmethod
-    def _regions_known(cls, pos: dict[str, int], m: Measure) -> bool:
+    def _regions_known(cls, known: frozenset[str], m: Measure) -> bool:
         """Whether the base :meth:`check` finds nothing: every region code of ``m`` is in
-        ``pos`` and no region list is empty unless it may be."""
+        ``known`` (:func:`region_set`) and no region list is empty unless it may be."""
         for name in cls.region_fields:
             value = getattr(m, name)
             if value is None:
                 continue
             if isinstance(value, str):
-                if value not in pos:
+                if value not in known:
                     return False
             elif not value:
                 if name not in cls.may_be_empty:
                     return False
-            elif not all(code in pos for code in value):
+            elif not known.issuperset(value):
                 return False
         return True
 
@@ -288,6 +288,11 @@ def memo_get(market: Market, key: tuple, make: Any) -> Any:
             memo.clear()
         memo[key] = got
     return got
+
+
+def region_set(market: Market) -> frozenset[str]:
+    """The market's region codes as a set (on its memo)."""
+    return memo_get(market, ("region_set",), lambda: frozenset(market._positions))
 
 
 class MeasureConflict(ValueError):

@@ -20,6 +20,7 @@ from tradepolicy.measures.base import (
     Measure,
     Region,
     memo_get,
+    region_set,
     register,
 )
 
@@ -66,11 +67,11 @@ class _Stock(Measure):
 
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
-        pos = market._positions
+        pos, known = market._positions, region_set(market)
         use = memo_get(market, ("base_use",), lambda: market.flows.sum(axis=0))  # read only
         return [
             []
-            if cls._regions_known(pos, m)
+            if cls._regions_known(known, m)
             and (u := use[pos[m.region]]) > 0
             and not (m.sign < 0 and m.quantity >= u)
             else m.check(market)  # words the problems

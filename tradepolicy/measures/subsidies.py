@@ -13,6 +13,7 @@ from tradepolicy.measures.base import (
     Measure,
     Region,
     memo_get,
+    region_set,
     register,
 )
 from tradepolicy.measures.floors import magnitude_advice
@@ -142,11 +143,11 @@ class PriceGapSubsidy(Measure):
 
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
-        pos = market._positions
+        pos, known = market._positions, region_set(market)
         out = _base_output(market)
         return [
             []
-            if cls._regions_known(pos, m)
+            if cls._regions_known(known, m)
             and (
                 not isinstance(m.covered_volume, dict)
                 or all(r in m.producers for r in m.covered_volume)
@@ -322,11 +323,11 @@ class Offtake(Measure):
 
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
-        pos = market._positions
+        pos, known = market._positions, region_set(market)
         out = _base_output(market)
         return [
             []
-            if cls._regions_known(pos, m) and all(out[pos[r]] > 0 for r in m.sellers)
+            if cls._regions_known(known, m) and all(out[pos[r]] > 0 for r in m.sellers)
             else m.check(market)  # words the problems
             for m in measures
         ]
