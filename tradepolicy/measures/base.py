@@ -462,18 +462,17 @@ def _groups(
 def _group_all(measure_lists: list[list[Measure]]) -> list[tuple[int, type[Measure], list, list]]:
     """Every (j, type, rows, measures) group, in the order of j, then of the first scenario
     holding the type at j."""
-    by: dict[tuple[int, type[Measure]], tuple[list[int], list[Measure]]] = {}
+    J = max((len(ms) for ms in measure_lists), default=0)
+    by: list[dict[type[Measure], tuple[list[int], list[Measure]]]] = [{} for _ in range(J)]
     for b, ms in enumerate(measure_lists):
         for j, m in enumerate(ms):
-            key = (j, type(m))
-            entry = by.get(key)
+            at = by[j]
+            entry = at.get(type(m))
             if entry is None:
-                entry = by[key] = ([], [])
+                entry = at[type(m)] = ([], [])
             entry[0].append(b)
             entry[1].append(m)
-    out = [(j, cls, rows, ms) for (j, cls), (rows, ms) in by.items()]
-    out.sort(key=lambda g: g[0])  # stable: the order of first scenarios within each j
-    return out
+    return [(j, cls, rows, ms) for j, at in enumerate(by) for cls, (rows, ms) in at.items()]
 
 
 def _without(

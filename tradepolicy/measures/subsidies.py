@@ -398,7 +398,8 @@ class Offtake(Measure):
         groups: dict[int, list[int]] = {}
         splits = [m.split(ctx.market) for m in measures]
         for i, (idx, _) in enumerate(splits):
-            if np.unique(idx).size < idx.size:  # a seller named twice: booked as alone
+            sellers = measures[i].sellers
+            if len(set(sellers)) < len(sellers):  # a seller named twice: booked as alone
                 measures[i].book(ctx, int(rows[i]))
             else:
                 groups.setdefault(idx.size, []).append(i)
