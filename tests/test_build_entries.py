@@ -48,3 +48,29 @@ def test_entries_equal_the_dense_construction(seed) -> None:
         assert a.shape == b.shape and np.array_equal(a, b)
     g_only = (got[3] == ADD) & (got[4] == 0.0) & (got[5] != 0.0)
     assert size < 20 or g_only.any()  # slack-only cells are compared too
+
+
+def test_masks_equal_pair_mask_as_the_table_grows() -> None:
+    from tradepolicy.measures.base import ApplyContext
+    from tradepolicy.model.instruments import InstrumentBuilder
+    from tradepolicy.testing import random_market
+
+    market = random_market(np.random.default_rng(2), n=6)
+    ctx = ApplyContext(
+        market=market,
+        cal=market.calibration,
+        builder=InstrumentBuilder(1, market.base_tariff, market.base_export_tax),
+    )
+    rng = np.random.default_rng(3)
+    r = list(market.regions)
+
+    def some() -> tuple[str, ...]:
+        return tuple(r[i] for i in sorted(rng.choice(6, int(rng.integers(1, 4)), replace=False)))
+
+    keys = [(some(), None if rng.random() < 0.4 else some(), some()[:1]) for _ in range(150)]
+    for part in (keys[:5], keys, keys[::-1], []):  # new keys, grown table, repeats, none
+        got = ctx.masks(part)
+        want = [ctx.pair_mask(list(i), None if e is None else list(e), x) for i, e, x in part]
+        assert got.shape == (len(part), 6, 6) and got.dtype == bool
+        assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
+    assert len(set(keys)) > 16  # the table grew past its first size

@@ -388,16 +388,44 @@ class ApplyContext(_Regions):
 
     def masks(self, keys: list[tuple]) -> np.ndarray:
         """(R,N,N) pair masks of (importers, exporters, exempt) region lists (see
-        :meth:`pair_mask`)."""
+        :meth:`pair_mask`), taken from a table of the market's masks at once."""
         memo = self.market.memo
-        out = []
+        table = memo.get(("pair_mask_table",))
+        if table is None or table.n >= _MEMO_SIZE:  # bounded whatever the variety of lists
+            table = memo[("pair_mask_table",)] = _MaskTable(self.market.base_tariff.shape)
+        ids = table.ids
+        at = []
         for key in keys:
-            mask = memo.get(("pair_mask", *key))
-            if mask is None:
+            i = ids.get(key)
+            if i is None:
                 imp, exp, exempt = key
                 mask = self.pair_mask(list(imp), None if exp is None else list(exp), exempt)
-            out.append(mask)
-        return np.stack(out) if out else np.zeros((0, *self.market.base_tariff.shape), bool)
+                i = table.add(key, mask)
+            at.append(i)
+        return table.masks[np.array(at, dtype=np.intp)]
+
+
+class _MaskTable:
+    """Pair masks stacked in one array (row ``ids[key]``), grown by doubling."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.ids: dict[tuple, int] = {}
+        self.n = 0
+        self._arr = np.zeros((16, *shape), dtype=bool)
+
+    @property
+    def masks(self) -> np.ndarray:
+        return self._arr[: self.n]
+
+    def add(self, key: tuple, mask: np.ndarray) -> int:
+        if self.n == len(self._arr):
+            grown = np.zeros((2 * self.n, *self._arr.shape[1:]), dtype=bool)
+            grown[: self.n] = self._arr
+            self._arr = grown
+        self._arr[self.n] = mask
+        self.ids[key] = self.n
+        self.n += 1
+        return self.n - 1
 
 
 @dataclass
