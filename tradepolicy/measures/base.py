@@ -276,6 +276,24 @@ class _Regions:
             memo[key] = mask
         return mask.copy()
 
+    def masks(self, keys: list[tuple]) -> np.ndarray:
+        """(R,N,N) pair masks of (importers, exporters, exempt) region lists (see
+        :meth:`pair_mask`), taken from a table of the market's masks at once."""
+        memo = self.market.memo
+        table = memo.get(("pair_mask_table",))
+        if table is None or table.n >= _MEMO_SIZE:  # bounded whatever the variety of lists
+            table = memo[("pair_mask_table",)] = _MaskTable(self.market.base_tariff.shape)
+        ids = table.ids
+        at = []
+        for key in keys:
+            i = ids.get(key)
+            if i is None:
+                imp, exp, exempt = key
+                mask = self.pair_mask(list(imp), None if exp is None else list(exp), exempt)
+                i = table.add(key, mask)
+            at.append(i)
+        return table.masks[np.array(at, dtype=np.intp)]
+
 
 def memo_get(market: Market, key: tuple, make: Any) -> Any:
     """``market.memo[key]``, computed by ``make()`` the first time (a read-only array
@@ -385,24 +403,6 @@ class ApplyContext(_Regions):
         for i in np.flatnonzero(alone).tolist():
             self.apply_one(int(rows[i]), j, measures[i])
         return ok
-
-    def masks(self, keys: list[tuple]) -> np.ndarray:
-        """(R,N,N) pair masks of (importers, exporters, exempt) region lists (see
-        :meth:`pair_mask`), taken from a table of the market's masks at once."""
-        memo = self.market.memo
-        table = memo.get(("pair_mask_table",))
-        if table is None or table.n >= _MEMO_SIZE:  # bounded whatever the variety of lists
-            table = memo[("pair_mask_table",)] = _MaskTable(self.market.base_tariff.shape)
-        ids = table.ids
-        at = []
-        for key in keys:
-            i = ids.get(key)
-            if i is None:
-                imp, exp, exempt = key
-                mask = self.pair_mask(list(imp), None if exp is None else list(exp), exempt)
-                i = table.add(key, mask)
-            at.append(i)
-        return table.masks[np.array(at, dtype=np.intp)]
 
 
 class _MaskTable:
