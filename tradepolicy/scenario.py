@@ -265,6 +265,7 @@ def _check(
     problems: list[list[tuple[str, str]]] = []
     seen: set[str] = set()
     checked: list[list[Measure]] = [[]]
+    found = _measure_problems(market, scenarios)
     for i, s in enumerate(scenarios):
         mine = []
         if s.name in seen:
@@ -272,8 +273,8 @@ def _check(
         seen.add(s.name)
         own = [
             (f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(s.name)}")
-            for j, m in enumerate(s.measures)
-            for fld, msg in m.check(market)
+            for j, probs in found.get(i, ())
+            for fld, msg in probs
         ]
         # measures on the same target (combined by their rule or refused) are looked for in
         # the scenarios whose measures pass their checks
@@ -289,6 +290,35 @@ def _check(
     if out:
         return out, None
     return out, (builder.build(), pair_index)
+
+
+def _measure_problems(
+    market: Market, scenarios: list[Scenario]
+) -> dict[int, list[tuple[int, list[tuple[str, str]]]]]:
+    """``Measure.check`` of every measure, the measures of each type at once
+    (:meth:`Measure.check_rows`): scenario i -> [(j, problems)] of its measures with
+    problems, in the order of j."""
+    by: dict[type[Measure], tuple[list[tuple[int, int]], list[Measure]]] = {}
+    for i, s in enumerate(scenarios):
+        for j, m in enumerate(s.measures):
+            entry = by.get(type(m))
+            if entry is None:
+                entry = by[type(m)] = ([], [])
+            entry[0].append((i, j))
+            entry[1].append(m)
+    bad: list[tuple[int, int, list[tuple[str, str]]]] = []
+    for cls, (where, ms) in by.items():
+        rows = cls.check_rows(market, ms)
+        if len(rows) != len(ms):
+            raise TypeError(
+                f"{cls.__name__}.check_rows returned {len(rows)} results for {len(ms)} measures"
+            )
+        bad.extend((i, j, p) for (i, j), p in zip(where, rows, strict=True) if p)
+    bad.sort(key=lambda t: (t[0], t[1]))
+    out: dict[int, list[tuple[int, list[tuple[str, str]]]]] = {}
+    for i, j, p in bad:
+        out.setdefault(i, []).append((j, p))
+    return out
 
 
 def _check_target(market: Market, target: Target) -> list[tuple[str, str]]:

@@ -118,6 +118,38 @@ class Measure(BaseModel):
                     problems.append((name, f"unknown region {code!r} (allowed: {allowed})"))
         return problems
 
+    @classmethod
+    def check_rows(cls, market: Market, measures: list) -> list[list[tuple[str, str]]]:
+        """:meth:`check` of each measure (all of this type), in order.
+
+        The default finds the measures whose region codes are all known without building
+        messages, and words the others with :meth:`check` (identical problems). A type that
+        overrides :meth:`check` gets a loop over :meth:`check` unless it overrides this too
+        (built-in types do: a quick test that a measure passes, :meth:`check` otherwise).
+        """
+        if cls.check is not Measure.check:  # an own check this method does not know
+            return [m.check(market) for m in measures]
+        known = region_set(market)
+        return [[] if cls._regions_known(known, m) else m.check(market) for m in measures]
+
+    @classmethod
+    def _regions_known(cls, known: frozenset[str], m: Measure) -> bool:
+        """Whether the base :meth:`check` finds nothing: every region code of ``m`` is in
+        ``known`` (:func:`region_set`) and no region list is empty unless it may be."""
+        for name in cls.region_fields:
+            value = getattr(m, name)
+            if value is None:
+                continue
+            if isinstance(value, str):
+                if value not in known:
+                    return False
+            elif not value:
+                if name not in cls.may_be_empty:
+                    return False
+            elif not known.issuperset(value):
+                return False
+        return True
+
     def advice(self, market: Market) -> list[tuple[str, str]]:
         """Doubtful but allowed values as (field, message) pairs (shown as warnings)."""
         return []
@@ -244,6 +276,42 @@ class _Regions:
             memo[key] = mask
         return mask.copy()
 
+    def masks(self, keys: list[tuple]) -> np.ndarray:
+        """(R,N,N) pair masks of (importers, exporters, exempt) region lists (see
+        :meth:`pair_mask`), taken from a table of the market's masks at once."""
+        memo = self.market.memo
+        table = memo.get(("pair_mask_table",))
+        if table is None or table.n >= _MEMO_SIZE:  # bounded whatever the variety of lists
+            table = memo[("pair_mask_table",)] = _MaskTable(self.market.base_tariff.shape)
+        ids = table.ids
+        at = []
+        for key in keys:
+            i = ids.get(key)
+            if i is None:
+                imp, exp, exempt = key
+                mask = self.pair_mask(list(imp), None if exp is None else list(exp), exempt)
+                i = table.add(key, mask)
+            at.append(i)
+        return table.masks[np.array(at, dtype=np.intp)]
+
+
+def memo_get(market: Market, key: tuple, make: Any) -> Any:
+    """``market.memo[key]``, computed by ``make()`` the first time (a read-only array
+    should not be changed by callers); the memo stays bounded."""
+    memo = market.memo
+    got = memo.get(key)
+    if got is None:
+        got = make()
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[key] = got
+    return got
+
+
+def region_set(market: Market) -> frozenset[str]:
+    """The market's region codes as a set (on its memo)."""
+    return memo_get(market, ("region_set",), lambda: frozenset(market._positions))
+
 
 class MeasureConflict(ValueError):
     """Two measures of one scenario set the same instrument on the same pair or producer."""
@@ -336,18 +404,28 @@ class ApplyContext(_Regions):
             self.apply_one(int(rows[i]), j, measures[i])
         return ok
 
-    def masks(self, keys: list[tuple]) -> np.ndarray:
-        """(R,N,N) pair masks of (importers, exporters, exempt) region lists (see
-        :meth:`pair_mask`)."""
-        memo = self.market.memo
-        out = []
-        for key in keys:
-            mask = memo.get(("pair_mask", *key))
-            if mask is None:
-                imp, exp, exempt = key
-                mask = self.pair_mask(list(imp), None if exp is None else list(exp), exempt)
-            out.append(mask)
-        return np.stack(out) if out else np.zeros((0, *self.market.base_tariff.shape), bool)
+
+class _MaskTable:
+    """Pair masks stacked in one array (row ``ids[key]``), grown by doubling."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        self.ids: dict[tuple, int] = {}
+        self.n = 0
+        self._arr = np.zeros((16, *shape), dtype=bool)
+
+    @property
+    def masks(self) -> np.ndarray:
+        return self._arr[: self.n]
+
+    def add(self, key: tuple, mask: np.ndarray) -> int:
+        if self.n == len(self._arr):
+            grown = np.zeros((2 * self.n, *self._arr.shape[1:]), dtype=bool)
+            grown[: self.n] = self._arr
+            self._arr = grown
+        self._arr[self.n] = mask
+        self.ids[key] = self.n
+        self.n += 1
+        return self.n - 1
 
 
 @dataclass
@@ -401,9 +479,41 @@ def _groups(
     measure_lists: list[list[Measure]], skip: dict
 ) -> list[tuple[int, type[Measure], list, list]]:
     """(j, type, rows, measures): the measures at position j of their scenario, by type,
-    in the order of j."""
+    in the order of j (scenarios in ``skip`` left out); one pass over the measures."""
+    return [
+        g
+        for g in (_without(g, skip) for g in _group_all(measure_lists))
+        if g[2]  # a group whose scenarios were all skipped
+    ]
+
+
+def _group_all(measure_lists: list[list[Measure]]) -> list[tuple[int, type[Measure], list, list]]:
+    """Every (j, type, rows, measures) group, in the order of j, then of the first scenario
+    holding the type at j."""
     J = max((len(ms) for ms in measure_lists), default=0)
-    return [g for j in range(J) for g in _groups_at(measure_lists, j, skip)]
+    by: list[dict[type[Measure], tuple[list[int], list[Measure]]]] = [{} for _ in range(J)]
+    for b, ms in enumerate(measure_lists):
+        for j, m in enumerate(ms):
+            at = by[j]
+            entry = at.get(type(m))
+            if entry is None:
+                entry = at[type(m)] = ([], [])
+            entry[0].append(b)
+            entry[1].append(m)
+    return [(j, cls, rows, ms) for j, at in enumerate(by) for cls, (rows, ms) in at.items()]
+
+
+def _without(
+    group: tuple[int, type[Measure], list, list], skip: dict
+) -> tuple[int, type[Measure], list, list]:
+    """``group`` without the scenarios in ``skip``."""
+    if not skip:
+        return group
+    j, cls, rows, ms = group
+    keep = [i for i, b in enumerate(rows) if b not in skip]
+    if len(keep) == len(rows):
+        return group
+    return j, cls, [rows[i] for i in keep], [ms[i] for i in keep]
 
 
 def apply_batch(
@@ -421,20 +531,24 @@ def apply_batch(
     bld.measure_lists = measure_lists
     pair_index: list[dict[int, list[int]]] = [{} for _ in measure_lists]
     errors = ctx.errors
-    J = max((len(ms) for ms in measure_lists), default=0)
-    for j in range(J):
-        for _, cls, rows_l, ms in _groups_at(measure_lists, j, errors):
-            rows = np.array(rows_l, dtype=np.intp)
-            before = bld.npairs[rows].copy()
-            if _batched(cls, "apply_rows", "apply"):
-                cls.apply_rows(ctx, rows, ms, j)
-            else:
-                Measure.apply_rows.__func__(cls, ctx, rows, ms, j)  # type: ignore[attr-defined]
-            wrote = bld.npairs[rows] - before
-            for i in np.flatnonzero(wrote).tolist():
-                pair_index[rows_l[i]][id(ms[i])] = list(range(before[i], before[i] + wrote[i]))
-    for _, cls, rows_l, ms in _groups(measure_lists, errors):
-        if cls.check_feasible is Measure.check_feasible:  # nothing to check
+    groups = _group_all(measure_lists)
+    for group in groups:
+        # scenarios stopped by a conflict at an earlier position are skipped
+        j, cls, rows_l, ms = _without(group, errors)
+        if not rows_l:
+            continue
+        rows = np.array(rows_l, dtype=np.intp)
+        before = bld.npairs[rows].copy()
+        if _batched(cls, "apply_rows", "apply"):
+            cls.apply_rows(ctx, rows, ms, j)
+        else:
+            Measure.apply_rows.__func__(cls, ctx, rows, ms, j)  # type: ignore[attr-defined]
+        wrote = bld.npairs[rows] - before
+        for i in np.flatnonzero(wrote).tolist():
+            pair_index[rows_l[i]][id(ms[i])] = list(range(before[i], before[i] + wrote[i]))
+    for group in groups:
+        _, cls, rows_l, ms = _without(group, errors)
+        if not rows_l or cls.check_feasible is Measure.check_feasible:  # nothing to check
             continue
         rows = np.array(rows_l, dtype=np.intp)
         if _batched(cls, "check_feasible_rows", "check_feasible"):
@@ -442,22 +556,6 @@ def apply_batch(
         else:
             Measure.check_feasible_rows.__func__(cls, ctx, rows, ms)  # type: ignore[attr-defined]
     return pair_index
-
-
-def _groups_at(
-    measure_lists: list[list[Measure]], j: int, skip: dict
-) -> list[tuple[int, type[Measure], list, list]]:
-    """The groups of position ``j`` (scenarios stopped by a conflict so far are skipped)."""
-    by: dict[type[Measure], tuple[list[int], list[Measure]]] = {}
-    for b, ms in enumerate(measure_lists):
-        if j < len(ms) and b not in skip:
-            m = ms[j]
-            entry = by.get(type(m))
-            if entry is None:
-                entry = by[type(m)] = ([], [])
-            entry[0].append(b)
-            entry[1].append(m)
-    return [(j, cls, rows, ms) for cls, (rows, ms) in by.items()]
 
 
 def book_batch(ctx: BookContext, measure_lists: list[list[Measure]]) -> None:

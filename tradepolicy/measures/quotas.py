@@ -13,7 +13,14 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from tradepolicy.measures.base import ApplyContext, BookContext, Measure, Region, register
+from tradepolicy.measures.base import (
+    ApplyContext,
+    BookContext,
+    Measure,
+    Region,
+    _batched,
+    register,
+)
 from tradepolicy.measures.trade import TARIFF_RULE, Rate, _names
 from tradepolicy.model.instruments import PairSpec
 
@@ -190,6 +197,14 @@ def _book_rent_rows(
     ctx.ledger["quota_rent_income"][rows] += amount
 
 
+def _masks_of(cls, ctx: BookContext, measures: list) -> np.ndarray:
+    """(R,N,N) :meth:`mask` of each measure: from the market's mask table, or one by one for a
+    subclass that overrides :meth:`mask` alone."""
+    if _batched(cls, "mask_keys", "mask"):
+        return ctx.masks(cls.mask_keys(ctx, measures))
+    return np.stack([m.mask(ctx) for m in measures])
+
+
 def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
     """:func:`_book_cap_rent` for one measure in each row at once."""
     keep = np.array([m.quantity != 0 for m in measures], dtype=bool)
@@ -199,7 +214,7 @@ def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list)
         return
     k0 = np.array([ctx.pairs_of(m, b)[0] for b, m in zip(rows.tolist(), measures, strict=True)])
     rho = ctx.state.lam[rows, k0]
-    masks = np.stack([m.mask(ctx) for m in measures])
+    masks = _masks_of(cls, ctx, measures)
     per_unit = np.broadcast_to(rho[:, None, None], masks.shape)
     _book_rent_rows(ctx, rows, masks, per_unit, [m.rent_to for m in measures])
 
@@ -218,6 +233,11 @@ class _Quota(Measure):
 
     def mask(self, ctx) -> np.ndarray:
         return ctx.pair_mask(self.importers, self.exporters)
+
+    @classmethod
+    def mask_keys(cls, ctx, measures: list) -> list[tuple]:
+        """The :meth:`ApplyContext.masks` keys of each measure's :meth:`mask`."""
+        return _quota_keys(measures)
 
 
 @register
@@ -334,7 +354,7 @@ class TariffRateQuota(_Quota):
             raise RuntimeError("booking a TRQ needs the full state (fob prices), not a lean one")
         k0 = np.array([ctx.pairs_of(m, b)[0] for b, m in zip(rows.tolist(), measures, strict=True)])
         r = ctx.state.lam[rows, k0][:, None, None]
-        masks = np.stack([m.mask(ctx) for m in measures])
+        masks = _masks_of(cls, ctx, measures)
         X, fob = st.X[rows], st.fob[rows]
         filled = masked_sums(X, masks)
         q = np.array([m.quantity for m in measures], dtype=float)
@@ -383,13 +403,10 @@ class ExportQuota(Measure):
         dest = self.destinations if self.destinations is not None else ctx.foreign(self.exporter)
         return ctx.pair_mask(dest, [self.exporter])
 
-    def apply(self, ctx: ApplyContext, b: int) -> None:
-        scale = float(ctx.cal.p0[ctx.idx(self.exporter)[0]])
-        _ban_or_cap(ctx, b, self.mask(ctx), self.quantity, "export licence rent", "C_fob", scale)
-
     @classmethod
-    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        keys = [
+    def mask_keys(cls, ctx, measures: list) -> list[tuple]:
+        """The :meth:`ApplyContext.masks` keys of each measure's :meth:`mask`."""
+        return [
             (
                 tuple(m.destinations if m.destinations is not None else ctx.foreign(m.exporter)),
                 (m.exporter,),
@@ -397,6 +414,14 @@ class ExportQuota(Measure):
             )
             for m in measures
         ]
+
+    def apply(self, ctx: ApplyContext, b: int) -> None:
+        scale = float(ctx.cal.p0[ctx.idx(self.exporter)[0]])
+        _ban_or_cap(ctx, b, self.mask(ctx), self.quantity, "export licence rent", "C_fob", scale)
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        keys = cls.mask_keys(ctx, measures)
         pos = ctx.market._positions
         p0 = ctx.cal.p0
         scale = np.array([float(p0[pos[m.exporter]]) for m in measures], dtype=float)

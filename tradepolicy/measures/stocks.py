@@ -14,7 +14,15 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from tradepolicy.measures.base import ApplyContext, BookContext, Measure, Region, register
+from tradepolicy.measures.base import (
+    ApplyContext,
+    BookContext,
+    Measure,
+    Region,
+    memo_get,
+    region_set,
+    register,
+)
 
 
 class _Stock(Measure):
@@ -56,6 +64,19 @@ class _Stock(Measure):
                     )
                 )
         return problems
+
+    @classmethod
+    def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        pos, known = market._positions, region_set(market)
+        use = memo_get(market, ("base_use",), lambda: market.flows.sum(axis=0))  # read only
+        return [
+            []
+            if cls._regions_known(known, m)
+            and (u := use[pos[m.region]]) > 0
+            and not (m.sign < 0 and m.quantity >= u)
+            else m.check(market)  # words the problems
+            for m in measures
+        ]
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         ctx.builder.composite_purchase[b, ctx.idx(self.region)[0]] += self.sign * self.quantity

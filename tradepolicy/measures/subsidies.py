@@ -7,7 +7,15 @@ from typing import ClassVar, Literal, overload
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from tradepolicy.measures.base import ApplyContext, BookContext, Measure, Region, register
+from tradepolicy.measures.base import (
+    ApplyContext,
+    BookContext,
+    Measure,
+    Region,
+    memo_get,
+    region_set,
+    register,
+)
 from tradepolicy.measures.floors import magnitude_advice
 from tradepolicy.measures.trade import _names
 
@@ -46,6 +54,17 @@ def _non_producers(market, field: str, regions: list[str], hint: str = "") -> li
         for r in regions
         if out[market.index(r)[0]] <= 0
     ]
+
+
+def _base_output(market) -> np.ndarray:
+    """Each region's base output (read-only, on the market's memo)."""
+
+    def make() -> np.ndarray:
+        out = market.flows.sum(axis=1)
+        out.flags.writeable = False
+        return out
+
+    return memo_get(market, ("base_output",), make)
 
 
 @register
@@ -121,6 +140,22 @@ class PriceGapSubsidy(Measure):
         if not problems:
             problems = _non_producers(market, "producers", self.producers, " (use seed_shares)")
         return problems
+
+    @classmethod
+    def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        pos, known = market._positions, region_set(market)
+        out = _base_output(market)
+        return [
+            []
+            if cls._regions_known(known, m)
+            and (
+                not isinstance(m.covered_volume, dict)
+                or all(r in m.producers for r in m.covered_volume)
+            )
+            and all(out[pos[r]] > 0 for r in m.producers)
+            else m.check(market)  # words the problems
+            for m in measures
+        ]
 
     def advice(self, market) -> list[tuple[str, str]]:
         return magnitude_advice(market, "strike", self.strike)
@@ -286,6 +321,17 @@ class Offtake(Measure):
             problems = _non_producers(market, "sellers", self.sellers)
         return problems
 
+    @classmethod
+    def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        pos, known = market._positions, region_set(market)
+        out = _base_output(market)
+        return [
+            []
+            if cls._regions_known(known, m) and all(out[pos[r]] > 0 for r in m.sellers)
+            else m.check(market)  # words the problems
+            for m in measures
+        ]
+
     def advice(self, market) -> list[tuple[str, str]]:
         out = market.flows.sum(axis=1)[market.index(self.sellers)].sum()
         adv = magnitude_advice(market, "price", self.price)
@@ -352,7 +398,8 @@ class Offtake(Measure):
         groups: dict[int, list[int]] = {}
         splits = [m.split(ctx.market) for m in measures]
         for i, (idx, _) in enumerate(splits):
-            if np.unique(idx).size < idx.size:  # a seller named twice: booked as alone
+            sellers = measures[i].sellers
+            if len(set(sellers)) < len(sellers):  # a seller named twice: booked as alone
                 measures[i].book(ctx, int(rows[i]))
             else:
                 groups.setdefault(idx.size, []).append(i)

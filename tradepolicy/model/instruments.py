@@ -502,8 +502,8 @@ class InstrumentBuilder:
     def build(self) -> Instruments:
         """Pad every scenario's pairs to ``K`` and lay their coefficients out as entries.
 
-        The entries of all pairs are found with array operations, in blocks of
-        :data:`_BUILD_BLOCK` pairs (:func:`_dense_entries` gives their order).
+        The entries of all pairs are found with array operations on the registered
+        coefficients (:func:`_entries` gives their order).
         """
         B, N = self.B, self.N
         allp = self._all_pairs()
@@ -522,28 +522,10 @@ class InstrumentBuilder:
         labels = [[""] * K for _ in range(B)]
         for b, k, lab in zip(rows.tolist(), ks.tolist(), allp.label, strict=True):
             labels[b][k] = lab
-        # entries sorted by pair, then split in blocks of pairs
-        order = np.argsort(allp.pair, kind="stable")
-        e_pair, e_plane = allp.pair[order], allp.plane[order]
-        e_cell, e_value = allp.cell[order], allp.value[order]
-        bounds = np.searchsorted(e_pair, np.arange(0, P + _BUILD_BLOCK, _BUILD_BLOCK))
-        parts = []
-        for n, i in enumerate(range(0, P, _BUILD_BLOCK)):
-            a, z = bounds[n], bounds[n + 1]
-            m = min(_BUILD_BLOCK, P - i)
-            dense = np.zeros((m, 4, N * N))  # C_fob, C_adv, C_add, G
-            p_loc = e_pair[a:z] - i
-            val = e_value[a:z]
-            wedge = e_plane[a:z] < 3
-            val = np.where(wedge, val * sc[i : i + m][p_loc], val)
-            dense[p_loc, e_plane[a:z], e_cell[a:z]] = val
-            parts.append(_dense_entries(dense, N))
-        if parts:
-            pair, pos, at, kind, c, g = (np.concatenate(col) for col in zip(*parts, strict=True))
-            pair += np.repeat(np.arange(0, P, _BUILD_BLOCK), [p[0].size for p in parts])
-        else:
-            pair = pos = at = kind = np.zeros(0, dtype=np.intp)
-            c = g = np.zeros(0)
+        # the entries of every pair in their order (see _entries)
+        pair, pos, at, kind, c, g = _entries(
+            allp.pair, allp.plane, allp.cell, allp.value, allp.scale, N * N
+        )
         M = int(pos.max(initial=-1)) + 1
         if K:  # at least one (padding) entry: a pair that covers no cell (e.g. a quota on an
             M = max(M, 1)  # own flow only) still sums as floats (bincount of no weights: ints)
@@ -609,32 +591,62 @@ class _PairChunk:
 
 _SCALARS = ("lo", "hi", "scale", "g0", "g_scale")
 
-#: pairs whose dense coefficients are stacked at once in :meth:`InstrumentBuilder.build`
-_BUILD_BLOCK = 2048
 
+def _entries(
+    pair: np.ndarray,
+    plane: np.ndarray,
+    cell: np.ndarray,
+    value: np.ndarray,
+    scale: np.ndarray,
+    nn: int,
+) -> tuple[np.ndarray, ...]:
+    """The entries of every pair from its registered coefficients.
 
-def _dense_entries(dense: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
-    """The entries of several pairs at once, from their dense coefficients.
-
-    ``dense`` is (P, 4, n·n): ``C_fob``, ``C_adv``, ``C_add`` (scaled) and ``G``. Returns, per
-    entry: the pair (position in ``dense``), the entry's position in its pair, its cell,
-    wedge kind, wedge and slack coefficients. A pair's entries are its ``C_fob`` cells, then
-    its ``C_adv`` and ``C_add`` cells (each in cell order) and last the cells with a slack
-    coefficient only; a slack coefficient sits on its cell's first entry.
+    ``pair``, ``plane`` (0–2: ``C_fob``, ``C_adv``, ``C_add``; 3: ``G``), ``cell`` and
+    ``value`` list the coefficients as registered (a later one of the same pair, plane and
+    cell replaces an earlier one; zeros are no entry); wedge coefficients are multiplied by
+    their pair's ``scale``. Returns, per entry: the pair, the entry's position in its pair,
+    its cell, wedge kind, wedge and slack coefficients. A pair's entries are its ``C_fob``
+    cells, then its ``C_adv`` and ``C_add`` cells (each in cell order) and last the cells
+    with a slack coefficient only; a slack coefficient sits on its cell's first entry.
     """
-    P, nn = dense.shape[0], n * n
-    C, G = dense[:, :3], dense[:, 3]
-    present = np.empty((P, 4, nn), dtype=bool)
-    present[:, :3] = C != 0
-    earlier = np.logical_or.accumulate(present[:, :3], axis=1)  # a wedge entry at or before
-    present[:, 3] = (G != 0) & ~earlier[:, 2]  # slack coefficients on no wedge entry
-    # the slack coefficient goes to the first entry of its cell
-    first = present.copy()
-    first[:, 1:3] &= ~earlier[:, :2]
-    pair, flat = np.nonzero(present.reshape(P, 4 * nn))
-    counts = np.bincount(pair, minlength=P)
-    pos = np.arange(pair.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    kind, at = np.divmod(flat, nn)
-    coef = np.where(kind < 3, C[pair, np.minimum(kind, 2), at], 0.0)
-    g = np.where(first.reshape(P, 4 * nn)[pair, flat], G[pair, at], 0.0)
-    return pair, pos, at, np.minimum(kind, ADD), coef, g
+    pair = np.asarray(pair, dtype=np.intp)
+    plane = np.asarray(plane, dtype=np.intp)
+    value = np.where(plane < 3, value * scale[pair], value) if pair.size else value
+    key = (pair * 4 + plane) * nn + np.asarray(cell, dtype=np.intp)
+    order = np.argsort(key, kind="stable")
+    key, value = key[order], value[order]
+    last = np.ones(key.size, dtype=bool)  # the last registered of equal keys counts
+    last[:-1] = key[1:] != key[:-1]
+    keep = last & (value != 0)
+    key, value = key[keep], value[keep]
+    pc, rest = np.divmod(key, 4 * nn)
+    plane, at = np.divmod(rest, nn)
+    wedge = plane < 3
+    pcell = pc * nn + at
+    # the first wedge entry (lowest plane) of each (pair, cell), sorted by (pair, cell)
+    w_idx = np.flatnonzero(wedge)
+    o = np.lexsort((plane[w_idx], pcell[w_idx]))
+    w_sorted = pcell[w_idx][o]
+    is_first = np.ones(w_sorted.size, dtype=bool)
+    is_first[1:] = w_sorted[1:] != w_sorted[:-1]
+    first_idx, first_pcell = w_idx[o][is_first], w_sorted[is_first]
+    # slack coefficients: on the first wedge entry of their cell, else an entry of their own
+    g_idx = np.flatnonzero(~wedge)
+    loc = np.searchsorted(first_pcell, pcell[g_idx])
+    hit = loc < first_pcell.size
+    hit[hit] = first_pcell[loc[hit]] == pcell[g_idx][hit]
+    g = np.zeros(key.size)
+    g[first_idx[loc[hit]]] = value[g_idx[hit]]
+    own = g_idx[~hit]
+    g[own] = value[own]
+    coef = np.where(wedge, value, 0.0)
+    sel = wedge.copy()
+    sel[own] = True
+    pc, at, plane, coef, g = pc[sel], at[sel], plane[sel], coef[sel], g[sel]
+    # position in its pair (entries are sorted by pair)
+    start = np.ones(pc.size, dtype=bool)
+    start[1:] = pc[1:] != pc[:-1]
+    first_of = np.maximum.accumulate(np.where(start, np.arange(pc.size), 0)) if pc.size else pc
+    pos = np.arange(pc.size) - first_of
+    return pc, pos, at, np.minimum(plane, ADD), coef, g

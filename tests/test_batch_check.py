@@ -1,0 +1,101 @@
+"""Measures checked a type at a time (:meth:`Measure.check_rows`) equal :meth:`Measure.check`.
+
+Random every-measure scenarios are spoiled at random (unknown or empty region lists, releases
+above base use, covered volumes of producers not covered, regions without base output or
+use): the batched check must give each measure exactly the problems, in the order and words,
+of the per-measure check, and a :class:`ScenarioSet` the same error as one checked measure by
+measure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from tradepolicy.errors import InputError
+from tradepolicy.measures import MEASURES, Measure
+from tradepolicy.scenario import Scenario, ScenarioSet, _check, _in
+from tradepolicy.testing import every_measure_scenarios, random_market
+
+
+@pytest.fixture(scope="module")
+def market():
+    """A random market where R02 produces nothing and R03 consumes nothing."""
+    base = random_market(np.random.default_rng(5))
+    flows = base.flows.copy()
+    flows[2, :] = 0.0
+    flows[:, 3] = 0.0
+    return dataclasses.replace(base, flows=flows)
+
+
+def spoil(rng: np.random.Generator, m: Measure) -> Measure:
+    """``m`` with one field made doubtful or wrong (unvalidated copy; or ``m`` itself)."""
+    choices: list[dict] = []
+    for name in type(m).region_fields:
+        value = getattr(m, name)
+        if isinstance(value, str):
+            choices += [{name: "XX"}, {name: "R03"}, {name: "R02"}]
+        elif isinstance(value, dict):
+            choices += [{name: {**value, "XX": 0.0}}, {name: {}}]
+        elif value is not None:
+            choices += [{name: [*value, "XX"]}, {name: []}, {name: ["R02", *value]}]
+    if m.type == "stockpile_release":
+        choices.append({"quantity": 1e6})
+    if m.type == "price_gap_subsidy":
+        choices.append({"covered_volume": {"R11": 1.0, "R00": 2.0}})
+    if not choices or rng.random() < 0.4:
+        return m
+    return m.model_copy(update=choices[int(rng.integers(len(choices)))])
+
+
+@pytest.fixture(scope="module")
+def spoiled(market):
+    rng = np.random.default_rng(8)
+    lists = every_measure_scenarios(np.random.default_rng(9), random_market(rng), 120)
+    return [[spoil(rng, m) for m in ms] for ms in lists]
+
+
+def test_check_rows_equals_check_for_every_type(market, spoiled) -> None:
+    by: dict[type, list[Measure]] = {}
+    for ms in spoiled:
+        for m in ms:
+            by.setdefault(type(m), []).append(m)
+    assert {cls.model_fields["type"].default for cls in by} >= {
+        t for t in MEASURES if not t.startswith("_")
+    }
+    bad = 0
+    for cls, ms in by.items():
+        want = [m.check(market) for m in ms]
+        assert cls.check_rows(market, ms) == want, cls.__name__
+        assert any(want) and not all(want), cls.__name__  # both kinds are compared
+        bad += sum(map(bool, want))
+    assert bad > 200
+
+
+def test_scenario_set_reports_what_per_measure_checks_find(market, spoiled) -> None:
+    scen = [Scenario(name=f"s{b}", measures=ms) for b, ms in enumerate(spoiled)]
+    want = [
+        (f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(s.name)}")
+        for i, s in enumerate(scen)
+        for j, m in enumerate(s.measures)
+        for fld, msg in m.check(market)
+    ]
+    problems, inputs = _check(market, scen, None)
+    assert inputs is None and problems[: len(want)] == want
+    with pytest.raises(InputError) as err:
+        ScenarioSet(market=market, scenarios=scen)
+    assert err.value.problems[: len(want)] == want
+
+
+class _OwnCheck(MEASURES["supply_shock"]):  # type: ignore[misc,valid-type]
+    """A subclass with its own per-measure check and no batched one."""
+
+    def check(self, market) -> list[tuple[str, str]]:
+        return [("fraction", "too round")] if self.fraction == 0.5 else super().check(market)
+
+
+def test_a_type_with_its_own_check_is_checked_one_by_one(market) -> None:
+    ms = [_OwnCheck(region=["R00"], fraction=f) for f in (0.5, 0.25)]
+    assert _OwnCheck.check_rows(market, ms) == [[("fraction", "too round")], []]
