@@ -445,13 +445,37 @@ def _stop(proc: subprocess.Popen) -> tuple[str, str]:
         return proc.communicate()
 
 
+def _read_until(proc: subprocess.Popen, text: str, timeout: float = 60.0) -> str:
+    """What the process writes to stderr until ``text`` appears (or the timeout): the
+    address is announced just after the port is bound, so it may follow the listening."""
+    import os
+    import select
+    import time
+
+    if proc.stderr is None:
+        raise RuntimeError("stderr is not a pipe")
+    fd = proc.stderr.fileno()
+    got = b""
+    deadline = time.monotonic() + timeout
+    while text.encode() not in got and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            got += chunk
+    return got.decode(errors="replace")
+
+
 def test_the_dashboard_listens_on_this_machine_only_by_default():
     port = _free_port()
     proc = _dashboard("--port", str(port))
     try:
         assert _listening(proc.pid, port) == {"127.0.0.1"}  # not 0.0.0.0 nor [::]
+        first = _read_until(proc, f"http://127.0.0.1:{port}/")
     finally:
-        _out, err = _stop(proc)
+        _out, rest = _stop(proc)
+    err = first + rest
     assert f"http://127.0.0.1:{port}/" in err
     assert "Traceback" not in err and "anyone who can reach" not in err
 
