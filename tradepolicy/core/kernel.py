@@ -444,9 +444,7 @@ def _solve_one(
     p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, avbuf, pairf, pairkm, celli,
-    kindi, o_p, o_lam, o_fob, o_q, o_levy, o_P, o_D, o_A, o_X, o_S, o_f, o_cov, o_pm, o_g,
-    o_F, o_res,
+    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, out,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -460,32 +458,7 @@ def _solve_one(
     K = used[b]
     n = N + K
     M = cell.shape[2]
-    # the scenario's inputs, copied into this task's work arrays (a view of a shared batch
-    # array would count references on it from every thread at once)
-    fl, efb, tfb, capb, avb = mat[18], mat[19], mat[20], mat[21], avbuf
-    for o in range(N):
-        for d in range(N):
-            fl[o, d], efb[o, d], tfb[o, d] = floor[b, o, d], ef[b, o, d], tf[b, o, d]
-            capb[o, d], avb[o, d] = cap[b, o, d], avail[b, o, d]
-    smb, dmb, vpb, cpb, K1b, thb = vec[8], vec[9], vec[10], vec[11], vec[12], vec[13]
-    K2b, Vb, epsb, etab, sigb = vec[14], vec[15], vec[16], vec[17], vec[18]
-    for o in range(N):
-        smb[o], dmb[o], vpb[o], cpb[o] = sm[b, o], dm[b, o], vp[b, o], cp[b, o]
-        K1b[o], thb[o], K2b[o], Vb[o] = K1[b, o], th[b, o], K2[b, o], V[b, o]
-        epsb[o], etab[o], sigb[o] = eps[b, o], eta[b, o], sig[b, o]
-    lob, hib, lscb, g0b, gscb = pairf[0, :K], pairf[1, :K], pairf[2, :K], pairf[3, :K], pairf[4, :K]
-    cellb, kindb, wcb, gcb = celli[:K], kindi[:K], pairkm[0, :K], pairkm[1, :K]
-    for k in range(K):
-        lob[k], hib[k], lscb[k], g0b[k], gscb[k] = (
-            lo[b, k],
-            hi[b, k],
-            lsc[b, k],
-            g0[b, k],
-            gsc[b, k],
-        )
-        for m in range(M):
-            cellb[k, m], kindb[k, m] = cell[b, k, m], kind[b, k, m]
-            wcb[k, m], gcb[k, m] = wc[b, k, m], gc[b, k, m]
+    fl, avb, efb, tfb = floor[b], avail[b], ef[b], tf[b]
     plain = K == 0
     if plain:
         for o in range(N):
@@ -522,8 +495,14 @@ def _solve_one(
     J = Jbuf[:n, :n]
     c = cbuf[:K]
     cv = cvbuf[:K]
+    cellb, kindb, wcb, gcb = cell[b, :K], kind[b, :K], wc[b, :K], gc[b, :K]
+    lob, hib, lscb, g0b, gscb = lo[b, :K], hi[b, :K], lsc[b, :K], g0[b, :K], gsc[b, :K]
     for i in range(n):
         x[i] = u[b, i]
+
+    # the scenario's rows of the batch arrays, taken once (each view costs reference counting)
+    capb, smb, dmb, vpb, cpb = cap[b], sm[b], dm[b], vp[b], cp[b]
+    K1b, thb, K2b, Vb, epsb, etab, sigb = K1[b], th[b], K2[b], V[b], eps[b], eta[b], sig[b]
 
     def evaluate(at):  # every block's values at `at` (a closure numba inlines)
         return _evaluate(
@@ -591,12 +570,11 @@ def _solve_one(
             x[i] = trial[i]
     for i in range(n):
         u[b, i] = x[i]
-    if o_p.shape[0]:  # the model state at the point reached
+    if out[0].shape[0]:  # the model state at the point reached
         _export(
-            b, N, K, x, u, res, has_support, p0, S0s, producer, smb, epsb, K1b, thb,
-            K2b, Vb, lob, hib, lscb, g0b, gscb, plain, efb,
-            p, fob, q, levies, P, D, A, X, S, F, g, o_p, o_lam, o_fob, o_q, o_levy, o_P, o_D,
-            o_A, o_X, o_S, o_f, o_cov, o_pm, o_g, o_F, o_res,
+            b, N, K, x, u, res, has_support, p0, S0s, producer, sm[b], eps[b], K1[b], th[b],
+            K2[b], V[b], lo[b], hi[b], lsc[b], g0[b], gsc[b], plain, efb,
+            p, fob, q, levies, P, D, A, X, S, F, g, out,
         )  # fmt: skip
     return status, it
 
@@ -604,11 +582,12 @@ def _solve_one(
 @_jit
 def _export(
     b, N, K, x, u, res, has_support, p0, S0s, producer, sm, eps, K1, th, K2, V, lo, hi, lsc,
-    g0, gsc, plain, ef, p, fob, q, levies, P, D, A, X, S, F, g, o_p, o_lam, o_fob, o_q, o_levy,
-    o_P, o_D, o_A, o_X, o_S, o_f, o_cov, o_pm, o_g, o_F, o_res,
+    g0, gsc, plain, ef, p, fob, q, levies, P, D, A, X, S, F, g, out,
 ):  # fmt: skip
-    """Write scenario ``b``'s state into the batch arrays ``o_*`` (the fields of
+    """Write scenario ``b``'s state into the batch arrays ``out`` (the fields of
     :class:`~tradepolicy.model.levels.State`, as the reference evaluation gives them)."""
+    (o_p, o_lam, o_fob, o_q, o_levy, o_P, o_D, o_A, o_X, o_S, o_f, o_cov, o_pm, o_g, o_F,
+     o_res) = out  # fmt: skip
     Kmax = o_lam.shape[1]
     for o in range(N):
         o_p[b, o], o_P[b, o], o_D[b, o], o_A[b, o], o_S[b, o] = p[o], P[o], D[o], A[o], S[o]
@@ -663,18 +642,10 @@ def _newton_rows(
     N = p0.shape[0]
     Kmax = lo.shape[1]
     M = cell.shape[2]
-    # the state arrays, unpacked once (not in every task: that would count references)
-    (o_p, o_lam, o_fob, o_q, o_levy, o_P, o_D, o_A, o_X, o_S, o_f, o_cov, o_pm, o_g, o_F,
-     o_res) = out  # fmt: skip
     n_blocks = (rows.shape[0] + BLOCK - 1) // BLOCK
     for blk in nb.prange(n_blocks):
-        vec = np.empty((19, N))
-        mat = np.empty((22, N, N))
-        avbuf = np.empty((N, N), dtype=np.bool_)
-        pairf = np.empty((5, Kmax))
-        pairkm = np.empty((2, Kmax, M))
-        celli = np.empty((Kmax, M), dtype=np.int64)
-        kindi = np.empty((Kmax, M), dtype=np.int8)
+        vec = np.empty((8, N))
+        mat = np.empty((18, N, N))
         rws = np.empty((8, N + Kmax))
         Jbuf = np.empty((N + Kmax, N + Kmax))
         cden = np.zeros((Kmax, N * N))
@@ -689,9 +660,7 @@ def _newton_rows(
                 p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, avbuf, pairf, pairkm,
-                celli, kindi, o_p, o_lam, o_fob, o_q, o_levy, o_P, o_D, o_A, o_X, o_S, o_f,
-                o_cov, o_pm, o_g, o_F, o_res,
+                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, out,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
