@@ -10,6 +10,7 @@ conflict errors; booking (:meth:`Measure.book_rows`) must give the same ledgers;
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Literal
 
 import numpy as np
@@ -19,35 +20,15 @@ import tradepolicy as tp
 from tradepolicy import api
 from tradepolicy.measures import base as mbase
 from tradepolicy.measures.base import ApplyContext, BookContext, Measure, MeasureConflict
-from tradepolicy.model.instruments import InstrumentBuilder
+from tradepolicy.model.instruments import InstrumentBuilder, Instruments
 from tradepolicy.scenario import Scenario, ScenarioSet
 from tradepolicy.testing import every_measure_scenarios, random_market
 
-ARRAYS = (
-    "export_tax",
-    "tariff",
-    "supply_mult",
-    "demand_mult",
-    "floor",
-    "levy_cap",
-    "available",
-    "support_strike",
-    "support_share",
-    "support_upper",
-    "support_volume",
-    "variety_purchase",
-    "composite_purchase",
-    "levy_to_exporter",
-    "lam_lo",
-    "lam_hi",
-    "lam_scale",
-    "g0",
-    "g_scale",
-    "cell",
-    "slot",
-    "wedge",
-    "wedge_coef",
-    "g_coef",
+#: every array of the instruments (the dataclass fields but labels, messages and caches)
+ARRAYS = tuple(
+    f.name
+    for f in dataclasses.fields(Instruments)
+    if f.name not in ("pair_labels", "infeasible", "_relative_wedge")
 )
 
 

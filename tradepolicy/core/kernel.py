@@ -34,6 +34,8 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from tradepolicy.model.levels import State
+
 FOB, ADV, ADD = 0, 1, 2
 CD_TOL = 1e-9  # |1 - σ| below this uses the Cobb-Douglas limit (as the reference path)
 SQRT_HALF = math.sqrt(0.5)
@@ -73,21 +75,22 @@ def _box_fb(x: float, lo: float, hi: float, g: float) -> tuple[float, float, flo
 # -- blocks: values ------------------------------------------------------------------------
 @_jit
 def _landed_prices(
-    u, N, K, p0, relw, ef, tf, floor, cap, lsc, cell, kind, wc, plain, touched,
+    u, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
 ):  # fmt: skip
     """Producer prices, landed prices (border and pair wedges, variable levies) and ln(q/q0).
 
-    Where no pair wedge touches a cell and no levy is due, ``ln(q/q0) = z_o + relw_od`` with
-    ``relw = ln((1+x)(1+t)) − ln((1+x0)(1+t0))``, without a logarithm.
+    ``fixed`` (2N × N): ``relw = ln((1+x)(1+t)) − ln((1+x0)(1+t0))``, then (for a ``plain``
+    scenario, whose wedges are all fixed) the border factor ``(1+x)(1+t)``. Where no pair
+    wedge touches a cell and no levy is due, ``ln(q/q0) = z_o + relw_od``, without a logarithm.
     """
     for o in range(N):
         p[o] = p0[o] * math.exp(u[o])
     if plain:  # fixed wedges (pe, fob, tau1, hq and levies are set once per scenario)
         for o in range(N):
             for d in range(N):
-                q[o, d] = p[o] * relw[N + o, d]
-                lnr[o, d] = u[o] + relw[o, d]
+                q[o, d] = p[o] * fixed[N + o, d]
+                lnr[o, d] = u[o] + fixed[o, d]
         return
     for o in range(N):
         for d in range(N):
@@ -130,7 +133,7 @@ def _landed_prices(
             levies[o, d] = levy
             hq[o, d] = h
             if levy == 0.0 and (plain or not touched[o, d]):
-                lnr[o, d] = u[o] + relw[o, d]
+                lnr[o, d] = u[o] + fixed[o, d]
             else:
                 lnr[o, d] = math.log(q[o, d] / q0[o, d])
 
@@ -210,21 +213,36 @@ def _armington(
 
 
 @_jit
+def _support_regime(p, p0, m, eps, K1, th, K2, V):
+    """A supported producer's top-up ``f`` (negative: claw-back), ``df/dp``, the price it
+    produces at, its supply at ``p`` and at ``p + f``, and which regime holds: ``reg_b``
+    output at ``p + f`` below the covered volume, ``reg_a`` output at ``p`` above it, neither:
+    output at the covered volume ``V`` (a kink). ``m``: base output × capacity factor.
+
+    Top-up (f ≥ 0) on min(S, V): marginal revenue p + f up to V, then p. A claw-back with a
+    covered volume is settled on V whatever the output, so output responds to p only.
+    """
+    f = max(0.0, K1 - p) - th * max(0.0, p - K2)
+    fprime = -(1.0 if p < K1 else 0.0) - th * (1.0 if p > K2 else 0.0)
+    pc = p + f
+    Sa = m * (p / p0) ** eps
+    Sb = m * (pc / p0) ** eps
+    pos = f >= 0.0
+    reg_b = (Sb <= V) if pos else (not math.isfinite(V))
+    reg_a = (not reg_b) and ((Sa >= V) if pos else True)
+    return f, fprime, pc, Sa, Sb, reg_b, reg_a
+
+
+@_jit
 def _supply(
     N, p, p0, z, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F,
 ):  # fmt: skip
     """Isoelastic supply (with a price-gap top-up or claw-back) and the clearing rows."""
     for o in range(N):
         if has_support:
-            f = max(0.0, K1[o] - p[o]) - th[o] * max(0.0, p[o] - K2[o])
-            fprime = -(1.0 if p[o] < K1[o] else 0.0) - th[o] * (1.0 if p[o] > K2[o] else 0.0)
-            pc = p[o] + f
-            Sa = S0s[o] * sm[o] * (p[o] / p0[o]) ** eps[o]
-            Sb = S0s[o] * sm[o] * (pc / p0[o]) ** eps[o]
-            pos = f >= 0.0
-            fin = math.isfinite(V[o])
-            reg_b = (Sb <= V[o]) if pos else (not fin)
-            reg_a = (not reg_b) and ((Sa >= V[o]) if pos else True)
+            _, fprime, pc, Sa, Sb, reg_b, reg_a = _support_regime(
+                p[o], p0[o], S0s[o] * sm[o], eps[o], K1[o], th[o], K2[o], V[o]
+            )
             if reg_b:
                 S[o], dS[o] = Sb, eps[o] * Sb * (1.0 + fprime) * p[o] / pc
             elif reg_a:
@@ -413,15 +431,15 @@ def _lu_solve(J, rhs, n, x):
 
 @_jit
 def _evaluate(
-    x, N, K, plain, touched, has_support, p0, q0, relw, w, w0, w0sum, S0s, D0, P0, producer,
+    x, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0, P0, producer,
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-    lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
+    lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
     levies, g,
 ):  # fmt: skip
     """Every block's values at ``x``; returns the convergence measure."""
     _landed_prices(
-        x, N, K, p0, relw, ef, tf, floor, cap, lsc, cell, kind, wc, plain, touched,
+        x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
         p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
     )  # fmt: skip
     _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X)
@@ -484,7 +502,6 @@ def _solve_one(
         for m in range(M):
             if wc[b, k, m] != 0.0:
                 touched[cell[b, k, m] // N, cell[b, k, m] % N] = True
-    relwb = fixed
     p, P, D, A, S, dS, kappa, Xk = vec[0], vec[1], vec[2], vec[3], vec[4], vec[5], vec[6], vec[7]
     pe, fob, tau1, q, hq, lnr = mat[0], mat[1], mat[2], mat[3], mat[4], mat[5]
     wf, wa, wd, s, X = mat[6], mat[7], mat[8], mat[9], mat[10]
@@ -496,7 +513,7 @@ def _solve_one(
     c = cbuf[:K]
     cv = cvbuf[:K]
     cellb, kindb, wcb, gcb = cell[b, :K], kind[b, :K], wc[b, :K], gc[b, :K]
-    lob, hib, lscb, g0b, gscb = lo[b, :K], hi[b, :K], lsc[b, :K], g0[b, :K], gsc[b, :K]
+    lob, hib, g0b, gscb = lo[b, :K], hi[b, :K], g0[b, :K], gsc[b, :K]
     for i in range(n):
         x[i] = u[b, i]
 
@@ -506,9 +523,9 @@ def _solve_one(
 
     def evaluate(at):  # every block's values at `at` (a closure numba inlines)
         return _evaluate(
-            at, N, K, plain, touched, has_support, p0, q0, relwb, w, w0, w0sum, S0s, D0, P0,
+            at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0, P0,
             producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b, Vb,
-            epsb, etab, sigb, lob, hib, lscb, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
+            epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
             tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg, levies, g,
         )  # fmt: skip
 
@@ -599,15 +616,10 @@ def _export(
         # price-gap support: the top-up (or claw-back), the volume it is paid on and the
         # effective marginal price (as the supply block's regimes)
         if has_support:
-            f = max(0.0, K1[o] - p[o]) - th[o] * max(0.0, p[o] - K2[o])
-            pc = p[o] + f
             m = S0s[o] * sm[o]
-            Sa = m * (p[o] / p0[o]) ** eps[o]
-            Sb = m * (pc / p0[o]) ** eps[o]
-            pos = f >= 0.0
-            fin = math.isfinite(V[o])
-            reg_b = (Sb <= V[o]) if pos else (not fin)
-            reg_a = (not reg_b) and ((Sa >= V[o]) if pos else True)
+            f, _, pc, Sa, Sb, reg_b, reg_a = _support_regime(
+                p[o], p0[o], m, eps[o], K1[o], th[o], K2[o], V[o]
+            )
             Su = Sb if reg_b else (Sa if reg_a else V[o])
             if reg_b:
                 pm = pc
@@ -616,7 +628,7 @@ def _export(
             else:
                 pm = p0[o] * (V[o] / m) ** (1.0 / (eps[o] if eps[o] > 0.0 else 1.0))
             o_f[b, o], o_pm[b, o] = f, pm
-            o_cov[b, o] = (min(Su, V[o]) if pos else V[o]) if fin else Su
+            o_cov[b, o] = (min(Su, V[o]) if f >= 0.0 else V[o]) if math.isfinite(V[o]) else Su
         else:
             o_f[b, o], o_cov[b, o], o_pm[b, o] = 0.0, 0.0, p[o]
     for k in range(Kmax):
@@ -710,8 +722,6 @@ def solve_rows(
     state
         A :class:`~tradepolicy.model.levels.State` (without Jacobian) when ``state=True``.
     """
-    from tradepolicy.model.levels import State
-
     B, N, K = inst.B, cal.N, inst.K
     status = np.zeros(B, dtype=np.int8)
     u_c = _c(u)
@@ -746,17 +756,13 @@ def solve_rows(
         _c(inst.cell, np.int64), _c(inst.wedge, np.int8), _c(inst.wedge_coef), _c(inst.g_coef),
     )  # fmt: skip
     rows = _c(rows, np.int64)
-    for todo, limit in (
-        (rows, max_iter),
-        (np.setdiff1d(np.arange(B), rows) if state else rows[:0], 0),
-    ):
-        # (with `state`, the rows not solved are evaluated where they are)
+    # with `state`, the rows not solved are evaluated where they are (their status, which
+    # may read non-finite there, is not theirs to report)
+    rest = np.setdiff1d(np.arange(B), rows) if state else rows[:0]
+    for todo, limit, flags in ((rows, max_iter, status), (rest, 0, np.zeros_like(status))):
         if todo.size:
             run = newton_rows if todo.size >= SERIAL_BELOW else newton_rows_serial
-            keep = status.copy()
-            run(todo, u_c, it, status, float(tol), int(limit), int(max_halvings), *args)
-            if limit == 0:
-                status = keep
+            run(todo, u_c, it, flags, float(tol), int(limit), int(max_halvings), *args)
     if u_c is not u:
         u[...] = u_c
     iterations[...] = it

@@ -1,6 +1,8 @@
 """Batched globalised semismooth Newton for the market equations.
 
-All scenarios are solved at once, in chunks of similar ones: each round evaluates residuals
+:func:`solve_batch` runs the compiled kernel (:mod:`tradepolicy.core.kernel`) by default; the
+numpy path here is the reference it is tested against. On that path all scenarios are solved
+at once, in chunks of similar ones: each round evaluates residuals
 (and, where a Newton iteration follows, analytic Jacobians) as ``(B, n)`` / ``(B, n, n)``
 arrays, solves the linear systems in one LAPACK call and runs a vectorised Armijo
 backtracking line search on the merit ``½‖F‖²`` (each scenario has its own step).
@@ -156,24 +158,67 @@ def solve_batch(
     messages = infeasibility(cal, inst)
     method = ["newton"] * B
     todo = np.flatnonzero([not m for m in messages])
-    final = _StateRows(B, cal.N, inst.K)
-    redo = np.setdiff1d(np.arange(B), todo)  # rows whose final state is evaluated at the end
-    # chunks of scenarios with similar numbers of complementarity pairs, each trimmed to
-    # the pairs it uses (padding costs time in every Jacobian)
-    used = inst.pairs_used
-    N = cal.N
-    compiled_state = None
     if engine == "compiled":
-        conv, bad, compiled_state = kernel.solve_rows(
+        conv, bad, final_state = kernel.solve_rows(
             cal, inst, u, iterations, todo, tol, max_iter, state=True
         )
         converged[todo] = conv[todo]
-        for row in np.flatnonzero(bad):
-            messages[row] = "residuals became non-finite"
-        redo = redo[:0]
-        todo = todo[:0]
-    # A chunk stops when few of its scenarios are left: those stragglers are pooled with the
-    # other chunks' and continue together (small batches cost a call overhead per iteration).
+    else:
+        final_state, bad = _solve_numpy(
+            cal, inst, u, iterations, converged, todo, tol, max_iter, chunk
+        )
+    for row in np.flatnonzero(bad):
+        messages[row] = "residuals became non-finite"
+    if fallback:
+        retried = []
+        for row in np.flatnonzero(~converged & np.array([not m for m in messages])):
+            ok, ub, nit, how = _scipy_fallback(cal, inst, row, u[row], tol)
+            if ok:
+                u[row], converged[row] = ub, True
+                iterations[row] += nit
+                method[row] = how
+                retried.append(row)
+        if retried:  # their state where scipy left them
+            rows = np.array(retried, dtype=int)
+            _put_rows(final_state, rows, _evaluate_rows(cal, inst, u, rows))
+    max_res = final_state.residual.copy()
+    max_res = np.where(np.isfinite(max_res), max_res, np.inf)
+    converged &= max_res <= tol
+    for b in range(B):
+        if not converged[b] and not messages[b]:
+            messages[b] = (
+                f"not converged after {iterations[b]} iterations "
+                f"(max residual {max_res[b]:.3g} > tolerance {tol:g})"
+            )
+    if (~converged).any():
+        log.warning("%d of %d scenarios did not converge", int((~converged).sum()), B)
+    return SolveResult(u, final_state, converged, iterations, max_res, messages, method)
+
+
+def _solve_numpy(
+    cal: Calibration,
+    inst: Instruments,
+    u: np.ndarray,
+    iterations: np.ndarray,
+    converged: np.ndarray,
+    todo: np.ndarray,
+    tol: float,
+    max_iter: int,
+    chunk: int,
+) -> tuple[State, np.ndarray]:
+    """The reference path: Newton on rows ``todo`` in chunks of similar scenarios (in place in
+    ``u``, ``iterations``, ``converged``); returns every row's state and the non-finite rows.
+
+    Chunks group scenarios with similar numbers of complementarity pairs, each trimmed to the
+    pairs it uses (padding costs time in every Jacobian). A chunk stops when few of its
+    scenarios are left: those stragglers are pooled with the other chunks' and continue
+    together (small batches cost a call overhead per iteration).
+    """
+    B, N = inst.B, cal.N
+    final = _StateRows(B, N, inst.K)
+    bad = np.zeros(B, dtype=bool)
+    unsolved = np.setdiff1d(np.arange(B), todo)  # evaluated where they are, at the end
+    used = inst.pairs_used
     defer = chunk // 16
     while todo.size:
         todo = todo[np.argsort(used[todo], kind="stable")]
@@ -195,42 +240,12 @@ def solve_batch(
             )
             u[idx, : N + kc] = u_c
             final.put(idx, rows_c.state(inst_c))
-            converged[idx], iterations[idx] = conv_c, it_c
-            for b in idx[bad_c]:
-                messages[b] = "residuals became non-finite"
+            converged[idx], iterations[idx], bad[idx] = conv_c, it_c, bad_c
             later.append(idx[~conv_c & ~bad_c & (it_c < max_iter)])
         todo = np.concatenate(later)
-
-    if fallback:
-        retried = []
-        for b in np.flatnonzero(~converged & np.array([not m for m in messages])):
-            ok, ub, nit, how = _scipy_fallback(cal, inst, b, u[b], tol)
-            if ok:
-                u[b], converged[b] = ub, True
-                iterations[b] += nit
-                method[b] = how
-                retried.append(b)
-        redo = np.union1d(redo, np.array(retried, dtype=int))
-    if compiled_state is not None:
-        if redo.size:  # rescued by scipy
-            _put_rows(compiled_state, redo, _evaluate_rows(cal, inst, u, redo))
-        final_state = compiled_state
-    else:
-        if redo.size:
-            final.put(redo, _evaluate_rows(cal, inst, u, redo))
-        final_state = final.state(inst)
-    max_res = final_state.residual.copy()
-    max_res = np.where(np.isfinite(max_res), max_res, np.inf)
-    converged &= max_res <= tol
-    for b in range(B):
-        if not converged[b] and not messages[b]:
-            messages[b] = (
-                f"not converged after {iterations[b]} iterations "
-                f"(max residual {max_res[b]:.3g} > tolerance {tol:g})"
-            )
-    if (~converged).any():
-        log.warning("%d of %d scenarios did not converge", int((~converged).sum()), B)
-    return SolveResult(u, final_state, converged, iterations, max_res, messages, method)
+    if unsolved.size:
+        final.put(unsolved, _evaluate_rows(cal, inst, u, unsolved))
+    return final.state(inst), bad
 
 
 _STATE_FIELDS = tuple(f for f in State.__dataclass_fields__ if f not in ("J", "parts"))
