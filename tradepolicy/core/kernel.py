@@ -114,7 +114,7 @@ def _landed_prices(
     for o in range(N):
         for d in range(N):
             pe[o, d] = p[o] * ef[o, d]
-            if plain or not touched[o, d]:
+            if not touched[o, d]:
                 fob[o, d] = pe[o, d]
                 tau1[o, d] = tf[o, d]
                 pre = fob[o, d] * tau1[o, d]
@@ -132,7 +132,7 @@ def _landed_prices(
             q[o, d] = pre + levy
             levies[o, d] = levy
             hq[o, d] = h
-            if levy == 0.0 and (plain or not touched[o, d]):
+            if levy == 0.0 and not touched[o, d]:
                 lnr[o, d] = u[o] + fixed[o, d]
             else:
                 lnr[o, d] = math.log(q[o, d] / q0[o, d])
