@@ -10,6 +10,7 @@ import numpy as np
 import xarray as xr
 
 from tradepolicy import regions as region_table
+from tradepolicy.chain import chain_attrs, stack_instruments
 from tradepolicy.errors import InputError
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures.base import (
@@ -24,8 +25,15 @@ from tradepolicy.model.gsim import solve_linear
 from tradepolicy.model.instruments import InstrumentBuilder, Instruments
 from tradepolicy.model.levels import Calibration, initial_guess
 from tradepolicy.results import indicators, welfare
-from tradepolicy.results.builder import build_dataset, combine, provenance_attrs, result_fields
-from tradepolicy.scenario import Scenario, ScenarioSet
+from tradepolicy.results.builder import (
+    _fill_values,
+    build_dataset,
+    combine,
+    provenance_attrs,
+    result_fields,
+    stack_stages,
+)
+from tradepolicy.scenario import Scenario, ScenarioSet, is_chain, stage_of
 from tradepolicy.solver.newton import DEFAULT_TOL, solve_batch
 
 log = logging.getLogger(__name__)
@@ -136,9 +144,19 @@ def solve(
     """
     sset = _as_set(scenarios, market, target_share)
     mkt = sset.market
-    cal = mkt.calibration
     names = ["baseline", *sset.names]
     measure_lists: list[list[Measure]] = [[]] + [list(s.measures) for s in sset.scenarios]
+    if is_chain(mkt):
+        if formulation != "levels":
+            raise ValueError(
+                f"formulation {formulation!r} is not available for value chains (allowed: levels)"
+            )
+        if draws and draws < 2:
+            raise ValueError(f"draws must be 0 (none) or at least 2; got {draws}")
+        return _solve_chain(
+            sset, names, measure_lists, tol, history, draws, seed, _wanted(variables)
+        )
+    cal = mkt.calibration
     if formulation not in FORMULATIONS:
         raise ValueError(
             f"formulation {formulation!r} unknown (allowed: {', '.join(FORMULATIONS)})"
@@ -250,6 +268,20 @@ def _run(
 
     S = len(names)  # rows are draw-major: each block of S starts with its baseline
     base = np.arange(B) // S * S
+    results, problems = _book(
+        mkt, cal, inst, st, pair_index, measure_lists, sset, base, wanted, formulation
+    )
+    for b, problem in enumerate(problems):
+        if problem and converged[b]:
+            converged[b], messages[b] = False, problem
+    return _finish(results, mkt, inst, st, converged, iterations, max_res, messages, names, wanted)
+
+
+def _book(
+    mkt, cal, inst, st, pair_index, measure_lists, sset, base, wanted, formulation
+) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Welfare and result variables of a solved batch, and why each scenario's solution is
+    not an equilibrium ("" when fine; :func:`check_solution`)."""
     ledger = welfare.generic_parts(cal, inst, st, formulation, base=base)
     ctx = BookContext(
         market=mkt,
@@ -267,10 +299,25 @@ def _run(
     )
     welfare.book_measures(ctx, measure_lists)
     results = _variables(mkt, cal, inst, st, ctx, sset, base, wanted)
-    for b, problem in enumerate(check_solution(mkt, cal, inst, st, results, formulation)):
-        if problem and converged[b]:
-            converged[b], messages[b] = False, problem
-    for k in np.flatnonzero(~converged):
+    return results, check_solution(mkt, cal, inst, st, results, formulation)
+
+
+def _finish(
+    results,
+    mkt,
+    inst,
+    st,
+    converged,
+    iterations,
+    max_res,
+    messages,
+    names,
+    wanted,
+    report: bool = True,
+) -> dict[str, np.ndarray]:
+    """Log what did not solve (``report``), keep the variables asked for, add the
+    diagnostics and blank the results of scenarios that did not solve."""
+    for k in np.flatnonzero(~converged) if report else ():
         log.warning("scenario %r: %s", names[k % len(names)], messages[k])
     _warn_unsold_releases(mkt, inst, st, converged, names)
     if wanted is not None:
@@ -281,6 +328,111 @@ def _run(
     results["solver_message"] = np.array(messages, dtype=object)
     _blank_failed(results, ~converged)
     return results
+
+
+def _stage_lists(chain, market, measure_lists: list[list[Measure]]) -> list[list[Measure]]:
+    """Each scenario's measures that act on stage ``market`` of ``chain``."""
+    return [[m for m in ms if stage_of(chain, m) is market] for ms in measure_lists]
+
+
+def _run_chain(
+    chain,
+    cal: Calibration,
+    measure_lists: list[list[Measure]],
+    tol: float,
+    sset: ScenarioSet,
+    names: list[str],
+    wanted: frozenset[str] | None = None,
+    *,
+    inputs: list | None = None,
+    u0: np.ndarray | None = None,
+    keep: dict[str, object] | None = None,
+) -> list[dict[str, np.ndarray]]:
+    """:func:`_run` for a chain: every stage solved as one system, then each stage booked
+    on its own market (its measures, its final demand and value added). Returns the result
+    arrays of each stage; a scenario that is not an equilibrium at one stage is not solved
+    at any."""
+    if inputs is None:
+        inputs = [
+            build_instruments(m, m.calibration, _stage_lists(chain, m, measure_lists))
+            for m in chain.stages
+        ]
+    inst, offsets = stack_instruments([i for i, _ in inputs], chain.positions, chain.n)
+    sol = solve_batch(cal, inst, u0=u0, tol=tol)
+    if keep is not None:
+        keep.update(inputs=inputs, u=sol.u, converged=np.array(sol.converged))
+    converged = np.array(sol.converged, dtype=bool)
+    messages = list(sol.messages)
+    B = inst.B
+    base = np.arange(B) // len(names) * len(names)
+    booked = []
+    for s, market in enumerate(chain.stages):
+        nodes = s * chain.n + chain.positions[s]
+        scal = cal.block(nodes)
+        sst = sol.state.block(nodes, slice(int(offsets[s]), int(offsets[s + 1])))
+        sinst, spairs = inputs[s]
+        lists = _stage_lists(chain, market, measure_lists)
+        res, problems = _book(market, scal, sinst, sst, spairs, lists, sset, base, wanted, "levels")
+        for b, problem in enumerate(problems):
+            if problem and converged[b]:
+                converged[b], messages[b] = False, f"stage {market.id!r}: {problem}"
+        booked.append((market, sinst, sst, res))
+    return [
+        _finish(
+            res,
+            market,
+            sinst,
+            sst,
+            converged,
+            sol.iterations,
+            sol.max_residual,
+            messages,
+            names,
+            wanted,
+            report=s == 0,
+        )
+        for s, (market, sinst, sst, res) in enumerate(booked)
+    ]
+
+
+def _solve_chain(
+    sset: ScenarioSet,
+    names: list[str],
+    measure_lists: list[list[Measure]],
+    tol: float,
+    history: str | None,
+    draws: int,
+    seed: int | None,
+    wanted: frozenset[str] | None,
+) -> xr.Dataset:
+    """:func:`solve` on a value chain: results stacked along ``stage``."""
+    chain = sset.market
+    cal = chain.calibration
+    central: dict[str, object] = {}
+    stage_results = _run_chain(
+        chain,
+        cal,
+        measure_lists,
+        tol,
+        sset,
+        names,
+        wanted,
+        keep=central,
+        inputs=sset.take_inputs(),
+    )
+    attrs = provenance_attrs([chain], sset.to_dict(), "levels", history)
+    attrs.update(_target_attrs(sset))
+    attrs.update(chain_attrs(chain))
+    ds = stack_stages(
+        [
+            build_dataset(m, names, r, attrs)
+            for m, r in zip(chain.stages, stage_results, strict=True)
+        ],
+        chain.regions,
+    )
+    if draws:
+        ds = _add_chain_draws(ds, chain, cal, measure_lists, names, tol, sset, draws, seed, central)
+    return ds
 
 
 #: result variables that gain a ``draw`` dimension in a run with Monte Carlo draws
@@ -342,11 +494,7 @@ def _add_draws(
             "every draw equals the point estimate",
             mkt.id,
         )
-    if seed is None:
-        entropy = np.random.SeedSequence().entropy  # an int when drawn from the OS
-        if not isinstance(entropy, int):
-            raise RuntimeError(f"unexpected SeedSequence entropy {entropy!r}")
-        seed = int(entropy % 2**31)
+    seed = _draw_seed(seed)
     rng = np.random.default_rng(seed)
     params = mkt.elasticity_draws(draws, rng)
     S = len(names)
@@ -433,16 +581,198 @@ def _add_draws(
     return out
 
 
+def _add_chain_draws(
+    ds: xr.Dataset,
+    chain,
+    cal: Calibration,
+    measure_lists: list[list[Measure]],
+    names: list[str],
+    tol: float,
+    sset: ScenarioSet,
+    draws: int,
+    seed: int | None,
+    central: dict[str, Any],
+) -> xr.Dataset:
+    """:func:`_add_draws` for a chain: every stage's elasticities and every link's input
+    coefficient (triangular on its documented range) drawn, all stages solved together."""
+    if not chain.has_uncertainty:
+        log.warning(
+            "chain %r records no elasticity standard errors or coefficient ranges; every "
+            "draw equals the point estimate",
+            chain.id,
+        )
+    seed = _draw_seed(seed)
+    rng = np.random.default_rng(seed)
+    N, S = chain.n, len(names)
+    NS = N * len(chain.stages)
+    params = {
+        k: np.broadcast_to(getattr(cal, a), (draws, NS)).copy()
+        for k, a in (("supply", "eps"), ("demand", "eta"), ("substitution", "sigma"))
+    }
+    for s, market in enumerate(chain.stages):
+        drawn = market.elasticity_draws(draws, rng)
+        for kind in params:
+            params[kind][:, s * N + chain.positions[s]] = drawn[kind]
+    C_d = chain.coefficient_draws(draws, rng)
+    rep = lambda a: np.repeat(a, S, axis=0)  # noqa: E731 - row = draw * S + scenario
+    from tradepolicy.model.levels import Calibration as _Cal
+
+    cal_d = _Cal(
+        regions=cal.regions,
+        p0=cal.p0,
+        X0=cal.X0,
+        t0=cal.t0,
+        x0=cal.x0,
+        eps=rep(params["supply"]),
+        eta=rep(params["demand"]),
+        sigma=rep(params["substitution"]),
+        C=rep(C_d),
+    )
+    tile = np.tile(np.arange(S), draws)
+    inputs = [(inst.take(tile), pairs * draws) for inst, pairs in central["inputs"]]
+    u_c = central["u"]
+    solved = np.asarray(central["converged"], dtype=bool)[:, None]
+    u0 = np.where(solved, u_c, initial_guess(cal, _stacked(chain, central)))[tile]
+    wanted = frozenset(set(DRAW_VARIABLES) & set(ds.data_vars))
+    per_stage = _run_chain(
+        chain, cal_d, measure_lists * draws, tol, sset, names, wanted, inputs=inputs, u0=u0
+    )
+    ok = per_stage[0]["converged"].reshape(draws, S).astype(bool)
+    if not ok.all():
+        log.warning(
+            "%d of %d draw solves did not converge; they are left out of the ranges",
+            int((~ok).sum()),
+            ok.size,
+        )
+    out = ds.copy()
+    fill = _fill_values(ds)
+    fields = result_fields()
+    for name in wanted:
+        point = ds[name]
+        rest = fields[name]["dims"].split()[2:]  # after scenario and commodity
+        stacked = []
+        for s, res in enumerate(per_stage):
+            arr = res[name].reshape(draws, S, *res[name].shape[1:])
+            for axis, dim in enumerate(rest, start=2):
+                if dim in ("region", "exporter", "importer"):
+                    arr = _embed(arr, axis, chain.positions[s], N, fill[name])
+            stacked.append(arr)
+        both = np.concatenate(
+            [point.values[None], np.stack(stacked, axis=2).astype(point.dtype)], axis=0
+        )
+        out[name] = xr.Variable(("draw", *point.dims), both, attrs=point.attrs)
+    converged = np.concatenate([ds["converged"].values[None, :, 0], ok.astype(np.int8)])
+    out["draw_converged"] = xr.Variable(
+        ("draw", "scenario"),
+        converged.astype(np.int8),
+        attrs={
+            "units": "1",
+            "long_name": "solve of the draw converged",
+            "flag_values": np.array([0, 1], dtype=np.int8),
+            "flag_meanings": "not_solved solved",
+        },
+    )
+    for kind, (name, long_name, _) in _PARAMETER_NAMES.items():
+        values = np.concatenate(
+            [
+                cal.__dict__[{"supply": "eps", "demand": "eta", "substitution": "sigma"}[kind]][
+                    None
+                ],
+                params[kind],
+            ]
+        ).reshape(draws + 1, len(chain.stages), N)
+        out[name] = xr.Variable(
+            ("draw", "stage", "region"),
+            values,
+            attrs={"units": "1", "long_name": f"{long_name} (draw 0: central value)"},
+        )
+    links = chain.spec.link
+    coef = np.array(
+        [
+            [
+                chain.coefficients()[
+                    chain.nodes(chain.stage_index(k.input))[0],
+                    chain.nodes(chain.stage_index(k.output))[0],
+                ]
+                for k in links
+            ]
+        ]
+        if links
+        else np.zeros((1, 0))
+    )
+    drawn = np.array(
+        [
+            [
+                C_d[
+                    d,
+                    chain.nodes(chain.stage_index(k.input))[0],
+                    chain.nodes(chain.stage_index(k.output))[0],
+                ]
+                for k in links
+            ]
+            for d in range(draws)
+        ]
+    ).reshape(draws, len(links))
+    out["input_coefficient"] = xr.Variable(
+        ("draw", "link"),
+        np.concatenate([coef, drawn]),
+        attrs={"units": "1", "long_name": "input coefficient (draw 0: central value)"},
+    )
+    out = out.assign_coords(
+        draw=np.arange(draws + 1),
+        link=np.array([f"{k.input}->{k.output}" for k in links], dtype=object),
+    )
+    out["draw"].attrs = {"long_name": "Monte Carlo draw (0 = central estimate)"}
+    out.attrs["draws"] = int(draws)
+    out.attrs["draw_seed"] = int(seed)
+    out.attrs["draw_method"] = (
+        "elasticities of every stage drawn log-normally (median = point value, log sd = "
+        "se/value); each link's input coefficient drawn triangular on its documented range "
+        "with the mode at the point value; draw 0 is the central estimate"
+    )
+    return out
+
+
+def _stacked(chain, central: dict[str, Any]) -> Instruments:
+    """The stacked instruments of a chain's central solve (for its starting point)."""
+    return stack_instruments([i for i, _ in central["inputs"]], chain.positions, chain.n)[0]
+
+
+def _embed(arr: np.ndarray, axis: int, positions: np.ndarray, n: int, fill: Any) -> np.ndarray:
+    """``arr`` with axis ``axis`` (a stage's regions) placed at ``positions`` of ``n``."""
+    shape = list(arr.shape)
+    shape[axis] = n
+    out = np.full(shape, fill, dtype=arr.dtype)
+    index = [slice(None)] * arr.ndim
+    index[axis] = positions
+    out[tuple(index)] = arr
+    return out
+
+
+def _draw_seed(seed: int | None) -> int:
+    """``seed``, or one drawn from the OS (recorded in the results)."""
+    if seed is None:
+        entropy = np.random.SeedSequence().entropy  # an int when drawn from the OS
+        if not isinstance(entropy, int):
+            raise RuntimeError(f"unexpected SeedSequence entropy {entropy!r}")
+        seed = int(entropy % 2**31)
+    return seed
+
+
 def _target_attrs(sset: ScenarioSet) -> dict[str, object]:
     """Global attributes recording the dependence target (no dict or bool attrs)."""
     t = sset.bloc_target
+    mkt = sset.market
+    # a chain's target sits at its last stage unless it says otherwise (the magnets of
+    # rare earths: the stage the G7's dependence is read at)
+    last = mkt.stages[-1] if is_chain(mkt) else mkt
     return {
-        "target_bloc": " ".join(t.members(sset.market)),
+        "target_bloc": " ".join(t.members(mkt)),
         "target_group": t.group or "",
         "target_description": t.describe(),
         "target_max_share": float(t.max_share) if sset.has_target else np.nan,
-        "target_stage": t.stage or sset.market.id,
-        "target_year": int(t.year) if t.year is not None else int(sset.market.spec.base_year),
+        "target_stage": t.stage or last.id,
+        "target_year": int(t.year) if t.year is not None else int(last.spec.base_year),
     }
 
 
@@ -478,9 +808,18 @@ def _variables(
             spent = np.where(traded, st.q, 0.0) * st.X
             out["unit_value_price"] = np.where(purchases > 0, spent.sum(axis=1) / purchases, np.nan)
     out["production"] = st.S
+    derived = st.derived if st.derived is not None else 0.0  # chains: downstream makers
     # what users consume: market purchases plus stock releases, minus stock purchases
     # (the stock flow actually realised: a release beyond users' demand is not sold)
-    out["consumption"] = purchases - (st.A - st.D)
+    out["consumption"] = purchases - (st.A - st.D - derived)
+    if want("input_demand"):
+        out["input_demand"] = np.broadcast_to(derived, st.S.shape).copy()
+    if want("input_cost", "value_added_price"):
+        cost = st.input_cost if st.input_cost is not None else np.zeros_like(st.p)
+        out["input_cost"] = np.where(prod, cost, np.nan)
+        out["value_added_price"] = np.where(
+            prod, st.p + np.where(st.covered > 0, st.support, 0.0) - cost, np.nan
+        )
     if want("public_purchases"):
         out["public_purchases"] = ctx.regional["public_purchases"]
     if want("stock_change"):
@@ -526,7 +865,14 @@ def _variables(
         out["top_supplier_share"] = top_share
         out["hhi"] = np.where(purchases > 0, np.nansum(share**2, axis=1), np.nan)
         out["top_supplier_meets_target"] = meets
-    if want("bloc_dependency", "bloc_top_supplier", "bloc_aggregate_share", "meets_target"):
+    if want(
+        "bloc_dependency",
+        "bloc_top_supplier",
+        "bloc_aggregate_share",
+        "meets_target",
+        "bloc_output",
+        "bloc_import_share",
+    ):
         bt = sset.bloc_target
         members = np.isin(regions, bt.members(mkt))
         aggregate = np.array([region_table.is_aggregate(r) for r in mkt.regions], dtype=bool)
@@ -538,6 +884,11 @@ def _variables(
         else:
             bloc_meets = np.full(bloc.share.shape, -1, dtype=np.int8)
         out["bloc_dependency"] = bloc.share
+        with np.errstate(invalid="ignore", divide="ignore"):
+            use = purchases[:, members].sum(axis=1)
+            outside = st.X[:, ~members][:, :, members].sum(axis=(1, 2))
+            out["bloc_import_share"] = np.where(use > 0, outside / use, np.nan)
+        out["bloc_output"] = st.S[:, members].sum(axis=1)
         out["bloc_top_supplier"] = np.where(bloc.top >= 0, regions[np.maximum(bloc.top, 0)], "")
         out["bloc_aggregate_share"] = bloc.aggregate_share
         out["meets_target"] = bloc_meets
@@ -627,7 +978,7 @@ def _warn_unsold_releases(mkt: Market, inst: Instruments, st, converged, names) 
     planned = inst.composite_purchase
     if not (planned < 0).any():
         return
-    unsold = (st.A - st.D) - planned
+    unsold = (st.A - st.D - (st.derived if st.derived is not None else 0.0)) - planned
     scale = np.maximum(np.abs(planned), 1.0)
     for b, d in zip(*np.nonzero(converged[:, None] & (unsold > 1e-9 * scale)), strict=True):
         log.warning(

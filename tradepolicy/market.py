@@ -55,7 +55,7 @@ Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 #: leaves room for near-homogeneous goods (σ in the thousands approaches the law of one price).
 ELASTICITY_MAX = {"supply": 100.0, "demand": 100.0, "substitution": 10_000.0}
 
-__all__ = ["Market", "MarketSpec", "list_markets", "load_market"]
+__all__ = ["Market", "MarketSpec", "list_chains", "list_markets", "load_market"]
 
 
 class ElasticitiesSpec(BaseModel):
@@ -576,7 +576,11 @@ def _check_flows(flows: np.ndarray, spec: MarketSpec, source: str) -> None:
 
 
 def load_market(name_or_path: str | Path) -> Market:
-    """Load a market by shipped id (``"ndpr_oxide"``) or by path to a TOML file."""
+    """Load a market by shipped id (``"ndpr_oxide"``) or by path to a TOML file.
+
+    A file with ``kind = "chain"`` gives a :class:`~tradepolicy.chain.Chain` (stage markets
+    linked by input coefficients, docs/chains.md).
+    """
     path = Path(name_or_path)
     if path.suffix != ".toml" and not exists(path):
         shipped = _paths.find_market(str(name_or_path))
@@ -587,9 +591,26 @@ def load_market(name_or_path: str | Path) -> Market:
             )
         path = shipped
     data = read_toml(path)
+    if data.get("kind") == "chain":
+        from tradepolicy.chain import Chain
+
+        return Chain.from_dict(data, path=path)  # type: ignore[return-value]
     return Market.from_dict(data, path=path)
 
 
+def _is_chain_file(path: Path) -> bool:
+    """Whether a model file holds a chain (``kind = "chain"``), read without validating."""
+    try:
+        return read_toml(path).get("kind") == "chain"
+    except InputError:
+        return False
+
+
 def list_markets() -> list[str]:
-    """Ids of the shipped markets."""
-    return sorted(p.stem for p in _paths.market_files())
+    """Ids of the shipped markets (chains: :func:`list_chains`)."""
+    return sorted(p.stem for p in _paths.market_files() if not _is_chain_file(p))
+
+
+def list_chains() -> list[str]:
+    """Ids of the shipped value chains."""
+    return sorted(p.stem for p in _paths.market_files() if _is_chain_file(p))

@@ -192,7 +192,7 @@ class ScenarioSet:
             raise InputError(str(self.path or "<scenarios>"), problems)
         for i, s in enumerate(self.scenarios):
             for j, m in enumerate(s.measures):
-                for fld, msg in m.advice(self.market):
+                for fld, msg in m.advice(stage_of(self.market, m)):
                     warnings.warn(
                         f"{self.path or '<scenarios>'}: scenario[{i}].measure[{j}].{fld}: {msg}",
                         InputWarning,
@@ -257,11 +257,126 @@ class ScenarioSet:
         return d
 
 
+def is_chain(market: Any) -> bool:
+    """Whether ``market`` is a value chain (:class:`~tradepolicy.chain.Chain`)."""
+    return getattr(market, "kind", "") == "chain"
+
+
+def stage_of(market: Any, m: Measure) -> Any:
+    """The market measure ``m`` acts on: its stage of a chain, or the market itself."""
+    if not is_chain(market):
+        return market
+    if m.stage is None and len(market.stages) == 1:
+        return market.stages[0]
+    return market.stage(m.stage)
+
+
+def _stage_problems(market: Any, scenarios: list[Scenario]) -> list[tuple[str, str]]:
+    """``stage`` of every measure: a stage of the chain (required when it has several), or
+    the market itself."""
+    out = []
+    if is_chain(market):
+        allowed = ", ".join(repr(s) for s in market.stage_ids)
+    else:
+        names = [n for n in (market.id, market.spec.stage) if n]
+        allowed = ", ".join(repr(n) for n in names)
+    for i, sc in enumerate(scenarios):
+        for j, m in enumerate(sc.measures):
+            where = f"scenario[{i}].measure[{j}].stage"
+            if is_chain(market):
+                if m.stage is None and len(market.stages) > 1:
+                    out.append(
+                        (
+                            where,
+                            f"required in chain {market.id!r}: which stage the "
+                            f"{m.type} acts on (allowed: {allowed}) {_in(sc.name)}",
+                        )
+                    )
+                elif m.stage is not None and m.stage not in market.stage_ids:
+                    out.append(
+                        (
+                            where,
+                            f"{m.stage!r} is not a stage of chain {market.id!r} "
+                            f"(allowed: {allowed}) {_in(sc.name)}",
+                        )
+                    )
+            elif m.stage is not None and m.stage not in names:
+                out.append(
+                    (
+                        where,
+                        f"{m.stage!r}: market {market.id!r} is not a chain; leave "
+                        f"`stage` out or give {allowed} {_in(sc.name)}",
+                    )
+                )
+    return out
+
+
+@dataclass
+class _Measures:
+    """The measures of one scenario that act on one stage (what the checks read)."""
+
+    name: str
+    measures: list[Measure]
+
+
+def _check_chain(chain: Any, scenarios: list[Scenario]) -> tuple[list[tuple[str, str]], Any]:
+    """:func:`_check` on a chain: each stage's measures are checked and applied on the stage
+    market; the inputs are each stage's instruments and pair index."""
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for i, s in enumerate(scenarios):
+        if s.name in seen:
+            problems.append((f"scenario[{i}].name", f"duplicate scenario name {s.name!r}"))
+        seen.add(s.name)
+    problems += _stage_problems(chain, scenarios)
+    if problems:
+        return problems, None
+    parts = []
+    for market in chain.stages:
+        where = [
+            [j for j, m in enumerate(sc.measures) if stage_of(chain, m) is market]
+            for sc in scenarios
+        ]
+        subs = [
+            _Measures(sc.name, [sc.measures[j] for j in js])
+            for sc, js in zip(scenarios, where, strict=True)
+        ]
+        found = _measure_problems(market, subs)  # type: ignore[arg-type]
+        bad = set()
+        for i, entries in found.items():
+            bad.add(i)
+            for jj, probs in entries:
+                j = where[i][jj]
+                problems.extend(
+                    (f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(scenarios[i].name)}")
+                    for fld, msg in probs
+                )
+        checked = [[]] + [[] if i in bad else sub.measures for i, sub in enumerate(subs)]
+        builder = InstrumentBuilder(len(checked), market.base_tariff, market.base_export_tax)
+        ctx = ApplyContext(market=market, cal=market.calibration, builder=builder)
+        pair_index = apply_batch(ctx, checked)
+        for b, (jj, msg) in ctx.errors.items():
+            i = b - 1
+            problems.append(
+                (f"scenario[{i}].measure[{where[i][jj]}]", f"{msg} {_in(scenarios[i].name)}")
+            )
+        parts.append((builder, pair_index))
+    if problems:
+        problems.sort(key=lambda p: p[0])
+        return problems, None
+    return problems, [(builder.build(), pair_index) for builder, pair_index in parts]
+
+
 def _check(
     market: Market, scenarios: list[Scenario], target: float | None
 ) -> tuple[list[tuple[str, str]], Any]:
     """Problems of the scenarios, and (without problems) the instruments of the baseline
     and the scenarios with each measure's pairs, built while looking for conflicts."""
+    if is_chain(market):
+        return _check_chain(market, scenarios)
+    staged = _stage_problems(market, scenarios)
+    if staged:
+        return staged, None
     problems: list[list[tuple[str, str]]] = []
     seen: set[str] = set()
     checked: list[list[Measure]] = [[]]
@@ -335,7 +450,10 @@ def _check_target(market: Market, target: Target) -> list[tuple[str, str]]:
                 f"(regions: {', '.join(market.regions)})",
             )
         )
-    stages = [s for s in (market.id, market.spec.stage) if s]
+    if is_chain(market):
+        stages = list(market.stage_ids)
+    else:
+        stages = [s for s in (market.id, market.spec.stage) if s]
     if target.stage and target.stage not in stages:
         allowed = ", ".join(repr(s) for s in stages)
         problems.append(

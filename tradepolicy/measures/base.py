@@ -75,6 +75,9 @@ class Measure(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     type: str
+    #: the stage market of a chain the measure acts on (docs/chains.md); in a chain of
+    #: several stages it is required, on a single market it may name that market
+    stage: Annotated[str, StringConstraints(max_length=64)] | None = None
     #: fields holding region codes (validated against the market)
     region_fields: ClassVar[tuple[str, ...]] = ()
     #: region-list fields that may be an empty list (e.g. no exempt origin)

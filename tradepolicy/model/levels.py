@@ -48,6 +48,13 @@ class Calibration:
     eps: np.ndarray  # supply elasticity
     eta: np.ndarray  # demand elasticity (absolute value)
     sigma: np.ndarray  # substitution elasticity
+    #: chains (docs/chains.md): input coefficients C[i, j] (units of node i's composite per
+    #: unit of node j's output) between the nodes (stage × region) of a stacked market
+    C: np.ndarray | None = None
+    #: base final demand and base value-added price, when they are not the chain's
+    #: (a stage cut out of a stacked chain carries them; see :meth:`block`)
+    final_demand0: np.ndarray | None = None
+    value_added0: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.fob0 = self.p0[:, None] * (1.0 + self.x0)
@@ -65,6 +72,23 @@ class Calibration:
         self.w0sum = np.where(self.E0 > 0, self.w0.sum(axis=0), 1.0)
         self.producer = self.S0 > 0
         self.consumer = self.D0 > 0
+        # chains: final demand is use less the input demand of the region's own makers
+        # (D0f = D0 − C S0) and producers earn the value added v0 = p0 − Cᵀ P0
+        P0n = np.where(self.consumer, self.P0, 0.0)
+        if self.final_demand0 is not None:
+            self.Df0 = self.final_demand0
+        elif self.C is not None:
+            self.Df0 = np.maximum(self.D0 - input_demand(self.C, self.S0), 0.0)
+        else:
+            self.Df0 = self.D0
+        if self.value_added0 is not None:
+            self.v0 = self.value_added0
+        elif self.C is not None:
+            self.v0 = self.p0 - input_cost(self.C, P0n)
+        else:
+            self.v0 = self.p0
+        #: unit input cost at base, Σ_i C[i,j] P0_i (zero outside chains)
+        self.c0 = self.p0 - self.v0
 
     @property
     def N(self) -> int:
@@ -83,6 +107,58 @@ class Calibration:
             sigma=market.substitution_elasticity,
         )
 
+    @property
+    def is_chain(self) -> bool:
+        """Whether nodes are coupled by input coefficients (a stacked chain)."""
+        return self.C is not None and bool(np.any(self.C))
+
+    def take_rows(self, idx: np.ndarray, B: int) -> Calibration:
+        """The calibration of scenarios ``idx`` of a batch of ``B`` (elasticities and chain
+        coefficients that vary by scenario are cut; the rest is shared)."""
+
+        def pick(a: np.ndarray | None, n: int) -> np.ndarray | None:
+            if a is None or np.ndim(a) < n:
+                return a
+            return np.broadcast_to(a, (B, *np.shape(a)[1:]))[idx]
+
+        per_row = self.C is not None and self.C.ndim == 3
+        if all(np.ndim(a) == 1 for a in (self.eps, self.eta, self.sigma)) and not per_row:
+            return self
+        return Calibration(
+            regions=self.regions,
+            p0=self.p0,
+            X0=self.X0,
+            t0=self.t0,
+            x0=self.x0,
+            eps=pick(self.eps, 2),
+            eta=pick(self.eta, 2),
+            sigma=pick(self.sigma, 2),
+            C=pick(self.C, 3),
+            final_demand0=pick(self.final_demand0, 2),
+            value_added0=pick(self.value_added0, 2),
+        )
+
+    def block(self, nodes: np.ndarray) -> Calibration:
+        """The calibration of the nodes ``nodes`` alone (one stage of a stacked chain),
+        keeping their final demand and value added (what the stage's welfare reads)."""
+        ix = np.ix_(nodes, nodes)
+
+        def cut(a: np.ndarray) -> np.ndarray:
+            return a[..., nodes]
+
+        return Calibration(
+            regions=tuple(self.regions[i] for i in nodes),
+            p0=self.p0[nodes],
+            X0=self.X0[ix],
+            t0=self.t0[ix],
+            x0=self.x0[ix],
+            eps=cut(np.asarray(self.eps)),
+            eta=cut(np.asarray(self.eta)),
+            sigma=cut(np.asarray(self.sigma)),
+            final_demand0=self.Df0[..., nodes],
+            value_added0=self.v0[..., nodes],
+        )
+
     def with_elasticities(
         self,
         eps: np.ndarray | None = None,
@@ -99,6 +175,9 @@ class Calibration:
             eps=self.eps if eps is None else eps,
             eta=self.eta if eta is None else eta,
             sigma=self.sigma if sigma is None else sigma,
+            C=self.C,
+            final_demand0=self.final_demand0,
+            value_added0=self.value_added0,
         )
 
     @property
@@ -131,6 +210,27 @@ class State:
     residual: np.ndarray  # (B,) convergence measure: max |F| with clearing relative to scale
     J: np.ndarray | None = None  # (B,N+K,N+K)
     parts: JacobianParts | None = None  # what the Jacobian needs, from evaluate(keep=True)
+    input_cost: np.ndarray | None = None  # (B,N) chains: unit input cost Σ_i C[i,o] P_i
+    derived: np.ndarray | None = None  # (B,N) chains: makers' demand for the composite
+
+    def block(self, nodes: np.ndarray, pairs: slice) -> State:
+        """The state of nodes ``nodes`` and complementarity pairs ``pairs`` alone (one stage
+        of a stacked chain; no Jacobian)."""
+        out = {}
+        for name, val in self.__dict__.items():
+            if name in ("J", "parts") or val is None:
+                out[name] = None
+            elif name in ("lam", "g"):
+                out[name] = val[:, pairs]
+            elif name == "residual":
+                out[name] = val
+            elif name == "F":
+                out[name] = np.concatenate([val[:, nodes], val[:, self.p.shape[1] :][:, pairs]], 1)
+            elif val.ndim == 3:
+                out[name] = val[:, nodes][:, :, nodes]
+            else:
+                out[name] = val[:, nodes]
+        return State(**out)
 
 
 @dataclass
@@ -154,6 +254,8 @@ class JacobianParts:
     dphi_dx: np.ndarray | None  # (B,K)
     dphi_dg: np.ndarray | None  # (B,K)
     plain: bool
+    dSc: np.ndarray | None = None  # (B,N) chains: dS_o / d(unit input cost of o)
+    Pn: np.ndarray | None = None  # (B,N) chains: composite price (0 where nothing is used)
 
     def take(self, rows: np.ndarray) -> JacobianParts:
         """The parts of scenarios ``rows``."""
@@ -191,6 +293,73 @@ def box_fb(
         inner.flat[at], dinner_dx.flat[at], dinner_dg.flat[at] = psi, -psi_a, -psi_b
     phi, pa, pb = _fb(x - lo, inner)
     return phi, pa + pb * dinner_dx, pb * dinner_dg
+
+
+def input_cost(C: np.ndarray, P: np.ndarray) -> np.ndarray:
+    """Unit input cost ``c_j = Σ_i C[i,j] P_i`` (C ``(N,N)`` or one per row ``(B,N,N)``)."""
+    if C.ndim == 3:
+        return np.einsum("...i,...ij->...j", P, C)
+    return P @ C
+
+
+def input_demand(C: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """Makers' demand for each node's composite ``Σ_j C[i,j] S_j``."""
+    if C.ndim == 3:
+        return np.einsum("...ij,...j->...i", C, S)
+    return S @ C.T
+
+
+def _chain_supply(
+    cal: Calibration,
+    inst: Instruments,
+    p: np.ndarray,
+    c: np.ndarray,
+    eps: np.ndarray,
+    S0: np.ndarray,
+    m: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Supply of a chain's nodes: ``S = S0 m (v / v0)^ε`` on the value added ``v = p̃ − c``.
+
+    The same regimes as a single market's price-gap support (top-up up to the covered
+    volume, claw-back on the contract volume), with the unit input cost ``c`` taken off
+    every producer price. Returns the top-up ``f``, ``S``, ``dS/dz`` (own price),
+    ``dS/dc``, the marginal producer price (output-price level) and the covered volume.
+    """
+    if inst.has_support:
+        K1, th, K2, V = (
+            inst.support_strike,
+            inst.support_share,
+            inst.support_upper,
+            inst.support_volume,
+        )
+        f = np.maximum(0.0, K1 - p) - th * np.maximum(0.0, p - K2)
+        fprime = -(p < K1).astype(float) - th * (p > K2)
+    else:
+        f = np.zeros_like(p)
+        fprime = f
+        V = np.full_like(p, np.inf)
+    pc = p + f
+    va, vb = p - c, pc - c
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Sa = S0 * m * (np.maximum(va, 0.0) / cal.v0) ** eps
+        Sb = S0 * m * (np.maximum(vb, 0.0) / cal.v0) ** eps
+    pos = f >= 0
+    finite = np.isfinite(V)
+    reg_b = np.where(pos, Sb <= V, ~finite)
+    reg_a = ~reg_b & np.where(pos, Sa >= V, True)
+    S = np.where(reg_b, Sb, np.where(reg_a, Sa, V))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pv = c + cal.v0 * (V / (S0 * m)) ** (1.0 / np.where(eps > 0, eps, 1.0))
+        ea = np.where(va > 0, eps * Sa / np.where(va > 0, va, 1.0), 0.0)  # dSa/dv
+        eb = np.where(vb > 0, eps * Sb / np.where(vb > 0, vb, 1.0), 0.0)
+    p_marg = np.where(reg_b, pc, np.where(reg_a, p, pv))
+    dS = np.where(reg_b, eb * (1.0 + fprime) * p, np.where(reg_a, ea * p, 0.0))
+    dSc = np.where(reg_b, -eb, np.where(reg_a, -ea, 0.0))
+    if inst.has_support:
+        covered = np.where(finite, np.where(pos, np.minimum(S, V), V), S)
+    else:
+        covered = np.zeros_like(p)
+    return f, S, dS, dSc, p_marg, covered
 
 
 def _powm1_over(lnr: np.ndarray, k: np.ndarray) -> np.ndarray:
@@ -298,21 +467,19 @@ def evaluate(
         lnPr[:, cols] = np.where(cdc, ln_P_cd, lnPr[:, cols])
     lnPr = np.where(cal.consumer, lnPr, 0.0)
     P = cal.P0 * np.exp(lnPr)
-    D = np.where(cal.consumer, cal.D0 * np.exp(-eta * lnPr) * inst.demand_mult, 0.0)
-    # market purchases; a release beyond users' demand is not sold (it stays in the stock)
-    A = np.maximum(D + inst.composite_purchase, 0.0)
-    # flows: value share × expenditure / price
-    PA = np.where(cal.consumer, P * A, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        X = s * PA[:, None, :] / q
-    if not plain:
-        X = np.where(w > 0, X, 0.0)
-
     # -- supply -------------------------------------------------------------------------
     m = inst.supply_mult
     prod = cal.producer
     S0 = np.where(prod, cal.S0, 1.0)
-    if inst.has_support:
+    chain = cal.is_chain
+    c_in = derived = dSc = Pn = None
+    if chain:  # supply answers the value added v = p̃ − c, c = Σ_i C[i,o] P_i (docs/chains.md)
+        Pn = np.where(cal.consumer, P, 0.0)
+        c_in = input_cost(cal.C, Pn)
+        f, S, dS, dSc, p_marg, covered = _chain_supply(cal, inst, p, c_in, eps, S0, m)
+        S, dS, dSc = (np.where(prod, a, 0.0) for a in (S, dS, dSc))
+        derived = input_demand(cal.C, S)
+    elif inst.has_support:
         K1, th, K2, V = (
             inst.support_strike,
             inst.support_share,
@@ -345,6 +512,17 @@ def evaluate(
         p_marg = p
         covered = np.zeros_like(p)
     S = np.where(prod, S, 0.0)
+
+    D = np.where(cal.consumer, cal.Df0 * np.exp(-eta * lnPr) * inst.demand_mult, 0.0)
+    # market purchases; a release beyond users' demand is not sold (it stays in the stock)
+    # (chains: plus what the region's makers of other stages buy as inputs)
+    A = np.maximum(D + inst.composite_purchase + (0.0 if derived is None else derived), 0.0)
+    # flows: value share × expenditure / price
+    PA = np.where(cal.consumer, P * A, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        X = s * PA[:, None, :] / q
+    if not plain:
+        X = np.where(w > 0, X, 0.0)
 
     F = np.empty((B, N + K))
     excess = (S - X @ ones - inst.variety_purchase) / S0
@@ -384,6 +562,8 @@ def evaluate(
         g=g,
         F=F,
         residual=residual,
+        input_cost=c_in,
+        derived=derived,
     )
     if not (jacobian or keep):
         return state
@@ -406,6 +586,8 @@ def evaluate(
         dphi_dx=dphi_dx if with_pairs else None,
         dphi_dg=dphi_dg if with_pairs else None,
         plain=plain,
+        dSc=dSc,
+        Pn=Pn,
     )
     if jacobian:
         state.J = jacobian_of(cal, inst, parts)
@@ -441,6 +623,18 @@ def jacobian_of(cal: Calibration, inst: Instruments, parts: JacobianParts) -> np
     diag = J.reshape(B, -1)[:, :: N + K + 1]  # a view of the diagonal
     diag[:, :N] -= dS + np.matmul(Xa, sigma[:, :, None])[..., 0]
     Jzz *= -1.0 / S0[None, :, None]
+    chain = parts.dSc is not None
+    if chain:  # input costs move with the input stages' composite prices (docs/chains.md)
+        C, Pn, dSc = cal.C, parts.Pn, parts.dSc
+        CtP = np.swapaxes(np.broadcast_to(C, (B, N, N)), 1, 2) * Pn[:, None, :]  # C[i,j] P_i
+        with np.errstate(divide="ignore", invalid="ignore"):
+            XA = np.where(A[:, None, :] > 0, X / Apos[:, None, :], 0.0)  # d X_od / d A_d
+        dc_dz = CtP @ np.swapaxes(sa, 1, 2)  # (B,j,k): d c_j / d z_k
+        Gz = dSc[:, :, None] * dc_dz  # d S_j / d z_k through c_j
+        G_all = Gz.copy()
+        G_all.reshape(B, -1)[:, :: N + 1] += dS  # ... and through p_j
+        extra = Gz - XA @ (C @ G_all)  # makers' input demand moves with their output
+        Jzz += extra * (prod / S0)[None, :, None]
     if not prod.all():
         Jzz[:, ~prod, :] = np.eye(N)[~prod]
     if K:
@@ -464,6 +658,11 @@ def jacobian_of(cal: Calibration, inst: Instruments, parts: JacobianParts) -> np
         Xsq_g = cells.at(Xsq)
         Jzl = np.swapaxes(cells.by_origin(c * Xsq_g), 1, 2)  # (B,N,K): Σ_d Xsq_od c_kod
         Jzl -= Xk @ np.swapaxes(cv, 1, 2)
+        if chain:
+            dc_dl = CtP @ np.swapaxes(cv, 1, 2)  # (B,j,K): d c_j / d λ_k
+            Gl = dSc[:, :, None] * dc_dl
+            dA_l = C @ Gl
+            Jzl += Gl - XA @ dA_l
         np.divide(Jzl, S0[None, :, None], out=J[:, :N, N:])
         if not prod.all():
             J[:, np.flatnonzero(~prod), N:] = 0.0
@@ -475,6 +674,10 @@ def jacobian_of(cal: Calibration, inst: Instruments, parts: JacobianParts) -> np
         dg_dz -= cells.by_origin(GXs * cells.at(a))
         dg_dl = np.matmul(gxk, np.swapaxes(cv, 1, 2), out=J[:, N:, N:])
         dg_dl -= cells.on_union(GXs) @ np.swapaxes(cells.on_union(c), 1, 2)
+        if chain:  # the pairs' flows move with the makers' input demand too
+            gA = cells.by_dest(Gf * Xg) / Apos[:, None, :] * (A > 0)[:, None, :]
+            dg_dz += gA @ (C @ G_all)
+            dg_dl += gA @ dA_l
         diag[:, N:] += dphi_dx
     return J
 
@@ -490,9 +693,15 @@ def initial_guess(cal: Calibration, inst: Instruments) -> np.ndarray:
 def producer_surplus_total(cal: Calibration, inst: Instruments, st: State) -> np.ndarray:
     """Producer surplus p·S + f·covered − C(S) with isoelastic costs (B,N).
 
-    ``C(S) = p_marginal · S · ε/(1+ε)``, so without support PS = p·S/(1+ε).
+    ``C(S) = p_marginal · S · ε/(1+ε)``, so without support PS = p·S/(1+ε). In a chain the
+    unit input cost c comes off the price first: PS = (p − c)·S + f·covered − C_v(S) with
+    ``C_v(S) = (p_marginal − c) · S · ε/(1+ε)`` (the value added's isoelastic cost).
     """
     eps = np.broadcast_to(cal.eps, st.p.shape)
+    if st.input_cost is not None:  # chains: value added over the unit input cost c
+        c = st.input_cost
+        cost = (st.p_marginal - c) * st.S * eps / (1.0 + eps)
+        return (st.p - c) * st.S + st.support * st.covered - cost
     cost = st.p_marginal * st.S * eps / (1.0 + eps)
     return st.p * st.S + st.support * st.covered - cost
 
@@ -503,5 +712,5 @@ def consumer_surplus_change(cal: Calibration, inst: Instruments, st: State) -> n
     with np.errstate(divide="ignore", invalid="ignore"):
         lnPr = np.where(cal.consumer, np.log(st.P / cal.P0), 0.0)
     area = _powm1_over(lnPr, 1.0 - eta)
-    out = -np.where(cal.consumer, cal.D0 * inst.demand_mult * cal.P0, 0.0) * area
+    out = -np.where(cal.consumer, cal.Df0 * inst.demand_mult * cal.P0, 0.0) * area
     return np.where(cal.consumer, out, 0.0)

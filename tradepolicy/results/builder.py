@@ -125,20 +125,7 @@ def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
     scenarios = list(dict.fromkeys(str(n) for ds in datasets for n in ds.scenario.values))
     scenarios = ["baseline", *(n for n in scenarios if n != "baseline")]
     regions = list(dict.fromkeys(str(r) for ds in datasets for r in ds.region.values))
-    fill: dict[str, Any] = {}
-    for name in map(str, datasets[0].data_vars):
-        units = result_fields().get(name, {}).get("units", "")
-        extensive = "/year" in units or name in ("production", "consumption", "trade_flow")
-        if name == "converged":
-            fill[name] = NOT_DEFINED
-        elif datasets[0][name].dtype.kind in "iu":
-            fill[name] = -1 if name in FLAGS and name != "validity_flag" else 0
-        elif name == "solver_message":
-            fill[name] = "scenario not defined for this market"
-        elif datasets[0][name].dtype.kind == "O":
-            fill[name] = ""
-        else:
-            fill[name] = 0.0 if extensive else np.nan
+    fill = _fill_values(datasets[0])
     aligned = [
         ds.reindex(
             scenario=scenarios, region=regions, exporter=regions, importer=regions, fill_value=fill
@@ -158,3 +145,42 @@ def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
     attrs["data_hash"] = ";".join(ds.attrs["data_hash"] for ds in datasets)
     out.attrs = attrs
     return out
+
+
+def stack_stages(datasets: list[xr.Dataset], regions: tuple[str, ...]) -> xr.Dataset:
+    """Stack the results of a chain's stages (one Dataset per stage market, the same
+    scenarios and attributes) along ``stage``, on the chain's regions.
+
+    A region a stage does not list has no output, use or flows there (0) and no prices (NaN).
+    """
+    fill = _fill_values(datasets[0])
+    regions_ = list(regions)
+    aligned = [
+        ds.reindex(region=regions_, exporter=regions_, importer=regions_, fill_value=fill).rename(
+            commodity="stage"
+        )
+        for ds in datasets
+    ]
+    out = xr.concat(aligned, dim="stage", combine_attrs="override", data_vars="all")
+    out["stage"].attrs.update(long_name="stage market id (upstream first)")
+    return out
+
+
+def _fill_values(ds: xr.Dataset) -> dict[str, Any]:
+    """What a variable holds where a market does not define it (a region or scenario it
+    lacks): 0 for flows and quantities, NaN for prices and shares, flags "not defined"."""
+    fill: dict[str, Any] = {}
+    for name in map(str, ds.data_vars):
+        units = result_fields().get(name, {}).get("units", "")
+        extensive = "/year" in units or name in ("production", "consumption", "trade_flow")
+        if name == "converged":
+            fill[name] = NOT_DEFINED
+        elif ds[name].dtype.kind in "iu":
+            fill[name] = -1 if name in FLAGS and name != "validity_flag" else 0
+        elif name == "solver_message":
+            fill[name] = "scenario not defined for this market"
+        elif ds[name].dtype.kind == "O":
+            fill[name] = ""
+        else:
+            fill[name] = 0.0 if extensive else np.nan
+    return fill

@@ -54,15 +54,13 @@ class SolveResult:
 
 
 def take_calibration(cal: Calibration, idx: np.ndarray) -> Calibration:
-    """Calibration restricted to scenarios ``idx`` when elasticities vary by scenario."""
-    if all(np.ndim(a) == 1 for a in (cal.eps, cal.eta, cal.sigma)):
+    """Calibration restricted to scenarios ``idx`` when parameters vary by scenario."""
+    shapes = [np.shape(a)[0] for a in (cal.eps, cal.eta, cal.sigma) if np.ndim(a) == 2]
+    if cal.C is not None and cal.C.ndim == 3:
+        shapes.append(cal.C.shape[0])
+    if not shapes:
         return cal
-    B = max(np.shape(a)[0] for a in (cal.eps, cal.eta, cal.sigma) if np.ndim(a) == 2)
-
-    def pick(a: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(a, (B, cal.N))[idx] if np.ndim(a) == 2 else a
-
-    return cal.with_elasticities(pick(cal.eps), pick(cal.eta), pick(cal.sigma))
+    return cal.take_rows(idx, max(shapes))
 
 
 def _merit(F: np.ndarray) -> np.ndarray:
@@ -158,6 +156,8 @@ def solve_batch(
     messages = infeasibility(cal, inst)
     method = ["newton"] * B
     todo = np.flatnonzero([not m for m in messages])
+    if engine == "compiled" and cal.is_chain:
+        engine = "numpy"  # the kernel has no chain block yet (docs/engine.md)
     if engine == "compiled":
         conv, bad, final_state = kernel.solve_rows(
             cal, inst, u, iterations, todo, tol, max_iter, state=True
@@ -249,6 +249,7 @@ def _solve_numpy(
 
 
 _STATE_FIELDS = tuple(f for f in State.__dataclass_fields__ if f not in ("J", "parts"))
+_CHAIN_FIELDS = ("input_cost", "derived")
 
 
 class _StateRows:
@@ -271,6 +272,8 @@ class _StateRows:
         if not self.arrays:
             widths = {"lam": (self.K,), "g": (self.K,), "F": (self.N + self.K,)}
             for name in _STATE_FIELDS:
+                if name in _CHAIN_FIELDS and getattr(st, name) is None:
+                    continue  # a chain's quantities, absent outside chains
                 shape = (getattr(st, name) if name not in ("fob", "levy") else st.q).shape[1:]
                 self.arrays[name] = np.empty((self.n, *widths.get(name, shape)))
         for name, arr in self.arrays.items():
@@ -301,6 +304,8 @@ class _StateRows:
 def _put_rows(state: State, rows: np.ndarray, st: State) -> None:
     """Overwrite rows of a full-width state with a state of those rows."""
     for name in _STATE_FIELDS:
+        if name in _CHAIN_FIELDS and getattr(state, name) is None:
+            continue
         getattr(state, name)[rows] = getattr(st, name)
 
 
