@@ -190,7 +190,7 @@ def solve(
         keep=central,
         inputs=sset.take_inputs(),  # built by the set's validation, when unchanged since
     )
-    attrs = provenance_attrs([mkt], sset.to_dict(), formulation, history)
+    attrs = provenance_attrs([mkt], sset._head(), formulation, history, spec_json=sset.to_json())
     attrs.update(_target_attrs(sset))
     ds = build_dataset(mkt, names, results, attrs)
     if draws:
@@ -420,7 +420,7 @@ def _solve_chain(
         keep=central,
         inputs=sset.take_inputs(),
     )
-    attrs = provenance_attrs([chain], sset.to_dict(), "levels", history)
+    attrs = provenance_attrs([chain], sset._head(), "levels", history, spec_json=sset.to_json())
     attrs.update(_target_attrs(sset))
     attrs.update(chain_attrs(chain))
     ds = stack_stages(

@@ -14,11 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Union
 
+import pydantic_core
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
     create_model,
     field_validator,
@@ -143,6 +145,10 @@ class Target(BaseModel):
         }
 
 
+#: serialises scenarios with each measure's own fields (its runtime type)
+_SCENARIO_LIST: TypeAdapter[list[Scenario]] = TypeAdapter(list[Scenario])
+
+
 @lru_cache(maxsize=8)
 def _file_models(types: tuple[str, ...]) -> Any:  # a model built at run time
     """Pydantic models for a scenario file, with the measure union of the registry."""
@@ -190,9 +196,10 @@ class ScenarioSet:
             problems += _check_target(self.market, self.target)
         if problems:
             raise InputError(str(self.path or "<scenarios>"), problems)
+        chain = is_chain(self.market)
         for i, s in enumerate(self.scenarios):
             for j, m in enumerate(s.measures):
-                for fld, msg in m.advice(stage_of(self.market, m)):
+                for fld, msg in m.advice(stage_of(self.market, m) if chain else self.market):
                     warnings.warn(
                         f"{self.path or '<scenarios>'}: scenario[{i}].measure[{j}].{fld}: {msg}",
                         InputWarning,
@@ -234,8 +241,17 @@ class ScenarioSet:
                 return s
         raise KeyError(f"no scenario {name!r}; have {self.names}")
 
-    def to_dict(self) -> dict[str, Any]:
-        """The set as a JSON-able dict (the scenario spec stored in results)."""
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON (what results store as ``scenario_spec``), written in one
+        pass by pydantic's serialiser (keys in the order of the file's schema)."""
+        head = pydantic_core.to_json(self._head()).decode()
+        body = _SCENARIO_LIST.dump_json(
+            self.scenarios, serialize_as_any=True, exclude_none=True, by_alias=True
+        ).decode()
+        return f'{head[:-1]}{"," if len(head) > 2 else ""}"scenario":{body}}}'
+
+    def _head(self) -> dict[str, Any]:
+        """Everything of :meth:`to_dict` but the scenarios."""
         d: dict[str, Any] = {"market": self.market.id}
         if self.title:
             d["title"] = self.title
@@ -245,6 +261,11 @@ class ScenarioSet:
             d["target_share"] = self.target_share
         if self.target is not None:
             d["target"] = self.target.to_dict()
+        return d
+
+    def to_dict(self) -> dict[str, Any]:
+        """The set as a JSON-able dict (the scenario spec stored in results)."""
+        d = self._head()
         dumped = iter(dump_measures([m for s in self.scenarios for m in s.measures]))
         d["scenario"] = [
             {
@@ -274,8 +295,11 @@ def stage_of(market: Any, m: Measure) -> Any:
 def _stage_problems(market: Any, scenarios: list[Scenario]) -> list[tuple[str, str]]:
     """``stage`` of every measure: a stage of the chain (required when it has several), or
     the market itself."""
-    out = []
-    if is_chain(market):
+    out: list[tuple[str, str]] = []
+    chain = is_chain(market)
+    if not chain and all(m.stage is None for sc in scenarios for m in sc.measures):
+        return out  # (the common case, checked without building messages)
+    if chain:
         allowed = ", ".join(repr(s) for s in market.stage_ids)
     else:
         names = [n for n in (market.id, market.spec.stage) if n]
@@ -283,7 +307,7 @@ def _stage_problems(market: Any, scenarios: list[Scenario]) -> list[tuple[str, s
     for i, sc in enumerate(scenarios):
         for j, m in enumerate(sc.measures):
             where = f"scenario[{i}].measure[{j}].stage"
-            if is_chain(market):
+            if chain:
                 if m.stage is None and len(market.stages) > 1:
                     out.append(
                         (
