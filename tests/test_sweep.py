@@ -228,6 +228,7 @@ def _bad(**change: Any) -> dict[str, Any]:
         ({"seed": None}, "", "draws need a `seed`"),
         ({"draws": 1}, "", "at least 2"),
         ({"scenarios": "nope"}, "scenarios", "no shipped scenario set 'nope'"),
+        ({"scenarios": "ree_magnets"}, "scenarios", "is a value chain; sweeps run over single"),
         ({"scenarios": None}, "", "give either `scenarios`"),
         ({"colour": "red"}, "colour", "unknown field"),
     ],

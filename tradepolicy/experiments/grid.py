@@ -354,6 +354,17 @@ def load_sweep(spec_or_path: str | Path | dict[str, Any], base: Path | None = No
     except ValidationError as exc:
         raise InputError(source, problems_from_validation_error(exc, SweepSpec)) from None
     sset = _scenario_set(spec, raw, path, source)
+    if getattr(sset.market, "kind", "") == "chain":
+        raise InputError(
+            source,
+            [
+                (
+                    "scenarios",
+                    f"{sset.market.id!r} is a value chain; sweeps run over single markets "
+                    "(solve a chain's scenarios and draws with `tradepolicy run` or `tp.solve`)",
+                )
+            ],
+        )
     if spec.only is not None:
         unknown = [n for n in spec.only if n not in sset.names]
         if unknown:
