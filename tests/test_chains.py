@@ -348,3 +348,31 @@ def test_scenario_file_on_a_chain_solves(chain_files) -> None:
     assert ds.attrs["chain"] == "toy_chain" and ds.attrs["target_stage"] == "toy_magnet"
     assert (ds.converged == 1).all()
     assert ds.meets_target.sel(stage="toy_magnet", scenario="floor") == 0  # 72% > 60%
+
+
+@pytest.mark.parametrize("stage", ["toy", "toy_magnet"])
+def test_a_small_tariff_costs_the_world_a_second_order_loss(stage: str) -> None:
+    """From an undistorted chain, world welfare falls with the square of a small tariff at
+    either stage: a first-order term would mean makers' input costs are counted twice (or not
+    at all) somewhere in the ledger."""
+    oxide = copy.deepcopy(TOY_MARKET)
+    oxide.pop("base_tariffs")
+    chain = Chain.from_markets(
+        "undistorted",
+        [tp.Market.from_dict(oxide), tp.Market.from_dict(copy.deepcopy(TOY_MAGNET))],
+        [{"input": "toy", "output": "toy_magnet", "coefficient": 0.4}],
+    )
+    losses = []
+    for t in (1e-3, 2e-3, 4e-3):
+        tariff = {
+            "type": "tariff",
+            "stage": stage,
+            "importers": ["USA", "EU"],
+            "exporters": ["CHN"],
+            "rate": t,
+        }
+        ds = solve(chain, [tariff]).sel(scenario="s0")
+        losses.append(-float(ds.welfare_change.sum()))
+    assert all(loss > 0 for loss in losses)
+    np.testing.assert_allclose(losses[1] / losses[0], 4.0, rtol=0.02)
+    np.testing.assert_allclose(losses[2] / losses[1], 4.0, rtol=0.02)
