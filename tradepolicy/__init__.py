@@ -18,16 +18,18 @@ except PackageNotFoundError:  # running from a source tree without installation
 
 from tradepolicy import measures, regions
 from tradepolicy.api import solve, solve_many
+from tradepolicy.chain import Chain, load_chain
 from tradepolicy.clubs import club_scenario
 from tradepolicy.errors import InputError, SolverError, TradePolicyError
 from tradepolicy.experiments import open_sweep, sweep
-from tradepolicy.market import Market, list_markets, load_market
+from tradepolicy.market import Market, list_chains, list_markets, load_market
 from tradepolicy.results import accessor as _accessor  # noqa: F401 - registers ds.tp
 from tradepolicy.results.io import open_results, write_results
 from tradepolicy.scenario import Scenario, ScenarioSet, load_scenarios
 from tradepolicy.units import ureg
 
 __all__ = [
+    "Chain",
     "InputError",
     "Market",
     "Scenario",
@@ -36,7 +38,9 @@ __all__ = [
     "TradePolicyError",
     "__version__",
     "club_scenario",
+    "list_chains",
     "list_markets",
+    "load_chain",
     "load_market",
     "load_scenarios",
     "measures",
