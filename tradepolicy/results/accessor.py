@@ -204,7 +204,7 @@ class TradePolicyAccessor:
             .transpose(*full["converged"].dims)
             .assign_attrs(full["converged"].attrs)
         )
-        if "draw_converged" in full:
+        if "draw_converged" in full and "stage" in full["draw_converged"].dims:
             dc = full["draw_converged"]
             out["draw_converged"] = (
                 dc.min("stage").expand_dims(stage=out.stage).transpose(*dc.dims).astype(dc.dtype)
