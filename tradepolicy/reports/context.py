@@ -1448,10 +1448,14 @@ def _build_chain(full: xr.Dataset, names: list[str], today: date | None) -> Brie
     order, goal = tp_.stage_order(), str(tp_.target_stage)
     sections: list[MarketSection] = []
     for st in order:
-        secs, _, _ = _market_sections(tp_.stage(st), names, CHAIN_CAVEATS)
+        view = tp_.stage(st)
+        if st != goal:  # the target is read at the target stage only
+            view.attrs = {k: v for k, v in view.attrs.items() if k != "target_max_share"}
+        secs, _, _ = _market_sections(view, names, CHAIN_CAVEATS)
         sec = secs[0]
         sec.commodity = tp_.stage_name(st) + (" (target stage)" if st == goal else "")
         sections.append(sec)
+    _chain_measures(full, sections)
     base = sections[0]
     units, regions = base.units, [str(r) for r in full.region.values]
     blocks = [
@@ -1509,6 +1513,34 @@ def _build_chain(full: xr.Dataset, names: list[str], today: date | None) -> Brie
         chain=chain,
     )
     return clean_strings(brief)
+
+
+def _chain_measures(full: xr.Dataset, sections: list[MarketSection]) -> None:
+    """Each stage section's scenarios list every measure of the scenario: those acting on the
+    stage first, then those at other stages ("At the NdPr oxide stage: ..."), since a measure
+    anywhere in the chain moves every stage."""
+    tp_ = full.tp
+    chain = json.loads(full.attrs["markets"]).get(str(full.attrs.get("chain", "")), {})
+    markets = chain.get("stage_markets") or {}
+    spec = json.loads(full.attrs["scenario_spec"])
+    spec = spec[0] if isinstance(spec, list) and spec else spec
+    by_name = {sc.get("name"): sc for sc in spec.get("scenario", []) if isinstance(sc, dict)}
+    labels = {sec.id: _Labels(markets.get(sec.id) or {"id": sec.id}, sec.units) for sec in sections}
+    only = tp_.stages[0] if len(tp_.stages) == 1 else None
+    for sec in sections:
+        for b in sec.scenarios:
+            measures = [
+                m for m in by_name.get(b.name, {}).get("measure", []) if isinstance(m, dict)
+            ]
+            here = [
+                _describe(m, labels[sec.id]) for m in measures if (m.get("stage") or only) == sec.id
+            ]
+            there = [
+                f"At the {tp_.stage_name(at)} stage: {_describe(m, labels[at])}"
+                for m in measures
+                if (at := m.get("stage") or only) != sec.id and at in labels
+            ]
+            b.measures = here + there or ["No measures (same as the baseline)."]
 
 
 def _chain_section(
