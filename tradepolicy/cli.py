@@ -21,11 +21,12 @@ from tradepolicy._files import check_output, exists
 from tradepolicy._validation import read_toml
 from tradepolicy.api import FORMULATIONS, solve_many
 from tradepolicy.errors import InputError, InputWarning
-from tradepolicy.market import Market, list_markets, load_market
+from tradepolicy.market import Market, list_chains, list_markets, load_market
 from tradepolicy.measures.base import WELFARE_ENTRIES
+from tradepolicy.results.accessor import CHAIN_TAG
 from tradepolicy.results.builder import NOT_DEFINED, result_fields
 from tradepolicy.results.io import write_results
-from tradepolicy.scenario import load_scenarios
+from tradepolicy.scenario import is_chain, load_scenarios, stage_of
 
 #: exit status of ``run`` when results were produced but a scenario (or more than
 #: :data:`MAX_FAILED_DRAW_SHARE` of the Monte Carlo draw solves) did not solve; 2 is bad input
@@ -110,12 +111,19 @@ def _money(x: float, scale: float) -> str:
 
 
 def describe_sets(sets) -> dict[tuple[str, str], list[str]]:
-    """Plain-words lines per (market id, scenario): its description and each measure."""
+    """Plain-words lines per (market id, scenario): its description and each measure.
+
+    A measure in a value chain is described with the stage market it acts on, after the
+    stage's name (``NdPr oxide: A landed price floor ...``)."""
     out: dict[tuple[str, str], list[str]] = {}
     for sset in sets:
+        chain = is_chain(sset.market)
         for sc in sset.scenarios:
             lines = [sc.description] if sc.description else []
-            lines += [m.describe(sset.market) for m in sc.measures]
+            for m in sc.measures:
+                market = stage_of(sset.market, m)
+                text = m.describe(market)
+                lines.append(f"{CHAIN_TAG.sub('', market.commodity)}: {text}" if chain else text)
             out[(sset.market.id, sc.name)] = lines
     return out
 
@@ -124,6 +132,9 @@ def print_comparison(
     ds, target: float | None = None, descriptions: dict[tuple[str, str], list[str]] | None = None
 ) -> None:
     """Rich tables: each scenario against the baseline, per region, then a world summary."""
+    if ds.tp.is_chain:
+        print_chain_comparison(ds, target, descriptions)
+        return
     full, ds = ds, ds.tp.point()  # the numbers are the central ones; ranges come from the draws
     for com in ds.tp.commodities:
         sub = ds.sel(commodity=com)
@@ -151,11 +162,20 @@ def print_comparison(
             _market_table(t, title, unit, target)
             _wedge_table(sub.sel(scenario=scen), sub["trade_flow"].sel(scenario="baseline"), unit)
             _welfare_table(t, scen, ds.tp.money_unit(com), ds.tp.money_scale(com))
+    _summary_table(full)
+    for com in ds.tp.commodities:
+        _options_table(full, com)
+
+
+def _summary_table(full) -> None:
+    """Solver status, world welfare, levies, quota rents and budget cost per market (or per
+    stage of a chain) and scenario."""
+    ds, dim = full.tp.point(), full.tp.market_dim
     summary = full.tp.summary().reset_index()
     money, scale = ds.tp.money_unit(), ds.tp.money_scale()
     table = Table(title=f"Summary ({money})", title_justify="left")
     for col in (
-        "commodity",
+        dim,
         "scenario",
         "solved",
         "iter.",
@@ -165,7 +185,7 @@ def print_comparison(
         "quota rents",
         "budget cost\nspending > 0",
     ):
-        if col in ("commodity", "scenario"):
+        if col in (dim, "scenario"):
             width = max((len(str(v)) for v in summary[col]), default=8)
             table.add_column(col, justify="left", no_wrap=True, min_width=width)
         else:
@@ -183,7 +203,7 @@ def print_comparison(
                 + _range(r, "budget_cost", newline=True, scale=scale),
             ]
         table.add_row(
-            escape(str(r["commodity"])),
+            escape(str(r[dim])),
             escape(str(r["scenario"])),
             {1: "yes", 0: "[red]no[/]"}.get(int(r["converged"]), "n/a"),
             str(int(r["iterations"])),
@@ -191,11 +211,9 @@ def print_comparison(
             *numbers,
         )
     console.print(table)
-    for com in ds.tp.commodities:
-        _options_table(full, com)
 
 
-def _dependence_line(ds, com: str, scen: str) -> str:
+def _dependence_line(ds, com: str, scen: str, show_target: bool = True) -> str:
     """'Dependence of <bloc> on its largest outside supplier: base → scenario' in words."""
     sub = ds.sel(commodity=com)
     dep = sub["bloc_dependency"]
@@ -212,7 +230,7 @@ def _dependence_line(ds, com: str, scen: str) -> str:
         f"{base:.1%} {top_b} → {cur:.1%} {top}"
     )
     share = ds.tp.target_share()
-    if math.isfinite(share):
+    if math.isfinite(share) and show_target:
         met = int(sub["meets_target"].sel(scenario=scen)) == 1
         text += f" (target {share:.0%}: " + ("meets" if met else "[red]above target[/]") + ")"
     if agg > 0:
@@ -220,18 +238,28 @@ def _dependence_line(ds, com: str, scen: str) -> str:
     return text
 
 
-def _options_table(ds, com: str) -> None:
-    """Options × dependence, who pays and cost per point (``ds.tp.options``)."""
+def _options_table(ds, com: str | None) -> None:
+    """Options × dependence, who pays and cost per point (``ds.tp.options``); for a chain
+    (``com`` None) dependence at the target stage and money summed over the stages."""
     t = ds.tp.options(com)
     unit = t.attrs["units"]["budget_cost"]
-    name = escape(str(ds.sel(commodity=com).commodity_name.values))
     share = t.attrs["target"]
     head = f"target {share:.0%}" if math.isfinite(share) else "no target"
-    table = Table(
-        title=f"Options: {name} — dependence of the bloc ({', '.join(t.attrs['bloc'])}; {head}), "
-        f"who pays ({unit}) and cost per point of dependence removed",
-        title_justify="left",
-    )
+    if com is None:
+        stage = ds.tp.stage_name(ds.tp.target_stage)
+        title = (
+            f"Options: value chain {escape(str(ds.attrs.get('chain', '')))} — dependence of the "
+            f"bloc at the {escape(stage)} stage ({', '.join(t.attrs['bloc'])}; {head}), who "
+            f"pays summed over the {len(ds.tp.stages)} stages ({unit}) and cost per point of "
+            "dependence removed"
+        )
+    else:
+        name = escape(str(ds.sel(commodity=com).commodity_name.values))
+        title = (
+            f"Options: {name} — dependence of the bloc ({', '.join(t.attrs['bloc'])}; {head}), "
+            f"who pays ({unit}) and cost per point of dependence removed"
+        )
+    table = Table(title=title, title_justify="left")
     cols = (
         ("scenario", "left"),
         ("dependence", "right"),
@@ -278,6 +306,233 @@ def _options_table(ds, com: str) -> None:
     console.print(table)
     for line in notes:
         console.print(f"  {line}", highlight=False)
+
+
+# -- value chains ---------------------------------------------------------------------------
+
+
+def print_chain_comparison(
+    ds, target: float | None = None, descriptions: dict[tuple[str, str], list[str]] | None = None
+) -> None:
+    """Rich tables for a value chain: bloc dependence per stage (the target stage first),
+    then per scenario its measures, warnings and each stage against the baseline with the
+    welfare per stage, then who pays (summed over stages and per stage), downstream
+    competitiveness, the solver summary per stage and the options of the whole chain."""
+    full, ds = ds, ds.tp.point()
+    chain = str(ds.attrs.get("chain", ""))
+    order, goal = ds.tp.stage_order(), ds.tp.target_stage
+    names = " → ".join(escape(ds.tp.stage_name(st)) for st in ds.tp.stages)
+    console.print(
+        f"[bold]Value chain {escape(chain)}[/]: {names}; the target is read at the "
+        f"[bold]{escape(ds.tp.stage_name(goal))}[/] stage",
+        highlight=False,
+    )
+    _stage_dependence_table(full)
+    unit = escape(str(ds["producer_price"].attrs["units"]))
+    for scen in ds.tp.scenarios:
+        if scen == "baseline":
+            continue
+        conv = int(ds.converged.sel(scenario=scen).min())
+        head = (
+            f"[bold]Scenario [cyan]{escape(scen)}[/] vs baseline[/] (value chain {escape(chain)})"
+        )
+        if conv == NOT_DEFINED:
+            continue
+        console.print(head, highlight=False)
+        if not conv:
+            msg = str(ds.solver_message.sel(scenario=scen).values.flat[0])
+            console.print(f"  [red]NOT SOLVED:[/] {escape(msg)}\n")
+            continue
+        for line in (descriptions or {}).get((chain, scen), []):
+            console.print(f"  • {escape(line)}", highlight=False)
+        for warning in ds.tp.warnings(scen):
+            console.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
+        for st in order:
+            view = full.tp.stage(st)
+            sub = view.tp.point().sel(commodity=st)
+            mark = ", target stage" if st == goal else ""
+            title = (
+                f"[bold]{escape(ds.tp.stage_name(st))}[/] ({escape(st)}{mark}) — scenario "
+                f"[cyan]{escape(scen)}[/] vs baseline"
+            )
+            dep_line = _dependence_line(view.tp.point(), st, scen, show_target=st == goal)
+            if dep_line:
+                console.print(f"  {dep_line}", highlight=False)
+            t = view.tp.region_table(scen)
+            _market_table(t, title, unit, target if st == goal else None)
+            _wedge_table(sub.sel(scenario=scen), sub["trade_flow"].sel(scenario="baseline"), unit)
+        _stage_welfare_table(full, scen)
+    _chain_who_pays_table(full)
+    _competitiveness_table(full)
+    _chain_solver_table(ds)
+    _options_table(full, None)
+
+
+def _chain_solver_table(ds) -> None:
+    """Solver status per scenario: the chain's stages are solved as one system."""
+    table = Table(title="Solver (all stages as one system)", title_justify="left")
+    for col in ("scenario", "solved", "iter.", "residual"):
+        table.add_column(col, justify="left" if col == "scenario" else "right")
+    for scen in ds.tp.scenarios:
+        sub = ds.sel(scenario=scen)
+        conv = int(sub.converged.min())
+        table.add_row(
+            escape(scen),
+            {1: "yes", 0: "[red]no[/]"}.get(conv, "n/a"),
+            str(int(sub.iterations.max())),
+            f"{float(sub.max_residual.max()):.1e}",
+        )
+    console.print(table)
+
+
+def _stage_dependence_table(full) -> None:
+    """Bloc dependence per stage (columns, the target stage first and marked) and scenario."""
+    t = full.tp.dependence_by_stage()
+    ds = full.tp.point()
+    share, goal = t.attrs["target"], t.attrs["target_stage"]
+    desc = escape(str(ds.attrs.get("target_description") or "the bloc"))
+    table = Table(
+        title=f"Dependence of {desc} ({', '.join(t.attrs['bloc'])}) on its largest outside "
+        "supplier, per stage",
+        title_justify="left",
+        caption="points: percentage points removed against the baseline (< 0: it rises); "
+        "unattributed aggregates (ROW) are never a single supplier",
+        caption_justify="left",
+    )
+    table.add_column("scenario", no_wrap=True)
+    order = list(dict.fromkeys(t.index.get_level_values("stage")))
+    for st in order:
+        head = escape(ds.tp.stage_name(st))
+        if st == goal:
+            head = f"[bold]★ {head}[/]\ntarget stage" + (
+                f" ({share:.0%})" if math.isfinite(share) else ""
+            )
+        table.add_column(head, justify="right")
+    for scen in ds.tp.scenarios:
+        cells = []
+        for st in order:
+            r = t.loc[(st, scen)]
+            if not r["solved"]:
+                cells.append("[red]not solved[/]")
+                continue
+            if math.isnan(r["dependence"]):
+                cells.append("–")
+                continue
+            cell = f"{r['dependence']:.1%} {escape(str(r['largest_outside_supplier']))}".rstrip()
+            if st == goal and r["meets_target"]:
+                cell += " meets" if r["meets_target"] == "yes" else " [red]above[/]"
+            if scen != "baseline":
+                cell += f"\n[dim]{_fmt(r['points_removed'], 1)} points[/]"
+            if r["unattributed_share"] > 0:
+                cell += f"\n[dim]ROW {r['unattributed_share']:.1%} unattributed[/]"
+            cells.append(cell)
+        table.add_row(escape(scen), *cells)
+    console.print(table)
+    console.print()
+
+
+def _stage_welfare_table(full, scen: str) -> None:
+    """National welfare change by region and stage, with the total over stages."""
+    t = full.tp.welfare_by_stage(scen)
+    money = t.attrs["units"]
+    table = Table(title=escape(f"Welfare change by stage, {money} ({scen})"), title_justify="left")
+    table.add_column("region")
+    for st in full.tp.stages:
+        table.add_column(escape(full.tp.stage_name(st)), justify="right")
+    table.add_column("all stages", justify="right", style="bold")
+    for region, row in t.iterrows():
+        if region == "World":
+            table.add_section()
+        # welfare_by_stage is in display money already: scale 1
+        table.add_row(escape(str(region)), *[_money(float(v), 1.0) for v in row.values])
+    console.print(table)
+    console.print()
+
+
+def _chain_who_pays_table(full) -> None:
+    """Who pays in each scenario: summed over the stages, then stage by stage (all regions)."""
+    ds = full.tp.point()
+    money = ds.tp.money_unit()
+    table = Table(
+        title=f"Who pays, summed over the chain's stages and per stage ({money})",
+        title_justify="left",
+        caption="cost to buyers > 0 = cost (final demand); producers: gain > 0 (value added "
+        "downstream); budget cost: spending > 0; revenue and rents: income > 0",
+        caption_justify="left",
+    )
+    for col in ("scenario", "stage"):
+        table.add_column(col, no_wrap=True)
+    cols = ("cost_to_buyers", "producers", "budget_cost", "revenue_and_rents", "welfare")
+    for col in ("cost to\nbuyers", "producers", "budget cost\nspending > 0", "revenue\nand rents"):
+        table.add_column(col, justify="right")
+    table.add_column("world\nwelfare", justify="right", style="bold")
+    for scen in ds.tp.scenarios:
+        if scen == "baseline":
+            continue
+        if int(ds.converged.sel(scenario=scen).min()) != 1:
+            table.add_row(escape(scen), "all stages", *["[red]not solved[/]"] + ["–"] * 4)
+            continue
+        total = ds.tp.who_pays(scen)[list(cols)].sum()
+        table.add_row(
+            escape(scen), "[bold]all stages[/]", *[_money(float(total[c]), 1.0) for c in cols]
+        )
+        for st in ds.tp.stages:
+            part = ds.tp.who_pays(scen, st)[list(cols)].sum()
+            table.add_row(
+                "", escape(ds.tp.stage_name(st)), *[_money(float(part[c]), 1.0) for c in cols]
+            )
+        table.add_section()
+    console.print(table)
+    console.print()
+
+
+def _competitiveness_table(full) -> None:
+    """Members' output, input cost, value added and import share at each downstream stage
+    (one table per stage made from another stage)."""
+    t = full.tp.competitiveness()
+    units = t.attrs["units"]
+    qty, price = escape(units["bloc_output"]), escape(units["bloc_value_added"])
+    for st in dict.fromkeys(t.index.get_level_values("stage")):
+        part = t.loc[st]
+        name = escape(str(part["stage_name"].iloc[0]))
+        table = Table(
+            title=f"Downstream competitiveness at the {name} stage: the bloc's makers "
+            f"({', '.join(t.attrs['bloc'])}) against makers outside it",
+            title_justify="left",
+            caption="value added = producer price − unit input cost, output-weighted over the "
+            "makers; margin: value added / producer price; import share: the bloc's use from "
+            "outside it (aggregates included)",
+            caption_justify="left",
+        )
+        table.add_column("scenario", no_wrap=True)
+        for col in (
+            f"members'\noutput\n{qty}",
+            "Δ%",
+            f"members'\ninput cost\n{price}",
+            f"members'\nvalue added\n{price}",
+            "Δ%",
+            "members'\nmargin",
+            "outside\nvalue added\nΔ%",
+            "bloc\nimport\nshare",
+        ):
+            table.add_column(col, justify="right")
+        for scen, r in part.iterrows():
+            if not r["solved"]:
+                table.add_row(escape(str(scen)), "[red]not solved[/]", *["–"] * 7)
+                continue
+            table.add_row(
+                escape(str(scen)),
+                _fmt(r["bloc_output"], 0),
+                _fmt(r["bloc_output_pct"], 1, pct=True),
+                _fmt(r["bloc_input_cost"], 0),
+                _fmt(r["bloc_value_added"], 0),
+                _fmt(r["bloc_value_added_pct"], 1, pct=True),
+                "–" if math.isnan(r["bloc_margin"]) else f"{r['bloc_margin']:.1%}",
+                _fmt(r["outside_value_added_pct"], 1, pct=True),
+                "–" if math.isnan(r["bloc_import_share"]) else f"{r['bloc_import_share']:.1%}",
+            )
+        console.print(table)
+        console.print()
 
 
 def _range(row, var: str, pct: bool = False, newline: bool = False, scale: float = 1.0) -> str:
@@ -470,6 +725,19 @@ def run(
         if market is not None and len(scenarios) > 1:
             raise InputError("--market", [("", "give --market with one scenario set only")])
         sets = [_load_scenarios(p, market) for p in scenarios]
+        chains = [s for s in sets if is_chain(s.market)]
+        if chains and len(sets) > 1:
+            where = str(chains[0].path or chains[0].market.id)
+            raise InputError(
+                where,
+                [
+                    (
+                        "market",
+                        f"value chain {chains[0].market.id!r} runs on its own: its results "
+                        "stack stages, not commodities (run each scenario set separately)",
+                    )
+                ],
+            )
         if output is not None:
             check_output(output, _input_files(sets))
         if target_share is not None:
@@ -817,12 +1085,18 @@ def validate(
                     f"{len(sset.scenarios)} scenarios ({escape(names)})",
                     highlight=False,
                 )
+            elif kind == "market" or data.get("kind") == "chain":
+                m = load_market(str(path))
+                if is_chain(m):
+                    console.print(f"[green]ok[/] {shown}: {_chain_words(m)}", highlight=False)
+                else:
+                    console.print(
+                        f"[green]ok[/] {shown}: market {escape(repr(m.id))} "
+                        f"({escape(m.commodity)}), {m.n} regions, base year {m.spec.base_year}",
+                        highlight=False,
+                    )
             else:
-                m = (
-                    load_market(str(path))
-                    if kind == "market"
-                    else Market.from_dict(data, path=path)
-                )
+                m = Market.from_dict(data, path=path)
                 console.print(
                     f"[green]ok[/] {shown}: market {escape(repr(m.id))} ({escape(m.commodity)}), "
                     f"{m.n} regions, base year {m.spec.base_year}",
@@ -834,9 +1108,21 @@ def validate(
     raise typer.Exit(status)
 
 
+def _chain_words(chain) -> str:
+    """``chain 'ree_magnets': 4 stages (...), 3 links (...), 10 regions`` in words."""
+    stages = ", ".join(f"{m.id} ({CHAIN_TAG.sub('', m.commodity)})" for m in chain.stages)
+    links = ", ".join(f"{k.input} → {k.output} {k.coefficient:g}" for k in chain.spec.link)
+    n_links = len(chain.spec.link)
+    return escape(
+        f"chain {chain.id!r}: {len(chain.stages)} stage{'s' if len(chain.stages) != 1 else ''} "
+        f"({stages}), {n_links} link{'s' if n_links != 1 else ''} ({links or 'none'}), "
+        f"{chain.n} regions"
+    )
+
+
 @app.command()
 def markets() -> None:
-    """List the shipped markets."""
+    """List the shipped markets and value chains."""
     table = Table(title="Shipped markets", title_justify="left")
     for col in ("id", "commodity", "stage", "base year", "unit", "regions"):
         table.add_column(col)
@@ -856,6 +1142,21 @@ def markets() -> None:
             )
         )
     console.print(table)
+    ids = list_chains()
+    if not ids:
+        return
+    table = Table(title="Shipped value chains", title_justify="left")
+    for col in ("id", "stages (upstream first)", "links: input → output, coefficient", "regions"):
+        table.add_column(col)
+    for cid in ids:
+        c = load_market(cid)
+        table.add_row(
+            escape(c.id),
+            escape(" → ".join(c.stage_ids)),
+            escape("\n".join(f"{k.input} → {k.output}: {k.coefficient:g}" for k in c.spec.link)),
+            escape(" ".join(c.regions)),
+        )
+    console.print(table)
 
 
 @app.command("scenarios")
@@ -868,7 +1169,8 @@ def list_scenario_sets() -> None:
         table.add_column(col)
     for p in scenario_files():
         s = load_scenarios(p)
-        table.add_row(escape(p.stem), escape(s.market.id), escape(", ".join(s.names)))
+        market = s.market.id + (" (value chain)" if is_chain(s.market) else "")
+        table.add_row(escape(p.stem), escape(market), escape(", ".join(s.names)))
     console.print(table)
 
 

@@ -240,6 +240,23 @@ class MarketSection:
 
 
 @dataclass
+class ChainSection:
+    """The overview of a value chain, before its stage sections: dependence per stage (the
+    target stage first), the chain's options, welfare per stage and in total, who pays
+    summed over the stages, downstream competitiveness and every stage's validity warnings."""
+
+    id: str
+    name: str
+    stages: list[str]
+    target_stage: str
+    lede: str
+    glance: list[str]
+    tables: list[Table]
+    #: validity warnings, one line per scenario and stage
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Brief:
     """The whole brief, for every output format."""
 
@@ -250,6 +267,8 @@ class Brief:
     provenance: list[tuple[str, str]]
     has_ranges: bool
     method_note: str
+    #: the value chain's overview (None for single markets)
+    chain: ChainSection | None = None
 
 
 # -- entry point ----------------------------------------------------------------------------
@@ -272,10 +291,15 @@ def build_context(
         ``ds`` is not a tradepolicy result a brief can be made from, or a scenario name is not
         in it.
     """
-    check_results(ds.tp.point() if "draw" in ds.dims else ds, source)
+    if isinstance(ds, xr.Dataset) and ds.tp.is_chain:
+        for st in ds.tp.stages:  # every stage as the single market it is
+            view = ds.tp.stage(st)
+            check_results(view.tp.point() if "draw" in view.dims else view, source)
+    else:
+        check_results(ds.tp.point() if "draw" in ds.dims else ds, source)
     names = select_scenarios(ds, scenarios)
     try:
-        return _build(ds, names, today)
+        return _build_chain(ds, names, today) if ds.tp.is_chain else _build(ds, names, today)
     except InputError as exc:
         raise InputError(source, exc.problems) from None
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
@@ -286,10 +310,13 @@ def build_context(
         ) from None
 
 
-def _build(ds: xr.Dataset, names: list[str], today: date | None) -> Brief:
-    """The brief context of checked results ``ds`` for the scenarios ``names``."""
-    ranges = Ranges(ds)  # the draws, read only through ds.tp.range
-    ds = ds.tp.point().transpose(*REGIONAL_DIMS, ...)  # the central numbers
+def _market_sections(
+    full: xr.Dataset, names: list[str], caveats: tuple[str, ...] = ()
+) -> tuple[list[MarketSection], xr.Dataset, Ranges]:
+    """One section per market of ``full`` (results with any draws), the central numbers with
+    the budget cost beside them, and the ranges."""
+    ranges = Ranges(full)  # the draws, read only through ds.tp.range
+    ds = full.tp.point().transpose(*REGIONAL_DIMS, ...)  # the central numbers
     markets = json.loads(ds.attrs["markets"])
     specs = _specs_by_market(json.loads(ds.attrs["scenario_spec"]))
     # public spending > 0: the one budget sign of every view, computed by ds.tp
@@ -302,7 +329,15 @@ def _build(ds: xr.Dataset, names: list[str], today: date | None) -> Brief:
             raise InputError("results", [("markets", f"no market definition for {com!r}")])
         spec = specs.get(com, {})
         present = [n for n in names if int(sub.scalar("converged", n)) != -1]
-        sections.append(_section(sub, com, market, spec, present, ds, ranges))
+        sections.append(
+            _section(sub, com, market, spec, present, ds, ranges, caveats or GENERAL_CAVEATS)
+        )
+    return sections, ds, ranges
+
+
+def _build(ds: xr.Dataset, names: list[str], today: date | None) -> Brief:
+    """The brief context of checked results ``ds`` for the scenarios ``names``."""
+    sections, ds, ranges = _market_sections(ds, names)
     title = str(ds.attrs.get("title") or "")
     if not title or title == "tradepolicy scenario results":
         title = " and ".join(s.commodity for s in sections) + ": policy scenarios"
@@ -656,6 +691,7 @@ def _section(
     names: list[str],
     ds: xr.Dataset,
     ranges: Ranges,
+    general_caveats: tuple[str, ...] = GENERAL_CAVEATS,
 ) -> MarketSection:
     units = DisplayUnits.for_market(
         str(market.get("currency", "")),
@@ -698,7 +734,7 @@ def _section(
     types = {m.get("type") for n in names for m in spec_scen.get(n, {}).get("measure", [])}
     # each measure declares its caveat (Measure.caveat): one registered from a notebook too
     caveats = [MEASURES[t].caveat for t in MEASURES if t in types and MEASURES[t].caveat]
-    caveats = list(dict.fromkeys(caveats)) + list(GENERAL_CAVEATS)
+    caveats = list(dict.fromkeys(caveats)) + list(general_caveats)
     # the notes are the modellers' words: plain words only (no tags, no project files)
     notes = {
         str(k): plain_note(" ".join(str(v).split()))
@@ -1391,3 +1427,447 @@ def _method_note(ranges: Ranges) -> str:
     else:
         text += " No Monte Carlo draws: point estimates without ranges."
     return text
+
+
+# -- value chains ---------------------------------------------------------------------------
+
+#: the general caveat of a chain brief (instead of the one-market caveat)
+CHAIN_CAVEATS = (
+    "Results are for a value chain of linked stage markets, one year after the measures take "
+    "effect (medium run): each stage's makers buy their inputs from the stages above them in "
+    "fixed proportions (input coefficients), so a measure at one stage reaches the others; goods "
+    "made from the last stage are not in the model. Zero base flows stay zero: no measure makes "
+    "a region start supplying a stage it did not supply in the base year.",
+)
+
+
+def _build_chain(full: xr.Dataset, names: list[str], today: date | None) -> Brief:
+    """The brief of a value chain: its overview, then one section per stage (the target stage
+    first), each built from the stage as a single market (``ds.tp.stage``)."""
+    tp_ = full.tp
+    order, goal = tp_.stage_order(), str(tp_.target_stage)
+    sections: list[MarketSection] = []
+    for st in order:
+        view = tp_.stage(st)
+        if st != goal:  # the target is read at the target stage only
+            view.attrs = {k: v for k, v in view.attrs.items() if k != "target_max_share"}
+        secs, _, _ = _market_sections(view, names, CHAIN_CAVEATS)
+        sec = secs[0]
+        sec.commodity = tp_.stage_name(st) + (" (target stage)" if st == goal else "")
+        sections.append(sec)
+    _chain_measures(full, sections)
+    base = sections[0]
+    units, regions = base.units, [str(r) for r in full.region.values]
+    blocks = [
+        ScenarioBlock(
+            number=i,
+            name=n,
+            label=scenario_label(n, regions),
+            measures=[],
+            solved=int(full.tp.point()["converged"].sel(scenario=n).min()) == 1,
+            warnings=[sentence_case(w) for w in tp_.warnings(n)],
+        )
+        for i, n in enumerate(names, start=1)
+    ]
+    solved = [b for b in blocks if b.solved]
+    ranges = Ranges(full)
+    point = tp_.point()
+    bloc = _bloc(full, None, Frames(point.sel(stage=goal).rename(stage="commodity")))
+    chain = _chain_section(full, solved, blocks, units, bloc, ranges)
+    title = str(full.attrs.get("title") or "")
+    if not title or title == "tradepolicy scenario results":
+        title = f"{chain.name}: policy scenarios"
+    subtitle = (
+        f"Value chain of {len(order)} stages: {' → '.join(chain.stages)}; base year "
+        f"{base.base_year}, {len(regions)} regions: {join_words(region_name(r) for r in regions)}"
+    )
+    created = str(full.attrs.get("date_created", ""))
+    source = str(full.attrs.get("source", "not recorded"))
+    ours = f"tradepolicy {__version__}"
+    provenance = [
+        ("Software", source if source == ours else f"results by {source}, brief by {ours}"),
+        ("Results created", _date_text(created) if created else "not recorded"),
+        ("Model formulation", str(full.attrs.get("formulation", "not recorded"))),
+        ("Calibration id", _calibration_id(full)),
+        ("Market data hash", _short_hashes(str(full.attrs.get("data_hash") or "not recorded"))),
+    ]
+    if ranges.enabled:
+        provenance.append(("Monte Carlo draws", ranges.description))
+    history = str(full.attrs.get("history") or "")
+    if history:
+        command = re.sub(r"^\S+: ", "", history.strip().splitlines()[-1])
+        provenance.append(("Command", clip(command, 160)))
+    method = _method_note(ranges).replace(
+        "Partial-equilibrium model of one market,",
+        f"Partial-equilibrium model of a value chain of {len(order)} stage markets linked by "
+        "input coefficients and solved as one system; at each stage",
+    )
+    brief = Brief(
+        title=title,
+        subtitle=subtitle,
+        date=(today or datetime.now(UTC).date()).strftime("%-d %B %Y"),
+        sections=sections,
+        provenance=provenance,
+        has_ranges=ranges.enabled,
+        method_note=method,
+        chain=chain,
+    )
+    return clean_strings(brief)
+
+
+def _chain_measures(full: xr.Dataset, sections: list[MarketSection]) -> None:
+    """Each stage section's scenarios list every measure of the scenario: those acting on the
+    stage first, then those at other stages ("At the NdPr oxide stage: ..."), since a measure
+    anywhere in the chain moves every stage."""
+    tp_ = full.tp
+    chain = json.loads(full.attrs["markets"]).get(str(full.attrs.get("chain", "")), {})
+    markets = chain.get("stage_markets") or {}
+    spec = json.loads(full.attrs["scenario_spec"])
+    spec = spec[0] if isinstance(spec, list) and spec else spec
+    by_name = {sc.get("name"): sc for sc in spec.get("scenario", []) if isinstance(sc, dict)}
+    labels = {sec.id: _Labels(markets.get(sec.id) or {"id": sec.id}, sec.units) for sec in sections}
+    only = tp_.stages[0] if len(tp_.stages) == 1 else None
+    for sec in sections:
+        for b in sec.scenarios:
+            measures = [
+                m for m in by_name.get(b.name, {}).get("measure", []) if isinstance(m, dict)
+            ]
+            here = [
+                _describe(m, labels[sec.id]) for m in measures if (m.get("stage") or only) == sec.id
+            ]
+            there = [
+                f"At the {tp_.stage_name(at)} stage: {_describe(m, labels[at])}"
+                for m in measures
+                if (at := m.get("stage") or only) != sec.id and at in labels
+            ]
+            b.measures = here + there or ["No measures (same as the baseline)."]
+
+
+def _chain_section(
+    full: xr.Dataset,
+    solved: list[ScenarioBlock],
+    blocks: list[ScenarioBlock],
+    units: DisplayUnits,
+    bloc: _Bloc,
+    ranges: Ranges,
+) -> ChainSection:
+    """The chain's overview: lede, headline findings in the target's terms and its tables."""
+    tp_ = full.tp
+    goal = str(tp_.target_stage)
+    dep = tp_.dependence_by_stage()
+    links = tp_.links()
+    link_words = join_words(
+        f"{float(k['coefficient']):g} t of {tp_.stage_name(k['input'])} per t of "
+        f"{tp_.stage_name(k['output'])}"
+        for k in links
+    )
+    target = f" (at most {_target_text(bloc.target)})" if bloc.target is not None else ""
+    lede = (
+        f"{len(blocks)} scenario{'s' if len(blocks) != 1 else ''} compared with the baseline on "
+        f"a value chain of {len(tp_.stages)} linked stages, upstream first: "
+        f"{' → '.join(tp_.stage_name(st) for st in tp_.stages)}. Makers buy their inputs in "
+        f"fixed proportions ({link_words or 'no links'}). The target{target} is read at the "
+        f"{tp_.stage_name(goal)} stage, shown first. Money in {units.money_unit}; a region's "
+        "welfare is the sum over stages (consumers on final demand, makers on their value "
+        "added, so no input is counted twice). Each stage has its own section below."
+    )
+    tables = [
+        _stage_dependence_table(blocks, dep, bloc, full),
+        _options_table(solved, units, bloc, None, ranges, full),
+        _stage_welfare_table(solved, full, units, ranges),
+        _who_pays_table(solved, units, None, full),
+        *_competitiveness_tables(solved, full),
+    ]
+    opts, who = tables[1], tables[3]
+    stage_words = f"{tp_.stage_name(goal)} stage"
+    opts.caption = opts.caption.replace(
+        "Options: dependence of",
+        f"Options for the whole chain: dependence at the {stage_words} of",
+    ).replace("; money in", "; money summed over the stages, in")
+    who.caption = who.caption.replace("by region,", "by region, summed over the stages,")
+    warnings = [
+        f"Scenario {b.number} ({b.label}): {w}" for b in blocks if b.solved for w in b.warnings
+    ]
+    return ChainSection(
+        id=str(full.attrs.get("chain", "")),
+        name=str(full.attrs.get("title") or full.attrs.get("chain", "")),
+        stages=[tp_.stage_name(st) for st in tp_.stages],
+        target_stage=tp_.stage_name(goal),
+        lede=lede,
+        glance=_chain_glance(solved, dep, bloc, full),
+        tables=tables,
+        warnings=warnings,
+    )
+
+
+def _chain_glance(
+    blocks: list[ScenarioBlock], dep: pd.DataFrame, bloc: _Bloc, full: xr.Dataset
+) -> list[str]:
+    """Headline findings in the target's terms: dependence at the target stage and
+    upstream, the scenario that lowers it most, the target, dependence moved between stages,
+    members' output downstream, and world welfare over the chain."""
+    tp_ = full.tp
+    goal = str(tp_.target_stage)
+    out: list[str] = []
+    b0 = dep.loc[(goal, "baseline")]
+    if not math.isfinite(float(b0["dependence"])):
+        return out
+    tgt = _target_text(bloc.target) if bloc.target is not None else ""
+    others = [st for st in tp_.stage_order() if st != goal]
+    upstream = join_words(
+        f"{fmt_share(dep.loc[(st, 'baseline')]['dependence'])} for {tp_.stage_name(st)}"
+        for st in others
+        if math.isfinite(float(dep.loc[(st, "baseline")]["dependence"]))
+    )
+    text = (
+        f"At the {tp_.stage_name(goal)} stage, where the target is read, dependence of "
+        f"{bloc.name} on its largest outside supplier "
+        f"({region_in_text(str(b0['largest_outside_supplier']))}) is "
+        f"{fmt_share(b0['dependence'])} at the baseline"
+    )
+    if tgt:
+        text += (
+            ", "
+            + ("within" if str(b0["meets_target"]) == "yes" else "above")
+            + (f" the {tgt} target")
+        )
+    if upstream:
+        text += f"; at the other stages it is {upstream}"
+    out.append(text + ".")
+    if blocks:
+        pts = {b.name: float(dep.loc[(goal, b.name)]["points_removed"]) for b in blocks}
+        movers = [b for b in blocks if math.isfinite(pts[b.name]) and pts[b.name] >= MIN_POINTS]
+        if movers:
+            best = max(movers, key=lambda b: pts[b.name])
+            r = dep.loc[(goal, best.name)]
+            line = (
+                f"It falls most under scenario {best.ref}: to {fmt_share(r['dependence'])} "
+                f"({fmt_points(pts[best.name])} points removed)"
+            )
+        else:
+            line = f"No scenario lowers it at the {tp_.stage_name(goal)} stage"
+        if tgt:
+            meets = [b for b in blocks if str(dep.loc[(goal, b.name)]["meets_target"]) == "yes"]
+            if not meets:
+                line += f"; no scenario meets the {tgt} target there"
+            else:
+                line += f"; the {tgt} target is met under scenario" + (
+                    f"s {join_words(b.ref for b in meets)}"
+                    if len(meets) > 1
+                    else f" {meets[0].ref}"
+                )
+        out.append(line + ".")
+    order = tp_.stages
+    for b in blocks:  # leakage: dependence falls upstream but rises where the target is read
+        moves = {st: float(dep.loc[(st, b.name)]["points_removed"]) for st in order}
+        down = [st for st in order if math.isfinite(moves[st]) and moves[st] >= MIN_POINTS]
+        if not down or not moves[goal] <= -MIN_POINTS:
+            continue
+
+        def words(sts: list[str], name: str = b.name) -> str:
+            return join_words(
+                f"{tp_.stage_name(st)} ({fmt_share(dep.loc[(st, 'baseline')]['dependence'])} → "
+                f"{fmt_share(dep.loc[(st, name)]['dependence'])})"
+                for st in sts
+            )
+
+        out.append(
+            f"Scenario {b.ref} lowers dependence at {words(down)} but raises it at "
+            f"{words([goal])}, where the target is read: the measure moves dependence along "
+            "the chain rather than removing it."
+        )
+    comp = tp_.competitiveness()
+    if goal in set(comp.index.get_level_values("stage")) and blocks:
+        part = comp.loc[goal]
+        pct = {b.name: float(part.loc[b.name]["bloc_output_pct"]) for b in blocks}
+        ok = [b for b in blocks if math.isfinite(pct[b.name])]
+        lo = min(ok, key=lambda b: pct[b.name], default=None)
+        hi = max(ok, key=lambda b: pct[b.name], default=None)
+        members = f"members' output of {tp_.stage_name(goal)}"
+        parts = []
+        if lo is not None and pct[lo.name] <= -PCT_EPS:
+            va = float(part.loc[lo.name]["bloc_value_added_pct"])
+            parts.append(
+                f"{members} falls most under scenario {lo.ref}: {fmt_pct(pct[lo.name])} "
+                f"(their value added per tonne {fmt_pct(va)})"
+            )
+        if hi is not None and pct[hi.name] >= PCT_EPS:
+            parts.append(
+                f"{'it' if parts else members} rises most under scenario {hi.ref}: "
+                f"{fmt_pct(pct[hi.name])}"
+            )
+        if parts:
+            out.append(sentence_case("; ".join(parts)) + ".")
+    if blocks:
+        world = {
+            b.name: float(full.tp.point()["welfare_change"].sel(scenario=b.name).sum())
+            for b in blocks
+        }
+        lo_w = min(blocks, key=lambda b: world[b.name])
+        if world[lo_w.name] <= -MONEY_EPS:
+            out.append(
+                f"World welfare over the whole chain falls most under scenario {lo_w.ref}: "
+                f"{fmt_money(world[lo_w.name])} {full.tp.money_unit()}."
+            )
+    return out
+
+
+def _stage_dependence_table(
+    blocks: list[ScenarioBlock], dep: pd.DataFrame, bloc: _Bloc, full: xr.Dataset
+) -> Table:
+    """Dependence per stage (columns, the target stage first) and scenario (rows)."""
+    tp_ = full.tp
+    order, goal = tp_.stage_order(), str(tp_.target_stage)
+    tgt = f", target at most {_target_text(bloc.target)}" if bloc.target is not None else ""
+    header = ["Scenario"] + [
+        tp_.stage_name(st) + (f" (target stage{tgt})" if st == goal else "") for st in order
+    ]
+
+    def cell(st: str, scen: str) -> Cell:
+        r = dep.loc[(st, scen)]
+        if not bool(r["solved"]):
+            return Cell("not solved")
+        d = float(r["dependence"])
+        if not math.isfinite(d):
+            return Cell("–")
+        sup = str(r["largest_outside_supplier"])
+        text = fmt_share(d) + (f" {region_table.short_name(sup)}" if sup else "")
+        sub = []
+        if scen != "baseline":
+            pts = float(r["points_removed"])
+            sub.append(f"{fmt_points(pts)} points")
+        if st == goal and r["meets_target"]:
+            sub.append("meets" if r["meets_target"] == "yes" else "above target")
+        agg = float(r["unattributed_share"])
+        if math.isfinite(agg) and agg >= SHARE_EPS:
+            sub.append(f"{bloc.unattributed_short} {fmt_share(agg)} unattributed")
+        pts = float(r["points_removed"]) if scen != "baseline" else 0.0
+        return Cell(text, sub="; ".join(sub), tone=_tone(pts, MIN_POINTS))
+
+    rows = [[Cell("Baseline", label=True)] + [cell(st, "baseline") for st in order]]
+    for b in blocks:
+        rows.append([_row_label(b)] + [cell(st, b.name) for st in order])
+    members = ", ".join(region_table.short_name(m) for m in bloc.members)
+    return Table(
+        key="stage_dependence",
+        caption=(
+            f"Dependence of {bloc.name} ({members}) on its largest outside supplier, per stage "
+            "of the chain (the target stage first)"
+        ),
+        header=header,
+        rows=rows,
+        note=(
+            "Share of the bloc's total use of each stage (own production included) from its "
+            "largest single supplier outside the bloc. Points: percentage points removed "
+            "against the baseline (negative: dependence rises)."
+        ),
+    )
+
+
+def _stage_welfare_table(
+    blocks: list[ScenarioBlock], full: xr.Dataset, units: DisplayUnits, ranges: Ranges
+) -> Table:
+    """World welfare change per stage and over the whole chain, per scenario."""
+    tp_ = full.tp
+    wel = tp_.point()["welfare_change"]
+    rows = []
+    for b in blocks:
+        row = [_row_label(b)]
+        for st in tp_.stages:
+            v = float(wel.sel(scenario=b.name, stage=st).sum())
+            row.append(Cell(fmt_money(v), tone=_tone(v, MONEY_EPS)))
+        total = float(wel.sel(scenario=b.name).sum())
+        wr = _money_range(full, ranges.total("welfare_change", b.name, None), None)
+        rng = "" if wr is None else fmt_range(fmt_millions(wr[0]), fmt_millions(wr[1]))
+        row.append(Cell(fmt_money(total), sub=rng, tone=_tone(total, MONEY_EPS)))
+        rows.append(row)
+    return Table(
+        key="stage_welfare",
+        caption=f"Change in world welfare per stage and over the whole chain, {units.money_unit}",
+        header=["Scenario", *(tp_.stage_name(st) for st in tp_.stages), "Whole chain"],
+        rows=rows,
+        note=(
+            "Each stage books its final buyers' consumer surplus, its makers' producer surplus "
+            "on value added, and the revenue, rents and public money of the measures acting on "
+            "it; the stages add up to the whole chain. Each stage's section gives the welfare "
+            "by region."
+        ),
+    )
+
+
+def _competitiveness_tables(blocks: list[ScenarioBlock], full: xr.Dataset) -> list[Table]:
+    """Per downstream stage: the bloc's makers against makers outside it."""
+    tp_ = full.tp
+    comp = tp_.competitiveness()
+    tables = []
+    markets = json.loads(full.attrs["markets"]).get(str(full.attrs.get("chain", "")), {})
+    for st in dict.fromkeys(comp.index.get_level_values("stage")):
+        part = comp.loc[st]
+        market = (markets.get("stage_markets") or {}).get(st, {})
+        point = tp_.point().sel(stage=st)
+        units = DisplayUnits.for_market(
+            str(market.get("currency", "")),
+            str(market.get("quantity_unit", "")),
+            [
+                float(v)
+                for v in point["producer_price"].sel(scenario="baseline").values
+                if np.isfinite(v)
+            ],
+        )
+        qty = str(part.attrs.get("units", {}).get("bloc_output") or "") or str(
+            comp.attrs["units"]["bloc_output"]
+        )
+
+        def row(label: Cell, r: pd.Series, base: bool, units: DisplayUnits = units) -> list[Cell]:
+            if not bool(r["solved"]):
+                return [label, Cell("not solved"), *[Cell("–") for _ in range(5)]]
+            out_pct = float(r["bloc_output_pct"])
+            va_pct = float(r["bloc_value_added_pct"])
+            o_pct = float(r["outside_value_added_pct"])
+            return [
+                label,
+                Cell(
+                    f"{float(r['bloc_output']):,.0f}",
+                    sub="" if base else fmt_pct(out_pct),
+                    tone="" if base else _tone(out_pct, PCT_EPS),
+                ),
+                Cell(units.price(float(r["bloc_input_cost"]))),
+                Cell(
+                    units.price(float(r["bloc_value_added"])),
+                    sub="" if base else fmt_pct(va_pct),
+                    tone="" if base else _tone(va_pct, PCT_EPS),
+                ),
+                Cell(fmt_share(float(r["bloc_margin"]))),
+                Cell("–" if base else fmt_pct(o_pct)),
+                Cell(fmt_share(float(r["bloc_import_share"]))),
+            ]
+
+        rows = [row(Cell("Baseline", label=True), part.loc["baseline"], True)]
+        rows += [row(_row_label(b), part.loc[b.name], False) for b in blocks]
+        members = ", ".join(region_table.short_name(m) for m in comp.attrs["bloc"])
+        tables.append(
+            Table(
+                key="competitiveness",
+                caption=(
+                    f"Downstream competitiveness at the {tp_.stage_name(st)} stage: makers in "
+                    f"the bloc ({members}) against makers outside it; prices in "
+                    f"{units.price_unit}"
+                ),
+                header=[
+                    "Scenario",
+                    f"Members' output ({qty.replace('/year', '/yr')}; % change)",
+                    "Members' input cost",
+                    "Members' value added (% change)",
+                    "Members' margin",
+                    "Value added outside the bloc, % change",
+                    "Bloc import share",
+                ],
+                rows=rows,
+                note=(
+                    "Value added: the producer price less the unit cost of inputs, weighted by "
+                    "output over the makers; margin: value added as a share of the producer "
+                    "price; import share: the bloc's use from outside it (aggregates included)."
+                ),
+            )
+        )
+    return tables

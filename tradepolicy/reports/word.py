@@ -148,6 +148,28 @@ def _table(document, table: Table, number: int, size: float = 7.5) -> None:
             run.font.color.rgb = GREY
 
 
+def _chain(document, brief: Brief) -> int:
+    """The value chain's overview (before its stage sections); returns the tables numbered."""
+    chain = brief.chain
+    if chain is None:
+        return 0
+    lede = chain.lede + (" Ranges are 5–95% Monte Carlo ranges." if brief.has_ranges else "")
+    document.add_paragraph(lede)
+    if chain.glance:
+        document.add_heading("Headline findings", level=1)
+        for line in chain.glance:
+            _bullet(document, line)
+    if chain.warnings:
+        document.add_heading("Validity warnings", level=1)
+        for w in chain.warnings:
+            para = document.add_paragraph(f"\u26a0 {w}.")
+            para.runs[0].font.color.rgb = NEG
+    document.add_heading("The chain stage by stage", level=1)
+    for n, t in enumerate(chain.tables, start=1):
+        _table(document, t, n)
+    return len(chain.tables)
+
+
 def render_docx(brief: Brief) -> bytes:
     """The brief as DOCX bytes."""
     document = docx.Document()
@@ -157,9 +179,11 @@ def render_docx(brief: Brief) -> bytes:
     document.add_paragraph(brief.title, style="Title")
     document.add_paragraph(brief.subtitle, style="Subtitle")
     n_table = n_figure = 0
+    if brief.chain is not None:
+        n_table = _chain(document, brief)
     for s in brief.sections:
         if len(brief.sections) > 1:
-            document.add_heading(s.commodity, level=1)
+            document.add_heading(("Stage: " if brief.chain else "") + s.commodity, level=1)
         lede = (
             f"{len(s.scenarios)} scenario{'s' if len(s.scenarios) != 1 else ''} compared with "
             f"the baseline. Prices in {s.units.price_unit}, money in {s.units.money_unit} "

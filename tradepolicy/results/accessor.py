@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 import warnings
-from typing import overload
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,29 @@ def _fiscal(ds: xr.Dataset) -> xr.DataArray:
     return out.rename("fiscal_cost")
 
 
+#: the tag that tells a chain's stage market from the shipped market of the same material
+CHAIN_TAG = re.compile(r"\s*\(chain stage\)\s*$")
+
+
+def _stage_spec(spec: Any, stage: str, stages: list[str]) -> dict[str, Any]:
+    """A chain's scenario spec for one stage: ``market`` = the stage, each scenario with
+    only the measures that act on it."""
+    spec = spec[0] if isinstance(spec, list) and spec else spec
+    if not isinstance(spec, dict):
+        return {"market": stage, "scenario": []}
+
+    def on_stage(m: Any) -> bool:
+        at = m.get("stage") if isinstance(m, dict) else None
+        return at == stage or (at is None and len(stages) == 1)
+
+    scenarios = [
+        {**sc, "measure": [m for m in sc.get("measure", []) if on_stage(m)]}
+        for sc in spec.get("scenario", [])
+        if isinstance(sc, dict)
+    ]
+    return {**spec, "market": stage, "scenario": scenarios}
+
+
 def _point(ds: xr.Dataset) -> xr.Dataset:
     """The central results: draw 0 of a run with Monte Carlo draws, else ``ds`` itself."""
     if "draw" not in ds.dims:
@@ -68,7 +93,282 @@ class TradePolicyAccessor:
 
     @property
     def commodities(self) -> list[str]:
-        return [str(c) for c in self._ds.commodity.values]
+        """The markets along the market axis: commodities, or the stages of a chain."""
+        return [str(c) for c in self._ds[self.market_dim].values]
+
+    # -- value chains (docs/chains.md) ------------------------------------------------------
+    @property
+    def is_chain(self) -> bool:
+        """Whether these are the results of a value chain (stages along ``stage``)."""
+        return "stage" in self._ds.dims
+
+    @property
+    def market_dim(self) -> str:
+        """The market axis: ``stage`` for a chain, else ``commodity``."""
+        return "stage" if self.is_chain else "commodity"
+
+    @property
+    def stages(self) -> list[str]:
+        """The stage market ids of a chain, upstream first (empty for single markets)."""
+        return [str(s) for s in self._ds.stage.values] if self.is_chain else []
+
+    @property
+    def target_stage(self) -> str | None:
+        """The stage where the target is read (``target_stage``, default the last stage);
+        ``None`` for single markets."""
+        if not self.is_chain:
+            return None
+        stage = str(self._ds.attrs.get("target_stage") or "")
+        return stage if stage in self.stages else self.stages[-1]
+
+    def stage_order(self) -> list[str]:
+        """The stages in the order views show them: the target stage first, then the others
+        upstream first."""
+        target = self.target_stage
+        return [target, *(s for s in self.stages if s != target)] if target else []
+
+    def stage_name(self, stage: str) -> str:
+        """A stage's commodity in words (``NdPr oxide``), without the "(chain stage)" tag that
+        tells a stage market apart from the shipped market of the same material."""
+        name = str(self._ds.commodity_name.sel(stage=stage).values)
+        return CHAIN_TAG.sub("", name) or stage
+
+    def links(self) -> list[dict[str, Any]]:
+        """The chain's links (input, output, coefficient and its range) from the attrs."""
+        if not self.is_chain:
+            return []
+        return list(json.loads(str(self._ds.attrs.get("chain_links") or "[]")))
+
+    def downstream_stages(self) -> list[str]:
+        """Stages made from another stage (the outputs of links), upstream first."""
+        outs = {str(k["output"]) for k in self.links()}
+        return [s for s in self.stages if s in outs]
+
+    def _require_chain(self) -> None:
+        if not self.is_chain:
+            raise KeyError("these results are of single markets, not of a value chain")
+
+    def _chain_market(self) -> dict[str, Any]:
+        markets = json.loads(str(self._ds.attrs.get("markets") or "{}"))
+        chain = markets.get(str(self._ds.attrs.get("chain", "")))
+        return chain if isinstance(chain, dict) else {}
+
+    def stage(self, stage: str | None = None) -> xr.Dataset:
+        """One stage of a chain as a single-market Dataset (``commodity`` = the stage id, on
+        the stage's own regions, draws included), so every single-market view applies.
+
+        Its ``markets`` attribute holds the stage market and its ``scenario_spec`` the
+        measures that act on this stage; ``target_stage`` and ``chain`` say where it comes
+        from. ``stage`` defaults to the target stage.
+        """
+        self._require_chain()
+        stage = stage or self.target_stage
+        if stage not in self.stages:
+            raise KeyError(f"no stage {stage!r} (stages: {', '.join(self.stages)})")
+        chain = self._chain_market()
+        market = (chain.get("stage_markets") or {}).get(stage)
+        regions = [str(r) for r in self._full.region.values]
+        if isinstance(market, dict) and market.get("regions"):
+            own = set(map(str, market["regions"]))
+            regions = [r for r in regions if r in own]
+        sub = self._full.sel(stage=[stage], region=regions, exporter=regions, importer=regions)
+        sub = sub.rename(stage="commodity")
+        attrs = dict(sub.attrs)
+        if isinstance(market, dict):
+            attrs["markets"] = json.dumps({stage: market}, sort_keys=True)
+        attrs["scenario_spec"] = json.dumps(
+            _stage_spec(json.loads(str(attrs.get("scenario_spec") or "{}")), stage, self.stages),
+            sort_keys=True,
+        )
+        sub.attrs = attrs
+        return sub
+
+    def chain_total(self) -> xr.Dataset:
+        """A chain's results as one market (``commodity`` = the chain id): every welfare part
+        summed over the stages (draws included), everything else (prices, quantities,
+        dependence) at the target stage; ``converged`` is the worst stage's."""
+        self._require_chain()
+        full = self._full
+        summed = [*WELFARE_ENTRIES, "welfare_change"]
+        out = full.sel(stage=[self.target_stage])
+        for v in summed:
+            total = full[v].sum("stage", min_count=1).expand_dims(stage=out.stage)
+            out[v] = total.transpose(*full[v].dims).assign_attrs(full[v].attrs)
+        out["converged"] = (
+            (
+                full["converged"]
+                .min("stage")
+                .expand_dims(stage=out.stage)
+                .astype(full.converged.dtype)
+            )
+            .transpose(*full["converged"].dims)
+            .assign_attrs(full["converged"].attrs)
+        )
+        if "draw_converged" in full and "stage" in full["draw_converged"].dims:
+            dc = full["draw_converged"]
+            out["draw_converged"] = (
+                dc.min("stage").expand_dims(stage=out.stage).transpose(*dc.dims).astype(dc.dtype)
+            )
+        out = out.rename(stage="commodity").assign_coords(
+            commodity=[str(full.attrs.get("chain", "chain"))],
+            commodity_name=("commodity", [" → ".join(map(self.stage_name, self.stages))]),
+        )
+        return out
+
+    def dependence_by_stage(self) -> pd.DataFrame:
+        """Bloc dependence per stage and scenario, the target stage first (rows
+        ``(stage, scenario)``).
+
+        Columns: ``stage_name``, ``target_stage`` (where the target is read),
+        ``dependence`` (the bloc's share of use from its largest outside supplier),
+        ``largest_outside_supplier``, ``unattributed_share``, ``points_removed`` (against the
+        baseline, > 0 when it falls), ``meets_target`` (yes/no against the target's share at
+        that stage), ``bloc_import_share`` (aggregates included) and ``solved``.
+        """
+        self._require_chain()
+        ds = self._ds
+        target = self.target_stage
+        frames = []
+        for st in self.stage_order():
+            sub = ds.sel(stage=st)
+            dep = sub["bloc_dependency"]
+            solved = sub["converged"] == 1
+            frame = pd.DataFrame(
+                {
+                    "stage_name": self.stage_name(st),
+                    "target_stage": st == target,
+                    "dependence": dep.where(solved).to_series(),
+                    "largest_outside_supplier": sub["bloc_top_supplier"].to_series(),
+                    "unattributed_share": sub["bloc_aggregate_share"].where(solved).to_series(),
+                    "points_removed": (100.0 * (dep.sel(scenario="baseline") - dep))
+                    .where(solved)
+                    .to_series(),
+                    "meets_target": sub["meets_target"]
+                    .where(solved, -1)
+                    .to_series()
+                    .map({1: "yes", 0: "no", -1: ""}),
+                    "bloc_import_share": sub["bloc_import_share"].where(solved).to_series(),
+                    "solved": solved.to_series(),
+                }
+            )
+            frame.index = pd.MultiIndex.from_product(
+                [[st], [str(s) for s in frame.index]], names=["stage", "scenario"]
+            )
+            frames.append(frame)
+        table = pd.concat(frames)
+        table.attrs.update(
+            target_stage=target,
+            target=self.target_share(),
+            bloc=self.bloc(),
+            units={
+                "dependence": "1",
+                "unattributed_share": "1",
+                "bloc_import_share": "1",
+                "points_removed": "percentage points",
+            },
+        )
+        return table
+
+    def competitiveness(self) -> pd.DataFrame:
+        """Downstream competitiveness: per stage made from another stage (rows
+        ``(stage, scenario)``, upstream first), the target bloc's members against makers
+        outside the bloc.
+
+        Columns: ``bloc_output`` (members' output) and ``bloc_output_pct`` (% change from the
+        baseline); ``bloc_input_cost`` and ``bloc_value_added`` (output-weighted unit input
+        cost and value-added price ``p̃ − c`` of members' makers, price units) with
+        ``bloc_value_added_pct``; ``bloc_margin`` (value added as a share of the members'
+        producer price); ``outside_value_added`` and ``outside_value_added_pct`` (the same for
+        makers outside the bloc); ``bloc_import_share`` (share of the bloc's use from outside
+        it) and ``solved``.
+        """
+        self._require_chain()
+        ds = self._ds
+        members = self.bloc()
+        frames = []
+        for st in self.downstream_stages():
+            sub = ds.sel(stage=st)
+            solved = sub["converged"] == 1
+            in_bloc = sub.region.isin(members)
+
+            def weighted(var: str, where: xr.DataArray, sub: xr.Dataset = sub) -> xr.DataArray:
+                w = sub["production"].where(where & (sub["production"] > 0))
+                num = (w * sub[var]).sum("region", min_count=1)
+                return num / w.sum("region", min_count=1)
+
+            def pct(da: xr.DataArray) -> xr.DataArray:
+                base = da.sel(scenario="baseline")
+                return 100.0 * (da - base) / base.where(base != 0)
+
+            va, cost = weighted("value_added_price", in_bloc), weighted("input_cost", in_bloc)
+            price = weighted("effective_producer_price", in_bloc)
+            out_va = weighted("value_added_price", ~in_bloc)
+            output = sub["bloc_output"]
+            frame = pd.DataFrame(
+                {
+                    "stage_name": self.stage_name(st),
+                    "bloc_output": output.where(solved).to_series(),
+                    "bloc_output_pct": pct(output).where(solved).to_series(),
+                    "bloc_input_cost": cost.where(solved).to_series(),
+                    "bloc_value_added": va.where(solved).to_series(),
+                    "bloc_value_added_pct": pct(va).where(solved).to_series(),
+                    "bloc_margin": (va / price.where(price != 0)).where(solved).to_series(),
+                    "outside_value_added": out_va.where(solved).to_series(),
+                    "outside_value_added_pct": pct(out_va).where(solved).to_series(),
+                    "bloc_import_share": sub["bloc_import_share"].where(solved).to_series(),
+                    "solved": solved.to_series(),
+                }
+            )
+            frame.index = pd.MultiIndex.from_product(
+                [[st], [str(s) for s in frame.index]], names=["stage", "scenario"]
+            )
+            frames.append(frame)
+        cols = [
+            "stage_name",
+            "bloc_output",
+            "bloc_output_pct",
+            "bloc_input_cost",
+            "bloc_value_added",
+            "bloc_value_added_pct",
+            "bloc_margin",
+            "outside_value_added",
+            "outside_value_added_pct",
+            "bloc_import_share",
+            "solved",
+        ]
+        empty = pd.DataFrame(
+            columns=cols, index=pd.MultiIndex.from_arrays([[], []], names=["stage", "scenario"])
+        )
+        table = pd.concat(frames) if frames else empty
+        price_unit = str(ds["value_added_price"].attrs.get("units", ""))
+        table.attrs.update(
+            bloc=members,
+            units={
+                "bloc_output": str(ds["bloc_output"].attrs.get("units", "")),
+                "bloc_input_cost": price_unit,
+                "bloc_value_added": price_unit,
+                "outside_value_added": price_unit,
+                "bloc_margin": "1",
+                "bloc_import_share": "1",
+            },
+        )
+        return table
+
+    def welfare_by_stage(self, scenario: str) -> pd.DataFrame:
+        """National welfare change by region (rows) and stage (columns, upstream first) in one
+        scenario, with the ``total`` over stages, money in the display unit; a ``World`` row
+        sums the regions."""
+        self._require_chain()
+        wel = self._ds["welfare_change"].sel(scenario=scenario).transpose("region", "stage")
+        table = pd.DataFrame(
+            self.money(np.asarray(wel.values, dtype=float)),
+            index=pd.Index([str(r) for r in wel.region.values], name="region"),
+            columns=self.stages,
+        )
+        table["total"] = table.sum(axis=1, min_count=1)
+        table.loc["World"] = table.sum(axis=0, min_count=1)
+        table.attrs["units"] = self.money_unit()
+        return table
 
     def change(self, var: str) -> xr.DataArray:
         """Absolute change of ``var`` against the baseline."""
@@ -95,12 +395,12 @@ class TradePolicyAccessor:
 
         Scenarios a stacked market does not define (``converged == -1``) are not failures.
         """
-        ds = self._ds
+        ds, dim = self._ds, self.market_dim
         out = []
-        for c in ds.commodity.values:
+        for c in ds[dim].values:
             for s in ds.scenario.values:
-                if int(ds.converged.sel(scenario=s, commodity=c)) == 0:
-                    msg = str(ds.solver_message.sel(scenario=s, commodity=c).values)
+                if int(ds.converged.sel({"scenario": s, dim: c})) == 0:
+                    msg = str(ds.solver_message.sel({"scenario": s, dim: c}).values)
                     out.append((str(s), str(c), msg))
         return out
 
@@ -114,13 +414,17 @@ class TradePolicyAccessor:
             return 0.0, None, 0
         ok = self._full["draw_converged"].sel(draw=slice(1, None))
         failed = (ok == 0).mean("draw").where(self._ds["converged"] != -1, 0.0)
-        flat = failed.stack(cell=("scenario", "commodity"))
+        dim = self.market_dim
+        flat = failed.stack(cell=("scenario", dim))
         i = int(np.argmax(flat.values))
-        where = (str(flat.scenario.values[i]), str(flat.commodity.values[i]))
+        where = (str(flat.scenario.values[i]), str(flat[dim].values[i]))
         return float(flat.values[i]), where, int(ok.sizes["draw"])
 
     def region_table(self, scenario: str, commodity: str | None = None) -> pd.DataFrame:
-        """Per-region comparison of ``scenario`` against the baseline for one market."""
+        """Per-region comparison of ``scenario`` against the baseline for one market (for a
+        chain: one stage, default the target stage, on its own regions)."""
+        if self.is_chain:
+            return self.stage(commodity).tp.region_table(scenario)
         ds = self._ds.sel(commodity=commodity or self.commodities[0])
         cur, base = ds.sel(scenario=scenario), ds.sel(scenario="baseline")
 
@@ -222,7 +526,7 @@ class TradePolicyAccessor:
         """The regions standing for the target bloc in a market (from the Dataset attrs)."""
         ds = self._ds
         members = str(ds.attrs.get("target_bloc", "")).split()
-        if commodity is not None or "commodity" in ds.dims:
+        if commodity is not None or "commodity" in ds.dims or self.is_chain:
             regions = [str(r) for r in ds.region.values]
             members = [r for r in members if r in regions]
         return members
@@ -244,7 +548,19 @@ class TradePolicyAccessor:
         ``budget_cost_per_point`` and ``buyer_cost_per_point`` (NaN and a note where the option
         moves dependence by less than :data:`MIN_POINTS`), ``new_bloc_supply`` (change in
         members' output, quantity per year), ``solved`` and ``warnings`` (plain sentences).
+
+        For a chain, ``commodity`` names a stage (that stage alone); without it the options of
+        the whole chain: dependence, its target and new supply at the target stage, and money
+        (budget, buyers, producers, welfare) summed over the stages; the warnings of every
+        stage, each named.
         """
+        if self.is_chain:
+            if commodity is not None:
+                return self.stage(commodity).tp.options()
+            table = self.chain_total().tp.options()
+            table["warnings"] = ["; ".join(self.warnings(str(s))) for s in table.index]
+            table.attrs["target_stage"] = self.target_stage
+            return table
         ds = self._ds.sel(commodity=commodity or self.commodities[0])
         c = str(ds.commodity.values)
         members = [r for r in self.bloc() if r in set(map(str, ds.region.values))]
@@ -319,7 +635,13 @@ class TradePolicyAccessor:
     def who_pays(self, scenario: str, commodity: str | None = None) -> pd.DataFrame:
         """Who gains and who pays in one scenario, per region (money in the display unit):
         cost to buyers (> 0 = cost), producers' gain, budget cost (spending > 0), border
-        revenue and rents (> 0 = income), welfare, and bloc membership."""
+        revenue and rents (> 0 = income), welfare, and bloc membership.
+
+        For a chain, ``commodity`` names a stage; without it every amount is summed over the
+        stages (the chain's regions)."""
+        if self.is_chain:
+            sub = self.chain_total() if commodity is None else self.stage(commodity)
+            return sub.tp.who_pays(scenario)
         ds = self._ds.sel(commodity=commodity or self.commodities[0], scenario=scenario)
         c = str(ds.commodity.values)
         members = set(self.bloc())
@@ -352,7 +674,18 @@ class TradePolicyAccessor:
         return table
 
     def warnings(self, scenario: str, commodity: str | None = None) -> list[str]:
-        """Plain sentences for every validity flag of one scenario (empty when none)."""
+        """Plain sentences for every validity flag of one scenario (empty when none).
+
+        For a chain, ``commodity`` names a stage; without it the warnings of every stage,
+        each starting with the stage's name (``Sintered NdFeB magnets: prices ...``)."""
+        if self.is_chain:
+            if commodity is not None:
+                return self.stage(commodity).tp.warnings(scenario)
+            return [
+                f"{self.stage_name(st)}: {w}"
+                for st in self.stage_order()
+                for w in self.stage(st).tp.warnings(scenario)
+            ]
         ds = self._ds.sel(commodity=commodity or self.commodities[0], scenario=scenario)
         if "validity_flag" not in ds or int(ds["converged"]) != 1:
             return []
@@ -396,8 +729,8 @@ class TradePolicyAccessor:
             if "draw" in da.dims or "quantile" in da.dims:
                 continue
             unit = str(da.attrs.get("units", ""))
-            for c in ds.commodity.values:
-                sub = da.sel(commodity=c)
+            for c in ds[self.market_dim].values:
+                sub = da.sel({self.market_dim: c})
                 frame = sub.to_series().dropna().reset_index()
                 var = f"{meta['long_name']}|{c}"
                 for _, r in frame.iterrows():
@@ -473,6 +806,9 @@ class TradePolicyAccessor:
         (spending > 0, the views' sign). ``None`` without draws or when the range is empty."""
         if not self.has_draws:
             return None
+        if self.is_chain:  # a stage, or the chain's total (welfare summed over stages)
+            sub = self.stage(commodity) if commodity is not None else self.chain_total()
+            return sub.tp.range(var, scenario, None, region)
         try:
             da = self.draws(var)
         except KeyError:
