@@ -735,7 +735,7 @@ def _tamper_duplicate_regions(ds: xr.Dataset) -> xr.Dataset:
         (_tamper_text_flag, "converged", "expected numbers"),
         (_tamper_missing, "", "missing top_supplier_share"),
         (_tamper_dims, "producer_price", "dimensions (scenario, commodity), expected"),
-        (_tamper_target, "attribute target_share", "'abc' (allowed: 0 < share <= 1)"),
+        (_tamper_target, "attribute target_share", "'abc' (allowed: 0 < share <= 1, or NaN: none)"),
         (_tamper_duplicate_regions, "region", "coordinate values are not unique"),
     ],
 )
@@ -761,3 +761,22 @@ def test_cli_brief_never_overwrites_its_results(results_file) -> None:
     res = _invoke("brief", str(same), "-o", str(same))
     assert res.exit_code == 2 and "would overwrite" in norm(res.output)
     assert same.read_bytes() == before
+
+
+def test_brief_for_a_set_with_only_a_bloc_target() -> None:
+    """A set with ``[target]`` and no per-importer ``target_share`` records NaN for the latter
+    ("none"); a brief is still made, reading the bloc target."""
+    from tradepolicy.scenario import Target
+
+    market = tp.load_market("ndpr_oxide")
+    scen = tp.Scenario(
+        name="us_tariff",
+        measure=[{"type": "tariff", "importers": ["USA"], "exporters": ["CHN"], "rate": 0.25}],
+    )
+    sset = tp.ScenarioSet(
+        market=market, scenarios=[scen], target=Target(group="g7_partners", max_share=0.6)
+    )
+    ds = tp.solve(sset)
+    assert np.isnan(ds.attrs["target_share"]) and ds.attrs["target_max_share"] == 0.6
+    text = norm(html_text(render_brief(ds, fmt="html")))
+    assert "60%" in text

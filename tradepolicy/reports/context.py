@@ -429,13 +429,15 @@ def check_results(ds: Any, source: str = "results") -> None:
     if "target_share" in ds.attrs:
         try:
             t = float(ds.attrs["target_share"])
+            # NaN is how results record "no per-importer target" (a set with only `[target]`)
+            ok = math.isnan(t) or (math.isfinite(t) and 0.0 < t <= 1.0)
         except (TypeError, ValueError):
-            t = math.nan
-        if not (math.isfinite(t) and 0.0 < t <= 1.0):
+            ok = False
+        if not ok:
             problems.append(
                 (
                     "attribute target_share",
-                    f"{ds.attrs['target_share']!r} (allowed: 0 < share <= 1)",
+                    f"{ds.attrs['target_share']!r} (allowed: 0 < share <= 1, or NaN: none)",
                 )
             )
     if problems:
