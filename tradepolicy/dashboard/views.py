@@ -292,7 +292,7 @@ class PolicyEditor(_StoreView):
             self.cards[on] = c
             return c
 
-        self.units_note = pn.pane.HTML("", margin=(0, 10))
+        self.units_note = pn.pane.HTML("", margin=(0, 10), css_classes=["tp-units"])
         self.club = pn.Card(
             regions("members", "Club members"),
             pn.widgets.Checkbox.from_param(cfg.param.free_trade, label="Free trade among members"),
