@@ -70,6 +70,7 @@ def test_chain_stages_and_a_magnet_floor(page: Page, app_url: str, artifacts: Pa
     page.get_by_text("Policy results", exact=True).click()
     expect(page.locator(".tp-region-table")).to_contain_text("Japan", timeout=TIMEOUT)
     page.locator(".bk-tab", has_text="Baseline").first.click()
+    expect(page.locator(".tp-bloc-base")).to_contain_text("China", timeout=TIMEOUT)
     page.screenshot(path=str(artifacts / "chain_magnet_floor.png"), full_page=True)
     assert not errors, errors
 
