@@ -63,6 +63,22 @@ DISPOSITIONS = {"Stockpiled (off the market)": "stockpile", "Resold on the marke
 BASES = {"Share of consumption": "consumption", "Share of imports": "imports"}
 
 
+def stage_param(switch: str) -> str:
+    """The setting holding the chain stage a measure group acts on (``floor_on`` ->
+    ``floor_stage``)."""
+    return switch.removesuffix("_on") + "_stage"
+
+
+#: measure groups that act on one stage of a chain (free trade among members covers every stage)
+STAGED: tuple[str, ...] = tuple(sw for sw, _ in GROUPS if sw != "free_trade")
+
+
+def _stage_selector() -> param.Selector:
+    return param.Selector(
+        default=None, objects=[], allow_None=True, doc="Stage of the chain it acts on"
+    )
+
+
 class ConfigError(ValueError):
     """The settings cannot make a scenario; ``problems`` are plain sentences for the user."""
 
@@ -136,6 +152,17 @@ class PolicyConfig(param.Parameterized):
     shock_regions = param.ListSelector(default=[], objects=[])
     shock_fraction = param.Number(20.0, bounds=(0, 99.9), doc="percent of capacity lost")
 
+    # the stage of a value chain each measure acts on (None on a single market)
+    floor_stage: param.Selector[str | None] = _stage_selector()
+    tariff_stage: param.Selector[str | None] = _stage_selector()
+    subsidy_stage: param.Selector[str | None] = _stage_selector()
+    restrict_stage: param.Selector[str | None] = _stage_selector()
+    quota_stage: param.Selector[str | None] = _stage_selector()
+    offtake_stage: param.Selector[str | None] = _stage_selector()
+    release_stage: param.Selector[str | None] = _stage_selector()
+    cap_stage: param.Selector[str | None] = _stage_selector()
+    shock_stage: param.Selector[str | None] = _stage_selector()
+
     _REGION_LISTS = (
         "members",
         "subsidy_producers",
@@ -161,22 +188,30 @@ class PolicyConfig(param.Parameterized):
         from the settings while the widget still shows it. Never call this inside
         ``param.parameterized.batch_call_watchers``, which reorders the three steps.
         """
-        regions = info.regions
+        # a chain: regions of every stage, sliders wide enough for every stage; the defaults
+        # below are those of the stage shown when it opens (its target stage)
+        regions = list(info.chain.regions) if info.chain is not None else info.regions
+        stage_infos = [info.for_stage(sid) for sid in info.stages] or [info]
+        stages = list(info.stages)
         self.param.update(
             **{name: [] for name in self._REGION_LISTS},
             restrict_exporter=None,
             **{switch: False for switch, _ in GROUPS if switch != "free_trade"},
+            **{stage_param(sw): None for sw in STAGED},
         )
         for name in self._REGION_LISTS:
             self.param[name].objects = list(regions)
         self.param.restrict_exporter.objects = list(regions)
-        price = info.base_price_display
+        for sw in STAGED:
+            self.param[stage_param(sw)].objects = stages
+        top_price = max(i.base_price_display for i in stage_infos)
         for name in ("floor", "levy_cap", "strike", "offtake_price"):
-            self.param[name].softbounds = (0.0, _nice(4 * price))
-        self.param.upside_threshold.softbounds = (0.0, _nice(6 * price))
-        use = info.market.flows.sum(axis=0)
-        out = info.market.flows.sum(axis=1)
-        qmax = _nice(float(max(use.max(), out.max())))
+            self.param[name].softbounds = (0.0, _nice(4 * top_price))
+        self.param.upside_threshold.softbounds = (0.0, _nice(6 * top_price))
+        price = info.base_price_display
+        use = max(float(i.market.flows.sum(axis=0).max()) for i in stage_infos)
+        out = max(float(i.market.flows.sum(axis=1).max()) for i in stage_infos)
+        qmax = _nice(max(use, out))
         for name in ("restrict_quantity", "quota_quantity", "offtake_volume", "release_quantity"):
             self.param[name].softbounds = (0.0, qmax)
 
@@ -239,6 +274,7 @@ class PolicyConfig(param.Parameterized):
             "shock_fraction": 20.0,
         }
         values.update({switch: False for switch, _ in GROUPS if switch != "free_trade"})
+        values.update({stage_param(sw): info.stage for sw in STAGED})
         self.param.update(**values)
 
     # -- snapshot ---------------------------------------------------------------------------
@@ -271,7 +307,15 @@ class PolicyConfig(param.Parameterized):
                 continue
             builder: Callable[[MarketInfo], list[Measure]] = getattr(self, f"_{switch}")
             try:
-                out.extend(builder(info))
+                if info.chain is None:
+                    out.extend(builder(info))
+                    continue
+                # a chain: each measure acts on its stage (free trade on every stage), with
+                # region roles and units of that stage
+                stages = list(info.stages) if switch == "free_trade" else [self._stage(switch)]
+                for sid in stages:
+                    built = builder(info.for_stage(sid))
+                    out.extend(m.model_copy(update={"stage": sid}) for m in built)
             except ConfigError as exc:
                 problems.extend(f"{label}: {p}" for p in exc.problems)
             except ValidationError as exc:
@@ -284,6 +328,12 @@ class PolicyConfig(param.Parameterized):
         if problems:
             raise ConfigError(problems)
         return out
+
+    def _stage(self, switch: str) -> str:
+        stage = getattr(self, stage_param(switch))
+        if stage is None:
+            raise ConfigError(["choose the stage of the chain it acts on"])
+        return str(stage)
 
     def _members_that(self, info: MarketInfo, kind: str) -> list[str]:
         pool = {"import": info.importers, "consume": info.consumers, "produce": info.producers}
@@ -435,9 +485,11 @@ __all__ = [
     "DISPOSITIONS",
     "GROUPS",
     "PAYERS",
+    "STAGED",
     "SUBSIDY_KINDS",
     "ConfigError",
     "PolicyConfig",
     "scenario_key",
     "scenarios_from_key",
+    "stage_param",
 ]

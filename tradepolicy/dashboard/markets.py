@@ -1,7 +1,9 @@
 """Markets as the dashboard shows them: display units, region roles and a default club.
 
 Nothing here is specific to one market: region lists, units and defaults are read from the
-market file and from the shipped scenario sets that name the market.
+market file and from the shipped scenario sets that name the market. A value chain
+(docs/chains.md) is shown one stage at a time: its :class:`MarketInfo` describes the stage
+market shown (``market``) and keeps the whole chain (``chain``) for solving.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ import panel as pn
 from tradepolicy import _paths
 from tradepolicy import regions as region_table
 from tradepolicy._validation import read_toml
+from tradepolicy.chain import Chain
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import PriceFloor
 from tradepolicy.scenario import ScenarioSet, Target, load_scenarios
@@ -55,13 +58,40 @@ class MarketInfo:
     default_club: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
     bloc: str | tuple[str, ...] = region_table.DEFAULT_GROUP
+    chain: Chain | None = None
+    target_stage: str = ""
 
     def bloc_target(self, share: float) -> Target:
         """The dependence target of the market's shipped sets (their bloc: a group of the
-        regions table or a list of codes) with ``share`` as its largest share."""
+        regions table or a list of codes) with ``share`` as its largest share (read at
+        :attr:`target_stage` in a chain)."""
         if isinstance(self.bloc, str):
-            return Target(group=self.bloc, max_share=share)
-        return Target(bloc=list(self.bloc), max_share=share)
+            return Target(group=self.bloc, max_share=share, stage=self.target_stage)
+        return Target(bloc=list(self.bloc), max_share=share, stage=self.target_stage)
+
+    @property
+    def model(self) -> Market | Chain:
+        """What is solved: the chain, or the market."""
+        return self.chain if self.chain is not None else self.market
+
+    @property
+    def stage(self) -> str | None:
+        """The stage shown (a stage market id) in a chain; None for a market."""
+        return self.market.id if self.chain is not None else None
+
+    @property
+    def stages(self) -> dict[str, str]:
+        """Stage id -> its name in words (the stage market's commodity), upstream first;
+        empty for a market."""
+        if self.chain is None:
+            return {}
+        return {m.id: stage_name(m) for m in self.chain.stages}
+
+    def for_stage(self, stage: str | None) -> MarketInfo:
+        """The same chain shown at ``stage`` (a market: itself)."""
+        if self.chain is None or stage is None or stage == self.stage:
+            return self
+        return market_info(self.ref, stage)
 
     @property
     def bloc_members(self) -> list[str]:
@@ -77,11 +107,28 @@ class MarketInfo:
 
     @property
     def id(self) -> str:
-        return self.market.id
+        """The market's id, or the chain's (never a stage's)."""
+        return self.model.id
 
     @property
     def title(self) -> str:
+        if self.chain is not None:
+            return (
+                f"{' → '.join(self.stages.values())} "
+                f"({self.chain.id} chain, {self.market.spec.base_year})"
+            )
         return f"{self.market.commodity} ({self.market.id}, {self.market.spec.base_year})"
+
+    @property
+    def stage_title(self) -> str:
+        """The market shown in words: its title, or the stage of the chain with its name."""
+        if self.chain is None:
+            return self.title
+        n = self.chain.stage_index(self.market.id) + 1
+        return (
+            f"{stage_name(self.market)}: stage {n} of {len(self.chain.stages)} of the "
+            f"{self.chain.id} chain ({self.market.spec.base_year})"
+        )
 
     @property
     def regions(self) -> list[str]:
@@ -140,11 +187,23 @@ class MarketInfo:
         return float(sum(out[self.market.index(r)[0]] for r in regions))
 
 
-def display_price_unit(market: Market) -> tuple[str, float]:
+def display_price_unit(market: Market | Chain) -> tuple[str, float]:
     """The unit prices are shown in and its factor (``market = display * factor``): the one
-    rule of :func:`tradepolicy.units.price_display`, shared with the briefs."""
-    shown = price_display(market.currency, market.quantity_unit, market.base_price)
+    rule of :func:`tradepolicy.units.price_display`, shared with the briefs. A chain has one
+    unit for every stage (read on all its base prices), so a setting keeps its meaning when it
+    moves to another stage."""
+    if isinstance(market, Chain):
+        first = market.stages[0]
+        prices = np.concatenate([m.base_price for m in market.stages])
+        shown = price_display(first.currency, first.quantity_unit, prices)
+    else:
+        shown = price_display(market.currency, market.quantity_unit, market.base_price)
     return shown.unit, shown.factor
+
+
+def stage_name(market: Market) -> str:
+    """A stage in words: its commodity without the "(chain stage)" tag of the stage files."""
+    return market.commodity.replace("(chain stage)", "").strip()
 
 
 def _sets_for(market_id: str) -> list[Path]:
@@ -211,12 +270,45 @@ def _default_club(market: Market) -> tuple[str, ...]:
     return tuple(r for i, r in enumerate(market.regions) if imports[i] > 0 and i != top)
 
 
+def _target_stage(chain: Chain, paths: list[Path]) -> str:
+    """The stage the chain's dependence target is read at: that of the first shipped set
+    naming one, else the last stage (docs/chains.md)."""
+    for p in paths:
+        try:
+            sset, _ = load_set_quietly(p)
+        except Exception:  # reported by _club_from_sets
+            continue
+        if sset.target is not None and sset.target.stage in chain.stage_ids:
+            return sset.target.stage
+    return chain.stage_ids[-1]
+
+
 @pn.cache(max_items=64)
-def market_info(ref: str) -> MarketInfo:
-    """Load a market by shipped id or path and derive what the dashboard shows (cached)."""
-    market = load_market(ref)
-    label, factor = display_price_unit(market)
-    sets = _sets_for(market.id)
+def market_info(ref: str, stage: str | None = None) -> MarketInfo:
+    """Load a market or a chain by shipped id or path and derive what the dashboard shows
+    (cached). A chain is shown at ``stage`` (default: the stage its target is read at); a
+    market ignores ``stage``."""
+    if stage is not None:  # another stage of the same (loaded once) chain
+        whole = market_info(ref)
+        if whole.chain is None or stage == whole.stage:
+            return whole
+        market = whole.chain.stage(stage)
+        sets = list(whole.scenario_files)
+        club = _club_from_sets(sets)[0] or _default_club(market)
+        return replace(
+            whole, market=market, default_club=tuple(r for r in club if r in market.regions)
+        )
+    model = load_market(ref)
+    label, factor = display_price_unit(model)
+    sets = _sets_for(model.id)
+    chain: Chain | None = None
+    target_stage = ""
+    if isinstance(model, Chain):  # shown first at its target stage
+        chain = model
+        target_stage = _target_stage(chain, sets)
+        market = chain.stage(target_stage)
+    else:
+        market = model
     club, target = _club_from_sets(sets)
     if not club:
         club = _default_club(market)
@@ -230,15 +322,18 @@ def market_info(ref: str) -> MarketInfo:
         target=float(target),
         default_club=tuple(r for r in club if r in market.regions),
         bloc=_bloc_from_sets(sets),
+        chain=chain,
+        target_stage=target_stage,
     )
 
 
 def catalog(extra: list[str | Path] | tuple[str | Path, ...] = ()) -> dict[str, str]:
-    """Market id -> reference (shipped id or file path) for the shipped markets and ``extra``
-    market files; an extra file with a shipped id replaces the shipped one."""
-    from tradepolicy.market import list_markets
+    """Market id -> reference (shipped id or file path) for the shipped markets, the shipped
+    value chains and ``extra`` market or chain files; an extra file with a shipped id
+    replaces the shipped one."""
+    from tradepolicy.market import list_chains, list_markets
 
-    out = {mid: mid for mid in list_markets()}
+    out = {mid: mid for mid in (*list_markets(), *list_chains())}
     for path in extra:
         info = market_info(str(Path(path).resolve()))
         out[info.id] = info.ref
@@ -246,7 +341,8 @@ def catalog(extra: list[str | Path] | tuple[str | Path, ...] = ()) -> dict[str, 
 
 
 def market_of_results(path: str | Path) -> str:
-    """The id of the (first) market solved in a results file, for opening the dashboard on it.
+    """The id of the (first) market or the chain solved in a results file, for opening the
+    dashboard on it.
 
     Raises
     ------
@@ -255,12 +351,18 @@ def market_of_results(path: str | Path) -> str:
         dashboard then needs the market file: ``--market path/to/market.toml``).
     """
     from tradepolicy.errors import InputError
-    from tradepolicy.market import list_markets
+    from tradepolicy.market import list_chains, list_markets
     from tradepolicy.results.io import open_results
 
     ds = open_results(path)
-    ids = [str(c) for c in ds["commodity"].values]
-    shipped = list_markets()
+    if "stage" in ds.dims:  # a value chain's results
+        ids = [str(ds.attrs.get("chain", ""))]
+        shipped = list_chains()
+        field_name = "chain"
+    else:
+        ids = [str(c) for c in ds["commodity"].values]
+        shipped = list_markets()
+        field_name = "commodity"
     for mid in ids:
         if mid in shipped:
             return mid
@@ -268,7 +370,7 @@ def market_of_results(path: str | Path) -> str:
         str(path),
         [
             (
-                "commodity",
+                field_name,
                 f"market {', '.join(map(repr, ids))} is not shipped; open the dashboard with "
                 "its market file: tradepolicy dashboard --market path/to/market.toml",
             )
@@ -285,4 +387,5 @@ __all__ = [
     "load_set_quietly",
     "market_info",
     "market_of_results",
+    "stage_name",
 ]

@@ -107,13 +107,22 @@ SOLVES = SolveCache()
 
 
 def scenario_set(info: MarketInfo, scenarios: list[Scenario], target: float | None) -> ScenarioSet:
-    """The scenarios on ``info``'s market with the market's target bloc (:attr:`MarketInfo.bloc`)
-    at ``target``, recorded in the results' attributes (``target_bloc``, ...); raises
-    :class:`InputError` for scenarios that do not fit the market."""
+    """The scenarios on ``info``'s market (or whole chain) with the market's target bloc
+    (:attr:`MarketInfo.bloc`) at ``target``, recorded in the results' attributes
+    (``target_bloc``, ...); raises :class:`InputError` for scenarios that do not fit it."""
     bloc = info.bloc_target(target) if target is not None else None
     return ScenarioSet(
-        market=info.market, scenarios=list(scenarios), target_share=target, target=bloc
+        market=info.model,  # type: ignore[arg-type]  # a Chain is solved like a market
+        scenarios=list(scenarios),
+        target_share=target,
+        target=bloc,
     )
+
+
+def stage_view(ds: xr.Dataset, stage: str) -> xr.Dataset:
+    """One stage of a chain's results as the results of one market (``commodity`` of length
+    one), which every view reads; the chain's attributes are kept."""
+    return ds.rename(stage="commodity").sel(commodity=[stage])
 
 
 def solve_cached(
@@ -139,7 +148,9 @@ class Outcome:
     """The result of solving some scenarios, with everything to tell the user in words.
 
     ``ds`` is None when nothing could be solved (``problems`` says why); ``failures`` maps a
-    scenario that was not solved to a plain explanation; ``notes`` are input warnings.
+    scenario that was not solved to a plain explanation; ``notes`` are input warnings. For a
+    value chain ``ds`` is the stage shown (:func:`stage_view`) and ``chain_ds`` the whole
+    chain's results (every stage along ``stage``).
     """
 
     ds: xr.Dataset | None
@@ -148,6 +159,16 @@ class Outcome:
     failures: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     seconds: float = 0.0
+    chain_ds: xr.Dataset | None = None
+
+    @property
+    def full(self) -> xr.Dataset | None:
+        """Everything solved: the chain's results, or the market's."""
+        return self.chain_ds if self.chain_ds is not None else self.ds
+
+    def at_stage(self, stage: str) -> xr.Dataset | None:
+        """The results of one stage of a chain (None for a market or without results)."""
+        return None if self.chain_ds is None else stage_view(self.chain_ds, stage)
 
     @property
     def ok(self) -> bool:
@@ -214,9 +235,17 @@ def evaluate(
     except Exception as exc:  # shown as a message, logged with its traceback
         log.exception("solve failed for %s", names)
         return Outcome(None, names, problems=(f"The model could not be solved: {exc}",))
+    chain_ds = None
+    if info.stage is not None:  # a chain is solved whole, and shown one stage at a time
+        chain_ds, ds = ds, stage_view(ds, info.stage)
     failures = {s: plain_failure(m) for s, _, m in ds.tp.failed() if s in names}
     return Outcome(
-        ds, names, failures=failures, notes=tuple(notes), seconds=time.perf_counter() - start
+        ds,
+        names,
+        failures=failures,
+        notes=tuple(notes),
+        seconds=time.perf_counter() - start,
+        chain_ds=chain_ds,
     )
 
 
@@ -239,10 +268,20 @@ class SavedScenario:
         return SavedScenario(sc, self.source, self.settings)
 
 
+def _describe(info: MarketInfo, measure: Any) -> str:
+    """A measure in words; in a chain, after the name of the stage it acts on."""
+    stage = info.for_stage(measure.stage)
+    text = measure.describe(stage.market)
+    return f"{info.stages[stage.market.id]}: {text}" if info.chain is not None else text
+
+
 class DashboardStore(param.Parameterized):
     """One session's state: market, settings, results, saved scenarios and the comparison."""
 
     market: param.Selector[str | None] = param.Selector(default=None, objects=[], doc="Market id")
+    stage: param.Selector[str | None] = param.Selector(
+        default=None, objects=[], allow_None=True, doc="Stage of a chain shown by every view"
+    )
     markets = param.Dict(default={}, doc="Market id -> reference (shipped id or path)")
     info = param.ClassSelector(class_=MarketInfo, default=None, allow_None=True)
     config = param.ClassSelector(class_=PolicyConfig)
@@ -289,7 +328,10 @@ class DashboardStore(param.Parameterized):
         if self.info is not None:
             self._saved_by_market[self.info.id] = list(self.saved)
         info = market_info(self.markets[self.market])
+        stages = list(info.stages)
+        self.param.stage.objects = stages
         with param.parameterized.discard_events(self):
+            self.stage = info.stage  # a chain opens at its target stage
             self.info = info
             self.target = info.target
             self.saved = self._saved_by_market.get(info.id, [])
@@ -306,6 +348,20 @@ class DashboardStore(param.Parameterized):
         self.baseline = evaluate(info, [], self.target)
         self.update_current()
         self.param.trigger("info", "saved", "compare")
+        self._update_comparison()
+
+    @param.depends("stage", watch=True)
+    def _on_stage(self) -> None:
+        """Show another stage of the chain: the settings stay, every view follows."""
+        info = self.info
+        if info is None or info.chain is None or self.stage is None or self.stage == info.stage:
+            return
+        info = info.for_stage(self.stage)
+        with param.parameterized.discard_events(self):
+            self.info = info
+        self.baseline = evaluate(info, [], self.target)
+        self.update_current()
+        self.param.trigger("info")
         self._update_comparison()
 
     def _on_settings(self, *events: param.parameterized.Event) -> None:
@@ -325,7 +381,7 @@ class DashboardStore(param.Parameterized):
         """The scenario of the current settings (raises :class:`ConfigError`)."""
         info = self._market_info()
         measures = self.policy.measures(info)
-        text = "; ".join(m.describe(info.market) for m in measures) or "No measure switched on."
+        text = "; ".join(_describe(info, m) for m in measures) or "No measure switched on."
         return Scenario(name=CURRENT, description=text, measures=measures)
 
     def update_current(self) -> None:
@@ -488,8 +544,8 @@ class DashboardStore(param.Parameterized):
         out = self.comparison
         if out is None or out.ds is None:
             raise ValueError("nothing to download: choose scenarios to compare")
-        with tempfile.TemporaryDirectory() as tmp:
-            path = tp.write_results(out.ds, Path(tmp) / "comparison.nc")
+        with tempfile.TemporaryDirectory() as tmp:  # a chain's results: every stage
+            path = tp.write_results(out.full, Path(tmp) / "comparison.nc")
             return path.read_bytes()
 
     def comparison_brief(self, fmt: str) -> bytes:
@@ -500,7 +556,7 @@ class DashboardStore(param.Parameterized):
         from tradepolicy.reports import render_brief  # optional extra, imported when used
 
         solved = [n for n in out.scenarios if out.solved(n)]
-        return render_brief(out.ds, scenarios=solved, fmt=fmt)
+        return render_brief(out.full, scenarios=solved, fmt=fmt)
 
 
 __all__ = [
@@ -518,4 +574,5 @@ __all__ = [
     "plain_failure",
     "scenario_set",
     "solve_cached",
+    "stage_view",
 ]

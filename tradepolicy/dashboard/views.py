@@ -9,6 +9,7 @@ import io
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,7 +26,9 @@ from tradepolicy.dashboard.config import (
     COLLECTORS,
     DISPOSITIONS,
     PAYERS,
+    STAGED,
     SUBSIDY_KINDS,
+    stage_param,
 )
 from tradepolicy.dashboard.markets import TARGET_LINES, market_info
 from tradepolicy.dashboard.store import (
@@ -203,6 +206,19 @@ class PolicyEditor(_StoreView):
             label="Market", options=titles, value=store.market, css_classes=["tp-market"]
         )
         self.market.param.watch(lambda e: setattr(store, "market", e.new), "value")
+        self._syncing = False  # widgets being set from the store: their events are not choices
+        self.stage = pn.widgets.Select(
+            label="Stage shown (every view follows it)",
+            options={},
+            visible=False,
+            css_classes=["tp-stage"],
+        )
+
+        def pick_stage(event: Any) -> None:
+            if not self._syncing and event.new is not None:
+                store.stage = event.new
+
+        self.stage.param.watch(pick_stage, "value")
         self.target = pn.widgets.Select(
             label="Dependence target (largest share)", options=dict(TARGETS)
         )
@@ -251,9 +267,20 @@ class PolicyEditor(_StoreView):
 
         self.cards: dict[str, pn.Card] = {}
 
+        def stage_choice(on: str) -> pn.widgets.Widget:
+            name = stage_param(on)
+            w[name] = pn.widgets.Select.from_param(
+                cfg.param[name],
+                label="Acts on the stage",
+                visible=False,
+                css_classes=[f"tp-{name}"],
+            )
+            return w[name]
+
         def card(on: str, title: str, *body: pn.viewable.Viewable) -> pn.Card:
             sw = switch(on)
             c = pn.Card(
+                stage_choice(on),
                 *body,
                 header=pn.Row(sw, pn.pane.HTML(f"<b>{title}</b>", margin=(10, 0))),
                 collapsed=True,
@@ -265,7 +292,7 @@ class PolicyEditor(_StoreView):
             self.cards[on] = c
             return c
 
-        self.units_note = pn.pane.HTML("", margin=(0, 10))
+        self.units_note = pn.pane.HTML("", margin=(0, 10), css_classes=["tp-units"])
         self.club = pn.Card(
             regions("members", "Club members"),
             pn.widgets.Checkbox.from_param(cfg.param.free_trade, label="Free trade among members"),
@@ -341,6 +368,7 @@ class PolicyEditor(_StoreView):
         )
         self._layout = pn.Column(
             self.market,
+            self.stage,
             self.units_note,
             pn.Row(self.target, sizing_mode="stretch_width"),
             pn.Row(self.uncertainty, self.draws, align="center"),
@@ -382,13 +410,35 @@ class PolicyEditor(_StoreView):
             wd.param.update(label=f"{self._LABELS[name]} ({unit})", start=lo, end=hi)
             wd.step = _step(hi)
         self.market.value = info.id
+        stages = {name: sid for sid, name in info.stages.items()}
+        self._syncing = True
+        try:
+            self.stage.options = stages
+            self.stage.value = info.stage
+            self.stage.visible = bool(stages)
+            for sw in STAGED:  # the stage of each measure, by name
+                wd = self._w[stage_param(sw)]
+                value = getattr(cfg, stage_param(sw))
+                wd.options = stages
+                wd.visible = bool(stages)
+                if stages:
+                    wd.value = value
+        finally:
+            self._syncing = False
         options = dict(TARGETS)
         if info.target not in options.values():
             options[f"{info.target:.0%} (scenario set target)"] = info.target
         self.target.options = options
         self.target.value = self._store.target
+        chain = ""
+        if info.chain is not None:
+            target = info.stages[info.target_stage]
+            chain = (
+                f"A value chain: {html.escape(info.stage_title)}; dependence is read at the "
+                f"{html.escape(target)} stage. Each measure acts on the stage chosen in it. "
+            )
         self.units_note.object = (
-            f"<small>Prices in {info.price_label}, quantities in {info.quantity_label}, "
+            f"<small>{chain}Prices in {info.price_label}, quantities in {info.quantity_label}, "
             f"money in {info.money_label}. Base price {info.base_price_display:,.2f} "
             f"{info.price_label}.</small>"
         )
@@ -444,6 +494,8 @@ class KpiView(_StoreView):
     """The headline numbers of the current settings, updated on every change."""
 
     KEYS = ("dependence", "budget_cost", "world_welfare", "club_price", "outside_price")
+    #: a value chain: the dependence at its target stage first, whatever stage is shown
+    CHAIN_KEYS = ("target_dependence", *KEYS)
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -454,12 +506,51 @@ class KpiView(_StoreView):
 
     @param.depends("store.current", watch=True)
     def _update(self) -> None:
-        out = self._store.current
+        out, info = self._store.current, self.info
         k = None
-        if out is not None and out.ds is not None and out.solved(CURRENT):
+        keys: tuple[str, ...] = self.KEYS
+        if out is not None and out.ds is not None and out.solved(CURRENT) and info is not None:
             cfg = self._store.policy
-            k = ind.kpis(out.ds, CURRENT, self.info, list(cfg.members))
-        self.pane.object = kpi_html(k, self.KEYS)
+            k = ind.kpis(out.ds, CURRENT, info, list(cfg.members))
+            if info.chain is not None:
+                k, keys = self._chain_kpis(k, out, info)
+        elif info is not None and info.chain is not None:
+            keys = self.CHAIN_KEYS
+        self.pane.object = kpi_html(k, keys)
+
+    @staticmethod
+    def _chain_kpis(
+        k: dict[str, ind.Kpi], out: Outcome, info: Any
+    ) -> tuple[dict[str, ind.Kpi], tuple[str, ...]]:
+        """A chain's KPIs: the dependence at the target stage (the magnets of ``ree_magnets``)
+        first, named with its stage; the other cards are those of the stage shown."""
+        names = info.stages
+        shown = names[info.stage]
+        target = info.target_stage
+        k = {key: replace(v, title=f"{v.title} · {shown}") for key, v in k.items()}
+        ds = out.at_stage(target)
+        if ds is not None:
+            dep = ind.dependence_kpi(ds, CURRENT, info.for_stage(target))
+            k["target_dependence"] = replace(
+                dep, title=f"{dep.title} · {names[target]} (target stage)"
+            )
+        whole = out.chain_ds
+        if whole is not None:  # budget and welfare add up over the stages (docs/chains.md)
+            stacked = whole.rename(stage="commodity")
+            c = str(stacked.commodity.values[0])
+            point = stacked.tp.point().sel(scenario=CURRENT)
+            totals = {
+                "budget_cost": float(stacked.tp.budget_cost().sel(scenario=CURRENT).sum()),
+                "world_welfare": float(point["welfare_change"].sum()),
+            }
+            for key, total in totals.items():
+                text = f"whole chain {stacked.tp.money(total, c):+,.1f} {k[key].unit}"
+                detail = "; ".join(x for x in (k[key].detail, text) if x)
+                k[key] = replace(k[key], detail=detail)
+        keys = ("target_dependence", *KpiView.KEYS)
+        if info.stage == target:  # the stage shown is the target stage: one card
+            keys = tuple(x for x in keys if x != "dependence")
+        return k, keys
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self.pane
@@ -487,7 +578,7 @@ class BaselineView(_StoreView):
             return
         ds = out.ds
         self.header.object = (
-            f"<h3 style='margin:4px 0'>{html.escape(info.title)}</h3>"
+            f"<h3 style='margin:4px 0'>{html.escape(info.stage_title)}</h3>"
             f"<p style='font-size:13px;max-width:1100px'>"
             f"{html.escape(info.market.spec.description)}</p>"
             f"<p style='font-size:13px' class='tp-bloc-base'><b>"
@@ -621,14 +712,14 @@ class ResultsView(_StoreView):
             pn.pane.HTML("<b>By region</b>", margin=(10, 10, 0, 10)),
             self.table,
         ]
-        self._charts_for = (info.id, self._store.target)
+        self._charts_for = (info.id, info.stage, self._store.target)
 
     @param.depends("store.current", watch=True)
     def _update(self) -> None:
         out, info = self._store.current, self.info
         if info is None:
             return
-        if self._charts_for != (info.id, self._store.target):
+        if self._charts_for != (info.id, info.stage, self._store.target):
             self._make_charts()
         if out is None or out.ds is None or not out.solved(CURRENT):
             self.description.object = (
@@ -914,8 +1005,9 @@ class ComparisonView(_StoreView):
         share = ds.tp.target_share()
         bloc = ind.names(ds.tp.bloc(c))
         target = f"target {share:.0%}" if math.isfinite(share) else "no target"
+        at = f" at the {info.stages[info.stage]} stage" if info.chain is not None else ""
         self.heading.object = (
-            f"<b>Options side by side</b> <small>— dependence of "
+            f"<b>Options side by side{html.escape(at)}</b> <small>— dependence of "
             f"{html.escape(info.bloc_name)} ({html.escape(bloc)}; {target}) on its largest "
             f"outside supplier, who pays ({html.escape(unit)}) and cost per percentage point "
             "of dependence removed. ⚠ marks options with validity warnings.</small>"
