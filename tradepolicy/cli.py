@@ -1255,9 +1255,13 @@ def dashboard(
             path = Path(market)
             market = load_market(path).id
             files.append(str(path))
-        elif market is not None and market not in list_markets():
+        elif market is not None and market not in (*list_markets(), *list_chains()):
             shipped = ", ".join(list_markets())
-            raise InputError("--market", [("", f"unknown market {market!r}; shipped: {shipped}")])
+            chains = ", ".join(list_chains())
+            raise InputError(
+                "--market",
+                [("", f"unknown market {market!r}; shipped: {shipped}; value chains: {chains}")],
+            )
     except InputError as exc:
         raise _fail(exc) from None
 
