@@ -547,16 +547,7 @@ def _add_draws(
         both = np.concatenate([point.values[None], arr.astype(point.dtype)], axis=0)
         out[name] = xr.Variable(("draw", *point.dims), both, attrs=point.attrs)
     converged = np.concatenate([ds["converged"].values[None, :, 0], ok.astype(np.int8)])
-    out["draw_converged"] = xr.Variable(
-        ("draw", "scenario", "commodity"),
-        converged[:, :, None].astype(np.int8),
-        attrs={
-            "units": "1",
-            "long_name": "solve of the draw converged",
-            "flag_values": np.array([0, 1], dtype=np.int8),
-            "flag_meanings": "not_solved solved",
-        },
-    )
+    out["draw_converged"] = _draw_converged(converged, "commodity", 1)
     point_values = {
         "supply": mkt.supply_elasticity,
         "demand": mkt.demand_elasticity,
@@ -570,14 +561,36 @@ def _add_draws(
             attrs={"units": "1", "long_name": f"{long_name} (draw 0: central value)"},
         )
     out = out.assign_coords(draw=draw)
+    return _draw_attrs(
+        out,
+        draws,
+        seed,
+        "elasticities drawn log-normally (median = point value, log sd = se/value); "
+        "a `default` entry is one parameter shared by the regions it covers; draw 0 is the "
+        "central estimate",
+    )
+
+
+def _draw_converged(converged: np.ndarray, dim: str, n: int) -> xr.Variable:
+    """``draw_converged`` (draw × scenario × market axis) from (draw, scenario) flags."""
+    return xr.Variable(
+        ("draw", "scenario", dim),
+        np.repeat(converged[:, :, None], n, axis=2).astype(np.int8),
+        attrs={
+            "units": "1",
+            "long_name": "solve of the draw converged",
+            "flag_values": np.array([0, 1], dtype=np.int8),
+            "flag_meanings": "not_solved solved",
+        },
+    )
+
+
+def _draw_attrs(out: xr.Dataset, draws: int, seed: int, method: str) -> xr.Dataset:
+    """The ``draw`` coordinate's and the Dataset's attributes of a run with draws."""
     out["draw"].attrs = {"long_name": "Monte Carlo draw (0 = central estimate)"}
     out.attrs["draws"] = int(draws)
     out.attrs["draw_seed"] = int(seed)
-    out.attrs["draw_method"] = (
-        "elasticities drawn log-normally (median = point value, log sd = se/value); "
-        "a `default` entry is one parameter shared by the regions it covers; draw 0 is the "
-        "central estimate"
-    )
+    out.attrs["draw_method"] = method
     return out
 
 
@@ -662,16 +675,7 @@ def _add_chain_draws(
         )
         out[name] = xr.Variable(("draw", *point.dims), both, attrs=point.attrs)
     converged = np.concatenate([ds["converged"].values[None, :, 0], ok.astype(np.int8)])
-    out["draw_converged"] = xr.Variable(
-        ("draw", "scenario"),
-        converged.astype(np.int8),
-        attrs={
-            "units": "1",
-            "long_name": "solve of the draw converged",
-            "flag_values": np.array([0, 1], dtype=np.int8),
-            "flag_meanings": "not_solved solved",
-        },
-    )
+    out["draw_converged"] = _draw_converged(converged, "stage", len(chain.stages))
     for kind, (name, long_name, _) in _PARAMETER_NAMES.items():
         values = np.concatenate(
             [
@@ -722,15 +726,14 @@ def _add_chain_draws(
         draw=np.arange(draws + 1),
         link=np.array([f"{k.input}->{k.output}" for k in links], dtype=object),
     )
-    out["draw"].attrs = {"long_name": "Monte Carlo draw (0 = central estimate)"}
-    out.attrs["draws"] = int(draws)
-    out.attrs["draw_seed"] = int(seed)
-    out.attrs["draw_method"] = (
+    return _draw_attrs(
+        out,
+        draws,
+        seed,
         "elasticities of every stage drawn log-normally (median = point value, log sd = "
         "se/value); each link's input coefficient drawn triangular on its documented range "
-        "with the mode at the point value; draw 0 is the central estimate"
+        "with the mode at the point value; draw 0 is the central estimate",
     )
-    return out
 
 
 def _stacked(chain, central: dict[str, Any]) -> Instruments:
