@@ -16,7 +16,7 @@ from tradepolicy.measures.base import (
     region_set,
     register,
 )
-from tradepolicy.measures.floors import magnitude_advice
+from tradepolicy.measures.floors import magnitude_advice, magnitude_flags
 from tradepolicy.measures.trade import _names
 
 Shares = dict[Region, float]
@@ -65,6 +65,17 @@ def _base_output(market) -> np.ndarray:
         return out
 
     return memo_get(market, ("base_output",), make)
+
+
+def _sellers_output(market, sellers: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
+    """The sellers' indices, base output and its sum (on the market's memo)."""
+    key = ("offtake_split", tuple(sellers))
+    got = market.memo.get(key)
+    if got is None:
+        idx = market.index(sellers)
+        out = market.flows.sum(axis=1)[idx]
+        got = market.memo[key] = (idx, out, out.sum())
+    return got
 
 
 @register
@@ -159,6 +170,11 @@ class PriceGapSubsidy(Measure):
 
     def advice(self, market) -> list[tuple[str, str]]:
         return magnitude_advice(market, "strike", self.strike)
+
+    @classmethod
+    def advice_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        flags = magnitude_flags(market, [m.strike for m in measures])
+        return [m.advice(market) if f else [] for m, f in zip(measures, flags, strict=True)]
 
     def _volume_of(self, region: str) -> float:
         if self.covered_volume is None:
@@ -345,15 +361,18 @@ class Offtake(Measure):
             )
         return adv
 
+    @classmethod
+    def advice_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        flags = magnitude_flags(market, [m.price for m in measures])
+        # the sellers' base output as advice sums it (market.flows.sum(axis=1)[idx].sum())
+        return [
+            m.advice(market) if f or m.volume > _sellers_output(market, m.sellers)[2] else []
+            for m, f in zip(measures, flags, strict=True)
+        ]
+
     def split(self, market) -> tuple[np.ndarray, np.ndarray]:
         """Seller indices and the volume each delivers (by base output)."""
-        key = ("offtake_split", tuple(self.sellers))
-        got = market.memo.get(key)
-        if got is None:
-            idx = market.index(self.sellers)
-            out = market.flows.sum(axis=1)[idx]
-            got = market.memo[key] = (idx, out, out.sum())
-        idx, out, total = got
+        idx, out, total = _sellers_output(market, self.sellers)
         return idx.copy(), self.volume * out / total
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
