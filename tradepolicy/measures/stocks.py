@@ -147,10 +147,11 @@ def sold_share(ctx: BookContext, b: int, d: int) -> float:
     realised = st.A[b, d] - st.D[b, d]
     if realised <= planned:  # everything sold (equal up to round-off)
         return 1.0
+    pos = ctx.market._positions
     released = sum(
         m.quantity
         for m in ctx.extra.get("measures", [[]] * (b + 1))[b]
-        if isinstance(m, StockpileRelease) and ctx.market.index(m.region)[0] == d
+        if isinstance(m, StockpileRelease) and pos[m.region] == d
     )
     if released <= 0:
         return 1.0

@@ -415,8 +415,9 @@ class Offtake(Measure):
         # by number of sellers, so each row's sums add as many values as alone
         pos = ctx.market._positions
         groups: dict[int, list[int]] = {}
-        splits = [m.split(ctx.market) for m in measures]
-        for i, (idx, _) in enumerate(splits):
+        # each seller's base output and their sum, as `split` reads them
+        outputs = [_sellers_output(ctx.market, m.sellers) for m in measures]
+        for i, (idx, _, _) in enumerate(outputs):
             sellers = measures[i].sellers
             if len(set(sellers)) < len(sellers):  # a seller named twice: booked as alone
                 measures[i].book(ctx, int(rows[i]))
@@ -426,23 +427,39 @@ class Offtake(Measure):
         led = ctx.ledger
         for sel in groups.values():
             b = rows[sel]
-            idx = np.stack([splits[i][0] for i in sel])
-            vol = np.stack([splits[i][1] for i in sel])
+            idx = np.stack([outputs[i][0] for i in sel])
+            # `split`: volume · output / total, per seller
+            volume = np.array([measures[i].volume for i in sel], dtype=float)[:, None]
+            total = np.array([outputs[i][2] for i in sel], dtype=float)[:, None]
+            vol = volume * np.stack([outputs[i][1] for i in sel]) / total
             price = np.array([measures[i].price for i in sel], dtype=float)[:, None]
             market_value = p[b[:, None], idx] * vol
             gap = price * vol - market_value
             led["producer_surplus_change"][b[:, None], idx] += gap
             gap_sum, mv_sum = gap.sum(axis=1), market_value.sum(axis=1)
+            # one entry per (measure, buyer): the rows are distinct and so are a measure's
+            # buyers, so each ledger cell gets one addition, as alone
+            tt: list[int] = []
+            dd: list[int] = []
+            sh: list[float] = []
             for t, i in enumerate(sel):
-                m, bt = measures[i], int(b[t])
-                for buyer, share in m.buyers.items():
-                    d = pos[buyer]
-                    led["offtake_cost"][bt, d] += -share * gap_sum[t]
-                    if m.disposition == "stockpile":
-                        led["stockpile_cost"][bt, d] += -share * mv_sum[t]
-                        led["stock_value_change"][bt, d] += share * mv_sum[t]
-                        ctx.regional["public_purchases"][bt, d] += share * m.volume
-                        ctx.regional["stock_change"][bt, d] += share * m.volume
+                for buyer, share in measures[i].buyers.items():
+                    tt.append(t)
+                    dd.append(pos[buyer])
+                    sh.append(share)
+            t_ = np.array(tt, dtype=np.intp)
+            at = (b[t_], np.array(dd, dtype=np.intp))
+            share = np.array(sh, dtype=float)
+            led["offtake_cost"][at] += -share * gap_sum[t_]
+            stock = np.array([measures[i].disposition == "stockpile" for i in sel], dtype=bool)
+            if stock.any():
+                s_ = stock[t_]
+                at_s, share_s, t_s = (at[0][s_], at[1][s_]), share[s_], t_[s_]
+                volume_s = volume[:, 0][t_s]
+                led["stockpile_cost"][at_s] += -share_s * mv_sum[t_s]
+                led["stock_value_change"][at_s] += share_s * mv_sum[t_s]
+                ctx.regional["public_purchases"][at_s] += share_s * volume_s
+                ctx.regional["stock_change"][at_s] += share_s * volume_s
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
