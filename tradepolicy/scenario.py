@@ -476,8 +476,9 @@ def _advice(market: Any, scenarios: list[Scenario], inputs: Any) -> list[tuple[i
     """(i, j, field, message) of every measure's advice (:meth:`Measure.advice`), in the
     order of scenario i, measure j; on a single market the measures of each type at once
     (:meth:`Measure.advice_rows`, by the groups validation applied, baseline row 0)."""
-    groups = getattr(inputs[1], "groups", None) if inputs is not None else None
-    if is_chain(market) or groups is None:
+    chain = is_chain(market)
+    groups = None if chain or inputs is None else getattr(inputs[1], "groups", None)
+    if groups is None:
         return [
             (i, j, fld, msg)
             for i, s in enumerate(scenarios)
