@@ -466,6 +466,14 @@ class BookContext(_Regions):
     def pairs_of(self, measure: Measure, b: int) -> list[int]:
         return self.pair_index[b].get(id(measure), [])
 
+    def first_pairs(self, rows: np.ndarray, measures: list) -> np.ndarray:
+        """The first pair (index k) of ``measures[i]`` in row ``rows[i]`` (each wrote one)."""
+        pi = self.pair_index
+        return np.array(
+            [pi[b][id(m)][0] for b, m in zip(rows.tolist(), measures, strict=True)],
+            dtype=np.intp,
+        )
+
     def lam(self, measure: Measure, b: int) -> np.ndarray:
         """The solved complementarity variables of ``measure`` in scenario ``b``."""
         return self.state.lam[b, self.pairs_of(measure, b)]
