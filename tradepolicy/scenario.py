@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain as _chain
-from itertools import repeat
+from itertools import compress, repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import Annotated, Any, Union
@@ -458,13 +458,13 @@ def _measure_problems(
     if groups is None:
         groups = _group_all([[], *(list(s.measures) for s in scenarios)])
     bad: list[tuple[int, int, list[tuple[str, str]]]] = []
-    for cls, (where, ms) in _by_type(groups).items():
+    for cls, (bs, js, ms) in _by_type(groups).items():
         rows = cls.check_rows(market, ms)
         if len(rows) != len(ms):
             raise TypeError(
                 f"{cls.__name__}.check_rows returned {len(rows)} results for {len(ms)} measures"
             )
-        bad.extend((b - 1, j, p) for (b, j), p in zip(where, rows, strict=True) if p)
+        bad.extend((bs[k] - 1, js[k], rows[k]) for k in compress(range(len(rows)), rows))
     bad.sort(key=lambda t: (t[0], t[1]))
     out: dict[int, list[tuple[int, list[tuple[str, str]]]]] = {}
     for i, j, p in bad:
@@ -486,15 +486,19 @@ def _advice(market: Any, scenarios: list[Scenario], inputs: Any) -> list[tuple[i
             for fld, msg in m.advice(stage_of(market, m))
         ]
     out: list[tuple[int, int, str, str]] = []
-    for cls, (where, ms) in _by_type(groups).items():
+    for cls, (bs, js, ms) in _by_type(groups).items():
         if _batched(cls, "advice_rows", "advice"):
             rows = cls.advice_rows(market, ms)
         else:
             rows = Measure.advice_rows.__func__(cls, market, ms)  # type: ignore[attr-defined]
+        if len(rows) != len(ms):
+            raise TypeError(
+                f"{cls.__name__}.advice_rows returned {len(rows)} results for {len(ms)} measures"
+            )
         out.extend(
-            (b - 1, j, fld, msg)
-            for (b, j), adv in zip(where, rows, strict=True)
-            for fld, msg in adv
+            (bs[k] - 1, js[k], fld, msg)
+            for k in compress(range(len(rows)), rows)
+            for fld, msg in rows[k]
         )
     out.sort(key=lambda t: (t[0], t[1]))  # stable: a measure's advice keeps its order
     return out
@@ -502,16 +506,17 @@ def _advice(market: Any, scenarios: list[Scenario], inputs: Any) -> list[tuple[i
 
 def _by_type(
     groups: list[tuple[int, type[Measure], list, list]],
-) -> dict[type[Measure], tuple[list[tuple[int, int]], list[Measure]]]:
+) -> dict[type[Measure], tuple[list[int], list[int], list[Measure]]]:
     """The (j, type, rows, measures) groups of :func:`_group_all` by type: type ->
-    ([(row, j)], measures)."""
-    by: dict[type[Measure], tuple[list[tuple[int, int]], list[Measure]]] = {}
+    (rows, positions j, measures), one entry per measure."""
+    by: dict[type[Measure], tuple[list[int], list[int], list[Measure]]] = {}
     for j, cls, rows, ms in groups:
         entry = by.get(cls)
         if entry is None:
-            entry = by[cls] = ([], [])
-        entry[0].extend(zip(rows, repeat(j)))
-        entry[1].extend(ms)
+            entry = by[cls] = ([], [], [])
+        entry[0].extend(rows)
+        entry[1].extend(repeat(j, len(rows)))
+        entry[2].extend(ms)
     return by
 
 
