@@ -74,6 +74,24 @@ def test_check_rows_equals_check_for_every_type(market, spoiled) -> None:
     assert bad > 200
 
 
+def test_one_bad_measure_among_good_ones_is_found(market, spoiled) -> None:
+    """The checks test all measures of a type at once first: one bad measure among many good
+    ones must still get exactly its per-measure problems."""
+    by: dict[type, list[Measure]] = {}
+    for ms in spoiled:
+        for m in ms:
+            by.setdefault(type(m), []).append(m)
+    tried = 0
+    for cls, ms in by.items():
+        good = [m for m in ms if not m.check(market)]
+        for bad in [m for m in ms if m.check(market)][:8]:
+            batch = [*good[:20], bad, *good[20:40]]
+            assert cls.check_rows(market, batch) == [m.check(market) for m in batch], cls
+            tried += 1
+        assert cls.check_rows(market, good) == [[] for _ in good], cls
+    assert tried > 50
+
+
 def test_scenario_set_reports_what_per_measure_checks_find(market, spoiled) -> None:
     scen = [Scenario(name=f"s{b}", measures=ms) for b, ms in enumerate(spoiled)]
     want = [

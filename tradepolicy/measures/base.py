@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain
+from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 
 import numpy as np
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 Region = Annotated[str, StringConstraints(max_length=64)]
 
 MEASURES: dict[str, type[Measure]] = {}
+
+_not_none = partial(is_not, None)
 
 #: most lookups a market's memo holds (:attr:`tradepolicy.market.Market.memo`)
 _MEMO_SIZE = 65536
@@ -133,7 +138,33 @@ class Measure(BaseModel):
         if cls.check is not Measure.check:  # an own check this method does not know
             return [m.check(market) for m in measures]
         known = region_set(market)
+        if cls._all_regions_known(known, measures):  # the common case, tested at once
+            return [[] for _ in measures]
         return [[] if cls._regions_known(known, m) else m.check(market) for m in measures]
+
+    @classmethod
+    def _all_regions_known(cls, known: frozenset[str], measures: list) -> bool:
+        """Whether :meth:`_regions_known` holds for every measure, tested a field at a time
+        over all of them (False also when a field's values are of a kind the quick test
+        does not read; the caller then tests measure by measure)."""
+        for name in cls.region_fields:
+            values = list(map(attrgetter(name), measures))
+            kinds = set(map(type, values))
+            kinds.discard(type(None))
+            if not kinds:
+                continue
+            if kinds == {str}:
+                if not known.issuperset(filter(_not_none, values)):
+                    return False
+            elif kinds <= {list, tuple, dict}:
+                present = list(filter(_not_none, values))
+                if name not in cls.may_be_empty and not all(present):  # an empty list
+                    return False
+                if not known.issuperset(chain.from_iterable(present)):
+                    return False
+            else:
+                return False
+        return True
 
     @classmethod
     def _regions_known(cls, known: frozenset[str], m: Measure) -> bool:

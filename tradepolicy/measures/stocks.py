@@ -68,10 +68,11 @@ class _Stock(Measure):
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
         pos, known = market._positions, region_set(market)
+        every = cls._all_regions_known(known, measures)  # (tested at once)
         use = memo_get(market, ("base_use",), lambda: market.flows.sum(axis=0))  # read only
         return [
             []
-            if cls._regions_known(known, m)
+            if (every or cls._regions_known(known, m))
             and (u := use[pos[m.region]]) > 0
             and not (m.sign < 0 and m.quantity >= u)
             else m.check(market)  # words the problems

@@ -155,10 +155,11 @@ class PriceGapSubsidy(Measure):
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
         pos, known = market._positions, region_set(market)
+        every = cls._all_regions_known(known, measures)  # (tested at once)
         out = _base_output(market)
         return [
             []
-            if cls._regions_known(known, m)
+            if (every or cls._regions_known(known, m))
             and (
                 not isinstance(m.covered_volume, dict)
                 or all(r in m.producers for r in m.covered_volume)
@@ -340,10 +341,11 @@ class Offtake(Measure):
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
         pos, known = market._positions, region_set(market)
+        every = cls._all_regions_known(known, measures)  # (tested at once)
         out = _base_output(market)
         return [
             []
-            if cls._regions_known(known, m) and all(out[pos[r]] > 0 for r in m.sellers)
+            if (every or cls._regions_known(known, m)) and all(out[pos[r]] > 0 for r in m.sellers)
             else m.check(market)  # words the problems
             for m in measures
         ]
