@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tradepolicy.errors import InputError
+from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.measures import MEASURES, Measure
 from tradepolicy.scenario import Scenario, ScenarioSet, _check, _in
 from tradepolicy.testing import every_measure_scenarios, random_market
@@ -74,6 +74,24 @@ def test_check_rows_equals_check_for_every_type(market, spoiled) -> None:
     assert bad > 200
 
 
+def test_one_bad_measure_among_good_ones_is_found(market, spoiled) -> None:
+    """The checks test all measures of a type at once first: one bad measure among many good
+    ones must still get exactly its per-measure problems."""
+    by: dict[type, list[Measure]] = {}
+    for ms in spoiled:
+        for m in ms:
+            by.setdefault(type(m), []).append(m)
+    tried = 0
+    for cls, ms in by.items():
+        good = [m for m in ms if not m.check(market)]
+        for bad in [m for m in ms if m.check(market)][:8]:
+            batch = [*good[:20], bad, *good[20:40]]
+            assert cls.check_rows(market, batch) == [m.check(market) for m in batch], cls
+            tried += 1
+        assert cls.check_rows(market, good) == [[] for _ in good], cls
+    assert tried > 50
+
+
 def test_scenario_set_reports_what_per_measure_checks_find(market, spoiled) -> None:
     scen = [Scenario(name=f"s{b}", measures=ms) for b, ms in enumerate(spoiled)]
     want = [
@@ -99,3 +117,76 @@ class _OwnCheck(MEASURES["supply_shock"]):  # type: ignore[misc,valid-type]
 def test_a_type_with_its_own_check_is_checked_one_by_one(market) -> None:
     ms = [_OwnCheck(region=["R00"], fraction=f) for f in (0.5, 0.25)]
     assert _OwnCheck.check_rows(market, ms) == [[("fraction", "too round")], []]
+
+
+def _doubtful(rng: np.random.Generator, m: Measure) -> Measure:
+    """``m`` with a price far from the base prices or a volume above base output, at times."""
+    fields = {"price_floor": "floor", "price_gap_subsidy": "strike", "offtake": "price"}
+    name = fields.get(m.type)
+    if name is None or rng.random() < 0.5:
+        return m
+    update = {name: getattr(m, name) * float(rng.choice([1e-3, 0.04, 30.0, 1e3]))}
+    if m.type == "offtake" and rng.random() < 0.5:
+        update = {"volume": m.volume * 1e4}
+    return m.model_copy(update=update)
+
+
+@pytest.fixture(scope="module")
+def plain_market():
+    return random_market(np.random.default_rng(14))
+
+
+@pytest.fixture(scope="module")
+def doubtful(plain_market):
+    rng = np.random.default_rng(12)
+    lists = every_measure_scenarios(np.random.default_rng(13), plain_market, 150)
+    return [[_doubtful(rng, m) for m in ms] for ms in lists]
+
+
+def test_advice_rows_equals_advice_for_every_type(plain_market, doubtful) -> None:
+    market = plain_market
+    by: dict[type, list[Measure]] = {}
+    for ms in doubtful:
+        for m in ms:
+            by.setdefault(type(m), []).append(m)
+    advised = 0
+    for cls, ms in by.items():
+        want = [m.advice(market) for m in ms]
+        assert cls.advice_rows(market, ms) == want, cls.__name__
+        advised += sum(map(bool, want))
+        if cls.advice is not Measure.advice:
+            assert any(want) and not all(want), cls.__name__  # both kinds are compared
+    assert advised > 50
+
+
+def test_scenario_set_warns_what_per_measure_advice_says(plain_market, doubtful) -> None:
+    market = plain_market
+    scen = [Scenario(name=f"s{b}", measures=ms) for b, ms in enumerate(doubtful)]
+    want = [
+        f"<scenarios>: scenario[{i}].measure[{j}].{fld}: {msg}"
+        for i, s in enumerate(scen)
+        for j, m in enumerate(s.measures)
+        for fld, msg in m.advice(market)
+    ]
+    with pytest.warns(InputWarning) as record:
+        ScenarioSet(market=market, scenarios=scen)
+    got = [str(w.message) for w in record if issubclass(w.category, InputWarning)]
+    assert got == want and len(want) > 50
+
+
+class _OwnAdvice(MEASURES["price_floor"]):  # type: ignore[misc,valid-type]
+    """A subclass with its own per-measure advice and no batched one."""
+
+    def advice(self, market) -> list[tuple[str, str]]:
+        return [("floor", "a round number")] if self.floor == 100.0 else []
+
+
+def test_a_type_with_its_own_advice_is_advised_one_by_one(plain_market) -> None:
+    market = plain_market
+    ms = [_OwnAdvice(importers=["R00"], floor=f) for f in (100.0, 1e9)]
+    scen = [Scenario(name="own", measures=ms)]
+    with pytest.warns(InputWarning, match="a round number") as record:
+        ScenarioSet(market=market, scenarios=scen)
+    assert [str(w.message) for w in record] == [
+        "<scenarios>: scenario[0].measure[0].floor: a round number"
+    ]

@@ -11,6 +11,9 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import chain as _chain
+from itertools import compress, repeat
+from operator import attrgetter
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -41,7 +44,14 @@ from tradepolicy._validation import (
 from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
-from tradepolicy.measures.base import ApplyContext, apply_batch, dump_measures
+from tradepolicy.measures.base import (
+    ApplyContext,
+    _batched,
+    _group_all,
+    _without,
+    apply_batch,
+    dump_measures,
+)
 from tradepolicy.measures.trade import rate_advice
 from tradepolicy.model.instruments import InstrumentBuilder
 
@@ -196,15 +206,12 @@ class ScenarioSet:
             problems += _check_target(self.market, self.target)
         if problems:
             raise InputError(str(self.path or "<scenarios>"), problems)
-        chain = is_chain(self.market)
-        for i, s in enumerate(self.scenarios):
-            for j, m in enumerate(s.measures):
-                for fld, msg in m.advice(stage_of(self.market, m) if chain else self.market):
-                    warnings.warn(
-                        f"{self.path or '<scenarios>'}: scenario[{i}].measure[{j}].{fld}: {msg}",
-                        InputWarning,
-                        stacklevel=2,
-                    )
+        for i, j, fld, msg in _advice(self.market, self.scenarios, inputs):
+            warnings.warn(
+                f"{self.path or '<scenarios>'}: scenario[{i}].measure[{j}].{fld}: {msg}",
+                InputWarning,
+                stacklevel=2,
+            )
 
     def take_inputs(self) -> tuple[Any, Any] | None:
         """The instruments and pair index validation built (baseline row first), once, if
@@ -297,7 +304,8 @@ def _stage_problems(market: Any, scenarios: list[Scenario]) -> list[tuple[str, s
     the market itself."""
     out: list[tuple[str, str]] = []
     chain = is_chain(market)
-    if not chain and all(m.stage is None for sc in scenarios for m in sc.measures):
+    measures = _chain.from_iterable(map(attrgetter("measures"), scenarios))
+    if not chain and set(map(attrgetter("stage"), measures)) <= {None}:
         return out  # (the common case, checked without building messages)
     if chain:
         allowed = ", ".join(repr(s) for s in market.stage_ids)
@@ -403,25 +411,32 @@ def _check(
         return staged, None
     problems: list[list[tuple[str, str]]] = []
     seen: set[str] = set()
-    checked: list[list[Measure]] = [[]]
-    found = _measure_problems(market, scenarios)
+    # every measure grouped once (baseline row 0): checked, applied, advised and booked so
+    checked: list[list[Measure]] = [[], *(list(s.measures) for s in scenarios)]
+    groups = _group_all(checked)
+    found = _measure_problems(market, scenarios, groups)
     for i, s in enumerate(scenarios):
         mine = []
         if s.name in seen:
             mine.append((f"scenario[{i}].name", f"duplicate scenario name {s.name!r}"))
         seen.add(s.name)
-        own = [
-            (f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(s.name)}")
-            for j, probs in found.get(i, ())
+        problems.append(mine)
+    for i, entries in found.items():
+        name = scenarios[i].name
+        problems[i].extend(
+            (f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(name)}")
+            for j, probs in entries
             for fld, msg in probs
-        ]
+        )
         # measures on the same target (combined by their rule or refused) are looked for in
         # the scenarios whose measures pass their checks
-        checked.append([] if own else list(s.measures))
-        problems.append(mine + own)
+        checked[i + 1] = []
+    if found:
+        skip = {i + 1: None for i in found}
+        groups = [g for g in (_without(g, skip) for g in groups) if g[2]]
     builder = InstrumentBuilder(len(checked), market.base_tariff, market.base_export_tax)
     ctx = ApplyContext(market=market, cal=market.calibration, builder=builder)
-    pair_index = apply_batch(ctx, checked)
+    pair_index = apply_batch(ctx, checked, groups)
     for b, (j, msg) in ctx.errors.items():
         name = scenarios[b - 1].name
         problems[b - 1].append((f"scenario[{b - 1}].measure[{j}]", f"{msg} {_in(name)}"))
@@ -432,32 +447,77 @@ def _check(
 
 
 def _measure_problems(
-    market: Market, scenarios: list[Scenario]
+    market: Market,
+    scenarios: list[Scenario],
+    groups: list[tuple[int, type[Measure], list, list]] | None = None,
 ) -> dict[int, list[tuple[int, list[tuple[str, str]]]]]:
     """``Measure.check`` of every measure, the measures of each type at once
     (:meth:`Measure.check_rows`): scenario i -> [(j, problems)] of its measures with
-    problems, in the order of j."""
-    by: dict[type[Measure], tuple[list[tuple[int, int]], list[Measure]]] = {}
-    for i, s in enumerate(scenarios):
-        for j, m in enumerate(s.measures):
-            entry = by.get(type(m))
-            if entry is None:
-                entry = by[type(m)] = ([], [])
-            entry[0].append((i, j))
-            entry[1].append(m)
+    problems, in the order of j. ``groups``: :func:`_group_all` of the scenarios' measures
+    after a baseline row 0, when the caller has it."""
+    if groups is None:
+        groups = _group_all([[], *(list(s.measures) for s in scenarios)])
     bad: list[tuple[int, int, list[tuple[str, str]]]] = []
-    for cls, (where, ms) in by.items():
+    for cls, (bs, js, ms) in _by_type(groups).items():
         rows = cls.check_rows(market, ms)
         if len(rows) != len(ms):
             raise TypeError(
                 f"{cls.__name__}.check_rows returned {len(rows)} results for {len(ms)} measures"
             )
-        bad.extend((i, j, p) for (i, j), p in zip(where, rows, strict=True) if p)
+        bad.extend((bs[k] - 1, js[k], rows[k]) for k in compress(range(len(rows)), rows))
     bad.sort(key=lambda t: (t[0], t[1]))
     out: dict[int, list[tuple[int, list[tuple[str, str]]]]] = {}
     for i, j, p in bad:
         out.setdefault(i, []).append((j, p))
     return out
+
+
+def _advice(market: Any, scenarios: list[Scenario], inputs: Any) -> list[tuple[int, int, str, str]]:
+    """(i, j, field, message) of every measure's advice (:meth:`Measure.advice`), in the
+    order of scenario i, measure j; on a single market the measures of each type at once
+    (:meth:`Measure.advice_rows`, by the groups validation applied, baseline row 0)."""
+    chain = is_chain(market)
+    groups = None if chain or inputs is None else getattr(inputs[1], "groups", None)
+    if groups is None:
+        return [
+            (i, j, fld, msg)
+            for i, s in enumerate(scenarios)
+            for j, m in enumerate(s.measures)
+            for fld, msg in m.advice(stage_of(market, m))
+        ]
+    out: list[tuple[int, int, str, str]] = []
+    for cls, (bs, js, ms) in _by_type(groups).items():
+        if _batched(cls, "advice_rows", "advice"):
+            rows = cls.advice_rows(market, ms)
+        else:
+            rows = Measure.advice_rows.__func__(cls, market, ms)  # type: ignore[attr-defined]
+        if len(rows) != len(ms):
+            raise TypeError(
+                f"{cls.__name__}.advice_rows returned {len(rows)} results for {len(ms)} measures"
+            )
+        out.extend(
+            (bs[k] - 1, js[k], fld, msg)
+            for k in compress(range(len(rows)), rows)
+            for fld, msg in rows[k]
+        )
+    out.sort(key=lambda t: (t[0], t[1]))  # stable: a measure's advice keeps its order
+    return out
+
+
+def _by_type(
+    groups: list[tuple[int, type[Measure], list, list]],
+) -> dict[type[Measure], tuple[list[int], list[int], list[Measure]]]:
+    """The (j, type, rows, measures) groups of :func:`_group_all` by type: type ->
+    (rows, positions j, measures), one entry per measure."""
+    by: dict[type[Measure], tuple[list[int], list[int], list[Measure]]] = {}
+    for j, cls, rows, ms in groups:
+        entry = by.get(cls)
+        if entry is None:
+            entry = by[cls] = ([], [], [])
+        entry[0].extend(rows)
+        entry[1].extend(repeat(j, len(rows)))
+        entry[2].extend(ms)
+    return by
 
 
 def _check_target(market: Market, target: Target) -> list[tuple[str, str]]:

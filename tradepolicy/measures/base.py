@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain
+from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 
 import numpy as np
@@ -37,6 +40,8 @@ if TYPE_CHECKING:
 Region = Annotated[str, StringConstraints(max_length=64)]
 
 MEASURES: dict[str, type[Measure]] = {}
+
+_not_none = partial(is_not, None)
 
 #: most lookups a market's memo holds (:attr:`tradepolicy.market.Market.memo`)
 _MEMO_SIZE = 65536
@@ -133,7 +138,33 @@ class Measure(BaseModel):
         if cls.check is not Measure.check:  # an own check this method does not know
             return [m.check(market) for m in measures]
         known = region_set(market)
+        if cls._all_regions_known(known, measures):  # the common case, tested at once
+            return [[] for _ in measures]
         return [[] if cls._regions_known(known, m) else m.check(market) for m in measures]
+
+    @classmethod
+    def _all_regions_known(cls, known: frozenset[str], measures: list) -> bool:
+        """Whether :meth:`_regions_known` holds for every measure, tested a field at a time
+        over all of them (False also when a field's values are of a kind the quick test
+        does not read; the caller then tests measure by measure)."""
+        for name in cls.region_fields:
+            values = list(map(attrgetter(name), measures))
+            kinds = set(map(type, values))
+            kinds.discard(type(None))
+            if not kinds:
+                continue
+            if kinds == {str}:
+                if not known.issuperset(filter(_not_none, values)):
+                    return False
+            elif kinds <= {list, tuple, dict}:
+                present = list(filter(_not_none, values))
+                if name not in cls.may_be_empty and not all(present):  # an empty list
+                    return False
+                if not known.issuperset(chain.from_iterable(present)):
+                    return False
+            else:
+                return False
+        return True
 
     @classmethod
     def _regions_known(cls, known: frozenset[str], m: Measure) -> bool:
@@ -156,6 +187,18 @@ class Measure(BaseModel):
     def advice(self, market: Market) -> list[tuple[str, str]]:
         """Doubtful but allowed values as (field, message) pairs (shown as warnings)."""
         return []
+
+    @classmethod
+    def advice_rows(cls, market: Market, measures: list) -> list[list[tuple[str, str]]]:
+        """:meth:`advice` of each measure (all of this type), in order.
+
+        The default loops over :meth:`advice` (nothing to do for a type without advice);
+        built-in types with advice override it with a quick test of which measures have
+        none, wording the others with :meth:`advice` (identical advice).
+        """
+        if _owner(cls, "advice") is Measure:
+            return [[] for _ in measures]
+        return [m.advice(market) for m in measures]
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         """Write this measure's wedges into scenario ``b`` of ``ctx.builder``."""
@@ -454,6 +497,14 @@ class BookContext(_Regions):
     def pairs_of(self, measure: Measure, b: int) -> list[int]:
         return self.pair_index[b].get(id(measure), [])
 
+    def first_pairs(self, rows: np.ndarray, measures: list) -> np.ndarray:
+        """The first pair (index k) of ``measures[i]`` in row ``rows[i]`` (each wrote one)."""
+        pi = self.pair_index
+        return np.array(
+            [pi[b][id(m)][0] for b, m in zip(rows.tolist(), measures, strict=True)],
+            dtype=np.intp,
+        )
+
     def lam(self, measure: Measure, b: int) -> np.ndarray:
         """The solved complementarity variables of ``measure`` in scenario ``b``."""
         return self.state.lam[b, self.pairs_of(measure, b)]
@@ -468,26 +519,21 @@ def apply_measures(ctx: ApplyContext, b: int, measures: list[Measure]) -> None:
     ctx.builder.current = None
 
 
+def _owner(cls: type, name: str) -> type:
+    """The class of ``cls``'s method resolution order that defines ``name``."""
+    return next(k for k in cls.__mro__ if name in k.__dict__)
+
+
 def _batched(cls: type[Measure], hook: str, single: str) -> bool:
     """Whether ``cls``'s batch ``hook`` was written for its per-row ``single`` method (a
     subclass overriding only the per-row method gets the default loop)."""
-
-    def owner(name: str) -> type:
-        return next(k for k in cls.__mro__ if name in k.__dict__)
-
-    return issubclass(owner(hook), owner(single))
+    return issubclass(_owner(cls, hook), _owner(cls, single))
 
 
-def _groups(
-    measure_lists: list[list[Measure]], skip: dict
-) -> list[tuple[int, type[Measure], list, list]]:
-    """(j, type, rows, measures): the measures at position j of their scenario, by type,
-    in the order of j (scenarios in ``skip`` left out); one pass over the measures."""
-    return [
-        g
-        for g in (_without(g, skip) for g in _group_all(measure_lists))
-        if g[2]  # a group whose scenarios were all skipped
-    ]
+def _books(cls: type[Measure]) -> bool:
+    """Whether measures of ``cls`` book anything (an own :meth:`Measure.book` or
+    :meth:`Measure.book_rows`)."""
+    return _owner(cls, "book") is not Measure or _owner(cls, "book_rows") is not Measure
 
 
 def _group_all(measure_lists: list[list[Measure]]) -> list[tuple[int, type[Measure], list, list]]:
@@ -519,9 +565,37 @@ def _without(
     return j, cls, [rows[i] for i in keep], [ms[i] for i in keep]
 
 
+class PairIndex(list):
+    """Per scenario: ``id(measure)`` -> the indices of the pairs it wrote (a list, as
+    :func:`apply_batch` returns it), with the groups of measures it applied
+    (:func:`_group_all` of its ``measure_lists``), which booking the same measures reuses."""
+
+    #: the (j, type, rows, measures) groups of the measure lists applied (None: unknown)
+    groups: list[tuple[int, type[Measure], list, list]] | None = None
+    #: how many measures those lists held
+    count: int = -1
+
+
+def _groups_for(
+    pair_index: Any, measure_lists: list[list[Measure]]
+) -> list[tuple[int, type[Measure], list, list]]:
+    """The groups of ``measure_lists``: those ``pair_index`` was applied with when it holds
+    them for lists of the same shape, else computed (:func:`_group_all`)."""
+    groups = getattr(pair_index, "groups", None)
+    if (
+        groups is not None
+        and len(pair_index) == len(measure_lists)
+        and pair_index.count == sum(map(len, measure_lists))
+    ):
+        return groups
+    return _group_all(measure_lists)
+
+
 def apply_batch(
-    ctx: ApplyContext, measure_lists: list[list[Measure]]
-) -> list[dict[int, list[int]]]:
+    ctx: ApplyContext,
+    measure_lists: list[list[Measure]],
+    groups: list[tuple[int, type[Measure], list, list]] | None = None,
+) -> PairIndex:
     """Let every measure write into its scenario (row ``b`` of ``ctx.builder``), the
     measures of each type at each position at once (:meth:`Measure.apply_rows`), then check
     feasibility. Equals :func:`apply_measures` row by row, in the same order.
@@ -529,12 +603,17 @@ def apply_batch(
     A scenario whose measures conflict stops at the conflict, as alone; its message is in
     ``ctx.errors[b] = (j, message)``. Returns, per scenario, ``id(measure)`` -> the indices
     of the complementarity pairs it wrote (measures that wrote none are left out).
+
+    ``groups``: :func:`_group_all` of ``measure_lists`` when the caller has it.
     """
     bld = ctx.builder
     bld.measure_lists = measure_lists
-    pair_index: list[dict[int, list[int]]] = [{} for _ in measure_lists]
+    pair_index = PairIndex({} for _ in measure_lists)
     errors = ctx.errors
-    groups = _group_all(measure_lists)
+    if groups is None:
+        groups = _group_all(measure_lists)
+    pair_index.groups = groups
+    pair_index.count = sum(map(len, measure_lists))
     for group in groups:
         # scenarios stopped by a conflict at an earlier position are skipped
         j, cls, rows_l, ms = _without(group, errors)
@@ -563,8 +642,13 @@ def apply_batch(
 
 def book_batch(ctx: BookContext, measure_lists: list[list[Measure]]) -> None:
     """Let each measure book its entries, the measures of each type at each position at
-    once (:meth:`Measure.book_rows`); equals booking scenario by scenario, in order."""
-    for _, cls, rows_l, ms in _groups(measure_lists, {}):
+    once (:meth:`Measure.book_rows`); equals booking scenario by scenario, in order.
+
+    The groups are those of the pair index when it was built for these lists
+    (:class:`PairIndex`); types that book nothing are skipped."""
+    for _, cls, rows_l, ms in _groups_for(ctx.pair_index, measure_lists):
+        if not rows_l or not _books(cls):
+            continue
         rows = np.array(rows_l, dtype=np.intp)
         if _batched(cls, "book_rows", "book"):
             cls.book_rows(ctx, rows, ms)

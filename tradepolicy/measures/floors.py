@@ -11,11 +11,16 @@ from tradepolicy.measures.base import ApplyContext, Measure, MeasureConflict, Re
 from tradepolicy.measures.trade import _names
 
 
-def magnitude_advice(market, name: str, value: float) -> list[tuple[str, str]]:
-    """Warn when a per-unit price is far from the market's base prices (wrong unit?)."""
+def _median_base_price(market) -> float:
     ref = market.memo.get("median_base_price")
     if ref is None:
         ref = market.memo["median_base_price"] = float(np.nanmedian(market.base_price))
+    return ref
+
+
+def magnitude_advice(market, name: str, value: float) -> list[tuple[str, str]]:
+    """Warn when a per-unit price is far from the market's base prices (wrong unit?)."""
+    ref = _median_base_price(market)
     if ref > 0 and not (ref / 20 <= value <= ref * 20):
         return [
             (
@@ -25,6 +30,15 @@ def magnitude_advice(market, name: str, value: float) -> list[tuple[str, str]]:
             )
         ]
     return []
+
+
+def magnitude_flags(market, values: list[float]) -> list[bool]:
+    """Whether :func:`magnitude_advice` warns about each value (the same comparisons)."""
+    ref = _median_base_price(market)
+    if not ref > 0:
+        return [False] * len(values)
+    v = np.array(values, dtype=float)
+    return (~((ref / 20 <= v) & (v <= ref * 20))).tolist()
 
 
 @register
@@ -62,6 +76,11 @@ class PriceFloor(Measure):
 
     def advice(self, market) -> list[tuple[str, str]]:
         return magnitude_advice(market, "floor", self.floor)
+
+    @classmethod
+    def advice_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        flags = magnitude_flags(market, [m.floor for m in measures])
+        return [m.advice(market) if f else [] for m, f in zip(measures, flags, strict=True)]
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         mask = ctx.pair_mask(self.importers, self.exporters, self.exempt)

@@ -212,7 +212,7 @@ def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list)
     measures = [m for m, k in zip(measures, keep.tolist(), strict=True) if k]
     if not measures:
         return
-    k0 = np.array([ctx.pairs_of(m, b)[0] for b, m in zip(rows.tolist(), measures, strict=True)])
+    k0 = ctx.first_pairs(rows, measures)
     rho = ctx.state.lam[rows, k0]
     masks = _masks_of(cls, ctx, measures)
     per_unit = np.broadcast_to(rho[:, None, None], masks.shape)
@@ -352,7 +352,7 @@ class TariffRateQuota(_Quota):
         st = ctx.state
         if st.fob is None:
             raise RuntimeError("booking a TRQ needs the full state (fob prices), not a lean one")
-        k0 = np.array([ctx.pairs_of(m, b)[0] for b, m in zip(rows.tolist(), measures, strict=True)])
+        k0 = ctx.first_pairs(rows, measures)
         r = ctx.state.lam[rows, k0][:, None, None]
         masks = _masks_of(cls, ctx, measures)
         X, fob = st.X[rows], st.fob[rows]

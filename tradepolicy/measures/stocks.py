@@ -68,10 +68,11 @@ class _Stock(Measure):
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
         pos, known = market._positions, region_set(market)
+        every = cls._all_regions_known(known, measures)  # (tested at once)
         use = memo_get(market, ("base_use",), lambda: market.flows.sum(axis=0))  # read only
         return [
             []
-            if cls._regions_known(known, m)
+            if (every or cls._regions_known(known, m))
             and (u := use[pos[m.region]]) > 0
             and not (m.sign < 0 and m.quantity >= u)
             else m.check(market)  # words the problems
@@ -147,10 +148,11 @@ def sold_share(ctx: BookContext, b: int, d: int) -> float:
     realised = st.A[b, d] - st.D[b, d]
     if realised <= planned:  # everything sold (equal up to round-off)
         return 1.0
+    pos = ctx.market._positions
     released = sum(
         m.quantity
         for m in ctx.extra.get("measures", [[]] * (b + 1))[b]
-        if isinstance(m, StockpileRelease) and ctx.market.index(m.region)[0] == d
+        if isinstance(m, StockpileRelease) and pos[m.region] == d
     )
     if released <= 0:
         return 1.0

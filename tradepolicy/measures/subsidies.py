@@ -16,7 +16,7 @@ from tradepolicy.measures.base import (
     region_set,
     register,
 )
-from tradepolicy.measures.floors import magnitude_advice
+from tradepolicy.measures.floors import magnitude_advice, magnitude_flags
 from tradepolicy.measures.trade import _names
 
 Shares = dict[Region, float]
@@ -65,6 +65,17 @@ def _base_output(market) -> np.ndarray:
         return out
 
     return memo_get(market, ("base_output",), make)
+
+
+def _sellers_output(market, sellers: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
+    """The sellers' indices, base output and its sum (on the market's memo)."""
+    key = ("offtake_split", tuple(sellers))
+    got = market.memo.get(key)
+    if got is None:
+        idx = market.index(sellers)
+        out = market.flows.sum(axis=1)[idx]
+        got = market.memo[key] = (idx, out, out.sum())
+    return got
 
 
 @register
@@ -144,10 +155,11 @@ class PriceGapSubsidy(Measure):
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
         pos, known = market._positions, region_set(market)
+        every = cls._all_regions_known(known, measures)  # (tested at once)
         out = _base_output(market)
         return [
             []
-            if cls._regions_known(known, m)
+            if (every or cls._regions_known(known, m))
             and (
                 not isinstance(m.covered_volume, dict)
                 or all(r in m.producers for r in m.covered_volume)
@@ -159,6 +171,11 @@ class PriceGapSubsidy(Measure):
 
     def advice(self, market) -> list[tuple[str, str]]:
         return magnitude_advice(market, "strike", self.strike)
+
+    @classmethod
+    def advice_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        flags = magnitude_flags(market, [m.strike for m in measures])
+        return [m.advice(market) if f else [] for m, f in zip(measures, flags, strict=True)]
 
     def _volume_of(self, region: str) -> float:
         if self.covered_volume is None:
@@ -324,10 +341,11 @@ class Offtake(Measure):
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
         pos, known = market._positions, region_set(market)
+        every = cls._all_regions_known(known, measures)  # (tested at once)
         out = _base_output(market)
         return [
             []
-            if cls._regions_known(known, m) and all(out[pos[r]] > 0 for r in m.sellers)
+            if (every or cls._regions_known(known, m)) and all(out[pos[r]] > 0 for r in m.sellers)
             else m.check(market)  # words the problems
             for m in measures
         ]
@@ -345,15 +363,18 @@ class Offtake(Measure):
             )
         return adv
 
+    @classmethod
+    def advice_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
+        flags = magnitude_flags(market, [m.price for m in measures])
+        # the sellers' base output as advice sums it (market.flows.sum(axis=1)[idx].sum())
+        return [
+            m.advice(market) if f or m.volume > _sellers_output(market, m.sellers)[2] else []
+            for m, f in zip(measures, flags, strict=True)
+        ]
+
     def split(self, market) -> tuple[np.ndarray, np.ndarray]:
         """Seller indices and the volume each delivers (by base output)."""
-        key = ("offtake_split", tuple(self.sellers))
-        got = market.memo.get(key)
-        if got is None:
-            idx = market.index(self.sellers)
-            out = market.flows.sum(axis=1)[idx]
-            got = market.memo[key] = (idx, out, out.sum())
-        idx, out, total = got
+        idx, out, total = _sellers_output(market, self.sellers)
         return idx.copy(), self.volume * out / total
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
@@ -396,8 +417,9 @@ class Offtake(Measure):
         # by number of sellers, so each row's sums add as many values as alone
         pos = ctx.market._positions
         groups: dict[int, list[int]] = {}
-        splits = [m.split(ctx.market) for m in measures]
-        for i, (idx, _) in enumerate(splits):
+        # each seller's base output and their sum, as `split` reads them
+        outputs = [_sellers_output(ctx.market, m.sellers) for m in measures]
+        for i, (idx, _, _) in enumerate(outputs):
             sellers = measures[i].sellers
             if len(set(sellers)) < len(sellers):  # a seller named twice: booked as alone
                 measures[i].book(ctx, int(rows[i]))
@@ -407,23 +429,39 @@ class Offtake(Measure):
         led = ctx.ledger
         for sel in groups.values():
             b = rows[sel]
-            idx = np.stack([splits[i][0] for i in sel])
-            vol = np.stack([splits[i][1] for i in sel])
+            idx = np.stack([outputs[i][0] for i in sel])
+            # `split`: volume · output / total, per seller
+            volume = np.array([measures[i].volume for i in sel], dtype=float)[:, None]
+            total = np.array([outputs[i][2] for i in sel], dtype=float)[:, None]
+            vol = volume * np.stack([outputs[i][1] for i in sel]) / total
             price = np.array([measures[i].price for i in sel], dtype=float)[:, None]
             market_value = p[b[:, None], idx] * vol
             gap = price * vol - market_value
             led["producer_surplus_change"][b[:, None], idx] += gap
             gap_sum, mv_sum = gap.sum(axis=1), market_value.sum(axis=1)
+            # one entry per (measure, buyer): the rows are distinct and so are a measure's
+            # buyers, so each ledger cell gets one addition, as alone
+            tt: list[int] = []
+            dd: list[int] = []
+            sh: list[float] = []
             for t, i in enumerate(sel):
-                m, bt = measures[i], int(b[t])
-                for buyer, share in m.buyers.items():
-                    d = pos[buyer]
-                    led["offtake_cost"][bt, d] += -share * gap_sum[t]
-                    if m.disposition == "stockpile":
-                        led["stockpile_cost"][bt, d] += -share * mv_sum[t]
-                        led["stock_value_change"][bt, d] += share * mv_sum[t]
-                        ctx.regional["public_purchases"][bt, d] += share * m.volume
-                        ctx.regional["stock_change"][bt, d] += share * m.volume
+                for buyer, share in measures[i].buyers.items():
+                    tt.append(t)
+                    dd.append(pos[buyer])
+                    sh.append(share)
+            t_ = np.array(tt, dtype=np.intp)
+            at = (b[t_], np.array(dd, dtype=np.intp))
+            share = np.array(sh, dtype=float)
+            led["offtake_cost"][at] += -share * gap_sum[t_]
+            stock = np.array([measures[i].disposition == "stockpile" for i in sel], dtype=bool)
+            if stock.any():
+                s_ = stock[t_]
+                at_s, share_s, t_s = (at[0][s_], at[1][s_]), share[s_], t_[s_]
+                volume_s = volume[:, 0][t_s]
+                led["stockpile_cost"][at_s] += -share_s * mv_sum[t_s]
+                led["stock_value_change"][at_s] += share_s * mv_sum[t_s]
+                ctx.regional["public_purchases"][at_s] += share_s * volume_s
+                ctx.regional["stock_change"][at_s] += share_s * volume_s
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

@@ -78,18 +78,16 @@ def build_dataset(
         data_vars[name] = xr.Variable(dims, arr, attrs=var_attrs)
     coords = {
         "scenario": ("scenario", np.array(names, dtype=object)),
-        "commodity": ("commodity", np.array([market.id], dtype=object)),
+        "commodity": ("commodity", np.array([market.id], dtype=object), {"long_name": "market id"}),
         "region": ("region", np.array(regions, dtype=object)),
         "exporter": ("exporter", np.array(regions, dtype=object)),
         "importer": ("importer", np.array(regions, dtype=object)),
+        # a label of the commodity axis (not an index), in one construction with the rest
+        "commodity_name": xr.Variable(
+            "commodity", np.array([market.commodity], dtype=object), {"long_name": "commodity"}
+        ),
     }
-    ds = xr.Dataset(data_vars, coords=coords)
-    ds["commodity"].attrs.update(long_name="market id")
-    ds["commodity_name"] = xr.Variable(
-        "commodity", np.array([market.commodity], dtype=object), {"long_name": "commodity"}
-    )
-    ds = ds.set_coords("commodity_name")
-    ds.attrs.update(attrs)
+    ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
     return ds
 
 
