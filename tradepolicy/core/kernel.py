@@ -140,9 +140,13 @@ def _landed_prices(
 
 @_jit
 def _armington(
-    N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X,
+    N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, flows,
 ):  # fmt: skip
-    """CES composite prices, private demand, market purchases and flows per importer."""
+    """CES composite prices, private demand, market purchases and flows per importer.
+
+    ``D0``: base *final* demand (the base use outside chains). With ``flows=False`` (chains)
+    market purchases and flows are left to :func:`_chain_flows`, once makers' demand is known.
+    """
     for d in range(N):
         if not consumer[d]:
             P[d], D[d], A[d] = P0[d], 0.0, max(cp[d], 0.0)  # P0 is NaN there (as the reference)
@@ -206,6 +210,8 @@ def _armington(
                 lnP = (math.log(ssum) + shift - math.log(w0sum[d])) / one_m
         P[d] = P0[d] * math.exp(lnP)
         D[d] = D0[d] * math.exp(-eta[d] * lnP) * dm[d]
+        if not flows:
+            continue
         A[d] = max(D[d] + cp[d], 0.0)
         PA = P[d] * A[d]
         for o in range(N):
@@ -261,6 +267,79 @@ def _supply(
 
 
 @_jit
+def _chain_regime(p, m, eps, v0, c, has_support, K1, th, K2, V):
+    """:func:`_support_regime` on the value added ``v = p̃ − c`` of a chain's node (as the
+    reference's ``_chain_supply``): top-up ``f``, ``df/dp``, ``p̃``, supply at ``p`` and at
+    ``p̃``, the value added there, the regimes and the covered volume (∞ without support)."""
+    if has_support:
+        f = max(0.0, K1 - p) - th * max(0.0, p - K2)
+        fprime = -(1.0 if p < K1 else 0.0) - th * (1.0 if p > K2 else 0.0)
+    else:
+        f, fprime, V = 0.0, 0.0, math.inf
+    pc = p + f
+    va, vb = p - c, pc - c
+    Sa = m * (max(va, 0.0) / v0) ** eps
+    Sb = m * (max(vb, 0.0) / v0) ** eps
+    pos = f >= 0.0
+    reg_b = (Sb <= V) if pos else (not math.isfinite(V))
+    reg_a = (not reg_b) and ((Sa >= V) if pos else True)
+    return f, fprime, pc, Sa, Sb, va, vb, reg_b, reg_a, V
+
+
+@_jit
+def _chain_supply(
+    N, E, ci, cj, ca, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V, v0,
+    Pn, cin, S, dS, dSc,
+):  # fmt: skip
+    """Chains: unit input costs ``c_j = Σ_i C[i,j] P_i`` (entries ``(ci, cj, ca)``) and
+    supply on the value added ``v = p̃ − c``, with ``dS/dz`` and ``dS/dc``."""
+    for i in range(N):
+        Pn[i] = P[i] if consumer[i] else 0.0
+        cin[i] = 0.0
+    for e in range(E):
+        cin[cj[e]] += ca[e] * Pn[ci[e]]
+    for o in range(N):
+        if not producer[o]:
+            S[o], dS[o], dSc[o] = 0.0, 0.0, 0.0
+            continue
+        _, fprime, _, Sa, Sb, va, vb, reg_b, reg_a, Vo = _chain_regime(
+            p[o], S0s[o] * sm[o], eps[o], v0[o], cin[o], has_support, K1[o], th[o], K2[o], V[o]
+        )
+        if reg_b:
+            eb = eps[o] * Sb / vb if vb > 0.0 else 0.0
+            S[o], dS[o], dSc[o] = Sb, eb * (1.0 + fprime) * p[o], -eb
+        elif reg_a:
+            ea = eps[o] * Sa / va if va > 0.0 else 0.0
+            S[o], dS[o], dSc[o] = Sa, ea * p[o], -ea
+        else:
+            S[o], dS[o], dSc[o] = Vo, 0.0, 0.0
+
+
+@_jit
+def _chain_flows(N, E, ci, cj, ca, w, consumer, cp, P, D, s, q, S, derived, A, X):
+    """Chains: makers' demand ``Σ_j C[i,j] S_j`` joins market purchases; flows follow."""
+    for i in range(N):
+        derived[i] = 0.0
+    for e in range(E):
+        derived[ci[e]] += ca[e] * S[cj[e]]
+    for d in range(N):
+        A[d] = max(D[d] + cp[d] + derived[d], 0.0)
+        PA = P[d] * A[d] if consumer[d] else 0.0
+        for o in range(N):
+            X[o, d] = s[o, d] * PA / q[o, d] if w[o, d] > 0.0 else 0.0
+
+
+@_jit
+def _clearing(N, S, S0s, producer, X, vp, z, F):
+    """Clearing rows (chains; a single market's are written by :func:`_supply`)."""
+    for o in range(N):
+        sold = 0.0
+        for d in range(N):
+            sold += X[o, d]
+        F[o] = (S[o] - sold - vp[o]) / S0s[o] if producer[o] else z[o]
+
+
+@_jit
 def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g):
     """Complementarity rows ``lo ≤ λ ≤ hi ⟂ g(X)`` (box Fischer–Burmeister)."""
     for k in range(K):
@@ -298,8 +377,14 @@ def _residual_measure(N, n, F, S, S0s):
 def _jacobian(
     N, K, plain, w, sig, eta, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob, hq,
     cell, kind, wc, gc, gsc, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v, Xsq, cden, c, cv,
+    chain, E, ci, cj, ca, inputs, is_input, Pn, dSc, Gz, H, Gl, dAl, tmp,
 ):  # fmt: skip
-    """The analytic Jacobian of the clearing and pair rows (as the reference path)."""
+    """The analytic Jacobian of the clearing and pair rows (as the reference path).
+
+    Chains (``chain``; ``E`` coefficient entries ``(ci, cj, ca)``, ``inputs`` the nodes some
+    maker buys from): ``Gz[j,k] = dS_j/dc_j · dc_j/dz_k``, ``H[d,k] = Σ_j C[d,j] dS_j/dz_k``
+    (makers' demand for ``d``), and the same per λ in ``Gl`` and ``dAl``.
+    """
     n = N + K
     for d in range(N):
         Apos = A[d] if A[d] > 0.0 else 1.0
@@ -332,6 +417,10 @@ def _jacobian(
         scale = -1.0 / S0s[o]
         for j in range(N):
             J[o, j] *= scale
+    if chain:  # input costs move with the inputs' composite prices, makers' demand with S
+        _chain_jacobian_z(
+            N, E, ci, cj, ca, inputs, producer, S0s, A, X, sa, Pn, dS, dSc, J, Gz, H, tmp
+        )
     if K == 0:
         return
     M = cell.shape[1]
@@ -372,6 +461,10 @@ def _jacobian(
             o, d = cell[k, m] // N, cell[k, m] % N
             if producer[o]:
                 J[o, N + k] += c[k, m] * Xsq[o, d]
+        if chain:
+            _chain_jacobian_l(
+                N, k, E, ci, cj, ca, inputs, producer, A, X, Pn, dSc, cv, J, Gl, dAl, tmp
+            )
         for o in range(N):
             if producer[o]:
                 J[o, N + k] /= S0s[o]
@@ -390,10 +483,83 @@ def _jacobian(
             J[N + k, o] -= GXs * aq[o, d]
             for l2 in range(K):
                 J[N + k, N + l2] += gxk * cv[l2, d] - GXs * cden[l2, cell[k, m]]
+            if chain and is_input[d] and A[d] > 0.0:  # the flow moves with makers' demand
+                gA = G * X[o, d] / A[d]
+                for j in range(N):
+                    J[N + k, j] += gA * H[d, j]
+                for l2 in range(K):
+                    J[N + k, N + l2] += gA * dAl[d, l2]
         J[N + k, N + k] += dphi_dx[k]
     for k in range(K):
         for m in range(M):
             cden[k, cell[k, m]] = 0.0
+
+
+@_jit_fast
+def _chain_jacobian_z(
+    N, E, ci, cj, ca, inputs, producer, S0s, A, X, sa, Pn, dS, dSc, J, Gz, H, tmp
+):
+    """Chains, clearing rows × prices: ``(Gz − XA H) / S0`` with ``XA[o,d] = X_od / A_d``.
+
+    ``dc_j/dz_k = Σ_i C[i,j] P_i sa[k,i]`` (``sa``: d ln P_i / dz_k); a node's supply moves
+    with its input cost, and its makers' demand for their inputs with their supply.
+    """
+    for j in range(N):
+        for k in range(N):
+            Gz[j, k] = 0.0
+    for e in range(E):
+        i, j = ci[e], cj[e]
+        f = ca[e] * Pn[i] * dSc[j]
+        if f == 0.0:
+            continue
+        for k in range(N):
+            Gz[j, k] += f * sa[k, i]
+    for t in range(inputs.shape[0]):
+        for k in range(N):
+            H[inputs[t], k] = 0.0
+    for e in range(E):
+        d, j, a = ci[e], cj[e], ca[e]
+        for k in range(N):
+            H[d, k] += a * (Gz[j, k] + (dS[j] if k == j else 0.0))
+    for o in range(N):
+        if not producer[o]:
+            continue
+        for k in range(N):
+            tmp[k] = 0.0
+        for t in range(inputs.shape[0]):
+            d = inputs[t]
+            if X[o, d] == 0.0 or not A[d] > 0.0:
+                continue
+            xa = X[o, d] / A[d]
+            for k in range(N):
+                tmp[k] += xa * H[d, k]
+        sc = 1.0 / S0s[o]
+        for k in range(N):
+            J[o, k] += (Gz[o, k] - tmp[k]) * sc
+
+
+@_jit_fast
+def _chain_jacobian_l(N, k, E, ci, cj, ca, inputs, producer, A, X, Pn, dSc, cv, J, Gl, dAl, tmp):
+    """Chains, clearing rows × λ_k (before the division by S0): ``Gl − XA dAl``, with
+    ``dc_j/dλ_k = Σ_i C[i,j] P_i cv[k,i]``; fills column ``k`` of ``Gl`` and ``dAl``."""
+    for j in range(N):
+        Gl[j, k] = 0.0
+    for t in range(inputs.shape[0]):
+        dAl[inputs[t], k] = 0.0
+    for e in range(E):
+        i, j = ci[e], cj[e]
+        Gl[j, k] += ca[e] * Pn[i] * dSc[j] * cv[k, i]
+    for e in range(E):
+        dAl[ci[e], k] += ca[e] * Gl[cj[e], k]
+    for o in range(N):
+        if not producer[o]:
+            continue
+        acc = 0.0
+        for t in range(inputs.shape[0]):
+            d = inputs[t]
+            if X[o, d] != 0.0 and A[d] > 0.0:
+                acc += X[o, d] / A[d] * dAl[d, k]
+        J[o, N + k] += Gl[o, k] - acc
 
 
 # -- one scenario --------------------------------------------------------------------------
@@ -435,15 +601,29 @@ def _evaluate(
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g,
+    levies, g, chain, E, ci, cj, ca, v0, Pn, cin, dSc, derived,
 ):  # fmt: skip
-    """Every block's values at ``x``; returns the convergence measure."""
+    """Every block's values at ``x``; returns the convergence measure.
+
+    ``D0`` is the base final demand. Chains (``chain``): prices first, then input costs and
+    supply on value added, then makers' demand, flows and the clearing rows.
+    """
     _landed_prices(
         x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
         p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
     )  # fmt: skip
-    _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X)
-    _supply(N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F)
+    _armington(
+        N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, not chain
+    )  # fmt: skip
+    if chain:
+        _chain_supply(
+            N, E, ci, cj, ca, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2,
+            V, v0, Pn, cin, S, dS, dSc,
+        )  # fmt: skip
+        _chain_flows(N, E, ci, cj, ca, w, consumer, cp, P, D, s, q, S, derived, A, X)
+        _clearing(N, S, S0s, producer, X, vp, x, F)
+    else:
+        _supply(N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F)
     _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
     return _residual_measure(N, N + K, F, S, S0s)
 
@@ -459,10 +639,10 @@ def _merit(F, n):
 @_jit
 def _solve_one(
     b, u, it0, tol, max_iter, max_halvings, used, has_support,
-    p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
+    p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-    lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, out,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input,
+    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, cvec, cmat, clam, out,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -520,20 +700,30 @@ def _solve_one(
     # the scenario's rows of the batch arrays, taken once (each view costs reference counting)
     capb, smb, dmb, vpb, cpb = cap[b], sm[b], dm[b], vp[b], cp[b]
     K1b, thb, K2b, Vb, epsb, etab, sigb = K1[b], th[b], K2[b], V[b], eps[b], eta[b], sig[b]
+    # final demand, value added and input coefficients: shared, or one row per scenario
+    D0b = Df0[b if Df0.shape[0] > 1 else 0]
+    v0b = v0[b if v0.shape[0] > 1 else 0]
+    cab = ca[b if ca.shape[0] > 1 else 0]
+    E = ci.shape[0]
+    chain = E > 0
+    Pn, cin, dSc, derived, tmp = cvec[0], cvec[1], cvec[2], cvec[3], cvec[4]
+    Gz, H, Gl, dAl = cmat[0], cmat[1], clam[0], clam[1]
 
     def evaluate(at):  # every block's values at `at` (a closure numba inlines)
         return _evaluate(
-            at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0, P0,
+            at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0b, P0,
             producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b, Vb,
             epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
             tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg, levies, g,
+            chain, E, ci, cj, cab, v0b, Pn, cin, dSc, derived,
         )  # fmt: skip
 
     def jacobian():  # at the point evaluated last
         _jacobian(
             N, K, plain, w, sigb, etab, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
             hq, cellb, kindb, wcb, gcb, gscb, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v,
-            Xsq, cden, c, cv,
+            Xsq, cden, c, cv, chain, E, ci, cj, cab, inputs, is_input, Pn, dSc, Gz, H, Gl, dAl,
+            tmp,
         )  # fmt: skip
 
     res = evaluate(x)
@@ -591,7 +781,7 @@ def _solve_one(
         _export(
             b, N, K, x, u, res, has_support, p0, S0s, producer, sm[b], eps[b], K1[b], th[b],
             K2[b], V[b], lo[b], hi[b], lsc[b], g0[b], gsc[b], plain, efb,
-            p, fob, q, levies, P, D, A, X, S, F, g, out,
+            p, fob, q, levies, P, D, A, X, S, F, g, chain, v0b, cin, derived, out,
         )  # fmt: skip
     return status, it
 
@@ -599,12 +789,12 @@ def _solve_one(
 @_jit
 def _export(
     b, N, K, x, u, res, has_support, p0, S0s, producer, sm, eps, K1, th, K2, V, lo, hi, lsc,
-    g0, gsc, plain, ef, p, fob, q, levies, P, D, A, X, S, F, g, out,
+    g0, gsc, plain, ef, p, fob, q, levies, P, D, A, X, S, F, g, chain, v0, cin, derived, out,
 ):  # fmt: skip
     """Write scenario ``b``'s state into the batch arrays ``out`` (the fields of
     :class:`~tradepolicy.model.levels.State`, as the reference evaluation gives them)."""
     (o_p, o_lam, o_fob, o_q, o_levy, o_P, o_D, o_A, o_X, o_S, o_f, o_cov, o_pm, o_g, o_F,
-     o_res) = out  # fmt: skip
+     o_res, o_cin, o_der) = out  # fmt: skip
     Kmax = o_lam.shape[1]
     for o in range(N):
         o_p[b, o], o_P[b, o], o_D[b, o], o_A[b, o], o_S[b, o] = p[o], P[o], D[o], A[o], S[o]
@@ -613,6 +803,25 @@ def _export(
             o_q[b, o, d] = q[o, d]
             o_levy[b, o, d], o_X[b, o, d] = levies[o, d], X[o, d]
         o_F[b, o] = F[o]
+        if chain:  # supply on value added: the regimes of the chain's supply block
+            m = S0s[o] * sm[o]
+            f, _, pc, Sa, Sb, _, _, reg_b, reg_a, Vo = _chain_regime(
+                p[o], m, eps[o], v0[o], cin[o], has_support, K1[o], th[o], K2[o], V[o]
+            )
+            if reg_b:
+                pm = pc
+            elif reg_a:
+                pm = p[o]
+            else:
+                pm = cin[o] + v0[o] * (Vo / m) ** (1.0 / (eps[o] if eps[o] > 0.0 else 1.0))
+            Su = Sb if reg_b else (Sa if reg_a else Vo)
+            o_f[b, o], o_pm[b, o] = f, pm
+            if has_support:
+                o_cov[b, o] = (min(Su, Vo) if f >= 0.0 else Vo) if math.isfinite(Vo) else Su
+            else:
+                o_cov[b, o] = 0.0
+            o_cin[b, o], o_der[b, o] = cin[o], derived[o]
+            continue
         # price-gap support: the top-up (or claw-back), the volume it is paid on and the
         # effective marginal price (as the supply block's regimes)
         if has_support:
@@ -646,14 +855,15 @@ BLOCK = 32  # scenarios per parallel task (they share one set of work arrays)
 
 def _newton_rows(
     rows, u, it, status, tol, max_iter, max_halvings, used, has_support, out,
-    p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
+    p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-    lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input,
 ):  # fmt: skip
     """Solve scenarios ``rows`` in parallel, in place in ``u``, ``it`` and ``status``."""
     N = p0.shape[0]
     Kmax = lo.shape[1]
     M = cell.shape[2]
+    NC = N if ci.shape[0] else 0  # the chain block's work arrays (none outside chains)
     n_blocks = (rows.shape[0] + BLOCK - 1) // BLOCK
     for blk in nb.prange(n_blocks):
         vec = np.empty((8, N))
@@ -665,14 +875,17 @@ def _newton_rows(
         cvbuf = np.empty((Kmax, N))
         touched = np.empty((N, N), dtype=np.bool_)
         relwq = np.empty((2 * N, N))
+        cvec = np.empty((5, NC))
+        cmat = np.empty((2, NC, NC))
+        clam = np.empty((2, NC, Kmax))
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
                 b, u, it[b], tol, max_iter, max_halvings, used, has_support,
-                p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
+                p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-                lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, out,
+                lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input,
+                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, cvec, cmat, clam, out,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
@@ -686,6 +899,30 @@ SERIAL_BELOW = 2 * BLOCK
 
 def _c(a, dtype=np.float64) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _chain_arrays(cal, B: int) -> tuple[np.ndarray, ...]:
+    """The chain block's inputs: final demand ``(1 or B, N)``, base value added ``(1 or B,
+    N)``, the coefficient entries ``(ci, cj, ca)`` (rows, columns and values ``(1 or B, E)``
+    of the non-zero entries of ``C``, on the union of every scenario's pattern), the nodes
+    some maker buys from and a flag per node for them. Outside chains there are no entries
+    and the final demand is the base use."""
+    N = cal.N
+    Df0 = _c(np.atleast_2d(cal.Df0))
+    if not cal.is_chain:
+        none = np.zeros(0, dtype=np.int64)
+        return (Df0, _c(np.atleast_2d(cal.v0)), none, none, np.zeros((1, 0)), none,
+                np.zeros(N, dtype=np.bool_))  # fmt: skip
+    C = np.asarray(cal.C, dtype=float)
+    pattern = C != 0.0 if C.ndim == 2 else (C != 0.0).any(axis=0)
+    ci, cj = (_c(a, np.int64) for a in np.nonzero(pattern))
+    ca = C[ci, cj][None] if C.ndim == 2 else C[:, ci, cj]
+    inputs = _c(np.unique(ci), np.int64)
+    is_input = np.zeros(N, dtype=np.bool_)
+    is_input[inputs] = True
+    if Df0.shape[0] not in (1, B) or ca.shape[0] not in (1, B):
+        raise ValueError(f"chain arrays of {Df0.shape[0]} or {ca.shape[0]} rows for {B} scenarios")
+    return Df0, _c(np.atleast_2d(cal.v0)), ci, cj, _c(ca), inputs, is_input
 
 
 def solve_rows(
@@ -726,6 +963,8 @@ def solve_rows(
     status = np.zeros(B, dtype=np.int8)
     u_c = _c(u)
     it = _c(iterations, np.int64)
+    chain = _chain_arrays(cal, B)
+    e1, e2, e3 = np.empty((0, 0)), np.empty((0, 0, 0)), np.empty(0)
     if state:
         names = ("p", "lam", "fob", "q", "levy", "P", "D", "A", "X", "S", "support",
                  "covered", "p_marginal", "g", "F", "residual")  # fmt: skip
@@ -735,16 +974,18 @@ def solve_rows(
             name: np.empty(shapes.get(name, (B, N, N) if name in cells else (B, N)))
             for name in names
         }
-        out = tuple(arrays[name] for name in names)
+        if chain[2].size:  # chains: unit input cost and makers' demand (as the reference)
+            arrays["input_cost"], arrays["derived"] = np.empty((B, N)), np.empty((B, N))
+        chain_out = (arrays.get("input_cost", e1), arrays.get("derived", e1))
+        out = (*(arrays[name] for name in names), *chain_out)
     else:
         arrays = {}
-        e1, e2, e3 = np.empty((0, 0)), np.empty((0, 0, 0)), np.empty(0)
-        out = (e1, e1, e2, e2, e2, e1, e1, e1, e2, e1, e1, e1, e1, e1, e1, e3)
+        out = (e1, e1, e2, e2, e2, e1, e1, e1, e2, e1, e1, e1, e1, e1, e1, e3, e1, e1)
     args = (
         _c(inst.pairs_used, np.int64), bool(inst.has_support), out,
         _c(cal.p0), _c(cal.q0), _c(cal.w0), _c(cal.w0sum),
         _c(inst.relative_wedge(cal.ln_wedge0)),
-        _c(np.where(cal.producer, cal.S0, 1.0)), _c(cal.D0), _c(cal.P0),
+        _c(np.where(cal.producer, cal.S0, 1.0)), chain[0], _c(cal.P0),
         _c(cal.producer, np.bool_), _c(cal.consumer, np.bool_),
         _c(inst.export_factor), _c(inst.tariff_factor), _c(inst.floor), _c(inst.levy_cap),
         _c(inst.available, np.bool_), _c(inst.supply_mult), _c(inst.demand_mult),
@@ -754,6 +995,7 @@ def solve_rows(
         _c(np.broadcast_to(cal.sigma, (B, N))),
         _c(inst.lam_lo), _c(inst.lam_hi), _c(inst.lam_scale), _c(inst.g0), _c(inst.g_scale),
         _c(inst.cell, np.int64), _c(inst.wedge, np.int8), _c(inst.wedge_coef), _c(inst.g_coef),
+        *chain[1:],
     )  # fmt: skip
     rows = _c(rows, np.int64)
     # with `state`, the rows not solved are evaluated where they are (their status, which
