@@ -18,12 +18,15 @@ block                     what it computes                            rows
 ``_armington``            composite prices, demand, flows             (none: flows only)
 ``_supply``               isoelastic supply with price-gap support    clearing rows ``0..N``
 ``_pairs``                complementarity pairs (box FB)              rows ``N..N+K``
+``_chain_supply``,        value chains: input costs from composite    clearing rows ``0..N``
+``_chain_flows``          prices, supply on value added, makers'      (instead of
+                          demand in market purchases                  ``_supply``)
 ========================  ==========================================  =====================
 
 ``_evaluate`` calls the value parts in order and ``_jacobian`` the derivative parts; the
-Newton driver (:func:`_newton_one`), the line search and the linear solve know nothing of the
-blocks. ``docs/engine.md`` explains how a new block (stages linked by input coefficients,
-capacity-bounded supply) is added.
+Newton driver (:func:`_solve_one`), the line search and the linear solve know nothing of the
+blocks. ``docs/engine.md`` explains how a new block (capacity-bounded supply next) is added
+and how the chain block was.
 """
 
 from __future__ import annotations
@@ -377,9 +380,12 @@ def _residual_measure(N, n, F, S, S0s):
 def _jacobian(
     N, K, plain, w, sig, eta, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob, hq,
     cell, kind, wc, gc, gsc, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v, Xsq, cden, c, cv,
-    chain, E, ci, cj, ca, inputs, is_input, Pn, dSc, Gz, H, Gl, dAl, tmp,
+    chain, E, ci, cj, ca, inputs, is_input, Pn, dSc, Gz, H, Gl, dAl, tmp, nsrc, src,
 ):  # fmt: skip
     """The analytic Jacobian of the clearing and pair rows (as the reference path).
+
+    ``nsrc``/``src`` (sparse markets only, else empty): the origins ``src[d, :nsrc[d]]``
+    with a weight in importer ``d``; the clearing rows × prices then skip the other cells.
 
     Chains (``chain``; ``E`` coefficient entries ``(ci, cj, ca)``, ``inputs`` the nodes some
     maker buys from): ``Gz[j,k] = dS_j/dc_j · dc_j/dz_k``, ``H[d,k] = Σ_j C[d,j] dS_j/dz_k``
@@ -403,13 +409,24 @@ def _jacobian(
             for j in range(n):
                 J[o, j] = 1.0 if j == o else 0.0
             continue
-        for d in range(N):
-            Xk[d] = X[o, d] * kappa[d]
-        for j in range(N):
-            acc = 0.0
+        if nsrc.shape[0]:  # a sparse market (stacked chain stages): only cells with weight
+            for j in range(N):
+                J[o, j] = 0.0
             for d in range(N):
-                acc += Xk[d] * sa[j, d]
-            J[o, j] = acc
+                xk = X[o, d] * kappa[d]
+                if xk == 0.0:
+                    continue
+                for t in range(nsrc[d]):
+                    j = src[d, t]
+                    J[o, j] += xk * sa[j, d]
+        else:
+            for d in range(N):
+                Xk[d] = X[o, d] * kappa[d]
+            for j in range(N):
+                acc = 0.0
+                for d in range(N):
+                    acc += Xk[d] * sa[j, d]
+                J[o, j] = acc
         diag = 0.0
         for d in range(N):
             diag += Xa[o, d] * sig[d]
@@ -642,7 +659,8 @@ def _solve_one(
     p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input,
-    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, cvec, cmat, clam, out,
+    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, cvec, cmat, clam, nsrc, src,
+    out,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -682,6 +700,13 @@ def _solve_one(
         for m in range(M):
             if wc[b, k, m] != 0.0:
                 touched[cell[b, k, m] // N, cell[b, k, m] % N] = True
+    if nsrc.shape[0]:  # sparse market: each importer's origins with a weight (bans included)
+        for d in range(N):
+            nsrc[d] = 0
+            for o in range(N):
+                if w[o, d] > 0.0:
+                    src[d, nsrc[d]] = o
+                    nsrc[d] += 1
     p, P, D, A, S, dS, kappa, Xk = vec[0], vec[1], vec[2], vec[3], vec[4], vec[5], vec[6], vec[7]
     pe, fob, tau1, q, hq, lnr = mat[0], mat[1], mat[2], mat[3], mat[4], mat[5]
     wf, wa, wd, s, X = mat[6], mat[7], mat[8], mat[9], mat[10]
@@ -723,7 +748,7 @@ def _solve_one(
             N, K, plain, w, sigb, etab, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
             hq, cellb, kindb, wcb, gcb, gscb, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v,
             Xsq, cden, c, cv, chain, E, ci, cj, cab, inputs, is_input, Pn, dSc, Gz, H, Gl, dAl,
-            tmp,
+            tmp, nsrc, src,
         )  # fmt: skip
 
     res = evaluate(x)
@@ -857,13 +882,14 @@ def _newton_rows(
     rows, u, it, status, tol, max_iter, max_halvings, used, has_support, out,
     p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input, sparse,
 ):  # fmt: skip
     """Solve scenarios ``rows`` in parallel, in place in ``u``, ``it`` and ``status``."""
     N = p0.shape[0]
     Kmax = lo.shape[1]
     M = cell.shape[2]
     NC = N if ci.shape[0] else 0  # the chain block's work arrays (none outside chains)
+    NS = N if sparse else 0  # the lists of cells with a weight (sparse markets only)
     n_blocks = (rows.shape[0] + BLOCK - 1) // BLOCK
     for blk in nb.prange(n_blocks):
         vec = np.empty((8, N))
@@ -878,6 +904,8 @@ def _newton_rows(
         cvec = np.empty((5, NC))
         cmat = np.empty((2, NC, NC))
         clam = np.empty((2, NC, Kmax))
+        nsrc = np.empty(NS, dtype=np.int64)
+        src = np.empty((NS, NS), dtype=np.int64)
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
@@ -885,7 +913,8 @@ def _newton_rows(
                 p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input,
-                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, cvec, cmat, clam, out,
+                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, cvec, cmat, clam,
+                nsrc, src, out,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
@@ -895,6 +924,7 @@ newton_rows = nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy"
 # a few rows: in the calling thread (waking the thread pool costs more than it saves)
 newton_rows_serial = nb.njit(cache=True, nogil=True, error_model="numpy")(_newton_rows)
 SERIAL_BELOW = 2 * BLOCK
+SPARSE_BELOW = 0.5  # a market with weights on at most this share of cells loops over them only
 
 
 def _c(a, dtype=np.float64) -> np.ndarray:
@@ -996,6 +1026,8 @@ def solve_rows(
         _c(inst.lam_lo), _c(inst.lam_hi), _c(inst.lam_scale), _c(inst.g0), _c(inst.g_scale),
         _c(inst.cell, np.int64), _c(inst.wedge, np.int8), _c(inst.wedge_coef), _c(inst.g_coef),
         *chain[1:],
+        # block-diagonal (stacked chain stages) or otherwise sparse: skip cells without weight
+        bool(np.count_nonzero(cal.w0) <= SPARSE_BELOW * N * N),
     )  # fmt: skip
     rows = _c(rows, np.int64)
     # with `state`, the rows not solved are evaluated where they are (their status, which
