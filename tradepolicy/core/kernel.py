@@ -289,44 +289,51 @@ def _chain_regime(p, m, eps, v0, c, has_support, K1, th, K2, V):
     return f, fprime, pc, Sa, Sb, va, vb, reg_b, reg_a, V
 
 
+# the chain block's work rows (``cw``): composite price (0 where a node uses nothing), unit
+# input cost, dS/dc, makers' demand, scratch
+PN, CIN, DSC, DER, TMP = 0, 1, 2, 3, 4
+
+
 @_jit
 def _chain_supply(
-    N, E, ci, cj, ca, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V, v0,
-    Pn, cin, S, dS, dSc,
+    N, cidx, ca, rc, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V,
+    v0, rv, cw, S, dS,
 ):  # fmt: skip
-    """Chains: unit input costs ``c_j = Σ_i C[i,j] P_i`` (entries ``(ci, cj, ca)``) and
-    supply on the value added ``v = p̃ − c``, with ``dS/dz`` and ``dS/dc``."""
+    """Chains: unit input costs ``c_j = Σ_i C[i,j] P_i`` (entries ``i = cidx[0,e]``,
+    ``j = cidx[1,e]``, ``C[i,j] = ca[rc,e]``) and supply on the value added ``v = p̃ − c``
+    (base ``v0[rv]``), with ``dS/dz`` and ``dS/dc``."""
     for i in range(N):
-        Pn[i] = P[i] if consumer[i] else 0.0
-        cin[i] = 0.0
-    for e in range(E):
-        cin[cj[e]] += ca[e] * Pn[ci[e]]
+        cw[PN, i] = P[i] if consumer[i] else 0.0
+        cw[CIN, i] = 0.0
+    for e in range(cidx.shape[1]):
+        cw[CIN, cidx[1, e]] += ca[rc, e] * cw[PN, cidx[0, e]]
     for o in range(N):
         if not producer[o]:
-            S[o], dS[o], dSc[o] = 0.0, 0.0, 0.0
+            S[o], dS[o], cw[DSC, o] = 0.0, 0.0, 0.0
             continue
         _, fprime, _, Sa, Sb, va, vb, reg_b, reg_a, Vo = _chain_regime(
-            p[o], S0s[o] * sm[o], eps[o], v0[o], cin[o], has_support, K1[o], th[o], K2[o], V[o]
-        )
+            p[o], S0s[o] * sm[o], eps[o], v0[rv, o], cw[CIN, o], has_support, K1[o], th[o],
+            K2[o], V[o],
+        )  # fmt: skip
         if reg_b:
             eb = eps[o] * Sb / vb if vb > 0.0 else 0.0
-            S[o], dS[o], dSc[o] = Sb, eb * (1.0 + fprime) * p[o], -eb
+            S[o], dS[o], cw[DSC, o] = Sb, eb * (1.0 + fprime) * p[o], -eb
         elif reg_a:
             ea = eps[o] * Sa / va if va > 0.0 else 0.0
-            S[o], dS[o], dSc[o] = Sa, ea * p[o], -ea
+            S[o], dS[o], cw[DSC, o] = Sa, ea * p[o], -ea
         else:
-            S[o], dS[o], dSc[o] = Vo, 0.0, 0.0
+            S[o], dS[o], cw[DSC, o] = Vo, 0.0, 0.0
 
 
 @_jit
-def _chain_flows(N, E, ci, cj, ca, w, consumer, cp, P, D, s, q, S, derived, A, X):
+def _chain_flows(N, cidx, ca, rc, w, consumer, cp, P, D, s, q, S, cw, A, X):
     """Chains: makers' demand ``Σ_j C[i,j] S_j`` joins market purchases; flows follow."""
     for i in range(N):
-        derived[i] = 0.0
-    for e in range(E):
-        derived[ci[e]] += ca[e] * S[cj[e]]
+        cw[DER, i] = 0.0
+    for e in range(cidx.shape[1]):
+        cw[DER, cidx[0, e]] += ca[rc, e] * S[cidx[1, e]]
     for d in range(N):
-        A[d] = max(D[d] + cp[d] + derived[d], 0.0)
+        A[d] = max(D[d] + cp[d] + cw[DER, d], 0.0)
         PA = P[d] * A[d] if consumer[d] else 0.0
         for o in range(N):
             X[o, d] = s[o, d] * PA / q[o, d] if w[o, d] > 0.0 else 0.0
@@ -380,16 +387,12 @@ def _residual_measure(N, n, F, S, S0s):
 def _jacobian(
     N, K, plain, w, sig, eta, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob, hq,
     cell, kind, wc, gc, gsc, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v, Xsq, cden, c, cv,
-    chain, E, ci, cj, ca, inputs, is_input, Pn, dSc, Gz, H, Gl, dAl, tmp, nsrc, src,
+    src,
 ):  # fmt: skip
     """The analytic Jacobian of the clearing and pair rows (as the reference path).
 
-    ``nsrc``/``src`` (sparse markets only, else empty): the origins ``src[d, :nsrc[d]]``
-    with a weight in importer ``d``; the clearing rows × prices then skip the other cells.
-
-    Chains (``chain``; ``E`` coefficient entries ``(ci, cj, ca)``, ``inputs`` the nodes some
-    maker buys from): ``Gz[j,k] = dS_j/dc_j · dc_j/dz_k``, ``H[d,k] = Σ_j C[d,j] dS_j/dz_k``
-    (makers' demand for ``d``), and the same per λ in ``Gl`` and ``dAl``.
+    ``src`` (sparse markets only, else ``None``: compiled out): importer ``d``'s origins with
+    a weight are ``src[d, 1 : 1 + src[d, 0]]``; the clearing rows × prices skip other cells.
     """
     n = N + K
     for d in range(N):
@@ -409,14 +412,14 @@ def _jacobian(
             for j in range(n):
                 J[o, j] = 1.0 if j == o else 0.0
             continue
-        if nsrc.shape[0]:  # a sparse market (stacked chain stages): only cells with weight
+        if src is not None:  # a sparse market (stacked chain stages): weighted cells only
             for j in range(N):
                 J[o, j] = 0.0
             for d in range(N):
                 xk = X[o, d] * kappa[d]
                 if xk == 0.0:
                     continue
-                for t in range(nsrc[d]):
+                for t in range(1, 1 + src[d, 0]):
                     j = src[d, t]
                     J[o, j] += xk * sa[j, d]
         else:
@@ -434,10 +437,6 @@ def _jacobian(
         scale = -1.0 / S0s[o]
         for j in range(N):
             J[o, j] *= scale
-    if chain:  # input costs move with the inputs' composite prices, makers' demand with S
-        _chain_jacobian_z(
-            N, E, ci, cj, ca, inputs, producer, S0s, A, X, sa, Pn, dS, dSc, J, Gz, H, tmp
-        )
     if K == 0:
         return
     M = cell.shape[1]
@@ -478,10 +477,6 @@ def _jacobian(
             o, d = cell[k, m] // N, cell[k, m] % N
             if producer[o]:
                 J[o, N + k] += c[k, m] * Xsq[o, d]
-        if chain:
-            _chain_jacobian_l(
-                N, k, E, ci, cj, ca, inputs, producer, A, X, Pn, dSc, cv, J, Gl, dAl, tmp
-            )
         for o in range(N):
             if producer[o]:
                 J[o, N + k] /= S0s[o]
@@ -500,12 +495,6 @@ def _jacobian(
             J[N + k, o] -= GXs * aq[o, d]
             for l2 in range(K):
                 J[N + k, N + l2] += gxk * cv[l2, d] - GXs * cden[l2, cell[k, m]]
-            if chain and is_input[d] and A[d] > 0.0:  # the flow moves with makers' demand
-                gA = G * X[o, d] / A[d]
-                for j in range(N):
-                    J[N + k, j] += gA * H[d, j]
-                for l2 in range(K):
-                    J[N + k, N + l2] += gA * dAl[d, l2]
         J[N + k, N + k] += dphi_dx[k]
     for k in range(K):
         for m in range(M):
@@ -513,70 +502,84 @@ def _jacobian(
 
 
 @_jit_fast
-def _chain_jacobian_z(
-    N, E, ci, cj, ca, inputs, producer, S0s, A, X, sa, Pn, dS, dSc, J, Gz, H, tmp
-):
-    """Chains, clearing rows × prices: ``(Gz − XA H) / S0`` with ``XA[o,d] = X_od / A_d``.
+def _chain_jacobian(
+    N, K, cidx, ca, rc, cnode, producer, S0s, A, X, sa, cv, dS, cell, gc, gsc, dphi_dg, J,
+    cw, cm, cl,
+):  # fmt: skip
+    """Chains: the cross-stage terms, added to the Jacobian ``_jacobian`` wrote (as
+    ``jacobian_of``). Nodes ``cnode[N:]`` are bought by makers (``cnode[d]``: 1 for them).
 
-    ``dc_j/dz_k = Σ_i C[i,j] P_i sa[k,i]`` (``sa``: d ln P_i / dz_k); a node's supply moves
-    with its input cost, and its makers' demand for their inputs with their supply.
+    ``dc_j/dz_k = Σ_i C[i,j] P_i sa[k,i]`` (``sa``: d ln P_i / dz_k), so a node's supply moves
+    by ``Gz[j,k] = dS_j/dc_j dc_j/dz_k``, and makers' demand for ``d`` by
+    ``H[d,k] = Σ_j C[d,j] (Gz[j,k] + δ_jk dS_j)``: clearing rows get ``(Gz − XA H) / S0``
+    with ``XA[o,d] = X_od / A_d``; per λ the same through ``cv`` (``Gl``, ``dAl``); pair rows
+    ``gA H`` and ``gA dAl`` where a pair's flow is in a market makers buy from.
     """
+    E = cidx.shape[1]
+    Gz, H, Gl, dAl = cm[0], cm[1], cl[0], cl[1]
     for j in range(N):
         for k in range(N):
             Gz[j, k] = 0.0
     for e in range(E):
-        i, j = ci[e], cj[e]
-        f = ca[e] * Pn[i] * dSc[j]
+        i, j = cidx[0, e], cidx[1, e]
+        f = ca[rc, e] * cw[PN, i] * cw[DSC, j]
         if f == 0.0:
             continue
         for k in range(N):
             Gz[j, k] += f * sa[k, i]
-    for t in range(inputs.shape[0]):
+    for t in range(N, cnode.shape[0]):
         for k in range(N):
-            H[inputs[t], k] = 0.0
+            H[cnode[t], k] = 0.0
     for e in range(E):
-        d, j, a = ci[e], cj[e], ca[e]
+        d, j, a = cidx[0, e], cidx[1, e], ca[rc, e]
         for k in range(N):
             H[d, k] += a * (Gz[j, k] + (dS[j] if k == j else 0.0))
-    for o in range(N):
+    for o in range(N):  # clearing rows × prices
         if not producer[o]:
             continue
         for k in range(N):
-            tmp[k] = 0.0
-        for t in range(inputs.shape[0]):
-            d = inputs[t]
+            cw[TMP, k] = 0.0
+        for t in range(N, cnode.shape[0]):
+            d = cnode[t]
             if X[o, d] == 0.0 or not A[d] > 0.0:
                 continue
             xa = X[o, d] / A[d]
             for k in range(N):
-                tmp[k] += xa * H[d, k]
+                cw[TMP, k] += xa * H[d, k]
         sc = 1.0 / S0s[o]
         for k in range(N):
-            J[o, k] += (Gz[o, k] - tmp[k]) * sc
-
-
-@_jit_fast
-def _chain_jacobian_l(N, k, E, ci, cj, ca, inputs, producer, A, X, Pn, dSc, cv, J, Gl, dAl, tmp):
-    """Chains, clearing rows × λ_k (before the division by S0): ``Gl − XA dAl``, with
-    ``dc_j/dλ_k = Σ_i C[i,j] P_i cv[k,i]``; fills column ``k`` of ``Gl`` and ``dAl``."""
-    for j in range(N):
-        Gl[j, k] = 0.0
-    for t in range(inputs.shape[0]):
-        dAl[inputs[t], k] = 0.0
-    for e in range(E):
-        i, j = ci[e], cj[e]
-        Gl[j, k] += ca[e] * Pn[i] * dSc[j] * cv[k, i]
-    for e in range(E):
-        dAl[ci[e], k] += ca[e] * Gl[cj[e], k]
-    for o in range(N):
-        if not producer[o]:
-            continue
-        acc = 0.0
-        for t in range(inputs.shape[0]):
-            d = inputs[t]
-            if X[o, d] != 0.0 and A[d] > 0.0:
-                acc += X[o, d] / A[d] * dAl[d, k]
-        J[o, N + k] += Gl[o, k] - acc
+            J[o, k] += (Gz[o, k] - cw[TMP, k]) * sc
+    if K == 0:
+        return
+    for k in range(K):  # clearing rows × λ_k
+        for j in range(N):
+            Gl[j, k] = 0.0
+        for t in range(N, cnode.shape[0]):
+            dAl[cnode[t], k] = 0.0
+        for e in range(E):
+            i, j = cidx[0, e], cidx[1, e]
+            Gl[j, k] += ca[rc, e] * cw[PN, i] * cw[DSC, j] * cv[k, i]
+        for e in range(E):
+            dAl[cidx[0, e], k] += ca[rc, e] * Gl[cidx[1, e], k]
+        for o in range(N):
+            if not producer[o]:
+                continue
+            acc = 0.0
+            for t in range(N, cnode.shape[0]):
+                d = cnode[t]
+                if X[o, d] != 0.0 and A[d] > 0.0:
+                    acc += X[o, d] / A[d] * dAl[d, k]
+            J[o, N + k] += (Gl[o, k] - acc) / S0s[o]
+    for k in range(K):  # pair rows: their flows move with makers' demand
+        for m in range(cell.shape[1]):
+            o, d = cell[k, m] // N, cell[k, m] % N
+            if gc[k, m] == 0.0 or not cnode[d] or not A[d] > 0.0:
+                continue
+            gA = gc[k, m] * (dphi_dg[k] / gsc[k]) * X[o, d] / A[d]
+            for j in range(N):
+                J[N + k, j] += gA * H[d, j]
+            for l2 in range(K):
+                J[N + k, N + l2] += gA * dAl[d, l2]
 
 
 # -- one scenario --------------------------------------------------------------------------
@@ -618,31 +621,50 @@ def _evaluate(
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g, chain, E, ci, cj, ca, v0, Pn, cin, dSc, derived,
+    levies, g,
 ):  # fmt: skip
-    """Every block's values at ``x``; returns the convergence measure.
-
-    ``D0`` is the base final demand. Chains (``chain``): prices first, then input costs and
-    supply on value added, then makers' demand, flows and the clearing rows.
-    """
+    """Every block's values at ``x``; returns the convergence measure."""
     _landed_prices(
         x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
         p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
     )  # fmt: skip
-    _armington(
-        N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, not chain
-    )  # fmt: skip
-    if chain:
-        _chain_supply(
-            N, E, ci, cj, ca, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2,
-            V, v0, Pn, cin, S, dS, dSc,
-        )  # fmt: skip
-        _chain_flows(N, E, ci, cj, ca, w, consumer, cp, P, D, s, q, S, derived, A, X)
-        _clearing(N, S, S0s, producer, X, vp, x, F)
-    else:
-        _supply(N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F)
+    _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, True)
+    _supply(N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F)
     _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
     return _residual_measure(N, N + K, F, S, S0s)
+
+
+# The chain path calls its own compiled copies of the shared blocks, so that each copy has
+# one caller and the single-market path compiles (and inlines) exactly as without chains.
+_landed_prices_c = _jit(_landed_prices.py_func)
+_armington_c = _jit(_armington.py_func)
+_pairs_c = _jit(_pairs.py_func)
+_residual_measure_c = _jit(_residual_measure.py_func)
+
+
+@_jit
+def _evaluate_chain(
+    x, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0, P0, producer,
+    consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
+    lo, hi, g0, gsc, cell, kind, wc, gc,
+    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
+    levies, g, cidx, ca, rc, v0, rv, cw,
+):  # fmt: skip
+    """:func:`_evaluate` of a chain (``D0``: base final demand): prices first, then input
+    costs and supply on value added, then makers' demand, flows and the clearing rows."""
+    _landed_prices_c(
+        x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
+        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
+    )  # fmt: skip
+    _armington_c(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, False)
+    _chain_supply(
+        N, cidx, ca, rc, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V,
+        v0, rv, cw, S, dS,
+    )  # fmt: skip
+    _chain_flows(N, cidx, ca, rc, w, consumer, cp, P, D, s, q, S, cw, A, X)
+    _clearing(N, S, S0s, producer, X, vp, x, F)
+    _pairs_c(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
+    return _residual_measure_c(N, N + K, F, S, S0s)
 
 
 @_jit
@@ -658,11 +680,13 @@ def _solve_one(
     b, u, it0, tol, max_iter, max_halvings, used, has_support,
     p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input,
-    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, cvec, cmat, clam, nsrc, src,
-    out,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
+    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
+
+    ``chain``: ``None`` for a single market (the chain block is compiled out), else the
+    chain block's inputs ``(v0, cidx, ca, cnode)``.
 
     Status 1: converged, 2: residuals became non-finite, 0: out of iterations. As the
     reference path: a Newton direction from the analytic Jacobian (least squares if it is
@@ -700,13 +724,16 @@ def _solve_one(
         for m in range(M):
             if wc[b, k, m] != 0.0:
                 touched[cell[b, k, m] // N, cell[b, k, m] % N] = True
-    if nsrc.shape[0]:  # sparse market: each importer's origins with a weight (bans included)
+    if sparse is not None:  # each importer's origins with a weight (bans included)
+        src = np.empty((N, N + 1), dtype=np.int64)
         for d in range(N):
-            nsrc[d] = 0
+            src[d, 0] = 0
             for o in range(N):
                 if w[o, d] > 0.0:
-                    src[d, nsrc[d]] = o
-                    nsrc[d] += 1
+                    src[d, 0] += 1
+                    src[d, src[d, 0]] = o
+    else:  # (numba compiles the sparse loops out)
+        src = None
     p, P, D, A, S, dS, kappa, Xk = vec[0], vec[1], vec[2], vec[3], vec[4], vec[5], vec[6], vec[7]
     pe, fob, tau1, q, hq, lnr = mat[0], mat[1], mat[2], mat[3], mat[4], mat[5]
     wf, wa, wd, s, X = mat[6], mat[7], mat[8], mat[9], mat[10]
@@ -725,31 +752,42 @@ def _solve_one(
     # the scenario's rows of the batch arrays, taken once (each view costs reference counting)
     capb, smb, dmb, vpb, cpb = cap[b], sm[b], dm[b], vp[b], cp[b]
     K1b, thb, K2b, Vb, epsb, etab, sigb = K1[b], th[b], K2[b], V[b], eps[b], eta[b], sig[b]
-    # final demand, value added and input coefficients: shared, or one row per scenario
+    # final demand (base use outside chains); chains: base value added and coefficients,
+    # shared or one row per scenario (rows rv, rc of v0, ca)
     D0b = Df0[b if Df0.shape[0] > 1 else 0]
-    v0b = v0[b if v0.shape[0] > 1 else 0]
-    cab = ca[b if ca.shape[0] > 1 else 0]
-    E = ci.shape[0]
-    chain = E > 0
-    Pn, cin, dSc, derived, tmp = cvec[0], cvec[1], cvec[2], cvec[3], cvec[4]
-    Gz, H, Gl, dAl = cmat[0], cmat[1], clam[0], clam[1]
+    rv, rc = 0, 0
+    if chain is not None:  # (numba compiles this out for a single market)
+        rv = b if chain[0].shape[0] > 1 else 0
+        rc = b if chain[2].shape[0] > 1 else 0
+        cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, lo.shape[1]))
 
     def evaluate(at):  # every block's values at `at` (a closure numba inlines)
+        if chain is not None:
+            return _evaluate_chain(
+                at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0b,
+                P0, producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b,
+                Vb, epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
+                tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
+                levies, g, chain[1], chain[2], rc, chain[0], rv, cw,
+            )  # fmt: skip
         return _evaluate(
             at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0b, P0,
             producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b, Vb,
             epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
             tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg, levies, g,
-            chain, E, ci, cj, cab, v0b, Pn, cin, dSc, derived,
         )  # fmt: skip
 
     def jacobian():  # at the point evaluated last
         _jacobian(
             N, K, plain, w, sigb, etab, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
             hq, cellb, kindb, wcb, gcb, gscb, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v,
-            Xsq, cden, c, cv, chain, E, ci, cj, cab, inputs, is_input, Pn, dSc, Gz, H, Gl, dAl,
-            tmp, nsrc, src,
+            Xsq, cden, c, cv, src,
         )  # fmt: skip
+        if chain is not None:
+            _chain_jacobian(
+                N, K, chain[1], chain[2], rc, chain[3], producer, S0s, A, X, sa, cv, dS, cellb,
+                gcb, gscb, dphi_dg, J, cw, cm, cl,
+            )  # fmt: skip
 
     res = evaluate(x)
     it = it0
@@ -806,20 +844,25 @@ def _solve_one(
         _export(
             b, N, K, x, u, res, has_support, p0, S0s, producer, sm[b], eps[b], K1[b], th[b],
             K2[b], V[b], lo[b], hi[b], lsc[b], g0[b], gsc[b], plain, efb,
-            p, fob, q, levies, P, D, A, X, S, F, g, chain, v0b, cin, derived, out,
+            p, fob, q, levies, P, D, A, X, S, F, g, out,
         )  # fmt: skip
+        if chain is not None:
+            _export_chain(
+                b, N, p, S0s, sm[b], eps[b], has_support, K1[b], th[b], K2[b], V[b], chain[0],
+                rv, cw, out,
+            )  # fmt: skip
     return status, it
 
 
 @_jit
 def _export(
     b, N, K, x, u, res, has_support, p0, S0s, producer, sm, eps, K1, th, K2, V, lo, hi, lsc,
-    g0, gsc, plain, ef, p, fob, q, levies, P, D, A, X, S, F, g, chain, v0, cin, derived, out,
+    g0, gsc, plain, ef, p, fob, q, levies, P, D, A, X, S, F, g, out,
 ):  # fmt: skip
     """Write scenario ``b``'s state into the batch arrays ``out`` (the fields of
     :class:`~tradepolicy.model.levels.State`, as the reference evaluation gives them)."""
     (o_p, o_lam, o_fob, o_q, o_levy, o_P, o_D, o_A, o_X, o_S, o_f, o_cov, o_pm, o_g, o_F,
-     o_res, o_cin, o_der) = out  # fmt: skip
+     o_res, _, _) = out  # fmt: skip
     Kmax = o_lam.shape[1]
     for o in range(N):
         o_p[b, o], o_P[b, o], o_D[b, o], o_A[b, o], o_S[b, o] = p[o], P[o], D[o], A[o], S[o]
@@ -828,25 +871,6 @@ def _export(
             o_q[b, o, d] = q[o, d]
             o_levy[b, o, d], o_X[b, o, d] = levies[o, d], X[o, d]
         o_F[b, o] = F[o]
-        if chain:  # supply on value added: the regimes of the chain's supply block
-            m = S0s[o] * sm[o]
-            f, _, pc, Sa, Sb, _, _, reg_b, reg_a, Vo = _chain_regime(
-                p[o], m, eps[o], v0[o], cin[o], has_support, K1[o], th[o], K2[o], V[o]
-            )
-            if reg_b:
-                pm = pc
-            elif reg_a:
-                pm = p[o]
-            else:
-                pm = cin[o] + v0[o] * (Vo / m) ** (1.0 / (eps[o] if eps[o] > 0.0 else 1.0))
-            Su = Sb if reg_b else (Sa if reg_a else Vo)
-            o_f[b, o], o_pm[b, o] = f, pm
-            if has_support:
-                o_cov[b, o] = (min(Su, Vo) if f >= 0.0 else Vo) if math.isfinite(Vo) else Su
-            else:
-                o_cov[b, o] = 0.0
-            o_cin[b, o], o_der[b, o] = cin[o], derived[o]
-            continue
         # price-gap support: the top-up (or claw-back), the volume it is paid on and the
         # effective marginal price (as the supply block's regimes)
         if has_support:
@@ -875,6 +899,32 @@ def _export(
     o_res[b] = res
 
 
+@_jit
+def _export_chain(b, N, p, S0s, sm, eps, has_support, K1, th, K2, V, v0, rv, cw, out):
+    """A chain's supply regimes on value added (top-up, covered volume, marginal price),
+    unit input cost and makers' demand, over what :func:`_export` wrote."""
+    o_f, o_cov, o_pm, o_cin, o_der = out[10], out[11], out[12], out[16], out[17]
+    for o in range(N):
+        m = S0s[o] * sm[o]
+        c = cw[CIN, o]
+        f, _, pc, Sa, Sb, _, _, reg_b, reg_a, Vo = _chain_regime(
+            p[o], m, eps[o], v0[rv, o], c, has_support, K1[o], th[o], K2[o], V[o]
+        )
+        if reg_b:
+            pm = pc
+        elif reg_a:
+            pm = p[o]
+        else:
+            pm = c + v0[rv, o] * (Vo / m) ** (1.0 / (eps[o] if eps[o] > 0.0 else 1.0))
+        Su = Sb if reg_b else (Sa if reg_a else Vo)
+        o_f[b, o], o_pm[b, o] = f, pm
+        if has_support:
+            o_cov[b, o] = (min(Su, Vo) if f >= 0.0 else Vo) if math.isfinite(Vo) else Su
+        else:
+            o_cov[b, o] = 0.0
+        o_cin[b, o], o_der[b, o] = c, cw[DER, o]
+
+
 BLOCK = 32  # scenarios per parallel task (they share one set of work arrays)
 
 
@@ -882,14 +932,15 @@ def _newton_rows(
     rows, u, it, status, tol, max_iter, max_halvings, used, has_support, out,
     p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input, sparse,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain, sparse,
 ):  # fmt: skip
-    """Solve scenarios ``rows`` in parallel, in place in ``u``, ``it`` and ``status``."""
+    """Solve scenarios ``rows`` in parallel, in place in ``u``, ``it`` and ``status``.
+
+    ``chain``: ``None`` (a single market) or the chain block's ``(v0, cidx, ca, cnode)``;
+    ``sparse``: ``None`` (dense) or ``True`` (loop over weighted cells only)."""
     N = p0.shape[0]
     Kmax = lo.shape[1]
     M = cell.shape[2]
-    NC = N if ci.shape[0] else 0  # the chain block's work arrays (none outside chains)
-    NS = N if sparse else 0  # the lists of cells with a weight (sparse markets only)
     n_blocks = (rows.shape[0] + BLOCK - 1) // BLOCK
     for blk in nb.prange(n_blocks):
         vec = np.empty((8, N))
@@ -901,20 +952,14 @@ def _newton_rows(
         cvbuf = np.empty((Kmax, N))
         touched = np.empty((N, N), dtype=np.bool_)
         relwq = np.empty((2 * N, N))
-        cvec = np.empty((5, NC))
-        cmat = np.empty((2, NC, NC))
-        clam = np.empty((2, NC, Kmax))
-        nsrc = np.empty(NS, dtype=np.int64)
-        src = np.empty((NS, NS), dtype=np.int64)
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
                 b, u, it[b], tol, max_iter, max_halvings, used, has_support,
                 p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-                lo, hi, lsc, g0, gsc, cell, kind, wc, gc, v0, ci, cj, ca, inputs, is_input,
-                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, cvec, cmat, clam,
-                nsrc, src, out,
+                lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
+                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
@@ -931,28 +976,39 @@ def _c(a, dtype=np.float64) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dtype)
 
 
-def _chain_arrays(cal, B: int) -> tuple[np.ndarray, ...]:
-    """The chain block's inputs: final demand ``(1 or B, N)``, base value added ``(1 or B,
-    N)``, the coefficient entries ``(ci, cj, ca)`` (rows, columns and values ``(1 or B, E)``
-    of the non-zero entries of ``C``, on the union of every scenario's pattern), the nodes
-    some maker buys from and a flag per node for them. Outside chains there are no entries
-    and the final demand is the base use."""
-    N = cal.N
-    Df0 = _c(np.atleast_2d(cal.Df0))
-    if not cal.is_chain:
-        none = np.zeros(0, dtype=np.int64)
-        return (Df0, _c(np.atleast_2d(cal.v0)), none, none, np.zeros((1, 0)), none,
-                np.zeros(N, dtype=np.bool_))  # fmt: skip
-    C = np.asarray(cal.C, dtype=float)
-    pattern = C != 0.0 if C.ndim == 2 else (C != 0.0).any(axis=0)
-    ci, cj = (_c(a, np.int64) for a in np.nonzero(pattern))
-    ca = C[ci, cj][None] if C.ndim == 2 else C[:, ci, cj]
-    inputs = _c(np.unique(ci), np.int64)
-    is_input = np.zeros(N, dtype=np.bool_)
-    is_input[inputs] = True
-    if Df0.shape[0] not in (1, B) or ca.shape[0] not in (1, B):
-        raise ValueError(f"chain arrays of {Df0.shape[0]} or {ca.shape[0]} rows for {B} scenarios")
-    return Df0, _c(np.atleast_2d(cal.v0)), ci, cj, _c(ca), inputs, is_input
+def _model_arrays(cal, B: int) -> tuple[Any, ...]:
+    """What the kernel reads beyond the base data and the instruments, kept on the
+    calibration (built once, then reused by every solve on it): final demand ``(1 or B,
+    N)``; for chains (else ``None``) the base value added ``(1 or B, N)``, the coefficient
+    entries (``cidx``: rows and columns ``(2, E)`` of the non-zero entries of ``C``, on the
+    union of every scenario's pattern; ``ca``: their values ``(1 or B, E)``) and ``cnode``
+    (a flag per node for the nodes makers buy from, then their list); ``True`` when at most
+    :data:`SPARSE_BELOW` of the cells have a weight (stacked chain stages are
+    block-diagonal), else ``None``. Outside chains the final demand is the base use."""
+    key = (cal.C, cal.Df0, cal.v0, cal.w0)  # the arrays they were built from
+    kept = cal.__dict__.get("_kernel_arrays")
+    if kept is None or any(a is not b for a, b in zip(kept[0], key, strict=True)):
+        N = cal.N
+        Df0 = _c(np.atleast_2d(cal.Df0))
+        sparse = True if np.count_nonzero(cal.w0) <= SPARSE_BELOW * N * N else None
+        chain = None
+        if cal.is_chain:
+            C = np.asarray(cal.C, dtype=float)
+            pattern = C != 0.0 if C.ndim == 2 else (C != 0.0).any(axis=0)
+            cidx = _c(np.nonzero(pattern), np.int64)
+            ca = _c(C[cidx[0], cidx[1]][None] if C.ndim == 2 else C[:, cidx[0], cidx[1]])
+            inputs = np.unique(cidx[0])
+            flags = np.zeros(N, dtype=np.int64)
+            flags[inputs] = 1
+            cnode = _c(np.concatenate([flags, inputs]), np.int64)
+            chain = (_c(np.atleast_2d(cal.v0)), cidx, ca, cnode)
+        kept = (key, Df0, chain, sparse)
+        cal.__dict__["_kernel_arrays"] = kept  # (kept out of the dataclass fields)
+    _, Df0, chain, sparse = kept
+    rows = {Df0.shape[0]} | (set() if chain is None else {chain[0].shape[0], chain[2].shape[0]})
+    if rows - {1, B}:
+        raise ValueError(f"calibration arrays with other than 1 or {B} rows (the batch's)")
+    return Df0, chain, sparse
 
 
 def solve_rows(
@@ -993,7 +1049,7 @@ def solve_rows(
     status = np.zeros(B, dtype=np.int8)
     u_c = _c(u)
     it = _c(iterations, np.int64)
-    chain = _chain_arrays(cal, B)
+    Df0, chain, sparse = _model_arrays(cal, B)
     e1, e2, e3 = np.empty((0, 0)), np.empty((0, 0, 0)), np.empty(0)
     if state:
         names = ("p", "lam", "fob", "q", "levy", "P", "D", "A", "X", "S", "support",
@@ -1004,7 +1060,7 @@ def solve_rows(
             name: np.empty(shapes.get(name, (B, N, N) if name in cells else (B, N)))
             for name in names
         }
-        if chain[2].size:  # chains: unit input cost and makers' demand (as the reference)
+        if chain is not None:  # chains: unit input cost and makers' demand (as the reference)
             arrays["input_cost"], arrays["derived"] = np.empty((B, N)), np.empty((B, N))
         chain_out = (arrays.get("input_cost", e1), arrays.get("derived", e1))
         out = (*(arrays[name] for name in names), *chain_out)
@@ -1015,7 +1071,7 @@ def solve_rows(
         _c(inst.pairs_used, np.int64), bool(inst.has_support), out,
         _c(cal.p0), _c(cal.q0), _c(cal.w0), _c(cal.w0sum),
         _c(inst.relative_wedge(cal.ln_wedge0)),
-        _c(np.where(cal.producer, cal.S0, 1.0)), chain[0], _c(cal.P0),
+        _c(np.where(cal.producer, cal.S0, 1.0)), Df0, _c(cal.P0),
         _c(cal.producer, np.bool_), _c(cal.consumer, np.bool_),
         _c(inst.export_factor), _c(inst.tariff_factor), _c(inst.floor), _c(inst.levy_cap),
         _c(inst.available, np.bool_), _c(inst.supply_mult), _c(inst.demand_mult),
@@ -1025,9 +1081,8 @@ def solve_rows(
         _c(np.broadcast_to(cal.sigma, (B, N))),
         _c(inst.lam_lo), _c(inst.lam_hi), _c(inst.lam_scale), _c(inst.g0), _c(inst.g_scale),
         _c(inst.cell, np.int64), _c(inst.wedge, np.int8), _c(inst.wedge_coef), _c(inst.g_coef),
-        *chain[1:],
-        # block-diagonal (stacked chain stages) or otherwise sparse: skip cells without weight
-        bool(np.count_nonzero(cal.w0) <= SPARSE_BELOW * N * N),
+        chain,
+        sparse,
     )  # fmt: skip
     rows = _c(rows, np.int64)
     # with `state`, the rows not solved are evaluated where they are (their status, which
