@@ -232,9 +232,13 @@ def test_random_chains_with_every_measure_converge_and_engines_agree() -> None:
     inst, _ = stack_instruments(parts, chain.positions, chain.n)
     ref = solve_batch(cal, inst, engine="numpy")
     assert ref.converged.all(), [m for m in ref.messages if m]
-    fast = solve_batch(cal, inst, engine="compiled")
+    fast = solve_batch(cal, inst, engine="compiled")  # the kernel's chain block
     np.testing.assert_allclose(fast.u, ref.u, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(fast.iterations, ref.iterations)
+    assert fast.messages == ref.messages and fast.method == ref.method
+    for name in ("S", "A", "X", "input_cost", "derived", "p_marginal", "covered", "residual"):
+        a, b = getattr(ref.state, name), getattr(fast.state, name)
+        np.testing.assert_allclose(b, a, rtol=1e-11, atol=1e-12, err_msg=name)
 
 
 # -- draws --------------------------------------------------------------------------------------

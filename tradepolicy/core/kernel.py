@@ -18,12 +18,15 @@ block                     what it computes                            rows
 ``_armington``            composite prices, demand, flows             (none: flows only)
 ``_supply``               isoelastic supply with price-gap support    clearing rows ``0..N``
 ``_pairs``                complementarity pairs (box FB)              rows ``N..N+K``
+``_chain_supply``,        value chains: input costs from composite    clearing rows ``0..N``
+``_chain_flows``          prices, supply on value added, makers'      (instead of
+                          demand in market purchases                  ``_supply``)
 ========================  ==========================================  =====================
 
 ``_evaluate`` calls the value parts in order and ``_jacobian`` the derivative parts; the
-Newton driver (:func:`_newton_one`), the line search and the linear solve know nothing of the
-blocks. ``docs/engine.md`` explains how a new block (stages linked by input coefficients,
-capacity-bounded supply) is added.
+Newton driver (:func:`_solve_one`), the line search and the linear solve know nothing of the
+blocks. ``docs/engine.md`` explains how a new block (capacity-bounded supply next) is added
+and how the chain block was.
 """
 
 from __future__ import annotations
@@ -140,9 +143,13 @@ def _landed_prices(
 
 @_jit
 def _armington(
-    N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X,
+    N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, flows,
 ):  # fmt: skip
-    """CES composite prices, private demand, market purchases and flows per importer."""
+    """CES composite prices, private demand, market purchases and flows per importer.
+
+    ``D0``: base *final* demand (the base use outside chains). With ``flows=False`` (chains)
+    market purchases and flows are left to :func:`_chain_flows`, once makers' demand is known.
+    """
     for d in range(N):
         if not consumer[d]:
             P[d], D[d], A[d] = P0[d], 0.0, max(cp[d], 0.0)  # P0 is NaN there (as the reference)
@@ -206,6 +213,8 @@ def _armington(
                 lnP = (math.log(ssum) + shift - math.log(w0sum[d])) / one_m
         P[d] = P0[d] * math.exp(lnP)
         D[d] = D0[d] * math.exp(-eta[d] * lnP) * dm[d]
+        if not flows:
+            continue
         A[d] = max(D[d] + cp[d], 0.0)
         PA = P[d] * A[d]
         for o in range(N):
@@ -261,6 +270,86 @@ def _supply(
 
 
 @_jit
+def _chain_regime(p, m, eps, v0, c, has_support, K1, th, K2, V):
+    """:func:`_support_regime` on the value added ``v = p̃ − c`` of a chain's node (as the
+    reference's ``_chain_supply``): top-up ``f``, ``df/dp``, ``p̃``, supply at ``p`` and at
+    ``p̃``, the value added there, the regimes and the covered volume (∞ without support)."""
+    if has_support:
+        f = max(0.0, K1 - p) - th * max(0.0, p - K2)
+        fprime = -(1.0 if p < K1 else 0.0) - th * (1.0 if p > K2 else 0.0)
+    else:
+        f, fprime, V = 0.0, 0.0, math.inf
+    pc = p + f
+    va, vb = p - c, pc - c
+    Sa = m * (max(va, 0.0) / v0) ** eps
+    Sb = m * (max(vb, 0.0) / v0) ** eps
+    pos = f >= 0.0
+    reg_b = (Sb <= V) if pos else (not math.isfinite(V))
+    reg_a = (not reg_b) and ((Sa >= V) if pos else True)
+    return f, fprime, pc, Sa, Sb, va, vb, reg_b, reg_a, V
+
+
+# the chain block's work rows (``cw``): composite price (0 where a node uses nothing), unit
+# input cost, dS/dc, makers' demand, scratch
+PN, CIN, DSC, DER, TMP = 0, 1, 2, 3, 4
+
+
+@_jit
+def _chain_supply(
+    N, cidx, ca, rc, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V,
+    v0, rv, cw, S, dS,
+):  # fmt: skip
+    """Chains: unit input costs ``c_j = Σ_i C[i,j] P_i`` (entries ``i = cidx[0,e]``,
+    ``j = cidx[1,e]``, ``C[i,j] = ca[rc,e]``) and supply on the value added ``v = p̃ − c``
+    (base ``v0[rv]``), with ``dS/dz`` and ``dS/dc``."""
+    for i in range(N):
+        cw[PN, i] = P[i] if consumer[i] else 0.0
+        cw[CIN, i] = 0.0
+    for e in range(cidx.shape[1]):
+        cw[CIN, cidx[1, e]] += ca[rc, e] * cw[PN, cidx[0, e]]
+    for o in range(N):
+        if not producer[o]:
+            S[o], dS[o], cw[DSC, o] = 0.0, 0.0, 0.0
+            continue
+        _, fprime, _, Sa, Sb, va, vb, reg_b, reg_a, Vo = _chain_regime(
+            p[o], S0s[o] * sm[o], eps[o], v0[rv, o], cw[CIN, o], has_support, K1[o], th[o],
+            K2[o], V[o],
+        )  # fmt: skip
+        if reg_b:
+            eb = eps[o] * Sb / vb if vb > 0.0 else 0.0
+            S[o], dS[o], cw[DSC, o] = Sb, eb * (1.0 + fprime) * p[o], -eb
+        elif reg_a:
+            ea = eps[o] * Sa / va if va > 0.0 else 0.0
+            S[o], dS[o], cw[DSC, o] = Sa, ea * p[o], -ea
+        else:
+            S[o], dS[o], cw[DSC, o] = Vo, 0.0, 0.0
+
+
+@_jit
+def _chain_flows(N, cidx, ca, rc, w, consumer, cp, P, D, s, q, S, cw, A, X):
+    """Chains: makers' demand ``Σ_j C[i,j] S_j`` joins market purchases; flows follow."""
+    for i in range(N):
+        cw[DER, i] = 0.0
+    for e in range(cidx.shape[1]):
+        cw[DER, cidx[0, e]] += ca[rc, e] * S[cidx[1, e]]
+    for d in range(N):
+        A[d] = max(D[d] + cp[d] + cw[DER, d], 0.0)
+        PA = P[d] * A[d] if consumer[d] else 0.0
+        for o in range(N):
+            X[o, d] = s[o, d] * PA / q[o, d] if w[o, d] > 0.0 else 0.0
+
+
+@_jit
+def _clearing(N, S, S0s, producer, X, vp, z, F):
+    """Clearing rows (chains; a single market's are written by :func:`_supply`)."""
+    for o in range(N):
+        sold = 0.0
+        for d in range(N):
+            sold += X[o, d]
+        F[o] = (S[o] - sold - vp[o]) / S0s[o] if producer[o] else z[o]
+
+
+@_jit
 def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g):
     """Complementarity rows ``lo ≤ λ ≤ hi ⟂ g(X)`` (box Fischer–Burmeister)."""
     for k in range(K):
@@ -298,8 +387,13 @@ def _residual_measure(N, n, F, S, S0s):
 def _jacobian(
     N, K, plain, w, sig, eta, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob, hq,
     cell, kind, wc, gc, gsc, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v, Xsq, cden, c, cv,
+    src,
 ):  # fmt: skip
-    """The analytic Jacobian of the clearing and pair rows (as the reference path)."""
+    """The analytic Jacobian of the clearing and pair rows (as the reference path).
+
+    ``src`` (sparse markets only, else ``None``: compiled out): importer ``d``'s origins with
+    a weight are ``src[d, 1 : 1 + src[d, 0]]``; the clearing rows × prices skip other cells.
+    """
     n = N + K
     for d in range(N):
         Apos = A[d] if A[d] > 0.0 else 1.0
@@ -318,13 +412,24 @@ def _jacobian(
             for j in range(n):
                 J[o, j] = 1.0 if j == o else 0.0
             continue
-        for d in range(N):
-            Xk[d] = X[o, d] * kappa[d]
-        for j in range(N):
-            acc = 0.0
+        if src is not None:  # a sparse market (stacked chain stages): weighted cells only
+            for j in range(N):
+                J[o, j] = 0.0
             for d in range(N):
-                acc += Xk[d] * sa[j, d]
-            J[o, j] = acc
+                xk = X[o, d] * kappa[d]
+                if xk == 0.0:
+                    continue
+                for t in range(1, 1 + src[d, 0]):
+                    j = src[d, t]
+                    J[o, j] += xk * sa[j, d]
+        else:
+            for d in range(N):
+                Xk[d] = X[o, d] * kappa[d]
+            for j in range(N):
+                acc = 0.0
+                for d in range(N):
+                    acc += Xk[d] * sa[j, d]
+                J[o, j] = acc
         diag = 0.0
         for d in range(N):
             diag += Xa[o, d] * sig[d]
@@ -396,6 +501,87 @@ def _jacobian(
             cden[k, cell[k, m]] = 0.0
 
 
+@_jit_fast
+def _chain_jacobian(
+    N, K, cidx, ca, rc, cnode, producer, S0s, A, X, sa, cv, dS, cell, gc, gsc, dphi_dg, J,
+    cw, cm, cl,
+):  # fmt: skip
+    """Chains: the cross-stage terms, added to the Jacobian ``_jacobian`` wrote (as
+    ``jacobian_of``). Nodes ``cnode[N:]`` are bought by makers (``cnode[d]``: 1 for them).
+
+    ``dc_j/dz_k = Σ_i C[i,j] P_i sa[k,i]`` (``sa``: d ln P_i / dz_k), so a node's supply moves
+    by ``Gz[j,k] = dS_j/dc_j dc_j/dz_k``, and makers' demand for ``d`` by
+    ``H[d,k] = Σ_j C[d,j] (Gz[j,k] + δ_jk dS_j)``: clearing rows get ``(Gz − XA H) / S0``
+    with ``XA[o,d] = X_od / A_d``; per λ the same through ``cv`` (``Gl``, ``dAl``); pair rows
+    ``gA H`` and ``gA dAl`` where a pair's flow is in a market makers buy from.
+    """
+    E = cidx.shape[1]
+    Gz, H, Gl, dAl = cm[0], cm[1], cl[0], cl[1]
+    for j in range(N):
+        for k in range(N):
+            Gz[j, k] = 0.0
+    for e in range(E):
+        i, j = cidx[0, e], cidx[1, e]
+        f = ca[rc, e] * cw[PN, i] * cw[DSC, j]
+        if f == 0.0:
+            continue
+        for k in range(N):
+            Gz[j, k] += f * sa[k, i]
+    for t in range(N, cnode.shape[0]):
+        for k in range(N):
+            H[cnode[t], k] = 0.0
+    for e in range(E):
+        d, j, a = cidx[0, e], cidx[1, e], ca[rc, e]
+        for k in range(N):
+            H[d, k] += a * (Gz[j, k] + (dS[j] if k == j else 0.0))
+    for o in range(N):  # clearing rows × prices
+        if not producer[o]:
+            continue
+        for k in range(N):
+            cw[TMP, k] = 0.0
+        for t in range(N, cnode.shape[0]):
+            d = cnode[t]
+            if X[o, d] == 0.0 or not A[d] > 0.0:
+                continue
+            xa = X[o, d] / A[d]
+            for k in range(N):
+                cw[TMP, k] += xa * H[d, k]
+        sc = 1.0 / S0s[o]
+        for k in range(N):
+            J[o, k] += (Gz[o, k] - cw[TMP, k]) * sc
+    if K == 0:
+        return
+    for k in range(K):  # clearing rows × λ_k
+        for j in range(N):
+            Gl[j, k] = 0.0
+        for t in range(N, cnode.shape[0]):
+            dAl[cnode[t], k] = 0.0
+        for e in range(E):
+            i, j = cidx[0, e], cidx[1, e]
+            Gl[j, k] += ca[rc, e] * cw[PN, i] * cw[DSC, j] * cv[k, i]
+        for e in range(E):
+            dAl[cidx[0, e], k] += ca[rc, e] * Gl[cidx[1, e], k]
+        for o in range(N):
+            if not producer[o]:
+                continue
+            acc = 0.0
+            for t in range(N, cnode.shape[0]):
+                d = cnode[t]
+                if X[o, d] != 0.0 and A[d] > 0.0:
+                    acc += X[o, d] / A[d] * dAl[d, k]
+            J[o, N + k] += (Gl[o, k] - acc) / S0s[o]
+    for k in range(K):  # pair rows: their flows move with makers' demand
+        for m in range(cell.shape[1]):
+            o, d = cell[k, m] // N, cell[k, m] % N
+            if gc[k, m] == 0.0 or not cnode[d] or not A[d] > 0.0:
+                continue
+            gA = gc[k, m] * (dphi_dg[k] / gsc[k]) * X[o, d] / A[d]
+            for j in range(N):
+                J[N + k, j] += gA * H[d, j]
+            for l2 in range(K):
+                J[N + k, N + l2] += gA * dAl[d, l2]
+
+
 # -- one scenario --------------------------------------------------------------------------
 @_jit_fast
 def _lu_solve(J, rhs, n, x):
@@ -442,10 +628,43 @@ def _evaluate(
         x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
         p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
     )  # fmt: skip
-    _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X)
+    _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, True)
     _supply(N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F)
     _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
     return _residual_measure(N, N + K, F, S, S0s)
+
+
+# The chain path calls its own compiled copies of the shared blocks, so that each copy has
+# one caller and the single-market path compiles (and inlines) exactly as without chains.
+_landed_prices_c = _jit(_landed_prices.py_func)
+_armington_c = _jit(_armington.py_func)
+_pairs_c = _jit(_pairs.py_func)
+_residual_measure_c = _jit(_residual_measure.py_func)
+
+
+@_jit
+def _evaluate_chain(
+    x, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0, P0, producer,
+    consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
+    lo, hi, g0, gsc, cell, kind, wc, gc,
+    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
+    levies, g, cidx, ca, rc, v0, rv, cw,
+):  # fmt: skip
+    """:func:`_evaluate` of a chain (``D0``: base final demand): prices first, then input
+    costs and supply on value added, then makers' demand, flows and the clearing rows."""
+    _landed_prices_c(
+        x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
+        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
+    )  # fmt: skip
+    _armington_c(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, False)
+    _chain_supply(
+        N, cidx, ca, rc, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V,
+        v0, rv, cw, S, dS,
+    )  # fmt: skip
+    _chain_flows(N, cidx, ca, rc, w, consumer, cp, P, D, s, q, S, cw, A, X)
+    _clearing(N, S, S0s, producer, X, vp, x, F)
+    _pairs_c(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
+    return _residual_measure_c(N, N + K, F, S, S0s)
 
 
 @_jit
@@ -459,12 +678,15 @@ def _merit(F, n):
 @_jit
 def _solve_one(
     b, u, it0, tol, max_iter, max_halvings, used, has_support,
-    p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
+    p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-    lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, out,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
+    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
+
+    ``chain``: ``None`` for a single market (the chain block is compiled out), else the
+    chain block's inputs ``(v0, cidx, ca, cnode)``.
 
     Status 1: converged, 2: residuals became non-finite, 0: out of iterations. As the
     reference path: a Newton direction from the analytic Jacobian (least squares if it is
@@ -502,6 +724,16 @@ def _solve_one(
         for m in range(M):
             if wc[b, k, m] != 0.0:
                 touched[cell[b, k, m] // N, cell[b, k, m] % N] = True
+    if sparse is not None:  # each importer's origins with a weight (bans included)
+        src = np.empty((N, N + 1), dtype=np.int64)
+        for d in range(N):
+            src[d, 0] = 0
+            for o in range(N):
+                if w[o, d] > 0.0:
+                    src[d, 0] += 1
+                    src[d, src[d, 0]] = o
+    else:  # (numba compiles the sparse loops out)
+        src = None
     p, P, D, A, S, dS, kappa, Xk = vec[0], vec[1], vec[2], vec[3], vec[4], vec[5], vec[6], vec[7]
     pe, fob, tau1, q, hq, lnr = mat[0], mat[1], mat[2], mat[3], mat[4], mat[5]
     wf, wa, wd, s, X = mat[6], mat[7], mat[8], mat[9], mat[10]
@@ -520,10 +752,26 @@ def _solve_one(
     # the scenario's rows of the batch arrays, taken once (each view costs reference counting)
     capb, smb, dmb, vpb, cpb = cap[b], sm[b], dm[b], vp[b], cp[b]
     K1b, thb, K2b, Vb, epsb, etab, sigb = K1[b], th[b], K2[b], V[b], eps[b], eta[b], sig[b]
+    # final demand (base use outside chains); chains: base value added and coefficients,
+    # shared or one row per scenario (rows rv, rc of v0, ca)
+    D0b = Df0[b if Df0.shape[0] > 1 else 0]
+    rv, rc = 0, 0
+    if chain is not None:  # (numba compiles this out for a single market)
+        rv = b if chain[0].shape[0] > 1 else 0
+        rc = b if chain[2].shape[0] > 1 else 0
+        cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, lo.shape[1]))
 
     def evaluate(at):  # every block's values at `at` (a closure numba inlines)
+        if chain is not None:
+            return _evaluate_chain(
+                at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0b,
+                P0, producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b,
+                Vb, epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
+                tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
+                levies, g, chain[1], chain[2], rc, chain[0], rv, cw,
+            )  # fmt: skip
         return _evaluate(
-            at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0, P0,
+            at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0b, P0,
             producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b, Vb,
             epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
             tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg, levies, g,
@@ -533,8 +781,13 @@ def _solve_one(
         _jacobian(
             N, K, plain, w, sigb, etab, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
             hq, cellb, kindb, wcb, gcb, gscb, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v,
-            Xsq, cden, c, cv,
+            Xsq, cden, c, cv, src,
         )  # fmt: skip
+        if chain is not None:
+            _chain_jacobian(
+                N, K, chain[1], chain[2], rc, chain[3], producer, S0s, A, X, sa, cv, dS, cellb,
+                gcb, gscb, dphi_dg, J, cw, cm, cl,
+            )  # fmt: skip
 
     res = evaluate(x)
     it = it0
@@ -593,6 +846,11 @@ def _solve_one(
             K2[b], V[b], lo[b], hi[b], lsc[b], g0[b], gsc[b], plain, efb,
             p, fob, q, levies, P, D, A, X, S, F, g, out,
         )  # fmt: skip
+        if chain is not None:
+            _export_chain(
+                b, N, p, S0s, sm[b], eps[b], has_support, K1[b], th[b], K2[b], V[b], chain[0],
+                rv, cw, out,
+            )  # fmt: skip
     return status, it
 
 
@@ -604,7 +862,7 @@ def _export(
     """Write scenario ``b``'s state into the batch arrays ``out`` (the fields of
     :class:`~tradepolicy.model.levels.State`, as the reference evaluation gives them)."""
     (o_p, o_lam, o_fob, o_q, o_levy, o_P, o_D, o_A, o_X, o_S, o_f, o_cov, o_pm, o_g, o_F,
-     o_res) = out  # fmt: skip
+     o_res, _, _) = out  # fmt: skip
     Kmax = o_lam.shape[1]
     for o in range(N):
         o_p[b, o], o_P[b, o], o_D[b, o], o_A[b, o], o_S[b, o] = p[o], P[o], D[o], A[o], S[o]
@@ -641,16 +899,45 @@ def _export(
     o_res[b] = res
 
 
+@_jit
+def _export_chain(b, N, p, S0s, sm, eps, has_support, K1, th, K2, V, v0, rv, cw, out):
+    """A chain's supply regimes on value added (top-up, covered volume, marginal price),
+    unit input cost and makers' demand, over what :func:`_export` wrote."""
+    o_f, o_cov, o_pm, o_cin, o_der = out[10], out[11], out[12], out[16], out[17]
+    for o in range(N):
+        m = S0s[o] * sm[o]
+        c = cw[CIN, o]
+        f, _, pc, Sa, Sb, _, _, reg_b, reg_a, Vo = _chain_regime(
+            p[o], m, eps[o], v0[rv, o], c, has_support, K1[o], th[o], K2[o], V[o]
+        )
+        if reg_b:
+            pm = pc
+        elif reg_a:
+            pm = p[o]
+        else:
+            pm = c + v0[rv, o] * (Vo / m) ** (1.0 / (eps[o] if eps[o] > 0.0 else 1.0))
+        Su = Sb if reg_b else (Sa if reg_a else Vo)
+        o_f[b, o], o_pm[b, o] = f, pm
+        if has_support:
+            o_cov[b, o] = (min(Su, Vo) if f >= 0.0 else Vo) if math.isfinite(Vo) else Su
+        else:
+            o_cov[b, o] = 0.0
+        o_cin[b, o], o_der[b, o] = c, cw[DER, o]
+
+
 BLOCK = 32  # scenarios per parallel task (they share one set of work arrays)
 
 
 def _newton_rows(
     rows, u, it, status, tol, max_iter, max_halvings, used, has_support, out,
-    p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
+    p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-    lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain, sparse,
 ):  # fmt: skip
-    """Solve scenarios ``rows`` in parallel, in place in ``u``, ``it`` and ``status``."""
+    """Solve scenarios ``rows`` in parallel, in place in ``u``, ``it`` and ``status``.
+
+    ``chain``: ``None`` (a single market) or the chain block's ``(v0, cidx, ca, cnode)``;
+    ``sparse``: ``None`` (dense) or ``True`` (loop over weighted cells only)."""
     N = p0.shape[0]
     Kmax = lo.shape[1]
     M = cell.shape[2]
@@ -669,10 +956,10 @@ def _newton_rows(
             b = rows[i]
             st, itb = _solve_one(
                 b, u, it[b], tol, max_iter, max_halvings, used, has_support,
-                p0, q0, w0, w0sum, relw, S0s, D0, P0, producer, consumer,
+                p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-                lo, hi, lsc, g0, gsc, cell, kind, wc, gc,
-                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, out,
+                lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
+                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
@@ -682,10 +969,46 @@ newton_rows = nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy"
 # a few rows: in the calling thread (waking the thread pool costs more than it saves)
 newton_rows_serial = nb.njit(cache=True, nogil=True, error_model="numpy")(_newton_rows)
 SERIAL_BELOW = 2 * BLOCK
+SPARSE_BELOW = 0.5  # a market with weights on at most this share of cells loops over them only
 
 
 def _c(a, dtype=np.float64) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _model_arrays(cal, B: int) -> tuple[Any, ...]:
+    """What the kernel reads beyond the base data and the instruments, kept on the
+    calibration (built once, then reused by every solve on it): final demand ``(1 or B,
+    N)``; for chains (else ``None``) the base value added ``(1 or B, N)``, the coefficient
+    entries (``cidx``: rows and columns ``(2, E)`` of the non-zero entries of ``C``, on the
+    union of every scenario's pattern; ``ca``: their values ``(1 or B, E)``) and ``cnode``
+    (a flag per node for the nodes makers buy from, then their list); ``True`` when at most
+    :data:`SPARSE_BELOW` of the cells have a weight (stacked chain stages are
+    block-diagonal), else ``None``. Outside chains the final demand is the base use."""
+    key = (cal.C, cal.Df0, cal.v0, cal.w0)  # the arrays they were built from
+    kept = cal.__dict__.get("_kernel_arrays")
+    if kept is None or any(a is not b for a, b in zip(kept[0], key, strict=True)):
+        N = cal.N
+        Df0 = _c(np.atleast_2d(cal.Df0))
+        sparse = True if np.count_nonzero(cal.w0) <= SPARSE_BELOW * N * N else None
+        chain = None
+        if cal.is_chain:
+            C = np.asarray(cal.C, dtype=float)
+            pattern = C != 0.0 if C.ndim == 2 else (C != 0.0).any(axis=0)
+            cidx = _c(np.nonzero(pattern), np.int64)
+            ca = _c(C[cidx[0], cidx[1]][None] if C.ndim == 2 else C[:, cidx[0], cidx[1]])
+            inputs = np.unique(cidx[0])
+            flags = np.zeros(N, dtype=np.int64)
+            flags[inputs] = 1
+            cnode = _c(np.concatenate([flags, inputs]), np.int64)
+            chain = (_c(np.atleast_2d(cal.v0)), cidx, ca, cnode)
+        kept = (key, Df0, chain, sparse)
+        cal.__dict__["_kernel_arrays"] = kept  # (kept out of the dataclass fields)
+    _, Df0, chain, sparse = kept
+    rows = {Df0.shape[0]} | (set() if chain is None else {chain[0].shape[0], chain[2].shape[0]})
+    if rows - {1, B}:
+        raise ValueError(f"calibration arrays with other than 1 or {B} rows (the batch's)")
+    return Df0, chain, sparse
 
 
 def solve_rows(
@@ -726,6 +1049,8 @@ def solve_rows(
     status = np.zeros(B, dtype=np.int8)
     u_c = _c(u)
     it = _c(iterations, np.int64)
+    Df0, chain, sparse = _model_arrays(cal, B)
+    e1, e2, e3 = np.empty((0, 0)), np.empty((0, 0, 0)), np.empty(0)
     if state:
         names = ("p", "lam", "fob", "q", "levy", "P", "D", "A", "X", "S", "support",
                  "covered", "p_marginal", "g", "F", "residual")  # fmt: skip
@@ -735,16 +1060,18 @@ def solve_rows(
             name: np.empty(shapes.get(name, (B, N, N) if name in cells else (B, N)))
             for name in names
         }
-        out = tuple(arrays[name] for name in names)
+        if chain is not None:  # chains: unit input cost and makers' demand (as the reference)
+            arrays["input_cost"], arrays["derived"] = np.empty((B, N)), np.empty((B, N))
+        chain_out = (arrays.get("input_cost", e1), arrays.get("derived", e1))
+        out = (*(arrays[name] for name in names), *chain_out)
     else:
         arrays = {}
-        e1, e2, e3 = np.empty((0, 0)), np.empty((0, 0, 0)), np.empty(0)
-        out = (e1, e1, e2, e2, e2, e1, e1, e1, e2, e1, e1, e1, e1, e1, e1, e3)
+        out = (e1, e1, e2, e2, e2, e1, e1, e1, e2, e1, e1, e1, e1, e1, e1, e3, e1, e1)
     args = (
         _c(inst.pairs_used, np.int64), bool(inst.has_support), out,
         _c(cal.p0), _c(cal.q0), _c(cal.w0), _c(cal.w0sum),
         _c(inst.relative_wedge(cal.ln_wedge0)),
-        _c(np.where(cal.producer, cal.S0, 1.0)), _c(cal.D0), _c(cal.P0),
+        _c(np.where(cal.producer, cal.S0, 1.0)), Df0, _c(cal.P0),
         _c(cal.producer, np.bool_), _c(cal.consumer, np.bool_),
         _c(inst.export_factor), _c(inst.tariff_factor), _c(inst.floor), _c(inst.levy_cap),
         _c(inst.available, np.bool_), _c(inst.supply_mult), _c(inst.demand_mult),
@@ -754,6 +1081,8 @@ def solve_rows(
         _c(np.broadcast_to(cal.sigma, (B, N))),
         _c(inst.lam_lo), _c(inst.lam_hi), _c(inst.lam_scale), _c(inst.g0), _c(inst.g_scale),
         _c(inst.cell, np.int64), _c(inst.wedge, np.int8), _c(inst.wedge_coef), _c(inst.g_coef),
+        chain,
+        sparse,
     )  # fmt: skip
     rows = _c(rows, np.int64)
     # with `state`, the rows not solved are evaluated where they are (their status, which

@@ -156,8 +156,6 @@ def solve_batch(
     messages = infeasibility(cal, inst)
     method = ["newton"] * B
     todo = np.flatnonzero([not m for m in messages])
-    if engine == "compiled" and cal.is_chain:
-        engine = "numpy"  # the kernel has no chain block yet (docs/engine.md)
     if engine == "compiled":
         conv, bad, final_state = kernel.solve_rows(
             cal, inst, u, iterations, todo, tol, max_iter, state=True
