@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import xarray as xr
@@ -35,6 +35,9 @@ from tradepolicy.results.builder import (
 )
 from tradepolicy.scenario import Scenario, ScenarioSet, is_chain, stage_of
 from tradepolicy.solver.newton import DEFAULT_TOL, solve_batch
+
+if TYPE_CHECKING:
+    from tradepolicy.chain import Chain
 
 log = logging.getLogger(__name__)
 
@@ -406,7 +409,7 @@ def _solve_chain(
     wanted: frozenset[str] | None,
 ) -> xr.Dataset:
     """:func:`solve` on a value chain: results stacked along ``stage``."""
-    chain = sset.market
+    chain = cast("Chain", sset.market)
     cal = chain.calibration
     central: dict[str, object] = {}
     stage_results = _run_chain(
@@ -418,7 +421,7 @@ def _solve_chain(
         names,
         wanted,
         keep=central,
-        inputs=sset.take_inputs(),
+        inputs=cast("list | None", sset.take_inputs()),  # a chain's: per stage
     )
     attrs = provenance_attrs([chain], sset._head(), "levels", history, spec_json=sset.to_json())
     attrs.update(_target_attrs(sset))
@@ -746,7 +749,7 @@ def _embed(arr: np.ndarray, axis: int, positions: np.ndarray, n: int, fill: Any)
     shape = list(arr.shape)
     shape[axis] = n
     out = np.full(shape, fill, dtype=arr.dtype)
-    index = [slice(None)] * arr.ndim
+    index: list[slice | np.ndarray] = [slice(None)] * arr.ndim
     index[axis] = positions
     out[tuple(index)] = arr
     return out
@@ -768,7 +771,7 @@ def _target_attrs(sset: ScenarioSet) -> dict[str, object]:
     mkt = sset.market
     # a chain's target sits at its last stage unless it says otherwise (the magnets of
     # rare earths: the stage the G7's dependence is read at)
-    last = mkt.stages[-1] if is_chain(mkt) else mkt
+    last = cast("Chain", mkt).stages[-1] if is_chain(mkt) else mkt
     return {
         "target_bloc": " ".join(t.members(mkt)),
         "target_group": t.group or "",

@@ -7,7 +7,7 @@ import math
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import numpy as np
 import typer
@@ -27,6 +27,9 @@ from tradepolicy.results.accessor import CHAIN_TAG
 from tradepolicy.results.builder import NOT_DEFINED, result_fields
 from tradepolicy.results.io import write_results
 from tradepolicy.scenario import is_chain, load_scenarios, stage_of
+
+if TYPE_CHECKING:
+    from tradepolicy.chain import Chain
 
 #: exit status of ``run`` when results were produced but a scenario (or more than
 #: :data:`MAX_FAILED_DRAW_SHARE` of the Monte Carlo draw solves) did not solve; 2 is bad input
@@ -1149,7 +1152,7 @@ def markets() -> None:
     for col in ("id", "stages (upstream first)", "links: input → output, coefficient", "regions"):
         table.add_column(col)
     for cid in ids:
-        c = load_market(cid)
+        c = cast("Chain", load_market(cid))
         table.add_row(
             escape(c.id),
             escape(" → ".join(c.stage_ids)),

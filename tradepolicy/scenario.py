@@ -383,7 +383,8 @@ def _check_chain(chain: Any, scenarios: list[Scenario]) -> tuple[list[tuple[str,
                     (f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(scenarios[i].name)}")
                     for fld, msg in probs
                 )
-        checked = [[]] + [[] if i in bad else sub.measures for i, sub in enumerate(subs)]
+        checked: list[list[Measure]] = [[]]
+        checked += [[] if i in bad else sub.measures for i, sub in enumerate(subs)]
         builder = InstrumentBuilder(len(checked), market.base_tariff, market.base_export_tax)
         ctx = ApplyContext(market=market, cal=market.calibration, builder=builder)
         pair_index = apply_batch(ctx, checked)
@@ -535,7 +536,7 @@ def _check_target(market: Market, target: Target) -> list[tuple[str, str]]:
             )
         )
     if is_chain(market):
-        stages = list(market.stage_ids)
+        stages = list(market.stage_ids)  # type: ignore[attr-defined]  # (a Chain)
     else:
         stages = [s for s in (market.id, market.spec.stage) if s]
     if target.stage and target.stage not in stages:

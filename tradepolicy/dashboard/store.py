@@ -542,21 +542,23 @@ class DashboardStore(param.Parameterized):
     def comparison_netcdf(self) -> bytes:
         """The compared scenarios' results Dataset as netCDF."""
         out = self.comparison
-        if out is None or out.ds is None:
+        full = None if out is None else out.full
+        if full is None:
             raise ValueError("nothing to download: choose scenarios to compare")
         with tempfile.TemporaryDirectory() as tmp:  # a chain's results: every stage
-            path = tp.write_results(out.full, Path(tmp) / "comparison.nc")
+            path = tp.write_results(full, Path(tmp) / "comparison.nc")
             return path.read_bytes()
 
     def comparison_brief(self, fmt: str) -> bytes:
         """A scenario brief of the compared scenarios (``tradepolicy.reports``)."""
         out = self.comparison
-        if out is None or out.ds is None:
+        full = None if out is None else out.full
+        if out is None or full is None:
             raise ValueError("nothing to download: choose scenarios to compare")
         from tradepolicy.reports import render_brief  # optional extra, imported when used
 
         solved = [n for n in out.scenarios if out.solved(n)]
-        return render_brief(out.full, scenarios=solved, fmt=fmt)
+        return render_brief(full, scenarios=solved, fmt=fmt)
 
 
 __all__ = [

@@ -419,7 +419,7 @@ class PolicyEditor(_StoreView):
             for sw in STAGED:  # the stage of each measure, by name
                 wd = self._w[stage_param(sw)]
                 value = getattr(cfg, stage_param(sw))
-                wd.options = stages
+                wd.options = stages  # type: ignore[attr-defined]  # (a Select)
                 wd.visible = bool(stages)
                 if stages:
                     wd.value = value
@@ -547,7 +547,7 @@ class KpiView(_StoreView):
                 text = f"whole chain {stacked.tp.money(total, c):+,.1f} {k[key].unit}"
                 detail = "; ".join(x for x in (k[key].detail, text) if x)
                 k[key] = replace(k[key], detail=detail)
-        keys = ("target_dependence", *KpiView.KEYS)
+        keys: tuple[str, ...] = ("target_dependence", *KpiView.KEYS)
         if info.stage == target:  # the stage shown is the target stage: one card
             keys = tuple(x for x in keys if x != "dependence")
         return k, keys

@@ -573,7 +573,7 @@ class PairIndex(list):
     #: the (j, type, rows, measures) groups of the measure lists applied (None: unknown)
     groups: list[tuple[int, type[Measure], list, list]] | None = None
     #: how many measures those lists held
-    count: int = -1
+    n_measures: int = -1
 
 
 def _groups_for(
@@ -585,7 +585,7 @@ def _groups_for(
     if (
         groups is not None
         and len(pair_index) == len(measure_lists)
-        and pair_index.count == sum(map(len, measure_lists))
+        and pair_index.n_measures == sum(map(len, measure_lists))
     ):
         return groups
     return _group_all(measure_lists)
@@ -613,7 +613,7 @@ def apply_batch(
     if groups is None:
         groups = _group_all(measure_lists)
     pair_index.groups = groups
-    pair_index.count = sum(map(len, measure_lists))
+    pair_index.n_measures = sum(map(len, measure_lists))
     for group in groups:
         # scenarios stopped by a conflict at an earlier position are skipped
         j, cls, rows_l, ms = _without(group, errors)

@@ -116,10 +116,13 @@ class Calibration:
         """The calibration of scenarios ``idx`` of a batch of ``B`` (elasticities and chain
         coefficients that vary by scenario are cut; the rest is shared)."""
 
-        def pick(a: np.ndarray | None, n: int) -> np.ndarray | None:
-            if a is None or np.ndim(a) < n:
+        def cut(a: np.ndarray, n: int) -> np.ndarray:
+            if np.ndim(a) < n:
                 return a
             return np.broadcast_to(a, (B, *np.shape(a)[1:]))[idx]
+
+        def pick(a: np.ndarray | None, n: int) -> np.ndarray | None:
+            return None if a is None else cut(a, n)
 
         per_row = self.C is not None and self.C.ndim == 3
         if all(np.ndim(a) == 1 for a in (self.eps, self.eta, self.sigma)) and not per_row:
@@ -130,9 +133,9 @@ class Calibration:
             X0=self.X0,
             t0=self.t0,
             x0=self.x0,
-            eps=pick(self.eps, 2),
-            eta=pick(self.eta, 2),
-            sigma=pick(self.sigma, 2),
+            eps=cut(self.eps, 2),
+            eta=cut(self.eta, 2),
+            sigma=cut(self.sigma, 2),
             C=pick(self.C, 3),
             final_demand0=pick(self.final_demand0, 2),
             value_added0=pick(self.value_added0, 2),
@@ -216,7 +219,7 @@ class State:
     def block(self, nodes: np.ndarray, pairs: slice) -> State:
         """The state of nodes ``nodes`` and complementarity pairs ``pairs`` alone (one stage
         of a stacked chain; no Jacobian)."""
-        out = {}
+        out: dict[str, np.ndarray | None] = {}
         for name, val in self.__dict__.items():
             if name in ("J", "parts") or val is None:
                 out[name] = None
@@ -230,7 +233,7 @@ class State:
                 out[name] = val[:, nodes][:, :, nodes]
             else:
                 out[name] = val[:, nodes]
-        return State(**out)
+        return State(**out)  # type: ignore[arg-type]  # (the fields a State had)
 
 
 @dataclass
@@ -473,7 +476,7 @@ def evaluate(
     S0 = np.where(prod, cal.S0, 1.0)
     chain = cal.is_chain
     c_in = derived = dSc = Pn = None
-    if chain:  # supply answers the value added v = p̃ − c, c = Σ_i C[i,o] P_i (docs/chains.md)
+    if chain and cal.C is not None:  # supply answers the value added v = p̃ − c (chains.md)
         Pn = np.where(cal.consumer, P, 0.0)
         c_in = input_cost(cal.C, Pn)
         f, S, dS, dSc, p_marg, covered = _chain_supply(cal, inst, p, c_in, eps, S0, m)
@@ -623,9 +626,10 @@ def jacobian_of(cal: Calibration, inst: Instruments, parts: JacobianParts) -> np
     diag = J.reshape(B, -1)[:, :: N + K + 1]  # a view of the diagonal
     diag[:, :N] -= dS + np.matmul(Xa, sigma[:, :, None])[..., 0]
     Jzz *= -1.0 / S0[None, :, None]
-    chain = parts.dSc is not None
-    if chain:  # input costs move with the input stages' composite prices (docs/chains.md)
-        C, Pn, dSc = cal.C, parts.Pn, parts.dSc
+    C, Pn, dSc = cal.C, parts.Pn, parts.dSc
+    chain = C is not None and Pn is not None and dSc is not None
+    if C is not None and Pn is not None and dSc is not None:  # input costs move with the
+        # input stages' composite prices (docs/chains.md)
         CtP = np.swapaxes(np.broadcast_to(C, (B, N, N)), 1, 2) * Pn[:, None, :]  # C[i,j] P_i
         with np.errstate(divide="ignore", invalid="ignore"):
             XA = np.where(A[:, None, :] > 0, X / Apos[:, None, :], 0.0)  # d X_od / d A_d
@@ -658,7 +662,7 @@ def jacobian_of(cal: Calibration, inst: Instruments, parts: JacobianParts) -> np
         Xsq_g = cells.at(Xsq)
         Jzl = np.swapaxes(cells.by_origin(c * Xsq_g), 1, 2)  # (B,N,K): Σ_d Xsq_od c_kod
         Jzl -= Xk @ np.swapaxes(cv, 1, 2)
-        if chain:
+        if chain and C is not None and dSc is not None:
             dc_dl = CtP @ np.swapaxes(cv, 1, 2)  # (B,j,K): d c_j / d λ_k
             Gl = dSc[:, :, None] * dc_dl
             dA_l = C @ Gl

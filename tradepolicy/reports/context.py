@@ -529,18 +529,18 @@ class Ranges:
         )
 
     def region(
-        self, var: str, scenario: str, com: str, region: str | list[str]
+        self, var: str, scenario: str, com: str | None, region: str | list[str]
     ) -> tuple[float, float] | None:
         """(5%, 95%) of ``var`` for one region (or summed over a list of regions), or None."""
         if not self.enabled:
             return None
         return self.ds.tp.range(var, scenario, com, region)
 
-    def budget_cost(self, scenario: str, com: str) -> tuple[float, float] | None:
+    def budget_cost(self, scenario: str, com: str | None) -> tuple[float, float] | None:
         """(5%, 95%) of the budget cost (public spending > 0) summed over payers, or None."""
         return self.region("budget_cost", scenario, com, "world")
 
-    def total(self, var: str, scenario: str, com: str) -> tuple[float, float] | None:
+    def total(self, var: str, scenario: str, com: str | None) -> tuple[float, float] | None:
         """(5%, 95%) of ``var`` summed over regions (each draw summed first), or None."""
         return self.region(var, scenario, com, "world")
 
@@ -657,7 +657,7 @@ class _Bloc:
         return math.isfinite(pts) and pts >= MIN_POINTS
 
 
-def _bloc(ds: xr.Dataset, com: str, sub: Frames) -> _Bloc:
+def _bloc(ds: xr.Dataset, com: str | None, sub: Frames) -> _Bloc:
     options = ds.tp.options(com)
     members = [str(r) for r in options.attrs.get("bloc", [])]
     group = str(ds.attrs.get("target_group") or "")
@@ -1069,7 +1069,7 @@ def _regions_with(sub: Frames, var: str) -> list[str]:
 
 
 def _money_range(
-    ds: xr.Dataset, rr: tuple[float, float] | None, com: str, sign: float = 1.0
+    ds: xr.Dataset, rr: tuple[float, float] | None, com: str | None, sign: float = 1.0
 ) -> tuple[float, float] | None:
     """A range in currency/yr as display money (``ds.tp.money``), times ``sign``."""
     if rr is None:
@@ -1162,7 +1162,7 @@ def _options_table(
     blocks: list[ScenarioBlock],
     units: DisplayUnits,
     bloc: _Bloc,
-    com: str,
+    com: str | None,
     ranges: Ranges,
     ds: xr.Dataset,
 ) -> Table:
@@ -1258,7 +1258,7 @@ WHO_PAYS_LIMIT = 2
 
 
 def _who_pays_table(
-    blocks: list[ScenarioBlock], units: DisplayUnits, com: str, ds: xr.Dataset
+    blocks: list[ScenarioBlock], units: DisplayUnits, com: str | None, ds: xr.Dataset
 ) -> Table:
     """Who pays and who gains in each scenario, by region (``ds.tp.who_pays``)."""
     eps = MONEY_EPS / MILLION
