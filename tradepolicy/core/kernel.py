@@ -272,7 +272,7 @@ def _supply(
 @_jit
 def _chain_regime(p, m, eps, v0, c, has_support, K1, th, K2, V):
     """:func:`_support_regime` on the value added ``v = p̃ − c`` of a chain's node (as the
-    reference's ``_chain_supply``): top-up ``f``, ``df/dp``, ``p̃``, supply at ``p`` and at
+    reference's ``_support_supply``): top-up ``f``, ``df/dp``, ``p̃``, supply at ``p`` and at
     ``p̃``, the value added there, the regimes and the covered volume (∞ without support)."""
     if has_support:
         f = max(0.0, K1 - p) - th * max(0.0, p - K2)

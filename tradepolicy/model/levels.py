@@ -312,21 +312,25 @@ def input_demand(C: np.ndarray, S: np.ndarray) -> np.ndarray:
     return S @ C.T
 
 
-def _chain_supply(
+def _support_supply(
     cal: Calibration,
     inst: Instruments,
     p: np.ndarray,
-    c: np.ndarray,
+    c: np.ndarray | float,
     eps: np.ndarray,
     S0: np.ndarray,
     m: np.ndarray,
 ) -> tuple[np.ndarray, ...]:
-    """Supply of a chain's nodes: ``S = S0 m (v / v0)^ε`` on the value added ``v = p̃ − c``.
+    """Supply ``S = S0 m (v / v0)^ε`` on ``v = p̃ − c`` with price-gap support regimes.
 
-    The same regimes as a single market's price-gap support (top-up up to the covered
-    volume, claw-back on the contract volume), with the unit input cost ``c`` taken off
-    every producer price. Returns the top-up ``f``, ``S``, ``dS/dz`` (own price),
-    ``dS/dc``, the marginal producer price (output-price level) and the covered volume.
+    In a single market ``c = 0`` and ``v0 = p0`` (the arithmetic is then that of a plain
+    producer price); in a chain ``c`` is the makers' unit input cost (docs/chains.md).
+    Top-up (f ≥ 0) on min(S, V): marginal revenue p + f up to V, then p (a kink at V).
+    Claw-back (f < 0) with a covered volume: settled on the contract volume V whatever the
+    output (a payment-on-output claw-back would make supply jump and leave some markets
+    without a clearing price), so output responds to p only. Returns the top-up ``f``,
+    ``S``, ``dS/dz`` (own price), ``dS/dc``, the marginal producer price (output-price level)
+    and the covered volume.
     """
     if inst.has_support:
         K1, th, K2, V = (
@@ -353,11 +357,16 @@ def _chain_supply(
     S = np.where(reg_b, Sb, np.where(reg_a, Sa, V))
     with np.errstate(divide="ignore", invalid="ignore"):
         pv = c + cal.v0 * (V / (S0 * m)) ** (1.0 / np.where(eps > 0, eps, 1.0))
-        ea = np.where(va > 0, eps * Sa / np.where(va > 0, va, 1.0), 0.0)  # dSa/dv
-        eb = np.where(vb > 0, eps * Sb / np.where(vb > 0, vb, 1.0), 0.0)
+        va_s, vb_s = np.where(va > 0, va, 1.0), np.where(vb > 0, vb, 1.0)
+        dSa = np.where(va > 0, eps * Sa * (p / va_s), 0.0)  # (p / va = 1 without inputs)
+        dSb = np.where(vb > 0, eps * Sb * (1.0 + fprime) * p / vb_s, 0.0)
+        dSc = np.where(
+            reg_b,
+            np.where(vb > 0, -eps * Sb / vb_s, 0.0),
+            np.where(reg_a & (va > 0), -eps * Sa / va_s, 0.0),
+        )
     p_marg = np.where(reg_b, pc, np.where(reg_a, p, pv))
-    dS = np.where(reg_b, eb * (1.0 + fprime) * p, np.where(reg_a, ea * p, 0.0))
-    dSc = np.where(reg_b, -eb, np.where(reg_a, -ea, 0.0))
+    dS = np.where(reg_b, dSb, np.where(reg_a, dSa, 0.0))
     if inst.has_support:
         covered = np.where(finite, np.where(pos, np.minimum(S, V), V), S)
     else:
@@ -479,35 +488,11 @@ def evaluate(
     if chain and cal.C is not None:  # supply answers the value added v = p̃ − c (chains.md)
         Pn = np.where(cal.consumer, P, 0.0)
         c_in = input_cost(cal.C, Pn)
-        f, S, dS, dSc, p_marg, covered = _chain_supply(cal, inst, p, c_in, eps, S0, m)
+        f, S, dS, dSc, p_marg, covered = _support_supply(cal, inst, p, c_in, eps, S0, m)
         S, dS, dSc = (np.where(prod, a, 0.0) for a in (S, dS, dSc))
         derived = input_demand(cal.C, S)
     elif inst.has_support:
-        K1, th, K2, V = (
-            inst.support_strike,
-            inst.support_share,
-            inst.support_upper,
-            inst.support_volume,
-        )
-        f = np.maximum(0.0, K1 - p) - th * np.maximum(0.0, p - K2)
-        fprime = -(p < K1).astype(float) - th * (p > K2)
-        pc = p + f
-        Sa = S0 * m * (p / cal.p0) ** eps
-        Sb = S0 * m * (pc / cal.p0) ** eps
-        # Top-up (f ≥ 0) on min(S, V): marginal revenue p + f up to V, then p (a kink at V).
-        # Claw-back (f < 0) with a covered volume: settled on the contract volume V whatever
-        # the output (a payment-on-output claw-back would make supply jump and leave some
-        # markets without a clearing price), so output responds to p only.
-        pos = f >= 0
-        finite = np.isfinite(V)
-        reg_b = np.where(pos, Sb <= V, ~finite)
-        reg_a = ~reg_b & np.where(pos, Sa >= V, True)
-        S = np.where(reg_b, Sb, np.where(reg_a, Sa, V))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pv = cal.p0 * (V / (S0 * m)) ** (1.0 / np.where(eps > 0, eps, 1.0))
-        p_marg = np.where(reg_b, pc, np.where(reg_a, p, pv))
-        dS = np.where(reg_b, eps * Sb * (1.0 + fprime) * p / pc, np.where(reg_a, eps * Sa, 0.0))
-        covered = np.where(finite, np.where(pos, np.minimum(S, V), V), S)
+        f, S, dS, _, p_marg, covered = _support_supply(cal, inst, p, 0.0, eps, S0, m)
     else:
         f = np.zeros_like(p)
         S = S0 * m * np.exp(eps * z)
