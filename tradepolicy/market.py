@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from pydantic import (
@@ -39,6 +39,9 @@ from tradepolicy._validation import (
 )
 from tradepolicy.errors import InputError
 from tradepolicy.units import is_valid as unit_is_valid
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +129,9 @@ class MarketSpec(BaseModel):
     base_export_taxes: dict[str, dict[str, Number]] = Field(default_factory=dict)
     flows: dict[str, dict[str, Number]] | None = None
     flows_file: Name | None = None
+    capacity_file: Name | None = None
+    projects_file: Name | None = None
+    demand_paths_file: Name | None = None
     seed_shares: dict[str, dict[str, Number]] = Field(default_factory=dict)
     sources: dict[Name, Text] = Field(default_factory=dict)
     region_info: dict[RegionCode, RegionInfoSpec] = Field(default_factory=dict)
@@ -275,12 +281,16 @@ class Market:
         Base quantities, exporter × importer, in ``quantity_unit`` per year.
     flow_sources : dict
         ``(exporter, importer) -> source text`` when the flows came from a CSV.
+    year_tables : dict
+        The optional capacity, project and demand-path tables (``capacity_file``,
+        ``projects_file``, ``demand_paths_file``), validated; see :attr:`capacity`.
     """
 
     spec: MarketSpec
     path: Path | None = None
     flows: np.ndarray = field(default=None, repr=False)  # type: ignore[arg-type]
     flow_sources: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
+    year_tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
 
     # -- labels ---------------------------------------------------------------------------
     @property
@@ -316,7 +326,35 @@ class Market:
         files = [self.path] if self.path is not None else []
         if self.spec.flows_file is not None and self.path is not None:
             files.append(self.path.parent / self.spec.flows_file)
+        if self.path is not None:
+            for name in YEAR_FILES.values():
+                ref = getattr(self.spec, name)
+                if ref is not None:
+                    files.append(self.path.parent / ref)
         return files
+
+    # -- capacity data (docs/inputs.md; used by pathway sets) ----------------------------------
+    def _year_table(self, name: str) -> pd.DataFrame | None:
+        table = self.year_tables.get(name)
+        return None if table is None else table.copy()
+
+    @property
+    def capacity(self) -> pd.DataFrame | None:
+        """Existing capacity by region in the base year (``region, capacity, low, high, year,
+        source``), a copy; None when the market has no ``capacity_file``."""
+        return self._year_table("capacity")
+
+    @property
+    def projects(self) -> pd.DataFrame | None:
+        """The project pipeline (one row per plant or expansion; columns as in
+        docs/inputs.md), a copy; None when the market has no ``projects_file``."""
+        return self._year_table("projects")
+
+    @property
+    def demand_paths(self) -> pd.DataFrame | None:
+        """Demand relative to the base year by path and year (``path, year, index, source``),
+        a copy; None when the market has no ``demand_paths_file``."""
+        return self._year_table("demand_paths")
 
     def index(self, regions: str | list[str] | tuple[str, ...]) -> np.ndarray:
         """Integer positions of region codes."""
@@ -415,6 +453,8 @@ class Market:
         """JSON-able definition including the resolved flow matrix."""
         d = self.spec.model_dump(mode="json", exclude_none=True)
         d.pop("flows_file", None)
+        for name in YEAR_FILES.values():  # not used by the static model
+            d.pop(name, None)
         d["flows"] = {
             e: {i: float(self.flows[a, b]) for b, i in enumerate(self.regions) if self.flows[a, b]}
             for a, e in enumerate(self.regions)
@@ -458,7 +498,38 @@ class Market:
             flows, flow_sources = _read_flows_csv(csv_path, regions, source)
         flows = _apply_seed_shares(flows, spec.seed_shares, regions)
         _check_flows(flows, spec, source)
-        return cls(spec=spec, path=path, flows=flows, flow_sources=flow_sources)
+        year_tables = _read_year_tables(spec, path, source)
+        return cls(
+            spec=spec, path=path, flows=flows, flow_sources=flow_sources, year_tables=year_tables
+        )
+
+
+#: optional capacity tables of a market: table name -> field of the market file naming its CSV
+YEAR_FILES = {
+    "capacity": "capacity_file",
+    "projects": "projects_file",
+    "demand_paths": "demand_paths_file",
+}
+
+
+def _read_year_tables(spec: MarketSpec, path: Path | None, source: str) -> dict[str, pd.DataFrame]:
+    """The capacity, project and demand-path CSVs the market file names, validated with the
+    calibration schemas (an error names the CSV, its line and the field)."""
+    files = {}
+    for name, fld in YEAR_FILES.items():
+        ref = getattr(spec, fld)
+        if ref is None:
+            continue
+        csv_path = resolve_reference(str(ref), path, fld, source)
+        if not exists(csv_path):
+            raise InputError(source, [(fld, f"file {csv_path} does not exist")])
+        files[name] = csv_path
+    if not files:
+        return {}
+    from tradepolicy.calibration.schema import read_year_tables  # import cycle avoided
+
+    tables = read_year_tables(Path("."), spec.id, spec.regions, spec.base_year, files)
+    return {name: tables[name] for name in files}
 
 
 def _read_flows_csv(

@@ -49,7 +49,7 @@ from tradepolicy.calibration.estimation import (
     identified,
     values_match,
 )
-from tradepolicy.calibration.schema import CommonData, MarketData
+from tradepolicy.calibration.schema import STATUSES, CommonData, MarketData
 from tradepolicy.market import Market
 
 log = logging.getLogger(__name__)
@@ -387,6 +387,8 @@ def market_document(cal: Calibrated) -> dict:
         "elasticity_se": {k: _table(cal.parameters, k, "se") for k in _KINDS},
         "elasticity_basis": {k: _table(cal.parameters, k, "basis") for k in _KINDS},
     }
+    for name in year_frames(data):
+        doc[f"{name}_file"] = f"{info.market}_{name}.csv"
     if not data.tariffs.empty:
         tariffs: dict[str, dict[str, float]] = {}
         for r in data.tariffs.itertuples(index=False):
@@ -438,6 +440,32 @@ def market_document(cal: Calibrated) -> dict:
 
 
 _KINDS = ("supply", "demand", "substitution")
+
+
+def year_frames(data: MarketData) -> dict[str, pd.DataFrame]:
+    """The market's non-empty capacity, project and demand-path tables (name -> frame)."""
+    out = {}
+    for name in ("capacity", "projects", "demand_paths"):
+        frame = getattr(data, name)
+        if frame is not None and not frame.empty:
+            out[name] = frame
+    return out
+
+
+def _cell(x: object) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if isinstance(x, float):
+        return f"{x:.10g}"
+    return str(x)
+
+
+def table_csv(frame: pd.DataFrame) -> str:
+    """A validated capacity/project/demand-path table as CSV text (empty cells for "none")."""
+    buf = io.StringIO()
+    text = pd.DataFrame({c: [_cell(v) for v in frame[c].tolist()] for c in frame.columns})
+    text.to_csv(buf, index=False, lineterminator="\n")
+    return buf.getvalue()
 
 
 def flows_csv(cal: Calibrated) -> str:
@@ -543,10 +571,16 @@ def write_outputs(
     mid = cal.data.id
     toml = ("# " + GENERATED + "\n" + tomli_w.dumps(market_document(cal))).encode()
     flows = flows_csv(cal).encode()
+    tables = {
+        f"{mid}_{name}.csv": table_csv(frame).encode()
+        for name, frame in year_frames(cal.data).items()
+    }
     # validate before writing anything
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / f"{mid}.toml").write_bytes(toml)
         (Path(tmp) / f"{mid}_flows.csv").write_bytes(flows)
+        for fname, content in tables.items():
+            (Path(tmp) / fname).write_bytes(content)
         Market.from_dict(tomllib.loads(toml.decode()), path=Path(tmp) / f"{mid}.toml")
     changed = []
     datasets = []
@@ -564,6 +598,7 @@ def write_outputs(
     for path, content, same in (
         (markets_dir / f"{mid}.toml", toml, _same_toml),
         (markets_dir / f"{mid}_flows.csv", flows, _same_csv),
+        *((markets_dir / fname, content, None) for fname, content in tables.items()),
     ):
         if _write_if_changed(path, content, same):
             changed.append(path)
@@ -572,6 +607,7 @@ def write_outputs(
         if doc.exists():
             text = doc.read_text(encoding="utf-8")
             new = fill_estimates_block(text, estimates_markdown(cal))
+            new = fill_block(new, capacity_markdown(cal), CAP_BEGIN, CAP_END)
             if new != text and _write_if_changed(doc, new.encode("utf-8")):
                 changed.append(doc)
     return changed
@@ -580,13 +616,133 @@ def write_outputs(
 BEGIN, END = "<!-- estimates:begin -->", "<!-- estimates:end -->"
 
 
+CAP_BEGIN, CAP_END = "<!-- capacity:begin -->", "<!-- capacity:end -->"
+
+
 def fill_estimates_block(text: str, block: str) -> str:
     """Replace what lies between the estimates markers (unchanged text if there are none)."""
-    if BEGIN not in text or END not in text:
+    return fill_block(text, block, BEGIN, END)
+
+
+def fill_block(text: str, block: str, begin: str, end: str) -> str:
+    """Replace what lies between ``begin`` and ``end`` (unchanged text if they are absent)."""
+    if begin not in text or end not in text:
         return text
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{BEGIN}\n{block.strip()}\n{END}{tail}"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{block.strip()}\n{end}{tail}"
+
+
+def _num_text(x: object, digits: str = ",.0f") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return format(float(x), digits)  # type: ignore[arg-type]
+
+
+def _year_key(x: object) -> float:
+    return 9999.0 if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)  # type: ignore[arg-type]
+
+
+def _value_range(row: dict, name: str, digits: str = ",.0f") -> str:
+    """``value [low–high]``, ``low–high`` or ``value`` as a table cell."""
+    value = _num_text(row.get(name), digits)
+    low, high = (
+        _num_text(row.get(f"{name}_low"), digits),
+        _num_text(row.get(f"{name}_high"), digits),
+    )
+    rng = f"{low}–{high}" if low and high else ""
+    if value and rng:
+        return f"{value} [{rng}]"
+    return value or rng
+
+
+def capacity_markdown(cal: Calibrated) -> str:
+    """The generated capacity, pipeline and demand-path section of a market's docs page."""
+    data, info = cal.data, cal.data.info
+    frames = year_frames(data)
+    unit = info.quantity_unit
+    out = [
+        f"*Generated by `tradepolicy calibrate {data.id}` from "
+        f"`calibration/data/{data.id}/` (capacity.csv, projects.csv, demand_paths.csv), where "
+        "every row carries its public source; do not edit between the markers.*",
+    ]
+    if not frames:
+        out += ["", "No capacity, project or demand-path data for this market yet (a gap)."]
+        return "\n".join(out)
+    cap = frames.get("capacity")
+    if cap is not None:
+        rows = [
+            {
+                "region": r["region"],
+                f"capacity ({unit}/yr)": _value_range(
+                    {
+                        "capacity": r["capacity"],
+                        "capacity_low": r["low"],
+                        "capacity_high": r["high"],
+                    },
+                    "capacity",
+                ),
+            }
+            for r in cap.to_dict("records")
+        ]
+        total = float(cap["capacity"].sum())
+        out += [
+            "",
+            f"**Existing capacity, {int(cap['year'].iloc[0])}** (nameplate; where no plant "
+            "total is published, at least base output, with a documented range): world "
+            f"{total:,.0f} {unit}/yr.",
+            "",
+            _md_table(pd.DataFrame(rows)),
+        ]
+    else:
+        out += ["", "**Existing capacity**: no data (a gap)."]
+    proj = frames.get("projects")
+    if proj is not None:
+        order = {s: i for i, s in enumerate(STATUSES)}
+        recs = sorted(
+            proj.to_dict("records"),
+            key=lambda r: (order[r["status"]], _year_key(r["earliest_start"]), r["project"]),
+        )
+        rows = [
+            {
+                "project": r["project"],
+                "region": r["region"],
+                "status": r["status"],
+                f"capacity ({unit}/yr)": _value_range(r, "capacity"),
+                "earliest start": _num_text(r["earliest_start"], "g"),
+                "lead time (yr)": _value_range(r, "lead_time", "g"),
+                "capex (M USD)": _value_range(r, "capex", ",.4g"),
+                f"unit cost (USD/{unit})": _value_range(r, "unit_cost"),
+            }
+            for r in recs
+        ]
+        by_status = proj.groupby("status")["capacity"].sum()
+        summary = ", ".join(f"{s} {by_status[s]:,.0f}" for s in STATUSES if s in by_status.index)
+        out += [
+            "",
+            f"**Project pipeline** ({len(proj)} plants or expansions not in existing "
+            f"capacity; {unit}/yr by status: {summary}). Ranges in brackets or as low–high "
+            "are documented gaps: no public source gives the number (how each range is built "
+            "is in the row's source).",
+            "",
+            _md_table(pd.DataFrame(rows)),
+        ]
+    else:
+        out += ["", "**Project pipeline**: no data (a gap)."]
+    dem = frames.get("demand_paths")
+    if dem is not None:
+        wide = dem.pivot(index="year", columns="path", values="index").sort_index()
+        wide = wide.map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+        wide.insert(0, "year", wide.index.astype(str))
+        out += [
+            "",
+            f"**Demand paths** (demand relative to {info.base_year} in the years IEA publishes):",
+            "",
+            _md_table(wide.reset_index(drop=True)),
+        ]
+    else:
+        out += ["", "**Demand paths**: no data (a gap)."]
+    return "\n".join(out)
 
 
 def _md_table(frame: pd.DataFrame) -> str:

@@ -19,6 +19,7 @@ import pandas as pd
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -29,12 +30,16 @@ from pydantic import (
 from tradepolicy.errors import InputError
 
 __all__ = [
+    "CapacityRow",
     "CommonData",
+    "DemandPathRow",
     "MarketData",
+    "ProjectRow",
     "load_common_data",
     "load_market_data",
     "market_ids",
     "read_table",
+    "read_year_tables",
 ]
 
 Code = Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9_]{0,11}$")]
@@ -188,6 +193,176 @@ class EpisodeRow(_Row):
     source: Text
 
 
+def _blank_is_none(x: object) -> object:
+    return None if isinstance(x, str) and not x.strip() else x
+
+
+#: an optional number: an empty cell is "not given"
+OptNonNeg = Annotated[NonNeg | None, BeforeValidator(_blank_is_none)]
+Year = Annotated[int, Field(ge=1900, le=2100)]
+OptYear = Annotated[Year | None, BeforeValidator(_blank_is_none)]
+
+#: project status, from the most to the least advanced
+STATUSES = ("operating", "construction", "fid", "announced", "feasibility")
+
+
+def _value_or_range(row: BaseModel, name: str, required: bool = True) -> None:
+    """``name`` is a value, a ``name_low``..``name_high`` range, or both (low <= value <= high)."""
+    value = getattr(row, name)
+    low, high = getattr(row, f"{name}_low"), getattr(row, f"{name}_high")
+    if (low is None) != (high is None):
+        raise ValueError(f"{name}_low and {name}_high: give both ends of the range or neither")
+    if low is not None and high is not None:
+        if low > high:
+            raise ValueError(f"{name}_low must not exceed {name}_high; got {low} > {high}")
+        if value is not None and not low <= value <= high:
+            raise ValueError(
+                f"{name} {value} lies outside its range [{name}_low, {name}_high] = [{low}, {high}]"
+            )
+    elif value is None and required:
+        raise ValueError(
+            f"{name}: give a value or, where no public source gives one, a documented range "
+            f"({name}_low, {name}_high)"
+        )
+
+
+class CapacityRow(_Row):
+    """Existing nameplate capacity of one region in a year (market unit per year)."""
+
+    region: Code
+    capacity: NonNeg
+    low: OptNonNeg = None
+    high: OptNonNeg = None
+    year: Year
+    source: Text
+
+    @model_validator(mode="after")
+    def _range(self) -> CapacityRow:
+        if (self.low is None) != (self.high is None):
+            raise ValueError("low and high: give both ends of the range or neither")
+        if self.low is not None and self.high is not None:
+            if not self.low <= self.capacity <= self.high:
+                raise ValueError(
+                    f"need low <= capacity <= high; got {self.low} <= {self.capacity} <= "
+                    f"{self.high}"
+                )
+        return self
+
+
+class ProjectRow(_Row):
+    """One plant or expansion of the project pipeline.
+
+    Capacity in the market's unit per year, lead time in years, capex in million USD, unit
+    cost in USD per market unit; each is a value, a ``_low``/``_high`` range, or both.
+    """
+
+    project: Text
+    owner: Text
+    region: Code
+    stage: MarketId
+    capacity: OptNonNeg = None
+    capacity_low: OptNonNeg = None
+    capacity_high: OptNonNeg = None
+    status: Literal["operating", "construction", "fid", "announced", "feasibility"]
+    earliest_start: OptYear = None
+    lead_time: OptNonNeg = None
+    lead_time_low: OptNonNeg = None
+    lead_time_high: OptNonNeg = None
+    capex: OptNonNeg = None
+    capex_low: OptNonNeg = None
+    capex_high: OptNonNeg = None
+    unit_cost: OptNonNeg = None
+    unit_cost_low: OptNonNeg = None
+    unit_cost_high: OptNonNeg = None
+    source: Text
+
+    @model_validator(mode="after")
+    def _ranges(self) -> ProjectRow:
+        for name in ("capacity", "lead_time", "capex", "unit_cost"):
+            _value_or_range(self, name)
+        if self.capacity is None:
+            raise ValueError(
+                "capacity: give the point value used (capacity_low/high add its range)"
+            )
+        if self.earliest_start is None and self.lead_time is None and self.lead_time_low is None:
+            raise ValueError("earliest_start: give a start year or a lead time")
+        return self
+
+
+class DemandPathRow(_Row):
+    """Demand in ``year`` relative to the base year on a named path (e.g. ``iea_steps``)."""
+
+    path: MarketId
+    year: Year
+    index: Positive
+    source: Text
+
+
+#: optional year tables of a market: file stem -> (row model, key columns)
+YEAR_TABLES: dict[str, tuple[type[_Row], list[str]]] = {
+    "capacity": (CapacityRow, ["region", "year"]),
+    "projects": (ProjectRow, ["project", "stage"]),
+    "demand_paths": (DemandPathRow, ["path", "year"]),
+}
+
+
+def read_year_tables(
+    folder: Path,
+    market: str,
+    regions: list[str],
+    base_year: int,
+    files: dict[str, Path] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Read and cross-check a market's optional capacity, project and demand-path tables.
+
+    ``files`` maps a table name to its (required) path; without it the tables are
+    ``folder/<name>.csv`` and an absent file gives an empty table. Regions must be the
+    market's, a project's ``stage`` the market id, keys unique, and every demand path must
+    start at index 1 in the base year.
+    """
+    out: dict[str, pd.DataFrame] = {}
+    allowed = ", ".join(regions)
+    for name, (model, keys) in YEAR_TABLES.items():
+        if files is not None and name not in files:
+            continue  # only the files named
+        path = files[name] if files is not None else folder / f"{name}.csv"
+        frame = read_table(path, model, required=files is not None)
+        problems = _duplicates(frame, keys, path) if not frame.empty else []
+        for i, row in enumerate(frame.to_dict("records")):
+            line = f"line {i + 2}"
+            if "region" in row and row["region"] not in regions:
+                problems.append(
+                    (f"{line}: region", f"unknown region {row['region']!r} (allowed: {allowed})")
+                )
+            if name == "projects" and row["stage"] != market:
+                problems.append(
+                    (f"{line}: stage", f"{row['stage']!r} is not this market ({market!r})")
+                )
+            if name == "capacity" and row["year"] != base_year:
+                problems.append(
+                    (f"{line}: year", f"existing capacity is for the base year {base_year}")
+                )
+        if name == "capacity" and not frame.empty:
+            absent = [r for r in regions if r not in set(frame["region"])]
+            if absent:
+                problems.append(("region", f"no row for {absent}: list every region (0 allowed)"))
+        if name == "demand_paths" and not frame.empty:
+            for p, grp in frame.groupby("path", sort=True):
+                base = grp[grp["year"] == base_year]
+                if base.empty or not math.isclose(float(base["index"].iloc[0]), 1.0):
+                    problems.append(
+                        ("index", f"path {p!r}: the base year {base_year} needs a row with index 1")
+                    )
+                if (grp["year"] < base_year).any():
+                    problems.append(
+                        ("year", f"path {p!r}: a year before the base year {base_year}")
+                    )
+        if problems:
+            raise InputError(str(path), problems)
+        out[name] = frame
+    return out
+
+
 def read_table(path: Path, row: type[_Row], required: bool = True) -> pd.DataFrame:
     """Read and validate one CSV; all problems are reported at once.
 
@@ -256,6 +431,9 @@ class MarketData:
     priors: pd.DataFrame
     seed_shares: pd.DataFrame
     notes: pd.DataFrame
+    capacity: pd.DataFrame | None = None
+    projects: pd.DataFrame | None = None
+    demand_paths: pd.DataFrame | None = None
 
     @property
     def id(self) -> str:
@@ -376,7 +554,8 @@ def load_market_data(root: Path, market: str) -> MarketData:
                 )
             ],
         )
-    return MarketData(info=info, root=d, **frames)
+    years = read_year_tables(d, market, regions, int(info.base_year))
+    return MarketData(info=info, root=d, **frames, **years)
 
 
 def load_common_data(root: Path) -> CommonData:
