@@ -346,23 +346,7 @@ def _build(ds: xr.Dataset, names: list[str], today: date | None) -> Brief:
         f"{len(s.regions)} regions: {join_words(region_name(r) for r in s.regions)}"
         for s in sections
     )
-    created = str(ds.attrs.get("date_created", ""))
-    source = str(ds.attrs.get("source", "not recorded"))
-    ours = f"tradepolicy {__version__}"
-    provenance = [
-        ("Software", source if source == ours else f"results by {source}, brief by {ours}"),
-        ("Results created", _date_text(created) if created else "not recorded"),
-        ("Model formulation", str(ds.attrs.get("formulation", "not recorded"))),
-        ("Calibration id", _calibration_id(ds)),
-        ("Market data hash", _short_hashes(str(ds.attrs.get("data_hash") or "not recorded"))),
-    ]
-    if ranges.enabled:
-        provenance.append(("Monte Carlo draws", ranges.description))
-    history = str(ds.attrs.get("history") or "")
-    if history:
-        # "<timestamp>: <command>" lines; the timestamp is "Results created"
-        command = re.sub(r"^\S+: ", "", history.strip().splitlines()[-1])
-        provenance.append(("Command", clip(command, 160)))
+    provenance = _provenance(ds, ranges)
     brief = Brief(
         title=title,
         subtitle=subtitle,
@@ -1407,6 +1391,28 @@ def _short_hashes(text: str) -> str:
     )
 
 
+def _provenance(ds: xr.Dataset, ranges: Ranges) -> list[tuple[str, str]]:
+    """The brief's provenance rows: software, dates, formulation, data ids, draws, command."""
+    created = str(ds.attrs.get("date_created", ""))
+    source = str(ds.attrs.get("source", "not recorded"))
+    ours = f"tradepolicy {__version__}"
+    provenance = [
+        ("Software", source if source == ours else f"results by {source}, brief by {ours}"),
+        ("Results created", _date_text(created) if created else "not recorded"),
+        ("Model formulation", str(ds.attrs.get("formulation", "not recorded"))),
+        ("Calibration id", _calibration_id(ds)),
+        ("Market data hash", _short_hashes(str(ds.attrs.get("data_hash") or "not recorded"))),
+    ]
+    if ranges.enabled:
+        provenance.append(("Monte Carlo draws", ranges.description))
+    history = str(ds.attrs.get("history") or "")
+    if history:
+        # "<timestamp>: <command>" lines; the timestamp is "Results created"
+        command = re.sub(r"^\S+: ", "", history.strip().splitlines()[-1])
+        provenance.append(("Command", clip(command, 160)))
+    return provenance
+
+
 def _calibration_id(ds: xr.Dataset) -> str:
     return str(ds.attrs.get("calibration_id") or "not recorded")
 
@@ -1483,22 +1489,7 @@ def _build_chain(full: xr.Dataset, names: list[str], today: date | None) -> Brie
         f"Value chain of {len(order)} stages: {' → '.join(chain.stages)}; base year "
         f"{base.base_year}, {len(regions)} regions: {join_words(region_name(r) for r in regions)}"
     )
-    created = str(full.attrs.get("date_created", ""))
-    source = str(full.attrs.get("source", "not recorded"))
-    ours = f"tradepolicy {__version__}"
-    provenance = [
-        ("Software", source if source == ours else f"results by {source}, brief by {ours}"),
-        ("Results created", _date_text(created) if created else "not recorded"),
-        ("Model formulation", str(full.attrs.get("formulation", "not recorded"))),
-        ("Calibration id", _calibration_id(full)),
-        ("Market data hash", _short_hashes(str(full.attrs.get("data_hash") or "not recorded"))),
-    ]
-    if ranges.enabled:
-        provenance.append(("Monte Carlo draws", ranges.description))
-    history = str(full.attrs.get("history") or "")
-    if history:
-        command = re.sub(r"^\S+: ", "", history.strip().splitlines()[-1])
-        provenance.append(("Command", clip(command, 160)))
+    provenance = _provenance(full, ranges)
     method = _method_note(ranges).replace(
         "Partial-equilibrium model of one market,",
         f"Partial-equilibrium model of a value chain of {len(order)} stage markets linked by "
