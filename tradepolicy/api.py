@@ -363,7 +363,7 @@ def _run_chain(
     inst, offsets = stack_instruments([i for i, _ in inputs], chain.positions, chain.n)
     sol = solve_batch(cal, inst, u0=u0, tol=tol)
     if keep is not None:
-        keep.update(inputs=inputs, u=sol.u, converged=np.array(sol.converged))
+        keep.update(inputs=inputs, inst=inst, u=sol.u, converged=np.array(sol.converged))
     converged = np.array(sol.converged, dtype=bool)
     messages = list(sol.messages)
     B = inst.B
@@ -455,6 +455,8 @@ DRAW_VARIABLES = (
     "bloc_dependency",
     "meets_target",
 )
+#: the Calibration attribute of each kind of elasticity
+_ELASTICITY_ATTR = {"supply": "eps", "demand": "eta", "substitution": "sigma"}
 _PARAMETER_NAMES = {
     "supply": ("supply_elasticity", "supply elasticity", "supply_elasticity"),
     "demand": ("demand_elasticity", "demand elasticity (absolute value)", "demand_elasticity"),
@@ -513,13 +515,7 @@ def _add_draws(
         inst, pair_index = build_instruments(mkt, cal, measure_lists)
     tile = np.tile(np.arange(S), draws)
     inputs = (inst.take(tile), pair_index * draws)
-    u0 = None
-    u_c = central.get("u")
-    if formulation == "levels" and isinstance(u_c, np.ndarray):
-        # each draw starts from its scenario's central solution (the default start where
-        # that one did not solve)
-        solved = np.asarray(central["converged"], dtype=bool)[:, None]
-        u0 = np.where(solved, u_c, initial_guess(cal, inst))[tile]
+    u0 = _draw_start(cal, inst, central, tile) if formulation == "levels" else None
     wanted = set(DRAW_VARIABLES) & set(ds.data_vars)
     v = _run(
         mkt,
@@ -533,13 +529,7 @@ def _add_draws(
         inputs=inputs,
         u0=u0,
     )
-    ok = v["converged"].reshape(draws, S).astype(bool)
-    if not ok.all():
-        log.warning(
-            "%d of %d draw solves did not converge; they are left out of the ranges",
-            int((~ok).sum()),
-            ok.size,
-        )
+    ok = _draw_ok(v["converged"], draws, S)
     out = ds.copy()
     draw = np.arange(draws + 1)
     for name in DRAW_VARIABLES:
@@ -572,6 +562,30 @@ def _add_draws(
         "a `default` entry is one parameter shared by the regions it covers; draw 0 is the "
         "central estimate",
     )
+
+
+def _draw_start(
+    cal: Calibration, inst: Instruments, central: dict[str, Any], tile: np.ndarray
+) -> np.ndarray | None:
+    """Each draw's start: its scenario's central solution (the default start where that one
+    did not solve); None without a central solution."""
+    u_c = central.get("u")
+    if not isinstance(u_c, np.ndarray):
+        return None
+    solved = np.asarray(central["converged"], dtype=bool)[:, None]
+    return np.where(solved, u_c, initial_guess(cal, inst))[tile]
+
+
+def _draw_ok(converged: np.ndarray, draws: int, S: int) -> np.ndarray:
+    """(draw, scenario) flags of the draw solves that converged; the others are logged."""
+    ok = converged.reshape(draws, S).astype(bool)
+    if not ok.all():
+        log.warning(
+            "%d of %d draw solves did not converge; they are left out of the ranges",
+            int((~ok).sum()),
+            ok.size,
+        )
+    return ok
 
 
 def _draw_converged(converged: np.ndarray, dim: str, n: int) -> xr.Variable:
@@ -622,18 +636,15 @@ def _add_chain_draws(
     N, S = chain.n, len(names)
     NS = N * len(chain.stages)
     params = {
-        k: np.broadcast_to(getattr(cal, a), (draws, NS)).copy()
-        for k, a in (("supply", "eps"), ("demand", "eta"), ("substitution", "sigma"))
+        k: np.broadcast_to(getattr(cal, a), (draws, NS)).copy() for k, a in _ELASTICITY_ATTR.items()
     }
     for s, market in enumerate(chain.stages):
         drawn = market.elasticity_draws(draws, rng)
         for kind in params:
             params[kind][:, s * N + chain.positions[s]] = drawn[kind]
-    C_d = chain.coefficient_draws(draws, rng)
+    links = chain.link_draws(draws, rng)
     rep = lambda a: np.repeat(a, S, axis=0)  # noqa: E731 - row = draw * S + scenario
-    from tradepolicy.model.levels import Calibration as _Cal
-
-    cal_d = _Cal(
+    cal_d = Calibration(
         regions=cal.regions,
         p0=cal.p0,
         X0=cal.X0,
@@ -642,24 +653,16 @@ def _add_chain_draws(
         eps=rep(params["supply"]),
         eta=rep(params["demand"]),
         sigma=rep(params["substitution"]),
-        C=rep(C_d),
+        C=rep(chain.coefficients(links)),
     )
     tile = np.tile(np.arange(S), draws)
     inputs = [(inst.take(tile), pairs * draws) for inst, pairs in central["inputs"]]
-    u_c = central["u"]
-    solved = np.asarray(central["converged"], dtype=bool)[:, None]
-    u0 = np.where(solved, u_c, initial_guess(cal, _stacked(chain, central)))[tile]
+    u0 = _draw_start(cal, central["inst"], central, tile)
     wanted = frozenset(set(DRAW_VARIABLES) & set(ds.data_vars))
     per_stage = _run_chain(
         chain, cal_d, measure_lists * draws, tol, sset, names, wanted, inputs=inputs, u0=u0
     )
-    ok = per_stage[0]["converged"].reshape(draws, S).astype(bool)
-    if not ok.all():
-        log.warning(
-            "%d of %d draw solves did not converge; they are left out of the ranges",
-            int((~ok).sum()),
-            ok.size,
-        )
+    ok = _draw_ok(per_stage[0]["converged"], draws, S)
     out = ds.copy()
     fill = _fill_values(ds)
     fields = result_fields()
@@ -680,54 +683,20 @@ def _add_chain_draws(
     converged = np.concatenate([ds["converged"].values[None, :, 0], ok.astype(np.int8)])
     out["draw_converged"] = _draw_converged(converged, "stage", len(chain.stages))
     for kind, (name, long_name, _) in _PARAMETER_NAMES.items():
-        values = np.concatenate(
-            [
-                cal.__dict__[{"supply": "eps", "demand": "eta", "substitution": "sigma"}[kind]][
-                    None
-                ],
-                params[kind],
-            ]
-        ).reshape(draws + 1, len(chain.stages), N)
+        values = np.concatenate([getattr(cal, _ELASTICITY_ATTR[kind])[None], params[kind]])
         out[name] = xr.Variable(
             ("draw", "stage", "region"),
-            values,
+            values.reshape(draws + 1, len(chain.stages), N),
             attrs={"units": "1", "long_name": f"{long_name} (draw 0: central value)"},
         )
-    links = chain.spec.link
-    coef = np.array(
-        [
-            [
-                chain.coefficients()[
-                    chain.nodes(chain.stage_index(k.input))[0],
-                    chain.nodes(chain.stage_index(k.output))[0],
-                ]
-                for k in links
-            ]
-        ]
-        if links
-        else np.zeros((1, 0))
-    )
-    drawn = np.array(
-        [
-            [
-                C_d[
-                    d,
-                    chain.nodes(chain.stage_index(k.input))[0],
-                    chain.nodes(chain.stage_index(k.output))[0],
-                ]
-                for k in links
-            ]
-            for d in range(draws)
-        ]
-    ).reshape(draws, len(links))
     out["input_coefficient"] = xr.Variable(
         ("draw", "link"),
-        np.concatenate([coef, drawn]),
+        np.concatenate([chain.link_values()[None], links]),
         attrs={"units": "1", "long_name": "input coefficient (draw 0: central value)"},
     )
     out = out.assign_coords(
         draw=np.arange(draws + 1),
-        link=np.array([f"{k.input}->{k.output}" for k in links], dtype=object),
+        link=np.array([f"{k.input}->{k.output}" for k in chain.spec.link], dtype=object),
     )
     return _draw_attrs(
         out,
@@ -737,11 +706,6 @@ def _add_chain_draws(
         "se/value); each link's input coefficient drawn triangular on its documented range "
         "with the mode at the point value; draw 0 is the central estimate",
     )
-
-
-def _stacked(chain, central: dict[str, Any]) -> Instruments:
-    """The stacked instruments of a chain's central solve (for its starting point)."""
-    return stack_instruments([i for i, _ in central["inputs"]], chain.positions, chain.n)[0]
 
 
 def _embed(arr: np.ndarray, axis: int, positions: np.ndarray, n: int, fill: Any) -> np.ndarray:

@@ -25,7 +25,6 @@ region o buy ``a · S`` of each input stage's composite in o and earn the value 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from tradepolicy._files import exists, resolve_reference
 from tradepolicy._validation import MAX_TEXT, Float, problems_from_validation_error
 from tradepolicy.errors import InputError
-from tradepolicy.market import Market, load_market
+from tradepolicy.market import Market, definition_hash, load_market
 
 __all__ = ["Chain", "ChainSpec", "LinkSpec", "chain_attrs", "load_chain", "stack_instruments"]
 
@@ -153,19 +152,38 @@ class Chain:
         return files
 
     # -- links ----------------------------------------------------------------------------
-    def coefficients(self, values: dict[tuple[str, str], float] | None = None) -> np.ndarray:
+    def coefficients(self, values: np.ndarray | None = None) -> np.ndarray:
         """The node coefficient matrix ``C`` (nodes × nodes): ``C[(i,o), (s,o)] = a`` for a
-        link from stage i to stage s, in every region o. ``values`` overrides link
-        coefficients by ``(input, output)``."""
-        N = self.n
-        C = np.zeros((len(self.stages) * N, len(self.stages) * N))
-        for link in self.spec.link:
-            a = link.coefficient
-            if values and (link.input, link.output) in values:
-                a = values[(link.input, link.output)]
+        link from stage i to stage s, in every region o. ``values``: the links' coefficients
+        in the order of ``[[link]]`` instead of the point values, ``(L,)`` or one row per
+        draw ``(n, L)`` (then ``C`` is ``(n, nodes, nodes)``)."""
+        values = self.link_values("coefficient") if values is None else np.asarray(values)
+        NS = len(self.stages) * self.n
+        C = np.zeros((*values.shape[:-1], NS, NS))
+        for k, link in enumerate(self.spec.link):
             i, s = self.stage_index(link.input), self.stage_index(link.output)
-            C[self.nodes(i), self.nodes(s)] = a
+            C[..., self.nodes(i), self.nodes(s)] = values[..., k, None]
         return C
+
+    def link_values(self, end: str = "coefficient") -> np.ndarray:
+        """Each link's ``coefficient``, or its ``low`` or ``high`` end (the coefficient where
+        no range is given), in the order of ``[[link]]``."""
+        return np.array(
+            [
+                link.coefficient if getattr(link, end) is None else getattr(link, end)
+                for link in self.spec.link
+            ],
+            dtype=float,
+        )
+
+    def link_draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` draws of the links' coefficients ``(n, L)``: each triangular on ``[low,
+        high]`` with its mode at the point value (a link without a range keeps its value)."""
+        point, lo, hi = (self.link_values(end) for end in ("coefficient", "low", "high"))
+        out = np.empty((n, len(point)))
+        for k in range(len(point)):
+            out[:, k] = rng.triangular(lo[k], point[k], hi[k], n) if hi[k] > lo[k] else point[k]
+        return out
 
     @cached_property
     def calibration(self):  # -> Calibration (import cycle avoided)
@@ -208,8 +226,8 @@ class Chain:
 
     @cached_property
     def data_hash(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()
+        """SHA-256 of the chain file with its stage markets resolved."""
+        return definition_hash(self.to_dict())
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -257,7 +275,8 @@ class Chain:
         problems = chain._structure_problems()
         if not problems:
             problems = chain._calibration_problems()
-        if not problems and chain.coefficients(chain.link_bounds("high")).any():
+        high = None if problems else chain.coefficients(chain.link_values("high"))
+        if high is not None and high.any():
             # both rules get harder as coefficients grow: every draw must satisfy them
             problems = [
                 (
@@ -265,40 +284,11 @@ class Chain:
                     f"{msg} (with every coefficient at the high end of its range, which "
                     "Monte Carlo draws may reach)",
                 )
-                for f, msg in chain._calibration_problems(
-                    chain.coefficients(chain.link_bounds("high"))
-                )
+                for f, msg in chain._calibration_problems(high)
             ]
         if problems:
             raise InputError(source, problems)
         return chain
-
-    def link_bounds(self, end: str) -> dict[tuple[str, str], float]:
-        """Each link's ``low`` or ``high`` end (its coefficient where no range is given)."""
-        out = {}
-        for link in self.spec.link:
-            value = getattr(link, end)
-            out[(link.input, link.output)] = link.coefficient if value is None else value
-        return out
-
-    def coefficient_draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` draws of the node coefficient matrix ``(n, nodes, nodes)``: each link's
-        coefficient triangular on ``[low, high]`` with its mode at the point value (a link
-        without a range keeps its value)."""
-        out = np.empty((n, *self.coefficients().shape))
-        draws = {}
-        for link in self.spec.link:
-            lo = link.coefficient if link.low is None else link.low
-            hi = link.coefficient if link.high is None else link.high
-            key = (link.input, link.output)
-            draws[key] = (
-                rng.triangular(lo, link.coefficient, hi, n)
-                if hi > lo
-                else np.full(n, link.coefficient)
-            )
-        for d in range(n):
-            out[d] = self.coefficients({k: float(v[d]) for k, v in draws.items()})
-        return out
 
     @property
     def has_uncertainty(self) -> bool:

@@ -465,8 +465,7 @@ class Market:
     @cached_property
     def data_hash(self) -> str:
         """SHA-256 of the resolved market definition (stable across runs)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()
+        return definition_hash(self.to_dict())
 
     # -- construction --------------------------------------------------------------------
     @classmethod
@@ -530,6 +529,11 @@ def _read_year_tables(spec: MarketSpec, path: Path | None, source: str) -> dict[
 
     tables = read_year_tables(Path("."), spec.id, spec.regions, spec.base_year, files)
     return {name: tables[name] for name in files}
+
+
+def definition_hash(definition: dict[str, Any]) -> str:
+    """SHA-256 of a JSON-able definition with sorted keys (a market's or a chain's)."""
+    return hashlib.sha256(json.dumps(definition, sort_keys=True).encode()).hexdigest()
 
 
 def _read_flows_csv(

@@ -24,6 +24,7 @@ base flow stays zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -107,9 +108,10 @@ class Calibration:
             sigma=market.substitution_elasticity,
         )
 
-    @property
+    @cached_property
     def is_chain(self) -> bool:
-        """Whether nodes are coupled by input coefficients (a stacked chain)."""
+        """Whether nodes are coupled by input coefficients (a stacked chain); read by every
+        evaluation, computed once (``C`` is never changed in place)."""
         return self.C is not None and bool(np.any(self.C))
 
     def take_rows(self, idx: np.ndarray, B: int) -> Calibration:
