@@ -9,8 +9,10 @@ import numpy as np
 from toy import TOY_MARKET
 
 import tradepolicy as tp
-from tradepolicy.chain import Chain
-from tradepolicy.testing import random_market
+from tradepolicy.api import build_instruments
+from tradepolicy.chain import Chain, stack_instruments
+from tradepolicy.model.instruments import Instruments
+from tradepolicy.testing import every_measure_scenarios, random_market
 
 #: magnets made from the toy oxide: CHN, USA and EU make them, ROW only buys (AUS is absent)
 TOY_MAGNET: dict[str, Any] = {
@@ -85,3 +87,16 @@ def random_chain(rng: np.random.Generator, n: int = 6, coefficient: float = 0.3)
     return Chain.from_markets(
         "random_chain", [up, down], [{"input": "up", "output": "down", "coefficient": coefficient}]
     )
+
+
+def every_measure_chain(
+    rng: np.random.Generator, n: int = 6, n_scen: int = 11, coefficient: float = 0.3
+) -> tuple[Chain, Instruments]:
+    """:func:`random_chain` and the stacked instruments of a baseline and ``n_scen``
+    scenarios, each using every measure in every stage."""
+    chain = random_chain(rng, n=n, coefficient=coefficient)
+    parts = [
+        build_instruments(m, m.calibration, [[], *every_measure_scenarios(rng, m, n_scen)])[0]
+        for m in chain.stages
+    ]
+    return chain, stack_instruments(parts, chain.positions, chain.n)[0]

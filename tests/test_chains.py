@@ -6,17 +6,15 @@ import copy
 
 import numpy as np
 import pytest
-from chains import TOY_CHAIN_TOML, TOY_MAGNET, random_chain, toy_chain
+from chains import TOY_CHAIN_TOML, TOY_MAGNET, every_measure_chain, toy_chain
 from toy import TOY_MARKET, to_toml
 
 import tradepolicy as tp
-from tradepolicy.api import build_instruments
-from tradepolicy.chain import Chain, stack_instruments
+from tradepolicy.chain import Chain
 from tradepolicy.measures.base import WELFARE_ENTRIES
 from tradepolicy.model.levels import evaluate, initial_guess
 from tradepolicy.scenario import ScenarioSet
 from tradepolicy.solver.newton import solve_batch
-from tradepolicy.testing import every_measure_scenarios
 
 FLOOR = {
     "type": "price_floor",
@@ -192,14 +190,9 @@ def test_welfare_adds_up_per_stage_and_producer_surplus_is_on_value_added() -> N
 
 def test_jacobian_matches_finite_differences_across_stages() -> None:
     rng = np.random.default_rng(7)
-    chain = random_chain(rng)
-    cal = chain.calibration
     B = 12
-    parts = [
-        build_instruments(m, m.calibration, [[], *every_measure_scenarios(rng, m, B - 1)])[0]
-        for m in chain.stages
-    ]
-    inst, _ = stack_instruments(parts, chain.positions, chain.n)
+    chain, inst = every_measure_chain(rng, n_scen=B - 1)
+    cal = chain.calibration
     u = initial_guess(cal, inst)
     u[:, : cal.N] = rng.normal(0.0, 0.1, (B, cal.N))
     J = evaluate(cal, inst, u).J
@@ -222,14 +215,8 @@ def test_jacobian_matches_finite_differences_across_stages() -> None:
 
 def test_random_chains_with_every_measure_converge_and_engines_agree() -> None:
     rng = np.random.default_rng(11)
-    chain = random_chain(rng)
+    chain, inst = every_measure_chain(rng, n_scen=23)
     cal = chain.calibration
-    B = 24
-    parts = [
-        build_instruments(m, m.calibration, [[], *every_measure_scenarios(rng, m, B - 1)])[0]
-        for m in chain.stages
-    ]
-    inst, _ = stack_instruments(parts, chain.positions, chain.n)
     ref = solve_batch(cal, inst, engine="numpy")
     assert ref.converged.all(), [m for m in ref.messages if m]
     fast = solve_batch(cal, inst, engine="compiled")  # the kernel's chain block

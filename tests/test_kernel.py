@@ -12,12 +12,12 @@ import copy
 
 import numpy as np
 import pytest
-from chains import TOY_MAGNET, random_chain
+from chains import TOY_MAGNET, every_measure_chain
 from toy import TOY_MARKET
 
 import tradepolicy as tp
 from tradepolicy import api
-from tradepolicy.chain import Chain, stack_instruments
+from tradepolicy.chain import Chain
 from tradepolicy.core import kernel
 from tradepolicy.model.levels import evaluate, initial_guess
 from tradepolicy.scenario import ScenarioSet
@@ -134,13 +134,9 @@ def test_lu_solve_agrees_with_lapack_and_reports_singular() -> None:
 # -- value chains (docs/chains.md): the chain block against the reference --------------------
 def _chain_batch(seed: int, n_regions: int, n_scen: int, coefficient: float = 0.3):
     """A random two-stage chain where every scenario uses every measure in every stage."""
-    rng = np.random.default_rng(seed)
-    chain = random_chain(rng, n=n_regions, coefficient=coefficient)
-    parts = [
-        api.build_instruments(m, m.calibration, [[], *every_measure_scenarios(rng, m, n_scen)])[0]
-        for m in chain.stages
-    ]
-    inst, _ = stack_instruments(parts, chain.positions, chain.n)
+    chain, inst = every_measure_chain(
+        np.random.default_rng(seed), n=n_regions, n_scen=n_scen, coefficient=coefficient
+    )
     return chain.calibration, inst
 
 
