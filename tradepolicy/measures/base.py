@@ -27,7 +27,14 @@ from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, StringConstraints, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    model_validator,
+)
 
 from tradepolicy._validation import register_tag
 
@@ -83,6 +90,10 @@ class Measure(BaseModel):
     #: the stage market of a chain the measure acts on (docs/chains.md); in a chain of
     #: several stages it is required, on a single market it may name that market
     stage: Annotated[str, StringConstraints(max_length=64)] | None = None
+    #: pathway sets (docs/pathways.md): the first and last year the measure is in force
+    #: (None: from the first / to the last year of the pathway); a static set refuses them
+    start_year: int | None = Field(None, ge=1900, le=2200, description="first year in force")
+    end_year: int | None = Field(None, ge=1900, le=2200, description="last year in force")
     #: fields holding region codes (validated against the market)
     region_fields: ClassVar[tuple[str, ...]] = ()
     #: region-list fields that may be an empty list (e.g. no exempt origin)
@@ -102,6 +113,21 @@ class Measure(BaseModel):
                 if isinstance(value, bool) and info is not None and _numeric(info.annotation):
                     raise ValueError(f"{name}: a number is required, not {str(value).lower()}")
         return data
+
+    @model_validator(mode="after")
+    def _years_in_order(self) -> Measure:
+        if self.start_year is not None and self.end_year is not None:
+            if self.end_year < self.start_year:
+                raise ValueError(
+                    f"end_year {self.end_year} is before start_year {self.start_year}"
+                )
+        return self
+
+    def in_force(self, year: int) -> bool:
+        """Whether the measure is in force in ``year`` (pathway sets)."""
+        return (self.start_year is None or year >= self.start_year) and (
+            self.end_year is None or year <= self.end_year
+        )
 
     def check(self, market: Market) -> list[tuple[str, str]]:
         """Problems with this measure on ``market`` as (field, message) pairs."""
