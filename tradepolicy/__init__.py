@@ -23,6 +23,8 @@ from tradepolicy.clubs import club_scenario
 from tradepolicy.errors import InputError, SolverError, TradePolicyError
 from tradepolicy.experiments import open_sweep, sweep
 from tradepolicy.market import Market, list_chains, list_markets, load_market
+from tradepolicy.pathway import solve_pathway
+from tradepolicy.pathway.spec import PathwaySet
 from tradepolicy.results import accessor as _accessor  # noqa: F401 - registers ds.tp
 from tradepolicy.results.io import open_results, write_results
 from tradepolicy.scenario import Scenario, ScenarioSet, load_scenarios
@@ -32,6 +34,7 @@ __all__ = [
     "Chain",
     "InputError",
     "Market",
+    "PathwaySet",
     "Scenario",
     "ScenarioSet",
     "SolverError",
@@ -49,6 +52,7 @@ __all__ = [
     "regions",
     "solve",
     "solve_many",
+    "solve_pathway",
     "sweep",
     "ureg",
     "write_results",

@@ -146,6 +146,12 @@ def solve(
         numbers are those of the full Dataset.
     """
     sset = _as_set(scenarios, market, target_share)
+    if sset.is_pathway:  # a set over years (docs/pathways.md)
+        if formulation != "levels" or variables is not None:
+            raise ValueError("a pathway set runs the levels formulation with its own variables")
+        from tradepolicy.pathway import solve_pathway
+
+        return solve_pathway(sset, draws=draws, seed=seed, tol=tol, history=history)  # type: ignore[arg-type]
     mkt = sset.market
     names = ["baseline", *sset.names]
     measure_lists: list[list[Measure]] = [[]] + [list(s.measures) for s in sset.scenarios]

@@ -127,6 +127,8 @@ class Target(BaseModel):
     group: str | None = None
     bloc: list[str] | None = Field(None, min_length=1)
     max_share: float = Field(gt=0.0, le=1.0, allow_inf_nan=False)
+    #: a stricter share also reported (pathways: the probability of meeting it too)
+    ambition: float | None = Field(None, gt=0.0, le=1.0, allow_inf_nan=False)
     stage: str = ""
     year: int | None = Field(None, ge=1900, le=2200)
 
@@ -136,7 +138,17 @@ class Target(BaseModel):
             raise ValueError("give exactly one of `group` (e.g. 'g7_partners') or `bloc`")
         if self.group is not None and self.group not in regions.GROUPS:
             raise ValueError(f"unknown group {self.group!r} (allowed: {', '.join(regions.GROUPS)})")
+        if self.ambition is not None and self.ambition > self.max_share:
+            raise ValueError(
+                f"ambition {self.ambition} must not exceed max_share {self.max_share} "
+                "(the ambition is the stricter share)"
+            )
         return self
+
+    @property
+    def shares(self) -> tuple[float, ...]:
+        """``max_share`` and, when given, the stricter ``ambition``."""
+        return (self.max_share,) if self.ambition is None else (self.max_share, self.ambition)
 
     @property
     def bloc_spec(self) -> str | list[str]:
@@ -179,8 +191,16 @@ def _file_models(types: tuple[str, ...]) -> Any:  # a model built at run time
         description=(Text, ""),
         target_share=(Annotated[Float, Field(gt=0.0, le=1.0)] | None, None),
         target=(Target | None, None),
+        **_pathway_fields(),
         scenario=(Annotated[list[scen], Field(min_length=1)], ...),
     )
+
+
+def _pathway_fields() -> dict[str, Any]:
+    """The fields of a pathway set (docs/pathways.md), in file order."""
+    from tradepolicy.pathway.spec import PATHWAY_FIELDS
+
+    return PATHWAY_FIELDS
 
 
 @dataclass
@@ -199,6 +219,9 @@ class ScenarioSet:
     _inputs: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        static = self._year_problems()
+        if static:
+            raise InputError(str(self.path or "<scenarios>"), static)
         problems, inputs = _check(self.market, self.scenarios, self.target_share)
         if not problems and inputs is not None:
             self._inputs = (self.market, list(self.scenarios), inputs)
@@ -212,6 +235,36 @@ class ScenarioSet:
                 InputWarning,
                 stacklevel=2,
             )
+
+    #: whether the set runs over years (a :class:`~tradepolicy.pathway.PathwaySet`)
+    is_pathway = False
+
+    def _year_problems(self) -> list[tuple[str, str]]:
+        """A static set refuses what only a pathway set can run: measures limited to some
+        years, and the measures that act on investment decisions."""
+        out = []
+        for i, sc in enumerate(self.scenarios):
+            for j, m in enumerate(sc.measures):
+                where = f"scenario[{i}].measure[{j}]"
+                for name in ("start_year", "end_year"):
+                    if getattr(m, name) is not None:
+                        out.append(
+                            (
+                                f"{where}.{name}",
+                                f"a static scenario set has no years; give the set `years = "
+                                f"[first, last]` to make it a pathway set, or leave {name} out "
+                                f"{_in(sc.name)}",
+                            )
+                        )
+                if getattr(m, "pathway_only", False):
+                    out.append(
+                        (
+                            f"{where}.type",
+                            f"{m.type!r} acts on investment decisions, which only a pathway set "
+                            f"models (give the set `years = [first, last]`) {_in(sc.name)}",
+                        )
+                    )
+        return out
 
     def take_inputs(self) -> tuple[Any, Any] | None:
         """The instruments and pair index validation built (baseline row first), once, if
@@ -296,6 +349,8 @@ def stage_of(market: Any, m: Measure) -> Any:
         return market
     if m.stage is None and len(market.stages) == 1:
         return market.stages[0]
+    if m.stage is None and getattr(m, "pathway_only", False):
+        return None  # acts on the projects of every stage, not on a stage's equilibrium
     return market.stage(m.stage)
 
 
@@ -316,7 +371,13 @@ def _stage_problems(market: Any, scenarios: list[Scenario]) -> list[tuple[str, s
         for j, m in enumerate(sc.measures):
             where = f"scenario[{i}].measure[{j}].stage"
             if chain:
-                if m.stage is None and len(market.stages) > 1:
+                if m.stage is None and getattr(m, "pathway_only", False):
+                    widest = max(market.stages, key=lambda st: len(st.regions))
+                    out.extend(
+                        (f"scenario[{i}].measure[{j}].{fld}", f"{msg} {_in(sc.name)}")
+                        for fld, msg in m.check(widest)
+                    )
+                elif m.stage is None and len(market.stages) > 1:
                     out.append(
                         (
                             where,
@@ -609,7 +670,7 @@ def scenario_set_from_dict(
             raise InputError(
                 str(p), [(f"scenario[{i}].{f}", f"{m} {_in(entry.name)}") for f, m in probs]
             ) from None
-    sset = ScenarioSet(
+    common = dict(
         market=market,
         scenarios=scenarios,
         target_share=spec.target_share,
@@ -618,6 +679,9 @@ def scenario_set_from_dict(
         description=spec.description,
         path=p,
     )
+    from tradepolicy.pathway.spec import pathway_set_from_spec
+
+    sset = pathway_set_from_spec(spec, p, common) or ScenarioSet(**common)  # type: ignore[arg-type]
     for i, sc in enumerate(scenarios):  # slips people make in files, warned (not refused)
         if not sc.measures:
             warnings.warn(

@@ -96,6 +96,37 @@ class TradePolicyAccessor:
         """The markets along the market axis: commodities, or the stages of a chain."""
         return [str(c) for c in self._ds[self.market_dim].values]
 
+    # -- pathways (docs/pathways.md) --------------------------------------------------------
+    @property
+    def is_pathway(self) -> bool:
+        """Whether these are the results of a pathway set (a ``year`` dimension)."""
+        from tradepolicy.pathway.views import is_pathway
+
+        return is_pathway(self._full)
+
+    def trajectory(
+        self,
+        var: str,
+        *,
+        scenario: str | list[str] | None = None,
+        stage: str | None = None,
+        region: str | list[str] | None = None,
+    ) -> pd.DataFrame:
+        """A pathway variable by year (rows) and scenario (columns), central run; see
+        :func:`tradepolicy.pathway.views.trajectory`."""
+        from tradepolicy.pathway.views import trajectory
+
+        return trajectory(self._full, var, scenario=scenario, stage=stage, region=region)
+
+    def pathway_options(self) -> pd.DataFrame:
+        """The options table of a pathway over its horizon (target-year dependence, the
+        probability of meeting each target share, present values of budget cost, cost to
+        buyers and welfare, cost per point removed); see
+        :func:`tradepolicy.pathway.views.options_table`."""
+        from tradepolicy.pathway.views import options_table
+
+        return options_table(self._full)
+
     # -- value chains (docs/chains.md) ------------------------------------------------------
     @property
     def is_chain(self) -> bool:

@@ -1,0 +1,47 @@
+"""Pathways: scenario sets over years with capacity, investment under price risk and a
+dependence target (docs/pathways.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tradepolicy.solver.newton import DEFAULT_TOL
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from tradepolicy.pathway.spec import PathwaySet
+
+__all__ = ["solve_pathway"]
+
+
+def solve_pathway(
+    pset: PathwaySet,
+    *,
+    draws: int = 0,
+    seed: int | None = None,
+    tol: float = DEFAULT_TOL,
+    history: str | None = None,
+) -> xr.Dataset:
+    """Run a pathway set year by year and return its results Dataset (dims ``year``,
+    ``scenario``, ``stage``, ``region``; ``draw`` on the bloc indicators and present values).
+
+    Parameters
+    ----------
+    pset
+        A pathway set (:func:`tradepolicy.load_scenarios` on a file with ``years``).
+    draws
+        Monte Carlo draws besides the central run (draw 0): elasticities, a chain's input
+        coefficients and the projects' documented ranges; in ``mode = "draws"`` each draw
+        also takes yes/no investment decisions. The probability of meeting the target is
+        read over the draws (over the central run alone without draws).
+    seed
+        Seed of the draws (recorded); None picks one.
+    """
+    from tradepolicy.pathway.loop import run_years
+    from tradepolicy.pathway.results import build
+
+    if draws and draws < 2:
+        raise ValueError(f"draws must be 0 (none) or at least 2; got {draws}")
+    run = run_years(pset, draws=draws, seed=seed, tol=tol)
+    return build(run, pset, history)

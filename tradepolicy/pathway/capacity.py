@@ -1,0 +1,242 @@
+"""Capacity and the project pipeline of a pathway (docs/pathways.md).
+
+The year loop reads a market's (or every stage's) capacity table and project pipeline into
+arrays over the nodes of the stacked model (stage × region):
+
+- a node's *normal output* in year t is its base output plus the new capacity online in t
+  times the stage's base utilisation (output / capacity of the stage in the base year);
+- the node's supply curve and the reach of its variety (market access) scale with normal
+  output relative to base output;
+- a region with no base output at a stage but a project there *enters*: it is given a
+  latent base output of :data:`LATENT` times the stage's output (and, in a chain, a latent
+  use of its inputs), too small to show, so that its variety and supply curve exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tradepolicy.model.levels import Calibration
+
+#: a latent entrant's base output relative to its stage's world output
+LATENT = 1e-9
+#: project statuses whose capacity is committed (no decision left to take)
+COMMITTED = ("operating", "construction", "fid")
+#: how much of a plant's capacity runs in its first, second, ... operating year
+RAMP_UP = (0.5, 1.0)
+
+
+def _point(row: pd.Series, name: str) -> float:
+    """The point value of a project field, or the middle of its documented range."""
+    v = row.get(name)
+    if v is not None and np.isfinite(v):
+        return float(v)
+    lo, hi = row.get(f"{name}_low"), row.get(f"{name}_high")
+    if lo is not None and hi is not None and np.isfinite(lo) and np.isfinite(hi):
+        return 0.5 * (float(lo) + float(hi))
+    return float("nan")
+
+
+def _range(row: pd.Series, name: str, point: float) -> tuple[float, float]:
+    lo, hi = row.get(f"{name}_low"), row.get(f"{name}_high")
+    lo = float(lo) if lo is not None and np.isfinite(lo) else point
+    hi = float(hi) if hi is not None and np.isfinite(hi) else point
+    return min(lo, point), max(hi, point)
+
+
+@dataclass
+class Pipeline:
+    """The projects of every stage as arrays (one entry per project).
+
+    Money is in the market's currency (capex converted from millions), capacity in the
+    stage's quantity unit per year.
+    """
+
+    name: np.ndarray  # object
+    owner: np.ndarray  # object
+    stage: np.ndarray  # object (stage market id)
+    region: np.ndarray  # object
+    node: np.ndarray  # int: stage index × regions + region index
+    status: np.ndarray  # object
+    committed: np.ndarray  # bool
+    earliest_start: np.ndarray  # int
+    capacity: np.ndarray  # (J,) and its (J, 2) low/high
+    capacity_range: np.ndarray
+    lead_time: np.ndarray
+    lead_time_range: np.ndarray
+    capex: np.ndarray
+    capex_range: np.ndarray
+    unit_cost: np.ndarray
+    unit_cost_range: np.ndarray
+    source: np.ndarray
+
+    @property
+    def J(self) -> int:
+        return len(self.name)
+
+    def draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``n`` draws (n, J) of capacity, lead time, capex and unit cost, each triangular on
+        its documented range with the mode at the point value."""
+        out = {}
+        for name in ("capacity", "lead_time", "capex", "unit_cost"):
+            point = getattr(self, name)
+            lo, hi = getattr(self, f"{name}_range").T
+            a = np.empty((n, self.J))
+            for j in range(self.J):
+                a[:, j] = rng.triangular(lo[j], point[j], hi[j], n) if hi[j] > lo[j] else point[j]
+            out[name] = a
+        out["lead_time"] = np.round(out["lead_time"])
+        return out
+
+
+def read_pipeline(stages: list, n: int) -> Pipeline:
+    """The projects of ``stages`` (markets; node = stage index × ``n`` + region index)."""
+    rows = []
+    for s, m in enumerate(stages):
+        table = m.projects
+        if table is None:
+            continue
+        pos = {r: i for i, r in enumerate(m.regions)}
+        for _, row in table.iterrows():
+            region = row["region"]
+            if region not in pos:
+                raise ValueError(f"{m.id}: project {row['project']!r}: region {region!r} unknown")
+            rows.append((s, m, row))
+    chain_regions = _union_regions(stages)
+    at = {r: i for i, r in enumerate(chain_regions)}
+
+    def col(f) -> np.ndarray:
+        return np.array([f(s, m, r) for s, m, r in rows], dtype=object)
+
+    def num(name: str) -> tuple[np.ndarray, np.ndarray]:
+        pts = np.array([_point(r, name) for _, _, r in rows], dtype=float)
+        rng_ = np.array([_range(r, name, p) for (_, _, r), p in zip(rows, pts, strict=True)])
+        return pts, rng_.reshape(-1, 2)
+
+    cap, cap_r = num("capacity")
+    lead, lead_r = num("lead_time")
+    capex, capex_r = num("capex")
+    cost, cost_r = num("unit_cost")
+    status = col(lambda s, m, r: str(r["status"]))
+    lead = np.where(np.isfinite(lead), lead, 0.0)
+    lead_r = np.where(np.isfinite(lead_r), lead_r, 0.0)
+    return Pipeline(
+        name=col(lambda s, m, r: str(r["project"])),
+        owner=col(lambda s, m, r: str(r.get("owner", "") or "")),
+        stage=col(lambda s, m, r: m.id),
+        region=col(lambda s, m, r: str(r["region"])),
+        node=np.array([s * n + at[r["region"]] for s, _, r in rows], dtype=int),
+        status=status,
+        committed=np.isin(status.astype(str), COMMITTED),
+        earliest_start=np.array([int(r["earliest_start"]) for _, _, r in rows], dtype=int),
+        capacity=cap,
+        capacity_range=cap_r,
+        lead_time=lead,
+        lead_time_range=lead_r,
+        capex=capex * 1e6,
+        capex_range=capex_r * 1e6,
+        unit_cost=cost,
+        unit_cost_range=cost_r,
+        source=col(lambda s, m, r: str(r["source"])),
+    )
+
+
+def _union_regions(stages: list) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for m in stages:
+        seen.update(dict.fromkeys(m.regions))
+    if "ROW" in seen:  # aggregates last, as chains order them
+        seen.pop("ROW")
+        seen["ROW"] = None
+    return tuple(seen)
+
+
+def existing_capacity(stages: list, regions: tuple[str, ...], S0: np.ndarray) -> np.ndarray:
+    """Base-year capacity per node (NS,): the capacity table where the stage has one, else
+    the node's base output (a stage without capacity data keeps its static supply)."""
+    n = len(regions)
+    K = S0.copy()
+    for s, m in enumerate(stages):
+        table = m.capacity
+        if table is None:
+            continue
+        for _, row in table.iterrows():
+            if row["region"] in regions:
+                i = s * n + regions.index(row["region"])
+                K[i] = max(float(row["capacity"]), S0[i])
+    return K
+
+
+def stage_utilisation(S0: np.ndarray, K0: np.ndarray, n: int, n_stages: int) -> np.ndarray:
+    """Each stage's base utilisation, output / capacity over its regions (NS,) — the share
+    of new capacity that runs at base prices."""
+    u = np.ones(S0.shape)
+    for s in range(n_stages):
+        sl = slice(s * n, (s + 1) * n)
+        k = K0[sl].sum()
+        u[sl] = min(1.0, S0[sl].sum() / k) if k > 0 else 1.0
+    return u
+
+
+def with_entrants(cal: Calibration, entrants: np.ndarray, n: int) -> Calibration:
+    """``cal`` with a latent base output (and, in a chain, latent use of its inputs) for the
+    nodes ``entrants`` (docs/pathways.md); other nodes keep their data."""
+    entrants = np.asarray(entrants, dtype=int)
+    if not entrants.size:
+        return cal
+    X0 = cal.X0.copy()
+    S0, D0 = cal.S0, cal.D0
+    for e in entrants:
+        s = e // n
+        sl = np.arange(s * n, (s + 1) * n)
+        use = np.where(D0[sl] > 0, D0[sl], 0.0)
+        delta = LATENT * S0[sl].sum()
+        X0[e, sl] += delta * use / use.sum()
+    if cal.C is not None:
+        # an entrant's makers need their inputs: where its region uses none of an input
+        # stage, it gets a latent use of that stage (final demand zero) from the stage's
+        # producers, in proportion to their output
+        C = cal.C if cal.C.ndim == 2 else cal.C[0]
+        S_new = X0.sum(axis=1)
+        D_new = X0.sum(axis=0)
+        need = C @ S_new  # input demand per node
+        for i in np.flatnonzero((need > D_new) & (D_new <= 0)):
+            s = i // n
+            sl = np.arange(s * n, (s + 1) * n)
+            share = S_new[sl] / S_new[sl].sum()
+            X0[sl, i] += need[i] * share
+    return Calibration(
+        regions=cal.regions,
+        p0=cal.p0,
+        X0=X0,
+        t0=cal.t0,
+        x0=cal.x0,
+        eps=cal.eps,
+        eta=cal.eta,
+        sigma=cal.sigma,
+        C=cal.C,
+    )
+
+
+def online_share(years_since_start: np.ndarray) -> np.ndarray:
+    """Share of a plant's capacity running ``years_since_start`` (0 = first year) after it
+    starts: :data:`RAMP_UP`, then all of it; 0 before the start."""
+    y = np.asarray(years_since_start)
+    ramp = np.asarray(RAMP_UP)
+    idx = np.clip(y, 0, len(ramp) - 1).astype(int)
+    return np.where(y < 0, 0.0, ramp[idx])
+
+
+__all__ = [
+    "COMMITTED",
+    "LATENT",
+    "Pipeline",
+    "existing_capacity",
+    "online_share",
+    "read_pipeline",
+    "stage_utilisation",
+    "with_entrants",
+]

@@ -1,0 +1,340 @@
+"""The recursive year loop of a pathway set (docs/pathways.md).
+
+Year by year, from the base year to the last:
+
+1. capacity of every node (stage × region) = base capacity + the projects online that year
+   (decided earlier, after their lead time, with ramp-up);
+2. supply and market access of a node scale with its normal output (base output plus new
+   capacity at the stage's base utilisation);
+3. final demand grows along the demand path;
+4. all scenarios × draws of the year are solved as one batch, warm-started from the year
+   before, and booked against the no-policy pathway of the same draw in the same year;
+5. the projects not yet decided are valued under price risk at the year's prices with the
+   policies in force (:mod:`tradepolicy.pathway.investment`); a share of them (expected
+   mode) or a yes/no draw (draws mode) goes ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tradepolicy.api import _run_chain, _stage_lists, build_instruments
+from tradepolicy.measures.base import Measure
+from tradepolicy.model.levels import Calibration
+from tradepolicy.pathway import capacity as cap
+from tradepolicy.pathway.spec import PathwaySet, demand_index
+from tradepolicy.scenario import is_chain
+from tradepolicy.solver.newton import DEFAULT_TOL
+
+log = logging.getLogger(__name__)
+
+#: the per-stage result variables the loop keeps each year (see :func:`run_years`)
+YEAR_VARIABLES = (
+    "producer_price",
+    "consumer_price",
+    "production",
+    "consumption",
+    "input_cost",
+    "bloc_dependency",
+    "bloc_top_supplier",
+    "bloc_output",
+    "consumer_surplus_change",
+    "producer_surplus_change",
+    "tariff_revenue_change",
+    "levy_revenue",
+    "undertaking_rent",
+    "export_tax_revenue_change",
+    "quota_rent_income",
+    "subsidy_cost",
+    "offtake_cost",
+    "stockpile_cost",
+    "stock_value_change",
+    "welfare_change",
+    "trade_flow",
+)
+
+
+class _Stages:
+    """A single market seen as a one-stage chain (what the chain bookkeeping reads)."""
+
+    kind = "chain"
+
+    def __init__(self, market: Any) -> None:
+        self.market = market
+        self.stages = (market,)
+        self.regions = tuple(market.regions)
+        self.n = len(self.regions)
+        self.positions = (np.arange(self.n),)
+        self.id = market.id
+
+    def stage(self, sid: str | None) -> Any:
+        return self.market
+
+
+@dataclass
+class Years:
+    """What the loop produced (arrays; :func:`tradepolicy.pathway.results.build` labels
+    them). Rows are draw-major: row = draw × scenarios + scenario."""
+
+    years: np.ndarray
+    names: list[str]
+    draws: int
+    stages: list[Any]
+    regions: tuple[str, ...]
+    positions: tuple[np.ndarray, ...]
+    per_year: list[list[dict[str, np.ndarray]]] = field(default_factory=list)  # [year][stage]
+    capacity: list[np.ndarray] = field(default_factory=list)  # [year] (B, NS)
+    investment: list[np.ndarray] = field(default_factory=list)  # [year] (B, NS) decided t/yr
+    capex: list[np.ndarray] = field(default_factory=list)  # [year] (B, NS) capex decided
+    policy: list[dict[str, np.ndarray]] = field(default_factory=list)  # [year] (B, N) flows
+    probability: list[np.ndarray] = field(default_factory=list)  # [year] (B, J)
+    decided: np.ndarray | None = None  # (B, J, Y) decided mass by year
+    pipeline: cap.Pipeline | None = None
+    converged: list[np.ndarray] = field(default_factory=list)  # [year] (B,)
+    messages: list[list[str]] = field(default_factory=list)
+    seconds: float = 0.0
+    seed: int | None = None
+    parameters: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _active(pset: PathwaySet, year: int) -> list[list[Measure]]:
+    """The measures of the baseline and of each scenario in force in ``year``."""
+    return [[]] + [[m for m in s.measures if m.in_force(int(year))] for s in pset.scenarios]
+
+
+def _stages_of(market: Any) -> Any:
+    return market if is_chain(market) else _Stages(market)
+
+
+def run_years(
+    pset: PathwaySet,
+    *,
+    draws: int = 0,
+    seed: int | None = None,
+    tol: float = DEFAULT_TOL,
+) -> Years:
+    """Run the pathway's years (see the module docstring); ``draws`` Monte Carlo draws of
+    the parameters (elasticities, chain coefficients, project ranges; in ``draws`` mode
+    also the investment decisions) besides draw 0, the central run."""
+    from tradepolicy.api import _draw_seed
+    from tradepolicy.pathway import decisions as inv
+
+    t_start = time.perf_counter()
+    chain = _stages_of(pset.market)
+    stages = list(chain.stages)
+    n, NS = chain.n, chain.n * len(stages)
+    names = ["baseline", *pset.names]
+    S = len(names)
+    D = draws + 1
+    B = D * S
+    years = pset.year_list
+    Y = len(years)
+    base_cal = pset.market.calibration
+    pipe = cap.read_pipeline(stages, n)
+    S_data = base_cal.S0.copy()
+    K0 = cap.existing_capacity(stages, chain.regions, S_data)
+    u_new = cap.stage_utilisation(S_data, K0, n, len(stages))
+    entrants = np.unique(pipe.node[S_data[pipe.node] <= 0]) if pipe.J else np.array([], int)
+    cal0 = cap.with_entrants(base_cal, entrants, n)
+    S0 = cal0.S0  # base output incl. latent entrants
+
+    # parameters of each row: draw 0 central, draws 1.. drawn
+    seed = _draw_seed(seed) if draws else seed
+    rng = np.random.default_rng(seed)
+    cal = _row_calibration(pset.market, chain, cal0, draws, rng, S)
+    proj = {
+        k: np.broadcast_to(getattr(pipe, k), (D, pipe.J)).copy()
+        for k in ("capacity", "lead_time", "capex", "unit_cost")
+    }
+    if draws and pipe.J:
+        drawn = pipe.draws(draws, rng)
+        for k in proj:
+            proj[k][1:] = drawn[k]
+    rows_of = lambda a: np.repeat(a, S, axis=0)  # noqa: E731 (D, ...) -> (B, ...)
+    pcap, plead, pcapex, pcost = (
+        rows_of(proj[k]) for k in ("capacity", "lead_time", "capex", "unit_cost")
+    )
+    finance = inv.Finance(**pset.investment) if pset.investment else inv.Finance()
+    processes = [inv.stage_price_process(m) for m in stages]
+    stage_idx = np.array([[m.id for m in stages].index(st) for st in pipe.stage], dtype=int)
+    bern = rng.random((B, pipe.J, Y)) if (pset.mode == "draws" and draws) else None
+    draw_mode = np.zeros(B, dtype=bool)
+    if bern is not None:
+        draw_mode[S:] = True  # draw 0 stays the expected (central) run
+
+    # decided[b, j, y]: share (expected) or 0/1 (draws) of project j decided in year y
+    decided = np.zeros((B, pipe.J, Y))
+    undecided = np.ones((B, pipe.J))
+    base_year = int(years[0])
+    committed_start = np.maximum(pipe.earliest_start, base_year + 1)
+    decided[:, pipe.committed, 0] = 1.0
+    undecided[:, pipe.committed] = 0.0
+
+    out = Years(
+        years, names, draws, stages, chain.regions, chain.positions, pipeline=pipe, seed=seed
+    )
+    u_prev: np.ndarray | None = None
+    inputs_key: tuple | None = None
+    stage_inputs: list = []
+    tile = np.tile(np.arange(S), D)
+    c0 = cal0.c0 if cal0.C is not None else np.zeros(NS)
+    for y, year in enumerate(years):
+        # 1-2. capacity online this year and the normal output it gives
+        start = _start_years(decided, pipe, plead, committed_start, years)
+        online = np.where(year >= start, finance.ramp(np.maximum(year - start, 0).astype(int)), 0.0)
+        new_cap = np.zeros((B, NS))
+        if pipe.J:
+            cap_on = (decided * online).sum(axis=2) * pcap  # (B, J)
+            np.add.at(new_cap.T, pipe.node, cap_on.T)
+        capacity = K0 + new_cap
+        mult = (S0 + u_new * new_cap) / np.where(S0 > 0, S0, 1.0)
+        mult = np.where(S0 > 0, mult, 1.0)
+        # 3. demand along the path
+        dem = np.ones(NS)
+        for s, m in enumerate(stages):
+            dem[s * n + chain.positions[s]] = demand_index(m, pset.demand_path, [year])[0]
+        # 4. solve the year (instruments rebuilt only when the measures in force change)
+        lists = _active(pset, year)
+        key = tuple(tuple(id(m) for m in ms) for ms in lists)
+        if key != inputs_key:
+            stage_inputs = [
+                build_instruments(m, m.calibration, _stage_lists(chain, m, lists)) for m in stages
+            ]
+            inputs_key = key
+        inputs = []
+        for s, (inst, pairs) in enumerate(stage_inputs):
+            at = s * n + chain.positions[s]
+            big = inst.take(tile)
+            big.supply_mult = big.supply_mult * mult[:, at]
+            big.demand_mult = big.demand_mult * dem[at][None, :]
+            if hasattr(big, "variety_weight"):
+                big.variety_weight = big.variety_weight * mult[:, at]
+            inputs.append((big, pairs * D))
+        keep: dict[str, Any] = {}
+        res = _run_chain(
+            chain,
+            cal,
+            lists * D,
+            tol,
+            pset,
+            names,
+            frozenset(YEAR_VARIABLES),
+            inputs=inputs,
+            u0=u_prev,
+            keep=keep,
+        )
+        conv = res[0]["converged"].astype(bool)
+        u = keep["u"]
+        if u_prev is not None:  # a row that did not solve starts next year where it was
+            u = np.where(conv[:, None], u, u_prev)
+        u_prev = u
+        out.per_year.append(res)
+        out.converged.append(conv)
+        out.messages.append(list(res[0]["solver_message"]))
+        out.capacity.append(capacity)
+        # 5. investment decisions at this year's prices
+        inv_cap = np.zeros((B, NS))
+        inv_capex = np.zeros((B, NS))
+        flows = {k: np.zeros((B, n)) for k in inv.POLICY_FLOWS}
+        prob = np.zeros((B, pipe.J))
+        if pipe.J and y < Y - 1:
+            price = _node_values(res, "producer_price", chain, NS)
+            c_in = _node_values(res, "input_cost", chain, NS)
+            p_j = price[:, pipe.node]
+            cost_j = pcost + np.nan_to_num(c_in[:, pipe.node] - c0[pipe.node])
+            lead_j = np.maximum(plead, np.maximum(pipe.earliest_start - year, 0))
+            first_op = np.broadcast_to(year + lead_j[:S], (S, pipe.J))
+            terms, payers = inv.project_terms_batch(
+                [[]] + [list(s.measures) for s in pset.scenarios], pipe, first_op, D
+            )
+            ok = conv[:, None] & np.isfinite(p_j) & (p_j > 0) & undecided.astype(bool)
+            val = inv.value_projects(
+                price=np.where(ok, p_j, 1.0),
+                processes=processes,
+                stage_of=stage_idx,
+                capacity=pcap,
+                capex=pcapex,
+                unit_cost=np.where(ok, cost_j, 0.0),
+                lead_time=lead_j,
+                terms=terms,
+                finance=finance,
+                public_rate=pset.discount_rate,
+                year=int(year),
+            )
+            prob = np.where(ok & np.isfinite(val.probability), val.probability, 0.0)
+            if bern is not None:
+                take = np.where(draw_mode[:, None], (bern[:, :, y] < prob).astype(float), prob)
+            else:
+                take = prob
+            newly = undecided * take
+            decided[:, :, y] += newly
+            undecided = undecided - newly
+            np.add.at(inv_cap.T, pipe.node, (newly * pcap).T)
+            np.add.at(inv_capex.T, pipe.node, (newly * pcapex).T)
+            inv.book_policy_flows(flows, newly, val, payers, chain.regions, S)
+        out.investment.append(inv_cap)
+        out.capex.append(inv_capex)
+        out.policy.append(flows)
+        out.probability.append(prob)
+    out.decided = decided
+    out.seconds = time.perf_counter() - t_start
+    return out
+
+
+def _start_years(decided, pipe, plead, committed_start, years) -> np.ndarray:
+    """(B, J, Y) the first operating year of project j if decided in year y."""
+    if not pipe.J:
+        return np.zeros(decided.shape)
+    y = years[None, None, :]
+    start = np.maximum(pipe.earliest_start[None, :, None], y + plead[:, :, None])
+    start = np.where(pipe.committed[None, :, None], committed_start[None, :, None], start)
+    return start
+
+
+def _node_values(res: list[dict[str, np.ndarray]], name: str, chain, NS: int) -> np.ndarray:
+    """(B, NS) a per-region result of every stage at the stage's nodes."""
+    B = res[0][name].shape[0]
+    out = np.full((B, NS), np.nan)
+    for s, r in enumerate(res):
+        out[:, s * chain.n + chain.positions[s]] = r[name]
+    return out
+
+
+def _row_calibration(market, chain, cal0: Calibration, draws: int, rng, S: int) -> Calibration:
+    """The calibration of every row: draw 0 central, then each draw's elasticities (and a
+    chain's input coefficients) drawn as the static Monte Carlo draws them."""
+    if not draws:
+        return cal0
+    from tradepolicy.api import _ELASTICITY_ATTR
+
+    n = chain.n
+    NS = cal0.N
+    params = {
+        k: np.broadcast_to(getattr(cal0, a), (draws + 1, NS)).copy()
+        for k, a in _ELASTICITY_ATTR.items()
+    }
+    for s, m in enumerate(chain.stages):
+        drawn = m.elasticity_draws(draws, rng)
+        for kind in params:
+            params[kind][1:, s * n + chain.positions[s]] = drawn[kind]
+    rep = lambda a: np.repeat(a, S, axis=0)  # noqa: E731
+    C = cal0.C
+    if is_chain(market):
+        links = np.concatenate([market.link_values()[None], market.link_draws(draws, rng)])
+        C = rep(market.coefficients(links))
+    return Calibration(
+        regions=cal0.regions,
+        p0=cal0.p0,
+        X0=cal0.X0,
+        t0=cal0.t0,
+        x0=cal0.x0,
+        eps=rep(params["supply"]),
+        eta=rep(params["demand"]),
+        sigma=rep(params["substitution"]),
+        C=C,
+    )

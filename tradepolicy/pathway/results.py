@@ -1,0 +1,322 @@
+"""The results Dataset of a pathway set (docs/pathways.md): everything by ``year``.
+
+Per-region, per-year results are those of the central run (draw 0: point parameters,
+capacity weighted by the decision probabilities). Bloc dependence, whether the target is met,
+and the present values carry a ``draw`` dimension when the run has draws (draw 0 central),
+from which the probability of meeting the target is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from tradepolicy.measures.base import FISCAL_ENTRIES, WELFARE_ENTRIES
+from tradepolicy.pathway.loop import Years
+from tradepolicy.pathway.spec import PathwaySet
+from tradepolicy.results.builder import provenance_attrs, result_fields
+
+#: border revenue entries (public revenue of the collecting region)
+BORDER_ENTRIES = ("tariff_revenue_change", "levy_revenue", "export_tax_revenue_change")
+#: per-region yearly variables kept from the equilibrium (central run)
+REGIONAL = (
+    "producer_price",
+    "consumer_price",
+    "production",
+    "consumption",
+    "input_cost",
+    *WELFARE_ENTRIES,
+    "welfare_change",
+)
+
+
+def _fields() -> dict[str, dict[str, str]]:
+    return result_fields()
+
+
+def _attrs(name: str, currency: str = "", unit: str = "") -> dict[str, str]:
+    f = _fields().get(name)
+    if f is None:
+        return {}
+    out = {"long_name": f.get("long_name", name), "units": f.get("units", "")}
+    return out
+
+
+def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Dataset:
+    """Label the arrays of :func:`~tradepolicy.pathway.loop.run_years` as a Dataset."""
+    stages = run.stages
+    n = len(run.regions)
+    Sg = len(stages)
+    S = len(run.names)
+    D = run.draws + 1
+    Y = len(run.years)
+    currency = stages[0].spec.currency if hasattr(stages[0].spec, "currency") else ""
+    regions = list(run.regions)
+    stage_ids = [m.id for m in stages]
+
+    def regional(name: str, fill: float = np.nan, draw: int | None = 0) -> np.ndarray:
+        """(year, [draw,] scenario, stage, region) from the per-stage results."""
+        rows = slice(None) if draw is None else slice(draw * S, (draw + 1) * S)
+        B = S if draw is not None else D * S
+        out = np.full((Y, B, Sg, n), fill)
+        for y, res in enumerate(run.per_year):
+            for s, r in enumerate(res):
+                out[y, :, s, :][:, run.positions[s]] = r[name][rows]
+        return out
+
+    def bloc(name: str) -> np.ndarray:
+        """(draw, year, scenario, stage)."""
+        out = np.empty((D, Y, S, Sg), dtype=object if name == "bloc_top_supplier" else float)
+        for y, res in enumerate(run.per_year):
+            for s, r in enumerate(res):
+                out[:, y, :, s] = np.asarray(r[name]).reshape(D, S)
+        return out
+
+    coords: dict[str, Any] = {
+        "year": run.years,
+        "scenario": run.names,
+        "stage": stage_ids,
+        "region": regions,
+    }
+    data: dict[str, Any] = {}
+    dims4 = ("year", "scenario", "stage", "region")
+    fill0 = {"production", "consumption", *WELFARE_ENTRIES, "welfare_change"}
+    for name in REGIONAL:
+        data[name] = xr.Variable(
+            dims4, regional(name, 0.0 if name in fill0 else np.nan), _attrs(name)
+        )
+    # capacity, new capacity decided and capex (central run)
+    NSl = slice(0, S)
+    capa = np.stack([c[NSl] for c in run.capacity]).reshape(Y, S, Sg, n)
+    inv = np.stack([c[NSl] for c in run.investment]).reshape(Y, S, Sg, n)
+    capex = np.stack([c[NSl] for c in run.capex]).reshape(Y, S, Sg, n)
+    qunit = stages[0].spec.quantity_unit if hasattr(stages[0].spec, "quantity_unit") else ""
+    data["capacity"] = xr.Variable(
+        dims4,
+        capa,
+        {"long_name": "production capacity (nameplate, in operation)", "units": f"{qunit}/year"},
+    )
+    data["investment"] = xr.Variable(
+        dims4,
+        inv,
+        {
+            "long_name": "new capacity decided in the year (expected: probability-weighted)",
+            "units": f"{qunit}/year",
+        },
+    )
+    data["capex_committed"] = xr.Variable(
+        dims4,
+        capex,
+        {
+            "long_name": "capital expenditure of the capacity decided in the year",
+            "units": f"{currency}",
+        },
+    )
+    # bloc indicators (draw, year, scenario, stage)
+    dep = bloc("bloc_dependency")
+    top = bloc("bloc_top_supplier")
+    data["bloc_dependency"] = xr.Variable(
+        ("draw", "year", "scenario", "stage"), dep.astype(float), _attrs("bloc_dependency")
+    )
+    data["bloc_top_supplier"] = xr.Variable(
+        ("year", "scenario", "stage"),
+        top[0].astype(str).astype(object),
+        _attrs("bloc_top_supplier"),
+    )
+    # investment-policy flows by payer region (central run), positive = money
+    for k in run.policy[0]:
+        stacked = np.stack([p[k][NSl] for p in run.policy])
+        data[k] = xr.Variable(("year", "scenario", "region"), stacked, _policy_attrs(k, currency))
+    # convergence
+    conv = np.stack(run.converged).reshape(Y, D, S).transpose(1, 0, 2)
+    data["converged"] = xr.Variable(
+        ("draw", "year", "scenario"),
+        conv.astype(np.int8),
+        {"long_name": "solve of the year converged", "units": "1"},
+    )
+    msgs = np.array(run.messages, dtype=object).reshape(Y, D, S)[:, 0, :]
+    data["solver_message"] = xr.Variable(
+        ("year", "scenario"), msgs, {"long_name": "solver message (central run)"}
+    )
+    # projects
+    pipe = run.pipeline
+    if pipe is not None and pipe.J:
+        prob = np.stack([p[NSl] for p in run.probability])  # (Y, S, J)
+        data["project_probability"] = xr.Variable(
+            ("year", "scenario", "project"),
+            prob,
+            {
+                "long_name": "probability the project is decided in the year, if not yet decided",
+                "units": "1",
+            },
+        )
+        assert run.decided is not None
+        built = run.decided.reshape(D, S, pipe.J, Y).sum(axis=3)
+        data["project_decided"] = xr.Variable(
+            ("draw", "scenario", "project"),
+            built,
+            {"long_name": "share decided by the last year (draws mode: 0 or 1)", "units": "1"},
+        )
+        coords["project"] = list(pipe.name)
+        coords["project_stage"] = ("project", list(pipe.stage))
+        coords["project_region"] = ("project", list(pipe.region))
+        coords["project_status"] = ("project", list(pipe.status))
+    coords["draw"] = np.arange(D)
+    ds = xr.Dataset(data, coords=coords)
+    ds = _summaries(ds, run, pset, currency)
+    from tradepolicy.api import _target_attrs
+
+    attrs = provenance_attrs([pset.market], pset._head(), "levels", history, spec_json=None)
+    attrs.update(_target_attrs(pset))
+    attrs["target_year"] = int(pset.target_year)
+    attrs["target_ambition"] = (
+        float(pset.target.ambition) if pset.target is not None and pset.target.ambition else np.nan
+    )
+    attrs.update(
+        pathway=1,
+        first_year=int(run.years[0]),
+        last_year=int(run.years[-1]),
+        discount_rate=float(pset.discount_rate),
+        mode=pset.mode,
+        demand_path=pset.demand_path or "",
+        draws=int(run.draws),
+        solve_seconds=float(run.seconds),
+    )
+    if run.seed is not None:
+        attrs["draw_seed"] = int(run.seed)
+    ds.attrs.update(attrs)
+    return ds
+
+
+def _policy_attrs(name: str, currency: str) -> dict[str, str]:
+    from tradepolicy.pathway.decisions import POLICY_FLOWS
+
+    return {"long_name": POLICY_FLOWS[name], "units": f"{currency}/year"}
+
+
+def discount_factors(years: np.ndarray, rate: float) -> np.ndarray:
+    """(1 + rate)^-(year − first year): present values at the pathway's first year."""
+    return (1.0 + rate) ** -(np.asarray(years, float) - float(years[0]))
+
+
+def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> xr.Dataset:
+    """``ds`` with present values, target probabilities and the cost per point removed."""
+    from tradepolicy.pathway.decisions import POLICY_COSTS
+
+    S, D = len(run.names), run.draws + 1
+    Y = len(run.years)
+    n = len(run.regions)
+    df = discount_factors(run.years, pset.discount_rate)
+
+    def all_draws(name: str) -> np.ndarray:
+        """(draw, year, scenario, region) summed over stages."""
+        out = np.zeros((D, Y, S, n))
+        for y, res in enumerate(run.per_year):
+            for s, r in enumerate(res):
+                v = np.nan_to_num(np.asarray(r[name], float)).reshape(D, S, -1)
+                out[:, y][..., run.positions[s]] += v
+        return out
+
+    fiscal = sum(all_draws(k) for k in FISCAL_ENTRIES)  # negative = spending
+    border = sum(all_draws(k) for k in BORDER_ENTRIES)
+    cs = all_draws("consumer_surplus_change")
+    welfare = all_draws("welfare_change")
+    pol = np.zeros((D, Y, S, n))
+    for y, p in enumerate(run.policy):
+        for k, sign in POLICY_COSTS.items():
+            pol[:, y] += sign * p[k].reshape(D, S, n)
+    capex = np.stack(run.capex).reshape(Y, D, S, -1, n).sum(axis=3).transpose(1, 0, 2, 3)
+    d_capex = capex - capex[:, :, :1]  # against the no-policy pathway of the same draw
+    budget = -(fiscal + border) + pol  # positive = net cost to the budget
+    pv = lambda a: np.einsum("dysr,y->dsr", a, df)  # noqa: E731
+    dims = ("draw", "scenario", "region")
+    cur = {"units": currency}
+    ds["pv_budget_cost"] = xr.Variable(
+        dims,
+        pv(budget),
+        {
+            **cur,
+            "long_name": "present value of the net cost to public budgets (spending on "
+            "subsidies, offtakes, stocks, grants, guarantees and equity less border revenue), "
+            "positive = cost",
+        },
+    )
+    ds["pv_border_revenue"] = xr.Variable(
+        dims,
+        pv(border),
+        {**cur, "long_name": "present value of border revenue (levies, tariffs, export taxes)"},
+    )
+    ds["pv_cost_to_buyers"] = xr.Variable(
+        dims,
+        pv(-cs),
+        {
+            **cur,
+            "long_name": "present value of the loss of consumer surplus, positive = cost to buyers",
+        },
+    )
+    ds["pv_welfare_change"] = xr.Variable(
+        dims,
+        pv(welfare - d_capex),
+        {
+            **cur,
+            "long_name": "present value of the welfare change less the extra capital "
+            "spent, against the no-policy pathway",
+        },
+    )
+    # the target
+    t = pset.bloc_target
+    stage = t.stage or run.stages[-1].id
+    sidx = [m.id for m in run.stages].index(stage)
+    yidx = int(np.flatnonzero(run.years == pset.target_year)[0])
+    dep = ds["bloc_dependency"].values[:, yidx, :, sidx]  # (draw, scenario)
+    shares = np.array(t.shares if pset.has_target else (), dtype=float)
+    ds["target_dependence"] = xr.Variable(
+        ("draw", "scenario"),
+        dep,
+        {"units": "1", "long_name": f"bloc dependence at the target stage in {pset.target_year}"},
+    )
+    ds = ds.assign_coords(share=shares)
+    if shares.size:
+        meets = dep[:, :, None] <= shares[None, None, :] + 1e-12
+        conv = ds["converged"].values.all(axis=1)  # (draw, scenario) every year solved
+        sample = slice(1, None) if D > 1 else slice(0, 1)
+        ok = conv[sample]
+        with np.errstate(invalid="ignore"):
+            prob = (meets[sample] & ok[:, :, None]).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)[
+                :, None
+            ]
+        ds["meets_target_probability"] = xr.Variable(
+            ("scenario", "share"),
+            prob,
+            {
+                "units": "1",
+                "long_name": f"probability that bloc dependence at the target stage "
+                f"in {pset.target_year} is at most the share (over the draws that solved every "
+                "year)",
+            },
+        )
+    removed = (dep[:, :1] - dep) * 100.0  # percentage points against doing nothing
+    ds["points_removed"] = xr.Variable(
+        ("draw", "scenario"),
+        removed,
+        {
+            "units": "percentage points",
+            "long_name": f"bloc dependence removed in {pset.target_year} against the "
+            "no-policy pathway",
+        },
+    )
+    total_cost = pv(budget).sum(axis=2) + pv(-cs).sum(axis=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_point = np.where(removed > 1e-9, total_cost / removed, np.nan)
+    ds["cost_per_point"] = xr.Variable(
+        ("draw", "scenario"),
+        per_point,
+        {
+            **cur,
+            "long_name": "present value of budget cost plus cost to buyers per percentage "
+            "point of dependence removed (NaN where none is removed)",
+        },
+    )
+    return ds

@@ -1,0 +1,228 @@
+"""Pathway sets: a scenario set run over years (docs/pathways.md).
+
+A pathway set is a scenario file with ``years = [first, last]``; it may name a demand path
+shipped with the market, a discount rate, a mode and investment parameters::
+
+    market = "ree_magnets"
+    years = [2024, 2035]
+    demand_path = "iea_steps"
+    discount_rate = 0.05
+    target = { group = "g7_partners", max_share = 0.60, ambition = 0.50,
+               stage = "ree_ndfeb_magnet", year = 2030 }
+
+Every measure may carry ``start_year`` / ``end_year``. A set without ``years`` is a static
+scenario set and behaves exactly as before.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field, StringConstraints
+
+from tradepolicy.errors import InputError, InputWarning
+from tradepolicy.scenario import ScenarioSet, is_chain
+
+__all__ = ["PathwaySet", "demand_index"]
+
+#: longest horizon a pathway may run (years after the base year)
+MAX_YEARS = 60
+MODES = ("expected", "draws")
+
+#: the pathway fields of a scenario file (added to the file's schema, in file order)
+PATHWAY_FIELDS: dict[str, Any] = {
+    "years": (Annotated[list[int], Field(min_length=2, max_length=2)] | None, None),
+    "demand_path": (
+        Annotated[str, StringConstraints(min_length=1, max_length=64)] | None,
+        None,
+    ),
+    "discount_rate": (Annotated[float, Field(ge=0.0, lt=0.5, allow_inf_nan=False)] | None, None),
+    "mode": (Literal["expected", "draws"] | None, None),
+    "investment": (dict[str, float] | None, None),
+}
+
+
+def _base_year(market: Any) -> int:
+    if is_chain(market):
+        return int(market.stages[0].spec.base_year)
+    return int(market.spec.base_year)
+
+
+def _stages(market: Any) -> list[Any]:
+    return list(market.stages) if is_chain(market) else [market]
+
+
+@dataclass
+class PathwaySet(ScenarioSet):
+    """A scenario set over years: capacity, investment and demand move year by year.
+
+    ``years`` is ``(first, last)`` (annual steps; the first is the market's base year);
+    ``demand_path`` names a path of every stage's ``demand_paths`` table (None: no growth);
+    ``discount_rate`` discounts present values; ``mode`` is ``"expected"`` (capacity weighted
+    by the decision probabilities) or ``"draws"`` (each draw takes yes/no decisions);
+    ``investment`` overrides the investment parameters (docs/investment.md).
+    """
+
+    years: tuple[int, int] = (0, 0)
+    demand_path: str | None = None
+    discount_rate: float = 0.05
+    mode: str = "expected"
+    investment: dict[str, float] = field(default_factory=dict)
+
+    is_pathway = True
+
+    def __post_init__(self) -> None:
+        problems = self._pathway_problems()
+        if problems:
+            raise InputError(str(self.path or "<scenarios>"), problems)
+        super().__post_init__()
+
+    @property
+    def year_list(self) -> np.ndarray:
+        """Every year of the pathway, first to last."""
+        return np.arange(self.years[0], self.years[1] + 1)
+
+    @property
+    def target_year(self) -> int:
+        """The year the target is read in (the target's, else the last year)."""
+        t = self.target
+        return int(t.year) if t is not None and t.year is not None else int(self.years[1])
+
+    def _year_problems(self) -> list[tuple[str, str]]:
+        out = []
+        first, last = self.years
+        for i, sc in enumerate(self.scenarios):
+            for j, m in enumerate(sc.measures):
+                for name in ("start_year", "end_year"):
+                    y = getattr(m, name)
+                    if y is not None and not first <= y <= last:
+                        warnings.warn(
+                            f"{self.path or '<scenarios>'}: scenario[{i}].measure[{j}].{name}: "
+                            f"{y} is outside the pathway's years {first}-{last}",
+                            InputWarning,
+                            stacklevel=3,
+                        )
+        return out
+
+    def _pathway_problems(self) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        first, last = self.years
+        base = _base_year(self.market)
+        if first != base:
+            out.append(
+                (
+                    "years",
+                    f"the pathway starts in the market's base year {base}, the year its data "
+                    f"describe; got {first}",
+                )
+            )
+        if not first < last <= first + MAX_YEARS:
+            out.append(
+                ("years", f"need first < last <= first + {MAX_YEARS}; got [{first}, {last}]")
+            )
+        if self.mode not in MODES:
+            out.append(("mode", f"{self.mode!r} unknown (allowed: {', '.join(MODES)})"))
+        t = self.target
+        if t is not None and t.year is not None and not first <= t.year <= last:
+            out.append(("target.year", f"{t.year} is outside the pathway's years {first}-{last}"))
+        if self.demand_path is not None:
+            lacking = [
+                m.id
+                for m in _stages(self.market)
+                if m.demand_paths is None or self.demand_path not in set(m.demand_paths["path"])
+            ]
+            if len(lacking) == len(_stages(self.market)):
+                have = sorted(
+                    {
+                        p
+                        for m in _stages(self.market)
+                        if m.demand_paths is not None
+                        for p in m.demand_paths["path"]
+                    }
+                )
+                out.append(
+                    (
+                        "demand_path",
+                        f"no stage of {self.market.id!r} has a demand path {self.demand_path!r} "
+                        f"(allowed: {', '.join(have) or 'none shipped'})",
+                    )
+                )
+            elif lacking:
+                warnings.warn(
+                    f"{self.path or '<scenarios>'}: demand_path: {', '.join(lacking)} "
+                    f"has no path {self.demand_path!r}; its demand does not grow",
+                    InputWarning,
+                    stacklevel=3,
+                )
+        from tradepolicy.pathway import investment
+
+        known = set(investment.Finance.__dataclass_fields__)
+        for k in self.investment:
+            if k not in known:
+                out.append(
+                    (
+                        f"investment.{k}",
+                        f"unknown investment parameter (allowed: {', '.join(sorted(known))})",
+                    )
+                )
+        return out
+
+    def _head(self) -> dict[str, Any]:
+        d = super()._head()
+        d["years"] = list(self.years)
+        if self.demand_path is not None:
+            d["demand_path"] = self.demand_path
+        d["discount_rate"] = self.discount_rate
+        d["mode"] = self.mode
+        if self.investment:
+            d["investment"] = dict(self.investment)
+        return d
+
+
+def pathway_set_from_spec(spec: Any, path: Any, common: dict[str, Any]) -> PathwaySet | None:
+    """The pathway set of a validated scenario file, or None for a static set (an error when
+    pathway fields come without ``years``)."""
+    if spec.years is None:
+        extra = [
+            k
+            for k in ("demand_path", "discount_rate", "mode", "investment")
+            if getattr(spec, k) is not None
+        ]
+        if extra:
+            raise InputError(
+                str(path),
+                [
+                    (
+                        k,
+                        "only a pathway set takes this; give `years = [first, last]` (the "
+                        "market's base year and the last year)",
+                    )
+                    for k in extra
+                ],
+            )
+        return None
+    return PathwaySet(
+        **common,
+        years=(int(spec.years[0]), int(spec.years[1])),
+        demand_path=spec.demand_path,
+        discount_rate=0.05 if spec.discount_rate is None else float(spec.discount_rate),
+        mode=spec.mode or "expected",
+        investment=dict(spec.investment or {}),
+    )
+
+
+def demand_index(market: Any, path: str | None, years: np.ndarray) -> np.ndarray:
+    """Demand relative to the base year on ``path`` for each year (linear between the
+    table's years, flat after its last); ones without a path or table."""
+    table = getattr(market, "demand_paths", None)
+    if path is None or table is None:
+        return np.ones(len(years))
+    rows = pd.DataFrame(table)
+    rows = rows[rows["path"] == path].sort_values("year")
+    if rows.empty:
+        return np.ones(len(years))
+    return np.interp(years, rows["year"].to_numpy(float), rows["index"].to_numpy(float))

@@ -1,0 +1,99 @@
+"""Views of pathway results (``ds.tp`` delegates here): trajectories and the options table
+over the horizon (docs/pathways.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+
+def is_pathway(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` holds the results of a pathway set (a ``year`` dimension)."""
+    return bool(ds.attrs.get("pathway", 0)) and "year" in ds.dims
+
+
+def _central(da: xr.DataArray) -> xr.DataArray:
+    return da.sel(draw=0) if "draw" in da.dims else da
+
+
+def trajectory(
+    ds: xr.Dataset,
+    var: str,
+    *,
+    scenario: str | list[str] | None = None,
+    stage: str | None = None,
+    region: str | list[str] | None = None,
+) -> pd.DataFrame:
+    """``var`` by year (rows) for each scenario (columns), central run.
+
+    ``stage`` defaults to the target stage for stage variables; ``region`` selects a region
+    (or sums a list of regions for quantities and money); per-region variables without a
+    region are summed over regions when additive (quantities, money), else refused.
+    """
+    da = _central(ds[var])
+    if "stage" in da.dims:
+        da = da.sel(stage=stage or ds.attrs.get("target_stage") or str(ds.stage.values[-1]))
+    if "region" in da.dims:
+        units = str(da.attrs.get("units", ""))
+        additive = "/year" in units or units in ("t", ds.attrs.get("currency", "USD"))
+        if region is None or not isinstance(region, str):
+            if not additive:
+                raise ValueError(f"{var} is not additive over regions: name one `region`")
+            da = da.sel(region=region) if region is not None else da
+            da = da.sum("region")
+        else:
+            da = da.sel(region=region)
+    if scenario is not None:
+        da = da.sel(scenario=[scenario] if isinstance(scenario, str) else scenario)
+    frame = da.transpose("year", "scenario").to_pandas()
+    frame.columns.name = "scenario"
+    return frame
+
+
+def options_table(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per scenario over the horizon: dependence in the target year (central run)
+    and points removed against doing nothing; the probability of meeting each target share
+    over the draws; present values of the net budget cost (total, bloc members, and each
+    payer), the cost to buyers and the welfare change; and the cost per point removed."""
+    year = int(ds.attrs.get("target_year", ds.year.values[-1]))
+    members = str(ds.attrs.get("target_bloc", "")).split()
+    pvb = _central(ds["pv_budget_cost"])
+    pvc = _central(ds["pv_cost_to_buyers"])
+    pvw = _central(ds["pv_welfare_change"])
+    out = pd.DataFrame(index=pd.Index([str(s) for s in ds.scenario.values], name="scenario"))
+    dep = _central(ds["target_dependence"])
+    out[f"dependence_{year}"] = dep.values
+    top = ds["bloc_top_supplier"].sel(
+        year=year, stage=ds.attrs.get("target_stage") or str(ds.stage.values[-1])
+    )
+    out["largest_outside_supplier"] = [str(v) for v in top.values]
+    out["points_removed"] = _central(ds["points_removed"]).values
+    if "meets_target_probability" in ds:
+        for share in ds["share"].values:
+            p = ds["meets_target_probability"].sel(share=share).values
+            out[f"p_at_most_{round(100 * float(share))}"] = p
+    in_bloc = [r for r in members if r in ds.region.values]
+    out["pv_budget_cost"] = pvb.sum("region").values
+    out["pv_budget_cost_bloc"] = pvb.sel(region=in_bloc).sum("region").values if in_bloc else 0.0
+    out["pv_cost_to_buyers"] = pvc.sum("region").values
+    out["pv_cost_to_bloc_buyers"] = pvc.sel(region=in_bloc).sum("region").values if in_bloc else 0.0
+    out["pv_world_welfare"] = pvw.sum("region").values
+    out["cost_per_point"] = _central(ds["cost_per_point"]).values
+    if "draw" in ds["pv_budget_cost"].dims and ds.sizes.get("draw", 1) > 1:
+        tot = ds["pv_budget_cost"].isel(draw=slice(1, None)).sum("region")
+        out["pv_budget_cost_p05"] = tot.quantile(0.05, dim="draw").values
+        out["pv_budget_cost_p95"] = tot.quantile(0.95, dim="draw").values
+        d = ds["target_dependence"].isel(draw=slice(1, None))
+        out[f"dependence_{year}_p05"] = d.quantile(0.05, dim="draw").values
+        out[f"dependence_{year}_p95"] = d.quantile(0.95, dim="draw").values
+    out["solved"] = ds["converged"].sel(draw=0).all("year").values.astype(bool)
+    return out
+
+
+def payers_table(ds: xr.Dataset) -> pd.DataFrame:
+    """Present value of the net budget cost by payer region (columns) for each scenario
+    (rows), central run; regions that pay nothing in any scenario are left out."""
+    pv = _central(ds["pv_budget_cost"]).to_pandas()
+    keep = [c for c in pv.columns if np.any(np.abs(pv[c].to_numpy()) > 0)]
+    return pv[keep]
