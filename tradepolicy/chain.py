@@ -546,6 +546,7 @@ def stack_instruments(parts: list, positions: tuple[np.ndarray, ...], n: int):
         support_volume=nodes("support_volume", np.inf),
         variety_purchase=nodes("variety_purchase", 0.0),
         composite_purchase=nodes("composite_purchase", 0.0),
+        variety_weight=nodes("variety_weight", 1.0),
         lam_lo=cat("lam_lo"),
         lam_hi=cat("lam_hi"),
         lam_scale=cat("lam_scale"),

@@ -677,8 +677,8 @@ def _merit(F, n):
 
 @_jit
 def _solve_one(
-    b, u, it0, tol, max_iter, max_halvings, used, has_support,
-    p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
+    b, u, it0, tol, max_iter, max_halvings, used, has_support, has_access,
+    p0, q0, w0, w0sum, vw, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
     vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out,
@@ -706,6 +706,26 @@ def _solve_one(
                 if fl[o, d] > 0.0:
                     plain = False
     w, touched = mat[17], touched_buf
+    if has_access:  # market access: the row's share parameters (as Instruments.access_weights)
+        vwb = vw[b]
+        access = False
+        for o in range(N):
+            if vwb[o] != 1.0:
+                access = True
+        if access:
+            wt = mat[18]
+            for d in range(N):
+                tot = 0.0
+                for o in range(N):
+                    tot += w0[o, d] * vwb[o]
+                if tot > 0.0:
+                    sc = w0sum[d] / tot
+                    for o in range(N):
+                        wt[o, d] = w0[o, d] * vwb[o] * sc
+                else:
+                    for o in range(N):
+                        wt[o, d] = w0[o, d]
+            w0 = wt
     for o in range(N):
         for d in range(N):
             w[o, d] = w0[o, d] if avb[o, d] else 0.0
@@ -929,8 +949,8 @@ BLOCK = 32  # scenarios per parallel task (they share one set of work arrays)
 
 
 def _newton_rows(
-    rows, u, it, status, tol, max_iter, max_halvings, used, has_support, out,
-    p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
+    rows, u, it, status, tol, max_iter, max_halvings, used, has_support, has_access, out,
+    p0, q0, w0, w0sum, vw, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain, sparse,
 ):  # fmt: skip
@@ -944,7 +964,7 @@ def _newton_rows(
     n_blocks = (rows.shape[0] + BLOCK - 1) // BLOCK
     for blk in nb.prange(n_blocks):
         vec = np.empty((8, N))
-        mat = np.empty((18, N, N))
+        mat = np.empty((19, N, N))
         rws = np.empty((8, N + Kmax))
         Jbuf = np.empty((N + Kmax, N + Kmax))
         cden = np.zeros((Kmax, N * N))
@@ -955,8 +975,8 @@ def _newton_rows(
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
-                b, u, it[b], tol, max_iter, max_halvings, used, has_support,
-                p0, q0, w0, w0sum, relw, S0s, Df0, P0, producer, consumer,
+                b, u, it[b], tol, max_iter, max_halvings, used, has_support, has_access,
+                p0, q0, w0, w0sum, vw, relw, S0s, Df0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
                 vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out,
@@ -1068,8 +1088,8 @@ def solve_rows(
         arrays = {}
         out = (e1, e1, e2, e2, e2, e1, e1, e1, e2, e1, e1, e1, e1, e1, e1, e3, e1, e1)
     args = (
-        _c(inst.pairs_used, np.int64), bool(inst.has_support), out,
-        _c(cal.p0), _c(cal.q0), _c(cal.w0), _c(cal.w0sum),
+        _c(inst.pairs_used, np.int64), bool(inst.has_support), bool(inst.has_access), out,
+        _c(cal.p0), _c(cal.q0), _c(cal.w0), _c(cal.w0sum), _c(inst.variety_weight),
         _c(inst.relative_wedge(cal.ln_wedge0)),
         _c(np.where(cal.producer, cal.S0, 1.0)), Df0, _c(cal.P0),
         _c(cal.producer, np.bool_), _c(cal.consumer, np.bool_),

@@ -78,9 +78,18 @@ class Instruments:
     pair_labels: list[list[str]] = field(default_factory=list)  # per scenario, per pair
     levy_to_exporter: np.ndarray | None = None  # (B,N,N) bool: undertaking margin kept by o
     infeasible: list[str] = field(default_factory=list)  # per scenario: why it cannot solve
+    #: (B,N) market access of origin o's variety (default all ones): its Armington share
+    #: parameters are multiplied by it and renormalised per destination (docs/model.md,
+    #: "Market access and capacity"); see :meth:`access_weights`
+    variety_weight: np.ndarray | None = None
     _relative_wedge: tuple[np.ndarray, np.ndarray] | None = field(
         default=None, repr=False, compare=False
     )
+    _access: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.variety_weight is None:
+            self.variety_weight = np.ones(self.supply_mult.shape)
 
     @property
     def B(self) -> int:
@@ -146,8 +155,13 @@ class Instruments:
             kw[name] = kw[name][:, :k]  # the pair axis is the second of every pair array
         kw["pair_labels"] = [labels[:k] for labels in self.pair_labels]
         kw.pop("_relative_wedge")
+        kw.pop("_access")
         out = Instruments(**kw)
         out._relative_wedge = self._relative_wedge
+        out._access = self._access
+        for flag in ("has_access",):
+            if flag in self.__dict__:
+                out.__dict__[flag] = self.__dict__[flag]
         return out
 
     def relative_wedge(self, ln_wedge0: np.ndarray) -> np.ndarray:
@@ -157,6 +171,43 @@ class Instruments:
             cached = (ln_wedge0, self.ln_wedge - ln_wedge0)
             self._relative_wedge = cached
         return cached[1]
+
+    @cached_property
+    def has_access(self) -> bool:
+        """Whether any variety weight differs from one (else the base shares are used)."""
+        return bool(np.any(self.variety_weight != 1.0))
+
+    def access_weights(self, w0: np.ndarray, w0sum: np.ndarray) -> np.ndarray:
+        """The base value shares with market access (B,N,N), kept for the ``w0`` they were
+        last asked for.
+
+        ``w̃_od = w0_od k_o · w0sum_d / Σ_o' w0_o'd k_o'`` with ``k = variety_weight``: origin
+        o's share parameters scale with k_o and each destination's are renormalised, so the
+        composite price at base landed prices is unchanged. A destination whose weighted
+        shares sum to zero keeps ``w0``. Raises ``ValueError`` for a negative or non-finite
+        weight.
+        """
+        cached = self._access
+        if cached is not None and cached[0] is w0:
+            return cached[1]
+        k = np.asarray(self.variety_weight, dtype=float)
+        if k.shape != self.supply_mult.shape:
+            raise ValueError(
+                f"variety_weight has shape {k.shape}; expected (scenarios, regions) "
+                f"{self.supply_mult.shape}"
+            )
+        if not np.all(np.isfinite(k) & (k >= 0.0)):
+            b, o = np.argwhere(~(np.isfinite(k) & (k >= 0.0)))[0]
+            raise ValueError(
+                f"variety_weight[{b}, {o}] = {float(k[b, o])!r}: a market-access weight must be a "
+                "finite number >= 0"
+            )
+        wk = w0 * k[:, :, None]
+        tot = np.ones(w0.shape[0]) @ wk  # (B,N): Σ_o w0_od k_o
+        pos = tot > 0
+        out = np.where(pos[:, None, :], wk * (w0sum / np.where(pos, tot, 1.0))[:, None, :], w0)
+        self._access = (w0, out)
+        return out
 
     @cached_property
     def has_support(self) -> bool:
@@ -186,11 +237,12 @@ class Instruments:
             if name in _PAIR_FIELDS
             else getattr(self, name)[idx]
             for name in self.__dataclass_fields__
-            if name not in ("pair_labels", "_relative_wedge", "levy_to_exporter", "infeasible")
+            if name
+            not in ("pair_labels", "_relative_wedge", "_access", "levy_to_exporter", "infeasible")
         }
         if model_only:
             out = Instruments(**kw)
-            for flag in ("has_support", "has_ban", "has_floor"):
+            for flag in ("has_support", "has_ban", "has_floor", "has_access"):
                 if flag in self.__dict__:
                     out.__dict__[flag] = self.__dict__[flag]
         else:
@@ -205,6 +257,9 @@ class Instruments:
         if self._relative_wedge is not None:
             base, rel = self._relative_wedge
             out._relative_wedge = (base, rel[idx])
+        if self._access is not None:
+            w0, acc = self._access
+            out._access = (w0, acc[idx])
         return out
 
 
@@ -336,6 +391,7 @@ class InstrumentBuilder:
         self.support_volume = np.full((B, N), np.inf)
         self.variety_purchase = np.zeros((B, N))
         self.composite_purchase = np.zeros((B, N))
+        self.variety_weight = np.ones((B, N))
         self.levy_to_exporter = np.zeros((B, N, N), dtype=bool)
         self.infeasible = [""] * B
         #: pairs per scenario so far
@@ -554,6 +610,7 @@ class InstrumentBuilder:
             support_volume=self.support_volume,
             variety_purchase=self.variety_purchase,
             composite_purchase=self.composite_purchase,
+            variety_weight=self.variety_weight,
             levy_to_exporter=self.levy_to_exporter,
             infeasible=list(self.infeasible),
             lam_lo=lo,

@@ -432,7 +432,9 @@ def evaluate(
         q = pre
 
     # -- composite price and flows --------------------------------------------------------
-    w = np.where(inst.available, cal.w0, 0.0) if inst.has_ban else cal.w0
+    # base shares, with market access (variety weights) when any differs from one
+    w0 = inst.access_weights(cal.w0, cal.w0sum) if inst.has_access else cal.w0
+    w = np.where(inst.available, w0, 0.0) if inst.has_ban else w0
     if plain:  # ln(q/q0) without a logarithm per element
         lnr = z[:, :, None] + inst.relative_wedge(cal.ln_wedge0)
     else:
@@ -451,7 +453,7 @@ def evaluate(
         term = w * np.expm1(ex)
         T = ones @ term  # Σ_o (a matrix product is much faster than .sum on small axes)
         far = np.max(np.where(w > 0, np.abs(ex), 0.0), axis=1) > 1.0
-    removed = ones @ np.where(inst.available, 0.0, cal.w0) if inst.has_ban else 0.0
+    removed = ones @ np.where(inst.available, 0.0, w0) if inst.has_ban else 0.0
     W = cal.w0sum - removed
     ssum = W + T
     div = np.where(cd, 1.0, one_m)

@@ -86,7 +86,8 @@ def infeasibility(cal: Calibration, inst: Instruments) -> list[str]:
     sigma = np.broadcast_to(cal.sigma, (inst.B, cal.N))
     removed = (~inst.available) & (cal.X0 > 0)
     essential = removed & (sigma[:, None, :] <= 1.0)
-    left = np.where(inst.available, cal.w0 > 0, False).any(axis=1)  # (B,N) any variety left
+    w0 = inst.access_weights(cal.w0, cal.w0sum) if inst.has_access else cal.w0
+    left = np.where(inst.available, w0 > 0, False).any(axis=1)  # (B,N) any variety left
     stranded = cal.consumer & ~left
     for b in np.flatnonzero(stranded.any(axis=1)):
         if not msgs[b]:
