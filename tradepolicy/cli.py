@@ -23,6 +23,7 @@ from tradepolicy.api import FORMULATIONS, solve_many
 from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, list_chains, list_markets, load_market
 from tradepolicy.measures.base import WELFARE_ENTRIES
+from tradepolicy.pathway import solve_pathway
 from tradepolicy.results.accessor import CHAIN_TAG
 from tradepolicy.results.builder import NOT_DEFINED, result_fields
 from tradepolicy.results.io import write_results
@@ -309,6 +310,124 @@ def _options_table(ds, com: str | None) -> None:
     console.print(table)
     for line in notes:
         console.print(f"  {line}", highlight=False)
+
+
+# -- pathways -------------------------------------------------------------------------------
+
+
+def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = None) -> None:
+    """Rich tables for a pathway set: the target-year options table (dependence, probability
+    of meeting each share, present values, cost per point), dependence by year, who pays and
+    the bloc's capacity at the target stage."""
+    t = ds.tp.pathway_options()
+    year = int(ds.attrs["target_year"])
+    stage = str(ds.attrs.get("target_stage") or ds.stage.values[-1])
+    cur = str(ds.attrs.get("currency", "") or "USD")
+    bloc = str(ds.attrs.get("target_bloc", "")).replace(" ", ", ")
+    rate = float(ds.attrs["discount_rate"])
+    draws = int(ds.attrs.get("draws", 0))
+    scale, unit = 1e9, f"bn {cur}"
+    shares = [c for c in t.columns if c.startswith("p_at_most_")]
+    prob_src = f"over {draws} draws" if draws else "central run only: 0 or 1; use --draws"
+    table = Table(
+        title=(
+            f"The {year} question: bloc dependence at the {escape(stage)} stage ({escape(bloc)}) "
+            f"on its largest outside supplier, years {ds.attrs['first_year']}-"
+            f"{ds.attrs['last_year']}; present values at {rate:.0%} ({unit}); probability "
+            f"{prob_src}"
+        ),
+        title_justify="left",
+    )
+    width = max(len(str(sc)) for sc in t.index)
+    table.add_column("option", justify="left", no_wrap=True, min_width=width)
+    table.add_column(f"dependence\n{year}", justify="right")
+    table.add_column("points\nremoved", justify="right")
+    for c in shares:
+        table.add_column(f"P(≤{c.rsplit('_', 1)[1]}%)", justify="right")
+    for col in (
+        "budget cost\n(PV, > 0 cost)",
+        "of which\nbloc",
+        "cost to\nbuyers (PV)",
+        "world\nwelfare (PV)",
+        f"cost per\npoint ({unit})",
+    ):
+        table.add_column(col, justify="right")
+    for scen, r in t.iterrows():
+        if not r["solved"]:
+            table.add_row(escape(str(scen)), "[red]not solved[/]", *["–"] * (6 + len(shares)))
+            continue
+        dep = f"{r[f'dependence_{year}']:.1%}"
+        if r["largest_outside_supplier"]:
+            dep += f" {r['largest_outside_supplier']}"
+        table.add_row(
+            escape(str(scen)),
+            dep,
+            "–" if scen == "baseline" else _fmt(r["points_removed"], 1),
+            *[f"{r[c]:.0%}" for c in shares],
+            _money(r["pv_budget_cost"], scale),
+            _money(r["pv_budget_cost_bloc"], scale),
+            _money(r["pv_cost_to_buyers"], scale),
+            _money(r["pv_world_welfare"], scale),
+            "–" if not np.isfinite(r["cost_per_point"]) else _fmt(r["cost_per_point"] / scale, 2),
+        )
+    console.print(table)
+    console.print(
+        "  budget cost: subsidies, offtakes, stocks, grants, expected guarantee losses and "
+        "public equity, less border revenue and fees; cost to buyers: consumers' surplus lost; "
+        "cost per point: budget cost plus cost to buyers per point of dependence removed in "
+        f"{year}; baseline = doing nothing (projects decide at market prices)",
+        highlight=False,
+    )
+    years = [int(y) for y in ds.year.values]
+    shown = sorted({years[0], *years[2::2], year, years[-1]})
+    dep = ds.tp.trajectory("bloc_dependency", stage=stage)
+    tab = Table(
+        title=f"Bloc dependence at the {escape(stage)} stage by year (central run)",
+        title_justify="left",
+    )
+    tab.add_column("option", justify="left", no_wrap=True, min_width=width)
+    for y in shown:
+        tab.add_column(f"{y}{' ★' if y == year else ''}", justify="right")
+    for scen in dep.columns:
+        tab.add_row(escape(str(scen)), *[f"{dep.loc[y, scen]:.1%}" for y in shown])
+    console.print(tab)
+    members = [r for r in str(ds.attrs.get("target_bloc", "")).split() if r in ds.region.values]
+    if members:
+        capa = ds["capacity"].sel(stage=stage, region=members).sum("region")
+        ctab = Table(
+            title=f"Bloc capacity at the {escape(stage)} stage (t/yr, central run)",
+            title_justify="left",
+        )
+        ctab.add_column("option", justify="left", no_wrap=True, min_width=width)
+        for y in shown:
+            ctab.add_column(str(y), justify="right")
+        for scen in ds.scenario.values:
+            ctab.add_row(
+                escape(str(scen)),
+                *[f"{float(capa.sel(scenario=scen, year=y)):,.0f}" for y in shown],
+            )
+        console.print(ctab)
+    from tradepolicy.pathway.views import payers_table
+
+    pay = payers_table(ds)
+    if not pay.empty:
+        ptab = Table(
+            title=f"Who pays: present value of the net budget cost by payer ({unit}, > 0 cost)",
+            title_justify="left",
+        )
+        ptab.add_column("option", justify="left", no_wrap=True, min_width=width)
+        for c in pay.columns:
+            ptab.add_column(str(c), justify="right")
+        for scen, r in pay.iterrows():
+            ptab.add_row(escape(str(scen)), *[_money(float(v), scale) for v in r.to_numpy()])
+        console.print(ptab)
+    bad = ds["converged"].sel(draw=0) == 0
+    if bool(bad.any()):
+        for scen in ds.scenario.values[bad.any("year").values]:
+            yrs = [int(y) for y in ds.year.values[bad.sel(scenario=scen).values]]
+            err_console.print(
+                f"[red]option {escape(str(scen))} not solved in {', '.join(map(str, yrs))}[/]"
+            )
 
 
 # -- value chains ---------------------------------------------------------------------------
@@ -728,6 +847,12 @@ def run(
         if market is not None and len(scenarios) > 1:
             raise InputError("--market", [("", "give --market with one scenario set only")])
         sets = [_load_scenarios(p, market) for p in scenarios]
+        paths = [s for s in sets if s.is_pathway]
+        if paths and len(sets) > 1:
+            raise InputError(
+                str(paths[0].path or paths[0].market.id),
+                [("years", "a pathway set runs on its own (run each scenario set separately)")],
+            )
         chains = [s for s in sets if is_chain(s.market)]
         if chains and len(sets) > 1:
             where = str(chains[0].path or chains[0].market.id)
@@ -755,12 +880,19 @@ def run(
             + ([f"--draws {draws}"] if draws else [])
             + ([f"--seed {seed}"] if seed is not None else [])
         )
-        ds = solve_many(sets, formulation=formulation, history=cmd, draws=draws, seed=seed)
+        if paths:
+            if formulation != "levels":
+                raise InputError("--formulation", [("", "a pathway set runs the levels model")])
+            ds = solve_pathway(paths[0], draws=draws, seed=seed, history=cmd)
+        else:
+            ds = solve_many(sets, formulation=formulation, history=cmd, draws=draws, seed=seed)
     except InputError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
         raise _interrupted() from None
-    if not quiet:
+    if not quiet and ds.tp.is_pathway:
+        print_pathway(ds, describe_sets(sets))
+    elif not quiet:
         target = sets[0].target_share if len(sets) == 1 else None
         print_comparison(ds, target, describe_sets(sets))
     if output is not None:
@@ -771,6 +903,16 @@ def run(
         except OSError as exc:
             raise _fail(OSError(f"-o {output}: cannot write ({exc.strerror or exc})")) from None
         console.print(f"wrote {escape(str(output))}", highlight=False)
+    if ds.tp.is_pathway:
+        conv = ds["converged"]
+        central_bad = bool((conv.sel(draw=0) == 0).any())
+        share = float((conv.isel(draw=slice(1, None)) == 0).any("year").mean()) if draws else 0.0
+        if central_bad or share > MAX_FAILED_DRAW_SHARE:
+            if share:
+                err_console.print(f"[red]{share:.0%} of the draws did not solve every year[/]")
+            err_console.print("[red]not every solve succeeded[/] (flagged: converged = 0)")
+            raise typer.Exit(NOT_SOLVED_EXIT)
+        return
     failed = ds.tp.failed()
     for scen, com, msg in failed:
         err_console.print(

@@ -36,12 +36,14 @@ def _fields() -> dict[str, dict[str, str]]:
     return result_fields()
 
 
-def _attrs(name: str, currency: str = "", unit: str = "") -> dict[str, str]:
+def _attrs(name: str, market: Any) -> dict[str, str]:
+    """The result field table's long name and units (in ``market``'s units) of ``name``."""
+    from tradepolicy.results.builder import _units
+
     f = _fields().get(name)
     if f is None:
         return {}
-    out = {"long_name": f.get("long_name", name), "units": f.get("units", "")}
-    return out
+    return {"long_name": f.get("long_name", name), "units": _units(f.get("units", ""), market)}
 
 
 def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Dataset:
@@ -85,7 +87,7 @@ def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Datase
     fill0 = {"production", "consumption", *WELFARE_ENTRIES, "welfare_change"}
     for name in REGIONAL:
         data[name] = xr.Variable(
-            dims4, regional(name, 0.0 if name in fill0 else np.nan), _attrs(name)
+            dims4, regional(name, 0.0 if name in fill0 else np.nan), _attrs(name, stages[0])
         )
     # capacity, new capacity decided and capex (central run)
     NSl = slice(0, S)
@@ -118,12 +120,14 @@ def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Datase
     dep = bloc("bloc_dependency")
     top = bloc("bloc_top_supplier")
     data["bloc_dependency"] = xr.Variable(
-        ("draw", "year", "scenario", "stage"), dep.astype(float), _attrs("bloc_dependency")
+        ("draw", "year", "scenario", "stage"),
+        dep.astype(float),
+        _attrs("bloc_dependency", stages[0]),
     )
     data["bloc_top_supplier"] = xr.Variable(
         ("year", "scenario", "stage"),
         top[0].astype(str).astype(object),
-        _attrs("bloc_top_supplier"),
+        _attrs("bloc_top_supplier", stages[0]),
     )
     # investment-policy flows by payer region (central run), positive = money
     for k in run.policy[0]:
