@@ -1,0 +1,1 @@
+"""Pathways: years, capacity and investment decisions under price risk (docs/investment.md)."""
