@@ -3,6 +3,7 @@
 from tradepolicy.measures import (  # noqa: F401 - registration side effects
     diversification,
     floors,
+    investment,
     quotas,
     shocks,
     stocks,
@@ -21,6 +22,7 @@ from tradepolicy.measures.base import (
 )
 from tradepolicy.measures.diversification import DiversificationCap
 from tradepolicy.measures.floors import PriceFloor
+from tradepolicy.measures.investment import CapexGrant, LoanGuarantee, PublicEquity
 from tradepolicy.measures.quotas import ExportQuota, ImportQuota, TariffRateQuota
 from tradepolicy.measures.shocks import DemandShift, SupplyShock
 from tradepolicy.measures.stocks import StockpilePurchase, StockpileRelease
@@ -33,16 +35,19 @@ __all__ = [
     "WELFARE_ENTRIES",
     "ApplyContext",
     "BookContext",
+    "CapexGrant",
     "DemandShift",
     "DiversificationCap",
     "ExportQuota",
     "ExportTax",
     "ImportQuota",
+    "LoanGuarantee",
     "Measure",
     "Offtake",
     "PairSpec",
     "PriceFloor",
     "PriceGapSubsidy",
+    "PublicEquity",
     "Region",
     "StockpilePurchase",
     "StockpileRelease",

@@ -102,6 +102,9 @@ class Measure(BaseModel):
     gsim_linear: ClassVar[bool] = False
     #: what a reader must know to read this measure's results, in plain words ("" = nothing)
     caveat: ClassVar[str] = ""
+    #: whether the measure acts only in pathway sets (on pipeline projects, not on the static
+    #: equilibrium; a static solve refuses it)
+    pathway_only: ClassVar[bool] = False
 
     @model_validator(mode="before")
     @classmethod
