@@ -126,6 +126,9 @@ def describe_sets(sets) -> dict[tuple[str, str], list[str]]:
             lines = [sc.description] if sc.description else []
             for m in sc.measures:
                 market = stage_of(sset.market, m)
+                if market is None:  # a project measure of every stage of a chain
+                    lines.append(f"Every stage: {m.describe(sset.market.stages[0])}")
+                    continue
                 text = m.describe(market)
                 lines.append(f"{CHAIN_TAG.sub('', market.commodity)}: {text}" if chain else text)
             out[(sset.market.id, sc.name)] = lines

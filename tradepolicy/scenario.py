@@ -230,6 +230,8 @@ class ScenarioSet:
         if problems:
             raise InputError(str(self.path or "<scenarios>"), problems)
         for i, j, fld, msg in _advice(self.market, self.scenarios, inputs):
+            if not self._keep_advice(fld, msg):
+                continue
             warnings.warn(
                 f"{self.path or '<scenarios>'}: scenario[{i}].measure[{j}].{fld}: {msg}",
                 InputWarning,
@@ -265,6 +267,10 @@ class ScenarioSet:
                         )
                     )
         return out
+
+    def _keep_advice(self, field: str, message: str) -> bool:
+        """Whether to warn with this advice (a pathway set drops some)."""
+        return True
 
     def take_inputs(self) -> tuple[Any, Any] | None:
         """The instruments and pair index validation built (baseline row first), once, if

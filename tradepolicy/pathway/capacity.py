@@ -14,12 +14,12 @@ arrays over the nodes of the stacked model (stage × region):
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from tradepolicy.model.levels import Calibration
 
 #: a latent entrant's base output relative to its stage's world output
 LATENT = 1e-9
@@ -92,8 +92,10 @@ class Pipeline:
         return out
 
 
-def read_pipeline(stages: list, n: int) -> Pipeline:
-    """The projects of ``stages`` (markets; node = stage index × ``n`` + region index)."""
+def read_pipeline(stages: list, regions: tuple[str, ...]) -> Pipeline:
+    """The projects of ``stages`` (markets; node = stage index × regions + the region's
+    position in ``regions``)."""
+    n = len(regions)
     rows = []
     for s, m in enumerate(stages):
         table = m.projects
@@ -105,8 +107,7 @@ def read_pipeline(stages: list, n: int) -> Pipeline:
             if region not in pos:
                 raise ValueError(f"{m.id}: project {row['project']!r}: region {region!r} unknown")
             rows.append((s, m, row))
-    chain_regions = _union_regions(stages)
-    at = {r: i for i, r in enumerate(chain_regions)}
+    at = {r: i for i, r in enumerate(regions)}
 
     def col(f) -> np.ndarray:
         return np.array([f(s, m, r) for s, m, r in rows], dtype=object)
@@ -121,7 +122,7 @@ def read_pipeline(stages: list, n: int) -> Pipeline:
     capex, capex_r = num("capex")
     cost, cost_r = num("unit_cost")
     status = col(lambda s, m, r: str(r["status"]))
-    lead = np.where(np.isfinite(lead), lead, 0.0)
+    lead = np.round(np.where(np.isfinite(lead), lead, 0.0))  # whole years
     lead_r = np.where(np.isfinite(lead_r), lead_r, 0.0)
     return Pipeline(
         name=col(lambda s, m, r: str(r["project"])),
@@ -131,7 +132,14 @@ def read_pipeline(stages: list, n: int) -> Pipeline:
         node=np.array([s * n + at[r["region"]] for s, _, r in rows], dtype=int),
         status=status,
         committed=np.isin(status.astype(str), COMMITTED),
-        earliest_start=np.array([int(r["earliest_start"]) for _, _, r in rows], dtype=int),
+        # no earliest start given: as soon as the lead time allows
+        earliest_start=np.array(
+            [
+                int(r["earliest_start"]) if np.isfinite(r["earliest_start"]) else 0
+                for _, _, r in rows
+            ],
+            dtype=int,
+        ),
         capacity=cap,
         capacity_range=cap_r,
         lead_time=lead,
@@ -142,16 +150,6 @@ def read_pipeline(stages: list, n: int) -> Pipeline:
         unit_cost_range=cost_r,
         source=col(lambda s, m, r: str(r["source"])),
     )
-
-
-def _union_regions(stages: list) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
-    for m in stages:
-        seen.update(dict.fromkeys(m.regions))
-    if "ROW" in seen:  # aggregates last, as chains order them
-        seen.pop("ROW")
-        seen["ROW"] = None
-    return tuple(seen)
 
 
 def existing_capacity(stages: list, regions: tuple[str, ...], S0: np.ndarray) -> np.ndarray:
@@ -181,44 +179,47 @@ def stage_utilisation(S0: np.ndarray, K0: np.ndarray, n: int, n_stages: int) -> 
     return u
 
 
-def with_entrants(cal: Calibration, entrants: np.ndarray, n: int) -> Calibration:
-    """``cal`` with a latent base output (and, in a chain, latent use of its inputs) for the
-    nodes ``entrants`` (docs/pathways.md); other nodes keep their data."""
-    entrants = np.asarray(entrants, dtype=int)
-    if not entrants.size:
-        return cal
-    X0 = cal.X0.copy()
-    S0, D0 = cal.S0, cal.D0
-    for e in entrants:
-        s = e // n
-        sl = np.arange(s * n, (s + 1) * n)
-        use = np.where(D0[sl] > 0, D0[sl], 0.0)
-        delta = LATENT * S0[sl].sum()
-        X0[e, sl] += delta * use / use.sum()
-    if cal.C is not None:
-        # an entrant's makers need their inputs: where its region uses none of an input
-        # stage, it gets a latent use of that stage (final demand zero) from the stage's
-        # producers, in proportion to their output
-        C = cal.C if cal.C.ndim == 2 else cal.C[0]
-        S_new = X0.sum(axis=1)
-        D_new = X0.sum(axis=0)
-        need = C @ S_new  # input demand per node
-        for i in np.flatnonzero((need > D_new) & (D_new <= 0)):
-            s = i // n
-            sl = np.arange(s * n, (s + 1) * n)
-            share = S_new[sl] / S_new[sl].sum()
-            X0[sl, i] += need[i] * share
-    return Calibration(
-        regions=cal.regions,
-        p0=cal.p0,
-        X0=X0,
-        t0=cal.t0,
-        x0=cal.x0,
-        eps=cal.eps,
-        eta=cal.eta,
-        sigma=cal.sigma,
-        C=cal.C,
-    )
+def pathway_market(market: Any) -> Any:
+    """``market`` (a market or a chain) with latent entrants (docs/pathways.md): every
+    region with a pipeline project at a stage where it has no base output gets a latent
+    output of :data:`LATENT` times the stage's output, sold like the stage's average
+    supply (in proportion to each region's use); in a chain, a region whose makers (latent or
+    not) use an input stage it buys none of gets the latent use they need, bought from the
+    input stage's producers in proportion to their output. Other data are unchanged."""
+    stages = list(market.stages) if getattr(market, "kind", "") == "chain" else [market]
+    flows = [np.array(m.flows, dtype=float) for m in stages]
+    changed = False
+    for s, m in enumerate(stages):
+        table = m.projects
+        if table is None or table.empty:
+            continue
+        out, use = flows[s].sum(axis=1), flows[s].sum(axis=0)
+        for region in dict.fromkeys(table["region"]):
+            i = m.regions.index(region)
+            if out[i] <= 0 and use.sum() > 0:
+                flows[s][i] += LATENT * out.sum() * use / use.sum()
+                changed = True
+    if len(stages) > 1:
+        ids = [m.id for m in stages]
+        for link in market.spec.link:
+            i, o = ids.index(link.input), ids.index(link.output)
+            up, down = stages[i], stages[o]
+            made = flows[o].sum(axis=1)
+            use_in = flows[i].sum(axis=0)
+            supply = flows[i].sum(axis=1)
+            for k, region in enumerate(down.regions):
+                if made[k] <= 0 or region not in up.regions:
+                    continue
+                j = up.regions.index(region)
+                if use_in[j] <= 0:
+                    flows[i][:, j] += link.coefficient * made[k] * supply / supply.sum()
+                    changed = True
+    if not changed:
+        return market
+    new = [dataclasses.replace(m, flows=f) for m, f in zip(stages, flows, strict=True)]
+    if len(stages) == 1 and getattr(market, "kind", "") != "chain":
+        return new[0]
+    return dataclasses.replace(market, stages=tuple(new))
 
 
 def online_share(years_since_start: np.ndarray) -> np.ndarray:
@@ -236,7 +237,7 @@ __all__ = [
     "Pipeline",
     "existing_capacity",
     "online_share",
+    "pathway_market",
     "read_pipeline",
     "stage_utilisation",
-    "with_entrants",
 ]

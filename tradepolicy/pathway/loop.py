@@ -134,14 +134,11 @@ def run_years(
     B = D * S
     years = pset.year_list
     Y = len(years)
-    base_cal = pset.market.calibration
-    pipe = cap.read_pipeline(stages, n)
-    S_data = base_cal.S0.copy()
-    K0 = cap.existing_capacity(stages, chain.regions, S_data)
-    u_new = cap.stage_utilisation(S_data, K0, n, len(stages))
-    entrants = np.unique(pipe.node[S_data[pipe.node] <= 0]) if pipe.J else np.array([], int)
-    cal0 = cap.with_entrants(base_cal, entrants, n)
-    S0 = cal0.S0  # base output incl. latent entrants
+    cal0 = pset.market.calibration  # latent entrants included (PathwaySet.market)
+    pipe = cap.read_pipeline(stages, chain.regions)
+    S0 = cal0.S0
+    K0 = cap.existing_capacity(stages, chain.regions, S0)
+    u_new = cap.stage_utilisation(S0, K0, n, len(stages))
 
     # parameters of each row: draw 0 central, draws 1.. drawn
     seed = _draw_seed(seed) if draws else seed
@@ -167,6 +164,16 @@ def run_years(
     if bern is not None:
         draw_mode[S:] = True  # draw 0 stays the expected (central) run
 
+    # a project without a capital cost or unit cost (nor a range) cannot be valued: it is
+    # never decided (committed projects need no valuation)
+    valued = np.isfinite(pipe.capex) & (pipe.capex > 0) & np.isfinite(pipe.unit_cost)
+    lacking = [str(pipe.name[j]) for j in np.flatnonzero(~valued & ~pipe.committed)]
+    if lacking:
+        log.warning(
+            "%d pipeline project(s) give no capital or unit cost and are never decided: %s",
+            len(lacking),
+            "; ".join(lacking),
+        )
     # decided[b, j, y]: share (expected) or 0/1 (draws) of project j decided in year y
     decided = np.zeros((B, pipe.J, Y))
     undecided = np.ones((B, pipe.J))
@@ -252,13 +259,13 @@ def run_years(
             terms, payers = inv.project_terms_batch(
                 [[]] + [list(s.measures) for s in pset.scenarios], pipe, first_op, D
             )
-            ok = conv[:, None] & np.isfinite(p_j) & (p_j > 0) & undecided.astype(bool)
+            ok = conv[:, None] & np.isfinite(p_j) & (p_j > 0) & (undecided > 0) & valued
             val = inv.value_projects(
                 price=np.where(ok, p_j, 1.0),
                 processes=processes,
                 stage_of=stage_idx,
                 capacity=pcap,
-                capex=pcapex,
+                capex=np.where(ok, pcapex, 1.0),
                 unit_cost=np.where(ok, cost_j, 0.0),
                 lead_time=lead_j,
                 terms=terms,

@@ -89,6 +89,18 @@ def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Datase
         data[name] = xr.Variable(
             dims4, regional(name, 0.0 if name in fill0 else np.nan), _attrs(name, stages[0])
         )
+    flows = np.zeros((Y, S, Sg, n, n))
+    for y, res in enumerate(run.per_year):
+        for s, r in enumerate(res):
+            at = run.positions[s]
+            flows[y, :, s][:, at[:, None], at[None, :]] = r["trade_flow"][:S]
+    data["trade_flow"] = xr.Variable(
+        ("year", "scenario", "stage", "exporter", "importer"),
+        flows,
+        _attrs("trade_flow", stages[0]),
+    )
+    coords["exporter"] = regions
+    coords["importer"] = regions
     # capacity, new capacity decided and capex (central run)
     NSl = slice(0, S)
     capa = np.stack([c[NSl] for c in run.capacity]).reshape(Y, S, Sg, n)

@@ -79,6 +79,11 @@ class PathwaySet(ScenarioSet):
         problems = self._pathway_problems()
         if problems:
             raise InputError(str(self.path or "<scenarios>"), problems)
+        from tradepolicy.pathway.capacity import pathway_market
+
+        #: the market as its files give it; :attr:`market` adds the latent entrants
+        self.data_market = self.market
+        self.market = pathway_market(self.market)
         super().__post_init__()
 
     @property
@@ -97,16 +102,21 @@ class PathwaySet(ScenarioSet):
         first, last = self.years
         for i, sc in enumerate(self.scenarios):
             for j, m in enumerate(sc.measures):
-                for name in ("start_year", "end_year"):
-                    y = getattr(m, name)
-                    if y is not None and not first <= y <= last:
-                        warnings.warn(
-                            f"{self.path or '<scenarios>'}: scenario[{i}].measure[{j}].{name}: "
-                            f"{y} is outside the pathway's years {first}-{last}",
-                            InputWarning,
-                            stacklevel=3,
-                        )
+                y = m.start_year
+                if y is not None and y > last:
+                    warnings.warn(
+                        f"{self.path or '<scenarios>'}: scenario[{i}].measure[{j}].start_year: "
+                        f"{y} is after the pathway's last year {last}: the measure is never "
+                        "in force",
+                        InputWarning,
+                        stacklevel=3,
+                    )
         return out
+
+    def _keep_advice(self, field: str, message: str) -> bool:
+        """Advice on quantities against base-year output does not hold over years, where
+        capacity grows (e.g. an offtake of a plant that is still being built)."""
+        return "base output" not in message
 
     def _pathway_problems(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
