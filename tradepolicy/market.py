@@ -132,6 +132,7 @@ class MarketSpec(BaseModel):
     capacity_file: Name | None = None
     projects_file: Name | None = None
     demand_paths_file: Name | None = None
+    supply_projections_file: Name | None = None
     seed_shares: dict[str, dict[str, Number]] = Field(default_factory=dict)
     sources: dict[Name, Text] = Field(default_factory=dict)
     region_info: dict[RegionCode, RegionInfoSpec] = Field(default_factory=dict)
@@ -282,8 +283,9 @@ class Market:
     flow_sources : dict
         ``(exporter, importer) -> source text`` when the flows came from a CSV.
     year_tables : dict
-        The optional capacity, project and demand-path tables (``capacity_file``,
-        ``projects_file``, ``demand_paths_file``), validated; see :attr:`capacity`.
+        The optional capacity, project, demand-path and supply-projection tables
+        (``capacity_file``, ``projects_file``, ``demand_paths_file``,
+        ``supply_projections_file``), validated; see :attr:`capacity`.
     """
 
     spec: MarketSpec
@@ -355,6 +357,13 @@ class Market:
         """Demand relative to the base year by path and year (``path, year, index, source``),
         a copy; None when the market has no ``demand_paths_file``."""
         return self._year_table("demand_paths")
+
+    @property
+    def supply_projections(self) -> pd.DataFrame | None:
+        """Output by region on named projection paths, e.g. IEA's base case (``path, region,
+        year, quantity, low, high, source``; the year loop's calibration target), a copy;
+        None when the market has no ``supply_projections_file``."""
+        return self._year_table("supply_projections")
 
     def index(self, regions: str | list[str] | tuple[str, ...]) -> np.ndarray:
         """Integer positions of region codes."""
@@ -508,12 +517,13 @@ YEAR_FILES = {
     "capacity": "capacity_file",
     "projects": "projects_file",
     "demand_paths": "demand_paths_file",
+    "supply_projections": "supply_projections_file",
 }
 
 
 def _read_year_tables(spec: MarketSpec, path: Path | None, source: str) -> dict[str, pd.DataFrame]:
-    """The capacity, project and demand-path CSVs the market file names, validated with the
-    calibration schemas (an error names the CSV, its line and the field)."""
+    """The capacity, project, demand-path and supply-projection CSVs the market file names,
+    validated with the calibration schemas (an error names the CSV, its line and the field)."""
     files = {}
     for name, fld in YEAR_FILES.items():
         ref = getattr(spec, fld)

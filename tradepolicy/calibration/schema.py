@@ -35,6 +35,7 @@ __all__ = [
     "DemandPathRow",
     "MarketData",
     "ProjectRow",
+    "SupplyProjectionRow",
     "load_common_data",
     "load_market_data",
     "market_ids",
@@ -298,11 +299,38 @@ class DemandPathRow(_Row):
     source: Text
 
 
+class SupplyProjectionRow(_Row):
+    """Output of one region in ``year`` on a named projection path (e.g. ``iea_base_case``),
+    in the market's unit per year; ``low``..``high`` where the mapping to the market's
+    regions is uncertain."""
+
+    path: MarketId
+    region: Code
+    year: Year
+    quantity: NonNeg
+    low: OptNonNeg = None
+    high: OptNonNeg = None
+    source: Text
+
+    @model_validator(mode="after")
+    def _range(self) -> SupplyProjectionRow:
+        if (self.low is None) != (self.high is None):
+            raise ValueError("low and high: give both ends of the range or neither")
+        if self.low is not None and self.high is not None:
+            if not self.low <= self.quantity <= self.high:
+                raise ValueError(
+                    f"need low <= quantity <= high; got {self.low} <= {self.quantity} <= "
+                    f"{self.high}"
+                )
+        return self
+
+
 #: optional year tables of a market: file stem -> (row model, key columns)
 YEAR_TABLES: dict[str, tuple[type[_Row], list[str]]] = {
     "capacity": (CapacityRow, ["region", "year"]),
     "projects": (ProjectRow, ["project", "stage"]),
     "demand_paths": (DemandPathRow, ["path", "year"]),
+    "supply_projections": (SupplyProjectionRow, ["path", "region", "year"]),
 }
 
 
@@ -313,12 +341,14 @@ def read_year_tables(
     base_year: int,
     files: dict[str, Path] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Read and cross-check a market's optional capacity, project and demand-path tables.
+    """Read and cross-check a market's optional capacity, project, demand-path and
+    supply-projection tables.
 
     ``files`` maps a table name to its (required) path; without it the tables are
     ``folder/<name>.csv`` and an absent file gives an empty table. Regions must be the
-    market's, a project's ``stage`` the market id, keys unique, and every demand path must
-    start at index 1 in the base year.
+    market's, a project's ``stage`` the market id, keys unique, every demand path must
+    start at index 1 in the base year, and a supply projection must list every region in
+    each of its path's years (after the base year).
     """
     out: dict[str, pd.DataFrame] = {}
     allowed = ", ".join(regions)
@@ -357,10 +387,35 @@ def read_year_tables(
                     problems.append(
                         ("year", f"path {p!r}: a year before the base year {base_year}")
                     )
+        if name == "supply_projections" and not frame.empty:
+            problems += _projection_problems(frame, regions, base_year)
         if problems:
             raise InputError(str(path), problems)
         out[name] = frame
     return out
+
+
+def _projection_problems(
+    frame: pd.DataFrame, regions: list[str], base_year: int
+) -> list[tuple[str, str]]:
+    """Every region in each path and year of a supply projection; years after the base."""
+    problems = []
+    for i, year in enumerate(frame["year"].tolist()):
+        if year <= base_year:
+            problems.append(
+                (f"line {i + 2}: year", f"{year} is not after the base year {base_year}")
+            )
+    for (p, year), grp in frame.groupby(["path", "year"], sort=True):
+        absent = [r for r in regions if r not in set(grp["region"])]
+        if absent:
+            problems.append(
+                (
+                    "region",
+                    f"path {p!r}, year {year}: no row for {absent}: list every region (0 "
+                    "allowed, with a source saying where the region's output is counted)",
+                )
+            )
+    return problems
 
 
 def read_table(path: Path, row: type[_Row], required: bool = True) -> pd.DataFrame:
@@ -434,6 +489,7 @@ class MarketData:
     capacity: pd.DataFrame | None = None
     projects: pd.DataFrame | None = None
     demand_paths: pd.DataFrame | None = None
+    supply_projections: pd.DataFrame | None = None
 
     @property
     def id(self) -> str:
