@@ -34,7 +34,7 @@ from tradepolicy.results.builder import (
     stack_stages,
 )
 from tradepolicy.scenario import Scenario, ScenarioSet, is_chain, stage_of
-from tradepolicy.solver.newton import DEFAULT_TOL, solve_batch
+from tradepolicy.solver.newton import DEFAULT_TOL, solve_batch, solve_warm
 
 if TYPE_CHECKING:
     from tradepolicy.chain import Chain
@@ -356,6 +356,8 @@ def _run_chain(
     inputs: list | None = None,
     u0: np.ndarray | None = None,
     keep: dict[str, object] | None = None,
+    warm: bool = False,
+    fallback_rows: np.ndarray | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """:func:`_run` for a chain: every stage solved as one system, then each stage booked
     on its own market (its measures, its final demand and value added). Returns the result
@@ -367,7 +369,10 @@ def _run_chain(
             for m in chain.stages
         ]
     inst, offsets = stack_instruments([i for i, _ in inputs], chain.positions, chain.n)
-    sol = solve_batch(cal, inst, u0=u0, tol=tol)
+    if warm and u0 is not None:  # a start from another solution (docs/pathways.md)
+        sol = solve_warm(cal, inst, u0, tol=tol, fallback_rows=fallback_rows)
+    else:
+        sol = solve_batch(cal, inst, u0=u0, tol=tol)
     if keep is not None:
         keep.update(inputs=inputs, inst=inst, u=sol.u, converged=np.array(sol.converged))
     converged = np.array(sol.converged, dtype=bool)

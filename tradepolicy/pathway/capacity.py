@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 #: a latent entrant's base output relative to its stage's world output
-LATENT = 1e-9
+LATENT = 1e-6
 #: project statuses whose capacity is committed (no decision left to take)
 COMMITTED = ("operating", "construction", "fid")
 #: how much of a plant's capacity runs in its first, second, ... operating year
@@ -168,6 +168,43 @@ def existing_capacity(stages: list, regions: tuple[str, ...], S0: np.ndarray) ->
     return K
 
 
+def projected_index(
+    stages: list, regions: tuple[str, ...], years: np.ndarray, pipe: Pipeline, S0: np.ndarray
+) -> np.ndarray:
+    """(years, NS) capacity of each node relative to the base year for the regions that have
+    no project in the pipeline at that stage (docs/pathways.md): IEA's base-case output
+    projection for the region (``supply_projections``, linear between its years, flat after
+    the last), from the stage itself or else from the first stage of the chain that gives one;
+    1 elsewhere (regions with projects grow through their projects)."""
+    n = len(regions)
+    out = np.ones((len(years), n * len(stages)))
+    proj = None
+    for m in stages:
+        if m.supply_projections is not None and not m.supply_projections.empty:
+            proj = m
+            break
+    if proj is None:
+        return out
+    for s, m in enumerate(stages):
+        src = m if m.supply_projections is not None and not m.supply_projections.empty else proj
+        table = src.supply_projections
+        table = table[table["path"] == table["path"].iloc[0]]
+        base_out = np.asarray(src.flows, float).sum(axis=1)
+        has_project = set(pipe.region[pipe.stage == m.id]) if pipe.J else set()
+        for region in m.regions:
+            i = regions.index(region)
+            if region in has_project or region not in src.regions:
+                continue
+            b = base_out[src.regions.index(region)]
+            rows = table[table["region"] == region].sort_values("year")
+            if b <= 0 or rows.empty:
+                continue
+            xs = np.concatenate([[years[0]], rows["year"].to_numpy(float)])
+            ys = np.concatenate([[1.0], rows["quantity"].to_numpy(float) / b])
+            out[:, s * n + i] = np.interp(years, xs, ys)
+    return out
+
+
 def stage_utilisation(S0: np.ndarray, K0: np.ndarray, n: int, n_stages: int) -> np.ndarray:
     """Each stage's base utilisation, output / capacity over its regions (NS,) — the share
     of new capacity that runs at base prices."""
@@ -238,6 +275,7 @@ __all__ = [
     "existing_capacity",
     "online_share",
     "pathway_market",
+    "projected_index",
     "read_pipeline",
     "stage_utilisation",
 ]

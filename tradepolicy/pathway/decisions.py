@@ -37,6 +37,7 @@ __all__ = [
     "book_policy_flows",
     "project_terms_batch",
     "stage_price_process",
+    "value_open",
     "value_projects",
 ]
 
@@ -169,8 +170,9 @@ def value_projects(
     spread of the stage's estimated price process growing with the horizon."""
     H = int(np.max(lead_time, initial=0)) + finance.life + 1
     h = np.arange(H, dtype=float)
-    sd = np.stack([processes[k].log_sd(h) for k in stage_of])  # (J, H)
-    fwd = np.broadcast_to(price[..., None], (*price.shape, 1))
+    by_stage = {k: processes[k].log_sd(h) for k in set(np.asarray(stage_of).tolist())}
+    sd = np.stack([by_stage[k] for k in np.asarray(stage_of).tolist()])  # (..., H)
+    fwd = np.asarray(price, dtype=float)[..., None]
     phi = float(np.mean([p.phi for p in processes])) if processes else 1.0
     return _value_projects(
         capacity=capacity,
@@ -178,13 +180,43 @@ def value_projects(
         unit_cost=unit_cost,
         lead_time=lead_time,
         forward=fwd,
-        log_sd=np.broadcast_to(sd, (*price.shape, H)),
+        log_sd=np.broadcast_to(sd, (*np.shape(price), H)),
         terms=terms,
         finance=finance,
         public_rate=public_rate,
         year=year,
         phi=phi,
     )
+
+
+def value_open(ok: np.ndarray, **kw: Any) -> ProjectValues:
+    """:func:`value_projects` of the (row, project) entries ``ok`` only (the projects still
+    open in rows that solved); the other entries are NaN (probability 0)."""
+    B, J = ok.shape
+    rows, cols = np.nonzero(ok)
+    stage_of = kw.pop("stage_of")
+    terms: Terms = kw.pop("terms")
+
+    def pick(a: Any) -> Any:
+        a = np.asarray(a, dtype=float)
+        return np.broadcast_to(a, (B, J))[rows, cols] if a.ndim else a
+
+    sub = value_projects(
+        price=pick(kw.pop("price")),
+        stage_of=stage_of[cols],
+        capacity=pick(kw.pop("capacity")),
+        capex=pick(kw.pop("capex")),
+        unit_cost=pick(kw.pop("unit_cost")),
+        lead_time=pick(kw.pop("lead_time")),
+        terms=Terms(**{f.name: pick(getattr(terms, f.name)) for f in fields(Terms)}),
+        **kw,
+    )
+    out = {}
+    for f in fields(ProjectValues):
+        full = np.full((B, J), np.nan)
+        full[rows, cols] = getattr(sub, f.name)
+        out[f.name] = full
+    return ProjectValues(**out)
 
 
 def book_policy_flows(

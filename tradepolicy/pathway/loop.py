@@ -139,6 +139,7 @@ def run_years(
     S0 = cal0.S0
     K0 = cap.existing_capacity(stages, chain.regions, S0)
     u_new = cap.stage_utilisation(S0, K0, n, len(stages))
+    exo = cap.projected_index(stages, chain.regions, pset.year_list, pipe, S0)
 
     # parameters of each row: draw 0 central, draws 1.. drawn
     seed = _draw_seed(seed) if draws else seed
@@ -186,6 +187,7 @@ def run_years(
         years, names, draws, stages, chain.regions, chain.positions, pipeline=pipe, seed=seed
     )
     u_prev: np.ndarray | None = None
+    u_last: np.ndarray | None = None
     inputs_key: tuple | None = None
     stage_inputs: list = []
     tile = np.tile(np.arange(S), D)
@@ -198,8 +200,9 @@ def run_years(
         if pipe.J:
             cap_on = (decided * online).sum(axis=2) * pcap  # (B, J)
             np.add.at(new_cap.T, pipe.node, cap_on.T)
-        capacity = K0 + new_cap
-        mult = (S0 + u_new * new_cap) / np.where(S0 > 0, S0, 1.0)
+        grow = exo[y]  # regions without projects: IEA's base-case projection
+        capacity = K0 * grow + new_cap
+        mult = (S0 * grow + u_new * new_cap) / np.where(S0 > 0, S0, 1.0)
         mult = np.where(S0 > 0, mult, 1.0)
         # 3. demand along the path
         dem = np.ones(NS)
@@ -234,12 +237,19 @@ def run_years(
             inputs=inputs,
             u0=u_prev,
             keep=keep,
+            warm=True,
+            fallback_rows=np.arange(S),  # the central run; draws that fail are left out
         )
+        _against_baseline(res, S)
         conv = res[0]["converged"].astype(bool)
         u = keep["u"]
         if u_prev is not None:  # a row that did not solve starts next year where it was
             u = np.where(conv[:, None], u, u_prev)
-        u_prev = u
+        # next year's start: this year's solution moved on by the last year's change (log
+        # prices drift with demand growth and new capacity), once two years are known
+        u_next = u if u_last is None or u_last.shape != u.shape else 2.0 * u - u_last
+        u_last = u
+        u_prev = u_next
         out.per_year.append(res)
         out.converged.append(conv)
         out.messages.append(list(res[0]["solver_message"]))
@@ -259,14 +269,15 @@ def run_years(
             terms, payers = inv.project_terms_batch(
                 [[]] + [list(s.measures) for s in pset.scenarios], pipe, first_op, D
             )
-            ok = conv[:, None] & np.isfinite(p_j) & (p_j > 0) & (undecided > 0) & valued
-            val = inv.value_projects(
-                price=np.where(ok, p_j, 1.0),
+            ok = conv[:, None] & np.isfinite(p_j) & (p_j > 0) & (undecided > 1e-9) & valued
+            val = inv.value_open(
+                ok,
+                price=p_j,
                 processes=processes,
                 stage_of=stage_idx,
                 capacity=pcap,
-                capex=np.where(ok, pcapex, 1.0),
-                unit_cost=np.where(ok, cost_j, 0.0),
+                capex=pcapex,
+                unit_cost=cost_j,
                 lead_time=lead_j,
                 terms=terms,
                 finance=finance,
@@ -345,3 +356,15 @@ def _row_calibration(market, chain, cal0: Calibration, draws: int, rng, S: int) 
         sigma=rep(params["substitution"]),
         C=C,
     )
+
+
+def _against_baseline(res: list[dict[str, np.ndarray]], S: int) -> None:
+    """Consumer surplus (measured from the base-year price along each year's demand curve)
+    as a change against the no-policy pathway of the same draw in the same year, like the
+    other welfare entries; ``welfare_change`` follows (in place)."""
+    for r in res:
+        cs = r["consumer_surplus_change"]
+        base = cs[(np.arange(cs.shape[0]) // S) * S]
+        shift = np.nan_to_num(base)
+        r["consumer_surplus_change"] = cs - shift
+        r["welfare_change"] = r["welfare_change"] - shift

@@ -324,15 +324,17 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
         },
     )
     total_cost = pv(budget).sum(axis=2) + pv(-cs).sum(axis=2)
+    from tradepolicy.results.accessor import MIN_POINTS
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_point = np.where(removed > 1e-9, total_cost / removed, np.nan)
+        per_point = np.where(removed >= MIN_POINTS, total_cost / removed, np.nan)
     ds["cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point,
         {
             **cur,
             "long_name": "present value of budget cost plus cost to buyers per percentage "
-            "point of dependence removed (NaN where none is removed)",
+            "point of dependence removed (NaN where less than 0.1 point is removed)",
         },
     )
     return ds

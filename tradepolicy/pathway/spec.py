@@ -98,8 +98,8 @@ class PathwaySet(ScenarioSet):
         return int(t.year) if t is not None and t.year is not None else int(self.years[1])
 
     def _year_problems(self) -> list[tuple[str, str]]:
-        out = []
-        first, last = self.years
+        out: list[tuple[str, str]] = []
+        last = self.years[1]
         for i, sc in enumerate(self.scenarios):
             for j, m in enumerate(sc.measures):
                 y = m.start_year

@@ -194,6 +194,63 @@ def solve_batch(
     return SolveResult(u, final_state, converged, iterations, max_res, messages, method)
 
 
+def solve_warm(
+    cal: Calibration,
+    inst: Instruments,
+    u0: np.ndarray,
+    tol: float = DEFAULT_TOL,
+    max_iter: int = 60,
+    fallback_rows: np.ndarray | None = None,
+) -> SolveResult:
+    """:func:`solve_batch` from a warm start ``u0`` (e.g. the year before, in a pathway):
+    rows that do not converge from there are solved again from the default start (a measure
+    that came into force can put the old solution far away), and only those that still do
+    not converge go to the scipy fallback (only ``fallback_rows`` when given: e.g. the
+    central rows of a Monte Carlo batch, whose draws are many and may be left unsolved)."""
+    first = solve_batch(cal, inst, u0=u0, tol=tol, max_iter=max_iter, fallback=False)
+    bad = np.flatnonzero(~first.converged)
+    if not bad.size:
+        return first
+    sub_cal = take_calibration(cal, bad)
+    sub_inst = inst.take(bad)
+    again = solve_batch(sub_cal, sub_inst, tol=tol, max_iter=max_iter, fallback=False)
+    if fallback_rows is None:
+        retry = np.arange(bad.size)
+    else:
+        retry = np.flatnonzero(np.isin(bad, fallback_rows) & ~again.converged)
+    for i in retry:
+        if again.converged[i] or again.messages[i].startswith("residuals"):
+            continue
+        ok, ub, nit, how = _scipy_fallback(sub_cal, sub_inst, int(i), again.u[i], tol)
+        if ok:
+            again.u[i], again.converged[i] = ub, True
+            again.iterations[i] += nit
+            again.method[i] = how
+            again.max_residual[i] = 0.0  # re-evaluated below
+    K = sub_inst.K
+    first.u[bad] = 0.0
+    first.u[bad, : again.u.shape[1]] = again.u
+    if K < inst.K:  # pairs past the sub-batch's (padding) stay at their start
+        first.u[bad, again.u.shape[1] :] = initial_guess(cal, inst)[bad, again.u.shape[1] :]
+    first.converged[bad] = again.converged
+    first.iterations[bad] += again.iterations
+    first.max_residual[bad] = again.max_residual
+    for i, row in enumerate(bad):
+        first.messages[row] = again.messages[i]
+        first.method[row] = again.method[i]
+    _put_rows(first.state, bad, _evaluate_rows(cal, inst, first.u, bad))
+    res = first.state.residual[bad]
+    first.max_residual[bad] = np.where(np.isfinite(res), res, np.inf)
+    first.converged[bad] &= first.max_residual[bad] <= tol
+    for row in bad[~first.converged[bad]]:
+        if not first.messages[row] or first.messages[row].startswith("not converged"):
+            first.messages[row] = (
+                f"not converged after {first.iterations[row]} iterations "
+                f"(max residual {first.max_residual[row]:.3g} > tolerance {tol:g})"
+            )
+    return first
+
+
 def _solve_numpy(
     cal: Calibration,
     inst: Instruments,
