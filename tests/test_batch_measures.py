@@ -28,7 +28,7 @@ from tradepolicy.testing import every_measure_scenarios, random_market
 ARRAYS = tuple(
     f.name
     for f in dataclasses.fields(Instruments)
-    if f.name not in ("pair_labels", "infeasible", "_relative_wedge")
+    if f.name not in ("pair_labels", "infeasible", "_relative_wedge", "_access")
 )
 
 

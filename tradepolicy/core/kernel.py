@@ -16,7 +16,8 @@ block                     what it computes                            rows
 ========================  ==========================================  =====================
 ``_landed_prices``        border wedges, pair wedges (λ), floors      (none: prices only)
 ``_armington``            composite prices, demand, flows             (none: flows only)
-``_supply``               isoelastic supply with price-gap support    clearing rows ``0..N``
+``_supply``               supply (isoelastic or capacity-bounded)     clearing rows ``0..N``
+                          with price-gap support
 ``_pairs``                complementarity pairs (box FB)              rows ``N..N+K``
 ``_chain_supply``,        value chains: input costs from composite    clearing rows ``0..N``
 ``_chain_flows``          prices, supply on value added, makers'      (instead of
@@ -25,8 +26,8 @@ block                     what it computes                            rows
 
 ``_evaluate`` calls the value parts in order and ``_jacobian`` the derivative parts; the
 Newton driver (:func:`_solve_one`), the line search and the linear solve know nothing of the
-blocks. ``docs/engine.md`` explains how a new block (capacity-bounded supply next) is added
-and how the chain block was.
+blocks. ``docs/engine.md`` explains how a new block is added and how the chain block and
+capacity-bounded supply were.
 """
 
 from __future__ import annotations
@@ -222,11 +223,37 @@ def _armington(
 
 
 @_jit
-def _support_regime(p, p0, m, eps, K1, th, K2, V):
+def _capacity(r, eps, u0):
+    """Capacity-bounded supply relative to base ``g = (1 + a)/(1 + a r^(−b))`` (``u0`` > 0)
+    and its elasticity ``b (1 − u0 g)``, as :func:`tradepolicy.model.levels.capacity_curve`."""
+    a = (1.0 - u0) / u0
+    b = eps / (1.0 - u0)
+    g = (1.0 + a) / (1.0 + a * r ** (-b))
+    return g, b * (1.0 - u0 * g)
+
+
+@_jit
+def _inverse_supply(g, eps, u0):
+    """The relative price at which supply is ``g`` times base (isoelastic at ``u0`` = 0; ∞ at
+    or beyond capacity), as :func:`tradepolicy.model.levels.capacity_inverse`."""
+    if u0 > 0.0:
+        a = (1.0 - u0) / u0
+        b = eps / (1.0 - u0)
+        u = u0 * g
+        if not u < 1.0:
+            return math.inf
+        return (a * u / (1.0 - u)) ** (1.0 / (b if b > 0.0 else 1.0))
+    return g ** (1.0 / (eps if eps > 0.0 else 1.0))
+
+
+@_jit
+def _support_regime(p, p0, m, eps, K1, th, K2, V, u0):
     """A supported producer's top-up ``f`` (negative: claw-back), ``df/dp``, the price it
     produces at, its supply at ``p`` and at ``p + f``, and which regime holds: ``reg_b``
     output at ``p + f`` below the covered volume, ``reg_a`` output at ``p`` above it, neither:
-    output at the covered volume ``V`` (a kink). ``m``: base output × capacity factor.
+    output at the covered volume ``V`` (a kink). ``m``: base output × capacity factor;
+    ``u0`` > 0: the capacity-bounded curve (:func:`_capacity`), whose elasticities at ``p``
+    and ``p + f`` come last.
 
     Top-up (f ≥ 0) on min(S, V): marginal revenue p + f up to V, then p. A claw-back with a
     covered volume is settled on V whatever the output, so output responds to p only.
@@ -234,30 +261,47 @@ def _support_regime(p, p0, m, eps, K1, th, K2, V):
     f = max(0.0, K1 - p) - th * max(0.0, p - K2)
     fprime = -(1.0 if p < K1 else 0.0) - th * (1.0 if p > K2 else 0.0)
     pc = p + f
-    Sa = m * (p / p0) ** eps
-    Sb = m * (pc / p0) ** eps
+    if u0 > 0.0:
+        ga, Ea = _capacity(p / p0, eps, u0)
+        gb, Eb = _capacity(pc / p0, eps, u0)
+        Sa, Sb = m * ga, m * gb
+    else:
+        Sa = m * (p / p0) ** eps
+        Sb = m * (pc / p0) ** eps
+        Ea, Eb = eps, eps
     pos = f >= 0.0
     reg_b = (Sb <= V) if pos else (not math.isfinite(V))
     reg_a = (not reg_b) and ((Sa >= V) if pos else True)
-    return f, fprime, pc, Sa, Sb, reg_b, reg_a
+    return f, fprime, pc, Sa, Sb, reg_b, reg_a, Ea, Eb
 
 
 @_jit
 def _supply(
-    N, p, p0, z, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F,
+    N, p, p0, z, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F, util, ru,
 ):  # fmt: skip
-    """Isoelastic supply (with a price-gap top-up or claw-back) and the clearing rows."""
+    """Isoelastic supply (with a price-gap top-up or claw-back) and the clearing rows;
+    capacity-bounded where the base utilisation ``util[ru, o]`` > 0 (``util``: ``None``
+    without capacity, compiled out)."""
     for o in range(N):
+        u0 = 0.0
+        if util is not None:
+            u0 = util[ru, o]
         if has_support:
-            _, fprime, pc, Sa, Sb, reg_b, reg_a = _support_regime(
-                p[o], p0[o], S0s[o] * sm[o], eps[o], K1[o], th[o], K2[o], V[o]
+            _, fprime, pc, Sa, Sb, reg_b, reg_a, Ea, Eb = _support_regime(
+                p[o], p0[o], S0s[o] * sm[o], eps[o], K1[o], th[o], K2[o], V[o], u0
             )
             if reg_b:
-                S[o], dS[o] = Sb, eps[o] * Sb * (1.0 + fprime) * p[o] / pc
+                S[o], dS[o] = Sb, Eb * Sb * (1.0 + fprime) * p[o] / pc
             elif reg_a:
-                S[o], dS[o] = Sa, eps[o] * Sa
+                S[o], dS[o] = Sa, Ea * Sa
             else:
                 S[o], dS[o] = V[o], 0.0
+        elif u0 > 0.0:
+            a = (1.0 - u0) / u0
+            b = eps[o] / (1.0 - u0)
+            g = (1.0 + a) / (1.0 + a * math.exp(-b * z[o]))
+            S[o] = S0s[o] * sm[o] * g
+            dS[o] = b * (1.0 - u0 * g) * S[o]
         else:
             S[o] = S0s[o] * sm[o] * math.exp(eps[o] * z[o])
             dS[o] = eps[o] * S[o]
@@ -270,10 +314,11 @@ def _supply(
 
 
 @_jit
-def _chain_regime(p, m, eps, v0, c, has_support, K1, th, K2, V):
+def _chain_regime(p, m, eps, v0, c, has_support, K1, th, K2, V, u0):
     """:func:`_support_regime` on the value added ``v = p̃ − c`` of a chain's node (as the
     reference's ``_support_supply``): top-up ``f``, ``df/dp``, ``p̃``, supply at ``p`` and at
-    ``p̃``, the value added there, the regimes and the covered volume (∞ without support)."""
+    ``p̃``, the value added there, the regimes, the covered volume (∞ without support) and
+    the elasticities at ``p`` and ``p̃`` (capacity-bounded where ``u0`` > 0)."""
     if has_support:
         f = max(0.0, K1 - p) - th * max(0.0, p - K2)
         fprime = -(1.0 if p < K1 else 0.0) - th * (1.0 if p > K2 else 0.0)
@@ -281,12 +326,18 @@ def _chain_regime(p, m, eps, v0, c, has_support, K1, th, K2, V):
         f, fprime, V = 0.0, 0.0, math.inf
     pc = p + f
     va, vb = p - c, pc - c
-    Sa = m * (max(va, 0.0) / v0) ** eps
-    Sb = m * (max(vb, 0.0) / v0) ** eps
+    if u0 > 0.0:
+        ga, Ea = _capacity(max(va, 0.0) / v0, eps, u0)
+        gb, Eb = _capacity(max(vb, 0.0) / v0, eps, u0)
+        Sa, Sb = m * ga, m * gb
+    else:
+        Sa = m * (max(va, 0.0) / v0) ** eps
+        Sb = m * (max(vb, 0.0) / v0) ** eps
+        Ea, Eb = eps, eps
     pos = f >= 0.0
     reg_b = (Sb <= V) if pos else (not math.isfinite(V))
     reg_a = (not reg_b) and ((Sa >= V) if pos else True)
-    return f, fprime, pc, Sa, Sb, va, vb, reg_b, reg_a, V
+    return f, fprime, pc, Sa, Sb, va, vb, reg_b, reg_a, V, Ea, Eb
 
 
 # the chain block's work rows (``cw``): composite price (0 where a node uses nothing), unit
@@ -297,7 +348,7 @@ PN, CIN, DSC, DER, TMP = 0, 1, 2, 3, 4
 @_jit
 def _chain_supply(
     N, cidx, ca, rc, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V,
-    v0, rv, cw, S, dS,
+    v0, rv, cw, S, dS, util, ru,
 ):  # fmt: skip
     """Chains: unit input costs ``c_j = Σ_i C[i,j] P_i`` (entries ``i = cidx[0,e]``,
     ``j = cidx[1,e]``, ``C[i,j] = ca[rc,e]``) and supply on the value added ``v = p̃ − c``
@@ -311,15 +362,18 @@ def _chain_supply(
         if not producer[o]:
             S[o], dS[o], cw[DSC, o] = 0.0, 0.0, 0.0
             continue
-        _, fprime, _, Sa, Sb, va, vb, reg_b, reg_a, Vo = _chain_regime(
+        u0 = 0.0
+        if util is not None:
+            u0 = util[ru, o]
+        _, fprime, _, Sa, Sb, va, vb, reg_b, reg_a, Vo, Ea, Eb = _chain_regime(
             p[o], S0s[o] * sm[o], eps[o], v0[rv, o], cw[CIN, o], has_support, K1[o], th[o],
-            K2[o], V[o],
+            K2[o], V[o], u0,
         )  # fmt: skip
         if reg_b:
-            eb = eps[o] * Sb / vb if vb > 0.0 else 0.0
+            eb = Eb * Sb / vb if vb > 0.0 else 0.0
             S[o], dS[o], cw[DSC, o] = Sb, eb * (1.0 + fprime) * p[o], -eb
         elif reg_a:
-            ea = eps[o] * Sa / va if va > 0.0 else 0.0
+            ea = Ea * Sa / va if va > 0.0 else 0.0
             S[o], dS[o], cw[DSC, o] = Sa, ea * p[o], -ea
         else:
             S[o], dS[o], cw[DSC, o] = Vo, 0.0, 0.0
@@ -621,7 +675,7 @@ def _evaluate(
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g,
+    levies, g, util, ru,
 ):  # fmt: skip
     """Every block's values at ``x``; returns the convergence measure."""
     _landed_prices(
@@ -629,7 +683,10 @@ def _evaluate(
         p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
     )  # fmt: skip
     _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, True)
-    _supply(N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F)
+    _supply(
+        N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F, util,
+        ru,
+    )  # fmt: skip
     _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
     return _residual_measure(N, N + K, F, S, S0s)
 
@@ -648,7 +705,7 @@ def _evaluate_chain(
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g, cidx, ca, rc, v0, rv, cw,
+    levies, g, cidx, ca, rc, v0, rv, cw, util, ru,
 ):  # fmt: skip
     """:func:`_evaluate` of a chain (``D0``: base final demand): prices first, then input
     costs and supply on value added, then makers' demand, flows and the clearing rows."""
@@ -659,7 +716,7 @@ def _evaluate_chain(
     _armington_c(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, False)
     _chain_supply(
         N, cidx, ca, rc, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V,
-        v0, rv, cw, S, dS,
+        v0, rv, cw, S, dS, util, ru,
     )  # fmt: skip
     _chain_flows(N, cidx, ca, rc, w, consumer, cp, P, D, s, q, S, cw, A, X)
     _clearing(N, S, S0s, producer, X, vp, x, F)
@@ -681,7 +738,7 @@ def _solve_one(
     p0, q0, w0, w0sum, vw, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
-    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out,
+    vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out, util,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -775,7 +832,9 @@ def _solve_one(
     # final demand (base use outside chains); chains: base value added and coefficients,
     # shared or one row per scenario (rows rv, rc of v0, ca)
     D0b = Df0[b if Df0.shape[0] > 1 else 0]
-    rv, rc = 0, 0
+    rv, rc, ru = 0, 0, 0
+    if util is not None and util.shape[0] > 1:  # base capacity utilisation per row
+        ru = b
     if chain is not None:  # (numba compiles this out for a single market)
         rv = b if chain[0].shape[0] > 1 else 0
         rc = b if chain[2].shape[0] > 1 else 0
@@ -788,13 +847,14 @@ def _solve_one(
                 P0, producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b,
                 Vb, epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
                 tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-                levies, g, chain[1], chain[2], rc, chain[0], rv, cw,
+                levies, g, chain[1], chain[2], rc, chain[0], rv, cw, util, ru,
             )  # fmt: skip
         return _evaluate(
             at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0b, P0,
             producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b, Vb,
             epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
             tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg, levies, g,
+            util, ru,
         )  # fmt: skip
 
     def jacobian():  # at the point evaluated last
@@ -864,12 +924,12 @@ def _solve_one(
         _export(
             b, N, K, x, u, res, has_support, p0, S0s, producer, sm[b], eps[b], K1[b], th[b],
             K2[b], V[b], lo[b], hi[b], lsc[b], g0[b], gsc[b], plain, efb,
-            p, fob, q, levies, P, D, A, X, S, F, g, out,
+            p, fob, q, levies, P, D, A, X, S, F, g, out, util, ru,
         )  # fmt: skip
         if chain is not None:
             _export_chain(
                 b, N, p, S0s, sm[b], eps[b], has_support, K1[b], th[b], K2[b], V[b], chain[0],
-                rv, cw, out,
+                rv, cw, out, util, ru,
             )  # fmt: skip
     return status, it
 
@@ -877,7 +937,7 @@ def _solve_one(
 @_jit
 def _export(
     b, N, K, x, u, res, has_support, p0, S0s, producer, sm, eps, K1, th, K2, V, lo, hi, lsc,
-    g0, gsc, plain, ef, p, fob, q, levies, P, D, A, X, S, F, g, out,
+    g0, gsc, plain, ef, p, fob, q, levies, P, D, A, X, S, F, g, out, util, ru,
 ):  # fmt: skip
     """Write scenario ``b``'s state into the batch arrays ``out`` (the fields of
     :class:`~tradepolicy.model.levels.State`, as the reference evaluation gives them)."""
@@ -895,8 +955,11 @@ def _export(
         # effective marginal price (as the supply block's regimes)
         if has_support:
             m = S0s[o] * sm[o]
-            f, _, pc, Sa, Sb, reg_b, reg_a = _support_regime(
-                p[o], p0[o], m, eps[o], K1[o], th[o], K2[o], V[o]
+            u0 = 0.0
+            if util is not None:
+                u0 = util[ru, o]
+            f, _, pc, Sa, Sb, reg_b, reg_a, _, _ = _support_regime(
+                p[o], p0[o], m, eps[o], K1[o], th[o], K2[o], V[o], u0
             )
             Su = Sb if reg_b else (Sa if reg_a else V[o])
             if reg_b:
@@ -904,7 +967,7 @@ def _export(
             elif reg_a:
                 pm = p[o]
             else:
-                pm = p0[o] * (V[o] / m) ** (1.0 / (eps[o] if eps[o] > 0.0 else 1.0))
+                pm = p0[o] * _inverse_supply(V[o] / m, eps[o], u0)
             o_f[b, o], o_pm[b, o] = f, pm
             o_cov[b, o] = (min(Su, V[o]) if f >= 0.0 else V[o]) if math.isfinite(V[o]) else Su
         else:
@@ -920,22 +983,25 @@ def _export(
 
 
 @_jit
-def _export_chain(b, N, p, S0s, sm, eps, has_support, K1, th, K2, V, v0, rv, cw, out):
+def _export_chain(b, N, p, S0s, sm, eps, has_support, K1, th, K2, V, v0, rv, cw, out, util, ru):
     """A chain's supply regimes on value added (top-up, covered volume, marginal price),
     unit input cost and makers' demand, over what :func:`_export` wrote."""
     o_f, o_cov, o_pm, o_cin, o_der = out[10], out[11], out[12], out[16], out[17]
     for o in range(N):
         m = S0s[o] * sm[o]
         c = cw[CIN, o]
-        f, _, pc, Sa, Sb, _, _, reg_b, reg_a, Vo = _chain_regime(
-            p[o], m, eps[o], v0[rv, o], c, has_support, K1[o], th[o], K2[o], V[o]
+        u0 = 0.0
+        if util is not None:
+            u0 = util[ru, o]
+        f, _, pc, Sa, Sb, _, _, reg_b, reg_a, Vo, _, _ = _chain_regime(
+            p[o], m, eps[o], v0[rv, o], c, has_support, K1[o], th[o], K2[o], V[o], u0
         )
         if reg_b:
             pm = pc
         elif reg_a:
             pm = p[o]
         else:
-            pm = c + v0[rv, o] * (Vo / m) ** (1.0 / (eps[o] if eps[o] > 0.0 else 1.0))
+            pm = c + v0[rv, o] * _inverse_supply(Vo / m, eps[o], u0)
         Su = Sb if reg_b else (Sa if reg_a else Vo)
         o_f[b, o], o_pm[b, o] = f, pm
         if has_support:
@@ -952,12 +1018,13 @@ def _newton_rows(
     rows, u, it, status, tol, max_iter, max_halvings, used, has_support, has_access, out,
     p0, q0, w0, w0sum, vw, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
-    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain, sparse,
+    lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain, sparse, util,
 ):  # fmt: skip
     """Solve scenarios ``rows`` in parallel, in place in ``u``, ``it`` and ``status``.
 
     ``chain``: ``None`` (a single market) or the chain block's ``(v0, cidx, ca, cnode)``;
-    ``sparse``: ``None`` (dense) or ``True`` (loop over weighted cells only)."""
+    ``sparse``: ``None`` (dense) or ``True`` (loop over weighted cells only); ``util``:
+    ``None`` (isoelastic supply) or the base capacity utilisation ``(1 or B, N)``."""
     N = p0.shape[0]
     Kmax = lo.shape[1]
     M = cell.shape[2]
@@ -979,7 +1046,7 @@ def _newton_rows(
                 p0, q0, w0, w0sum, vw, relw, S0s, Df0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
-                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out,
+                vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out, util,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
@@ -1103,6 +1170,7 @@ def solve_rows(
         _c(inst.cell, np.int64), _c(inst.wedge, np.int8), _c(inst.wedge_coef), _c(inst.g_coef),
         chain,
         sparse,
+        None if cal.utilisation is None else _c(np.atleast_2d(cal.utilisation)),
     )  # fmt: skip
     rows = _c(rows, np.int64)
     # with `state`, the rows not solved are evaluated where they are (their status, which

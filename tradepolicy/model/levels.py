@@ -8,14 +8,15 @@ complementarity variables ``λ_k``. With landed prices ``q_od`` (see :mod:`instr
     D_d        = D0_d (P_d/P0_d)^(-η_d) (1 + shift_d)            private composite demand
     A_d        = max(0, D_d + public net composite purchases)   market purchases
     X_od       = X0_od r_od^(-σ_d) (P_d/P0_d)^(σ_d) A_d / D0_d
-    S_o        = S0_o (p̃_o/p0_o)^(ε_o) (1 - shock_o)
+    S_o        = S0_o (p̃_o/p0_o)^(ε_o) (1 - shock_o)     (capacity-bounded: capacity_curve)
     F_o        = (S_o - Σ_d X_od - public purchases of o) / S0_o = 0
 
 A stock release (a negative public purchase) cannot exceed what the region's users buy: once
 it covers their whole demand, the region buys nothing from the market (``A_d = 0``) and the
 rest stays in the stock; the release actually sold is ``D_d + purchases − A_d``.
 
-``w0_od`` are base value shares at landed prices, ``D0_d = Σ_o X0_od`` and ``P0_d`` the base
+``w0_od`` are base value shares at landed prices (with market access, the renormalised
+``Instruments.access_weights``), ``D0_d = Σ_o X0_od`` and ``P0_d`` the base
 unit value, so this is the CES system ``X_od = β_od q_od^(-σ) P^σ D`` with
 ``β_od = (X0_od/D0_d)(q0_od/P0_d)^σ`` and the baseline reproduces the data exactly. A zero
 base flow stays zero.
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from scipy import special
 
 from tradepolicy.model.instruments import ADD, ADV, FOB, Instruments
 
@@ -56,8 +58,28 @@ class Calibration:
     #: (a stage cut out of a stacked chain carries them; see :meth:`block`)
     final_demand0: np.ndarray | None = None
     value_added0: np.ndarray | None = None
+    #: base capacity utilisation u0 in [0, 1), ``(N,)`` or ``(B, N)``: supply is bounded by
+    #: the capacity ``S0 m / u0`` (see :func:`capacity_curve`); None or 0 = isoelastic
+    utilisation: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.utilisation is not None:
+            u0 = np.asarray(self.utilisation, dtype=float)
+            N = len(self.regions)
+            if u0.ndim not in (1, 2) or u0.shape[-1] != N:
+                raise ValueError(
+                    f"Calibration.utilisation has shape {u0.shape}; expected ({N},) or "
+                    f"(rows, {N}) (one base capacity utilisation per region)"
+                )
+            bad = ~(np.isfinite(u0) & (u0 >= 0.0) & (u0 < 1.0))
+            if bad.any():
+                at = tuple(int(i) for i in np.argwhere(bad)[0])
+                raise ValueError(
+                    f"Calibration.utilisation{list(at)} = {float(u0[at])!r} (region "
+                    f"{self.regions[at[-1]]}): base capacity utilisation must be in [0, 1)"
+                )
+            # all zeros: the isoelastic curve, on exactly today's code path
+            self.utilisation = u0 if np.any(u0 > 0.0) else None
         self.fob0 = self.p0[:, None] * (1.0 + self.x0)
         self.q0 = self.fob0 * (1.0 + self.t0)
         self.S0 = self.X0.sum(axis=1)
@@ -127,6 +149,7 @@ class Calibration:
             return None if a is None else cut(a, n)
 
         per_row = self.C is not None and self.C.ndim == 3
+        per_row |= self.utilisation is not None and self.utilisation.ndim == 2
         if all(np.ndim(a) == 1 for a in (self.eps, self.eta, self.sigma)) and not per_row:
             return self
         return Calibration(
@@ -141,6 +164,7 @@ class Calibration:
             C=pick(self.C, 3),
             final_demand0=pick(self.final_demand0, 2),
             value_added0=pick(self.value_added0, 2),
+            utilisation=pick(self.utilisation, 2),
         )
 
     def block(self, nodes: np.ndarray) -> Calibration:
@@ -162,6 +186,7 @@ class Calibration:
             sigma=cut(np.asarray(self.sigma)),
             final_demand0=self.Df0[..., nodes],
             value_added0=self.v0[..., nodes],
+            utilisation=None if self.utilisation is None else self.utilisation[..., nodes],
         )
 
     def with_elasticities(
@@ -183,6 +208,7 @@ class Calibration:
             C=self.C,
             final_demand0=self.final_demand0,
             value_added0=self.value_added0,
+            utilisation=self.utilisation,
         )
 
     @property
@@ -314,6 +340,37 @@ def input_demand(C: np.ndarray, S: np.ndarray) -> np.ndarray:
     return S @ C.T
 
 
+def capacity_curve(r: np.ndarray, eps: np.ndarray, u0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Capacity-bounded supply relative to base, ``g = S/(S0 m)``, and its elasticity.
+
+    ``g = (1 + a)/(1 + a r^(−b))`` with ``a = (1 − u0)/u0``, ``b = ε/(1 − u0)`` and ``r`` the
+    price (value added) relative to base: g(1) = 1, d ln g/d ln r = ``b (1 − u0 g)`` (ε at the
+    base), and ``g < 1/u0`` (output below capacity ``S0 m/u0``) for every price. Where
+    ``u0 = 0`` the isoelastic ``g = r^ε`` (elasticity ε) holds.
+    """
+    lg = u0 > 0.0
+    us = np.where(lg, u0, 0.5)
+    a, b = (1.0 - us) / us, eps / (1.0 - us)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        g = np.where(lg, (1.0 + a) / (1.0 + a * r ** (-b)), r**eps)
+    return g, np.where(lg, b * (1.0 - u0 * g), eps)
+
+
+def capacity_inverse(g: np.ndarray, eps: np.ndarray, u0: np.ndarray | None) -> np.ndarray:
+    """The inverse of :func:`capacity_curve` (isoelastic where ``u0`` is None or 0): the
+    relative price ``r`` at which supply is ``g`` times base (∞ at or beyond capacity)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        iso = g ** (1.0 / np.where(eps > 0, eps, 1.0))
+        if u0 is None:
+            return iso
+        lg = u0 > 0.0
+        us = np.where(lg, u0, 0.5)
+        a, b = (1.0 - us) / us, eps / (1.0 - us)
+        u = us * g
+        inv = np.where(u < 1.0, (a * u / (1.0 - u)) ** (1.0 / np.where(b > 0, b, 1.0)), np.inf)
+        return np.where(lg, inv, iso)
+
+
 def _support_supply(
     cal: Calibration,
     inst: Instruments,
@@ -322,8 +379,10 @@ def _support_supply(
     eps: np.ndarray,
     S0: np.ndarray,
     m: np.ndarray,
+    u0: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """Supply ``S = S0 m (v / v0)^ε`` on ``v = p̃ − c`` with price-gap support regimes.
+    """Supply ``S = S0 m (v / v0)^ε`` on ``v = p̃ − c`` with price-gap support regimes
+    (capacity-bounded, :func:`capacity_curve`, where the base utilisation ``u0`` > 0).
 
     In a single market ``c = 0`` and ``v0 = p0`` (the arithmetic is then that of a plain
     producer price); in a chain ``c`` is the makers' unit input cost (docs/chains.md).
@@ -350,22 +409,33 @@ def _support_supply(
     pc = p + f
     va, vb = p - c, pc - c
     with np.errstate(divide="ignore", invalid="ignore"):
-        Sa = S0 * m * (np.maximum(va, 0.0) / cal.v0) ** eps
-        Sb = S0 * m * (np.maximum(vb, 0.0) / cal.v0) ** eps
+        ra = np.maximum(va, 0.0) / cal.v0
+        rb = np.maximum(vb, 0.0) / cal.v0
+    Ea: np.ndarray | float
+    Eb: np.ndarray | float
+    if u0 is None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            Sa = S0 * m * ra**eps
+            Sb = S0 * m * rb**eps
+        Ea = Eb = eps
+    else:
+        ga, Ea = capacity_curve(ra, eps, u0)
+        gb, Eb = capacity_curve(rb, eps, u0)
+        Sa, Sb = S0 * m * ga, S0 * m * gb
     pos = f >= 0
     finite = np.isfinite(V)
     reg_b = np.where(pos, Sb <= V, ~finite)
     reg_a = ~reg_b & np.where(pos, Sa >= V, True)
     S = np.where(reg_b, Sb, np.where(reg_a, Sa, V))
     with np.errstate(divide="ignore", invalid="ignore"):
-        pv = c + cal.v0 * (V / (S0 * m)) ** (1.0 / np.where(eps > 0, eps, 1.0))
+        pv = c + cal.v0 * capacity_inverse(V / (S0 * m), eps, u0)
         va_s, vb_s = np.where(va > 0, va, 1.0), np.where(vb > 0, vb, 1.0)
-        dSa = np.where(va > 0, eps * Sa * (p / va_s), 0.0)  # (p / va = 1 without inputs)
-        dSb = np.where(vb > 0, eps * Sb * (1.0 + fprime) * p / vb_s, 0.0)
+        dSa = np.where(va > 0, Ea * Sa * (p / va_s), 0.0)  # (p / va = 1 without inputs)
+        dSb = np.where(vb > 0, Eb * Sb * (1.0 + fprime) * p / vb_s, 0.0)
         dSc = np.where(
             reg_b,
-            np.where(vb > 0, -eps * Sb / vb_s, 0.0),
-            np.where(reg_a & (va > 0), -eps * Sa / va_s, 0.0),
+            np.where(vb > 0, -Eb * Sb / vb_s, 0.0),
+            np.where(reg_a & (va > 0), -Ea * Sa / va_s, 0.0),
         )
     p_marg = np.where(reg_b, pc, np.where(reg_a, p, pv))
     dS = np.where(reg_b, dSb, np.where(reg_a, dSa, 0.0))
@@ -488,19 +558,29 @@ def evaluate(
     prod = cal.producer
     S0 = np.where(prod, cal.S0, 1.0)
     chain = cal.is_chain
+    u0 = None if cal.utilisation is None else np.broadcast_to(cal.utilisation, (B, N))
     c_in = derived = dSc = Pn = None
     if chain and cal.C is not None:  # supply answers the value added v = p̃ − c (chains.md)
         Pn = np.where(cal.consumer, P, 0.0)
         c_in = input_cost(cal.C, Pn)
-        f, S, dS, dSc, p_marg, covered = _support_supply(cal, inst, p, c_in, eps, S0, m)
+        f, S, dS, dSc, p_marg, covered = _support_supply(cal, inst, p, c_in, eps, S0, m, u0)
         S, dS, dSc = (np.where(prod, a, 0.0) for a in (S, dS, dSc))
         derived = input_demand(cal.C, S)
     elif inst.has_support:
-        f, S, dS, _, p_marg, covered = _support_supply(cal, inst, p, 0.0, eps, S0, m)
+        f, S, dS, _, p_marg, covered = _support_supply(cal, inst, p, 0.0, eps, S0, m, u0)
     else:
         f = np.zeros_like(p)
-        S = S0 * m * np.exp(eps * z)
-        dS = eps * S
+        if u0 is None:
+            S = S0 * m * np.exp(eps * z)
+            dS = eps * S
+        else:  # capacity-bounded where u0 > 0 (the isoelastic curve elsewhere, as above)
+            lg = u0 > 0.0
+            us = np.where(lg, u0, 0.5)
+            a, b = (1.0 - us) / us, eps / (1.0 - us)
+            with np.errstate(over="ignore"):
+                g = (1.0 + a) / (1.0 + a * np.exp(-b * z))
+            S = np.where(lg, S0 * m * g, S0 * m * np.exp(eps * z))
+            dS = np.where(lg, b * (1.0 - u0 * g) * S, eps * S)
         p_marg = p
         covered = np.zeros_like(p)
     S = np.where(prod, S, 0.0)
@@ -688,15 +768,42 @@ def producer_surplus_total(cal: Calibration, inst: Instruments, st: State) -> np
 
     ``C(S) = p_marginal · S · ε/(1+ε)``, so without support PS = p·S/(1+ε). In a chain the
     unit input cost c comes off the price first: PS = (p − c)·S + f·covered − C_v(S) with
-    ``C_v(S) = (p_marginal − c) · S · ε/(1+ε)`` (the value added's isoelastic cost).
+    ``C_v(S) = (p_marginal − c) · S · ε/(1+ε)`` (the value added's isoelastic cost). With a
+    capacity-bounded curve (``cal.utilisation`` > 0) ``C_v`` is the area under it,
+    :func:`capacity_cost`.
     """
     eps = np.broadcast_to(cal.eps, st.p.shape)
-    if st.input_cost is not None:  # chains: value added over the unit input cost c
-        c = st.input_cost
-        cost = (st.p_marginal - c) * st.S * eps / (1.0 + eps)
+    c = 0.0 if st.input_cost is None else st.input_cost  # chains: the unit input cost
+    cost = (st.p_marginal - c) * st.S * eps / (1.0 + eps)
+    if cal.utilisation is not None:
+        u0 = np.broadcast_to(cal.utilisation, st.p.shape)
+        lg = (u0 > 0.0) & (eps > 0.0) & (st.S > 0.0)
+        if lg.any():
+            S0m = np.where(cal.producer, cal.S0, 1.0) * inst.supply_mult
+            v0 = np.broadcast_to(cal.v0, st.p.shape)
+            cost = cost.copy()
+            cost[lg] = capacity_cost(st.S[lg], S0m[lg], v0[lg], eps[lg], u0[lg])
+    if st.input_cost is not None:
         return (st.p - c) * st.S + st.support * st.covered - cost
-    cost = st.p_marginal * st.S * eps / (1.0 + eps)
     return st.p * st.S + st.support * st.covered - cost
+
+
+def capacity_cost(
+    S: np.ndarray, S0m: np.ndarray, v0: np.ndarray, eps: np.ndarray, u0: np.ndarray
+) -> np.ndarray:
+    """``∫_0^S p(s) ds`` under the capacity-bounded supply curve (``u0`` > 0, ``ε`` > 0).
+
+    With ``K = S0m/u0``, ``u = s/K`` and ``p(s) = v0 (a u/(1−u))^(1/b)``:
+    ``∫ = K v0 a^(1/b) u^α/α · ₂F₁(α, 1/b; α+1; u)``, ``α = 1 + 1/b`` (an incomplete beta
+    function), written as ``v0 S (a u)^(1/b)/α · ₂F₁`` (finite as u0 → 0, where it tends to
+    the isoelastic ``v0 S (S/S0m)^(1/ε) ε/(1+ε)``). ∞ at or beyond capacity.
+    """
+    a, ib = (1.0 - u0) / u0, (1.0 - u0) / eps  # 1/b
+    alpha = 1.0 + ib
+    u = u0 * S / S0m
+    with np.errstate(invalid="ignore", over="ignore"):
+        out = v0 * S * (a * u) ** ib / alpha * special.hyp2f1(alpha, ib, alpha + 1.0, u)
+    return np.where(u < 1.0, out, np.inf)
 
 
 def consumer_surplus_change(cal: Calibration, inst: Instruments, st: State) -> np.ndarray:

@@ -58,6 +58,8 @@ def take_calibration(cal: Calibration, idx: np.ndarray) -> Calibration:
     shapes = [np.shape(a)[0] for a in (cal.eps, cal.eta, cal.sigma) if np.ndim(a) == 2]
     if cal.C is not None and cal.C.ndim == 3:
         shapes.append(cal.C.shape[0])
+    if cal.utilisation is not None and cal.utilisation.ndim == 2:
+        shapes.append(cal.utilisation.shape[0])
     if not shapes:
         return cal
     return cal.take_rows(idx, max(shapes))
