@@ -358,6 +358,7 @@ def _run_chain(
     keep: dict[str, object] | None = None,
     warm: bool = False,
     fallback_rows: np.ndarray | None = None,
+    report: bool = True,
 ) -> list[dict[str, np.ndarray]]:
     """:func:`_run` for a chain: every stage solved as one system, then each stage booked
     on its own market (its measures, its final demand and value added). Returns the result
@@ -403,7 +404,7 @@ def _run_chain(
             messages,
             names,
             wanted,
-            report=s == 0,
+            report=report and s == 0,
         )
         for s, (market, sinst, sst, res) in enumerate(booked)
     ]

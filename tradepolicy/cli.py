@@ -343,16 +343,16 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
     )
     width = max(len(str(sc)) for sc in t.index)
     table.add_column("option", justify="left", no_wrap=True, min_width=width)
-    table.add_column(f"dependence\n{year}", justify="right")
-    table.add_column("points\nremoved", justify="right")
+    table.add_column(f"dependence\n{year}", justify="right", min_width=10)
+    table.add_column("points\nless", justify="right")
     for c in shares:
-        table.add_column(f"P(≤{c.rsplit('_', 1)[1]}%)", justify="right")
+        table.add_column(f"P\n≤{c.rsplit('_', 1)[1]}%", justify="right")
     for col in (
-        "budget cost\n(PV, > 0 cost)",
-        "of which\nbloc",
-        "cost to\nbuyers (PV)",
-        "world\nwelfare (PV)",
-        f"cost per\npoint ({unit})",
+        "budget\n(PV)",
+        "bloc\nbuyers (PV)",
+        "world\nwelfare",
+        "budget\n/point",
+        "buyers\n/point",
     ):
         table.add_column(col, justify="right")
     for scen, r in t.iterrows():
@@ -367,18 +367,20 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
             dep,
             "–" if scen == "baseline" else _fmt(r["points_removed"], 1),
             *[f"{r[c]:.0%}" for c in shares],
-            _money(r["pv_budget_cost"], scale),
             _money(r["pv_budget_cost_bloc"], scale),
-            _money(r["pv_cost_to_buyers"], scale),
+            _money(r["pv_cost_to_bloc_buyers"], scale),
             _money(r["pv_world_welfare"], scale),
-            "–" if not np.isfinite(r["cost_per_point"]) else _fmt(r["cost_per_point"] / scale, 2),
+            *[
+                "–" if not np.isfinite(r[k]) else _fmt(r[k] / scale, 2)
+                for k in ("budget_cost_per_point", "buyer_cost_per_point")
+            ],
         )
     console.print(table)
     console.print(
         "  budget cost: subsidies, offtakes, stocks, grants, expected guarantee losses and "
-        "public equity, less border revenue and fees; cost to buyers: consumers' surplus lost; "
-        "cost per point: budget cost plus cost to buyers per point of dependence removed in "
-        f"{year}; baseline = doing nothing (projects decide at market prices)",
+        "public equity, less border revenue and fees (> 0 a cost); cost to buyers: their "
+        "consumer surplus lost (< 0 a gain); per point: of dependence removed in "
+        f"{year} ({unit}); baseline = doing nothing (projects decide at market prices)",
         highlight=False,
     )
     years = [int(y) for y in ds.year.values]

@@ -121,9 +121,7 @@ class Measure(BaseModel):
     def _years_in_order(self) -> Measure:
         if self.start_year is not None and self.end_year is not None:
             if self.end_year < self.start_year:
-                raise ValueError(
-                    f"end_year {self.end_year} is before start_year {self.start_year}"
-                )
+                raise ValueError(f"end_year {self.end_year} is before start_year {self.start_year}")
         return self
 
     def in_force(self, year: int) -> bool:

@@ -782,14 +782,20 @@ def producer_surplus_total(cal: Calibration, inst: Instruments, st: State) -> np
             S0m = np.where(cal.producer, cal.S0, 1.0) * inst.supply_mult
             v0 = np.broadcast_to(cal.v0, st.p.shape)
             cost = cost.copy()
-            cost[lg] = capacity_cost(st.S[lg], S0m[lg], v0[lg], eps[lg], u0[lg])
+            v_m = np.broadcast_to(st.p_marginal - c, st.p.shape)  # the marginal value added
+            cost[lg] = capacity_cost(st.S[lg], S0m[lg], v0[lg], eps[lg], u0[lg], v=v_m[lg])
     if st.input_cost is not None:
         return (st.p - c) * st.S + st.support * st.covered - cost
     return st.p * st.S + st.support * st.covered - cost
 
 
 def capacity_cost(
-    S: np.ndarray, S0m: np.ndarray, v0: np.ndarray, eps: np.ndarray, u0: np.ndarray
+    S: np.ndarray,
+    S0m: np.ndarray,
+    v0: np.ndarray,
+    eps: np.ndarray,
+    u0: np.ndarray,
+    v: np.ndarray | None = None,
 ) -> np.ndarray:
     """``∫_0^S p(s) ds`` under the capacity-bounded supply curve (``u0`` > 0, ``ε`` > 0).
 
@@ -797,8 +803,19 @@ def capacity_cost(
     ``∫ = K v0 a^(1/b) u^α/α · ₂F₁(α, 1/b; α+1; u)``, ``α = 1 + 1/b`` (an incomplete beta
     function), written as ``v0 S (a u)^(1/b)/α · ₂F₁`` (finite as u0 → 0, where it tends to
     the isoelastic ``v0 S (S/S0m)^(1/ε) ε/(1+ε)``). ∞ at or beyond capacity.
+
+    With ``v``, the marginal (value-added) price at ``S``, the cost is read from the price
+    side instead, ``C = v S − ∫_0^v S(x) dx`` with ``∫_0^v S(x) dx = K v (1 − ₂F₁(1, 1/b;
+    1 + 1/b; −(v/v0)^b / a))``: the same number, and finite where a steep curve puts output
+    within rounding of capacity (``u`` = 1 in floating point, where the form above is ∞).
     """
     a, ib = (1.0 - u0) / u0, (1.0 - u0) / eps  # 1/b
+    if v is not None:
+        K = S0m / u0
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            z = -np.exp(np.log(v / v0) / ib) / a
+            F = special.hyp2f1(1.0, ib, 1.0 + ib, z)
+            return v * S - K * v * (1.0 - F)
     alpha = 1.0 + ib
     u = u0 * S / S0m
     with np.errstate(invalid="ignore", over="ignore"):

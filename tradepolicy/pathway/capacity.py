@@ -25,6 +25,9 @@ import pandas as pd
 LATENT = 1e-6
 #: project statuses whose capacity is committed (no decision left to take)
 COMMITTED = ("operating", "construction", "fid")
+#: a node at or above this utilisation keeps the isoelastic curve (the logistic curve
+#: needs spare capacity)
+MAX_UTILISATION = 0.995
 #: how much of a plant's capacity runs in its first, second, ... operating year
 RAMP_UP = (0.5, 1.0)
 
@@ -152,20 +155,41 @@ def read_pipeline(stages: list, regions: tuple[str, ...]) -> Pipeline:
     )
 
 
-def existing_capacity(stages: list, regions: tuple[str, ...], S0: np.ndarray) -> np.ndarray:
-    """Base-year capacity per node (NS,): the capacity table where the stage has one, else
-    the node's base output (a stage without capacity data keeps its static supply)."""
+def existing_capacity(
+    stages: list, regions: tuple[str, ...], S0: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Base-year capacity per node (NS,) and whether the node's stage has capacity data.
+
+    The capacity table's value where the stage has one; where that value is no more than the
+    base output (a plant total not published, taken at least the output), the top of its
+    documented range, so that output can still respond to price; else the base output."""
     n = len(regions)
     K = S0.copy()
+    known = np.zeros(S0.shape, dtype=bool)
     for s, m in enumerate(stages):
         table = m.capacity
         if table is None:
             continue
+        known[s * n : (s + 1) * n] = True
         for _, row in table.iterrows():
-            if row["region"] in regions:
-                i = s * n + regions.index(row["region"])
-                K[i] = max(float(row["capacity"]), S0[i])
-    return K
+            if row["region"] not in regions:
+                continue
+            i = s * n + regions.index(row["region"])
+            k = float(row["capacity"])
+            high = row.get("high")
+            if k <= S0[i] and high is not None and np.isfinite(high):
+                k = float(high)
+            K[i] = max(k, S0[i])
+    return K, known
+
+
+def utilisation(normal: np.ndarray, capacity: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Base utilisation of each node's supply curve, normal output / capacity, where the
+    stage has capacity data and the node runs below capacity (< :data:`MAX_UTILISATION`);
+    0 elsewhere (the isoelastic curve, no capacity bound)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u = np.where(capacity > 0, normal / capacity, 0.0)
+    return np.where(known & (u > 0) & (u < MAX_UTILISATION), u, 0.0)
 
 
 def projected_index(
@@ -278,4 +302,5 @@ __all__ = [
     "projected_index",
     "read_pipeline",
     "stage_utilisation",
+    "utilisation",
 ]

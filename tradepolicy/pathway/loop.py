@@ -16,6 +16,7 @@ Year by year, from the base year to the last:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -137,7 +138,7 @@ def run_years(
     cal0 = pset.market.calibration  # latent entrants included (PathwaySet.market)
     pipe = cap.read_pipeline(stages, chain.regions)
     S0 = cal0.S0
-    K0 = cap.existing_capacity(stages, chain.regions, S0)
+    K0, known = cap.existing_capacity(stages, chain.regions, S0)
     u_new = cap.stage_utilisation(S0, K0, n, len(stages))
     exo = cap.projected_index(stages, chain.regions, pset.year_list, pipe, S0)
 
@@ -204,6 +205,10 @@ def run_years(
         capacity = K0 * grow + new_cap
         mult = (S0 * grow + u_new * new_cap) / np.where(S0 > 0, S0, 1.0)
         mult = np.where(S0 > 0, mult, 1.0)
+        # supply bounded by capacity: logistic in log price through normal output at base
+        # prices with the market's supply elasticity there (docs/model.md)
+        u_cap = cap.utilisation(S0 * mult, capacity, known)
+        cal_y = dataclasses.replace(cal, utilisation=u_cap if u_cap.any() else None)
         # 3. demand along the path
         dem = np.ones(NS)
         for s, m in enumerate(stages):
@@ -228,7 +233,7 @@ def run_years(
         keep: dict[str, Any] = {}
         res = _run_chain(
             chain,
-            cal,
+            cal_y,
             lists * D,
             tol,
             pset,
@@ -239,9 +244,16 @@ def run_years(
             keep=keep,
             warm=True,
             fallback_rows=np.arange(S),  # the central run; draws that fail are left out
+            report=False,
         )
         _against_baseline(res, S)
         conv = res[0]["converged"].astype(bool)
+        for b in np.flatnonzero(~conv[:S]):
+            log.warning("%d: option %r not solved: %s", year, names[b], res[0]["solver_message"][b])
+        if draws and not conv[S:].all():
+            log.info(
+                "%d: %d of %d draw solves did not converge", year, int((~conv[S:]).sum()), B - S
+            )
         u = keep["u"]
         if u_prev is not None:  # a row that did not solve starts next year where it was
             u = np.where(conv[:, None], u, u_prev)

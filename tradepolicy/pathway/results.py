@@ -323,18 +323,36 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             "no-policy pathway",
         },
     )
-    total_cost = pv(budget).sum(axis=2) + pv(-cs).sum(axis=2)
+    members = np.isin(np.array(run.regions), t.members(pset.market))
+    bloc_budget = pv(budget)[:, :, members].sum(axis=2)
+    bloc_buyers = pv(-cs)[:, :, members].sum(axis=2)
     from tradepolicy.results.accessor import MIN_POINTS
 
-    with np.errstate(invalid="ignore", divide="ignore"):
-        per_point = np.where(removed >= MIN_POINTS, total_cost / removed, np.nan)
+    def per_point(cost: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(removed >= MIN_POINTS, cost / removed, np.nan)
+
+    note = (
+        f"per percentage point of {pset.target_year} dependence removed (NaN where less "
+        f"than {MIN_POINTS} point is removed)"
+    )
+    ds["budget_cost_per_point"] = xr.Variable(
+        ("draw", "scenario"),
+        per_point(bloc_budget),
+        {**cur, "long_name": f"present value of the bloc's net budget cost {note}"},
+    )
+    ds["buyer_cost_per_point"] = xr.Variable(
+        ("draw", "scenario"),
+        per_point(bloc_buyers),
+        {**cur, "long_name": f"present value of the cost to the bloc's buyers {note}"},
+    )
     ds["cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
-        per_point,
+        per_point(bloc_budget + bloc_buyers),
         {
             **cur,
-            "long_name": "present value of budget cost plus cost to buyers per percentage "
-            "point of dependence removed (NaN where less than 0.1 point is removed)",
+            "long_name": "present value of the bloc's budget cost plus the cost to its "
+            f"buyers {note}",
         },
     )
     return ds

@@ -79,7 +79,8 @@ def options_table(ds: xr.Dataset) -> pd.DataFrame:
     out["pv_cost_to_buyers"] = pvc.sum("region").values
     out["pv_cost_to_bloc_buyers"] = pvc.sel(region=in_bloc).sum("region").values if in_bloc else 0.0
     out["pv_world_welfare"] = pvw.sum("region").values
-    out["cost_per_point"] = _central(ds["cost_per_point"]).values
+    for k in ("budget_cost_per_point", "buyer_cost_per_point", "cost_per_point"):
+        out[k] = _central(ds[k]).values
     if "draw" in ds["pv_budget_cost"].dims and ds.sizes.get("draw", 1) > 1:
         tot = ds["pv_budget_cost"].isel(draw=slice(1, None)).sum("region")
         out["pv_budget_cost_p05"] = tot.quantile(0.05, dim="draw").values

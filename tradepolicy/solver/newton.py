@@ -126,6 +126,7 @@ def solve_batch(
     fallback: bool = True,
     chunk: int = CHUNK,
     engine: Literal["compiled", "numpy"] = "compiled",
+    report: bool = True,
 ) -> SolveResult:
     """Solve B scenarios at once.
 
@@ -191,7 +192,7 @@ def solve_batch(
                 f"not converged after {iterations[b]} iterations "
                 f"(max residual {max_res[b]:.3g} > tolerance {tol:g})"
             )
-    if (~converged).any():
+    if report and (~converged).any():
         log.warning("%d of %d scenarios did not converge", int((~converged).sum()), B)
     return SolveResult(u, final_state, converged, iterations, max_res, messages, method)
 
@@ -209,13 +210,13 @@ def solve_warm(
     that came into force can put the old solution far away), and only those that still do
     not converge go to the scipy fallback (only ``fallback_rows`` when given: e.g. the
     central rows of a Monte Carlo batch, whose draws are many and may be left unsolved)."""
-    first = solve_batch(cal, inst, u0=u0, tol=tol, max_iter=max_iter, fallback=False)
+    first = solve_batch(cal, inst, u0=u0, tol=tol, max_iter=max_iter, fallback=False, report=False)
     bad = np.flatnonzero(~first.converged)
     if not bad.size:
         return first
     sub_cal = take_calibration(cal, bad)
     sub_inst = inst.take(bad)
-    again = solve_batch(sub_cal, sub_inst, tol=tol, max_iter=max_iter, fallback=False)
+    again = solve_batch(sub_cal, sub_inst, tol=tol, max_iter=max_iter, fallback=False, report=False)
     if fallback_rows is None:
         retry = np.arange(bad.size)
     else:
