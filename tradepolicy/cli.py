@@ -1049,9 +1049,18 @@ def calibrate(
         bool,
         typer.Option("--check", help="Write nothing; exit 1 if any output would change."),
     ] = False,
+    pathways: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--pathway",
+            help="Fit this chain's investment parameters to IEA's base case (default: every "
+            "shipped chain with projects and IEA projections, when no market is named).",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
-    """Estimate parameters from calibration/data and regenerate the market files."""
+    """Estimate parameters from calibration/data and regenerate the market files; fit the
+    pathways' investment parameters to IEA's base-case 2030 supply and show the fit."""
     import shutil
     import tempfile
 
@@ -1127,6 +1136,8 @@ def calibrate(
             ]
     for cal in results:
         _calibration_tables(cal)
+    if root is not None and (markets is None or pathways):
+        changed += _calibrate_pathways(estimates, check, pathways)
     if check and changed:
         for p in changed:
             err_console.print(f"[red]out of date:[/] {p}")
@@ -1136,6 +1147,88 @@ def calibrate(
         + ("would change" if check else "written")
         + (": " + ", ".join(str(p) for p in changed) if changed else " (all up to date)")
     )
+
+
+def _calibrate_pathways(estimates: Path, check: bool, names: list[str] | None) -> list[Path]:
+    """Fit the investment parameters of the shipped chains with a project pipeline and IEA
+    projections (or ``names``), print the model-vs-IEA table; returns the files that changed
+    (``check``: would change)."""
+    import tempfile
+
+    from tradepolicy.calibration.pipeline import write_investment_fit
+    from tradepolicy.chain import load_chain
+    from tradepolicy.market import list_chains
+    from tradepolicy.pathway.calibrate import fit_investment
+
+    chains = names or [
+        c
+        for c in list_chains()
+        if any(
+            m.projects is not None and m.supply_projections is not None
+            for m in load_chain(c).stages
+        )
+    ]
+    changed: list[Path] = []
+    for cid in chains:
+        try:
+            chain = load_chain(cid)
+            fit = fit_investment(chain)
+        except (InputError, ValueError) as exc:
+            raise _fail(exc) from None
+        _investment_table(cid, fit)
+        if check:
+            with tempfile.TemporaryDirectory() as tmp:
+                real = estimates / cid / "investment.nc"
+                copy = Path(tmp) / cid / "investment.nc"
+                if real.exists():
+                    copy.parent.mkdir(parents=True)
+                    copy.write_bytes(real.read_bytes())
+                if write_investment_fit(fit, cid, Path(tmp)):
+                    changed.append(real)
+        else:
+            changed += write_investment_fit(fit, cid, estimates)
+    return changed
+
+
+def _investment_table(cid: str, fit) -> None:
+    t = fit.table
+    table = Table(
+        title=(
+            f"{escape(cid)}: no-policy pathway against IEA's base case, {fit.year} output "
+            f"(demand path {escape(fit.demand_path or 'none')}); fitted "
+            + ", ".join(f"{k} = {v:.3g}" for k, v in fit.params.items())
+            + f" (range {', '.join(f'{a}-{b}' for a, b in fit.bounds.values())}); RMSE of "
+            f"log(model/IEA) over the regions with projects {fit.rmse_log:.2f}"
+            + (f"; at its bound: {', '.join(fit.at_bound)}" if fit.at_bound else "")
+        ),
+        title_justify="left",
+    )
+    for col in (
+        "stage",
+        "region",
+        "2024 output",
+        f"IEA {fit.year}",
+        f"model {fit.year}",
+        "model / IEA",
+        "output from",
+    ):
+        table.add_column(
+            col, justify="left" if col in ("stage", "region", "output from") else "right"
+        )
+    for _, r in t.iterrows():
+        if r["iea"] == 0 and r["model"] < 0.5:
+            continue
+        ratio = "–" if not np.isfinite(r["model_over_iea"]) else f"{r['model_over_iea']:.2f}"
+        table.add_row(
+            escape(str(r["stage"])),
+            str(r["region"]),
+            f"{r['base']:,.0f}",
+            f"{r['iea']:,.0f}",
+            f"{r['model']:,.0f}",
+            ratio,
+            "its projects" if r["source"] == "pipeline" else "IEA's projection",
+        )
+    console.print(table)
 
 
 def _calibration_tables(cal) -> None:

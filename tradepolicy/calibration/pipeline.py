@@ -28,6 +28,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -870,3 +871,15 @@ def load_elasticities(market: str, directory: Path | None = None) -> pd.DataFram
     path = (directory or data_dir().parent / "estimates") / market / "elasticities.nc"
     with xr.open_dataset(path) as ds:
         return ds.load().to_dataframe()
+
+
+def write_investment_fit(fit: Any, market_id: str, estimates_dir: Path) -> list[Path]:
+    """Write a pathway market's fitted investment parameters
+    (:func:`tradepolicy.pathway.calibrate.fit_investment`) as
+    ``<estimates>/<market>/investment.nc``, only when they changed; returns changed files."""
+    ds = fit.to_estimate(market_id).to_dataset()
+    ds.attrs["market"] = market_id
+    path = estimates_dir / market_id / "investment.nc"
+    if path.exists() and _same_netcdf(path, ds):
+        return []
+    return [path] if _write_if_changed(path, _netcdf_bytes(ds)) else []

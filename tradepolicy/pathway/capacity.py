@@ -155,6 +155,33 @@ def read_pipeline(stages: list, regions: tuple[str, ...]) -> Pipeline:
     )
 
 
+def _owner(name: str) -> str:
+    """An owner's name without a parenthesised note ("Aclara Resources (57% ...)")."""
+    return str(name).split(" (")[0].strip().casefold()
+
+
+def co_product_leaders(pipe: Pipeline) -> np.ndarray:
+    """For each project, the project whose decision it follows (-1: its own): a row without
+    capex of its own (capex 0: counted in another row of the same plant, as the pipeline's
+    sources say) follows its owner's one project at another stage that has a capex."""
+    out = np.full(pipe.J, -1, dtype=int)
+    for j in range(pipe.J):
+        if pipe.committed[j] or not (np.isfinite(pipe.capex[j]) and pipe.capex[j] == 0):
+            continue
+        same = [
+            k
+            for k in range(pipe.J)
+            if k != j
+            and _owner(pipe.owner[k]) == _owner(pipe.owner[j])
+            and pipe.stage[k] != pipe.stage[j]
+            and np.isfinite(pipe.capex[k])
+            and pipe.capex[k] > 0
+        ]
+        if len(same) == 1:
+            out[j] = same[0]
+    return out
+
+
 def existing_capacity(
     stages: list, regions: tuple[str, ...], S0: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -296,6 +323,7 @@ __all__ = [
     "COMMITTED",
     "LATENT",
     "Pipeline",
+    "co_product_leaders",
     "existing_capacity",
     "online_share",
     "pathway_market",

@@ -8,7 +8,7 @@ each project faces in each scenario, and the public cash flows of the projects d
 from __future__ import annotations
 
 import logging
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ __all__ = [
     "Finance",
     "PriceProcess",
     "book_policy_flows",
+    "calibrated_finance",
     "project_terms_batch",
     "stage_price_process",
     "value_open",
@@ -97,6 +98,24 @@ def _estimate_path(market_id: str) -> Path | None:
         if p.exists():
             return p
     return None
+
+
+def calibrated_finance(market_id: str) -> Finance:
+    """The investment parameters of a market or chain: the defaults, with those fitted to
+    IEA's base case (``tradepolicy calibrate``; ``<estimates>/<id>/investment.nc``) where
+    the fit exists."""
+    root = _paths.calibration_dir()
+    path = None if root is None else root / "estimates" / market_id / "investment.nc"
+    if path is None or not path.exists():
+        return Finance()
+    import xarray as xr
+
+    from tradepolicy.calibration.estimation import Estimate
+
+    with xr.open_dataset(path) as ds:
+        est = Estimate.from_dataset(ds.load())
+    fields_ = {f.name for f in fields(Finance)}
+    return replace(Finance(), **{k: float(v) for k, v in est.params.items() if k in fields_})
 
 
 def stage_price_process(market: Any) -> PriceProcess:

@@ -158,7 +158,8 @@ def run_years(
     pcap, plead, pcapex, pcost = (
         rows_of(proj[k]) for k in ("capacity", "lead_time", "capex", "unit_cost")
     )
-    finance = inv.Finance(**pset.investment) if pset.investment else inv.Finance()
+    # the parameters fitted to IEA's base case (tradepolicy calibrate), then the set's own
+    finance = dataclasses.replace(inv.calibrated_finance(pset.market.id), **pset.investment)
     processes = [inv.stage_price_process(m) for m in stages]
     stage_idx = np.array([[m.id for m in stages].index(st) for st in pipe.stage], dtype=int)
     bern = rng.random((B, pipe.J, Y)) if (pset.mode == "draws" and draws) else None
@@ -169,13 +170,15 @@ def run_years(
     # a project without a capital cost or unit cost (nor a range) cannot be valued: it is
     # never decided (committed projects need no valuation)
     valued = np.isfinite(pipe.capex) & (pipe.capex > 0) & np.isfinite(pipe.unit_cost)
-    lacking = [str(pipe.name[j]) for j in np.flatnonzero(~valued & ~pipe.committed)]
+    leader = cap.co_product_leaders(pipe)  # a co-product follows its plant's decision
+    lacking = [str(pipe.name[j]) for j in np.flatnonzero(~valued & ~pipe.committed & (leader < 0))]
     if lacking:
         log.warning(
             "%d pipeline project(s) give no capital or unit cost and are never decided: %s",
             len(lacking),
             "; ".join(lacking),
         )
+    follows = np.flatnonzero(leader >= 0)
     # decided[b, j, y]: share (expected) or 0/1 (draws) of project j decided in year y
     decided = np.zeros((B, pipe.J, Y))
     undecided = np.ones((B, pipe.J))
@@ -302,6 +305,13 @@ def run_years(
             else:
                 take = prob
             newly = undecided * take
+            if follows.size:  # decided with (the same share as) the plant they come from
+                lead = leader[follows]
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    share = np.where(
+                        undecided[:, lead] > 0, newly[:, lead] / undecided[:, lead], 0.0
+                    )
+                newly[:, follows] = undecided[:, follows] * share
             decided[:, :, y] += newly
             undecided = undecided - newly
             np.add.at(inv_cap.T, pipe.node, (newly * pcap).T)
