@@ -453,11 +453,12 @@ def _leaf_types(annotation: Any) -> set[Any]:
 
 
 def _numeric_fields(cls: type[Measure]) -> list[str]:
-    """Fields holding one number (``float``, ``int``, optionally ``None``)."""
+    """Fields holding one number (``float``, ``int``, optionally ``None``); not the years a
+    measure is in force (a sweep is static)."""
     out = []
     for n, f in cls.model_fields.items():
         leaves = _leaf_types(f.annotation) - {type(None)}
-        if n != "type" and leaves and leaves <= {float, int}:
+        if n not in ("type", "start_year", "end_year") and leaves and leaves <= {float, int}:
             out.append(n)
     return out
 
