@@ -7,7 +7,7 @@ DEVSTAMP := $(VENV)/.installed-dev
 DASHSTAMP := $(VENV)/.installed-dashboard
 SCENARIOS ?= scenarios/ndpr_oxide.toml
 
-.PHONY: run test lint lab bench bench-measures bench-chain bench-pipeline bench-sweep bench-dashboard clean install install-dev
+.PHONY: run test lint lab bench bench-measures bench-chain bench-pathway bench-pipeline bench-sweep bench-dashboard clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,9 @@ bench-measures: $(STAMP)
 
 bench-chain: $(STAMP)
 	$(BIN)/python benchmarks/bench_chain.py --quick
+
+bench-pathway: $(STAMP)
+	$(BIN)/python benchmarks/bench_pathway.py --quick
 
 bench-pipeline: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py --quick

@@ -214,17 +214,15 @@ def test_committed_projects_arrive_with_ramp_up_and_entrants_start_latent():
     _close(cap_aus, [base, base, base + ramp[0] * 2000, base + ramp[1] * 2000, base + 2000])
     eu = ds.production.sel(scenario="baseline", stage="toy", region="EU").values
     world = float(m.flows.sum())
-    assert eu[0] < 1e-8 * world  # latent in the base year
+    from tradepolicy.pathway.capacity import LATENT
+
+    assert eu[0] <= 1.0001 * LATENT * world  # latent in the base year
     assert eu[1] > 0.1 * 3000  # producing once its plant runs
     sold_to = ds.trade_flow if "trade_flow" in ds else None
     assert sold_to is None or True
-    # the base year still reproduces the data
-    _close(
-        ds.production.sel(year=2024, scenario="baseline", stage="toy"),
-        m.flows.sum(axis=1),
-        rtol=1e-8,
-        atol=1e-4,
-    )
+    # the base year still reproduces the data, to the latent entrant's size
+    base_year = ds.production.sel(year=2024, scenario="baseline", stage="toy")
+    _close(base_year, m.flows.sum(axis=1), rtol=10 * LATENT, atol=1.0001 * LATENT * world)
 
 
 def test_large_positive_npv_is_built_large_negative_is_not():
@@ -314,3 +312,88 @@ def test_results_round_trip(tmp_path):
     assert list(table.index) == ["baseline", "floor"]
     traj = back.tp.trajectory("production", region="AUS")
     assert list(traj.index) == list(ds.year.values)
+
+
+def test_co_product_rows_follow_their_plant():
+    from tradepolicy.pathway import capacity as cap
+
+    chain = toy_chain()
+    plant = project("USA", status="announced", project="plant", owner="Miner Ltd", capex=100.0)
+    side = project(
+        "USA",
+        status="announced",
+        project="plant - magnets",
+        owner="Miner Ltd (51% X)",
+        capex=0.0,
+        stage="toy_magnet",
+    )
+    oxide = with_tables(chain.stages[0], projects=projects(plant))
+    magnet = with_tables(chain.stages[1], projects=projects(side))
+    pipe = cap.read_pipeline([oxide, magnet], chain.regions)
+    assert list(cap.co_product_leaders(pipe)) == [-1, 0]
+    # with the plant's capex on the plant row, the co-product is decided with it
+    pset = pathway(
+        dataclasses.replace(chain, stages=(oxide, magnet)),
+        [Scenario(name="floor", measure=[FLOOR.model_copy(update={"stage": "toy"})])],
+        years=(2024, 2028),
+    )
+    ds = tp.solve(pset)
+    d = ds.project_decided.sel(draw=0)
+    _close(d.sel(project="plant - magnets"), d.sel(project="plant"), rtol=1e-12)
+
+
+def test_capacity_cost_from_the_price_side_is_finite_at_saturation():
+    from scipy import integrate
+
+    from tradepolicy.model.levels import capacity_cost
+
+    S0m, v0, eps, u0 = 100.0, 10.0, 0.5, 0.8
+    a, ib = (1 - u0) / u0, (1 - u0) / eps
+    K = S0m / u0
+    for S in (40.0, 90.0, 120.0):
+        u = S / K
+        v = v0 * (a * u / (1 - u)) ** ib
+        want = integrate.quad(lambda s: v0 * (a * (s / K) / (1 - s / K)) ** ib, 0, S, epsrel=1e-12)[
+            0
+        ]
+        got = capacity_cost(*(np.array([x]) for x in (S, S0m, v0, eps, u0)), v=np.array([v]))
+        _close(got, [want], rtol=1e-9)
+    # a steep curve puts output within rounding of capacity: the quantity form is infinite,
+    # the price form is not
+    steep = dict(
+        S0m=np.array([1000.0]), v0=np.array([2749.7]), eps=np.array([2.7]), u0=np.array([0.8])
+    )
+    at_cap = np.array([1250.0])
+    assert not np.isfinite(capacity_cost(at_cap, **steep))[0]
+    assert np.isfinite(capacity_cost(at_cap, **steep, v=np.array([60000.0])))[0]
+
+
+def test_shipped_pathway_set_runs_from_the_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from tradepolicy.cli import app
+
+    out = tmp_path / "p.nc"
+    res = CliRunner().invoke(app, ["run", "ree_magnets_2030", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "The 2030 question" in res.output and "P" in res.output
+    ds = tp.open_results(out)
+    table = ds.tp.pathway_options()
+    assert table.loc["baseline", "points_removed"] == 0
+    # the oxide + magnet floors remove dependence at the magnet stage, an oxide-only floor
+    # does not (leakage), and a price-gap subsidy costs the budget money
+    assert table.loc["club_floor_oxide_magnet", "points_removed"] > 5
+    assert table.loc["club_floor_oxide_110", "points_removed"] < 1
+    assert table.loc["price_gap_subsidy", "pv_budget_cost"] > 0
+    assert (ds.converged.sel(draw=0) == 1).all()
+
+
+def test_projection_table_compares_with_iea():
+    from tradepolicy.pathway.calibrate import projection_table
+
+    t = projection_table(tp.load_chain("ree_magnets"))
+    chn = t.set_index("region").loc["CHN"]
+    assert chn["source"] == "projected"
+    # a region without projects follows IEA's capacity path; its output moves with price only
+    assert 0.9 < chn["model_over_iea"] < 1.15
+    assert set(t.loc[t["source"] == "pipeline", "region"]) >= {"AUS", "USA", "EU"}

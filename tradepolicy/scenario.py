@@ -687,7 +687,7 @@ def scenario_set_from_dict(
     )
     from tradepolicy.pathway.spec import pathway_set_from_spec
 
-    sset = pathway_set_from_spec(spec, p, common) or ScenarioSet(**common)  # type: ignore[arg-type]
+    sset = pathway_set_from_spec(spec, p, common) or ScenarioSet(**common)
     for i, sc in enumerate(scenarios):  # slips people make in files, warned (not refused)
         if not sc.measures:
             warnings.warn(

@@ -113,7 +113,8 @@ class InvestmentFit:
 
     @property
     def finance(self) -> Finance:
-        return replace(Finance(), **self.params)
+        params: dict[str, Any] = dict(self.params)
+        return replace(Finance(), **params)
 
     def to_estimate(self, market_id: str) -> Any:
         """As an :class:`~tradepolicy.calibration.estimation.Estimate` (stored with the
@@ -165,7 +166,8 @@ def fit_investment(
     def table_at(x: np.ndarray) -> pd.DataFrame:
         key = tuple(np.round(x, 12))
         if key not in cache:
-            fin = replace(Finance(), **dict(zip(names, map(float, x), strict=True)))
+            params: dict[str, Any] = dict(zip(names, map(float, x), strict=True))
+            fin = replace(Finance(), **params)
             cache[key] = projection_table(market, year, demand_path, fin)
         return cache[key]
 

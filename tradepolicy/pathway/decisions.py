@@ -115,7 +115,8 @@ def calibrated_finance(market_id: str) -> Finance:
     with xr.open_dataset(path) as ds:
         est = Estimate.from_dataset(ds.load())
     fields_ = {f.name for f in fields(Finance)}
-    return replace(Finance(), **{k: float(v) for k, v in est.params.items() if k in fields_})
+    fitted: dict[str, Any] = {k: float(v) for k, v in est.params.items() if k in fields_}
+    return replace(Finance(), **fitted)
 
 
 def stage_price_process(market: Any) -> PriceProcess:
@@ -213,6 +214,8 @@ def value_open(ok: np.ndarray, **kw: Any) -> ProjectValues:
     open in rows that solved); the other entries are NaN (probability 0)."""
     B, J = ok.shape
     rows, cols = np.nonzero(ok)
+    if not rows.size:  # nothing open: every value NaN (probability 0)
+        return ProjectValues(**{f.name: np.full((B, J), np.nan) for f in fields(ProjectValues)})
     stage_of = kw.pop("stage_of")
     terms: Terms = kw.pop("terms")
 

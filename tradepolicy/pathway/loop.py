@@ -92,6 +92,7 @@ class Years:
     capacity: list[np.ndarray] = field(default_factory=list)  # [year] (B, NS)
     investment: list[np.ndarray] = field(default_factory=list)  # [year] (B, NS) decided t/yr
     capex: list[np.ndarray] = field(default_factory=list)  # [year] (B, NS) capex decided
+    capital_charge: list[np.ndarray] = field(default_factory=list)  # [year] (B, NS)
     policy: list[dict[str, np.ndarray]] = field(default_factory=list)  # [year] (B, N) flows
     probability: list[np.ndarray] = field(default_factory=list)  # [year] (B, J)
     decided: np.ndarray | None = None  # (B, J, Y) decided mass by year
@@ -159,8 +160,12 @@ def run_years(
         rows_of(proj[k]) for k in ("capacity", "lead_time", "capex", "unit_cost")
     )
     # the parameters fitted to IEA's base case (tradepolicy calibrate), then the set's own
-    finance = dataclasses.replace(inv.calibrated_finance(pset.market.id), **pset.investment)
+    overrides: dict[str, Any] = dict(pset.investment)
+    finance = dataclasses.replace(inv.calibrated_finance(pset.market.id), **overrides)
     processes = [inv.stage_price_process(m) for m in stages]
+    r = pset.discount_rate
+    life = finance.life
+    annuity = r / (1.0 - (1.0 + r) ** -life) if r > 0 else 1.0 / life
     stage_idx = np.array([[m.id for m in stages].index(st) for st in pipe.stage], dtype=int)
     bern = rng.random((B, pipe.J, Y)) if (pset.mode == "draws" and draws) else None
     draw_mode = np.zeros(B, dtype=bool)
@@ -201,9 +206,16 @@ def run_years(
         start = _start_years(decided, pipe, plead, committed_start, years)
         online = np.where(year >= start, finance.ramp(np.maximum(year - start, 0).astype(int)), 0.0)
         new_cap = np.zeros((B, NS))
+        charge = np.zeros((B, NS))
         if pipe.J:
             cap_on = (decided * online).sum(axis=2) * pcap  # (B, J)
             np.add.at(new_cap.T, pipe.node, cap_on.T)
+            # the capital cost of the plants running, spread over their life (an annuity at
+            # the public rate), so plants decided late are not charged for output after the
+            # last year
+            running = (decided * (year >= start)).sum(axis=2) * np.nan_to_num(pcapex)
+            np.add.at(charge.T, pipe.node, (running * annuity).T)
+        out.capital_charge.append(charge)
         grow = exo[y]  # regions without projects: IEA's base-case projection
         capacity = K0 * grow + new_cap
         mult = (S0 * grow + u_new * new_cap) / np.where(S0 > 0, S0, 1.0)

@@ -186,6 +186,10 @@ def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Datase
 
     attrs = provenance_attrs([pset.market], pset._head(), "levels", history, spec_json=None)
     attrs.update(_target_attrs(pset))
+    if getattr(pset.market, "kind", "") == "chain":
+        from tradepolicy.chain import chain_attrs
+
+        attrs.update(chain_attrs(pset.market))  # type: ignore[arg-type]  # (a Chain)
     attrs["target_year"] = int(pset.target_year)
     attrs["target_ambition"] = (
         float(pset.target.ambition) if pset.target is not None and pset.target.ambition else np.nan
@@ -243,8 +247,9 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     for y, p in enumerate(run.policy):
         for k, sign in POLICY_COSTS.items():
             pol[:, y] += sign * p[k].reshape(D, S, n)
-    capex = np.stack(run.capex).reshape(Y, D, S, -1, n).sum(axis=3).transpose(1, 0, 2, 3)
-    d_capex = capex - capex[:, :, :1]  # against the no-policy pathway of the same draw
+    charge = np.stack(run.capital_charge).reshape(Y, D, S, -1, n).sum(axis=3)
+    charge = charge.transpose(1, 0, 2, 3)
+    d_charge = charge - charge[:, :, :1]  # against the no-policy pathway of the same draw
     budget = -(fiscal + border) + pol  # positive = net cost to the budget
     pv = lambda a: np.einsum("dysr,y->dsr", a, df)  # noqa: E731
     dims = ("draw", "scenario", "region")
@@ -274,11 +279,12 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     )
     ds["pv_welfare_change"] = xr.Variable(
         dims,
-        pv(welfare - d_capex),
+        pv(welfare - d_charge),
         {
             **cur,
-            "long_name": "present value of the welfare change less the extra capital "
-            "spent, against the no-policy pathway",
+            "long_name": "present value of the welfare change less the capital cost of the "
+            "extra plants running (capex as an annuity over their life at the discount rate), "
+            "against the no-policy pathway",
         },
     )
     # the target
@@ -296,7 +302,8 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     ds = ds.assign_coords(share=shares)
     if shares.size:
         meets = dep[:, :, None] <= shares[None, None, :] + 1e-12
-        conv = ds["converged"].values.all(axis=1)  # (draw, scenario) every year solved
+        # (draw, scenario): solved in every year
+        conv = np.asarray(np.asarray(ds["converged"].values).all(axis=1))
         sample = slice(1, None) if D > 1 else slice(0, 1)
         ok = conv[sample]
         with np.errstate(invalid="ignore"):

@@ -225,7 +225,7 @@ def pathway_set_from_spec(spec: Any, path: Any, common: dict[str, Any]) -> Pathw
     )
 
 
-def demand_index(market: Any, path: str | None, years: np.ndarray) -> np.ndarray:
+def demand_index(market: Any, path: str | None, years: Any) -> np.ndarray:
     """Demand relative to the base year on ``path`` for each year (linear between the
     table's years, flat after its last); ones without a path or table."""
     table = getattr(market, "demand_paths", None)

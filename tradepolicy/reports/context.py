@@ -365,6 +365,18 @@ def check_results(ds: Any, source: str = "results") -> None:
     finite solver flags, and the provenance attributes as JSON."""
     if not isinstance(ds, xr.Dataset):
         raise InputError(source, [("", f"expected an xarray Dataset, got {type(ds).__name__}")])
+    if ds.attrs.get("pathway"):
+        raise InputError(
+            source,
+            [
+                (
+                    "",
+                    "the results of a pathway set (by year): a brief is written from a static "
+                    "scenario set's results; `tradepolicy run` prints the pathway's tables, and "
+                    "ds.tp.pathway_options() / ds.tp.trajectory() give them in Python",
+                )
+            ],
+        )
     missing = [v for v in REQUIRED_VARS if v not in ds]
     missing += [f"attribute {a}" for a in REQUIRED_ATTRS if a not in ds.attrs]
     if missing or not str(ds.attrs.get("source", "")).startswith("tradepolicy"):

@@ -238,9 +238,9 @@ def solve_warm(
     first.converged[bad] = again.converged
     first.iterations[bad] += again.iterations
     first.max_residual[bad] = again.max_residual
-    for i, row in enumerate(bad):
-        first.messages[row] = again.messages[i]
-        first.method[row] = again.method[i]
+    for i, r in enumerate(bad.tolist()):
+        first.messages[r] = again.messages[i]
+        first.method[r] = again.method[i]
     _put_rows(first.state, bad, _evaluate_rows(cal, inst, first.u, bad))
     res = first.state.residual[bad]
     first.max_residual[bad] = np.where(np.isfinite(res), res, np.inf)
