@@ -221,7 +221,7 @@ def solve_warm(
         retry = np.arange(bad.size)
     else:
         retry = np.flatnonzero(np.isin(bad, fallback_rows) & ~again.converged)
-    for i in retry:
+    for i in retry.tolist():
         if again.converged[i] or again.messages[i].startswith("residuals"):
             continue
         ok, ub, nit, how = _scipy_fallback(sub_cal, sub_inst, int(i), again.u[i], tol)
@@ -238,9 +238,9 @@ def solve_warm(
     first.converged[bad] = again.converged
     first.iterations[bad] += again.iterations
     first.max_residual[bad] = again.max_residual
-    for i, r in enumerate(bad.tolist()):
-        first.messages[r] = again.messages[i]
-        first.method[r] = again.method[i]
+    for j, r in enumerate(bad.tolist()):
+        first.messages[r] = again.messages[j]
+        first.method[r] = again.method[j]
     _put_rows(first.state, bad, _evaluate_rows(cal, inst, first.u, bad))
     res = first.state.residual[bad]
     first.max_residual[bad] = np.where(np.isfinite(res), res, np.inf)
