@@ -10,14 +10,14 @@ draws are solved as one batch, warm-started from the year before, and the pipeli
 decide under price risk. Warmed up first (numba compiled), then timed once.
 
 Side by side in the same run, the static engine on the same chain: the options' static
-scenario set (the same measures, no years) solved with the same number of draws, twelve
-times (one per year), as the reference for what the year loop adds (capacity, demand,
-investment valuation, warm starts).
+scenario set (the same measures, no years) solved once with the same number of draws; the
+ratio compares the pathway's time per year with it (what the year loop adds or saves:
+capacity, demand, investment valuation, warm starts, a lean set of result variables).
 
 The last line is printed exactly as::
 
-    pathway_seconds=<t> target_seconds=60 ratio_to_target=<t/60> pathway_over_static=<r>
-    solves_per_second=<s>
+    pathway_seconds=<t> target_seconds=60 ratio_to_target=<t/60>
+    pathway_year_over_static=<(t/years)/static> solves_per_second=<s>
 
 Usage::
 
@@ -31,6 +31,7 @@ import argparse
 import copy
 import logging
 import time
+import warnings
 
 import tradepolicy as tp
 from tradepolicy.measures import MEASURES
@@ -97,7 +98,8 @@ def static_set(pset: PathwaySet) -> ScenarioSet:
         for m in ms:
             seen[(m.type, m.stage)] = m
         scenarios.append(Scenario(name=s.name, measure=list(seen.values())))
-    return ScenarioSet(market=pset.data_market, scenarios=scenarios, target=pset.target)
+    # on the pathway's market (its latent entrants can be named, as in the pathway)
+    return ScenarioSet(market=pset.market, scenarios=scenarios, target=pset.target)
 
 
 def main() -> None:
@@ -109,6 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("tradepolicy").setLevel(logging.ERROR)
+    warnings.simplefilter("ignore", tp.errors.InputWarning)  # advice on the static copy
     draws = 100 if args.quick else args.draws
     pset = pathway_set(args.options)
     sset = static_set(pset)
@@ -121,8 +124,7 @@ def main() -> None:
     ds = tp.solve_pathway(pset, draws=draws, seed=args.seed)
     pathway = time.perf_counter() - t
     t = time.perf_counter()
-    for _ in range(years):
-        tp.solve(sset, draws=draws, seed=args.seed)
+    tp.solve(sset, draws=draws, seed=args.seed)
     static = time.perf_counter() - t
 
     n = years * (draws + 1) * (len(pset.scenarios) + 1)
@@ -130,19 +132,19 @@ def main() -> None:
     log.info(
         "%d options x %d draws (+ central) x %d years = %d equilibria in %.1f s (%d not "
         "solved, left out of the probabilities); static engine, same options and draws, "
-        "%d times: %.1f s",
+        "one year: %.1f s",
         len(pset.scenarios) + 1,
         draws,
         years,
         n,
         pathway,
         failed,
-        years,
         static,
     )
     print(
         f"pathway_seconds={pathway:.1f} target_seconds=60 ratio_to_target={pathway / 60:.2f} "
-        f"pathway_over_static={pathway / static:.2f} solves_per_second={n / pathway:.0f}"
+        f"pathway_year_over_static={pathway / years / static:.2f} "
+        f"solves_per_second={n / pathway:.0f}"
     )
 
 
