@@ -344,7 +344,7 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
     width = max(len(str(sc)) for sc in t.index)
     table.add_column("option", justify="left", no_wrap=True, min_width=width)
     table.add_column(f"dependence\n{year}", justify="right", min_width=10)
-    table.add_column("points\nless", justify="right")
+    table.add_column("points\nremoved", justify="right")
     for c in shares:
         table.add_column(f"P\n≤{c.rsplit('_', 1)[1]}%", justify="right")
     for col in (
