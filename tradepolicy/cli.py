@@ -1322,8 +1322,12 @@ def validate(
             if kind == "scenarios" or "scenario" in data:
                 sset = _load_scenarios(path, market)
                 names = ", ".join(sset.names)
+                what = "scenario set"
+                if sset.is_pathway:
+                    first, last = sset.years
+                    what = f"pathway set {first}-{last}"
                 console.print(
-                    f"[green]ok[/] {shown}: scenario set for market "
+                    f"[green]ok[/] {shown}: {what} for market "
                     f"{escape(repr(sset.market.id))}, "
                     f"{len(sset.scenarios)} scenarios ({escape(names)})",
                     highlight=False,
