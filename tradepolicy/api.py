@@ -646,27 +646,8 @@ def _add_chain_draws(
     seed = _draw_seed(seed)
     rng = np.random.default_rng(seed)
     N, S = chain.n, len(names)
-    NS = N * len(chain.stages)
-    params = {
-        k: np.broadcast_to(getattr(cal, a), (draws, NS)).copy() for k, a in _ELASTICITY_ATTR.items()
-    }
-    for s, market in enumerate(chain.stages):
-        drawn = market.elasticity_draws(draws, rng)
-        for kind in params:
-            params[kind][:, s * N + chain.positions[s]] = drawn[kind]
-    links = chain.link_draws(draws, rng)
-    rep = lambda a: np.repeat(a, S, axis=0)  # noqa: E731 - row = draw * S + scenario
-    cal_d = Calibration(
-        regions=cal.regions,
-        p0=cal.p0,
-        X0=cal.X0,
-        t0=cal.t0,
-        x0=cal.x0,
-        eps=rep(params["supply"]),
-        eta=rep(params["demand"]),
-        sigma=rep(params["substitution"]),
-        C=rep(chain.coefficients(links)),
-    )
+    params, links = stage_draws(chain, cal, draws, rng)
+    cal_d = draw_calibration(cal, params, chain.coefficients(links), S)
     tile = np.tile(np.arange(S), draws)
     inputs = [(inst.take(tile), pairs * draws) for inst, pairs in central["inputs"]]
     u0 = _draw_start(cal, central["inst"], central, tile)
@@ -717,6 +698,48 @@ def _add_chain_draws(
         "elasticities of every stage drawn log-normally (median = point value, log sd = "
         "se/value); each link's input coefficient drawn triangular on its documented range "
         "with the mode at the point value; draw 0 is the central estimate",
+    )
+
+
+def stage_draws(
+    chain: Any, cal: Calibration, draws: int, rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """``draws`` Monte Carlo draws of every stage's elasticities, ``(draws, nodes)`` by kind
+    (``supply``, ``demand``, ``substitution``; a region absent from a stage keeps ``cal``'s
+    placeholder), then of a chain's link coefficients ``(draws, links)`` (None for one
+    market seen as a one-stage chain, which has no ``link_draws``)."""
+    N = chain.n
+    NS = N * len(chain.stages)
+    params = {
+        k: np.broadcast_to(getattr(cal, a), (draws, NS)).copy() for k, a in _ELASTICITY_ATTR.items()
+    }
+    for s, market in enumerate(chain.stages):
+        drawn = market.elasticity_draws(draws, rng)
+        for kind in params:
+            params[kind][:, s * N + chain.positions[s]] = drawn[kind]
+    links = chain.link_draws(draws, rng) if hasattr(chain, "link_draws") else None
+    return params, links
+
+
+def draw_calibration(
+    cal: Calibration, params: dict[str, np.ndarray], C: np.ndarray | None, S: int
+) -> Calibration:
+    """``cal`` with one row of parameters per draw (``params`` by kind and, for chains, the
+    coefficients ``C`` per draw) repeated for the ``S`` scenarios of each draw (row = draw ×
+    S + scenario)."""
+    def rep(a: np.ndarray) -> np.ndarray:
+        return np.repeat(a, S, axis=0)
+
+    return Calibration(
+        regions=cal.regions,
+        p0=cal.p0,
+        X0=cal.X0,
+        t0=cal.t0,
+        x0=cal.x0,
+        eps=rep(params["supply"]),
+        eta=rep(params["demand"]),
+        sigma=rep(params["substitution"]),
+        C=rep(C) if C is not None and C.ndim == 3 else C,
     )
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from tradepolicy.api import _run_chain, _stage_lists, build_instruments
-from tradepolicy.measures.base import Measure
+from tradepolicy.measures.base import WELFARE_ENTRIES, Measure
 from tradepolicy.model.levels import Calibration
 from tradepolicy.pathway import capacity as cap
 from tradepolicy.pathway.spec import PathwaySet, demand_index
@@ -44,17 +44,7 @@ YEAR_VARIABLES = (
     "bloc_dependency",
     "bloc_top_supplier",
     "bloc_output",
-    "consumer_surplus_change",
-    "producer_surplus_change",
-    "tariff_revenue_change",
-    "levy_revenue",
-    "undertaking_rent",
-    "export_tax_revenue_change",
-    "quota_rent_income",
-    "subsidy_cost",
-    "offtake_cost",
-    "stockpile_cost",
-    "stock_value_change",
+    *WELFARE_ENTRIES,
     "welfare_change",
     "trade_flow",
 )
@@ -362,34 +352,23 @@ def _row_calibration(market, chain, cal0: Calibration, draws: int, rng, S: int) 
     chain's input coefficients) drawn as the static Monte Carlo draws them."""
     if not draws:
         return cal0
+    from tradepolicy.api import draw_calibration, stage_draws
+
+    drawn, links = stage_draws(chain, cal0, draws, rng)
+    params = {  # draw 0: the central values
+        k: np.concatenate([np.broadcast_to(_central(cal0, k), (1, v.shape[1])), v])
+        for k, v in drawn.items()
+    }
+    C = cal0.C
+    if links is not None:
+        C = market.coefficients(np.concatenate([market.link_values()[None], links]))
+    return draw_calibration(cal0, params, C, S)
+
+
+def _central(cal: Calibration, kind: str) -> np.ndarray:
     from tradepolicy.api import _ELASTICITY_ATTR
 
-    n = chain.n
-    NS = cal0.N
-    params = {
-        k: np.broadcast_to(getattr(cal0, a), (draws + 1, NS)).copy()
-        for k, a in _ELASTICITY_ATTR.items()
-    }
-    for s, m in enumerate(chain.stages):
-        drawn = m.elasticity_draws(draws, rng)
-        for kind in params:
-            params[kind][1:, s * n + chain.positions[s]] = drawn[kind]
-    rep = lambda a: np.repeat(a, S, axis=0)  # noqa: E731
-    C = cal0.C
-    if is_chain(market):
-        links = np.concatenate([market.link_values()[None], market.link_draws(draws, rng)])
-        C = rep(market.coefficients(links))
-    return Calibration(
-        regions=cal0.regions,
-        p0=cal0.p0,
-        X0=cal0.X0,
-        t0=cal0.t0,
-        x0=cal0.x0,
-        eps=rep(params["supply"]),
-        eta=rep(params["demand"]),
-        sigma=rep(params["substitution"]),
-        C=C,
-    )
+    return np.asarray(getattr(cal, _ELASTICITY_ATTR[kind]), dtype=float)
 
 
 def _against_baseline(res: list[dict[str, np.ndarray]], S: int) -> None:
