@@ -64,3 +64,45 @@ def solve1(*args, **kwargs):
 
 def scen(name, *measures):
     return tp.Scenario(name=name, measures=list(measures))
+
+
+#: the State fields the kernel and the reference are compared on
+STATE = ("p", "P", "D", "A", "q", "X", "S", "support", "covered", "p_marginal", "lam", "g", "F")
+
+
+def every_measure_batch(seed: int, n_regions: int, n_scen: int):
+    """A random market's calibration and the instruments of a baseline plus ``n_scen``
+    scenarios with every measure type."""
+    import numpy as np
+
+    from tradepolicy import api
+    from tradepolicy.testing import every_measure_scenarios, random_market
+
+    rng = np.random.default_rng(seed)
+    mkt = random_market(rng, n_regions)
+    measures = [[], *every_measure_scenarios(rng, mkt, n_scen)]
+    inst, _ = api.build_instruments(mkt, mkt.calibration, measures)
+    return mkt.calibration, inst
+
+
+def jacobian_error(cal, inst, rng):
+    """Largest relative gap per row between the analytic Jacobian and central finite
+    differences, at base prices moved by a random 10% (log)."""
+    import numpy as np
+
+    from tradepolicy.model.levels import evaluate, initial_guess
+
+    u = initial_guess(cal, inst)
+    u[:, : cal.N] += rng.normal(0.0, 0.1, (inst.B, cal.N))
+    J = evaluate(cal, inst, u).J
+    assert J is not None
+    h = 1e-7
+    num = np.empty_like(J)
+    for j in range(u.shape[1]):
+        up, um = u.copy(), u.copy()
+        up[:, j] += h
+        um[:, j] -= h
+        num[:, :, j] = (
+            evaluate(cal, inst, up, jacobian=False).F - evaluate(cal, inst, um, jacobian=False).F
+        ) / (2 * h)
+    return (np.abs(J - num) / (1.0 + np.abs(num))).max(axis=(1, 2))

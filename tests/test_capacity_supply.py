@@ -18,12 +18,12 @@ import itertools
 
 import numpy as np
 import pytest
+from builders import STATE, every_measure_batch, jacobian_error
 from chains import every_measure_chain
 from scipy import integrate
 from test_kernel import _assert_same, _assert_same_chain
 
-from tradepolicy import api
-from tradepolicy.model.instruments import InstrumentBuilder, Instruments
+from tradepolicy.model.instruments import InstrumentBuilder
 from tradepolicy.model.levels import (
     Calibration,
     capacity_cost,
@@ -34,17 +34,7 @@ from tradepolicy.model.levels import (
     producer_surplus_total,
 )
 from tradepolicy.solver.newton import solve_batch, take_calibration
-from tradepolicy.testing import every_measure_scenarios, random_market
-
-STATE = ("p", "P", "D", "A", "q", "X", "S", "support", "covered", "p_marginal", "lam", "g", "F")
-
-
-def _every_measure(seed: int, n_regions: int, n_scen: int) -> tuple[Calibration, Instruments]:
-    rng = np.random.default_rng(seed)
-    market = random_market(rng, n_regions)
-    measures = [[], *every_measure_scenarios(rng, market, n_scen)]
-    inst, _ = api.build_instruments(market, market.calibration, measures)
-    return market.calibration, inst
+from tradepolicy.testing import random_market
 
 
 def _feasible_converged(sol) -> float:
@@ -130,7 +120,7 @@ def test_cost_integral_matches_quadrature_and_the_isoelastic_limit() -> None:
 @pytest.mark.parametrize("engine", ["numpy", "compiled"])
 def test_zero_utilisation_is_bit_identical(engine: str) -> None:
     for cal, inst in (
-        _every_measure(41, 7, 20),
+        every_measure_batch(41, 7, 20),
         (lambda c: (c[0].calibration, c[1]))(every_measure_chain(np.random.default_rng(42))),
     ):
         ref = solve_batch(cal, inst, engine=engine)  # type: ignore[arg-type]
@@ -145,7 +135,7 @@ def test_zero_utilisation_is_bit_identical(engine: str) -> None:
             producer_surplus_total(cal, inst, ref.state),
         )
     # zero in some regions: those regions' supply is the isoelastic one, bit for bit
-    cal, inst = _every_measure(43, 6, 10)
+    cal, inst = every_measure_batch(43, 6, 10)
     u0 = np.zeros(cal.N)
     u0[1] = 0.7
     z = np.random.default_rng(0).normal(0, 0.3, (inst.B, cal.N))
@@ -230,7 +220,7 @@ def test_demand_boom_near_capacity_converges_below_it(engine: str) -> None:
 # -- the kernel and the Jacobian -------------------------------------------------------------
 @pytest.mark.parametrize(("seed", "n_regions"), [(47, 9), (48, 5)])
 def test_kernel_equals_reference_with_capacity(seed: int, n_regions: int) -> None:
-    cal, inst = _every_measure(seed, n_regions, 60)
+    cal, inst = every_measure_batch(seed, n_regions, 60)
     # (up to 0.7: every measure includes public purchases, which a utilisation near one
     # leaves no capacity to serve)
     u0 = np.random.default_rng(seed).uniform(0.0, 0.7, (inst.B, cal.N))
@@ -261,33 +251,16 @@ def test_kernel_equals_reference_on_chains_with_capacity(seed: int) -> None:
     _assert_same_chain(ref, new, inst)
 
 
-def _fd_error(cal: Calibration, inst: Instruments, rng: np.random.Generator) -> np.ndarray:
-    u = initial_guess(cal, inst)
-    u[:, : cal.N] += rng.normal(0.0, 0.1, (inst.B, cal.N))
-    J = evaluate(cal, inst, u).J
-    assert J is not None
-    h = 1e-7
-    num = np.empty_like(J)
-    for j in range(u.shape[1]):
-        up, um = u.copy(), u.copy()
-        up[:, j] += h
-        um[:, j] -= h
-        num[:, :, j] = (
-            evaluate(cal, inst, up, jacobian=False).F - evaluate(cal, inst, um, jacobian=False).F
-        ) / (2 * h)
-    return (np.abs(J - num) / (1.0 + np.abs(num))).max(axis=(1, 2))
-
-
 def test_jacobian_matches_finite_differences_with_capacity() -> None:
     rng = np.random.default_rng(51)
-    cal, inst = _every_measure(51, 7, 12)
-    err = _fd_error(_with(cal, rng.uniform(0.1, 0.9, cal.N)), inst, rng)
+    cal, inst = every_measure_batch(51, 7, 12)
+    err = jacobian_error(_with(cal, rng.uniform(0.1, 0.9, cal.N)), inst, rng)
     assert np.median(err) < 1e-6 and (err < 1e-6).sum() >= inst.B - 2  # (a row at a kink)
     plain = InstrumentBuilder(4, cal.t0, cal.x0).build()  # the plain supply path
-    assert np.all(_fd_error(_with(cal, rng.uniform(0.1, 0.9, cal.N)), plain, rng) < 1e-6)
+    assert np.all(jacobian_error(_with(cal, rng.uniform(0.1, 0.9, cal.N)), plain, rng) < 1e-6)
     chain, cinst = every_measure_chain(rng, n_scen=11)
     ccal = _with(chain.calibration, rng.uniform(0.1, 0.9, (cinst.B, chain.calibration.N)))
-    err = _fd_error(ccal, cinst, rng)
+    err = jacobian_error(ccal, cinst, rng)
     assert np.median(err) < 1e-6 and (err < 1e-6).sum() >= cinst.B - 2
 
 
@@ -311,7 +284,7 @@ def test_kernel_first_step_matches_reference_at_random_points() -> None:
 
 # -- the field survives every path; bad values are refused ---------------------------------
 def test_utilisation_is_cut_by_rows_and_stages() -> None:
-    cal, inst = _every_measure(53, 5, 5)
+    cal, inst = every_measure_batch(53, 5, 5)
     u0 = np.random.default_rng(53).uniform(0.1, 0.9, (inst.B, cal.N))
     calu = _with(cal, u0)
     rows = np.array([3, 0])

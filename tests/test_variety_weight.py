@@ -13,25 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from builders import STATE, every_measure_batch, jacobian_error
 from chains import every_measure_chain
 from test_kernel import _assert_same, _assert_same_chain
 
-from tradepolicy import api
 from tradepolicy.chain import stack_instruments
 from tradepolicy.model.instruments import InstrumentBuilder, Instruments
-from tradepolicy.model.levels import Calibration, evaluate, initial_guess
+from tradepolicy.model.levels import Calibration, evaluate
 from tradepolicy.solver.newton import solve_batch
-from tradepolicy.testing import every_measure_scenarios, random_market
-
-STATE = ("p", "P", "D", "A", "q", "X", "S", "support", "covered", "p_marginal", "lam", "g", "F")
-
-
-def _every_measure(seed: int, n_regions: int, n_scen: int) -> tuple[Calibration, Instruments]:
-    rng = np.random.default_rng(seed)
-    market = random_market(rng, n_regions)
-    measures = [[], *every_measure_scenarios(rng, market, n_scen)]
-    inst, _ = api.build_instruments(market, market.calibration, measures)
-    return market.calibration, inst
+from tradepolicy.testing import random_market
 
 
 def _with_weights(inst: Instruments, k: np.ndarray) -> Instruments:
@@ -65,7 +55,7 @@ def _solve(cal: Calibration, inst: Instruments, engine: str):
 @pytest.mark.parametrize("engine", ["numpy", "compiled"])
 def test_unit_weights_are_bit_identical_on_markets_and_chains(engine: str) -> None:
     for cal, inst in (
-        _every_measure(21, 7, 20),
+        every_measure_batch(21, 7, 20),
         (lambda c: (c[0].calibration, c[1]))(every_measure_chain(np.random.default_rng(22))),
     ):
         assert not inst.has_access and np.all(inst.variety_weight == 1.0)
@@ -88,7 +78,7 @@ def test_unit_weights_are_bit_identical_on_markets_and_chains(engine: str) -> No
 
 @pytest.mark.parametrize("engine", ["numpy", "compiled"])
 def test_a_common_weight_changes_nothing(engine: str) -> None:
-    cal, inst = _every_measure(23, 6, 15)
+    cal, inst = every_measure_batch(23, 6, 15)
     ref = _solve(cal, inst, engine)
     scaled = _solve(cal, _with_weights(inst, np.full((inst.B, cal.N), 3.7)), engine)
     ok = ref.converged & scaled.converged
@@ -150,7 +140,7 @@ def test_capacity_with_access_raises_output_and_lowers_composite_prices(seed: in
 # -- the kernel and the Jacobian -------------------------------------------------------------
 @pytest.mark.parametrize(("seed", "n_regions"), [(31, 9), (32, 5)])
 def test_kernel_equals_reference_with_random_weights(seed: int, n_regions: int) -> None:
-    cal, inst = _every_measure(seed, n_regions, 60)
+    cal, inst = every_measure_batch(seed, n_regions, 60)
     k = np.random.default_rng(seed).uniform(0.3, 4.0, (inst.B, cal.N))
     k[::4] = 1.0  # rows without access in the same batch
     inst = _with_weights(inst, k)
@@ -174,38 +164,21 @@ def test_kernel_equals_reference_on_chains_with_random_weights(seed: int) -> Non
     _assert_same_chain(ref, new, inst)
 
 
-def _fd_error(cal: Calibration, inst: Instruments, rng: np.random.Generator) -> np.ndarray:
-    u = initial_guess(cal, inst)
-    u[:, : cal.N] += rng.normal(0.0, 0.1, (inst.B, cal.N))
-    J = evaluate(cal, inst, u).J
-    assert J is not None
-    h = 1e-7
-    num = np.empty_like(J)
-    for j in range(u.shape[1]):
-        up, um = u.copy(), u.copy()
-        up[:, j] += h
-        um[:, j] -= h
-        num[:, :, j] = (
-            evaluate(cal, inst, up, jacobian=False).F - evaluate(cal, inst, um, jacobian=False).F
-        ) / (2 * h)
-    return (np.abs(J - num) / (1.0 + np.abs(num))).max(axis=(1, 2))
-
-
 def test_jacobian_matches_finite_differences_with_weights() -> None:
     rng = np.random.default_rng(35)
-    cal, inst = _every_measure(35, 7, 12)
+    cal, inst = every_measure_batch(35, 7, 12)
     inst = _with_weights(inst, rng.uniform(0.3, 4.0, (inst.B, cal.N)))
-    err = _fd_error(cal, inst, rng)
+    err = jacobian_error(cal, inst, rng)
     assert np.median(err) < 1e-6 and (err < 1e-6).sum() >= inst.B - 2  # (a row at a kink)
     chain, cinst = every_measure_chain(rng, n_scen=11)
     cinst = _with_weights(cinst, rng.uniform(0.3, 4.0, (cinst.B, chain.calibration.N)))
-    err = _fd_error(chain.calibration, cinst, rng)
+    err = jacobian_error(chain.calibration, cinst, rng)
     assert np.median(err) < 1e-6 and (err < 1e-6).sum() >= cinst.B - 2
 
 
 # -- the field survives every path ---------------------------------------------------------
 def test_weights_survive_take_trim_and_stacking() -> None:
-    cal, inst = _every_measure(36, 5, 6)
+    cal, inst = every_measure_batch(36, 5, 6)
     k = np.random.default_rng(36).uniform(0.5, 2.0, (inst.B, cal.N))
     inst = _with_weights(inst, k)
     rows = np.array([4, 1])
@@ -224,7 +197,7 @@ def test_weights_survive_take_trim_and_stacking() -> None:
 
 
 def test_bad_weights_are_refused() -> None:
-    cal, inst = _every_measure(37, 4, 2)
+    cal, inst = every_measure_batch(37, 4, 2)
     k = np.ones((inst.B, cal.N))
     k[1, 2] = -1.0
     with pytest.raises(ValueError, match=r"variety_weight\[1, 2\] = -1.0.*finite number >= 0"):
