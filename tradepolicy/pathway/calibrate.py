@@ -61,10 +61,12 @@ def projection_table(
 ) -> pd.DataFrame:
     """Model (no-policy pathway) against IEA's base case in ``year``, by stage and region,
     for the stages that carry ``supply_projections``: base output, IEA, model, and whether
-    the region's output comes from projects (``pipeline``) or follows IEA (``projected``)."""
+    the region's output comes from projects (``pipeline``) or follows IEA (``projected``).
+    ``finance``: the investment parameters (default: the market's fitted ones)."""
     from tradepolicy.pathway import solve_pathway
+    from tradepolicy.pathway.decisions import calibrated_finance
 
-    finance = finance or Finance()
+    finance = finance or calibrated_finance(market.id)
     pset = _baseline_set(market, year, demand_path, finance)
     ds = solve_pathway(pset)
     rows = []

@@ -28,8 +28,6 @@ COMMITTED = ("operating", "construction", "fid")
 #: a node at or above this utilisation keeps the isoelastic curve (the logistic curve
 #: needs spare capacity)
 MAX_UTILISATION = 0.995
-#: how much of a plant's capacity runs in its first, second, ... operating year
-RAMP_UP = (0.5, 1.0)
 
 
 def _point(row: pd.Series, name: str) -> float:
@@ -310,22 +308,12 @@ def pathway_market(market: Any) -> Any:
     return dataclasses.replace(market, stages=tuple(new))
 
 
-def online_share(years_since_start: np.ndarray) -> np.ndarray:
-    """Share of a plant's capacity running ``years_since_start`` (0 = first year) after it
-    starts: :data:`RAMP_UP`, then all of it; 0 before the start."""
-    y = np.asarray(years_since_start)
-    ramp = np.asarray(RAMP_UP)
-    idx = np.clip(y, 0, len(ramp) - 1).astype(int)
-    return np.where(y < 0, 0.0, ramp[idx])
-
-
 __all__ = [
     "COMMITTED",
     "LATENT",
     "Pipeline",
     "co_product_leaders",
     "existing_capacity",
-    "online_share",
     "pathway_market",
     "projected_index",
     "read_pipeline",
