@@ -186,7 +186,6 @@ def run_years(
         years, names, draws, stages, chain.regions, chain.positions, pipeline=pipe, seed=seed
     )
     u_prev: np.ndarray | None = None
-    u_last: np.ndarray | None = None
     inputs_key: tuple | None = None
     stage_inputs: list = []
     tile = np.tile(np.arange(S), D)
@@ -262,11 +261,9 @@ def run_years(
         u = keep["u"]
         if u_prev is not None:  # a row that did not solve starts next year where it was
             u = np.where(conv[:, None], u, u_prev)
-        # next year's start: this year's solution moved on by the last year's change (log
-        # prices drift with demand growth and new capacity), once two years are known
-        u_next = u if u_last is None or u_last.shape != u.shape else 2.0 * u - u_last
-        u_last = u
-        u_prev = u_next
+        # next year's start: this year's solution (moving it on by the last year's change
+        # took more Newton iterations, not fewer: capacity arrives in steps)
+        u_prev = u
         out.per_year.append(res)
         out.converged.append(conv)
         out.messages.append(list(res[0]["solver_message"]))
