@@ -30,10 +30,12 @@ from tradepolicy.model.levels import Calibration
 from tradepolicy.pathway import capacity as cap
 from tradepolicy.pathway.spec import PathwaySet, demand_index
 from tradepolicy.scenario import is_chain
-from tradepolicy.solver.newton import DEFAULT_TOL
+from tradepolicy.solver.newton import DEFAULT_TOL, take_calibration
 
 log = logging.getLogger(__name__)
 
+#: rows solved together (whole draws): bounds the memory of each batch
+CHUNK_ROWS = 2048
 #: the per-stage result variables the loop keeps each year (see :func:`run_years`)
 YEAR_VARIABLES = (
     "producer_price",
@@ -225,31 +227,44 @@ def run_years(
                 build_instruments(m, m.calibration, _stage_lists(chain, m, lists)) for m in stages
             ]
             inputs_key = key
-        inputs = []
-        for s, (inst, pairs) in enumerate(stage_inputs):
-            at = s * n + chain.positions[s]
-            big = inst.take(tile)
-            big.supply_mult = big.supply_mult * mult[:, at]
-            big.demand_mult = big.demand_mult * dem[at][None, :]
-            if hasattr(big, "variety_weight"):
-                big.variety_weight = big.variety_weight * mult[:, at]
-            inputs.append((big, pairs * D))
-        keep: dict[str, Any] = {}
-        res = _run_chain(
-            chain,
-            cal_y,
-            lists * D,
-            tol,
-            pset,
-            names,
-            frozenset(YEAR_VARIABLES),
-            inputs=inputs,
-            u0=u_prev,
-            keep=keep,
-            warm=True,
-            fallback_rows=np.arange(S),  # the central run; draws that fail are left out
-            report=False,
-        )
+        # in chunks of whole draws: each chunk's arrays are small enough for the allocator
+        # to reuse their memory (one batch of every row would fault in gigabytes of fresh
+        # dense cell arrays each year on a chain)
+        step = max(1, CHUNK_ROWS // S) * S
+        chunks = []
+        for a in range(0, B, step):
+            idx = np.arange(a, min(a + step, B))
+            inputs = []
+            for s, (inst, pairs) in enumerate(stage_inputs):
+                at = s * n + chain.positions[s]
+                part = inst.take(tile[idx])
+                part.supply_mult = part.supply_mult * mult[idx][:, at]
+                part.demand_mult = part.demand_mult * dem[at][None, :]
+                part.variety_weight = part.variety_weight * mult[idx][:, at]
+                inputs.append((part, pairs * (idx.size // S)))
+            keep: dict[str, Any] = {}
+            res_c = _run_chain(
+                chain,
+                take_calibration(cal_y, idx),
+                lists * (idx.size // S),
+                tol,
+                pset,
+                names,
+                frozenset(YEAR_VARIABLES),
+                inputs=inputs,
+                u0=None if u_prev is None else u_prev[idx],
+                keep=keep,
+                warm=True,
+                # the central run's rows; draws that fail are left out
+                fallback_rows=np.arange(S) if a == 0 else np.arange(0),
+                report=False,
+            )
+            chunks.append((res_c, keep["u"]))
+        res = [
+            {k: np.concatenate([c[0][s][k] for c in chunks]) for k in chunks[0][0][s]}
+            for s in range(len(stages))
+        ]
+        keep = {"u": np.concatenate([c[1] for c in chunks])}
         _against_baseline(res, S)
         conv = res[0]["converged"].astype(bool)
         for b in np.flatnonzero(~conv[:S]):
