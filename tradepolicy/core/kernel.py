@@ -1069,9 +1069,12 @@ newton_rows = nb.njit(parallel=True, cache=True, nogil=True, error_model="numpy"
 newton_rows_serial = nb.njit(cache=True, nogil=True, error_model="numpy")(
     _renamed(_newton_rows, "_newton_rows_serial")
 )
-#: the parallel kernel is used from this many threads on: measured on a 2-core machine, the
-#: parallel variant with 2 threads took 1.5 times the serial one's time on a 2,044-row chain
-#: batch (its per-row work costs about twice as much), so it pays only with more cores
+#: when the parallel kernel runs (measured on a 2-core machine, side by side): on a single
+#: market (12 regions) 2 threads solve about twice as fast as one; on a 40-node chain the
+#: parallel variant with 2 threads took 1.5 times the serial time (each thread's work arrays,
+#: 19 node × node matrices, no longer stay in cache), so large systems go parallel only
+#: from 4 threads on
+PARALLEL_MAX_NODES = 24
 PARALLEL_FROM_THREADS = 4
 SERIAL_BELOW = 2 * BLOCK
 SPARSE_BELOW = 0.5  # a market with weights on at most this share of cells loops over them only
@@ -1196,7 +1199,9 @@ def solve_rows(
     rest = np.setdiff1d(np.arange(B), rows) if state else rows[:0]
     for todo, limit, flags in ((rows, max_iter, status), (rest, 0, np.zeros_like(status))):
         if todo.size:
-            parallel = todo.size >= SERIAL_BELOW and nb.get_num_threads() >= PARALLEL_FROM_THREADS
+            parallel = todo.size >= SERIAL_BELOW and (
+                N <= PARALLEL_MAX_NODES or nb.get_num_threads() >= PARALLEL_FROM_THREADS
+            )
             run = newton_rows if parallel else newton_rows_serial
             run(todo, u_c, it, flags, float(tol), int(limit), int(max_halvings), *args)
     if u_c is not u:
