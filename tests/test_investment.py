@@ -373,8 +373,10 @@ def test_a_higher_floor_or_strike_never_lowers_the_decision_probability(p, a, b)
     for make in (
         lambda x: Terms(floor=x),
         lambda x: Terms(strike=x, covered_share=covered),
+        # a collar whose claw-back threshold stays put (raising the threshold with the strike
+        # would also loosen the claw-back: more revenue risk, a higher risk premium)
         lambda x: Terms(
-            strike=x, covered_share=covered, upside_threshold=2 * x, upside_share=theta
+            strike=x, covered_share=covered, upside_threshold=2 * hi, upside_share=theta
         ),
         lambda x: Terms(floor=0.8 * x, strike=x, covered_share=covered),
     ):
