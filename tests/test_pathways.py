@@ -397,3 +397,22 @@ def test_projection_table_compares_with_iea():
     # a region without projects follows IEA's capacity path; its output moves with price only
     assert 0.9 < chn["model_over_iea"] < 1.15
     assert set(t.loc[t["source"] == "pipeline", "region"]) >= {"AUS", "USA", "EU"}
+
+
+def test_a_market_without_projects_follows_iea_capacity():
+    """Regions without projects grow capacity along IEA's base-case projection (linear from
+    the base year to the projection's first year)."""
+    m = tp.load_market("lithium_chemicals")
+    pset = pathway(m, [Scenario(name="tariff", measure=[TARIFF])], years=(2024, 2030))
+    ds = tp.solve(pset)
+    proj = m.supply_projections
+    proj = proj[(proj["path"] == proj["path"].iloc[0]) & (proj["year"] == 2030)]
+    base = dict(zip(m.regions, m.flows.sum(axis=1), strict=True))
+    for _, row in proj.iterrows():
+        r = row["region"]
+        if base[r] <= 0:
+            continue
+        k0 = float(ds.capacity.sel(year=2024, scenario="baseline", region=r).squeeze())
+        k30 = float(ds.capacity.sel(year=2030, scenario="baseline", region=r).squeeze())
+        _close(k30 / k0, row["quantity"] / base[r], rtol=1e-12)
+    assert (ds.converged == 1).all()
