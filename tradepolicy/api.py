@@ -727,6 +727,7 @@ def draw_calibration(
     """``cal`` with one row of parameters per draw (``params`` by kind and, for chains, the
     coefficients ``C`` per draw) repeated for the ``S`` scenarios of each draw (row = draw ×
     S + scenario)."""
+
     def rep(a: np.ndarray) -> np.ndarray:
         return np.repeat(a, S, axis=0)
 

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import optimize
 
 from tradepolicy.pathway.investment import Finance
-from tradepolicy.pathway.spec import PathwaySet
+from tradepolicy.pathway.spec import PathwaySet, base_year, stage_markets
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +34,14 @@ FITTED = {"risk_premium": (0.03, 0.08), "dispersion": (0.1, 0.5)}
 
 
 def _baseline_set(market: Any, year: int, demand_path: str | None, finance: Finance) -> PathwaySet:
-    base = (
-        market.stages[0].spec.base_year
-        if getattr(market, "kind", "") == "chain"
-        else (market.spec.base_year)
-    )
     overrides = {k: float(getattr(finance, k)) for k in FITTED}
     return PathwaySet(
         market=market,
         scenarios=[],
-        years=(int(base), int(year)),
+        years=(base_year(market), int(year)),
         demand_path=demand_path,
         investment=overrides,
     )
-
-
-def _stages(market: Any) -> list[Any]:
-    return list(market.stages) if getattr(market, "kind", "") == "chain" else [market]
 
 
 def projection_table(
@@ -70,7 +61,7 @@ def projection_table(
     pset = _baseline_set(market, year, demand_path, finance)
     ds = solve_pathway(pset)
     rows = []
-    for m in _stages(pset.market):
+    for m in stage_markets(pset.market):
         table = m.supply_projections
         if table is None or table.empty:
             continue

@@ -272,7 +272,9 @@ def pathway_market(market: Any) -> Any:
     supply (in proportion to each region's use); in a chain, a region whose makers (latent or
     not) use an input stage it buys none of gets the latent use they need, bought from the
     input stage's producers in proportion to their output. Other data are unchanged."""
-    stages = list(market.stages) if getattr(market, "kind", "") == "chain" else [market]
+    from tradepolicy.pathway.spec import stage_markets
+
+    stages = stage_markets(market)
     flows = [np.array(m.flows, dtype=float) for m in stages]
     changed = False
     for s, m in enumerate(stages):

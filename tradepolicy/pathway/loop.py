@@ -93,7 +93,6 @@ class Years:
     messages: list[list[str]] = field(default_factory=list)
     seconds: float = 0.0
     seed: int | None = None
-    parameters: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _active(pset: PathwaySet, year: int) -> list[list[Measure]]:
@@ -192,9 +191,14 @@ def run_years(
     stage_inputs: list = []
     tile = np.tile(np.arange(S), D)
     c0 = cal0.c0 if cal0.C is not None else np.zeros(NS)
+    # the first operating year of each project if decided in each year (B, J, Y), and final
+    # demand relative to the base year along the path (Y, NS)
+    start = _start_years(B, pipe, plead, committed_start, years)
+    dem_path = np.ones((Y, NS))
+    for s, m in enumerate(stages):
+        dem_path[:, s * n + chain.positions[s]] = demand_index(m, pset.demand_path, years)[:, None]
     for y, year in enumerate(years):
         # 1-2. capacity online this year and the normal output it gives
-        start = _start_years(decided, pipe, plead, committed_start, years)
         online = np.where(year >= start, finance.ramp(np.maximum(year - start, 0).astype(int)), 0.0)
         new_cap = np.zeros((B, NS))
         charge = np.zeros((B, NS))
@@ -215,10 +219,7 @@ def run_years(
         # prices with the market's supply elasticity there (docs/model.md)
         u_cap = cap.utilisation(S0 * mult, capacity, known)
         cal_y = dataclasses.replace(cal, utilisation=u_cap if u_cap.any() else None)
-        # 3. demand along the path
-        dem = np.ones(NS)
-        for s, m in enumerate(stages):
-            dem[s * n + chain.positions[s]] = demand_index(m, pset.demand_path, [year])[0]
+        dem = dem_path[y]  # 3. demand along the path
         # 4. solve the year (instruments rebuilt only when the measures in force change)
         lists = _active(pset, year)
         key = tuple(tuple(id(m) for m in ms) for ms in lists)
@@ -340,10 +341,10 @@ def run_years(
     return out
 
 
-def _start_years(decided, pipe, plead, committed_start, years) -> np.ndarray:
+def _start_years(B: int, pipe, plead, committed_start, years) -> np.ndarray:
     """(B, J, Y) the first operating year of project j if decided in year y."""
     if not pipe.J:
-        return np.zeros(decided.shape)
+        return np.zeros((B, 0, len(years)))
     y = years[None, None, :]
     start = np.maximum(pipe.earliest_start[None, :, None], y + plead[:, :, None])
     start = np.where(pipe.committed[None, :, None], committed_start[None, :, None], start)

@@ -32,15 +32,11 @@ REGIONAL = (
 )
 
 
-def _fields() -> dict[str, dict[str, str]]:
-    return result_fields()
-
-
 def _attrs(name: str, market: Any) -> dict[str, str]:
     """The result field table's long name and units (in ``market``'s units) of ``name``."""
     from tradepolicy.results.builder import _units
 
-    f = _fields().get(name)
+    f = result_fields().get(name)
     if f is None:
         return {}
     return {"long_name": f.get("long_name", name), "units": _units(f.get("units", ""), market)}

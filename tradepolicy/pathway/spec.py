@@ -46,13 +46,15 @@ PATHWAY_FIELDS: dict[str, Any] = {
 }
 
 
-def _base_year(market: Any) -> int:
+def base_year(market: Any) -> int:
+    """The base year of a market or of a chain's stages (the year their data describe)."""
     if is_chain(market):
         return int(market.stages[0].spec.base_year)
     return int(market.spec.base_year)
 
 
-def _stages(market: Any) -> list[Any]:
+def stage_markets(market: Any) -> list[Any]:
+    """A chain's stage markets, or the market itself."""
     return list(market.stages) if is_chain(market) else [market]
 
 
@@ -121,7 +123,7 @@ class PathwaySet(ScenarioSet):
     def _pathway_problems(self) -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         first, last = self.years
-        base = _base_year(self.market)
+        base = base_year(self.market)
         if first != base:
             out.append(
                 (
@@ -142,14 +144,14 @@ class PathwaySet(ScenarioSet):
         if self.demand_path is not None:
             lacking = [
                 m.id
-                for m in _stages(self.market)
+                for m in stage_markets(self.market)
                 if m.demand_paths is None or self.demand_path not in set(m.demand_paths["path"])
             ]
-            if len(lacking) == len(_stages(self.market)):
+            if len(lacking) == len(stage_markets(self.market)):
                 have = sorted(
                     {
                         p
-                        for m in _stages(self.market)
+                        for m in stage_markets(self.market)
                         if m.demand_paths is not None
                         for p in m.demand_paths["path"]
                     }

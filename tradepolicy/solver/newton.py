@@ -123,7 +123,7 @@ def solve_batch(
     u0: np.ndarray | None = None,
     tol: float = DEFAULT_TOL,
     max_iter: int = 60,
-    fallback: bool = True,
+    fallback: bool | np.ndarray = True,
     chunk: int = CHUNK,
     engine: Literal["compiled", "numpy"] = "compiled",
     report: bool = True,
@@ -142,7 +142,8 @@ def solve_batch(
     max_iter
         Newton iterations before the scipy fallback.
     fallback
-        Whether stalled scenarios are retried with :func:`scipy.optimize.root`.
+        Whether stalled scenarios are retried with :func:`scipy.optimize.root`, or a
+        ``(B,)`` boolean mask of the scenarios that may be.
     chunk
         Scenarios processed together on the numpy path (bounds the size of temporaries;
         results do not depend on it).
@@ -171,9 +172,10 @@ def solve_batch(
         )
     for row in np.flatnonzero(bad):
         messages[row] = "residuals became non-finite"
-    if fallback:
+    eligible = np.broadcast_to(np.asarray(fallback, dtype=bool), (B,))
+    if eligible.any():
         retried = []
-        for row in np.flatnonzero(~converged & np.array([not m for m in messages])):
+        for row in np.flatnonzero(~converged & np.array([not m for m in messages]) & eligible):
             ok, ub, nit, how = _scipy_fallback(cal, inst, row, u[row], tol)
             if ok:
                 u[row], converged[row] = ub, True
@@ -214,42 +216,27 @@ def solve_warm(
     bad = np.flatnonzero(~first.converged)
     if not bad.size:
         return first
-    sub_cal = take_calibration(cal, bad)
-    sub_inst = inst.take(bad)
-    again = solve_batch(sub_cal, sub_inst, tol=tol, max_iter=max_iter, fallback=False, report=False)
-    if fallback_rows is None:
-        retry = np.arange(bad.size)
-    else:
-        retry = np.flatnonzero(np.isin(bad, fallback_rows) & ~again.converged)
-    for i in retry.tolist():
-        if again.converged[i] or again.messages[i].startswith("residuals"):
-            continue
-        ok, ub, nit, how = _scipy_fallback(sub_cal, sub_inst, int(i), again.u[i], tol)
-        if ok:
-            again.u[i], again.converged[i] = ub, True
-            again.iterations[i] += nit
-            again.method[i] = how
-            again.max_residual[i] = 0.0  # re-evaluated below
-    K = sub_inst.K
-    first.u[bad] = 0.0
-    first.u[bad, : again.u.shape[1]] = again.u
-    if K < inst.K:  # pairs past the sub-batch's (padding) stay at their start
-        first.u[bad, again.u.shape[1] :] = initial_guess(cal, inst)[bad, again.u.shape[1] :]
+    allowed = True if fallback_rows is None else np.isin(bad, fallback_rows)
+    again = solve_batch(
+        take_calibration(cal, bad),
+        inst.take(bad),
+        tol=tol,
+        max_iter=max_iter,
+        fallback=allowed,
+        report=False,
+    )
+    first.u[bad] = again.u
     first.converged[bad] = again.converged
     first.iterations[bad] += again.iterations
     first.max_residual[bad] = again.max_residual
+    _put_rows(first.state, bad, again.state)
     for j, r in enumerate(bad.tolist()):
-        first.messages[r] = again.messages[j]
         first.method[r] = again.method[j]
-    _put_rows(first.state, bad, _evaluate_rows(cal, inst, first.u, bad))
-    res = first.state.residual[bad]
-    first.max_residual[bad] = np.where(np.isfinite(res), res, np.inf)
-    first.converged[bad] &= first.max_residual[bad] <= tol
-    for row in bad[~first.converged[bad]]:
-        if not first.messages[row] or first.messages[row].startswith("not converged"):
-            first.messages[row] = (
-                f"not converged after {first.iterations[row]} iterations "
-                f"(max residual {first.max_residual[row]:.3g} > tolerance {tol:g})"
+        first.messages[r] = again.messages[j]
+        if again.messages[j].startswith("not converged"):  # both passes' iterations
+            first.messages[r] = (
+                f"not converged after {first.iterations[r]} iterations "
+                f"(max residual {first.max_residual[r]:.3g} > tolerance {tol:g})"
             )
     return first
 
