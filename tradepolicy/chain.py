@@ -26,7 +26,7 @@ region o buy ``a · S`` of each input stage's composite in o and earn the value 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -137,6 +137,25 @@ class Chain:
         raise KeyError(
             f"no stage {stage_id!r} in chain {self.id!r} (stages: {', '.join(self.stage_ids)})"
         )
+
+    # -- horizons (docs/model.md, "Horizons") ---------------------------------------------
+    @property
+    def horizon(self) -> str:
+        """The horizon of the stages' elasticities (``"medium"`` unless :meth:`at_horizon`)."""
+        return self.stages[0].horizon
+
+    @property
+    def has_short_run(self) -> bool:
+        """Whether every stage market gives short-run elasticities."""
+        return all(m.has_short_run for m in self.stages)
+
+    def at_horizon(self, horizon: str) -> Chain:
+        """This chain with every stage at ``horizon`` (see :meth:`Market.at_horizon`); the
+        links and base data are unchanged. A stage without short-run elasticities raises an
+        :class:`~tradepolicy.errors.InputError` naming that stage's market file."""
+        if horizon == self.horizon:
+            return self
+        return replace(self, stages=tuple(m.at_horizon(horizon) for m in self.stages))
 
     def stage_index(self, stage_id: str) -> int:
         return self.stage_ids.index(stage_id)

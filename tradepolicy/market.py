@@ -12,7 +12,7 @@ import io
 import json
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -61,19 +61,30 @@ ELASTICITY_MAX = {"supply": 100.0, "demand": 100.0, "substitution": 10_000.0}
 __all__ = ["Market", "MarketSpec", "list_chains", "list_markets", "load_market"]
 
 
+class ShortRunElasticitiesSpec(BaseModel):
+    """Short-run elasticities (``[elasticities.short_run]``): capacity fixed, private
+    inventories respond. A kind left out keeps its medium-run value."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    supply: dict[str, Number] | None = None
+    demand: dict[str, Number] | None = None
+    substitution: dict[str, Number] | None = None
+
+
 class ElasticitiesSpec(BaseModel):
-    """Supply ε_o ≥ 0, demand η_d ≥ 0 (absolute value), substitution σ_d > 0."""
+    """Supply ε_o ≥ 0, demand η_d ≥ 0 (absolute value), substitution σ_d > 0 (medium run),
+    and optionally the short run (``short_run``)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     supply: dict[str, Number]
     demand: dict[str, Number]
     substitution: dict[str, Number]
+    short_run: ShortRunElasticitiesSpec | None = None
 
 
-class ElasticityUncertaintySpec(BaseModel):
-    """Standard errors of the elasticities (same keys as ``[elasticities]``; absent = 0)."""
-
+class _UncertaintyTables(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     supply: dict[str, Number] = Field(default_factory=dict)
@@ -81,9 +92,14 @@ class ElasticityUncertaintySpec(BaseModel):
     substitution: dict[str, Number] = Field(default_factory=dict)
 
 
-class ElasticityBasisSpec(BaseModel):
-    """How each elasticity was obtained (e.g. ``prior``, ``estimated``, ``estimated+prior``)."""
+class ElasticityUncertaintySpec(_UncertaintyTables):
+    """Standard errors of the elasticities (same keys as ``[elasticities]``; absent = 0);
+    ``short_run``: those of ``[elasticities.short_run]``."""
 
+    short_run: _UncertaintyTables | None = None
+
+
+class _BasisTables(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     supply: dict[str, Text] = Field(default_factory=dict)
@@ -91,7 +107,15 @@ class ElasticityBasisSpec(BaseModel):
     substitution: dict[str, Text] = Field(default_factory=dict)
 
 
+class ElasticityBasisSpec(_BasisTables):
+    """How each elasticity was obtained (e.g. ``prior``, ``estimated``, ``estimated+prior``)."""
+
+    short_run: _BasisTables | None = None
+
+
 ELASTICITY_KINDS = ("supply", "demand", "substitution")
+#: the horizons a market's elasticities describe (docs/model.md, "Horizons")
+HORIZONS = ("short", "medium")
 
 
 class RegionInfoSpec(BaseModel):
@@ -195,21 +219,39 @@ class MarketSpec(BaseModel):
                 strict=kind == "substitution",
                 hi=ELASTICITY_MAX[kind],
             )
+        short = self.elasticities.short_run
         for kind in ELASTICITY_KINDS:
-            table = getattr(self.elasticity_se, kind)
-            keys = set(getattr(self.elasticities, kind))
-            for key, value in table.items():
-                where = f"elasticity_se.{kind}.{key}"
-                if key not in keys:
-                    problems.append(
-                        (
-                            where,
-                            f"no elasticities.{kind}.{key} to attach a standard error to "
-                            f"(allowed: {', '.join(sorted(keys))})",
+            table = None if short is None else getattr(short, kind)
+            if table is not None:
+                check_regional(
+                    f"elasticities.short_run.{kind}",
+                    table,
+                    0.0,
+                    strict=kind == "substitution",
+                    hi=ELASTICITY_MAX[kind],
+                )
+
+        def check_se(prefix: str, se_tables: Any, values: Any) -> None:
+            for kind in ELASTICITY_KINDS:
+                table = getattr(se_tables, kind)
+                have = None if values is None else getattr(values, kind)
+                keys = set(have or ())
+                for key, value in table.items():
+                    where = f"elasticity_se.{prefix}{kind}.{key}"
+                    if key not in keys:
+                        problems.append(
+                            (
+                                where,
+                                f"no elasticities.{prefix}{kind}.{key} to attach a standard "
+                                f"error to (allowed: {', '.join(sorted(keys)) or 'none'})",
+                            )
                         )
-                    )
-                elif not math.isfinite(value) or value < 0:
-                    problems.append((where, f"must be a finite number >= 0; got {value!r}"))
+                    elif not math.isfinite(value) or value < 0:
+                        problems.append((where, f"must be a finite number >= 0; got {value!r}"))
+
+        check_se("", self.elasticity_se, self.elasticities)
+        if self.elasticity_se.short_run is not None:
+            check_se("short_run.", self.elasticity_se.short_run, short)
 
         def check_matrix(name: str, table: dict[str, dict[str, float]], lo: float) -> None:
             for exp, row in table.items():
@@ -286,6 +328,10 @@ class Market:
         The optional capacity, project, demand-path and supply-projection tables
         (``capacity_file``, ``projects_file``, ``demand_paths_file``,
         ``supply_projections_file``), validated; see :attr:`capacity`.
+    horizon : {"medium", "short"}
+        Which elasticities ``spec.elasticities`` holds: the medium run (the file's
+        ``[elasticities]``, the default) or the short run (``[elasticities.short_run]``
+        merged in by :meth:`at_horizon`).
     """
 
     spec: MarketSpec
@@ -293,6 +339,9 @@ class Market:
     flows: np.ndarray = field(default=None, repr=False)  # type: ignore[arg-type]
     flow_sources: dict[tuple[str, str], str] = field(default_factory=dict, repr=False)
     year_tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False, compare=False)
+    horizon: str = "medium"
+    #: the medium-run market a short-run one was made from (None for a medium-run market)
+    _medium: Market | None = field(default=None, repr=False, compare=False)
 
     # -- labels ---------------------------------------------------------------------------
     @property
@@ -322,6 +371,67 @@ class Market:
     @property
     def price_unit(self) -> str:
         return f"{self.currency}/{self.quantity_unit}"
+
+    # -- horizons (docs/model.md, "Horizons") ---------------------------------------------
+    @property
+    def has_short_run(self) -> bool:
+        """Whether the market file gives short-run elasticities (``[elasticities.short_run]``)."""
+        return self.horizon == "short" or self.spec.elasticities.short_run is not None
+
+    def at_horizon(self, horizon: str) -> Market:
+        """This market with the elasticities of ``horizon`` (``"short"`` or ``"medium"``).
+
+        The base data (flows, prices, tariffs, year tables) are the same object, so both
+        horizons reproduce the same baseline. The short run takes each kind of
+        ``[elasticities.short_run]`` (a kind left out keeps its medium-run value) and its
+        standard errors from ``[elasticity_se.short_run]`` (absent = 0). ``at_horizon`` of the
+        market's own horizon is the market itself.
+
+        Raises
+        ------
+        InputError
+            ``horizon`` is not a known horizon, or the market file has no
+            ``[elasticities.short_run]`` table.
+        """
+        source = str(self.path) if self.path is not None else f"<market {self.id}>"
+        if horizon not in HORIZONS:
+            raise InputError(
+                source, [("horizon", f"unknown horizon {horizon!r} (allowed: short, medium)")]
+            )
+        if horizon == self.horizon:
+            return self
+        if horizon == "medium":
+            if self._medium is None:
+                raise InputError(
+                    source, [("horizon", "a short-run market built in code has no medium run")]
+                )
+            return self._medium
+        short = self.spec.elasticities.short_run
+        if short is None:
+            raise InputError(
+                source,
+                [
+                    (
+                        "elasticities.short_run",
+                        f"market {self.id!r} has no short-run elasticities; add a "
+                        "`[elasticities.short_run]` table (supply, demand, substitution) to "
+                        "its file to use the short-run horizon",
+                    )
+                ],
+            )
+        data = self.spec.model_dump(mode="python")
+        se_short = self.spec.elasticity_se.short_run
+        basis_short = self.spec.elasticity_basis.short_run
+        for kind in ELASTICITY_KINDS:
+            table = getattr(short, kind)
+            if table is None:
+                continue  # keeps the medium-run values and standard errors
+            data["elasticities"][kind] = dict(table)
+            data["elasticity_se"][kind] = dict(getattr(se_short, kind)) if se_short else {}
+            data["elasticity_basis"][kind] = dict(getattr(basis_short, kind)) if basis_short else {}
+        spec = MarketSpec.model_validate(data)
+        _check_flows(self.flows, spec, source)
+        return replace(self, spec=spec, horizon="short", _medium=self)
 
     def input_files(self) -> list[Path]:
         """The files this market was read from: its TOML file and its flows CSV, if any."""

@@ -15,7 +15,7 @@ from itertools import chain as _chain
 from itertools import compress, repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import pydantic_core
 from pydantic import (
@@ -191,6 +191,7 @@ def _file_models(types: tuple[str, ...]) -> Any:  # a model built at run time
         description=(Text, ""),
         target_share=(Annotated[Float, Field(gt=0.0, le=1.0)] | None, None),
         target=(Target | None, None),
+        horizon=(Literal["short", "medium"] | None, None),
         **_pathway_fields(),
         scenario=(Annotated[list[scen], Field(min_length=1)], ...),
     )
@@ -215,11 +216,35 @@ class ScenarioSet:
     path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     target: Target | None = None
+    #: the elasticities' horizon (docs/model.md, "Horizons"): ``"medium"`` or ``"short"``;
+    #: None: the market's own (``"medium"`` for a market as loaded)
+    horizon: str | None = None
     #: the instruments validation built, for the solve that follows (see :meth:`take_inputs`)
     _inputs: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         static = self._year_problems()
+        if self.horizon is None:
+            self.horizon = self.market.horizon
+        if self.horizon != "medium" and self.is_pathway:
+            static.append(
+                (
+                    "horizon",
+                    "a pathway set takes no `horizon`: its event years use the short run and "
+                    "the other years the medium run; leave it out",
+                )
+            )
+        elif self.horizon != self.market.horizon:
+            try:
+                self.market = self.market.at_horizon(self.horizon)
+            except InputError as exc:
+                raise InputError(
+                    str(self.path or "<scenarios>"),
+                    [
+                        ("horizon", f"{self.horizon!r} asked for, but {exc.source}: {m}")
+                        for _f, m in exc.problems
+                    ],
+                ) from None
         if static:
             raise InputError(str(self.path or "<scenarios>"), static)
         problems, inputs = _check(self.market, self.scenarios, self.target_share)
@@ -329,6 +354,8 @@ class ScenarioSet:
             d["target_share"] = self.target_share
         if self.target is not None:
             d["target"] = self.target.to_dict()
+        if self.horizon != "medium":
+            d["horizon"] = self.horizon
         return d
 
     def to_dict(self) -> dict[str, Any]:
@@ -687,6 +714,19 @@ def scenario_set_from_dict(
         description=spec.description,
         path=p,
     )
+    if spec.horizon is not None:
+        if spec.years is not None:
+            raise InputError(
+                str(p),
+                [
+                    (
+                        "horizon",
+                        "a pathway set (one with `years`) takes no `horizon`: its event years "
+                        "use the short run and the other years the medium run; leave it out",
+                    )
+                ],
+            )
+        common["horizon"] = spec.horizon
     from tradepolicy.pathway.spec import pathway_set_from_spec
 
     sset = pathway_set_from_spec(spec, p, common) or ScenarioSet(**common)
