@@ -181,3 +181,25 @@ def test_static_set_field_and_pathway_refusal(tmp_path):
         scenario_set_from_dict(body, tmp_path / "s.toml")
     text = str(err.value)
     assert "s.toml" in text and "toy.toml" in text and "elasticities.short_run" in text
+
+
+@pytest.mark.parametrize("name", tp.list_markets())
+def test_every_shipped_market_has_a_less_elastic_short_run(name):
+    """A risk event on any shipped market needs its short run: capacity fixed (supply no more
+    elastic than in the medium run) and use plus private inventories no more elastic."""
+    m = tp.load_market(name)
+    s = m.at_horizon("short")
+    assert s.flows is m.flows
+    assert (s.supply_elasticity <= m.supply_elasticity).all()
+    assert (s.demand_elasticity <= m.demand_elasticity).all()
+    assert (s.supply_elasticity < m.supply_elasticity).any()
+    assert "short_run" in m.spec.sources and "inventor" in m.spec.sources["short_run"]
+
+
+@pytest.mark.parametrize("name", tp.list_chains())
+def test_every_shipped_chain_has_a_short_run(name):
+    c = tp.load_market(name)
+    s = c.at_horizon("short")
+    assert s.horizon == "short" and all(m.horizon == "short" for m in s.stages)
+    assert s.at_horizon("medium") is c or s.at_horizon("medium").stages == c.stages
+    assert s.spec is c.spec

@@ -101,7 +101,8 @@ def _market_dict(data, matrix, params) -> dict:
     }
     table: dict[str, dict[str, float]] = {k: {} for k in ("supply", "demand", "substitution")}
     for p in params:
-        table[p.kind][p.key] = float(p.value)
+        if p.kind in table:  # the medium run (short-run priors are not matched here)
+            table[p.kind][p.key] = float(p.value)
     return {
         "id": data.id,
         "commodity": data.info.commodity,

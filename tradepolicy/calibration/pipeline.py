@@ -164,7 +164,11 @@ def fit_supply_panel(
 
 def _priors(data: MarketData) -> list[Parameter]:
     out = []
-    for r in data.priors.sort_values(["parameter", "region"]).itertuples(index=False):
+    priors = data.priors.sort_values(["parameter", "region"])  # the medium run first
+    priors = priors.sort_values(
+        "parameter", key=lambda s: s.str.startswith("short_run."), kind="stable"
+    )
+    for r in priors.itertuples(index=False):
         out.append(
             Parameter(
                 kind=r.parameter,
@@ -388,6 +392,16 @@ def market_document(cal: Calibrated) -> dict:
         "elasticity_se": {k: _table(cal.parameters, k, "se") for k in _KINDS},
         "elasticity_basis": {k: _table(cal.parameters, k, "basis") for k in _KINDS},
     }
+    short = [k for k in _KINDS if any(p.kind == f"short_run.{k}" for p in cal.parameters)]
+    if short:  # [elasticities.short_run] (docs/model.md, "Horizons")
+        for table, attr in (
+            ("elasticities", "value"),
+            ("elasticity_se", "se"),
+            ("elasticity_basis", "basis"),
+        ):
+            doc[table]["short_run"] = {
+                k: _table(cal.parameters, f"short_run.{k}", attr) for k in short
+            }
     for name in year_frames(data):
         doc[f"{name}_file"] = f"{info.market}_{name}.csv"
     if not data.tariffs.empty:
@@ -427,6 +441,18 @@ def market_document(cal: Calibrated) -> dict:
         ),
         "calibration_notes": "; ".join(cal.notes),
     }
+    short_params = [p for p in cal.parameters if p.kind.startswith("short_run.")]
+    if short_params:
+        sources["short_run"] = (
+            "short-run elasticities (one year or less: capacity fixed, private inventories "
+            "respond, their response counted in the demand elasticity; kinds not listed keep "
+            "the medium-run value): "
+            + "; ".join(
+                f"{p.kind.removeprefix('short_run.')} {p.key} {p.value:g} "
+                f"[{p.prior_low:g}, {p.prior_high:g}]: {p.prior_source}"
+                for p in short_params
+            )
+        )
     for name, frame in (("production", data.production), ("consumption", data.consumption)):
         sources[name] = "; ".join(
             f"{r.region} {_num(r.quantity):g}: {r.source}" for r in frame.itertuples(index=False)

@@ -119,7 +119,17 @@ class TariffRow(_Row):
 
 
 class PriorRow(_Row):
-    parameter: Literal["supply", "demand", "substitution"]
+    """One elasticity prior: the medium run (``supply``, ``demand``, ``substitution``) or the
+    short run (``short_run.supply`` ...: capacity fixed, private inventories respond)."""
+
+    parameter: Literal[
+        "supply",
+        "demand",
+        "substitution",
+        "short_run.supply",
+        "short_run.demand",
+        "short_run.substitution",
+    ]
     region: KeyCode
     value: NonNeg
     low: NonNeg
@@ -134,7 +144,7 @@ class PriorRow(_Row):
             )
         if self.high <= self.low:
             raise ValueError("the range high - low must be positive (it sets the prior's spread)")
-        if self.parameter == "substitution" and self.value <= 0:
+        if self.parameter.endswith("substitution") and self.value <= 0:
             raise ValueError("a substitution elasticity must be > 0")
         return self
 
@@ -591,10 +601,14 @@ def load_market_data(root: Path, market: str) -> MarketData:
         if name == "base_prices" and "default" not in set(frame["region"]):
             problems.append(("region", "a `default` row is required"))
         if name == "priors":
+            given = set(frame["parameter"])
             for par in ("supply", "demand", "substitution"):
-                have = set(frame.loc[frame["parameter"] == par, "region"])
-                if "default" not in have:
-                    problems.append(("parameter", f"no `default` prior for {par}"))
+                for name in (par, f"short_run.{par}"):
+                    if name != par and name not in given:
+                        continue  # a short-run kind left out keeps the medium-run value
+                    have = set(frame.loc[frame["parameter"] == name, "region"])
+                    if "default" not in have:
+                        problems.append(("parameter", f"no `default` prior for {name}"))
         if problems:
             raise InputError(str(path), problems)
     prod, cons = frames["production"]["quantity"].sum(), frames["consumption"]["quantity"].sum()
