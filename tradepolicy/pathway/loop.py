@@ -269,7 +269,10 @@ def run_years(
                 on = [(ev_on[:, r], ev_hit[r]) for r in range(R) if ev_stage[r] == sk]
                 prev = None if last_price is None else last_price[stocks.rows(k)][:, sk * n + h]
                 act = stocks.actions(k, int(year), dem[sk * n + h], on, prev, chain.regions)
-                act_cf = stocks.actions(k, int(year), dem[sk * n + h], [], prev, chain.regions)
+                # without the year's events: the same purchases, no release an event set off
+                no = np.zeros_like(act[0])
+                event_rule = stocks.policies[k][1].release == "event"
+                act_cf = (act[0], no, no) if event_rule else act
                 rows_k = stocks.rows(k)
                 cp[rows_k[:, None], sk * n + h[None, :]] += act[0] - act[2]
                 cp_cf[rows_k[:, None], sk * n + h[None, :]] += act_cf[0] - act_cf[2]
