@@ -239,6 +239,12 @@ class PathwaySet(ScenarioSet):
                             f"[{b0}, {b1}] must lie within the pathway's years {first}-{last}",
                         )
                     )
+        if self.risk:  # event years use the short run: the market must carry it
+            try:
+                self.market.at_horizon("short")  # (the data market, before the entrants)
+            except InputError as exc:
+                why = str(exc).replace("\n", " ")
+                out.append(("risk", f"event years use the short-run elasticities: {why}"))
         names = [ev.name for ev in self.risk]
         for k, n in enumerate(names):
             if n in names[:k]:
