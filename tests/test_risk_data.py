@@ -201,8 +201,40 @@ def test_drc_quota_numbers_follow_from_the_announced_quotas() -> None:
     q = (226000 * 52 / 365 + 18125) / 226000
     assert _num(ev["quantity_share"]) == pytest.approx(q, abs=0.005)
     quota_year = (1 - 96600 / 226000) / (1 - _num(ev["quantity_share"]))
-    assert _num(ev["observed_severity"]) == pytest.approx(quota_year, abs=0.01)
-    assert _num(ev["severity_high"]) == 1.0
+    assert _num(ev["quota_year_severity"]) == pytest.approx(quota_year, abs=0.01)
+
+
+def test_drc_severity_brackets_the_observed_hydroxide_prices(tmp_path: Path) -> None:
+    """The DRC event's observed severity range is the binding share of the announced cut at
+    which the short-run model of the 2024 market gives China's hydroxide price x2.1 (during
+    the ban) and x3.4 (after the quota announcement), as observed (Platts, Fastmarkets)."""
+    import tradepolicy as tp
+
+    ev = _events()["cod_cobalt_export_ban"]
+    share = _num(ev["quantity_share"])
+    obs = ev["observed_severity"]
+    parts = [
+        'market = "cobalt_chain"\ntitle = "check"\nhorizon = "short"\n',
+    ]
+    for key in ("low", "high"):
+        s = _num(obs, key)
+        parts.append(
+            f'[[scenario]]\nname = "s_{key}"\n[[scenario.measure]]\ntype = "export_quota"\n'
+            f'exporter = "COD"\nstage = "co_intermediate"\nrent_to = "exporters"\n'
+            f"quantity = {226000 * (1 - s * (1 - share))}\n"
+        )
+    path = tmp_path / "drc.toml"
+    path.write_text("".join(parts), encoding="utf-8")
+    ds = tp.solve(tp.load_scenarios(path))
+    ratio = ds["consumer_price"] / ds["consumer_price"].sel(scenario="baseline")
+    hyd = ratio.sel(stage="co_intermediate", region="CHN")
+    assert float(hyd.sel(scenario="s_low")) == pytest.approx(2.1, abs=0.1)
+    assert float(hyd.sel(scenario="s_high")) == pytest.approx(3.4, abs=0.1)
+    # the severity distribution spans that range, and the gallium-fitted binding share (0.22)
+    assert _num(ev["severity_low"]) <= _num(obs, "low") and _num(obs, "high") <= _num(
+        ev["severity_high"]
+    )
+    assert _num(obs, "low") <= 0.22 <= _num(obs, "high")
 
 
 @pytest.mark.parametrize("scope", sorted(k for k in _stocks() if k != "all"))
