@@ -259,6 +259,7 @@ def test_the_shipped_risk_sets() -> None:
         s = _set(p)
         assert s["years"] == [2024, 2035], p.name
         assert s["risk"], p.name
+        assert not INTERNAL.search(p.read_text(encoding="utf-8")), p.name
 
 
 def test_every_risk_of_the_shipped_sets_is_a_documented_row() -> None:
