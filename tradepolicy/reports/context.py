@@ -291,6 +291,10 @@ def build_context(
         ``ds`` is not a tradepolicy result a brief can be made from, or a scenario name is not
         in it.
     """
+    if isinstance(ds, xr.Dataset) and ds.attrs.get("pathway"):
+        from tradepolicy.reports.pathway import build_pathway_context
+
+        return build_pathway_context(ds, scenarios, today=today, source=source)  # type: ignore[return-value]
     if isinstance(ds, xr.Dataset) and ds.tp.is_chain:
         for st in ds.tp.stages:  # every stage as the single market it is
             view = ds.tp.stage(st)
