@@ -121,8 +121,8 @@ def _trajectories(data: dict[str, Any]) -> Figure:
     pct = lambda xs: [100.0 * x for x in xs]  # noqa: E731
     values = [v for xs in lines.values() for v in xs if math.isfinite(v)]
     values += [v for lo, hi in fans.values() for v in (*lo, *hi) if math.isfinite(v)]
-    top = min(100.0, 10 * math.ceil(100.0 * max(values + [data["target"]]) / 10 + 0.2))
-    bottom = max(0.0, 10 * math.floor(100.0 * min(values + [data["ambition"] or 1.0]) / 10 - 0.2))
+    top = min(100.0, 10 * math.ceil(100.0 * max([*values, data["target"]]) / 10 + 0.2))
+    bottom = max(0.0, 10 * math.floor(100.0 * min([*values, data["ambition"] or 1.0]) / 10 - 0.2))
     for k, ax in enumerate(axes.flat):
         if k >= len(options):
             ax.set_visible(False)

@@ -20,7 +20,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from tradepolicy import __version__
@@ -138,7 +137,8 @@ def check_pathway_results(ds: xr.Dataset, source: str = "results") -> None:
     what a pathway brief reads."""
     missing = [v for v in REQUIRED_VARS if v not in ds]
     missing += [f"attribute {a}" for a in REQUIRED_ATTRS if a not in ds.attrs]
-    missing += [f"dimension {d}" for d in ("year", "scenario", "stage", "region") if d not in ds.dims]
+    dims = ("year", "scenario", "stage", "region")
+    missing += [f"dimension {d}" for d in dims if d not in ds.dims]
     if missing or not str(ds.attrs.get("source", "")).startswith("tradepolicy"):
         what = ", ".join(missing) if missing else "source attribute 'tradepolicy ...'"
         raise InputError(source, [("", f"not a tradepolicy pathway result (missing {what})")])
@@ -210,6 +210,11 @@ def _stage_names(ds: xr.Dataset) -> dict[str, str]:
     return {str(s): found.get(str(s), str(s)) for s in ds.stage.values}
 
 
+def _lower(name: str) -> str:
+    """``Sintered NdFeB magnets`` -> ``sintered NdFeB magnets``; ``NdPr oxide`` unchanged."""
+    return name[:1].lower() + name[1:] if name[1:2].islower() else name
+
+
 def _stage_markets(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
     try:
         markets = json.loads(str(ds.attrs.get("markets", "{}")))
@@ -251,8 +256,7 @@ class _Builder:
         self.ambition = amb if math.isfinite(amb) else None
         self.draws = int(ds.attrs.get("draws", ds.sizes.get("draw", 1) - 1) or 0)
         self.labels = {
-            n: scenario_label(n, [str(r) for r in ds.region.values])
-            for n in ["baseline", *names]
+            n: scenario_label(n, [str(r) for r in ds.region.values]) for n in ["baseline", *names]
         }
         self.labels["baseline"] = "Doing nothing"
         self.warnings = self._warnings()
@@ -271,8 +275,10 @@ class _Builder:
         return Cell(self.label(n), sub="" if n == "baseline" else n, label=True, flag=flag)
 
     def ref(self, n: str) -> str:
-        return self.label(n).lower() if n == "baseline" else self.label(n) + (
-            f" {WARN}" if self.warnings.get(n) else ""
+        return (
+            self.label(n).lower()
+            if n == "baseline"
+            else self.label(n) + (f" {WARN}" if self.warnings.get(n) else "")
         )
 
     def pct_word(self, share: float) -> str:
@@ -303,8 +309,11 @@ class _Builder:
         central = conv.sel(draw=0) if "draw" in conv.dims else conv
         for n in self.shown():
             lines: list[str] = []
-            bad = [int(y) for y, ok in zip(ds.year.values, central.sel(scenario=n).values,
-                                          strict=True) if not ok]
+            bad = [
+                int(y)
+                for y, ok in zip(ds.year.values, central.sel(scenario=n).values, strict=True)
+                if not ok
+            ]
             if bad:
                 lines.append(
                     f"the central run did not solve in {join_words(map(str, bad))}: no results "
@@ -327,7 +336,8 @@ class _Builder:
     def _price_flags(self, n: str) -> list[str]:
         ds = self.ds
         out = []
-        for var, what in (("consumer_price", "buyers' price"), ("producer_price", "producers' price")):
+        prices = (("consumer_price", "buyers' price"), ("producer_price", "producers' price"))
+        for var, what in prices:
             cur = ds[var].sel(scenario=n)
             base = ds[var].sel(scenario="baseline")
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -346,7 +356,8 @@ class _Builder:
             out.append(
                 f"the {what} of {join_words(cells[:3])}{' and more' if len(cells) > 3 else ''} "
                 f"is more than {PRICE_RATIO_LIMIT:g} times (or below a third of) the no-policy "
-                f"price in {years[0]}" + (f"–{years[-1]}" if len(years) > 1 else "")
+                f"price in {years[0]}"
+                + (f"–{years[-1]}" if len(years) > 1 else "")
                 + ": outside what the model can represent; read as a sign of acute shortage or "
                 "glut, not a forecast"
             )
@@ -364,7 +375,7 @@ class _Builder:
         return (
             f"Can {self.bloc_words} bring their dependence on a single supplier outside the "
             f"group to at most {self.pct_word(self.max_share)} by {self.year}{amb}? Dependence "
-            f"is the share of the group's total use of {stage.lower()} (own production "
+            f"is the share of the group's total use of {_lower(stage)} (own production "
             "included) that comes from its largest single supplier outside the group, at this "
             f"stage of the chain; the other stages are shown on page 2. Each option is compared "
             f"with doing nothing over {self.first}–{self.last}."
@@ -377,17 +388,30 @@ class _Builder:
         base = o.loc["baseline"]
         col = f"dependence_{y}"
         target = self.pct_word(self.max_share)
-        dep0 = float(self.ds["bloc_dependency"].isel(draw=0).sel(
-            scenario="baseline", stage=self.stage, year=self.first
-        )) if "draw" in self.ds["bloc_dependency"].dims else float(
-            self.ds["bloc_dependency"].sel(scenario="baseline", stage=self.stage, year=self.first)
+        dep0 = (
+            float(
+                self.ds["bloc_dependency"]
+                .isel(draw=0)
+                .sel(scenario="baseline", stage=self.stage, year=self.first)
+            )
+            if "draw" in self.ds["bloc_dependency"].dims
+            else float(
+                self.ds["bloc_dependency"].sel(
+                    scenario="baseline", stage=self.stage, year=self.first
+                )
+            )
         )
         rng = self._dep_range("baseline")
         p_col = self.shares[0] if self.shares else None
-        met = (
-            f"met in {fmt_prob(base[p_col])} of the draws" if p_col and self.draws else
-            ("met" if base[col] <= self.max_share + 1e-12 else "missed")
-        )
+        if p_col and self.draws:
+            p = float(base[p_col])
+            met = (
+                "missed in every draw"
+                if p == 0
+                else ("met in every draw" if p == 1 else f"met in {fmt_prob(p)} of the draws")
+            )
+        else:
+            met = "met" if base[col] <= self.max_share + 1e-12 else "missed"
         sup = self.supplier("baseline")
         lines.append(
             f"Doing nothing, dependence {'on ' + region_in_text(sup) + ' ' if sup else ''}"
@@ -453,10 +477,17 @@ class _Builder:
         movers = [n for n in opts if np.isfinite(o.loc[n, "cost_per_point"])]
         if movers:
             best = min(movers, key=lambda n: float(o.loc[n, "cost_per_point"]))
+            per = float(o.loc[best, "cost_per_point"])
+            how_much = (
+                f"a net gain of {fmt_bn_per_point(-per)} {self.unit} a point removed for "
+                "budgets and buyers together (border revenue exceeds what buyers pay)"
+                if per < 0
+                else f"{fmt_bn_per_point(per)} {self.unit} a point removed, budgets and buyers "
+                "together"
+            )
             lines.append(
-                f"Per point of {y} dependence removed, budgets and buyers together pay least "
-                f"with {self.ref(best)}: {fmt_bn_per_point(o.loc[best, 'cost_per_point'])} "
-                f"{self.unit} a point ({fmt_points(o.loc[best, 'points_removed'])} points)."
+                f"Cheapest per point of {y} dependence removed: {self.ref(best)}, "
+                f"{how_much}; it removes {fmt_points(o.loc[best, 'points_removed'])} points."
             )
         still = [n for n in opts if not np.isfinite(o.loc[n, "cost_per_point"])]
         if still:
@@ -472,7 +503,7 @@ class _Builder:
         lo, hi = f"dependence_{self.year}_p05", f"dependence_{self.year}_p95"
         if lo not in o.columns or not np.isfinite(o.loc[n, lo]):
             return ""
-        return f" ({fmt_share(o.loc[n, lo])}–{fmt_share(o.loc[n, hi])} over the draws)"
+        return f" ({fmt_share(o.loc[n, lo])} to {fmt_share(o.loc[n, hi])} in 5–95% of the draws)"
 
     def options_table(self) -> Table:
         o = self.opts
@@ -481,17 +512,22 @@ class _Builder:
             "Option",
             f"Dependence {y} (5–95%)",
             "Points removed",
-            *[f"P(≤ {c.rsplit('_', 1)[1]}%)" for c in self.shares],
+            *[f"P(≤\u00a0{c.rsplit('_', 1)[1]}%)" for c in self.shares],
             "PV budget cost (spending > 0)",
             "PV cost to buyers (> 0 = cost)",
-            "Cost per point removed",
+            f"Cost per point removed ({self.unit})",
         ]
         rows = []
         for n in self.shown():
             r = o.loc[n]
             if not r["solved"]:
-                rows.append([self.row_label(n), Cell("not solved", tone="neg"),
-                             *[Cell(MISSING) for _ in header[2:]]])
+                rows.append(
+                    [
+                        self.row_label(n),
+                        Cell("not solved", tone="neg"),
+                        *[Cell(MISSING) for _ in header[2:]],
+                    ]
+                )
                 continue
             lo, hi = f"dependence_{y}_p05", f"dependence_{y}_p95"
             sub = (
@@ -517,11 +553,16 @@ class _Builder:
                     Cell(dep, sub=sub),
                     Cell(MISSING if n == "baseline" else fmt_points(r["points_removed"])),
                     *[Cell(fmt_prob(r[c])) for c in self.shares],
-                    Cell(fmt_bn(r["pv_budget_cost_bloc"]),
-                         tone="neg" if r["pv_budget_cost_bloc"] >= 0.05e9 else ""),
-                    Cell(fmt_bn(r["pv_cost_to_bloc_buyers"]),
-                         tone="neg" if r["pv_cost_to_bloc_buyers"] >= 0.05e9 else (
-                             "pos" if r["pv_cost_to_bloc_buyers"] <= -0.05e9 else "")),
+                    Cell(
+                        fmt_bn(r["pv_budget_cost_bloc"]),
+                        tone="neg" if r["pv_budget_cost_bloc"] >= 0.05e9 else "",
+                    ),
+                    Cell(
+                        fmt_bn(r["pv_cost_to_bloc_buyers"]),
+                        tone="neg"
+                        if r["pv_cost_to_bloc_buyers"] >= 0.05e9
+                        else ("pos" if r["pv_cost_to_bloc_buyers"] <= -0.05e9 else ""),
+                    ),
                     Cell(per),
                 ]
             )
@@ -606,12 +647,17 @@ class _Builder:
             budget = float(self.opts.loc[n, "pv_budget_cost_bloc"])
             row = [
                 self.row_label(n),
-                Cell(fmt_bn(e).lstrip("+"), sub=fmt_range(
-                    fmt_bn(float(lo.sel(scenario=n))).lstrip("+"),
-                    fmt_bn(float(hi.sel(scenario=n))).lstrip("+"),
-                )),
-                Cell(MISSING if n == "baseline" else fmt_bn(rr),
-                     tone="pos" if rr >= 0.05e9 else ("neg" if rr <= -0.05e9 else "")),
+                Cell(
+                    fmt_bn(e).lstrip("+"),
+                    sub=fmt_range(
+                        fmt_bn(float(lo.sel(scenario=n))).lstrip("+"),
+                        fmt_bn(float(hi.sel(scenario=n))).lstrip("+"),
+                    ),
+                ),
+                Cell(
+                    MISSING if n == "baseline" else fmt_bn(rr),
+                    tone="pos" if rr >= 0.05e9 else ("neg" if rr <= -0.05e9 else ""),
+                ),
                 Cell(fmt_bn(budget)),
             ]
             if stock is not None:
@@ -676,7 +722,7 @@ class _Builder:
         stage = self.stage_names.get(self.stage, self.stage)
         return ChartSpec(
             key="trajectories",
-            title=f"Dependence of the group on its largest outside supplier, {stage.lower()}, "
+            title=f"Dependence of the group on its largest outside supplier, {_lower(stage)}, "
             f"{self.first}–{self.last}",
             caption=(
                 "Central run (line) and 5–95% range over the draws (band), each option against "
@@ -750,14 +796,15 @@ class _Builder:
             if not self._solved(n):
                 continue
             rows.append(
-                [self.row_label(n), *[Cell(fmt_sig(float(cap.sel(scenario=n, region=r))))
-                                      for r in regs]]
+                [
+                    self.row_label(n),
+                    *[Cell(fmt_sig(float(cap.sel(scenario=n, region=r)))) for r in regs],
+                ]
             )
         stage = self.stage_names.get(self.stage, self.stage)
         return Table(
             key="capacity",
-            caption=f"Capacity in operation in {self.year}, {stage.lower()} ({qunit}, central "
-            "run)",
+            caption=f"Capacity in operation in {self.year}, {_lower(stage)} ({qunit}, central run)",
             header=["Option", *[region_table.short_name(r) for r in regs]],
             rows=rows,
             note="The group's members with capacity at this stage, and any region whose "
@@ -807,9 +854,7 @@ class _Builder:
                 continue
             for key in ("data", "production", "base_price"):
                 if src.get(key):
-                    out.append(
-                        (self.stage_names.get(sid, sid), clip(plain_note(str(src[key]))))
-                    )
+                    out.append((self.stage_names.get(sid, sid), clip(plain_note(str(src[key])))))
                     break
         path = str(self.ds.attrs.get("demand_path", "") or "")
         if path in DEMAND_PATH_WORDS:
@@ -827,8 +872,12 @@ class _Builder:
     def provenance(self) -> list[tuple[str, str]]:
         a = self.ds.attrs
         made = str(a.get("source", "")).replace("tradepolicy ", "")
-        items = [("tradepolicy version", made if made == __version__ else
-                  f"{made} (results), {__version__} (brief)")]
+        items = [
+            (
+                "tradepolicy version",
+                made if made == __version__ else f"{made} (results), {__version__} (brief)",
+            )
+        ]
         items.append(("Results created", str(a.get("date_created", MISSING))[:10]))
         items.append(("Calibration", str(a.get("calibration_id", "not recorded"))))
         if self.draws:
@@ -856,9 +905,7 @@ class _Builder:
         cap = self.capacity_table()
         if cap is not None:
             tables.append(cap)
-        warnings = [
-            f"{self.label(n)}: {w}" for n in self.shown() for w in self.warnings.get(n, [])
-        ]
+        warnings = [f"{self.label(n)}: {w}" for n in self.shown() for w in self.warnings.get(n, [])]
         return PathwayBrief(
             title=title,
             subtitle=subtitle,
@@ -880,4 +927,3 @@ class _Builder:
             ambition=self.ambition,
             money_unit=self.unit,
         )
-

@@ -245,10 +245,10 @@ def render_pathway_docx(brief: PathwayBrief) -> bytes:
     document.add_heading("Method", level=1)
     document.add_paragraph(brief.method_note)
     document.add_heading("Sources", level=1)
-    for k, v in brief.sources:
+    for what, text in brief.sources:
         para = document.add_paragraph()
-        para.add_run(f"{k}: ").bold = True
-        para.add_run(v)
+        para.add_run(f"{what}: ").bold = True
+        para.add_run(text)
         for run in para.runs:
             run.font.size = Pt(8)
     _grey_note(
