@@ -106,8 +106,7 @@ def test_pdf_page_one_holds_the_question_the_answer_and_the_options() -> None:
     opts = ds.tp.pathway_options()
     # every option's label and its 2030 dependence are on page 1
     for n in opts.index:
-        label = "Doing nothing" if n == "baseline" else n
-        assert label in one, n
+        assert brief.labels[n] in one, n
         assert fmt_share(opts.loc[n, "dependence_2030"]) in one, n
     # the answer's first line reads doing nothing's 2030 dependence and the 2024 level
     dep24 = float(ds["bloc_dependency"].sel(draw=0, year=2024, scenario="baseline").isel(stage=-1))
@@ -143,14 +142,14 @@ def test_docx_and_html_carry_the_same_content() -> None:
 # -- the numbers are those of ds.tp.pathway_options() and the CLI -----------------------------
 
 
+def _rows(brief: PathwayBrief, table) -> dict:
+    """A table's rows by option identifier (the brief's label map)."""
+    ids = {label: n for n, label in brief.labels.items()}
+    return {ids[row[0].text]: row for row in table.rows}
+
+
 def _cell(brief: PathwayBrief, option: str, column: str) -> str:
-    t = brief.options
-    j = t.header.index(column)
-    label = "Doing nothing" if option == "baseline" else None
-    for row in t.rows:
-        if row[0].sub == option or row[0].text == label:
-            return row[j].text
-    raise KeyError(option)
+    return _rows(brief, brief.options)[option][brief.options.header.index(column)].text
 
 
 def test_options_table_equals_pathway_options() -> None:
@@ -179,7 +178,7 @@ def test_options_table_equals_pathway_options() -> None:
             assert abs(r["points_removed"]) < 0.1 or r["points_removed"] < 0
             assert per in ("does not move dependence", "raises dependence")
     # the 5–95% range under the dependence is the views' range
-    row = next(r for r in brief.options.rows if r[0].sub == "price_gap_subsidy")
+    row = _rows(brief, brief.options)["price_gap_subsidy"]
     r = opts.loc["price_gap_subsidy"]
     assert (
         row[1].sub
@@ -198,7 +197,7 @@ def test_brief_numbers_match_the_cli_printout(monkeypatch) -> None:
     assert "bn USD" in printed
     brief = build_context(ds)
     assert isinstance(brief, PathwayBrief)
-    rows = {r[0].sub or "baseline": r for r in brief.options.rows}
+    rows = _rows(brief, brief.options)
     n_checked = 0
     for line in printed.splitlines():
         cells = [c.strip() for c in line.split("│") if c.strip()]
@@ -216,7 +215,7 @@ def test_brief_numbers_match_the_cli_printout(monkeypatch) -> None:
     assert n_checked == ds.sizes["scenario"]
     # who pays: the CLI's payer table, same numbers
     assert brief.payers is not None
-    pay = {r[0].sub: [ascii_minus(c.text) for c in r[1:]] for r in brief.payers.rows}
+    pay = {n: [ascii_minus(c.text) for c in r[1:]] for n, r in _rows(brief, brief.payers).items()}
     for line in printed.split("Who pays")[1].splitlines():
         cells = [c.strip() for c in line.split("│") if c.strip()]
         if cells and cells[0] in pay:
@@ -278,7 +277,7 @@ def test_risk_section_shows_the_cost_of_inaction_and_each_option() -> None:
     assert isinstance(brief, PathwayBrief) and brief.risk is not None
     assert "12.3 bn USD" in brief.risk.inaction
     assert "3.1 to 30.9" in brief.risk.inaction  # 5–95% of doing nothing
-    rows = {r[0].sub or "baseline": r for r in brief.risk.table.rows}
+    rows = _rows(brief, brief.risk.table)
     last = str(ds.scenario.values[-1])
     exp = ds["expected_disruption_loss"].sel(scenario=last).item()
     red = ds["loss_reduction"].sel(scenario=last).item()
@@ -319,7 +318,7 @@ def test_every_warning_is_shown_wherever_the_option_is() -> None:
     tables = [brief.options, *brief.tables] + ([brief.payers] if brief.payers else [])
     for t in tables:
         for row in t.rows:
-            if row[0].sub == n:
+            if row[0].text == brief.labels[n]:
                 assert row[0].flag == WARN, t.key
     assert f"Price gap subsidy {WARN}" in " ".join(brief.answer)
     html = norm(html_text(render_brief(ds, fmt="html")))

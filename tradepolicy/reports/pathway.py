@@ -122,6 +122,8 @@ class PathwayBrief:
     ambition: float | None
     #: money unit of the present values (``bn USD``)
     money_unit: str = "bn USD"
+    #: each option's label by its identifier (the baseline is "Doing nothing")
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -270,9 +272,8 @@ class _Builder:
         return self.labels[n]
 
     def row_label(self, n: str) -> Cell:
-        """The option's label, its identifier under it, and the warning mark."""
-        flag = WARN if self.warnings.get(n) else ""
-        return Cell(self.label(n), sub="" if n == "baseline" else n, label=True, flag=flag)
+        """The option's label with the warning mark."""
+        return Cell(self.label(n), label=True, flag=WARN if self.warnings.get(n) else "")
 
     def ref(self, n: str) -> str:
         return (
@@ -428,16 +429,16 @@ class _Builder:
         meet.sort(key=lambda n: -float(o.loc[n, p_col]) if p_col else float(o.loc[n, col]))
         if meet:
             parts = [
-                f"{self.ref(n)} ({fmt_share(o.loc[n, col])}"
-                + (f", {fmt_prob(o.loc[n, p_col])} of the draws" if p_col and self.draws else "")
-                + f"; PV budget cost {fmt_bn(o.loc[n, 'pv_budget_cost_bloc'])} {self.unit}, "
-                f"cost to the group's buyers {fmt_bn(o.loc[n, 'pv_cost_to_bloc_buyers'])} "
-                f"{self.unit})"
+                f"{self.ref(n)} ("
+                + (f"{fmt_prob(o.loc[n, p_col])} of the draws, " if p_col and self.draws else "")
+                + f"{fmt_share(o.loc[n, col])}; budgets {fmt_bn(o.loc[n, 'pv_budget_cost_bloc'])}, "
+                f"buyers {fmt_bn(o.loc[n, 'pv_cost_to_bloc_buyers'])})"
                 for n in meet
             ]
             lines.append(
                 f"{len(meet)} of {len(opts)} option{'s' if len(opts) != 1 else ''} reach "
-                f"{target} in {y} {how}: {'; '.join(parts)}."
+                f"{target} in {y} {how} (PV costs in {self.unit}, > 0 a cost): "
+                f"{'; '.join(parts)}."
             )
         else:
             best = min(opts, key=lambda n: float(o.loc[n, col])) if opts else None
@@ -487,7 +488,8 @@ class _Builder:
             )
             lines.append(
                 f"Cheapest per point of {y} dependence removed: {self.ref(best)}, "
-                f"{how_much}; it removes {fmt_points(o.loc[best, 'points_removed'])} points."
+                f"{how_much}; it removes {fmt_points(o.loc[best, 'points_removed']).lstrip('+')} "
+                "points."
             )
         still = [n for n in opts if not np.isfinite(o.loc[n, "cost_per_point"])]
         if still:
@@ -503,7 +505,9 @@ class _Builder:
         lo, hi = f"dependence_{self.year}_p05", f"dependence_{self.year}_p95"
         if lo not in o.columns or not np.isfinite(o.loc[n, lo]):
             return ""
-        return f" ({fmt_share(o.loc[n, lo])} to {fmt_share(o.loc[n, hi])} in 5–95% of the draws)"
+        return (
+            f" (5–95% range over the draws: {fmt_share(o.loc[n, lo])} to {fmt_share(o.loc[n, hi])})"
+        )
 
     def options_table(self) -> Table:
         o = self.opts
@@ -788,8 +792,10 @@ class _Builder:
         ]
         if not changed:
             return None
+        world = float(base.sum())
         regs = [r for r in ds.region.values if str(r) in changed or str(r) in self.members]
-        regs = [str(r) for r in regs if float(cap.sel(region=r).max()) > 0]
+        # a region shown holds at least 1% of the stage's capacity in some option
+        regs = [str(r) for r in regs if float(cap.sel(region=r).max()) >= 0.01 * world]
         qunit = str(ds["capacity"].attrs.get("units", "")).replace("/year", "/yr")
         rows = []
         for n in self.shown():
@@ -807,9 +813,9 @@ class _Builder:
             caption=f"Capacity in operation in {self.year}, {_lower(stage)} ({qunit}, central run)",
             header=["Option", *[region_table.short_name(r) for r in regs]],
             rows=rows,
-            note="The group's members with capacity at this stage, and any region whose "
-            "capacity an option changes; the largest outside supplier's capacity follows IEA's "
-            "base case in every option.",
+            note="The group's members and any region whose capacity an option changes, each "
+            "with at least 1% of the stage's capacity; regions without listed projects follow "
+            "IEA's base case in every option.",
         )
 
     # -- method and sources -----------------------------------------------------------------
@@ -926,4 +932,5 @@ class _Builder:
             max_share=self.max_share,
             ambition=self.ambition,
             money_unit=self.unit,
+            labels={n: self.label(n) for n in self.shown()},
         )
