@@ -26,7 +26,7 @@ import tradepolicy.cli as cli
 from tests.test_reports import docx_text, html_text, norm
 from tradepolicy.errors import InputError
 from tradepolicy.reports import build_context, render_brief, write_brief
-from tradepolicy.reports.formatting import fmt_bn, fmt_bn_per_point, fmt_prob, fmt_share
+from tradepolicy.reports.formatting import fmt_bn, fmt_bn2, fmt_prob, fmt_share
 from tradepolicy.reports.pathway import PathwayBrief
 
 ROOT = Path(__file__).parents[1]
@@ -173,7 +173,7 @@ def test_options_table_equals_pathway_options() -> None:
         if n == "baseline":
             continue
         if np.isfinite(r["cost_per_point"]):
-            assert per == fmt_bn_per_point(r["cost_per_point"])
+            assert per == fmt_bn2(r["cost_per_point"])
         else:  # an option that does not move dependence says so, never divides by ~0
             assert abs(r["points_removed"]) < 0.1 or r["points_removed"] < 0
             assert per in ("does not move dependence", "raises dependence")
@@ -261,11 +261,12 @@ def with_risk(ds: xr.Dataset) -> xr.Dataset:
     stock[-1, list(ds.region.values).index("USA")] = 2.3e9
     out = ds.assign(
         expected_disruption_loss=("scenario", exp, {"units": "USD", "long_name": "e"}),
-        disruption_loss_p05=("scenario", exp * 0.25, {"units": "USD", "long_name": "p05"}),
+        disruption_loss_p05=("scenario", exp * 0.3, {"units": "USD", "long_name": "p05"}),
         disruption_loss_p95=("scenario", exp * 2.5, {"units": "USD", "long_name": "p95"}),
         loss_reduction=("scenario", inaction - exp, {"units": "USD", "long_name": "r"}),
         cost_of_inaction=((), inaction, {"units": "USD", "long_name": "c"}),
         pv_stockpile_cost=(("scenario", "region"), stock, {"units": "USD", "long_name": "s"}),
+        pv_stock_left=(("scenario", "region"), stock * 0.5e9 / 2.3e9, {"units": "USD"}),
     )
     out.attrs["cost_of_inaction"] = inaction
     return out
@@ -275,26 +276,25 @@ def test_risk_section_shows_the_cost_of_inaction_and_each_option() -> None:
     ds = with_risk(magnets())
     brief = build_context(ds)
     assert isinstance(brief, PathwayBrief) and brief.risk is not None
-    assert "12.3 bn USD" in brief.risk.inaction
-    assert "3.1 to 30.9" in brief.risk.inaction  # 5–95% of doing nothing
+    assert "12.34 bn USD" in brief.risk.inaction
+    assert "3.70 to 30.85" in brief.risk.inaction  # 5–95% of doing nothing
     rows = _rows(brief, brief.risk.table)
     last = str(ds.scenario.values[-1])
-    exp = ds["expected_disruption_loss"].sel(scenario=last).item()
-    red = ds["loss_reduction"].sel(scenario=last).item()
-    assert rows[last][1].text == fmt_bn(exp).lstrip("+") == "4.6"
-    assert rows[last][1].sub == "1.1 to 11.4"
-    assert rows[last][2].text == fmt_bn(red) == "+7.8"
-    assert rows[last][4].text == "+2.3"  # of which stockpile (USA)
-    budget = ds.tp.pathway_options().loc[last, "pv_budget_cost_bloc"]
-    want = f"{red / budget:.2f}".replace("-", MINUS) if budget >= 0.05e9 else "no budget cost"
-    assert rows[last][5].text == want
+    assert rows[last][1].text == "4.56" and rows[last][1].sub == "1.37 to 11.40"
+    assert rows[last][2].text == "7.78"  # 12.34 − 4.56
+    assert rows[last][3].text == "2.30"  # of which stockpile (USA)
+    # budget cost: mean over the draws of every payer's PV, less the stock left (0.5 bn)
+    pv = ds["pv_budget_cost"].isel(draw=slice(1, None)).sum("region").mean("draw")
+    budget = float(pv.sel(scenario=last)) - 0.5e9
+    assert rows[last][4].text == fmt_bn2(budget)
+    want = "no net budget cost" if budget <= 0 else f"{7.78e9 / budget:.3g}"
+    assert rows[last][5].text.replace(MINUS, "-") == want
     # on page 1 of the PDF, and in the DOCX and HTML
     pdf = pdf_pages(render_brief(ds, fmt="pdf"))
-    assert "cost of inaction" in pdf[0] and "12.3 bn USD" in pdf[0]
-    assert "Disruption risk" in pdf[0] or "Disruption risk" in pdf[1]
+    assert "cost of inaction" in pdf[0] and "12.34 bn USD" in pdf[0]
     for fmt, extract in (("docx", docx_text), ("html", html_text)):
         body = norm(extract(render_brief(ds, fmt=fmt)))
-        assert "12.3 bn USD" in body and "+7.8" in body, fmt
+        assert "12.34 bn USD" in body and "7.78" in body, fmt
 
 
 def test_no_risk_section_without_the_risk_variables() -> None:

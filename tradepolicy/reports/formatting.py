@@ -197,9 +197,9 @@ def fmt_bn(x: float | None) -> str:
     return f"{MINUS if v < 0 else '+'}{abs(v):,.1f}"
 
 
-def fmt_bn_per_point(x: float | None) -> str:
-    """Billions per percentage point with two decimals (``1.32``, ``−0.57``), as the pathway
-    tables of ``tradepolicy run`` print cost per point."""
+def fmt_bn2(x: float | None) -> str:
+    """Billions with two decimals and no plus sign (``1.32``, ``−0.57``), as the pathway and
+    risk tables of ``tradepolicy run`` print cost per point and disruption losses."""
     if x is None or _missing(x):
         return MISSING
     v = float(x) / BILLION

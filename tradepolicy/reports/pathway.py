@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from tradepolicy import __version__
@@ -37,7 +38,7 @@ from tradepolicy.reports.context import (
 from tradepolicy.reports.formatting import (
     MISSING,
     fmt_bn,
-    fmt_bn_per_point,
+    fmt_bn2,
     fmt_points,
     fmt_prob,
     fmt_range,
@@ -480,11 +481,10 @@ class _Builder:
             best = min(movers, key=lambda n: float(o.loc[n, "cost_per_point"]))
             per = float(o.loc[best, "cost_per_point"])
             how_much = (
-                f"a net gain of {fmt_bn_per_point(-per)} {self.unit} a point removed for "
+                f"a net gain of {fmt_bn2(-per)} {self.unit} a point removed for "
                 "budgets and buyers together (border revenue exceeds what buyers pay)"
                 if per < 0
-                else f"{fmt_bn_per_point(per)} {self.unit} a point removed, budgets and buyers "
-                "together"
+                else f"{fmt_bn2(per)} {self.unit} a point removed, budgets and buyers together"
             )
             lines.append(
                 f"Cheapest per point of {y} dependence removed: {self.ref(best)}, "
@@ -546,7 +546,7 @@ class _Builder:
             if n == "baseline":
                 per = MISSING
             elif np.isfinite(r["cost_per_point"]):
-                per = fmt_bn_per_point(r["cost_per_point"])
+                per = fmt_bn2(r["cost_per_point"])
             elif r["points_removed"] <= -MIN_POINTS:
                 per = "raises dependence"
             else:
@@ -621,87 +621,109 @@ class _Builder:
 
     # -- disruption risk --------------------------------------------------------------------
 
+    def risk_frame(self) -> pd.DataFrame:
+        """``ds.tp.risk_table()`` (the CLI's risk table), or the same table from the
+        disruption-risk variables where the accessor does not have it."""
+        ds = self.ds
+        if hasattr(ds.tp, "risk_table"):
+            return ds.tp.risk_table()
+        out = pd.DataFrame(index=pd.Index([str(s) for s in ds.scenario.values]))
+        out["expected_loss"] = ds["expected_disruption_loss"].values
+        out["loss_p05"] = ds["disruption_loss_p05"].values
+        out["loss_p95"] = ds["disruption_loss_p95"].values
+        out["loss_reduction"] = ds["loss_reduction"].values
+        pv = ds["pv_budget_cost"]
+        sample = pv.isel(draw=slice(1, None)) if pv.sizes.get("draw", 1) > 1 else pv
+        budget = sample.sum("region")
+        budget = (budget.mean("draw") if "draw" in budget.dims else budget).values
+        stock = np.zeros(len(out))
+        if "pv_stockpile_cost" in ds:
+            stock = ds["pv_stockpile_cost"].sum("region").values
+            if "pv_stock_left" in ds:
+                budget = budget - ds["pv_stock_left"].sum("region").values
+        out["pv_stockpile_cost"] = stock
+        out["pv_budget_cost"] = budget
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["benefit_cost"] = np.where(budget > 0, out["loss_reduction"] / budget, np.nan)
+        return out
+
     def risk(self) -> RiskSection | None:
         ds = self.ds
         if not all(v in ds for v in RISK_VARS):
             return None
-        exp = ds["expected_disruption_loss"]
-        lo, hi = ds["disruption_loss_p05"], ds["disruption_loss_p95"]
-        red = ds["loss_reduction"]
+        t = self.risk_frame()
         if "cost_of_inaction" in ds:
             inaction = float(ds["cost_of_inaction"])
         elif "cost_of_inaction" in ds.attrs:
             inaction = float(ds.attrs["cost_of_inaction"])
         else:
-            inaction = float(exp.sel(scenario="baseline"))
-        stock = ds["pv_stockpile_cost"].sum("region") if "pv_stockpile_cost" in ds else None
+            inaction = float(t.loc["baseline", "expected_loss"])
         header = [
             "Option",
-            "Expected disruption loss (PV; 5–95%)",
+            "Expected disruption loss (5–95%)",
             "Loss reduction",
+            "of which: stockpile cost",
             "PV budget cost (spending > 0)",
+            "Benefit / cost",
         ]
-        if stock is not None:
-            header.append("of which stockpile")
-        header.append("Loss reduction per unit of budget cost")
         rows = []
         for n in self.shown():
-            e = float(exp.sel(scenario=n))
-            rr = float(red.sel(scenario=n))
-            budget = float(self.opts.loc[n, "pv_budget_cost_bloc"])
-            row = [
-                self.row_label(n),
-                Cell(
-                    fmt_bn(e).lstrip("+"),
-                    sub=fmt_range(
-                        fmt_bn(float(lo.sel(scenario=n))).lstrip("+"),
-                        fmt_bn(float(hi.sel(scenario=n))).lstrip("+"),
+            r = t.loc[n]
+            red = float(r["loss_reduction"])
+            rows.append(
+                [
+                    self.row_label(n),
+                    Cell(
+                        fmt_bn2(r["expected_loss"]),
+                        sub=fmt_range(fmt_bn2(r["loss_p05"]), fmt_bn2(r["loss_p95"])),
                     ),
-                ),
-                Cell(
-                    MISSING if n == "baseline" else fmt_bn(rr),
-                    tone="pos" if rr >= 0.05e9 else ("neg" if rr <= -0.05e9 else ""),
-                ),
-                Cell(fmt_bn(budget)),
-            ]
-            if stock is not None:
-                row.append(Cell(fmt_bn(float(stock.sel(scenario=n)))))
-            ratio = MISSING
-            if n != "baseline" and budget >= 0.05e9:
-                ratio = f"{rr / budget:.2f}".replace("-", "\u2212")
-            elif n != "baseline":
-                ratio = "no budget cost"
-            row.append(Cell(ratio))
-            rows.append(row)
-        base_lo = fmt_bn(float(lo.sel(scenario="baseline"))).lstrip("+")
-        base_hi = fmt_bn(float(hi.sel(scenario="baseline"))).lstrip("+")
+                    Cell(
+                        MISSING if n == "baseline" else fmt_bn2(red),
+                        tone="pos" if red >= 0.005e9 else ("neg" if red <= -0.005e9 else ""),
+                    ),
+                    Cell(fmt_bn2(r["pv_stockpile_cost"])),
+                    Cell(fmt_bn2(r["pv_budget_cost"])),
+                    Cell(
+                        MISSING
+                        if n == "baseline"
+                        else (
+                            fmt_sig(float(r["benefit_cost"]), 3, max_decimals=2)
+                            if np.isfinite(r["benefit_cost"])
+                            else "no net budget cost"
+                        )
+                    ),
+                ]
+            )
         text = (
             f"The cost of inaction: with no policy, disruptions are expected to cost the group "
-            f"{fmt_bn(inaction).lstrip('+')} {self.unit} (present value over "
-            f"{self.first}–{self.last}; {base_lo} to {base_hi} in 5–95% of the draws)."
+            f"{fmt_bn2(inaction)} {self.unit} (present value over {self.first}–{self.last}; "
+            f"{fmt_bn2(t.loc['baseline', 'loss_p05'])} to "
+            f"{fmt_bn2(t.loc['baseline', 'loss_p95'])} in 5–95% of the draws)."
         )
         lines = []
-        movers = [n for n in self.names if float(red.sel(scenario=n)) >= 0.05e9]
+        movers = [n for n in self.names if float(t.loc[n, "loss_reduction"]) >= 0.005e9]
         if movers:
-            best = max(movers, key=lambda n: float(red.sel(scenario=n)))
+            best = max(movers, key=lambda n: float(t.loc[n, "loss_reduction"]))
             lines.append(
                 f"{self.ref(best)} reduces the expected loss most, by "
-                f"{fmt_bn(float(red.sel(scenario=best))).lstrip('+')} {self.unit}, at a PV "
-                f"budget cost of {fmt_bn(float(self.opts.loc[best, 'pv_budget_cost_bloc']))} "
-                f"{self.unit}."
+                f"{fmt_bn2(t.loc[best, 'loss_reduction'])} {self.unit}, at a PV budget cost of "
+                f"{fmt_bn2(t.loc[best, 'pv_budget_cost'])} {self.unit}."
             )
         else:
-            lines.append("No option reduces the expected disruption loss by 0.05 bn or more.")
+            lines.append("No option reduces the expected disruption loss by 0.01 bn or more.")
         table = Table(
             key="risk",
-            caption=f"Disruption risk: expected loss and its reduction ({self.unit}, PV)",
+            caption=f"Disruption risk: expected loss and what each option costs ({self.unit}, PV)",
             header=header,
             rows=rows,
             note=(
                 "Expected disruption loss: the group's surplus lost in the years of a "
-                "disruption against the same year without it, present value, mean over the "
-                "draws (5–95% range below). Loss reduction: the cost of inaction less the "
-                "option's expected loss (> 0 = less loss)."
+                "disruption against the same years without it, present value, mean over the "
+                "draws, with its 5–95% range. Loss reduction: the cost of inaction less the "
+                "option's expected loss (> 0 = less loss). Stockpile cost: purchases less "
+                "releases plus holding cost less the stock left at book value. Budget cost: "
+                "all public spending less revenue and the stock left, mean over the draws. "
+                "Benefit / cost: loss reduction per unit of budget cost."
             ),
         )
         return RiskSection(inaction=text, table=table, lines=lines)
