@@ -359,11 +359,13 @@ def _run_chain(
     warm: bool = False,
     fallback_rows: np.ndarray | None = None,
     report: bool = True,
+    base: np.ndarray | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """:func:`_run` for a chain: every stage solved as one system, then each stage booked
     on its own market (its measures, its final demand and value added). Returns the result
     arrays of each stage; a scenario that is not an equilibrium at one stage is not solved
-    at any."""
+    at any. ``base``: each row's baseline row (default: the first of its block of
+    ``len(names)`` rows)."""
     if inputs is None:
         inputs = [
             build_instruments(m, m.calibration, _stage_lists(chain, m, measure_lists))
@@ -379,7 +381,8 @@ def _run_chain(
     converged = np.array(sol.converged, dtype=bool)
     messages = list(sol.messages)
     B = inst.B
-    base = np.arange(B) // len(names) * len(names)
+    if base is None:
+        base = np.arange(B) // len(names) * len(names)
     booked = []
     for s, market in enumerate(chain.stages):
         nodes = s * chain.n + chain.positions[s]

@@ -433,6 +433,66 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
             err_console.print(
                 f"[red]option {escape(str(scen))} not solved in {', '.join(map(str, yrs))}[/]"
             )
+    if "expected_disruption_loss" in ds:
+        print_risk(ds, width)
+
+
+def print_risk(ds, width: int = 10) -> None:
+    """The cost of inaction and the risk table of a pathway set with ``[[risk]]`` events
+    (docs/risk.md)."""
+    t = ds.tp.risk_table()
+    cur = str(ds.attrs.get("currency", "") or "USD")
+    scale, unit = 1e9, f"bn {cur}"
+    rate = float(ds.attrs["discount_rate"])
+    draws = int(ds.attrs.get("draws", 0))
+    bloc = str(ds.attrs.get("target_bloc", "")).replace(" ", ", ")
+    first = ds.attrs["first_year"]
+    coi = float(ds["cost_of_inaction"])
+    console.print(
+        f"Cost of inaction: {_fmt(coi / scale, 2)} {unit} (present value at {rate:.0%} to "
+        f"{first}): the bloc's ({escape(bloc)}) expected surplus lost in disruption years with "
+        f"no policy, over {draws} draws",
+        highlight=False,
+    )
+    events = ", ".join(str(r) for r in ds.risk.values)
+    table = Table(
+        title=(
+            f"Disruption risk ({escape(events)}): the bloc's expected loss and each option's "
+            f"cost, present values ({unit}; cost, > 0)"
+        ),
+        title_justify="left",
+    )
+    table.add_column("option", justify="left", no_wrap=True, min_width=width)
+    for col in (
+        "expected\nloss",
+        "loss\n5%",
+        "loss\n95%",
+        "loss\nreduction",
+        "stockpile\ncost",
+        "budget\ncost",
+        "benefit\n/cost",
+    ):
+        table.add_column(col, justify="right")
+    for scen, r in t.iterrows():
+        table.add_row(
+            escape(str(scen)),
+            _fmt(r["expected_loss"] / scale, 2),
+            _fmt(r["loss_p05"] / scale, 2),
+            _fmt(r["loss_p95"] / scale, 2),
+            "–" if scen == "baseline" else _fmt(r["loss_reduction"] / scale, 2),
+            _fmt(r["pv_stockpile_cost"] / scale, 2),
+            _fmt(r["pv_budget_cost"] / scale, 2),
+            _fmt(r["benefit_cost"], 2),
+        )
+    console.print(table)
+    console.print(
+        "  loss: the bloc's surplus lost in event years against the same years without the "
+        "events (short-run elasticities in event years); loss reduction: cost of inaction less "
+        "the option's expected loss (> 0 better); stockpile cost: purchases less releases plus "
+        "holding cost less the stock left at book value; budget cost: all public spending less "
+        "revenue and the stock left; benefit/cost: loss reduction per unit of budget cost",
+        highlight=False,
+    )
 
 
 # -- value chains ---------------------------------------------------------------------------

@@ -284,11 +284,13 @@ class ScenarioSet:
                             )
                         )
                 if getattr(m, "pathway_only", False):
+                    why = getattr(m, "pathway_reason", "acts on investment decisions")
                     out.append(
                         (
                             f"{where}.type",
-                            f"{m.type!r} acts on investment decisions, which only a pathway set "
-                            f"models (give the set `years = [first, last]`) {_in(sc.name)}",
+                            f"{m.type!r} {why}"
+                            f", which only a pathway set models (give the set `years = "
+                            f"[first, last]`) {_in(sc.name)}",
                         )
                     )
         return out

@@ -25,7 +25,7 @@ from tradepolicy.measures.floors import PriceFloor
 from tradepolicy.measures.investment import CapexGrant, LoanGuarantee, PublicEquity
 from tradepolicy.measures.quotas import ExportQuota, ImportQuota, TariffRateQuota
 from tradepolicy.measures.shocks import DemandShift, SupplyShock
-from tradepolicy.measures.stocks import StockpilePurchase, StockpileRelease
+from tradepolicy.measures.stocks import StockpilePolicy, StockpilePurchase, StockpileRelease
 from tradepolicy.measures.subsidies import Offtake, PriceGapSubsidy
 from tradepolicy.measures.trade import ExportTax, Tariff
 from tradepolicy.model.instruments import PairSpec
@@ -49,6 +49,7 @@ __all__ = [
     "PriceGapSubsidy",
     "PublicEquity",
     "Region",
+    "StockpilePolicy",
     "StockpilePurchase",
     "StockpileRelease",
     "SupplyShock",

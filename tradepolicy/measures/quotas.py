@@ -161,9 +161,16 @@ def _quota_keys(measures: list) -> list[tuple]:
     ]
 
 
+def _is_ban(measure) -> bool:
+    """Whether a quota measure is a ban (quantity 0, or an export quota's share 0)."""
+    if measure.quantity is None:
+        return measure.quantity_share == 0
+    return measure.quantity == 0
+
+
 def _book_cap_rent(measure, ctx: BookContext, b: int) -> None:
     """Book the solved per-unit rent of a cap written by :func:`_ban_or_cap` (none for a ban)."""
-    if measure.quantity == 0:
+    if _is_ban(measure):
         return
     rho = ctx.lam(measure, b)[0]
     mask = measure.mask(ctx)
@@ -207,7 +214,7 @@ def _masks_of(cls, ctx: BookContext, measures: list) -> np.ndarray:
 
 def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
     """:func:`_book_cap_rent` for one measure in each row at once."""
-    keep = np.array([m.quantity != 0 for m in measures], dtype=bool)
+    keep = np.array([not _is_ban(m) for m in measures], dtype=bool)
     rows = rows[keep]
     measures = [m for m, k in zip(measures, keep.tolist(), strict=True) if k]
     if not measures:
@@ -392,12 +399,27 @@ class ExportQuota(Measure):
     destinations: list[Region] | None = Field(
         None, description="destinations covered (default: every foreign destination)"
     )
-    quantity: float = Field(ge=0.0, description="export volume per year; 0 = ban")
+    quantity: float | None = Field(None, ge=0.0, description="export volume per year; 0 = ban")
+    quantity_share: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="export volume as a share of the exporter's base exports to the "
+        "destinations covered (instead of quantity); 0 = ban",
+    )
     rent_to: Literal["exporter_government", "exporters", "importers"] = Field(
         "exporter_government", description="who holds the licence rent"
     )
 
     region_fields = ("exporter", "destinations")
+
+    @model_validator(mode="after")
+    def _one_quantity(self) -> ExportQuota:
+        if (self.quantity is None) == (self.quantity_share is None):
+            raise ValueError(
+                "give exactly one of quantity (per year) or quantity_share (of base exports)"
+            )
+        return self
 
     def mask(self, ctx) -> np.ndarray:
         dest = self.destinations if self.destinations is not None else ctx.foreign(self.exporter)
@@ -415,9 +437,18 @@ class ExportQuota(Measure):
             for m in measures
         ]
 
+    def allowed(self, X0: np.ndarray, mask: np.ndarray) -> float:
+        """The export volume allowed per year: ``quantity``, or ``quantity_share`` of the
+        base exports ``X0`` over the covered pairs ``mask``."""
+        if self.quantity is not None:
+            return float(self.quantity)
+        return float(self.quantity_share) * float(X0[mask].sum())  # type: ignore[arg-type]
+
     def apply(self, ctx: ApplyContext, b: int) -> None:
         scale = float(ctx.cal.p0[ctx.idx(self.exporter)[0]])
-        _ban_or_cap(ctx, b, self.mask(ctx), self.quantity, "export licence rent", "C_fob", scale)
+        mask = self.mask(ctx)
+        quantity = self.allowed(ctx.cal.X0, mask)
+        _ban_or_cap(ctx, b, mask, quantity, "export licence rent", "C_fob", scale)
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
@@ -425,7 +456,13 @@ class ExportQuota(Measure):
         pos = ctx.market._positions
         p0 = ctx.cal.p0
         scale = np.array([float(p0[pos[m.exporter]]) for m in measures], dtype=float)
-        quantity = np.array([m.quantity for m in measures], dtype=float)
+        if all(m.quantity is not None for m in measures):
+            quantity = np.array([m.quantity for m in measures], dtype=float)
+        else:
+            masks = ctx.masks(keys)
+            quantity = np.array(
+                [m.allowed(ctx.cal.X0, mk) for m, mk in zip(measures, masks, strict=True)]
+            )
         _ban_or_cap_rows(ctx, rows, keys, quantity, "export licence rent", 0, scale)
 
     def book(self, ctx: BookContext, b: int) -> None:
@@ -438,15 +475,19 @@ class ExportQuota(Measure):
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
         dest = "all destinations" if self.destinations is None else names(self.destinations)
-        if self.quantity == 0:
+        if _is_ban(self):
             return f"A ban by {names([self.exporter])} on exports to {dest}"
         owner = {
             "exporter_government": "the exporting government",
             "exporters": "exporting firms",
             "importers": "importers",
         }
+        if self.quantity is None:
+            amount = f"{100 * float(self.quantity_share or 0):.3g}% of base exports"
+        else:
+            amount = f"{self.quantity:,.0f} {market.quantity_unit}/yr"
         return (
-            f"An export quota of {self.quantity:,.0f} {market.quantity_unit}/yr by "
+            f"An export quota of {amount} by "
             f"{names([self.exporter])} on sales to {dest}; licence rent to "
             f"{owner[self.rent_to]}"
         )

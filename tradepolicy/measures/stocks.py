@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from tradepolicy.measures.base import (
     ApplyContext,
@@ -201,5 +201,109 @@ class StockpilePurchase(_Stock):
         text = (
             f"{names([self.region])} buys {self.quantity:,.0f} {market.quantity_unit}/yr "
             "for its stockpile"
+        )
+        return text[:1].upper() + text[1:]
+
+
+@register
+class StockpilePolicy(Measure):
+    """A public stockpile run over the years of a pathway set (docs/risk.md).
+
+    The holders (``regions``) build a stock toward ``target_days`` of their consumption in
+    ``build_years``, buying at most ``build_rate`` of the target a year, and release at most
+    ``release_rate`` of the target a year during a risk event (``release = "event"``) or when
+    last year's composite price exceeded ``trigger_price`` (``release = "price"``). The
+    stock carries over years; the pathway's year loop writes the purchases and releases
+    into the market (as public composite purchases) and books them as §5 does: spending
+    becomes an asset at book value, a release earns its revenue and writes its book value
+    off, and holding the stock costs ``financing_rate`` on its book value plus
+    ``storage_cost`` per unit-year, all to ``payers``.
+    """
+
+    type: Literal["stockpile_policy"] = "stockpile_policy"
+    pathway_only: ClassVar[bool] = True
+    #: why a static set refuses it (its error message)
+    pathway_reason: ClassVar[str] = "runs a stock over the years"
+    regions: list[Region] = Field(min_length=1, description="regions holding the stock")
+    payers: dict[Region, float] = Field(description="who pays, {region: share} summing to 1")
+    target_days: float = Field(gt=0.0, le=365.0, description="days of the holders' consumption")
+    build_years: list[int] = Field(
+        min_length=2, max_length=2, description="[first, last] year the stock is built"
+    )
+    build_rate: float = Field(
+        gt=0.0, le=1.0, description="share of the target bought per year at most"
+    )
+    release: Literal["event", "price"] = Field(
+        "event", description="release during a risk event, or above a trigger price"
+    )
+    trigger_price: float | None = Field(
+        None, gt=0.0, description="composite price above which the stock is released (price rule)"
+    )
+    release_rate: float = Field(
+        gt=0.0, le=1.0, description="share of the target released per year at most"
+    )
+    coordinated: bool = Field(
+        False,
+        description="pooled stock released where the event hits (True) or each holder to "
+        "itself (False)",
+    )
+    book_value: float | None = Field(
+        None, gt=0.0, description="book value per unit (default: acquisition cost)"
+    )
+    financing_rate: float = Field(
+        0.0, ge=0.0, lt=0.5, description="financing cost per year on the book value"
+    )
+    storage_cost: float = Field(
+        0.0, ge=0.0, description="storage cost per unit and year (currency of the market's prices)"
+    )
+
+    region_fields = ("regions", "payers")
+    caveat: ClassVar[str] = (
+        "A stockpile is an asset: purchases turn money into stock at its book value and "
+        "releases turn stock back into money, so the budget bears the holding cost (financing "
+        "and storage) and any trading loss; the stock left in the last year is valued at its "
+        "book value."
+    )
+
+    @model_validator(mode="after")
+    def _rules(self) -> StockpilePolicy:
+        from tradepolicy.measures.subsidies import _check_shares
+
+        _check_shares(self.payers, "payer")
+        first, last = self.build_years
+        if last < first:
+            raise ValueError(f"build_years: the last year {last} is before the first {first}")
+        if self.release == "price" and self.trigger_price is None:
+            raise ValueError(
+                "release = 'price' needs trigger_price (composite price, market units)"
+            )
+        if self.release == "event" and self.trigger_price is not None:
+            raise ValueError("trigger_price is read only with release = 'price'")
+        if self.target_days * self.release_rate >= 365.0:
+            raise ValueError(
+                "target_days × release_rate must be below 365: a release of a year's "
+                "consumption or more cannot be sold to the holders"
+            )
+        return self
+
+    def apply(self, ctx: ApplyContext, b: int) -> None:
+        """Nothing here: the pathway's year loop writes the year's purchases and releases."""
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        """Nothing (see :meth:`apply`)."""
+
+    def describe(self, market) -> str:
+        names = getattr(market, "describe_regions", None) or ", ".join
+        rule = (
+            "during a supply disruption"
+            if self.release == "event"
+            else f"when the price exceeds {self.trigger_price:,.0f} {market.price_unit}"
+        )
+        pooled = "a coordinated (pooled) " if self.coordinated else "a "
+        text = (
+            f"{names(list(self.regions))} build {pooled}stockpile of {self.target_days:g} days "
+            f"of consumption in {self.build_years[0]}-{self.build_years[1]} and release it "
+            f"{rule}"
         )
         return text[:1].upper() + text[1:]

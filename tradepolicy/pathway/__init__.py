@@ -43,5 +43,18 @@ def solve_pathway(
 
     if draws and draws < 2:
         raise ValueError(f"draws must be 0 (none) or at least 2; got {draws}")
+    if pset.risk and not draws:
+        from tradepolicy.errors import InputError
+
+        raise InputError(
+            str(pset.path or "<scenarios>"),
+            [
+                (
+                    "risk",
+                    "events are drawn per Monte Carlo draw and draw 0, the central run, has "
+                    "none: run a risk set with draws (e.g. --draws 200)",
+                )
+            ],
+        )
     run = run_years(pset, draws=draws, seed=seed, tol=tol)
     return build(run, pset, history)

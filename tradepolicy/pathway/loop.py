@@ -93,6 +93,14 @@ class Years:
     messages: list[list[str]] = field(default_factory=list)
     seconds: float = 0.0
     seed: int | None = None
+    # risk (docs/risk.md): events, disruption loss and stockpiles
+    risk_names: list[str] = field(default_factory=list)
+    event_active: np.ndarray | None = None  # (D, Y, R) bool
+    severity: np.ndarray | None = None  # (D, R)
+    loss: np.ndarray | None = None  # (D, S, N, Y) surplus lost in event years
+    stock_level: list[np.ndarray] = field(default_factory=list)  # [year] (B, N) end of year
+    stock_spending: list[np.ndarray] = field(default_factory=list)  # [year] (B, N) net, > 0 cost
+    stock_terminal: np.ndarray | None = None  # (B, N) book value of the stock left, to payers
 
 
 def _active(pset: PathwaySet, year: int) -> list[list[Measure]]:
@@ -197,6 +205,26 @@ def run_years(
     dem_path = np.ones((Y, NS))
     for s, m in enumerate(stages):
         dem_path[:, s * n + chain.positions[s]] = demand_index(m, pset.demand_path, years)[:, None]
+    # risk (docs/risk.md): events drawn on their own stream, stockpiles' state
+    from tradepolicy.pathway import risk as rk
+
+    events = list(pset.risk)
+    R = len(events)
+    if events and draws:
+        assert seed is not None
+        active, severity = rk.draw_events(events, years, draws, seed)
+    else:
+        active, severity = np.zeros((D, Y, R), dtype=bool), np.zeros((D, R))
+    ids = [m.id for m in stages]
+    ev_stage = [ids.index(ev.measure.stage) if ev.measure.stage in ids else 0 for ev in events]
+    ev_hit = [rk.hit_regions(ev.measure, chain.regions) for ev in events]
+    short = _short_run_factors(pset, NS) if active.any() else None
+    stocks = rk.Stocks.of(pset, chain, draws)
+    out.risk_names = [ev.name for ev in events]
+    out.event_active, out.severity = active, severity
+    if events:
+        out.loss = np.zeros((D, S, n, Y))
+    last_price: np.ndarray | None = None
     for y, year in enumerate(years):
         # 1-2. capacity online this year and the normal output it gives
         online = np.where(year >= start, finance.ramp(np.maximum(year - start, 0).astype(int)), 0.0)
@@ -228,44 +256,119 @@ def run_years(
                 build_instruments(m, m.calibration, _stage_lists(chain, m, lists)) for m in stages
             ]
             inputs_key = key
+        # the stockpiles' purchases and releases this year (composite purchases by node),
+        # and what they would be without the year's events
+        ev_on = active[:, y, :]  # (D, R)
+        ev_draw = ev_on.any(axis=1)
+        acts: list[tuple] = []
+        cp = cp_cf = None
+        if stocks is not None:
+            cp, cp_cf = np.zeros((B, NS)), np.zeros((B, NS))
+            for k in range(len(stocks.policies)):
+                sk, h = stocks.stage[k], stocks.holders[k]
+                on = [(ev_on[:, r], ev_hit[r]) for r in range(R) if ev_stage[r] == sk]
+                prev = None if last_price is None else last_price[stocks.rows(k)][:, sk * n + h]
+                act = stocks.actions(k, int(year), dem[sk * n + h], on, prev, chain.regions)
+                # without the year's events: the same purchases, no release an event set off
+                no = np.zeros_like(act[0])
+                event_rule = stocks.policies[k][1].release == "event"
+                act_cf = (act[0], no, no) if event_rule else act
+                rows_k = stocks.rows(k)
+                cp[rows_k[:, None], sk * n + h[None, :]] += act[0] - act[2]
+                cp_cf[rows_k[:, None], sk * n + h[None, :]] += act_cf[0] - act_cf[2]
+                acts.append((act, act_cf))
         # in chunks of whole draws: each chunk's arrays are small enough for the allocator
         # to reuse their memory (one batch of every row would fault in gigabytes of fresh
         # dense cell arrays each year on a chain)
         step = max(1, CHUNK_ROWS // S) * S
         chunks = []
+        cf_chunks = []
         for a in range(0, B, step):
             idx = np.arange(a, min(a + step, B))
+            hit = ev_draw[idx // S]
+            if hit.any():
+                # event rows: the draw's events join every option; each is also solved without
+                # them (the counterfactual rows, appended), both with short-run elasticities
+                cf = idx[hit]
+                row_lists = [
+                    lists[tile[b]]
+                    + [
+                        rk.scaled(events[r], float(severity[b // S, r]))
+                        for r in np.flatnonzero(ev_on[b // S])
+                    ]
+                    for b in idx.tolist()
+                ]
+                ext = np.concatenate([idx, cf])
+                ext_lists = row_lists + [lists[tile[b]] for b in cf.tolist()]
+                base = np.concatenate([(idx - a) // S * S, (cf - a) // S * S])
+                built = [
+                    build_instruments(m, m.calibration, _stage_lists(chain, m, ext_lists))
+                    for m in stages
+                ]
+                shorts = np.concatenate([hit, np.ones(cf.size, dtype=bool)])
+            else:
+                cf = idx[:0]
+                ext, ext_lists, base, built, shorts = idx, lists * (idx.size // S), None, None, None
             inputs = []
             for s, (inst, pairs) in enumerate(stage_inputs):
                 at = s * n + chain.positions[s]
-                part = inst.take(tile[idx])
-                part.supply_mult = part.supply_mult * mult[idx][:, at]
+                if built is None:
+                    part = inst.take(tile[idx])
+                    pairs = pairs * (idx.size // S)
+                else:
+                    part, pairs = built[s]
+                part.supply_mult = part.supply_mult * mult[ext][:, at]
                 part.demand_mult = part.demand_mult * dem[at][None, :]
-                part.variety_weight = part.variety_weight * mult[idx][:, at]
-                inputs.append((part, pairs * (idx.size // S)))
+                part.variety_weight = part.variety_weight * mult[ext][:, at]
+                if cp is not None:
+                    extra = np.concatenate([cp[idx], cp_cf[cf]])[:, at]
+                    part.composite_purchase = part.composite_purchase + extra
+                inputs.append((part, pairs))
+            cal_c = take_calibration(cal_y, ext)
+            if shorts is not None and short is not None:
+                cal_c = _at_short_run(cal_c, short, shorts)
             keep: dict[str, Any] = {}
             res_c = _run_chain(
                 chain,
-                take_calibration(cal_y, idx),
-                lists * (idx.size // S),
+                cal_c,
+                ext_lists,
                 tol,
                 pset,
                 names,
                 frozenset(YEAR_VARIABLES),
                 inputs=inputs,
-                u0=None if u_prev is None else u_prev[idx],
+                u0=None if u_prev is None else u_prev[ext],
                 keep=keep,
                 warm=True,
                 # the central run's rows; draws that fail are left out
                 fallback_rows=np.arange(S) if a == 0 else np.arange(0),
                 report=False,
+                base=base,
             )
-            chunks.append((res_c, keep["u"]))
+            m_ = idx.size
+            chunks.append(([{k: v[:m_] for k, v in r.items()} for r in res_c], keep["u"][:m_]))
+            if cf.size:
+                cf_chunks.append((cf, [{k: v[m_:] for k, v in r.items()} for r in res_c]))
         res = [
             {k: np.concatenate([c[0][s][k] for c in chunks]) for k in chunks[0][0][s]}
             for s in range(len(stages))
         ]
         keep = {"u": np.concatenate([c[1] for c in chunks])}
+        cf_rows = np.concatenate([c[0] for c in cf_chunks]) if cf_chunks else np.zeros(0, int)
+        cf_res = (
+            [
+                {k: np.concatenate([c[1][s][k] for c in cf_chunks]) for k in cf_chunks[0][1][s]}
+                for s in range(len(stages))
+            ]
+            if cf_chunks
+            else None
+        )
+        if stocks is not None:
+            _book_stocks(out, stocks, acts, res, cf_res, cf_rows, chain, n, NS, y == Y - 1)
+        if out.loss is not None and cf_res is not None:
+            w_ev = _regional_sum(res, "welfare_change", chain, n)[cf_rows]
+            w_cf = _regional_sum(cf_res, "welfare_change", chain, n)
+            out.loss[cf_rows // S, cf_rows % S, :, y] = np.nan_to_num(w_cf - w_ev)
         _against_baseline(res, S)
         conv = res[0]["converged"].astype(bool)
         for b in np.flatnonzero(~conv[:S]):
@@ -280,6 +383,8 @@ def run_years(
         # next year's start: this year's solution (moving it on by the last year's change
         # took more Newton iterations, not fewer: capacity arrives in steps)
         u_prev = u
+        if stocks is not None:
+            last_price = _node_values(res, "consumer_price", chain, NS)
         out.per_year.append(res)
         out.converged.append(conv)
         out.messages.append(list(res[0]["solver_message"]))
@@ -394,3 +499,96 @@ def _against_baseline(res: list[dict[str, np.ndarray]], S: int) -> None:
         shift = np.nan_to_num(base)
         r["consumer_surplus_change"] = cs - shift
         r["welfare_change"] = r["welfare_change"] - shift
+
+
+def _regional_sum(res: list[dict[str, np.ndarray]], name: str, chain, n: int) -> np.ndarray:
+    """(B, N) a per-region result summed over stages (regions absent from a stage: 0)."""
+    B = res[0][name].shape[0]
+    out = np.zeros((B, n))
+    for s, r in enumerate(res):
+        out[:, chain.positions[s]] += np.nan_to_num(np.asarray(r[name], float))
+    return out
+
+
+def _short_run_factors(pset: PathwaySet, NS: int) -> dict[str, np.ndarray]:
+    """Short-run over medium-run elasticity of every node, by kind (1 where the medium-run
+    value is 0): a draw's short-run elasticity is its medium-run draw times this ratio, so
+    draws keep their spread. The short run is the market's ``at_horizon("short")``."""
+    from tradepolicy.api import _ELASTICITY_ATTR
+    from tradepolicy.pathway.capacity import pathway_market
+
+    medium = pset.market.calibration
+    short = pathway_market(pset.data_market.at_horizon("short")).calibration
+    out = {}
+    for kind, attr in _ELASTICITY_ATTR.items():
+        m = np.asarray(getattr(medium, attr), float)
+        sr = np.asarray(getattr(short, attr), float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[kind] = np.where(m > 0, sr / np.where(m > 0, m, 1.0), 1.0)
+    return out
+
+
+def _at_short_run(
+    cal: Calibration, factors: dict[str, np.ndarray], rows: np.ndarray
+) -> Calibration:
+    """``cal`` (one parameter row per batch row) with the short-run elasticities in ``rows``
+    (a mask)."""
+    from tradepolicy.api import _ELASTICITY_ATTR
+
+    B = rows.size
+    kw = {}
+    for kind, attr in _ELASTICITY_ATTR.items():
+        a = np.broadcast_to(np.asarray(getattr(cal, attr), float), (B, factors[kind].size))
+        kw[attr] = np.where(rows[:, None], a * factors[kind][None, :], a)
+    return dataclasses.replace(cal, **kw)
+
+
+def _book_stocks(out: Years, stocks, acts, res, cf_res, cf_rows, chain, n, NS, last) -> None:
+    """Book each stockpile policy's year (DESIGN §5) into the stage results of its rows (and
+    of the counterfactual rows without the year's events), then carry its state over."""
+    B = res[0]["welfare_change"].shape[0]
+    level = np.zeros((B, n))
+    spending = np.zeros((B, n))
+    terminal = np.zeros((B, n))
+    prices = _node_values(res, "consumer_price", chain, NS)
+    cf_prices = None if cf_res is None else _node_values(cf_res, "consumer_price", chain, NS)
+    cf_at = {int(b): i for i, b in enumerate(cf_rows.tolist())}
+    for k, (act, act_cf) in enumerate(acts):
+        sk, h = stocks.stage[k], stocks.holders[k]
+        local = {int(g): i for i, g in enumerate(chain.positions[sk])}
+        rows = stocks.rows(k)
+        booked = stocks.book_year(k, *act, np.nan_to_num(prices[rows][:, sk * n + h]))
+        pay = np.array([local[int(g)] for g in booked["payers"]], dtype=int)
+        _add_stock_entries(res[sk], rows, pay, booked)
+        if cf_res is not None and cf_prices is not None:
+            d_cf = np.array([d for d, b in enumerate(rows.tolist()) if b in cf_at], dtype=int)
+            if d_cf.size:
+                at = np.array([cf_at[int(rows[d])] for d in d_cf], dtype=int)
+                act_c = tuple(a[d_cf] for a in act_cf)
+                p_cf = np.nan_to_num(cf_prices[at][:, sk * n + h])
+                b_cf = stocks.book_year(k, *act_c, p_cf, rows=d_cf)
+                _add_stock_entries(cf_res[sk], at, pay, b_cf)
+        stocks.level[k] = booked["level"]
+        stocks.book[k] = booked["book"]
+        level[rows[:, None], h[None, :]] += booked["level"]
+        payers = booked["payers"]
+        spending[rows[:, None], payers[None, :]] -= booked["cash"]
+        if last:
+            value = booked["book"] * booked["level"].sum(axis=1)
+            terminal[rows[:, None], payers[None, :]] += (
+                value[:, None] * stocks.payers[k][1][None, :]
+            )
+    out.stock_level.append(level)
+    out.stock_spending.append(spending)
+    if last:
+        out.stock_terminal = terminal
+
+
+def _add_stock_entries(r: dict[str, np.ndarray], rows, pay, booked) -> None:
+    """Add a stockpile's cash and asset change of each row to its payers' welfare entries."""
+    for entry, part in (
+        ("stockpile_cost", booked["cash"]),
+        ("stock_value_change", booked["asset"]),
+    ):
+        r[entry][rows[:, None], pay[None, :]] += part
+        r["welfare_change"][rows[:, None], pay[None, :]] += part

@@ -178,6 +178,7 @@ def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Datase
     coords["draw"] = np.arange(D)
     ds = xr.Dataset(data, coords=coords)
     ds = _summaries(ds, run, pset, currency)
+    ds = _risk(ds, run, pset, currency)
     from tradepolicy.api import _target_attrs
 
     attrs = provenance_attrs([pset.market], pset._head(), "levels", history, spec_json=None)
@@ -358,4 +359,112 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             f"buyers {note}",
         },
     )
+    return ds
+
+
+def _risk(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> xr.Dataset:
+    """``ds`` with the events, disruption losses and stockpiles of a risk set (docs/risk.md);
+    unchanged for a set without ``[[risk]]`` or ``stockpile_policy``."""
+    S, D, n = len(run.names), run.draws + 1, len(run.regions)
+    df = discount_factors(run.years, pset.discount_rate)
+    cur = {"units": currency}
+    sample = slice(1, None) if D > 1 else slice(0, 1)  # draw 0 (central) has no events
+    if run.risk_names:
+        assert run.event_active is not None and run.severity is not None
+        ds = ds.assign_coords(risk=run.risk_names)
+        ds["event_active"] = xr.Variable(
+            ("draw", "year", "risk"),
+            run.event_active.astype(np.int8),
+            {"units": "1", "long_name": "the event runs in the year (1) in the draw"},
+        )
+        ds["severity"] = xr.Variable(
+            ("draw", "risk"),
+            run.severity,
+            {"units": "1", "long_name": "severity of the event in the draw (0 none, 1 full)"},
+        )
+        assert run.loss is not None
+        members = np.isin(np.array(run.regions), pset.bloc_target.members(pset.market))
+        pv_reg = np.einsum("dsry,y->dsr", run.loss, df)  # (D, S, N)
+        loss = pv_reg[:, :, members].sum(axis=2)
+        what = (
+            "present value (at the discount rate, to the first year) of the bloc's surplus "
+            "lost in event years: welfare without the year's events less welfare with them, "
+            "same year and state; > 0 a loss"
+        )
+        ds["disruption_loss"] = xr.Variable(
+            ("scenario", "draw"), loss.T, {**cur, "long_name": what}
+        )
+        exp = loss[sample].mean(axis=0)
+        ds["expected_disruption_loss"] = xr.Variable(
+            ("scenario",), exp, {**cur, "long_name": f"mean over the draws of the {what}"}
+        )
+        for q in (5, 95):
+            ds[f"disruption_loss_p{q:02d}"] = xr.Variable(
+                ("scenario",),
+                np.percentile(loss[sample], q, axis=0),
+                {**cur, "long_name": f"{q}th percentile over the draws of the disruption loss"},
+            )
+        ds["expected_disruption_loss_by_region"] = xr.Variable(
+            ("scenario", "region"),
+            pv_reg[sample].mean(axis=0),
+            {**cur, "long_name": "mean over the draws of the disruption loss of each region (PV)"},
+        )
+        coi = float(exp[0])
+        ds["cost_of_inaction"] = xr.Variable(
+            (),
+            coi,
+            {**cur, "long_name": "expected disruption loss of the bloc with no policy (baseline)"},
+        )
+        ds["loss_reduction"] = xr.Variable(
+            ("scenario",),
+            coi - exp,
+            {**cur, "long_name": "cost of inaction less the option's expected disruption loss"},
+        )
+        ds.attrs["cost_of_inaction"] = coi
+    if run.stock_level:
+        level = np.stack(run.stock_level)  # (Y, B, N)
+        qunit = (
+            run.stages[0].spec.quantity_unit if hasattr(run.stages[0].spec, "quantity_unit") else ""
+        )
+        ds["stock_level"] = xr.Variable(
+            ("year", "scenario", "region"),
+            level[:, :S],
+            {"units": qunit, "long_name": "public stock held at the end of the year (central run)"},
+        )
+        ds["expected_stock_level"] = xr.Variable(
+            ("year", "scenario", "region"),
+            level.reshape(len(run.years), D, S, n)[:, sample].mean(axis=1),
+            {"units": qunit, "long_name": "public stock at the end of the year, mean over draws"},
+        )
+        spend = np.stack(run.stock_spending).reshape(len(run.years), D, S, n)
+        terminal = (
+            np.zeros((D, S, n))
+            if run.stock_terminal is None
+            else run.stock_terminal.reshape(D, S, n)
+        )
+        pv = np.einsum("ydsr,y->dsr", spend, df) - df[-1] * terminal
+        ds["pv_stockpile_cost"] = xr.Variable(
+            ("scenario", "region"),
+            pv[sample].mean(axis=0),
+            {
+                **cur,
+                "long_name": "present value of stockpile purchases less releases plus holding "
+                "cost (financing and storage) less the book value of the stock left in the last "
+                "year, by payer, mean over draws; > 0 a cost",
+            },
+        )
+        ds["pv_stock_left"] = xr.Variable(
+            ("scenario", "region"),
+            (df[-1] * terminal)[sample].mean(axis=0),
+            {
+                **cur,
+                "long_name": "present value of the book value of the stock left in the last "
+                "year, by payer, mean over draws",
+            },
+        )
+        ds["pv_stockpile_cost_draws"] = xr.Variable(
+            ("draw", "scenario", "region"),
+            pv,
+            {**cur, "long_name": "present value of the net stockpile cost by payer, per draw"},
+        )
     return ds

@@ -43,6 +43,8 @@ PATHWAY_FIELDS: dict[str, Any] = {
     "discount_rate": (Annotated[float, Field(ge=0.0, lt=0.5, allow_inf_nan=False)] | None, None),
     "mode": (Literal["expected", "draws"] | None, None),
     "investment": (dict[str, float] | None, None),
+    # random events (docs/risk.md), validated by tradepolicy.pathway.risk.parse_risk
+    "risk": (Annotated[list[dict[str, Any]], Field(max_length=100)] | None, None),
 }
 
 
@@ -74,6 +76,8 @@ class PathwaySet(ScenarioSet):
     discount_rate: float = 0.05
     mode: str = "expected"
     investment: dict[str, float] = field(default_factory=dict)
+    #: random events (:class:`tradepolicy.pathway.risk.RiskEvent`, docs/risk.md)
+    risk: list[Any] = field(default_factory=list)
 
     is_pathway = True
 
@@ -170,6 +174,7 @@ class PathwaySet(ScenarioSet):
                     InputWarning,
                     stacklevel=3,
                 )
+        out += self._risk_problems()
         from tradepolicy.pathway import investment
 
         known = set(investment.Finance.__dataclass_fields__)
@@ -183,6 +188,69 @@ class PathwaySet(ScenarioSet):
                 )
         return out
 
+    def _risk_problems(self) -> list[tuple[str, str]]:
+        """A stockpile policy's stage (required in a chain of several stages), holders that
+        consume there and build years within the pathway; event names unique."""
+        from tradepolicy.measures.stocks import StockpilePolicy
+
+        out: list[tuple[str, str]] = []
+        first, last = self.years
+        stages = stage_markets(self.market)
+        ids = [m.id for m in stages]
+        for i, sc in enumerate(self.scenarios):
+            for j, m in enumerate(sc.measures):
+                if not isinstance(m, StockpilePolicy):
+                    continue
+                where = f"scenario[{i}].measure[{j}]"
+                if m.stage is None and len(stages) > 1:
+                    out.append(
+                        (
+                            f"{where}.stage",
+                            f"required in chain {self.market.id!r}: which stage is stocked "
+                            f"(allowed: {', '.join(map(repr, ids))})",
+                        )
+                    )
+                    continue
+                market = stages[ids.index(m.stage)] if m.stage in ids else stages[0]
+                use = market.flows.sum(axis=0)
+                for r in m.regions:
+                    if r in market.regions and use[market.index(r)[0]] <= 0:
+                        out.append(
+                            (
+                                f"{where}.regions",
+                                f"{r} consumes nothing at the {market.id} stage in the base "
+                                "data: its target days of cover are zero",
+                            )
+                        )
+                for r in (*m.regions, *m.payers):
+                    if r not in market.regions:
+                        out.append(
+                            (
+                                f"{where}.regions",
+                                f"unknown region {r!r} at the {market.id} stage (allowed: "
+                                f"{', '.join(market.regions)})",
+                            )
+                        )
+                b0, b1 = m.build_years
+                if not first <= b0 <= b1 <= last:
+                    out.append(
+                        (
+                            f"{where}.build_years",
+                            f"[{b0}, {b1}] must lie within the pathway's years {first}-{last}",
+                        )
+                    )
+        if self.risk:  # event years use the short run: the market must carry it
+            try:
+                self.market.at_horizon("short")  # (the data market, before the entrants)
+            except InputError as exc:
+                why = str(exc).replace("\n", " ")
+                out.append(("risk", f"event years use the short-run elasticities: {why}"))
+        names = [ev.name for ev in self.risk]
+        for k, n in enumerate(names):
+            if n in names[:k]:
+                out.append((f"risk[{k}].name", f"duplicate event name {n!r}"))
+        return out
+
     def _head(self) -> dict[str, Any]:
         d = super()._head()
         d["years"] = list(self.years)
@@ -192,6 +260,8 @@ class PathwaySet(ScenarioSet):
         d["mode"] = self.mode
         if self.investment:
             d["investment"] = dict(self.investment)
+        if self.risk:
+            d["risk"] = [ev.to_dict() for ev in self.risk]
         return d
 
 
@@ -201,7 +271,7 @@ def pathway_set_from_spec(spec: Any, path: Any, common: dict[str, Any]) -> Pathw
     if spec.years is None:
         extra = [
             k
-            for k in ("demand_path", "discount_rate", "mode", "investment")
+            for k in ("demand_path", "discount_rate", "mode", "investment", "risk")
             if getattr(spec, k) is not None
         ]
         if extra:
@@ -217,9 +287,16 @@ def pathway_set_from_spec(spec: Any, path: Any, common: dict[str, Any]) -> Pathw
                 ],
             )
         return None
+    years = (int(spec.years[0]), int(spec.years[1]))
+    risk = []
+    if spec.risk:
+        from tradepolicy.pathway.risk import parse_risk
+
+        risk = parse_risk(spec.risk, str(path), common["market"], years)
     return PathwaySet(
         **common,
-        years=(int(spec.years[0]), int(spec.years[1])),
+        risk=risk,
+        years=years,
         demand_path=spec.demand_path,
         discount_rate=0.05 if spec.discount_rate is None else float(spec.discount_rate),
         mode=spec.mode or "expected",

@@ -88,7 +88,39 @@ def options_table(ds: xr.Dataset) -> pd.DataFrame:
         d = ds["target_dependence"].isel(draw=slice(1, None))
         out[f"dependence_{year}_p05"] = d.quantile(0.05, dim="draw").values
         out[f"dependence_{year}_p95"] = d.quantile(0.95, dim="draw").values
+    if "expected_disruption_loss" in ds:
+        out["expected_loss"] = ds["expected_disruption_loss"].values
+        out["loss_reduction"] = ds["loss_reduction"].values
     out["solved"] = ds["converged"].sel(draw=0).all("year").values.astype(bool)
+    return out
+
+
+def risk_table(ds: xr.Dataset) -> pd.DataFrame:
+    """One row per scenario of a risk set (docs/risk.md): the bloc's expected disruption
+    loss (PV) with its 5th and 95th percentiles over the draws, the loss reduction against
+    the cost of inaction (the baseline's expected loss), the PV of the net stockpile cost and
+    of the net budget cost (mean over the draws, all payers, the stock left in the last year
+    counted at book value), and benefit per unit of cost (NaN where nothing is spent). Costs
+    and losses are > 0."""
+    if "expected_disruption_loss" not in ds:
+        raise ValueError("not the results of a risk set (no [[risk]] events)")
+    out = pd.DataFrame(index=pd.Index([str(s) for s in ds.scenario.values], name="scenario"))
+    out["expected_loss"] = ds["expected_disruption_loss"].values
+    out["loss_p05"] = ds["disruption_loss_p05"].values
+    out["loss_p95"] = ds["disruption_loss_p95"].values
+    out["loss_reduction"] = ds["loss_reduction"].values
+    draws = ds["pv_budget_cost"]
+    sample = draws.isel(draw=slice(1, None)) if draws.sizes["draw"] > 1 else draws
+    budget = sample.sum("region").mean("draw").values
+    stock = np.zeros(len(out))
+    if "pv_stockpile_cost" in ds:
+        stock = ds["pv_stockpile_cost"].sum("region").values
+        # purchases are budget spending; the stock left in the last year is an asset
+        budget = budget - ds["pv_stock_left"].sum("region").values
+    out["pv_stockpile_cost"] = stock
+    out["pv_budget_cost"] = budget
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["benefit_cost"] = np.where(budget > 0, out["loss_reduction"] / budget, np.nan)
     return out
 
 

@@ -127,6 +127,14 @@ class TradePolicyAccessor:
 
         return options_table(self._full)
 
+    def risk_table(self) -> pd.DataFrame:
+        """The risk table of a pathway set with ``[[risk]]`` events: expected disruption
+        loss (PV) and its 5–95% range, loss reduction, PV stockpile and budget cost,
+        benefit/cost per scenario; see :func:`tradepolicy.pathway.views.risk_table`."""
+        from tradepolicy.pathway.views import risk_table
+
+        return risk_table(self._full)
+
     # -- value chains (docs/chains.md) ------------------------------------------------------
     @property
     def is_chain(self) -> bool:

@@ -1,0 +1,189 @@
+"""Disruption risk in pathway sets (docs/risk.md): theory tests of the events and the loss.
+
+- an event of probability 0 changes nothing and costs nothing;
+- a certain one-year event in the base year equals the static short-run scenario;
+- common random numbers: every option of a draw has the same events;
+- bad ``[[risk]]`` entries and a static set with ``[[risk]]`` are refused, naming the field.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from toy import TOY_MARKET, to_toml
+from typer.testing import CliRunner
+
+import tradepolicy as tp
+from tradepolicy.errors import InputError
+from tradepolicy.measures import MEASURES
+from tradepolicy.pathway.risk import RiskEvent, Severity
+from tradepolicy.pathway.spec import PathwaySet
+
+SHORT = {"supply": {"default": 0.1}, "demand": {"default": 0.2}}
+QUOTA = {"type": "export_quota", "exporter": "CHN", "destinations": ["USA", "EU"]}
+TARIFF = {"type": "tariff", "importers": ["USA"], "exporters": ["CHN"], "rate": 0.1}
+
+
+def toy() -> tp.Market:
+    d = copy.deepcopy(TOY_MARKET)
+    d["elasticities"]["short_run"] = copy.deepcopy(SHORT)
+    return tp.Market.from_dict(d, source="toy-risk")
+
+
+def event(p: float, share: float = 0.5, **kw) -> RiskEvent:
+    m = MEASURES["export_quota"](**{**QUOTA, "quantity_share": share})
+    return RiskEvent(name="cut", measure=m, annual_probability=p, **kw)
+
+
+def pset(market, risk, years=(2024, 2026)) -> PathwaySet:
+    scen = [tp.Scenario(name="tariff", measure=[TARIFF])]
+    return PathwaySet(market=market, scenarios=scen, years=years, risk=risk)
+
+
+def test_zero_probability_event_changes_nothing_and_costs_nothing():
+    m = toy()
+    with_risk = tp.solve(pset(m, [event(0.0)]), draws=4, seed=3)
+    without = tp.solve(pset(m, []), draws=4, seed=3)
+    assert int(with_risk["event_active"].sum()) == 0
+    assert float(with_risk["cost_of_inaction"]) == 0.0
+    np.testing.assert_array_equal(with_risk["disruption_loss"].values, 0.0)
+    for var in ("producer_price", "consumer_price", "welfare_change", "pv_budget_cost"):
+        np.testing.assert_array_equal(with_risk[var].values, without[var].values)
+
+
+def test_certain_one_year_event_equals_the_static_short_run_scenario():
+    from tradepolicy.pathway.loop import run_years
+    from tradepolicy.pathway.results import build
+
+    m = toy()
+    ev = event(1.0, share=0.4, first_year=2024, last_year=2024)
+    ps = pset(m, [ev])
+    run = run_years(ps, draws=2, seed=1)
+    ds = build(run, ps)
+    act = ds["event_active"].sel(risk="cut")
+    assert act.sel(draw=0).sum() == 0  # the central run has no event
+    assert (act.sel(draw=slice(1, None), year=2024) == 1).all()
+    assert (act.sel(year=slice(2025, None)) == 0).all()
+    # the static set: the base year's market with the quota, at the short-run horizon
+    quota = MEASURES["export_quota"](**{**QUOTA, "quantity_share": 0.4})
+    ref = tp.solve(
+        tp.ScenarioSet(
+            market=m, scenarios=[tp.Scenario(name="quota", measure=[quota])], horizon="short"
+        )
+    )
+    want = ref.sel(scenario="quota").isel(commodity=0)
+    # draw 1's baseline row in 2024 (the toy market has no elasticity errors: draws are
+    # central)
+    S = len(run.names)
+    got = run.per_year[0][0]
+    for var in ("producer_price", "consumer_price", "production"):
+        np.testing.assert_allclose(
+            np.nan_to_num(got[var][S]), np.nan_to_num(want[var].values), rtol=1e-8, atol=1e-6
+        )
+    # the loss is what the quota costs the bloc against the no-event base year
+    members = [r for r in ds.attrs["target_bloc"].split() if r in want.region.values]
+    w = float(want["welfare_change"].sel(region=members).sum())
+    loss = float(ds["disruption_loss"].sel(scenario="baseline", draw=1))
+    assert loss > 0
+    np.testing.assert_allclose(loss, -w, rtol=1e-7)
+
+
+def test_common_random_numbers_same_events_in_every_option():
+    m = toy()
+    ev = event(0.3, severity=Severity(distribution="beta", a=2.0, b=3.0))
+    ps = pset(m, [ev], years=(2024, 2030))
+    ds = tp.solve(ps, draws=40, seed=7)
+    act = ds["event_active"].sel(risk="cut").values
+    assert 0 < act[1:].mean() < 1  # events happen in some draws and years
+    loss = ds["disruption_loss"]
+    hit = act[1:].any(axis=1)
+    # every option loses in exactly the draws with an event
+    for scen in ds.scenario.values:
+        lost = loss.sel(scenario=scen).values[1:] != 0
+        np.testing.assert_array_equal(lost, hit)
+    sev = ds["severity"].sel(risk="cut").values
+    assert sev[0] == 0 and np.all((sev[1:] > 0) & (sev[1:] < 1))
+    # the event stream is spawned from the seed: the same seed, the same events
+    again = tp.solve(pset(m, [ev], years=(2024, 2030)), draws=40, seed=7)
+    np.testing.assert_array_equal(again["event_active"].values, ds["event_active"].values)
+
+
+def test_risk_entries_are_validated(tmp_path):
+    base = {
+        "market": "toy.toml",
+        "years": [2024, 2026],
+        "scenario": [{"name": "t", "measure": [TARIFF]}],
+    }
+    d = copy.deepcopy(TOY_MARKET)
+    d["elasticities"]["short_run"] = copy.deepcopy(SHORT)
+    (tmp_path / "toy.toml").write_text(to_toml(d))
+    good = {"name": "cut", **QUOTA, "quantity_share": 0.3, "annual_probability": 0.2}
+    cases = {
+        "risk[0].annual_probability": {**good, "annual_probability": 1.5},
+        "risk[0].duration_years": {**good, "duration_years": 0},
+        "risk[0].severity": {**good, "severity": {"distribution": "lognormal"}},
+        "risk[0].first_year": {**good, "first_year": 2030},
+        "risk[0].quantity_share": {**good, "quantity_share": 1.5},
+    }
+    for fld, entry in cases.items():
+        p = tmp_path / "r.toml"
+        p.write_text(to_toml({**base, "risk": [entry]}))
+        with pytest.raises(InputError) as exc:
+            tp.load_scenarios(p)
+        assert fld in str(exc.value), (fld, str(exc.value))
+        assert "r.toml" in str(exc.value)
+    static = {k: v for k, v in base.items() if k != "years"}
+    p = tmp_path / "s.toml"
+    p.write_text(to_toml({**static, "risk": [good]}))
+    with pytest.raises(InputError) as exc:
+        tp.load_scenarios(p)
+    assert "risk" in str(exc.value) and "years" in str(exc.value)
+    p.write_text(to_toml({**base, "risk": [good]}))
+    ps = tp.load_scenarios(p)
+    assert ps.risk[0].measure.quantity_share == 0.3
+    with pytest.raises(InputError, match="draws"):
+        tp.solve(ps)
+
+
+def test_cli_prints_cost_of_inaction_and_risk_table(tmp_path):
+    from tradepolicy.cli import app
+
+    d = copy.deepcopy(TOY_MARKET)
+    d["elasticities"]["short_run"] = copy.deepcopy(SHORT)
+    (tmp_path / "toy.toml").write_text(to_toml(d))
+    spec = {
+        "market": "toy.toml",
+        "years": [2024, 2027],
+        "target": {"bloc": ["USA", "EU"], "max_share": 0.6},
+        "risk": [{"name": "cut", **QUOTA, "quantity_share": 0.3, "annual_probability": 0.3}],
+        "scenario": [
+            {
+                "name": "stock",
+                "measure": [
+                    {
+                        "type": "stockpile_policy",
+                        "regions": ["USA", "EU"],
+                        "payers": {"USA": 0.5, "EU": 0.5},
+                        "target_days": 90.0,
+                        "build_years": [2024, 2027],
+                        "build_rate": 0.5,
+                        "release": "event",
+                        "release_rate": 1.0,
+                        "coordinated": True,
+                        "financing_rate": 0.03,
+                        "storage_cost": 200.0,
+                    }
+                ],
+            }
+        ],
+    }
+    p = tmp_path / "risk.toml"
+    p.write_text(to_toml(spec))
+    res = CliRunner().invoke(app, ["run", str(p), "--draws", "20", "--seed", "2"])
+    assert res.exit_code == 0, res.output
+    assert "Cost of inaction" in res.output
+    assert "Disruption risk" in res.output and "cost, > 0" in res.output
+    res = CliRunner().invoke(app, ["run", str(p)])
+    assert res.exit_code != 0 and "draws" in res.output

@@ -1,0 +1,134 @@
+"""Stockpile policy in pathway sets (docs/risk.md, DESIGN §5 "Stocks are assets").
+
+- stock accounting adds up over the horizon: purchases − releases = stock change, book
+  values written off once, the welfare parts add up;
+- in a world without events a stockpile only costs (holding cost > 0, loss reduction 0);
+- a stockpile released in an event year lowers the bloc's loss.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from toy import TOY_MARKET
+
+import tradepolicy as tp
+from tradepolicy.errors import InputError
+from tradepolicy.measures import MEASURES
+from tradepolicy.measures.base import WELFARE_ENTRIES
+from tradepolicy.pathway.loop import run_years
+from tradepolicy.pathway.results import build
+from tradepolicy.pathway.risk import RiskEvent
+from tradepolicy.pathway.spec import PathwaySet
+from tradepolicy.scenario import Target
+
+SHORT = {"supply": {"default": 0.1}, "demand": {"default": 0.2}}
+
+
+def toy() -> tp.Market:
+    d = copy.deepcopy(TOY_MARKET)
+    d["elasticities"]["short_run"] = copy.deepcopy(SHORT)
+    return tp.Market.from_dict(d, source="toy-stock")
+
+
+def policy(**kw) -> object:
+    args = dict(
+        regions=["USA", "EU"],
+        payers={"USA": 0.5, "EU": 0.5},
+        target_days=90.0,
+        build_years=[2024, 2026],
+        build_rate=0.5,
+        release="event",
+        release_rate=1.0,
+        coordinated=False,
+        financing_rate=0.05,
+        storage_cost=300.0,
+    )
+    return MEASURES["stockpile_policy"](**(args | kw))
+
+
+def quota_event(p: float, **kw) -> RiskEvent:
+    q = MEASURES["export_quota"](exporter="CHN", destinations=["USA", "EU"], quantity_share=0.3)
+    return RiskEvent(name="cut", measure=q, annual_probability=p, **kw)
+
+
+def pset(market, measures, risk=(), years=(2024, 2029)) -> PathwaySet:
+    scen = [tp.Scenario(name="stock", measure=list(measures))]
+    return PathwaySet(
+        market=market,
+        scenarios=scen,
+        years=years,
+        risk=list(risk),
+        target=Target(bloc=["USA", "EU"], max_share=0.6),
+    )
+
+
+def test_stock_accounting_adds_up_over_the_horizon():
+    m = toy()
+    ps = pset(m, [policy(release="price", trigger_price=1.0, build_years=[2024, 2025])])
+    run = run_years(ps)  # releases whenever last year's price is above 1 USD/t: every year
+    ds = build(run, ps)
+    S = len(run.names)
+    level = np.stack(run.stock_level)[:, 1]  # (year, region) of the stockpile option
+    use = m.flows.sum(axis=0)
+    change = np.diff(np.concatenate([np.zeros((1, level.shape[1])), level]), axis=0)
+    # purchases − releases = stock change: the market saw exactly those composite purchases
+    pp = np.stack([run.per_year[y][0]["stockpile_cost"][1] for y in range(len(run.years))])
+    sv = np.stack([run.per_year[y][0]["stock_value_change"][1] for y in range(len(run.years))])
+    assert level[0, 1] > 0 and level[-1].sum() < level[0].sum()  # built, then released
+    target = 90.0 / 365.0 * use
+    assert np.all(level <= target[None, :] + 1e-9)
+    # book values are written off once: the assets booked add up to the stock left at book
+    # value (acquisition cost, a moving average), and nothing is written off twice
+    book_left = float(ds["pv_stock_left"].sum()) / (1.05 ** -(len(run.years) - 1))
+    np.testing.assert_allclose(sv.sum(), book_left, rtol=1e-9, atol=1e-3)
+    assert change.sum() == pytest.approx(level[-1].sum())
+    # the welfare parts add up to the total in every year
+    for y in range(len(run.years)):
+        r = run.per_year[y][0]
+        total = sum(np.nan_to_num(r[k][:S]) for k in WELFARE_ENTRIES)
+        np.testing.assert_allclose(total, np.nan_to_num(r["welfare_change"][:S]), atol=1e-6)
+    # cash: purchases are spending (< 0), releases revenue; the holding cost is a cost
+    assert pp[0].sum() < 0
+
+
+def test_no_event_world_stockpile_only_costs():
+    m = toy()
+    ps = pset(m, [policy()], risk=[quota_event(0.0)])
+    ds = tp.solve(ps, draws=3, seed=4)
+    assert float(ds["cost_of_inaction"]) == 0.0
+    np.testing.assert_array_equal(ds["loss_reduction"].values, 0.0)
+    cost = float(ds["pv_stockpile_cost"].sel(scenario="stock").sum())
+    assert cost > 0  # holding cost (financing and storage) and no release gains
+    t = ds.tp.risk_table()
+    assert t.loc["stock", "loss_reduction"] == 0.0
+    assert t.loc["stock", "pv_stockpile_cost"] > 0
+    assert (ds["stock_level"].sel(scenario="baseline") == 0).all()
+
+
+def test_release_in_an_event_year_lowers_the_bloc_loss():
+    m = toy()
+    ev = quota_event(1.0, first_year=2027, last_year=2027)
+    ds = tp.solve(pset(m, [policy()], risk=[ev]), draws=2, seed=5)
+    loss = ds["expected_disruption_loss"]
+    assert float(loss.sel(scenario="baseline")) > 0
+    assert float(loss.sel(scenario="stock")) < float(loss.sel(scenario="baseline"))
+    assert float(ds["loss_reduction"].sel(scenario="stock")) > 0
+    stock = ds["expected_stock_level"].sel(scenario="stock").sum("region")
+    assert float(stock.sel(year=2027)) < float(stock.sel(year=2026))  # released in 2027
+
+
+def test_stockpile_policy_is_validated():
+    with pytest.raises(ValueError, match="trigger_price"):
+        policy(release="price")
+    with pytest.raises(ValueError, match="365"):
+        policy(target_days=365.0, release_rate=1.0)
+    with pytest.raises(ValueError, match="sum to 1"):
+        policy(payers={"USA": 0.5})
+    m = toy()
+    with pytest.raises(InputError, match="build_years"):
+        pset(m, [policy(build_years=[2024, 2040])])
+    with pytest.raises(InputError, match=r"scenario\[0\]\.measure\[0\]\.type"):
+        tp.ScenarioSet(market=m, scenarios=[tp.Scenario(name="s", measure=[policy()])])
