@@ -40,6 +40,7 @@ def test_pathway_only_flag() -> None:
         "capex_grant",
         "loan_guarantee",
         "public_equity",
+        "stockpile_policy",  # a stock run over years (docs/risk.md)
     }
 
 

@@ -1466,6 +1466,23 @@ def markets() -> None:
     console.print(table)
 
 
+@app.command()
+def backcast() -> None:
+    """Back-cast real export-restriction episodes at the short-run horizon (docs/backcasts.md).
+
+    Prints per episode the model's outcome, the observed range with its sources, whether the
+    episode calibrates or is held out, and a last line ``backcasts: K/N within observed
+    ranges``.
+    """
+    from tradepolicy.calibration.backcast import format_run, run_backcasts
+
+    try:
+        run = run_backcasts()
+    except (InputError, ValueError, RuntimeError) as exc:
+        raise _fail(exc) from None
+    console.print(format_run(run), highlight=False, markup=False, soft_wrap=True)
+
+
 @app.command("scenarios")
 def list_scenario_sets() -> None:
     """List the shipped scenario sets."""

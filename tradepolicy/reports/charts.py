@@ -105,4 +105,47 @@ def _dependency(data: dict[str, Any]) -> Figure:
     return fig
 
 
-_DRAW = {"welfare": _welfare, "dependency": _dependency}
+def _trajectories(data: dict[str, Any]) -> Figure:
+    """A pathway's dependence by year: one small panel per option with its central run, its
+    5–95% band over the draws, doing nothing in grey, the target (dashed), the ambition
+    (dotted) and the target year."""
+    years: list[int] = data["years"]
+    lines: dict[str, list[float]] = data["lines"]
+    fans: dict[str, tuple[list[float], list[float]]] = data["fans"]
+    labels: dict[str, str] = data["labels"]
+    options = [n for n in lines if n != "baseline"] or list(lines)
+    ncols = min(4, len(options))
+    nrows = math.ceil(len(options) / ncols)
+    fig = Figure(figsize=(WIDTH_IN, 0.35 + 1.45 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)
+    pct = lambda xs: [100.0 * x for x in xs]  # noqa: E731
+    values = [v for xs in lines.values() for v in xs if math.isfinite(v)]
+    values += [v for lo, hi in fans.values() for v in (*lo, *hi) if math.isfinite(v)]
+    top = min(100.0, 10 * math.ceil(100.0 * max([*values, data["target"]]) / 10 + 0.2))
+    bottom = max(0.0, 10 * math.floor(100.0 * min([*values, data["ambition"] or 1.0]) / 10 - 0.2))
+    for k, ax in enumerate(axes.flat):
+        if k >= len(options):
+            ax.set_visible(False)
+            continue
+        n = options[k]
+        if n in fans:
+            lo, hi = fans[n]
+            ax.fill_between(years, pct(lo), pct(hi), color="#0b3a5d", alpha=0.18, lw=0)
+        if "baseline" in lines and n != "baseline":
+            ax.plot(years, pct(lines["baseline"]), color="#999999", lw=1.0)
+        ax.plot(years, pct(lines[n]), color="#0b3a5d", lw=1.4)
+        ax.axhline(100.0 * data["target"], color="#D55E00", lw=0.9, ls="--")
+        if data["ambition"] is not None:
+            ax.axhline(100.0 * data["ambition"], color="#D55E00", lw=0.9, ls=":")
+        ax.axvline(data["target_year"], color="#bbbbbb", lw=0.6)
+        ax.set_title(labels[n], fontsize=7, loc="left")
+        ax.set_ylim(bottom, top)
+        ax.grid(axis="y", color="#eeeeee", lw=0.5)
+        ax.set_axisbelow(True)
+        ax.set_xticks([years[0], data["target_year"], years[-1]])
+    for ax in axes[:, 0]:
+        ax.set_ylabel("% of the group's use")
+    return fig
+
+
+_DRAW = {"welfare": _welfare, "dependency": _dependency, "trajectories": _trajectories}

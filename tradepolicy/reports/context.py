@@ -13,7 +13,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,9 @@ from tradepolicy.reports.names import (
 )
 from tradepolicy.reports.plain import clean_strings, plain_note
 from tradepolicy.results.accessor import MIN_POINTS
+
+if TYPE_CHECKING:
+    from tradepolicy.reports.pathway import PathwayBrief
 
 log = logging.getLogger(__name__)
 
@@ -280,8 +283,12 @@ def build_context(
     *,
     today: date | None = None,
     source: str = "results",
-) -> Brief:
+) -> Brief | PathwayBrief:
     """Build the brief context of ``ds`` for ``scenarios`` (default: every scenario).
+
+    The results of a pathway set (attribute ``pathway``) get a
+    :class:`~tradepolicy.reports.pathway.PathwayBrief`
+    (:func:`~tradepolicy.reports.pathway.build_pathway_context`).
 
     ``source`` names the results in error messages (the file name when read from a file).
 
@@ -291,6 +298,10 @@ def build_context(
         ``ds`` is not a tradepolicy result a brief can be made from, or a scenario name is not
         in it.
     """
+    if isinstance(ds, xr.Dataset) and ds.attrs.get("pathway"):
+        from tradepolicy.reports.pathway import build_pathway_context
+
+        return build_pathway_context(ds, scenarios, today=today, source=source)
     if isinstance(ds, xr.Dataset) and ds.tp.is_chain:
         for st in ds.tp.stages:  # every stage as the single market it is
             view = ds.tp.stage(st)

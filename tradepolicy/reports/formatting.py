@@ -180,3 +180,36 @@ class DisplayUnits:
     def quantity_text(self, x: float) -> str:
         """A quantity inside a sentence (``1,400 t/yr``)."""
         return f"{fmt_sig(x)} {self.quantity_unit}/yr"
+
+
+#: present values of a pathway are shown in billions (``bn USD``), as ``tradepolicy run`` does
+BILLION = 1e9
+
+
+def fmt_bn(x: float | None) -> str:
+    """A present value in billions, one decimal and a sign, ``0`` below 0.05 bn (``+18.7``,
+    ``−6.1``): the rule of the pathway tables that ``tradepolicy run`` prints."""
+    if x is None or _missing(x):
+        return MISSING
+    v = float(x) / BILLION
+    if abs(v) < 0.05:
+        return "0"
+    return f"{MINUS if v < 0 else '+'}{abs(v):,.1f}"
+
+
+def fmt_bn2(x: float | None) -> str:
+    """Billions with two decimals and no plus sign (``1.32``, ``−0.57``), as the pathway and
+    risk tables of ``tradepolicy run`` print cost per point and disruption losses."""
+    if x is None or _missing(x):
+        return MISSING
+    v = float(x) / BILLION
+    if abs(v) < 0.005:
+        v = 0.0
+    return f"{MINUS if v < 0 else ''}{abs(v):,.2f}"
+
+
+def fmt_prob(p: float | None) -> str:
+    """A probability as a whole percent (``73%``)."""
+    if p is None or _missing(p):
+        return MISSING
+    return f"{float(p):.0%}"

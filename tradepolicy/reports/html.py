@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from tradepolicy.reports import charts
 from tradepolicy.reports.context import Brief
+from tradepolicy.reports.pathway import PathwayBrief
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,13 @@ def font_css() -> str:
     return "\n".join(rules)
 
 
-def _chart_uris(brief: Brief) -> dict[str, str]:
+def _uri(svg: bytes) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
+
+
+def _chart_uris(brief: Brief | PathwayBrief) -> dict[str, str]:
+    if isinstance(brief, PathwayBrief):
+        return {c.key: _uri(charts.render(c, "svg")) for c in brief.charts}
     out = {}
     for s in brief.sections:
         for c in s.charts:
@@ -73,12 +80,13 @@ def _chart_uris(brief: Brief) -> dict[str, str]:
     return out
 
 
-def render_html(brief: Brief, for_pdf: bool = False) -> str:
+def render_html(brief: Brief | PathwayBrief, for_pdf: bool = False) -> str:
     """The brief as one self-contained HTML page (inline CSS, charts as ``data:`` URIs)."""
     css = _css()
     if for_pdf:
         css = font_css() + "\n" + css
-    template = _environment().get_template("brief.html.j2")
+    name = "pathway.html.j2" if isinstance(brief, PathwayBrief) else "brief.html.j2"
+    template = _environment().get_template(name)
     # the stylesheet is packaged, trusted text: not escaped (quotes must stay quotes)
     return template.render(brief=brief, css=Markup(css), chart_uris=_chart_uris(brief))
 
@@ -99,7 +107,7 @@ def url_fetcher():
     return URLFetcher(allowed_protocols=ALLOWED_SCHEMES)
 
 
-def render_pdf(brief: Brief) -> bytes:
+def render_pdf(brief: Brief | PathwayBrief) -> bytes:
     """The brief as PDF bytes (WeasyPrint)."""
     import weasyprint
 

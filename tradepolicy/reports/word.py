@@ -21,6 +21,7 @@ from docx.shared import Cm, Pt, RGBColor
 
 from tradepolicy.reports import charts
 from tradepolicy.reports.context import Brief, Cell, Table, clip
+from tradepolicy.reports.pathway import PathwayBrief
 
 TABLE_STYLE = "Light List Accent 1"
 FONT = "Calibri"
@@ -33,7 +34,7 @@ GREY = RGBColor(0x66, 0x66, 0x66)
 CORE_PROPERTY_CHARS = 255
 
 
-def _setup(document: docx.document.Document, brief: Brief) -> None:
+def _setup(document: docx.document.Document, brief: Brief | PathwayBrief) -> None:
     section = document.sections[0]
     section.orientation = WD_ORIENT.PORTRAIT
     section.page_width, section.page_height = Cm(21.0), Cm(29.7)
@@ -170,8 +171,102 @@ def _chain(document, brief: Brief) -> int:
     return len(chain.tables)
 
 
-def render_docx(brief: Brief) -> bytes:
+def _grey_note(document, text: str) -> None:
+    note = document.add_paragraph(text)
+    for run in note.runs:
+        run.font.size = Pt(7.5)
+        run.font.color.rgb = GREY
+
+
+def _provenance(document, rows: list[tuple[str, str]]) -> None:
+    t = document.add_table(rows=len(rows), cols=2)
+    t.style = document.styles["Table Grid"]
+    for i, (k, v) in enumerate(rows):
+        t.rows[i].cells[0].text = k
+        t.rows[i].cells[1].text = v
+        for cell in t.rows[i].cells:
+            for run in cell.paragraphs[0].runs:
+                run.font.size = Pt(8)
+        t.rows[i].cells[0].paragraphs[0].runs[0].bold = True
+
+
+def render_pathway_docx(brief: PathwayBrief) -> bytes:
+    """The brief of a pathway set as DOCX bytes: the same content and order as the PDF."""
+    document = docx.Document()
+    _setup(document, brief)
+    kicker = document.add_paragraph(f"Policy brief · {brief.date}")
+    kicker.runs[0].font.color.rgb = GREY
+    document.add_paragraph(brief.title, style="Title")
+    document.add_paragraph(brief.subtitle, style="Subtitle")
+    document.add_heading("The question", level=1)
+    document.add_paragraph(brief.question)
+    document.add_heading("The answer", level=1)
+    for line in brief.answer:
+        _bullet(document, line)
+    n = 1
+    _table(document, brief.options, n)
+    if brief.warnings:
+        para = document.add_paragraph("\u26a0 marks an option with a validity warning (below).")
+        para.runs[0].font.color.rgb = NEG
+    if brief.payers is not None:
+        n += 1
+        _table(document, brief.payers, n)
+    if brief.risk is not None:
+        document.add_heading("Disruptions and the cost of inaction", level=1)
+        document.add_paragraph(brief.risk.inaction).runs[0].bold = True
+        for line in brief.risk.lines:
+            document.add_paragraph(line)
+        n += 1
+        _table(document, brief.risk.table, n)
+    document.add_page_break()
+    years = brief.charts[0].data["years"] if brief.charts else []
+    if years:
+        document.add_heading(f"Dependence {years[0]}–{years[-1]}", level=1)
+    for k, c in enumerate(brief.charts, start=1):
+        cap = document.add_paragraph(style="Caption")
+        cap.add_run(f"Figure {k}. ").bold = True
+        cap.add_run(c.title)
+        cap.paragraph_format.keep_with_next = True
+        document.add_picture(io.BytesIO(charts.render(c, "png", dpi=200)), width=Cm(17.0))
+        _grey_note(document, c.caption)
+    for t in brief.tables:
+        n += 1
+        _table(document, t, n)
+    document.add_heading("Validity warnings", level=1)
+    if brief.warnings:
+        for w in brief.warnings:
+            para = document.add_paragraph(f"\u26a0 {w}.")
+            para.runs[0].font.color.rgb = NEG
+    else:
+        document.add_paragraph(
+            "None: every option solved in every year of every draw, and no price moved more "
+            "than three times (or below a third of) its no-policy level."
+        )
+    document.add_heading("Method", level=1)
+    document.add_paragraph(brief.method_note)
+    document.add_heading("Sources", level=1)
+    for what, text in brief.sources:
+        para = document.add_paragraph()
+        para.add_run(f"{what}: ").bold = True
+        para.add_run(text)
+        for run in para.runs:
+            run.font.size = Pt(8)
+    _grey_note(
+        document,
+        "Long notes are shortened (…); the full text is in the market definition stored in "
+        "the results file (attribute markets).",
+    )
+    document.add_heading("Provenance", level=1)
+    _provenance(document, list(brief.provenance))
+    buf = io.BytesIO()
+    document.save(buf)
+    return buf.getvalue()
+
+
+def render_docx(brief: Brief | PathwayBrief) -> bytes:
     """The brief as DOCX bytes."""
+    if isinstance(brief, PathwayBrief):
+        return render_pathway_docx(brief)
     document = docx.Document()
     _setup(document, brief)
     kicker = document.add_paragraph(f"Scenario brief · {brief.date}")
