@@ -230,11 +230,23 @@ def test_drc_severity_brackets_the_observed_hydroxide_prices(tmp_path: Path) -> 
     hyd = ratio.sel(stage="co_intermediate", region="CHN")
     assert float(hyd.sel(scenario="s_low")) == pytest.approx(2.1, abs=0.1)
     assert float(hyd.sel(scenario="s_high")) == pytest.approx(3.4, abs=0.1)
-    # the severity distribution spans that range, and the gallium-fitted binding share (0.22)
+    # the severity distribution spans that range
     assert _num(ev["severity_low"]) <= _num(obs, "low") and _num(obs, "high") <= _num(
         ev["severity_high"]
     )
-    assert _num(obs, "low") <= 0.22 <= _num(obs, "high")
+
+
+def test_magnet_severity_is_centred_on_the_licensing_binding_share() -> None:
+    """The magnet event withholds s x (1 - quantity_share) of base exports; its mean severity
+    is the back-casts' licensing binding share (fitted on gallium 2023, docs/backcasts.md),
+    and its mode the observed 2025 year-average."""
+    from tradepolicy.calibration.backcast import binding_shares
+
+    ev = _events()["chn_magnet_licensing"]
+    b = binding_shares()["licensing"]
+    assert _severity(ev).mean() == pytest.approx(b, abs=0.01)
+    a, bb = _num(ev["severity_a"]), _num(ev["severity_b"])
+    assert (a - 1) / (a + bb - 2) == pytest.approx(_num(ev["observed_severity"]), abs=0.01)
 
 
 @pytest.mark.parametrize("scope", sorted(k for k in _stocks() if k != "all"))
