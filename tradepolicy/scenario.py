@@ -67,6 +67,10 @@ MarketRef = Annotated[
 Text = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
 
 
+#: the elasticity horizons a static set may choose (docs/model.md, "Horizons")
+HorizonName = Literal["short", "medium"]
+
+
 class Scenario(BaseModel):
     """One policy option: a name, a plain-words description and its measures."""
 
@@ -191,7 +195,7 @@ def _file_models(types: tuple[str, ...]) -> Any:  # a model built at run time
         description=(Text, ""),
         target_share=(Annotated[Float, Field(gt=0.0, le=1.0)] | None, None),
         target=(Target | None, None),
-        horizon=(Literal["short", "medium"] | None, None),
+        horizon=(HorizonName | None, None),
         **_pathway_fields(),
         scenario=(Annotated[list[scen], Field(min_length=1)], ...),
     )

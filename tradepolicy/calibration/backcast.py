@@ -152,7 +152,7 @@ def outcome(ep: Backcast, cut: float, horizon: str) -> float:
     exports = float(market.flows[i].sum() - market.flows[i, i])
     scen = tp.Scenario(
         name="episode",
-        measure=[
+        measures=[
             {"type": "export_quota", "exporter": ep.exporter, "quantity": (1 - cut) * exports}
         ],
     )

@@ -634,8 +634,8 @@ class _Builder:
         out["loss_reduction"] = ds["loss_reduction"].values
         pv = ds["pv_budget_cost"]
         sample = pv.isel(draw=slice(1, None)) if pv.sizes.get("draw", 1) > 1 else pv
-        budget = sample.sum("region")
-        budget = (budget.mean("draw") if "draw" in budget.dims else budget).values
+        total = sample.sum("region")
+        budget = (total.mean("draw") if "draw" in total.dims else total).values
         stock = np.zeros(len(out))
         if "pv_stockpile_cost" in ds:
             stock = ds["pv_stockpile_cost"].sum("region").values
