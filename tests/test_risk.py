@@ -185,6 +185,7 @@ def test_cli_prints_cost_of_inaction_and_risk_table(tmp_path):
     assert res.exit_code == 0, res.output
     assert "Cost of inaction" in res.output
     assert "Disruption risk" in res.output and "cost, > 0" in res.output
+    assert "20 of 20 draws solved every year" in res.output
     res = CliRunner().invoke(app, ["run", str(p)])
     assert res.exit_code != 0 and "draws" in res.output
 

@@ -454,6 +454,13 @@ def print_risk(ds, width: int = 10) -> None:
         f"no policy, over {draws} draws",
         highlight=False,
     )
+    if "risk_draws_used" in ds.attrs:
+        used, total = int(ds.attrs["risk_draws_used"]), int(ds.attrs["risk_draws"])
+        console.print(
+            f"{used} of {total} draws solved every year"
+            + ("" if used == total else " (the others are left out of every statistic below)"),
+            highlight=False,
+        )
     events = ", ".join(str(r) for r in ds.risk.values)
     table = Table(
         title=(

@@ -101,6 +101,9 @@ class Years:
     stock_level: list[np.ndarray] = field(default_factory=list)  # [year] (B, N) end of year
     stock_spending: list[np.ndarray] = field(default_factory=list)  # [year] (B, N) net, > 0 cost
     stock_terminal: np.ndarray | None = None  # (B, N) book value of the stock left, to payers
+    # (D,) every row of the draw (all options, event and no-event counterfactual rows)
+    # solved in every year: the draws the risk statistics use
+    draw_solved: np.ndarray | None = None
 
 
 def _active(pset: PathwaySet, year: int) -> list[list[Measure]]:
@@ -226,6 +229,7 @@ def run_years(
     out.event_active, out.severity = active, severity
     if events:
         out.loss = np.zeros((D, S, n, Y))
+    out.draw_solved = np.ones(D, dtype=bool)
     last_price: np.ndarray | None = None
     for y, year in enumerate(years):
         # 1-2. capacity online this year and the normal output it gives
@@ -372,12 +376,18 @@ def run_years(
         )
         if stocks is not None:
             _book_stocks(out, stocks, acts, res, cf_res, cf_rows, chain, n, NS, y == Y - 1)
+        conv = res[0]["converged"].astype(bool)
+        out.draw_solved &= conv.reshape(D, S).all(axis=1)
         if out.loss is not None and cf_res is not None:
             w_ev = _regional_sum(res, "welfare_change", chain, n)[cf_rows]
             w_cf = _regional_sum(cf_res, "welfare_change", chain, n)
-            out.loss[cf_rows // S, cf_rows % S, :, y] = np.nan_to_num(w_cf - w_ev)
+            # a loss only where both solves converged: a failed one books none (NaN), and
+            # its draw is left out of the statistics (draw_solved)
+            both = conv[cf_rows] & cf_res[0]["converged"].astype(bool)
+            out.draw_solved[np.unique(cf_rows[~both] // S)] = False
+            lost = np.where(both[:, None], w_cf - w_ev, np.nan)
+            out.loss[cf_rows // S, cf_rows % S, :, y] = lost
         _against_baseline(res, S)
-        conv = res[0]["converged"].astype(bool)
         for b in np.flatnonzero(~conv[:S]):
             log.warning("%d: option %r not solved: %s", year, names[b], res[0]["solver_message"][b])
         if draws and not conv[S:].all():

@@ -101,7 +101,8 @@ def risk_table(ds: xr.Dataset) -> pd.DataFrame:
     the cost of inaction (the baseline's expected loss), the PV of the net stockpile cost and
     of the net budget cost (mean over the draws, all payers, the stock left in the last year
     counted at book value), and benefit per unit of cost (NaN where nothing is spent). Costs
-    and losses are > 0."""
+    and losses are > 0. Every statistic is over the draws that solved every year
+    (``risk_draw_used``; ``ds.attrs["risk_draws_used"]`` of ``ds.attrs["risk_draws"]``)."""
     if "expected_disruption_loss" not in ds:
         raise ValueError("not the results of a risk set (no [[risk]] events)")
     out = pd.DataFrame(index=pd.Index([str(s) for s in ds.scenario.values], name="scenario"))
@@ -110,7 +111,10 @@ def risk_table(ds: xr.Dataset) -> pd.DataFrame:
     out["loss_p95"] = ds["disruption_loss_p95"].values
     out["loss_reduction"] = ds["loss_reduction"].values
     draws = ds["pv_budget_cost"]
-    sample = draws.isel(draw=slice(1, None)) if draws.sizes["draw"] > 1 else draws
+    if "risk_draw_used" in ds:  # the draws that solved every year (docs/risk.md)
+        sample = draws.isel(draw=np.flatnonzero(ds["risk_draw_used"].values))
+    else:
+        sample = draws.isel(draw=slice(1, None)) if draws.sizes["draw"] > 1 else draws
     budget = sample.sum("region").mean("draw").values
     stock = np.zeros(len(out))
     if "pv_stockpile_cost" in ds:
