@@ -186,6 +186,8 @@ def test_cli_prints_cost_of_inaction_and_risk_table(tmp_path):
     assert "Cost of inaction" in res.output
     assert "Disruption risk" in res.output and "cost, > 0" in res.output
     assert "20 of 20 draws solved every year" in res.output
+    flat = " ".join(res.output.split())  # the unit in the header (the toy's: billions)
+    assert "(bn USD; cost, > 0)" in flat and "Cost of inaction: 1.36 bn USD" in flat
     res = CliRunner().invoke(app, ["run", str(p)])
     assert res.exit_code != 0 and "draws" in res.output
 
@@ -267,3 +269,16 @@ def test_shipped_cobalt_risk_set_runs_with_quota_events():
     ds = tp.solve(tp.load_scenarios(path), draws=20, seed=1)
     assert int(ds["event_active"].sum()) > 0
     assert np.isfinite(float(ds["cost_of_inaction"]))
+
+
+def test_risk_table_money_unit_follows_the_magnitude():
+    import pandas as pd
+
+    from tradepolicy.cli import _money_unit
+
+    cols = ["expected_loss", "loss_p05", "loss_p95", "loss_reduction"]
+    cols += ["pv_stockpile_cost", "pv_budget_cost"]
+    small = pd.DataFrame({c: [3.6e7, -2e6] for c in cols})
+    assert _money_unit(small, "USD") == (1e6, "M USD")
+    big = small.assign(loss_p95=[4.6e9, 0.0])
+    assert _money_unit(big, "USD") == (1e9, "bn USD")
