@@ -178,7 +178,24 @@ def test_a_draw_that_fails_is_left_out_of_every_risk_statistic(monkeypatch, capl
     stock = ref["pv_stockpile_cost_draws"].isel(draw=keep).mean("draw")
     np.testing.assert_allclose(ds["pv_stockpile_cost"], stock, rtol=1e-10)
     t, t_ref = ds.tp.risk_table(), ref.tp.risk_table()
-    budget = ref["pv_budget_cost"].isel(draw=keep).sum("region").mean("draw").values
-    left = ds["pv_stock_left"].sum("region").values
-    np.testing.assert_allclose(t["pv_budget_cost"], budget - left, rtol=1e-10)
+    bloc = ["USA", "EU"]
+    budget = ref["pv_budget_cost"].isel(draw=keep).sel(region=bloc).sum("region").mean("draw")
+    left = ds["pv_stock_left"].sel(region=bloc).sum("region").values
+    np.testing.assert_allclose(t["pv_budget_cost"], budget.values - left, rtol=1e-10)
     assert not np.allclose(t["expected_loss"], t_ref["expected_loss"])  # the draw counted
+
+
+def test_risk_table_budget_cost_is_the_blocs():
+    """The risk table's budget cost is the bloc's, as its loss: an export-tax event's revenue
+    abroad (China's, which a release lowers) is no cost of the option; the bloc's own border
+    revenue (the toy's US tariff on the stock's imports) is."""
+    m = toy()
+    tax = MEASURES["export_tax"](exporter="CHN", destinations=["USA", "EU"], rate=1.0)
+    ev = RiskEvent(name="tax", measure=tax, annual_probability=1.0, first_year=2027)
+    ds = tp.solve(pset(m, [policy()], risk=[ev]), draws=2, seed=5)
+    t = ds.tp.risk_table()
+    pv = ds["pv_budget_cost"].sel(scenario="stock").isel(draw=slice(1, None)).mean("draw")
+    assert abs(float(pv.sel(region="CHN"))) > 1e6  # China's export-tax revenue moves
+    left = float(ds["pv_stock_left"].sel(scenario="stock").sum())
+    bloc = float(pv.sel(region=["USA", "EU"]).sum())
+    np.testing.assert_allclose(t.loc["stock", "pv_budget_cost"], bloc - left, rtol=1e-9)
