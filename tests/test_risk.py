@@ -185,5 +185,110 @@ def test_cli_prints_cost_of_inaction_and_risk_table(tmp_path):
     assert res.exit_code == 0, res.output
     assert "Cost of inaction" in res.output
     assert "Disruption risk" in res.output and "cost, > 0" in res.output
+    assert "20 of 20 draws solved every year" in res.output
+    flat = " ".join(res.output.split())  # the unit in the header (the toy's: billions)
+    assert "(bn USD; cost, > 0)" in flat and "Cost of inaction: 1.36 bn USD" in flat
     res = CliRunner().invoke(app, ["run", str(p)])
     assert res.exit_code != 0 and "draws" in res.output
+
+
+def test_a_start_of_the_wrong_width_is_refused():
+    """The kernel does not check bounds: a start narrower than the batch's unknowns (last
+    year's solution in an event year whose quota adds a pair) is refused, not read past."""
+    from tradepolicy.api import build_instruments
+    from tradepolicy.solver.newton import map_unknowns, solve_batch
+
+    m = toy()
+    quota = MEASURES["export_quota"](**{**QUOTA, "quantity_share": 0.4})
+    inst, _ = build_instruments(m, m.calibration, [[], [quota]])
+    N = m.calibration.N
+    assert inst.K >= 1
+    with pytest.raises(ValueError, match="map a start"):
+        solve_batch(m.calibration, inst, u0=np.zeros((2, N)))
+    # mapped: prices kept, the new pair at its lower bound
+    u = np.arange(2.0 * N).reshape(2, N)
+    lo = np.full((2, inst.K), 0.5)
+    got = map_unknowns(u, N, [0, 0], [0, inst.K], fill=lo)
+    np.testing.assert_array_equal(got[:, :N], u)
+    np.testing.assert_array_equal(got[:, N:], 0.5)
+    back = map_unknowns(got, N, [0, inst.K], [0, 0])
+    np.testing.assert_array_equal(back, u)
+
+
+def test_quota_event_after_the_base_year_equals_the_static_short_run_scenario():
+    """An event year after the first: the quota's pair widens the unknowns against last
+    year's start; the event year is the static short-run solve, and the year after continues
+    from the no-event state (equals the run without events)."""
+    from tradepolicy.pathway.loop import run_years
+
+    m = toy()
+    ev = event(1.0, share=0.4, first_year=2025, last_year=2025)
+    ps = pset(m, [ev])
+    run = run_years(ps, draws=2, seed=1)
+    plain = run_years(pset(m, []), draws=2, seed=1)
+    quota = MEASURES["export_quota"](**{**QUOTA, "quantity_share": 0.4})
+    ref = tp.solve(
+        tp.ScenarioSet(
+            market=m, scenarios=[tp.Scenario(name="quota", measure=[quota])], horizon="short"
+        )
+    )
+    want = ref.sel(scenario="quota").isel(commodity=0)
+    S = len(run.names)
+    assert all(c.all() for c in run.converged)
+    for d in (1, 2):  # both draws' baseline rows in the event year
+        got = run.per_year[1][0]
+        for var in ("producer_price", "consumer_price", "production"):
+            np.testing.assert_allclose(
+                np.nan_to_num(got[var][d * S]),
+                np.nan_to_num(want[var].values),
+                rtol=1e-8,
+                atol=1e-6,
+            )
+    for var in ("producer_price", "consumer_price"):  # the year after: as without events
+        np.testing.assert_allclose(
+            run.per_year[2][0][var], plain.per_year[2][0][var], rtol=1e-9, atol=1e-9
+        )
+
+
+def test_random_quota_events_run_at_a_few_draws():
+    m = toy()
+    ev = event(0.4, severity=Severity(distribution="uniform", low=0.2, high=0.9))
+    ds = tp.solve(pset(m, [ev], years=(2024, 2030)), draws=6, seed=11)
+    act = ds["event_active"].sel(risk="cut").values
+    assert act[1:, 1:].any()  # events after the first year
+    assert bool(ds["converged"].all())
+    assert np.isfinite(ds["disruption_loss"].values).all()
+
+
+def test_shipped_cobalt_risk_set_runs_with_quota_events():
+    """The DRC quota widens the chain's unknowns in its event years (it crashed in
+    solve_warm)."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / "cobalt_risk.toml"
+    ds = tp.solve(tp.load_scenarios(path), draws=20, seed=1)
+    assert int(ds["event_active"].sum()) > 0
+    assert np.isfinite(float(ds["cost_of_inaction"]))
+
+
+def test_risk_table_money_unit_follows_the_magnitude():
+    import pandas as pd
+
+    from tradepolicy.cli import _money_unit
+
+    cols = ["expected_loss", "loss_p05", "loss_p95", "loss_reduction"]
+    cols += ["pv_stockpile_cost", "pv_budget_cost"]
+    small = pd.DataFrame({c: [3.6e7, -2e6] for c in cols})
+    assert _money_unit(small, "USD") == (1e6, "M USD")
+    big = small.assign(loss_p95=[4.6e9, 0.0])
+    assert _money_unit(big, "USD") == (1e9, "bn USD")
+
+
+def test_event_chunks_may_use_the_scipy_fallback():
+    """A failed event or counterfactual row drops its draw: those rows may go to the scipy
+    fallback; in other chunks only the central run's rows."""
+    from tradepolicy.pathway.loop import _fallback_rows
+
+    np.testing.assert_array_equal(_fallback_rows(0, 3, 9, 0), [0, 1, 2])
+    assert _fallback_rows(9, 3, 9, 0).size == 0
+    np.testing.assert_array_equal(_fallback_rows(9, 3, 9, 6), np.arange(15))

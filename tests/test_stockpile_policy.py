@@ -132,3 +132,70 @@ def test_stockpile_policy_is_validated():
         pset(m, [policy(build_years=[2024, 2040])])
     with pytest.raises(InputError, match=r"scenario\[0\]\.measure\[0\]\.type"):
         tp.ScenarioSet(market=m, scenarios=[tp.Scenario(name="s", measure=[policy()])])
+
+
+def test_a_draw_that_fails_is_left_out_of_every_risk_statistic(monkeypatch, caplog):
+    """A draw with a row that did not solve (here a no-event counterfactual row, forced) is
+    left out of the expected loss, its range, the loss reduction and the stockpile and budget
+    costs of every option (common random numbers), and books no loss."""
+    import tradepolicy.pathway.loop as loop
+
+    m = toy()
+    ps = lambda: pset(m, [policy()], risk=[quota_event(0.5)])  # noqa: E731
+    ref = tp.solve(ps(), draws=8, seed=9)
+    assert ref.attrs["risk_draws_used"] == 8
+    real = loop._run_chain
+    forced = []
+
+    def failing(*args, **kw):
+        res = real(*args, **kw)
+        if kw.get("base") is not None and not forced:  # the first chunk with events
+            for r in res:  # its last row: a counterfactual of the last hit draw
+                r["converged"] = r["converged"].copy()
+                r["converged"][-1] = False
+            forced.append(True)
+        return res
+
+    monkeypatch.setattr(loop, "_run_chain", failing)
+    ds = tp.solve(ps(), draws=8, seed=9)
+    assert forced
+    used = ds["risk_draw_used"].values.astype(bool)
+    assert ds.attrs["risk_draws_used"] == 7 and ds.attrs["risk_draws"] == 8
+    assert "draws left out" in caplog.text  # 1 of 8 > 5%
+    (bad,) = np.flatnonzero(~used[1:]) + 1
+    assert ref["event_active"].values[bad].any()
+    assert np.isnan(ds["disruption_loss"].sel(draw=bad)).all()  # no loss booked
+    keep = np.flatnonzero(used)
+    loss = ref["disruption_loss"].isel(draw=keep)
+    np.testing.assert_allclose(ds["expected_disruption_loss"], loss.mean("draw"), rtol=1e-10)
+    for q in (5, 95):
+        np.testing.assert_allclose(
+            ds[f"disruption_loss_p{q:02d}"], np.percentile(loss.values, q, axis=1), rtol=1e-10
+        )
+    coi = float(loss.sel(scenario="baseline").mean())
+    np.testing.assert_allclose(float(ds["cost_of_inaction"]), coi, rtol=1e-10)
+    np.testing.assert_allclose(ds["loss_reduction"], coi - loss.mean("draw"), rtol=1e-10)
+    stock = ref["pv_stockpile_cost_draws"].isel(draw=keep).mean("draw")
+    np.testing.assert_allclose(ds["pv_stockpile_cost"], stock, rtol=1e-10)
+    t, t_ref = ds.tp.risk_table(), ref.tp.risk_table()
+    bloc = ["USA", "EU"]
+    budget = ref["pv_budget_cost"].isel(draw=keep).sel(region=bloc).sum("region").mean("draw")
+    left = ds["pv_stock_left"].sel(region=bloc).sum("region").values
+    np.testing.assert_allclose(t["pv_budget_cost"], budget.values - left, rtol=1e-10)
+    assert not np.allclose(t["expected_loss"], t_ref["expected_loss"])  # the draw counted
+
+
+def test_risk_table_budget_cost_is_the_blocs():
+    """The risk table's budget cost is the bloc's, as its loss: an export-tax event's revenue
+    abroad (China's, which a release lowers) is no cost of the option; the bloc's own border
+    revenue (the toy's US tariff on the stock's imports) is."""
+    m = toy()
+    tax = MEASURES["export_tax"](exporter="CHN", destinations=["USA", "EU"], rate=1.0)
+    ev = RiskEvent(name="tax", measure=tax, annual_probability=1.0, first_year=2027)
+    ds = tp.solve(pset(m, [policy()], risk=[ev]), draws=2, seed=5)
+    t = ds.tp.risk_table()
+    pv = ds["pv_budget_cost"].sel(scenario="stock").isel(draw=slice(1, None)).mean("draw")
+    assert abs(float(pv.sel(region="CHN"))) > 1e6  # China's export-tax revenue moves
+    left = float(ds["pv_stock_left"].sel(scenario="stock").sum())
+    bloc = float(pv.sel(region=["USA", "EU"]).sum())
+    np.testing.assert_allclose(t.loc["stock", "pv_budget_cost"], bloc - left, rtol=1e-9)

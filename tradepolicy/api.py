@@ -34,7 +34,7 @@ from tradepolicy.results.builder import (
     stack_stages,
 )
 from tradepolicy.scenario import Scenario, ScenarioSet, is_chain, stage_of
-from tradepolicy.solver.newton import DEFAULT_TOL, solve_batch, solve_warm
+from tradepolicy.solver.newton import DEFAULT_TOL, map_unknowns, solve_batch, solve_warm
 
 if TYPE_CHECKING:
     from tradepolicy.chain import Chain
@@ -360,24 +360,36 @@ def _run_chain(
     fallback_rows: np.ndarray | None = None,
     report: bool = True,
     base: np.ndarray | None = None,
+    u0_offsets: np.ndarray | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """:func:`_run` for a chain: every stage solved as one system, then each stage booked
     on its own market (its measures, its final demand and value added). Returns the result
     arrays of each stage; a scenario that is not an equilibrium at one stage is not solved
     at any. ``base``: each row's baseline row (default: the first of its block of
-    ``len(names)`` rows)."""
+    ``len(names)`` rows). ``u0_offsets``: the stage pair offsets of ``u0``'s layout when it
+    may differ from this batch's (e.g. last year's solution in an event year, whose measures
+    add pairs): ``u0`` is mapped (:func:`~tradepolicy.solver.newton.map_unknowns`)."""
     if inputs is None:
         inputs = [
             build_instruments(m, m.calibration, _stage_lists(chain, m, measure_lists))
             for m in chain.stages
         ]
     inst, offsets = stack_instruments([i for i, _ in inputs], chain.positions, chain.n)
+    if u0 is not None and u0_offsets is not None:
+        lo = np.where(np.isfinite(inst.lam_lo), inst.lam_lo, 0.0)
+        u0 = map_unknowns(u0, cal.N, u0_offsets, offsets, fill=lo)
     if warm and u0 is not None:  # a start from another solution (docs/pathways.md)
         sol = solve_warm(cal, inst, u0, tol=tol, fallback_rows=fallback_rows)
     else:
         sol = solve_batch(cal, inst, u0=u0, tol=tol)
     if keep is not None:
-        keep.update(inputs=inputs, inst=inst, u=sol.u, converged=np.array(sol.converged))
+        keep.update(
+            inputs=inputs,
+            inst=inst,
+            u=sol.u,
+            converged=np.array(sol.converged),
+            offsets=np.asarray(offsets, dtype=int),
+        )
     converged = np.array(sol.converged, dtype=bool)
     messages = list(sol.messages)
     B = inst.B

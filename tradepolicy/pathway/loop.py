@@ -30,7 +30,7 @@ from tradepolicy.model.levels import Calibration
 from tradepolicy.pathway import capacity as cap
 from tradepolicy.pathway.spec import PathwaySet, demand_index
 from tradepolicy.scenario import is_chain
-from tradepolicy.solver.newton import DEFAULT_TOL, take_calibration
+from tradepolicy.solver.newton import DEFAULT_TOL, map_unknowns, take_calibration
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,9 @@ class Years:
     stock_level: list[np.ndarray] = field(default_factory=list)  # [year] (B, N) end of year
     stock_spending: list[np.ndarray] = field(default_factory=list)  # [year] (B, N) net, > 0 cost
     stock_terminal: np.ndarray | None = None  # (B, N) book value of the stock left, to payers
+    # (D,) every row of the draw (all options, event and no-event counterfactual rows)
+    # solved in every year: the draws the risk statistics use
+    draw_solved: np.ndarray | None = None
 
 
 def _active(pset: PathwaySet, year: int) -> list[list[Measure]]:
@@ -194,7 +197,9 @@ def run_years(
     out = Years(
         years, names, draws, stages, chain.regions, chain.positions, pipeline=pipe, seed=seed
     )
+    # last year's solution of every row, in that year's normal layout (its pair offsets)
     u_prev: np.ndarray | None = None
+    off_prev: np.ndarray | None = None
     inputs_key: tuple | None = None
     stage_inputs: list = []
     tile = np.tile(np.arange(S), D)
@@ -224,6 +229,7 @@ def run_years(
     out.event_active, out.severity = active, severity
     if events:
         out.loss = np.zeros((D, S, n, Y))
+    out.draw_solved = np.ones(D, dtype=bool)
     last_price: np.ndarray | None = None
     for y, year in enumerate(years):
         # 1-2. capacity online this year and the normal output it gives
@@ -256,6 +262,9 @@ def run_years(
                 build_instruments(m, m.calibration, _stage_lists(chain, m, lists)) for m in stages
             ]
             inputs_key = key
+        # the normal layout of the year's unknowns: prices, then each stage's pairs (an event
+        # chunk's measures add pairs; next year starts from this layout)
+        off_norm = np.cumsum([0] + [inst.K for inst, _ in stage_inputs]).astype(int)
         # the stockpiles' purchases and releases this year (composite purchases by node),
         # and what they would be without the year's events
         ev_on = active[:, y, :]  # (D, R)
@@ -338,22 +347,24 @@ def run_years(
                 frozenset(YEAR_VARIABLES),
                 inputs=inputs,
                 u0=None if u_prev is None else u_prev[ext],
+                u0_offsets=off_prev,
                 keep=keep,
                 warm=True,
                 # the central run's rows; draws that fail are left out
-                fallback_rows=np.arange(S) if a == 0 else np.arange(0),
+                fallback_rows=_fallback_rows(a, S, idx.size, cf.size),
                 report=False,
                 base=base,
             )
             m_ = idx.size
-            chunks.append(([{k: v[:m_] for k, v in r.items()} for r in res_c], keep["u"][:m_]))
+            carried = _carry(keep["u"], keep["offsets"], res_c[0]["converged"], m_, cf - a)
+            u_next = _carry_over(carried, off_norm, u_prev, off_prev, idx, NS)
+            chunks.append(([{k: v[:m_] for k, v in r.items()} for r in res_c], u_next))
             if cf.size:
                 cf_chunks.append((cf, [{k: v[m_:] for k, v in r.items()} for r in res_c]))
         res = [
             {k: np.concatenate([c[0][s][k] for c in chunks]) for k in chunks[0][0][s]}
             for s in range(len(stages))
         ]
-        keep = {"u": np.concatenate([c[1] for c in chunks])}
         cf_rows = np.concatenate([c[0] for c in cf_chunks]) if cf_chunks else np.zeros(0, int)
         cf_res = (
             [
@@ -365,24 +376,29 @@ def run_years(
         )
         if stocks is not None:
             _book_stocks(out, stocks, acts, res, cf_res, cf_rows, chain, n, NS, y == Y - 1)
+        conv = res[0]["converged"].astype(bool)
+        out.draw_solved &= conv.reshape(D, S).all(axis=1)
         if out.loss is not None and cf_res is not None:
             w_ev = _regional_sum(res, "welfare_change", chain, n)[cf_rows]
             w_cf = _regional_sum(cf_res, "welfare_change", chain, n)
-            out.loss[cf_rows // S, cf_rows % S, :, y] = np.nan_to_num(w_cf - w_ev)
+            # a loss only where both solves converged: a failed one books none (NaN), and
+            # its draw is left out of the statistics (draw_solved)
+            both = conv[cf_rows] & cf_res[0]["converged"].astype(bool)
+            out.draw_solved[np.unique(cf_rows[~both] // S)] = False
+            lost = np.where(both[:, None], w_cf - w_ev, np.nan)
+            out.loss[cf_rows // S, cf_rows % S, :, y] = lost
         _against_baseline(res, S)
-        conv = res[0]["converged"].astype(bool)
         for b in np.flatnonzero(~conv[:S]):
             log.warning("%d: option %r not solved: %s", year, names[b], res[0]["solver_message"][b])
         if draws and not conv[S:].all():
             log.info(
                 "%d: %d of %d draw solves did not converge", year, int((~conv[S:]).sum()), B - S
             )
-        u = keep["u"]
-        if u_prev is not None:  # a row that did not solve starts next year where it was
-            u = np.where(conv[:, None], u, u_prev)
         # next year's start: this year's solution (moving it on by the last year's change
-        # took more Newton iterations, not fewer: capacity arrives in steps)
-        u_prev = u
+        # took more Newton iterations, not fewer: capacity arrives in steps), in the year's
+        # normal layout; an event row's is its no-event counterfactual's (_carry)
+        u_prev = np.concatenate([c[1] for c in chunks])
+        off_prev = off_norm
         if stocks is not None:
             last_price = _node_values(res, "consumer_price", chain, NS)
         out.per_year.append(res)
@@ -443,6 +459,50 @@ def run_years(
         out.probability.append(prob)
     out.decided = decided
     out.seconds = time.perf_counter() - t_start
+    return out
+
+
+def _fallback_rows(a: int, S: int, m: int, n_cf: int) -> np.ndarray:
+    """The rows of a chunk (``m`` rows from row ``a``, then ``n_cf`` counterfactual rows) that
+    may go to the scipy fallback when Newton fails: the central run's, and in an event chunk
+    every row (a failed event or counterfactual row drops its whole draw from the risk
+    statistics, and they are few); the other draws are many and may be left unsolved."""
+    central = np.arange(S) if a == 0 else np.arange(0)
+    if not n_cf:
+        return central
+    return np.arange(m + n_cf)
+
+
+def _carry(
+    u: np.ndarray, offsets: np.ndarray, converged: np.ndarray, m: int, cf: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What a chunk's rows carry to next year: ``u`` holds its ``m`` rows, then the
+    no-event counterfactuals of its event rows (at positions ``cf`` among the ``m``); an event
+    row carries its counterfactual's solution (the year without the events, the state the
+    next year continues from). Returns the unknowns (in ``u``'s layout, ``offsets``), whether
+    each solved, and the layout."""
+    out, ok = u[:m].copy(), np.asarray(converged[:m], dtype=bool).copy()
+    if cf.size:
+        out[cf] = u[m:]
+        ok[cf] = np.asarray(converged[m:], dtype=bool)
+    return out, ok, offsets
+
+
+def _carry_over(
+    carry: tuple[np.ndarray, np.ndarray, np.ndarray],
+    off_norm: np.ndarray,
+    u_prev: np.ndarray | None,
+    off_prev: np.ndarray | None,
+    idx: np.ndarray,
+    N: int,
+) -> np.ndarray:
+    """A chunk's start for next year in the year's normal layout ``off_norm``: each row's
+    carried solution, or where it did not solve its previous start (mapped to this layout)."""
+    u, ok, off = carry
+    out = map_unknowns(u, N, off, off_norm)
+    if u_prev is not None and off_prev is not None and not ok.all():
+        prev = map_unknowns(u_prev[idx], N, off_prev, off_norm)
+        out[~ok] = prev[~ok]
     return out
 
 

@@ -8,6 +8,7 @@ from which the probability of meeting the target is read.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,8 @@ from tradepolicy.measures.base import FISCAL_ENTRIES, WELFARE_ENTRIES
 from tradepolicy.pathway.loop import Years
 from tradepolicy.pathway.spec import PathwaySet
 from tradepolicy.results.builder import provenance_attrs, result_fields
+
+log = logging.getLogger(__name__)
 
 #: border revenue entries (public revenue of the collecting region)
 BORDER_ENTRIES = ("tariff_revenue_change", "levy_revenue", "export_tax_revenue_change")
@@ -368,7 +371,35 @@ def _risk(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> xr.Dat
     S, D, n = len(run.names), run.draws + 1, len(run.regions)
     df = discount_factors(run.years, pset.discount_rate)
     cur = {"units": currency}
-    sample = slice(1, None) if D > 1 else slice(0, 1)  # draw 0 (central) has no events
+    # draw 0 (central) has no events; a draw with a row (any option, event or counterfactual)
+    # that did not solve in some year is left out of every statistic, for all its options
+    # (common random numbers)
+    solved = np.ones(D, dtype=bool) if run.draw_solved is None else np.asarray(run.draw_solved)
+    sample = np.zeros(D, dtype=bool)
+    if D > 1:
+        sample[1:] = solved[1:]
+    else:
+        sample[0] = True
+    if run.risk_names or run.stock_level:
+        used, total = int(sample[1:].sum()) if D > 1 else 1, max(D - 1, 1)
+        ds["risk_draw_used"] = xr.Variable(
+            ("draw",),
+            sample.astype(np.int8),
+            {
+                "units": "1",
+                "long_name": "the draw enters the risk statistics (1): every row of it solved "
+                "in every year (draw 0, the central run, has no events)",
+            },
+        )
+        ds.attrs["risk_draws_used"] = used
+        ds.attrs["risk_draws"] = total
+        if D > 1 and total - used > 0.05 * total:
+            log.warning(
+                "%d of %d draws left out of the risk statistics: a solve (with or without "
+                "the year's events) did not converge in some year",
+                total - used,
+                total,
+            )
     if run.risk_names:
         assert run.event_active is not None and run.severity is not None
         ds = ds.assign_coords(risk=run.risk_names)
@@ -391,8 +422,9 @@ def _risk(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> xr.Dat
             "lost in event years: welfare without the year's events less welfare with them, "
             "same year and state; > 0 a loss"
         )
+        loss = np.where(solved[:, None], loss, np.nan)  # a failed draw has no loss
         ds["disruption_loss"] = xr.Variable(
-            ("scenario", "draw"), loss.T, {**cur, "long_name": what}
+            ("scenario", "draw"), loss.T, {**cur, "long_name": f"{what} (NaN: not solved)"}
         )
         exp = loss[sample].mean(axis=0)
         ds["expected_disruption_loss"] = xr.Variable(

@@ -98,10 +98,12 @@ def options_table(ds: xr.Dataset) -> pd.DataFrame:
 def risk_table(ds: xr.Dataset) -> pd.DataFrame:
     """One row per scenario of a risk set (docs/risk.md): the bloc's expected disruption
     loss (PV) with its 5th and 95th percentiles over the draws, the loss reduction against
-    the cost of inaction (the baseline's expected loss), the PV of the net stockpile cost and
-    of the net budget cost (mean over the draws, all payers, the stock left in the last year
-    counted at book value), and benefit per unit of cost (NaN where nothing is spent). Costs
-    and losses are > 0."""
+    the cost of inaction (the baseline's expected loss), the PV of the net stockpile cost (all
+    payers) and of the bloc's net budget cost (mean over the draws, the target bloc's members
+    as for the loss, the stock left in the last year counted at book value), and benefit per
+    unit of cost (NaN where nothing is spent). Costs and losses are > 0. Every statistic is
+    over the draws that solved every year (``risk_draw_used``; ``ds.attrs["risk_draws_used"]``
+    of ``ds.attrs["risk_draws"]``)."""
     if "expected_disruption_loss" not in ds:
         raise ValueError("not the results of a risk set (no [[risk]] events)")
     out = pd.DataFrame(index=pd.Index([str(s) for s in ds.scenario.values], name="scenario"))
@@ -110,13 +112,20 @@ def risk_table(ds: xr.Dataset) -> pd.DataFrame:
     out["loss_p95"] = ds["disruption_loss_p95"].values
     out["loss_reduction"] = ds["loss_reduction"].values
     draws = ds["pv_budget_cost"]
-    sample = draws.isel(draw=slice(1, None)) if draws.sizes["draw"] > 1 else draws
-    budget = sample.sum("region").mean("draw").values
+    if "risk_draw_used" in ds:  # the draws that solved every year (docs/risk.md)
+        sample = draws.isel(draw=np.flatnonzero(ds["risk_draw_used"].values))
+    else:
+        sample = draws.isel(draw=slice(1, None)) if draws.sizes["draw"] > 1 else draws
+    # the bloc's budgets, as its loss: an event's border revenue abroad (an exporter's export
+    # tax, which an option lowers by lowering the bloc's imports) is no cost of the option
+    members = [r for r in str(ds.attrs.get("target_bloc", "")).split() if r in ds.region.values]
+    bloc = (lambda da: da.sel(region=members)) if members else (lambda da: da)
+    budget = bloc(sample).sum("region").mean("draw").values
     stock = np.zeros(len(out))
     if "pv_stockpile_cost" in ds:
         stock = ds["pv_stockpile_cost"].sum("region").values
         # purchases are budget spending; the stock left in the last year is an asset
-        budget = budget - ds["pv_stock_left"].sum("region").values
+        budget = budget - bloc(ds["pv_stock_left"]).sum("region").values
     out["pv_stockpile_cost"] = stock
     out["pv_budget_cost"] = budget
     with np.errstate(invalid="ignore", divide="ignore"):

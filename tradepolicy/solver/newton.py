@@ -156,6 +156,12 @@ def solve_batch(
         raise ValueError(f"engine {engine!r} unknown (allowed: compiled, numpy)")
     B = inst.B
     u = initial_guess(cal, inst) if u0 is None else np.array(u0, dtype=float)
+    if u.shape != (B, cal.N + inst.K):  # the kernel does not check its bounds
+        raise ValueError(
+            f"start u0 has shape {u.shape}, the batch's unknowns are ({B}, {cal.N + inst.K}) "
+            f"({cal.N} prices and {inst.K} complementarity pairs): map a start from another "
+            "layout with map_unknowns"
+        )
     converged = np.zeros(B, dtype=bool)
     iterations = np.zeros(B, dtype=int)
     messages = infeasibility(cal, inst)
@@ -197,6 +203,38 @@ def solve_batch(
     if report and (~converged).any():
         log.warning("%d of %d scenarios did not converge", int((~converged).sum()), B)
     return SolveResult(u, final_state, converged, iterations, max_res, messages, method)
+
+
+def map_unknowns(
+    u: np.ndarray,
+    N: int,
+    src: np.ndarray | list[int],
+    dst: np.ndarray | list[int],
+    fill: np.ndarray | None = None,
+) -> np.ndarray:
+    """Unknowns ``u`` ``(B, N + src[-1])`` laid out in another batch's layout ``(B, N +
+    dst[-1])``: the N prices as they are, then each block of complementarity pairs
+    (``src[s]:src[s+1]`` to ``dst[s]:dst[s+1]``, e.g. a chain's stages) by position: the
+    pairs both layouts share keep their value, a pair only the destination has starts at
+    ``fill`` (its lower bound, ``(B, dst[-1])``; default 0), a pair only the source has is
+    dropped. Pairs are written first to last with padding at the end, so the measures a row
+    keeps come first: a layout that appends measures (an event year's) keeps the
+    multipliers of the others."""
+    src, dst = np.asarray(src, dtype=int), np.asarray(dst, dtype=int)
+    if src.size != dst.size:
+        raise ValueError(f"{src.size - 1} pair blocks mapped to {dst.size - 1}")
+    if u.shape[1] != N + src[-1]:
+        raise ValueError(f"unknowns of width {u.shape[1]}, layout {N} + {src[-1]}")
+    if np.array_equal(src, dst):
+        return np.array(u, dtype=float)
+    out = np.zeros((u.shape[0], N + int(dst[-1])))
+    if fill is not None:
+        out[:, N:] = fill
+    out[:, :N] = u[:, :N]
+    for s in range(src.size - 1):
+        k = min(src[s + 1] - src[s], dst[s + 1] - dst[s])
+        out[:, N + dst[s] : N + dst[s] + k] = u[:, N + src[s] : N + src[s] + k]
+    return out
 
 
 def solve_warm(
