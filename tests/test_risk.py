@@ -282,13 +282,3 @@ def test_risk_table_money_unit_follows_the_magnitude():
     assert _money_unit(small, "USD") == (1e6, "M USD")
     big = small.assign(loss_p95=[4.6e9, 0.0])
     assert _money_unit(big, "USD") == (1e9, "bn USD")
-
-
-def test_event_chunks_may_use_the_scipy_fallback():
-    """A failed event or counterfactual row drops its draw: those rows may go to the scipy
-    fallback; in other chunks only the central run's rows."""
-    from tradepolicy.pathway.loop import _fallback_rows
-
-    np.testing.assert_array_equal(_fallback_rows(0, 3, 9, 0), [0, 1, 2])
-    assert _fallback_rows(9, 3, 9, 0).size == 0
-    np.testing.assert_array_equal(_fallback_rows(9, 3, 9, 6), np.arange(15))

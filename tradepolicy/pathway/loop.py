@@ -351,7 +351,7 @@ def run_years(
                 keep=keep,
                 warm=True,
                 # the central run's rows; draws that fail are left out
-                fallback_rows=_fallback_rows(a, S, idx.size, cf.size),
+                fallback_rows=np.arange(S) if a == 0 else np.arange(0),
                 report=False,
                 base=base,
             )
@@ -460,17 +460,6 @@ def run_years(
     out.decided = decided
     out.seconds = time.perf_counter() - t_start
     return out
-
-
-def _fallback_rows(a: int, S: int, m: int, n_cf: int) -> np.ndarray:
-    """The rows of a chunk (``m`` rows from row ``a``, then ``n_cf`` counterfactual rows) that
-    may go to the scipy fallback when Newton fails: the central run's, and in an event chunk
-    every row (a failed event or counterfactual row drops its whole draw from the risk
-    statistics, and they are few); the other draws are many and may be left unsolved."""
-    central = np.arange(S) if a == 0 else np.arange(0)
-    if not n_cf:
-        return central
-    return np.arange(m + n_cf)
 
 
 def _carry(
