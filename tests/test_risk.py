@@ -274,7 +274,7 @@ def test_shipped_cobalt_risk_set_runs_with_quota_events():
 def test_risk_table_money_unit_follows_the_magnitude():
     import pandas as pd
 
-    from tradepolicy.cli import _money_unit
+    from tradepolicy.pathway.views import risk_money_unit as _money_unit
 
     cols = ["expected_loss", "loss_p05", "loss_p95", "loss_reduction"]
     cols += ["pv_stockpile_cost", "pv_budget_cost"]

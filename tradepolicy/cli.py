@@ -437,22 +437,14 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
         print_risk(ds, width)
 
 
-def _money_unit(t, cur: str) -> tuple[float, str]:
-    """bn where the table's largest amount is at least a billion, else M (so tens of
-    millions do not print as 0.00 bn)."""
-    cols = ["expected_loss", "loss_p05", "loss_p95", "loss_reduction"]
-    cols += ["pv_stockpile_cost", "pv_budget_cost"]
-    vals = np.abs(np.asarray(t[cols], dtype=float))
-    big = float(np.nanmax(vals, initial=0.0)) if vals.size else 0.0
-    return (1e9, f"bn {cur}") if big >= 1e9 else (1e6, f"M {cur}")
-
-
 def print_risk(ds, width: int = 10) -> None:
     """The cost of inaction and the risk table of a pathway set with ``[[risk]]`` events
     (docs/risk.md)."""
+    from tradepolicy.pathway.views import risk_draws_solved, risk_money_unit
+
     t = ds.tp.risk_table()
     cur = str(ds.attrs.get("currency", "") or "USD")
-    scale, unit = _money_unit(t, cur)
+    scale, unit = risk_money_unit(t, cur)
     rate = float(ds.attrs["discount_rate"])
     draws = int(ds.attrs.get("draws", 0))
     bloc = str(ds.attrs.get("target_bloc", "")).replace(" ", ", ")
@@ -464,11 +456,17 @@ def print_risk(ds, width: int = 10) -> None:
         f"no policy, over {draws} draws",
         highlight=False,
     )
-    if "risk_draws_used" in ds.attrs:
-        used, total = int(ds.attrs["risk_draws_used"]), int(ds.attrs["risk_draws"])
+    solved = risk_draws_solved(ds)
+    if solved is not None:
+        used, total = solved
         console.print(
             f"{used} of {total} draws solved every year"
-            + ("" if used == total else " (the others are left out of every statistic below)"),
+            + (
+                ""
+                if used == total
+                else " (the others are left out of every statistic below; if they are severe "
+                "events, the expected losses understate the risk)"
+            ),
             highlight=False,
         )
     events = ", ".join(str(r) for r in ds.risk.values)

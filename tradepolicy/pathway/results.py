@@ -184,7 +184,9 @@ def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Datase
     ds = _risk(ds, run, pset, currency)
     from tradepolicy.api import _target_attrs
 
-    attrs = provenance_attrs([pset.market], pset._head(), "levels", history, spec_json=None)
+    attrs = provenance_attrs(
+        [pset.market], pset._head(), "levels", history, spec_json=pset.to_json()
+    )
     attrs.update(_target_attrs(pset))
     if getattr(pset.market, "kind", "") == "chain":
         from tradepolicy.chain import chain_attrs

@@ -139,3 +139,22 @@ def payers_table(ds: xr.Dataset) -> pd.DataFrame:
     pv = _central(ds["pv_budget_cost"]).to_pandas()
     keep = [c for c in pv.columns if np.any(np.abs(pv[c].to_numpy()) > 0)]
     return pv[keep]
+
+
+def risk_money_unit(table: pd.DataFrame, currency: str) -> tuple[float, str]:
+    """The scale and unit in which a risk table's money is shown: bn where its largest
+    amount is at least a billion, else M (so tens of millions do not show as 0.00 bn). The
+    CLI and the brief use the same choice."""
+    cols = ["expected_loss", "loss_p05", "loss_p95", "loss_reduction"]
+    cols += ["pv_stockpile_cost", "pv_budget_cost"]
+    vals = np.abs(np.asarray(table[cols], dtype=float))
+    big = float(np.nanmax(vals, initial=0.0)) if vals.size else 0.0
+    return (1e9, f"bn {currency}") if big >= 1e9 else (1e6, f"M {currency}")
+
+
+def risk_draws_solved(ds: xr.Dataset) -> tuple[int, int] | None:
+    """``(used, total)``: the draws of a risk set that solved every year and are in its risk
+    statistics, out of all draws; None for results without disruption risk."""
+    if "risk_draws_used" not in ds.attrs:
+        return None
+    return int(ds.attrs["risk_draws_used"]), int(ds.attrs["risk_draws"])

@@ -200,9 +200,14 @@ def fmt_bn(x: float | None) -> str:
 def fmt_bn2(x: float | None) -> str:
     """Billions with two decimals and no plus sign (``1.32``, ``−0.57``), as the pathway and
     risk tables of ``tradepolicy run`` print cost per point and disruption losses."""
+    return fmt_scaled2(x, BILLION)
+
+
+def fmt_scaled2(x: float | None, scale: float) -> str:
+    """``x / scale`` with two decimals and no plus sign (the risk table's bn or M)."""
     if x is None or _missing(x):
         return MISSING
-    v = float(x) / BILLION
+    v = float(x) / scale
     if abs(v) < 0.005:
         v = 0.0
     return f"{MINUS if v < 0 else ''}{abs(v):,.2f}"

@@ -26,6 +26,7 @@ import xarray as xr
 from tradepolicy import __version__
 from tradepolicy import regions as region_table
 from tradepolicy.errors import InputError
+from tradepolicy.pathway.views import risk_draws_solved, risk_money_unit
 from tradepolicy.reports.context import (
     WARN,
     Cell,
@@ -42,6 +43,7 @@ from tradepolicy.reports.formatting import (
     fmt_points,
     fmt_prob,
     fmt_range,
+    fmt_scaled2,
     fmt_share,
     fmt_sig,
 )
@@ -652,6 +654,11 @@ class _Builder:
         if not all(v in ds for v in RISK_VARS):
             return None
         t = self.risk_frame()
+        scale, unit = risk_money_unit(t, self.currency)
+
+        def money(x: float) -> str:
+            return fmt_scaled2(x, scale)
+
         if "cost_of_inaction" in ds:
             inaction = float(ds["cost_of_inaction"])
         elif "cost_of_inaction" in ds.attrs:
@@ -674,15 +681,17 @@ class _Builder:
                 [
                     self.row_label(n),
                     Cell(
-                        fmt_bn2(r["expected_loss"]),
-                        sub=fmt_range(fmt_bn2(r["loss_p05"]), fmt_bn2(r["loss_p95"])),
+                        money(r["expected_loss"]),
+                        sub=fmt_range(money(r["loss_p05"]), money(r["loss_p95"])),
                     ),
                     Cell(
-                        MISSING if n == "baseline" else fmt_bn2(red),
-                        tone="pos" if red >= 0.005e9 else ("neg" if red <= -0.005e9 else ""),
+                        MISSING if n == "baseline" else money(red),
+                        tone="pos"
+                        if red >= 0.005 * scale
+                        else ("neg" if red <= -0.005 * scale else ""),
                     ),
-                    Cell(fmt_bn2(r["pv_stockpile_cost"])),
-                    Cell(fmt_bn2(r["pv_budget_cost"])),
+                    Cell(money(r["pv_stockpile_cost"])),
+                    Cell(money(r["pv_budget_cost"])),
                     Cell(
                         MISSING
                         if n == "baseline"
@@ -696,24 +705,24 @@ class _Builder:
             )
         text = (
             f"The cost of inaction: with no policy, disruptions are expected to cost the group "
-            f"{fmt_bn2(inaction)} {self.unit} (present value over {self.first}–{self.last}; "
-            f"{fmt_bn2(t.loc['baseline', 'loss_p05'])} to "
-            f"{fmt_bn2(t.loc['baseline', 'loss_p95'])} in 5–95% of the draws)."
+            f"{money(inaction)} {unit} (present value over {self.first}–{self.last}; "
+            f"{money(t.loc['baseline', 'loss_p05'])} to "
+            f"{money(t.loc['baseline', 'loss_p95'])} in 5–95% of the draws)."
         )
         lines = []
-        movers = [n for n in self.names if float(t.loc[n, "loss_reduction"]) >= 0.005e9]
+        movers = [n for n in self.names if float(t.loc[n, "loss_reduction"]) >= 0.005 * scale]
         if movers:
             best = max(movers, key=lambda n: float(t.loc[n, "loss_reduction"]))
             lines.append(
                 f"{self.ref(best)} reduces the expected loss most, by "
-                f"{fmt_bn2(t.loc[best, 'loss_reduction'])} {self.unit}, at a PV budget cost of "
-                f"{fmt_bn2(t.loc[best, 'pv_budget_cost'])} {self.unit}."
+                f"{money(t.loc[best, 'loss_reduction'])} {unit}, at a PV budget cost of "
+                f"{money(t.loc[best, 'pv_budget_cost'])} {unit}."
             )
         else:
-            lines.append("No option reduces the expected disruption loss by 0.01 bn or more.")
+            lines.append(f"No option reduces the expected disruption loss by 0.01 {unit} or more.")
         table = Table(
             key="risk",
-            caption=f"Disruption risk: expected loss and what each option costs ({self.unit}, PV)",
+            caption=f"Disruption risk: expected loss and what each option costs ({unit}, PV)",
             header=header,
             rows=rows,
             note=(
@@ -726,9 +735,39 @@ class _Builder:
                 "Benefit / cost: loss reduction per unit of budget cost."
             ),
         )
+        solved = risk_draws_solved(ds)
+        if solved is not None:
+            used, total = solved
+            if used < total:
+                lines.append(
+                    f"⚠ {total - used} of {total} draws did not solve in some year and are left "
+                    "out of every figure in this table; if they are severe events, the expected "
+                    "losses understate the risk."
+                )
         return RiskSection(inaction=text, table=table, lines=lines)
 
     # -- page 2 on --------------------------------------------------------------------------
+
+    def options_described(self) -> Table | None:
+        """What each option does, in the words of the scenario file (stored with the
+        results), so options with similar names (or equal results) are told apart."""
+        try:
+            spec = json.loads(str(self.ds.attrs.get("scenario_spec") or "{}"))
+        except ValueError:
+            return None
+        text = {
+            str(s.get("name")): plain_note(str(s.get("description") or ""))
+            for s in (spec.get("scenario") or [] if isinstance(spec, dict) else [])
+        }
+        rows = [[self.row_label(n), Cell(text[n], label=True)] for n in self.names if text.get(n)]
+        if not rows:
+            return None
+        return Table(
+            key="described",
+            caption="The options, as the scenario file describes them",
+            header=["Option", "What it does"],
+            rows=rows,
+        )
 
     def trajectory_chart(self) -> ChartSpec:
         ds = self.ds
@@ -930,6 +969,9 @@ class _Builder:
             f"nothing; the group: {join_words(region_name(r) for r in self.members)}"
         )
         tables = [self.stage_table()]
+        described = self.options_described()
+        if described is not None:
+            tables.insert(0, described)
         cap = self.capacity_table()
         if cap is not None:
             tables.append(cap)
