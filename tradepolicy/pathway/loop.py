@@ -268,21 +268,21 @@ def run_years(
         # the stockpiles' purchases and releases this year (composite purchases by node),
         # and what they would be without the year's events
         ev_on = active[:, y, :]  # (D, R)
-        ev_draw = ev_on.any(axis=1)
+        ev_draw: np.ndarray = np.asarray(ev_on.any(axis=1))
         acts: list[tuple] = []
         cp = cp_cf = None
         if stocks is not None:
             cp, cp_cf = np.zeros((B, NS)), np.zeros((B, NS))
-            for k in range(len(stocks.policies)):
-                sk, h = stocks.stage[k], stocks.holders[k]
+            for kp in range(len(stocks.policies)):
+                sk, h = stocks.stage[kp], stocks.holders[kp]
                 on = [(ev_on[:, r], ev_hit[r]) for r in range(R) if ev_stage[r] == sk]
-                prev = None if last_price is None else last_price[stocks.rows(k)][:, sk * n + h]
-                act = stocks.actions(k, int(year), dem[sk * n + h], on, prev, chain.regions)
+                prev = None if last_price is None else last_price[stocks.rows(kp)][:, sk * n + h]
+                act = stocks.actions(kp, int(year), dem[sk * n + h], on, prev, chain.regions)
                 # without the year's events: the same purchases, no release an event set off
                 no = np.zeros_like(act[0])
-                event_rule = stocks.policies[k][1].release == "event"
+                event_rule = stocks.policies[kp][1].release == "event"
                 act_cf = (act[0], no, no) if event_rule else act
-                rows_k = stocks.rows(k)
+                rows_k = stocks.rows(kp)
                 cp[rows_k[:, None], sk * n + h[None, :]] += act[0] - act[2]
                 cp_cf[rows_k[:, None], sk * n + h[None, :]] += act_cf[0] - act_cf[2]
                 acts.append((act, act_cf))
@@ -329,7 +329,7 @@ def run_years(
                 part.supply_mult = part.supply_mult * mult[ext][:, at]
                 part.demand_mult = part.demand_mult * dem[at][None, :]
                 part.variety_weight = part.variety_weight * mult[ext][:, at]
-                if cp is not None:
+                if cp is not None and cp_cf is not None:
                     extra = np.concatenate([cp[idx], cp_cf[cf]])[:, at]
                     part.composite_purchase = part.composite_purchase + extra
                 inputs.append((part, pairs))
@@ -585,7 +585,7 @@ def _at_short_run(
     from tradepolicy.api import _ELASTICITY_ATTR
 
     B = rows.size
-    kw = {}
+    kw: dict[str, Any] = {}
     for kind, attr in _ELASTICITY_ATTR.items():
         a = np.broadcast_to(np.asarray(getattr(cal, attr), float), (B, factors[kind].size))
         kw[attr] = np.where(rows[:, None], a * factors[kind][None, :], a)

@@ -217,7 +217,11 @@ def parse_risk(
                     f"or use one of {', '.join(sorted(SCALED))}",
                 )
             )
-        if kind == "export_quota" and measure.quantity is not None and not entry.severity.is_one:
+        if (
+            kind == "export_quota"
+            and getattr(measure, "quantity", None) is not None
+            and not entry.severity.is_one
+        ):
             problems.append(
                 (
                     f"{at}.quantity",
@@ -400,7 +404,7 @@ class Stocks:
                 hit |= on[:, None] & mask[None, :]
         elif last_price is not None:
             hit = last_price > float(m.trigger_price)  # type: ignore[arg-type]
-        releasing = hit.any(axis=1)
+        releasing: np.ndarray = np.asarray(hit.any(axis=1))
         cap = m.release_rate * target
         if m.coordinated:
             pool = level.sum(axis=1)
