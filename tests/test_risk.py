@@ -67,13 +67,7 @@ def test_certain_one_year_event_equals_the_static_short_run_scenario():
     assert (act.sel(draw=slice(1, None), year=2024) == 1).all()
     assert (act.sel(year=slice(2025, None)) == 0).all()
     # the static set: the base year's market with the quota, at the short-run horizon
-    quota = MEASURES["export_quota"](**{**QUOTA, "quantity_share": 0.4})
-    ref = tp.solve(
-        tp.ScenarioSet(
-            market=m, scenarios=[tp.Scenario(name="quota", measure=[quota])], horizon="short"
-        )
-    )
-    want = ref.sel(scenario="quota").isel(commodity=0)
+    want = _static_short_run_quota(m)
     # draw 1's baseline row in 2024 (the toy market has no elasticity errors: draws are
     # central)
     S = len(run.names)
@@ -226,13 +220,7 @@ def test_quota_event_after_the_base_year_equals_the_static_short_run_scenario():
     ps = pset(m, [ev])
     run = run_years(ps, draws=2, seed=1)
     plain = run_years(pset(m, []), draws=2, seed=1)
-    quota = MEASURES["export_quota"](**{**QUOTA, "quantity_share": 0.4})
-    ref = tp.solve(
-        tp.ScenarioSet(
-            market=m, scenarios=[tp.Scenario(name="quota", measure=[quota])], horizon="short"
-        )
-    )
-    want = ref.sel(scenario="quota").isel(commodity=0)
+    want = _static_short_run_quota(m)
     S = len(run.names)
     assert all(c.all() for c in run.converged)
     for d in (1, 2):  # both draws' baseline rows in the event year
@@ -282,3 +270,15 @@ def test_risk_table_money_unit_follows_the_magnitude():
     assert _money_unit(small, "USD") == (1e6, "M USD")
     big = small.assign(loss_p95=[4.6e9, 0.0])
     assert _money_unit(big, "USD") == (1e9, "bn USD")
+
+
+def _static_short_run_quota(m):
+    """The static short-run solve of the base-year market with the quota at 40% of base
+    exports (what a certain one-year event must equal in its year)."""
+    quota = MEASURES["export_quota"](**{**QUOTA, "quantity_share": 0.4})
+    ref = tp.solve(
+        tp.ScenarioSet(
+            market=m, scenarios=[tp.Scenario(name="quota", measure=[quota])], horizon="short"
+        )
+    )
+    return ref.sel(scenario="quota").isel(commodity=0)

@@ -369,16 +369,7 @@ def render_docx(brief: Brief | PathwayBrief) -> bytes:
         note.runs[0].font.color.rgb = GREY
     document.add_heading("Method and provenance", level=1)
     document.add_paragraph(brief.method_note)
-    rows = list(brief.provenance)
-    t = document.add_table(rows=len(rows), cols=2)
-    t.style = document.styles["Table Grid"]
-    for i, (k, v) in enumerate(rows):
-        t.rows[i].cells[0].text = k
-        t.rows[i].cells[1].text = v
-        for cell in t.rows[i].cells:
-            for run in cell.paragraphs[0].runs:
-                run.font.size = Pt(8)
-        t.rows[i].cells[0].paragraphs[0].runs[0].bold = True
+    _provenance(document, list(brief.provenance))
     buf = io.BytesIO()
     document.save(buf)
     return buf.getvalue()
