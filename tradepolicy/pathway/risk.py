@@ -9,7 +9,7 @@ draw and the whole row uses the short-run elasticities.
 
 A ``stockpile_policy`` measure keeps a stock per holder that carries over years
 (:class:`Stocks`): bought toward a target in build years, released by its rule, booked as
-assets (DESIGN §5).
+assets (docs/model.md).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ answered first.
 netCDF of ``tradepolicy run -o``). Page 1 holds the question in the G7's terms, the answer, the
 options at a glance (the numbers of ``ds.tp.pathway_options()``, formatted as
 ``tradepolicy run`` prints them), who pays and, when the results carry disruption risk
-(DESIGN §12), the cost of inaction and each option's expected-loss reduction. Then the
+(docs/risk.md), the cost of inaction and each option's expected-loss reduction. Then the
 dependence trajectories, dependence per stage, capacity, validity warnings, method and
 sources. Every format (HTML, PDF, DOCX) renders the same :class:`PathwayBrief`.
 """
@@ -73,7 +73,7 @@ REQUIRED_VARS = (
 )
 #: attributes a pathway brief reads
 REQUIRED_ATTRS = ("target_year", "target_bloc", "first_year", "last_year", "discount_rate")
-#: the disruption-risk variables of DESIGN §12 a brief shows when all are present
+#: the disruption-risk variables (docs/risk.md) a brief shows when all are present
 RISK_VARS = (
     "expected_disruption_loss",
     "disruption_loss_p05",
@@ -94,7 +94,7 @@ DEMAND_PATH_WORDS = {
 
 @dataclass
 class RiskSection:
-    """Disruption risk (DESIGN §12): the cost of inaction and each option's expected loss."""
+    """Disruption risk (docs/risk.md): the cost of inaction and each option's expected loss."""
 
     inaction: str
     table: Table
