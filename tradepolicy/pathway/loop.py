@@ -593,8 +593,9 @@ def _at_short_run(
 
 
 def _book_stocks(out: Years, stocks, acts, res, cf_res, cf_rows, chain, n, NS, last) -> None:
-    """Book each stockpile policy's year (stocks are assets, docs/model.md) into the stage results of its rows (and
-    of the counterfactual rows without the year's events), then carry its state over."""
+    """Book each stockpile policy's year (stocks are assets, docs/model.md) into the stage
+    results of its rows (and of the counterfactual rows without the year's events), then
+    carry its state over."""
     B = res[0]["welfare_change"].shape[0]
     level = np.zeros((B, n))
     spending = np.zeros((B, n))
