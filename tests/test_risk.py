@@ -282,3 +282,22 @@ def _static_short_run_quota(m):
         )
     )
     return ref.sel(scenario="quota").isel(commodity=0)
+
+
+def test_event_rows_that_stall_are_followed_from_the_medium_run():
+    """ree_magnets_risk, seed 2030, 40 draws: in 2028 draw 17 (Dy/Tb export tax, severity
+    0.32) stockpile_60, stockpile_60_coordinated and combination stalled from last year's
+    solution and from the default start (magnet makers' value added near 0 on the short-run
+    capacity curve); followed from the medium-run elasticities they solve, to the same
+    tolerance."""
+    from pathlib import Path
+
+    from tradepolicy.pathway.loop import run_years
+
+    path = Path(__file__).resolve().parents[1] / "scenarios" / "ree_magnets_risk.toml"
+    run = run_years(tp.load_scenarios(path), draws=40, seed=2030)
+    S = len(run.names)
+    y = list(run.years).index(2028)
+    assert run.event_active is not None and run.event_active[17, y].any()
+    assert run.converged[y].reshape(-1, S)[17].all()
+    assert max(m for m in (0, *[int((~c).sum()) for c in run.converged])) <= 1

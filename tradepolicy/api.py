@@ -34,7 +34,13 @@ from tradepolicy.results.builder import (
     stack_stages,
 )
 from tradepolicy.scenario import Scenario, ScenarioSet, is_chain, stage_of
-from tradepolicy.solver.newton import DEFAULT_TOL, map_unknowns, solve_batch, solve_warm
+from tradepolicy.solver.newton import (
+    DEFAULT_TOL,
+    Homotopy,
+    map_unknowns,
+    solve_batch,
+    solve_warm,
+)
 
 if TYPE_CHECKING:
     from tradepolicy.chain import Chain
@@ -361,6 +367,7 @@ def _run_chain(
     report: bool = True,
     base: np.ndarray | None = None,
     u0_offsets: np.ndarray | None = None,
+    homotopy: Homotopy | None = None,
 ) -> list[dict[str, np.ndarray]]:
     """:func:`_run` for a chain: every stage solved as one system, then each stage booked
     on its own market (its measures, its final demand and value added). Returns the result
@@ -368,7 +375,9 @@ def _run_chain(
     at any. ``base``: each row's baseline row (default: the first of its block of
     ``len(names)`` rows). ``u0_offsets``: the stage pair offsets of ``u0``'s layout when it
     may differ from this batch's (e.g. last year's solution in an event year, whose measures
-    add pairs): ``u0`` is mapped (:func:`~tradepolicy.solver.newton.map_unknowns`)."""
+    add pairs): ``u0`` is mapped (:func:`~tradepolicy.solver.newton.map_unknowns`).
+    ``homotopy``: with ``warm``, the path of calibrations along which rows that do not
+    converge from ``u0`` are followed (:func:`~tradepolicy.solver.newton.solve_warm`)."""
     if inputs is None:
         inputs = [
             build_instruments(m, m.calibration, _stage_lists(chain, m, measure_lists))
@@ -379,7 +388,7 @@ def _run_chain(
         lo = np.where(np.isfinite(inst.lam_lo), inst.lam_lo, 0.0)
         u0 = map_unknowns(u0, cal.N, u0_offsets, offsets, fill=lo)
     if warm and u0 is not None:  # a start from another solution (docs/pathways.md)
-        sol = solve_warm(cal, inst, u0, tol=tol, fallback_rows=fallback_rows)
+        sol = solve_warm(cal, inst, u0, tol=tol, fallback_rows=fallback_rows, homotopy=homotopy)
     else:
         sol = solve_batch(cal, inst, u0=u0, tol=tol)
     if keep is not None:

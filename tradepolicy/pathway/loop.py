@@ -30,7 +30,7 @@ from tradepolicy.model.levels import Calibration
 from tradepolicy.pathway import capacity as cap
 from tradepolicy.pathway.spec import PathwaySet, demand_index
 from tradepolicy.scenario import is_chain
-from tradepolicy.solver.newton import DEFAULT_TOL, map_unknowns, take_calibration
+from tradepolicy.solver.newton import DEFAULT_TOL, Homotopy, map_unknowns, take_calibration
 
 log = logging.getLogger(__name__)
 
@@ -334,7 +334,11 @@ def run_years(
                     part.composite_purchase = part.composite_purchase + extra
                 inputs.append((part, pairs))
             cal_c = take_calibration(cal_y, ext)
+            homotopy = None
             if shorts is not None and short is not None:
+                # rows at short-run elasticities that do not solve from last year's solution
+                # are followed from their medium-run ones (the same equations at the end)
+                homotopy = _short_run_path(cal_c, short, shorts)
                 cal_c = _at_short_run(cal_c, short, shorts)
             keep: dict[str, Any] = {}
             res_c = _run_chain(
@@ -354,6 +358,7 @@ def run_years(
                 fallback_rows=np.arange(S) if a == 0 else np.arange(0),
                 report=False,
                 base=base,
+                homotopy=homotopy,
             )
             m_ = idx.size
             carried = _carry(keep["u"], keep["offsets"], res_c[0]["converged"], m_, cf - a)
@@ -578,18 +583,35 @@ def _short_run_factors(pset: PathwaySet, NS: int) -> dict[str, np.ndarray]:
 
 
 def _at_short_run(
-    cal: Calibration, factors: dict[str, np.ndarray], rows: np.ndarray
+    cal: Calibration,
+    factors: dict[str, np.ndarray],
+    rows: np.ndarray,
+    t: np.ndarray | None = None,
 ) -> Calibration:
     """``cal`` (one parameter row per batch row) with the short-run elasticities in ``rows``
-    (a mask)."""
+    (a mask); ``t`` (one per row, in [0, 1]): that far from the medium-run elasticities to
+    the short-run ones (geometrically: the factors to the power ``t``; 1 is the short run)."""
     from tradepolicy.api import _ELASTICITY_ATTR
 
     B = rows.size
     kw: dict[str, Any] = {}
     for kind, attr in _ELASTICITY_ATTR.items():
         a = np.broadcast_to(np.asarray(getattr(cal, attr), float), (B, factors[kind].size))
-        kw[attr] = np.where(rows[:, None], a * factors[kind][None, :], a)
+        f = factors[kind][None, :]
+        if t is not None:
+            f = np.where(t[:, None] >= 1.0, f, f ** np.asarray(t, float)[:, None])
+        kw[attr] = np.where(rows[:, None], a * f, a)
     return dataclasses.replace(cal, **kw)
+
+
+def _short_run_path(cal: Calibration, factors: dict[str, np.ndarray], rows: np.ndarray) -> Homotopy:
+    """The path from the medium-run elasticities of ``cal`` (one parameter row per batch row)
+    to the short-run ones in ``rows`` (a mask), for rows that do not solve at once."""
+
+    def at(which: np.ndarray, t: np.ndarray) -> Calibration:
+        return _at_short_run(take_calibration(cal, which), factors, np.ones(which.size, bool), t)
+
+    return Homotopy(rows=np.asarray(rows, dtype=bool), at=at)
 
 
 def _book_stocks(out: Years, stocks, acts, res, cf_res, cf_rows, chain, n, NS, last) -> None:

@@ -19,6 +19,7 @@ scenarios with other chunks' and the trying of several steps at once only save c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -244,14 +245,48 @@ def solve_warm(
     tol: float = DEFAULT_TOL,
     max_iter: int = 60,
     fallback_rows: np.ndarray | None = None,
+    homotopy: Homotopy | None = None,
 ) -> SolveResult:
     """:func:`solve_batch` from a warm start ``u0`` (e.g. the year before, in a pathway):
     rows that do not converge from there are solved again from the default start (a measure
     that came into force can put the old solution far away), and only those that still do
     not converge go to the scipy fallback (only ``fallback_rows`` when given: e.g. the
-    central rows of a Monte Carlo batch, whose draws are many and may be left unsolved)."""
+    central rows of a Monte Carlo batch, whose draws are many and may be left unsolved).
+
+    ``homotopy``: a path of calibrations ending at ``cal`` (e.g. from medium-run to short-run
+    elasticities in a pathway's event years). Rows of it that do not converge from ``u0`` are
+    first followed along it (:func:`continuation`) before the default start is tried: the
+    same equations at the end, the same tolerance."""
     first = solve_batch(cal, inst, u0=u0, tol=tol, max_iter=max_iter, fallback=False, report=False)
     bad = np.flatnonzero(~first.converged)
+    if bad.size and homotopy is not None:
+        along = bad[homotopy.rows[bad]]
+        if along.size:
+            ok, u_h, it_h = continuation(
+                homotopy, inst.take(along), u0[along], along, tol, max_iter
+            )
+            first.iterations[along[~ok]] += it_h[~ok]  # counted in their message
+            done = along[ok]
+            if done.size:
+                st = solve_batch(
+                    take_calibration(cal, done),
+                    inst.take(done),
+                    u0=u_h[ok],
+                    tol=tol,
+                    max_iter=max_iter,
+                    fallback=False,
+                    report=False,
+                )  # the end point again on the target's own arrays: its state and check
+                keep = st.converged
+                done = done[keep]
+                first.u[done] = st.u[keep]
+                first.converged[done] = True
+                first.iterations[done] += it_h[ok][keep] + st.iterations[keep]
+                first.max_residual[done] = st.max_residual[keep]
+                _put_rows(first.state, done, _evaluate_rows(cal, inst, first.u, done))
+                for r in done.tolist():
+                    first.method[r], first.messages[r] = "newton-continuation", ""
+            bad = np.flatnonzero(~first.converged)
     if not bad.size:
         return first
     allowed = True if fallback_rows is None else np.isin(bad, fallback_rows)
@@ -277,6 +312,71 @@ def solve_warm(
                 f"(max residual {first.max_residual[r]:.3g} > tolerance {tol:g})"
             )
     return first
+
+
+@dataclass
+class Homotopy:
+    """A path of calibrations for some rows of a batch: ``at(rows, t)`` is the calibration of
+    batch rows ``rows`` at ``t`` (one per row, in [0, 1]); ``t = 1`` is the batch's own
+    calibration, ``t = 0`` an easier problem (e.g. the medium-run elasticities of a row
+    solved at short-run ones). ``rows``: ``(B,)`` bool, the rows that have such a path."""
+
+    rows: np.ndarray
+    at: Callable[[np.ndarray, np.ndarray], Calibration]
+
+
+#: continuation: first step in t, and the smallest before a row is given up
+CONTINUATION_STEP = 0.25
+CONTINUATION_MIN_STEP = 1.0 / 512
+CONTINUATION_ROUNDS = 24
+
+
+def continuation(
+    homotopy: Homotopy,
+    inst: Instruments,
+    u0: np.ndarray,
+    rows: np.ndarray,
+    tol: float,
+    max_iter: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Follow batch rows ``rows`` (instruments ``inst``, starts ``u0``) along ``homotopy``
+    from t = 0 to 1: each step is a Newton solve warm-started from the last solved point;
+    a step that does not converge is tried again a quarter as long, one that does lets the
+    next be twice as long. Returns which rows reached t = 1, their unknowns there and the
+    Newton iterations spent (all steps, the failed ones too)."""
+    n = rows.size
+    u = np.array(u0, dtype=float)
+    t = np.zeros(n)
+    h = np.full(n, CONTINUATION_STEP)
+    its = np.zeros(n, dtype=int)
+    first = True
+    live = np.ones(n, dtype=bool)
+    for _ in range(CONTINUATION_ROUNDS):
+        idx = np.flatnonzero(live)
+        if not idx.size:
+            break
+        tn = np.zeros(idx.size) if first else np.minimum(1.0, t[idx] + h[idx])
+        sol = solve_batch(
+            homotopy.at(rows[idx], tn),
+            inst.take(idx),
+            u0=u[idx],
+            tol=tol,
+            max_iter=max_iter,
+            fallback=False,
+            report=False,
+        )
+        its[idx] += sol.iterations
+        ok = sol.converged
+        u[idx[ok]] = sol.u[ok]
+        t[idx[ok]] = tn[ok]
+        if first:  # no easier end to start from: given up
+            live[idx[~ok]] = False
+            first = False
+        else:
+            h[idx[ok]] *= 2.0
+            h[idx[~ok]] /= 4.0
+        live &= (t < 1.0) & (h >= CONTINUATION_MIN_STEP)
+    return t >= 1.0, u, its
 
 
 def _solve_numpy(
