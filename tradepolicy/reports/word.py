@@ -178,6 +178,16 @@ def _grey_note(document, text: str) -> None:
         run.font.color.rgb = GREY
 
 
+def _sources(document, rows: list[tuple[str, str]]) -> None:
+    """One small paragraph per source: its subject in bold, then the text."""
+    for what, text in rows:
+        para = document.add_paragraph()
+        para.add_run(f"{what}: ").bold = True
+        para.add_run(text)
+        for run in para.runs:
+            run.font.size = Pt(8)
+
+
 def _provenance(document, rows: list[tuple[str, str]]) -> None:
     t = document.add_table(rows=len(rows), cols=2)
     t.style = document.styles["Table Grid"]
@@ -245,12 +255,7 @@ def render_pathway_docx(brief: PathwayBrief) -> bytes:
     document.add_heading("Method", level=1)
     document.add_paragraph(brief.method_note)
     document.add_heading("Sources", level=1)
-    for what, text in brief.sources:
-        para = document.add_paragraph()
-        para.add_run(f"{what}: ").bold = True
-        para.add_run(text)
-        for run in para.runs:
-            run.font.size = Pt(8)
+    _sources(document, brief.sources)
     _grey_note(
         document,
         "Long notes are shortened (…); the full text is in the market definition stored in "
@@ -355,12 +360,7 @@ def render_docx(brief: Brief | PathwayBrief) -> bytes:
         for caveat in s.caveats:
             _bullet(document, caveat)
         document.add_heading("Market data sources", level=1)
-        for k, v in s.sources:
-            para = document.add_paragraph()
-            para.add_run(f"{k.capitalize()}: ").bold = True
-            para.add_run(v)
-            for run in para.runs:
-                run.font.size = Pt(8)
+        _sources(document, [(k.capitalize(), v) for k, v in s.sources])
         note = document.add_paragraph(
             "Long notes are shortened (…); the full text is in the market definition stored in "
             "the results file (attribute markets)."
