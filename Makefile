@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 DASHSTAMP := $(VENV)/.installed-dashboard
+DOCSSTAMP := $(VENV)/.installed-docs
 SCENARIOS ?= scenarios/ndpr_oxide.toml
 
-.PHONY: run test lint lab bench bench-measures bench-chain bench-pathway bench-pipeline bench-sweep bench-dashboard clean install install-dev
+.PHONY: run test docs lint lab bench bench-measures bench-chain bench-pathway bench-pipeline bench-sweep bench-dashboard clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,11 @@ $(DASHSTAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dashboard,reports]"
 	touch $(STAMP) $@
 
+# `make docs` installs the docs extra (mkdocs-material, mkdocstrings-python, mkdocs-gen-files)
+$(DOCSSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(STAMP) $@
+
 install: $(STAMP)
 install-dev: $(DEVSTAMP)
 
@@ -37,6 +43,10 @@ test: $(DEVSTAMP)
 	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
+
+# the documentation site, built offline into site/ (git-ignored); `make test` builds it --strict
+docs: $(DOCSSTAMP)
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --site-dir site
 
 lab: $(DEVSTAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
@@ -68,4 +78,4 @@ bench-dashboard: $(DEVSTAMP)
 	$(BIN)/python benchmarks/bench_dashboard.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache results.nc
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .ruff_cache results.nc

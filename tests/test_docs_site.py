@@ -1,0 +1,103 @@
+"""The documentation site (mkdocs.yml) builds with ``mkdocs build --strict``: a broken link, a
+missing page in the nav, an API object that does not exist or any other warning fails."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _missing(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is None
+    except ModuleNotFoundError:  # the parent package is missing
+        return True
+
+
+_MISSING = [
+    m
+    for m in ("mkdocs", "material", "mkdocstrings_handlers.python", "mkdocs_gen_files")
+    if _missing(m)
+]
+pytestmark = pytest.mark.skipif(
+    bool(_MISSING),
+    reason=f"the docs extra is not installed (missing {', '.join(_MISSING)}): "
+    "`make test` installs it with the dev extras, `make docs` with the docs extra",
+)
+
+
+def _build(config_dir: Path, site_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["DISABLE_MKDOCS_2_WARNING"] = "true"
+    env["NO_MKDOCS_2_WARNING"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
+        cwd=config_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_site_builds_strict(tmp_path):
+    site = tmp_path / "site"
+    result = _build(ROOT, site)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for page in (
+        "index.html",
+        "getting-started/index.html",
+        "guide/negotiators/index.html",
+        "guide/policy-staff/index.html",
+        "guide/economists/index.html",
+        "model/index.html",
+        "markets/ndpr_oxide/index.html",
+        "reference/measures/index.html",
+        "reference/results/index.html",
+        "changelog/index.html",
+    ):
+        assert (site / page).is_file(), page
+    api = (site / "api" / "index.html").read_text(encoding="utf-8")
+    for name in ("load_market", "load_scenarios", "solve", "ScenarioSet", "Scenario"):
+        assert f'id="tradepolicy.{name}"' in api, name
+    accessor = (site / "api" / "accessor" / "index.html").read_text(encoding="utf-8")
+    assert 'id="tradepolicy.results.accessor.TradePolicyAccessor.summary"' in accessor
+    pathway = (site / "api" / "pathway" / "index.html").read_text(encoding="utf-8")
+    assert 'id="tradepolicy.pathway.views.options_table"' in pathway
+    # release notes are the changelog itself
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    first_version = next(ln[3:].strip() for ln in changelog.splitlines() if ln.startswith("## "))
+    assert first_version in (site / "changelog" / "index.html").read_text(encoding="utf-8")
+    # offline: no web fonts or other fetched assets
+    html = (site / "index.html").read_text(encoding="utf-8")
+    assert "fonts.googleapis" not in html and "fonts.gstatic" not in html
+
+
+@pytest.mark.parametrize(
+    ("page", "text", "message"),
+    [
+        ("getting-started.md", "\nSee [nowhere](no-such-page.md).\n", "no-such-page.md"),
+        ("api/index.md", "\n::: tradepolicy.no_such_function\n", "no_such_function"),
+    ],
+    ids=["broken-link", "missing-api-object"],
+)
+def test_strict_build_fails(tmp_path, page, text, message):
+    """A copy of the site with one defect does not build."""
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    shutil.copy(ROOT / "CHANGELOG.md", tmp_path / "CHANGELOG.md")
+    (tmp_path / "tradepolicy").symlink_to(ROOT / "tradepolicy", target_is_directory=True)
+    with (tmp_path / "docs" / page).open("a", encoding="utf-8") as f:
+        f.write(text)
+    result = _build(tmp_path, tmp_path / "site")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
