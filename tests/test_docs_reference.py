@@ -113,3 +113,53 @@ def test_pathway_and_risk_variables_the_guides_list_appear() -> None:
     assert rows["grant_paid"]["units"] == "{currency}/year"
     assert rows["producer_price"]["dims"] == "year scenario stage region"
     assert all(r["long_name"] for r in rows.values())
+
+
+def test_pathway_rows_match_a_solved_risk_set() -> None:
+    """The rows read from the builder's source are the variables a solved pathway set with
+    events and a stockpile holds, with the same dims and long names (the project variables
+    need a pipeline, which the toy market has not)."""
+    import copy
+
+    from toy import TOY_MARKET
+
+    import tradepolicy as tp
+    from tradepolicy.pathway.risk import RiskEvent
+    from tradepolicy.pathway.spec import PathwaySet
+    from tradepolicy.scenario import Target
+
+    d = copy.deepcopy(TOY_MARKET)
+    d["elasticities"]["short_run"] = {"supply": {"default": 0.1}, "demand": {"default": 0.2}}
+    market = tp.Market.from_dict(d, source="toy-docs")
+    stock = MEASURES["stockpile_policy"](
+        regions=["USA", "EU"],
+        payers={"USA": 0.5, "EU": 0.5},
+        target_days=90.0,
+        build_years=[2024, 2025],
+        build_rate=0.5,
+        release="event",
+        release_rate=1.0,
+        coordinated=False,
+        financing_rate=0.05,
+        storage_cost=300.0,
+    )
+    cut = MEASURES["export_quota"](exporter="CHN", destinations=["USA", "EU"], quantity_share=0.3)
+    pset = PathwaySet(
+        market=market,
+        scenarios=[tp.Scenario(name="stock", measure=[stock])],
+        years=(2024, 2026),
+        risk=[RiskEvent(name="cut", measure=cut, annual_probability=0.5)],
+        target=Target(bloc=["USA", "EU"], max_share=0.6),
+    )
+    ds = tp.solve(pset, draws=2, seed=1)
+    rows = {r["name"]: r for r in ref.pathway_rows()}
+    assert set(ds.data_vars) == set(rows) - {"project_probability", "project_decided"}
+    for name, var in ds.data_vars.items():
+        row = rows[name]
+        assert row["dims"] == " ".join(var.dims), name
+        if "{" not in row["long_name"]:
+            assert row["long_name"] == var.attrs["long_name"], name
+        units = row["units"].format(
+            price=market.price_unit, quantity=market.quantity_unit, currency=market.currency
+        )
+        assert units == var.attrs.get("units", ""), name
