@@ -1,15 +1,18 @@
-"""Generated reference pages for the documentation site (mkdocs-gen-files).
+"""Generated reference pages of the documentation site (mkdocs-gen-files).
 
-Placeholder until the generator of the measure and results reference lands: it writes
-``reference/measures.md`` and ``reference/results.md`` with a short note so that the site's nav
-entries resolve and the strict build passes. The real script replaces this file.
+Writes ``reference/measures.md`` (every registered measure type, its fields and caveats) and
+``reference/results.md`` (the static, pathway and risk result variables) from the code at
+build time (``tradepolicy.docs_reference``), so the reference cannot drift from it.
 """
 
 import mkdocs_gen_files
 
-for path, title in (
-    ("reference/measures.md", "Reference: measures"),
-    ("reference/results.md", "Reference: results"),
+from tradepolicy.docs_reference import measures_page, results_page
+
+for path, page, source in (
+    ("reference/measures.md", measures_page, "tradepolicy/measures/__init__.py"),
+    ("reference/results.md", results_page, "tradepolicy/data/result_fields.csv"),
 ):
     with mkdocs_gen_files.open(path, "w") as f:
-        f.write(f"# {title}\n\nThis page is generated from the code; the generator is pending.\n")
+        f.write(page())
+    mkdocs_gen_files.set_edit_path(path, source)

@@ -89,7 +89,9 @@ class Measure(BaseModel):
     type: str
     #: the stage market of a chain the measure acts on (docs/chains.md); in a chain of
     #: several stages it is required, on a single market it may name that market
-    stage: Annotated[str, StringConstraints(max_length=64)] | None = None
+    stage: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="the stage market of a chain the measure acts on"
+    )
     #: pathway sets (docs/pathways.md): the first and last year the measure is in force
     #: (None: from the first / to the last year of the pathway); a static set refuses them
     start_year: int | None = Field(None, ge=1900, le=2200, description="first year in force")
