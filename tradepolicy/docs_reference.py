@@ -21,6 +21,7 @@ import types
 import typing
 from typing import Any
 
+from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 #: pydantic constraint metadata shown in the bounds column, with its symbol
@@ -90,7 +91,7 @@ COMMON_FIELDS = ("type", "stage", "start_year", "end_year")
 PATHWAY_FIELDS = ("start_year", "end_year")
 
 
-def measure_fields(cls: type) -> list[dict[str, str]]:
+def measure_fields(cls: type[BaseModel]) -> list[dict[str, str]]:
     """One row per field of measure class ``cls``: name, type, default, bounds, description
     and whether it is read in pathway sets only."""
     rows = []
@@ -256,7 +257,7 @@ def _dims_of(node: ast.AST, names: dict[str, ast.AST]) -> tuple[str, ...]:
     if isinstance(node, ast.Name) and node.id in names:
         node = names[node.id]
     if isinstance(node, ast.Tuple):
-        return tuple(e.value for e in node.elts if isinstance(e, ast.Constant))
+        return tuple(str(e.value) for e in node.elts if isinstance(e, ast.Constant))
     return ()
 
 
@@ -326,10 +327,10 @@ def pathway_rows() -> list[dict[str, str]]:
             loop_names = _loop_names(func, node, src)
             if isinstance(key, ast.Constant):
                 if isinstance(attrs_node, ast.Call) and _call_name(attrs_node) == "_attrs":
-                    attrs = from_static(key.value)
+                    attrs = from_static(str(key.value))
                 else:
                     attrs = _attrs_of(attrs_node, src, names) if attrs_node is not None else {}
-                add(key.value, dims, attrs, func.name)
+                add(str(key.value), dims, attrs, func.name)
             elif isinstance(key, ast.Name) and key.id == "name" and "REGIONAL" in loop_names:
                 for name in pr.REGIONAL:
                     add(name, dims, from_static(name), func.name)
