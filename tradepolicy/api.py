@@ -70,8 +70,10 @@ def build_instruments(
 def build_instruments_per_row(
     market: Market, cal: Calibration, measure_lists: list[list[Measure]]
 ) -> tuple[Instruments, list[dict[int, list[int]]]]:
-    """:func:`build_instruments` one measure at a time (the reference the batch is tested
-    against)."""
+    """Build the instruments one measure at a time.
+
+    The reference :func:`build_instruments` (the batch) is tested against.
+    """
     builder = InstrumentBuilder(len(measure_lists), market.base_tariff, market.base_export_tax)
     ctx = ApplyContext(market=market, cal=cal, builder=builder)
     pair_index: list[dict[int, list[int]]] = []
@@ -225,7 +227,7 @@ def result_variables() -> tuple[str, ...]:
 
 
 def _wanted(variables: Sequence[str] | None) -> frozenset[str] | None:
-    """The asked-for result variables, checked against the field table (None: all)."""
+    """Return the asked-for result variables, checked against the field table (None: all)."""
     if variables is None:
         return None
     if isinstance(variables, str):
@@ -295,8 +297,11 @@ def _run(
 def _book(
     mkt, cal, inst, st, pair_index, measure_lists, sset, base, wanted, formulation
 ) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Welfare and result variables of a solved batch, and why each scenario's solution is
-    not an equilibrium ("" when fine; :func:`check_solution`)."""
+    """Compute the welfare and result variables of a solved batch, and its diagnostics.
+
+    The diagnostics say why each scenario's solution is not an equilibrium ("" when fine;
+    :func:`check_solution`).
+    """
     ledger = welfare.generic_parts(cal, inst, st, formulation, base=base)
     ctx = BookContext(
         market=mkt,
@@ -330,8 +335,10 @@ def _finish(
     wanted,
     report: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Log what did not solve (``report``), keep the variables asked for, add the
-    diagnostics and blank the results of scenarios that did not solve."""
+    """Log what did not solve, keep the variables asked for and add the diagnostics.
+
+    ``report`` is logged; the results of scenarios that did not solve are blanked.
+    """
     for k in np.flatnonzero(~converged) if report else ():
         log.warning("scenario %r: %s", names[k % len(names)], messages[k])
     _warn_unsold_releases(mkt, inst, st, converged, names)
@@ -369,7 +376,9 @@ def _run_chain(
     u0_offsets: np.ndarray | None = None,
     homotopy: Homotopy | None = None,
 ) -> list[dict[str, np.ndarray]]:
-    """:func:`_run` for a chain: every stage solved as one system, then each stage booked
+    """Run :func:`_run` for a chain.
+
+    Every stage is solved as one system, then each stage booked
     on its own market (its measures, its final demand and value added). Returns the result
     arrays of each stage; a scenario that is not an equilibrium at one stage is not solved
     at any. ``base``: each row's baseline row (default: the first of its block of
@@ -377,7 +386,8 @@ def _run_chain(
     may differ from this batch's (e.g. last year's solution in an event year, whose measures
     add pairs): ``u0`` is mapped (:func:`~tradepolicy.solver.newton.map_unknowns`).
     ``homotopy``: with ``warm``, the path of calibrations along which rows that do not
-    converge from ``u0`` are followed (:func:`~tradepolicy.solver.newton.solve_warm`)."""
+    converge from ``u0`` are followed (:func:`~tradepolicy.solver.newton.solve_warm`).
+    """
     if inputs is None:
         inputs = [
             build_instruments(m, m.calibration, _stage_lists(chain, m, measure_lists))
@@ -603,8 +613,10 @@ def _add_draws(
 def _draw_start(
     cal: Calibration, inst: Instruments, central: dict[str, Any], tile: np.ndarray
 ) -> np.ndarray | None:
-    """Each draw's start: its scenario's central solution (the default start where that one
-    did not solve); None without a central solution."""
+    """Return each draw's start: its scenario's central solution.
+
+    The default start is used where that one did not solve; None without a central solution.
+    """
     u_c = central.get("u")
     if not isinstance(u_c, np.ndarray):
         return None
@@ -639,7 +651,7 @@ def _draw_converged(converged: np.ndarray, dim: str, n: int) -> xr.Variable:
 
 
 def _draw_attrs(out: xr.Dataset, draws: int, seed: int, method: str) -> xr.Dataset:
-    """The ``draw`` coordinate's and the Dataset's attributes of a run with draws."""
+    """Return the ``draw`` coordinate's and the Dataset's attributes of a run with draws."""
     out["draw"].attrs = {"long_name": "Monte Carlo draw (0 = central estimate)"}
     out.attrs["draws"] = int(draws)
     out.attrs["draw_seed"] = int(seed)
@@ -659,8 +671,11 @@ def _add_chain_draws(
     seed: int | None,
     central: dict[str, Any],
 ) -> xr.Dataset:
-    """:func:`_add_draws` for a chain: every stage's elasticities and every link's input
-    coefficient (triangular on its documented range) drawn, all stages solved together."""
+    """Run :func:`_add_draws` for a chain.
+
+    Every stage's elasticities and every link's input coefficient (triangular on its
+    documented range) are drawn, all stages solved together.
+    """
     if not chain.has_uncertainty:
         log.warning(
             "chain %r records no elasticity standard errors or coefficient ranges; every "
@@ -728,10 +743,13 @@ def _add_chain_draws(
 def stage_draws(
     chain: Any, cal: Calibration, draws: int, rng: np.random.Generator
 ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
-    """``draws`` Monte Carlo draws of every stage's elasticities, ``(draws, nodes)`` by kind
-    (``supply``, ``demand``, ``substitution``; a region absent from a stage keeps ``cal``'s
-    placeholder), then of a chain's link coefficients ``(draws, links)`` (None for one
-    market seen as a one-stage chain, which has no ``link_draws``)."""
+    """Draw ``draws`` Monte Carlo draws of every stage's elasticities and link coefficients.
+
+    The elasticities are ``(draws, nodes)`` by kind (``supply``, ``demand``,
+    ``substitution``; a region absent from a stage keeps ``cal``'s placeholder), then
+    a chain's link coefficients ``(draws, links)`` (None for one market seen as a
+    one-stage chain, which has no ``link_draws``).
+    """
     N = chain.n
     NS = N * len(chain.stages)
     params = {
@@ -748,9 +766,11 @@ def stage_draws(
 def draw_calibration(
     cal: Calibration, params: dict[str, np.ndarray], C: np.ndarray | None, S: int
 ) -> Calibration:
-    """``cal`` with one row of parameters per draw (``params`` by kind and, for chains, the
-    coefficients ``C`` per draw) repeated for the ``S`` scenarios of each draw (row = draw ×
-    S + scenario)."""
+    """Return ``cal`` with one row of parameters per draw, repeated for each scenario.
+
+    ``params`` by kind and, for chains, the coefficients ``C`` per draw, repeated for the
+    ``S`` scenarios of each draw (row = draw × S + scenario).
+    """
 
     def rep(a: np.ndarray) -> np.ndarray:
         return np.repeat(a, S, axis=0)
@@ -809,8 +829,10 @@ def _target_attrs(sset: ScenarioSet) -> dict[str, object]:
 def _variables(
     mkt, cal, inst, st, ctx, sset: ScenarioSet, base, wanted: frozenset[str] | None = None
 ) -> dict[str, np.ndarray]:
-    """The result variables ``wanted`` (None: all) of a solved batch, plus those
-    :func:`check_solution` reads (:data:`_FINITE`)."""
+    """Return the result variables ``wanted`` (None: all) of a solved batch.
+
+    Plus those :func:`check_solution` reads (:data:`_FINITE`).
+    """
 
     def want(*names: str) -> bool:
         return wanted is None or not wanted.isdisjoint(names)

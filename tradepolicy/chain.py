@@ -97,18 +97,22 @@ class Chain:
     # -- labels ---------------------------------------------------------------------------
     @property
     def id(self) -> str:
+        """The chain's id (its file's ``id``)."""
         return self.spec.id
 
     @property
     def description(self) -> str:
+        """The chain's description, as written in its file."""
         return self.spec.description
 
     @property
     def commodity(self) -> str:
+        """The stages' commodities joined by arrows, upstream first."""
         return " → ".join(m.commodity for m in self.stages)
 
     @property
     def stage_ids(self) -> tuple[str, ...]:
+        """The stages' market ids, upstream first."""
         return tuple(m.id for m in self.stages)
 
     @cached_property
@@ -121,6 +125,7 @@ class Chain:
 
     @property
     def n(self) -> int:
+        """The number of regions of the chain (:attr:`regions`)."""
         return len(self.regions)
 
     @cached_property
@@ -130,7 +135,7 @@ class Chain:
         return tuple(np.array([at[r] for r in m.regions], dtype=int) for m in self.stages)
 
     def stage(self, stage_id: str) -> Market:
-        """The stage market ``stage_id``."""
+        """Return the stage market ``stage_id``."""
         for m in self.stages:
             if m.id == stage_id:
                 return m
@@ -150,14 +155,17 @@ class Chain:
         return all(m.has_short_run for m in self.stages)
 
     def at_horizon(self, horizon: str) -> Chain:
-        """This chain with every stage at ``horizon`` (see :meth:`Market.at_horizon`); the
-        links and base data are unchanged. A stage without short-run elasticities raises an
-        :class:`~tradepolicy.errors.InputError` naming that stage's market file."""
+        """Return the chain with every stage at ``horizon`` (see :meth:`Market.at_horizon`).
+
+        The links and base data are unchanged. A stage without short-run elasticities raises an
+        :class:`~tradepolicy.errors.InputError` naming that stage's market file.
+        """
         if horizon == self.horizon:
             return self
         return replace(self, stages=tuple(m.at_horizon(horizon) for m in self.stages))
 
     def stage_index(self, stage_id: str) -> int:
+        """Return the position of stage ``stage_id`` among the stages."""
         return self.stage_ids.index(stage_id)
 
     def nodes(self, s: int) -> np.ndarray:
@@ -165,6 +173,7 @@ class Chain:
         return np.arange(s * self.n, (s + 1) * self.n)
 
     def input_files(self) -> list[Path]:
+        """Return the files the chain was read from: its file and every stage's files."""
         files = [self.path] if self.path is not None else []
         for m in self.stages:
             files.extend(m.input_files())
@@ -172,10 +181,12 @@ class Chain:
 
     # -- links ----------------------------------------------------------------------------
     def coefficients(self, values: np.ndarray | None = None) -> np.ndarray:
-        """The node coefficient matrix ``C`` (nodes × nodes): ``C[(i,o), (s,o)] = a`` for a
-        link from stage i to stage s, in every region o. ``values``: the links' coefficients
-        in the order of ``[[link]]`` instead of the point values, ``(L,)`` or one row per
-        draw ``(n, L)`` (then ``C`` is ``(n, nodes, nodes)``)."""
+        """Return the node coefficient matrix ``C`` (nodes × nodes).
+
+        ``C[(i,o), (s,o)] = a`` for a link from stage i to stage s, in every region o.
+        ``values``: the links' coefficients in the order of ``[[link]]`` instead of the point
+        values, ``(L,)`` or one row per draw ``(n, L)`` (then ``C`` is ``(n, nodes, nodes)``).
+        """
         values = self.link_values("coefficient") if values is None else np.asarray(values)
         NS = len(self.stages) * self.n
         C = np.zeros((*values.shape[:-1], NS, NS))
@@ -185,8 +196,10 @@ class Chain:
         return C
 
     def link_values(self, end: str = "coefficient") -> np.ndarray:
-        """Each link's ``coefficient``, or its ``low`` or ``high`` end (the coefficient where
-        no range is given), in the order of ``[[link]]``."""
+        """Return each link's ``coefficient``, or its ``low`` or ``high`` end.
+
+        The coefficient is used where no range is given; in the order of ``[[link]]``.
+        """
         return np.array(
             [
                 link.coefficient if getattr(link, end) is None else getattr(link, end)
@@ -196,8 +209,11 @@ class Chain:
         )
 
     def link_draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """``n`` draws of the links' coefficients ``(n, L)``: each triangular on ``[low,
-        high]`` with its mode at the point value (a link without a range keeps its value)."""
+        """Draw ``n`` sets of the links' coefficients ``(n, L)``.
+
+        Each is triangular on ``[low, high]`` with its mode at the point value (a link without a
+        range keeps its value).
+        """
         point, lo, hi = (self.link_values(end) for end in ("coefficient", "low", "high"))
         out = np.empty((n, len(point)))
         for k in range(len(point)):
@@ -272,7 +288,7 @@ class Chain:
         links: list[dict[str, Any]],
         description: str = "",
     ) -> Chain:
-        """A chain of markets built in code (``links``: dicts as the file's ``[[link]]``)."""
+        """Build a chain of markets in code (``links``: dicts as the file's ``[[link]]``)."""
         data = {
             "id": chain_id,
             "kind": "chain",
@@ -381,8 +397,11 @@ class Chain:
         return f"link[{'|'.join(ks)}].coefficient" if ks else "link"
 
     def _calibration_problems(self, C: np.ndarray | None = None) -> list[tuple[str, str]]:
-        """The chain calibration rules (docs/chains.md): base final demand ≥ 0 and base
-        value added > 0 wherever a region makes a stage that buys inputs."""
+        """Check the chain calibration rules (docs/chains.md).
+
+        Base final demand ≥ 0 and base value added > 0 wherever a region makes a stage that buys
+        inputs.
+        """
         from tradepolicy.model.levels import Calibration
 
         base = self.calibration

@@ -53,7 +53,7 @@ def club_scenario(
     extra: list[Measure] | None = None,
     description: str = "",
 ) -> Scenario:
-    """A scenario for a plurilateral club of ``members`` on ``market``.
+    """Build a scenario for a plurilateral club of ``members`` on ``market``.
 
     Parameters
     ----------

@@ -62,8 +62,10 @@ __all__ = ["Market", "MarketSpec", "list_chains", "list_markets", "load_market"]
 
 
 class ShortRunElasticitiesSpec(BaseModel):
-    """Short-run elasticities (``[elasticities.short_run]``): capacity fixed, private
-    inventories respond. A kind left out keeps its medium-run value."""
+    """Short-run elasticities (``[elasticities.short_run]``).
+
+    Capacity fixed, private inventories respond. A kind left out keeps its medium-run value.
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -73,8 +75,11 @@ class ShortRunElasticitiesSpec(BaseModel):
 
 
 class ElasticitiesSpec(BaseModel):
-    """Supply ε_o ≥ 0, demand η_d ≥ 0 (absolute value), substitution σ_d > 0 (medium run),
-    and optionally the short run (``short_run``)."""
+    """Supply, demand and substitution elasticities (medium run).
+
+    Supply ε_o ≥ 0, demand η_d ≥ 0 (absolute value), substitution σ_d > 0 (medium run),
+    and optionally the short run (``short_run``).
+    """
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -93,8 +98,11 @@ class _UncertaintyTables(BaseModel):
 
 
 class ElasticityUncertaintySpec(_UncertaintyTables):
-    """Standard errors of the elasticities (same keys as ``[elasticities]``; absent = 0);
-    ``short_run``: those of ``[elasticities.short_run]``."""
+    """Standard errors of the elasticities.
+
+    Same keys as ``[elasticities]`` (absent = 0); ``short_run``: those of
+    ``[elasticities.short_run]``.
+    """
 
     short_run: _UncertaintyTables | None = None
 
@@ -346,30 +354,37 @@ class Market:
     # -- labels ---------------------------------------------------------------------------
     @property
     def id(self) -> str:
+        """The market's id (its file's ``id``)."""
         return self.spec.id
 
     @property
     def commodity(self) -> str:
+        """The commodity traded, in words."""
         return self.spec.commodity
 
     @property
     def regions(self) -> tuple[str, ...]:
+        """The market's regions, in file order."""
         return tuple(self.spec.regions)
 
     @property
     def n(self) -> int:
+        """The number of regions."""
         return len(self.spec.regions)
 
     @property
     def quantity_unit(self) -> str:
+        """The unit of quantities (e.g. ``t``)."""
         return self.spec.quantity_unit
 
     @property
     def currency(self) -> str:
+        """The currency of prices and money (e.g. ``USD``)."""
         return self.spec.currency
 
     @property
     def price_unit(self) -> str:
+        """The unit of prices: the currency per quantity unit."""
         return f"{self.currency}/{self.quantity_unit}"
 
     # -- horizons (docs/model.md, "Horizons") ---------------------------------------------
@@ -379,7 +394,7 @@ class Market:
         return self.horizon == "short" or self.spec.elasticities.short_run is not None
 
     def at_horizon(self, horizon: str) -> Market:
-        """This market with the elasticities of ``horizon`` (``"short"`` or ``"medium"``).
+        """Return the market with the elasticities of ``horizon`` (``"short"`` or ``"medium"``).
 
         The base data (flows, prices, tariffs, year tables) are the same object, so both
         horizons reproduce the same baseline. The short run takes each kind of
@@ -434,7 +449,7 @@ class Market:
         return replace(self, spec=spec, horizon="short", _medium=self)
 
     def input_files(self) -> list[Path]:
-        """The files this market was read from: its TOML file and its flows CSV, if any."""
+        """Return the files the market was read from: its TOML file and its flows CSV, if any."""
         files = [self.path] if self.path is not None else []
         if self.spec.flows_file is not None and self.path is not None:
             files.append(self.path.parent / self.spec.flows_file)
@@ -452,27 +467,37 @@ class Market:
 
     @property
     def capacity(self) -> pd.DataFrame | None:
-        """Existing capacity by region in the base year (``region, capacity, low, high, year,
-        source``), a copy; None when the market has no ``capacity_file``."""
+        """Existing capacity by region in the base year, a copy.
+
+        Columns ``region, capacity, low, high, year, source``; None when the market has no
+        ``capacity_file``.
+        """
         return self._year_table("capacity")
 
     @property
     def projects(self) -> pd.DataFrame | None:
-        """The project pipeline (one row per plant or expansion; columns as in
-        docs/inputs.md), a copy; None when the market has no ``projects_file``."""
+        """The project pipeline, a copy.
+
+        One row per plant or expansion (columns as in docs/inputs.md); None when the market has
+        no ``projects_file``.
+        """
         return self._year_table("projects")
 
     @property
     def demand_paths(self) -> pd.DataFrame | None:
-        """Demand relative to the base year by path and year (``path, year, index, source``),
-        a copy; None when the market has no ``demand_paths_file``."""
+        """Demand relative to the base year by path and year, a copy.
+
+        Columns ``path, year, index, source``; None when the market has no ``demand_paths_file``.
+        """
         return self._year_table("demand_paths")
 
     @property
     def supply_projections(self) -> pd.DataFrame | None:
-        """Output by region on named projection paths, e.g. IEA's base case (``path, region,
-        year, quantity, low, high, source``; the year loop's calibration target), a copy;
-        None when the market has no ``supply_projections_file``."""
+        """Output by region on named projection paths, e.g. IEA's base case, a copy.
+
+        Columns ``path, region, year, quantity, low, high, source`` (the year loop's calibration
+        target); None when the market has no ``supply_projections_file``.
+        """
         return self._year_table("supply_projections")
 
     def index(self, regions: str | list[str] | tuple[str, ...]) -> np.ndarray:
@@ -489,25 +514,32 @@ class Market:
 
     @cached_property
     def memo(self) -> dict[Any, Any]:
-        """A cache of lookups derived from this market's data alone (e.g. the pair masks of
-        region lists), shared by every batch built on it; never part of its data."""
+        """A cache of lookups derived from this market's data alone.
+
+        E.g. the pair masks of region lists, shared by every batch built on it; never part of
+        its data.
+        """
         return {}
 
     # -- base data -----------------------------------------------------------------------
     @cached_property
     def base_price(self) -> np.ndarray:
+        """Base price by region ``(N,)``."""
         return _regional(self.spec.base_price, self.spec.regions)
 
     @cached_property
     def supply_elasticity(self) -> np.ndarray:
+        """Supply elasticity by region ``(N,)``."""
         return _regional(self.spec.elasticities.supply, self.spec.regions)
 
     @cached_property
     def demand_elasticity(self) -> np.ndarray:
+        """Demand elasticity by region ``(N,)`` (absolute value)."""
         return _regional(self.spec.elasticities.demand, self.spec.regions)
 
     @cached_property
     def substitution_elasticity(self) -> np.ndarray:
+        """Substitution elasticity by region ``(N,)``."""
         return _regional(self.spec.elasticities.substitution, self.spec.regions)
 
     def elasticity_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -545,8 +577,11 @@ class Market:
 
     @cached_property
     def base_tariff(self) -> np.ndarray:
-        """Base ad valorem tariffs exporter × importer; the diagonal (a region's own flow,
-        e.g. trade inside an aggregate region such as ROW) applies like any other pair."""
+        """Base ad valorem tariffs exporter × importer.
+
+        The diagonal (a region's own flow, e.g. trade inside an aggregate region such as ROW)
+        applies like any other pair.
+        """
         return _matrix(self.spec.base_tariffs, self.spec.regions)
 
     @cached_property
@@ -556,14 +591,17 @@ class Market:
 
     @property
     def production(self) -> np.ndarray:
+        """Base output by region ``(N,)``: the flows summed over importers."""
         return self.flows.sum(axis=1)
 
     @property
     def consumption(self) -> np.ndarray:
+        """Base consumption by region ``(N,)``: the flows summed over exporters."""
         return self.flows.sum(axis=0)
 
     @cached_property
     def calibration(self):  # -> Calibration (import cycle avoided)
+        """The market's calibrated parameters (:class:`~tradepolicy.model.levels.Calibration`)."""
         from tradepolicy.model.levels import Calibration
 
         return Calibration.from_market(self)
@@ -632,8 +670,11 @@ YEAR_FILES = {
 
 
 def _read_year_tables(spec: MarketSpec, path: Path | None, source: str) -> dict[str, pd.DataFrame]:
-    """The capacity, project, demand-path and supply-projection CSVs the market file names,
-    validated with the calibration schemas (an error names the CSV, its line and the field)."""
+    """Read the capacity, project, demand-path and supply-projection CSVs the file names.
+
+    Each is validated with the calibration schemas (an error names the CSV, its line and the
+    field).
+    """
     files = {}
     for name, fld in YEAR_FILES.items():
         ref = getattr(spec, fld)

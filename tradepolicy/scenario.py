@@ -110,7 +110,7 @@ class Scenario(BaseModel):
         return v
 
     def to_dict(self) -> dict[str, Any]:
-        """The scenario as it would be written in a TOML file."""
+        """Return the scenario as it would be written in a TOML file."""
         return {
             "name": self.name,
             "description": self.description,
@@ -156,16 +156,19 @@ class Target(BaseModel):
 
     @property
     def bloc_spec(self) -> str | list[str]:
+        """The bloc as written: its group name, or its list of regions."""
         return self.group if self.group is not None else list(self.bloc or [])
 
     def members(self, market: Market) -> list[str]:
-        """The market's regions that stand for the bloc (aggregates excluded)."""
+        """Return the market's regions that stand for the bloc (aggregates excluded)."""
         return regions.bloc_members(self.bloc_spec, market.regions)
 
     def describe(self) -> str:
+        """Describe the bloc in words."""
         return regions.describe_bloc(self.bloc_spec)
 
     def to_dict(self) -> dict[str, Any]:
+        """Return the target as it would be written in a TOML file."""
         return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True) | {
             "max_share": self.max_share
         }
@@ -202,7 +205,7 @@ def _file_models(types: tuple[str, ...]) -> Any:  # a model built at run time
 
 
 def _pathway_fields() -> dict[str, Any]:
-    """The fields of a pathway set (docs/pathways.md), in file order."""
+    """Return the fields of a pathway set (docs/pathways.md), in file order."""
     from tradepolicy.pathway.spec import PATHWAY_FIELDS
 
     return PATHWAY_FIELDS
@@ -227,6 +230,7 @@ class ScenarioSet:
     _inputs: tuple[Any, ...] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        """Validate the set (years, horizon, measures, target) and warn with each advice."""
         static = self._year_problems()
         if self.horizon is None:
             self.horizon = self.market.horizon
@@ -271,8 +275,10 @@ class ScenarioSet:
     is_pathway = False
 
     def _year_problems(self) -> list[tuple[str, str]]:
-        """A static set refuses what only a pathway set can run: measures limited to some
-        years, and the measures that act on investment decisions."""
+        """Refuse what only a pathway set can run in a static set.
+
+        Measures limited to some years, and the measures that act on investment decisions.
+        """
         out = []
         for i, sc in enumerate(self.scenarios):
             for j, m in enumerate(sc.measures):
@@ -304,8 +310,10 @@ class ScenarioSet:
         return True
 
     def take_inputs(self) -> tuple[Any, Any] | None:
-        """The instruments and pair index validation built (baseline row first), once, if
-        the set still holds the same market and scenario objects (None otherwise)."""
+        """Return the instruments and pair index validation built (baseline row first).
+
+        Once, if the set still holds the same market and scenario objects (None otherwise).
+        """
         kept, self._inputs = self._inputs, None
         if kept is None:
             return None
@@ -317,30 +325,37 @@ class ScenarioSet:
 
     @property
     def names(self) -> list[str]:
+        """The scenario names, baseline included, in file order."""
         return [s.name for s in self.scenarios]
 
     @property
     def bloc_target(self) -> Target:
-        """The target bloc dependence is read on: ``target``, or the default group
-        (``g7_partners``) with ``target_share`` as its largest share (1.0 without one;
-        :attr:`has_target` tells whether a target was set at all)."""
+        """The target bloc dependence is read on.
+
+        ``target``, or the default group (``g7_partners``) with ``target_share`` as its largest
+        share (1.0 without one; :attr:`has_target` tells whether a target was set at all).
+        """
         if self.target is not None:
             return self.target
         return Target(group=regions.DEFAULT_GROUP, max_share=self.target_share or 1.0)
 
     @property
     def has_target(self) -> bool:
+        """Whether the set gives a target (``target`` or ``target_share``)."""
         return self.target is not None or self.target_share is not None
 
     def __getitem__(self, name: str) -> Scenario:
+        """Return the scenario called ``name`` (KeyError when there is none)."""
         for s in self.scenarios:
             if s.name == name:
                 return s
         raise KeyError(f"no scenario {name!r}; have {self.names}")
 
     def to_json(self) -> str:
-        """:meth:`to_dict` as JSON (what results store as ``scenario_spec``), written in one
-        pass by pydantic's serialiser (keys in the order of the file's schema)."""
+        """Return :meth:`to_dict` as JSON (what results store as ``scenario_spec``).
+
+        Written in one pass by pydantic's serialiser (keys in the order of the file's schema).
+        """
         head = pydantic_core.to_json(self._head()).decode()
         body = _SCENARIO_LIST.dump_json(
             self.scenarios, serialize_as_any=True, exclude_none=True, by_alias=True
@@ -363,7 +378,7 @@ class ScenarioSet:
         return d
 
     def to_dict(self) -> dict[str, Any]:
-        """The set as a JSON-able dict (the scenario spec stored in results)."""
+        """Return the set as a JSON-able dict (the scenario spec stored in results)."""
         d = self._head()
         dumped = iter(dump_measures([m for s in self.scenarios for m in s.measures]))
         d["scenario"] = [
@@ -383,7 +398,7 @@ def is_chain(market: Any) -> bool:
 
 
 def stage_of(market: Any, m: Measure) -> Any:
-    """The market measure ``m`` acts on: its stage of a chain, or the market itself."""
+    """Return the market measure ``m`` acts on: its stage of a chain, or the market itself."""
     if not is_chain(market):
         return market
     if m.stage is None and len(market.stages) == 1:
@@ -394,8 +409,10 @@ def stage_of(market: Any, m: Measure) -> Any:
 
 
 def _stage_problems(market: Any, scenarios: list[Scenario]) -> list[tuple[str, str]]:
-    """``stage`` of every measure: a stage of the chain (required when it has several), or
-    the market itself."""
+    """Resolve the ``stage`` of every measure.
+
+    A stage of the chain (required when it has several), or the market itself.
+    """
     out: list[tuple[str, str]] = []
     chain = is_chain(market)
     measures = _chain.from_iterable(map(attrgetter("measures"), scenarios))
@@ -452,8 +469,11 @@ class _Measures:
 
 
 def _check_chain(chain: Any, scenarios: list[Scenario]) -> tuple[list[tuple[str, str]], Any]:
-    """:func:`_check` on a chain: each stage's measures are checked and applied on the stage
-    market; the inputs are each stage's instruments and pair index."""
+    """Run :func:`_check` on a chain.
+
+    Each stage's measures are checked and applied on the stage market; the inputs are each
+    stage's instruments and pair index.
+    """
     problems: list[tuple[str, str]] = []
     seen: set[str] = set()
     for i, s in enumerate(scenarios):
@@ -503,8 +523,11 @@ def _check_chain(chain: Any, scenarios: list[Scenario]) -> tuple[list[tuple[str,
 def _check(
     market: Market, scenarios: list[Scenario], target: float | None
 ) -> tuple[list[tuple[str, str]], Any]:
-    """Problems of the scenarios, and (without problems) the instruments of the baseline
-    and the scenarios with each measure's pairs, built while looking for conflicts."""
+    """Return the problems of the scenarios and, without problems, the instruments.
+
+    The instruments of the baseline and the scenarios with each measure's pairs, built while
+    looking for conflicts.
+    """
     if is_chain(market):
         return _check_chain(market, scenarios)
     staged = _stage_problems(market, scenarios)
@@ -552,10 +575,12 @@ def _measure_problems(
     scenarios: list[Scenario],
     groups: list[tuple[int, type[Measure], list, list]] | None = None,
 ) -> dict[int, list[tuple[int, list[tuple[str, str]]]]]:
-    """``Measure.check`` of every measure, the measures of each type at once
-    (:meth:`Measure.check_rows`): scenario i -> [(j, problems)] of its measures with
+    """Run ``Measure.check`` of every measure, the measures of each type at once.
+
+    Uses :meth:`Measure.check_rows`: scenario i -> [(j, problems)] of its measures with
     problems, in the order of j. ``groups``: :func:`_group_all` of the scenarios' measures
-    after a baseline row 0, when the caller has it."""
+    after a baseline row 0, when the caller has it.
+    """
     if groups is None:
         groups = _group_all([[], *(list(s.measures) for s in scenarios)])
     bad: list[tuple[int, int, list[tuple[str, str]]]] = []
@@ -574,9 +599,11 @@ def _measure_problems(
 
 
 def _advice(market: Any, scenarios: list[Scenario], inputs: Any) -> list[tuple[int, int, str, str]]:
-    """(i, j, field, message) of every measure's advice (:meth:`Measure.advice`), in the
-    order of scenario i, measure j; on a single market the measures of each type at once
-    (:meth:`Measure.advice_rows`, by the groups validation applied, baseline row 0)."""
+    """Return (i, j, field, message) of every measure's advice (:meth:`Measure.advice`).
+
+    In the order of scenario i, measure j; on a single market the measures of each type at
+    once (:meth:`Measure.advice_rows`, by the groups validation applied, baseline row 0).
+    """
     chain = is_chain(market)
     groups = None if chain or inputs is None else getattr(inputs[1], "groups", None)
     if groups is None:
@@ -608,8 +635,10 @@ def _advice(market: Any, scenarios: list[Scenario], inputs: Any) -> list[tuple[i
 def _by_type(
     groups: list[tuple[int, type[Measure], list, list]],
 ) -> dict[type[Measure], tuple[list[int], list[int], list[Measure]]]:
-    """The (j, type, rows, measures) groups of :func:`_group_all` by type: type ->
-    (rows, positions j, measures), one entry per measure."""
+    """Return the (j, type, rows, measures) groups of :func:`_group_all` by type.
+
+    type -> (rows, positions j, measures), one entry per measure.
+    """
     by: dict[type[Measure], tuple[list[int], list[int], list[Measure]]] = {}
     for j, cls, rows, ms in groups:
         entry = by.get(cls)
@@ -754,7 +783,7 @@ def scenario_set_from_dict(
 
 
 def _resolve_market(ref: str, scenario_path: Path) -> Market:
-    """A shipped market id, or a path relative to the scenario file."""
+    """Resolve a shipped market id, or a path relative to the scenario file."""
     looks_like_path = ref.endswith(".toml") or any(c in ref for c in "/\\")
     if looks_like_path or exists(scenario_path.parent / ref):
         candidate = resolve_reference(ref, scenario_path, "market", str(scenario_path))

@@ -124,7 +124,7 @@ def solve_block(plan: SweepPlan, layout: Layout, b: int) -> dict[str, np.ndarray
 def extract(
     ds: xr.Dataset, plan: SweepPlan, row_names: list[str], block_shape: list[int]
 ) -> dict[str, np.ndarray]:
-    """The plan's variables for ``row_names`` (rows in block order) as block-shaped arrays."""
+    """Return the plan's variables for ``row_names`` (rows in block order) as block arrays."""
     pos = {str(n): i for i, n in enumerate(ds["scenario"].values)}
     rows = np.array([pos[n] for n in row_names])
     out = {}
@@ -141,8 +141,11 @@ def extract(
 
 # -- the store ------------------------------------------------------------------------------
 def _variable_meta(plan: SweepPlan) -> tuple[dict[str, tuple[tuple[str, ...], Any, dict]], dict]:
-    """Dims, dtype and attributes of each variable, and global attributes, from a probe solve
-    of the first scenario (labels and units come from the field table via the builder)."""
+    """Describe each variable and the global attributes from a probe solve.
+
+    Dims, dtype and attributes of each variable, and global attributes, from a probe solve
+    of the first scenario (labels and units come from the field table via the builder).
+    """
     from tradepolicy.api import solve
 
     scen = plan.sset.scenarios[:1]
@@ -301,7 +304,7 @@ def _prepare(
 
 
 def _array(group: Any, name: str) -> zarr.Array:
-    """An array of the store (the group also holds only arrays: variables and coordinates)."""
+    """Return an array of the store (the group holds only arrays: variables and coordinates)."""
     return cast("zarr.Array", group[name])
 
 

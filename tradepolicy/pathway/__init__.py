@@ -1,5 +1,7 @@
-"""Pathways: scenario sets over years with capacity, investment under price risk and a
-dependence target (docs/pathways.md)."""
+"""Pathways: scenario sets over years.
+
+With capacity, investment under price risk and a dependence target (docs/pathways.md).
+"""
 
 from __future__ import annotations
 
@@ -23,8 +25,10 @@ def solve_pathway(
     tol: float = DEFAULT_TOL,
     history: str | None = None,
 ) -> xr.Dataset:
-    """Run a pathway set year by year and return its results Dataset (dims ``year``,
-    ``scenario``, ``stage``, ``region``; ``draw`` on the bloc indicators and present values).
+    """Run a pathway set year by year and return its results Dataset.
+
+    The Dataset has dims ``year``, ``scenario``, ``stage``, ``region``; ``draw`` on the bloc
+    indicators and present values.
 
     Parameters
     ----------

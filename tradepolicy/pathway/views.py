@@ -1,5 +1,7 @@
-"""Views of pathway results (``ds.tp`` delegates here): trajectories and the options table
-over the horizon (docs/pathways.md)."""
+"""Views of pathway results (``ds.tp`` delegates here).
+
+Trajectories and the options table over the horizon (docs/pathways.md).
+"""
 
 from __future__ import annotations
 
@@ -52,10 +54,13 @@ def trajectory(
 
 
 def options_table(ds: xr.Dataset) -> pd.DataFrame:
-    """One row per scenario over the horizon: dependence in the target year (central run)
+    """Return the options table: one row per scenario over the horizon.
+
+    Dependence in the target year (central run)
     and points removed against doing nothing; the probability of meeting each target share
     over the draws; present values of the net budget cost (total, bloc members, and each
-    payer), the cost to buyers and the welfare change; and the cost per point removed."""
+    payer), the cost to buyers and the welfare change; and the cost per point removed.
+    """
     year = int(ds.attrs.get("target_year", ds.year.values[-1]))
     members = str(ds.attrs.get("target_bloc", "")).split()
     pvb = _central(ds["pv_budget_cost"])
@@ -96,14 +101,17 @@ def options_table(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def risk_table(ds: xr.Dataset) -> pd.DataFrame:
-    """One row per scenario of a risk set (docs/risk.md): the bloc's expected disruption
+    """Return the risk table: one row per scenario of a risk set (docs/risk.md).
+
+    The bloc's expected disruption
     loss (PV) with its 5th and 95th percentiles over the draws, the loss reduction against
     the cost of inaction (the baseline's expected loss), the PV of the net stockpile cost (all
     payers) and of the bloc's net budget cost (mean over the draws, the target bloc's members
     as for the loss, the stock left in the last year counted at book value), and benefit per
     unit of cost (NaN where nothing is spent). Costs and losses are > 0. Every statistic is
     over the draws that solved every year (``risk_draw_used``; ``ds.attrs["risk_draws_used"]``
-    of ``ds.attrs["risk_draws"]``)."""
+    of ``ds.attrs["risk_draws"]``).
+    """
     if "expected_disruption_loss" not in ds:
         raise ValueError("not the results of a risk set (no [[risk]] events)")
     out = pd.DataFrame(index=pd.Index([str(s) for s in ds.scenario.values], name="scenario"))
@@ -134,17 +142,22 @@ def risk_table(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def payers_table(ds: xr.Dataset) -> pd.DataFrame:
-    """Present value of the net budget cost by payer region (columns) for each scenario
-    (rows), central run; regions that pay nothing in any scenario are left out."""
+    """Return the present value of the net budget cost by payer region.
+
+    Payers in columns, scenarios in rows, central run; regions that pay nothing in any
+    scenario are left out.
+    """
     pv = _central(ds["pv_budget_cost"]).to_pandas()
     keep = [c for c in pv.columns if np.any(np.abs(pv[c].to_numpy()) > 0)]
     return pv[keep]
 
 
 def risk_money_unit(table: pd.DataFrame, currency: str) -> tuple[float, str]:
-    """The scale and unit in which a risk table's money is shown: bn where its largest
-    amount is at least a billion, else M (so tens of millions do not show as 0.00 bn). The
-    CLI and the brief use the same choice."""
+    """Return the scale and unit in which a risk table's money is shown.
+
+    bn where its largest amount is at least a billion, else M (so tens of millions do not
+    show as 0.00 bn). The CLI and the brief use the same choice.
+    """
     cols = ["expected_loss", "loss_p05", "loss_p95", "loss_reduction"]
     cols += ["pv_stockpile_cost", "pv_budget_cost"]
     vals = np.abs(np.asarray(table[cols], dtype=float))
@@ -153,8 +166,11 @@ def risk_money_unit(table: pd.DataFrame, currency: str) -> tuple[float, str]:
 
 
 def risk_draws_solved(ds: xr.Dataset) -> tuple[int, int] | None:
-    """``(used, total)``: the draws of a risk set that solved every year and are in its risk
-    statistics, out of all draws; None for results without disruption risk."""
+    """Return ``(used, total)``: the draws of a risk set used in its risk statistics.
+
+    Used: the draws that solved every year, out of all draws; None for results without
+    disruption risk.
+    """
     if "risk_draws_used" not in ds.attrs:
         return None
     return int(ds.attrs["risk_draws_used"]), int(ds.attrs["risk_draws"])

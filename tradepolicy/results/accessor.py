@@ -32,8 +32,10 @@ DRAW_ONLY = ("draw_converged", "supply_elasticity", "demand_elasticity", "substi
 
 
 def _fiscal(ds: xr.Dataset) -> xr.DataArray:
-    """Subsidies + offtakes + stockpile cash flows by payer (negative = cost), with whatever
-    dims ``ds`` has (a ``draw`` dim included)."""
+    """Subsidies + offtakes + stockpile cash flows by payer (negative = cost).
+
+    With whatever dims ``ds`` has (a ``draw`` dim included).
+    """
     out = sum(ds[k] for k in FISCAL_ENTRIES)
     if not isinstance(out, xr.DataArray):  # FISCAL_ENTRIES is not empty
         raise TypeError("no fiscal entries to add up")
@@ -49,8 +51,10 @@ CHAIN_TAG = re.compile(r"\s*\(chain stage\)\s*$")
 
 
 def _stage_spec(spec: Any, stage: str, stages: list[str]) -> dict[str, Any]:
-    """A chain's scenario spec for one stage: ``market`` = the stage, each scenario with
-    only the measures that act on it."""
+    """Return a chain's scenario spec for one stage.
+
+    ``market`` = the stage, each scenario with only the measures that act on it.
+    """
     spec = spec[0] if isinstance(spec, list) and spec else spec
     if not isinstance(spec, dict):
         return {"market": stage, "scenario": []}
@@ -68,7 +72,7 @@ def _stage_spec(spec: Any, stage: str, stages: list[str]) -> dict[str, Any]:
 
 
 def _point(ds: xr.Dataset) -> xr.Dataset:
-    """The central results: draw 0 of a run with Monte Carlo draws, else ``ds`` itself."""
+    """Return the central results: draw 0 of a run with draws, else ``ds`` itself."""
     if "draw" not in ds.dims:
         return ds
     return ds.drop_vars([v for v in DRAW_ONLY if v in ds]).isel(draw=0, drop=True)
@@ -83,12 +87,16 @@ class TradePolicyAccessor:
         self._ds = _point(ds)
 
     def point(self) -> xr.Dataset:
-        """The central results (draw 0 when the run has Monte Carlo draws): what every view
-        shows as *the* number; ranges come from :meth:`range` and :meth:`quantiles`."""
+        """Return the central results (draw 0 when the run has Monte Carlo draws).
+
+        What every view shows as *the* number; ranges come from :meth:`range` and
+        :meth:`quantiles`.
+        """
         return self._ds
 
     @property
     def scenarios(self) -> list[str]:
+        """The scenario names, in the order of the ``scenario`` dim."""
         return [str(s) for s in self._ds.scenario.values]
 
     @property
@@ -112,25 +120,31 @@ class TradePolicyAccessor:
         stage: str | None = None,
         region: str | list[str] | None = None,
     ) -> pd.DataFrame:
-        """A pathway variable by year (rows) and scenario (columns), central run; see
-        :func:`tradepolicy.pathway.views.trajectory`."""
+        """Return a pathway variable by year (rows) and scenario (columns), central run.
+
+        See :func:`tradepolicy.pathway.views.trajectory`.
+        """
         from tradepolicy.pathway.views import trajectory
 
         return trajectory(self._full, var, scenario=scenario, stage=stage, region=region)
 
     def pathway_options(self) -> pd.DataFrame:
-        """The options table of a pathway over its horizon (target-year dependence, the
-        probability of meeting each target share, present values of budget cost, cost to
-        buyers and welfare, cost per point removed); see
-        :func:`tradepolicy.pathway.views.options_table`."""
+        """Return the options table of a pathway over its horizon.
+
+        Target-year dependence, the probability of meeting each target share, present values of
+        budget cost, cost to buyers and welfare, cost per point removed; see
+        :func:`tradepolicy.pathway.views.options_table`.
+        """
         from tradepolicy.pathway.views import options_table
 
         return options_table(self._full)
 
     def risk_table(self) -> pd.DataFrame:
-        """The risk table of a pathway set with ``[[risk]]`` events: expected disruption
-        loss (PV) and its 5–95% range, loss reduction, PV stockpile and budget cost,
-        benefit/cost per scenario; see :func:`tradepolicy.pathway.views.risk_table`."""
+        """Return the risk table of a pathway set with ``[[risk]]`` events.
+
+        Expected disruption loss (PV) and its 5–95% range, loss reduction, PV stockpile and
+        budget cost, benefit/cost per scenario; see :func:`tradepolicy.pathway.views.risk_table`.
+        """
         from tradepolicy.pathway.views import risk_table
 
         return risk_table(self._full)
@@ -153,27 +167,34 @@ class TradePolicyAccessor:
 
     @property
     def target_stage(self) -> str | None:
-        """The stage where the target is read (``target_stage``, default the last stage);
-        ``None`` for single markets."""
+        """The stage where the target is read (``target_stage``, default the last stage).
+
+        ``None`` for single markets.
+        """
         if not self.is_chain:
             return None
         stage = str(self._ds.attrs.get("target_stage") or "")
         return stage if stage in self.stages else self.stages[-1]
 
     def stage_order(self) -> list[str]:
-        """The stages in the order views show them: the target stage first, then the others
-        upstream first."""
+        """Return the stages in the order views show them.
+
+        The target stage first, then the others upstream first.
+        """
         target = self.target_stage
         return [target, *(s for s in self.stages if s != target)] if target else []
 
     def stage_name(self, stage: str) -> str:
-        """A stage's commodity in words (``NdPr oxide``), without the "(chain stage)" tag that
-        tells a stage market apart from the shipped market of the same material."""
+        """Return a stage's commodity in words (``NdPr oxide``).
+
+        Without the "(chain stage)" tag that tells a stage market apart from the shipped market
+        of the same material.
+        """
         name = str(self._ds.commodity_name.sel(stage=stage).values)
         return CHAIN_TAG.sub("", name) or stage
 
     def links(self) -> list[dict[str, Any]]:
-        """The chain's links (input, output, coefficient and its range) from the attrs."""
+        """Return the chain's links (input, output, coefficient and its range) from the attrs."""
         if not self.is_chain:
             return []
         return list(json.loads(str(self._ds.attrs.get("chain_links") or "[]")))
@@ -193,8 +214,10 @@ class TradePolicyAccessor:
         return chain if isinstance(chain, dict) else {}
 
     def stage(self, stage: str | None = None) -> xr.Dataset:
-        """One stage of a chain as a single-market Dataset (``commodity`` = the stage id, on
-        the stage's own regions, draws included), so every single-market view applies.
+        """Return one stage of a chain as a single-market Dataset.
+
+        ``commodity`` = the stage id, on the stage's own regions, draws included, so every
+        single-market view applies.
 
         Its ``markets`` attribute holds the stage market and its ``scenario_spec`` the
         measures that act on this stage; ``target_stage`` and ``chain`` say where it comes
@@ -223,9 +246,11 @@ class TradePolicyAccessor:
         return sub
 
     def chain_total(self) -> xr.Dataset:
-        """A chain's results as one market (``commodity`` = the chain id): every welfare part
-        summed over the stages (draws included), everything else (prices, quantities,
-        dependence) at the target stage; ``converged`` is the worst stage's."""
+        """Return a chain's results as one market (``commodity`` = the chain id).
+
+        Every welfare part summed over the stages (draws included), everything else (prices,
+        quantities, dependence) at the target stage; ``converged`` is the worst stage's.
+        """
         self._require_chain()
         full = self._full
         summed = [*WELFARE_ENTRIES, "welfare_change"]
@@ -255,8 +280,9 @@ class TradePolicyAccessor:
         return out
 
     def dependence_by_stage(self) -> pd.DataFrame:
-        """Bloc dependence per stage and scenario, the target stage first (rows
-        ``(stage, scenario)``).
+        """Bloc dependence per stage and scenario, the target stage first.
+
+        Rows ``(stage, scenario)``.
 
         Columns: ``stage_name``, ``target_stage`` (where the target is read),
         ``dependence`` (the bloc's share of use from its largest outside supplier),
@@ -309,8 +335,9 @@ class TradePolicyAccessor:
         return table
 
     def competitiveness(self) -> pd.DataFrame:
-        """Downstream competitiveness: per stage made from another stage (rows
-        ``(stage, scenario)``, upstream first), the target bloc's members against makers
+        """Downstream competitiveness per stage made from another stage.
+
+        Rows ``(stage, scenario)``, upstream first: the target bloc's members against makers
         outside the bloc.
 
         Columns: ``bloc_output`` (members' output) and ``bloc_output_pct`` (% change from the
@@ -394,9 +421,11 @@ class TradePolicyAccessor:
         return table
 
     def welfare_by_stage(self, scenario: str) -> pd.DataFrame:
-        """National welfare change by region (rows) and stage (columns, upstream first) in one
-        scenario, with the ``total`` over stages, money in the display unit; a ``World`` row
-        sums the regions."""
+        """National welfare change by region (rows) and stage (columns) in one scenario.
+
+        Stages upstream first, with the ``total`` over stages, money in the display unit; a
+        ``World`` row sums the regions.
+        """
         self._require_chain()
         wel = self._ds["welfare_change"].sel(scenario=scenario).transpose("region", "stage")
         table = pd.DataFrame(
@@ -444,7 +473,8 @@ class TradePolicyAccessor:
         return out
 
     def failed_draw_share(self) -> tuple[float, tuple[str, str] | None, int]:
-        """The largest share of Monte Carlo draws that did not solve in any one scenario:
+        """Return the largest share of Monte Carlo draws that did not solve in one scenario.
+
         (share, (scenario, commodity) where it is, draws); (0.0, None, 0) without draws.
 
         Scenarios a stacked market does not define are left out.
@@ -460,8 +490,10 @@ class TradePolicyAccessor:
         return float(flat.values[i]), where, int(ok.sizes["draw"])
 
     def region_table(self, scenario: str, commodity: str | None = None) -> pd.DataFrame:
-        """Per-region comparison of ``scenario`` against the baseline for one market (for a
-        chain: one stage, default the target stage, on its own regions)."""
+        """Per-region comparison of ``scenario`` against the baseline for one market.
+
+        For a chain: one stage, default the target stage, on its own regions.
+        """
         if self.is_chain:
             return self.stage(commodity).tp.region_table(scenario)
         ds = self._ds.sel(commodity=commodity or self.commodities[0])
@@ -497,8 +529,10 @@ class TradePolicyAccessor:
     # -- the results vocabulary -----------------------------------------------------------
     @staticmethod
     def field(name: str) -> dict[str, str]:
-        """The field table entry of a result variable: dims, units template, long and short
-        label, group, colour, aggregation and description."""
+        """Return the field table entry of a result variable.
+
+        Dims, units template, long and short label, group, colour, aggregation and description.
+        """
         return dict(result_fields()[name])
 
     @staticmethod
@@ -522,6 +556,7 @@ class TradePolicyAccessor:
         }
 
     def label(self, name: str, short: bool = False) -> str:
+        """Return the label of a result variable from the field table (its name if absent)."""
         meta = result_fields().get(name)
         if meta is None:
             return name
@@ -532,7 +567,7 @@ class TradePolicyAccessor:
     @overload
     def money(self, value: np.ndarray, commodity: str | None = None) -> np.ndarray: ...
     def money(self, value: float | np.ndarray, commodity: str | None = None) -> float | np.ndarray:
-        """A currency-per-year amount in the display unit (millions per year), via pint."""
+        """Convert a currency-per-year amount to the display unit (millions per year), via pint."""
         cur = self._currency(commodity)
         q = ureg.Quantity(value, f"{cur}/year").to(MONEY_DISPLAY.format(currency=cur))
         return q.magnitude + 0.0  # no negative zero
@@ -550,10 +585,12 @@ class TradePolicyAccessor:
         return units.split("/")[0] or "USD"
 
     def budget_cost(self) -> xr.DataArray:
-        """Budget cost by payer region, **spending > 0** (the one sign convention of every
-        view): price-gap subsidies, offtakes and stockpile cash flows (purchases spend, releases
+        """Budget cost by payer region, **spending > 0** (the one sign convention of every view).
+
+        Price-gap subsidies, offtakes and stockpile cash flows (purchases spend, releases
         earn). The stock itself is an asset (``stock_value_change``), so welfare counts only a
-        release's trading gain. The Dataset keeps the signed welfare parts (costs < 0)."""
+        release's trading gain. The Dataset keeps the signed welfare parts (costs < 0).
+        """
         out = -self.fiscal_cost()
         out.attrs = {
             "units": self._ds["subsidy_cost"].attrs["units"],
@@ -562,7 +599,7 @@ class TradePolicyAccessor:
         return out.rename("budget_cost")
 
     def bloc(self, commodity: str | None = None) -> list[str]:
-        """The regions standing for the target bloc in a market (from the Dataset attrs)."""
+        """Return the regions standing for the target bloc in a market (from the Dataset attrs)."""
         ds = self._ds
         members = str(ds.attrs.get("target_bloc", "")).split()
         if commodity is not None or "commodity" in ds.dims or self.is_chain:
@@ -571,7 +608,7 @@ class TradePolicyAccessor:
         return members
 
     def target_share(self) -> float:
-        """The target's largest share (NaN when the set gives no target)."""
+        """Return the target's largest share (NaN when the set gives no target)."""
         return float(self._ds.attrs.get("target_max_share", np.nan))
 
     def options(self, commodity: str | None = None) -> pd.DataFrame:
@@ -672,12 +709,14 @@ class TradePolicyAccessor:
         return table
 
     def who_pays(self, scenario: str, commodity: str | None = None) -> pd.DataFrame:
-        """Who gains and who pays in one scenario, per region (money in the display unit):
-        cost to buyers (> 0 = cost), producers' gain, budget cost (spending > 0), border
+        """Who gains and who pays in one scenario, per region (money in the display unit).
+
+        Cost to buyers (> 0 = cost), producers' gain, budget cost (spending > 0), border
         revenue and rents (> 0 = income), welfare, and bloc membership.
 
         For a chain, ``commodity`` names a stage; without it every amount is summed over the
-        stages (the chain's regions)."""
+        stages (the chain's regions).
+        """
         if self.is_chain:
             sub = self.chain_total() if commodity is None else self.stage(commodity)
             return sub.tp.who_pays(scenario)
@@ -716,7 +755,8 @@ class TradePolicyAccessor:
         """Plain sentences for every validity flag of one scenario (empty when none).
 
         For a chain, ``commodity`` names a stage; without it the warnings of every stage,
-        each starting with the stage's name (``Sintered NdFeB magnets: prices ...``)."""
+        each starting with the stage's name (``Sintered NdFeB magnets: prices ...``).
+        """
         if self.is_chain:
             if commodity is not None:
                 return self.stage(commodity).tp.warnings(scenario)
@@ -756,8 +796,11 @@ class TradePolicyAccessor:
         return (self._ds["validity_flag"].fillna(0).astype(int) > 0).any("region")
 
     def to_iamc(self, model: str = "tradepolicy") -> pd.DataFrame:
-        """The IAMC long format (model, scenario, region, variable, unit, year, value) as plain
-        pandas: every regional variable with units, plus world totals of summable ones."""
+        """Return the IAMC long format as plain pandas.
+
+        Columns model, scenario, region, variable, unit, year, value: every regional variable
+        with units, plus world totals of summable ones.
+        """
         ds = self._ds
         rows = []
         year = int(ds.attrs.get("target_year", 0)) or None
@@ -791,8 +834,11 @@ class TradePolicyAccessor:
         return "draw" in self._full.dims
 
     def draws(self, var: str) -> xr.DataArray:
-        """The Monte Carlo draws (1..N, dim ``draw``) of ``var``; draws that did not solve are
-        NaN. ``var`` may also be ``fiscal_cost`` or ``budget_cost`` (spending > 0)."""
+        """Return the Monte Carlo draws (1..N, dim ``draw``) of ``var``.
+
+        Draws that did not solve are NaN. ``var`` may also be ``fiscal_cost`` or
+        ``budget_cost`` (spending > 0).
+        """
         if not self.has_draws:
             raise KeyError("these results carry no Monte Carlo draws (solve with draws=N)")
         full = self._full
@@ -840,9 +886,12 @@ class TradePolicyAccessor:
         commodity: str | None = None,
         region: str | list[str] | None = None,
     ) -> tuple[float, float] | None:
-        """The 5–95% Monte Carlo range of ``var`` in one scenario: of one region, or summed over
-        ``region`` (a list, or ``"world"``) draw by draw. ``var`` may be ``budget_cost``
-        (spending > 0, the views' sign). ``None`` without draws or when the range is empty."""
+        """Return the 5–95% Monte Carlo range of ``var`` in one scenario.
+
+        Of one region, or summed over ``region`` (a list, or ``"world"``) draw by draw. ``var``
+        may be ``budget_cost`` (spending > 0, the views' sign). ``None`` without draws or when
+        the range is empty.
+        """
         if not self.has_draws:
             return None
         if self.is_chain:  # a stage, or the chain's total (welfare summed over stages)
@@ -869,8 +918,10 @@ class TradePolicyAccessor:
         return float(lo), float(hi)
 
     def target_probability(self) -> xr.DataArray:
-        """Share of the Monte Carlo draws in which the bloc meets its target (scenario,
-        commodity); NaN without draws or without a target."""
+        """Share of the Monte Carlo draws in which the bloc meets its target.
+
+        By (scenario, commodity); NaN without draws or without a target.
+        """
         if not self.has_draws:
             return xr.full_like(self._ds["bloc_dependency"], np.nan)
         met = self.draws("meets_target")
@@ -879,8 +930,11 @@ class TradePolicyAccessor:
         return out
 
     def summary(self) -> pd.DataFrame:
-        """One row per (commodity, scenario): solver status, world welfare, levy revenue,
-        quota rents and the budget cost (subsidies, offtakes and stockpiles; spending > 0)."""
+        """One row per (commodity, scenario): solver status and welfare totals.
+
+        World welfare, levy revenue, quota rents and the budget cost (subsidies, offtakes and
+        stockpiles; spending > 0).
+        """
         ds = self._ds
         # min_count: a scenario that did not solve (all NaN) stays NaN, never a 0
         world = ds["welfare_change"].sum("region", min_count=1)
