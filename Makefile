@@ -39,10 +39,14 @@ run: $(DASHSTAMP)
 	$(BIN)/tradepolicy run $(SCENARIOS) -o results.nc
 	$(BIN)/tradepolicy dashboard --results results.nc $(DASHBOARD_ARGS)
 
+# the modules whose docstring examples run as doctests in `make test` (short, no solves)
+DOCTEST_MODULES := tradepolicy/units.py tradepolicy/reports/formatting.py tradepolicy/results/accessor.py
+
 test: $(DEVSTAMP)
 	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --doctest-modules $(DOCTEST_MODULES)
 
 # the documentation site, built offline into site/ (git-ignored); `make test` builds it --strict
 docs: $(DOCSSTAMP)

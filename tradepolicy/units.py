@@ -74,7 +74,15 @@ class PriceDisplay:
 
 
 def kg_per_unit(unit: str) -> float | None:
-    """Kilograms in one ``unit`` when it is a mass (``t`` -> 1000, via pint), else None."""
+    """Kilograms in one ``unit`` when it is a mass (``t`` -> 1000, via pint), else None.
+
+    Examples
+    --------
+    >>> kg_per_unit("t")
+    1000.0
+    >>> kg_per_unit("LCE") is None
+    True
+    """
     try:
         q = ureg.Quantity(1.0, unit)
         if q.dimensionality != ureg.kilogram.dimensionality:
@@ -101,6 +109,14 @@ def price_display(
     base_prices
         Base producer prices in currency per quantity unit (one per region, or one number);
         non-finite values are ignored.
+
+    Examples
+    --------
+    >>> d = price_display("USD", "t", [55_000.0, 60_000.0])
+    >>> d.unit, d.factor
+    ('USD/kg', 1000.0)
+    >>> price_display("USD", "kg", 300.0).unit
+    'USD/kg'
     """
     prices = np.asarray(base_prices, dtype=float).ravel()
     prices = prices[np.isfinite(prices)]

@@ -50,6 +50,11 @@ def fmt_sig(
 
     ``max_decimals`` caps the decimals shown (rounding further); ``signed`` adds ``+`` to
     positive numbers. Zero prints without a sign.
+
+    Examples
+    --------
+    >>> fmt_sig(11_812.3), fmt_sig(55.04), fmt_sig(0.123456, signed=True)
+    ('11,800', '55.0', '+0.123')
     """
     if x is None or _missing(x):
         return MISSING
@@ -68,7 +73,13 @@ def fmt_sig(
 
 
 def fmt_money(x: float | None, signed: bool = True) -> str:
-    """Money in millions: 3 significant figures, at most one decimal (``+352``, ``−1.4``)."""
+    """Money in millions: 3 significant figures, at most one decimal (``+352``, ``−1.4``).
+
+    Examples
+    --------
+    >>> fmt_money(352_300_000), fmt_money(-1_400_000), fmt_money(None)
+    ('+352', '−1.4', '–')
+    """
     if x is None or _missing(x):
         return MISSING
     return fmt_millions(float(x) / MILLION, signed=signed)
@@ -83,7 +94,13 @@ def fmt_millions(x: float | None, signed: bool = True) -> str:
 
 
 def fmt_points(x: float | None) -> str:
-    """Percentage points with one decimal and a sign (``+0.9``, ``−15.1``, ``0.0``)."""
+    """Percentage points with one decimal and a sign (``+0.9``, ``−15.1``, ``0.0``).
+
+    Examples
+    --------
+    >>> fmt_points(0.94), fmt_points(-15.06), fmt_points(0.01)
+    ('+0.9', '−15.1', '0.0')
+    """
     if x is None or _missing(x):
         return MISSING
     r = round(float(x), 1)
@@ -104,7 +121,13 @@ def fmt_pct(x: float | None, signed: bool = True) -> str:
 
 
 def fmt_share(x: float | None) -> str:
-    """A share (0–1) as percent with one decimal (``37.6%``)."""
+    """A share (0–1) as percent with one decimal (``37.6%``).
+
+    Examples
+    --------
+    >>> fmt_share(0.3761)
+    '37.6%'
+    """
     if x is None or _missing(x):
         return MISSING
     return f"{100.0 * float(x):.1f}%"

@@ -91,6 +91,14 @@ class TradePolicyAccessor:
 
         What every view shows as *the* number; ranges come from :meth:`range` and
         :meth:`quantiles`.
+
+        Examples
+        --------
+        >>> import xarray as xr
+        >>> import tradepolicy  # registers ds.tp
+        >>> ds = xr.Dataset({"price": (("draw", "region"), [[10.0, 12.0], [11.0, 13.0]])})
+        >>> ds.tp.point()["price"].values.tolist()
+        [10.0, 12.0]
         """
         return self._ds
 
@@ -556,7 +564,20 @@ class TradePolicyAccessor:
         }
 
     def label(self, name: str, short: bool = False) -> str:
-        """Return the label of a result variable from the field table (its name if absent)."""
+        """Return the label of a result variable from the field table (its name if absent).
+
+        Examples
+        --------
+        >>> import xarray as xr
+        >>> import tradepolicy  # registers ds.tp
+        >>> ds = xr.Dataset()
+        >>> ds.tp.label("welfare_change")
+        'change in national welfare'
+        >>> ds.tp.label("welfare_change", short=True)
+        'Welfare'
+        >>> ds.tp.label("not_a_field")
+        'not_a_field'
+        """
         meta = result_fields().get(name)
         if meta is None:
             return name
@@ -567,7 +588,18 @@ class TradePolicyAccessor:
     @overload
     def money(self, value: np.ndarray, commodity: str | None = None) -> np.ndarray: ...
     def money(self, value: float | np.ndarray, commodity: str | None = None) -> float | np.ndarray:
-        """Convert a currency-per-year amount to the display unit (millions per year), via pint."""
+        """Convert a currency-per-year amount to the display unit (millions per year), via pint.
+
+        Examples
+        --------
+        >>> import xarray as xr
+        >>> import tradepolicy  # registers ds.tp
+        >>> ds = xr.Dataset({"welfare_change": ("region", [1.5e8], {"units": "USD/year"})})
+        >>> float(ds.tp.money(352.3e6)), ds.tp.money_unit()
+        (352.3, 'M USD/yr')
+        >>> ds.tp.money(ds["welfare_change"].values).tolist()
+        [150.0]
+        """
         cur = self._currency(commodity)
         q = ureg.Quantity(value, f"{cur}/year").to(MONEY_DISPLAY.format(currency=cur))
         return q.magnitude + 0.0  # no negative zero
