@@ -43,7 +43,7 @@ run: $(DASHSTAMP)
 DOCTEST_MODULES := tradepolicy/units.py tradepolicy/reports/formatting.py tradepolicy/results/accessor.py
 
 test: $(DEVSTAMP)
-	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards
+	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards docs/scripts
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest --doctest-modules $(DOCTEST_MODULES)
@@ -56,7 +56,7 @@ lab: $(DEVSTAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks
 
 lint: $(DEVSTAMP)
-	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards
+	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards docs/scripts
 	$(BIN)/ruff format --check tradepolicy tests benchmarks notebooks dashboards
 	$(BIN)/python -m mypy
 
