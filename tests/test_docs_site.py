@@ -24,7 +24,13 @@ def _missing(module: str) -> bool:
 
 _MISSING = [
     m
-    for m in ("mkdocs", "material", "mkdocstrings_handlers.python", "mkdocs_gen_files")
+    for m in (
+        "mkdocs",
+        "material",
+        "mkdocstrings_handlers.python",
+        "mkdocs_gen_files",
+        "mkdocs_jupyter",
+    )
     if _missing(m)
 ]
 pytestmark = pytest.mark.skipif(
@@ -39,6 +45,8 @@ def _build(config_dir: Path, site_dir: Path) -> subprocess.CompletedProcess[str]
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["DISABLE_MKDOCS_2_WARNING"] = "true"
     env["NO_MKDOCS_2_WARNING"] = "1"
+    # the gallery renders the notebooks without running them: nbmake runs them in `make test`
+    env["TRADEPOLICY_DOCS_EXECUTE"] = "false"
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site_dir)],
         cwd=config_dir,
@@ -64,6 +72,8 @@ def test_site_builds_strict(tmp_path):
         "reference/measures/index.html",
         "reference/results/index.html",
         "changelog/index.html",
+        "gallery/index.html",
+        "gallery/risk/index.html",
     ):
         assert (site / page).is_file(), page
     api = (site / "api" / "tradepolicy" / "index.html").read_text(encoding="utf-8")
@@ -76,6 +86,13 @@ def test_site_builds_strict(tmp_path):
     # Sphinx roles in docstrings render as code spans (docs/scripts/griffe_sphinx_roles.py)
     for html in (api, accessor, pathway):
         assert ":func:`" not in html and ":class:`" not in html
+    # the gallery: one page per notebook, introduced by its question from docs/notebooks.md
+    notebooks = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    for stem in notebooks:
+        page = (site / "gallery" / stem / "index.html").read_text(encoding="utf-8")
+        assert "The question:" in page, stem
+    risk = (site / "gallery" / "risk" / "index.html").read_text(encoding="utf-8")
+    assert "The cost of inaction" in risk and "risk_table()" in risk
     # release notes are the changelog itself
     changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
     first_version = next(ln[3:].strip() for ln in changelog.splitlines() if ln.startswith("## "))
@@ -98,6 +115,7 @@ def test_strict_build_fails(tmp_path, page, text, message):
     shutil.copytree(ROOT / "docs", tmp_path / "docs")
     shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
     shutil.copy(ROOT / "CHANGELOG.md", tmp_path / "CHANGELOG.md")
+    shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
     (tmp_path / "tradepolicy").symlink_to(ROOT / "tradepolicy", target_is_directory=True)
     with (tmp_path / "docs" / page).open("a", encoding="utf-8") as f:
         f.write(text)
