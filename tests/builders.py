@@ -106,3 +106,37 @@ def jacobian_error(cal, inst, rng):
             evaluate(cal, inst, up, jacobian=False).F - evaluate(cal, inst, um, jacobian=False).F
         ) / (2 * h)
     return (np.abs(J - num) / (1.0 + np.abs(num))).max(axis=(1, 2))
+
+
+#: short-run elasticities of the toy risk market (tests of events and stockpiles)
+SHORT_RUN = {"supply": {"default": 0.1}, "demand": {"default": 0.2}}
+
+
+def toy_short_run(source: str = "toy-stock") -> tp.Market:
+    """The toy market (tests/toy.py) with short-run elasticities, for risk sets."""
+    import copy
+
+    from toy import TOY_MARKET
+
+    d = copy.deepcopy(TOY_MARKET)
+    d["elasticities"]["short_run"] = copy.deepcopy(SHORT_RUN)
+    return tp.Market.from_dict(d, source=source)
+
+
+def stockpile_policy(**kw):
+    """A 90-day stockpile of the toy market's USA and EU, built 2024-2026, released in events."""
+    from tradepolicy.measures import MEASURES
+
+    args = dict(
+        regions=["USA", "EU"],
+        payers={"USA": 0.5, "EU": 0.5},
+        target_days=90.0,
+        build_years=[2024, 2026],
+        build_rate=0.5,
+        release="event",
+        release_rate=1.0,
+        coordinated=False,
+        financing_rate=0.05,
+        storage_cost=300.0,
+    )
+    return MEASURES["stockpile_policy"](**(args | kw))

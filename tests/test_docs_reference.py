@@ -119,30 +119,15 @@ def test_pathway_rows_match_a_solved_risk_set() -> None:
     """The rows read from the builder's source are the variables a solved pathway set with
     events and a stockpile holds, with the same dims and long names (the project variables
     need a pipeline, which the toy market has not)."""
-    import copy
-
-    from toy import TOY_MARKET
+    from builders import stockpile_policy, toy_short_run
 
     import tradepolicy as tp
     from tradepolicy.pathway.risk import RiskEvent
     from tradepolicy.pathway.spec import PathwaySet
     from tradepolicy.scenario import Target
 
-    d = copy.deepcopy(TOY_MARKET)
-    d["elasticities"]["short_run"] = {"supply": {"default": 0.1}, "demand": {"default": 0.2}}
-    market = tp.Market.from_dict(d, source="toy-docs")
-    stock = MEASURES["stockpile_policy"](
-        regions=["USA", "EU"],
-        payers={"USA": 0.5, "EU": 0.5},
-        target_days=90.0,
-        build_years=[2024, 2025],
-        build_rate=0.5,
-        release="event",
-        release_rate=1.0,
-        coordinated=False,
-        financing_rate=0.05,
-        storage_cost=300.0,
-    )
+    market = toy_short_run("toy-docs")
+    stock = stockpile_policy(build_years=[2024, 2025])
     cut = MEASURES["export_quota"](exporter="CHN", destinations=["USA", "EU"], quantity_share=0.3)
     pset = PathwaySet(
         market=market,

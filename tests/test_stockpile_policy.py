@@ -8,11 +8,9 @@
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
-from toy import TOY_MARKET
+from builders import stockpile_policy, toy_short_run
 
 import tradepolicy as tp
 from tradepolicy.errors import InputError
@@ -23,30 +21,6 @@ from tradepolicy.pathway.results import build
 from tradepolicy.pathway.risk import RiskEvent
 from tradepolicy.pathway.spec import PathwaySet
 from tradepolicy.scenario import Target
-
-SHORT = {"supply": {"default": 0.1}, "demand": {"default": 0.2}}
-
-
-def toy() -> tp.Market:
-    d = copy.deepcopy(TOY_MARKET)
-    d["elasticities"]["short_run"] = copy.deepcopy(SHORT)
-    return tp.Market.from_dict(d, source="toy-stock")
-
-
-def policy(**kw) -> object:
-    args = dict(
-        regions=["USA", "EU"],
-        payers={"USA": 0.5, "EU": 0.5},
-        target_days=90.0,
-        build_years=[2024, 2026],
-        build_rate=0.5,
-        release="event",
-        release_rate=1.0,
-        coordinated=False,
-        financing_rate=0.05,
-        storage_cost=300.0,
-    )
-    return MEASURES["stockpile_policy"](**(args | kw))
 
 
 def quota_event(p: float, **kw) -> RiskEvent:
@@ -66,8 +40,8 @@ def pset(market, measures, risk=(), years=(2024, 2029)) -> PathwaySet:
 
 
 def test_stock_accounting_adds_up_over_the_horizon():
-    m = toy()
-    ps = pset(m, [policy(release="price", trigger_price=1.0, build_years=[2024, 2025])])
+    m = toy_short_run()
+    ps = pset(m, [stockpile_policy(release="price", trigger_price=1.0, build_years=[2024, 2025])])
     run = run_years(ps)  # releases whenever last year's price is above 1 USD/t: every year
     ds = build(run, ps)
     S = len(run.names)
@@ -95,8 +69,8 @@ def test_stock_accounting_adds_up_over_the_horizon():
 
 
 def test_no_event_world_stockpile_only_costs():
-    m = toy()
-    ps = pset(m, [policy()], risk=[quota_event(0.0)])
+    m = toy_short_run()
+    ps = pset(m, [stockpile_policy()], risk=[quota_event(0.0)])
     ds = tp.solve(ps, draws=3, seed=4)
     assert float(ds["cost_of_inaction"]) == 0.0
     np.testing.assert_array_equal(ds["loss_reduction"].values, 0.0)
@@ -109,9 +83,9 @@ def test_no_event_world_stockpile_only_costs():
 
 
 def test_release_in_an_event_year_lowers_the_bloc_loss():
-    m = toy()
+    m = toy_short_run()
     ev = quota_event(1.0, first_year=2027, last_year=2027)
-    ds = tp.solve(pset(m, [policy()], risk=[ev]), draws=2, seed=5)
+    ds = tp.solve(pset(m, [stockpile_policy()], risk=[ev]), draws=2, seed=5)
     loss = ds["expected_disruption_loss"]
     assert float(loss.sel(scenario="baseline")) > 0
     assert float(loss.sel(scenario="stock")) < float(loss.sel(scenario="baseline"))
@@ -122,16 +96,16 @@ def test_release_in_an_event_year_lowers_the_bloc_loss():
 
 def test_stockpile_policy_is_validated():
     with pytest.raises(ValueError, match="trigger_price"):
-        policy(release="price")
+        stockpile_policy(release="price")
     with pytest.raises(ValueError, match="365"):
-        policy(target_days=365.0, release_rate=1.0)
+        stockpile_policy(target_days=365.0, release_rate=1.0)
     with pytest.raises(ValueError, match="sum to 1"):
-        policy(payers={"USA": 0.5})
-    m = toy()
+        stockpile_policy(payers={"USA": 0.5})
+    m = toy_short_run()
     with pytest.raises(InputError, match="build_years"):
-        pset(m, [policy(build_years=[2024, 2040])])
+        pset(m, [stockpile_policy(build_years=[2024, 2040])])
     with pytest.raises(InputError, match=r"scenario\[0\]\.measure\[0\]\.type"):
-        tp.ScenarioSet(market=m, scenarios=[tp.Scenario(name="s", measure=[policy()])])
+        tp.ScenarioSet(market=m, scenarios=[tp.Scenario(name="s", measure=[stockpile_policy()])])
 
 
 def test_a_draw_that_fails_is_left_out_of_every_risk_statistic(monkeypatch, caplog):
@@ -140,8 +114,8 @@ def test_a_draw_that_fails_is_left_out_of_every_risk_statistic(monkeypatch, capl
     costs of every option (common random numbers), and books no loss."""
     import tradepolicy.pathway.loop as loop
 
-    m = toy()
-    ps = lambda: pset(m, [policy()], risk=[quota_event(0.5)])  # noqa: E731
+    m = toy_short_run()
+    ps = lambda: pset(m, [stockpile_policy()], risk=[quota_event(0.5)])  # noqa: E731
     ref = tp.solve(ps(), draws=8, seed=9)
     assert ref.attrs["risk_draws_used"] == 8
     real = loop._run_chain
@@ -189,10 +163,10 @@ def test_risk_table_budget_cost_is_the_blocs():
     """The risk table's budget cost is the bloc's, as its loss: an export-tax event's revenue
     abroad (China's, which a release lowers) is no cost of the option; the bloc's own border
     revenue (the toy's US tariff on the stock's imports) is."""
-    m = toy()
+    m = toy_short_run()
     tax = MEASURES["export_tax"](exporter="CHN", destinations=["USA", "EU"], rate=1.0)
     ev = RiskEvent(name="tax", measure=tax, annual_probability=1.0, first_year=2027)
-    ds = tp.solve(pset(m, [policy()], risk=[ev]), draws=2, seed=5)
+    ds = tp.solve(pset(m, [stockpile_policy()], risk=[ev]), draws=2, seed=5)
     t = ds.tp.risk_table()
     pv = ds["pv_budget_cost"].sel(scenario="stock").isel(draw=slice(1, None)).mean("draw")
     assert abs(float(pv.sel(region="CHN"))) > 1e6  # China's export-tax revenue moves
