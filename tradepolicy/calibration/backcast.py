@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Backcast", "BackcastRun", "binding_shares", "load_episodes", "run_backcasts"]
 
-#: at most this many episodes calibrate; the rest are held out (DESIGN §12)
+#: at most this many episodes calibrate; the rest are held out
 MAX_CALIBRATION = 2
 ROLES = ("calibration", "held_out", "unmatched")
 #: kinds of restriction, each with its own binding share (docs/backcasts.md)

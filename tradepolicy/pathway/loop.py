@@ -366,21 +366,15 @@ def run_years(
             chunks.append(([{k: v[:m_] for k, v in r.items()} for r in res_c], u_next))
             if cf.size:
                 cf_chunks.append((cf, [{k: v[m_:] for k, v in r.items()} for r in res_c]))
-        res = [
-            {k: np.concatenate([c[0][s][k] for c in chunks]) for k in chunks[0][0][s]}
-            for s in range(len(stages))
-        ]
+        res = _stack_chunks([c[0] for c in chunks])
         cf_rows = np.concatenate([c[0] for c in cf_chunks]) if cf_chunks else np.zeros(0, int)
-        cf_res = (
-            [
-                {k: np.concatenate([c[1][s][k] for c in cf_chunks]) for k in cf_chunks[0][1][s]}
-                for s in range(len(stages))
-            ]
-            if cf_chunks
-            else None
-        )
+        cf_res = _stack_chunks([c[1] for c in cf_chunks]) if cf_chunks else None
         if stocks is not None:
-            _book_stocks(out, stocks, acts, res, cf_res, cf_rows, chain, n, NS, y == Y - 1)
+            # the holders' composite prices: the year's stock trades, next year's price rule
+            last_price = _node_values(res, "consumer_price", chain, NS)
+            _book_stocks(
+                out, stocks, acts, res, last_price, cf_res, cf_rows, chain, n, NS, y == Y - 1
+            )
         conv = res[0]["converged"].astype(bool)
         out.draw_solved &= conv.reshape(D, S).all(axis=1)
         if out.loss is not None and cf_res is not None:
@@ -404,8 +398,6 @@ def run_years(
         # normal layout; an event row's is its no-event counterfactual's (_carry)
         u_prev = np.concatenate([c[1] for c in chunks])
         off_prev = off_norm
-        if stocks is not None:
-            last_price = _node_values(res, "consumer_price", chain, NS)
         out.per_year.append(res)
         out.converged.append(conv)
         out.messages.append(list(res[0]["solver_message"]))
@@ -555,6 +547,14 @@ def _against_baseline(res: list[dict[str, np.ndarray]], S: int) -> None:
         r["welfare_change"] = r["welfare_change"] - shift
 
 
+def _stack_chunks(parts: list[list[dict[str, np.ndarray]]]) -> list[dict[str, np.ndarray]]:
+    """The per-stage results of consecutive chunks of rows, joined along the rows."""
+    return [
+        {k: np.concatenate([p[s][k] for p in parts]) for k in parts[0][s]}
+        for s in range(len(parts[0]))
+    ]
+
+
 def _regional_sum(res: list[dict[str, np.ndarray]], name: str, chain, n: int) -> np.ndarray:
     """(B, N) a per-region result summed over stages (regions absent from a stage: 0)."""
     B = res[0][name].shape[0]
@@ -614,7 +614,9 @@ def _short_run_path(cal: Calibration, factors: dict[str, np.ndarray], rows: np.n
     return Homotopy(rows=np.asarray(rows, dtype=bool), at=at)
 
 
-def _book_stocks(out: Years, stocks, acts, res, cf_res, cf_rows, chain, n, NS, last) -> None:
+def _book_stocks(
+    out: Years, stocks, acts, res, prices, cf_res, cf_rows, chain, n, NS, last
+) -> None:
     """Book each stockpile policy's year (stocks are assets, docs/model.md) into the stage
     results of its rows (and of the counterfactual rows without the year's events), then
     carry its state over."""
@@ -622,7 +624,6 @@ def _book_stocks(out: Years, stocks, acts, res, cf_res, cf_rows, chain, n, NS, l
     level = np.zeros((B, n))
     spending = np.zeros((B, n))
     terminal = np.zeros((B, n))
-    prices = _node_values(res, "consumer_price", chain, NS)
     cf_prices = None if cf_res is None else _node_values(cf_res, "consumer_price", chain, NS)
     cf_at = {int(b): i for i, b in enumerate(cf_rows.tolist())}
     for k, (act, act_cf) in enumerate(acts):
