@@ -46,6 +46,7 @@ from tradepolicy.results.accessor import MIN_POINTS
 
 if TYPE_CHECKING:
     from tradepolicy.reports.pathway import PathwayBrief
+    from tradepolicy.reports.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +241,8 @@ class MarketSection:
     dependence_note: str = ""
     #: what the validity warning mark means ("" when no scenario shown carries one)
     warning_note: str = ""
+    #: page 1 for this market (:mod:`tradepolicy.reports.summary`)
+    summary: Summary | None = None
 
 
 @dataclass
@@ -272,6 +275,8 @@ class Brief:
     method_note: str
     #: the value chain's overview (None for single markets)
     chain: ChainSection | None = None
+    #: page 1: one summary per market, or one for a chain (docs/briefs.md, "Page 1")
+    summaries: list[Summary] = field(default_factory=list)
 
 
 # -- entry point ----------------------------------------------------------------------------
@@ -366,7 +371,10 @@ def _build(ds: xr.Dataset, names: list[str], today: date | None) -> Brief:
         provenance=provenance,
         has_ranges=ranges.enabled,
         method_note=_method_note(ranges),
+        summaries=[s.summary for s in sections if s.summary is not None],
     )
+    if len(brief.summaries) == 1:
+        brief.summaries[0].heading = ""
     return clean_strings(brief)
 
 
@@ -755,6 +763,20 @@ def _section(
     order += [k for k in notes if k not in order and k not in SOURCE_SKIP]
     sources = [(SOURCE_WORDS.get(k, k.replace("_", " ")), clip(notes[k])) for k in order]
     cal = str(market.get("calibration_id") or "") or _calibration_for(ds, com)
+    from tradepolicy.reports.summary import build_summary, lower_first
+
+    commodity = str(market.get("commodity", com))
+    summary = build_summary(
+        ds,
+        com,
+        blocks,
+        units,
+        bloc,
+        commodity=lower_first(commodity),
+        stage_words=f"at the {market['stage']} stage" if market.get("stage") else "",
+        year=str(market.get("base_year", "")) or str(ds.attrs.get("target_year", "")),
+        heading=str(market.get("commodity", com)),
+    )
     return MarketSection(
         id=com,
         commodity=str(market.get("commodity", com)),
@@ -778,6 +800,7 @@ def _section(
             if any(b.warnings for b in blocks)
             else ""
         ),
+        summary=summary,
     )
 
 
@@ -1505,6 +1528,7 @@ def _build_chain(full: xr.Dataset, names: list[str], today: date | None) -> Brie
     point = tp_.point()
     bloc = _bloc(full, None, Frames(point.sel(stage=goal).rename(stage="commodity")))
     chain = _chain_section(full, solved, blocks, units, bloc, ranges)
+    summary = _chain_summary(full, blocks, units, bloc, chain, base.base_year)
     title = str(full.attrs.get("title") or "")
     if not title or title == "tradepolicy scenario results":
         title = f"{chain.name}: policy scenarios"
@@ -1527,8 +1551,60 @@ def _build_chain(full: xr.Dataset, names: list[str], today: date | None) -> Brie
         has_ranges=ranges.enabled,
         method_note=method,
         chain=chain,
+        summaries=[summary],
     )
     return clean_strings(brief)
+
+
+def _chain_summary(
+    full: xr.Dataset,
+    blocks: list[ScenarioBlock],
+    units: DisplayUnits,
+    bloc: _Bloc,
+    chain: ChainSection,
+    year: str,
+) -> Summary:
+    """Page 1 of a chain's brief: the answer at the target stage, every stage beside it (the
+    per-stage dependence table moves from the overview to page 1)."""
+    from tradepolicy.reports.summary import build_summary, lower_first
+
+    tp_ = full.tp
+    goal = str(tp_.target_stage)
+    dep = tp_.dependence_by_stage()
+    stages = next((t for t in chain.tables if t.key == "stage_dependence"), None)
+    if stages is not None:
+        chain.tables.remove(stages)
+    parts = []
+    for st in tp_.stage_order():
+        r = dep.loc[(st, "baseline")]
+        d = float(r["dependence"])
+        if not math.isfinite(d):
+            continue
+        sup = str(r["largest_outside_supplier"])
+        parts.append(
+            f"{tp_.stage_name(st)} {fmt_share(d)}"
+            + (f" ({region_table.short_name(sup)})" if sup else "")
+            + (" (target stage)" if st == goal else "")
+        )
+    line = (
+        f"Per stage with no new measures, in {year}: {'; '.join(parts)}; each option per stage "
+        "is in the table below."
+        if parts
+        else ""
+    )
+    name = tp_.stage_name(goal)
+    return build_summary(
+        full,
+        None,
+        blocks,
+        units,
+        bloc,
+        commodity=lower_first(name),
+        year=year,
+        stage_words="read at the target stage of the chain (every stage is in the table below)",
+        stages=stages,
+        stage_line=line,
+    )
 
 
 def _chain_measures(full: xr.Dataset, sections: list[MarketSection]) -> None:

@@ -217,7 +217,9 @@ def _stage_names(ds: xr.Dataset) -> dict[str, str]:
 
 def _lower(name: str) -> str:
     """``Sintered NdFeB magnets`` -> ``sintered NdFeB magnets``; ``NdPr oxide`` unchanged."""
-    return name[:1].lower() + name[1:] if name[1:2].islower() else name
+    from tradepolicy.reports.summary import lower_first
+
+    return lower_first(name)
 
 
 def _stage_markets(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
@@ -381,7 +383,8 @@ class _Builder:
             f"group to at most {self.pct_word(self.max_share)} by {self.year}{amb}? Dependence "
             f"is the share of the group's total use of {_lower(stage)} (own production "
             "included) that comes from its largest single supplier outside the group, at this "
-            f"stage of the chain; the other stages are shown on page 2. Each option is compared "
+            f"stage of the chain; the other stages are in the answer and on page 2. Each option is "
+            "compared "
             f"with doing nothing over {self.first}–{self.last}."
         )
 
@@ -500,7 +503,35 @@ class _Builder:
                 f"{'does' if len(still) == 1 else 'do'} not lower {y} dependence by "
                 f"{MIN_POINTS:g} point or more."
             )
+        stage = self.stage_line()
+        if stage:
+            lines.insert(1, stage)
         return lines
+
+    def stage_line(self) -> str:
+        """Dependence in the target year at every stage: doing nothing, and the option with
+        the lowest dependence at the target stage (page 1 answers per stage)."""
+        ds = self.ds
+        if len(ds.stage) < 2:
+            return ""
+        dep = ds["bloc_dependency"].sel(year=self.year)
+        central = dep.isel(draw=0) if "draw" in dep.dims else dep
+        opts = [n for n in self.names if self._solved(n)]
+        col = f"dependence_{self.year}"
+        best = min(opts, key=lambda n: float(self.opts.loc[n, col])) if opts else None
+        stages = [str(s) for s in ds.stage.values]
+        order = [self.stage] + [s for s in stages if s != self.stage]
+        parts = []
+        for st in order:
+            v0 = float(central.sel(scenario="baseline", stage=st))
+            text = f"{_lower(self.stage_names.get(st, st))} {fmt_share(v0)}"
+            if best is not None:
+                text += f" → {fmt_share(float(central.sel(scenario=best, stage=st)))}"
+            parts.append(text + (" (target stage)" if st == self.stage else ""))
+        head = f"Per stage in {self.year}, doing nothing" + (
+            f" → {self.ref(best)} (the lowest at the target stage)" if best else ""
+        )
+        return f"{head}: {'; '.join(parts)}. Every option per stage is on page 2."
 
     def _dep_range(self, n: str) -> str:
         o = self.opts

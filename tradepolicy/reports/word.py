@@ -22,6 +22,7 @@ from docx.shared import Cm, Pt, RGBColor
 from tradepolicy.reports import charts
 from tradepolicy.reports.context import Brief, Cell, Table, clip
 from tradepolicy.reports.pathway import PathwayBrief
+from tradepolicy.reports.summary import Summary
 
 TABLE_STYLE = "Light List Accent 1"
 FONT = "Calibri"
@@ -149,11 +150,12 @@ def _table(document, table: Table, number: int, size: float = 7.5) -> None:
             run.font.color.rgb = GREY
 
 
-def _chain(document, brief: Brief) -> int:
-    """The value chain's overview (before its stage sections); returns the tables numbered."""
+def _chain(document, brief: Brief, start: int = 0) -> int:
+    """The value chain's overview (before its stage sections); returns the last table number
+    (the tables are numbered after ``start``)."""
     chain = brief.chain
     if chain is None:
-        return 0
+        return start
     lede = chain.lede + (" Ranges are 5–95% Monte Carlo ranges." if brief.has_ranges else "")
     document.add_paragraph(lede)
     if chain.glance:
@@ -166,9 +168,9 @@ def _chain(document, brief: Brief) -> int:
             para = document.add_paragraph(f"\u26a0 {w}.")
             para.runs[0].font.color.rgb = NEG
     document.add_heading("The chain stage by stage", level=1)
-    for n, t in enumerate(chain.tables, start=1):
+    for n, t in enumerate(chain.tables, start=start + 1):
         _table(document, t, n)
-    return len(chain.tables)
+    return start + len(chain.tables)
 
 
 def _grey_note(document, text: str) -> None:
@@ -198,6 +200,23 @@ def _provenance(document, rows: list[tuple[str, str]]) -> None:
             for run in cell.paragraphs[0].runs:
                 run.font.size = Pt(8)
         t.rows[i].cells[0].paragraphs[0].runs[0].bold = True
+
+
+def _summary(document, sm: Summary, n_table: int) -> int:
+    """Page 1 of a static brief (one market's or the chain's); returns the last table number."""
+    if sm.heading:
+        document.add_heading(sm.heading, level=1)
+    document.add_heading("The question", level=1)
+    document.add_paragraph(sm.question)
+    document.add_heading(f"The answer ({sm.year})" if sm.year else "The answer", level=1)
+    for line in sm.answer:
+        _bullet(document, line)
+    for t in (sm.options, sm.stages, sm.payers):
+        if t is not None:
+            n_table += 1
+            _table(document, t, n_table)
+    document.add_page_break()
+    return n_table
 
 
 def render_pathway_docx(brief: PathwayBrief) -> bytes:
@@ -279,8 +298,10 @@ def render_docx(brief: Brief | PathwayBrief) -> bytes:
     document.add_paragraph(brief.title, style="Title")
     document.add_paragraph(brief.subtitle, style="Subtitle")
     n_table = n_figure = 0
+    for sm in brief.summaries:  # page 1: the answer first
+        n_table = _summary(document, sm, n_table)
     if brief.chain is not None:
-        n_table = _chain(document, brief)
+        n_table = _chain(document, brief, n_table)
     for s in brief.sections:
         if len(brief.sections) > 1:
             document.add_heading(("Stage: " if brief.chain else "") + s.commodity, level=1)
