@@ -92,6 +92,20 @@ def docx_text(data: bytes) -> str:
     return "\n".join(parts)
 
 
+def pptx_text(data: bytes) -> str:
+    """Every text of a slide deck: text boxes and table cells, slide by slide."""
+    from pptx import Presentation
+
+    parts = []
+    for slide in Presentation(io.BytesIO(data)).slides:
+        for shape in slide.shapes:
+            if shape.has_text_frame:
+                parts.append(shape.text_frame.text)
+            if shape.has_table:
+                parts += [c.text for row in shape.table.rows for c in row.cells]
+    return "\n".join(parts)
+
+
 def html_text(data: bytes) -> str:
     text = data.decode("utf-8")
     text = re.sub(r"<style.*?</style>", " ", text, flags=re.S)
@@ -482,7 +496,7 @@ def test_cli_brief_writes_each_format(results_file, tmp_path) -> None:
     ("args", "message"),
     [
         (["--scenarios", "nope,club"], "no scenario 'nope' in the results (allowed:"),
-        (["--format", "rtf"], "unknown format 'rtf' (allowed: pdf, docx, html)"),
+        (["--format", "rtf"], "unknown format 'rtf' (allowed: pdf, docx, html, pptx)"),
         (["--format", "pdf", "-o", "{tmp}/brief.docx"], "does not match the format"),
         (["-o", "{tmp}/brief.xyz"], "cannot tell the format from the suffix"),
     ],
@@ -622,10 +636,11 @@ def test_scenario_label_keeps_short_region_names() -> None:
 
 @pytest.mark.parametrize("name", sorted(SETS))
 def test_brief_prints_no_internal_notes(name: str) -> None:
-    """The PDF and DOCX brief of every shipped set, scanned as a reader would see them."""
+    """The PDF, DOCX and PPTX brief of every shipped set, scanned as a reader would see them."""
     for fmt, text in (
         ("pdf", pdf_text(rendered(name, "pdf"))[0]),
         ("docx", docx_text(rendered(name, "docx"))),
+        ("pptx", pptx_text(rendered(name, "pptx"))),
     ):
         assert not internal_hits(text), (fmt, internal_hits(text)[:5])
 

@@ -1520,7 +1520,8 @@ def brief(
         Path, typer.Argument(help="Results netCDF (written by `tradepolicy run -o`).")
     ],
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="Brief file to write (.pdf, .docx or .html).")
+        Path,
+        typer.Option("-o", "--output", help="Brief file to write (.pdf, .docx, .html or .pptx)."),
     ],
     scenarios: Annotated[
         str | None,
@@ -1528,11 +1529,11 @@ def brief(
     ] = None,
     fmt: Annotated[
         str | None,
-        typer.Option("--format", help="pdf, docx or html (default: from the -o suffix)."),
+        typer.Option("--format", help="pdf, docx, html or pptx (default: from the -o suffix)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress.")] = False,
 ) -> None:
-    """Write a scenario brief for policy staff (PDF, DOCX or HTML) from a results file."""
+    """Write a scenario brief for policy staff (PDF, DOCX, HTML or a PPTX deck) from results."""
     _setup_logging(verbose)
     names = None if scenarios is None else [s.strip() for s in scenarios.split(",") if s.strip()]
     try:

@@ -898,6 +898,9 @@ class ComparisonView(_StoreView):
         self.docx = _download(
             lambda: s.comparison_brief("docx"), "brief.docx", label.format("DOCX"), "tp-docx"
         )
+        self.pptx = _download(
+            lambda: s.comparison_brief("pptx"), "brief.pptx", label.format("slides"), "tp-pptx"
+        )
         self.charts = pn.Column(sizing_mode="stretch_width")
         self.heading = pn.pane.HTML("", sizing_mode="stretch_width", margin=(10, 10, 0, 10))
         self.warnings = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
@@ -919,7 +922,7 @@ class ComparisonView(_StoreView):
             self.heading,
             self.table,
             self.warnings,
-            pn.Row(self.csv, self.nc, self.pdf, self.docx),
+            pn.Row(self.csv, self.nc, self.pdf, self.docx, self.pptx),
             self.charts,
             self.who_pays,
             sizing_mode="stretch_width",
@@ -936,7 +939,8 @@ class ComparisonView(_StoreView):
         self.sets.options = {p.stem: str(p) for p in info.scenario_files}
         self.sets.value = str(info.scenario_files[0]) if info.scenario_files else None
         self.load_btn.disabled = not info.scenario_files
-        for w, ext in ((self.csv, "csv"), (self.nc, "nc"), (self.pdf, "pdf"), (self.docx, "docx")):
+        files = ((self.csv, "csv"), (self.nc, "nc"), (self.pdf, "pdf"), (self.docx, "docx"))
+        for w, ext in (*files, (self.pptx, "pptx")):
             w.filename = (
                 f"{info.id}_comparison.{ext}" if ext in ("csv", "nc") else f"{info.id}_brief.{ext}"
             )
@@ -980,7 +984,7 @@ class ComparisonView(_StoreView):
         ready = out is not None and out.ds is not None
         for w in (self.csv, self.nc):
             w.disabled = not ready
-        for w in (self.pdf, self.docx):
+        for w in (self.pdf, self.docx, self.pptx):
             w.disabled = not (ready and self.has_reports)
         errors = (
             []

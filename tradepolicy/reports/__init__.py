@@ -1,13 +1,14 @@
-"""Scenario briefs for policy staff: PDF, DOCX and HTML from a results Dataset.
+"""Scenario briefs for policy staff: PDF, DOCX, HTML and a PPTX deck from a results Dataset.
 
 ::
 
     from tradepolicy.reports import render_brief, write_brief
     pdf = render_brief(ds, ["club_floor_110"], fmt="pdf")      # bytes
     write_brief("results.nc", "brief.docx")                      # format from the suffix
+    deck = render_brief(ds, fmt="pptx")                          # the slide deck
 
 One context (:func:`~tradepolicy.reports.context.build_context`) feeds every format. Needs the
-``reports`` extra (Jinja2, WeasyPrint, python-docx, matplotlib).
+``reports`` extra (Jinja2, WeasyPrint, python-docx, python-pptx, matplotlib).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ __all__ = ["FORMATS", "Brief", "build_context", "render_brief", "write_brief"]
 log = logging.getLogger(__name__)
 
 #: output formats and their file suffixes
-FORMATS = {"pdf": ".pdf", "docx": ".docx", "html": ".html"}
+FORMATS = {"pdf": ".pdf", "docx": ".docx", "html": ".html", "pptx": ".pptx"}
 
 
 def check_format(fmt: str) -> str:
@@ -37,7 +38,9 @@ def check_format(fmt: str) -> str:
     if f == "htm":
         f = "html"
     if f not in FORMATS:
-        raise InputError("--format", [("", f"unknown format {fmt!r} (allowed: pdf, docx, html)")])
+        raise InputError(
+            "--format", [("", f"unknown format {fmt!r} (allowed: pdf, docx, html, pptx)")]
+        )
     return f
 
 
@@ -49,7 +52,7 @@ def render_brief(
     today: date | None = None,
     source: str = "results",
 ) -> bytes:
-    """Render the brief of ``ds`` as bytes in ``fmt`` (``pdf``, ``docx`` or ``html``).
+    """Render the brief of ``ds`` as bytes in ``fmt`` (``pdf``, ``docx``, ``html`` or ``pptx``).
 
     Parameters
     ----------
@@ -58,7 +61,8 @@ def render_brief(
     scenarios
         Scenario names to show (default: every scenario; the baseline is the reference).
     fmt
-        ``pdf``, ``docx`` or ``html`` (UTF-8).
+        ``pdf``, ``docx``, ``html`` (UTF-8) or ``pptx`` (a 16:9 slide deck of the answer, the
+        key tables and the charts).
     today
         The brief's date (default: today, UTC).
     source
@@ -79,6 +83,10 @@ def render_brief(
         from tradepolicy.reports.html import render_html
 
         return render_html(brief).encode("utf-8")
+    if fmt == "pptx":
+        from tradepolicy.reports.deck import render_pptx
+
+        return render_pptx(brief)
     from tradepolicy.reports.word import render_docx
 
     return render_docx(brief)
@@ -104,7 +112,13 @@ def write_brief(
         if not known:
             raise InputError(
                 str(path),
-                [("", "cannot tell the format from the suffix (allowed: .pdf, .docx, .html)")],
+                [
+                    (
+                        "",
+                        "cannot tell the format from the suffix "
+                        "(allowed: .pdf, .docx, .html, .pptx)",
+                    )
+                ],
             )
         fmt = suffix
     fmt = check_format(fmt)
