@@ -329,6 +329,10 @@ def test_brief_of_the_compared_scenarios(store):
     assert pdf.startswith(b"%PDF")
     docx = store.comparison_brief("docx")
     assert docx[:2] == b"PK"  # a zip container
+    from pptx import Presentation
+
+    deck = Presentation(io.BytesIO(store.comparison_brief("pptx")))
+    assert len(deck.slides) >= 4
 
 
 def _rendered_app(market: str) -> DashboardApp:

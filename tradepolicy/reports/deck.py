@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from pptx import Presentation
 from pptx.dml.color import RGBColor
+from pptx.enum.text import PP_ALIGN
 from pptx.util import Emu, Inches, Pt
 
 from tradepolicy.reports import charts
@@ -35,10 +36,10 @@ POS = RGBColor(0x00, 0x60, 0x3A)
 NEG = RGBColor(0xA4, 0x00, 0x00)
 HEAD_FILL = RGBColor(0xEE, 0xF3, 0xF7)
 WHITE = RGBColor(0xFF, 0xFF, 0xFF)
-#: characters of source text on one slide before the next one starts
-SOURCE_CHARS_PER_SLIDE = 2200
 #: table rows on one slide before the table continues on the next
-ROWS_PER_SLIDE = 14
+ROWS_PER_SLIDE = 12
+#: a slide heading longer than this (characters) is set smaller
+LONG_HEADING = 60
 #: the blank layout of the default template
 BLANK = 6
 
@@ -59,7 +60,7 @@ class _Deck:
         tf.word_wrap = True
         run = tf.paragraphs[0].add_run()
         run.text = heading
-        run.font.size = Pt(24)
+        run.font.size = Pt(24 if len(heading) <= LONG_HEADING else 18)
         run.font.bold = True
         run.font.color.rgb = NAVY
         foot = slide.shapes.add_textbox(
@@ -104,9 +105,9 @@ def _text(
 
 def _lines_height(lines: list[str], size: float, width: float = WIDTH - 2 * MARGIN) -> float:
     """A rough height in inches of ``lines`` wrapped at ``size`` points (for stacking boxes)."""
-    per_line = max(1, int(width * 72 / (size * 0.5)))  # ~0.5 em a character
+    per_line = max(1, int(width * 72 / (size * 0.56)))  # ~0.56 em a character
     rows = sum(1 + len(line) // per_line for line in lines)
-    return rows * size * 1.35 / 72
+    return rows * size * 1.45 / 72
 
 
 def _table(deck: _Deck, table: Table, heading: str, number: int) -> None:
@@ -118,7 +119,7 @@ def _table(deck: _Deck, table: Table, heading: str, number: int) -> None:
         slide = deck.slide(heading + (" (continued)" if k else ""))
         _text(slide, [f"Table {number}. {table.caption}"], 0.95, 0.45, 12, color=GREY)
         ncols = len(table.header)
-        size = 11 if ncols <= 7 else (10 if ncols <= 9 else 8.5)
+        size = 12 if ncols <= 6 else (10 if ncols <= 8 else 9)
         note = [table.note] if table.note and k == len(chunks) - 1 else []
         note_h = _lines_height(note, 9) + 0.1 if note else 0.0
         top = 1.45
@@ -134,15 +135,17 @@ def _table(deck: _Deck, table: Table, heading: str, number: int) -> None:
         )
         grid = frame.table
         total = Inches(WIDTH - 2 * MARGIN)
-        first = int(total * (0.24 if ncols > 4 else 0.32))
-        rest = int((total - first) / max(1, ncols - 1))
+        # the label column and a last column of words ("does not move dependence") wider
+        weights = [2.2] + [1.0] * (ncols - 2) + [1.5] if ncols > 2 else [1.0] * ncols
         for j, col in enumerate(grid.columns):
-            col.width = Emu(first if j == 0 else rest)
+            col.width = Emu(int(total * weights[j] / sum(weights)))
         for j, head in enumerate(table.header):
             cell = grid.cell(0, j)
+            _tight(cell)
             cell.fill.solid()
             cell.fill.fore_color.rgb = HEAD_FILL
             para = cell.text_frame.paragraphs[0]
+            para.alignment = PP_ALIGN.LEFT if j == 0 else PP_ALIGN.RIGHT
             run = para.add_run()
             run.text = head
             run.font.size = Pt(size)
@@ -151,9 +154,11 @@ def _table(deck: _Deck, table: Table, heading: str, number: int) -> None:
         for i, row in enumerate(rows, start=1):
             for j, c in enumerate(row):
                 cell = grid.cell(i, j)
+                _tight(cell)
                 cell.fill.solid()
                 cell.fill.fore_color.rgb = WHITE
                 para = cell.text_frame.paragraphs[0]
+                para.alignment = PP_ALIGN.LEFT if c.label or j == 0 else PP_ALIGN.RIGHT
                 run = para.add_run()
                 run.text = c.text
                 run.font.size = Pt(size)
@@ -173,8 +178,14 @@ def _table(deck: _Deck, table: Table, heading: str, number: int) -> None:
             _text(slide, note, HEIGHT - 0.45 - note_h, note_h, 9, color=GREY)
 
 
+def _tight(cell) -> None:
+    """Small cell margins, so a row is one line of text where it fits."""
+    cell.margin_left = cell.margin_right = Inches(0.05)
+    cell.margin_top = cell.margin_bottom = Inches(0.02)
+
+
 def _chart(deck: _Deck, chart: ChartSpec, number: int) -> None:
-    slide = deck.slide(chart.title if len(chart.title) <= 90 else f"Figure {number}")
+    slide = deck.slide(chart.title if len(chart.title) <= LONG_HEADING else f"Figure {number}")
     _text(slide, [f"Figure {number}. {chart.title}"], 0.95, 0.4, 12, color=GREY)
     png = charts.render(chart, "png", dpi=200)
     cap = [chart.caption]
@@ -191,15 +202,17 @@ def _chart(deck: _Deck, chart: ChartSpec, number: int) -> None:
 def _sources(deck: _Deck, method: str, sources: list[tuple[str, str]], prov) -> None:
     """Method, sources and provenance, on as many slides as the text needs."""
     items = [f"{k}: {v}" for k, v in sources]
-    prov_line = "; ".join(f"{k}: {v}" for k, v in prov)
+    prov_line = "Provenance: " + "; ".join(f"{k}: {v}" for k, v in prov)
+    room = HEIGHT - 0.6 - 1.0 - _lines_height([prov_line], 9)  # inches for text on a slide
     pages: list[list[str]] = [[]]
-    used = len(method)
+    used = _lines_height([method], 11) + 0.1
     for item in items:
-        if used + len(item) > SOURCE_CHARS_PER_SLIDE and pages[-1]:
+        h = _lines_height([item], 10)
+        if used + h > room and pages[-1]:
             pages.append([])
-            used = 0
+            used = 0.0
         pages[-1].append(item)
-        used += len(item)
+        used += h
     for k, page in enumerate(pages):
         slide = deck.slide("Method and sources" + (" (continued)" if k else ""))
         top = 1.0
@@ -211,7 +224,7 @@ def _sources(deck: _Deck, method: str, sources: list[tuple[str, str]], prov) -> 
         _text(slide, page, top, h, 10, bullets=True)
         top += h
         if k == len(pages) - 1:
-            _text(slide, ["Provenance: " + prov_line], top, HEIGHT - 0.5 - top, 9, color=GREY)
+            _text(slide, [prov_line], top, HEIGHT - 0.5 - top, 9, color=GREY)
 
 
 def _title(deck: _Deck, brief: Brief | PathwayBrief, kicker: str) -> None:
@@ -234,8 +247,10 @@ def _answer(deck: _Deck, heading: str, question: str, answer: list[str]) -> None
     slide = deck.slide(heading)
     q_h = _lines_height([question], 12) + 0.1
     _text(slide, [question], 1.0, q_h, 12, color=GREY)
-    size = 14 if sum(map(len, answer)) < 900 else (12 if sum(map(len, answer)) < 1500 else 11)
-    _text(slide, answer, 1.0 + q_h + 0.1, HEIGHT - 1.6 - q_h, size, bullets=True)
+    room = HEIGHT - 0.6 - 1.1 - q_h
+    # the largest type the answer fits in
+    size = next((z for z in (20, 18, 16, 14, 12) if _lines_height(answer, z) <= room), 11)
+    _text(slide, answer, 1.0 + q_h + 0.1, room, size, bullets=True)
 
 
 def _warnings(deck: _Deck, warnings: list[str]) -> None:
