@@ -248,9 +248,11 @@ def test_chain_brief_shows_dependence_per_stage(chain_ds) -> None:
     assert [s.id for s in brief.sections] == ["toy_magnet", "toy"]  # the target stage first
     assert brief.sections[0].commodity == "Toy magnet (target stage)"
     keys = [t.key for t in brief.chain.tables]
-    assert keys[:4] == ["stage_dependence", "options", "stage_welfare", "who_pays"]
+    assert keys[:3] == ["options", "stage_welfare", "who_pays"]
     assert "competitiveness" in keys
-    dep = brief.chain.tables[0]
+    # dependence per stage is on page 1 (the summary), not repeated in the overview
+    dep = brief.summaries[0].stages
+    assert dep is not None and dep.key == "stage_dependence"
     assert dep.header[1].startswith("Toy magnet (target stage")
     # an oxide measure is shown in the magnet section too, named by its stage
     magnet = {b.name: b for b in brief.sections[0].scenarios}
