@@ -383,8 +383,8 @@ class _Builder:
             f"group to at most {self.pct_word(self.max_share)} by {self.year}{amb}? Dependence "
             f"is the share of the group's total use of {_lower(stage)} (own production "
             "included) that comes from its largest single supplier outside the group, at this "
-            f"stage of the chain; the other stages are in the answer and on page 2. Each option is "
-            "compared "
+            f"stage of the chain; the answer and the per-stage table give the other stages. Each "
+            "option is compared "
             f"with doing nothing over {self.first}–{self.last}."
         )
 
@@ -531,7 +531,7 @@ class _Builder:
         head = f"Per stage in {self.year}, doing nothing" + (
             f" → {self.ref(best)} (the lowest at the target stage)" if best else ""
         )
-        return f"{head}: {'; '.join(parts)}. Every option per stage is on page 2."
+        return f"{head}: {'; '.join(parts)}. Every option per stage is in the per-stage table."
 
     def _dep_range(self, n: str) -> str:
         o = self.opts

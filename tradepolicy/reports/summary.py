@@ -224,7 +224,7 @@ class _SummaryBuilder:
                 f"\u26a0 Option{'s' if len(flagged) > 1 else ''} "
                 f"{join_words(f'{b.number} ({b.label})' for b in flagged)}: results outside "
                 "what the model can "
-                "represent (the warning is under the option's heading)."
+                "represent (each warning is given in full further on)."
             )
         unsolved = [b for b in self.all_blocks if not b.solved]
         if unsolved:
@@ -398,7 +398,7 @@ class _SummaryBuilder:
                 if free
                 else ""
             )
-            + " What buyers and producers gain or lose is in the who-pays table further on.",
+            + " The cost to buyers is in the options table.",
         )
 
     def build(self) -> Summary:
