@@ -318,6 +318,38 @@ class SavedScenario:
         return SavedScenario(sc, self.source, self.settings)
 
 
+def _choices(saved: list[SavedScenario]) -> dict[str, str]:
+    """Saved scenarios to choose from: "identifier — name in words" -> identifier."""
+    return {(f"{s.name} — {s.display}" if s.display != s.name else s.name): s.name for s in saved}
+
+
+def check_choices(settings: param.Parameterized, values: dict[str, Any]) -> None:
+    """Refuse values a setting does not offer (a region of another market, an unknown kind).
+
+    ``param`` lets a selector whose choices are set at run time take any value (it adds it to
+    the choices), so settings read from a link or the browser are checked here first.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, the values not offered and what is.
+    """
+    for name, value in values.items():
+        if name == "name" or name not in settings.param:
+            continue
+        p = settings.param[name]
+        if not isinstance(p, param.Selector) or not p.objects:
+            continue
+        allowed = list(p.objects)  # the values (a dict of choices: its values)
+        given = value if isinstance(p, param.ListSelector) else [value]
+        if not isinstance(given, list):
+            raise ValueError(f"{name}: expected a list, got {value!r}")
+        bad = [v for v in given if v not in allowed and not (v is None and p.allow_None)]
+        if bad:
+            shown = ", ".join(map(str, allowed))
+            raise ValueError(f"{name}: {', '.join(map(repr, bad))} not offered (allowed: {shown})")
+
+
 def _describe(info: MarketInfo, measure: Any) -> str:
     """A measure in words; in a chain, after the name of the stage it acts on."""
     stage = info.for_stage(measure.stage)
@@ -387,7 +419,7 @@ class DashboardStore(param.Parameterized):
             self.saved = self._saved_by_market.get(info.id, [])
             names = [s.name for s in self.saved]
             self.compare = []
-        self.param.compare.objects = names
+        self.param.compare.objects = _choices(self.saved)
         with param.parameterized.discard_events(self):
             self.compare = names[:MAX_COMPARE]
         self._applying_market = True  # one solve once every setting is in place
@@ -459,7 +491,7 @@ class DashboardStore(param.Parameterized):
         with param.parameterized.discard_events(self):
             self.saved = saved
             self.compare = [n for n in self.compare if n in names and n in keep]
-        self.param.compare.objects = names  # widgets follow the choices (not discarded)
+        self.param.compare.objects = _choices(saved)  # widgets follow (not discarded)
         with param.parameterized.discard_events(self):
             self.compare = keep
         self.param.trigger("saved", "compare")
@@ -558,6 +590,7 @@ class DashboardStore(param.Parameterized):
             return False
         before = self.policy.snapshot()
         try:
+            check_choices(self.policy, match[0].settings)
             self.policy.restore(match[0].settings)
         except (ValueError, TypeError, KeyError) as exc:  # settings of an older dashboard
             self.policy.restore(before)
@@ -726,7 +759,9 @@ class DashboardStore(param.Parameterized):
                 uncertainty=bool(state.get("uncertainty", False)),
                 draws=int(state.get("draws", self.draws)),
             )
-            self.policy.restore({**defaults, **state.get("settings", {})})
+            settings = {**defaults, **state.get("settings", {})}
+            check_choices(self.policy, settings)
+            self.policy.restore(settings)
         except (ValueError, TypeError, KeyError) as exc:
             log.info("scenario of a link not opened: %s", exc)
             self.policy.restore(defaults)
@@ -798,6 +833,7 @@ __all__ = [
     "Outcome",
     "SavedScenario",
     "SolveCache",
+    "check_choices",
     "draws_supported",
     "evaluate",
     "input_error_text",
