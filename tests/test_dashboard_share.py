@@ -155,7 +155,8 @@ def test_settings_the_editor_no_longer_has_are_ignored(store):
 
 def test_the_share_link_follows_every_edit_and_opens_a_token():
     s = DashboardStore(catalog(), NDPR)
-    link = ShareLink(store=s, token=None)  # no session: nothing to open
+    assert ShareLink(store=s, token=None).bridge.query == ""  # a notebook's address stays
+    link = ShareLink(store=s, token=None, address=True)  # no session: nothing to open
     first = link.bridge.query
     assert parse_qs(first)["market"] == [NDPR]
     s.config.floor_on = True
@@ -423,3 +424,33 @@ def test_the_compare_choices_show_the_words_beside_the_identifier(store):
     store.save_current("f", "Floor")
     labels = dict(store.param.compare.names)
     assert labels == {"f — Floor": "f"}
+
+
+def test_the_compare_tab_uploads_a_file_and_says_what_happened(store):
+    from tradepolicy.dashboard import DashboardApp
+
+    store.config.floor_on = True
+    store.save_current("f", "Floor")
+    data = store.saved_toml()
+    fresh = DashboardStore(catalog(), NDPR)
+    view = DashboardApp(store=fresh).comparison
+    assert view.toml.disabled  # nothing saved yet
+    view.upload.filename = "mine.toml"
+    view.upload.value = data
+    assert [s.name for s in fresh.saved] == ["f"] and not view.toml.disabled
+    assert "Loaded 1 scenario from mine.toml" in view.file_notice.object
+    assert "f — Floor" in view.pick.options
+    fresh.delete("f")
+    view.upload.value = data  # the same file again
+    assert [s.name for s in fresh.saved] == ["f"]
+    view.upload.value = b"market = 'ndpr_oxide'\n"
+    assert "Not loaded: mine.toml" in view.file_notice.object
+
+
+def test_a_bad_link_is_still_said_once_the_browser_restores(store):
+    other = DashboardStore(catalog(), NDPR)
+    other.config.floor_on = True
+    other.save_current("kept")
+    assert not store.apply_share_token("broken")
+    store.restore_saved_text(other.saved_text())
+    assert "was not opened" in store.notice and "Restored 1 saved scenario " in store.notice

@@ -285,9 +285,17 @@ class ShareLink(Viewer):
     browser; restores both when a page opens (``?s=`` of a served page's address)."""
 
     store = param.Parameter(doc="The session's DashboardStore")
+    address = param.Boolean(
+        default=None,
+        allow_None=True,
+        doc="Write the page's address (default: only in a served page, not in a notebook)",
+    )
 
     def __init__(self, token: str | None = None, **params: Any) -> None:
         super().__init__(**params)
+        if self.address is None:
+            doc = pn.state.curdoc
+            self.address = doc is not None and doc.session_context is not None
         self.bridge = BrowserBridge()
         self._restored = False
         s = self.store
@@ -304,6 +312,8 @@ class ShareLink(Viewer):
 
     def _on_state(self, *_events: Any) -> None:
         """The address of the scenario being edited (replaced, not pushed)."""
+        if not self.address:
+            return
         try:
             self.bridge.query = self.store.share_query()
         except Exception:  # the address is a convenience: never break an edit

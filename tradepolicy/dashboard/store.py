@@ -383,6 +383,7 @@ class DashboardStore(param.Parameterized):
         params.setdefault("config", PolicyConfig())
         super().__init__(markets=markets, **params)
         self._saved_by_market: dict[str, list[SavedScenario]] = {}
+        self._link_problem = ""  # why the link's scenario was not opened (kept in notices)
         self._applying_market = False
         self.param.market.objects = list(markets)
         cfg = self.policy
@@ -622,7 +623,8 @@ class DashboardStore(param.Parameterized):
             )
             return False
         self._publish_saved([*kept, *new.values()], list(new)[:MAX_COMPARE])
-        self.notice = f"Loaded {len(new)} scenarios from {what}" + (
+        n = len(new)
+        self.notice = f"Loaded {n} scenario{'s' if n != 1 else ''} from {what}" + (
             f" ({len(notes)} warning(s))" if notes else ""
         )
         return True
@@ -705,11 +707,12 @@ class DashboardStore(param.Parameterized):
             else:
                 self._saved_by_market[market] = have
         if added or dropped:
-            self.notice = (
-                f"Restored {added} saved scenario(s) kept in this browser"
+            text = (
+                f"Restored {added} saved scenario{'s' if added != 1 else ''} kept in this browser"
                 if added
                 else "No saved scenario restored from this browser"
             ) + (f"; {dropped} could not be read and were left out" if dropped else "")
+            self.notice = f"{self._link_problem} {text}".strip()  # a bad link stays said
         return added
 
     def share_state(self) -> dict[str, Any]:
@@ -737,7 +740,8 @@ class DashboardStore(param.Parameterized):
             if state["market"] not in self.markets:
                 raise ShareError(f"it names market {state['market']!r}, which is not offered here")
         except ShareError as exc:
-            self.notice = f"The scenario in the link was not opened: {exc}. Showing the defaults."
+            self._link_problem = f"The scenario in the link was not opened: {exc}. "
+            self.notice = self._link_problem + "Showing the defaults."
             return False
         if state["market"] != self.market:
             self.market = state["market"]
@@ -766,10 +770,8 @@ class DashboardStore(param.Parameterized):
             log.info("scenario of a link not opened: %s", exc)
             self.policy.restore(defaults)
             self.param.update(**before)
-            self.notice = (
-                f"The scenario in the link no longer fits this market ({exc}). "
-                "Showing the defaults."
-            )
+            self._link_problem = f"The scenario in the link no longer fits this market ({exc})."
+            self.notice = self._link_problem + " Showing the defaults."
             return False
         self.notice = "Opened the scenario of the link"
         return True

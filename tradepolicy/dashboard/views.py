@@ -913,17 +913,16 @@ class ComparisonView(_StoreView):
             description="Add the scenarios of a scenario-set TOML file for this market",
         )
 
+        self.file_notice = pn.pane.HTML("", css_classes=["tp-file-notice"], margin=(0, 10))
+
         def upload(event: Any) -> None:
             if event.new:
                 s.load_toml(event.new, self.upload.filename or "upload.toml")
+                self.file_notice.object = f"<small>{html.escape(s.notice)}</small>"
+                self.upload.clear()  # the same file may be uploaded again
+                self.upload.value = None
 
         self.upload.param.watch(upload, "value")
-        self.file_notice = pn.pane.HTML("", css_classes=["tp-file-notice"], margin=(0, 10))
-
-        def show_notice(event: Any) -> None:
-            self.file_notice.object = f"<small>{html.escape(event.new)}</small>"
-
-        s.param.watch(show_notice, "notice")
         self.compare = pn.widgets.MultiChoice.from_param(
             s.param.compare,
             label=f"Compare (up to {MAX_COMPARE})",
