@@ -228,13 +228,13 @@ def test_nothing_is_stored_before_the_browser_has_answered():
     link = ShareLink(store=s, token=None)
     s.config.floor_on = True
     s.save_current("early")
-    assert link.bridge.save == ""  # the browser's scenarios are not overwritten
+    assert link.bridge.keep == ""  # the browser's scenarios are not overwritten
     kept = DashboardStore(catalog(), NDPR)
     kept.config.tariff_on = True
     kept.save_current("kept")
     link.bridge.stored = kept.saved_text()  # what the browser had
     assert [x.name for x in s.saved] == ["early", "kept"]
-    assert {x["scenario"]["name"] for x in json.loads(link.bridge.save)["markets"][NDPR]} == {
+    assert {x["scenario"]["name"] for x in json.loads(link.bridge.keep)["markets"][NDPR]} == {
         "early",
         "kept",
     }

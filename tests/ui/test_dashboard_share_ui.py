@@ -93,7 +93,9 @@ def test_link_reload_and_toml_round_trip(browser: Browser, app_url: str, artifac
         b.get_by_text("Compare scenarios", exact=True).click()
         expect(b.get_by_text("No saved scenario yet")).to_be_visible(timeout=TIMEOUT)
         b.locator(".tp-upload input[type=file]").set_input_files(str(path))
-        expect(b.locator(".tp-file-notice")).to_contain_text("Loaded 1 scenario from", timeout=TIMEOUT)
+        expect(b.locator(".tp-file-notice")).to_contain_text(
+            "Loaded 1 scenario from", timeout=TIMEOUT
+        )
         expect(b.locator(".tp-compare-table")).to_contain_text("floor_150", timeout=TIMEOUT)
         expect(b.get_by_text("share_saved.toml (uploaded)")).to_be_visible()
         expect(b.get_by_text("Floor at 150").first).to_be_visible()

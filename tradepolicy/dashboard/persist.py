@@ -241,12 +241,12 @@ class BrowserBridge(JSComponent):
     """Reads and writes the browser's ``localStorage`` and replaces the page's address.
 
     ``stored`` is set once by the browser when the page opens (the stored text, ``""`` when
-    nothing is stored or storage is off); setting ``save`` writes it to storage; setting
+    nothing is stored or storage is off); setting ``keep`` writes it to storage; setting
     ``query`` replaces the address's query (``history.replaceState``: no new history entry).
     """
 
     stored = param.String(default=None, allow_None=True, doc="Storage text read on load")
-    save = param.String(default="", doc="Text to store")
+    keep = param.String(default="", doc="Text to store")
     query = param.String(default="", doc="Query of the page's address, without '?'")
     key = param.String(default=STORAGE_KEY, constant=True)
 
@@ -255,8 +255,8 @@ class BrowserBridge(JSComponent):
       let raw = null
       try { raw = window.localStorage.getItem(model.key) } catch (e) { raw = null }
       model.stored = raw === null ? "" : raw
-      model.on("save", () => {
-        try { window.localStorage.setItem(model.key, model.save) }
+      model.on("keep", () => {
+        try { window.localStorage.setItem(model.key, model.keep) }
         catch (e) { console.warn("tradepolicy: scenarios not stored in this browser", e) }
       })
       const place = () => {
@@ -331,7 +331,7 @@ class ShareLink(Viewer):
         if not self._restored:  # not before what the browser kept has been read
             return
         try:
-            self.bridge.save = self.store.saved_text()
+            self.bridge.keep = self.store.saved_text()
         except Exception:
             log.exception("saved scenarios not stored in the browser")
 
