@@ -10,6 +10,7 @@ read-only Datasets.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import re
 import tempfile
@@ -29,6 +30,16 @@ import tradepolicy as tp
 from tradepolicy.dashboard.config import ConfigError, PolicyConfig, scenario_key, scenarios_from_key
 from tradepolicy.dashboard.indicators import comparison_long
 from tradepolicy.dashboard.markets import MarketInfo, load_set_quietly, market_info
+from tradepolicy.dashboard.persist import (
+    MAX_SAVED,
+    ShareError,
+    decode_state,
+    display_name,
+    encode_state,
+    read_uploaded_set,
+    scenario_set_toml,
+    with_title,
+)
 from tradepolicy.errors import InputError
 from tradepolicy.scenario import Scenario, ScenarioSet
 
@@ -192,6 +203,12 @@ def _plain_input_problem(field_name: str, msg: str, scenarios: list[Scenario]) -
     return f"{field_name}: {msg}" if field_name else msg
 
 
+def input_error_text(exc: InputError) -> str:
+    """An :class:`InputError` on one line: the file, then each field and its problem."""
+    parts = [f"{f}: {m}" if f else m for f, m in exc.problems]
+    return f"{exc.source}: " + "; ".join(parts)
+
+
 def plain_failure(message: str) -> str:
     """What to tell a negotiator when a scenario has no solution."""
     msg = message.strip()
@@ -261,11 +278,76 @@ class SavedScenario:
     def name(self) -> str:
         return self.scenario.name
 
+    @property
+    def display(self) -> str:
+        """The scenario's name in words (:func:`~tradepolicy.dashboard.persist.display_name`)."""
+        return display_name(self.scenario)
+
+    @property
+    def origin(self) -> str:
+        """Where it comes from, in words."""
+        kind, _, what = self.source.partition(":")
+        if kind == "set":
+            return f"{what} set"
+        if kind == "file":
+            return f"{what}.toml (uploaded)"
+        return "these controls"
+
+    def to_json(self) -> dict[str, Any]:
+        """As kept in the browser (:meth:`from_json` reads it back)."""
+        return {
+            "scenario": self.scenario.to_dict(),
+            "source": self.source,
+            "settings": self.settings,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SavedScenario:
+        """Read :meth:`to_json` (raises ``ValueError`` for anything else)."""
+        if not isinstance(data, dict) or not isinstance(data.get("source"), str):
+            raise ValueError("not a saved scenario")
+        settings = data.get("settings")
+        if settings is not None and not isinstance(settings, dict):
+            raise ValueError("its settings are not a table")
+        return cls(Scenario.model_validate(data.get("scenario")), data["source"], settings)
+
     def renamed(self, new: str) -> SavedScenario:
         sc = Scenario(
             name=new, description=self.scenario.description, measures=self.scenario.measures
         )
         return SavedScenario(sc, self.source, self.settings)
+
+
+def _choices(saved: list[SavedScenario]) -> dict[str, str]:
+    """Saved scenarios to choose from: "identifier — name in words" -> identifier."""
+    return {(f"{s.name} — {s.display}" if s.display != s.name else s.name): s.name for s in saved}
+
+
+def check_choices(settings: param.Parameterized, values: dict[str, Any]) -> None:
+    """Refuse values a setting does not offer (a region of another market, an unknown kind).
+
+    ``param`` lets a selector whose choices are set at run time take any value (it adds it to
+    the choices), so settings read from a link or the browser are checked here first.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, the values not offered and what is.
+    """
+    for name, value in values.items():
+        if name == "name" or name not in settings.param:
+            continue
+        p = settings.param[name]
+        if not isinstance(p, param.Selector) or not p.objects:
+            continue
+        allowed = list(p.objects)  # the values (a dict of choices: its values)
+        given = value if isinstance(p, param.ListSelector) else [value]
+        if not isinstance(given, list):
+            raise ValueError(f"{name}: expected a list, got {value!r}")
+        bad = [v for v in given if v not in allowed and not (v is None and p.allow_None)]
+        if bad:
+            shown = ", ".join(map(str, allowed))
+            raise ValueError(f"{name}: {', '.join(map(repr, bad))} not offered (allowed: {shown})")
 
 
 def _describe(info: MarketInfo, measure: Any) -> str:
@@ -301,6 +383,7 @@ class DashboardStore(param.Parameterized):
         params.setdefault("config", PolicyConfig())
         super().__init__(markets=markets, **params)
         self._saved_by_market: dict[str, list[SavedScenario]] = {}
+        self._link_problem = ""  # why the link's scenario was not opened (kept in notices)
         self._applying_market = False
         self.param.market.objects = list(markets)
         cfg = self.policy
@@ -337,7 +420,7 @@ class DashboardStore(param.Parameterized):
             self.saved = self._saved_by_market.get(info.id, [])
             names = [s.name for s in self.saved]
             self.compare = []
-        self.param.compare.objects = names
+        self.param.compare.objects = _choices(self.saved)
         with param.parameterized.discard_events(self):
             self.compare = names[:MAX_COMPARE]
         self._applying_market = True  # one solve once every setting is in place
@@ -409,7 +492,7 @@ class DashboardStore(param.Parameterized):
         with param.parameterized.discard_events(self):
             self.saved = saved
             self.compare = [n for n in self.compare if n in names and n in keep]
-        self.param.compare.objects = names  # widgets follow the choices (not discarded)
+        self.param.compare.objects = _choices(saved)  # widgets follow (not discarded)
         with param.parameterized.discard_events(self):
             self.compare = keep
         self.param.trigger("saved", "compare")
@@ -435,8 +518,12 @@ class DashboardStore(param.Parameterized):
             i += 1
         return f"option_{i}"
 
-    def save_current(self, name: str | None) -> bool:
-        """Save the current settings as scenario ``name``; ``notice`` says what happened."""
+    def save_current(self, name: str | None, title: str | None = None) -> bool:
+        """Save the current settings as scenario ``name``; ``notice`` says what happened.
+
+        ``title``: the scenario in a few words (default: the measures switched on), put at the
+        head of its description (:func:`~tradepolicy.dashboard.persist.display_name`).
+        """
         try:
             name = self._check_name(name)
             sc = self.current_scenario()
@@ -446,8 +533,14 @@ class DashboardStore(param.Parameterized):
         if len(sc.measures) == 0:
             self.notice = "Not saved: switch on at least one measure (the baseline is shown anyway)"
             return False
+        if len(self.saved) >= MAX_SAVED:
+            self.notice = f"Not saved: {MAX_SAVED} scenarios are saved; delete some first"
+            return False
+        words = " ".join((title or "").split()) or self._default_title()
         saved = SavedScenario(
-            sc.model_copy(update={"name": name}), "dashboard", self.policy.snapshot()
+            sc.model_copy(update={"name": name, "description": with_title(words, sc.description)}),
+            "dashboard",
+            self.policy.snapshot(),
         )
         compare = list(self.compare)
         if len(compare) < MAX_COMPARE:
@@ -455,6 +548,12 @@ class DashboardStore(param.Parameterized):
         self._publish_saved([*self.saved, saved], compare)
         self.notice = f"Saved {name!r}" + ("" if name in self.compare else " (compare list full)")
         return True
+
+    def _default_title(self) -> str:
+        """The measures switched on, in words (e.g. "Price floor + Tariff on non-members")."""
+        active = getattr(self.policy, "active", None)
+        names = active() if callable(active) else []
+        return " + ".join(names)
 
     def rename(self, old: str, new: str | None) -> bool:
         try:
@@ -490,7 +589,14 @@ class DashboardStore(param.Parameterized):
                 else f"no saved scenario {name!r}"
             )
             return False
-        self.policy.restore(match[0].settings)
+        before = self.policy.snapshot()
+        try:
+            check_choices(self.policy, match[0].settings)
+            self.policy.restore(match[0].settings)
+        except (ValueError, TypeError, KeyError) as exc:  # settings of an older dashboard
+            self.policy.restore(before)
+            self.notice = f"The settings of {name!r} no longer fit these controls ({exc})"
+            return False
         self.notice = f"Settings of {name!r} loaded into the controls"
         return True
 
@@ -504,12 +610,170 @@ class DashboardStore(param.Parameterized):
         if sset.market.id != self._market_info().id:
             self.notice = f"Not loaded: {Path(path).name} is for market {sset.market.id!r}"
             return False
-        new = {s.name: SavedScenario(s, f"set:{Path(path).stem}") for s in sset.scenarios}
+        return self._add_set(sset, f"set:{Path(path).stem}", Path(path).name, notes)
+
+    def _add_set(self, sset: ScenarioSet, source: str, what: str, notes: list[str]) -> bool:
+        """Add a scenario set's scenarios (same names replaced) and compare them."""
+        new = {s.name: SavedScenario(s, source) for s in sset.scenarios}
         kept = [s for s in self.saved if s.name not in new]
+        if len(kept) + len(new) > MAX_SAVED:
+            self.notice = (
+                f"Not loaded: {what} has {len(new)} scenarios and {len(kept)} are saved; at most "
+                f"{MAX_SAVED} are kept: delete some first"
+            )
+            return False
         self._publish_saved([*kept, *new.values()], list(new)[:MAX_COMPARE])
-        self.notice = f"Loaded {len(new)} scenarios from {Path(path).name}" + (
+        n = len(new)
+        self.notice = f"Loaded {n} scenario{'s' if n != 1 else ''} from {what}" + (
             f" ({len(notes)} warning(s))" if notes else ""
         )
+        return True
+
+    # -- files and the browser --------------------------------------------------------------
+    def saved_toml(self) -> bytes:
+        """The saved scenarios as a scenario-set file that ``tradepolicy run`` reads, with the
+        dashboard's target bloc and share."""
+        info = self._market_info()
+        if not self.saved:
+            raise ValueError("nothing to download: save a scenario first")
+        ref = self.markets.get(info.id, info.ref)
+        shipped = ref == info.id
+        text = scenario_set_toml(
+            info.id if shipped else Path(ref).name,
+            [s.scenario for s in self.saved],
+            title=f"Saved in the dashboard: {info.title}",
+            target=info.bloc_target(float(self.target)),
+        )
+        if not shipped:
+            text = f"# Keep this file beside the market file {Path(ref).name}.\n" + text
+        return text.encode()
+
+    def load_toml(self, data: bytes, filename: str) -> bool:
+        """Add the scenarios of an uploaded scenario-set file for this market (same names
+        replaced); a bad file leaves everything as it was and ``notice`` names the problems."""
+        info = self._market_info()
+        try:
+            sset, notes = read_uploaded_set(data, filename, info.ref, info.id)
+        except InputError as exc:
+            self.notice = "Not loaded: " + input_error_text(exc)
+            return False
+        stem = Path(filename or "upload.toml").stem
+        return self._add_set(sset, f"file:{stem}", Path(filename or "upload.toml").name, notes)
+
+    def saved_text(self) -> str:
+        """Every market's saved scenarios as JSON, as kept in the browser."""
+        by_market = dict(self._saved_by_market)
+        if self.info is not None:
+            by_market[self.info.id] = list(self.saved)
+        doc = {
+            "v": 1,
+            "markets": {m: [s.to_json() for s in v] for m, v in by_market.items() if v},
+        }
+        return json.dumps(doc, separators=(",", ":"))
+
+    def restore_saved_text(self, text: str) -> int:
+        """Add the saved scenarios kept in the browser (:meth:`saved_text`) to this session's;
+        names already saved here win. Returns how many were added."""
+        try:
+            doc = json.loads(text)
+            markets = doc["markets"] if isinstance(doc, dict) and doc.get("v") == 1 else None
+            if not isinstance(markets, dict):
+                raise ValueError("not the dashboard's saved scenarios")
+        except (ValueError, KeyError) as exc:
+            log.warning("saved scenarios in the browser not read: %s", exc)
+            self.notice = "The scenarios saved in this browser could not be read; none restored"
+            return 0
+        current = self.info.id if self.info is not None else None
+        added = dropped = 0
+        for market, entries in markets.items():
+            if market not in self.markets or not isinstance(entries, list):
+                dropped += len(entries) if isinstance(entries, list) else 1
+                continue
+            have = list(self.saved) if market == current else self._saved_by_market.get(market, [])
+            names = {s.name for s in have}
+            for entry in entries:
+                try:
+                    saved = SavedScenario.from_json(entry)
+                except ValueError:  # pydantic's ValidationError is a ValueError
+                    dropped += 1
+                    continue
+                if saved.name in names or saved.name == CURRENT or len(have) >= MAX_SAVED:
+                    continue
+                have.append(saved)
+                names.add(saved.name)
+                added += 1
+            if market == current:
+                self._publish_saved(have, [s.name for s in have][:MAX_COMPARE])
+            else:
+                self._saved_by_market[market] = have
+        if added or dropped:
+            text = (
+                f"Restored {added} saved scenario{'s' if added != 1 else ''} kept in this browser"
+                if added
+                else "No saved scenario restored from this browser"
+            ) + (f"; {dropped} could not be read and were left out" if dropped else "")
+            self.notice = f"{self._link_problem} {text}".strip()  # a bad link stays said
+        return added
+
+    def share_state(self) -> dict[str, Any]:
+        """The scenario being edited: market, stage, target, draws and every setting."""
+        return {
+            "market": self.market,
+            "stage": self.stage,
+            "target": float(self.target),
+            "uncertainty": bool(self.uncertainty),
+            "draws": int(self.draws),
+            "settings": self.policy.snapshot(),
+        }
+
+    def share_query(self) -> str:
+        """The query of the page's address that opens this scenario (``market=...&s=...``)."""
+        from urllib.parse import urlencode
+
+        return urlencode({"market": self.market, "s": encode_state(self.share_state())})
+
+    def apply_share_token(self, token: str) -> bool:
+        """Open the scenario of an address token (:meth:`share_query`); a bad or stale token
+        leaves the market's defaults and ``notice`` says why."""
+        try:
+            state = decode_state(token)
+            if state["market"] not in self.markets:
+                raise ShareError(f"it names market {state['market']!r}, which is not offered here")
+        except ShareError as exc:
+            self._link_problem = f"The scenario in the link was not opened: {exc}. "
+            self.notice = self._link_problem + "Showing the defaults."
+            return False
+        if state["market"] != self.market:
+            self.market = state["market"]
+        before = {
+            "stage": self.stage,
+            "target": self.target,
+            "uncertainty": self.uncertainty,
+            "draws": self.draws,
+        }
+        defaults = self.policy.snapshot()
+        try:
+            stage = state.get("stage")
+            if stage is not None and stage not in (self.param.stage.objects or []):
+                raise ValueError(f"{stage!r} is not a stage of {self.market}")
+            if stage is not None:
+                self.stage = stage
+            self.param.update(
+                target=float(state.get("target", self.target)),
+                uncertainty=bool(state.get("uncertainty", False)),
+                draws=int(state.get("draws", self.draws)),
+            )
+            settings = {**defaults, **state.get("settings", {})}
+            check_choices(self.policy, settings)
+            self.policy.restore(settings)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.info("scenario of a link not opened: %s", exc)
+            self.policy.restore(defaults)
+            self.param.update(**before)
+            self._link_problem = f"The scenario in the link no longer fits this market ({exc})."
+            self.notice = self._link_problem + " Showing the defaults."
+            return False
+        self.notice = "Opened the scenario of the link"
         return True
 
     # -- comparison ------------------------------------------------------------------------
@@ -571,8 +835,10 @@ __all__ = [
     "Outcome",
     "SavedScenario",
     "SolveCache",
+    "check_choices",
     "draws_supported",
     "evaluate",
+    "input_error_text",
     "plain_failure",
     "scenario_set",
     "solve_cached",

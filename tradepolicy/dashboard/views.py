@@ -31,6 +31,7 @@ from tradepolicy.dashboard.config import (
     stage_param,
 )
 from tradepolicy.dashboard.markets import TARGET_LINES, market_info
+from tradepolicy.dashboard.persist import ShareLink
 from tradepolicy.dashboard.store import (
     CURRENT,
     MAX_COMPARE,
@@ -797,7 +798,9 @@ class ResultsView(_StoreView):
 
 
 class SaveBar(_StoreView):
-    """Save the current settings as a named scenario (always visible above the tabs)."""
+    """Save the current settings as a named scenario (always visible above the tabs); keeps
+    the edited scenario in the page's address and the saved ones in the browser
+    (:class:`~tradepolicy.dashboard.persist.ShareLink`)."""
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -805,8 +808,18 @@ class SaveBar(_StoreView):
             label="",
             placeholder="scenario name",
             value=self._store.next_name(),
-            width=200,
+            width=160,
             css_classes=["tp-save-name"],
+            description="The scenario's identifier: letters, digits, '_', '-' or '.'; the "
+            "name of the scenario in a downloaded TOML file",
+        )
+        self.title_input = pn.widgets.TextInput(
+            label="",
+            placeholder="in words (optional)",
+            width=220,
+            css_classes=["tp-save-title"],
+            description="A few words shown beside the identifier (default: the measures "
+            "switched on); they lead the scenario's description",
         )
         self.button = pn.widgets.Button(
             label="Save as scenario", color="primary", css_classes=["tp-save"]
@@ -814,16 +827,26 @@ class SaveBar(_StoreView):
         self.button.on_click(self._save)
         self.notice = pn.pane.HTML("", css_classes=["tp-notice"], margin=(12, 10))
         self._store.param.watch(self._show_notice, "notice")
+        self.share = ShareLink(store=self._store)
+        self._show_notice()  # e.g. a link that could not be opened
 
     def _save(self, event: Any) -> None:
-        if self._store.save_current(self.name_input.value):
+        if self._store.save_current(self.name_input.value, self.title_input.value):
             self.name_input.value = self._store.next_name()
+            self.title_input.value = ""
 
-    def _show_notice(self, event: Any) -> None:
-        self.notice.object = f"<small>{html.escape(event.new)}</small>"
+    def _show_notice(self, *_events: Any) -> None:
+        self.notice.object = f"<small>{html.escape(self._store.notice)}</small>"
 
     def __panel__(self) -> pn.viewable.Viewable:
-        return pn.Row(self.name_input, self.button, self.notice, sizing_mode="stretch_width")
+        return pn.Row(
+            self.name_input,
+            self.title_input,
+            self.button,
+            self.notice,
+            self.share,
+            sizing_mode="stretch_width",
+        )
 
 
 def _download(callback: Callable[[], bytes], filename: str, label: str, css: str):
@@ -877,6 +900,29 @@ class ComparisonView(_StoreView):
                 s.load_set(self.sets.value)
 
         self.load_btn.on_click(load_set)
+        self.toml = _download(s.saved_toml, "scenarios.toml", "Download saved (TOML)", "tp-toml")
+        self.toml.description = (
+            "The saved scenarios as a scenario-set file: `tradepolicy run` reads it, and it can "
+            "be uploaded here again"
+        )
+        self.upload = pn.widgets.FileInput(
+            accept=".toml",
+            multiple=False,
+            css_classes=["tp-upload"],
+            width=240,
+            description="Add the scenarios of a scenario-set TOML file for this market",
+        )
+
+        self.file_notice = pn.pane.HTML("", css_classes=["tp-file-notice"], margin=(0, 10))
+
+        def upload(event: Any) -> None:
+            if event.new:
+                s.load_toml(event.new, self.upload.filename or "upload.toml")
+                self.file_notice.object = f"<small>{html.escape(s.notice)}</small>"
+                self.upload.clear()  # the same file may be uploaded again
+                self.upload.value = None
+
+        self.upload.param.watch(upload, "value")
         self.compare = pn.widgets.MultiChoice.from_param(
             s.param.compare,
             label=f"Compare (up to {MAX_COMPARE})",
@@ -917,6 +963,13 @@ class ComparisonView(_StoreView):
                 align="end",
             ),
             pn.Row(self.sets, self.load_btn, align="end"),
+            pn.Row(
+                self.toml,
+                pn.pane.HTML("<small>Upload a scenario set (.toml):</small>", margin=(8, 4)),
+                self.upload,
+                align="center",
+            ),
+            self.file_notice,
             self.compare,
             self.status,
             self.heading,
@@ -939,6 +992,7 @@ class ComparisonView(_StoreView):
         self.sets.options = {p.stem: str(p) for p in info.scenario_files}
         self.sets.value = str(info.scenario_files[0]) if info.scenario_files else None
         self.load_btn.disabled = not info.scenario_files
+        self.toml.filename = f"{info.id}_scenarios.toml"
         files = ((self.csv, "csv"), (self.nc, "nc"), (self.pdf, "pdf"), (self.docx, "docx"))
         for w, ext in (*files, (self.pptx, "pptx")):
             w.filename = (
@@ -948,14 +1002,15 @@ class ComparisonView(_StoreView):
     @param.depends("store.saved", watch=True)
     def _on_saved(self) -> None:
         saved = self._store.saved
-        self.pick.options = [x.name for x in saved]
+        self.pick.options = {f"{x.name} — {x.display}": x.name for x in saved}
         self.pick.value = saved[-1].name if saved else None
-        for w in (self.rename_btn, self.delete_btn, self.edit_btn):
+        for w in (self.rename_btn, self.delete_btn, self.edit_btn, self.toml):
             w.disabled = not saved
         rows = [
             {
                 "Scenario": x.name,
-                "From": "these controls" if x.source == "dashboard" else x.source[4:] + " set",
+                "In words": x.display,
+                "From": x.origin,
                 "Measures": len(x.scenario.measures),
                 "Description": (x.scenario.description[:160] + "…")
                 if len(x.scenario.description) > 160

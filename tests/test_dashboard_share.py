@@ -1,0 +1,456 @@
+"""Shareable and durable dashboard scenarios (tradepolicy.dashboard.persist): the address
+token, the saved scenarios kept in the browser, scenario-set TOML download and upload, and
+scenario names in words. Browser-side behaviour: tests/ui/test_dashboard_share_ui.py."""
+
+from __future__ import annotations
+
+import base64
+import json
+import warnings
+import zlib
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+
+pn = pytest.importorskip("panel")
+
+import tradepolicy as tp  # noqa: E402
+from tradepolicy.dashboard import (  # noqa: E402
+    DashboardStore,
+    catalog,
+    persist,
+)
+from tradepolicy.dashboard.persist import (  # noqa: E402
+    ShareError,
+    ShareLink,
+    decode_state,
+    display_name,
+    encode_state,
+)
+from tradepolicy.scenario import Scenario  # noqa: E402
+
+NDPR = "ndpr_oxide"
+CHAIN = "ree_magnets"
+MAGNET, OXIDE = "ree_ndfeb_magnet", "ree_ndpr_oxide"
+
+
+@pytest.fixture
+def store() -> DashboardStore:
+    return DashboardStore(catalog(), NDPR)
+
+
+def token_of(store: DashboardStore) -> str:
+    query = parse_qs(store.share_query())
+    assert query["market"] == [store.market]
+    return query["s"][0]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+# -- the address ----------------------------------------------------------------------------
+def test_the_token_round_trips_any_json_state():
+    state = {"market": "m", "settings": {"a": [1, 2.5, None], "b": "é ü", "c": True}, "x": 1e-12}
+    token = encode_state(state)
+    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert decode_state(token) == state
+
+
+def test_a_link_opens_the_same_scenario_in_a_new_session(store):
+    store.config.param.update(floor_on=True, floor=150.0, subsidy_on=True, strike=95.0)
+    store.target = 0.5
+    token = token_of(store)
+    assert len(token) < 1500  # the whole snapshot fits a link
+    other = DashboardStore(catalog(), "gallium")  # opened on another market: the link wins
+    assert other.apply_share_token(token), other.notice
+    assert other.market == NDPR and other.target == 0.5
+    assert other.config.snapshot() == store.config.snapshot()
+    assert other.current_scenario() == store.current_scenario()
+    a, b = store.current.ds, other.current.ds
+    assert float(b.bloc_dependency.sel(scenario="current").squeeze()) == pytest.approx(
+        float(a.bloc_dependency.sel(scenario="current").squeeze())
+    )
+
+
+def test_a_link_keeps_the_stage_of_a_chain():
+    a = DashboardStore(catalog(), CHAIN)
+    a.stage = OXIDE
+    a.config.param.update(floor_on=True, floor_stage=MAGNET, floor=70.0)
+    b = DashboardStore(catalog(), NDPR)
+    assert b.apply_share_token(token_of(a)), b.notice
+    assert (b.market, b.stage) == (CHAIN, OXIDE)
+    assert b.current_scenario() == a.current_scenario()
+
+
+def _bomb() -> str:
+    return _b64(zlib.compress(b"{" + b" " * (persist.MAX_JSON + 10) + b"}", 9))
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("", "empty"),
+        ("not a token!", "characters"),
+        ("A" * (persist.MAX_TOKEN + 1), "longer"),
+        ("abc", "damaged"),  # not base64 of zlib
+        (_b64(b"plain bytes, not zlib"), "damaged"),
+        (_b64(zlib.compress(b"not json")), "damaged"),
+        (_b64(zlib.compress(b"[1, 2]")), "does not hold"),
+        (_b64(zlib.compress(b'{"v": 99, "market": "ndpr_oxide"}')), "another version"),
+        (_b64(zlib.compress(b'{"v": 1}')), "names no market"),
+        (_b64(zlib.compress(b'{"v": 1, "market": "ndpr_oxide", "settings": [1]}')), "settings"),
+        (_bomb(), "too large"),
+    ],
+)
+def test_a_bad_token_is_refused_with_a_reason(token, why):
+    with pytest.raises(ShareError, match=why):
+        decode_state(token)
+
+
+def test_a_cut_short_link_gives_the_defaults_and_a_plain_notice(store):
+    defaults = store.config.snapshot()
+    other = DashboardStore(catalog(), NDPR)
+    other.config.param.update(floor_on=True, floor=150.0)
+    token = token_of(other)
+    for bad in (token[: len(token) // 2], token[:-3], "x" + token, "%%%"):
+        assert not store.apply_share_token(bad)
+        assert "was not opened" in store.notice and "Showing the defaults" in store.notice
+        assert store.config.snapshot() == defaults
+        assert store.current.ok
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"market": "no_such_market"},
+        {"stage": "no_such_stage"},
+        {"target": 7.0},
+        {"settings": {"floor_on": True, "floor": -5.0}},
+        {"settings": {"floor_on": True, "members": ["USA", "ATLANTIS"]}},
+        {"settings": {"floor_on": "yes please"}},
+    ],
+)
+def test_a_stale_link_gives_the_defaults_and_says_so(store, change):
+    state = store.share_state()
+    defaults = state["settings"]
+    before = (store.market, store.stage, store.target)
+    bad = {**state, **change}
+    if "settings" in change:
+        bad["settings"] = {**defaults, **change["settings"]}
+    assert not store.apply_share_token(encode_state(bad))
+    assert "Showing the defaults" in store.notice
+    assert (store.market, store.stage, store.target) == before
+    assert store.config.snapshot() == defaults  # nothing half applied
+    assert store.current.ok
+
+
+def test_settings_the_editor_no_longer_has_are_ignored(store):
+    state = store.share_state()
+    state["settings"] = {**state["settings"], "floor_on": True, "retired_setting": 3}
+    assert store.apply_share_token(encode_state(state))
+    assert store.config.floor_on
+
+
+def test_the_share_link_follows_every_edit_and_opens_a_token():
+    s = DashboardStore(catalog(), NDPR)
+    assert ShareLink(store=s, token=None).bridge.query == ""  # a notebook's address stays
+    link = ShareLink(store=s, token=None, address=True)  # no session: nothing to open
+    first = link.bridge.query
+    assert parse_qs(first)["market"] == [NDPR]
+    s.config.floor_on = True
+    assert link.bridge.query != first
+    t = DashboardStore(catalog(), "gallium")
+    ShareLink(store=t, token=parse_qs(link.bridge.query)["s"][0])
+    assert t.market == NDPR and t.config.floor_on
+
+
+# -- the browser's storage ------------------------------------------------------------------
+def test_saved_scenarios_of_every_market_survive_a_new_session(store):
+    store.config.param.update(floor_on=True, floor=140.0)
+    assert store.save_current("f140", "Floor at 140")
+    store.market = "gallium"
+    store.config.restrict_on = True
+    assert store.save_current("ban")
+    text = store.saved_text()
+
+    fresh = DashboardStore(catalog(), NDPR)
+    assert fresh.restore_saved_text(text) == 2
+    assert "Restored 2" in fresh.notice
+    (f140,) = fresh.saved
+    assert f140.scenario == store._saved_by_market[NDPR][0].scenario
+    assert f140.display == "Floor at 140" and fresh.compare == ["f140"]
+    assert fresh.edit("f140") and fresh.config.floor == 140.0  # its settings came along
+    fresh.market = "gallium"
+    assert [s.name for s in fresh.saved] == ["ban"]
+    assert fresh.saved[0].scenario == store.saved[0].scenario
+
+
+def test_names_saved_in_the_session_win_over_the_browser(store):
+    store.config.floor_on = True
+    store.save_current("mine")
+    text = store.saved_text()
+    other = DashboardStore(catalog(), NDPR)
+    other.config.param.update(tariff_on=True)
+    other.save_current("mine")
+    assert other.restore_saved_text(text) == 0
+    assert [m.type for m in other.saved[0].scenario.measures][-1] == "tariff"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", "[]", '{"v": 2, "markets": {}}', '{"v": 1, "markets": []}', '{"v": 1}'],
+)
+def test_unreadable_storage_restores_nothing_and_says_so(store, text):
+    assert store.restore_saved_text(text) == 0
+    assert "could not be read" in store.notice and store.saved == []
+
+
+def test_unreadable_stored_scenarios_are_left_out_and_counted(store):
+    store.config.floor_on = True
+    store.save_current("good")
+    doc = json.loads(store.saved_text())
+    doc["markets"][NDPR] += [
+        {"source": "dashboard", "scenario": {"name": "bad name!", "measure": []}},
+        {"source": "dashboard", "scenario": {"name": "x", "measure": [{"type": "nope"}]}},
+        "junk",
+    ]
+    doc["markets"]["retired_market"] = [doc["markets"][NDPR][0]]
+    fresh = DashboardStore(catalog(), NDPR)
+    assert fresh.restore_saved_text(json.dumps(doc)) == 1
+    assert [s.name for s in fresh.saved] == ["good"]
+    assert "4 could not be read" in fresh.notice
+
+
+def test_nothing_is_stored_before_the_browser_has_answered():
+    s = DashboardStore(catalog(), NDPR)
+    link = ShareLink(store=s, token=None)
+    s.config.floor_on = True
+    s.save_current("early")
+    assert link.bridge.keep == ""  # the browser's scenarios are not overwritten
+    kept = DashboardStore(catalog(), NDPR)
+    kept.config.tariff_on = True
+    kept.save_current("kept")
+    link.bridge.stored = kept.saved_text()  # what the browser had
+    assert [x.name for x in s.saved] == ["early", "kept"]
+    assert {x["scenario"]["name"] for x in json.loads(link.bridge.keep)["markets"][NDPR]} == {
+        "early",
+        "kept",
+    }
+
+
+# -- scenario-set files ---------------------------------------------------------------------
+#: settings that make every measure type the editor offers (each group alone, plus variants)
+EVERY_MEASURE = {
+    "free_trade": {"free_trade": True},
+    "floor": {"floor_on": True, "floor": 130.0, "levy_cap": 40.0, "collector": "exporters"},
+    "tariff": {"tariff_on": True, "tariff_rate": 12.5},
+    "subsidy": {"subsidy_on": True, "strike": 90.0},
+    "collar": {
+        "subsidy_on": True,
+        "subsidy_kind": "collar",
+        "upside_threshold": 140.0,
+        "upside_share": 30.0,
+        "subsidy_payers": "club",
+    },
+    "ban": {"restrict_on": True},
+    "quota": {"quota_on": True, "quota_quantity": 900.0},
+    "offtake": {"offtake_on": True, "offtake_disposition": "resell"},
+    "release": {"release_on": True},
+    "cap": {"cap_on": True, "cap_share": 70.0, "cap_basis": "imports"},
+    "shock": {"shock_on": True, "shock_fraction": 15.0},
+}
+
+
+def _save_every_measure(store: DashboardStore) -> None:
+    defaults = store.config.snapshot()
+    for name, values in EVERY_MEASURE.items():
+        store.config.restore({**defaults, "free_trade": False, **values})
+        assert store.save_current(name), store.notice
+    store.config.restore(defaults)
+
+
+def _load(path: Path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", tp.errors.InputWarning)
+        return tp.load_scenarios(path)
+
+
+@pytest.mark.parametrize("market", [NDPR, CHAIN])
+def test_downloaded_scenarios_load_back_to_the_same_measures(market, tmp_path):
+    store = DashboardStore(catalog(), market)
+    _save_every_measure(store)
+    path = tmp_path / "saved.toml"
+    path.write_bytes(store.saved_toml())
+    sset = _load(path)
+    assert sset.market.id == market
+    assert sset.bloc_target == store.info.bloc_target(store.target)
+    assert sset.names == [s.name for s in store.saved]
+    for back, saved in zip(sset.scenarios, store.saved, strict=True):
+        assert back == saved.scenario  # every measure field, and the description
+    made = {m.type for s in store.saved for m in s.scenario.measures}
+    assert made >= {
+        "tariff",
+        "price_floor",
+        "price_gap_subsidy",
+        "export_quota",
+        "import_quota",
+        "offtake",
+        "stockpile_release",
+        "diversification_cap",
+        "supply_shock",
+    }
+
+
+def test_a_downloaded_set_runs_to_the_dashboards_numbers(store, tmp_path):
+    """What ``tradepolicy run`` solves from the file equals the dashboard's comparison."""
+    store.config.param.update(floor_on=True, floor=150.0)
+    store.save_current("floor_150")
+    store.config.param.update(floor_on=False, subsidy_on=True)
+    store.save_current("subsidy")
+    path = tmp_path / "saved.toml"
+    path.write_bytes(store.saved_toml())
+    ds = tp.solve(_load(path))
+    shown = store.comparison.ds
+    for name in ("floor_150", "subsidy"):
+        assert float(ds.bloc_dependency.sel(scenario=name).squeeze()) == pytest.approx(
+            float(shown.bloc_dependency.sel(scenario=name).squeeze()), rel=1e-9
+        )
+
+
+def test_nothing_to_download_without_saved_scenarios(store):
+    with pytest.raises(ValueError, match="save a scenario first"):
+        store.saved_toml()
+
+
+def test_an_uploaded_file_becomes_saved_scenarios(store):
+    _save_every_measure(store)
+    data = store.saved_toml()
+    names = [s.name for s in store.saved]
+    fresh = DashboardStore(catalog(), NDPR)
+    assert fresh.load_toml(data, "my set.toml"), fresh.notice
+    assert [s.name for s in fresh.saved] == names
+    assert [s.scenario for s in fresh.saved] == [s.scenario for s in store.saved]
+    assert fresh.saved[0].origin == "my set.toml (uploaded)"
+    assert fresh.compare == names[:6] and fresh.comparison.ok
+    assert not fresh.edit(names[0])  # from a file: compared, not edited in the controls
+
+
+def test_a_shipped_set_uploads_like_it_loads(store):
+    path = store.info.scenario_files[0]
+    assert store.load_toml(path.read_bytes(), path.name)
+    assert [s.name for s in store.saved] == _load(path).names
+
+
+GOOD_FLOOR = """
+[[scenario.measure]]
+type = "price_floor"
+importers = ["USA", "JPN", "EU"]
+floor = 110000.0
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        (b"market = 'ndpr_oxide'\n[[scenario]\n", "not valid TOML"),
+        (b"\xff\xfe not text", "not a UTF-8 text file"),
+        (b"x" * (persist.MAX_UPLOAD + 1), "larger than"),
+        (("market = 'gallium'\n[[scenario]]\nname = 'a'\n" + GOOD_FLOOR).encode(), "market:"),
+        (b"market = 'ndpr_oxide'\n", "scenario"),
+        (
+            b"market = 'ndpr_oxide'\n[[scenario]]\nname = 'a'\n[[scenario.measure]]\ntype = 'flor'",
+            "scenario[0].measure[0]",
+        ),
+        (
+            ("market = 'ndpr_oxide'\n[[scenario]]\nname = 'a'\n" + GOOD_FLOOR)
+            .replace("110000.0", "-1.0")
+            .encode(),
+            "scenario[0].measure[0].floor",
+        ),
+        (
+            ("market = 'ndpr_oxide'\n[[scenario]]\nname = 'a'\n" + GOOD_FLOOR)
+            .replace('"JPN"', '"XXX"')
+            .encode(),
+            "XXX",
+        ),
+        ((b"market = 'ndpr_oxide'\n[[scenario]]\nname = 'bad name'\n"), "scenario[0].name"),
+        ((b"market = 'ndpr_oxide'\n[[scenario]]\nname = 'current'\n"), "reserved"),
+        (
+            (b"market = 'ndpr_oxide'\nyears = [2024, 2030]\n[[scenario]]\nname = 'a'\n"),
+            "years",
+        ),
+    ],
+)
+def test_a_bad_upload_names_the_file_and_field_and_changes_nothing(store, text, where):
+    store.config.floor_on = True
+    store.save_current("kept")
+    before = list(store.saved)
+    assert not store.load_toml(text, "upload.toml")
+    assert store.notice.startswith("Not loaded: upload.toml")
+    assert where in store.notice
+    assert store.saved == before
+
+
+# -- names in words -------------------------------------------------------------------------
+def test_display_names_come_from_the_description_words():
+    sc = lambda d: Scenario(name="club_floor_oxide_110", description=d)  # noqa: E731
+    assert display_name(sc("Oxide-only club floor: the US, Japan, ...")) == "Oxide-only club floor"
+    assert display_name(sc("")) == "club floor oxide 110"
+    first = display_name(sc("A club floor. It raises prices. More words follow."))
+    assert first == "A club floor"
+    long = display_name(sc("word " * 60))
+    assert len(long) <= persist.MAX_DISPLAY and long.endswith("…")
+
+
+def test_shipped_sets_and_saved_scenarios_are_named_in_words(store):
+    assert store.load_set(store.info.scenario_files[0])
+    for s in store.saved:
+        assert s.display and s.display != s.name.replace("_", " ")
+        assert s.name in store.param.compare.objects  # the identifier stays the key
+    store.config.floor_on = True
+    store.save_current("f", "A floor at twice the price")
+    assert store.saved[-1].display == "A floor at twice the price"
+    store.save_current("g")
+    assert store.saved[-1].display == "Free trade among members + Price floor"
+    back = DashboardStore(catalog(), NDPR)
+    assert back.load_toml(store.saved_toml(), "x.toml")
+    assert [s.display for s in back.saved] == [s.display for s in store.saved]
+
+
+def test_the_compare_choices_show_the_words_beside_the_identifier(store):
+    store.config.floor_on = True
+    store.save_current("f", "Floor")
+    labels = dict(store.param.compare.names)
+    assert labels == {"f — Floor": "f"}
+
+
+def test_the_compare_tab_uploads_a_file_and_says_what_happened(store):
+    from tradepolicy.dashboard import DashboardApp
+
+    store.config.floor_on = True
+    store.save_current("f", "Floor")
+    data = store.saved_toml()
+    fresh = DashboardStore(catalog(), NDPR)
+    view = DashboardApp(store=fresh).comparison
+    assert view.toml.disabled  # nothing saved yet
+    view.upload.filename = "mine.toml"
+    view.upload.value = data
+    assert [s.name for s in fresh.saved] == ["f"] and not view.toml.disabled
+    assert "Loaded 1 scenario from mine.toml" in view.file_notice.object
+    assert "f — Floor" in view.pick.options
+    fresh.delete("f")
+    view.upload.value = data  # the same file again
+    assert [s.name for s in fresh.saved] == ["f"]
+    view.upload.value = b"market = 'ndpr_oxide'\n"
+    assert "Not loaded: mine.toml" in view.file_notice.object
+
+
+def test_a_bad_link_is_still_said_once_the_browser_restores(store):
+    other = DashboardStore(catalog(), NDPR)
+    other.config.floor_on = True
+    other.save_current("kept")
+    assert not store.apply_share_token("broken")
+    store.restore_saved_text(other.saved_text())
+    assert "was not opened" in store.notice and "Restored 1 saved scenario " in store.notice
