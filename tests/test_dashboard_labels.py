@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import numpy as np
@@ -257,3 +258,51 @@ def test_every_control_help_is_plain_words():
     for key, text in HELP.items():
         assert len(text) > 40, key
         assert not re.search(r"\[|NOTES|\.\./shared|UNVERIFIED|assumption\]", text), key
+
+
+def test_the_controls_carry_their_help():
+    from tradepolicy.dashboard import DashboardApp
+
+    app = DashboardApp(market="ndpr_oxide")
+    ed, cmp, save = app.editor, app.comparison, app.save
+    shown = {
+        "market": ed.market,
+        "stage": ed.stage,
+        "target": ed.target,
+        "draws": ed.draws,
+        "save_name": save.name_input,
+        "save": save.button,
+        "sets": cmp.sets,
+        "compare": cmp.compare,
+        "csv": cmp.csv,
+        "netcdf": cmp.nc,
+        "brief": cmp.pdf,
+    }
+    assert set(shown) == set(HELP)
+    for key, widget in shown.items():
+        assert widget.description == HELP[key], key
+    assert cmp.docx.description == HELP["brief"]
+
+
+def test_price_cards_count_their_regions_and_list_them_on_hover():
+    k = ind.Kpi(
+        "club_price", "Consumer price, club", 55.0, "USD/kg", 55.0, detail="United States, Japan"
+    )
+    out = kpi_html({"club_price": k}, ["club_price"], ["USA", "JPN", "CHN"])
+    assert (
+        'averaged over <span class="tp-regions" title="United States (USA), Japan (JPN)">'
+        "2 regions</span>" in out
+    )
+    # a detail that is not a list of the market's regions is shown as it is
+    k = replace(k, detail="no consuming region")
+    assert "no consuming region" in kpi_html({"club_price": k}, ["club_price"], ["USA"])
+
+
+def test_heatmap_text_is_dark_on_light_cells_and_white_on_dark_ones():
+    chart = TradeHeatmap("t/yr")
+    frame = pd.DataFrame(
+        {"exporter": ["CHN", "CHN"], "importer": ["USA", "KOR"], "flow": [1000.0, 1.0]}
+    ).assign(share=[0.5, 0.5])
+    chart.update(frame, ["CHN", "USA", "KOR"])
+    # reversed Viridis: the largest flow is dark purple, the smallest light yellow
+    assert chart.source.data["ink"] == ["white", "#102a43"]

@@ -449,6 +449,7 @@ class TradeHeatmap:
                     "flow",
                     "share",
                     "text",
+                    "ink",
                 )
             }
         )
@@ -481,7 +482,7 @@ class TradeHeatmap:
             text_align="center",
             text_baseline="middle",
             text_font_size="10px",
-            text_color="white",
+            text_color="ink",
         )
         self.colorbar = ColorBar(
             color_mapper=self.mapper,
@@ -529,7 +530,18 @@ class TradeHeatmap:
             "flow": flow.tolist(),
             "share": _nan_to_none(share.tolist()),
             "text": [f"{s:.0%}" if np.isfinite(s) and s >= 0.005 else "" for s in share],
+            "ink": _ink(flow, self.mapper.low, self.mapper.high),
         }
+
+
+def _ink(values: np.ndarray, low: float, high: float) -> list[str]:
+    """Text colour on each heat-map cell: white on the dark (large) end of the reversed
+    Viridis scale, dark on the light end, so every share stays legible."""
+    if len(values) == 0:
+        return []
+    span = math.log10(high) - math.log10(low)
+    level = (np.log10(values) - math.log10(low)) / span if span > 0 else np.ones(len(values))
+    return ["white" if t > 0.45 else "#102a43" for t in level]
 
 
 __all__ = [

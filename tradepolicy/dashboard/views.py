@@ -50,7 +50,7 @@ TARGETS = {
 }
 
 CSS = """
-.tp-kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(140px, 1fr));
+.tp-kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(118px, 1fr));
   gap: 8px; width: 100%; }
 .tp-kpi { border: 1px solid #d9dee5; border-radius: 8px; padding: 5px 10px; background: #fff;
   min-width: 0; overflow-wrap: anywhere; }
@@ -61,7 +61,8 @@ CSS = """
 .tp-kpi .v [data-kpi-value] { white-space: nowrap; }
 .tp-kpi .u { font-size: 13px; font-weight: 400; color: #4a5560; white-space: nowrap; }
 .tp-kpi .d { font-size: 11.5px; line-height: 1.3; color: #4a5560; }
-.tp-kpi .tp-region { text-decoration: underline dotted #9aa5b1; cursor: help; }
+.tp-kpi .tp-region, .tp-kpi .tp-regions { text-decoration: underline dotted #9aa5b1;
+  cursor: help; }
 .tp-kpi .up { color: #b03a2e; } .tp-kpi .down { color: #1e7b4d; }
 .tp-kpi .r { font-size: 12px; color: #6b4fa0; }
 .tp-kpi.na .v { color: #9aa5b1; }
@@ -174,7 +175,7 @@ def kpi_html(
             f'<div class="v"><span data-kpi-value>{value}</span> '
             f'<span class="u">{html.escape(k.unit)}</span>{label}</div>'
             f'<div class="d">{change}</div>{rng}'
-            f'<div class="d">{mark_regions(k.detail, regions)}</div></div>'
+            f'<div class="d">{_detail_html(key, k.detail, regions)}</div></div>'
         )
     notes = ""
     if warned:
@@ -184,6 +185,25 @@ def kpi_html(
             f"</b><ul>{items}</ul></div>"
         )
     return f'<div class="tp-kpis">{"".join(cards)}</div>{notes}'
+
+
+#: KPI cards whose detail is a list of regions: shown as "over N regions", the list (full
+#: names and codes) on hover, so that the KPI strip stays one row high on a laptop
+LISTED = ("club_price", "outside_price")
+
+
+def _detail_html(key: str, detail: str, regions: Sequence[str] | None) -> str:
+    """A KPI card's detail line as HTML: region names with their code on hover; for the
+    cards in :data:`LISTED` the count of regions, the list on hover."""
+    if key not in LISTED or not detail or regions is None:
+        return mark_regions(detail, regions)
+    codes = {region_table.name(str(r)): str(r) for r in regions}
+    names = detail.split(", ")
+    if not all(n in codes for n in names):  # not a list of the market's regions
+        return mark_regions(detail, regions)
+    listed = ", ".join(f"{n} ({codes[n]})" for n in names)
+    count = f"{len(names)} region{'s' if len(names) > 1 else ''}"
+    return f'averaged over <span class="tp-regions" title="{html.escape(listed)}">{count}</span>'
 
 
 def _fmt_table(df: pd.DataFrame, signed: bool = False) -> pd.DataFrame:
@@ -578,6 +598,10 @@ class KpiView(_StoreView):
         shown = names[info.stage]
         target = info.target_stage
         k = {key: replace(v, title=f"{v.title} · {shown}") for key, v in k.items()}
+        if "dependence" in k:  # the bloc is the target stage's: named once, on that card
+            dep = k["dependence"]
+            parts = [p for p in dep.detail.split("; ") if not p.startswith("bloc here:")]
+            k["dependence"] = replace(dep, detail="; ".join(parts))
         ds = out.at_stage(target)
         if ds is not None:
             dep = ind.dependence_kpi(ds, CURRENT, info.for_stage(target))
