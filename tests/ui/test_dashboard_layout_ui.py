@@ -138,6 +138,21 @@ def test_layout_at_laptop_sizes(browser: Browser, app_url: str, artifacts: Path,
         check_names_and_legends(page, "ndpr_oxide baseline")
         bloc = page.locator(".tp-bloc-base")
         expect(bloc.locator('.tp-region[title="AUS"]')).to_have_text("Australia")
+        show_help(page, ".tp-market", "market")  # the ⓘ beside a control's label
+        if width < 1600:  # the ☰ button hides the controls: the charts take the room
+            chart = page.locator(".tp-charts .bk-Figure").first
+            before = chart.bounding_box()
+            page.locator("#sidebar-toggle").click()
+            expect(page.locator("#sidebar")).to_be_hidden(timeout=TIMEOUT)
+            page.wait_for_timeout(800)
+            after = chart.bounding_box()
+            # the main column starts at the left edge and now holds two charts a row
+            assert before and after and after["x"] < before["x"] - 200, (before, after)
+            second = page.locator(".tp-charts .bk-Figure").nth(1).bounding_box()
+            assert second and second["y"] == after["y"] and after["width"] >= CHART_MIN - 1
+            page.screenshot(path=str(artifacts / f"layout_no_sidebar_{width}x{height}.png"))
+            page.locator("#sidebar-toggle").click()
+            expect(page.locator("#sidebar")).to_be_visible(timeout=TIMEOUT)
         page.get_by_text("Policy results", exact=True).click()
         table = page.locator(".tp-region-table")
         expect(table.locator('.tp-region[title="USA"]').first).to_have_text(
