@@ -28,6 +28,14 @@ from tradepolicy.dashboard.views import (
 log = logging.getLogger(__name__)
 
 TITLE = "tradepolicy · negotiator dashboard"
+#: the editor's column (px): at 1280×800 the KPIs and the first chart fit beside it
+SIDEBAR_WIDTH = 330
+#: the page frame at laptop sizes: a lower header, less padding around the main column
+FRAME_CSS = """
+#header { padding-top: 4px; padding-bottom: 4px; }
+#header .title { font-size: 1.3em; }
+#main { padding-top: 6px; }
+"""
 
 
 def _on_exception(exc: BaseException) -> None:
@@ -76,7 +84,12 @@ class DashboardApp(Viewer):
             css_classes=["tp-tabs"],
         )
         self.main = pn.Column(
-            self.status, self.kpis, self.save, self.tabs, sizing_mode="stretch_width"
+            self.status,
+            self.kpis,
+            self.save,
+            self.tabs,
+            sizing_mode="stretch_width",
+            css_classes=["tp-main"],
         )
 
     def template(self) -> pn.template.BaseTemplate:
@@ -86,8 +99,9 @@ class DashboardApp(Viewer):
             title=TITLE,
             sidebar=[self.editor],
             main=[self.main],
-            sidebar_width=380,
+            sidebar_width=SIDEBAR_WIDTH,
             header_background="#1f4e79",
+            raw_css=[FRAME_CSS],
         )
 
     def __panel__(self) -> pn.viewable.Viewable:

@@ -2,7 +2,8 @@
 
 Each chart owns one figure; ``update`` swaps its data, so a widget change sends a small data
 patch to the browser instead of a new figure. Every chart names its unit on the axis and in
-the hover.
+the hover, every colour has a legend (or a colour bar), and regions are named in full (the
+regions table) with their code in the hover.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import numpy as np
 import pandas as pd
 from bokeh.models import (
     CategoricalAxis,
+    ColorBar,
     ColumnDataSource,
     DataRange1d,
     FactorRange,
     HoverTool,
-    LinearColorMapper,
+    LogColorMapper,
+    LogTicker,
     NumeralTickFormatter,
     Range,
 )
@@ -29,6 +32,7 @@ from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
 from tradepolicy import regions as region_table
+from tradepolicy.dashboard.labels import axis_label, region_name
 
 HEIGHT = 320
 GROUP_COLORS = ("#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
@@ -92,7 +96,11 @@ def _nan_to_none(values) -> list:
 
 class GroupedBars:
     """Bars per category (region or scenario), one bar per group, optional 90% whiskers and
-    horizontal reference lines (e.g. dependency targets)."""
+    horizontal reference lines (e.g. dependency targets).
+
+    With ``regions=True`` the categories are region codes: the axis shows each full name
+    (wrapped onto short lines) and the hover the name and the code.
+    """
 
     def __init__(
         self,
@@ -100,18 +108,27 @@ class GroupedBars:
         unit: str,
         value_format: str = "0,0.[00]",
         hlines: Sequence[tuple[float, str]] = (),
+        *,
+        y_label: str = "",
+        regions: bool = False,
     ) -> None:
         self.unit = unit
+        self.regions = regions
         self.source = ColumnDataSource(
-            {k: [] for k in ("x", "category", "group", "value", "lo", "hi", "color", "note")}
+            {
+                k: []
+                for k in ("x", "category", "code", "group", "value", "lo", "hi", "color", "note")
+            }
         )
         self.range = FactorRange(factors=[], group_padding=0.6, subgroup_padding=0.0)
-        self.figure = _fig(title, unit, x_range=self.range)
+        self.figure = _fig(title, f"{y_label} ({unit})" if y_label else unit, x_range=self.range)
         self.figure.xaxis.major_label_orientation = 0.0
         for axis in self.figure.xaxis:  # categorical: the x range is a FactorRange
             if not isinstance(axis, CategoricalAxis):
                 raise TypeError(f"expected a categorical x axis, got {type(axis).__name__}")
             axis.group_label_orientation = 0.0
+            axis.group_text_font_size = "10px"
+            axis.group_text_font_style = "normal"
         self.figure.xaxis.major_tick_line_color = None
         self.figure.xaxis.major_label_text_font_size = "0px"  # group names are in the legend
         self.bars = self.figure.vbar(
@@ -143,11 +160,12 @@ class GroupedBars:
                 )
             )
         self.figure.yaxis.formatter = NumeralTickFormatter(format="0,0.[0]")
+        what = "@category (@code) — @group" if regions else "@category — @group"
         self.figure.add_tools(
             HoverTool(
                 renderers=[self.bars],
                 tooltips=[
-                    ("", "@category — @group"),
+                    ("", what),
                     ("value", f"@value{{{value_format}}} {unit}"),
                     ("90% range", f"@lo{{{value_format}}} – @hi{{{value_format}}}"),
                     ("", "@note"),
@@ -164,14 +182,17 @@ class GroupedBars:
         colors: Sequence[str] = GROUP_COLORS,
         notes: pd.DataFrame | None = None,
     ) -> None:
-        """``frame``: index = category, columns = groups (values); optional ``<group>_lo`` and
-        ``<group>_hi`` columns hold 5% and 95% quantiles; ``notes`` has text per group."""
+        """``frame``: index = category (region codes with ``regions=True``), columns = groups
+        (values); optional ``<group>_lo`` and ``<group>_hi`` columns hold 5% and 95%
+        quantiles; ``notes`` has text per group."""
         data: dict[str, list] = {k: [] for k in self.source.data}
         single = len(groups) == 1
         for cat, row in frame.iterrows():
+            label = axis_label(str(cat)) if self.regions else str(cat)
             for i, g in enumerate(groups):
-                data["x"].append(str(cat) if single else (str(cat), str(g)))
-                data["category"].append(str(cat))
+                data["x"].append(label if single else (label, str(g)))
+                data["category"].append(region_name(str(cat)) if self.regions else str(cat))
+                data["code"].append(str(cat) if self.regions else "")
                 data["group"].append(str(g))
                 data["value"].append(row.get(g, math.nan))
                 data["lo"].append(row.get(f"{g}_lo", math.nan))
@@ -181,7 +202,7 @@ class GroupedBars:
                 data["note"].append(str(note) if isinstance(note, str) else "")
         for k in ("value", "lo", "hi"):
             data[k] = _nan_to_none(data[k])
-        self.range.factors = list(data["x"])
+        self.range.factors = list(dict.fromkeys(data["x"]))
         self.source.data = data
         keep = [
             i
@@ -189,7 +210,7 @@ class GroupedBars:
             if lo is not None and hi is not None
         ]
         self.ranges.data = {k: [data[k][i] for i in keep] for k in ("x", "lo", "hi")}
-        self.figure.xaxis.major_label_text_font_size = "11px" if single else "0px"
+        self.figure.xaxis.major_label_text_font_size = "10px" if single else "0px"
         self.figure.legend.visible = not single
         tops = [v for v in (*data["value"], *data["hi"]) if v is not None]
         if self.hline_max > 0:
@@ -204,11 +225,29 @@ class WelfareChart:
     def __init__(self, unit: str) -> None:
         self.unit = unit
         self.source = ColumnDataSource(
-            {k: [] for k in ("region", "component", "value", "top", "bottom", "color", "total")}
+            {
+                k: []
+                for k in (
+                    "region",
+                    "name",
+                    "code",
+                    "component",
+                    "value",
+                    "top",
+                    "bottom",
+                    "color",
+                    "total",
+                )
+            }
         )
-        self.totals = ColumnDataSource({"region": [], "total": [], "lo": [], "hi": []})
+        self.totals = ColumnDataSource(
+            {"region": [], "name": [], "code": [], "total": [], "lo": [], "hi": []}
+        )
         self.range = FactorRange(factors=[])
-        self.figure = _fig("Welfare change by region and component", unit, x_range=self.range)
+        self.figure = _fig(
+            "Welfare change by region and component", f"welfare change ({unit})", x_range=self.range
+        )
+        self.figure.xaxis.major_label_text_font_size = "10px"
         bars = self.figure.vbar(
             x="region",
             top="top",
@@ -238,7 +277,7 @@ class WelfareChart:
             HoverTool(
                 renderers=[bars],
                 tooltips=[
-                    ("", "@region — @component"),
+                    ("", "@name (@code) — @component"),
                     ("change", f"@value{{+0,0.0}} {unit}"),
                     ("net welfare", f"@total{{+0,0.0}} {unit}"),
                 ],
@@ -246,7 +285,7 @@ class WelfareChart:
             HoverTool(
                 renderers=[net],
                 tooltips=[
-                    ("", "@region net welfare"),
+                    ("", "@name (@code) net welfare"),
                     ("change", f"@total{{+0,0.0}} {unit}"),
                     ("90% range", "@lo{+0,0.0} – @hi{+0,0.0}"),
                 ],
@@ -255,8 +294,9 @@ class WelfareChart:
         _legend_right(self.figure)
 
     def update(self, frame: pd.DataFrame, regions: Sequence[str], totals: pd.DataFrame) -> None:
-        """``frame`` from :func:`indicators.welfare_frame`; ``totals`` index region with
-        ``total``, ``lo``, ``hi``."""
+        """``frame`` from :func:`indicators.welfare_frame` (``region`` holds codes);
+        ``regions`` the codes in axis order; ``totals`` indexed by code with ``total``, ``lo``,
+        ``hi``."""
         data: dict[str, list] = {k: [] for k in self.source.data}
         pos = dict.fromkeys(regions, 0.0)
         neg = dict.fromkeys(regions, 0.0)
@@ -270,40 +310,57 @@ class WelfareChart:
             else:
                 top, bottom = neg[row.region], neg[row.region] + v
                 neg[row.region] = bottom
-            data["region"].append(row.region)
+            data["region"].append(axis_label(row.region))
+            data["name"].append(region_name(row.region))
+            data["code"].append(str(row.region))
             data["component"].append(row.component)
             data["value"].append(v)
             data["top"].append(top)
             data["bottom"].append(bottom)
             data["color"].append(getattr(row, "color", "#777"))
             data["total"].append(float(row.total))
-        self.range.factors = list(regions)
+        self.range.factors = [axis_label(r) for r in regions]
         self.source.data = data
         t = totals.reindex(regions)
         self.totals.data = {
-            "region": list(regions),
+            "region": [axis_label(r) for r in regions],
+            "name": [region_name(r) for r in regions],
+            "code": [str(r) for r in regions],
             "total": _nan_to_none(t["total"].tolist()),
             "lo": _nan_to_none(t["lo"].tolist()),
             "hi": _nan_to_none(t["hi"].tolist()),
         }
         ok = t["lo"].notna() & t["hi"].notna()
         self.ranges.data = {
-            "region": [str(r) for r in t.index[ok]],
+            "region": [axis_label(str(r)) for r in t.index[ok]],
             "lo": t.loc[ok, "lo"].tolist(),
             "hi": t.loc[ok, "hi"].tolist(),
         }
 
 
 class StackedShares:
-    """Each importer's consumption split by supplier (horizontal bars adding up to 100%)."""
+    """Each importer's consumption split by supplier (horizontal bars adding up to 100%);
+    regions by full name, codes in the hover."""
 
     def __init__(self, title: str, regions: Sequence[str], hlines: Sequence[tuple[float, str]]):
         self.source = ColumnDataSource(
-            {k: [] for k in ("importer", "exporter", "share", "left", "right", "color")}
+            {
+                k: []
+                for k in (
+                    "importer",
+                    "exporter",
+                    "importer_code",
+                    "exporter_code",
+                    "share",
+                    "left",
+                    "right",
+                    "color",
+                )
+            }
         )
         self.range = FactorRange(factors=[])
-        self.figure = _fig(title, "", y_range=self.range)
-        self.figure.xaxis.axis_label = "share of consumption (%)"
+        self.figure = _fig(title, "importer", y_range=self.range)
+        self.figure.xaxis.axis_label = "share of the importer's consumption (%)"
         self.colors = region_colors(regions)
         bars = self.figure.hbar(
             y="importer",
@@ -340,13 +397,17 @@ class StackedShares:
         self.figure.add_tools(
             HoverTool(
                 renderers=[bars],
-                tooltips=[("", "@exporter → @importer"), ("share", "@share{0.0}%")],
+                tooltips=[
+                    ("", "@exporter (@exporter_code) → @importer (@importer_code)"),
+                    ("share", "@share{0.0}%"),
+                ],
             )
         )
         x_range = _data_range(self.figure.x_range)
         x_range.start = 0
         x_range.end = 100
         _legend_right(self.figure)
+        self.figure.legend[0].title = "supplier"
 
     def update(self, shares: pd.DataFrame) -> None:
         """``shares``: importer × exporter fractions (from :func:`indicators.supplier_shares`)."""
@@ -356,24 +417,41 @@ class StackedShares:
             for exporter, v in row.items():
                 if not math.isfinite(v) or v <= 1e-6:
                     continue
-                data["importer"].append(region_table.short_name(str(importer)))
-                data["exporter"].append(region_table.short_name(str(exporter)))
+                data["importer"].append(region_name(str(importer)))
+                data["exporter"].append(region_name(str(exporter)))
+                data["importer_code"].append(str(importer))
+                data["exporter_code"].append(str(exporter))
                 data["share"].append(100 * v)
                 data["left"].append(left)
                 data["right"].append(left + 100 * v)
                 data["color"].append(self.colors.get(str(exporter), "#777"))
                 left += 100 * v
-        self.range.factors = [region_table.short_name(str(i)) for i in shares.index[::-1]]
+        self.range.factors = [region_name(str(i)) for i in shares.index[::-1]]
         self.source.data = data
 
 
 class TradeHeatmap:
-    """Who supplies whom: base flows exporter × importer, colour on a log scale."""
+    """Who supplies whom: base flows exporter × importer, colour on a log scale with its colour
+    bar; regions by full name, codes in the hover."""
 
     def __init__(self, unit: str) -> None:
         self.unit = unit
         self.source = ColumnDataSource(
-            {k: [] for k in ("exporter", "importer", "flow", "share", "level", "text")}
+            {
+                k: []
+                for k in (
+                    "exporter",
+                    "importer",
+                    "exporter_name",
+                    "importer_name",
+                    "exporter_code",
+                    "importer_code",
+                    "flow",
+                    "share",
+                    "text",
+                    "ink",
+                )
+            }
         )
         self.x = FactorRange(factors=[])
         self.y = FactorRange(factors=[])
@@ -384,17 +462,16 @@ class TradeHeatmap:
             y_range=self.y,
         )
         self.figure.xaxis.axis_label = "importer"
-        self.figure.height = 360
-        self.mapper = LinearColorMapper(
-            palette=Viridis256[::-1], low=0, high=1, nan_color="#f4f4f4"
-        )
+        self.figure.xaxis.major_label_text_font_size = "10px"
+        self.figure.height = 380
+        self.mapper = LogColorMapper(palette=Viridis256[::-1], low=1, high=10, nan_color="#f4f4f4")
         cells = self.figure.rect(
             x="importer",
             y="exporter",
             width=0.95,
             height=0.95,
             source=self.source,
-            fill_color={"field": "level", "transform": self.mapper},
+            fill_color={"field": "flow", "transform": self.mapper},
             line_color=None,
         )
         self.figure.text(
@@ -405,13 +482,25 @@ class TradeHeatmap:
             text_align="center",
             text_baseline="middle",
             text_font_size="10px",
-            text_color="white",
+            text_color="ink",
         )
+        self.colorbar = ColorBar(
+            color_mapper=self.mapper,
+            ticker=LogTicker(),
+            formatter=NumeralTickFormatter(format="0,0.[00]"),
+            title=f"base flow ({unit}, log scale)",
+            title_text_font_size="11px",
+            title_text_font_style="normal",
+            major_label_text_font_size="10px",
+            width=12,
+            padding=4,
+        )
+        self.figure.add_layout(self.colorbar, "right")
         self.figure.add_tools(
             HoverTool(
                 renderers=[cells],
                 tooltips=[
-                    ("", "@exporter → @importer"),
+                    ("", "@exporter_name (@exporter_code) → @importer_name (@importer_code)"),
                     ("flow", f"@flow{{0,0}} {unit}"),
                     ("share of importer's use", "@share{0.0%}"),
                 ],
@@ -419,24 +508,40 @@ class TradeHeatmap:
         )
 
     def update(self, frame: pd.DataFrame, regions: Sequence[str]) -> None:
+        """``frame`` from :func:`indicators.trade_matrix` (codes); ``regions`` in axis order."""
         f = frame[frame["flow"] > 0]
-        level = np.log10(f["flow"].to_numpy())
-        self.mapper.low = float(level.min()) if len(level) else 0.0
-        self.mapper.high = float(level.max()) if len(level) else 1.0
+        flow = f["flow"].to_numpy(float)
+        self.mapper.low = float(flow.min()) if len(flow) else 1.0
+        self.mapper.high = float(flow.max()) if len(flow) else 10.0
+        if self.mapper.high <= self.mapper.low:  # one flow: a scale around it
+            self.mapper.low, self.mapper.high = self.mapper.low / 10, self.mapper.high * 10
         exporters = [r for r in regions if (frame.loc[frame["exporter"] == r, "flow"] > 0).any()]
         importers = [r for r in regions if (frame.loc[frame["importer"] == r, "flow"] > 0).any()]
-        short = region_table.short_name
-        self.x.factors = [short(r) for r in importers]
-        self.y.factors = [short(r) for r in exporters[::-1]]
+        self.x.factors = [axis_label(r) for r in importers]
+        self.y.factors = [region_name(r) for r in exporters[::-1]]
         share = f["share"].to_numpy()
         self.source.data = {
-            "exporter": [short(r) for r in f["exporter"]],
-            "importer": [short(r) for r in f["importer"]],
-            "flow": f["flow"].tolist(),
+            "exporter": [region_name(r) for r in f["exporter"]],
+            "importer": [axis_label(r) for r in f["importer"]],
+            "exporter_name": [region_name(r) for r in f["exporter"]],
+            "importer_name": [region_name(r) for r in f["importer"]],
+            "exporter_code": [str(r) for r in f["exporter"]],
+            "importer_code": [str(r) for r in f["importer"]],
+            "flow": flow.tolist(),
             "share": _nan_to_none(share.tolist()),
-            "level": level.tolist(),
             "text": [f"{s:.0%}" if np.isfinite(s) and s >= 0.005 else "" for s in share],
+            "ink": _ink(flow, self.mapper.low, self.mapper.high),
         }
+
+
+def _ink(values: np.ndarray, low: float, high: float) -> list[str]:
+    """Text colour on each heat-map cell: white on the dark (large) end of the reversed
+    Viridis scale, dark on the light end, so every share stays legible."""
+    if len(values) == 0:
+        return []
+    span = math.log10(high) - math.log10(low)
+    level = (np.log10(values) - math.log10(low)) / span if span > 0 else np.ones(len(values))
+    return ["white" if t > 0.45 else "#102a43" for t in level]
 
 
 __all__ = [

@@ -154,7 +154,7 @@ def dependence_kpi(ds: xr.Dataset, scenario: str, info: MarketInfo) -> Kpi:
     parts = []
     if agg > 0.0005:
         parts.append(f"ROW {100 * agg:.1f}% unattributed")
-    parts.append(f"bloc here: {names(bloc)}")
+    parts.append(f"bloc here: {names(bloc, short=False)}")
     return Kpi(
         "dependence",
         title,
@@ -192,7 +192,8 @@ def kpis(ds: xr.Dataset, scenario: str, info: MarketInfo, members: list[str]) ->
         ("outside_price", "Consumer price, outside the club", outside),
     ):
         val, base = _weighted_price(p, scenario, regions, info)
-        who = names([r for r in regions if r in info.consumers]) or "no consuming region"
+        who = names([r for r in regions if r in info.consumers], short=False)
+        who = who or "no consuming region"
         out[key] = Kpi(key, title, val, info.price_label, base, detail=who, warnings=warn)
 
     budget = ds.tp.budget_cost().sel(commodity=c, scenario=scenario)
@@ -203,8 +204,7 @@ def kpis(ds: xr.Dataset, scenario: str, info: MarketInfo, members: list[str]) ->
     detail = (
         "paid by "
         + ", ".join(
-            f"{regions_table.short_name(str(r))} {ds.tp.money(v, c):+,.1f}"
-            for r, v in payers.items()
+            f"{regions_table.name(str(r))} {ds.tp.money(v, c):+,.1f}" for r, v in payers.items()
         )
         if len(payers)
         else "no subsidy, offtake or stockpile"
@@ -225,8 +225,8 @@ def kpis(ds: xr.Dataset, scenario: str, info: MarketInfo, members: list[str]) ->
     if welfare.notna().any() and (welfare.abs() > 0.05e6).any():
         best, worst = str(welfare.idxmax()), str(welfare.idxmin())
         detail = (
-            f"most gained: {regions_table.short_name(best)} {ds.tp.money(welfare[best], c):+,.1f}"
-            f"; most lost: {regions_table.short_name(worst)} "
+            f"most gained: {regions_table.name(best)} {ds.tp.money(welfare[best], c):+,.1f}"
+            f"; most lost: {regions_table.name(worst)} "
             f"{ds.tp.money(welfare[worst], c):+,.1f}"
         )
     else:
@@ -262,7 +262,7 @@ def region_table(ds: xr.Dataset, scenario: str, info: MarketInfo) -> pd.DataFram
             f"Welfare Δ ({m})": ds.tp.money(t["welfare_change"].to_numpy(float), c),
             f"{BUDGET_TITLE} ({m})": ds.tp.money(budget.reindex(t.index).to_numpy(float), c),
             "Largest foreign supplier (per importer)": [
-                regions_table.short_name(s) if s else "—" for s in t["top_supplier"]
+                regions_table.name(s) if s else "—" for s in t["top_supplier"]
             ],
             "Its share, baseline %": 100 * t["top_supplier_share_base"].to_numpy(),
             "Its share %": 100 * t["top_supplier_share"].to_numpy(),
@@ -398,7 +398,7 @@ def comparison_table(ds: xr.Dataset, scenarios: list[str]) -> pd.DataFrame:
                 v = 100 * v
                 head = f"{head} %"
             elif col == "largest_outside_supplier":
-                v = regions_table.short_name(v) if v else "—"
+                v = regions_table.name(v) if v else "—"
             elif col == "meets_target":
                 v = v or "—"
             row[head] = v

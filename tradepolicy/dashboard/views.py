@@ -30,6 +30,7 @@ from tradepolicy.dashboard.config import (
     SUBSIDY_KINDS,
     stage_param,
 )
+from tradepolicy.dashboard.labels import html_frame, mark_regions
 from tradepolicy.dashboard.markets import TARGET_LINES, market_info
 from tradepolicy.dashboard.persist import ShareLink
 from tradepolicy.dashboard.store import (
@@ -50,13 +51,19 @@ TARGETS = {
 }
 
 CSS = """
-.tp-kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr));
-  gap: 10px; width: 100%; }
-.tp-kpi { border: 1px solid #d9dee5; border-radius: 8px; padding: 8px 12px; background: #fff; }
-.tp-kpi .t { font-size: 12px; color: #4a5560; }
-.tp-kpi .v { font-size: 24px; font-weight: 600; color: #102a43; white-space: nowrap; }
-.tp-kpi .u { font-size: 13px; font-weight: 400; color: #4a5560; }
-.tp-kpi .d { font-size: 12px; color: #4a5560; }
+.tp-kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(118px, 1fr));
+  gap: 8px; width: 100%; }
+.tp-kpi { border: 1px solid #d9dee5; border-radius: 8px; padding: 5px 10px; background: #fff;
+  min-width: 0; overflow-wrap: anywhere; }
+.tp-kpi:first-child { grid-column: span 2; border-color: #1f4e79; }
+.tp-kpi .t { font-size: 12px; line-height: 1.25; color: #4a5560; }
+.tp-kpi .v { font-size: 21px; font-weight: 600; color: #102a43; line-height: 1.3;
+  overflow-wrap: normal; }
+.tp-kpi .v [data-kpi-value] { white-space: nowrap; }
+.tp-kpi .u { font-size: 13px; font-weight: 400; color: #4a5560; white-space: nowrap; }
+.tp-kpi .d { font-size: 11.5px; line-height: 1.3; color: #4a5560; }
+.tp-kpi .tp-region, .tp-kpi .tp-regions { text-decoration: underline dotted #9aa5b1;
+  cursor: help; }
 .tp-kpi .up { color: #b03a2e; } .tp-kpi .down { color: #1e7b4d; }
 .tp-kpi .r { font-size: 12px; color: #6b4fa0; }
 .tp-kpi.na .v { color: #9aa5b1; }
@@ -67,6 +74,34 @@ CSS = """
   border-radius: 8px; background: #fff8e6; font-size: 12px; color: #5c4400; }
 .tp-kpi-warnings ul { margin: 2px 0 0 0; padding-left: 18px; }
 """
+
+
+#: plain help on the controls outside the measure cards (the ⓘ beside a label, or the
+#: tooltip of a button)
+HELP: dict[str, str] = {
+    "market": "The market or value chain shown. Every measure starts switched off (the "
+    "baseline); saved scenarios are kept per market.",
+    "stage": "The stage of the value chain whose numbers every view shows. It does not move "
+    "any measure: each measure card says which stage it acts on.",
+    "target": "The largest share of its use the bloc may take from one supplier outside it. "
+    "The dependence KPI says whether the scenario meets it; the charts draw it as a line.",
+    "draws": "How many sets of elasticities are drawn for the 5–95% ranges (used when "
+    "Uncertainty ranges is ticked). More draws give steadier ranges; each change takes longer.",
+    "save_name": "A name for the current settings (letters, digits, '_', '-' or '.'); it "
+    "appears in Compare scenarios and is the scenario's name in a downloaded TOML file.",
+    "save": "Keep the current settings under this name, to compare them with other options "
+    "in the Compare scenarios tab.",
+    "sets": "Scenario sets shipped with this market (e.g. the G7 options). Loading one adds "
+    "its scenarios to the list you can compare.",
+    "compare": f"Pick up to {MAX_COMPARE} saved scenarios to put side by side with the "
+    "baseline: the options table, the charts and who pays follow this choice.",
+    "csv": "The compared scenarios as one tidy table (market, scenario, region, variable, "
+    "value, units), with the options table and who pays, for a spreadsheet.",
+    "netcdf": "The full results of the compared scenarios as a netCDF file "
+    "(tradepolicy.open_results reads it back).",
+    "brief": "A policy brief on the compared scenarios: the options table, who pays, charts "
+    "and validity warnings.",
+}
 
 
 def _num(x: float, digits: int = 1, sign: bool = False) -> str:
@@ -81,10 +116,14 @@ def _price_digits(x: float) -> int:
     return 0 if abs(x) >= 1000 else 1 if abs(x) >= 10 else 2
 
 
-def kpi_html(kpis: dict[str, ind.Kpi] | None, keys: Sequence[str]) -> str:
+def kpi_html(
+    kpis: dict[str, ind.Kpi] | None, keys: Sequence[str], regions: Sequence[str] | None = None
+) -> str:
     """KPI cards as HTML; every card carries ``data-kpi=<key>`` for tests and benchmarks, and
     a card whose scenario has validity warnings a ``⚠`` mark (``data-kpi-warning``) with the
-    text; the warnings are spelled out once under the cards (``tp-kpi-warnings``)."""
+    text; the warnings are spelled out once under the cards (``tp-kpi-warnings``). The first
+    card is the wide one (the dependence). Region names (of ``regions``, default every region
+    of the regions table) carry their code on hover."""
     cards = []
     titles = {
         "club_price": "Consumer price, club",
@@ -103,7 +142,7 @@ def kpi_html(kpis: dict[str, ind.Kpi] | None, keys: Sequence[str]) -> str:
                 '<div class="v" data-kpi-value>—</div><div class="d">not available</div></div>'
             )
             continue
-        label = f' <span class="u">{html.escape(k.label)}</span>' if k.label else ""
+        label = f' <span class="u">{mark_regions(k.label, regions)}</span>' if k.label else ""
         if k.unit == "%":
             value = _num(k.value, 1)
             change = f"baseline {_num(k.base, 1)}%"
@@ -137,7 +176,8 @@ def kpi_html(kpis: dict[str, ind.Kpi] | None, keys: Sequence[str]) -> str:
             f"{html.escape(k.title)}</div>"
             f'<div class="v"><span data-kpi-value>{value}</span> '
             f'<span class="u">{html.escape(k.unit)}</span>{label}</div>'
-            f'<div class="d">{change}</div>{rng}<div class="d">{html.escape(k.detail)}</div></div>'
+            f'<div class="d">{change}</div>{rng}'
+            f'<div class="d">{_detail_html(key, k.detail, regions)}</div></div>'
         )
     notes = ""
     if warned:
@@ -147,6 +187,25 @@ def kpi_html(kpis: dict[str, ind.Kpi] | None, keys: Sequence[str]) -> str:
             f"</b><ul>{items}</ul></div>"
         )
     return f'<div class="tp-kpis">{"".join(cards)}</div>{notes}'
+
+
+#: KPI cards whose detail is a list of regions: shown as "over N regions", the list (full
+#: names and codes) on hover, so that the KPI strip stays one row high on a laptop
+LISTED = ("club_price", "outside_price")
+
+
+def _detail_html(key: str, detail: str, regions: Sequence[str] | None) -> str:
+    """A KPI card's detail line as HTML: region names with their code on hover; for the
+    cards in :data:`LISTED` the count of regions, the list on hover."""
+    if key not in LISTED or not detail or regions is None:
+        return mark_regions(detail, regions)
+    codes = {region_table.name(str(r)): str(r) for r in regions}
+    names = detail.split(", ")
+    if not all(n in codes for n in names):  # not a list of the market's regions
+        return mark_regions(detail, regions)
+    listed = ", ".join(f"{n} ({codes[n]})" for n in names)
+    count = f"{len(names)} region{'s' if len(names) > 1 else ''}"
+    return f'averaged over <span class="tp-regions" title="{html.escape(listed)}">{count}</span>'
 
 
 def _fmt_table(df: pd.DataFrame, signed: bool = False) -> pd.DataFrame:
@@ -204,7 +263,11 @@ class PolicyEditor(_StoreView):
         store, cfg = self._store, self._store.policy
         titles = {market_info(ref).title: mid for mid, ref in store.markets.items()}
         self.market = pn.widgets.Select(
-            label="Market", options=titles, value=store.market, css_classes=["tp-market"]
+            label="Market",
+            options=titles,
+            value=store.market,
+            css_classes=["tp-market"],
+            description=HELP["market"],
         )
         self.market.param.watch(lambda e: setattr(store, "market", e.new), "value")
         self._syncing = False  # widgets being set from the store: their events are not choices
@@ -213,6 +276,7 @@ class PolicyEditor(_StoreView):
             options={},
             visible=False,
             css_classes=["tp-stage"],
+            description=HELP["stage"],
         )
 
         def pick_stage(event: Any) -> None:
@@ -221,7 +285,9 @@ class PolicyEditor(_StoreView):
 
         self.stage.param.watch(pick_stage, "value")
         self.target = pn.widgets.Select(
-            label="Dependence target (largest share)", options=dict(TARGETS)
+            label="Dependence target (largest share)",
+            options=dict(TARGETS),
+            description=HELP["target"],
         )
         self.target.param.watch(lambda e: setattr(store, "target", e.new), "value")
         ok = draws_supported()
@@ -232,10 +298,15 @@ class PolicyEditor(_StoreView):
             css_classes=["tp-uncertainty"],
         )
         self.draws = pn.widgets.IntInput.from_param(
-            store.param.draws, label="Monte Carlo draws", width=110, disabled=not ok
+            store.param.draws,
+            label="Monte Carlo draws",
+            width=110,
+            disabled=not ok,
+            description=HELP["draws"],
         )
         note = (
-            "Ranges: 5–95% over elasticity draws."
+            "Tick <i>Uncertainty ranges</i> to show 5–95% ranges over elasticity draws "
+            "(slower: every change is solved once per draw)."
             if ok
             else "Ranges need Monte Carlo draws, not available in this version."
         )
@@ -517,7 +588,7 @@ class KpiView(_StoreView):
                 k, keys = self._chain_kpis(k, out, info)
         elif info is not None and info.chain is not None:
             keys = self.CHAIN_KEYS
-        self.pane.object = kpi_html(k, keys)
+        self.pane.object = kpi_html(k, keys, None if info is None else list(info.regions))
 
     @staticmethod
     def _chain_kpis(
@@ -529,6 +600,10 @@ class KpiView(_StoreView):
         shown = names[info.stage]
         target = info.target_stage
         k = {key: replace(v, title=f"{v.title} · {shown}") for key, v in k.items()}
+        if "dependence" in k:  # the bloc is the target stage's: named once, on that card
+            dep = k["dependence"]
+            parts = [p for p in dep.detail.split("; ") if not p.startswith("bloc here:")]
+            k["dependence"] = replace(dep, detail="; ".join(parts))
         ds = out.at_stage(target)
         if ds is not None:
             dep = ind.dependence_kpi(ds, CURRENT, info.for_stage(target))
@@ -557,6 +632,27 @@ class KpiView(_StoreView):
         return self.pane
 
 
+#: the narrowest a chart gets beside another (px): on a 1600 px screen two charts share a row,
+#: on a 1280 px screen each chart takes the whole width of the main column
+CHART_MIN = 520
+
+
+def chart_row(*figures: Any) -> pn.Row:
+    """Bokeh figures side by side while each gets :data:`CHART_MIN` px, else one under the
+    other, each as wide as the main column: a row that wraps. The rule sizing the figures is
+    the row's (a figure's own stylesheets are replaced by the page's design); as an outer
+    rule it wins over Bokeh's ``flex: 1 0 0px`` for a stretching figure."""
+    return pn.Row(
+        *(pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in figures),
+        sizing_mode="stretch_width",
+        stylesheets=[
+            ":host { flex-wrap: wrap !important; }"
+            f".bk-Figure {{ flex: 1 1 {CHART_MIN}px; min-width: {CHART_MIN}px; }}"
+        ],
+        css_classes=["tp-charts"],
+    )
+
+
 def _targets(target: float) -> list[tuple[float, str]]:
     lines = [(v, lab) for v, lab in TARGET_LINES]
     if all(abs(v - target) > 1e-9 for v, _ in lines):
@@ -579,11 +675,12 @@ class BaselineView(_StoreView):
             return
         ds = out.ds
         self.header.object = (
-            f"<h3 style='margin:4px 0'>{html.escape(info.stage_title)}</h3>"
-            f"<p style='font-size:13px;max-width:1100px'>"
-            f"{html.escape(info.market.spec.description)}</p>"
-            f"<p style='font-size:13px' class='tp-bloc-base'><b>"
-            f"{html.escape(bloc_sentence(ds, 'baseline', info))}</b></p>"
+            "<details class='tp-about' style='font-size:13px;max-width:1100px;margin:2px 0'>"
+            f"<summary><b style='font-size:15px'>{html.escape(info.stage_title)}</b> "
+            "<small>(about this market)</small></summary>"
+            f"{html.escape(info.market.spec.description)}</details>"
+            f"<p style='font-size:13px;margin:4px 0' class='tp-bloc-base'><b>"
+            f"{mark_regions(bloc_sentence(ds, 'baseline', info), info.regions)}</b></p>"
         )
         prices = pd.DataFrame(
             {
@@ -600,37 +697,30 @@ class BaselineView(_StoreView):
             }
         )
         prices.index = prices.index.astype(str)
-        self.prices = GroupedBars("Base prices by region", info.price_label)
-        self.prices.update(
-            _short(prices), ["Producer price", "Consumer price"], ["#1f77b4", "#ff7f0e"]
+        self.prices = GroupedBars(
+            "Base prices by region", info.price_label, y_label="price", regions=True
         )
+        self.prices.update(prices, ["Producer price", "Consumer price"], ["#1f77b4", "#ff7f0e"])
         self.heat = TradeHeatmap(info.quantity_label)
         self.heat.update(ind.trade_matrix(ds), info.regions)
         dep = ind.dependency_frame(ds, "baseline")
         self.dep = GroupedBars(
-            f"{ind.PER_IMPORTER}: its share of consumption (base)",
+            f"{ind.PER_IMPORTER} (base)",
             "%",
             value_format="0.0",
             hlines=[(100 * v, lab) for v, lab in _targets(self._store.target)],
+            y_label="share of consumption",
+            regions=True,
         )
         self.dep.update(
-            _short(pd.DataFrame({"Base": 100 * dep["share_base"]})),
+            pd.DataFrame({"Base": 100 * dep["share_base"]}),
             ["Base"],
-            notes=_short(
-                pd.DataFrame(
-                    {"Base": "largest: " + dep["supplier_base"].map(region_table.short_name)}
-                )
-            ),
+            notes=pd.DataFrame({"Base": "largest: " + dep["supplier_base"].map(_name)}),
         )
-        self.dep.figure.xaxis.major_label_text_font_size = "11px"
         self._layout[:] = [
             self.header,
-            pn.Row(
-                pn.pane.Bokeh(self.prices.figure, sizing_mode="stretch_width"),
-                pn.pane.Bokeh(self.dep.figure, sizing_mode="stretch_width"),
-                sizing_mode="stretch_width",
-            ),
-            pn.pane.Bokeh(self.heat.figure, sizing_mode="stretch_width"),
+            chart_row(self.prices.figure, self.dep.figure),
+            chart_row(self.heat.figure),
         ]
 
     @property
@@ -643,11 +733,21 @@ class BaselineView(_StoreView):
         return self._layout
 
 
-def _short(frame: pd.DataFrame) -> pd.DataFrame:
-    """A frame indexed by region codes, indexed by the regions table's short names."""
-    out = frame.copy()
-    out.index = [region_table.short_name(str(r)) for r in frame.index]
-    return out
+def _name(code: Any) -> str:
+    """A region's full name (the regions table); empty for no region."""
+    return region_table.name(str(code)) if code else ""
+
+
+def region_frame(table: pd.DataFrame, regions: Sequence[str]) -> pd.DataFrame:
+    """The by-region table (:func:`indicators.region_table`, full names) formatted
+    (:func:`_fmt_table`) as HTML with every region's code on hover (index and supplier)."""
+    codes = {region_table.name(str(r)): str(r) for r in regions}
+    out = _fmt_table(table)
+    out.index = pd.Index([codes.get(str(n), str(n)) for n in out.index], name=out.index.name)
+    supplier = [c for c in out.columns if str(c).startswith("Largest foreign supplier")]
+    for col in supplier:
+        out[col] = [codes.get(str(v), "—") if v != "—" else "—" for v in out[col]]
+    return html_frame(out, supplier)
 
 
 def caveats_html(measures: Sequence[Any]) -> str:
@@ -684,7 +784,10 @@ class ResultsView(_StoreView):
         super().__init__(**params)
         self.description = pn.pane.HTML("", sizing_mode="stretch_width")
         self.table = pn.pane.DataFrame(
-            pd.DataFrame(), sizing_mode="stretch_width", css_classes=["tp-region-table"]
+            pd.DataFrame(),
+            sizing_mode="stretch_width",
+            css_classes=["tp-region-table"],
+            escape=False,  # region names carry their code on hover (labels.html_frame)
         )
         self._col = pn.Column(sizing_mode="stretch_width")
         self._charts_for = None
@@ -693,23 +796,28 @@ class ResultsView(_StoreView):
     def _make_charts(self) -> None:
         info = self.info
         self.welfare = WelfareChart(info.money_label)
-        self.consumer = GroupedBars("Consumer price by region", info.price_label)
-        self.producer = GroupedBars("Producer price by region", info.price_label)
+        self.consumer = GroupedBars(
+            "Consumer price by region", info.price_label, y_label="price", regions=True
+        )
+        self.producer = GroupedBars(
+            "Producer price by region", info.price_label, y_label="price", regions=True
+        )
         self.dep = GroupedBars(
-            f"{ind.PER_IMPORTER}: its share of consumption",
+            f"{ind.PER_IMPORTER} (scenario)",
             "%",
             value_format="0.0",
             hlines=[(100 * v, lab) for v, lab in _targets(self._store.target)],
+            y_label="share of consumption",
+            regions=True,
         )
         self.shares = StackedShares(
             "Who supplies each region (scenario)", info.regions, _targets(self._store.target)
         )
-        bk = lambda f: pn.pane.Bokeh(f, sizing_mode="stretch_width")  # noqa: E731
         self._col[:] = [
             self.description,
-            pn.Row(bk(self.welfare.figure), sizing_mode="stretch_width"),
-            pn.Row(bk(self.consumer.figure), bk(self.producer.figure), sizing_mode="stretch_width"),
-            pn.Row(bk(self.dep.figure), bk(self.shares.figure), sizing_mode="stretch_width"),
+            chart_row(self.welfare.figure),
+            chart_row(self.consumer.figure, self.producer.figure),
+            chart_row(self.dep.figure, self.shares.figure),
             pn.pane.HTML("<b>By region</b>", margin=(10, 10, 0, 10)),
             self.table,
         ]
@@ -748,12 +856,8 @@ class ResultsView(_StoreView):
             + "</p>"
             + caveats_html(measures)
         )
-        short = region_table.short_name
         wf = ind.welfare_frame(ds, CURRENT)
-        wf["region"] = wf["region"].map(short)
-        self.welfare.update(
-            wf, [short(r) for r in info.regions], _short(ind.welfare_totals(ds, CURRENT))
-        )
+        self.welfare.update(wf, list(info.regions), ind.welfare_totals(ds, CURRENT))
         for chart, var in ((self.consumer, "consumer_price"), (self.producer, "producer_price")):
             pf = ind.price_frame(ds, CURRENT, info, var)
             frame = pd.DataFrame(
@@ -767,31 +871,27 @@ class ResultsView(_StoreView):
             notes = pd.DataFrame(
                 {"Scenario": pf["change_pct"].map(lambda v: f"{v:+.1f}% vs baseline")}
             )
-            chart.update(_short(frame), ["Baseline", "Scenario"], notes=_short(notes))
+            chart.update(frame, ["Baseline", "Scenario"], notes=notes)
         dep = ind.dependency_frame(ds, CURRENT)
         self.dep.update(
-            _short(
-                pd.DataFrame(
-                    {
-                        "Baseline": 100 * dep["share_base"],
-                        "Scenario": 100 * dep["share"],
-                        "Scenario_lo": 100 * dep["lo"],
-                        "Scenario_hi": 100 * dep["hi"],
-                    }
-                )
+            pd.DataFrame(
+                {
+                    "Baseline": 100 * dep["share_base"],
+                    "Scenario": 100 * dep["share"],
+                    "Scenario_lo": 100 * dep["lo"],
+                    "Scenario_hi": 100 * dep["hi"],
+                }
             ),
             ["Baseline", "Scenario"],
-            notes=_short(
-                pd.DataFrame(
-                    {
-                        "Baseline": "largest: " + dep["supplier_base"].map(short),
-                        "Scenario": "largest: " + dep["supplier"].map(short),
-                    }
-                )
+            notes=pd.DataFrame(
+                {
+                    "Baseline": "largest: " + dep["supplier_base"].map(_name),
+                    "Scenario": "largest: " + dep["supplier"].map(_name),
+                }
             ),
         )
         self.shares.update(ind.supplier_shares(ds, CURRENT))
-        self.table.object = _fmt_table(ind.region_table(ds, CURRENT, info))
+        self.table.object = region_frame(ind.region_table(ds, CURRENT, info), info.regions)
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._col
@@ -810,8 +910,7 @@ class SaveBar(_StoreView):
             value=self._store.next_name(),
             width=160,
             css_classes=["tp-save-name"],
-            description="The scenario's identifier: letters, digits, '_', '-' or '.'; the "
-            "name of the scenario in a downloaded TOML file",
+            description=HELP["save_name"],
         )
         self.title_input = pn.widgets.TextInput(
             label="",
@@ -822,7 +921,10 @@ class SaveBar(_StoreView):
             "switched on); they lead the scenario's description",
         )
         self.button = pn.widgets.Button(
-            label="Save as scenario", color="primary", css_classes=["tp-save"]
+            label="Save as scenario",
+            color="primary",
+            css_classes=["tp-save"],
+            description=HELP["save"],
         )
         self.button.on_click(self._save)
         self.notice = pn.pane.HTML("", css_classes=["tp-notice"], margin=(12, 10))
@@ -849,7 +951,7 @@ class SaveBar(_StoreView):
         )
 
 
-def _download(callback: Callable[[], bytes], filename: str, label: str, css: str):
+def _download(callback: Callable[[], bytes], filename: str, label: str, css: str, hint: str = ""):
     def cb() -> io.BytesIO:
         return io.BytesIO(callback())
 
@@ -862,6 +964,7 @@ def _download(callback: Callable[[], bytes], filename: str, label: str, css: str
         css_classes=[css],
         width=190,
         disabled=True,
+        description=hint or None,
     )
 
 
@@ -892,7 +995,9 @@ class ComparisonView(_StoreView):
         self.rename_btn.on_click(rename)
         self.delete_btn.on_click(delete)
         self.edit_btn.on_click(edit)
-        self.sets = pn.widgets.Select(label="Shipped scenario set", options={}, width=240)
+        self.sets = pn.widgets.Select(
+            label="Shipped scenario set", options={}, width=240, description=HELP["sets"]
+        )
         self.load_btn = pn.widgets.Button(label="Load set", width=100, css_classes=["tp-load-set"])
 
         def load_set(_event: Any) -> None:
@@ -929,20 +1034,33 @@ class ComparisonView(_StoreView):
             max_items=MAX_COMPARE,
             sizing_mode="stretch_width",
             css_classes=["tp-compare"],
+            description=HELP["compare"],
         )
         self.status = pn.pane.Alert("", alert_type="danger", visible=False, margin=(0, 10))
         self.table = pn.pane.DataFrame(
             pd.DataFrame(), sizing_mode="stretch_width", css_classes=["tp-compare-table"]
         )
-        self.csv = _download(s.comparison_csv, "comparison.csv", "Download CSV", "tp-csv")
-        self.nc = _download(s.comparison_netcdf, "comparison.nc", "Download netCDF", "tp-nc")
+        self.csv = _download(
+            s.comparison_csv, "comparison.csv", "Download CSV", "tp-csv", HELP["csv"]
+        )
+        self.nc = _download(
+            s.comparison_netcdf, "comparison.nc", "Download netCDF", "tp-nc", HELP["netcdf"]
+        )
         self.has_reports = importlib.util.find_spec("tradepolicy.reports") is not None
         label = "Download brief ({})" if self.has_reports else "Brief ({}): reports not installed"
         self.pdf = _download(
-            lambda: s.comparison_brief("pdf"), "brief.pdf", label.format("PDF"), "tp-pdf"
+            lambda: s.comparison_brief("pdf"),
+            "brief.pdf",
+            label.format("PDF"),
+            "tp-pdf",
+            HELP["brief"],
         )
         self.docx = _download(
-            lambda: s.comparison_brief("docx"), "brief.docx", label.format("DOCX"), "tp-docx"
+            lambda: s.comparison_brief("docx"),
+            "brief.docx",
+            label.format("DOCX"),
+            "tp-docx",
+            HELP["brief"],
         )
         self.pptx = _download(
             lambda: s.comparison_brief("pptx"), "brief.pptx", label.format("slides"), "tp-pptx"
@@ -1166,10 +1284,7 @@ class ComparisonView(_StoreView):
         ]
         money.update(frame, list(cols), colours)
         dep.figure.xaxis.major_label_text_font_size = "11px"
-        bk = lambda f: pn.pane.Bokeh(f, sizing_mode="stretch_width")  # noqa: E731
-        self.charts[:] = [
-            pn.Row(bk(dep.figure), bk(money.figure), sizing_mode="stretch_width"),
-        ]
+        self.charts[:] = [chart_row(dep.figure, money.figure)]
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
