@@ -190,9 +190,10 @@ class PolicyConfig(param.Parameterized):
             for e in entries:
                 if e["id"] == name:
                     e["on"] = True
-                    if stage is not None:
-                        e["stage"] = stage
                     self._set_values(e, values)
+                    if stage is not None and stage != e["stage"]:
+                        e["stage"] = stage
+                        self._refresh(e)
             self.entries = entries
             return name
         p = PRESETS[name]

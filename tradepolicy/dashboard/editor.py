@@ -506,14 +506,14 @@ class MeasureEditor(Viewer):
         super().__init__(**params)
         cfg = self.store.policy
         self.add_type = pn.widgets.Select(
-            name="Add a measure",
+            label="Add a measure",
             description="A club preset fills the measure from the club members; any other "
             "measure starts from defaults relative to the market.",
             css_classes=["tp-add-type"],
             sizing_mode="stretch_width",
         )
         self.add_button = pn.widgets.Button(
-            name="Add", button_type="primary", css_classes=["tp-add"], width=70, align="end"
+            label="Add", color="primary", css_classes=["tp-add"], width=70, align="end"
         )
         self.add_button.on_click(self._add)
         self.cards = pn.Column(sizing_mode="stretch_width", margin=0)
@@ -521,6 +521,7 @@ class MeasureEditor(Viewer):
         self._widgets: dict[tuple[str, str], pn.widgets.Widget] = {}
         self._errors: dict[tuple[str, str], pn.pane.HTML] = {}
         self._entry_errors: dict[str, pn.pane.HTML] = {}
+        self._stages: dict[str, pn.widgets.Select] = {}
         self._shape: Any = None
         self._syncing = False
         self._layout = pn.Column(
@@ -579,7 +580,7 @@ class MeasureEditor(Viewer):
 
     def _rebuild(self) -> None:
         info = self.store.info
-        self._widgets, self._errors, self._entry_errors = {}, {}, {}
+        self._widgets, self._errors, self._entry_errors, self._stages = {}, {}, {}, {}
         cards = [] if info is None else [self._card(e, info) for e in self.store.policy.entries]
         self.cards.objects = cards
         self.empty.visible = not cards
@@ -592,8 +593,8 @@ class MeasureEditor(Viewer):
         )
         on.param.watch(lambda e: cfg.switch(eid, bool(e.new)), "value")
         remove = pn.widgets.Button(
-            name="✕",
-            button_type="light",
+            label="✕",
+            color="light",
             width=34,
             margin=(4, 0),
             description="Remove this measure",
@@ -611,7 +612,7 @@ class MeasureEditor(Viewer):
         if info.chain is not None:
             stages = {name: sid for sid, name in info.stages.items()}
             stage = pn.widgets.Select(
-                name="Acts on the stage",
+                label="Acts on the stage",
                 options=stages,
                 value=entry.get("stage") if entry.get("stage") in info.stages else None,
                 description="The stage market of the chain this measure acts on; its prices "
@@ -623,6 +624,7 @@ class MeasureEditor(Viewer):
                 lambda e: None if self._syncing else cfg.set_stage(eid, e.new), "value"
             )
             body.append(stage)
+            self._stages[eid] = stage
             if entry.get("stage") in info.stages:
                 stage_info = info.for_stage(entry["stage"])
         if spec is not None:
@@ -665,7 +667,7 @@ class MeasureEditor(Viewer):
 
     def _widget(self, eid: str, f: FieldSpec, value: Any, info: MarketInfo) -> pn.widgets.Widget:
         common: dict[str, Any] = {
-            "name": f.title(info),
+            "label": f.title(info),
             "description": f.help or None,
             "css_classes": [f"tp-{eid}-{f.name}"],
             "sizing_mode": "stretch_width",
