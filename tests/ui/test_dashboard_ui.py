@@ -25,6 +25,12 @@ def set_input(page: Page, css: str, value: str) -> None:
     box.press("Enter")
 
 
+def add_measure(page: Page, label: str) -> None:
+    """Add a measure with the editor: choose it under "Add a measure", then Add."""
+    page.locator(".tp-add-type select").select_option(label=label)
+    page.locator(".tp-add button").click()
+
+
 def shot(page: Page, artifacts: Path, name: str) -> None:
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
@@ -44,10 +50,10 @@ def test_floor_kpi_save_compare_download(page: Page, app_url: str, artifacts: Pa
     open_app(page, app_url)
     shot(page, artifacts, "01_baseline")
     club = kpi(page, "club_price")
-    page.locator(".tp-floor_on").click()
+    add_measure(page, "Club price floor")
     expect(club).not_to_have_text("55.0", timeout=TIMEOUT)
     first = float(club.inner_text())
-    set_input(page, ".tp-floor", "150")
+    set_input(page, ".tp-floor-floor", "150")
     expect(club).not_to_have_text(f"{first:.1f}", timeout=TIMEOUT)
     assert float(club.inner_text()) > first > 55.0
     expect(kpi(page, "budget_cost")).to_have_text("0.0")  # a floor spends nothing
@@ -60,7 +66,7 @@ def test_floor_kpi_save_compare_download(page: Page, app_url: str, artifacts: Pa
     shot(page, artifacts, "02_floor_150")
     save_as(page, "floor_150")
     at150 = club.inner_text()
-    set_input(page, ".tp-floor", "110")
+    set_input(page, ".tp-floor-floor", "110")
     expect(club).not_to_have_text(at150, timeout=TIMEOUT)
     save_as(page, "floor_110")
 
@@ -100,13 +106,13 @@ def test_two_sessions_share_nothing(browser: Browser, app_url: str, artifacts: P
         a, b = (c.new_page() for c in contexts)
         open_app(a, app_url)
         open_app(b, app_url)
-        a.locator(".tp-floor_on").click()
+        add_measure(a, "Club price floor")
         expect(kpi(a, "club_price")).not_to_have_text("55.0", timeout=TIMEOUT)
         save_as(a, "only_in_a")
         b.get_by_text("Compare scenarios", exact=True).click()
         expect(b.get_by_text("No saved scenario yet")).to_be_visible(timeout=TIMEOUT)
         expect(kpi(b, "club_price")).to_have_text("55.0")
-        assert b.locator(".tp-floor_on").get_attribute("aria-checked") == "false"
+        expect(b.locator(".tp-card-floor")).to_have_count(0)  # no measure in b
         set_input(b, ".tp-save-name", "b_untouched")
         shot(a, artifacts, "05_session_a")
         shot(b, artifacts, "06_session_b")
@@ -118,16 +124,22 @@ def test_two_sessions_share_nothing(browser: Browser, app_url: str, artifacts: P
 
 def test_infeasible_case_is_a_plain_message(page: Page, app_url: str, artifacts: Path):
     open_app(page, app_url)
-    page.locator(".tp-cap_on").click()
-    page.locator(".tp-cap_basis select").select_option(label="Share of imports")
-    set_input(page, ".tp-cap_share", "10")
+    add_measure(page, "Diversification cap")
+    page.locator(".tp-cap-basis select").select_option(label="Share of imports")
+    set_input(page, ".tp-cap-max_share", "10")
     status = page.locator(".tp-status")
     expect(status).to_contain_text("no market equilibrium", timeout=TIMEOUT)
     expect(kpi(page, "club_price")).to_have_text("—")
     assert "Traceback" not in page.content()
     shot(page, artifacts, "07_infeasible")
-    set_input(page, ".tp-cap_share", "60")
+    # a value out of bounds: a plain sentence under the field, in its display unit
+    set_input(page, ".tp-cap-max_share", "150")
+    error = page.locator(".tp-card-cap .tp-field-error", has_text="must be below 100%")
+    expect(error).to_be_visible(timeout=TIMEOUT)
+    expect(status).to_contain_text("Largest share of one supplier: must be below 100%")
+    set_input(page, ".tp-cap-max_share", "60")
     expect(status).to_be_hidden(timeout=TIMEOUT)
+    expect(error).to_have_count(0)
 
 
 def test_uncertainty_ranges(page: Page, app_url: str, artifacts: Path):
@@ -136,7 +148,7 @@ def test_uncertainty_ranges(page: Page, app_url: str, artifacts: Path):
     if not draws_supported():
         pytest.skip("tp.solve has no Monte Carlo draws in this version")
     open_app(page, app_url)
-    page.locator(".tp-floor_on").click()
+    add_measure(page, "Club price floor")
     expect(kpi(page, "club_price")).not_to_have_text("55.0", timeout=TIMEOUT)
     page.locator(".tp-uncertainty input").click()
     expect(page.locator('[data-kpi="dependence"]')).to_contain_text("90% range", timeout=30_000)
@@ -279,3 +291,31 @@ def test_flagged_gallium_ban_carries_warnings(page: Page, app_url: str, artifact
     expect(page.locator(".tp-who-head .tp-warning").first).to_be_visible()
     page.wait_for_timeout(500)
     shot(page, artifacts, "10_gallium_compare")
+
+
+def test_editor_at_laptop_size(browser: Browser, app_url: str, artifacts: Path):
+    """The generated editor at 1280×800: a club preset and any registered type, each control
+    with its unit and help; a measure removed is gone from the KPIs."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        open_app(page, app_url)
+        add_measure(page, "Club price floor")
+        club = kpi(page, "club_price")
+        expect(club).not_to_have_text("55.0", timeout=TIMEOUT)
+        add_measure(page, "Export tax (export_tax)")
+        card = page.locator(".tp-card-export_tax")
+        expect(card.locator(".tp-export_tax-rate")).to_contain_text("Tax rate (%)")
+        expect(page.locator(".tp-card-floor .tp-floor-floor")).to_contain_text(
+            "Floor level (USD/kg)"
+        )
+        assert page.locator(".tp-card-floor .bk-description").count() >= 5  # help on each
+        page.locator(".tp-floor-floor .bk-description").first.hover()
+        expect(page.get_by_text("lifts their landed price").first).to_be_visible()
+        page.screenshot(path=str(artifacts / "editor_1280x800.png"))
+        page.locator(".tp-floor-remove button").click()
+        expect(page.locator(".tp-card-floor")).to_have_count(0, timeout=TIMEOUT)
+        page.locator(".tp-export_tax-remove button").click()
+        expect(club).to_have_text("55.0", timeout=TIMEOUT)
+    finally:
+        context.close()

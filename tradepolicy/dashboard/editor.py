@@ -677,7 +677,11 @@ class MeasureEditor(Viewer):
             extra = [r for r in (value or []) if r not in info.regions]
             opts.update({r: r for r in extra})
             w: pn.widgets.Widget = pn.widgets.MultiChoice(
-                options=opts, value=list(value or []), solid=False, **common
+                options=opts,
+                value=list(value or []),
+                solid=False,
+                placeholder="empty = the default" if f.optional else "choose regions",
+                **common,
             )
         elif f.kind == "region":
             opts = {_region_label(r): r for r in info.regions}
