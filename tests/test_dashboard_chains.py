@@ -145,7 +145,7 @@ def test_the_stage_of_a_measure_is_chosen_by_name_among_the_stages(store):
         editor._add()  # as the Add button does
     for w in editor._stages.values():
         assert w.visible and w.options == names
-        assert w.value == MAGNET  # the stage shown (the target stage at first) by default
+        assert w.value == MAGNET  # the target stage by default
     editor._stages["tariff"].value = DYTB
     assert store.config.entry("tariff")["stage"] == DYTB
     store.config.remove("floor")

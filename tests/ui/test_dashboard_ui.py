@@ -26,9 +26,13 @@ def set_input(page: Page, css: str, value: str) -> None:
 
 
 def add_measure(page: Page, label: str) -> None:
-    """Add a measure with the editor: choose it under "Add a measure", then Add."""
+    """Add a measure with the editor: choose it under "Add a measure", then Add; wait for its
+    card."""
+    cards = page.locator(".tp-measure")
+    n = cards.count()
     page.locator(".tp-add-type select").select_option(label=label)
     page.locator(".tp-add button").click()
+    expect(cards).to_have_count(n + 1, timeout=TIMEOUT)
 
 
 def shot(page: Page, artifacts: Path, name: str) -> None:
@@ -181,13 +185,13 @@ def test_no_request_leaves_the_machine(browser: Browser, app_url: str, artifacts
         page = context.new_page()
         page.on("request", lambda r: requests.append(r.url))
         open_app(page, app_url)
-        for switch in ("floor_on", "subsidy_on", "offtake_on", "cap_on"):
-            page.locator(f".tp-{switch}").click()
+        for measure in ("Club price floor", "Price-gap subsidy", "Offtake", "Diversification cap"):
+            add_measure(page, measure)
         page.get_by_text("Policy results", exact=True).click()
         expect(page.locator(".tp-region-table")).to_contain_text("Japan", timeout=TIMEOUT)
         for market in ("refined_cobalt", "gallium"):
             switch_market(page, market)
-            page.locator(".tp-floor_on").click()
+            add_measure(page, "Club price floor")
             expect(kpi(page, "club_price")).not_to_have_text("—", timeout=TIMEOUT)
         page.get_by_text("Compare scenarios", exact=True).click()
         page.locator(".bk-tab", has_text="Baseline").click()
@@ -237,17 +241,18 @@ def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str
     from tradepolicy.measures import PriceFloor, PriceGapSubsidy, Tariff
 
     open_app(page, app_url)
-    page.locator(".tp-subsidy_on").click()
+    add_measure(page, "Price-gap subsidy")
     expect(kpi(page, "budget_cost")).not_to_have_text("0.0", timeout=TIMEOUT)
 
     switch_market(page, "refined_cobalt")
     info = market_info("refined_cobalt")
     members = shown_regions(page, "members")
     assert sorted(members) == sorted(info.default_club)  # shown in the market's region order
-    page.locator(".tp-subsidy_on").click()
-    producers = shown_regions(page, "subsidy_producers")
+    expect(page.locator(".tp-card-subsidy")).to_have_count(0)  # no measure on a new market
+    add_measure(page, "Price-gap subsidy")
+    producers = shown_regions(page, "subsidy-producers")
     assert producers and "USA" not in producers
-    strike = info.to_market_price(shown_number(page, "strike"))
+    strike = info.to_market_price(shown_number(page, "subsidy-strike"))
     free_trade = Tariff(
         importers=[r for r in members if r in info.importers], exporters=members, rate=0.0
     )
@@ -260,8 +265,8 @@ def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str
     info = market_info("gallium")
     members = shown_regions(page, "members")
     assert sorted(members) == sorted(info.default_club) and "KOR" in members
-    page.locator(".tp-floor_on").click()
-    floor = info.to_market_price(shown_number(page, "floor"))
+    add_measure(page, "Club price floor")
+    floor = info.to_market_price(shown_number(page, "floor-floor"))
     importers = [r for r in members if r in info.importers]
     measures = [
         Tariff(importers=importers, exporters=members, rate=0.0),
@@ -279,7 +284,7 @@ def test_flagged_gallium_ban_carries_warnings(page: Page, app_url: str, artifact
     dep = kpi(page, "dependence")
     expect(dep).not_to_have_text("—", timeout=60_000)
     expect(page.locator("[data-kpi-warning]")).to_have_count(0)  # the baseline: no flag
-    page.locator(".tp-restrict_on").click()  # the default export ban
+    add_measure(page, "Export ban or quota")  # the default export ban
     expect(page.locator("[data-kpi-warning]")).to_have_count(5, timeout=TIMEOUT)
     expect(page.locator(".tp-kpi-warnings")).to_contain_text("outside what the model can")
     shot(page, artifacts, "09_gallium_ban")

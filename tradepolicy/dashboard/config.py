@@ -281,9 +281,10 @@ class PolicyConfig(param.Parameterized):
         for e in entries:
             self._refresh(e)
         if entries != list(self.entries):
+            # no event of its own: the members' event that called this one solves once, and
+            # watchers of the members (the editor) read the entries updated here
             with param.parameterized.discard_events(self):
                 self.entries = entries
-            self.param.trigger("entries")
 
     # -- snapshot ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

@@ -554,14 +554,13 @@ class MeasureEditor(Viewer):
             self.add_type.value = next(iter(presets.values()), next(iter(every.values()), None))
 
     def _add(self, _event: Any = None) -> None:
-        cfg, info = self.store.policy, self.store.info
+        cfg = self.store.policy
         choice = str(self.add_type.value or "")
         kind, _, name = choice.partition(":")
-        stage = info.stage if info is not None else None
-        if kind == "preset":
-            cfg.preset(name, stage=stage)
+        if kind == "preset":  # on a chain, at the target stage (chosen in the card)
+            cfg.preset(name)
         elif kind == "type":
-            cfg.add(name, stage=stage)
+            cfg.add(name)
         self._refresh_types()
 
     # -- build -----------------------------------------------------------------------------
