@@ -31,6 +31,7 @@ import annotated_types as at
 import numpy as np
 import panel as pn
 import param
+from panel.io import hold
 from panel.viewable import Viewer
 
 from tradepolicy import regions as region_table
@@ -557,11 +558,18 @@ class MeasureEditor(Viewer):
         cfg = self.store.policy
         choice = str(self.add_type.value or "")
         kind, _, name = choice.partition(":")
-        if kind == "preset":  # on a chain, at the target stage (chosen in the card)
-            cfg.preset(name)
-        elif kind == "type":
-            cfg.add(name)
+        # a button's event is processed without holding the document (unlike a value
+        # change): hold it so that the new card and every view's update go out together
+        with hold():
+            if kind == "preset":  # on a chain, at the target stage (chosen in the card)
+                cfg.preset(name)
+            elif kind == "type":
+                cfg.add(name)
         self._refresh_types()
+
+    def _remove(self, eid: str) -> None:
+        with hold():  # as in _add
+            self.store.policy.remove(eid)
 
     # -- build -----------------------------------------------------------------------------
     def _shape_of(self) -> Any:
@@ -599,7 +607,7 @@ class MeasureEditor(Viewer):
             description="Remove this measure",
             css_classes=[f"tp-{eid}-remove"],
         )
-        remove.on_click(lambda _e: cfg.remove(eid))
+        remove.on_click(lambda _e: self._remove(eid))
         body: list[pn.viewable.Viewable] = []
         try:
             spec = spec_of(entry["type"])
