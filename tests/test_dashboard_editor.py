@@ -73,6 +73,22 @@ def test_every_offered_type_gets_a_control_per_field_with_unit_and_help(app):
     assert not editor._widgets and not cfg.entries
 
 
+def test_controls_show_settings_changed_elsewhere(app):
+    cfg, editor = app.store.policy, app.editor.measures
+    cfg.preset("floor", floor=130.0, levy_cap=20.0)
+    snap = cfg.snapshot()
+    cfg.set("floor", floor=90.0, levy_cap=None, exporters=["CHN"])
+    shown = {k[1]: w.value for k, w in editor._widgets.items() if k[0] == "floor"}
+    assert (shown["floor"], shown["levy_cap"], shown["exporters"]) == (90.0, None, ["CHN"])
+    cfg.restore(snap)  # e.g. a saved scenario put back, or a shared link
+    shown = {k[1]: w.value for k, w in editor._widgets.items() if k[0] == "floor"}
+    assert (shown["floor"], shown["levy_cap"], shown["exporters"]) == (130.0, 20.0, [])
+    editor._widgets[("floor", "floor")].value = 140.0  # typed in the box
+    assert cfg.value("floor", "floor") == 140.0
+    cfg.remove("floor")
+    assert not editor._widgets
+
+
 def test_declared_metadata_labels_units_and_choices():
     spec = spec_of("price_floor")
     floor = spec.field("floor")

@@ -743,7 +743,9 @@ class MeasureEditor(Viewer):
             for e in self.store.policy.entries:
                 for name, value in e["values"].items():
                     w = self._widgets.get((e["id"], name))
-                    if w is not None and w.value != value and value is not None:
+                    if isinstance(w, pn.widgets.MultiChoice):
+                        value = list(value or [])
+                    if w is not None and w.value != value:
                         w.value = value
         finally:
             self._syncing = False
