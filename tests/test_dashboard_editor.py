@@ -131,6 +131,10 @@ def test_fallbacks_from_the_pydantic_schema():
     assert (cut.lo, cut.lo_open, cut.hi, cut.hi_open, cut.label) == (0.0, False, 0.9, False, "Cut")
     assert spec.field("mode").choices == (("fast", "fast"), ("slow", "slow"))
     assert spec.usable and spec.label == "Undeclared"
+    # plain help read from the schema
+    assert cut.help == "A number at least 0 and at most 0.9."
+    assert spec.field("producer").help == "Choose a region."
+    assert spec.field("mode").help == "One of: fast, slow."
 
     class Opaque(Undeclared):
         type: Literal["opaque"] = "opaque"

@@ -390,6 +390,25 @@ class TypeSpec:
         return {f.name: values[f.name] for f in self.fields}
 
 
+def _schema_help(kind: str, bounds: dict[str, Any], choices: tuple) -> str:
+    """Plain help read from the schema, for a field that declares none."""
+    if kind in ("regions", "shares"):
+        return "Choose one or more regions."
+    if kind == "region":
+        return "Choose a region."
+    if kind == "choice":
+        return "One of: " + ", ".join(label for _, label in choices) + "."
+    if kind == "flag":
+        return "On or off."
+    lo, hi = bounds.get("lo"), bounds.get("hi")
+    parts = []
+    if lo is not None:
+        parts.append(f"{'above' if bounds.get('lo_open') else 'at least'} {lo:g}")
+    if hi is not None:
+        parts.append(f"{'below' if bounds.get('hi_open') else 'at most'} {hi:g}")
+    return f"A number{' ' + ' and '.join(parts) if parts else ''}."
+
+
 def field_spec(cls: type[Measure], name: str) -> FieldSpec | None:
     """The editor of field ``name`` of ``cls`` (None: not shown)."""
     info = cls.model_fields[name]
@@ -421,11 +440,12 @@ def field_spec(cls: type[Measure], name: str) -> FieldSpec | None:
         if typing.get_origin(a) is typing.Annotated:
             bounds.update(_bounds(list(typing.get_args(a)[1:])))
     numeric = [a for a in arms if a in (int, float)]
+    help_ = meta.get("help") or info.description or _schema_help(kind, bounds, choices)
     return FieldSpec(
         name=name,
         kind=kind,
         label=meta.get("label") or name.replace("_", " ").capitalize(),
-        help=meta.get("help") or info.description or "",
+        help=help_,
         required=required,
         optional=_optional(ann),
         integer=bool(numeric) and all(a is int for a in numeric),
