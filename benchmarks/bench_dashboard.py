@@ -178,13 +178,14 @@ def measure(url: str, changes: int, warmup: int, shots: Path | None) -> tuple[li
         page.goto(url + f"?market={MARKET_ID}")
         page.wait_for_selector('[data-kpi="club_price"] [data-kpi-value]', timeout=60_000)
         old = page.evaluate(FIND_KPI)
-        page.locator(".tp-floor_on").click()
+        page.locator(".tp-add-type select").select_option(label="Club price floor")
+        page.locator(".tp-add button").click()
         page.wait_for_function(
             "(old) => window.__tp.root.querySelector(window.__tp.sel).textContent !== old",
             arg=old,
             polling="raf",
         )
-        box = page.locator(".tp-floor input").first
+        box = page.locator(".tp-floor-floor input").first
         for i in range(warmup + changes):
             value = 100 + 2 * i  # USD/kg; never solved before in this session
             old = page.evaluate("() => window.__tp.root.querySelector(window.__tp.sel).textContent")

@@ -18,7 +18,7 @@ import tradepolicy as tp  # noqa: E402
 from tradepolicy.dashboard import DashboardApp, DashboardStore, catalog, market_info  # noqa: E402
 from tradepolicy.dashboard import indicators as ind  # noqa: E402
 from tradepolicy.dashboard.config import (  # noqa: E402
-    GROUPS,
+    PRESETS,
     ConfigError,
     PolicyConfig,
     scenario_key,
@@ -62,7 +62,8 @@ def test_floor_in_display_units_becomes_a_floor_in_market_units():
     info = market_info(NDPR)
     cfg = PolicyConfig()
     cfg.apply_market(info)
-    cfg.param.update(floor_on=True, floor=120.0, free_trade=False)
+    cfg.free_trade = False
+    cfg.preset("floor", floor=120.0)
     (floor,) = cfg.measures(info)
     assert isinstance(floor, PriceFloor)
     assert floor.floor == pytest.approx(120_000.0)
@@ -74,15 +75,21 @@ def test_settings_that_cannot_work_give_plain_sentences():
     info = market_info(NDPR)
     cfg = PolicyConfig()
     cfg.apply_market(info)
-    cfg.param.update(members=[], floor_on=True, subsidy_on=True, subsidy_producers=[])
+    cfg.members = []
+    cfg.preset("floor")
+    cfg.preset("subsidy", producers=[])
     with pytest.raises(ConfigError) as err:
         cfg.measures(info)
     text = " | ".join(err.value.problems)
-    assert "Price floor: choose club members that import" in text
-    assert "Price-gap subsidy: choose the producers covered" in text
-    cfg.param.update(subsidy_on=False, floor_on=False, cap_on=True, cap_share=0.0)
-    with pytest.raises(ConfigError, match="Diversification cap: max_share"):
+    assert "Club price floor: Importers applying it: choose at least one region" in text
+    assert "Price-gap subsidy: Producers covered: choose at least one region" in text
+    assert cfg.field_problems[("subsidy", "producers")] == "choose at least one region"
+    cfg.remove("subsidy")
+    cfg.remove("floor")
+    cfg.preset("cap", max_share=0.0)
+    with pytest.raises(ConfigError, match="Diversification cap: Largest share of one supplier: "):
         cfg.measures(info)
+    assert cfg.field_problems[("cap", "max_share")] == "must be above 0%"
 
 
 def test_scenario_key_is_a_string_that_gives_back_the_scenarios():
@@ -95,9 +102,9 @@ def test_scenario_key_is_a_string_that_gives_back_the_scenarios():
 
 def test_a_higher_floor_raises_the_club_price(store):
     cfg = store.config
-    cfg.floor_on = True
+    cfg.preset("floor")
     k1 = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members))
-    cfg.floor = cfg.floor + 30
+    cfg.set("floor", floor=cfg.value("floor", "floor") + 30)
     k2 = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members))
     assert k2["club_price"].value > k1["club_price"].value > k1["club_price"].base
     assert k1["club_price"].base == pytest.approx(store.info.base_price_display)
@@ -105,7 +112,7 @@ def test_a_higher_floor_raises_the_club_price(store):
 
 def test_kpis_match_an_independent_solve(store):
     cfg, info = store.config, store.info
-    cfg.param.update(floor_on=True, floor=130.0)
+    cfg.preset("floor", floor=130.0)
     members = list(cfg.members)
     sc = tp.club_scenario(info.market, "club", members, floor=130_000.0)
     ds = tp.solve([sc], info.market, target_share=store.target).isel(commodity=0)
@@ -131,9 +138,9 @@ def test_the_same_settings_are_solved_once(store):
 
 def test_save_rename_delete_and_compare(store):
     cfg = store.config
-    cfg.floor_on = True
+    cfg.preset("floor")
     assert store.save_current("floor_a")
-    cfg.floor = cfg.floor + 20
+    cfg.set("floor", floor=cfg.value("floor", "floor") + 20)
     assert store.save_current("floor_b")
     assert store.compare == ["floor_a", "floor_b"]
     assert store.comparison.scenarios == ("floor_a", "floor_b")
@@ -155,11 +162,12 @@ def test_save_rename_delete_and_compare(store):
 
 def test_edit_restores_the_saved_settings(store):
     cfg = store.config
-    cfg.param.update(floor_on=True, floor=140.0)
+    cfg.preset("floor", floor=140.0)
     store.save_current("f140")
-    cfg.param.update(floor_on=False, floor=90.0)
+    cfg.switch("floor", False)
+    cfg.set("floor", floor=90.0)
     assert store.edit("f140")
-    assert cfg.floor_on and cfg.floor == 140.0
+    assert cfg.entry("floor")["on"] and cfg.value("floor", "floor") == 140.0
 
 
 def test_nothing_to_save_without_a_measure(store):
@@ -182,7 +190,7 @@ def test_load_a_shipped_set_and_compare_at_most_six(store):
 
 
 def test_downloads_csv_and_netcdf(store, tmp_path):
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("club")
     df = pd.read_csv(io.BytesIO(store.comparison_csv()))
     assert set(df["scenario"]) == {"baseline", "club"}
@@ -200,7 +208,7 @@ def test_downloads_csv_and_netcdf(store, tmp_path):
 def test_infeasible_and_unsolved_cases_are_plain_words(store):
     info = store.info
     cfg = store.config
-    cfg.param.update(cap_on=True, cap_importers=["JPN"], cap_share=10.0, cap_basis="imports")
+    cfg.preset("cap", importers=["JPN"], max_share=10.0, basis="imports")
     out = store.current
     assert not out.solved(CURRENT)
     (msg,) = out.failures.values()
@@ -214,9 +222,9 @@ def test_infeasible_and_unsolved_cases_are_plain_words(store):
 
 def test_sessions_share_no_state():
     a, b = DashboardStore(catalog(), NDPR), DashboardStore(catalog(), NDPR)
-    a.config.floor_on = True
+    a.config.preset("floor")
     a.save_current("mine")
-    assert not b.config.floor_on
+    assert not b.config.entries
     assert b.saved == [] and b.comparison is None
     assert b.current.solved(CURRENT)
     kb = ind.kpis(b.current.ds, CURRENT, b.info, list(b.config.members))
@@ -224,7 +232,7 @@ def test_sessions_share_no_state():
 
 
 def test_saved_scenarios_are_kept_per_market(store):
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("ndpr_club")
     other = next(m for m in store.markets if m != NDPR)
     store.market = other
@@ -237,16 +245,14 @@ def test_saved_scenarios_are_kept_per_market(store):
 def test_every_measure_on_every_shipped_market_gives_numbers_or_a_message(market):
     store = DashboardStore(catalog(), market)
     assert store.baseline.solved("baseline") or store.baseline.scenarios == ()
-    for switch, _ in GROUPS:
-        if switch == "free_trade":
-            continue
-        setattr(store.config, switch, True)
+    for preset in PRESETS:
+        store.config.preset(preset)
         out = store.current
-        assert out.problems or out.failures or out.solved(CURRENT), switch
+        assert out.problems or out.failures or out.solved(CURRENT), preset
         if out.solved(CURRENT):
             k = ind.kpis(out.ds, CURRENT, store.info, list(store.config.members))
             assert math.isfinite(k["world_welfare"].value)
-        setattr(store.config, switch, False)
+        store.config.remove(preset)
 
 
 def test_the_app_builds_and_its_views_follow_the_store():
@@ -255,26 +261,24 @@ def test_the_app_builds_and_its_views_follow_the_store():
     assert isinstance(template, pn.template.BaseTemplate)
     store = app.store
     before = app.kpis.pane.object
-    store.config.floor_on = True
+    store.config.preset("floor")
     assert app.kpis.pane.object != before
     assert 'data-kpi="club_price"' in app.kpis.pane.object
     assert len(app.results.table.object) == len(store.info.regions)
     assert len(app.results.welfare.source.data["region"]) > 0
     store.save_current("a")
-    store.config.floor = store.config.floor + 10
+    store.config.set("floor", floor=store.config.value("floor", "floor") + 10)
     store.save_current("b")
     assert list(app.comparison.table.object.index) == ["baseline", "a", "b"]
     assert not app.comparison.csv.disabled
-    store.config.param.update(
-        cap_on=True, cap_importers=["JPN"], cap_share=10.0, cap_basis="imports"
-    )
+    store.config.preset("cap", importers=["JPN"], max_share=10.0, basis="imports")
     assert app.status.alert.visible and "no market equilibrium" in app.status.alert.object
     assert "—" in app.kpis.pane.object
 
 
 @pytest.mark.skipif(not draws_supported(), reason="tp.solve has no Monte Carlo draws yet")
 def test_uncertainty_ranges_bracket_the_point_values(store):
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.param.update(uncertainty=True, draws=40)
     out = store.current
     assert ind.has_draws(out.ds)
@@ -323,7 +327,7 @@ def test_cli_dashboard_command_does_not_import_panel_until_run():
     reason="tradepolicy.reports is not available",
 )
 def test_brief_of_the_compared_scenarios(store):
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("club")
     pdf = store.comparison_brief("pdf")
     assert pdf.startswith(b"%PDF")
@@ -347,11 +351,15 @@ def _rendered_app(market: str) -> DashboardApp:
 
 def _widgets_differ(app: DashboardApp) -> list[str]:
     cfg = app.store.config
-    return [
-        f"{name}: settings {getattr(cfg, name)!r}, widget {w.value!r}"
-        for name, w in app.editor._w.items()
-        if w.value != getattr(cfg, name)
+    out = [
+        f"members: settings {cfg.members!r}, widget {app.editor.members.value!r}"
+        for _ in [0]
+        if app.editor.members.value != cfg.members
     ]
+    for (eid, name), w in app.editor.measures._widgets.items():
+        if w.value != cfg.value(eid, name):
+            out.append(f"{eid}.{name}: settings {cfg.value(eid, name)!r}, widget {w.value!r}")
+    return out
 
 
 def test_after_every_market_switch_the_widgets_show_what_is_solved():
@@ -361,23 +369,25 @@ def test_after_every_market_switch_the_widgets_show_what_is_solved():
     store, cfg = app.store, app.store.config
     path = ["refined_cobalt", "gallium", NDPR, "refined_nickel", "germanium", "refined_cobalt"]
     for market in path:
-        cfg.param.update(floor_on=True, subsidy_on=True)  # settings of the previous market
+        cfg.preset("floor")  # settings of the previous market
+        cfg.preset("subsidy")
+        assert _widgets_differ(app) == [], market
         app.editor.market.value = market
         assert store.info.id == market
         assert _widgets_differ(app) == [], market
         assert cfg.members == list(market_info(market).default_club)
-        assert not cfg.subsidy_on and not cfg.floor_on  # every measure off on a new market
-        assert app.editor._w["members"].value == list(store.info.default_club)
+        assert not cfg.entries  # no measure on a new market
+        assert app.editor.members.value == list(store.info.default_club)
     store.market = NDPR
     app.editor.market.value = "refined_cobalt"
     info = store.info
-    shown = list(app.editor._w["subsidy_producers"].value)
+    cfg.preset("subsidy")
+    shown = list(app.editor.measures._widgets[("subsidy", "producers")].value)
     assert "USA" not in shown and shown
-    cfg.subsidy_on = True
     (sub,) = [m for m in store.current_scenario().measures if m.type == "price_gap_subsidy"]
     assert sub.producers == shown
     # the KPIs are those of a direct solve of what the widgets show
-    members = list(app.editor._w["members"].value)
+    members = list(app.editor.members.value)
     sc = tp.Scenario(
         name="direct",
         measures=[
@@ -387,7 +397,9 @@ def test_after_every_market_switch_the_widgets_show_what_is_solved():
                 rate=0.0,
             ),
             PriceGapSubsidy(
-                producers=shown, strike=info.to_market_price(cfg.strike), kind="one_sided"
+                producers=shown,
+                strike=info.to_market_price(cfg.value("subsidy", "strike")),
+                kind="one_sided",
             ),
         ],
     )
@@ -611,10 +623,10 @@ def test_the_solve_cache_is_bounded_in_count_and_bytes(store):
 
     assert SOLVES.max_bytes == CACHE_MAX_BYTES <= 512 * 2**20
     cfg = store.config
-    cfg.floor_on = True
+    cfg.preset("floor")
     results = []
     for floor in (100.0, 110.0, 120.0, 130.0):
-        cfg.floor = floor
+        cfg.set("floor", floor=floor)
         results.append(store.current.ds)
     size = max(int(ds.nbytes) for ds in results)
     cache = SolveCache(max_items=3, max_bytes=10 * size)
@@ -687,7 +699,7 @@ def _bloc_dependence_from_flows(ds, scenario: str, members: list[str]) -> tuple[
 def test_dependence_kpi_is_the_bloc_figure_recomputed_from_flows(store):
     from tradepolicy import regions
 
-    store.config.floor_on = True
+    store.config.preset("floor")
     ds = store.current.ds
     members = regions.bloc_members("g7_partners", store.info.regions)
     assert ds.attrs["target_bloc"].split() == members  # the set's bloc, recorded
@@ -724,7 +736,7 @@ def test_the_dependence_kpi_uses_the_sets_own_bloc():
 
 def test_one_budget_sign_equal_to_the_cli_options_table(store):
     cfg = store.config
-    cfg.subsidy_on = True
+    cfg.preset("subsidy")
     assert store.save_current("sub")
     ds = store.comparison.ds
     k = ind.kpis(store.current.ds, CURRENT, store.info, list(cfg.members))
@@ -749,9 +761,10 @@ def test_one_budget_sign_equal_to_the_cli_options_table(store):
 def test_compare_view_shows_the_options_and_who_pays_of_ds_tp():
     app = DashboardApp(market=NDPR)
     store = app.store
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("floor")
-    store.config.param.update(floor_on=False, subsidy_on=True)
+    store.config.switch("floor", False)
+    store.config.preset("subsidy")
     store.save_current("subsidy")
     ds = store.comparison.ds
     options = ds.tp.options()
@@ -795,7 +808,7 @@ def test_validity_warnings_beside_every_number_and_none_when_unflagged():
     app = DashboardApp(market="gallium")
     store = app.store
     assert "data-kpi-warning" not in app.kpis.pane.object  # the baseline is not flagged
-    store.config.restrict_on = True  # the default ban: prices far beyond the model's range
+    store.config.preset("restrict")  # the default ban: prices far beyond the model's range
     warnings_ = store.current.ds.tp.warnings(CURRENT)
     assert warnings_
     html = app.kpis.pane.object
@@ -805,8 +818,8 @@ def test_validity_warnings_beside_every_number_and_none_when_unflagged():
     assert "data-kpi-warnings" in html
     for w in warnings_:
         assert w.replace("×", "×") in html.replace("&#x27;", "'")
-    store.config.restrict_on = False
-    store.config.floor_on = True  # a floor: no flag
+    store.config.remove("restrict")
+    store.config.preset("floor")  # a floor: no flag
     assert not store.current.ds.tp.warnings(CURRENT)
     assert "data-kpi-warning" not in app.kpis.pane.object
     # the compare rows: flagged options carry the warning, the others none
@@ -831,11 +844,11 @@ def test_active_measures_show_their_caveats_from_the_registry():
     from tradepolicy.measures import MEASURES
 
     app = DashboardApp(market=NDPR)
-    app.store.config.floor_on = True
+    app.store.config.preset("floor")
     text = app.results.description.object
     caveat = MEASURES["price_floor"].caveat
     assert caveat and html_escape(caveat) in text
-    app.store.config.floor_on = False
+    app.store.config.switch("floor", False)
     assert html_escape(caveat) not in app.results.description.object
 
 
@@ -847,7 +860,7 @@ def test_names_and_colours_come_from_the_regions_and_field_tables(store):
         "CHN": regions.colour("CHN"),
         "USA": regions.colour("USA"),
     }
-    store.config.floor_on = True
+    store.config.preset("floor")
     ds = store.current.ds
     wf = ind.welfare_frame(ds, CURRENT)
     groups = ds.tp.welfare_groups()

@@ -13,7 +13,6 @@ pn = pytest.importorskip("panel")
 import tradepolicy as tp  # noqa: E402
 from tradepolicy.dashboard import DashboardApp, DashboardStore, catalog, market_info  # noqa: E402
 from tradepolicy.dashboard import indicators as ind  # noqa: E402
-from tradepolicy.dashboard.config import STAGED, stage_param  # noqa: E402
 from tradepolicy.dashboard.store import CURRENT, scenario_set  # noqa: E402
 from tradepolicy.market import list_chains  # noqa: E402
 from tradepolicy.measures import PriceFloor, Tariff  # noqa: E402
@@ -81,17 +80,17 @@ def test_the_shipped_chains_are_offered_beside_the_markets():
 def test_a_market_has_no_stage(store):
     single = DashboardStore(catalog(), "ndpr_oxide")
     assert single.stage is None and single.info.stages == {}
-    single.config.floor_on = True
+    single.config.preset("floor")
     (floor,) = [m for m in single.current_scenario().measures if isinstance(m, PriceFloor)]
     assert floor.stage is None
     app = DashboardApp(store=single)
     assert not app.editor.stage.visible
-    assert not any(app.editor._w[stage_param(sw)].visible for sw in STAGED)
+    assert app.editor.measures._widgets and not app.editor.measures._stages  # no stage choice
 
 
 def test_kpis_equal_an_independent_solve_at_the_target_and_the_shown_stage(store):
     cfg = store.config
-    cfg.param.update(floor_on=True, floor_stage=OXIDE, floor=110.0)
+    cfg.preset("floor", stage=OXIDE, floor=110.0)
     measures = store.current_scenario().measures
     floors = [m for m in measures if isinstance(m, PriceFloor)]
     assert [m.stage for m in floors] == [OXIDE]
@@ -130,9 +129,9 @@ def test_a_magnet_floor_lowers_magnet_dependence_an_oxide_floor_does_not(store):
     assert base == pytest.approx(
         float(_solve_directly([]).bloc_dependency.sel(scenario="baseline", stage=MAGNET))
     )
-    cfg.param.update(floor_on=True, floor_stage=OXIDE, floor=110.0)
+    cfg.preset("floor", stage=OXIDE, floor=110.0)
     oxide_only = float(store.current.chain_ds.bloc_dependency.sel(scenario=CURRENT, stage=MAGNET))
-    cfg.param.update(floor_stage=MAGNET, floor=70.65)
+    cfg.preset("floor", stage=MAGNET, floor=70.65)
     magnet = float(store.current.chain_ds.bloc_dependency.sel(scenario=CURRENT, stage=MAGNET))
     assert oxide_only > base > magnet
 
@@ -140,13 +139,17 @@ def test_a_magnet_floor_lowers_magnet_dependence_an_oxide_floor_does_not(store):
 def test_the_stage_of_a_measure_is_chosen_by_name_among_the_stages(store):
     app = DashboardApp(store=store)
     names = {v: k for k, v in store.info.stages.items()}
-    for sw in STAGED:
-        w = app.editor._w[stage_param(sw)]
+    editor = app.editor.measures
+    for choice in ("preset:floor", "preset:tariff", "type:export_tax"):
+        editor.add_type.value = choice
+        editor._add()  # as the Add button does
+    for w in editor._stages.values():
         assert w.visible and w.options == names
         assert w.value == MAGNET  # the target stage by default
-    app.editor._w["tariff_stage"].value = DYTB
-    assert store.config.tariff_stage == DYTB
-    store.config.tariff_on = True
+    editor._stages["tariff"].value = DYTB
+    assert store.config.entry("tariff")["stage"] == DYTB
+    store.config.remove("floor")
+    store.config.remove("export_tax")
     on_dytb = [m for m in store.current_scenario().measures if m.stage == DYTB]
     (tariff,) = [m for m in on_dytb if isinstance(m, Tariff) and m.rate > 0]  # free trade: 0
     assert tariff.rate == pytest.approx(0.25)
@@ -154,20 +157,21 @@ def test_the_stage_of_a_measure_is_chosen_by_name_among_the_stages(store):
     assert "Dy/Tb oxide:" in store.current_scenario().description
     # switching the shown stage keeps the settings
     store.stage = OXIDE
-    assert store.config.tariff_on and store.config.tariff_stage == DYTB
+    assert store.config.entry("tariff")["on"] and store.config.entry("tariff")["stage"] == DYTB
 
 
 def test_a_stage_outside_the_chain_is_a_plain_problem(store):
     cfg = store.config
-    cfg.param.update(floor_on=True, floor_stage=None)
+    cfg.preset("floor")
+    cfg.set_stage("floor", None)
     assert store.current.ds is None
     assert any("choose the stage" in p for p in store.current.problems)
 
 
 def test_saved_chain_scenarios_compare_per_stage_and_download_every_stage(store, tmp_path):
-    store.config.param.update(floor_on=True, floor_stage=OXIDE, floor=110.0)
+    store.config.preset("floor", stage=OXIDE, floor=110.0)
     store.save_current("oxide_floor")
-    store.config.param.update(floor_stage=MAGNET, floor=70.65)
+    store.config.preset("floor", stage=MAGNET, floor=70.65)
     store.save_current("magnet_floor")
     out = store.comparison
     assert out.ds is not None and list(out.ds.commodity.values) == [MAGNET]

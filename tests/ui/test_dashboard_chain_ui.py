@@ -60,10 +60,11 @@ def test_chain_stages_and_a_magnet_floor(page: Page, app_url: str, artifacts: Pa
     expect(kpi(page, "dependence")).to_contain_text("NdPr oxide", timeout=TIMEOUT)
 
     # a floor on magnets from outside the club (chosen in the card): magnet dependence falls
-    page.locator(".tp-floor_on").click()
-    card = page.locator(".tp-card-floor_on")
-    card.locator(".tp-floor_stage select").select_option(label="Sintered NdFeB magnets")
-    set_input(page, ".tp-floor", "90")
+    page.locator(".tp-add-type select").select_option(label="Club price floor")
+    page.locator(".tp-add button").click()
+    card = page.locator(".tp-card-floor")
+    card.locator(".tp-floor-stage select").select_option(label="Sintered NdFeB magnets")
+    set_input(page, ".tp-floor-floor", "90")
     expect(value(page, "target_dependence")).not_to_have_text(base, timeout=TIMEOUT)
     assert float(value(page, "target_dependence").inner_text()) < float(base)
     expect(kpi(page, "dependence")).to_contain_text("NdPr oxide")  # still the stage shown

@@ -25,6 +25,16 @@ def set_input(page: Page, css: str, value: str) -> None:
     box.press("Enter")
 
 
+def add_measure(page: Page, label: str) -> None:
+    """Add a measure with the editor: choose it under "Add a measure", then Add; wait for its
+    card."""
+    cards = page.locator(".tp-measure")
+    n = cards.count()
+    page.locator(".tp-add-type select").select_option(label=label)
+    page.locator(".tp-add button").click()
+    expect(cards).to_have_count(n + 1, timeout=TIMEOUT)
+
+
 def shot(page: Page, artifacts: Path, name: str) -> None:
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
 
@@ -44,10 +54,10 @@ def test_floor_kpi_save_compare_download(page: Page, app_url: str, artifacts: Pa
     open_app(page, app_url)
     shot(page, artifacts, "01_baseline")
     club = kpi(page, "club_price")
-    page.locator(".tp-floor_on").click()
+    add_measure(page, "Club price floor")
     expect(club).not_to_have_text("55.0", timeout=TIMEOUT)
     first = float(club.inner_text())
-    set_input(page, ".tp-floor", "150")
+    set_input(page, ".tp-floor-floor", "150")
     expect(club).not_to_have_text(f"{first:.1f}", timeout=TIMEOUT)
     assert float(club.inner_text()) > first > 55.0
     expect(kpi(page, "budget_cost")).to_have_text("0.0")  # a floor spends nothing
@@ -60,7 +70,7 @@ def test_floor_kpi_save_compare_download(page: Page, app_url: str, artifacts: Pa
     shot(page, artifacts, "02_floor_150")
     save_as(page, "floor_150")
     at150 = club.inner_text()
-    set_input(page, ".tp-floor", "110")
+    set_input(page, ".tp-floor-floor", "110")
     expect(club).not_to_have_text(at150, timeout=TIMEOUT)
     save_as(page, "floor_110")
 
@@ -100,13 +110,13 @@ def test_two_sessions_share_nothing(browser: Browser, app_url: str, artifacts: P
         a, b = (c.new_page() for c in contexts)
         open_app(a, app_url)
         open_app(b, app_url)
-        a.locator(".tp-floor_on").click()
+        add_measure(a, "Club price floor")
         expect(kpi(a, "club_price")).not_to_have_text("55.0", timeout=TIMEOUT)
         save_as(a, "only_in_a")
         b.get_by_text("Compare scenarios", exact=True).click()
         expect(b.get_by_text("No saved scenario yet")).to_be_visible(timeout=TIMEOUT)
         expect(kpi(b, "club_price")).to_have_text("55.0")
-        assert b.locator(".tp-floor_on").get_attribute("aria-checked") == "false"
+        expect(b.locator(".tp-card-floor")).to_have_count(0)  # no measure in b
         set_input(b, ".tp-save-name", "b_untouched")
         shot(a, artifacts, "05_session_a")
         shot(b, artifacts, "06_session_b")
@@ -118,16 +128,22 @@ def test_two_sessions_share_nothing(browser: Browser, app_url: str, artifacts: P
 
 def test_infeasible_case_is_a_plain_message(page: Page, app_url: str, artifacts: Path):
     open_app(page, app_url)
-    page.locator(".tp-cap_on").click()
-    page.locator(".tp-cap_basis select").select_option(label="Share of imports")
-    set_input(page, ".tp-cap_share", "10")
+    add_measure(page, "Diversification cap")
+    page.locator(".tp-cap-basis select").select_option(label="Share of imports")
+    set_input(page, ".tp-cap-max_share", "10")
     status = page.locator(".tp-status")
     expect(status).to_contain_text("no market equilibrium", timeout=TIMEOUT)
     expect(kpi(page, "club_price")).to_have_text("—")
     assert "Traceback" not in page.content()
     shot(page, artifacts, "07_infeasible")
-    set_input(page, ".tp-cap_share", "60")
+    # a value out of bounds: a plain sentence under the field, in its display unit
+    set_input(page, ".tp-cap-max_share", "150")
+    error = page.locator(".tp-card-cap .tp-field-error", has_text="must be below 100%")
+    expect(error).to_be_visible(timeout=TIMEOUT)
+    expect(status).to_contain_text("Largest share of one supplier: must be below 100%")
+    set_input(page, ".tp-cap-max_share", "60")
     expect(status).to_be_hidden(timeout=TIMEOUT)
+    expect(error).to_have_count(0)
 
 
 def test_uncertainty_ranges(page: Page, app_url: str, artifacts: Path):
@@ -136,7 +152,7 @@ def test_uncertainty_ranges(page: Page, app_url: str, artifacts: Path):
     if not draws_supported():
         pytest.skip("tp.solve has no Monte Carlo draws in this version")
     open_app(page, app_url)
-    page.locator(".tp-floor_on").click()
+    add_measure(page, "Club price floor")
     expect(kpi(page, "club_price")).not_to_have_text("55.0", timeout=TIMEOUT)
     page.locator(".tp-uncertainty input").click()
     expect(page.locator('[data-kpi="dependence"]')).to_contain_text("90% range", timeout=30_000)
@@ -169,13 +185,13 @@ def test_no_request_leaves_the_machine(browser: Browser, app_url: str, artifacts
         page = context.new_page()
         page.on("request", lambda r: requests.append(r.url))
         open_app(page, app_url)
-        for switch in ("floor_on", "subsidy_on", "offtake_on", "cap_on"):
-            page.locator(f".tp-{switch}").click()
+        for measure in ("Club price floor", "Price-gap subsidy", "Offtake", "Diversification cap"):
+            add_measure(page, measure)
         page.get_by_text("Policy results", exact=True).click()
         expect(page.locator(".tp-region-table")).to_contain_text("Japan", timeout=TIMEOUT)
         for market in ("refined_cobalt", "gallium"):
             switch_market(page, market)
-            page.locator(".tp-floor_on").click()
+            add_measure(page, "Club price floor")
             expect(kpi(page, "club_price")).not_to_have_text("—", timeout=TIMEOUT)
         page.get_by_text("Compare scenarios", exact=True).click()
         page.locator(".bk-tab", has_text="Baseline").click()
@@ -191,7 +207,9 @@ def test_no_request_leaves_the_machine(browser: Browser, app_url: str, artifacts
 # -- after a market switch the widgets show what is solved ------------------------------------
 def shown_regions(page: Page, name: str) -> list[str]:
     items = page.locator(f".tp-{name} .choices__list--multiple .choices__item[data-value]")
-    return [items.nth(i).get_attribute("data-value") for i in range(items.count())]
+    values = [str(items.nth(i).get_attribute("data-value")) for i in range(items.count())]
+    # the editor shows "Japan (JPN)", the club list the code
+    return [v[v.rindex("(") + 1 : -1] if v.endswith(")") else v for v in values]
 
 
 def shown_number(page: Page, name: str) -> float:
@@ -225,17 +243,18 @@ def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str
     from tradepolicy.measures import PriceFloor, PriceGapSubsidy, Tariff
 
     open_app(page, app_url)
-    page.locator(".tp-subsidy_on").click()
+    add_measure(page, "Price-gap subsidy")
     expect(kpi(page, "budget_cost")).not_to_have_text("0.0", timeout=TIMEOUT)
 
     switch_market(page, "refined_cobalt")
     info = market_info("refined_cobalt")
     members = shown_regions(page, "members")
     assert sorted(members) == sorted(info.default_club)  # shown in the market's region order
-    page.locator(".tp-subsidy_on").click()
-    producers = shown_regions(page, "subsidy_producers")
+    expect(page.locator(".tp-card-subsidy")).to_have_count(0)  # no measure on a new market
+    add_measure(page, "Price-gap subsidy")
+    producers = shown_regions(page, "subsidy-producers")
     assert producers and "USA" not in producers
-    strike = info.to_market_price(shown_number(page, "strike"))
+    strike = info.to_market_price(shown_number(page, "subsidy-strike"))
     free_trade = Tariff(
         importers=[r for r in members if r in info.importers], exporters=members, rate=0.0
     )
@@ -248,8 +267,8 @@ def test_market_switches_keep_widgets_and_results_equal(page: Page, app_url: str
     info = market_info("gallium")
     members = shown_regions(page, "members")
     assert sorted(members) == sorted(info.default_club) and "KOR" in members
-    page.locator(".tp-floor_on").click()
-    floor = info.to_market_price(shown_number(page, "floor"))
+    add_measure(page, "Club price floor")
+    floor = info.to_market_price(shown_number(page, "floor-floor"))
     importers = [r for r in members if r in info.importers]
     measures = [
         Tariff(importers=importers, exporters=members, rate=0.0),
@@ -267,7 +286,7 @@ def test_flagged_gallium_ban_carries_warnings(page: Page, app_url: str, artifact
     dep = kpi(page, "dependence")
     expect(dep).not_to_have_text("—", timeout=60_000)
     expect(page.locator("[data-kpi-warning]")).to_have_count(0)  # the baseline: no flag
-    page.locator(".tp-restrict_on").click()  # the default export ban
+    add_measure(page, "Export ban or quota")  # the default export ban
     expect(page.locator("[data-kpi-warning]")).to_have_count(5, timeout=TIMEOUT)
     expect(page.locator(".tp-kpi-warnings")).to_contain_text("outside what the model can")
     shot(page, artifacts, "09_gallium_ban")
@@ -279,3 +298,31 @@ def test_flagged_gallium_ban_carries_warnings(page: Page, app_url: str, artifact
     expect(page.locator(".tp-who-head .tp-warning").first).to_be_visible()
     page.wait_for_timeout(500)
     shot(page, artifacts, "10_gallium_compare")
+
+
+def test_editor_at_laptop_size(browser: Browser, app_url: str, artifacts: Path):
+    """The generated editor at 1280×800: a club preset and any registered type, each control
+    with its unit and help; a measure removed is gone from the KPIs."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        open_app(page, app_url)
+        add_measure(page, "Club price floor")
+        club = kpi(page, "club_price")
+        expect(club).not_to_have_text("55.0", timeout=TIMEOUT)
+        add_measure(page, "Export tax (export_tax)")
+        card = page.locator(".tp-card-export_tax")
+        expect(card.locator(".tp-export_tax-rate")).to_contain_text("Tax rate (%)")
+        expect(page.locator(".tp-card-floor .tp-floor-floor")).to_contain_text(
+            "Floor level (USD/kg)"
+        )
+        assert page.locator(".tp-card-floor .bk-description").count() >= 5  # help on each
+        page.locator(".tp-floor-floor .bk-description").first.hover()
+        expect(page.get_by_text("lifts their landed price").first).to_be_visible()
+        page.screenshot(path=str(artifacts / "editor_1280x800.png"))
+        page.locator(".tp-floor-remove button").click()
+        expect(page.locator(".tp-card-floor")).to_have_count(0, timeout=TIMEOUT)
+        page.locator(".tp-export_tax-remove button").click()
+        expect(club).to_have_text("55.0", timeout=TIMEOUT)
+    finally:
+        context.close()

@@ -1,82 +1,62 @@
-"""The negotiator's policy settings (widget state) and how they become measures.
+"""The negotiator's policy settings (the editor's state) and how they become measures.
 
-:class:`PolicyConfig` holds every setting in the market's display units (prices e.g. in
-USD/kg, quantities in t/yr, rates and shares in percent). :meth:`PolicyConfig.measures` turns
-the settings into :mod:`tradepolicy.measures` objects in the market's own units, and
+:class:`PolicyConfig` holds the club (members, free trade among them) and a list of measure
+entries, each of any registered measure type, with every field in display units (prices e.g.
+in USD/kg, quantities in t/yr, rates and shares in percent; :mod:`tradepolicy.dashboard.editor`
+says how each field is shown and converted). :meth:`PolicyConfig.measures` turns the entries
+into :mod:`tradepolicy.measures` objects in the market's own units. The club presets
+(:data:`PRESETS`) are a thin layer: a measure type whose fields start from the club.
 :func:`scenario_key` gives a hashable scalar key for caching solves.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import os
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import param
 from pydantic import ValidationError
 
-from tradepolicy.clubs import shares_by
+from tradepolicy.dashboard.editor import REGION_KINDS, TypeSpec, spec_of
 from tradepolicy.dashboard.markets import MarketInfo
-from tradepolicy.measures import (
-    DiversificationCap,
-    ExportQuota,
-    ImportQuota,
-    Measure,
-    Offtake,
-    PriceFloor,
-    PriceGapSubsidy,
-    StockpileRelease,
-    SupplyShock,
-    Tariff,
-)
+from tradepolicy.measures import Measure, Tariff
 from tradepolicy.scenario import Scenario
 
-#: measure groups: (switch parameter, plain name shown to the user)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A club preset: a measure type, its title, and start values that differ from the
+    type's own defaults (display units, region roles or :func:`rel` defaults)."""
+
+    type: str
+    title: str
+    values: tuple[tuple[str, Any], ...] = ()
+
+
+#: the club presets, by id (today's measures of a club; the ids name their entries)
+PRESETS: dict[str, Preset] = {
+    "floor": Preset("price_floor", "Club price floor"),
+    "tariff": Preset("tariff", "Tariff on non-members"),
+    "subsidy": Preset("price_gap_subsidy", "Price-gap subsidy"),
+    "restrict": Preset("export_quota", "Export ban or quota"),
+    "quota": Preset("import_quota", "Import quota"),
+    "offtake": Preset("offtake", "Offtake"),
+    "release": Preset("stockpile_release", "Stockpile release"),
+    "cap": Preset("diversification_cap", "Diversification cap"),
+    "shock": Preset("supply_shock", "Supply shock"),
+}
+
+#: (id, title) of free trade among members and of every club preset
 GROUPS: tuple[tuple[str, str], ...] = (
     ("free_trade", "Free trade among members"),
-    ("floor_on", "Price floor"),
-    ("tariff_on", "Tariff on non-members"),
-    ("subsidy_on", "Price-gap subsidy"),
-    ("restrict_on", "Export ban or quota"),
-    ("quota_on", "Import quota"),
-    ("offtake_on", "Offtake"),
-    ("release_on", "Stockpile release"),
-    ("cap_on", "Diversification cap"),
-    ("shock_on", "Supply shock"),
+    *((pid, p.title) for pid, p in PRESETS.items()),
 )
-
-COLLECTORS = {
-    "Variable levy (importing government)": "importer_government",
-    "Undertaking (exporters keep the margin)": "exporters",
-}
-SUBSIDY_KINDS = {
-    "One-sided (pays the gap below the strike)": "one_sided",
-    "Two-sided (pays below, claws back above)": "two_sided",
-    "Collar (claws back a share above a threshold)": "collar",
-}
-PAYERS = {
-    "Each producer's own government": "own",
-    "Club members, by base consumption": "club",
-}
-DISPOSITIONS = {"Stockpiled (off the market)": "stockpile", "Resold on the market": "resell"}
-BASES = {"Share of consumption": "consumption", "Share of imports": "imports"}
-
-
-def stage_param(switch: str) -> str:
-    """The setting holding the chain stage a measure group acts on (``floor_on`` ->
-    ``floor_stage``)."""
-    return switch.removesuffix("_on") + "_stage"
-
-
-#: measure groups that act on one stage of a chain (free trade among members covers every stage)
-STAGED: tuple[str, ...] = tuple(sw for sw, _ in GROUPS if sw != "free_trade")
-
-
-def _stage_selector() -> param.Selector:
-    return param.Selector(
-        default=None, objects=[], allow_None=True, doc="Stage of the chain it acts on"
-    )
 
 
 class ConfigError(ValueError):
@@ -87,209 +67,278 @@ class ConfigError(ValueError):
         super().__init__("; ".join(problems))
 
 
-def _nice(x: float) -> float:
-    """``x`` rounded to two significant digits (defaults that read well)."""
-    if x <= 0:
-        return 0.0
-    return float(f"{x:.2g}")
+def _plain(msg: str) -> str:
+    return str(msg).removeprefix("Value error, ")
 
 
 class PolicyConfig(param.Parameterized):
-    """Every measure the dashboard offers, in display units; one instance per session."""
+    """The club and the measures being edited, in display units; one instance per session.
+
+    ``entries`` is a list of JSON-able dicts ``{"id", "type", "title", "preset", "on",
+    "stage", "values", "auto"}``: ``values`` maps each field to its display value and
+    ``auto`` names the fields still at their default, which follow the club members and the
+    stage. Change it through :meth:`add`, :meth:`preset`, :meth:`set`, :meth:`set_stage`,
+    :meth:`switch` and :meth:`remove` (each one change, so one solve).
+    """
 
     members = param.ListSelector(default=[], objects=[], doc="Club members")
     free_trade = param.Boolean(True, doc="Zero tariffs among club members")
+    entries = param.List(default=[], item_type=dict, doc="The measures being edited")
 
-    floor_on = param.Boolean(False)
-    floor = param.Number(110.0, bounds=(0, None), softbounds=(0, 300), doc="Landed floor")
-    levy_cap = param.Number(0.0, bounds=(0, None), softbounds=(0, 300), doc="0 = no cap")
-    collector: param.Selector[str] = param.Selector(
-        default="importer_government", objects=COLLECTORS
-    )
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._info: MarketInfo | None = None
+        #: problems of the last :meth:`measures`: by (entry id, field), and by entry id
+        self.field_problems: dict[tuple[str, str], str] = {}
+        self.entry_problems: dict[str, list[str]] = {}
+        # registered before the store's watcher, so it runs first: defaults follow the club
+        self.param.watch(self._follow_club, "members")
 
-    tariff_on = param.Boolean(False)
-    tariff_rate = param.Number(25.0, bounds=(0, 1000), softbounds=(0, 100), doc="percent")
-
-    subsidy_on = param.Boolean(False)
-    subsidy_producers = param.ListSelector(default=[], objects=[])
-    strike = param.Number(110.0, bounds=(0, None), softbounds=(0, 300))
-    subsidy_kind: param.Selector[str] = param.Selector(default="one_sided", objects=SUBSIDY_KINDS)
-    upside_threshold = param.Number(150.0, bounds=(0, None), softbounds=(0, 400))
-    upside_share = param.Number(30.0, bounds=(0, 100), doc="percent")
-    subsidy_payers: param.Selector[str] = param.Selector(default="own", objects=PAYERS)
-
-    restrict_on = param.Boolean(False)
-    restrict_exporter: param.Selector[str | None] = param.Selector(
-        default=None, objects=[], allow_None=True
-    )
-    restrict_destinations = param.ListSelector(default=[], objects=[])
-    restrict_quantity = param.Number(0.0, bounds=(0, None), softbounds=(0, 1000))
-
-    quota_on = param.Boolean(False)
-    quota_importers = param.ListSelector(default=[], objects=[])
-    quota_exporters = param.ListSelector(default=[], objects=[])
-    quota_quantity = param.Number(0.0, bounds=(0, None), softbounds=(0, 1000))
-
-    offtake_on = param.Boolean(False)
-    offtake_sellers = param.ListSelector(default=[], objects=[])
-    offtake_buyers = param.ListSelector(default=[], objects=[])
-    offtake_volume = param.Number(100.0, bounds=(0, None), softbounds=(0, 1000))
-    offtake_price = param.Number(110.0, bounds=(0, None), softbounds=(0, 300))
-    offtake_disposition: param.Selector[str] = param.Selector(
-        default="stockpile", objects=DISPOSITIONS
-    )
-
-    release_on = param.Boolean(False)
-    release_regions = param.ListSelector(default=[], objects=[])
-    release_quantity = param.Number(100.0, bounds=(0, None), softbounds=(0, 1000))
-
-    cap_on = param.Boolean(False)
-    cap_importers = param.ListSelector(default=[], objects=[])
-    cap_share = param.Number(60.0, bounds=(0, 100), doc="percent")
-    cap_basis: param.Selector[str] = param.Selector(default="consumption", objects=BASES)
-
-    shock_on = param.Boolean(False)
-    shock_regions = param.ListSelector(default=[], objects=[])
-    shock_fraction = param.Number(20.0, bounds=(0, 99.9), doc="percent of capacity lost")
-
-    # the stage of a value chain each measure acts on (None on a single market)
-    floor_stage: param.Selector[str | None] = _stage_selector()
-    tariff_stage: param.Selector[str | None] = _stage_selector()
-    subsidy_stage: param.Selector[str | None] = _stage_selector()
-    restrict_stage: param.Selector[str | None] = _stage_selector()
-    quota_stage: param.Selector[str | None] = _stage_selector()
-    offtake_stage: param.Selector[str | None] = _stage_selector()
-    release_stage: param.Selector[str | None] = _stage_selector()
-    cap_stage: param.Selector[str | None] = _stage_selector()
-    shock_stage: param.Selector[str | None] = _stage_selector()
-
-    _REGION_LISTS = (
-        "members",
-        "subsidy_producers",
-        "restrict_destinations",
-        "quota_importers",
-        "quota_exporters",
-        "offtake_sellers",
-        "offtake_buyers",
-        "release_regions",
-        "cap_importers",
-        "shock_regions",
-    )
-
-    # -- market defaults --------------------------------------------------------------------
+    # -- market ---------------------------------------------------------------------------
     def apply_market(self, info: MarketInfo) -> None:
-        """Region choices and defaults for ``info`` (every measure switched off).
+        """Region choices and the default club for ``info``; no measure.
 
-        Three steps in this order, each dispatched before the next: empty the region
-        choices, then change the regions offered, then set the new defaults. Widgets linked
-        to these parameters (``from_param``) drop any value that is not among their options
-        when the options change; were old values and new options changed together, a region
-        of the previous market missing from the new one (or one new region) could be dropped
-        from the settings while the widget still shows it. Never call this inside
-        ``param.parameterized.batch_call_watchers``, which reorders the three steps.
+        Three steps in this order, each dispatched before the next: empty the members, then
+        change the regions offered, then set the default club. Widgets linked to these
+        parameters (``from_param``) drop any value that is not among their options when the
+        options change; were old values and new options changed together, a region of the
+        previous market missing from the new one could be dropped while the widget still
+        shows it. Never call this inside ``param.parameterized.batch_call_watchers``.
         """
-        # a chain: regions of every stage, sliders wide enough for every stage; the defaults
-        # below are those of the stage shown when it opens (its target stage)
+        self._info = info
         regions = list(info.chain.regions) if info.chain is not None else info.regions
-        stage_infos = [info.for_stage(sid) for sid in info.stages] or [info]
-        stages = list(info.stages)
-        self.param.update(
-            **{name: [] for name in self._REGION_LISTS},
-            restrict_exporter=None,
-            **{switch: False for switch, _ in GROUPS if switch != "free_trade"},
-            **{stage_param(sw): None for sw in STAGED},
-        )
-        for name in self._REGION_LISTS:
-            self.param[name].objects = list(regions)
-        self.param.restrict_exporter.objects = list(regions)
-        for sw in STAGED:
-            self.param[stage_param(sw)].objects = stages
-        top_price = max(i.base_price_display for i in stage_infos)
-        for name in ("floor", "levy_cap", "strike", "offtake_price"):
-            self.param[name].softbounds = (0.0, _nice(4 * top_price))
-        self.param.upside_threshold.softbounds = (0.0, _nice(6 * top_price))
-        price = info.base_price_display
-        use = max(float(i.market.flows.sum(axis=0).max()) for i in stage_infos)
-        out = max(float(i.market.flows.sum(axis=1).max()) for i in stage_infos)
-        qmax = _nice(max(use, out))
-        for name in ("restrict_quantity", "quota_quantity", "offtake_volume", "release_quantity"):
-            self.param[name].softbounds = (0.0, qmax)
-
+        self.param.update(members=[], entries=[])
+        self.param.members.objects = list(regions)
         club = [r for r in info.default_club if r in regions]
-        club_buyers = [r for r in club if r in info.consumers]
-        club_importers = [r for r in club if r in info.importers]
-        club_producers = [r for r in club if r in info.producers]
-        top = info.top_producer()
-        outsiders = [r for r in regions if r not in club]
-        flows = info.market.flows
-        idx = info.market.index
-        quota_base = (
-            float(
-                flows[idx([r for r in outsiders if r in info.producers])][
-                    :, idx(club_importers)
-                ].sum()
+        self.param.update(members=club, free_trade=True)
+
+    def _stage_info(self, stage: str | None) -> MarketInfo:
+        info = self._require_info()
+        if info.chain is None:
+            return info
+        return info.for_stage(stage if stage in info.stages else info.target_stage)
+
+    def _require_info(self) -> MarketInfo:
+        if self._info is None:
+            raise RuntimeError("no market: call apply_market first")
+        return self._info
+
+    # -- editing ----------------------------------------------------------------------------
+    def _new_id(self, base: str) -> str:
+        ids = {e["id"] for e in self.entries}
+        if base not in ids:
+            return base
+        i = 2
+        while f"{base}_{i}" in ids:
+            i += 1
+        return f"{base}_{i}"
+
+    def add(
+        self,
+        type_name: str,
+        stage: str | None = None,
+        *,
+        title: str | None = None,
+        preset: str | None = None,
+        entry_id: str | None = None,
+        start: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> str:
+        """Add a measure of a registered type, switched on, and return its id.
+
+        Fields start from the type's defaults relative to the market (or ``start``), at
+        ``stage`` on a chain (default: the stage the chain opens at); ``values`` (display
+        units) are set as if typed by the user.
+        """
+        spec = spec_of(type_name)
+        if not spec.usable:
+            why = (
+                "acts only in pathway sets"
+                if spec.cls.pathway_only
+                else f"has fields the editor cannot show ({', '.join(spec.missing)})"
             )
-            if club_importers and outsiders
-            else 0.0
-        )
-        sellers = club_producers or [top]
-        t = info.market.index(top)[0]
-        # defaults that have an equilibrium: a ban only on members with another supplier, a
-        # cap only where at least two origins supply (zero base flows stay zero)
-        other = flows.sum(axis=0) - flows[t]
-        ban_dest = [r for r in club if r != top and r in info.consumers and other[idx(r)[0]] > 0]
-        sources = (flows > 0).sum(axis=0)
-        cap_importers = [r for r in club_importers if sources[idx(r)[0]] >= 2]
-        floor = _nice(2 * price)
-        values: dict[str, Any] = {
-            "members": club,
-            "free_trade": True,
-            "floor": floor,
-            "levy_cap": 0.0,
-            "collector": "importer_government",
-            "tariff_rate": 25.0,
-            "subsidy_producers": club_producers,
-            "strike": floor,
-            "subsidy_kind": "one_sided",
-            "upside_threshold": _nice(3 * price),
-            "upside_share": 30.0,
-            "subsidy_payers": "own",
-            "restrict_exporter": top,
-            "restrict_destinations": ban_dest,
-            "restrict_quantity": 0.0,
-            "quota_importers": club_importers,
-            "quota_exporters": [r for r in outsiders if r in info.producers],
-            "quota_quantity": _nice(0.5 * quota_base),
-            "offtake_sellers": sellers,
-            "offtake_buyers": club_buyers or [r for r in info.consumers if r in sellers][:1],
-            "offtake_volume": _nice(0.5 * info.base_output(sellers)),
-            "offtake_price": floor,
-            "offtake_disposition": "stockpile",
-            "release_regions": club_importers,
-            "release_quantity": _nice(info.base_use(club_importers) * 60 / 365),
-            "cap_importers": cap_importers,
-            "cap_share": 60.0,
-            "cap_basis": "consumption",
-            "shock_regions": [top],
-            "shock_fraction": 20.0,
+            raise ValueError(f"{type_name} cannot be edited in the dashboard: it {why}")
+        for name in values:
+            spec.field(name)  # unknown field: ValueError naming the allowed ones
+        info = self._require_info()
+        if info.chain is not None:
+            stage = stage if stage in info.stages else info.stage
+        else:
+            stage = None
+        start_values = spec.initial(self._stage_info(stage), list(self.members), start)
+        start_values.update(values)
+        eid = self._new_id(entry_id or type_name)
+        entry = {
+            "id": eid,
+            "type": type_name,
+            "title": title or spec.label,
+            "preset": preset,
+            "on": True,
+            "stage": stage,
+            "values": start_values,
+            "auto": [f.name for f in spec.fields if f.name not in values],
         }
-        values.update({switch: False for switch, _ in GROUPS if switch != "free_trade"})
-        values.update({stage_param(sw): info.stage for sw in STAGED})
-        self.param.update(**values)
+        self.entries = [*self.entries, entry]
+        return eid
+
+    def preset(self, name: str, stage: str | None = None, **values: Any) -> str:
+        """Switch on the club preset ``name`` (adding it if absent) with ``values`` set."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r} (allowed: {', '.join(PRESETS)})")
+        if any(e["id"] == name for e in self.entries):
+            entries = self._copy()
+            for e in entries:
+                if e["id"] == name:
+                    e["on"] = True
+                    self._set_values(e, values)
+                    if stage is not None and stage != e["stage"]:
+                        e["stage"] = stage
+                        self._refresh(e)
+            self.entries = entries
+            return name
+        p = PRESETS[name]
+        return self.add(
+            p.type,
+            stage,
+            title=p.title,
+            preset=name,
+            entry_id=name,
+            start=dict(p.values) or None,
+            **values,
+        )
+
+    def _copy(self) -> list[dict[str, Any]]:
+        return copy.deepcopy(list(self.entries))
+
+    def _find(self, entries: list[dict[str, Any]], eid: str) -> dict[str, Any]:
+        for e in entries:
+            if e["id"] == eid:
+                return e
+        have = ", ".join(e["id"] for e in entries) or "none"
+        raise KeyError(f"no measure {eid!r} being edited (have: {have})")
+
+    def entry(self, eid: str) -> dict[str, Any]:
+        """A copy of entry ``eid``."""
+        return copy.deepcopy(self._find(list(self.entries), eid))
+
+    def value(self, eid: str, name: str) -> Any:
+        """Field ``name`` of entry ``eid`` in display units."""
+        return self._find(list(self.entries), eid)["values"][name]
+
+    def _set_values(self, e: dict[str, Any], values: dict[str, Any]) -> None:
+        spec = spec_of(e["type"])
+        for name, v in values.items():
+            f = spec.field(name)
+            if f.kind in ("regions", "shares"):
+                v = list(v) if v is not None else []
+            e["values"][name] = v
+            if name in e["auto"]:
+                e["auto"].remove(name)
+
+    def set(self, eid: str, **values: Any) -> None:
+        """Set fields of entry ``eid`` (display units); they no longer follow defaults."""
+        entries = self._copy()
+        self._set_values(self._find(entries, eid), values)
+        self.entries = entries
+
+    def set_stage(self, eid: str, stage: str | None) -> None:
+        """Move entry ``eid`` to another stage of the chain (fields still at their default
+        are recomputed there; values typed by the user are kept)."""
+        entries = self._copy()
+        e = self._find(entries, eid)
+        e["stage"] = stage
+        self._refresh(e)
+        self.entries = entries
+
+    def switch(self, eid: str, on: bool) -> None:
+        """Switch entry ``eid`` on or off (kept in the editor either way)."""
+        entries = self._copy()
+        self._find(entries, eid)["on"] = bool(on)
+        self.entries = entries
+
+    def remove(self, eid: str) -> None:
+        """Remove entry ``eid``."""
+        self._find(list(self.entries), eid)
+        self.entries = [e for e in self._copy() if e["id"] != eid]
+
+    def _refresh(self, e: dict[str, Any]) -> None:
+        """Recompute the fields of ``e`` still at their default (club, stage)."""
+        if not e["auto"] or self._info is None:
+            return
+        try:
+            spec = spec_of(e["type"])
+        except ValueError:
+            return
+        stage = e.get("stage") if self._info.chain is not None else None
+        kept = {k: v for k, v in e["values"].items() if k not in e["auto"]}
+        fresh = spec.initial(self._stage_info(stage), list(self.members), kept)
+        e["values"].update({k: fresh[k] for k in e["auto"] if k in fresh})
+
+    def _follow_club(self, _event: Any) -> None:
+        if not self.entries:
+            return
+        entries = self._copy()
+        for e in entries:
+            self._refresh(e)
+        if entries != list(self.entries):
+            # no event of its own: the members' event that called this one solves once, and
+            # watchers of the members (the editor) read the entries updated here
+            with param.parameterized.discard_events(self):
+                self.entries = entries
 
     # -- snapshot ---------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """Every setting as plain JSON-able values."""
-        return {k: v for k, v in self.param.values().items() if k != "name"}
+        """The club and every measure being edited as plain JSON-able values."""
+        return {
+            "members": list(self.members),
+            "free_trade": bool(self.free_trade),
+            "measures": self._copy(),
+        }
 
     def restore(self, values: dict[str, Any]) -> None:
-        """Set the settings saved by :meth:`snapshot` (unknown keys ignored)."""
-        known = {k: v for k, v in values.items() if k in self.param and k != "name"}
-        self.param.update(**known)
+        """Set the settings saved by :meth:`snapshot` (unknown keys ignored).
+
+        Raises
+        ------
+        ValueError
+            A measure that is not a dict with a registered ``type`` and a ``values`` dict,
+            or a field its type does not have (nothing is changed then).
+        """
+        update: dict[str, Any] = {}
+        if "members" in values:
+            update["members"] = [r for r in values["members"] if r in self.param.members.objects]
+        if "free_trade" in values:
+            update["free_trade"] = bool(values["free_trade"])
+        if "measures" in values:
+            update["entries"] = [self._checked(i, e) for i, e in enumerate(values["measures"])]
+        self.param.update(**update)
+
+    def _checked(self, i: int, e: Any) -> dict[str, Any]:
+        where = f"settings: measures[{i}]"
+        if not isinstance(e, dict) or not isinstance(e.get("values"), dict):
+            raise ValueError(f"{where}: expected a dict with 'type' and 'values'")
+        try:
+            spec = spec_of(str(e.get("type")))
+            for name in e["values"]:
+                spec.field(name)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        eid = str(e.get("id") or spec.type)
+        return {
+            "id": eid,
+            "type": spec.type,
+            "title": str(e.get("title") or spec.label),
+            "preset": e.get("preset"),
+            "on": bool(e.get("on", True)),
+            "stage": e.get("stage"),
+            "values": copy.deepcopy(dict(e["values"])),
+            "auto": [str(a) for a in e.get("auto", []) if a in e["values"]],
+        }
 
     def active(self) -> list[str]:
-        """Plain names of the measure groups switched on."""
-        return [label for switch, label in GROUPS if getattr(self, switch)]
+        """Titles of the measures switched on (and free trade among members if on)."""
+        out = ["Free trade among members"] if self.free_trade and len(self.members) > 1 else []
+        return out + [e["title"] for e in self.entries if e["on"]]
 
     # -- measures ---------------------------------------------------------------------------
     def measures(self, info: MarketInfo) -> list[Measure]:
@@ -298,159 +347,88 @@ class PolicyConfig(param.Parameterized):
         Raises
         ------
         ConfigError
-            With one plain sentence per problem (e.g. a floor with no importing member).
+            With one plain sentence per problem (``Title: Field label: what is wrong``);
+            :attr:`field_problems` and :attr:`entry_problems` hold them by control.
         """
-        problems: list[str] = []
+        self.field_problems, self.entry_problems = {}, {}
         out: list[Measure] = []
-        for switch, label in GROUPS:
-            if not getattr(self, switch):
+        if self.free_trade:
+            stages = list(info.stages) if info.chain is not None else [None]
+            for sid in stages:
+                si = info.for_stage(sid) if sid is not None else info
+                importers = [r for r in self.members if r in si.importers]
+                if len(self.members) >= 2 and importers:
+                    m = Tariff(importers=importers, exporters=list(self.members), rate=0.0)
+                    out.append(m.model_copy(update={"stage": sid}) if sid else m)
+        problems: list[str] = []
+        for e in self.entries:
+            if not e["on"]:
                 continue
-            builder: Callable[[MarketInfo], list[Measure]] = getattr(self, f"_{switch}")
-            try:
-                if info.chain is None:
-                    out.extend(builder(info))
-                    continue
-                # a chain: each measure acts on its stage (free trade on every stage), with
-                # region roles and units of that stage
-                stages = list(info.stages) if switch == "free_trade" else [self._stage(switch)]
-                for sid in stages:
-                    built = builder(info.for_stage(sid))
-                    out.extend(m.model_copy(update={"stage": sid}) for m in built)
-            except ConfigError as exc:
-                problems.extend(f"{label}: {p}" for p in exc.problems)
-            except ValidationError as exc:
-                for err in exc.errors():
-                    where = ".".join(str(x) for x in err["loc"])
-                    msg = str(err["msg"]).removeprefix("Value error, ")
-                    problems.append(f"{label}: {where + ' ' if where else ''}{msg}")
-            except ValueError as exc:
-                problems.append(f"{label}: {exc}")
+            found = self._build(e, info)
+            if isinstance(found, Measure):
+                out.append(found)
+                continue
+            for name, label, msg in found:
+                where = f"{label}: " if label else ""
+                problems.append(f"{e['title']}: {where}{msg}")
+                if name is None:
+                    self.entry_problems.setdefault(e["id"], []).append(msg)
+                else:
+                    self.field_problems[(e["id"], name)] = msg
         if problems:
             raise ConfigError(problems)
         return out
 
-    def _stage(self, switch: str) -> str:
-        stage = getattr(self, stage_param(switch))
-        if stage is None:
-            raise ConfigError(["choose the stage of the chain it acts on"])
-        return str(stage)
-
-    def _members_that(self, info: MarketInfo, kind: str) -> list[str]:
-        pool = {"import": info.importers, "consume": info.consumers, "produce": info.producers}
-        return [r for r in self.members if r in pool[kind]]
-
-    def _need(self, values: list[str], what: str) -> list[str]:
-        if not values:
-            raise ConfigError([what])
-        return values
-
-    def _free_trade(self, info: MarketInfo) -> list[Measure]:
-        importers = self._members_that(info, "import")
-        if len(self.members) < 2 or not importers:
-            return []  # nothing to liberalise: no problem to report
-        return [Tariff(importers=importers, exporters=list(self.members), rate=0.0)]
-
-    def _floor_on(self, info: MarketInfo) -> list[Measure]:
-        importers = self._need(
-            self._members_that(info, "import"),
-            "choose club members that import (the floor applies at their border)",
-        )
-        cap = info.to_market_price(self.levy_cap) if self.levy_cap > 0 else None
-        return [
-            PriceFloor(
-                importers=importers,
-                exempt=list(self.members),
-                floor=info.to_market_price(self.floor),
-                levy_cap=cap,
-                collector=self.collector,
-            )
-        ]
-
-    def _tariff_on(self, info: MarketInfo) -> list[Measure]:
-        importers = self._need(
-            self._members_that(info, "import"), "choose club members that import"
-        )
-        outsiders = [r for r in info.regions if r not in self.members]
-        self._need(outsiders, "every region is a member: there is no one outside the club")
-        return [Tariff(importers=importers, exporters=outsiders, rate=self.tariff_rate / 100)]
-
-    def _subsidy_on(self, info: MarketInfo) -> list[Measure]:
-        producers = self._need(list(self.subsidy_producers), "choose the producers covered")
-        payers = None
-        if self.subsidy_payers == "club":
-            buyers = self._need(
-                self._members_that(info, "consume"), "no club member consumes: nobody to pay"
-            )
-            payers = shares_by(info.market, buyers)
-        collar = self.subsidy_kind == "collar"
-        return [
-            PriceGapSubsidy(
-                producers=producers,
-                strike=info.to_market_price(self.strike),
-                kind=self.subsidy_kind,
-                upside_threshold=info.to_market_price(self.upside_threshold) if collar else None,
-                upside_share=self.upside_share / 100 if collar else None,
-                payers=payers,
-            )
-        ]
-
-    def _restrict_on(self, info: MarketInfo) -> list[Measure]:
-        if self.restrict_exporter is None:
-            raise ConfigError(["choose the exporting region"])
-        dest = [r for r in self.restrict_destinations if r != self.restrict_exporter]
-        self._need(dest, "choose destinations other than the exporter")
-        return [
-            ExportQuota(
-                exporter=self.restrict_exporter, destinations=dest, quantity=self.restrict_quantity
-            )
-        ]
-
-    def _quota_on(self, info: MarketInfo) -> list[Measure]:
-        importers = self._need(list(self.quota_importers), "choose the importing regions")
-        exporters = [r for r in self.quota_exporters if r not in importers]
-        self._need(exporters, "choose exporters other than the importers")
-        return [ImportQuota(importers=importers, exporters=exporters, quantity=self.quota_quantity)]
-
-    def _offtake_on(self, info: MarketInfo) -> list[Measure]:
-        sellers = self._need(list(self.offtake_sellers), "choose the producers selling")
-        buyers = self._need(list(self.offtake_buyers), "choose the public buyers")
-        use = [r for r in buyers if r in info.consumers]
-        shares = shares_by(info.market, use) if use else {r: 1 / len(buyers) for r in buyers}
-        return [
-            Offtake(
-                buyers=shares,
-                sellers=sellers,
-                volume=self.offtake_volume,
-                price=info.to_market_price(self.offtake_price),
-                disposition=self.offtake_disposition,
-            )
-        ]
-
-    def _release_on(self, info: MarketInfo) -> list[Measure]:
-        regions = self._need(list(self.release_regions), "choose the releasing regions")
-        bad = [r for r in regions if r not in info.consumers]
-        if bad:
-            raise ConfigError([f"{', '.join(bad)} consume nothing: nothing to release into"])
-        if self.release_quantity <= 0:
-            raise ConfigError(["the release must be above 0"])
-        split = shares_by(info.market, regions)
-        return [
-            StockpileRelease(region=r, quantity=s * self.release_quantity)
-            for r, s in split.items()
-            if s > 0
-        ]
-
-    def _cap_on(self, info: MarketInfo) -> list[Measure]:
-        importers = self._need(list(self.cap_importers), "choose the importing regions")
-        return [
-            DiversificationCap(
-                importers=importers, max_share=self.cap_share / 100, basis=self.cap_basis
-            )
-        ]
-
-    def _shock_on(self, info: MarketInfo) -> list[Measure]:
-        regions = self._need(list(self.shock_regions), "choose the regions hit")
-        return [SupplyShock(region=regions, fraction=self.shock_fraction / 100)]
+    def _build(
+        self, e: dict[str, Any], info: MarketInfo
+    ) -> Measure | list[tuple[str | None, str, str]]:
+        """The measure of entry ``e``, or its problems as (field, label, message)."""
+        try:
+            spec: TypeSpec = spec_of(e["type"])
+        except ValueError as exc:
+            return [(None, "", str(exc))]
+        stage = e.get("stage")
+        chain = info.chain is not None
+        if chain:
+            if stage not in info.stages:
+                return [(None, "", "choose the stage of the chain it acts on")]
+            info = info.for_stage(stage)
+        values = e["values"]
+        kwargs: dict[str, Any] = {}
+        problems: list[tuple[str | None, str, str]] = []
+        for f in spec.fields:
+            if not f.applies(values):
+                continue
+            v = values.get(f.name)
+            msg = f.problem(v, info, spec.cls)
+            if msg:
+                problems.append((f.name, f.label, msg))
+                continue
+            mv = f.market_value(v, info)
+            if mv is None and f.kind not in REGION_KINDS and not f.optional:
+                continue
+            if mv is not None or f.optional:
+                kwargs[f.name] = mv
+        if problems:
+            return problems
+        if chain:
+            kwargs["stage"] = stage
+        labels = {f.name: f.label for f in spec.fields}
+        try:
+            m = spec.cls(**kwargs)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [str(x) for x in err["loc"]]
+                name = loc[0] if loc and loc[0] in labels else None
+                problems.append((name, labels.get(name or "", ""), _plain(err["msg"])))
+            return problems
+        except ValueError as exc:
+            return [(None, "", str(exc))]
+        for name, msg in m.check(info.market):
+            key = name.split(".")[0]
+            known = key in labels
+            problems.append((key if known else None, labels.get(key, ""), msg))
+        return problems or m
 
 
 def scenario_key(scenarios: list[Scenario]) -> str:
@@ -478,18 +456,13 @@ CHROMIUM_ARGS = [
 ]
 
 __all__ = [
-    "BASES",
     "CHROMIUM",
     "CHROMIUM_ARGS",
-    "COLLECTORS",
-    "DISPOSITIONS",
     "GROUPS",
-    "PAYERS",
-    "STAGED",
-    "SUBSIDY_KINDS",
+    "PRESETS",
     "ConfigError",
     "PolicyConfig",
+    "Preset",
     "scenario_key",
     "scenarios_from_key",
-    "stage_param",
 ]

@@ -10,7 +10,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,15 +21,7 @@ from panel.viewable import Viewer
 from tradepolicy import regions as region_table
 from tradepolicy.dashboard import indicators as ind
 from tradepolicy.dashboard.charts import GroupedBars, StackedShares, TradeHeatmap, WelfareChart
-from tradepolicy.dashboard.config import (
-    BASES,
-    COLLECTORS,
-    DISPOSITIONS,
-    PAYERS,
-    STAGED,
-    SUBSIDY_KINDS,
-    stage_param,
-)
+from tradepolicy.dashboard.editor import MeasureEditor
 from tradepolicy.dashboard.labels import html_frame, mark_regions
 from tradepolicy.dashboard.markets import TARGET_LINES, market_info
 from tradepolicy.dashboard.persist import ShareLink
@@ -310,134 +302,22 @@ class PolicyEditor(_StoreView):
             if ok
             else "Ranges need Monte Carlo draws, not available in this version."
         )
-        self._w: dict[str, pn.widgets.Widget] = {}
-        w = self._w
-
-        def sl(name: str, label: str, **kw) -> pn.widgets.Widget:
-            w[name] = pn.widgets.EditableFloatSlider.from_param(
-                cfg.param[name], label=label, css_classes=[f"tp-{name}"], **kw
-            )
-            return w[name]
-
-        def regions(name: str, label: str) -> pn.widgets.Widget:
-            w[name] = pn.widgets.MultiChoice.from_param(
-                cfg.param[name], label=label, css_classes=[f"tp-{name}"], solid=False
-            )
-            return w[name]
-
-        def choice(name: str, label: str, options: dict[str, str]) -> pn.widgets.Widget:
-            w[name] = pn.widgets.Select.from_param(
-                cfg.param[name], label=label, options=options, css_classes=[f"tp-{name}"]
-            )
-            return w[name]
-
-        def switch(name: str) -> pn.widgets.Widget:
-            w[name] = pn.widgets.Switch.from_param(
-                cfg.param[name], label="", css_classes=[f"tp-{name}"], width=40, margin=(8, 4)
-            )
-            return w[name]
-
-        self.cards: dict[str, pn.Card] = {}
-
-        def stage_choice(on: str) -> pn.widgets.Widget:
-            name = stage_param(on)
-            w[name] = pn.widgets.Select.from_param(
-                cfg.param[name],
-                label="Acts on the stage",
-                visible=False,
-                css_classes=[f"tp-{name}"],
-            )
-            return w[name]
-
-        def card(on: str, title: str, *body: pn.viewable.Viewable) -> pn.Card:
-            sw = switch(on)
-            c = pn.Card(
-                stage_choice(on),
-                *body,
-                header=pn.Row(sw, pn.pane.HTML(f"<b>{title}</b>", margin=(10, 0))),
-                collapsed=True,
-                sizing_mode="stretch_width",
-                margin=(4, 0),
-                css_classes=[f"tp-card-{on}"],
-            )
-            sw.param.watch(lambda e, c=c: setattr(c, "collapsed", not e.new), "value")
-            self.cards[on] = c
-            return c
-
         self.units_note = pn.pane.HTML("", margin=(0, 10), css_classes=["tp-units"])
+        self.members = pn.widgets.MultiChoice.from_param(
+            cfg.param.members,
+            label="Club members",
+            description="The regions acting together; club presets start from them.",
+            css_classes=["tp-members"],
+            solid=False,
+        )
         self.club = pn.Card(
-            regions("members", "Club members"),
+            self.members,
             pn.widgets.Checkbox.from_param(cfg.param.free_trade, label="Free trade among members"),
             title="Club",
             sizing_mode="stretch_width",
             margin=(4, 0),
         )
-        self.measures = pn.Column(
-            card(
-                "floor_on",
-                "Price floor",
-                sl("floor", "Floor level"),
-                sl("levy_cap", "Levy cap (0 = none)"),
-                choice("collector", "Who keeps the margin", COLLECTORS),
-            ),
-            card("tariff_on", "Tariff on non-members", sl("tariff_rate", "Tariff rate (%)")),
-            card(
-                "subsidy_on",
-                "Price-gap subsidy",
-                regions("subsidy_producers", "Producers covered"),
-                sl("strike", "Strike"),
-                choice("subsidy_kind", "Kind", SUBSIDY_KINDS),
-                sl("upside_threshold", "Collar: claw-back above"),
-                sl("upside_share", "Collar: share clawed back (%)"),
-                choice("subsidy_payers", "Who pays", PAYERS),
-            ),
-            card(
-                "restrict_on",
-                "Export ban or quota",
-                pn.widgets.Select.from_param(
-                    cfg.param.restrict_exporter, label="Exporter", css_classes=["tp-exporter"]
-                ),
-                regions("restrict_destinations", "To destinations"),
-                sl("restrict_quantity", "Export quota (0 = ban)"),
-            ),
-            card(
-                "quota_on",
-                "Import quota",
-                regions("quota_importers", "Importers"),
-                regions("quota_exporters", "From exporters"),
-                sl("quota_quantity", "Quota (all covered pairs)"),
-            ),
-            card(
-                "offtake_on",
-                "Offtake",
-                regions("offtake_sellers", "Sellers"),
-                regions("offtake_buyers", "Buyers (split by consumption)"),
-                sl("offtake_volume", "Volume"),
-                sl("offtake_price", "Contract price"),
-                choice("offtake_disposition", "Then", DISPOSITIONS),
-            ),
-            card(
-                "release_on",
-                "Stockpile release",
-                regions("release_regions", "Releasing regions (split by consumption)"),
-                sl("release_quantity", "Total release"),
-            ),
-            card(
-                "cap_on",
-                "Diversification cap",
-                regions("cap_importers", "Importers"),
-                sl("cap_share", "Largest share of one supplier (%)"),
-                choice("cap_basis", "Measured on", BASES),
-            ),
-            card(
-                "shock_on",
-                "Supply shock",
-                regions("shock_regions", "Regions hit"),
-                sl("shock_fraction", "Capacity lost (%)"),
-            ),
-            sizing_mode="stretch_width",
-            margin=0,
-        )
+        self.measures = MeasureEditor(store=store)
         self._layout = pn.Column(
             self.market,
             self.stage,
@@ -447,40 +327,19 @@ class PolicyEditor(_StoreView):
             pn.pane.HTML(f"<small>{note}</small>", margin=(0, 10)),
             self.club,
             pn.pane.HTML(
-                "<b>Measures</b> <small>(switch on, then tune)</small>", margin=(8, 10, 0, 10)
+                "<b>Measures</b> <small>(add, then tune; switch off to compare)</small>",
+                margin=(8, 10, 0, 10),
             ),
             self.measures,
             sizing_mode="stretch_width",
         )
         self._on_market()
 
-    _PRICE = ("floor", "levy_cap", "strike", "upside_threshold", "offtake_price")
-    _QTY = ("restrict_quantity", "quota_quantity", "offtake_volume", "release_quantity")
-    _LABELS: ClassVar[dict[str, str]] = {
-        "floor": "Floor level",
-        "levy_cap": "Levy cap (0 = none)",
-        "strike": "Strike",
-        "upside_threshold": "Collar: claw-back above",
-        "offtake_price": "Contract price",
-        "restrict_quantity": "Export quota (0 = ban)",
-        "quota_quantity": "Quota (all covered pairs)",
-        "offtake_volume": "Volume",
-        "release_quantity": "Total release",
-    }
-
     @param.depends("store.info", watch=True)
     def _on_market(self) -> None:
-        info, cfg = self.info, self._store.policy
+        info = self.info
         if info is None:
             return
-        for name in (*self._PRICE, *self._QTY):
-            unit = info.price_label if name in self._PRICE else info.quantity_label
-            lo, hi = cfg.param[name].softbounds
-            wd = self._w[name]
-            if not isinstance(wd, pn.widgets.EditableFloatSlider):  # made by sl()
-                raise TypeError(f"the {name} control is not a slider")
-            wd.param.update(label=f"{self._LABELS[name]} ({unit})", start=lo, end=hi)
-            wd.step = _step(hi)
         self.market.value = info.id
         stages = {name: sid for sid, name in info.stages.items()}
         self._syncing = True
@@ -488,13 +347,6 @@ class PolicyEditor(_StoreView):
             self.stage.options = stages
             self.stage.value = info.stage
             self.stage.visible = bool(stages)
-            for sw in STAGED:  # the stage of each measure, by name
-                wd = self._w[stage_param(sw)]
-                value = getattr(cfg, stage_param(sw))
-                wd.options = stages  # type: ignore[attr-defined]  # (a Select)
-                wd.visible = bool(stages)
-                if stages:
-                    wd.value = value
         finally:
             self._syncing = False
         options = dict(TARGETS)
@@ -517,12 +369,6 @@ class PolicyEditor(_StoreView):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
-
-
-def _step(hi: float) -> float:
-    if hi <= 0:
-        return 1.0
-    return float(10 ** (math.floor(math.log10(hi)) - 2))
 
 
 class StatusView(_StoreView):

@@ -48,6 +48,90 @@ Region = Annotated[str, StringConstraints(max_length=64)]
 
 MEASURES: dict[str, type[Measure]] = {}
 
+#: key of a field's editor metadata in its ``json_schema_extra`` (read by the dashboard's
+#: measure editor, :mod:`tradepolicy.dashboard.editor`; a JSON Schema extension keyword)
+EDITOR_KEY = "x-editor"
+
+#: what a number or value of a field means to the editor: ``price`` (market price unit, shown
+#: in the dashboard's price unit), ``quantity`` (market quantity unit per year), ``share`` and
+#: ``rate`` (fractions, shown in percent), ``years``, ``number``, ``regions`` (a list of
+#: region codes), ``region`` (one code), ``shares`` ({region: share}, split by base
+#: consumption), ``choice`` (a Literal) and ``flag`` (a bool)
+UNIT_KINDS = (
+    "price",
+    "quantity",
+    "share",
+    "rate",
+    "years",
+    "number",
+    "regions",
+    "region",
+    "shares",
+    "choice",
+    "flag",
+)
+
+
+def editor(
+    *,
+    label: str | None = None,
+    unit: str | None = None,
+    help: str | None = None,
+    default: Any = None,
+    choices: dict[str, str] | None = None,
+    when: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Editor metadata of a measure field, for ``Field(json_schema_extra=editor(...))``.
+
+    Parameters
+    ----------
+    label
+        Short name of the control (default: the field name in words).
+    unit
+        One of :data:`UNIT_KINDS` (default: read from the field's type).
+    help
+        One or two plain sentences shown on the control (default: the field's description).
+    default
+        The value a new measure starts with, relative to the market: :func:`rel` for numbers
+        (e.g. ``rel("base_price", 2)``), a region role for region fields (``"club"``,
+        ``"club_importers"``, ``"club_producers"``, ``"club_consumers"``, ``"outsiders"``,
+        ``"outsider_producers"``, ``"top_producer"``, ``"club_ban_destinations"``,
+        ``"club_diversifiable"``, ``"largest_club_importer"``), or a plain value in display
+        units (a percent for shares and rates).
+    choices
+        Plain labels of a Literal's values (value -> label).
+    when
+        Show and use the field only when other fields hold these values (e.g.
+        ``{"kind": "collar"}``); otherwise it is left out of the measure.
+    """
+    if unit is not None and unit not in UNIT_KINDS:
+        raise ValueError(f"editor unit {unit!r}: allowed {', '.join(UNIT_KINDS)}")
+    meta = {
+        "label": label,
+        "unit": unit,
+        "help": help,
+        "default": default,
+        "choices": choices,
+        "when": when,
+    }
+    return {EDITOR_KEY: {k: v for k, v in meta.items() if v is not None}}
+
+
+def rel(ref: str, times: float = 1.0, of: str | None = None, to: str | None = None) -> dict:
+    """A default relative to the market: ``times`` × ``ref``.
+
+    ``ref`` is ``base_price`` (median base producer price), ``base_output`` or ``base_use``
+    (base output or consumption per year of the regions in field ``of``; all regions without
+    it) or ``base_flow`` (base trade from the regions in field ``of`` to those in field ``to``).
+    """
+    out: dict[str, Any] = {"ref": ref, "times": float(times)}
+    if of is not None:
+        out["of"] = of
+    if to is not None:
+        out["to"] = to
+    return out
+
+
 _not_none = partial(is_not, None)
 
 #: most lookups a market's memo holds (:attr:`tradepolicy.market.Market.memo`)
@@ -104,6 +188,9 @@ class Measure(BaseModel):
     gsim_linear: ClassVar[bool] = False
     #: what a reader must know to read this measure's results, in plain words ("" = nothing)
     caveat: ClassVar[str] = ""
+    #: the measure's name in the dashboard's editor ("" = its type in words); its fields'
+    #: controls come from their ``json_schema_extra=editor(...)`` (:func:`editor`)
+    editor_label: ClassVar[str] = ""
     #: whether the measure acts only in pathway sets (on pipeline projects, not on the static
     #: equilibrium; a static solve refuses it)
     pathway_only: ClassVar[bool] = False

@@ -7,7 +7,14 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from tradepolicy.measures.base import ApplyContext, BookContext, Measure, Region, register
+from tradepolicy.measures.base import (
+    ApplyContext,
+    BookContext,
+    Measure,
+    Region,
+    editor,
+    register,
+)
 from tradepolicy.measures.trade import _names
 from tradepolicy.model.instruments import PairSpec
 
@@ -23,19 +30,48 @@ class DiversificationCap(Measure):
     so the cap has no fiscal cost of its own; μ is reported per pair.
     """
 
+    editor_label: ClassVar[str] = "Diversification cap"
     type: Literal["diversification_cap"] = "diversification_cap"
     caveat: ClassVar[str] = (
         "A diversification cap works as a budget-neutral cross-subsidy among the importer's "
         "buyers: a tax on the capped supplier pays for a subsidy on the others; its cost shows "
         "in consumer and producer surplus."
     )
-    importers: list[Region] = Field(min_length=1, description="regions applying the cap")
-    max_share: float = Field(gt=0.0, lt=1.0, description="largest share of one supplier")
+    importers: list[Region] = Field(
+        min_length=1,
+        description="regions applying the cap",
+        json_schema_extra=editor(
+            label="Importers",
+            help="Regions limiting how much they buy from any one supplier.",
+            default="club_diversifiable",
+        ),
+    )
+    max_share: float = Field(
+        gt=0.0,
+        lt=1.0,
+        description="largest share of one supplier",
+        json_schema_extra=editor(
+            label="Largest share of one supplier",
+            unit="share",
+            help="No covered supplier may hold more than this share.",
+            default=60.0,
+        ),
+    )
     basis: Literal["consumption", "imports"] = Field(
-        "consumption", description="share of consumption (domestic included) or of imports"
+        "consumption",
+        description="share of consumption (domestic included) or of imports",
+        json_schema_extra=editor(
+            label="Measured on",
+            help="The share of consumption (domestic supply included) or of imports.",
+            choices={"consumption": "Share of consumption", "imports": "Share of imports"},
+        ),
     )
     exporters: list[Region] | None = Field(
-        None, description="origins capped (default: every foreign origin)"
+        None,
+        description="origins capped (default: every foreign origin)",
+        json_schema_extra=editor(
+            label="Origins capped", help="Leave empty to cap every foreign origin."
+        ),
     )
 
     region_fields = ("importers", "exporters")

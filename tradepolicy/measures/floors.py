@@ -7,7 +7,15 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from tradepolicy.measures.base import ApplyContext, Measure, MeasureConflict, Region, register
+from tradepolicy.measures.base import (
+    ApplyContext,
+    Measure,
+    MeasureConflict,
+    Region,
+    editor,
+    register,
+    rel,
+)
 from tradepolicy.measures.trade import _names
 
 
@@ -52,18 +60,67 @@ class PriceFloor(Measure):
     the margin (a minimum-import-price undertaking). Quantities are the same either way.
     """
 
+    editor_label: ClassVar[str] = "Price floor"
     type: Literal["price_floor"] = "price_floor"
-    importers: list[Region] = Field(min_length=1, description="regions applying the floor")
-    floor: float = Field(gt=0.0, description="landed floor price (market price unit)")
+    importers: list[Region] = Field(
+        min_length=1,
+        description="regions applying the floor",
+        json_schema_extra=editor(
+            label="Importers applying it",
+            help="Regions whose imports may not land below the floor.",
+            default="club_importers",
+        ),
+    )
+    floor: float = Field(
+        gt=0.0,
+        description="landed floor price (market price unit)",
+        json_schema_extra=editor(
+            label="Floor level",
+            unit="price",
+            help="Imports from covered origins pay a levy that lifts their landed price to "
+            "this level.",
+            default=rel("base_price", 2.0),
+        ),
+    )
     exempt: list[Region] = Field(
-        default_factory=list, description="origins not subject to the floor (club members)"
+        default_factory=list,
+        description="origins not subject to the floor (club members)",
+        json_schema_extra=editor(
+            label="Exempt origins",
+            help="Origins that sell without the levy, usually the club members.",
+            default="club",
+        ),
     )
     exporters: list[Region] | None = Field(
-        None, description="origins covered (default: every foreign origin not exempt)"
+        None,
+        description="origins covered (default: every foreign origin not exempt)",
+        json_schema_extra=editor(
+            label="Origins covered",
+            help="Leave empty to cover every foreign origin that is not exempt.",
+        ),
     )
-    levy_cap: float | None = Field(None, ge=0.0, description="largest levy per unit")
+    levy_cap: float | None = Field(
+        None,
+        ge=0.0,
+        description="largest levy per unit",
+        json_schema_extra=editor(
+            label="Levy cap",
+            unit="price",
+            help="Largest levy per unit; leave empty for no cap.",
+        ),
+    )
     collector: Literal["importer_government", "exporters"] = Field(
-        "importer_government", description="who keeps the margin: levy or undertaking"
+        "importer_government",
+        description="who keeps the margin: levy or undertaking",
+        json_schema_extra=editor(
+            label="Who keeps the margin",
+            help="A variable levy is revenue of the importing government; under an "
+            "undertaking exporters raise their price and keep the margin.",
+            choices={
+                "importer_government": "Variable levy (importing government)",
+                "exporters": "Undertaking (exporters keep the margin)",
+            },
+        ),
     )
 
     region_fields = ("importers", "exempt", "exporters")

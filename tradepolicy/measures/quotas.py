@@ -19,7 +19,9 @@ from tradepolicy.measures.base import (
     Measure,
     Region,
     _batched,
+    editor,
     register,
+    rel,
 )
 from tradepolicy.measures.trade import TARIFF_RULE, Rate, _names
 from tradepolicy.model.instruments import PairSpec
@@ -227,13 +229,47 @@ def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list)
 
 
 class _Quota(Measure):
-    importers: list[Region] = Field(min_length=1, description="regions applying the quota")
-    exporters: list[Region] | None = Field(
-        None, description="origins covered (default: every foreign origin)"
+    importers: list[Region] = Field(
+        min_length=1,
+        description="regions applying the quota",
+        json_schema_extra=editor(
+            label="Importers",
+            help="Regions limiting their imports.",
+            default="club_importers",
+        ),
     )
-    quantity: float = Field(ge=0.0, description="quota volume per year (market quantity unit)")
+    exporters: list[Region] | None = Field(
+        None,
+        description="origins covered (default: every foreign origin)",
+        json_schema_extra=editor(
+            label="From exporters",
+            help="Origins covered; leave empty for every foreign origin.",
+            default="outsider_producers",
+        ),
+    )
+    quantity: float = Field(
+        ge=0.0,
+        description="quota volume per year (market quantity unit)",
+        json_schema_extra=editor(
+            label="Quota",
+            unit="quantity",
+            help="Largest yearly volume of all covered imports together (default: half the "
+            "base flow); 0 bans them.",
+            default=rel("base_flow", 0.5, of="exporters", to="importers"),
+        ),
+    )
     rent_to: Literal["importer_government", "importers", "exporters"] = Field(
-        "importer_government", description="who holds the quota rent"
+        "importer_government",
+        description="who holds the quota rent",
+        json_schema_extra=editor(
+            label="Who holds the rent",
+            help="Who earns the gap between the price inside and outside the quota.",
+            choices={
+                "importer_government": "Importing government (auctioned licences)",
+                "importers": "Importers (licences given to firms)",
+                "exporters": "Exporters (voluntary restraint)",
+            },
+        ),
     )
 
     region_fields = ("importers", "exporters")
@@ -251,6 +287,7 @@ class _Quota(Measure):
 class ImportQuota(_Quota):
     """A cap on the covered imports (all covered pairs together); quantity 0 bans them."""
 
+    editor_label: ClassVar[str] = "Import quota"
     type: Literal["import_quota"] = "import_quota"
     caveat: ClassVar[str] = (
         "Who holds a quota rent changes national welfare, not quantities. A quota of zero is "
@@ -304,11 +341,36 @@ class TariffRateQuota(_Quota):
     marginal and in-quota units carry the full rent).
     """
 
+    editor_label: ClassVar[str] = "Tariff-rate quota"
     type: Literal["tariff_rate_quota"] = "tariff_rate_quota"
     caveat: ClassVar[str] = "Who holds the in-quota rent changes national welfare, not quantities."
-    quantity: float = Field(gt=0.0, description="in-quota volume per year")
-    in_rate: Rate = Field(ge=0.0, description="in-quota ad valorem tariff")
-    out_rate: Rate = Field(ge=0.0, description="out-of-quota ad valorem tariff")
+    quantity: float = Field(
+        gt=0.0,
+        description="in-quota volume per year",
+        json_schema_extra=editor(
+            label="In-quota volume",
+            unit="quantity",
+            help="Yearly volume that pays the in-quota rate (default: half the base flow).",
+            default=rel("base_flow", 0.5, of="exporters", to="importers"),
+        ),
+    )
+    in_rate: Rate = Field(
+        ge=0.0,
+        description="in-quota ad valorem tariff",
+        json_schema_extra=editor(
+            label="In-quota tariff", unit="rate", help="Tariff inside the quota.", default=0.0
+        ),
+    )
+    out_rate: Rate = Field(
+        ge=0.0,
+        description="out-of-quota ad valorem tariff",
+        json_schema_extra=editor(
+            label="Out-of-quota tariff",
+            unit="rate",
+            help="Tariff on imports beyond the quota.",
+            default=25.0,
+        ),
+    )
 
     @model_validator(mode="after")
     def _rates(self) -> TariffRateQuota:
@@ -389,26 +451,64 @@ class ExportQuota(Measure):
     apply to it) and is booked to ``rent_to``.
     """
 
+    editor_label: ClassVar[str] = "Export ban or quota"
     type: Literal["export_quota"] = "export_quota"
     caveat: ClassVar[str] = (
         "Who holds an export licence rent changes national welfare, not quantities. An export "
         "quota of zero is a ban: the variety is removed from the markets covered, which raises "
         "their consumer price by more than the prices still paid."
     )
-    exporter: Region = Field(description="region restricting its exports")
-    destinations: list[Region] | None = Field(
-        None, description="destinations covered (default: every foreign destination)"
+    exporter: Region = Field(
+        description="region restricting its exports",
+        json_schema_extra=editor(
+            label="Exporter", help="Region restricting its exports.", default="top_producer"
+        ),
     )
-    quantity: float | None = Field(None, ge=0.0, description="export volume per year; 0 = ban")
+    destinations: list[Region] | None = Field(
+        None,
+        description="destinations covered (default: every foreign destination)",
+        json_schema_extra=editor(
+            label="To destinations",
+            help="Destinations covered; leave empty for every foreign destination.",
+            default="club_ban_destinations",
+        ),
+    )
+    quantity: float | None = Field(
+        None,
+        ge=0.0,
+        description="export volume per year; 0 = ban",
+        json_schema_extra=editor(
+            label="Export quota",
+            unit="quantity",
+            help="Largest yearly exports to the destinations covered; 0 is a ban.",
+            default=0.0,
+        ),
+    )
     quantity_share: float | None = Field(
         None,
         ge=0.0,
         le=1.0,
         description="export volume as a share of the exporter's base exports to the "
         "destinations covered (instead of quantity); 0 = ban",
+        json_schema_extra=editor(
+            label="Or: share of base exports",
+            unit="share",
+            help="The quota as a share of the base exports to the destinations covered, "
+            "instead of a volume; leave empty to use the volume.",
+        ),
     )
     rent_to: Literal["exporter_government", "exporters", "importers"] = Field(
-        "exporter_government", description="who holds the licence rent"
+        "exporter_government",
+        description="who holds the licence rent",
+        json_schema_extra=editor(
+            label="Who holds the rent",
+            help="Who earns the gap between the price abroad and at home.",
+            choices={
+                "exporter_government": "Exporting government (licence fees)",
+                "exporters": "Exporters (licences given to firms)",
+                "importers": "Importers",
+            },
+        ),
     )
 
     region_fields = ("exporter", "destinations")

@@ -7,7 +7,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from tradepolicy.measures.base import ApplyContext, Measure, Region, register
+from tradepolicy.measures.base import ApplyContext, Measure, Region, editor, register
 from tradepolicy.measures.trade import _names
 
 
@@ -40,9 +40,25 @@ def _which(r: np.ndarray, rows: np.ndarray, measures: list) -> np.ndarray:
 class SupplyShock(Measure):
     """A fraction of a region's supply capacity is lost: S_o is scaled by (1 − fraction)."""
 
+    editor_label: ClassVar[str] = "Supply shock"
     type: Literal["supply_shock"] = "supply_shock"
-    region: Region | list[Region] = Field(description="producing region(s) hit")
-    fraction: float = Field(ge=0.0, lt=1.0, description="share of capacity lost, in [0, 1)")
+    region: Region | list[Region] = Field(
+        description="producing region(s) hit",
+        json_schema_extra=editor(
+            label="Regions hit", help="Producers losing capacity.", default="top_producer"
+        ),
+    )
+    fraction: float = Field(
+        ge=0.0,
+        lt=1.0,
+        description="share of capacity lost, in [0, 1)",
+        json_schema_extra=editor(
+            label="Capacity lost",
+            unit="share",
+            help="Share of the regions' supply capacity lost at every price.",
+            default=20.0,
+        ),
+    )
 
     region_fields = ("region",)
 
@@ -67,9 +83,25 @@ class SupplyShock(Measure):
 class DemandShift(Measure):
     """Composite demand in a region shifts by a fraction at every price: D_d·(1 + fraction)."""
 
+    editor_label: ClassVar[str] = "Demand shift"
     type: Literal["demand_shift"] = "demand_shift"
-    region: Region | list[Region] = Field(description="consuming region(s)")
-    fraction: float = Field(gt=-1.0, le=100.0, description="shift (0.2 = +20%), > -1")
+    region: Region | list[Region] = Field(
+        description="consuming region(s)",
+        json_schema_extra=editor(
+            label="Regions", help="Consumers whose demand shifts.", default="club_consumers"
+        ),
+    )
+    fraction: float = Field(
+        gt=-1.0,
+        le=100.0,
+        description="shift (0.2 = +20%), > -1",
+        json_schema_extra=editor(
+            label="Demand shift",
+            unit="share",
+            help="Change of demand at every price (negative: less demand).",
+            default=10.0,
+        ),
+    )
 
     region_fields = ("region",)
     caveat: ClassVar[str] = (

@@ -19,21 +19,43 @@ from tradepolicy.measures.base import (
     BookContext,
     Measure,
     Region,
+    editor,
     memo_get,
     region_set,
     register,
+    rel,
 )
 
 
 class _Stock(Measure):
-    region: Region = Field(description="region whose stockpile releases or buys")
+    region: Region = Field(
+        description="region whose stockpile releases or buys",
+        json_schema_extra=editor(
+            label="Region",
+            help="Region whose public stockpile sells or buys.",
+            default="largest_club_importer",
+        ),
+    )
     quantity: float = Field(
-        gt=0.0, description="per year, in units of the region's base consumption mix"
+        gt=0.0,
+        description="per year, in units of the region's base consumption mix",
+        json_schema_extra=editor(
+            label="Quantity",
+            unit="quantity",
+            help="Yearly volume, in the region's base mix of origins (default: 60 days of "
+            "its base consumption).",
+            default=rel("base_use", 60 / 365, of="region"),
+        ),
     )
     book_value: float | None = Field(
         None,
         gt=0.0,
         description="book value per unit of stock (market price unit); default: see the type",
+        json_schema_extra=editor(
+            label="Book value",
+            unit="price",
+            help="Value of a unit of stock in the accounts; leave empty for the base price.",
+        ),
     )
 
     region_fields = ("region",)
@@ -163,6 +185,7 @@ def sold_share(ctx: BookContext, b: int, d: int) -> float:
 class StockpileRelease(_Stock):
     """A region sells ``quantity`` from its stockpile into its own market at the composite price."""
 
+    editor_label: ClassVar[str] = "Stockpile release"
     type: Literal["stockpile_release"] = "stockpile_release"
     sign = -1.0
 
@@ -186,6 +209,7 @@ class StockpileRelease(_Stock):
 class StockpilePurchase(_Stock):
     """A region buys ``quantity`` of its consumption mix for its stockpile."""
 
+    editor_label: ClassVar[str] = "Stockpile purchase"
     type: Literal["stockpile_purchase"] = "stockpile_purchase"
     sign = 1.0
 

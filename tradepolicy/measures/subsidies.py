@@ -12,9 +12,11 @@ from tradepolicy.measures.base import (
     BookContext,
     Measure,
     Region,
+    editor,
     memo_get,
     region_set,
     register,
+    rel,
 )
 from tradepolicy.measures.floors import magnitude_advice, magnitude_flags
 from tradepolicy.measures.trade import _names
@@ -91,23 +93,82 @@ class PriceGapSubsidy(Measure):
     output, so it is inframarginal too.
     """
 
+    editor_label: ClassVar[str] = "Price-gap subsidy"
     type: Literal["price_gap_subsidy"] = "price_gap_subsidy"
-    producers: list[Region] = Field(min_length=1, description="producing regions covered")
-    strike: float = Field(gt=0.0, description="strike price (market price unit)")
+    producers: list[Region] = Field(
+        min_length=1,
+        description="producing regions covered",
+        json_schema_extra=editor(
+            label="Producers covered",
+            help="Producers paid the gap between the strike and the market price.",
+            default="club_producers",
+        ),
+    )
+    strike: float = Field(
+        gt=0.0,
+        description="strike price (market price unit)",
+        json_schema_extra=editor(
+            label="Strike",
+            unit="price",
+            help="Producers are topped up to this price when the market price is below it.",
+            default=rel("base_price", 2.0),
+        ),
+    )
     kind: Literal["one_sided", "two_sided", "collar"] = Field(
-        "one_sided", description="payment schedule"
+        "one_sided",
+        description="payment schedule",
+        json_schema_extra=editor(
+            label="Kind",
+            help="Whether producers also pay back when the market price is high.",
+            choices={
+                "one_sided": "One-sided (pays the gap below the strike)",
+                "two_sided": "Two-sided (pays below, claws back above)",
+                "collar": "Collar (claws back a share above a threshold)",
+            },
+        ),
     )
     upside_threshold: float | None = Field(
-        None, gt=0.0, description="collar: price above which producers pay back"
+        None,
+        gt=0.0,
+        description="collar: price above which producers pay back",
+        json_schema_extra=editor(
+            label="Collar: claw-back above",
+            unit="price",
+            help="Above this price producers pay back a share of the price.",
+            default=rel("base_price", 3.0),
+            when={"kind": "collar"},
+        ),
     )
     upside_share: float | None = Field(
-        None, ge=0.0, le=1.0, description="collar: share of the price above the threshold"
+        None,
+        ge=0.0,
+        le=1.0,
+        description="collar: share of the price above the threshold",
+        json_schema_extra=editor(
+            label="Collar: share clawed back",
+            unit="share",
+            help="Share of the price above the threshold paid back.",
+            default=30.0,
+            when={"kind": "collar"},
+        ),
     )
     covered_volume: float | dict[Region, float] | None = Field(
-        None, description="volume per producer receiving the top-up (default: all output)"
+        None,
+        description="volume per producer receiving the top-up (default: all output)",
+        json_schema_extra=editor(
+            label="Volume covered",
+            unit="quantity",
+            help="Output per producer that receives the top-up; leave empty for all output.",
+        ),
     )
     payers: Shares | None = Field(
-        None, description="who pays, {region: share} summing to 1 (default: own government)"
+        None,
+        description="who pays, {region: share} summing to 1 (default: own government)",
+        json_schema_extra=editor(
+            label="Paid by",
+            help="Regions paying, split by their base consumption; leave empty for each "
+            "producer's own government.",
+        ),
     )
 
     region_fields = ("producers", "payers")
@@ -317,12 +378,52 @@ class Offtake(Measure):
         "An offtake volume is inframarginal: the contract price is a transfer from the buyers "
         "to the sellers; only a stockpiled volume changes quantities, as extra demand."
     )
-    buyers: Shares = Field(description="public buyers, {region: share} summing to 1")
-    sellers: list[Region] = Field(min_length=1, description="producing regions selling")
-    volume: float = Field(gt=0.0, description="volume per year (market quantity unit)")
-    price: float = Field(gt=0.0, description="offtake price (market price unit)")
+    editor_label: ClassVar[str] = "Offtake"
+    buyers: Shares = Field(
+        description="public buyers, {region: share} summing to 1",
+        json_schema_extra=editor(
+            label="Public buyers",
+            help="Governments buying the volume, split by their base consumption.",
+            default="club_consumers",
+        ),
+    )
+    sellers: list[Region] = Field(
+        min_length=1,
+        description="producing regions selling",
+        json_schema_extra=editor(
+            label="Sellers",
+            help="Producers selling the contracted volume.",
+            default="club_producers",
+        ),
+    )
+    volume: float = Field(
+        gt=0.0,
+        description="volume per year (market quantity unit)",
+        json_schema_extra=editor(
+            label="Volume",
+            unit="quantity",
+            help="Volume bought each year (default: half the sellers' base output).",
+            default=rel("base_output", 0.5, of="sellers"),
+        ),
+    )
+    price: float = Field(
+        gt=0.0,
+        description="offtake price (market price unit)",
+        json_schema_extra=editor(
+            label="Contract price",
+            unit="price",
+            help="Price the buyers pay the sellers for the contracted volume.",
+            default=rel("base_price", 2.0),
+        ),
+    )
     disposition: Literal["stockpile", "resell"] = Field(
-        "stockpile", description="stockpile (leaves the market) or resell at market prices"
+        "stockpile",
+        description="stockpile (leaves the market) or resell at market prices",
+        json_schema_extra=editor(
+            label="Then",
+            help="A stockpiled volume leaves the market; a resold one comes back at market prices.",
+            choices={"stockpile": "Stockpiled (off the market)", "resell": "Resold on the market"},
+        ),
     )
 
     region_fields = ("buyers", "sellers")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import AfterValidator, Field
 
-from tradepolicy.measures.base import ApplyContext, Measure, Region, register
+from tradepolicy.measures.base import ApplyContext, Measure, Region, editor, register
 
 #: Largest ad valorem rate accepted (10 = 1,000%). Rates are fractions (0.25 = 25%); a larger
 #: number is taken as a percent slip (``rate = 25`` for 25%) and refused with a suggestion.
@@ -85,12 +85,36 @@ def _names(codes: list[str]) -> str:
 class Tariff(Measure):
     """Ad valorem import tariff t_od that replaces the base rate on the named pairs."""
 
+    editor_label: ClassVar[str] = "Tariff"
     type: Literal["tariff"] = "tariff"
-    importers: list[Region] = Field(min_length=1, description="regions levying the tariff")
-    exporters: list[Region] | None = Field(
-        None, description="origins it applies to (default: every foreign origin)"
+    importers: list[Region] = Field(
+        min_length=1,
+        description="regions levying the tariff",
+        json_schema_extra=editor(
+            label="Importers levying it",
+            help="Regions charging the tariff at their border.",
+            default="club_importers",
+        ),
     )
-    rate: Rate = Field(ge=0.0, description="ad valorem rate (0.25 = 25%)")
+    exporters: list[Region] | None = Field(
+        None,
+        description="origins it applies to (default: every foreign origin)",
+        json_schema_extra=editor(
+            label="Origins taxed",
+            help="Leave empty to tax every foreign origin.",
+            default="outsiders",
+        ),
+    )
+    rate: Rate = Field(
+        ge=0.0,
+        description="ad valorem rate (0.25 = 25%)",
+        json_schema_extra=editor(
+            label="Tariff rate",
+            unit="rate",
+            help="Ad valorem tariff on the import value.",
+            default=25.0,
+        ),
+    )
 
     region_fields = ("importers", "exporters")
     gsim_linear = True
@@ -123,12 +147,31 @@ class Tariff(Measure):
 class ExportTax(Measure):
     """Ad valorem export tax x_od on the exporter's sales; revenue to the exporter."""
 
+    editor_label: ClassVar[str] = "Export tax"
     type: Literal["export_tax"] = "export_tax"
-    exporter: Region = Field(description="region levying the tax")
-    destinations: list[Region] | None = Field(
-        None, description="destinations taxed (default: every foreign destination)"
+    exporter: Region = Field(
+        description="region levying the tax",
+        json_schema_extra=editor(
+            label="Exporter", help="Region taxing its exports.", default="top_producer"
+        ),
     )
-    rate: Rate = Field(gt=-1.0, description="ad valorem rate (negative = subsidy)")
+    destinations: list[Region] | None = Field(
+        None,
+        description="destinations taxed (default: every foreign destination)",
+        json_schema_extra=editor(
+            label="Destinations taxed", help="Leave empty to tax every foreign destination."
+        ),
+    )
+    rate: Rate = Field(
+        gt=-1.0,
+        description="ad valorem rate (negative = subsidy)",
+        json_schema_extra=editor(
+            label="Tax rate",
+            unit="rate",
+            help="Ad valorem tax on the export value; a negative rate is a subsidy.",
+            default=10.0,
+        ),
+    )
 
     region_fields = ("exporter", "destinations")
     gsim_linear = True
