@@ -57,6 +57,12 @@ def club_scenario(
 
     Parameters
     ----------
+    market : Market
+        The market the club trades in.
+    name : str
+        The scenario's name.
+    members : list of str
+        The members' region codes.
     floor, levy_cap, collector
         Common landed price floor on imports from non-members (members exempt).
     outside_tariff
@@ -73,6 +79,20 @@ def club_scenario(
         A coordinated release, split across members by base consumption.
     extra
         Further measures appended as they are.
+    description : str, optional
+        The scenario's description in plain words.
+
+    Returns
+    -------
+    Scenario
+        A scenario holding one measure per option given (floor, tariffs, subsidy, offtake,
+        release) plus ``extra``.
+
+    Raises
+    ------
+    ValueError
+        A member is not a region of ``market``, a subsidy or offtake has no producing member,
+        or no option is given.
     """
     unknown = [m for m in members if m not in market.regions]
     if unknown:
