@@ -76,6 +76,11 @@ def test_site_builds_strict(tmp_path):
         "gallery/risk/index.html",
     ):
         assert (site / page).is_file(), page
+    # market pages carry the section generated from their market file (gen_markets.py)
+    for mid in ("ndpr_oxide", "ree_ndfeb_magnet", "gallium"):
+        market_html = (site / "markets" / mid / "index.html").read_text(encoding="utf-8")
+        assert "Base data as loaded" in market_html, mid
+        assert "<!-- market-file -->" not in market_html, mid
     api = (site / "api" / "tradepolicy" / "index.html").read_text(encoding="utf-8")
     for name in ("load_market", "load_scenarios", "solve", "ScenarioSet", "Scenario"):
         assert f'id="tradepolicy.{name}"' in api, name
