@@ -68,6 +68,11 @@ def test_site_builds_strict(tmp_path):
         "guide/policy-staff/index.html",
         "guide/economists/index.html",
         "model/index.html",
+        "calibration/index.html",
+        "chains/index.html",
+        "pathways/index.html",
+        "risk/index.html",
+        "sweeps/index.html",
         "markets/ndpr_oxide/index.html",
         "reference/measures/index.html",
         "reference/results/index.html",
@@ -76,6 +81,11 @@ def test_site_builds_strict(tmp_path):
         "gallery/risk/index.html",
     ):
         assert (site / page).is_file(), page
+    # the model page states its assumptions; the calibration guide is calibration/README.md
+    model = (site / "model" / "index.html").read_text(encoding="utf-8")
+    assert 'id="assumptions-and-caveats"' in model
+    calibration = (site / "calibration" / "index.html").read_text(encoding="utf-8")
+    assert "Calibration pipeline" in calibration and "--8&lt;--" not in calibration
     # market pages carry the section generated from their market file (gen_markets.py)
     for mid in ("ndpr_oxide", "ree_ndfeb_magnet", "gallium"):
         market_html = (site / "markets" / mid / "index.html").read_text(encoding="utf-8")
