@@ -49,11 +49,11 @@ def _number(cell: str) -> float:
 def _base_rows(section: str) -> dict[str, list[str]]:
     """The rows of the base-data table: ``{region code or "world": cells}``."""
     start = section.index("### Base data as loaded")
-    table = section[start:].split("\n\n")[1]
+    table = section[start:].split("\n\n")[2]
     rows = {}
     for line in table.splitlines()[2:]:
         cells = [c.strip() for c in line.strip("|").split("|")]
-        rows[cells[0].strip("`*")] = cells
+        rows[cells[0].split("`")[1] if "`" in cells[0] else cells[0].strip("*")] = cells
     return rows
 
 
@@ -91,18 +91,23 @@ def test_page_numbers_equal_the_market_file(mid: str) -> None:
     world = market.production.sum()
     for i, r in enumerate(market.regions):
         cells = rows[r]
-        assert cells[1] == region_table.name(r)
-        for col, value in ((2, market.production[i]), (4, market.consumption[i])):
+        assert cells[0] == f"`{r}` {region_table.name(r)}"
+        for col, value in ((1, market.production[i]), (3, market.consumption[i])):
             shown = _number(cells[col])
             assert shown == pytest.approx(value, rel=1e-3, abs=0.5), (r, col, shown, value)
-        share = cells[3]
+        share = cells[2]
         if market.production[i] / world >= 0.0005:
             assert float(share.rstrip("%")) == pytest.approx(
                 100 * market.production[i] / world, abs=0.05
             )
-        assert float(cells[7].replace(",", "")) == pytest.approx(market.base_price[i], rel=1e-5)
-    assert _number(rows["world"][2]) == pytest.approx(world, rel=1e-4, abs=0.5)
-    assert _number(rows["world"][4]) == pytest.approx(market.consumption.sum(), rel=1e-4, abs=0.5)
+    assert _number(rows["world"][1]) == pytest.approx(world, rel=1e-4, abs=0.5)
+    assert _number(rows["world"][3]) == pytest.approx(market.consumption.sum(), rel=1e-4, abs=0.5)
+    # the base prices, as in the file
+    prices = re.search(r"\*\*Base prices?\*\*[^:]*: (.*)", section)
+    assert prices is not None
+    shown = [float(x.replace(",", "")) for x in re.findall(r"(\d[\d,]*\.?\d*)", prices[1])]
+    expected = sorted(set(market.base_price.tolist()))
+    assert sorted(set(shown)) == pytest.approx(expected, rel=1e-5)
     # the medium-run elasticities, each as in the file
     for kind, label in ref._ELASTICITY_NAMES.items():
         for key, value in getattr(market.spec.elasticities, kind).items():
@@ -120,7 +125,7 @@ def test_largest_foreign_supplier_is_computed_from_the_flows() -> None:
     col[j] = 0.0
     top = int(np.argmax(col))
     expected = f"{market.regions[top]} {100 * col[top] / market.consumption[j]:.1f}%"
-    assert _base_rows(ref.market_file_section(market))["JPN"][6] == expected
+    assert _base_rows(ref.market_file_section(market))["JPN"][5] == expected
 
 
 def test_a_market_without_a_page_gets_one(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ import types
 import typing
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -483,21 +484,32 @@ def market_file_section(market: Any) -> str:
         "",
         f"### Base data as loaded ({unit} per year, {spec.base_year})",
         "",
-        "| region | | production | share | consumption | share "
-        "| largest foreign supplier (share of use) | base price |",
-        "|---|---|---|---|---|---|---|---|",
+        "Shares are of world output; the largest foreign supplier is the origin, other than the "
+        "region itself, with the largest share of the region's use.",
+        "",
+        "| region | production | share | consumption | share | largest foreign supplier |",
+        "|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(regions):
         foreign = [(float(flows[j, i]), regions[j]) for j in range(len(regions)) if j != i]
         top_q, top = max(foreign) if foreign else (0.0, "")
         supplier = f"{top} {_share(top_q, float(cons[i]))}" if top_q > 0 else "–"
         lines.append(
-            f"| `{r}` | {_cell(region_table.name(r))} | {_qty(float(prod[i]))} "
+            f"| `{r}` {_cell(region_table.name(r))} | {_qty(float(prod[i]))} "
             f"| {_share(float(prod[i]), world)} | {_qty(float(cons[i]))} "
-            f"| {_share(float(cons[i]), world)} | {supplier} "
-            f"| {market.base_price[i]:,.6g} |"
+            f"| {_share(float(cons[i]), world)} | {supplier} |"
         )
-    lines.append(f"| **world** | | **{_qty(world)}** | | **{_qty(float(cons.sum()))}** | | | |")
+    lines.append(f"| **world** | **{_qty(world)}** | | **{_qty(float(cons.sum()))}** | | |")
+    prices = market.base_price
+    if np.all(prices == prices[0]):
+        lines += ["", f"**Base price**, every origin: {prices[0]:,.6g} {market.price_unit}."]
+    else:
+        lines += [
+            "",
+            f"**Base prices** ({market.price_unit}, by origin): "
+            + "; ".join(f"{r} {p:,.6g}" for r, p in zip(regions, prices, strict=True))
+            + ".",
+        ]
     for label, matrix in (
         ("Base tariffs", market.base_tariff),
         ("Base export taxes", market.base_export_tax),
