@@ -158,9 +158,10 @@ def solve(
     Returns
     -------
     xarray.Dataset
-        The results: one ``scenario`` row per scenario after ``baseline``, the variables of the
-        result field table with units and descriptions, welfare, indicators, diagnostics and
-        provenance attributes; read it with the ``ds.tp`` accessor. A pathway set gives the
+        The results, with dimension ``scenario`` (``baseline`` first, then the set's
+        scenarios): the variables of the result field table with units and descriptions,
+        welfare, indicators, diagnostics and provenance attributes; read it with the
+        ``ds.tp`` accessor. A pathway set gives the
         pathway results (:func:`~tradepolicy.pathway.solve_pathway`).
 
     Raises

@@ -80,13 +80,14 @@ def club_scenario(
     extra
         Further measures appended as they are.
     description : str, optional
-        The scenario's description in plain words.
+        The scenario's description in plain words (default: one sentence built from the
+        options).
 
     Returns
     -------
     Scenario
-        A scenario holding one measure per option given (floor, tariffs, subsidy, offtake,
-        release) plus ``extra``.
+        A scenario holding the measures of the options given (free trade, floor, outside
+        tariff, subsidy, offtake, one release per member) followed by ``extra``.
 
     Raises
     ------

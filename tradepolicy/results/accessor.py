@@ -1348,7 +1348,7 @@ class TradePolicyAccessor:
         Returns
         -------
         pandas.DataFrame
-            Indexed by ``(commodity, scenario)``.
+            One row per commodity and scenario.
         """
         ds = self._ds
         # min_count: a scenario that did not solve (all NaN) stays NaN, never a 0
