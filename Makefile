@@ -40,7 +40,9 @@ run: $(DASHSTAMP)
 	$(BIN)/tradepolicy dashboard --results results.nc $(DASHBOARD_ARGS)
 
 # the modules whose docstring examples run as doctests in `make test` (short, no solves)
-DOCTEST_MODULES := tradepolicy/units.py tradepolicy/reports/formatting.py tradepolicy/results/accessor.py
+DOCTEST_MODULES := tradepolicy/units.py tradepolicy/reports/formatting.py tradepolicy/results/accessor.py \
+	tradepolicy/regions.py tradepolicy/market.py tradepolicy/chain.py tradepolicy/scenario.py \
+	tradepolicy/errors.py tradepolicy/measures/base.py
 
 test: $(DEVSTAMP)
 	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards docs/scripts

@@ -68,6 +68,11 @@ def test_site_builds_strict(tmp_path):
         "guide/policy-staff/index.html",
         "guide/economists/index.html",
         "model/index.html",
+        "calibration/index.html",
+        "chains/index.html",
+        "pathways/index.html",
+        "risk/index.html",
+        "sweeps/index.html",
         "markets/ndpr_oxide/index.html",
         "reference/measures/index.html",
         "reference/results/index.html",
@@ -76,6 +81,16 @@ def test_site_builds_strict(tmp_path):
         "gallery/risk/index.html",
     ):
         assert (site / page).is_file(), page
+    # the model page states its assumptions; the calibration guide is calibration/README.md
+    model = (site / "model" / "index.html").read_text(encoding="utf-8")
+    assert 'id="assumptions-and-caveats"' in model
+    calibration = (site / "calibration" / "index.html").read_text(encoding="utf-8")
+    assert "Calibration pipeline" in calibration and "--8&lt;--" not in calibration
+    # market pages carry the section generated from their market file (gen_markets.py)
+    for mid in ("ndpr_oxide", "ree_ndfeb_magnet", "gallium"):
+        market_html = (site / "markets" / mid / "index.html").read_text(encoding="utf-8")
+        assert "Base data as loaded" in market_html, mid
+        assert "<!-- market-file -->" not in market_html, mid
     api = (site / "api" / "tradepolicy" / "index.html").read_text(encoding="utf-8")
     for name in ("load_market", "load_scenarios", "solve", "ScenarioSet", "Scenario"):
         assert f'id="tradepolicy.{name}"' in api, name
@@ -107,14 +122,19 @@ def test_site_builds_strict(tmp_path):
     [
         ("getting-started.md", "\nSee [nowhere](no-such-page.md).\n", "no-such-page.md"),
         ("api/tradepolicy.md", "\n::: tradepolicy.no_such_function\n", "no_such_function"),
+        ("guide/index.md", "\nSee [the model](../model.md#no-such-section).\n", "no-such-section"),
+        ("getting-started.md", '\n--8<-- "no/such/file.md"\n', "no/such/file.md"),
+        ("orphan.md", "# A page the nav does not list\n", "orphan.md"),
     ],
-    ids=["broken-link", "missing-api-object"],
+    ids=["broken-link", "missing-api-object", "broken-anchor", "missing-snippet", "not-in-nav"],
 )
 def test_strict_build_fails(tmp_path, page, text, message):
     """A copy of the site with one defect does not build."""
     shutil.copytree(ROOT / "docs", tmp_path / "docs")
     shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
     shutil.copy(ROOT / "CHANGELOG.md", tmp_path / "CHANGELOG.md")
+    (tmp_path / "calibration").mkdir()  # snippets: the calibration guide is its README
+    shutil.copy(ROOT / "calibration" / "README.md", tmp_path / "calibration" / "README.md")
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks")
     (tmp_path / "tradepolicy").symlink_to(ROOT / "tradepolicy", target_is_directory=True)
     with (tmp_path / "docs" / page).open("a", encoding="utf-8") as f:

@@ -139,6 +139,8 @@ def solve(
         Dependency target (e.g. 0.60) for the ``meets_target`` indicator.
     tol
         Solver tolerance on clearing residuals relative to base output.
+    history
+        A line recorded in the Dataset's ``history`` attribute (e.g. the command that ran).
     draws
         Monte Carlo draws of the elasticities from their recorded uncertainty
         (``[elasticity_se]`` in the market file). All draws of all scenarios are solved in
@@ -152,6 +154,24 @@ def solve(
         :func:`result_variables`); the solver diagnostics (:data:`DIAGNOSTICS`) are always
         stored. ``None`` (default): every variable. A lean set makes large runs cheaper; the
         numbers are those of the full Dataset.
+
+    Returns
+    -------
+    xarray.Dataset
+        The results, with dimension ``scenario`` (``baseline`` first, then the set's
+        scenarios): the variables of the result field table with units and descriptions,
+        welfare, indicators, diagnostics and provenance attributes; read it with the
+        ``ds.tp`` accessor. A pathway set gives the
+        pathway results (:func:`~tradepolicy.pathway.solve_pathway`).
+
+    Raises
+    ------
+    InputError
+        The set or its market is invalid, or a measure is not available in the GSIM linear
+        formulation.
+    ValueError
+        An unknown ``formulation``, ``draws`` of 1, or an option a value chain or a pathway
+        set does not take.
     """
     sset = _as_set(scenarios, market, target_share)
     if sset.is_pathway:  # a set over years (docs/pathways.md)
@@ -1062,6 +1082,24 @@ def solve_many(sets: Sequence[ScenarioSet], **kwargs) -> xr.Dataset:
     """Solve several scenario sets (one per market) and stack them along ``commodity``.
 
     Each market may appear once: put all scenarios of a market in one set.
+
+    Parameters
+    ----------
+    sets : sequence of ScenarioSet
+        One set per market.
+    **kwargs
+        Passed to :func:`solve` for every set.
+
+    Returns
+    -------
+    xarray.Dataset
+        The sets' results stacked along a ``commodity`` dimension (scenario names taken
+        together; a scenario missing from a market is NaN there).
+
+    Raises
+    ------
+    InputError
+        Two sets give the same market.
     """
     seen: dict[str, ScenarioSet] = {}
     for s in sets:

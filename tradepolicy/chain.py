@@ -135,7 +135,23 @@ class Chain:
         return tuple(np.array([at[r] for r in m.regions], dtype=int) for m in self.stages)
 
     def stage(self, stage_id: str) -> Market:
-        """Return the stage market ``stage_id``."""
+        """Return one stage's market.
+
+        Parameters
+        ----------
+        stage_id : str
+            The stage's market id (one of :attr:`stage_ids`).
+
+        Returns
+        -------
+        Market
+            The stage market.
+
+        Raises
+        ------
+        KeyError
+            The chain has no stage ``stage_id`` (the message lists its stages).
+        """
         for m in self.stages:
             if m.id == stage_id:
                 return m
@@ -157,23 +173,70 @@ class Chain:
     def at_horizon(self, horizon: str) -> Chain:
         """Return the chain with every stage at ``horizon`` (see :meth:`Market.at_horizon`).
 
-        The links and base data are unchanged. A stage without short-run elasticities raises an
-        :class:`~tradepolicy.errors.InputError` naming that stage's market file.
+        The links and base data are unchanged.
+
+        Parameters
+        ----------
+        horizon : {"short", "medium"}
+            The horizon of every stage's elasticities.
+
+        Returns
+        -------
+        Chain
+            The chain at ``horizon`` (itself if it already is).
+
+        Raises
+        ------
+        InputError
+            A stage has no short-run elasticities (the error names its market file).
         """
         if horizon == self.horizon:
             return self
         return replace(self, stages=tuple(m.at_horizon(horizon) for m in self.stages))
 
     def stage_index(self, stage_id: str) -> int:
-        """Return the position of stage ``stage_id`` among the stages."""
+        """Return the position of a stage among the stages.
+
+        Parameters
+        ----------
+        stage_id : str
+            The stage's market id.
+
+        Returns
+        -------
+        int
+            Its position, upstream first.
+
+        Raises
+        ------
+        ValueError
+            The chain has no stage ``stage_id``.
+        """
         return self.stage_ids.index(stage_id)
 
     def nodes(self, s: int) -> np.ndarray:
-        """Positions of stage ``s``'s regions among the stacked nodes."""
+        """Return the positions of a stage's nodes among the stacked nodes.
+
+        Parameters
+        ----------
+        s : int
+            The stage's position (:meth:`stage_index`).
+
+        Returns
+        -------
+        ndarray of int
+            The ``n`` node positions of stage ``s`` (one per chain region).
+        """
         return np.arange(s * self.n, (s + 1) * self.n)
 
     def input_files(self) -> list[Path]:
-        """Return the files the chain was read from: its file and every stage's files."""
+        """Return the files the chain was read from.
+
+        Returns
+        -------
+        list of Path
+            The chain file, then every stage market's files (:meth:`Market.input_files`).
+        """
         files = [self.path] if self.path is not None else []
         for m in self.stages:
             files.extend(m.input_files())
@@ -184,8 +247,18 @@ class Chain:
         """Return the node coefficient matrix ``C`` (nodes × nodes).
 
         ``C[(i,o), (s,o)] = a`` for a link from stage i to stage s, in every region o.
-        ``values``: the links' coefficients in the order of ``[[link]]`` instead of the point
-        values, ``(L,)`` or one row per draw ``(n, L)`` (then ``C`` is ``(n, nodes, nodes)``).
+
+        Parameters
+        ----------
+        values : ndarray, optional
+            The links' coefficients in the order of ``[[link]]`` instead of the point values:
+            ``(L,)``, or one row per draw ``(n, L)``.
+
+        Returns
+        -------
+        ndarray
+            ``C``, ``(nodes, nodes)``, or ``(n, nodes, nodes)`` for ``values`` of shape
+            ``(n, L)``.
         """
         values = self.link_values("coefficient") if values is None else np.asarray(values)
         NS = len(self.stages) * self.n
@@ -198,7 +271,17 @@ class Chain:
     def link_values(self, end: str = "coefficient") -> np.ndarray:
         """Return each link's ``coefficient``, or its ``low`` or ``high`` end.
 
-        The coefficient is used where no range is given; in the order of ``[[link]]``.
+        The coefficient is used where no range is given.
+
+        Parameters
+        ----------
+        end : {"coefficient", "low", "high"}
+            Which value of each link.
+
+        Returns
+        -------
+        ndarray
+            One value per link ``(L,)``, in the order of ``[[link]]``.
         """
         return np.array(
             [
@@ -213,6 +296,18 @@ class Chain:
 
         Each is triangular on ``[low, high]`` with its mode at the point value (a link without a
         range keeps its value).
+
+        Parameters
+        ----------
+        n : int
+            The number of draws.
+        rng : numpy.random.Generator
+            The random number generator.
+
+        Returns
+        -------
+        ndarray
+            The drawn coefficients ``(n, L)``, in the order of ``[[link]]``.
         """
         point, lo, hi = (self.link_values(end) for end in ("coefficient", "low", "high"))
         out = np.empty((n, len(point)))
@@ -253,7 +348,14 @@ class Chain:
 
     # -- provenance -----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able definition: the chain file with every stage market resolved."""
+        """Return the chain's definition as JSON-able data.
+
+        Returns
+        -------
+        dict
+            The chain file's contents with every stage market resolved (``stage_markets``:
+            ``{id: Market.to_dict()}``).
+        """
         d = self.spec.model_dump(mode="json", exclude_none=True)
         d["stages"] = [m.id for m in self.stages]
         d["stage_markets"] = {m.id: m.to_dict() for m in self.stages}
@@ -269,7 +371,28 @@ class Chain:
     def from_dict(
         cls, data: dict[str, Any], path: Path | None = None, source: str | None = None
     ) -> Chain:
-        """Validate a chain definition (as read from TOML) and load its stages."""
+        """Validate a chain definition (as read from TOML) and load its stages.
+
+        Parameters
+        ----------
+        data : dict
+            The chain file's contents (``kind = "chain"``, ``stages``, ``[[link]]``).
+        path : Path, optional
+            Where the file was read from: stage references resolve against its folder.
+        source : str, optional
+            The name errors cite (default: ``path``, else ``"<chain>"``).
+
+        Returns
+        -------
+        Chain
+            The validated chain.
+
+        Raises
+        ------
+        InputError
+            A field is invalid, a stage market cannot be loaded, or the links do not fit the
+            stages; the error names the file and the field.
+        """
         source = source or (str(path) if path else "<chain>")
         try:
             spec = ChainSpec.model_validate(data)
@@ -288,7 +411,30 @@ class Chain:
         links: list[dict[str, Any]],
         description: str = "",
     ) -> Chain:
-        """Build a chain of markets in code (``links``: dicts as the file's ``[[link]]``)."""
+        """Build a chain of markets in code.
+
+        Parameters
+        ----------
+        chain_id : str
+            The chain's id.
+        stages : list of Market
+            The stage markets, upstream first.
+        links : list of dict
+            The links, each as a ``[[link]]`` table of a chain file (``input``, ``output``,
+            ``coefficient``, optional ``low`` and ``high``).
+        description : str, optional
+            The chain's description.
+
+        Returns
+        -------
+        Chain
+            The validated chain.
+
+        Raises
+        ------
+        InputError
+            A link is invalid or does not fit the stages.
+        """
         data = {
             "id": chain_id,
             "kind": "chain",
@@ -471,7 +617,31 @@ def _load_stage(ref: str, chain_path: Path | None, field_name: str, source: str)
 
 
 def load_chain(name_or_path: str | Path) -> Chain:
-    """Load a chain by shipped id (``"ree_magnets"``) or path."""
+    """Load a chain by shipped id (``"ree_magnets"``) or path.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A shipped chain id (:func:`~tradepolicy.market.list_chains`) or the path of a chain
+        TOML file.
+
+    Returns
+    -------
+    Chain
+        The validated chain with its stage markets.
+
+    Raises
+    ------
+    InputError
+        No shipped chain has that id, the file is a market rather than a chain, or it is not
+        valid; the error names the file and the field.
+
+    Examples
+    --------
+    >>> import tradepolicy as tp
+    >>> tp.load_chain("ree_magnets").stage_ids[:2]
+    ('ree_ndpr_oxide', 'ree_ndpr_metal')
+    """
     out = load_market(name_or_path)
     if not isinstance(out, Chain):
         raise InputError(str(name_or_path), [("kind", 'a market, not a chain (kind = "chain")')])

@@ -57,6 +57,12 @@ def club_scenario(
 
     Parameters
     ----------
+    market : Market
+        The market the club trades in.
+    name : str
+        The scenario's name.
+    members : list of str
+        The members' region codes.
     floor, levy_cap, collector
         Common landed price floor on imports from non-members (members exempt).
     outside_tariff
@@ -73,6 +79,21 @@ def club_scenario(
         A coordinated release, split across members by base consumption.
     extra
         Further measures appended as they are.
+    description : str, optional
+        The scenario's description in plain words (default: one sentence built from the
+        options).
+
+    Returns
+    -------
+    Scenario
+        A scenario holding the measures of the options given (free trade, floor, outside
+        tariff, subsidy, offtake, one release per member) followed by ``extra``.
+
+    Raises
+    ------
+    ValueError
+        A member is not a region of ``market``, a subsidy or offtake has no producing member,
+        or no option is given.
     """
     unknown = [m for m in members if m not in market.regions]
     if unknown:

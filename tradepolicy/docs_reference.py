@@ -14,6 +14,7 @@ functions at build time, so the reference is read from the code and cannot drift
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import re
 import textwrap
@@ -21,6 +22,7 @@ import types
 import typing
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
@@ -410,3 +412,257 @@ def results_page() -> str:
     )
     pathway = _table(pathway_rows(), ("name", "dims", "units", "long_name", "builder"))
     return head + static + pathway_head + pathway
+
+
+# -- market pages ----------------------------------------------------------------------------
+#: where the generated market-file section goes in a hand-written market page
+MARKET_MARKER = "<!-- market-file -->"
+_ELASTICITY_NAMES = {"supply": "supply ε", "demand": "demand η (absolute)", "substitution": "σ"}
+
+
+def _qty(x: float) -> str:
+    """A quantity as a table cell: whole units with thousands separators, 3 digits if small."""
+    return f"{x:,.0f}" if abs(x) >= 100 or x == 0 else f"{x:,.3g}"
+
+
+def _share(part: float, whole: float) -> str:
+    """``part`` as a percentage of ``whole`` (``–`` for none, ``<0.1%`` for a trace)."""
+    if whole <= 0 or part <= 0:
+        return "–"
+    pct = 100 * part / whole
+    return f"{pct:.1f}%" if pct >= 0.05 else "<0.1%"
+
+
+@functools.cache
+def _shipped_chains() -> tuple[tuple[str, Any], ...]:
+    """``(chain id, Chain)`` of every shipped chain, loaded once."""
+    from tradepolicy.chain import load_chain
+    from tradepolicy.market import list_chains
+
+    return tuple((cid, load_chain(cid)) for cid in list_chains())
+
+
+def _chains_of(market_id: str) -> list[tuple[str, Any]]:
+    """The shipped chains that have ``market_id`` as a stage: ``(chain id, Chain)``."""
+    return [(cid, chain) for cid, chain in _shipped_chains() if market_id in chain.stage_ids]
+
+
+def market_file_section(market: Any) -> str:
+    """The generated section of a market page: the market file's data as loaded.
+
+    Base year, units and calibration id; production and consumption by region with shares
+    and each region's largest foreign supplier (seed shares applied, as the model starts
+    from them); base prices, base tariffs and export taxes; the elasticities with their
+    standard errors and basis at both horizons; the links of the chains the market is a stage
+    of; and the market file's ``[sources]``, where every figure's public source is given.
+
+    Parameters
+    ----------
+    market : Market
+        A loaded market (:func:`tradepolicy.load_market`).
+
+    Returns
+    -------
+    str
+        Markdown, starting with a ``## The market file`` heading.
+    """
+    from tradepolicy import regions as region_table
+
+    spec, unit, regions = market.spec, market.quantity_unit, market.regions
+    prod, cons, flows = market.production, market.consumption, market.flows
+    world = float(prod.sum())
+    file = f"models/equilibrium/{market.id}.toml"
+    lines = [
+        "## The market file",
+        "",
+        f"*Generated from `{file}` when this site was built (calibration id "
+        f"`{spec.calibration_id or 'none'}`), so these figures are the model's own; the "
+        "sources of every figure follow the tables.*",
+        "",
+        f"**{spec.commodity}**, stage *{spec.stage}*, base year {spec.base_year}. "
+        f"Quantities in {unit} per year, prices in {market.price_unit}.",
+        "",
+        f"### Base data as loaded ({unit} per year, {spec.base_year})",
+        "",
+        "Shares are of world output; the largest foreign supplier is the origin, other than the "
+        "region itself, with the largest share of the region's use.",
+        "",
+        "| region | production | share | consumption | share | largest foreign supplier |",
+        "|---|---|---|---|---|---|",
+    ]
+    for i, r in enumerate(regions):
+        foreign = [(float(flows[j, i]), regions[j]) for j in range(len(regions)) if j != i]
+        top_q, top = max(foreign) if foreign else (0.0, "")
+        supplier = f"{top} {_share(top_q, float(cons[i]))}" if top_q > 0 else "–"
+        lines.append(
+            f"| `{r}` {_cell(region_table.name(r))} | {_qty(float(prod[i]))} "
+            f"| {_share(float(prod[i]), world)} | {_qty(float(cons[i]))} "
+            f"| {_share(float(cons[i]), world)} | {supplier} |"
+        )
+    lines.append(f"| **world** | **{_qty(world)}** | | **{_qty(float(cons.sum()))}** | | |")
+    prices = market.base_price
+    if np.all(prices == prices[0]):
+        lines += ["", f"**Base price**, every origin: {prices[0]:,.6g} {market.price_unit}."]
+    else:
+        lines += [
+            "",
+            f"**Base prices** ({market.price_unit}, by origin): "
+            + "; ".join(f"{r} {p:,.6g}" for r, p in zip(regions, prices, strict=True))
+            + ".",
+        ]
+    for label, matrix in (
+        ("Base tariffs", market.base_tariff),
+        ("Base export taxes", market.base_export_tax),
+    ):
+        pairs = [
+            f"{regions[a]} → {regions[b]} {100 * matrix[a, b]:g}%"
+            for a in range(len(regions))
+            for b in range(len(regions))
+            if matrix[a, b]
+        ]
+        lines += ["", f"**{label}** (ad valorem): " + ("; ".join(pairs) if pairs else "none.")]
+    lines += [
+        "",
+        "### Elasticities",
+        "",
+        "| horizon | parameter | region | value | std. error | basis |",
+        "|---|---|---|---|---|---|",
+    ]
+    horizons = [("medium run", spec.elasticities, spec.elasticity_se, spec.elasticity_basis)]
+    if spec.elasticities.short_run is not None:
+        horizons.append(
+            (
+                "short run",
+                spec.elasticities.short_run,
+                spec.elasticity_se.short_run,
+                spec.elasticity_basis.short_run,
+            )
+        )
+    for horizon, values, ses, bases in horizons:
+        for kind in ("supply", "demand", "substitution"):
+            table = getattr(values, kind, None)
+            if not table:
+                continue
+            se_table = getattr(ses, kind, None) or {} if ses is not None else {}
+            basis_table = getattr(bases, kind, None) or {} if bases is not None else {}
+            for key, value in table.items():
+                se = se_table.get(key)
+                lines.append(
+                    f"| {horizon} | {_ELASTICITY_NAMES[kind]} | {key} | {value:g} "
+                    f"| {'–' if se is None else f'{se:.2g}'} "
+                    f"| {_cell(basis_table.get(key, '–'))} |"
+                )
+    if market.horizon == "medium" and spec.elasticities.short_run is not None:
+        lines += [
+            "",
+            "A short-run kind not listed keeps its medium-run value "
+            "(horizons: [The model](../model.md)).",
+        ]
+    for cid, chain in _chains_of(market.id):
+        lines += [
+            "",
+            f"### Stage of the `{cid}` chain",
+            "",
+            f"Stages, upstream first: {', '.join(f'`{s}`' for s in chain.stage_ids)} "
+            "([Value chains](../chains.md)). Input coefficients of this stage's links "
+            "(units of the input per unit of the output):",
+            "",
+            "| input | output | coefficient | range | source |",
+            "|---|---|---|---|---|",
+        ]
+        for link in chain.spec.link:
+            if market.id not in (link.input, link.output):
+                continue
+            rng = f"{link.low:g}–{link.high:g}" if link.low is not None else "–"
+            lines.append(
+                f"| `{link.input}` | `{link.output}` | {link.coefficient:g} | {rng} "
+                f"| {_cell(link.source or '')} |"
+            )
+    if spec.sources:
+        lines += ["", "### Sources (the market file's `[sources]`)", ""]
+        for key, text in spec.sources.items():
+            if key == "generated":
+                continue
+            lines += [f"`{key}`", f":   {_cell(text)}", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def market_page(market: Any, text: str | None) -> str:
+    """The market's documentation page: its hand-written text with the generated section.
+
+    Parameters
+    ----------
+    market : Market
+        A loaded market.
+    text : str or None
+        The hand-written page (``docs/markets/<id>.md``) with :data:`MARKET_MARKER` where the
+        generated section goes; None when the market has no page, which then consists of its
+        title, its file's description and the generated section.
+
+    Returns
+    -------
+    str
+        The page's Markdown.
+
+    Raises
+    ------
+    ValueError
+        ``text`` has no marker, or more than one.
+    """
+    section = market_file_section(market)
+    if text is None:
+        return (
+            f"# Market: {market.spec.commodity} (`{market.id}`)\n\n"
+            f"{market.spec.description}\n\n{section}"
+        )
+    if text.count(MARKET_MARKER) != 1:
+        raise ValueError(
+            f"docs/markets/{market.id}.md: put the line {MARKET_MARKER} once where the "
+            f"generated market-file section goes (found {text.count(MARKET_MARKER)})"
+        )
+    return text.replace(MARKET_MARKER, section.rstrip("\n"))
+
+
+def markets_index_page() -> str:
+    """The markets index: every shipped market and every chain's stages, from the files.
+
+    Returns
+    -------
+    str
+        Markdown with one table of the markets and one of the chains' stages.
+    """
+    from tradepolicy.market import list_markets, load_market
+
+    stages = {s for _cid, chain in _shipped_chains() for s in chain.stage_ids}
+    lines = [
+        "# Markets",
+        "",
+        "Each shipped market is one commodity at one stage, calibrated to its base year. Every",
+        "page is built from the market file and its calibration estimates when this site is",
+        "built; every figure carries its public source.",
+        "",
+        "| market | id | stage | base year | quantity unit |",
+        "|---|---|---|---|---|",
+    ]
+    for mid in list_markets():
+        if mid in stages:
+            continue
+        m = load_market(mid)
+        lines.append(
+            f"| [{_cell(m.commodity)}]({mid}.md) | `{mid}` | {m.spec.stage} "
+            f"| {m.spec.base_year} | {m.quantity_unit} |"
+        )
+    lines += [
+        "",
+        "Stages of value chains ([Value chains](../chains.md)), upstream first:",
+        "",
+        "| chain | stage | id | base year | quantity unit |",
+        "|---|---|---|---|---|",
+    ]
+    for cid, chain in _shipped_chains():
+        for m in chain.stages:
+            lines.append(
+                f"| `{cid}` | [{_cell(m.commodity)}]({m.id}.md) | `{m.id}` "
+                f"| {m.spec.base_year} | {m.quantity_unit} |"
+            )
+    return "\n".join(lines) + "\n"

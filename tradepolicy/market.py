@@ -402,6 +402,16 @@ class Market:
         standard errors from ``[elasticity_se.short_run]`` (absent = 0). ``at_horizon`` of the
         market's own horizon is the market itself.
 
+        Parameters
+        ----------
+        horizon : {"short", "medium"}
+            The horizon whose elasticities the returned market holds.
+
+        Returns
+        -------
+        Market
+            The market at ``horizon`` (the same base data, other elasticities).
+
         Raises
         ------
         InputError
@@ -449,7 +459,14 @@ class Market:
         return replace(self, spec=spec, horizon="short", _medium=self)
 
     def input_files(self) -> list[Path]:
-        """Return the files the market was read from: its TOML file and its flows CSV, if any."""
+        """Return the files the market was read from.
+
+        Returns
+        -------
+        list of Path
+            Its TOML file, then the flows CSV and the capacity, project, demand-path and
+            supply-projection CSVs it names (empty for a market built in code).
+        """
         files = [self.path] if self.path is not None else []
         if self.spec.flows_file is not None and self.path is not None:
             files.append(self.path.parent / self.spec.flows_file)
@@ -501,7 +518,23 @@ class Market:
         return self._year_table("supply_projections")
 
     def index(self, regions: str | list[str] | tuple[str, ...]) -> np.ndarray:
-        """Integer positions of region codes."""
+        """Return the integer positions of region codes in :attr:`regions`.
+
+        Parameters
+        ----------
+        regions : str or sequence of str
+            One region code or several.
+
+        Returns
+        -------
+        ndarray of int
+            The positions, in the order given.
+
+        Raises
+        ------
+        KeyError
+            A code is not one of the market's regions.
+        """
         if isinstance(regions, str):
             regions = [regions]
         pos = self._positions
@@ -543,12 +576,25 @@ class Market:
         return _regional(self.spec.elasticities.substitution, self.spec.regions)
 
     def elasticity_draws(self, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-        """Draw the elasticities from their recorded uncertainty: ``{kind: (n, N)}``.
+        """Draw the elasticities from their recorded uncertainty.
 
         Each value θ with standard error s is drawn log-normally with median θ and log
         standard deviation s/θ (the delta method), so draws stay positive. A ``default`` entry
         is one parameter shared by every region it covers: one draw moves them together.
         Entries without a standard error stay fixed.
+
+        Parameters
+        ----------
+        n : int
+            The number of draws.
+        rng : numpy.random.Generator
+            The random number generator (seeded by the caller for reproducible draws).
+
+        Returns
+        -------
+        dict of str to ndarray
+            ``{kind: draws}`` for ``supply``, ``demand`` and ``substitution``, each of shape
+            ``(n, N)`` (draw × region).
         """
         out: dict[str, np.ndarray] = {}
         regions = self.spec.regions
@@ -607,7 +653,15 @@ class Market:
         return Calibration.from_market(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able definition including the resolved flow matrix."""
+        """Return the market's definition as JSON-able data.
+
+        Returns
+        -------
+        dict
+            The validated file contents with the resolved flow matrix under ``flows``
+            (``{exporter: {importer: quantity}}``, zero flows left out) instead of a CSV
+            reference; the capacity tables are left out (the static model does not read them).
+        """
         d = self.spec.model_dump(mode="json", exclude_none=True)
         d.pop("flows_file", None)
         for name in YEAR_FILES.values():  # not used by the static model
@@ -629,7 +683,29 @@ class Market:
     def from_dict(
         cls, data: dict[str, Any], path: Path | None = None, source: str | None = None
     ) -> Market:
-        """Validate a market definition (as read from TOML) and build its arrays."""
+        """Validate a market definition (as read from TOML) and build its arrays.
+
+        Parameters
+        ----------
+        data : dict
+            The market file's contents.
+        path : Path, optional
+            Where the file was read from: relative CSV references resolve against its folder.
+        source : str, optional
+            The name errors cite (default: ``path``, else ``"<market>"``).
+
+        Returns
+        -------
+        Market
+            The validated market, with seed shares applied to its flows.
+
+        Raises
+        ------
+        InputError
+            A field is missing or out of its allowed range, a referenced CSV is missing or
+            malformed, or the flows do not match the regions; the error names the file and
+            the field.
+        """
         source = source or (str(path) if path else "<market>")
         try:
             spec = MarketSpec.model_validate(data)
@@ -815,7 +891,30 @@ def load_market(name_or_path: str | Path) -> Market:
     """Load a market by shipped id (``"ndpr_oxide"``) or by path to a TOML file.
 
     A file with ``kind = "chain"`` gives a :class:`~tradepolicy.chain.Chain` (stage markets
-    linked by input coefficients, docs/chains.md).
+    linked by input coefficients, see Value chains in the user guide).
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A shipped market id (:func:`list_markets`) or the path of a market TOML file.
+
+    Returns
+    -------
+    Market
+        The validated market (a :class:`~tradepolicy.chain.Chain` for a chain file).
+
+    Raises
+    ------
+    InputError
+        No shipped market has that id, or the file is not a valid market; the error names
+        the file and the field.
+
+    Examples
+    --------
+    >>> import tradepolicy as tp
+    >>> mkt = tp.load_market("ndpr_oxide")
+    >>> mkt.spec.base_year, mkt.price_unit
+    (2024, 'USD/t')
     """
     path = Path(name_or_path)
     if path.suffix != ".toml" and not exists(path):
@@ -843,10 +942,34 @@ def _is_chain_file(path: Path) -> bool:
 
 
 def list_markets() -> list[str]:
-    """Ids of the shipped markets (chains: :func:`list_chains`)."""
+    """List the shipped markets (chains: :func:`list_chains`).
+
+    Returns
+    -------
+    list of str
+        The ids of the shipped markets, sorted.
+
+    Examples
+    --------
+    >>> import tradepolicy as tp
+    >>> "ndpr_oxide" in tp.list_markets()
+    True
+    """
     return sorted(p.stem for p in _paths.market_files() if not _is_chain_file(p))
 
 
 def list_chains() -> list[str]:
-    """Ids of the shipped value chains."""
+    """List the shipped value chains.
+
+    Returns
+    -------
+    list of str
+        The ids of the shipped chains, sorted.
+
+    Examples
+    --------
+    >>> import tradepolicy as tp
+    >>> tp.list_chains()
+    ['cobalt_chain', 'ree_magnets']
+    """
     return sorted(p.stem for p in _paths.market_files() if _is_chain_file(p))

@@ -78,6 +78,7 @@ class UnknownRegionError(KeyError):
         )
 
     def __str__(self) -> str:
+        """Return the message without the quotes ``KeyError`` adds."""
         return str(self.args[0])
 
 
@@ -125,7 +126,30 @@ def add_region(
     groups: Iterable[str] = (),
     aggregate: bool = False,
 ) -> Region:
-    """Describe a region the shipped table does not know (or redescribe one) for this session."""
+    """Describe a region the shipped table does not know (or redescribe one) for this session.
+
+    Parameters
+    ----------
+    code : str
+        The region code.
+    name : str
+        Its name in a table heading.
+    short_name : str, optional
+        Its name in narrow columns and chart labels (default: ``name``).
+    in_text : str, optional
+        Its name inside a sentence (default: ``name``).
+    colour : str, optional
+        Its colour in every chart (hex, default grey).
+    groups : iterable of str, optional
+        The groups it belongs to (``g7``, ``g7_partners``, ``eu``).
+    aggregate : bool, optional
+        Whether it stands for many countries (never reported as a single supplier).
+
+    Returns
+    -------
+    Region
+        The table entry added.
+    """
     region = Region(
         code=code,
         name=name,
@@ -146,7 +170,30 @@ def register_market_regions(info: Mapping[str, Mapping[str, Any]]) -> None:
 
 
 def get(code: str) -> Region:
-    """The table entry of ``code``; :class:`UnknownRegionError` if there is none."""
+    """Return the table entry of a region.
+
+    Parameters
+    ----------
+    code : str
+        A region code.
+
+    Returns
+    -------
+    Region
+        Its entry (name, short name, name in a sentence, colour, groups, aggregate).
+
+    Raises
+    ------
+    UnknownRegionError
+        Neither the shipped table nor a market describes ``code`` (the message suggests close
+        codes).
+
+    Examples
+    --------
+    >>> from tradepolicy import regions
+    >>> regions.get("JPN").groups
+    ('g7', 'g7_partners')
+    """
     try:
         return _registry()[code]
     except KeyError:
@@ -165,32 +212,118 @@ def _lookup(code: str) -> Region:
 
 
 def name(code: str) -> str:
-    """Name in a table heading (``USA`` -> ``United States``)."""
+    """Return the region's name in a table heading.
+
+    Parameters
+    ----------
+    code : str
+        A region code (an unknown code shows as itself).
+
+    Returns
+    -------
+    str
+        The name.
+
+    Examples
+    --------
+    >>> from tradepolicy import regions
+    >>> regions.name("USA")
+    'United States'
+    """
     return _lookup(code).name
 
 
 def short_name(code: str) -> str:
-    """Short name for narrow columns and chart labels (``USA`` -> ``US``)."""
+    """Return the region's short name, for narrow columns and chart labels.
+
+    Parameters
+    ----------
+    code : str
+        A region code (an unknown code shows as itself).
+
+    Returns
+    -------
+    str
+        The short name.
+
+    Examples
+    --------
+    >>> from tradepolicy import regions
+    >>> regions.short_name("USA")
+    'US'
+    """
     return _lookup(code).short_name
 
 
 def in_text(code: str) -> str:
-    """Name inside a sentence (``USA`` -> ``the United States``)."""
+    """Return the region's name inside a sentence.
+
+    Parameters
+    ----------
+    code : str
+        A region code (an unknown code shows as itself).
+
+    Returns
+    -------
+    str
+        The name, with an article where English needs one.
+
+    Examples
+    --------
+    >>> from tradepolicy import regions
+    >>> regions.in_text("USA")
+    'the United States'
+    """
     return _lookup(code).in_text
 
 
 def colour(code: str) -> str:
-    """Colour of the region in every chart (hex)."""
+    """Return the region's colour in every chart.
+
+    Parameters
+    ----------
+    code : str
+        A region code (an unknown code shows as itself).
+
+    Returns
+    -------
+    str
+        A hex colour (grey for an unknown code).
+    """
     return _lookup(code).colour
 
 
 def is_aggregate(code: str) -> bool:
-    """Whether the region stands for many countries (never a single supplier)."""
+    """Return whether the region stands for many countries (never a single supplier).
+
+    Parameters
+    ----------
+    code : str
+        A region code (an unknown code shows as itself).
+
+    Returns
+    -------
+    bool
+        True for an aggregate such as ``ROW``.
+
+    Examples
+    --------
+    >>> from tradepolicy import regions
+    >>> regions.is_aggregate("ROW"), regions.is_aggregate("CHN")
+    (True, False)
+    """
     return _lookup(code).aggregate
 
 
 def table() -> pd.DataFrame:
-    """The regions table as a DataFrame indexed by code."""
+    """Return the regions table (shipped and added regions).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per region, indexed by code: ``name``, ``short_name``, ``in_text``,
+        ``colour``, ``groups`` (space-separated) and ``aggregate``.
+    """
     rows = [
         {
             "code": r.code,
@@ -207,10 +340,33 @@ def table() -> pd.DataFrame:
 
 
 def bloc_members(bloc: str | Sequence[str], regions: Sequence[str]) -> list[str]:
-    """The regions of a market that stand for ``bloc`` (a group name or a list of codes).
+    """Return the regions of a market that stand for ``bloc`` (a group or a list of codes).
 
     Aggregate regions are never members: a group's countries inside ``ROW`` cannot be told
     apart from the others there.
+
+    Parameters
+    ----------
+    bloc : str or sequence of str
+        A group name (``g7``, ``g7_partners``, ``eu``) or a list of region codes.
+    regions : sequence of str
+        The market's region codes.
+
+    Returns
+    -------
+    list of str
+        The members among ``regions``, in their order.
+
+    Raises
+    ------
+    KeyError
+        An unknown group, or listed codes that are not regions of the market.
+
+    Examples
+    --------
+    >>> from tradepolicy import regions
+    >>> regions.bloc_members("g7_partners", ["CHN", "USA", "AUS", "ROW"])
+    ['USA', 'AUS']
     """
     if isinstance(bloc, str):
         if bloc not in GROUPS and not any(bloc in r.groups for r in _registry().values()):
@@ -223,7 +379,24 @@ def bloc_members(bloc: str | Sequence[str], regions: Sequence[str]) -> list[str]
 
 
 def describe_bloc(bloc: str | Sequence[str]) -> str:
-    """Plain words for a bloc: a group's description or the listed regions."""
+    """Describe a bloc in plain words.
+
+    Parameters
+    ----------
+    bloc : str or sequence of str
+        A group name or a list of region codes.
+
+    Returns
+    -------
+    str
+        The group's description, or the regions' names joined as in a sentence.
+
+    Examples
+    --------
+    >>> from tradepolicy import regions
+    >>> regions.describe_bloc(["USA", "JPN"])
+    'the United States and Japan'
+    """
     if isinstance(bloc, str):
         return GROUPS.get(bloc, bloc)
     names = [in_text(c) for c in bloc]

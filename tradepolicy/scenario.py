@@ -72,7 +72,18 @@ HorizonName = Literal["short", "medium"]
 
 
 class Scenario(BaseModel):
-    """One policy option: a name, a plain-words description and its measures."""
+    """One policy option: a name, a plain-words description and its measures.
+
+    Attributes
+    ----------
+    name : str
+        The scenario's name (not ``baseline``: the solve adds the baseline itself).
+    description : str, optional
+        What the option is, in plain words.
+    measures : list of Measure, optional
+        The measures (alias ``measure``, as in a scenario file); dicts are read as the
+        registered measure type named by their ``type``.
+    """
 
     model_config = ConfigDict(
         extra="forbid", populate_by_name=True, frozen=True, allow_inf_nan=False
@@ -110,7 +121,13 @@ class Scenario(BaseModel):
         return v
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the scenario as it would be written in a TOML file."""
+        """Return the scenario as it would be written in a TOML file.
+
+        Returns
+        -------
+        dict
+            ``name``, ``description`` and ``measure`` (one dict per measure).
+        """
         return {
             "name": self.name,
             "description": self.description,
@@ -213,7 +230,38 @@ def _pathway_fields() -> dict[str, Any]:
 
 @dataclass
 class ScenarioSet:
-    """A market and the scenarios to compare against its baseline."""
+    """A market and the scenarios to compare against its baseline.
+
+    Built by :func:`load_scenarios` (or in code); validated on construction, so a set that
+    exists can be solved.
+
+    Parameters
+    ----------
+    market : Market or Chain
+        The market (or value chain) the scenarios run on.
+    scenarios : list of Scenario
+        The scenarios to compare (the solve adds the baseline).
+    target_share : float, optional
+        A dependence target: the largest share of the bloc's use from one supplier.
+    title : str, optional
+        The set's title.
+    description : str, optional
+        What the set compares, in plain words.
+    path : Path, optional
+        The file the set was read from (errors name it).
+    extra : dict, optional
+        Other top-level entries of the file, kept as read.
+    target : Target, optional
+        The full dependence target (bloc, supplier, share).
+    horizon : {"medium", "short"}, optional
+        The elasticities' horizon; None for the market's own.
+
+    Raises
+    ------
+    InputError
+        A measure, the target or the horizon is invalid; the error names the file, the
+        scenario and the field.
+    """
 
     market: Market
     scenarios: list[Scenario]
@@ -312,7 +360,14 @@ class ScenarioSet:
     def take_inputs(self) -> tuple[Any, Any] | None:
         """Return the instruments and pair index validation built (baseline row first).
 
-        Once, if the set still holds the same market and scenario objects (None otherwise).
+        Once, if the set still holds the same market and scenario objects: the solve that
+        follows validation reuses them instead of building them again.
+
+        Returns
+        -------
+        tuple or None
+            ``(instruments, pair index)``, or None if they were taken already or the set was
+            changed since.
         """
         kept, self._inputs = self._inputs, None
         if kept is None:
@@ -325,7 +380,7 @@ class ScenarioSet:
 
     @property
     def names(self) -> list[str]:
-        """The scenario names, baseline included, in file order."""
+        """The scenario names, in file order (the baseline the solve adds is not one)."""
         return [s.name for s in self.scenarios]
 
     @property
@@ -355,6 +410,11 @@ class ScenarioSet:
         """Return :meth:`to_dict` as JSON (what results store as ``scenario_spec``).
 
         Written in one pass by pydantic's serialiser (keys in the order of the file's schema).
+
+        Returns
+        -------
+        str
+            The JSON text.
         """
         head = pydantic_core.to_json(self._head()).decode()
         body = _SCENARIO_LIST.dump_json(
@@ -378,7 +438,14 @@ class ScenarioSet:
         return d
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the set as a JSON-able dict (the scenario spec stored in results)."""
+        """Return the set as a JSON-able dict (the scenario spec stored in results).
+
+        Returns
+        -------
+        dict
+            The set's header (market, title, target, ...) and ``scenario``: one dict per
+            scenario, as in a scenario file.
+        """
         d = self._head()
         dumped = iter(dump_measures([m for s in self.scenarios for m in s.measures]))
         d["scenario"] = [
@@ -699,8 +766,31 @@ def _name_scenarios(problems: list[tuple[str, str]], data: Any) -> list[tuple[st
 def load_scenarios(path: str | Path, market: Market | str | Path | None = None) -> ScenarioSet:
     """Load and validate a scenario set (a path or the name of a shipped set).
 
-    ``market`` (a Market, shipped id or path of the caller's choosing) replaces the set's own
-    ``market`` entry, which as a path must stay in the set's folder (see ``tradepolicy._files``).
+    Parameters
+    ----------
+    path : str or Path
+        A scenario TOML file, or the name of a shipped set (``"ndpr_oxide"``).
+    market : Market, str or Path, optional
+        A market (object, shipped id or path) that replaces the set's own ``market`` entry;
+        the file's own entry, as a path, must stay inside the set's folder.
+
+    Returns
+    -------
+    ScenarioSet
+        The validated set (a :class:`~tradepolicy.PathwaySet` when the file has ``years``).
+
+    Raises
+    ------
+    InputError
+        The file is missing or invalid; the error names the file, the scenario and the field
+        and says what is allowed.
+
+    Examples
+    --------
+    >>> import tradepolicy as tp
+    >>> sset = tp.load_scenarios("ndpr_oxide")
+    >>> sset.market.id, sset.names[0]
+    ('ndpr_oxide', 'club_floor_110')
     """
     p = Path(path)
     if not exists(p) and p.suffix != ".toml":

@@ -95,7 +95,7 @@ def kg_per_unit(unit: str) -> float | None:
 def price_display(
     currency: str, quantity_unit: str, base_prices: float | Sequence[float] | np.ndarray
 ) -> PriceDisplay:
-    """The display price unit of a market: one rule for the dashboard and the briefs.
+    """Return the display price unit of a market: one rule for the dashboard and the briefs.
 
     Per kg when the market counts mass in a unit larger than a kilogram and the median base
     price is at least :data:`PER_KG_FROM` currency units per kg (NdPr oxide at 55,000 USD/t is

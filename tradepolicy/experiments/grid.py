@@ -228,19 +228,25 @@ class SweepPlan:
 
     @property
     def dims(self) -> tuple[str, ...]:
+        """The dimensions of the sweep's results: scenario, the grid's axes, draw."""
         return ("scenario", *(a.name for a in self.axes), "draw")
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The length of each of :attr:`dims`."""
         return (len(self.scenario_names), *(len(a.values) for a in self.axes), self.n_draws)
 
     @property
     def rows(self) -> int:
+        """The number of solves: the product of :attr:`shape`."""
         return math.prod(self.shape)
 
     def chunks(self, block_size: int) -> tuple[int, ...]:
-        """Chunk (= block) shape: all draws, one point of elasticity axes, the rest filled
-        innermost first up to ``block_size`` rows."""
+        """Return the chunk (= block) shape.
+
+        All draws, one point of the elasticity axes, the rest filled innermost first up to
+        ``block_size`` rows.
+        """
         if block_size < self.n_draws:
             raise InputError(
                 "block_size",
@@ -262,6 +268,7 @@ class SweepPlan:
         return tuple(reversed(out))
 
     def axis(self, name: str) -> Axis | None:
+        """Return the grid axis ``name`` (None if there is none)."""
         for a in self.axes:
             if a.name == name:
                 return a
@@ -279,7 +286,7 @@ class SweepPlan:
 
     # -- building a block's inputs ----------------------------------------------------------
     def market_at(self, point: dict[str, float]) -> Market:
-        """The market with the elasticity axes set to ``point`` (axis name -> value)."""
+        """Return the market with the elasticity axes set to ``point`` (axis name -> value)."""
         return market_variant(
             self.sset.market, [(a.spec, point[a.name]) for a in self.axes if a.spec.is_market]
         )
@@ -336,8 +343,26 @@ def market_variant(market: Market, changes: list[tuple[GridAxis, float]]) -> Mar
 def load_sweep(spec_or_path: str | Path | dict[str, Any], base: Path | None = None) -> SweepPlan:
     """Read and validate a sweep spec (a TOML path, or its contents as a dict).
 
-    Raises :class:`InputError` naming the file, the field and what is allowed; nothing is
-    solved or written before the whole spec is valid.
+    Nothing is solved or written before the whole spec is valid.
+
+    Parameters
+    ----------
+    spec_or_path : str, Path or dict
+        A sweep spec TOML file, or its contents.
+    base : Path, optional
+        For a dict: the path its relative references (scenario file, market) resolve
+        against, and errors name.
+
+    Returns
+    -------
+    SweepPlan
+        The validated plan: the scenario set, the grid and the draws.
+
+    Raises
+    ------
+    InputError
+        The file is missing or a field is invalid (the error names the file, the field and
+        what is allowed), or the market is a value chain.
     """
     if isinstance(spec_or_path, dict):
         raw = spec_or_path
@@ -443,7 +468,7 @@ def _field_units(cls: type[Measure], name: str, market: Market) -> str:
 
 
 def _leaf_types(annotation: Any) -> set[Any]:
-    """The plain types inside an annotation (``float | None`` -> {float, NoneType})."""
+    """Return the plain types inside an annotation (``float | None`` -> {float, NoneType})."""
     if typing.get_origin(annotation) is Annotated:
         return _leaf_types(typing.get_args(annotation)[0])
     args = typing.get_args(annotation)
@@ -453,8 +478,10 @@ def _leaf_types(annotation: Any) -> set[Any]:
 
 
 def _numeric_fields(cls: type[Measure]) -> list[str]:
-    """Fields holding one number (``float``, ``int``, optionally ``None``); not the years a
-    measure is in force (a sweep is static)."""
+    """Return the fields holding one number (``float``, ``int``, optionally ``None``).
+
+    Not the years a measure is in force (a sweep is static).
+    """
     out = []
     for n, f in cls.model_fields.items():
         leaves = _leaf_types(f.annotation) - {type(None)}

@@ -433,11 +433,21 @@ def sweep(
         (``--overwrite``). A store from another spec is refused either way.
     progress
         Show a progress bar (only on a terminal, never on CI).
+    history
+        A line recorded in the store's ``history`` attribute (default: the spec's path).
 
     Returns
     -------
     Path
         The store, complete (``sweep_status = "complete"``); read it with :func:`open_sweep`.
+
+    Raises
+    ------
+    InputError
+        The spec is invalid, ``block_size`` or ``workers`` is not a whole number ≥ 1, or
+        ``out`` holds a store of another spec; nothing is solved before these checks pass.
+    RuntimeError
+        A block was not written (never expected: every block is checked).
     """
     plan = spec_or_path if isinstance(spec_or_path, SweepPlan) else load_sweep(spec_or_path)
     if block_size is not None and (
@@ -527,6 +537,25 @@ def open_sweep(path: str | Path, *, allow_incomplete: bool = False) -> xr.Datase
 
     An interrupted sweep's store reads NaN (0 for integer flags) in the blocks not yet
     written; ``block_done`` says which blocks are written.
+
+    Parameters
+    ----------
+    path : str or Path
+        The Zarr store written by :func:`sweep`.
+    allow_incomplete : bool, optional
+        Open a store whose sweep has not finished (default: refuse it).
+
+    Returns
+    -------
+    xarray.Dataset
+        The sweep's results, lazily loaded (dims ``scenario``, the grid's parameters and
+        ``draw``).
+
+    Raises
+    ------
+    InputError
+        ``path`` is not a sweep store, or the sweep is incomplete and ``allow_incomplete``
+        is False.
     """
     path = Path(path)
     if not path.exists() or not _is_sweep_store(path):

@@ -41,6 +41,23 @@ def solve_pathway(
         read over the draws (over the central run alone without draws).
     seed
         Seed of the draws (recorded); None picks one.
+    tol
+        Solver tolerance on clearing residuals relative to base output, in every year.
+    history
+        A line recorded in the Dataset's ``history`` attribute.
+
+    Returns
+    -------
+    xarray.Dataset
+        The pathway results (read them with ``ds.tp.trajectory``, ``ds.tp.pathway_options``
+        and ``ds.tp.risk_table``).
+
+    Raises
+    ------
+    ValueError
+        ``draws`` is 1.
+    InputError
+        A risk set (``[risk]``) is run without draws.
     """
     from tradepolicy.pathway.loop import run_years
     from tradepolicy.pathway.results import build

@@ -49,14 +49,14 @@ PATHWAY_FIELDS: dict[str, Any] = {
 
 
 def base_year(market: Any) -> int:
-    """The base year of a market or of a chain's stages (the year their data describe)."""
+    """Return the base year of a market or of a chain's stages (the year their data describe)."""
     if is_chain(market):
         return int(market.stages[0].spec.base_year)
     return int(market.spec.base_year)
 
 
 def stage_markets(market: Any) -> list[Any]:
-    """A chain's stage markets, or the market itself."""
+    """Return a chain's stage markets, or the market itself in a list."""
     return list(market.stages) if is_chain(market) else [market]
 
 
@@ -64,11 +64,35 @@ def stage_markets(market: Any) -> list[Any]:
 class PathwaySet(ScenarioSet):
     """A scenario set over years: capacity, investment and demand move year by year.
 
-    ``years`` is ``(first, last)`` (annual steps; the first is the market's base year);
-    ``demand_path`` names a path of every stage's ``demand_paths`` table (None: no growth);
-    ``discount_rate`` discounts present values; ``mode`` is ``"expected"`` (capacity weighted
-    by the decision probabilities) or ``"draws"`` (each draw takes yes/no decisions);
-    ``investment`` overrides the investment parameters (docs/investment.md).
+    Built by :func:`~tradepolicy.load_scenarios` from a file with ``years``; solved by
+    :func:`~tradepolicy.solve_pathway`. The parameters of :class:`~tradepolicy.ScenarioSet`
+    (``market``, ``scenarios``, ``target_share``, ``title``, ``description``, ``path``,
+    ``extra``, ``target``, ``horizon``) come first.
+
+    Parameters
+    ----------
+    market, scenarios, target_share, title, description, path, extra, target, horizon
+        As for :class:`~tradepolicy.ScenarioSet` (``horizon`` must stay ``"medium"``: event
+        years use the short run on their own).
+    years : tuple of (int, int)
+        ``(first, last)``, in annual steps; the first is the market's base year.
+    demand_path : str, optional
+        A path of every stage's ``demand_paths`` table (None: no demand growth).
+    discount_rate : float, optional
+        The rate that discounts present values (default 0.05).
+    mode : {"expected", "draws"}
+        ``"expected"``: capacity weighted by the investment decisions' probabilities;
+        ``"draws"``: each draw takes yes/no decisions.
+    investment : dict of str to float, optional
+        Overrides of the investment parameters (Investment under price risk in the guide).
+    risk : list, optional
+        Random disruption events (Disruption risk in the guide).
+
+    Raises
+    ------
+    InputError
+        The years, demand path, mode, investment parameters or risk events are invalid; the
+        error names the file and the field.
     """
 
     years: tuple[int, int] = (0, 0)
@@ -82,6 +106,7 @@ class PathwaySet(ScenarioSet):
     is_pathway = True
 
     def __post_init__(self) -> None:
+        """Validate the pathway fields, then the set as a :class:`ScenarioSet` does."""
         problems = self._pathway_problems()
         if problems:
             raise InputError(str(self.path or "<scenarios>"), problems)
@@ -120,8 +145,11 @@ class PathwaySet(ScenarioSet):
         return out
 
     def _keep_advice(self, field: str, message: str) -> bool:
-        """Advice on quantities against base-year output does not hold over years, where
-        capacity grows (e.g. an offtake of a plant that is still being built)."""
+        """Drop advice on quantities against base-year output.
+
+        It does not hold over years, where capacity grows (e.g. an offtake of a plant that is
+        still being built).
+        """
         return "base output" not in message
 
     def _pathway_problems(self) -> list[tuple[str, str]]:
@@ -189,8 +217,11 @@ class PathwaySet(ScenarioSet):
         return out
 
     def _risk_problems(self) -> list[tuple[str, str]]:
-        """A stockpile policy's stage (required in a chain of several stages), holders that
-        consume there and build years within the pathway; event names unique."""
+        """Check the risk events and stockpile policies.
+
+        A stockpile policy's stage (required in a chain of several stages), holders that
+        consume there and build years within the pathway; event names unique.
+        """
         from tradepolicy.measures.stocks import StockpilePolicy
 
         out: list[tuple[str, str]] = []
@@ -266,8 +297,10 @@ class PathwaySet(ScenarioSet):
 
 
 def pathway_set_from_spec(spec: Any, path: Any, common: dict[str, Any]) -> PathwaySet | None:
-    """The pathway set of a validated scenario file, or None for a static set (an error when
-    pathway fields come without ``years``)."""
+    """Return the pathway set of a validated scenario file, or None for a static set.
+
+    Pathway fields without ``years`` are an error.
+    """
     if spec.years is None:
         extra = [
             k
@@ -305,8 +338,10 @@ def pathway_set_from_spec(spec: Any, path: Any, common: dict[str, Any]) -> Pathw
 
 
 def demand_index(market: Any, path: str | None, years: Any) -> np.ndarray:
-    """Demand relative to the base year on ``path`` for each year (linear between the
-    table's years, flat after its last); ones without a path or table."""
+    """Return demand relative to the base year on ``path`` for each year.
+
+    Linear between the table's years, flat after its last; ones without a path or table.
+    """
     table = getattr(market, "demand_paths", None)
     if path is None or table is None:
         return np.ones(len(years))

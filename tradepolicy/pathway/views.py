@@ -11,7 +11,18 @@ import xarray as xr
 
 
 def is_pathway(ds: xr.Dataset) -> bool:
-    """Whether ``ds`` holds the results of a pathway set (a ``year`` dimension)."""
+    """Whether ``ds`` holds the results of a pathway set (a ``year`` dimension).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A results Dataset.
+
+    Returns
+    -------
+    bool
+        Whether ``ds`` holds pathway results (a ``year`` dimension).
+    """
     return bool(ds.attrs.get("pathway", 0)) and "year" in ds.dims
 
 
@@ -32,6 +43,29 @@ def trajectory(
     ``stage`` defaults to the target stage for stage variables; ``region`` selects a region
     (or sums a list of regions for quantities and money); per-region variables without a
     region are summed over regions when additive (quantities, money), else refused.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The results of a pathway set (:func:`~tradepolicy.solve_pathway`).
+    var : str
+        A pathway result variable.
+    scenario : str or list of str, optional
+        The scenarios shown (default: all).
+    stage : str, optional
+        The stage of a stage variable (default: the target stage).
+    region : str or list of str, optional
+        One region, or a list of regions summed (quantities and money only).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Years (rows) × scenarios (columns).
+
+    Raises
+    ------
+    ValueError
+        ``var`` does not add up over regions and no single ``region`` is named.
     """
     da = _central(ds[var])
     if "stage" in da.dims:
@@ -60,6 +94,16 @@ def options_table(ds: xr.Dataset) -> pd.DataFrame:
     and points removed against doing nothing; the probability of meeting each target share
     over the draws; present values of the net budget cost (total, bloc members, and each
     payer), the cost to buyers and the welfare change; and the cost per point removed.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The results of a pathway set (:func:`~tradepolicy.solve_pathway`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scenario (index ``scenario``).
     """
     year = int(ds.attrs.get("target_year", ds.year.values[-1]))
     members = str(ds.attrs.get("target_bloc", "")).split()
@@ -111,6 +155,21 @@ def risk_table(ds: xr.Dataset) -> pd.DataFrame:
     unit of cost (NaN where nothing is spent). Costs and losses are > 0. Every statistic is
     over the draws that solved every year (``risk_draw_used``; ``ds.attrs["risk_draws_used"]``
     of ``ds.attrs["risk_draws"]``).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The results of a risk set (a pathway set with ``[[risk]]`` events, run with draws).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per scenario (index ``scenario``), money in the results' currency.
+
+    Raises
+    ------
+    ValueError
+        ``ds`` holds no risk results.
     """
     if "expected_disruption_loss" not in ds:
         raise ValueError("not the results of a risk set (no [[risk]] events)")
@@ -146,6 +205,16 @@ def payers_table(ds: xr.Dataset) -> pd.DataFrame:
 
     Payers in columns, scenarios in rows, central run; regions that pay nothing in any
     scenario are left out.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        The results of a pathway set (:func:`~tradepolicy.solve_pathway`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Scenarios (rows) × paying regions (columns), in the results' currency.
     """
     pv = _central(ds["pv_budget_cost"]).to_pandas()
     keep = [c for c in pv.columns if np.any(np.abs(pv[c].to_numpy()) > 0)]
@@ -157,6 +226,18 @@ def risk_money_unit(table: pd.DataFrame, currency: str) -> tuple[float, str]:
 
     bn where its largest amount is at least a billion, else M (so tens of millions do not
     show as 0.00 bn). The CLI and the brief use the same choice.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A risk table (:func:`risk_table`).
+    currency : str
+        The results' currency (e.g. ``USD``).
+
+    Returns
+    -------
+    tuple of (float, str)
+        The scale (``1e9`` or ``1e6``) and its unit (``bn USD`` or ``M USD``).
     """
     cols = ["expected_loss", "loss_p05", "loss_p95", "loss_reduction"]
     cols += ["pv_stockpile_cost", "pv_budget_cost"]
@@ -170,6 +251,16 @@ def risk_draws_solved(ds: xr.Dataset) -> tuple[int, int] | None:
 
     Used: the draws that solved every year, out of all draws; None for results without
     disruption risk.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A results Dataset.
+
+    Returns
+    -------
+    tuple of (int, int) or None
+        ``(used, total)``, or None without disruption risk.
     """
     if "risk_draws_used" not in ds.attrs:
         return None

@@ -80,7 +80,17 @@ def _point(ds: xr.Dataset) -> xr.Dataset:
 
 @xr.register_dataset_accessor("tp")
 class TradePolicyAccessor:
-    """Convenience views of a tradepolicy results Dataset."""
+    """Convenience views of a tradepolicy results Dataset: ``ds.tp``.
+
+    Registered on every :class:`xarray.Dataset` by ``import tradepolicy``; the views read the
+    central run (draw 0) unless they say they read the draws.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A results Dataset (:func:`~tradepolicy.solve`, :func:`~tradepolicy.solve_pathway`,
+        :func:`~tradepolicy.open_results`).
+    """
 
     def __init__(self, ds: xr.Dataset) -> None:
         self._full = ds
@@ -91,6 +101,11 @@ class TradePolicyAccessor:
 
         What every view shows as *the* number; ranges come from :meth:`range` and
         :meth:`quantiles`.
+
+        Returns
+        -------
+        xarray.Dataset
+            The Dataset without the ``draw`` dimension (itself when there are no draws).
 
         Examples
         --------
@@ -131,6 +146,29 @@ class TradePolicyAccessor:
         """Return a pathway variable by year (rows) and scenario (columns), central run.
 
         See :func:`tradepolicy.pathway.views.trajectory`.
+
+        Parameters
+        ----------
+        var : str
+            A pathway result variable (e.g. ``dependence``).
+        scenario : str or list of str, optional
+            The scenarios to show (default: all).
+        stage : str, optional
+            For a chain, the stage (default: the target stage).
+        region : str or list of str, optional
+            One region, or a list of regions summed (quantities and money only); default:
+            every region summed, for quantities and money.
+
+        Raises
+        ------
+        ValueError
+            A per-region variable that does not add up over regions, without one
+            ``region``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Years (rows) × scenarios (columns), central run.
         """
         from tradepolicy.pathway.views import trajectory
 
@@ -142,6 +180,11 @@ class TradePolicyAccessor:
         Target-year dependence, the probability of meeting each target share, present values of
         budget cost, cost to buyers and welfare, cost per point removed; see
         :func:`tradepolicy.pathway.views.options_table`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per scenario.
         """
         from tradepolicy.pathway.views import options_table
 
@@ -152,6 +195,11 @@ class TradePolicyAccessor:
 
         Expected disruption loss (PV) and its 5–95% range, loss reduction, PV stockpile and
         budget cost, benefit/cost per scenario; see :func:`tradepolicy.pathway.views.risk_table`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per scenario, money in the display unit.
         """
         from tradepolicy.pathway.views import risk_table
 
@@ -188,6 +236,11 @@ class TradePolicyAccessor:
         """Return the stages in the order views show them.
 
         The target stage first, then the others upstream first.
+
+        Returns
+        -------
+        list of str
+            The stage ids; empty for a single market.
         """
         target = self.target_stage
         return [target, *(s for s in self.stages if s != target)] if target else []
@@ -197,18 +250,41 @@ class TradePolicyAccessor:
 
         Without the "(chain stage)" tag that tells a stage market apart from the shipped market
         of the same material.
+
+        Parameters
+        ----------
+        stage : str
+            A stage id.
+
+        Returns
+        -------
+        str
+            The stage's commodity in words.
         """
         name = str(self._ds.commodity_name.sel(stage=stage).values)
         return CHAIN_TAG.sub("", name) or stage
 
     def links(self) -> list[dict[str, Any]]:
-        """Return the chain's links (input, output, coefficient and its range) from the attrs."""
+        """Return the chain's links (input, output, coefficient and its range) from the attrs.
+
+        Returns
+        -------
+        list of dict
+            One dict per link (``input``, ``output``, ``coefficient`` and its range);
+            empty for a single market.
+        """
         if not self.is_chain:
             return []
         return list(json.loads(str(self._ds.attrs.get("chain_links") or "[]")))
 
     def downstream_stages(self) -> list[str]:
-        """Stages made from another stage (the outputs of links), upstream first."""
+        """Stages made from another stage (the outputs of links), upstream first.
+
+        Returns
+        -------
+        list of str
+            The stage ids; empty for a single market.
+        """
         outs = {str(k["output"]) for k in self.links()}
         return [s for s in self.stages if s in outs]
 
@@ -230,6 +306,21 @@ class TradePolicyAccessor:
         Its ``markets`` attribute holds the stage market and its ``scenario_spec`` the
         measures that act on this stage; ``target_stage`` and ``chain`` say where it comes
         from. ``stage`` defaults to the target stage.
+
+        Parameters
+        ----------
+        stage : str, optional
+            A stage id (default: the target stage).
+
+        Returns
+        -------
+        xarray.Dataset
+            The stage's results as a single-market Dataset.
+
+        Raises
+        ------
+        KeyError
+            The results are of single markets, or the chain has no stage ``stage``.
         """
         self._require_chain()
         stage = stage or self.target_stage
@@ -258,6 +349,11 @@ class TradePolicyAccessor:
 
         Every welfare part summed over the stages (draws included), everything else (prices,
         quantities, dependence) at the target stage; ``converged`` is the worst stage's.
+
+        Returns
+        -------
+        xarray.Dataset
+            The chain's results as one market.
         """
         self._require_chain()
         full = self._full
@@ -297,6 +393,11 @@ class TradePolicyAccessor:
         ``largest_outside_supplier``, ``unattributed_share``, ``points_removed`` (against the
         baseline, > 0 when it falls), ``meets_target`` (yes/no against the target's share at
         that stage), ``bloc_import_share`` (aggregates included) and ``solved``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``(stage, scenario)``.
         """
         self._require_chain()
         ds = self._ds
@@ -355,6 +456,11 @@ class TradePolicyAccessor:
         producer price); ``outside_value_added`` and ``outside_value_added_pct`` (the same for
         makers outside the bloc); ``bloc_import_share`` (share of the bloc's use from outside
         it) and ``solved``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``(stage, scenario)``; empty when no stage is made from another.
         """
         self._require_chain()
         ds = self._ds
@@ -433,6 +539,16 @@ class TradePolicyAccessor:
 
         Stages upstream first, with the ``total`` over stages, money in the display unit; a
         ``World`` row sums the regions.
+
+        Parameters
+        ----------
+        scenario : str
+            A scenario name.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Regions and ``World`` (rows) × stages and ``total`` (columns).
         """
         self._require_chain()
         wel = self._ds["welfare_change"].sel(scenario=scenario).transpose("region", "stage")
@@ -447,14 +563,36 @@ class TradePolicyAccessor:
         return table
 
     def change(self, var: str) -> xr.DataArray:
-        """Absolute change of ``var`` against the baseline."""
+        """Absolute change of ``var`` against the baseline.
+
+        Parameters
+        ----------
+        var : str
+            A result variable (a name of the result field table).
+
+        Returns
+        -------
+        xarray.DataArray
+            ``var`` minus its baseline value, by scenario.
+        """
         da = self._ds[var]
         out = da - da.sel(scenario="baseline")
         out.attrs = dict(da.attrs, long_name=f"change in {da.attrs.get('long_name', var)}")
         return out
 
     def pct_change(self, var: str) -> xr.DataArray:
-        """Percentage change of ``var`` against the baseline."""
+        """Percentage change of ``var`` against the baseline.
+
+        Parameters
+        ----------
+        var : str
+            A result variable (a name of the result field table).
+
+        Returns
+        -------
+        xarray.DataArray
+            The change in percent of the baseline value (NaN where the baseline is 0).
+        """
         da = self._ds[var]
         base = da.sel(scenario="baseline")
         out = 100.0 * (da - base) / base.where(base != 0)
@@ -462,7 +600,13 @@ class TradePolicyAccessor:
         return out
 
     def world_welfare(self) -> xr.DataArray:
-        """World total of each welfare part and of ``welfare_change`` (sum over regions)."""
+        """World total of each welfare part and of ``welfare_change`` (sum over regions).
+
+        Returns
+        -------
+        xarray.DataArray
+            The welfare parts and ``welfare_change`` summed over regions (dim ``component``).
+        """
         parts = [*WELFARE_ENTRIES, "welfare_change"]
         return self._ds[parts].sum("region").to_dataarray("component")
 
@@ -470,6 +614,11 @@ class TradePolicyAccessor:
         """(scenario, commodity, message) of every scenario that did not solve.
 
         Scenarios a stacked market does not define (``converged == -1``) are not failures.
+
+        Returns
+        -------
+        list of (str, str, str)
+            ``(scenario, commodity, message)``; empty when every scenario solved.
         """
         ds, dim = self._ds, self.market_dim
         out = []
@@ -486,6 +635,11 @@ class TradePolicyAccessor:
         (share, (scenario, commodity) where it is, draws); (0.0, None, 0) without draws.
 
         Scenarios a stacked market does not define are left out.
+
+        Returns
+        -------
+        tuple
+            ``(share, (scenario, commodity) where it is, draws)``; ``(0.0, None, 0)`` without draws.
         """
         if "draw_converged" not in self._full:
             return 0.0, None, 0
@@ -501,6 +655,20 @@ class TradePolicyAccessor:
         """Per-region comparison of ``scenario`` against the baseline for one market.
 
         For a chain: one stage, default the target stage, on its own regions.
+
+        Parameters
+        ----------
+        scenario : str
+            A scenario name.
+        commodity : str, optional
+            The market (default: the first); for a chain, the stage (default: the
+            target stage).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per region: prices, output and use changes, welfare parts, the top
+            supplier's share before and after, and 5-95% ranges with draws.
         """
         if self.is_chain:
             return self.stage(commodity).tp.region_table(scenario)
@@ -540,6 +708,21 @@ class TradePolicyAccessor:
         """Return the field table entry of a result variable.
 
         Dims, units template, long and short label, group, colour, aggregation and description.
+
+        Parameters
+        ----------
+        name : str
+            A result variable.
+
+        Returns
+        -------
+        dict of str to str
+            The variable's row of the field table.
+
+        Raises
+        ------
+        KeyError
+            ``name`` is not in the field table.
         """
         return dict(result_fields()[name])
 
@@ -549,6 +732,11 @@ class TradePolicyAccessor:
 
         A group of one variable takes its short label (``Consumers``); others the group's
         name. Every view stacks welfare by these groups.
+
+        Returns
+        -------
+        dict
+            ``{group: (label, colour, variables)}``, in the field table's order.
         """
         fields = result_fields()
         groups: dict[str, list[str]] = {}
@@ -565,6 +753,18 @@ class TradePolicyAccessor:
 
     def label(self, name: str, short: bool = False) -> str:
         """Return the label of a result variable from the field table (its name if absent).
+
+        Parameters
+        ----------
+        name : str
+            A result variable.
+        short : bool, optional
+            The short label (charts, narrow columns) instead of the long one.
+
+        Returns
+        -------
+        str
+            The label.
 
         Examples
         --------
@@ -590,6 +790,18 @@ class TradePolicyAccessor:
     def money(self, value: float | np.ndarray, commodity: str | None = None) -> float | np.ndarray:
         """Convert a currency-per-year amount to the display unit (millions per year), via pint.
 
+        Parameters
+        ----------
+        value : float or ndarray
+            An amount in currency per year.
+        commodity : str, optional
+            The market, when the Dataset stacks several (default: the first).
+
+        Returns
+        -------
+        float or ndarray
+            The amount in the display unit (:meth:`money_unit`).
+
         Examples
         --------
         >>> import xarray as xr
@@ -605,11 +817,33 @@ class TradePolicyAccessor:
         return q.magnitude + 0.0  # no negative zero
 
     def money_scale(self, commodity: str | None = None) -> float:
-        """Currency per year in one display unit of money (``1e6`` for M USD/yr), via pint."""
+        """Currency per year in one display unit of money (``1e6`` for M USD/yr), via pint.
+
+        Parameters
+        ----------
+        commodity : str, optional
+            The market, when the Dataset stacks several (default: the first).
+
+        Returns
+        -------
+        float
+            Currency per year in one display unit.
+        """
         return 1.0 / self.money(1.0, commodity)
 
     def money_unit(self, commodity: str | None = None) -> str:
-        """Display unit of money, e.g. ``M USD/yr``."""
+        """Display unit of money, e.g. ``M USD/yr``.
+
+        Parameters
+        ----------
+        commodity : str, optional
+            The market, when the Dataset stacks several (default: the first).
+
+        Returns
+        -------
+        str
+            The display unit of money.
+        """
         return f"M {self._currency(commodity)}/yr"
 
     def _currency(self, commodity: str | None) -> str:
@@ -622,6 +856,11 @@ class TradePolicyAccessor:
         Price-gap subsidies, offtakes and stockpile cash flows (purchases spend, releases
         earn). The stock itself is an asset (``stock_value_change``), so welfare counts only a
         release's trading gain. The Dataset keeps the signed welfare parts (costs < 0).
+
+        Returns
+        -------
+        xarray.DataArray
+            Spending (> 0) by scenario, commodity and payer region, currency per year.
         """
         out = -self.fiscal_cost()
         out.attrs = {
@@ -631,7 +870,18 @@ class TradePolicyAccessor:
         return out.rename("budget_cost")
 
     def bloc(self, commodity: str | None = None) -> list[str]:
-        """Return the regions standing for the target bloc in a market (from the Dataset attrs)."""
+        """Return the regions standing for the target bloc in a market (from the Dataset attrs).
+
+        Parameters
+        ----------
+        commodity : str, optional
+            The market, when the Dataset stacks several (default: the first).
+
+        Returns
+        -------
+        list of str
+            The bloc's region codes.
+        """
         ds = self._ds
         members = str(ds.attrs.get("target_bloc", "")).split()
         if commodity is not None or "commodity" in ds.dims or self.is_chain:
@@ -640,7 +890,13 @@ class TradePolicyAccessor:
         return members
 
     def target_share(self) -> float:
-        """Return the target's largest share (NaN when the set gives no target)."""
+        """Return the target's largest share (NaN when the set gives no target).
+
+        Returns
+        -------
+        float
+            The target share, or NaN.
+        """
         return float(self._ds.attrs.get("target_max_share", np.nan))
 
     def options(self, commodity: str | None = None) -> pd.DataFrame:
@@ -661,6 +917,17 @@ class TradePolicyAccessor:
         the whole chain: dependence, its target and new supply at the target stage, and money
         (budget, buyers, producers, welfare) summed over the stages; the warnings of every
         stage, each named.
+
+        Parameters
+        ----------
+        commodity : str, optional
+            The market (default: the first); for a chain, a stage (default: the
+            whole chain).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per scenario (index ``scenario``).
         """
         if self.is_chain:
             if commodity is not None:
@@ -748,6 +1015,19 @@ class TradePolicyAccessor:
 
         For a chain, ``commodity`` names a stage; without it every amount is summed over the
         stages (the chain's regions).
+
+        Parameters
+        ----------
+        scenario : str
+            A scenario name.
+        commodity : str, optional
+            The market (default: the first); for a chain, a stage (default: the
+            whole chain).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per region, money in the display unit.
         """
         if self.is_chain:
             sub = self.chain_total() if commodity is None else self.stage(commodity)
@@ -788,6 +1068,19 @@ class TradePolicyAccessor:
 
         For a chain, ``commodity`` names a stage; without it the warnings of every stage,
         each starting with the stage's name (``Sintered NdFeB magnets: prices ...``).
+
+        Parameters
+        ----------
+        scenario : str
+            A scenario name.
+        commodity : str, optional
+            The market (default: the first); for a chain, a stage (default: the
+            whole chain).
+
+        Returns
+        -------
+        list of str
+            The warnings, in plain sentences.
         """
         if self.is_chain:
             if commodity is not None:
@@ -824,7 +1117,13 @@ class TradePolicyAccessor:
         return out
 
     def flagged(self) -> xr.DataArray:
-        """(scenario, commodity) 1 where any region carries a validity flag."""
+        """(scenario, commodity) 1 where any region carries a validity flag.
+
+        Returns
+        -------
+        xarray.DataArray
+            True where a region is flagged, by scenario and commodity.
+        """
         return (self._ds["validity_flag"].fillna(0).astype(int) > 0).any("region")
 
     def to_iamc(self, model: str = "tradepolicy") -> pd.DataFrame:
@@ -832,6 +1131,16 @@ class TradePolicyAccessor:
 
         Columns model, scenario, region, variable, unit, year, value: every regional variable
         with units, plus world totals of summable ones.
+
+        Parameters
+        ----------
+        model : str, optional
+            The model name written in the ``model`` column.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The long table, one row per value.
         """
         ds = self._ds
         rows = []
@@ -857,7 +1166,13 @@ class TradePolicyAccessor:
         return pd.DataFrame(rows, columns=cols)
 
     def fiscal_cost(self) -> xr.DataArray:
-        """Fiscal cost by payer region: subsidies + offtakes + stockpiles (negative = cost)."""
+        """Fiscal cost by payer region: subsidies + offtakes + stockpiles (negative = cost).
+
+        Returns
+        -------
+        xarray.DataArray
+            The signed fiscal cost by scenario, commodity and payer region.
+        """
         return _fiscal(self._ds)
 
     @property
@@ -870,6 +1185,21 @@ class TradePolicyAccessor:
 
         Draws that did not solve are NaN. ``var`` may also be ``fiscal_cost`` or
         ``budget_cost`` (spending > 0).
+
+        Parameters
+        ----------
+        var : str
+            A result variable (a name of the result field table).
+
+        Returns
+        -------
+        xarray.DataArray
+            The draws 1..N of ``var`` (dim ``draw``).
+
+        Raises
+        ------
+        KeyError
+            The results carry no draws, or none of ``var``.
         """
         if not self.has_draws:
             raise KeyError("these results carry no Monte Carlo draws (solve with draws=N)")
@@ -889,7 +1219,20 @@ class TradePolicyAccessor:
         return out
 
     def quantiles(self, var: str, q: tuple[float, ...] = QUANTILES) -> xr.DataArray:
-        """Quantiles (default 5/50/95%) of ``var`` over the Monte Carlo draws (dim ``quantile``)."""
+        """Quantiles (default 5/50/95%) of ``var`` over the Monte Carlo draws (dim ``quantile``).
+
+        Parameters
+        ----------
+        var : str
+            A result variable (a name of the result field table).
+        q : tuple of float, optional
+            The quantiles, between 0 and 1.
+
+        Returns
+        -------
+        xarray.DataArray
+            The quantiles, with dim ``quantile`` in place of ``draw``.
+        """
         d = self.draws(var)
         with warnings.catch_warnings():  # all-NaN cells (e.g. a non-producer's price)
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -903,6 +1246,20 @@ class TradePolicyAccessor:
         """Quantiles of ``var`` summed over ``dim`` (e.g. world welfare), draw by draw.
 
         The quantile of a sum is not the sum of quantiles, so this sums each draw first.
+
+        Parameters
+        ----------
+        var : str
+            A result variable (a name of the result field table).
+        dim : str, optional
+            The dimension summed draw by draw (default ``region``).
+        q : tuple of float, optional
+            The quantiles, between 0 and 1.
+
+        Returns
+        -------
+        xarray.DataArray
+            The quantiles of the sum, with dim ``quantile``.
         """
         d = self.draws(var).sum(dim, min_count=1)
         with warnings.catch_warnings():
@@ -923,6 +1280,22 @@ class TradePolicyAccessor:
         Of one region, or summed over ``region`` (a list, or ``"world"``) draw by draw. ``var``
         may be ``budget_cost`` (spending > 0, the views' sign). ``None`` without draws or when
         the range is empty.
+
+        Parameters
+        ----------
+        var : str
+            A result variable (a name of the result field table).
+        scenario : str
+            A scenario name.
+        commodity : str, optional
+            The market, when the Dataset stacks several (default: the first).
+        region : str or list of str, optional
+            A region, a list of regions summed, or ``"world"``.
+
+        Returns
+        -------
+        tuple of (float, float) or None
+            The 5% and 95% quantiles, or None.
         """
         if not self.has_draws:
             return None
@@ -953,6 +1326,11 @@ class TradePolicyAccessor:
         """Share of the Monte Carlo draws in which the bloc meets its target.
 
         By (scenario, commodity); NaN without draws or without a target.
+
+        Returns
+        -------
+        xarray.DataArray
+            The share in [0, 1], by scenario and commodity.
         """
         if not self.has_draws:
             return xr.full_like(self._ds["bloc_dependency"], np.nan)
@@ -966,6 +1344,11 @@ class TradePolicyAccessor:
 
         World welfare, levy revenue, quota rents and the budget cost (subsidies, offtakes and
         stockpiles; spending > 0).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per commodity and scenario.
         """
         ds = self._ds
         # min_count: a scenario that did not solve (all NaN) stays NaN, never a 0

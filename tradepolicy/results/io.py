@@ -52,6 +52,25 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
     Ctrl+C or SIGTERM during the write is held until the write returns, then the temporary
     file is removed, ``path`` is left as it was and the interrupt is raised
     (``KeyboardInterrupt``, or ``SystemExit(143)`` for SIGTERM).
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A results Dataset (:func:`~tradepolicy.solve`).
+    path : str or Path
+        The netCDF file to write (its folder is created if needed).
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        Ctrl+C arrived during the write (``path`` is left as it was).
+    SystemExit
+        SIGTERM arrived during the write (exit status 143; ``path`` is left as it was).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,7 +97,23 @@ def write_results(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def open_results(path: str | os.PathLike[str]) -> xr.Dataset:
-    """Open a tradepolicy results file (fully loaded, file closed)."""
+    """Open a tradepolicy results file (fully loaded, file closed).
+
+    Parameters
+    ----------
+    path : str or path-like
+        A netCDF file written by :func:`write_results` or ``tradepolicy run``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The results, with the ``ds.tp`` accessor.
+
+    Raises
+    ------
+    InputError
+        The file does not exist, is not readable netCDF or is not a tradepolicy result.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(str(path), [("", "file does not exist")])
