@@ -737,6 +737,9 @@ class AnswerView(Viewer):
     """The 2030 question for the store's market: answer, live KPIs, options, fans, payers."""
 
     store = param.ClassSelector(class_=DashboardStore)
+    draws = param.Integer(
+        DEFAULT_DRAWS, bounds=(0, 2000), doc="Monte Carlo draws asked for first (0: none)"
+    )
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -765,7 +768,7 @@ class AnswerView(Viewer):
         )
         self.draws_input = pn.widgets.IntInput(
             label="Draws",
-            value=DEFAULT_DRAWS,
+            value=int(self.draws),
             start=0,
             end=2000,
             step=50,
