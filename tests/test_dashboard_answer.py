@@ -102,9 +102,11 @@ def test_the_table_shows_the_numbers_of_the_brief(view, central):
 def test_options_are_ranked_by_probability_then_dependence(view):
     t = view.table_frame()
     order = ans.ranked(t, 2030)
-    assert order[0] == "baseline"
-    rest = t.loc[order[1:]]
-    keys = list(zip(-rest["p_at_most_60"], -rest["p_at_most_50"], rest["dependence_2030"]))
+    assert order[0] == "baseline" and order[-1] == ans.LIVE  # the edited scenario last
+    rest = t.loc[order[1:-1]]
+    keys = list(
+        zip(-rest["p_at_most_60"], -rest["p_at_most_50"], rest["dependence_2030"], strict=True)
+    )
     assert keys == sorted(keys)
     html = view.table.object
     pos = [html.index(f">{ans.labels_for(view.results()).get(n, ans.LIVE_LABEL)}<") for n in order]
@@ -187,6 +189,15 @@ def test_a_measure_change_updates_the_live_kpis(view):
     assert fmt_share(direct.loc[ans.LIVE, "dependence_2030"]) in after
     assert fmt_bn(direct.loc[ans.LIVE, "pv_budget_cost_bloc"]) in after
     assert 'data-kpi="answer_dependence"' in after
+    # another level is another solve (the cache key holds every measure field)
+    store.policy.floor = 0.5 * store.policy.floor
+    row2 = view.table_frame().loc[ans.LIVE]
+    assert row2["pv_budget_cost_bloc"] != row["pv_budget_cost_bloc"]
+    direct2 = solve_pathway(
+        ans.with_scenarios(view.pset, [ans.live_option(store.current_scenario(), 2025)], risk=False)
+    ).tp.pathway_options()
+    _same(row2[NUMERIC], direct2.loc[ans.LIVE, NUMERIC])
+    assert view.kpis.object != after
     store.policy.floor_on = False
 
 

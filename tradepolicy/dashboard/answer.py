@@ -37,6 +37,7 @@ from panel.viewable import Viewer
 
 from tradepolicy import regions as region_table
 from tradepolicy._validation import read_toml
+from tradepolicy.dashboard.config import scenario_key
 from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.dashboard.store import DashboardStore, SolveCache
 from tradepolicy.errors import InputError
@@ -248,7 +249,7 @@ def solve_live(pset: PathwaySet, scenario: Scenario, start_year: int) -> xr.Data
     option = live_option(scenario, start_year)
     key = (
         *_file_key(pset),
-        option.model_dump_json(exclude={"name", "description"}),
+        scenario_key([option.model_copy(update={"description": ""})]),
         int(start_year),
     )
     return LIVE_SOLVES.get(key, lambda: solve_pathway(with_scenarios(pset, [option], risk=False)))
@@ -314,10 +315,11 @@ def with_live(table: pd.DataFrame, live: pd.DataFrame | None) -> pd.DataFrame:
 
 
 def ranked(table: pd.DataFrame, year: int) -> list[str]:
-    """The options (baseline first, then the rest) ranked: highest probability of meeting the
-    first share, then of the second, then lowest dependence in ``year``; unsolved last."""
+    """The options ranked: the baseline first, then the highest probability of meeting the
+    first share, then of the second, then the lowest dependence in ``year`` (unsolved last);
+    the edited scenario (:data:`LIVE`) last, where it stays while it is edited."""
     probs = [c for c in table.columns if c.startswith("p_at_most_")]
-    rest = [n for n in table.index if n != "baseline"]
+    rest = [n for n in table.index if n not in ("baseline", LIVE)]
 
     def key(n: str) -> tuple:
         r = table.loc[n]
@@ -327,9 +329,9 @@ def ranked(table: pd.DataFrame, year: int) -> list[str]:
             float(r[f"dependence_{year}"]),
         )
 
-    return (
-        ["baseline", *sorted(rest, key=key)] if "baseline" in table.index else sorted(rest, key=key)
-    )
+    head = ["baseline"] if "baseline" in table.index else []
+    tail = [LIVE] if LIVE in table.index else []
+    return [*head, *sorted(rest, key=key), *tail]
 
 
 def annual_budget(ds: xr.Dataset, regions: list[str] | None = None) -> pd.DataFrame:
@@ -340,21 +342,30 @@ def annual_budget(ds: xr.Dataset, regions: list[str] | None = None) -> pd.DataFr
     ``pv_budget_cost``."""
     from tradepolicy.pathway.decisions import POLICY_COSTS
 
-    def var(name: str) -> xr.DataArray:
-        da = ds[name]
+    names = [str(r) for r in ds.region.values]
+    keep = np.array([regions is None or r in regions for r in names])
+    signs = {k: -1.0 for k in (*FISCAL_ENTRIES, *BORDER_ENTRIES)}
+    signs.update(POLICY_COSTS)
+    total = np.zeros((ds.sizes["year"], ds.sizes["scenario"]))
+    for k, sign in signs.items():
+        if k not in ds:
+            continue
+        da = ds[k]
         if "draw" in da.dims:
-            da = da.sel(draw=0)
-        if "stage" in da.dims:
-            da = da.fillna(0.0).sum("stage")
-        if regions is not None:
-            da = da.sel(region=[r for r in regions if r in ds.region.values])
-        return da.fillna(0.0).sum("region")
-
-    total = sum(-var(k) for k in (*FISCAL_ENTRIES, *BORDER_ENTRIES) if k in ds)
-    total = total + sum(sign * var(k) for k, sign in POLICY_COSTS.items() if k in ds)
-    frame = total.transpose("year", "scenario").to_pandas()
-    frame.columns = [str(c) for c in frame.columns]
-    return frame
+            da = da.isel(draw=0)
+        arr = np.nan_to_num(np.asarray(da.values, dtype=float))
+        dims = list(da.dims)
+        arr = np.compress(keep, arr, axis=dims.index("region")).sum(axis=dims.index("region"))
+        dims.remove("region")
+        if "stage" in dims:
+            arr = arr.sum(axis=dims.index("stage"))
+            dims.remove("stage")
+        total += sign * np.moveaxis(arr, [dims.index("year"), dims.index("scenario")], [0, 1])
+    return pd.DataFrame(
+        total,
+        index=pd.Index([int(y) for y in ds.year.values], name="year"),
+        columns=[str(c) for c in ds.scenario.values],
+    )
 
 
 def pv_of(frame: pd.DataFrame, rate: float) -> pd.Series:
@@ -464,7 +475,8 @@ def warnings_of(ds: xr.Dataset, names: list[str]) -> dict[str, list[str]]:
     from tradepolicy.reports.pathway import _Builder
 
     try:
-        b = _Builder(ds, [n for n in names if n != "baseline"], None)
+        known = {str(s) for s in ds.scenario.values}
+        b = _Builder(ds, [n for n in names if n != "baseline" and n in known], None)
     except Exception:  # a brief cannot be made of these results: no warnings shown
         log.debug("validity warnings not available", exc_info=True)
         return {}
@@ -596,7 +608,6 @@ def dependence_chart(
     stage: str,
     order: list[str],
     labels: dict[str, str],
-    live: xr.Dataset | None,
     shares: list[float],
 ) -> figure:
     """Dependence at ``stage`` by year: central run (line) and 5–95% over the draws (band)."""
@@ -620,16 +631,12 @@ def dependence_chart(
             src.data["hi"] = q.sel(quantile=0.95).values
             f.varea("year", "lo", "hi", source=src, fill_color=color, fill_alpha=0.12)
         f.line("year", "v", source=src, color=color, line_width=2, legend_label=labels[n])
-    if live is not None and LIVE in live.scenario.values:
-        v = live["bloc_dependency"].sel(stage=stage, draw=0, scenario=LIVE).values
-        f.line(
-            years, v, color=LIVE_COLOR, line_width=3, line_dash="dashed", legend_label=LIVE_LABEL
-        )
     for s, dash in zip(shares, ("dashed", "dotted"), strict=False):
         f.add_layout(Span(location=s, dimension="width", line_dash=dash, line_color="#c00"))
     year = int(ds.attrs.get("target_year", years[-1]))
     f.add_layout(Span(location=year, dimension="height", line_color="#888", line_alpha=0.6))
     f.add_tools(HoverTool(tooltips=[("year", "@year"), ("dependence", "@v{0.0%}")]))
+    return f
     return f
 
 
@@ -704,7 +711,6 @@ def budget_chart(
     order: list[str],
     labels: dict[str, str],
     members: list[str],
-    live: xr.Dataset | None,
     currency: str,
 ) -> figure:
     """The group's net budget cost by year per option (bn, > 0 a cost), central run."""
@@ -724,11 +730,6 @@ def budget_chart(
             color=COLORS[k % len(COLORS)],
             line_width=2,
             legend_label=labels[n],
-        )
-    if live is not None and LIVE in live.scenario.values:
-        v = annual_budget(live, members)[LIVE].values / 1e9
-        f.line(
-            years, v, color=LIVE_COLOR, line_width=3, line_dash="dashed", legend_label=LIVE_LABEL
         )
     return f
 
@@ -808,11 +809,19 @@ class AnswerView(Viewer):
         self._future: Future | None = None
         self._doc = None
         self.set_select.param.watch(lambda e: self._on_set(), "value")
+        self._live_sources: dict[str, ColumnDataSource] = {}
+        self._warn_key: tuple | None = None
+        self._table_key: tuple | None = None
+        self._table = pd.DataFrame()
+        self._warn: dict[str, list[str]] = {}
         self.stage_select.param.watch(lambda e: self._render(), "value")
         self.start_input.param.watch(lambda e: self._on_edit(), "value")
         self.draws_input.param.watch(lambda e: self._request_draws(), "value")
         self.focus.param.watch(lambda e: self._render_charts(), "value")
-        self._on_market()
+        self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
+        # served: after the page has loaded (the page opens at once, the options follow);
+        # in a notebook or a test: now
+        pn.state.onload(self._on_market)
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -898,7 +907,7 @@ class AnswerView(Viewer):
 
     def _on_edit(self) -> None:
         self._solve_live()
-        self._render()
+        self._render_live()
 
     @param.depends("store.current", watch=True)
     def _on_current(self) -> None:
@@ -912,7 +921,7 @@ class AnswerView(Viewer):
             sc = self._store.current_scenario()
         except Exception:
             return None
-        return (str(self.set_select.value), sc.model_dump_json(), int(self.start_input.value))
+        return (str(self.set_select.value), scenario_key([sc]), int(self.start_input.value))
 
     def _solve_live(self) -> None:
         pset = self.pset
@@ -975,7 +984,13 @@ class AnswerView(Viewer):
 
         doc = self._doc
         if doc is not None and getattr(doc, "session_context", None) is not None:
-            doc.add_next_tick_callback(show)
+            from panel.io.state import set_curdoc
+
+            def on_loop() -> None:
+                with set_curdoc(doc):
+                    show()
+
+            doc.add_next_tick_callback(on_loop)  # thread-safe: runs on the page's event loop
         else:
             show()
 
@@ -991,47 +1006,72 @@ class AnswerView(Viewer):
         live = options_at_stage(self._live, stage) if self._live is not None else None
         if ds is None:
             return live
-        t = options_at_stage(ds, stage)
-        if "expected_disruption_loss" in ds:
-            t["loss_reduction"] = ds["loss_reduction"].values
-        return with_live(t, live)
+        k = self._table_key
+        if k is None or k[0] is not ds or k[1] != stage:  # read once per Dataset and stage
+            t = options_at_stage(ds, stage)
+            if "expected_disruption_loss" in ds:
+                t["loss_reduction"] = ds["loss_reduction"].values
+            self._table_key, self._table = (ds, stage), t
+        return with_live(self._table, live)
 
-    def _render(self) -> None:
-        pset = self.pset
-        if pset is None:
-            return
-        ds = self.results()
-        ref = ds if ds is not None else self._live
-        computing = self._future is not None and self._draws is None
+    def _status(self) -> str:
         n = int(self.draws_input.value or 0)
-        if computing:
-            self.status.object = (
+        if self._future is not None and self._draws is None:
+            return (
                 f'<p class="tp-answer-note">⏳ Computing {n} Monte Carlo draws (seed '
                 f"{DEFAULT_SEED}) in the background: the central run is shown meanwhile; "
                 "probabilities are 0 or 1 until then.</p>"
             )
-        elif self._draws is not None:
-            self.status.object = (
+        if self._draws is not None:
+            return (
                 f'<p class="tp-answer-note">Probabilities and bands over {n} Monte Carlo draws '
                 f"(seed {DEFAULT_SEED}); your scenario: central run only.</p>"
             )
-        else:
-            self.status.object = (
-                '<p class="tp-answer-note">Central run only (no draws): probabilities are 0 or '
-                "1.</p>"
-            )
-        if ref is None:
-            self.sentence.object = f"<p>{escape(self._live_problem or 'Nothing to show yet.')}</p>"
-            self.kpis.object = ""
-            self.table.object = ""
-            return
-        table = self.table_frame()
-        if table is None:
-            return
-        year = int(ref.attrs.get("target_year", ref.year.values[-1]))
-        shares = [float(s) for s in ref["share"].values] if "share" in ref.coords else []
+        return (
+            '<p class="tp-answer-note">Central run only (no draws): probabilities are 0 or 1.</p>'
+        )
+
+    def _context(self) -> dict[str, Any] | None:
+        """What every part of the view reads, or None when nothing is solved."""
+        ds = self.results()
+        ref = ds if ds is not None else self._live
+        table = self.table_frame() if ref is not None else None
+        if ref is None or table is None:
+            return None
         labels = {**labels_for(ref), **(labels_for(ds) if ds is not None else {})}
-        stage = str(self.stage_select.value or target_stage(ref))
+        currency = str(ref.attrs.get("currency") or ref["pv_budget_cost"].attrs.get("units"))
+        return {
+            "ds": ds,
+            "ref": ref,
+            "table": table,
+            "year": int(ref.attrs.get("target_year", ref.year.values[-1])),
+            "shares": [float(x) for x in ref["share"].values] if "share" in ref.coords else [],
+            "labels": labels,
+            "stage": str(self.stage_select.value or target_stage(ref)),
+            "currency": currency or "USD",
+        }
+
+    def _set_warnings(self, ds: xr.Dataset | None, names: list[str]) -> dict[str, list[str]]:
+        """Validity warnings of the set's options (kept for the Dataset shown)."""
+        if ds is None:
+            return {}
+        k = self._warn_key
+        if k is None or k[0] is not ds or k[1] != tuple(names):
+            self._warn_key, self._warn = (ds, tuple(names)), warnings_of(ds, names)
+        return dict(self._warn)
+
+    def _render(self) -> None:
+        """Every part of the view (a new set, stage, draws or market)."""
+        if self.pset is None:
+            return
+        self.status.object = self._status()
+        ctx = self._context()
+        if ctx is None:
+            self.sentence.object = f"<p>{escape(self._live_problem or 'Nothing to show yet.')}</p>"
+            self.kpis.object = self.table.object = ""
+            self.charts.objects = []
+            return
+        stage = ctx["stage"]
         stage_words = next(
             (
                 k.replace(" (target stage)", "")
@@ -1040,59 +1080,76 @@ class AnswerView(Viewer):
             ),
             stage,
         )
-        stage_words = _lower(stage_words)
         info = self._store.info
-        bloc = info.bloc_name if info is not None else "the group"
-        draws = int(ds.sizes.get("draw", 1) - 1) if ds is not None else 0
+        ds = ctx["ds"]
         self.sentence.object = (
             '<p class="tp-answer-sentence">'
             + escape(
                 answer_sentence(
-                    table.drop(index=LIVE, errors="ignore"),
-                    year=year,
-                    shares=shares,
-                    draws=draws,
-                    stage_words=stage_words,
-                    bloc_words=bloc,
-                    labels=labels,
+                    ctx["table"].drop(index=LIVE, errors="ignore"),
+                    year=ctx["year"],
+                    shares=ctx["shares"],
+                    draws=int(ds.sizes.get("draw", 1) - 1) if ds is not None else 0,
+                    stage_words=_lower(stage_words),
+                    bloc_words=info.bloc_name if info is not None else "the group",
+                    labels=ctx["labels"],
                 )
             )
             + "</p>"
         )
-        self._render_kpis(table, year, shares)
-        order = ranked(table, year)
-        warn = warnings_of(ds, order) if ds is not None else {}
-        if self._live is not None:
-            warn.update({LIVE: warnings_of(self._live, ["baseline", LIVE]).get(LIVE, [])})
-        currency = str(ref.attrs.get("currency") or ref["pv_budget_cost"].attrs.get("units"))
-        unit = f"bn {currency or 'USD'}"
-        self.table.object = options_html(
-            table, order, year=year, labels=labels, warnings=warn, unit=unit
-        )
-        rate = float(ref.attrs.get("discount_rate", 0.05))
-        self.table_note.object = (
-            '<p class="tp-answer-note">Ranked by the probability of meeting each share in '
-            f"{year}, then by {year} dependence. P: share of the draws that solved every year "
-            f"with {year} dependence at or below the share (central run: 0 or 1). Money: "
-            f"present values at {rate:.0%} a year to {int(ref.year.values[0])}, "
-            f"{int(ref.year.values[0])}–{int(ref.year.values[-1])}, in {unit}; budget "
-            "(spending > 0, less border revenue) for the group's members and for every payer; "
-            "buyers: the group's consumer surplus lost (< 0 a gain). Cost per point: budget "
-            f"plus buyers per point of {year} dependence removed; not given below "
-            f"{MIN_POINTS:g} point. The same numbers as <code>ds.tp.pathway_options()</code>, "
-            "<code>tradepolicy run</code> and the brief.</p>"
-        )
-        focus_opts = {labels[n]: n for n in order if n != "baseline"}
+        self._render_kpis(ctx["table"], ctx["year"], ctx["shares"])
+        order = self._render_table(ctx)
+        focus_opts = {ctx["labels"][n]: n for n in order if n != "baseline"}
         with param.parameterized.discard_events(self.focus):
             old = self.focus.value
             self.focus.options = focus_opts
             self.focus.value = (
                 old if old in focus_opts.values() else next(iter(focus_opts.values()), None)
             )
-        self._render_charts()
-        self._render_payers(ds, labels)
-        self._render_risk(ds, labels)
+        self._render_charts(ctx)
+        self._render_payers(ds, ctx["labels"])
+        self._render_risk(ds, ctx["labels"])
         self._render_downloads(ds)
+
+    def _render_live(self) -> None:
+        """The parts the edited scenario changes: its KPIs, its row, its lines, who pays."""
+        ctx = self._context()
+        if ctx is None:
+            self._render()
+            return
+        self._render_kpis(ctx["table"], ctx["year"], ctx["shares"])
+        self._render_table(ctx)
+        if self.focus.value == LIVE:
+            self._render_charts(ctx)
+        else:
+            self._update_live_lines(ctx)
+        self._render_payers(ctx["ds"], ctx["labels"])
+
+    def _render_table(self, ctx: dict[str, Any]) -> list[str]:
+        table, year, ds, ref = ctx["table"], ctx["year"], ctx["ds"], ctx["ref"]
+        order = ranked(table, year)
+        warn = self._set_warnings(ds, [n for n in order if n != LIVE])
+        if self._live is not None:
+            warn[LIVE] = warnings_of(self._live, ["baseline", LIVE]).get(LIVE, [])
+        unit = f"bn {ctx['currency']}"
+        self.table.object = options_html(
+            table, order, year=year, labels=ctx["labels"], warnings=warn, unit=unit
+        )
+        rate = float(ref.attrs.get("discount_rate", 0.05))
+        first, last = int(ref.year.values[0]), int(ref.year.values[-1])
+        self.table_note.object = (
+            '<p class="tp-answer-note">Ranked by the probability of meeting each share in '
+            f"{year}, then by {year} dependence; your scenario last. P: share of the draws "
+            f"that solved every year with {year} dependence at or below the share (central "
+            f"run: 0 or 1). Money: present values at {rate:.0%} a year to {first}, "
+            f"{first}–{last}, in {unit}; budget (spending > 0, less border revenue) for the "
+            "group's members and for every payer; buyers: the group's consumer surplus lost "
+            "(< 0 a gain). Cost per point: budget plus buyers per point of "
+            f"{year} dependence removed; not given below {MIN_POINTS:g} point. The same "
+            "numbers as <code>ds.tp.pathway_options()</code>, <code>tradepolicy run</code> "
+            "and the brief.</p>"
+        )
+        return order
 
     def _render_kpis(self, table: pd.DataFrame, year: int, shares: list[float]) -> None:
         if LIVE not in table.index:
@@ -1126,36 +1183,64 @@ class AnswerView(Viewer):
             + "</div>"
         )
 
-    def _render_charts(self) -> None:
-        ds = self.results()
-        ref = ds if ds is not None else self._live
-        if ref is None:
+    def _live_lines(self, ctx: dict[str, Any]) -> dict[str, dict[str, list]]:
+        """The edited scenario's dependence and budget by year (empty without it)."""
+        live = self._live
+        if live is None or LIVE not in live.scenario.values:
+            return {"dependence": {"year": [], "v": []}, "budget": {"year": [], "v": []}}
+        years = [int(y) for y in live.year.values]
+        dep = live["bloc_dependency"].sel(stage=ctx["stage"], draw=0, scenario=LIVE).values
+        members = str(live.attrs.get("target_bloc", "")).split()
+        budget = annual_budget(live, members)[LIVE].values / 1e9
+        return {
+            "dependence": {"year": years, "v": list(dep)},
+            "budget": {"year": years, "v": list(budget)},
+        }
+
+    def _update_live_lines(self, ctx: dict[str, Any]) -> None:
+        for key, data in self._live_lines(ctx).items():
+            src = self._live_sources.get(key)
+            if src is not None:
+                src.data = data
+
+    def _render_charts(self, ctx: dict[str, Any] | None = None) -> None:
+        ctx = ctx or self._context()
+        if ctx is None:
             self.charts.objects = []
             return
-        stage = str(self.stage_select.value or target_stage(ref))
-        labels = labels_for(ref)
-        table = self.table_frame()
-        if table is None:
-            return
-        year = int(ref.attrs.get("target_year", ref.year.values[-1]))
-        order = [n for n in ranked(table, year) if n != LIVE]
-        shares = [float(s) for s in ref["share"].values] if "share" in ref.coords else []
-        members = [r for r in str(ref.attrs.get("target_bloc", "")).split()]
+        ds, ref, stage, labels = ctx["ds"], ctx["ref"], ctx["stage"], ctx["labels"]
+        order = [n for n in ranked(ctx["table"], ctx["year"]) if n != LIVE]
+        members = str(ref.attrs.get("target_bloc", "")).split()
         info = self._store.info
         factor, unit = 1.0, ""
         if info is not None:
             unit, factor = info.price_label, info.price_factor
-        currency = str(ref.attrs.get("currency") or "USD")
         qty = str(ref["capacity"].attrs.get("units", ""))
         focus = self.focus.value or (order[1] if len(order) > 1 else "baseline")
         base_ds = ds if ds is not None else self._live
+        dep = dependence_chart(base_ds, stage, order, labels, ctx["shares"])
+        budget = budget_chart(base_ds, order, labels, members, ctx["currency"])
+        lines = self._live_lines(ctx)
+        self._live_sources = {}
+        for key, fig in (("dependence", dep), ("budget", budget)):
+            src = ColumnDataSource(lines[key])
+            fig.line(
+                "year",
+                "v",
+                source=src,
+                color=LIVE_COLOR,
+                line_width=3,
+                line_dash="dashed",
+                legend_label=LIVE_LABEL,
+            )
+            self._live_sources[key] = src
         figs = [
-            dependence_chart(base_ds, stage, order, labels, self._live, shares),
+            dep,
             price_chart(
                 base_ds, stage, focus, labels.get(focus, focus), members, self._live, unit, factor
             ),
             capacity_chart(base_ds, stage, focus, self._live, qty),
-            budget_chart(base_ds, order, labels, members, self._live, currency),
+            budget,
         ]
         self.charts.objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in figs]
 
