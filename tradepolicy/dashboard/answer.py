@@ -503,6 +503,7 @@ table.tp-answer-table td:first-child, table.tp-answer-table th:first-child {text
 table.tp-answer-table tr.live td {font-weight: 600; background: #fff7e0;}
 table.tp-answer-table tr.base td {color: #555;}
 .tp-answer-note {font-size: 12px; color: #555;}
+h4 {font-size: 15px; margin: 10px 0 4px 0;}
 """
 
 
@@ -613,7 +614,7 @@ def dependence_chart(
     """Dependence at ``stage`` by year: central run (line) and 5–95% over the draws (band)."""
     years = [int(y) for y in ds.year.values]
     f = _line_fig(
-        "Dependence on the largest outside supplier (line: central run; band: 5–95% of draws)",
+        "Dependence on the largest outside supplier (band: 5–95% of draws)",
         "share of the group's use",
         years,
         percent=True,
@@ -690,6 +691,7 @@ def capacity_chart(
     central run; regions with capacity only."""
     years = [int(y) for y in ds.year.values]
     f = _line_fig(f"Capacity by region ({unit}, central run; dotted: doing nothing)", unit, years)
+    f.yaxis.formatter = NumeralTickFormatter(format="0,0")
     d = _one(ds, option, live)
     if d is None:
         return f
@@ -815,9 +817,10 @@ class AnswerView(Viewer):
         self._table = pd.DataFrame()
         self._warn: dict[str, list[str]] = {}
         self.stage_select.param.watch(lambda e: self._render(), "value")
-        self.start_input.param.watch(lambda e: self._on_edit(), "value")
+        self._quiet = False
+        self.start_input.param.watch(lambda e: self._quiet or self._on_edit(), "value")
         self.draws_input.param.watch(lambda e: self._request_draws(), "value")
-        self.focus.param.watch(lambda e: self._render_charts(), "value")
+        self.focus.param.watch(lambda e: self._quiet or self._render_charts(), "value")
         self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
         # served: after the page has loaded (the page opens at once, the options follow);
         # in a notebook or a test: now
@@ -884,8 +887,11 @@ class AnswerView(Viewer):
         self.stage_select.visible = len(stages) > 1
         y0, y1 = pset.years
         self.start_input.start, self.start_input.end = int(y0), int(y1)
-        with param.parameterized.discard_events(self.start_input):
+        self._quiet = True  # (no live solve yet: the set's run comes first)
+        try:
             self.start_input.value = policy_start(pset)
+        finally:
+            self._quiet = False
         title = escape(pset.title or "")
         if self._default:
             demand = f"demand on {escape(pset.demand_path)}" if pset.demand_path else "flat demand"
@@ -1018,7 +1024,7 @@ class AnswerView(Viewer):
         n = int(self.draws_input.value or 0)
         if self._future is not None and self._draws is None:
             return (
-                f'<p class="tp-answer-note">⏳ Computing {n} Monte Carlo draws (seed '
+                f'<p class="tp-answer-note">Computing {n} Monte Carlo draws (seed '
                 f"{DEFAULT_SEED}) in the background: the central run is shown meanwhile; "
                 "probabilities are 0 or 1 until then.</p>"
             )
@@ -1100,12 +1106,15 @@ class AnswerView(Viewer):
         self._render_kpis(ctx["table"], ctx["year"], ctx["shares"])
         order = self._render_table(ctx)
         focus_opts = {ctx["labels"][n]: n for n in order if n != "baseline"}
-        with param.parameterized.discard_events(self.focus):
+        self._quiet = True  # the charts are drawn below
+        try:
             old = self.focus.value
             self.focus.options = focus_opts
             self.focus.value = (
                 old if old in focus_opts.values() else next(iter(focus_opts.values()), None)
             )
+        finally:
+            self._quiet = False
         self._render_charts(ctx)
         self._render_payers(ds, ctx["labels"])
         self._render_risk(ds, ctx["labels"])
