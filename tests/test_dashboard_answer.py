@@ -266,3 +266,31 @@ def test_draws_run_in_one_shared_thread_and_the_cache_is_bounded(pset):
         ans.PATHWAYS.get(("probe", seed), lambda: ds)
     assert len(ans.PATHWAYS) == ans.PATHWAYS.max_items
     assert ans.cached_draws(small, 2, 11) is None  # the oldest went first
+
+
+def test_draws_replace_the_central_run_when_ready(view):
+    view.draws_input.value = 2
+    fut = view._future
+    if fut is not None:
+        fut.result(timeout=600)
+    deadline = time.monotonic() + 60
+    while "Probabilities and bands over 2" not in view.status.object:
+        assert time.monotonic() < deadline, view.status.object
+        time.sleep(0.05)
+    ds = view.results()
+    assert ds.sizes["draw"] == 3
+    shown = view.table_frame().drop(index=ans.LIVE)
+    cols = [*NUMERIC, "dependence_2030_p05", "dependence_2030_p95"]
+    _same(shown[cols], ds.tp.pathway_options()[cols])
+    assert "of 2 draws" in view.sentence.object
+    view.draws_input.value = 0
+    assert view.results() is ans.solve_central(view.pset)
+
+
+def test_the_pathway_brief_downloads(view):
+    labels = [d.label for d in view.downloads.objects]
+    assert labels[:2] == ["Pathway brief (PDF)", "Pathway brief (DOCX)"]
+    pdf = view._brief_callback("pdf")().getvalue()
+    assert pdf.startswith(b"%PDF")
+    docx = view._brief_callback("docx")().getvalue()
+    assert docx.startswith(b"PK")  # a zip (OOXML)
