@@ -49,6 +49,7 @@ def test_chain_stages_and_a_magnet_floor(page: Page, app_url: str, artifacts: Pa
     expect(stage).to_be_visible()
 
     # every view follows the stage shown; the magnet-stage card stays
+    page.locator(".bk-tab", has_text="Baseline").first.click()  # (the 2030 question is first)
     for name in ("NdPr oxide", "NdPr metal", "Dy/Tb oxide"):
         stage.select_option(label=name)
         expect(kpi(page, "dependence")).to_contain_text(name, timeout=TIMEOUT)

@@ -13,6 +13,7 @@ import param
 from panel.links import Callback
 from panel.viewable import Viewer
 
+from tradepolicy.dashboard.answer import AnswerView
 from tradepolicy.dashboard.markets import catalog
 from tradepolicy.dashboard.store import DashboardStore
 from tradepolicy.dashboard.views import (
@@ -75,7 +76,9 @@ class DashboardApp(Viewer):
         self.baseline = BaselineView(store=s)
         self.results = ResultsView(store=s)
         self.comparison = ComparisonView(store=s)
+        self.answer = AnswerView(store=s)
         self.tabs = pn.Tabs(
+            ("2030 question", self.answer),
             ("Baseline", self.baseline),
             ("Policy results", self.results),
             ("Compare scenarios", self.comparison),

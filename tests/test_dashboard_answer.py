@@ -1,0 +1,297 @@
+"""The 2030 question in the dashboard (tradepolicy.dashboard.answer), without a browser.
+
+Every number of the view must be that of the pathway Dataset: the options table is
+``ds.tp.pathway_options()`` (also at another stage, where it must equal a run of the set with
+its target read at that stage), the edited scenario is one more pathway option solved with the
+set's header (a shipped option entered by hand gives the shipped row; no measure gives the
+baseline), the yearly budget adds up to the present values, and the caches stay bounded.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pn = pytest.importorskip("panel")
+
+import tradepolicy as tp  # noqa: E402
+from tradepolicy.dashboard import DashboardStore, catalog  # noqa: E402
+from tradepolicy.dashboard import answer as ans  # noqa: E402
+from tradepolicy.pathway import solve_pathway  # noqa: E402
+from tradepolicy.pathway.results import discount_factors  # noqa: E402
+from tradepolicy.reports.formatting import fmt_bn, fmt_prob, fmt_share  # noqa: E402
+from tradepolicy.reports.pathway import build_pathway_context  # noqa: E402
+from tradepolicy.scenario import Scenario  # noqa: E402
+
+SET = "ree_magnets_2030"
+NUMERIC = [
+    "dependence_2030",
+    "points_removed",
+    "p_at_most_60",
+    "p_at_most_50",
+    "pv_budget_cost",
+    "pv_budget_cost_bloc",
+    "pv_cost_to_buyers",
+    "pv_cost_to_bloc_buyers",
+    "pv_world_welfare",
+    "budget_cost_per_point",
+    "buyer_cost_per_point",
+    "cost_per_point",
+]
+
+
+@pytest.fixture(scope="module")
+def pset():
+    return tp.load_scenarios(SET)
+
+
+@pytest.fixture(scope="module")
+def central(pset):
+    return ans.solve_central(pset)
+
+
+@pytest.fixture(scope="module")
+def view():
+    store = DashboardStore(catalog(), "ree_magnets")
+    return ans.AnswerView(store=store, draws=0)
+
+
+def _same(a: pd.Series | pd.DataFrame, b: pd.Series | pd.DataFrame) -> None:
+    np.testing.assert_allclose(
+        np.asarray(a, dtype=float), np.asarray(b, dtype=float), rtol=1e-9, atol=1e-6
+    )
+
+
+def test_the_shipped_pathway_sets_of_the_chain_are_offered(view):
+    assert list(view.set_select.options) == ["ree_magnets_2030", "ree_magnets_risk"]
+    assert view.set_select.value == SET
+    assert view.stage_select.value == "ree_ndfeb_magnet"  # the target stage first
+    # the set's first policy year: the DoD-MP terms start in 2025, the others in 2026
+    assert view.start_input.value == 2025
+
+
+def test_the_options_table_is_pathway_options(view, pset):
+    direct = solve_pathway(pset).tp.pathway_options()
+    shown = view.table_frame()
+    assert ans.LIVE in shown.index
+    shown = shown.drop(index=ans.LIVE)
+    assert list(shown.index) == list(direct.index)
+    _same(shown[NUMERIC], direct[NUMERIC])
+    assert list(shown["largest_outside_supplier"]) == list(direct["largest_outside_supplier"])
+
+
+def test_the_table_shows_the_numbers_of_the_brief(view, central):
+    html = view.table.object
+    opts = central.tp.pathway_options()
+    brief = build_pathway_context(central)
+    cells = {str(r[0].text): [c.text for c in r[1:]] for r in brief.options.rows}
+    for n in opts.index:
+        label = brief.labels[n]
+        assert label in html
+        r = opts.loc[n]
+        budget = fmt_bn(r["pv_budget_cost_bloc"])
+        assert budget in cells[label], (n, budget, cells[label])  # the brief's cell
+        assert budget in html and fmt_share(r["dependence_2030"]) in html
+        assert fmt_prob(r["p_at_most_60"]) in html
+
+
+def test_options_are_ranked_by_probability_then_dependence(view):
+    t = view.table_frame()
+    order = ans.ranked(t, 2030)
+    assert order[0] == "baseline" and order[-1] == ans.LIVE  # the edited scenario last
+    rest = t.loc[order[1:-1]]
+    keys = list(
+        zip(-rest["p_at_most_60"], -rest["p_at_most_50"], rest["dependence_2030"], strict=True)
+    )
+    assert keys == sorted(keys)
+    html = view.table.object
+    pos = [html.index(f">{ans.labels_for(view.results()).get(n, ans.LIVE_LABEL)}<") for n in order]
+    assert pos == sorted(pos)
+
+
+def test_another_stage_equals_the_set_targeted_at_that_stage(pset):
+    stage = "ree_ndpr_oxide"
+    ds = ans.solve_central(pset)
+    moved = ans.with_scenarios(
+        pset, pset.scenarios, target=pset.target.model_copy(update={"stage": stage}), risk=False
+    )
+    direct = solve_pathway(moved).tp.pathway_options()
+    got = ans.options_at_stage(ds, stage)
+    _same(got[NUMERIC], direct[NUMERIC])
+    assert not np.allclose(got["dependence_2030"], ds.tp.pathway_options()["dependence_2030"])
+
+
+def test_another_stage_with_draws_equals_the_set_targeted_there(pset):
+    stage = "ree_ndpr_metal"
+    small = ans.with_scenarios(pset, pset.scenarios[:2], risk=False)
+    ds = solve_pathway(small, draws=3, seed=7)
+    moved = ans.with_scenarios(
+        small, small.scenarios, target=pset.target.model_copy(update={"stage": stage})
+    )
+    direct = solve_pathway(moved, draws=3, seed=7).tp.pathway_options()
+    got = ans.options_at_stage(ds, stage)
+    cols = [*NUMERIC, "dependence_2030_p05", "dependence_2030_p95"]
+    _same(got[cols], direct[cols])
+
+
+def test_a_shipped_option_entered_by_hand_gives_its_row(pset, central):
+    option = next(s for s in pset.scenarios if s.name == "club_floor_oxide_magnet")
+    live = ans.solve_live(pset, option.model_copy(update={"name": "typed"}), 2026)
+    got = live.tp.pathway_options()
+    _same(got.loc[ans.LIVE, NUMERIC], central.tp.pathway_options().loc[option.name, NUMERIC])
+    _same(got.loc["baseline", NUMERIC], central.tp.pathway_options().loc["baseline", NUMERIC])
+
+
+def test_measures_without_a_start_year_start_in_the_year_chosen(pset):
+    option = next(s for s in pset.scenarios if s.name == "club_floor_oxide_magnet")
+    bare = Scenario(
+        name="bare",
+        measures=[m.model_copy(update={"start_year": None}) for m in option.measures],
+    )
+    assert all(m.start_year == 2028 for m in ans.live_option(bare, 2028).measures)
+    late = ans.solve_live(pset, bare, 2028).tp.pathway_options()
+    early = ans.solve_live(pset, bare, 2026).tp.pathway_options()
+    _same(
+        early.loc[ans.LIVE, NUMERIC],
+        ans.solve_central(pset).tp.pathway_options().loc[option.name, NUMERIC],
+    )
+    # two years less of the floor: less levy collected (budget cost less negative)
+    assert late.loc[ans.LIVE, "pv_budget_cost_bloc"] > early.loc[ans.LIVE, "pv_budget_cost_bloc"]
+
+
+def test_no_measure_is_the_baseline(pset):
+    live = ans.solve_live(pset, Scenario(name="nothing", measures=[]), 2026)
+    dep = live["bloc_dependency"].sel(draw=0)
+    _same(dep.sel(scenario=ans.LIVE), dep.sel(scenario="baseline"))
+    row = live.tp.pathway_options().loc[ans.LIVE]
+    assert row["points_removed"] == pytest.approx(0.0, abs=1e-9)
+    assert row["pv_budget_cost"] == pytest.approx(0.0, abs=1e-3)
+    assert row["pv_cost_to_buyers"] == pytest.approx(0.0, abs=1e-3)
+    assert math.isnan(row["cost_per_point"])
+
+
+def test_a_measure_change_updates_the_live_kpis(view):
+    store = view.store
+    before = view.kpis.object
+    store.policy.floor_on = True
+    after = view.kpis.object
+    assert after != before
+    row = view.table_frame().loc[ans.LIVE]
+    sc = store.current_scenario()
+    direct = solve_pathway(
+        ans.with_scenarios(view.pset, [ans.live_option(sc, 2025)], risk=False)
+    ).tp.pathway_options()
+    _same(row[NUMERIC], direct.loc[ans.LIVE, NUMERIC])
+    assert fmt_share(direct.loc[ans.LIVE, "dependence_2030"]) in after
+    assert fmt_bn(direct.loc[ans.LIVE, "pv_budget_cost_bloc"]) in after
+    assert 'data-kpi="answer_dependence"' in after
+    # another level is another solve (the cache key holds every measure field)
+    store.policy.floor = 0.5 * store.policy.floor
+    row2 = view.table_frame().loc[ans.LIVE]
+    assert row2["pv_budget_cost_bloc"] != row["pv_budget_cost_bloc"]
+    direct2 = solve_pathway(
+        ans.with_scenarios(view.pset, [ans.live_option(store.current_scenario(), 2025)], risk=False)
+    ).tp.pathway_options()
+    _same(row2[NUMERIC], direct2.loc[ans.LIVE, NUMERIC])
+    assert view.kpis.object != after
+    store.policy.floor_on = False
+
+
+def test_yearly_budget_adds_up_to_the_present_value(central):
+    rate = float(central.attrs["discount_rate"])
+    members = str(central.attrs["target_bloc"]).split()
+    for regions, col in ((None, "pv_budget_cost"), (members, "pv_budget_cost_bloc")):
+        frame = ans.annual_budget(central, regions)
+        pv = frame.mul(discount_factors(frame.index.to_numpy(int), rate), axis=0).sum()
+        _same(pv[central.tp.pathway_options().index], central.tp.pathway_options()[col])
+    assert ans.annual_budget(central)["baseline"].abs().max() == 0.0
+
+
+def test_the_answer_names_the_options_under_each_share(central):
+    t = central.tp.pathway_options()
+    labels = ans.labels_for(central)
+    text = ans.answer_sentence(
+        t,
+        year=2030,
+        shares=[0.6, 0.5],
+        draws=0,
+        stage_words="sintered NdFeB magnets",
+        bloc_words="the G7 and its partners",
+        labels=labels,
+    )
+    under60 = [n for n in t.index if n != "baseline" and t.loc[n, "dependence_2030"] <= 0.6]
+    over60 = [n for n in t.index if n != "baseline" and t.loc[n, "dependence_2030"] > 0.6]
+    assert under60 and over60  # the shipped set has both
+    head, _, tail = text.partition("under 60%:")
+    part60 = tail.split("under 50%:")[0]
+    assert all(labels[n] in part60 for n in under60)
+    assert not any(f"{labels[n]} (" in part60 for n in over60)
+    assert fmt_share(t.loc["baseline", "dependence_2030"]) in head
+    assert "under 50%: none" in text  # no shipped option reaches 50% in the central run
+
+
+def test_a_market_without_a_pathway_set_gets_the_default_header():
+    store = DashboardStore(catalog(), "ndpr_oxide")
+    view = ans.AnswerView(store=store, draws=0)
+    assert list(view.set_select.options) == [ans.DEFAULT_SET]
+    p = view.pset
+    assert p.years == (2024, 2035) and p.target_year == 2030
+    assert p.target.shares == (0.6, 0.5)
+    assert "No pathway set ships for this market" in view.header.object
+    t = view.table_frame()
+    assert list(t.index) == ["baseline", ans.LIVE]
+    store.policy.floor_on = True
+    assert view.table_frame().loc[ans.LIVE, "pv_budget_cost"] != 0.0
+    store.policy.floor_on = False
+
+
+def test_draws_run_in_one_shared_thread_and_the_cache_is_bounded(pset):
+    small = ans.with_scenarios(pset, pset.scenarios[:1], risk=False)
+    a = ans.submit_draws(small, 2, 11)
+    b = ans.submit_draws(small, 2, 11)
+    assert a is b  # a second session asking for the same run waits for the same solve
+    ds = a.result(timeout=300)
+    assert ds.sizes["draw"] == 3
+    deadline = time.monotonic() + 5
+    while ans._IN_FLIGHT and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ans.cached_draws(small, 2, 11) is ds
+    assert ans.submit_draws(small, 2, 11) is not a  # done: a new future (a cache hit)
+    assert ans.PATHWAYS.max_items <= 8
+    for seed in range(ans.PATHWAYS.max_items + 2):
+        ans.PATHWAYS.get(("probe", seed), lambda: ds)
+    assert len(ans.PATHWAYS) == ans.PATHWAYS.max_items
+    assert ans.cached_draws(small, 2, 11) is None  # the oldest went first
+    ans.PATHWAYS.clear()
+
+
+def test_draws_replace_the_central_run_when_ready(view):
+    view.draws_input.value = 2
+    fut = view._future
+    if fut is not None:
+        fut.result(timeout=600)
+    deadline = time.monotonic() + 60
+    while "Probabilities and bands over 2" not in view.status.object:
+        assert time.monotonic() < deadline, view.status.object
+        time.sleep(0.05)
+    ds = view.results()
+    assert ds.sizes["draw"] == 3
+    shown = view.table_frame().drop(index=ans.LIVE)
+    cols = [*NUMERIC, "dependence_2030_p05", "dependence_2030_p95"]
+    _same(shown[cols], ds.tp.pathway_options()[cols])
+    assert "of 2 draws" in view.sentence.object
+    view.draws_input.value = 0
+    assert view.results() is view._central and view.results().sizes["draw"] == 1
+
+
+def test_the_pathway_brief_downloads(view):
+    labels = [d.label for d in view.downloads.objects]
+    assert labels[:2] == ["Pathway brief (PDF)", "Pathway brief (DOCX)"]
+    pdf = view._brief_callback("pdf")().getvalue()
+    assert pdf.startswith(b"%PDF")
+    docx = view._brief_callback("docx")().getvalue()
+    assert docx.startswith(b"PK")  # a zip (OOXML)

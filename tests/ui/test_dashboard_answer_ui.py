@@ -1,0 +1,74 @@
+"""The 2030 question in a real browser (one page for every check): on ree_magnets the first tab
+shows the shipped pathway options ranked as ``ds.tp.pathway_options()`` ranks them, a measure
+change updates the edited scenario's 2030 KPI, and the view is screenshot at 1280×800 and
+1600×1000."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+import tradepolicy as tp
+from tradepolicy.dashboard import answer as ans
+
+TIMEOUT = 20_000  # ms
+SET = "ree_magnets_2030"
+ERRORS: list[str] = []
+
+
+@pytest.fixture(scope="module")
+def expected_order() -> list[str]:
+    """The option labels in the order the view must rank them (central run)."""
+    ds = ans.solve_central(tp.load_scenarios(SET))
+    table = ds.tp.pathway_options()
+    labels = ans.labels_for(ds)
+    return [labels[n] for n in ans.ranked(table, 2030)]
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, app_url: str) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    pg.on("pageerror", lambda e: ERRORS.append(str(e)))
+    pg.goto(app_url + "?market=ree_magnets")
+    yield pg
+    context.close()
+
+
+def live_value(page: Page):
+    return page.locator('[data-kpi="answer_dependence"] [data-kpi-value]')
+
+
+def test_answer_first_table_live_kpi_and_laptop_sizes(
+    page: Page, expected_order: list[str], artifacts: Path
+):
+    # the first tab, selected by default, holds the shipped options ranked
+    expect(page.locator(".bk-tab.bk-active").first).to_have_text("2030 question", timeout=60_000)
+    rows = page.locator("table.tp-answer-table").first.locator("tbody tr")
+    expect(rows.first).to_be_visible(timeout=60_000)
+    labels = [t.strip() for t in rows.locator("td:first-child").all_inner_texts()]
+    assert labels[:-1] == expected_order  # the edited scenario's row comes last (no measure)
+    assert labels[-1] == ans.LIVE_LABEL
+    expect(page.locator(".tp-answer-answer")).to_contain_text("under 60%")
+    expect(page.locator(".tp-answer-set select")).to_have_value(SET)
+    page.screenshot(path=str(artifacts / "answer_1280x800.png"))
+
+    # a measure change updates the 2030 KPI of the edited scenario
+    before = live_value(page).inner_text()
+    page.locator(".tp-floor_on").click()
+    expect(live_value(page)).not_to_have_text(before, timeout=TIMEOUT)
+    after = live_value(page).inner_text()
+    assert float(after.split("%")[0]) != float(before.split("%")[0])
+    box = page.locator(".tp-floor input").first
+    box.fill("150")
+    box.press("Enter")
+    expect(live_value(page)).not_to_have_text(after, timeout=TIMEOUT)
+
+    page.set_viewport_size({"width": 1600, "height": 1000})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(artifacts / "answer_1600x1000.png"))
+    page.screenshot(path=str(artifacts / "answer_full.png"), full_page=True)
+    assert not ERRORS, ERRORS

@@ -1,0 +1,1417 @@
+"""The 2030 question in the dashboard: the pathway options of the chosen market, answer first.
+
+The model part (no UI) reads a shipped pathway set (a scenario file with ``years`` naming the
+market, docs/pathways.md), solves it centrally at once and with Monte Carlo draws in a worker
+thread, and adds the scenario being edited (:meth:`DashboardStore.current_scenario`) as one
+more option, "Your scenario", solved centrally with the set's header. Every number comes from
+the pathway Dataset through ``ds.tp.pathway_options()``, ``ds.tp.risk_table()`` and
+:func:`tradepolicy.pathway.views.payers_table`, formatted as the brief formats them
+(:mod:`tradepolicy.reports.formatting`), so the dashboard, the CLI and the brief agree.
+
+:class:`AnswerView` shows it: the answer in one sentence, the live KPIs of the edited scenario,
+the ranked options table, 2024–2035 trajectories with 5–95% fans, who pays, the risk view and
+the brief's download.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import panel as pn
+import param
+import xarray as xr
+from bokeh.models import ColumnDataSource, HoverTool, Legend, NumeralTickFormatter, Span
+from bokeh.plotting import figure
+from panel.viewable import Viewer
+
+from tradepolicy import regions as region_table
+from tradepolicy._validation import read_toml
+from tradepolicy.dashboard.config import scenario_key
+from tradepolicy.dashboard.markets import MarketInfo
+from tradepolicy.dashboard.store import DashboardStore, SolveCache
+from tradepolicy.errors import InputError
+from tradepolicy.measures.base import FISCAL_ENTRIES
+from tradepolicy.pathway.results import BORDER_ENTRIES, discount_factors
+from tradepolicy.pathway.spec import PathwaySet, base_year
+from tradepolicy.pathway.views import payers_table, risk_money_unit
+from tradepolicy.reports.context import scenario_label
+from tradepolicy.reports.formatting import (
+    MISSING,
+    fmt_bn,
+    fmt_bn2,
+    fmt_points,
+    fmt_prob,
+    fmt_scaled2,
+    fmt_share,
+)
+from tradepolicy.reports.pathway import _lower
+from tradepolicy.results.accessor import MIN_POINTS
+from tradepolicy.scenario import Scenario, Target, is_chain
+
+log = logging.getLogger(__name__)
+
+#: the name of the edited scenario among the pathway options, and its label
+LIVE = "your_scenario"
+LIVE_LABEL = "Your scenario"
+#: Monte Carlo draws and seed of the options' probabilities (modest: a risk set with 1000
+#: draws takes over a minute; 100 draws a few seconds to tens of seconds)
+DEFAULT_DRAWS = 100
+DEFAULT_SEED = 2030
+#: the header of a market without a shipped pathway set (docs/pathways.md)
+DEFAULT_LAST_YEAR = 2035
+DEFAULT_TARGET_YEAR = 2030
+DEFAULT_SHARES = (0.60, 0.50)
+DEFAULT_GROUP = "g7_partners"
+#: an option "meets" a share when at least this share of the draws does (as the brief)
+MOST = 0.5
+#: what the chooser shows for a market without a shipped pathway set
+DEFAULT_SET = "default"
+
+#: solved pathway sets, shared by every session: key (set file, mtime, draws, seed, stage);
+#: a few entries (a set with draws holds tens of MB)
+PATHWAYS = SolveCache(max_items=6, max_bytes=512 * 2**20)
+#: the edited scenario solved with a set's header: key (set, mtime, scenario JSON, start year)
+LIVE_SOLVES = SolveCache(max_items=32, max_bytes=64 * 2**20)
+#: draws run here, one set at a time, off the event loop
+_DRAWS_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tp-pathway-draws")
+_IN_FLIGHT: dict[tuple, Future] = {}
+_IN_FLIGHT_LOCK = threading.Lock()
+
+
+# -- pathway sets ---------------------------------------------------------------------------
+
+
+def pathway_files(info: MarketInfo) -> list[Path]:
+    """The shipped scenario files of ``info``'s market or chain that are pathway sets (a
+    ``years`` field), in file-name order."""
+    out = []
+    for p in info.scenario_files:
+        try:
+            if "years" in read_toml(p):
+                out.append(Path(p))
+        except Exception:  # an unreadable file is reported where it is loaded
+            continue
+    return out
+
+
+def _load_set(path: Path) -> PathwaySet:
+    from tradepolicy.dashboard.markets import load_set_quietly
+
+    sset, _ = load_set_quietly(path)
+    if not isinstance(sset, PathwaySet):
+        raise InputError(str(path), [("years", "not a pathway set (no `years`)")])
+    return sset
+
+
+def default_header(info: MarketInfo) -> PathwaySet:
+    """The pathway header of a market without a shipped pathway set: its base year to 2035,
+    the first demand path it ships (none: flat demand), the target bloc of the market at 60%
+    with the 50% ambition in 2030, read at the chain's target stage; no options."""
+    model = info.model
+    first = base_year(model)
+    demand = None
+    stages = list(model.stages) if is_chain(model) else [model]
+    for m in stages:
+        table = getattr(m, "demand_paths", None)
+        if table is not None and len(table):
+            demand = str(pd.DataFrame(table)["path"].iloc[0])
+            break
+    bloc = info.bloc
+    kw: dict[str, Any] = {"group": bloc} if isinstance(bloc, str) else {"bloc": list(bloc)}
+    target = Target(
+        **kw,
+        max_share=DEFAULT_SHARES[0],
+        ambition=DEFAULT_SHARES[1],
+        stage=info.target_stage,
+        year=max(DEFAULT_TARGET_YEAR, first + 1),
+    )
+    return PathwaySet(
+        market=model,  # type: ignore[arg-type]  # a Chain runs like a market
+        scenarios=[],
+        title=f"{info.title}: default pathway header",
+        target=target,
+        years=(first, max(DEFAULT_LAST_YEAR, first + 1)),
+        demand_path=demand,
+    )
+
+
+def with_scenarios(
+    pset: PathwaySet,
+    scenarios: list[Scenario],
+    *,
+    target: Target | None = None,
+    risk: bool = True,
+) -> PathwaySet:
+    """A pathway set with ``pset``'s header (market, years, demand path, discount rate, mode,
+    investment, target, risk events unless ``risk`` is False) and other ``scenarios``."""
+    return PathwaySet(
+        market=pset.data_market,
+        scenarios=list(scenarios),
+        target_share=pset.target_share,
+        title=pset.title,
+        description=pset.description,
+        path=pset.path,
+        target=target if target is not None else pset.target,
+        years=pset.years,
+        demand_path=pset.demand_path,
+        discount_rate=pset.discount_rate,
+        mode=pset.mode,
+        investment=dict(pset.investment),
+        risk=list(pset.risk) if risk else [],
+    )
+
+
+def live_option(scenario: Scenario, start_year: int) -> Scenario:
+    """``scenario`` as a pathway option named :data:`LIVE`: every measure without a start year
+    in force from ``start_year``."""
+    measures = [
+        m if m.start_year is not None else m.model_copy(update={"start_year": int(start_year)})
+        for m in scenario.measures
+    ]
+    return Scenario(name=LIVE, description=scenario.description, measures=measures)
+
+
+def policy_start(pset: PathwaySet) -> int:
+    """The set's first policy year: the earliest ``start_year`` of its measures (else the year
+    after the first)."""
+    years = [m.start_year for sc in pset.scenarios for m in sc.measures if m.start_year]
+    return int(min(years)) if years else int(pset.years[0]) + 1
+
+
+def _file_key(pset: PathwaySet) -> tuple[str, float]:
+    if pset.path is None:
+        return (f"default:{pset.market.id}", 0.0)
+    p = Path(pset.path)
+    return (str(p.resolve()), p.stat().st_mtime)
+
+
+def solve_central(pset: PathwaySet) -> xr.Dataset:
+    """The central run of every option of ``pset`` (cached; a risk set without its events,
+    which only draws carry)."""
+    from tradepolicy.pathway import solve_pathway
+
+    key = ("central", *_file_key(pset))
+    return PATHWAYS.get(
+        key, lambda: solve_pathway(with_scenarios(pset, pset.scenarios, risk=False))
+    )
+
+
+def _solve_draws(pset: PathwaySet, draws: int, seed: int) -> xr.Dataset:
+    from tradepolicy.pathway import solve_pathway
+
+    key = ("draws", *_file_key(pset), int(draws), int(seed))
+    return PATHWAYS.get(key, lambda: solve_pathway(pset, draws=int(draws), seed=int(seed)))
+
+
+def cached_draws(pset: PathwaySet, draws: int, seed: int) -> xr.Dataset | None:
+    """The results of ``pset`` with ``draws`` if already solved (cached), else None."""
+    key = ("draws", *_file_key(pset), int(draws), int(seed))
+    with PATHWAYS._lock:  # a look without solving (SolveCache.get solves on a miss)
+        hit = PATHWAYS._items.get(key)
+    return None if hit is None else hit[0]
+
+
+def submit_draws(pset: PathwaySet, draws: int, seed: int) -> Future:
+    """Solve ``pset`` with ``draws`` in the worker thread; one future per key, shared by every
+    session asking for it while it runs."""
+    key = ("draws", *_file_key(pset), int(draws), int(seed))
+    with _IN_FLIGHT_LOCK:
+        fut = _IN_FLIGHT.get(key)
+        if fut is not None:
+            return fut
+        fut = _DRAWS_POOL.submit(_solve_draws, pset, draws, seed)
+        _IN_FLIGHT[key] = fut
+
+    def _done(_f: Future) -> None:
+        with _IN_FLIGHT_LOCK:
+            _IN_FLIGHT.pop(key, None)
+
+    fut.add_done_callback(_done)
+    return fut
+
+
+def solve_live(pset: PathwaySet, scenario: Scenario, start_year: int) -> xr.Dataset:
+    """The edited scenario as the option :data:`LIVE` (and the baseline), central run, with
+    ``pset``'s header (cached on the scenario's measures and the start year)."""
+    from tradepolicy.pathway import solve_pathway
+
+    option = live_option(scenario, start_year)
+    key = (
+        *_file_key(pset),
+        scenario_key([option.model_copy(update={"description": ""})]),
+        int(start_year),
+    )
+    return LIVE_SOLVES.get(key, lambda: solve_pathway(with_scenarios(pset, [option], risk=False)))
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+def target_stage(ds: xr.Dataset) -> str:
+    return str(ds.attrs.get("target_stage") or ds.stage.values[-1])
+
+
+def options_at_stage(ds: xr.Dataset, stage: str | None = None) -> pd.DataFrame:
+    """``ds.tp.pathway_options()`` read at ``stage`` (default: the target stage, where it is
+    that table exactly).
+
+    At another stage the dependence, its largest outside supplier and 5–95% range, the points
+    removed, the probabilities of meeting each share and the costs per point are those of
+    ``bloc_dependency`` at that stage, by the rules of the target stage (docs/pathways.md):
+    probabilities over the draws that solved every year, per point only from
+    :data:`~tradepolicy.results.accessor.MIN_POINTS` removed.
+    """
+    table = ds.tp.pathway_options()
+    if stage is None or stage == target_stage(ds):
+        return table
+    out = table.copy()
+    year = int(ds.attrs.get("target_year", ds.year.values[-1]))
+    dep_all = ds["bloc_dependency"].sel(year=year, stage=stage)  # (draw, scenario)
+    dep = dep_all.sel(draw=0).values
+    out[f"dependence_{year}"] = dep
+    top = ds["bloc_top_supplier"].sel(year=year, stage=stage)
+    out["largest_outside_supplier"] = [str(v) for v in top.values]
+    removed = (dep[0] - dep) * 100.0  # the baseline is the first scenario
+    out["points_removed"] = removed
+    draws = ds.sizes.get("draw", 1)
+    conv = ds["converged"].all("year").transpose("draw", "scenario").values.astype(bool)
+    sample = slice(1, None) if draws > 1 else slice(0, 1)
+    d = dep_all.transpose("draw", "scenario").values[sample]
+    ok = conv[sample]
+    for share in ds["share"].values if "share" in ds.coords else ():
+        meets = (d <= float(share) + 1e-12) & ok
+        out[f"p_at_most_{round(100 * float(share))}"] = meets.sum(axis=0) / np.maximum(
+            ok.sum(axis=0), 1
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        enough = removed >= MIN_POINTS
+        budget, buyers = out["pv_budget_cost_bloc"].values, out["pv_cost_to_bloc_buyers"].values
+        out["budget_cost_per_point"] = np.where(enough, budget / removed, np.nan)
+        out["buyer_cost_per_point"] = np.where(enough, buyers / removed, np.nan)
+        out["cost_per_point"] = np.where(enough, (budget + buyers) / removed, np.nan)
+    if f"dependence_{year}_p05" in out.columns:
+        tail = dep_all.isel(draw=slice(1, None))
+        out[f"dependence_{year}_p05"] = tail.quantile(0.05, dim="draw").values
+        out[f"dependence_{year}_p95"] = tail.quantile(0.95, dim="draw").values
+    return out
+
+
+def with_live(table: pd.DataFrame, live: pd.DataFrame | None) -> pd.DataFrame:
+    """The options table with the edited scenario's row (:data:`LIVE`) appended."""
+    if live is None or LIVE not in live.index:
+        return table
+    return pd.concat([table.drop(index=LIVE, errors="ignore"), live.loc[[LIVE]]])
+
+
+def ranked(table: pd.DataFrame, year: int) -> list[str]:
+    """The options ranked: the baseline first, then the highest probability of meeting the
+    first share, then of the second, then the lowest dependence in ``year`` (unsolved last);
+    the edited scenario (:data:`LIVE`) last, where it stays while it is edited."""
+    probs = [c for c in table.columns if c.startswith("p_at_most_")]
+    rest = [n for n in table.index if n not in ("baseline", LIVE)]
+
+    def key(n: str) -> tuple:
+        r = table.loc[n]
+        return (
+            not bool(r["solved"]),
+            *[-float(r[c]) for c in probs],
+            float(r[f"dependence_{year}"]),
+        )
+
+    head = ["baseline"] if "baseline" in table.index else []
+    tail = [LIVE] if LIVE in table.index else []
+    return [*head, *sorted(rest, key=key), *tail]
+
+
+def annual_budget(ds: xr.Dataset, regions: list[str] | None = None) -> pd.DataFrame:
+    """The net budget cost by year (rows) and option (columns), central run, summed over
+    stages and over ``regions`` (default: every region): spending on subsidies, offtakes,
+    stocks, grants, expected guarantee losses and public equity less border revenue, fees and
+    equity returns (> 0 a cost). Discounted to the first year it adds up to
+    ``pv_budget_cost``."""
+    from tradepolicy.pathway.decisions import POLICY_COSTS
+
+    names = [str(r) for r in ds.region.values]
+    keep = np.array([regions is None or r in regions for r in names])
+    signs = {k: -1.0 for k in (*FISCAL_ENTRIES, *BORDER_ENTRIES)}
+    signs.update(POLICY_COSTS)
+    total = np.zeros((ds.sizes["year"], ds.sizes["scenario"]))
+    for k, sign in signs.items():
+        if k not in ds:
+            continue
+        da = ds[k]
+        if "draw" in da.dims:
+            da = da.isel(draw=0)
+        arr = np.nan_to_num(np.asarray(da.values, dtype=float))
+        dims = list(da.dims)
+        arr = np.compress(keep, arr, axis=dims.index("region")).sum(axis=dims.index("region"))
+        dims.remove("region")
+        if "stage" in dims:
+            arr = arr.sum(axis=dims.index("stage"))
+            dims.remove("stage")
+        total += sign * np.moveaxis(arr, [dims.index("year"), dims.index("scenario")], [0, 1])
+    return pd.DataFrame(
+        total,
+        index=pd.Index([int(y) for y in ds.year.values], name="year"),
+        columns=[str(c) for c in ds.scenario.values],
+    )
+
+
+def pv_of(frame: pd.DataFrame, rate: float) -> pd.Series:
+    """Present value at ``rate`` to the first year of a frame of yearly amounts."""
+    df = discount_factors(np.asarray(frame.index, dtype=int), rate)
+    return frame.mul(df, axis=0).sum(axis=0)
+
+
+# -- in words -------------------------------------------------------------------------------
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:g}%"
+
+
+def labels_for(ds: xr.Dataset) -> dict[str, str]:
+    regions = [str(r) for r in ds.region.values]
+    out = {str(n): scenario_label(str(n), regions) for n in ds.scenario.values}
+    out["baseline"] = "Doing nothing"
+    out[LIVE] = LIVE_LABEL
+    return out
+
+
+def answer_sentence(
+    table: pd.DataFrame,
+    *,
+    year: int,
+    shares: list[float],
+    draws: int,
+    stage_words: str,
+    bloc_words: str,
+    labels: dict[str, str],
+) -> str:
+    """The answer in one sentence: which options bring the bloc's dependence at the stage
+    under each share in ``year``, with their probability (over the draws; the central run
+    without draws)."""
+    opts = [n for n in table.index if n != "baseline" and bool(table.loc[n, "solved"])]
+    col = f"dependence_{year}"
+    parts = []
+    for share in shares:
+        pcol = f"p_at_most_{round(100 * share)}"
+        if draws and pcol in table.columns:
+            hits = [n for n in opts if float(table.loc[n, pcol]) >= MOST]
+            hits.sort(key=lambda n: -float(table.loc[n, pcol]))
+            names = [f"{labels.get(n, n)} ({fmt_prob(table.loc[n, pcol])})" for n in hits]
+        else:
+            hits = [n for n in opts if float(table.loc[n, col]) <= share + 1e-12]
+            hits.sort(key=lambda n: float(table.loc[n, col]))
+            names = [f"{labels.get(n, n)} ({fmt_share(table.loc[n, col])})" for n in hits]
+        if names:
+            parts.append(f"under {_pct(share)}: {'; '.join(names)}")
+        else:
+            parts.append(f"under {_pct(share)}: none")
+    base = float(table.loc["baseline", col]) if "baseline" in table.index else math.nan
+    how = (
+        f"in at least {fmt_prob(MOST)} of {draws} draws (probability in brackets)"
+        if draws
+        else "in the central run (dependence in brackets; probabilities follow with the draws)"
+    )
+    return (
+        f"In {year}, doing nothing leaves {bloc_words} {fmt_share(base)} dependent on their "
+        f"largest single outside supplier of {stage_words}. Options that bring it {how}: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
+@dataclass(frozen=True)
+class LiveKpis:
+    """The edited scenario's 2030 numbers (formatted) and the shares they are read against."""
+
+    dependence: str
+    meets: str
+    budget: str
+    buyers: str
+    per_point: str
+    detail: str
+
+
+def live_kpis(row: pd.Series, year: int, shares: list[float], base: float) -> LiveKpis:
+    """The KPI strip of the edited scenario from its options-table row (central run)."""
+    dep = float(row[f"dependence_{year}"])
+    sup = str(row.get("largest_outside_supplier", ""))
+    meets = ", ".join(f"{_pct(s)} {'met' if dep <= s + 1e-12 else 'missed'}" for s in shares)
+    if not bool(row["solved"]):
+        return LiveKpis("not solved", "", MISSING, MISSING, MISSING, "the central run failed")
+    per = float(row["cost_per_point"])
+    if np.isfinite(per):
+        per_text = fmt_bn2(per)
+    elif float(row["points_removed"]) <= -MIN_POINTS:
+        per_text = "raises dependence"
+    else:
+        per_text = "does not move dependence"
+    return LiveKpis(
+        dependence=fmt_share(dep) + (f" {region_table.short_name(sup)}" if sup else ""),
+        meets=meets,
+        budget=fmt_bn(row["pv_budget_cost_bloc"]),
+        buyers=fmt_bn(row["pv_cost_to_bloc_buyers"]),
+        per_point=per_text,
+        detail=f"doing nothing {fmt_share(base)}; {fmt_points(row['points_removed'])} points",
+    )
+
+
+def warnings_of(ds: xr.Dataset, names: list[str]) -> dict[str, list[str]]:
+    """Validity warnings per option, as the brief words them (unsolved years, draws left out,
+    prices far from the no-policy pathway's)."""
+    from tradepolicy.reports.pathway import _Builder
+
+    try:
+        known = {str(s) for s in ds.scenario.values}
+        b = _Builder(ds, [n for n in names if n != "baseline" and n in known], None)
+    except Exception:  # a brief cannot be made of these results: no warnings shown
+        log.debug("validity warnings not available", exc_info=True)
+        return {}
+    return b.warnings
+
+
+# -- views ----------------------------------------------------------------------------------
+
+COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+LIVE_COLOR = "#111111"
+CSS = """
+.tp-answer-sentence {font-size: 15px; line-height: 1.45; margin: 4px 0 8px 0;}
+.tp-answer-kpis {display: flex; flex-wrap: wrap; gap: 8px;}
+.tp-answer-kpi {border: 1px solid #d0d7de; border-radius: 6px; padding: 6px 10px; min-width: 150px;
+  background: #f8fafc;}
+.tp-answer-kpi .t {font-size: 12px; color: #555;}
+.tp-answer-kpi .v {font-size: 20px; font-weight: 600;}
+.tp-answer-kpi .d {font-size: 11px; color: #666;}
+table.tp-answer-table {border-collapse: collapse; font-size: 13px; width: 100%;}
+table.tp-answer-table th {text-align: right; border-bottom: 2px solid #888; padding: 3px 6px;
+  font-weight: 600; vertical-align: bottom;}
+table.tp-answer-table td {text-align: right; padding: 3px 6px; border-bottom: 1px solid #e5e5e5;}
+table.tp-answer-table td:first-child, table.tp-answer-table th:first-child {text-align: left;}
+table.tp-answer-table tr.live td {font-weight: 600; background: #fff7e0;}
+table.tp-answer-table tr.base td {color: #555;}
+.tp-answer-note {font-size: 12px; color: #555;}
+h4 {font-size: 15px; margin: 10px 0 4px 0;}
+"""
+
+
+def _html_table(header: list[str], rows: list[tuple[str, list[str]]], css: str) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join(
+        f'<tr class="{cls}">' + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>"
+        for cls, cells in rows
+    )
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def options_html(
+    table: pd.DataFrame,
+    order: list[str],
+    *,
+    year: int,
+    labels: dict[str, str],
+    warnings: dict[str, list[str]],
+    unit: str,
+) -> str:
+    """The ranked options table in HTML, numbers formatted as the brief formats them."""
+    shares = [c for c in table.columns if c.startswith("p_at_most_")]
+    risk = "loss_reduction" in table.columns
+    header = [
+        "Option",
+        *[f"P(≤ {c.rsplit('_', 1)[1]}%)" for c in shares],
+        f"Dependence {year}",
+        "Points removed",
+        f"PV budget, group ({unit})",
+        f"PV budget, all payers ({unit})",
+        f"PV cost to buyers ({unit})",
+        f"Cost per point ({unit})",
+        *([f"Expected loss avoided ({unit})"] if risk else []),
+        "Warnings",
+    ]
+    rows = []
+    for n in order:
+        r = table.loc[n]
+        cls = "live" if n == LIVE else ("base" if n == "baseline" else "")
+        if not bool(r["solved"]):
+            rows.append((cls, [labels.get(n, n), *["not solved"] + [""] * (len(header) - 2)]))
+            continue
+        sup = str(r["largest_outside_supplier"])
+        dep = fmt_share(r[f"dependence_{year}"]) + (
+            f" {region_table.short_name(sup)}" if sup and sup != "nan" else ""
+        )
+        lo, hi = f"dependence_{year}_p05", f"dependence_{year}_p95"
+        if lo in table.columns and np.isfinite(r[lo]):
+            dep += f" ({fmt_share(r[lo])}–{fmt_share(r[hi])})"
+        if n == "baseline":
+            per = MISSING
+        elif np.isfinite(r["cost_per_point"]):
+            per = fmt_bn2(r["cost_per_point"])
+        elif r["points_removed"] <= -MIN_POINTS:
+            per = "raises dependence"
+        else:
+            per = "does not move dependence"
+        loss = []
+        if risk:
+            v = r.get("loss_reduction", np.nan)
+            loss = [fmt_bn(v) if np.isfinite(v) else MISSING]
+        rows.append(
+            (
+                cls,
+                [
+                    labels.get(n, n),
+                    *[fmt_prob(r[c]) for c in shares],
+                    dep,
+                    MISSING if n == "baseline" else fmt_points(r["points_removed"]),
+                    fmt_bn(r["pv_budget_cost_bloc"]),
+                    fmt_bn(r["pv_budget_cost"]),
+                    fmt_bn(r["pv_cost_to_bloc_buyers"]),
+                    per,
+                    *loss,
+                    " ".join(warnings.get(n, [])) or "",
+                ],
+            )
+        )
+    return _html_table(header, rows, "tp-answer-table")
+
+
+def _line_fig(title: str, y_label: str, years: list[int], percent: bool = False) -> figure:
+    f = figure(
+        title=title,
+        height=300,
+        sizing_mode="stretch_width",
+        toolbar_location=None,
+        tools="",
+        x_range=(years[0] - 0.3, years[-1] + 0.3),
+    )
+    f.yaxis.axis_label = y_label
+    f.xgrid.grid_line_color = None
+    f.outline_line_color = None
+    if percent:
+        f.yaxis.formatter = NumeralTickFormatter(format="0%")
+    f.add_layout(Legend(click_policy="hide", label_text_font_size="10px"), "right")
+    return f
+
+
+def dependence_chart(
+    ds: xr.Dataset,
+    stage: str,
+    order: list[str],
+    labels: dict[str, str],
+    shares: list[float],
+) -> figure:
+    """Dependence at ``stage`` by year: central run (line) and 5–95% over the draws (band)."""
+    years = [int(y) for y in ds.year.values]
+    f = _line_fig(
+        "Dependence on the largest outside supplier (band: 5–95% of draws)",
+        "share of the group's use",
+        years,
+        percent=True,
+    )
+    dep = ds["bloc_dependency"].sel(stage=stage)
+    ok = ds["converged"].all("year")
+    for k, n in enumerate(order):
+        color = "#9e9e9e" if n == "baseline" else COLORS[k % len(COLORS)]
+        src = ColumnDataSource({"year": years, "v": dep.sel(draw=0, scenario=n).values})
+        if ds.sizes.get("draw", 1) > 1:
+            tail = dep.sel(scenario=n).isel(draw=slice(1, None))
+            tail = tail.where(ok.sel(scenario=n).isel(draw=slice(1, None)))
+            q = tail.quantile([0.05, 0.95], dim="draw", skipna=True)
+            src.data["lo"] = q.sel(quantile=0.05).values
+            src.data["hi"] = q.sel(quantile=0.95).values
+            f.varea("year", "lo", "hi", source=src, fill_color=color, fill_alpha=0.12)
+        f.line("year", "v", source=src, color=color, line_width=2, legend_label=labels[n])
+    for s, dash in zip(shares, ("dashed", "dotted"), strict=False):
+        f.add_layout(Span(location=s, dimension="width", line_dash=dash, line_color="#c00"))
+    year = int(ds.attrs.get("target_year", years[-1]))
+    f.add_layout(Span(location=year, dimension="height", line_color="#888", line_alpha=0.6))
+    f.add_tools(HoverTool(tooltips=[("year", "@year"), ("dependence", "@v{0.0%}")]))
+    return f
+    return f
+
+
+def _one(ds: xr.Dataset, option: str, live: xr.Dataset | None) -> xr.Dataset | None:
+    """The Dataset holding ``option`` (the edited scenario's own run for :data:`LIVE`)."""
+    if option == LIVE:
+        return live
+    return ds if option in ds.scenario.values else None
+
+
+def price_chart(
+    ds: xr.Dataset,
+    stage: str,
+    option: str,
+    label: str,
+    members: list[str],
+    live: xr.Dataset | None,
+    unit: str,
+    factor: float,
+) -> figure:
+    """Buyers' price inside (solid) and outside (dashed) the group at ``stage``, mean over
+    the regions, doing nothing vs ``option``, central run."""
+    years = [int(y) for y in ds.year.values]
+    f = _line_fig(f"Buyers' price inside and outside the group ({unit}, central run)", unit, years)
+    inside = [r for r in members if r in ds.region.values]
+    outside = [str(r) for r in ds.region.values if r not in inside]
+    d = _one(ds, option, live)
+    runs = [("Doing nothing", ds, "baseline", "#9e9e9e")]
+    if d is not None:
+        runs.append((label, d, option, "#1f77b4"))
+    for name, data, scen, color in runs:
+        p = data["consumer_price"].sel(stage=stage, scenario=scen)
+        for regs, dash, where in ((inside, "solid", "inside"), (outside, "dashed", "outside")):
+            if regs:
+                v = p.sel(region=regs).mean("region").values / factor
+                f.line(
+                    years,
+                    v,
+                    color=color,
+                    line_dash=dash,
+                    line_width=2,
+                    legend_label=f"{name}, {where}",
+                )
+    return f
+
+
+def capacity_chart(
+    ds: xr.Dataset, stage: str, option: str, live: xr.Dataset | None, unit: str
+) -> figure:
+    """Capacity by region at ``stage`` for ``option`` (lines) against doing nothing (dotted),
+    central run; regions with capacity only."""
+    years = [int(y) for y in ds.year.values]
+    f = _line_fig(f"Capacity by region ({unit}, central run; dotted: doing nothing)", unit, years)
+    f.yaxis.formatter = NumeralTickFormatter(format="0,0")
+    d = _one(ds, option, live)
+    if d is None:
+        return f
+    cap = d["capacity"].sel(stage=stage, scenario=option).fillna(0.0)
+    base = d["capacity"].sel(stage=stage, scenario="baseline").fillna(0.0)
+    for r in [str(r) for r in d.region.values]:
+        v = cap.sel(region=r).values
+        if not np.any(v > 0):
+            continue
+        color = region_table.colour(r)
+        name = region_table.short_name(r)
+        f.line(years, v, color=color, line_width=2, legend_label=name)
+        f.line(years, base.sel(region=r).values, color=color, line_dash="dotted")
+    return f
+
+
+def budget_chart(
+    ds: xr.Dataset,
+    order: list[str],
+    labels: dict[str, str],
+    members: list[str],
+    currency: str,
+) -> figure:
+    """The group's net budget cost by year per option (bn, > 0 a cost), central run."""
+    years = [int(y) for y in ds.year.values]
+    f = _line_fig(
+        f"Net budget cost of the group by year (bn {currency}, > 0 a cost, central run)",
+        f"bn {currency}/yr",
+        years,
+    )
+    frame = annual_budget(ds, members) / 1e9
+    for k, n in enumerate(order):
+        if n == "baseline":
+            continue
+        f.line(
+            years,
+            frame[n].values,
+            color=COLORS[k % len(COLORS)],
+            line_width=2,
+            legend_label=labels[n],
+        )
+    return f
+
+
+class AnswerView(Viewer):
+    """The 2030 question for the store's market: answer, live KPIs, options, fans, payers."""
+
+    store = param.ClassSelector(class_=DashboardStore)
+    draws = param.Integer(
+        DEFAULT_DRAWS, bounds=(0, 2000), doc="Monte Carlo draws asked for first (0: none)"
+    )
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        self._sets: dict[str, PathwaySet | None] = {}
+        self.set_select = pn.widgets.Select(
+            label="Pathway set",
+            options=[],
+            width=260,
+            css_classes=["tp-answer-set"],
+            description="The shipped pathway sets of this market (scenario files with years).",
+        )
+        self.stage_select = pn.widgets.Select(
+            label="Stage",
+            options={},
+            width=240,
+            css_classes=["tp-answer-stage"],
+            description="The stage of the chain dependence is read at (the target stage first).",
+        )
+        self.start_input = pn.widgets.IntInput(
+            label="Your measures from",
+            value=2026,
+            step=1,
+            width=150,
+            css_classes=["tp-answer-start"],
+            description="The year the edited scenario's measures come into force.",
+        )
+        self.draws_input = pn.widgets.IntInput(
+            label="Draws",
+            value=int(self.draws),
+            start=0,
+            end=2000,
+            step=50,
+            width=110,
+            css_classes=["tp-answer-draws"],
+            description=f"Monte Carlo draws for the probabilities and fans (seed {DEFAULT_SEED}); "
+            "0: central run only.",
+        )
+        self.header = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.status = pn.pane.HTML(
+            "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-status"]
+        )
+        self.sentence = pn.pane.HTML(
+            "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-answer"]
+        )
+        self.kpis = pn.pane.HTML(
+            "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-kpis-pane"]
+        )
+        self.table = pn.pane.HTML(
+            "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-options"]
+        )
+        self.table_note = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.focus = pn.widgets.Select(
+            label="Option in the price, capacity charts",
+            options={},
+            width=300,
+            css_classes=["tp-answer-focus"],
+        )
+        self.charts = pn.GridBox(ncols=2, sizing_mode="stretch_width")
+        self.payers = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.risk = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.downloads = pn.Row()
+        self._central: xr.Dataset | None = None
+        self._draws: xr.Dataset | None = None
+        self._live: xr.Dataset | None = None
+        self._live_problem = ""
+        self._future: Future | None = None
+        self._doc = None
+        self.set_select.param.watch(lambda e: self._on_set(), "value")
+        self._live_sources: dict[str, ColumnDataSource] = {}
+        self._warn_key: tuple | None = None
+        self._table_key: tuple | None = None
+        self._table = pd.DataFrame()
+        self._warn: dict[str, list[str]] = {}
+        self.stage_select.param.watch(lambda e: self._render(), "value")
+        self._quiet = False
+        self.start_input.param.watch(lambda e: self._quiet or self._on_edit(), "value")
+        self.draws_input.param.watch(lambda e: self._request_draws(), "value")
+        self.focus.param.watch(lambda e: self._quiet or self._render_charts(), "value")
+        self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
+        # served: after the page has loaded (the page opens at once, the options follow);
+        # in a notebook or a test: now
+        pn.state.onload(self._on_market)
+
+    # -- state ------------------------------------------------------------------------------
+    @property
+    def _store(self) -> DashboardStore:
+        if self.store is None:
+            raise RuntimeError("AnswerView needs a store")
+        return self.store
+
+    @property
+    def pset(self) -> PathwaySet | None:
+        return self._sets.get(str(self.set_select.value))
+
+    @param.depends("store.info", watch=True)
+    def _on_market(self) -> None:
+        info = self._store.info
+        if info is None:
+            return
+        if self._sets and getattr(self, "_market_id", None) == info.id:
+            return  # another stage of the same chain: nothing to reload
+        self._market_id = info.id
+        sets: dict[str, PathwaySet | None] = {}
+        for p in pathway_files(info):
+            try:
+                sets[p.stem] = _load_set(p)
+            except Exception as exc:  # a broken shipped file must not stop the view
+                log.warning("pathway set %s not loaded: %s", p, exc)
+        self._default = not sets
+        if not sets:
+            try:
+                sets[DEFAULT_SET] = default_header(info)
+            except Exception as exc:
+                log.warning("no default pathway header for %s: %s", info.id, exc)
+                sets[DEFAULT_SET] = None
+        self._sets = sets
+        self.set_select.options = list(sets)
+        value = next(iter(sets))
+        if self.set_select.value == value:
+            self._on_set()
+        else:
+            self.set_select.value = value
+
+    def _on_set(self) -> None:
+        pset = self.pset
+        self._central = self._draws = self._live = None
+        self._future = None
+        if pset is None:
+            self.header.object = "<p>No pathway can be run for this market.</p>"
+            self._render()
+            return
+        stages = {
+            m.id: m.commodity.replace("(chain stage)", "").strip()
+            for m in (pset.market.stages if is_chain(pset.market) else [pset.market])
+        }
+        tstage = pset.bloc_target.stage or next(reversed(stages))
+        order = [tstage, *[s for s in stages if s != tstage]]
+        self.stage_select.options = {
+            (stages[s] + (" (target stage)" if s == tstage else "")): s for s in order
+        }
+        self.stage_select.value = tstage
+        self.stage_select.visible = len(stages) > 1
+        y0, y1 = pset.years
+        self.start_input.start, self.start_input.end = int(y0), int(y1)
+        self._quiet = True  # (no live solve yet: the set's run comes first)
+        try:
+            self.start_input.value = policy_start(pset)
+        finally:
+            self._quiet = False
+        title = escape(pset.title or "")
+        if self._default:
+            demand = f"demand on {escape(pset.demand_path)}" if pset.demand_path else "flat demand"
+            title = (
+                "No pathway set ships for this market: a default header is used (base year to "
+                f"{y1}, {demand}"
+                f", the target group at {_pct(DEFAULT_SHARES[0])} and {_pct(DEFAULT_SHARES[1])} "
+                f"in {pset.target_year}); only your scenario is compared with doing nothing."
+            )
+        self.header.object = f'<p class="tp-answer-note">{title}</p>'
+        try:
+            self._central = solve_central(pset) if pset.scenarios else None
+        except Exception as exc:
+            log.exception("central pathway run failed")
+            self.status.object = f"<p>The pathway could not be solved: {escape(str(exc))}</p>"
+        self._solve_live()
+        self._request_draws(render=False)
+        self._render()
+
+    def _on_edit(self) -> None:
+        self._solve_live()
+        self._render_live()
+
+    @param.depends("store.current", watch=True)
+    def _on_current(self) -> None:
+        key = self._live_key()
+        if key is not None and key == getattr(self, "_last_live_key", None):
+            return
+        self._on_edit()
+
+    def _live_key(self) -> tuple | None:
+        try:
+            sc = self._store.current_scenario()
+        except Exception:
+            return None
+        return (str(self.set_select.value), scenario_key([sc]), int(self.start_input.value))
+
+    def _solve_live(self) -> None:
+        pset = self.pset
+        self._live, self._live_problem = None, ""
+        if pset is None:
+            return
+        self._last_live_key = self._live_key()
+        try:
+            sc = self._store.current_scenario()
+        except Exception as exc:
+            problems = getattr(exc, "problems", None)
+            self._live_problem = "; ".join(map(str, problems)) if problems else str(exc)
+            return
+        try:
+            self._live = solve_live(pset, sc, int(self.start_input.value))
+        except InputError as exc:
+            self._live_problem = "; ".join(f"{f}: {m}" if f else m for f, m in exc.problems)
+        except Exception as exc:
+            log.exception("the edited scenario's pathway failed")
+            self._live_problem = f"not solved: {exc}"
+
+    def _request_draws(self, render: bool = True) -> None:
+        pset = self.pset
+        n = int(self.draws_input.value or 0)
+        self._draws = None
+        if pset is None or not pset.scenarios or n < 2:
+            if render:
+                self._render()
+            return
+        hit = cached_draws(pset, n, DEFAULT_SEED)
+        if hit is not None:
+            self._draws = hit
+        else:
+            fut = submit_draws(pset, n, DEFAULT_SEED)
+            self._future = fut
+            self._doc = pn.state.curdoc
+            fut.add_done_callback(
+                lambda f, want=(str(self.set_select.value), n): self._ready(f, want)
+            )
+        if render:
+            self._render()
+
+    def _ready(self, fut: Future, want: tuple[str, int]) -> None:
+        """Called in the worker thread when draws are solved: show them on the page's loop."""
+
+        def show() -> None:
+            if fut is not self._future or want != (
+                str(self.set_select.value),
+                int(self.draws_input.value or 0),
+            ):
+                return
+            self._future = None
+            try:
+                self._draws = fut.result()
+            except Exception as exc:
+                log.exception("pathway draws failed")
+                self.status.object = f"<p>The draws could not be solved: {escape(str(exc))}</p>"
+                return
+            self._render()
+
+        doc = self._doc
+        if doc is not None and getattr(doc, "session_context", None) is not None:
+            from panel.io.state import set_curdoc
+
+            def on_loop() -> None:
+                with set_curdoc(doc):
+                    show()
+
+            doc.add_next_tick_callback(on_loop)  # thread-safe: runs on the page's event loop
+        else:
+            show()
+
+    # -- rendering --------------------------------------------------------------------------
+    def results(self) -> xr.Dataset | None:
+        """The set's results shown: with draws when ready, else the central run."""
+        return self._draws if self._draws is not None else self._central
+
+    def table_frame(self) -> pd.DataFrame | None:
+        """The options table shown (with the edited scenario's row), at the chosen stage."""
+        ds = self.results()
+        stage = self.stage_select.value
+        live = options_at_stage(self._live, stage) if self._live is not None else None
+        if ds is None:
+            return live
+        k = self._table_key
+        if k is None or k[0] is not ds or k[1] != stage:  # read once per Dataset and stage
+            t = options_at_stage(ds, stage)
+            if "expected_disruption_loss" in ds:
+                t["loss_reduction"] = ds["loss_reduction"].values
+            self._table_key, self._table = (ds, stage), t
+        return with_live(self._table, live)
+
+    def _status(self) -> str:
+        n = int(self.draws_input.value or 0)
+        if self._future is not None and self._draws is None:
+            return (
+                f'<p class="tp-answer-note">Computing {n} Monte Carlo draws (seed '
+                f"{DEFAULT_SEED}) in the background: the central run is shown meanwhile; "
+                "probabilities are 0 or 1 until then.</p>"
+            )
+        if self._draws is not None:
+            return (
+                f'<p class="tp-answer-note">Probabilities and bands over {n} Monte Carlo draws '
+                f"(seed {DEFAULT_SEED}); your scenario: central run only.</p>"
+            )
+        return (
+            '<p class="tp-answer-note">Central run only (no draws): probabilities are 0 or 1.</p>'
+        )
+
+    def _context(self) -> dict[str, Any] | None:
+        """What every part of the view reads, or None when nothing is solved."""
+        ds = self.results()
+        ref = ds if ds is not None else self._live
+        table = self.table_frame() if ref is not None else None
+        if ref is None or table is None:
+            return None
+        labels = {**labels_for(ref), **(labels_for(ds) if ds is not None else {})}
+        currency = str(ref.attrs.get("currency") or ref["pv_budget_cost"].attrs.get("units"))
+        return {
+            "ds": ds,
+            "ref": ref,
+            "table": table,
+            "year": int(ref.attrs.get("target_year", ref.year.values[-1])),
+            "shares": [float(x) for x in ref["share"].values] if "share" in ref.coords else [],
+            "labels": labels,
+            "stage": str(self.stage_select.value or target_stage(ref)),
+            "currency": currency or "USD",
+        }
+
+    def _set_warnings(self, ds: xr.Dataset | None, names: list[str]) -> dict[str, list[str]]:
+        """Validity warnings of the set's options (kept for the Dataset shown)."""
+        if ds is None:
+            return {}
+        k = self._warn_key
+        if k is None or k[0] is not ds or k[1] != tuple(names):
+            self._warn_key, self._warn = (ds, tuple(names)), warnings_of(ds, names)
+        return dict(self._warn)
+
+    def _render(self) -> None:
+        """Every part of the view (a new set, stage, draws or market)."""
+        if self.pset is None:
+            return
+        self.status.object = self._status()
+        ctx = self._context()
+        if ctx is None:
+            self.sentence.object = f"<p>{escape(self._live_problem or 'Nothing to show yet.')}</p>"
+            self.kpis.object = self.table.object = ""
+            self.charts.objects = []
+            return
+        stage = ctx["stage"]
+        stage_words = next(
+            (
+                k.replace(" (target stage)", "")
+                for k, v in self.stage_select.options.items()
+                if v == stage
+            ),
+            stage,
+        )
+        info = self._store.info
+        ds = ctx["ds"]
+        self.sentence.object = (
+            '<p class="tp-answer-sentence">'
+            + escape(
+                answer_sentence(
+                    ctx["table"].drop(index=LIVE, errors="ignore"),
+                    year=ctx["year"],
+                    shares=ctx["shares"],
+                    draws=int(ds.sizes.get("draw", 1) - 1) if ds is not None else 0,
+                    stage_words=_lower(stage_words),
+                    bloc_words=info.bloc_name if info is not None else "the group",
+                    labels=ctx["labels"],
+                )
+            )
+            + "</p>"
+        )
+        self._render_kpis(ctx["table"], ctx["year"], ctx["shares"])
+        order = self._render_table(ctx)
+        focus_opts = {ctx["labels"][n]: n for n in order if n != "baseline"}
+        self._quiet = True  # the charts are drawn below
+        try:
+            old = self.focus.value
+            self.focus.options = focus_opts
+            self.focus.value = (
+                old if old in focus_opts.values() else next(iter(focus_opts.values()), None)
+            )
+        finally:
+            self._quiet = False
+        self._render_charts(ctx)
+        self._render_payers(ds, ctx["labels"])
+        self._render_risk(ds, ctx["labels"])
+        self._render_downloads(ds)
+
+    def _render_live(self) -> None:
+        """The parts the edited scenario changes: its KPIs, its row, its lines, who pays."""
+        ctx = self._context()
+        if ctx is None:
+            self._render()
+            return
+        self._render_kpis(ctx["table"], ctx["year"], ctx["shares"])
+        self._render_table(ctx)
+        if self.focus.value == LIVE:
+            self._render_charts(ctx)
+        else:
+            self._update_live_lines(ctx)
+        self._render_payers(ctx["ds"], ctx["labels"])
+
+    def _render_table(self, ctx: dict[str, Any]) -> list[str]:
+        table, year, ds, ref = ctx["table"], ctx["year"], ctx["ds"], ctx["ref"]
+        order = ranked(table, year)
+        warn = self._set_warnings(ds, [n for n in order if n != LIVE])
+        if self._live is not None:
+            warn[LIVE] = warnings_of(self._live, ["baseline", LIVE]).get(LIVE, [])
+        unit = f"bn {ctx['currency']}"
+        self.table.object = options_html(
+            table, order, year=year, labels=ctx["labels"], warnings=warn, unit=unit
+        )
+        rate = float(ref.attrs.get("discount_rate", 0.05))
+        first, last = int(ref.year.values[0]), int(ref.year.values[-1])
+        self.table_note.object = (
+            '<p class="tp-answer-note">Ranked by the probability of meeting each share in '
+            f"{year}, then by {year} dependence; your scenario last. P: share of the draws "
+            f"that solved every year with {year} dependence at or below the share (central "
+            f"run: 0 or 1). Money: present values at {rate:.0%} a year to {first}, "
+            f"{first}–{last}, in {unit}; budget (spending > 0, less border revenue) for the "
+            "group's members and for every payer; buyers: the group's consumer surplus lost "
+            "(< 0 a gain). Cost per point: budget plus buyers per point of "
+            f"{year} dependence removed; not given below {MIN_POINTS:g} point. The same "
+            "numbers as <code>ds.tp.pathway_options()</code>, <code>tradepolicy run</code> "
+            "and the brief.</p>"
+        )
+        return order
+
+    def _render_kpis(self, table: pd.DataFrame, year: int, shares: list[float]) -> None:
+        if LIVE not in table.index:
+            msg = self._live_problem or "switch on a measure in the sidebar"
+            self.kpis.object = (
+                f'<p class="tp-answer-note" data-kpi="answer_dependence">'
+                f"<span data-kpi-value>Your scenario: {escape(msg)}</span></p>"
+            )
+            return
+        base = float(table.loc["baseline", f"dependence_{year}"])
+        k = live_kpis(table.loc[LIVE], year, shares, base)
+        cards = [
+            (
+                "answer_dependence",
+                f"Your scenario: dependence {year}",
+                k.dependence,
+                f"{k.meets}; {k.detail}",
+            ),
+            ("answer_budget", "PV budget, group (bn)", k.budget, "spending > 0"),
+            ("answer_buyers", "PV cost to buyers, group (bn)", k.buyers, "> 0 a cost"),
+            ("answer_per_point", "Cost per point removed (bn)", k.per_point, "budget + buyers"),
+        ]
+        self.kpis.object = (
+            '<div class="tp-answer-kpis">'
+            + "".join(
+                f'<div class="tp-answer-kpi" data-kpi="{key}"><div class="t">{escape(t)}</div>'
+                f'<div class="v" data-kpi-value>{escape(v)}</div><div class="d">{escape(d)}</div>'
+                "</div>"
+                for key, t, v, d in cards
+            )
+            + "</div>"
+        )
+
+    def _live_lines(self, ctx: dict[str, Any]) -> dict[str, dict[str, list]]:
+        """The edited scenario's dependence and budget by year (empty without it)."""
+        live = self._live
+        if live is None or LIVE not in live.scenario.values:
+            return {"dependence": {"year": [], "v": []}, "budget": {"year": [], "v": []}}
+        years = [int(y) for y in live.year.values]
+        dep = live["bloc_dependency"].sel(stage=ctx["stage"], draw=0, scenario=LIVE).values
+        members = str(live.attrs.get("target_bloc", "")).split()
+        budget = annual_budget(live, members)[LIVE].values / 1e9
+        return {
+            "dependence": {"year": years, "v": list(dep)},
+            "budget": {"year": years, "v": list(budget)},
+        }
+
+    def _update_live_lines(self, ctx: dict[str, Any]) -> None:
+        for key, data in self._live_lines(ctx).items():
+            src = self._live_sources.get(key)
+            if src is not None:
+                src.data = data
+
+    def _render_charts(self, ctx: dict[str, Any] | None = None) -> None:
+        ctx = ctx or self._context()
+        if ctx is None:
+            self.charts.objects = []
+            return
+        ds, ref, stage, labels = ctx["ds"], ctx["ref"], ctx["stage"], ctx["labels"]
+        order = [n for n in ranked(ctx["table"], ctx["year"]) if n != LIVE]
+        members = str(ref.attrs.get("target_bloc", "")).split()
+        info = self._store.info
+        factor, unit = 1.0, ""
+        if info is not None:
+            unit, factor = info.price_label, info.price_factor
+        qty = str(ref["capacity"].attrs.get("units", ""))
+        focus = self.focus.value or (order[1] if len(order) > 1 else "baseline")
+        base_ds = ds if ds is not None else self._live
+        dep = dependence_chart(base_ds, stage, order, labels, ctx["shares"])
+        budget = budget_chart(base_ds, order, labels, members, ctx["currency"])
+        lines = self._live_lines(ctx)
+        self._live_sources = {}
+        for key, fig in (("dependence", dep), ("budget", budget)):
+            src = ColumnDataSource(lines[key])
+            fig.line(
+                "year",
+                "v",
+                source=src,
+                color=LIVE_COLOR,
+                line_width=3,
+                line_dash="dashed",
+                legend_label=LIVE_LABEL,
+            )
+            self._live_sources[key] = src
+        figs = [
+            dep,
+            price_chart(
+                base_ds, stage, focus, labels.get(focus, focus), members, self._live, unit, factor
+            ),
+            capacity_chart(base_ds, stage, focus, self._live, qty),
+            budget,
+        ]
+        self.charts.objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in figs]
+
+    def _render_payers(self, ds: xr.Dataset | None, labels: dict[str, str]) -> None:
+        frames = []
+        if ds is not None:
+            frames.append(payers_table(ds))
+        if self._live is not None:
+            frames.append(payers_table(self._live).loc[[LIVE]])
+        if not frames:
+            self.payers.object = ""
+            return
+        pay = pd.concat(frames).fillna(0.0)
+        pay = pay.drop(index="baseline", errors="ignore")
+        cols = [c for c in pay.columns if (pay[c].abs() >= 0.05e9).any()]
+        if not cols:
+            self.payers.object = "<h4>Who pays</h4><p>No payer spends 0.05 bn or more.</p>"
+            return
+        rows = [
+            (
+                "live" if n == LIVE else "",
+                [labels.get(n, n), *[fmt_bn(pay.loc[n, c]) for c in cols]],
+            )
+            for n in pay.index
+        ]
+        self.payers.object = (
+            "<h4>Who pays: PV of the net budget cost by payer (bn, spending &gt; 0)</h4>"
+            + _html_table(
+                ["Option", *[region_table.short_name(str(c)) for c in cols]],
+                rows,
+                "tp-answer-table",
+            )
+            + '<p class="tp-answer-note">Negative: the payer\'s border revenue exceeds its '
+            "spending. Central run.</p>"
+        )
+
+    def _render_risk(self, ds: xr.Dataset | None, labels: dict[str, str]) -> None:
+        pset = self.pset
+        if pset is None or not pset.risk:
+            self.risk.object = ""
+            return
+        if ds is None or "expected_disruption_loss" not in ds:
+            self.risk.object = (
+                '<h4>Disruption risk</h4><p class="tp-answer-note">The cost of inaction and '
+                "each option's expected loss avoided are read over the draws (events are drawn "
+                "per draw): shown when the draws are ready.</p>"
+            )
+            return
+        t = ds.tp.risk_table()
+        currency = str(ds.attrs.get("currency") or "USD")
+        scale, unit = risk_money_unit(t, currency)
+        rows = []
+        for n in t.index:
+            r = t.loc[n]
+            bc = r["benefit_cost"]
+            rows.append(
+                (
+                    "base" if n == "baseline" else "",
+                    [
+                        labels.get(n, n),
+                        fmt_scaled2(r["expected_loss"], scale),
+                        f"{fmt_scaled2(r['loss_p05'], scale)}–{fmt_scaled2(r['loss_p95'], scale)}",
+                        MISSING if n == "baseline" else fmt_scaled2(r["loss_reduction"], scale),
+                        fmt_scaled2(r["pv_stockpile_cost"], scale),
+                        fmt_scaled2(r["pv_budget_cost"], scale),
+                        f"{bc:.2f}" if np.isfinite(bc) else MISSING,
+                    ],
+                )
+            )
+        inaction = float(t.loc["baseline", "expected_loss"]) if "baseline" in t.index else math.nan
+        self.risk.object = (
+            f"<h4>Disruption risk: the cost of inaction is an expected loss of "
+            f"{fmt_scaled2(inaction, scale)} {unit} (PV) to the group</h4>"
+            + _html_table(
+                [
+                    "Option",
+                    f"Expected loss ({unit})",
+                    "5–95%",
+                    f"Loss avoided ({unit})",
+                    f"PV stockpile cost ({unit})",
+                    f"PV budget, group ({unit})",
+                    "Benefit per unit of cost",
+                ],
+                rows,
+                "tp-answer-table",
+            )
+            + '<p class="tp-answer-note">Over the draws that solved every year '
+            "(<code>ds.tp.risk_table()</code>); costs and losses &gt; 0.</p>"
+        )
+
+    def _render_downloads(self, ds: xr.Dataset | None) -> None:
+        if ds is None:
+            self.downloads.objects = []
+            return
+        from tradepolicy.reports import check_format
+
+        fmts = ["pdf", "docx"]
+        try:
+            check_format("pptx")
+            fmts.append("pptx")
+        except InputError:
+            pass
+        name = str(self.set_select.value)
+        self.downloads.objects = [
+            pn.widgets.FileDownload(
+                callback=self._brief_callback(fmt),
+                filename=f"{name}_brief.{fmt}",
+                label=f"Pathway brief ({fmt.upper()})",
+                embed=False,
+                width=190,
+                css_classes=[f"tp-answer-brief-{fmt}"],
+            )
+            for fmt in fmts
+        ]
+
+    def _brief_callback(self, fmt: str) -> Callable[[], io.BytesIO]:
+        def cb() -> io.BytesIO:
+            from tradepolicy.reports import render_brief
+
+            ds = self.results()
+            if ds is None:
+                raise ValueError("no pathway results to brief")
+            return io.BytesIO(render_brief(ds, fmt=fmt))
+
+        return cb
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Column(
+            pn.Row(self.set_select, self.stage_select, self.start_input, self.draws_input),
+            self.header,
+            self.sentence,
+            self.kpis,
+            self.status,
+            self.table,
+            self.table_note,
+            self.downloads,
+            self.focus,
+            self.charts,
+            self.payers,
+            self.risk,
+            sizing_mode="stretch_width",
+            css_classes=["tp-answer"],
+        )
+
+
+__all__ = [
+    "DEFAULT_DRAWS",
+    "DEFAULT_SEED",
+    "LIVE",
+    "LIVE_LABEL",
+    "LIVE_SOLVES",
+    "PATHWAYS",
+    "AnswerView",
+    "annual_budget",
+    "answer_sentence",
+    "default_header",
+    "live_option",
+    "options_at_stage",
+    "pathway_files",
+    "ranked",
+    "solve_central",
+    "solve_live",
+    "submit_draws",
+    "with_scenarios",
+]
