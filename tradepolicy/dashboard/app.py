@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
+import ctypes.util
+import gc
 import ipaddress
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -126,13 +131,71 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     if served:
         _serve_resources_locally(doc)
     app = DashboardApp(markets=markets, market=market)
+    page = app.template()
     if served and doc is not None:
 
         def _release(_context: Any) -> None:
             app.release()
+            _trim_memory_soon()
 
         doc.on_session_destroyed(_release)
-    return app.template()
+        _build_models_at_once(page)
+    return page
+
+
+def _build_models_at_once(page: pn.template.BaseTemplate) -> None:
+    """Build the page's Bokeh models with the document's model graph frozen.
+
+    Each JavaScript link of a widget (the input box of every ``EditableFloatSlider``)
+    otherwise makes Bokeh walk the whole document again; frozen, it is walked once. This
+    halves the time a new session spends building its models on the server's event loop,
+    where it holds up every other session.
+    """
+    build = page._modify_doc
+
+    def modify(server_id: str | None, title: str, doc: Any, location: Any) -> Any:
+        with doc.models.freeze():
+            return build(server_id, title, doc, location)
+
+    page._modify_doc = modify  # type: ignore[method-assign]
+
+
+_TRIM_DELAY_S = 2.0
+_trim_pending = threading.Lock()
+
+
+def _trim_memory_soon() -> None:
+    """Once Bokeh has dropped a closed session (after its destroy callbacks), collect its
+    objects and hand the freed heap back to the system (glibc's ``malloc_trim``), so the
+    server's resident memory shrinks when pages close. One pending trim at a time."""
+    if not _trim_pending.acquire(blocking=False):
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not on an event loop (a test calling the callback): trim now
+        _trim_pending.release()
+        release_memory()
+        return
+
+    def run() -> None:
+        _trim_pending.release()
+        release_memory()
+
+    loop.call_later(_TRIM_DELAY_S, run)
+
+
+def release_memory() -> int:
+    """Collect garbage and return free heap memory to the system where the C library allows
+    (glibc); returns the number of objects collected."""
+    found = gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): the collector alone
+        return found
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return found
 
 
 def _serve_resources_locally(doc: Any) -> None:
@@ -156,6 +219,24 @@ def _serve_resources_locally(doc: Any) -> None:
 
 #: the interface ``serve`` listens on unless told otherwise: this machine only
 LOOPBACK = "127.0.0.1"
+#: worker threads of a served dashboard unless told otherwise (``tradepolicy dashboard
+#: --threads``): enough that one session's solve never holds up the others, few enough
+#: to bound the memory of work in flight
+DEFAULT_THREADS = 4
+
+
+def use_threads(threads: int) -> None:
+    """Run served sessions' callbacks on ``threads`` worker threads (0: on the event loop).
+
+    Sets ``panel.config.nthreads`` (process-wide; Panel's ``--num-threads``), replacing a
+    pool of another size; ``PANEL_NUM_THREADS`` in the environment takes precedence.
+    """
+    wanted = int(threads) or None
+    if pn.config.nthreads == wanted:
+        return
+    pn.config.nthreads = None  # Panel refuses to resize a running pool
+    if wanted is not None:
+        pn.config.nthreads = wanted
 
 
 def is_loopback(address: str) -> bool:
@@ -207,6 +288,7 @@ def serve(
     markets: Sequence[str | Path] = (),
     market: str | None = None,
     announce: Callable[[str], None] | None = None,
+    threads: int = DEFAULT_THREADS,
     **kwargs: Any,
 ):
     """Serve the dashboard (blocks until stopped unless ``threaded=True`` is passed).
@@ -225,6 +307,12 @@ def serve(
         Id of the market opened first (a page's ``?market=<id>`` overrides it).
     announce
         Called with the page's address once the port is bound, before serving (default: log).
+    threads
+        Worker threads that run the sessions' callbacks (solves, KPIs, charts) off the server's
+        event loop, so that a solve in one session does not hold up the pages and updates of
+        the others (default 4; 0: every callback on the event loop). The solver's compiled
+        kernels release the GIL; the rest is Python, so more threads than cores add little.
+        The setting is process-wide (``panel.config.nthreads``).
     kwargs
         Passed to :func:`panel.serve` (e.g. ``threaded=True``, ``websocket_origin``).
 
@@ -244,6 +332,8 @@ def serve(
         )
     if port:  # with port 0 Bokeh allows localhost:<the port chosen>
         kwargs.setdefault("websocket_origin", websocket_origins(address, port))
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (no worker threads) or more, not {threads}")
     extra = tuple(str(m) for m in markets)
     known = catalog(extra)  # fail early on a bad market file
     if market is not None and market not in known:
@@ -252,6 +342,7 @@ def serve(
     def page():  # pn.serve calls a plain function once per session
         return create_app(extra, market)
 
+    use_threads(threads)
     if kwargs.get("threaded") or kwargs.get("start") is False:
         return pn.serve(page, port=port, address=address, show=show, title=TITLE, **kwargs)
     kwargs.setdefault("verbose", False)
@@ -273,4 +364,14 @@ def serve(
     return server
 
 
-__all__ = ["LOOPBACK", "DashboardApp", "create_app", "is_loopback", "serve", "websocket_origins"]
+__all__ = [
+    "DEFAULT_THREADS",
+    "LOOPBACK",
+    "DashboardApp",
+    "create_app",
+    "is_loopback",
+    "release_memory",
+    "serve",
+    "use_threads",
+    "websocket_origins",
+]
