@@ -140,7 +140,30 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
 
         doc.on_session_destroyed(_release)
         _build_models_at_once(page)
+        _pause_hidden_tabs(app)
     return page
+
+
+def _pause_hidden_tabs(app: DashboardApp) -> None:
+    """Views inside a tab that is not shown skip their updates and catch up when their tab is
+    opened (``shown``; see ``views._when_shown``): in a served page a change of the settings
+    then rebuilds only what is on screen."""
+    tabs = app.tabs
+    where: dict[Any, int] = {}
+    for view in vars(app).values():
+        if not (isinstance(view, Viewer) and "shown" in view.param):
+            continue
+        own = view.__panel__()
+        for i, tab in enumerate(tabs.objects):
+            if any(obj is own for obj in tab.select()):
+                where[view] = i
+
+    def sync(*_: Any) -> None:
+        for view, i in where.items():
+            view.shown = i == tabs.active
+
+    tabs.param.watch(sync, "active")
+    sync()
 
 
 def _build_models_at_once(page: pn.template.BaseTemplate) -> None:

@@ -3,6 +3,7 @@ from one :class:`~tradepolicy.dashboard.store.DashboardStore` and hold no data o
 
 from __future__ import annotations
 
+import functools
 import html
 import importlib.util
 import io
@@ -180,8 +181,31 @@ def _fmt_options(df: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"⚠ Validity": "⚠"})
 
 
+def _when_shown(update: Callable[..., None]) -> Callable[..., None]:
+    """An update that a hidden view (a tab not shown, ``shown`` False) skips and runs once
+    it is shown again: a served page then spends no time on charts nobody sees."""
+
+    @functools.wraps(update)
+    def run(self: _StoreView) -> None:
+        if not self.shown:
+            self._stale = True
+            return
+        self._stale = False
+        update(self)
+
+    return run
+
+
 class _StoreView(Viewer):
     store = param.ClassSelector(class_=DashboardStore)
+    shown = param.Boolean(True, doc="On screen (False: a hidden tab; see _when_shown)")
+    _stale = False
+
+    @param.depends("shown", watch=True)
+    def _catch_up(self) -> None:
+        update = getattr(self, "_update", None)
+        if self.shown and self._stale and update is not None:
+            update()
 
     @property
     def _store(self) -> DashboardStore:
@@ -715,6 +739,7 @@ class ResultsView(_StoreView):
         self._charts_for = (info.id, info.stage, self._store.target)
 
     @param.depends("store.current", watch=True)
+    @_when_shown
     def _update(self) -> None:
         out, info = self._store.current, self.info
         if info is None:
