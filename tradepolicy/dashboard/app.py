@@ -51,6 +51,9 @@ class DashboardApp(Viewer):
         Extra market files (paths) shown besides the shipped markets.
     market
         Id of the market selected first (default: the first one).
+    lazy_tabs
+        Build the content of tabs not shown when first opened (a served page: see
+        :func:`create_app`); by default every view is built at once.
     """
 
     store = param.ClassSelector(class_=DashboardStore)
@@ -59,6 +62,7 @@ class DashboardApp(Viewer):
         self,
         markets: Sequence[str | Path] = (),
         market: str | None = None,
+        lazy_tabs: bool = False,
         **params: Any,
     ) -> None:
         if "store" not in params:
@@ -70,7 +74,7 @@ class DashboardApp(Viewer):
         self.kpis = KpiView(store=s)
         self.save = SaveBar(store=s)
         self.baseline = BaselineView(store=s)
-        self.results = ResultsView(store=s)
+        self.results = ResultsView(store=s, shown=not lazy_tabs)
         self.comparison = ComparisonView(store=s)
         self.tabs = pn.Tabs(
             ("Baseline", self.baseline),
@@ -130,7 +134,7 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     served = doc is not None and doc.session_context is not None
     if served:
         _serve_resources_locally(doc)
-    app = DashboardApp(markets=markets, market=market)
+    app = DashboardApp(markets=markets, market=market, lazy_tabs=served)
     page = app.template()
     if served and doc is not None:
 
@@ -157,6 +161,8 @@ def _pause_hidden_tabs(app: DashboardApp) -> None:
         for i, tab in enumerate(tabs.objects):
             if any(obj is own for obj in tab.select()):
                 where[view] = i
+        if view not in where:  # not in a tab: always on screen
+            view.shown = True
 
     def sync(*_: Any) -> None:
         for view, i in where.items():
