@@ -334,3 +334,19 @@ def test_release_memory_collects_garbage():
 
 def test_the_solve_cache_of_the_process_is_bounded():
     assert SOLVES.max_items >= 1 and SOLVES.max_bytes <= 512 * 2**20
+
+
+def test_warm_up_loads_every_market_before_the_first_page():
+    """Every page lists every market by title: the server loads them all (and the first
+    market's baseline) before serving, not while the first page is being built."""
+    from tradepolicy.dashboard.app import warm_up
+    from tradepolicy.dashboard.markets import market_info
+
+    markets = catalog()
+    market_info.cache_clear()  # type: ignore[attr-defined]
+    assert market_info.cache_len() == 0  # type: ignore[attr-defined]
+    assert warm_up(markets, NDPR) >= 0
+    assert market_info.cache_len() >= len(markets)  # type: ignore[attr-defined]
+    hits = SOLVES.hits
+    DashboardStore(markets, NDPR)
+    assert SOLVES.hits > hits  # the first page's baseline comes from the cache

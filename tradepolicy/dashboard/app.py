@@ -9,6 +9,7 @@ import gc
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,8 @@ import param
 from panel.links import Callback
 from panel.viewable import Viewer
 
-from tradepolicy.dashboard.markets import catalog
-from tradepolicy.dashboard.store import DashboardStore
+from tradepolicy.dashboard.markets import catalog, market_info
+from tradepolicy.dashboard.store import DashboardStore, evaluate
 from tradepolicy.dashboard.views import (
     BaselineView,
     ComparisonView,
@@ -295,6 +296,25 @@ def websocket_origins(address: str, port: int) -> list[str]:
     return origins
 
 
+def warm_up(markets: dict[str, str], market: str | None = None) -> float:
+    """Load what every page needs before the first page is served; returns the seconds taken.
+
+    Every page lists every market by its title, so the first page to open would load all of
+    them (and import the modules loading a market needs) on the server's event loop, holding
+    up every page opened meanwhile: ten pages opened at once on a cold server waited for it.
+    Loaded here once (the caches are process-wide), with the baseline of the market opened
+    first solved too, a page only builds its own objects.
+    """
+    start = time.perf_counter()
+    for ref in markets.values():
+        market_info(ref)
+    first = market_info(markets[market if market in markets else next(iter(markets))])
+    evaluate(first, [], first.target)  # the baseline every page of it shows first, cached
+    seconds = time.perf_counter() - start
+    log.info("loaded %d markets in %.1f s", len(markets), seconds)
+    return seconds
+
+
 def _ignore_closed_pages(loop: Any) -> None:
     """A page closed while the server was sending it an update is not an error: log it at
     debug level instead of asyncio's "Task exception was never retrieved" traceback."""
@@ -371,6 +391,7 @@ def serve(
     def page():  # pn.serve calls a plain function once per session
         return create_app(extra, market)
 
+    warm_up(known, market)
     use_threads(threads)
     if kwargs.get("threaded") or kwargs.get("start") is False:
         return pn.serve(page, port=port, address=address, show=show, title=TITLE, **kwargs)
@@ -402,5 +423,6 @@ __all__ = [
     "release_memory",
     "serve",
     "use_threads",
+    "warm_up",
     "websocket_origins",
 ]
