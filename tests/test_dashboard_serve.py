@@ -4,6 +4,7 @@ memory released when sessions close (tradepolicy.dashboard.serve, issue 19 item 
 from __future__ import annotations
 
 import gc
+import logging
 import socket
 import threading
 import time
@@ -252,7 +253,13 @@ def test_serve_runs_callbacks_on_a_bounded_pool_of_worker_threads(no_worker_thre
         serve(port=port, show=False, threaded=True, threads=-1)
 
 
-def test_sessions_updated_on_worker_threads_are_freed_when_closed(monkeypatch, no_worker_threads):
+def _markets(stores: list[weakref.ref]) -> set[str]:
+    return {st.market for st in (ref() for ref in stores) if st is not None}
+
+
+def test_sessions_updated_on_worker_threads_are_freed_when_closed(
+    monkeypatch, caplog, no_worker_threads
+):
     """Sessions connected over a websocket whose changes are solved on the worker threads:
     once closed and discarded by the server, no store is left alive."""
     from bokeh.client import pull_session
@@ -270,8 +277,10 @@ def test_sessions_updated_on_worker_threads_are_freed_when_closed(monkeypatch, n
         threads_used.add(threading.current_thread().name)
         update(self)
 
+    errors: list[BaseException] = []
     monkeypatch.setattr(DashboardStore, "__init__", recording_init)
     monkeypatch.setattr(DashboardStore, "_update_current", recording_update)
+    monkeypatch.setattr("tradepolicy.dashboard.app._on_exception", errors.append)
     port = _free_port()
     server = serve(
         port=port,
@@ -298,6 +307,14 @@ def test_sessions_updated_on_worker_threads_are_freed_when_closed(monkeypatch, n
                     for m in session.document.models
                     if "tp-floor_on" in (getattr(m, "css_classes", None) or [])
                 )
+                tabs = next(
+                    m
+                    for m in session.document.models
+                    if "tp-tabs" in (getattr(m, "css_classes", None) or [])
+                )
+                tabs.active = 1  # the policy-results tab: its charts are on the page
+                session.force_roundtrip()
+                time.sleep(1.0)
                 threads_used.clear()
                 switch.active = True  # the browser switches the floor on
                 session.force_roundtrip()  # the change reaches the server
@@ -306,7 +323,25 @@ def test_sessions_updated_on_worker_threads_are_freed_when_closed(monkeypatch, n
                     time.sleep(0.1)
                 assert threads_used, "the change was not solved"
                 assert threading.main_thread().name not in threads_used
-        del switch, session
+                # another market: the baseline charts on the page are redrawn from a worker
+                # thread, which Bokeh allows only on the event loop (scheduled there)
+                market = next(
+                    m
+                    for m in session.document.models
+                    if "tp-market" in (getattr(m, "css_classes", None) or [])
+                )
+                gallium = next(o[1] for o in market.options if "(gallium" in str(o))
+                market.value = gallium
+                session.force_roundtrip()
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and "gallium" not in _markets(stores):
+                    time.sleep(0.1)
+                assert "gallium" in _markets(stores)
+                time.sleep(1.0)  # the charts redrawn on the loop
+        assert errors == [], errors
+        failed = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert failed == [], failed  # e.g. a chart changed off the event loop
+        del switch, market, tabs, session
         deadline = time.monotonic() + 60
         while True:
             gc.collect()
