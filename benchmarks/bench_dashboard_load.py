@@ -39,7 +39,6 @@ import argparse
 import asyncio
 import logging
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -147,11 +146,10 @@ def cpu_s(pid: int) -> float:
 
 
 def wait_destroyed(server_log: Path, n: int, timeout: float) -> int:
-    """Wait until the server has logged ``n`` destroyed sessions (Panel's INFO log);
-    return how many it destroyed."""
+    """Wait until the server has printed ``n`` destroyed sessions; return how many."""
     deadline = time.monotonic() + timeout
     while True:
-        count = len(set(re.findall(r"Session (\d+) destroyed", server_log.read_text())))
+        count = server_log.read_text().count("tp-session-destroyed")
         if count >= n or time.monotonic() > deadline:
             return count
         time.sleep(0.5)
@@ -161,7 +159,8 @@ def start_server(port: int, threads: int | None, log_file: Path) -> subprocess.P
     """The dashboard in a subprocess on 127.0.0.1; sessions unused for 1 s are discarded."""
     extra = "" if threads is None else f", threads={threads}"
     code = (
-        "import logging; logging.basicConfig(level=logging.INFO); "
+        "import panel as pn; "
+        "pn.state.on_session_destroyed(lambda ctx: print('tp-session-destroyed', flush=True)); "
         "from tradepolicy.dashboard import serve; "
         f"serve(port={port}, show=False, address='127.0.0.1', market={MARKET!r}, "
         f"check_unused_sessions=500, unused_session_lifetime=1000{extra})"
