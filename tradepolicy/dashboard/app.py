@@ -163,7 +163,7 @@ def _pause_hidden_tabs(app: DashboardApp) -> None:
             if any(obj is own for obj in tab.select()):
                 where[view] = i
         if view not in where:  # not in a tab: always on screen
-            view.shown = True
+            view.param.update(shown=True)
 
     def sync(*_: Any) -> None:
         for view, i in where.items():
@@ -264,9 +264,10 @@ def use_threads(threads: int) -> None:
     wanted = int(threads) or None
     if pn.config.nthreads == wanted:
         return
-    pn.config.nthreads = None  # Panel refuses to resize a running pool
+    # a settable option (Panel's --num-threads) that Panel types as a read-only property
+    pn.config.nthreads = None  # type: ignore[misc]  # Panel refuses to resize a running pool
     if wanted is not None:
-        pn.config.nthreads = wanted
+        pn.config.nthreads = wanted  # type: ignore[misc]
 
 
 def is_loopback(address: str) -> bool:
