@@ -8,7 +8,7 @@ DASHSTAMP := $(VENV)/.installed-dashboard
 DOCSSTAMP := $(VENV)/.installed-docs
 SCENARIOS ?= scenarios/ndpr_oxide.toml
 
-.PHONY: run test docs lint lab bench bench-measures bench-chain bench-pathway bench-pipeline bench-sweep bench-dashboard clean install install-dev
+.PHONY: run test docs lint lab bench bench-measures bench-chain bench-pathway bench-pipeline bench-sweep bench-dashboard bench-dashboard-load clean install install-dev
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +82,9 @@ bench-sweep: $(DEVSTAMP)
 
 bench-dashboard: $(DEVSTAMP)
 	$(BIN)/python benchmarks/bench_dashboard.py
+
+bench-dashboard-load: $(DEVSTAMP)
+	$(BIN)/python benchmarks/bench_dashboard_load.py
 
 clean:
 	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .ruff_cache results.nc

@@ -576,6 +576,7 @@ def test_closed_sessions_are_freed(monkeypatch):
     import weakref
 
     from tradepolicy.dashboard import serve
+    from tradepolicy.dashboard.app import use_threads
 
     stores: list[weakref.ref] = []
     init = DashboardStore.__init__
@@ -616,6 +617,7 @@ def test_closed_sessions_are_freed(monkeypatch):
         assert alive == 0, f"{alive} of {len(stores)} closed sessions still hold their store"
     finally:
         server.stop()
+        use_threads(0)  # serve's worker threads are process-wide: none for the next tests
 
 
 def test_the_solve_cache_is_bounded_in_count_and_bytes(store):

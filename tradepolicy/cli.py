@@ -1575,6 +1575,16 @@ def dashboard(
         ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests.")] = False,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            min=0,
+            max=64,
+            help="Worker threads for the sessions' solves and charts, so that one user's "
+            "update does not hold up the others (0: all on the server's event loop).",
+        ),
+    ] = 4,
 ) -> None:
     """Serve the negotiator dashboard (Panel) on the shipped markets until stopped (Ctrl+C)."""
     import errno
@@ -1617,6 +1627,7 @@ def dashboard(
             markets=files,
             market=market,
             announce=announce,
+            threads=threads,
             verbose=verbose,
         )
     except OSError as exc:

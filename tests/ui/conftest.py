@@ -71,7 +71,7 @@ def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float = 90.0) 
         if proc.poll() is not None:
             raise RuntimeError(f"the dashboard server exited with {proc.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as r:
+            with urllib.request.urlopen(url, timeout=30) as r:  # a page build on a busy machine
                 if r.status == 200:
                     return
         except OSError:

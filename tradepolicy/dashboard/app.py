@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
+import ctypes.util
+import gc
 import ipaddress
 import logging
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +20,8 @@ from panel.links import Callback
 from panel.viewable import Viewer
 
 from tradepolicy.dashboard.answer import AnswerView
-from tradepolicy.dashboard.markets import catalog
-from tradepolicy.dashboard.store import DashboardStore
+from tradepolicy.dashboard.markets import catalog, market_info
+from tradepolicy.dashboard.store import DashboardStore, evaluate
 from tradepolicy.dashboard.views import (
     BaselineView,
     ComparisonView,
@@ -55,6 +61,9 @@ class DashboardApp(Viewer):
         Extra market files (paths) shown besides the shipped markets.
     market
         Id of the market selected first (default: the first one).
+    lazy_tabs
+        Build the content of tabs not shown when first opened (a served page: see
+        :func:`create_app`); by default every view is built at once.
     """
 
     store = param.ClassSelector(class_=DashboardStore)
@@ -63,6 +72,7 @@ class DashboardApp(Viewer):
         self,
         markets: Sequence[str | Path] = (),
         market: str | None = None,
+        lazy_tabs: bool = False,
         **params: Any,
     ) -> None:
         if "store" not in params:
@@ -74,7 +84,7 @@ class DashboardApp(Viewer):
         self.kpis = KpiView(store=s)
         self.save = SaveBar(store=s)
         self.baseline = BaselineView(store=s)
-        self.results = ResultsView(store=s)
+        self.results = ResultsView(store=s, shown=not lazy_tabs)
         self.comparison = ComparisonView(store=s)
         self.answer = AnswerView(store=s)
         self.tabs = pn.Tabs(
@@ -142,14 +152,97 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     served = doc is not None and doc.session_context is not None
     if served:
         _serve_resources_locally(doc)
-    app = DashboardApp(markets=markets, market=market)
+    app = DashboardApp(markets=markets, market=market, lazy_tabs=served)
+    page = app.template()
     if served and doc is not None:
 
         def _release(_context: Any) -> None:
             app.release()
+            _trim_memory_soon()
 
         doc.on_session_destroyed(_release)
-    return app.template()
+        _build_models_at_once(page)
+        _pause_hidden_tabs(app)
+    return page
+
+
+def _pause_hidden_tabs(app: DashboardApp) -> None:
+    """Views inside a tab that is not shown skip their updates and catch up when their tab is
+    opened (``shown``; see ``views._when_shown``): in a served page a change of the settings
+    then rebuilds only what is on screen."""
+    tabs = app.tabs
+    where: dict[Any, int] = {}
+    for view in vars(app).values():
+        if not (isinstance(view, Viewer) and "shown" in view.param):
+            continue
+        own = view.__panel__()
+        for i, tab in enumerate(tabs.objects):
+            if any(obj is own for obj in tab.select()):
+                where[view] = i
+        if view not in where:  # not in a tab: always on screen
+            view.param.update(shown=True)
+
+    def sync(*_: Any) -> None:
+        for view, i in where.items():
+            view.shown = i == tabs.active
+
+    tabs.param.watch(sync, "active")
+    sync()
+
+
+def _build_models_at_once(page: pn.template.BaseTemplate) -> None:
+    """Build the page's Bokeh models with the document's model graph frozen.
+
+    Each JavaScript link of a widget (the input box of every ``EditableFloatSlider``)
+    otherwise makes Bokeh walk the whole document again; frozen, it is walked once. This
+    halves the time a new session spends building its models on the server's event loop,
+    where it holds up every other session.
+    """
+    build = page._modify_doc
+
+    def modify(server_id: str | None, title: str, doc: Any, location: Any) -> Any:
+        with doc.models.freeze():
+            return build(server_id, title, doc, location)
+
+    page._modify_doc = modify  # type: ignore[method-assign]
+
+
+_TRIM_DELAY_S = 2.0
+_trim_pending = threading.Lock()
+
+
+def _trim_memory_soon() -> None:
+    """Once Bokeh has dropped a closed session (after its destroy callbacks), collect its
+    objects and hand the freed heap back to the system (glibc's ``malloc_trim``), so the
+    server's resident memory shrinks when pages close. One pending trim at a time."""
+    if not _trim_pending.acquire(blocking=False):
+        return
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not on an event loop (a test calling the callback): trim now
+        _trim_pending.release()
+        release_memory()
+        return
+
+    def run() -> None:
+        _trim_pending.release()
+        release_memory()
+
+    loop.call_later(_TRIM_DELAY_S, run)
+
+
+def release_memory() -> int:
+    """Collect garbage and return free heap memory to the system where the C library allows
+    (glibc); returns the number of objects collected."""
+    found = gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): the collector alone
+        return found
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return found
 
 
 def _serve_resources_locally(doc: Any) -> None:
@@ -173,6 +266,25 @@ def _serve_resources_locally(doc: Any) -> None:
 
 #: the interface ``serve`` listens on unless told otherwise: this machine only
 LOOPBACK = "127.0.0.1"
+#: worker threads of a served dashboard unless told otherwise (``tradepolicy dashboard
+#: --threads``): enough that one session's solve never holds up the others, few enough
+#: to bound the memory of work in flight
+DEFAULT_THREADS = 4
+
+
+def use_threads(threads: int) -> None:
+    """Run served sessions' callbacks on ``threads`` worker threads (0: on the event loop).
+
+    Sets ``panel.config.nthreads`` (process-wide; Panel's ``--num-threads``), replacing a
+    pool of another size; ``PANEL_NUM_THREADS`` in the environment takes precedence.
+    """
+    wanted = int(threads) or None
+    if pn.config.nthreads == wanted:
+        return
+    # a settable option (Panel's --num-threads) that Panel types as a read-only property
+    pn.config.nthreads = None  # type: ignore[misc]  # Panel refuses to resize a running pool
+    if wanted is not None:
+        pn.config.nthreads = wanted  # type: ignore[misc]
 
 
 def is_loopback(address: str) -> bool:
@@ -202,6 +314,25 @@ def websocket_origins(address: str, port: int) -> list[str]:
     return origins
 
 
+def warm_up(markets: dict[str, str], market: str | None = None) -> float:
+    """Load what every page needs before the first page is served; returns the seconds taken.
+
+    Every page lists every market by its title, so the first page to open would load all of
+    them (and import the modules loading a market needs) on the server's event loop, holding
+    up every page opened meanwhile: ten pages opened at once on a cold server waited for it.
+    Loaded here once (the caches are process-wide), with the baseline of the market opened
+    first solved too, a page only builds its own objects.
+    """
+    start = time.perf_counter()
+    for ref in markets.values():
+        market_info(ref)
+    first = market_info(markets[market if market in markets else next(iter(markets))])
+    evaluate(first, [], first.target)  # the baseline every page of it shows first, cached
+    seconds = time.perf_counter() - start
+    log.info("loaded %d markets in %.1f s", len(markets), seconds)
+    return seconds
+
+
 def _ignore_closed_pages(loop: Any) -> None:
     """A page closed while the server was sending it an update is not an error: log it at
     debug level instead of asyncio's "Task exception was never retrieved" traceback."""
@@ -224,6 +355,7 @@ def serve(
     markets: Sequence[str | Path] = (),
     market: str | None = None,
     announce: Callable[[str], None] | None = None,
+    threads: int = DEFAULT_THREADS,
     **kwargs: Any,
 ):
     """Serve the dashboard (blocks until stopped unless ``threaded=True`` is passed).
@@ -242,6 +374,12 @@ def serve(
         Id of the market opened first (a page's ``?market=<id>`` overrides it).
     announce
         Called with the page's address once the port is bound, before serving (default: log).
+    threads
+        Worker threads that run the sessions' callbacks (solves, KPIs, charts) off the server's
+        event loop, so that a solve in one session does not hold up the pages and updates of
+        the others (default 4; 0: every callback on the event loop). The solver's compiled
+        kernels release the GIL; the rest is Python, so more threads than cores add little.
+        The setting is process-wide (``panel.config.nthreads``).
     kwargs
         Passed to :func:`panel.serve` (e.g. ``threaded=True``, ``websocket_origin``).
 
@@ -261,6 +399,8 @@ def serve(
         )
     if port:  # with port 0 Bokeh allows localhost:<the port chosen>
         kwargs.setdefault("websocket_origin", websocket_origins(address, port))
+    if threads < 0:
+        raise ValueError(f"threads must be 0 (no worker threads) or more, not {threads}")
     extra = tuple(str(m) for m in markets)
     known = catalog(extra)  # fail early on a bad market file
     if market is not None and market not in known:
@@ -269,6 +409,8 @@ def serve(
     def page():  # pn.serve calls a plain function once per session
         return create_app(extra, market)
 
+    warm_up(known, market)
+    use_threads(threads)
     if kwargs.get("threaded") or kwargs.get("start") is False:
         return pn.serve(page, port=port, address=address, show=show, title=TITLE, **kwargs)
     kwargs.setdefault("verbose", False)
@@ -290,4 +432,15 @@ def serve(
     return server
 
 
-__all__ = ["LOOPBACK", "DashboardApp", "create_app", "is_loopback", "serve", "websocket_origins"]
+__all__ = [
+    "DEFAULT_THREADS",
+    "LOOPBACK",
+    "DashboardApp",
+    "create_app",
+    "is_loopback",
+    "release_memory",
+    "serve",
+    "use_threads",
+    "warm_up",
+    "websocket_origins",
+]

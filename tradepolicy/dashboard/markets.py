@@ -15,12 +15,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import panel as pn
 
 from tradepolicy import _paths
 from tradepolicy import regions as region_table
 from tradepolicy._validation import read_toml
 from tradepolicy.chain import Chain
+from tradepolicy.dashboard.caching import memoize
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import PriceFloor
 from tradepolicy.scenario import ScenarioSet, Target, load_scenarios
@@ -283,11 +283,12 @@ def _target_stage(chain: Chain, paths: list[Path]) -> str:
     return chain.stage_ids[-1]
 
 
-@pn.cache(max_items=64)
+@memoize(max_items=64)
 def market_info(ref: str, stage: str | None = None) -> MarketInfo:
     """Load a market or a chain by shipped id or path and derive what the dashboard shows
-    (cached). A chain is shown at ``stage`` (default: the stage its target is read at); a
-    market ignores ``stage``."""
+    (cached process-wide, thread-safe: :func:`~tradepolicy.dashboard.caching.memoize`; never
+    modify the result). A chain is shown at ``stage`` (default: the stage its target is read
+    at); a market ignores ``stage``."""
     if stage is not None:  # another stage of the same (loaded once) chain
         whole = market_info(ref)
         if whole.chain is None or stage == whole.stage:

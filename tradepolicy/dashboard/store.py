@@ -9,7 +9,9 @@ read-only Datasets.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import itertools
 import json
 import logging
 import re
@@ -27,6 +29,7 @@ import param
 import xarray as xr
 
 import tradepolicy as tp
+from tradepolicy.dashboard.caching import SingleFlight
 from tradepolicy.dashboard.config import ConfigError, PolicyConfig, scenario_key, scenarios_from_key
 from tradepolicy.dashboard.indicators import comparison_long
 from tradepolicy.dashboard.markets import MarketInfo, load_set_quietly, market_info
@@ -66,8 +69,9 @@ class SolveCache:
     """A least-recently-used cache of solved Datasets bounded in count and in bytes.
 
     Keys are tuples of scalars; the size of an entry is its ``Dataset.nbytes``. An entry larger
-    than the whole budget is returned but not kept. Thread-safe (the lock is not held while
-    solving: two sessions asking for the same new key may both solve it).
+    than the whole budget is returned but not kept. Thread-safe: the lock is not held while
+    solving (other keys are served meanwhile), and sessions asking for the same new key at the
+    same time wait for one solve (:class:`~tradepolicy.dashboard.caching.SingleFlight`).
     """
 
     def __init__(self, max_items: int = CACHE_MAX_ITEMS, max_bytes: int = CACHE_MAX_BYTES):
@@ -77,6 +81,7 @@ class SolveCache:
         self._items: OrderedDict[tuple, tuple[xr.Dataset, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
+        self._flights = SingleFlight()
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -99,7 +104,15 @@ class SolveCache:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return self._items[key][0]
-            self.misses += 1
+        ds, solved = self._flights.run(key, lambda: self._solve_and_keep(key, solve))
+        with self._lock:
+            if solved:
+                self.misses += 1
+            else:  # solved meanwhile for another session
+                self.hits += 1
+        return ds
+
+    def _solve_and_keep(self, key: tuple, solve: Callable[[], xr.Dataset]) -> xr.Dataset:
         ds = solve()
         size = int(ds.nbytes)
         with self._lock:
@@ -357,6 +370,18 @@ def _describe(info: MarketInfo, measure: Any) -> str:
     return f"{info.stages[stage.market.id]}: {text}" if info.chain is not None else text
 
 
+def _one_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a store method holding its session's lock: a served session's callbacks run on
+    worker threads, and two changes of one session must not solve and publish at once."""
+
+    @functools.wraps(method)
+    def locked(self: DashboardStore, *args: Any, **kwargs: Any) -> Any:
+        with self._session_lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
 class DashboardStore(param.Parameterized):
     """One session's state: market, settings, results, saved scenarios and the comparison."""
 
@@ -382,6 +407,12 @@ class DashboardStore(param.Parameterized):
             raise ValueError("no markets to show: ship a market or pass a market file")
         params.setdefault("config", PolicyConfig())
         super().__init__(markets=markets, **params)
+        # a served session's callbacks run on worker threads: its solves and publications
+        # take turns (re-entrant: a market switch solves inside), and a solve superseded by
+        # a later change of the settings is skipped (see update_current)
+        self._session_lock = threading.RLock()
+        self._tickets = itertools.count()
+        self._latest = -1
         self._saved_by_market: dict[str, list[SavedScenario]] = {}
         self._link_problem = ""  # why the link's scenario was not opened (kept in notices)
         self._applying_market = False
@@ -407,6 +438,7 @@ class DashboardStore(param.Parameterized):
 
     # -- market and settings ---------------------------------------------------------------
     @param.depends("market", watch=True)
+    @_one_at_a_time
     def _load_market(self) -> None:
         if self.info is not None:
             self._saved_by_market[self.info.id] = list(self.saved)
@@ -434,6 +466,7 @@ class DashboardStore(param.Parameterized):
         self._update_comparison()
 
     @param.depends("stage", watch=True)
+    @_one_at_a_time
     def _on_stage(self) -> None:
         """Show another stage of the chain: the settings stay, every view follows."""
         info = self.info
@@ -468,7 +501,20 @@ class DashboardStore(param.Parameterized):
         return Scenario(name=CURRENT, description=text, measures=measures)
 
     def update_current(self) -> None:
-        """Solve the current settings and publish the outcome."""
+        """Solve the current settings and publish the outcome.
+
+        Thread-safe: calls from several threads take turns, and one that finds a later call
+        waiting returns at once (the later call reads the settings after every change made
+        so far and publishes them).
+        """
+        ticket = next(self._tickets)
+        self._latest = ticket
+        with self._session_lock:
+            if ticket != self._latest:  # superseded by a later change
+                return
+            self._update_current()
+
+    def _update_current(self) -> None:
         if self.info is None:
             return
         try:
@@ -486,6 +532,7 @@ class DashboardStore(param.Parameterized):
     def _names(self) -> list[str]:
         return [s.name for s in self.saved]
 
+    @_one_at_a_time
     def _publish_saved(self, saved: list[SavedScenario], compare: list[str]) -> None:
         names = [s.name for s in saved]
         keep = [n for n in compare if n in names][:MAX_COMPARE]
@@ -786,6 +833,7 @@ class DashboardStore(param.Parameterized):
             return
         self._update_comparison()
 
+    @_one_at_a_time
     def _update_comparison(self) -> None:
         if self.info is None:
             return

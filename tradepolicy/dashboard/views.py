@@ -3,11 +3,13 @@ from one :class:`~tradepolicy.dashboard.store.DashboardStore` and hold no data o
 
 from __future__ import annotations
 
+import functools
 import html
 import importlib.util
 import io
 import logging
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -232,8 +234,53 @@ def _fmt_options(df: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"⚠ Validity": "⚠"})
 
 
+def _when_shown(update: Callable[..., None]) -> Callable[..., None]:
+    """An update that a hidden view (a tab not shown, ``shown`` False) skips and runs once
+    it is shown again: a served page then spends no time on charts nobody sees."""
+
+    @functools.wraps(update)
+    def run(self: _StoreView) -> None:
+        if not self.shown:
+            self._stale = True
+            return
+        self._stale = False
+        update(self)
+
+    return run
+
+
+def _on_event_loop(update: Callable[..., None]) -> Callable[..., None]:
+    """An update that sets the models of Bokeh charts already on the page runs on the
+    server's event loop: Bokeh lets only the loop, holding the document's lock, change a
+    served document, and a served session's callbacks run on worker threads
+    (``serve(threads=N)``; Panel's own components are scheduled by Panel). From a worker
+    thread the update is scheduled on the loop; elsewhere (the loop, a notebook, tests) it
+    runs at once."""
+
+    @functools.wraps(update)
+    def run(self: _StoreView, *args: Any) -> None:
+        doc = pn.state.curdoc
+        loop_thread = pn.state._thread_id if doc is not None else None
+        if doc is None or doc.session_context is None or loop_thread is None:
+            update(self, *args)
+        elif threading.get_ident() == loop_thread:
+            update(self, *args)
+        else:
+            pn.state.execute(functools.partial(update, self, *args), schedule=True)
+
+    return run
+
+
 class _StoreView(Viewer):
     store = param.ClassSelector(class_=DashboardStore)
+    shown = param.Boolean(True, doc="On screen (False: a hidden tab; see _when_shown)")
+    _stale = False
+
+    @param.depends("shown", watch=True)
+    def _catch_up(self) -> None:
+        update = getattr(self, "_update", None)
+        if self.shown and self._stale and update is not None:
+            update()
 
     @property
     def _store(self) -> DashboardStore:
@@ -515,6 +562,7 @@ class BaselineView(_StoreView):
         self._build()
 
     @param.depends("store.info", "store.baseline", "store.target", watch=True)
+    @_on_event_loop
     def _build(self) -> None:
         info, out = self.info, self._store.baseline
         if info is None or out is None or out.ds is None:
@@ -670,6 +718,8 @@ class ResultsView(_StoreView):
         self._charts_for = (info.id, info.stage, self._store.target)
 
     @param.depends("store.current", watch=True)
+    @_when_shown
+    @_on_event_loop
     def _update(self) -> None:
         out, info = self._store.current, self.info
         if info is None:

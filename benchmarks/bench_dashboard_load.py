@@ -1,0 +1,354 @@
+"""Benchmark: many negotiators at once on one dashboard server (bounded load test).
+
+What is measured
+----------------
+The dashboard is served by :func:`tradepolicy.dashboard.serve` in a subprocess on the loopback
+interface (as ``tradepolicy dashboard`` does), on the shipped ``ndpr_oxide`` market. One
+headless Debian chromium (Playwright) opens ``--sessions`` pages at once, each in its own
+browser context (its own cookies and storage: a separate negotiator). Each session switches on
+one measure (sessions take the measures of :data:`PLAN` in turn: price floor, tariff,
+subsidy strike, offtake, stockpile release, supply shock) and then types ``--changes`` new
+levels into that measure's box, each committed with Enter and each a value no session has
+solved before (every change is a real solve, not a cache hit). All sessions run at the same
+time, so the server is loaded by every session's solves and view updates at once.
+
+For each change the time is taken **in the browser**, as in ``bench_dashboard.py``: from the
+Enter ``keydown`` (``performance.now()`` in a capturing listener) to the first animation frame
+at which the KPI cards (every ``[data-kpi]`` card) show different text. A change not seen within
+``--timeout`` seconds counts as a timeout; the whole run is bounded by ``--deadline``.
+
+Printed: page-open times (navigation until the KPI cards are shown), update times p50/p95/max,
+timeouts, and the server's resident memory (psutil, else ``/proc``) once it answers, with every
+session open, and after the pages are closed and the server has discarded their sessions
+(sessions unused for 1 s are discarded here). The last line is printed exactly as::
+
+    p50_ms=<x> p95_ms=<y> max_ms=<z> timeouts=<n> sessions=<N> updates=<k> open_max_s=<s> \
+rss_mb_start=<a> rss_mb_open=<b> rss_mb_end=<c>
+
+(one line; broken here).
+
+Usage::
+
+    python benchmarks/bench_dashboard_load.py                  # 10 sessions x 12 changes
+    python benchmarks/bench_dashboard_load.py --sessions 4 --changes 6 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tradepolicy.dashboard.config import CHROMIUM, CHROMIUM_ARGS
+
+log = logging.getLogger("bench_dashboard_load")
+
+TARGET_P95_MS = 1000.0
+MARKET = "ndpr_oxide"
+#: (switch class, input class, first value, step): one measure per session, in turn; values
+#: in the widgets' display units (USD/kg, percent, t/yr)
+PLAN: tuple[tuple[str, str, float, float], ...] = (
+    ("tp-floor_on", "tp-floor", 100.0, 4.0),
+    ("tp-tariff_on", "tp-tariff_rate", 10.0, 5.0),
+    ("tp-subsidy_on", "tp-strike", 100.0, 4.0),
+    ("tp-offtake_on", "tp-offtake_volume", 500.0, 150.0),
+    ("tp-release_on", "tp-release_quantity", 500.0, 150.0),
+    ("tp-shock_on", "tp-shock_fraction", 10.0, 2.5),
+)
+
+# the KPI cards live in a Panel shadow root: find it once, then poll it
+FIND_KPIS = """
+() => {
+  const find = (root) => {
+    if (root.querySelector('[data-kpi]')) return root;
+    for (const n of root.querySelectorAll('*')) {
+      if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
+    }
+    return null;
+  };
+  const root = find(document);
+  if (!root) return null;
+  const text = () => {
+    let r = window.__tp.root;
+    if (!r.isConnected && r !== document) { r = find(document) || r; window.__tp.root = r; }
+    return Array.from(r.querySelectorAll('[data-kpi]')).map((e) => e.textContent).join('|');
+  };
+  window.__tp = {root: root, t0: null, text: text};
+  window.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') window.__tp.t0 = performance.now();
+  }, true);
+  return text();
+}
+"""
+CHANGED = """
+(old) => {
+  const t = window.__tp;
+  const now = t.text();
+  if (t.t0 !== null && now && now !== old) return performance.now() - t.t0;
+  return false;
+}
+"""
+
+
+@dataclass
+class Session:
+    """What one browser session saw."""
+
+    index: int
+    measure: str
+    open_s: float = float("nan")
+    updates_ms: list[float] = field(default_factory=list)
+    timeouts: int = 0
+    error: str = ""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (psutil if installed, else /proc)."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).memory_info().rss / 2**20
+    except ImportError:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used (psutil if installed, else /proc): the
+    server's share of a machine it shares with the browser and anything else running."""
+    try:
+        import psutil
+
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+    except ImportError:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_destroyed(server_log: Path, n: int, timeout: float) -> int:
+    """Wait until the server has printed ``n`` destroyed sessions; return how many."""
+    deadline = time.monotonic() + timeout
+    while True:
+        count = server_log.read_text().count("tp-session-destroyed")
+        if count >= n or time.monotonic() > deadline:
+            return count
+        time.sleep(0.5)
+
+
+def start_server(port: int, threads: int | None, log_file: Path) -> subprocess.Popen:
+    """The dashboard in a subprocess on 127.0.0.1; sessions unused for 1 s are discarded."""
+    extra = "" if threads is None else f", threads={threads}"
+    code = (
+        "import panel as pn; "
+        "pn.state.on_session_destroyed(lambda ctx: print('tp-session-destroyed', flush=True)); "
+        "from tradepolicy.dashboard import serve; "
+        f"serve(port={port}, show=False, address='127.0.0.1', market={MARKET!r}, "
+        f"check_unused_sessions=500, unused_session_lifetime=1000{extra})"
+    )
+    out = log_file.open("w")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}); see {log_file}")
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise TimeoutError(f"server did not answer at {url}")
+
+
+async def run_session(browser, url: str, s: Session, changes: int, timeout_s: float) -> None:
+    switch, box_class, first, step = PLAN[s.index % len(PLAN)]
+    ctx = await browser.new_context(viewport={"width": 1500, "height": 1100})
+    try:
+        page = await ctx.new_page()
+        start = time.perf_counter()
+        await page.goto(url + f"?market={MARKET}", timeout=timeout_s * 4000)
+        await page.wait_for_selector("[data-kpi] [data-kpi-value]", timeout=timeout_s * 4000)
+        s.open_s = time.perf_counter() - start
+        old = await page.evaluate(FIND_KPIS)
+        await page.locator(f".{switch}").click()
+        await page.wait_for_function(
+            "(old) => window.__tp.text() !== old", arg=old, polling="raf", timeout=timeout_s * 4000
+        )
+        box = page.locator(f".{box_class} input").first
+        # a value of its own for every session and change: never a cache hit
+        offset = (s.index // len(PLAN)) * step / 7
+        for j in range(changes):
+            value = first + step * (j + 1) + offset
+            old = await page.evaluate("() => window.__tp.text()")
+            await box.fill(f"{value:g}")
+            await box.press("Enter")
+            try:
+                res = await page.wait_for_function(
+                    CHANGED, arg=old, polling="raf", timeout=timeout_s * 1000
+                )
+            except Exception:  # Playwright's TimeoutError: counted, the session goes on
+                s.timeouts += 1
+                log.info("session %d (%s): no update after %s", s.index, box_class, value)
+                continue
+            s.updates_ms.append(float(await res.json_value()))
+    except Exception as exc:  # a session that could not run is reported, not hidden
+        s.error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        await ctx.close()
+
+
+async def load(url: str, n: int, changes: int, timeout_s: float, on_open) -> list[Session]:
+    from playwright.async_api import async_playwright
+
+    sessions = [Session(i, PLAN[i % len(PLAN)][1]) for i in range(n)]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        tasks = [
+            asyncio.create_task(run_session(browser, url, s, changes, timeout_s)) for s in sessions
+        ]
+        opened = asyncio.create_task(_when_open(sessions, on_open))
+        await asyncio.gather(*tasks)
+        opened.cancel()
+        await browser.close()
+    return sessions
+
+
+async def _when_open(sessions: list[Session], on_open) -> None:
+    """Call ``on_open`` once every session has opened its page (server memory then)."""
+    while not all(np.isfinite(s.open_s) or s.error for s in sessions):
+        await asyncio.sleep(0.2)
+    on_open()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sessions", type=int, default=10, help="concurrent browser sessions")
+    ap.add_argument("--changes", type=int, default=12, help="timed changes per session")
+    ap.add_argument("--threads", type=int, default=None, help="server worker threads")
+    ap.add_argument("--timeout", type=float, default=30.0, help="seconds per update")
+    ap.add_argument("--deadline", type=float, default=600.0, help="seconds for the whole run")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"chromium not found at {CHROMIUM}")
+    rss: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        server_log = Path(tmp) / "server.log"
+        port = free_port()
+        proc = start_server(port, args.threads, server_log)
+        try:
+            rss["start"], cpu["start"] = rss_mb(proc.pid), cpu_s(proc.pid)
+            url = f"http://127.0.0.1:{port}/"
+            t0 = time.perf_counter()
+            sessions = asyncio.run(
+                asyncio.wait_for(
+                    load(
+                        url,
+                        args.sessions,
+                        args.changes,
+                        args.timeout,
+                        lambda: (
+                            rss.__setitem__("open", rss_mb(proc.pid)),
+                            cpu.__setitem__("open", cpu_s(proc.pid)),
+                        ),
+                    ),
+                    args.deadline,
+                )
+            )
+            wall = time.perf_counter() - t0
+            cpu["end"] = cpu_s(proc.pid)
+            destroyed = wait_destroyed(server_log, args.sessions, 60.0)
+            time.sleep(3.0)  # the server trims its heap 2 s after a session is destroyed
+            rss["end"] = rss_mb(proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+        text = server_log.read_text()
+    if "Traceback" in text:
+        log.info("the server logged a traceback:\n%s", text[text.index("Traceback") :][:3000])
+    ms = np.array([m for s in sessions for m in s.updates_ms])
+    opens = np.array([s.open_s for s in sessions if np.isfinite(s.open_s)])
+    timeouts = sum(s.timeouts for s in sessions)
+    for s in sessions:
+        log.info(
+            "session %2d %-22s open %5.1f s  updates %2d  median %6.0f ms  timeouts %d %s",
+            s.index,
+            s.measure,
+            s.open_s,
+            len(s.updates_ms),
+            np.median(s.updates_ms) if s.updates_ms else float("nan"),
+            s.timeouts,
+            s.error,
+        )
+    errors = sum(bool(s.error) for s in sessions)
+    if len(ms) == 0:
+        sys.exit("no update was measured")
+    p50, p95, mx = (float(np.percentile(ms, q)) for q in (50, 95, 100))
+    log.info(
+        "%d sessions, %d updates in %.0f s (threads: %s): p50 %.0f ms, p95 %.0f ms, max %.0f ms; "
+        "%d timeouts, %d sessions failed",
+        len(sessions),
+        len(ms),
+        wall,
+        args.threads if args.threads is not None else "server default",
+        p50,
+        p95,
+        mx,
+        timeouts,
+        errors,
+    )
+    log.info(
+        "pages opened in %.1f–%.1f s (median %.1f s)", opens.min(), opens.max(), np.median(opens)
+    )
+    log.info(
+        "server RSS: %.0f MB at start, %.0f MB with every session open, %.0f MB after they "
+        "closed (%d sessions destroyed by the server)",
+        rss.get("start", float("nan")),
+        rss.get("open", float("nan")),
+        rss.get("end", float("nan")),
+        destroyed,
+    )
+    n_open = max(len(opens), 1)
+    log.info(
+        "server CPU: %.2f s per page opened, %.3f s per update (both phases overlap a little; "
+        "load average %.1f on %d cores)",
+        (cpu.get("open", np.nan) - cpu.get("start", np.nan)) / n_open,
+        (cpu.get("end", np.nan) - cpu.get("open", np.nan)) / max(len(ms), 1),
+        os.getloadavg()[0],
+        os.cpu_count() or 0,
+    )
+    ok = p95 <= TARGET_P95_MS and timeouts == 0 and errors == 0
+    log.info("goal p95 <= %.0f ms, no timeouts: %s", TARGET_P95_MS, "met" if ok else "MISSED")
+    mb = {k: rss.get(k, float("nan")) for k in ("start", "open", "end")}
+    print(
+        f"p50_ms={p50:.0f} p95_ms={p95:.0f} max_ms={mx:.0f} timeouts={timeouts} "
+        f"sessions={len(sessions)} updates={len(ms)} open_max_s={opens.max():.1f} "
+        f"rss_mb_start={mb['start']:.0f} rss_mb_open={mb['open']:.0f} rss_mb_end={mb['end']:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,387 @@
+"""Many sessions at once: worker threads, per-session isolation, thread-safe bounded caches and
+memory released when sessions close (tradepolicy.dashboard.serve, issue 19 item 7)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import socket
+import threading
+import time
+import urllib.request
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import xarray as xr
+
+pn = pytest.importorskip("panel")
+
+import tradepolicy as tp  # noqa: E402
+from tradepolicy.dashboard import DashboardStore, catalog  # noqa: E402
+from tradepolicy.dashboard.app import DEFAULT_THREADS, release_memory, serve, use_threads  # noqa: E402
+from tradepolicy.dashboard.caching import SingleFlight, memoize  # noqa: E402
+from tradepolicy.dashboard.store import CURRENT, SOLVES, SolveCache, scenario_set  # noqa: E402
+
+NDPR = "ndpr_oxide"
+
+
+@pytest.fixture
+def no_worker_threads():
+    """Worker threads are process-wide (``panel.config.nthreads``): none after the test."""
+    yield
+    use_threads(0)
+    assert pn.state._thread_pool is None
+
+
+def _independent(store: DashboardStore) -> xr.Dataset:
+    """The store's current settings solved afresh, outside every cache."""
+    sset = scenario_set(store.info, [store.current_scenario()], store.target)
+    return tp.solve(sset)
+
+
+def _same_results(a: xr.Dataset, b: xr.Dataset) -> bool:
+    keys = ("consumer_price", "producer_price", "welfare_change")
+    return all(
+        np.allclose(
+            a[k].sel(scenario=CURRENT).values, b[k].sel(scenario=CURRENT).values, equal_nan=True
+        )
+        for k in keys
+    )
+
+
+# -- sessions solving at the same time -------------------------------------------------------
+def test_two_sessions_solving_at_once_each_get_their_own_results():
+    """Two negotiators change different measures at the same time, on worker threads; after
+    every change each store holds the solution of its own settings (solved afresh here) and
+    never the other's."""
+    a, b = DashboardStore(catalog(), NDPR), DashboardStore(catalog(), NDPR)
+    a.config.floor_on = True
+    b.config.tariff_on = True
+    start = threading.Barrier(2)
+    seen: dict[str, list[tuple[float, xr.Dataset]]] = {"a": [], "b": []}
+
+    def floors() -> None:
+        start.wait()
+        for v in (101.5, 117.25, 133.0, 149.75):
+            a.config.floor = v
+            seen["a"].append((v, a.current.ds))
+
+    def tariffs() -> None:
+        start.wait()
+        for v in (11.5, 27.25, 43.0, 59.75):
+            b.config.tariff_rate = v
+            seen["b"].append((v, b.current.ds))
+
+    with ThreadPoolExecutor(2) as pool:
+        for f in [pool.submit(floors), pool.submit(tariffs)]:
+            f.result(timeout=300)
+    a_results = [ds for _, ds in seen["a"]]
+    b_results = [ds for _, ds in seen["b"]]
+    assert not (a.config.tariff_on or b.config.floor_on)  # settings never leaked
+    for v, ds in seen["a"]:
+        a.config.floor = v  # (no thread running now) the settings of that change
+        assert _same_results(ds, _independent(a))
+        assert not any(_same_results(ds, other) for other in b_results)
+    for v, ds in seen["b"]:
+        b.config.tariff_rate = v
+        assert _same_results(ds, _independent(b))
+        assert not any(_same_results(ds, other) for other in a_results)
+
+
+def test_changes_of_one_session_from_several_threads_publish_the_latest_settings():
+    """Worker threads may run two changes of one session at once: they take turns, and what
+    is shown at the end is the solution of the settings at the end, never an older one."""
+    store = DashboardStore(catalog(), NDPR)
+    store.config.floor_on = True
+    values = [100.0 + 3.5 * i for i in range(12)]
+    go = threading.Barrier(len(values))
+
+    def change(v: float) -> None:
+        go.wait()
+        store.config.floor = v
+
+    with ThreadPoolExecutor(len(values)) as pool:
+        for f in [pool.submit(change, v) for v in values]:
+            f.result(timeout=300)
+    assert store.config.floor in values
+    out = store.current
+    assert out.solved(CURRENT)
+    assert _same_results(out.ds, _independent(store))
+
+
+def test_a_superseded_solve_is_skipped():
+    """A change that finds a later one waiting for the session does not solve: the later one
+    publishes the settings of both."""
+    store = DashboardStore(catalog(), NDPR)
+    store.config.floor_on = True
+    published: list[float] = []
+    store.param.watch(lambda e: published.append(store.config.floor), "current")
+    with store._session_lock:  # a change being published: the next two wait
+        t1 = threading.Thread(target=setattr, args=(store.config, "floor", 121.0))
+        t1.start()
+        time.sleep(0.3)
+        t2 = threading.Thread(target=setattr, args=(store.config, "floor", 131.0))
+        t2.start()
+        time.sleep(0.3)
+    t1.join(60)
+    t2.join(60)
+    assert published == [131.0]
+    assert _same_results(store.current.ds, _independent(store))
+
+
+# -- caches shared by every session ----------------------------------------------------------
+def _dataset(i: int, n: int = 100) -> xr.Dataset:
+    return xr.Dataset({"x": ("k", np.full(n, float(i)))})
+
+
+def test_the_solve_cache_solves_a_key_once_when_sessions_ask_at_the_same_time():
+    cache = SolveCache(max_items=4, max_bytes=10**6)
+    calls: list[int] = []
+    go = threading.Barrier(8)
+
+    def slow() -> xr.Dataset:
+        calls.append(1)
+        time.sleep(0.3)
+        return _dataset(7)
+
+    def ask() -> xr.Dataset:
+        go.wait()
+        return cache.get(("same",), slow)
+
+    with ThreadPoolExecutor(8) as pool:
+        got = [f.result(timeout=60) for f in [pool.submit(ask) for _ in range(8)]]
+    assert len(calls) == 1
+    assert all(ds is got[0] for ds in got)
+    assert (cache.misses, cache.hits) == (1, 7)
+
+
+def test_the_solve_cache_stays_bounded_and_consistent_under_threads():
+    size = int(_dataset(0).nbytes)
+    cache = SolveCache(max_items=6, max_bytes=4 * size)  # at most four by bytes
+    rng = np.random.default_rng(3)
+    keys = rng.integers(0, 40, size=800)
+
+    def work(chunk: np.ndarray) -> None:
+        for k in chunk:
+            ds = cache.get(("k", int(k)), lambda k=k: _dataset(int(k)))
+            assert float(ds["x"][0]) == float(k)  # the result of its own key
+            assert len(cache) <= 4 and cache.nbytes <= cache.max_bytes
+
+    with ThreadPoolExecutor(8) as pool:
+        for f in [pool.submit(work, c) for c in np.array_split(keys, 8)]:
+            f.result(timeout=120)
+    assert 1 <= len(cache) <= 4
+    assert cache.nbytes == len(cache) * size  # the byte count matches what is held
+    assert cache.hits + cache.misses == len(keys)
+
+
+def test_single_flight_passes_errors_to_every_waiter_and_computes_again_after():
+    flights = SingleFlight()
+    go = threading.Barrier(4)
+    calls: list[int] = []
+
+    def failing() -> int:
+        calls.append(1)
+        time.sleep(0.3)
+        raise ValueError("no market file")
+
+    def ask() -> str:
+        go.wait()
+        try:
+            flights.run("m", failing)
+        except ValueError as exc:
+            return str(exc)
+        return "no error"
+
+    with ThreadPoolExecutor(4) as pool:
+        errors = [f.result(timeout=60) for f in [pool.submit(ask) for _ in range(4)]]
+    assert errors == ["no market file"] * 4 and len(calls) == 1
+    assert flights.run("m", lambda: 5) == (5, True)
+
+
+def test_memoize_is_bounded_least_recently_used_and_computes_once():
+    calls: list[str] = []
+
+    @memoize(max_items=2)
+    def load(ref: str) -> str:
+        calls.append(ref)
+        time.sleep(0.05)
+        return ref.upper()
+
+    with ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(load, ["a"] * 6)) == ["A"] * 6
+    assert calls == ["a"]
+    load("b")
+    load("a")  # a is now the most recent
+    load("c")  # drops b
+    assert load.cache_len() == 2  # type: ignore[attr-defined]
+    load("a")
+    load("b")
+    assert calls == ["a", "b", "c", "b"]
+    with pytest.raises(ValueError):
+        memoize(0)
+
+
+def test_markets_are_loaded_once_for_every_session():
+    from tradepolicy.dashboard.markets import market_info
+
+    first = DashboardStore(catalog(), NDPR).info
+    assert DashboardStore(catalog(), NDPR).info is first is market_info(NDPR)
+
+
+# -- serving -----------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_runs_callbacks_on_a_bounded_pool_of_worker_threads(no_worker_threads):
+    port = _free_port()
+    server = serve(port=port, show=False, threaded=True)
+    try:
+        assert DEFAULT_THREADS >= 2
+        assert pn.config.nthreads == DEFAULT_THREADS
+        assert pn.state._thread_pool._max_workers == DEFAULT_THREADS
+    finally:
+        server.stop()
+    use_threads(2)
+    assert pn.state._thread_pool._max_workers == 2
+    with pytest.raises(ValueError, match="threads"):
+        serve(port=port, show=False, threaded=True, threads=-1)
+
+
+def _markets(stores: list[weakref.ref]) -> set[str]:
+    return {st.market for st in (ref() for ref in stores) if st is not None}
+
+
+def test_sessions_updated_on_worker_threads_are_freed_when_closed(
+    monkeypatch, caplog, no_worker_threads
+):
+    """Sessions connected over a websocket whose changes are solved on the worker threads:
+    once closed and discarded by the server, no store is left alive."""
+    from bokeh.client import pull_session
+
+    stores: list[weakref.ref] = []
+    threads_used: set[str] = set()
+    init = DashboardStore.__init__
+    update = DashboardStore._update_current
+
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        stores.append(weakref.ref(self))
+
+    def recording_update(self):
+        threads_used.add(threading.current_thread().name)
+        update(self)
+
+    errors: list[BaseException] = []
+    monkeypatch.setattr(DashboardStore, "__init__", recording_init)
+    monkeypatch.setattr(DashboardStore, "_update_current", recording_update)
+    monkeypatch.setattr("tradepolicy.dashboard.app._on_exception", errors.append)
+    port = _free_port()
+    server = serve(
+        port=port,
+        show=False,
+        threaded=True,
+        threads=2,
+        check_unused_sessions=200,
+        unused_session_lifetime=300,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # the server thread starts listening (this GET builds one session)
+            try:
+                urllib.request.urlopen(url + "?market=ndpr_oxide", timeout=30).read()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the dashboard did not start"
+                time.sleep(0.2)
+        for _ in range(2):
+            with pull_session(url=url, arguments={"market": NDPR}) as session:
+                switch = next(
+                    m
+                    for m in session.document.models
+                    if "tp-floor_on" in (getattr(m, "css_classes", None) or [])
+                )
+                tabs = next(
+                    m
+                    for m in session.document.models
+                    if "tp-tabs" in (getattr(m, "css_classes", None) or [])
+                )
+                tabs.active = 1  # the policy-results tab: its charts are on the page
+                session.force_roundtrip()
+                time.sleep(1.0)
+                threads_used.clear()
+                switch.active = True  # the browser switches the floor on
+                session.force_roundtrip()  # the change reaches the server
+                deadline = time.monotonic() + 60
+                while not threads_used and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert threads_used, "the change was not solved"
+                assert threading.main_thread().name not in threads_used
+                # another market: the baseline charts on the page are redrawn from a worker
+                # thread, which Bokeh allows only on the event loop (scheduled there)
+                market = next(
+                    m
+                    for m in session.document.models
+                    if "tp-market" in (getattr(m, "css_classes", None) or [])
+                )
+                gallium = next(o[1] for o in market.options if "(gallium" in str(o))
+                market.value = gallium
+                session.force_roundtrip()
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and "gallium" not in _markets(stores):
+                    time.sleep(0.1)
+                assert "gallium" in _markets(stores)
+                time.sleep(1.0)  # the charts redrawn on the loop
+        assert errors == [], errors
+        failed = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert failed == [], failed  # e.g. a chart changed off the event loop
+        del switch, market, tabs, session
+        deadline = time.monotonic() + 60
+        while True:
+            gc.collect()
+            alive = sum(ref() is not None for ref in stores)
+            if alive == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert len(stores) >= 3
+        assert alive == 0, f"{alive} of {len(stores)} closed sessions still hold their store"
+    finally:
+        server.stop()
+
+
+def test_release_memory_collects_garbage():
+    class Cycle:
+        pass
+
+    a, b = Cycle(), Cycle()
+    a.other, b.other = b, a  # type: ignore[attr-defined]
+    ref = weakref.ref(a)
+    del a, b
+    assert release_memory() >= 2
+    assert ref() is None
+
+
+def test_the_solve_cache_of_the_process_is_bounded():
+    assert SOLVES.max_items >= 1 and SOLVES.max_bytes <= 512 * 2**20
+
+
+def test_warm_up_loads_every_market_before_the_first_page():
+    """Every page lists every market by title: the server loads them all (and the first
+    market's baseline) before serving, not while the first page is being built."""
+    from tradepolicy.dashboard.app import warm_up
+    from tradepolicy.dashboard.markets import market_info
+
+    markets = catalog()
+    market_info.cache_clear()  # type: ignore[attr-defined]
+    assert market_info.cache_len() == 0  # type: ignore[attr-defined]
+    assert warm_up(markets, NDPR) >= 0
+    assert market_info.cache_len() >= len(markets)  # type: ignore[attr-defined]
+    hits = SOLVES.hits
+    DashboardStore(markets, NDPR)
+    assert SOLVES.hits > hits  # the first page's baseline comes from the cache

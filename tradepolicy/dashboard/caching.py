@@ -1,0 +1,113 @@
+"""Process-wide caches shared by the dashboard's sessions: bounded, thread-safe, single-flight.
+
+A served dashboard runs each session's callbacks on a pool of worker threads
+(:func:`tradepolicy.dashboard.serve`), so the caches every session reads are entered from
+several threads at once. :class:`SingleFlight` makes sure that a value asked for by several
+threads at the same time is computed once (ten negotiators opening the same market load it
+once); :func:`memoize` is a least-recently-used cache bounded in count built on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class SingleFlight:
+    """One computation per key at a time: a thread asking for a key that another thread is
+    computing waits for that result instead of computing it again.
+
+    An exception raised by the computation reaches every thread that waited for it; the next
+    call computes again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[Hashable, _Flight] = {}
+
+    def run(self, key: Hashable, compute: Callable[[], T]) -> tuple[T, bool]:
+        """``compute()``'s result for ``key`` and whether this thread computed it (False: it
+        waited for another thread's result)."""
+        with self._lock:
+            flight = self._running.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._running[key] = _Flight()
+        if not leader:
+            flight.done.wait()
+            if flight.error is not None:
+                raise flight.error
+            return flight.value, False
+        try:
+            flight.value = compute()
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._lock:
+                del self._running[key]
+            flight.done.set()
+        return flight.value, True
+
+
+class _Flight:
+    __slots__ = ("done", "error", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+def memoize(max_items: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Cache a function of hashable arguments: at most ``max_items`` results, the least
+    recently used dropped first; thread-safe, each result computed once even when asked for
+    by several threads at the same time. The wrapper has ``cache_clear()`` and
+    ``cache_len()``."""
+    if max_items < 1:
+        raise ValueError("a cache needs room for at least one result")
+
+    def decorate(func: Callable[..., T]) -> Callable[..., T]:
+        items: OrderedDict[Hashable, Any] = OrderedDict()
+        lock = threading.Lock()
+        flights = SingleFlight()
+
+        @functools.wraps(func)
+        def wrapper(*args: Hashable, **kwargs: Hashable) -> T:
+            key = (args, tuple(sorted(kwargs.items())))
+            with lock:
+                if key in items:
+                    items.move_to_end(key)
+                    return items[key]
+
+            def compute() -> T:
+                value = func(*args, **kwargs)
+                with lock:
+                    items[key] = value
+                    items.move_to_end(key)
+                    while len(items) > max_items:
+                        items.popitem(last=False)
+                return value
+
+            return flights.run(key, compute)[0]
+
+        def cache_clear() -> None:
+            with lock:
+                items.clear()
+
+        def cache_len() -> int:
+            return len(items)
+
+        wrapper.cache_clear = cache_clear  # type: ignore[attr-defined]
+        wrapper.cache_len = cache_len  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+__all__ = ["SingleFlight", "memoize"]
