@@ -58,13 +58,15 @@ TARGET_P95_MS = 1000.0
 MARKET = "ndpr_oxide"
 #: (switch class, input class, first value, step): one measure per session, in turn; values
 #: in the widgets' display units (USD/kg, percent, t/yr)
+# (preset added from the editor's "Add a measure" list, the class of its field's box, first value
+# and step in display units)
 PLAN: tuple[tuple[str, str, float, float], ...] = (
-    ("tp-floor_on", "tp-floor", 100.0, 4.0),
-    ("tp-tariff_on", "tp-tariff_rate", 10.0, 5.0),
-    ("tp-subsidy_on", "tp-strike", 100.0, 4.0),
-    ("tp-offtake_on", "tp-offtake_volume", 500.0, 150.0),
-    ("tp-release_on", "tp-release_quantity", 500.0, 150.0),
-    ("tp-shock_on", "tp-shock_fraction", 10.0, 2.5),
+    ("Club price floor", "tp-floor-floor", 100.0, 4.0),
+    ("Tariff on non-members", "tp-tariff-rate", 10.0, 5.0),
+    ("Price-gap subsidy", "tp-subsidy-strike", 100.0, 4.0),
+    ("Offtake", "tp-offtake-volume", 500.0, 150.0),
+    ("Stockpile release", "tp-release-quantity", 500.0, 150.0),
+    ("Supply shock", "tp-shock-fraction", 10.0, 2.5),
 )
 
 # the KPI cards live in a Panel shadow root: find it once, then poll it
@@ -183,7 +185,7 @@ def start_server(port: int, threads: int | None, log_file: Path) -> subprocess.P
 
 
 async def run_session(browser, url: str, s: Session, changes: int, timeout_s: float) -> None:
-    switch, box_class, first, step = PLAN[s.index % len(PLAN)]
+    preset, box_class, first, step = PLAN[s.index % len(PLAN)]
     ctx = await browser.new_context(viewport={"width": 1500, "height": 1100})
     try:
         page = await ctx.new_page()
@@ -192,7 +194,8 @@ async def run_session(browser, url: str, s: Session, changes: int, timeout_s: fl
         await page.wait_for_selector("[data-kpi] [data-kpi-value]", timeout=timeout_s * 4000)
         s.open_s = time.perf_counter() - start
         old = await page.evaluate(FIND_KPIS)
-        await page.locator(f".{switch}").click()
+        await page.locator(".tp-add-type select").select_option(label=preset)
+        await page.locator(".tp-add button").click()
         await page.wait_for_function(
             "(old) => window.__tp.text() !== old", arg=old, polling="raf", timeout=timeout_s * 4000
         )
