@@ -177,7 +177,7 @@ def test_no_measure_is_the_baseline(pset):
 def test_a_measure_change_updates_the_live_kpis(view):
     store = view.store
     before = view.kpis.object
-    store.policy.floor_on = True
+    store.policy.preset("floor")
     after = view.kpis.object
     assert after != before
     row = view.table_frame().loc[ans.LIVE]
@@ -190,7 +190,7 @@ def test_a_measure_change_updates_the_live_kpis(view):
     assert fmt_bn(direct.loc[ans.LIVE, "pv_budget_cost_bloc"]) in after
     assert 'data-kpi="answer_dependence"' in after
     # another level is another solve (the cache key holds every measure field)
-    store.policy.floor = 0.5 * store.policy.floor
+    store.policy.set("floor", floor=0.5 * store.policy.value("floor", "floor"))
     row2 = view.table_frame().loc[ans.LIVE]
     assert row2["pv_budget_cost_bloc"] != row["pv_budget_cost_bloc"]
     direct2 = solve_pathway(
@@ -198,7 +198,7 @@ def test_a_measure_change_updates_the_live_kpis(view):
     ).tp.pathway_options()
     _same(row2[NUMERIC], direct2.loc[ans.LIVE, NUMERIC])
     assert view.kpis.object != after
-    store.policy.floor_on = False
+    store.policy.switch("floor", False)
 
 
 def test_yearly_budget_adds_up_to_the_present_value(central):
@@ -244,9 +244,9 @@ def test_a_market_without_a_pathway_set_gets_the_default_header():
     assert "No pathway set ships for this market" in view.header.object
     t = view.table_frame()
     assert list(t.index) == ["baseline", ans.LIVE]
-    store.policy.floor_on = True
+    store.policy.preset("floor")
     assert view.table_frame().loc[ans.LIVE, "pv_budget_cost"] != 0.0
-    store.policy.floor_on = False
+    store.policy.switch("floor", False)
 
 
 def test_draws_run_in_one_shared_thread_and_the_cache_is_bounded(pset):

@@ -59,7 +59,8 @@ def test_the_token_round_trips_any_json_state():
 
 
 def test_a_link_opens_the_same_scenario_in_a_new_session(store):
-    store.config.param.update(floor_on=True, floor=150.0, subsidy_on=True, strike=95.0)
+    store.config.preset("floor", floor=150.0)
+    store.config.preset("subsidy", strike=95.0)
     store.target = 0.5
     token = token_of(store)
     assert len(token) < 1500  # the whole snapshot fits a link
@@ -77,7 +78,7 @@ def test_a_link_opens_the_same_scenario_in_a_new_session(store):
 def test_a_link_keeps_the_stage_of_a_chain():
     a = DashboardStore(catalog(), CHAIN)
     a.stage = OXIDE
-    a.config.param.update(floor_on=True, floor_stage=MAGNET, floor=70.0)
+    a.config.preset("floor", stage=MAGNET, floor=70.0)
     b = DashboardStore(catalog(), NDPR)
     assert b.apply_share_token(token_of(a)), b.notice
     assert (b.market, b.stage) == (CHAIN, OXIDE)
@@ -112,7 +113,7 @@ def test_a_bad_token_is_refused_with_a_reason(token, why):
 def test_a_cut_short_link_gives_the_defaults_and_a_plain_notice(store):
     defaults = store.config.snapshot()
     other = DashboardStore(catalog(), NDPR)
-    other.config.param.update(floor_on=True, floor=150.0)
+    other.config.preset("floor", floor=150.0)
     token = token_of(other)
     for bad in (token[: len(token) // 2], token[:-3], "x" + token, "%%%"):
         assert not store.apply_share_token(bad)
@@ -121,18 +122,44 @@ def test_a_cut_short_link_gives_the_defaults_and_a_plain_notice(store):
         assert store.current.ok
 
 
+def _floor_entry(**values: object) -> dict:
+    """A whole price-floor entry of the editor on the default club (``values`` changed)."""
+    s = DashboardStore(catalog(), NDPR)
+    s.config.preset("floor")
+    entry = s.config.entry("floor")
+    entry["values"].update(values)
+    return entry
+
+
 @pytest.mark.parametrize(
     "change",
     [
-        {"market": "no_such_market"},
-        {"stage": "no_such_stage"},
-        {"target": 7.0},
-        {"settings": {"floor_on": True, "floor": -5.0}},
-        {"settings": {"floor_on": True, "members": ["USA", "ATLANTIS"]}},
-        {"settings": {"floor_on": "yes please"}},
+        lambda: {"market": "no_such_market"},
+        lambda: {"stage": "no_such_stage"},
+        lambda: {"target": 7.0},
+        lambda: {"settings": {"measures": [_floor_entry(floor=-5.0)]}},
+        lambda: {"settings": {"measures": [_floor_entry()], "members": ["USA", "ATLANTIS"]}},
+        lambda: {"settings": {"measures": [{**_floor_entry(), "on": "yes please"}]}},
+        lambda: {"settings": {"measures": [{**_floor_entry(), "type": "flor"}]}},
+        lambda: {"settings": {"measures": [_floor_entry(no_such_field=1.0)]}},
+        lambda: {"settings": {"measures": "yes please"}},
+        lambda: {"settings": {"free_trade": "yes please"}},
+    ],
+    ids=[
+        "market",
+        "stage",
+        "target",
+        "negative_floor",
+        "member_of_no_market",
+        "on_not_a_bool",
+        "unknown_type",
+        "unknown_field",
+        "measures_not_a_list",
+        "free_trade_not_a_bool",
     ],
 )
 def test_a_stale_link_gives_the_defaults_and_says_so(store, change):
+    change = change()
     state = store.share_state()
     defaults = state["settings"]
     before = (store.market, store.stage, store.target)
@@ -148,9 +175,14 @@ def test_a_stale_link_gives_the_defaults_and_says_so(store, change):
 
 def test_settings_the_editor_no_longer_has_are_ignored(store):
     state = store.share_state()
-    state["settings"] = {**state["settings"], "floor_on": True, "retired_setting": 3}
-    assert store.apply_share_token(encode_state(state))
-    assert store.config.floor_on
+    state["settings"] = {
+        **state["settings"],
+        "measures": [_floor_entry()],
+        "floor_on": False,  # a setting of an older dashboard
+        "retired_setting": 3,
+    }
+    assert store.apply_share_token(encode_state(state)), store.notice
+    assert store.config.entry("floor")["on"]
 
 
 def test_the_share_link_follows_every_edit_and_opens_a_token():
@@ -159,19 +191,19 @@ def test_the_share_link_follows_every_edit_and_opens_a_token():
     link = ShareLink(store=s, token=None, address=True)  # no session: nothing to open
     first = link.bridge.query
     assert parse_qs(first)["market"] == [NDPR]
-    s.config.floor_on = True
+    s.config.preset("floor")
     assert link.bridge.query != first
     t = DashboardStore(catalog(), "gallium")
     ShareLink(store=t, token=parse_qs(link.bridge.query)["s"][0])
-    assert t.market == NDPR and t.config.floor_on
+    assert t.market == NDPR and t.config.entry("floor")["on"]
 
 
 # -- the browser's storage ------------------------------------------------------------------
 def test_saved_scenarios_of_every_market_survive_a_new_session(store):
-    store.config.param.update(floor_on=True, floor=140.0)
+    store.config.preset("floor", floor=140.0)
     assert store.save_current("f140", "Floor at 140")
     store.market = "gallium"
-    store.config.restrict_on = True
+    store.config.preset("restrict")
     assert store.save_current("ban")
     text = store.saved_text()
 
@@ -181,18 +213,19 @@ def test_saved_scenarios_of_every_market_survive_a_new_session(store):
     (f140,) = fresh.saved
     assert f140.scenario == store._saved_by_market[NDPR][0].scenario
     assert f140.display == "Floor at 140" and fresh.compare == ["f140"]
-    assert fresh.edit("f140") and fresh.config.floor == 140.0  # its settings came along
+    assert fresh.edit("f140")  # its settings came along
+    assert fresh.config.value("floor", "floor") == 140.0
     fresh.market = "gallium"
     assert [s.name for s in fresh.saved] == ["ban"]
     assert fresh.saved[0].scenario == store.saved[0].scenario
 
 
 def test_names_saved_in_the_session_win_over_the_browser(store):
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("mine")
     text = store.saved_text()
     other = DashboardStore(catalog(), NDPR)
-    other.config.param.update(tariff_on=True)
+    other.config.preset("tariff")
     other.save_current("mine")
     assert other.restore_saved_text(text) == 0
     assert [m.type for m in other.saved[0].scenario.measures][-1] == "tariff"
@@ -208,7 +241,7 @@ def test_unreadable_storage_restores_nothing_and_says_so(store, text):
 
 
 def test_unreadable_stored_scenarios_are_left_out_and_counted(store):
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("good")
     doc = json.loads(store.saved_text())
     doc["markets"][NDPR] += [
@@ -226,11 +259,11 @@ def test_unreadable_stored_scenarios_are_left_out_and_counted(store):
 def test_nothing_is_stored_before_the_browser_has_answered():
     s = DashboardStore(catalog(), NDPR)
     link = ShareLink(store=s, token=None)
-    s.config.floor_on = True
+    s.config.preset("floor")
     s.save_current("early")
     assert link.bridge.keep == ""  # the browser's scenarios are not overwritten
     kept = DashboardStore(catalog(), NDPR)
-    kept.config.tariff_on = True
+    kept.config.preset("tariff")
     kept.save_current("kept")
     link.bridge.stored = kept.saved_text()  # what the browser had
     assert [x.name for x in s.saved] == ["early", "kept"]
@@ -241,32 +274,29 @@ def test_nothing_is_stored_before_the_browser_has_answered():
 
 
 # -- scenario-set files ---------------------------------------------------------------------
-#: settings that make every measure type the editor offers (each group alone, plus variants)
-EVERY_MEASURE = {
-    "free_trade": {"free_trade": True},
-    "floor": {"floor_on": True, "floor": 130.0, "levy_cap": 40.0, "collector": "exporters"},
-    "tariff": {"tariff_on": True, "tariff_rate": 12.5},
-    "subsidy": {"subsidy_on": True, "strike": 90.0},
-    "collar": {
-        "subsidy_on": True,
-        "subsidy_kind": "collar",
-        "upside_threshold": 140.0,
-        "upside_share": 30.0,
-        "subsidy_payers": "club",
-    },
-    "ban": {"restrict_on": True},
-    "quota": {"quota_on": True, "quota_quantity": 900.0},
-    "offtake": {"offtake_on": True, "offtake_disposition": "resell"},
-    "release": {"release_on": True},
-    "cap": {"cap_on": True, "cap_share": 70.0, "cap_basis": "imports"},
-    "shock": {"shock_on": True, "shock_fraction": 15.0},
+#: the club presets (with field values, display units) that make every measure type the editor
+#: offers (each alone, plus variants); ``None``: free trade among members alone
+EVERY_MEASURE: dict[str, tuple[str | None, dict[str, object]]] = {
+    "free_trade": (None, {}),
+    "floor": ("floor", {"floor": 130.0, "levy_cap": 40.0, "collector": "exporters"}),
+    "tariff": ("tariff", {"rate": 12.5}),
+    "subsidy": ("subsidy", {"strike": 90.0}),
+    "collar": ("subsidy", {"kind": "collar", "upside_threshold": 140.0, "upside_share": 30.0}),
+    "ban": ("restrict", {}),
+    "quota": ("quota", {"quantity": 900.0}),
+    "offtake": ("offtake", {"disposition": "resell"}),
+    "release": ("release", {}),
+    "cap": ("cap", {"max_share": 70.0, "basis": "imports"}),
+    "shock": ("shock", {"fraction": 15.0}),
 }
 
 
 def _save_every_measure(store: DashboardStore) -> None:
     defaults = store.config.snapshot()
-    for name, values in EVERY_MEASURE.items():
-        store.config.restore({**defaults, "free_trade": False, **values})
+    for name, (preset, values) in EVERY_MEASURE.items():
+        store.config.restore({**defaults, "free_trade": preset is None})
+        if preset is not None:
+            store.config.preset(preset, **values)
         assert store.save_current(name), store.notice
     store.config.restore(defaults)
 
@@ -305,9 +335,10 @@ def test_downloaded_scenarios_load_back_to_the_same_measures(market, tmp_path):
 
 def test_a_downloaded_set_runs_to_the_dashboards_numbers(store, tmp_path):
     """What ``tradepolicy run`` solves from the file equals the dashboard's comparison."""
-    store.config.param.update(floor_on=True, floor=150.0)
+    store.config.preset("floor", floor=150.0)
     store.save_current("floor_150")
-    store.config.param.update(floor_on=False, subsidy_on=True)
+    store.config.switch("floor", False)
+    store.config.preset("subsidy")
     store.save_current("subsidy")
     path = tmp_path / "saved.toml"
     path.write_bytes(store.saved_toml())
@@ -384,7 +415,7 @@ floor = 110000.0
     ],
 )
 def test_a_bad_upload_names_the_file_and_field_and_changes_nothing(store, text, where):
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("kept")
     before = list(store.saved)
     assert not store.load_toml(text, "upload.toml")
@@ -409,18 +440,18 @@ def test_shipped_sets_and_saved_scenarios_are_named_in_words(store):
     for s in store.saved:
         assert s.display and s.display != s.name.replace("_", " ")
         assert s.name in store.param.compare.objects  # the identifier stays the key
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("f", "A floor at twice the price")
     assert store.saved[-1].display == "A floor at twice the price"
     store.save_current("g")
-    assert store.saved[-1].display == "Free trade among members + Price floor"
+    assert store.saved[-1].display == "Free trade among members + Club price floor"
     back = DashboardStore(catalog(), NDPR)
     assert back.load_toml(store.saved_toml(), "x.toml")
     assert [s.display for s in back.saved] == [s.display for s in store.saved]
 
 
 def test_the_compare_choices_show_the_words_beside_the_identifier(store):
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("f", "Floor")
     labels = dict(store.param.compare.names)
     assert labels == {"f — Floor": "f"}
@@ -429,7 +460,7 @@ def test_the_compare_choices_show_the_words_beside_the_identifier(store):
 def test_the_compare_tab_uploads_a_file_and_says_what_happened(store):
     from tradepolicy.dashboard import DashboardApp
 
-    store.config.floor_on = True
+    store.config.preset("floor")
     store.save_current("f", "Floor")
     data = store.saved_toml()
     fresh = DashboardStore(catalog(), NDPR)
@@ -449,7 +480,7 @@ def test_the_compare_tab_uploads_a_file_and_says_what_happened(store):
 
 def test_a_bad_link_is_still_said_once_the_browser_restores(store):
     other = DashboardStore(catalog(), NDPR)
-    other.config.floor_on = True
+    other.config.preset("floor")
     other.save_current("kept")
     assert not store.apply_share_token("broken")
     store.restore_saved_text(other.saved_text())

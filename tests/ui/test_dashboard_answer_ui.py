@@ -38,6 +38,16 @@ def page(browser: Browser, app_url: str) -> Iterator[Page]:
     context.close()
 
 
+def add_measure(page: Page, label: str) -> None:
+    """Add a measure with the editor: choose it under "Add a measure", then Add; wait for its
+    card."""
+    cards = page.locator(".tp-measure")
+    n = cards.count()
+    page.locator(".tp-add-type select").select_option(label=label)
+    page.locator(".tp-add button").click()
+    expect(cards).to_have_count(n + 1, timeout=TIMEOUT)
+
+
 def live_value(page: Page):
     return page.locator('[data-kpi="answer_dependence"] [data-kpi-value]')
 
@@ -58,11 +68,11 @@ def test_answer_first_table_live_kpi_and_laptop_sizes(
 
     # a measure change updates the 2030 KPI of the edited scenario
     before = live_value(page).inner_text()
-    page.locator(".tp-floor_on").click()
+    add_measure(page, "Club price floor")
     expect(live_value(page)).not_to_have_text(before, timeout=TIMEOUT)
     after = live_value(page).inner_text()
     assert float(after.split("%")[0]) != float(before.split("%")[0])
-    box = page.locator(".tp-floor input").first
+    box = page.locator(".tp-floor-floor input").first
     box.fill("150")
     box.press("Enter")
     expect(live_value(page)).not_to_have_text(after, timeout=TIMEOUT)

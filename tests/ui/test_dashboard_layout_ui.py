@@ -129,6 +129,9 @@ def test_layout_at_laptop_sizes(browser: Browser, app_url: str, artifacts: Path,
         page.goto(app_url + "?market=ndpr_oxide")
         dep = page.locator('[data-kpi="dependence"]')
         expect(dep.locator("[data-kpi-value]")).not_to_have_text("—", timeout=60_000)
+        # the page opens on the 2030 question (tests/ui/test_dashboard_answer_ui.py): the
+        # baseline tab's fold is checked here
+        page.locator(".bk-tab", has_text="Baseline").first.click()
         # the largest outside supplier and the bloc in full, each code on hover
         expect(dep.locator('.tp-region[title="MYS"]')).to_have_text("Malaysia")
         expect(dep.locator('.tp-region[title="KOR"]')).to_have_text("Republic of Korea")

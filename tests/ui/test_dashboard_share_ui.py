@@ -26,6 +26,16 @@ def set_input(page: Page, css: str, text: str) -> None:
     box.press("Enter")
 
 
+def add_measure(page: Page, label: str) -> None:
+    """Add a measure with the editor: choose it under "Add a measure", then Add; wait for its
+    card."""
+    cards = page.locator(".tp-measure")
+    n = cards.count()
+    page.locator(".tp-add-type select").select_option(label=label)
+    page.locator(".tp-add button").click()
+    expect(cards).to_have_count(n + 1, timeout=TIMEOUT)
+
+
 def _errors(page: Page) -> list[str]:
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -46,14 +56,19 @@ def test_link_reload_and_toml_round_trip(browser: Browser, app_url: str, artifac
         club = kpi(a, "club_price")
         expect(club).to_have_text(BASE, timeout=60_000)
         opened = a.url
-        a.locator(".tp-floor_on").click()
+        add_measure(a, "Club price floor")
         expect(club).not_to_have_text(BASE, timeout=TIMEOUT)
-        set_input(a, ".tp-floor", "150")
         a.wait_for_function(
             "() => new URLSearchParams(location.search).get('s') !== null", timeout=TIMEOUT
         )
-        expect(club).not_to_have_text(BASE, timeout=TIMEOUT)
-        a.wait_for_timeout(500)  # the address follows the last change
+        at_default = club.inner_text()  # the floor at its default level
+        a.wait_for_timeout(500)  # the address follows the floor added
+        with_default = a.url
+        set_input(a, ".tp-floor-floor", "150")
+        expect(club).not_to_have_text(at_default, timeout=TIMEOUT)
+        # the address follows the last change (replaced once the edit is solved)
+        a.wait_for_function("u => location.href !== u", arg=with_default, timeout=TIMEOUT)
+        a.wait_for_timeout(500)
         at150 = club.inner_text()
         link = a.url
         assert link != opened and parse_qs(urlparse(link).query)["market"] == ["ndpr_oxide"]
@@ -66,7 +81,7 @@ def test_link_reload_and_toml_round_trip(browser: Browser, app_url: str, artifac
         expect(a.locator(".tp-notice")).to_contain_text("Saved 'floor_150'", timeout=TIMEOUT)
         a.reload()
         expect(kpi(a, "club_price")).to_have_text(at150, timeout=60_000)
-        assert a.locator(".tp-floor_on").get_attribute("aria-checked") == "true"
+        assert a.locator(".tp-floor-on").get_attribute("aria-checked") == "true"
         expect(a.locator(".tp-notice")).to_contain_text("Restored 1 saved", timeout=TIMEOUT)
         a.get_by_text("Compare scenarios", exact=True).click()
         expect(a.locator(".tp-compare-table")).to_contain_text("floor_150", timeout=TIMEOUT)
@@ -89,7 +104,7 @@ def test_link_reload_and_toml_round_trip(browser: Browser, app_url: str, artifac
         errors += _errors(b)
         b.goto(link)
         expect(kpi(b, "club_price")).to_have_text(at150, timeout=60_000)
-        assert b.locator(".tp-floor_on").get_attribute("aria-checked") == "true"
+        assert b.locator(".tp-floor-on").get_attribute("aria-checked") == "true"
         b.get_by_text("Compare scenarios", exact=True).click()
         expect(b.get_by_text("No saved scenario yet")).to_be_visible(timeout=TIMEOUT)
         b.locator(".tp-upload input[type=file]").set_input_files(str(path))

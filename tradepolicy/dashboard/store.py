@@ -336,31 +336,41 @@ def _choices(saved: list[SavedScenario]) -> dict[str, str]:
     return {(f"{s.name} — {s.display}" if s.display != s.name else s.name): s.name for s in saved}
 
 
-def check_choices(settings: param.Parameterized, values: dict[str, Any]) -> None:
-    """Refuse values a setting does not offer (a region of another market, an unknown kind).
+def check_snapshot(policy: PolicyConfig, values: dict[str, Any]) -> None:
+    """Refuse editor settings read from a link or the browser that do not fit the market shown.
 
-    ``param`` lets a selector whose choices are set at run time take any value (it adds it to
-    the choices), so settings read from a link or the browser are checked here first.
+    ``values`` is a :meth:`PolicyConfig.snapshot` (keys it does not have are ignored): the
+    ``members`` must be regions of the market, ``free_trade`` true or false, and each of the
+    ``measures`` an entry the editor can restore (its registered type and its fields, checked by
+    the editor itself). The values of the fields are checked once restored
+    (:meth:`PolicyConfig.measures`).
 
     Raises
     ------
     ValueError
-        Naming the setting, the values not offered and what is.
+        Naming the setting (``members``, ``free_trade``, ``measures[i]``), what is wrong and
+        what is allowed.
     """
-    for name, value in values.items():
-        if name == "name" or name not in settings.param:
-            continue
-        p = settings.param[name]
-        if not isinstance(p, param.Selector) or not p.objects:
-            continue
-        allowed = list(p.objects)  # the values (a dict of choices: its values)
-        given = value if isinstance(p, param.ListSelector) else [value]
-        if not isinstance(given, list):
-            raise ValueError(f"{name}: expected a list, got {value!r}")
-        bad = [v for v in given if v not in allowed and not (v is None and p.allow_None)]
+    if "members" in values:
+        members = values["members"]
+        if not isinstance(members, list):
+            raise ValueError(f"members: expected a list of region codes, got {members!r}")
+        allowed = list(policy.param.members.objects)
+        bad = [m for m in members if m not in allowed]
         if bad:
             shown = ", ".join(map(str, allowed))
-            raise ValueError(f"{name}: {', '.join(map(repr, bad))} not offered (allowed: {shown})")
+            raise ValueError(f"members: {', '.join(map(repr, bad))} not offered (allowed: {shown})")
+    if "free_trade" in values and not isinstance(values["free_trade"], bool):
+        raise ValueError(f"free_trade: expected true or false, got {values['free_trade']!r}")
+    if "measures" in values:
+        measures = values["measures"]
+        if not isinstance(measures, list):
+            raise ValueError(f"measures: expected a list of measures, got {measures!r}")
+        for i, entry in enumerate(measures):
+            policy._checked(i, entry)  # the editor's own check: ValueError naming measures[i]
+            on = entry.get("on", True)
+            if not isinstance(on, bool):
+                raise ValueError(f"measures[{i}].on: expected true or false, got {on!r}")
 
 
 def _describe(info: MarketInfo, measure: Any) -> str:
@@ -597,7 +607,7 @@ class DashboardStore(param.Parameterized):
         return True
 
     def _default_title(self) -> str:
-        """The measures switched on, in words (e.g. "Price floor + Tariff on non-members")."""
+        """The measures switched on, in words (e.g. "Club price floor + Tariff on non-members")."""
         active = getattr(self.policy, "active", None)
         names = active() if callable(active) else []
         return " + ".join(names)
@@ -638,8 +648,9 @@ class DashboardStore(param.Parameterized):
             return False
         before = self.policy.snapshot()
         try:
-            check_choices(self.policy, match[0].settings)
+            check_snapshot(self.policy, match[0].settings)
             self.policy.restore(match[0].settings)
+            self.policy.measures(self._market_info())  # values that no longer fit: ConfigError
         except (ValueError, TypeError, KeyError) as exc:  # settings of an older dashboard
             self.policy.restore(before)
             self.notice = f"The settings of {name!r} no longer fit these controls ({exc})"
@@ -811,8 +822,9 @@ class DashboardStore(param.Parameterized):
                 draws=int(state.get("draws", self.draws)),
             )
             settings = {**defaults, **state.get("settings", {})}
-            check_choices(self.policy, settings)
+            check_snapshot(self.policy, settings)
             self.policy.restore(settings)
+            self.policy.measures(self._market_info())  # values that no longer fit: ConfigError
         except (ValueError, TypeError, KeyError) as exc:
             log.info("scenario of a link not opened: %s", exc)
             self.policy.restore(defaults)
@@ -883,7 +895,7 @@ __all__ = [
     "Outcome",
     "SavedScenario",
     "SolveCache",
-    "check_choices",
+    "check_snapshot",
     "draws_supported",
     "evaluate",
     "input_error_text",
