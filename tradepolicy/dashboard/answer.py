@@ -826,7 +826,7 @@ class AnswerView(Viewer):
             # the edited settings straight from the sidebar: the live KPIs do not wait for
             # the store's one-year solve (which a served page runs in the next tick)
             cfg = self.store.policy
-            cfg.param.watch(lambda e: self._on_settings(), [p for p in cfg.param if p != "name"])
+            cfg.param.watch(lambda *e: self._on_settings(), [p for p in cfg.param if p != "name"])
         self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
         # served: after the page has loaded (the page opens at once, the options follow);
         # in a notebook or a test: now
