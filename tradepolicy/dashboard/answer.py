@@ -39,7 +39,7 @@ from tradepolicy import regions as region_table
 from tradepolicy._validation import read_toml
 from tradepolicy.dashboard.config import scenario_key
 from tradepolicy.dashboard.markets import MarketInfo
-from tradepolicy.dashboard.store import DashboardStore, SolveCache
+from tradepolicy.dashboard.store import DashboardStore, SolveCache, later
 from tradepolicy.errors import InputError
 from tradepolicy.measures.base import FISCAL_ENTRIES
 from tradepolicy.pathway.results import BORDER_ENTRIES, discount_factors
@@ -821,6 +821,12 @@ class AnswerView(Viewer):
         self.start_input.param.watch(lambda e: self._quiet or self._on_edit(), "value")
         self.draws_input.param.watch(lambda e: self._request_draws(), "value")
         self.focus.param.watch(lambda e: self._quiet or self._render_charts(), "value")
+        self._live_gen = 0  # the latest live update (a deferred redraw of an older one is skipped)
+        if self.store is not None:
+            # the edited settings straight from the sidebar: the live KPIs do not wait for
+            # the store's one-year solve (which a served page runs in the next tick)
+            cfg = self.store.policy
+            cfg.param.watch(lambda *e: self._on_settings(), [p for p in cfg.param if p != "name"])
         self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
         # served: after the page has loaded (the page opens at once, the options follow);
         # in a notebook or a test: now
@@ -914,6 +920,11 @@ class AnswerView(Viewer):
     def _on_edit(self) -> None:
         self._solve_live()
         self._render_live()
+
+    def _on_settings(self) -> None:
+        if getattr(self._store, "_applying_market", False) or not self._sets:
+            return  # a market being loaded: _on_market solves once it is in place
+        self._on_current()
 
     @param.depends("store.current", watch=True)
     def _on_current(self) -> None:
@@ -1127,6 +1138,14 @@ class AnswerView(Viewer):
             self._render()
             return
         self._render_kpis(ctx["table"], ctx["year"], ctx["shares"])
+        # on a served page the KPIs reach the browser first; the rest follows in the next tick
+        self._live_gen += 1
+        later(lambda gen=self._live_gen: self._render_live_rest(ctx, gen))
+
+    def _render_live_rest(self, ctx: dict[str, Any], gen: int) -> None:
+        """The edited scenario's row, lines and payers (skipped if a newer edit came)."""
+        if gen != self._live_gen:
+            return
         self._render_table(ctx)
         if self.focus.value == LIVE:
             self._render_charts(ctx)

@@ -130,6 +130,26 @@ class SolveCache:
 SOLVES = SolveCache()
 
 
+def later(fn: Callable[[], None]) -> Any | None:
+    """Run ``fn`` in the next tick of the served page's event loop, as its own callback (so
+    the changes made so far reach the browser first); returns the document, or None after
+    running ``fn`` now (no served page: a notebook, a test)."""
+    import panel as pn
+
+    doc = pn.state.curdoc
+    if doc is None or getattr(doc, "session_context", None) is None:
+        fn()
+        return None
+    from panel.io.state import set_curdoc
+
+    def tick() -> None:
+        with set_curdoc(doc):
+            fn()
+
+    doc.add_next_tick_callback(tick)
+    return doc
+
+
 def scenario_set(info: MarketInfo, scenarios: list[Scenario], target: float | None) -> ScenarioSet:
     """The scenarios on ``info``'s market (or whole chain) with the market's target bloc
     (:attr:`MarketInfo.bloc`) at ``target``, recorded in the results' attributes
@@ -426,6 +446,7 @@ class DashboardStore(param.Parameterized):
         self._saved_by_market: dict[str, list[SavedScenario]] = {}
         self._link_problem = ""  # why the link's scenario was not opened (kept in notices)
         self._applying_market = False
+        self._update_later = False  # a one-year solve scheduled for the next tick
         self.param.market.objects = list(markets)
         cfg = self.policy
         cfg.param.watch(self._on_settings, [p for p in cfg.param if p != "name"])
@@ -491,8 +512,17 @@ class DashboardStore(param.Parameterized):
         self._update_comparison()
 
     def _on_settings(self, *events: param.parameterized.Event) -> None:
-        if not self._applying_market:
-            self.update_current()
+        if self._applying_market:
+            return
+        if self._update_later:
+            return  # already scheduled: it solves the settings as they are then
+        # on a served page, the one-year solve runs in the next tick: the 2030 question's
+        # live KPIs (solved from the settings in this callback) reach the browser first
+        self._update_later = later(self._deferred_update) is not None
+
+    def _deferred_update(self) -> None:
+        self._update_later = False
+        self.update_current()
 
     @param.depends("target", "uncertainty", "draws", watch=True)
     def _on_solve_options(self) -> None:

@@ -7,6 +7,7 @@ each project faces in each scenario, and the public cash flows of the projects d
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import fields, replace
 from pathlib import Path
@@ -108,6 +109,13 @@ def calibrated_finance(market_id: str) -> Finance:
     path = None if root is None else root / "estimates" / market_id / "investment.nc"
     if path is None or not path.exists():
         return Finance()
+    return _finance_at(str(path.resolve()), path.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _finance_at(path: str, mtime_ns: int) -> Finance:
+    """The fitted :class:`Finance` of the estimate file ``path`` (read once per
+    modification time: a re-calibration is read again)."""
     import xarray as xr
 
     from tradepolicy.calibration.estimation import Estimate
@@ -126,7 +134,14 @@ def stage_price_process(market: Any) -> PriceProcess:
     if p is None:
         log.info("%s: %s", market.id, FALLBACK.note)
         return FALLBACK
-    return PriceProcess.from_estimate(p)
+    return _process_at(str(p.resolve()), p.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _process_at(path: str, mtime_ns: int) -> PriceProcess:
+    """The price process of the estimate file ``path`` (read once per modification time:
+    a re-estimate is read again; the process is frozen, so sharing it is safe)."""
+    return PriceProcess.from_estimate(path)
 
 
 def _project_rows(pipe: Any) -> list[dict[str, Any]]:
