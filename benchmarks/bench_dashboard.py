@@ -207,7 +207,6 @@ def measure(
             page.get_by_text(ready).first.wait_for(timeout=600_000)
         old = page.evaluate(FIND_KPI, kpi)
         page.locator(".tp-add-type select").select_option(label="Club price floor")
-        page.locator(".tp-add button").click()
         page.wait_for_function(
             "(old) => { const t = window.__tp; const r = t.root.querySelector(t.sel);"
             " return r !== null && r.textContent !== old; }",

@@ -195,7 +195,6 @@ async def run_session(browser, url: str, s: Session, changes: int, timeout_s: fl
         s.open_s = time.perf_counter() - start
         old = await page.evaluate(FIND_KPIS)
         await page.locator(".tp-add-type select").select_option(label=preset)
-        await page.locator(".tp-add button").click()
         await page.wait_for_function(
             "(old) => window.__tp.text() !== old", arg=old, polling="raf", timeout=timeout_s * 4000
         )

@@ -142,7 +142,6 @@ def test_the_stage_of_a_measure_is_chosen_by_name_among_the_stages(store):
     editor = app.editor.measures
     for choice in ("preset:floor", "preset:tariff", "type:export_tax"):
         editor.add_type.value = choice
-        editor._add()  # as the Add button does
     for w in editor._stages.values():
         assert w.visible and w.options == names
         assert w.value == MAGNET  # the target stage by default

@@ -52,7 +52,8 @@ def test_every_offered_type_gets_a_control_per_field_with_unit_and_help(app):
     assert {"price_floor", "tariff", "offtake", "export_tax", "demand_shift"} <= set(offered)
     assert "capex_grant" not in offered and "stockpile_policy" not in offered
     every = {v for group in editor.add_type.groups.values() for v in group.values()}
-    assert {f"type:{t}" for t in offered} | {f"preset:{p}" for p in PRESETS} == every
+    assert {f"type:{t}" for t in offered} | {f"preset:{p}" for p in PRESETS} | {""} == every
+    assert editor.add_type.value == ""  # "choose a measure": choosing one adds it
     for name, spec in offered.items():
         eid = cfg.add(name)
         values = cfg.entry(eid)["values"]
@@ -284,7 +285,6 @@ def test_a_measure_registered_here_appears_edits_and_solves(toy_registered):
     assert every["Toy cut (toy_cut)"] == "type:toy_cut"
     store.policy.free_trade = False
     editor.add_type.value = "type:toy_cut"
-    editor._add()  # as the Add button does
     before = app.kpis.pane.object
     producer, cut = editor._widgets[("toy_cut", "producer")], editor._widgets[("toy_cut", "cut")]
     assert isinstance(producer, pn.widgets.Select) and isinstance(cut, pn.widgets.FloatInput)
@@ -306,3 +306,16 @@ def test_a_measure_registered_here_appears_edits_and_solves(toy_registered):
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
     snap = json.loads(json.dumps(store.policy.snapshot()))
     assert snap["measures"][0]["values"] == {"producer": "CHN", "cut": 0.3}
+
+
+def test_choosing_a_measure_adds_it_and_the_same_type_can_be_added_again(app):
+    """One event adds a measure (no separate Add click that a worker thread could handle before
+    the choice arrived); the list goes back to "choose", so a second choice adds a second."""
+    cfg, editor = app.store.policy, app.editor.measures
+    before = [e["type"] for e in cfg.entries]
+    editor.add_type.value = "type:tariff"
+    assert editor.add_type.value == ""
+    editor.add_type.value = "type:tariff"
+    assert [e["type"] for e in cfg.entries] == [*before, "tariff", "tariff"]
+    editor.add_type.value = ""  # choosing "choose a measure" adds nothing
+    assert len(cfg.entries) == len(before) + 2

@@ -1582,9 +1582,10 @@ def dashboard(
             min=0,
             max=64,
             help="Worker threads for the sessions' solves and charts, so that one user's "
-            "update does not hold up the others (0: all on the server's event loop).",
+            "update does not hold up the others (0, the default: all on the server's event "
+            "loop; with threads, events of one page may be handled out of order).",
         ),
-    ] = 4,
+    ] = 0,
 ) -> None:
     """Serve the negotiator dashboard (Panel) on the shipped markets until stopped (Ctrl+C)."""
     import errno

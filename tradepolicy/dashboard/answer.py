@@ -24,14 +24,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
 import xarray as xr
-from bokeh.models import ColumnDataSource, HoverTool, Legend, NumeralTickFormatter, Span
+from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter, Range1d
+
+# (bokeh.models re-exports these from a dynamic __all__ that type checkers cannot follow)
+from bokeh.models.annotations import Legend, Span
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
@@ -121,7 +124,7 @@ def default_header(info: MarketInfo) -> PathwaySet:
     model = info.model
     first = base_year(model)
     demand = None
-    stages = list(model.stages) if is_chain(model) else [model]
+    stages = list(cast(Any, model).stages) if is_chain(model) else [model]
     for m in stages:
         table = getattr(m, "demand_paths", None)
         if table is not None and len(table):
@@ -593,7 +596,7 @@ def _line_fig(title: str, y_label: str, years: list[int], percent: bool = False)
         sizing_mode="stretch_width",
         toolbar_location=None,
         tools="",
-        x_range=(years[0] - 0.3, years[-1] + 0.3),
+        x_range=Range1d(start=years[0] - 0.3, end=years[-1] + 0.3),
     )
     f.yaxis.axis_label = y_label
     f.xgrid.grid_line_color = None
@@ -809,7 +812,7 @@ class AnswerView(Viewer):
         self._live: xr.Dataset | None = None
         self._live_problem = ""
         self._future: Future | None = None
-        self._doc = None
+        self._doc: Any = None
         self.set_select.param.watch(lambda e: self._on_set(), "value")
         self._live_sources: dict[str, ColumnDataSource] = {}
         self._warn_key: tuple | None = None
@@ -818,9 +821,9 @@ class AnswerView(Viewer):
         self._warn: dict[str, list[str]] = {}
         self.stage_select.param.watch(lambda e: self._render(), "value")
         self._quiet = False
-        self.start_input.param.watch(lambda e: self._quiet or self._on_edit(), "value")
+        self.start_input.param.watch(self._on_start, "value")
         self.draws_input.param.watch(lambda e: self._request_draws(), "value")
-        self.focus.param.watch(lambda e: self._quiet or self._render_charts(), "value")
+        self.focus.param.watch(self._on_focus, "value")
         self._live_gen = 0  # the latest live update (a deferred redraw of an older one is skipped)
         if self.store is not None:
             # the edited settings straight from the sidebar: the live KPIs do not wait for
@@ -882,7 +885,7 @@ class AnswerView(Viewer):
             return
         stages = {
             m.id: m.commodity.replace("(chain stage)", "").strip()
-            for m in (pset.market.stages if is_chain(pset.market) else [pset.market])
+            for m in (cast(Any, pset.market).stages if is_chain(pset.market) else [pset.market])
         }
         tstage = pset.bloc_target.stage or next(reversed(stages))
         order = [tstage, *[s for s in stages if s != tstage]]
@@ -917,6 +920,21 @@ class AnswerView(Viewer):
         self._request_draws(render=False)
         self._render()
 
+    def _start_year(self) -> int:
+        """The year the edited scenario's measures start (the box emptied: the set's first year)."""
+        value = self.start_input.value
+        if value is None:
+            value = self.start_input.start
+        return int(value or 0)
+
+    def _on_start(self, _event: Any) -> None:
+        if not self._quiet:
+            self._on_edit()
+
+    def _on_focus(self, _event: Any) -> None:
+        if not self._quiet:
+            self._render_charts()
+
     def _on_edit(self) -> None:
         self._solve_live()
         self._render_live()
@@ -938,7 +956,7 @@ class AnswerView(Viewer):
             sc = self._store.current_scenario()
         except Exception:
             return None
-        return (str(self.set_select.value), scenario_key([sc]), int(self.start_input.value))
+        return (str(self.set_select.value), scenario_key([sc]), self._start_year())
 
     def _solve_live(self) -> None:
         pset = self.pset
@@ -953,7 +971,7 @@ class AnswerView(Viewer):
             self._live_problem = "; ".join(map(str, problems)) if problems else str(exc)
             return
         try:
-            self._live = solve_live(pset, sc, int(self.start_input.value))
+            self._live = solve_live(pset, sc, self._start_year())
         except InputError as exc:
             self._live_problem = "; ".join(f"{f}: {m}" if f else m for f, m in exc.problems)
         except Exception as exc:
@@ -975,9 +993,12 @@ class AnswerView(Viewer):
             fut = submit_draws(pset, n, DEFAULT_SEED)
             self._future = fut
             self._doc = pn.state.curdoc
-            fut.add_done_callback(
-                lambda f, want=(str(self.set_select.value), n): self._ready(f, want)
-            )
+            want = (str(self.set_select.value), n)
+
+            def done(f: Future) -> None:
+                self._ready(f, want)
+
+            fut.add_done_callback(done)
         if render:
             self._render()
 
@@ -1079,6 +1100,7 @@ class AnswerView(Viewer):
 
     def _render(self) -> None:
         """Every part of the view (a new set, stage, draws or market)."""
+        self._live_gen += 1  # a deferred redraw of the edited scenario's parts is now stale
         if self.pset is None:
             return
         self.status.object = self._status()
@@ -1140,7 +1162,12 @@ class AnswerView(Viewer):
         self._render_kpis(ctx["table"], ctx["year"], ctx["shares"])
         # on a served page the KPIs reach the browser first; the rest follows in the next tick
         self._live_gen += 1
-        later(lambda gen=self._live_gen: self._render_live_rest(ctx, gen))
+        gen = self._live_gen
+
+        def rest() -> None:
+            self._render_live_rest(ctx, gen)
+
+        later(rest)
 
     def _render_live_rest(self, ctx: dict[str, Any], gen: int) -> None:
         """The edited scenario's row, lines and payers (skipped if a newer edit came)."""
@@ -1246,6 +1273,9 @@ class AnswerView(Viewer):
         qty = str(ref["capacity"].attrs.get("units", ""))
         focus = self.focus.value or (order[1] if len(order) > 1 else "baseline")
         base_ds = ds if ds is not None else self._live
+        if base_ds is None:
+            self.charts.objects = []
+            return
         dep = dependence_chart(base_ds, stage, order, labels, ctx["shares"])
         budget = budget_chart(base_ds, order, labels, members, ctx["currency"])
         lines = self._live_lines(ctx)

@@ -267,9 +267,9 @@ def _serve_resources_locally(doc: Any) -> None:
 #: the interface ``serve`` listens on unless told otherwise: this machine only
 LOOPBACK = "127.0.0.1"
 #: worker threads of a served dashboard unless told otherwise (``tradepolicy dashboard
-#: --threads``): enough that one session's solve never holds up the others, few enough
-#: to bound the memory of work in flight
-DEFAULT_THREADS = 4
+#: --threads``): none, every callback on the event loop. With worker threads Panel may handle
+#: two events of one page at once and out of order (docs/dashboard.md, "Many users at once")
+DEFAULT_THREADS = 0
 
 
 def use_threads(threads: int) -> None:

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 from bokeh.models import (
     CategoricalAxis,
-    ColorBar,
     ColumnDataSource,
     DataRange1d,
     FactorRange,
@@ -27,7 +26,7 @@ from bokeh.models import (
 )
 
 # (bokeh.models re-exports these from a dynamic __all__ that type checkers cannot follow)
-from bokeh.models.annotations import Label, Span, Title, Whisker
+from bokeh.models.annotations import ColorBar, Label, Span, Title, Whisker
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 

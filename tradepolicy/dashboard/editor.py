@@ -16,6 +16,7 @@ percent); :meth:`FieldSpec.to_market` converts them to the market's units.
 
 from __future__ import annotations
 
+import builtins
 import html
 import inspect
 import logging
@@ -357,7 +358,7 @@ class TypeSpec:
     type: str
     label: str
     help: str
-    cls: type[Measure]
+    cls: builtins.type[Measure]
     fields: tuple[FieldSpec, ...]
     #: required fields the editor cannot show (the type is then not offered)
     missing: tuple[str, ...] = ()
@@ -413,8 +414,8 @@ def field_spec(cls: type[Measure], name: str) -> FieldSpec | None:
     """The editor of field ``name`` of ``cls`` (None: not shown)."""
     info = cls.model_fields[name]
     extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
-    meta = extra.get(EDITOR_KEY, {}) if isinstance(extra, dict) else {}
-    meta = meta if isinstance(meta, dict) else {}
+    found = extra.get(EDITOR_KEY, {}) if isinstance(extra, dict) else {}
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
     ann = info.annotation
     kind = meta.get("unit") or _infer_kind(name, ann, tuple(cls.region_fields))
     if kind is None:
@@ -514,6 +515,10 @@ def _step(hi: float) -> float:
     return float(10 ** (math.floor(math.log10(hi)) - 2))
 
 
+#: the first entry of "Add a measure" (choosing a measure adds it)
+PICK = "Choose a measure to add…"
+
+
 class MeasureEditor(Viewer):
     """Add, edit and remove measures of any registered type (club presets first).
 
@@ -526,17 +531,16 @@ class MeasureEditor(Viewer):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         cfg = self.store.policy
+        # choosing a measure adds it (one event: with the server's worker threads a separate
+        # Add button's click could be handled before the choice had arrived)
         self.add_type = pn.widgets.Select(
             label="Add a measure",
-            description="A club preset fills the measure from the club members; any other "
-            "measure starts from defaults relative to the market.",
+            description="Choose a measure to add it. A club preset fills the measure from the "
+            "club members; any other measure starts from defaults relative to the market.",
             css_classes=["tp-add-type"],
             sizing_mode="stretch_width",
         )
-        self.add_button = pn.widgets.Button(
-            label="Add", color="primary", css_classes=["tp-add"], width=70, align="end"
-        )
-        self.add_button.on_click(self._add)
+        self.add_type.param.watch(self._on_pick, "value")
         self.cards = pn.Column(sizing_mode="stretch_width", margin=0)
         self.empty = pn.pane.HTML("<small>No measure yet: add one above.</small>", margin=(0, 10))
         self._widgets: dict[tuple[str, str], pn.widgets.Widget] = {}
@@ -546,7 +550,7 @@ class MeasureEditor(Viewer):
         self._shape: Any = None
         self._syncing = False
         self._layout = pn.Column(
-            pn.Row(self.add_type, self.add_button, sizing_mode="stretch_width"),
+            self.add_type,
             self.empty,
             self.cards,
             sizing_mode="stretch_width",
@@ -569,23 +573,29 @@ class MeasureEditor(Viewer):
             f"{s.label} ({name})": f"type:{name}"
             for name, s in sorted(types_.items(), key=lambda kv: kv[1].label)
         }
-        value = self.add_type.value
-        self.add_type.groups = {"Club presets": presets, "Any measure": every}
-        if value not in (*presets.values(), *every.values()):
-            self.add_type.value = next(iter(presets.values()), next(iter(every.values()), None))
+        self.add_type.groups = {
+            "": {PICK: ""},
+            "Club presets": presets,
+            "Any measure": every,
+        }
+        self.add_type.value = ""
+
+    def _on_pick(self, event: Any) -> None:
+        if event.new:
+            self._add()
 
     def _add(self, _event: Any = None) -> None:
+        """Add the measure chosen under "Add a measure" (nothing when none is chosen)."""
         cfg = self.store.policy
         choice = str(self.add_type.value or "")
         kind, _, name = choice.partition(":")
-        # a button's event is processed without holding the document (unlike a value
-        # change): hold it so that the new card and every view's update go out together
+        # hold the document so that the new card and every view's update go out together
         with hold():
             if kind == "preset":  # on a chain, at the target stage (chosen in the card)
                 cfg.preset(name)
             elif kind == "type":
                 cfg.add(name)
-        self._refresh_types()
+            self._refresh_types()  # (back to "choose": the same measure can be added again)
 
     def _remove(self, eid: str) -> None:
         with hold():  # as in _add
@@ -711,10 +721,10 @@ class MeasureEditor(Viewer):
                 **common,
             )
         elif f.kind == "region":
-            opts = {_region_label(r): r for r in info.regions}
+            one: dict[str, str | None] = {_region_label(r): r for r in info.regions}
             if f.optional or value is None:
-                opts = {"(none)": None, **opts}
-            w = pn.widgets.Select(options=opts, value=value, **common)
+                one = {"(none)": None, **one}
+            w = pn.widgets.Select(options=one, value=value, **common)
         elif f.kind == "choice":
             w = pn.widgets.Select(options={lbl: v for v, lbl in f.choices}, value=value, **common)
         elif f.kind == "flag":

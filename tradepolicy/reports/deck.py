@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pptx import Presentation
 from pptx.dml.color import RGBColor
 from pptx.enum.text import PP_ALIGN
+from pptx.presentation import Presentation as PresentationFile
 from pptx.util import Emu, Inches, Pt
 
 from tradepolicy.reports import charts
@@ -48,7 +49,7 @@ BLANK = 6
 class _Deck:
     """The presentation being built and its running table and figure numbers."""
 
-    prs: Presentation
+    prs: PresentationFile
     title: str
 
     def slide(self, heading: str):
