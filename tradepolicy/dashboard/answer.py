@@ -52,13 +52,12 @@ from tradepolicy.reports.context import scenario_label
 from tradepolicy.reports.formatting import (
     MISSING,
     fmt_bn,
-    fmt_bn2,
     fmt_points,
     fmt_prob,
     fmt_scaled2,
     fmt_share,
 )
-from tradepolicy.reports.pathway import _lower
+from tradepolicy.reports.pathway import _lower, cost_per_point_text
 from tradepolicy.results.accessor import MIN_POINTS
 from tradepolicy.scenario import Scenario, Target, is_chain
 
@@ -455,13 +454,7 @@ def live_kpis(row: pd.Series, year: int, shares: list[float], base: float) -> Li
     meets = ", ".join(f"{_pct(s)} {'met' if dep <= s + 1e-12 else 'missed'}" for s in shares)
     if not bool(row["solved"]):
         return LiveKpis("not solved", "", MISSING, MISSING, MISSING, "the central run failed")
-    per = float(row["cost_per_point"])
-    if np.isfinite(per):
-        per_text = fmt_bn2(per)
-    elif float(row["points_removed"]) <= -MIN_POINTS:
-        per_text = "raises dependence"
-    else:
-        per_text = "does not move dependence"
+    per_text = cost_per_point_text(row)
     return LiveKpis(
         dependence=fmt_share(dep) + (f" {region_table.short_name(sup)}" if sup else ""),
         meets=meets,
@@ -557,14 +550,7 @@ def options_html(
         lo, hi = f"dependence_{year}_p05", f"dependence_{year}_p95"
         if lo in table.columns and np.isfinite(r[lo]):
             dep += f" ({fmt_share(r[lo])}–{fmt_share(r[hi])})"
-        if n == "baseline":
-            per = MISSING
-        elif np.isfinite(r["cost_per_point"]):
-            per = fmt_bn2(r["cost_per_point"])
-        elif r["points_removed"] <= -MIN_POINTS:
-            per = "raises dependence"
-        else:
-            per = "does not move dependence"
+        per = MISSING if n == "baseline" else cost_per_point_text(r)
         loss = []
         if risk:
             v = r.get("loss_reduction", np.nan)

@@ -132,6 +132,19 @@ class PathwayBrief:
 # -- checks ---------------------------------------------------------------------------------
 
 
+def cost_per_point_text(row: Any) -> str:
+    """An option's cost per point of dependence removed in words (bn), as every view shows it:
+    the figure, or why there is none (it raises dependence, or moves it by less than
+    :data:`~tradepolicy.results.accessor.MIN_POINTS`). ``row``: a row of
+    ``ds.tp.pathway_options()``."""
+    per = float(row["cost_per_point"])
+    if np.isfinite(per):
+        return fmt_bn2(per)
+    if float(row["points_removed"]) <= -MIN_POINTS:
+        return "raises dependence"
+    return "does not move dependence"
+
+
 def is_pathway_results(ds: Any) -> bool:
     """Whether ``ds`` holds a pathway set's results (attribute ``pathway``)."""
     return isinstance(ds, xr.Dataset) and bool(ds.attrs.get("pathway", 0))
@@ -576,14 +589,7 @@ class _Builder:
             dep = fmt_share(r[f"dependence_{y}"]) + (
                 f" {region_table.short_name(sup)}" if sup else ""
             )
-            if n == "baseline":
-                per = MISSING
-            elif np.isfinite(r["cost_per_point"]):
-                per = fmt_bn2(r["cost_per_point"])
-            elif r["points_removed"] <= -MIN_POINTS:
-                per = "raises dependence"
-            else:
-                per = "does not move dependence"
+            per = MISSING if n == "baseline" else cost_per_point_text(r)
             rows.append(
                 [
                     self.row_label(n),
