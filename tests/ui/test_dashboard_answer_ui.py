@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 
 import tradepolicy as tp
 from tradepolicy.dashboard import answer as ans
+from ui.actions import add_measure
 
 TIMEOUT = 20_000  # ms
 SET = "ree_magnets_2030"
@@ -38,15 +39,6 @@ def page(browser: Browser, app_url: str) -> Iterator[Page]:
     context.close()
 
 
-def add_measure(page: Page, label: str) -> None:
-    """Add a measure with the editor: choose it under "Add a measure" (which adds it); wait for its
-    card."""
-    cards = page.locator(".tp-measure")
-    n = cards.count()
-    page.locator(".tp-add-type select").select_option(label=label)
-    expect(cards).to_have_count(n + 1, timeout=TIMEOUT)
-
-
 def live_value(page: Page):
     return page.locator('[data-kpi="answer_dependence"] [data-kpi-value]')
 
@@ -67,7 +59,7 @@ def test_answer_first_table_live_kpi_and_laptop_sizes(
 
     # a measure change updates the 2030 KPI of the edited scenario
     before = live_value(page).inner_text()
-    add_measure(page, "Club price floor")
+    add_measure(page, "Club price floor", timeout=TIMEOUT)
     expect(live_value(page)).not_to_have_text(before, timeout=TIMEOUT)
     after = live_value(page).inner_text()
     assert float(after.split("%")[0]) != float(before.split("%")[0])

@@ -9,6 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Browser, Page, expect
 
 from tradepolicy.dashboard import market_info
+from ui.actions import set_input
 
 TIMEOUT = 15_000  # ms
 CHAIN = "ree_magnets"
@@ -20,12 +21,6 @@ def kpi(page: Page, key: str):
 
 def value(page: Page, key: str):
     return kpi(page, key).locator("[data-kpi-value]")
-
-
-def set_input(page: Page, css: str, text: str) -> None:
-    box = page.locator(f"{css} input").first
-    box.fill(text)
-    box.press("Enter")
 
 
 def _errors(page: Page) -> list[str]:

@@ -11,28 +11,10 @@ from urllib.parse import parse_qs, urlparse
 from playwright.sync_api import Browser, Page, expect
 
 import tradepolicy as tp
+from ui.actions import add_measure, kpi, set_input
 
 TIMEOUT = 15_000  # ms
 BASE = "55.0"  # NdPr oxide's club price at base, USD/kg
-
-
-def kpi(page: Page, key: str):
-    return page.locator(f'[data-kpi="{key}"] [data-kpi-value]')
-
-
-def set_input(page: Page, css: str, text: str) -> None:
-    box = page.locator(f"{css} input").first
-    box.fill(text)
-    box.press("Enter")
-
-
-def add_measure(page: Page, label: str) -> None:
-    """Add a measure with the editor: choose it under "Add a measure" (which adds it); wait for its
-    card."""
-    cards = page.locator(".tp-measure")
-    n = cards.count()
-    page.locator(".tp-add-type select").select_option(label=label)
-    expect(cards).to_have_count(n + 1, timeout=TIMEOUT)
 
 
 def _errors(page: Page) -> list[str]:

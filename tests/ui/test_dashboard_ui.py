@@ -10,28 +10,10 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 import tradepolicy as tp
+from ui.actions import add_measure, kpi, set_input
 
 NDPR = "?market=ndpr_oxide"
 TIMEOUT = 15_000  # ms; one update takes well under a second
-
-
-def kpi(page: Page, key: str):
-    return page.locator(f'[data-kpi="{key}"] [data-kpi-value]')
-
-
-def set_input(page: Page, css: str, value: str) -> None:
-    box = page.locator(f"{css} input").first
-    box.fill(value)
-    box.press("Enter")
-
-
-def add_measure(page: Page, label: str) -> None:
-    """Add a measure with the editor: choose it under "Add a measure" (which adds it); wait for its
-    card."""
-    cards = page.locator(".tp-measure")
-    n = cards.count()
-    page.locator(".tp-add-type select").select_option(label=label)
-    expect(cards).to_have_count(n + 1, timeout=TIMEOUT)
 
 
 def shot(page: Page, artifacts: Path, name: str) -> None:
