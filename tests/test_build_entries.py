@@ -74,3 +74,31 @@ def test_masks_equal_pair_mask_as_the_table_grows() -> None:
         assert got.shape == (len(part), 6, 6) and got.dtype == bool
         assert all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
     assert len(set(keys)) > 16  # the table grew past its first size
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_entries_equal_the_array_operations(seed) -> None:
+    """The compiled pass of ``_entries`` equals ``_entries_numpy`` (its array-operation
+    reference) entry for entry, on many pairs with repeated, zero and slack-only cells."""
+    from tradepolicy.model.instruments import _entries_numpy
+
+    rng = np.random.default_rng(100 + seed)
+    n_pairs, nn = int(rng.integers(50, 400)), int(rng.integers(2, 13)) ** 2
+    size = int(rng.integers(10 * n_pairs, 30 * n_pairs))
+    pair = rng.integers(0, n_pairs, size)
+    plane = rng.choice(4, size, p=[0.3, 0.15, 0.15, 0.4])
+    cell = rng.integers(0, nn, size)
+    value = np.where(rng.random(size) < 0.1, 0.0, rng.normal(size=size))
+    scale = np.where(rng.random(n_pairs) < 0.05, 0.0, rng.uniform(0.5, 3.0, n_pairs))
+    got = _entries(pair, plane, cell, value, scale, nn)
+    want = _entries_numpy(pair, plane, cell, value, scale, nn)
+    assert len(got) == len(want) == 6
+    for a, b in zip(got, want, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+    assert (got[3] == ADD).any() and (got[5] != 0).any()
+
+
+def test_entries_of_nothing() -> None:
+    empty = np.zeros(0, dtype=np.intp)
+    got = _entries(empty, empty, empty, np.zeros(0), np.ones(3), 4)
+    assert all(a.size == 0 for a in got)

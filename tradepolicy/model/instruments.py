@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import numba as nb
 import numpy as np
 
 FOB, ADV, ADD = 0, 1, 2  # the wedge an entry's coefficient belongs to: C_fob, C_adv, C_add
@@ -575,9 +576,9 @@ class InstrumentBuilder:
             scale[rows, ks] = sc
             g0[rows, ks] = allp.g0
             gs[rows, ks] = allp.g_scale
-        labels = [[""] * K for _ in range(B)]
-        for b, k, lab in zip(rows.tolist(), ks.tolist(), allp.label, strict=True):
-            labels[b][k] = lab
+        labels_arr = np.full((B, K), "", dtype=object)
+        labels_arr[rows, ks] = np.array(allp.label, dtype=object)
+        labels = labels_arr.tolist()
         # the entries of every pair in their order (see _entries)
         pair, pos, at, kind, c, g = _entries(
             allp.pair, allp.plane, allp.cell, allp.value, allp.scale, N * N
@@ -588,14 +589,16 @@ class InstrumentBuilder:
         cell, slot = np.zeros((B, K, M), dtype=np.int32), np.zeros((B, K, M), dtype=np.int32)
         wedge = np.full((B, K, M), ADD, dtype=np.int8)
         wedge_coef, g_coef = np.zeros((B, K, M)), np.zeros((B, K, M))
-        b_e, k_e = rows[pair], ks[pair]
-        cell[b_e, k_e, pos], wedge[b_e, k_e, pos] = at, kind
-        wedge_coef[b_e, k_e, pos], g_coef[b_e, k_e, pos] = c, g
+        b_e = rows[pair]
+        flat = (b_e * K + ks[pair]) * M + pos  # each entry's place in the (B,K,M) arrays
+        cell.reshape(-1)[flat], wedge.reshape(-1)[flat] = at, kind
+        wedge_coef.reshape(-1)[flat], g_coef.reshape(-1)[flat] = c, g
         # slot: the cell's rank among the cells any pair of the scenario uses
         used = np.zeros((B, N * N), dtype=bool)
-        used[b_e, at] = True
+        bat = b_e * (N * N) + at
+        used.reshape(-1)[bat] = True
         rank = np.cumsum(used, axis=1, dtype=np.int32) - 1
-        slot[b_e, k_e, pos] = rank[b_e, at]
+        slot.reshape(-1)[flat] = rank.reshape(-1)[bat]
         return Instruments(
             export_tax=self.export_tax,
             tariff=self.tariff,
@@ -650,6 +653,69 @@ _SCALARS = ("lo", "hi", "scale", "g0", "g_scale")
 
 
 def _entries(
+    pair: np.ndarray,
+    plane: np.ndarray,
+    cell: np.ndarray,
+    value: np.ndarray,
+    scale: np.ndarray,
+    nn: int,
+) -> tuple[np.ndarray, ...]:
+    """The entries of every pair from its registered coefficients (see :func:`_entries_numpy`,
+    the array-operation reference this equals): one compiled pass over the coefficients in
+    (pair, plane, cell) order."""
+    pair = np.asarray(pair, dtype=np.intp)
+    plane = np.asarray(plane, dtype=np.intp)
+    cell = np.asarray(cell, dtype=np.intp)
+    value = np.asarray(value, dtype=float)
+    key = (pair * 4 + plane) * nn + cell
+    order = np.argsort(key, kind="stable")
+    return _entries_pass(key, order, value, np.asarray(scale, dtype=float), pair, plane, nn)
+
+
+@nb.njit(cache=True, nogil=True)
+def _entries_pass(key, order, value, scale, pair, plane, nn):  # pragma: no cover (compiled)
+    n = key.size
+    pc = np.empty(n, dtype=np.intp)
+    pos = np.empty(n, dtype=np.intp)
+    at = np.empty(n, dtype=np.intp)
+    kind = np.empty(n, dtype=np.intp)
+    coef = np.empty(n, dtype=np.float64)
+    g = np.empty(n, dtype=np.float64)
+    first = np.full(nn, -1, dtype=np.intp)  # the current pair's first wedge entry of a cell
+    m = 0  # entries written
+    start = 0  # the current pair's first entry
+    cur = -1  # the current pair
+    for r in range(n):
+        i = order[r]
+        if r + 1 < n and key[order[r + 1]] == key[i]:
+            continue  # a later registration of the same (pair, plane, cell) counts
+        v = value[i]
+        pl = plane[i]
+        if pl < 3:
+            v = v * scale[pair[i]]
+        if v == 0.0:
+            continue
+        p = pair[i]
+        c = key[i] % nn
+        if p != cur:
+            for q in range(start, m):
+                first[at[q]] = -1
+            start = m
+            cur = p
+        if pl < 3:
+            if first[c] < 0:
+                first[c] = m
+            pc[m], pos[m], at[m], kind[m], coef[m], g[m] = p, m - start, c, pl, v, 0.0
+            m += 1
+        elif first[c] >= 0:  # a slack coefficient on its cell's first wedge entry
+            g[first[c]] = v
+        else:  # a cell with a slack coefficient only: an entry of its own
+            pc[m], pos[m], at[m], kind[m], coef[m], g[m] = p, m - start, c, ADD, 0.0, v
+            m += 1
+    return pc[:m], pos[:m], at[:m], kind[:m], coef[:m], g[:m]
+
+
+def _entries_numpy(
     pair: np.ndarray,
     plane: np.ndarray,
     cell: np.ndarray,
