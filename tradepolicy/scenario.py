@@ -327,6 +327,13 @@ class ScenarioSet:
 
         Measures limited to some years, and the measures that act on investment decisions.
         """
+        measures = list(_chain.from_iterable(map(attrgetter("measures"), self.scenarios)))
+        if (
+            set(map(attrgetter("start_year"), measures)) <= {None}
+            and set(map(attrgetter("end_year"), measures)) <= {None}
+            and not any(getattr(cls, "pathway_only", False) for cls in set(map(type, measures)))
+        ):
+            return []  # (the common case, checked at once without building messages)
         out = []
         for i, sc in enumerate(self.scenarios):
             for j, m in enumerate(sc.measures):

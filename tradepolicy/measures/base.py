@@ -758,8 +758,11 @@ def apply_batch(
         else:
             Measure.apply_rows.__func__(cls, ctx, rows, ms, j)  # type: ignore[attr-defined]
         wrote = bld.npairs[rows] - before
-        for i in np.flatnonzero(wrote).tolist():
-            pair_index[rows_l[i]][id(ms[i])] = list(range(before[i], before[i] + wrote[i]))
+        idx = np.flatnonzero(wrote)
+        for i, k0, k1 in zip(
+            idx.tolist(), before[idx].tolist(), (before + wrote)[idx].tolist(), strict=True
+        ):
+            pair_index[rows_l[i]][id(ms[i])] = list(range(k0, k1))
     for group in groups:
         _, cls, rows_l, ms = _without(group, errors)
         if not rows_l or cls.check_feasible is Measure.check_feasible:  # nothing to check
