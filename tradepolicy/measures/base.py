@@ -454,23 +454,43 @@ class _Regions:
             memo[key] = mask
         return mask.copy()
 
-    def masks(self, keys: list[tuple]) -> np.ndarray:
+    def masks(self, keys: list[tuple], measures: list | None = None) -> np.ndarray:
         """(R,N,N) pair masks of (importers, exporters, exempt) region lists (see
-        :meth:`pair_mask`), taken from a table of the market's masks at once."""
+        :meth:`pair_mask`), taken from a table of the market's masks at once.
+
+        ``measures`` (one per key): remember each measure's mask for this batch, which
+        :meth:`remembered_masks` then returns without building the keys again (booking
+        reads the masks that applying found).
+        """
         memo = self.market.memo
         table = memo.get(("pair_mask_table",))
         if table is None or table.n >= _MEMO_SIZE:  # bounded whatever the variety of lists
             table = memo[("pair_mask_table",)] = _MaskTable(self.market.base_tariff.shape)
         ids = table.ids
-        at = []
-        for key in keys:
-            i = ids.get(key)
-            if i is None:
-                imp, exp, exempt = key
-                mask = self.pair_mask(list(imp), None if exp is None else list(exp), exempt)
-                i = table.add(key, mask)
-            at.append(i)
+        at = list(map(ids.get, keys))
+        if None in at:
+            for k, key in enumerate(keys):
+                if at[k] is None:
+                    i = ids.get(key)  # (a key repeated in this call is added once)
+                    if i is None:
+                        imp, exp, exempt = key
+                        mask = self.pair_mask(list(imp), None if exp is None else list(exp), exempt)
+                        i = table.add(key, mask)
+                    at[k] = i
+        if measures is not None:
+            rows = self._mask_rows(table)
+            if rows is not None:
+                rows.update(zip(map(id, measures), at, strict=True))
         return table.masks[np.array(at, dtype=np.intp)]
+
+    def _mask_rows(self, table: _MaskTable) -> dict[int, int] | None:
+        """The batch's remembered table rows of measures' masks (None: none kept here)."""
+        return None
+
+    def remembered_masks(self, measures: list) -> np.ndarray | None:
+        """(R,N,N) the masks :meth:`masks` remembered for ``measures`` in this batch, or
+        None when one of them has none."""
+        return None
 
 
 def memo_get(market: Market, key: tuple, make: Any) -> Any:
@@ -544,6 +564,14 @@ class ApplyContext(_Regions):
 
     # -- for batch hooks -----------------------------------------------------------------------
     errors: dict[int, tuple[int, str]] = field(default_factory=dict)
+    #: the mask table and, per ``id(measure)``, its row for the masks found while applying
+    #: (:meth:`_Regions.masks` with ``measures``); handed to booking by the pair index
+    mask_rows: tuple[Any, dict[int, int]] | None = None
+
+    def _mask_rows(self, table: _MaskTable) -> dict[int, int] | None:
+        if self.mask_rows is None or self.mask_rows[0] is not table:
+            self.mask_rows = (table, {})  # (a new table: rows of the old one are not mixed in)
+        return self.mask_rows[1]
 
     def apply_one(self, b: int, j: int, m: Measure) -> None:
         """Apply measure ``m`` (position ``j``) to scenario ``b`` alone; a conflict is
@@ -629,6 +657,16 @@ class BookContext(_Regions):
     def pairs_of(self, measure: Measure, b: int) -> list[int]:
         return self.pair_index[b].get(id(measure), [])
 
+    def remembered_masks(self, measures: list) -> np.ndarray | None:
+        kept = getattr(self.pair_index, "mask_rows", None)
+        if kept is None:
+            return None
+        table, rows = kept
+        at = list(map(rows.get, map(id, measures)))
+        if None in at:
+            return None
+        return table.masks[np.array(at, dtype=np.intp)]
+
     def first_pairs(self, rows: np.ndarray, measures: list) -> np.ndarray:
         """The first pair (index k) of ``measures[i]`` in row ``rows[i]`` (each wrote one)."""
         pi = self.pair_index
@@ -706,6 +744,9 @@ class PairIndex(list):
     groups: list[tuple[int, type[Measure], list, list]] | None = None
     #: how many measures those lists held
     n_measures: int = -1
+    #: the mask table and the rows of the measures' masks found while applying them
+    #: (:attr:`ApplyContext.mask_rows`), valid for these measure objects
+    mask_rows: tuple[Any, dict[int, int]] | None = None
 
 
 def _groups_for(
@@ -772,6 +813,7 @@ def apply_batch(
             cls.check_feasible_rows(ctx, rows, ms)
         else:
             Measure.check_feasible_rows.__func__(cls, ctx, rows, ms)  # type: ignore[attr-defined]
+    pair_index.mask_rows = ctx.mask_rows
     return pair_index
 
 

@@ -137,9 +137,11 @@ def _ban_or_cap_rows(
     label: str,
     plane: int,
     scale: np.ndarray | None,
+    measures: list | None = None,
 ) -> None:
-    """:func:`_ban_or_cap` for one measure in each row at once."""
-    masks = ctx.masks(keys)
+    """:func:`_ban_or_cap` for one measure in each row at once (``measures``: remember
+    their masks for booking, :meth:`ApplyContext.masks`)."""
+    masks = ctx.masks(keys, measures)
     ban = quantity == 0
     r, o, d = np.nonzero(masks[ban])
     ctx.builder.available[rows[ban][r], o, d] = False
@@ -210,13 +212,18 @@ def _masks_of(cls, ctx: BookContext, measures: list) -> np.ndarray:
     """(R,N,N) :meth:`mask` of each measure: from the market's mask table, or one by one for a
     subclass that overrides :meth:`mask` alone."""
     if _batched(cls, "mask_keys", "mask"):
-        return ctx.masks(cls.mask_keys(ctx, measures))
+        got = ctx.remembered_masks(measures)  # found while applying them
+        return got if got is not None else ctx.masks(cls.mask_keys(ctx, measures))
     return np.stack([m.mask(ctx) for m in measures])
 
 
 def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
     """:func:`_book_cap_rent` for one measure in each row at once."""
-    keep = np.array([not _is_ban(m) for m in measures], dtype=bool)
+    # not a ban (:func:`_is_ban`, written out: one pass over many measures)
+    keep = np.array(
+        [m.quantity_share != 0 if m.quantity is None else m.quantity != 0 for m in measures],
+        dtype=bool,
+    )
     rows = rows[keep]
     measures = [m for m, k in zip(measures, keep.tolist(), strict=True) if k]
     if not measures:
@@ -304,8 +311,8 @@ class ImportQuota(_Quota):
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
         quantity = np.array([m.quantity for m in measures], dtype=float)
-        keys = _quota_keys(measures)
-        _ban_or_cap_rows(ctx, rows, keys, quantity, "import quota rent", 2, None)
+        keys = cls.mask_keys(ctx, measures)
+        _ban_or_cap_rows(ctx, rows, keys, quantity, "import quota rent", 2, None, measures)
 
     def book(self, ctx: BookContext, b: int) -> None:
         _book_cap_rent(self, ctx, b)
@@ -388,8 +395,8 @@ class TariffRateQuota(_Quota):
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        keys = _quota_keys(measures)
-        masks = ctx.masks(keys)
+        keys = cls.mask_keys(ctx, measures)
+        masks = ctx.masks(keys, measures)
         ok = ctx.claim_rows(rows, j, measures, "tariff", masks, TARIFF_RULE)
         kept = [m for m, keep in zip(measures, ok.tolist(), strict=True) if keep]
         rows, masks = rows[ok], masks[ok]
@@ -563,7 +570,7 @@ class ExportQuota(Measure):
             quantity = np.array(
                 [m.allowed(ctx.cal.X0, mk) for m, mk in zip(measures, masks, strict=True)]
             )
-        _ban_or_cap_rows(ctx, rows, keys, quantity, "export licence rent", 0, scale)
+        _ban_or_cap_rows(ctx, rows, keys, quantity, "export licence rent", 0, scale, measures)
 
     def book(self, ctx: BookContext, b: int) -> None:
         _book_cap_rent(self, ctx, b)

@@ -1,0 +1,129 @@
+"""Faster paths of the whole pipeline equal the per-scenario formulas they replace, bit for bit.
+
+* the share of stock releases sold, for many rows at once (``sold_shares``) equals
+  ``sold_share`` row by row, also where releases exceed what users buy;
+* booking reads the quota masks applying found (``remembered_masks``), equal to the masks of
+  ``mask_keys``; without them (a pair index that does not hold them) booking finds the same;
+* validation still refuses, with the file, field and allowed values, what it refused before.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tradepolicy as tp
+from tradepolicy import api
+from tradepolicy.errors import InputError
+from tradepolicy.measures import base as mbase
+from tradepolicy.measures.base import BookContext
+from tradepolicy.measures.quotas import ExportQuota, ImportQuota, TariffRateQuota
+from tradepolicy.measures.stocks import StockpileRelease, sold_share, sold_shares
+from tradepolicy.scenario import Scenario, ScenarioSet
+from tradepolicy.testing import every_measure_scenarios, random_market
+
+
+@pytest.fixture(scope="module")
+def market():
+    return random_market(np.random.default_rng(21))
+
+
+def _book_context(market, lists, pair_index=None):
+    cal = market.calibration
+    inst, pi = api.build_instruments(market, cal, lists)
+    st = api.solve_batch(cal, inst).state
+    return BookContext(
+        market=market,
+        cal=cal,
+        inst=inst,
+        state=st,
+        pair_index=pi if pair_index is None else pair_index(pi),
+        ledger=api.welfare.generic_parts(cal, inst, st),
+        flows={k: np.zeros_like(st.X) for k in ("quota_rent", "diversification_shadow_price")},
+        regional={k: np.zeros_like(st.p) for k in ("public_purchases", "stock_change")},
+        extra={"measures": lists},
+    )
+
+
+def test_sold_shares_equal_sold_share_row_by_row(market) -> None:
+    rng = np.random.default_rng(5)
+    lists = [[], *every_measure_scenarios(rng, market, 80)]
+    use = market.flows.sum(axis=0)
+    regions = market.regions
+    # more releases, some of them near the region's whole use: users buy less than released
+    for b, ms in enumerate(lists[1:], start=1):
+        if b % 2:
+            d = int(rng.integers(len(regions)))
+            if use[d] > 0:
+                ms.insert(
+                    int(rng.integers(len(ms) + 1)),
+                    StockpileRelease(region=regions[d], quantity=float(use[d]) * 0.99),
+                )
+    ctx = _book_context(market, lists)
+    st, inst = ctx.state, ctx.inst
+    rows, d = np.nonzero(np.ones_like(st.p, dtype=bool))
+    planned = inst.composite_purchase[rows, d]
+    realised = st.A[rows, d] - st.D[rows, d]
+    got = sold_shares(ctx, rows, d, planned, realised)
+    want = np.array(
+        [sold_share(ctx, int(b), int(o)) for b, o in zip(rows, d, strict=True)], dtype=float
+    )
+    assert np.array_equal(got, want)
+    assert (want < 1.0).any() and (want == 1.0).any()  # some releases were not all sold
+
+
+@pytest.mark.parametrize("cls", [ImportQuota, TariffRateQuota, ExportQuota])
+def test_remembered_masks_equal_the_masks_of_their_keys(market, cls) -> None:
+    lists = [[], *every_measure_scenarios(np.random.default_rng(8), market, 60)]
+    ctx = _book_context(market, lists)
+    ms = [m for ms in lists for m in ms if type(m) is cls]
+    assert len(ms) > 20
+    got = ctx.remembered_masks(ms)
+    assert got is not None
+    assert np.array_equal(got, ctx.masks(cls.mask_keys(ctx, ms)))
+    # a measure the batch did not apply has none: the caller builds the keys
+    other = ms[0].model_copy(deep=True)
+    assert ctx.remembered_masks([*ms[:3], other]) is None
+
+
+def test_booking_without_remembered_masks_is_the_same(market) -> None:
+    lists = [[], *every_measure_scenarios(np.random.default_rng(9), market, 60)]
+    fast = _book_context(market, lists)
+    plain = _book_context(market, lists, pair_index=lambda pi: list(pi))  # keeps no masks
+    assert plain.remembered_masks([m for ms in lists for m in ms][:5]) is None
+    mbase.book_batch(fast, lists)
+    mbase.book_batch(plain, lists)
+    for part in ("ledger", "flows", "regional"):
+        for k, v in getattr(plain, part).items():
+            assert np.array_equal(getattr(fast, part)[k], v, equal_nan=True), (part, k)
+    assert np.abs(fast.ledger["quota_rent_income"]).sum() > 0
+
+
+def test_validation_still_names_file_field_and_allowed_values(market) -> None:
+    r = market.regions
+    good = Scenario(name="ok", measures=[tp.measures.Tariff(importers=[r[0]], rate=0.1)])
+    bad = Scenario(
+        name="bad",
+        measures=[
+            tp.measures.SupplyShock(region=r[1], fraction=0.1),
+            tp.measures.Tariff(importers=["XXX"], rate=0.1),
+        ],
+    )
+    with pytest.raises(InputError) as exc:
+        ScenarioSet(market=market, scenarios=[good, bad])
+    text = str(exc.value)
+    assert "scenario[1].measure[1].importers" in text
+    assert "unknown region 'XXX'" in text and f"allowed: {', '.join(r)}" in text
+    assert "[in scenario 'bad']" in text
+    # a static set refuses years (and names the field), measure by measure
+    dated = Scenario(
+        name="dated",
+        measures=[
+            tp.measures.Tariff(importers=[r[0]], rate=0.1),
+            tp.measures.Tariff(importers=[r[1]], rate=0.1, end_year=2030),
+        ],
+    )
+    with pytest.raises(InputError) as exc:
+        ScenarioSet(market=market, scenarios=[good, dated])
+    assert "scenario[1].measure[1].end_year" in str(exc.value)
+    assert "scenario[0]" not in str(exc.value)
