@@ -567,6 +567,9 @@ class ApplyContext(_Regions):
     #: the mask table and, per ``id(measure)``, its row for the masks found while applying
     #: (:meth:`_Regions.masks` with ``measures``); handed to booking by the pair index
     mask_rows: tuple[Any, dict[int, int]] | None = None
+    #: what a measure type keeps between its hooks in this batch (e.g. from
+    #: :meth:`Measure.apply_rows` for :meth:`Measure.check_feasible_rows`), by name
+    kept: dict[str, Any] = field(default_factory=dict)
 
     def _mask_rows(self, table: _MaskTable) -> dict[int, int] | None:
         if self.mask_rows is None or self.mask_rows[0] is not table:

@@ -15,6 +15,7 @@ from tradepolicy.measures.base import (
     editor,
     register,
 )
+from tradepolicy.measures.quotas import masked_sums
 from tradepolicy.measures.trade import _names
 from tradepolicy.model.instruments import PairSpec
 
@@ -110,22 +111,31 @@ class DiversificationCap(Measure):
     @staticmethod
     def _items(ctx: ApplyContext, rows: np.ndarray, measures: list):
         """One item per (measure, importer), in order: its row, importer, measure position,
-        capped origins (I,N) and basis (I,N) as the row's availability stands now."""
-        pos = ctx.market._positions
-        it_b, it_d, it_m = [], [], []
-        for i, (b, m) in enumerate(zip(rows.tolist(), measures, strict=True)):
-            for r in m.importers:
-                it_b.append(b)
-                it_d.append(pos[r])
-                it_m.append(i)
-        ib, idd, im = (np.array(v, dtype=np.intp) for v in (it_b, it_d, it_m))
-        keys = [
-            (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
-            for m in measures
-        ]
-        capped = ctx.masks(keys)[im, :, idd] if len(im) else np.zeros((0, ctx.cal.N), bool)
+        capped origins (I,N) and basis (I,N) as the row's availability stands now.
+
+        What depends on the measures alone is kept on ``ctx`` for the same rows and
+        measures (the feasibility check after applying reads them again)."""
+        kept = ctx.kept.get("diversification_items")
+        if kept is not None and kept[0] is measures and np.array_equal(kept[1], rows):
+            ib, idd, im, capped, imports = kept[2]
+        else:
+            pos = ctx.market._positions
+            it_b, it_d, it_m = [], [], []
+            for i, (b, m) in enumerate(zip(rows.tolist(), measures, strict=True)):
+                for r in m.importers:
+                    it_b.append(b)
+                    it_d.append(pos[r])
+                    it_m.append(i)
+            ib, idd, im = (np.array(v, dtype=np.intp) for v in (it_b, it_d, it_m))
+            keys = [
+                (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
+                for m in measures
+            ]
+            capped = ctx.masks(keys)[im, :, idd] if len(im) else np.zeros((0, ctx.cal.N), bool)
+            on_imports = np.array([m.basis == "imports" for m in measures], dtype=bool)
+            imports = on_imports[im] if len(im) else np.zeros(0, dtype=bool)
+            ctx.kept["diversification_items"] = (measures, rows, (ib, idd, im, capped, imports))
         inb = (ctx.cal.w0[:, idd].T > 0) & ctx.builder.available[ib, :, idd]
-        imports = np.array([measures[i].basis == "imports" for i in im.tolist()], dtype=bool)
         inb[np.flatnonzero(imports), idd[imports]] = False
         return ib, idd, im, capped, inb
 
@@ -137,15 +147,9 @@ class DiversificationCap(Measure):
         X0 = ctx.cal.X0
         N = X0.shape[0]
         floor_q = 1e-6 * X0.sum()
-        # Σ of the basis' base flows, summed as X0[inb, d].sum() (kept per basis and importer)
-        memo = ctx.market.memo if ctx.cal is ctx.market.calibration else {}
-        scale_q = np.empty(len(ib))
-        for i, (d, basis) in enumerate(zip(idd.tolist(), inb, strict=True)):
-            key = ("diversification_basis", d, basis.tobytes())
-            got = memo.get(key)
-            if got is None:
-                got = memo[key] = float(X0[basis, d].sum())
-            scale_q[i] = max(got, floor_q)
+        # Σ of the basis' base flows, summed as X0[inb, d].sum() would (bit for bit)
+        sums = masked_sums(X0.T[idd], inb)
+        scale_q = np.where(sums >= floor_q, sums, floor_q)  # max(sum, floor_q)
         # pairs: (item, capped origin) in item order, origins ascending
         t, o = np.nonzero(capped & inb)
         if not t.size:

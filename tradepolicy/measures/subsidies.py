@@ -69,6 +69,16 @@ def _base_output(market) -> np.ndarray:
     return memo_get(market, ("base_output",), make)
 
 
+def _producing(market) -> frozenset[str]:
+    """The regions with base output (:func:`_base_output` > 0), as a set (on the memo)."""
+    out = _base_output(market)
+    return memo_get(
+        market,
+        ("producing",),
+        lambda: frozenset(r for r, i in market._positions.items() if out[i] > 0),
+    )
+
+
 def _sellers_output(market, sellers: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
     """The sellers' indices, base output and its sum (on the market's memo)."""
     key = ("offtake_split", tuple(sellers))
@@ -215,9 +225,9 @@ class PriceGapSubsidy(Measure):
 
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
-        pos, known = market._positions, region_set(market)
+        known = region_set(market)
         every = cls._all_regions_known(known, measures)  # (tested at once)
-        out = _base_output(market)
+        producing = _producing(market)  # (every producer known and producing: one test)
         return [
             []
             if (every or cls._regions_known(known, m))
@@ -225,7 +235,7 @@ class PriceGapSubsidy(Measure):
                 not isinstance(m.covered_volume, dict)
                 or all(r in m.producers for r in m.covered_volume)
             )
-            and all(out[pos[r]] > 0 for r in m.producers)
+            and producing.issuperset(m.producers)
             else m.check(market)  # words the problems
             for m in measures
         ]
@@ -441,12 +451,12 @@ class Offtake(Measure):
 
     @classmethod
     def check_rows(cls, market, measures: list) -> list[list[tuple[str, str]]]:
-        pos, known = market._positions, region_set(market)
+        known = region_set(market)
         every = cls._all_regions_known(known, measures)  # (tested at once)
-        out = _base_output(market)
+        producing = _producing(market)
         return [
             []
-            if (every or cls._regions_known(known, m)) and all(out[pos[r]] > 0 for r in m.sellers)
+            if (every or cls._regions_known(known, m)) and producing.issuperset(m.sellers)
             else m.check(market)  # words the problems
             for m in measures
         ]
