@@ -327,13 +327,15 @@ class ScenarioSet:
 
         Measures limited to some years, and the measures that act on investment decisions.
         """
-        measures = list(_chain.from_iterable(map(attrgetter("measures"), self.scenarios)))
-        if (
-            set(map(attrgetter("start_year"), measures)) <= {None}
-            and set(map(attrgetter("end_year"), measures)) <= {None}
-            and not any(getattr(cls, "pathway_only", False) for cls in set(map(type, measures)))
+        measures = _chain.from_iterable(map(attrgetter("measures"), self.scenarios))
+        # (start_year, end_year, type) of every measure in one pass: the common case (no
+        # years, no pathway-only type) is checked at once, without building messages
+        seen = set(map(attrgetter("start_year", "end_year", "__class__"), measures))
+        if all(
+            a is None and b is None and not getattr(cls, "pathway_only", False)
+            for a, b, cls in seen
         ):
-            return []  # (the common case, checked at once without building messages)
+            return []
         out = []
         for i, sc in enumerate(self.scenarios):
             for j, m in enumerate(sc.measures):

@@ -204,7 +204,9 @@ def _book_rent_rows(
     fl[rows] = np.where(masks, fl[rows] + per_unit, fl[rows])
     income = per_unit * X * masks
     exp = np.array([t in ("exporters", "exporter_government") for t in to], dtype=bool)
-    amount = np.where(exp[:, None], income.sum(axis=2), income.sum(axis=1))
+    amount = np.empty(income.shape[:2])
+    amount[exp] = income[exp].sum(axis=2)  # to the exporters (each row summed as alone)
+    amount[~exp] = income[~exp].sum(axis=1)  # to the importers
     ctx.ledger["quota_rent_income"][rows] += amount
 
 
