@@ -75,7 +75,8 @@ def build_dataset(
         if arr.dtype.kind != "O":  # no units on strings
             var_attrs = {"units": _units(meta["units"], market), **var_attrs}
         var_attrs.update(FLAGS.get(name, {}))
-        data_vars[name] = xr.Variable(dims, arr, attrs=var_attrs)
+        # plain numpy arrays of numbers or strings: nothing for xarray to convert
+        data_vars[name] = xr.Variable(dims, arr, attrs=var_attrs, fastpath=True)
     coords = {
         "scenario": ("scenario", np.array(names, dtype=object)),
         "commodity": ("commodity", np.array([market.id], dtype=object), {"long_name": "market id"}),
