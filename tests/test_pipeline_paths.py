@@ -127,3 +127,17 @@ def test_validation_still_names_file_field_and_allowed_values(market) -> None:
         ScenarioSet(market=market, scenarios=[good, dated])
     assert "scenario[1].measure[1].end_year" in str(exc.value)
     assert "scenario[0]" not in str(exc.value)
+
+
+def test_tiled_pair_index_has_the_groups_of_the_repeated_lists(market) -> None:
+    lists = [[], *every_measure_scenarios(np.random.default_rng(12), market, 25)]
+    _, pi = api.build_instruments(market, market.calibration, lists)
+    tiled = pi.tile(3)
+    assert list(tiled) == list(pi) * 3
+    assert tiled.n_measures == 3 * pi.n_measures and tiled.mask_rows is pi.mask_rows
+    want = mbase._group_all(lists * 3)
+    assert len(tiled.groups) == len(want)
+    for (j, c, rows, ms), (j2, c2, rows2, ms2) in zip(tiled.groups, want, strict=True):
+        assert (j, c, rows) == (j2, c2, rows2)
+        assert all(a is b for a, b in zip(ms, ms2, strict=True)) and len(ms) == len(ms2)
+    assert mbase._groups_for(tiled, lists * 3) is tiled.groups

@@ -19,6 +19,7 @@ from tradepolicy.measures.base import (
     BookContext,
     Measure,
     MeasureConflict,
+    PairIndex,
     apply_batch,
 )
 from tradepolicy.model.gsim import solve_linear
@@ -580,7 +581,9 @@ def _add_draws(
     else:
         inst, pair_index = build_instruments(mkt, cal, measure_lists)
     tile = np.tile(np.arange(S), draws)
-    inputs = (inst.take(tile), pair_index * draws)
+    # the same measure objects in every draw: their groups and masks are the central ones
+    tiled = pair_index.tile(draws) if isinstance(pair_index, PairIndex) else pair_index * draws
+    inputs = (inst.take(tile), tiled)
     u0 = _draw_start(cal, inst, central, tile) if formulation == "levels" else None
     wanted = set(DRAW_VARIABLES) & set(ds.data_vars)
     v = _run(
@@ -708,7 +711,10 @@ def _add_chain_draws(
     params, links = stage_draws(chain, cal, draws, rng)
     cal_d = draw_calibration(cal, params, chain.coefficients(links), S)
     tile = np.tile(np.arange(S), draws)
-    inputs = [(inst.take(tile), pairs * draws) for inst, pairs in central["inputs"]]
+    inputs = [
+        (inst.take(tile), pairs.tile(draws) if isinstance(pairs, PairIndex) else pairs * draws)
+        for inst, pairs in central["inputs"]
+    ]
     u0 = _draw_start(cal, central["inst"], central, tile)
     wanted = frozenset(set(DRAW_VARIABLES) & set(ds.data_vars))
     per_stage = _run_chain(

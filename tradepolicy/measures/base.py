@@ -751,6 +751,21 @@ class PairIndex(list):
     #: (:attr:`ApplyContext.mask_rows`), valid for these measure objects
     mask_rows: tuple[Any, dict[int, int]] | None = None
 
+    def tile(self, times: int) -> PairIndex:
+        """The pair index of ``times`` copies of its batch one after another (row
+        ``t * len(self) + b`` holds the measure objects of row ``b``), with the groups
+        :func:`_group_all` finds for the measure lists repeated so (Monte Carlo draws)."""
+        n = len(self)
+        out = PairIndex(list(self) * times)
+        out.mask_rows = self.mask_rows
+        if self.groups is not None and self.n_measures >= 0:
+            out.n_measures = self.n_measures * times
+            out.groups = [
+                (j, cls, [b + t * n for t in range(times) for b in rows], ms * times)
+                for j, cls, rows, ms in self.groups
+            ]
+        return out
+
 
 def _groups_for(
     pair_index: Any, measure_lists: list[list[Measure]]
