@@ -3,7 +3,9 @@
 * the share of stock releases sold, for many rows at once (``sold_shares``) equals
   ``sold_share`` row by row, also where releases exceed what users buy;
 * booking reads the quota masks applying found (``remembered_masks``), equal to the masks of
-  ``mask_keys``; without them (a pair index that does not hold them) booking finds the same;
+  ``mask_keys``, and the caps and pairs it kept; without them (a pair index that holds
+  none) booking finds the same;
+* Monte Carlo draws book with the central groups (``PairIndex.tile``);
 * validation still refuses, with the file, field and allowed values, what it refused before.
 """
 
@@ -91,6 +93,9 @@ def test_booking_without_remembered_masks_is_the_same(market) -> None:
     fast = _book_context(market, lists)
     plain = _book_context(market, lists, pair_index=lambda pi: list(pi))  # keeps no masks
     assert plain.remembered_masks([m for ms in lists for m in ms][:5]) is None
+    # applying kept the caps of every quota type (which are caps, their pairs, masks)
+    kept = [v[0][0] for k, v in fast.pair_index.kept.items() if k[0] == "caps"]
+    assert {type(m) for m in kept} == {ImportQuota, TariffRateQuota, ExportQuota}
     mbase.book_batch(fast, lists)
     mbase.book_batch(plain, lists)
     for part in ("ledger", "flows", "regional"):

@@ -750,6 +750,9 @@ class PairIndex(list):
     #: the mask table and the rows of the measures' masks found while applying them
     #: (:attr:`ApplyContext.mask_rows`), valid for these measure objects
     mask_rows: tuple[Any, dict[int, int]] | None = None
+    #: what measure types kept while applying them (:attr:`ApplyContext.kept`), for booking
+    #: the same measure lists in the same rows
+    kept: dict[Any, Any] | None = None
 
     def tile(self, times: int) -> PairIndex:
         """The pair index of ``times`` copies of its batch one after another (row
@@ -832,6 +835,7 @@ def apply_batch(
         else:
             Measure.check_feasible_rows.__func__(cls, ctx, rows, ms)  # type: ignore[attr-defined]
     pair_index.mask_rows = ctx.mask_rows
+    pair_index.kept = ctx.kept
     return pair_index
 
 

@@ -102,11 +102,12 @@ def _cap_rows(
     plane: int,
     scale: np.ndarray | None,
     hi: np.ndarray | float = np.inf,
-) -> None:
+) -> np.ndarray:
     """:func:`_cap_pair` for a cap in each row at once (``plane``: 0 ``C_fob``, 1 ``C_adv``,
-    2 ``C_add``); ``scale=None``: the mean base landed price of the covered pairs."""
+    2 ``C_add``); ``scale=None``: the mean base landed price of the covered pairs. Returns
+    each cap's pair index k."""
     if not len(rows):
-        return
+        return np.zeros(0, dtype=np.intp)
     stats = np.array([_cap_stats(ctx, k, m) for k, m in zip(keys, masks, strict=True)])
     g_scale = np.maximum(np.maximum(quantity, stats[:, 0]), _MIN_SCALE * stats[:, 2])
     p, o, d = np.nonzero(masks)
@@ -118,7 +119,7 @@ def _cap_rows(
         np.concatenate([cell, cell]),
         np.concatenate([np.ones(n), np.full(n, -1.0)]),
     )
-    ctx.builder.add_pairs(
+    return ctx.builder.add_pairs(
         rows,
         [label] * len(rows),
         entries=entries,
@@ -139,14 +140,14 @@ def _ban_or_cap_rows(
     scale: np.ndarray | None,
     measures: list | None = None,
 ) -> None:
-    """:func:`_ban_or_cap` for one measure in each row at once (``measures``: remember
-    their masks for booking, :meth:`ApplyContext.masks`)."""
+    """:func:`_ban_or_cap` for one measure in each row at once (``measures``: keep their
+    masks, which are caps and their pairs for booking, :func:`_kept_caps`)."""
     masks = ctx.masks(keys, measures)
     ban = quantity == 0
     r, o, d = np.nonzero(masks[ban])
     ctx.builder.available[rows[ban][r], o, d] = False
     cap = ~ban
-    _cap_rows(
+    ks = _cap_rows(
         ctx,
         rows[cap],
         [k for k, c in zip(keys, cap.tolist(), strict=True) if c],
@@ -156,6 +157,23 @@ def _ban_or_cap_rows(
         plane,
         None if scale is None else scale[cap],
     )
+    if measures is not None:
+        ctx.kept[("caps", id(measures))] = (measures, rows, cap, ks, masks[cap])
+
+
+def _kept_caps(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> tuple | None:
+    """What applying these measures in these rows kept for booking: which are caps (not
+    bans), each cap's pair k and mask; None when it kept nothing for them."""
+    kept = getattr(ctx.pair_index, "kept", None)
+    got = kept.get(("caps", id(measures))) if kept else None
+    if (
+        got is None
+        or got[0] is not measures
+        or not np.array_equal(got[1], rows)
+        or not _batched(cls, "mask_keys", "mask")  # (masks as booking finds them)
+    ):
+        return None
+    return got[2:]
 
 
 def _quota_keys(measures: list) -> list[tuple]:
@@ -221,18 +239,22 @@ def _masks_of(cls, ctx: BookContext, measures: list) -> np.ndarray:
 
 def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
     """:func:`_book_cap_rent` for one measure in each row at once."""
-    # not a ban (:func:`_is_ban`, written out: one pass over many measures)
-    keep = np.array(
-        [m.quantity_share != 0 if m.quantity is None else m.quantity != 0 for m in measures],
-        dtype=bool,
-    )
+    kept = _kept_caps(cls, ctx, rows, measures)
+    if kept is not None:  # the caps, their pairs and masks as applying found them
+        keep, k0, masks = kept
+    else:  # not a ban (:func:`_is_ban`, written out: one pass over many measures)
+        keep = np.array(
+            [m.quantity_share != 0 if m.quantity is None else m.quantity != 0 for m in measures],
+            dtype=bool,
+        )
     rows = rows[keep]
     measures = [m for m, k in zip(measures, keep.tolist(), strict=True) if k]
     if not measures:
         return
-    k0 = ctx.first_pairs(rows, measures)
+    if kept is None:
+        k0 = ctx.first_pairs(rows, measures)
+        masks = _masks_of(cls, ctx, measures)
     rho = ctx.state.lam[rows, k0]
-    masks = _masks_of(cls, ctx, measures)
     per_unit = np.broadcast_to(rho[:, None, None], masks.shape)
     _book_rent_rows(ctx, rows, masks, per_unit, [m.rent_to for m in measures])
 
@@ -409,7 +431,9 @@ class TariffRateQuota(_Quota):
         quantity = np.array([m.quantity for m in kept], dtype=float)
         keys = [k for k, keep in zip(keys, ok.tolist(), strict=True) if keep]
         ones = np.ones(len(kept))
-        _cap_rows(ctx, rows, keys, masks, quantity, "TRQ rent", 1, ones, out_rate - in_rate)
+        ks = _cap_rows(ctx, rows, keys, masks, quantity, "TRQ rent", 1, ones, out_rate - in_rate)
+        if ok.all():  # every row's pair and mask here: kept for booking (_kept_caps)
+            ctx.kept[("caps", id(measures))] = (measures, rows, ok, ks, masks)
 
     def book(self, ctx: BookContext, b: int) -> None:
         r = ctx.lam(self, b)[0]
@@ -430,9 +454,13 @@ class TariffRateQuota(_Quota):
         st = ctx.state
         if st.fob is None:
             raise RuntimeError("booking a TRQ needs the full state (fob prices), not a lean one")
-        k0 = ctx.first_pairs(rows, measures)
+        kept = _kept_caps(cls, ctx, rows, measures)
+        if kept is not None:  # every measure's pair and mask as applying found them
+            _, k0, masks = kept
+        else:
+            k0 = ctx.first_pairs(rows, measures)
+            masks = _masks_of(cls, ctx, measures)
         r = ctx.state.lam[rows, k0][:, None, None]
-        masks = _masks_of(cls, ctx, measures)
         X, fob = st.X[rows], st.fob[rows]
         filled = masked_sums(X, masks)
         q = np.array([m.quantity for m in measures], dtype=float)
