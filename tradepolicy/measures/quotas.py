@@ -108,7 +108,11 @@ def _cap_rows(
     each cap's pair index k."""
     if not len(rows):
         return np.zeros(0, dtype=np.intp)
-    stats = np.array([_cap_stats(ctx, k, m) for k, m in zip(keys, masks, strict=True)])
+    memo = ctx.market.memo if ctx.cal is ctx.market.calibration else {}
+    got = [memo.get(("cap_stats", k)) for k in keys]  # (as _cap_stats keeps them)
+    for i in [i for i, g in enumerate(got) if g is None]:
+        got[i] = _cap_stats(ctx, keys[i], masks[i])
+    stats = np.array(got)
     g_scale = np.maximum(np.maximum(quantity, stats[:, 0]), _MIN_SCALE * stats[:, 2])
     p, o, d = np.nonzero(masks)
     cell = o * masks.shape[2] + d
