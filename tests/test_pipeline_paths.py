@@ -146,3 +146,18 @@ def test_tiled_pair_index_has_the_groups_of_the_repeated_lists(market) -> None:
         assert (j, c, rows) == (j2, c2, rows2)
         assert all(a is b for a, b in zip(ms, ms2, strict=True)) and len(ms) == len(ms2)
     assert mbase._groups_for(tiled, lists * 3) is tiled.groups
+
+
+def test_markets_attribute_is_written_as_before(market) -> None:
+    """The ``markets`` provenance attribute, kept per market object, equals json.dumps of
+    the markets' definitions (one market, several, and again from the memo)."""
+    import json
+
+    from tradepolicy.results.builder import _markets_json, provenance_attrs
+
+    other = tp.load_market("ndpr_oxide")
+    assert other.id != market.id
+    for ms in ([market], [other, market], [market, other], [market]):
+        want = json.dumps({m.id: m.to_dict() for m in ms}, sort_keys=True)
+        assert _markets_json(ms) == want
+        assert provenance_attrs(ms, {}, "levels")["markets"] == want

@@ -109,7 +109,7 @@ def provenance_attrs(
         "history": f"{now}: {history or 'tradepolicy.solve'}",
         "date_created": now,
         "formulation": formulation,
-        "markets": json.dumps({m.id: m.to_dict() for m in markets}, sort_keys=True),
+        "markets": _markets_json(markets),
         # keys in the order of the file's schema (pydantic_core writes a large spec several
         # times faster than json.dumps; readers parse it, so the order carries no meaning)
         "scenario_spec": spec_json
@@ -119,6 +119,22 @@ def provenance_attrs(
         "data_hash": ";".join(f"{k}:{v}" for k, v in sorted(hashes.items())),
         "target_share": float(spec["target_share"]) if spec.get("target_share") else np.nan,
     }
+
+
+def _markets_json(markets: list) -> str:
+    """``json.dumps({m.id: m.to_dict() for m in markets}, sort_keys=True)``, each market's
+    part written once per market object (on its memo: a market's data do not change)."""
+    parts = {}
+    for m in markets:
+        memo = getattr(m, "memo", None)
+        text = memo.get(("definition_json",)) if isinstance(memo, dict) else None
+        if text is None:
+            text = json.dumps(m.to_dict(), sort_keys=True)
+            if isinstance(memo, dict):
+                memo[("definition_json",)] = text
+        parts[m.id] = text
+    # the dict written as json.dumps writes it (sorted keys, ", " and ": " separators)
+    return "{" + ", ".join(f"{json.dumps(k)}: {parts[k]}" for k in sorted(parts)) + "}"
 
 
 def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
