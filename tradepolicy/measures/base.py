@@ -413,6 +413,10 @@ class _Regions:
         skip = {of} if isinstance(of, str) else set(of)
         return [r for r in self.market.regions if r not in skip]
 
+    def foreign_of(self, region: str) -> tuple[str, ...]:
+        """``tuple(self.foreign(region))``, kept per region on the market's memo."""
+        return memo_get(self.market, ("foreign", region), lambda: tuple(self.foreign(region)))
+
     def pair_mask(
         self,
         importers: list[str],

@@ -571,7 +571,7 @@ class ExportQuota(Measure):
         """The :meth:`ApplyContext.masks` keys of each measure's :meth:`mask`."""
         return [
             (
-                tuple(m.destinations if m.destinations is not None else ctx.foreign(m.exporter)),
+                tuple(m.destinations) if m.destinations is not None else ctx.foreign_of(m.exporter),
                 (m.exporter,),
                 (),
             )

@@ -188,7 +188,7 @@ class ExportTax(Measure):
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
         keys = [
             (
-                tuple(m.destinations if m.destinations is not None else ctx.foreign(m.exporter)),
+                tuple(m.destinations) if m.destinations is not None else ctx.foreign_of(m.exporter),
                 (m.exporter,),
                 (),
             )
