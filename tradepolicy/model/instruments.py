@@ -663,13 +663,15 @@ def _entries(
     """The entries of every pair from its registered coefficients (see :func:`_entries_numpy`,
     the array-operation reference this equals): one compiled pass over the coefficients in
     (pair, plane, cell) order."""
-    pair = np.asarray(pair, dtype=np.intp)
-    plane = np.asarray(plane, dtype=np.intp)
-    cell = np.asarray(cell, dtype=np.intp)
-    value = np.asarray(value, dtype=float)
+    # contiguous arrays of one dtype each: one compiled version serves every call
+    pair = np.ascontiguousarray(pair, dtype=np.intp)
+    plane = np.ascontiguousarray(plane, dtype=np.intp)
+    cell = np.ascontiguousarray(cell, dtype=np.intp)
+    value = np.ascontiguousarray(value, dtype=np.float64)
+    scale = np.ascontiguousarray(scale, dtype=np.float64)
     key = (pair * 4 + plane) * nn + cell
     order = np.argsort(key, kind="stable")
-    return _entries_pass(key, order, value, np.asarray(scale, dtype=float), pair, plane, nn)
+    return _entries_pass(key, order, value, scale, pair, plane, int(nn))
 
 
 @nb.njit(cache=True, nogil=True)
