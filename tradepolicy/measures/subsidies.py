@@ -495,16 +495,23 @@ class Offtake(Measure):
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        r_, i_, v_ = [], [], []
-        for b, m in zip(rows.tolist(), measures, strict=True):
-            if m.disposition == "stockpile":
-                idx, vol = m.split(ctx.market)
-                r_.append(np.full(idx.size, b))
-                i_.append(idx)
-                v_.append(vol)
-        if r_:
-            at = (np.concatenate(r_), np.concatenate(i_))
-            np.add.at(ctx.builder.variety_purchase, at, np.concatenate(v_))
+        # `split` of the stockpiled offtakes, those with as many sellers at once (volume ·
+        # output / total per seller, the same operations); the rows are distinct, so only a
+        # measure's own sellers may share a cell, added in their order as alone
+        sel = [i for i, m in enumerate(measures) if m.disposition == "stockpile"]
+        outputs = [_sellers_output(ctx.market, measures[i].sellers) for i in sel]
+        by_count: dict[int, list[int]] = {}
+        for t, (idx, _, _) in enumerate(outputs):
+            by_count.setdefault(idx.size, []).append(t)
+        for ts in by_count.values():
+            idx = np.stack([outputs[t][0] for t in ts])
+            out = np.stack([outputs[t][1] for t in ts])
+            total = np.array([outputs[t][2] for t in ts], dtype=float)[:, None]
+            volume = np.array([measures[sel[t]].volume for t in ts], dtype=float)[:, None]
+            vol = volume * out / total
+            b = rows[[sel[t] for t in ts]]
+            at = (np.repeat(b, idx.shape[1]), idx.ravel())
+            np.add.at(ctx.builder.variety_purchase, at, vol.ravel())
 
     def book(self, ctx: BookContext, b: int) -> None:
         idx, vol = self.split(ctx.market)
