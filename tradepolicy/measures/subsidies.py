@@ -277,9 +277,9 @@ class PriceGapSubsidy(Measure):
         pos = ctx.market._positions
         N = ctx.builder.support_strike.shape[1]
         cells = np.zeros((len(rows), N), dtype=bool)
-        for i, m in enumerate(measures):
-            for r in m.producers:
-                cells[i, pos[r]] = True
+        at_i = [i for i, m in enumerate(measures) for _ in m.producers]
+        at_o = [pos[r] for m in measures for r in m.producers]
+        cells[at_i, at_o] = True
         ok = ctx.claim_rows(rows, j, measures, "price-gap top-up", cells, SUBSIDY_RULE)
         r_: list[int] = []
         o_: list[int] = []
