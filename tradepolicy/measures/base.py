@@ -572,8 +572,9 @@ class ApplyContext(_Regions):
     #: (:meth:`_Regions.masks` with ``measures``); handed to booking by the pair index
     mask_rows: tuple[Any, dict[int, int]] | None = None
     #: what a measure type keeps between its hooks in this batch (e.g. from
-    #: :meth:`Measure.apply_rows` for :meth:`Measure.check_feasible_rows`), by name
-    kept: dict[str, Any] = field(default_factory=dict)
+    #: :meth:`Measure.apply_rows` for :meth:`Measure.check_feasible_rows`, or for booking:
+    #: :attr:`PairIndex.kept`), by a key of its own
+    kept: dict[Any, Any] = field(default_factory=dict)
 
     def _mask_rows(self, table: _MaskTable) -> dict[int, int] | None:
         if self.mask_rows is None or self.mask_rows[0] is not table:
