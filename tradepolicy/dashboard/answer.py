@@ -492,10 +492,10 @@ LIVE_COLOR = "#111111"
 CSS = """
 .tp-answer-sentence {font-size: 15px; line-height: 1.45; margin: 4px 0 8px 0;}
 .tp-answer-kpis {display: flex; flex-wrap: wrap; gap: 8px;}
-.tp-answer-kpi {border: 1px solid #d0d7de; border-radius: 6px; padding: 6px 10px; min-width: 150px;
-  background: #f8fafc;}
+.tp-answer-kpi {border: 1px solid #d0d7de; border-radius: 6px; padding: 4px 10px; min-width: 150px;
+  flex: 1 1 0; background: #f8fafc;}
 .tp-answer-kpi .t {font-size: 12px; color: #555;}
-.tp-answer-kpi .v {font-size: 20px; font-weight: 600;}
+.tp-answer-kpi .v {font-size: 18px; font-weight: 600; line-height: 1.25;}
 .tp-answer-kpi .d {font-size: 11px; color: #666;}
 table.tp-answer-table {border-collapse: collapse; font-size: 13px; width: 100%;}
 table.tp-answer-table th {text-align: right; border-bottom: 2px solid #888; padding: 3px 6px;
