@@ -322,9 +322,7 @@ def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
 
     def fake(ds, names):
         # the edited scenario is solved without draws: no draws left out
-        return {
-            n: [common] + ([own] if n == options[1] else []) for n in names if n != ans.LIVE
-        }
+        return {n: [common] + ([own] if n == options[1] else []) for n in names if n != ans.LIVE}
 
     monkeypatch.setattr(ans, "warnings_of", fake)
     view._warn_key = None

@@ -363,7 +363,11 @@ def test_split_warnings_keeps_each_options_own() -> None:
     }
     own, shared = split_warnings(per, ["a", "b", "c"])
     assert shared == [("Draws left out", ["a", "b"])]
-    assert own == {"a": ["Price far off"], "c": ["Other draws left out"], "live": ["Draws left out"]}
+    assert own == {
+        "a": ["Price far off"],
+        "c": ["Other draws left out"],
+        "live": ["Draws left out"],
+    }
     assert split_warnings({}, ["a"]) == ({}, [])
 
 
