@@ -110,14 +110,15 @@ class DashboardApp(Viewer):
         )
         self.tabs.param.watch(self._show_one_year_kpis, "active")
         self._show_one_year_kpis()
-        # in the browser at once too, without waiting for the server
-        self.tabs.jslink(
-            self.kpis.pane, code={"active": f"target.visible = source.active != {ANSWER_TAB}"}
-        )
 
     def _show_one_year_kpis(self, *_events: Any) -> None:
         """The one-year KPI strip on the one-year tabs only: the 2030 tab (the first) has its
-        own KPIs, and its answer and ranked options then open above the fold at 1280×800."""
+        own KPIs, and its answer and ranked options then open above the fold at 1280×800.
+
+        Switched on the server only (as the tab's content is built): a link in the browser as
+        well races the server's answer to an earlier tab change, and the server's state is
+        sent again when the strip is redrawn.
+        """
         self.kpis.pane.visible = self.tabs.active != ANSWER_TAB
 
     def template(self) -> pn.template.BaseTemplate:
