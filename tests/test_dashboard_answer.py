@@ -295,3 +295,53 @@ def test_the_pathway_brief_downloads(view):
     assert pdf.startswith(b"%PDF")
     docx = view._brief_callback("docx")().getvalue()
     assert docx.startswith(b"PK")  # a zip (OOXML)
+
+
+def test_option_names_in_words_in_the_table_and_the_fans(view, central):
+    """The DoD–MP offtake reads as the brief names it in the table and the fans' legend."""
+    want = build_pathway_context(central).labels["offtake_dod_mp_terms"]
+    assert want == "Offtake on DoD–MP terms"
+    assert ans.labels_for(central)["offtake_dod_mp_terms"] == want
+    assert f">{want}<" in view.table.object
+    legends = [
+        item.label.value
+        for pane in view.charts.objects
+        for legend in pane.object.legend
+        for item in legend.items
+    ]
+    assert want in legends and "Offtake dod mp terms" not in legends
+
+
+def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
+    """A warning every option of the set carries is one line under the table with the count
+    of options; rows keep only their own warnings (and the column goes without any)."""
+    common = "1 of 100 draws did not solve in some year and are left out of the fan"
+    own = "The price is more than 3 times the no-policy price"
+    order = ans.ranked(view.table_frame(), 2030)
+    options = [n for n in order if n != ans.LIVE]
+
+    def fake(ds, names):
+        # the edited scenario is solved without draws: no draws left out
+        return {n: [common] + ([own] if n == options[1] else []) for n in names if n != ans.LIVE}
+
+    monkeypatch.setattr(ans, "warnings_of", fake)
+    view._warn_key = None
+    view._render_table(view._context())
+    html = view.table.object
+    assert html.count("did not solve in some year") == 1
+    assert f"All {len(options)} options: 1 of 100 draws" in html
+    assert html.count(own) == 1 and "<th>Warnings</th>" in html
+    label = ans.labels_for(view.results())[options[1]]
+    row = html.split(f"<td>{label}</td>", 1)[1].split("</tr>", 1)[0]
+    assert own in row  # in its own row
+    # no option-specific warning: no Warnings column
+    monkeypatch.setattr(
+        ans, "warnings_of", lambda ds, names: {n: [common] for n in names if n != ans.LIVE}
+    )
+    view._warn_key = None
+    view._render_table(view._context())
+    html = view.table.object
+    assert "<th>Warnings</th>" not in html and html.count("did not solve in some year") == 1
+    monkeypatch.undo()
+    view._warn_key = None
+    view._render_table(view._context())

@@ -485,3 +485,132 @@ def test_a_bad_link_is_still_said_once_the_browser_restores(store):
     assert not store.apply_share_token("broken")
     store.restore_saved_text(other.saved_text())
     assert "was not opened" in store.notice and "Restored 1 saved scenario " in store.notice
+
+
+# -- links made before the generated editor ---------------------------------------------------
+def _legacy_settings(**changes: object) -> dict:
+    """The flat settings a link held before the generated editor (every control, by name, in
+    display units; ``PolicyConfig.snapshot`` of that version), groups switched off."""
+    club = ["USA", "JPN", "EU", "AUS"]
+    old = {
+        "members": club,
+        "free_trade": True,
+        **{f"{g}_on": False for g in ("floor", "tariff", "subsidy", "restrict", "quota")},
+        **{f"{g}_on": False for g in ("offtake", "release", "cap", "shock")},
+        "floor": 110.0,
+        "levy_cap": 0.0,
+        "collector": "importer_government",
+        "tariff_rate": 25.0,
+        "subsidy_producers": ["AUS", "USA"],
+        "strike": 110.0,
+        "subsidy_kind": "one_sided",
+        "upside_threshold": 170.0,
+        "upside_share": 30.0,
+        "subsidy_payers": "own",
+        "restrict_exporter": "CHN",
+        "restrict_destinations": ["USA", "JPN", "EU"],
+        "restrict_quantity": 0.0,
+        "quota_importers": ["USA", "JPN", "EU"],
+        "quota_exporters": ["CHN", "MYS", "ROW"],
+        "quota_quantity": 1000.0,
+        "offtake_sellers": ["AUS", "USA"],
+        "offtake_buyers": ["USA", "JPN", "EU"],
+        "offtake_volume": 1000.0,
+        "offtake_price": 110.0,
+        "offtake_disposition": "stockpile",
+        "release_regions": ["USA", "JPN", "EU"],
+        "release_quantity": 1000.0,
+        "cap_importers": ["USA", "JPN", "EU"],
+        "cap_share": 60.0,
+        "cap_basis": "consumption",
+        "shock_regions": ["CHN"],
+        "shock_fraction": 20.0,
+        **{f"{g}_stage": None for g in ("floor", "tariff", "subsidy", "restrict", "quota")},
+        **{f"{g}_stage": None for g in ("offtake", "release", "cap", "shock")},
+    }
+    old.update(changes)
+    return old
+
+
+def _legacy_token(market: str, settings: dict, stage: str | None = None) -> str:
+    return encode_state(
+        {
+            "market": market,
+            "stage": stage,
+            "target": 0.6,
+            "uncertainty": False,
+            "draws": 200,
+            "settings": settings,
+        }
+    )
+
+
+def test_a_link_made_before_the_generated_editor_opens_its_measures():
+    """An old link (a club floor of 150 USD/kg collected by exporters, a price-gap subsidy
+    paid by the club, a release of 1,000 t split over three members) opens as the club
+    presets with the same values; the measures are those the old editor built from them,
+    written here from its rules (importers: members that import; payers and the release
+    split by base consumption)."""
+    from tradepolicy.clubs import shares_by
+    from tradepolicy.dashboard import market_info
+    from tradepolicy.measures import PriceFloor, PriceGapSubsidy, StockpileRelease
+
+    old = _legacy_settings(
+        floor_on=True,
+        floor=150.0,
+        collector="exporters",
+        subsidy_on=True,
+        subsidy_payers="club",
+        strike=120.0,
+        release_on=True,
+    )
+    s = DashboardStore(catalog(), "gallium")
+    assert s.apply_share_token(_legacy_token(NDPR, old)), s.notice
+    assert s.market == NDPR and s.notice == "Opened the scenario of the link"
+    ids = [e["id"] for e in s.config.entries]
+    assert ids == ["floor", "subsidy", "release", "release_2", "release_3"]
+    info = market_info(NDPR)
+    club = old["members"]
+    measures = s.current_scenario().measures
+    (floor,) = [m for m in measures if isinstance(m, PriceFloor)]
+    assert floor.importers == [r for r in club if r in info.importers]
+    assert set(floor.exempt) == set(club) and floor.levy_cap is None
+    assert floor.floor == pytest.approx(info.to_market_price(150.0))
+    assert floor.collector == "exporters"
+    (sub,) = [m for m in measures if isinstance(m, PriceGapSubsidy)]
+    assert sub.producers == ["AUS", "USA"] and sub.kind == "one_sided"
+    assert sub.strike == pytest.approx(info.to_market_price(120.0))
+    payers = shares_by(info.market, [r for r in club if r in info.consumers])
+    assert sub.payers == pytest.approx(payers)
+    releases = {m.region: m.quantity for m in measures if isinstance(m, StockpileRelease)}
+    split = shares_by(info.market, ["USA", "JPN", "EU"])
+    assert releases == pytest.approx({r: 1000.0 * x for r, x in split.items()})
+    assert sum(releases.values()) == pytest.approx(1000.0)
+    assert s.current.ok
+    # the round trip: its link now holds the editor's snapshot and opens the same measures
+    state = decode_state(token_of(s))
+    assert set(state["settings"]) == {"members", "free_trade", "measures"}
+    t = DashboardStore(catalog(), "gallium")
+    assert t.apply_share_token(token_of(s)), t.notice
+    assert t.config.snapshot() == s.config.snapshot()
+    assert t.current_scenario().measures == measures
+
+
+def test_an_old_link_keeps_the_stage_of_each_measure_and_is_refused_if_it_no_longer_fits():
+    old = _legacy_settings(floor_on=True, floor_stage=OXIDE, tariff_on=True, tariff_stage=MAGNET)
+    s = DashboardStore(catalog(), NDPR)
+    assert s.apply_share_token(_legacy_token(CHAIN, old, stage=MAGNET)), s.notice
+    stages = {e["id"]: e["stage"] for e in s.config.entries}
+    assert stages == {"floor": OXIDE, "tariff": MAGNET}
+    assert s.config.value("tariff", "rate") == 25.0
+    # a stage the chain no longer has: the defaults and a notice, nothing half applied
+    u = DashboardStore(catalog(), CHAIN)
+    defaults = u.config.snapshot()
+    bad = _legacy_settings(floor_on=True, floor_stage="retired_stage")
+    assert not u.apply_share_token(_legacy_token(CHAIN, bad, stage=MAGNET))
+    assert "no longer fits" in u.notice and "Showing the defaults" in u.notice
+    assert u.config.snapshot() == defaults
+    # a value out of range: the same
+    negative = _legacy_settings(floor_on=True, floor=-1.0)
+    assert not u.apply_share_token(_legacy_token(CHAIN, negative, stage=MAGNET))
+    assert "no longer fits" in u.notice and u.config.snapshot() == defaults

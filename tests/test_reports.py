@@ -184,6 +184,21 @@ def test_scenario_labels_spell_out_regions() -> None:
     assert scenario_label("xyz_ban", regions) == "Xyz ban"
 
 
+def test_scenario_labels_keep_abbreviations_and_join_parties() -> None:
+    """Abbreviations are written as their owners write them (DoD, MP, G7, CfD), parties side
+    by side are joined by a dash as regions are, and "<option> <parties> terms" reads "on
+    their terms"; a region of the market still wins over a party word."""
+    regions = ["CHN", "USA", "JPN", "EU", "KOR", "AUS", "IND", "ROW"]
+    assert scenario_label("offtake_dod_mp_terms", regions) == "Offtake on DoD–MP terms"
+    assert scenario_label("dod_mp_terms", regions) == "DoD–MP terms"
+    assert scenario_label("g7_cfd_110", regions) == "G7 CfD 110"
+    assert scenario_label("ev_demand_surge_30", regions) == "EV demand surge 30"
+    assert scenario_label("us_eu_tariff", ["CHN", "USA"]) == "US–EU tariff"  # EU not a region
+    assert scenario_label("us_eu_tariff", regions) == "US–European Union tariff"
+    assert scenario_label("drc_uk_offtake", regions) == "DRC–UK offtake"
+    assert scenario_label("capex_grants_30", regions) == "Capex grants 30"
+
+
 def test_floor_description_in_plain_words_and_cli_form(toy_market) -> None:
     floor = PriceFloor(importers=["EU", "USA"], exempt=["EU", "USA", "AUS"], floor=110_000.0)
     units = DisplayUnits.for_market("USD", "t", 55_000.0)

@@ -23,11 +23,11 @@ from rich.console import Console
 
 import tradepolicy as tp
 import tradepolicy.cli as cli
-from tests.test_reports import docx_text, html_text, norm
+from tests.test_reports import docx_text, html_text, norm, pptx_text
 from tradepolicy.errors import InputError
 from tradepolicy.reports import build_context, render_brief, write_brief
 from tradepolicy.reports.formatting import fmt_bn, fmt_bn2, fmt_prob, fmt_share
-from tradepolicy.reports.pathway import PathwayBrief
+from tradepolicy.reports.pathway import PathwayBrief, split_warnings
 
 ROOT = Path(__file__).parents[1]
 WARN = "\u26a0"
@@ -327,6 +327,60 @@ def test_every_warning_is_shown_wherever_the_option_is() -> None:
     ds["consumer_price"].loc[{"scenario": n, "year": 2031}] *= 4.0
     brief = build_context(ds)
     assert any("more than 3 times" in w for w in brief.warnings)  # type: ignore[union-attr]
+
+
+def test_a_warning_every_option_carries_is_said_once_and_marks_no_row() -> None:
+    """Draw 2 fails for every option: one warning for the set (with the count of options),
+    under the options table and first among the validity warnings; no row is marked, and
+    the HTML, DOCX and PPTX say it once. An option's own warning still marks its rows."""
+    ds = magnets().copy(deep=True)
+    ds["converged"].loc[{"draw": 2, "year": 2028}] = 0
+    own = "price_gap_subsidy"
+    ds["consumer_price"].loc[{"scenario": own, "year": 2031}] *= 4.0
+    brief = build_context(ds)
+    assert isinstance(brief, PathwayBrief)
+    n_opts = len(brief.labels)
+    text = "1 of 4 draws did not solve in some year"
+    assert brief.shared_warnings == [
+        f"All {n_opts} options: {text} and are left out of the probabilities and the fan"
+    ]
+    assert brief.warnings[0] == brief.shared_warnings[0]
+    assert sum(text in w for w in brief.warnings) == 1
+    flagged = {row[0].text for row in brief.options.rows if row[0].flag == WARN}
+    assert flagged == {brief.labels[own]}  # the price flag is its own
+    assert any(w.startswith(f"{brief.labels[own]}: The buyers' price") for w in brief.warnings)
+    for fmt, extract in (("html", html_text), ("docx", docx_text), ("pptx", pptx_text)):
+        said = norm(extract(render_brief(ds, fmt=fmt)))
+        assert said.count(text) == (2 if fmt != "pptx" else 1), fmt  # under the table, page 2
+
+
+def test_split_warnings_keeps_each_options_own() -> None:
+    per = {
+        "a": ["Draws left out", "Price far off"],
+        "b": ["Draws left out"],
+        "c": ["Other draws left out"],
+        "live": ["Draws left out"],  # not one of the options split: kept as its own
+    }
+    own, shared = split_warnings(per, ["a", "b", "c"])
+    assert shared == [("Draws left out", ["a", "b"])]
+    assert own == {
+        "a": ["Price far off"],
+        "c": ["Other draws left out"],
+        "live": ["Draws left out"],
+    }
+    assert split_warnings({}, ["a"]) == ({}, [])
+
+
+def test_option_names_read_in_words_in_every_format() -> None:
+    """The DoD–MP offtake option is named in words (not "Offtake dod mp terms") on every
+    page the brief is written to."""
+    want = "Offtake on DoD–MP terms"
+    brief = build_context(magnets())
+    assert brief.labels["offtake_dod_mp_terms"] == want
+    for fmt, extract in (("html", html_text), ("docx", docx_text), ("pptx", pptx_text)):
+        said = norm(extract(rendered(fmt)))
+        assert want in said and "dod mp" not in said.lower(), fmt
+    assert want in " ".join(pdf_pages(rendered("pdf")))
 
 
 def test_no_internal_notes_reach_the_brief() -> None:

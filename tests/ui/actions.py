@@ -1,4 +1,5 @@
-"""What the browser tests do on the dashboard page: read a KPI, type into a box, add a measure."""
+"""What the browser tests do on the dashboard page: read a KPI, type into a box, add a measure,
+tell whether a box is inside the viewport."""
 
 from __future__ import annotations
 
@@ -24,3 +25,14 @@ def add_measure(page: Page, label: str, timeout: float = 15_000) -> None:
     n = cards.count()
     page.locator(".tp-add-type select").select_option(label=label)
     expect(cards).to_have_count(n + 1, timeout=timeout)
+
+
+def inside(box: dict | None, width: int, height: int) -> bool:
+    """Whether a bounding box lies wholly inside the viewport (no scrolling needed)."""
+    return (
+        box is not None
+        and box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + box["width"] <= width + 0.5
+        and box["y"] + box["height"] <= height + 0.5
+    )

@@ -1,7 +1,8 @@
 """The 2030 question in a real browser (one page for every check): on ree_magnets the first tab
 shows the shipped pathway options ranked as ``ds.tp.pathway_options()`` ranks them, a measure
-change updates the edited scenario's 2030 KPI, and the view is screenshot at 1280×800 and
-1600×1000."""
+change updates the edited scenario's 2030 KPI, and at 1280×800 and 1600×1000 the answer and
+the top of the ranked table (its header and first three rows) are on screen without scrolling
+(the one-year KPI strip is left to the one-year tabs)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 import tradepolicy as tp
 from tradepolicy.dashboard import answer as ans
-from ui.actions import add_measure
+from ui.actions import add_measure, inside
 
 TIMEOUT = 20_000  # ms
 SET = "ree_magnets_2030"
@@ -43,6 +44,21 @@ def live_value(page: Page):
     return page.locator('[data-kpi="answer_dependence"] [data-kpi-value]')
 
 
+def check_answer_fold(page: Page, width: int, height: int) -> None:
+    """The answer sentence, the ranked table's header and its first three rows inside the
+    viewport; the one-year KPI strip hidden on this tab."""
+    expect(page.locator(".tp-kpi").first).to_be_hidden()
+    sentence = page.locator(".tp-answer-answer").first
+    assert inside(sentence.bounding_box(), width, height), sentence.bounding_box()
+    table = page.locator("table.tp-answer-table").first
+    head = table.locator("thead tr").first.bounding_box()
+    assert inside(head, width, height), (width, height, head)
+    rows = table.locator("tbody tr")
+    for i in range(3):
+        box = rows.nth(i).bounding_box()
+        assert inside(box, width, height), (width, height, i, box)
+
+
 def test_answer_first_table_live_kpi_and_laptop_sizes(
     page: Page, expected_order: list[str], artifacts: Path
 ):
@@ -56,6 +72,12 @@ def test_answer_first_table_live_kpi_and_laptop_sizes(
     expect(page.locator(".tp-answer-answer")).to_contain_text("under 60%")
     expect(page.locator(".tp-answer-set select")).to_have_value(SET)
     page.screenshot(path=str(artifacts / "answer_1280x800.png"))
+    check_answer_fold(page, 1280, 800)
+    # the one-year tabs keep their KPI strip
+    page.locator(".bk-tab", has_text="Baseline").first.click()
+    expect(page.locator(".tp-kpi").first).to_be_visible(timeout=TIMEOUT)
+    page.locator(".bk-tab", has_text="2030 question").first.click()
+    expect(page.locator(".tp-kpi").first).to_be_hidden(timeout=TIMEOUT)
 
     # a measure change updates the 2030 KPI of the edited scenario
     before = live_value(page).inner_text()
@@ -71,5 +93,6 @@ def test_answer_first_table_live_kpi_and_laptop_sizes(
     page.set_viewport_size({"width": 1600, "height": 1000})
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts / "answer_1600x1000.png"))
+    check_answer_fold(page, 1600, 1000)
     page.screenshot(path=str(artifacts / "answer_full.png"), full_page=True)
     assert not ERRORS, ERRORS

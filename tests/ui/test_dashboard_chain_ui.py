@@ -80,9 +80,12 @@ def test_chain_screenshots_at_laptop_sizes(browser: Browser, app_url: str, artif
         page.goto(app_url + f"?market={CHAIN}")
         target = kpi(page, "target_dependence")
         expect(target).to_contain_text("target stage", timeout=60_000)
+        # the one-year KPI strip is on the one-year tabs (the 2030 question opens first)
+        page.locator(".bk-tab", has_text="Baseline").first.click()
         page.locator(".tp-stage select").select_option(label="NdPr oxide")
         expect(kpi(page, "dependence")).to_contain_text("NdPr oxide", timeout=TIMEOUT)
         expect(page.locator(".tp-units")).to_contain_text("NdPr oxide: stage 1 of 4")
+        expect(target).to_be_visible(timeout=TIMEOUT)
         box = target.bounding_box()
         assert box is not None and box["y"] + box["height"] <= height  # above the fold
         page.screenshot(path=str(artifacts / f"chain_{width}x{height}.png"))

@@ -13,6 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from tradepolicy import regions
 from tradepolicy.dashboard import market_info
 from tradepolicy.dashboard.views import CHART_MIN, HELP
+from ui.actions import inside
 
 TIMEOUT = 15_000  # ms
 
@@ -49,17 +50,6 @@ FIGURES_JS = """() => {
 }"""
 
 
-def inside(box: dict | None, width: int, height: int) -> bool:
-    """Whether a bounding box lies wholly inside the viewport (no scrolling needed)."""
-    return (
-        box is not None
-        and box["x"] >= 0
-        and box["y"] >= 0
-        and box["x"] + box["width"] <= width + 0.5
-        and box["y"] + box["height"] <= height + 0.5
-    )
-
-
 def check_fold(page: Page, key: str, width: int, height: int, artifacts: Path, name: str):
     """The dependence KPI ``key`` (first, wide) and the first chart of the tab shown inside
     the viewport; no KPI card clipped; charts side by side only at CHART_MIN px or more."""
@@ -68,6 +58,7 @@ def check_fold(page: Page, key: str, width: int, height: int, artifacts: Path, n
     cards = page.locator(".tp-kpi")
     assert cards.first.get_attribute("data-kpi") == key  # dependence first
     dep = page.locator(f'[data-kpi="{key}"]')
+    expect(dep).to_be_visible(timeout=TIMEOUT)  # the one-year tabs show the KPI strip
     assert inside(dep.bounding_box(), width, height), (name, dep.bounding_box())
     clipped = cards.evaluate_all(
         "els => els.filter(e => e.scrollWidth > e.clientWidth + 1"

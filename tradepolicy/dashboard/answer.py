@@ -19,7 +19,7 @@ import io
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from html import escape
@@ -57,7 +57,12 @@ from tradepolicy.reports.formatting import (
     fmt_scaled2,
     fmt_share,
 )
-from tradepolicy.reports.pathway import _lower, cost_per_point_text
+from tradepolicy.reports.pathway import (
+    _lower,
+    cost_per_point_text,
+    shared_warning_text,
+    split_warnings,
+)
 from tradepolicy.results.accessor import MIN_POINTS
 from tradepolicy.scenario import Scenario, Target, is_chain
 
@@ -467,7 +472,8 @@ def live_kpis(row: pd.Series, year: int, shares: list[float], base: float) -> Li
 
 def warnings_of(ds: xr.Dataset, names: list[str]) -> dict[str, list[str]]:
     """Validity warnings per option, as the brief words them (unsolved years, draws left out,
-    prices far from the no-policy pathway's)."""
+    prices far from the no-policy pathway's), those several options share included
+    (:func:`~tradepolicy.reports.pathway.split_warnings` sets them apart)."""
     from tradepolicy.reports.pathway import _Builder
 
     try:
@@ -476,7 +482,7 @@ def warnings_of(ds: xr.Dataset, names: list[str]) -> dict[str, list[str]]:
     except Exception:  # a brief cannot be made of these results: no warnings shown
         log.debug("validity warnings not available", exc_info=True)
         return {}
-    return b.warnings
+    return b.all_warnings
 
 
 # -- views ----------------------------------------------------------------------------------
@@ -486,10 +492,10 @@ LIVE_COLOR = "#111111"
 CSS = """
 .tp-answer-sentence {font-size: 15px; line-height: 1.45; margin: 4px 0 8px 0;}
 .tp-answer-kpis {display: flex; flex-wrap: wrap; gap: 8px;}
-.tp-answer-kpi {border: 1px solid #d0d7de; border-radius: 6px; padding: 6px 10px; min-width: 150px;
-  background: #f8fafc;}
+.tp-answer-kpi {border: 1px solid #d0d7de; border-radius: 6px; padding: 4px 10px; min-width: 150px;
+  flex: 1 1 0; background: #f8fafc;}
 .tp-answer-kpi .t {font-size: 12px; color: #555;}
-.tp-answer-kpi .v {font-size: 20px; font-weight: 600;}
+.tp-answer-kpi .v {font-size: 18px; font-weight: 600; line-height: 1.25;}
 .tp-answer-kpi .d {font-size: 11px; color: #666;}
 table.tp-answer-table {border-collapse: collapse; font-size: 13px; width: 100%;}
 table.tp-answer-table th {text-align: right; border-bottom: 2px solid #888; padding: 3px 6px;
@@ -499,6 +505,7 @@ table.tp-answer-table td:first-child, table.tp-answer-table th:first-child {text
 table.tp-answer-table tr.live td {font-weight: 600; background: #fff7e0;}
 table.tp-answer-table tr.base td {color: #555;}
 .tp-answer-note {font-size: 12px; color: #555;}
+.tp-answer-warn {font-size: 12px; color: #8a4b00; margin: 4px 0;}
 h4 {font-size: 15px; margin: 10px 0 4px 0;}
 """
 
@@ -520,10 +527,17 @@ def options_html(
     labels: dict[str, str],
     warnings: dict[str, list[str]],
     unit: str,
+    shared: Sequence[str] = (),
 ) -> str:
-    """The ranked options table in HTML, numbers formatted as the brief formats them."""
+    """The ranked options table in HTML, numbers formatted as the brief formats them.
+
+    ``warnings`` are each option's own validity warnings (a "Warnings" column, left out when
+    no option has any); ``shared`` those several options carry, worded once under the table
+    (:func:`~tradepolicy.reports.pathway.shared_warning_text`).
+    """
     shares = [c for c in table.columns if c.startswith("p_at_most_")]
     risk = "loss_reduction" in table.columns
+    own = any(warnings.get(n) for n in order)
     header = [
         "Option",
         *[f"P(≤ {c.rsplit('_', 1)[1]}%)" for c in shares],
@@ -534,7 +548,7 @@ def options_html(
         f"PV cost to buyers ({unit})",
         f"Cost per point ({unit})",
         *([f"Expected loss avoided ({unit})"] if risk else []),
-        "Warnings",
+        *(["Warnings"] if own else []),
     ]
     rows = []
     for n in order:
@@ -568,11 +582,12 @@ def options_html(
                     fmt_bn(r["pv_cost_to_bloc_buyers"]),
                     per,
                     *loss,
-                    " ".join(warnings.get(n, [])) or "",
+                    *([" ".join(warnings.get(n, []))] if own else []),
                 ],
             )
         )
-    return _html_table(header, rows, "tp-answer-table")
+    notes = "".join(f'<p class="tp-answer-warn">\u26a0 {escape(w)}.</p>' for w in shared)
+    return _html_table(header, rows, "tp-answer-table") + notes
 
 
 def _line_fig(title: str, y_label: str, years: list[int], percent: bool = False) -> figure:
@@ -1169,12 +1184,16 @@ class AnswerView(Viewer):
     def _render_table(self, ctx: dict[str, Any]) -> list[str]:
         table, year, ds, ref = ctx["table"], ctx["year"], ctx["ds"], ctx["ref"]
         order = ranked(table, year)
-        warn = self._set_warnings(ds, [n for n in order if n != LIVE])
+        options = [n for n in order if n != LIVE]
+        warn = self._set_warnings(ds, options)
         if self._live is not None:
             warn[LIVE] = warnings_of(self._live, ["baseline", LIVE]).get(LIVE, [])
+        # a warning several of the set's options carry is said once, under the table
+        warn, common = split_warnings(warn, options)
+        shared = [shared_warning_text(w, ns, options, ctx["labels"]) for w, ns in common]
         unit = f"bn {ctx['currency']}"
         self.table.object = options_html(
-            table, order, year=year, labels=ctx["labels"], warnings=warn, unit=unit
+            table, order, year=year, labels=ctx["labels"], warnings=warn, unit=unit, shared=shared
         )
         rate = float(ref.attrs.get("discount_rate", 0.05))
         first, last = int(ref.year.values[0]), int(ref.year.values[-1])

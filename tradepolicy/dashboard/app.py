@@ -52,6 +52,10 @@ def _on_exception(exc: BaseException) -> None:
         pn.state.notifications.error(f"Something went wrong: {exc}", duration=8000)
 
 
+#: the tab of the 2030 question (its index in the tabs)
+ANSWER_TAB = 0
+
+
 class DashboardApp(Viewer):
     """The whole dashboard for one session: a store and the views that read it.
 
@@ -104,6 +108,18 @@ class DashboardApp(Viewer):
             sizing_mode="stretch_width",
             css_classes=["tp-main"],
         )
+        self.tabs.param.watch(self._show_one_year_kpis, "active")
+        self._show_one_year_kpis()
+
+    def _show_one_year_kpis(self, *_events: Any) -> None:
+        """The one-year KPI strip on the one-year tabs only: the 2030 tab (the first) has its
+        own KPIs, and its answer and ranked options then open above the fold at 1280×800.
+
+        Switched on the server only (as the tab's content is built): a link in the browser as
+        well races the server's answer to an earlier tab change, and the server's state is
+        sent again when the strip is redrawn.
+        """
+        self.kpis.pane.visible = self.tabs.active != ANSWER_TAB
 
     def template(self) -> pn.template.BaseTemplate:
         """The app in a page template with the controls in the sidebar (for serving)."""

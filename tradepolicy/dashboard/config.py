@@ -21,6 +21,7 @@ from typing import Any
 import param
 from pydantic import ValidationError
 
+from tradepolicy.clubs import shares_by
 from tradepolicy.dashboard.editor import REGION_KINDS, TypeSpec, spec_of
 from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.measures import Measure, Tariff
@@ -57,6 +58,64 @@ GROUPS: tuple[tuple[str, str], ...] = (
     ("free_trade", "Free trade among members"),
     *((pid, p.title) for pid, p in PRESETS.items()),
 )
+
+
+#: the settings of the dashboard before the generated editor (links made with it hold them,
+#: flat): each measure group's switch, its club preset, and its settings as the preset's fields
+#: (the same display units); its stage was ``<preset>_stage``
+LEGACY_GROUPS: dict[str, tuple[str, dict[str, str]]] = {
+    "floor_on": ("floor", {"floor": "floor", "levy_cap": "levy_cap", "collector": "collector"}),
+    "tariff_on": ("tariff", {"tariff_rate": "rate"}),
+    "subsidy_on": (
+        "subsidy",
+        {
+            "subsidy_producers": "producers",
+            "strike": "strike",
+            "subsidy_kind": "kind",
+            "upside_threshold": "upside_threshold",
+            "upside_share": "upside_share",
+            "subsidy_payers": "payers",
+        },
+    ),
+    "restrict_on": (
+        "restrict",
+        {
+            "restrict_exporter": "exporter",
+            "restrict_destinations": "destinations",
+            "restrict_quantity": "quantity",
+        },
+    ),
+    "quota_on": (
+        "quota",
+        {
+            "quota_importers": "importers",
+            "quota_exporters": "exporters",
+            "quota_quantity": "quantity",
+        },
+    ),
+    "offtake_on": (
+        "offtake",
+        {
+            "offtake_sellers": "sellers",
+            "offtake_buyers": "buyers",
+            "offtake_volume": "volume",
+            "offtake_price": "price",
+            "offtake_disposition": "disposition",
+        },
+    ),
+    "release_on": ("release", {"release_quantity": "quantity"}),  # split over release_regions
+    "cap_on": (
+        "cap",
+        {"cap_importers": "importers", "cap_share": "max_share", "cap_basis": "basis"},
+    ),
+    "shock_on": ("shock", {"shock_regions": "region", "shock_fraction": "fraction"}),
+}
+
+
+def is_legacy(values: dict[str, Any]) -> bool:
+    """Whether ``values`` are the flat settings of the dashboard before the generated editor
+    (a switch such as ``floor_on`` and no measure entry)."""
+    return not values.get("measures") and any(k in values for k in LEGACY_GROUPS)
 
 
 class ConfigError(ValueError):
@@ -298,12 +357,18 @@ class PolicyConfig(param.Parameterized):
     def restore(self, values: dict[str, Any]) -> None:
         """Set the settings saved by :meth:`snapshot` (unknown keys ignored).
 
+        The flat settings of the dashboard before the generated editor (:func:`is_legacy`:
+        ``floor_on``, ``floor``, ...) become the club presets they were
+        (:meth:`legacy_snapshot`).
+
         Raises
         ------
         ValueError
             A measure that is not a dict with a registered ``type`` and a ``values`` dict,
             or a field its type does not have (nothing is changed then).
         """
+        if is_legacy(values):
+            values = {**values, **self.legacy_snapshot(values)}
         update: dict[str, Any] = {}
         if "members" in values:
             update["members"] = [r for r in values["members"] if r in self.param.members.objects]
@@ -312,6 +377,83 @@ class PolicyConfig(param.Parameterized):
         if "measures" in values:
             update["entries"] = [self._checked(i, e) for i, e in enumerate(values["measures"])]
         self.param.update(**update)
+
+    def legacy_snapshot(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The :meth:`snapshot` of the flat settings of the dashboard before the generated
+        editor, on the market shown: each group switched on becomes its club preset with the
+        same values (display units); fields the old editor did not have start from their
+        defaults. A levy cap of 0 was no cap; a price-gap subsidy paid by "club" is paid by
+        the members that consume; a stockpile release over several regions (split by their
+        base consumption) is one release per region.
+
+        Raises
+        ------
+        ValueError
+            A stage that is not one of the chain's, or a setting of the wrong kind.
+        """
+        info = self._require_info()
+        members = [str(r) for r in values.get("members", self.members)]
+        entries: list[dict[str, Any]] = []
+        for switch, (pid, fields) in LEGACY_GROUPS.items():
+            if not values.get(switch):
+                continue
+            stage = values.get(f"{pid}_stage")
+            if info.chain is None:
+                stage = None
+            elif stage is None:
+                stage = info.stage
+            elif stage not in info.stages:
+                raise ValueError(f"{pid}_stage: {stage!r} is not a stage of {info.id}")
+            given = {new: values[old] for old, new in fields.items() if old in values}
+            if pid == "floor" and not given.get("levy_cap"):
+                given["levy_cap"] = None  # 0: no cap
+            if pid == "subsidy" and "payers" in given:
+                given["payers"] = list(members) if given["payers"] == "club" else []
+            if pid == "release":
+                regions = [str(r) for r in values.get("release_regions", [])]
+                market = self._stage_info(stage).market
+                split = shares_by(market, regions) if regions else {}
+                total = float(given.get("quantity", 0.0))
+                for r, share in split.items():
+                    if share > 0:
+                        entries.append(
+                            self._legacy_entry(
+                                entries, pid, stage, members, region=r, quantity=share * total
+                            )
+                        )
+                continue
+            entries.append(self._legacy_entry(entries, pid, stage, members, **given))
+        return {"measures": entries}
+
+    def _legacy_entry(
+        self,
+        entries: list[dict[str, Any]],
+        pid: str,
+        stage: str | None,
+        members: list[str],
+        **given: Any,
+    ) -> dict[str, Any]:
+        """The entry of club preset ``pid`` with the fields ``given`` (display units)."""
+        p = PRESETS[pid]
+        spec = spec_of(p.type)
+        for name in given:
+            spec.field(name)
+        start = {**dict(p.values), **given}
+        values = spec.initial(self._stage_info(stage), members, start)
+        ids = {e["id"] for e in entries}
+        eid, i = pid, 2
+        while eid in ids:
+            eid, i = f"{pid}_{i}", i + 1
+        return {
+            "id": eid,
+            "type": p.type,
+            "title": p.title,
+            "preset": pid,
+            "on": True,
+            "stage": stage,
+            "values": values,
+            "auto": [f.name for f in spec.fields if f.name not in given],
+        }
 
     def _checked(self, i: int, e: Any) -> dict[str, Any]:
         where = f"settings: measures[{i}]"
@@ -459,10 +601,12 @@ __all__ = [
     "CHROMIUM",
     "CHROMIUM_ARGS",
     "GROUPS",
+    "LEGACY_GROUPS",
     "PRESETS",
     "ConfigError",
     "PolicyConfig",
     "Preset",
+    "is_legacy",
     "scenario_key",
     "scenarios_from_key",
 ]

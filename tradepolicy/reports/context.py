@@ -107,6 +107,19 @@ SHARE_EPS = 0.005
 _SHORT = {"USA": "US", "us": "US", "GBR": "UK", "ROW": "RoW", "COD": "DRC"}
 #: the short names themselves as scenario-name words (``drc_quota`` -> "DRC quota")
 _SHORT_WORDS = {v.lower(): v for v in _SHORT.values()}
+#: parties that are not regions of the market, as scenario-name words (joined like regions:
+#: ``offtake_dod_mp_terms`` -> "Offtake on DoD–MP terms")
+_PARTY_WORDS = {"dod": "DoD", "mp": "MP", "g7": "G7", "eu": "EU", "uk": "UK"}
+#: other abbreviations in scenario names, written as their owners write them
+_ACRONYM_WORDS = {
+    "cfd": "CfD",
+    "ev": "EV",
+    "iea": "IEA",
+    "lme": "LME",
+    "ndpr": "NdPr",
+    "ndfeb": "NdFeB",
+    "pv": "PV",
+}
 
 #: market source notes in the order a brief lists them; SOURCE_SKIP are shown elsewhere or not
 SOURCE_ORDER = (
@@ -592,25 +605,32 @@ def _specs_by_market(spec: Any) -> dict[str, dict[str, Any]]:
 
 def scenario_label(name: str, regions: tuple[str, ...] | list[str]) -> str:
     """A readable label from a scenario id: ``usa_aus_subsidy_110`` -> ``US–Australia subsidy
-    110`` (region codes spelled out, underscores to spaces)."""
+    110`` (region codes spelled out, underscores to spaces); adjacent regions and parties are
+    joined by a dash, abbreviations keep their case (``offtake_dod_mp_terms`` -> ``Offtake on
+    DoD–MP terms``, ``g7_cfd`` -> ``G7 CfD``)."""
     codes = {r.lower(): r for r in regions}
     words: list[str] = []
-    prev_region = False
+    party_at: int | None = None  # index in ``words`` of the party group just written
     for tok in name.replace("-", "_").split("_"):
         if not tok:
             continue
-        code = codes.get(tok.lower())
-        if code is not None or tok.lower() in _SHORT or tok.lower() in _SHORT_WORDS:
-            word = _SHORT.get(code or tok.lower()) or _SHORT_WORDS.get(tok.lower())
+        low = tok.lower()
+        code = codes.get(low)
+        if code is not None or low in _SHORT or low in _SHORT_WORDS or low in _PARTY_WORDS:
+            word = _SHORT.get(code or low) or _SHORT_WORDS.get(low)
+            if word is None and code is None:
+                word = _PARTY_WORDS[low]
             word = word or region_name(code or tok)
-            if prev_region:
+            if party_at is not None:
                 words[-1] += "–" + word
             else:
                 words.append(word)
-            prev_region = True
-        else:
-            words.append(tok)
-            prev_region = False
+                party_at = len(words) - 1
+            continue
+        if low == "terms" and party_at:  # "offtake <parties> terms": on their terms
+            words.insert(party_at, "on")
+        words.append(_ACRONYM_WORDS.get(low, tok))
+        party_at = None
     text = " ".join(words)
     return sentence_case(text)
 

@@ -127,6 +127,58 @@ class PathwayBrief:
     money_unit: str = "bn USD"
     #: each option's label by its identifier (the baseline is "Doing nothing")
     labels: dict[str, str] = field(default_factory=dict)
+    #: warnings that two or more options carry word for word (e.g. draws left out), each
+    #: once with the options it applies to; shown under the options table and first among
+    #: ``warnings`` (they mark no row)
+    shared_warnings: list[str] = field(default_factory=list)
+
+
+# -- validity warnings shared by several options ---------------------------------------------
+
+
+def split_warnings(
+    per_option: dict[str, list[str]], options: list[str]
+) -> tuple[dict[str, list[str]], list[tuple[str, list[str]]]]:
+    """Split validity warnings into each option's own and those shared by the set.
+
+    A warning that two or more of ``options`` carry word for word (typically "1 of 100 draws
+    did not solve ...", a property of the draws rather than of one option) is shared: it is
+    returned once with the options that carry it (in ``options`` order); every other warning
+    stays with its option.
+
+    Returns
+    -------
+    own : dict of str to list of str
+        Per option, the warnings only it carries (options without any left out).
+    shared : list of (str, list of str)
+        Each shared warning and the options carrying it, in order of first appearance.
+    """
+    carriers: dict[str, list[str]] = {}
+    for n in options:
+        for w in per_option.get(n, []):
+            if n not in carriers.setdefault(w, []):
+                carriers[w].append(n)
+    shared = [(w, ns) for w, ns in carriers.items() if len(ns) > 1]
+    common = {w for w, _ns in shared}
+    own = {}
+    for n, ws in per_option.items():
+        mine = [w for w in ws if w not in common or n not in options]
+        if mine:
+            own[n] = mine
+    return own, shared
+
+
+def shared_warning_text(
+    text: str, carriers: list[str], options: list[str], labels: dict[str, str]
+) -> str:
+    """A shared warning in words, with the options it applies to and their count:
+    ``"All 8 options: 1 of 100 draws ..."`` or ``"3 of 8 options (A, B and C): ..."``."""
+    if len(carriers) == len(options):
+        who = f"All {len(options)} options"
+    else:
+        names = join_words(labels.get(n, n) for n in carriers)
+        who = f"{len(carriers)} of {len(options)} options ({names})"
+    return f"{who}: {text[:1].lower() + text[1:]}"
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -279,7 +331,10 @@ class _Builder:
             n: scenario_label(n, [str(r) for r in ds.region.values]) for n in ["baseline", *names]
         }
         self.labels["baseline"] = "Doing nothing"
-        self.warnings = self._warnings()
+        #: every option's validity warnings, shared ones included
+        self.all_warnings = self._warnings()
+        #: each option's own warnings (they mark its rows); ``shared``: those of several
+        self.warnings, self.shared = split_warnings(self.all_warnings, self.shown())
 
     # -- pieces -----------------------------------------------------------------------------
 
@@ -1012,7 +1067,10 @@ class _Builder:
         cap = self.capacity_table()
         if cap is not None:
             tables.append(cap)
-        warnings = [f"{self.label(n)}: {w}" for n in self.shown() for w in self.warnings.get(n, [])]
+        shared = [shared_warning_text(w, ns, self.shown(), self.labels) for w, ns in self.shared]
+        warnings = shared + [
+            f"{self.label(n)}: {w}" for n in self.shown() for w in self.warnings.get(n, [])
+        ]
         return PathwayBrief(
             title=title,
             subtitle=subtitle,
@@ -1034,4 +1092,5 @@ class _Builder:
             ambition=self.ambition,
             money_unit=self.unit,
             labels={n: self.label(n) for n in self.shown()},
+            shared_warnings=shared,
         )

@@ -234,7 +234,10 @@ def render_pathway_docx(brief: PathwayBrief) -> bytes:
         _bullet(document, line)
     n = 1
     _table(document, brief.options, n)
-    if brief.warnings:
+    for w in brief.shared_warnings:  # once for the options they apply to
+        para = document.add_paragraph(f"\u26a0 {w}.")
+        para.runs[0].font.color.rgb = NEG
+    if len(brief.warnings) > len(brief.shared_warnings):
         para = document.add_paragraph("\u26a0 marks an option with a validity warning (below).")
         para.runs[0].font.color.rgb = NEG
     if brief.payers is not None:
