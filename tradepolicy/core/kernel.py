@@ -47,11 +47,20 @@ SQRT_HALF = math.sqrt(0.5)
 ARMIJO = 1e-4
 MAX_LOG_STEP = 2.0
 
-_jit = nb.njit(cache=True, error_model="numpy", nogil=True)
+# The blocks never allocate: compiled without numba's reference counting (``_nrt=False``),
+# they neither increment nor decrement the counts of the ~60 arrays each call passes (atomic
+# operations that took a quarter of a tariff scenario's time). Only the functions that
+# allocate (the parallel loop, which makes the work arrays, and the least-squares step) keep it.
+_jit = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=False)
+_jit_nrt = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=True)
 # Derivatives and the linear solve may reassociate sums (SIMD); never assume finite values,
 # since non-finite numbers are how a scenario reports that it left the model's domain.
 _jit_fast = nb.njit(
-    cache=True, error_model="numpy", nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"}
+    cache=True,
+    error_model="numpy",
+    nogil=True,
+    fastmath={"reassoc", "contract", "nsz", "arcp"},
+    _nrt=False,
 )
 
 
@@ -733,6 +742,16 @@ def _merit(F, n):
     return 0.5 * acc
 
 
+@_jit_nrt
+def _lstsq_direction(J, F, n, dvec):
+    """``dvec`` = the least-squares solution of ``J d = −F`` (an exactly singular ``J``, as
+    numpy's ``lstsq`` on the reference path); it allocates, so it keeps reference counting."""
+    Jc = np.ascontiguousarray(J)
+    sol = np.linalg.lstsq(Jc, -F, rcond=2.220446049250313e-16 * n)[0]
+    for i in range(n):
+        dvec[i] = sol[i]
+
+
 @_jit
 def _solve_one(
     b, u, it0, tol, max_iter, max_halvings, used, has_support, has_access,
@@ -740,6 +759,7 @@ def _solve_one(
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
     vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out, util,
+    srcbuf, cw, cm, cl,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -803,7 +823,7 @@ def _solve_one(
             if wc[b, k, m] != 0.0:
                 touched[cell[b, k, m] // N, cell[b, k, m] % N] = True
     if sparse is not None:  # each importer's origins with a weight (bans included)
-        src = np.empty((N, N + 1), dtype=np.int64)
+        src = srcbuf
         for d in range(N):
             src[d, 0] = 0
             for o in range(N):
@@ -819,7 +839,7 @@ def _solve_one(
     F, dvec, rhs, x, trial = rows[0, :n], rows[1, :n], rows[2, :n], rows[3, :n], rows[4, :n]
     dphi_dx, dphi_dg, g = rows[5, :K], rows[6, :K], rows[7, :K]
     levies = mat[16]
-    J = Jbuf[:n, :n]
+    J = Jbuf[: n * n].reshape((n, n))  # contiguous (a strided view keeps loops scalar)
     c = cbuf[:K]
     cv = cvbuf[:K]
     cellb, kindb, wcb, gcb = cell[b, :K], kind[b, :K], wc[b, :K], gc[b, :K]
@@ -839,7 +859,6 @@ def _solve_one(
     if chain is not None:  # (numba compiles this out for a single market)
         rv = b if chain[0].shape[0] > 1 else 0
         rc = b if chain[2].shape[0] > 1 else 0
-        cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, lo.shape[1]))
 
     def evaluate(at):  # every block's values at `at` (a closure numba inlines)
         if chain is not None:
@@ -888,10 +907,7 @@ def _solve_one(
             rhs[i] = -F[i]
         if not _lu_solve(J, rhs, n, dvec):  # exactly singular: least squares, as numpy
             jacobian()
-            Jc = np.ascontiguousarray(J)
-            sol = np.linalg.lstsq(Jc, -F, rcond=2.220446049250313e-16 * n)[0]
-            for i in range(n):
-                dvec[i] = sol[i]
+            _lstsq_direction(J, F, n, dvec)
         big = 0.0
         for i in range(N):
             a = abs(dvec[i])
@@ -1034,12 +1050,15 @@ def _newton_rows(
         vec = np.empty((8, N))
         mat = np.empty((19, N, N))
         rws = np.empty((8, N + Kmax))
-        Jbuf = np.empty((N + Kmax, N + Kmax))
+        Jbuf = np.empty((N + Kmax) * (N + Kmax))  # J of a row, contiguous (n × n)
         cden = np.zeros((Kmax, N * N))
         cbuf = np.empty((Kmax, M))
         cvbuf = np.empty((Kmax, N))
         touched = np.empty((N, N), dtype=np.bool_)
         relwq = np.empty((2 * N, N))
+        srcbuf = np.empty((N, N + 1), dtype=np.int64)  # sparse markets' weighted origins
+        # the chain block's work arrays (unused by a single market)
+        cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, Kmax))
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
@@ -1048,6 +1067,7 @@ def _newton_rows(
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
                 vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out, util,
+                srcbuf, cw, cm, cl,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
