@@ -53,6 +53,9 @@ MAX_LOG_STEP = 2.0
 # allocate (the parallel loop, which makes the work arrays, and the least-squares step) keep it.
 _jit = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=False)
 _jit_nrt = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=True)
+# the value blocks of a single market, inlined into the Newton loop (a call passes each of
+# its ~30 arrays as separate machine arguments)
+_jit_inline = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=False, forceinline=True)
 # Derivatives and the linear solve may reassociate sums (SIMD); never assume finite values,
 # since non-finite numbers are how a scenario reports that it left the model's domain.
 _jit_fast = nb.njit(
@@ -65,6 +68,57 @@ _jit_fast = nb.njit(
 
 
 # -- small scalar helpers ------------------------------------------------------------------
+# exp(x) = 2^k exp(r), k = round(x / ln 2), r = x − k ln 2 (Cody–Waite: k ln2_hi is exact)
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+INV_LN2 = 1.44269504088896338700e00
+SHIFT = 6755399441055744.0  # 1.5 · 2^52: x + SHIFT rounds x to an integer held in the low bits
+SHIFT_BITS = 0x4338000000000000  # the bits of SHIFT
+EXP_SAFE = 700.0  # |x| below this: 2^k is a normal number, the loop's result is exact to ~1 ulp
+_EC = tuple(1.0 / math.factorial(i) for i in range(14))  # Taylor terms: |r| ≤ ln 2 / 2
+
+
+@_jit
+def _vexp(x, out, tbuf, n):
+    """``out[:n] = exp(x[:n])`` in loops the compiler vectorises (libm's ``exp`` is a scalar
+    call: no SVML here); within one unit in the last place of ``math.exp`` (tested), and
+    ``math.exp`` itself where ``|x| ≥ EXP_SAFE`` or ``x`` is not finite. ``tbuf``: scratch of
+    ``n`` floats. Not compiled with ``fastmath``: the shift trick needs exact rounding."""
+    c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = _EC
+    bad = False
+    for i in range(n):
+        xi = x[i]
+        bad |= not abs(xi) < EXP_SAFE
+        xc = min(max(xi, -EXP_SAFE), EXP_SAFE)
+        t = xc * INV_LN2 + SHIFT
+        tbuf[i] = t
+        k = t - SHIFT
+        r = (xc - k * LN2_HI) - k * LN2_LO
+        pr = c13 * r + c12
+        pr = pr * r + c11
+        pr = pr * r + c10
+        pr = pr * r + c9
+        pr = pr * r + c8
+        pr = pr * r + c7
+        pr = pr * r + c6
+        pr = pr * r + c5
+        pr = pr * r + c4
+        pr = pr * r + c3
+        pr = pr * r + c2
+        pr = pr * r + c1
+        out[i] = pr * r + c0
+    bits = tbuf[:n].view(np.int64)
+    for i in range(n):  # 2^k from the integer k in t's low bits
+        bits[i] = (bits[i] - SHIFT_BITS + 1023) << 52
+    scale = bits.view(np.float64)
+    for i in range(n):
+        out[i] *= scale[i]
+    if bad:
+        for i in range(n):
+            if not abs(x[i]) < EXP_SAFE:
+                out[i] = math.exp(x[i])
+
+
 @_jit
 def _fb(a: float, b: float) -> tuple[float, float, float]:
     """Fischer–Burmeister φ(a,b) = √(a²+b²) − a − b and its partial derivatives."""
@@ -87,7 +141,7 @@ def _box_fb(x: float, lo: float, hi: float, g: float) -> tuple[float, float, flo
 
 
 # -- blocks: values ------------------------------------------------------------------------
-@_jit
+@_jit_inline
 def _landed_prices(
     u, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
@@ -152,15 +206,23 @@ def _landed_prices(
                 lnr[o, d] = math.log(q[o, d] / q0[o, d])
 
 
-@_jit
+@_jit_inline
 def _armington(
-    N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, flows,
+    N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, flows, vx,
 ):  # fmt: skip
     """CES composite prices, private demand, market purchases and flows per importer.
 
     ``D0``: base *final* demand (the base use outside chains). With ``flows=False`` (chains)
     market purchases and flows are left to :func:`_chain_flows`, once makers' demand is known.
+    ``vx``: scratch ``(3, N² + N)``; the powers ``(q/q0)^(1−σ)`` of every cell are taken at
+    once there (:func:`_vexp`), exponents in ``vx[0]``, powers in ``vx[1]`` (a column's
+    shifted ones after the N² cells).
     """
+    ve, vE, vt = vx[0], vx[1], vx[2]
+    for o in range(N):
+        for d in range(N):
+            ve[o * N + d] = (1.0 - sig[d]) * lnr[o, d]
+    _vexp(ve, vE, vt, N * N)
     for d in range(N):
         if not consumer[d]:
             P[d], D[d], A[d] = P0[d], 0.0, max(cp[d], 0.0)  # P0 is NaN there (as the reference)
@@ -189,9 +251,9 @@ def _armington(
             near_cd = abs(one_m) < 0.05  # exp(e) − 1 loses ~1e-16/|1-σ| in ln P: use expm1
             for o in range(N):
                 if w[o, d] > 0.0:
-                    e = one_m * lnr[o, d]
+                    e = ve[o * N + d]  # (1 − σ_d) ln(q_od/q0_od)
                     far |= abs(e) > 1.0
-                    t = w[o, d] * (math.expm1(e) if near_cd else math.exp(e) - 1.0)
+                    t = w[o, d] * (math.expm1(e) if near_cd else vE[o * N + d] - 1.0)
                     s[o, d] = t
                     T += t
                 else:
@@ -211,9 +273,13 @@ def _armington(
                         shift = max(shift, one_m * lnr[o, d])
                 if not math.isfinite(shift):
                     shift = 0.0
+                ce, cE = ve[N * N :], vE[N * N :]  # the column's shifted exponents, powers
+                for o in range(N):
+                    ce[o] = ve[o * N + d] - shift if w[o, d] > 0.0 else 0.0
+                _vexp(ce, cE, vt[N * N :], N)
                 ssum = 0.0
                 for o in range(N):
-                    t = w[o, d] * math.exp(one_m * lnr[o, d] - shift) if w[o, d] > 0.0 else 0.0
+                    t = w[o, d] * cE[o] if w[o, d] > 0.0 else 0.0
                     s[o, d] = t
                     ssum += t
                 if not ssum > 0.0:
@@ -285,7 +351,7 @@ def _support_regime(p, p0, m, eps, K1, th, K2, V, u0):
     return f, fprime, pc, Sa, Sb, reg_b, reg_a, Ea, Eb
 
 
-@_jit
+@_jit_inline
 def _supply(
     N, p, p0, z, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F, util, ru,
 ):  # fmt: skip
@@ -413,7 +479,7 @@ def _clearing(N, S, S0s, producer, X, vp, z, F):
         F[o] = (S[o] - sold - vp[o]) / S0s[o] if producer[o] else z[o]
 
 
-@_jit
+@_jit_inline
 def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g):
     """Complementarity rows ``lo ≤ λ ≤ hi ⟂ g(X)`` (box Fischer–Burmeister)."""
     for k in range(K):
@@ -427,7 +493,7 @@ def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g):
         dphi_dx[k], dphi_dg[k] = dx, dg
 
 
-@_jit
+@_jit_inline
 def _residual_measure(N, n, F, S, S0s):
     """max |F|, clearing rows relative to the larger of base and current output (NaN kept)."""
     grown = False
@@ -679,20 +745,20 @@ def _lu_solve(J, rhs, n, x):
     return True
 
 
-@_jit
+@_jit_inline
 def _evaluate(
     x, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0, P0, producer,
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g, util, ru,
+    levies, g, util, ru, vx,
 ):  # fmt: skip
     """Every block's values at ``x``; returns the convergence measure."""
     _landed_prices(
         x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
         p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
     )  # fmt: skip
-    _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, True)
+    _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, True, vx)
     _supply(
         N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F, util,
         ru,
@@ -715,7 +781,7 @@ def _evaluate_chain(
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g, cidx, ca, rc, v0, rv, cw, util, ru,
+    levies, g, cidx, ca, rc, v0, rv, cw, util, ru, vx,
 ):  # fmt: skip
     """:func:`_evaluate` of a chain (``D0``: base final demand): prices first, then input
     costs and supply on value added, then makers' demand, flows and the clearing rows."""
@@ -723,7 +789,9 @@ def _evaluate_chain(
         x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
         p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
     )  # fmt: skip
-    _armington_c(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, False)
+    _armington_c(
+        N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, False, vx
+    )
     _chain_supply(
         N, cidx, ca, rc, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V,
         v0, rv, cw, S, dS, util, ru,
@@ -734,7 +802,7 @@ def _evaluate_chain(
     return _residual_measure_c(N, N + K, F, S, S0s)
 
 
-@_jit
+@_jit_inline
 def _merit(F, n):
     acc = 0.0
     for i in range(n):
@@ -759,7 +827,7 @@ def _solve_one(
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
     vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out, util,
-    srcbuf, cw, cm, cl,
+    srcbuf, cw, cm, cl, vx,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -867,14 +935,14 @@ def _solve_one(
                 P0, producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b,
                 Vb, epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
                 tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-                levies, g, chain[1], chain[2], rc, chain[0], rv, cw, util, ru,
+                levies, g, chain[1], chain[2], rc, chain[0], rv, cw, util, ru, vx,
             )  # fmt: skip
         return _evaluate(
             at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0b, P0,
             producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b, Vb,
             epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
             tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg, levies, g,
-            util, ru,
+            util, ru, vx,
         )  # fmt: skip
 
     def jacobian():  # at the point evaluated last
@@ -1059,6 +1127,7 @@ def _newton_rows(
         srcbuf = np.empty((N, N + 1), dtype=np.int64)  # sparse markets' weighted origins
         # the chain block's work arrays (unused by a single market)
         cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, Kmax))
+        vx = np.empty((3, N * N + N))  # the Armington block's powers (vectorised exp)
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
@@ -1067,7 +1136,7 @@ def _newton_rows(
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
                 vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out, util,
-                srcbuf, cw, cm, cl,
+                srcbuf, cw, cm, cl, vx,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
