@@ -144,7 +144,7 @@ def _box_fb(x: float, lo: float, hi: float, g: float) -> tuple[float, float, flo
 @_jit_inline
 def _landed_prices(
     u, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
-    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
+    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies, vx,
 ):  # fmt: skip
     """Producer prices, landed prices (border and pair wedges, variable levies) and ln(q/q0).
 
@@ -152,8 +152,10 @@ def _landed_prices(
     scenario, whose wedges are all fixed) the border factor ``(1+x)(1+t)``. Where no pair
     wedge touches a cell and no levy is due, ``ln(q/q0) = z_o + relw_od``, without a logarithm.
     """
+    r0 = N * N + N  # producer prices p0 e^z in one vectorised exp (scratch: see _armington)
+    _vexp(u, vx[1, r0:], vx[2, r0:], N)
     for o in range(N):
-        p[o] = p0[o] * math.exp(u[o])
+        p[o] = p0[o] * vx[1, r0 + o]
     if plain:  # fixed wedges (pe, fob, tau1, hq and levies are set once per scenario)
         for o in range(N):
             for d in range(N):
@@ -214,11 +216,12 @@ def _armington(
 
     ``D0``: base *final* demand (the base use outside chains). With ``flows=False`` (chains)
     market purchases and flows are left to :func:`_chain_flows`, once makers' demand is known.
-    ``vx``: scratch ``(3, N² + N)``; the powers ``(q/q0)^(1−σ)`` of every cell are taken at
-    once there (:func:`_vexp`), exponents in ``vx[0]``, powers in ``vx[1]`` (a column's
-    shifted ones after the N² cells).
+    ``vx``: scratch ``(4, N² + 3N)`` for the vectorised exponentials (:func:`_vexp`):
+    exponents in ``vx[0]``, their powers in ``vx[1]``: the N² cells' ``(q/q0)^(1−σ)``, then a
+    shifted column's, then ``P/P0`` and ``(P/P0)^(−η)``; ``vx[3, :N]``: ``ln W0`` per importer.
     """
-    ve, vE, vt = vx[0], vx[1], vx[2]
+    ve, vE, vt, lw0 = vx[0], vx[1], vx[2], vx[3]
+    r1, r2 = N * N + N, N * N + 2 * N  # where ln P and −η ln P go
     for o in range(N):
         for d in range(N):
             ve[o * N + d] = (1.0 - sig[d]) * lnr[o, d]
@@ -229,6 +232,7 @@ def _armington(
             for o in range(N):
                 s[o, d] = 0.0
                 X[o, d] = 0.0
+            ve[r1 + d], ve[r2 + d] = 0.0, 0.0
             continue
         one_m = 1.0 - sig[d]
         if abs(one_m) < CD_TOL:  # Cobb-Douglas: geometric mean, constant value shares
@@ -262,7 +266,8 @@ def _armington(
             W = w0sum[d] - removed
             ssum = W + T
             if not far and math.isfinite(ssum) and ssum > 0.0:
-                lnP = (math.log1p(-removed / w0sum[d]) + math.log1p(T / W)) / one_m
+                lost = math.log1p(-removed / w0sum[d]) if removed != 0.0 else 0.0
+                lnP = (lost + math.log1p(T / W)) / one_m
                 inv = 1.0 / ssum
                 for o in range(N):
                     s[o, d] = (w[o, d] + s[o, d]) * inv
@@ -287,9 +292,14 @@ def _armington(
                 inv = 1.0 / ssum
                 for o in range(N):
                     s[o, d] *= inv
-                lnP = (math.log(ssum) + shift - math.log(w0sum[d])) / one_m
-        P[d] = P0[d] * math.exp(lnP)
-        D[d] = D0[d] * math.exp(-eta[d] * lnP) * dm[d]
+                lnP = (math.log(ssum) + shift - lw0[d]) / one_m
+        ve[r1 + d], ve[r2 + d] = lnP, -eta[d] * lnP
+    _vexp(ve[r1:], vE[r1:], vt[r1:], 2 * N)
+    for d in range(N):
+        if not consumer[d]:
+            continue
+        P[d] = P0[d] * vE[r1 + d]
+        D[d] = D0[d] * vE[r2 + d] * dm[d]
         if not flows:
             continue
         A[d] = max(D[d] + cp[d], 0.0)
@@ -354,10 +364,16 @@ def _support_regime(p, p0, m, eps, K1, th, K2, V, u0):
 @_jit_inline
 def _supply(
     N, p, p0, z, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F, util, ru,
+    vx,
 ):  # fmt: skip
     """Isoelastic supply (with a price-gap top-up or claw-back) and the clearing rows;
     capacity-bounded where the base utilisation ``util[ru, o]`` > 0 (``util``: ``None``
-    without capacity, compiled out)."""
+    without capacity, compiled out). ``vx``: scratch of :func:`_armington`."""
+    r0 = N * N + N
+    if not has_support:  # the isoelastic e^(ε z) in one vectorised exp
+        for o in range(N):
+            vx[0, r0 + o] = eps[o] * z[o]
+        _vexp(vx[0, r0:], vx[1, r0:], vx[2, r0:], N)
     for o in range(N):
         u0 = 0.0
         if util is not None:
@@ -379,7 +395,7 @@ def _supply(
             S[o] = S0s[o] * sm[o] * g
             dS[o] = b * (1.0 - u0 * g) * S[o]
         else:
-            S[o] = S0s[o] * sm[o] * math.exp(eps[o] * z[o])
+            S[o] = S0s[o] * sm[o] * vx[1, r0 + o]
             dS[o] = eps[o] * S[o]
         if not producer[o]:
             S[o] = 0.0
@@ -517,7 +533,7 @@ def _residual_measure(N, n, F, S, S0s):
 def _jacobian(
     N, K, plain, w, sig, eta, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob, hq,
     cell, kind, wc, gc, gsc, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v, Xsq, cden, c, cv,
-    src,
+    src, cvT, vaT,
 ):  # fmt: skip
     """The analytic Jacobian of the clearing and pair rows (as the reference path).
 
@@ -593,7 +609,7 @@ def _jacobian(
                 ck *= fob[o, d]
             ck *= hq[o, d]
             c[k, m] = ck
-            cden[k, cell[k, m]] += ck
+            cden[cell[k, m], k] += ck
             cv[k, d] += ck * v[o, d]
     for k in range(K):  # clearing rows × λ_k: Σ_d Xsq_od c_kod − Σ_d X_od κ_d cv_kd
         for o in range(N):
@@ -610,6 +626,11 @@ def _jacobian(
         for o in range(N):
             if producer[o]:
                 J[o, N + k] /= S0s[o]
+    for d in range(N):  # transposed, so that the pair rows' inner loops run over contiguous data
+        for k in range(K):
+            cvT[d, k] = cv[k, d]
+        for j in range(N):
+            vaT[d, j] = v[j, d] * aq[j, d]
     for k in range(K):  # pair rows: ∂Φ/∂g · Σ_od G_kod (dX_od/du) / g_scale_k
         for j in range(n):
             J[N + k, j] = 0.0
@@ -621,14 +642,15 @@ def _jacobian(
             gxk = G * X[o, d] * kappa[d]
             GXs = G * Xsq[o, d]
             for j in range(N):
-                J[N + k, j] += gxk * v[j, d] * aq[j, d]
+                J[N + k, j] += gxk * vaT[d, j]
             J[N + k, o] -= GXs * aq[o, d]
+            cm = cell[k, m]
             for l2 in range(K):
-                J[N + k, N + l2] += gxk * cv[l2, d] - GXs * cden[l2, cell[k, m]]
+                J[N + k, N + l2] += gxk * cvT[d, l2] - GXs * cden[cm, l2]
         J[N + k, N + k] += dphi_dx[k]
     for k in range(K):
         for m in range(M):
-            cden[k, cell[k, m]] = 0.0
+            cden[cell[k, m], k] = 0.0
 
 
 @_jit_fast
@@ -756,12 +778,12 @@ def _evaluate(
     """Every block's values at ``x``; returns the convergence measure."""
     _landed_prices(
         x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
-        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
+        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies, vx,
     )  # fmt: skip
     _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, True, vx)
     _supply(
         N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F, util,
-        ru,
+        ru, vx,
     )  # fmt: skip
     _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
     return _residual_measure(N, N + K, F, S, S0s)
@@ -787,7 +809,7 @@ def _evaluate_chain(
     costs and supply on value added, then makers' demand, flows and the clearing rows."""
     _landed_prices_c(
         x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
-        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
+        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies, vx,
     )  # fmt: skip
     _armington_c(
         N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, False, vx
@@ -827,7 +849,7 @@ def _solve_one(
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
     vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out, util,
-    srcbuf, cw, cm, cl, vx,
+    srcbuf, cw, cm, cl, vx, cvtbuf,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -910,10 +932,13 @@ def _solve_one(
     J = Jbuf[: n * n].reshape((n, n))  # contiguous (a strided view keeps loops scalar)
     c = cbuf[:K]
     cv = cvbuf[:K]
+    cvT = cvtbuf[:, :K]
     cellb, kindb, wcb, gcb = cell[b, :K], kind[b, :K], wc[b, :K], gc[b, :K]
     lob, hib, g0b, gscb = lo[b, :K], hi[b, :K], g0[b, :K], gsc[b, :K]
     for i in range(n):
         x[i] = u[b, i]
+    for d in range(N):  # ln W0 (for the Armington block)
+        vx[3, d] = math.log(w0sum[d])
 
     # the scenario's rows of the batch arrays, taken once (each view costs reference counting)
     capb, smb, dmb, vpb, cpb = cap[b], sm[b], dm[b], vp[b], cp[b]
@@ -949,7 +974,7 @@ def _solve_one(
         _jacobian(
             N, K, plain, w, sigb, etab, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
             hq, cellb, kindb, wcb, gcb, gscb, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v,
-            Xsq, cden, c, cv, src,
+            Xsq, cden, c, cv, src, cvT, mat[19],
         )  # fmt: skip
         if chain is not None:
             _chain_jacobian(
@@ -1116,18 +1141,19 @@ def _newton_rows(
     n_blocks = (rows.shape[0] + BLOCK - 1) // BLOCK
     for blk in nb.prange(n_blocks):
         vec = np.empty((8, N))
-        mat = np.empty((19, N, N))
+        mat = np.empty((20, N, N))
         rws = np.empty((8, N + Kmax))
         Jbuf = np.empty((N + Kmax) * (N + Kmax))  # J of a row, contiguous (n × n)
-        cden = np.zeros((Kmax, N * N))
+        cden = np.zeros((N * N, Kmax))
         cbuf = np.empty((Kmax, M))
         cvbuf = np.empty((Kmax, N))
+        cvtbuf = np.empty((N, Kmax))
         touched = np.empty((N, N), dtype=np.bool_)
         relwq = np.empty((2 * N, N))
         srcbuf = np.empty((N, N + 1), dtype=np.int64)  # sparse markets' weighted origins
         # the chain block's work arrays (unused by a single market)
         cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, Kmax))
-        vx = np.empty((3, N * N + N))  # the Armington block's powers (vectorised exp)
+        vx = np.empty((4, N * N + 3 * N))  # the vectorised exponentials' scratch (_armington)
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
@@ -1136,7 +1162,7 @@ def _newton_rows(
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
                 vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out, util,
-                srcbuf, cw, cm, cl, vx,
+                srcbuf, cw, cm, cl, vx, cvtbuf,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
