@@ -27,7 +27,8 @@ block                     what it computes                            rows
 ``_evaluate`` calls the value parts in order and ``_jacobian`` the derivative parts; the
 Newton driver (:func:`_solve_one`), the line search and the linear solve know nothing of the
 blocks. ``docs/engine.md`` explains how a new block is added and how the chain block and
-capacity-bounded supply were.
+capacity-bounded supply were, and where a scenario's time goes: the blocks are compiled
+without reference counting and take their exponentials in vectorised loops (:func:`_vexp`).
 """
 
 from __future__ import annotations
@@ -47,15 +48,78 @@ SQRT_HALF = math.sqrt(0.5)
 ARMIJO = 1e-4
 MAX_LOG_STEP = 2.0
 
-_jit = nb.njit(cache=True, error_model="numpy", nogil=True)
+# The blocks never allocate: compiled without numba's reference counting (``_nrt=False``),
+# they neither increment nor decrement the counts of the ~60 arrays each call passes (atomic
+# operations that took a quarter of a tariff scenario's time). Only the functions that
+# allocate (the parallel loop, which makes the work arrays, and the least-squares step) keep it.
+_jit = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=False)
+_jit_nrt = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=True)
+# the value blocks of a single market, inlined into the Newton loop (a call passes each of
+# its ~30 arrays as separate machine arguments)
+_jit_inline = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=False, forceinline=True)
 # Derivatives and the linear solve may reassociate sums (SIMD); never assume finite values,
 # since non-finite numbers are how a scenario reports that it left the model's domain.
 _jit_fast = nb.njit(
-    cache=True, error_model="numpy", nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"}
+    cache=True,
+    error_model="numpy",
+    nogil=True,
+    fastmath={"reassoc", "contract", "nsz", "arcp"},
+    _nrt=False,
 )
 
 
 # -- small scalar helpers ------------------------------------------------------------------
+# exp(x) = 2^k exp(r), k = round(x / ln 2), r = x − k ln 2 (Cody–Waite: k ln2_hi is exact)
+LN2_HI = 6.93147180369123816490e-01
+LN2_LO = 1.90821492927058770002e-10
+INV_LN2 = 1.44269504088896338700e00
+SHIFT = 6755399441055744.0  # 1.5 · 2^52: x + SHIFT rounds x to an integer held in the low bits
+SHIFT_BITS = 0x4338000000000000  # the bits of SHIFT
+EXP_SAFE = 700.0  # |x| below this: 2^k is a normal number, the loop's result is exact to ~1 ulp
+_EC = tuple(1.0 / math.factorial(i) for i in range(14))  # Taylor terms: |r| ≤ ln 2 / 2
+
+
+@_jit
+def _vexp(x, out, tbuf, n):
+    """``out[:n] = exp(x[:n])`` in loops the compiler vectorises (libm's ``exp`` is a scalar
+    call: no SVML here); within one unit in the last place of ``math.exp`` (tested), and
+    ``math.exp`` itself where ``|x| ≥ EXP_SAFE`` or ``x`` is not finite. ``tbuf``: scratch of
+    ``n`` floats. Not compiled with ``fastmath``: the shift trick needs exact rounding."""
+    c0, c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13 = _EC
+    bad = False
+    for i in range(n):
+        xi = x[i]
+        bad |= not abs(xi) < EXP_SAFE
+        xc = min(max(xi, -EXP_SAFE), EXP_SAFE)
+        t = xc * INV_LN2 + SHIFT
+        tbuf[i] = t
+        k = t - SHIFT
+        r = (xc - k * LN2_HI) - k * LN2_LO
+        pr = c13 * r + c12
+        pr = pr * r + c11
+        pr = pr * r + c10
+        pr = pr * r + c9
+        pr = pr * r + c8
+        pr = pr * r + c7
+        pr = pr * r + c6
+        pr = pr * r + c5
+        pr = pr * r + c4
+        pr = pr * r + c3
+        pr = pr * r + c2
+        pr = pr * r + c1
+        out[i] = pr * r + c0
+    bits = tbuf[:n].view(np.int64)
+    for i in range(n):  # 2^k from the integer k in t's low bits
+        bits[i] = (bits[i] - SHIFT_BITS + 1023) << 52
+    scale = bits.view(np.float64)
+    for i in range(n):
+        out[i] *= scale[i]
+    if bad:
+        for i in range(n):
+            if not abs(x[i]) < EXP_SAFE:
+                out[i] = math.exp(x[i])
+
+
 @_jit
 def _fb(a: float, b: float) -> tuple[float, float, float]:
     """Fischer–Burmeister φ(a,b) = √(a²+b²) − a − b and its partial derivatives."""
@@ -78,10 +142,10 @@ def _box_fb(x: float, lo: float, hi: float, g: float) -> tuple[float, float, flo
 
 
 # -- blocks: values ------------------------------------------------------------------------
-@_jit
+@_jit_inline
 def _landed_prices(
     u, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
-    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
+    p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies, vx,
 ):  # fmt: skip
     """Producer prices, landed prices (border and pair wedges, variable levies) and ln(q/q0).
 
@@ -89,8 +153,10 @@ def _landed_prices(
     scenario, whose wedges are all fixed) the border factor ``(1+x)(1+t)``. Where no pair
     wedge touches a cell and no levy is due, ``ln(q/q0) = z_o + relw_od``, without a logarithm.
     """
+    r0 = N * N + N  # producer prices p0 e^z in one vectorised exp (scratch: see _armington)
+    _vexp(u, vx[1, r0:], vx[2, r0:], N)
     for o in range(N):
-        p[o] = p0[o] * math.exp(u[o])
+        p[o] = p0[o] * vx[1, r0 + o]
     if plain:  # fixed wedges (pe, fob, tau1, hq and levies are set once per scenario)
         for o in range(N):
             for d in range(N):
@@ -143,21 +209,31 @@ def _landed_prices(
                 lnr[o, d] = math.log(q[o, d] / q0[o, d])
 
 
-@_jit
+@_jit_inline
 def _armington(
-    N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, flows,
+    N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, flows, vx,
 ):  # fmt: skip
     """CES composite prices, private demand, market purchases and flows per importer.
 
     ``D0``: base *final* demand (the base use outside chains). With ``flows=False`` (chains)
     market purchases and flows are left to :func:`_chain_flows`, once makers' demand is known.
+    ``vx``: scratch ``(4, N² + 3N)`` for the vectorised exponentials (:func:`_vexp`):
+    exponents in ``vx[0]``, their powers in ``vx[1]``: the N² cells' ``(q/q0)^(1−σ)``, then a
+    shifted column's, then ``P/P0`` and ``(P/P0)^(−η)``; ``vx[3, :N]``: ``ln W0`` per importer.
     """
+    ve, vE, vt, lw0 = vx[0], vx[1], vx[2], vx[3]
+    r1, r2 = N * N + N, N * N + 2 * N  # where ln P and −η ln P go
+    for o in range(N):
+        for d in range(N):
+            ve[o * N + d] = (1.0 - sig[d]) * lnr[o, d]
+    _vexp(ve, vE, vt, N * N)
     for d in range(N):
         if not consumer[d]:
             P[d], D[d], A[d] = P0[d], 0.0, max(cp[d], 0.0)  # P0 is NaN there (as the reference)
             for o in range(N):
                 s[o, d] = 0.0
                 X[o, d] = 0.0
+            ve[r1 + d], ve[r2 + d] = 0.0, 0.0
             continue
         one_m = 1.0 - sig[d]
         if abs(one_m) < CD_TOL:  # Cobb-Douglas: geometric mean, constant value shares
@@ -180,9 +256,9 @@ def _armington(
             near_cd = abs(one_m) < 0.05  # exp(e) − 1 loses ~1e-16/|1-σ| in ln P: use expm1
             for o in range(N):
                 if w[o, d] > 0.0:
-                    e = one_m * lnr[o, d]
+                    e = ve[o * N + d]  # (1 − σ_d) ln(q_od/q0_od)
                     far |= abs(e) > 1.0
-                    t = w[o, d] * (math.expm1(e) if near_cd else math.exp(e) - 1.0)
+                    t = w[o, d] * (math.expm1(e) if near_cd else vE[o * N + d] - 1.0)
                     s[o, d] = t
                     T += t
                 else:
@@ -191,7 +267,8 @@ def _armington(
             W = w0sum[d] - removed
             ssum = W + T
             if not far and math.isfinite(ssum) and ssum > 0.0:
-                lnP = (math.log1p(-removed / w0sum[d]) + math.log1p(T / W)) / one_m
+                lost = math.log1p(-removed / w0sum[d]) if removed != 0.0 else 0.0
+                lnP = (lost + math.log1p(T / W)) / one_m
                 inv = 1.0 / ssum
                 for o in range(N):
                     s[o, d] = (w[o, d] + s[o, d]) * inv
@@ -202,9 +279,13 @@ def _armington(
                         shift = max(shift, one_m * lnr[o, d])
                 if not math.isfinite(shift):
                     shift = 0.0
+                ce, cE = ve[N * N :], vE[N * N :]  # the column's shifted exponents, powers
+                for o in range(N):
+                    ce[o] = ve[o * N + d] - shift if w[o, d] > 0.0 else 0.0
+                _vexp(ce, cE, vt[N * N :], N)
                 ssum = 0.0
                 for o in range(N):
-                    t = w[o, d] * math.exp(one_m * lnr[o, d] - shift) if w[o, d] > 0.0 else 0.0
+                    t = w[o, d] * cE[o] if w[o, d] > 0.0 else 0.0
                     s[o, d] = t
                     ssum += t
                 if not ssum > 0.0:
@@ -212,9 +293,14 @@ def _armington(
                 inv = 1.0 / ssum
                 for o in range(N):
                     s[o, d] *= inv
-                lnP = (math.log(ssum) + shift - math.log(w0sum[d])) / one_m
-        P[d] = P0[d] * math.exp(lnP)
-        D[d] = D0[d] * math.exp(-eta[d] * lnP) * dm[d]
+                lnP = (math.log(ssum) + shift - lw0[d]) / one_m
+        ve[r1 + d], ve[r2 + d] = lnP, -eta[d] * lnP
+    _vexp(ve[r1:], vE[r1:], vt[r1:], 2 * N)
+    for d in range(N):
+        if not consumer[d]:
+            continue
+        P[d] = P0[d] * vE[r1 + d]
+        D[d] = D0[d] * vE[r2 + d] * dm[d]
         if not flows:
             continue
         A[d] = max(D[d] + cp[d], 0.0)
@@ -276,13 +362,19 @@ def _support_regime(p, p0, m, eps, K1, th, K2, V, u0):
     return f, fprime, pc, Sa, Sb, reg_b, reg_a, Ea, Eb
 
 
-@_jit
+@_jit_inline
 def _supply(
     N, p, p0, z, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F, util, ru,
+    vx,
 ):  # fmt: skip
     """Isoelastic supply (with a price-gap top-up or claw-back) and the clearing rows;
     capacity-bounded where the base utilisation ``util[ru, o]`` > 0 (``util``: ``None``
-    without capacity, compiled out)."""
+    without capacity, compiled out). ``vx``: scratch of :func:`_armington`."""
+    r0 = N * N + N
+    if not has_support:  # the isoelastic e^(ε z) in one vectorised exp
+        for o in range(N):
+            vx[0, r0 + o] = eps[o] * z[o]
+        _vexp(vx[0, r0:], vx[1, r0:], vx[2, r0:], N)
     for o in range(N):
         u0 = 0.0
         if util is not None:
@@ -304,7 +396,7 @@ def _supply(
             S[o] = S0s[o] * sm[o] * g
             dS[o] = b * (1.0 - u0 * g) * S[o]
         else:
-            S[o] = S0s[o] * sm[o] * math.exp(eps[o] * z[o])
+            S[o] = S0s[o] * sm[o] * vx[1, r0 + o]
             dS[o] = eps[o] * S[o]
         if not producer[o]:
             S[o] = 0.0
@@ -404,7 +496,7 @@ def _clearing(N, S, S0s, producer, X, vp, z, F):
         F[o] = (S[o] - sold - vp[o]) / S0s[o] if producer[o] else z[o]
 
 
-@_jit
+@_jit_inline
 def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g):
     """Complementarity rows ``lo ≤ λ ≤ hi ⟂ g(X)`` (box Fischer–Burmeister)."""
     for k in range(K):
@@ -418,7 +510,7 @@ def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g):
         dphi_dx[k], dphi_dg[k] = dx, dg
 
 
-@_jit
+@_jit_inline
 def _residual_measure(N, n, F, S, S0s):
     """max |F|, clearing rows relative to the larger of base and current output (NaN kept)."""
     grown = False
@@ -442,7 +534,7 @@ def _residual_measure(N, n, F, S, S0s):
 def _jacobian(
     N, K, plain, w, sig, eta, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob, hq,
     cell, kind, wc, gc, gsc, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v, Xsq, cden, c, cv,
-    src,
+    src, cvT, vaT,
 ):  # fmt: skip
     """The analytic Jacobian of the clearing and pair rows (as the reference path).
 
@@ -518,7 +610,7 @@ def _jacobian(
                 ck *= fob[o, d]
             ck *= hq[o, d]
             c[k, m] = ck
-            cden[k, cell[k, m]] += ck
+            cden[cell[k, m], k] += ck
             cv[k, d] += ck * v[o, d]
     for k in range(K):  # clearing rows × λ_k: Σ_d Xsq_od c_kod − Σ_d X_od κ_d cv_kd
         for o in range(N):
@@ -535,6 +627,11 @@ def _jacobian(
         for o in range(N):
             if producer[o]:
                 J[o, N + k] /= S0s[o]
+    for d in range(N):  # transposed, so that the pair rows' inner loops run over contiguous data
+        for k in range(K):
+            cvT[d, k] = cv[k, d]
+        for j in range(N):
+            vaT[d, j] = v[j, d] * aq[j, d]
     for k in range(K):  # pair rows: ∂Φ/∂g · Σ_od G_kod (dX_od/du) / g_scale_k
         for j in range(n):
             J[N + k, j] = 0.0
@@ -546,14 +643,15 @@ def _jacobian(
             gxk = G * X[o, d] * kappa[d]
             GXs = G * Xsq[o, d]
             for j in range(N):
-                J[N + k, j] += gxk * v[j, d] * aq[j, d]
+                J[N + k, j] += gxk * vaT[d, j]
             J[N + k, o] -= GXs * aq[o, d]
+            cm = cell[k, m]
             for l2 in range(K):
-                J[N + k, N + l2] += gxk * cv[l2, d] - GXs * cden[l2, cell[k, m]]
+                J[N + k, N + l2] += gxk * cvT[d, l2] - GXs * cden[cm, l2]
         J[N + k, N + k] += dphi_dx[k]
     for k in range(K):
         for m in range(M):
-            cden[k, cell[k, m]] = 0.0
+            cden[cell[k, m], k] = 0.0
 
 
 @_jit_fast
@@ -670,23 +768,23 @@ def _lu_solve(J, rhs, n, x):
     return True
 
 
-@_jit
+@_jit_inline
 def _evaluate(
     x, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0, P0, producer,
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g, util, ru,
+    levies, g, util, ru, vx,
 ):  # fmt: skip
     """Every block's values at ``x``; returns the convergence measure."""
     _landed_prices(
         x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
-        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
+        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies, vx,
     )  # fmt: skip
-    _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, True)
+    _armington(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, True, vx)
     _supply(
         N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F, util,
-        ru,
+        ru, vx,
     )  # fmt: skip
     _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
     return _residual_measure(N, N + K, F, S, S0s)
@@ -706,15 +804,17 @@ def _evaluate_chain(
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g, cidx, ca, rc, v0, rv, cw, util, ru,
+    levies, g, cidx, ca, rc, v0, rv, cw, util, ru, vx,
 ):  # fmt: skip
     """:func:`_evaluate` of a chain (``D0``: base final demand): prices first, then input
     costs and supply on value added, then makers' demand, flows and the clearing rows."""
     _landed_prices_c(
         x, N, K, p0, fixed, ef, tf, floor, cap, cell, kind, wc, plain, touched,
-        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies,
+        p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, q0, levies, vx,
     )  # fmt: skip
-    _armington_c(N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, False)
+    _armington_c(
+        N, w, w0, w0sum, lnr, sig, eta, P0, D0, consumer, dm, cp, q, s, P, D, A, X, False, vx
+    )
     _chain_supply(
         N, cidx, ca, rc, p, P, consumer, S0s, producer, sm, eps, has_support, K1, th, K2, V,
         v0, rv, cw, S, dS, util, ru,
@@ -725,12 +825,22 @@ def _evaluate_chain(
     return _residual_measure_c(N, N + K, F, S, S0s)
 
 
-@_jit
+@_jit_inline
 def _merit(F, n):
     acc = 0.0
     for i in range(n):
         acc += F[i] * F[i]
     return 0.5 * acc
+
+
+@_jit_nrt
+def _lstsq_direction(J, F, n, dvec):
+    """``dvec`` = the least-squares solution of ``J d = −F`` (an exactly singular ``J``, as
+    numpy's ``lstsq`` on the reference path); it allocates, so it keeps reference counting."""
+    Jc = np.ascontiguousarray(J)
+    sol = np.linalg.lstsq(Jc, -F, rcond=2.220446049250313e-16 * n)[0]
+    for i in range(n):
+        dvec[i] = sol[i]
 
 
 @_jit
@@ -740,6 +850,7 @@ def _solve_one(
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
     vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out, util,
+    srcbuf, cw, cm, cl, vx, cvtbuf,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -803,7 +914,7 @@ def _solve_one(
             if wc[b, k, m] != 0.0:
                 touched[cell[b, k, m] // N, cell[b, k, m] % N] = True
     if sparse is not None:  # each importer's origins with a weight (bans included)
-        src = np.empty((N, N + 1), dtype=np.int64)
+        src = srcbuf
         for d in range(N):
             src[d, 0] = 0
             for o in range(N):
@@ -819,13 +930,16 @@ def _solve_one(
     F, dvec, rhs, x, trial = rows[0, :n], rows[1, :n], rows[2, :n], rows[3, :n], rows[4, :n]
     dphi_dx, dphi_dg, g = rows[5, :K], rows[6, :K], rows[7, :K]
     levies = mat[16]
-    J = Jbuf[:n, :n]
+    J = Jbuf[: n * n].reshape((n, n))  # contiguous (a strided view keeps loops scalar)
     c = cbuf[:K]
     cv = cvbuf[:K]
+    cvT = cvtbuf[:, :K]
     cellb, kindb, wcb, gcb = cell[b, :K], kind[b, :K], wc[b, :K], gc[b, :K]
     lob, hib, g0b, gscb = lo[b, :K], hi[b, :K], g0[b, :K], gsc[b, :K]
     for i in range(n):
         x[i] = u[b, i]
+    for d in range(N):  # ln W0 (for the Armington block)
+        vx[3, d] = math.log(w0sum[d])
 
     # the scenario's rows of the batch arrays, taken once (each view costs reference counting)
     capb, smb, dmb, vpb, cpb = cap[b], sm[b], dm[b], vp[b], cp[b]
@@ -839,7 +953,6 @@ def _solve_one(
     if chain is not None:  # (numba compiles this out for a single market)
         rv = b if chain[0].shape[0] > 1 else 0
         rc = b if chain[2].shape[0] > 1 else 0
-        cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, lo.shape[1]))
 
     def evaluate(at):  # every block's values at `at` (a closure numba inlines)
         if chain is not None:
@@ -848,21 +961,21 @@ def _solve_one(
                 P0, producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b,
                 Vb, epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
                 tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-                levies, g, chain[1], chain[2], rc, chain[0], rv, cw, util, ru,
+                levies, g, chain[1], chain[2], rc, chain[0], rv, cw, util, ru, vx,
             )  # fmt: skip
         return _evaluate(
             at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0b, P0,
             producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b, Vb,
             epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
             tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg, levies, g,
-            util, ru,
+            util, ru, vx,
         )  # fmt: skip
 
     def jacobian():  # at the point evaluated last
         _jacobian(
             N, K, plain, w, sigb, etab, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
             hq, cellb, kindb, wcb, gcb, gscb, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v,
-            Xsq, cden, c, cv, src,
+            Xsq, cden, c, cv, src, cvT, mat[19],
         )  # fmt: skip
         if chain is not None:
             _chain_jacobian(
@@ -888,10 +1001,7 @@ def _solve_one(
             rhs[i] = -F[i]
         if not _lu_solve(J, rhs, n, dvec):  # exactly singular: least squares, as numpy
             jacobian()
-            Jc = np.ascontiguousarray(J)
-            sol = np.linalg.lstsq(Jc, -F, rcond=2.220446049250313e-16 * n)[0]
-            for i in range(n):
-                dvec[i] = sol[i]
+            _lstsq_direction(J, F, n, dvec)
         big = 0.0
         for i in range(N):
             a = abs(dvec[i])
@@ -1032,14 +1142,19 @@ def _newton_rows(
     n_blocks = (rows.shape[0] + BLOCK - 1) // BLOCK
     for blk in nb.prange(n_blocks):
         vec = np.empty((8, N))
-        mat = np.empty((19, N, N))
+        mat = np.empty((20, N, N))
         rws = np.empty((8, N + Kmax))
-        Jbuf = np.empty((N + Kmax, N + Kmax))
-        cden = np.zeros((Kmax, N * N))
+        Jbuf = np.empty((N + Kmax) * (N + Kmax))  # J of a row, contiguous (n × n)
+        cden = np.zeros((N * N, Kmax))
         cbuf = np.empty((Kmax, M))
         cvbuf = np.empty((Kmax, N))
+        cvtbuf = np.empty((N, Kmax))
         touched = np.empty((N, N), dtype=np.bool_)
         relwq = np.empty((2 * N, N))
+        srcbuf = np.empty((N, N + 1), dtype=np.int64)  # sparse markets' weighted origins
+        # the chain block's work arrays (unused by a single market)
+        cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, Kmax))
+        vx = np.empty((4, N * N + 3 * N))  # the vectorised exponentials' scratch (_armington)
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
@@ -1048,6 +1163,7 @@ def _newton_rows(
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
                 vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out, util,
+                srcbuf, cw, cm, cl, vx, cvtbuf,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
