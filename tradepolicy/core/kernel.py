@@ -48,18 +48,19 @@ SQRT_HALF = math.sqrt(0.5)
 ARMIJO = 1e-4
 MAX_LOG_STEP = 2.0
 
-# The blocks never allocate: compiled without numba's reference counting (``_nrt=False``),
+# The blocks never allocate: compiled without numba's reference counting (``_nrt=False``, a
+# target option numba's typing stubs do not declare),
 # they neither increment nor decrement the counts of the ~60 arrays each call passes (atomic
 # operations that took a quarter of a tariff scenario's time). Only the functions that
 # allocate (the parallel loop, which makes the work arrays, and the least-squares step) keep it.
-_jit = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=False)
-_jit_nrt = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=True)
+_jit = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=False)  # type: ignore[call-overload]
+_jit_nrt = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=True)  # type: ignore[call-overload]
 # the value blocks of a single market, inlined into the Newton loop (a call passes each of
 # its ~30 arrays as separate machine arguments)
-_jit_inline = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=False, forceinline=True)
+_jit_inline = nb.njit(cache=True, error_model="numpy", nogil=True, _nrt=False, forceinline=True)  # type: ignore[call-overload]
 # Derivatives and the linear solve may reassociate sums (SIMD); never assume finite values,
 # since non-finite numbers are how a scenario reports that it left the model's domain.
-_jit_fast = nb.njit(
+_jit_fast = nb.njit(  # type: ignore[call-overload]
     cache=True,
     error_model="numpy",
     nogil=True,
