@@ -59,6 +59,12 @@ class Loop:
         with set_curdoc(self):
             fn(*args, **kwargs)
 
+    def step(self) -> None:
+        """Run the callbacks queued so far (one tick of the loop)."""
+        for _ in range(self.calls.qsize()):
+            with set_curdoc(self):
+                self.calls.get_nowait()()
+
     def drain(self, *jobs: SessionJobs, timeout: float = 300.0) -> None:
         """Run the loop until no job of ``jobs`` is running or waiting and nothing is queued."""
         deadline = time.monotonic() + timeout
@@ -140,6 +146,8 @@ def test_a_burst_of_changes_solves_the_first_and_the_last_and_publishes_only_the
 
     for i in range(5):
         loop.event(jobs.submit, "current", lambda i=i: compute(i), published.append)
+        if i == 0:
+            loop.step()  # the first change's solve starts
     gate.set()
     loop.drain(jobs)
     assert computed == [0, 4]  # the three waiting in between were replaced by the latest
@@ -167,6 +175,21 @@ def test_jobs_of_one_session_run_one_at_a_time_in_priority_order(pool):
     assert order == ["first", "live", "current"]
 
 
+def test_the_jobs_one_event_submits_start_in_priority_order(pool):
+    """A change reaches the store (one-year solve) before the 2030 view (its live KPIs): the
+    queue starts after the event, with the job first in priority."""
+    loop, jobs = Loop(), SessionJobs()
+    order: list[str] = []
+
+    def event() -> None:
+        jobs.submit("current", lambda: "current", order.append, priority=1)
+        jobs.submit("live", lambda: "live", order.append, priority=0)
+
+    loop.event(event)
+    loop.drain(jobs)
+    assert order == ["live", "current"]
+
+
 def test_a_failed_solve_is_logged_and_the_queue_goes_on(pool, caplog):
     loop, jobs = Loop(), SessionJobs()
     published: list[str] = []
@@ -187,6 +210,7 @@ def test_a_pending_job_of_a_closed_session_or_a_cancelled_key_does_not_publish(p
     gate = threading.Event()
     published: list[str] = []
     loop.event(jobs.submit, "live", lambda: gate.wait(30) and "running", published.append)
+    loop.step()  # the first one runs
     loop.event(jobs.submit, "current", lambda: "waiting", published.append)
     getattr(jobs, how)()
     gate.set()
@@ -299,6 +323,8 @@ def test_a_closed_session_releases_its_store_and_a_running_solve_does_not_publis
     loop.event(store.config.preset, "tariff")
     loop.event(store.config.set, "tariff", rate=33.0)
     jobs = store.jobs
+    loop.step()  # the solve starts
+    assert jobs.busy()
     jobs.close()  # the page is closed while its solve runs
     gate.set()
     loop.drain(jobs)

@@ -106,6 +106,7 @@ class SessionJobs:
         self._gen: dict[str, int] = {}
         self._closed = False
         self._doc: Any = None
+        self._kick = False  # a start of the queue scheduled for the next tick
         self.published = 0  # results published (for tests and logs)
         self.dropped = 0  # results computed but stale, not published
 
@@ -116,7 +117,7 @@ class SessionJobs:
     def busy(self) -> bool:
         """Whether a job is running or waiting."""
         with self._lock:
-            return self._running is not None or bool(self._pending)
+            return self._running is not None or bool(self._pending) or self._kick
 
     def submit(
         self,
@@ -141,8 +142,12 @@ class SessionJobs:
             self._doc = doc
             gen = self._gen[key] = self._gen.get(key, 0) + 1
             self._pending[key] = _Job(key, gen, next(self._orders), priority, compute, publish)
-            if self._running is None:
-                self._start_next()
+            if self._running is None and not self._kick:
+                # started in the next tick: every job submitted while handling this event
+                # (one change reaches several views) is waiting by then, the first in
+                # priority runs first
+                self._kick = True
+                doc.add_next_tick_callback(self._start_waiting)
 
     def cancel(self, *keys: str) -> None:
         """Drop the waiting jobs of ``keys`` (every key when none is given) and the result of
@@ -160,6 +165,12 @@ class SessionJobs:
             self._doc = None
 
     # -- internals (called holding self._lock, or on the event loop) --------------------------
+    def _start_waiting(self) -> None:
+        with self._lock:
+            self._kick = False
+            if self._running is None:
+                self._start_next()
+
     def _start_next(self) -> None:
         if not self._pending or self._closed:
             return
