@@ -259,6 +259,18 @@ def solve_live(pset: PathwaySet, scenario: Scenario, start_year: int) -> xr.Data
     return LIVE_SOLVES.get(key, lambda: solve_pathway(with_scenarios(pset, [option], risk=False)))
 
 
+def central_result(pset: PathwaySet) -> tuple[xr.Dataset | None, str]:
+    """:func:`solve_central` of a set with options, never raising: the results (None for a
+    set without options), or None and the problem in words."""
+    if not pset.scenarios:
+        return None, ""
+    try:
+        return solve_central(pset), ""
+    except Exception as exc:
+        log.exception("central pathway run failed")
+        return None, f"The pathway could not be solved: {exc}"
+
+
 def _problem_text(exc: BaseException) -> str:
     problems = getattr(exc, "problems", None)
     return "; ".join(map(str, problems)) if problems else str(exc)
@@ -983,8 +995,8 @@ class AnswerView(Viewer):
 
     def _on_set(self) -> None:
         pset = self.pset
-        if self.store is not None:
-            self.store.jobs.cancel("live")  # a solve of the previous set: not published
+        if self.store is not None:  # solves of the previous set: not published
+            self.store.jobs.cancel("live", "set", "charts")
         self._central = self._draws = self._live = None
         self._future = None
         if pset is None:
@@ -1019,14 +1031,28 @@ class AnswerView(Viewer):
                 f"in {pset.target_year}); only your scenario is compared with doing nothing."
             )
         self.header.object = f'<p class="tp-answer-note">{title}</p>'
-        try:
-            self._central = solve_central(pset) if pset.scenarios else None
-        except Exception as exc:
-            log.exception("central pathway run failed")
-            self.status.object = f"<p>The pathway could not be solved: {escape(str(exc))}</p>"
+        if served_document() is not None:
+            # a served page: the edited scenario's pathway (its KPIs first), then the set's
+            # central run, solved in the session's queue of jobs, off the event loop
+            self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
+            self._on_edit()
+            self._store.jobs.submit(
+                "set", functools.partial(central_result, pset), self._publish_central
+            )
+            return
+        self._central, problem = central_result(pset)
+        if problem:
+            self.status.object = f"<p>{escape(problem)}</p>"
         self._solve_live()
         self._request_draws(render=False)
         self._render()
+
+    def _publish_central(self, result: tuple[xr.Dataset | None, str]) -> None:
+        self._central, problem = result
+        self._request_draws(render=False)
+        self._render()
+        if problem:
+            self.status.object = f"<p>{escape(problem)}</p>"
 
     def _start_year(self) -> int:
         """The year the edited scenario's measures start (the box emptied: the set's first year)."""

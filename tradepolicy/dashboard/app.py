@@ -84,7 +84,7 @@ class DashboardApp(Viewer):
         self.status = StatusView(store=s)
         self.kpis = KpiView(store=s)
         self.save = SaveBar(store=s)
-        self.baseline = BaselineView(store=s)
+        self.baseline = BaselineView(store=s, shown=not lazy_tabs)
         self.results = ResultsView(store=s, shown=not lazy_tabs)
         self.comparison = ComparisonView(store=s)
         self.answer = AnswerView(store=s)

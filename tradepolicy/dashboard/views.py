@@ -562,6 +562,7 @@ class BaselineView(_StoreView):
         self._build()
 
     @param.depends("store.info", "store.baseline", "store.target", watch=True)
+    @_when_shown
     @_on_event_loop
     def _build(self) -> None:
         info, out = self.info, self._store.baseline
@@ -616,6 +617,10 @@ class BaselineView(_StoreView):
             chart_row(self.prices.figure, self.dep.figure),
             chart_row(self.heat.figure),
         ]
+
+    def _update(self) -> None:
+        """Built once its tab is opened (a served page opens on another tab)."""
+        self._build()
 
     @property
     def _layout(self) -> pn.Column:
