@@ -335,3 +335,23 @@ def test_a_closed_session_releases_its_store_and_a_running_solve_does_not_publis
     del store
     gc.collect()
     assert ref() is None
+
+
+def test_draws_that_finish_after_the_page_closed_are_not_shown():
+    """The Monte Carlo draws of the 2030 view run in their own thread: once done they are
+    shown on the page's event loop, or not at all when the page was closed meanwhile."""
+    from concurrent.futures import Future
+
+    store = DashboardStore(catalog(), NDPR)
+    view = AnswerView(store=store)
+    loop = Loop()
+    fut: Future = Future()
+    fut.set_result(None)
+    want = (str(view.set_select.value), 100)
+    view._doc, view._future = loop, fut
+    view._ready(fut, want)  # (in the draws' thread)
+    assert loop.calls.qsize() == 1  # shown on the loop
+    loop.calls.get_nowait()
+    store.jobs.close()  # the page is closed
+    view._ready(fut, want)
+    assert loop.calls.empty()

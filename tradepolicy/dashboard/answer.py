@@ -772,7 +772,8 @@ def _figure_signature(f: figure) -> tuple:
     legend = tuple(str(item.label) for lg in f.legend for item in lg.items)
     spans = tuple((x.dimension, x.location, x.line_dash) for x in f.center if isinstance(x, Span))
     x = f.x_range
-    return (f.title.text, str(f.yaxis[0].axis_label), glyphs, legend, spans, x.start, x.end)
+    axis = str(f.yaxis[0].axis_label) if f.yaxis else None
+    return (f.title.text, axis, glyphs, legend, spans, x.start, x.end)
 
 
 def refresh_in_place(shown: list[Any], figs: list[figure]) -> dict[int, Any] | None:
@@ -1143,7 +1144,7 @@ class AnswerView(Viewer):
         else:
             fut = submit_draws(pset, n, DEFAULT_SEED)
             self._future = fut
-            self._doc = pn.state.curdoc
+            self._doc = served_document()
             want = (str(self.set_select.value), n)
 
             def done(f: Future) -> None:
@@ -1172,16 +1173,21 @@ class AnswerView(Viewer):
             self._render()
 
         doc = self._doc
-        if doc is not None and getattr(doc, "session_context", None) is not None:
-            from panel.io.state import set_curdoc
-
-            def on_loop() -> None:
-                with set_curdoc(doc):
-                    show()
-
-            doc.add_next_tick_callback(on_loop)  # thread-safe: runs on the page's event loop
-        else:
+        if doc is None:  # not a served page (a notebook, a test): now
             show()
+            return
+        if self.store is not None and self.store.jobs.closed:
+            return  # the page was closed meanwhile: nothing to show
+        from panel.io.state import set_curdoc
+
+        def on_loop() -> None:
+            with set_curdoc(doc):
+                show()
+
+        try:  # thread-safe: runs on the page's event loop
+            doc.add_next_tick_callback(on_loop)
+        except Exception as exc:  # the document went with its session
+            log.debug("draws of a closed page not shown: %s", exc)
 
     # -- rendering --------------------------------------------------------------------------
     def results(self) -> xr.Dataset | None:
