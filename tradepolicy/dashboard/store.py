@@ -406,8 +406,8 @@ def _describe(info: MarketInfo, measure: Any) -> str:
 
 
 def _one_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a store method holding its session's lock: a served session's callbacks run on
-    worker threads, and two changes of one session must not solve and publish at once."""
+    """Run a store method holding its session's lock: a store changed from several threads
+    (a notebook's) must not solve and publish two changes at once."""
 
     @functools.wraps(method)
     def locked(self: DashboardStore, *args: Any, **kwargs: Any) -> Any:
@@ -442,9 +442,9 @@ class DashboardStore(param.Parameterized):
             raise ValueError("no markets to show: ship a market or pass a market file")
         params.setdefault("config", PolicyConfig())
         super().__init__(markets=markets, **params)
-        # a served session's callbacks run on worker threads: its solves and publications
-        # take turns (re-entrant: a market switch solves inside), and a solve superseded by
-        # a later change of the settings is skipped (see update_current)
+        # changes from several threads (outside a served page) take turns (re-entrant: a
+        # market switch solves inside), and a solve superseded by a later change of the
+        # settings is skipped (see update_current)
         self._session_lock = threading.RLock()
         self._tickets = itertools.count()
         self._latest = -1

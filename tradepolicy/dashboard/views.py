@@ -252,10 +252,9 @@ def _when_shown(update: Callable[..., None]) -> Callable[..., None]:
 def _on_event_loop(update: Callable[..., None]) -> Callable[..., None]:
     """An update that sets the models of Bokeh charts already on the page runs on the
     server's event loop: Bokeh lets only the loop, holding the document's lock, change a
-    served document, and a served session's callbacks run on worker threads
-    (``serve(threads=N)``; Panel's own components are scheduled by Panel). From a worker
-    thread the update is scheduled on the loop; elsewhere (the loop, a notebook, tests) it
-    runs at once."""
+    served document (a served session's events are handled there, its solves on solve
+    threads: :mod:`tradepolicy.dashboard.jobs`). From another thread the update is scheduled
+    on the loop; elsewhere (the loop, a notebook, tests) it runs at once."""
 
     @functools.wraps(update)
     def run(self: _StoreView, *args: Any) -> None:
