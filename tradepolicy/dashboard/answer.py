@@ -944,6 +944,7 @@ class AnswerView(Viewer):
         self.draws_input.param.watch(lambda e: self._request_draws(), "value")
         self.focus.param.watch(self._on_focus, "value")
         self._live_gen = 0  # the latest live update (a deferred redraw of an older one is skipped)
+        self._set_pending = False  # a served page: the set's central run is in the queue
         if self.store is not None:
             # the edited settings straight from the sidebar: the live KPIs do not wait for
             # the store's one-year solve (which a served page runs in the next tick)
@@ -998,6 +999,7 @@ class AnswerView(Viewer):
         pset = self.pset
         if self.store is not None:  # solves of the previous set: not published
             self.store.jobs.cancel("live", "set", "charts")
+        self._set_pending = False
         self._central = self._draws = self._live = None
         self._future = None
         if pset is None:
@@ -1036,6 +1038,7 @@ class AnswerView(Viewer):
             # a served page: the edited scenario's pathway (its KPIs first), then the set's
             # central run, solved in the session's queue of jobs, off the event loop
             self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
+            self._set_pending = True  # until then only the edited scenario's KPIs are shown
             self._on_edit()
             self._store.jobs.submit(
                 "set", functools.partial(central_result, pset), self._publish_central
@@ -1049,6 +1052,7 @@ class AnswerView(Viewer):
         self._render()
 
     def _publish_central(self, result: tuple[xr.Dataset | None, str]) -> None:
+        self._set_pending = False
         self._central, problem = result
         self._request_draws(render=False)
         self._render()
@@ -1319,6 +1323,8 @@ class AnswerView(Viewer):
             self._render()
             return
         self._render_kpis(ctx["table"], ctx["year"], ctx["shares"])
+        if self._set_pending:
+            return  # the set's run comes next and shows everything (a table of all options)
         # on a served page the KPIs reach the browser first; the rest follows in the next tick
         self._live_gen += 1
         gen = self._live_gen
