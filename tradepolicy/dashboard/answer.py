@@ -758,7 +758,7 @@ def budget_chart(
     return f
 
 
-def _figure_signature(f: figure) -> tuple:
+def _figure_signature(f: Any) -> tuple:  # a bokeh figure (its models typed loosely)
     """What a chart looks like apart from its data: title, axes, glyphs and their styles,
     legend labels and reference lines (two charts with one signature differ only in data)."""
     glyphs = tuple(
@@ -782,13 +782,14 @@ def refresh_in_place(shown: list[Any], figs: list[figure]) -> dict[int, Any] | N
     to the browser instead of every model of four new charts). Returns the new data sources
     mapped to the shown charts' (by ``id``), or None when the charts differ (nothing changed).
     """
-    olds = [getattr(p, "object", None) for p in shown]
+    olds: list[Any] = [getattr(p, "object", None) for p in shown]
     if len(olds) != len(figs) or not all(isinstance(o, figure) for o in olds):
         return None
     if any(_figure_signature(o) != _figure_signature(n) for o, n in zip(olds, figs, strict=True)):
         return None
     moved: dict[int, Any] = {}
-    for old, new in zip(olds, figs, strict=True):
+    news: list[Any] = list(figs)
+    for old, new in zip(olds, news, strict=True):
         for ro, rn in zip(old.renderers, new.renderers, strict=True):
             data = dict(rn.data_source.data)
             if any(
@@ -1421,6 +1422,11 @@ class AnswerView(Viewer):
         render came meanwhile."""
         ctx = ctx or self._context()
         jobs = self.store.jobs if self.store is not None else None
+        if ctx is None:
+            if jobs is not None:
+                jobs.cancel("charts")
+            self._show_charts(None)
+            return
         if queued and jobs is not None and served_document() is not None:
             build = functools.partial(
                 build_charts, ctx, self.focus.value, self._store.info, self._live
@@ -1429,11 +1435,7 @@ class AnswerView(Viewer):
             return
         if jobs is not None:
             jobs.cancel("charts")  # a queued build is older than this one
-        self._show_charts(
-            None
-            if ctx is None
-            else build_charts(ctx, self.focus.value, self._store.info, self._live)
-        )
+        self._show_charts(build_charts(ctx, self.focus.value, self._store.info, self._live))
 
     def _show_charts(self, built: tuple[list[figure], dict[str, ColumnDataSource]] | None) -> None:
         if built is None:

@@ -158,7 +158,8 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     if served and doc is not None:
 
         def _release(_context: Any) -> None:
-            app.store.jobs.close()  # its waiting solves dropped, a running one not published
+            if app.store is not None:  # its waiting solves dropped, a running one not published
+                app.store.jobs.close()
             app.release()
             _trim_memory_soon()
 
