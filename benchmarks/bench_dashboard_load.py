@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sessions", type=int, default=10, help="concurrent browser sessions")
     ap.add_argument("--changes", type=int, default=12, help="timed changes per session")
-    ap.add_argument("--threads", type=int, default=None, help="server worker threads")
+    ap.add_argument("--threads", type=int, default=None, help="server solve threads")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per update")
     ap.add_argument("--deadline", type=float, default=600.0, help="seconds for the whole run")
     args = ap.parse_args(argv)

@@ -1,5 +1,6 @@
-"""Many sessions at once: worker threads, per-session isolation, thread-safe bounded caches and
-memory released when sessions close (tradepolicy.dashboard.serve, issue 19 item 7)."""
+"""Many sessions at once: solve threads, per-session isolation, thread-safe bounded caches and
+memory released when sessions close (tradepolicy.dashboard.serve, issue 19 item 7; the queue of
+each session's solves: test_dashboard_jobs.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import tradepolicy as tp  # noqa: E402
 from tradepolicy.dashboard import DashboardStore, catalog  # noqa: E402
 from tradepolicy.dashboard.app import DEFAULT_THREADS, release_memory, serve, use_threads  # noqa: E402
 from tradepolicy.dashboard.caching import SingleFlight, memoize  # noqa: E402
+from tradepolicy.dashboard.jobs import THREAD_PREFIX, solve_threads  # noqa: E402
 from tradepolicy.dashboard.store import CURRENT, SOLVES, SolveCache, scenario_set  # noqa: E402
 
 NDPR = "ndpr_oxide"
@@ -29,10 +31,11 @@ NDPR = "ndpr_oxide"
 
 @pytest.fixture
 def no_worker_threads():
-    """Worker threads are process-wide (``panel.config.nthreads``): none after the test."""
+    """Solve threads are process-wide: none after the test (and never Panel's own)."""
     yield
     use_threads(0)
-    assert pn.state._thread_pool is None
+    assert solve_threads() == 0
+    assert pn.config.nthreads is None and pn.state._thread_pool is None
 
 
 def _independent(store: DashboardStore) -> xr.Dataset:
@@ -244,17 +247,26 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_runs_callbacks_on_a_bounded_pool_of_worker_threads(no_worker_threads):
+def test_serve_runs_solves_on_a_bounded_pool_and_events_on_the_loop(no_worker_threads):
+    """``threads`` sizes the pool of solve threads; Panel's own worker threads stay off (with
+    them Panel handles two events of one page at once, out of order)."""
+    from typer.main import get_command
+
+    from tradepolicy.cli import app as cli_app
+
     port = _free_port()
-    assert DEFAULT_THREADS == 0  # opt-in: events of one page may be handled out of order
+    assert DEFAULT_THREADS == 2
+    dashboard = get_command(cli_app).commands["dashboard"]  # type: ignore[attr-defined]
+    assert next(p for p in dashboard.params if p.name == "threads").default == DEFAULT_THREADS
+    pn.config.nthreads = 2  # type: ignore[misc]  # (as PANEL_NUM_THREADS or --num-threads would)
     server = serve(port=port, show=False, threaded=True, threads=3)
     try:
-        assert pn.config.nthreads == 3
-        assert pn.state._thread_pool._max_workers == 3
+        assert solve_threads() == 3
+        assert pn.config.nthreads is None
     finally:
         server.stop()
     use_threads(2)
-    assert pn.state._thread_pool._max_workers == 2
+    assert solve_threads() == 2
     with pytest.raises(ValueError, match="threads"):
         serve(port=port, show=False, threaded=True, threads=-1)
 
@@ -263,29 +275,31 @@ def _markets(stores: list[weakref.ref]) -> set[str]:
     return {st.market for st in (ref() for ref in stores) if st is not None}
 
 
-def test_sessions_updated_on_worker_threads_are_freed_when_closed(
+def test_sessions_updated_on_solve_threads_are_freed_when_closed(
     monkeypatch, caplog, no_worker_threads
 ):
-    """Sessions connected over a websocket whose changes are solved on the worker threads:
+    """Sessions connected over a websocket whose changes are solved on the solve threads:
     once closed and discarded by the server, no store is left alive."""
     from bokeh.client import pull_session
 
     stores: list[weakref.ref] = []
     threads_used: set[str] = set()
     init = DashboardStore.__init__
-    update = DashboardStore._update_current
+    from tradepolicy.dashboard import store as store_module
+
+    evaluate = store_module.evaluate
 
     def recording_init(self, *args, **kwargs):
         init(self, *args, **kwargs)
         stores.append(weakref.ref(self))
 
-    def recording_update(self):
+    def recording_evaluate(*args, **kwargs):
         threads_used.add(threading.current_thread().name)
-        update(self)
+        return evaluate(*args, **kwargs)
 
     errors: list[BaseException] = []
     monkeypatch.setattr(DashboardStore, "__init__", recording_init)
-    monkeypatch.setattr(DashboardStore, "_update_current", recording_update)
+    monkeypatch.setattr(store_module, "evaluate", recording_evaluate)
     monkeypatch.setattr("tradepolicy.dashboard.app._on_exception", errors.append)
     port = _free_port()
     server = serve(
@@ -328,7 +342,7 @@ def test_sessions_updated_on_worker_threads_are_freed_when_closed(
                 while not threads_used and time.monotonic() < deadline:
                     time.sleep(0.1)
                 assert threads_used, "the change was not solved"
-                assert threading.main_thread().name not in threads_used
+                assert all(t.startswith(THREAD_PREFIX) for t in threads_used), threads_used
                 # another market: the baseline charts on the page are redrawn from a worker
                 # thread, which Bokeh allows only on the event loop (scheduled there)
                 market = next(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -100,7 +101,8 @@ class _Session:
     """A served page's document as :func:`tradepolicy.dashboard.store.later` sees it: the
     next-tick callbacks are kept to be run by the test."""
 
-    session_context = object()
+    # (Panel reads the request's arguments)
+    session_context = SimpleNamespace(request=SimpleNamespace(arguments={}), id="t")
 
     def __init__(self) -> None:
         self.ticks: list = []
@@ -110,21 +112,36 @@ class _Session:
 
     def run(self) -> None:
         while self.ticks:
+            self.step()
+
+    def step(self) -> None:
+        with set_curdoc(self):
             self.ticks.pop(0)()
 
 
-def test_served_the_live_kpis_come_before_the_one_year_solve(view):
+def test_served_the_live_kpis_come_before_the_one_year_solve(view, monkeypatch):
+    from tradepolicy.dashboard import jobs
+
+    monkeypatch.setattr(jobs, "_pool", None)  # no solve thread: the jobs run in the ticks
     store, cfg = view.store, view.store.policy
     doc = _Session()
     current, table = store.current, view.table.object
     with set_curdoc(doc):
         cfg.preset("floor")
         cfg.set("floor", floor=1.1 * float(cfg.value("floor", "floor")))
-    # the KPIs of the last edit are there; the one-year solve and the table wait
+    # nothing is solved while the events are handled: the session's solves are queued
+    # (tradepolicy.dashboard.jobs; no solve thread here: they run on the loop, next ticks)
     assert store.current is current
     assert view.table.object == table
     direct = _direct(view)
-    assert ans.fmt_share(direct.loc[ans.LIVE, "dependence_2030"]) in view.kpis.object
+    kpi = ans.fmt_share(direct.loc[ans.LIVE, "dependence_2030"])
+    assert kpi not in view.kpis.object
+    # the KPIs of the last edit come first; the one-year solve and the table wait
+    while kpi not in view.kpis.object:
+        assert doc.ticks, "the live KPIs were not shown"
+        doc.step()
+    assert store.current is current
+    assert view.table.object == table
     doc.run()
     # then the one-year solve runs once, for the settings as they are, and the table follows
     assert store.current is not current

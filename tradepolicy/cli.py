@@ -1581,11 +1581,12 @@ def dashboard(
             "--threads",
             min=0,
             max=64,
-            help="Worker threads for the sessions' solves and charts, so that one user's "
-            "update does not hold up the others (0, the default: all on the server's event "
-            "loop; with threads, events of one page may be handled out of order).",
+            help="Worker threads for the sessions' solves, shared by every session, so that "
+            "one user's update does not hold up the others (each page's events are still "
+            "handled in order on the server's event loop, and each session solves one "
+            "change at a time, the latest; 0: solves on the event loop too).",
         ),
-    ] = 0,
+    ] = 2,  # tradepolicy.dashboard.app.DEFAULT_THREADS (not imported: Panel is optional)
 ) -> None:
     """Serve the negotiator dashboard (Panel) on the shipped markets until stopped (Ctrl+C)."""
     import errno

@@ -15,6 +15,7 @@ the brief's download.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import math
@@ -41,6 +42,7 @@ from panel.viewable import Viewer
 from tradepolicy import regions as region_table
 from tradepolicy._validation import read_toml
 from tradepolicy.dashboard.config import scenario_key
+from tradepolicy.dashboard.jobs import served_document
 from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.dashboard.store import DashboardStore, SolveCache, later
 from tradepolicy.errors import InputError
@@ -260,6 +262,37 @@ def solve_live(pset: PathwaySet, scenario: Scenario, start_year: int) -> xr.Data
         int(start_year),
     )
     return LIVE_SOLVES.get(key, lambda: solve_pathway(with_scenarios(pset, [option], risk=False)))
+
+
+def central_result(pset: PathwaySet) -> tuple[xr.Dataset | None, str]:
+    """:func:`solve_central` of a set with options, never raising: the results (None for a
+    set without options), or None and the problem in words."""
+    if not pset.scenarios:
+        return None, ""
+    try:
+        return solve_central(pset), ""
+    except Exception as exc:
+        log.exception("central pathway run failed")
+        return None, f"The pathway could not be solved: {exc}"
+
+
+def _problem_text(exc: BaseException) -> str:
+    problems = getattr(exc, "problems", None)
+    return "; ".join(map(str, problems)) if problems else str(exc)
+
+
+def live_result(
+    pset: PathwaySet, scenario: Scenario, start_year: int
+) -> tuple[xr.Dataset | None, str]:
+    """:func:`solve_live`, never raising: the results, or None and the problem in words
+    (run in a session's solve thread: reads nothing of the page)."""
+    try:
+        return solve_live(pset, scenario, start_year), ""
+    except InputError as exc:
+        return None, "; ".join(f"{f}: {m}" if f else m for f, m in exc.problems)
+    except Exception as exc:
+        log.exception("the edited scenario's pathway failed")
+        return None, f"not solved: {exc}"
 
 
 # -- tables ---------------------------------------------------------------------------------
@@ -740,6 +773,107 @@ def budget_chart(
     return f
 
 
+def _figure_signature(f: Any) -> tuple:  # a bokeh figure (its models typed loosely)
+    """What a chart looks like apart from its data: title, axes, glyphs and their styles,
+    legend labels and reference lines (two charts with one signature differ only in data)."""
+    glyphs = tuple(
+        (
+            type(r.glyph).__name__,
+            tuple(sorted(r.data_source.data)),
+            *(str(getattr(r.glyph, a, None)) for a in ("line_color", "line_dash", "fill_color")),
+        )
+        for r in f.renderers
+    )
+    legend = tuple(str(item.label) for lg in f.legend for item in lg.items)
+    spans = tuple((x.dimension, x.location, x.line_dash) for x in f.center if isinstance(x, Span))
+    x = f.x_range
+    axis = str(f.yaxis[0].axis_label) if f.yaxis else None
+    return (f.title.text, axis, glyphs, legend, spans, x.start, x.end)
+
+
+def refresh_in_place(shown: list[Any], figs: list[figure]) -> dict[int, Any] | None:
+    """Put the data of ``figs`` into the charts ``shown`` (Bokeh panes) when they look the
+    same apart from their data: only the data sources change on the page (a few numbers sent
+    to the browser instead of every model of four new charts). Returns the new data sources
+    mapped to the shown charts' (by ``id``), or None when the charts differ (nothing changed).
+    """
+    olds: list[Any] = [getattr(p, "object", None) for p in shown]
+    if len(olds) != len(figs) or not all(isinstance(o, figure) for o in olds):
+        return None
+    if any(_figure_signature(o) != _figure_signature(n) for o, n in zip(olds, figs, strict=True)):
+        return None
+    moved: dict[int, Any] = {}
+    news: list[Any] = list(figs)
+    for old, new in zip(olds, news, strict=True):
+        for ro, rn in zip(old.renderers, new.renderers, strict=True):
+            data = dict(rn.data_source.data)
+            if any(
+                not np.array_equal(np.asarray(v), np.asarray(ro.data_source.data.get(k)))
+                for k, v in data.items()
+            ):
+                ro.data_source.data = data
+            moved[id(rn.data_source)] = ro.data_source
+    return moved
+
+
+def live_lines(live: xr.Dataset | None, stage: str) -> dict[str, dict[str, list]]:
+    """The edited scenario's dependence at ``stage`` and budget by year (empty without it)."""
+    if live is None or LIVE not in live.scenario.values:
+        return {"dependence": {"year": [], "v": []}, "budget": {"year": [], "v": []}}
+    years = [int(y) for y in live.year.values]
+    dep = live["bloc_dependency"].sel(stage=stage, draw=0, scenario=LIVE).values
+    members = str(live.attrs.get("target_bloc", "")).split()
+    budget = annual_budget(live, members)[LIVE].values / 1e9
+    return {
+        "dependence": {"year": years, "v": list(dep)},
+        "budget": {"year": years, "v": list(budget)},
+    }
+
+
+def build_charts(
+    ctx: dict[str, Any], focus: str | None, info: MarketInfo | None, live: xr.Dataset | None
+) -> tuple[list[figure], dict[str, ColumnDataSource]] | None:
+    """The 2030 view's four charts (dependence, prices, capacity, budget) and the data sources
+    of the edited scenario's lines in the first and last, from the view's context
+    (:meth:`AnswerView._context`), the option in focus and the edited scenario's results;
+    None when there is nothing to draw. Reads nothing of the page: a solve thread may build
+    them (unattached Bokeh models)."""
+    ds, ref, stage, labels = ctx["ds"], ctx["ref"], ctx["stage"], ctx["labels"]
+    order = [n for n in ranked(ctx["table"], ctx["year"]) if n != LIVE]
+    members = str(ref.attrs.get("target_bloc", "")).split()
+    factor, unit = 1.0, ""
+    if info is not None:
+        unit, factor = info.price_label, info.price_factor
+    qty = str(ref["capacity"].attrs.get("units", ""))
+    focus = focus or (order[1] if len(order) > 1 else "baseline")
+    base_ds = ds if ds is not None else live
+    if base_ds is None:
+        return None
+    dep = dependence_chart(base_ds, stage, order, labels, ctx["shares"])
+    budget = budget_chart(base_ds, order, labels, members, ctx["currency"])
+    lines = live_lines(live, stage)
+    sources: dict[str, ColumnDataSource] = {}
+    for key, fig in (("dependence", dep), ("budget", budget)):
+        src = ColumnDataSource(lines[key])
+        fig.line(
+            "year",
+            "v",
+            source=src,
+            color=LIVE_COLOR,
+            line_width=3,
+            line_dash="dashed",
+            legend_label=LIVE_LABEL,
+        )
+        sources[key] = src
+    figs = [
+        dep,
+        price_chart(base_ds, stage, focus, labels.get(focus, focus), members, live, unit, factor),
+        capacity_chart(base_ds, stage, focus, live, qty),
+        budget,
+    ]
+    return figs, sources
+
+
 class AnswerView(Viewer):
     """The 2030 question for the store's market: answer, live KPIs, options, fans, payers."""
 
@@ -826,6 +960,7 @@ class AnswerView(Viewer):
         self.draws_input.param.watch(lambda e: self._request_draws(), "value")
         self.focus.param.watch(self._on_focus, "value")
         self._live_gen = 0  # the latest live update (a deferred redraw of an older one is skipped)
+        self._set_pending = False  # a served page: the set's central run is in the queue
         if self.store is not None:
             # the edited settings straight from the sidebar: the live KPIs do not wait for
             # the store's one-year solve (which a served page runs in the next tick)
@@ -878,6 +1013,9 @@ class AnswerView(Viewer):
 
     def _on_set(self) -> None:
         pset = self.pset
+        if self.store is not None:  # solves of the previous set: not published
+            self.store.jobs.cancel("live", "set", "charts")
+        self._set_pending = False
         self._central = self._draws = self._live = None
         self._future = None
         if pset is None:
@@ -912,14 +1050,30 @@ class AnswerView(Viewer):
                 f"in {pset.target_year}); only your scenario is compared with doing nothing."
             )
         self.header.object = f'<p class="tp-answer-note">{title}</p>'
-        try:
-            self._central = solve_central(pset) if pset.scenarios else None
-        except Exception as exc:
-            log.exception("central pathway run failed")
-            self.status.object = f"<p>The pathway could not be solved: {escape(str(exc))}</p>"
+        if served_document() is not None:
+            # a served page: the edited scenario's pathway (its KPIs first), then the set's
+            # central run, solved in the session's queue of jobs, off the event loop
+            self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
+            self._set_pending = True  # until then only the edited scenario's KPIs are shown
+            self._on_edit()
+            self._store.jobs.submit(
+                "set", functools.partial(central_result, pset), self._publish_central
+            )
+            return
+        self._central, problem = central_result(pset)
+        if problem:
+            self.status.object = f"<p>{escape(problem)}</p>"
         self._solve_live()
         self._request_draws(render=False)
         self._render()
+
+    def _publish_central(self, result: tuple[xr.Dataset | None, str]) -> None:
+        self._set_pending = False
+        self._central, problem = result
+        self._request_draws(render=False)
+        self._render()
+        if problem:
+            self.status.object = f"<p>{escape(problem)}</p>"
 
     def _start_year(self) -> int:
         """The year the edited scenario's measures start (the box emptied: the set's first year)."""
@@ -937,7 +1091,31 @@ class AnswerView(Viewer):
             self._render_charts()
 
     def _on_edit(self) -> None:
-        self._solve_live()
+        pset = self.pset
+        if pset is None or served_document() is None:
+            self._solve_live()
+            self._render_live()
+            return
+        # a served page: solved in the session's queue of jobs (a solve thread), shown on the
+        # event loop unless a later edit, set or market came meanwhile
+        jobs = self._store.jobs
+        self._last_live_key = self._live_key()
+        try:
+            sc = self._store.current_scenario()
+        except Exception as exc:
+            jobs.cancel("live")
+            self._live, self._live_problem = None, _problem_text(exc)
+            self._render_live()
+            return
+        jobs.submit(
+            "live",
+            functools.partial(live_result, pset, sc, self._start_year()),
+            self._publish_live,
+            priority=0,  # before the one-year solve: the 2030 KPIs first
+        )
+
+    def _publish_live(self, result: tuple[xr.Dataset | None, str]) -> None:
+        self._live, self._live_problem = result
         self._render_live()
 
     def _on_settings(self) -> None:
@@ -968,16 +1146,9 @@ class AnswerView(Viewer):
         try:
             sc = self._store.current_scenario()
         except Exception as exc:
-            problems = getattr(exc, "problems", None)
-            self._live_problem = "; ".join(map(str, problems)) if problems else str(exc)
+            self._live_problem = _problem_text(exc)
             return
-        try:
-            self._live = solve_live(pset, sc, self._start_year())
-        except InputError as exc:
-            self._live_problem = "; ".join(f"{f}: {m}" if f else m for f, m in exc.problems)
-        except Exception as exc:
-            log.exception("the edited scenario's pathway failed")
-            self._live_problem = f"not solved: {exc}"
+        self._live, self._live_problem = live_result(pset, sc, self._start_year())
 
     def _request_draws(self, render: bool = True) -> None:
         pset = self.pset
@@ -993,7 +1164,7 @@ class AnswerView(Viewer):
         else:
             fut = submit_draws(pset, n, DEFAULT_SEED)
             self._future = fut
-            self._doc = pn.state.curdoc
+            self._doc = served_document()
             want = (str(self.set_select.value), n)
 
             def done(f: Future) -> None:
@@ -1022,16 +1193,21 @@ class AnswerView(Viewer):
             self._render()
 
         doc = self._doc
-        if doc is not None and getattr(doc, "session_context", None) is not None:
-            from panel.io.state import set_curdoc
-
-            def on_loop() -> None:
-                with set_curdoc(doc):
-                    show()
-
-            doc.add_next_tick_callback(on_loop)  # thread-safe: runs on the page's event loop
-        else:
+        if doc is None:  # not a served page (a notebook, a test): now
             show()
+            return
+        if self.store is not None and self.store.jobs.closed:
+            return  # the page was closed meanwhile: nothing to show
+        from panel.io.state import set_curdoc
+
+        def on_loop() -> None:
+            with set_curdoc(doc):
+                show()
+
+        try:  # thread-safe: runs on the page's event loop
+            doc.add_next_tick_callback(on_loop)
+        except Exception as exc:  # the document went with its session
+            log.debug("draws of a closed page not shown: %s", exc)
 
     # -- rendering --------------------------------------------------------------------------
     def results(self) -> xr.Dataset | None:
@@ -1102,6 +1278,8 @@ class AnswerView(Viewer):
     def _render(self) -> None:
         """Every part of the view (a new set, stage, draws or market)."""
         self._live_gen += 1  # a deferred redraw of the edited scenario's parts is now stale
+        if self.store is not None:
+            self.store.jobs.cancel("charts")  # and so is a chart build in the queue
         if self.pset is None:
             return
         self.status.object = self._status()
@@ -1161,6 +1339,8 @@ class AnswerView(Viewer):
             self._render()
             return
         self._render_kpis(ctx["table"], ctx["year"], ctx["shares"])
+        if self._set_pending:
+            return  # the set's run comes next and shows everything (a table of all options)
         # on a served page the KPIs reach the browser first; the rest follows in the next tick
         self._live_gen += 1
         gen = self._live_gen
@@ -1176,8 +1356,10 @@ class AnswerView(Viewer):
             return
         self._render_table(ctx)
         if self.focus.value == LIVE:
-            self._render_charts(ctx)
+            self._render_charts(ctx, queued=True)  # built off the event loop when served
         else:
+            if self.store is not None:
+                self.store.jobs.cancel("charts")  # a queued build shows an older focus
             self._update_live_lines(ctx)
         self._render_payers(ctx["ds"], ctx["labels"])
 
@@ -1245,17 +1427,7 @@ class AnswerView(Viewer):
 
     def _live_lines(self, ctx: dict[str, Any]) -> dict[str, dict[str, list]]:
         """The edited scenario's dependence and budget by year (empty without it)."""
-        live = self._live
-        if live is None or LIVE not in live.scenario.values:
-            return {"dependence": {"year": [], "v": []}, "budget": {"year": [], "v": []}}
-        years = [int(y) for y in live.year.values]
-        dep = live["bloc_dependency"].sel(stage=ctx["stage"], draw=0, scenario=LIVE).values
-        members = str(live.attrs.get("target_bloc", "")).split()
-        budget = annual_budget(live, members)[LIVE].values / 1e9
-        return {
-            "dependence": {"year": years, "v": list(dep)},
-            "budget": {"year": years, "v": list(budget)},
-        }
+        return live_lines(self._live, ctx["stage"])
 
     def _update_live_lines(self, ctx: dict[str, Any]) -> None:
         for key, data in self._live_lines(ctx).items():
@@ -1263,48 +1435,38 @@ class AnswerView(Viewer):
             if src is not None:
                 src.data = data
 
-    def _render_charts(self, ctx: dict[str, Any] | None = None) -> None:
+    def _render_charts(self, ctx: dict[str, Any] | None = None, queued: bool = False) -> None:
+        """Draw the four charts; ``queued``: on a served page build them in the session's
+        queue of jobs (a solve thread) and show them on the event loop unless a later
+        render came meanwhile."""
         ctx = ctx or self._context()
+        jobs = self.store.jobs if self.store is not None else None
         if ctx is None:
-            self.charts.objects = []
+            if jobs is not None:
+                jobs.cancel("charts")
+            self._show_charts(None)
             return
-        ds, ref, stage, labels = ctx["ds"], ctx["ref"], ctx["stage"], ctx["labels"]
-        order = [n for n in ranked(ctx["table"], ctx["year"]) if n != LIVE]
-        members = str(ref.attrs.get("target_bloc", "")).split()
-        info = self._store.info
-        factor, unit = 1.0, ""
-        if info is not None:
-            unit, factor = info.price_label, info.price_factor
-        qty = str(ref["capacity"].attrs.get("units", ""))
-        focus = self.focus.value or (order[1] if len(order) > 1 else "baseline")
-        base_ds = ds if ds is not None else self._live
-        if base_ds is None:
-            self.charts.objects = []
-            return
-        dep = dependence_chart(base_ds, stage, order, labels, ctx["shares"])
-        budget = budget_chart(base_ds, order, labels, members, ctx["currency"])
-        lines = self._live_lines(ctx)
-        self._live_sources = {}
-        for key, fig in (("dependence", dep), ("budget", budget)):
-            src = ColumnDataSource(lines[key])
-            fig.line(
-                "year",
-                "v",
-                source=src,
-                color=LIVE_COLOR,
-                line_width=3,
-                line_dash="dashed",
-                legend_label=LIVE_LABEL,
+        if queued and jobs is not None and served_document() is not None:
+            build = functools.partial(
+                build_charts, ctx, self.focus.value, self._store.info, self._live
             )
-            self._live_sources[key] = src
-        figs = [
-            dep,
-            price_chart(
-                base_ds, stage, focus, labels.get(focus, focus), members, self._live, unit, factor
-            ),
-            capacity_chart(base_ds, stage, focus, self._live, qty),
-            budget,
-        ]
+            jobs.submit("charts", build, self._show_charts, priority=2)
+            return
+        if jobs is not None:
+            jobs.cancel("charts")  # a queued build is older than this one
+        self._show_charts(build_charts(ctx, self.focus.value, self._store.info, self._live))
+
+    def _show_charts(self, built: tuple[list[figure], dict[str, ColumnDataSource]] | None) -> None:
+        if built is None:
+            self.charts.objects = []
+            self._live_sources = {}
+            return
+        figs, live_sources = built
+        moved = refresh_in_place(list(self.charts.objects), figs)
+        if moved is not None:  # the same charts with new data (e.g. another edit shown)
+            self._live_sources = {k: moved[id(v)] for k, v in live_sources.items()}
+            return
+        self._live_sources = live_sources
         self.charts.objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in figs]
 
     def _render_payers(self, ds: xr.Dataset | None, labels: dict[str, str]) -> None:

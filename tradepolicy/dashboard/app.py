@@ -20,6 +20,7 @@ from panel.links import Callback
 from panel.viewable import Viewer
 
 from tradepolicy.dashboard.answer import AnswerView
+from tradepolicy.dashboard.jobs import DEFAULT_SOLVE_THREADS, use_solve_threads
 from tradepolicy.dashboard.markets import catalog, market_info
 from tradepolicy.dashboard.store import DashboardStore, evaluate
 from tradepolicy.dashboard.views import (
@@ -87,7 +88,7 @@ class DashboardApp(Viewer):
         self.status = StatusView(store=s)
         self.kpis = KpiView(store=s)
         self.save = SaveBar(store=s)
-        self.baseline = BaselineView(store=s)
+        self.baseline = BaselineView(store=s, shown=not lazy_tabs)
         self.results = ResultsView(store=s, shown=not lazy_tabs)
         self.comparison = ComparisonView(store=s)
         self.answer = AnswerView(store=s)
@@ -173,6 +174,8 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     if served and doc is not None:
 
         def _release(_context: Any) -> None:
+            if app.store is not None:  # its waiting solves dropped, a running one not published
+                app.store.jobs.close()
             app.release()
             _trim_memory_soon()
 
@@ -282,25 +285,27 @@ def _serve_resources_locally(doc: Any) -> None:
 
 #: the interface ``serve`` listens on unless told otherwise: this machine only
 LOOPBACK = "127.0.0.1"
-#: worker threads of a served dashboard unless told otherwise (``tradepolicy dashboard
-#: --threads``): none, every callback on the event loop. With worker threads Panel may handle
-#: two events of one page at once and out of order (docs/dashboard.md, "Many users at once")
-DEFAULT_THREADS = 0
+#: solve threads of a served dashboard unless told otherwise (``tradepolicy dashboard
+#: --threads``; :mod:`tradepolicy.dashboard.jobs`)
+DEFAULT_THREADS = DEFAULT_SOLVE_THREADS
 
 
 def use_threads(threads: int) -> None:
-    """Run served sessions' callbacks on ``threads`` worker threads (0: on the event loop).
+    """Run served sessions' solves on a pool of ``threads`` worker threads shared by every
+    session (0: on the event loop, in the next tick); the pages' events stay on the event loop.
 
-    Sets ``panel.config.nthreads`` (process-wide; Panel's ``--num-threads``), replacing a
-    pool of another size; ``PANEL_NUM_THREADS`` in the environment takes precedence.
+    Each session sends its solves to the pool through its own serial queue
+    (:class:`~tradepolicy.dashboard.jobs.SessionJobs`): one at a time, only the latest
+    settings, results published back on the event loop. Panel's own worker threads
+    (``panel.config.nthreads``, ``--num-threads``) are switched off: with them Panel handles
+    two events of one page at once and out of order.
     """
-    wanted = int(threads) or None
-    if pn.config.nthreads == wanted:
-        return
-    # a settable option (Panel's --num-threads) that Panel types as a read-only property
-    pn.config.nthreads = None  # type: ignore[misc]  # Panel refuses to resize a running pool
-    if wanted is not None:
-        pn.config.nthreads = wanted  # type: ignore[misc]
+    if int(threads) < 0:
+        raise ValueError(f"threads must be 0 (solves on the event loop) or more, not {threads}")
+    if pn.config.nthreads is not None:
+        # a settable option (Panel's --num-threads) that Panel types as a read-only property
+        pn.config.nthreads = None  # type: ignore[misc]
+    use_solve_threads(int(threads))
 
 
 def is_loopback(address: str) -> bool:
@@ -391,11 +396,13 @@ def serve(
     announce
         Called with the page's address once the port is bound, before serving (default: log).
     threads
-        Worker threads that run the sessions' callbacks (solves, KPIs, charts) off the server's
-        event loop, so that a solve in one session does not hold up the pages and updates of
-        the others (default 4; 0: every callback on the event loop). The solver's compiled
-        kernels release the GIL; the rest is Python, so more threads than cores add little.
-        The setting is process-wide (``panel.config.nthreads``).
+        Worker threads that run the sessions' solves (the one-year solve and the 2030 pathway
+        of the edited scenario) off the server's event loop, so that a solve in one session
+        does not hold up the pages and updates of the others (default
+        :data:`DEFAULT_THREADS`; 0: solves on the event loop). Each session's events are
+        handled on the event loop in order, and its solves run one at a time, only the latest
+        settings (:mod:`tradepolicy.dashboard.jobs`). The solver's compiled kernels release
+        the GIL, so more threads than cores add little. The setting is process-wide.
     kwargs
         Passed to :func:`panel.serve` (e.g. ``threaded=True``, ``websocket_origin``).
 
@@ -416,7 +423,7 @@ def serve(
     if port:  # with port 0 Bokeh allows localhost:<the port chosen>
         kwargs.setdefault("websocket_origin", websocket_origins(address, port))
     if threads < 0:
-        raise ValueError(f"threads must be 0 (no worker threads) or more, not {threads}")
+        raise ValueError(f"threads must be 0 (solves on the event loop) or more, not {threads}")
     extra = tuple(str(m) for m in markets)
     known = catalog(extra)  # fail early on a bad market file
     if market is not None and market not in known:

@@ -1,7 +1,7 @@
 """Process-wide caches shared by the dashboard's sessions: bounded, thread-safe, single-flight.
 
-A served dashboard runs each session's callbacks on a pool of worker threads
-(:func:`tradepolicy.dashboard.serve`), so the caches every session reads are entered from
+A served dashboard runs the sessions' solves on a pool of solve threads
+(:mod:`tradepolicy.dashboard.jobs`), so the caches every session reads are entered from
 several threads at once. :class:`SingleFlight` makes sure that a value asked for by several
 threads at the same time is computed once (ten negotiators opening the same market load it
 once); :func:`memoize` is a least-recently-used cache bounded in count built on it.

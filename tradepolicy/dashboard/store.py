@@ -32,6 +32,7 @@ import tradepolicy as tp
 from tradepolicy.dashboard.caching import SingleFlight
 from tradepolicy.dashboard.config import ConfigError, PolicyConfig, scenario_key, scenarios_from_key
 from tradepolicy.dashboard.indicators import comparison_long
+from tradepolicy.dashboard.jobs import SessionJobs, served_document
 from tradepolicy.dashboard.markets import MarketInfo, load_set_quietly, market_info
 from tradepolicy.dashboard.persist import (
     MAX_SAVED,
@@ -128,6 +129,10 @@ class SolveCache:
 
 #: the solve cache shared by every session of the process
 SOLVES = SolveCache()
+#: held while the warning filters are changed (``warnings.catch_warnings`` is not thread-safe:
+#: two threads inside it at once can leave the other's filters in place); only around checks,
+#: never around a solve
+WARNINGS_LOCK = threading.RLock()
 
 
 def later(fn: Callable[[], None]) -> Any | None:
@@ -179,10 +184,10 @@ def solve_cached(
     def solve() -> xr.Dataset:
         info = market_info(market_ref)
         kwargs: dict[str, Any] = {"draws": draws, "seed": seed} if draws else {}
-        with warnings.catch_warnings():
+        with WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("ignore", tp.errors.InputWarning)  # reported by evaluate()
             sset = scenario_set(info, scenarios_from_key(key), target)
-            return tp.solve(sset, **kwargs)
+        return tp.solve(sset, **kwargs)  # (a solve thread: no warning filter changed here)
 
     return SOLVES.get((market_ref, key, target, int(draws), int(seed)), solve)
 
@@ -264,7 +269,7 @@ def evaluate(
     names = tuple(s.name for s in scenarios)
     start = time.perf_counter()
     notes: list[str] = []
-    with warnings.catch_warnings(record=True) as caught:
+    with WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             scenario_set(info, list(scenarios), target)
@@ -401,8 +406,8 @@ def _describe(info: MarketInfo, measure: Any) -> str:
 
 
 def _one_at_a_time(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Run a store method holding its session's lock: a served session's callbacks run on
-    worker threads, and two changes of one session must not solve and publish at once."""
+    """Run a store method holding its session's lock: a store changed from several threads
+    (a notebook's) must not solve and publish two changes at once."""
 
     @functools.wraps(method)
     def locked(self: DashboardStore, *args: Any, **kwargs: Any) -> Any:
@@ -437,16 +442,18 @@ class DashboardStore(param.Parameterized):
             raise ValueError("no markets to show: ship a market or pass a market file")
         params.setdefault("config", PolicyConfig())
         super().__init__(markets=markets, **params)
-        # a served session's callbacks run on worker threads: its solves and publications
-        # take turns (re-entrant: a market switch solves inside), and a solve superseded by
-        # a later change of the settings is skipped (see update_current)
+        # changes from several threads (outside a served page) take turns (re-entrant: a
+        # market switch solves inside), and a solve superseded by a later change of the
+        # settings is skipped (see update_current)
         self._session_lock = threading.RLock()
         self._tickets = itertools.count()
         self._latest = -1
         self._saved_by_market: dict[str, list[SavedScenario]] = {}
         self._link_problem = ""  # why the link's scenario was not opened (kept in notices)
         self._applying_market = False
-        self._update_later = False  # a one-year solve scheduled for the next tick
+        # a served session's one-year solves run in its queue of jobs, off the event loop
+        # (jobs.SessionJobs: one at a time, only the latest settings, none after a close)
+        self.jobs = SessionJobs()
         self.param.market.objects = list(markets)
         cfg = self.policy
         cfg.param.watch(self._on_settings, [p for p in cfg.param if p != "name"])
@@ -471,6 +478,7 @@ class DashboardStore(param.Parameterized):
     @param.depends("market", watch=True)
     @_one_at_a_time
     def _load_market(self) -> None:
+        self.jobs.cancel()  # the previous market's solves waiting or running: not published
         if self.info is not None:
             self._saved_by_market[self.info.id] = list(self.saved)
         info = market_info(self.markets[self.market])
@@ -504,6 +512,7 @@ class DashboardStore(param.Parameterized):
         if info is None or info.chain is None or self.stage is None or self.stage == info.stage:
             return
         info = info.for_stage(self.stage)
+        self.jobs.cancel()  # the previous stage's solves: not published
         with param.parameterized.discard_events(self):
             self.info = info
         self.baseline = evaluate(info, [], self.target)
@@ -514,20 +523,21 @@ class DashboardStore(param.Parameterized):
     def _on_settings(self, *events: param.parameterized.Event) -> None:
         if self._applying_market:
             return
-        if self._update_later:
-            return  # already scheduled: it solves the settings as they are then
-        # on a served page, the one-year solve runs in the next tick: the 2030 question's
-        # live KPIs (solved from the settings in this callback) reach the browser first
-        self._update_later = later(self._deferred_update) is not None
-
-    def _deferred_update(self) -> None:
-        self._update_later = False
-        self.update_current()
+        self.refresh_current()
 
     @param.depends("target", "uncertainty", "draws", watch=True)
     def _on_solve_options(self) -> None:
-        self.update_current()
+        self.refresh_current()
         self._update_comparison()
+
+    def refresh_current(self) -> None:
+        """Solve the current settings and publish the outcome: on a served page in the
+        session's queue of jobs (:meth:`request_current`), elsewhere now
+        (:meth:`update_current`)."""
+        if served_document() is None:
+            self.update_current()
+        else:
+            self.request_current()
 
     @property
     def n_draws(self) -> int:
@@ -557,16 +567,45 @@ class DashboardStore(param.Parameterized):
     def _update_current(self) -> None:
         if self.info is None:
             return
-        try:
-            sc = self.current_scenario()
-        except ConfigError as exc:
-            self.current = Outcome(None, (CURRENT,), problems=tuple(exc.problems))
-            return
-        except Exception as exc:  # a bug must not reach the user as a traceback
-            log.exception("building the scenario failed")
-            self.current = Outcome(None, (CURRENT,), problems=(f"Settings not usable: {exc}",))
+        sc = self._scenario_or_problem()
+        if isinstance(sc, Outcome):
+            self.current = sc
             return
         self.current = evaluate(self.info, [sc], self.target, self.n_draws)
+
+    def _scenario_or_problem(self) -> Scenario | Outcome:
+        """The current scenario, or an outcome saying in words why the settings are not
+        usable."""
+        try:
+            return self.current_scenario()
+        except ConfigError as exc:
+            return Outcome(None, (CURRENT,), problems=tuple(exc.problems))
+        except Exception as exc:  # a bug must not reach the user as a traceback
+            log.exception("building the scenario failed")
+            return Outcome(None, (CURRENT,), problems=(f"Settings not usable: {exc}",))
+
+    def request_current(self) -> None:
+        """Solve the current settings in the session's queue of jobs (a solve thread) and
+        publish the outcome on the event loop, unless the settings, the market or the stage
+        changed meanwhile (then the later request publishes). Settings that cannot be solved
+        are published at once. Call on the event loop."""
+        info = self.info
+        if info is None:
+            return
+        sc = self._scenario_or_problem()
+        if isinstance(sc, Outcome):
+            self.jobs.cancel("current")
+            self.current = sc
+            return
+        self.jobs.submit(
+            "current",
+            functools.partial(evaluate, info, [sc], self.target, self.n_draws),
+            self._publish_current,
+            priority=1,  # after the 2030 question's live KPIs
+        )
+
+    def _publish_current(self, outcome: Outcome) -> None:
+        self.current = outcome
 
     # -- saved scenarios -------------------------------------------------------------------
     def _names(self) -> list[str]:

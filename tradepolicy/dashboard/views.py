@@ -252,10 +252,9 @@ def _when_shown(update: Callable[..., None]) -> Callable[..., None]:
 def _on_event_loop(update: Callable[..., None]) -> Callable[..., None]:
     """An update that sets the models of Bokeh charts already on the page runs on the
     server's event loop: Bokeh lets only the loop, holding the document's lock, change a
-    served document, and a served session's callbacks run on worker threads
-    (``serve(threads=N)``; Panel's own components are scheduled by Panel). From a worker
-    thread the update is scheduled on the loop; elsewhere (the loop, a notebook, tests) it
-    runs at once."""
+    served document (a served session's events are handled there, its solves on solve
+    threads: :mod:`tradepolicy.dashboard.jobs`). From another thread the update is scheduled
+    on the loop; elsewhere (the loop, a notebook, tests) it runs at once."""
 
     @functools.wraps(update)
     def run(self: _StoreView, *args: Any) -> None:
@@ -562,6 +561,7 @@ class BaselineView(_StoreView):
         self._build()
 
     @param.depends("store.info", "store.baseline", "store.target", watch=True)
+    @_when_shown
     @_on_event_loop
     def _build(self) -> None:
         info, out = self.info, self._store.baseline
@@ -616,6 +616,10 @@ class BaselineView(_StoreView):
             chart_row(self.prices.figure, self.dep.figure),
             chart_row(self.heat.figure),
         ]
+
+    def _update(self) -> None:
+        """Built once its tab is opened (a served page opens on another tab)."""
+        self._build()
 
     @property
     def _layout(self) -> pn.Column:

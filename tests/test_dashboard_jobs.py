@@ -1,0 +1,357 @@
+"""A served session's solves off the event loop, in order (tradepolicy.dashboard.jobs, issue 19
+item 7): events of one page handled in order on the loop, solves in a pool of threads through
+one serial queue per session, only the latest settings published, nothing after a market
+switch or a close.
+
+The server's event loop is played by the test: a fake served document whose next-tick
+callbacks are queued and run in this thread (:func:`drain`), as Bokeh runs them on the loop.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import queue
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import xarray as xr
+
+pn = pytest.importorskip("panel")
+
+from panel.io.state import set_curdoc  # noqa: E402
+
+import tradepolicy as tp  # noqa: E402
+from tradepolicy.dashboard import DashboardStore, catalog  # noqa: E402
+from tradepolicy.dashboard import store as store_module  # noqa: E402
+from tradepolicy.dashboard.answer import LIVE, AnswerView, live_option, with_scenarios  # noqa: E402
+from tradepolicy.dashboard.jobs import (  # noqa: E402
+    THREAD_PREFIX,
+    SessionJobs,
+    solve_threads,
+    use_solve_threads,
+)
+from tradepolicy.dashboard.store import CURRENT, scenario_set  # noqa: E402
+
+NDPR = "ndpr_oxide"
+
+
+class Loop:
+    """A served document whose next-tick callbacks run when the test drains them (in the
+    test's thread, as the server's event loop would: one at a time, in order)."""
+
+    def __init__(self) -> None:
+        # "served" (Panel reads the request's arguments)
+        self.session_context = SimpleNamespace(request=SimpleNamespace(arguments={}), id="t")
+        self.calls: queue.Queue = queue.Queue()
+        self.ran = 0
+
+    def add_next_tick_callback(self, callback) -> None:
+        self.calls.put(callback)
+
+    def event(self, fn, *args, **kwargs) -> None:
+        """A browser event handled on the loop."""
+        with set_curdoc(self):
+            fn(*args, **kwargs)
+
+    def step(self) -> None:
+        """Run the callbacks queued so far (one tick of the loop)."""
+        for _ in range(self.calls.qsize()):
+            with set_curdoc(self):
+                self.calls.get_nowait()()
+
+    def drain(self, *jobs: SessionJobs, timeout: float = 300.0) -> None:
+        """Run the loop until no job of ``jobs`` is running or waiting and nothing is queued."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                cb = self.calls.get(timeout=0.02)
+            except queue.Empty:
+                if not any(j.busy() for j in jobs) and self.calls.empty():
+                    return
+                assert time.monotonic() < deadline, "the jobs did not finish"
+                continue
+            with set_curdoc(self):
+                cb()
+            self.ran += 1
+
+
+@pytest.fixture
+def pool() -> Iterator[None]:
+    """Two solve threads for the test; none after it (the pool is process-wide)."""
+    before = solve_threads()
+    use_solve_threads(2)
+    yield
+    use_solve_threads(before)
+
+
+@pytest.fixture
+def solve_threads_seen(monkeypatch) -> list[str]:
+    """The threads the one-year solves of a served session ran on."""
+    seen: list[str] = []
+    evaluate = store_module.evaluate
+
+    def recording(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "evaluate", recording)
+    return seen
+
+
+def _independent(store: DashboardStore) -> xr.Dataset:
+    """The store's current settings solved afresh, outside every cache."""
+    return tp.solve(scenario_set(store.info, [store.current_scenario()], store.target))
+
+
+def _same(a: xr.Dataset, b: xr.Dataset) -> bool:
+    keys = ("consumer_price", "producer_price", "welfare_change")
+    return all(
+        np.allclose(
+            a[k].sel(scenario=CURRENT).values, b[k].sel(scenario=CURRENT).values, equal_nan=True
+        )
+        for k in keys
+    )
+
+
+def _live_afresh(view: AnswerView) -> xr.Dataset:
+    """The edited scenario's pathway solved afresh, outside every cache."""
+    from tradepolicy.pathway import solve_pathway
+
+    option = live_option(view._store.current_scenario(), view._start_year())
+    return solve_pathway(with_scenarios(view.pset, [option], risk=False))
+
+
+def _problems(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+# -- the queue of one session ----------------------------------------------------------------
+def test_a_burst_of_changes_solves_the_first_and_the_last_and_publishes_only_the_last(pool):
+    loop, jobs = Loop(), SessionJobs()
+    gate = threading.Event()
+    computed: list[int] = []
+    published: list[int] = []
+
+    def compute(i: int) -> int:
+        if i == 0:
+            gate.wait(30)  # the first solve is running while the others arrive
+        computed.append(i)
+        return i * 10
+
+    for i in range(5):
+        loop.event(jobs.submit, "current", lambda i=i: compute(i), published.append)
+        if i == 0:
+            loop.step()  # the first change's solve starts
+    gate.set()
+    loop.drain(jobs)
+    assert computed == [0, 4]  # the three waiting in between were replaced by the latest
+    assert published == [40]  # the first one's result was stale when it came back
+    assert (jobs.published, jobs.dropped) == (1, 1)
+
+
+def test_jobs_of_one_session_run_one_at_a_time_in_priority_order(pool):
+    loop, jobs = Loop(), SessionJobs()
+    running = threading.Semaphore(1)
+    order: list[str] = []
+
+    def compute(name: str) -> str:
+        assert running.acquire(blocking=False), "two jobs of one session ran at once"
+        time.sleep(0.05)
+        running.release()
+        return name
+
+    gate = threading.Event()
+    loop.event(jobs.submit, "first", lambda: gate.wait(30) and "first", order.append)
+    loop.event(jobs.submit, "current", lambda: compute("current"), order.append, priority=1)
+    loop.event(jobs.submit, "live", lambda: compute("live"), order.append, priority=0)
+    gate.set()
+    loop.drain(jobs)
+    assert order == ["first", "live", "current"]
+
+
+def test_the_jobs_one_event_submits_start_in_priority_order(pool):
+    """A change reaches the store (one-year solve) before the 2030 view (its live KPIs): the
+    queue starts after the event, with the job first in priority."""
+    loop, jobs = Loop(), SessionJobs()
+    order: list[str] = []
+
+    def event() -> None:
+        jobs.submit("current", lambda: "current", order.append, priority=1)
+        jobs.submit("live", lambda: "live", order.append, priority=0)
+
+    loop.event(event)
+    loop.drain(jobs)
+    assert order == ["live", "current"]
+
+
+def test_a_failed_solve_is_logged_and_the_queue_goes_on(pool, caplog):
+    loop, jobs = Loop(), SessionJobs()
+    published: list[str] = []
+
+    def fail() -> str:
+        raise RuntimeError("no equilibrium")
+
+    loop.event(jobs.submit, "a", fail, published.append)
+    loop.event(jobs.submit, "b", lambda: "ok", published.append)
+    loop.drain(jobs)
+    assert published == ["ok"]
+    assert any("solve failed" in m for m in _problems(caplog))
+
+
+@pytest.mark.parametrize("how", ["close", "cancel"])
+def test_a_pending_job_of_a_closed_session_or_a_cancelled_key_does_not_publish(pool, how, caplog):
+    loop, jobs = Loop(), SessionJobs()
+    gate = threading.Event()
+    published: list[str] = []
+    loop.event(jobs.submit, "live", lambda: gate.wait(30) and "running", published.append)
+    loop.step()  # the first one runs
+    loop.event(jobs.submit, "current", lambda: "waiting", published.append)
+    getattr(jobs, how)()
+    gate.set()
+    loop.drain(jobs)
+    assert published == []
+    assert _problems(caplog) == []
+    if how == "close":  # nothing more runs for a closed session
+        loop.event(jobs.submit, "live", lambda: "after", published.append)
+        loop.drain(jobs)
+        assert published == []
+
+
+def test_without_solve_threads_a_job_runs_on_the_loop_in_the_next_tick():
+    before = solve_threads()
+    use_solve_threads(0)
+    try:
+        loop, jobs = Loop(), SessionJobs()
+        where: list[str] = []
+        loop.event(jobs.submit, "a", lambda: where.append(threading.current_thread().name), print)
+        assert where == []  # not in the event's own callback
+        loop.drain(jobs)
+        assert where == [threading.current_thread().name]
+    finally:
+        use_solve_threads(before)
+    with pytest.raises(ValueError, match="threads"):
+        use_solve_threads(-1)
+
+
+def test_outside_a_served_page_a_job_runs_at_once():
+    jobs = SessionJobs()
+    out: list[int] = []
+    jobs.submit("a", lambda: 7, out.append)
+    assert out == [7] and not jobs.busy()
+
+
+# -- a served session --------------------------------------------------------------------------
+def test_events_of_one_session_in_quick_succession_end_in_the_state_of_the_last(
+    pool, solve_threads_seen, caplog
+):
+    """Choose a measure, type values into its card, then switch the market, each event
+    handled before the previous solves came back: what is shown at the end is the solution of
+    the last settings (one-year solve and the 2030 pathway of the edited scenario, both
+    checked against fresh solves), and the solves ran in the pool."""
+    store = DashboardStore(catalog(), NDPR)
+    view = AnswerView(store=store)  # (built as on a page: its sets loaded)
+    solve_threads_seen.clear()  # (the page's first solves, made when it was built)
+    loop = Loop()
+    loop.event(store.config.preset, "floor")  # choose a measure
+    for v in (104.0, 117.5, 131.0):  # type values
+        loop.event(store.config.set, "floor", floor=v)
+    loop.drain(store.jobs)
+    assert store.config.value("floor", "floor") == 131.0
+    assert store.current.solved(CURRENT) and _same(store.current.ds, _independent(store))
+    assert view._live is not None and LIVE in view._live.scenario.values
+    fresh = _live_afresh(view)
+    np.testing.assert_allclose(
+        view._live["bloc_dependency"].sel(scenario=LIVE).values,
+        fresh["bloc_dependency"].sel(scenario=LIVE).values,
+    )
+    assert solve_threads_seen and all(t.startswith(THREAD_PREFIX) for t in solve_threads_seen)
+    assert len(solve_threads_seen) <= 4  # coalesced: never more solves than events
+
+    # the same again, ending on a market switch before any solve came back
+    gallium = next(m for m in store.markets if m.startswith("gallium"))
+    loop.event(store.config.set, "floor", floor=150.0)
+    loop.event(store.config.set, "floor", floor=160.0)
+    loop.event(setattr, store, "market", gallium)
+    loop.drain(store.jobs)
+    assert store.market == gallium and store.info.id == gallium
+    assert store.current.ds is not None
+    assert set(store.current.ds.region.values) == set(store.info.market.regions)
+    assert _same(store.current.ds, _independent(store))
+    assert view._market_id == gallium
+    assert _problems(caplog) == []
+
+
+def test_two_sessions_solving_at_once_get_their_own_results(pool, solve_threads_seen):
+    a, b = DashboardStore(catalog(), NDPR), DashboardStore(catalog(), NDPR)
+    la, lb = Loop(), Loop()
+    solve_threads_seen.clear()
+    la.event(a.config.preset, "floor")
+    lb.event(b.config.preset, "tariff")
+    for fa, rb in ((103.25, 12.5), (119.75, 28.0), (136.5, 44.25)):
+        la.event(a.config.set, "floor", floor=fa)
+        lb.event(b.config.set, "tariff", rate=rb)
+        la.drain(a.jobs)
+        lb.drain(b.jobs)
+        assert _same(a.current.ds, _independent(a))
+        assert _same(b.current.ds, _independent(b))
+        assert not _same(a.current.ds, b.current.ds)
+    assert "tariff" not in {e["id"] for e in a.config.entries}
+    assert "floor" not in {e["id"] for e in b.config.entries}
+    assert all(t.startswith(THREAD_PREFIX) for t in solve_threads_seen)
+
+
+def test_a_closed_session_releases_its_store_and_a_running_solve_does_not_publish(
+    pool, monkeypatch, caplog
+):
+    gate = threading.Event()
+    evaluate = store_module.evaluate
+
+    def slow(*args, **kwargs):
+        gate.wait(30)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "evaluate", slow)
+    store = DashboardStore(catalog(), NDPR)
+    loop = Loop()
+    before = store.current
+    loop.event(store.config.preset, "tariff")
+    loop.event(store.config.set, "tariff", rate=33.0)
+    jobs = store.jobs
+    loop.step()  # the solve starts
+    assert jobs.busy()
+    jobs.close()  # the page is closed while its solve runs
+    gate.set()
+    loop.drain(jobs)
+    assert store.current is before  # nothing published after the close
+    assert jobs.dropped >= 1 and jobs.published == 0
+    assert _problems(caplog) == []
+    ref = weakref.ref(store)
+    del store
+    gc.collect()
+    assert ref() is None
+
+
+def test_draws_that_finish_after_the_page_closed_are_not_shown():
+    """The Monte Carlo draws of the 2030 view run in their own thread: once done they are
+    shown on the page's event loop, or not at all when the page was closed meanwhile."""
+    from concurrent.futures import Future
+
+    store = DashboardStore(catalog(), NDPR)
+    view = AnswerView(store=store)
+    loop = Loop()
+    fut: Future = Future()
+    fut.set_result(None)
+    want = (str(view.set_select.value), 100)
+    view._doc, view._future = loop, fut
+    view._ready(fut, want)  # (in the draws' thread)
+    assert loop.calls.qsize() == 1  # shown on the loop
+    loop.calls.get_nowait()
+    store.jobs.close()  # the page is closed
+    view._ready(fut, want)
+    assert loop.calls.empty()
