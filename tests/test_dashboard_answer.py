@@ -274,6 +274,9 @@ def test_draws_replace_the_central_run_when_ready(view):
     fut = view._future
     if fut is not None:
         fut.result(timeout=600)
+        # the view is redrawn by the future's done callback, in the draws' worker thread
+        # (no served page): a no-op queued behind it returns once that redraw is over
+        ans._DRAWS_POOL.submit(lambda: None).result(timeout=600)
     deadline = time.monotonic() + 60
     while "Probabilities and bands over 2" not in view.status.object:
         assert time.monotonic() < deadline, view.status.object
