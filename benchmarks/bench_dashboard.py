@@ -45,9 +45,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+import _server
 import numpy as np
 import tomli_w
 
@@ -165,21 +165,7 @@ def start_server(
         "from tradepolicy.dashboard import serve; "
         f"serve(port={port}, show=False, {extra}market={market!r})"
     )
-    out = log_file.open("w")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode}); see {log_file}")
-        try:
-            with urllib.request.urlopen(url, timeout=30) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise TimeoutError(f"server did not answer at {url}")
+    return _server.start_server(code, port, log_file, timeout_s=90)
 
 
 def measure(

@@ -44,10 +44,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import _server
 import numpy as np
 
 from tradepolicy.dashboard.config import CHROMIUM, CHROMIUM_ARGS
@@ -167,21 +167,7 @@ def start_server(port: int, threads: int | None, log_file: Path) -> subprocess.P
         f"serve(port={port}, show=False, address='127.0.0.1', market={MARKET!r}, "
         f"check_unused_sessions=500, unused_session_lifetime=1000{extra})"
     )
-    out = log_file.open("w")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited ({proc.returncode}); see {log_file}")
-        try:
-            with urllib.request.urlopen(url, timeout=30) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise TimeoutError(f"server did not answer at {url}")
+    return _server.start_server(code, port, log_file, timeout_s=120)
 
 
 async def run_session(browser, url: str, s: Session, changes: int, timeout_s: float) -> None:
