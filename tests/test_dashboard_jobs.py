@@ -26,7 +26,7 @@ pn = pytest.importorskip("panel")
 
 from panel.io.state import set_curdoc  # noqa: E402
 
-import tradepolicy as tp  # noqa: E402
+from tests.test_dashboard_serve import _independent, _same_results  # noqa: E402
 from tradepolicy.dashboard import DashboardStore, catalog  # noqa: E402
 from tradepolicy.dashboard import store as store_module  # noqa: E402
 from tradepolicy.dashboard.answer import LIVE, AnswerView, live_option, with_scenarios  # noqa: E402
@@ -36,7 +36,7 @@ from tradepolicy.dashboard.jobs import (  # noqa: E402
     solve_threads,
     use_solve_threads,
 )
-from tradepolicy.dashboard.store import CURRENT, scenario_set  # noqa: E402
+from tradepolicy.dashboard.store import CURRENT  # noqa: E402
 
 NDPR = "ndpr_oxide"
 
@@ -102,21 +102,6 @@ def solve_threads_seen(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(store_module, "evaluate", recording)
     return seen
-
-
-def _independent(store: DashboardStore) -> xr.Dataset:
-    """The store's current settings solved afresh, outside every cache."""
-    return tp.solve(scenario_set(store.info, [store.current_scenario()], store.target))
-
-
-def _same(a: xr.Dataset, b: xr.Dataset) -> bool:
-    keys = ("consumer_price", "producer_price", "welfare_change")
-    return all(
-        np.allclose(
-            a[k].sel(scenario=CURRENT).values, b[k].sel(scenario=CURRENT).values, equal_nan=True
-        )
-        for k in keys
-    )
 
 
 def _live_afresh(view: AnswerView) -> xr.Dataset:
@@ -263,7 +248,7 @@ def test_events_of_one_session_in_quick_succession_end_in_the_state_of_the_last(
         loop.event(store.config.set, "floor", floor=v)
     loop.drain(store.jobs)
     assert store.config.value("floor", "floor") == 131.0
-    assert store.current.solved(CURRENT) and _same(store.current.ds, _independent(store))
+    assert store.current.solved(CURRENT) and _same_results(store.current.ds, _independent(store))
     assert view._live is not None and LIVE in view._live.scenario.values
     fresh = _live_afresh(view)
     np.testing.assert_allclose(
@@ -282,7 +267,7 @@ def test_events_of_one_session_in_quick_succession_end_in_the_state_of_the_last(
     assert store.market == gallium and store.info.id == gallium
     assert store.current.ds is not None
     assert set(store.current.ds.region.values) == set(store.info.market.regions)
-    assert _same(store.current.ds, _independent(store))
+    assert _same_results(store.current.ds, _independent(store))
     assert view._market_id == gallium
     assert _problems(caplog) == []
 
@@ -298,9 +283,9 @@ def test_two_sessions_solving_at_once_get_their_own_results(pool, solve_threads_
         lb.event(b.config.set, "tariff", rate=rb)
         la.drain(a.jobs)
         lb.drain(b.jobs)
-        assert _same(a.current.ds, _independent(a))
-        assert _same(b.current.ds, _independent(b))
-        assert not _same(a.current.ds, b.current.ds)
+        assert _same_results(a.current.ds, _independent(a))
+        assert _same_results(b.current.ds, _independent(b))
+        assert not _same_results(a.current.ds, b.current.ds)
     assert "tariff" not in {e["id"] for e in a.config.entries}
     assert "floor" not in {e["id"] for e in b.config.entries}
     assert all(t.startswith(THREAD_PREFIX) for t in solve_threads_seen)
