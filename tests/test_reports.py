@@ -199,6 +199,21 @@ def test_scenario_labels_keep_abbreviations_and_join_parties() -> None:
     assert scenario_label("capex_grants_30", regions) == "Capex grants 30"
 
 
+def test_scenario_label_writes_price_gap_as_the_measure_names_it() -> None:
+    """"Price-gap subsidy" is one compound wherever an option id spells it, as the measure's
+    editor label writes it; "gap" alone or after another word stays a word."""
+    from tradepolicy.measures import MEASURES
+
+    regions = ["CHN", "USA", "AUS"]
+    label = MEASURES["price_gap_subsidy"].editor_label
+    assert scenario_label("price_gap_subsidy", regions) == label == "Price-gap subsidy"
+    assert scenario_label("usa_aus_price_gap_subsidy_110", regions) == (
+        "US–Australia price-gap subsidy 110"
+    )
+    assert scenario_label("gap_price", regions) == "Gap price"
+    assert scenario_label("supply_gap", regions) == "Supply gap"
+
+
 def test_floor_description_in_plain_words_and_cli_form(toy_market) -> None:
     floor = PriceFloor(importers=["EU", "USA"], exempt=["EU", "USA", "AUS"], floor=110_000.0)
     units = DisplayUnits.for_market("USD", "t", 55_000.0)

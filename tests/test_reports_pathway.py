@@ -313,14 +313,14 @@ def test_every_warning_is_shown_wherever_the_option_is() -> None:
     brief = build_context(ds)
     assert isinstance(brief, PathwayBrief)
     assert any(
-        w.startswith("Price gap subsidy: 1 of 4 draws did not solve") for w in brief.warnings
+        w.startswith("Price-gap subsidy: 1 of 4 draws did not solve") for w in brief.warnings
     )
     tables = [brief.options, *brief.tables] + ([brief.payers] if brief.payers else [])
     for t in tables:
         for row in t.rows:
             if row[0].text == brief.labels[n]:
                 assert row[0].flag == WARN, t.key
-    assert f"Price gap subsidy {WARN}" in " ".join(brief.answer)
+    assert f"Price-gap subsidy {WARN}" in " ".join(brief.answer)
     html = norm(html_text(render_brief(ds, fmt="html")))
     assert "1 of 4 draws did not solve in some year" in html
     # a doubled-and-more price is flagged as outside what the model can represent

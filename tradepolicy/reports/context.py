@@ -120,6 +120,9 @@ _ACRONYM_WORDS = {
     "ndfeb": "NdFeB",
     "pv": "PV",
 }
+#: two id words a reader sees as one hyphenated compound (``price_gap_subsidy`` ->
+#: ``Price-gap subsidy``, the measure's own name)
+_COMPOUNDS = {("price", "gap")}
 
 #: market source notes in the order a brief lists them; SOURCE_SKIP are shown elsewhere or not
 SOURCE_ORDER = (
@@ -607,7 +610,8 @@ def scenario_label(name: str, regions: tuple[str, ...] | list[str]) -> str:
     """A readable label from a scenario id: ``usa_aus_subsidy_110`` -> ``US–Australia subsidy
     110`` (region codes spelled out, underscores to spaces); adjacent regions and parties are
     joined by a dash, abbreviations keep their case (``offtake_dod_mp_terms`` -> ``Offtake on
-    DoD–MP terms``, ``g7_cfd`` -> ``G7 CfD``)."""
+    DoD–MP terms``, ``g7_cfd`` -> ``G7 CfD``) and compounds their hyphen
+    (``price_gap_subsidy`` -> ``Price-gap subsidy``)."""
     codes = {r.lower(): r for r in regions}
     words: list[str] = []
     party_at: int | None = None  # index in ``words`` of the party group just written
@@ -629,6 +633,9 @@ def scenario_label(name: str, regions: tuple[str, ...] | list[str]) -> str:
             continue
         if low == "terms" and party_at:  # "offtake <parties> terms": on their terms
             words.insert(party_at, "on")
+        if words and party_at is None and (words[-1].lower(), low) in _COMPOUNDS:
+            words[-1] += "-" + tok
+            continue
         words.append(_ACRONYM_WORDS.get(low, tok))
         party_at = None
     text = " ".join(words)
