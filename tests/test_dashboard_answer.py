@@ -287,8 +287,33 @@ def test_draws_replace_the_central_run_when_ready(view):
     cols = [*NUMERIC, "dependence_2030_p05", "dependence_2030_p95"]
     _same(shown[cols], ds.tp.pathway_options()[cols])
     assert "of 2 draws" in view.sentence.object
+    # each dependence cell carries its own 5–95% range, in one short form (one line in a
+    # browser at 1280 px: tests/ui); the header says what the brackets are
+    html, opts = view.table.object, ds.tp.pathway_options()
+    assert "Dependence 2030 (5–\u206095%)" in html  # a word joiner: "95%" stays whole
+    for n in opts.index:
+        lo, hi = opts.loc[n, "dependence_2030_p05"], opts.loc[n, "dependence_2030_p95"]
+        cell = f"{fmt_share(opts.loc[n, 'dependence_2030'])} China ({fmt_share(lo)[:-1]}–"
+        assert f"<td>{cell}{fmt_share(hi)})</td>" in html, (n, cell)
     view.draws_input.value = 0
+    assert "(5–95%)" not in view.table.object  # the central run has no range
     assert view.results() is view._central and view.results().sizes["draw"] == 1
+
+
+def test_a_share_range_is_short_and_rounded_as_shares_are():
+    assert ans.share_range(0.52139, 0.56351) == "52.1–56.4%"
+    assert ans.share_range(0.0, 1.0) == "0.0–100.0%"
+    for lo, hi in [(0.12345, 0.6789), (0.59949, 0.6001)]:
+        a, b = ans.share_range(lo, hi).split("–")
+        assert a + "%" == fmt_share(lo) and b == fmt_share(hi)
+
+
+def test_numbers_stay_on_one_line_and_text_columns_wrap():
+    """Only the option names (and a warnings column) may wrap; every number is no-wrap."""
+    cells = [("", ["x", "1", "w"])]
+    html = ans._html_table(["Option", "A", "Warnings"], cells, "t", wrap=(0, -1), left=(-1,))
+    assert '<td class="w">x</td><td>1</td><td class="w l">w</td>' in html
+    assert "white-space: nowrap" in ans.CSS.split("table.tp-answer-table td {")[1].split("}")[0]
 
 
 def test_the_pathway_brief_downloads(view):
@@ -335,7 +360,7 @@ def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
     assert f"All {len(options)} options: 1 of 100 draws" in html
     assert html.count(own) == 1 and "<th>Warnings</th>" in html
     label = ans.labels_for(view.results())[options[1]]
-    row = html.split(f"<td>{label}</td>", 1)[1].split("</tr>", 1)[0]
+    row = html.split(f'<td class="w">{label}</td>', 1)[1].split("</tr>", 1)[0]
     assert own in row  # in its own row
     # no option-specific warning: no Warnings column
     monkeypatch.setattr(

@@ -2,7 +2,8 @@
 shows the shipped pathway options ranked as ``ds.tp.pathway_options()`` ranks them, a measure
 change updates the edited scenario's 2030 KPI, and at 1280×800 and 1600×1000 the answer and
 the top of the ranked table (its header and first three rows) are on screen without scrolling
-(the one-year KPI strip is left to the one-year tabs)."""
+(the one-year KPI strip is left to the one-year tabs); with the draws, each dependence cell and
+its 5–95% range stay on one line."""
 
 from __future__ import annotations
 
@@ -59,6 +60,28 @@ def check_answer_fold(page: Page, width: int, height: int) -> None:
         assert inside(box, width, height), (width, height, i, box)
 
 
+#: the height of a cell's text (the box of its line boxes, not the row's) in font sizes: about
+#: 1.2 for one line, 2.3 for two
+TEXT_HEIGHT_JS = """(td) => { const r = document.createRange(); r.selectNodeContents(td);
+  return r.getBoundingClientRect().height / parseFloat(getComputedStyle(td).fontSize); }"""
+
+
+def check_numbers_one_line(page: Page, width: int) -> None:
+    """Every dependence cell with its 5–95% range (``54.2% China (50.4–58.9%)``) on one line,
+    and the table no wider than its pane (no number pushed off the side)."""
+    table = page.locator("table.tp-answer-table").first
+    heads = [h.strip() for h in table.locator("thead th").all_inner_texts()]
+    col = next(i for i, h in enumerate(heads) if h.startswith("Dependence 2030"))
+    cells = table.locator(f"tbody tr td:nth-child({col + 1})")
+    assert cells.count() >= 3
+    for i in range(cells.count()):
+        cell = cells.nth(i)
+        lines = cell.evaluate(TEXT_HEIGHT_JS)
+        assert lines < 1.6, (width, cell.inner_text(), lines, cell.bounding_box())
+    wide = table.evaluate("(t) => [t.scrollWidth, t.parentElement.clientWidth]")
+    assert wide[0] <= wide[1] + 1, (width, wide)
+
+
 def test_answer_first_table_live_kpi_and_laptop_sizes(
     page: Page, expected_order: list[str], artifacts: Path
 ):
@@ -95,4 +118,14 @@ def test_answer_first_table_live_kpi_and_laptop_sizes(
     page.screenshot(path=str(artifacts / "answer_1600x1000.png"))
     check_answer_fold(page, 1600, 1000)
     page.screenshot(path=str(artifacts / "answer_full.png"), full_page=True)
+
+    # with the draws, each dependence cell carries its 5–95% range: still one line, at both
+    # laptop sizes
+    header = page.locator("table.tp-answer-table thead").first
+    expect(header).to_contain_text("(5–", timeout=300_000)
+    check_numbers_one_line(page, 1600)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(artifacts / "answer_ranges_1280x800.png"))
+    check_numbers_one_line(page, 1280)
     assert not ERRORS, ERRORS

@@ -421,6 +421,12 @@ def _pct(x: float) -> str:
     return f"{100 * x:g}%"
 
 
+def share_range(lo: float, hi: float) -> str:
+    """A 5–95% range of two shares with one percent sign, as short as a table cell needs
+    (``52.1–56.3%``); the numbers are rounded as :func:`fmt_share` rounds them."""
+    return f"{fmt_share(lo).rstrip('%')}–{fmt_share(hi)}"
+
+
 def labels_for(ds: xr.Dataset) -> dict[str, str]:
     regions = [str(r) for r in ds.region.values]
     out = {str(n): scenario_label(str(n), regions) for n in ds.scenario.values}
@@ -533,7 +539,11 @@ CSS = """
 table.tp-answer-table {border-collapse: collapse; font-size: 13px; width: 100%;}
 table.tp-answer-table th {text-align: right; border-bottom: 2px solid #888; padding: 3px 6px;
   font-weight: 600; vertical-align: bottom;}
-table.tp-answer-table td {text-align: right; padding: 3px 6px; border-bottom: 1px solid #e5e5e5;}
+table.tp-answer-table td {text-align: right; padding: 3px 6px; border-bottom: 1px solid #e5e5e5;
+  white-space: nowrap;}
+table.tp-answer-table td.w {white-space: normal;}
+table.tp-answer-table td.l {text-align: left;}
+table.tp-answer-table td:first-child {min-width: 10em;}
 table.tp-answer-table td:first-child, table.tp-answer-table th:first-child {text-align: left;}
 table.tp-answer-table tr.live td {font-weight: 600; background: #fff7e0;}
 table.tp-answer-table tr.base td {color: #555;}
@@ -543,10 +553,25 @@ h4 {font-size: 15px; margin: 10px 0 4px 0;}
 """
 
 
-def _html_table(header: list[str], rows: list[tuple[str, list[str]]], css: str) -> str:
+def _html_table(
+    header: list[str],
+    rows: list[tuple[str, list[str]]],
+    css: str,
+    wrap: Sequence[int] = (0,),
+    left: Sequence[int] = (),
+) -> str:
+    """An HTML table; numbers stay on one line, the columns ``wrap`` (indices, negative from
+    the end: names, words) may break, those in ``left`` are aligned left (the first always)."""
+    n = len(header)
+    wrapped, lefts = {k % n for k in wrap}, {k % n for k in left}
+
+    def td(i: int, text: str) -> str:
+        cls = " ".join(c for c, on in (("w", i in wrapped), ("l", i in lefts)) if on)
+        return f'<td class="{cls}">{escape(text)}</td>' if cls else f"<td>{escape(text)}</td>"
+
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join(
-        f'<tr class="{cls}">' + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>"
+        f'<tr class="{cls}">' + "".join(td(i, c) for i, c in enumerate(cells)) + "</tr>"
         for cls, cells in rows
     )
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -571,10 +596,12 @@ def options_html(
     shares = [c for c in table.columns if c.startswith("p_at_most_")]
     risk = "loss_reduction" in table.columns
     own = any(warnings.get(n) for n in order)
+    lo, hi = f"dependence_{year}_p05", f"dependence_{year}_p95"
+    ranges = lo in table.columns and bool(np.isfinite(table[lo].astype(float)).any())
     header = [
         "Option",
         *[f"P(≤ {c.rsplit('_', 1)[1]}%)" for c in shares],
-        f"Dependence {year}",
+        f"Dependence {year}" + (" (5–\u206095%)" if ranges else ""),  # no break in 95%
         "Points removed",
         f"PV budget, group ({unit})",
         f"PV budget, all payers ({unit})",
@@ -594,9 +621,8 @@ def options_html(
         dep = fmt_share(r[f"dependence_{year}"]) + (
             f" {region_table.short_name(sup)}" if sup and sup != "nan" else ""
         )
-        lo, hi = f"dependence_{year}_p05", f"dependence_{year}_p95"
-        if lo in table.columns and np.isfinite(r[lo]):
-            dep += f" ({fmt_share(r[lo])}–{fmt_share(r[hi])})"
+        if ranges and np.isfinite(r[lo]):
+            dep += f" ({share_range(r[lo], r[hi])})"
         per = MISSING if n == "baseline" else cost_per_point_text(r)
         loss = []
         if risk:
@@ -620,7 +646,10 @@ def options_html(
             )
         )
     notes = "".join(f'<p class="tp-answer-warn">\u26a0 {escape(w)}.</p>' for w in shared)
-    return _html_table(header, rows, "tp-answer-table") + notes
+    # names, the cost per point (words where it is not given) and warnings may wrap
+    per_col = header.index(f"Cost per point ({unit})")
+    wrap, left = ((0, per_col, -1), (-1,)) if own else ((0, per_col), ())
+    return _html_table(header, rows, "tp-answer-table", wrap=wrap, left=left) + notes
 
 
 def _line_fig(title: str, y_label: str, years: list[int], percent: bool = False) -> figure:
@@ -895,7 +924,7 @@ class AnswerView(Viewer):
         self.stage_select = pn.widgets.Select(
             label="Stage",
             options={},
-            width=240,
+            width=300,  # "Sintered NdFeB magnets (target stage)" in full
             css_classes=["tp-answer-stage"],
             description="The stage of the chain dependence is read at (the target stage first).",
         )
