@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -56,8 +59,12 @@ def test_run_prints_comparison_and_writes_netcdf(toy_files, tmp_path) -> None:
     out = tmp_path / "results" / "toy.nc"
     res = invoke("run", str(scen), "-o", str(out))
     assert res.exit_code == 0, res.output
-    for name in ("us_tariff", "chn_export_tax", "shock"):
-        assert f"scenario {name} vs baseline" in res.output
+    for name, words in (
+        ("us_tariff", "US tariff"),
+        ("chn_export_tax", "China export tax"),
+        ("shock", "Shock"),
+    ):  # each option in words, with the identifier that names it in the file
+        assert f"{words} ({name}) vs baseline" in res.output
     assert "World" in res.output
     assert "Summary" in res.output
     assert "target 60%" in res.output  # the set's target_share is shown
@@ -99,7 +106,7 @@ def test_run_gsim_linear_tariff_only(toy_files, write_toml, tmp_path) -> None:
     out = tmp_path / "gsim.nc"
     res = invoke("run", str(scen), "--formulation", "gsim-linear", "-o", str(out))
     assert res.exit_code == 0, res.output
-    assert "scenario us_tariff vs baseline" in res.output
+    assert "US tariff (us_tariff) vs baseline" in res.output
     assert "World" in res.output
     ds = tp.open_results(out)
     assert ds.attrs["formulation"] == "gsim-linear"
@@ -228,3 +235,75 @@ def test_run_shows_bloc_dependence_and_the_options_table(tmp_path) -> None:
     # the printed budget cost of the subsidy equals the Dataset's, with the views' sign
     budget = ds.tp.options().loc["usa_aus_subsidy_110", "budget_cost"]
     assert budget > 0 and f"{budget:,.1f}" in out
+
+
+# -- the README shows real output ------------------------------------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_block(marker: str) -> list[str]:
+    """The lines of the README's fenced block that holds ``marker``."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    fences = [i for i, line in enumerate(lines) if line.startswith("```")]
+    for start, end in zip(fences[::2], fences[1::2], strict=True):
+        if any(marker in line for line in lines[start + 1 : end]):
+            return lines[start + 1 : end]
+    raise AssertionError(f"no README block with {marker!r}")
+
+
+def _printed(monkeypatch, *args: str) -> list[str]:
+    """What ``tradepolicy run`` prints to a file or a pipe (160 columns), line by line."""
+    from rich.console import Console
+
+    from tradepolicy import cli
+
+    buf = io.StringIO()
+    monkeypatch.setattr(cli, "console", Console(file=buf, width=160, color_system=None))
+    res = runner.invoke(app, ["run", *args])
+    assert res.exit_code == 0, res.output
+    return [line.rstrip() for line in buf.getvalue().splitlines()]
+
+
+def _excerpt(block: list[str], printed: list[str]) -> bool:
+    n = len(block)
+    return any(printed[i : i + n] == block for i in range(len(printed) - n + 1))
+
+
+@pytest.mark.parametrize(
+    ("marker", "args"),
+    [
+        ("Options: NdPr oxide", ["scenarios/ndpr_oxide.toml"]),
+        ("per stage", ["scenarios/ree_magnets.toml"]),
+    ],
+    ids=["options-table", "chain-stages"],
+)
+def test_readme_tables_are_what_run_prints(monkeypatch, marker, args) -> None:
+    """The README's one-year options table and the chain's stage table are the command's own
+    output, line for line: options in words, each with its identifier under it."""
+    monkeypatch.chdir(README.parent)
+    block = _readme_block(marker)
+    printed = _printed(monkeypatch, *args)
+    assert _excerpt(block, printed), "\n".join(printed)
+    assert any(line.startswith("│ Baseline ") for line in block)
+
+
+def test_readme_pathway_table_is_what_run_prints(monkeypatch) -> None:
+    """The README's 2030 table (1000 draws) is the central run's printout but for the two
+    probability columns (the central run prints 0 or 1 there): every label, id, dependence,
+    point and present value as printed."""
+    block = [ln for ln in _readme_block("The 2030 question") if ln[:1] in "┏┃┡│└"]
+    printed = [ln for ln in _printed(monkeypatch, "ree_magnets_2030") if ln[:1] in "┏┃┡│└"]
+    assert len(block) > 10
+
+    def without_p(line: str) -> list[str]:
+        cells = line.split("│") if line.startswith("│") else [line]
+        return cells[:4] + cells[6:]  # cells 4 and 5: P ≤60%, P ≤50%
+
+    n = len(block)
+    start = next(i for i, ln in enumerate(printed) if ln == block[0])
+    assert [without_p(ln) for ln in printed[start : start + n]] == [without_p(ln) for ln in block]
+    labels = [ln.split("│")[1].strip() for ln in block if ln.startswith("│")]
+    assert labels[:2] == ["Doing nothing", "baseline"]
+    assert "Price-gap subsidy" in labels and "price_gap_subsidy" in labels
+    assert "Offtake on DoD–MP terms" in labels and "offtake_dod_mp_terms" in labels

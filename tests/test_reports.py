@@ -200,8 +200,8 @@ def test_scenario_labels_keep_abbreviations_and_join_parties() -> None:
 
 
 def test_scenario_label_writes_price_gap_as_the_measure_names_it() -> None:
-    """"Price-gap subsidy" is one compound wherever an option id spells it, as the measure's
-    editor label writes it; "gap" alone or after another word stays a word."""
+    """The words "Price-gap subsidy" are one compound wherever an option id spells them, as
+    the measure's editor label writes it; "gap" alone or after another word stays a word."""
     from tradepolicy.measures import MEASURES
 
     regions = ["CHN", "USA", "AUS"]
@@ -211,6 +211,18 @@ def test_scenario_label_writes_price_gap_as_the_measure_names_it() -> None:
         "US–Australia price-gap subsidy 110"
     )
     assert scenario_label("gap_price", regions) == "Gap price"
+
+
+def test_scenario_labels_of_the_shipped_sets_use_no_id_words() -> None:
+    """Words that only make sense in an identifier are written out (the shipped ree_magnets,
+    ndpr_oxide and graphite sets): Dy/Tb, quarters, the diversification cap, AD duties."""
+    regions = ["CHN", "USA", "JPN", "EU", "KOR", "AUS", "IND", "ROW"]
+    assert scenario_label("chn_licensing_dytb", regions) == "China licensing Dy/Tb"
+    assert scenario_label("chn_licensing_magnets_q2_2025", regions) == (
+        "China licensing magnets Q2 2025"
+    )
+    assert scenario_label("div_cap_60", regions) == "Diversification cap 60"
+    assert scenario_label("us_ad_duty_935", regions) == "US AD duty 935"
     assert scenario_label("supply_gap", regions) == "Supply gap"
 
 

@@ -13,6 +13,7 @@ import io
 import re
 import warnings
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -199,11 +200,15 @@ def test_brief_numbers_match_the_cli_printout(monkeypatch) -> None:
     assert isinstance(brief, PathwayBrief)
     rows = _rows(brief, brief.options)
     n_checked = 0
-    for line in printed.splitlines():
+    lines = printed.splitlines()
+    for line, below in pairwise(lines):
         cells = [c.strip() for c in line.split("│") if c.strip()]
-        if len(cells) != 10 or cells[0] not in rows:
+        ids = [c.strip() for c in below.split("│") if c.strip()]
+        if len(cells) != 10 or len(ids) != 1 or ids[0] not in rows:
             continue
-        n, dep, pts, p60, p50, budget, buyers = cells[:7]
+        # the option in words as the brief names it, its identifier underneath
+        assert cells[0] == brief.labels[ids[0]], (cells[0], ids)
+        n, (dep, pts, p60, p50, budget, buyers) = ids[0], cells[1:7]
         row = [ascii_minus(c.text) for c in rows[n]]
         code = dep.split()[1]
         assert row[1] == f"{dep.split()[0]} {tp.regions.short_name(code)}", (n, dep)

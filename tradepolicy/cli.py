@@ -24,6 +24,8 @@ from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, list_chains, list_markets, load_market
 from tradepolicy.measures.base import WELFARE_ENTRIES
 from tradepolicy.pathway import solve_pathway
+from tradepolicy.reports.context import scenario_label
+from tradepolicy.reports.pathway import _stage_names
 from tradepolicy.results.accessor import CHAIN_TAG
 from tradepolicy.results.builder import NOT_DEFINED, result_fields
 from tradepolicy.results.io import write_results
@@ -43,7 +45,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 120)
+console = Console(width=None if sys.stdout.isatty() else 160)  # a file: no number cut
 err_console = Console(stderr=True)
 
 #: ``--market`` of ``run`` and ``validate``
@@ -114,6 +116,24 @@ def _money(x: float, scale: float) -> str:
     return "0" if abs(v) < 0.05 else f"{v:+,.1f}"
 
 
+def option_names(ds) -> dict[str, str]:
+    """Each scenario of ``ds`` in words, as the brief and the dashboard name it
+    (:func:`~tradepolicy.reports.context.scenario_label`); the baseline of a pathway set is
+    "Doing nothing". The tables print these; the options table adds the identifier (what
+    ``--scenarios``, ``ds.sel(scenario=...)`` and the TOML file use)."""
+    regions = [str(r) for r in ds.region.values] if "region" in ds.dims else []
+    names = {str(n): scenario_label(str(n), regions) for n in ds.scenario.values}
+    if "baseline" in names:
+        names["baseline"] = "Doing nothing" if ds.tp.is_pathway else "Baseline"
+    return names
+
+
+def _with_id(label: str, scen: str) -> str:
+    """An options-table cell: the option in words, its identifier dimmed underneath (what
+    ``--scenarios``, ``ds.sel(scenario=...)`` and the scenario file use)."""
+    return f"{label}\n[dim]{escape(scen)}[/]"
+
+
 def describe_sets(sets) -> dict[tuple[str, str], list[str]]:
     """Plain-words lines per (market id, scenario): its description and each measure.
 
@@ -143,6 +163,7 @@ def print_comparison(
         print_chain_comparison(ds, target, descriptions)
         return
     full, ds = ds, ds.tp.point()  # the numbers are the central ones; ranges come from the draws
+    words = option_names(ds)
     for com in ds.tp.commodities:
         sub = ds.sel(commodity=com)
         name = escape(str(sub.commodity_name.values))
@@ -151,7 +172,10 @@ def print_comparison(
             if scen == "baseline":
                 continue
             conv = int(sub.converged.sel(scenario=scen))
-            title = f"[bold]{name}[/] — scenario [cyan]{escape(str(scen))}[/] vs baseline"
+            title = (
+                f"[bold]{name}[/] — [cyan]{escape(words[str(scen)])}[/] "
+                f"({escape(str(scen))}) vs baseline"
+            )
             if conv == NOT_DEFINED:
                 continue
             if not conv:
@@ -168,7 +192,7 @@ def print_comparison(
             t = full.tp.region_table(scen, com)
             _market_table(t, title, unit, target)
             _wedge_table(sub.sel(scenario=scen), sub["trade_flow"].sel(scenario="baseline"), unit)
-            _welfare_table(t, scen, ds.tp.money_unit(com), ds.tp.money_scale(com))
+            _welfare_table(t, words[str(scen)], ds.tp.money_unit(com), ds.tp.money_scale(com))
     _summary_table(full)
     for com in ds.tp.commodities:
         _options_table(full, com)
@@ -180,6 +204,8 @@ def _summary_table(full) -> None:
     ds, dim = full.tp.point(), full.tp.market_dim
     summary = full.tp.summary().reset_index()
     money, scale = ds.tp.money_unit(), ds.tp.money_scale()
+    words = option_names(ds)
+    summary["scenario"] = [words[str(v)] for v in summary["scenario"]]
     table = Table(title=f"Summary ({money})", title_justify="left")
     for col in (
         dim,
@@ -267,8 +293,9 @@ def _options_table(ds, com: str | None) -> None:
             f"who pays ({unit}) and cost per point of dependence removed"
         )
     table = Table(title=title, title_justify="left")
+    words = option_names(ds)
     cols = (
-        ("scenario", "left"),
+        ("option", "left"),
         ("dependence", "right"),
         ("meets\ntarget", "center"),
         ("points\nremoved", "right"),
@@ -279,27 +306,29 @@ def _options_table(ds, com: str | None) -> None:
         ("budget cost\nper point", "right"),
         ("buyer cost\nper point", "right"),
     )
-    width = max(len(str(s)) for s in t.index)
+    width = max(len(s) for s in [*words.values(), *map(str, t.index)])
     for col, just in cols:
-        if col == "scenario":
-            table.add_column(col, justify="left", no_wrap=True, min_width=width)
+        if col == "option":
+            table.add_column("option\n[dim]id[/]", justify="left", no_wrap=True, min_width=width)
         else:
             table.add_column(col, justify=just)  # type: ignore[arg-type]
     notes = []
     for scen, r in t.iterrows():
+        label = escape(words[str(scen)])
+        name = _with_id(label, str(scen))
         if not r["solved"]:
-            table.add_row(escape(str(scen)), *["[red]not solved[/]"] + ["–"] * 8)
+            table.add_row(name, *["[red]not solved[/]"] + ["–"] * 8)
             continue
         dep = "–" if math.isnan(r["dependence"]) else f"{r['dependence']:.1%}"
         if r["largest_outside_supplier"]:
             dep += f" {r['largest_outside_supplier']}"
         flag = " ⚠" if r["warnings"] else ""
         if r["note"]:
-            notes.append(f"{escape(str(scen))}: {r['note']} (no cost per point)")
+            notes.append(f"{label}: {r['note']} (no cost per point)")
         if r["warnings"]:
-            notes.append(f"[yellow]⚠ {escape(str(scen))}: {escape(r['warnings'])}[/]")
+            notes.append(f"[yellow]⚠ {label}: {escape(r['warnings'])}[/]")
         table.add_row(
-            escape(str(scen)),
+            name,
             dep,
             r["meets_target"] or "–",
             _fmt(r["points_removed"], 1),
@@ -325,6 +354,7 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
     t = ds.tp.pathway_options()
     year = int(ds.attrs["target_year"])
     stage = str(ds.attrs.get("target_stage") or ds.stage.values[-1])
+    where = _stage_names(ds).get(stage, stage)  # in words, as the brief names it
     cur = str(ds.attrs.get("currency", "") or "USD")
     bloc = str(ds.attrs.get("target_bloc", "")).replace(" ", ", ")
     rate = float(ds.attrs["discount_rate"])
@@ -334,15 +364,16 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
     prob_src = f"over {draws} draws" if draws else "central run only: 0 or 1; use --draws"
     table = Table(
         title=(
-            f"The {year} question: bloc dependence at the {escape(stage)} stage ({escape(bloc)}) "
+            f"The {year} question: bloc dependence at the {escape(where)} stage ({escape(bloc)}) "
             f"on its largest outside supplier, years {ds.attrs['first_year']}-"
             f"{ds.attrs['last_year']}; present values at {rate:.0%} ({unit}); probability "
             f"{prob_src}"
         ),
         title_justify="left",
     )
-    width = max(len(str(sc)) for sc in t.index)
-    table.add_column("option", justify="left", no_wrap=True, min_width=width)
+    words = option_names(ds)
+    width = max(len(words[str(sc)]) for sc in t.index)
+    table.add_column("option\n[dim]id[/]", justify="left", no_wrap=True, min_width=width)
     table.add_column(f"dependence\n{year}", justify="right", min_width=10)
     table.add_column("points\nremoved", justify="right")
     for c in shares:
@@ -356,14 +387,15 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
     ):
         table.add_column(col, justify="right")
     for scen, r in t.iterrows():
+        label = _with_id(escape(words[str(scen)]), str(scen))
         if not r["solved"]:
-            table.add_row(escape(str(scen)), "[red]not solved[/]", *["–"] * (6 + len(shares)))
+            table.add_row(label, "[red]not solved[/]", *["–"] * (6 + len(shares)))
             continue
         dep = f"{r[f'dependence_{year}']:.1%}"
         if r["largest_outside_supplier"]:
             dep += f" {r['largest_outside_supplier']}"
         table.add_row(
-            escape(str(scen)),
+            label,
             dep,
             "–" if scen == "baseline" else _fmt(r["points_removed"], 1),
             *[f"{r[c]:.0%}" for c in shares],
@@ -380,27 +412,28 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
         "  budget cost: subsidies, offtakes, stocks, grants, expected guarantee losses and "
         "public equity, less border revenue and fees (> 0 a cost); cost to buyers: their "
         "consumer surplus lost (< 0 a gain); per point: of dependence removed in "
-        f"{year} ({unit}); baseline = doing nothing (projects decide at market prices)",
+        f"{year} ({unit}); doing nothing: no policy (projects decide at market prices); under "
+        "each option its id (the scenario file, ds.sel(scenario=...), --scenarios)",
         highlight=False,
     )
     years = [int(y) for y in ds.year.values]
     shown = sorted({years[0], *years[2::2], year, years[-1]})
     dep = ds.tp.trajectory("bloc_dependency", stage=stage)
     tab = Table(
-        title=f"Bloc dependence at the {escape(stage)} stage by year (central run)",
+        title=f"Bloc dependence at the {escape(where)} stage by year (central run)",
         title_justify="left",
     )
     tab.add_column("option", justify="left", no_wrap=True, min_width=width)
     for y in shown:
         tab.add_column(f"{y}{' ★' if y == year else ''}", justify="right")
     for scen in dep.columns:
-        tab.add_row(escape(str(scen)), *[f"{dep.loc[y, scen]:.1%}" for y in shown])
+        tab.add_row(escape(words[str(scen)]), *[f"{dep.loc[y, scen]:.1%}" for y in shown])
     console.print(tab)
     members = [r for r in str(ds.attrs.get("target_bloc", "")).split() if r in ds.region.values]
     if members:
         capa = ds["capacity"].sel(stage=stage, region=members).sum("region")
         ctab = Table(
-            title=f"Bloc capacity at the {escape(stage)} stage (t/yr, central run)",
+            title=f"Bloc capacity at the {escape(where)} stage (t/yr, central run)",
             title_justify="left",
         )
         ctab.add_column("option", justify="left", no_wrap=True, min_width=width)
@@ -408,7 +441,7 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
             ctab.add_column(str(y), justify="right")
         for scen in ds.scenario.values:
             ctab.add_row(
-                escape(str(scen)),
+                escape(words[str(scen)]),
                 *[f"{float(capa.sel(scenario=scen, year=y)):,.0f}" for y in shown],
             )
         console.print(ctab)
@@ -424,14 +457,15 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
         for c in pay.columns:
             ptab.add_column(str(c), justify="right")
         for scen, r in pay.iterrows():
-            ptab.add_row(escape(str(scen)), *[_money(float(v), scale) for v in r.to_numpy()])
+            ptab.add_row(escape(words[str(scen)]), *[_money(float(v), scale) for v in r.to_numpy()])
         console.print(ptab)
     bad = ds["converged"].sel(draw=0) == 0
     if bool(bad.any()):
         for scen in ds.scenario.values[bad.any("year").values]:
             yrs = [int(y) for y in ds.year.values[bad.sel(scenario=scen).values]]
             err_console.print(
-                f"[red]option {escape(str(scen))} not solved in {', '.join(map(str, yrs))}[/]"
+                f"[red]option {escape(words[str(scen)])} ({escape(str(scen))}) not solved in "
+                f"{', '.join(map(str, yrs))}[/]"
             )
     if "expected_disruption_loss" in ds:
         print_risk(ds, width)
@@ -470,6 +504,7 @@ def print_risk(ds, width: int = 10) -> None:
             highlight=False,
         )
     events = ", ".join(str(r) for r in ds.risk.values)
+    words = option_names(ds)
     table = Table(
         title=(
             f"Disruption risk ({escape(events)}): the bloc's expected loss and each option's "
@@ -490,7 +525,7 @@ def print_risk(ds, width: int = 10) -> None:
         table.add_column(col, justify="right")
     for scen, r in t.iterrows():
         table.add_row(
-            escape(str(scen)),
+            escape(words[str(scen)]),
             _fmt(r["expected_loss"] / scale, 2),
             _fmt(r["loss_p05"] / scale, 2),
             _fmt(r["loss_p95"] / scale, 2),
@@ -532,12 +567,14 @@ def print_chain_comparison(
     )
     _stage_dependence_table(full)
     unit = escape(str(ds["producer_price"].attrs["units"]))
+    words = option_names(ds)
     for scen in ds.tp.scenarios:
         if scen == "baseline":
             continue
         conv = int(ds.converged.sel(scenario=scen).min())
         head = (
-            f"[bold]Scenario [cyan]{escape(scen)}[/] vs baseline[/] (value chain {escape(chain)})"
+            f"[bold][cyan]{escape(words[scen])}[/] ({escape(scen)}) vs baseline[/] (value "
+            f"chain {escape(chain)})"
         )
         if conv == NOT_DEFINED:
             continue
@@ -555,8 +592,8 @@ def print_chain_comparison(
             sub = view.tp.point().sel(commodity=st)
             mark = ", target stage" if st == goal else ""
             title = (
-                f"[bold]{escape(ds.tp.stage_name(st))}[/] ({escape(st)}{mark}) — scenario "
-                f"[cyan]{escape(scen)}[/] vs baseline"
+                f"[bold]{escape(ds.tp.stage_name(st))}[/] ({escape(st)}{mark}) — "
+                f"[cyan]{escape(words[scen])}[/] vs baseline"
             )
             dep_line = _dependence_line(view.tp.point(), st, scen, show_target=st == goal)
             if dep_line:
@@ -574,13 +611,14 @@ def print_chain_comparison(
 def _chain_solver_table(ds) -> None:
     """Solver status per scenario: the chain's stages are solved as one system."""
     table = Table(title="Solver (all stages as one system)", title_justify="left")
+    words = option_names(ds)
     for col in ("scenario", "solved", "iter.", "residual"):
         table.add_column(col, justify="left" if col == "scenario" else "right")
     for scen in ds.tp.scenarios:
         sub = ds.sel(scenario=scen)
         conv = int(sub.converged.min())
         table.add_row(
-            escape(scen),
+            escape(words[scen]),
             {1: "yes", 0: "[red]no[/]"}.get(conv, "n/a"),
             str(int(sub.iterations.max())),
             f"{float(sub.max_residual.max()):.1e}",
@@ -592,6 +630,7 @@ def _stage_dependence_table(full) -> None:
     """Bloc dependence per stage (columns, the target stage first and marked) and scenario."""
     t = full.tp.dependence_by_stage()
     ds = full.tp.point()
+    words = option_names(ds)
     share, goal = t.attrs["target"], t.attrs["target_stage"]
     desc = escape(str(ds.attrs.get("target_description") or "the bloc"))
     table = Table(
@@ -629,7 +668,7 @@ def _stage_dependence_table(full) -> None:
             if r["unattributed_share"] > 0:
                 cell += f"\n[dim]ROW {r['unattributed_share']:.1%} unattributed[/]"
             cells.append(cell)
-        table.add_row(escape(scen), *cells)
+        table.add_row(escape(words[scen]), *cells)
     console.print(table)
     console.print()
 
@@ -638,7 +677,8 @@ def _stage_welfare_table(full, scen: str) -> None:
     """National welfare change by region and stage, with the total over stages."""
     t = full.tp.welfare_by_stage(scen)
     money = t.attrs["units"]
-    table = Table(title=escape(f"Welfare change by stage, {money} ({scen})"), title_justify="left")
+    label = option_names(full)[scen]
+    table = Table(title=escape(f"Welfare change by stage, {money} ({label})"), title_justify="left")
     table.add_column("region")
     for st in full.tp.stages:
         table.add_column(escape(full.tp.stage_name(st)), justify="right")
@@ -663,6 +703,7 @@ def _chain_who_pays_table(full) -> None:
         "downstream); budget cost: spending > 0; revenue and rents: income > 0",
         caption_justify="left",
     )
+    words = option_names(ds)
     for col in ("scenario", "stage"):
         table.add_column(col, no_wrap=True)
     cols = ("cost_to_buyers", "producers", "budget_cost", "revenue_and_rents", "welfare")
@@ -673,11 +714,13 @@ def _chain_who_pays_table(full) -> None:
         if scen == "baseline":
             continue
         if int(ds.converged.sel(scenario=scen).min()) != 1:
-            table.add_row(escape(scen), "all stages", *["[red]not solved[/]"] + ["–"] * 4)
+            table.add_row(escape(words[scen]), "all stages", *["[red]not solved[/]"] + ["–"] * 4)
             continue
         total = ds.tp.who_pays(scen)[list(cols)].sum()
         table.add_row(
-            escape(scen), "[bold]all stages[/]", *[_money(float(total[c]), 1.0) for c in cols]
+            escape(words[scen]),
+            "[bold]all stages[/]",
+            *[_money(float(total[c]), 1.0) for c in cols],
         )
         for st in ds.tp.stages:
             part = ds.tp.who_pays(scen, st)[list(cols)].sum()
@@ -693,6 +736,7 @@ def _competitiveness_table(full) -> None:
     """Members' output, input cost, value added and import share at each downstream stage
     (one table per stage made from another stage)."""
     t = full.tp.competitiveness()
+    words = option_names(full)
     units = t.attrs["units"]
     qty, price = escape(units["bloc_output"]), escape(units["bloc_value_added"])
     for st in dict.fromkeys(t.index.get_level_values("stage")):
@@ -721,10 +765,10 @@ def _competitiveness_table(full) -> None:
             table.add_column(col, justify="right")
         for scen, r in part.iterrows():
             if not r["solved"]:
-                table.add_row(escape(str(scen)), "[red]not solved[/]", *["–"] * 7)
+                table.add_row(escape(words[str(scen)]), "[red]not solved[/]", *["–"] * 7)
                 continue
             table.add_row(
-                escape(str(scen)),
+                escape(words[str(scen)]),
                 _fmt(r["bloc_output"], 0),
                 _fmt(r["bloc_output_pct"], 1, pct=True),
                 _fmt(r["bloc_input_cost"], 0),

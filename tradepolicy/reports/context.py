@@ -112,13 +112,17 @@ _SHORT_WORDS = {v.lower(): v for v in _SHORT.values()}
 _PARTY_WORDS = {"dod": "DoD", "mp": "MP", "g7": "G7", "eu": "EU", "uk": "UK"}
 #: other abbreviations in scenario names, written as their owners write them
 _ACRONYM_WORDS = {
+    "ad": "AD",  # anti-dumping
     "cfd": "CfD",
+    "div": "diversification",
+    "dytb": "Dy/Tb",
     "ev": "EV",
     "iea": "IEA",
     "lme": "LME",
     "ndpr": "NdPr",
     "ndfeb": "NdFeB",
     "pv": "PV",
+    **{f"q{q}": f"Q{q}" for q in range(1, 5)},  # quarters: q2_2025 -> Q2 2025
 }
 #: two id words a reader sees as one hyphenated compound (``price_gap_subsidy`` ->
 #: ``Price-gap subsidy``, the measure's own name)
