@@ -303,7 +303,24 @@ def test_readme_pathway_table_is_what_run_prints(monkeypatch) -> None:
     n = len(block)
     start = next(i for i, ln in enumerate(printed) if ln == block[0])
     assert [without_p(ln) for ln in printed[start : start + n]] == [without_p(ln) for ln in block]
+    title = " ".join(_printed(monkeypatch, "ree_magnets_2030")[:2])
+    assert "at the Sintered NdFeB magnets stage" in title  # the stage in words, not its id
     labels = [ln.split("│")[1].strip() for ln in block if ln.startswith("│")]
     assert labels[:2] == ["Doing nothing", "baseline"]
     assert "Price-gap subsidy" in labels and "price_gap_subsidy" in labels
     assert "Offtake on DoD–MP terms" in labels and "offtake_dod_mp_terms" in labels
+
+
+def test_run_to_a_file_cuts_no_number(monkeypatch) -> None:
+    """Printed to a file or a pipe, the tables are wide enough that no cell is cut short
+    ("381…" for 381.0): the one-year options table of the widest shipped names."""
+    from rich.console import Console
+
+    from tradepolicy import cli
+
+    buf = io.StringIO()  # not a terminal: the width the command gives a file
+    monkeypatch.setattr(cli, "console", Console(file=buf, width=cli.FILE_WIDTH))
+    res = runner.invoke(app, ["run", "ndpr_oxide"])
+    assert res.exit_code == 0, res.output
+    table = [ln for ln in buf.getvalue().splitlines() if ln[:1] in "┃│"]
+    assert table and not [ln for ln in table if "…" in ln]

@@ -45,7 +45,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(width=None if sys.stdout.isatty() else 160)  # a file: no number cut
+#: the width of the tables printed to a file or a pipe: the widest (the one-year options
+#: table) whole, no number cut short
+FILE_WIDTH = 160
+console = Console(width=None if sys.stdout.isatty() else FILE_WIDTH)
 err_console = Console(stderr=True)
 
 #: ``--market`` of ``run`` and ``validate``
