@@ -189,6 +189,9 @@ def test_a_measure_change_updates_the_live_kpis(view):
     assert fmt_share(direct.loc[ans.LIVE, "dependence_2030"]) in after
     assert fmt_bn(direct.loc[ans.LIVE, "pv_budget_cost_bloc"]) in after
     assert 'data-kpi="answer_dependence"' in after
+    # the cards give the unit of the table's money columns below them (bn of the currency)
+    assert "bn USD, spending &gt; 0" in after and "(bn USD)" in view.table.object
+    assert "Who pays: PV of the net budget cost by payer (bn USD," in view.payers.object
     # another level is another solve (the cache key holds every measure field)
     store.policy.set("floor", floor=0.5 * store.policy.value("floor", "floor"))
     row2 = view.table_frame().loc[ans.LIVE]
@@ -296,7 +299,7 @@ def test_draws_replace_the_central_run_when_ready(view):
         cell = f"{fmt_share(opts.loc[n, 'dependence_2030'])} China ({fmt_share(lo)[:-1]}–"
         assert f"<td>{cell}{fmt_share(hi)})</td>" in html, (n, cell)
     view.draws_input.value = 0
-    assert "(5–95%)" not in view.table.object  # the central run has no range
+    assert "<th>Dependence 2030</th>" in view.table.object  # the central run: no range
     assert view.results() is view._central and view.results().sizes["draw"] == 1
 
 
@@ -313,6 +316,7 @@ def test_numbers_stay_on_one_line_and_text_columns_wrap():
     cells = [("", ["x", "1", "w"])]
     html = ans._html_table(["Option", "A", "Warnings"], cells, "t", wrap=(0, -1), left=(-1,))
     assert '<td class="w">x</td><td>1</td><td class="w l">w</td>' in html
+    assert '<th>A</th><th class="l">Warnings</th>' in html  # the header aligned as its column
     assert "white-space: nowrap" in ans.CSS.split("table.tp-answer-table td {")[1].split("}")[0]
 
 
@@ -358,7 +362,7 @@ def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
     html = view.table.object
     assert html.count("did not solve in some year") == 1
     assert f"All {len(options)} options: 1 of 100 draws" in html
-    assert html.count(own) == 1 and "<th>Warnings</th>" in html
+    assert html.count(own) == 1 and '<th class="l">Warnings</th>' in html
     label = ans.labels_for(view.results())[options[1]]
     row = html.split(f'<td class="w">{label}</td>', 1)[1].split("</tr>", 1)[0]
     assert own in row  # in its own row
@@ -369,7 +373,7 @@ def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
     view._warn_key = None
     view._render_table(view._context())
     html = view.table.object
-    assert "<th>Warnings</th>" not in html and html.count("did not solve in some year") == 1
+    assert ">Warnings</th>" not in html and html.count("did not solve in some year") == 1
     monkeypatch.undo()
     view._warn_key = None
     view._render_table(view._context())

@@ -172,6 +172,12 @@ def test_layout_at_laptop_sizes(browser: Browser, app_url: str, artifacts: Path,
         check_fold(page, "target_dependence", width, height, artifacts, "ree_magnets_oxide")
         show_help(page, ".tp-stage", "stage")
         page.get_by_text("Compare scenarios", exact=True).click()
+        # every download button inside the window (five did not fit one row at 1280 px)
+        for css in (".tp-csv", ".tp-nc", ".tp-pdf", ".tp-docx", ".tp-pptx"):
+            button = page.locator(f"{css} button").first
+            expect(button).to_be_visible(timeout=TIMEOUT)
+            box = button.bounding_box()
+            assert box and box["x"] + box["width"] <= width, (css, width, box)
         show_help(page, ".tp-compare", "compare")
         page.screenshot(path=str(artifacts / f"layout_compare_help_{width}x{height}.png"))
     finally:

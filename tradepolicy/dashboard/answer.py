@@ -542,8 +542,8 @@ table.tp-answer-table th {text-align: right; border-bottom: 2px solid #888; padd
 table.tp-answer-table td {text-align: right; padding: 3px 6px; border-bottom: 1px solid #e5e5e5;
   white-space: nowrap;}
 table.tp-answer-table td.w {white-space: normal;}
-table.tp-answer-table td.l {text-align: left;}
-table.tp-answer-table td:first-child {min-width: 10em;}
+table.tp-answer-table td.l, table.tp-answer-table th.l {text-align: left;}
+table.tp-answer-table td:first-child {min-width: 11.5em;}
 table.tp-answer-table td:first-child, table.tp-answer-table th:first-child {text-align: left;}
 table.tp-answer-table tr.live td {font-weight: 600; background: #fff7e0;}
 table.tp-answer-table tr.base td {color: #555;}
@@ -569,7 +569,10 @@ def _html_table(
         cls = " ".join(c for c, on in (("w", i in wrapped), ("l", i in lefts)) if on)
         return f'<td class="{cls}">{escape(text)}</td>' if cls else f"<td>{escape(text)}</td>"
 
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    head = "".join(
+        f'<th class="l">{escape(h)}</th>' if i in lefts else f"<th>{escape(h)}</th>"
+        for i, h in enumerate(header)
+    )
     body = "".join(
         f'<tr class="{cls}">' + "".join(td(i, c) for i, c in enumerate(cells)) + "</tr>"
         for cls, cells in rows
@@ -1432,6 +1435,8 @@ class AnswerView(Viewer):
             return
         base = float(table.loc["baseline", f"dependence_{year}"])
         k = live_kpis(table.loc[LIVE], year, shares, base)
+        ds = self.results()
+        bn = f"bn {ds.attrs.get('currency') or 'USD'}" if ds is not None else "bn USD"
         cards = [
             (
                 "answer_dependence",
@@ -1439,9 +1444,10 @@ class AnswerView(Viewer):
                 k.dependence,
                 f"{k.meets}; {k.detail}",
             ),
-            ("answer_budget", "PV budget, group (bn)", k.budget, "spending > 0"),
-            ("answer_buyers", "PV cost to buyers, group (bn)", k.buyers, "> 0 a cost"),
-            ("answer_per_point", "Cost per point removed (bn)", k.per_point, "budget + buyers"),
+            # in the unit of the table's columns below
+            ("answer_budget", "PV budget, group", k.budget, f"{bn}, spending > 0"),
+            ("answer_buyers", "PV cost to buyers, group", k.buyers, f"{bn}, > 0 a cost"),
+            ("answer_per_point", "Cost per point removed", k.per_point, f"{bn}, budget + buyers"),
         ]
         self.kpis.object = (
             '<div class="tp-answer-kpis">'
@@ -1521,7 +1527,9 @@ class AnswerView(Viewer):
             for n in pay.index
         ]
         self.payers.object = (
-            "<h4>Who pays: PV of the net budget cost by payer (bn, spending &gt; 0)</h4>"
+            f"<h4>Who pays: PV of the net budget cost by payer (bn "
+            f"{escape(str(ds.attrs.get('currency') or 'USD') if ds is not None else 'USD')}, "
+            "spending &gt; 0)</h4>"
             + _html_table(
                 ["Option", *[region_table.short_name(str(c)) for c in cols]],
                 rows,

@@ -993,7 +993,10 @@ class ComparisonView(_StoreView):
             self.heading,
             self.table,
             self.warnings,
-            pn.Row(self.csv, self.nc, self.pdf, self.docx, self.pptx),
+            # five buttons are wider than the pane at 1280 px: they wrap, none is cut off
+            pn.FlexBox(
+                self.csv, self.nc, self.pdf, self.docx, self.pptx, css_classes=["tp-downloads"]
+            ),
             self.charts,
             self.who_pays,
             sizing_mode="stretch_width",
