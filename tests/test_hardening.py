@@ -363,7 +363,9 @@ def test_rich_markup_in_names_is_printed_literally(write_toml, toy_market_dict, 
     assert "(Oxide [/] [bold red]x[/bold red])" in flat(res.output)
     res = invoke("run", scen, "-o", tmp_path / "o.nc")
     assert res.exit_code == 0, res.output
-    assert "Oxide [/] [bold red]x[/bold red] — scenario us_tariff vs baseline" in flat(res.output)
+    assert "Oxide [/] [bold red]x[/bold red] — US tariff (us_tariff) vs baseline" in flat(
+        res.output
+    )
     assert "• [/] US tariff on China" in flat(res.output)
 
 

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import tradepolicy as tp
 from tradepolicy import api
-from tradepolicy.cli import MAX_FAILED_DRAW_SHARE, NOT_SOLVED_EXIT, app
+from tradepolicy.cli import MAX_FAILED_DRAW_SHARE, NOT_SOLVED_EXIT, app, option_names
 from tradepolicy.measures import (
     DemandShift,
     ExportTax,
@@ -224,12 +224,13 @@ def test_run_exits_3_and_writes_flagged_results_when_a_scenario_does_not_solve(t
     res = runner.invoke(app, ["run", str(path), "-o", str(out)], env=ENV)
     assert res.exit_code == NOT_SOLVED_EXIT == 3, res.output
     assert "eu_ban" in res.output and "not solved" in res.output
-    summary = res.output[res.output.index("Summary") :]
-    row = next(line for line in summary.splitlines() if "eu_ban" in line)
-    cells = [c.strip() for c in row.strip("│ ").split("│")]
-    assert cells[2] == "no" and cells[-4:] == ["not solved"] * 4, cells
     assert out.exists()
     ds = tp.open_results(out)
+    summary = res.output[res.output.index("Summary") :]
+    name = option_names(ds)["eu_ban"]  # the summary names options in words
+    row = next(line for line in summary.splitlines() if f"│ {name} " in line)
+    cells = [c.strip() for c in row.strip("│ ").split("│")]
+    assert cells[2] == "no" and cells[-4:] == ["not solved"] * 4, cells
     assert int(ds.converged.sel(scenario="eu_ban").squeeze()) == 0
     assert int(ds.converged.sel(scenario="fine").squeeze()) == 1
     assert np.isnan(ds.welfare_change.sel(scenario="eu_ban")).all()
