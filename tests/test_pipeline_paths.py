@@ -161,3 +161,71 @@ def test_markets_attribute_is_written_as_before(market) -> None:
         want = json.dumps({m.id: m.to_dict() for m in ms}, sort_keys=True)
         assert _markets_json(ms) == want
         assert provenance_attrs(ms, {}, "levels")["markets"] == want
+
+
+def _dataset_reference(market, names, variables, attrs):
+    """The results Dataset as xarray's public constructor builds it (every array checked,
+    the coordinates and indexes made for this Dataset alone)."""
+    import xarray as xr
+
+    from tradepolicy.results.builder import FLAGS, _units, result_fields
+
+    fields = result_fields()
+    data_vars = {}
+    for name, arr in variables.items():
+        meta = fields[name]
+        a = np.expand_dims(np.asarray(arr), 1)
+        var_attrs = {"long_name": meta["long_name"], "description": meta["description"]}
+        if a.dtype.kind != "O":
+            var_attrs = {"units": _units(meta["units"], market), **var_attrs}
+        var_attrs.update(FLAGS.get(name, {}))
+        data_vars[name] = (tuple(meta["dims"].split()), a, var_attrs)
+    regions = np.array(list(market.regions), dtype=object)
+    coords = {
+        "scenario": ("scenario", np.array(names, dtype=object)),
+        "commodity": ("commodity", np.array([market.id], dtype=object), {"long_name": "market id"}),
+        "region": ("region", regions),
+        "exporter": ("exporter", regions.copy()),
+        "importer": ("importer", regions.copy()),
+        "commodity_name": (
+            "commodity",
+            np.array([market.commodity], dtype=object),
+            {"long_name": "commodity"},
+        ),
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def test_dataset_equals_the_public_constructor_and_stands_alone(market, monkeypatch) -> None:
+    """``build_dataset`` (the market's axes built once, the Dataset put together directly)
+    gives the Dataset xarray's constructor gives, variable order included; Datasets of the
+    same market share no attributes; arrays that do not fit the axes are refused by xarray."""
+    import xarray as xr
+
+    from tradepolicy.results import builder
+
+    lists = every_measure_scenarios(np.random.default_rng(5), market, 6)
+    seen = {}
+    real = builder.build_dataset
+
+    def spy(*args):
+        seen["args"] = args
+        return real(*args)
+
+    monkeypatch.setattr(api, "build_dataset", spy)
+    scenarios = [Scenario(name=f"s{i}", measures=ms) for i, ms in enumerate(lists)]
+    first = tp.solve(ScenarioSet(market=market, scenarios=scenarios))
+    mkt, names, variables, attrs = seen["args"]
+    want = _dataset_reference(mkt, names, variables, attrs)
+    for got in (first, real(mkt, names, variables, attrs)):  # the second from the memo
+        xr.testing.assert_identical(got, want)
+        assert list(got.variables) == list(want.variables)
+        assert got.sizes == want.sizes and set(got.xindexes) == set(want.xindexes)
+    other = real(mkt, names, variables, attrs)
+    other["region"].attrs["note"] = "changed"
+    other["commodity_name"].attrs["long_name"] = "changed"
+    assert "note" not in first["region"].attrs
+    assert first["commodity_name"].attrs["long_name"] == "commodity"
+    bad = dict(variables, production=variables["production"][:, :-1])
+    with pytest.raises(ValueError, match="region"):
+        real(mkt, names, bad, attrs)
