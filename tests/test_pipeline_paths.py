@@ -229,3 +229,78 @@ def test_dataset_equals_the_public_constructor_and_stands_alone(market, monkeypa
     bad = dict(variables, production=variables["production"][:, :-1])
     with pytest.raises(ValueError, match="region"):
         real(mkt, names, bad, attrs)
+
+
+def test_masks_found_while_checking_give_the_instruments_of_the_reference(market) -> None:
+    """Validation finds each type's pair masks while checking its measures
+    (``prepare_pair_masks``) and applying reads them: the instruments, the pairs of each
+    measure and the masks kept for booking equal those of applying without them and of
+    the per-row reference, bit for bit; also where a scenario with a bad measure is left
+    out (the groups holding it are not the ones checked) and for a notebook subclass that
+    applies one row at a time."""
+    from test_batch_measures import assert_same_instruments, pairs_by_position
+
+    from tradepolicy.measures.base import PreparedMasks
+    from tradepolicy.measures.trade import Tariff
+
+    class OneByOneTariff(Tariff):  # per-row apply only: never reads prepared masks
+        def apply(self, ctx, b):
+            super().apply(ctx, b)
+
+    lists = every_measure_scenarios(np.random.default_rng(31), market, 40)
+    rng = np.random.default_rng(2)
+    for ms in lists[::4]:
+        rng.shuffle(ms)
+    lists[5].append(OneByOneTariff(importers=[market.regions[0]], rate=0.1))
+    seen = {}
+    real = mbase.apply_batch
+
+    def spy(ctx, measure_lists, groups=None):
+        seen["ctx"], seen["lists"] = ctx, [list(ms) for ms in measure_lists]
+        return real(ctx, measure_lists, groups)
+
+    cal = market.calibration
+    for bad in (None, 7):
+        scen = [Scenario(name=f"s{i}", measures=ms) for i, ms in enumerate(lists)]
+        if bad is not None:  # an unknown region: scenario 7 is checked but not applied
+            bad_tariff = Tariff(importers=["NOWHERE"], rate=0.1)
+            scen[bad] = Scenario(name=f"s{bad}", measures=[*lists[bad], bad_tariff])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("tradepolicy.scenario.apply_batch", spy)
+            if bad is None:
+                inst, pi = ScenarioSet(market=market, scenarios=scen).take_inputs()
+            else:
+                with pytest.raises(InputError, match="NOWHERE"):
+                    ScenarioSet(market=market, scenarios=scen)
+        ctx, applied = seen["ctx"], seen["lists"]
+        prepared = ctx.prepared
+        assert isinstance(prepared, PreparedMasks) and prepared.by_type and prepared.spans
+        assert OneByOneTariff not in prepared.by_type and ExportQuota in prepared.by_type
+        assert (Tariff in prepared.by_type) == (bad is None)  # (none for a type with a problem)
+        assert applied[bad + 1 if bad is not None else 0] == []
+        want, wi = api.build_instruments_per_row(market, cal, applied)
+        plain, plain_i = api.build_instruments(market, cal, applied)
+        assert_same_instruments(plain, want)
+        if bad is not None:
+            inst, pi = ctx.builder.build(), None
+        assert_same_instruments(inst, want)
+        if pi is None:
+            continue
+        assert pairs_by_position(applied, pi) == pairs_by_position(applied, wi)
+        book = BookContext(market, cal, inst, None, pi)
+        for cls in (ImportQuota, TariffRateQuota, ExportQuota):
+            ms = [m for row in applied for m in row if type(m) is cls]
+            got = book.remembered_masks(ms)
+            assert got is not None and len(ms) > 5
+            assert np.array_equal(got, book.masks(cls.mask_keys(book, ms)))
+        # booking reads the columns validation read: the ledgers of booking without them
+        assert pi.prepared is prepared and plain_i.prepared is None
+        books = []
+        for index in (pi, plain_i):
+            ctx = _book_context(market, applied, lambda _, index=index: index)
+            mbase.book_batch(ctx, applied)
+            books.append(ctx)
+        for part in ("ledger", "flows", "regional"):
+            a, b = getattr(books[0], part), getattr(books[1], part)
+            assert a.keys() == b.keys()
+            assert all(np.array_equal(a[k], b[k]) for k in a), part
