@@ -240,7 +240,7 @@ def test_masks_found_while_checking_give_the_instruments_of_the_reference(market
     applies one row at a time."""
     from test_batch_measures import assert_same_instruments, pairs_by_position
 
-    from tradepolicy.measures.base import PreparedMasks
+    from tradepolicy.measures.base import ReadOnCheck
     from tradepolicy.measures.trade import Tariff
 
     class OneByOneTariff(Tariff):  # per-row apply only: never reads prepared masks
@@ -274,7 +274,7 @@ def test_masks_found_while_checking_give_the_instruments_of_the_reference(market
                     ScenarioSet(market=market, scenarios=scen)
         ctx, applied = seen["ctx"], seen["lists"]
         prepared = ctx.prepared
-        assert isinstance(prepared, PreparedMasks) and prepared.by_type and prepared.spans
+        assert isinstance(prepared, ReadOnCheck) and prepared.by_type and prepared.spans
         assert OneByOneTariff not in prepared.by_type and ExportQuota in prepared.by_type
         assert (Tariff in prepared.by_type) == (bad is None)  # (none for a type with a problem)
         assert applied[bad + 1 if bad is not None else 0] == []

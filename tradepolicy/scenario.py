@@ -46,7 +46,7 @@ from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
 from tradepolicy.measures.base import (
     ApplyContext,
-    PreparedMasks,
+    ReadOnCheck,
     _batched,
     _group_all,
     _without,
@@ -616,7 +616,7 @@ def _check(
     # every measure grouped once (baseline row 0): checked, applied, advised and booked so
     checked: list[list[Measure]] = [[], *(list(s.measures) for s in scenarios)]
     groups = _group_all(checked)
-    prepared = PreparedMasks()
+    prepared = ReadOnCheck()
     found = _measure_problems(market, scenarios, groups, prepared)
     for i, s in enumerate(scenarios):
         mine = []
@@ -653,7 +653,7 @@ def _measure_problems(
     market: Market,
     scenarios: list[Scenario],
     groups: list[tuple[int, type[Measure], list, list]] | None = None,
-    prepared: PreparedMasks | None = None,
+    prepared: ReadOnCheck | None = None,
 ) -> dict[int, list[tuple[int, list[tuple[str, str]]]]]:
     """Run ``Measure.check`` of every measure, the measures of each type at once.
 

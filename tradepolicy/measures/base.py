@@ -321,7 +321,7 @@ class Measure(BaseModel):
     has_pair_keys: ClassVar[bool] = False
     #: fields the type's batch hooks read of every measure: validation reads them once, while
     #: checking, into columns (:func:`prepare_pair_masks`) that the hooks take with
-    #: :meth:`ApplyContext.column`; ``float_columns``: those held as float arrays
+    #: :meth:`_Regions.column`; ``float_columns``: those held as float arrays
     columns: ClassVar[tuple[str, ...]] = ()
     float_columns: ClassVar[tuple[str, ...]] = ()
 
@@ -512,7 +512,7 @@ class _Regions:
         """The batch's remembered table rows of measures' masks (None: none kept here)."""
         return None
 
-    def _prepared(self) -> PreparedMasks | None:
+    def _prepared(self) -> ReadOnCheck | None:
         """What validation read of the batch's measures while checking them (None: none)."""
         return None
 
@@ -617,9 +617,9 @@ class ApplyContext(_Regions):
     #: the pair keys, mask-table rows and columns of each type's measures found while
     #: checking them (:func:`prepare_pair_masks`), read by :meth:`pair_masks` and
     #: :meth:`_Regions.column`; handed to booking by the pair index
-    prepared: PreparedMasks | None = None
+    prepared: ReadOnCheck | None = None
 
-    def _prepared(self) -> PreparedMasks | None:
+    def _prepared(self) -> ReadOnCheck | None:
         return self.prepared
 
     def pair_masks(
@@ -706,9 +706,10 @@ class _MaskTable:
         return self.n - 1
 
 
-class PreparedMasks:
-    """Pair keys and mask-table rows of measures, by type, found while checking them (when
-    their region lists were just read), for applying the same groups of measures."""
+class ReadOnCheck:
+    """What validation read of the measures of each type right after checking them: their
+    pair keys and mask-table rows, and their :attr:`Measure.columns`; for applying and booking
+    the same groups of measures (a group is a slice of its type's measures in check order)."""
 
     def __init__(self) -> None:
         #: type -> (keys, table, rows in the table) of all its measures, in check order
@@ -745,7 +746,7 @@ class PreparedMasks:
 
 
 def prepare_pair_masks(
-    market: Market, cls: type[Measure], measures: list, prepared: PreparedMasks
+    market: Market, cls: type[Measure], measures: list, prepared: ReadOnCheck
 ) -> None:
     """Find the pair keys and mask-table rows of ``measures`` (every measure of type
     ``cls``, all passing their checks), and read its :attr:`Measure.columns`, right after
@@ -792,7 +793,7 @@ class BookContext(_Regions):
             b, self.market.index(regions) if not isinstance(regions, np.ndarray) else regions
         ] += amount
 
-    def _prepared(self) -> PreparedMasks | None:
+    def _prepared(self) -> ReadOnCheck | None:
         return getattr(self.pair_index, "prepared", None)
 
     def pairs_of(self, measure: Measure, b: int) -> list[int]:
@@ -892,7 +893,7 @@ class PairIndex(list):
     #: the same measure lists in the same rows
     kept: dict[Any, Any] | None = None
     #: what validation read of the measures while checking them (:attr:`ApplyContext.prepared`)
-    prepared: PreparedMasks | None = None
+    prepared: ReadOnCheck | None = None
 
     def tile(self, times: int) -> PairIndex:
         """The pair index of ``times`` copies of its batch one after another (row
