@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -275,6 +277,8 @@ def test_masks_found_while_checking_give_the_instruments_of_the_reference(market
         ctx, applied = seen["ctx"], seen["lists"]
         prepared = ctx.prepared
         assert isinstance(prepared, ReadOnCheck) and prepared.by_type and prepared.spans
+        sent = pickle.loads(pickle.dumps(prepared))  # (ids mean nothing in another process)
+        assert not (sent.by_type or sent.columns or sent.spans)
         assert OneByOneTariff not in prepared.by_type and ExportQuota in prepared.by_type
         assert (Tariff in prepared.by_type) == (bad is None)  # (none for a type with a problem)
         assert applied[bad + 1 if bad is not None else 0] == []

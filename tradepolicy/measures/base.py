@@ -720,6 +720,11 @@ class ReadOnCheck:
         #: id(a group's measure list) -> (the list, its type, start, stop) in that order
         self.spans: dict[int, tuple[list, type, int, int]] = {}
 
+    def __reduce__(self) -> tuple[type, tuple]:
+        # found by object ids, which another process does not share: sent empty (a set's
+        # unused instruments go with it to sweep workers, which then read the measures)
+        return (ReadOnCheck, ())
+
     def column(self, cls: type, measures: list, name: str) -> Any:
         """Field ``name`` of ``measures`` as read while checking (None: not read so)."""
         span = self.spans.get(id(measures))
