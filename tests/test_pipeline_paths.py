@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,148 @@ def test_markets_attribute_is_written_as_before(market) -> None:
         want = json.dumps({m.id: m.to_dict() for m in ms}, sort_keys=True)
         assert _markets_json(ms) == want
         assert provenance_attrs(ms, {}, "levels")["markets"] == want
+
+
+def _dataset_reference(market, names, variables, attrs):
+    """The results Dataset as xarray's public constructor builds it (every array checked,
+    the coordinates and indexes made for this Dataset alone)."""
+    import xarray as xr
+
+    from tradepolicy.results.builder import FLAGS, _units, result_fields
+
+    fields = result_fields()
+    data_vars = {}
+    for name, arr in variables.items():
+        meta = fields[name]
+        a = np.expand_dims(np.asarray(arr), 1)
+        var_attrs = {"long_name": meta["long_name"], "description": meta["description"]}
+        if a.dtype.kind != "O":
+            var_attrs = {"units": _units(meta["units"], market), **var_attrs}
+        var_attrs.update(FLAGS.get(name, {}))
+        data_vars[name] = (tuple(meta["dims"].split()), a, var_attrs)
+    regions = np.array(list(market.regions), dtype=object)
+    coords = {
+        "scenario": ("scenario", np.array(names, dtype=object)),
+        "commodity": ("commodity", np.array([market.id], dtype=object), {"long_name": "market id"}),
+        "region": ("region", regions),
+        "exporter": ("exporter", regions.copy()),
+        "importer": ("importer", regions.copy()),
+        "commodity_name": (
+            "commodity",
+            np.array([market.commodity], dtype=object),
+            {"long_name": "commodity"},
+        ),
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def test_dataset_equals_the_public_constructor_and_stands_alone(market, monkeypatch) -> None:
+    """``build_dataset`` (the market's axes built once, the Dataset put together directly)
+    gives the Dataset xarray's constructor gives, variable order included; Datasets of the
+    same market share no attributes; arrays that do not fit the axes are refused by xarray."""
+    import xarray as xr
+
+    from tradepolicy.results import builder
+
+    lists = every_measure_scenarios(np.random.default_rng(5), market, 6)
+    seen = {}
+    real = builder.build_dataset
+
+    def spy(*args):
+        seen["args"] = args
+        return real(*args)
+
+    monkeypatch.setattr(api, "build_dataset", spy)
+    scenarios = [Scenario(name=f"s{i}", measures=ms) for i, ms in enumerate(lists)]
+    first = tp.solve(ScenarioSet(market=market, scenarios=scenarios))
+    mkt, names, variables, attrs = seen["args"]
+    want = _dataset_reference(mkt, names, variables, attrs)
+    for got in (first, real(mkt, names, variables, attrs)):  # the second from the memo
+        xr.testing.assert_identical(got, want)
+        assert list(got.variables) == list(want.variables)
+        assert got.sizes == want.sizes and set(got.xindexes) == set(want.xindexes)
+    other = real(mkt, names, variables, attrs)
+    other["region"].attrs["note"] = "changed"
+    other["commodity_name"].attrs["long_name"] = "changed"
+    assert "note" not in first["region"].attrs
+    assert first["commodity_name"].attrs["long_name"] == "commodity"
+    bad = dict(variables, production=variables["production"][:, :-1])
+    with pytest.raises(ValueError, match="region"):
+        real(mkt, names, bad, attrs)
+
+
+def test_masks_found_while_checking_give_the_instruments_of_the_reference(market) -> None:
+    """Validation finds each type's pair masks while checking its measures
+    (``prepare_pair_masks``) and applying reads them: the instruments, the pairs of each
+    measure and the masks kept for booking equal those of applying without them and of
+    the per-row reference, bit for bit; also where a scenario with a bad measure is left
+    out (the groups holding it are not the ones checked) and for a notebook subclass that
+    applies one row at a time."""
+    from test_batch_measures import assert_same_instruments, pairs_by_position
+
+    from tradepolicy.measures.base import ReadOnCheck
+    from tradepolicy.measures.trade import Tariff
+
+    class OneByOneTariff(Tariff):  # per-row apply only: never reads prepared masks
+        def apply(self, ctx, b):
+            super().apply(ctx, b)
+
+    lists = every_measure_scenarios(np.random.default_rng(31), market, 40)
+    rng = np.random.default_rng(2)
+    for ms in lists[::4]:
+        rng.shuffle(ms)
+    lists[5].append(OneByOneTariff(importers=[market.regions[0]], rate=0.1))
+    seen = {}
+    real = mbase.apply_batch
+
+    def spy(ctx, measure_lists, groups=None):
+        seen["ctx"], seen["lists"] = ctx, [list(ms) for ms in measure_lists]
+        return real(ctx, measure_lists, groups)
+
+    cal = market.calibration
+    for bad in (None, 7):
+        scen = [Scenario(name=f"s{i}", measures=ms) for i, ms in enumerate(lists)]
+        if bad is not None:  # an unknown region: scenario 7 is checked but not applied
+            bad_tariff = Tariff(importers=["NOWHERE"], rate=0.1)
+            scen[bad] = Scenario(name=f"s{bad}", measures=[*lists[bad], bad_tariff])
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("tradepolicy.scenario.apply_batch", spy)
+            if bad is None:
+                inst, pi = ScenarioSet(market=market, scenarios=scen).take_inputs()
+            else:
+                with pytest.raises(InputError, match="NOWHERE"):
+                    ScenarioSet(market=market, scenarios=scen)
+        ctx, applied = seen["ctx"], seen["lists"]
+        prepared = ctx.prepared
+        assert isinstance(prepared, ReadOnCheck) and prepared.by_type and prepared.spans
+        sent = pickle.loads(pickle.dumps(prepared))  # (ids mean nothing in another process)
+        assert not (sent.by_type or sent.columns or sent.spans)
+        assert OneByOneTariff not in prepared.by_type and ExportQuota in prepared.by_type
+        assert (Tariff in prepared.by_type) == (bad is None)  # (none for a type with a problem)
+        assert applied[bad + 1 if bad is not None else 0] == []
+        want, wi = api.build_instruments_per_row(market, cal, applied)
+        plain, plain_i = api.build_instruments(market, cal, applied)
+        assert_same_instruments(plain, want)
+        if bad is not None:
+            inst, pi = ctx.builder.build(), None
+        assert_same_instruments(inst, want)
+        if pi is None:
+            continue
+        assert pairs_by_position(applied, pi) == pairs_by_position(applied, wi)
+        book = BookContext(market, cal, inst, None, pi)
+        for cls in (ImportQuota, TariffRateQuota, ExportQuota):
+            ms = [m for row in applied for m in row if type(m) is cls]
+            got = book.remembered_masks(ms)
+            assert got is not None and len(ms) > 5
+            assert np.array_equal(got, book.masks(cls.mask_keys(book, ms)))
+        # booking reads the columns validation read: the ledgers of booking without them
+        assert pi.prepared is prepared and plain_i.prepared is None
+        books = []
+        for index in (pi, plain_i):
+            ctx = _book_context(market, applied, lambda _, index=index: index)
+            mbase.book_batch(ctx, applied)
+            books.append(ctx)
+        for part in ("ledger", "flows", "regional"):
+            a, b = getattr(books[0], part), getattr(books[1], part)
+            assert a.keys() == b.keys()
+            assert all(np.array_equal(a[k], b[k]) for k in a), part

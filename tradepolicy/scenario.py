@@ -46,11 +46,13 @@ from tradepolicy.market import Market, load_market
 from tradepolicy.measures import MEASURES, Measure
 from tradepolicy.measures.base import (
     ApplyContext,
+    ReadOnCheck,
     _batched,
     _group_all,
     _without,
     apply_batch,
     dump_measures,
+    prepare_pair_masks,
 )
 from tradepolicy.measures.trade import rate_advice
 from tradepolicy.model.instruments import InstrumentBuilder
@@ -614,7 +616,8 @@ def _check(
     # every measure grouped once (baseline row 0): checked, applied, advised and booked so
     checked: list[list[Measure]] = [[], *(list(s.measures) for s in scenarios)]
     groups = _group_all(checked)
-    found = _measure_problems(market, scenarios, groups)
+    prepared = ReadOnCheck()
+    found = _measure_problems(market, scenarios, groups, prepared)
     for i, s in enumerate(scenarios):
         mine = []
         if s.name in seen:
@@ -635,7 +638,7 @@ def _check(
         skip = {i + 1: None for i in found}
         groups = [g for g in (_without(g, skip) for g in groups) if g[2]]
     builder = InstrumentBuilder(len(checked), market.base_tariff, market.base_export_tax)
-    ctx = ApplyContext(market=market, cal=market.calibration, builder=builder)
+    ctx = ApplyContext(market=market, cal=market.calibration, builder=builder, prepared=prepared)
     pair_index = apply_batch(ctx, checked, groups)
     for b, (j, msg) in ctx.errors.items():
         name = scenarios[b - 1].name
@@ -650,12 +653,15 @@ def _measure_problems(
     market: Market,
     scenarios: list[Scenario],
     groups: list[tuple[int, type[Measure], list, list]] | None = None,
+    prepared: ReadOnCheck | None = None,
 ) -> dict[int, list[tuple[int, list[tuple[str, str]]]]]:
     """Run ``Measure.check`` of every measure, the measures of each type at once.
 
     Uses :meth:`Measure.check_rows`: scenario i -> [(j, problems)] of its measures with
     problems, in the order of j. ``groups``: :func:`_group_all` of the scenarios' measures
-    after a baseline row 0, when the caller has it.
+    after a baseline row 0, when the caller has it. ``prepared``: receives the pair masks
+    of the types whose measures all pass (:func:`prepare_pair_masks`), for applying
+    ``groups``.
     """
     if groups is None:
         groups = _group_all([[], *(list(s.measures) for s in scenarios)])
@@ -666,7 +672,16 @@ def _measure_problems(
             raise TypeError(
                 f"{cls.__name__}.check_rows returned {len(rows)} results for {len(ms)} measures"
             )
+        n_bad = len(bad)
         bad.extend((bs[k] - 1, js[k], rows[k]) for k in compress(range(len(rows)), rows))
+        if prepared is not None and len(bad) == n_bad:  # (their region lists just read)
+            prepare_pair_masks(market, cls, ms, prepared)
+    if prepared is not None:  # where each group sits in its type's measures (_by_type)
+        at: dict[type, int] = {}
+        for _, cls, _, ms in groups:
+            start = at.get(cls, 0)
+            at[cls] = start + len(ms)
+            prepared.spans[id(ms)] = (ms, cls, start, start + len(ms))
     bad.sort(key=lambda t: (t[0], t[1]))
     out: dict[int, list[tuple[int, list[tuple[str, str]]]]] = {}
     for i, j, p in bad:

@@ -316,6 +316,22 @@ class Measure(BaseModel):
             return [[] for _ in measures]
         return [m.advice(market) for m in measures]
 
+    #: whether :meth:`pair_keys` gives the keys of the pairs the type's :meth:`apply_rows`
+    #: covers (validation then finds their masks while checking, :func:`prepare_pair_masks`)
+    has_pair_keys: ClassVar[bool] = False
+    #: fields the type's batch hooks read of every measure: validation reads them once, while
+    #: checking, into columns (:func:`prepare_pair_masks`) that the hooks take with
+    #: :meth:`_Regions.column`; ``float_columns``: those held as float arrays
+    columns: ClassVar[tuple[str, ...]] = ()
+    float_columns: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def pair_keys(cls, ctx: _Regions, measures: list) -> list[tuple]:
+        """The :meth:`_Regions.masks` key (importers, exporters, exempt) of the pairs each
+        measure covers, for a type whose :meth:`apply_rows` covers such pairs
+        (:attr:`has_pair_keys`); it reads only region fields and the market's regions."""
+        raise NotImplementedError(f"{cls.__name__} has no pair keys")
+
     def apply(self, ctx: ApplyContext, b: int) -> None:
         """Write this measure's wedges into scenario ``b`` of ``ctx.builder``."""
         raise NotImplementedError
@@ -466,6 +482,15 @@ class _Regions:
         :meth:`remembered_masks` then returns without building the keys again (booking
         reads the masks that applying found).
         """
+        table, at = self._table_rows(keys)
+        if measures is not None:
+            rows = self._mask_rows(table)
+            if rows is not None:
+                rows.update(zip(map(id, measures), at, strict=True))
+        return table.masks[np.array(at, dtype=np.intp)]
+
+    def _table_rows(self, keys: list[tuple]) -> tuple[_MaskTable, list[int]]:
+        """The market's mask table and the row of each key's mask in it (added when new)."""
         memo = self.market.memo
         table = memo.get(("pair_mask_table",))
         if table is None or table.n >= _MEMO_SIZE:  # bounded whatever the variety of lists
@@ -481,15 +506,28 @@ class _Regions:
                         mask = self.pair_mask(list(imp), None if exp is None else list(exp), exempt)
                         i = table.add(key, mask)
                     at[k] = i
-        if measures is not None:
-            rows = self._mask_rows(table)
-            if rows is not None:
-                rows.update(zip(map(id, measures), at, strict=True))
-        return table.masks[np.array(at, dtype=np.intp)]
+        return table, at
 
     def _mask_rows(self, table: _MaskTable) -> dict[int, int] | None:
         """The batch's remembered table rows of measures' masks (None: none kept here)."""
         return None
+
+    def _prepared(self) -> ReadOnCheck | None:
+        """What validation read of the batch's measures while checking them (None: none)."""
+        return None
+
+    def column(self, cls: type[Measure], measures: list, name: str, floats: bool = False) -> Any:
+        """Field ``name`` of each of ``measures`` (all of type ``cls``, one of its
+        :attr:`Measure.columns`): as validation read it while checking when these are one
+        group of the measures it checked, else read now (the same values); ``floats``: as
+        a float array (a new one)."""
+        prepared = self._prepared()
+        got = None if prepared is None else prepared.column(cls, measures, name)
+        if got is None:
+            got = list(map(attrgetter(name), measures))
+        if floats:
+            return np.array(got, dtype=float)
+        return got
 
     def remembered_masks(self, measures: list) -> np.ndarray | None:
         """(R,N,N) the masks :meth:`masks` remembered for ``measures`` in this batch, or
@@ -576,6 +614,32 @@ class ApplyContext(_Regions):
     #: :attr:`PairIndex.kept`), by a key of its own
     kept: dict[Any, Any] = field(default_factory=dict)
 
+    #: the pair keys, mask-table rows and columns of each type's measures found while
+    #: checking them (:func:`prepare_pair_masks`), read by :meth:`pair_masks` and
+    #: :meth:`_Regions.column`; handed to booking by the pair index
+    prepared: ReadOnCheck | None = None
+
+    def _prepared(self) -> ReadOnCheck | None:
+        return self.prepared
+
+    def pair_masks(
+        self, cls: type[Measure], measures: list, remember: bool = False
+    ) -> tuple[list[tuple], np.ndarray]:
+        """``(keys, masks)``: :meth:`Measure.pair_keys` of ``measures`` (all of type ``cls``)
+        and their (R,N,N) :meth:`masks`, as validation found them while checking when these
+        are one group of the measures it checked, else computed now (the same values).
+        ``remember``: as :meth:`masks` with ``measures``."""
+        got = None if self.prepared is None else self.prepared.get(cls, measures, self.market)
+        if got is None:
+            keys = cls.pair_keys(self, measures)
+            return keys, self.masks(keys, measures if remember else None)
+        keys, table, at = got
+        if remember:
+            rows = self._mask_rows(table)
+            if rows is not None:
+                rows.update(zip(map(id, measures), at.tolist(), strict=True))
+        return keys, table.masks[at]
+
     def _mask_rows(self, table: _MaskTable) -> dict[int, int] | None:
         if self.mask_rows is None or self.mask_rows[0] is not table:
             self.mask_rows = (table, {})  # (a new table: rows of the old one are not mixed in)
@@ -642,6 +706,78 @@ class _MaskTable:
         return self.n - 1
 
 
+class ReadOnCheck:
+    """What validation read of the measures of each type right after checking them: their
+    pair keys and mask-table rows, and their :attr:`Measure.columns`; for applying and booking
+    the same groups of measures (a group is a slice of its type's measures in check order)."""
+
+    def __init__(self) -> None:
+        #: type -> (keys, table, rows in the table) of all its measures, in check order
+        self.by_type: dict[type, tuple[list[tuple], _MaskTable, np.ndarray]] = {}
+        #: type -> field -> the values of all its measures (a list, or a float array for
+        #: :attr:`Measure.float_columns`), in check order
+        self.columns: dict[type, dict[str, Any]] = {}
+        #: id(a group's measure list) -> (the list, its type, start, stop) in that order
+        self.spans: dict[int, tuple[list, type, int, int]] = {}
+
+    def __reduce__(self) -> tuple[type, tuple]:
+        # found by object ids, which another process does not share: sent empty (a set's
+        # unused instruments go with it to sweep workers, which then read the measures)
+        return (ReadOnCheck, ())
+
+    def column(self, cls: type, measures: list, name: str) -> Any:
+        """Field ``name`` of ``measures`` as read while checking (None: not read so)."""
+        span = self.spans.get(id(measures))
+        if span is None or span[0] is not measures or span[1] is not cls:
+            return None
+        cols = self.columns.get(cls)
+        if cols is None or name not in cols:
+            return None
+        return cols[name][span[2] : span[3]]
+
+    def get(
+        self, cls: type, measures: list, market: Market
+    ) -> tuple[list[tuple], _MaskTable, np.ndarray] | None:
+        """The keys, table and rows of ``measures`` when they are one prepared group of
+        ``cls`` and the market's mask table is still the one they index."""
+        span = self.spans.get(id(measures))
+        if span is None or span[0] is not measures or span[1] is not cls:
+            return None
+        got = self.by_type.get(cls)
+        if got is None or market.memo.get(("pair_mask_table",)) is not got[1]:
+            return None
+        keys, table, at = got
+        return keys[span[2] : span[3]], table, at[span[2] : span[3]]
+
+
+def prepare_pair_masks(
+    market: Market, cls: type[Measure], measures: list, prepared: ReadOnCheck
+) -> None:
+    """Find the pair keys and mask-table rows of ``measures`` (every measure of type
+    ``cls``, all passing their checks), and read its :attr:`Measure.columns`, right after
+    checking them (while they are at hand: later hooks then need not read the measures)."""
+    if not (measures and _batched(cls, "apply_rows", "apply")):  # (else applied one by one)
+        return
+    names = cls.columns
+    if names:
+        if len(names) == 1:
+            values = [list(map(attrgetter(names[0]), measures))]
+        else:  # one pass over the measures
+            values = [list(v) for v in zip(*map(attrgetter(*names), measures), strict=True)]
+        floats = cls.float_columns
+        prepared.columns[cls] = {
+            n: np.array(v, dtype=float) if n in floats else v
+            for n, v in zip(names, values, strict=True)
+        }
+    if not cls.has_pair_keys:
+        return
+    regions = _Regions()
+    regions.market = market
+    keys = cls.pair_keys(regions, measures)
+    table, at = regions._table_rows(keys)
+    prepared.by_type[cls] = (keys, table, np.array(at, dtype=np.intp))
+
+
 @dataclass
 class BookContext(_Regions):
     """What a measure sees when it books welfare: the solved batch and the ledgers."""
@@ -661,6 +797,9 @@ class BookContext(_Regions):
         self.ledger[entry][
             b, self.market.index(regions) if not isinstance(regions, np.ndarray) else regions
         ] += amount
+
+    def _prepared(self) -> ReadOnCheck | None:
+        return getattr(self.pair_index, "prepared", None)
 
     def pairs_of(self, measure: Measure, b: int) -> list[int]:
         return self.pair_index[b].get(id(measure), [])
@@ -758,6 +897,8 @@ class PairIndex(list):
     #: what measure types kept while applying them (:attr:`ApplyContext.kept`), for booking
     #: the same measure lists in the same rows
     kept: dict[Any, Any] | None = None
+    #: what validation read of the measures while checking them (:attr:`ApplyContext.prepared`)
+    prepared: ReadOnCheck | None = None
 
     def tile(self, times: int) -> PairIndex:
         """The pair index of ``times`` copies of its batch one after another (row
@@ -841,6 +982,7 @@ def apply_batch(
             Measure.check_feasible_rows.__func__(cls, ctx, rows, ms)  # type: ignore[attr-defined]
     pair_index.mask_rows = ctx.mask_rows
     pair_index.kept = ctx.kept
+    pair_index.prepared = ctx.prepared
     return pair_index
 
 

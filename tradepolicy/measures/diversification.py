@@ -108,8 +108,17 @@ class DiversificationCap(Measure):
                     ),
                 )
 
-    @staticmethod
-    def _items(ctx: ApplyContext, rows: np.ndarray, measures: list):
+    has_pair_keys = True
+
+    @classmethod
+    def pair_keys(cls, ctx, measures: list) -> list[tuple]:
+        return [
+            (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
+            for m in measures
+        ]
+
+    @classmethod
+    def _items(cls, ctx: ApplyContext, rows: np.ndarray, measures: list):
         """One item per (measure, importer), in order: its row, importer, measure position,
         capped origins (I,N) and basis (I,N) as the row's availability stands now.
 
@@ -127,11 +136,8 @@ class DiversificationCap(Measure):
                     it_d.append(pos[r])
                     it_m.append(i)
             ib, idd, im = (np.array(v, dtype=np.intp) for v in (it_b, it_d, it_m))
-            keys = [
-                (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
-                for m in measures
-            ]
-            capped = ctx.masks(keys)[im, :, idd] if len(im) else np.zeros((0, ctx.cal.N), bool)
+            _, masks = ctx.pair_masks(cls, measures)
+            capped = masks[im, :, idd] if len(im) else np.zeros((0, ctx.cal.N), bool)
             on_imports = np.array([m.basis == "imports" for m in measures], dtype=bool)
             imports = on_imports[im] if len(im) else np.zeros(0, dtype=bool)
             ctx.kept["diversification_items"] = (measures, rows, (ib, idd, im, capped, imports))

@@ -168,10 +168,13 @@ class PriceFloor(Measure):
         bld.levy_cap[b][take] = cap
         bld.levy_to_exporter[b][take] = to_exporters
 
+    has_pair_keys = True
+    columns = ("floor", "levy_cap", "collector")
+    float_columns = ("floor",)
+
     @classmethod
-    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        # rows where an earlier floor covers a pair combine floors: left to `apply`
-        keys = [
+    def pair_keys(cls, ctx, measures: list) -> list[tuple]:
+        return [
             (
                 tuple(m.importers),
                 None if m.exporters is None else tuple(m.exporters),
@@ -179,15 +182,23 @@ class PriceFloor(Measure):
             )
             for m in measures
         ]
-        cells = ctx.masks(keys)
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        # rows where an earlier floor covers a pair combine floors: left to `apply`
+        _, cells = ctx.pair_masks(cls, measures)
         ok = ctx.claim_rows(rows, j, measures, "price floor", cells, "")
         bld = ctx.builder
         r, o, d = np.nonzero(cells[ok])
         at = (rows[ok][r], o, d)
-        kept = [m for m, keep in zip(measures, ok.tolist(), strict=True) if keep]
-        floor = np.array([m.floor for m in kept], dtype=float)
-        cap = np.array([np.inf if m.levy_cap is None else m.levy_cap for m in kept], dtype=float)
-        to_exp = np.array([m.collector == "exporters" for m in kept], dtype=bool)
+        floor = ctx.column(cls, measures, "floor", floats=True)[ok]
+        cap = np.array(
+            [np.inf if v is None else v for v in ctx.column(cls, measures, "levy_cap")],
+            dtype=float,
+        )[ok]
+        to_exp = np.array(
+            [v == "exporters" for v in ctx.column(cls, measures, "collector")], dtype=bool
+        )[ok]
         bld.floor[at] = floor[r]
         bld.levy_cap[at] = cap[r]
         bld.levy_to_exporter[at] = to_exp[r]

@@ -143,10 +143,13 @@ def _ban_or_cap_rows(
     plane: int,
     scale: np.ndarray | None,
     measures: list | None = None,
+    masks: np.ndarray | None = None,
 ) -> None:
     """:func:`_ban_or_cap` for one measure in each row at once (``measures``: keep their
-    masks, which are caps and their pairs for booking, :func:`_kept_caps`)."""
-    masks = ctx.masks(keys, measures)
+    masks, which are caps and their pairs for booking, :func:`_kept_caps`; ``masks``: the
+    masks of ``keys`` when the caller has them, remembered for ``measures``)."""
+    if masks is None:
+        masks = ctx.masks(keys, measures)
     ban = quantity == 0
     r, o, d = np.nonzero(masks[ban])
     ctx.builder.available[rows[ban][r], o, d] = False
@@ -251,16 +254,18 @@ def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list)
             [m.quantity_share != 0 if m.quantity is None else m.quantity != 0 for m in measures],
             dtype=bool,
         )
+    keep_l = keep.tolist()
+    rent_to = [t for t, k in zip(ctx.column(cls, measures, "rent_to"), keep_l, strict=True) if k]
     rows = rows[keep]
-    measures = [m for m, k in zip(measures, keep.tolist(), strict=True) if k]
-    if not measures:
+    if not rent_to:
         return
     if kept is None:
+        measures = [m for m, k in zip(measures, keep_l, strict=True) if k]
         k0 = ctx.first_pairs(rows, measures)
         masks = _masks_of(cls, ctx, measures)
     rho = ctx.state.lam[rows, k0]
     per_unit = np.broadcast_to(rho[:, None, None], masks.shape)
-    _book_rent_rows(ctx, rows, masks, per_unit, [m.rent_to for m in measures])
+    _book_rent_rows(ctx, rows, masks, per_unit, rent_to)
 
 
 class _Quota(Measure):
@@ -317,6 +322,14 @@ class _Quota(Measure):
         """The :meth:`ApplyContext.masks` keys of each measure's :meth:`mask`."""
         return _quota_keys(measures)
 
+    has_pair_keys = True
+    columns = ("quantity", "rent_to")
+    float_columns = ("quantity",)
+
+    @classmethod
+    def pair_keys(cls, ctx, measures: list) -> list[tuple]:
+        return cls.mask_keys(ctx, measures)
+
 
 @register
 class ImportQuota(_Quota):
@@ -338,9 +351,9 @@ class ImportQuota(_Quota):
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        quantity = np.array([m.quantity for m in measures], dtype=float)
-        keys = cls.mask_keys(ctx, measures)
-        _ban_or_cap_rows(ctx, rows, keys, quantity, "import quota rent", 2, None, measures)
+        quantity = ctx.column(cls, measures, "quantity", floats=True)
+        keys, masks = ctx.pair_masks(cls, measures, remember=True)
+        _ban_or_cap_rows(ctx, rows, keys, quantity, "import quota rent", 2, None, measures, masks)
 
     def book(self, ctx: BookContext, b: int) -> None:
         _book_cap_rent(self, ctx, b)
@@ -407,6 +420,9 @@ class TariffRateQuota(_Quota):
         ),
     )
 
+    columns = ("quantity", "rent_to", "in_rate", "out_rate")
+    float_columns = ("quantity", "in_rate", "out_rate")
+
     @model_validator(mode="after")
     def _rates(self) -> TariffRateQuota:
         if self.out_rate < self.in_rate:
@@ -423,18 +439,16 @@ class TariffRateQuota(_Quota):
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        keys = cls.mask_keys(ctx, measures)
-        masks = ctx.masks(keys, measures)
+        keys, masks = ctx.pair_masks(cls, measures, remember=True)
         ok = ctx.claim_rows(rows, j, measures, "tariff", masks, TARIFF_RULE)
-        kept = [m for m, keep in zip(measures, ok.tolist(), strict=True) if keep]
         rows, masks = rows[ok], masks[ok]
-        in_rate = np.array([m.in_rate for m in kept], dtype=float)
+        in_rate = ctx.column(cls, measures, "in_rate", floats=True)[ok]
         r, o, d = np.nonzero(masks)
         ctx.builder.tariff[rows[r], o, d] = in_rate[r]
-        out_rate = np.array([m.out_rate for m in kept], dtype=float)
-        quantity = np.array([m.quantity for m in kept], dtype=float)
+        out_rate = ctx.column(cls, measures, "out_rate", floats=True)[ok]
+        quantity = ctx.column(cls, measures, "quantity", floats=True)[ok]
         keys = [k for k, keep in zip(keys, ok.tolist(), strict=True) if keep]
-        ones = np.ones(len(kept))
+        ones = np.ones(len(rows))
         ks = _cap_rows(ctx, rows, keys, masks, quantity, "TRQ rent", 1, ones, out_rate - in_rate)
         if ok.all():  # every row's pair and mask here: kept for booking (_kept_caps)
             ctx.kept[("caps", id(measures))] = (measures, rows, ok, ks, masks)
@@ -467,10 +481,11 @@ class TariffRateQuota(_Quota):
         r = ctx.state.lam[rows, k0][:, None, None]
         X, fob = st.X[rows], st.fob[rows]
         filled = masked_sums(X, masks)
-        q = np.array([m.quantity for m in measures], dtype=float)
+        q = ctx.column(cls, measures, "quantity", floats=True)
         with np.errstate(divide="ignore", invalid="ignore"):
             inside = np.where(filled > 0, np.minimum(1.0, q / filled), 1.0)[:, None, None]
-        _book_rent_rows(ctx, rows, masks, r * fob * inside, [m.rent_to for m in measures])
+        rent_to = ctx.column(cls, measures, "rent_to")
+        _book_rent_rows(ctx, rows, masks, r * fob * inside, rent_to)
         extra = (r * fob * X * (1.0 - inside) * masks).sum(axis=1)
         ctx.ledger["tariff_revenue_change"][rows] += extra
 
@@ -578,6 +593,13 @@ class ExportQuota(Measure):
             for m in measures
         ]
 
+    has_pair_keys = True
+    columns = ("exporter", "quantity", "rent_to")
+
+    @classmethod
+    def pair_keys(cls, ctx, measures: list) -> list[tuple]:
+        return cls.mask_keys(ctx, measures)
+
     def allowed(self, X0: np.ndarray, mask: np.ndarray) -> float:
         """The export volume allowed per year: ``quantity``, or ``quantity_share`` of the
         base exports ``X0`` over the covered pairs ``mask``."""
@@ -593,18 +615,21 @@ class ExportQuota(Measure):
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        keys = cls.mask_keys(ctx, measures)
+        keys, masks = ctx.pair_masks(cls, measures, remember=True)
         pos = ctx.market._positions
         p0 = ctx.cal.p0
-        scale = np.array([float(p0[pos[m.exporter]]) for m in measures], dtype=float)
-        if all(m.quantity is not None for m in measures):
-            quantity = np.array([m.quantity for m in measures], dtype=float)
+        exporter = ctx.column(cls, measures, "exporter")
+        scale = np.array([float(p0[pos[e]]) for e in exporter], dtype=float)
+        quantity_col = ctx.column(cls, measures, "quantity")
+        if None not in quantity_col:
+            quantity = np.array(quantity_col, dtype=float)
         else:
-            masks = ctx.masks(keys)
             quantity = np.array(
                 [m.allowed(ctx.cal.X0, mk) for m, mk in zip(measures, masks, strict=True)]
             )
-        _ban_or_cap_rows(ctx, rows, keys, quantity, "export licence rent", 0, scale, measures)
+        _ban_or_cap_rows(
+            ctx, rows, keys, quantity, "export licence rent", 0, scale, measures, masks
+        )
 
     def book(self, ctx: BookContext, b: int) -> None:
         _book_cap_rent(self, ctx, b)

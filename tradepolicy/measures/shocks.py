@@ -15,14 +15,14 @@ def _as_list(region: str | list[str]) -> list[str]:
     return [region] if isinstance(region, str) else list(region)
 
 
-def _cells(ctx: ApplyContext, rows: np.ndarray, measures: list) -> tuple[np.ndarray, np.ndarray]:
-    """(row, region) of every region each measure names (a repeated region once, as a
-    fancy-indexed update of one row does)."""
+def _cells(ctx: ApplyContext, rows: np.ndarray, region: list) -> tuple[np.ndarray, np.ndarray]:
+    """(row, region) of every region each measure names (``region``: each measure's field;
+    a repeated region once, as a fancy-indexed update of one row does)."""
     pos = ctx.market._positions
     r: list[int] = []
     o: list[int] = []
-    for b, m in zip(rows.tolist(), measures, strict=True):
-        regions = [m.region] if isinstance(m.region, str) else dict.fromkeys(m.region)
+    for b, named in zip(rows.tolist(), region, strict=True):
+        regions = [named] if isinstance(named, str) else dict.fromkeys(named)
         for code in regions:
             r.append(b)
             o.append(pos[code])
@@ -61,14 +61,16 @@ class SupplyShock(Measure):
     )
 
     region_fields = ("region",)
+    columns = ("region", "fraction")
+    float_columns = ("fraction",)
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         ctx.builder.supply_mult[b, ctx.idx(_as_list(self.region))] *= 1.0 - self.fraction
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        r, o = _cells(ctx, rows, measures)
-        f = np.array([1.0 - m.fraction for m in measures])
+        r, o = _cells(ctx, rows, ctx.column(cls, measures, "region"))
+        f = 1.0 - ctx.column(cls, measures, "fraction", floats=True)
         ctx.builder.supply_mult[r, o] *= f[_which(r, rows, measures)]
 
     def describe(self, market) -> str:
@@ -104,6 +106,8 @@ class DemandShift(Measure):
     )
 
     region_fields = ("region",)
+    columns = ("region", "fraction")
+    float_columns = ("fraction",)
     caveat: ClassVar[str] = (
         "Consumer surplus under a demand shift is measured on the shifted demand curve (the "
         "scenario's buyers), as the area between the base and the new composite price; it "
@@ -116,8 +120,8 @@ class DemandShift(Measure):
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        r, o = _cells(ctx, rows, measures)
-        f = np.array([1.0 + m.fraction for m in measures])
+        r, o = _cells(ctx, rows, ctx.column(cls, measures, "region"))
+        f = 1.0 + ctx.column(cls, measures, "fraction", floats=True)
         ctx.builder.demand_mult[r, o] *= f[_which(r, rows, measures)]
 
     def describe(self, market) -> str:

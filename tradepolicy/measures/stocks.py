@@ -60,6 +60,8 @@ class _Stock(Measure):
     )
 
     region_fields = ("region",)
+    columns = ("region", "quantity", "book_value")
+    float_columns = ("quantity",)
     sign: ClassVar[float] = 0.0  # +1 purchase (adds demand), -1 release (adds supply)
     caveat: ClassVar[str] = (
         "Stockpile quantities are in units of the region's base consumption mix, traded at "
@@ -108,8 +110,8 @@ class _Stock(Measure):
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
         pos = ctx.market._positions
-        d = np.array([pos[m.region] for m in measures], dtype=np.intp)
-        q = np.array([m.sign * m.quantity for m in measures], dtype=float)
+        d = np.array([pos[r] for r in ctx.column(cls, measures, "region")], dtype=np.intp)
+        q = cls.sign * ctx.column(cls, measures, "quantity", floats=True)  # (sign: ±1)
         ctx.builder.composite_purchase[rows, d] += q
 
     def book(self, ctx: BookContext, b: int) -> None:
@@ -129,8 +131,8 @@ class _Stock(Measure):
     def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
         pos = ctx.market._positions
         st = ctx.state
-        d = np.array([pos[m.region] for m in measures], dtype=np.intp)
-        q = np.array([m.quantity for m in measures], dtype=float)
+        d = np.array([pos[r] for r in ctx.column(cls, measures, "region")], dtype=np.intp)
+        q = ctx.column(cls, measures, "quantity", floats=True)
         sign = cls.sign
         if sign < 0:  # releases: the share sold (all of it unless users buy less)
             planned = ctx.inst.composite_purchase[rows, d]
@@ -140,13 +142,13 @@ class _Stock(Measure):
         P = st.P[rows, d]
         value = P * q
         if sign < 0:
-            unit = [m.book_value for m in measures]
+            unit = ctx.column(cls, measures, "book_value")
             P0 = ctx.cal.P0
             book_price = np.array(
                 [float(P0[o]) if u is None else u for u, o in zip(unit, d.tolist(), strict=True)]
             )
         else:
-            own = [m.book_value for m in measures]
+            own = ctx.column(cls, measures, "book_value")
             book_price = np.array(
                 [float(p) if u is None else u for u, p in zip(own, P, strict=True)]
             )

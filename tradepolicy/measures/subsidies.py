@@ -248,6 +248,8 @@ class PriceGapSubsidy(Measure):
         flags = magnitude_flags(market, [m.strike for m in measures])
         return [m.advice(market) if f else [] for m, f in zip(measures, flags, strict=True)]
 
+    columns = ("producers", "payers")
+
     def _volume_of(self, region: str) -> float:
         if self.covered_volume is None:
             return np.inf
@@ -320,9 +322,11 @@ class PriceGapSubsidy(Measure):
     def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
         pos = ctx.market._positions
         rb, ro, rp, rs = [], [], [], []
-        for b, m in zip(rows.tolist(), measures, strict=True):
-            for r in m.producers:
-                for payer, share in (m.payers or {r: 1.0}).items():
+        producers = ctx.column(cls, measures, "producers")
+        payers = ctx.column(cls, measures, "payers")
+        for b, prod, pay in zip(rows.tolist(), producers, payers, strict=True):
+            for r in prod:
+                for payer, share in (pay or {r: 1.0}).items():
                     rb.append(b)
                     ro.append(pos[r])
                     rp.append(pos[payer])
@@ -483,6 +487,9 @@ class Offtake(Measure):
             for m, f in zip(measures, flags, strict=True)
         ]
 
+    columns = ("sellers", "volume", "price", "buyers", "disposition")
+    float_columns = ("volume", "price")
+
     def split(self, market) -> tuple[np.ndarray, np.ndarray]:
         """Seller indices and the volume each delivers (by base output)."""
         idx, out, total = _sellers_output(market, self.sellers)
@@ -498,16 +505,19 @@ class Offtake(Measure):
         # `split` of the stockpiled offtakes, those with as many sellers at once (volume ·
         # output / total per seller, the same operations); the rows are distinct, so only a
         # measure's own sellers may share a cell, added in their order as alone
-        sel = [i for i, m in enumerate(measures) if m.disposition == "stockpile"]
-        outputs = [_sellers_output(ctx.market, measures[i].sellers) for i in sel]
+        disposition = ctx.column(cls, measures, "disposition")
+        sel = [i for i, d in enumerate(disposition) if d == "stockpile"]
+        sellers = ctx.column(cls, measures, "sellers")
+        outputs = [_sellers_output(ctx.market, sellers[i]) for i in sel]
         by_count: dict[int, list[int]] = {}
         for t, (idx, _, _) in enumerate(outputs):
             by_count.setdefault(idx.size, []).append(t)
+        volumes = ctx.column(cls, measures, "volume", floats=True)
         for ts in by_count.values():
             idx = np.stack([outputs[t][0] for t in ts])
             out = np.stack([outputs[t][1] for t in ts])
             total = np.array([outputs[t][2] for t in ts], dtype=float)[:, None]
-            volume = np.array([measures[sel[t]].volume for t in ts], dtype=float)[:, None]
+            volume = volumes[[sel[t] for t in ts]][:, None]
             vol = volume * out / total
             b = rows[[sel[t] for t in ts]]
             at = (np.repeat(b, idx.shape[1]), idx.ravel())
@@ -536,23 +546,28 @@ class Offtake(Measure):
         pos = ctx.market._positions
         groups: dict[int, list[int]] = {}
         # each seller's base output and their sum, as `split` reads them
-        outputs = [_sellers_output(ctx.market, m.sellers) for m in measures]
+        sellers_of = ctx.column(cls, measures, "sellers")
+        outputs = [_sellers_output(ctx.market, s) for s in sellers_of]
         for i, (idx, _, _) in enumerate(outputs):
-            sellers = measures[i].sellers
+            sellers = sellers_of[i]
             if len(set(sellers)) < len(sellers):  # a seller named twice: booked as alone
                 measures[i].book(ctx, int(rows[i]))
             else:
                 groups.setdefault(idx.size, []).append(i)
         p = ctx.state.p
         led = ctx.ledger
+        volumes = ctx.column(cls, measures, "volume", floats=True)
+        prices = ctx.column(cls, measures, "price", floats=True)
+        buyers = ctx.column(cls, measures, "buyers")
+        disposition = ctx.column(cls, measures, "disposition")
         for sel in groups.values():
             b = rows[sel]
             idx = np.stack([outputs[i][0] for i in sel])
             # `split`: volume · output / total, per seller
-            volume = np.array([measures[i].volume for i in sel], dtype=float)[:, None]
+            volume = volumes[sel][:, None]
             total = np.array([outputs[i][2] for i in sel], dtype=float)[:, None]
             vol = volume * np.stack([outputs[i][1] for i in sel]) / total
-            price = np.array([measures[i].price for i in sel], dtype=float)[:, None]
+            price = prices[sel][:, None]
             market_value = p[b[:, None], idx] * vol
             gap = price * vol - market_value
             led["producer_surplus_change"][b[:, None], idx] += gap
@@ -563,7 +578,7 @@ class Offtake(Measure):
             dd: list[int] = []
             sh: list[float] = []
             for t, i in enumerate(sel):
-                for buyer, share in measures[i].buyers.items():
+                for buyer, share in buyers[i].items():
                     tt.append(t)
                     dd.append(pos[buyer])
                     sh.append(share)
@@ -571,7 +586,7 @@ class Offtake(Measure):
             at = (b[t_], np.array(dd, dtype=np.intp))
             share = np.array(sh, dtype=float)
             led["offtake_cost"][at] += -share * gap_sum[t_]
-            stock = np.array([measures[i].disposition == "stockpile" for i in sel], dtype=bool)
+            stock = np.array([disposition[i] == "stockpile" for i in sel], dtype=bool)
             if stock.any():
                 s_ = stock[t_]
                 at_s, share_s, t_s = (at[0][s_], at[1][s_]), share[s_], t_[s_]

@@ -66,11 +66,12 @@ def _set_rows(
     rule: str,
     cells: np.ndarray,
     array: str,
+    rates: np.ndarray,
 ) -> None:
     """Claim ``cells`` (R,N,N) of ``what`` and set the builder's ``array`` there to each
-    measure's ``rate`` (rows with a clash are left to the measure's own ``apply``)."""
+    measure's ``rate`` (``rates``; rows with a clash are left to the measure's own
+    ``apply``)."""
     ok = ctx.claim_rows(rows, j, measures, what, cells, rule)
-    rates = np.array([m.rate for m in measures], dtype=float)
     r, o, d = np.nonzero(cells[ok])
     getattr(ctx.builder, array)[rows[ok][r], o, d] = rates[ok][r]
 
@@ -129,13 +130,22 @@ class Tariff(Measure):
             ctx.claim(b, "tariff", cells, TARIFF_RULE)
             ctx.builder.tariff[b, o, ctx.idx(imp)[0]] = self.rate
 
+    has_pair_keys = True
+    columns = ("rate",)
+    float_columns = ("rate",)
+
     @classmethod
-    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        keys = [
+    def pair_keys(cls, ctx, measures: list) -> list[tuple]:
+        return [
             (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
             for m in measures
         ]
-        _set_rows(ctx, rows, measures, j, "tariff", TARIFF_RULE, ctx.masks(keys), "tariff")
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        _, masks = ctx.pair_masks(cls, measures)
+        rates = ctx.column(cls, measures, "rate", floats=True)
+        _set_rows(ctx, rows, measures, j, "tariff", TARIFF_RULE, masks, "tariff", rates)
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)
@@ -184,9 +194,13 @@ class ExportTax(Measure):
         ctx.claim(b, "export tax", cells, EXPORT_TAX_RULE)
         ctx.builder.export_tax[b, ctx.idx(self.exporter)[0], d] = self.rate
 
+    has_pair_keys = True
+    columns = ("rate",)
+    float_columns = ("rate",)
+
     @classmethod
-    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
-        keys = [
+    def pair_keys(cls, ctx, measures: list) -> list[tuple]:
+        return [
             (
                 tuple(m.destinations) if m.destinations is not None else ctx.foreign_of(m.exporter),
                 (m.exporter,),
@@ -194,8 +208,12 @@ class ExportTax(Measure):
             )
             for m in measures
         ]
-        masks = ctx.masks(keys)
-        _set_rows(ctx, rows, measures, j, "export tax", EXPORT_TAX_RULE, masks, "export_tax")
+
+    @classmethod
+    def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
+        _, masks = ctx.pair_masks(cls, measures)
+        rates = ctx.column(cls, measures, "rate", floats=True)
+        _set_rows(ctx, rows, measures, j, "export tax", EXPORT_TAX_RULE, masks, "export_tax", rates)
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

@@ -62,9 +62,14 @@ def build_dataset(
     variables: dict[str, np.ndarray],
     attrs: dict[str, Any],
 ) -> xr.Dataset:
-    """Wrap arrays for one market (leading axis = scenario) into a labelled Dataset."""
+    """Wrap arrays for one market (leading axis = scenario) into a labelled Dataset.
+
+    The market's axes (commodity, regions) are built once per market object
+    (:func:`_market_axes`); the Dataset is put together from the variables as they are
+    (the arrays are not converted, compared or aligned: their shapes are checked against
+    the axes, and a mismatch goes through xarray's own constructor, which names it).
+    """
     fields = result_fields()
-    regions = list(market.regions)
     data_vars = {}
     for name, arr in variables.items():
         meta = fields[name]
@@ -77,19 +82,59 @@ def build_dataset(
         var_attrs.update(FLAGS.get(name, {}))
         # plain numpy arrays of numbers or strings: nothing for xarray to convert
         data_vars[name] = xr.Variable(dims, arr, attrs=var_attrs, fastpath=True)
-    coords = {
-        "scenario": ("scenario", np.array(names, dtype=object)),
-        "commodity": ("commodity", np.array([market.id], dtype=object), {"long_name": "market id"}),
-        "region": ("region", np.array(regions, dtype=object)),
-        "exporter": ("exporter", np.array(regions, dtype=object)),
-        "importer": ("importer", np.array(regions, dtype=object)),
-        # a label of the commodity axis (not an index), in one construction with the rest
-        "commodity_name": xr.Variable(
-            "commodity", np.array([market.commodity], dtype=object), {"long_name": "commodity"}
-        ),
+    scenario = xr.Coordinates({"scenario": ("scenario", np.array(names, dtype=object))})
+    axes = _market_axes(market)
+    # fresh Variable objects (their attrs are the Dataset's own); the data are immutable
+    # pandas indexes, and the commodity's name is a new array
+    coords = {k: v.copy(deep=False) for k, v in scenario.variables.items()}
+    coords.update((k, v.copy(deep=False)) for k, v in axes.variables.items())
+    coords["commodity_name"] = xr.Variable(
+        "commodity", np.array([market.commodity], dtype=object), {"long_name": "commodity"}
+    )
+    sizes = {"scenario": len(names), **axes.sizes}
+    indexes = {**scenario.xindexes, **axes.xindexes}
+    direct = getattr(xr.Dataset, "_construct_direct", None)
+    if direct is None or not all(
+        v.dims in _DIMS and v.shape == tuple(sizes[d] for d in v.dims) for v in data_vars.values()
+    ):  # the public constructor (it checks everything and names what does not fit)
+        coordinates = xr.Coordinates(coords, indexes=indexes)
+        return xr.Dataset(data_vars, coords=coordinates, attrs=attrs)
+    return direct({**data_vars, **coords}, set(coords), sizes, attrs, indexes)
+
+
+#: the dimensions of result variables (the field table's, with the commodity axis)
+_DIMS = frozenset(
+    {
+        ("scenario", "commodity"),
+        ("scenario", "commodity", "region"),
+        ("scenario", "commodity", "exporter", "importer"),
     }
-    ds = xr.Dataset(data_vars, coords=coords, attrs=attrs)
-    return ds
+)
+
+
+def _market_axes(market) -> xr.Coordinates:
+    """The coordinates of a market's results but ``scenario`` and ``commodity_name``:
+    ``commodity``, ``region``, ``exporter``, ``importer`` with their indexes (kept on the
+    market's memo: a market's regions do not change)."""
+    memo = getattr(market, "memo", None)
+    got = memo.get(("result_axes",)) if isinstance(memo, dict) else None
+    if got is None:
+        regions = list(market.regions)
+        got = xr.Coordinates(
+            {
+                "commodity": (
+                    "commodity",
+                    np.array([market.id], dtype=object),
+                    {"long_name": "market id"},
+                ),
+                "region": ("region", np.array(regions, dtype=object)),
+                "exporter": ("exporter", np.array(regions, dtype=object)),
+                "importer": ("importer", np.array(regions, dtype=object)),
+            }
+        )
+        if isinstance(memo, dict):
+            memo[("result_axes",)] = got
+    return got
 
 
 def provenance_attrs(
