@@ -308,3 +308,15 @@ def test_masks_found_while_checking_give_the_instruments_of_the_reference(market
             a, b = getattr(books[0], part), getattr(books[1], part)
             assert a.keys() == b.keys()
             assert all(np.array_equal(a[k], b[k]) for k in a), part
+
+
+def test_a_pickled_set_solves_as_the_original() -> None:
+    """A copy of a validated set (pickled, as a sweep sends it to a worker) solves to the same
+    Dataset: the instruments validation kept are keyed by the original measure objects, so
+    the copy builds its own (they once lost the diversification caps' shadow prices)."""
+    sset = tp.load_scenarios("ndpr_oxide")
+    copy = pickle.loads(pickle.dumps(sset))
+    got, want = tp.solve(copy), tp.solve(sset)
+    assert float(abs(want.diversification_shadow_price).sum()) > 0  # (the test can fail)
+    for name, var in want.data_vars.items():
+        np.testing.assert_array_equal(got[name].values, var.values, err_msg=name)

@@ -368,6 +368,16 @@ class ScenarioSet:
         """Whether to warn with this advice (a pathway set drops some)."""
         return True
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the instruments validation kept.
+
+        Their pair index is keyed by the identity of this process's measure objects, which a
+        copy does not share; the copy's solve builds them again.
+        """
+        state = self.__dict__.copy()
+        state["_inputs"] = None
+        return state
+
     def take_inputs(self) -> tuple[Any, Any] | None:
         """Return the instruments and pair index validation built (baseline row first).
 
