@@ -876,9 +876,9 @@ def _solve_one(
     chain block's inputs ``(v0, cidx, ca, cnode)``.
 
     Status 1: converged, 2: residuals became non-finite, 0: out of iterations, 3: stalled
-    (natural residuals, ``mid``: a scaled λ would move by more than ``MID_MAX_LAM_STEP``,
-    or no step down to ``2^-max_halvings`` decreases the merit; the row stays at its last
-    point). As the
+    (natural residuals, ``mid``: the Jacobian is exactly singular, a scaled λ would move by
+    more than ``MID_MAX_LAM_STEP``, or no step down to ``2^-max_halvings`` decreases the
+    merit; the row stays at its last point). As the
     reference path: a Newton direction from the analytic Jacobian (least squares if it is
     exactly singular), its price part capped at ``MAX_LOG_STEP``, then an Armijo
     backtracking search on ½‖F‖² over the steps 1, 1/2, 1/4, ..., the step after
@@ -1020,11 +1020,12 @@ def _solve_one(
         jacobian()
         for i in range(n):
             rhs[i] = -F[i]
-        if not _lu_solve(J, rhs, n, dvec):  # exactly singular: least squares, as numpy
+        factored = _lu_solve(J, rhs, n, dvec)
+        if not factored:  # exactly singular: least squares, as numpy
             jacobian()
             _lstsq_direction(J, F, n, dvec)
-        if mid:  # a runaway multiplier: (nearly) singular in λ, the row stalls where it is
-            runaway = False
+        if mid:  # (nearly) singular: a runaway multiplier; the row stalls where it is
+            runaway = not factored
             for i in range(N, n):
                 if abs(dvec[i]) > MID_MAX_LAM_STEP:
                     runaway = True

@@ -78,9 +78,12 @@ def _merit(F: np.ndarray) -> np.ndarray:
     return 0.5 * np.einsum("bi,bi->b", F, F)
 
 
-def _newton_direction(J: np.ndarray, F: np.ndarray) -> np.ndarray:
+def _newton_direction(J: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Solutions of ``J d = −F`` (least squares where ``J`` is exactly singular) and which
+    rows were."""
+    singular = np.zeros(F.shape[0], dtype=bool)
     try:
-        return np.linalg.solve(J, -F[..., None])[..., 0]
+        return np.linalg.solve(J, -F[..., None])[..., 0], singular
     except np.linalg.LinAlgError:
         out = np.empty_like(F)
         for i in range(F.shape[0]):
@@ -88,7 +91,8 @@ def _newton_direction(J: np.ndarray, F: np.ndarray) -> np.ndarray:
                 out[i] = np.linalg.solve(J[i], -F[i])
             except np.linalg.LinAlgError:
                 out[i] = np.linalg.lstsq(J[i], -F[i], rcond=None)[0]
-        return out
+                singular[i] = True
+        return out, singular
 
 
 def infeasibility(cal: Calibration, inst: Instruments) -> list[str]:
@@ -696,9 +700,9 @@ class _Progress:
         if J is None:
             raise RuntimeError("Newton step without the Jacobians of the scenarios going on")
         self.iterations[on] += 1
-        d = _newton_direction(J, F)
-        if self.mid:  # a runaway multiplier: (nearly) singular in λ, the row stalls there
-            runaway = np.any(np.abs(d[:, self.N :]) > kernel.MID_MAX_LAM_STEP, axis=1)
+        d, singular = _newton_direction(J, F)
+        if self.mid:  # (nearly) singular: a runaway multiplier; the row stalls there
+            runaway = singular | np.any(np.abs(d[:, self.N :]) > kernel.MID_MAX_LAM_STEP, axis=1)
             self.active[on[runaway]] = False
             self.stalled[on[runaway]] = True
             on, d, F = on[~runaway], d[~runaway], F[~runaway]
