@@ -20,6 +20,7 @@ import tradepolicy as tp
 from tradepolicy import api
 from tradepolicy.chain import Chain
 from tradepolicy.core import kernel
+from tradepolicy.errors import InputWarning
 from tradepolicy.model.levels import box_fb, box_mid, evaluate, initial_guess
 from tradepolicy.scenario import ScenarioSet
 from tradepolicy.solver import newton
@@ -351,3 +352,41 @@ def test_rows_that_stall_with_natural_residuals_are_solved_again_from_their_star
         assert np.max(np.abs(res.u - u_f) / scale) <= 1e-8  # the same equilibria
         fb = evaluate(cal, inst, res.u, jacobian=False)  # Fischer–Burmeister clears too
         assert fb.residual.max() <= 10 * DEFAULT_TOL
+
+
+def test_scipy_fallback_ignores_floating_point_warnings_inside_minpack(tmp_path) -> None:
+    """A scenario with no equilibrium (price-inelastic supply, an offtake beyond the sellers'
+    output) goes through the scipy fallback, whose ``lm`` forms a covariance that overflows:
+    the solve reports the scenario as not solved (warnings are errors in the tests)."""
+    market = """id = "m"
+commodity = "test oxide"
+base_year = 2024
+quantity_unit = "t"
+currency = "USD"
+regions = ["CHN", "USA", "EU", "JPN"]
+base_price = {default = 10.0}
+elasticities = {supply = {default = 0.0}, demand = {default = 1.0}, substitution = {default = 1.0}}
+flows = {USA = {USA = 0.5}, EU = {CHN = 3.0, EU = 1.0}, JPN = {JPN = 1.0}}
+"""
+    scenarios = """market = "m.toml"
+[[scenario]]
+name = "s0"
+[[scenario.measure]]
+type = "offtake"
+buyers = {CHN = 1.0}
+sellers = ["USA"]
+volume = 1.0
+price = 10.0
+disposition = "stockpile"
+[[scenario.measure]]
+type = "stockpile_release"
+region = "CHN"
+quantity = 2.0
+"""
+    (tmp_path / "m.toml").write_text(market)
+    (tmp_path / "s.toml").write_text(scenarios)
+    with pytest.warns(InputWarning, match="exceeds the sellers' base output"):
+        sset = tp.load_scenarios(tmp_path / "s.toml")
+    ds = tp.solve(sset)
+    message = str(ds["solver_message"].sel(scenario="s0").values.ravel()[0])
+    assert message.startswith("not converged after"), message

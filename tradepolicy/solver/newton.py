@@ -743,8 +743,9 @@ def _scipy_fallback(
     starts = [u_last, initial_guess(sub_cal, sub_inst)[0]]
     for how in ("hybr", "lm"):
         for x0 in starts:
-            try:
-                sol = optimize.root(fun, x0, jac=True, method=how, tol=tol * 1e-2)
+            try:  # (MINPACK's lm forms a covariance we do not use; it may overflow)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    sol = optimize.root(fun, x0, jac=True, method=how, tol=tol * 1e-2)
             except (ValueError, FloatingPointError):
                 continue
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
