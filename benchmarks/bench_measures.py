@@ -35,7 +35,9 @@ separately (it is Python work per scenario) and is *not* part of the solve time.
 
 Both contenders solve the *same* equations (:func:`tradepolicy.model.levels.evaluate`, the
 scenario's complementarity pairs padded to the batch's largest count) with the *same* analytic
-Jacobian from the *same* starting point (base prices, every λ at its lower bound):
+Jacobian from the *same* starting point (base prices, every λ at its lower bound); the batched
+solver writes the pairs as natural residuals in its first pass, whose zeros are the
+Fischer–Burmeister function's (``docs/engine.md``, "The Newton method"):
 
 * **batched** – :func:`tradepolicy.solver.newton.solve_batch` on all scenarios at once
   (``tol=1e-11``), called exactly as a user would (its scipy fallback enabled). Warmed up on

@@ -20,8 +20,10 @@ import tradepolicy as tp
 from tradepolicy import api
 from tradepolicy.chain import Chain
 from tradepolicy.core import kernel
-from tradepolicy.model.levels import evaluate, initial_guess
+from tradepolicy.errors import InputWarning
+from tradepolicy.model.levels import box_fb, box_mid, evaluate, initial_guess
 from tradepolicy.scenario import ScenarioSet
+from tradepolicy.solver import newton
 from tradepolicy.solver.newton import DEFAULT_TOL, solve_batch
 from tradepolicy.testing import every_measure_scenarios, random_market
 
@@ -284,3 +286,107 @@ def test_kernel_equals_reference_on_the_shipped_magnet_chain(monkeypatch) -> Non
     cal, inst, ref, new = calls[0]
     assert cal.is_chain and len(ds.stage) == 4
     _assert_same_chain(ref, new, inst)
+
+
+# -- the first pass: pairs as natural residuals ------------------------------------------------
+@pytest.mark.parametrize("hi", [2.0, np.inf], ids=["finite_hi", "infinite_hi"])
+def test_box_mid_is_zero_exactly_where_box_fb_is(hi: float) -> None:
+    """The natural residual and the box Fischer–Burmeister function share their zeros (the
+    complementarity set), so both passes solve the same equilibria; the kernel's scalar
+    version equals the reference, branch ties included."""
+    lo = 0.5
+    rng = np.random.default_rng(3)
+    x = np.concatenate([[lo, lo, lo, 1.0, 1.7, lo, 1.0, 0.2, 0.2], rng.uniform(-1, 3, 200)])
+    g = np.concatenate([[1.0, 0.0, 1e3, 0.0, 0.0, -1e-6, 0.3, 0.5, 0.0], rng.uniform(-2, 2, 200)])
+    if np.isfinite(hi):
+        x = np.concatenate([x, [hi, hi, hi, 2.5]])
+        g = np.concatenate([g, [-1.0, 0.0, 1e-6, 0.0]])
+    x[-5:], g[-5:] = lo + 0.25, 0.25  # x − g exactly at lo: both branches are 0.25
+    n = x.size
+    lo_, hi_ = np.full(n, lo), np.full(n, hi)
+    mid, dx, dg = box_mid(x, lo_, hi_, g)
+    fb = box_fb(x, lo_, hi_, g)[0]
+    np.testing.assert_array_equal(mid == 0.0, fb == 0.0)
+    assert (mid == 0.0).sum() >= 4 and (mid != 0.0).sum() >= 100
+    # the value is the distance to the set along the branch, the derivatives its slopes
+    h = 1e-7
+    up_x, up_g = box_mid(x + h, lo_, hi_, g), box_mid(x, lo_, hi_, g + h)
+    smooth = (up_x[1] == dx) & (up_g[2] == dg)  # no branch switch within h
+    fd_x, fd_g = (up_x[0] - mid) / h, (up_g[0] - mid) / h
+    np.testing.assert_allclose(fd_x[smooth], dx[smooth], atol=1e-6)
+    np.testing.assert_allclose(fd_g[smooth], dg[smooth], atol=1e-6)
+    for i in range(n):
+        assert kernel._box_mid(x[i], lo, hi, g[i]) == (mid[i], dx[i], dg[i])
+
+
+def test_rows_that_stall_with_natural_residuals_are_solved_again_from_their_start() -> None:
+    """Rows the first pass (natural residuals) leaves unsolved restart from their start with
+    Fischer–Burmeister pairs: they end where a Fischer–Burmeister solve alone ends, with the
+    iterations of both passes; every row reaches the same equilibrium as with Fischer–
+    Burmeister pairs alone (within the tolerance's reach), which also clears there."""
+    cal, inst = _every_measure(1, 8, 120)
+    B = inst.B
+    rows = np.arange(B)
+    passes = {}
+    for pairs, max_iter, halvings in (("mid", newton.MID_PASS_ITER, newton.MID_PASS_HALVINGS),
+                                      ("fb", 60, newton.MAX_HALVINGS)):  # fmt: skip
+        u, it, conv = initial_guess(cal, inst), np.zeros(B, dtype=int), np.zeros(B, dtype=bool)
+        newton._newton_pass(
+            cal, inst, u, it, conv, rows, DEFAULT_TOL, max_iter, "compiled", 512, pairs, halvings
+        )
+        passes[pairs] = (u, it, conv)
+    _, it_m, conv_m = passes["mid"]
+    u_f, it_f, conv_f = passes["fb"]
+    again = np.flatnonzero(~conv_m)
+    assert again.size and conv_m.sum() > 0.9 * B and conv_f.all()
+    assert it_m.mean() < it_f.mean()  # the point of the first pass
+    for engine in ("compiled", "numpy"):
+        res = solve_batch(cal, inst, engine=engine)
+        assert res.converged.all() and set(res.method) == {"newton"}
+        gap = np.abs(res.u[again] - u_f[again]) / np.maximum(1.0, np.abs(u_f[again]))
+        assert gap.max() <= (0.0 if engine == "compiled" else TOL_U)  # the same path
+        np.testing.assert_array_equal(res.iterations[again], it_m[again] + it_f[again])
+        done = conv_m
+        np.testing.assert_array_equal(res.iterations[done], it_m[done])
+        scale = np.maximum(1.0, np.abs(u_f))
+        assert np.max(np.abs(res.u - u_f) / scale) <= 1e-8  # the same equilibria
+        fb = evaluate(cal, inst, res.u, jacobian=False)  # Fischer–Burmeister clears too
+        assert fb.residual.max() <= 10 * DEFAULT_TOL
+
+
+def test_scipy_fallback_ignores_floating_point_warnings_inside_minpack(tmp_path) -> None:
+    """A scenario with no equilibrium (price-inelastic supply, an offtake beyond the sellers'
+    output) goes through the scipy fallback, whose ``lm`` forms a covariance that overflows:
+    the solve reports the scenario as not solved (warnings are errors in the tests)."""
+    market = """id = "m"
+commodity = "test oxide"
+base_year = 2024
+quantity_unit = "t"
+currency = "USD"
+regions = ["CHN", "USA", "EU", "JPN"]
+base_price = {default = 10.0}
+elasticities = {supply = {default = 0.0}, demand = {default = 1.0}, substitution = {default = 1.0}}
+flows = {USA = {USA = 0.5}, EU = {CHN = 3.0, EU = 1.0}, JPN = {JPN = 1.0}}
+"""
+    scenarios = """market = "m.toml"
+[[scenario]]
+name = "s0"
+[[scenario.measure]]
+type = "offtake"
+buyers = {CHN = 1.0}
+sellers = ["USA"]
+volume = 1.0
+price = 10.0
+disposition = "stockpile"
+[[scenario.measure]]
+type = "stockpile_release"
+region = "CHN"
+quantity = 2.0
+"""
+    (tmp_path / "m.toml").write_text(market)
+    (tmp_path / "s.toml").write_text(scenarios)
+    with pytest.warns(InputWarning, match="exceeds the sellers' base output"):
+        sset = tp.load_scenarios(tmp_path / "s.toml")
+    ds = tp.solve(sset)
+    message = str(ds["solver_message"].sel(scenario="s0").values.ravel()[0])
+    assert message.startswith("not converged after"), message

@@ -47,6 +47,7 @@ CD_TOL = 1e-9  # |1 - σ| below this uses the Cobb-Douglas limit (as the referen
 SQRT_HALF = math.sqrt(0.5)
 ARMIJO = 1e-4
 MAX_LOG_STEP = 2.0
+MID_MAX_LAM_STEP = 1e6  # natural residuals: a larger step of a scaled λ stalls the row
 
 # The blocks never allocate: compiled without numba's reference counting (``_nrt=False``, a
 # target option numba's typing stubs do not declare),
@@ -140,6 +141,18 @@ def _box_fb(x: float, lo: float, hi: float, g: float) -> tuple[float, float, flo
         inner, didx, didg = g, 0.0, 1.0
     phi, pa, pb = _fb(x - lo, inner)
     return phi, pa + pb * didx, pb * didg
+
+
+@_jit
+def _box_mid(x: float, lo: float, hi: float, g: float) -> tuple[float, float, float]:
+    """The natural residual ``x − mid(lo, x − g, hi)`` and ∂/∂x, ∂/∂g (as
+    :func:`tradepolicy.model.levels.box_mid`)."""
+    y = x - g
+    if y <= lo:
+        return x - lo, 1.0, 0.0
+    if y >= hi:
+        return x - hi, 1.0, 0.0
+    return g, 0.0, 1.0
 
 
 # -- blocks: values ------------------------------------------------------------------------
@@ -498,15 +511,19 @@ def _clearing(N, S, S0s, producer, X, vp, z, F):
 
 
 @_jit_inline
-def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g):
-    """Complementarity rows ``lo ≤ λ ≤ hi ⟂ g(X)`` (box Fischer–Burmeister)."""
+def _pairs(N, K, u, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g, mid):
+    """Complementarity rows ``lo ≤ λ ≤ hi ⟂ g(X)``: box Fischer–Burmeister, or the natural
+    residual where ``mid``."""
     for k in range(K):
         graw = g0[k]
         for m in range(cell.shape[1]):
             if gc[k, m] != 0.0:
                 graw += gc[k, m] * X[cell[k, m] // N, cell[k, m] % N]
         g[k] = graw / gsc[k]
-        phi, dx, dg = _box_fb(u[N + k], lo[k], hi[k], g[k])
+        if mid:
+            phi, dx, dg = _box_mid(u[N + k], lo[k], hi[k], g[k])
+        else:
+            phi, dx, dg = _box_fb(u[N + k], lo[k], hi[k], g[k])
         F[N + k] = phi
         dphi_dx[k], dphi_dg[k] = dx, dg
 
@@ -775,7 +792,7 @@ def _evaluate(
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g, util, ru, vx,
+    levies, g, util, ru, vx, mid,
 ):  # fmt: skip
     """Every block's values at ``x``; returns the convergence measure."""
     _landed_prices(
@@ -787,7 +804,7 @@ def _evaluate(
         N, p, p0, x, S0s, producer, sm, eps, has_support, K1, th, K2, V, X, vp, S, dS, F, util,
         ru, vx,
     )  # fmt: skip
-    _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
+    _pairs(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g, mid)
     return _residual_measure(N, N + K, F, S, S0s)
 
 
@@ -805,7 +822,7 @@ def _evaluate_chain(
     consumer, ef, tf, floor, cap, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, g0, gsc, cell, kind, wc, gc,
     p, pe, fob, tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-    levies, g, cidx, ca, rc, v0, rv, cw, util, ru, vx,
+    levies, g, cidx, ca, rc, v0, rv, cw, util, ru, vx, mid,
 ):  # fmt: skip
     """:func:`_evaluate` of a chain (``D0``: base final demand): prices first, then input
     costs and supply on value added, then makers' demand, flows and the clearing rows."""
@@ -822,7 +839,7 @@ def _evaluate_chain(
     )  # fmt: skip
     _chain_flows(N, cidx, ca, rc, w, consumer, cp, P, D, s, q, S, cw, A, X)
     _clearing(N, S, S0s, producer, X, vp, x, F)
-    _pairs_c(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g)
+    _pairs_c(N, K, x, lo, hi, g0, gsc, cell, gc, X, F, dphi_dx, dphi_dg, g, mid)
     return _residual_measure_c(N, N + K, F, S, S0s)
 
 
@@ -846,7 +863,7 @@ def _lstsq_direction(J, F, n, dvec):
 
 @_jit
 def _solve_one(
-    b, u, it0, tol, max_iter, max_halvings, used, has_support, has_access,
+    b, u, it0, tol, max_iter, max_halvings, mid, used, has_support, has_access,
     p0, q0, w0, w0sum, vw, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
@@ -858,7 +875,10 @@ def _solve_one(
     ``chain``: ``None`` for a single market (the chain block is compiled out), else the
     chain block's inputs ``(v0, cidx, ca, cnode)``.
 
-    Status 1: converged, 2: residuals became non-finite, 0: out of iterations. As the
+    Status 1: converged, 2: residuals became non-finite, 0: out of iterations, 3: stalled
+    (natural residuals, ``mid``: the Jacobian is exactly singular, a scaled λ would move by
+    more than ``MID_MAX_LAM_STEP``, or no step down to ``2^-max_halvings`` decreases the
+    merit; the row stays at its last point). As the
     reference path: a Newton direction from the analytic Jacobian (least squares if it is
     exactly singular), its price part capped at ``MAX_LOG_STEP``, then an Armijo
     backtracking search on ½‖F‖² over the steps 1, 1/2, 1/4, ..., the step after
@@ -962,14 +982,14 @@ def _solve_one(
                 P0, producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b,
                 Vb, epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
                 tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg,
-                levies, g, chain[1], chain[2], rc, chain[0], rv, cw, util, ru, vx,
+                levies, g, chain[1], chain[2], rc, chain[0], rv, cw, util, ru, vx, mid,
             )  # fmt: skip
         return _evaluate(
             at, N, K, plain, touched, has_support, p0, q0, fixed, w, w0, w0sum, S0s, D0b, P0,
             producer, consumer, efb, tfb, fl, capb, smb, dmb, vpb, cpb, K1b, thb, K2b, Vb,
             epsb, etab, sigb, lob, hib, g0b, gscb, cellb, kindb, wcb, gcb, p, pe, fob,
             tau1, q, hq, lnr, wf, wa, wd, s, P, D, A, X, S, dS, F, dphi_dx, dphi_dg, levies, g,
-            util, ru, vx,
+            util, ru, vx, mid,
         )  # fmt: skip
 
     def jacobian():  # at the point evaluated last
@@ -1000,9 +1020,18 @@ def _solve_one(
         jacobian()
         for i in range(n):
             rhs[i] = -F[i]
-        if not _lu_solve(J, rhs, n, dvec):  # exactly singular: least squares, as numpy
+        factored = _lu_solve(J, rhs, n, dvec)
+        if not factored:  # exactly singular: least squares, as numpy
             jacobian()
             _lstsq_direction(J, F, n, dvec)
+        if mid:  # (nearly) singular: a runaway multiplier; the row stalls where it is
+            runaway = not factored
+            for i in range(N, n):
+                if abs(dvec[i]) > MID_MAX_LAM_STEP:
+                    runaway = True
+            if runaway:
+                status = 3
+                break
         big = 0.0
         for i in range(N):
             a = abs(dvec[i])
@@ -1017,17 +1046,23 @@ def _solve_one(
                 dvec[i] = 0.0
         m0 = _merit(F, n)
         h = 0
+        stalled = False
         while True:
             alpha = 0.5**h
             for i in range(n):
                 trial[i] = x[i] + alpha * dvec[i]
             res = evaluate(trial)
             mer = _merit(F, n)
-            if h >= max_halvings or (
-                math.isfinite(mer) and mer <= (1.0 - 2.0 * ARMIJO * alpha) * m0
-            ):
+            if math.isfinite(mer) and mer <= (1.0 - 2.0 * ARMIJO * alpha) * m0:
+                break
+            if h >= max_halvings:  # taken anyway; with natural residuals, the row stops
+                stalled = mid
                 break
             h += 1
+        if stalled:  # (at its last point, for the second pass)
+            res = evaluate(x)
+            status = 3
+            break
         for i in range(n):
             x[i] = trial[i]
     for i in range(n):
@@ -1127,7 +1162,7 @@ BLOCK = 32  # scenarios per parallel task (they share one set of work arrays)
 
 
 def _newton_rows(
-    rows, u, it, status, tol, max_iter, max_halvings, used, has_support, has_access, out,
+    rows, u, it, status, tol, max_iter, max_halvings, mid, used, has_support, has_access, out,
     p0, q0, w0, w0sum, vw, relw, S0s, Df0, P0, producer, consumer,
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain, sparse, util,
@@ -1159,7 +1194,7 @@ def _newton_rows(
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
-                b, u, it[b], tol, max_iter, max_halvings, used, has_support, has_access,
+                b, u, it[b], tol, max_iter, max_halvings, mid, used, has_support, has_access,
                 p0, q0, w0, w0sum, vw, relw, S0s, Df0, P0, producer, consumer,
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
@@ -1246,6 +1281,7 @@ def solve_rows(
     max_iter: int,
     max_halvings: int = 30,
     state: bool = False,
+    pairs: str = "fb",
 ):
     """Run the compiled Newton method on scenarios ``rows`` (in place in ``u``, ``iterations``).
 
@@ -1262,6 +1298,9 @@ def solve_rows(
         The scenarios to solve (the others are evaluated at ``u`` when ``state`` is asked for).
     state
         Also return the model state of every scenario at the point reached.
+    pairs
+        The complementarity function of the pair rows: ``"fb"`` (box Fischer–Burmeister) or
+        ``"mid"`` (the natural residual), as :func:`tradepolicy.model.levels.evaluate`.
 
     Returns
     -------
@@ -1270,6 +1309,9 @@ def solve_rows(
     state
         A :class:`~tradepolicy.model.levels.State` (without Jacobian) when ``state=True``.
     """
+    if pairs not in ("fb", "mid"):
+        raise ValueError(f"pairs {pairs!r} unknown (allowed: fb, mid)")
+    mid = pairs == "mid"
     B, N, K = inst.B, cal.N, inst.K
     status = np.zeros(B, dtype=np.int8)
     u_c = _c(u)
@@ -1320,7 +1362,7 @@ def solve_rows(
                 N <= PARALLEL_MAX_NODES or nb.get_num_threads() >= PARALLEL_FROM_THREADS
             )
             run = newton_rows if parallel else newton_rows_serial
-            run(todo, u_c, it, flags, float(tol), int(limit), int(max_halvings), *args)
+            run(todo, u_c, it, flags, float(tol), int(limit), int(max_halvings), mid, *args)
     if u_c is not u:
         u[...] = u_c
     iterations[...] = it

@@ -326,6 +326,28 @@ def box_fb(
     return phi, pa + pb * dinner_dx, pb * dinner_dg
 
 
+def box_mid(
+    x: np.ndarray, lo: np.ndarray, hi: np.ndarray, g: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The natural residual ``Φ = x − mid(lo, x − g, hi)`` for ``lo ≤ x ≤ hi ⟂ g``.
+
+    Returns Φ, ∂Φ/∂x, ∂Φ/∂g: ``x − lo`` (1, 0) where ``x − g ≤ lo``, ``x − hi`` (1, 0) where
+    ``x − g ≥ hi``, else ``g`` (0, 1). Zero exactly where :func:`box_fb` is; piecewise linear,
+    so Newton's steps see no curvature from the pair itself (the solver's first pass).
+    """
+    y = x - g
+    below = y <= lo
+    above = ~below & (y >= hi)
+    edge = below | above
+    phi = np.where(below, x - lo, np.where(above, x - hi, g))
+    dx = np.where(edge, 1.0, 0.0)
+    return phi, dx, 1.0 - dx
+
+
+#: the complementarity functions the solver may use for the pairs (``evaluate(pairs=...)``)
+PAIR_FUNCTIONS = {"fb": box_fb, "mid": box_mid}
+
+
 def input_cost(C: np.ndarray, P: np.ndarray) -> np.ndarray:
     """Unit input cost ``c_j = Σ_i C[i,j] P_i`` (C ``(N,N)`` or one per row ``(B,N,N)``)."""
     if C.ndim == 3:
@@ -460,8 +482,13 @@ def evaluate(
     jacobian: bool = True,
     lean: bool = False,
     keep: bool = False,
+    pairs: str = "fb",
 ) -> State:
     """Evaluate the model at unknowns ``u`` (B, N+K): residuals and (optionally) Jacobian.
+
+    ``pairs``: the complementarity function of the pair rows, ``"fb"`` (Fischer–Burmeister,
+    :func:`box_fb`) or ``"mid"`` (the natural residual, :func:`box_mid`); both are zero
+    exactly at the same points.
 
     ``lean=True`` lets the solver skip ``fob`` and ``levy`` where the landed price is the
     producer price times fixed wedges (they are ``None`` then: ``p·(1+x)`` and zero).
@@ -603,7 +630,7 @@ def evaluate(
         Xg = cells.at(X)  # (B,K,M) flows at the pairs' cells
         graw = inst.g0 + (inst.g_coef * Xg) @ np.ones(Xg.shape[2])
         g = graw / inst.g_scale
-        phi, dphi_dx, dphi_dg = box_fb(lt, inst.lam_lo, inst.lam_hi, g)
+        phi, dphi_dx, dphi_dg = PAIR_FUNCTIONS[pairs](lt, inst.lam_lo, inst.lam_hi, g)
         F[:, N:] = phi
     else:
         g = np.zeros((B, 0))

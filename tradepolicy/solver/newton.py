@@ -6,8 +6,13 @@ at once, in chunks of similar ones: each round evaluates residuals
 (and, where a Newton iteration follows, analytic Jacobians) as ``(B, n)`` / ``(B, n, n)``
 arrays, solves the linear systems in one LAPACK call and runs a vectorised Armijo
 backtracking line search on the merit ``½‖F‖²`` (each scenario has its own step).
-Complementarity pairs enter through the Fischer–Burmeister function, which makes the system
-semismooth. Scenarios that stall fall back to :func:`scipy.optimize.root` (``hybr`` then
+Complementarity pairs enter in two passes: first as natural residuals
+``λ − mid(lo, λ − g, hi)`` (piecewise linear: about a fifth fewer iterations), for at most
+:data:`MID_PASS_ITER` iterations; a row that does not converge there (it stalls: no step down to
+``2^-MID_PASS_HALVINGS`` decreases the merit, or a multiplier would run off) starts again from
+its start with the box Fischer–Burmeister function, whose smooth merit is the robust
+globalisation. Both functions vanish exactly on the complementarity set, so the equilibria are
+the same. Scenarios that stall fall back to :func:`scipy.optimize.root` (``hybr`` then
 ``lm``) on the same equations; a scenario that still fails is reported as not converged with
 a message, never returned as if solved.
 
@@ -36,6 +41,9 @@ DEFAULT_TOL = 1e-11
 MAX_LOG_STEP = 2.0  # largest change of ln p in one Newton step
 ARMIJO = 1e-4
 CHUNK = 512  # scenarios per Newton block: keeps temporaries in cache
+MAX_HALVINGS = 30  # halvings of a Newton step before it is taken anyway
+MID_PASS_ITER = 20  # iterations of the first pass (pairs as natural residuals) ...
+MID_PASS_HALVINGS = 8  # ... and halvings before a row of it stalls (goes to the second)
 JACOBIAN_ALL = 0.7  # Jacobians for all trial points when at least this share need one
 TRIAL_ROWS = 64  # when this few scenarios are left, those backtracking try several steps ...
 MAX_STEPS = 8  # ... at most this many in one evaluation
@@ -70,9 +78,12 @@ def _merit(F: np.ndarray) -> np.ndarray:
     return 0.5 * np.einsum("bi,bi->b", F, F)
 
 
-def _newton_direction(J: np.ndarray, F: np.ndarray) -> np.ndarray:
+def _newton_direction(J: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Solutions of ``J d = −F`` (least squares where ``J`` is exactly singular) and which
+    rows were."""
+    singular = np.zeros(F.shape[0], dtype=bool)
     try:
-        return np.linalg.solve(J, -F[..., None])[..., 0]
+        return np.linalg.solve(J, -F[..., None])[..., 0], singular
     except np.linalg.LinAlgError:
         out = np.empty_like(F)
         for i in range(F.shape[0]):
@@ -80,7 +91,8 @@ def _newton_direction(J: np.ndarray, F: np.ndarray) -> np.ndarray:
                 out[i] = np.linalg.solve(J[i], -F[i])
             except np.linalg.LinAlgError:
                 out[i] = np.linalg.lstsq(J[i], -F[i], rcond=None)[0]
-        return out
+                singular[i] = True
+        return out, singular
 
 
 def infeasibility(cal: Calibration, inst: Instruments) -> list[str]:
@@ -141,7 +153,9 @@ def solve_batch(
         Convergence when ``max |F| <= tol``: clearing residuals relative to the larger of
         base and current output, complementarity residuals as they are.
     max_iter
-        Newton iterations before the scipy fallback.
+        Newton iterations of the second pass (Fischer–Burmeister pairs) before the scipy
+        fallback; the first pass (natural residuals) takes at most ``min(max_iter,
+        MID_PASS_ITER)``. ``iterations`` counts both passes.
     fallback
         Whether stalled scenarios are retried with :func:`scipy.optimize.root`, or a
         ``(B,)`` boolean mask of the scenarios that may be.
@@ -168,15 +182,25 @@ def solve_batch(
     messages = infeasibility(cal, inst)
     method = ["newton"] * B
     todo = np.flatnonzero([not m for m in messages])
-    if engine == "compiled":
-        conv, bad, final_state = kernel.solve_rows(
-            cal, inst, u, iterations, todo, tol, max_iter, state=True
-        )
-        converged[todo] = conv[todo]
-    else:
-        final_state, bad = _solve_numpy(
-            cal, inst, u, iterations, converged, todo, tol, max_iter, chunk
-        )
+    # first pass: the pairs as natural residuals (fewer iterations), a short budget
+    start = u[todo]
+    final_state, bad = _newton_pass(
+        cal, inst, u, iterations, converged, todo, tol, min(max_iter, MID_PASS_ITER), engine,
+        chunk, "mid", MID_PASS_HALVINGS,
+    )  # fmt: skip
+    again = todo[~converged[todo]]
+    if again.size:  # second pass: the rest from their start with Fischer–Burmeister pairs
+        sub_cal, sub_inst = _sub(cal, inst, again, B)
+        u_a = start[np.searchsorted(todo, again)]
+        it_a = np.zeros(again.size, dtype=int)
+        conv_a = np.zeros(again.size, dtype=bool)
+        st_a, bad_a = _newton_pass(
+            sub_cal, sub_inst, u_a, it_a, conv_a, np.arange(again.size), tol, max_iter,
+            engine, chunk, "fb", MAX_HALVINGS,
+        )  # fmt: skip
+        u[again], converged[again], bad[again] = u_a, conv_a, bad_a
+        iterations[again] += it_a
+        _put_rows(final_state, again, st_a)
     for row in np.flatnonzero(bad):
         messages[row] = "residuals became non-finite"
     eligible = np.broadcast_to(np.asarray(fallback, dtype=bool), (B,))
@@ -204,6 +228,35 @@ def solve_batch(
     if report and (~converged).any():
         log.warning("%d of %d scenarios did not converge", int((~converged).sum()), B)
     return SolveResult(u, final_state, converged, iterations, max_res, messages, method)
+
+
+def _newton_pass(
+    cal: Calibration,
+    inst: Instruments,
+    u: np.ndarray,
+    iterations: np.ndarray,
+    converged: np.ndarray,
+    todo: np.ndarray,
+    tol: float,
+    max_iter: int,
+    engine: str,
+    chunk: int,
+    pairs: str,
+    max_halvings: int,
+) -> tuple[State, np.ndarray]:
+    """Newton on rows ``todo`` with the pairs' function ``pairs`` (in place in ``u``,
+    ``iterations``, ``converged``); every row's state and the non-finite rows."""
+    if engine == "compiled":
+        conv, bad, st = kernel.solve_rows(
+            cal, inst, u, iterations, todo, tol, max_iter, max_halvings, True, pairs
+        )
+        converged[todo] = conv[todo]
+        if st is None:
+            raise RuntimeError("the kernel returned no state")
+        return st, bad
+    return _solve_numpy(
+        cal, inst, u, iterations, converged, todo, tol, max_iter, chunk, pairs, max_halvings
+    )
 
 
 def map_unknowns(
@@ -389,9 +442,12 @@ def _solve_numpy(
     tol: float,
     max_iter: int,
     chunk: int,
+    pairs: str = "fb",
+    max_halvings: int = 30,
 ) -> tuple[State, np.ndarray]:
     """The reference path: Newton on rows ``todo`` in chunks of similar scenarios (in place in
     ``u``, ``iterations``, ``converged``); returns every row's state and the non-finite rows.
+    ``pairs``: the complementarity function (:func:`~tradepolicy.model.levels.evaluate`).
 
     Chunks group scenarios with similar numbers of complementarity pairs, each trimmed to the
     pairs it uses (padding costs time in every Jacobian). A chunk stops when few of its
@@ -413,7 +469,7 @@ def _solve_numpy(
             kc = int(used[idx].max(initial=0))
             cal_c = take_calibration(cal, idx)
             inst_c = inst.take(idx, model_only=True, pairs=kc)
-            u_c, conv_c, it_c, bad_c, rows_c = _newton(
+            u_c, conv_c, it_c, bad_c, rows_c, stalled_c = _newton(
                 cal_c,
                 inst_c,
                 u[idx, : N + kc],
@@ -421,14 +477,16 @@ def _solve_numpy(
                 tol,
                 max_iter,
                 stop_below=defer if len(starts) > 1 else 0,
+                max_halvings=max_halvings,
+                pairs=pairs,
             )
             u[idx, : N + kc] = u_c
             final.put(idx, rows_c.state(inst_c))
             converged[idx], iterations[idx], bad[idx] = conv_c, it_c, bad_c
-            later.append(idx[~conv_c & ~bad_c & (it_c < max_iter)])
+            later.append(idx[~conv_c & ~bad_c & ~stalled_c & (it_c < max_iter)])
         todo = np.concatenate(later)
     if unsolved.size:
-        final.put(unsolved, _evaluate_rows(cal, inst, u, unsolved))
+        final.put(unsolved, _evaluate_rows(cal, inst, u, unsolved, pairs))
     return final.state(inst), bad
 
 
@@ -493,10 +551,12 @@ def _put_rows(state: State, rows: np.ndarray, st: State) -> None:
         getattr(state, name)[rows] = getattr(st, name)
 
 
-def _evaluate_rows(cal: Calibration, inst: Instruments, u: np.ndarray, rows: np.ndarray):
+def _evaluate_rows(
+    cal: Calibration, inst: Instruments, u: np.ndarray, rows: np.ndarray, pairs: str = "fb"
+):
     sub_cal, sub_inst = _sub(cal, inst, rows, inst.B)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        return evaluate(sub_cal, sub_inst, u[rows], jacobian=False)
+        return evaluate(sub_cal, sub_inst, u[rows], jacobian=False, pairs=pairs)
 
 
 def _newton(
@@ -508,7 +568,8 @@ def _newton(
     max_iter: int,
     stop_below: int = 0,
     max_halvings: int = 30,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _StateRows]:
+    pairs: str = "fb",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _StateRows, np.ndarray]:
     """Globalised Newton on one chunk, whose scenarios have had ``it0`` iterations already.
 
     Every scenario runs its own Newton iteration with an Armijo line search on ``½‖F‖²``:
@@ -522,18 +583,22 @@ def _newton(
     kept) only at the accepted points that have not converged, where the next direction is
     solved at once.
 
-    Stops when every scenario has converged, become non-finite or reached ``max_iter``, or
-    when fewer than ``stop_below`` are left. Returns iterates, converged, iterations,
-    non-finite flags and the model states at the returned iterates (kept from the accepted
-    trial points, so no extra evaluation). A scenario stopped half-way through a line search
-    is returned at its last accepted point, with the iteration it was in not counted.
+    With ``pairs="mid"`` (natural residuals) a scenario whose step ``2^-max_halvings`` fails
+    too stops there (stalled) instead of taking it.
+
+    Stops when every scenario has converged, become non-finite, stalled or reached
+    ``max_iter``, or when fewer than ``stop_below`` are left. Returns iterates, converged,
+    iterations, non-finite flags, the model states at the returned iterates (kept from the
+    accepted trial points, so no extra evaluation) and stalled flags. A scenario stopped
+    half-way through a line search is returned at its last accepted point, with the iteration
+    it was in not counted.
     """
     n = u.shape[0]
     u = u.copy()
-    pr = _Progress(cal.N, u.shape, it0, tol, max_iter)
+    pr = _Progress(cal.N, u.shape, it0, tol, max_iter, mid=pairs == "mid")
     rows = _StateRows(n, cal.N, inst.K)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        st = evaluate(cal, inst, u, jacobian=True, lean=True)
+        st = evaluate(cal, inst, u, jacobian=True, lean=True, pairs=pairs)
     rows.put(slice(None), st)
     pr.arrive(np.arange(n), st.F, st.residual, st.J)
     last = None  # the scenarios of the last round's trial points and their instruments
@@ -549,14 +614,17 @@ def _newton(
         who = np.repeat(act, m)
         first = np.cumsum(m) - m  # where each scenario's trial points start
         step = pr.halved[who] + np.arange(who.size) - np.repeat(first, m)
-        forced = step >= max_halvings  # no sufficient decrease: take this step anyway
+        # no sufficient decrease: take this step anyway (natural residuals: the row stalls)
+        forced = (step >= max_halvings) & (pairs != "mid")
         alpha = 0.5**step
         trial = u[who] + alpha[:, None] * pr.d[who]
         if last is None or not np.array_equal(who, last[0]):  # (same scenarios: no copy)
             last = (who, *_sub(cal, inst, who, n))
         sub_cal, sub_inst = last[1:]
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            st = evaluate(sub_cal, sub_inst, trial, jacobian=False, lean=True, keep=True)
+            st = evaluate(
+                sub_cal, sub_inst, trial, jacobian=False, lean=True, keep=True, pairs=pairs
+            )
         mer = _merit(st.F)
         ok = forced | (np.isfinite(mer) & (mer <= (1.0 - 2.0 * ARMIJO * alpha) * pr.m0[who]))
         # each scenario's largest accepted step
@@ -564,6 +632,8 @@ def _newton(
         sel = np.minimum.reduceat(pos, first)
         hit = sel < who.size
         pr.halved[act[~hit]] += m[~hit]
+        stall = act[~hit][pr.halved[act[~hit]] > max_halvings]
+        pr.active[stall], pr.stalled[stall] = False, True
         acc, sel = act[hit], sel[hit]
         if not acc.size:
             continue
@@ -574,14 +644,22 @@ def _newton(
         J = _jacobian_at(sub_cal, sub_inst, st, sel[go]) if go.any() else None
         st.parts = None
         pr.arrive(acc, F, res, J, go)
-    return u, pr.converged, pr.iterations, pr.bad, rows
+    return u, pr.converged, pr.iterations, pr.bad, rows, pr.stalled
 
 
 class _Progress:
     """Where each scenario of a chunk stands: converged, non-finite, still iterating (its
     Newton direction, the merit there and how often the step has been halved)."""
 
-    def __init__(self, N: int, shape: tuple[int, int], it0: np.ndarray, tol: float, max_iter: int):
+    def __init__(
+        self,
+        N: int,
+        shape: tuple[int, int],
+        it0: np.ndarray,
+        tol: float,
+        max_iter: int,
+        mid: bool = False,
+    ):
         n = shape[0]
         self.N, self.tol, self.max_iter = N, tol, max_iter
         self.converged = np.zeros(n, dtype=bool)
@@ -591,6 +669,8 @@ class _Progress:
         self.d = np.zeros(shape)
         self.m0 = np.zeros(n)
         self.halved = np.zeros(n, dtype=int)  # steps 1 ... 2^-(halved-1) along d have failed
+        self.stalled = np.zeros(n, dtype=bool)  # no step decreased the merit (natural residuals)
+        self.mid = mid
 
     def goes_on(self, at: np.ndarray, res: np.ndarray) -> np.ndarray:
         """Which of scenarios ``at``, arriving at residual measures ``res``, iterate on."""
@@ -620,7 +700,12 @@ class _Progress:
         if J is None:
             raise RuntimeError("Newton step without the Jacobians of the scenarios going on")
         self.iterations[on] += 1
-        d = _newton_direction(J, F)
+        d, singular = _newton_direction(J, F)
+        if self.mid:  # (nearly) singular: a runaway multiplier; the row stalls there
+            runaway = singular | np.any(np.abs(d[:, self.N :]) > kernel.MID_MAX_LAM_STEP, axis=1)
+            self.active[on[runaway]] = False
+            self.stalled[on[runaway]] = True
+            on, d, F = on[~runaway], d[~runaway], F[~runaway]
         big = np.max(np.abs(d[:, : self.N]), axis=1, initial=0.0)
         d *= np.minimum(1.0, MAX_LOG_STEP / np.where(big > 0, big, 1.0))[:, None]
         self.d[on] = np.where(np.isfinite(d), d, 0.0)
@@ -658,8 +743,9 @@ def _scipy_fallback(
     starts = [u_last, initial_guess(sub_cal, sub_inst)[0]]
     for how in ("hybr", "lm"):
         for x0 in starts:
-            try:
-                sol = optimize.root(fun, x0, jac=True, method=how, tol=tol * 1e-2)
+            try:  # (MINPACK's lm forms a covariance we do not use; it may overflow)
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    sol = optimize.root(fun, x0, jac=True, method=how, tol=tol * 1e-2)
             except (ValueError, FloatingPointError):
                 continue
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
