@@ -323,8 +323,8 @@ class _Quota(Measure):
         return _quota_keys(measures)
 
     has_pair_keys = True
-    columns = ("quantity", "rent_to")
-    float_columns = ("quantity",)
+    columns: ClassVar[tuple[str, ...]] = ("quantity", "rent_to")
+    float_columns: ClassVar[tuple[str, ...]] = ("quantity",)
 
     @classmethod
     def pair_keys(cls, ctx, measures: list) -> list[tuple]:

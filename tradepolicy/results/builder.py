@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Hashable
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -92,7 +93,7 @@ def build_dataset(
         "commodity", np.array([market.commodity], dtype=object), {"long_name": "commodity"}
     )
     sizes = {"scenario": len(names), **axes.sizes}
-    indexes = {**scenario.xindexes, **axes.xindexes}
+    indexes: dict[Hashable, Any] = {**scenario.xindexes, **axes.xindexes}
     direct = getattr(xr.Dataset, "_construct_direct", None)
     if direct is None or not all(
         v.dims in _DIMS and v.shape == tuple(sizes[d] for d in v.dims) for v in data_vars.values()
