@@ -71,7 +71,7 @@ def build_dataset(
     the axes, and a mismatch goes through xarray's own constructor, which names it).
     """
     fields = result_fields()
-    data_vars = {}
+    data_vars: dict[Hashable, xr.Variable] = {}
     for name, arr in variables.items():
         meta = fields[name]
         dims = tuple(meta["dims"].split())
