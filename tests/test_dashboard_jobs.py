@@ -119,12 +119,13 @@ def _problems(caplog) -> list[str]:
 # -- the queue of one session ----------------------------------------------------------------
 def test_a_burst_of_changes_solves_the_first_and_the_last_and_publishes_only_the_last(pool):
     loop, jobs = Loop(), SessionJobs()
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
     computed: list[int] = []
     published: list[int] = []
 
     def compute(i: int) -> int:
         if i == 0:
+            started.set()
             gate.wait(30)  # the first solve is running while the others arrive
         computed.append(i)
         return i * 10
@@ -132,7 +133,8 @@ def test_a_burst_of_changes_solves_the_first_and_the_last_and_publishes_only_the
     for i in range(5):
         loop.event(jobs.submit, "current", lambda i=i: compute(i), published.append)
         if i == 0:
-            loop.step()  # the first change's solve starts
+            loop.step()  # the first change's solve starts (on a solve thread)
+            assert started.wait(30)
     gate.set()
     loop.drain(jobs)
     assert computed == [0, 4]  # the three waiting in between were replaced by the latest
@@ -173,6 +175,57 @@ def test_the_jobs_one_event_submits_start_in_priority_order(pool):
     loop.event(event)
     loop.drain(jobs)
     assert order == ["live", "current"]
+
+
+def test_the_pool_runs_the_waiting_job_of_lowest_priority_first_across_sessions():
+    """Ten sessions busy at once: a session's 2030 KPIs (priority 0) are solved before other
+    sessions' one-year solves (1) and charts (2) that were waiting longer; equal priorities
+    in the order they came."""
+    before = solve_threads()
+    use_solve_threads(1)  # one thread: the order the pool picks is the order they run
+    try:
+        loop = Loop()
+        blocker, *sessions = (SessionJobs() for _ in range(5))
+        gate, started = threading.Event(), threading.Event()
+        ran: list[str] = []
+
+        def block() -> str:
+            started.set()
+            gate.wait(30)
+            return "blocker"
+
+        loop.event(blocker.submit, "set", block, ran.append)
+        loop.step()
+        assert started.wait(30)  # the only thread is busy: what follows waits in the pool
+        plan = [("a", "charts", 2), ("b", "current", 1), ("c", "live", 0), ("d", "live", 0)]
+        for jobs, (who, key, prio) in zip(sessions, plan, strict=True):
+            name = f"{who} {key}"
+            loop.event(jobs.submit, key, lambda name=name: name, ran.append, priority=prio)
+        loop.step()  # each session hands its job to the pool
+        gate.set()
+        loop.drain(blocker, *sessions)
+        assert ran == ["blocker", "c live", "d live", "b current", "a charts"]
+    finally:
+        use_solve_threads(before)
+
+
+def test_a_result_is_published_with_the_document_held():
+    """Every change a publication makes goes to the browser in one message: the document is
+    held ("combine") while ``publish`` runs and released after."""
+    from bokeh.document import Document
+
+    from tradepolicy.dashboard import jobs as jobs_module
+
+    doc, jobs = Document(), SessionJobs()
+    seen: list[object] = []
+    job = jobs_module._Job(
+        "live", 1, 0, 0, lambda: 1, lambda r: seen.append(doc.callbacks.hold_value)
+    )
+    jobs._gen["live"] = 1
+    jobs._running = job
+    jobs._finish(job, doc, 1, None)
+    assert seen == ["combine"] and jobs.published == 1
+    assert doc.callbacks.hold_value is None
 
 
 def test_a_failed_solve_is_logged_and_the_queue_goes_on(pool, caplog):

@@ -17,7 +17,12 @@ its own serial queue:
   ``priority`` runs first;
 - a result whose key was submitted again or cancelled since (a market switch,
   :meth:`SessionJobs.cancel`) or whose session closed (:meth:`SessionJobs.close`) is dropped
-  without publishing.
+  without publishing;
+- the pool takes the waiting job of lowest ``priority`` first across sessions too: with ten
+  sessions busy, one session's 2030 KPIs (``"live"``, priority 0) are solved before other
+  sessions' charts (priority 2), and jobs of the same priority run in the order they came;
+- a result is published with the document held (``panel.io.hold``): every change it makes
+  reaches the browser in one message, applied there at once.
 
 The solver's compiled kernels release the GIL, so two sessions' solves run in parallel on two
 cores. With no worker thread (``use_solve_threads(0)``) a job runs on the event loop in the
@@ -27,13 +32,16 @@ next tick, after the changes made so far have been sent to the browser. Outside 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
+import math
+import queue
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -43,7 +51,49 @@ log = logging.getLogger(__name__)
 DEFAULT_SOLVE_THREADS = 2
 THREAD_PREFIX = "tp-solve"
 
-_pool: ThreadPoolExecutor | None = None
+
+class _PriorityPool:
+    """Worker threads running the waiting call of lowest priority first (then the oldest)."""
+
+    _orders = itertools.count()
+
+    def __init__(self, workers: int) -> None:
+        self._max_workers = int(workers)
+        self._queue: queue.PriorityQueue = queue.PriorityQueue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{THREAD_PREFIX}_{i}", daemon=True)
+            for i in range(self._max_workers)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, priority: float, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` on a worker thread once no call of lower priority is waiting."""
+        self._queue.put((priority, next(self._orders), functools.partial(fn, *args)))
+
+    def shutdown(self) -> None:
+        """Stop the threads once the calls already waiting have run."""
+        for _ in self._threads:
+            self._queue.put((math.inf, next(self._orders), None))
+
+    def _work(self) -> None:
+        while self._run_one():
+            pass
+
+    def _run_one(self) -> bool:
+        """Run the next call (False: stop); nothing of it is kept once done (a closed
+        session's objects must not stay alive in a waiting thread's frame)."""
+        call = self._queue.get()[2]
+        if call is None:
+            return False
+        try:
+            call()
+        except Exception:  # SessionJobs._run reports its own errors; never lose a thread
+            log.exception("a dashboard job failed")
+        return True
+
+
+_pool: _PriorityPool | None = None
 _pool_lock = threading.Lock()
 
 
@@ -59,13 +109,9 @@ def use_solve_threads(threads: int) -> None:
         old = _pool
         if old is not None and old._max_workers == threads:
             return
-        _pool = (
-            ThreadPoolExecutor(max_workers=threads, thread_name_prefix=THREAD_PREFIX)
-            if threads
-            else None
-        )
+        _pool = _PriorityPool(threads) if threads else None
     if old is not None:
-        old.shutdown(wait=False)
+        old.shutdown()
 
 
 def solve_threads() -> int:
@@ -92,6 +138,9 @@ class _Job:
     priority: int
     compute: Callable[[], Any]
     publish: Callable[[Any], None]
+    #: perf_counter times: submitted, started, on a thread, computed, back on the loop
+    #: (for the timing log)
+    times: list[float] = field(default_factory=list)
 
 
 class SessionJobs:
@@ -141,7 +190,9 @@ class SessionJobs:
                 return
             self._doc = doc
             gen = self._gen[key] = self._gen.get(key, 0) + 1
-            self._pending[key] = _Job(key, gen, next(self._orders), priority, compute, publish)
+            self._pending[key] = _Job(
+                key, gen, next(self._orders), priority, compute, publish, [time.perf_counter()]
+            )
             if self._running is None and not self._kick:
                 # started in the next tick: every job submitted while handling this event
                 # (one change reaches several views) is waiting by then, the first in
@@ -177,15 +228,17 @@ class SessionJobs:
         job = min(self._pending.values(), key=lambda j: (j.priority, j.order))
         del self._pending[job.key]
         self._running = job
+        job.times.append(time.perf_counter())
         doc = self._doc
         pool = _pool
         if pool is not None:
-            pool.submit(self._run, job, doc)
+            pool.submit(job.priority, self._run, job, doc)
         else:  # on the event loop, in the next tick
             doc.add_next_tick_callback(functools.partial(self._run, job, doc))
 
     def _run(self, job: _Job, doc: Any) -> None:
         """Compute a job (a worker thread, or the loop) and publish it on the loop."""
+        job.times.append(time.perf_counter())
         result: Any = None
         error: BaseException | None = None
         if self._current(job):
@@ -193,6 +246,7 @@ class SessionJobs:
                 result = job.compute()
             except Exception as exc:  # reported on the loop; the queue goes on
                 error = exc
+        job.times.append(time.perf_counter())
         if self._closed:  # the session closed meanwhile: its document is going away
             with self._lock:
                 self._running = None
@@ -212,6 +266,7 @@ class SessionJobs:
         """On the event loop: publish a result that is still wanted, then start the next job."""
         from panel.io.state import set_curdoc
 
+        job.times.append(time.perf_counter())
         with self._lock:
             self._running = None
             wanted = self._current(job)
@@ -221,15 +276,46 @@ class SessionJobs:
             elif error is not None:
                 log.error("a dashboard solve failed", exc_info=error)
             else:
-                with set_curdoc(doc):
+                with set_curdoc(doc), _held(doc):
                     job.publish(result)
                 self.published += 1
         except Exception:
             log.exception("publishing a dashboard result failed")
         finally:
+            if log.isEnabledFor(logging.DEBUG):
+                _log_timing(job, wanted)
             with self._lock:
                 if self._running is None:
                     self._start_next()
+
+
+def _held(doc: Any) -> contextlib.AbstractContextManager:
+    """``panel.io.hold`` on a Bokeh document (its changes sent in one message when the block
+    ends); nothing on anything else (a test's stand-in)."""
+    from bokeh.document import Document
+
+    if not isinstance(doc, Document):
+        return contextlib.nullcontext()
+    from panel.io import hold
+
+    return hold(doc)
+
+
+def _log_timing(job: _Job, published: bool) -> None:
+    """One line per job (DEBUG): milliseconds waiting in the session's queue, for a solve
+    thread, computing, waiting for the event loop and publishing (``bench_dashboard_load.py``
+    sums them)."""
+    t = [*job.times, time.perf_counter()]
+    if len(t) != 6:
+        return
+    ms = [1000 * (b - a) for a, b in itertools.pairwise(t)]
+    log.debug(
+        "tp-job key=%s session_ms=%.0f pool_ms=%.0f compute_ms=%.0f loop_ms=%.0f "
+        "publish_ms=%.0f published=%d",
+        job.key,
+        *ms,
+        published,
+    )
 
 
 __all__ = [
