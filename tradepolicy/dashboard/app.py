@@ -188,12 +188,11 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
 def _pause_hidden_tabs(app: DashboardApp) -> None:
     """Views inside a tab that is not shown skip their updates and catch up when their tab is
     opened (``shown``; see ``views._when_shown``): in a served page a change of the settings
-    then rebuilds only what is on screen. So does the one-year KPI strip on the 2030 tab,
-    where it is hidden (:meth:`DashboardApp._show_one_year_kpis`)."""
+    then rebuilds only what is on screen."""
     tabs = app.tabs
     where: dict[Any, int] = {}
     for view in vars(app).values():
-        if not (isinstance(view, Viewer) and "shown" in view.param) or view is app.kpis:
+        if not (isinstance(view, Viewer) and "shown" in view.param):
             continue
         own = view.__panel__()
         for i, tab in enumerate(tabs.objects):
@@ -205,7 +204,6 @@ def _pause_hidden_tabs(app: DashboardApp) -> None:
     def sync(*_: Any) -> None:
         for view, i in where.items():
             view.shown = i == tabs.active
-        app.kpis.shown = tabs.active != ANSWER_TAB
 
     tabs.param.watch(sync, "active")
     sync()

@@ -469,7 +469,6 @@ class KpiView(_StoreView):
         self._update()
 
     @param.depends("store.current", watch=True)
-    @_when_shown
     def _update(self) -> None:
         out, info = self._store.current, self.info
         k = None
