@@ -405,3 +405,19 @@ def test_warm_up_loads_every_market_before_the_first_page():
     hits = SOLVES.hits
     DashboardStore(markets, NDPR)
     assert SOLVES.hits > hits  # the first page's baseline comes from the cache
+
+
+def test_pages_have_no_busy_spinner_shared_by_every_session():
+    """Panel keeps one busy flag for the whole process and turns the spinner of every open page
+    when any page's event is handled: a negotiator would see the others' work as their own,
+    and every change went to every page. The dashboard's pages have no such spinner."""
+    from panel.io.state import state
+
+    from tradepolicy.dashboard.app import DashboardApp
+
+    before = list(state._indicators)
+    pages = [DashboardApp(market="ndpr_oxide").template() for _ in range(2)]
+    for page in pages:
+        page.server_doc()
+    assert all(p.busy_indicator is None for p in pages)
+    assert state._indicators == before

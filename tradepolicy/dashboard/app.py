@@ -8,6 +8,7 @@ import ctypes.util
 import gc
 import ipaddress
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -124,9 +125,13 @@ class DashboardApp(Viewer):
 
     def template(self) -> pn.template.BaseTemplate:
         """The app in a page template with the controls in the sidebar (for serving)."""
-        # Bootstrap ships with Panel and loads no web font: the page works offline
+        # Bootstrap ships with Panel and loads no web font: the page works offline. No busy
+        # spinner: Panel keeps one busy flag for the whole process and sets the spinner of
+        # every open page whenever any page's event is handled (ten pages: every change sent
+        # twice to all ten, and each negotiator saw the others' work as their own)
         return pn.template.BootstrapTemplate(
             title=TITLE,
+            busy_indicator=None,
             sidebar=[self.editor],
             main=[self.main],
             sidebar_width=SIDEBAR_WIDTH,
@@ -290,6 +295,11 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_THREADS = DEFAULT_SOLVE_THREADS
 
 
+#: how long a thread holding the GIL runs before another asking for it gets it (seconds;
+#: Python's default is 0.005): shorter in a served dashboard, see :func:`serve`
+SWITCH_INTERVAL_S = 0.001
+
+
 def use_threads(threads: int) -> None:
     """Run served sessions' solves on a pool of ``threads`` worker threads shared by every
     session (0: on the event loop, in the next tick); the pages' events stay on the event loop.
@@ -434,6 +444,9 @@ def serve(
 
     warm_up(known, market)
     use_threads(threads)
+    # the event loop hands the GIL back at every socket call; with solve threads running
+    # Python (building results and charts) it waited up to the switch interval each time
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     if kwargs.get("threaded") or kwargs.get("start") is False:
         return pn.serve(page, port=port, address=address, show=show, title=TITLE, **kwargs)
     kwargs.setdefault("verbose", False)
