@@ -209,25 +209,6 @@ def test_the_pool_runs_the_waiting_job_of_lowest_priority_first_across_sessions(
         use_solve_threads(before)
 
 
-def test_a_result_is_published_with_the_document_held():
-    """Every change a publication makes goes to the browser in one message: the document is
-    held ("combine") while ``publish`` runs and released after."""
-    from bokeh.document import Document
-
-    from tradepolicy.dashboard import jobs as jobs_module
-
-    doc, jobs = Document(), SessionJobs()
-    seen: list[object] = []
-    job = jobs_module._Job(
-        "live", 1, 0, 0, lambda: 1, lambda r: seen.append(doc.callbacks.hold_value)
-    )
-    jobs._gen["live"] = 1
-    jobs._running = job
-    jobs._finish(job, doc, 1, None)
-    assert seen == ["combine"] and jobs.published == 1
-    assert doc.callbacks.hold_value is None
-
-
 def test_a_failed_solve_is_logged_and_the_queue_goes_on(pool, caplog):
     loop, jobs = Loop(), SessionJobs()
     published: list[str] = []

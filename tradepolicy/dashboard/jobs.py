@@ -20,9 +20,11 @@ its own serial queue:
   without publishing;
 - the pool takes the waiting job of lowest ``priority`` first across sessions too: with ten
   sessions busy, one session's 2030 KPIs (``"live"``, priority 0) are solved before other
-  sessions' charts (priority 2), and jobs of the same priority run in the order they came;
-- a result is published with the document held (``panel.io.hold``): every change it makes
-  reaches the browser in one message, applied there at once.
+  sessions' charts (priority 2), and jobs of the same priority run in the order they came.
+
+A result is not published with the document held (``panel.io.hold``, one message): combined,
+the 2030 view's publication made BokehJS fail in the browser suite ("Cannot read properties of
+undefined (reading 'parent_style')").
 
 The solver's compiled kernels release the GIL, so two sessions' solves run in parallel on two
 cores. With no worker thread (``use_solve_threads(0)``) a job runs on the event loop in the
@@ -32,7 +34,6 @@ next tick, after the changes made so far have been sent to the browser. Outside 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import logging
@@ -276,7 +277,7 @@ class SessionJobs:
             elif error is not None:
                 log.error("a dashboard solve failed", exc_info=error)
             else:
-                with set_curdoc(doc), _held(doc):
+                with set_curdoc(doc):
                     job.publish(result)
                 self.published += 1
         except Exception:
@@ -287,18 +288,6 @@ class SessionJobs:
             with self._lock:
                 if self._running is None:
                     self._start_next()
-
-
-def _held(doc: Any) -> contextlib.AbstractContextManager:
-    """``panel.io.hold`` on a Bokeh document (its changes sent in one message when the block
-    ends); nothing on anything else (a test's stand-in)."""
-    from bokeh.document import Document
-
-    if not isinstance(doc, Document):
-        return contextlib.nullcontext()
-    from panel.io import hold
-
-    return hold(doc)
 
 
 def _log_timing(job: _Job, published: bool) -> None:
