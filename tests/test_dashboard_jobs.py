@@ -177,38 +177,6 @@ def test_the_jobs_one_event_submits_start_in_priority_order(pool):
     assert order == ["live", "current"]
 
 
-def test_the_pool_runs_the_waiting_job_of_lowest_priority_first_across_sessions():
-    """Ten sessions busy at once: a session's 2030 KPIs (priority 0) are solved before other
-    sessions' one-year solves (1) and charts (2) that were waiting longer; equal priorities
-    in the order they came."""
-    before = solve_threads()
-    use_solve_threads(1)  # one thread: the order the pool picks is the order they run
-    try:
-        loop = Loop()
-        blocker, *sessions = (SessionJobs() for _ in range(5))
-        gate, started = threading.Event(), threading.Event()
-        ran: list[str] = []
-
-        def block() -> str:
-            started.set()
-            gate.wait(30)
-            return "blocker"
-
-        loop.event(blocker.submit, "set", block, ran.append)
-        loop.step()
-        assert started.wait(30)  # the only thread is busy: what follows waits in the pool
-        plan = [("a", "charts", 2), ("b", "current", 1), ("c", "live", 0), ("d", "live", 0)]
-        for jobs, (who, key, prio) in zip(sessions, plan, strict=True):
-            name = f"{who} {key}"
-            loop.event(jobs.submit, key, lambda name=name: name, ran.append, priority=prio)
-        loop.step()  # each session hands its job to the pool
-        gate.set()
-        loop.drain(blocker, *sessions)
-        assert ran == ["blocker", "c live", "d live", "b current", "a charts"]
-    finally:
-        use_solve_threads(before)
-
-
 def test_a_failed_solve_is_logged_and_the_queue_goes_on(pool, caplog):
     loop, jobs = Loop(), SessionJobs()
     published: list[str] = []
