@@ -8,7 +8,6 @@ import ctypes.util
 import gc
 import ipaddress
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -295,11 +294,6 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_THREADS = DEFAULT_SOLVE_THREADS
 
 
-#: how long a thread holding the GIL runs before another asking for it gets it (seconds;
-#: Python's default is 0.005): shorter in a served dashboard, see :func:`serve`
-SWITCH_INTERVAL_S = 0.001
-
-
 def use_threads(threads: int) -> None:
     """Run served sessions' solves on a pool of ``threads`` worker threads shared by every
     session (0: on the event loop, in the next tick); the pages' events stay on the event loop.
@@ -444,9 +438,6 @@ def serve(
 
     warm_up(known, market)
     use_threads(threads)
-    # the event loop hands the GIL back at every socket call; with solve threads running
-    # Python (building results and charts) it waited up to the switch interval each time
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     if kwargs.get("threaded") or kwargs.get("start") is False:
         return pn.serve(page, port=port, address=address, show=show, title=TITLE, **kwargs)
     kwargs.setdefault("verbose", False)
