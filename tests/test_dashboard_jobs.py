@@ -119,12 +119,13 @@ def _problems(caplog) -> list[str]:
 # -- the queue of one session ----------------------------------------------------------------
 def test_a_burst_of_changes_solves_the_first_and_the_last_and_publishes_only_the_last(pool):
     loop, jobs = Loop(), SessionJobs()
-    gate = threading.Event()
+    gate, started = threading.Event(), threading.Event()
     computed: list[int] = []
     published: list[int] = []
 
     def compute(i: int) -> int:
         if i == 0:
+            started.set()
             gate.wait(30)  # the first solve is running while the others arrive
         computed.append(i)
         return i * 10
@@ -132,7 +133,8 @@ def test_a_burst_of_changes_solves_the_first_and_the_last_and_publishes_only_the
     for i in range(5):
         loop.event(jobs.submit, "current", lambda i=i: compute(i), published.append)
         if i == 0:
-            loop.step()  # the first change's solve starts
+            loop.step()  # the first change's solve starts (on a solve thread)
+            assert started.wait(30)
     gate.set()
     loop.drain(jobs)
     assert computed == [0, 4]  # the three waiting in between were replaced by the latest

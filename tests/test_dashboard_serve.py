@@ -405,3 +405,55 @@ def test_warm_up_loads_every_market_before_the_first_page():
     hits = SOLVES.hits
     DashboardStore(markets, NDPR)
     assert SOLVES.hits > hits  # the first page's baseline comes from the cache
+
+
+def test_pages_have_no_busy_spinner_shared_by_every_session():
+    """Panel keeps one busy flag for the whole process and turns the spinner of every open page
+    when any page's event is handled: a negotiator would see the others' work as their own,
+    and every change went to every page. The dashboard's pages have no such spinner."""
+    from panel.io.state import state
+
+    from tradepolicy.dashboard.app import DashboardApp
+
+    before = list(state._indicators)
+    pages = [DashboardApp(market="ndpr_oxide").template() for _ in range(2)]
+    for page in pages:
+        page.server_doc()
+    assert all(p.busy_indicator is None for p in pages)
+    assert state._indicators == before
+
+
+def test_the_dashboard_changes_warning_filters_only_holding_the_lock(monkeypatch):
+    """``warnings.catch_warnings`` is not thread-safe: every use of it in the dashboard's own
+    code (loading a set, reading an upload, the comparison table, checking and solving) runs
+    holding ``WARNINGS_LOCK``."""
+    import inspect
+    import warnings
+    from pathlib import Path
+
+    from tradepolicy.dashboard import markets
+    from tradepolicy.dashboard.caching import WARNINGS_LOCK
+
+    real = warnings.catch_warnings
+    used: list[tuple[str, bool]] = []
+
+    def checked(*args, **kwargs):
+        caller = inspect.stack(0)[1]
+        if "tradepolicy/dashboard/" in caller.filename.replace("\\", "/"):
+            used.append(
+                (f"{Path(caller.filename).name}:{caller.function}", WARNINGS_LOCK._is_owned())
+            )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(warnings, "catch_warnings", checked)
+    store = DashboardStore(catalog(), NDPR)
+    path = store.info.scenario_files[0]
+    markets.load_set_quietly(path)
+    store.config.preset("floor")
+    store.save_current("club")
+    store.comparison_csv()
+    assert store.load_toml(store.saved_toml(), "mine.toml")
+    where = {name for name, _ in used}
+    assert {"markets.py:load_set_quietly", "persist.py:read_uploaded_set"} <= where
+    assert any(name.startswith("indicators.py") for name in where)
+    assert [name for name, locked in used if not locked] == []

@@ -124,9 +124,13 @@ class DashboardApp(Viewer):
 
     def template(self) -> pn.template.BaseTemplate:
         """The app in a page template with the controls in the sidebar (for serving)."""
-        # Bootstrap ships with Panel and loads no web font: the page works offline
+        # Bootstrap ships with Panel and loads no web font: the page works offline. No busy
+        # spinner: Panel keeps one busy flag for the whole process and sets the spinner of
+        # every open page whenever any page's event is handled (ten pages: every change sent
+        # twice to all ten, and each negotiator saw the others' work as their own)
         return pn.template.BootstrapTemplate(
             title=TITLE,
+            busy_indicator=None,
             sidebar=[self.editor],
             main=[self.main],
             sidebar_width=SIDEBAR_WIDTH,

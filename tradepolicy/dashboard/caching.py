@@ -5,6 +5,7 @@ A served dashboard runs the sessions' solves on a pool of solve threads
 several threads at once. :class:`SingleFlight` makes sure that a value asked for by several
 threads at the same time is computed once (ten negotiators opening the same market load it
 once); :func:`memoize` is a least-recently-used cache bounded in count built on it.
+:data:`WARNINGS_LOCK` is held by every dashboard module that changes the warning filters.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+#: held while the warning filters are changed (``warnings.catch_warnings`` is not thread-safe:
+#: two threads inside it at once can leave the other's filters in place); only around checks
+#: and conversions, never around a solve
+WARNINGS_LOCK = threading.RLock()
 
 
 class SingleFlight:
@@ -110,4 +116,4 @@ def memoize(max_items: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
     return decorate
 
 
-__all__ = ["SingleFlight", "memoize"]
+__all__ = ["WARNINGS_LOCK", "SingleFlight", "memoize"]

@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 
 from tradepolicy import regions as regions_table
+from tradepolicy.dashboard.caching import WARNINGS_LOCK
 from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.measures.base import WELFARE_ENTRIES
 
@@ -516,7 +517,7 @@ def comparison_long(ds: xr.Dataset, names: list[str], info: MarketInfo) -> pd.Da
     out = pd.concat(frames, ignore_index=True)
     out["text"] = out["text"].fillna("") if "text" in out else ""
     out = out[["scenario", "region", "variable", "value", "units", "text"]]
-    with warnings.catch_warnings():
+    with WARNINGS_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         out["scenario"] = out["scenario"].astype(str)
         out["region"] = out["region"].astype(str)

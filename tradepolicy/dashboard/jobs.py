@@ -19,6 +19,14 @@ its own serial queue:
   :meth:`SessionJobs.cancel`) or whose session closed (:meth:`SessionJobs.close`) is dropped
   without publishing.
 
+The pool takes jobs in the order they came, whatever their session and priority. Tried and
+left out: a pool ordered by priority across sessions (one session's 2030 KPIs before other
+sessions' charts) left a page's one-year KPIs on an older result after a market switch in the
+browser suite (``test_market_switches_keep_widgets_and_results_equal`` failed in 4 runs of 4,
+passed in order of arrival; the cause is not found); publishing a result with the document
+held (``panel.io.hold``, one message) made BokehJS fail on the 2030 view ("Cannot read
+properties of undefined (reading 'parent_style')").
+
 The solver's compiled kernels release the GIL, so two sessions' solves run in parallel on two
 cores. With no worker thread (``use_solve_threads(0)``) a job runs on the event loop in the
 next tick, after the changes made so far have been sent to the browser. Outside a served page
@@ -31,9 +39,10 @@ import functools
 import itertools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -92,6 +101,9 @@ class _Job:
     priority: int
     compute: Callable[[], Any]
     publish: Callable[[Any], None]
+    #: perf_counter times: submitted, started, on a thread, computed, back on the loop
+    #: (for the timing log)
+    times: list[float] = field(default_factory=list)
 
 
 class SessionJobs:
@@ -141,7 +153,9 @@ class SessionJobs:
                 return
             self._doc = doc
             gen = self._gen[key] = self._gen.get(key, 0) + 1
-            self._pending[key] = _Job(key, gen, next(self._orders), priority, compute, publish)
+            self._pending[key] = _Job(
+                key, gen, next(self._orders), priority, compute, publish, [time.perf_counter()]
+            )
             if self._running is None and not self._kick:
                 # started in the next tick: every job submitted while handling this event
                 # (one change reaches several views) is waiting by then, the first in
@@ -177,6 +191,7 @@ class SessionJobs:
         job = min(self._pending.values(), key=lambda j: (j.priority, j.order))
         del self._pending[job.key]
         self._running = job
+        job.times.append(time.perf_counter())
         doc = self._doc
         pool = _pool
         if pool is not None:
@@ -186,6 +201,7 @@ class SessionJobs:
 
     def _run(self, job: _Job, doc: Any) -> None:
         """Compute a job (a worker thread, or the loop) and publish it on the loop."""
+        job.times.append(time.perf_counter())
         result: Any = None
         error: BaseException | None = None
         if self._current(job):
@@ -193,6 +209,7 @@ class SessionJobs:
                 result = job.compute()
             except Exception as exc:  # reported on the loop; the queue goes on
                 error = exc
+        job.times.append(time.perf_counter())
         if self._closed:  # the session closed meanwhile: its document is going away
             with self._lock:
                 self._running = None
@@ -212,6 +229,7 @@ class SessionJobs:
         """On the event loop: publish a result that is still wanted, then start the next job."""
         from panel.io.state import set_curdoc
 
+        job.times.append(time.perf_counter())
         with self._lock:
             self._running = None
             wanted = self._current(job)
@@ -227,9 +245,28 @@ class SessionJobs:
         except Exception:
             log.exception("publishing a dashboard result failed")
         finally:
+            if log.isEnabledFor(logging.DEBUG):
+                _log_timing(job, wanted)
             with self._lock:
                 if self._running is None:
                     self._start_next()
+
+
+def _log_timing(job: _Job, published: bool) -> None:
+    """One line per job (DEBUG): milliseconds waiting in the session's queue, for a solve
+    thread, computing, waiting for the event loop and publishing (``bench_dashboard_load.py``
+    sums them)."""
+    t = [*job.times, time.perf_counter()]
+    if len(t) != 6:
+        return
+    ms = [1000 * (b - a) for a, b in itertools.pairwise(t)]
+    log.debug(
+        "tp-job key=%s session_ms=%.0f pool_ms=%.0f compute_ms=%.0f loop_ms=%.0f "
+        "publish_ms=%.0f published=%d",
+        job.key,
+        *ms,
+        published,
+    )
 
 
 __all__ = [

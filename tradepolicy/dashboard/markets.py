@@ -20,7 +20,7 @@ from tradepolicy import _paths
 from tradepolicy import regions as region_table
 from tradepolicy._validation import read_toml
 from tradepolicy.chain import Chain
-from tradepolicy.dashboard.caching import memoize
+from tradepolicy.dashboard.caching import WARNINGS_LOCK, memoize
 from tradepolicy.market import Market, load_market
 from tradepolicy.measures import PriceFloor
 from tradepolicy.scenario import ScenarioSet, Target, load_scenarios
@@ -220,7 +220,7 @@ def _sets_for(market_id: str) -> list[Path]:
 
 def load_set_quietly(path: Path | str) -> tuple[ScenarioSet, list[str]]:
     """Load a scenario set, returning its input warnings as plain text instead of warning."""
-    with warnings.catch_warnings(record=True) as caught:
+    with WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sset = load_scenarios(path)
     return sset, [str(w.message) for w in caught]

@@ -37,6 +37,7 @@ import tomli_w
 from panel.custom import JSComponent
 from panel.viewable import Viewer
 
+from tradepolicy.dashboard.caching import WARNINGS_LOCK
 from tradepolicy.errors import InputError
 from tradepolicy.scenario import Scenario, ScenarioSet, Target, scenario_set_from_dict
 
@@ -223,7 +224,7 @@ def read_uploaded_set(
                 )
             ],
         )
-    with warnings.catch_warnings(record=True) as caught:
+    with WARNINGS_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         sset = scenario_set_from_dict(doc, Path(name), market_ref)
     reserved = [

@@ -29,7 +29,7 @@ import param
 import xarray as xr
 
 import tradepolicy as tp
-from tradepolicy.dashboard.caching import SingleFlight
+from tradepolicy.dashboard.caching import WARNINGS_LOCK, SingleFlight
 from tradepolicy.dashboard.config import ConfigError, PolicyConfig, scenario_key, scenarios_from_key
 from tradepolicy.dashboard.indicators import comparison_long
 from tradepolicy.dashboard.jobs import SessionJobs, served_document
@@ -129,10 +129,6 @@ class SolveCache:
 
 #: the solve cache shared by every session of the process
 SOLVES = SolveCache()
-#: held while the warning filters are changed (``warnings.catch_warnings`` is not thread-safe:
-#: two threads inside it at once can leave the other's filters in place); only around checks,
-#: never around a solve
-WARNINGS_LOCK = threading.RLock()
 
 
 def later(fn: Callable[[], None]) -> Any | None:
