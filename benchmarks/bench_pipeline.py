@@ -108,7 +108,8 @@ def breakdown(market, scenarios: list[Scenario]) -> dict[str, float]:
         timed(stages, "bookkeeping (welfare)", api.welfare, "book_measures"),
         timed(stages, "result variables", api, "_variables"),
         timed(stages, "solution check", api, "check_solution"),
-        timed(stages, "provenance (scenario spec)", api, "provenance_attrs"),
+        timed(stages, "scenario spec (JSON)", ScenarioSet, "to_json"),
+        timed(stages, "provenance attributes", api, "provenance_attrs"),
         timed(stages, "Dataset", api, "build_dataset"),
     ):
         t1 = time.perf_counter()

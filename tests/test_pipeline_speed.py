@@ -5,12 +5,17 @@
 - Monte Carlo draws that tile the central instruments and start from the central solution
   equal draws built and solved from scratch, to what the solver's tolerance allows;
 - ``solve(variables=...)`` stores exactly the full Dataset's numbers for what it is asked;
-- the batched :func:`check_solution` finds the problems a scenario-by-scenario check finds.
+- the batched :func:`check_solution` finds the problems a scenario-by-scenario check finds;
+- the compiled solve's OpenMP threads are set to sleep when idle (``OMP_WAIT_POLICY``) before
+  the OpenMP runtime loads, and a policy the user set is kept.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -323,3 +328,44 @@ def test_scenario_objects_can_be_reused_across_rows(four) -> None:
         a.levy_revenue.sel(scenario="a").values, a.levy_revenue.sel(scenario="b").values
     )
     assert float(a.levy_revenue.sel(scenario="a").sum()) > 0
+
+
+_OMP_PROBE = """
+import os, sys
+import numpy as np
+import tradepolicy as tp
+from tradepolicy.core.kernel import SERIAL_BELOW
+from tradepolicy.testing import every_measure_scenarios, random_market
+
+def openmp_loaded():
+    with open("/proc/self/maps") as fh:
+        return any(n in fh.read() for n in ("libgomp", "libiomp", "libomp"))
+
+before = openmp_loaded()
+rng = np.random.default_rng(0)
+market = random_market(rng)
+lists = every_measure_scenarios(rng, market, SERIAL_BELOW)  # the parallel loop runs
+ds = tp.solve([tp.Scenario(name=f"s{i}", measures=ms) for i, ms in enumerate(lists)], market)
+import numba
+print(os.environ["OMP_WAIT_POLICY"], before, openmp_loaded(), numba.threading_layer(),
+      int(ds.converged.sum()) == ds.sizes["scenario"])
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/maps")
+@pytest.mark.parametrize(("given", "expect"), [(None, "PASSIVE"), ("active", "active")])
+def test_openmp_threads_sleep_when_idle(given, expect) -> None:
+    """Importing tradepolicy sets ``OMP_WAIT_POLICY`` (unless set) while no OpenMP runtime is
+    loaded, so the runtime numba loads for the parallel solve reads it."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    out = subprocess.run(
+        [sys.executable, "-c", _OMP_PROBE], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    policy, before, after, layer, converged = out
+    assert policy == expect == (given or tp._openmp.WAIT_POLICY)
+    assert before == "False"  # not loaded by the import: it will read the policy
+    assert converged == "True"
+    if layer == "omp":
+        assert after == "True"

@@ -16,7 +16,11 @@ try:
 except PackageNotFoundError:  # running from a source tree without installation
     __version__ = "0.0.0+unknown"
 
-from tradepolicy import measures, regions
+from tradepolicy import (
+    _openmp,  # noqa: F401 - OpenMP threads sleep when idle
+    measures,
+    regions,
+)
 from tradepolicy.api import solve, solve_many
 from tradepolicy.chain import Chain, load_chain
 from tradepolicy.clubs import club_scenario
