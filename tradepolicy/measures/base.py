@@ -165,6 +165,15 @@ class MarketUnits(Protocol):
     def quantity_unit(self) -> str: ...
 
 
+def importer_exporter_keys(measures: list) -> list[tuple]:
+    """:meth:`Measure.pair_keys` of measures on (``importers``, ``exporters``) pairs, no
+    region exempt: ``exporters`` None is every exporter."""
+    return [
+        (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
+        for m in measures
+    ]
+
+
 class Measure(BaseModel):
     """Base class of all measures (one scenario building block)."""
 

@@ -13,6 +13,7 @@ from tradepolicy.measures.base import (
     Measure,
     Region,
     editor,
+    importer_exporter_keys,
     register,
 )
 from tradepolicy.measures.quotas import masked_sums
@@ -112,10 +113,7 @@ class DiversificationCap(Measure):
 
     @classmethod
     def pair_keys(cls, ctx, measures: list) -> list[tuple]:
-        return [
-            (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
-            for m in measures
-        ]
+        return importer_exporter_keys(measures)
 
     @classmethod
     def _items(cls, ctx: ApplyContext, rows: np.ndarray, measures: list):

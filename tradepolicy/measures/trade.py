@@ -7,7 +7,14 @@ from typing import Annotated, ClassVar, Literal
 import numpy as np
 from pydantic import AfterValidator, Field
 
-from tradepolicy.measures.base import ApplyContext, Measure, Region, editor, register
+from tradepolicy.measures.base import (
+    ApplyContext,
+    Measure,
+    Region,
+    editor,
+    importer_exporter_keys,
+    register,
+)
 
 #: Largest ad valorem rate accepted (10 = 1,000%). Rates are fractions (0.25 = 25%); a larger
 #: number is taken as a percent slip (``rate = 25`` for 25%) and refused with a suggestion.
@@ -136,10 +143,7 @@ class Tariff(Measure):
 
     @classmethod
     def pair_keys(cls, ctx, measures: list) -> list[tuple]:
-        return [
-            (tuple(m.importers), None if m.exporters is None else tuple(m.exporters), ())
-            for m in measures
-        ]
+        return importer_exporter_keys(measures)
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
