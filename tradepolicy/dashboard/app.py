@@ -304,12 +304,10 @@ def use_threads(threads: int) -> None:
     (``panel.config.nthreads``, ``--num-threads``) are switched off: with them Panel handles
     two events of one page at once and out of order.
     """
-    if int(threads) < 0:
-        raise ValueError(f"threads must be 0 (solves on the event loop) or more, not {threads}")
+    use_solve_threads(int(threads))  # (refuses a negative number)
     if pn.config.nthreads is not None:
         # a settable option (Panel's --num-threads) that Panel types as a read-only property
         pn.config.nthreads = None  # type: ignore[misc]
-    use_solve_threads(int(threads))
 
 
 def is_loopback(address: str) -> bool:
@@ -426,8 +424,7 @@ def serve(
         )
     if port:  # with port 0 Bokeh allows localhost:<the port chosen>
         kwargs.setdefault("websocket_origin", websocket_origins(address, port))
-    if threads < 0:
-        raise ValueError(f"threads must be 0 (solves on the event loop) or more, not {threads}")
+    use_threads(threads)  # (first: a negative number is refused before anything is loaded)
     extra = tuple(str(m) for m in markets)
     known = catalog(extra)  # fail early on a bad market file
     if market is not None and market not in known:
@@ -437,7 +434,6 @@ def serve(
         return create_app(extra, market)
 
     warm_up(known, market)
-    use_threads(threads)
     if kwargs.get("threaded") or kwargs.get("start") is False:
         return pn.serve(page, port=port, address=address, show=show, title=TITLE, **kwargs)
     kwargs.setdefault("verbose", False)
