@@ -47,6 +47,7 @@ CD_TOL = 1e-9  # |1 - σ| below this uses the Cobb-Douglas limit (as the referen
 SQRT_HALF = math.sqrt(0.5)
 ARMIJO = 1e-4
 MAX_LOG_STEP = 2.0
+MAX_HALVINGS = 30  # halvings of a Newton step before it is taken anyway
 MID_MAX_LAM_STEP = 1e6  # natural residuals: a larger step of a scaled λ stalls the row
 
 # The blocks never allocate: compiled without numba's reference counting (``_nrt=False``, a
@@ -1279,7 +1280,7 @@ def solve_rows(
     rows: np.ndarray,
     tol: float,
     max_iter: int,
-    max_halvings: int = 30,
+    max_halvings: int = MAX_HALVINGS,
     state: bool = False,
     pairs: str = "fb",
 ):

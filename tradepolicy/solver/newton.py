@@ -41,7 +41,7 @@ DEFAULT_TOL = 1e-11
 MAX_LOG_STEP = 2.0  # largest change of ln p in one Newton step
 ARMIJO = 1e-4
 CHUNK = 512  # scenarios per Newton block: keeps temporaries in cache
-MAX_HALVINGS = 30  # halvings of a Newton step before it is taken anyway
+MAX_HALVINGS = kernel.MAX_HALVINGS  # halvings of a Newton step before it is taken anyway
 MID_PASS_ITER = 20  # iterations of the first pass (pairs as natural residuals) ...
 MID_PASS_HALVINGS = 8  # ... and halvings before a row of it stalls (goes to the second)
 JACOBIAN_ALL = 0.7  # Jacobians for all trial points when at least this share need one
@@ -443,7 +443,7 @@ def _solve_numpy(
     max_iter: int,
     chunk: int,
     pairs: str = "fb",
-    max_halvings: int = 30,
+    max_halvings: int = MAX_HALVINGS,
 ) -> tuple[State, np.ndarray]:
     """The reference path: Newton on rows ``todo`` in chunks of similar scenarios (in place in
     ``u``, ``iterations``, ``converged``); returns every row's state and the non-finite rows.
@@ -567,7 +567,7 @@ def _newton(
     tol: float,
     max_iter: int,
     stop_below: int = 0,
-    max_halvings: int = 30,
+    max_halvings: int = MAX_HALVINGS,
     pairs: str = "fb",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _StateRows, np.ndarray]:
     """Globalised Newton on one chunk, whose scenarios have had ``it0`` iterations already.
