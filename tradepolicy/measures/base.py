@@ -174,6 +174,19 @@ def importer_exporter_keys(measures: list) -> list[tuple]:
     ]
 
 
+def exporter_destination_keys(ctx: _Regions, measures: list) -> list[tuple]:
+    """:meth:`Measure.pair_keys` of measures on an ``exporter``'s sales to ``destinations``,
+    no region exempt: ``destinations`` None is every other region."""
+    return [
+        (
+            tuple(m.destinations) if m.destinations is not None else ctx.foreign_of(m.exporter),
+            (m.exporter,),
+            (),
+        )
+        for m in measures
+    ]
+
+
 class Measure(BaseModel):
     """Base class of all measures (one scenario building block)."""
 
@@ -493,9 +506,7 @@ class _Regions:
         """
         table, at = self._table_rows(keys)
         if measures is not None:
-            rows = self._mask_rows(table)
-            if rows is not None:
-                rows.update(zip(map(id, measures), at, strict=True))
+            self._remember(table, measures, at)
         return table.masks[np.array(at, dtype=np.intp)]
 
     def _table_rows(self, keys: list[tuple]) -> tuple[_MaskTable, list[int]]:
@@ -520,6 +531,13 @@ class _Regions:
     def _mask_rows(self, table: _MaskTable) -> dict[int, int] | None:
         """The batch's remembered table rows of measures' masks (None: none kept here)."""
         return None
+
+    def _remember(self, table: _MaskTable, measures: list, at: list[int]) -> None:
+        """Remember the table rows ``at`` of ``measures``' masks for this batch (booking
+        reads them: :meth:`remembered_masks`)."""
+        rows = self._mask_rows(table)
+        if rows is not None:
+            rows.update(zip(map(id, measures), at, strict=True))
 
     def _prepared(self) -> ReadOnCheck | None:
         """What validation read of the batch's measures while checking them (None: none)."""
@@ -644,9 +662,7 @@ class ApplyContext(_Regions):
             return keys, self.masks(keys, measures if remember else None)
         keys, table, at = got
         if remember:
-            rows = self._mask_rows(table)
-            if rows is not None:
-                rows.update(zip(map(id, measures), at.tolist(), strict=True))
+            self._remember(table, measures, at.tolist())
         return keys, table.masks[at]
 
     def _mask_rows(self, table: _MaskTable) -> dict[int, int] | None:
@@ -734,29 +750,33 @@ class ReadOnCheck:
         # unused instruments go with it to sweep workers, which then read the measures)
         return (ReadOnCheck, ())
 
-    def column(self, cls: type, measures: list, name: str) -> Any:
-        """Field ``name`` of ``measures`` as read while checking (None: not read so)."""
+    def _span(self, cls: type, measures: list) -> tuple[int, int] | None:
+        """Where ``measures`` sit in the measures of ``cls`` read while checking (None: they
+        are not one group of them)."""
         span = self.spans.get(id(measures))
         if span is None or span[0] is not measures or span[1] is not cls:
             return None
+        return span[2], span[3]
+
+    def column(self, cls: type, measures: list, name: str) -> Any:
+        """Field ``name`` of ``measures`` as read while checking (None: not read so)."""
+        span = self._span(cls, measures)
         cols = self.columns.get(cls)
-        if cols is None or name not in cols:
+        if span is None or cols is None or name not in cols:
             return None
-        return cols[name][span[2] : span[3]]
+        return cols[name][span[0] : span[1]]
 
     def get(
         self, cls: type, measures: list, market: Market
     ) -> tuple[list[tuple], _MaskTable, np.ndarray] | None:
         """The keys, table and rows of ``measures`` when they are one prepared group of
         ``cls`` and the market's mask table is still the one they index."""
-        span = self.spans.get(id(measures))
-        if span is None or span[0] is not measures or span[1] is not cls:
-            return None
+        span = self._span(cls, measures)
         got = self.by_type.get(cls)
-        if got is None or market.memo.get(("pair_mask_table",)) is not got[1]:
+        if span is None or got is None or market.memo.get(("pair_mask_table",)) is not got[1]:
             return None
         keys, table, at = got
-        return keys[span[2] : span[3]], table, at[span[2] : span[3]]
+        return keys[span[0] : span[1]], table, at[span[0] : span[1]]
 
 
 def prepare_pair_masks(

@@ -20,6 +20,7 @@ from tradepolicy.measures.base import (
     Region,
     _batched,
     editor,
+    exporter_destination_keys,
     register,
     rel,
 )
@@ -249,11 +250,8 @@ def _book_cap_rent_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list)
     kept = _kept_caps(cls, ctx, rows, measures)
     if kept is not None:  # the caps, their pairs and masks as applying found them
         keep, k0, masks = kept
-    else:  # not a ban (:func:`_is_ban`, written out: one pass over many measures)
-        keep = np.array(
-            [m.quantity_share != 0 if m.quantity is None else m.quantity != 0 for m in measures],
-            dtype=bool,
-        )
+    else:
+        keep = np.array([not _is_ban(m) for m in measures], dtype=bool)
     keep_l = keep.tolist()
     rent_to = [t for t, k in zip(ctx.column(cls, measures, "rent_to"), keep_l, strict=True) if k]
     rows = rows[keep]
@@ -584,14 +582,7 @@ class ExportQuota(Measure):
     @classmethod
     def mask_keys(cls, ctx, measures: list) -> list[tuple]:
         """The :meth:`ApplyContext.masks` keys of each measure's :meth:`mask`."""
-        return [
-            (
-                tuple(m.destinations) if m.destinations is not None else ctx.foreign_of(m.exporter),
-                (m.exporter,),
-                (),
-            )
-            for m in measures
-        ]
+        return exporter_destination_keys(ctx, measures)
 
     has_pair_keys = True
     columns = ("exporter", "quantity", "rent_to")

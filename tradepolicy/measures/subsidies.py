@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal, overload
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -77,6 +78,19 @@ def _producing(market) -> frozenset[str]:
         ("producing",),
         lambda: frozenset(r for r, i in market._positions.items() if out[i] > 0),
     )
+
+
+def _splits(
+    outputs: Any, volumes: np.ndarray, groups: Iterable[list[int]]
+) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """:meth:`Offtake.split` of groups of offtakes with as many sellers, a group at once:
+    per group its positions ``sel``, the sellers' indices and the volume each delivers
+    ``(len(sel), sellers)`` (volume · output / total, the operations of ``split``).
+    ``outputs[i]``: :func:`_sellers_output` of offtake i; ``volumes[i]``: its volume."""
+    for sel in groups:
+        idx = np.stack([outputs[i][0] for i in sel])
+        total = np.array([outputs[i][2] for i in sel], dtype=float)[:, None]
+        yield sel, idx, volumes[sel][:, None] * np.stack([outputs[i][1] for i in sel]) / total
 
 
 def _sellers_output(market, sellers: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
@@ -506,20 +520,18 @@ class Offtake(Measure):
         # output / total per seller, the same operations); the rows are distinct, so only a
         # measure's own sellers may share a cell, added in their order as alone
         disposition = ctx.column(cls, measures, "disposition")
-        sel = [i for i, d in enumerate(disposition) if d == "stockpile"]
         sellers = ctx.column(cls, measures, "sellers")
-        outputs = [_sellers_output(ctx.market, sellers[i]) for i in sel]
-        by_count: dict[int, list[int]] = {}
-        for t, (idx, _, _) in enumerate(outputs):
-            by_count.setdefault(idx.size, []).append(t)
+        outputs = {
+            i: _sellers_output(ctx.market, sellers[i])
+            for i, d in enumerate(disposition)
+            if d == "stockpile"
+        }
+        groups: dict[int, list[int]] = {}
+        for i, (idx, _, _) in outputs.items():
+            groups.setdefault(idx.size, []).append(i)
         volumes = ctx.column(cls, measures, "volume", floats=True)
-        for ts in by_count.values():
-            idx = np.stack([outputs[t][0] for t in ts])
-            out = np.stack([outputs[t][1] for t in ts])
-            total = np.array([outputs[t][2] for t in ts], dtype=float)[:, None]
-            volume = volumes[[sel[t] for t in ts]][:, None]
-            vol = volume * out / total
-            b = rows[[sel[t] for t in ts]]
+        for sel, idx, vol in _splits(outputs, volumes, groups.values()):
+            b = rows[sel]
             at = (np.repeat(b, idx.shape[1]), idx.ravel())
             np.add.at(ctx.builder.variety_purchase, at, vol.ravel())
 
@@ -560,13 +572,8 @@ class Offtake(Measure):
         prices = ctx.column(cls, measures, "price", floats=True)
         buyers = ctx.column(cls, measures, "buyers")
         disposition = ctx.column(cls, measures, "disposition")
-        for sel in groups.values():
+        for sel, idx, vol in _splits(outputs, volumes, groups.values()):
             b = rows[sel]
-            idx = np.stack([outputs[i][0] for i in sel])
-            # `split`: volume · output / total, per seller
-            volume = volumes[sel][:, None]
-            total = np.array([outputs[i][2] for i in sel], dtype=float)[:, None]
-            vol = volume * np.stack([outputs[i][1] for i in sel]) / total
             price = prices[sel][:, None]
             market_value = p[b[:, None], idx] * vol
             gap = price * vol - market_value
@@ -590,7 +597,7 @@ class Offtake(Measure):
             if stock.any():
                 s_ = stock[t_]
                 at_s, share_s, t_s = (at[0][s_], at[1][s_]), share[s_], t_[s_]
-                volume_s = volume[:, 0][t_s]
+                volume_s = volumes[sel][t_s]
                 led["stockpile_cost"][at_s] += -share_s * mv_sum[t_s]
                 led["stock_value_change"][at_s] += share_s * mv_sum[t_s]
                 ctx.regional["public_purchases"][at_s] += share_s * volume_s

@@ -12,6 +12,7 @@ from tradepolicy.measures.base import (
     Measure,
     Region,
     editor,
+    exporter_destination_keys,
     importer_exporter_keys,
     register,
 )
@@ -204,14 +205,7 @@ class ExportTax(Measure):
 
     @classmethod
     def pair_keys(cls, ctx, measures: list) -> list[tuple]:
-        return [
-            (
-                tuple(m.destinations) if m.destinations is not None else ctx.foreign_of(m.exporter),
-                (m.exporter,),
-                (),
-            )
-            for m in measures
-        ]
+        return exporter_destination_keys(ctx, measures)
 
     @classmethod
     def apply_rows(cls, ctx: ApplyContext, rows: np.ndarray, measures: list, j: int) -> None:
