@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import tradepolicy as tp
 from tradepolicy import api
-from tradepolicy.cli import MAX_FAILED_DRAW_SHARE, NOT_SOLVED_EXIT, app, option_names
+from tradepolicy.cli import MAX_FAILED_DRAW_SHARE, NOT_SOLVED_EXIT, app
 from tradepolicy.measures import (
     DemandShift,
     ExportTax,
@@ -28,6 +28,7 @@ from tradepolicy.measures import (
     StockpileRelease,
     Tariff,
 )
+from tradepolicy.reports.context import option_labels
 
 runner = CliRunner()
 ENV = {"COLUMNS": "250"}
@@ -227,7 +228,7 @@ def test_run_exits_3_and_writes_flagged_results_when_a_scenario_does_not_solve(t
     assert out.exists()
     ds = tp.open_results(out)
     summary = res.output[res.output.index("Summary") :]
-    name = option_names(ds)["eu_ban"]  # the summary names options in words
+    name = option_labels(ds)["eu_ban"]  # the summary names options in words
     row = next(line for line in summary.splitlines() if f"│ {name} " in line)
     cells = [c.strip() for c in row.strip("│ ").split("│")]
     assert cells[2] == "no" and cells[-4:] == ["not solved"] * 4, cells

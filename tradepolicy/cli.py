@@ -24,7 +24,7 @@ from tradepolicy.errors import InputError, InputWarning
 from tradepolicy.market import Market, list_chains, list_markets, load_market
 from tradepolicy.measures.base import WELFARE_ENTRIES
 from tradepolicy.pathway import solve_pathway
-from tradepolicy.reports.context import scenario_label
+from tradepolicy.reports.context import option_labels
 from tradepolicy.reports.pathway import _stage_names
 from tradepolicy.results.accessor import CHAIN_TAG
 from tradepolicy.results.builder import NOT_DEFINED, result_fields
@@ -119,18 +119,6 @@ def _money(x: float, scale: float) -> str:
     return "0" if abs(v) < 0.05 else f"{v:+,.1f}"
 
 
-def option_names(ds) -> dict[str, str]:
-    """Each scenario of ``ds`` in words, as the brief and the dashboard name it
-    (:func:`~tradepolicy.reports.context.scenario_label`); the baseline of a pathway set is
-    "Doing nothing". The tables print these; the options table adds the identifier (what
-    ``--scenarios``, ``ds.sel(scenario=...)`` and the TOML file use)."""
-    regions = [str(r) for r in ds.region.values] if "region" in ds.dims else []
-    names = {str(n): scenario_label(str(n), regions) for n in ds.scenario.values}
-    if "baseline" in names:
-        names["baseline"] = "Doing nothing" if ds.tp.is_pathway else "Baseline"
-    return names
-
-
 def _with_id(label: str, scen: str) -> str:
     """An options-table cell: the option in words, its identifier dimmed underneath (what
     ``--scenarios``, ``ds.sel(scenario=...)`` and the scenario file use)."""
@@ -166,7 +154,7 @@ def print_comparison(
         print_chain_comparison(ds, target, descriptions)
         return
     full, ds = ds, ds.tp.point()  # the numbers are the central ones; ranges come from the draws
-    words = option_names(ds)
+    words = option_labels(ds)
     for com in ds.tp.commodities:
         sub = ds.sel(commodity=com)
         name = escape(str(sub.commodity_name.values))
@@ -207,7 +195,7 @@ def _summary_table(full) -> None:
     ds, dim = full.tp.point(), full.tp.market_dim
     summary = full.tp.summary().reset_index()
     money, scale = ds.tp.money_unit(), ds.tp.money_scale()
-    words = option_names(ds)
+    words = option_labels(ds)
     summary["scenario"] = [words[str(v)] for v in summary["scenario"]]
     table = Table(title=f"Summary ({money})", title_justify="left")
     for col in (
@@ -296,7 +284,7 @@ def _options_table(ds, com: str | None) -> None:
             f"who pays ({unit}) and cost per point of dependence removed"
         )
     table = Table(title=title, title_justify="left")
-    words = option_names(ds)
+    words = option_labels(ds)
     cols = (
         ("option", "left"),
         ("dependence", "right"),
@@ -374,7 +362,7 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
         ),
         title_justify="left",
     )
-    words = option_names(ds)
+    words = option_labels(ds)
     width = max(len(words[str(sc)]) for sc in t.index)
     table.add_column("option\n[dim]id[/]", justify="left", no_wrap=True, min_width=width)
     table.add_column(f"dependence\n{year}", justify="right", min_width=10)
@@ -507,7 +495,7 @@ def print_risk(ds, width: int = 10) -> None:
             highlight=False,
         )
     events = ", ".join(str(r) for r in ds.risk.values)
-    words = option_names(ds)
+    words = option_labels(ds)
     table = Table(
         title=(
             f"Disruption risk ({escape(events)}): the bloc's expected loss and each option's "
@@ -570,7 +558,7 @@ def print_chain_comparison(
     )
     _stage_dependence_table(full)
     unit = escape(str(ds["producer_price"].attrs["units"]))
-    words = option_names(ds)
+    words = option_labels(ds)
     for scen in ds.tp.scenarios:
         if scen == "baseline":
             continue
@@ -614,7 +602,7 @@ def print_chain_comparison(
 def _chain_solver_table(ds) -> None:
     """Solver status per scenario: the chain's stages are solved as one system."""
     table = Table(title="Solver (all stages as one system)", title_justify="left")
-    words = option_names(ds)
+    words = option_labels(ds)
     for col in ("scenario", "solved", "iter.", "residual"):
         table.add_column(col, justify="left" if col == "scenario" else "right")
     for scen in ds.tp.scenarios:
@@ -633,7 +621,7 @@ def _stage_dependence_table(full) -> None:
     """Bloc dependence per stage (columns, the target stage first and marked) and scenario."""
     t = full.tp.dependence_by_stage()
     ds = full.tp.point()
-    words = option_names(ds)
+    words = option_labels(ds)
     share, goal = t.attrs["target"], t.attrs["target_stage"]
     desc = escape(str(ds.attrs.get("target_description") or "the bloc"))
     table = Table(
@@ -680,7 +668,7 @@ def _stage_welfare_table(full, scen: str) -> None:
     """National welfare change by region and stage, with the total over stages."""
     t = full.tp.welfare_by_stage(scen)
     money = t.attrs["units"]
-    label = option_names(full)[scen]
+    label = option_labels(full)[scen]
     table = Table(title=escape(f"Welfare change by stage, {money} ({label})"), title_justify="left")
     table.add_column("region")
     for st in full.tp.stages:
@@ -706,7 +694,7 @@ def _chain_who_pays_table(full) -> None:
         "downstream); budget cost: spending > 0; revenue and rents: income > 0",
         caption_justify="left",
     )
-    words = option_names(ds)
+    words = option_labels(ds)
     for col in ("scenario", "stage"):
         table.add_column(col, no_wrap=True)
     cols = ("cost_to_buyers", "producers", "budget_cost", "revenue_and_rents", "welfare")
@@ -739,7 +727,7 @@ def _competitiveness_table(full) -> None:
     """Members' output, input cost, value added and import share at each downstream stage
     (one table per stage made from another stage)."""
     t = full.tp.competitiveness()
-    words = option_names(full)
+    words = option_labels(full)
     units = t.attrs["units"]
     qty, price = escape(units["bloc_output"]), escape(units["bloc_value_added"])
     for st in dict.fromkeys(t.index.get_level_values("stage")):

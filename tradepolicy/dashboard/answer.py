@@ -50,7 +50,7 @@ from tradepolicy.measures.base import FISCAL_ENTRIES
 from tradepolicy.pathway.results import BORDER_ENTRIES, discount_factors
 from tradepolicy.pathway.spec import PathwaySet, base_year
 from tradepolicy.pathway.views import payers_table, risk_money_unit
-from tradepolicy.reports.context import scenario_label
+from tradepolicy.reports.context import option_labels
 from tradepolicy.reports.formatting import (
     MISSING,
     fmt_bn,
@@ -428,11 +428,9 @@ def share_range(lo: float, hi: float) -> str:
 
 
 def labels_for(ds: xr.Dataset) -> dict[str, str]:
-    regions = [str(r) for r in ds.region.values]
-    out = {str(n): scenario_label(str(n), regions) for n in ds.scenario.values}
-    out["baseline"] = "Doing nothing"
-    out[LIVE] = LIVE_LABEL
-    return out
+    """Each option of pathway results in words (:func:`option_labels`), the edited scenario
+    as "Your scenario"."""
+    return {**option_labels(ds), LIVE: LIVE_LABEL}
 
 
 def answer_sentence(

@@ -646,6 +646,20 @@ def scenario_label(name: str, regions: tuple[str, ...] | list[str]) -> str:
     return sentence_case(text)
 
 
+def option_labels(ds: xr.Dataset, names: Any = None) -> dict[str, str]:
+    """Each scenario of ``ds`` (or each of ``names``) in words (:func:`scenario_label`), as
+    the CLI, the brief and the dashboard name them: the baseline of a pathway set is "Doing
+    nothing", of a one-year set "Baseline"."""
+    regions = [str(r) for r in ds.region.values] if "region" in ds.dims else []
+    out = {
+        str(n): scenario_label(str(n), regions)
+        for n in (ds.scenario.values if names is None else names)
+    }
+    if "baseline" in out:
+        out["baseline"] = "Doing nothing" if ds.tp.is_pathway else "Baseline"
+    return out
+
+
 def _describe(measure: dict[str, Any], labels: _Labels) -> str:
     cls = MEASURES.get(str(measure.get("type")))
     try:

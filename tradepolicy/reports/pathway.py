@@ -33,7 +33,7 @@ from tradepolicy.reports.context import (
     ChartSpec,
     Table,
     clip,
-    scenario_label,
+    option_labels,
     select_scenarios,
 )
 from tradepolicy.reports.formatting import (
@@ -327,10 +327,7 @@ class _Builder:
         amb = float(ds.attrs.get("target_ambition", "nan"))
         self.ambition = amb if math.isfinite(amb) else None
         self.draws = int(ds.attrs.get("draws", ds.sizes.get("draw", 1) - 1) or 0)
-        self.labels = {
-            n: scenario_label(n, [str(r) for r in ds.region.values]) for n in ["baseline", *names]
-        }
-        self.labels["baseline"] = "Doing nothing"
+        self.labels = option_labels(ds, ["baseline", *names])
         #: every option's validity warnings, shared ones included
         self.all_warnings = self._warnings()
         #: each option's own warnings (they mark its rows); ``shared``: those of several
