@@ -25,7 +25,7 @@ from tradepolicy.market import Market, list_chains, list_markets, load_market
 from tradepolicy.measures.base import WELFARE_ENTRIES
 from tradepolicy.pathway import solve_pathway
 from tradepolicy.reports.context import option_labels
-from tradepolicy.reports.pathway import _stage_names
+from tradepolicy.reports.pathway import stage_names
 from tradepolicy.results.accessor import CHAIN_TAG
 from tradepolicy.results.builder import NOT_DEFINED, result_fields
 from tradepolicy.results.io import write_results
@@ -345,7 +345,7 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
     t = ds.tp.pathway_options()
     year = int(ds.attrs["target_year"])
     stage = str(ds.attrs.get("target_stage") or ds.stage.values[-1])
-    where = _stage_names(ds).get(stage, stage)  # in words, as the brief names it
+    where = stage_names(ds).get(stage, stage)  # in words, as the brief names it
     cur = str(ds.attrs.get("currency", "") or "USD")
     bloc = str(ds.attrs.get("target_bloc", "")).replace(" ", ", ")
     rate = float(ds.attrs["discount_rate"])

@@ -261,7 +261,7 @@ def build_pathway_context(
         ) from None
 
 
-def _stage_names(ds: xr.Dataset) -> dict[str, str]:
+def stage_names(ds: xr.Dataset) -> dict[str, str]:
     """Plain names of the stages (``ree_ndfeb_magnet`` -> ``Sintered NdFeB magnets``)."""
     try:
         markets = json.loads(str(ds.attrs.get("markets", "{}")))
@@ -313,7 +313,7 @@ class _Builder:
         self.year = int(ds.attrs["target_year"])
         self.first, self.last = int(ds.attrs["first_year"]), int(ds.attrs["last_year"])
         self.stage = str(ds.attrs.get("target_stage") or ds.stage.values[-1])
-        self.stage_names = _stage_names(ds)
+        self.stage_names = stage_names(ds)
         self.currency = str(ds.attrs.get("currency") or ds["pv_budget_cost"].attrs.get("units"))
         self.currency = self.currency or "USD"
         self.unit = f"bn {self.currency}"
