@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import socket
 import subprocess
 import sys
 import tempfile
@@ -151,12 +150,6 @@ def market_12(path: Path) -> Path:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(
     market_file: Path | None, market: str, port: int, log_file: Path
 ) -> subprocess.Popen:
@@ -232,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     n = args.warmup + args.changes
     with tempfile.TemporaryDirectory() as tmp:
         server_log = Path(tmp) / "server.log"
-        port = free_port()
+        port = _server.free_port()
         if args.static:
             mfile: Path | None = market_12(Path(tmp) / f"{MARKET_ID}.toml")
             market, kpi, ready = MARKET_ID, STATIC_KPI, None

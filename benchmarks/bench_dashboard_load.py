@@ -52,7 +52,6 @@ import argparse
 import asyncio
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -199,12 +198,6 @@ class Session:
     missed: int = 0
     timeouts: int = 0
     error: str = ""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_mb(pid: int) -> float:
@@ -461,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
     browser_cpu = BrowserCpu()
     with tempfile.TemporaryDirectory() as tmp:
         server_log = Path(tmp) / "server.log"
-        port = free_port()
+        port = _server.free_port()
         proc = start_server(port, args.threads, server_log)
         try:
             rss["start"], cpu["start"] = rss_mb(proc.pid), cpu_s(proc.pid)
