@@ -302,10 +302,21 @@ def test_risk_section_shows_the_cost_of_inaction_and_each_option() -> None:
         assert "12.34 bn USD" in body and "7.78" in body, fmt
 
 
+NOT_ESTIMATED = "The cost of inaction in supply disruptions is not estimated here"
+
+
 def test_no_risk_section_without_the_risk_variables() -> None:
     brief = build_context(magnets())
     assert isinstance(brief, PathwayBrief) and brief.risk is None
-    assert "inaction" not in " ".join(pdf_pages(rendered("pdf"))).lower()
+    pages = pdf_pages(rendered("pdf"))
+    assert "Disruptions and the cost of inaction" not in " ".join(pages)
+    # page 1 says plainly that the cost of inaction is missing, and why, in every format
+    assert brief.answer[-1].startswith(NOT_ESTIMATED)
+    assert NOT_ESTIMATED in pages[0]
+    for fmt, extract in (("docx", docx_text), ("html", html_text)):
+        assert NOT_ESTIMATED in norm(extract(rendered(fmt))), fmt
+    with_events = build_context(with_risk(magnets()))
+    assert not any(NOT_ESTIMATED in line for line in with_events.answer)
 
 
 # -- vocabulary: warnings everywhere, no internal notes --------------------------------------

@@ -938,15 +938,16 @@ class AnswerView(Viewer):
             description="The year the edited scenario's measures come into force.",
         )
         self.draws_input = pn.widgets.IntInput(
-            label="Draws",
+            label="Draws for 2030",
             value=int(self.draws),
             start=0,
             end=2000,
             step=50,
             width=110,
             css_classes=["tp-answer-draws"],
-            description=f"Monte Carlo draws for the probabilities and fans (seed {DEFAULT_SEED}); "
-            "0: central run only.",
+            description=f"Monte Carlo draws for the 2030 probabilities and fans (seed "
+            f"{DEFAULT_SEED}); 0: central run only. (The sidebar's draws are for the one-year "
+            "ranges.)",
         )
         self.header = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
         self.status = pn.pane.HTML(

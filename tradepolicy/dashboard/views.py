@@ -80,7 +80,8 @@ HELP: dict[str, str] = {
     "target": "The largest share of its use the bloc may take from one supplier outside it. "
     "The dependence KPI says whether the scenario meets it; the charts draw it as a line.",
     "draws": "How many sets of elasticities are drawn for the 5–95% ranges (used when "
-    "Uncertainty ranges is ticked). More draws give steadier ranges; each change takes longer.",
+    "Uncertainty ranges is ticked) in the one-year views; the 2030 tab sets its own. More "
+    "draws give steadier ranges; each change takes longer.",
     "save_name": "A name for the current settings (letters, digits, '_', '-' or '.'); it "
     "appears in Compare scenarios and is the scenario's name in a downloaded TOML file.",
     "save": "Keep the current settings under this name, to compare them with other options "
@@ -337,7 +338,7 @@ class PolicyEditor(_StoreView):
         )
         self.draws = pn.widgets.IntInput.from_param(
             store.param.draws,
-            label="Monte Carlo draws",
+            label="Draws for ranges",
             width=110,
             disabled=not ok,
             description=HELP["draws"],

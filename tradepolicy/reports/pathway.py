@@ -568,6 +568,12 @@ class _Builder:
                 f"{'does' if len(still) == 1 else 'do'} not lower {y} dependence by "
                 f"{MIN_POINTS:g} point or more."
             )
+        if not all(v in self.ds for v in RISK_VARS):
+            lines.append(
+                "The cost of inaction in supply disruptions is not estimated here: these results "
+                "carry no disruption risk (a scenario set with risk events, run with draws, "
+                "estimates it)."
+            )
         stage = self.stage_line()
         if stage:
             lines.insert(1, stage)
