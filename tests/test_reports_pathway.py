@@ -448,3 +448,17 @@ def test_a_pathway_result_without_its_variables_is_refused(tmp_path) -> None:
     with pytest.raises(InputError):
         write_brief(ds, tmp_path / "x.pdf")
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_column_headers_keep_their_parentheses_on_one_line() -> None:
+    from tradepolicy.reports.html import keep_parentheses
+
+    assert str(keep_parentheses("Dependence 2030 (5–95%)")) == (
+        'Dependence 2030 <span class="nobr">(5–95%)</span>'
+    )
+    # escaped like any other text, inside and outside the parentheses
+    assert str(keep_parentheses("a<b (x & y)")) == 'a&lt;b <span class="nobr">(x &amp; y)</span>'
+    assert str(keep_parentheses("Option")) == "Option"
+    html = rendered("html").decode()
+    assert '<span class="nobr">(5–95%)</span></th>' in html
+    assert '<span class="nobr">(bn USD)</span></th>' in html

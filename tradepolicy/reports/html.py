@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from tradepolicy.reports import charts
 from tradepolicy.reports.context import Brief
@@ -32,15 +33,33 @@ _FONT_FACES = (
 )
 
 
+#: a parenthesised part of a column header: "(5–95%)", "(bn USD)", "(spending > 0)"
+_PARENS = re.compile(r"\([^()]*\)")
+
+
+def keep_parentheses(text: str) -> Markup:
+    """``text`` escaped, each parenthesised part kept on one line (a header may break before
+    "(5–95%)" but not after its dash, nor inside "(bn USD)")."""
+    out, last = [], 0
+    for m in _PARENS.finditer(text):
+        out.append(escape(text[last : m.start()]))
+        out.append(Markup('<span class="nobr">%s</span>') % m.group(0))
+        last = m.end()
+    out.append(escape(text[last:]))
+    return Markup("").join(out)
+
+
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("tradepolicy.reports", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["keep_parentheses"] = keep_parentheses
+    return env
 
 
 @cache
