@@ -441,7 +441,7 @@ def print_pathway(ds, descriptions: dict[tuple[str, str], list[str]] | None = No
     pay = payers_table(ds)
     if not pay.empty:
         ptab = Table(
-            title=f"Who pays: present value of the net budget cost by payer ({unit}, > 0 cost)",
+            title=f"Who pays: PV of the net budget cost by payer ({unit}, spending > 0)",
             title_justify="left",
         )
         ptab.add_column("option", justify="left", no_wrap=True, min_width=width)
