@@ -320,3 +320,58 @@ def test_a_pickled_set_solves_as_the_original() -> None:
     assert float(abs(want.diversification_shadow_price).sum()) > 0  # (the test can fail)
     for name, var in want.data_vars.items():
         np.testing.assert_array_equal(got[name].values, var.values, err_msg=name)
+
+
+def test_applying_and_booking_read_no_field_of_the_measures(market) -> None:
+    """Validation reads each type's fields while checking (``Measure.columns``, pair keys);
+    applying and booking the same measures read none of them again (diversification caps,
+    price-gap subsidies and the releases' sold shares included). Without what validation read
+    (``prepare_pair_masks`` doing nothing) they read the measures: the spy sees reads."""
+    from tradepolicy.measures import MEASURES
+    from tradepolicy.results import welfare
+
+    lists = every_measure_scenarios(np.random.default_rng(31), market, 40)
+    reads: dict[tuple[str, str], int] = {}
+    on = [False]
+
+    def during(real):
+        def spy(*args, **kwargs):
+            on[0] = True
+            try:
+                return real(*args, **kwargs)
+            finally:
+                on[0] = False
+
+        return spy
+
+    def run(mp) -> dict[tuple[str, str], int]:
+        reads.clear()
+        for cls in set(MEASURES.values()):
+            fields = frozenset(cls.model_fields)
+
+            def get(self, name, fields=fields, cls=cls):
+                if on[0] and name in fields:
+                    reads[cls.__name__, name] = reads.get((cls.__name__, name), 0) + 1
+                return object.__getattribute__(self, name)
+
+            mp.setattr(cls, "__getattribute__", get, raising=False)
+        mp.setattr("tradepolicy.scenario.apply_batch", during(mbase.apply_batch))
+        mp.setattr(welfare, "book_batch", during(mbase.book_batch))
+        scen = [Scenario(name=f"s{i}", measures=ms) for i, ms in enumerate(lists)]
+        ds = tp.solve(ScenarioSet(market=market, scenarios=scen))
+        assert bool(ds.converged.all())
+        return dict(reads)
+
+    with pytest.MonkeyPatch.context() as mp:
+        assert run(mp) == {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("tradepolicy.scenario.prepare_pair_masks", lambda *a: None)
+        got = run(mp)
+    for cls, name in [
+        ("DiversificationCap", "max_share"),
+        ("DiversificationCap", "importers"),
+        ("PriceGapSubsidy", "strike"),
+        ("PriceGapSubsidy", "producers"),
+        ("StockpileRelease", "quantity"),
+    ]:
+        assert got.get((cls, name), 0) > 0, (cls, name)
