@@ -375,3 +375,28 @@ def test_applying_and_booking_read_no_field_of_the_measures(market) -> None:
         ("StockpileRelease", "quantity"),
     ]:
         assert got.get((cls, name), 0) > 0, (cls, name)
+
+
+@pytest.mark.parametrize("shape", [(7,), (4, 4)])
+def test_compiled_claims_equal_the_array_operations(shape) -> None:
+    """``_claim_rows`` (one compiled pass) leaves the owner array and returns the rows as
+    ``_claim_rows_numpy`` does: rows with a clash untouched, cells already the measure's
+    own not a clash; repeated rows (never in a batch) take the array operations."""
+    rng = np.random.default_rng(5)
+    mixed = 0
+    for trial in range(40):
+        B = 9
+        owner = np.where(rng.random((B, *shape)) < 0.15, rng.integers(0, 4, (B, *shape)), -1)
+        owner = owner.astype(np.int32)
+        R = int(rng.integers(1, B + 1))
+        rows = rng.choice(B, size=R, replace=trial % 5 == 0)
+        cells = rng.random((R, *shape)) < 0.3
+        j = int(rng.integers(0, 4))
+        want_owner = owner.copy()
+        want = mbase._claim_rows_numpy(want_owner, rows, cells, j)
+        got = mbase._claim_rows(owner, rows, cells, j)
+        assert got.dtype == bool and np.array_equal(got, want)
+        assert np.array_equal(owner, want_owner)
+        mixed += bool(0 < want.sum() < R)
+    assert mixed > 10  # (rows with and without a clash)
+    assert mbase._claim_pass.signatures  # (the compiled pass ran)
