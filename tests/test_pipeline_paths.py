@@ -320,3 +320,83 @@ def test_a_pickled_set_solves_as_the_original() -> None:
     assert float(abs(want.diversification_shadow_price).sum()) > 0  # (the test can fail)
     for name, var in want.data_vars.items():
         np.testing.assert_array_equal(got[name].values, var.values, err_msg=name)
+
+
+def test_applying_and_booking_read_no_field_of_the_measures(market) -> None:
+    """Validation reads each type's fields while checking (``Measure.columns``, pair keys);
+    applying and booking the same measures read none of them again (diversification caps,
+    price-gap subsidies and the releases' sold shares included). Without what validation read
+    (``prepare_pair_masks`` doing nothing) they read the measures: the spy sees reads."""
+    from tradepolicy.measures import MEASURES
+    from tradepolicy.results import welfare
+
+    lists = every_measure_scenarios(np.random.default_rng(31), market, 40)
+    reads: dict[tuple[str, str], int] = {}
+    on = [False]
+
+    def during(real):
+        def spy(*args, **kwargs):
+            on[0] = True
+            try:
+                return real(*args, **kwargs)
+            finally:
+                on[0] = False
+
+        return spy
+
+    def run(mp) -> dict[tuple[str, str], int]:
+        reads.clear()
+        for cls in set(MEASURES.values()):
+            fields = frozenset(cls.model_fields)
+
+            def get(self, name, fields=fields, cls=cls):
+                if on[0] and name in fields:
+                    reads[cls.__name__, name] = reads.get((cls.__name__, name), 0) + 1
+                return object.__getattribute__(self, name)
+
+            mp.setattr(cls, "__getattribute__", get, raising=False)
+        mp.setattr("tradepolicy.scenario.apply_batch", during(mbase.apply_batch))
+        mp.setattr(welfare, "book_batch", during(mbase.book_batch))
+        scen = [Scenario(name=f"s{i}", measures=ms) for i, ms in enumerate(lists)]
+        ds = tp.solve(ScenarioSet(market=market, scenarios=scen))
+        assert bool(ds.converged.all())
+        return dict(reads)
+
+    with pytest.MonkeyPatch.context() as mp:
+        assert run(mp) == {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("tradepolicy.scenario.prepare_pair_masks", lambda *a: None)
+        got = run(mp)
+    for cls, name in [
+        ("DiversificationCap", "max_share"),
+        ("DiversificationCap", "importers"),
+        ("PriceGapSubsidy", "strike"),
+        ("PriceGapSubsidy", "producers"),
+        ("StockpileRelease", "quantity"),
+    ]:
+        assert got.get((cls, name), 0) > 0, (cls, name)
+
+
+@pytest.mark.parametrize("shape", [(7,), (4, 4)])
+def test_compiled_claims_equal_the_array_operations(shape) -> None:
+    """``_claim_rows`` (one compiled pass) leaves the owner array and returns the rows as
+    ``_claim_rows_numpy`` does: rows with a clash untouched, cells already the measure's
+    own not a clash; repeated rows (never in a batch) take the array operations."""
+    rng = np.random.default_rng(5)
+    mixed = 0
+    for trial in range(40):
+        B = 9
+        owner = np.where(rng.random((B, *shape)) < 0.15, rng.integers(0, 4, (B, *shape)), -1)
+        owner = owner.astype(np.int32)
+        R = int(rng.integers(1, B + 1))
+        rows = rng.choice(B, size=R, replace=trial % 5 == 0)
+        cells = rng.random((R, *shape)) < 0.3
+        j = int(rng.integers(0, 4))
+        want_owner = owner.copy()
+        want = mbase._claim_rows_numpy(want_owner, rows, cells, j)
+        got = mbase._claim_rows(owner, rows, cells, j)
+        assert got.dtype == bool and np.array_equal(got, want)
+        assert np.array_equal(owner, want_owner)
+        mixed += bool(0 < want.sum() < R)
+    assert mixed > 10  # (rows with and without a clash)
+    assert mbase._claim_pass.signatures  # (the compiled pass ran)

@@ -26,6 +26,7 @@ from itertools import chain
 from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 
+import numba as nb
 import numpy as np
 from pydantic import (
     BaseModel,
@@ -698,14 +699,61 @@ class ApplyContext(_Regions):
         (a mask) whose claims were written here, for the caller to write their values.
         """
         owner = self.builder.owner_array(what, cells.shape[1:])
-        before = owner[rows]
-        clash = cells & (before >= 0) & (before != j)
-        alone = clash.reshape(len(rows), -1).any(axis=1)
-        ok = ~alone
-        owner[rows[ok]] = np.where(cells[ok], j, before[ok])
-        for i in np.flatnonzero(alone).tolist():
+        ok = _claim_rows(owner, rows, cells, j)
+        for i in np.flatnonzero(~ok).tolist():
             self.apply_one(int(rows[i]), j, measures[i])
         return ok
+
+
+def _claim_rows(owner: np.ndarray, rows: np.ndarray, cells: np.ndarray, j: int) -> np.ndarray:
+    """Claim ``cells[i]`` of ``owner[rows[i]]`` for measure ``j`` in each row at once: rows
+    where another measure owns one of the cells are left as they are (False in the returned
+    mask); the others' cells are set to ``j``. One compiled pass over the (R, cells) claims
+    when the rows are distinct (as :func:`apply_batch` groups them), else
+    :func:`_claim_rows_numpy`, the reference it equals."""
+    R = len(rows)
+    if R and owner.flags.c_contiguous and cells.shape == (R, *owner.shape[1:]):
+        flat_owner = owner.reshape(len(owner), -1)  # (a view: written in place)
+        flat_cells = np.ascontiguousarray(cells, dtype=bool).reshape(R, -1)
+        ok = np.empty(R, dtype=bool)
+        at = np.ascontiguousarray(rows, dtype=np.intp)
+        if _claim_pass(flat_owner, at, flat_cells, int(j), ok):
+            return ok
+    return _claim_rows_numpy(owner, rows, cells, j)
+
+
+def _claim_rows_numpy(owner: np.ndarray, rows: np.ndarray, cells: np.ndarray, j: int) -> np.ndarray:
+    """:func:`_claim_rows` with array operations (the reference; rows may repeat)."""
+    before = owner[rows]
+    clash = cells & (before >= 0) & (before != j)
+    ok = ~clash.reshape(len(rows), -1).any(axis=1)
+    owner[rows[ok]] = np.where(cells[ok], j, before[ok])
+    return ok
+
+
+@nb.njit(cache=True, nogil=True)
+def _claim_pass(owner, rows, cells, j, ok):  # pragma: no cover (compiled)
+    # False (nothing written) when a row repeats; else ok[i]: row i has no clash, and the
+    # cells of those rows are set to j (the clashes are found before anything is written)
+    seen = np.zeros(owner.shape[0], dtype=np.bool_)
+    for i in range(rows.size):
+        if seen[rows[i]]:
+            return False
+        seen[rows[i]] = True
+    for i in range(rows.size):
+        row = owner[rows[i]]
+        ok[i] = True
+        for m in range(cells.shape[1]):
+            if cells[i, m] and row[m] >= 0 and row[m] != j:
+                ok[i] = False
+                break
+    for i in range(rows.size):
+        if ok[i]:
+            row = owner[rows[i]]
+            for m in range(cells.shape[1]):
+                if cells[i, m]:
+                    row[m] = j
+    return True
 
 
 class _MaskTable:

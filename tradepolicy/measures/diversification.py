@@ -14,11 +14,27 @@ from tradepolicy.measures.base import (
     Region,
     editor,
     importer_exporter_keys,
+    memo_get,
     register,
 )
 from tradepolicy.measures.quotas import masked_sums
 from tradepolicy.measures.trade import _names
 from tradepolicy.model.instruments import PairSpec
+
+
+def _labels(market) -> np.ndarray:
+    """(N,N) object array of the pair labels ``"diversification {o}->{d}"`` by (origin o,
+    importer d), built once per market (on its memo; read-only)."""
+
+    def make() -> np.ndarray:
+        regions = market.regions
+        out = np.array(
+            [[f"diversification {a}->{b}" for b in regions] for a in regions], dtype=object
+        )
+        out.flags.writeable = False
+        return out
+
+    return memo_get(market, ("diversification_labels",), make)
 
 
 @register
@@ -110,6 +126,8 @@ class DiversificationCap(Measure):
                 )
 
     has_pair_keys = True
+    columns = ("importers", "max_share", "basis")
+    float_columns = ("max_share",)
 
     @classmethod
     def pair_keys(cls, ctx, measures: list) -> list[tuple]:
@@ -128,15 +146,17 @@ class DiversificationCap(Measure):
         else:
             pos = ctx.market._positions
             it_b, it_d, it_m = [], [], []
-            for i, (b, m) in enumerate(zip(rows.tolist(), measures, strict=True)):
-                for r in m.importers:
+            importers = ctx.column(cls, measures, "importers")
+            for i, (b, regions) in enumerate(zip(rows.tolist(), importers, strict=True)):
+                for r in regions:
                     it_b.append(b)
                     it_d.append(pos[r])
                     it_m.append(i)
             ib, idd, im = (np.array(v, dtype=np.intp) for v in (it_b, it_d, it_m))
             _, masks = ctx.pair_masks(cls, measures)
             capped = masks[im, :, idd] if len(im) else np.zeros((0, ctx.cal.N), bool)
-            on_imports = np.array([m.basis == "imports" for m in measures], dtype=bool)
+            basis = ctx.column(cls, measures, "basis")
+            on_imports = np.array([v == "imports" for v in basis], dtype=bool)
             imports = on_imports[im] if len(im) else np.zeros(0, dtype=bool)
             ctx.kept["diversification_items"] = (measures, rows, (ib, idd, im, capped, imports))
         inb = (ctx.cal.w0[:, idd].T > 0) & ctx.builder.available[ib, :, idd]
@@ -158,7 +178,7 @@ class DiversificationCap(Measure):
         t, o = np.nonzero(capped & inb)
         if not t.size:
             return
-        s = np.array([m.max_share for m in measures])[im[t]]
+        s = ctx.column(cls, measures, "max_share", floats=True)[im[t]]
         d = idd[t]
         # entries: every basis cell of column d (C_add and G), the capped origin's differ
         p, ob = np.nonzero(inb[t])
@@ -167,10 +187,9 @@ class DiversificationCap(Measure):
         c = np.where(own, 1.0 - s[p], -s[p])
         g = np.where(own, -(1.0 - s[p]), s[p])
         n = p.size
-        regions = ctx.market.regions
         ctx.builder.add_pairs(
             ib[t],
-            [f"diversification {regions[a]}->{regions[b]}" for a, b in zip(o, d, strict=True)],
+            _labels(ctx.market)[o, d].tolist(),
             entries=(
                 np.concatenate([p, p]),
                 np.concatenate([np.full(n, 2), np.full(n, 3)]),
@@ -187,7 +206,7 @@ class DiversificationCap(Measure):
         ib, idd, im, capped, inb = cls._items(ctx, rows, measures)
         cap = capped & inb
         free = inb & ~cap
-        share = np.array([m.max_share for m in measures])[im] if len(im) else np.zeros(0)
+        share = ctx.column(cls, measures, "max_share", floats=True)[im] if len(im) else np.zeros(0)
         bad = cap.any(axis=1) & ~free.any(axis=1) & (share * cap.sum(axis=1) < 1.0)
         for t in np.flatnonzero(bad).tolist():  # rare: as the per-row check words it
             measures[im[t]]._infeasible(ctx, int(ib[t]), int(idd[t]), cap[t])

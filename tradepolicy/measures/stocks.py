@@ -213,10 +213,10 @@ def _released(ctx: BookContext) -> np.ndarray:
         pos = ctx.market._positions
         for _, cls, rows_l, ms in _groups_for(ctx.pair_index, lists):  # in the order of j
             if rows_l and issubclass(cls, StockpileRelease):
-                at = np.array([pos[m.region] for m in ms], dtype=np.intp)
+                at = np.array([pos[r] for r in ctx.column(cls, ms, "region")], dtype=np.intp)
                 # one measure per row of a group: each cell gets its releases one at a time
-                got[np.array(rows_l, dtype=np.intp), at] += np.array(
-                    [m.quantity for m in ms], dtype=float
+                got[np.array(rows_l, dtype=np.intp), at] += ctx.column(
+                    cls, ms, "quantity", floats=True
                 )
         ctx.extra["_released"] = got
     return got

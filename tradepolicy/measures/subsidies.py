@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
@@ -91,6 +92,16 @@ def _splits(
         idx = np.stack([outputs[i][0] for i in sel])
         total = np.array([outputs[i][2] for i in sel], dtype=float)[:, None]
         yield sel, idx, volumes[sel][:, None] * np.stack([outputs[i][1] for i in sel]) / total
+
+
+def _covered(volume: Any, region: str) -> float:
+    """A price-gap subsidy's covered volume of ``region`` from its ``covered_volume``: none
+    (inf), per region (0 for one not named) or one volume for each producer."""
+    if volume is None:
+        return np.inf
+    if isinstance(volume, dict):
+        return volume.get(region, 0.0)
+    return float(volume)
 
 
 def _sellers_output(market, sellers: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
@@ -262,14 +273,18 @@ class PriceGapSubsidy(Measure):
         flags = magnitude_flags(market, [m.strike for m in measures])
         return [m.advice(market) if f else [] for m, f in zip(measures, flags, strict=True)]
 
-    columns = ("producers", "payers")
+    columns = (
+        "producers",
+        "payers",
+        "kind",
+        "strike",
+        "upside_share",
+        "upside_threshold",
+        "covered_volume",
+    )
 
     def _volume_of(self, region: str) -> float:
-        if self.covered_volume is None:
-            return np.inf
-        if isinstance(self.covered_volume, dict):
-            return self.covered_volume.get(region, 0.0)
-        return float(self.covered_volume)
+        return _covered(self.covered_volume, region)
 
     def apply(self, ctx: ApplyContext, b: int) -> None:
         bld = ctx.builder
@@ -293,26 +308,38 @@ class PriceGapSubsidy(Measure):
         pos = ctx.market._positions
         N = ctx.builder.support_strike.shape[1]
         cells = np.zeros((len(rows), N), dtype=bool)
-        at_i = [i for i, m in enumerate(measures) for _ in m.producers]
-        at_o = [pos[r] for m in measures for r in m.producers]
+        col = partial(ctx.column, cls, measures)
+        producers = col("producers")
+        at_i = [i for i, prod in enumerate(producers) for _ in prod]
+        at_o = [pos[r] for prod in producers for r in prod]
         cells[at_i, at_o] = True
         ok = ctx.claim_rows(rows, j, measures, "price-gap top-up", cells, SUBSIDY_RULE)
         r_: list[int] = []
         o_: list[int] = []
         vals: list[tuple[float, float, float, float]] = []
-        for b, m, keep in zip(rows.tolist(), measures, ok.tolist(), strict=True):
+        for b, prod, kind, strike, up_share, up_at, volume, keep in zip(
+            rows.tolist(),
+            producers,
+            col("kind"),
+            col("strike"),
+            col("upside_share"),
+            col("upside_threshold"),
+            col("covered_volume"),
+            ok.tolist(),
+            strict=True,
+        ):
             if not keep:
                 continue
-            if m.kind == "two_sided":
-                share, upper = 1.0, m.strike
-            elif m.kind == "collar":
-                share, upper = m.upside_share, m.upside_threshold
+            if kind == "two_sided":
+                share, upper = 1.0, strike
+            elif kind == "collar":
+                share, upper = up_share, up_at
             else:
                 share, upper = 0.0, np.inf
-            for r in m.producers:
+            for r in prod:
                 r_.append(b)
                 o_.append(pos[r])
-                vals.append((m.strike, m._volume_of(r), share, upper))
+                vals.append((strike, _covered(volume, r), share, upper))
         if not r_:
             return
         at = (np.array(r_, dtype=np.intp), np.array(o_, dtype=np.intp))
