@@ -1062,7 +1062,7 @@ def _solve_one(
             break
         it += 1
         jacobian()
-        if mid:  # pairs at a bound known, the rest from the reduced system
+        if mid and K > 0:  # pairs at a bound known, the rest from the reduced system
             factored = _mid_direction(J, Jbuf, F, N, K, dphi_dg, dvec, rhs, trial, act)
         else:
             for i in range(n):
