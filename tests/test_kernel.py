@@ -390,3 +390,72 @@ quantity = 2.0
     ds = tp.solve(sset)
     message = str(ds["solver_message"].sel(scenario="s0").values.ravel()[0])
     assert message.startswith("not converged after"), message
+
+
+def test_mid_direction_is_the_whole_systems_step() -> None:
+    """Pairs at a bound (Jacobian row ``e_k``) take their known step ``−F_k``; the rest solve
+    the reduced system: the step of the whole system, whatever the mix of bound and interior
+    pairs, and an exactly singular reduced system is reported."""
+    rng = np.random.default_rng(7)
+    N, K = 6, 5
+    n = N + K
+    for bound in ([], [0, 2], [1, 3, 4], list(range(K))):
+        J = rng.normal(size=(n, n)) + n * np.eye(n)
+        F = rng.normal(size=n)
+        dphi_dg = np.ones(K)
+        for k in bound:
+            J[N + k] = 0.0
+            J[N + k, N + k] = 1.0
+            dphi_dg[k] = 0.0
+        F[N + 2] = 0.0  # a pair exactly at its bound (step 0) when bound, interior otherwise
+        ok, d = _mid_step(J, F, N, dphi_dg)
+        assert ok
+        np.testing.assert_allclose(d, np.linalg.solve(J, -F), rtol=1e-12, atol=1e-13)
+        for k in bound:
+            assert d[N + k] == -F[N + k]
+    J[1] = 0.0  # a clearing row without entries: singular
+    assert not _mid_step(J, F, N, dphi_dg)[0]
+
+
+def _mid_step(J: np.ndarray, F: np.ndarray, N: int, dphi_dg: np.ndarray):
+    n = J.shape[0]
+    Jbuf = np.concatenate([J.ravel(), np.full(5, np.nan)])  # (room the kernel leaves)
+    d, rhs, sol, act = np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
+    J_view = Jbuf[: n * n].reshape(n, n)
+    ok = kernel._mid_direction(J_view, Jbuf, F, N, n - N, dphi_dg, d, rhs, sol, act)
+    return ok, d
+
+
+def test_first_pass_step_with_pairs_at_lo_at_hi_and_interior() -> None:
+    """The first pass (natural residuals) solves the kernel's reduced system: from points
+    where pairs sit at their lower bound (on it and below it), at their upper bound and
+    inside, one step equals the reference's step on the whole system, with the same
+    iterations, and takes the pairs off their bound to it."""
+    cal, inst = _every_measure(5, 8, 40)
+    N, B = cal.N, inst.B
+    sol = solve_batch(cal, inst, engine="compiled")
+    rng = np.random.default_rng(4)
+    u0 = sol.u.copy()
+    u0[:, :N] += rng.normal(0.0, 0.05, (B, N))
+    used = np.arange(inst.K)[None, :] < inst.pairs_used[:, None]
+    lam, lo, hi = u0[:, N:], inst.lam_lo, inst.lam_hi
+    below = used & (lam == lo) & (rng.random(lam.shape) < 0.3)
+    lam[below] = lo[below] - 0.1  # in the lower regime, off its bound (a step to make)
+    st = evaluate(cal, inst, u0, jacobian=True, pairs="mid")
+    assert st.J is not None
+    unit = np.all(st.J[:, N:, :] == np.eye(N + inst.K)[None, N:, :], axis=2)  # row e_k
+    F = st.F[:, N:]
+    at_lo, at_hi = used & unit & (F == lam - lo), used & unit & (F == lam - hi) & (F != lam - lo)
+    interior = used & ~unit
+    assert (at_lo & (F == 0.0)).sum() > 10 and (at_lo & (F != 0.0)).sum() > 10
+    assert at_hi.sum() >= 2 and interior.sum() > 10
+    out = {}
+    for engine in ("numpy", "compiled"):
+        u, it, conv = u0.copy(), np.zeros(B, dtype=int), np.zeros(B, dtype=bool)
+        newton._newton_pass(cal, inst, u, it, conv, np.arange(B), DEFAULT_TOL, 1, engine, 512,
+                            "mid", newton.MID_PASS_HALVINGS)  # fmt: skip
+        out[engine] = u, it
+    np.testing.assert_array_equal(out["compiled"][1], out["numpy"][1])
+    assert (out["compiled"][1] == 1).all()
+    np.testing.assert_allclose(out["compiled"][0], out["numpy"][0], rtol=0, atol=1e-12)
+    assert np.abs(out["compiled"][0] - u0).max() > 1e-3  # the step moved

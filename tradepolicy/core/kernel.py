@@ -553,12 +553,14 @@ def _residual_measure(N, n, F, S, S0s):
 def _jacobian(
     N, K, plain, w, sig, eta, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob, hq,
     cell, kind, wc, gc, gsc, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v, Xsq, cden, c, cv,
-    src, cvT, vaT,
+    src, cvT, vaT, mid, F,
 ):  # fmt: skip
     """The analytic Jacobian of the clearing and pair rows (as the reference path).
 
     ``src`` (sparse markets only, else ``None``: compiled out): importer ``d``'s origins with
     a weight are ``src[d, 1 : 1 + src[d, 0]]``; the clearing rows × prices skip other cells.
+    ``mid`` (natural residuals, residuals ``F``): the clearing rows' column of a pair that sits
+    exactly at a bound is left at zero (its step is zero: :func:`_mid_direction` never reads it).
     """
     n = N + K
     for d in range(N):
@@ -632,6 +634,10 @@ def _jacobian(
             cden[cell[k, m], k] += ck
             cv[k, d] += ck * v[o, d]
     for k in range(K):  # clearing rows × λ_k: Σ_d Xsq_od c_kod − Σ_d X_od κ_d cv_kd
+        if mid and dphi_dg[k] == 0.0 and F[N + k] == 0.0:
+            for o in range(N):
+                J[o, N + k] = 0.0
+            continue
         for o in range(N):
             if not producer[o]:
                 continue
@@ -852,6 +858,43 @@ def _merit(F, n):
     return 0.5 * acc
 
 
+@_jit_fast
+def _mid_direction(J, Jbuf, F, N, K, dphi_dg, dvec, rhs, sol, act):
+    """The Newton direction ``J d = −F`` with the pairs as natural residuals: a pair at a
+    bound has the Jacobian row ``e_k`` (:func:`_box_mid`), so its step is known,
+    ``d_k = −F_k``; the clearing rows and the interior pairs solve the system without those
+    rows and columns (their known steps moved to the right-hand side). The same step as the
+    whole system, with a smaller factorisation. ``J`` (``n × n`` at the start of ``Jbuf``)
+    is overwritten; ``rhs``, ``sol``, ``act``: scratch of ``n``. Returns False when the
+    reduced system is exactly singular (so is the whole one)."""
+    n = N + K
+    m = N
+    for i in range(N):
+        act[i] = i
+    for k in range(K):
+        if dphi_dg[k] != 0.0:
+            act[m] = N + k
+            m += 1
+        else:
+            dvec[N + k] = -F[N + k]
+    for a in range(m):
+        r = act[a]
+        acc = -F[r]
+        for k in range(K):
+            if dphi_dg[k] == 0.0 and dvec[N + k] != 0.0:
+                acc -= J[r, N + k] * dvec[N + k]
+        rhs[a] = acc
+    if m < n:  # in place: entry (a, c) moves from (act[a], act[c]), never after it
+        for a in range(m):
+            ra = act[a] * n
+            for c in range(m):
+                Jbuf[a * m + c] = Jbuf[ra + act[c]]
+    ok = _lu_solve(Jbuf[: m * m].reshape((m, m)), rhs, m, sol)
+    for a in range(m):
+        dvec[act[a]] = sol[a]
+    return ok
+
+
 @_jit_nrt
 def _lstsq_direction(J, F, n, dvec):
     """``dvec`` = the least-squares solution of ``J d = −F`` (an exactly singular ``J``, as
@@ -869,7 +912,7 @@ def _solve_one(
     ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
     lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
     vec, mat, rows, Jbuf, cden, cbuf, cvbuf, touched_buf, relwq, sparse, out, util,
-    srcbuf, cw, cm, cl, vx, cvtbuf,
+    srcbuf, cw, cm, cl, vx, cvtbuf, act,
 ):  # fmt: skip
     """Globalised Newton for scenario ``b`` from ``u[b]``; returns (status, iterations).
 
@@ -997,7 +1040,7 @@ def _solve_one(
         _jacobian(
             N, K, plain, w, sigb, etab, D, A, X, s, q, dS, S0s, producer, pe, tau1, fob,
             hq, cellb, kindb, wcb, gcb, gscb, dphi_dx, dphi_dg, J, kappa, Xk, Xa, sa, aq, v,
-            Xsq, cden, c, cv, src, cvT, mat[19],
+            Xsq, cden, c, cv, src, cvT, mat[19], mid, F,
         )  # fmt: skip
         if chain is not None:
             _chain_jacobian(
@@ -1019,12 +1062,15 @@ def _solve_one(
             break
         it += 1
         jacobian()
-        for i in range(n):
-            rhs[i] = -F[i]
-        factored = _lu_solve(J, rhs, n, dvec)
-        if not factored:  # exactly singular: least squares, as numpy
-            jacobian()
-            _lstsq_direction(J, F, n, dvec)
+        if mid and K > 0:  # pairs at a bound known, the rest from the reduced system
+            factored = _mid_direction(J, Jbuf, F, N, K, dphi_dg, dvec, rhs, trial, act)
+        else:
+            for i in range(n):
+                rhs[i] = -F[i]
+            factored = _lu_solve(J, rhs, n, dvec)
+            if not factored:  # exactly singular: least squares, as numpy
+                jacobian()
+                _lstsq_direction(J, F, n, dvec)
         if mid:  # (nearly) singular: a runaway multiplier; the row stalls where it is
             runaway = not factored
             for i in range(N, n):
@@ -1192,6 +1238,7 @@ def _newton_rows(
         # the chain block's work arrays (unused by a single market)
         cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, Kmax))
         vx = np.empty((4, N * N + 3 * N))  # the vectorised exponentials' scratch (_armington)
+        act = np.empty(N + Kmax, dtype=np.int64)  # unknowns of the reduced system (_mid_direction)
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
             st, itb = _solve_one(
@@ -1200,7 +1247,7 @@ def _newton_rows(
                 ef, tf, floor, cap, avail, sm, dm, vp, cp, K1, th, K2, V, eps, eta, sig,
                 lo, hi, lsc, g0, gsc, cell, kind, wc, gc, chain,
                 vec, mat, rws, Jbuf, cden, cbuf, cvbuf, touched, relwq, sparse, out, util,
-                srcbuf, cw, cm, cl, vx, cvtbuf,
+                srcbuf, cw, cm, cl, vx, cvtbuf, act,
             )  # fmt: skip
             status[b] = st
             it[b] = itb
