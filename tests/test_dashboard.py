@@ -276,32 +276,6 @@ def test_the_app_builds_and_its_views_follow_the_store():
     assert "—" in app.kpis.pane.object
 
 
-def test_a_served_page_skips_the_hidden_one_year_strip_until_a_one_year_tab_is_shown():
-    """On the 2030 tab the one-year KPI strip is hidden: a served page (``lazy_tabs``) does
-    not recompute it on each change, and shows the latest numbers when a one-year tab opens."""
-    app = DashboardApp(market=NDPR, lazy_tabs=True)
-    store = app.store
-    assert app.tabs.active == 0 and not app.kpis.pane.visible and not app.kpis.shown
-    before = app.kpis.pane.object
-    store.config.preset("floor")
-    assert store.current is not None and store.current.solved(CURRENT)
-    assert app.kpis.pane.object == before  # hidden: not recomputed
-    app.tabs.active = 2  # the policy-results tab: the strip is shown, with the latest numbers
-    assert app.kpis.pane.visible and app.kpis.shown
-    fresh = KpiView(store=store).pane.object
-    assert app.kpis.pane.object == fresh != before
-    assert 'data-kpi="club_price"' in fresh
-    store.config.set("floor", floor=store.config.value("floor", "floor") + 10)
-    assert app.kpis.pane.object == KpiView(store=store).pane.object != fresh  # shown: follows
-    app.tabs.active = 0
-    assert not app.kpis.shown
-    # a page built at once (a notebook) keeps the strip current on every tab
-    eager = DashboardApp(market=NDPR)
-    old = eager.kpis.pane.object
-    eager.store.config.preset("floor")
-    assert eager.kpis.shown and eager.kpis.pane.object != old
-
-
 @pytest.mark.skipif(not draws_supported(), reason="tp.solve has no Monte Carlo draws yet")
 def test_uncertainty_ranges_bracket_the_point_values(store):
     store.config.preset("floor")

@@ -84,10 +84,9 @@ class DashboardApp(Viewer):
             params["store"] = DashboardStore(catalog(tuple(markets)), market)
         super().__init__(**params)
         s = self.store
-        self._lazy = lazy_tabs
         self.editor = PolicyEditor(store=s)
         self.status = StatusView(store=s)
-        self.kpis = KpiView(store=s, shown=not lazy_tabs)  # see _show_one_year_kpis
+        self.kpis = KpiView(store=s)
         self.save = SaveBar(store=s)
         self.baseline = BaselineView(store=s, shown=not lazy_tabs)
         self.results = ResultsView(store=s, shown=not lazy_tabs)
@@ -119,13 +118,9 @@ class DashboardApp(Viewer):
 
         Switched on the server only (as the tab's content is built): a link in the browser as
         well races the server's answer to an earlier tab change, and the server's state is
-        sent again when the strip is redrawn. In a served page (``lazy_tabs``) the hidden strip
-        is not recomputed on each change either: it catches up when a one-year tab is shown.
+        sent again when the strip is redrawn.
         """
-        visible = self.tabs.active != ANSWER_TAB
-        if self._lazy:
-            self.kpis.shown = visible  # (first: the strip shows the latest numbers at once)
-        self.kpis.pane.visible = visible
+        self.kpis.pane.visible = self.tabs.active != ANSWER_TAB
 
     def template(self) -> pn.template.BaseTemplate:
         """The app in a page template with the controls in the sidebar (for serving)."""
@@ -207,8 +202,6 @@ def _pause_hidden_tabs(app: DashboardApp) -> None:
         for i, tab in enumerate(tabs.objects):
             if any(obj is own for obj in tab.select()):
                 where[view] = i
-        if view is app.kpis:  # the one-year strip: shown with the one-year tabs
-            continue
         if view not in where:  # not in a tab: always on screen
             view.param.update(shown=True)
 

@@ -455,8 +455,7 @@ class StatusView(_StoreView):
 
 
 class KpiView(_StoreView):
-    """The headline numbers of the current settings, updated on every change (while shown:
-    a served page hides the strip on the 2030 tab and skips it there, see ``_when_shown``)."""
+    """The headline numbers of the current settings, updated on every change."""
 
     KEYS = ("dependence", "budget_cost", "world_welfare", "club_price", "outside_price")
     #: a value chain: the dependence at its target stage first, whatever stage is shown
@@ -470,7 +469,6 @@ class KpiView(_StoreView):
         self._update()
 
     @param.depends("store.current", watch=True)
-    @_when_shown
     def _update(self) -> None:
         out, info = self._store.current, self.info
         k = None
