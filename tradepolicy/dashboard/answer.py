@@ -316,17 +316,22 @@ def payers_at(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def live_job(
-    pset: PathwaySet, scenario: Scenario, start_year: int, stage: str | None
-) -> tuple[xr.Dataset | None, str]:
+    pset: PathwaySet,
+    scenario: Scenario,
+    start_year: int,
+    stage: str | None,
+    charts: Callable[[xr.Dataset | None], list[ChartSpec] | None] | None = None,
+) -> tuple[xr.Dataset | None, str, list[ChartSpec] | None]:
     """:func:`live_result`, with what the view then reads of it (its options table at
-    ``stage``, warnings and payers) computed too, so that the event loop only formats them
-    (a session's solve thread: reads nothing of the page)."""
+    ``stage``, warnings and payers) computed too, so that the event loop only formats them,
+    and ``charts`` of it when given (the charts following the edited scenario: one job
+    instead of two); a session's solve thread: reads nothing of the page."""
     ds, problem = live_result(pset, scenario, start_year)
     if ds is not None:
         table_at(ds, stage)
         warnings_at(ds, ["baseline", LIVE])
         payers_at(ds)
-    return ds, problem
+    return ds, problem, (None if charts is None else charts(ds))
 
 
 def set_job(pset: PathwaySet, stage: str | None, draws: int) -> tuple[xr.Dataset | None, str]:
@@ -1106,6 +1111,10 @@ class AnswerView(Viewer):
         self._live_sources: dict[str, ColumnDataSource] = {}
         self._chart_sources: list[list[ColumnDataSource]] = []  # of the charts shown, in order
         self._chart_looks: list[tuple] = []  # ChartSpec.look of the charts shown
+        #: the charts built with the edited scenario's solve: (results, stage) they were built
+        #: for at submission, and with the specs once published
+        self._charts_for: tuple[xr.Dataset | None, str] = (None, "")
+        self._live_specs: tuple[xr.Dataset | None, str, list[ChartSpec]] | None = None
         self._warn_key: tuple | None = None
         self._table_key: tuple | None = None
         self._table = pd.DataFrame()
@@ -1262,17 +1271,28 @@ class AnswerView(Viewer):
         except Exception as exc:
             jobs.cancel("live")
             self._live, self._live_problem = None, _problem_text(exc)
+            self._live_specs = None
             self._render_live()
             return
+        charts = None
+        ctx = self._context() if self.focus.value == LIVE else None
+        if ctx is not None:  # the charts follow the edited scenario: built with its solve
+            # (what they read of the context is that of the set's results or, without them,
+            # the set's header, the same for every edit)
+            charts = functools.partial(build_charts, ctx, LIVE, self._store.info)
+            self._charts_for = (ctx["ds"], ctx["stage"])
         jobs.submit(
             "live",
-            functools.partial(live_job, pset, sc, self._start_year(), self.stage_select.value),
+            functools.partial(
+                live_job, pset, sc, self._start_year(), self.stage_select.value, charts
+            ),
             self._publish_live,
             priority=0,  # before the one-year solve: the 2030 KPIs first
         )
 
-    def _publish_live(self, result: tuple[xr.Dataset | None, str]) -> None:
-        self._live, self._live_problem = result
+    def _publish_live(self, result: tuple[xr.Dataset | None, str, list[ChartSpec] | None]) -> None:
+        self._live, self._live_problem, specs = result
+        self._live_specs = None if specs is None else (*self._charts_for, specs)
         self._render_live()
 
     def _on_settings(self) -> None:
@@ -1512,8 +1532,14 @@ class AnswerView(Viewer):
         if gen != self._live_gen:
             return
         self._render_table(ctx)
+        built, self._live_specs = self._live_specs, None
         if self.focus.value == LIVE:
-            self._render_charts(ctx, queued=True)  # built off the event loop when served
+            if built is not None and built[0] is ctx["ds"] and built[1] == ctx["stage"]:
+                if self.store is not None:
+                    self.store.jobs.cancel("charts")  # (older than these)
+                self._show_charts(built[2])  # built with the solve, for the results shown
+            else:
+                self._render_charts(ctx, queued=True)  # built off the event loop when served
         else:
             if self.store is not None:
                 self.store.jobs.cancel("charts")  # a queued build shows an older focus
