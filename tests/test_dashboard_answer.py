@@ -358,6 +358,7 @@ def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
 
     monkeypatch.setattr(ans, "warnings_of", fake)
     view._warn_key = None
+    ans.DERIVED.clear()  # (the warnings are cached per Dataset)
     view._render_table(view._context())
     html = view.table.object
     assert html.count("did not solve in some year") == 1
@@ -371,9 +372,85 @@ def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
         ans, "warnings_of", lambda ds, names: {n: [common] for n in names if n != ans.LIVE}
     )
     view._warn_key = None
+    ans.DERIVED.clear()  # (the warnings are cached per Dataset)
     view._render_table(view._context())
     html = view.table.object
     assert ">Warnings</th>" not in html and html.count("did not solve in some year") == 1
     monkeypatch.undo()
     view._warn_key = None
+    ans.DERIVED.clear()  # (the warnings are cached per Dataset)
     view._render_table(view._context())
+
+
+def _chart_data(view) -> list[list[dict]]:
+    return [
+        [dict(r.data_source.data) for r in pane.object.renderers] for pane in view.charts.objects
+    ]
+
+
+def _live_focused(floor: float | None = None) -> ans.AnswerView:
+    store = DashboardStore(catalog(), "ree_magnets")
+    view = ans.AnswerView(store=store, draws=0)
+    store.policy.preset("floor")
+    if floor is not None:
+        store.policy.set("floor", floor=floor)
+    view.focus.value = ans.LIVE  # the price and capacity charts follow the edited scenario
+    return view
+
+
+def test_an_edit_updates_the_charts_in_place_equal_to_a_fresh_build():
+    """Another level of a measure gives charts that look the same: the figures on the page
+    stay and get the new data, equal to the charts a new page draws for that level."""
+    view = _live_focused()
+    store = view.store
+    panes = list(view.charts.objects)
+    figs = [p.object for p in panes]
+    before = _chart_data(view)
+    level = 0.5 * store.policy.value("floor", "floor")
+    store.policy.set("floor", floor=level)
+    assert [p.object for p in view.charts.objects] == figs  # the same figures: in place
+    after = _chart_data(view)
+    fresh = _live_focused(level)
+    assert [p.object for p in fresh.charts.objects] != figs
+    want = _chart_data(fresh)
+    assert [[sorted(d) for d in f] for f in after] == [[sorted(d) for d in f] for f in want]
+    for got_fig, want_fig in zip(after, want, strict=True):
+        for got, exp in zip(got_fig, want_fig, strict=True):
+            for k in exp:
+                np.testing.assert_array_equal(np.asarray(got[k]), np.asarray(exp[k]))
+    # the edited scenario's lines moved: the prices of the option in focus differ
+    moved = [
+        not all(
+            np.array_equal(np.asarray(a[k]), np.asarray(b[k]), equal_nan=True)
+            for a, b in zip(fb, fa, strict=True)
+            for k in a
+        )
+        for fb, fa in zip(before, after, strict=True)
+    ]
+    assert moved[1] and moved[0] and moved[3]
+    # a chart that looks different (another option in focus) is drawn anew
+    other = next(v for v in view.focus.options.values() if v != ans.LIVE)
+    view.focus.value = other
+    assert all(p.object is not f for p, f in zip(view.charts.objects, figs, strict=True))
+    label = ans.labels_for(view.results())[other]
+    legend = [item.label.value for lg in view.charts.objects[1].object.legend for item in lg.items]
+    assert f"{label}, inside" in legend
+
+
+def test_chart_specs_are_plain_data_and_draw_the_same_figure():
+    """The charts are built as data (no Bokeh model, so a solve thread builds them cheaply);
+    two specs of the same view look the same and draw figures with equal data."""
+    view = _live_focused()
+    ctx = view._context()
+    specs = ans.build_charts(ctx, view.focus.value, view.store.info, view._live)
+    again = ans.build_charts(ctx, view.focus.value, view.store.info, view._live)
+    assert [s.look() for s in specs] == [s.look() for s in again] == view._chart_looks
+    for spec in specs:
+        for series in spec.series:
+            assert all(isinstance(v, (list, np.ndarray)) for v in series.data.values())
+    for spec, pane in zip(specs, view.charts.objects, strict=True):
+        fig, sources = ans.figure_of(spec)
+        assert fig.title.text == pane.object.title.text
+        assert len(fig.renderers) == len(pane.object.renderers)
+        for src, shown in zip(sources, view._chart_sources[specs.index(spec)], strict=True):
+            assert ans._same_data(src.data, shown.data)

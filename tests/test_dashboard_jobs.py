@@ -342,3 +342,53 @@ def test_draws_that_finish_after_the_page_closed_are_not_shown():
     store.jobs.close()  # the page is closed
     view._ready(fut, want)
     assert loop.calls.empty()
+
+
+@pytest.mark.parametrize("market", [NDPR, "ree_magnets"])  # without and with a pathway set
+def test_charts_following_the_edited_scenario_are_built_with_its_solve(pool, monkeypatch, market):
+    """With the edited scenario in focus, a change is one job: its pathway and the charts of
+    it are built on a solve thread together (no separate chart job), and the page's charts
+    get new data in place, equal to a build from the published results."""
+    from tradepolicy.dashboard import answer as ans
+
+    store = DashboardStore(catalog(), market)
+    view = AnswerView(store=store, draws=0)
+    store.config.preset("floor")
+    view.focus.value = LIVE
+    figs = [p.object for p in view.charts.objects]
+    keys: list[str] = []
+    threads: list[str] = []
+    submit, build = store.jobs.submit, ans.build_charts
+
+    def recording_submit(key, *args, **kwargs):
+        keys.append(key)
+        return submit(key, *args, **kwargs)
+
+    def recording_build(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(store.jobs, "submit", recording_submit)
+    monkeypatch.setattr(ans, "build_charts", recording_build)
+    loop = Loop()
+    for factor in (1.3, 0.8):
+        keys.clear()
+        threads.clear()
+        before = [[dict(s.data) for s in sources] for sources in view._chart_sources]
+        level = factor * store.config.value("floor", "floor")
+        loop.event(store.config.set, "floor", floor=level)
+        loop.drain(store.jobs)
+        assert "live" in keys and "charts" not in keys
+        assert threads and all(t.startswith(THREAD_PREFIX) for t in threads)
+        assert [p.object for p in view.charts.objects] == figs  # in place
+        fresh = build(view._context(), LIVE, store.info, view._live)
+        assert [s.look() for s in fresh] == view._chart_looks
+        for spec, sources in zip(fresh, view._chart_sources, strict=True):
+            for series, src in zip(spec.series, sources, strict=True):
+                assert ans._same_data(series.data, src.data)
+        after = [[dict(s.data) for s in sources] for sources in view._chart_sources]
+        assert not all(
+            ans._same_data(a, b)
+            for fa, fb in zip(before, after, strict=True)
+            for a, b in zip(fa, fb, strict=True)
+        )  # new numbers

@@ -22,7 +22,7 @@ pn = pytest.importorskip("panel")
 import tradepolicy as tp  # noqa: E402
 from tradepolicy.dashboard import DashboardStore, catalog  # noqa: E402
 from tradepolicy.dashboard.app import DEFAULT_THREADS, release_memory, serve, use_threads  # noqa: E402
-from tradepolicy.dashboard.caching import SingleFlight, memoize  # noqa: E402
+from tradepolicy.dashboard.caching import PerObject, SingleFlight, memoize  # noqa: E402
 from tradepolicy.dashboard.jobs import THREAD_PREFIX, solve_threads  # noqa: E402
 from tradepolicy.dashboard.store import CURRENT, SOLVES, SolveCache, scenario_set  # noqa: E402
 
@@ -231,6 +231,43 @@ def test_memoize_is_bounded_least_recently_used_and_computes_once():
     assert calls == ["a", "b", "c", "b"]
     with pytest.raises(ValueError):
         memoize(0)
+
+
+def test_values_per_object_are_computed_once_per_object_and_bounded():
+    """A table derived from a shared Dataset is computed once for every session asking at
+    the same time; another object with equal contents, or the same ``id`` reused by a later
+    object, is computed anew; the least recently used entry goes first."""
+    cache = PerObject(max_items=2)
+    calls: list[int] = []
+
+    class Obj:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+    def table(o: Obj) -> list[int]:
+        calls.append(o.n)
+        time.sleep(0.05)
+        return [o.n] * 3
+
+    a, b = Obj(1), Obj(1)
+    with ThreadPoolExecutor(6) as pool:
+        got = list(pool.map(lambda _: cache.get(a, "t", lambda: table(a)), range(6)))
+    assert got == [[1, 1, 1]] * 6 and calls == [1]
+    assert all(g is got[0] for g in got)  # one shared value
+    assert cache.get(b, "t", lambda: table(b)) == [1, 1, 1] and calls == [1, 1]  # another object
+    assert cache.get(a, "u", lambda: [9]) == [9] and len(cache) == 2  # drops (a, "t")
+    cache.get(b, "t", lambda: table(b))
+    assert calls == [1, 1]  # kept
+    cache.get(a, "t", lambda: table(a))
+    assert calls == [1, 1, 1]  # dropped: computed again
+    # an id reused by a later object is not mistaken for the earlier one
+    c = Obj(2)
+    cache._items[(id(c), "t")] = (Obj(3), [3])
+    assert cache.get(c, "t", lambda: table(c)) == [2, 2, 2]
+    cache.clear()
+    assert len(cache) == 0
+    with pytest.raises(ValueError):
+        PerObject(0)
 
 
 def test_markets_are_loaded_once_for_every_session():

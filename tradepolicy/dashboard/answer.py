@@ -22,10 +22,10 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import escape
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ from panel.viewable import Viewer
 
 from tradepolicy import regions as region_table
 from tradepolicy._validation import read_toml
+from tradepolicy.dashboard.caching import PerObject
 from tradepolicy.dashboard.config import scenario_key
 from tradepolicy.dashboard.jobs import served_document
 from tradepolicy.dashboard.markets import MarketInfo
@@ -92,6 +93,9 @@ DEFAULT_SET = "default"
 PATHWAYS = SolveCache(max_items=6, max_bytes=512 * 2**20)
 #: the edited scenario solved with a set's header: key (set, mtime, scenario JSON, start year)
 LIVE_SOLVES = SolveCache(max_items=32, max_bytes=64 * 2**20)
+#: numbers derived from a solved pathway (options table at a stage, warnings, payers), once per
+#: Dataset for every session (ten pages opening the same set compute its table once)
+DERIVED = PerObject(max_items=96)
 #: draws run here, one set at a time, off the event loop
 _DRAWS_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tp-pathway-draws")
 _IN_FLIGHT: dict[tuple, Future] = {}
@@ -293,6 +297,59 @@ def live_result(
     except Exception as exc:
         log.exception("the edited scenario's pathway failed")
         return None, f"not solved: {exc}"
+
+
+def table_at(ds: xr.Dataset, stage: str | None) -> pd.DataFrame:
+    """:func:`options_at_stage`, computed once per Dataset and stage for every session
+    (:data:`DERIVED`; shared: copy before changing it)."""
+    return DERIVED.get(ds, ("table", stage), lambda: options_at_stage(ds, stage))
+
+
+def warnings_at(ds: xr.Dataset, names: Sequence[str]) -> dict[str, list[str]]:
+    """:func:`warnings_of`, computed once per Dataset and options (shared: do not change)."""
+    return DERIVED.get(ds, ("warnings", tuple(names)), lambda: warnings_of(ds, list(names)))
+
+
+def payers_at(ds: xr.Dataset) -> pd.DataFrame:
+    """:func:`~tradepolicy.pathway.views.payers_table`, computed once per Dataset (shared)."""
+    return DERIVED.get(ds, ("payers",), lambda: payers_table(ds))
+
+
+def live_job(
+    pset: PathwaySet,
+    scenario: Scenario,
+    start_year: int,
+    stage: str | None,
+    charts: Callable[[xr.Dataset | None], list[ChartSpec] | None] | None = None,
+) -> tuple[xr.Dataset | None, str, list[ChartSpec] | None]:
+    """:func:`live_result`, with what the view then reads of it (its options table at
+    ``stage``, warnings and payers) computed too, so that the event loop only formats them,
+    and ``charts`` of it when given (the charts following the edited scenario: one job
+    instead of two); a session's solve thread: reads nothing of the page."""
+    ds, problem = live_result(pset, scenario, start_year)
+    if ds is not None:
+        table_at(ds, stage)
+        warnings_at(ds, ["baseline", LIVE])
+        payers_at(ds)
+    return ds, problem, (None if charts is None else charts(ds))
+
+
+def set_job(pset: PathwaySet, stage: str | None, draws: int) -> tuple[xr.Dataset | None, str]:
+    """:func:`central_result`, with the options table, warnings and payers of the results
+    the view then shows (the cached draws if any, else the central run) computed too (a
+    session's solve thread)."""
+    ds, problem = central_result(pset)
+    shown = cached_draws(pset, draws, DEFAULT_SEED) if draws >= 2 else None
+    shown = shown if shown is not None else ds
+    if shown is not None:
+        table = table_at(shown, stage)
+        warnings_at(shown, [n for n in ranked(table, _target_year(shown)) if n != LIVE])
+        payers_at(shown)
+    return ds, problem
+
+
+def _target_year(ds: xr.Dataset) -> int:
+    return int(ds.attrs.get("target_year", ds.year.values[-1]))
 
 
 # -- tables ---------------------------------------------------------------------------------
@@ -653,22 +710,96 @@ def options_html(
     return _html_table(header, rows, "tp-answer-table", wrap=wrap, left=left) + notes
 
 
-def _line_fig(title: str, y_label: str, years: list[int], percent: bool = False) -> figure:
+@dataclass(frozen=True, eq=False)
+class Series:
+    """One data source of a chart and the glyphs drawn from it.
+
+    ``glyphs`` are (figure method, keyword arguments) pairs; ``key`` names the edited
+    scenario's line (``"dependence"``, ``"budget"``), updated alone when only it changes.
+    """
+
+    data: dict[str, Any]
+    glyphs: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+    key: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class ChartSpec:
+    """A chart of the 2030 view as data: what :func:`figure_of` draws. Plain Python and
+    numpy (no Bokeh model), so a solve thread builds it cheaply; two specs with the same
+    :meth:`look` differ only in their series' data, and the page's chart is updated in place."""
+
+    title: str
+    y_label: str
+    years: tuple[int, ...]
+    percent: bool = False
+    y_format: str = ""
+    series: tuple[Series, ...] = ()
+    #: reference lines: (dimension, location, dash, colour, alpha)
+    spans: tuple[tuple[Literal["width", "height"], float, str, str, float], ...] = ()
+    hover: tuple[tuple[str, str], ...] = ()
+
+    def look(self) -> tuple:
+        """Everything but the data: the title, axes, glyphs and styles, legend and lines."""
+        series = tuple((tuple(sorted(s.data)), s.glyphs, s.key) for s in self.series)
+        return (
+            self.title,
+            self.y_label,
+            self.years,
+            self.percent,
+            self.y_format,
+            series,
+            self.spans,
+            self.hover,
+        )
+
+
+def _glyph(method: str, **kw: Any) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    return method, tuple(sorted(kw.items()))
+
+
+def _xy(years: list[int], v: Any) -> dict[str, Any]:
+    return {"x": list(years), "y": np.asarray(v, dtype=float)}
+
+
+def figure_of(spec: ChartSpec) -> tuple[figure, list[ColumnDataSource]]:
+    """The Bokeh figure of ``spec`` and its data sources (one per series, in order)."""
+    years = list(spec.years)
     f = figure(
-        title=title,
+        title=spec.title,
         height=300,
         sizing_mode="stretch_width",
         toolbar_location=None,
         tools="",
         x_range=Range1d(start=years[0] - 0.3, end=years[-1] + 0.3),
     )
-    f.yaxis.axis_label = y_label
+    f.yaxis.axis_label = spec.y_label
     f.xgrid.grid_line_color = None
     f.outline_line_color = None
-    if percent:
+    if spec.percent:
         f.yaxis.formatter = NumeralTickFormatter(format="0%")
+    if spec.y_format:
+        f.yaxis.formatter = NumeralTickFormatter(format=spec.y_format)
     f.add_layout(Legend(click_policy="hide", label_text_font_size="10px"), "right")
-    return f
+    sources = []
+    for s in spec.series:
+        src = ColumnDataSource(dict(s.data))
+        for method, kw in s.glyphs:
+            getattr(f, method)(source=src, **dict(kw))
+        sources.append(src)
+    for dim, loc, dash, color, alpha in spec.spans:
+        f.add_layout(
+            Span(
+                location=loc,
+                dimension=dim,
+                line_dash=dash,
+                line_color=color,
+                line_alpha=alpha,
+            )
+        )
+    if spec.hover:
+        f.add_tools(HoverTool(tooltips=list(spec.hover)))
+    return f, sources
 
 
 def dependence_chart(
@@ -677,35 +808,44 @@ def dependence_chart(
     order: list[str],
     labels: dict[str, str],
     shares: list[float],
-) -> figure:
+) -> ChartSpec:
     """Dependence at ``stage`` by year: central run (line) and 5–95% over the draws (band)."""
     years = [int(y) for y in ds.year.values]
-    f = _line_fig(
-        "Dependence on the largest outside supplier (band: 5–95% of draws)",
-        "share of the group's use",
-        years,
-        percent=True,
-    )
     dep = ds["bloc_dependency"].sel(stage=stage)
     ok = ds["converged"].all("year")
+    series = []
     for k, n in enumerate(order):
         color = "#9e9e9e" if n == "baseline" else COLORS[k % len(COLORS)]
-        src = ColumnDataSource({"year": years, "v": dep.sel(draw=0, scenario=n).values})
+        data: dict[str, Any] = {"year": years, "v": dep.sel(draw=0, scenario=n).values}
+        glyphs = []
         if ds.sizes.get("draw", 1) > 1:
             tail = dep.sel(scenario=n).isel(draw=slice(1, None))
             tail = tail.where(ok.sel(scenario=n).isel(draw=slice(1, None)))
             q = tail.quantile([0.05, 0.95], dim="draw", skipna=True)
-            src.data["lo"] = q.sel(quantile=0.05).values
-            src.data["hi"] = q.sel(quantile=0.95).values
-            f.varea("year", "lo", "hi", source=src, fill_color=color, fill_alpha=0.12)
-        f.line("year", "v", source=src, color=color, line_width=2, legend_label=labels[n])
-    for s, dash in zip(shares, ("dashed", "dotted"), strict=False):
-        f.add_layout(Span(location=s, dimension="width", line_dash=dash, line_color="#c00"))
+            data["lo"] = q.sel(quantile=0.05).values
+            data["hi"] = q.sel(quantile=0.95).values
+            glyphs.append(
+                _glyph("varea", x="year", y1="lo", y2="hi", fill_color=color, fill_alpha=0.12)
+            )
+        glyphs.append(
+            _glyph("line", x="year", y="v", color=color, line_width=2, legend_label=labels[n])
+        )
+        series.append(Series(data, tuple(glyphs)))
+    spans: list[tuple[Literal["width", "height"], float, str, str, float]] = [
+        ("width", float(s), dash, "#c00", 1.0)
+        for s, dash in zip(shares, ("dashed", "dotted"), strict=False)
+    ]
     year = int(ds.attrs.get("target_year", years[-1]))
-    f.add_layout(Span(location=year, dimension="height", line_color="#888", line_alpha=0.6))
-    f.add_tools(HoverTool(tooltips=[("year", "@year"), ("dependence", "@v{0.0%}")]))
-    return f
-    return f
+    spans.append(("height", float(year), "solid", "#888", 0.6))
+    return ChartSpec(
+        "Dependence on the largest outside supplier (band: 5–95% of draws)",
+        "share of the group's use",
+        tuple(years),
+        percent=True,
+        series=tuple(series),
+        spans=tuple(spans),
+        hover=(("year", "@year"), ("dependence", "@v{0.0%}")),
+    )
 
 
 def _one(ds: xr.Dataset, option: str, live: xr.Dataset | None) -> xr.Dataset | None:
@@ -724,55 +864,69 @@ def price_chart(
     live: xr.Dataset | None,
     unit: str,
     factor: float,
-) -> figure:
+) -> ChartSpec:
     """Buyers' price inside (solid) and outside (dashed) the group at ``stage``, mean over
     the regions, doing nothing vs ``option``, central run."""
     years = [int(y) for y in ds.year.values]
-    f = _line_fig(f"Buyers' price inside and outside the group ({unit}, central run)", unit, years)
     inside = [r for r in members if r in ds.region.values]
     outside = [str(r) for r in ds.region.values if r not in inside]
     d = _one(ds, option, live)
     runs = [("Doing nothing", ds, "baseline", "#9e9e9e")]
     if d is not None:
         runs.append((label, d, option, "#1f77b4"))
+    series = []
     for name, data, scen, color in runs:
         p = data["consumer_price"].sel(stage=stage, scenario=scen)
         for regs, dash, where in ((inside, "solid", "inside"), (outside, "dashed", "outside")):
             if regs:
                 v = p.sel(region=regs).mean("region").values / factor
-                f.line(
-                    years,
-                    v,
+                line = _glyph(
+                    "line",
+                    x="x",
+                    y="y",
                     color=color,
                     line_dash=dash,
                     line_width=2,
                     legend_label=f"{name}, {where}",
                 )
-    return f
+                series.append(Series(_xy(years, v), (line,)))
+    return ChartSpec(
+        f"Buyers' price inside and outside the group ({unit}, central run)",
+        unit,
+        tuple(years),
+        series=tuple(series),
+    )
 
 
 def capacity_chart(
     ds: xr.Dataset, stage: str, option: str, live: xr.Dataset | None, unit: str
-) -> figure:
+) -> ChartSpec:
     """Capacity by region at ``stage`` for ``option`` (lines) against doing nothing (dotted),
     central run; regions with capacity only."""
     years = [int(y) for y in ds.year.values]
-    f = _line_fig(f"Capacity by region ({unit}, central run; dotted: doing nothing)", unit, years)
-    f.yaxis.formatter = NumeralTickFormatter(format="0,0")
+    spec = ChartSpec(
+        f"Capacity by region ({unit}, central run; dotted: doing nothing)",
+        unit,
+        tuple(years),
+        y_format="0,0",
+    )
     d = _one(ds, option, live)
     if d is None:
-        return f
+        return spec
     cap = d["capacity"].sel(stage=stage, scenario=option).fillna(0.0)
     base = d["capacity"].sel(stage=stage, scenario="baseline").fillna(0.0)
+    series = []
     for r in [str(r) for r in d.region.values]:
         v = cap.sel(region=r).values
         if not np.any(v > 0):
             continue
         color = region_table.colour(r)
         name = region_table.short_name(r)
-        f.line(years, v, color=color, line_width=2, legend_label=name)
-        f.line(years, base.sel(region=r).values, color=color, line_dash="dotted")
-    return f
+        line = _glyph("line", x="x", y="y", color=color, line_width=2, legend_label=name)
+        series.append(Series(_xy(years, v), (line,)))
+        dotted = _glyph("line", x="x", y="y", color=color, line_dash="dotted")
+        series.append(Series(_xy(years, base.sel(region=r).values), (dotted,)))
+    return replace(spec, series=tuple(series))
 
 
 def budget_chart(
@@ -781,69 +935,45 @@ def budget_chart(
     labels: dict[str, str],
     members: list[str],
     currency: str,
-) -> figure:
+) -> ChartSpec:
     """The group's net budget cost by year per option (bn, > 0 a cost), central run."""
     years = [int(y) for y in ds.year.values]
-    f = _line_fig(
-        f"Net budget cost of the group by year (bn {currency}, > 0 a cost, central run)",
-        f"bn {currency}/yr",
-        years,
-    )
     frame = annual_budget(ds, members) / 1e9
+    series = []
     for k, n in enumerate(order):
         if n == "baseline":
             continue
-        f.line(
-            years,
-            frame[n].values,
+        line = _glyph(
+            "line",
+            x="x",
+            y="y",
             color=COLORS[k % len(COLORS)],
             line_width=2,
             legend_label=labels[n],
         )
-    return f
-
-
-def _figure_signature(f: Any) -> tuple:  # a bokeh figure (its models typed loosely)
-    """What a chart looks like apart from its data: title, axes, glyphs and their styles,
-    legend labels and reference lines (two charts with one signature differ only in data)."""
-    glyphs = tuple(
-        (
-            type(r.glyph).__name__,
-            tuple(sorted(r.data_source.data)),
-            *(str(getattr(r.glyph, a, None)) for a in ("line_color", "line_dash", "fill_color")),
-        )
-        for r in f.renderers
+        series.append(Series(_xy(years, frame[n].values), (line,)))
+    return ChartSpec(
+        f"Net budget cost of the group by year (bn {currency}, > 0 a cost, central run)",
+        f"bn {currency}/yr",
+        tuple(years),
+        series=tuple(series),
     )
-    legend = tuple(str(item.label) for lg in f.legend for item in lg.items)
-    spans = tuple((x.dimension, x.location, x.line_dash) for x in f.center if isinstance(x, Span))
-    x = f.x_range
-    axis = str(f.yaxis[0].axis_label) if f.yaxis else None
-    return (f.title.text, axis, glyphs, legend, spans, x.start, x.end)
 
 
-def refresh_in_place(shown: list[Any], figs: list[figure]) -> dict[int, Any] | None:
-    """Put the data of ``figs`` into the charts ``shown`` (Bokeh panes) when they look the
-    same apart from their data: only the data sources change on the page (a few numbers sent
-    to the browser instead of every model of four new charts). Returns the new data sources
-    mapped to the shown charts' (by ``id``), or None when the charts differ (nothing changed).
-    """
-    olds: list[Any] = [getattr(p, "object", None) for p in shown]
-    if len(olds) != len(figs) or not all(isinstance(o, figure) for o in olds):
-        return None
-    if any(_figure_signature(o) != _figure_signature(n) for o, n in zip(olds, figs, strict=True)):
-        return None
-    moved: dict[int, Any] = {}
-    news: list[Any] = list(figs)
-    for old, new in zip(olds, news, strict=True):
-        for ro, rn in zip(old.renderers, new.renderers, strict=True):
-            data = dict(rn.data_source.data)
-            if any(
-                not np.array_equal(np.asarray(v), np.asarray(ro.data_source.data.get(k)))
-                for k, v in data.items()
-            ):
-                ro.data_source.data = data
-            moved[id(rn.data_source)] = ro.data_source
-    return moved
+def _same_data(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether two data sources' columns hold the same values (NaN equal to NaN)."""
+    if a.keys() != b.keys():
+        return False
+    for k, v in a.items():
+        x, y = np.asarray(v), np.asarray(b[k])
+        if x.shape != y.shape:
+            return False
+        if x.dtype.kind == "f" or y.dtype.kind == "f":
+            if not np.array_equal(x.astype(float), y.astype(float), equal_nan=True):
+                return False
+        elif not np.array_equal(x, y):
+            return False
+    return True
 
 
 def live_lines(live: xr.Dataset | None, stage: str) -> dict[str, dict[str, list]]:
@@ -862,12 +992,12 @@ def live_lines(live: xr.Dataset | None, stage: str) -> dict[str, dict[str, list]
 
 def build_charts(
     ctx: dict[str, Any], focus: str | None, info: MarketInfo | None, live: xr.Dataset | None
-) -> tuple[list[figure], dict[str, ColumnDataSource]] | None:
-    """The 2030 view's four charts (dependence, prices, capacity, budget) and the data sources
-    of the edited scenario's lines in the first and last, from the view's context
-    (:meth:`AnswerView._context`), the option in focus and the edited scenario's results;
-    None when there is nothing to draw. Reads nothing of the page: a solve thread may build
-    them (unattached Bokeh models)."""
+) -> list[ChartSpec] | None:
+    """The 2030 view's four charts (dependence, prices, capacity, budget) as data, with the
+    edited scenario's lines (series ``key`` "dependence" and "budget") in the first and last,
+    from the view's context (:meth:`AnswerView._context`), the option in focus and the edited
+    scenario's results; None when there is nothing to draw. Reads nothing of the page and
+    makes no Bokeh model: a solve thread may build them."""
     ds, ref, stage, labels = ctx["ds"], ctx["ref"], ctx["stage"], ctx["labels"]
     order = [n for n in ranked(ctx["table"], ctx["year"]) if n != LIVE]
     members = str(ref.attrs.get("target_bloc", "")).split()
@@ -882,26 +1012,25 @@ def build_charts(
     dep = dependence_chart(base_ds, stage, order, labels, ctx["shares"])
     budget = budget_chart(base_ds, order, labels, members, ctx["currency"])
     lines = live_lines(live, stage)
-    sources: dict[str, ColumnDataSource] = {}
-    for key, fig in (("dependence", dep), ("budget", budget)):
-        src = ColumnDataSource(lines[key])
-        fig.line(
-            "year",
-            "v",
-            source=src,
-            color=LIVE_COLOR,
-            line_width=3,
-            line_dash="dashed",
-            legend_label=LIVE_LABEL,
-        )
-        sources[key] = src
-    figs = [
+    mine = _glyph(
+        "line",
+        x="year",
+        y="v",
+        color=LIVE_COLOR,
+        line_width=3,
+        line_dash="dashed",
+        legend_label=LIVE_LABEL,
+    )
+    dep, budget = (
+        replace(c, series=(*c.series, Series(lines[key], (mine,), key=key)))
+        for key, c in (("dependence", dep), ("budget", budget))
+    )
+    return [
         dep,
         price_chart(base_ds, stage, focus, labels.get(focus, focus), members, live, unit, factor),
         capacity_chart(base_ds, stage, focus, live, qty),
         budget,
     ]
-    return figs, sources
 
 
 class AnswerView(Viewer):
@@ -981,6 +1110,12 @@ class AnswerView(Viewer):
         self._doc: Any = None
         self.set_select.param.watch(lambda e: self._on_set(), "value")
         self._live_sources: dict[str, ColumnDataSource] = {}
+        self._chart_sources: list[list[ColumnDataSource]] = []  # of the charts shown, in order
+        self._chart_looks: list[tuple] = []  # ChartSpec.look of the charts shown
+        #: the charts built with the edited scenario's solve: (results, stage) they were built
+        #: for at submission, and with the specs once published
+        self._charts_for: tuple[xr.Dataset | None, str] = (None, "")
+        self._live_specs: tuple[xr.Dataset | None, str, list[ChartSpec]] | None = None
         self._warn_key: tuple | None = None
         self._table_key: tuple | None = None
         self._table = pd.DataFrame()
@@ -1087,8 +1222,9 @@ class AnswerView(Viewer):
             self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
             self._set_pending = True  # until then only the edited scenario's KPIs are shown
             self._on_edit()
+            stage, draws = self.stage_select.value, int(self.draws_input.value or 0)
             self._store.jobs.submit(
-                "set", functools.partial(central_result, pset), self._publish_central
+                "set", functools.partial(set_job, pset, stage, draws), self._publish_central
             )
             return
         self._central, problem = central_result(pset)
@@ -1136,17 +1272,28 @@ class AnswerView(Viewer):
         except Exception as exc:
             jobs.cancel("live")
             self._live, self._live_problem = None, _problem_text(exc)
+            self._live_specs = None
             self._render_live()
             return
+        charts = None
+        ctx = self._context() if self.focus.value == LIVE else None
+        if ctx is not None:  # the charts follow the edited scenario: built with its solve
+            # (what they read of the context is that of the set's results or, without them,
+            # the set's header, the same for every edit)
+            charts = functools.partial(build_charts, ctx, LIVE, self._store.info)
+            self._charts_for = (ctx["ds"], ctx["stage"])
         jobs.submit(
             "live",
-            functools.partial(live_result, pset, sc, self._start_year()),
+            functools.partial(
+                live_job, pset, sc, self._start_year(), self.stage_select.value, charts
+            ),
             self._publish_live,
             priority=0,  # before the one-year solve: the 2030 KPIs first
         )
 
-    def _publish_live(self, result: tuple[xr.Dataset | None, str]) -> None:
-        self._live, self._live_problem = result
+    def _publish_live(self, result: tuple[xr.Dataset | None, str, list[ChartSpec] | None]) -> None:
+        self._live, self._live_problem, specs = result
+        self._live_specs = None if specs is None else (*self._charts_for, specs)
         self._render_live()
 
     def _on_settings(self) -> None:
@@ -1249,12 +1396,12 @@ class AnswerView(Viewer):
         """The options table shown (with the edited scenario's row), at the chosen stage."""
         ds = self.results()
         stage = self.stage_select.value
-        live = options_at_stage(self._live, stage) if self._live is not None else None
+        live = table_at(self._live, stage) if self._live is not None else None
         if ds is None:
             return live
         k = self._table_key
         if k is None or k[0] is not ds or k[1] != stage:  # read once per Dataset and stage
-            t = options_at_stage(ds, stage)
+            t = table_at(ds, stage).copy()  # (shared by the sessions: a copy gets a column)
             if "expected_disruption_loss" in ds:
                 t["loss_reduction"] = ds["loss_reduction"].values
             self._table_key, self._table = (ds, stage), t
@@ -1303,7 +1450,7 @@ class AnswerView(Viewer):
             return {}
         k = self._warn_key
         if k is None or k[0] is not ds or k[1] != tuple(names):
-            self._warn_key, self._warn = (ds, tuple(names)), warnings_of(ds, names)
+            self._warn_key, self._warn = (ds, tuple(names)), warnings_at(ds, names)
         return dict(self._warn)
 
     def _render(self) -> None:
@@ -1386,8 +1533,14 @@ class AnswerView(Viewer):
         if gen != self._live_gen:
             return
         self._render_table(ctx)
+        built, self._live_specs = self._live_specs, None
         if self.focus.value == LIVE:
-            self._render_charts(ctx, queued=True)  # built off the event loop when served
+            if built is not None and built[0] is ctx["ds"] and built[1] == ctx["stage"]:
+                if self.store is not None:
+                    self.store.jobs.cancel("charts")  # (older than these)
+                self._show_charts(built[2])  # built with the solve, for the results shown
+            else:
+                self._render_charts(ctx, queued=True)  # built off the event loop when served
         else:
             if self.store is not None:
                 self.store.jobs.cancel("charts")  # a queued build shows an older focus
@@ -1400,7 +1553,7 @@ class AnswerView(Viewer):
         options = [n for n in order if n != LIVE]
         warn = self._set_warnings(ds, options)
         if self._live is not None:
-            warn[LIVE] = warnings_of(self._live, ["baseline", LIVE]).get(LIVE, [])
+            warn[LIVE] = list(warnings_at(self._live, ["baseline", LIVE]).get(LIVE, []))
         # a warning several of the set's options carry is said once, under the table
         warn, common = split_warnings(warn, options)
         shared = [shared_warning_text(w, ns, options, ctx["labels"]) for w, ns in common]
@@ -1490,25 +1643,39 @@ class AnswerView(Viewer):
             jobs.cancel("charts")  # a queued build is older than this one
         self._show_charts(build_charts(ctx, self.focus.value, self._store.info, self._live))
 
-    def _show_charts(self, built: tuple[list[figure], dict[str, ColumnDataSource]] | None) -> None:
-        if built is None:
+    def _show_charts(self, specs: list[ChartSpec] | None) -> None:
+        """Show the charts ``specs``: charts that look the same as those on the page (title,
+        axes, glyphs, legend, reference lines; e.g. another edit shown) get only their changed
+        data sources' new data (a few numbers to the browser instead of every model of four
+        new figures); otherwise new figures are drawn."""
+        if specs is None:
             self.charts.objects = []
-            self._live_sources = {}
+            self._live_sources, self._chart_sources, self._chart_looks = {}, [], []
             return
-        figs, live_sources = built
-        moved = refresh_in_place(list(self.charts.objects), figs)
-        if moved is not None:  # the same charts with new data (e.g. another edit shown)
-            self._live_sources = {k: moved[id(v)] for k, v in live_sources.items()}
+        looks = [s.look() for s in specs]
+        if looks == self._chart_looks and len(self.charts.objects) == len(specs):
+            for spec, sources in zip(specs, self._chart_sources, strict=True):
+                for series, src in zip(spec.series, sources, strict=True):
+                    if not _same_data(series.data, src.data):
+                        src.data = dict(series.data)
             return
-        self._live_sources = live_sources
-        self.charts.objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in figs]
+        built = [figure_of(s) for s in specs]
+        self._chart_looks = looks
+        self._chart_sources = [sources for _f, sources in built]
+        self._live_sources = {
+            series.key: src
+            for spec, (_f, sources) in zip(specs, built, strict=True)
+            for series, src in zip(spec.series, sources, strict=True)
+            if series.key
+        }
+        self.charts.objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f, _s in built]
 
     def _render_payers(self, ds: xr.Dataset | None, labels: dict[str, str]) -> None:
         frames = []
         if ds is not None:
-            frames.append(payers_table(ds))
+            frames.append(payers_at(ds))
         if self._live is not None:
-            frames.append(payers_table(self._live).loc[[LIVE]])
+            frames.append(payers_at(self._live).loc[[LIVE]])
         if not frames:
             self.payers.object = ""
             return

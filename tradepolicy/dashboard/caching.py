@@ -4,7 +4,8 @@ A served dashboard runs the sessions' solves on a pool of solve threads
 (:mod:`tradepolicy.dashboard.jobs`), so the caches every session reads are entered from
 several threads at once. :class:`SingleFlight` makes sure that a value asked for by several
 threads at the same time is computed once (ten negotiators opening the same market load it
-once); :func:`memoize` is a least-recently-used cache bounded in count built on it.
+once); :func:`memoize` is a least-recently-used cache bounded in count built on it, and
+:class:`PerObject` one of values derived from shared objects (a solved pathway's tables).
 :data:`WARNINGS_LOCK` is held by every dashboard module that changes the warning filters.
 """
 
@@ -116,4 +117,49 @@ def memoize(max_items: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
     return decorate
 
 
-__all__ = ["WARNINGS_LOCK", "SingleFlight", "memoize"]
+class PerObject:
+    """Values derived from objects (e.g. a solved Dataset, shared by the sessions through a
+    solve cache), computed once per object and key: at most ``max_items`` values, the least
+    recently used dropped first; thread-safe and single-flight like :func:`memoize`.
+
+    An entry holds its object, so an ``id`` is never mistaken for that of a later object.
+    Values are shared: callers must not change them.
+    """
+
+    def __init__(self, max_items: int) -> None:
+        if max_items < 1:
+            raise ValueError("a cache needs room for at least one result")
+        self.max_items = max_items
+        self._items: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._flights = SingleFlight()
+
+    def get(self, obj: Any, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` for ``obj`` and ``key``, computed once."""
+        k = (id(obj), key)
+        with self._lock:
+            entry = self._items.get(k)
+            if entry is not None and entry[0] is obj:
+                self._items.move_to_end(k)
+                return entry[1]
+
+        def run() -> T:
+            value = compute()
+            with self._lock:
+                self._items[k] = (obj, value)
+                self._items.move_to_end(k)
+                while len(self._items) > self.max_items:
+                    self._items.popitem(last=False)
+            return value
+
+        return self._flights.run(k, run)[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+__all__ = ["WARNINGS_LOCK", "PerObject", "SingleFlight", "memoize"]
