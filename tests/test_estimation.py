@@ -11,6 +11,7 @@ from tradepolicy.calibration.estimation import (
     Estimate,
     combine_with_prior,
     data_hash,
+    datasets_match,
     fit_elasticity,
     fit_price_process,
 )
@@ -100,3 +101,27 @@ def test_price_process_rejects_bad_series():
         fit_price_process(pd.Series([1.0, -2.0, 3.0] * 5))
     with pytest.raises(ValueError, match="too few"):
         fit_price_process(pd.Series([1.0, 2.0, 3.0]), lags=1)
+
+
+def test_round_off_around_zero_is_stored_as_zero_not_identified():
+    """A coefficient a perfect fit leaves at 0 comes out as round-off whose digits differ from
+    one BLAS to another (seen: home −1.077e-14 (s.e. 7.146e-15) on one machine, −1.443e-14
+    (s.e. 8.572e-15) on another): both are stored as 0, not identified, the same result."""
+    names = ["const", "home", "dist"]
+
+    def est(home: float, se: float) -> Estimate:
+        params = pd.Series([-8.026, home, -0.9], index=names)
+        bse = pd.Series([0.0, se, 0.2], index=names)
+        cov = pd.DataFrame(np.diag(bse.to_numpy() ** 2), index=names, columns=names)
+        return Estimate("g", params, bse, cov, "ppml", "s", 10, "h")
+
+    a, b = est(-1.077e-14, 7.146e-15), est(-1.443e-14, 8.572e-15)
+    for e in (a, b):
+        assert e.params["home"] == 0.0 and not e.identified["home"]
+        assert e.summary_strings().loc["home"].tolist() == ["0", "not identified", "–", "–", "–"]
+        # the real estimates are untouched
+        assert e.params["dist"] == -0.9 and e.identified["dist"] and e.bse["dist"] == 0.2
+    assert datasets_match(a.to_dataset(), b.to_dataset())
+    # a small coefficient with a real standard error is an estimate, kept as it is
+    small = est(3e-11, 0.05)
+    assert small.params["home"] == 3e-11 and small.identified["home"]

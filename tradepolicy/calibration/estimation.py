@@ -15,7 +15,9 @@ Recipes:
 Results must not depend on the last bits of a BLAS or library version. A standard error that
 is not finite or below ``SE_NOT_IDENTIFIED`` times its coefficient is machine noise around a
 degenerate (unidentified) variance; :class:`Estimate` stores it, and the covariances of that
-parameter, as NaN and prints it as "not identified". :func:`datasets_match` compares stored
+parameter, as NaN and prints it as "not identified"; an estimate that is itself round-off
+around zero with such a standard error (below ``ROUND_OFF``, a coefficient a perfect fit leaves
+at 0) is stored as 0. :func:`datasets_match` compares stored
 estimates numerically (relative tolerance ``RTOL``) instead of byte for byte, and
 :func:`fmt_stat` prints statistics with ``STAT_DIGITS`` significant digits.
 """
@@ -37,6 +39,10 @@ from statsmodels.tsa.ar_model import AutoReg
 #: a standard error below this multiple of |coefficient| is read as not identified (machine
 #: noise around a variance that is zero in exact arithmetic)
 SE_NOT_IDENTIFIED = 1e-10
+#: an estimate and standard error both below this in absolute value are round-off around an
+#: exact zero (a coefficient a perfect fit leaves at 0): stored as 0, not identified, so that
+#: the result does not depend on the machine's BLAS
+ROUND_OFF = 1e-10
 #: relative tolerance within which two stored estimates are the same result
 RTOL = 1e-9
 #: significant digits of every printed statistic (coefficients, standard errors, z, bounds)
@@ -88,6 +94,16 @@ class Estimate:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # an estimate that is round-off around zero, with a round-off standard error (a perfect
+        # fit), is 0: its digits differ from one BLAS to another
+        coef, se = self.params.to_numpy(float), self.bse.to_numpy(float)
+        with np.errstate(invalid="ignore"):
+            zero = (np.abs(coef) < ROUND_OFF) & ~(np.abs(se) >= ROUND_OFF)
+        if zero.any():
+            self.params = self.params.astype(float).copy()
+            self.params[self.params.index[zero]] = 0.0
+            self.bse = self.bse.astype(float).copy()
+            self.bse[self.params.index[zero]] = np.nan
         # an unidentified standard error and its covariances are noise: store them as NaN
         bad = ~identified(self.params.to_numpy(float), self.bse.to_numpy(float))
         if bad.any():
