@@ -459,3 +459,22 @@ def test_first_pass_step_with_pairs_at_lo_at_hi_and_interior() -> None:
     assert (out["compiled"][1] == 1).all()
     np.testing.assert_allclose(out["compiled"][0], out["numpy"][0], rtol=0, atol=1e-12)
     assert np.abs(out["compiled"][0] - u0).max() > 1e-3  # the step moved
+
+
+def test_infeasibility_messages_equal_with_and_without_removed_varieties() -> None:
+    """A scenario's messages are the same alone (nothing removed: the fast path) as in a
+    batch where another scenario removes varieties (the general path), also when a consumer
+    has no supplier at base."""
+    cal, inst = _every_measure(7, 6, 40)
+    removes = ~inst.available.all(axis=(1, 2))
+    assert removes.any() and (~removes).any()
+    consumer = int(np.flatnonzero(np.broadcast_to(cal.consumer, (cal.N,)))[0])
+    stranded = copy.copy(cal)
+    stranded.w0 = np.array(cal.w0, dtype=float)
+    stranded.w0[..., consumer] = 0.0  # nobody sells to it at base
+    for c in (cal, stranded):
+        batch = newton.infeasibility(c, inst)
+        alone = [newton.infeasibility(c, inst.take(np.array([b])))[0] for b in range(inst.B)]
+        assert alone == batch
+    assert not removes[0]  # the first scenario has no measure: the fast path alone
+    assert f"every supplier of {cal.regions[consumer]}" in batch[0]

@@ -98,6 +98,11 @@ def _newton_direction(J: np.ndarray, F: np.ndarray) -> tuple[np.ndarray, np.ndar
 def infeasibility(cal: Calibration, inst: Instruments) -> list[str]:
     """Scenarios that have no equilibrium by construction (empty string when fine)."""
     msgs = list(inst.infeasible) if inst.infeasible else [""] * inst.B
+    if not inst.has_access and inst.available.all():
+        # nothing removed (nothing essential) and the base shares: a consumer is stranded
+        # only when no origin sells to it at base; the general path below when one is
+        if not (cal.consumer & ~(cal.w0 > 0).any(axis=-2)).any():
+            return msgs
     sigma = np.broadcast_to(cal.sigma, (inst.B, cal.N))
     removed = (~inst.available) & (cal.X0 > 0)
     essential = removed & (sigma[:, None, :] <= 1.0)
