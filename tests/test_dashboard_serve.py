@@ -262,7 +262,7 @@ def test_values_per_object_are_computed_once_per_object_and_bounded():
     assert calls == [1, 1, 1]  # dropped: computed again
     # an id reused by a later object is not mistaken for the earlier one
     c = Obj(2)
-    cache._items[(id(c), "t")] = (Obj(3), [3])
+    cache._cache._items[(id(c), "t")] = (Obj(3), [3])
     assert cache.get(c, "t", lambda: table(c)) == [2, 2, 2]
     cache.clear()
     assert len(cache) == 0

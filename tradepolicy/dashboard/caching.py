@@ -71,47 +71,65 @@ class _Flight:
         self.error: BaseException | None = None
 
 
+class _Bounded:
+    """A least-recently-used store of at most ``max_items`` values, thread-safe, each value
+    computed once even when asked for by several threads at the same time (the core of
+    :func:`memoize` and :class:`PerObject`)."""
+
+    def __init__(self, max_items: int) -> None:
+        if max_items < 1:
+            raise ValueError("a cache needs room for at least one result")
+        self.max_items = max_items
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._flights = SingleFlight()
+
+    def get(
+        self, key: Hashable, compute: Callable[[], T], valid: Callable[[Any], bool] | None = None
+    ) -> T:
+        """The value kept under ``key`` (if ``valid(value)``), else ``compute()``, kept."""
+        with self._lock:
+            if key in self._items and (valid is None or valid(self._items[key])):
+                self._items.move_to_end(key)
+                return self._items[key]
+
+        def run() -> T:
+            value = compute()
+            with self._lock:
+                self._items[key] = value
+                self._items.move_to_end(key)
+                while len(self._items) > self.max_items:
+                    self._items.popitem(last=False)
+            return value
+
+        return self._flights.run(key, run)[0]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 def memoize(max_items: int) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Cache a function of hashable arguments: at most ``max_items`` results, the least
     recently used dropped first; thread-safe, each result computed once even when asked for
     by several threads at the same time. The wrapper has ``cache_clear()`` and
     ``cache_len()``."""
-    if max_items < 1:
+    if max_items < 1:  # refused at once, before any function is decorated
         raise ValueError("a cache needs room for at least one result")
 
     def decorate(func: Callable[..., T]) -> Callable[..., T]:
-        items: OrderedDict[Hashable, Any] = OrderedDict()
-        lock = threading.Lock()
-        flights = SingleFlight()
+        cache = _Bounded(max_items)  # one per function
 
         @functools.wraps(func)
         def wrapper(*args: Hashable, **kwargs: Hashable) -> T:
             key = (args, tuple(sorted(kwargs.items())))
-            with lock:
-                if key in items:
-                    items.move_to_end(key)
-                    return items[key]
+            return cache.get(key, functools.partial(func, *args, **kwargs))
 
-            def compute() -> T:
-                value = func(*args, **kwargs)
-                with lock:
-                    items[key] = value
-                    items.move_to_end(key)
-                    while len(items) > max_items:
-                        items.popitem(last=False)
-                return value
-
-            return flights.run(key, compute)[0]
-
-        def cache_clear() -> None:
-            with lock:
-                items.clear()
-
-        def cache_len() -> int:
-            return len(items)
-
-        wrapper.cache_clear = cache_clear  # type: ignore[attr-defined]
-        wrapper.cache_len = cache_len  # type: ignore[attr-defined]
+        wrapper.cache_clear = cache.clear  # type: ignore[attr-defined]
+        wrapper.cache_len = cache.__len__  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
@@ -127,39 +145,21 @@ class PerObject:
     """
 
     def __init__(self, max_items: int) -> None:
-        if max_items < 1:
-            raise ValueError("a cache needs room for at least one result")
+        self._cache = _Bounded(max_items)
         self.max_items = max_items
-        self._items: OrderedDict[Hashable, tuple[Any, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._flights = SingleFlight()
 
     def get(self, obj: Any, key: Hashable, compute: Callable[[], T]) -> T:
         """``compute()`` for ``obj`` and ``key``, computed once."""
-        k = (id(obj), key)
-        with self._lock:
-            entry = self._items.get(k)
-            if entry is not None and entry[0] is obj:
-                self._items.move_to_end(k)
-                return entry[1]
-
-        def run() -> T:
-            value = compute()
-            with self._lock:
-                self._items[k] = (obj, value)
-                self._items.move_to_end(k)
-                while len(self._items) > self.max_items:
-                    self._items.popitem(last=False)
-            return value
-
-        return self._flights.run(k, run)[0]
+        entry = self._cache.get(
+            (id(obj), key), lambda: (obj, compute()), lambda entry: entry[0] is obj
+        )
+        return entry[1]
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._cache.clear()
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._cache)
 
 
 __all__ = ["WARNINGS_LOCK", "PerObject", "SingleFlight", "memoize"]
