@@ -373,7 +373,7 @@ def options_at_stage(ds: xr.Dataset, stage: str | None = None) -> pd.DataFrame:
     if stage is None or stage == target_stage(ds):
         return table
     out = table.copy()
-    year = int(ds.attrs.get("target_year", ds.year.values[-1]))
+    year = _target_year(ds)
     dep_all = ds["bloc_dependency"].sel(year=year, stage=stage)  # (draw, scenario)
     dep = dep_all.sel(draw=0).values
     out[f"dependence_{year}"] = dep
@@ -1437,7 +1437,7 @@ class AnswerView(Viewer):
             "ds": ds,
             "ref": ref,
             "table": table,
-            "year": int(ref.attrs.get("target_year", ref.year.values[-1])),
+            "year": _target_year(ref),
             "shares": [float(x) for x in ref["share"].values] if "share" in ref.coords else [],
             "labels": labels,
             "stage": str(self.stage_select.value or target_stage(ref)),
