@@ -25,10 +25,17 @@ equations (:func:`tradepolicy.model.levels.evaluate`) with the *same* analytic J
   work is timed (this favours scipy). Every scipy solution is checked: ``max|F| <= 1e-10`` and
   producer prices equal to the batched ones to 1e-8 relative.
 
-Both are compared per scenario::
+Both are compared per scenario, the scipy loop in 5 chunks, each set against batched solves
+of every scenario (best of 3) timed just before and just after it (the machine's speed
+drifts, by up to 2x within a minute on a shared machine; pairing compares the two on the
+same machine)::
 
-    speedup               = (scipy loop time / its scenarios) / (batched time / its scenarios)
-    equilibria_per_second = converged batched scenarios / batched time
+    speedup               = sum_k (scipy chunk k time) / sum_k (its scenarios x batched time
+                            per scenario, mean of the runs before and after chunk k)
+    equilibria_per_second = converged batched scenarios / best batched time
+
+Each chunk's ratio and the unpaired ratio (best batched run against the whole loop, as before
+December 2026) are logged above the last line.
 
 Results are logged (``logging`` at INFO, to stdout); the last line is printed exactly as::
 

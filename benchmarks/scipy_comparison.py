@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import optimize
@@ -110,13 +111,49 @@ class ScipyRun:
     seconds: float  # wall-clock time of the loop
     nfev: np.ndarray  # (S,) residual evaluations per scenario
     njev: np.ndarray  # (S,) Jacobian evaluations per scenario
+    chunks: list[float] = field(default_factory=list)  # seconds of each chunk of the loop
+    sizes: list[int] = field(default_factory=list)  # scenarios of each chunk
+    between: list[float] = field(default_factory=list)  # the other side's seconds per unit,
+    # timed before the first chunk and after each one
+
+
+def paired(sp: ScipyRun) -> tuple[float, np.ndarray]:
+    """The scipy loop per scenario over the other side per unit, each chunk of the loop
+    against the other side timed just before and just after it.
+
+    The machine's speed drifts (by up to 2x within a minute on a shared 2-core machine), so a
+    loop timed once and a batch timed minutes apart compare two machines. Here chunk ``k``
+    (``n_k`` scenarios, ``s_k`` seconds) is set against ``b_k``, the mean of the other side's
+    time per unit (each the best of a few runs) right before and right after it::
+
+        ratio = sum_k s_k / sum_k n_k * b_k
+
+    Returns that ratio and each chunk's own ratio ``(s_k / n_k) / b_k`` (their spread shows
+    how much the machine and the chunks' scenarios varied).
+    """
+    if not sp.between or len(sp.between) != len(sp.chunks) + 1:
+        raise ValueError("the scipy loop was not run in chunks with the other side between")
+    b = 0.5 * (np.asarray(sp.between[:-1]) + np.asarray(sp.between[1:]))
+    n = np.asarray(sp.sizes, dtype=float)
+    s = np.asarray(sp.chunks)
+    return float(s.sum() / (n * b).sum()), s / n / b
 
 
 def scipy_loop(
-    cal: Calibration, inst: Instruments, idx: np.ndarray, xtol: float = SCIPY_XTOL
+    cal: Calibration,
+    inst: Instruments,
+    idx: np.ndarray,
+    xtol: float = SCIPY_XTOL,
+    between: Callable[[], float] | None = None,
+    chunks: int = 5,
 ) -> ScipyRun:
     """Solve scenarios ``idx`` one at a time with ``scipy.optimize.root`` (``hybr``), each
-    from the batched solver's starting point."""
+    from the batched solver's starting point.
+
+    With ``between`` (a function timing the other side, best of a few runs, in seconds per
+    unit), the loop runs in ``chunks`` parts and ``between`` is called before the first and
+    after each one, for :func:`paired`.
+    """
     singles = [inst.take(np.array([b])) for b in idx]  # sliced before the clock starts
     starts = [initial_guess(cal, one)[0] for one in singles]
     out = np.empty((len(idx), starts[0].size))
@@ -130,14 +167,43 @@ def scipy_loop(
 
         return optimize.root(fun, x0, jac=True, method="hybr", tol=xtol)
 
+    parts = np.array_split(np.arange(len(idx)), 1 if between is None else max(1, chunks))
+    run = ScipyRun(out, 0.0, nfev, njev)
     with np.errstate(over="ignore", invalid="ignore"):  # as in the solver
         solve_one(singles[0], starts[0])  # warm-up
+        if between is not None:
+            run.between.append(between())
+        for part in parts:
+            t0 = time.perf_counter()
+            for i in part:
+                sol = solve_one(singles[i], starts[i])
+                out[i], nfev[i], njev[i] = sol.x, sol.nfev, sol.njev
+            run.chunks.append(time.perf_counter() - t0)
+            run.sizes.append(len(part))
+            if between is not None:
+                run.between.append(between())
+    run.seconds = float(sum(run.chunks))
+    return run
+
+
+def batched_timer(cal: Calibration, inst: Instruments, repeat: int = 3) -> Callable[[], float]:
+    """The best of ``repeat`` timed ``solve_batch`` calls on every scenario: seconds per
+    scenario."""
+
+    def best() -> float:
+        return best_of(lambda: solve_batch(cal, inst, tol=TOL), repeat) / inst.B
+
+    return best
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """The least wall-clock seconds of ``repeat`` calls of ``fn``."""
+    times = []
+    for _ in range(repeat):
         t0 = time.perf_counter()
-        for i, (one, x0) in enumerate(zip(singles, starts, strict=True)):
-            sol = solve_one(one, x0)
-            out[i], nfev[i], njev[i] = sol.x, sol.nfev, sol.njev
-        seconds = time.perf_counter() - t0
-    return ScipyRun(out, seconds, nfev, njev)
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
 
 
 def check_scipy(
@@ -187,13 +253,14 @@ def compare(
     scipy_scenarios: int,
     xtol: float,
 ) -> Comparison:
-    """Run the scipy loop on a seeded random subset and check it against ``res``."""
+    """Run the scipy loop on a seeded random subset, in chunks with a batched solve of every
+    scenario timed before and after each (:func:`paired`), and check it against ``res``."""
     B = inst.B
     if scipy_scenarios == B:
         idx = np.arange(B)
     else:
         idx = np.sort(rng.choice(B, size=scipy_scenarios, replace=False))
-    sp = scipy_loop(cal, inst, idx, xtol)
+    sp = scipy_loop(cal, inst, idx, xtol, between=batched_timer(cal, inst))
     resid, rel = check_scipy(cal, inst, idx, sp.u, res)
     return Comparison(res, t_batch, repeat, idx, xtol, sp, resid, rel)
 
@@ -252,8 +319,24 @@ def log_scipy(log: logging.Logger, c: Comparison) -> None:
 
 def finish(log: logging.Logger, c: Comparison) -> None:
     """The per-scenario times and the final line, exactly
-    ``speedup_vs_scipy_root_loop=<x> equilibria_per_second=<y>``."""
+    ``speedup_vs_scipy_root_loop=<x> equilibria_per_second=<y>``: the speedup paired chunk
+    by chunk (:func:`paired`), the throughput of the best batched solve."""
     log.info("per scenario: batched %.1f us vs scipy %.1f us", c.per_batch * 1e6, c.per_scipy * 1e6)
-    speedup = c.per_scipy / c.per_batch
+    speedup, _ = paired(c.sp)
+    log_paired(log, c.sp, c.per_scipy / c.per_batch)
     eq_per_s = int(c.res.converged.sum()) / c.t_batch
     print(f"speedup_vs_scipy_root_loop={speedup:.1f} equilibria_per_second={eq_per_s:.0f}")
+
+
+def log_paired(log: logging.Logger, sp: ScipyRun, unpaired: float) -> None:
+    """The paired ratio, each chunk's and the unpaired one (best run against the whole loop)."""
+    speedup, ratios = paired(sp)
+    log.info(
+        "speedup paired chunk by chunk (%d chunks of the scipy loop, each against the "
+        "batched runs (best of 3) timed just before and after it): %.1fx (chunks %s); "
+        "unpaired (best batched run against the whole loop): %.1fx",
+        len(ratios),
+        speedup,
+        ", ".join(f"{r:.0f}" for r in ratios),
+        unpaired,
+    )
