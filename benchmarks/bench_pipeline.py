@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     log.info("(shared 2-core machine: load now %.2f; times vary between runs)", _load())
     speedup, _ = paired(sp)
-    log_paired(log, sp, per_scipy / per_pipe)
+    log_paired(log, sp, per_scipy / per_pipe, "whole pipeline runs")
     print(f"speedup_vs_scipy_root_loop={speedup:.1f} scenarios_per_second={converged / best:.0f}")
 
 

@@ -328,14 +328,18 @@ def finish(log: logging.Logger, c: Comparison) -> None:
     print(f"speedup_vs_scipy_root_loop={speedup:.1f} equilibria_per_second={eq_per_s:.0f}")
 
 
-def log_paired(log: logging.Logger, sp: ScipyRun, unpaired: float) -> None:
-    """The paired ratio, each chunk's and the unpaired one (best run against the whole loop)."""
+def log_paired(
+    log: logging.Logger, sp: ScipyRun, unpaired: float, other: str = "batched solves"
+) -> None:
+    """The paired ratio, each chunk's and the unpaired one (best run against the whole loop);
+    ``other`` names what was timed between the chunks."""
     speedup, ratios = paired(sp)
     log.info(
-        "speedup paired chunk by chunk (%d chunks of the scipy loop, each against the "
-        "batched runs (best of 3) timed just before and after it): %.1fx (chunks %s); "
-        "unpaired (best batched run against the whole loop): %.1fx",
+        "speedup paired chunk by chunk (%d chunks of the scipy loop, each against the %s "
+        "(best of 3) timed just before and after it): %.1fx (chunks %s); unpaired (best run "
+        "against the whole loop): %.1fx",
         len(ratios),
+        other,
         speedup,
         ", ".join(f"{r:.0f}" for r in ratios),
         unpaired,
