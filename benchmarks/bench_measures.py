@@ -51,17 +51,9 @@ Fischer–Burmeister function's (``docs/engine.md``, "The Newton method"):
   favours scipy). Every scipy solution is checked: ``max|F| <= 1e-10`` and producer prices
   within 1e-8 relative of the batched ones.
 
-Both are compared per scenario, the scipy loop in 5 chunks, each set against batched solves
-of every scenario (best of 3) timed just before and just after it (the machine's speed
-drifts, by up to 2x within a minute on a shared machine; pairing compares the two on the
-same machine)::
-
-    speedup               = sum_k (scipy chunk k time) / sum_k (its scenarios x batched time
-                            per scenario, mean of the runs before and after chunk k)
-    equilibria_per_second = converged batched scenarios / best batched time
-
-Each chunk's ratio and the unpaired ratio (best batched run against the whole loop, as before
-December 2026) are logged above the last line.
+Both are compared per scenario as in ``bench_solver.py``: the speedup paired chunk by chunk of
+the scipy loop (each against the best of 3 batched solves timed just before and after it),
+``equilibria_per_second`` from the best batched solve.
 
 Also reported: Newton iterations, scipy fallbacks, every failure with its ``solver_message``,
 and the regime mix at the solution: complementarity pairs at their lower bound (slack),
