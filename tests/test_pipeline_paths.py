@@ -400,3 +400,33 @@ def test_compiled_claims_equal_the_array_operations(shape) -> None:
         mixed += bool(0 < want.sum() < R)
     assert mixed > 10  # (rows with and without a clash)
     assert mbase._claim_pass.signatures  # (the compiled pass ran)
+
+
+def test_mask_cells_and_put_cells_equal_nonzero_indexing() -> None:
+    """``mask_cells`` gives ``np.nonzero``'s cells (as mask and flat cell ``o·N + d``) in its
+    order, and ``put_cells`` writes what indexing with ``np.nonzero``'s three arrays writes,
+    into a contiguous array (one flat index) and a strided view alike."""
+    rng = np.random.default_rng(11)
+    for R, N in [(0, 5), (1, 1), (6, 5), (40, 12)]:
+        masks = rng.random((R, N, N)) < 0.3
+        i, cell = mbase.mask_cells(masks)
+        r, o, d = np.nonzero(masks)
+        assert i.dtype == r.dtype and np.array_equal(i, r)
+        assert np.array_equal(cell, o * N + d)
+        B = R + 3
+        rows = rng.permutation(B)[:R]
+        values = rng.random(R)
+        want = rng.random((B, N, N))
+        base = want.copy()
+        want[rows[r], o, d] = values[r]
+        got = base.copy()
+        mbase.put_cells(got, rows[i], cell, values[i])
+        assert np.array_equal(got, want)
+        wide = np.repeat(base, 2, axis=2)  # a strided view: written through three indexes
+        view = wide[:, :, ::2]
+        assert not view.flags.c_contiguous
+        mbase.put_cells(view, rows[i], cell, values[i])
+        assert np.array_equal(view, want) and np.array_equal(wide[:, :, 1::2], base)
+        flags = np.zeros((B, N, N), dtype=bool)
+        mbase.put_cells(flags, rows[i], cell, True)
+        assert flags.sum() == masks.sum() and np.array_equal(flags[rows], masks)

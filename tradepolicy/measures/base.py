@@ -756,6 +756,29 @@ def _claim_pass(owner, rows, cells, j, ok):  # pragma: no cover (compiled)
     return True
 
 
+def mask_cells(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The set cells of (R, N, N) masks in C order: each one's mask ``i`` and flat cell
+    ``o·N + d``.
+
+    ``np.nonzero(masks)`` as ``(i, o·N + d)``, from one pass over the flat array (about three
+    times faster than its three index arrays).
+    """
+    nn = masks.shape[1] * masks.shape[2]
+    flat = np.flatnonzero(masks)
+    i = flat // nn
+    return i, flat - i * nn
+
+
+def put_cells(array: np.ndarray, b: np.ndarray, cell: np.ndarray, values: Any) -> None:
+    """``array[b, o, d] = values`` at the flat cells ``cell = o·N + d`` of (B, N, N)
+    ``array``: one flat index where the array is contiguous (faster than three)."""
+    n1, n2 = array.shape[1], array.shape[2]
+    if array.flags.c_contiguous:
+        array.reshape(-1)[b * (n1 * n2) + cell] = values
+    else:
+        array[b, cell // n2, cell % n2] = values
+
+
 class _MaskTable:
     """Pair masks stacked in one array (row ``ids[key]``), grown by doubling."""
 

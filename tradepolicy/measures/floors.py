@@ -13,6 +13,8 @@ from tradepolicy.measures.base import (
     MeasureConflict,
     Region,
     editor,
+    mask_cells,
+    put_cells,
     register,
     rel,
 )
@@ -189,8 +191,8 @@ class PriceFloor(Measure):
         _, cells = ctx.pair_masks(cls, measures)
         ok = ctx.claim_rows(rows, j, measures, "price floor", cells, "")
         bld = ctx.builder
-        r, o, d = np.nonzero(cells[ok])
-        at = (rows[ok][r], o, d)
+        r, cell = mask_cells(cells[ok])
+        b = rows[ok][r]
         floor = ctx.column(cls, measures, "floor", floats=True)[ok]
         cap = np.array(
             [np.inf if v is None else v for v in ctx.column(cls, measures, "levy_cap")],
@@ -199,9 +201,9 @@ class PriceFloor(Measure):
         to_exp = np.array(
             [v == "exporters" for v in ctx.column(cls, measures, "collector")], dtype=bool
         )[ok]
-        bld.floor[at] = floor[r]
-        bld.levy_cap[at] = cap[r]
-        bld.levy_to_exporter[at] = to_exp[r]
+        put_cells(bld.floor, b, cell, floor[r])
+        put_cells(bld.levy_cap, b, cell, cap[r])
+        put_cells(bld.levy_to_exporter, b, cell, to_exp[r])
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

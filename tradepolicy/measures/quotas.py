@@ -21,6 +21,8 @@ from tradepolicy.measures.base import (
     _batched,
     editor,
     exporter_destination_keys,
+    mask_cells,
+    put_cells,
     register,
     rel,
 )
@@ -115,8 +117,7 @@ def _cap_rows(
         got[i] = _cap_stats(ctx, keys[i], masks[i])
     stats = np.array(got)
     g_scale = np.maximum(np.maximum(quantity, stats[:, 0]), _MIN_SCALE * stats[:, 2])
-    p, o, d = np.nonzero(masks)
-    cell = o * masks.shape[2] + d
+    p, cell = mask_cells(masks)
     n = p.size
     entries = (
         np.concatenate([p, p]),
@@ -152,8 +153,8 @@ def _ban_or_cap_rows(
     if masks is None:
         masks = ctx.masks(keys, measures)
     ban = quantity == 0
-    r, o, d = np.nonzero(masks[ban])
-    ctx.builder.available[rows[ban][r], o, d] = False
+    r, cell = mask_cells(masks[ban])
+    put_cells(ctx.builder.available, rows[ban][r], cell, False)
     cap = ~ban
     ks = _cap_rows(
         ctx,
@@ -441,8 +442,8 @@ class TariffRateQuota(_Quota):
         ok = ctx.claim_rows(rows, j, measures, "tariff", masks, TARIFF_RULE)
         rows, masks = rows[ok], masks[ok]
         in_rate = ctx.column(cls, measures, "in_rate", floats=True)[ok]
-        r, o, d = np.nonzero(masks)
-        ctx.builder.tariff[rows[r], o, d] = in_rate[r]
+        r, cell = mask_cells(masks)
+        put_cells(ctx.builder.tariff, rows[r], cell, in_rate[r])
         out_rate = ctx.column(cls, measures, "out_rate", floats=True)[ok]
         quantity = ctx.column(cls, measures, "quantity", floats=True)[ok]
         keys = [k for k, keep in zip(keys, ok.tolist(), strict=True) if keep]

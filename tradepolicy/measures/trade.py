@@ -14,6 +14,8 @@ from tradepolicy.measures.base import (
     editor,
     exporter_destination_keys,
     importer_exporter_keys,
+    mask_cells,
+    put_cells,
     register,
 )
 
@@ -80,8 +82,8 @@ def _set_rows(
     measure's ``rate`` (``rates``; rows with a clash are left to the measure's own
     ``apply``)."""
     ok = ctx.claim_rows(rows, j, measures, what, cells, rule)
-    r, o, d = np.nonzero(cells[ok])
-    getattr(ctx.builder, array)[rows[ok][r], o, d] = rates[ok][r]
+    r, cell = mask_cells(cells[ok])
+    put_cells(getattr(ctx.builder, array), rows[ok][r], cell, rates[ok][r])
 
 
 def _names(codes: list[str]) -> str:
