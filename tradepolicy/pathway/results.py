@@ -256,7 +256,9 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     pv = lambda a: np.einsum("dysr,y->dsr", a, df)  # noqa: E731
     dims = ("draw", "scenario", "region")
     cur = {"units": currency}
-    ds["pv_budget_cost"] = xr.Variable(
+    # the new variables, added in one update (one alignment instead of one per variable)
+    new: dict[str, xr.Variable] = {}
+    new["pv_budget_cost"] = xr.Variable(
         dims,
         pv(budget),
         {
@@ -266,12 +268,12 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             "positive = cost",
         },
     )
-    ds["pv_border_revenue"] = xr.Variable(
+    new["pv_border_revenue"] = xr.Variable(
         dims,
         pv(border),
         {**cur, "long_name": "present value of border revenue (levies, tariffs, export taxes)"},
     )
-    ds["pv_cost_to_buyers"] = xr.Variable(
+    new["pv_cost_to_buyers"] = xr.Variable(
         dims,
         pv(-cs),
         {
@@ -279,7 +281,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             "long_name": "present value of the loss of consumer surplus, positive = cost to buyers",
         },
     )
-    ds["pv_welfare_change"] = xr.Variable(
+    new["pv_welfare_change"] = xr.Variable(
         dims,
         pv(welfare - d_charge),
         {
@@ -296,7 +298,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     yidx = int(np.flatnonzero(run.years == pset.target_year)[0])
     dep = ds["bloc_dependency"].values[:, yidx, :, sidx]  # (draw, scenario)
     shares = np.array(t.shares if pset.has_target else (), dtype=float)
-    ds["target_dependence"] = xr.Variable(
+    new["target_dependence"] = xr.Variable(
         ("draw", "scenario"),
         dep,
         {"units": "1", "long_name": f"bloc dependence at the target stage in {pset.target_year}"},
@@ -312,7 +314,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             prob = (meets[sample] & ok[:, :, None]).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)[
                 :, None
             ]
-        ds["meets_target_probability"] = xr.Variable(
+        new["meets_target_probability"] = xr.Variable(
             ("scenario", "share"),
             prob,
             {
@@ -323,7 +325,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             },
         )
     removed = (dep[:, :1] - dep) * 100.0  # percentage points against doing nothing
-    ds["points_removed"] = xr.Variable(
+    new["points_removed"] = xr.Variable(
         ("draw", "scenario"),
         removed,
         {
@@ -345,17 +347,17 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
         f"per percentage point of {pset.target_year} dependence removed (NaN where less "
         f"than {MIN_POINTS} point is removed)"
     )
-    ds["budget_cost_per_point"] = xr.Variable(
+    new["budget_cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point(bloc_budget),
         {**cur, "long_name": f"present value of the bloc's net budget cost {note}"},
     )
-    ds["buyer_cost_per_point"] = xr.Variable(
+    new["buyer_cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point(bloc_buyers),
         {**cur, "long_name": f"present value of the cost to the bloc's buyers {note}"},
     )
-    ds["cost_per_point"] = xr.Variable(
+    new["cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point(bloc_budget + bloc_buyers),
         {
@@ -364,7 +366,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             f"buyers {note}",
         },
     )
-    return ds
+    return ds.assign(new)
 
 
 def _risk(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> xr.Dataset:
