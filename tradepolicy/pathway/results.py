@@ -256,9 +256,10 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     pv = lambda a: np.einsum("dysr,y->dsr", a, df)  # noqa: E731
     dims = ("draw", "scenario", "region")
     cur = {"units": currency}
-    # the new variables, added in one update (one alignment instead of one per variable)
-    new: dict[str, xr.Variable] = {}
-    new["pv_budget_cost"] = xr.Variable(
+    # the new variables, added in one update (one alignment instead of one per variable;
+    # docs_reference reads them as data[name] = xr.Variable(...))
+    data: dict[str, xr.Variable] = {}
+    data["pv_budget_cost"] = xr.Variable(
         dims,
         pv(budget),
         {
@@ -268,12 +269,12 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             "positive = cost",
         },
     )
-    new["pv_border_revenue"] = xr.Variable(
+    data["pv_border_revenue"] = xr.Variable(
         dims,
         pv(border),
         {**cur, "long_name": "present value of border revenue (levies, tariffs, export taxes)"},
     )
-    new["pv_cost_to_buyers"] = xr.Variable(
+    data["pv_cost_to_buyers"] = xr.Variable(
         dims,
         pv(-cs),
         {
@@ -281,7 +282,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             "long_name": "present value of the loss of consumer surplus, positive = cost to buyers",
         },
     )
-    new["pv_welfare_change"] = xr.Variable(
+    data["pv_welfare_change"] = xr.Variable(
         dims,
         pv(welfare - d_charge),
         {
@@ -298,7 +299,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     yidx = int(np.flatnonzero(run.years == pset.target_year)[0])
     dep = ds["bloc_dependency"].values[:, yidx, :, sidx]  # (draw, scenario)
     shares = np.array(t.shares if pset.has_target else (), dtype=float)
-    new["target_dependence"] = xr.Variable(
+    data["target_dependence"] = xr.Variable(
         ("draw", "scenario"),
         dep,
         {"units": "1", "long_name": f"bloc dependence at the target stage in {pset.target_year}"},
@@ -314,7 +315,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             prob = (meets[sample] & ok[:, :, None]).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)[
                 :, None
             ]
-        new["meets_target_probability"] = xr.Variable(
+        data["meets_target_probability"] = xr.Variable(
             ("scenario", "share"),
             prob,
             {
@@ -325,7 +326,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             },
         )
     removed = (dep[:, :1] - dep) * 100.0  # percentage points against doing nothing
-    new["points_removed"] = xr.Variable(
+    data["points_removed"] = xr.Variable(
         ("draw", "scenario"),
         removed,
         {
@@ -347,17 +348,17 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
         f"per percentage point of {pset.target_year} dependence removed (NaN where less "
         f"than {MIN_POINTS} point is removed)"
     )
-    new["budget_cost_per_point"] = xr.Variable(
+    data["budget_cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point(bloc_budget),
         {**cur, "long_name": f"present value of the bloc's net budget cost {note}"},
     )
-    new["buyer_cost_per_point"] = xr.Variable(
+    data["buyer_cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point(bloc_buyers),
         {**cur, "long_name": f"present value of the cost to the bloc's buyers {note}"},
     )
-    new["cost_per_point"] = xr.Variable(
+    data["cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point(bloc_budget + bloc_buyers),
         {
@@ -366,7 +367,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             f"buyers {note}",
         },
     )
-    return ds.assign(new)
+    return ds.assign(data)
 
 
 def _risk(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> xr.Dataset:
