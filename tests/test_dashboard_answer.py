@@ -382,6 +382,34 @@ def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
     view._render_table(view._context())
 
 
+def test_a_live_job_computes_pathway_options_once(pset, monkeypatch):
+    """The edited scenario's job reads ``pathway_options`` once for its options row and its
+    validity warnings, and gives the same table and warnings as computing each alone."""
+    from tradepolicy.reports.pathway import _Builder
+    from tradepolicy.results.accessor import TradePolicyAccessor
+
+    shipped = next(s for s in pset.scenarios if s.name == "club_floor_oxide_magnet")
+    option = shipped.model_copy(update={"name": "typed"})
+    live = ans.solve_live(pset, option, 2026)
+    table = live.tp.pathway_options()
+    alone = _Builder(live, [ans.LIVE], None).all_warnings
+    calls = []
+    real = TradePolicyAccessor.pathway_options
+
+    def counted(self):
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(TradePolicyAccessor, "pathway_options", counted)
+    ans.DERIVED.clear()
+    ds, problem, _ = ans.live_job(pset, option, 2026, None)
+    assert ds is live and problem == ""
+    assert len(calls) == 1
+    pd.testing.assert_frame_equal(ans.table_at(ds, None), table)
+    assert ans.warnings_at(ds, ["baseline", ans.LIVE]) == alone
+    assert len(calls) == 1
+
+
 def _chart_data(view) -> list[list[dict]]:
     return [
         [dict(r.data_source.data) for r in pane.object.renderers] for pane in view.charts.objects

@@ -299,6 +299,13 @@ def live_result(
         return None, f"not solved: {exc}"
 
 
+def pathway_table(ds: xr.Dataset) -> pd.DataFrame:
+    """``ds.tp.pathway_options()``, computed once per Dataset for every session and for what
+    reads it (the options table at any stage, the validity warnings; :data:`DERIVED`;
+    shared: copy before changing it)."""
+    return DERIVED.get(ds, ("pathway_options",), ds.tp.pathway_options)
+
+
 def table_at(ds: xr.Dataset, stage: str | None) -> pd.DataFrame:
     """:func:`options_at_stage`, computed once per Dataset and stage for every session
     (:data:`DERIVED`; shared: copy before changing it)."""
@@ -361,7 +368,7 @@ def target_stage(ds: xr.Dataset) -> str:
 
 def options_at_stage(ds: xr.Dataset, stage: str | None = None) -> pd.DataFrame:
     """``ds.tp.pathway_options()`` read at ``stage`` (default: the target stage, where it is
-    that table exactly).
+    that table exactly; shared with :func:`pathway_table`: copy before changing it).
 
     At another stage the dependence, its largest outside supplier and 5–95% range, the points
     removed, the probabilities of meeting each share and the costs per point are those of
@@ -369,7 +376,7 @@ def options_at_stage(ds: xr.Dataset, stage: str | None = None) -> pd.DataFrame:
     probabilities over the draws that solved every year, per point only from
     :data:`~tradepolicy.results.accessor.MIN_POINTS` removed.
     """
-    table = ds.tp.pathway_options()
+    table = pathway_table(ds)
     if stage is None or stage == target_stage(ds):
         return table
     out = table.copy()
@@ -572,7 +579,8 @@ def warnings_of(ds: xr.Dataset, names: list[str]) -> dict[str, list[str]]:
 
     try:
         known = {str(s) for s in ds.scenario.values}
-        b = _Builder(ds, [n for n in names if n != "baseline" and n in known], None)
+        shown = [n for n in names if n != "baseline" and n in known]
+        b = _Builder(ds, shown, None, opts=pathway_table(ds))
     except Exception:  # a brief cannot be made of these results: no warnings shown
         log.debug("validity warnings not available", exc_info=True)
         return {}
@@ -1828,6 +1836,7 @@ __all__ = [
     "live_option",
     "options_at_stage",
     "pathway_files",
+    "pathway_table",
     "ranked",
     "solve_central",
     "solve_live",

@@ -256,7 +256,10 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     pv = lambda a: np.einsum("dysr,y->dsr", a, df)  # noqa: E731
     dims = ("draw", "scenario", "region")
     cur = {"units": currency}
-    ds["pv_budget_cost"] = xr.Variable(
+    # the new variables, added in one update (one alignment instead of one per variable;
+    # docs_reference reads them as data[name] = xr.Variable(...))
+    data: dict[str, xr.Variable] = {}
+    data["pv_budget_cost"] = xr.Variable(
         dims,
         pv(budget),
         {
@@ -266,12 +269,12 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             "positive = cost",
         },
     )
-    ds["pv_border_revenue"] = xr.Variable(
+    data["pv_border_revenue"] = xr.Variable(
         dims,
         pv(border),
         {**cur, "long_name": "present value of border revenue (levies, tariffs, export taxes)"},
     )
-    ds["pv_cost_to_buyers"] = xr.Variable(
+    data["pv_cost_to_buyers"] = xr.Variable(
         dims,
         pv(-cs),
         {
@@ -279,7 +282,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             "long_name": "present value of the loss of consumer surplus, positive = cost to buyers",
         },
     )
-    ds["pv_welfare_change"] = xr.Variable(
+    data["pv_welfare_change"] = xr.Variable(
         dims,
         pv(welfare - d_charge),
         {
@@ -296,7 +299,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     yidx = int(np.flatnonzero(run.years == pset.target_year)[0])
     dep = ds["bloc_dependency"].values[:, yidx, :, sidx]  # (draw, scenario)
     shares = np.array(t.shares if pset.has_target else (), dtype=float)
-    ds["target_dependence"] = xr.Variable(
+    data["target_dependence"] = xr.Variable(
         ("draw", "scenario"),
         dep,
         {"units": "1", "long_name": f"bloc dependence at the target stage in {pset.target_year}"},
@@ -312,7 +315,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             prob = (meets[sample] & ok[:, :, None]).sum(axis=0) / np.maximum(ok.sum(axis=0), 1)[
                 :, None
             ]
-        ds["meets_target_probability"] = xr.Variable(
+        data["meets_target_probability"] = xr.Variable(
             ("scenario", "share"),
             prob,
             {
@@ -323,7 +326,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             },
         )
     removed = (dep[:, :1] - dep) * 100.0  # percentage points against doing nothing
-    ds["points_removed"] = xr.Variable(
+    data["points_removed"] = xr.Variable(
         ("draw", "scenario"),
         removed,
         {
@@ -345,17 +348,17 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
         f"per percentage point of {pset.target_year} dependence removed (NaN where less "
         f"than {MIN_POINTS} point is removed)"
     )
-    ds["budget_cost_per_point"] = xr.Variable(
+    data["budget_cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point(bloc_budget),
         {**cur, "long_name": f"present value of the bloc's net budget cost {note}"},
     )
-    ds["buyer_cost_per_point"] = xr.Variable(
+    data["buyer_cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point(bloc_buyers),
         {**cur, "long_name": f"present value of the cost to the bloc's buyers {note}"},
     )
-    ds["cost_per_point"] = xr.Variable(
+    data["cost_per_point"] = xr.Variable(
         ("draw", "scenario"),
         per_point(bloc_budget + bloc_buyers),
         {
@@ -364,7 +367,7 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             f"buyers {note}",
         },
     )
-    return ds
+    return ds.assign(data)
 
 
 def _risk(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> xr.Dataset:

@@ -306,7 +306,13 @@ def _stage_markets(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
 class _Builder:
     """Builds a :class:`PathwayBrief` from checked pathway results."""
 
-    def __init__(self, ds: xr.Dataset, names: list[str], today: date | None) -> None:
+    def __init__(
+        self,
+        ds: xr.Dataset,
+        names: list[str],
+        today: date | None,
+        opts: pd.DataFrame | None = None,
+    ) -> None:
         self.ds = ds
         self.names = names
         self.today = today
@@ -318,7 +324,8 @@ class _Builder:
         self.currency = self.currency or "USD"
         self.unit = f"bn {self.currency}"
         self.members = [r for r in str(ds.attrs["target_bloc"]).split() if r in ds.region.values]
-        self.opts = ds.tp.pathway_options()
+        #: ``ds.tp.pathway_options()`` (``opts``: that table computed already, not changed)
+        self.opts = ds.tp.pathway_options() if opts is None else opts
         self.shares = [c for c in self.opts.columns if c.startswith("p_at_most_")]
         share = float(ds.attrs.get("target_max_share", "nan"))
         if not math.isfinite(share) and "share" in ds.coords and ds.sizes.get("share", 0):
