@@ -243,3 +243,56 @@ def test_solve_equals_the_per_row_pipeline(market, lists, monkeypatch) -> None:
             assert (a == b).all(), name
     for key in set(fast.attrs) - {"history", "date_created"}:
         assert str(fast.attrs[key]) == str(slow.attrs[key]), key
+
+
+def test_batched_offtake_booking_equals_per_row(market) -> None:
+    """Offtakes of one to four sellers (one naming a seller twice), several buyers, resold or
+    stockpiled: booked a batch at a time as one at a time, bit for bit."""
+    r = market.regions
+    Off = tp.measures.Offtake
+    rng = np.random.default_rng(5)
+    lists: list[list[Measure]] = [[]]
+    for b in range(60):
+        k = 1 + b % 4
+        sellers = [r[i] for i in rng.choice(len(r), size=k, replace=False)]
+        if b % 10 == 7:
+            sellers = [sellers[0], *sellers]  # a seller named twice
+        buyers = [r[i] for i in rng.choice(len(r), size=1 + b % 3, replace=False)]
+        shares = rng.dirichlet(np.ones(len(buyers)))
+        lists.append(
+            [
+                Off(
+                    sellers=sellers,
+                    buyers=dict(zip(buyers, shares.tolist(), strict=True)),
+                    volume=float(rng.uniform(0.5, 3.0)),
+                    price=float(rng.uniform(0.8, 1.5)),
+                    disposition="stockpile" if b % 2 else "resell",
+                )
+            ]
+        )
+    cal = market.calibration
+    inst, pair_index = api.build_instruments(market, cal, lists)
+    st = api.solve_batch(cal, inst).state
+
+    def ctx():
+        return BookContext(
+            market=market,
+            cal=cal,
+            inst=inst,
+            state=st,
+            pair_index=pair_index,
+            ledger=api.welfare.generic_parts(cal, inst, st),
+            flows={k: np.zeros_like(st.X) for k in ("quota_rent", "diversification_shadow_price")},
+            regional={k: np.zeros_like(st.p) for k in ("public_purchases", "stock_change")},
+        )
+
+    batched, single = ctx(), ctx()
+    mbase.book_batch(batched, lists)
+    for b, ms in enumerate(lists):
+        for m in ms:
+            m.book(single, b)
+    for part in ("ledger", "regional"):
+        for k, v in getattr(single, part).items():
+            assert np.array_equal(getattr(batched, part)[k], v, equal_nan=True), (part, k)
+    assert np.abs(batched.ledger["offtake_cost"]).sum() > 0
+    assert np.abs(batched.regional["stock_change"]).sum() > 0

@@ -430,3 +430,47 @@ def test_mask_cells_and_put_cells_equal_nonzero_indexing() -> None:
         flags = np.zeros((B, N, N), dtype=bool)
         mbase.put_cells(flags, rows[i], cell, True)
         assert flags.sum() == masks.sum() and np.array_equal(flags[rows], masks)
+
+
+def test_levy_parts_on_the_undertakings_rows_equal_the_whole_batch() -> None:
+    """The levy parts computed on the rows with undertakings only equal the formula on
+    every row, bit for bit (rows without one: all levy to importers, no rent)."""
+    from types import SimpleNamespace
+
+    from tradepolicy.results.welfare import levy_parts
+
+    rng = np.random.default_rng(2)
+    B, N = 40, 6
+    st = SimpleNamespace(levy=rng.uniform(0, 2, (B, N, N)), X=rng.uniform(0, 5, (B, N, N)))
+    st.p = np.zeros((B, N))
+    to_exp = (rng.uniform(size=(B, N, N)) < 0.2) & (np.arange(B) % 3 == 0)[:, None, None]
+    inst = SimpleNamespace(levy_to_exporter=to_exp, tariff=rng.uniform(0, 0.3, (B, N, N)))
+    amount = st.levy * st.X
+    margin = np.where(to_exp, amount / (1.0 + inst.tariff), 0.0)
+    want = (
+        np.where(to_exp, 0.0, amount).sum(axis=1),
+        margin.sum(axis=2),
+        (np.where(to_exp, amount, 0.0) - margin).sum(axis=1),
+    )
+    got = levy_parts(inst, st)
+    for g, w in zip(got, want, strict=True):
+        assert np.array_equal(g, w)
+    assert got[1].any() and not got[1][1].any()
+
+
+def test_validity_flags_against_one_baseline_row_equal_the_row_per_scenario(market) -> None:
+    """One baseline for the whole batch, compared by broadcasting, gives the flags of the
+    baseline's rows taken for each scenario."""
+    from tradepolicy.results.indicators import validity_flags
+
+    lists = every_measure_scenarios(np.random.default_rng(8), market, 30)
+    st = api.solve_batch(
+        market.calibration, api.build_instruments(market, market.calibration, [[], *lists])[0]
+    ).state
+    base = np.zeros(len(st.p), dtype=int)
+    got = validity_flags(st.p, st.p[0], st.P, st.P[0], st.X, st.X[0], st.S, st.S[0])
+    want = validity_flags(st.p, st.p[base], st.P, st.P[base], st.X, st.X[base], st.S, st.S[base])
+    assert np.array_equal(got, want)
+    # large shocks flag something, so the comparison sees both values
+    big = validity_flags(st.p * 20, st.p[0], st.P, st.P[0], st.X * 0, st.X[0], st.S, st.S[0])
+    assert big.any()

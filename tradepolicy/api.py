@@ -971,8 +971,11 @@ def _variables(
         out["bloc_aggregate_share"] = bloc.aggregate_share
         out["meets_target"] = bloc_meets
     if want("validity_flag"):
+        # one baseline row for the whole batch (no draws): compared by broadcasting, the
+        # same numbers without a (B, N, N) copy of the baseline
+        at: Any = int(base[0]) if len(base) and (base == base[0]).all() else base
         flags = indicators.validity_flags(
-            st.p, st.p[base], st.P, st.P[base], st.X, st.X[base], st.S, st.S[base]
+            st.p, st.p[at], st.P, st.P[at], st.X, st.X[at], st.S, st.S[at]
         )
         out["validity_flag"] = np.where(cal.producer | cal.consumer, flags, 0).astype(np.int16)
     for k in WELFARE_ENTRIES:

@@ -223,12 +223,19 @@ def masked_sums(a: np.ndarray, masks: np.ndarray) -> np.ndarray:
 
 
 def _book_rent_rows(
-    ctx: BookContext, rows: np.ndarray, masks: np.ndarray, per_unit: np.ndarray, to: list[str]
+    ctx: BookContext,
+    rows: np.ndarray,
+    masks: np.ndarray,
+    per_unit: np.ndarray,
+    to: list[str],
+    X: np.ndarray | None = None,
 ) -> None:
-    """:func:`_book_rent` for one measure in each row at once (``per_unit``: (R,N,N))."""
-    X = ctx.state.X[rows]
+    """:func:`_book_rent` for one measure in each row at once (``per_unit``: (R,N,N);
+    ``X``: the flows of ``rows`` when the caller has them)."""
+    X = ctx.state.X[rows] if X is None else X
     fl = ctx.flows["quota_rent"]
-    fl[rows] = np.where(masks, fl[rows] + per_unit, fl[rows])
+    before = fl[rows]
+    fl[rows] = np.where(masks, before + per_unit, before)
     income = per_unit * X * masks
     exp = np.array([t in ("exporters", "exporter_government") for t in to], dtype=bool)
     amount = np.empty(income.shape[:2])
@@ -484,8 +491,9 @@ class TariffRateQuota(_Quota):
         with np.errstate(divide="ignore", invalid="ignore"):
             inside = np.where(filled > 0, np.minimum(1.0, q / filled), 1.0)[:, None, None]
         rent_to = ctx.column(cls, measures, "rent_to")
-        _book_rent_rows(ctx, rows, masks, r * fob * inside, rent_to)
-        extra = (r * fob * X * (1.0 - inside) * masks).sum(axis=1)
+        rfob = r * fob  # (the products below evaluate left to right: the same numbers)
+        _book_rent_rows(ctx, rows, masks, rfob * inside, rent_to, X)
+        extra = (rfob * X * (1.0 - inside) * masks).sum(axis=1)
         ctx.ledger["tariff_revenue_change"][rows] += extra
 
     def describe(self, market) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import partial
+from itertools import chain as _chain
 from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
@@ -581,54 +582,67 @@ class Offtake(Measure):
 
     @classmethod
     def book_rows(cls, ctx: BookContext, rows: np.ndarray, measures: list) -> None:
-        # by number of sellers, so each row's sums add as many values as alone
-        pos = ctx.market._positions
-        groups: dict[int, list[int]] = {}
-        # each seller's base output and their sum, as `split` reads them
+        # every seller and buyer of every offtake read in one pass each (flat arrays); the
+        # sellers split by number of sellers, so each row's sums add as many values as alone
+        market = ctx.market
+        pos = market._positions
+        R = len(measures)
         sellers_of = ctx.column(cls, measures, "sellers")
-        outputs = [_sellers_output(ctx.market, s) for s in sellers_of]
-        for i, (idx, _, _) in enumerate(outputs):
-            sellers = sellers_of[i]
-            if len(set(sellers)) < len(sellers):  # a seller named twice: booked as alone
-                measures[i].book(ctx, int(rows[i]))
-            else:
-                groups.setdefault(idx.size, []).append(i)
+        n_sell = np.fromiter(map(len, sellers_of), np.intp, R)
+        flat = np.fromiter(
+            map(pos.__getitem__, _chain.from_iterable(sellers_of)), np.intp, int(n_sell.sum())
+        )
+        start = np.cumsum(n_sell) - n_sell
+        output = _base_output(market)
         p = ctx.state.p
         led = ctx.ledger
         volumes = ctx.column(cls, measures, "volume", floats=True)
         prices = ctx.column(cls, measures, "price", floats=True)
-        buyers = ctx.column(cls, measures, "buyers")
-        disposition = ctx.column(cls, measures, "disposition")
-        for sel, idx, vol in _splits(outputs, volumes, groups.values()):
+        gap_sum = np.zeros(R)
+        mv_sum = np.zeros(R)
+        alone = np.zeros(R, dtype=bool)
+        for k in np.unique(n_sell).tolist():
+            sel = np.flatnonzero(n_sell == k)
+            idx = flat[start[sel][:, None] + np.arange(k)]
+            if k > 1:
+                srt = np.sort(idx, axis=1)
+                twice = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+                if twice.any():  # a seller named twice: booked as alone
+                    for i in sel[twice].tolist():
+                        measures[i].book(ctx, int(rows[i]))
+                    alone[sel[twice]] = True
+                    sel, idx = sel[~twice], idx[~twice]
+            # `split`: volume · output / total per seller (each row's output summed as alone)
+            out = output[idx]
+            vol = volumes[sel][:, None] * out / out.sum(axis=1)[:, None]
             b = rows[sel]
-            price = prices[sel][:, None]
             market_value = p[b[:, None], idx] * vol
-            gap = price * vol - market_value
+            gap = prices[sel][:, None] * vol - market_value  # per seller, above market
             led["producer_surplus_change"][b[:, None], idx] += gap
-            gap_sum, mv_sum = gap.sum(axis=1), market_value.sum(axis=1)
-            # one entry per (measure, buyer): the rows are distinct and so are a measure's
-            # buyers, so each ledger cell gets one addition, as alone
-            tt: list[int] = []
-            dd: list[int] = []
-            sh: list[float] = []
-            for t, i in enumerate(sel):
-                for buyer, share in buyers[i].items():
-                    tt.append(t)
-                    dd.append(pos[buyer])
-                    sh.append(share)
-            t_ = np.array(tt, dtype=np.intp)
-            at = (b[t_], np.array(dd, dtype=np.intp))
-            share = np.array(sh, dtype=float)
-            led["offtake_cost"][at] += -share * gap_sum[t_]
-            stock = np.array([disposition[i] == "stockpile" for i in sel], dtype=bool)
-            if stock.any():
-                s_ = stock[t_]
-                at_s, share_s, t_s = (at[0][s_], at[1][s_]), share[s_], t_[s_]
-                volume_s = volumes[sel][t_s]
-                led["stockpile_cost"][at_s] += -share_s * mv_sum[t_s]
-                led["stock_value_change"][at_s] += share_s * mv_sum[t_s]
-                ctx.regional["public_purchases"][at_s] += share_s * volume_s
-                ctx.regional["stock_change"][at_s] += share_s * volume_s
+            gap_sum[sel], mv_sum[sel] = gap.sum(axis=1), market_value.sum(axis=1)
+        # one entry per (measure, buyer): the rows are distinct and so are a measure's
+        # buyers, so each ledger cell gets one addition, as alone
+        buyers = ctx.column(cls, measures, "buyers")
+        n_buy = np.fromiter(map(len, buyers), np.intp, R)
+        n = int(n_buy.sum())
+        d = np.fromiter(map(pos.__getitem__, _chain.from_iterable(buyers)), np.intp, n)
+        share = np.fromiter(_chain.from_iterable(map(dict.values, buyers)), float, n)
+        t = np.repeat(np.arange(R), n_buy)
+        if alone.any():
+            keep = ~alone[t]
+            t, d, share = t[keep], d[keep], share[keep]
+        at = (rows[t], d)
+        led["offtake_cost"][at] += -share * gap_sum[t]
+        disposition = ctx.column(cls, measures, "disposition")
+        s_ = np.fromiter(map("stockpile".__eq__, disposition), bool, R)[t]
+        if s_.any():
+            # the material itself is a stockpile purchase at market prices (as `book`)
+            at_s, share_s, t_s = (at[0][s_], at[1][s_]), share[s_], t[s_]
+            volume_s = volumes[t_s]
+            led["stockpile_cost"][at_s] += -share_s * mv_sum[t_s]
+            led["stock_value_change"][at_s] += share_s * mv_sum[t_s]
+            ctx.regional["public_purchases"][at_s] += share_s * volume_s
+            ctx.regional["stock_change"][at_s] += share_s * volume_s
 
     def describe(self, market) -> str:
         names = getattr(market, "describe_regions", _names)

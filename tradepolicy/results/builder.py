@@ -70,19 +70,16 @@ def build_dataset(
     (the arrays are not converted, compared or aligned: their shapes are checked against
     the axes, and a mismatch goes through xarray's own constructor, which names it).
     """
-    fields = result_fields()
     data_vars: dict[Hashable, xr.Variable] = {}
+    meta = _variable_meta(market)
     for name, arr in variables.items():
-        meta = fields[name]
-        dims = tuple(meta["dims"].split())
         arr = np.asarray(arr)
-        arr = np.expand_dims(arr, 1)  # commodity axis
-        var_attrs = {"long_name": meta["long_name"], "description": meta["description"]}
-        if arr.dtype.kind != "O":  # no units on strings
-            var_attrs = {"units": _units(meta["units"], market), **var_attrs}
-        var_attrs.update(FLAGS.get(name, {}))
-        # plain numpy arrays of numbers or strings: nothing for xarray to convert
-        data_vars[name] = xr.Variable(dims, arr, attrs=var_attrs, fastpath=True)
+        dims, with_units, without = meta[name]
+        # a copy of the field's attributes (each Dataset owns its own); no units on strings
+        var_attrs = dict(without if arr.dtype.kind == "O" else with_units)
+        # plain numpy arrays of numbers or strings, with the commodity axis (a view):
+        # nothing for xarray to convert
+        data_vars[name] = xr.Variable(dims, arr[:, None], attrs=var_attrs, fastpath=True)
     scenario = xr.Coordinates({"scenario": ("scenario", np.array(names, dtype=object))})
     axes = _market_axes(market)
     # fresh Variable objects (their attrs are the Dataset's own); the data are immutable
@@ -101,6 +98,27 @@ def build_dataset(
         coordinates = xr.Coordinates(coords, indexes=indexes)
         return xr.Dataset(data_vars, coords=coordinates, attrs=attrs)
     return direct({**data_vars, **coords}, set(coords), sizes, attrs, indexes)
+
+
+def _variable_meta(market) -> dict[str, tuple[tuple[str, ...], dict, dict]]:
+    """Per result field: its dims and its attributes with and without units, for
+    ``market``'s units (made once per market object, on its memo; callers copy the dicts)."""
+    memo = getattr(market, "memo", None)
+    got = memo.get(("result_variable_meta",)) if isinstance(memo, dict) else None
+    if got is None:
+        got = {}
+        for name, meta in result_fields().items():
+            without = {"long_name": meta["long_name"], "description": meta["description"]}
+            with_units = {"units": _units(meta["units"], market), **without}
+            flags = FLAGS.get(name, {})
+            got[name] = (
+                tuple(meta["dims"].split()),
+                {**with_units, **flags},
+                {**without, **flags},
+            )
+        if isinstance(memo, dict):
+            memo[("result_variable_meta",)] = got
+    return got
 
 
 #: the dimensions of result variables (the field table's, with the commodity axis)

@@ -35,13 +35,21 @@ def levy_parts(inst, st) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     amount = st.levy * st.X
     to_exp = inst.levy_to_exporter
-    if to_exp is None or not to_exp.any():
-        zero = np.zeros_like(st.p)
-        return amount.sum(axis=1), zero, zero.copy()
-    margin = np.where(to_exp, amount / (1.0 + inst.tariff), 0.0)
-    levy = np.where(to_exp, 0.0, amount).sum(axis=1)
-    rent = margin.sum(axis=2)
-    tariff = (np.where(to_exp, amount, 0.0) - margin).sum(axis=1)
+    levy = amount.sum(axis=1)
+    rent = np.zeros_like(st.p)
+    tariff = np.zeros_like(st.p)
+    if to_exp is None:
+        return levy, rent, tariff
+    # the undertakings' rows only: in the others every levy is the importer's revenue (the
+    # same sums), and rent and extra tariff revenue are 0
+    rows = np.flatnonzero(to_exp.reshape(len(to_exp), -1).any(axis=1))
+    if not rows.size:
+        return levy, rent, tariff
+    amount, to_exp = amount[rows], to_exp[rows]
+    margin = np.where(to_exp, amount / (1.0 + inst.tariff[rows]), 0.0)
+    levy[rows] = np.where(to_exp, 0.0, amount).sum(axis=1)
+    rent[rows] = margin.sum(axis=2)
+    tariff[rows] = (np.where(to_exp, amount, 0.0) - margin).sum(axis=1)
     return levy, rent, tariff
 
 
