@@ -411,8 +411,10 @@ def test_a_live_job_computes_pathway_options_once(pset, monkeypatch):
 
 
 def _chart_data(view) -> list[list[dict]]:
+    """A copy of the charts' data (an edit patches the sources' columns in place)."""
     return [
-        [dict(r.data_source.data) for r in pane.object.renderers] for pane in view.charts.objects
+        [{k: np.array(v) for k, v in r.data_source.data.items()} for r in pane.object.renderers]
+        for pane in view.charts.objects
     ]
 
 
@@ -482,3 +484,48 @@ def test_chart_specs_are_plain_data_and_draw_the_same_figure():
         assert len(fig.renderers) == len(pane.object.renderers)
         for src, shown in zip(sources, view._chart_sources[specs.index(spec)], strict=True):
             assert ans._same_data(src.data, shown.data)
+
+
+def test_update_source_patches_only_changed_columns():
+    """Same columns and lengths: the changed columns are patched in place (a replaced source
+    makes BokehJS rebuild the figure's legend); else the data is replaced."""
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnDataChangedEvent, ColumnsPatchedEvent
+    from bokeh.models import ColumnDataSource
+
+    src = ColumnDataSource({"year": [2024, 2025, 2026], "v": np.array([0.4, 0.5, np.nan])})
+    doc = Document()
+    doc.add_root(src)
+    events: list = []
+    doc.on_change(lambda e: events.append(e))
+    ans.update_source(src, {"year": [2024, 2025, 2026], "v": np.array([0.4, 0.5, np.nan])})
+    assert events == []  # nothing changed: nothing sent
+    ans.update_source(src, {"year": [2024, 2025, 2026], "v": np.array([0.4, 0.6, np.nan])})
+    assert len(events) == 1 and isinstance(events[0], ColumnsPatchedEvent)
+    assert set(events[0].patches) == {"v"}
+    np.testing.assert_array_equal(src.data["v"], [0.4, 0.6, np.nan])
+    assert list(src.data["year"]) == [2024, 2025, 2026]
+    ans.update_source(src, {"year": [2024, 2025], "v": [0.1, 0.2]})  # another length
+    assert isinstance(events[-1], ColumnDataChangedEvent)
+    assert src.data == {"year": [2024, 2025], "v": [0.1, 0.2]}
+    ans.update_source(src, {"year": [2024, 2025], "w": [0.1, 0.2]})  # another column
+    assert isinstance(events[-1], ColumnDataChangedEvent)
+    assert list(src.data) == ["year", "w"]
+
+
+def test_an_edit_patches_the_charts_data():
+    """Another level of a measure patches the charts' sources in place: no source is
+    replaced (its figure's legend would be rebuilt in the browser)."""
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnDataChangedEvent, ColumnsPatchedEvent
+
+    view = _live_focused()
+    doc = Document()
+    for pane in view.charts.objects:
+        doc.add_root(pane.object)
+    events: list = []
+    doc.on_change(lambda e: events.append(e))
+    view.store.policy.set("floor", floor=0.5 * view.store.policy.value("floor", "floor"))
+    assert events
+    assert not [e for e in events if isinstance(e, ColumnDataChangedEvent)]
+    assert all(isinstance(e, ColumnsPatchedEvent) for e in events)

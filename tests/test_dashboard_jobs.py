@@ -374,7 +374,11 @@ def test_charts_following_the_edited_scenario_are_built_with_its_solve(pool, mon
     for factor in (1.3, 0.8):
         keys.clear()
         threads.clear()
-        before = [[dict(s.data) for s in sources] for sources in view._chart_sources]
+        # copies: an edit patches the sources' columns in place
+        before = [
+            [{k: np.array(v) for k, v in s.data.items()} for s in sources]
+            for sources in view._chart_sources
+        ]
         level = factor * store.config.value("floor", "floor")
         loop.event(store.config.set, "floor", floor=level)
         loop.drain(store.jobs)

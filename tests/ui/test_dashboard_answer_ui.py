@@ -129,3 +129,22 @@ def test_answer_first_table_live_kpi_and_laptop_sizes(
     page.screenshot(path=str(artifacts / "answer_ranges_1280x800.png"))
     check_numbers_one_line(page, 1280)
     assert not ERRORS, ERRORS
+
+
+def test_unchanged_stylesheets_are_not_rewritten(page: Page):
+    """The page leaves a Bokeh stylesheet alone when it is given the CSS it holds (each
+    rewrite made the browser recompute the page's styles at every chart repaint); new CSS is
+    still applied."""
+    expect(live_value(page)).to_be_visible(timeout=60_000)
+    same, applied = page.evaluate(
+        """() => {
+          const sheet = new (Bokeh.require("core/dom").InlineStyleSheet)(":host { color: red; }");
+          const text = sheet.el.firstChild;
+          sheet.replace(":host { color: red; }");
+          const same = sheet.el.firstChild === text;
+          sheet.replace(":host { color: blue; }");
+          return [same, sheet.el.textContent === ":host { color: blue; }"];
+        }"""
+    )
+    assert same and applied
+    assert not ERRORS, ERRORS

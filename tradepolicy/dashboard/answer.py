@@ -968,20 +968,43 @@ def budget_chart(
     )
 
 
+def _same_column(a: Any, b: Any) -> bool:
+    """Whether two columns hold the same values (NaN equal to NaN)."""
+    x, y = np.asarray(a), np.asarray(b)
+    if x.shape != y.shape:
+        return False
+    if x.dtype.kind == "f" or y.dtype.kind == "f":
+        return bool(np.array_equal(x.astype(float), y.astype(float), equal_nan=True))
+    return bool(np.array_equal(x, y))
+
+
 def _same_data(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """Whether two data sources' columns hold the same values (NaN equal to NaN)."""
-    if a.keys() != b.keys():
-        return False
-    for k, v in a.items():
-        x, y = np.asarray(v), np.asarray(b[k])
-        if x.shape != y.shape:
-            return False
-        if x.dtype.kind == "f" or y.dtype.kind == "f":
-            if not np.array_equal(x.astype(float), y.astype(float), equal_nan=True):
-                return False
-        elif not np.array_equal(x, y):
-            return False
-    return True
+    return a.keys() == b.keys() and all(_same_column(v, b[k]) for k, v in a.items())
+
+
+def update_source(src: ColumnDataSource, data: dict[str, Any]) -> None:
+    """Give ``src`` the columns ``data``, sending the browser only the columns that changed.
+
+    When ``data`` has the same columns, each as long as before, the changed columns are
+    patched in place (:meth:`ColumnDataSource.patch`, whole columns); else the data is
+    replaced. The chart then shows the same values either way, but BokehJS rebuilds a
+    figure's legend (its items' elements and canvases, then the figure's layout) whenever a
+    source drawn by a legend item is replaced, and not when it is patched.
+    """
+    old = src.data
+    if old.keys() != data.keys() or any(
+        np.ndim(v) != 1 or np.size(v) == 0 or np.size(v) != np.size(old[k]) for k, v in data.items()
+    ):
+        src.data = dict(data)
+        return
+    patches = {
+        k: [(slice(None), np.asarray(v).tolist())]
+        for k, v in data.items()
+        if not _same_column(v, old[k])
+    }
+    if patches:
+        src.patch(patches)
 
 
 def live_lines(live: xr.Dataset | None, stage: str) -> dict[str, dict[str, list]]:
@@ -1628,7 +1651,7 @@ class AnswerView(Viewer):
         for key, data in self._live_lines(ctx).items():
             src = self._live_sources.get(key)
             if src is not None:
-                src.data = data
+                update_source(src, data)
 
     def _render_charts(self, ctx: dict[str, Any] | None = None, queued: bool = False) -> None:
         """Draw the four charts; ``queued``: on a served page build them in the session's
@@ -1664,8 +1687,7 @@ class AnswerView(Viewer):
         if looks == self._chart_looks and len(self.charts.objects) == len(specs):
             for spec, sources in zip(specs, self._chart_sources, strict=True):
                 for series, src in zip(spec.series, sources, strict=True):
-                    if not _same_data(series.data, src.data):
-                        src.data = dict(series.data)
+                    update_source(src, dict(series.data))
             return
         built = [figure_of(s) for s in specs]
         self._chart_looks = looks

@@ -184,6 +184,7 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
             _trim_memory_soon()
 
         doc.on_session_destroyed(_release)
+        _skip_unchanged_styles(doc)
         _build_models_at_once(page)
         _pause_hidden_tabs(app)
     return page
@@ -211,6 +212,40 @@ def _pause_hidden_tabs(app: DashboardApp) -> None:
 
     tabs.param.watch(sync, "active")
     sync()
+
+
+#: Run in the browser once the page's document is ready: an inline stylesheet whose CSS is
+#: set to the text it already holds is left alone. BokehJS 3 rewrites every renderer's
+#: stylesheet at every repaint of a plot (``InlineStyleSheet._update`` assigns
+#: ``textContent`` even when nothing changed: ``Renderer.update_position``, ``Legend``), and
+#: each rewrite makes the browser recompute the page's styles at the next colour the paint
+#: reads from CSS: about nine style recalculations for each chart whose data changes. The
+#: CSS that ends up applied is the same. Guarded: a BokehJS without this class or method is
+#: left as it is.
+SKIP_UNCHANGED_STYLES_JS = """
+try {
+  const P = Bokeh.require("core/dom").InlineStyleSheet.prototype;
+  if (typeof P._update === "function" && !P._tp_skip_unchanged) {
+    const update = P._update;
+    P._update = function (css) {
+      if (this.el.textContent !== css) update.call(this, css);
+    };
+    P._tp_skip_unchanged = true;
+  }
+} catch (e) {
+  console.warn("tradepolicy: stylesheet writes not deduplicated", e);
+}
+"""
+
+
+def _skip_unchanged_styles(doc: Any) -> None:
+    """Make the page skip rewriting a stylesheet with the CSS it holds (see
+    :data:`SKIP_UNCHANGED_STYLES_JS`): a chart whose data changes then costs the browser
+    about half the CPU, which on a machine serving and rendering many pages is taken from the
+    server."""
+    from bokeh.models import CustomJS
+
+    doc.js_on_event("document_ready", CustomJS(code=SKIP_UNCHANGED_STYLES_JS))
 
 
 def _build_models_at_once(page: pn.template.BaseTemplate) -> None:
