@@ -71,25 +71,30 @@ def test_batched_apply_equals_per_row_on_every_measure_scenarios(market, lists) 
     assert pairs_by_position(lists, gi) == pairs_by_position(lists, wi)
 
 
-def test_batched_book_equals_per_row(market, lists) -> None:
+def book_contexts(market, lists, **extra):
+    """A maker of fresh booking contexts (empty ledgers) of ``lists`` solved on ``market``."""
     cal = market.calibration
     inst, pair_index = api.build_instruments(market, cal, lists)
     st = api.solve_batch(cal, inst).state
 
-    def ctx():
-        ledger = api.welfare.generic_parts(cal, inst, st)
+    def ctx() -> BookContext:
         return BookContext(
             market=market,
             cal=cal,
             inst=inst,
             state=st,
             pair_index=pair_index,
-            ledger=ledger,
+            ledger=api.welfare.generic_parts(cal, inst, st),
             flows={k: np.zeros_like(st.X) for k in ("quota_rent", "diversification_shadow_price")},
             regional={k: np.zeros_like(st.p) for k in ("public_purchases", "stock_change")},
-            extra={"measures": lists},
+            extra=extra,
         )
 
+    return ctx
+
+
+def test_batched_book_equals_per_row(market, lists) -> None:
+    ctx = book_contexts(market, lists, measures=lists)
     batched, single = ctx(), ctx()
     mbase.book_batch(batched, lists)
     for b, ms in enumerate(lists):
@@ -270,22 +275,7 @@ def test_batched_offtake_booking_equals_per_row(market) -> None:
                 )
             ]
         )
-    cal = market.calibration
-    inst, pair_index = api.build_instruments(market, cal, lists)
-    st = api.solve_batch(cal, inst).state
-
-    def ctx():
-        return BookContext(
-            market=market,
-            cal=cal,
-            inst=inst,
-            state=st,
-            pair_index=pair_index,
-            ledger=api.welfare.generic_parts(cal, inst, st),
-            flows={k: np.zeros_like(st.X) for k in ("quota_rent", "diversification_shadow_price")},
-            regional={k: np.zeros_like(st.p) for k in ("public_purchases", "stock_change")},
-        )
-
+    ctx = book_contexts(market, lists)
     batched, single = ctx(), ctx()
     mbase.book_batch(batched, lists)
     for b, ms in enumerate(lists):
