@@ -103,9 +103,8 @@ def build_dataset(
 def _variable_meta(market) -> dict[str, tuple[tuple[str, ...], dict, dict]]:
     """Per result field: its dims and its attributes with and without units, for
     ``market``'s units (made once per market object, on its memo; callers copy the dicts)."""
-    memo = getattr(market, "memo", None)
-    got = memo.get(("result_variable_meta",)) if isinstance(memo, dict) else None
-    if got is None:
+
+    def make() -> dict[str, tuple[tuple[str, ...], dict, dict]]:
         got = {}
         for name, meta in result_fields().items():
             without = {"long_name": meta["long_name"], "description": meta["description"]}
@@ -116,9 +115,19 @@ def _variable_meta(market) -> dict[str, tuple[tuple[str, ...], dict, dict]]:
                 {**with_units, **flags},
                 {**without, **flags},
             )
-        if isinstance(memo, dict):
-            memo[("result_variable_meta",)] = got
-    return got
+        return got
+
+    return _on_memo(market, ("result_variable_meta",), make)
+
+
+def _on_memo(market, key: tuple, make: Any) -> Any:
+    """:func:`~tradepolicy.measures.base.memo_get` on ``market``'s memo; made afresh for an
+    object without one."""
+    from tradepolicy.measures.base import memo_get
+
+    if isinstance(getattr(market, "memo", None), dict):
+        return memo_get(market, key, make)
+    return make()
 
 
 #: the dimensions of result variables (the field table's, with the commodity axis)
@@ -135,11 +144,10 @@ def _market_axes(market) -> xr.Coordinates:
     """The coordinates of a market's results but ``scenario`` and ``commodity_name``:
     ``commodity``, ``region``, ``exporter``, ``importer`` with their indexes (kept on the
     market's memo: a market's regions do not change)."""
-    memo = getattr(market, "memo", None)
-    got = memo.get(("result_axes",)) if isinstance(memo, dict) else None
-    if got is None:
+
+    def make() -> xr.Coordinates:
         regions = list(market.regions)
-        got = xr.Coordinates(
+        return xr.Coordinates(
             {
                 "commodity": (
                     "commodity",
@@ -151,9 +159,8 @@ def _market_axes(market) -> xr.Coordinates:
                 "importer": ("importer", np.array(regions, dtype=object)),
             }
         )
-        if isinstance(memo, dict):
-            memo[("result_axes",)] = got
-    return got
+
+    return _on_memo(market, ("result_axes",), make)
 
 
 def provenance_attrs(
