@@ -51,7 +51,7 @@ import time
 from contextlib import contextmanager
 
 import numpy as np
-from scipy_comparison import log_paired, paired, scipy_loop
+from scipy_comparison import log_paired, scipy_loop
 
 import tradepolicy as tp
 from tradepolicy import api
@@ -247,8 +247,7 @@ def main(argv: list[str] | None = None) -> None:
             solved,
         )
     log.info("(shared 2-core machine: load now %.2f; times vary between runs)", _load())
-    speedup, _ = paired(sp)
-    log_paired(log, sp, per_scipy / per_pipe, "whole pipeline runs")
+    speedup = log_paired(log, sp, per_scipy / per_pipe, "whole pipeline runs")
     print(f"speedup_vs_scipy_root_loop={speedup:.1f} scenarios_per_second={converged / best:.0f}")
 
 

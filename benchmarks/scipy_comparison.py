@@ -322,17 +322,16 @@ def finish(log: logging.Logger, c: Comparison) -> None:
     ``speedup_vs_scipy_root_loop=<x> equilibria_per_second=<y>``: the speedup paired chunk
     by chunk (:func:`paired`), the throughput of the best batched solve."""
     log.info("per scenario: batched %.1f us vs scipy %.1f us", c.per_batch * 1e6, c.per_scipy * 1e6)
-    speedup, _ = paired(c.sp)
-    log_paired(log, c.sp, c.per_scipy / c.per_batch)
+    speedup = log_paired(log, c.sp, c.per_scipy / c.per_batch)
     eq_per_s = int(c.res.converged.sum()) / c.t_batch
     print(f"speedup_vs_scipy_root_loop={speedup:.1f} equilibria_per_second={eq_per_s:.0f}")
 
 
 def log_paired(
     log: logging.Logger, sp: ScipyRun, unpaired: float, other: str = "batched solves"
-) -> None:
-    """The paired ratio, each chunk's and the unpaired one (best run against the whole loop);
-    ``other`` names what was timed between the chunks."""
+) -> float:
+    """Log the paired ratio, each chunk's and the unpaired one (best run against the whole
+    loop; ``other`` names what was timed between the chunks); returns the paired ratio."""
     speedup, ratios = paired(sp)
     log.info(
         "speedup paired chunk by chunk (%d chunks of the scipy loop, each against the %s "
@@ -344,3 +343,4 @@ def log_paired(
         ", ".join(f"{r:.0f}" for r in ratios),
         unpaired,
     )
+    return speedup
