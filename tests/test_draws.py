@@ -196,3 +196,42 @@ def test_cli_run_with_draws_shows_ranges(tmp_path):
     assert res.exit_code == 0, res.output
     assert " to " in res.output and "5–95%" in res.output
     assert tp.open_results(out).tp.has_draws
+
+
+@pytest.mark.parametrize("shape", [(4,), (1, 4), (3, 4)])
+@pytest.mark.parametrize("writeable", [True, False])
+def test_elasticities_reach_the_kernel_as_one_array_type(shape, writeable) -> None:
+    """Per-draw elasticities (read-only views) and one row of a market (writable) are one
+    numba type: else the whole Newton kernel compiled once more for draws."""
+    import numba
+
+    from tradepolicy.core.kernel import _per_row
+
+    a = np.arange(float(np.prod(shape))).reshape(shape)
+    a.flags.writeable = writeable
+    B = shape[0] if len(shape) == 2 and shape[0] > 1 else 3
+    out = _per_row(a, B, 4)
+    assert numba.typeof(out) == numba.types.Array(numba.float64, 2, "C", readonly=True)
+    assert out.shape == (B, 4)
+    np.testing.assert_array_equal(out, np.broadcast_to(a, (B, 4)))
+
+
+def test_draws_solve_on_the_central_runs_compiled_kernel(monkeypatch) -> None:
+    """A solve with draws calls the compiled kernel with the same argument types as the
+    central solve (one compilation serves both)."""
+    import numba
+
+    from tradepolicy.core import kernel
+
+    seen: set[tuple] = set()
+    for name in ("newton_rows", "newton_rows_serial"):
+        run = getattr(kernel, name)
+
+        def record(*args, _run=run, _name=name):
+            seen.add((_name, *(numba.typeof(a) for a in args)))
+            return _run(*args)
+
+        monkeypatch.setattr(kernel, name, record)
+    tp.solve(SCENARIOS, _market())
+    tp.solve(SCENARIOS, _market(), draws=3, seed=2)
+    assert len(seen) == 1, seen

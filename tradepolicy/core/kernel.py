@@ -1285,12 +1285,20 @@ def _c(a, dtype=np.float64) -> np.ndarray:
 
 
 def _per_row(a, B: int, N: int) -> np.ndarray:
-    """``a`` (``(N,)`` or ``(B, N)``) as a contiguous float ``(B, N)``: a view when it has one
-    row already (one scenario), else a copy as :func:`numpy.broadcast_to` would give."""
+    """``a`` (``(N,)`` or ``(B, N)``) as a contiguous, read-only float ``(B, N)``: a view when
+    it has ``B`` rows already, else a copy as :func:`numpy.broadcast_to` would give.
+
+    Always read-only, whatever ``a`` is: numba compiles a kernel once per argument type, and a
+    read-only array is another type than a writable one, so passing both (per-draw elasticities
+    are read-only views, one row of a market's writable) compiled the whole Newton kernel again
+    (tens of seconds on a cold cache)."""
     a = np.asarray(a)
-    if B == 1 and a.shape in ((N,), (1, N)) and a.dtype == np.float64 and a.flags.c_contiguous:
-        return a.reshape(1, N)
-    return _c(np.broadcast_to(a, (B, N)))
+    if a.size == B * N and a.shape[-1:] == (N,) and a.dtype == np.float64 and a.flags.c_contiguous:
+        out = a.reshape(B, N)  # a view
+    else:
+        out = np.array(np.broadcast_to(a, (B, N)), dtype=np.float64, order="C")
+    out.flags.writeable = False
+    return out
 
 
 def _model_arrays(cal, B: int) -> tuple[Any, ...]:
