@@ -780,10 +780,12 @@ def put_cells(array: np.ndarray, b: np.ndarray, cell: np.ndarray, values: Any) -
 
 
 class _MaskTable:
-    """Pair masks stacked in one array (row ``ids[key]``), grown by doubling."""
+    """Pair masks stacked in one array (row ``ids[key]``, whose key is ``keys[row]``),
+    grown by doubling."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.ids: dict[tuple, int] = {}
+        self.keys: list[tuple] = []
         self.n = 0
         self._arr = np.zeros((16, *shape), dtype=bool)
 
@@ -798,6 +800,7 @@ class _MaskTable:
             self._arr = grown
         self._arr[self.n] = mask
         self.ids[key] = self.n
+        self.keys.append(key)
         self.n += 1
         return self.n - 1
 
@@ -808,8 +811,10 @@ class ReadOnCheck:
     the same groups of measures (a group is a slice of its type's measures in check order)."""
 
     def __init__(self) -> None:
-        #: type -> (keys, table, rows in the table) of all its measures, in check order
-        self.by_type: dict[type, tuple[list[tuple], _MaskTable, np.ndarray]] = {}
+        #: type -> (table, rows in the table) of all its measures, in check order (their keys
+        #: are the table's: a batch's thousands of key tuples are not kept alive, which the
+        #: cyclic garbage collector would otherwise walk again and again)
+        self.by_type: dict[type, tuple[_MaskTable, np.ndarray]] = {}
         #: type -> field -> the values of all its measures (a list, or a float array for
         #: :attr:`Measure.float_columns`), in check order
         self.columns: dict[type, dict[str, Any]] = {}
@@ -844,10 +849,11 @@ class ReadOnCheck:
         ``cls`` and the market's mask table is still the one they index."""
         span = self._span(cls, measures)
         got = self.by_type.get(cls)
-        if span is None or got is None or market.memo.get(("pair_mask_table",)) is not got[1]:
+        if span is None or got is None or market.memo.get(("pair_mask_table",)) is not got[0]:
             return None
-        keys, table, at = got
-        return keys[span[0] : span[1]], table, at[span[0] : span[1]]
+        table, at = got
+        rows = at[span[0] : span[1]]
+        return list(map(table.keys.__getitem__, rows.tolist())), table, rows
 
 
 def prepare_pair_masks(
@@ -873,9 +879,8 @@ def prepare_pair_masks(
         return
     regions = _Regions()
     regions.market = market
-    keys = cls.pair_keys(regions, measures)
-    table, at = regions._table_rows(keys)
-    prepared.by_type[cls] = (keys, table, np.array(at, dtype=np.intp))
+    table, at = regions._table_rows(cls.pair_keys(regions, measures))
+    prepared.by_type[cls] = (table, np.array(at, dtype=np.intp))
 
 
 @dataclass
