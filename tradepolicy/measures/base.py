@@ -278,7 +278,7 @@ class Measure(BaseModel):
             return [m.check(market) for m in measures]
         known = region_set(market)
         if cls._all_regions_known(known, measures):  # the common case, tested at once
-            return [[] for _ in measures]
+            return [[]] * len(measures)  # (one empty list: callers only read the results)
         return [[] if cls._regions_known(known, m) else m.check(market) for m in measures]
 
     @classmethod
@@ -336,7 +336,7 @@ class Measure(BaseModel):
         none, wording the others with :meth:`advice` (identical advice).
         """
         if _owner(cls, "advice") is Measure:
-            return [[] for _ in measures]
+            return [[]] * len(measures)  # (one empty list, as in check_rows)
         return [m.advice(market) for m in measures]
 
     #: whether :meth:`pair_keys` gives the keys of the pairs the type's :meth:`apply_rows`
@@ -865,15 +865,11 @@ def prepare_pair_masks(
     if not (measures and _batched(cls, "apply_rows", "apply")):  # (else applied one by one)
         return
     names = cls.columns
-    if names:
-        if len(names) == 1:
-            values = [list(map(attrgetter(names[0]), measures))]
-        else:  # one pass over the measures
-            values = [list(v) for v in zip(*map(attrgetter(*names), measures), strict=True)]
+    if names:  # a pass per field: one pass for all makes a tuple per measure, which costs more
         floats = cls.float_columns
         prepared.columns[cls] = {
             n: np.array(v, dtype=float) if n in floats else v
-            for n, v in zip(names, values, strict=True)
+            for n, v in ((n, list(map(attrgetter(n), measures))) for n in names)
         }
     if not cls.has_pair_keys:
         return
