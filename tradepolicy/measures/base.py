@@ -289,17 +289,18 @@ class Measure(BaseModel):
         for name in cls.region_fields:
             values = list(map(attrgetter(name), measures))
             kinds = set(map(type, values))
-            kinds.discard(type(None))
+            if type(None) in kinds:  # (a field without None is read as it is)
+                kinds.discard(type(None))
+                values = list(filter(_not_none, values))
             if not kinds:
                 continue
             if kinds == {str}:
-                if not known.issuperset(filter(_not_none, values)):
+                if not known.issuperset(values):
                     return False
             elif kinds <= {list, tuple, dict}:
-                present = list(filter(_not_none, values))
-                if name not in cls.may_be_empty and not all(present):  # an empty list
+                if name not in cls.may_be_empty and not all(values):  # an empty list
                     return False
-                if not known.issuperset(chain.from_iterable(present)):
+                if not known.issuperset(chain.from_iterable(values)):
                     return False
             else:
                 return False
