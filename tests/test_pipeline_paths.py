@@ -281,6 +281,11 @@ def test_masks_found_while_checking_give_the_instruments_of_the_reference(market
         assert not (sent.by_type or sent.columns or sent.spans)
         assert OneByOneTariff not in prepared.by_type and ExportQuota in prepared.by_type
         assert (Tariff in prepared.by_type) == (bad is None)  # (none for a type with a problem)
+        for ms, cls, _, _ in prepared.spans.values():  # keys read back from the mask table
+            if cls in prepared.by_type:
+                keys, table, rows = prepared.get(cls, ms, market)
+                assert keys == cls.pair_keys(ctx, ms)
+                assert rows.tolist() == [table.ids[k] for k in keys]
         assert applied[bad + 1 if bad is not None else 0] == []
         want, wi = api.build_instruments_per_row(market, cal, applied)
         plain, plain_i = api.build_instruments(market, cal, applied)

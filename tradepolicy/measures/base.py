@@ -278,7 +278,7 @@ class Measure(BaseModel):
             return [m.check(market) for m in measures]
         known = region_set(market)
         if cls._all_regions_known(known, measures):  # the common case, tested at once
-            return [[] for _ in measures]
+            return [[]] * len(measures)  # (one empty list: callers only read the results)
         return [[] if cls._regions_known(known, m) else m.check(market) for m in measures]
 
     @classmethod
@@ -289,17 +289,18 @@ class Measure(BaseModel):
         for name in cls.region_fields:
             values = list(map(attrgetter(name), measures))
             kinds = set(map(type, values))
-            kinds.discard(type(None))
+            if type(None) in kinds:  # (a field without None is read as it is)
+                kinds.discard(type(None))
+                values = list(filter(_not_none, values))
             if not kinds:
                 continue
             if kinds == {str}:
-                if not known.issuperset(filter(_not_none, values)):
+                if not known.issuperset(values):
                     return False
             elif kinds <= {list, tuple, dict}:
-                present = list(filter(_not_none, values))
-                if name not in cls.may_be_empty and not all(present):  # an empty list
+                if name not in cls.may_be_empty and not all(values):  # an empty list
                     return False
-                if not known.issuperset(chain.from_iterable(present)):
+                if not known.issuperset(chain.from_iterable(values)):
                     return False
             else:
                 return False
@@ -336,7 +337,7 @@ class Measure(BaseModel):
         none, wording the others with :meth:`advice` (identical advice).
         """
         if _owner(cls, "advice") is Measure:
-            return [[] for _ in measures]
+            return [[]] * len(measures)  # (one empty list, as in check_rows)
         return [m.advice(market) for m in measures]
 
     #: whether :meth:`pair_keys` gives the keys of the pairs the type's :meth:`apply_rows`
@@ -780,10 +781,12 @@ def put_cells(array: np.ndarray, b: np.ndarray, cell: np.ndarray, values: Any) -
 
 
 class _MaskTable:
-    """Pair masks stacked in one array (row ``ids[key]``), grown by doubling."""
+    """Pair masks stacked in one array (row ``ids[key]``, whose key is ``keys[row]``),
+    grown by doubling."""
 
     def __init__(self, shape: tuple[int, ...]) -> None:
         self.ids: dict[tuple, int] = {}
+        self.keys: list[tuple] = []
         self.n = 0
         self._arr = np.zeros((16, *shape), dtype=bool)
 
@@ -798,6 +801,7 @@ class _MaskTable:
             self._arr = grown
         self._arr[self.n] = mask
         self.ids[key] = self.n
+        self.keys.append(key)
         self.n += 1
         return self.n - 1
 
@@ -808,8 +812,10 @@ class ReadOnCheck:
     the same groups of measures (a group is a slice of its type's measures in check order)."""
 
     def __init__(self) -> None:
-        #: type -> (keys, table, rows in the table) of all its measures, in check order
-        self.by_type: dict[type, tuple[list[tuple], _MaskTable, np.ndarray]] = {}
+        #: type -> (table, rows in the table) of all its measures, in check order (their keys
+        #: are the table's: a batch's thousands of key tuples are not kept alive, which the
+        #: cyclic garbage collector would otherwise walk again and again)
+        self.by_type: dict[type, tuple[_MaskTable, np.ndarray]] = {}
         #: type -> field -> the values of all its measures (a list, or a float array for
         #: :attr:`Measure.float_columns`), in check order
         self.columns: dict[type, dict[str, Any]] = {}
@@ -844,10 +850,11 @@ class ReadOnCheck:
         ``cls`` and the market's mask table is still the one they index."""
         span = self._span(cls, measures)
         got = self.by_type.get(cls)
-        if span is None or got is None or market.memo.get(("pair_mask_table",)) is not got[1]:
+        if span is None or got is None or market.memo.get(("pair_mask_table",)) is not got[0]:
             return None
-        keys, table, at = got
-        return keys[span[0] : span[1]], table, at[span[0] : span[1]]
+        table, at = got
+        rows = at[span[0] : span[1]]
+        return list(map(table.keys.__getitem__, rows.tolist())), table, rows
 
 
 def prepare_pair_masks(
@@ -859,23 +866,18 @@ def prepare_pair_masks(
     if not (measures and _batched(cls, "apply_rows", "apply")):  # (else applied one by one)
         return
     names = cls.columns
-    if names:
-        if len(names) == 1:
-            values = [list(map(attrgetter(names[0]), measures))]
-        else:  # one pass over the measures
-            values = [list(v) for v in zip(*map(attrgetter(*names), measures), strict=True)]
+    if names:  # a pass per field: one pass for all makes a tuple per measure, which costs more
         floats = cls.float_columns
         prepared.columns[cls] = {
             n: np.array(v, dtype=float) if n in floats else v
-            for n, v in zip(names, values, strict=True)
+            for n, v in ((n, list(map(attrgetter(n), measures))) for n in names)
         }
     if not cls.has_pair_keys:
         return
     regions = _Regions()
     regions.market = market
-    keys = cls.pair_keys(regions, measures)
-    table, at = regions._table_rows(keys)
-    prepared.by_type[cls] = (keys, table, np.array(at, dtype=np.intp))
+    table, at = regions._table_rows(cls.pair_keys(regions, measures))
+    prepared.by_type[cls] = (table, np.array(at, dtype=np.intp))
 
 
 @dataclass
