@@ -202,6 +202,27 @@ def policy_start(pset: PathwaySet) -> int:
     return int(min(years)) if years else int(pset.years[0]) + 1
 
 
+def first_stage(pset: PathwaySet) -> str:
+    """The stage a set's options are read at first: its target's stage (a chain), else the
+    market's last (a single market's only) stage."""
+    model = pset.market
+    stages = [m.id for m in (cast(Any, model).stages if is_chain(model) else [model])]
+    return pset.bloc_target.stage or stages[-1]
+
+
+def warm_first_page(info: MarketInfo, scenario: Scenario) -> None:
+    """Solve and cache what a page first opened on ``info`` asks of the 2030 tab with
+    ``scenario`` as the edited one: its first pathway set's central run (:func:`set_job`)
+    and the edited scenario's pathway (:func:`live_job`), through the caches the page reads,
+    so that on a cold compile cache the kernels are compiled before the first page opens
+    (called by ``app.warm_up``). A set that cannot be read or solved is left to the page."""
+    files = pathway_files(info)
+    pset = _load_set(files[0]) if files else default_header(info)
+    stage = first_stage(pset)
+    set_job(pset, stage, DEFAULT_DRAWS)
+    live_job(pset, scenario, policy_start(pset), stage)
+
+
 def _file_key(pset: PathwaySet) -> tuple[str, float]:
     if pset.path is None:
         return (f"default:{pset.market.id}", 0.0)
@@ -1223,7 +1244,7 @@ class AnswerView(Viewer):
             m.id: m.commodity.replace("(chain stage)", "").strip()
             for m in (cast(Any, pset.market).stages if is_chain(pset.market) else [pset.market])
         }
-        tstage = pset.bloc_target.stage or next(reversed(stages))
+        tstage = first_stage(pset)
         order = [tstage, *[s for s in stages if s != tstage]]
         self.stage_select.options = {
             (stages[s] + (" (target stage)" if s == tstage else "")): s for s in order
