@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import logging
 import queue
+import re
 import threading
 import time
 import weakref
@@ -37,6 +38,7 @@ from tradepolicy.dashboard.jobs import (  # noqa: E402
     use_solve_threads,
 )
 from tradepolicy.dashboard.store import CURRENT  # noqa: E402
+from tradepolicy.dashboard.views import KpiView, kpi_html, updating_html  # noqa: E402
 
 NDPR = "ndpr_oxide"
 
@@ -397,3 +399,160 @@ def test_charts_following_the_edited_scenario_are_built_with_its_solve(pool, mon
             for fa, fb in zip(before, after, strict=True)
             for a, b in zip(fa, fb, strict=True)
         )  # new numbers
+
+
+# -- numbers being replaced are marked as updating -------------------------------------------
+def test_a_key_is_pending_from_its_submission_until_its_result_is_published(pool):
+    """``pending`` holds a key while its latest request is unanswered; a result dropped
+    because the key was submitted again leaves it pending; the key is already out while the
+    result is published, and what watches ``pending`` hears of it after the publish (the mark
+    goes with the same redraw)."""
+    loop, jobs = Loop(), SessionJobs()
+    heard: list[tuple[str, list[str]]] = []
+    jobs.param.watch(lambda e: heard.append(("pending", list(e.new))), "pending")
+    gate, started = threading.Event(), threading.Event()
+
+    def first() -> str:
+        started.set()
+        gate.wait(30)
+        return "first"
+
+    def publish(result: str) -> None:
+        heard.append(("publish", list(jobs.pending)))
+
+    loop.event(jobs.submit, "current", first, publish)
+    assert jobs.pending == ["current"]
+    loop.step()
+    assert started.wait(30)
+    loop.event(jobs.submit, "current", lambda: "second", publish)  # superseded while running
+    loop.event(jobs.submit, "live", lambda: "live", lambda r: None)
+    assert jobs.pending == ["current", "live"]
+    gate.set()
+    loop.drain(jobs)
+    assert jobs.pending == [] and (jobs.published, jobs.dropped) == (2, 1)
+    # the first result was dropped without clearing the key; the second was published with
+    # the key already out, and the watchers heard after
+    assert heard == [
+        ("pending", ["current"]),
+        ("pending", ["current", "live"]),
+        ("publish", ["live"]),  # (submitted before "live", of the same priority: first)
+        ("pending", ["live"]),
+        ("pending", []),
+    ]
+
+
+@pytest.mark.parametrize("how", ["cancel", "cancel_all"])
+def test_a_cancelled_key_is_no_longer_pending(pool, how):
+    loop, jobs = Loop(), SessionJobs()
+    gate = threading.Event()
+    loop.event(jobs.submit, "set", lambda: gate.wait(30), lambda r: None)
+    loop.step()
+    loop.event(jobs.submit, "current", lambda: 1, lambda r: None)
+    assert jobs.pending == ["set", "current"]
+    if how == "cancel":
+        jobs.cancel("current")
+        assert jobs.pending == ["set"]
+    else:
+        jobs.cancel()
+        assert jobs.pending == []
+    gate.set()
+    loop.drain(jobs)
+    assert jobs.pending == [] and jobs.published == (1 if how == "cancel" else 0)  # "set"
+
+
+def test_a_failed_solve_is_no_longer_pending_and_its_failure_is_told(pool, caplog):
+    loop, jobs = Loop(), SessionJobs()
+    failed: list[str] = []
+    published: list[str] = []
+
+    def fail() -> str:
+        raise RuntimeError("no equilibrium")
+
+    loop.event(jobs.submit, "live", fail, published.append, fail=lambda e: failed.append(str(e)))
+    assert jobs.pending == ["live"]
+    loop.drain(jobs)
+    assert jobs.pending == [] and published == [] and failed == ["no equilibrium"]
+    assert any("solve failed" in m for m in _problems(caplog))
+
+
+def test_outside_a_served_page_nothing_is_pending():
+    jobs = SessionJobs()
+    heard: list[object] = []
+    jobs.param.watch(heard.append, "pending")
+    jobs.submit("current", lambda: 7, lambda r: None)
+    assert jobs.pending == [] and heard == []
+
+
+def _updating(pane) -> bool:
+    return "data-kpi-updating" in pane.object
+
+
+def _values(html_text: str) -> list[str]:
+    """The text of each ``[data-kpi-value]`` element (what the benchmarks time)."""
+    return re.findall(r"data-kpi-value>([^<]*)<", html_text)
+
+
+def test_the_kpi_cards_are_marked_while_their_solves_are_pending(pool, monkeypatch):
+    """A change marks the one-year cards and the 2030 tab's KPIs as updating at once (the
+    values and their text unchanged); each mark goes when its new numbers are shown."""
+    store = DashboardStore(catalog(), NDPR)
+    answer = AnswerView(store=store, draws=0)
+    kpis = KpiView(store=store)
+    store.config.preset("floor")  # (not served: solved at once)
+    old_cards, old_answer = kpis.pane.object, answer.kpis.object
+    assert not _updating(kpis.pane) and not _updating(answer.kpis)
+    gate = threading.Event()
+    evaluate = store_module.evaluate
+
+    def slow(*args, **kwargs):
+        gate.wait(30)
+        return evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "evaluate", slow)  # a one-year solve compiling
+    loop = Loop()
+    loop.event(store.config.set, "floor", floor=1.4 * store.config.value("floor", "floor"))
+    assert _updating(kpis.pane) and _updating(answer.kpis)
+    assert _values(kpis.pane.object) == _values(old_cards)  # the mark leaves the text alone
+    assert _values(answer.kpis.object) == _values(old_answer)
+    assert "updating…" in kpis.pane.object
+    for _ in range(200):  # the 2030 KPIs (first in the queue) come while the one-year waits
+        loop.step()
+        if not _updating(answer.kpis):
+            break
+        time.sleep(0.05)
+    assert not _updating(answer.kpis) and _values(answer.kpis.object) != _values(old_answer)
+    assert _updating(kpis.pane) and _values(kpis.pane.object) == _values(old_cards)
+    gate.set()
+    loop.drain(store.jobs)
+    assert not _updating(kpis.pane) and _values(kpis.pane.object) != _values(old_cards)
+    assert store.jobs.pending == []
+
+
+def test_a_hidden_strip_is_not_marked_and_a_failed_solve_shows_its_failure(pool, monkeypatch):
+    store = DashboardStore(catalog(), NDPR)
+    kpis = KpiView(store=store)
+    loop = Loop()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kernel crashed")
+
+    monkeypatch.setattr(store_module, "evaluate", broken)
+    kpis.pane.visible = False  # the 2030 tab: the one-year strip is hidden
+    loop.event(store.config.preset, "tariff")
+    assert store.jobs.pending == [CURRENT] and not _updating(kpis.pane)
+    kpis.pane.visible = True  # shown again while the solve is pending: marked
+    assert _updating(kpis.pane)
+    loop.drain(store.jobs)
+    assert not _updating(kpis.pane) and store.jobs.pending == []
+    assert store.current.problems == ("The model could not be solved: kernel crashed",)
+    assert set(_values(kpis.pane.object)) == {"—"}  # no stale numbers
+
+
+def test_updating_html_keeps_the_cards_and_their_text():
+    cards = kpi_html(None, KpiView.KEYS)
+    marked = updating_html(cards)
+    assert marked.count(cards) == 1 and _values(marked) == _values(cards)
+    before, after = marked.split(cards)
+    assert "data-kpi=" not in before + after  # the badge is outside every card
+    assert "data-kpi-updating" in before and "updating…" in before
+    assert updating_html("") == ""

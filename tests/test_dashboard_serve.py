@@ -428,6 +428,52 @@ def test_the_solve_cache_of_the_process_is_bounded():
     assert SOLVES.max_items >= 1 and SOLVES.max_bytes <= 512 * 2**20
 
 
+def test_warm_up_solves_what_the_first_pages_2030_tab_asks_first():
+    """On a cold compile cache the 2030 tab's first solves compiled for a minute while the
+    page's one-year solve waited behind them: the server solves them before serving (the
+    first pathway set's central run and the edited scenario's pathway), and the page reads
+    both from the caches."""
+    from tradepolicy.dashboard.answer import LIVE_SOLVES, PATHWAYS, AnswerView
+    from tradepolicy.dashboard.app import warm_up
+
+    markets, chain = catalog(), "ree_magnets"  # (ships a pathway set)
+    PATHWAYS.clear()
+    LIVE_SOLVES.clear()
+    warm_up(markets, chain)
+    assert (len(PATHWAYS), len(LIVE_SOLVES)) == (1, 1)
+    hits, misses = (PATHWAYS.hits, LIVE_SOLVES.hits), (PATHWAYS.misses, LIVE_SOLVES.misses)
+    view = AnswerView(store=DashboardStore(markets, chain), draws=0)  # a page's 2030 tab
+    assert view._central is not None and view._live is not None
+    assert (PATHWAYS.misses, LIVE_SOLVES.misses) == misses  # nothing solved again
+    assert PATHWAYS.hits > hits[0] and LIVE_SOLVES.hits > hits[1]
+
+
+def test_compiling_is_said_once_when_a_kernel_is_not_in_the_cache():
+    """numba tells of a compilation only when a kernel is not in its on-disk cache: the
+    first one says :data:`COMPILING` (once), the others are counted."""
+    import numba
+    from numba.core.event import install_listener
+
+    from tradepolicy.dashboard.app import COMPILING, _CompileNotice
+
+    @numba.njit
+    def inner(x):
+        return x + 1
+
+    @numba.njit
+    def outer(x):
+        return inner(x) * 2
+
+    said: list[str] = []
+    notice = _CompileNotice(said.append)
+    with install_listener("numba:compile", notice):
+        assert outer(1) == 4
+        assert outer(2) == 6  # compiled already: nothing to tell
+        assert inner(1.5) == 2.5  # another signature: compiled, not said again
+    assert said == [COMPILING] and notice.compiled == 3
+    assert outer(1.5) == 5.0 and notice.compiled == 3  # outside warm_up: not listened to
+
+
 def test_warm_up_loads_every_market_before_the_first_page():
     """Every page lists every market by title: the server loads them all (and the first
     market's baseline) before serving, not while the first page is being built."""

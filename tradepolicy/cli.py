@@ -1665,6 +1665,7 @@ def dashboard(
             market=market,
             announce=announce,
             threads=threads,
+            notice=lambda text: err_console.print(text, highlight=False),
             verbose=verbose,
         )
     except OSError as exc:

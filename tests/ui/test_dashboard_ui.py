@@ -307,3 +307,63 @@ def test_editor_at_laptop_size(browser: Browser, app_url: str, artifacts: Path):
         expect(club).to_have_text("55.0", timeout=TIMEOUT)
     finally:
         context.close()
+
+
+# -- numbers being replaced are marked ---------------------------------------------------------
+#: records each state of the one-year KPI cards from now on: (marked as updating, club price)
+WATCH_MARK = """
+() => {
+  const find = (root) => {
+    if (root.querySelector('[data-kpi="club_price"]')) return root;
+    for (const n of root.querySelectorAll('*')) {
+      if (n.shadowRoot) { const r = find(n.shadowRoot); if (r) return r; }
+    }
+    return null;
+  };
+  const root = find(document);
+  const seen = [];
+  const note = () => {
+    const v = root.querySelector('[data-kpi="club_price"] [data-kpi-value]');
+    const state = [root.querySelector('[data-kpi-updating]') !== null, v ? v.textContent : null];
+    const last = seen[seen.length - 1];
+    if (!last || last[0] !== state[0] || last[1] !== state[1]) seen.push(state);
+  };
+  note();
+  new MutationObserver(note).observe(root, {subtree: true, childList: true, characterData: true});
+  window.__tp_marks = seen;
+}
+"""
+
+
+def test_kpis_being_solved_are_marked_until_the_new_numbers_come(
+    page: Page, app_url: str, artifacts: Path
+):
+    """A slow one-year solve (ranges over Monte Carlo draws): from the change until its
+    numbers come, the cards show the previous numbers marked "updating…", and the mark goes
+    with the redraw that shows the new numbers (never the old numbers unmarked)."""
+    from tradepolicy.dashboard.store import draws_supported
+
+    if not draws_supported():
+        pytest.skip("tp.solve has no Monte Carlo draws in this version")
+    open_app(page, app_url)
+    page.get_by_text("Baseline", exact=True).click()  # the one-year strip on screen
+    club = kpi(page, "club_price")
+    add_measure(page, "Club price floor")
+    expect(club).not_to_have_text("55.0", timeout=TIMEOUT)
+    page.locator(".tp-uncertainty input").click()  # every change solved once per draw
+    expect(page.locator('[data-kpi="dependence"]')).to_contain_text("90% range", timeout=30_000)
+    marked = page.locator("[data-kpi-updating]").filter(has=page.locator('[data-kpi="club_price"]'))
+    expect(marked).to_have_count(0)
+    old = club.inner_text()
+    page.evaluate(WATCH_MARK)
+    set_input(page, ".tp-floor-floor", "150")
+    expect(club).not_to_have_text(old, timeout=30_000)
+    expect(marked).to_have_count(0)
+    new = club.inner_text()
+    seen = [tuple(s) for s in page.evaluate("window.__tp_marks")]
+    assert seen[0] == (False, old)
+    assert (True, old) in seen  # marked while the old number was on screen
+    after = seen[seen.index((True, old)) :]
+    assert (False, old) not in after  # never the old number unmarked once changed
+    assert seen[-1] == (False, new)
+    shot(page, artifacts, "14_marked_then_updated")

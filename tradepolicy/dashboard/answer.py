@@ -46,6 +46,7 @@ from tradepolicy.dashboard.config import scenario_key
 from tradepolicy.dashboard.jobs import served_document
 from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.dashboard.store import DashboardStore, SolveCache, later
+from tradepolicy.dashboard.views import UPDATING_CSS, updating_html
 from tradepolicy.errors import InputError
 from tradepolicy.measures.base import FISCAL_ENTRIES
 from tradepolicy.pathway.results import BORDER_ENTRIES, discount_factors
@@ -74,6 +75,8 @@ log = logging.getLogger(__name__)
 #: the name of the edited scenario among the pathway options, and its label
 LIVE = "your_scenario"
 LIVE_LABEL = "Your scenario"
+#: the key of the edited scenario's solve in the session's queue of jobs
+LIVE_JOB = "live"
 #: Monte Carlo draws and seed of the options' probabilities (modest: a risk set with 1000
 #: draws takes over a minute; 100 draws a few seconds to tens of seconds)
 DEFAULT_DRAWS = 100
@@ -200,6 +203,27 @@ def policy_start(pset: PathwaySet) -> int:
     after the first)."""
     years = [m.start_year for sc in pset.scenarios for m in sc.measures if m.start_year]
     return int(min(years)) if years else int(pset.years[0]) + 1
+
+
+def first_stage(pset: PathwaySet) -> str:
+    """The stage a set's options are read at first: its target's stage (a chain), else the
+    market's last (a single market's only) stage."""
+    model = pset.market
+    stages = [m.id for m in (cast(Any, model).stages if is_chain(model) else [model])]
+    return pset.bloc_target.stage or stages[-1]
+
+
+def warm_first_page(info: MarketInfo, scenario: Scenario) -> None:
+    """Solve and cache what a page first opened on ``info`` asks of the 2030 tab with
+    ``scenario`` as the edited one: its first pathway set's central run (:func:`set_job`)
+    and the edited scenario's pathway (:func:`live_job`), through the caches the page reads,
+    so that on a cold compile cache the kernels are compiled before the first page opens
+    (called by ``app.warm_up``). A set that cannot be read or solved is left to the page."""
+    files = pathway_files(info)
+    pset = _load_set(files[0]) if files else default_header(info)
+    stage = first_stage(pset)
+    set_job(pset, stage, DEFAULT_DRAWS)
+    live_job(pset, scenario, policy_start(pset), stage)
 
 
 def _file_key(pset: PathwaySet) -> tuple[str, float]:
@@ -1117,8 +1141,12 @@ class AnswerView(Viewer):
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-answer"]
         )
         self.kpis = pn.pane.HTML(
-            "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-kpis-pane"]
+            "",
+            sizing_mode="stretch_width",
+            stylesheets=[CSS, UPDATING_CSS],
+            css_classes=["tp-answer-kpis-pane"],
         )
+        self._kpi_cards = ""  # the KPIs of the last result (without the updating mark)
         self.table = pn.pane.HTML(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-options"]
         )
@@ -1163,6 +1191,8 @@ class AnswerView(Viewer):
             # the store's one-year solve (which a served page runs in the next tick)
             cfg = self.store.policy
             cfg.param.watch(lambda *e: self._on_settings(), [p for p in cfg.param if p != "name"])
+            # the KPIs marked while the edited scenario's solve is pending
+            self.store.jobs.param.watch(self._mark_kpis, "pending")
         self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
         # served: after the page has loaded (the page opens at once, the options follow);
         # in a notebook or a test: now
@@ -1211,7 +1241,7 @@ class AnswerView(Viewer):
     def _on_set(self) -> None:
         pset = self.pset
         if self.store is not None:  # solves of the previous set: not published
-            self.store.jobs.cancel("live", "set", "charts")
+            self.store.jobs.cancel(LIVE_JOB, "set", "charts")
         self._set_pending = False
         self._central = self._draws = self._live = None
         self._future = None
@@ -1223,7 +1253,7 @@ class AnswerView(Viewer):
             m.id: m.commodity.replace("(chain stage)", "").strip()
             for m in (cast(Any, pset.market).stages if is_chain(pset.market) else [pset.market])
         }
-        tstage = pset.bloc_target.stage or next(reversed(stages))
+        tstage = first_stage(pset)
         order = [tstage, *[s for s in stages if s != tstage]]
         self.stage_select.options = {
             (stages[s] + (" (target stage)" if s == tstage else "")): s for s in order
@@ -1301,7 +1331,7 @@ class AnswerView(Viewer):
         try:
             sc = self._store.current_scenario()
         except Exception as exc:
-            jobs.cancel("live")
+            jobs.cancel(LIVE_JOB)
             self._live, self._live_problem = None, _problem_text(exc)
             self._live_specs = None
             self._render_live()
@@ -1314,18 +1344,35 @@ class AnswerView(Viewer):
             charts = functools.partial(build_charts, ctx, LIVE, self._store.info)
             self._charts_for = (ctx["ds"], ctx["stage"])
         jobs.submit(
-            "live",
+            LIVE_JOB,
             functools.partial(
                 live_job, pset, sc, self._start_year(), self.stage_select.value, charts
             ),
             self._publish_live,
             priority=0,  # before the one-year solve: the 2030 KPIs first
+            fail=self._live_failed,
         )
 
     def _publish_live(self, result: tuple[xr.Dataset | None, str, list[ChartSpec] | None]) -> None:
         self._live, self._live_problem, specs = result
         self._live_specs = None if specs is None else (*self._charts_for, specs)
         self._render_live()
+
+    def _live_failed(self, exc: BaseException) -> None:
+        """The edited scenario's job raised (``live_job`` reports a failed solve as a
+        problem: this is a bug): the KPIs say so instead of keeping the previous numbers."""
+        self._live, self._live_problem, self._live_specs = None, f"not solved: {exc}", None
+        self._render_live()
+
+    def updating(self) -> bool:
+        """Whether the KPIs show the previous settings' numbers while the edited scenario's
+        solve of the settings shown is pending."""
+        return self.store is not None and LIVE_JOB in self.store.jobs.pending
+
+    def _mark_kpis(self, *_events: Any) -> None:
+        """The KPIs shown, marked as updating or not (no message when that is unchanged)."""
+        cards = self._kpi_cards
+        self.kpis.object = updating_html(cards) if self.updating() else cards
 
     def _on_settings(self) -> None:
         if getattr(self._store, "_applying_market", False) or not self._sets:
@@ -1495,7 +1542,7 @@ class AnswerView(Viewer):
         ctx = self._context()
         if ctx is None:
             self.sentence.object = f"<p>{escape(self._live_problem or 'Nothing to show yet.')}</p>"
-            self.kpis.object = self.table.object = ""
+            self._kpi_cards = self.kpis.object = self.table.object = ""
             self.charts.objects = []
             return
         stage = ctx["stage"]
@@ -1611,10 +1658,11 @@ class AnswerView(Viewer):
     def _render_kpis(self, table: pd.DataFrame, year: int, shares: list[float]) -> None:
         if LIVE not in table.index:
             msg = self._live_problem or "switch on a measure in the sidebar"
-            self.kpis.object = (
+            self._kpi_cards = (
                 f'<p class="tp-answer-note" data-kpi="answer_dependence">'
                 f"<span data-kpi-value>Your scenario: {escape(msg)}</span></p>"
             )
+            self._mark_kpis()
             return
         base = float(table.loc["baseline", f"dependence_{year}"])
         k = live_kpis(table.loc[LIVE], year, shares, base)
@@ -1632,7 +1680,7 @@ class AnswerView(Viewer):
             ("answer_buyers", "PV cost to buyers, group", k.buyers, f"{bn}, > 0 a cost"),
             ("answer_per_point", "Cost per point removed", k.per_point, f"{bn}, budget + buyers"),
         ]
-        self.kpis.object = (
+        self._kpi_cards = (
             '<div class="tp-answer-kpis">'
             + "".join(
                 f'<div class="tp-answer-kpi" data-kpi="{key}"><div class="t">{escape(t)}</div>'
@@ -1642,6 +1690,7 @@ class AnswerView(Viewer):
             )
             + "</div>"
         )
+        self._mark_kpis()
 
     def _live_lines(self, ctx: dict[str, Any]) -> dict[str, dict[str, list]]:
         """The edited scenario's dependence and budget by year (empty without it)."""

@@ -16,13 +16,14 @@ from typing import Any
 
 import panel as pn
 import param
+from numba.core.event import Listener, install_listener
 from panel.links import Callback
 from panel.viewable import Viewer
 
-from tradepolicy.dashboard.answer import AnswerView
+from tradepolicy.dashboard.answer import AnswerView, warm_first_page
 from tradepolicy.dashboard.jobs import DEFAULT_SOLVE_THREADS, use_solve_threads
 from tradepolicy.dashboard.markets import catalog, market_info
-from tradepolicy.dashboard.store import DashboardStore, evaluate
+from tradepolicy.dashboard.store import DashboardStore
 from tradepolicy.dashboard.views import (
     BaselineView,
     ComparisonView,
@@ -372,22 +373,72 @@ def websocket_origins(address: str, port: int) -> list[str]:
     return origins
 
 
-def warm_up(markets: dict[str, str], market: str | None = None) -> float:
-    """Load what every page needs before the first page is served; returns the seconds taken.
+#: what a start on a cold compile cache says once, before the kernels are compiled
+COMPILING = (
+    "compiling the solver (the first start after an install or an update of the code; a "
+    "minute or two, kept on disk for later starts)…"
+)
+
+
+class _CompileNotice(Listener):
+    """Says :data:`COMPILING` once, at the first compilation of a kernel (numba's
+    ``numba:compile`` event fires only when a kernel is not found in the on-disk cache), and
+    counts the compilations."""
+
+    def __init__(self, say: Callable[[str], None]) -> None:
+        self.say = say
+        self.compiled = 0
+
+    def on_start(self, event: Any) -> None:
+        if not self.compiled:
+            self.say(COMPILING)
+        self.compiled += 1
+
+    def on_end(self, event: Any) -> None:
+        pass
+
+
+def warm_up(
+    markets: dict[str, str],
+    market: str | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> float:
+    """Load and solve what the first page needs before it is served; returns the seconds
+    taken.
 
     Every page lists every market by its title, so the first page to open would load all of
     them (and import the modules loading a market needs) on the server's event loop, holding
     up every page opened meanwhile: ten pages opened at once on a cold server waited for it.
-    Loaded here once (the caches are process-wide), with the baseline of the market opened
-    first solved too, a page only builds its own objects.
+    Loaded here once (the caches are process-wide), with the baseline and the default
+    settings of the market opened first solved too, and what its 2030 tab asks first (the
+    first pathway set's central run and the edited scenario's pathway,
+    :func:`~tradepolicy.dashboard.answer.warm_first_page`), a page only builds its own
+    objects and reads its first results from the caches. After an install or a change of the
+    code numba's on-disk cache of the compiled kernels is cold: they are compiled here (a
+    minute or two; ``notice``, default the log, says so once) rather than while the first
+    page's one-year solve waits behind the 2030 tab's with the previous numbers on screen.
     """
     start = time.perf_counter()
     for ref in markets.values():
         market_info(ref)
-    first = market_info(markets[market if market in markets else next(iter(markets))])
-    evaluate(first, [], first.target)  # the baseline every page of it shows first, cached
+    first = market if market in markets else next(iter(markets))
+    compiling = _CompileNotice(notice or log.info)
+    with install_listener("numba:compile", compiling):
+        # the baseline and the default settings, solved (and cached) as a page does
+        store = DashboardStore(markets, first)
+        try:
+            warm_first_page(store._market_info(), store.current_scenario())
+        except Exception as exc:  # the page will say what is wrong with the set
+            log.warning("the 2030 tab of %s was not solved in advance: %s", first, exc)
+        store.jobs.close()
     seconds = time.perf_counter() - start
-    log.info("loaded %d markets in %.1f s", len(markets), seconds)
+    log.info(
+        "loaded %d markets and solved the first page of %s in %.1f s%s",
+        len(markets),
+        first,
+        seconds,
+        f" (compiled {compiling.compiled} kernels)" if compiling.compiled else "",
+    )
     return seconds
 
 
@@ -414,6 +465,7 @@ def serve(
     market: str | None = None,
     announce: Callable[[str], None] | None = None,
     threads: int = DEFAULT_THREADS,
+    notice: Callable[[str], None] | None = None,
     **kwargs: Any,
 ):
     """Serve the dashboard (blocks until stopped unless ``threaded=True`` is passed).
@@ -440,6 +492,9 @@ def serve(
         handled on the event loop in order, and its solves run one at a time, only the latest
         settings (:mod:`tradepolicy.dashboard.jobs`). The solver's compiled kernels release
         the GIL, so more threads than cores add little. The setting is process-wide.
+    notice
+        Told, once, that the solver is being compiled before the first page (a cold compile
+        cache, :func:`warm_up`; default: the log).
     kwargs
         Passed to :func:`panel.serve` (e.g. ``threaded=True``, ``websocket_origin``).
 
@@ -468,7 +523,7 @@ def serve(
     def page():  # pn.serve calls a plain function once per session
         return create_app(extra, market)
 
-    warm_up(known, market)
+    warm_up(known, market, notice)
     if kwargs.get("threaded") or kwargs.get("start") is False:
         return pn.serve(page, port=port, address=address, show=show, title=TITLE, **kwargs)
     kwargs.setdefault("verbose", False)

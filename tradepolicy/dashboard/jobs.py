@@ -17,7 +17,13 @@ its own serial queue:
   ``priority`` runs first;
 - a result whose key was submitted again or cancelled since (a market switch,
   :meth:`SessionJobs.cancel`) or whose session closed (:meth:`SessionJobs.close`) is dropped
-  without publishing.
+  without publishing;
+- :attr:`SessionJobs.pending` lists the keys whose latest request is not answered yet: a key
+  enters it when submitted and leaves it when its result is published (the list already
+  without it while ``publish`` runs), when its solve fails (``fail``) or when it is
+  cancelled. A view whose numbers a pending job will replace marks them as updating
+  (``views.updating_html``), so that a slow solve (a cold compile cache) never leaves the
+  previous result on screen as if it were that of the settings shown.
 
 The pool takes jobs in the order they came, whatever their session and priority. Tried and
 left out: a pool ordered by priority across sessions (one session's 2030 KPIs before other
@@ -44,6 +50,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+import param
 
 log = logging.getLogger(__name__)
 
@@ -101,17 +109,25 @@ class _Job:
     priority: int
     compute: Callable[[], Any]
     publish: Callable[[Any], None]
+    fail: Callable[[BaseException], None] | None = None
     #: perf_counter times: submitted, started, on a thread, computed, back on the loop
     #: (for the timing log)
     times: list[float] = field(default_factory=list)
 
 
-class SessionJobs:
+class SessionJobs(param.Parameterized):
     """One session's serial queue of jobs (see the module's description)."""
+
+    pending = param.List(
+        default=[],
+        item_type=str,
+        doc="Keys whose latest request is not answered yet (changed on the event loop only)",
+    )
 
     _orders = itertools.count()
 
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._pending: dict[str, _Job] = {}
         self._running: _Job | None = None
@@ -137,9 +153,11 @@ class SessionJobs:
         compute: Callable[[], Any],
         publish: Callable[[Any], None],
         priority: int = 0,
+        fail: Callable[[BaseException], None] | None = None,
     ) -> None:
         """Queue ``compute`` (worker thread) then ``publish(result)`` (event loop) under
-        ``key``; a job of the same key still waiting is replaced. Outside a served page both
+        ``key``; a job of the same key still waiting is replaced. ``fail(exc)`` (event loop)
+        is told when ``compute`` raises (default: logged only). Outside a served page both
         run now. Call on the event loop."""
         doc = served_document()
         if doc is None:
@@ -154,7 +172,14 @@ class SessionJobs:
             self._doc = doc
             gen = self._gen[key] = self._gen.get(key, 0) + 1
             self._pending[key] = _Job(
-                key, gen, next(self._orders), priority, compute, publish, [time.perf_counter()]
+                key,
+                gen,
+                next(self._orders),
+                priority,
+                compute,
+                publish,
+                fail,
+                [time.perf_counter()],
             )
             if self._running is None and not self._kick:
                 # started in the next tick: every job submitted while handling this event
@@ -162,6 +187,8 @@ class SessionJobs:
                 # priority runs first
                 self._kick = True
                 doc.add_next_tick_callback(self._start_waiting)
+        if key not in self.pending:
+            self.pending = [*self.pending, key]
 
     def cancel(self, *keys: str) -> None:
         """Drop the waiting jobs of ``keys`` (every key when none is given) and the result of
@@ -170,6 +197,9 @@ class SessionJobs:
             for key in keys or tuple({*self._gen, *self._pending}):
                 self._gen[key] = self._gen.get(key, 0) + 1
                 self._pending.pop(key, None)
+        left = [k for k in self.pending if keys and k not in keys]
+        if left != self.pending:
+            self.pending = left
 
     def close(self) -> None:
         """The session is gone: nothing more runs or publishes."""
@@ -234,14 +264,20 @@ class SessionJobs:
             self._running = None
             wanted = self._current(job)
         try:
-            if not wanted:
+            if not wanted:  # (superseded: the later request is pending; cancelled: not)
                 self.dropped += 1
-            elif error is not None:
-                log.error("a dashboard solve failed", exc_info=error)
             else:
-                with set_curdoc(doc):
-                    job.publish(result)
-                self.published += 1
+                with set_curdoc(doc), param.parameterized.batch_call_watchers(self):
+                    # the key leaves ``pending`` first, and the views watching it hear of
+                    # it after the result is shown: the mark goes with the same redraw
+                    self.pending = [k for k in self.pending if k != job.key]
+                    if error is not None:
+                        log.error("a dashboard solve failed", exc_info=error)
+                        if job.fail is not None:
+                            job.fail(error)
+                    else:
+                        job.publish(result)
+                        self.published += 1
         except Exception:
             log.exception("publishing a dashboard result failed")
         finally:

@@ -598,10 +598,18 @@ class DashboardStore(param.Parameterized):
             functools.partial(evaluate, info, [sc], self.target, self.n_draws),
             self._publish_current,
             priority=1,  # after the 2030 question's live KPIs
+            fail=self._current_failed,
         )
 
     def _publish_current(self, outcome: Outcome) -> None:
         self.current = outcome
+
+    def _current_failed(self, exc: BaseException) -> None:
+        """The one-year solve raised (``evaluate`` reports a bad setting as an outcome: this
+        is a bug): the cards say so instead of keeping the previous numbers."""
+        self.current = Outcome(
+            None, (CURRENT,), problems=(f"The model could not be solved: {exc}",)
+        )
 
     # -- saved scenarios -------------------------------------------------------------------
     def _names(self) -> list[str]:

@@ -69,6 +69,41 @@ CSS = """
 .tp-kpi-warnings ul { margin: 2px 0 0 0; padding-left: 18px; }
 """
 
+#: KPI cards whose new numbers are being solved (:func:`updating_html`): after a short delay
+#: (an update that comes at once does not flicker) the values fade and an "updating…" badge
+#: shows over the cards' top right corner (no layout shift)
+UPDATING_CSS = """
+.tp-updating { position: relative; }
+.tp-updating [data-kpi] .v { animation: tp-fade 0.2s ease-in 0.25s forwards; }
+.tp-updating-note { position: absolute; top: -9px; right: 8px; z-index: 2; padding: 0 8px;
+  border: 1px solid #e0b252; border-radius: 9px; background: #fff8e6; color: #5c4400;
+  font-size: 11.5px; line-height: 16px; opacity: 0;
+  animation: tp-show 0.2s ease-in 0.25s forwards; }
+@keyframes tp-fade { to { opacity: 0.35; } }
+@keyframes tp-show { to { opacity: 1; } }
+"""
+#: the badge's text, and its hover text
+UPDATING_TEXT = "updating…"
+UPDATING_TITLE = (
+    "These numbers are those of the previous settings: the numbers of the settings shown are "
+    "being solved and replace them when ready."
+)
+
+
+def updating_html(cards: str) -> str:
+    """KPI cards (``kpi_html``) marked as out of date while their new numbers are solved: a
+    wrapper with ``data-kpi-updating`` (for tests) that fades the values and shows an
+    "updating…" badge. The badge is outside every ``[data-kpi]`` card and the cards' text is
+    unchanged, so that what reads the cards' text (tests, ``benchmarks/bench_dashboard*.py``)
+    sees a change only when the new numbers come. Empty cards stay empty."""
+    if not cards:
+        return cards
+    return (
+        '<div class="tp-updating" data-kpi-updating>'
+        f'<span class="tp-updating-note" role="status" title="{html.escape(UPDATING_TITLE)}">'
+        f"{UPDATING_TEXT}</span>{cards}</div>"
+    )
+
 
 #: plain help on the controls outside the measure cards (the ⓘ beside a label, or the
 #: tooltip of a button)
@@ -465,9 +500,26 @@ class KpiView(_StoreView):
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self.pane = pn.pane.HTML(
-            "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-kpi-pane"]
+            "",
+            sizing_mode="stretch_width",
+            stylesheets=[CSS, UPDATING_CSS],
+            css_classes=["tp-kpi-pane"],
         )
+        self._cards = ""  # the cards of the last result (without the updating mark)
         self._update()
+        # marked while the one-year solve of the settings shown is pending (and the strip is
+        # on screen: hidden on the 2030 tab, it costs no message there)
+        self._store.jobs.param.watch(self._mark, "pending")
+        self.pane.param.watch(self._mark, "visible")
+
+    def updating(self) -> bool:
+        """Whether the cards show the previous settings' numbers while the one-year solve of
+        the settings shown is pending (and the strip is on screen)."""
+        return bool(self.pane.visible) and CURRENT in self._store.jobs.pending
+
+    def _mark(self, *_events: Any) -> None:
+        """The cards shown, marked as updating or not (no message when that is unchanged)."""
+        self.pane.object = updating_html(self._cards) if self.updating() else self._cards
 
     @param.depends("store.current", watch=True)
     def _update(self) -> None:
@@ -481,7 +533,8 @@ class KpiView(_StoreView):
                 k, keys = self._chain_kpis(k, out, info)
         elif info is not None and info.chain is not None:
             keys = self.CHAIN_KEYS
-        self.pane.object = kpi_html(k, keys, None if info is None else list(info.regions))
+        self._cards = kpi_html(k, keys, None if info is None else list(info.regions))
+        self._mark()
 
     @staticmethod
     def _chain_kpis(
@@ -1203,4 +1256,5 @@ __all__ = [
     "SaveBar",
     "StatusView",
     "kpi_html",
+    "updating_html",
 ]
