@@ -86,12 +86,14 @@ class SolveCache:
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
-        return len(self._items)
+        with self._lock:  # (not halfway through another thread's keeping and dropping)
+            return len(self._items)
 
     @property
     def nbytes(self) -> int:
         """Bytes held (sum of the cached Datasets' ``nbytes``)."""
-        return self._bytes
+        with self._lock:
+            return self._bytes
 
     def clear(self) -> None:
         with self._lock:
