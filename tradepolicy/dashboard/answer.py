@@ -33,6 +33,7 @@ import pandas as pd
 import panel as pn
 import param
 import xarray as xr
+from bokeh.document import Document
 from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter, Range1d
 
 # (bokeh.models re-exports these from a dynamic __all__ that type checkers cannot follow)
@@ -1579,8 +1580,9 @@ class AnswerView(Viewer):
                 show = built[2]
         # a figure replaced in a held message broke BokehJS ("parent_style"): held only when
         # nothing but text and data changes
-        held = served_document() is not None and (show is None or self._in_place(show))
-        with pn.io.hold() if held else contextlib.nullcontext():
+        doc = served_document()
+        held = isinstance(doc, Document) and (show is None or self._in_place(show))
+        with pn.io.hold(doc) if held else contextlib.nullcontext():
             self.table.object = table_html
             self.table_note.object = note_html
             if self.focus.value == LIVE:
