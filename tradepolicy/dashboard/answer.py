@@ -47,6 +47,7 @@ from tradepolicy.dashboard.caching import PerObject
 from tradepolicy.dashboard.config import scenario_key
 from tradepolicy.dashboard.jobs import served_document
 from tradepolicy.dashboard.markets import MarketInfo
+from tradepolicy.dashboard.panes import TextPane
 from tradepolicy.dashboard.store import DashboardStore, SolveCache, later
 from tradepolicy.errors import InputError
 from tradepolicy.measures.base import FISCAL_ENTRIES
@@ -1111,20 +1112,20 @@ class AnswerView(Viewer):
             f"{DEFAULT_SEED}); 0: central run only. (The sidebar's draws are for the one-year "
             "ranges.)",
         )
-        self.header = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
-        self.status = pn.pane.HTML(
+        self.header = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.status = TextPane(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-status"]
         )
-        self.sentence = pn.pane.HTML(
+        self.sentence = TextPane(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-answer"]
         )
-        self.kpis = pn.pane.HTML(
+        self.kpis = TextPane(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-kpis-pane"]
         )
-        self.table = pn.pane.HTML(
+        self.table = TextPane(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-options"]
         )
-        self.table_note = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.table_note = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
         self.focus = pn.widgets.Select(
             label="Option in the price, capacity charts",
             options={},
@@ -1132,8 +1133,8 @@ class AnswerView(Viewer):
             css_classes=["tp-answer-focus"],
         )
         self.charts = pn.GridBox(ncols=2, sizing_mode="stretch_width")
-        self.payers = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
-        self.risk = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.payers = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.risk = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
         self.downloads = pn.Row()
         self._central: xr.Dataset | None = None
         self._draws: xr.Dataset | None = None
