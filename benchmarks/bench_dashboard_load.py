@@ -36,14 +36,21 @@ session open, and after the pages are closed and the server has discarded their 
 (sessions unused for 1 s are discarded here). The last line is printed exactly as::
 
     p50_ms=<x> p95_ms=<y> max_ms=<z> timeouts=<n> sessions=<N> updates=<k> open_max_s=<s> \
-rss_mb_start=<a> rss_mb_open=<b> rss_mb_end=<c>
+rss_mb_start=<a> rss_mb_open=<b> rss_mb_end=<c> pause_s=<p>
 
 (one line; broken here).
+
+``--pause SECONDS`` (default 0) makes each session wait that long after each update before
+its next change, like a negotiator reading the result; 0 is the closed loop (every session
+types its next value as soon as the cards changed), the stress the headline figures are
+measured under. The pause is printed with the results and in the last line.
 
 Usage::
 
     python benchmarks/bench_dashboard_load.py                  # 10 sessions x 12 changes
     python benchmarks/bench_dashboard_load.py --sessions 4 --changes 6 --threads 2
+    python benchmarks/bench_dashboard_load.py --quick          # smoke run: 4 sessions x 4
+    python benchmarks/bench_dashboard_load.py --pause 5        # each reads 5 s per result
 """
 
 from __future__ import annotations
@@ -293,7 +300,9 @@ def start_server(port: int, threads: int | None, log_file: Path) -> subprocess.P
     return _server.start_server(code, port, log_file, timeout_s=120)
 
 
-async def run_session(browser, url: str, s: Session, changes: int, timeout_s: float) -> None:
+async def run_session(
+    browser, url: str, s: Session, changes: int, timeout_s: float, pause_s: float = 0.0
+) -> None:
     preset, box_class, first, step = PLAN[s.index % len(PLAN)]
     ctx = await browser.new_context(viewport={"width": 1500, "height": 1100})
     try:
@@ -319,6 +328,8 @@ async def run_session(browser, url: str, s: Session, changes: int, timeout_s: fl
         offset = (s.index // len(PLAN)) * step / 7
         ws0 = await page.evaluate(WS_COUNT)
         for j in range(changes):
+            if j and pause_s > 0:
+                await asyncio.sleep(pause_s)  # reading the last result
             value = first + step * (j + 1) + offset
             await page.evaluate(ARM)
             await box.fill(f"{value:g}")
@@ -345,7 +356,13 @@ async def run_session(browser, url: str, s: Session, changes: int, timeout_s: fl
 
 
 async def load(
-    url: str, n: int, changes: int, timeout_s: float, on_open, cpu: BrowserCpu
+    url: str,
+    n: int,
+    changes: int,
+    timeout_s: float,
+    on_open,
+    cpu: BrowserCpu,
+    pause_s: float = 0.0,
 ) -> list[Session]:
     from playwright.async_api import async_playwright
 
@@ -353,7 +370,8 @@ async def load(
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         tasks = [
-            asyncio.create_task(run_session(browser, url, s, changes, timeout_s)) for s in sessions
+            asyncio.create_task(run_session(browser, url, s, changes, timeout_s, pause_s))
+            for s in sessions
         ]
         opened = asyncio.create_task(_when_open(sessions, on_open))
         sampling = asyncio.create_task(_sample(cpu))
@@ -440,12 +458,27 @@ def report_split(sessions: list[Session], server_log: str) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--sessions", type=int, default=10, help="concurrent browser sessions")
-    ap.add_argument("--changes", type=int, default=12, help="timed changes per session")
+    ap.add_argument("--sessions", type=int, default=None, help="concurrent browser sessions")
+    ap.add_argument("--changes", type=int, default=None, help="timed changes per session")
+    ap.add_argument(
+        "--quick", action="store_true", help="smoke run: 4 sessions x 4 changes (unless given)"
+    )
+    ap.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds each session waits after an update before its next change (0: closed loop)",
+    )
     ap.add_argument("--threads", type=int, default=None, help="server solve threads")
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per update")
     ap.add_argument("--deadline", type=float, default=600.0, help="seconds for the whole run")
     args = ap.parse_args(argv)
+    if args.sessions is None:
+        args.sessions = 4 if args.quick else 10
+    if args.changes is None:
+        args.changes = 4 if args.quick else 12
+    if args.pause < 0:
+        ap.error("--pause must be at least 0")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
     if not Path(CHROMIUM).exists():
         sys.exit(f"chromium not found at {CHROMIUM}")
@@ -473,6 +506,7 @@ def main(argv: list[str] | None = None) -> None:
                             cpu.__setitem__("browser_open", browser_cpu.sample()),
                         ),
                         browser_cpu,
+                        args.pause,
                     ),
                     args.deadline,
                 )
@@ -508,12 +542,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("no update was measured")
     p50, p95, mx = (float(np.percentile(ms, q)) for q in (50, 95, 100))
     log.info(
-        "%d sessions, %d updates in %.0f s (threads: %s): p50 %.0f ms, p95 %.0f ms, max %.0f ms; "
-        "%d timeouts, %d sessions failed",
+        "%d sessions, %d updates in %.0f s (threads: %s; pause between a session's changes "
+        "%g s%s): p50 %.0f ms, p95 %.0f ms, max %.0f ms; %d timeouts, %d sessions failed",
         len(sessions),
         len(ms),
         wall,
         args.threads if args.threads is not None else "server default",
+        args.pause,
+        ", closed loop" if args.pause == 0 else "",
         p50,
         p95,
         mx,
@@ -553,7 +589,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"p50_ms={p50:.0f} p95_ms={p95:.0f} max_ms={mx:.0f} timeouts={timeouts} "
         f"sessions={len(sessions)} updates={len(ms)} open_max_s={opens.max():.1f} "
-        f"rss_mb_start={mb['start']:.0f} rss_mb_open={mb['open']:.0f} rss_mb_end={mb['end']:.0f}"
+        f"rss_mb_start={mb['start']:.0f} rss_mb_open={mb['open']:.0f} rss_mb_end={mb['end']:.0f} "
+        f"pause_s={args.pause:g}"
     )
 
 

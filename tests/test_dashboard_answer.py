@@ -529,3 +529,57 @@ def test_an_edit_patches_the_charts_data():
     assert events
     assert not [e for e in events if isinstance(e, ColumnDataChangedEvent)]
     assert all(isinstance(e, ColumnsPatchedEvent) for e in events)
+
+
+def test_an_edit_sends_the_table_payers_and_chart_data_in_one_held_message(monkeypatch):
+    """On a served page the edited scenario's table, payers and charts' new data are set
+    with the document held (one message, drawn by the browser in one frame); a rest that
+    draws new figures is not held (BokehJS failed on a held message replacing figures)."""
+    import contextlib
+
+    from bokeh.document import Document
+
+    view = _live_focused()
+    doc = Document()
+    held: list[bool] = []
+    log: list[tuple[str, bool]] = []
+
+    @contextlib.contextmanager
+    def hold(d=None, *args, **kwargs):
+        assert d is doc
+        held.append(True)
+        try:
+            yield
+        finally:
+            held.pop()
+
+    monkeypatch.setattr(ans, "served_document", lambda: doc)
+    monkeypatch.setattr(pn.io, "hold", hold)
+    for pane in ("table", "payers"):
+        getattr(view, pane).param.watch(
+            lambda e, n=pane: log.append((n, bool(held))), "object", onlychanged=False
+        )
+    update = ans.update_source
+    monkeypatch.setattr(
+        ans, "update_source", lambda s, d: (log.append(("chart", bool(held))), update(s, d))
+    )
+    store = view.store
+    store.policy.set("floor", floor=0.7 * store.policy.value("floor", "floor"))
+    ctx = view._context()
+    specs = ans.build_charts(ctx, ans.LIVE, store.info, view._live)
+    view._live_specs = (ctx["ds"], ctx["stage"], specs)
+    view.table.object = view.payers.object = ""  # so that both are set again
+    log.clear()
+    view._render_live_rest(ctx, view._live_gen)
+    assert {n for n, _h in log} == {"table", "payers", "chart"}
+    assert all(h for _n, h in log), log
+    # charts that look different (new figures): nothing held
+    view._live_specs = (ctx["ds"], ctx["stage"], specs)
+    view._chart_looks = []
+    view.table.object = view.payers.object = ""
+    log.clear()
+    figs = [p.object for p in view.charts.objects]
+    view._render_live_rest(ctx, view._live_gen)
+    assert [p.object for p in view.charts.objects] != figs
+    assert {n for n, _h in log} == {"table", "payers"}
+    assert not any(h for _n, h in log), log

@@ -15,6 +15,7 @@ the brief's download.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import logging
@@ -32,6 +33,7 @@ import pandas as pd
 import panel as pn
 import param
 import xarray as xr
+from bokeh.document import Document
 from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter, Range1d
 
 # (bokeh.models re-exports these from a dynamic __all__ that type checkers cannot follow)
@@ -45,6 +47,7 @@ from tradepolicy.dashboard.caching import PerObject
 from tradepolicy.dashboard.config import scenario_key
 from tradepolicy.dashboard.jobs import served_document
 from tradepolicy.dashboard.markets import MarketInfo
+from tradepolicy.dashboard.panes import TextPane
 from tradepolicy.dashboard.store import DashboardStore, SolveCache, later
 from tradepolicy.dashboard.views import UPDATING_CSS, updating_html
 from tradepolicy.errors import InputError
@@ -1133,24 +1136,24 @@ class AnswerView(Viewer):
             f"{DEFAULT_SEED}); 0: central run only. (The sidebar's draws are for the one-year "
             "ranges.)",
         )
-        self.header = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
-        self.status = pn.pane.HTML(
+        self.header = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.status = TextPane(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-status"]
         )
-        self.sentence = pn.pane.HTML(
+        self.sentence = TextPane(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-answer"]
         )
-        self.kpis = pn.pane.HTML(
+        self.kpis = TextPane(
             "",
             sizing_mode="stretch_width",
             stylesheets=[CSS, UPDATING_CSS],
             css_classes=["tp-answer-kpis-pane"],
         )
         self._kpi_cards = ""  # the KPIs of the last result (without the updating mark)
-        self.table = pn.pane.HTML(
+        self.table = TextPane(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-options"]
         )
-        self.table_note = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.table_note = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
         self.focus = pn.widgets.Select(
             label="Option in the price, capacity charts",
             options={},
@@ -1158,8 +1161,8 @@ class AnswerView(Viewer):
             css_classes=["tp-answer-focus"],
         )
         self.charts = pn.GridBox(ncols=2, sizing_mode="stretch_width")
-        self.payers = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
-        self.risk = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.payers = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.risk = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
         self.downloads = pn.Row()
         self._central: xr.Dataset | None = None
         self._draws: xr.Dataset | None = None
@@ -1607,25 +1610,48 @@ class AnswerView(Viewer):
         later(rest)
 
     def _render_live_rest(self, ctx: dict[str, Any], gen: int) -> None:
-        """The edited scenario's row, lines and payers (skipped if a newer edit came)."""
+        """The edited scenario's row, lines and payers (skipped if a newer edit came).
+
+        Everything is formatted first and then set in one go; on a served page, when the
+        charts are updated in place (no new figure), the changes go to the browser as one
+        message, which it applies and draws in one frame (sent as each was set, they came
+        tens of milliseconds apart and were drawn a frame each).
+        """
         if gen != self._live_gen:
             return
-        self._render_table(ctx)
+        _order, table_html, note_html = self._table_parts(ctx)
+        payers_html = self._payers_html(ctx["ds"], ctx["labels"])
         built, self._live_specs = self._live_specs, None
-        if self.focus.value == LIVE:
-            if built is not None and built[0] is ctx["ds"] and built[1] == ctx["stage"]:
-                if self.store is not None:
-                    self.store.jobs.cancel("charts")  # (older than these)
-                self._show_charts(built[2])  # built with the solve, for the results shown
+        show = None  # the charts built with the solve, for the results shown
+        if self.focus.value == LIVE and built is not None:
+            if built[0] is ctx["ds"] and built[1] == ctx["stage"]:
+                show = built[2]
+        # a figure replaced in a held message broke BokehJS ("parent_style"): held only when
+        # nothing but text and data changes
+        doc = served_document()
+        held = isinstance(doc, Document) and (show is None or self._in_place(show))
+        with pn.io.hold(doc) if held else contextlib.nullcontext():
+            self.table.object = table_html
+            self.table_note.object = note_html
+            if self.focus.value == LIVE:
+                if show is not None:
+                    if self.store is not None:
+                        self.store.jobs.cancel("charts")  # (older than these)
+                    self._show_charts(show)
+                else:
+                    self._render_charts(ctx, queued=True)  # built off the event loop
             else:
-                self._render_charts(ctx, queued=True)  # built off the event loop when served
-        else:
-            if self.store is not None:
-                self.store.jobs.cancel("charts")  # a queued build shows an older focus
-            self._update_live_lines(ctx)
-        self._render_payers(ctx["ds"], ctx["labels"])
+                if self.store is not None:
+                    self.store.jobs.cancel("charts")  # a queued build shows an older focus
+                self._update_live_lines(ctx)
+            self.payers.object = payers_html
 
     def _render_table(self, ctx: dict[str, Any]) -> list[str]:
+        order, self.table.object, self.table_note.object = self._table_parts(ctx)
+        return order
+
+    def _table_parts(self, ctx: dict[str, Any]) -> tuple[list[str], str, str]:
+        """The options' order, the options table and its note (HTML)."""
         table, year, ds, ref = ctx["table"], ctx["year"], ctx["ds"], ctx["ref"]
         order = ranked(table, year)
         options = [n for n in order if n != LIVE]
@@ -1636,12 +1662,12 @@ class AnswerView(Viewer):
         warn, common = split_warnings(warn, options)
         shared = [shared_warning_text(w, ns, options, ctx["labels"]) for w, ns in common]
         unit = f"bn {ctx['currency']}"
-        self.table.object = options_html(
+        table_html = options_html(
             table, order, year=year, labels=ctx["labels"], warnings=warn, unit=unit, shared=shared
         )
         rate = float(ref.attrs.get("discount_rate", 0.05))
         first, last = int(ref.year.values[0]), int(ref.year.values[-1])
-        self.table_note.object = (
+        note_html = (
             '<p class="tp-answer-note">Ranked by the probability of meeting each share in '
             f"{year}, then by {year} dependence; your scenario last. P: share of the draws "
             f"that solved every year with {year} dependence at or below the share (central "
@@ -1653,7 +1679,7 @@ class AnswerView(Viewer):
             "numbers as <code>ds.tp.pathway_options()</code>, <code>tradepolicy run</code> "
             "and the brief.</p>"
         )
-        return order
+        return order, table_html, note_html
 
     def _render_kpis(self, table: pd.DataFrame, year: int, shares: list[float]) -> None:
         if LIVE not in table.index:
@@ -1723,6 +1749,12 @@ class AnswerView(Viewer):
             jobs.cancel("charts")  # a queued build is older than this one
         self._show_charts(build_charts(ctx, self.focus.value, self._store.info, self._live))
 
+    def _in_place(self, specs: list[ChartSpec]) -> bool:
+        """Whether :meth:`_show_charts` shows ``specs`` by updating the charts' data only."""
+        return [s.look() for s in specs] == self._chart_looks and len(self.charts.objects) == len(
+            specs
+        )
+
     def _show_charts(self, specs: list[ChartSpec] | None) -> None:
         """Show the charts ``specs``: charts that look the same as those on the page (title,
         axes, glyphs, legend, reference lines; e.g. another edit shown) get only their changed
@@ -1732,14 +1764,13 @@ class AnswerView(Viewer):
             self.charts.objects = []
             self._live_sources, self._chart_sources, self._chart_looks = {}, [], []
             return
-        looks = [s.look() for s in specs]
-        if looks == self._chart_looks and len(self.charts.objects) == len(specs):
+        if self._in_place(specs):
             for spec, sources in zip(specs, self._chart_sources, strict=True):
                 for series, src in zip(spec.series, sources, strict=True):
                     update_source(src, dict(series.data))
             return
         built = [figure_of(s) for s in specs]
-        self._chart_looks = looks
+        self._chart_looks = [s.look() for s in specs]
         self._chart_sources = [sources for _f, sources in built]
         self._live_sources = {
             series.key: src
@@ -1750,20 +1781,22 @@ class AnswerView(Viewer):
         self.charts.objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f, _s in built]
 
     def _render_payers(self, ds: xr.Dataset | None, labels: dict[str, str]) -> None:
+        self.payers.object = self._payers_html(ds, labels)
+
+    def _payers_html(self, ds: xr.Dataset | None, labels: dict[str, str]) -> str:
+        """Who pays: the PV of the net budget cost by payer of each option (HTML)."""
         frames = []
         if ds is not None:
             frames.append(payers_at(ds))
         if self._live is not None:
             frames.append(payers_at(self._live).loc[[LIVE]])
         if not frames:
-            self.payers.object = ""
-            return
+            return ""
         pay = pd.concat(frames).fillna(0.0)
         pay = pay.drop(index="baseline", errors="ignore")
         cols = [c for c in pay.columns if (pay[c].abs() >= 0.05e9).any()]
         if not cols:
-            self.payers.object = "<h4>Who pays</h4><p>No payer spends 0.05 bn or more.</p>"
-            return
+            return "<h4>Who pays</h4><p>No payer spends 0.05 bn or more.</p>"
         rows = [
             (
                 "live" if n == LIVE else "",
@@ -1771,7 +1804,7 @@ class AnswerView(Viewer):
             )
             for n in pay.index
         ]
-        self.payers.object = (
+        return (
             f"<h4>Who pays: PV of the net budget cost by payer (bn "
             f"{escape(str(ds.attrs.get('currency') or 'USD') if ds is not None else 'USD')}, "
             "spending &gt; 0)</h4>"

@@ -26,6 +26,7 @@ from tradepolicy.dashboard.charts import GroupedBars, StackedShares, TradeHeatma
 from tradepolicy.dashboard.editor import MeasureEditor
 from tradepolicy.dashboard.labels import html_frame, mark_regions
 from tradepolicy.dashboard.markets import TARGET_LINES, market_info
+from tradepolicy.dashboard.panes import TextPane
 from tradepolicy.dashboard.persist import ShareLink
 from tradepolicy.dashboard.store import (
     CURRENT,
@@ -384,7 +385,7 @@ class PolicyEditor(_StoreView):
             if ok
             else "Ranges need Monte Carlo draws, not available in this version."
         )
-        self.units_note = pn.pane.HTML("", margin=(0, 10), css_classes=["tp-units"])
+        self.units_note = TextPane("", margin=(0, 10), css_classes=["tp-units"])
         self.members = pn.widgets.MultiChoice.from_param(
             cfg.param.members,
             label="Club members",
@@ -406,9 +407,9 @@ class PolicyEditor(_StoreView):
             self.units_note,
             pn.Row(self.target, sizing_mode="stretch_width"),
             pn.Row(self.uncertainty, self.draws, align="center"),
-            pn.pane.HTML(f"<small>{note}</small>", margin=(0, 10)),
+            TextPane(f"<small>{note}</small>", margin=(0, 10)),
             self.club,
-            pn.pane.HTML(
+            TextPane(
                 "<b>Measures</b> <small>(add, then tune; switch off to compare)</small>",
                 margin=(8, 10, 0, 10),
             ),
@@ -499,7 +500,7 @@ class KpiView(_StoreView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.pane = pn.pane.HTML(
+        self.pane = TextPane(
             "",
             sizing_mode="stretch_width",
             stylesheets=[CSS, UPDATING_CSS],
@@ -611,7 +612,7 @@ class BaselineView(_StoreView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.header = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.header = TextPane("", sizing_mode="stretch_width")
         self._build()
 
     @param.depends("store.info", "store.baseline", "store.target", watch=True)
@@ -734,7 +735,7 @@ class ResultsView(_StoreView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.description = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.description = TextPane("", sizing_mode="stretch_width")
         self.table = pn.pane.DataFrame(
             pd.DataFrame(),
             sizing_mode="stretch_width",
@@ -770,7 +771,7 @@ class ResultsView(_StoreView):
             chart_row(self.welfare.figure),
             chart_row(self.consumer.figure, self.producer.figure),
             chart_row(self.dep.figure, self.shares.figure),
-            pn.pane.HTML("<b>By region</b>", margin=(10, 10, 0, 10)),
+            TextPane("<b>By region</b>", margin=(10, 10, 0, 10)),
             self.table,
         ]
         self._charts_for = (info.id, info.stage, self._store.target)
@@ -881,7 +882,7 @@ class SaveBar(_StoreView):
             description=HELP["save"],
         )
         self.button.on_click(self._save)
-        self.notice = pn.pane.HTML("", css_classes=["tp-notice"], margin=(12, 10))
+        self.notice = TextPane("", css_classes=["tp-notice"], margin=(12, 10))
         self._store.param.watch(self._show_notice, "notice")
         self.share = ShareLink(store=self._store)
         self._show_notice()  # e.g. a link that could not be opened
@@ -972,7 +973,7 @@ class ComparisonView(_StoreView):
             description="Add the scenarios of a scenario-set TOML file for this market",
         )
 
-        self.file_notice = pn.pane.HTML("", css_classes=["tp-file-notice"], margin=(0, 10))
+        self.file_notice = TextPane("", css_classes=["tp-file-notice"], margin=(0, 10))
 
         def upload(event: Any) -> None:
             if event.new:
@@ -1020,11 +1021,11 @@ class ComparisonView(_StoreView):
             lambda: s.comparison_brief("pptx"), "brief.pptx", label.format("slides"), "tp-pptx"
         )
         self.charts = pn.Column(sizing_mode="stretch_width")
-        self.heading = pn.pane.HTML("", sizing_mode="stretch_width", margin=(10, 10, 0, 10))
-        self.warnings = pn.pane.HTML("", sizing_mode="stretch_width", margin=(0, 10))
+        self.heading = TextPane("", sizing_mode="stretch_width", margin=(10, 10, 0, 10))
+        self.warnings = TextPane("", sizing_mode="stretch_width", margin=(0, 10))
         self.who_pays = pn.Column(sizing_mode="stretch_width", css_classes=["tp-who-pays-all"])
         self._layout = pn.Column(
-            pn.pane.HTML("<b>Saved scenarios</b>", margin=(4, 10, 0, 10)),
+            TextPane("<b>Saved scenarios</b>", margin=(4, 10, 0, 10)),
             self.saved_table,
             pn.Row(
                 self.pick,
@@ -1037,7 +1038,7 @@ class ComparisonView(_StoreView):
             pn.Row(self.sets, self.load_btn, align="end"),
             pn.Row(
                 self.toml,
-                pn.pane.HTML("<small>Upload a scenario set (.toml):</small>", margin=(8, 4)),
+                TextPane("<small>Upload a scenario set (.toml):</small>", margin=(8, 4)),
                 self.upload,
                 align="center",
             ),
@@ -1168,7 +1169,7 @@ class ComparisonView(_StoreView):
     def _who_pays(self, ds: Any, names: list[str]) -> list[pn.viewable.Viewable]:
         """A who-pays table per option (``ds.tp.who_pays``), its warnings above it."""
         items: list[pn.viewable.Viewable] = [
-            pn.pane.HTML(
+            TextPane(
                 "<b>Who pays, per option</b> <small>(cost to buyers and budget cost: > 0 is a "
                 "cost; producers, revenue and rents, welfare: > 0 is a gain; (bloc) marks the "
                 "target bloc)</small>",
@@ -1183,7 +1184,7 @@ class ComparisonView(_StoreView):
                     " <span class='tp-warning' style='color:#8a5a00'>⚠ "
                     f"{html.escape('; '.join(warn))}</span>"
                 )
-            items.append(pn.pane.HTML(head, margin=(6, 10, 0, 10), css_classes=["tp-who-head"]))
+            items.append(TextPane(head, margin=(6, 10, 0, 10), css_classes=["tp-who-head"]))
             items.append(
                 pn.pane.DataFrame(
                     _fmt_table(ind.who_pays_table(ds, n), signed=True),
