@@ -102,7 +102,9 @@ def test_answer_first_table_live_kpi_and_laptop_sizes(
     page.locator(".bk-tab", has_text="2030 question").first.click()
     expect(page.locator(".tp-kpi").first).to_be_hidden(timeout=TIMEOUT)
 
-    # a measure change updates the 2030 KPI of the edited scenario
+    # a measure change updates the 2030 KPI of the edited scenario (read once the tab shows
+    # it again: a hidden element's text reads empty)
+    expect(live_value(page)).to_be_visible(timeout=TIMEOUT)
     before = live_value(page).inner_text()
     add_measure(page, "Club price floor", timeout=TIMEOUT)
     expect(live_value(page)).not_to_have_text(before, timeout=TIMEOUT)

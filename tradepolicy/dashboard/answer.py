@@ -49,7 +49,7 @@ from tradepolicy.dashboard.jobs import served_document
 from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.dashboard.panes import TextPane
 from tradepolicy.dashboard.store import DashboardStore, SolveCache, later
-from tradepolicy.dashboard.views import UPDATING_CSS, updating_html
+from tradepolicy.dashboard.views import MarkedCards
 from tradepolicy.errors import InputError
 from tradepolicy.measures.base import FISCAL_ENTRIES
 from tradepolicy.pathway.results import BORDER_ENTRIES, discount_factors
@@ -1143,13 +1143,8 @@ class AnswerView(Viewer):
         self.sentence = TextPane(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-answer"]
         )
-        self.kpis = TextPane(
-            "",
-            sizing_mode="stretch_width",
-            stylesheets=[CSS, UPDATING_CSS],
-            css_classes=["tp-answer-kpis-pane"],
-        )
-        self._kpi_cards = ""  # the KPIs of the last result (without the updating mark)
+        self._kpis = MarkedCards(CSS, "tp-answer-kpis-pane")
+        self.kpis = self._kpis.pane
         self.table = TextPane(
             "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-options"]
         )
@@ -1374,8 +1369,7 @@ class AnswerView(Viewer):
 
     def _mark_kpis(self, *_events: Any) -> None:
         """The KPIs shown, marked as updating or not (no message when that is unchanged)."""
-        cards = self._kpi_cards
-        self.kpis.object = updating_html(cards) if self.updating() else cards
+        self._kpis.show(self.updating())
 
     def _on_settings(self) -> None:
         if getattr(self._store, "_applying_market", False) or not self._sets:
@@ -1545,7 +1539,7 @@ class AnswerView(Viewer):
         ctx = self._context()
         if ctx is None:
             self.sentence.object = f"<p>{escape(self._live_problem or 'Nothing to show yet.')}</p>"
-            self._kpi_cards = self.kpis.object = self.table.object = ""
+            self._kpis.cards = self.kpis.object = self.table.object = ""
             self.charts.objects = []
             return
         stage = ctx["stage"]
@@ -1684,11 +1678,11 @@ class AnswerView(Viewer):
     def _render_kpis(self, table: pd.DataFrame, year: int, shares: list[float]) -> None:
         if LIVE not in table.index:
             msg = self._live_problem or "switch on a measure in the sidebar"
-            self._kpi_cards = (
+            self._kpis.show(
+                self.updating(),
                 f'<p class="tp-answer-note" data-kpi="answer_dependence">'
-                f"<span data-kpi-value>Your scenario: {escape(msg)}</span></p>"
+                f"<span data-kpi-value>Your scenario: {escape(msg)}</span></p>",
             )
-            self._mark_kpis()
             return
         base = float(table.loc["baseline", f"dependence_{year}"])
         k = live_kpis(table.loc[LIVE], year, shares, base)
@@ -1706,7 +1700,8 @@ class AnswerView(Viewer):
             ("answer_buyers", "PV cost to buyers, group", k.buyers, f"{bn}, > 0 a cost"),
             ("answer_per_point", "Cost per point removed", k.per_point, f"{bn}, budget + buyers"),
         ]
-        self._kpi_cards = (
+        self._kpis.show(
+            self.updating(),
             '<div class="tp-answer-kpis">'
             + "".join(
                 f'<div class="tp-answer-kpi" data-kpi="{key}"><div class="t">{escape(t)}</div>'
@@ -1714,9 +1709,8 @@ class AnswerView(Viewer):
                 "</div>"
                 for key, t, v, d in cards
             )
-            + "</div>"
+            + "</div>",
         )
-        self._mark_kpis()
 
     def _live_lines(self, ctx: dict[str, Any]) -> dict[str, dict[str, list]]:
         """The edited scenario's dependence and budget by year (empty without it)."""

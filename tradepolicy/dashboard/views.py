@@ -106,6 +106,28 @@ def updating_html(cards: str) -> str:
     )
 
 
+class MarkedCards:
+    """A pane of KPI cards (``css_class``, with the stylesheet ``css``), marked as updating
+    (:func:`updating_html`) while their new numbers are solved; ``cards`` are the last
+    result's cards, without the mark."""
+
+    def __init__(self, css: str, css_class: str) -> None:
+        self.pane = TextPane(
+            "",
+            sizing_mode="stretch_width",
+            stylesheets=[css, UPDATING_CSS],
+            css_classes=[css_class],
+        )
+        self.cards = ""
+
+    def show(self, updating: bool, cards: str | None = None) -> None:
+        """Show ``cards`` (default: the last ones), marked when ``updating`` (no message when
+        what is shown is unchanged)."""
+        if cards is not None:
+            self.cards = cards
+        self.pane.object = updating_html(self.cards) if updating else self.cards
+
+
 #: plain help on the controls outside the measure cards (the ⓘ beside a label, or the
 #: tooltip of a button)
 HELP: dict[str, str] = {
@@ -500,13 +522,8 @@ class KpiView(_StoreView):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.pane = TextPane(
-            "",
-            sizing_mode="stretch_width",
-            stylesheets=[CSS, UPDATING_CSS],
-            css_classes=["tp-kpi-pane"],
-        )
-        self._cards = ""  # the cards of the last result (without the updating mark)
+        self._kpis = MarkedCards(CSS, "tp-kpi-pane")
+        self.pane = self._kpis.pane
         self._update()
         # marked while the one-year solve of the settings shown is pending (and the strip is
         # on screen: hidden on the 2030 tab, it costs no message there)
@@ -520,7 +537,7 @@ class KpiView(_StoreView):
 
     def _mark(self, *_events: Any) -> None:
         """The cards shown, marked as updating or not (no message when that is unchanged)."""
-        self.pane.object = updating_html(self._cards) if self.updating() else self._cards
+        self._kpis.show(self.updating())
 
     @param.depends("store.current", watch=True)
     def _update(self) -> None:
@@ -534,8 +551,9 @@ class KpiView(_StoreView):
                 k, keys = self._chain_kpis(k, out, info)
         elif info is not None and info.chain is not None:
             keys = self.CHAIN_KEYS
-        self._cards = kpi_html(k, keys, None if info is None else list(info.regions))
-        self._mark()
+        self._kpis.show(
+            self.updating(), kpi_html(k, keys, None if info is None else list(info.regions))
+        )
 
     @staticmethod
     def _chain_kpis(
