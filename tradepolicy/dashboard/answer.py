@@ -212,8 +212,9 @@ def first_stage(pset: PathwaySet) -> str:
     """The stage a set's options are read at first: its target's stage (a chain), else the
     market's last (a single market's only) stage."""
     model = pset.market
-    stages = [m.id for m in (cast(Any, model).stages if is_chain(model) else [model])]
-    return pset.bloc_target.stage or stages[-1]
+    return pset.bloc_target.stage or (
+        cast(Any, model).stage_ids[-1] if is_chain(model) else model.id
+    )
 
 
 def warm_first_page(info: MarketInfo, scenario: Scenario) -> None:

@@ -197,7 +197,7 @@ class SessionJobs(param.Parameterized):
             for key in keys or tuple({*self._gen, *self._pending}):
                 self._gen[key] = self._gen.get(key, 0) + 1
                 self._pending.pop(key, None)
-        left = [k for k in self.pending if keys and k not in keys]
+        left = [k for k in self.pending if k not in keys] if keys else []
         if left != self.pending:
             self.pending = left
 

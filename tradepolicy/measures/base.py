@@ -868,9 +868,9 @@ def prepare_pair_masks(
     names = cls.columns
     if names:  # a pass per field: one pass for all makes a tuple per measure, which costs more
         floats = cls.float_columns
+        columns = {n: list(map(attrgetter(n), measures)) for n in names}
         prepared.columns[cls] = {
-            n: np.array(v, dtype=float) if n in floats else v
-            for n, v in ((n, list(map(attrgetter(n), measures))) for n in names)
+            n: np.array(v, dtype=float) if n in floats else v for n, v in columns.items()
         }
     if not cls.has_pair_keys:
         return
