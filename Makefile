@@ -47,7 +47,7 @@ DOCTEST_MODULES := tradepolicy/units.py tradepolicy/reports/formatting.py tradep
 test: $(DEVSTAMP)
 	$(BIN)/ruff check tradepolicy tests benchmarks notebooks dashboards docs/scripts
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=20
 	$(BIN)/python -m pytest --doctest-modules $(DOCTEST_MODULES)
 
 # the documentation site, built offline into site/ (git-ignored); `make test` builds it --strict
