@@ -434,8 +434,10 @@ def run_years(
             m_ = idx.size
             carried = _carry(keep["u"], keep["offsets"], res_c[0]["converged"], m_, cf - a)
             u_next = _carry_over(carried, off_norm, u_prev, off_prev, idx, NS)
-            chunks.append(([{k: v[:m_] for k, v in r.items()} for r in res_c], u_next))
-            if cf.size:
+            if not cf.size:  # (no counterfactual rows appended: the chunk's results)
+                chunks.append((res_c, u_next))
+            else:
+                chunks.append(([{k: v[:m_] for k, v in r.items()} for r in res_c], u_next))
                 cf_chunks.append((cf, [{k: v[m_:] for k, v in r.items()} for r in res_c]))
         res = _stack_chunks([c[0] for c in chunks])
         cf_rows = np.concatenate([c[0] for c in cf_chunks]) if cf_chunks else np.zeros(0, int)
@@ -618,6 +620,8 @@ def _against_baseline(res: list[dict[str, np.ndarray]], S: int) -> None:
 
 def _stack_chunks(parts: list[list[dict[str, np.ndarray]]]) -> list[dict[str, np.ndarray]]:
     """The per-stage results of consecutive chunks of rows, joined along the rows."""
+    if len(parts) == 1:
+        return parts[0]
     return [
         {k: np.concatenate([p[s][k] for p in parts]) for k in parts[0][s]}
         for s in range(len(parts[0]))
