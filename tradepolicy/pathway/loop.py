@@ -107,21 +107,6 @@ class Years:
     draw_solved: np.ndarray | None = None
 
 
-class _Same:
-    """A key that is its object's identity (held, so the id is never another object's)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj: Any) -> None:
-        self.obj = obj
-
-    def __hash__(self) -> int:
-        return id(self.obj)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Same) and other.obj is self.obj
-
-
 @dataclass(frozen=True)
 class _SetArrays:
     """What the year loop reads of a set's market, years and demand path only (the same for
@@ -143,13 +128,13 @@ def _set_arrays(pset: PathwaySet) -> _SetArrays:
     its years and its demand path: the market the loop solves, with its latent entrants
     (``pset.market``), is derived from that market alone, so every option solved with a set's
     header (the dashboard's edited scenario) reads them once."""
-    return _set_arrays_of(_Same(pset.data_market), tuple(pset.years), pset.demand_path)
+    return _set_arrays_of(cap.Same(pset.data_market), tuple(pset.years), pset.demand_path)
 
 
 @functools.lru_cache(maxsize=16)
-def _set_arrays_of(data: _Same, years: tuple[int, ...], path: str | None) -> _SetArrays:
+def _set_arrays_of(data: cap.Same, years: tuple[int, ...], path: str | None) -> _SetArrays:
     """:func:`_set_arrays` of the market ``data.obj`` (as its files give it)."""
-    market = cap.pathway_market(data.obj)  # what PathwaySet.market is
+    market = cap.shared_pathway_market(data.obj)  # what PathwaySet.market is
     chain = _stages_of(market)
     stages = list(chain.stages)
     n = chain.n
