@@ -427,7 +427,7 @@ class _Builder:
             if not hit.any():
                 continue
             years = [int(y) for y in ds.year.values[hit.any(axis=(1, 2))]]
-            where = hit.any(axis=0)  # (stage, region)
+            where = np.asarray(hit.any(axis=0))  # (stage, region)
             cells = [
                 f"{region_name(str(r))} ({self.stage_names.get(str(s), str(s))})"
                 for i, s in enumerate(stages)
