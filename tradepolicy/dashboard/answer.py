@@ -949,11 +949,12 @@ def capacity_chart(
     d = _one(ds, option, live)
     if d is None:
         return spec
-    cap = d["capacity"].sel(stage=stage, scenario=option).fillna(0.0)
-    base = d["capacity"].sel(stage=stage, scenario="baseline").fillna(0.0)
+    at = d["capacity"].sel(stage=stage).fillna(0.0).transpose("scenario", "year", "region")
+    cap = at.sel(scenario=option).values  # (year, region)
+    base = at.sel(scenario="baseline").values
     series = []
-    for r in [str(r) for r in d.region.values]:
-        v = cap.sel(region=r).values
+    for i, r in enumerate(str(r) for r in d.region.values):
+        v = cap[:, i]
         if not np.any(v > 0):
             continue
         color = region_table.colour(r)
@@ -961,7 +962,7 @@ def capacity_chart(
         line = _glyph("line", x="x", y="y", color=color, line_width=2, legend_label=name)
         series.append(Series(_xy(years, v), (line,)))
         dotted = _glyph("line", x="x", y="y", color=color, line_dash="dotted")
-        series.append(Series(_xy(years, base.sel(region=r).values), (dotted,)))
+        series.append(Series(_xy(years, base[:, i]), (dotted,)))
     return replace(spec, series=tuple(series))
 
 
