@@ -513,6 +513,28 @@ def test_update_source_patches_only_changed_columns():
     assert list(src.data) == ["year", "w"]
 
 
+def test_a_patched_chart_leaves_the_results_it_was_drawn_from(central):
+    """A chart's columns may be views of the results the sessions share (or of a chart they
+    share): its data sources hold copies, so a patch in place (another stage, another edit)
+    changes the source only."""
+    stages = [str(s) for s in central.stage.values]
+    order = [str(s) for s in central.scenario.values]
+    labels = ans.labels_for(central)
+    first = ans.dependence_chart(central, stages[-1], order, labels, [0.6])
+    other = ans.dependence_chart(central, stages[0], order, labels, [0.6])
+    assert not np.array_equal(first.series[0].data["v"], other.series[0].data["v"])
+    results = central["bloc_dependency"].values.copy()
+    drawn = [{k: np.array(v) for k, v in s.data.items()} for s in first.series]
+    _fig, sources = ans.figure_of(first)
+    for src, series in zip(sources, other.series, strict=True):
+        ans.update_source(src, dict(series.data))
+        np.testing.assert_array_equal(src.data["v"], series.data["v"])
+    np.testing.assert_array_equal(central["bloc_dependency"].values, results)
+    for series, kept in zip(first.series, drawn, strict=True):
+        for k, v in kept.items():
+            np.testing.assert_array_equal(np.asarray(series.data[k]), v)
+
+
 def test_an_edit_patches_the_charts_data():
     """Another level of a measure patches the charts' sources in place: no source is
     replaced (its figure's legend would be rebuilt in the browser)."""

@@ -819,7 +819,7 @@ def figure_of(spec: ChartSpec) -> tuple[figure, list[ColumnDataSource]]:
     f.add_layout(Legend(click_policy="hide", label_text_font_size="10px"), "right")
     sources = []
     for s in spec.series:
-        src = ColumnDataSource(dict(s.data))
+        src = ColumnDataSource(_own_columns(s.data))
         for method, kw in s.glyphs:
             getattr(f, method)(source=src, **dict(kw))
         sources.append(src)
@@ -949,11 +949,12 @@ def capacity_chart(
     d = _one(ds, option, live)
     if d is None:
         return spec
-    cap = d["capacity"].sel(stage=stage, scenario=option).fillna(0.0)
-    base = d["capacity"].sel(stage=stage, scenario="baseline").fillna(0.0)
+    at = d["capacity"].sel(stage=stage).fillna(0.0).transpose("scenario", "year", "region")
+    cap = at.sel(scenario=option).values  # (year, region)
+    base = at.sel(scenario="baseline").values
     series = []
-    for r in [str(r) for r in d.region.values]:
-        v = cap.sel(region=r).values
+    for i, r in enumerate(str(r) for r in d.region.values):
+        v = cap[:, i]
         if not np.any(v > 0):
             continue
         color = region_table.colour(r)
@@ -961,7 +962,7 @@ def capacity_chart(
         line = _glyph("line", x="x", y="y", color=color, line_width=2, legend_label=name)
         series.append(Series(_xy(years, v), (line,)))
         dotted = _glyph("line", x="x", y="y", color=color, line_dash="dotted")
-        series.append(Series(_xy(years, base.sel(region=r).values), (dotted,)))
+        series.append(Series(_xy(years, base[:, i]), (dotted,)))
     return replace(spec, series=tuple(series))
 
 
@@ -1011,6 +1012,13 @@ def _same_data(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return a.keys() == b.keys() and all(_same_column(v, b[k]) for k, v in a.items())
 
 
+def _own_columns(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with a copy of each column, for a data source of its own: a patch
+    (:func:`update_source`) changes its columns in place, and a chart's columns may be
+    views of shared results or a chart shared by the sessions (:func:`_set_chart`)."""
+    return {k: v.copy() if isinstance(v, np.ndarray | list) else v for k, v in data.items()}
+
+
 def update_source(src: ColumnDataSource, data: dict[str, Any]) -> None:
     """Give ``src`` the columns ``data``, sending the browser only the columns that changed.
 
@@ -1024,7 +1032,7 @@ def update_source(src: ColumnDataSource, data: dict[str, Any]) -> None:
     if old.keys() != data.keys() or any(
         np.ndim(v) != 1 or np.size(v) == 0 or np.size(v) != np.size(old[k]) for k, v in data.items()
     ):
-        src.data = dict(data)
+        src.data = _own_columns(data)
         return
     patches = {
         k: [(slice(None), np.asarray(v).tolist())]
@@ -1049,6 +1057,18 @@ def live_lines(live: xr.Dataset | None, stage: str) -> dict[str, dict[str, list]
     }
 
 
+def _keyed(order: list[str], labels: dict[str, str]) -> tuple[tuple[str, ...], tuple]:
+    """The options in order and their labels, as a key."""
+    return tuple(order), tuple(labels.get(n) for n in order)
+
+
+def _set_chart(ds: xr.Dataset | None, key: tuple, make: Callable[[], ChartSpec]) -> ChartSpec:
+    """A chart of the set's results ``ds`` alone: computed once per Dataset and ``key`` for
+    every session and edit (:data:`DERIVED`; shared: charts are frozen and their data
+    replaced, never changed); without them (``make`` reads the edited scenario's), made."""
+    return make() if ds is None else DERIVED.get(ds, key, make)
+
+
 def build_charts(
     ctx: dict[str, Any], focus: str | None, info: MarketInfo | None, live: xr.Dataset | None
 ) -> list[ChartSpec] | None:
@@ -1068,8 +1088,16 @@ def build_charts(
     base_ds = ds if ds is not None else live
     if base_ds is None:
         return None
-    dep = dependence_chart(base_ds, stage, order, labels, ctx["shares"])
-    budget = budget_chart(base_ds, order, labels, members, ctx["currency"])
+    dep = _set_chart(
+        ds,
+        ("dependence_chart", stage, *_keyed(order, labels), tuple(ctx["shares"])),
+        lambda: dependence_chart(base_ds, stage, order, labels, ctx["shares"]),
+    )
+    budget = _set_chart(
+        ds,
+        ("budget_chart", *_keyed(order, labels), tuple(members), ctx["currency"]),
+        lambda: budget_chart(base_ds, order, labels, members, ctx["currency"]),
+    )
     lines = live_lines(live, stage)
     mine = _glyph(
         "line",

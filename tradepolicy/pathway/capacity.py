@@ -15,6 +15,7 @@ arrays over the nodes of the stacked model (stage × region):
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -265,6 +266,33 @@ def stage_utilisation(S0: np.ndarray, K0: np.ndarray, n: int, n_stages: int) -> 
     return u
 
 
+class Same:
+    """A key that is its object's identity (held, so its id is never another object's)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Same) and other.obj is self.obj
+
+
+def shared_pathway_market(market: Any) -> Any:
+    """:func:`pathway_market` of ``market``, one object per market object (the last few
+    kept): the sets of a market (e.g. each option solved with a set's header) share it, with
+    what it computes once (its calibration, its stages')."""
+    return _pathway_market_of(Same(market))
+
+
+@functools.lru_cache(maxsize=16)
+def _pathway_market_of(market: Same) -> Any:
+    return pathway_market(market.obj)
+
+
 def pathway_market(market: Any) -> Any:
     """``market`` (a market or a chain) with latent entrants (docs/pathways.md): every
     region with a pipeline project at a stage where it has no base output gets a latent
@@ -319,6 +347,7 @@ __all__ = [
     "pathway_market",
     "projected_index",
     "read_pipeline",
+    "shared_pathway_market",
     "stage_utilisation",
     "utilisation",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Hashable
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -157,33 +158,53 @@ def _project_rows(pipe: Any) -> list[dict[str, Any]]:
     ]
 
 
+#: the fields of :class:`Terms` and their values without a policy
+_TERM_FIELDS = tuple(f.name for f in fields(Terms))
+_NO_TERMS = np.array([float(getattr(Terms(), k)) for k in _TERM_FIELDS])
+
+
 def project_terms_batch(
     measure_lists: list[list[Any]],
     pipe: Any,
     years: np.ndarray,
     D: int,
+    memo: dict[Hashable, Any] | None = None,
 ) -> tuple[Terms, list[list[dict[str, dict[str, float]]]]]:
     """Terms (B, J) of every project in every row, the policies in force in the project's
     first operating year ``years`` (S, J) (what the investor is promised); and who pays
-    each kind of policy, per scenario and project."""
-    rows = _project_rows(pipe)
+    each kind of policy, per scenario and project.
+
+    ``memo``: a dict kept by the caller for calls with the same ``measure_lists`` and
+    ``pipe`` (the years of a run): a project's terms depend on the year only through which
+    measures are in force then, so they are found once per scenario, project and set of
+    measures in force."""
+    memo = {} if memo is None else memo
+    rows = memo.get("rows")
+    if rows is None:
+        rows = memo["rows"] = _project_rows(pipe)
     S, J = len(measure_lists), pipe.J
-    vals = {f.name: np.zeros((S, J)) for f in fields(Terms)}
+    vals = np.empty((len(_TERM_FIELDS), S, J))
+    vals[...] = _NO_TERMS[:, None, None]
     payers: list[list[dict[str, dict[str, float]]]] = []
     for s, measures in enumerate(measure_lists):
+        if not measures:
+            payers.append([{} for _ in range(J)])
+            continue
         mine = []
         for j, row in enumerate(rows):
-            pol = project_terms(measures, row, int(years[s, j])) if measures else None
-            if pol is not None:
-                for f in fields(Terms):
-                    vals[f.name][s, j] = float(getattr(pol.terms, f.name))
-                mine.append(pol.payers)
-            else:
-                for f in fields(Terms):
-                    vals[f.name][s, j] = float(getattr(Terms(), f.name))
-                mine.append({})
+            year = int(years[s, j])
+            key = (s, j, tuple(m.in_force(year) for m in measures))
+            found = memo.get(key)
+            if found is None:
+                pol = project_terms(measures, row, year)
+                found = memo[key] = (
+                    np.array([float(getattr(pol.terms, k)) for k in _TERM_FIELDS]),
+                    pol.payers,
+                )
+            vals[:, s, j] = found[0]
+            mine.append(found[1])
         payers.append(mine)
-    return Terms(**{k: np.tile(v, (D, 1)) for k, v in vals.items()}), payers
+    return Terms(**{k: np.tile(vals[i], (D, 1)) for i, k in enumerate(_TERM_FIELDS)}), payers
 
 
 def value_projects(

@@ -17,6 +17,7 @@ Year by year, from the base year to the last:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -106,6 +107,62 @@ class Years:
     draw_solved: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class _SetArrays:
+    """What the year loop reads of a set's market, years and demand path only (the same for
+    every option and draw; read-only arrays, shared by the runs of the set)."""
+
+    pipe: cap.Pipeline
+    K0: np.ndarray  # (NS,) base-year capacity
+    known: np.ndarray  # (NS,) the node's stage has capacity data
+    u_new: np.ndarray  # (NS,) share of new capacity running at base prices
+    exo: np.ndarray  # (Y, NS) capacity index of the regions without projects
+    stage_idx: np.ndarray  # (J,) stage of each project
+    valued: np.ndarray  # (J,) the project has a capital and a unit cost
+    leader: np.ndarray  # (J,) the project whose decision a co-product follows (-1 none)
+    demand: np.ndarray  # (Y, NS) final demand relative to the base year
+
+
+def _set_arrays(pset: PathwaySet) -> _SetArrays:
+    """:class:`_SetArrays` of ``pset``, cached on its market as its files give it (held),
+    its years and its demand path: the market the loop solves, with its latent entrants
+    (``pset.market``), is derived from that market alone, so every option solved with a set's
+    header (the dashboard's edited scenario) reads them once."""
+    return _set_arrays_of(cap.Same(pset.data_market), tuple(pset.years), pset.demand_path)
+
+
+@functools.lru_cache(maxsize=16)
+def _set_arrays_of(data: cap.Same, years: tuple[int, ...], path: str | None) -> _SetArrays:
+    """:func:`_set_arrays` of the market ``data.obj`` (as its files give it)."""
+    market = cap.shared_pathway_market(data.obj)  # what PathwaySet.market is
+    chain = _stages_of(market)
+    stages = list(chain.stages)
+    n = chain.n
+    year_list = np.arange(years[0], years[1] + 1)
+    S0 = market.calibration.S0
+    pipe = cap.read_pipeline(stages, chain.regions)
+    K0, known = cap.existing_capacity(stages, chain.regions, S0)
+    demand = np.ones((len(year_list), n * len(stages)))
+    for s, m in enumerate(stages):
+        demand[:, s * n + chain.positions[s]] = demand_index(m, path, year_list)[:, None]
+    ids = [m.id for m in stages]
+    out = _SetArrays(
+        pipe=pipe,
+        K0=K0,
+        known=known,
+        u_new=cap.stage_utilisation(S0, K0, n, len(stages)),
+        exo=cap.projected_index(stages, chain.regions, year_list, pipe, S0),
+        stage_idx=np.array([ids.index(st) for st in pipe.stage], dtype=int),
+        valued=np.isfinite(pipe.capex) & (pipe.capex > 0) & np.isfinite(pipe.unit_cost),
+        leader=cap.co_product_leaders(pipe),
+        demand=demand,
+    )
+    for a in (*(getattr(out, f.name) for f in dataclasses.fields(out)), *vars(pipe).values()):
+        if isinstance(a, np.ndarray):
+            a.flags.writeable = False
+    return out
+
+
 def _active(pset: PathwaySet, year: int) -> list[list[Measure]]:
     """The measures of the baseline and of each scenario in force in ``year``."""
     return [[]] + [[m for m in s.measures if m.in_force(int(year))] for s in pset.scenarios]
@@ -139,11 +196,9 @@ def run_years(
     years = pset.year_list
     Y = len(years)
     cal0 = pset.market.calibration  # latent entrants included (PathwaySet.market)
-    pipe = cap.read_pipeline(stages, chain.regions)
+    fixed = _set_arrays(pset)
+    pipe, K0, known, u_new, exo = fixed.pipe, fixed.K0, fixed.known, fixed.u_new, fixed.exo
     S0 = cal0.S0
-    K0, known = cap.existing_capacity(stages, chain.regions, S0)
-    u_new = cap.stage_utilisation(S0, K0, n, len(stages))
-    exo = cap.projected_index(stages, chain.regions, pset.year_list, pipe, S0)
 
     # parameters of each row: draw 0 central, draws 1.. drawn
     seed = _draw_seed(seed) if draws else seed
@@ -168,7 +223,7 @@ def run_years(
     r = pset.discount_rate
     life = finance.life
     annuity = r / (1.0 - (1.0 + r) ** -life) if r > 0 else 1.0 / life
-    stage_idx = np.array([[m.id for m in stages].index(st) for st in pipe.stage], dtype=int)
+    stage_idx = fixed.stage_idx
     bern = rng.random((B, pipe.J, Y)) if (pset.mode == "draws" and draws) else None
     draw_mode = np.zeros(B, dtype=bool)
     if bern is not None:
@@ -176,8 +231,8 @@ def run_years(
 
     # a project without a capital cost or unit cost (nor a range) cannot be valued: it is
     # never decided (committed projects need no valuation)
-    valued = np.isfinite(pipe.capex) & (pipe.capex > 0) & np.isfinite(pipe.unit_cost)
-    leader = cap.co_product_leaders(pipe)  # a co-product follows its plant's decision
+    valued = fixed.valued
+    leader = fixed.leader  # a co-product follows its plant's decision
     lacking = [str(pipe.name[j]) for j in np.flatnonzero(~valued & ~pipe.committed & (leader < 0))]
     if lacking:
         log.warning(
@@ -207,9 +262,7 @@ def run_years(
     # the first operating year of each project if decided in each year (B, J, Y), and final
     # demand relative to the base year along the path (Y, NS)
     start = _start_years(B, pipe, plead, committed_start, years)
-    dem_path = np.ones((Y, NS))
-    for s, m in enumerate(stages):
-        dem_path[:, s * n + chain.positions[s]] = demand_index(m, pset.demand_path, years)[:, None]
+    dem_path = fixed.demand
     # risk (docs/risk.md): events drawn on their own stream, stockpiles' state
     from tradepolicy.pathway import risk as rk
 
@@ -231,6 +284,9 @@ def run_years(
         out.loss = np.zeros((D, S, n, Y))
     out.draw_solved = np.ones(D, dtype=bool)
     last_price: np.ndarray | None = None
+    # every option's measures (the baseline none) and the terms found of them (the run's)
+    option_measures: list[list[Measure]] = [[]] + [list(s.measures) for s in pset.scenarios]
+    terms_memo: dict[Any, Any] = {}
     for y, year in enumerate(years):
         # 1-2. capacity online this year and the normal output it gives
         online = np.where(year >= start, finance.ramp(np.maximum(year - start, 0).astype(int)), 0.0)
@@ -363,8 +419,10 @@ def run_years(
             m_ = idx.size
             carried = _carry(keep["u"], keep["offsets"], res_c[0]["converged"], m_, cf - a)
             u_next = _carry_over(carried, off_norm, u_prev, off_prev, idx, NS)
-            chunks.append(([{k: v[:m_] for k, v in r.items()} for r in res_c], u_next))
-            if cf.size:
+            if not cf.size:  # (no counterfactual rows appended: the chunk's results)
+                chunks.append((res_c, u_next))
+            else:
+                chunks.append(([{k: v[:m_] for k, v in r.items()} for r in res_c], u_next))
                 cf_chunks.append((cf, [{k: v[m_:] for k, v in r.items()} for r in res_c]))
         res = _stack_chunks([c[0] for c in chunks])
         cf_rows = np.concatenate([c[0] for c in cf_chunks]) if cf_chunks else np.zeros(0, int)
@@ -414,9 +472,7 @@ def run_years(
             cost_j = pcost + np.nan_to_num(c_in[:, pipe.node] - c0[pipe.node])
             lead_j = np.maximum(plead, np.maximum(pipe.earliest_start - year, 0))
             first_op = np.broadcast_to(year + lead_j[:S], (S, pipe.J))
-            terms, payers = inv.project_terms_batch(
-                [[]] + [list(s.measures) for s in pset.scenarios], pipe, first_op, D
-            )
+            terms, payers = inv.project_terms_batch(option_measures, pipe, first_op, D, terms_memo)
             ok = conv[:, None] & np.isfinite(p_j) & (p_j > 0) & (undecided > 1e-9) & valued
             val = inv.value_open(
                 ok,
@@ -549,6 +605,8 @@ def _against_baseline(res: list[dict[str, np.ndarray]], S: int) -> None:
 
 def _stack_chunks(parts: list[list[dict[str, np.ndarray]]]) -> list[dict[str, np.ndarray]]:
     """The per-stage results of consecutive chunks of rows, joined along the rows."""
+    if len(parts) == 1:
+        return parts[0]
     return [
         {k: np.concatenate([p[s][k] for p in parts]) for k in parts[0][s]}
         for s in range(len(parts[0]))

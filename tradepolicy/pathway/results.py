@@ -62,17 +62,15 @@ def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Datase
         rows = slice(None) if draw is None else slice(draw * S, (draw + 1) * S)
         B = S if draw is not None else D * S
         out = np.full((Y, B, Sg, n), fill)
-        for y, res in enumerate(run.per_year):
-            for s, r in enumerate(res):
-                out[y, :, s, :][:, run.positions[s]] = r[name][rows]
+        for s in range(Sg):
+            out[:, :, s, run.positions[s]] = _over_years(run, s, name)[:, rows]
         return out
 
     def bloc(name: str) -> np.ndarray:
         """(draw, year, scenario, stage)."""
         out = np.empty((D, Y, S, Sg), dtype=object if name == "bloc_top_supplier" else float)
-        for y, res in enumerate(run.per_year):
-            for s, r in enumerate(res):
-                out[:, y, :, s] = np.asarray(r[name]).reshape(D, S)
+        for s in range(Sg):
+            out[:, :, :, s] = _over_years(run, s, name).reshape(Y, D, S).transpose(1, 0, 2)
         return out
 
     coords: dict[str, Any] = {
@@ -89,10 +87,9 @@ def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Datase
             dims4, regional(name, 0.0 if name in fill0 else np.nan), _attrs(name, stages[0])
         )
     flows = np.zeros((Y, S, Sg, n, n))
-    for y, res in enumerate(run.per_year):
-        for s, r in enumerate(res):
-            at = run.positions[s]
-            flows[y, :, s][:, at[:, None], at[None, :]] = r["trade_flow"][:S]
+    for s in range(Sg):
+        at = run.positions[s]
+        flows[:, :, s][:, :, at[:, None], at[None, :]] = _over_years(run, s, "trade_flow")[:, :S]
     data["trade_flow"] = xr.Variable(
         ("year", "scenario", "stage", "exporter", "importer"),
         flows,
@@ -212,6 +209,11 @@ def build(run: Years, pset: PathwaySet, history: str | None = None) -> xr.Datase
     return ds
 
 
+def _over_years(run: Years, stage: int, name: str) -> np.ndarray:
+    """(year, row, ...) a per-stage result of stage ``stage`` stacked over the years."""
+    return np.stack([res[stage][name] for res in run.per_year])
+
+
 def _policy_attrs(name: str, currency: str) -> dict[str, str]:
     from tradepolicy.pathway.decisions import POLICY_FLOWS
 
@@ -235,10 +237,9 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
     def all_draws(name: str) -> np.ndarray:
         """(draw, year, scenario, region) summed over stages."""
         out = np.zeros((D, Y, S, n))
-        for y, res in enumerate(run.per_year):
-            for s, r in enumerate(res):
-                v = np.nan_to_num(np.asarray(r[name], float)).reshape(D, S, -1)
-                out[:, y][..., run.positions[s]] += v
+        for s in range(len(run.stages)):
+            v = np.nan_to_num(_over_years(run, s, name).astype(float, copy=False))
+            out[..., run.positions[s]] += v.reshape(Y, D, S, -1).transpose(1, 0, 2, 3)
         return out
 
     fiscal = sum(all_draws(k) for k in FISCAL_ENTRIES)  # negative = spending

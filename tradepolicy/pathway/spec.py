@@ -110,11 +110,11 @@ class PathwaySet(ScenarioSet):
         problems = self._pathway_problems()
         if problems:
             raise InputError(str(self.path or "<scenarios>"), problems)
-        from tradepolicy.pathway.capacity import pathway_market
+        from tradepolicy.pathway.capacity import shared_pathway_market
 
         #: the market as its files give it; :attr:`market` adds the latent entrants
         self.data_market = self.market
-        self.market = pathway_market(self.market)
+        self.market = shared_pathway_market(self.market)
         super().__post_init__()
 
     @property

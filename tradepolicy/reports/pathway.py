@@ -415,21 +415,24 @@ class _Builder:
         ds = self.ds
         out = []
         prices = (("consumer_price", "buyers' price"), ("producer_price", "producers' price"))
+        dims = ("year", "scenario", "stage", "region")
+        at = {str(s): i for i, s in enumerate(ds.scenario.values)}
+        stages, regions = ds.stage.values, ds.region.values
         for var, what in prices:
-            cur = ds[var].sel(scenario=n)
-            base = ds[var].sel(scenario="baseline")
+            values = ds[var].transpose(*dims).values
+            cur, base = values[:, at[n]], values[:, at["baseline"]]  # (year, stage, region)
             with np.errstate(invalid="ignore", divide="ignore"):
-                ratio = (cur / base).where(base > 0)
-            hit = (ratio > PRICE_RATIO_LIMIT) | (ratio < 1.0 / PRICE_RATIO_LIMIT)
-            if not bool(hit.any()):
+                ratio = np.where(base > 0, cur / base, np.nan)
+                hit = (ratio > PRICE_RATIO_LIMIT) | (ratio < 1.0 / PRICE_RATIO_LIMIT)
+            if not hit.any():
                 continue
-            years = [int(y) for y in ds.year.values[hit.any(("stage", "region")).values]]
-            where = hit.any("year")
+            years = [int(y) for y in ds.year.values[hit.any(axis=(1, 2))]]
+            where = np.asarray(hit.any(axis=0))  # (stage, region)
             cells = [
                 f"{region_name(str(r))} ({self.stage_names.get(str(s), str(s))})"
-                for s in ds.stage.values
-                for r in ds.region.values
-                if bool(where.sel(stage=s, region=r))
+                for i, s in enumerate(stages)
+                for j, r in enumerate(regions)
+                if where[i, j]
             ]
             out.append(
                 f"the {what} of {join_words(cells[:3])}{' and more' if len(cells) > 3 else ''} "
