@@ -778,33 +778,40 @@ def _chain_jacobian(
 
 
 # -- one scenario --------------------------------------------------------------------------
+U1 = np.uint64(1)  # (unsigned indices: numba adds no negative-index wraparound to them)
+
+
 @_jit_fast
 def _lu_solve(J, rhs, n, x):
     """x = J⁻¹ rhs by Gaussian elimination with partial pivoting (J and rhs overwritten).
 
     Returns False when a pivot is exactly zero (the caller falls back to least squares).
+    The indices are unsigned: with signed ones numba corrects every index for Python's
+    negative indexing, which kept the row operations scalar (a fifth of the solve's time).
     """
-    for col in range(n):
+    m = np.uint64(n)
+    for col in range(m):
         piv, best = col, abs(J[col, col])
-        for r in range(col + 1, n):
+        for r in range(col + U1, m):
             if abs(J[r, col]) > best:
                 piv, best = r, abs(J[r, col])
         if best == 0.0:
             return False
         if piv != col:
-            for j in range(n):
+            for j in range(m):
                 J[col, j], J[piv, j] = J[piv, j], J[col, j]
             rhs[col], rhs[piv] = rhs[piv], rhs[col]
         inv = 1.0 / J[col, col]
-        for r in range(col + 1, n):
+        for r in range(col + U1, m):
             f = J[r, col] * inv
             if f != 0.0:
-                for j in range(col + 1, n):
+                for j in range(col + U1, m):
                     J[r, j] -= f * J[col, j]
                 rhs[r] -= f * rhs[col]
-    for i in range(n - 1, -1, -1):
+    for k in range(m):
+        i = m - U1 - k
         acc = rhs[i]
-        for j in range(i + 1, n):
+        for j in range(i + U1, m):
             acc -= J[i, j] * x[j]
         x[i] = acc / J[i, i]
     return True
