@@ -607,14 +607,26 @@ def _jacobian(
                 for t in range(1, 1 + src[d, 0]):
                     j = src[d, t]
                     J[o, j] += xk * sa[j, d]
-        else:
+        else:  # four columns at a time: four independent sums per pass over d
             for d in range(N):
                 Xk[d] = X[o, d] * kappa[d]
-            for j in range(N):
+            j = 0
+            while j + 4 <= N:
+                a0, a1, a2, a3 = 0.0, 0.0, 0.0, 0.0
+                for d in range(N):
+                    xk = Xk[d]
+                    a0 += xk * sa[j, d]
+                    a1 += xk * sa[j + 1, d]
+                    a2 += xk * sa[j + 2, d]
+                    a3 += xk * sa[j + 3, d]
+                J[o, j], J[o, j + 1], J[o, j + 2], J[o, j + 3] = a0, a1, a2, a3
+                j += 4
+            while j < N:
                 acc = 0.0
                 for d in range(N):
                     acc += Xk[d] * sa[j, d]
                 J[o, j] = acc
+                j += 1
         diag = 0.0
         for d in range(N):
             diag += Xa[o, d] * sig[d]
