@@ -233,8 +233,12 @@ def _armington(
     ``D0``: base *final* demand (the base use outside chains). With ``flows=False`` (chains)
     market purchases and flows are left to :func:`_chain_flows`, once makers' demand is known.
     ``vx``: scratch ``(4, N² + 3N)`` for the vectorised exponentials (:func:`_vexp`):
-    exponents in ``vx[0]``, their powers in ``vx[1]``: the N² cells' ``(q/q0)^(1−σ)``, then a
-    shifted column's, then ``P/P0`` and ``(P/P0)^(−η)``; ``vx[3, :N]``: ``ln W0`` per importer.
+    exponents in ``vx[0]``, their powers in ``vx[1]``: the N² cells' ``(q/q0)^(1−σ)``, then
+    ``P/P0`` and ``(P/P0)^(−η)`` (from ``N² + N``); ``vx[3, :N]``: ``ln W0`` per importer (set
+    once per block of rows by the caller). Importers far from the base (shifted sums) have
+    their shifted exponents gathered in ``vx[2]`` and taken in one call once every column has
+    been seen, their shifts and indices in ``vx[3, N:3N]``. Flows are written row by row, so
+    that the compiler vectorises them over importers (the same arithmetic per cell).
     """
     ve, vE, vt, lw0 = vx[0], vx[1], vx[2], vx[3]
     r1, r2 = N * N + N, N * N + 2 * N  # where ln P and −η ln P go
@@ -242,6 +246,9 @@ def _armington(
         for d in range(N):
             ve[o * N + d] = (1.0 - sig[d]) * lnr[o, d]
     _vexp(ve, vE, vt, N * N)
+    # importers far from the base: their exponents, shifts and columns (vx[2], vx[3])
+    ce, fshift, fcol = vt[: N * N], lw0[N : 2 * N], lw0[2 * N : 3 * N]
+    nfar = 0
     for d in range(N):
         if not consumer[d]:
             P[d], D[d], A[d] = P0[d], 0.0, max(cp[d], 0.0)  # P0 is NaN there (as the reference)
@@ -287,41 +294,51 @@ def _armington(
                 inv = 1.0 / ssum
                 for o in range(N):
                     s[o, d] = (w[o, d] + s[o, d]) * inv
-            else:
+            else:  # shifted: the column's exponentials are taken with the others' below
                 shift = -math.inf
                 for o in range(N):
                     if w[o, d] > 0.0:
                         shift = max(shift, one_m * lnr[o, d])
                 if not math.isfinite(shift):
                     shift = 0.0
-                ce, cE = ve[N * N :], vE[N * N :]  # the column's shifted exponents, powers
                 for o in range(N):
-                    ce[o] = ve[o * N + d] - shift if w[o, d] > 0.0 else 0.0
-                _vexp(ce, cE, vt[N * N :], N)
-                ssum = 0.0
-                for o in range(N):
-                    t = w[o, d] * cE[o] if w[o, d] > 0.0 else 0.0
-                    s[o, d] = t
-                    ssum += t
-                if not ssum > 0.0:
-                    ssum = 1.0
-                inv = 1.0 / ssum
-                for o in range(N):
-                    s[o, d] *= inv
-                lnP = (math.log(ssum) + shift - lw0[d]) / one_m
+                    ce[nfar * N + o] = ve[o * N + d] - shift if w[o, d] > 0.0 else 0.0
+                fshift[nfar], fcol[nfar] = shift, d
+                nfar += 1
+                continue
         ve[r1 + d], ve[r2 + d] = lnP, -eta[d] * lnP
+    if nfar:  # the shifted exponentials of every such importer in one call
+        cE, ct = vE[: N * N], ve[: N * N]  # (the cells' own are no longer read)
+        _vexp(ce, cE, ct, nfar * N)
+        for j in range(nfar):
+            d = int(fcol[j])
+            ssum = 0.0
+            for o in range(N):
+                t = w[o, d] * cE[j * N + o] if w[o, d] > 0.0 else 0.0
+                s[o, d] = t
+                ssum += t
+            if not ssum > 0.0:
+                ssum = 1.0
+            inv = 1.0 / ssum
+            for o in range(N):
+                s[o, d] *= inv
+            lnP = (math.log(ssum) + fshift[j] - lw0[d]) / (1.0 - sig[d])
+            ve[r1 + d], ve[r2 + d] = lnP, -eta[d] * lnP
     _vexp(ve[r1:], vE[r1:], vt[r1:], 2 * N)
+    PA = vt[:N]  # (scratch: the N² exponentials' is free again)
     for d in range(N):
+        PA[d] = 0.0
         if not consumer[d]:
             continue
         P[d] = P0[d] * vE[r1 + d]
         D[d] = D0[d] * vE[r2 + d] * dm[d]
-        if not flows:
-            continue
-        A[d] = max(D[d] + cp[d], 0.0)
-        PA = P[d] * A[d]
+        if flows:
+            A[d] = max(D[d] + cp[d], 0.0)
+            PA[d] = P[d] * A[d]
+    if flows:  # row by row (vectorised over importers); non-consumers' flows stay zero
         for o in range(N):
-            X[o, d] = s[o, d] * PA / q[o, d] if w[o, d] > 0.0 else 0.0
+            for d in range(N):
+                X[o, d] = s[o, d] * PA[d] / q[o, d] if w[o, d] > 0.0 and consumer[d] else 0.0
 
 
 @_jit
@@ -590,14 +607,26 @@ def _jacobian(
                 for t in range(1, 1 + src[d, 0]):
                     j = src[d, t]
                     J[o, j] += xk * sa[j, d]
-        else:
+        else:  # four columns at a time: four independent sums per pass over d
             for d in range(N):
                 Xk[d] = X[o, d] * kappa[d]
-            for j in range(N):
+            j = 0
+            while j + 4 <= N:
+                a0, a1, a2, a3 = 0.0, 0.0, 0.0, 0.0
+                for d in range(N):
+                    xk = Xk[d]
+                    a0 += xk * sa[j, d]
+                    a1 += xk * sa[j + 1, d]
+                    a2 += xk * sa[j + 2, d]
+                    a3 += xk * sa[j + 3, d]
+                J[o, j], J[o, j + 1], J[o, j + 2], J[o, j + 3] = a0, a1, a2, a3
+                j += 4
+            while j < N:
                 acc = 0.0
                 for d in range(N):
                     acc += Xk[d] * sa[j, d]
                 J[o, j] = acc
+                j += 1
         diag = 0.0
         for d in range(N):
             diag += Xa[o, d] * sig[d]
@@ -761,33 +790,40 @@ def _chain_jacobian(
 
 
 # -- one scenario --------------------------------------------------------------------------
+U1 = np.uint64(1)  # (unsigned indices: numba adds no negative-index wraparound to them)
+
+
 @_jit_fast
 def _lu_solve(J, rhs, n, x):
     """x = J⁻¹ rhs by Gaussian elimination with partial pivoting (J and rhs overwritten).
 
     Returns False when a pivot is exactly zero (the caller falls back to least squares).
+    The indices are unsigned: with signed ones numba corrects every index for Python's
+    negative indexing, which kept the row operations scalar (a fifth of the solve's time).
     """
-    for col in range(n):
+    m = np.uint64(n)
+    for col in range(m):
         piv, best = col, abs(J[col, col])
-        for r in range(col + 1, n):
+        for r in range(col + U1, m):
             if abs(J[r, col]) > best:
                 piv, best = r, abs(J[r, col])
         if best == 0.0:
             return False
         if piv != col:
-            for j in range(n):
+            for j in range(m):
                 J[col, j], J[piv, j] = J[piv, j], J[col, j]
             rhs[col], rhs[piv] = rhs[piv], rhs[col]
         inv = 1.0 / J[col, col]
-        for r in range(col + 1, n):
+        for r in range(col + U1, m):
             f = J[r, col] * inv
             if f != 0.0:
-                for j in range(col + 1, n):
+                for j in range(col + U1, m):
                     J[r, j] -= f * J[col, j]
                 rhs[r] -= f * rhs[col]
-    for i in range(n - 1, -1, -1):
+    for k in range(m):
+        i = m - U1 - k
         acc = rhs[i]
-        for j in range(i + 1, n):
+        for j in range(i + U1, m):
             acc -= J[i, j] * x[j]
         x[i] = acc / J[i, i]
     return True
@@ -1003,8 +1039,6 @@ def _solve_one(
     lob, hib, g0b, gscb = lo[b, :K], hi[b, :K], g0[b, :K], gsc[b, :K]
     for i in range(n):
         x[i] = u[b, i]
-    for d in range(N):  # ln W0 (for the Armington block)
-        vx[3, d] = math.log(w0sum[d])
 
     # the scenario's rows of the batch arrays, taken once (each view costs reference counting)
     capb, smb, dmb, vpb, cpb = cap[b], sm[b], dm[b], vp[b], cp[b]
@@ -1048,10 +1082,40 @@ def _solve_one(
                 gcb, gscb, dphi_dg, J, cw, cm, cl,
             )  # fmt: skip
 
-    res = evaluate(x)
+    # One call site of `evaluate` (each is inlined: three copies of every block's code did
+    # not stay in the instruction cache): the start, every trial step of the line search and
+    # a stalled row's return to its last point all evaluate `trial`.
+    for i in range(n):
+        trial[i] = x[i]
     it = it0
     status = 0
+    search = False  # evaluating a step of the line search (else the point `x` itself)
+    stalled = False
+    m0 = 0.0
+    h = 0
     while True:
+        res = evaluate(trial)
+        if stalled:  # (back at its last point, for the second pass)
+            status = 3
+            break
+        if search:
+            alpha = 0.5**h
+            mer = _merit(F, n)
+            if not (math.isfinite(mer) and mer <= (1.0 - 2.0 * ARMIJO * alpha) * m0):
+                if h < max_halvings:
+                    h += 1
+                    alpha = 0.5**h
+                    for i in range(n):
+                        trial[i] = x[i] + alpha * dvec[i]
+                    continue
+                if mid:  # with natural residuals the row stops where it was
+                    stalled = True
+                    for i in range(n):
+                        trial[i] = x[i]
+                    continue
+                # (else the step after max_halvings failures is taken anyway)
+            for i in range(n):
+                x[i] = trial[i]
         if not math.isfinite(res):
             status = 2
             break
@@ -1093,25 +1157,9 @@ def _solve_one(
                 dvec[i] = 0.0
         m0 = _merit(F, n)
         h = 0
-        stalled = False
-        while True:
-            alpha = 0.5**h
-            for i in range(n):
-                trial[i] = x[i] + alpha * dvec[i]
-            res = evaluate(trial)
-            mer = _merit(F, n)
-            if math.isfinite(mer) and mer <= (1.0 - 2.0 * ARMIJO * alpha) * m0:
-                break
-            if h >= max_halvings:  # taken anyway; with natural residuals, the row stops
-                stalled = mid
-                break
-            h += 1
-        if stalled:  # (at its last point, for the second pass)
-            res = evaluate(x)
-            status = 3
-            break
-        for i in range(n):
-            x[i] = trial[i]
+        search = True
+        for i in range(n):  # the full step first (alpha = 1)
+            trial[i] = x[i] + dvec[i]
     for i in range(n):
         u[b, i] = x[i]
     if out[0].shape[0]:  # the model state at the point reached
@@ -1238,6 +1286,8 @@ def _newton_rows(
         # the chain block's work arrays (unused by a single market)
         cw, cm, cl = np.empty((5, N)), np.empty((2, N, N)), np.empty((2, N, Kmax))
         vx = np.empty((4, N * N + 3 * N))  # the vectorised exponentials' scratch (_armington)
+        for d in range(N):  # ln W0, the same for every row (read by _armington)
+            vx[3, d] = math.log(w0sum[d])
         act = np.empty(N + Kmax, dtype=np.int64)  # unknowns of the reduced system (_mid_direction)
         for i in range(blk * BLOCK, min((blk + 1) * BLOCK, rows.shape[0])):
             b = rows[i]
