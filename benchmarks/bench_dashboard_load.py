@@ -18,8 +18,11 @@ to the arrival of the document patch that changes the text of the 2030 KPI cards
 ``[data-kpi]`` elements of the ``tp-answer-kpis-pane`` pane, the text the browser compares; the
 "updating…" mark is outside them). This is the server's own capacity, what each of ten
 negotiators on their own machine would wait for before their browser paints; the client
-threads' CPU is printed (far less than a browser's). ``--slow-solve-ms`` makes every solve job
-of the server wait that long first: a check that the times include the server's solves.
+threads' CPU is printed (far less than a browser's). What a page also sends after each change
+is left out, because it comes from drawing: the 2030 charts' axis ranges as BokehJS computed
+them (three small patches, each answered by the server: about 12 of the page's 31 websocket
+messages per update). ``--slow-solve-ms`` makes every solve job of the server wait that long
+first: a check that the times include the server's solves.
 
 What is measured
 ----------------
@@ -56,9 +59,9 @@ Printed: page-open times (navigation until the KPI cards are shown), update time
 timeouts, and the server's resident memory (psutil, else ``/proc``) once it answers, with every
 session open, and after the pages (or protocol sessions) are closed and the server has
 discarded their sessions (sessions unused for 1 s are discarded here). In ``protocol`` mode a
-session's open time runs from the request for its document until its KPI cards arrived; the
-browser-only figures (the split at the KPI message's arrival, websocket messages per update)
-are not printed. The last line is printed exactly as::
+session's open time runs from the request for its document until its KPI cards arrived, and
+the update times are those of the KPI patch's arrival (the browser mode's split at that
+arrival is not printed). The last line is printed exactly as::
 
     p50_ms=<x> p95_ms=<y> max_ms=<z> timeouts=<n> sessions=<N> updates=<k> open_max_s=<s> \
 rss_mb_start=<a> rss_mb_open=<b> rss_mb_end=<c> pause_s=<p> clients=<browser|protocol>
@@ -580,6 +583,19 @@ async def drive_protocol(
     preset, box_class, first, step = PLAN[s.index % len(PLAN)]
     doc = client.document
     kpis = KpiWatch(doc)
+    # what the server sends, counted as the browser mode's page counts it: every websocket
+    # message (a Bokeh message's header, metadata, content and buffers come one by one) and
+    # its characters or bytes, read where the client's connection assembles them
+    received = [0, 0]
+    receiver = client._connection._receiver
+    consume = receiver.consume
+
+    async def counted(fragment: str | bytes) -> Any:
+        received[0] += 1
+        received[1] += len(fragment)
+        return await consume(fragment)
+
+    receiver.consume = counted
     opened = kpis.arm(old="")
     # as BokehJS once the page has rendered: the server's on-load callbacks (the 2030 solves)
     doc.callbacks.trigger_on_change(MessageSentEvent(doc, "bokeh_event", DocumentReady()))
@@ -598,7 +614,9 @@ async def drive_protocol(
     if box is None:
         raise LookupError(f"no model with css class {box_class}")
     offset = (s.index // len(PLAN)) * step / 7
+    ws0 = tuple(received)
     for j in range(changes):
+        s.ws = (received[0] - ws0[0], received[1] - ws0[1])
         if j and pause_s > 0:
             await asyncio.sleep(pause_s)
         value = first + step * (j + 1) + offset
@@ -614,6 +632,7 @@ async def drive_protocol(
                 raise
             s.timeouts += 1
             log.info("session %d (%s): no update after %s", s.index, box_class, value)
+    s.ws = (received[0] - ws0[0], received[1] - ws0[1])
 
 
 def run_protocol_session(
