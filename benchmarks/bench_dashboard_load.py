@@ -20,9 +20,10 @@ to the arrival of the document patch that changes the text of the 2030 KPI cards
 negotiators on their own machine would wait for before their browser paints; the client
 threads' CPU is printed (far less than a browser's). What a page also sends after each change
 is left out, because it comes from drawing: the 2030 charts' axis ranges as BokehJS computed
-them (three small patches, each answered by the server: about 12 of the page's 31 websocket
-messages per update). ``--slow-solve-ms`` makes every solve job of the server wait that long
-first: a check that the times include the server's solves.
+them (three small patches, each answered by the server; with 4 sessions a protocol session
+received about 18 websocket messages, 9 kB, per update, a page about 31, 10 kB).
+``--slow-solve-ms`` makes every solve job of the server wait that long first: a check that the
+times include the server's solves.
 
 What is measured
 ----------------
