@@ -9,21 +9,21 @@ server's 0.15 s), so these times are those of ten negotiators sharing one small 
 the server, not of ten negotiators each on their own machine.
 
 ``protocol``: each session is a Bokeh client (:func:`bokeh.client.pull_session`, on a tornado
-IOLoop of its own in a thread) that speaks the websocket protocol a page speaks, without
-rendering: it announces the document ready as BokehJS does (the server then starts the 2030
-solves), switches its measure on and sets its box's value (``value`` then ``value_throttled``,
-what Enter in the box sends), finding the widgets' models by the css classes the browser mode
-selects (``tp-add-type``, ``tp-floor-floor``, ...). An update is timed from sending the change
-to the arrival of the document patch that changes the text of the 2030 KPI cards (the
-``[data-kpi]`` elements of the ``tp-answer-kpis-pane`` pane, the text the browser compares; the
-"updating…" mark is outside them). This is the server's own capacity, what each of ten
-negotiators on their own machine would wait for before their browser paints; the client
-threads' CPU is printed (far less than a browser's). What a page also sends after each change
-is left out, because it comes from drawing: the 2030 charts' axis ranges as BokehJS computed
-them (three small patches, each answered by the server; with 4 sessions a protocol session
-received about 18 websocket messages, 9 kB, per update, a page about 31, 10 kB).
-``--slow-solve-ms`` makes every solve job of the server wait that long first: a check that the
-times include the server's solves.
+IOLoop of its own in a thread, reading the server's messages one after another) that speaks the
+websocket protocol a page speaks, without rendering: it announces the document ready as BokehJS
+does (the server then starts the 2030 solves), switches its measure on and sets its box's value
+(``value`` then ``value_throttled``, what Enter in the box sends), finding the widgets' models
+by the css classes the browser mode selects (``tp-add-type``, ``tp-floor-floor``, ...). An
+update is timed from sending the change to the arrival of the document patch that changes the
+text of the 2030 KPI cards (the ``[data-kpi]`` elements of the ``tp-answer-kpis-pane`` pane,
+the text the browser compares; the "updating…" mark is outside them). This is the server's own
+capacity, what each of ten negotiators on their own machine would wait for before their browser
+paints; the client threads' CPU is printed (far less than a browser's). What a page also sends
+after each change is left out, because it comes from drawing: the 2030 charts' axis ranges as
+BokehJS computed them (three small patches, each answered by the server; with 4 sessions a
+protocol session received about 18 websocket messages, 9 kB, per update, a page about 31, 10
+kB). ``--slow-solve-ms`` makes every solve job of the server wait that long first: a check that
+the times include the server's solves.
 
 What is measured
 ----------------
@@ -636,6 +636,21 @@ async def drive_protocol(
     s.ws = (received[0] - ws0[0], received[1] - ws0[1])
 
 
+async def _pump(client: Any) -> None:
+    """Apply the server's patches to the client's document until the connection closes.
+
+    Bokeh's own loop for this (``ClientSession._loop_until_closed``, meant for tests) awaits
+    itself once per message, so a session of a few hundred messages exceeds Python's recursion
+    limit; this reads the same connection one message after another."""
+    connection = client._connection
+    while True:
+        message = await connection._pop_message()
+        if message is None:  # closed
+            return
+        if message.msgtype == "PATCH-DOC":
+            client._handle_patch(message)
+
+
 def run_protocol_session(
     url: str, s: Session, changes: int, timeout_s: float, pause_s: float, end: float
 ) -> None:
@@ -650,17 +665,17 @@ def run_protocol_session(
         client = pull_session(url=url, io_loop=loop, arguments={"market": MARKET})
         s.session_id = str(client.id)
 
-        async def drive() -> None:
+        async def run() -> None:
+            pump = asyncio.ensure_future(_pump(client))
             try:
                 await drive_protocol(client, s, changes, timeout_s, pause_s, start, end)
             except Exception as exc:  # reported, not hidden
                 s.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             finally:
                 client.close()
+                await asyncio.wait_for(pump, 30)
 
-        loop.add_callback(drive)
-        # Bokeh's blocking loop (meant for tests, as this is) until the connection closes
-        client._loop_until_closed()
+        loop.run_sync(run)
     except Exception as exc:
         s.error = s.error or f"{type(exc).__name__}: {exc}"
     finally:
