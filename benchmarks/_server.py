@@ -43,8 +43,8 @@ def start_server(code: str, port: int, log_file: Path, timeout_s: float) -> subp
     TimeoutError
         If it does not answer within ``timeout_s`` (it is killed).
     """
-    out = log_file.open("w")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
+    with log_file.open("w") as out:  # (the server keeps its own copy)
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

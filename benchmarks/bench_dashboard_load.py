@@ -1,5 +1,30 @@
 """Benchmark: many negotiators at once on one dashboard server (bounded load test).
 
+Two kinds of client (``--clients``)
+-----------------------------------
+``browser`` (default): headless chromium pages, as a negotiator sees the dashboard; each
+update is timed until the new numbers are painted. On this 2-core machine the browser renders
+every page on the cores the server runs on (about 0.26 s of browser CPU per update against the
+server's 0.15 s), so these times are those of ten negotiators sharing one small machine with
+the server, not of ten negotiators each on their own machine.
+
+``protocol``: each session is a Bokeh client (:func:`bokeh.client.pull_session`, on a tornado
+IOLoop of its own in a thread, reading the server's messages one after another) that speaks the
+websocket protocol a page speaks, without rendering: it announces the document ready as BokehJS
+does (the server then starts the 2030 solves), switches its measure on and sets its box's value
+(``value`` then ``value_throttled``, what Enter in the box sends), finding the widgets' models
+by the css classes the browser mode selects (``tp-add-type``, ``tp-floor-floor``, ...). An
+update is timed from sending the change to the arrival of the document patch that changes the
+text of the 2030 KPI cards (the ``[data-kpi]`` elements of the ``tp-answer-kpis-pane`` pane,
+the text the browser compares; the "updating…" mark is outside them). This is the server's own
+capacity, what each of ten negotiators on their own machine would wait for before their browser
+paints; the client threads' CPU is printed (far less than a browser's). What a page also sends
+after each change is left out, because it comes from drawing: the 2030 charts' axis ranges as
+BokehJS computed them (three small patches, each answered by the server; with 4 sessions a
+protocol session received about 18 websocket messages, 9 kB, per update, a page about 31, 10
+kB). ``--slow-solve-ms`` makes every solve job of the server wait that long first: a check that
+the times include the server's solves.
+
 What is measured
 ----------------
 The dashboard is served by :func:`tradepolicy.dashboard.serve` in a subprocess on the loopback
@@ -10,7 +35,8 @@ one measure (sessions take the measures of :data:`PLAN` in turn: price floor, ta
 subsidy strike, offtake, stockpile release, supply shock) and then types ``--changes`` new
 levels into that measure's box, each committed with Enter and each a value no session has
 solved before (every change is a real solve, not a cache hit). All sessions run at the same
-time, so the server is loaded by every session's solves and view updates at once.
+time, so the server is loaded by every session's solves and view updates at once. Protocol
+sessions follow the same plan with the same values.
 
 For each change the time is taken **in the browser**, as in ``bench_dashboard.py``: from the
 Enter ``keydown`` (``performance.now()`` in a capturing listener) to the first animation frame
@@ -32,11 +58,14 @@ two cores; ten negotiators would each have their own.
 
 Printed: page-open times (navigation until the KPI cards are shown), update times p50/p95/max,
 timeouts, and the server's resident memory (psutil, else ``/proc``) once it answers, with every
-session open, and after the pages are closed and the server has discarded their sessions
-(sessions unused for 1 s are discarded here). The last line is printed exactly as::
+session open, and after the pages (or protocol sessions) are closed and the server has
+discarded their sessions (sessions unused for 1 s are discarded here). In ``protocol`` mode a
+session's open time runs from the request for its document until its KPI cards arrived, and
+the update times are those of the KPI patch's arrival (the browser mode's split at that
+arrival is not printed). The last line is printed exactly as::
 
     p50_ms=<x> p95_ms=<y> max_ms=<z> timeouts=<n> sessions=<N> updates=<k> open_max_s=<s> \
-rss_mb_start=<a> rss_mb_open=<b> rss_mb_end=<c> pause_s=<p>
+rss_mb_start=<a> rss_mb_open=<b> rss_mb_end=<c> pause_s=<p> clients=<browser|protocol>
 
 (one line; broken here).
 
@@ -51,6 +80,7 @@ Usage::
     python benchmarks/bench_dashboard_load.py --sessions 4 --changes 6 --threads 2
     python benchmarks/bench_dashboard_load.py --quick          # smoke run: 4 sessions x 4
     python benchmarks/bench_dashboard_load.py --pause 5        # each reads 5 s per result
+    python benchmarks/bench_dashboard_load.py --clients protocol   # the server alone
 """
 
 from __future__ import annotations
@@ -62,9 +92,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
+from html import unescape
+from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import _server
 import numpy as np
@@ -203,6 +237,8 @@ class Session:
     ws: tuple[int, int] = (0, 0)
     #: updates the watcher missed (timed at the frame after the poll that saw them)
     missed: int = 0
+    #: the server's id of a protocol session
+    session_id: str = ""
     timeouts: int = 0
     error: str = ""
 
@@ -253,11 +289,19 @@ class BrowserCpu:
         return sum(self.seen.values())
 
 
-def wait_destroyed(server_log: Path, n: int, timeout: float) -> int:
-    """Wait until the server has printed ``n`` destroyed sessions; return how many."""
+def wait_destroyed(
+    server_log: Path, n: int, timeout: float, ids: frozenset[str] = frozenset()
+) -> int:
+    """Wait until the server has printed ``n`` destroyed sessions (of ``ids`` if given);
+    return how many."""
     deadline = time.monotonic() + timeout
     while True:
-        count = server_log.read_text().count("tp-session-destroyed")
+        gone = [
+            line.split()[1:2]
+            for line in server_log.read_text().splitlines()
+            if line.startswith("tp-session-destroyed")
+        ]
+        count = sum(bool(g) and g[0] in ids for g in gone) if ids else len(gone)
         if count >= n or time.monotonic() > deadline:
             return count
         time.sleep(0.5)
@@ -286,16 +330,42 @@ def watch_loop(url):
 """
 
 
-def start_server(port: int, threads: int | None, log_file: Path) -> subprocess.Popen:
-    """The dashboard in a subprocess on 127.0.0.1; sessions unused for 1 s are discarded."""
+#: ``--slow-solve-ms``: every job a session queues waits that long before it computes (a
+#: deliberately slowed server, to check that the timed updates include the server's solves)
+SLOW_JOBS = """
+from tradepolicy.dashboard import jobs as _jobs
+_submit = _jobs.SessionJobs.submit
+
+def _slow_submit(self, key, compute, publish, *args, **kwargs):
+    def slow():
+        time.sleep({delay_s!r})
+        return compute()
+    return _submit(self, key, slow, publish, *args, **kwargs)
+
+_jobs.SessionJobs.submit = _slow_submit
+"""
+
+
+def start_server(
+    port: int, threads: int | None, log_file: Path, slow_ms: float = 0.0
+) -> subprocess.Popen:
+    """The dashboard in a subprocess on 127.0.0.1; sessions unused for 1 s are discarded;
+    with ``slow_ms`` every solve job waits that long first."""
     extra = "" if threads is None else f", threads={threads}"
-    code = WATCH_LOOP + (
-        "import panel as pn; "
-        "pn.state.on_session_destroyed(lambda ctx: print('tp-session-destroyed', flush=True)); "
-        "from tradepolicy.dashboard import serve; "
-        f"serve(port={port}, show=False, address='127.0.0.1', market={MARKET!r}, "
-        "announce=watch_loop, "
-        f"check_unused_sessions=500, unused_session_lifetime=1000{extra})"
+    slow = SLOW_JOBS.format(delay_s=slow_ms / 1000) if slow_ms > 0 else ""
+    code = (
+        WATCH_LOOP
+        + slow
+        + (
+            "import panel as pn; "
+            "pn.state.on_session_destroyed("
+            "lambda ctx: print('tp-session-destroyed', ctx.id, flush=True)); "
+            "from tradepolicy.dashboard import serve; "
+            f"serve(port={port}, show=False, address='127.0.0.1', market={MARKET!r}, "
+            "announce=watch_loop, "
+            f"check_unused_sessions_milliseconds=500, unused_session_lifetime_milliseconds=1000"
+            f"{extra})"
+        )
     )
     return _server.start_server(code, port, log_file, timeout_s=120)
 
@@ -396,6 +466,254 @@ async def _when_open(sessions: list[Session], on_open) -> None:
     on_open()
 
 
+# -- protocol clients: the browser's websocket protocol without a browser ---------------------
+#: css classes of the models a protocol session reads and sets (as the browser mode's selectors)
+ANSWER_KPIS = "tp-answer-kpis-pane"
+ADD_TYPE = "tp-add-type"
+
+
+class _CardsText(HTMLParser):
+    """The text of every ``[data-kpi]`` element of an HTML fragment, as the browser mode
+    reads it (``textContent`` of each card, joined by ``|``): the "updating…" mark, outside
+    the cards, is not part of it."""
+
+    VOID = frozenset({"br", "hr", "img", "input", "meta", "link", "wbr", "col", "area", "source"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.cards: list[list[str]] = []
+        self._open: list[bool] = []  # per open element: whether it is a card
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.VOID:
+            return
+        card = any(k == "data-kpi" for k, _ in attrs) and not any(self._open)
+        if card:
+            self.cards.append([])
+        self._open.append(card)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self.VOID and self._open:
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if any(self._open):
+            self.cards[-1].append(data)
+
+
+def kpi_text(markup: str) -> str:
+    """The KPI cards' text in an HTML pane's ``text`` (Panel sends it HTML-escaped)."""
+    parser = _CardsText()
+    parser.feed(unescape(markup))
+    parser.close()
+    return "|".join("".join(c) for c in parser.cards)
+
+
+def find_model(doc: Any, css_class: str) -> Any | None:
+    """The first model of a Bokeh document carrying ``css_class`` (as the browser's
+    ``.css-class`` selector finds the widget)."""
+    for m in doc.models:
+        if css_class in (getattr(m, "css_classes", None) or ()):
+            return m
+    return None
+
+
+class KpiWatch:
+    """Watches a client document's 2030 KPI cards: :meth:`arm` before a change, then await
+    the returned future, set (to ``time.perf_counter()``) when a document patch from the
+    server changes the cards' text."""
+
+    def __init__(self, doc: Any) -> None:
+        self.doc = doc
+        self.model: Any = None
+        self.old: str | None = None
+        self.waiter: asyncio.Future[float] | None = None
+        doc.on_change(self._changed)
+
+    def text(self) -> str:
+        """The cards' text now (the pane found again if the server replaced it)."""
+        if self.model is None or self.model.document is None:
+            self.model = find_model(self.doc, ANSWER_KPIS)
+        return kpi_text(self.model.text) if self.model is not None else ""
+
+    def arm(self, old: str | None = None) -> asyncio.Future[float]:
+        """Wait for a text other than ``old`` (default: the text now)."""
+        self.old = self.text() if old is None else old
+        self.waiter = asyncio.get_running_loop().create_future()
+        now = self.text()
+        if now and now != self.old:  # (already there)
+            self.waiter.set_result(time.perf_counter())
+        return self.waiter
+
+    def _changed(self, event: Any) -> None:
+        # called for each event of a patch as it is applied (and for this client's own changes)
+        w = self.waiter
+        if w is None or w.done():
+            return
+        model = getattr(event, "model", None)
+        text_event = model is not None and model is self.model and event.attr == "text"
+        if not (text_event or self.model is None or self.model.document is None):
+            return
+        now = self.text()
+        if now and now != self.old:
+            w.set_result(time.perf_counter())
+
+
+async def _wait(fut: asyncio.Future[float], timeout_s: float, end: float) -> float:
+    """``fut``'s result, within ``timeout_s`` and before the run's ``end`` (perf_counter)."""
+    left = min(timeout_s, end - time.perf_counter())
+    if left <= 0:
+        raise TimeoutError("deadline")
+    return await asyncio.wait_for(fut, left)
+
+
+async def drive_protocol(
+    client: Any,
+    s: Session,
+    changes: int,
+    timeout_s: float,
+    pause_s: float,
+    start: float,
+    end: float,
+) -> None:
+    """One protocol session, on its client's IOLoop: what :func:`run_session` does in a
+    page, done on the document's models (see the module's description)."""
+    from bokeh.document.events import MessageSentEvent
+    from bokeh.events import DocumentReady
+
+    preset, box_class, first, step = PLAN[s.index % len(PLAN)]
+    doc = client.document
+    kpis = KpiWatch(doc)
+    # what the server sends, counted as the browser mode's page counts it: every websocket
+    # message (a Bokeh message's header, metadata, content and buffers come one by one) and
+    # its characters or bytes, read where the client's connection assembles them
+    received = [0, 0]
+    receiver = client._connection._receiver
+    consume = receiver.consume
+
+    async def counted(fragment: str | bytes) -> Any:
+        received[0] += 1
+        received[1] += len(fragment)
+        return await consume(fragment)
+
+    receiver.consume = counted
+    opened = kpis.arm(old="")
+    # as BokehJS once the page has rendered: the server's on-load callbacks (the 2030 solves)
+    doc.callbacks.trigger_on_change(MessageSentEvent(doc, "bokeh_event", DocumentReady()))
+    await _wait(opened, timeout_s * 4, end)
+    s.open_s = time.perf_counter() - start
+    select = find_model(doc, ADD_TYPE)
+    if select is None:
+        raise LookupError(f"no model with css class {ADD_TYPE}")
+    groups = select.options.values() if isinstance(select.options, dict) else [select.options]
+    values = [o[0] for group in groups for o in group if isinstance(o, list | tuple)]
+    labels = [o[1] for group in groups for o in group if isinstance(o, list | tuple)]
+    switched = kpis.arm()
+    select.value = values[labels.index(preset)]
+    await _wait(switched, timeout_s * 4, end)
+    box = find_model(doc, box_class)
+    if box is None:
+        raise LookupError(f"no model with css class {box_class}")
+    offset = (s.index // len(PLAN)) * step / 7
+    ws0 = tuple(received)
+    for j in range(changes):
+        s.ws = (received[0] - ws0[0], received[1] - ws0[1])
+        if j and pause_s > 0:
+            await asyncio.sleep(pause_s)
+        value = first + step * (j + 1) + offset
+        changed = kpis.arm()
+        t0 = time.perf_counter()
+        # what the browser's Enter in the box sends: the value, then its throttled copy
+        box.value = value
+        box.set_from_json("value_throttled", value)
+        try:
+            s.updates_ms.append(1000 * (await _wait(changed, timeout_s, end) - t0))
+        except TimeoutError:
+            if time.perf_counter() >= end:
+                raise
+            s.timeouts += 1
+            log.info("session %d (%s): no update after %s", s.index, box_class, value)
+    s.ws = (received[0] - ws0[0], received[1] - ws0[1])
+
+
+async def _pump(client: Any) -> None:
+    """Apply the server's patches to the client's document until the connection closes.
+
+    Bokeh's own loop for this (``ClientSession._loop_until_closed``, meant for tests) awaits
+    itself once per message, so a session of a few hundred messages exceeds Python's recursion
+    limit; this reads the same connection one message after another."""
+    connection = client._connection
+    while True:
+        message = await connection._pop_message()
+        if message is None:  # closed
+            return
+        if message.msgtype == "PATCH-DOC":
+            client._handle_patch(message)
+
+
+def run_protocol_session(
+    url: str, s: Session, changes: int, timeout_s: float, pause_s: float, end: float
+) -> None:
+    """One protocol session in this thread, on an IOLoop of its own; closed at the end (the
+    server then discards it)."""
+    from bokeh.client import pull_session
+    from tornado.ioloop import IOLoop
+
+    loop = IOLoop()
+    try:
+        start = time.perf_counter()
+        client = pull_session(url=url, io_loop=loop, arguments={"market": MARKET})
+        s.session_id = str(client.id)
+
+        async def run() -> None:
+            pump = asyncio.ensure_future(_pump(client))
+            try:
+                await drive_protocol(client, s, changes, timeout_s, pause_s, start, end)
+            except Exception as exc:  # reported, not hidden
+                s.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            finally:
+                client.close()
+                await asyncio.wait_for(pump, 30)
+
+        loop.run_sync(run)
+    except Exception as exc:
+        s.error = s.error or f"{type(exc).__name__}: {exc}"
+    finally:
+        loop.close(all_fds=True)
+
+
+def load_protocol(
+    url: str, n: int, changes: int, timeout_s: float, deadline_s: float, on_open, pause_s: float
+) -> list[Session]:
+    """``n`` protocol sessions at once, each in a thread of its own (Bokeh's client blocks
+    on its IOLoop); ``on_open`` is called once every session has its KPI cards."""
+    sessions = [Session(i, PLAN[i % len(PLAN)][1]) for i in range(n)]
+    end = time.perf_counter() + deadline_s
+    threads = [
+        threading.Thread(
+            target=run_protocol_session,
+            args=(url, s, changes, timeout_s, pause_s, end),
+            name=f"protocol-{s.index}",
+            daemon=True,
+        )
+        for s in sessions
+    ]
+    for t in threads:
+        t.start()
+    told = False
+    while any(t.is_alive() for t in threads) and time.perf_counter() < end + 30:
+        if not told and all(np.isfinite(s.open_s) or s.error for s in sessions):
+            on_open()
+            told = True
+        time.sleep(0.2)
+    if not told:
+        on_open()
+    for s, t in zip(sessions, threads, strict=True):
+        if t.is_alive():
+            s.error = s.error or "still running after the deadline"
+    return sessions
+
+
 def _q(values: list[float] | np.ndarray) -> str:
     a = np.asarray(values, dtype=float)
     if a.size == 0:
@@ -448,7 +766,7 @@ def report_split(sessions: list[Session], server_log: str) -> None:
         )
     ws = [s.ws for s in sessions if s.updates_ms]
     n_upd = sum(len(s.updates_ms) for s in sessions)
-    if ws and n_upd:
+    if any(w[0] for w in ws) and n_upd:  # (counted by the browser mode's pages)
         log.info(
             "websocket per update and page: %.1f messages, %.0f kB",
             sum(w[0] for w in ws) / n_upd,
@@ -470,6 +788,19 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds each session waits after an update before its next change (0: closed loop)",
     )
     ap.add_argument("--threads", type=int, default=None, help="server solve threads")
+    ap.add_argument(
+        "--clients",
+        choices=("browser", "protocol"),
+        default="browser",
+        help="browser: chromium pages (rendering included); protocol: Bokeh's client API, "
+        "the same websocket protocol without rendering (the server's own capacity)",
+    )
+    ap.add_argument(
+        "--slow-solve-ms",
+        type=float,
+        default=0.0,
+        help="check: every solve job of the server waits this long first (default 0)",
+    )
     ap.add_argument("--timeout", type=float, default=30.0, help="seconds per update")
     ap.add_argument("--deadline", type=float, default=600.0, help="seconds for the whole run")
     args = ap.parse_args(argv)
@@ -480,7 +811,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.pause < 0:
         ap.error("--pause must be at least 0")
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-    if not Path(CHROMIUM).exists():
+    # (Bokeh's client logs every connection it sees closed, ours included)
+    logging.getLogger("bokeh.client").setLevel(logging.WARNING)
+    if args.clients == "browser" and not Path(CHROMIUM).exists():
         sys.exit(f"chromium not found at {CHROMIUM}")
     rss: dict[str, float] = {}
     cpu: dict[str, float] = {}
@@ -488,33 +821,55 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server_log = Path(tmp) / "server.log"
         port = _server.free_port()
-        proc = start_server(port, args.threads, server_log)
+        proc = start_server(port, args.threads, server_log, args.slow_solve_ms)
         try:
             rss["start"], cpu["start"] = rss_mb(proc.pid), cpu_s(proc.pid)
             url = f"http://127.0.0.1:{port}/"
+            # the clients' CPU: chromium's processes, or this process (the protocol threads)
+            protocol = args.clients == "protocol"
+            own = cpu_s(os.getpid())
+
+            def client_cpu() -> float:
+                return cpu_s(os.getpid()) - own if protocol else browser_cpu.sample()
+
+            def on_open() -> None:
+                rss["open"], cpu["open"] = rss_mb(proc.pid), cpu_s(proc.pid)
+                cpu["client_open"] = client_cpu()
+
             t0 = time.perf_counter()
-            sessions = asyncio.run(
-                asyncio.wait_for(
-                    load(
-                        url,
-                        args.sessions,
-                        args.changes,
-                        args.timeout,
-                        lambda: (
-                            rss.__setitem__("open", rss_mb(proc.pid)),
-                            cpu.__setitem__("open", cpu_s(proc.pid)),
-                            cpu.__setitem__("browser_open", browser_cpu.sample()),
-                        ),
-                        browser_cpu,
-                        args.pause,
-                    ),
+            if protocol:
+                sessions = load_protocol(
+                    url,
+                    args.sessions,
+                    args.changes,
+                    args.timeout,
                     args.deadline,
+                    on_open,
+                    args.pause,
                 )
-            )
+            else:
+                sessions = asyncio.run(
+                    asyncio.wait_for(
+                        load(
+                            url,
+                            args.sessions,
+                            args.changes,
+                            args.timeout,
+                            on_open,
+                            browser_cpu,
+                            args.pause,
+                        ),
+                        args.deadline,
+                    )
+                )
             wall = time.perf_counter() - t0
             cpu["end"] = cpu_s(proc.pid)
-            cpu["browser_end"] = sum(browser_cpu.seen.values())
-            destroyed = wait_destroyed(server_log, args.sessions, 60.0)
+            cpu["client_end"] = client_cpu() if protocol else sum(browser_cpu.seen.values())
+            if protocol:  # (the sessions' ids are known)
+                ids = frozenset(s.session_id for s in sessions if s.session_id)
+                destroyed = wait_destroyed(server_log, len(ids), 60.0, ids)
+            else:  # and the session of the page read to see that the server had started
+                destroyed = wait_destroyed(server_log, args.sessions + 1, 60.0) - 1
             time.sleep(3.0)  # the server trims its heap 2 s after a session is destroyed
             rss["end"] = rss_mb(proc.pid)
         finally:
@@ -542,14 +897,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("no update was measured")
     p50, p95, mx = (float(np.percentile(ms, q)) for q in (50, 95, 100))
     log.info(
-        "%d sessions, %d updates in %.0f s (threads: %s; pause between a session's changes "
-        "%g s%s): p50 %.0f ms, p95 %.0f ms, max %.0f ms; %d timeouts, %d sessions failed",
+        "%d %s sessions, %d updates in %.0f s (threads: %s; pause between a session's changes "
+        "%g s%s%s): min %.0f ms, p50 %.0f ms, p95 %.0f ms, max %.0f ms; %d timeouts, %d sessions "
+        "failed",
         len(sessions),
+        args.clients,
         len(ms),
         wall,
         args.threads if args.threads is not None else "server default",
         args.pause,
         ", closed loop" if args.pause == 0 else "",
+        f"; every solve slowed by {args.slow_solve_ms:g} ms" if args.slow_solve_ms > 0 else "",
+        float(ms.min()),
         p50,
         p95,
         mx,
@@ -557,7 +916,11 @@ def main(argv: list[str] | None = None) -> None:
         errors,
     )
     log.info(
-        "pages opened in %.1f–%.1f s (median %.1f s)", opens.min(), opens.max(), np.median(opens)
+        "%s opened in %.1f–%.1f s (median %.1f s)",
+        "sessions" if args.clients == "protocol" else "pages",
+        opens.min(),
+        opens.max(),
+        np.median(opens),
     )
     log.info(
         "server RSS: %.0f MB at start, %.0f MB with every session open, %.0f MB after they "
@@ -577,10 +940,14 @@ def main(argv: list[str] | None = None) -> None:
         os.cpu_count() or 0,
     )
     log.info(
-        "browser CPU: %.2f s per page opened, %.3f s per update (%d chromium processes)",
-        cpu.get("browser_open", np.nan) / n_open,
-        (cpu.get("browser_end", np.nan) - cpu.get("browser_open", np.nan)) / max(len(ms), 1),
-        len(browser_cpu.seen),
+        "%s CPU: %.2f s per %s opened, %.3f s per update (%s)",
+        "protocol clients'" if args.clients == "protocol" else "browser",
+        cpu.get("client_open", np.nan) / n_open,
+        "session" if args.clients == "protocol" else "page",
+        (cpu.get("client_end", np.nan) - cpu.get("client_open", np.nan)) / max(len(ms), 1),
+        "this process's threads"
+        if args.clients == "protocol"
+        else f"{len(browser_cpu.seen)} chromium processes",
     )
     report_split(sessions, text)
     ok = p95 <= TARGET_P95_MS and timeouts == 0 and errors == 0
@@ -590,7 +957,7 @@ def main(argv: list[str] | None = None) -> None:
         f"p50_ms={p50:.0f} p95_ms={p95:.0f} max_ms={mx:.0f} timeouts={timeouts} "
         f"sessions={len(sessions)} updates={len(ms)} open_max_s={opens.max():.1f} "
         f"rss_mb_start={mb['start']:.0f} rss_mb_open={mb['open']:.0f} rss_mb_end={mb['end']:.0f} "
-        f"pause_s={args.pause:g}"
+        f"pause_s={args.pause:g} clients={args.clients}"
     )
 
 

@@ -591,8 +591,8 @@ def test_closed_sessions_are_freed(monkeypatch):
         port=port,
         show=False,
         threaded=True,
-        check_unused_sessions=200,
-        unused_session_lifetime=300,
+        check_unused_sessions_milliseconds=200,
+        unused_session_lifetime_milliseconds=300,
     )
     del stores[:]  # the one warm_up solved the first page's numbers with, before serving
     try:
