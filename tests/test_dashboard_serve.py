@@ -4,7 +4,6 @@ each session's solves: test_dashboard_jobs.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import socket
@@ -345,8 +344,8 @@ def test_sessions_updated_on_solve_threads_are_freed_when_closed(
         show=False,
         threaded=True,
         threads=2,
-        check_unused_sessions_milliseconds=200,
-        unused_session_lifetime_milliseconds=300,
+        check_unused_sessions=200,
+        unused_session_lifetime=300,
     )
     url = f"http://127.0.0.1:{port}/"
     try:
@@ -411,40 +410,6 @@ def test_sessions_updated_on_solve_threads_are_freed_when_closed(
         assert alive == 0, f"{alive} of {len(stores)} closed sessions still hold their store"
     finally:
         server.stop()
-
-
-def test_panels_busy_cleanup_task_holds_no_session():
-    """Panel's process-wide busy-counter task, started from inside a session, kept that
-    session's document (in the context it was created in) for the life of the server: one
-    closed session never freed. Started by the app from an empty context, it holds none."""
-    from bokeh.document import Document
-    from panel.io.state import _state, set_curdoc
-
-    from tradepolicy.dashboard.app import _start_busy_cleanup_outside_sessions
-
-    before = _state._busy_cleanup_scheduled
-
-    async def held(start) -> bool:
-        _state._busy_cleanup_scheduled = None
-        doc = Document()
-        ref = weakref.ref(doc)
-        with set_curdoc(doc):  # as in a session's page function
-            start()
-        task = _state._busy_cleanup_scheduled
-        assert task is not None and task.running
-        del doc
-        gc.collect()
-        alive = ref() is not None
-        task.stop()
-        return alive
-
-    try:
-        assert asyncio.run(held(_start_busy_cleanup_outside_sessions)) is False
-        # Panel's own start keeps the document (what the app avoids; if a Panel release
-        # stops doing so, the workaround can go)
-        assert asyncio.run(held(pn.state._schedule_busy_cleanup)) is True
-    finally:
-        _state._busy_cleanup_scheduled = before
 
 
 def test_release_memory_collects_garbage():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import ctypes
 import ctypes.util
 import gc
@@ -186,29 +185,10 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
             _trim_memory_soon()
 
         doc.on_session_destroyed(_release)
-        _start_busy_cleanup_outside_sessions()
         _skip_unchanged_styles(doc)
         _build_models_at_once(page)
         _pause_hidden_tabs(app)
     return page
-
-
-def _start_busy_cleanup_outside_sessions() -> None:
-    """Start Panel's process-wide task that clears its busy counter, from an empty context.
-
-    Panel starts that task (a periodic callback, never stopped) the first time a session is
-    busy, from inside the session: the task keeps a copy of the context it was created in,
-    with Panel's ``curdoc`` context variable set to that session's document, and so that
-    whole session (its store, results and charts) stayed in memory after it closed, for the
-    life of the server. Started here first (on the server's event loop, from a session's page
-    function), in an empty context, it holds no session. Nothing is done when it is already
-    running or Panel has no such task.
-    """
-    state = pn.state
-    schedule = getattr(state, "_schedule_busy_cleanup", None)
-    if schedule is None or getattr(state, "_busy_cleanup_scheduled", True) is not None:
-        return
-    contextvars.Context().run(schedule)
 
 
 def _pause_hidden_tabs(app: DashboardApp) -> None:
