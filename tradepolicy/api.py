@@ -855,7 +855,7 @@ def _target_attrs(sset: ScenarioSet) -> dict[str, object]:
 
 @functools.lru_cache(maxsize=64)
 def _region_labels(regions: tuple[str, ...]) -> np.ndarray:
-    """The region codes as an object array (read-only: shared by every booking)."""
+    """Return the region codes as an object array (read-only: shared by every booking)."""
     out = np.array(regions, dtype=object)
     out.flags.writeable = False
     return out
@@ -865,8 +865,10 @@ def _region_labels(regions: tuple[str, ...]) -> np.ndarray:
 def _bloc_masks(
     regions: tuple[str, ...], members: tuple[str, ...], aggregate: tuple[bool, ...]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Masks (N,) of a bloc's ``members`` among ``regions`` and of the ``aggregate`` ones
-    (read-only: shared by every booking)."""
+    """Return masks (N,) of a bloc's ``members`` and of the ``aggregate`` regions.
+
+    Read-only: shared by every booking.
+    """
     inside = np.isin(np.array(regions, dtype=object), list(members))
     agg = np.array(aggregate, dtype=bool)
     inside.flags.writeable = False
