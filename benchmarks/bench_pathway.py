@@ -19,10 +19,19 @@ The last line is printed exactly as::
     pathway_seconds=<t> target_seconds=60 ratio_to_target=<t/60>
     pathway_year_over_static=<(t/years)/static> solves_per_second=<s>
 
+``--live N`` times instead what the dashboard's 2030 tab runs after each change of a measure
+(:func:`tradepolicy.dashboard.answer.live_job`: the edited scenario's central pathway with the
+set's header, then its options table, warnings and payers), for ``N`` edits of the oxide floor
+of the shipped set's first option, each to a value not solved before (no cache hit); it needs
+the ``dashboard`` extra. Its last line is::
+
+    live_median_ms=<wall> live_p95_ms=<wall> live_cpu_median_ms=<this thread's CPU> edits=<N>
+
 Usage::
 
     python benchmarks/bench_pathway.py            # 10 options x 1,000 draws x 12 years
     python benchmarks/bench_pathway.py --quick    # 100 draws
+    python benchmarks/bench_pathway.py --live 30  # the dashboard's update, 30 edits
 """
 
 from __future__ import annotations
@@ -32,6 +41,8 @@ import copy
 import logging
 import time
 import warnings
+
+import numpy as np
 
 import tradepolicy as tp
 from tradepolicy.measures import MEASURES
@@ -102,15 +113,58 @@ def static_set(pset: PathwaySet) -> ScenarioSet:
     return ScenarioSet(market=pset.market, scenarios=scenarios, target=pset.target)
 
 
+def live_edits(n: int) -> None:
+    """Time the dashboard's live job on ``n`` edits of the oxide floor (module docstring)."""
+    from tradepolicy.dashboard import answer
+
+    pset = tp.load_scenarios("ree_magnets_2030")
+    start, stage = answer.policy_start(pset), answer.first_stage(pset)
+    first = pset.scenarios[0]
+
+    def edit(i: int) -> Scenario:
+        measures = [
+            m.model_copy(update={"floor": m.floor + 7.0 * (i + 1)}) if hasattr(m, "floor") else m
+            for m in first.measures
+        ]
+        return Scenario(name="edited", measure=measures)
+
+    log.info("warm-up (compiles the kernels) ...")
+    answer.live_job(pset, edit(-1), start, stage)
+    wall, cpu = [], []
+    for i in range(n):
+        t, c = time.perf_counter(), time.thread_time()
+        ds, problem, _ = answer.live_job(pset, edit(i), start, stage)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.thread_time() - c)
+        if ds is None:
+            raise SystemExit(f"the edited scenario was not solved: {problem}")
+    w, c = np.array(wall) * 1e3, np.array(cpu) * 1e3
+    log.info("%d edits of the oxide floor, each solved 2024-2035 with the set's header", n)
+    print(
+        f"live_median_ms={np.median(w):.1f} live_p95_ms={np.percentile(w, 95):.1f} "
+        f"live_cpu_median_ms={np.median(c):.1f} edits={n}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=1000)
     parser.add_argument("--options", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="100 draws")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--live",
+        type=int,
+        default=0,
+        metavar="N",
+        help="time the dashboard's update after a measure change instead, N edits",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("tradepolicy").setLevel(logging.ERROR)
+    if args.live:
+        live_edits(args.live)
+        return
     warnings.simplefilter("ignore", tp.errors.InputWarning)  # advice on the static copy
     draws = 100 if args.quick else args.draws
     pset = pathway_set(args.options)

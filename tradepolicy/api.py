@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -852,6 +853,29 @@ def _target_attrs(sset: ScenarioSet) -> dict[str, object]:
     }
 
 
+@functools.lru_cache(maxsize=64)
+def _region_labels(regions: tuple[str, ...]) -> np.ndarray:
+    """Return the region codes as an object array (read-only: shared by every booking)."""
+    out = np.array(regions, dtype=object)
+    out.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _bloc_masks(
+    regions: tuple[str, ...], members: tuple[str, ...], aggregate: tuple[bool, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return masks (N,) of a bloc's ``members`` and of the ``aggregate`` regions.
+
+    Read-only: shared by every booking.
+    """
+    inside = np.isin(np.array(regions, dtype=object), list(members))
+    agg = np.array(aggregate, dtype=bool)
+    inside.flags.writeable = False
+    agg.flags.writeable = False
+    return inside, agg
+
+
 def _variables(
     mkt, cal, inst, st, ctx, sset: ScenarioSet, base, wanted: frozenset[str] | None = None
 ) -> dict[str, np.ndarray]:
@@ -867,7 +891,7 @@ def _variables(
     prod = cal.producer
     purchases = st.X.sum(axis=1)  # market purchases (incl. public composite purchases)
     traded = st.X > 0
-    regions = np.array(mkt.regions, dtype=object)
+    regions = _region_labels(tuple(mkt.regions))
     ledger = ctx.ledger
     out: dict[str, np.ndarray] = {}
     if want("producer_price"):
@@ -952,8 +976,11 @@ def _variables(
         "bloc_import_share",
     ):
         bt = sset.bloc_target
-        members = np.isin(regions, bt.members(mkt))
-        aggregate = np.array([region_table.is_aggregate(r) for r in mkt.regions], dtype=bool)
+        members, aggregate = _bloc_masks(
+            tuple(mkt.regions),
+            tuple(bt.members(mkt)),
+            tuple(region_table.is_aggregate(r) for r in mkt.regions),
+        )
         bloc = indicators.bloc_dependency(st.X, members, aggregate)
         if sset.has_target:
             bloc_meets = np.where(
@@ -1026,11 +1053,15 @@ def check_solution(
     # each check on the whole batch; messages only for the (few) scenarios that fail one
     for what, arr, where, positive in checks:
         arr = np.asarray(arr, dtype=float)
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(arr) | ((arr <= 0) if positive else (arr < 0))
+        # not finite, or not positive (non-negative): NaN compares false
+        bad = (arr > 0) if positive else (arr >= 0)
+        bad &= arr < np.inf
+        np.logical_not(bad, out=bad)
         if where is not None:
             bad &= np.asarray(where, dtype=bool)
         flat = bad.reshape(B, -1)
+        if not flat.any():
+            continue
         for b in np.flatnonzero(pending & flat.any(axis=1)):
             idx = np.unravel_index(int(np.argmax(flat[b])), arr.shape[1:])
             at = " → ".join(regions[i] for i in idx)
@@ -1043,6 +1074,8 @@ def check_solution(
     for name in _FINITE:
         arr = np.asarray(variables[name], dtype=float)
         flat = ~np.isfinite(arr.reshape(B, -1))
+        if not flat.any():
+            continue
         for b in np.flatnonzero(pending & flat.any(axis=1)):
             idx = np.unravel_index(int(np.argmax(flat[b])), arr.shape[1:])
             at = " → ".join(regions[i] for i in idx)

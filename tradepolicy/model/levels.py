@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from scipy import special
@@ -34,6 +35,10 @@ from tradepolicy.model.instruments import ADD, ADV, FOB, Instruments
 
 _CD_TOL = 1e-9  # |1 - σ| below this uses the Cobb-Douglas limit
 _SQRT_HALF = np.sqrt(0.5)
+#: the fields of a Calibration that nothing is derived from at construction
+_NOT_BASE = frozenset({"eps", "eta", "sigma", "utilisation"})
+#: node sets whose :meth:`Calibration.block` base data one calibration keeps (a chain's stages)
+_MAX_BLOCKS = 16
 
 
 @dataclass
@@ -63,6 +68,13 @@ class Calibration:
     utilisation: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        self._check_utilisation()
+        self._derive_base()
+        #: :meth:`block`'s calibrations of node sets, shared with every copy that keeps this
+        #: one's base data (:meth:`_sharing_base`)
+        self._blocks: dict[tuple[int, ...], Calibration] = {}
+
+    def _check_utilisation(self) -> None:
         if self.utilisation is not None:
             u0 = np.asarray(self.utilisation, dtype=float)
             N = len(self.regions)
@@ -80,6 +92,10 @@ class Calibration:
                 )
             # all zeros: the isoelastic curve, on exactly today's code path
             self.utilisation = u0 if np.any(u0 > 0.0) else None
+
+    def _derive_base(self) -> None:
+        """The base quantities (prices, flows, shares) derived from the base data alone
+        (``p0``, ``X0``, ``t0``, ``x0``, ``C``, ``final_demand0``, ``value_added0``)."""
         self.fob0 = self.p0[:, None] * (1.0 + self.x0)
         self.q0 = self.fob0 * (1.0 + self.t0)
         self.S0 = self.X0.sum(axis=1)
@@ -136,6 +152,23 @@ class Calibration:
         evaluation, computed once (``C`` is never changed in place)."""
         return self.C is not None and bool(np.any(self.C))
 
+    def _sharing_base(self, **changes: Any) -> Calibration:
+        """A copy with other elasticities or utilisation (``changes``), sharing this one's
+        base data and what is derived from it alone (never changed in place), which is then
+        not derived again: the same numbers as a new :class:`Calibration` of those fields."""
+        if not set(changes) <= _NOT_BASE:
+            raise ValueError(f"only {sorted(_NOT_BASE)} may differ, not {sorted(changes)}")
+        out = object.__new__(Calibration)
+        out.__dict__.update(self.__dict__)  # (a shallow copy; copy.copy is slower)
+        for name, value in changes.items():
+            setattr(out, name, value)
+        out._check_utilisation()
+        return out
+
+    def with_utilisation(self, utilisation: np.ndarray | None) -> Calibration:
+        """A copy with another base capacity utilisation (see :attr:`utilisation`)."""
+        return self._sharing_base(utilisation=utilisation)
+
     def take_rows(self, idx: np.ndarray, B: int) -> Calibration:
         """The calibration of scenarios ``idx`` of a batch of ``B`` (elasticities and chain
         coefficients that vary by scenario are cut; the rest is shared)."""
@@ -152,6 +185,16 @@ class Calibration:
         per_row |= self.utilisation is not None and self.utilisation.ndim == 2
         if all(np.ndim(a) == 1 for a in (self.eps, self.eta, self.sigma)) and not per_row:
             return self
+        if not any(
+            a is not None and np.ndim(a) >= n
+            for a, n in ((self.C, 3), (self.final_demand0, 2), (self.value_added0, 2))
+        ):  # the base data are shared: what is derived from them alone too
+            return self._sharing_base(
+                eps=cut(self.eps, 2),
+                eta=cut(self.eta, 2),
+                sigma=cut(self.sigma, 2),
+                utilisation=pick(self.utilisation, 2),
+            )
         return Calibration(
             regions=self.regions,
             p0=self.p0,
@@ -169,25 +212,49 @@ class Calibration:
 
     def block(self, nodes: np.ndarray) -> Calibration:
         """The calibration of the nodes ``nodes`` alone (one stage of a stacked chain),
-        keeping their final demand and value added (what the stage's welfare reads)."""
-        ix = np.ix_(nodes, nodes)
+        keeping their final demand and value added (what the stage's welfare reads).
+
+        The base data of a node set are cut once per base (read-only arrays, shared by the
+        copies of this calibration with other elasticities or utilisation) and only the
+        elasticities and utilisation cut at each call: the same numbers as cutting them all.
+        """
 
         def cut(a: np.ndarray) -> np.ndarray:
             return a[..., nodes]
 
-        return Calibration(
+        key = tuple(int(i) for i in nodes)
+        fixed = self._blocks.get(key)
+        if fixed is None:
+            fixed = self._base_block(np.asarray(nodes))
+            if len(self._blocks) < _MAX_BLOCKS:
+                self._blocks[key] = fixed
+        return fixed._sharing_base(
+            eps=cut(np.asarray(self.eps)),
+            eta=cut(np.asarray(self.eta)),
+            sigma=cut(np.asarray(self.sigma)),
+            utilisation=None if self.utilisation is None else self.utilisation[..., nodes],
+        )
+
+    def _base_block(self, nodes: np.ndarray) -> Calibration:
+        """:meth:`block`'s base data of ``nodes`` (elasticities cut, no utilisation), with
+        what is derived from them, read-only."""
+        ix = np.ix_(nodes, nodes)
+        out = Calibration(
             regions=tuple(self.regions[i] for i in nodes),
             p0=self.p0[nodes],
             X0=self.X0[ix],
             t0=self.t0[ix],
             x0=self.x0[ix],
-            eps=cut(np.asarray(self.eps)),
-            eta=cut(np.asarray(self.eta)),
-            sigma=cut(np.asarray(self.sigma)),
+            eps=np.asarray(self.eps)[..., nodes],
+            eta=np.asarray(self.eta)[..., nodes],
+            sigma=np.asarray(self.sigma)[..., nodes],
             final_demand0=self.Df0[..., nodes],
             value_added0=self.v0[..., nodes],
-            utilisation=None if self.utilisation is None else self.utilisation[..., nodes],
         )
+        for name, value in vars(out).items():
+            if isinstance(value, np.ndarray) and name not in _NOT_BASE:
+                value.flags.writeable = False
+        return out
 
     def with_elasticities(
         self,
@@ -196,19 +263,10 @@ class Calibration:
         sigma: np.ndarray | None = None,
     ) -> Calibration:
         """A copy with other (possibly per-scenario ``(B,N)``) elasticities."""
-        return Calibration(
-            regions=self.regions,
-            p0=self.p0,
-            X0=self.X0,
-            t0=self.t0,
-            x0=self.x0,
+        return self._sharing_base(
             eps=self.eps if eps is None else eps,
             eta=self.eta if eta is None else eta,
             sigma=self.sigma if sigma is None else sigma,
-            C=self.C,
-            final_demand0=self.final_demand0,
-            value_added0=self.value_added0,
-            utilisation=self.utilisation,
         )
 
     @property

@@ -653,10 +653,13 @@ def _value_flat(
     b = volume * disc * rev.sd
     var = (b * b).sum(axis=1)
     carry = np.zeros(n)  # Σ_{h<j} b_h φ^{j−h} s_h
+    # what each year's step reads, for every year at once (the same numbers)
+    bs, b2 = b * S, 2.0 * b
+    s_pos = S > 0
+    s_safe = np.where(s_pos, S, 1.0)
     for j in range(1, T):
-        carry = phi * (carry + b[:, j - 1] * S[:, j - 1])
-        sj = S[:, j]
-        var += 2.0 * b[:, j] * np.where(sj > 0, carry / np.where(sj > 0, sj, 1.0), 0.0)
+        carry = phi * (carry + bs[:, j - 1])
+        var += b2[:, j] * np.where(s_pos[:, j], carry / s_safe[:, j], 0.0)
     sd_v = np.sqrt(np.maximum(var, 0.0))
     debt = d * capex_priv
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -308,7 +308,7 @@ def run_years(
         # supply bounded by capacity: logistic in log price through normal output at base
         # prices with the market's supply elasticity there (docs/model.md)
         u_cap = cap.utilisation(S0 * mult, capacity, known)
-        cal_y = dataclasses.replace(cal, utilisation=u_cap if u_cap.any() else None)
+        cal_y = cal.with_utilisation(u_cap if u_cap.any() else None)
         dem = dem_path[y]  # 3. demand along the path
         # 4. solve the year (instruments rebuilt only when the measures in force change)
         lists = _active(pset, year)
@@ -659,7 +659,7 @@ def _at_short_run(
         if t is not None:
             f = np.where(t[:, None] >= 1.0, f, f ** np.asarray(t, float)[:, None])
         kw[attr] = np.where(rows[:, None], a * f, a)
-    return dataclasses.replace(cal, **kw)
+    return cal.with_elasticities(**kw)
 
 
 def _short_run_path(cal: Calibration, factors: dict[str, np.ndarray], rows: np.ndarray) -> Homotopy:

@@ -305,7 +305,6 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
         dep,
         {"units": "1", "long_name": f"bloc dependence at the target stage in {pset.target_year}"},
     )
-    ds = ds.assign_coords(share=shares)
     if shares.size:
         meets = dep[:, :, None] <= shares[None, None, :] + 1e-12
         # (draw, scenario): solved in every year
@@ -368,7 +367,8 @@ def _summaries(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> x
             f"buyers {note}",
         },
     )
-    return ds.assign(data)
+    # the share coordinate and the new variables in one merge (one alignment of ``ds``)
+    return ds.merge(xr.Dataset(coords={"share": shares}).assign(data))
 
 
 def _risk(ds: xr.Dataset, run: Years, pset: PathwaySet, currency: str) -> xr.Dataset:

@@ -5,6 +5,8 @@ Trajectories and the options table over the horizon (docs/pathways.md).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -110,7 +112,9 @@ def options_table(ds: xr.Dataset) -> pd.DataFrame:
     pvb = _central(ds["pv_budget_cost"])
     pvc = _central(ds["pv_cost_to_buyers"])
     pvw = _central(ds["pv_welfare_change"])
-    out = pd.DataFrame(index=pd.Index([str(s) for s in ds.scenario.values], name="scenario"))
+    index = pd.Index([str(s) for s in ds.scenario.values], name="scenario")
+    # the columns gathered first, the frame made once (inserting them one by one costs more)
+    out: dict[str, Any] = {}
     dep = _central(ds["target_dependence"])
     out[f"dependence_{year}"] = dep.values
     top = ds["bloc_top_supplier"].sel(
@@ -141,7 +145,7 @@ def options_table(ds: xr.Dataset) -> pd.DataFrame:
         out["expected_loss"] = ds["expected_disruption_loss"].values
         out["loss_reduction"] = ds["loss_reduction"].values
     out["solved"] = ds["converged"].sel(draw=0).all("year").values.astype(bool)
-    return out
+    return pd.DataFrame(out, index=index)
 
 
 def risk_table(ds: xr.Dataset) -> pd.DataFrame:

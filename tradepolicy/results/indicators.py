@@ -52,8 +52,9 @@ def bloc_dependency(X: np.ndarray, members: np.ndarray, aggregate: np.ndarray) -
         Boolean masks (N,) of the bloc's regions and of aggregate regions.
     """
     B = X.shape[0]
-    use = X[:, :, members].sum(axis=(1, 2))
-    from_origin = X[:, :, members].sum(axis=2)  # (B, N)
+    to_bloc = X[:, :, members]
+    use = to_bloc.sum(axis=(1, 2))
+    from_origin = to_bloc.sum(axis=2)  # (B, N)
     outside = ~members & ~aggregate
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = from_origin / use[:, None]
@@ -63,7 +64,7 @@ def bloc_dependency(X: np.ndarray, members: np.ndarray, aggregate: np.ndarray) -
         return BlocDependency(nan, np.full(B, -1), agg if members.any() else nan)
     cand = np.where(outside[None, :], np.nan_to_num(shares, nan=-np.inf), -np.inf)
     top = np.argmax(cand, axis=1)
-    share = np.take_along_axis(cand, top[:, None], axis=1)[:, 0]
+    share = cand[np.arange(B), top]
     ok = use > 0
     share = np.where(ok, np.maximum(share, 0.0), np.nan)
     top = np.where(ok & (share > 0), top, -1)
