@@ -39,7 +39,7 @@ from tradepolicy.dashboard.jobs import (  # noqa: E402
 )
 from tradepolicy.dashboard.store import CURRENT  # noqa: E402
 from tradepolicy.dashboard.views import (  # noqa: E402
-    UPDATING_CLASS,
+    UPDATING_ATTR,
     UPDATING_FIGURE_CSS,
     UPDATING_ROWS_CSS,
     KpiView,
@@ -556,7 +556,9 @@ def test_a_hidden_strip_is_not_marked_and_a_failed_solve_shows_its_failure(pool,
 
 
 def _marked(pane) -> bool:
-    return UPDATING_CLASS in pane.css_classes
+    """Whether a table pane's element (a chart pane's figure's) carries the mark."""
+    holder = pane.object if isinstance(pane, pn.pane.Bokeh) else pane
+    return UPDATING_ATTR in holder.html_attributes
 
 
 def _slow_live(monkeypatch, gate: threading.Event, error: str = "") -> None:
@@ -610,7 +612,12 @@ def test_the_edited_scenarios_row_payers_and_charts_are_marked_until_redrawn(
             seen.append(state)
 
     note()
-    view.table.param.watch(note, ["object", "css_classes"])
+    view.table.param.watch(note, ["object", "html_attributes"])
+    relaid: list[object] = []  # a change of css_classes: BokehJS lays the page out again
+    for p in panes:
+        p.param.watch(relaid.append, "css_classes")
+    for f in figs:
+        f.on_change("css_classes", lambda attr, old, new: relaid.append(new))
     gate = threading.Event()
     _slow_live(monkeypatch, gate)
     loop = Loop()
@@ -619,11 +626,13 @@ def test_the_edited_scenarios_row_payers_and_charts_are_marked_until_redrawn(
     assert [_marked(p) for p in view.charts.objects] == want
     assert (view.table.object, view.payers.object) == old  # marked, not redrawn
     assert [p.object for p in view.charts.objects] == figs
-    changes: list[object] = []
-    for p in panes:
-        p.param.watch(changes.append, "css_classes")
+    sent: list[object] = []
+    for p in view.table, view.payers:
+        p.param.watch(sent.append, "html_attributes")
+    for f in figs:
+        f.on_change("html_attributes", lambda attr, old, new: sent.append(new))
     view._mark()  # marked again: nothing sent
-    assert changes == []
+    assert sent == []
     gate.set()
     for _ in range(600):  # the KPIs come first ...
         loop.step()
@@ -640,6 +649,7 @@ def test_the_edited_scenarios_row_payers_and_charts_are_marked_until_redrawn(
     assert seen[0] == (False, old[0]) and seen[1] == (True, old[0])
     assert (False, old[0]) not in seen[1:]  # never the old row unmarked once changed
     assert seen[-1] == (False, view.table.object)
+    assert relaid == []
 
 
 @pytest.mark.parametrize("how", ["fail", "cancel"])

@@ -7,7 +7,6 @@ its 5–95% range stay on one line."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -185,12 +184,13 @@ WATCH_ROW = """
   const seen = [];
   const note = () => {
     const row = host.shadowRoot.querySelector('tr.live');
-    const state = [host.classList.contains('tp-live-updating'), row ? row.textContent : null];
+    const state = [host.hasAttribute('data-live-updating'), row ? row.textContent : null];
     const last = seen[seen.length - 1];
     if (!last || last[0] !== state[0] || last[1] !== state[1]) seen.push(state);
   };
   note();
-  new MutationObserver(note).observe(host, {attributes: true, attributeFilter: ['class']});
+  new MutationObserver(note).observe(
+    host, {attributes: true, attributeFilter: ['data-live-updating']});
   new MutationObserver(note).observe(
     host.shadowRoot, {subtree: true, childList: true, characterData: true});
   window.__tp_rows = seen;
@@ -262,14 +262,14 @@ def test_the_edited_scenarios_row_and_charts_are_marked_until_the_new_numbers_co
         before = live_value(page).inner_text()
         add_measure(page, "Club price floor", timeout=TIMEOUT)
         expect(live_value(page)).not_to_have_text(before, timeout=60_000)
-        marked = page.locator(".tp-live-updating")
+        marked = page.locator(f"[{views.UPDATING_ATTR}]")
         expect(marked).to_have_count(0, timeout=60_000)
         old = row.inner_text()
         page.evaluate(WATCH_ROW)
         box = page.locator(".tp-floor-floor input").first
         box.fill("150")
         box.press("Enter")
-        expect(table).to_have_class(re.compile(r"\btp-live-updating\b"), timeout=TIMEOUT)
+        expect(table).to_have_attribute(views.UPDATING_ATTR, "", timeout=TIMEOUT)
         look = row.evaluate(ROW_LOOK)
         for _ in range(40):  # the mark shows after its delay (0.25 s, then a 0.2 s fade)
             if look["badge_opacity"] > 0.99 and look["number_opacity"] < 0.36:

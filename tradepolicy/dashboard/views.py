@@ -111,39 +111,44 @@ def updating_html(cards: str) -> str:
     )
 
 
-#: the class of a pane (a table, a chart) while numbers of the edited scenario it shows are
-#: those of the previous settings, their replacement being solved (:func:`mark_updating`)
-UPDATING_CLASS = "tp-live-updating"
-#: a table pane marked (:data:`UPDATING_CLASS`): the edited scenario's row (``tr.live``, the
+#: the attribute of a pane's element (a table's, a chart figure's) while numbers of the
+#: edited scenario it shows are those of the previous settings, their replacement being
+#: solved (:func:`mark_updating`); an attribute, not a class: BokehJS lays the whole page out
+#: again for each change of a model's ``css_classes``, not for its ``html_attributes``
+UPDATING_ATTR = "data-live-updating"
+_MARKED = f":host([{UPDATING_ATTR}])"
+#: a table pane marked (:data:`UPDATING_ATTR`): the edited scenario's row (``tr.live``, the
 #: last) fades but for its label, and the badge shows just below that label (the table keeps
 #: room for it below: nothing is covered, nothing moves)
 UPDATING_ROWS_CSS = f"""
-:host(.{UPDATING_CLASS}) tr.live td:not(:first-child) {{ {_FADE} }}
-:host(.{UPDATING_CLASS}) tr.live td:first-child {{ position: relative; }}
-:host(.{UPDATING_CLASS}) tr.live td:first-child::after {{ content: "{UPDATING_TEXT}";
+{_MARKED} tr.live td:not(:first-child) {{ {_FADE} }}
+{_MARKED} tr.live td:first-child {{ position: relative; }}
+{_MARKED} tr.live td:first-child::after {{ content: "{UPDATING_TEXT}";
   position: absolute; left: 4px; top: 100%; margin-top: 2px; {_BADGE} }}
 table:has(tr.live) {{ margin-bottom: 20px; }}
 {_KEYFRAMES}"""
-#: a Bokeh figure marked (:data:`UPDATING_CLASS`; a stylesheet of the figure itself): the
+#: a Bokeh figure marked (:data:`UPDATING_ATTR`; a stylesheet of the figure itself): the
 #: figure fades (less than numbers do: most of its lines stay right), and the badge shows in
 #: its bottom right corner, under the legend and right of the x axis (titles can be long)
 UPDATING_FIGURE_CSS = f"""
-:host(.{UPDATING_CLASS}) > * {{ animation: tp-fade-figure 0.2s ease-in 0.25s forwards; }}
-:host(.{UPDATING_CLASS})::after {{ content: "{UPDATING_TEXT}"; position: absolute; bottom: 4px;
-  right: 8px; {_BADGE} }}
+{_MARKED} > * {{ animation: tp-fade-figure 0.2s ease-in 0.25s forwards; }}
+{_MARKED}::after {{ content: "{UPDATING_TEXT}"; position: absolute; bottom: 4px; right: 8px;
+  {_BADGE} }}
 @keyframes tp-fade-figure {{ to {{ opacity: 0.5; }} }}
 {_KEYFRAMES}"""
 
 
-def mark_updating(pane: pn.viewable.Viewable, updating: bool) -> None:
-    """Mark ``pane`` (a table pane with :data:`UPDATING_ROWS_CSS`, a Bokeh pane whose figure
-    has :data:`UPDATING_FIGURE_CSS`) as updating or not: its :data:`UPDATING_CLASS` is
-    toggled, a small patch (what it shows is not sent again); no message when unchanged."""
-    classes = [c for c in pane.css_classes if c != UPDATING_CLASS]
+def mark_updating(pane: TextPane | pn.pane.Bokeh, updating: bool) -> None:
+    """Mark ``pane`` (a table pane with :data:`UPDATING_ROWS_CSS`, or a Bokeh pane whose
+    figure has :data:`UPDATING_FIGURE_CSS`) as updating or not: the :data:`UPDATING_ATTR` of
+    its element (of its figure's) is set or removed, a small patch (what it shows is not
+    sent again, the page is not laid out again); no message when unchanged."""
+    holder = pane.object if isinstance(pane, pn.pane.Bokeh) else pane
+    attrs = {k: v for k, v in holder.html_attributes.items() if k != UPDATING_ATTR}
     if updating:
-        classes.append(UPDATING_CLASS)
-    if classes != pane.css_classes:
-        pane.css_classes = classes
+        attrs[UPDATING_ATTR] = ""
+    if attrs != holder.html_attributes:
+        holder.html_attributes = attrs
 
 
 class MarkedCards:
