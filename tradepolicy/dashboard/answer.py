@@ -1426,12 +1426,16 @@ class AnswerView(Viewer):
     def _mark(self, *_events: Any) -> None:
         """The edited scenario's numbers shown (its KPIs, its rows, the charts that draw it),
         marked as updating or not: the KPI cards redrawn with or without the mark, the other
-        panes' class toggled (no message when unchanged)."""
+        panes' data-live-updating attribute set or removed, in one message (none when
+        unchanged)."""
         parts = self.updating_parts()
-        self._kpis.show(parts["kpis"])
-        mark_updating(self.table, parts["rows"])
-        mark_updating(self.payers, parts["rows"])
-        self._mark_charts(parts["charts"])
+        doc = served_document()
+        # one message for every mark (no figure is replaced here: a hold is safe)
+        with pn.io.hold(doc) if isinstance(doc, Document) else contextlib.nullcontext():
+            self._kpis.show(parts["kpis"])
+            mark_updating(self.table, parts["rows"])
+            mark_updating(self.payers, parts["rows"])
+            self._mark_charts(parts["charts"])
 
     def _mark_charts(self, updating: bool | None = None) -> None:
         """The charts that draw the edited scenario marked when ``updating`` (default: as
