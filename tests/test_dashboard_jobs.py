@@ -38,7 +38,14 @@ from tradepolicy.dashboard.jobs import (  # noqa: E402
     use_solve_threads,
 )
 from tradepolicy.dashboard.store import CURRENT  # noqa: E402
-from tradepolicy.dashboard.views import KpiView, kpi_html, updating_html  # noqa: E402
+from tradepolicy.dashboard.views import (  # noqa: E402
+    UPDATING_ATTR,
+    UPDATING_FIGURE_CSS,
+    UPDATING_ROWS_CSS,
+    KpiView,
+    kpi_html,
+    updating_html,
+)
 
 NDPR = "ndpr_oxide"
 
@@ -546,6 +553,134 @@ def test_a_hidden_strip_is_not_marked_and_a_failed_solve_shows_its_failure(pool,
     assert not _updating(kpis.pane) and store.jobs.pending == []
     assert store.current.problems == ("The model could not be solved: kernel crashed",)
     assert set(_values(kpis.pane.object)) == {"—"}  # no stale numbers
+
+
+def _marked(pane) -> bool:
+    """Whether a table pane's element (a chart pane's figure's) carries the mark."""
+    holder = pane.object if isinstance(pane, pn.pane.Bokeh) else pane
+    return UPDATING_ATTR in holder.html_attributes
+
+
+def _slow_live(monkeypatch, gate: threading.Event, error: str = "") -> None:
+    """The edited scenario's 2030 solve waits for ``gate`` (a cold compile cache), then
+    raises ``error`` if given."""
+    from tradepolicy.dashboard import answer as ans
+
+    live_job = ans.live_job
+
+    def slow(*args, **kwargs):
+        gate.wait(30)
+        if error:
+            raise RuntimeError(error)
+        return live_job(*args, **kwargs)
+
+    monkeypatch.setattr(ans, "live_job", slow)
+
+
+@pytest.mark.parametrize("focus", ["option", LIVE])
+def test_the_edited_scenarios_row_payers_and_charts_are_marked_until_redrawn(
+    pool, monkeypatch, focus
+):
+    """While the edited scenario's 2030 solve is pending, its row in the options table and
+    in who pays and the charts that draw it (its lines; every chart when it is in focus)
+    show the previous numbers marked as updating, by a class on their panes (nothing
+    redrawn: the same text, the same figures); the KPIs' mark goes with their new numbers,
+    the others' with the redraw of the row and lines in the next tick, never before."""
+    store = DashboardStore(catalog(), "ree_magnets")
+    view = AnswerView(store=store, draws=0)
+    store.config.preset("floor")  # (not served: solved at once)
+    if focus == LIVE:
+        view.focus.value = LIVE
+    assert (
+        UPDATING_ROWS_CSS in view.table.stylesheets and UPDATING_ROWS_CSS in view.payers.stylesheets
+    )
+    figs = [p.object for p in view.charts.objects]
+    assert len(figs) == 4 and all(UPDATING_FIGURE_CSS in f.stylesheets for f in figs)
+    mine = {id(s) for s in view._live_sources.values()}
+    draws_mine = [any(id(r.data_source) in mine for r in f.renderers) for f in figs]
+    assert draws_mine == [True, False, False, True]  # its dependence and budget lines
+    want = [True] * 4 if focus == LIVE else draws_mine
+    panes = [view.table, view.payers, view.kpis, *view.charts.objects]
+    assert not any(_marked(p) for p in panes) and not _updating(view.kpis)
+    old = (view.table.object, view.payers.object)
+    old_lines = [list(s.data["v"]) for s in view._live_sources.values()]
+    seen: list[tuple[bool, str]] = []
+
+    def note(*_events) -> None:  # each state of the options table: (marked, text)
+        state = (_marked(view.table), view.table.object)
+        if not seen or seen[-1] != state:
+            seen.append(state)
+
+    note()
+    view.table.param.watch(note, ["object", "html_attributes"])
+    relaid: list[object] = []  # a change of css_classes: BokehJS lays the page out again
+    for p in panes:
+        p.param.watch(relaid.append, "css_classes")
+    for f in figs:
+        f.on_change("css_classes", lambda attr, old, new: relaid.append(new))
+    gate = threading.Event()
+    _slow_live(monkeypatch, gate)
+    loop = Loop()
+    loop.event(store.config.set, "floor", floor=1.4 * store.config.value("floor", "floor"))
+    assert _updating(view.kpis) and _marked(view.table) and _marked(view.payers)
+    assert [_marked(p) for p in view.charts.objects] == want
+    assert (view.table.object, view.payers.object) == old  # marked, not redrawn
+    assert [p.object for p in view.charts.objects] == figs
+    sent: list[object] = []
+    for p in view.table, view.payers:
+        p.param.watch(sent.append, "html_attributes")
+    for f in figs:
+        f.on_change("html_attributes", lambda attr, old, new: sent.append(new))
+    view._mark()  # marked again: nothing sent
+    assert sent == []
+    gate.set()
+    for _ in range(600):  # the KPIs come first ...
+        loop.step()
+        if not _updating(view.kpis):
+            break
+        time.sleep(0.05)
+    assert not _updating(view.kpis)
+    assert _marked(view.table) and _marked(view.payers)  # ... the row in the next tick
+    assert (view.table.object, view.payers.object) == old
+    loop.drain(store.jobs)
+    assert not any(_marked(p) for p in panes) and store.jobs.pending == []
+    assert view.table.object != old[0]
+    assert [list(s.data["v"]) for s in view._live_sources.values()] != old_lines
+    assert seen[0] == (False, old[0]) and seen[1] == (True, old[0])
+    assert (False, old[0]) not in seen[1:]  # never the old row unmarked once changed
+    assert seen[-1] == (False, view.table.object)
+    assert relaid == []
+
+
+@pytest.mark.parametrize("how", ["fail", "cancel"])
+def test_the_edited_scenarios_mark_goes_when_its_solve_fails_or_is_cancelled(
+    pool, monkeypatch, caplog, how
+):
+    """A failed 2030 solve unmarks the row and the charts, and the KPIs say it failed (no
+    row of stale numbers); a cancelled one unmarks them and publishes nothing."""
+    store = DashboardStore(catalog(), "ree_magnets")
+    view = AnswerView(store=store, draws=0)
+    store.config.preset("floor")
+    panes = [view.table, view.payers, *view.charts.objects]
+    published = store.jobs.published
+    gate = threading.Event()
+    _slow_live(monkeypatch, gate, error="kernel crashed" if how == "fail" else "")
+    loop = Loop()
+    loop.event(store.config.set, "floor", floor=1.4 * store.config.value("floor", "floor"))
+    assert _marked(view.table) and _updating(view.kpis)
+    if how == "cancel":
+        loop.event(store.jobs.cancel, "live")
+        assert not any(_marked(p) for p in panes) and not _updating(view.kpis)
+    gate.set()
+    loop.drain(store.jobs)
+    assert not any(_marked(p) for p in panes) and not _updating(view.kpis)
+    assert store.jobs.pending == []
+    if how == "fail":
+        assert "not solved: kernel crashed" in view.kpis.object
+        assert 'class="live"' not in view.table.object
+        assert any("solve failed" in m for m in _problems(caplog))
+    else:
+        assert store.jobs.published == published + 1  # the one-year solve only
 
 
 def test_updating_html_keeps_the_cards_and_their_text():

@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 import tradepolicy as tp
 from tradepolicy.dashboard import answer as ans
+from tradepolicy.dashboard import views
 from ui.actions import add_measure, inside
 
 TIMEOUT = 20_000  # ms
@@ -150,3 +151,167 @@ def test_unchanged_stylesheets_are_not_rewritten(page: Page):
     )
     assert same and applied
     assert not ERRORS, ERRORS
+
+
+# -- the edited scenario's numbers being replaced are marked ------------------------------------
+#: a dashboard whose 2030 solve of the edited scenario takes ``delay`` seconds more (as on a
+#: cold compile cache or a busy server): long enough to see and photograph the mark
+SLOW_SERVER = """
+import time
+from tradepolicy.dashboard import answer, serve
+live_job = answer.live_job
+def slow(*args, **kwargs):
+    time.sleep({delay})
+    return live_job(*args, **kwargs)
+answer.live_job = slow
+serve(port={port}, show=False, market="ree_magnets")
+"""
+DELAY_S = 4.0
+
+#: records each state of the options table from now on: (marked as updating, the edited
+#: scenario's row), and finds the panes and charts marked
+WATCH_ROW = """
+() => {
+  const find = (root, css) => {
+    const hit = root.querySelector(css);
+    if (hit) return hit;
+    for (const n of root.querySelectorAll('*')) {
+      if (n.shadowRoot) { const r = find(n.shadowRoot, css); if (r) return r; }
+    }
+    return null;
+  };
+  const host = find(document, '.tp-answer-options');
+  const seen = [];
+  const note = () => {
+    const row = host.shadowRoot.querySelector('tr.live');
+    const state = [host.hasAttribute('data-live-updating'), row ? row.textContent : null];
+    const last = seen[seen.length - 1];
+    if (!last || last[0] !== state[0] || last[1] !== state[1]) seen.push(state);
+  };
+  note();
+  new MutationObserver(note).observe(
+    host, {attributes: true, attributeFilter: ['data-live-updating']});
+  new MutationObserver(note).observe(
+    host.shadowRoot, {subtree: true, childList: true, characterData: true});
+  window.__tp_rows = seen;
+}
+"""
+#: how the edited scenario's row looks: its label's badge, a number cell's opacity
+ROW_LOOK = """
+(row) => {
+  const cells = row.querySelectorAll('td');
+  const badge = getComputedStyle(cells[0], '::after');
+  return {badge: badge.content, badge_opacity: parseFloat(badge.opacity),
+          number_opacity: parseFloat(getComputedStyle(cells[1]).opacity),
+          label_opacity: parseFloat(getComputedStyle(cells[0]).opacity)};
+}
+"""
+#: what of a chart figure is marked: its badge and its plot's opacity
+FIGURE_LOOK = """
+(fig) => ({badge: getComputedStyle(fig, '::after').content,
+           plot_opacity: parseFloat(getComputedStyle(fig.shadowRoot.querySelector('.bk-Canvas'))
+             .opacity)})
+"""
+
+
+@pytest.fixture(scope="module")
+def slow_url(artifacts: Path) -> Iterator[str]:
+    """A dashboard served with a slow 2030 solve of the edited scenario (its own server);
+    its log must hold no traceback."""
+    import subprocess
+    import sys
+
+    from ui.conftest import free_port, wait_until_serving
+
+    port = free_port()
+    log_path = artifacts / "server_slow_live.log"
+    code = SLOW_SERVER.format(delay=DELAY_S, port=port)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_until_serving(url, proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in log_path.read_text(), f"traceback in {log_path}"
+
+
+def test_the_edited_scenarios_row_and_charts_are_marked_until_the_new_numbers_come(
+    browser: Browser, slow_url: str, artifacts: Path
+):
+    """A slow 2030 solve of the edited scenario: from the change until its numbers come, its
+    row in the options table and the charts that draw it show the previous numbers marked
+    "updating…" (the numbers faded, a badge that covers no text), the other rows and charts
+    not; the mark goes with the new numbers, never before."""
+    errors: list[str] = []
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(slow_url + "?market=ree_magnets")
+        table = page.locator(".tp-answer-options")
+        row = table.locator("tr.live")
+        expect(row).to_be_visible(timeout=120_000)
+        expect(live_value(page)).to_be_visible(timeout=TIMEOUT)
+        before = live_value(page).inner_text()
+        add_measure(page, "Club price floor", timeout=TIMEOUT)
+        expect(live_value(page)).not_to_have_text(before, timeout=60_000)
+        marked = page.locator(f"[{views.UPDATING_ATTR}]")
+        expect(marked).to_have_count(0, timeout=60_000)
+        old = row.inner_text()
+        page.evaluate(WATCH_ROW)
+        box = page.locator(".tp-floor-floor input").first
+        box.fill("150")
+        box.press("Enter")
+        expect(table).to_have_attribute(views.UPDATING_ATTR, "", timeout=TIMEOUT)
+        look = row.evaluate(ROW_LOOK)
+        for _ in range(40):  # the mark shows after its delay (0.25 s, then a 0.2 s fade)
+            if look["badge_opacity"] > 0.99 and look["number_opacity"] < 0.36:
+                break
+            page.wait_for_timeout(50)
+            look = row.evaluate(ROW_LOOK)
+        assert look["badge"] == f'"{views.UPDATING_TEXT}"' and look["badge_opacity"] > 0.9, look
+        assert look["number_opacity"] < 0.5 and look["label_opacity"] == 1, look
+        others = table.locator("tbody tr:not(.live) td").nth(1)
+        assert others.evaluate("(td) => parseFloat(getComputedStyle(td).opacity)") == 1
+        # the badge sits below the row's label, over no text (the table keeps room for it)
+        badge_box = row.locator("td").first.evaluate(
+            """(td) => { const r = td.getBoundingClientRect(), s = getComputedStyle(td, '::after');
+              return {top: r.bottom + parseFloat(s.marginTop), height: parseFloat(s.height)}; }"""
+        )
+        note = page.locator(".tp-answer-note", has_text="Ranked by the probability").first
+        assert badge_box["top"] + badge_box["height"] <= note.bounding_box()["y"], badge_box
+        row.evaluate("(r) => r.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(200)
+        shot_marked = artifacts / "15_answer_row_marked_1280x800.png"
+        page.screenshot(path=str(shot_marked))
+        # the charts that draw the edited scenario (its dependence and budget lines)
+        figs = page.locator(".tp-answer .bk-Figure")
+        expect(figs).to_have_count(4)
+        looks = [figs.nth(i).evaluate(FIGURE_LOOK) for i in range(4)]
+        on = [lk["badge"] == f'"{views.UPDATING_TEXT}"' for lk in looks]
+        assert on == [True, False, False, True], looks
+        assert [lk["plot_opacity"] < 0.6 for lk in looks] == on, looks
+        figs.first.evaluate("(f) => f.scrollIntoView({block: 'start'})")
+        page.screenshot(path=str(artifacts / "16_answer_charts_marked_1280x800.png"))
+        # the new numbers come, unmarked
+        expect(row).not_to_have_text(old, timeout=60_000)
+        expect(marked).to_have_count(0, timeout=TIMEOUT)
+        seen = [tuple(s) for s in page.evaluate("window.__tp_rows")]
+        old_text = seen[0][1]
+        assert seen[0] == (False, old_text) and (True, old_text) in seen
+        after = seen[seen.index((True, old_text)) :]
+        assert (False, old_text) not in after  # never the old row unmarked once changed
+        assert seen[-1][0] is False and seen[-1][1] != old_text
+        row.evaluate("(r) => r.scrollIntoView({block: 'center'})")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(artifacts / "17_answer_row_updated_1280x800.png"))
+        assert not errors, errors
+    finally:
+        context.close()

@@ -49,7 +49,12 @@ from tradepolicy.dashboard.jobs import served_document
 from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.dashboard.panes import TextPane
 from tradepolicy.dashboard.store import DashboardStore, SolveCache, later
-from tradepolicy.dashboard.views import MarkedCards
+from tradepolicy.dashboard.views import (
+    UPDATING_FIGURE_CSS,
+    UPDATING_ROWS_CSS,
+    MarkedCards,
+    mark_updating,
+)
 from tradepolicy.errors import InputError
 from tradepolicy.measures.base import FISCAL_ENTRIES
 from tradepolicy.pathway.results import BORDER_ENTRIES, discount_factors
@@ -1175,7 +1180,10 @@ class AnswerView(Viewer):
         self._kpis = MarkedCards(CSS, "tp-answer-kpis-pane")
         self.kpis = self._kpis.pane
         self.table = TextPane(
-            "", sizing_mode="stretch_width", stylesheets=[CSS], css_classes=["tp-answer-options"]
+            "",
+            sizing_mode="stretch_width",
+            stylesheets=[CSS, UPDATING_ROWS_CSS],
+            css_classes=["tp-answer-options"],
         )
         self.table_note = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
         self.focus = pn.widgets.Select(
@@ -1185,7 +1193,12 @@ class AnswerView(Viewer):
             css_classes=["tp-answer-focus"],
         )
         self.charts = pn.GridBox(ncols=2, sizing_mode="stretch_width")
-        self.payers = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
+        self.payers = TextPane(
+            "",
+            sizing_mode="stretch_width",
+            stylesheets=[CSS, UPDATING_ROWS_CSS],
+            css_classes=["tp-answer-payers"],
+        )
         self.risk = TextPane("", sizing_mode="stretch_width", stylesheets=[CSS])
         self.downloads = pn.Row()
         self._central: xr.Dataset | None = None
@@ -1198,6 +1211,10 @@ class AnswerView(Viewer):
         self._live_sources: dict[str, ColumnDataSource] = {}
         self._chart_sources: list[list[ColumnDataSource]] = []  # of the charts shown, in order
         self._chart_looks: list[tuple] = []  # ChartSpec.look of the charts shown
+        self._chart_live: list[bool] = []  # whether each chart shown draws the edited scenario
+        #: the edited scenario's row, lines and payers are redrawn in the next tick (its KPIs
+        #: are shown): until then they stay marked as updating
+        self._rest_due = False
         #: the charts built with the edited scenario's solve: (results, stage) they were built
         #: for at submission, and with the specs once published
         self._charts_for: tuple[xr.Dataset | None, str] = (None, "")
@@ -1218,8 +1235,8 @@ class AnswerView(Viewer):
             # the store's one-year solve (which a served page runs in the next tick)
             cfg = self.store.policy
             cfg.param.watch(lambda *e: self._on_settings(), [p for p in cfg.param if p != "name"])
-            # the KPIs marked while the edited scenario's solve is pending
-            self.store.jobs.param.watch(self._mark_kpis, "pending")
+            # the edited scenario's numbers marked while its solve is pending
+            self.store.jobs.param.watch(self._mark, "pending")
         self.sentence.object = '<p class="tp-answer-note">Solving the pathway options…</p>'
         # served: after the page has loaded (the page opens at once, the options follow);
         # in a notebook or a test: now
@@ -1396,9 +1413,37 @@ class AnswerView(Viewer):
         solve of the settings shown is pending."""
         return self.store is not None and LIVE_JOB in self.store.jobs.pending
 
-    def _mark_kpis(self, *_events: Any) -> None:
-        """The KPIs shown, marked as updating or not (no message when that is unchanged)."""
-        self._kpis.show(self.updating())
+    def updating_parts(self) -> dict[str, bool]:
+        """Which parts show the edited scenario's previous numbers while their replacement
+        is solved: ``kpis``; ``rows`` (its row in the options table and in who pays; they
+        follow the KPIs in the next tick); ``charts`` (the charts that draw it; those that
+        follow it are rebuilt in the queue of jobs)."""
+        kpis = self.updating()
+        rows = kpis or self._rest_due
+        pending = self.store.jobs.pending if self.store is not None else []
+        return {"kpis": kpis, "rows": rows, "charts": rows or "charts" in pending}
+
+    def _mark(self, *_events: Any) -> None:
+        """The edited scenario's numbers shown (its KPIs, its rows, the charts that draw it),
+        marked as updating or not: the KPI cards redrawn with or without the mark, the other
+        panes' data-live-updating attribute set or removed, in one message (none when
+        unchanged)."""
+        parts = self.updating_parts()
+        doc = served_document()
+        # one message for every mark (no figure is replaced here: a hold is safe)
+        with pn.io.hold(doc) if isinstance(doc, Document) else contextlib.nullcontext():
+            self._kpis.show(parts["kpis"])
+            mark_updating(self.table, parts["rows"])
+            mark_updating(self.payers, parts["rows"])
+            self._mark_charts(parts["charts"])
+
+    def _mark_charts(self, updating: bool | None = None) -> None:
+        """The charts that draw the edited scenario marked when ``updating`` (default: as
+        :meth:`updating_parts` says)."""
+        if updating is None:
+            updating = self.updating_parts()["charts"]
+        for pane, live in zip(self.charts.objects, self._chart_live, strict=False):
+            mark_updating(pane, updating and live)
 
     def _on_settings(self) -> None:
         if getattr(self._store, "_applying_market", False) or not self._sets:
@@ -1560,6 +1605,7 @@ class AnswerView(Viewer):
     def _render(self) -> None:
         """Every part of the view (a new set, stage, draws or market)."""
         self._live_gen += 1  # a deferred redraw of the edited scenario's parts is now stale
+        self._rest_due = False  # (its parts are drawn here; marked while its solve is pending)
         if self.store is not None:
             self.store.jobs.cancel("charts")  # and so is a chart build in the queue
         if self.pset is None:
@@ -1613,6 +1659,7 @@ class AnswerView(Viewer):
         self._render_payers(ds, ctx["labels"])
         self._render_risk(ds, ctx["labels"])
         self._render_downloads(ds)
+        self._mark()
 
     def _render_live(self) -> None:
         """The parts the edited scenario changes: its KPIs, its row, its lines, who pays."""
@@ -1626,6 +1673,7 @@ class AnswerView(Viewer):
         # on a served page the KPIs reach the browser first; the rest follows in the next tick
         self._live_gen += 1
         gen = self._live_gen
+        self._rest_due = True  # its row, lines and payers stay marked until redrawn
 
         def rest() -> None:
             self._render_live_rest(ctx, gen)
@@ -1642,6 +1690,7 @@ class AnswerView(Viewer):
         """
         if gen != self._live_gen:
             return
+        self._rest_due = False
         _order, table_html, note_html = self._table_parts(ctx)
         payers_html = self._payers_html(ctx["ds"], ctx["labels"])
         built, self._live_specs = self._live_specs, None
@@ -1668,6 +1717,7 @@ class AnswerView(Viewer):
                     self.store.jobs.cancel("charts")  # a queued build shows an older focus
                 self._update_live_lines(ctx)
             self.payers.object = payers_html
+            self._mark()  # the mark goes with the new numbers (charts: once they are drawn)
 
     def _render_table(self, ctx: dict[str, Any]) -> list[str]:
         order, self.table.object, self.table_note.object = self._table_parts(ctx)
@@ -1786,13 +1836,21 @@ class AnswerView(Viewer):
         if specs is None:
             self.charts.objects = []
             self._live_sources, self._chart_sources, self._chart_looks = {}, [], []
+            self._chart_live = []
             return
+        # the charts that draw the edited scenario: its lines, or every line when in focus
+        self._chart_live = [
+            self.focus.value == LIVE or any(s.key for s in spec.series) for spec in specs
+        ]
         if self._in_place(specs):
             for spec, sources in zip(specs, self._chart_sources, strict=True):
                 for series, src in zip(spec.series, sources, strict=True):
                     update_source(src, dict(series.data))
+            self._mark_charts()
             return
         built = [figure_of(s) for s in specs]
+        for f, _s in built:  # (the mark's look: toggled by a class)
+            f.stylesheets = [*f.stylesheets, UPDATING_FIGURE_CSS]
         self._chart_looks = [s.look() for s in specs]
         self._chart_sources = [sources for _f, sources in built]
         self._live_sources = {
@@ -1802,6 +1860,7 @@ class AnswerView(Viewer):
             if series.key
         }
         self.charts.objects = [pn.pane.Bokeh(f, sizing_mode="stretch_width") for f, _s in built]
+        self._mark_charts()
 
     def _render_payers(self, ds: xr.Dataset | None, labels: dict[str, str]) -> None:
         self.payers.object = self._payers_html(ds, labels)

@@ -22,8 +22,8 @@ its own serial queue:
   enters it when submitted and leaves it when its result is published (the list already
   without it while ``publish`` runs), when its solve fails (``fail``) or when it is
   cancelled. A view whose numbers a pending job will replace marks them as updating
-  (``views.updating_html``), so that a slow solve (a cold compile cache) never leaves the
-  previous result on screen as if it were that of the settings shown.
+  (``views.updating_html``, ``views.mark_updating``), so that a slow solve (a cold compile
+  cache) never leaves the previous result on screen as if it were that of the settings shown.
 
 The pool takes jobs in the order they came, whatever their session and priority. Tried and
 left out: a pool ordered by priority across sessions (one session's 2030 KPIs before other

@@ -13,11 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 import panel as pn
+import param
 
 
 class TextPane(pn.pane.HTML):
     """:class:`panel.pane.HTML` that sends only the new text when its ``object`` (or how it
-    is sanitized) changes; what the browser receives is the same."""
+    is sanitized) changes; what the browser receives is the same. Its ``html_attributes``
+    (those of its element) change without a new layout of the page (unlike its
+    ``css_classes``: BokehJS lays the whole page out again for each change of those)."""
+
+    html_attributes = param.Dict(
+        default={}, doc="Attributes of the pane's element, e.g. a data- attribute CSS reads"
+    )
 
     def _update(self, ref: str, model: Any) -> None:
         if self.enable_streaming:  # Panel's own update streams the text's new part

@@ -70,19 +70,24 @@ CSS = """
 .tp-kpi-warnings ul { margin: 2px 0 0 0; padding-left: 18px; }
 """
 
-#: KPI cards whose new numbers are being solved (:func:`updating_html`): after a short delay
-#: (an update that comes at once does not flicker) the values fade and an "updating…" badge
-#: shows over the cards' top right corner (no layout shift)
-UPDATING_CSS = """
-.tp-updating { position: relative; }
-.tp-updating [data-kpi] .v { animation: tp-fade 0.2s ease-in 0.25s forwards; }
-.tp-updating-note { position: absolute; top: -9px; right: 8px; z-index: 2; padding: 0 8px;
-  border: 1px solid #e0b252; border-radius: 9px; background: #fff8e6; color: #5c4400;
-  font-size: 11.5px; line-height: 16px; opacity: 0;
-  animation: tp-show 0.2s ease-in 0.25s forwards; }
+#: the "updating…" badge's look (a pill over the corner or border of what it marks, no layout
+#: shift), shown after a short delay (an update that comes at once does not flicker)
+_BADGE = """z-index: 2; padding: 0 8px; border: 1px solid #e0b252; border-radius: 9px;
+  background: #fff8e6; color: #5c4400; font-size: 11.5px; font-weight: normal; line-height: 16px;
+  white-space: nowrap; opacity: 0; animation: tp-show 0.2s ease-in 0.25s forwards;"""
+#: what is marked fades after the same delay
+_FADE = "animation: tp-fade 0.2s ease-in 0.25s forwards;"
+_KEYFRAMES = """
 @keyframes tp-fade { to { opacity: 0.35; } }
 @keyframes tp-show { to { opacity: 1; } }
 """
+#: KPI cards whose new numbers are being solved (:func:`updating_html`): the values fade and
+#: the badge shows over the cards' top right corner
+UPDATING_CSS = f"""
+.tp-updating {{ position: relative; }}
+.tp-updating [data-kpi] .v {{ {_FADE} }}
+.tp-updating-note {{ position: absolute; top: -9px; right: 8px; {_BADGE} }}
+{_KEYFRAMES}"""
 #: the badge's text, and its hover text
 UPDATING_TEXT = "updating…"
 UPDATING_TITLE = (
@@ -104,6 +109,46 @@ def updating_html(cards: str) -> str:
         f'<span class="tp-updating-note" role="status" title="{html.escape(UPDATING_TITLE)}">'
         f"{UPDATING_TEXT}</span>{cards}</div>"
     )
+
+
+#: the attribute of a pane's element (a table's, a chart figure's) while numbers of the
+#: edited scenario it shows are those of the previous settings, their replacement being
+#: solved (:func:`mark_updating`); an attribute, not a class: BokehJS lays the whole page out
+#: again for each change of a model's ``css_classes``, not for its ``html_attributes``
+UPDATING_ATTR = "data-live-updating"
+_MARKED = f":host([{UPDATING_ATTR}])"
+#: a table pane marked (:data:`UPDATING_ATTR`): the edited scenario's row (``tr.live``, the
+#: last) fades but for its label, and the badge shows just below that label (the table keeps
+#: room for it below: nothing is covered, nothing moves)
+UPDATING_ROWS_CSS = f"""
+{_MARKED} tr.live td:not(:first-child) {{ {_FADE} }}
+{_MARKED} tr.live td:first-child {{ position: relative; }}
+{_MARKED} tr.live td:first-child::after {{ content: "{UPDATING_TEXT}";
+  position: absolute; left: 4px; top: 100%; margin-top: 2px; {_BADGE} }}
+table:has(tr.live) {{ margin-bottom: 20px; }}
+{_KEYFRAMES}"""
+#: a Bokeh figure marked (:data:`UPDATING_ATTR`; a stylesheet of the figure itself): the
+#: figure fades (less than numbers do: most of its lines stay right), and the badge shows in
+#: its bottom right corner, under the legend and right of the x axis (titles can be long)
+UPDATING_FIGURE_CSS = f"""
+{_MARKED} > * {{ animation: tp-fade-figure 0.2s ease-in 0.25s forwards; }}
+{_MARKED}::after {{ content: "{UPDATING_TEXT}"; position: absolute; bottom: 4px; right: 8px;
+  {_BADGE} }}
+@keyframes tp-fade-figure {{ to {{ opacity: 0.5; }} }}
+{_KEYFRAMES}"""
+
+
+def mark_updating(pane: TextPane | pn.pane.Bokeh, updating: bool) -> None:
+    """Mark ``pane`` (a table pane with :data:`UPDATING_ROWS_CSS`, or a Bokeh pane whose
+    figure has :data:`UPDATING_FIGURE_CSS`) as updating or not: the :data:`UPDATING_ATTR` of
+    its element (of its figure's) is set or removed, a small patch (what it shows is not
+    sent again, the page is not laid out again); no message when unchanged."""
+    holder = pane.object if isinstance(pane, pn.pane.Bokeh) else pane
+    attrs = {k: v for k, v in holder.html_attributes.items() if k != UPDATING_ATTR}
+    if updating:
+        attrs[UPDATING_ATTR] = ""
+    if attrs != holder.html_attributes:
+        holder.html_attributes = attrs
 
 
 class MarkedCards:
@@ -1275,5 +1320,6 @@ __all__ = [
     "SaveBar",
     "StatusView",
     "kpi_html",
+    "mark_updating",
     "updating_html",
 ]
