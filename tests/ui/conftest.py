@@ -5,6 +5,7 @@ unless the CI environment variable is set, where they fail. Screenshots go to
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -79,13 +80,10 @@ def wait_until_serving(url: str, proc: subprocess.Popen, timeout: float = 90.0) 
     raise TimeoutError(f"the dashboard did not answer at {url} within {timeout:.0f} s")
 
 
-@pytest.fixture(scope="session")
-def app_url(artifacts: Path) -> Iterator[str]:
-    """``tradepolicy dashboard --port N --no-show`` in a subprocess; stopped after the tests.
-    Its log is kept as an artifact and must hold no traceback."""
-    port = free_port()
-    log_path = artifacts / "server.log"
-    cmd = [sys.executable, "-m", "tradepolicy.cli", "dashboard", "--port", str(port), "--no-show"]
+@contextlib.contextmanager
+def serving(cmd: list[str], port: int, log_path: Path) -> Iterator[str]:
+    """Run the dashboard server ``cmd`` (listening on ``port``, its output in ``log_path``)
+    and yield its URL once it answers; stop it after. Its log must hold no traceback."""
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         try:
@@ -99,9 +97,18 @@ def app_url(artifacts: Path) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    text = log_path.read_text()
-    if "Traceback" in text:
+    if "Traceback" in log_path.read_text():
         pytest.fail(f"the dashboard server logged a traceback (see {log_path})")
+
+
+@pytest.fixture(scope="session")
+def app_url(artifacts: Path) -> Iterator[str]:
+    """``tradepolicy dashboard --port N --no-show`` in a subprocess; stopped after the tests.
+    Its log is kept as an artifact and must hold no traceback."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "tradepolicy.cli", "dashboard", "--port", str(port), "--no-show"]
+    with serving(cmd, port, artifacts / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

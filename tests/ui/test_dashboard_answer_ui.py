@@ -218,28 +218,14 @@ FIGURE_LOOK = """
 def slow_url(artifacts: Path) -> Iterator[str]:
     """A dashboard served with a slow 2030 solve of the edited scenario (its own server);
     its log must hold no traceback."""
-    import subprocess
     import sys
 
-    from ui.conftest import free_port, wait_until_serving
+    from ui.conftest import free_port, serving
 
     port = free_port()
-    log_path = artifacts / "server_slow_live.log"
     code = SLOW_SERVER.format(delay=DELAY_S, port=port)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}/"
-        wait_until_serving(url, proc)
+    with serving([sys.executable, "-c", code], port, artifacts / "server_slow_live.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert "Traceback" not in log_path.read_text(), f"traceback in {log_path}"
 
 
 def test_the_edited_scenarios_row_and_charts_are_marked_until_the_new_numbers_come(
