@@ -167,6 +167,7 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
     """
     pn.extension(throttled=True, notifications=True)
     pn.config.exception_handler = _on_exception
+    _send_messages_queued_after_a_write()
     args = pn.state.session_args or {}
     if args.get("market"):
         market = args["market"][0].decode(errors="replace")
@@ -182,6 +183,7 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
             if app.store is not None:  # its waiting solves dropped, a running one not published
                 app.store.jobs.close()
             app.release()
+            _stop_busy_cleanup()
             _trim_memory_soon()
 
         doc.on_session_destroyed(_release)
@@ -189,6 +191,52 @@ def create_app(markets: Sequence[str | Path] = (), market: str | None = None):
         _build_models_at_once(page)
         _pause_hidden_tabs(app)
     return page
+
+
+def _send_messages_queued_after_a_write() -> None:
+    """Make Panel send the page updates it queued while another write was finishing.
+
+    When a socket is busy, Panel queues a document's update messages (``_WRITE_MSGS``),
+    marks the document as blocked (``_WRITE_BLOCK``) and starts a task that sends them. A
+    task still sending earlier messages clears that mark when it is done, and the task of
+    the messages queued meanwhile then found no mark and returned without sending them: the
+    update stayed on the server until the page's next update (a KPI left on its old value
+    after a measure was added, seen in the browser tests). Patched once per process: such a
+    task marks the document again when messages wait, then sends them as Panel does.
+    """
+    from panel.io import document as pdoc
+
+    original = pdoc._dispatch_msgs
+    if getattr(original, "_tp_sends_queued", False):
+        return
+
+    async def dispatch_msgs(doc: Any) -> None:
+        if doc not in pdoc._WRITE_BLOCK and pdoc._WRITE_MSGS.get(doc):
+            pdoc._WRITE_BLOCK[doc] = True
+        await original(doc)
+
+    dispatch_msgs._tp_sends_queued = True  # type: ignore[attr-defined]
+    dispatch_msgs.__wrapped__ = original  # type: ignore[attr-defined]
+    pdoc._dispatch_msgs = dispatch_msgs
+
+
+def _stop_busy_cleanup() -> None:
+    """Stop Panel's process-wide task that clears its busy counter (when a session closes).
+
+    Panel starts that task (a periodic callback that clears busy events older than 30 s)
+    the first time any session is busy, from inside that session, and never stops it: the
+    task keeps a copy of the context it was created in, where Panel's ``curdoc`` points to
+    that session's document, and so the whole session (its store, results and charts) stayed
+    in memory after it closed, for the life of the server. Stopped here, Panel starts it again
+    at the next busy event, inside a session that is open: no closed session is held. Nothing
+    is done when it is not running or Panel has no such task.
+    """
+    holder = type(pn.state)
+    task = getattr(holder, "_busy_cleanup_scheduled", None)
+    if task is None:
+        return
+    task.stop()
+    holder._busy_cleanup_scheduled = None
 
 
 def _pause_hidden_tabs(app: DashboardApp) -> None:
