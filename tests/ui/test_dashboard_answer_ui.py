@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 import tradepolicy as tp
 from tradepolicy.dashboard import answer as ans
 from tradepolicy.dashboard import views
-from ui.actions import add_measure, inside
+from ui.actions import add_measure, inside, set_input
 
 TIMEOUT = 20_000  # ms
 SET = "ree_magnets_2030"
@@ -252,9 +252,7 @@ def test_the_edited_scenarios_row_and_charts_are_marked_until_the_new_numbers_co
         expect(marked).to_have_count(0, timeout=60_000)
         old = row.inner_text()
         page.evaluate(WATCH_ROW)
-        box = page.locator(".tp-floor-floor input").first
-        box.fill("150")
-        box.press("Enter")
+        set_input(page, ".tp-floor-floor", "150")
         expect(table).to_have_attribute(views.UPDATING_ATTR, "", timeout=TIMEOUT)
         look = row.evaluate(ROW_LOOK)
         for _ in range(40):  # the mark shows after its delay (0.25 s, then a 0.2 s fade)

@@ -1849,7 +1849,7 @@ class AnswerView(Viewer):
             self._mark_charts()
             return
         built = [figure_of(s) for s in specs]
-        for f, _s in built:  # (the mark's look: toggled by a class)
+        for f, _s in built:  # (the mark's look, shown while the figure has the attribute)
             f.stylesheets = [*f.stylesheets, UPDATING_FIGURE_CSS]
         self._chart_looks = [s.look() for s in specs]
         self._chart_sources = [sources for _f, sources in built]
