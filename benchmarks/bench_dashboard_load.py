@@ -56,13 +56,15 @@ characters sent to a page per update; and the CPU seconds of the server and of t
 page opened and per update. On this machine the browser renders all ten pages on the server's
 two cores; ten negotiators would each have their own.
 
-Printed: page-open times (navigation until the KPI cards are shown), update times p50/p95/max,
-timeouts, and the server's resident memory (psutil, else ``/proc``) once it answers, with every
-session open, and after the pages (or protocol sessions) are closed and the server has
-discarded their sessions (sessions unused for 1 s are discarded here). In ``protocol`` mode a
-session's open time runs from the request for its document until its KPI cards arrived, and
-the update times are those of the KPI patch's arrival (the browser mode's split at that
-arrival is not printed). The last line is printed exactly as::
+Printed: page-open times (navigation until the KPI cards are shown), update times p50/p95/max
+(all of them, and split into those sent while another page was still opening, when the server
+also builds pages, and those sent once every page was open), timeouts, and the server's
+resident memory (psutil, else ``/proc``) once it answers, with every session open, and after
+the pages (or protocol sessions) are closed and the server has discarded their sessions
+(sessions unused for 1 s are discarded here). In ``protocol`` mode a session's open time runs
+from the request for its document until its KPI cards arrived, and the update times are those
+of the KPI patch's arrival (the browser mode's split at that arrival is not printed). The
+last line is printed exactly as::
 
     p50_ms=<x> p95_ms=<y> max_ms=<z> timeouts=<n> sessions=<N> updates=<k> open_max_s=<s> \
 rss_mb_start=<a> rss_mb_open=<b> rss_mb_end=<c> pause_s=<p> clients=<browser|protocol>
@@ -237,6 +239,10 @@ class Session:
     ws: tuple[int, int] = (0, 0)
     #: updates the watcher missed (timed at the frame after the poll that saw them)
     missed: int = 0
+    #: perf_counter when the session's KPI cards first showed, and when each timed change
+    #: was sent (the updates made while other pages were still opening are told apart)
+    opened_at: float = float("nan")
+    sent_at: list[float] = field(default_factory=list)
     #: the server's id of a protocol session
     session_id: str = ""
     timeouts: int = 0
@@ -384,7 +390,8 @@ async def run_session(
         await page.wait_for_selector(
             "[data-kpi] [data-kpi-value]:visible", timeout=timeout_s * 4000
         )
-        s.open_s = time.perf_counter() - start
+        s.opened_at = time.perf_counter()
+        s.open_s = s.opened_at - start
         old = await page.evaluate(FIND_KPIS)
         await page.locator(".tp-add-type select").select_option(label=preset)
         await page.wait_for_function(
@@ -402,6 +409,7 @@ async def run_session(
                 await asyncio.sleep(pause_s)  # reading the last result
             value = first + step * (j + 1) + offset
             await page.evaluate(ARM)
+            sent = time.perf_counter()
             await box.fill(f"{value:g}")
             await box.press("Enter")
             try:
@@ -414,6 +422,7 @@ async def run_session(
                 continue
             total, arrived = await res.json_value()
             s.updates_ms.append(float(total))
+            s.sent_at.append(sent)
             if arrived is not None:
                 s.arrive_ms.append(float(arrived))
         ws1 = await page.evaluate(WS_COUNT)
@@ -601,7 +610,8 @@ async def drive_protocol(
     # as BokehJS once the page has rendered: the server's on-load callbacks (the 2030 solves)
     doc.callbacks.trigger_on_change(MessageSentEvent(doc, "bokeh_event", DocumentReady()))
     await _wait(opened, timeout_s * 4, end)
-    s.open_s = time.perf_counter() - start
+    s.opened_at = time.perf_counter()
+    s.open_s = s.opened_at - start
     select = find_model(doc, ADD_TYPE)
     if select is None:
         raise LookupError(f"no model with css class {ADD_TYPE}")
@@ -628,6 +638,7 @@ async def drive_protocol(
         box.set_from_json("value_throttled", value)
         try:
             s.updates_ms.append(1000 * (await _wait(changed, timeout_s, end) - t0))
+            s.sent_at.append(t0)
         except TimeoutError:
             if time.perf_counter() >= end:
                 raise
@@ -720,6 +731,18 @@ def _q(values: list[float] | np.ndarray) -> str:
         return "none"
     p50, p95, top = np.percentile(a, [50, 95, 100])
     return f"p50 {p50:.0f} / p95 {p95:.0f} / max {top:.0f} ms"
+
+
+def opening_split(sessions: list[Session]) -> str:
+    """The updates sent while another session's page was still opening (the server then
+    also builds pages) against those sent once every page was open."""
+    last = max((s.opened_at for s in sessions if np.isfinite(s.opened_at)), default=np.nan)
+    during = [u for s in sessions for u, t in zip(s.updates_ms, s.sent_at, strict=True) if t < last]
+    after = [u for s in sessions for u, t in zip(s.updates_ms, s.sent_at, strict=True) if t >= last]
+    return (
+        f"updates sent while other pages were still opening: {len(during)}, {_q(during)}; "
+        f"once every page was open: {len(after)}, {_q(after)}"
+    )
 
 
 def report_split(sessions: list[Session], server_log: str) -> None:
@@ -915,6 +938,7 @@ def main(argv: list[str] | None = None) -> None:
         timeouts,
         errors,
     )
+    log.info("%s", opening_split(sessions))
     log.info(
         "%s opened in %.1f–%.1f s (median %.1f s)",
         "sessions" if args.clients == "protocol" else "pages",

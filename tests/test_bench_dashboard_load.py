@@ -49,3 +49,19 @@ def test_protocol_sessions_time_the_servers_solves():
     assert float(last["p50_ms"]) >= SLOW_MS
     assert "(2 sessions destroyed by the server)" in run.stdout
     assert float(last["rss_mb_end"]) > 0
+    split = re.search(r"still opening: (\d+), .*once every page was open: (\d+), ", run.stdout)
+    assert split is not None and int(split.group(1)) + int(split.group(2)) == 4, run.stdout
+
+
+def test_updates_made_while_pages_open_are_told_apart():
+    """An update sent before the last page opened counts as made while pages were opening."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import bench_dashboard_load as bench
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    early = bench.Session(0, "a", opened_at=10.0, updates_ms=[900.0, 300.0], sent_at=[11.0, 13.0])
+    late = bench.Session(1, "b", opened_at=12.0, updates_ms=[200.0], sent_at=[12.5])
+    text = bench.opening_split([early, late])
+    assert text.startswith("updates sent while other pages were still opening: 1, p50 900 ")
+    assert "once every page was open: 2, p50 250 / p95 " in text
