@@ -19,7 +19,11 @@ import pytest
 pn = pytest.importorskip("panel")
 
 import tradepolicy as tp  # noqa: E402
-from tradepolicy.dashboard import DashboardStore, catalog  # noqa: E402
+from tradepolicy.dashboard import (  # noqa: E402
+    DashboardStore,
+    catalog,
+    views,
+)
 from tradepolicy.dashboard import answer as ans  # noqa: E402
 from tradepolicy.pathway import solve_pathway  # noqa: E402
 from tradepolicy.pathway.results import discount_factors  # noqa: E402
@@ -320,6 +324,24 @@ def test_numbers_stay_on_one_line_and_text_columns_wrap():
     assert "white-space: nowrap" in ans.CSS.split("table.tp-answer-table td {")[1].split("}")[0]
 
 
+def test_a_rows_note_is_a_line_under_it_across_the_table():
+    """A row's note (its validity warnings) is a row of its own under it, one cell across
+    every column, marked as the row's (``live-note`` under the edited scenario's), words that
+    wrap; rows without a note are plain."""
+    rows = [("", ["a", "1"]), ("live", ["b", "2"])]
+    html = ans._html_table(["Option", "A"], rows, "t", notes=["", "⚠ price out of range"])
+    assert '<tr class=""><td class="w">a</td><td>1</td></tr>' in html
+    assert (
+        '<tr class="live noted"><td class="w">b</td><td>2</td></tr>'
+        f'<tr class="live-note {views.ROW_NOTE_CLASS}"><td colspan="2">⚠ price out of range'
+        "</td></tr>"
+    ) in html
+    note_css = ans.CSS.split(f"tr.{views.ROW_NOTE_CLASS} td {{")[1].split("}")[0]
+    assert "white-space: normal" in note_css and "text-align: left" in note_css
+    # the edited scenario's note fades with its row while its numbers are replaced
+    assert "tr.live-note td" in views.UPDATING_ROWS_CSS
+
+
 def test_the_pathway_brief_downloads(view):
     labels = [d.label for d in view.downloads.objects]
     assert labels[:2] == ["Pathway brief (PDF)", "Pathway brief (DOCX)"]
@@ -363,11 +385,12 @@ def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
     html = view.table.object
     assert html.count("did not solve in some year") == 1
     assert f"All {len(options)} options: 1 of 100 draws" in html
-    assert html.count(own) == 1 and '<th class="l">Warnings</th>' in html
+    assert html.count(own) == 1 and ">Warnings</th>" not in html
     label = ans.labels_for(view.results())[options[1]]
-    row = html.split(f'<td class="w">{label}</td>', 1)[1].split("</tr>", 1)[0]
-    assert own in row  # in its own row
-    # no option-specific warning: no Warnings column
+    after = html.split(f'<td class="w">{label}</td>', 1)[1].split("</tr>", 2)
+    assert own not in after[0] and own in after[1]  # in the line under its row
+    assert f'{views.ROW_NOTE_CLASS}"><td colspan=' in after[1]
+    # no option-specific warning: no note under any row
     monkeypatch.setattr(
         ans, "warnings_of", lambda ds, names: {n: [common] for n in names if n != ans.LIVE}
     )
@@ -375,7 +398,7 @@ def test_a_warning_several_options_share_is_said_once(view, monkeypatch):
     ans.DERIVED.clear()  # (the warnings are cached per Dataset)
     view._render_table(view._context())
     html = view.table.object
-    assert ">Warnings</th>" not in html and html.count("did not solve in some year") == 1
+    assert views.ROW_NOTE_CLASS not in html and html.count("did not solve in some year") == 1
     monkeypatch.undo()
     view._warn_key = None
     ans.DERIVED.clear()  # (the warnings are cached per Dataset)

@@ -55,7 +55,7 @@ def check_answer_fold(page: Page, width: int, height: int) -> None:
     table = page.locator("table.tp-answer-table").first
     head = table.locator("thead tr").first.bounding_box()
     assert inside(head, width, height), (width, height, head)
-    rows = table.locator("tbody tr")
+    rows = table.locator(f"tbody tr:not(.{views.ROW_NOTE_CLASS})")  # (the options' rows)
     for i in range(3):
         box = rows.nth(i).bounding_box()
         assert inside(box, width, height), (width, height, i, box)
@@ -88,7 +88,9 @@ def test_answer_first_table_live_kpi_and_laptop_sizes(
 ):
     # the first tab, selected by default, holds the shipped options ranked
     expect(page.locator(".bk-tab.bk-active").first).to_have_text("2030 question", timeout=60_000)
-    rows = page.locator("table.tp-answer-table").first.locator("tbody tr")
+    rows = page.locator("table.tp-answer-table").first.locator(
+        f"tbody tr:not(.{views.ROW_NOTE_CLASS})"
+    )
     expect(rows.first).to_be_visible(timeout=60_000)
     labels = [t.strip() for t in rows.locator("td:first-child").all_inner_texts()]
     assert labels[:-1] == expected_order  # the edited scenario's row comes last (no measure)
@@ -131,6 +133,14 @@ def test_answer_first_table_live_kpi_and_laptop_sizes(
     page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts / "answer_ranges_1280x800.png"))
     check_numbers_one_line(page, 1280)
+    # the edited scenario's validity warning (a floor of 150: its buyers' price out of the
+    # model's range) is a line under its row, across the numbers: a few lines at 1280 px
+    note = page.locator("table.tp-answer-table tr.live-note td").first
+    expect(note).to_contain_text("outside what the model can represent")
+    note.evaluate("(td) => td.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(artifacts / "answer_warning_1280x800.png"))
+    lines = note.evaluate(TEXT_HEIGHT_JS)
+    assert lines < 5.0, (lines, note.inner_text())  # at most four lines
     assert not ERRORS, ERRORS
 
 

@@ -50,6 +50,7 @@ from tradepolicy.dashboard.markets import MarketInfo
 from tradepolicy.dashboard.panes import TextPane
 from tradepolicy.dashboard.store import DashboardStore, SolveCache, later
 from tradepolicy.dashboard.views import (
+    ROW_NOTE_CLASS,
     UPDATING_FIGURE_CSS,
     UPDATING_ROWS_CSS,
     MarkedCards,
@@ -641,8 +642,12 @@ table.tp-answer-table td.w {white-space: normal;}
 table.tp-answer-table td.l, table.tp-answer-table th.l {text-align: left;}
 table.tp-answer-table td:first-child {min-width: 11.5em;}
 table.tp-answer-table td:first-child, table.tp-answer-table th:first-child {text-align: left;}
-table.tp-answer-table tr.live td {font-weight: 600; background: #fff7e0;}
+table.tp-answer-table tr.live td, table.tp-answer-table tr.live-note td {font-weight: 600;
+  background: #fff7e0;}
 table.tp-answer-table tr.base td {color: #555;}
+table.tp-answer-table tr.noted td {border-bottom: none; padding-bottom: 1px;}
+table.tp-answer-table tr.tp-row-note td {white-space: normal; text-align: left; font-size: 12px;
+  font-weight: normal; color: #8a4b00; padding: 0 6px 4px 12em;}
 .tp-answer-note {font-size: 12px; color: #555;}
 .tp-answer-warn {font-size: 12px; color: #8a4b00; margin: 4px 0;}
 h4 {font-size: 15px; margin: 10px 0 4px 0;}
@@ -655,9 +660,12 @@ def _html_table(
     css: str,
     wrap: Sequence[int] = (0,),
     left: Sequence[int] = (),
+    notes: Sequence[str] = (),
 ) -> str:
     """An HTML table; numbers stay on one line, the columns ``wrap`` (indices, negative from
-    the end: names, words) may break, those in ``left`` are aligned left (the first always)."""
+    the end: names, words) may break, those in ``left`` are aligned left (the first always).
+    ``notes[i]`` (words; "" none) is a line under row ``i`` across the columns but the first
+    (a row of class ``{row class}-note`` and :data:`~.views.ROW_NOTE_CLASS`)."""
     n = len(header)
     wrapped, lefts = {k % n for k in wrap}, {k % n for k in left}
 
@@ -665,14 +673,22 @@ def _html_table(
         cls = " ".join(c for c, on in (("w", i in wrapped), ("l", i in lefts)) if on)
         return f'<td class="{cls}">{escape(text)}</td>' if cls else f"<td>{escape(text)}</td>"
 
+    def tr(k: int, cls: str, cells: list[str]) -> str:
+        note = notes[k] if k < len(notes) else ""
+        row = "".join(td(i, c) for i, c in enumerate(cells))
+        if not note:
+            return f'<tr class="{cls}">{row}</tr>'
+        kind = f"{cls}-note " if cls else ""
+        return (
+            f'<tr class="{cls} noted">{row}</tr>'
+            f'<tr class="{kind}{ROW_NOTE_CLASS}"><td colspan="{n}">{escape(note)}</td></tr>'
+        )
+
     head = "".join(
         f'<th class="l">{escape(h)}</th>' if i in lefts else f"<th>{escape(h)}</th>"
         for i, h in enumerate(header)
     )
-    body = "".join(
-        f'<tr class="{cls}">' + "".join(td(i, c) for i, c in enumerate(cells)) + "</tr>"
-        for cls, cells in rows
-    )
+    body = "".join(tr(k, cls, cells) for k, (cls, cells) in enumerate(rows))
     return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
@@ -688,13 +704,13 @@ def options_html(
 ) -> str:
     """The ranked options table in HTML, numbers formatted as the brief formats them.
 
-    ``warnings`` are each option's own validity warnings (a "Warnings" column, left out when
-    no option has any); ``shared`` those several options carry, worded once under the table
+    ``warnings`` are each option's own validity warnings, a line under its row (across the
+    numbers: readable at a laptop's width, where a column of them was a few words wide);
+    ``shared`` those several options carry, worded once under the table
     (:func:`~tradepolicy.reports.pathway.shared_warning_text`).
     """
     shares = [c for c in table.columns if c.startswith("p_at_most_")]
     risk = "loss_reduction" in table.columns
-    own = any(warnings.get(n) for n in order)
     lo, hi = f"dependence_{year}_p05", f"dependence_{year}_p95"
     ranges = lo in table.columns and bool(np.isfinite(table[lo].astype(float)).any())
     header = [
@@ -707,12 +723,14 @@ def options_html(
         f"PV cost to buyers ({unit})",
         f"Cost per point ({unit})",
         *([f"Expected loss avoided ({unit})"] if risk else []),
-        *(["Warnings"] if own else []),
     ]
     rows = []
+    notes = []
     for n in order:
         r = table.loc[n]
         cls = "live" if n == LIVE else ("base" if n == "baseline" else "")
+        own = " ".join(warnings.get(n, []))
+        notes.append(f"\u26a0 {own}" if own else "")
         if not bool(r["solved"]):
             rows.append((cls, [labels.get(n, n), *["not solved"] + [""] * (len(header) - 2)]))
             continue
@@ -740,15 +758,13 @@ def options_html(
                     fmt_bn(r["pv_cost_to_bloc_buyers"]),
                     per,
                     *loss,
-                    *([" ".join(warnings.get(n, []))] if own else []),
                 ],
             )
         )
-    notes = "".join(f'<p class="tp-answer-warn">\u26a0 {escape(w)}.</p>' for w in shared)
-    # names, the cost per point (words where it is not given) and warnings may wrap
+    under = "".join(f'<p class="tp-answer-warn">\u26a0 {escape(w)}.</p>' for w in shared)
+    # names and the cost per point (words where it is not given) may wrap
     per_col = header.index(f"Cost per point ({unit})")
-    wrap, left = ((0, per_col, -1), (-1,)) if own else ((0, per_col), ())
-    return _html_table(header, rows, "tp-answer-table", wrap=wrap, left=left) + notes
+    return _html_table(header, rows, "tp-answer-table", wrap=(0, per_col), notes=notes) + under
 
 
 @dataclass(frozen=True, eq=False)

@@ -117,11 +117,16 @@ def updating_html(cards: str) -> str:
 #: again for each change of a model's ``css_classes``, not for its ``html_attributes``
 UPDATING_ATTR = "data-live-updating"
 _MARKED = f":host([{UPDATING_ATTR}])"
+#: the class of a line of words under a table row, across the columns after the first (a
+#: row's validity warnings; its text starts right of the first column, where the badge below
+#: goes): with ``live-note`` under the edited scenario's row
+ROW_NOTE_CLASS = "tp-row-note"
 #: a table pane marked (:data:`UPDATING_ATTR`): the edited scenario's row (``tr.live``, the
-#: last) fades but for its label, and the badge shows just below that label (the table keeps
-#: room for it below: nothing is covered, nothing moves)
+#: last) and its note fade but for its label, and the badge shows just below that label (the
+#: table keeps room for it below, and a note under the row starts right of it: nothing is
+#: covered, nothing moves)
 UPDATING_ROWS_CSS = f"""
-{_MARKED} tr.live td:not(:first-child) {{ {_FADE} }}
+{_MARKED} tr.live td:not(:first-child), {_MARKED} tr.live-note td {{ {_FADE} }}
 {_MARKED} tr.live td:first-child {{ position: relative; }}
 {_MARKED} tr.live td:first-child::after {{ content: "{UPDATING_TEXT}";
   position: absolute; left: 4px; top: 100%; margin-top: 2px; {_BADGE} }}
@@ -1312,6 +1317,7 @@ class ComparisonView(_StoreView):
 
 
 __all__ = [
+    "ROW_NOTE_CLASS",
     "BaselineView",
     "ComparisonView",
     "KpiView",
