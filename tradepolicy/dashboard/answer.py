@@ -646,12 +646,12 @@ table.tp-answer-table tr.live td, table.tp-answer-table tr.live-note td {font-we
   background: #fff7e0;}
 table.tp-answer-table tr.base td {color: #555;}
 table.tp-answer-table tr.noted td {border-bottom: none; padding-bottom: 1px;}
-table.tp-answer-table tr.tp-row-note td {white-space: normal; text-align: left; font-size: 12px;
+table.tp-answer-table tr.ROW_NOTE td {white-space: normal; text-align: left; font-size: 12px;
   font-weight: normal; color: #8a4b00; padding: 0 6px 4px 12em;}
 .tp-answer-note {font-size: 12px; color: #555;}
 .tp-answer-warn {font-size: 12px; color: #8a4b00; margin: 4px 0;}
 h4 {font-size: 15px; margin: 10px 0 4px 0;}
-"""
+""".replace("ROW_NOTE", ROW_NOTE_CLASS)
 
 
 def _html_table(
@@ -664,8 +664,9 @@ def _html_table(
 ) -> str:
     """An HTML table; numbers stay on one line, the columns ``wrap`` (indices, negative from
     the end: names, words) may break, those in ``left`` are aligned left (the first always).
-    ``notes[i]`` (words; "" none) is a line under row ``i`` across the columns but the first
-    (a row of class ``{row class}-note`` and :data:`~.views.ROW_NOTE_CLASS`)."""
+    ``notes[i]`` (words; "" none) is a line under row ``i``: one cell across the table, its
+    text starting right of the first column (a row of class ``{row class}-note`` and
+    :data:`~.views.ROW_NOTE_CLASS`)."""
     n = len(header)
     wrapped, lefts = {k % n for k in wrap}, {k % n for k in left}
 
@@ -678,9 +679,9 @@ def _html_table(
         row = "".join(td(i, c) for i, c in enumerate(cells))
         if not note:
             return f'<tr class="{cls}">{row}</tr>'
-        kind = f"{cls}-note " if cls else ""
+        noted, kind = (f"{cls} noted", f"{cls}-note ") if cls else ("noted", "")
         return (
-            f'<tr class="{cls} noted">{row}</tr>'
+            f'<tr class="{noted}">{row}</tr>'
             f'<tr class="{kind}{ROW_NOTE_CLASS}"><td colspan="{n}">{escape(note)}</td></tr>'
         )
 
