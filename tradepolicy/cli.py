@@ -1622,6 +1622,18 @@ def dashboard(
             "change at a time, the latest; 0: solves on the event loop too).",
         ),
     ] = 2,  # tradepolicy.dashboard.app.DEFAULT_THREADS (not imported: Panel is optional)
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=0,
+            max=64,
+            show_default="one per core beyond the first, at most --threads",
+            help="Worker processes that solve each edited scenario's 2030 pathway for the "
+            "solve threads, on other cores than the server's event loop (0: in the threads; "
+            "needs --threads of 1 or more).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the negotiator dashboard (Panel) on the shipped markets until stopped (Ctrl+C)."""
     import errno
@@ -1635,6 +1647,8 @@ def dashboard(
         raise _missing_extra("dashboard", exc) from None
     if market is not None and results is not None:
         raise _fail(ValueError("give --market or --results, not both"))
+    if processes and not threads:
+        raise _fail(ValueError("--processes needs solve threads: pass --threads 1 or more"))
     files: list[str] = []
     try:
         if results is not None:
@@ -1665,6 +1679,7 @@ def dashboard(
             market=market,
             announce=announce,
             threads=threads,
+            processes=processes,
             notice=lambda text: err_console.print(text, highlight=False),
             verbose=verbose,
         )

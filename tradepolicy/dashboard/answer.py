@@ -43,6 +43,7 @@ from panel.viewable import Viewer
 
 from tradepolicy import regions as region_table
 from tradepolicy._validation import read_toml
+from tradepolicy.dashboard import workers
 from tradepolicy.dashboard.caching import PerObject
 from tradepolicy.dashboard.config import scenario_key
 from tradepolicy.dashboard.jobs import served_document
@@ -367,12 +368,30 @@ def live_job(
     ``stage``, warnings and payers) computed too, so that the event loop only formats them,
     and ``charts`` of it when given (the charts following the edited scenario: one job
     instead of two); a session's solve thread: reads nothing of the page."""
-    ds, problem = live_result(pset, scenario, start_year)
-    if ds is not None:
-        table_at(ds, stage)
-        warnings_at(ds, ["baseline", LIVE])
-        payers_at(ds)
+    ds, problem, derived = workers.run(live_solved, pset, scenario, start_year, stage)
+    if ds is not None:  # a solve process's copy: what it derived kept for this copy
+        for key, value in derived.items():
+            DERIVED.put(ds, key, value)
     return ds, problem, (None if charts is None else charts(ds))
+
+
+def live_solved(
+    pset: PathwaySet, scenario: Scenario, start_year: int, stage: str | None
+) -> tuple[xr.Dataset | None, str, dict[tuple, Any]]:
+    """:func:`live_result` and what the view reads of it (:data:`DERIVED`'s entries: the
+    options at ``stage``, the warnings, the payers), by key; run in a solve process when the
+    server has them (:mod:`~tradepolicy.dashboard.workers`), else in the solve thread."""
+    ds, problem = live_result(pset, scenario, start_year)
+    if ds is None:
+        return ds, problem, {}
+    names = ("baseline", LIVE)
+    derived = {
+        ("pathway_options",): pathway_table(ds),
+        ("table", stage): table_at(ds, stage),
+        ("warnings", names): warnings_at(ds, list(names)),
+        ("payers",): payers_at(ds),
+    }
+    return ds, problem, derived
 
 
 def set_job(pset: PathwaySet, stage: str | None, draws: int) -> tuple[xr.Dataset | None, str]:
@@ -2037,6 +2056,7 @@ __all__ = [
     "answer_sentence",
     "default_header",
     "live_option",
+    "live_solved",
     "options_at_stage",
     "pathway_files",
     "pathway_table",

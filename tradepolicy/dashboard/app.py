@@ -33,6 +33,7 @@ from tradepolicy.dashboard.views import (
     SaveBar,
     StatusView,
 )
+from tradepolicy.dashboard.workers import default_solve_processes, use_solve_processes
 
 log = logging.getLogger(__name__)
 
@@ -386,9 +387,12 @@ def use_threads(threads: int) -> None:
     (:class:`~tradepolicy.dashboard.jobs.SessionJobs`): one at a time, only the latest
     settings, results published back on the event loop. Panel's own worker threads
     (``panel.config.nthreads``, ``--num-threads``) are switched off: with them Panel handles
-    two events of one page at once and out of order.
+    two events of one page at once and out of order. Without threads, the solve processes
+    (:func:`~tradepolicy.dashboard.workers.use_solve_processes`) are stopped too.
     """
     use_solve_threads(int(threads))  # (refuses a negative number)
+    if not threads:  # solve processes serve the threads: none without them
+        use_solve_processes(0)
     if pn.config.nthreads is not None:
         # a settable option (Panel's --num-threads) that Panel types as a read-only property
         pn.config.nthreads = None  # type: ignore[misc]
@@ -514,6 +518,7 @@ def serve(
     announce: Callable[[str], None] | None = None,
     threads: int = DEFAULT_THREADS,
     notice: Callable[[str], None] | None = None,
+    processes: int | None = None,
     **kwargs: Any,
 ):
     """Serve the dashboard (blocks until stopped unless ``threaded=True`` is passed).
@@ -540,6 +545,13 @@ def serve(
         handled on the event loop in order, and its solves run one at a time, only the latest
         settings (:mod:`tradepolicy.dashboard.jobs`). The solver's compiled kernels release
         the GIL, so more threads than cores add little. The setting is process-wide.
+    processes
+        Worker processes that solve the edited scenario's 2030 pathway, the heaviest job of
+        a change, for the solve threads, so that its Python work runs on another core than
+        the event loop's (:mod:`tradepolicy.dashboard.workers`; default
+        :func:`~tradepolicy.dashboard.workers.default_solve_processes`: one per core beyond
+        the first, at most ``threads``; 0: in the solve threads). They need solve threads,
+        start before the first page and stop with the server.
     notice
         Told, once, that the solver is being compiled before the first page (a cold compile
         cache, :func:`warm_up`; default: the log).
@@ -563,6 +575,11 @@ def serve(
     if port:  # with port 0 Bokeh allows localhost:<the port chosen>
         kwargs.setdefault("websocket_origin", websocket_origins(address, port))
     use_threads(threads)  # (first: a negative number is refused before anything is loaded)
+    if processes is None:
+        processes = default_solve_processes(threads)
+    elif processes and not threads:
+        raise ValueError("solve processes need solve threads: pass threads of 1 or more")
+    use_solve_processes(processes)  # started now: they import while the markets load
     extra = tuple(str(m) for m in markets)
     known = catalog(extra)  # fail early on a bad market file
     if market is not None and market not in known:
@@ -590,6 +607,7 @@ def serve(
         server.io_loop.start()  # until Ctrl+C (Panel stops the loop on SIGINT)
     finally:
         server.stop()
+        use_solve_processes(0)
     return server
 
 

@@ -155,6 +155,11 @@ class PerObject:
         )
         return entry[1]
 
+    def put(self, obj: Any, key: Hashable, value: Any) -> None:
+        """Keep ``value`` as that of ``obj`` and ``key`` unless one is kept already (derived
+        elsewhere, e.g. in a solve process, from a copy of ``obj``)."""
+        self.get(obj, key, lambda: value)
+
     def clear(self) -> None:
         self._cache.clear()
 

@@ -1,0 +1,200 @@
+"""Solve processes (tradepolicy.dashboard.workers): the edited scenario's 2030 pathway solved
+in a worker process equals the one solved in the server's process; what a fresh process cannot
+load, or a worker that dies, falls back to the server's process; workers end with it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import xarray as xr
+
+import tradepolicy as tp
+from tradepolicy.dashboard import answer as ans
+from tradepolicy.dashboard import workers
+from tradepolicy.dashboard.app import serve
+
+pytestmark = pytest.mark.filterwarnings("ignore::tradepolicy.errors.InputWarning")
+
+ROOT = Path(__file__).resolve().parents[1]
+SET = ROOT / "scenarios" / "ree_magnets_2030.toml"
+
+
+@pytest.fixture(scope="module")
+def one_process():
+    """One solve process for the module's tests (starting one takes a few seconds)."""
+    workers.use_solve_processes(1)
+    yield
+    workers.shutdown()
+    assert workers.solve_processes() == 0 and workers.worker_pids() == []
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _die_in_a_worker(parent: int) -> int:
+    """Ends the process it runs in unless that is ``parent`` (a worker killed mid-solve)."""
+    if os.getpid() != parent:
+        os._exit(3)
+    return os.getpid()
+
+
+def test_live_job_in_a_solve_process_equals_the_one_solved_here(one_process):
+    """The same Dataset (values, coordinates, attributes, dtypes), and the options table,
+    warnings and payers the view reads are those of the copy, not derived again."""
+    pset = tp.load_scenarios(SET)
+    option = pset.scenarios[1]
+    stage = ans.first_stage(pset)
+    start = ans.policy_start(pset)
+    assert workers.run(_pid) != os.getpid()  # a worker is up and takes jobs
+    ds, problem, specs = ans.live_job(pset, option, start, stage)
+    assert problem == "" and specs is None and ds is not None
+    derived = {
+        ("table", stage): ans.table_at,
+        ("payers",): ans.payers_at,
+    }
+    kept = {key: ans.DERIVED.get(ds, key, lambda: pytest.fail("derived again")) for key in derived}
+
+    workers.use_solve_processes(0)
+    try:
+        ans.LIVE_SOLVES.clear()
+        here, problem_here, _ = ans.live_job(pset, option, start, stage)
+    finally:
+        workers.use_solve_processes(1)
+    assert here is not ds and problem_here == ""
+    stamps = ("date_created", "history", "solve_seconds")  # when and how long it ran
+    assert set(stamps) <= set(ds.attrs)
+    xr.testing.assert_identical(ds, here.assign_attrs({k: ds.attrs[k] for k in stamps}))
+    for key, value in kept.items():
+        fresh = ans.table_at(here, stage) if key[0] == "table" else ans.payers_at(here)
+        pd.testing.assert_frame_equal(value, fresh)
+    assert ans.warnings_at(ds, ["baseline", ans.LIVE]) == ans.warnings_at(
+        here, ["baseline", ans.LIVE]
+    )
+
+
+def test_a_job_a_fresh_process_cannot_load_is_solved_here(one_process, monkeypatch, caplog):
+    """A function of a notebook's session (``__main__``) pickles here but not in a worker:
+    it is run in this process, and so is one that cannot be pickled at all."""
+
+    def job() -> int:
+        return os.getpid()
+
+    job.__module__, job.__qualname__ = "__main__", "tp_notebook_job"
+    monkeypatch.setattr(sys.modules["__main__"], "tp_notebook_job", job, raising=False)
+    with caplog.at_level(logging.DEBUG, logger="tradepolicy.dashboard.workers"):
+        assert workers.run(job) == os.getpid()
+        assert workers.run(lambda: os.getpid()) == os.getpid()
+    assert "cannot load the job" in caplog.text
+    assert "cannot be pickled" in caplog.text
+    assert workers.run(_pid) != os.getpid()  # the worker is still there
+
+
+def test_a_worker_that_dies_is_replaced_and_the_job_solved_here(one_process, caplog):
+    before = workers.worker_pids()
+    with caplog.at_level(logging.WARNING, logger="tradepolicy.dashboard.workers"):
+        assert workers.run(_die_in_a_worker, os.getpid()) == os.getpid()
+    assert "ended unexpectedly" in caplog.text
+    assert workers.solve_processes() == 1
+    pid = workers.run(_pid)
+    assert pid != os.getpid() and pid not in before
+    assert workers.worker_pids() == [pid]
+
+
+def test_function_errors_are_raised_here(one_process):
+    with pytest.raises(ZeroDivisionError):
+        workers.run(divmod, 1, 0)
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in state  # ended, not yet reaped by its new parent
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads /proc")
+def test_workers_end_when_the_server_process_is_killed():
+    """A server killed without shutting its pool down (SIGKILL, the out-of-memory killer)
+    leaves no worker behind."""
+    code = textwrap.dedent(
+        """
+        import sys, time
+        from tradepolicy.dashboard import workers
+        workers.use_solve_processes(2)
+        while len(workers.worker_pids()) < 2:
+            time.sleep(0.1)
+        print(*workers.worker_pids(), flush=True)
+        time.sleep(600)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 2 and not any(_gone(p) for p in pids)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+        if proc.stdout:
+            proc.stdout.close()
+    deadline = time.monotonic() + 10 * workers.PARENT_CHECK_S + 5
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert all(_gone(p) for p in pids)
+
+
+def test_default_processes_leave_a_core_to_the_event_loop(monkeypatch):
+    for cores, threads, expected in ((1, 2, 0), (2, 2, 1), (8, 2, 2), (8, 0, 0), (4, 3, 3)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
+        assert workers.default_solve_processes(threads) == expected
+
+
+def test_processes_refused_without_threads_or_below_zero():
+    with pytest.raises(ValueError, match="processes"):
+        workers.use_solve_processes(-1)
+    with pytest.raises(ValueError, match="solve threads"):
+        serve(port=0, show=False, threaded=True, threads=0, processes=1)
+    assert workers.solve_processes() == 0
+
+
+def test_cli_refuses_processes_without_threads():
+    from typer.testing import CliRunner
+
+    from tradepolicy.cli import app
+
+    result = CliRunner().invoke(app, ["dashboard", "--threads", "0", "--processes", "1"])
+    assert result.exit_code != 0
+    assert "--processes needs solve threads" in result.output
+
+
+def test_workers_that_cannot_start_are_given_up(monkeypatch, caplog):
+    """A server started from a script a fresh process cannot run again (``python -`` on
+    standard input): the pool is given up once, with a warning, and solves run here."""
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "__spec__", None, raising=False)
+    monkeypatch.setattr(main, "__file__", str(ROOT / "no-such-script.py"), raising=False)
+    with caplog.at_level(logging.WARNING, logger="tradepolicy.dashboard.workers"):
+        workers.use_solve_processes(1)
+        try:
+            assert workers.run(_pid) == os.getpid()
+            deadline = time.monotonic() + 60
+            while workers.solve_processes() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert workers.solve_processes() == 0
+            assert workers.run(_pid) == os.getpid()
+        finally:
+            workers.shutdown()
+    assert caplog.text.count("could not start") == 1
+    assert "restarted" not in caplog.text

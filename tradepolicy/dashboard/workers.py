@@ -1,0 +1,205 @@
+"""Solve processes: the edited scenario's 2030 pathway solved outside the server's process.
+
+A served dashboard's Python work shares one interpreter lock (the GIL): the pages' events and
+updates on the event loop, and the bookkeeping around each solve on the solve threads
+(:mod:`tradepolicy.dashboard.jobs`; the compiled kernels release the lock, the year loop
+around them does not). With ten sessions changing measures at once, the solve threads held
+the lock the event loop waited for. So the heaviest job of a change, the 2030 pathway of the
+edited scenario (``answer.live_job``), is solved in a small pool of worker processes
+(:func:`use_solve_processes`): the solve thread that runs the job sends it there and waits
+for the result without holding the lock, and the solve runs on another core.
+
+- The workers are started with ``spawn`` (a fork of a process with threads can deadlock)
+  when the pool is made, ignore Ctrl+C (the server stops them) and end by themselves when
+  the server's process ends (they watch their parent).
+- A job is pickled in the solve thread. One that cannot be pickled, or that a fresh
+  process cannot unpickle (a measure class defined in a notebook, ``__main__``), is run in
+  the solve thread as without processes, so a measure registered in a notebook still works
+  in a dashboard served from it.
+- A worker that ended while solving (killed, out of memory) breaks the pool: it is replaced,
+  the job is run in the solve thread and the log says so. Workers that cannot start (a
+  server started from a script the workers cannot run again, such as ``python -`` on
+  standard input) are given up: every solve then runs in the server's process (logged once).
+- Each worker keeps its own bounded caches; a result comes back as a copy.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: how often a worker checks that the server's process is still there (seconds)
+PARENT_CHECK_S = 1.0
+
+_pool: ProcessPoolExecutor | None = None
+_size = 0
+_lock = threading.RLock()  # (a done-callback may run in the thread making the pool)
+
+
+class NotPortable(Exception):
+    """A job that a fresh worker process cannot unpickle (its code is not importable there)."""
+
+
+def default_solve_processes(threads: int) -> int:
+    """Solve processes of a served dashboard unless told otherwise: one per core beyond the
+    one of the event loop, at most one per solve thread (0 without solve threads or on one
+    core)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(int(threads), (cores or 1) - 1))
+
+
+def use_solve_processes(processes: int) -> None:
+    """Solve the edited scenario's pathway in ``processes`` worker processes shared by every
+    session (0: in the solve threads); a pool of another size is replaced (jobs running on
+    the old one finish there). The workers are started at once, so that their imports are
+    done before the first page asks."""
+    global _pool, _size
+    n = int(processes)
+    if n < 0:
+        raise ValueError(f"processes must be 0 (solves in the server's process) or more, not {n}")
+    with _lock:
+        if n == _size and (n == 0 or _pool is not None):
+            return
+        old = _pool
+        _pool, _size = (_new_pool(n) if n else None), n
+    if old is not None:
+        old.shutdown(wait=False, cancel_futures=True)
+
+
+def solve_processes() -> int:
+    """The number of solve processes (0: solves run in the server's process)."""
+    return _size if _pool is not None else 0
+
+
+def worker_pids() -> list[int]:
+    """The process ids of the running solve processes."""
+    pool = _pool
+    procs = getattr(pool, "_processes", None) or {}
+    return [int(pid) for pid, p in list(procs.items()) if p.is_alive()]
+
+
+def shutdown() -> None:
+    """Stop the solve processes (jobs running finish first); later jobs run in the threads."""
+    use_solve_processes(0)
+
+
+def run(func: Callable[..., T], *args: Any) -> T:
+    """``func(*args)`` in a solve process, or here when there is none or the job cannot go
+    there (see the module's description); ``func``'s own exceptions are raised here."""
+    pool = _pool
+    if pool is None:
+        return func(*args)
+    try:
+        payload = pickle.dumps((func, args), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # a lock, a lambda, an object of a notebook's session...
+        log.debug("solved in the server's process: the job cannot be pickled (%s)", exc)
+        return func(*args)
+    try:
+        future = pool.submit(_call, payload)
+    except RuntimeError as exc:  # the pool broke, or was shut down or replaced, meanwhile
+        if isinstance(exc, BrokenProcessPool):
+            _replace(pool, exc)
+        return func(*args)
+    try:
+        return future.result()
+    except NotPortable as exc:
+        log.debug("solved in the server's process: %s", exc)
+    except CancelledError:  # the pool was replaced while the job waited
+        pass
+    except BrokenProcessPool as exc:  # a worker ended while solving
+        _replace(pool, exc)
+    return func(*args)
+
+
+def _replace(broken: ProcessPoolExecutor, exc: BaseException) -> None:
+    """A new pool for a broken one (once, whichever thread sees it first), or none when its
+    workers never started (they would fail again): logged."""
+    global _pool, _size
+    with _lock:
+        if _pool is not broken:
+            return  # replaced or shut down meanwhile
+        started = getattr(broken, "_tp_started", False)
+        _pool = _new_pool(_size) if started else None
+        _size = _size if started else 0
+    broken.shutdown(wait=False, cancel_futures=True)
+    if started:
+        log.warning(
+            "a solve process ended unexpectedly (%s): the solve processes are restarted and "
+            "the solve is run in the server's process",
+            exc,
+        )
+    else:
+        log.warning(
+            "the solve processes could not start (%s): every solve runs in the server's process",
+            exc,
+        )
+
+
+def _new_pool(n: int) -> ProcessPoolExecutor:
+    pool = ProcessPoolExecutor(
+        max_workers=n,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(os.getpid(),),
+    )
+    for _ in range(n):  # start them now: each import takes a second or two
+        pool.submit(time.sleep, 0).add_done_callback(functools.partial(_started, pool))
+    return pool
+
+
+def _started(pool: ProcessPoolExecutor, future: Future) -> None:
+    """A worker's first (empty) job came back, or the pool broke before any did."""
+    if future.cancelled():
+        return
+    exc = future.exception()
+    if exc is None:
+        pool._tp_started = True  # type: ignore[attr-defined]
+    elif isinstance(exc, BrokenProcessPool):
+        _replace(pool, exc)
+
+
+def _init_worker(parent: int) -> None:
+    """A worker's start: Ctrl+C is the server's to handle; a thread ends the worker when
+    the server's process is gone (its parent changed); the dashboard's modules imported."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="tp-parent-watch", daemon=True).start()
+    import tradepolicy.dashboard.answer  # noqa: F401  (the jobs' module, before the first)
+
+
+def _call(payload: bytes) -> Any:
+    try:
+        func, args = pickle.loads(payload)
+    except Exception as exc:
+        raise NotPortable(f"a solve process cannot load the job ({exc})") from None
+    return func(*args)
+
+
+__all__ = [
+    "NotPortable",
+    "default_solve_processes",
+    "run",
+    "shutdown",
+    "solve_processes",
+    "use_solve_processes",
+    "worker_pids",
+]
