@@ -249,12 +249,27 @@ class Session:
     error: str = ""
 
 
+def _tree(pid: int) -> list:
+    """A process and its descendants (the server's solve processes), with psutil."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    return [proc, *proc.children(recursive=True)]
+
+
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (psutil if installed, else /proc)."""
+    """Resident memory of a process and its descendants (the server's solve processes) in
+    MB (psutil if installed, else /proc: the process alone)."""
     try:
         import psutil
 
-        return psutil.Process(pid).memory_info().rss / 2**20
+        total = 0.0
+        for p in _tree(pid):
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:  # ended meanwhile
+                continue
+        return total / 2**20
     except ImportError:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith("VmRSS:"):
@@ -262,14 +277,21 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used (psutil if installed, else /proc): the
+def cpu_s(pid: int, tree: bool = False) -> float:
+    """CPU seconds (user + system) a process has used, with its descendants' when ``tree``
+    (the server's solve processes; psutil if installed, else /proc: the process alone): the
     server's share of a machine it shares with the browser and anything else running."""
     try:
         import psutil
 
-        t = psutil.Process(pid).cpu_times()
-        return t.user + t.system
+        total = 0.0
+        for p in _tree(pid) if tree else [psutil.Process(pid)]:
+            try:
+                t = p.cpu_times()
+            except psutil.Error:  # ended meanwhile
+                continue
+            total += t.user + t.system
+        return total
     except ImportError:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -353,11 +375,17 @@ _jobs.SessionJobs.submit = _slow_submit
 
 
 def start_server(
-    port: int, threads: int | None, log_file: Path, slow_ms: float = 0.0
+    port: int,
+    threads: int | None,
+    log_file: Path,
+    slow_ms: float = 0.0,
+    processes: int | None = None,
 ) -> subprocess.Popen:
     """The dashboard in a subprocess on 127.0.0.1; sessions unused for 1 s are discarded;
-    with ``slow_ms`` every solve job waits that long first."""
+    with ``slow_ms`` every solve job waits that long first; ``threads`` and ``processes``
+    (None: the server's defaults) as ``serve`` takes them."""
     extra = "" if threads is None else f", threads={threads}"
+    extra += "" if processes is None else f", processes={processes}"
     slow = SLOW_JOBS.format(delay_s=slow_ms / 1000) if slow_ms > 0 else ""
     code = (
         WATCH_LOOP
@@ -812,6 +840,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--threads", type=int, default=None, help="server solve threads")
     ap.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="server solve processes (default: the server's, one per core beyond the first)",
+    )
+    ap.add_argument(
         "--clients",
         choices=("browser", "protocol"),
         default="browser",
@@ -844,9 +878,9 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         server_log = Path(tmp) / "server.log"
         port = _server.free_port()
-        proc = start_server(port, args.threads, server_log, args.slow_solve_ms)
+        proc = start_server(port, args.threads, server_log, args.slow_solve_ms, args.processes)
         try:
-            rss["start"], cpu["start"] = rss_mb(proc.pid), cpu_s(proc.pid)
+            rss["start"], cpu["start"] = rss_mb(proc.pid), cpu_s(proc.pid, tree=True)
             url = f"http://127.0.0.1:{port}/"
             # the clients' CPU: chromium's processes, or this process (the protocol threads)
             protocol = args.clients == "protocol"
@@ -856,7 +890,7 @@ def main(argv: list[str] | None = None) -> None:
                 return cpu_s(os.getpid()) - own if protocol else browser_cpu.sample()
 
             def on_open() -> None:
-                rss["open"], cpu["open"] = rss_mb(proc.pid), cpu_s(proc.pid)
+                rss["open"], cpu["open"] = rss_mb(proc.pid), cpu_s(proc.pid, tree=True)
                 cpu["client_open"] = client_cpu()
 
             t0 = time.perf_counter()
@@ -886,7 +920,7 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 )
             wall = time.perf_counter() - t0
-            cpu["end"] = cpu_s(proc.pid)
+            cpu["end"] = cpu_s(proc.pid, tree=True)
             cpu["client_end"] = client_cpu() if protocol else sum(browser_cpu.seen.values())
             if protocol:  # (the sessions' ids are known)
                 ids = frozenset(s.session_id for s in sessions if s.session_id)
@@ -920,7 +954,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("no update was measured")
     p50, p95, mx = (float(np.percentile(ms, q)) for q in (50, 95, 100))
     log.info(
-        "%d %s sessions, %d updates in %.0f s (threads: %s; pause between a session's changes "
+        "%d %s sessions, %d updates in %.0f s (threads: %s, processes: %s; pause between a "
+        "session's changes "
         "%g s%s%s): min %.0f ms, p50 %.0f ms, p95 %.0f ms, max %.0f ms; %d timeouts, %d sessions "
         "failed",
         len(sessions),
@@ -928,6 +963,7 @@ def main(argv: list[str] | None = None) -> None:
         len(ms),
         wall,
         args.threads if args.threads is not None else "server default",
+        args.processes if args.processes is not None else "server default",
         args.pause,
         ", closed loop" if args.pause == 0 else "",
         f"; every solve slowed by {args.slow_solve_ms:g} ms" if args.slow_solve_ms > 0 else "",
@@ -947,8 +983,8 @@ def main(argv: list[str] | None = None) -> None:
         np.median(opens),
     )
     log.info(
-        "server RSS: %.0f MB at start, %.0f MB with every session open, %.0f MB after they "
-        "closed (%d sessions destroyed by the server)",
+        "server RSS (with its solve processes): %.0f MB at start, %.0f MB with every session "
+        "open, %.0f MB after they closed (%d sessions destroyed by the server)",
         rss.get("start", float("nan")),
         rss.get("open", float("nan")),
         rss.get("end", float("nan")),
@@ -956,8 +992,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     n_open = max(len(opens), 1)
     log.info(
-        "server CPU: %.2f s per page opened, %.3f s per update (both phases overlap a little; "
-        "load average %.1f on %d cores)",
+        "server CPU (with its solve processes): %.2f s per page opened, %.3f s per update "
+        "(both phases overlap a little; load average %.1f on %d cores)",
         (cpu.get("open", np.nan) - cpu.get("start", np.nan)) / n_open,
         (cpu.get("end", np.nan) - cpu.get("open", np.nan)) / max(len(ms), 1),
         os.getloadavg()[0],
