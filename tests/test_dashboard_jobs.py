@@ -63,6 +63,12 @@ class Loop:
     def add_next_tick_callback(self, callback) -> None:
         self.calls.put(callback)
 
+    def add_timeout_callback(self, callback, timeout_milliseconds: int) -> None:
+        """Queued for the loop once the time is up (as Bokeh's timeout callbacks)."""
+        timer = threading.Timer(timeout_milliseconds / 1000, self.calls.put, [callback])
+        timer.daemon = True
+        timer.start()
+
     def event(self, fn, *args, **kwargs) -> None:
         """A browser event handled on the loop."""
         with set_curdoc(self):
@@ -217,6 +223,93 @@ def test_a_pending_job_of_a_closed_session_or_a_cancelled_key_does_not_publish(p
         loop.event(jobs.submit, "live", lambda: "after", published.append)
         loop.drain(jobs)
         assert published == []
+
+
+def test_an_idle_job_waits_for_a_pause_in_the_sessions_jobs(pool):
+    """A job submitted with ``idle`` is pending at once but starts only once the session has
+    submitted and published nothing else for that long; the other jobs go first."""
+    loop, jobs = Loop(), SessionJobs()
+    idle = 0.3
+    ran: dict[str, list[float]] = {"current": [], "live": []}
+    done: list[float] = []
+
+    def compute(key: str, i: int) -> int:
+        ran[key].append(time.perf_counter())
+        return i
+
+    def publish(_result: int) -> None:
+        done.append(time.perf_counter())
+
+    for i in range(6):  # a change every 0.1 s: the one-year solve waits for a pause
+        loop.event(
+            jobs.submit, "current", lambda i=i: compute("current", i), publish, 1, None, idle
+        )
+        loop.event(jobs.submit, "live", lambda i=i: compute("live", i), publish)
+        assert CURRENT in jobs.pending
+        end = time.perf_counter() + 0.1
+        while time.perf_counter() < end:
+            loop.step()
+            time.sleep(0.01)
+    assert ran["current"] == [] and len(ran["live"]) >= 2
+    loop.drain(jobs)
+    assert len(ran["current"]) == 1  # once, for the last change
+    assert ran["current"][0] - max(ran["live"]) >= idle  # after the last live job...
+    assert ran["current"][0] - sorted(done)[-2] >= idle - 0.01  # ...and its publish, quiet
+    assert jobs.pending == []
+
+
+def test_an_idle_job_asked_for_again_without_idle_runs_at_once(pool):
+    loop, jobs = Loop(), SessionJobs()
+    got: list[int] = []
+    loop.event(jobs.submit, "current", lambda: 1, got.append, 1, None, 30.0)
+    loop.step()
+    time.sleep(0.2)
+    loop.step()
+    assert got == [] and jobs.pending == [CURRENT]
+    loop.event(jobs.submit, "current", lambda: 2, got.append)  # a one-year tab opened
+    loop.drain(jobs, timeout=20)
+    assert got == [2] and jobs.pending == []
+
+
+def test_the_one_year_solve_waits_on_the_2030_tab_and_runs_when_a_one_year_tab_opens(
+    pool, solve_threads_seen
+):
+    """With no one-year view shown the one-year solve of a change waits for a pause (the 2030
+    pathway first); a one-year view opened meanwhile solves it at once. Settings that could
+    not be solved are cleared without waiting."""
+    store = DashboardStore(catalog(), NDPR)
+    loop = Loop()
+    loop.event(store.config.preset, "floor")
+    loop.drain(store.jobs)
+    store.one_year_shown = False
+    solve_threads_seen.clear()
+    loop.event(store.config.set, "floor", floor=123.0)
+    assert CURRENT in store.jobs.pending
+    for _ in range(3):
+        loop.step()
+        time.sleep(0.02)
+    assert solve_threads_seen == []  # still waiting for the pause
+    loop.drain(store.jobs)  # the pause: solved
+    assert len(solve_threads_seen) == 1
+    assert store.current.solved(CURRENT) and _same_results(store.current.ds, _independent(store))
+
+    loop.event(store.config.set, "floor", floor=141.0)
+    loop.event(setattr, store, "one_year_shown", True)  # a one-year tab opened: solved now
+    assert store.jobs._pending[CURRENT].idle == 0.0
+    deadline = time.monotonic() + 60
+    while store.jobs.pending and time.monotonic() < deadline:
+        loop.step()
+        time.sleep(0.01)
+    assert store.jobs.pending == [] and len(solve_threads_seen) == 2
+    assert _same_results(store.current.ds, _independent(store))
+
+    store.one_year_shown = False
+    store.current = store_module.Outcome(None, (CURRENT,), problems=("a bad value",))
+    loop.event(store.config.set, "floor", floor=150.0)  # fixed: the problem goes at once
+    job = store.jobs._pending[CURRENT]
+    assert job.idle == 0.0
+    loop.drain(store.jobs)
+    assert store.current.solved(CURRENT) and not store.current.problems
 
 
 def test_without_solve_threads_a_job_runs_on_the_loop_in_the_next_tick():

@@ -117,12 +117,17 @@ class DashboardApp(Viewer):
     def _show_one_year_kpis(self, *_events: Any) -> None:
         """The one-year KPI strip on the one-year tabs only: the 2030 tab (the first) has its
         own KPIs, and its answer and ranked options then open above the fold at 1280×800.
+        The store is told whether a one-year view is shown: on the 2030 tab the one-year
+        solve waits for a pause in the changes (``DashboardStore.one_year_shown``).
 
         Switched on the server only (as the tab's content is built): a link in the browser as
         well races the server's answer to an earlier tab change, and the server's state is
         sent again when the strip is redrawn.
         """
-        self.kpis.pane.visible = self.tabs.active != ANSWER_TAB
+        shown = self.tabs.active != ANSWER_TAB
+        self.kpis.pane.visible = shown
+        if self.store is not None:
+            self.store.one_year_shown = shown  # (hidden: its solve waits for a pause)
 
     def template(self) -> pn.template.BaseTemplate:
         """The app in a page template with the controls in the sidebar (for serving)."""

@@ -15,6 +15,10 @@ its own serial queue:
   edited scenario): a job waiting in the queue is replaced by a later job of the same key, so
   after a burst of changes only the latest settings are solved (coalescing); lower
   ``priority`` runs first;
+- a job submitted with ``idle`` (seconds) starts only once the session has submitted and
+  published nothing else for that long: the one-year solve while no one-year view is on
+  screen (the 2030 tab) waits while the changes keep coming, and runs in the first pause or
+  at once when a one-year tab opens (``DashboardStore.one_year_shown``);
 - a result whose key was submitted again or cancelled since (a market switch,
   :meth:`SessionJobs.cancel`) or whose session closed (:meth:`SessionJobs.close`) is dropped
   without publishing;
@@ -110,6 +114,8 @@ class _Job:
     compute: Callable[[], Any]
     publish: Callable[[Any], None]
     fail: Callable[[BaseException], None] | None = None
+    #: seconds the session must have been quiet before the job starts (0: at once)
+    idle: float = 0.0
     #: perf_counter times: submitted, started, on a thread, computed, back on the loop
     #: (for the timing log)
     times: list[float] = field(default_factory=list)
@@ -135,6 +141,8 @@ class SessionJobs(param.Parameterized):
         self._closed = False
         self._doc: Any = None
         self._kick = False  # a start of the queue scheduled for the next tick
+        self._waking = False  # a start scheduled for when an idle job may run
+        self._quiet_since = time.perf_counter()  # the last submit or publish
         self.published = 0  # results published (for tests and logs)
         self.dropped = 0  # results computed but stale, not published
 
@@ -154,11 +162,14 @@ class SessionJobs(param.Parameterized):
         publish: Callable[[Any], None],
         priority: int = 0,
         fail: Callable[[BaseException], None] | None = None,
+        idle: float = 0.0,
     ) -> None:
         """Queue ``compute`` (worker thread) then ``publish(result)`` (event loop) under
         ``key``; a job of the same key still waiting is replaced. ``fail(exc)`` (event loop)
-        is told when ``compute`` raises (default: logged only). Outside a served page both
-        run now. Call on the event loop."""
+        is told when ``compute`` raises (default: logged only). With ``idle`` (seconds) the
+        job starts only once the session has submitted and published nothing else for that
+        long: a job whose result is not on screen waits while changes keep coming (it is
+        pending meanwhile). Outside a served page both run now. Call on the event loop."""
         doc = served_document()
         if doc is None:
             with self._lock:
@@ -179,8 +190,10 @@ class SessionJobs(param.Parameterized):
                 compute,
                 publish,
                 fail,
-                [time.perf_counter()],
+                times=[time.perf_counter()],
+                idle=max(0.0, float(idle)),
             )
+            self._quiet_since = time.perf_counter()
             if self._running is None and not self._kick:
                 # started in the next tick: every job submitted while handling this event
                 # (one change reaches several views) is waiting by then, the first in
@@ -215,10 +228,27 @@ class SessionJobs(param.Parameterized):
             if self._running is None:
                 self._start_next()
 
+    def _wake(self) -> None:
+        with self._lock:
+            self._waking = False
+            if self._running is None and not self._kick:
+                self._start_next()
+
     def _start_next(self) -> None:
         if not self._pending or self._closed:
             return
-        job = min(self._pending.values(), key=lambda j: (j.priority, j.order))
+        quiet = time.perf_counter() - self._quiet_since
+        ready = [j for j in self._pending.values() if j.idle <= quiet]
+        if not ready:  # only idle jobs, and the session was busy lately: later
+            if not self._waking:
+                wait = min(j.idle for j in self._pending.values()) - quiet
+                try:
+                    self._doc.add_timeout_callback(self._wake, max(1, int(1000 * wait) + 1))
+                    self._waking = True
+                except Exception as exc:  # the document is gone with its session
+                    log.debug("a closed session's idle job was dropped: %s", exc)
+            return
+        job = min(ready, key=lambda j: (j.priority, j.order))
         del self._pending[job.key]
         self._running = job
         job.times.append(time.perf_counter())
@@ -284,6 +314,8 @@ class SessionJobs(param.Parameterized):
             if log.isEnabledFor(logging.DEBUG):
                 _log_timing(job, wanted)
             with self._lock:
+                if wanted:
+                    self._quiet_since = time.perf_counter()
                 if self._running is None:
                     self._start_next()
 

@@ -309,12 +309,15 @@ class ShareLink(Viewer):
         self.bridge.param.watch(self._on_stored, "stored")
         s.param.watch(self._on_saved, "saved")
         s.param.watch(self._on_state, ["current", "stage", "target", "uncertainty", "draws"])
+        # the settings themselves too: on the 2030 tab the one-year outcome ("current")
+        # follows a change only in the next pause
+        s.policy.param.watch(self._on_state, [p for p in s.policy.param if p != "name"])
         self._on_state()
 
     def _on_state(self, *_events: Any) -> None:
         """The address of the scenario being edited (replaced, not pushed)."""
-        if not self.address:
-            return
+        if not self.address or getattr(self.store, "_applying_market", False):
+            return  # (a market being loaded: its outcome, published once, sets it)
         try:
             self.bridge.query = self.store.share_query()
         except Exception:  # the address is a convenience: never break an edit

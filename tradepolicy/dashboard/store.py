@@ -52,6 +52,10 @@ log = logging.getLogger(__name__)
 MAX_COMPARE = 6
 DRAW_SEED = 20260601  # fixed so that ranges are reproducible and cacheable
 CURRENT = "current"
+#: while no one-year view is on screen (the 2030 tab), the one-year solve of a served session
+#: waits until the session has been this quiet (seconds): typing on the 2030 tab solves only
+#: the 2030 pathway, and the one-year outcome follows in the first pause
+ONE_YEAR_IDLE_S = 0.25
 
 
 def draws_supported() -> bool:
@@ -433,6 +437,11 @@ class DashboardStore(param.Parameterized):
     saved = param.List(default=[], item_type=SavedScenario)
     compare = param.ListSelector(default=[], objects=[])
     comparison = param.ClassSelector(class_=Outcome, default=None, allow_None=True)
+    one_year_shown = param.Boolean(
+        default=True,
+        doc="Whether a view of the one-year outcome is on screen (the app: not on the 2030 "
+        "tab); while none is, a served session's one-year solve waits for a pause",
+    )
     notice = param.String(default="", doc="Result of the last save/rename/delete/load")
 
     def __init__(self, markets: dict[str, str], market: str | None = None, **params: Any):
@@ -595,13 +604,27 @@ class DashboardStore(param.Parameterized):
             self.jobs.cancel("current")
             self.current = sc
             return
+        shown = self.current
+        # with no one-year view on screen the solve waits for a pause in the session's
+        # changes, unless the outcome shown says the settings could not be solved (the
+        # editor and the status line show that on every tab: cleared at once)
+        wait = not self.one_year_shown and (
+            shown is not None and not shown.problems and not shown.failures
+        )
         self.jobs.submit(
             "current",
             functools.partial(evaluate, info, [sc], self.target, self.n_draws),
             self._publish_current,
             priority=1,  # after the 2030 question's live KPIs
             fail=self._current_failed,
+            idle=ONE_YEAR_IDLE_S if wait else 0.0,
         )
+
+    @param.depends("one_year_shown", watch=True)
+    def _on_one_year_shown(self) -> None:
+        """A one-year view opened while its solve waits for a pause: solved now."""
+        if self.one_year_shown and CURRENT in self.jobs.pending:
+            self.request_current()
 
     def _publish_current(self, outcome: Outcome) -> None:
         self.current = outcome
