@@ -203,12 +203,11 @@ def test_cli_refuses_processes_without_threads():
     assert "--processes needs solve threads" in result.output
 
 
-def test_workers_that_cannot_start_are_given_up(monkeypatch, caplog):
-    """A server started from a script a fresh process cannot run again (``python -`` on
-    standard input): the pool is given up once, with a warning, and solves run here."""
-    main = sys.modules["__main__"]
-    monkeypatch.setattr(main, "__spec__", None, raising=False)
-    monkeypatch.setattr(main, "__file__", str(ROOT / "no-such-script.py"), raising=False)
+def test_workers_that_cannot_start_are_given_up(monkeypatch, tmp_path, caplog):
+    """Workers that end as they start (here a ``sitecustomize`` that exits): the pool is
+    given up once, with a warning, and solves run here."""
+    (tmp_path / "sitecustomize.py").write_text("import os\nos._exit(1)\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # (read by the new processes only)
     with caplog.at_level(logging.WARNING, logger="tradepolicy.dashboard.workers"):
         workers.use_solve_processes(1)
         try:
@@ -222,3 +221,30 @@ def test_workers_that_cannot_start_are_given_up(monkeypatch, caplog):
             workers.shutdown()
     assert caplog.text.count("could not start") == 1
     assert "restarted" not in caplog.text
+
+
+def test_workers_do_not_run_the_servers_script_again(tmp_path):
+    """A script that serves outside ``if __name__ == "__main__":``: what it does before
+    starting the workers is done once (``spawn`` would run it again in each worker)."""
+    log_file = tmp_path / "ran.txt"
+    script = tmp_path / "serve_script.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import os
+            from tradepolicy.dashboard import workers
+            with open({str(log_file)!r}, "a") as f:
+                f.write("ran\\n")
+            workers.use_solve_processes(2)
+            assert workers.run(os.getpid) != os.getpid()  # solved in a worker
+            assert workers.solve_processes() == 2 and len(workers.worker_pids()) == 2
+            workers.shutdown()
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert log_file.read_text() == "ran\n"
+    assert "Traceback" not in done.stderr

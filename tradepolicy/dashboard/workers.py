@@ -10,30 +10,32 @@ edited scenario (``answer.live_job``), is solved in a small pool of worker proce
 for the result without holding the lock, and the solve runs on another core.
 
 - The workers are started with ``spawn`` (a fork of a process with threads can deadlock)
-  when the pool is made, ignore Ctrl+C (the server stops them) and end by themselves when
-  the server's process ends (they watch their parent).
+  when the pool is made, without running the server's script again (its ``__main__``
+  hidden meanwhile), ignore Ctrl+C (the server stops them) and end by themselves when the
+  server's process ends (they watch their parent).
 - A job is pickled in the solve thread. One that cannot be pickled, or that a fresh
   process cannot unpickle (a measure class defined in a notebook, ``__main__``), is run in
   the solve thread as without processes, so a measure registered in a notebook still works
   in a dashboard served from it.
 - A worker that ended while solving (killed, out of memory) breaks the pool: it is replaced,
-  the job is run in the solve thread and the log says so. Workers that cannot start (a
-  server started from a script the workers cannot run again, such as ``python -`` on
-  standard input) are given up: every solve then runs in the server's process (logged once).
+  the job is run in the solve thread and the log says so. Workers that cannot start are
+  given up: every solve then runs in the server's process (logged once).
 - Each worker keeps its own bounded caches; a result comes back as a copy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import multiprocessing
 import os
 import pickle
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
@@ -156,9 +158,37 @@ def _new_pool(n: int) -> ProcessPoolExecutor:
         initializer=_init_worker,
         initargs=(os.getpid(),),
     )
-    for _ in range(n):  # start them now: each import takes a second or two
-        pool.submit(time.sleep, 0).add_done_callback(functools.partial(_started, pool))
+    # started now (each import takes a second or two; with ``spawn`` a submit starts the
+    # process in this thread, and every one is started by the last of these)
+    with _main_script_hidden():
+        for _ in range(n):
+            pool.submit(time.sleep, 0).add_done_callback(functools.partial(_started, pool))
     return pool
+
+
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """Workers started meanwhile do not run the server's script again.
+
+    ``spawn`` runs the parent's main script in each new process (as ``__mp_main__``): a
+    script calling ``serve()`` outside ``if __name__ == "__main__":`` would redo everything
+    before that call in each worker (write its files again, solve again) and then fail. With
+    the script's ``__file__`` and ``__spec__`` hidden while the workers start, they import
+    only what the jobs need; a job defined in the script then runs in the server's process.
+    """
+    main = sys.modules.get("__main__")
+    saved = {k: v for k, v in vars(main).items() if k in ("__file__", "__spec__")} if main else {}
+    try:
+        if main is not None:
+            main.__spec__ = None
+            if "__file__" in saved:
+                del main.__file__
+        yield
+    finally:
+        if main is not None:
+            vars(main).update(saved)
+            if "__spec__" not in saved:
+                del main.__spec__
 
 
 def _started(pool: ProcessPoolExecutor, future: Future) -> None:
