@@ -843,7 +843,8 @@ def main(argv: list[str] | None = None) -> None:
         "--processes",
         type=int,
         default=None,
-        help="server solve processes (default: the server's, one per core beyond the first)",
+        help="server solve processes (default: the server's, 0; 1 on two cores for a server "
+        "shared by several users)",
     )
     ap.add_argument(
         "--clients",

@@ -179,12 +179,6 @@ def test_workers_end_when_the_server_process_is_killed():
     assert all(_gone(p) for p in pids)
 
 
-def test_default_processes_leave_a_core_to_the_event_loop(monkeypatch):
-    for cores, threads, expected in ((1, 2, 0), (2, 2, 1), (8, 2, 2), (8, 0, 0), (4, 3, 3)):
-        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, n=cores: set(range(n)))
-        assert workers.default_solve_processes(threads) == expected
-
-
 def test_processes_refused_without_threads_or_below_zero():
     with pytest.raises(ValueError, match="processes"):
         workers.use_solve_processes(-1)

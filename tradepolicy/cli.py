@@ -1623,17 +1623,17 @@ def dashboard(
         ),
     ] = 2,  # tradepolicy.dashboard.app.DEFAULT_THREADS (not imported: Panel is optional)
     processes: Annotated[
-        int | None,
+        int,
         typer.Option(
             "--processes",
             min=0,
             max=64,
-            show_default="one per core beyond the first, at most --threads",
             help="Worker processes that solve each edited scenario's 2030 pathway for the "
-            "solve threads, on other cores than the server's event loop (0: in the threads; "
-            "needs --threads of 1 or more).",
+            "solve threads, on other cores than the server's event loop: for a server shared "
+            "by several users, one per core beyond the first (0: in the threads, quicker for "
+            "one user; needs --threads of 1 or more).",
         ),
-    ] = None,
+    ] = 0,
 ) -> None:
     """Serve the negotiator dashboard (Panel) on the shipped markets until stopped (Ctrl+C)."""
     import errno

@@ -56,14 +56,6 @@ class NotPortable(Exception):
     """A job that a fresh worker process cannot unpickle (its code is not importable there)."""
 
 
-def default_solve_processes(threads: int) -> int:
-    """Solve processes of a served dashboard unless told otherwise: one per core beyond the
-    one of the event loop, at most one per solve thread (0 without solve threads or on one
-    core)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, min(int(threads), (cores or 1) - 1))
-
-
 def use_solve_processes(processes: int) -> None:
     """Solve the edited scenario's pathway in ``processes`` worker processes shared by every
     session (0: in the solve threads); a pool of another size is replaced (jobs running on
@@ -226,7 +218,6 @@ def _call(payload: bytes) -> Any:
 
 __all__ = [
     "NotPortable",
-    "default_solve_processes",
     "run",
     "shutdown",
     "solve_processes",
