@@ -504,9 +504,26 @@ def test_chart_specs_are_plain_data_and_draw_the_same_figure():
     for spec, pane in zip(specs, view.charts.objects, strict=True):
         fig, sources = ans.figure_of(spec)
         assert fig.title.text == pane.object.title.text
+        if spec.percent:  # share axes keep decimals when the ticks are close
+            assert fig.yaxis[0].formatter.format == ans.PERCENT_TICKS
         assert len(fig.renderers) == len(pane.object.renderers)
         for src, shown in zip(sources, view._chart_sources[specs.index(spec)], strict=True):
             assert ans._same_data(src.data, shown.data)
+
+
+def test_share_ticks_tenths_of_a_point_apart_get_distinct_labels():
+    """``PERCENT_TICKS`` read as Numeral.js reads it (BokehJS's ``NumeralTickFormatter``):
+    the value in percent with up to two optional decimals. Ticks 0.2 points apart (a
+    dependence moving little) were all labelled 40% or 41% with ``0%``."""
+    assert ans.PERCENT_TICKS == "0.[00]%"
+
+    def label(v: float) -> str:  # "0.[00]%": two decimals, trailing zeros dropped
+        return f"{100 * v:.2f}".rstrip("0").rstrip(".") + "%"
+
+    close = [0.400, 0.402, 0.404, 0.406, 0.408, 0.410]
+    assert len({label(v) for v in close}) == len(close)
+    assert [label(v) for v in (0.0, 0.1, 0.6)] == ["0%", "10%", "60%"]  # whole: no decimals
+    assert len({f"{100 * v:.0f}%" for v in close}) < len(close)  # (what "0%" showed)
 
 
 def test_update_source_patches_only_changed_columns():

@@ -800,6 +800,11 @@ class Series:
     key: str = ""
 
 
+#: the tick labels of a share axis: whole percents, with up to two decimals when the ticks
+#: are closer (a dependence moving by tenths of a point was labelled 41%, 41%, 40%, 40%)
+PERCENT_TICKS = "0.[00]%"
+
+
 @dataclass(frozen=True, eq=False)
 class ChartSpec:
     """A chart of the 2030 view as data: what :func:`figure_of` draws. Plain Python and
@@ -854,7 +859,7 @@ def figure_of(spec: ChartSpec) -> tuple[figure, list[ColumnDataSource]]:
     f.xgrid.grid_line_color = None
     f.outline_line_color = None
     if spec.percent:
-        f.yaxis.formatter = NumeralTickFormatter(format="0%")
+        f.yaxis.formatter = NumeralTickFormatter(format=PERCENT_TICKS)
     if spec.y_format:
         f.yaxis.formatter = NumeralTickFormatter(format=spec.y_format)
     f.add_layout(Legend(click_policy="hide", label_text_font_size="10px"), "right")
