@@ -48,7 +48,6 @@ T = TypeVar("T")
 PARENT_CHECK_S = 1.0
 
 _pool: ProcessPoolExecutor | None = None
-_size = 0
 _lock = threading.RLock()  # (a done-callback may run in the thread making the pool)
 
 
@@ -61,22 +60,23 @@ def use_solve_processes(processes: int) -> None:
     session (0: in the solve threads); a pool of another size is replaced (jobs running on
     the old one finish there). The workers are started at once, so that their imports are
     done before the first page asks."""
-    global _pool, _size
+    global _pool
     n = int(processes)
     if n < 0:
         raise ValueError(f"processes must be 0 (solves in the server's process) or more, not {n}")
     with _lock:
-        if n == _size and (n == 0 or _pool is not None):
+        if n == solve_processes():
             return
         old = _pool
-        _pool, _size = (_new_pool(n) if n else None), n
+        _pool = _new_pool(n) if n else None
     if old is not None:
         old.shutdown(wait=False, cancel_futures=True)
 
 
 def solve_processes() -> int:
     """The number of solve processes (0: solves run in the server's process)."""
-    return _size if _pool is not None else 0
+    pool = _pool
+    return 0 if pool is None else int(pool._max_workers)  # type: ignore[attr-defined]
 
 
 def worker_pids() -> list[int]:
@@ -122,13 +122,12 @@ def run(func: Callable[..., T], *args: Any) -> T:
 def _replace(broken: ProcessPoolExecutor, exc: BaseException) -> None:
     """A new pool for a broken one (once, whichever thread sees it first), or none when its
     workers never started (they would fail again): logged."""
-    global _pool, _size
+    global _pool
     with _lock:
         if _pool is not broken:
             return  # replaced or shut down meanwhile
         started = getattr(broken, "_tp_started", False)
-        _pool = _new_pool(_size) if started else None
-        _size = _size if started else 0
+        _pool = _new_pool(solve_processes()) if started else None
     broken.shutdown(wait=False, cancel_futures=True)
     if started:
         log.warning(
