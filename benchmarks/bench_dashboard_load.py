@@ -843,8 +843,8 @@ def main(argv: list[str] | None = None) -> None:
         "--processes",
         type=int,
         default=None,
-        help="server solve processes (default: the server's, 0; 1 on two cores for a server "
-        "shared by several users)",
+        help="server solve processes (default: the server's, one used while sessions solve "
+        "at once; a number: every solve in that many; 0: none)",
     )
     ap.add_argument(
         "--clients",

@@ -591,6 +591,7 @@ def test_closed_sessions_are_freed(monkeypatch):
         port=port,
         show=False,
         threaded=True,
+        processes=0,  # (this process's memory is measured)
         check_unused_sessions_milliseconds=200,
         unused_session_lifetime_milliseconds=300,
     )

@@ -35,6 +35,7 @@ from tradepolicy.dashboard.jobs import (  # noqa: E402
     THREAD_PREFIX,
     SessionJobs,
     solve_threads,
+    solves_running,
     use_solve_threads,
 )
 from tradepolicy.dashboard.store import CURRENT  # noqa: E402
@@ -155,6 +156,40 @@ def test_a_burst_of_changes_solves_the_first_and_the_last_and_publishes_only_the
     assert computed == [0, 4]  # the three waiting in between were replaced by the latest
     assert published == [40]  # the first one's result was stale when it came back
     assert (jobs.published, jobs.dropped) == (1, 1)
+
+
+def test_solves_running_counts_the_jobs_computing_in_every_session(pool):
+    """Two sessions' solves at once count two while both compute, none once they are done
+    (the automatic solve processes serve only such overlapping solves)."""
+    loop = Loop()
+    sessions = SessionJobs(), SessionJobs()
+    gate = threading.Event()
+    seen: list[int] = []
+    both = threading.Barrier(3, timeout=30)
+
+    def compute() -> int:
+        both.wait()  # both sessions' solves are computing
+        gate.wait(30)
+        seen.append(solves_running())
+        return 1
+
+    assert solves_running() == 0
+    for jobs in sessions:
+        loop.event(jobs.submit, "live", compute, lambda _r: None)
+    loop.step()
+    both.wait()
+    assert solves_running() == 2
+    gate.set()
+    loop.drain(*sessions)
+    assert sorted(seen)[-1] == 2 and solves_running() == 0
+
+
+def test_a_failed_solve_is_not_counted_as_running_after_it_failed(pool, caplog):
+    loop, jobs = Loop(), SessionJobs()
+    loop.event(jobs.submit, "live", lambda: 1 / 0, lambda _r: None)
+    with caplog.at_level(logging.CRITICAL, logger="tradepolicy.dashboard.jobs"):
+        loop.drain(jobs)
+    assert solves_running() == 0
 
 
 def test_jobs_of_one_session_run_one_at_a_time_in_priority_order(pool):

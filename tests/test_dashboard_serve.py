@@ -26,7 +26,11 @@ from tradepolicy.dashboard.app import DEFAULT_THREADS, release_memory, serve, us
 from tradepolicy.dashboard.caching import PerObject, SingleFlight, memoize  # noqa: E402
 from tradepolicy.dashboard.jobs import THREAD_PREFIX, solve_threads  # noqa: E402
 from tradepolicy.dashboard.store import CURRENT, SOLVES, SolveCache, scenario_set  # noqa: E402
-from tradepolicy.dashboard.workers import solve_processes  # noqa: E402
+from tradepolicy.dashboard.workers import (  # noqa: E402
+    auto_processes,
+    automatic,
+    solve_processes,
+)
 
 NDPR = "ndpr_oxide"
 
@@ -297,12 +301,14 @@ def test_serve_runs_solves_on_a_bounded_pool_and_events_on_the_loop(no_worker_th
     assert DEFAULT_THREADS == 2
     dashboard = get_command(cli_app).commands["dashboard"]  # type: ignore[attr-defined]
     assert next(p for p in dashboard.params if p.name == "threads").default == DEFAULT_THREADS
-    assert next(p for p in dashboard.params if p.name == "processes").default == 0
+    assert next(p for p in dashboard.params if p.name == "processes").default is None
     pn.config.nthreads = 2  # type: ignore[misc]  # (as PANEL_NUM_THREADS or --num-threads would)
     server = serve(port=port, show=False, threaded=True, threads=3)
     try:
         assert solve_threads() == 3
-        assert solve_processes() == 0  # (asked for: a server shared by several users)
+        # automatic: used only while solves overlap (one on two cores or more)
+        assert automatic() == (auto_processes() > 0)
+        assert solve_processes() == auto_processes()
         assert pn.config.nthreads is None
     finally:
         server.stop()

@@ -32,6 +32,7 @@ SET = ROOT / "scenarios" / "ree_magnets_2030.toml"
 def one_process():
     """One solve process for the module's tests (starting one takes a few seconds)."""
     workers.use_solve_processes(1)
+    assert workers.wait_ready(120)
     yield
     workers.shutdown()
     assert workers.solve_processes() == 0 and workers.worker_pids() == []
@@ -95,6 +96,7 @@ def test_live_job_in_a_solve_process_equals_the_one_solved_here(one_process):
         here, problem_here, _ = ans.live_job(pset, option, start, stage)
     finally:
         workers.use_solve_processes(1)
+        assert workers.wait_ready(120)
     assert here is not ds and problem_here == ""
     _same_solution(ds, here)
     for key, value in kept.items():
@@ -128,9 +130,60 @@ def test_a_worker_that_dies_is_replaced_and_the_job_solved_here(one_process, cap
         assert workers.run(_die_in_a_worker, os.getpid()) == os.getpid()
     assert "ended unexpectedly" in caplog.text
     assert workers.solve_processes() == 1
+    assert workers.wait_ready(120)  # the new worker, once it has loaded the solver
     pid = workers.run(_pid)
     assert pid != os.getpid() and pid not in before
     assert workers.worker_pids() == [pid]
+
+
+def test_a_new_worker_takes_jobs_once_it_has_loaded_the_solver(one_process):
+    """Until a worker has loaded the solver's kernels (a second or two after it starts; its
+    first solve would take as long), jobs are solved here; then in the worker, as quickly as
+    its next ones."""
+    workers.use_solve_processes(2)  # (a new pool)
+    try:
+        assert not workers.ready()
+        assert workers.run(_pid) == os.getpid()
+        assert workers.wait_ready(120)
+        assert workers.run(_pid) != os.getpid()
+        pset = tp.load_scenarios(SET)
+        start, stage = ans.policy_start(pset), ans.first_stage(pset)
+        times = []
+        for floor in (101_000.0, 102_000.0):
+            first = pset.scenarios[0]
+            option = first.model_copy(
+                update={"measures": [first.measures[0].model_copy(update={"floor": floor})]}
+            )
+            t = time.perf_counter()
+            workers.run(ans.live_solved, pset, option, start, stage)
+            times.append(time.perf_counter() - t)
+        assert times[0] < 3 * times[1] + 0.2, times  # no kernels loaded at the first job
+    finally:
+        workers.use_solve_processes(1)
+        assert workers.wait_ready(120)
+
+
+def test_the_automatic_mode_sends_only_overlapping_solves_to_its_process(one_process, monkeypatch):
+    """``use_solve_processes(None)``, the server's default: one process on two cores or
+    more, used while two solves run at once; a solve alone runs here (no copies); a number
+    sends every solve to the processes again."""
+    assert workers.auto_processes() == (1 if (os.cpu_count() or 1) >= 2 else 0)
+    monkeypatch.setattr(workers, "auto_processes", lambda: 1)
+    workers.use_solve_processes(None)  # (the fixture's one process kept: the same size)
+    try:
+        assert workers.automatic() and workers.solve_processes() == 1 and workers.ready()
+        monkeypatch.setattr(workers, "solves_running", lambda: 1)  # this solve alone
+        assert workers.run(_pid) == os.getpid()
+        monkeypatch.setattr(workers, "solves_running", lambda: 2)  # another at once
+        assert workers.run(_pid) != os.getpid()
+        monkeypatch.setattr(workers, "auto_processes", lambda: 0)  # one core
+        workers.use_solve_processes(None)
+        assert not workers.automatic() and workers.solve_processes() == 0
+        assert workers.run(_pid) == os.getpid()
+    finally:
+        workers.use_solve_processes(1)
+    assert not workers.automatic() and workers.wait_ready(120)
+    assert workers.run(_pid) != os.getpid()  # a number: every solve
 
 
 def test_function_errors_are_raised_here(one_process):
@@ -230,6 +283,7 @@ def test_workers_do_not_run_the_servers_script_again(tmp_path):
             with open({str(log_file)!r}, "a") as f:
                 f.write("ran\\n")
             workers.use_solve_processes(2)
+            assert workers.wait_ready(120)
             assert workers.run(os.getpid) != os.getpid()  # solved in a worker
             assert workers.solve_processes() == 2 and len(workers.worker_pids()) == 2
             workers.shutdown()

@@ -1623,17 +1623,19 @@ def dashboard(
         ),
     ] = 2,  # tradepolicy.dashboard.app.DEFAULT_THREADS (not imported: Panel is optional)
     processes: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--processes",
             min=0,
             max=64,
+            show_default="automatic",
             help="Worker processes that solve each edited scenario's 2030 pathway for the "
-            "solve threads, on other cores than the server's event loop: for a server shared "
-            "by several users, one per core beyond the first (0: in the threads, quicker for "
-            "one user; needs --threads of 1 or more).",
+            "solve threads, on other cores than the server's event loop. Default: one on a "
+            "machine of two cores or more, used only while two sessions solve at once (one "
+            "user's solves stay in the threads, quicker alone); a number: that many, used for "
+            "every solve; 0: none. Needs --threads of 1 or more.",
         ),
-    ] = 0,
+    ] = None,
 ) -> None:
     """Serve the negotiator dashboard (Panel) on the shipped markets until stopped (Ctrl+C)."""
     import errno

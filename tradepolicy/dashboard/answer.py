@@ -237,6 +237,20 @@ def warm_first_page(info: MarketInfo, scenario: Scenario) -> None:
     live_job(pset, scenario, policy_start(pset), stage)
 
 
+def warm_solver(ref: str = "ree_magnets") -> None:
+    """Load the solver's compiled kernels in a fresh process (a solve process's start,
+    :mod:`~tradepolicy.dashboard.workers`), so that its first job is as quick as the next:
+    the edited scenario's pathway of ``ref``'s first pathway set, its first option, solved
+    once (the rare-earth chain's runs every kernel a single market's run does)."""
+    from tradepolicy.dashboard.markets import market_info
+
+    info = market_info(ref)
+    files = pathway_files(info)
+    pset = _load_set(files[0]) if files else default_header(info)
+    option = pset.scenarios[0] if pset.scenarios else Scenario(name=LIVE, measures=[])
+    live_solved(pset, option, policy_start(pset), first_stage(pset))
+
+
 def _file_key(pset: PathwaySet) -> tuple[str, float]:
     if pset.path is None:
         return (f"default:{pset.market.id}", 0.0)
@@ -2069,5 +2083,6 @@ __all__ = [
     "solve_central",
     "solve_live",
     "submit_draws",
+    "warm_solver",
     "with_scenarios",
 ]

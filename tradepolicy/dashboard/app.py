@@ -523,7 +523,7 @@ def serve(
     announce: Callable[[str], None] | None = None,
     threads: int = DEFAULT_THREADS,
     notice: Callable[[str], None] | None = None,
-    processes: int = 0,
+    processes: int | None = None,
     **kwargs: Any,
 ):
     """Serve the dashboard (blocks until stopped unless ``threaded=True`` is passed).
@@ -553,12 +553,14 @@ def serve(
     processes
         Worker processes that solve the edited scenario's 2030 pathway, the heaviest job of
         a change, for the solve threads, so that its Python work runs on another core than
-        the event loop's (:mod:`tradepolicy.dashboard.workers`). For a server shared by
-        several users: one per core beyond the first, at most ``threads`` (ten sessions on two
-        cores, 1: median update 0.40-0.42 s against 0.67-0.77 s). Default 0, in the solve
-        threads: one user's updates are then quicker (the rare-earth chain's p95 0.25-0.26 s
-        against 0.40-0.48 s with a process). They need solve threads, start before the first
-        page and stop with the server.
+        the event loop's (:mod:`tradepolicy.dashboard.workers`). Default None, automatic:
+        one process on a machine of two cores or more, used only while two sessions' solves
+        run at once (ten sessions on two cores: median update about 0.4 s against 0.6-0.8 s
+        without); a solve alone runs in the solve thread, quicker for one user (the
+        rare-earth chain's p95 0.25-0.26 s against 0.40-0.48 s when every solve goes to a
+        process). A number: that many processes, used for every solve; 0: none. They start
+        before the first page (about 250 MB each), need solve threads and stop with the
+        server.
     notice
         Told, once, that the solver is being compiled before the first page (a cold compile
         cache, :func:`warm_up`; default: the log).
@@ -584,7 +586,7 @@ def serve(
     use_threads(threads)  # (first: a negative number is refused before anything is loaded)
     if processes and not threads:
         raise ValueError("solve processes need solve threads: pass threads of 1 or more")
-    use_solve_processes(processes)  # started now: they import while the markets load
+    use_solve_processes(processes if threads else 0)  # started now: ready for the first page
     extra = tuple(str(m) for m in markets)
     known = catalog(extra)  # fail early on a bad market file
     if market is not None and market not in known:

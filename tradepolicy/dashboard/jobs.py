@@ -66,6 +66,8 @@ THREAD_PREFIX = "tp-solve"
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+_computing = 0  # jobs computing now, every session's (see solves_running)
+_computing_lock = threading.Lock()
 
 
 def use_solve_threads(threads: int) -> None:
@@ -93,6 +95,12 @@ def solve_threads() -> int:
     """The number of solve threads (0: solves run on the event loop)."""
     pool = _pool
     return 0 if pool is None else int(pool._max_workers)
+
+
+def solves_running() -> int:
+    """The jobs computing now, every session's (a solve process serves the solve threads
+    when two or more run at once: :mod:`tradepolicy.dashboard.workers`)."""
+    return _computing
 
 
 def served_document() -> Any | None:
@@ -261,14 +269,20 @@ class SessionJobs(param.Parameterized):
 
     def _run(self, job: _Job, doc: Any) -> None:
         """Compute a job (a worker thread, or the loop) and publish it on the loop."""
+        global _computing
         job.times.append(time.perf_counter())
         result: Any = None
         error: BaseException | None = None
         if self._current(job):
+            with _computing_lock:
+                _computing += 1
             try:
                 result = job.compute()
             except Exception as exc:  # reported on the loop; the queue goes on
                 error = exc
+            finally:
+                with _computing_lock:
+                    _computing -= 1
         job.times.append(time.perf_counter())
         if self._closed:  # the session closed meanwhile: its document is going away
             with self._lock:
@@ -343,5 +357,6 @@ __all__ = [
     "SessionJobs",
     "served_document",
     "solve_threads",
+    "solves_running",
     "use_solve_threads",
 ]

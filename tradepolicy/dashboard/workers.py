@@ -13,6 +13,13 @@ for the result without holding the lock, and the solve runs on another core.
   when the pool is made, without running the server's script again (its ``__main__``
   hidden meanwhile), ignore Ctrl+C (the server stops them) and end by themselves when the
   server's process ends (they watch their parent).
+- ``use_solve_processes(None)`` (the server's default) is the automatic mode: one process on
+  a machine of two cores or more (none on one), used only while two solves run at once (two
+  sessions changing settings together); a job solved alone runs in the solve thread,
+  quicker for one user (no copy of the job and its result).
+- A worker takes jobs once it has loaded the solver's compiled kernels
+  (``answer.warm_solver``, a second or two after it starts); until then, jobs run in the
+  solve threads.
 - A job is pickled in the solve thread. One that cannot be pickled, or that a fresh
   process cannot unpickle (a measure class defined in a notebook, ``__main__``), is run in
   the solve thread as without processes, so a measure registered in a notebook still works
@@ -40,6 +47,8 @@ from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from tradepolicy.dashboard.jobs import solves_running
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -49,22 +58,26 @@ PARENT_CHECK_S = 1.0
 
 _pool: ProcessPoolExecutor | None = None
 _lock = threading.RLock()  # (a done-callback may run in the thread making the pool)
+#: the automatic mode's processes, used while solves overlap (0: not the automatic mode)
+_auto = 0
 
 
 class NotPortable(Exception):
     """A job that a fresh worker process cannot unpickle (its code is not importable there)."""
 
 
-def use_solve_processes(processes: int) -> None:
+def use_solve_processes(processes: int | None) -> None:
     """Solve the edited scenario's pathway in ``processes`` worker processes shared by every
-    session (0: in the solve threads); a pool of another size is replaced (jobs running on
-    the old one finish there). The workers are started at once, so that their imports are
-    done before the first page asks."""
-    global _pool
-    n = int(processes)
+    session (0: in the solve threads; None: the automatic mode, see the module's
+    description); a pool of another size is replaced (jobs running on the old one finish
+    there). The workers are started at once, so that they are ready before the first page
+    asks."""
+    global _pool, _auto
+    n = auto_processes() if processes is None else int(processes)
     if n < 0:
         raise ValueError(f"processes must be 0 (solves in the server's process) or more, not {n}")
     with _lock:
+        _auto = n if processes is None else 0
         if n == solve_processes():
             return
         old = _pool
@@ -73,10 +86,34 @@ def use_solve_processes(processes: int) -> None:
         old.shutdown(wait=False, cancel_futures=True)
 
 
+def auto_processes() -> int:
+    """The automatic mode's processes: one on a machine of two cores or more, else none."""
+    return 1 if (os.cpu_count() or 1) >= 2 else 0
+
+
+def automatic() -> bool:
+    """Whether the solve processes are in the automatic mode (used while solves overlap)."""
+    return _auto > 0
+
+
 def solve_processes() -> int:
     """The number of solve processes (0: solves run in the server's process)."""
     pool = _pool
     return 0 if pool is None else int(pool._max_workers)  # type: ignore[attr-defined]
+
+
+def ready() -> bool:
+    """Whether the solve processes take jobs (started, kernels loaded)."""
+    return bool(getattr(_pool, "_tp_started", False))
+
+
+def wait_ready(timeout: float = 60.0) -> bool:
+    """Wait until the solve processes take jobs (:func:`ready`); False if there are none or
+    they are not ready within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while _pool is not None and not ready() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return ready()
 
 
 def worker_pids() -> list[int]:
@@ -92,10 +129,12 @@ def shutdown() -> None:
 
 
 def run(func: Callable[..., T], *args: Any) -> T:
-    """``func(*args)`` in a solve process, or here when there is none or the job cannot go
-    there (see the module's description); ``func``'s own exceptions are raised here."""
+    """``func(*args)`` in a solve process, or here when there is none ready, the automatic
+    mode's solve runs alone, or the job cannot go there (see the module's description);
+    ``func``'s own exceptions are raised here."""
     pool = _pool
-    if pool is None:
+    alone = _auto > 0 and solves_running() < 2
+    if pool is None or alone or not getattr(pool, "_tp_started", False):
         return func(*args)
     try:
         payload = pickle.dumps((func, args), protocol=pickle.HIGHEST_PROTOCOL)
@@ -195,7 +234,8 @@ def _started(pool: ProcessPoolExecutor, future: Future) -> None:
 
 def _init_worker(parent: int) -> None:
     """A worker's start: Ctrl+C is the server's to handle; a thread ends the worker when
-    the server's process is gone (its parent changed); the dashboard's modules imported."""
+    the server's process is gone (its parent changed); the solver loaded (its first job
+    as quick as the next)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
@@ -204,7 +244,12 @@ def _init_worker(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="tp-parent-watch", daemon=True).start()
-    import tradepolicy.dashboard.answer  # noqa: F401  (the jobs' module, before the first)
+    from tradepolicy.dashboard.answer import warm_solver  # (the jobs' module)
+
+    try:
+        warm_solver()
+    except Exception as exc:  # (a shipped file unreadable here: the first job loads them)
+        log.warning("a solve process could not load the solver in advance: %s", exc)
 
 
 def _call(payload: bytes) -> Any:
@@ -217,9 +262,13 @@ def _call(payload: bytes) -> Any:
 
 __all__ = [
     "NotPortable",
+    "auto_processes",
+    "automatic",
+    "ready",
     "run",
     "shutdown",
     "solve_processes",
     "use_solve_processes",
+    "wait_ready",
     "worker_pids",
 ]
