@@ -511,6 +511,49 @@ def test_chart_specs_are_plain_data_and_draw_the_same_figure():
             assert ans._same_data(src.data, shown.data)
 
 
+def test_a_figures_glyphs_are_those_bokehs_plotting_api_draws_without_unused_ones():
+    """``figure_of`` makes each glyph as ``figure.line``/``varea`` would (same glyph class and
+    visual properties, one legend item per label, renderers in order) but without the
+    selection and muting glyphs (left to BokehJS, "auto": no selection tool, legends hide)."""
+    from bokeh.plotting import figure
+
+    spec = ans.ChartSpec(
+        "t",
+        "y",
+        (2024, 2025),
+        series=(
+            ans.Series(
+                {"year": [2024, 2025], "v": [0.5, 0.4], "lo": [0.4, 0.3], "hi": [0.6, 0.5]},
+                (
+                    ans._glyph("varea", x="year", y1="lo", y2="hi", fill_color="#123456"),
+                    ans._glyph("line", x="year", y="v", color="#abcdef", legend_label="A"),
+                ),
+            ),
+            ans.Series(
+                {"x": [2024, 2025], "y": [1.0, 2.0]},
+                (ans._glyph("line", x="x", y="y", color="#00ff00", line_dash="dotted"),),
+            ),
+        ),
+    )
+    fig, sources = ans.figure_of(spec)
+    ref = figure()
+    for series in spec.series:
+        for method, kw in series.glyphs:
+            getattr(ref, method)(source=series.data, **dict(kw))
+    assert len(fig.renderers) == len(ref.renderers) == 3
+    for mine, theirs in zip(fig.renderers, ref.renderers, strict=True):
+        assert type(mine.glyph) is type(theirs.glyph)
+        assert mine.glyph.properties_with_values(include_defaults=False) == (
+            theirs.glyph.properties_with_values(include_defaults=False)
+        )
+        assert mine.nonselection_glyph == mine.muted_glyph == "auto"
+    assert [r.data_source for r in fig.renderers] == [sources[0], sources[0], sources[1]]
+    (legend,), (ref_legend,) = fig.legend, ref.legend
+    assert [item.label for item in legend.items] == [item.label for item in ref_legend.items]
+    assert [item.renderers for item in legend.items] == [[fig.renderers[1]]]
+    assert legend.click_policy == "hide"
+
+
 def test_share_ticks_tenths_of_a_point_apart_get_distinct_labels():
     """``PERCENT_TICKS`` read as Numeral.js reads it (BokehJS's ``NumeralTickFormatter``):
     the value in percent with up to two optional decimals. Ticks 0.2 points apart (a

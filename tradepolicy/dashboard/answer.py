@@ -33,11 +33,15 @@ import pandas as pd
 import panel as pn
 import param
 import xarray as xr
-from bokeh.document import Document
-from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter, Range1d
 
 # (bokeh.models re-exports these from a dynamic __all__ that type checkers cannot follow)
-from bokeh.models.annotations import Legend, Span
+from bokeh.core.property.vectorization import value
+from bokeh.document import Document
+from bokeh.models import ColumnDataSource, HoverTool, NumeralTickFormatter, Range1d
+from bokeh.models.annotations import Legend, LegendItem, Span
+from bokeh.models.glyph import Glyph
+from bokeh.models.glyphs import Line, VArea
+from bokeh.models.renderers import GlyphRenderer
 from bokeh.plotting import figure
 from panel.viewable import Viewer
 
@@ -858,6 +862,21 @@ def _xy(years: list[int], v: Any) -> dict[str, Any]:
     return {"x": list(years), "y": np.asarray(v, dtype=float)}
 
 
+#: the glyphs the charts draw, by the name of :func:`_glyph`'s method
+GLYPHS: dict[str, type[Glyph]] = {"line": Line, "varea": VArea}
+
+
+def _renderer(src: ColumnDataSource, method: str, kw: dict[str, Any]) -> GlyphRenderer:
+    """A renderer of one glyph, as ``figure.<method>(source=src, **kw)`` draws it, without
+    the glyphs for selection and muting (BokehJS derives them if ever asked: the charts have
+    no selection tool, and their legends hide, not mute): a third of the models to make
+    and send."""
+    kw = {k: v for k, v in kw.items() if k != "legend_label"}
+    if method == "line" and "color" in kw:
+        kw["line_color"] = kw.pop("color")
+    return GlyphRenderer(data_source=src, glyph=GLYPHS[method](**kw))
+
+
 def figure_of(spec: ChartSpec) -> tuple[figure, list[ColumnDataSource]]:
     """The Bokeh figure of ``spec`` and its data sources (one per series, in order)."""
     years = list(spec.years)
@@ -876,13 +895,21 @@ def figure_of(spec: ChartSpec) -> tuple[figure, list[ColumnDataSource]]:
         f.yaxis.formatter = NumeralTickFormatter(format=PERCENT_TICKS)
     if spec.y_format:
         f.yaxis.formatter = NumeralTickFormatter(format=spec.y_format)
-    f.add_layout(Legend(click_policy="hide", label_text_font_size="10px"), "right")
-    sources = []
+    sources: list[ColumnDataSource] = []
+    items: dict[str, list[GlyphRenderer]] = {}  # legend label: its renderers, in order
     for s in spec.series:
         src = ColumnDataSource(_own_columns(s.data))
         for method, kw in s.glyphs:
-            getattr(f, method)(source=src, **dict(kw))
+            r = _renderer(src, method, dict(kw))
+            f.renderers.append(r)
+            label = dict(kw).get("legend_label")
+            if label:
+                items.setdefault(str(label), []).append(r)
         sources.append(src)
+    legend_items = [LegendItem(label=value(k), renderers=rs) for k, rs in items.items()]
+    f.add_layout(
+        Legend(items=legend_items, click_policy="hide", label_text_font_size="10px"), "right"
+    )
     for dim, loc, dash, color, alpha in spec.spans:
         f.add_layout(
             Span(
