@@ -309,6 +309,7 @@ def test_serve_runs_solves_on_a_bounded_pool_and_events_on_the_loop(no_worker_th
         # automatic: used only while solves overlap (one on two cores or more)
         assert automatic() == (auto_processes() > 0)
         assert solve_processes() == auto_processes()
+        assert gc.get_freeze_count() == 0  # (frozen only by a blocking server)
         assert pn.config.nthreads is None
     finally:
         server.stop()
@@ -519,6 +520,52 @@ def test_release_memory_collects_garbage():
     del a, b
     assert release_memory() >= 2
     assert ref() is None
+
+
+def test_a_closed_pages_collection_replaces_panels_own(monkeypatch):
+    """A page that closes is collected in full once (with the heap trimmed), not twice:
+    Panel's own collection, scheduled for 5 s later, is cancelled by ours."""
+    import datetime as dt
+
+    from tradepolicy.dashboard import app as app_module
+
+    collected: list[bool] = []
+    monkeypatch.setattr(app_module, "_TRIM_DELAY_S", 0.0)
+    monkeypatch.setattr(app_module, "release_memory", lambda: collected.append(True) or 0)
+    key = next(iter(pn.state._scheduled), None)
+    assert key is None or not key.endswith(app_module.PANEL_GC_TASK)
+
+    async def close_a_page() -> None:
+        later = dt.datetime.now() + dt.timedelta(seconds=60)
+        pn.state.schedule_task(app_module.PANEL_GC_TASK, _no_collection, at=later)
+        assert any(k.endswith("_" + app_module.PANEL_GC_TASK) for k in pn.state._scheduled)
+        app_module._trim_memory_soon()
+        await asyncio.sleep(0.1)
+
+    asyncio.run(close_a_page())
+    assert collected == [True]
+    assert not any(k.endswith("_" + app_module.PANEL_GC_TASK) for k in pn.state._scheduled)
+
+
+def _no_collection() -> None:
+    pytest.fail("Panel's collection ran")
+
+
+def test_a_server_freezes_what_it_loaded_and_collects_in_full_more_rarely():
+    """``serve`` (blocking) leaves the objects loaded before the first page out of full
+    collections and raises the threshold of Python's own full collections; a dashboard
+    served from a notebook (``threaded=True``) leaves the collector as it was."""
+    from tradepolicy.dashboard import app as app_module
+
+    saved = gc.get_threshold()
+    assert gc.get_freeze_count() == 0
+    try:
+        app_module._freeze_loaded_objects()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold() == (*saved[:2], max(saved[2], app_module.FULL_GC_AFTER))
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*saved)
 
 
 def test_the_solve_cache_of_the_process_is_bounded():
