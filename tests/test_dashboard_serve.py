@@ -525,14 +525,21 @@ def test_release_memory_collects_garbage():
 
 def test_a_closed_pages_collection_replaces_panels_own(monkeypatch):
     """A page that closes is collected in full once (with the heap trimmed), not twice:
-    Panel's own collection, scheduled for 5 s later, is cancelled by ours."""
+    Panel's own collection, scheduled for 5 s later, is cancelled by ours; a trim due on a
+    loop that stopped before it ran does not hold back the next."""
     import datetime as dt
 
     from tradepolicy.dashboard import app as app_module
 
     collected: list[bool] = []
-    monkeypatch.setattr(app_module, "_TRIM_DELAY_S", 0.0)
     monkeypatch.setattr(app_module, "release_memory", lambda: collected.append(True) or 0)
+
+    async def stop_before_the_trim() -> None:  # (a server stopped in a notebook, a test)
+        app_module._trim_memory_soon()
+
+    monkeypatch.setattr(app_module, "_TRIM_DELAY_S", 60.0)
+    asyncio.run(stop_before_the_trim())  # its trim never runs: it must not hold back the next
+    monkeypatch.setattr(app_module, "_TRIM_DELAY_S", 0.0)
     with contextlib.suppress(KeyError):  # (one left by pages an earlier test closed)
         pn.state.cancel_task(app_module.PANEL_GC_TASK)
 

@@ -322,24 +322,32 @@ def _build_models_at_once(page: pn.template.BaseTemplate) -> None:
 
 
 _TRIM_DELAY_S = 2.0
-_trim_pending = threading.Lock()
+_trim_lock = threading.Lock()
+#: the event loop a trim is due on (one at a time: the collector is the process's)
+_trim_loop: asyncio.AbstractEventLoop | None = None
 
 
 def _trim_memory_soon() -> None:
     """Once Bokeh has dropped a closed session (after its destroy callbacks), collect its
     objects and hand the freed heap back to the system (glibc's ``malloc_trim``), so the
-    server's resident memory shrinks when pages close. One pending trim at a time."""
-    if not _trim_pending.acquire(blocking=False):
-        return
+    server's resident memory shrinks when pages close. One pending trim at a time; one due
+    on a loop that has stopped since (a server stopped in a notebook or a test) never runs,
+    and does not hold back the next."""
+    global _trim_loop
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:  # not on an event loop (a test calling the callback): trim now
-        _trim_pending.release()
         release_memory()
         return
+    with _trim_lock:
+        if _trim_loop is not None and _trim_loop.is_running():
+            return
+        _trim_loop = loop
 
     def run() -> None:
-        _trim_pending.release()
+        global _trim_loop
+        with _trim_lock:
+            _trim_loop = None
         # Panel schedules a collection of its own 5 s after a session closes: done here
         with contextlib.suppress(KeyError):
             pn.state.cancel_task(PANEL_GC_TASK)
