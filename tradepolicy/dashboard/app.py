@@ -369,7 +369,7 @@ def _freeze_loaded_objects() -> None:
     """Fewer and shorter pauses of the event loop for full garbage collections.
 
     A full collection pauses the event loop, every page's updates with it, for as long as it
-    takes to scan every object the collector tracks: with ten pages open 0.2-0.3 s each,
+    takes to scan every object the collector tracks: with ten pages open 0.1-0.4 s each,
     several times a minute under load, every open page's updates delayed at once (the
     clusters of slow updates of ``bench_dashboard_load.py``). So, once the server has loaded
     what it holds before any page opens (modules, markets, the warm-up's solves and caches,
@@ -384,7 +384,7 @@ def _freeze_loaded_objects() -> None:
 
     Under 10 sessions (``bench_dashboard_load.py --clients protocol``, counted with a
     ``gc.callbacks`` hook): the full collections while serving went from 2-4 (0.11-0.41 s
-    each) to 1 (0.15-0.17 s, the first page that closed). Done only by a server ``serve``
+    each) to 1 (0.13-0.18 s, the first page that closed). Done only by a server ``serve``
     runs itself (blocking): a notebook serving a dashboard keeps its collector's settings.
     """
     gc.collect()
