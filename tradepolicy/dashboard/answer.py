@@ -228,14 +228,20 @@ def first_stage(pset: PathwaySet) -> str:
     )
 
 
+def first_set(info: MarketInfo) -> PathwaySet:
+    """The pathway set a page opened on ``info`` shows first: its first shipped set, else the
+    market's default header (:func:`default_header`)."""
+    files = pathway_files(info)
+    return _load_set(files[0]) if files else default_header(info)
+
+
 def warm_first_page(info: MarketInfo, scenario: Scenario) -> None:
     """Solve and cache what a page first opened on ``info`` asks of the 2030 tab with
     ``scenario`` as the edited one: its first pathway set's central run (:func:`set_job`)
     and the edited scenario's pathway (:func:`live_job`), through the caches the page reads,
     so that on a cold compile cache the kernels are compiled before the first page opens
     (called by ``app.warm_up``). A set that cannot be read or solved is left to the page."""
-    files = pathway_files(info)
-    pset = _load_set(files[0]) if files else default_header(info)
+    pset = first_set(info)
     stage = first_stage(pset)
     set_job(pset, stage, DEFAULT_DRAWS)
     live_job(pset, scenario, policy_start(pset), stage)
@@ -248,9 +254,7 @@ def warm_solver(ref: str = "ree_magnets") -> None:
     once (the rare-earth chain's runs every kernel a single market's run does)."""
     from tradepolicy.dashboard.markets import market_info
 
-    info = market_info(ref)
-    files = pathway_files(info)
-    pset = _load_set(files[0]) if files else default_header(info)
+    pset = first_set(market_info(ref))
     option = pset.scenarios[0] if pset.scenarios else Scenario(name=LIVE, measures=[])
     live_solved(pset, option, policy_start(pset), first_stage(pset))
 
@@ -899,12 +903,12 @@ def figure_of(spec: ChartSpec) -> tuple[figure, list[ColumnDataSource]]:
     items: dict[str, list[GlyphRenderer]] = {}  # legend label: its renderers, in order
     for s in spec.series:
         src = ColumnDataSource(_own_columns(s.data))
-        for method, kw in s.glyphs:
-            r = _renderer(src, method, dict(kw))
+        for method, pairs in s.glyphs:
+            kw = dict(pairs)
+            r = _renderer(src, method, kw)
             f.renderers.append(r)
-            label = dict(kw).get("legend_label")
-            if label:
-                items.setdefault(str(label), []).append(r)
+            if kw.get("legend_label"):
+                items.setdefault(str(kw["legend_label"]), []).append(r)
         sources.append(src)
     legend_items = [LegendItem(label=value(k), renderers=rs) for k, rs in items.items()]
     f.add_layout(
@@ -2101,6 +2105,7 @@ __all__ = [
     "annual_budget",
     "answer_sentence",
     "default_header",
+    "first_set",
     "live_option",
     "live_solved",
     "options_at_stage",

@@ -58,8 +58,8 @@ PARENT_CHECK_S = 1.0
 
 _pool: ProcessPoolExecutor | None = None
 _lock = threading.RLock()  # (a done-callback may run in the thread making the pool)
-#: the automatic mode's processes, used while solves overlap (0: not the automatic mode)
-_auto = 0
+#: the automatic mode: the processes are used only while solves overlap
+_automatic = False
 
 
 class NotPortable(Exception):
@@ -72,12 +72,12 @@ def use_solve_processes(processes: int | None) -> None:
     description); a pool of another size is replaced (jobs running on the old one finish
     there). The workers are started at once, so that they are ready before the first page
     asks."""
-    global _pool, _auto
+    global _pool, _automatic
     n = auto_processes() if processes is None else int(processes)
     if n < 0:
         raise ValueError(f"processes must be 0 (solves in the server's process) or more, not {n}")
     with _lock:
-        _auto = n if processes is None else 0
+        _automatic = processes is None and n > 0
         if n == solve_processes():
             return
         old = _pool
@@ -93,7 +93,7 @@ def auto_processes() -> int:
 
 def automatic() -> bool:
     """Whether the solve processes are in the automatic mode (used while solves overlap)."""
-    return _auto > 0
+    return _automatic
 
 
 def solve_processes() -> int:
@@ -104,7 +104,12 @@ def solve_processes() -> int:
 
 def ready() -> bool:
     """Whether the solve processes take jobs (started, kernels loaded)."""
-    return bool(getattr(_pool, "_tp_started", False))
+    return _taking_jobs(_pool)
+
+
+def _taking_jobs(pool: ProcessPoolExecutor | None) -> bool:
+    """Whether a worker of ``pool`` has started and loaded the solver (see :func:`_started`)."""
+    return bool(getattr(pool, "_tp_started", False))
 
 
 def wait_ready(timeout: float = 60.0) -> bool:
@@ -133,8 +138,8 @@ def run(func: Callable[..., T], *args: Any) -> T:
     mode's solve runs alone, or the job cannot go there (see the module's description);
     ``func``'s own exceptions are raised here."""
     pool = _pool
-    alone = _auto > 0 and solves_running() < 2
-    if pool is None or alone or not getattr(pool, "_tp_started", False):
+    alone = _automatic and solves_running() < 2
+    if pool is None or alone or not _taking_jobs(pool):
         return func(*args)
     try:
         payload = pickle.dumps((func, args), protocol=pickle.HIGHEST_PROTOCOL)
@@ -165,7 +170,7 @@ def _replace(broken: ProcessPoolExecutor, exc: BaseException) -> None:
     with _lock:
         if _pool is not broken:
             return  # replaced or shut down meanwhile
-        started = getattr(broken, "_tp_started", False)
+        started = _taking_jobs(broken)
         _pool = _new_pool(solve_processes()) if started else None
     broken.shutdown(wait=False, cancel_futures=True)
     if started:
